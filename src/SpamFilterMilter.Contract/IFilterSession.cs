@@ -1,0 +1,61 @@
+namespace SpamFilterMilter.Contract;
+
+/// <summary>
+/// One SMTP session as the filter sees it, driven stage by stage by the host's SMTP server.
+/// Each call returns the filter's decision for that stage. Calls must follow SMTP order
+/// (connect, HELO*, then per transaction MAIL, RCPT+, DATA, headers, end of headers, body chunks,
+/// end of message; abort at any point of a transaction); a call out of order is a host bug and
+/// throws <see cref="InvalidOperationException"/>. A filter failure is never thrown: it is a
+/// decision whose <see cref="StageDecision.Failure"/> is set, and every later call answers the same
+/// at once. Not thread-safe: one caller at a time, as in an SMTP session.
+/// </summary>
+public interface IFilterSession : IAsyncDisposable
+{
+    /// <summary>
+    /// Sets a macro the filter may ask for (<c>j</c>, <c>_</c>, <c>v</c>, <c>{daemon_name}</c>,
+    /// <c>{auth_authen}</c>, <c>{tls_version}</c>, …). Single-character names may be given bare,
+    /// longer ones with or without braces. A null value removes it. Values persist for the session;
+    /// the session itself sets <c>{client_addr}</c>, <c>{mail_addr}</c>, <c>{rcpt_addr}</c> etc. from
+    /// the stage calls, and <c>i</c> per message unless the host set it.
+    /// </summary>
+    void SetMacro(string name, string? value);
+
+    /// <summary>The client connected (SMTP connection accepted).</summary>
+    ValueTask<StageDecision> ConnectAsync(ClientInfo client, CancellationToken cancellationToken = default);
+
+    /// <summary>HELO or EHLO with the name the client gave. May be called again later.</summary>
+    ValueTask<StageDecision> HeloAsync(string heloName, CancellationToken cancellationToken = default);
+
+    /// <summary>MAIL FROM: the reverse-path (with or without angle brackets; empty for the null sender) and each ESMTP parameter (e.g. <c>SIZE=1234</c>).</summary>
+    ValueTask<StageDecision> MailAsync(string reversePath, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default);
+
+    /// <summary>RCPT TO: one recipient and its ESMTP parameters. A reject or tempfail applies to this recipient only.</summary>
+    ValueTask<StageDecision> RcptAsync(string forwardPath, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default);
+
+    /// <summary>The DATA command was accepted.</summary>
+    ValueTask<StageDecision> DataAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// One header field, in message order, repeated names kept. <paramref name="value"/> is the raw
+    /// text after the colon: leading white space and folding line breaks (CRLF or LF) included.
+    /// </summary>
+    ValueTask<StageDecision> HeaderAsync(string name, string value, CancellationToken cancellationToken = default);
+
+    /// <summary>The header section ended.</summary>
+    ValueTask<StageDecision> EndOfHeadersAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// A piece of the body (after the blank line), any size, SMTP dot-stuffing already removed.
+    /// Bare LF line ends are sent as CRLF. The chunk may be reused by the caller once the call returns.
+    /// </summary>
+    ValueTask<StageDecision> BodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default);
+
+    /// <summary>The message ended: returns the filter's verdict, including its edits.</summary>
+    ValueTask<FilterVerdict> EndOfMessageAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The current transaction was abandoned (RSET, or the host gave up on the message).</summary>
+    ValueTask AbortAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The SMTP session ended (QUIT or disconnect). Later calls are host bugs.</summary>
+    ValueTask CloseAsync(CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Logging;
+
+namespace SpamFilterMilter.Contract;
+
+/// <summary>
+/// Names the factory type of a spam-filter plug-in assembly. The host loads the assembly by path,
+/// reads this attribute and creates the factory; nothing else in the assembly needs to be public.
+/// </summary>
+[AttributeUsage(AttributeTargets.Assembly, AllowMultiple = false)]
+public sealed class SpamFilterPluginAttribute(Type factoryType) : Attribute
+{
+    /// <summary>A public type with a parameterless constructor implementing <see cref="ISpamFilterPluginFactory"/>.</summary>
+    public Type FactoryType { get; } = factoryType;
+}
+
+/// <summary>Creates plug-in instances, one per configured slot (<c>spamfilterX_library</c>).</summary>
+public interface ISpamFilterPluginFactory
+{
+    /// <summary>
+    /// Reads the plug-in's own option file and returns a ready plug-in. Does not contact the filter
+    /// server. Throws <see cref="SpamFilterConfigurationException"/> when the option file is wrong.
+    /// </summary>
+    ISpamFilterPlugin Create(SpamFilterPluginContext context);
+}
+
+/// <summary>What the host tells a plug-in when it creates it.</summary>
+public sealed class SpamFilterPluginContext
+{
+    /// <summary>Path of the plug-in's option file (<c>spamfilterX_config_file</c>).</summary>
+    public required string ConfigFilePath { get; init; }
+
+    /// <summary>The slot number X (1..8) the plug-in serves; used in log lines.</summary>
+    public int Slot { get; init; } = 1;
+
+    /// <summary>
+    /// The host's logger factory. When null the plug-in logs to the console itself, at the level its
+    /// option file's DEBUG option selects.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
+}
+
+/// <summary>
+/// A loaded, configured spam-filter plug-in. Thread-safe: the host may filter many messages and run
+/// many sessions at once.
+/// </summary>
+public interface ISpamFilterPlugin : IAsyncDisposable
+{
+    /// <summary>What this plug-in talks to, for the host's logs (e.g. <c>milter 127.0.0.1:8890</c>).</summary>
+    string Description { get; }
+
+    /// <summary>
+    /// Filters one whole message, the way Messaging Server calls its spam-filter plug-ins: connection
+    /// facts, envelope, message and opt-in values in, one verdict out. Never throws for a filter
+    /// failure: that is a <see cref="VerdictKind.Failure"/> verdict. Throws
+    /// <see cref="OperationCanceledException"/> only when <paramref name="cancellationToken"/> fires.
+    /// </summary>
+    ValueTask<FilterVerdict> FilterMessageAsync(MessageSubmission message, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Starts a stage-by-stage session that mirrors one SMTP session (connect, HELO, one or more
+    /// transactions, close). Nothing is sent until <see cref="IFilterSession.ConnectAsync"/>.
+    /// </summary>
+    IFilterSession OpenSession();
+}

@@ -1,0 +1,66 @@
+using System.Net;
+
+namespace SpamFilterMilter.Contract;
+
+/// <summary>The SMTP client as the host's SMTP server saw it.</summary>
+public sealed record ClientInfo
+{
+    /// <summary>
+    /// The client's verified host name, or null when it has none (the filter then sees the address
+    /// in brackets, <c>[192.0.2.1]</c>, as sendmail and Postfix send it).
+    /// </summary>
+    public string? HostName { get; init; }
+
+    /// <summary>The client's IP address; null for a connection that is not TCP (family unknown).</summary>
+    public IPAddress? Address { get; init; }
+
+    /// <summary>The client's TCP port (0 when unknown).</summary>
+    public int Port { get; init; }
+
+    /// <summary>For a connection over a local (UNIX-domain) socket: its path. Takes precedence over <see cref="Address"/>.</summary>
+    public string? LocalSocketPath { get; init; }
+
+    /// <summary>A TCP client.</summary>
+    public static ClientInfo Tcp(IPAddress address, int port, string? hostName = null) =>
+        new() { Address = address, Port = port, HostName = hostName };
+}
+
+/// <summary>One envelope recipient with its ESMTP parameters.</summary>
+public sealed record EnvelopeRecipient(string Address, IReadOnlyList<string>? Parameters = null);
+
+/// <summary>
+/// A whole message as Messaging Server hands it to a spam-filter plug-in: who sent it from where,
+/// to whom, the message itself and the opt-in values that selected this filter.
+/// </summary>
+public sealed class MessageSubmission
+{
+    /// <summary>The SMTP client; null for a message that did not arrive over SMTP.</summary>
+    public ClientInfo? Client { get; init; }
+
+    /// <summary>The HELO/EHLO name; null when there was none.</summary>
+    public string? HeloName { get; init; }
+
+    /// <summary>The envelope sender (reverse-path), with or without angle brackets; empty for the null sender.</summary>
+    public required string MailFrom { get; init; }
+
+    /// <summary>ESMTP parameters of MAIL FROM, one per entry (<c>SIZE=1234</c>, <c>BODY=8BITMIME</c>).</summary>
+    public IReadOnlyList<string>? MailParameters { get; init; }
+
+    /// <summary>The envelope recipients, at least one.</summary>
+    public required IReadOnlyList<EnvelopeRecipient> Recipients { get; init; }
+
+    /// <summary>
+    /// The raw RFC 5322 message (header section, blank line, body), CRLF or LF line ends. Read once,
+    /// forward only; the caller keeps ownership.
+    /// </summary>
+    public required Stream Message { get; init; }
+
+    /// <summary>The opt-in values (union of user, domain and channel opt-ins) that selected this filter.</summary>
+    public IReadOnlyList<string>? OptIn { get; init; }
+
+    /// <summary>
+    /// Further macros for the filter, as <see cref="IFilterSession.SetMacro"/> takes them
+    /// (<c>j</c>, <c>i</c>, <c>{daemon_name}</c>, <c>{auth_authen}</c>, …).
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? Macros { get; init; }
+}

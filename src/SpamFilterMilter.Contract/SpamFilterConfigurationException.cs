@@ -1,0 +1,36 @@
+namespace SpamFilterMilter.Contract;
+
+/// <summary>
+/// A configuration file is wrong. The message names the file, the line and the option, so an
+/// administrator can go straight to it.
+/// </summary>
+public sealed class SpamFilterConfigurationException : Exception
+{
+    /// <summary>Creates the exception for a problem at <paramref name="filePath"/>:<paramref name="line"/>.</summary>
+    public SpamFilterConfigurationException(string filePath, int line, string? option, string problem, Exception? inner = null)
+        : base(Format(filePath, line, option, problem), inner)
+    {
+        FilePath = filePath;
+        Line = line;
+        Option = option;
+        Problem = problem;
+    }
+
+    /// <summary>The file at fault.</summary>
+    public string FilePath { get; }
+
+    /// <summary>The 1-based line at fault, or 0 when the problem is the file as a whole (e.g. a required option is missing).</summary>
+    public int Line { get; }
+
+    /// <summary>The option at fault, or null.</summary>
+    public string? Option { get; }
+
+    /// <summary>The problem without the location.</summary>
+    public string Problem { get; }
+
+    private static string Format(string filePath, int line, string? option, string problem)
+    {
+        var where = line > 0 ? $"{filePath}:{line}" : filePath;
+        return option is null ? $"{where}: {problem}" : $"{where}: option {option}: {problem}";
+    }
+}

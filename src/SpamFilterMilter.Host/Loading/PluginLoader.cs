@@ -1,0 +1,127 @@
+using System.Reflection;
+using System.Runtime.Loader;
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Host.Loading;
+
+/// <summary>A plug-in assembly that could not be loaded, and why.</summary>
+public sealed class PluginLoadException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>A plug-in assembly loaded in its own load context, with its factory.</summary>
+public sealed class LoadedPlugin
+{
+    internal LoadedPlugin(string path, AssemblyLoadContext context, ISpamFilterPluginFactory factory)
+    {
+        Path = path;
+        Context = context;
+        Factory = factory;
+    }
+
+    /// <summary>The assembly's full path.</summary>
+    public string Path { get; }
+
+    /// <summary>The load context holding the plug-in and its private dependencies.</summary>
+    public AssemblyLoadContext Context { get; }
+
+    /// <summary>Creates plug-in instances (one per configured slot).</summary>
+    public ISpamFilterPluginFactory Factory { get; }
+}
+
+/// <summary>
+/// Loads spam-filter plug-ins by path, as Messaging Server's <c>spamfilterX_library</c> names them.
+/// Each plug-in gets its own <see cref="AssemblyLoadContext"/>: its dependencies are resolved from its
+/// folder through its <c>.deps.json</c>, so two plug-ins may bring different versions of a library.
+/// Only the contract and the logging abstractions it exposes are shared with the host, so that
+/// <see cref="ISpamFilterPlugin"/> and <c>ILoggerFactory</c> are the same types on both sides.
+/// </summary>
+public static class PluginLoader
+{
+    /// <summary>Assemblies always taken from the host, never from the plug-in's folder.</summary>
+    public static IReadOnlySet<string> SharedAssemblies { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        typeof(ISpamFilterPlugin).Assembly.GetName().Name!,
+        "Microsoft.Extensions.Logging.Abstractions",
+        "Microsoft.Extensions.DependencyInjection.Abstractions",
+    };
+
+    private static readonly Dictionary<string, LoadedPlugin> Loaded = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Loads the plug-in assembly at <paramref name="assemblyPath"/> (once per path; later calls return
+    /// the same) and creates its factory from its <see cref="SpamFilterPluginAttribute"/>.
+    /// </summary>
+    public static LoadedPlugin Load(string assemblyPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(assemblyPath);
+        var fullPath = System.IO.Path.GetFullPath(assemblyPath);
+        lock (Loaded)
+        {
+            if (Loaded.TryGetValue(fullPath, out var existing))
+            {
+                return existing;
+            }
+
+            if (!File.Exists(fullPath))
+            {
+                throw new PluginLoadException($"The plug-in {fullPath} does not exist.");
+            }
+
+            var context = new PluginLoadContext(fullPath);
+            Assembly assembly;
+            try
+            {
+                assembly = context.LoadFromAssemblyPath(fullPath);
+            }
+            catch (Exception e) when (e is BadImageFormatException or FileLoadException)
+            {
+                throw new PluginLoadException($"{fullPath} is not a .NET assembly that can be loaded: {e.Message}", e);
+            }
+
+            var attribute = assembly.GetCustomAttribute<SpamFilterPluginAttribute>()
+                ?? throw new PluginLoadException($"{fullPath} is not a spam-filter plug-in: it has no [assembly: SpamFilterPlugin(...)] attribute.");
+            if (!typeof(ISpamFilterPluginFactory).IsAssignableFrom(attribute.FactoryType))
+            {
+                throw new PluginLoadException(
+                    $"{fullPath}: {attribute.FactoryType} does not implement {typeof(ISpamFilterPluginFactory)} " +
+                    "(was the contract assembly copied into the plug-in's folder with another version?)");
+            }
+
+            ISpamFilterPluginFactory factory;
+            try
+            {
+                factory = (ISpamFilterPluginFactory)Activator.CreateInstance(attribute.FactoryType)!;
+            }
+            catch (Exception e) when (e is MissingMethodException or TargetInvocationException)
+            {
+                throw new PluginLoadException($"{fullPath}: cannot create {attribute.FactoryType}: {e.InnerException?.Message ?? e.Message}", e);
+            }
+
+            var plugin = new LoadedPlugin(fullPath, context, factory);
+            Loaded[fullPath] = plugin;
+            return plugin;
+        }
+    }
+
+    private sealed class PluginLoadContext(string pluginPath)
+        : AssemblyLoadContext("spamfilter:" + System.IO.Path.GetFileName(pluginPath))
+    {
+        private readonly AssemblyDependencyResolver _resolver = new(pluginPath);
+
+        protected override Assembly? Load(AssemblyName assemblyName)
+        {
+            if (assemblyName.Name is { } name && SharedAssemblies.Contains(name))
+            {
+                return null; // the host's copy
+            }
+
+            var path = _resolver.ResolveAssemblyToPath(assemblyName);
+            return path is null ? null : LoadFromAssemblyPath(path);
+        }
+
+        protected override IntPtr LoadUnmanagedDll(string unmanagedDllName)
+        {
+            var path = _resolver.ResolveUnmanagedDllToPath(unmanagedDllName);
+            return path is null ? IntPtr.Zero : LoadUnmanagedDllFromPath(path);
+        }
+    }
+}

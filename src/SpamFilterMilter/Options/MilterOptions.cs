@@ -1,0 +1,156 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Policy;
+
+namespace SpamFilterMilter.Options;
+
+/// <summary>
+/// The validated contents of a milter option file (<c>spamfilterX_config_file</c>). Every option is
+/// described once in <see cref="Descriptors"/>: name, default and parser. Unknown options, bad
+/// numbers and missing required options are errors naming the file, line and option.
+/// </summary>
+internal sealed class MilterOptions
+{
+    /// <summary>Name or address of the milter host; each address it resolves to is tried in DNS order.</summary>
+    public string Host { get; set; } = string.Empty;
+
+    /// <summary>TCP port of the milter.</summary>
+    public int Port { get; set; }
+
+    /// <summary>0: warnings and failures; 1: one line per message; 2: also every packet, decoded and in hex.</summary>
+    public int Debug { get; set; }
+
+    /// <summary>Bound on every connect, write and read on the milter connection.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(36);
+
+    /// <summary>SOCKS5 server to connect through; null to connect directly.</summary>
+    public string? SocksHost { get; set; }
+
+    /// <summary>Port of the SOCKS5 server.</summary>
+    public int SocksPort { get; set; } = 1080;
+
+    /// <summary>Password for SOCKS5 username/password authentication. Never logged.</summary>
+    public string? SocksPassword { get; set; }
+
+    /// <summary>What every message gets when the milter cannot be used: tempfail (default), accept or reject.</summary>
+    public FailureAction FailureAction { get; set; } = FailureAction.TempFail;
+
+    /// <summary>Where these options came from (for log lines and errors); "(built in)" when made in code.</summary>
+    public string SourcePath { get; set; } = "(built in)";
+
+    /// <summary>The milter endpoint as log lines name it.</summary>
+    public string EndpointName => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+
+    /// <summary>Reads and validates an option file.</summary>
+    public static MilterOptions Load(string path)
+    {
+        var fullPath = System.IO.Path.GetFullPath(path);
+        var source = new OptionFileConfigurationSource(fullPath);
+        var root = new ConfigurationBuilder().Add(source).Build();
+        var provider = root.Providers.OfType<OptionFileConfigurationProvider>().Single();
+        return FromConfiguration(root, fullPath, name => provider.Lines.TryGetValue(name, out var line) ? line : 0);
+    }
+
+    /// <summary>
+    /// Validates options from any configuration (the option file provider, or in-memory values in
+    /// tests and tools). <paramref name="lineOf"/> tells the line an option came from, 0 if unknown.
+    /// </summary>
+    public static MilterOptions FromConfiguration(IConfiguration configuration, string sourcePath, Func<string, int> lineOf)
+    {
+        var options = new MilterOptions { SourcePath = sourcePath };
+        foreach (var entry in configuration.GetChildren())
+        {
+            var name = entry.Key.ToUpperInvariant();
+            if (!Descriptors.TryGetValue(name, out var descriptor))
+            {
+                throw new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, $"unknown option (known options: {string.Join(", ", Descriptors.Keys)})");
+            }
+
+            try
+            {
+                descriptor.Apply(options, entry.Value ?? string.Empty);
+            }
+            catch (FormatException e)
+            {
+                throw new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, e.Message, e);
+            }
+        }
+
+        foreach (var descriptor in Descriptors.Values.Where(d => d.Required))
+        {
+            if (configuration[descriptor.Name] is null or "")
+            {
+                throw new SpamFilterConfigurationException(sourcePath, 0, descriptor.Name, "required option is missing");
+            }
+        }
+
+        return options;
+    }
+
+    /// <summary>One option: its name, whether it is required, its default as documented, and how it is parsed.</summary>
+    internal sealed record Descriptor(string Name, bool Required, string Default, string Summary, Action<MilterOptions, string> Apply);
+
+    /// <summary>Every option the file may hold, in documentation order.</summary>
+    internal static IReadOnlyDictionary<string, Descriptor> Descriptors { get; } = new[]
+    {
+        new Descriptor("HOST", true, "(required)", "Milter host name or address; every DNS address is tried in order.",
+            (o, v) => o.Host = ParseHost(v)),
+        new Descriptor("PORT", true, "(required)", "Milter TCP port.",
+            (o, v) => o.Port = ParseInteger(v, 1, 65535)),
+        new Descriptor("DEBUG", false, "0", "0 warnings and failures, 1 one line per message, 2 every packet.",
+            (o, v) => o.Debug = ParseInteger(v, 0, 2)),
+        new Descriptor("TIMEOUT", false, "3600", "Hundredths of a second allowed for each connect, write and read.",
+            (o, v) => o.Timeout = TimeSpan.FromMilliseconds(10.0 * ParseInteger(v, 1, 8_640_000))),
+        new Descriptor("SOCKS_HOST", false, "(none)", "SOCKS5 server to connect through.",
+            (o, v) => o.SocksHost = v.Length == 0 ? null : ParseHost(v)),
+        new Descriptor("SOCKS_PORT", false, "1080", "SOCKS5 server port.",
+            (o, v) => o.SocksPort = ParseInteger(v, 1, 65535)),
+        new Descriptor("SOCKS_PASSWORD", false, "(none)", "Password for SOCKS5 username/password authentication.",
+            (o, v) => o.SocksPassword = v.Length == 0 ? null : v),
+        new Descriptor("FAILURE_ACTION", false, "tempfail", "What a message gets when the milter cannot be used: tempfail, accept or reject.",
+            (o, v) => o.FailureAction = ParseChoice<FailureAction>(v)),
+    }.ToDictionary(d => d.Name, StringComparer.OrdinalIgnoreCase);
+
+    private static int ParseInteger(string value, int min, int max)
+    {
+        if (!int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
+        {
+            throw new FormatException($"\"{value}\" is not a whole number");
+        }
+
+        if (number < min || number > max)
+        {
+            throw new FormatException($"{number} is out of range ({min} to {max})");
+        }
+
+        return number;
+    }
+
+    private static T ParseChoice<T>(string value)
+        where T : struct, Enum
+    {
+        if (Enum.TryParse<T>(value, ignoreCase: true, out var choice) && Enum.IsDefined(choice) && !char.IsDigit(value[0]))
+        {
+            return choice;
+        }
+
+        throw new FormatException($"\"{value}\" is not one of: {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
+    }
+
+    private static string ParseHost(string value)
+    {
+        if (value.Length == 0)
+        {
+            throw new FormatException("a host name or address is required");
+        }
+
+        if (value.Any(char.IsWhiteSpace))
+        {
+            throw new FormatException($"\"{value}\" is not a host name: it contains white space");
+        }
+
+        // An IPv6 literal may be written in brackets, as in URLs; store it bare.
+        return value is ['[', .., ']'] ? value[1..^1] : value;
+    }
+}

@@ -1,0 +1,303 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Diagnostics;
+using SpamFilterMilter.Policy;
+using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Transport;
+
+namespace SpamFilterMilter.Plugin;
+
+/// <summary>
+/// The host's stage-by-stage view of one milter connection (<see cref="IFilterSession"/>). Connects
+/// and negotiates at <see cref="ConnectAsync"/>. Turns every milter failure into a decision carrying
+/// the configured failure action, logs it once (endpoint, stage, cause), and from then on answers
+/// every call with that failure at once, without I/O. At DEBUG=1 writes one line per message.
+/// </summary>
+internal sealed class MilterFilterSession : IFilterSession
+{
+    private readonly MilterPluginCore _core;
+    private readonly MacroTable _macros = new();
+    private readonly StageTrace? _trace;
+    private MilterSession? _session;
+    private FilterFailure? _failure;
+    private bool _closed;
+    private long _messageStarted;
+
+    public MilterFilterSession(MilterPluginCore core)
+    {
+        _core = core;
+        _trace = core.Options.Debug >= 1 ? new StageTrace() : null;
+    }
+
+    /// <summary>The failure that ended this session, if any.</summary>
+    public FilterFailure? Failure => _failure;
+
+    public void SetMacro(string name, string? value) => _macros.SetFromHost(name, value);
+
+    public async ValueTask<StageDecision> ConnectAsync(ClientInfo client, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        if (_session is not null || _failure is not null || _closed)
+        {
+            throw new InvalidOperationException("ConnectAsync is the first call of a session and comes once.");
+        }
+
+        MilterConnection? connection = null;
+        try
+        {
+            connection = await _core.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            var session = new MilterSession(connection.Stream, _core.EndpointName, _core.SessionSettings, _core.Logger, connection.AfterRead, _macros);
+            _session = session;
+            await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
+            var response = await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false);
+            return Decide("connect", response);
+        }
+        catch (MilterProtocolException e)
+        {
+            if (_session is null && connection is not null)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            return Fail(e);
+        }
+    }
+
+    public ValueTask<StageDecision> HeloAsync(string heloName, CancellationToken cancellationToken = default) =>
+        RunAsync("helo", heloName, static (s, name, ct) => s.HeloAsync(name, ct), cancellationToken);
+
+    public ValueTask<StageDecision> MailAsync(string reversePath, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default)
+    {
+        _messageStarted = Stopwatch.GetTimestamp();
+        _trace?.Clear();
+        return RunAsync("mail", (reversePath, esmtpParameters), static (s, a, ct) => s.MailAsync(a.reversePath, a.esmtpParameters, ct), cancellationToken);
+    }
+
+    public ValueTask<StageDecision> RcptAsync(string forwardPath, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default) =>
+        RunAsync("rcpt", (forwardPath, esmtpParameters), static (s, a, ct) => s.RcptAsync(a.forwardPath, a.esmtpParameters, ct), cancellationToken);
+
+    public ValueTask<StageDecision> DataAsync(CancellationToken cancellationToken = default) =>
+        RunAsync("data", 0, static (s, _, ct) => s.DataAsync(ct), cancellationToken);
+
+    public ValueTask<StageDecision> HeaderAsync(string name, string value, CancellationToken cancellationToken = default) =>
+        RunAsync("header", (name, value), static (s, h, ct) => s.HeaderAsync(h.name, h.value, ct), cancellationToken);
+
+    public ValueTask<StageDecision> EndOfHeadersAsync(CancellationToken cancellationToken = default) =>
+        RunAsync("eoh", 0, static (s, _, ct) => s.EndOfHeadersAsync(ct), cancellationToken);
+
+    public ValueTask<StageDecision> BodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default) =>
+        RunAsync("body", chunk, static (s, c, ct) => s.BodyAsync(c, ct), cancellationToken);
+
+    /// <summary>SMTP commands the host does not know (protocol 3 and later).</summary>
+    public ValueTask<StageDecision> UnknownAsync(string commandLine, CancellationToken cancellationToken = default) =>
+        RunAsync("unknown", commandLine, static (s, c, ct) => s.UnknownAsync(c, ct), cancellationToken);
+
+    public ValueTask<FilterVerdict> EndOfMessageAsync(CancellationToken cancellationToken = default) =>
+        EndOfMessageAsync([], cancellationToken);
+
+    /// <summary>The end of the message, with the per-recipient decisions the whole-message filter collected.</summary>
+    internal async ValueTask<FilterVerdict> EndOfMessageAsync(IReadOnlyList<RecipientDecision> recipients, CancellationToken cancellationToken)
+    {
+        var session = Usable();
+        if (session is null)
+        {
+            return FailureVerdict();
+        }
+
+        FilterVerdict verdict;
+        try
+        {
+            var result = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
+            _trace?.Add("eom", result.Response.Action);
+            verdict = ActionString.ForOutcome(new MessageOutcome
+            {
+                Action = result.Response.Action,
+                Reply = result.Response.Reply,
+                Edits = result.Edits,
+                QuarantineReason = result.QuarantineReason,
+                Recipients = recipients,
+                DecidedAt = "eom",
+            });
+        }
+        catch (MilterProtocolException e)
+        {
+            Fail(e);
+            verdict = FailureVerdict();
+        }
+
+        LogSummary(session.QueueId, verdict);
+        return verdict;
+    }
+
+    /// <summary>Builds the verdict for a message the whole-message filter ended before its end (reject at RCPT, say), and logs it.</summary>
+    internal FilterVerdict Conclude(MessageOutcome outcome)
+    {
+        var verdict = _failure is not null ? FailureVerdict() : ActionString.ForOutcome(outcome);
+        LogSummary(_session?.QueueId, verdict);
+        return verdict;
+    }
+
+    public async ValueTask AbortAsync(CancellationToken cancellationToken = default)
+    {
+        if (Usable() is { } session)
+        {
+            await session.AbortAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask CloseAsync(CancellationToken cancellationToken = default)
+    {
+        if (_closed)
+        {
+            return;
+        }
+
+        _closed = true;
+        if (_session is { } session)
+        {
+            await session.QuitAsync(cancellationToken).ConfigureAwait(false);
+            await session.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public ValueTask DisposeAsync() => CloseAsync();
+
+    /// <summary>The decision every call gets once the milter failed.</summary>
+    public StageDecision FailureDecision()
+    {
+        var (action, reply) = ActionString.Resolve(_core.Options.FailureAction);
+        return new StageDecision { Action = action, Reply = reply, Failure = _failure };
+    }
+
+    private string FailureActionName => _core.Options.FailureAction switch
+    {
+        FailureAction.Accept => "accept",
+        FailureAction.Reject => "reject",
+        _ => "tempfail",
+    };
+
+    private FilterVerdict FailureVerdict() => ActionString.ForFailure(_failure!, _core.Options.FailureAction);
+
+    private async ValueTask<StageDecision> RunAsync<TState>(string stage, TState state,
+        Func<MilterSession, TState, CancellationToken, ValueTask<MilterResponse>> call, CancellationToken cancellationToken)
+    {
+        var session = Usable();
+        if (session is null)
+        {
+            return FailureDecision();
+        }
+
+        try
+        {
+            var response = await call(session, state, cancellationToken).ConfigureAwait(false);
+            return Decide(stage, response);
+        }
+        catch (MilterProtocolException e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary>The session to use, null when the milter already failed; throws for host misuse.</summary>
+    private MilterSession? Usable()
+    {
+        if (_closed)
+        {
+            throw new InvalidOperationException("The filter session is closed.");
+        }
+
+        if (_failure is not null)
+        {
+            return null;
+        }
+
+        return _session ?? throw new InvalidOperationException("The filter session must be connected (ConnectAsync) first.");
+    }
+
+    private StageDecision Decide(string stage, MilterResponse response)
+    {
+        _trace?.Add(stage, response.Action);
+        var quarantine = _session?.QuarantineReason;
+        if (response.Action == FilterAction.Continue && response.Reply is null && quarantine is null)
+        {
+            return StageDecision.Continue;
+        }
+
+        return new StageDecision { Action = response.Action, Reply = response.Reply, QuarantineReason = quarantine };
+    }
+
+    private StageDecision Fail(MilterProtocolException e)
+    {
+        if (_failure is null)
+        {
+            _failure = new FilterFailure("milter " + _core.EndpointName, e.Stage, e.Cause);
+            Log.Failure(_core.Logger, _core.EndpointName, e.Stage, e.Cause, FailureActionName);
+            _trace?.Add(e.Stage, null);
+        }
+
+        return FailureDecision();
+    }
+
+    private void LogSummary(string? queueId, FilterVerdict verdict)
+    {
+        if (_trace is null)
+        {
+            return;
+        }
+
+        var elapsed = _messageStarted == 0 ? 0 : Stopwatch.GetElapsedTime(_messageStarted).TotalMilliseconds;
+        var described = verdict.Kind switch
+        {
+            VerdictKind.Default => "default",
+            VerdictKind.Failure => $"failure ({verdict.Action.ToString().ToLowerInvariant()})",
+            _ => $"{verdict.Action.ToString().ToLowerInvariant()}, {verdict.Edits.Count} edit(s)",
+        };
+        Log.MessageSummary(_core.Logger, _core.EndpointName, queueId ?? "-", _trace.ToString(), described, elapsed);
+        _trace.Clear();
+    }
+
+    /// <summary>The stage decisions of one message, run-length compressed ("header×5=continue").</summary>
+    private sealed class StageTrace
+    {
+        private readonly List<(string Stage, string Action, int Count)> _entries = [];
+
+        public void Add(string stage, FilterAction? action)
+        {
+            var name = action?.ToString().ToLowerInvariant() ?? "failed";
+            if (_entries.Count > 0 && _entries[^1].Stage == stage && _entries[^1].Action == name)
+            {
+                _entries[^1] = (stage, name, _entries[^1].Count + 1);
+            }
+            else
+            {
+                _entries.Add((stage, name, 1));
+            }
+        }
+
+        public void Clear() => _entries.Clear();
+
+        public override string ToString()
+        {
+            var text = new StringBuilder();
+            foreach (var (stage, action, count) in _entries)
+            {
+                if (text.Length > 0)
+                {
+                    text.Append(' ');
+                }
+
+                text.Append(stage);
+                if (count > 1)
+                {
+                    text.Append('×').Append(count);
+                }
+
+                text.Append('=').Append(action);
+            }
+
+            return text.ToString();
+        }
+    }
+}

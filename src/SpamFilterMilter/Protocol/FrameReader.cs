@@ -1,0 +1,165 @@
+using System.Buffers;
+using System.Buffers.Binary;
+
+namespace SpamFilterMilter.Protocol;
+
+/// <summary>One packet received from the milter. The payload is valid until the next read.</summary>
+internal readonly struct Frame(MilterReply code, ReadOnlyMemory<byte> payload)
+{
+    public MilterReply Code { get; } = code;
+
+    /// <summary>The code read as a command (the milter side reads commands with the same framing).</summary>
+    public MilterCommand Command => (MilterCommand)(byte)Code;
+
+    public ReadOnlyMemory<byte> Payload { get; } = payload;
+}
+
+/// <summary>
+/// Reads milter packets exactly, whatever the TCP segmentation: <c>uint32 length</c> (network order,
+/// counting the code byte), one code byte, <c>length - 1</c> payload bytes. The length is checked
+/// against the limit before anything is allocated; a length of 0 and end of stream inside a packet
+/// are protocol errors. Buffers are pooled and reused for the life of the connection.
+/// </summary>
+internal sealed class FrameReader : IDisposable
+{
+    private const int HeaderSize = 5; // uint32 length + code byte
+    private const int InitialBufferSize = 4096;
+
+    private readonly Stream _stream;
+    private byte[] _buffer;
+    private int _start;
+    private int _end;
+
+    public FrameReader(Stream stream, int maxPayload)
+    {
+        _stream = stream;
+        MaxPayload = maxPayload;
+        _buffer = ArrayPool<byte>.Shared.Rent(InitialBufferSize);
+    }
+
+    /// <summary>The largest payload accepted; anything longer fails before allocation.</summary>
+    public int MaxPayload { get; set; }
+
+    /// <summary>Called after every successful read from the stream (the transport re-arms TCP_QUICKACK there).</summary>
+    public Action? AfterRead { get; set; }
+
+    /// <summary>Bytes already received beyond the frames returned so far (a well-behaved milter leaves none between replies).</summary>
+    public int BufferedCount => _end - _start;
+
+    /// <summary>
+    /// Reads the next packet. <paramref name="stage"/> names what the packet answers, for error
+    /// messages ("SMFIC_EOB reply").
+    /// </summary>
+    public async ValueTask<Frame> ReadAsync(string stage, CancellationToken cancellationToken)
+    {
+        if (_end - _start < HeaderSize)
+        {
+            await FillAsync(HeaderSize, stage, "packet header", cancellationToken).ConfigureAwait(false);
+        }
+
+        var length = BinaryPrimitives.ReadUInt32BigEndian(_buffer.AsSpan(_start, 4));
+        if (length < 1)
+        {
+            throw new MilterProtocolException(MilterFailureKind.Malformed, stage, "bad packet length 0 (a packet holds at least its code byte)");
+        }
+
+        var payloadLength = length - 1;
+        if (payloadLength > (uint)MaxPayload)
+        {
+            throw new MilterProtocolException(MilterFailureKind.Malformed, stage,
+                $"unreasonable packet length {length} (limit {MaxPayload + 1}){DescribeIfText()}");
+        }
+
+        var frameSize = HeaderSize + (int)payloadLength;
+        if (_end - _start < frameSize)
+        {
+            await FillAsync(frameSize, stage, "packet payload", cancellationToken).ConfigureAwait(false);
+        }
+
+        var code = (MilterReply)_buffer[_start + 4];
+        var payload = new ReadOnlyMemory<byte>(_buffer, _start + HeaderSize, (int)payloadLength);
+        _start += frameSize;
+        if (_start == _end)
+        {
+            _start = _end = 0;
+        }
+
+        return new Frame(code, payload);
+    }
+
+    /// <summary>Reads until at least <paramref name="needed"/> bytes from <c>_start</c> are buffered.</summary>
+    private async ValueTask FillAsync(int needed, string stage, string what, CancellationToken cancellationToken)
+    {
+        if (_buffer.Length - _start < needed)
+        {
+            // Compact, then grow only if the (already validated) frame still does not fit.
+            var buffered = _end - _start;
+            if (_buffer.Length < needed)
+            {
+                var larger = ArrayPool<byte>.Shared.Rent(needed);
+                _buffer.AsSpan(_start, buffered).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = larger;
+            }
+            else
+            {
+                _buffer.AsSpan(_start, buffered).CopyTo(_buffer);
+            }
+
+            _start = 0;
+            _end = buffered;
+        }
+
+        while (_end - _start < needed)
+        {
+            int read;
+            try
+            {
+                read = await _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException e) when (e is not MilterProtocolException)
+            {
+                throw new MilterProtocolException(MilterFailureKind.Network, stage, $"can't read {what}: {e.InnerException?.Message ?? e.Message}", e);
+            }
+
+            if (read == 0)
+            {
+                var cause = _end == _start
+                    ? $"can't read {what}: the milter closed the connection"
+                    : $"can't read {what}: the milter closed the connection in the middle of a packet ({_end - _start} of {needed} bytes)";
+                throw new MilterProtocolException(MilterFailureKind.Closed, stage, cause);
+            }
+
+            _end += read;
+            AfterRead?.Invoke();
+        }
+    }
+
+    /// <summary>
+    /// A milter port that is not a milter answers with text; the length then reads as ASCII (e.g.
+    /// "UNKN" = 1431194446). Say so, because that is the real cause.
+    /// </summary>
+    private string DescribeIfText()
+    {
+        var span = _buffer.AsSpan(_start, Math.Min(4, _end - _start));
+        foreach (var b in span)
+        {
+            if (b is < 0x20 or >= 0x7F)
+            {
+                return string.Empty;
+            }
+        }
+
+        return $"; the bytes read as text \"{System.Text.Encoding.ASCII.GetString(span)}\": is this port really a milter?";
+    }
+
+    public void Dispose()
+    {
+        var buffer = _buffer;
+        _buffer = [];
+        if (buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace SpamFilterMilter.Transport;
+
+/// <summary>
+/// An open TCP connection to a milter (directly or through SOCKS5). Owns the socket; the stream is
+/// what the protocol layer reads and writes.
+/// </summary>
+internal sealed class MilterConnection : IAsyncDisposable
+{
+    // Linux <netinet/tcp.h>: TCP_QUICKACK. Not in SocketOptionName, so set as a raw option.
+    private const int IpProtocolTcp = 6;
+    private const int TcpQuickAck = 12;
+
+    private readonly Socket _socket;
+    private readonly bool _quickAck;
+
+    public MilterConnection(Socket socket, string remote)
+    {
+        _socket = socket;
+        Remote = remote;
+        Stream = new NetworkStream(socket, ownsSocket: true);
+        _quickAck = OperatingSystem.IsLinux() && socket.ProtocolType == ProtocolType.Tcp;
+    }
+
+    /// <summary>The address actually connected to (e.g. <c>127.0.0.1:8890</c>, or the SOCKS route).</summary>
+    public string Remote { get; }
+
+    public Stream Stream { get; }
+
+    /// <summary>
+    /// Re-arms TCP_QUICKACK after a read. Linux turns quick ACKs off again by itself; without this a
+    /// milter that sends two packets in a row (a header edit, then the verdict) waits ~40 ms for our
+    /// delayed ACK under Nagle. Measured with Postfix 3.7 and miltertest.
+    /// </summary>
+    public void AfterRead()
+    {
+        if (!_quickAck)
+        {
+            return;
+        }
+
+        Span<int> one = [1];
+        try
+        {
+            _socket.SetRawSocketOption(IpProtocolTcp, TcpQuickAck, MemoryMarshal.AsBytes(one));
+        }
+        catch (SocketException)
+        {
+            // Only a latency optimisation; a socket that refuses it still works.
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Sets the options every milter socket gets before it connects.</summary>
+    public static void Configure(Socket socket)
+    {
+        socket.NoDelay = true;
+    }
+
+    public ValueTask DisposeAsync() => Stream.DisposeAsync();
+}

@@ -1,0 +1,176 @@
+using System.Globalization;
+using System.Net;
+using System.Runtime.Loader;
+using System.Text;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Loading;
+using SpamFilterMilter.SampleMilter;
+
+namespace SpamFilterMilter.ReferenceHost;
+
+/// <summary>
+/// The embedded default: starts the bundled sample milter on loopback, writes an option file for it,
+/// loads the plug-in by path as a host would, filters every sample message and prints each verdict
+/// and action string.
+/// </summary>
+internal static class Demo
+{
+    /// <summary>The SMTP client every sample message pretends to come from.</summary>
+    private static readonly ClientInfo SampleClient = ClientInfo.Tcp(IPAddress.Parse("192.0.2.10"), 49152, "client.example.net");
+
+    public static async Task<int> RunAsync(string pluginPath, DirectoryInfo samples, int debug, TextWriter output, CancellationToken cancellationToken)
+    {
+        var files = samples.Exists ? samples.GetFiles("*.eml").OrderBy(f => f.Name, StringComparer.Ordinal).ToArray() : [];
+        if (files.Length == 0)
+        {
+            await Console.Error.WriteLineAsync($"No sample messages (*.eml) in {samples.FullName}.").ConfigureAwait(false);
+            return 2;
+        }
+
+        await using var milter = SampleMilterServer.Start(new IPEndPoint(IPAddress.Loopback, 0));
+        var work = Directory.CreateTempSubdirectory("spamfiltermilter-demo-");
+        try
+        {
+            var optionFile = Path.Combine(work.FullName, "milter.opt");
+            await File.WriteAllTextAsync(optionFile, string.Create(CultureInfo.InvariantCulture,
+                $"! Written by the reference host's demo for the bundled sample milter.\nHOST=127.0.0.1\nPORT={milter.EndPoint.Port}\nDEBUG={debug}\nTIMEOUT=1000\n"),
+                cancellationToken).ConfigureAwait(false);
+
+            var loaded = PluginLoader.Load(pluginPath);
+            await using var plugin = loaded.Factory.Create(new SpamFilterPluginContext { ConfigFilePath = optionFile });
+            await output.WriteLineAsync($"sample milter listening on {milter.EndPoint}").ConfigureAwait(false);
+            await output.WriteLineAsync($"plug-in {loaded.Path}").ConfigureAwait(false);
+            await output.WriteLineAsync($"  loaded in load context \"{AssemblyLoadContext.GetLoadContext(plugin.GetType().Assembly)?.Name}\" as {plugin.Description}").ConfigureAwait(false);
+
+            foreach (var file in files)
+            {
+                await using var message = file.OpenRead();
+                var envelope = await SampleEnvelope.ReadAsync(file, cancellationToken).ConfigureAwait(false);
+                var verdict = await plugin.FilterMessageAsync(new MessageSubmission
+                {
+                    Client = SampleClient,
+                    HeloName = SampleClient.HostName,
+                    MailFrom = envelope.From,
+                    Recipients = envelope.To.Select(to => new EnvelopeRecipient(to)).ToArray(),
+                    Message = message,
+                    OptIn = ["spam"],
+                    Macros = new Dictionary<string, string> { ["j"] = "mx.example.com", ["{daemon_name}"] = "reference-host" },
+                }, cancellationToken).ConfigureAwait(false);
+                await output.WriteLineAsync().ConfigureAwait(false);
+                await output.WriteLineAsync($"{file.Name}: MAIL FROM:<{envelope.From}> RCPT TO:{string.Join(", ", envelope.To.Select(t => $"<{t}>"))}").ConfigureAwait(false);
+                await output.WriteAsync(Describe(verdict)).ConfigureAwait(false);
+            }
+
+            return 0;
+        }
+        finally
+        {
+            work.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>A verdict in a few readable lines.</summary>
+    internal static string Describe(FilterVerdict verdict)
+    {
+        var text = new StringBuilder();
+        var summary = verdict.Kind switch
+        {
+            VerdictKind.Default => "default (deliver normally, nothing to do)",
+            VerdictKind.Failure => $"failure: {verdict.Failure}",
+            _ => verdict.Action.ToString().ToLowerInvariant(),
+        };
+        text.Append("  verdict: ").Append(verdict.Kind.ToString().ToLowerInvariant()).Append(" - ").Append(summary);
+        if (verdict.DecidedAt is { } stage)
+        {
+            text.Append(" (decided at ").Append(stage).Append(')');
+        }
+
+        text.AppendLine();
+        if (verdict.Reply is { } reply)
+        {
+            text.Append("  reply:   ").AppendLine(reply.ToString().Replace("\r\n", "\n           ", StringComparison.Ordinal));
+        }
+
+        foreach (var recipient in verdict.Recipients.Where(r => r.Reply is not null))
+        {
+            text.Append("  rcpt:    <").Append(recipient.Address).Append("> ").AppendLine(recipient.Reply!.ToString());
+        }
+
+        if (verdict.QuarantineReason is { } reason)
+        {
+            text.Append("  quarantine: ").AppendLine(reason);
+        }
+
+        if (verdict.Text is { } action)
+        {
+            var lines = action.Split('\n');
+            text.Append("  action:  ").AppendLine(lines[0]);
+            foreach (var line in lines.Skip(1))
+            {
+                text.Append("           ").AppendLine(line);
+            }
+        }
+
+        return text.ToString();
+    }
+}
+
+/// <summary>The envelope of a sample message, taken from its From, To and Cc fields.</summary>
+internal sealed record SampleEnvelope(string From, IReadOnlyList<string> To)
+{
+    public static async Task<SampleEnvelope> ReadAsync(FileInfo file, CancellationToken cancellationToken)
+    {
+        string? from = null;
+        var to = new List<string>();
+        string? current = null;
+        using var reader = file.OpenText();
+        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { Length: > 0 } line)
+        {
+            if (line[0] is ' ' or '\t')
+            {
+                Take(current, line);
+                continue;
+            }
+
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            current = colon > 0 ? line[..colon].Trim().ToLowerInvariant() : null;
+            Take(current, colon > 0 ? line[(colon + 1)..] : string.Empty);
+        }
+
+        return new SampleEnvelope(from ?? throw new InvalidDataException($"{file.Name} has no From field."),
+            to.Count > 0 ? to : throw new InvalidDataException($"{file.Name} has no To or Cc field."));
+
+        void Take(string? field, string value)
+        {
+            foreach (var address in Addresses(value))
+            {
+                if (field == "from")
+                {
+                    from ??= address;
+                }
+                else if (field is "to" or "cc")
+                {
+                    to.Add(address);
+                }
+            }
+        }
+    }
+
+    /// <summary>Addresses in a field: each <c>&lt;…&gt;</c>, or bare words with an '@'.</summary>
+    private static IEnumerable<string> Addresses(string value)
+    {
+        foreach (var part in value.Split(','))
+        {
+            var open = part.IndexOf('<', StringComparison.Ordinal);
+            var close = part.IndexOf('>', StringComparison.Ordinal);
+            if (open >= 0 && close > open)
+            {
+                yield return part[(open + 1)..close].Trim();
+            }
+            else if (part.Trim() is { } bare && bare.Contains('@', StringComparison.Ordinal) && !bare.Contains(' ', StringComparison.Ordinal))
+            {
+                yield return bare;
+            }
+        }
+    }
+}
