@@ -1,0 +1,149 @@
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Options;
+using SpamFilterMilter.Policy;
+using SpamFilterMilter.Tests.Support;
+
+namespace SpamFilterMilter.Tests.Options;
+
+public class MilterOptionsTests
+{
+    private TempFolder _folder = null!;
+
+    [SetUp]
+    public void SetUp() => _folder = new TempFolder();
+
+    [TearDown]
+    public void TearDown() => _folder.Dispose();
+
+    private MilterOptions Load(string text) => MilterOptions.Load(_folder.Write("milter.opt", text));
+
+    private SpamFilterConfigurationException LoadFails(string text)
+    {
+        var path = _folder.Write("milter.opt", text);
+        return Assert.Throws<SpamFilterConfigurationException>(() => MilterOptions.Load(path))!;
+    }
+
+    [Test]
+    public void Host_and_port_alone_give_the_documented_defaults()
+    {
+        var options = Load("HOST=milter.example.com\nPORT=8890\n");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(options.Host, Is.EqualTo("milter.example.com"));
+            Assert.That(options.Port, Is.EqualTo(8890));
+            Assert.That(options.Debug, Is.Zero);
+            Assert.That(options.Timeout, Is.EqualTo(TimeSpan.FromSeconds(36)), "TIMEOUT defaults to 3600 hundredths");
+            Assert.That(options.SocksHost, Is.Null);
+            Assert.That(options.SocksPort, Is.EqualTo(1080));
+            Assert.That(options.SocksPassword, Is.Null);
+            Assert.That(options.FailureAction, Is.EqualTo(FailureAction.TempFail));
+        });
+    }
+
+    [Test]
+    public void Every_option_is_read_with_comments_blank_lines_case_and_blanks_ignored()
+    {
+        var options = Load("""
+            ! Messaging Server style comment
+            # shell style comment
+
+              host =  milter.example.com
+            Port=8890
+            debug= 2
+            TIMEOUT = 150
+            socks_host=socks.example.com
+            SOCKS_PORT=1081
+            SOCKS_PASSWORD= s3cret with spaces
+            failure_action=Reject
+            """);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(options.Host, Is.EqualTo("milter.example.com"));
+            Assert.That(options.Port, Is.EqualTo(8890));
+            Assert.That(options.Debug, Is.EqualTo(2));
+            Assert.That(options.Timeout, Is.EqualTo(TimeSpan.FromSeconds(1.5)), "TIMEOUT counts hundredths of a second");
+            Assert.That(options.SocksHost, Is.EqualTo("socks.example.com"));
+            Assert.That(options.SocksPort, Is.EqualTo(1081));
+            Assert.That(options.SocksPassword, Is.EqualTo("s3cret with spaces"));
+            Assert.That(options.FailureAction, Is.EqualTo(FailureAction.Reject));
+        });
+    }
+
+    [Test]
+    public void Windows_line_ends_are_accepted()
+    {
+        var options = Load("HOST=127.0.0.1\r\nPORT=25\r\n");
+
+        Assert.That((options.Host, options.Port), Is.EqualTo(("127.0.0.1", 25)));
+    }
+
+    [Test]
+    public void A_bracketed_IPv6_literal_is_stored_bare_and_named_with_brackets()
+    {
+        var options = Load("HOST=[::1]\nPORT=8890\n");
+
+        Assert.That((options.Host, options.EndpointName), Is.EqualTo(("::1", "[::1]:8890")));
+    }
+
+    // Each row: file text, the line the error must name (0 = the file as a whole), the option, words of the problem.
+    private static readonly object[] BadFiles =
+    [
+        new object[] { "PORT=8890\n", 0, "HOST", "required option is missing" },
+        new object[] { "HOST=h\n", 0, "PORT", "required option is missing" },
+        new object[] { "HOST=\nPORT=1\n", 1, "HOST", "host name or address is required" },
+        new object[] { "HOST=h\nPORT=eighty\n", 2, "PORT", "\"eighty\" is not a whole number" },
+        new object[] { "HOST=h\nPORT=70000\n", 2, "PORT", "out of range (1 to 65535)" },
+        new object[] { "HOST=h\nPORT=0\n", 2, "PORT", "out of range" },
+        new object[] { "HOST=h\nPORT=1\nDEBUG=3\n", 3, "DEBUG", "out of range (0 to 2)" },
+        new object[] { "HOST=h\nPORT=1\nTIMEOUT=0\n", 3, "TIMEOUT", "out of range" },
+        new object[] { "HOST=h\nPORT=1\nTIMEOUT=1.5\n", 3, "TIMEOUT", "not a whole number" },
+        new object[] { "HOST=h\nPORT=1\nSOCKS_PORT=-1\n", 3, "SOCKS_PORT", "out of range" },
+        new object[] { "HOST=h\nPORT=1\n\n# comment\nCOLOUR=blue\n", 5, "COLOUR", "unknown option" },
+        new object[] { "HOST=h\nPORT=1\nPORT=2\n", 3, "PORT", "given twice (first on line 2)" },
+        new object[] { "HOST=h\nPORT 8890\n", 2, null!, "expected option=value" },
+        new object[] { "HOST=h\n=8890\n", 2, null!, "option name before '=' is empty" },
+        new object[] { "HOST=milter example\nPORT=1\n", 1, "HOST", "contains white space" },
+        new object[] { "HOST=h\nPORT=1\nFAILURE_ACTION=shrug\n", 3, "FAILURE_ACTION", "not one of: tempfail, accept, reject" },
+        new object[] { "HOST=h\nPORT=1\nFAILURE_ACTION=1\n", 3, "FAILURE_ACTION", "not one of" },
+    ];
+
+    [TestCaseSource(nameof(BadFiles))]
+    public void A_bad_option_file_is_an_error_naming_file_line_and_option(string text, int line, string? option, string problem)
+    {
+        var error = LoadFails(text);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(error.FilePath, Is.EqualTo(Path.Combine(_folder.Path, "milter.opt")));
+            Assert.That(error.Line, Is.EqualTo(line));
+            Assert.That(error.Option, Is.EqualTo(option));
+            Assert.That(error.Message, Does.StartWith(line > 0 ? $"{error.FilePath}:{line}: " : $"{error.FilePath}: "));
+            Assert.That(error.Message, Does.Contain(problem));
+            if (option is not null)
+            {
+                Assert.That(error.Message, Does.Contain($"option {option}"));
+            }
+        });
+    }
+
+    [Test]
+    public void A_missing_file_is_an_error_naming_it()
+    {
+        var path = Path.Combine(_folder.Path, "absent.opt");
+
+        var error = Assert.Throws<SpamFilterConfigurationException>(() => MilterOptions.Load(path))!;
+
+        Assert.That(error.Message, Does.StartWith(path + ": cannot read the option file"));
+    }
+
+    [Test]
+    public void The_option_file_reaches_the_options_through_Microsoft_Extensions_Configuration()
+    {
+        var path = _folder.Write("milter.opt", "Host=h\nPort=9\n");
+        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddOptionFile(path).Build();
+
+        Assert.That((configuration["HOST"], configuration["port"]), Is.EqualTo(("h", "9")), "keys are case-insensitive");
+    }
+}

@@ -1,0 +1,447 @@
+using System.Net;
+using System.Text;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Tests.Support;
+
+namespace SpamFilterMilter.Tests.Protocol;
+
+/// <summary>What the session puts on the wire for each event.</summary>
+[TestFixture(int.MaxValue)]
+[TestFixture(1)]
+public class MilterSessionEventTests(int delivery)
+{
+    private ScriptedMilter _milter = null!;
+    private MilterSession _session = null!;
+
+    [SetUp]
+    public async Task SetUp()
+    {
+        _milter = await ScriptedMilter.StartAsync(delivery);
+        _session = _milter.CreateSession();
+    }
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        await _session.DisposeAsync();
+        await _milter.DisposeAsync();
+    }
+
+    private static Dictionary<string, string> MacroPairs(ReceivedPacket macro)
+    {
+        var strings = Wire.Strings(macro.Payload[1..]);
+        var pairs = new Dictionary<string, string>();
+        for (var i = 0; i + 1 < strings.Length; i += 2)
+        {
+            pairs[strings[i]] = strings[i + 1];
+        }
+
+        return pairs;
+    }
+
+    private async Task<(ReceivedPacket Packet, List<ReceivedPacket> Macros)> ConnectAsync(ClientInfo client)
+    {
+        await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0x1FF, 0));
+        var connect = _session.ConnectAsync(client).AsTask();
+        var seen = await _milter.ReadSkippingMacrosAsync();
+        await _milter.SendAsync(Wire.Packet('c'));
+        await connect;
+        return seen;
+    }
+
+    private static byte[] Port(int port) => [(byte)(port >> 8), (byte)port];
+
+    private static readonly object[] Clients =
+    [
+        new object[] { ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 1234, "client.example.net"),
+            Wire.Concat(Wire.CString("client.example.net"), "4"u8.ToArray(), Port(1234), Wire.CString("192.0.2.1")), "192.0.2.1" },
+        new object[] { ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 25),
+            Wire.Concat(Wire.CString("[192.0.2.1]"), "4"u8.ToArray(), Port(25), Wire.CString("192.0.2.1")), "192.0.2.1" },
+        new object[] { ClientInfo.Tcp(IPAddress.Parse("2001:db8::1"), 587, "v6.example.net"),
+            Wire.Concat(Wire.CString("v6.example.net"), "6"u8.ToArray(), Port(587), Wire.CString("2001:db8::1")), "IPv6:2001:db8::1" },
+        new object[] { ClientInfo.Tcp(IPAddress.Parse("::ffff:192.0.2.7"), 40000),
+            Wire.Concat(Wire.CString("[192.0.2.7]"), "4"u8.ToArray(), Port(40000), Wire.CString("192.0.2.7")), "192.0.2.7" },
+        new object[] { new ClientInfo { LocalSocketPath = "/run/smtp.sock" },
+            Wire.Concat(Wire.CString("localhost"), "L"u8.ToArray(), Port(0), Wire.CString("/run/smtp.sock")), null! },
+        new object[] { new ClientInfo(),
+            Wire.Concat(Wire.CString("localhost"), "U"u8.ToArray()), null! },
+    ];
+
+    [TestCaseSource(nameof(Clients))]
+    public async Task CONNECT_carries_name_family_port_and_address(ClientInfo client, byte[] payload, string? clientAddr)
+    {
+        var (packet, macros) = await ConnectAsync(client);
+
+        Assert.That(packet.Code, Is.EqualTo('C'));
+        Assert.That(packet.Payload, Is.EqualTo(payload));
+        if (clientAddr is null)
+        {
+            Assert.That(macros.SelectMany(m => MacroPairs(m).Keys), Does.Not.Contain("{client_addr}"));
+        }
+        else
+        {
+            Assert.That(MacroPairs(macros.Single())["{client_addr}"], Is.EqualTo(clientAddr));
+        }
+    }
+
+    [Test]
+    public async Task Host_macros_go_with_CONNECT_in_the_same_write_as_the_command()
+    {
+        _session.Macros.SetFromHost("j", "mx.example.com");
+        _session.Macros.SetFromHost("daemon_name", "smtp-in");
+        _session.Macros.SetFromHost("{x_custom}", "yes");
+        await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0, 0));
+        var writesBefore = _milter.SessionStream.WriteCount;
+
+        var connect = _session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 1)).AsTask();
+        var (packet, macros) = await _milter.ReadSkippingMacrosAsync();
+        await _milter.SendAsync(Wire.Packet('c'));
+        await connect;
+
+        Assert.That(packet.Code, Is.EqualTo('C'));
+        Assert.That(macros, Has.Count.EqualTo(1));
+        Assert.That(macros[0].Payload[0], Is.EqualTo((byte)'C'), "the macro packet names the command it belongs to");
+        Assert.That(MacroPairs(macros[0]), Is.EquivalentTo(new Dictionary<string, string>
+        {
+            ["j"] = "mx.example.com",
+            ["{daemon_name}"] = "smtp-in",
+            ["{client_addr}"] = "127.0.0.1",
+            ["{client_port}"] = "1",
+            ["{x_custom}"] = "yes",
+        }));
+        Assert.That(_milter.SessionStream.WriteCount - writesBefore, Is.EqualTo(1), "MACRO and CONNECT in one write");
+    }
+
+    [Test]
+    public async Task MAIL_and_RCPT_send_the_address_and_each_ESMTP_argument_as_its_own_string()
+    {
+        await ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 1));
+
+        var mail = _session.MailAsync("alice@example.org", ["SIZE=1234", "BODY=8BITMIME"]).AsTask();
+        var (mailPacket, mailMacros) = await _milter.ReadSkippingMacrosAsync();
+        await _milter.SendAsync(Wire.Packet('c'));
+        await mail;
+        var rcpt = _session.RcptAsync("<bob@example.com>", ["NOTIFY=NEVER"]).AsTask();
+        var (rcptPacket, rcptMacros) = await _milter.ReadSkippingMacrosAsync();
+        await _milter.SendAsync(Wire.Packet('c'));
+        await rcpt;
+
+        Assert.That(mailPacket.Strings, Is.EqualTo(new[] { "<alice@example.org>", "SIZE=1234", "BODY=8BITMIME" }));
+        Assert.That(rcptPacket.Strings, Is.EqualTo(new[] { "<bob@example.com>", "NOTIFY=NEVER" }));
+        var mailPairs = MacroPairs(mailMacros.Single());
+        Assert.That(mailPairs["{mail_addr}"], Is.EqualTo("alice@example.org"));
+        Assert.That(mailPairs["{mail_host}"], Is.EqualTo("example.org"));
+        Assert.That(mailPairs["i"], Does.Match("^[0-9A-F]{14,}$"), "a queue id when the host gives none");
+        Assert.That(MacroPairs(rcptMacros.Single()), Is.EquivalentTo(new Dictionary<string, string>
+        {
+            ["{rcpt_addr}"] = "bob@example.com",
+            ["{rcpt_host}"] = "example.com",
+        }));
+    }
+
+    [Test]
+    public async Task The_null_sender_is_sent_as_empty_angle_brackets_and_each_message_gets_its_own_queue_id()
+    {
+        await ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 1));
+        var ids = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            var mail = _session.MailAsync(string.Empty, null).AsTask();
+            if (i > 0)
+            {
+                await _milter.ExpectAsync('A'); // the abort of the first message travels with this MAIL
+            }
+
+            var (packet, macros) = await _milter.ReadSkippingMacrosAsync();
+            await _milter.SendAsync(Wire.Packet('c'));
+            await mail;
+            Assert.That(packet.Strings, Is.EqualTo(new[] { "<>" }));
+            ids.Add(MacroPairs(macros.Single())["i"]);
+            await _session.AbortAsync();
+        }
+
+        Assert.That(ids[0], Is.Not.EqualTo(ids[1]));
+    }
+
+    [TestCase(" value", "value")]           // exactly one space removed
+    [TestCase("  two spaces", " two spaces")]
+    [TestCase("\ttab kept", "\ttab kept")]
+    [TestCase("no-space", "no-space")]
+    [TestCase(" folded\r\n\tline two", "folded\n\tline two")] // folds travel as bare LF
+    [TestCase(" folded\n line two", "folded\n line two")]
+    public async Task HEADER_removes_one_leading_space_and_joins_folded_lines_with_LF(string raw, string onWire)
+    {
+        var value = await SendHeaderAsync(raw, protocol: 0);
+
+        Assert.That(value, Is.EqualTo(onWire));
+    }
+
+    [TestCase(" value", " value")]
+    [TestCase("no-space", "no-space")]
+    public async Task HEADER_keeps_the_value_untouched_when_the_milter_asked_for_HDR_LEADSPC(string raw, string onWire)
+    {
+        var value = await SendHeaderAsync(raw, protocol: 0x00100000);
+
+        Assert.That(value, Is.EqualTo(onWire));
+    }
+
+    private async Task<string> SendHeaderAsync(string raw, uint protocol)
+    {
+        await _milter.OpenAsync(_session, protocol: protocol);
+        await ReachHeadersAsync();
+        var header = _session.HeaderAsync("Subject", raw).AsTask();
+        var packet = await _milter.ExpectAsync('L');
+        await _milter.SendAsync(Wire.Packet('c'));
+        await header;
+        Assert.That(packet.Strings[0], Is.EqualTo("Subject"));
+        return packet.Strings[1];
+    }
+
+    private async Task ReachHeadersAsync(bool expectData = true)
+    {
+        var mail = _session.MailAsync("a@b", null).AsTask();
+        await _milter.ExpectAsync('M');
+        await _milter.SendAsync(Wire.Packet('c'));
+        await mail;
+        var rcpt = _session.RcptAsync("c@d", null).AsTask();
+        await _milter.ExpectAsync('R');
+        await _milter.SendAsync(Wire.Packet('c'));
+        await rcpt;
+        var data = _session.DataAsync().AsTask();
+        if (expectData)
+        {
+            await _milter.ExpectAsync('T');
+            await _milter.SendAsync(Wire.Packet('c'));
+        }
+
+        await data;
+    }
+
+    private async Task ReachBodyAsync()
+    {
+        await ReachHeadersAsync();
+        var eoh = _session.EndOfHeadersAsync().AsTask();
+        await _milter.ExpectAsync('N');
+        await _milter.SendAsync(Wire.Packet('c'));
+        await eoh;
+    }
+
+    /// <summary>Sends <paramref name="chunks"/> and ends the message; returns the BODY payloads the milter received.</summary>
+    private async Task<List<byte[]>> SendBodyAsync(params byte[][] chunks)
+    {
+        var sending = Task.Run(async () =>
+        {
+            foreach (var chunk in chunks)
+            {
+                await _session.BodyAsync(chunk);
+            }
+
+            return await _session.EndOfMessageAsync();
+        });
+        var bodies = new List<byte[]>();
+        while (true)
+        {
+            var (packet, _) = await _milter.ReadSkippingMacrosAsync();
+            await _milter.SendAsync(Wire.Packet('c'));
+            if (packet.Code == 'E')
+            {
+                break;
+            }
+
+            Assert.That(packet.Code, Is.EqualTo('B'));
+            bodies.Add(packet.Payload);
+        }
+
+        await sending;
+        return bodies;
+    }
+
+    [Test]
+    public async Task BODY_is_cut_into_packets_of_exactly_65535_bytes_with_the_rest_last()
+    {
+        await _milter.OpenAsync(_session);
+        await ReachBodyAsync();
+        var body = Enumerable.Range(0, 150_000).Select(i => (byte)('a' + (i % 26))).ToArray();
+
+        var packets = await SendBodyAsync(body[..1000], body[1000..100_000], body[100_000..]);
+
+        Assert.That(packets.Select(p => p.Length), Is.EqualTo(new[] { 65535, 65535, 150_000 - 131_070 }));
+        Assert.That(packets.SelectMany(p => p), Is.EqualTo(body));
+    }
+
+    [Test]
+    public async Task BODY_turns_bare_LF_into_CRLF_even_across_chunks_and_keeps_existing_CRLF()
+    {
+        await _milter.OpenAsync(_session);
+        await ReachBodyAsync();
+
+        var packets = await SendBodyAsync("line one\nline two\r"u8.ToArray(), "\nline three\n\n"u8.ToArray());
+
+        Assert.That(Encoding.ASCII.GetString(packets.SelectMany(p => p).ToArray()), Is.EqualTo("line one\r\nline two\r\nline three\r\n\r\n"));
+    }
+
+    [Test]
+    public async Task BODY_may_split_a_CRLF_between_two_packets()
+    {
+        await _milter.OpenAsync(_session);
+        await ReachBodyAsync();
+        var body = new byte[65534 + 1];
+        body.AsSpan().Fill((byte)'x');
+        body[^1] = (byte)'\n'; // needs a CR at offset 65534: CR ends packet one, LF starts packet two
+
+        var packets = await SendBodyAsync(body);
+
+        Assert.That(packets, Has.Count.EqualTo(2));
+        Assert.That(packets[0][^1], Is.EqualTo((byte)'\r'));
+        Assert.That(packets[1], Is.EqualTo("\n"u8.ToArray()));
+    }
+
+    [Test]
+    public async Task An_empty_body_sends_no_BODY_packet_only_the_end_of_message()
+    {
+        await _milter.OpenAsync(_session);
+        await ReachBodyAsync();
+
+        var packets = await SendBodyAsync();
+
+        Assert.That(packets, Is.Empty);
+    }
+
+    [Test]
+    public async Task DATA_is_not_sent_to_a_version_3_milter()
+    {
+        await _milter.NegotiateAsync(_session, Wire.OptNeg(3, 0x3F, 0));
+        var connect = _session.ConnectAsync(new ClientInfo()).AsTask();
+        await _milter.ExpectAsync('C');
+        await _milter.SendAsync(Wire.Packet('c'));
+        await connect;
+
+        await ReachHeadersAsync(expectData: false);
+        var header = _session.HeaderAsync("Subject", " x").AsTask();
+        var next = await _milter.ExpectAsync('L');
+        await _milter.SendAsync(Wire.Packet('c'));
+        await header;
+
+        Assert.That(next.Strings[0], Is.EqualTo("Subject"), "the packet after RCPT is HEADER, not DATA");
+    }
+
+    [Test]
+    public async Task A_NO_step_suppresses_the_command_but_its_macros_are_still_sent()
+    {
+        _session.Macros.SetFromHost("{tls_version}", "TLSv1.3");
+        await _milter.OpenAsync(_session, protocol: 0x2); // NOHELO
+
+        var helo = await _session.HeloAsync("client.example.net");
+        var mail = _session.MailAsync("a@b", null).AsTask();
+        var (packet, macros) = await _milter.ReadSkippingMacrosAsync();
+        await _milter.SendAsync(Wire.Packet('c'));
+        await mail;
+
+        Assert.That(helo, Is.EqualTo(MilterResponse.Continue));
+        Assert.That(packet.Code, Is.EqualTo('M'), "no HELO on the wire");
+        Assert.That(macros.Select(m => (char)m.Payload[0]), Is.EqualTo(new[] { 'H', 'M' }));
+        Assert.That(MacroPairs(macros[0])["{tls_version}"], Is.EqualTo("TLSv1.3"));
+    }
+
+    [Test]
+    public async Task No_reply_headers_are_not_waited_for_and_go_out_with_the_end_of_headers_in_one_write()
+    {
+        await _milter.OpenAsync(_session, protocol: 0x80); // NR_HDR
+        await ReachHeadersAsync();
+        var writesBefore = _milter.SessionStream.WriteCount;
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.That(await _session.HeaderAsync($"X-H{i}", " v"), Is.EqualTo(MilterResponse.Continue));
+        }
+
+        var eoh = _session.EndOfHeadersAsync().AsTask();
+        for (var i = 0; i < 5; i++)
+        {
+            await _milter.ExpectAsync('L');
+        }
+
+        await _milter.ExpectAsync('N');
+        await _milter.SendAsync(Wire.Packet('c'));
+        await eoh;
+
+        Assert.That(_milter.SessionStream.WriteCount - writesBefore, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task ABORT_needs_no_reply_and_travels_with_the_next_MAIL()
+    {
+        await _milter.OpenAsync(_session);
+        var mail = _session.MailAsync("a@b", null).AsTask();
+        await _milter.ExpectAsync('M');
+        await _milter.SendAsync(Wire.Packet('c'));
+        await mail;
+        await _session.AbortAsync();
+        var writesBefore = _milter.SessionStream.WriteCount;
+
+        var second = _session.MailAsync("c@d", null).AsTask();
+        var abort = await _milter.ExpectAsync('A');
+        var next = await _milter.ExpectAsync('M');
+        await _milter.SendAsync(Wire.Packet('c'));
+        await second;
+
+        Assert.That(abort.Payload, Is.Empty);
+        Assert.That(next.Strings[0], Is.EqualTo("<c@d>"));
+        Assert.That(_milter.SessionStream.WriteCount - writesBefore, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Several_messages_run_on_one_connection()
+    {
+        await _milter.OpenAsync(_session);
+        for (var n = 0; n < 3; n++)
+        {
+            await ReachBodyAsync();
+            var packets = await SendBodyAsync(Encoding.ASCII.GetBytes($"message {n}\n"));
+            Assert.That(Encoding.ASCII.GetString(packets.Single()), Is.EqualTo($"message {n}\r\n"));
+        }
+    }
+
+    [Test]
+    public async Task QUIT_is_sent_and_the_connection_closed()
+    {
+        await _milter.OpenAsync(_session);
+
+        await _session.QuitAsync();
+
+        Assert.That((await _milter.ReadAsync()).Code, Is.EqualTo('Q'));
+        Assert.That(await _milter.SessionClosedAsync(TimeSpan.FromSeconds(2)), Is.True);
+    }
+
+    [Test]
+    public async Task UNKNOWN_carries_the_command_line_without_macros()
+    {
+        await _milter.OpenAsync(_session);
+
+        var unknown = _session.UnknownAsync("XYZZY magic").AsTask();
+        var (packet, macros) = await _milter.ReadSkippingMacrosAsync();
+        await _milter.SendAsync(Wire.Packet('c'));
+        await unknown;
+
+        Assert.That((packet.Code, packet.Strings[0]), Is.EqualTo(('U', "XYZZY magic")));
+        Assert.That(macros, Is.Empty);
+    }
+
+    [Test]
+    public async Task Calls_out_of_SMTP_order_are_host_bugs_with_a_sentence_saying_so()
+    {
+        var beforeConnect = Assert.ThrowsAsync<InvalidOperationException>(async () => await _session.MailAsync("a@b", null))!;
+        await _milter.OpenAsync(_session);
+        var headerBeforeData = Assert.ThrowsAsync<InvalidOperationException>(async () => await _session.HeaderAsync("A", " b"))!;
+
+        Assert.That(beforeConnect.Message, Is.EqualTo("The milter session must be connected (ConnectAsync) before MAIL."));
+        Assert.That(headerBeforeData.Message, Does.StartWith("Header cannot come now: the session is at between transactions"));
+    }
+
+    [Test]
+    public void A_NUL_in_host_text_is_refused_before_anything_is_sent()
+    {
+        Assert.ThrowsAsync<ArgumentException>(async () => await _session.HeloAsync("bad\0name"));
+    }
+}

@@ -1,0 +1,172 @@
+using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Tests.Support;
+
+namespace SpamFilterMilter.Tests.Protocol;
+
+[TestFixture(int.MaxValue)]
+[TestFixture(1)]
+public class NegotiationTests(int delivery)
+{
+    private ScriptedMilter _milter = null!;
+    private MilterSession _session = null!;
+
+    [SetUp]
+    public async Task SetUp()
+    {
+        _milter = await ScriptedMilter.StartAsync(delivery);
+        _session = _milter.CreateSession();
+    }
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        await _session.DisposeAsync();
+        await _milter.DisposeAsync();
+    }
+
+    [Test]
+    public async Task The_offer_is_version_6_with_every_action_and_every_step()
+    {
+        var negotiation = _session.NegotiateAsync().AsTask();
+        var offer = await _milter.ReadAsync();
+        await _milter.SendAsync(Wire.OptNeg(6, 0, 0));
+        await negotiation;
+
+        Assert.That(Wire.Packet(offer.Code, offer.Payload),
+            Is.EqualTo(new byte[] { 0x00, 0x00, 0x00, 0x0D, 0x4F, 0, 0, 0, 6, 0, 0, 0x01, 0xFF, 0x00, 0x1F, 0xFF, 0xFF }));
+    }
+
+    [TestCase(2u, 0x100u | 0x200u)] // NOUNKNOWN | NODATA forced
+    [TestCase(3u, 0x200u)]          // NODATA forced
+    [TestCase(4u, 0u)]
+    [TestCase(5u, 0u)]
+    [TestCase(6u, 0u)]
+    public async Task An_older_milter_is_accepted_and_the_events_its_version_lacks_are_masked(uint version, uint forced)
+    {
+        var options = await _milter.NegotiateAsync(_session, Wire.OptNeg(version, 0x3F, 0));
+
+        Assert.That(options.Version, Is.EqualTo(version));
+        Assert.That((uint)options.Protocol, Is.EqualTo(forced));
+    }
+
+    [TestCase(1u)]
+    [TestCase(7u)]
+    [TestCase(0x01000001u)]
+    public async Task A_version_outside_2_to_6_is_a_negotiation_failure(uint version)
+    {
+        var negotiation = _session.NegotiateAsync().AsTask();
+        await _milter.ExpectAsync('O');
+        await _milter.SendAsync(Wire.OptNeg(version, 0, 0));
+
+        var error = Assert.ThrowsAsync<MilterProtocolException>(() => negotiation)!;
+
+        Assert.That(error.Kind, Is.EqualTo(MilterFailureKind.Negotiation));
+        Assert.That(error.Cause, Does.Contain($"protocol version {version}; versions 2 to 6 are supported"));
+        Assert.That(await _milter.SessionClosedAsync(TimeSpan.FromSeconds(2)), Is.True, "a failed negotiation drops the connection");
+    }
+
+    [TestCase(0x200u, 0u, "actions we did not offer: bit9")]
+    [TestCase(0u, 0x00200000u, "protocol steps we did not offer: bit21")]
+    [TestCase(0u, 0x80000000u, "protocol steps we did not offer: bit31")]
+    public async Task Asking_for_more_than_was_offered_is_a_negotiation_failure(uint actions, uint protocol, string cause)
+    {
+        var negotiation = _session.NegotiateAsync().AsTask();
+        await _milter.ExpectAsync('O');
+        await _milter.SendAsync(Wire.OptNeg(6, actions, protocol));
+
+        var error = Assert.ThrowsAsync<MilterProtocolException>(() => negotiation)!;
+
+        Assert.That(error.Cause, Does.Contain(cause));
+    }
+
+    [Test]
+    public async Task Echoed_MDS_bits_that_were_not_offered_are_masked_not_refused()
+    {
+        var options = await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0, 0x10000000 | 0x20000000 | 0x80));
+
+        Assert.That((uint)options.Protocol, Is.EqualTo(0x80u));
+        Assert.That(options.MaxPayload, Is.EqualTo(65535), "MDS was not offered, so the limit stays 64 KiB - 1");
+    }
+
+    [Test]
+    public async Task Macro_lists_are_honoured_per_stage_with_names_in_canonical_form()
+    {
+        var options = await _milter.NegotiateAsync(_session,
+            Wire.OptNeg(6, 0x100, 0, (0, "j {client_addr}"), (2, "{i} mail_addr"), (5, "")));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(options.MacroLists[0], Is.EqualTo(new[] { "j", "{client_addr}" }));
+            Assert.That(options.MacroLists[2], Is.EqualTo(new[] { "i", "{mail_addr}" }));
+            Assert.That(options.MacroLists[5], Is.Empty, "an empty list means: send none for that stage");
+            Assert.That(options.MacroLists[1], Is.Null, "no list: our default applies");
+            Assert.That(options.Warnings, Is.Empty);
+        });
+    }
+
+    [TestCase(9u, "macro list for unknown stage 9 ignored")]
+    public async Task A_macro_list_for_an_unknown_stage_is_only_a_warning(uint stage, string warning)
+    {
+        var options = await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0x100, 0, (stage, "j")));
+
+        Assert.That(options.Warnings, Has.Some.Contains(warning));
+    }
+
+    [Test]
+    public async Task A_truncated_macro_list_is_only_a_warning()
+    {
+        var reply = Wire.Packet('O', Wire.UInt32(6), Wire.UInt32(0x100), Wire.UInt32(0), Wire.UInt32(1), "{cipher"u8.ToArray());
+
+        var options = await _milter.NegotiateAsync(_session, reply);
+
+        Assert.That(options.Warnings, Has.Some.Contains("malformed macro list ignored"));
+        Assert.That(options.MacroLists.All(l => l is null), Is.True);
+    }
+
+    [Test]
+    public async Task Macro_lists_without_SETSYMLIST_are_honoured_with_a_warning()
+    {
+        var options = await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0, 0, (3, "{rcpt_addr}")));
+
+        Assert.That(options.MacroLists[3], Is.EqualTo(new[] { "{rcpt_addr}" }));
+        Assert.That(options.Warnings, Has.Some.Contains("without asking for SMFIF_SETSYMLIST"));
+    }
+
+    [Test]
+    public async Task A_reply_other_than_OPTNEG_is_a_negotiation_failure()
+    {
+        var negotiation = _session.NegotiateAsync().AsTask();
+        await _milter.ExpectAsync('O');
+        await _milter.SendAsync(Wire.Packet('c'));
+
+        var error = Assert.ThrowsAsync<MilterProtocolException>(() => negotiation)!;
+
+        Assert.That(error.Cause, Does.Contain("answered with SMFIR_CONTINUE instead of SMFIC_OPTNEG"));
+    }
+
+    [Test]
+    public async Task A_short_OPTNEG_reply_is_malformed()
+    {
+        var negotiation = _session.NegotiateAsync().AsTask();
+        await _milter.ExpectAsync('O');
+        await _milter.SendAsync(Wire.Packet('O', Wire.UInt32(6), Wire.UInt32(0)));
+
+        var error = Assert.ThrowsAsync<MilterProtocolException>(() => negotiation)!;
+
+        Assert.That((error.Kind, error.Cause), Is.EqualTo((MilterFailureKind.Malformed, "SMFIC_OPTNEG: protocol: needs 4 bytes, 0 left")));
+    }
+
+    [Test]
+    public async Task Hanging_up_during_negotiation_is_reported_as_a_refused_offer()
+    {
+        var negotiation = _session.NegotiateAsync().AsTask();
+        await _milter.ExpectAsync('O');
+        _milter.Close();
+
+        var error = Assert.ThrowsAsync<MilterProtocolException>(() => negotiation)!;
+
+        Assert.That(error.Kind, Is.EqualTo(MilterFailureKind.Negotiation));
+        Assert.That(error.Stage, Is.EqualTo("SMFIC_OPTNEG reply"));
+        Assert.That(error.Cause, Does.Contain("a milter that cannot accept what we offer hangs up during negotiation"));
+    }
+}

@@ -1,0 +1,158 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Protocol;
+
+namespace SpamFilterMilter.Tests.Support;
+
+/// <summary>A packet the plug-in sent, as the milter side read it.</summary>
+internal sealed record ReceivedPacket(char Code, byte[] Payload)
+{
+    public MilterCommand Command => (MilterCommand)(byte)Code;
+
+    public string[] Strings => Wire.Strings(Payload);
+}
+
+/// <summary>
+/// The milter end of a loopback connection, driven by the test: read what the session sent, answer
+/// with raw bytes. Its frame reader is its own (four length bytes, then the rest), so tests do not
+/// check the plug-in's framing with the plug-in's framing. The session end reads through a
+/// <see cref="ChunkingStream"/>, so every test can be run with one-byte delivery.
+/// </summary>
+internal sealed class ScriptedMilter : IAsyncDisposable
+{
+    private readonly Socket _milterSide;
+    private readonly NetworkStream _milterStream;
+
+    private ScriptedMilter(Socket milterSide, ChunkingStream sessionStream)
+    {
+        _milterSide = milterSide;
+        _milterStream = new NetworkStream(milterSide, ownsSocket: true);
+        SessionStream = sessionStream;
+    }
+
+    /// <summary>The stream the session under test uses.</summary>
+    public ChunkingStream SessionStream { get; }
+
+    public static async Task<ScriptedMilter> StartAsync(int maxReadSize = int.MaxValue)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var accept = listener.AcceptSocketAsync();
+        await client.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
+        var server = await accept;
+        server.NoDelay = true;
+        return new ScriptedMilter(server, new ChunkingStream(new NetworkStream(client, ownsSocket: true), maxReadSize));
+    }
+
+    /// <summary>A session on the plug-in end, with short timeouts so that a broken test fails fast.</summary>
+    public MilterSession CreateSession(ILogger? logger = null, MilterSessionSettings? settings = null, MacroTable? macros = null) =>
+        new(SessionStream, "scripted", settings ?? new MilterSessionSettings { Timeout = TimeSpan.FromSeconds(5) },
+            logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, null, macros);
+
+    /// <summary>Reads the next packet the session sent.</summary>
+    public async Task<ReceivedPacket> ReadAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var header = new byte[5];
+        await _milterStream.ReadExactlyAsync(header, timeout.Token);
+        var length = BinaryPrimitives.ReadUInt32BigEndian(header);
+        var payload = new byte[length - 1];
+        await _milterStream.ReadExactlyAsync(payload, timeout.Token);
+        return new ReceivedPacket((char)header[4], payload);
+    }
+
+    /// <summary>Reads packets until one that is not SMFIC_MACRO, and returns it with the macro packets before it.</summary>
+    public async Task<(ReceivedPacket Packet, List<ReceivedPacket> Macros)> ReadSkippingMacrosAsync()
+    {
+        var macros = new List<ReceivedPacket>();
+        while (true)
+        {
+            var packet = await ReadAsync();
+            if (packet.Code != 'D')
+            {
+                return (packet, macros);
+            }
+
+            macros.Add(packet);
+        }
+    }
+
+    /// <summary>Reads the next packet and checks its code.</summary>
+    public async Task<ReceivedPacket> ExpectAsync(char code)
+    {
+        var (packet, _) = await ReadSkippingMacrosAsync();
+        Assert.That(packet.Code, Is.EqualTo(code), $"expected '{code}', the session sent '{packet.Code}'");
+        return packet;
+    }
+
+    public async Task SendAsync(params byte[][] packets)
+    {
+        await _milterStream.WriteAsync(Wire.Concat(packets));
+        await _milterStream.FlushAsync();
+    }
+
+    /// <summary>Completes negotiation: reads OPTNEG, answers with <paramref name="reply"/>.</summary>
+    public async Task<NegotiatedOptions> NegotiateAsync(MilterSession session, byte[] reply)
+    {
+        var negotiation = session.NegotiateAsync().AsTask();
+        await ExpectAsync('O');
+        await SendAsync(reply);
+        return await negotiation;
+    }
+
+    /// <summary>Negotiates version 6 with everything offered taken, then CONNECT answered with CONTINUE.</summary>
+    public async Task<NegotiatedOptions> OpenAsync(MilterSession session, uint actions = 0x1FF, uint protocol = 0)
+    {
+        var options = await NegotiateAsync(session, Wire.OptNeg(6, actions, protocol));
+        var connect = session.ConnectAsync(new Contract.ClientInfo { Address = IPAddress.Parse("192.0.2.1"), Port = 1234 }).AsTask();
+        if ((protocol & 0x1) == 0)
+        {
+            await ExpectAsync('C');
+            if ((protocol & 0x1000) == 0)
+            {
+                await SendAsync(Wire.Packet('c'));
+            }
+        }
+
+        await connect;
+        return options;
+    }
+
+    /// <summary>True when the session closed its end (read returns 0 within the wait).</summary>
+    public async Task<bool> SessionClosedAsync(TimeSpan wait)
+    {
+        using var timeout = new CancellationTokenSource(wait);
+        var buffer = new byte[4096];
+        try
+        {
+            while (true)
+            {
+                var read = await _milterStream.ReadAsync(buffer, timeout.Token);
+                if (read == 0)
+                {
+                    return true;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>Closes the milter end.</summary>
+    public void Close() => _milterSide.Shutdown(SocketShutdown.Both);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _milterStream.DisposeAsync();
+        await SessionStream.DisposeAsync();
+    }
+}
