@@ -70,6 +70,13 @@ public sealed record SmtpReply
     /// <summary>True for 4xx replies.</summary>
     public bool IsTransient => Code is >= 400 and < 500;
 
+    /// <summary>Replies are equal when code, enhanced code and every line are.</summary>
+    public bool Equals(SmtpReply? other) =>
+        other is not null && Code == other.Code && EnhancedCode == other.EnhancedCode && Lines.SequenceEqual(other.Lines);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Code, EnhancedCode, Lines.Count > 0 ? Lines[0] : null);
+
     /// <summary>The reply as it goes on the wire, lines joined by CRLF (no final CRLF).</summary>
     public override string ToString()
     {

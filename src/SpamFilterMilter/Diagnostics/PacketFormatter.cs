@@ -56,7 +56,7 @@ internal static class PacketFormatter
     {
         MilterCommand.OptionNegotiation when p.Length >= 12 => Words(p),
         MilterCommand.Macro when p.Length >= 1 => $"for '{(char)p[0]}' {Strings(p[1..])}",
-        MilterCommand.Connect => Strings(p),
+        MilterCommand.Connect => DecodeConnect(p),
         MilterCommand.Body => $"{p.Length} body bytes",
         MilterCommand.Abort or MilterCommand.Quit or MilterCommand.QuitNewConnection or MilterCommand.Data
             or MilterCommand.EndOfHeaders or MilterCommand.EndOfBody => string.Empty,
@@ -71,6 +71,22 @@ internal static class PacketFormatter
         MilterReply.ReplaceBody => $"{p.Length} body bytes",
         _ => Strings(p),
     };
+
+    /// <summary>hostname\0, family, then (unless family U) uint16 port and address\0.</summary>
+    private static string DecodeConnect(ReadOnlySpan<byte> p)
+    {
+        var nul = p.IndexOf((byte)0);
+        if (nul < 0 || nul + 1 >= p.Length)
+        {
+            return Strings(p);
+        }
+
+        var text = $"{Strings(p[..(nul + 1)])} family={(char)p[nul + 1]}";
+        var rest = p[(nul + 2)..];
+        return rest.Length >= 2
+            ? $"{text} port={BinaryPrimitives.ReadUInt16BigEndian(rest)} address={Strings(rest[2..])}"
+            : text;
+    }
 
     private static string Words(ReadOnlySpan<byte> p) =>
         $"version={BinaryPrimitives.ReadUInt32BigEndian(p)} actions={MilterConstants.Describe((ActionFlags)BinaryPrimitives.ReadUInt32BigEndian(p[4..]))} " +

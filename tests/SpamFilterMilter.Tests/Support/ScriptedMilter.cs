@@ -25,15 +25,20 @@ internal sealed class ScriptedMilter : IAsyncDisposable
     private readonly Socket _milterSide;
     private readonly NetworkStream _milterStream;
 
-    private ScriptedMilter(Socket milterSide, ChunkingStream sessionStream)
+    private ScriptedMilter(Socket milterSide, ChunkingStream? sessionStream)
     {
         _milterSide = milterSide;
         _milterStream = new NetworkStream(milterSide, ownsSocket: true);
-        SessionStream = sessionStream;
+        _sessionStream = sessionStream;
     }
 
-    /// <summary>The stream the session under test uses.</summary>
-    public ChunkingStream SessionStream { get; }
+    private readonly ChunkingStream? _sessionStream;
+
+    /// <summary>The stream the session under test uses (for a pair made by <see cref="StartAsync"/>).</summary>
+    public ChunkingStream SessionStream => _sessionStream ?? throw new InvalidOperationException("This milter was accepted from a listener; the plug-in owns the other end.");
+
+    /// <summary>Wraps a connection the plug-in made to a <see cref="ScriptedMilterListener"/>.</summary>
+    internal static ScriptedMilter Accepted(Socket socket) => new(socket, null);
 
     public static async Task<ScriptedMilter> StartAsync(int maxReadSize = int.MaxValue)
     {
@@ -153,6 +158,75 @@ internal sealed class ScriptedMilter : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _milterStream.DisposeAsync();
-        await SessionStream.DisposeAsync();
+        if (_sessionStream is not null)
+        {
+            await _sessionStream.DisposeAsync();
+        }
     }
+}
+
+/// <summary>A loopback port where the plug-in connects by itself; each accepted connection is a <see cref="ScriptedMilter"/>.</summary>
+internal sealed class ScriptedMilterListener : IDisposable
+{
+    private readonly TcpListener _listener;
+
+    public ScriptedMilterListener()
+    {
+        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _listener.Start();
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    public async Task<ScriptedMilter> AcceptAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var socket = await _listener.AcceptSocketAsync(timeout.Token);
+        socket.NoDelay = true;
+        return ScriptedMilter.Accepted(socket);
+    }
+
+    public void Dispose() => _listener.Dispose();
+}
+
+/// <summary>Runs a scripted milter over a whole session: answers each command by a rule, records everything.</summary>
+internal static class MilterScripts
+{
+    /// <summary>
+    /// Accepts one connection, negotiates (<paramref name="optneg"/>), then answers every command that
+    /// expects a reply with what <paramref name="answer"/> returns (null: SMFIR_CONTINUE) until QUIT or
+    /// end of stream. Returns every packet received after OPTNEG.
+    /// </summary>
+    public static Task<List<ReceivedPacket>> RunAsync(ScriptedMilterListener listener, Func<ReceivedPacket, byte[][]?> answer, byte[]? optneg = null) =>
+        Task.Run(async () =>
+        {
+            var received = new List<ReceivedPacket>();
+            await using var milter = await listener.AcceptAsync();
+            await milter.ExpectAsync('O');
+            await milter.SendAsync(optneg ?? Wire.OptNeg(6, 0x1FF, 0));
+            while (true)
+            {
+                ReceivedPacket packet;
+                try
+                {
+                    packet = await milter.ReadAsync();
+                }
+                catch (EndOfStreamException)
+                {
+                    return received;
+                }
+
+                received.Add(packet);
+                switch (packet.Code)
+                {
+                    case 'D' or 'A':
+                        continue;
+                    case 'Q':
+                        return received;
+                    default:
+                        await milter.SendAsync(answer(packet) ?? [Wire.Packet('c')]);
+                        break;
+                }
+            }
+        });
 }

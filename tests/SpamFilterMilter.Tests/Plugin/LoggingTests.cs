@@ -1,0 +1,104 @@
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Diagnostics;
+using SpamFilterMilter.Plugin;
+using SpamFilterMilter.Tests.Support;
+
+namespace SpamFilterMilter.Tests.Plugin;
+
+/// <summary>DEBUG=0 warnings and failures only; 1 one line per message; 2 every packet. Never the SOCKS password.</summary>
+public class LoggingTests
+{
+    private const string Password = "Sup3r-Secret-Pw";
+
+    private static async Task<IReadOnlyList<LogEntry>> FilterTwoMessagesAsync(int debug)
+    {
+        using var folder = new TempFolder();
+        using var listener = new ScriptedMilterListener();
+        using var logs = new CapturingLoggerProvider();
+        using var factory = logs.CreateFactory();
+        await using (var plugin = TestPlugins.Create(folder, TestPlugins.Loopback(listener.Port, $"DEBUG={debug}\nSOCKS_PASSWORD={Password}\n"), factory))
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                var milter = MilterScripts.RunAsync(listener, p => p.Code == 'E' ? [Wire.Packet('h', Wire.CString("X-A"), Wire.CString("b")), Wire.Packet('c')] : null);
+                await plugin.FilterMessageAsync(new MessageSubmission
+                {
+                    Client = ClientInfo.Tcp(IPAddress.Loopback, 1),
+                    MailFrom = "alice@example.org",
+                    Recipients = [new EnvelopeRecipient("bob@example.com")],
+                    Message = new MemoryStream(Encoding.ASCII.GetBytes("Subject: s\r\n\r\nbody\r\n")),
+                });
+                await milter;
+            }
+        }
+
+        return logs.Entries.Where(e => e.Category == Log.Category).ToList();
+    }
+
+    [Test]
+    public async Task DEBUG_0_writes_nothing_for_messages_that_go_well()
+    {
+        var entries = await FilterTwoMessagesAsync(0);
+
+        Assert.That(entries.Where(e => e.Level >= LogLevel.Information), Is.Empty);
+        Assert.That(entries.Where(e => e.EventId.Id is 3001 or 3002), Is.Empty);
+    }
+
+    [Test]
+    public async Task DEBUG_1_writes_one_line_per_message_with_stages_verdict_and_time()
+    {
+        var entries = await FilterTwoMessagesAsync(1);
+
+        var summaries = entries.Where(e => e.EventId.Id == 2001).ToList();
+        Assert.That(summaries, Has.Count.EqualTo(2));
+        Assert.That(summaries[0].Level, Is.EqualTo(LogLevel.Information));
+        Assert.That(summaries[0].Message, Does.Match(
+            @"^milter 127\.0\.0\.1:\d+: message [0-9A-F]+: mail=continue rcpt=continue data=continue header=continue eoh=continue body=continue eom=accept; verdict accept, 1 edit\(s\); \d+\.\d ms$"));
+        Assert.That(entries.Where(e => e.EventId.Id is 3001 or 3002), Is.Empty);
+    }
+
+    [Test]
+    public async Task DEBUG_2_adds_every_packet_decoded_and_in_hex()
+    {
+        var entries = await FilterTwoMessagesAsync(2);
+
+        var sent = entries.Where(e => e.EventId.Id == 3001).Select(e => e.Message).ToList();
+        var received = entries.Where(e => e.EventId.Id == 3002).Select(e => e.Message).ToList();
+        Assert.That(sent, Has.Some.Match(@"> SMFIC_OPTNEG len=13 version=6 actions=ADDHDRS\|.*SETSYMLIST steps=NOCONNECT\|.*HDR_LEADSPC \| 00000006000001ff001fffff$"));
+        Assert.That(sent, Has.Some.EndsWith("> SMFIC_HEADER len=11 \"Subject\" \"s\" | 5375626a656374007300"));
+        Assert.That(sent, Has.Some.EndsWith("> SMFIC_CONNECT len=26 \"[127.0.0.1]\" family=4 port=1 address=\"127.0.0.1\" | 5b3132372e302e302e315d003400013132372e302e302e3100"));
+        Assert.That(sent, Has.Some.Contains("> SMFIC_MAIL len=21 \"<alice@example.org>\""));
+        Assert.That(received, Has.Some.Contains("< SMFIR_ADDHEADER len=7 \"X-A\" \"b\" | 582d410062"));
+        Assert.That(entries.Count(e => e.EventId.Id == 2001), Is.EqualTo(2));
+    }
+
+    [TestCase(0)]
+    [TestCase(1)]
+    [TestCase(2)]
+    public async Task The_SOCKS_password_is_never_logged(int debug)
+    {
+        var entries = await FilterTwoMessagesAsync(debug);
+
+        if (debug > 0)
+        {
+            Assert.That(entries, Is.Not.Empty, "something was logged that could have leaked it");
+        }
+
+        Assert.That(entries.Where(e => e.Message.Contains(Password, StringComparison.Ordinal)), Is.Empty);
+    }
+
+    [TestCase(0, LogLevel.Warning, LogLevel.Information)]
+    [TestCase(1, LogLevel.Information, LogLevel.Debug)]
+    [TestCase(2, LogLevel.Debug, LogLevel.Trace)]
+    public void The_plug_ins_own_console_logger_follows_DEBUG(int debug, LogLevel lowestShown, LogLevel highestHidden)
+    {
+        using var factory = MilterPlugin.CreateConsoleLoggerFactory(debug);
+        var logger = factory.CreateLogger(Log.Category);
+
+        Assert.That(logger.IsEnabled(lowestShown), Is.True);
+        Assert.That(logger.IsEnabled(highestHidden), Is.False);
+    }
+}

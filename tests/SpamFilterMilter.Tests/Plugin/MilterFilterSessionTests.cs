@@ -1,0 +1,148 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Tests.Support;
+
+namespace SpamFilterMilter.Tests.Plugin;
+
+/// <summary>The host's stage-by-stage session: failures become decisions, logged once.</summary>
+public class MilterFilterSessionTests
+{
+    private TempFolder _folder = null!;
+    private CapturingLoggerProvider _logs = null!;
+    private ILoggerFactory _loggerFactory = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _folder = new TempFolder();
+        _logs = new CapturingLoggerProvider();
+        _loggerFactory = _logs.CreateFactory();
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        _loggerFactory.Dispose();
+        _logs.Dispose();
+        _folder.Dispose();
+    }
+
+    private static readonly ClientInfo Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 1234);
+
+    [Test]
+    public async Task An_unreachable_milter_answers_every_call_with_the_failure_action_and_is_logged_once()
+    {
+        var port = TestPlugins.ClosedPort();
+        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(port), _loggerFactory);
+        await using var session = plugin.OpenSession();
+
+        var atConnect = await session.ConnectAsync(Client);
+        var atMail = await session.MailAsync("a@b");
+        var verdict = await session.EndOfMessageAsync();
+
+        Assert.That(atConnect.Failure, Is.Not.Null);
+        Assert.That(atConnect.Failure!.Stage, Is.EqualTo("connect"));
+        Assert.That(atConnect.Failure.Cause, Does.Contain($"can't connect to 127.0.0.1:{port}"));
+        Assert.That((atConnect.Action, atConnect.Reply?.ToString()), Is.EqualTo((FilterAction.TempFail, "451 4.7.1 Service unavailable - try again later")));
+        Assert.That(atMail, Is.EqualTo(atConnect), "later calls answer at once with the same failure");
+        Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure));
+        var warnings = _logs.Entries.Where(e => e.Level >= LogLevel.Warning).ToList();
+        Assert.That(warnings, Has.Count.EqualTo(1));
+        Assert.That(warnings[0].EventId.Id, Is.EqualTo(4001));
+        Assert.That(warnings[0].Message, Does.StartWith($"milter 127.0.0.1:{port}: connect: can't connect"));
+        Assert.That(warnings[0].Message, Does.EndWith("applying the failure action tempfail"));
+    }
+
+    [TestCase("accept", FilterAction.Accept, null)]
+    [TestCase("reject", FilterAction.Reject, "550 5.7.1 Service unavailable")]
+    [TestCase("tempfail", FilterAction.TempFail, "451 4.7.1 Service unavailable - try again later")]
+    public async Task The_failure_action_is_configurable(string policy, FilterAction action, string? reply)
+    {
+        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(TestPlugins.ClosedPort(), $"FAILURE_ACTION={policy}\n"), _loggerFactory);
+        await using var session = plugin.OpenSession();
+
+        var decision = await session.ConnectAsync(Client);
+
+        Assert.That((decision.Action, decision.Reply?.ToString()), Is.EqualTo((action, reply)));
+    }
+
+    [Test]
+    public async Task A_milter_that_hangs_up_at_the_end_of_the_message_gives_a_failure_verdict_naming_the_stage()
+    {
+        using var listener = new ScriptedMilterListener();
+        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(listener.Port), _loggerFactory);
+        await using var session = plugin.OpenSession();
+
+        var milterTask = Task.Run(async () =>
+        {
+            await using var milter = await listener.AcceptAsync();
+            await milter.ExpectAsync('O');
+            await milter.SendAsync(Wire.OptNeg(6, 0x1FF, 0x1000 | 0x2000 | 0x4000 | 0x8000 | 0x10000 | 0x40000)); // no replies before EOM
+            while ((await milter.ReadAsync()).Code != 'E')
+            {
+            }
+
+            milter.Close();
+        });
+        await session.ConnectAsync(Client);
+        await session.HeloAsync("h");
+        await session.MailAsync("a@b");
+        await session.RcptAsync("c@d");
+        await session.DataAsync();
+        await session.EndOfHeadersAsync();
+        var verdict = await session.EndOfMessageAsync();
+        await milterTask;
+
+        Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure));
+        Assert.That(verdict.Failure!.Stage, Is.EqualTo("SMFIC_BODYEOB reply"));
+        Assert.That(verdict.Failure.Cause, Is.EqualTo("can't read packet header: the milter closed the connection"));
+        Assert.That(verdict.Text, Does.StartWith($"# milter failure: milter 127.0.0.1:{listener.Port}: SMFIC_BODYEOB reply: can't read packet header"));
+    }
+
+    [Test]
+    public async Task Host_macros_set_before_connect_reach_the_milter()
+    {
+        using var listener = new ScriptedMilterListener();
+        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(listener.Port), _loggerFactory);
+        await using var session = plugin.OpenSession();
+        session.SetMacro("j", "mx.example.com");
+        session.SetMacro("{auth_authen}", "alice");
+
+        var milterTask = Task.Run(async () =>
+        {
+            await using var milter = await listener.AcceptAsync();
+            await milter.ExpectAsync('O');
+            await milter.SendAsync(Wire.OptNeg(6, 0, 0));
+            var connect = await milter.ReadSkippingMacrosAsync();
+            await milter.SendAsync(Wire.Packet('c'));
+            var mail = await milter.ReadSkippingMacrosAsync();
+            await milter.SendAsync(Wire.Packet('c'));
+            return (connect.Macros.Single().Strings, mail.Macros.Single().Strings);
+        });
+        await session.ConnectAsync(Client);
+        await session.MailAsync("a@b");
+        var (connectMacros, mailMacros) = await milterTask;
+
+        Assert.That(connectMacros, Does.Contain("mx.example.com"));
+        Assert.That(mailMacros, Does.Contain("{auth_authen}").And.Contain("alice"), "auth facts go with MAIL, as in sendmail");
+    }
+
+    [Test]
+    public async Task A_bad_macro_name_is_refused_at_once()
+    {
+        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(1));
+        await using var session = plugin.OpenSession();
+
+        Assert.Throws<ArgumentException>(() => session.SetMacro("{two words}", "x"));
+    }
+
+    [Test]
+    public async Task Calls_before_connect_are_host_bugs()
+    {
+        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(1));
+        await using var session = plugin.OpenSession();
+
+        Assert.ThrowsAsync<InvalidOperationException>(async () => await session.MailAsync("a@b"));
+    }
+}
