@@ -47,6 +47,9 @@ public interface IFilterSession : IAsyncDisposable
     /// <summary>
     /// A piece of the body (after the blank line), any size, SMTP dot-stuffing already removed.
     /// Bare LF line ends are sent as CRLF. The chunk may be reused by the caller once the call returns.
+    /// Body bytes travel in packets of the largest size the filter accepts, so a small chunk may not
+    /// reach the filter until more follows or the message ends; its decision then comes with
+    /// <see cref="EndOfMessageAsync"/> (<see cref="FilterVerdict.DecidedAt"/> says "body").
     /// </summary>
     ValueTask<StageDecision> BodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default);
 

@@ -118,7 +118,7 @@ internal sealed class MilterFilterSession : IFilterSession
                 Edits = result.Edits,
                 QuarantineReason = result.QuarantineReason,
                 Recipients = recipients,
-                DecidedAt = "eom",
+                DecidedAt = result.DecidedAt,
             });
         }
         catch (MilterProtocolException e)

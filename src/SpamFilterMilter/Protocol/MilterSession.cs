@@ -19,8 +19,8 @@ internal readonly record struct MilterResponse(FilterAction Action, SmtpReply? R
     public static MilterResponse Accept => new(FilterAction.Accept);
 }
 
-/// <summary>The end-of-message answer: the final response and the modifications before it.</summary>
-internal sealed record EndOfMessageResult(MilterResponse Response, IReadOnlyList<MessageEdit> Edits, string? QuarantineReason);
+/// <summary>The end-of-message answer: the final response, the modifications before it, and the stage that decided (eom, or earlier).</summary>
+internal sealed record EndOfMessageResult(MilterResponse Response, IReadOnlyList<MessageEdit> Edits, string? QuarantineReason, string DecidedAt = "eom");
 
 /// <summary>Limits and switches of a session.</summary>
 internal sealed record MilterSessionSettings
@@ -79,6 +79,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     // Decisions that outlive the event that produced them.
     private MilterResponse? _connectionDecision;
     private MilterResponse? _messageDecision;
+    private string _decidedAt = "eom";
     private string? _quarantineReason;
     private bool _skipRcpt;
     private bool _skipHeaders;
@@ -181,7 +182,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
                 ProtocolFlags.NoReplyConnect, client, static (writer, client) => WriteConnect(writer, client),
                 cancellationToken).ConfigureAwait(false);
             _state = State.Connected;
-            return ConnectionLevel(response, "SMFIC_CONNECT");
+            return ConnectionLevel(response, "connect");
         }
         catch (Exception e) when (IsSessionFailure(e))
         {
@@ -209,7 +210,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
             var response = await SendEventAsync(MilterCommand.Helo, MacroStage.Helo, ProtocolFlags.NoHelo,
                 ProtocolFlags.NoReplyHelo, heloName, static (writer, name) => writer.WriteCString(name),
                 cancellationToken).ConfigureAwait(false);
-            return ConnectionLevel(response, "SMFIC_HELO");
+            return ConnectionLevel(response, "helo");
         }
         catch (Exception e) when (IsSessionFailure(e))
         {
@@ -243,7 +244,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
             var response = await SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
                 ProtocolFlags.NoReplyMail, (address, parameters), static (writer, args) => WriteArgv(writer, args.address, args.parameters),
                 cancellationToken).ConfigureAwait(false);
-            return MessageLevel(response, "SMFIC_MAIL");
+            return MessageLevel(response, "mail");
         }
         catch (Exception e) when (IsSessionFailure(e))
         {
@@ -283,8 +284,8 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
             // Reject and tempfail concern this recipient; discard the whole message; accept ends the message's filtering.
             return response.Action is FilterAction.Discard or FilterAction.Accept
-                ? MessageLevel(response, "SMFIC_RCPT")
-                : CheckClose(response);
+                ? MessageLevel(response, "rcpt")
+                : CheckClose(response, "rcpt");
         }
         catch (Exception e) when (IsSessionFailure(e))
         {
@@ -306,7 +307,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
             var response = await SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
                 ProtocolFlags.NoReplyData, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
-            return MessageLevel(response, "SMFIC_DATA");
+            return MessageLevel(response, "data");
         }
         catch (Exception e) when (IsSessionFailure(e))
         {
@@ -364,7 +365,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
                 return MilterResponse.Continue;
             }
 
-            return MessageLevel(response, "SMFIC_HEADER");
+            return MessageLevel(response, "header");
         }
         catch (Exception e) when (IsSessionFailure(e))
         {
@@ -386,7 +387,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
             var response = await SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
                 ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
-            return MessageLevel(response, "SMFIC_EOH");
+            return MessageLevel(response, "eoh");
         }
         catch (Exception e) when (IsSessionFailure(e))
         {
@@ -397,7 +398,9 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// <summary>
     /// Body bytes, any amount. They are copied into SMFIC_BODY packets of exactly the largest size the
     /// milter accepts (the last one shorter), bare LF becoming CRLF on the way; a CRLF may be split
-    /// between packets, as sendmail does. Nothing is allocated per chunk.
+    /// between packets, as sendmail does. Nothing is allocated per chunk. The answer is the milter's
+    /// decision on the packets sent during this call; the last, partly filled packet goes out with
+    /// <see cref="EndOfMessageAsync"/>, whose result then names "body" if that packet decided.
     /// </summary>
     public async ValueTask<MilterResponse> BodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default)
     {
@@ -437,7 +440,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
                     if (response.Action != FilterAction.Continue)
                     {
-                        return MessageLevel(response, "SMFIC_BODY");
+                        return MessageLevel(response, "body");
                     }
                 }
             }
@@ -462,7 +465,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
             EndOfMessageResult result;
             if ((_connectionDecision ?? _messageDecision) is { } decided)
             {
-                result = new EndOfMessageResult(decided, [], _quarantineReason);
+                result = new EndOfMessageResult(decided, [], _quarantineReason, _decidedAt);
             }
             else
             {
@@ -474,7 +477,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
                 if (early.Action != FilterAction.Continue && !early.Skip)
                 {
-                    result = new EndOfMessageResult(MessageLevel(early, "SMFIC_BODY"), [], _quarantineReason);
+                    result = new EndOfMessageResult(MessageLevel(early, "body"), [], _quarantineReason, "body");
                 }
                 else
                 {
@@ -484,7 +487,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
                     _writer.End();
                     await FlushAsync(cancellationToken).ConfigureAwait(false);
                     result = await ReadEndOfMessageAsync(cancellationToken).ConfigureAwait(false);
-                    CheckClose(result.Response);
+                    CheckClose(result.Response, "eom");
                 }
             }
 
@@ -525,7 +528,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
             var response = await SendEventAsync(MilterCommand.Unknown, null, ProtocolFlags.NoUnknown,
                 ProtocolFlags.NoReplyUnknown, commandLine, static (writer, line) => writer.WriteCString(line),
                 cancellationToken).ConfigureAwait(false);
-            return CheckClose(response);
+            return CheckClose(response, "unknown");
         }
         catch (Exception e) when (IsSessionFailure(e))
         {
@@ -669,8 +672,12 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
     /// <summary>
     /// SMFIC_MACRO: <c>cmdcode</c>, then <c>name\0value\0</c> pairs. Only macros with a value are sent
-    /// and no packet at all when none has one (an empty list confuses strict milters). Pairs that would
-    /// make the packet larger than the milter accepts are left out, with a warning.
+    /// and no packet at all when none has one: libmilter refuses a packet holding only the command byte
+    /// (dec_argv finds no string) and keeps the stage's earlier values, so an empty packet could not
+    /// clear them anyway. TODO(limit): a host macro removed in mid-session therefore stays visible to a
+    /// libmilter milter with its old value until that stage's next packet; the session's own macros
+    /// always have values at their stages. Pairs that would make the packet larger than the milter
+    /// accepts are left out, with a warning.
     /// </summary>
     private void WriteMacros(MacroStage stage, MilterCommand command)
     {
@@ -795,6 +802,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         if (response.Action != FilterAction.Continue)
         {
             _connectionDecision = response;
+            _decidedAt = stage;
         }
 
         return response with { Skip = false };
@@ -803,21 +811,22 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// <summary>From MAIL on, a decision but CONTINUE holds for the rest of the message.</summary>
     private MilterResponse MessageLevel(MilterResponse response, string stage)
     {
-        _ = stage;
         if (response.Action != FilterAction.Continue)
         {
             _messageDecision = response;
+            _decidedAt = stage;
         }
 
-        return CheckClose(response with { Skip = false });
+        return CheckClose(response with { Skip = false }, stage);
     }
 
     /// <summary>A 421 reply (or SMFIR_SHUTDOWN) closes the SMTP session: it holds for the rest of the connection.</summary>
-    private MilterResponse CheckClose(MilterResponse response)
+    private MilterResponse CheckClose(MilterResponse response, string stage)
     {
-        if (response.Reply is { Code: 421 })
+        if (response.Reply is { Code: 421 } && _connectionDecision is null)
         {
             _connectionDecision = response;
+            _decidedAt = stage;
         }
 
         return response;
@@ -826,6 +835,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     private void StartMessage()
     {
         _messageDecision = null;
+        _decidedAt = _connectionDecision is null ? "eom" : _decidedAt;
         _quarantineReason = null;
         _skipRcpt = _skipHeaders = _skipBody = false;
         _bodyPacketOpen = false;

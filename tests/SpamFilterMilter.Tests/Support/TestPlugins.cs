@@ -26,3 +26,11 @@ internal static class TestPlugins
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+/// <summary>The plug-in as a host gets it: loaded by path from plugins/, in its own load context.</summary>
+internal static class DeployedPlugin
+{
+    public static Contract.ISpamFilterPlugin Create(string optionFile, ILoggerFactory? loggerFactory = null) =>
+        SpamFilterMilter.Host.Loading.PluginLoader.Load(TestPlugins.DeployedPluginPath).Factory.Create(
+            new Contract.SpamFilterPluginContext { ConfigFilePath = optionFile, LoggerFactory = loggerFactory });
+}

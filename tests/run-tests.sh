@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs every test of the solution and ends with one line: "N passed, N failed".
+#
+# The integration tests start real milters (a libmilter milter they compile, a pymilter milter,
+# opendkim) on loopback, so the Debian packages in tests/system-packages.txt must be installed.
+# Missing ones are installed with apt-get when this runs as root; otherwise the script says which.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+mapfile -t packages < <(grep -v '^\s*#' tests/system-packages.txt | grep -v '^\s*$')
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "Installing missing system packages: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null || {
+            echo "apt-get could not install: ${missing[*]}" >&2
+            echo "0 passed, 1 failed"
+            exit 1
+        }
+    else
+        echo "Missing system packages (run as root, or: sudo apt-get install -y ${missing[*]})" >&2
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+fi
+
+results=TestResults
+rm -rf "$results"
+echo "Building (warnings are errors)..."
+if ! dotnet build SpamFilterMilter.sln -c Release -warnaserror -nologo -v:q; then
+    echo "The build failed." >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+dotnet test SpamFilterMilter.sln -c Release --no-build -nologo \
+    --logger "trx;LogFilePrefix=results" --logger "console;verbosity=normal" \
+    --results-directory "$results"
+status=$?
+
+# Count from the TRX files (one per test assembly): dotnet's own summary is per assembly.
+passed=0
+failed=0
+shopt -s nullglob
+for trx in "$results"/*.trx; do
+    counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+    p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+    f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+    e=$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")
+    t=$(sed -n 's/.* timeout="\([0-9]*\)".*/\1/p' <<<"$counters")
+    a=$(sed -n 's/.* aborted="\([0-9]*\)".*/\1/p' <<<"$counters")
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
+done
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    failed=1 # the run itself failed (crash, no results): never report a clean pass
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
