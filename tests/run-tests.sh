@@ -38,7 +38,7 @@ if ! dotnet build SpamFilterMilter.sln -c Release -warnaserror -nologo -v:q; the
 fi
 
 dotnet test SpamFilterMilter.sln -c Release --no-build -nologo \
-    --logger "trx;LogFilePrefix=results" --logger "console;verbosity=normal" \
+    --logger "trx;LogFilePrefix=results" \
     --results-directory "$results"
 status=$?
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Protocol;
 
 namespace SpamFilterMilter.Plugin;
@@ -45,34 +46,28 @@ internal sealed class MessageReader : IDisposable
             }
 
             var text = _buffer.AsSpan(range.Start, range.Length);
-            if (text.IsEmpty)
+            if (first && text.StartsWith("From "u8))
+            {
+                first = false;
+                continue; // an mbox separator line
+            }
+
+            first = false;
+            var kind = HeaderSyntax.Classify(text, out var colon);
+            if (kind == HeaderLineKind.End)
             {
                 break; // the blank line: the body follows
             }
 
-            if (first && text.StartsWith("From "u8))
+            if (kind == HeaderLineKind.Continuation && value is not null)
             {
-                first = false;
-                continue;
-            }
-
-            first = false;
-            if (text[0] is (byte)' ' or (byte)'\t')
-            {
-                if (value is null)
-                {
-                    _start = range.Start; // a continuation with nothing to continue: body
-                    break;
-                }
-
                 value.Append("\r\n").Append(PayloadReader.Decode(text));
                 continue;
             }
 
-            var colon = text.IndexOf((byte)':');
-            if (colon <= 0 || !IsFieldName(text[..colon]))
+            if (kind != HeaderLineKind.Field)
             {
-                _start = range.Start; // not a header field: the body starts here
+                _start = range.Start; // not a header field (or a fold with nothing to continue): the body starts here
                 break;
             }
 
@@ -171,26 +166,6 @@ internal sealed class MessageReader : IDisposable
         var read = await _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
         _eof = read == 0;
         _end += read;
-    }
-
-    /// <summary>RFC 5322 ftext: printable ASCII except colon; white space before the colon is the obsolete form, also accepted.</summary>
-    private static bool IsFieldName(ReadOnlySpan<byte> name)
-    {
-        var trimmed = name.TrimEnd(" \t"u8);
-        if (trimmed.IsEmpty)
-        {
-            return false;
-        }
-
-        foreach (var b in trimmed)
-        {
-            if (b is < 33 or > 126)
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     public void Dispose()

@@ -24,6 +24,9 @@ internal sealed class MilterConnection : IAsyncDisposable
         _quickAck = OperatingSystem.IsLinux() && socket.ProtocolType == ProtocolType.Tcp;
     }
 
+    /// <summary>The socket (for tests of its options).</summary>
+    internal Socket Socket => _socket;
+
     /// <summary>The address actually connected to (e.g. <c>127.0.0.1:8890</c>, or the SOCKS route).</summary>
     public string Remote { get; }
 

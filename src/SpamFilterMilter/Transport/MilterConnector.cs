@@ -13,8 +13,10 @@ namespace SpamFilterMilter.Transport;
 /// them, IPv4 and IPv6 alike, until one accepts (Messaging Server's "primitive load
 /// balancing/failover"). Each attempt is bounded by the timeout; a refused address fails fast.
 /// </summary>
-internal sealed class MilterConnector(MilterOptions options, ILogger logger)
+internal sealed class MilterConnector(MilterOptions options, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
 {
+    private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve = resolve ?? Dns.GetHostAddressesAsync;
+
     public string EndpointName { get; } = options.EndpointName;
 
     public async ValueTask<MilterConnection> ConnectAsync(CancellationToken cancellationToken)
@@ -64,7 +66,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger)
             $"can't connect to {EndpointName}: {string.Join("; ", causes)}");
     }
 
-    private static async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
+    private async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
     {
         if (IPAddress.TryParse(host, out var literal))
         {
@@ -73,7 +75,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger)
 
         try
         {
-            var addresses = await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+            var addresses = await _resolve(host, cancellationToken).ConfigureAwait(false);
             if (addresses.Length == 0)
             {
                 throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect", $"{host} has no addresses");

@@ -5,21 +5,13 @@ using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Options;
 
-public class MilterOptionsTests
+public class MilterOptionsTests : TempFolderTest
 {
-    private TempFolder _folder = null!;
-
-    [SetUp]
-    public void SetUp() => _folder = new TempFolder();
-
-    [TearDown]
-    public void TearDown() => _folder.Dispose();
-
-    private MilterOptions Load(string text) => MilterOptions.Load(_folder.Write("milter.opt", text));
+    private MilterOptions Load(string text) => MilterOptions.Load(Folder.Write("milter.opt", text));
 
     private SpamFilterConfigurationException LoadFails(string text)
     {
-        var path = _folder.Write("milter.opt", text);
+        var path = Folder.Write("milter.opt", text);
         return Assert.Throws<SpamFilterConfigurationException>(() => MilterOptions.Load(path))!;
     }
 
@@ -116,7 +108,7 @@ public class MilterOptionsTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(error.FilePath, Is.EqualTo(Path.Combine(_folder.Path, "milter.opt")));
+            Assert.That(error.FilePath, Is.EqualTo(Path.Combine(Folder.Path, "milter.opt")));
             Assert.That(error.Line, Is.EqualTo(line));
             Assert.That(error.Option, Is.EqualTo(option));
             Assert.That(error.Message, Does.StartWith(line > 0 ? $"{error.FilePath}:{line}: " : $"{error.FilePath}: "));
@@ -131,7 +123,7 @@ public class MilterOptionsTests
     [Test]
     public void A_missing_file_is_an_error_naming_it()
     {
-        var path = Path.Combine(_folder.Path, "absent.opt");
+        var path = Path.Combine(Folder.Path, "absent.opt");
 
         var error = Assert.Throws<SpamFilterConfigurationException>(() => MilterOptions.Load(path))!;
 
@@ -141,7 +133,7 @@ public class MilterOptionsTests
     [Test]
     public void The_option_file_reaches_the_options_through_Microsoft_Extensions_Configuration()
     {
-        var path = _folder.Write("milter.opt", "Host=h\nPort=9\n");
+        var path = Folder.Write("milter.opt", "Host=h\nPort=9\n");
         var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddOptionFile(path).Build();
 
         Assert.That((configuration["HOST"], configuration["port"]), Is.EqualTo(("h", "9")), "keys are case-insensitive");

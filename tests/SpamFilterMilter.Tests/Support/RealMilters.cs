@@ -39,11 +39,11 @@ internal sealed class MilterProcess : IAsyncDisposable
 
     /// <summary>Starts tests/milters/sfm-testmilter.c (built on first use) with these arguments after -p and -l.</summary>
     public static Task<MilterProcess> StartLibmilterAsync(params string[] arguments) =>
-        StartWithReadyLineAsync(CMilter.Value, arguments);
+        StartWithReadyLineAsync(CMilter.Value, [], arguments);
 
     /// <summary>Starts tests/milters/sfm_testmilter.py under Debian's python3 (where python3-milter lives).</summary>
     public static Task<MilterProcess> StartPymilterAsync(params string[] arguments) =>
-        StartWithReadyLineAsync("/usr/bin/python3", [Path.Combine(MiltersDir, "sfm_testmilter.py"), .. arguments]);
+        StartWithReadyLineAsync("/usr/bin/python3", [Path.Combine(MiltersDir, "sfm_testmilter.py")], arguments);
 
     /// <summary>Starts opendkim signing for example.com with a fresh key (tests/milters/opendkim/start-opendkim.sh).</summary>
     public static async Task<MilterProcess> StartOpenDkimAsync()
@@ -150,7 +150,7 @@ internal sealed class MilterProcess : IAsyncDisposable
         _folder.Dispose();
     }
 
-    private static async Task<MilterProcess> StartWithReadyLineAsync(string program, string[] arguments)
+    private static async Task<MilterProcess> StartWithReadyLineAsync(string program, string[] script, string[] arguments)
     {
         // A free port can be taken between probing and binding: retry a few times.
         for (var attempt = 1; ; attempt++)
@@ -158,7 +158,7 @@ internal sealed class MilterProcess : IAsyncDisposable
             var folder = new TempFolder();
             var port = FreePort();
             var transcript = Path.Combine(folder.Path, "transcript.log");
-            var (process, stderr) = Launch(program, ["-p", $"inet:{port}@127.0.0.1", "-l", transcript, .. arguments]);
+            var (process, stderr) = Launch(program, [.. script, "-p", $"inet:{port}@127.0.0.1", "-l", transcript, .. arguments]);
             var milter = new MilterProcess(process, stderr, folder, port, transcript);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
             string? line;

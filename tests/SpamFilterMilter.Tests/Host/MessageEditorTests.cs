@@ -1,0 +1,125 @@
+using System.Text;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Editing;
+
+namespace SpamFilterMilter.Tests.Host;
+
+public class MessageEditorTests
+{
+    private const string Message =
+        "Received: from a\r\n\tby b\r\n" +
+        "From: alice@example.org\r\n" +
+        "X-Tag: one\r\n" +
+        "Subject: hello\r\n" +
+        "x-tag: two\r\n" +
+        "X-Tag: three\r\n" +
+        "\r\n" +
+        "Body\r\n";
+
+    private static string Apply(string message, params MessageEdit[] edits) =>
+        Encoding.UTF8.GetString(MessageEditor.Apply(Encoding.UTF8.GetBytes(message), edits));
+
+    [Test]
+    public void No_edits_give_the_message_back_byte_for_byte()
+    {
+        Assert.That(Apply(Message), Is.EqualTo(Message));
+    }
+
+    [Test]
+    public void An_added_header_goes_at_the_end_of_the_header_section()
+    {
+        Assert.That(Apply(Message, new AddHeader("X-Spam", " yes")), Is.EqualTo(Message.Replace("X-Tag: three\r\n\r\n", "X-Tag: three\r\nX-Spam: yes\r\n\r\n", StringComparison.Ordinal)));
+    }
+
+    [TestCase(0, "X-New: n\r\nReceived:")]
+    [TestCase(1, "\tby b\r\nX-New: n\r\nFrom:")]
+    [TestCase(99, "X-Tag: three\r\nX-New: n\r\n\r\n")]
+    public void An_inserted_header_goes_before_the_field_at_that_index_of_the_whole_list(int index, string around)
+    {
+        Assert.That(Apply(Message, new InsertHeader(index, "X-New", " n")), Does.Contain(around));
+    }
+
+    [TestCase(0, "X-Tag: CHANGED\r\nSubject")]   // 0 means 1
+    [TestCase(1, "X-Tag: CHANGED\r\nSubject")]
+    [TestCase(2, "Subject: hello\r\nX-Tag: CHANGED\r\nX-Tag: three")] // names match case-insensitively
+    [TestCase(3, "x-tag: two\r\nX-Tag: CHANGED\r\n\r\n")]
+    [TestCase(4, "X-Tag: three\r\nX-Tag: CHANGED\r\n\r\n")]  // beyond the count: added
+    public void A_changed_header_is_the_nth_of_its_name_replaced_in_place(int index, string around)
+    {
+        Assert.That(Apply(Message, new ChangeHeader(index, "X-Tag", " CHANGED")), Does.Contain(around));
+    }
+
+    [Test]
+    public void A_deleted_header_disappears_and_a_missing_one_is_no_change()
+    {
+        Assert.That(Apply(Message, new ChangeHeader(2, "X-TAG", null)), Is.EqualTo(Message.Replace("x-tag: two\r\n", "", StringComparison.Ordinal)));
+        Assert.That(Apply(Message, new ChangeHeader(9, "X-Tag", null)), Is.EqualTo(Message));
+    }
+
+    [Test]
+    public void Edits_apply_in_order_and_a_deletion_renumbers_at_once_as_in_Postfix()
+    {
+        // Delete the first X-Tag, then "the second X-Tag" is what used to be the third.
+        var result = Apply(Message, new ChangeHeader(1, "X-Tag", null), new ChangeHeader(2, "X-Tag", " 3rd"));
+
+        Assert.That(result, Does.Contain("x-tag: two\r\nX-Tag: 3rd\r\n\r\n"));
+        Assert.That(result, Does.Not.Contain("X-Tag: one"));
+    }
+
+    [Test]
+    public void A_folded_value_is_written_with_the_messages_line_ends()
+    {
+        var crlf = Apply(Message, new AddHeader("DKIM-Signature", " v=1;\r\n\tb=x"));
+        var lf = Apply(Message.Replace("\r\n", "\n", StringComparison.Ordinal), new AddHeader("DKIM-Signature", " v=1;\r\n\tb=x"));
+
+        Assert.That(crlf, Does.Contain("DKIM-Signature: v=1;\r\n\tb=x\r\n\r\nBody"));
+        Assert.That(lf, Does.Contain("DKIM-Signature: v=1;\n\tb=x\n\nBody"));
+        Assert.That(lf, Does.Not.Contain("\r"));
+    }
+
+    [Test]
+    public void A_replaced_body_replaces_everything_after_the_blank_line()
+    {
+        var result = Apply(Message, new ReplaceBody(Encoding.ASCII.GetBytes("New body\r\nline 2\r\n")));
+
+        Assert.That(result, Is.EqualTo(Message.Replace("Body\r\n", "New body\r\nline 2\r\n", StringComparison.Ordinal)));
+    }
+
+    [Test]
+    public void Bytes_that_are_not_text_survive_untouched()
+    {
+        byte[] message = [.. "Subject: \u00e9t\u00e9\r\nX-Raw: "u8, 0xFF, 0xFE, .. "\r\n\r\n"u8, 0x00, 0x80, 0xFF];
+
+        var result = MessageEditor.Apply(message, [new AddHeader("X-A", " b")]);
+
+        Assert.That(result, Is.EqualTo((byte[])[.. message[..^5], .. "X-A: b\r\n"u8, .. "\r\n"u8, 0x00, 0x80, 0xFF]));
+    }
+
+    [Test]
+    public void Envelope_edits_change_sender_and_recipients()
+    {
+        var envelope = new Envelope("alice@example.org", null, [new EnvelopeRecipient("bob@example.com"), new EnvelopeRecipient("carol@example.com")]);
+
+        var result = MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), envelope,
+        [
+            new DeleteRecipient("<BOB@example.com>"),
+            new AddRecipient("<dave@example.com>", "NOTIFY=NEVER ORCPT=rfc822;d"),
+            new AddRecipient("<eve@example.com>", null),
+            new ChangeSender("<bounces@example.org>", "RET=HDRS"),
+        ]);
+
+        Assert.That(result.Envelope.MailFrom, Is.EqualTo("bounces@example.org"));
+        Assert.That(result.Envelope.MailParameters, Is.EqualTo("RET=HDRS"));
+        Assert.That(result.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "carol@example.com", "dave@example.com", "eve@example.com" }));
+        Assert.That(result.Envelope.Recipients[1].Parameters, Is.EqualTo(new[] { "NOTIFY=NEVER", "ORCPT=rfc822;d" }));
+        Assert.That(result.Message, Is.EqualTo(Encoding.ASCII.GetBytes(Message)), "envelope edits leave the message alone");
+    }
+
+    [Test]
+    public void An_mbox_From_line_stays_and_does_not_count_as_a_header()
+    {
+        var result = Apply("From alice Tue Nov 17 10:00:00 2026\nSubject: x\n\nb\n", new InsertHeader(0, "X-Top", " t"));
+
+        Assert.That(result, Is.EqualTo("From alice Tue Nov 17 10:00:00 2026\nX-Top: t\nSubject: x\n\nb\n"));
+    }
+}

@@ -1,0 +1,236 @@
+using System.Net;
+using System.Text;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Tests.Support;
+
+namespace SpamFilterMilter.Tests.Integration;
+
+/// <summary>What a real libmilter milter receives from the plug-in, read from its transcript.</summary>
+[Category("Integration")]
+public class LibmilterContentTests : TempFolderTest
+{
+    private const string Message =
+        "From: Alice <alice@example.org>\r\n" +
+        "To: bob@example.com\r\n" +
+        "Subject: hello\r\n" +
+        "X-Tab:\tvalue\r\n" +
+        "X-Two:  spaces\r\n" +
+        "X-None:bare\r\n" +
+        "Received: from a\r\n\tby b\r\n" +
+        "\r\n" +
+        "line one\nline two\r\n";
+
+    private static MessageSubmission Submission(ClientInfo? client = null, string message = Message) => new()
+    {
+        Client = client ?? ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 4321, "client.example.net"),
+        HeloName = "client.example.net",
+        MailFrom = "alice@example.org",
+        MailParameters = ["SIZE=1234", "BODY=8BITMIME"],
+        Recipients = [new EnvelopeRecipient("bob@example.com", ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;bob@example.com"]), new EnvelopeRecipient("carol@example.net")],
+        Message = new MemoryStream(Encoding.UTF8.GetBytes(message)),
+        OptIn = ["spam"],
+        Macros = new Dictionary<string, string> { ["j"] = "mx.example.com", ["{daemon_name}"] = "smtp-in", ["{auth_authen}"] = "alice" },
+    };
+
+    private async Task<IReadOnlyList<TranscriptLine>> FilterAsync(MilterProcess milter, MessageSubmission submission, string extra = "")
+    {
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder, extra));
+        var verdict = await plugin.FilterMessageAsync(submission);
+        Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
+        return await milter.TranscriptAfterAsync("close");
+    }
+
+    private static string[] Fields(IReadOnlyList<TranscriptLine> transcript, string @event) =>
+        [.. transcript.Single(l => l.Event == @event).Fields];
+
+    /// <summary>The macros the milter saw at the first <paramref name="event"/>.</summary>
+    private static Dictionary<string, string> MacrosAt(IReadOnlyList<TranscriptLine> transcript, string @event) =>
+        transcript.Where(l => l.Event == "macro" && l.Fields[0] == @event)
+            .GroupBy(l => l.Fields[1]).ToDictionary(g => g.Key, g => g.First().Fields[2]);
+
+    [Test]
+    public async Task The_envelope_arrives_with_each_ESMTP_argument_as_its_own_string()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+
+        var transcript = await FilterAsync(milter, Submission());
+
+        Assert.That(Fields(transcript, "connect"), Is.EqualTo(new[] { "client.example.net", "4", "4321", "192.0.2.1" }));
+        Assert.That(Fields(transcript, "helo"), Is.EqualTo(new[] { "client.example.net" }));
+        Assert.That(Fields(transcript, "mail"), Is.EqualTo(new[] { "<alice@example.org>", "SIZE=1234", "BODY=8BITMIME" }));
+        Assert.That(transcript.Where(l => l.Event == "rcpt").Select(l => l.Fields), Is.EqualTo(new[]
+        {
+            new[] { "<bob@example.com>", "NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;bob@example.com" },
+            new[] { "<carol@example.net>" },
+        }));
+    }
+
+    [Test]
+    public async Task The_seven_Messaging_Server_macros_and_host_macros_arrive_at_their_stages()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+
+        var transcript = await FilterAsync(milter, Submission());
+
+        var atConnect = MacrosAt(transcript, "connect");
+        Assert.That(atConnect["j"], Is.EqualTo("mx.example.com"));
+        Assert.That(atConnect["{client_addr}"], Is.EqualTo("192.0.2.1"));
+        Assert.That(atConnect["{client_name}"], Is.EqualTo("client.example.net"));
+        Assert.That(atConnect["{client_port}"], Is.EqualTo("4321"));
+        Assert.That(atConnect["{daemon_name}"], Is.EqualTo("smtp-in"));
+        Assert.That(atConnect, Does.Not.ContainKey("{mail_addr}"));
+        var atMail = MacrosAt(transcript, "mail");
+        Assert.That(atMail["{mail_addr}"], Is.EqualTo("alice@example.org"));
+        Assert.That(atMail["{mail_host}"], Is.EqualTo("example.org"));
+        Assert.That(atMail["i"], Does.Match("^[0-9A-F]{14,}$"));
+        Assert.That(atMail["{auth_authen}"], Is.EqualTo("alice"));
+        Assert.That(atMail["{spamfilter_optin}"], Is.EqualTo("spam"));
+        var atRcpt = transcript.Where(l => l.Event == "macro" && l.Fields[0] == "rcpt" && l.Fields[1] is "{rcpt_addr}" or "{rcpt_host}")
+            .Select(l => $"{l.Fields[1]}={l.Fields[2]}").ToArray();
+        Assert.That(atRcpt, Is.EqualTo(new[] { "{rcpt_addr}=bob@example.com", "{rcpt_host}=example.com", "{rcpt_addr}=carol@example.net", "{rcpt_host}=example.net" }));
+        Assert.That(MacrosAt(transcript, "eom")["i"], Is.EqualTo(atMail["i"]), "one queue id for the whole message");
+    }
+
+    [Test]
+    public async Task Each_message_on_a_connection_gets_its_own_queue_id()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
+        await using var session = plugin.OpenSession();
+        await session.ConnectAsync(new ClientInfo());
+        for (var i = 0; i < 3; i++)
+        {
+            await session.MailAsync($"sender{i}@example.org");
+            await session.RcptAsync("bob@example.com");
+            await session.DataAsync();
+            await session.EndOfHeadersAsync();
+            var verdict = await session.EndOfMessageAsync();
+            Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Default));
+        }
+
+        await session.CloseAsync();
+        var transcript = await milter.TranscriptAfterAsync("close");
+
+        Assert.That(transcript.Select(l => l.Connection).Distinct(), Is.EqualTo(new[] { 1 }), "one milter connection");
+        Assert.That(transcript.Count(l => l.Event == "eom"), Is.EqualTo(3));
+        var ids = transcript.Where(l => l.Event == "macro" && l.Fields[0] == "mail" && l.Fields[1] == "i").Select(l => l.Fields[2]).ToList();
+        Assert.That(ids.Distinct().Count(), Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task Header_values_lose_exactly_one_leading_space_and_keep_their_folds_as_LF()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+
+        var transcript = await FilterAsync(milter, Submission());
+
+        var headers = transcript.Where(l => l.Event == "header").Select(l => (l.Fields[0], l.Fields[1])).ToArray();
+        Assert.That(headers, Is.EqualTo(new[]
+        {
+            ("From", "Alice <alice@example.org>"),
+            ("To", "bob@example.com"),
+            ("Subject", "hello"),
+            ("X-Tab", "\tvalue"),
+            ("X-Two", " spaces"),
+            ("X-None", "bare"),
+            ("Received", "from a\n\tby b"),
+        }));
+    }
+
+    [Test]
+    public async Task With_HDR_LEADSPC_header_values_arrive_untouched()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-P", "HDR_LEADSPC");
+
+        var transcript = await FilterAsync(milter, Submission());
+
+        var values = transcript.Where(l => l.Event == "header").Select(l => l.Fields[1]).ToArray();
+        Assert.That(values, Is.EqualTo(new[] { " Alice <alice@example.org>", " bob@example.com", " hello", "\tvalue", "  spaces", "bare", " from a\n\tby b" }));
+    }
+
+    [Test]
+    public async Task The_body_arrives_in_CRLF_and_in_65535_byte_chunks()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var body = string.Concat(Enumerable.Range(0, 15_000).Select(i => $"line {i:D5}\n")); // LF only, 165000 bytes
+        var expected = body.Replace("\n", "\r\n", StringComparison.Ordinal);
+
+        var transcript = await FilterAsync(milter, Submission(message: "Subject: big\n\n" + body));
+
+        var chunks = transcript.Where(l => l.Event == "body").ToList();
+        Assert.That(chunks.Select(c => int.Parse(c.Fields[0], System.Globalization.CultureInfo.InvariantCulture)),
+            Is.EqualTo(new[] { 65535, 65535, expected.Length - 131070 }));
+        Assert.That(string.Concat(chunks.Select(c => c.Fields[1])), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public async Task An_empty_body_sends_no_body_chunk()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+
+        var transcript = await FilterAsync(milter, Submission(message: "Subject: empty\r\n\r\n"));
+
+        Assert.That(transcript.Select(l => l.Event), Has.None.EqualTo("body").And.Some.EqualTo("eom"));
+    }
+
+    private static readonly object[] Clients =
+    [
+        new object[] { ClientInfo.Tcp(IPAddress.Parse("2001:db8::25"), 587, "v6.example.net"), new[] { "v6.example.net", "6", "587", "2001:db8::25" }, "IPv6:2001:db8::25" },
+        new object[] { ClientInfo.Tcp(IPAddress.Parse("192.0.2.9"), 25), new[] { "[192.0.2.9]", "4", "25", "192.0.2.9" }, "192.0.2.9" },
+        new object[] { new ClientInfo { LocalSocketPath = "/run/submit.sock", HostName = "localhost" }, new[] { "localhost", "L", "", "/run/submit.sock" }, null! },
+        new object[] { new ClientInfo(), new[] { "localhost", "U", "", "" }, null! },
+    ];
+
+    [TestCaseSource(nameof(Clients))]
+    public async Task Every_connection_family_is_understood_by_libmilter(ClientInfo client, string[] connect, string? clientAddr)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+
+        var transcript = await FilterAsync(milter, Submission(client));
+
+        Assert.That(Fields(transcript, "connect"), Is.EqualTo(connect));
+        Assert.That(MacrosAt(transcript, "connect").GetValueOrDefault("{client_addr}"), Is.EqualTo(clientAddr));
+    }
+
+    [Test]
+    public async Task A_macro_list_the_milter_asks_for_replaces_the_default_for_that_stage_only()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-A", "ADDHDRS,SETSYMLIST", "-S", "mail:{mail_addr} {auth_authen}");
+
+        var transcript = await FilterAsync(milter, Submission());
+
+        var atMail = MacrosAt(transcript, "mail");
+        Assert.That(atMail.Keys.Where(k => k.StartsWith("{mail", StringComparison.Ordinal) || k is "i" or "{auth_authen}"),
+            Is.EquivalentTo(new[] { "{mail_addr}", "{auth_authen}" }), "no i, no {mail_host}: the milter did not ask");
+        Assert.That(MacrosAt(transcript, "rcpt"), Does.ContainKey("{rcpt_addr}"), "other stages keep the default list");
+    }
+
+    [Test]
+    public async Task Steps_without_replies_and_steps_left_out_are_honoured()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync(
+            "-P", "NR_CONN,NR_HELO,NR_MAIL,NR_RCPT,NR_DATA,NR_HDR,NR_EOH,NR_BODY,NOUNKNOWN",
+            "-a", "eom=addheader:X-Checked:yes");
+
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
+        var verdict = await plugin.FilterMessageAsync(Submission());
+
+        Assert.That(verdict.Edits, Is.EqualTo(new[] { new AddHeader("X-Checked", " yes") }));
+        var transcript = await milter.TranscriptAfterAsync("close");
+        Assert.That(transcript.Where(l => l.Event == "action" && l.Fields[1] == "noreply(forced)"), Is.Empty,
+            "no callback had to swallow a verdict: nothing was answered that we did not wait for");
+        Assert.That(transcript.Count(l => l.Event == "header"), Is.EqualTo(7));
+    }
+
+    [Test]
+    public async Task A_milter_without_body_and_header_interest_gets_neither()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-P", "NOHDRS,NOBODY,NOEOH,NOHELO");
+
+        var transcript = await FilterAsync(milter, Submission());
+
+        Assert.That(transcript.Select(l => l.Event), Has.None.EqualTo("header").And.None.EqualTo("body").And.None.EqualTo("helo").And.None.EqualTo("eoh"));
+        Assert.That(transcript.Select(l => l.Event), Has.Some.EqualTo("mail").And.Some.EqualTo("eom"));
+        Assert.That(MacrosAt(transcript, "eom"), Does.ContainKey("i"), "macros of a stage still arrive");
+    }
+}

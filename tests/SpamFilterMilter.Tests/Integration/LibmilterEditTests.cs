@@ -1,0 +1,108 @@
+using System.Net;
+using System.Text;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Tests.Support;
+
+namespace SpamFilterMilter.Tests.Integration;
+
+/// <summary>End-of-message edits from a real libmilter milter: structured, as an action string, and applied.</summary>
+[Category("Integration")]
+public class LibmilterEditTests : TempFolderTest
+{
+    private const string Message = "From: alice@example.org\r\nSubject: hello\r\nX-Old: 1\r\nX-Old: 2\r\n\r\nOriginal body\r\n";
+
+    private static MessageSubmission Submission() => new()
+    {
+        Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 4321),
+        MailFrom = "alice@example.org",
+        Recipients = [new EnvelopeRecipient("bob@example.com")],
+        Message = new MemoryStream(Encoding.ASCII.GetBytes(Message)),
+    };
+
+    private async Task<FilterVerdict> FilterAsync(params string[] eomActions)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync(eomActions.SelectMany(a => new[] { "-a", "eom=" + a }).ToArray());
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
+        return await plugin.FilterMessageAsync(Submission());
+    }
+
+    [Test]
+    public async Task Header_edits_and_quarantine_come_back_structured_as_Sieve_and_apply_byte_exactly()
+    {
+        var verdict = await FilterAsync(
+            "addheader:X-Spam-Flag:YES",
+            "insheader:0:X-Top:first",
+            "chgheader:1:Subject:[SPAM] hello",
+            "chgheader:2:X-Old:",
+            "addheader:X-Folded:a\\n\\tb",
+            "quarantine:held by test");
+
+        Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.String));
+        Assert.That(verdict.Edits, Is.EqualTo(new MessageEdit[]
+        {
+            new AddHeader("X-Spam-Flag", " YES"),
+            new InsertHeader(0, "X-Top", " first"),
+            new ChangeHeader(1, "Subject", " [SPAM] hello"),
+            new ChangeHeader(2, "X-Old", null),
+            new AddHeader("X-Folded", " a\r\n\tb"),
+        }));
+        Assert.That(verdict.QuarantineReason, Is.EqualTo("held by test"));
+        Assert.That(verdict.Text, Is.EqualTo(string.Join('\n',
+            "require [\"editheader\", \"vnd.spamfiltermilter\"];",
+            "addheader :last \"X-Spam-Flag\" \"YES\";",
+            "addheader \"X-Top\" \"first\";",
+            "replaceheader :index 1 \"Subject\" \"[SPAM] hello\";",
+            "deleteheader :index 2 \"X-Old\";",
+            "addheader :last \"X-Folded\" \"a\r\n\tb\";",
+            "quarantine \"held by test\";")));
+        Assert.That(Encoding.ASCII.GetString(MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), verdict.Edits)), Is.EqualTo(
+            "X-Top: first\r\nFrom: alice@example.org\r\nSubject: [SPAM] hello\r\nX-Old: 1\r\nX-Spam-Flag: YES\r\nX-Folded: a\r\n\tb\r\n\r\nOriginal body\r\n"));
+    }
+
+    [Test]
+    public async Task Envelope_and_body_edits_reach_the_host_exactly()
+    {
+        var verdict = await FilterAsync(
+            "addrcpt:<new@example.com>",
+            "addrcpt_par:<par@example.com>:NOTIFY=NEVER",
+            "delrcpt:<bob@example.com>",
+            "chgfrom:<bounces@example.org>:RET=HDRS",
+            "replbody:Replaced\\r\\nbody\\r\\n");
+
+        Assert.That(verdict.Edits, Is.EqualTo(new MessageEdit[]
+        {
+            new AddRecipient("<new@example.com>", null),
+            new AddRecipient("<par@example.com>", "NOTIFY=NEVER"),
+            new DeleteRecipient("<bob@example.com>"),
+            new ChangeSender("<bounces@example.org>", "RET=HDRS"),
+            new ReplaceBody(Encoding.ASCII.GetBytes("Replaced\r\nbody\r\n")),
+        }).Using<MessageEdit>(EditComparer));
+        var edited = MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), new Envelope("alice@example.org", null, [new EnvelopeRecipient("bob@example.com")]), verdict.Edits);
+        Assert.That(edited.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "new@example.com", "par@example.com" }));
+        Assert.That(edited.Envelope.MailFrom, Is.EqualTo("bounces@example.org"));
+        Assert.That(Encoding.ASCII.GetString(edited.Message), Does.EndWith("\r\n\r\nReplaced\r\nbody\r\n"));
+        Assert.That(verdict.Text, Does.Contain("replacebody \"" + Convert.ToBase64String(Encoding.ASCII.GetBytes("Replaced\r\nbody\r\n")) + "\";"));
+    }
+
+    [Test]
+    public async Task A_multi_line_reply_arrives_whole()
+    {
+        var verdict = await FilterAsync("mlreply:550:5.7.0:first line|second line|third line");
+
+        Assert.That(verdict.Reply!.ToString(), Is.EqualTo("550-5.7.0 first line\r\n550-5.7.0 second line\r\n550 5.7.0 third line"));
+        Assert.That(verdict.Action, Is.EqualTo(FilterAction.Reject));
+    }
+
+    [Test]
+    public async Task Progress_while_the_milter_works_keeps_the_session_waiting()
+    {
+        var verdict = await FilterAsync("progress", "sleep:100", "progress", "addheader:X-Late:yes");
+
+        Assert.That(verdict.Edits, Is.EqualTo(new[] { new AddHeader("X-Late", " yes") }));
+    }
+
+    /// <summary>ReplaceBody holds memory; compare its bytes.</summary>
+    private static bool EditComparer(MessageEdit a, MessageEdit b) =>
+        a is ReplaceBody x && b is ReplaceBody y ? x.Body.Span.SequenceEqual(y.Body.Span) : a.Equals(b);
+}

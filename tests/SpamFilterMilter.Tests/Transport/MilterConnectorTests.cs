@@ -1,0 +1,96 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging.Abstractions;
+using SpamFilterMilter.Options;
+using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Transport;
+
+namespace SpamFilterMilter.Tests.Transport;
+
+public class MilterConnectorTests
+{
+    private static MilterOptions Options(string host, int port) => new() { Host = host, Port = port, Timeout = TimeSpan.FromSeconds(2) };
+
+    private static int ClosedPort(IPAddress address)
+    {
+        using var listener = new TcpListener(address, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Test]
+    public async Task Every_address_is_tried_in_DNS_order_until_one_accepts_IPv6_and_IPv4_alike()
+    {
+        using var v4 = new TcpListener(IPAddress.Loopback, 0);
+        v4.Start();
+        var port = ((IPEndPoint)v4.LocalEndpoint).Port;
+        var asked = new List<string>();
+        // ::1 first, where nothing listens on that port; then 127.0.0.1, which accepts.
+        var connector = new MilterConnector(Options("milter.test", port), NullLogger.Instance, (host, _) =>
+        {
+            asked.Add(host);
+            return Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback });
+        });
+
+        await using var connection = await connector.ConnectAsync(default);
+
+        Assert.That(asked, Is.EqualTo(new[] { "milter.test" }));
+        Assert.That(connection.Remote, Is.EqualTo($"127.0.0.1:{port}"));
+    }
+
+    [Test]
+    public async Task An_IPv6_milter_is_reached_over_IPv6()
+    {
+        using var v6 = new TcpListener(IPAddress.IPv6Loopback, 0);
+        v6.Start();
+        var port = ((IPEndPoint)v6.LocalEndpoint).Port;
+
+        await using var connection = await new MilterConnector(Options("::1", port), NullLogger.Instance).ConnectAsync(default);
+
+        Assert.That(connection.Remote, Is.EqualTo($"[::1]:{port}"));
+    }
+
+    [Test]
+    public void When_no_address_accepts_the_failure_lists_every_attempt()
+    {
+        var v4Port = ClosedPort(IPAddress.Loopback);
+        var connector = new MilterConnector(Options("milter.test", v4Port), NullLogger.Instance,
+            (_, _) => Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback }));
+
+        var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;
+
+        Assert.That(error.Kind, Is.EqualTo(MilterFailureKind.ConnectFailed));
+        Assert.That(error.Stage, Is.EqualTo("connect"));
+        Assert.That(error.Cause, Does.Contain($"[::1]:{v4Port}: Connection refused").And.Contain($"127.0.0.1:{v4Port}: Connection refused"));
+    }
+
+    [Test]
+    public void A_name_that_does_not_resolve_is_a_connect_failure_naming_it()
+    {
+        var connector = new MilterConnector(Options("no-such-host.invalid", 1), NullLogger.Instance);
+
+        var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;
+
+        Assert.That(error.Cause, Does.StartWith("can't resolve no-such-host.invalid"));
+    }
+
+    [Test]
+    public async Task The_socket_has_TCP_NODELAY_and_quick_ACKs_are_re_armed_after_a_read()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var connector = new MilterConnector(Options("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port), NullLogger.Instance);
+
+        await using var connection = await connector.ConnectAsync(default);
+        connection.AfterRead();
+
+        Assert.That(connection.Socket.NoDelay, Is.True);
+        if (OperatingSystem.IsLinux())
+        {
+            Span<int> value = [0];
+            connection.Socket.GetRawSocketOption(6 /* IPPROTO_TCP */, 12 /* TCP_QUICKACK */, MemoryMarshal.AsBytes(value));
+            Assert.That(value[0], Is.EqualTo(1), "TCP_QUICKACK is on after AfterRead");
+        }
+    }
+}
