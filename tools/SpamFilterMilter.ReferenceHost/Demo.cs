@@ -75,7 +75,7 @@ internal static class Demo
         var text = new StringBuilder();
         var summary = verdict.Kind switch
         {
-            VerdictKind.Default => "default (deliver normally, nothing to do)",
+            VerdictKind.Default => "deliver normally, nothing to do",
             VerdictKind.Failure => $"failure: {verdict.Failure}",
             _ => verdict.Action.ToString().ToLowerInvariant(),
         };
