@@ -98,7 +98,7 @@ public sealed class SampleMilterServer : IAsyncDisposable
         {
             while (!_stop.IsCancellationRequested)
             {
-                var frame = await reader.ReadAsync("command", _stop.Token).ConfigureAwait(false);
+                var frame = await reader.ReadAsync("command", blocking: false, _stop.Token).ConfigureAwait(false);
                 var payload = frame.Payload.ToArray();
                 switch (frame.Command)
                 {
@@ -161,7 +161,7 @@ public sealed class SampleMilterServer : IAsyncDisposable
                         break;
                 }
 
-                await writer.FlushAsync(stream, _stop.Token).ConfigureAwait(false);
+                await writer.FlushAsync(stream, blocking: false, _stop.Token).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is MilterProtocolException or IOException or OperationCanceledException or SocketException)

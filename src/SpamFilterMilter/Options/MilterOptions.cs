@@ -5,6 +5,20 @@ using SpamFilterMilter.Policy;
 
 namespace SpamFilterMilter.Options;
 
+/// <summary>How the plug-in waits for the milter's replies.</summary>
+internal enum IoMode
+{
+    /// <summary>Asynchronous I/O: a waiting call holds no thread. The safe default for any host.</summary>
+    Async,
+
+    /// <summary>
+    /// Blocking I/O on the calling thread, as sendmail and Postfix do: about half the CPU per message,
+    /// but a slow milter holds the caller's thread for up to TIMEOUT. For hosts that give each SMTP
+    /// session its own thread.
+    /// </summary>
+    Blocking,
+}
+
 /// <summary>
 /// The validated contents of a milter option file (<c>spamfilterX_config_file</c>). Every option is
 /// described once in <see cref="Descriptors"/>: name, default and parser. Unknown options, bad
@@ -32,6 +46,9 @@ internal sealed class MilterOptions
 
     /// <summary>Password for SOCKS5 username/password authentication. Never logged.</summary>
     public string? SocksPassword { get; set; }
+
+    /// <summary>How the plug-in waits for the milter: asynchronously (default) or in a blocking read.</summary>
+    public IoMode IoMode { get; set; } = IoMode.Async;
 
     /// <summary>What every message gets when the milter cannot be used: tempfail (default), accept or reject.</summary>
     public FailureAction FailureAction { get; set; } = FailureAction.TempFail;
@@ -108,6 +125,8 @@ internal sealed class MilterOptions
             (o, v) => o.SocksPort = ParseInteger(v, 1, 65535)),
         new Descriptor("SOCKS_PASSWORD", false, "(none)", "Password for SOCKS5 username/password authentication.",
             (o, v) => o.SocksPassword = v.Length == 0 ? null : v),
+        new Descriptor("IO_MODE", false, "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
+            (o, v) => o.IoMode = ParseChoice<IoMode>(v)),
         new Descriptor("FAILURE_ACTION", false, "tempfail", "What a message gets when the milter cannot be used: tempfail, accept or reject.",
             (o, v) => o.FailureAction = ParseChoice<FailureAction>(v)),
     }.ToDictionary(d => d.Name, StringComparer.OrdinalIgnoreCase);

@@ -37,6 +37,7 @@ internal sealed class MilterPluginCore
         {
             Timeout = options.Timeout,
             LogTraffic = options.Debug >= 2,
+            BlockingIo = options.IoMode == IoMode.Blocking,
         };
     }
 

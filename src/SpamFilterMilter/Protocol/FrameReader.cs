@@ -40,21 +40,19 @@ internal sealed class FrameReader : IDisposable
     /// <summary>The largest payload accepted; anything longer fails before allocation.</summary>
     public int MaxPayload { get; set; }
 
-    /// <summary>Called after every successful read from the stream (the transport re-arms TCP_QUICKACK there).</summary>
-    public Action? AfterRead { get; set; }
-
     /// <summary>Bytes already received beyond the frames returned so far (a well-behaved milter leaves none between replies).</summary>
     public int BufferedCount => _end - _start;
 
     /// <summary>
     /// Reads the next packet. <paramref name="stage"/> names what the packet answers, for error
-    /// messages ("SMFIC_EOB reply").
+    /// messages ("SMFIC_EOB reply"). With <paramref name="blocking"/> the stream is read synchronously
+    /// (the returned task is then complete); a socket read timeout surfaces as <see cref="TimeoutException"/>.
     /// </summary>
-    public async ValueTask<Frame> ReadAsync(string stage, CancellationToken cancellationToken)
+    public async ValueTask<Frame> ReadAsync(string stage, bool blocking, CancellationToken cancellationToken)
     {
         if (_end - _start < HeaderSize)
         {
-            await FillAsync(HeaderSize, stage, "packet header", cancellationToken).ConfigureAwait(false);
+            await FillAsync(HeaderSize, stage, "packet header", blocking, cancellationToken).ConfigureAwait(false);
         }
 
         var length = BinaryPrimitives.ReadUInt32BigEndian(_buffer.AsSpan(_start, 4));
@@ -73,7 +71,7 @@ internal sealed class FrameReader : IDisposable
         var frameSize = HeaderSize + (int)payloadLength;
         if (_end - _start < frameSize)
         {
-            await FillAsync(frameSize, stage, "packet payload", cancellationToken).ConfigureAwait(false);
+            await FillAsync(frameSize, stage, "packet payload", blocking, cancellationToken).ConfigureAwait(false);
         }
 
         var code = (MilterReply)_buffer[_start + 4];
@@ -88,7 +86,7 @@ internal sealed class FrameReader : IDisposable
     }
 
     /// <summary>Reads until at least <paramref name="needed"/> bytes from <c>_start</c> are buffered.</summary>
-    private async ValueTask FillAsync(int needed, string stage, string what, CancellationToken cancellationToken)
+    private async ValueTask FillAsync(int needed, string stage, string what, bool blocking, CancellationToken cancellationToken)
     {
         if (_buffer.Length - _start < needed)
         {
@@ -115,7 +113,14 @@ internal sealed class FrameReader : IDisposable
             int read;
             try
             {
-                read = await _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
+                read = blocking
+                    ? _stream.Read(_buffer.AsSpan(_end))
+                    : await _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException
+                { SocketErrorCode: System.Net.Sockets.SocketError.TimedOut or System.Net.Sockets.SocketError.WouldBlock })
+            {
+                throw new TimeoutException($"can't read {what}", e); // SO_RCVTIMEO expired (blocking mode)
             }
             catch (IOException e) when (e is not MilterProtocolException)
             {
@@ -131,7 +136,6 @@ internal sealed class FrameReader : IDisposable
             }
 
             _end += read;
-            AfterRead?.Invoke();
         }
     }
 

@@ -26,6 +26,7 @@ internal sealed partial class MilterSession
             if (frame.Code == MilterReply.Quarantine)
             {
                 ReadQuarantine(frame, stage);
+                MoreToCome();
                 continue;
             }
 
@@ -36,7 +37,8 @@ internal sealed partial class MilterSession
                     return decided;
                 }
 
-                continue; // PROGRESS
+                MoreToCome(); // PROGRESS
+                continue;
             }
 
             throw new MilterProtocolException(MilterFailureKind.Unexpected, stage,
@@ -61,6 +63,7 @@ internal sealed partial class MilterSession
             if (frame.Code == MilterReply.Quarantine)
             {
                 ReadQuarantine(frame, stage);
+                MoreToCome();
                 continue;
             }
 
@@ -68,7 +71,8 @@ internal sealed partial class MilterSession
             {
                 if (response is not { } decided)
                 {
-                    continue; // PROGRESS
+                    MoreToCome(); // PROGRESS
+                    continue;
                 }
 
                 if (body is not null)
@@ -104,10 +108,24 @@ internal sealed partial class MilterSession
                 }
 
                 body.Write(frame.Payload.Span);
+                MoreToCome();
                 continue;
             }
 
             edits.Add(ReadModification(frame, stage));
+            MoreToCome();
+        }
+    }
+
+    /// <summary>
+    /// A packet was read that more will follow: acknowledge it now unless the rest is already here,
+    /// so that the milter's Nagle does not hold its next packet for our delayed ACK.
+    /// </summary>
+    private void MoreToCome()
+    {
+        if (_reader.BufferedCount == 0)
+        {
+            _acknowledgeNow?.Invoke();
         }
     }
 

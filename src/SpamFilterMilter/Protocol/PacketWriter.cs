@@ -137,8 +137,11 @@ internal sealed class PacketWriter : IDisposable
 
     public void Advance(int count) => _length += count;
 
-    /// <summary>Writes everything pending in one write and empties the buffer.</summary>
-    public async ValueTask FlushAsync(Stream stream, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes everything pending in one write and empties the buffer; with <paramref name="blocking"/>
+    /// synchronously (the returned task is then complete).
+    /// </summary>
+    public async ValueTask FlushAsync(Stream stream, bool blocking, CancellationToken cancellationToken)
     {
         if (_packetStart >= 0)
         {
@@ -152,7 +155,14 @@ internal sealed class PacketWriter : IDisposable
 
         var length = _length;
         _length = 0;
-        await stream.WriteAsync(_buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        if (blocking)
+        {
+            stream.Write(_buffer.AsSpan(0, length));
+        }
+        else
+        {
+            await stream.WriteAsync(_buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Forgets everything pending (the connection is being dropped).</summary>

@@ -17,7 +17,10 @@ public class LibmilterStageTests
     private static readonly string[] Actions = ["continue", "accept", "reject", "tempfail", "discard", "reply:550:5.7.1:Custom text", "reply:451:4.3.0:Busy now"];
 
     private static IEnumerable<TestCaseData> Cases() =>
-        from stage in Stages from action in Actions select new TestCaseData(stage, action).SetName($"{{m}}({stage},{action})");
+        from io in new[] { "async", "blocking" }
+        from stage in Stages
+        from action in Actions
+        select new TestCaseData(stage, action, io).SetName($"{{m}}({stage},{action},{io})");
 
     /// <summary>What the plug-in must answer for <paramref name="action"/> at <paramref name="stage"/>.</summary>
     private static (FilterAction Action, string? Reply) Expected(string stage, string action) => action switch
@@ -33,11 +36,11 @@ public class LibmilterStageTests
     };
 
     [TestCaseSource(nameof(Cases))]
-    public async Task A_libmilter_verdict_reaches_the_host_at_its_stage(string stage, string action)
+    public async Task A_libmilter_verdict_reaches_the_host_at_its_stage(string stage, string action, string ioMode)
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", $"{stage}={action}");
         using var folder = new TempFolder();
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(folder));
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(folder, $"IO_MODE={ioMode}\n"));
         await using var session = plugin.OpenSession();
 
         var decisions = new Dictionary<string, (FilterAction, string?)>();

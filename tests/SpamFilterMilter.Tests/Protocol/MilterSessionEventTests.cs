@@ -7,9 +7,10 @@ using SpamFilterMilter.Tests.Support;
 namespace SpamFilterMilter.Tests.Protocol;
 
 /// <summary>What the session puts on the wire for each event.</summary>
-[TestFixture(int.MaxValue)]
-[TestFixture(1)]
-public class MilterSessionEventTests(int delivery)
+[TestFixture(int.MaxValue, false)]
+[TestFixture(1, false)]
+[TestFixture(int.MaxValue, true)]
+public class MilterSessionEventTests(int delivery, bool blocking)
 {
     private ScriptedMilter _milter = null!;
     private MilterSession _session = null!;
@@ -18,6 +19,7 @@ public class MilterSessionEventTests(int delivery)
     public async Task SetUp()
     {
         _milter = await ScriptedMilter.StartAsync(delivery);
+        _milter.BlockingIo = blocking;
         _session = _milter.CreateSession();
     }
 
@@ -43,7 +45,7 @@ public class MilterSessionEventTests(int delivery)
     private async Task<(ReceivedPacket Packet, List<ReceivedPacket> Macros)> ConnectAsync(ClientInfo client)
     {
         await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0x1FF, 0));
-        var connect = _session.ConnectAsync(client).AsTask();
+        var connect = ScriptedMilter.Run(() => _session.ConnectAsync(client));
         var seen = await _milter.ReadSkippingMacrosAsync();
         await _milter.SendAsync(Wire.Packet('c'));
         await connect;
@@ -94,7 +96,7 @@ public class MilterSessionEventTests(int delivery)
         await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0, 0));
         var writesBefore = _milter.SessionStream.WriteCount;
 
-        var connect = _session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 1)).AsTask();
+        var connect = ScriptedMilter.Run(() => _session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 1)));
         var (packet, macros) = await _milter.ReadSkippingMacrosAsync();
         await _milter.SendAsync(Wire.Packet('c'));
         await connect;
@@ -118,11 +120,11 @@ public class MilterSessionEventTests(int delivery)
     {
         await ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 1));
 
-        var mail = _session.MailAsync("alice@example.org", ["SIZE=1234", "BODY=8BITMIME"]).AsTask();
+        var mail = ScriptedMilter.Run(() => _session.MailAsync("alice@example.org", ["SIZE=1234", "BODY=8BITMIME"]));
         var (mailPacket, mailMacros) = await _milter.ReadSkippingMacrosAsync();
         await _milter.SendAsync(Wire.Packet('c'));
         await mail;
-        var rcpt = _session.RcptAsync("<bob@example.com>", ["NOTIFY=NEVER"]).AsTask();
+        var rcpt = ScriptedMilter.Run(() => _session.RcptAsync("<bob@example.com>", ["NOTIFY=NEVER"]));
         var (rcptPacket, rcptMacros) = await _milter.ReadSkippingMacrosAsync();
         await _milter.SendAsync(Wire.Packet('c'));
         await rcpt;
@@ -147,7 +149,7 @@ public class MilterSessionEventTests(int delivery)
         var ids = new List<string>();
         for (var i = 0; i < 2; i++)
         {
-            var mail = _session.MailAsync(string.Empty, null).AsTask();
+            var mail = ScriptedMilter.Run(() => _session.MailAsync(string.Empty, null));
             if (i > 0)
             {
                 await _milter.ExpectAsync('A'); // the abort of the first message travels with this MAIL
@@ -190,7 +192,7 @@ public class MilterSessionEventTests(int delivery)
     {
         await _milter.OpenAsync(_session, protocol: protocol);
         await ReachHeadersAsync();
-        var header = _session.HeaderAsync("Subject", raw).AsTask();
+        var header = ScriptedMilter.Run(() => _session.HeaderAsync("Subject", raw));
         var packet = await _milter.ExpectAsync('L');
         await _milter.SendAsync(Wire.Packet('c'));
         await header;
@@ -200,15 +202,15 @@ public class MilterSessionEventTests(int delivery)
 
     private async Task ReachHeadersAsync(bool expectData = true)
     {
-        var mail = _session.MailAsync("a@b", null).AsTask();
+        var mail = ScriptedMilter.Run(() => _session.MailAsync("a@b", null));
         await _milter.ExpectAsync('M');
         await _milter.SendAsync(Wire.Packet('c'));
         await mail;
-        var rcpt = _session.RcptAsync("c@d", null).AsTask();
+        var rcpt = ScriptedMilter.Run(() => _session.RcptAsync("c@d", null));
         await _milter.ExpectAsync('R');
         await _milter.SendAsync(Wire.Packet('c'));
         await rcpt;
-        var data = _session.DataAsync().AsTask();
+        var data = ScriptedMilter.Run(() => _session.DataAsync());
         if (expectData)
         {
             await _milter.ExpectAsync('T');
@@ -221,7 +223,7 @@ public class MilterSessionEventTests(int delivery)
     private async Task ReachBodyAsync()
     {
         await ReachHeadersAsync();
-        var eoh = _session.EndOfHeadersAsync().AsTask();
+        var eoh = ScriptedMilter.Run(() => _session.EndOfHeadersAsync());
         await _milter.ExpectAsync('N');
         await _milter.SendAsync(Wire.Packet('c'));
         await eoh;
@@ -312,13 +314,13 @@ public class MilterSessionEventTests(int delivery)
     public async Task DATA_is_not_sent_to_a_version_3_milter()
     {
         await _milter.NegotiateAsync(_session, Wire.OptNeg(3, 0x3F, 0));
-        var connect = _session.ConnectAsync(new ClientInfo()).AsTask();
+        var connect = ScriptedMilter.Run(() => _session.ConnectAsync(new ClientInfo()));
         await _milter.ExpectAsync('C');
         await _milter.SendAsync(Wire.Packet('c'));
         await connect;
 
         await ReachHeadersAsync(expectData: false);
-        var header = _session.HeaderAsync("Subject", " x").AsTask();
+        var header = ScriptedMilter.Run(() => _session.HeaderAsync("Subject", " x"));
         var next = await _milter.ExpectAsync('L');
         await _milter.SendAsync(Wire.Packet('c'));
         await header;
@@ -333,7 +335,7 @@ public class MilterSessionEventTests(int delivery)
         await _milter.OpenAsync(_session, protocol: 0x2); // NOHELO
 
         var helo = await _session.HeloAsync("client.example.net");
-        var mail = _session.MailAsync("a@b", null).AsTask();
+        var mail = ScriptedMilter.Run(() => _session.MailAsync("a@b", null));
         var (packet, macros) = await _milter.ReadSkippingMacrosAsync();
         await _milter.SendAsync(Wire.Packet('c'));
         await mail;
@@ -356,7 +358,7 @@ public class MilterSessionEventTests(int delivery)
             Assert.That(await _session.HeaderAsync($"X-H{i}", " v"), Is.EqualTo(MilterResponse.Continue));
         }
 
-        var eoh = _session.EndOfHeadersAsync().AsTask();
+        var eoh = ScriptedMilter.Run(() => _session.EndOfHeadersAsync());
         for (var i = 0; i < 5; i++)
         {
             await _milter.ExpectAsync('L');
@@ -373,14 +375,14 @@ public class MilterSessionEventTests(int delivery)
     public async Task ABORT_needs_no_reply_and_travels_with_the_next_MAIL()
     {
         await _milter.OpenAsync(_session);
-        var mail = _session.MailAsync("a@b", null).AsTask();
+        var mail = ScriptedMilter.Run(() => _session.MailAsync("a@b", null));
         await _milter.ExpectAsync('M');
         await _milter.SendAsync(Wire.Packet('c'));
         await mail;
         await _session.AbortAsync();
         var writesBefore = _milter.SessionStream.WriteCount;
 
-        var second = _session.MailAsync("c@d", null).AsTask();
+        var second = ScriptedMilter.Run(() => _session.MailAsync("c@d", null));
         var abort = await _milter.ExpectAsync('A');
         var next = await _milter.ExpectAsync('M');
         await _milter.SendAsync(Wire.Packet('c'));
@@ -419,7 +421,7 @@ public class MilterSessionEventTests(int delivery)
     {
         await _milter.OpenAsync(_session);
 
-        var unknown = _session.UnknownAsync("XYZZY magic").AsTask();
+        var unknown = ScriptedMilter.Run(() => _session.UnknownAsync("XYZZY magic"));
         var (packet, macros) = await _milter.ReadSkippingMacrosAsync();
         await _milter.SendAsync(Wire.Packet('c'));
         await unknown;

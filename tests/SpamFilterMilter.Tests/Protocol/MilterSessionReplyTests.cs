@@ -6,9 +6,10 @@ using SpamFilterMilter.Tests.Support;
 namespace SpamFilterMilter.Tests.Protocol;
 
 /// <summary>How the session reads, validates and keeps the milter's replies.</summary>
-[TestFixture(int.MaxValue)]
-[TestFixture(1)]
-public class MilterSessionReplyTests(int delivery)
+[TestFixture(int.MaxValue, false)]
+[TestFixture(1, false)]
+[TestFixture(int.MaxValue, true)]
+public class MilterSessionReplyTests(int delivery, bool blocking)
 {
     private ScriptedMilter _milter = null!;
     private MilterSession _session = null!;
@@ -17,6 +18,7 @@ public class MilterSessionReplyTests(int delivery)
     public async Task SetUp()
     {
         _milter = await ScriptedMilter.StartAsync(delivery);
+        _milter.BlockingIo = blocking;
         _session = _milter.CreateSession();
     }
 
@@ -29,7 +31,7 @@ public class MilterSessionReplyTests(int delivery)
 
     private async Task<MilterResponse> MailAnsweredWithAsync(params byte[][] replies)
     {
-        var mail = _session.MailAsync("a@b", null).AsTask();
+        var mail = ScriptedMilter.Run(() => _session.MailAsync("a@b", null));
         await _milter.ExpectAsync('M');
         await _milter.SendAsync(replies);
         return await mail;
@@ -38,19 +40,19 @@ public class MilterSessionReplyTests(int delivery)
     private async Task<EndOfMessageResult> EndOfMessageAnsweredWithAsync(params byte[][] replies)
     {
         await MailAnsweredWithAsync(Wire.Packet('c'));
-        var rcpt = _session.RcptAsync("c@d", null).AsTask();
+        var rcpt = ScriptedMilter.Run(() => _session.RcptAsync("c@d", null));
         await _milter.ExpectAsync('R');
         await _milter.SendAsync(Wire.Packet('c'));
         await rcpt;
-        var data = _session.DataAsync().AsTask();
+        var data = ScriptedMilter.Run(() => _session.DataAsync());
         await _milter.ExpectAsync('T');
         await _milter.SendAsync(Wire.Packet('c'));
         await data;
-        var eoh = _session.EndOfHeadersAsync().AsTask();
+        var eoh = ScriptedMilter.Run(() => _session.EndOfHeadersAsync());
         await _milter.ExpectAsync('N');
         await _milter.SendAsync(Wire.Packet('c'));
         await eoh;
-        var eom = _session.EndOfMessageAsync().AsTask();
+        var eom = ScriptedMilter.Run(() => _session.EndOfMessageAsync());
         await _milter.ExpectAsync('E');
         await _milter.SendAsync(replies);
         return await eom;
@@ -84,7 +86,7 @@ public class MilterSessionReplyTests(int delivery)
     public async Task A_reject_at_CONNECT_holds_for_every_later_command_without_asking_the_milter()
     {
         await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0, 0));
-        var connect = _session.ConnectAsync(new ClientInfo()).AsTask();
+        var connect = ScriptedMilter.Run(() => _session.ConnectAsync(new ClientInfo()));
         await _milter.ExpectAsync('C');
         await _milter.SendAsync(Wire.Packet('y', Wire.CString("554 5.7.1 You are blocked")));
         var atConnect = await connect;
@@ -103,7 +105,7 @@ public class MilterSessionReplyTests(int delivery)
     public async Task DISCARD_at_CONNECT_is_ignored_as_in_Postfix()
     {
         await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0, 0));
-        var connect = _session.ConnectAsync(new ClientInfo()).AsTask();
+        var connect = ScriptedMilter.Run(() => _session.ConnectAsync(new ClientInfo()));
         await _milter.ExpectAsync('C');
         await _milter.SendAsync(Wire.Packet('d'));
 
@@ -118,7 +120,7 @@ public class MilterSessionReplyTests(int delivery)
 
         var atRcpt = await _session.RcptAsync("c@d", null);
         await _session.AbortAsync();
-        var again = _session.MailAsync("e@f", null).AsTask();
+        var again = ScriptedMilter.Run(() => _session.MailAsync("e@f", null));
         await _milter.ExpectAsync('A'); // Postfix sends ABORT on every reset; libmilter takes it without a reply
         await _milter.ExpectAsync('M');
         await _milter.SendAsync(Wire.Packet('c'));
@@ -134,11 +136,11 @@ public class MilterSessionReplyTests(int delivery)
         await _milter.OpenAsync(_session);
         await MailAnsweredWithAsync(Wire.Packet('c'));
 
-        var first = _session.RcptAsync("bad@d", null).AsTask();
+        var first = ScriptedMilter.Run(() => _session.RcptAsync("bad@d", null));
         await _milter.ExpectAsync('R');
         await _milter.SendAsync(Wire.Packet('r'));
         var firstResponse = await first;
-        var second = _session.RcptAsync("good@d", null).AsTask();
+        var second = ScriptedMilter.Run(() => _session.RcptAsync("good@d", null));
         var packet = await _milter.ExpectAsync('R');
         await _milter.SendAsync(Wire.Packet('c'));
 
@@ -152,13 +154,13 @@ public class MilterSessionReplyTests(int delivery)
     {
         await _milter.OpenAsync(_session, protocol: 0x400);
         await MailAnsweredWithAsync(Wire.Packet('c'));
-        var first = _session.RcptAsync("one@d", null).AsTask();
+        var first = ScriptedMilter.Run(() => _session.RcptAsync("one@d", null));
         await _milter.ExpectAsync('R');
         await _milter.SendAsync(Wire.Packet('s'));
         await first;
 
         var second = await _session.RcptAsync("two@d", null);
-        var data = _session.DataAsync().AsTask();
+        var data = ScriptedMilter.Run(() => _session.DataAsync());
         var next = await _milter.ExpectAsync('T');
         await _milter.SendAsync(Wire.Packet('c'));
         await data;
@@ -214,6 +216,24 @@ public class MilterSessionReplyTests(int delivery)
             new ChangeSender("<bounce@d>", "RET=HDRS"),
             new ChangeSender("<plain@d>", null),
         }));
+    }
+
+    [Test]
+    public async Task The_ACK_is_hurried_only_when_more_packets_follow_and_are_not_here_yet()
+    {
+        var hurried = 0;
+        await using var session = _milter.CreateSession(acknowledgeNow: () => hurried++);
+        await _milter.OpenAsync(session);
+        Assert.That(hurried, Is.Zero, "a one-packet reply needs no hurried ACK: the next command carries it");
+
+        var mail = ScriptedMilter.Run(() => session.MailAsync("a@b", null));
+        await _milter.ExpectAsync('M');
+        await _milter.SendAsync(Wire.Packet('p'));          // more to come, and not here yet
+        await Task.Delay(100);
+        await _milter.SendAsync(Wire.Packet('c'));
+        await mail;
+
+        Assert.That(hurried, Is.EqualTo(1));
     }
 
     [Test]
@@ -295,11 +315,11 @@ public class MilterSessionReplyTests(int delivery)
     [Test]
     public async Task A_milter_that_never_answers_times_out_within_the_timeout()
     {
-        await using var session = _milter.CreateSession(settings: new MilterSessionSettings { Timeout = TimeSpan.FromMilliseconds(300) });
+        await using var session = _milter.CreateSession(settings: new MilterSessionSettings { Timeout = TimeSpan.FromMilliseconds(300), BlockingIo = blocking });
         await _milter.OpenAsync(session);
         var started = System.Diagnostics.Stopwatch.StartNew();
 
-        var mail = session.MailAsync("a@b", null).AsTask();
+        var mail = ScriptedMilter.Run(() => session.MailAsync("a@b", null));
         await _milter.ExpectAsync('M');
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => mail)!;
 
@@ -311,10 +331,10 @@ public class MilterSessionReplyTests(int delivery)
     [Test]
     public async Task Endless_PROGRESS_is_cut_off_by_the_reply_limit()
     {
-        await using var session = _milter.CreateSession(settings: new MilterSessionSettings { MaxRepliesPerEvent = 50 });
+        await using var session = _milter.CreateSession(settings: new MilterSessionSettings { MaxRepliesPerEvent = 50, BlockingIo = blocking, Timeout = TimeSpan.FromSeconds(5) });
         await _milter.OpenAsync(session);
 
-        var mail = session.MailAsync("a@b", null).AsTask();
+        var mail = ScriptedMilter.Run(() => session.MailAsync("a@b", null));
         await _milter.ExpectAsync('M');
         await _milter.SendAsync(Enumerable.Repeat(Wire.Packet('p'), 60).ToArray());
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => mail)!;
@@ -328,7 +348,7 @@ public class MilterSessionReplyTests(int delivery)
         await _milter.OpenAsync(_session);
         using var cancel = new CancellationTokenSource();
 
-        var mail = _session.MailAsync("a@b", null, cancel.Token).AsTask();
+        var mail = ScriptedMilter.Run(() => _session.MailAsync("a@b", null, cancel.Token));
         await _milter.ExpectAsync('M');
         await cancel.CancelAsync();
 

@@ -3,9 +3,10 @@ using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Protocol;
 
-[TestFixture(int.MaxValue)]
-[TestFixture(1)]
-public class NegotiationTests(int delivery)
+[TestFixture(int.MaxValue, false)]
+[TestFixture(1, false)]
+[TestFixture(int.MaxValue, true)]
+public class NegotiationTests(int delivery, bool blocking)
 {
     private ScriptedMilter _milter = null!;
     private MilterSession _session = null!;
@@ -14,6 +15,7 @@ public class NegotiationTests(int delivery)
     public async Task SetUp()
     {
         _milter = await ScriptedMilter.StartAsync(delivery);
+        _milter.BlockingIo = blocking;
         _session = _milter.CreateSession();
     }
 
@@ -27,7 +29,7 @@ public class NegotiationTests(int delivery)
     [Test]
     public async Task The_offer_is_version_6_with_every_action_and_every_step()
     {
-        var negotiation = _session.NegotiateAsync().AsTask();
+        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
         var offer = await _milter.ReadAsync();
         await _milter.SendAsync(Wire.OptNeg(6, 0, 0));
         await negotiation;
@@ -54,7 +56,7 @@ public class NegotiationTests(int delivery)
     [TestCase(0x01000001u)]
     public async Task A_version_outside_2_to_6_is_a_negotiation_failure(uint version)
     {
-        var negotiation = _session.NegotiateAsync().AsTask();
+        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
         await _milter.ExpectAsync('O');
         await _milter.SendAsync(Wire.OptNeg(version, 0, 0));
 
@@ -70,7 +72,7 @@ public class NegotiationTests(int delivery)
     [TestCase(0u, 0x80000000u, "protocol steps we did not offer: bit31")]
     public async Task Asking_for_more_than_was_offered_is_a_negotiation_failure(uint actions, uint protocol, string cause)
     {
-        var negotiation = _session.NegotiateAsync().AsTask();
+        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
         await _milter.ExpectAsync('O');
         await _milter.SendAsync(Wire.OptNeg(6, actions, protocol));
 
@@ -135,7 +137,7 @@ public class NegotiationTests(int delivery)
     [Test]
     public async Task A_reply_other_than_OPTNEG_is_a_negotiation_failure()
     {
-        var negotiation = _session.NegotiateAsync().AsTask();
+        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
         await _milter.ExpectAsync('O');
         await _milter.SendAsync(Wire.Packet('c'));
 
@@ -147,7 +149,7 @@ public class NegotiationTests(int delivery)
     [Test]
     public async Task A_short_OPTNEG_reply_is_malformed()
     {
-        var negotiation = _session.NegotiateAsync().AsTask();
+        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
         await _milter.ExpectAsync('O');
         await _milter.SendAsync(Wire.Packet('O', Wire.UInt32(6), Wire.UInt32(0)));
 
@@ -159,7 +161,7 @@ public class NegotiationTests(int delivery)
     [Test]
     public async Task Hanging_up_during_negotiation_is_reported_as_a_refused_offer()
     {
-        var negotiation = _session.NegotiateAsync().AsTask();
+        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
         await _milter.ExpectAsync('O');
         _milter.Close();
 

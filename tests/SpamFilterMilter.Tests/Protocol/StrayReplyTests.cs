@@ -17,11 +17,11 @@ public class StrayReplyTests
         await using var session = milter.CreateSession();
         await milter.OpenAsync(session);
 
-        var first = session.MailAsync("a@b", null).AsTask();
+        var first = ScriptedMilter.Run(() => session.MailAsync("a@b", null));
         await milter.ExpectAsync('M');
         await milter.SendAsync(Wire.Concat(Wire.Packet('c'), Wire.Packet('c'))); // one write: one read
         await first;
-        var rcpt = session.RcptAsync("c@d", null).AsTask();
+        var rcpt = ScriptedMilter.Run(() => session.RcptAsync("c@d", null));
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => rcpt)!;
         Assert.That(error.Cause, Is.EqualTo("the milter sent 5 bytes nobody asked for (a reply to a command that takes none?)"));

@@ -29,8 +29,15 @@ internal sealed class ChunkingStream(Stream inner, int maxReadSize = int.MaxValu
         return await inner.ReadAsync(buffer[..Math.Min(buffer.Length, MaxReadSize)], cancellationToken);
     }
 
-    public override int Read(byte[] buffer, int offset, int count) =>
-        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    // The synchronous paths stay synchronous: blocking I/O relies on the socket's own timeouts,
+    // which only synchronous reads and writes honour.
+    public override int Read(Span<byte> buffer)
+    {
+        ReadCount++;
+        return inner.Read(buffer[..Math.Min(buffer.Length, MaxReadSize)]);
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -38,7 +45,13 @@ internal sealed class ChunkingStream(Stream inner, int maxReadSize = int.MaxValu
         return inner.WriteAsync(buffer, cancellationToken);
     }
 
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        WriteCount++;
+        inner.Write(buffer);
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Flush() => inner.Flush();
 

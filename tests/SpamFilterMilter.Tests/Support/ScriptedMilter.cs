@@ -25,6 +25,8 @@ internal sealed class ScriptedMilter : IAsyncDisposable
     private readonly Socket _milterSide;
     private readonly NetworkStream _milterStream;
 
+    private Socket? _sessionSocket;
+
     private ScriptedMilter(Socket milterSide, ChunkingStream? sessionStream)
     {
         _milterSide = milterSide;
@@ -49,13 +51,33 @@ internal sealed class ScriptedMilter : IAsyncDisposable
         await client.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
         var server = await accept;
         server.NoDelay = true;
-        return new ScriptedMilter(server, new ChunkingStream(new NetworkStream(client, ownsSocket: true), maxReadSize));
+        return new ScriptedMilter(server, new ChunkingStream(new NetworkStream(client, ownsSocket: true), maxReadSize)) { _sessionSocket = client };
     }
 
     /// <summary>A session on the plug-in end, with short timeouts so that a broken test fails fast.</summary>
-    public MilterSession CreateSession(ILogger? logger = null, MilterSessionSettings? settings = null, MacroTable? macros = null) =>
-        new(SessionStream, "scripted", settings ?? new MilterSessionSettings { Timeout = TimeSpan.FromSeconds(5) },
-            logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, null, macros);
+    public MilterSession CreateSession(ILogger? logger = null, MilterSessionSettings? settings = null, MacroTable? macros = null, Action? acknowledgeNow = null)
+    {
+        settings ??= new MilterSessionSettings { Timeout = TimeSpan.FromSeconds(5), BlockingIo = BlockingIo };
+        if (settings.BlockingIo && _sessionSocket is not null)
+        {
+            // What the connector does for blocking I/O: the socket bounds each read and write.
+            _sessionSocket.ReceiveTimeout = _sessionSocket.SendTimeout = (int)settings.Timeout.TotalMilliseconds;
+        }
+
+        return new(SessionStream, "scripted", settings, logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, acknowledgeNow, macros);
+    }
+
+    /// <summary>Sessions made by <see cref="CreateSession"/> use blocking I/O (unless given settings say otherwise).</summary>
+    public bool BlockingIo { get; set; }
+
+    /// <summary>
+    /// Starts a session call on another thread: with blocking I/O the call only returns once the
+    /// milter answered, which the test does after the call started.
+    /// </summary>
+    public static Task<T> Run<T>(Func<ValueTask<T>> call) => Task.Run(async () => await call());
+
+    /// <inheritdoc cref="Run{T}(Func{ValueTask{T}})"/>
+    public static Task Run(Func<ValueTask> call) => Task.Run(async () => await call());
 
     /// <summary>Reads the next packet the session sent.</summary>
     public async Task<ReceivedPacket> ReadAsync()
@@ -102,7 +124,7 @@ internal sealed class ScriptedMilter : IAsyncDisposable
     /// <summary>Completes negotiation: reads OPTNEG, answers with <paramref name="reply"/>.</summary>
     public async Task<NegotiatedOptions> NegotiateAsync(MilterSession session, byte[] reply)
     {
-        var negotiation = session.NegotiateAsync().AsTask();
+        var negotiation = Run(() => session.NegotiateAsync());
         await ExpectAsync('O');
         await SendAsync(reply);
         return await negotiation;
@@ -112,7 +134,7 @@ internal sealed class ScriptedMilter : IAsyncDisposable
     public async Task<NegotiatedOptions> OpenAsync(MilterSession session, uint actions = 0x1FF, uint protocol = 0)
     {
         var options = await NegotiateAsync(session, Wire.OptNeg(6, actions, protocol));
-        var connect = session.ConnectAsync(new Contract.ClientInfo { Address = IPAddress.Parse("192.0.2.1"), Port = 1234 }).AsTask();
+        var connect = Run(() => session.ConnectAsync(new Contract.ClientInfo { Address = IPAddress.Parse("192.0.2.1"), Port = 1234 }));
         if ((protocol & 0x1) == 0)
         {
             await ExpectAsync('C');

@@ -10,7 +10,7 @@ namespace SpamFilterMilter.Tests.Transport;
 
 public class MilterConnectorTests
 {
-    private static MilterOptions Options(string host, int port) => new() { Host = host, Port = port, Timeout = TimeSpan.FromSeconds(2) };
+    private static MilterOptions Options(string host, int port, IoMode ioMode = IoMode.Async) => new() { Host = host, Port = port, Timeout = TimeSpan.FromSeconds(2), IoMode = ioMode };
 
     private static int ClosedPort(IPAddress address)
     {
@@ -19,15 +19,16 @@ public class MilterConnectorTests
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    [Test]
-    public async Task Every_address_is_tried_in_DNS_order_until_one_accepts_IPv6_and_IPv4_alike()
+    [TestCase("Async")]
+    [TestCase("Blocking")]
+    public async Task Every_address_is_tried_in_DNS_order_until_one_accepts_IPv6_and_IPv4_alike(string ioMode)
     {
         using var v4 = new TcpListener(IPAddress.Loopback, 0);
         v4.Start();
         var port = ((IPEndPoint)v4.LocalEndpoint).Port;
         var asked = new List<string>();
         // ::1 first, where nothing listens on that port; then 127.0.0.1, which accepts.
-        var connector = new MilterConnector(Options("milter.test", port), NullLogger.Instance, (host, _) =>
+        var connector = new MilterConnector(Options("milter.test", port, Enum.Parse<IoMode>(ioMode)), NullLogger.Instance, (host, _) =>
         {
             asked.Add(host);
             return Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback });
@@ -51,11 +52,12 @@ public class MilterConnectorTests
         Assert.That(connection.Remote, Is.EqualTo($"[::1]:{port}"));
     }
 
-    [Test]
-    public void When_no_address_accepts_the_failure_lists_every_attempt()
+    [TestCase("Async")]
+    [TestCase("Blocking")]
+    public void When_no_address_accepts_the_failure_lists_every_attempt(string ioMode)
     {
         var v4Port = ClosedPort(IPAddress.Loopback);
-        var connector = new MilterConnector(Options("milter.test", v4Port), NullLogger.Instance,
+        var connector = new MilterConnector(Options("milter.test", v4Port, Enum.Parse<IoMode>(ioMode)), NullLogger.Instance,
             (_, _) => Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback }));
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;
@@ -75,22 +77,28 @@ public class MilterConnectorTests
         Assert.That(error.Cause, Does.StartWith("can't resolve no-such-host.invalid"));
     }
 
-    [Test]
-    public async Task The_socket_has_TCP_NODELAY_and_quick_ACKs_are_re_armed_after_a_read()
+    [TestCase("Async")]
+    [TestCase("Blocking")]
+    public async Task The_socket_has_TCP_NODELAY_and_an_ACK_can_be_hurried(string ioMode)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        var connector = new MilterConnector(Options("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port), NullLogger.Instance);
+        var connector = new MilterConnector(Options("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port, Enum.Parse<IoMode>(ioMode)), NullLogger.Instance);
 
         await using var connection = await connector.ConnectAsync(default);
-        connection.AfterRead();
+        connection.AcknowledgeNow();
 
         Assert.That(connection.Socket.NoDelay, Is.True);
+        if (ioMode == "Blocking")
+        {
+            Assert.That((connection.Socket.ReceiveTimeout, connection.Socket.SendTimeout), Is.EqualTo((2000, 2000)), "blocking reads and writes are bounded by TIMEOUT");
+        }
+
         if (OperatingSystem.IsLinux())
         {
             Span<int> value = [0];
             connection.Socket.GetRawSocketOption(6 /* IPPROTO_TCP */, 12 /* TCP_QUICKACK */, MemoryMarshal.AsBytes(value));
-            Assert.That(value[0], Is.EqualTo(1), "TCP_QUICKACK is on after AfterRead");
+            Assert.That(value[0], Is.EqualTo(1), "TCP_QUICKACK is on after AcknowledgeNow");
         }
     }
 }
