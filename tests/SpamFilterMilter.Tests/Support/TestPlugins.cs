@@ -7,9 +7,8 @@ namespace SpamFilterMilter.Tests.Support;
 /// <summary>Makes plug-in instances for tests from option-file text.</summary>
 internal static class TestPlugins
 {
-    /// <summary>The plug-in as a host deploys it: the copy in plugins/ next to the test assembly.</summary>
-    public static string DeployedPluginPath { get; } =
-        Path.Combine(AppContext.BaseDirectory, "plugins", "SpamFilterMilter", "SpamFilterMilter.dll");
+    /// <inheritdoc cref="DeployedPlugin.Path"/>
+    public static string DeployedPluginPath => DeployedPlugin.Path;
 
     /// <summary>A plug-in (loaded directly, for access to internals) configured by <paramref name="optionText"/>.</summary>
     public static MilterPlugin Create(TempFolder folder, string optionText, ILoggerFactory? loggerFactory = null) =>
@@ -25,12 +24,4 @@ internal static class TestPlugins
         listener.Start();
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
-}
-
-/// <summary>The plug-in as a host gets it: loaded by path from plugins/, in its own load context.</summary>
-internal static class DeployedPlugin
-{
-    public static Contract.ISpamFilterPlugin Create(string optionFile, ILoggerFactory? loggerFactory = null) =>
-        SpamFilterMilter.Host.Loading.PluginLoader.Load(TestPlugins.DeployedPluginPath).Factory.Create(
-            new Contract.SpamFilterPluginContext { ConfigFilePath = optionFile, LoggerFactory = loggerFactory });
 }

@@ -3,16 +3,16 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace SpamFilterMilter.Tests.Support;
+namespace SpamFilterMilter.Testing;
 
 /// <summary>One line of a test milter's transcript (tests/milters/README.md §2): connection, event, fields.</summary>
-internal sealed record TranscriptLine(int Connection, string Event, IReadOnlyList<string> Fields)
+public sealed record TranscriptLine(int Connection, string Event, IReadOnlyList<string> Fields)
 {
     public override string ToString() => $"{Connection} {Event} {string.Join(" | ", Fields)}";
 }
 
 /// <summary>A real milter process on loopback, started for one test (or fixture) and killed afterwards.</summary>
-internal sealed class MilterProcess : IAsyncDisposable
+public sealed class MilterProcess : IAsyncDisposable
 {
     private static readonly string MiltersDir = Path.Combine(AppContext.BaseDirectory, "milters");
     private static readonly Lazy<string> CMilter = new(BuildCMilter, LazyThreadSafetyMode.ExecutionAndPublication);

@@ -1,9 +1,11 @@
-namespace SpamFilterMilter.Tests.Support;
+using NUnit.Framework;
+
+namespace SpamFilterMilter.Testing;
 
 /// <summary>For tests that write files: a fresh folder per test, deleted afterwards.</summary>
 public abstract class TempFolderTest
 {
-    internal TempFolder Folder { get; private set; } = null!;
+    public TempFolder Folder { get; private set; } = null!;
 
     [SetUp]
     public void CreateFolder() => Folder = new TempFolder();

@@ -1,7 +1,7 @@
-namespace SpamFilterMilter.Tests.Support;
+namespace SpamFilterMilter.Testing;
 
 /// <summary>A temporary folder for one test, deleted afterwards.</summary>
-internal sealed class TempFolder : IDisposable
+public sealed class TempFolder : IDisposable
 {
     public TempFolder() => Path = Directory.CreateTempSubdirectory("sfm-test-").FullName;
 
