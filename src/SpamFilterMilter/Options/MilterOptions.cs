@@ -5,6 +5,16 @@ using SpamFilterMilter.Policy;
 
 namespace SpamFilterMilter.Options;
 
+/// <summary>Who resolves HOST when connecting through SOCKS.</summary>
+internal enum SocksResolve
+{
+    /// <summary>The plug-in: each address is asked of the SOCKS server in DNS order, as without SOCKS.</summary>
+    Local,
+
+    /// <summary>The SOCKS server (the name is sent as is, for servers that see a different DNS).</summary>
+    Remote,
+}
+
 /// <summary>How the plug-in waits for the milter's replies.</summary>
 internal enum IoMode
 {
@@ -38,6 +48,33 @@ internal sealed class MilterOptions
     /// <summary>Bound on every connect, write and read on the milter connection.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(36);
 
+    /// <summary>Bound on connecting, all DNS addresses together (each gets an equal share of what is left).</summary>
+    public TimeSpan ConnectTimeout
+    {
+        get => _connectTimeout ?? Timeout;
+        set => _connectTimeout = value;
+    }
+
+    private TimeSpan? _connectTimeout;
+
+    /// <summary>The time the milter may take over one message, its waits added up; PROGRESS does not extend it.</summary>
+    public TimeSpan MessageTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Most packets a milter may send in answer to one event.</summary>
+    public int MaxReplies { get; set; } = 10_000;
+
+    /// <summary>Most modifications a milter may make to one message.</summary>
+    public int MaxEdits { get; set; } = 1_000;
+
+    /// <summary>Largest packet payload accepted from the milter, in bytes.</summary>
+    public int MaxPacket { get; set; } = 1_048_575;
+
+    /// <summary>Largest replacement body accepted from the milter, in bytes.</summary>
+    public int MaxReplacementBody { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>Longest SMTP reply text accepted from the milter, in characters.</summary>
+    public int MaxReplyText { get; set; } = 32 * 1024;
+
     /// <summary>SOCKS5 server to connect through; null to connect directly.</summary>
     public string? SocksHost { get; set; }
 
@@ -46,6 +83,12 @@ internal sealed class MilterOptions
 
     /// <summary>Password for SOCKS5 username/password authentication. Never logged.</summary>
     public string? SocksPassword { get; set; }
+
+    /// <summary>User name for SOCKS5 username/password authentication: the process's user unless set.</summary>
+    public string SocksUser { get; set; } = Environment.UserName;
+
+    /// <summary>Whether HOST is resolved here (each address tried through the SOCKS server in turn) or by the SOCKS server.</summary>
+    public SocksResolve SocksResolve { get; set; } = SocksResolve.Local;
 
     /// <summary>How the plug-in waits for the milter: asynchronously (default) or in a blocking read.</summary>
     public IoMode IoMode { get; set; } = IoMode.Async;
@@ -118,15 +161,33 @@ internal sealed class MilterOptions
         new Descriptor("DEBUG", false, "0", "0 warnings and failures, 1 one line per message, 2 every packet.",
             (o, v) => o.Debug = ParseInteger(v, 0, 2)),
         new Descriptor("TIMEOUT", false, "3600", "Hundredths of a second allowed for each connect, write and read.",
-            (o, v) => o.Timeout = TimeSpan.FromMilliseconds(10.0 * ParseInteger(v, 1, 8_640_000))),
+            (o, v) => o.Timeout = Hundredths(v)),
         new Descriptor("SOCKS_HOST", false, "(none)", "SOCKS5 server to connect through.",
             (o, v) => o.SocksHost = v.Length == 0 ? null : ParseHost(v)),
         new Descriptor("SOCKS_PORT", false, "1080", "SOCKS5 server port.",
             (o, v) => o.SocksPort = ParseInteger(v, 1, 65535)),
         new Descriptor("SOCKS_PASSWORD", false, "(none)", "Password for SOCKS5 username/password authentication.",
             (o, v) => o.SocksPassword = v.Length == 0 ? null : v),
+        new Descriptor("CONNECT_TIMEOUT", false, "TIMEOUT", "Hundredths of a second allowed for connecting, all DNS addresses together.",
+            (o, v) => o.ConnectTimeout = Hundredths(v)),
+        new Descriptor("MESSAGE_TIMEOUT", false, "30000", "Hundredths of a second the milter may take over one message, all its replies together.",
+            (o, v) => o.MessageTimeout = Hundredths(v)),
+        new Descriptor("MAX_REPLIES", false, "10000", "Most packets a milter may send in answer to one event (PROGRESS included).",
+            (o, v) => o.MaxReplies = ParseInteger(v, 1, 1_000_000)),
+        new Descriptor("MAX_EDITS", false, "1000", "Most modifications a milter may make to one message.",
+            (o, v) => o.MaxEdits = ParseInteger(v, 1, 1_000_000)),
+        new Descriptor("MAX_PACKET", false, "1048575", "Largest packet accepted from the milter, in bytes.",
+            (o, v) => o.MaxPacket = ParseInteger(v, 65_535, 16 * 1024 * 1024)),
+        new Descriptor("MAX_REPLACEMENT_BODY", false, "67108864", "Largest replacement body accepted from the milter, in bytes.",
+            (o, v) => o.MaxReplacementBody = ParseInteger(v, 0, int.MaxValue)),
+        new Descriptor("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters.",
+            (o, v) => o.MaxReplyText = ParseInteger(v, 3, 1_048_576)),
         new Descriptor("IO_MODE", false, "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
             (o, v) => o.IoMode = ParseChoice<IoMode>(v)),
+        new Descriptor("SOCKS_USER", false, "(the process's user name)", "User name for SOCKS5 username/password authentication.",
+            (o, v) => o.SocksUser = v.Length is > 0 and <= 255 ? v : throw new FormatException("a user name of 1 to 255 characters is required")),
+        new Descriptor("SOCKS_RESOLVE", false, "local", "local: resolve HOST here and try each address through the SOCKS server; remote: the SOCKS server resolves it.",
+            (o, v) => o.SocksResolve = ParseChoice<SocksResolve>(v)),
         new Descriptor("FAILURE_ACTION", false, "tempfail", "What a message gets when the milter cannot be used: tempfail, accept or reject.",
             (o, v) => o.FailureAction = ParseChoice<FailureAction>(v)),
     }.ToDictionary(d => d.Name, StringComparer.OrdinalIgnoreCase);
@@ -145,6 +206,9 @@ internal sealed class MilterOptions
 
         return number;
     }
+
+    /// <summary>A duration in hundredths of a second (Messaging Server's unit), up to a day.</summary>
+    private static TimeSpan Hundredths(string value) => TimeSpan.FromMilliseconds(10.0 * ParseInteger(value, 1, 8_640_000));
 
     private static T ParseChoice<T>(string value)
         where T : struct, Enum

@@ -48,7 +48,7 @@ internal sealed class MilterFilterSession : IFilterSession
         try
         {
             connection = await _core.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
-            var session = new MilterSession(connection.Stream, _core.EndpointName, _core.SessionSettings, _core.Logger, connection.AcknowledgeNow, _macros);
+            var session = new MilterSession(connection.Stream, _core.EndpointName, _core.SessionSettings, _core.Logger, connection, _macros);
             _session = session;
             await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
             var response = await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false);

@@ -36,6 +36,12 @@ internal sealed class MilterPluginCore
         SessionSettings = new MilterSessionSettings
         {
             Timeout = options.Timeout,
+            MessageTimeout = options.MessageTimeout,
+            MaxRepliesPerEvent = options.MaxReplies,
+            MaxEditsPerMessage = options.MaxEdits,
+            MaxReplyPacket = options.MaxPacket,
+            MaxReplacementBodyBytes = options.MaxReplacementBody,
+            MaxReplyText = options.MaxReplyText,
             LogTraffic = options.Debug >= 2,
             BlockingIo = options.IoMode == IoMode.Blocking,
         };

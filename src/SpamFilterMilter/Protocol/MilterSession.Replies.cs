@@ -90,6 +90,12 @@ internal sealed partial class MilterSession
             }
 
             edits ??= [];
+            if (edits.Count >= _settings.MaxEditsPerMessage && (frame.Code != MilterReply.ReplaceBody || body is null))
+            {
+                throw new MilterProtocolException(MilterFailureKind.LimitExceeded, stage,
+                    $"more than {_settings.MaxEditsPerMessage} modifications to one message");
+            }
+
             if (frame.Code == MilterReply.ReplaceBody)
             {
                 // The body may come in many packets; they are one edit, at the place of the first.
@@ -125,7 +131,7 @@ internal sealed partial class MilterSession
     {
         if (_reader.BufferedCount == 0)
         {
-            _acknowledgeNow?.Invoke();
+            _control?.AcknowledgeNow();
         }
     }
 
@@ -183,6 +189,12 @@ internal sealed partial class MilterSession
                 var reader = new PayloadReader(frame.Payload.Span, stage, name);
                 var text = reader.ReadCString("reply text");
                 reader.ExpectEnd();
+                if (text.Length > _settings.MaxReplyText)
+                {
+                    throw new MilterProtocolException(MilterFailureKind.LimitExceeded, stage,
+                        $"{name}: a reply text of {text.Length} characters is longer than the {_settings.MaxReplyText} allowed");
+                }
+
                 var reply = SmtpReplyText.TryParse(text, out var problem)
                     ?? throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, $"{name}: malformed SMTP reply: {problem}");
                 response = new MilterResponse(reply.IsTransient ? FilterAction.TempFail : FilterAction.Reject, reply);

@@ -28,8 +28,23 @@ internal sealed record MilterSessionSettings
     /// <summary>Bound on each write and each read.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(36);
 
+    /// <summary>
+    /// The time the milter may take over one message, all its waits from MAIL to the verdict added up
+    /// (the host's own time between stages does not count). PROGRESS does not extend it.
+    /// </summary>
+    public TimeSpan MessageTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Most packets a milter may send in answer to one event (PROGRESS and modifications included).</summary>
     public int MaxRepliesPerEvent { get; init; } = 10_000;
+
+    /// <summary>Most modifications a milter may make to one message.</summary>
+    public int MaxEditsPerMessage { get; init; } = 1_000;
+
+    /// <summary>Largest payload accepted in one packet from the milter (checked before anything is allocated).</summary>
+    public int MaxReplyPacket { get; init; } = MilterConstants.MaxPayload1M;
+
+    /// <summary>Longest SMTP reply text accepted in SMFIR_REPLYCODE.</summary>
+    public int MaxReplyText { get; init; } = 32 * 1024;
 
     /// <summary>Largest replacement body accepted from SMFIR_REPLBODY.</summary>
     public int MaxReplacementBodyBytes { get; init; } = 64 * 1024 * 1024;
@@ -76,8 +91,15 @@ internal sealed partial class MilterSession : IAsyncDisposable
     private readonly PacketWriter _writer;
     private readonly MilterSessionSettings _settings;
     private readonly ILogger _logger;
-    private readonly Action? _acknowledgeNow;
+    private readonly IConnectionControl? _control;
     private CancellationTokenSource _timer = new();
+
+    // The milter's time budget for the current message, and the bound of the operation under way.
+    private TimeSpan _messageBudget;
+    private bool _budgetRunning;
+    private TimeSpan _bound;
+    private bool _boundByBudget;
+    private long _operationStarted;
     private CancellationTokenRegistration _hostRegistration;
     private NegotiatedOptions? _options;
     private State _state;
@@ -101,21 +123,22 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// <param name="endpoint">The milter, as log lines name it.</param>
     /// <param name="settings">Limits and switches.</param>
     /// <param name="logger">Where warnings and traffic go.</param>
-    /// <param name="acknowledgeNow">
-    /// Sends the ACK for what was read at once (TCP_QUICKACK). Called when a packet was read that
-    /// more packets will follow (an edit, PROGRESS): the milter's Nagle holds its next small packet
-    /// until that ACK, which Linux would otherwise delay by up to 40 ms.
+    /// <param name="control">
+    /// The connection's controls: ACK now (TCP_QUICKACK), called when a packet was read that more
+    /// packets will follow (an edit, PROGRESS), since the milter's Nagle holds its next small packet
+    /// until that ACK, which Linux would otherwise delay by up to 40 ms; and, for blocking I/O, the
+    /// bound of the next reads and writes.
     /// </param>
     /// <param name="macros">The macro values to send; a new table when null.</param>
-    public MilterSession(Stream stream, string endpoint, MilterSessionSettings settings, ILogger logger, Action? acknowledgeNow = null, MacroTable? macros = null)
+    public MilterSession(Stream stream, string endpoint, MilterSessionSettings settings, ILogger logger, IConnectionControl? control = null, MacroTable? macros = null)
     {
         _stream = stream;
         Macros = macros ?? new MacroTable();
         Endpoint = endpoint;
         _settings = settings;
         _logger = logger;
-        _acknowledgeNow = acknowledgeNow;
-        _reader = new FrameReader(stream, MilterConstants.DefaultMaxPayload);
+        _control = control;
+        _reader = new FrameReader(stream, settings.MaxReplyPacket);
         _writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
     }
 
@@ -166,8 +189,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
             var options = Negotiation.Judge(frame, _settings.OfferedProtocol);
             _options = options;
-            _reader.MaxPayload = options.MaxPayload;
-            _writer.MaxPayload = options.MaxPayload;
+            _writer.MaxPayload = options.MaxPayload; // what we send; what we accept is MaxReplyPacket
             foreach (var warning in options.Warnings)
             {
                 Log.NegotiationWarning(_logger, Endpoint, warning);
@@ -853,6 +875,8 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
     private void StartMessage()
     {
+        _messageBudget = _settings.MessageTimeout;
+        _budgetRunning = true;
         _messageDecision = null;
         _decidedAt = _connectionDecision is null ? "eom" : _decidedAt;
         _quarantineReason = null;
@@ -865,6 +889,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
     private void EndMessage()
     {
+        _budgetRunning = false;
         _messageDecision = null;
         _state = State.Connected;
     }
@@ -962,8 +987,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         }
         catch (Exception e) when (IsTimeout(e, cancellationToken))
         {
-            throw new MilterProtocolException(MilterFailureKind.Timeout, _stage,
-                $"can't write {_stage}: timed out after {Seconds(_settings.Timeout)}", e);
+            throw new MilterProtocolException(MilterFailureKind.Timeout, _stage, $"can't write {_stage}: {TimedOut()}", e);
         }
         catch (IOException e)
         {
@@ -986,8 +1010,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         }
         catch (Exception e) when (IsTimeout(e, cancellationToken))
         {
-            throw new MilterProtocolException(MilterFailureKind.Timeout, stage,
-                $"can't read {stage} packet: timed out after {Seconds(_settings.Timeout)}", e);
+            throw new MilterProtocolException(MilterFailureKind.Timeout, stage, $"can't read {stage} packet: {TimedOut()}", e);
         }
         finally
         {
@@ -1013,8 +1036,22 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// </summary>
     private CancellationToken Arm(CancellationToken hostToken)
     {
+        _bound = _settings.Timeout;
+        _boundByBudget = _budgetRunning && _messageBudget < _bound;
+        if (_boundByBudget)
+        {
+            _bound = _messageBudget;
+        }
+
+        _operationStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         if (_settings.BlockingIo)
         {
+            if (_boundByBudget && _bound <= TimeSpan.Zero)
+            {
+                throw new TimeoutException("the message's time is used up");
+            }
+
+            _control?.SetBlockingTimeout(_bound);
             if (hostToken.CanBeCanceled)
             {
                 _hostRegistration = hostToken.UnsafeRegister(static s => ((Stream)s!).Dispose(), _stream);
@@ -1029,7 +1066,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
             _timer = new CancellationTokenSource();
         }
 
-        _timer.CancelAfter(_settings.Timeout);
+        _timer.CancelAfter(_bound > TimeSpan.Zero ? _bound : TimeSpan.FromTicks(1));
         if (hostToken.CanBeCanceled)
         {
             _hostRegistration = hostToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _timer);
@@ -1042,7 +1079,16 @@ internal sealed partial class MilterSession : IAsyncDisposable
     {
         _hostRegistration.Dispose();
         _hostRegistration = default;
+        if (_budgetRunning)
+        {
+            _messageBudget -= System.Diagnostics.Stopwatch.GetElapsedTime(_operationStarted);
+        }
     }
+
+    /// <summary>Why the operation timed out: the per-operation TIMEOUT, or the message's MESSAGE_TIMEOUT budget.</summary>
+    private string TimedOut() => _boundByBudget
+        ? $"the milter used up the {Seconds(_settings.MessageTimeout)} it may take over one message (MESSAGE_TIMEOUT)"
+        : $"timed out after {Seconds(_settings.Timeout)}";
 
     private static string Seconds(TimeSpan timeout) =>
         timeout.TotalSeconds.ToString("0.##", CultureInfo.InvariantCulture) + " s";

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using SpamFilterMilter.Protocol;
 
 namespace SpamFilterMilter.Transport;
 
@@ -7,7 +8,7 @@ namespace SpamFilterMilter.Transport;
 /// An open TCP connection to a milter (directly or through SOCKS5). Owns the socket; the stream is
 /// what the protocol layer reads and writes.
 /// </summary>
-internal sealed class MilterConnection : IAsyncDisposable
+internal sealed class MilterConnection : IAsyncDisposable, IConnectionControl
 {
     // Linux <netinet/tcp.h>: TCP_QUICKACK. Not in SocketOptionName, so set as a raw option.
     private const int IpProtocolTcp = 6;
@@ -58,6 +59,27 @@ internal sealed class MilterConnection : IAsyncDisposable
         {
         }
     }
+
+    /// <summary>Bounds blocking reads and writes; only a change costs system calls.</summary>
+    public void SetBlockingTimeout(TimeSpan timeout)
+    {
+        var milliseconds = (int)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 1, int.MaxValue);
+        if (milliseconds == _blockingTimeout)
+        {
+            return;
+        }
+
+        _blockingTimeout = milliseconds;
+        try
+        {
+            _socket.ReceiveTimeout = _socket.SendTimeout = milliseconds;
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private int _blockingTimeout;
 
     /// <summary>Sets the options every milter socket gets before it connects.</summary>
     public static void Configure(Socket socket)

@@ -9,9 +9,13 @@ using SpamFilterMilter.Protocol;
 namespace SpamFilterMilter.Transport;
 
 /// <summary>
-/// Opens connections to the milter: resolves HOST and tries each address in the order DNS returned
-/// them, IPv4 and IPv6 alike, until one accepts (Messaging Server's "primitive load
-/// balancing/failover"). Each attempt is bounded by the timeout; a refused address fails fast.
+/// Opens connections to the milter, directly or through a SOCKS5 server. HOST is resolved and each
+/// address tried in the order DNS returned them, IPv4 and IPv6 alike, until one accepts (Messaging
+/// Server's "primitive load balancing/failover"); through SOCKS each address is asked of the SOCKS
+/// server in turn (or the name is passed on, with SOCKS_RESOLVE=remote). CONNECT_TIMEOUT bounds the
+/// whole: each attempt gets an equal share of what is left, so a silent first address cannot use up
+/// the time of a working second one, while a refusing address fails at once and leaves its share to
+/// the next.
 /// </summary>
 internal sealed class MilterConnector(MilterOptions options, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
 {
@@ -19,49 +23,89 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
 
     public string EndpointName { get; } = options.EndpointName;
 
-    public async ValueTask<MilterConnection> ConnectAsync(CancellationToken cancellationToken)
+    private bool Blocking => options.IoMode == IoMode.Blocking;
+
+    public ValueTask<MilterConnection> ConnectAsync(CancellationToken cancellationToken)
     {
-        var addresses = await ResolveAsync(options.Host, cancellationToken).ConfigureAwait(false);
+        var deadline = Deadline.After(options.ConnectTimeout);
+        return options.SocksHost is null
+            ? ConnectDirectAsync(deadline, cancellationToken)
+            : ConnectThroughSocksAsync(deadline, cancellationToken);
+    }
+
+    private async ValueTask<MilterConnection> ConnectDirectAsync(Deadline deadline, CancellationToken cancellationToken)
+    {
+        var addresses = await ResolveAsync(options.Host, deadline, cancellationToken).ConfigureAwait(false);
         var causes = new List<string>();
-        foreach (var address in addresses)
+        for (var i = 0; i < addresses.Length; i++)
         {
-            var endpoint = new IPEndPoint(address, options.Port);
-            var started = Stopwatch.GetTimestamp();
-            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            try
+            var endpoint = new IPEndPoint(addresses[i], options.Port);
+            var socket = await TryConnectAsync(endpoint, deadline.Remaining / (addresses.Length - i), causes, cancellationToken).ConfigureAwait(false);
+            if (socket is not null)
             {
-                MilterConnection.Configure(socket);
-                if (options.IoMode == IoMode.Blocking)
-                {
-                    ConnectBlocking(socket, endpoint, cancellationToken);
-                }
-                else
-                {
-                    using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                    attempt.CancelAfter(options.Timeout);
-                    await socket.ConnectAsync(endpoint, attempt.Token).ConfigureAwait(false);
-                }
-
-                if (logger.IsEnabled(LogLevel.Debug))
-                {
-                    Log.Connected(logger, EndpointName, endpoint.ToString(), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                }
-
                 return new MilterConnection(socket, endpoint.ToString());
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        }
+
+        throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect",
+            $"can't connect to {EndpointName}: {string.Join("; ", causes)}");
+    }
+
+    /// <summary>
+    /// Through SOCKS5: for each destination (each address of HOST, or its name), connect to the SOCKS
+    /// server (each of its addresses in turn) and ask it for the milter. A destination the SOCKS server
+    /// cannot reach passes to the next; a refused password or a broken SOCKS server ends the attempt.
+    /// </summary>
+    private async ValueTask<MilterConnection> ConnectThroughSocksAsync(Deadline deadline, CancellationToken cancellationToken)
+    {
+        var proxies = await ResolveAsync(options.SocksHost!, deadline, cancellationToken).ConfigureAwait(false);
+        Socks5Destination[] destinations = options.SocksResolve == SocksResolve.Remote && !IPAddress.TryParse(options.Host, out _)
+            ? [new Socks5Destination(null, options.Host, options.Port)]
+            : [.. (await ResolveAsync(options.Host, deadline, cancellationToken).ConfigureAwait(false)).Select(a => new Socks5Destination(a, null, options.Port))];
+        var causes = new List<string>();
+        for (var i = 0; i < destinations.Length; i++)
+        {
+            var attempt = Deadline.After(deadline.Remaining / (destinations.Length - i));
+            Socket? socket = null;
+            string? proxy = null;
+            for (var p = 0; p < proxies.Length && socket is null; p++)
             {
-                socket.Dispose();
-                var cause = $"{endpoint}: no answer within {options.Timeout.TotalSeconds:0.##} s";
-                causes.Add(cause);
-                Log.ConnectAttemptFailed(logger, EndpointName, cause, "timed out");
+                var endpoint = new IPEndPoint(proxies[p], options.SocksPort);
+                socket = await TryConnectAsync(endpoint, attempt.Remaining / (proxies.Length - p), causes, cancellationToken).ConfigureAwait(false);
+                proxy = endpoint.ToString();
             }
-            catch (SocketException e)
+
+            if (socket is null)
+            {
+                break; // the SOCKS server itself cannot be reached: another destination would not help
+            }
+
+            try
+            {
+                await Socks5Tunnel.EstablishAsync(socket, destinations[i], options.SocksUser, options.SocksPassword, Blocking,
+                    attempt.Remaining, cancellationToken).ConfigureAwait(false);
+                if (Blocking)
+                {
+                    socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
+                }
+
+                return new MilterConnection(socket, $"{destinations[i]} through SOCKS server {proxy}");
+            }
+            catch (SocksException e) when (e.DestinationUnreachable)
             {
                 socket.Dispose();
-                var where = endpoint.ToString();
-                causes.Add($"{where}: {e.Message}");
-                Log.ConnectAttemptFailed(logger, EndpointName, where, e.Message);
+                causes.Add($"{destinations[i]} through {proxy}: {e.Message}");
+                Log.ConnectAttemptFailed(logger, EndpointName, destinations[i].ToString(), e.Message);
+            }
+            catch (SocksException e)
+            {
+                socket.Dispose();
+                throw new MilterProtocolException(MilterFailureKind.Socks, "connect", $"SOCKS server {proxy}: {e.Message}", e);
+            }
+            catch (TimeoutException e)
+            {
+                socket.Dispose();
+                causes.Add($"{destinations[i]} through {proxy}: {e.Message}");
             }
             catch
             {
@@ -71,7 +115,62 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         }
 
         throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect",
-            $"can't connect to {EndpointName}: {string.Join("; ", causes)}");
+            $"can't connect to {EndpointName} through SOCKS server {options.SocksHost}:{options.SocksPort}: {string.Join("; ", causes)}");
+    }
+
+    /// <summary>One TCP connect bounded by <paramref name="bound"/>; null (and a cause) when it fails.</summary>
+    private async ValueTask<Socket?> TryConnectAsync(IPEndPoint endpoint, TimeSpan bound, List<string> causes, CancellationToken cancellationToken)
+    {
+        if (bound <= TimeSpan.Zero)
+        {
+            causes.Add($"{endpoint}: not tried, CONNECT_TIMEOUT ({options.ConnectTimeout.TotalSeconds:0.##} s) used up");
+            return null;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            MilterConnection.Configure(socket);
+            if (Blocking)
+            {
+                ConnectBlocking(socket, endpoint, bound, cancellationToken);
+            }
+            else
+            {
+                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                attempt.CancelAfter(bound);
+                await socket.ConnectAsync(endpoint, attempt.Token).ConfigureAwait(false);
+            }
+
+            if (logger.IsEnabled(LogLevel.Debug))
+            {
+                Log.Connected(logger, EndpointName, endpoint.ToString(), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+
+            return socket;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            var cause = $"{endpoint}: no answer within {bound.TotalSeconds:0.##} s";
+            causes.Add(cause);
+            Log.ConnectAttemptFailed(logger, EndpointName, endpoint.ToString(), "timed out");
+            return null;
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            var where = endpoint.ToString();
+            causes.Add($"{where}: {e.Message}");
+            Log.ConnectAttemptFailed(logger, EndpointName, where, e.Message);
+            return null;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -80,10 +179,9 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
     /// bounds a blocking connect by SO_SNDTIMEO; the read and write timeouts are then set for the
     /// session's blocking I/O.
     /// </summary>
-    private void ConnectBlocking(Socket socket, IPEndPoint endpoint, CancellationToken cancellationToken)
+    private void ConnectBlocking(Socket socket, IPEndPoint endpoint, TimeSpan bound, CancellationToken cancellationToken)
     {
-        var timeout = (int)Math.Ceiling(options.Timeout.TotalMilliseconds);
-        socket.SendTimeout = timeout;
+        socket.SendTimeout = Milliseconds(bound);
         using var cancel = cancellationToken.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
         try
         {
@@ -99,19 +197,23 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             throw;
         }
 
-        socket.ReceiveTimeout = timeout;
+        socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
     }
 
-    private async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
+    private static int Milliseconds(TimeSpan span) => Math.Max(1, (int)Math.Ceiling(span.TotalMilliseconds));
+
+    private async ValueTask<IPAddress[]> ResolveAsync(string host, Deadline deadline, CancellationToken cancellationToken)
     {
         if (IPAddress.TryParse(host, out var literal))
         {
             return [literal];
         }
 
+        using var resolving = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        resolving.CancelAfter(deadline.Remaining);
         try
         {
-            var addresses = await _resolve(host, cancellationToken).ConfigureAwait(false);
+            var addresses = await _resolve(host, resolving.Token).ConfigureAwait(false);
             if (addresses.Length == 0)
             {
                 throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect", $"{host} has no addresses");
@@ -122,6 +224,10 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         catch (SocketException e)
         {
             throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect", $"can't resolve {host}: {e.Message}", e);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new MilterProtocolException(MilterFailureKind.Timeout, "connect", $"can't resolve {host}: no answer within CONNECT_TIMEOUT", e);
         }
     }
 }

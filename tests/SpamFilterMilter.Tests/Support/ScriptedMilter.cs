@@ -58,13 +58,22 @@ internal sealed class ScriptedMilter : IAsyncDisposable
     public MilterSession CreateSession(ILogger? logger = null, MilterSessionSettings? settings = null, MacroTable? macros = null, Action? acknowledgeNow = null)
     {
         settings ??= new MilterSessionSettings { Timeout = TimeSpan.FromSeconds(5), BlockingIo = BlockingIo };
-        if (settings.BlockingIo && _sessionSocket is not null)
-        {
-            // What the connector does for blocking I/O: the socket bounds each read and write.
-            _sessionSocket.ReceiveTimeout = _sessionSocket.SendTimeout = (int)settings.Timeout.TotalMilliseconds;
-        }
+        var control = new SocketControl(_sessionSocket, acknowledgeNow);
+        return new(SessionStream, "scripted", settings, logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, control, macros);
+    }
 
-        return new(SessionStream, "scripted", settings, logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, acknowledgeNow, macros);
+    /// <summary>What the plug-in's MilterConnection does, on the session end of the pair.</summary>
+    private sealed class SocketControl(Socket? socket, Action? acknowledgeNow) : IConnectionControl
+    {
+        public void AcknowledgeNow() => acknowledgeNow?.Invoke();
+
+        public void SetBlockingTimeout(TimeSpan timeout)
+        {
+            if (socket is not null)
+            {
+                socket.ReceiveTimeout = socket.SendTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalMilliseconds));
+            }
+        }
     }
 
     /// <summary>Sessions made by <see cref="CreateSession"/> use blocking I/O (unless given settings say otherwise).</summary>

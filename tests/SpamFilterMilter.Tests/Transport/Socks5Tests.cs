@@ -1,0 +1,251 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Options;
+using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Tests.Support;
+using SpamFilterMilter.Transport;
+
+namespace SpamFilterMilter.Tests.Transport;
+
+/// <summary>The milter reached through real SOCKS5 servers: microsocks and dante-server.</summary>
+[Category("Integration")]
+public class Socks5Tests : TempFolderTest
+{
+    private static MessageSubmission Message() => new()
+    {
+        Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 25),
+        MailFrom = "alice@example.org",
+        Recipients = [new EnvelopeRecipient("bob@example.com")],
+        Message = new MemoryStream("Subject: through SOCKS\r\n\r\nbody\r\n"u8.ToArray()),
+    };
+
+    private async Task<(FilterVerdict Verdict, IReadOnlyList<LogEntry> Logs)> FilterAsync(MilterProcess milter, string socksOptions)
+    {
+        using var logs = new CapturingLoggerProvider();
+        using var factory = logs.CreateFactory();
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder, socksOptions), factory);
+        var verdict = await plugin.FilterMessageAsync(Message());
+        return (verdict, logs.Entries);
+    }
+
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task A_milter_is_reached_through_microsocks_without_authentication(string ioMode)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Via:socks");
+        await using var socks = await SocksServer.StartMicrosocksAsync();
+
+        var (verdict, _) = await FilterAsync(milter, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nIO_MODE={ioMode}\n");
+
+        Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
+        Assert.That(verdict.Edits, Is.EqualTo(new[] { new AddHeader("X-Via", " socks") }));
+    }
+
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task A_milter_is_reached_through_microsocks_with_a_user_and_password(string ioMode)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var socks = await SocksServer.StartMicrosocksAsync("milteruser", "Pa55-word");
+
+        var (verdict, _) = await FilterAsync(milter, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_USER=milteruser\nSOCKS_PASSWORD=Pa55-word\nIO_MODE={ioMode}\n");
+
+        Assert.That((verdict.Kind, verdict.Failure), Is.EqualTo((VerdictKind.Default, (FilterFailure?)null)));
+    }
+
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task A_milter_is_reached_through_dante_with_username_authentication(string ioMode)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "mail=reject");
+        await using var socks = await SocksServer.StartDanteAsync();
+
+        var (verdict, _) = await FilterAsync(milter,
+            $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_USER={SocksServer.DanteUser}\nSOCKS_PASSWORD={SocksServer.DantePassword}\nIO_MODE={ioMode}\n");
+
+        Assert.That(verdict.Failure, Is.Null, $"{verdict.Failure} / dante: {socks.Output}");
+        Assert.That((verdict.Action, verdict.DecidedAt), Is.EqualTo((FilterAction.Reject, "mail")), "the milter's own verdict came through the tunnel");
+    }
+
+    [Test]
+    public async Task A_wrong_password_is_a_failure_that_names_the_user_but_never_the_password()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var socks = await SocksServer.StartDanteAsync();
+
+        var (verdict, logs) = await FilterAsync(milter, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_USER={SocksServer.DanteUser}\nSOCKS_PASSWORD=Not-The-Password\nDEBUG=2\n");
+
+        Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure));
+        Assert.That(verdict.Failure!.Cause, Is.EqualTo($"SOCKS server 127.0.0.1:{socks.Port}: the SOCKS server refused the password for user \"{SocksServer.DanteUser}\""));
+        Assert.That(logs.Where(l => l.Message.Contains("Not-The-Password", StringComparison.Ordinal)), Is.Empty);
+        Assert.That(verdict.Text, Does.Not.Contain("Not-The-Password"));
+    }
+
+    [Test]
+    public async Task A_SOCKS_server_that_wants_a_password_nobody_configured_says_so()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var socks = await SocksServer.StartMicrosocksAsync("u", "p");
+
+        var (verdict, _) = await FilterAsync(milter, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\n");
+
+        Assert.That(verdict.Failure!.Cause, Does.EndWith("the SOCKS server requires authentication: set SOCKS_PASSWORD (and SOCKS_USER)"));
+    }
+
+    [Test]
+    public async Task The_SOCKS_server_can_resolve_the_milter_host_name_itself()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var socks = await SocksServer.StartMicrosocksAsync();
+        var optionFile = Folder.Write("named.opt", $"HOST=localhost\nPORT={milter.Port}\nSOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_RESOLVE=remote\n");
+        await using var plugin = DeployedPlugin.Create(optionFile);
+
+        var verdict = await plugin.FilterMessageAsync(Message());
+
+        Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
+    }
+
+    [TestCase("Async")]
+    [TestCase("Blocking")]
+    public async Task Through_SOCKS_each_DNS_address_is_tried_until_one_is_reachable(string ioMode)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync(); // listens on 127.0.0.1 only
+        await using var socks = await SocksServer.StartMicrosocksAsync();
+        var options = new MilterOptions
+        {
+            Host = "milter.test", Port = milter.Port, SocksHost = "127.0.0.1", SocksPort = socks.Port,
+            Timeout = TimeSpan.FromSeconds(5), IoMode = Enum.Parse<IoMode>(ioMode),
+        };
+        var connector = new MilterConnector(options, NullLogger.Instance, (_, _) => Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback }));
+
+        await using var connection = await connector.ConnectAsync(default);
+
+        Assert.That(connection.Remote, Is.EqualTo($"127.0.0.1:{milter.Port} through SOCKS server 127.0.0.1:{socks.Port}"));
+    }
+
+    [Test]
+    public async Task An_unreachable_SOCKS_server_is_a_connect_failure_naming_it()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var closed = TestPlugins.ClosedPort();
+
+        var (verdict, _) = await FilterAsync(milter, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={closed}\n");
+
+        Assert.That(verdict.Failure!.Cause, Does.StartWith($"can't connect to 127.0.0.1:{milter.Port} through SOCKS server 127.0.0.1:{closed}: 127.0.0.1:{closed}: Connection refused"));
+    }
+}
+
+/// <summary>Every refusal a SOCKS server can give, from a scripted SOCKS server, as raw bytes.</summary>
+public class Socks5TunnelTests
+{
+    /// <summary>Runs the handshake against a scripted server that answers with <paramref name="replies"/>, whole or byte by byte.</summary>
+    private static async Task<Exception?> HandshakeAsync(byte[] replies, bool blocking, string? password = null, bool oneByteAtATime = false)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        if (blocking)
+        {
+            client.Connect((IPEndPoint)listener.LocalEndpoint);
+        }
+        else
+        {
+            await client.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
+        }
+
+        using var server = await listener.AcceptSocketAsync();
+        var serving = Task.Run(async () =>
+        {
+            foreach (var chunk in oneByteAtATime ? replies.Select(b => new[] { b }) : [replies])
+            {
+                await server.SendAsync(chunk);
+                await Task.Delay(oneByteAtATime ? 2 : 0);
+            }
+
+            await Task.Delay(200);
+            server.Shutdown(SocketShutdown.Send);
+        });
+        try
+        {
+            await Socks5Tunnel.EstablishAsync(client, new Socks5Destination(IPAddress.Loopback, null, 8890), "user", password, blocking, TimeSpan.FromSeconds(3), default);
+            return null;
+        }
+        catch (Exception e) when (e is SocksException or TimeoutException)
+        {
+            return e;
+        }
+        finally
+        {
+            await serving;
+        }
+    }
+
+    private static readonly byte[] NoAuth = [5, 0];
+    private static byte[] Reply(byte code) => [5, code, 0, 1, 127, 0, 0, 1, 0x22, 0xC2];
+
+    [TestCase(1, "general SOCKS server failure")]
+    [TestCase(2, "connection not allowed by the SOCKS server's rules")]
+    [TestCase(3, "network unreachable")]
+    [TestCase(4, "host unreachable")]
+    [TestCase(5, "connection refused")]
+    [TestCase(6, "TTL expired")]
+    [TestCase(7, "command not supported")]
+    [TestCase(8, "address type not supported")]
+    [TestCase(9, "unknown SOCKS reply code 9")]
+    public async Task Each_SOCKS_reply_code_is_a_readable_reason(int code, string reason)
+    {
+        foreach (var blocking in new[] { false, true })
+        {
+            var error = await HandshakeAsync([.. NoAuth, .. Reply((byte)code)], blocking);
+
+            Assert.That(error, Is.TypeOf<SocksException>());
+            Assert.That(error!.Message, Is.EqualTo($"the SOCKS server could not connect to 127.0.0.1:8890: {reason}"));
+            Assert.That(((SocksException)error).DestinationUnreachable, Is.EqualTo(code is 3 or 4 or 5 or 6));
+        }
+    }
+
+    private static readonly object[] Broken =
+    [
+        new object[] { new byte[] { 5, 0xFF }, null!, "the SOCKS server requires authentication: set SOCKS_PASSWORD (and SOCKS_USER)" },
+        new object[] { new byte[] { 5, 0xFF }, "pw", "the SOCKS server accepts none of the methods offered (no authentication, username/password)" },
+        new object[] { new byte[] { 5, 2 }, null!, "chose authentication method 0x02, which was not offered" },
+        new object[] { new byte[] { 4, 0 }, null!, "answered the method selection reply with version 4, expected 5: is it a SOCKS5 server?" },
+        new object[] { new byte[] { 5, 2, 1, 1 }, "pw", "the SOCKS server refused the password for user \"user\"" },
+        new object[] { new byte[] { 5, 0, 5, 0, 0, 9, 0 }, null!, "the SOCKS server's reply has unknown address type 9" },
+        new object[] { new byte[] { 5 }, null!, "the SOCKS server closed the connection during the method selection reply" },
+        new object[] { new byte[] { 5, 0, 5, 0 }, null!, "the SOCKS server closed the connection during the connect reply" },
+    ];
+
+    [TestCaseSource(nameof(Broken))]
+    public async Task A_broken_or_refusing_SOCKS_server_gives_a_clear_reason_whatever_the_segmentation(byte[] replies, string? password, string message)
+    {
+        foreach (var (blocking, bytewise) in new[] { (false, false), (true, false), (false, true) })
+        {
+            var error = await HandshakeAsync(replies, blocking, password, bytewise);
+
+            Assert.That(error?.Message, Does.Contain(message), $"blocking={blocking} bytewise={bytewise}");
+        }
+    }
+
+    [Test]
+    public async Task A_complete_handshake_leaves_the_socket_at_the_destination()
+    {
+        foreach (var blocking in new[] { false, true })
+        {
+            Assert.That(await HandshakeAsync([.. NoAuth, .. Reply(0)], blocking), Is.Null);
+            Assert.That(await HandshakeAsync([5, 2, 1, 0, .. Reply(0)], blocking, "pw", oneByteAtATime: true), Is.Null, "with username/password, byte by byte");
+        }
+    }
+
+    [Test]
+    public async Task A_silent_SOCKS_server_times_out()
+    {
+        var error = await HandshakeAsync([], blocking: true);
+
+        Assert.That(error, Is.TypeOf<SocksException>().Or.TypeOf<TimeoutException>());
+    }
+}
