@@ -29,6 +29,7 @@ demo.SetAction((result, cancellationToken) => Demo.RunAsync(
 var root = new RootCommand("SpamFilterMilter reference host: loads the milter plug-in by path as an MTA would.")
 {
     demo,
+    FilterCommand.Create(),
 };
 root.Options.Add(plugin);
 root.Options.Add(samples);

@@ -9,6 +9,11 @@ namespace SpamFilterMilter.Host.Editing;
 /// <param name="Recipients">The recipients in order.</param>
 public sealed record Envelope(string MailFrom, string? MailParameters, IReadOnlyList<EnvelopeRecipient> Recipients);
 
+/// <summary>One header field as the editor sees it.</summary>
+/// <param name="Name">The field name as written (without blanks before the colon).</param>
+/// <param name="Value">The raw text after the colon: leading blanks and the line breaks of folded lines included, the final line end not.</param>
+public sealed record HeaderField(string Name, string Value);
+
 /// <summary>A message after a verdict's edits: the bytes and the envelope.</summary>
 public sealed record EditedMessage(byte[] Message, Envelope Envelope);
 
@@ -70,6 +75,26 @@ public static class MessageEditor
         }
 
         return new EditedMessage(parsed.ToBytes(), new Envelope(from, fromParameters, recipients));
+    }
+
+    /// <summary>
+    /// The header fields of <paramref name="message"/>, in order, split by the same rule the edits use, so
+    /// that "the second X-Spam field" means the same field to a reader and to <see cref="ChangeHeader"/>.
+    /// </summary>
+    public static IReadOnlyList<HeaderField> ReadFields(ReadOnlySpan<byte> message)
+    {
+        var parsed = ParsedMessage.Parse(message);
+        var fields = new List<HeaderField>(parsed.Fields.Count);
+        foreach (var field in parsed.Fields)
+        {
+            var raw = field.Raw.AsSpan();
+            var colon = raw.IndexOf((byte)':');
+            var value = raw[(colon + 1)..];
+            value = value.EndsWith("\r\n"u8) ? value[..^2] : value.EndsWith("\n"u8) ? value[..^1] : value;
+            fields.Add(new HeaderField(field.Name, Encoding.UTF8.GetString(value)));
+        }
+
+        return fields;
     }
 
     /// <summary>Applies only the header and body edits.</summary>

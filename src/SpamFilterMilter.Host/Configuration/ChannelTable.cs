@@ -1,0 +1,281 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Host.Configuration;
+
+/// <summary>The spam-filter keywords of one channel.</summary>
+public sealed class ChannelDefinition
+{
+    private readonly Dictionary<int, List<string>> _sourceOptIn = [];
+    private readonly Dictionary<int, List<string>> _destinationOptIn = [];
+    private readonly HashSet<int> _disabledSource = [];
+    private readonly HashSet<int> _disabledDestination = [];
+
+    /// <summary>Creates an empty definition for <paramref name="name"/>.</summary>
+    public ChannelDefinition(string name, int line = 0)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        Name = name;
+        Line = line;
+    }
+
+    /// <summary>The channel name (compared case-insensitively).</summary>
+    public string Name { get; }
+
+    /// <summary>The line of the channel table that defines it (0 when built in code).</summary>
+    public int Line { get; }
+
+    /// <summary>
+    /// <c>sourcespamfilterXoptin v1,v2</c> (values) or <c>sourcespamfilterX</c> (no values): every message
+    /// from this channel is filtered by slot X. Null when neither is set.
+    /// </summary>
+    public IReadOnlyList<string>? SourceOptIn(int slot) => _sourceOptIn.GetValueOrDefault(slot);
+
+    /// <summary>
+    /// <c>destinationspamfilterXoptin v1,v2</c> or <c>destinationspamfilterX</c>: every recipient routed to
+    /// this channel is filtered by slot X. Null when neither is set.
+    /// </summary>
+    public IReadOnlyList<string>? DestinationOptIn(int slot) => _destinationOptIn.GetValueOrDefault(slot);
+
+    /// <summary><c>disablesourcespamfilterX</c>: slot X never runs for a message from this channel.</summary>
+    public bool DisablesSource(int slot) => _disabledSource.Contains(slot);
+
+    /// <summary><c>disabledestinationspamfilterX</c>: slot X never runs for a recipient routed to this channel.</summary>
+    public bool DisablesDestination(int slot) => _disabledDestination.Contains(slot);
+
+    /// <summary>Adds <c>sourcespamfilterXoptin</c> values (none for the valueless form); returns this definition.</summary>
+    public ChannelDefinition AddSourceOptIn(int slot, params string[] values) => Add(_sourceOptIn, slot, values);
+
+    /// <summary>Adds <c>destinationspamfilterXoptin</c> values (none for the valueless form); returns this definition.</summary>
+    public ChannelDefinition AddDestinationOptIn(int slot, params string[] values) => Add(_destinationOptIn, slot, values);
+
+    /// <summary>Sets <c>disablesourcespamfilterX</c>; returns this definition.</summary>
+    public ChannelDefinition DisableSource(int slot)
+    {
+        _disabledSource.Add(CheckSlot(slot));
+        return this;
+    }
+
+    /// <summary>Sets <c>disabledestinationspamfilterX</c>; returns this definition.</summary>
+    public ChannelDefinition DisableDestination(int slot)
+    {
+        _disabledDestination.Add(CheckSlot(slot));
+        return this;
+    }
+
+    private ChannelDefinition Add(Dictionary<int, List<string>> map, int slot, string[] values)
+    {
+        if (!map.TryGetValue(CheckSlot(slot), out var list))
+        {
+            map[slot] = list = [];
+        }
+
+        foreach (var value in values)
+        {
+            if (!list.Contains(value, StringComparer.OrdinalIgnoreCase))
+            {
+                list.Add(value);
+            }
+        }
+
+        return this;
+    }
+
+    private static int CheckSlot(int slot)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(slot, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(slot, HostOptions.SlotCount);
+        return slot;
+    }
+}
+
+/// <summary>
+/// The channels the MTA routes through, with their spam-filter keywords, read from an imta.cnf-style
+/// channel table: each channel is a block of lines separated from the next by a blank line; the first
+/// line is the channel name followed by its keywords (a trailing <c>\</c> continues it on the next line);
+/// the next line, the channel's official host name, is optional and not used; <c>!</c> starts a comment
+/// line. Keywords that are not spam-filter keywords belong to the MTA and are skipped. A malformed
+/// spam-filter keyword is a <see cref="SpamFilterConfigurationException"/> naming the file and line.
+/// </summary>
+public sealed partial class ChannelTable
+{
+    private readonly Dictionary<string, ChannelDefinition> _channels;
+
+    /// <summary>Creates a table from definitions built in code.</summary>
+    public ChannelTable(IEnumerable<ChannelDefinition> channels)
+    {
+        ArgumentNullException.ThrowIfNull(channels);
+        _channels = new Dictionary<string, ChannelDefinition>(StringComparer.OrdinalIgnoreCase);
+        foreach (var channel in channels)
+        {
+            if (!_channels.TryAdd(channel.Name, channel))
+            {
+                throw new ArgumentException($"Channel {channel.Name} is defined twice.", nameof(channels));
+            }
+        }
+    }
+
+    /// <summary>A table with no channels: no channel opts anything in or out.</summary>
+    public static ChannelTable Empty { get; } = new([]);
+
+    /// <summary>The channels, in no particular order.</summary>
+    public IReadOnlyCollection<ChannelDefinition> Channels => _channels.Values;
+
+    /// <summary>The channel named <paramref name="name"/>, or null (an unknown channel has no spam-filter keywords).</summary>
+    public ChannelDefinition? Find(string? name) => name is null ? null : _channels.GetValueOrDefault(name);
+
+    /// <summary>Reads the channel table at <paramref name="path"/>.</summary>
+    public static ChannelTable Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var fullPath = Path.GetFullPath(path);
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(fullPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SpamFilterConfigurationException(fullPath, 0, null, $"cannot read the file: {e.Message}", e);
+        }
+
+        var channels = new List<ChannelDefinition>();
+        var names = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        var inBlock = false;
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var text = lines[i].Trim();
+            if (text.Length == 0)
+            {
+                inBlock = false;
+                continue;
+            }
+
+            if (text[0] == '!' || inBlock)
+            {
+                continue; // a comment, or the official host name line
+            }
+
+            // The channel line and its continuations.
+            var first = i + 1;
+            var words = new List<(string Word, int Line)>();
+            while (true)
+            {
+                var continued = text.EndsWith('\\');
+                foreach (var word in (continued ? text[..^1] : text).Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+                {
+                    words.Add((word, i + 1));
+                }
+
+                if (!continued || i + 1 >= lines.Length)
+                {
+                    break;
+                }
+
+                text = lines[++i].Trim();
+            }
+
+            inBlock = true;
+            if (words.Count == 0)
+            {
+                continue;
+            }
+
+            var channel = new ChannelDefinition(words[0].Word, first);
+            if (!names.TryAdd(channel.Name, first))
+            {
+                throw new SpamFilterConfigurationException(fullPath, first, null, $"channel {channel.Name} is already defined at line {names[channel.Name]}");
+            }
+
+            ReadKeywords(fullPath, channel, words);
+            channels.Add(channel);
+        }
+
+        return new ChannelTable(channels);
+    }
+
+    private static void ReadKeywords(string path, ChannelDefinition channel, List<(string Word, int Line)> words)
+    {
+        var seen = new Dictionary<string, bool>(StringComparer.Ordinal); // side and slot -> enabled
+        for (var w = 1; w < words.Count; w++)
+        {
+            var (word, line) = words[w];
+            var lower = word.ToLowerInvariant();
+            if (!KeywordStart().IsMatch(lower))
+            {
+                continue; // an MTA keyword, or the value of one
+            }
+
+            var match = Keyword().Match(lower);
+            if (!match.Success)
+            {
+                throw new SpamFilterConfigurationException(path, line, word, "is not a spam-filter keyword (sourcespamfilterXoptin, destinationspamfilterX, disablesourcespamfilterX, ...)");
+            }
+
+            var slot = 1;
+            if (match.Groups["x"].Value is { Length: > 0 } digits
+                && (!int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out slot) || slot is < 1 or > HostOptions.SlotCount))
+            {
+                throw new SpamFilterConfigurationException(path, line, word, $"the slot number must be 1 to {HostOptions.SlotCount}");
+            }
+
+            var disable = match.Groups["disable"].Success;
+            if (disable && match.Groups["optin"].Success)
+            {
+                throw new SpamFilterConfigurationException(path, line, word, "a disable keyword takes no opt-in values (disablesourcespamfilterX, disabledestinationspamfilterX)");
+            }
+
+            var source = match.Groups["side"].Value == "source";
+            var side = source ? "source" : "destination";
+            if (seen.TryGetValue($"{side}{slot}", out var enabled) && enabled == disable)
+            {
+                throw new SpamFilterConfigurationException(path, line, word, $"slot {slot} is both enabled and disabled for the {side} side of channel {channel.Name}");
+            }
+
+            seen[$"{side}{slot}"] = !disable;
+            if (disable && source)
+            {
+                channel.DisableSource(slot);
+                continue;
+            }
+
+            if (disable)
+            {
+                channel.DisableDestination(slot);
+                continue;
+            }
+
+            string[] values = [];
+            if (match.Groups["optin"].Success)
+            {
+                if (w + 1 >= words.Count)
+                {
+                    throw new SpamFilterConfigurationException(path, line, word, "needs its opt-in values (e.g. spam,virus)");
+                }
+
+                var list = words[++w].Word;
+                values = list.Split(',');
+                if (values.Any(v => v.Length == 0))
+                {
+                    throw new SpamFilterConfigurationException(path, words[w].Line, word, $"\"{list}\" has an empty opt-in value (values are separated by single commas)");
+                }
+            }
+
+            if (source)
+            {
+                channel.AddSourceOptIn(slot, values);
+            }
+            else
+            {
+                channel.AddDestinationOptIn(slot, values);
+            }
+        }
+    }
+
+    [GeneratedRegex(@"^(disable)?(source|destination)spamfilter", RegexOptions.CultureInvariant)]
+    private static partial Regex KeywordStart();
+
+    [GeneratedRegex(@"^(?<disable>disable)?(?<side>source|destination)spamfilter(?<x>[0-9]*)(?<optin>optin)?$", RegexOptions.CultureInvariant)]
+    private static partial Regex Keyword();
+}

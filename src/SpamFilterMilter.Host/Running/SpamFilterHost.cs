@@ -1,0 +1,566 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Configuration;
+using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Host.Loading;
+using SpamFilterMilter.Host.Selection;
+using SpamFilterMilter.Host.Sieve;
+
+namespace SpamFilterMilter.Host.Running;
+
+/// <summary>A configured slot: its options and its plug-in, or why the plug-in could not be loaded or created.</summary>
+public sealed class HostSlot
+{
+    internal HostSlot(SlotOptions options, ISpamFilterPlugin? plugin, string? loadFailure)
+    {
+        Options = options;
+        Plugin = plugin;
+        LoadFailure = loadFailure;
+    }
+
+    /// <summary>What option.dat says about the slot.</summary>
+    public SlotOptions Options { get; }
+
+    /// <summary>The plug-in, or null when it could not be loaded or created.</summary>
+    public ISpamFilterPlugin? Plugin { get; }
+
+    /// <summary>Why the plug-in could not be loaded or created, or null.</summary>
+    public string? LoadFailure { get; }
+
+    /// <summary>The slot in words, e.g. <c>slot 1 (milter 127.0.0.1:8890)</c>.</summary>
+    public override string ToString() => $"slot {Options.Number} ({Plugin?.Description ?? "not loaded"})";
+}
+
+/// <summary>
+/// What an MTA embeds to run spam-filter plug-ins the way Messaging Server's MTA did: the slots of option.dat,
+/// each with its plug-in loaded by path; per-user, per-domain and per-channel opt-in; the verdict turned into a
+/// Sieve action and the action run on the message and envelope. Slots run in number order; each sees the
+/// message as the earlier ones left it; the first refusal (reject, tempfail, discard) ends the processing of
+/// that copy; quarantine holds it but later slots still run; keep, fileinto, redirect and tags accumulate.
+/// Thread-safe: messages may be filtered concurrently.
+/// </summary>
+public sealed class SpamFilterHost : IAsyncDisposable
+{
+    /// <summary>The reply when a slot cannot be used and <c>spamfilterX_optional</c> is 0 and there is no failure action to run.</summary>
+    public static SmtpReply UnavailableReply { get; } = new(451, "4.7.1", "Service unavailable - try again later");
+
+    /// <summary>The reply when the opt-in directory cannot be asked: the message is retried, never delivered unfiltered.</summary>
+    public static SmtpReply DirectoryFailureReply { get; } = new(451, "4.4.3", "Directory server failure - try again later");
+
+    private readonly ChannelTable _channels;
+    private readonly IOptInDirectory? _directory;
+    private readonly bool _ownsDirectory;
+    private readonly ILogger _logger;
+
+    private SpamFilterHost(IReadOnlyList<HostSlot> slots, ChannelTable channels, IOptInDirectory? directory, bool ownsDirectory, ILogger logger)
+    {
+        Slots = slots;
+        _channels = channels;
+        _directory = directory;
+        _ownsDirectory = ownsDirectory;
+        _logger = logger;
+    }
+
+    /// <summary>The slots that are on, in number order.</summary>
+    public IReadOnlyList<HostSlot> Slots { get; }
+
+    /// <summary>
+    /// Creates the host: loads each slot's plug-in by path (in its own load context) and creates it with its
+    /// option file. A plug-in that cannot be loaded or created does not stop the host: its slot then fails
+    /// every message, which <c>spamfilterX_optional</c> decides about. Throws
+    /// <see cref="SpamFilterConfigurationException"/> when the directory named by option.dat cannot be read, or
+    /// when an LDAP_*OPTINX option is set but there is no directory.
+    /// </summary>
+    /// <param name="options">option.dat.</param>
+    /// <param name="channels">The channel table; none means no channel keywords.</param>
+    /// <param name="directory">The opt-in directory; null means the one option.dat names (DIRECTORY_FILE or LDAP_HOST), if any.</param>
+    /// <param name="loggerFactory">Logs for the host and, passed on, for the plug-ins.</param>
+    /// <param name="loadPlugin">Loads a plug-in assembly by path; default <see cref="PluginLoader.Load"/>.</param>
+    public static SpamFilterHost Create(
+        HostOptions options,
+        ChannelTable? channels = null,
+        IOptInDirectory? directory = null,
+        ILoggerFactory? loggerFactory = null,
+        Func<string, ISpamFilterPluginFactory>? loadPlugin = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.Host");
+        var ownsDirectory = false;
+        if (directory is null && options.Directory.IsConfigured)
+        {
+            directory = options.Directory.LdapHost is not null
+                ? new LdapOptInDirectory(options.Directory)
+                : FileOptInDirectory.Load(options.Directory.File!, options.Directory.AddressAttributes, options.Directory.DomainAttributes);
+            ownsDirectory = true;
+        }
+
+        if (directory is null && OptInSelection.NeedsDirectory(options.Slots))
+        {
+            var slot = options.Slots.First(s => s.UserOptInAttribute is not null || s.SourceOptInAttribute is not null || s.DomainOptInAttribute is not null);
+            var option = slot.UserOptInAttribute is not null ? $"LDAP_OPTIN{slot.Number}"
+                : slot.SourceOptInAttribute is not null ? $"LDAP_SOURCE_OPTIN{slot.Number}" : $"LDAP_DOMAIN_ATTR_OPTIN{slot.Number}";
+            throw new SpamFilterConfigurationException(options.FilePath, 0, option, "needs a directory: set DIRECTORY_FILE or LDAP_HOST");
+        }
+
+        foreach (var note in options.Notes)
+        {
+            HostLog.Note(logger, note);
+        }
+
+        loadPlugin ??= path => PluginLoader.Load(path).Factory;
+        var slots = new List<HostSlot>();
+        foreach (var slot in options.Slots)
+        {
+            try
+            {
+                var plugin = loadPlugin(slot.Library).Create(new SpamFilterPluginContext
+                {
+                    ConfigFilePath = slot.ConfigFile,
+                    Slot = slot.Number,
+                    LoggerFactory = loggerFactory,
+                });
+                slots.Add(new HostSlot(slot, plugin, null));
+            }
+            catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
+            {
+                // A plug-in that cannot be loaded or created (wrong path, its option file wrong, its constructor
+                // broken) must not stop the MTA: its slot fails each message, as spamfilterX_optional says.
+                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, e.Message);
+                slots.Add(new HostSlot(slot, null, e.Message));
+            }
+        }
+
+        return new SpamFilterHost(slots, channels ?? ChannelTable.Empty, directory, ownsDirectory, logger);
+    }
+
+    /// <summary>
+    /// Runs every selected slot on <paramref name="message"/> and returns what becomes of it, per group of
+    /// recipients. Throws only <see cref="OperationCanceledException"/> (when <paramref name="cancellationToken"/>
+    /// fires): plug-in, action and directory failures are results.
+    /// </summary>
+    public async Task<HostResult> FilterAsync(HostMessage message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var log = new List<string>();
+        var runs = new List<SlotRun>();
+        var copies = new List<Copy> { new(message.Envelope.Recipients.Select(r => SieveScript.Bare(r.Address)).ToList(), message.Message.ToArray(), message.Envelope) };
+        var selection = new OptInSelection(Slots.Select(s => s.Options).ToList(), _channels, _directory, message.SourceChannel, message.DestinationChannel);
+        try
+        {
+            foreach (var slot in Slots)
+            {
+                foreach (var copy in copies.Where(c => c.Ended is null).ToList())
+                {
+                    var choice = await selection.ChooseAsync(slot.Options, copy.Envelope.MailFrom, copy.Envelope.Recipients, cancellationToken).ConfigureAwait(false);
+                    foreach (var reason in choice.Reasons)
+                    {
+                        log.Add($"{slot}: {reason}");
+                    }
+
+                    if (choice.Selected.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    var target = copy;
+                    if (choice.Selected.Count < copy.Envelope.Recipients.Count)
+                    {
+                        // Only some recipients selected this slot: from here on they have their own copy.
+                        target = copy.Split(choice.Selected);
+                        copies.Add(target);
+                        copies = [.. copies.OrderBy(c => FirstPosition(c, message.Envelope))];
+                    }
+
+                    var run = await RunSlotAsync(slot, target, choice, message, log, cancellationToken).ConfigureAwait(false);
+                    runs.Add(run);
+                }
+            }
+        }
+        catch (OptInDirectoryException e)
+        {
+            HostLog.DirectoryFailed(_logger, e.Message);
+            log.Add($"directory: {e.Message}; the message is refused for now ({DirectoryFailureReply})");
+            return new HostResult
+            {
+                Deliveries =
+                [
+                    new DeliveryResult
+                    {
+                        Recipients = message.Envelope.Recipients.Select(r => SieveScript.Bare(r.Address)).ToArray(),
+                        Disposition = Disposition.TempFail,
+                        Reply = DirectoryFailureReply,
+                        Message = message.Message.ToArray(),
+                        Envelope = message.Envelope,
+                    },
+                ],
+                Runs = runs,
+                Log = log,
+            };
+        }
+
+        var deliveries = copies.Select(c => c.Finish(log)).ToList();
+        return new HostResult { Deliveries = deliveries, Runs = runs, Log = log };
+    }
+
+    /// <summary>Where a copy's first original recipient stands in the envelope: copies (and results) keep the envelope's order.</summary>
+    private static int FirstPosition(Copy copy, Envelope envelope)
+    {
+        for (var i = 0; i < envelope.Recipients.Count; i++)
+        {
+            if (copy.Recipients.Any(r => SieveScript.SameAddress(r, envelope.Recipients[i].Address)))
+            {
+                return i;
+            }
+        }
+
+        return int.MaxValue;
+    }
+
+    /// <summary>Disposes the plug-ins and the directory the host created.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var slot in Slots)
+        {
+            if (slot.Plugin is not null)
+            {
+                await slot.Plugin.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        if (_ownsDirectory && _directory is IDisposable disposable)
+        {
+            disposable.Dispose();
+        }
+    }
+
+    private async Task<SlotRun> RunSlotAsync(HostSlot slot, Copy copy, SlotChoice choice, HostMessage message, List<string> log, CancellationToken cancellationToken)
+    {
+        var options = slot.Options;
+        var recipients = copy.Envelope.Recipients.Select(r => SieveScript.Bare(r.Address)).ToArray();
+        log.Add($"{slot}: runs for {string.Join(", ", recipients.Select(r => $"<{r}>"))} with opt-in {(choice.OptIn.Count == 0 ? "(none)" : string.Join(", ", choice.OptIn))}");
+        var verdict = await VerdictAsync(slot, copy, choice, message, cancellationToken).ConfigureAwait(false);
+        log.Add($"{slot}: verdict {Describe(verdict)}");
+        copy.Slots.Add(options.Number);
+
+        SieveAction? action = null;
+        string? source = null;
+        string? script = null;
+        switch (verdict.Kind)
+        {
+            case VerdictKind.Null:
+                (action, source) = (options.NullAction, options.OptionName("null_action"));
+                break;
+            case VerdictKind.String:
+                var rule = options.VerdictRules.FirstOrDefault(r => r.Pattern.IsMatch(verdict.Text ?? string.Empty));
+                (action, source) = rule is not null
+                    ? (rule.Action, options.OptionName($"action_{rule.Index}"))
+                    : (options.StringAction, options.OptionName("string_action"));
+                break;
+            case VerdictKind.Failure:
+                var cause = verdict.Failure?.ToString() ?? "the plug-in failed";
+                if (options.Optional)
+                {
+                    HostLog.FailureIgnored(_logger, options.Number, cause);
+                    log.Add($"{slot}: failed ({cause}); {options.OptionName("optional")}=1, so the message goes on as if the slot were absent");
+                    return Run(null, null, null, $"failure ignored ({options.OptionName("optional")}=1)", cause);
+                }
+
+                HostLog.FailureApplied(_logger, options.Number, cause);
+                if (verdict.Text is null)
+                {
+                    return Refuse($"failed ({cause}); {options.OptionName("optional")}=0", cause, null);
+                }
+
+                (script, source) = (verdict.Text, "the failure verdict's action");
+                break;
+            default:
+                log.Add($"{slot}: nothing to do");
+                return Run(null, null, null, "nothing to do", null);
+        }
+
+        if (script is null && action is null)
+        {
+            log.Add($"{slot}: {source} is not set: the message is kept");
+            return Run(source, null, null, "no action (keep)", null);
+        }
+
+        script ??= action!.Expand(verdict.Text);
+        log.Add($"{slot}: runs {source}{(action is null ? string.Empty : $" ({action.Url})")}");
+        SieveOutcome outcome;
+        try
+        {
+            outcome = SieveScript.Parse(script).Run(copy.Message, copy.Envelope);
+        }
+        catch (SieveException e)
+        {
+            var cause = $"{source}: {e.Message}";
+            HostLog.ActionFailed(_logger, options.Number, cause);
+            if (options.Optional)
+            {
+                log.Add($"{slot}: the action failed ({cause}); {options.OptionName("optional")}=1, so the message goes on as if the slot were absent");
+                return Run(source, script, null, $"action failure ignored ({options.OptionName("optional")}=1)", cause);
+            }
+
+            return Refuse($"the action failed ({cause}); {options.OptionName("optional")}=0", cause, script);
+        }
+
+        foreach (var done in outcome.Actions)
+        {
+            log.Add($"{slot}:   {done}");
+        }
+
+        var effect = copy.Take(outcome);
+        log.Add($"{slot}: {effect}");
+        return Run(source, script, outcome, effect, null);
+
+        SlotRun Refuse(string why, string cause, string? ranScript)
+        {
+            copy.End(Disposition.TempFail, UnavailableReply);
+            var effect = $"tempfail {UnavailableReply}";
+            log.Add($"{slot}: {why}, so the message is refused for now: {effect}");
+            return Run(null, ranScript, null, effect, cause);
+        }
+
+        SlotRun Run(string? actionSource, string? ranScript, SieveOutcome? ranOutcome, string effect, string? failure) => new()
+        {
+            Slot = options.Number,
+            Recipients = recipients,
+            OptIn = choice.OptIn,
+            Verdict = verdict,
+            ActionSource = actionSource,
+            Script = ranScript,
+            Outcome = ranOutcome,
+            Failure = failure,
+            Effect = effect,
+        };
+    }
+
+    private static async Task<FilterVerdict> VerdictAsync(HostSlot slot, Copy copy, SlotChoice choice, HostMessage message, CancellationToken cancellationToken)
+    {
+        if (slot.Plugin is null)
+        {
+            return new FilterVerdict
+            {
+                Kind = VerdictKind.Failure,
+                Failure = new FilterFailure(slot.Options.Library, "load", slot.LoadFailure ?? "the plug-in could not be loaded"),
+            };
+        }
+
+        using var stream = new MemoryStream(copy.Message, writable: false);
+        try
+        {
+            return await slot.Plugin.FilterMessageAsync(new MessageSubmission
+            {
+                Client = message.Client,
+                HeloName = message.HeloName,
+                MailFrom = copy.Envelope.MailFrom,
+                MailParameters = copy.Envelope.MailParameters?.Split(' ', StringSplitOptions.RemoveEmptyEntries),
+                Recipients = copy.Envelope.Recipients,
+                Message = stream,
+                OptIn = choice.OptIn,
+                Macros = message.Macros,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // The contract says a plug-in never throws for a filter failure; one that does anyway has failed.
+            return new FilterVerdict
+            {
+                Kind = VerdictKind.Failure,
+                Failure = new FilterFailure(slot.Plugin.Description, "filter", $"{e.GetType().Name}: {e.Message}"),
+            };
+        }
+    }
+
+    private static string Describe(FilterVerdict verdict) => verdict.Kind switch
+    {
+        VerdictKind.Default => "default",
+        VerdictKind.Null => "null",
+        VerdictKind.Failure => $"failure: {verdict.Failure}",
+        _ => $"string: {verdict.Text?.Replace("\n", "\n    ", StringComparison.Ordinal)}",
+    };
+
+    /// <summary>
+    /// One copy of the message on its way through the slots, for a group of recipients: the bytes and envelope
+    /// as edited so far and what the actions decided.
+    /// </summary>
+    private sealed class Copy(List<string> recipients, byte[] message, Envelope envelope)
+    {
+        private readonly List<string> _folders = [];
+        private readonly List<string> _redirects = [];
+        private readonly List<string> _tags = [];
+        private readonly List<RefusedRecipient> _refused = [];
+        private bool _keep = true;
+        private bool _explicitKeep;
+        private string? _quarantine;
+        private SmtpReply? _reply;
+
+        public List<string> Recipients { get; } = recipients;
+
+        public byte[] Message { get; private set; } = message;
+
+        public Envelope Envelope { get; private set; } = envelope;
+
+        public List<int> Slots { get; } = [];
+
+        public Disposition? Ended { get; private set; }
+
+        /// <summary>Moves <paramref name="selected"/> into a new copy that carries everything decided so far.</summary>
+        public Copy Split(IReadOnlyList<EnvelopeRecipient> selected)
+        {
+            var moving = Recipients.Where(r => selected.Any(s => SieveScript.SameAddress(s.Address, r))).ToList();
+            Recipients.RemoveAll(moving.Contains);
+            var copy = new Copy(moving, Message, Envelope with { Recipients = selected.ToList() })
+            {
+                _keep = _keep,
+                _explicitKeep = _explicitKeep,
+                _quarantine = _quarantine,
+            };
+            copy._folders.AddRange(_folders);
+            copy._redirects.AddRange(_redirects);
+            copy._tags.AddRange(_tags);
+            copy.Slots.AddRange(Slots);
+            Envelope = Envelope with { Recipients = Envelope.Recipients.Where(r => !selected.Contains(r)).ToList() };
+            return copy;
+        }
+
+        public void End(Disposition disposition, SmtpReply? reply)
+        {
+            Ended = disposition;
+            _reply = reply;
+        }
+
+        /// <summary>Merges a script's outcome; returns what it meant, in words.</summary>
+        public string Take(SieveOutcome outcome)
+        {
+            switch (outcome.Disposition)
+            {
+                case SieveDisposition.Reject:
+                    End(Disposition.Reject, outcome.Reply);
+                    return $"reject {outcome.Reply}";
+                case SieveDisposition.TempFail:
+                    End(Disposition.TempFail, outcome.Reply);
+                    return $"tempfail {outcome.Reply}";
+                case SieveDisposition.Discard:
+                    End(Disposition.Discard, null);
+                    return "discard";
+            }
+
+            Message = outcome.Message;
+            Envelope = outcome.Envelope;
+            _keep &= outcome.Keep;
+            _explicitKeep |= outcome.ExplicitKeep;
+            _quarantine ??= outcome.QuarantineReason;
+            _folders.AddRange(outcome.Folders.Where(f => !_folders.Contains(f)));
+            _redirects.AddRange(outcome.Redirects.Where(r => !_redirects.Contains(r)));
+            _tags.AddRange(outcome.Tags);
+            _refused.AddRange(outcome.RefusedRecipients);
+            var words = new List<string>();
+            if (outcome.Edits.Count > 0)
+            {
+                words.Add($"{outcome.Edits.Count} edit{(outcome.Edits.Count == 1 ? "" : "s")}");
+            }
+
+            words.AddRange(outcome.Folders.Select(f => $"fileinto {f}"));
+            words.AddRange(outcome.Redirects.Select(r => $"redirect {r}"));
+            words.AddRange(outcome.Tags.Select(t => $"tag {t}"));
+            words.AddRange(outcome.RefusedRecipients.Select(r => $"refuse <{r.Address}> {r.Reply}"));
+            if (outcome.QuarantineReason is { } reason)
+            {
+                words.Add($"quarantine ({reason})");
+            }
+
+            words.Add(outcome.Keep ? "keep" : "implicit keep cancelled");
+            return string.Join(", ", words);
+        }
+
+        public DeliveryResult Finish(List<string> log)
+        {
+            var who = string.Join(", ", Recipients.Select(r => $"<{r}>"));
+            if (Ended is { } ended)
+            {
+                log.Add($"result for {who}: {ended.ToString().ToLowerInvariant()}{(_reply is null ? "" : " " + _reply)}");
+                return new DeliveryResult
+                {
+                    Recipients = Recipients,
+                    Disposition = ended,
+                    Reply = _reply,
+                    Message = Message,
+                    Envelope = Envelope,
+                    RefusedRecipients = _refused,
+                    Slots = Slots,
+                };
+            }
+
+            var message = SubjectTags.Apply(Message, _tags);
+            var disposition = _quarantine is null ? Disposition.Deliver : Disposition.Quarantine;
+            var keep = _keep || _explicitKeep;
+            var where = new List<string>();
+            if (keep)
+            {
+                where.Add("inbox");
+            }
+
+            where.AddRange(_folders.Select(f => $"folder {f}"));
+            where.AddRange(_redirects.Select(r => $"redirect to {r}"));
+            log.Add($"result for {who}: {(disposition == Disposition.Quarantine ? $"quarantine ({_quarantine})" : "deliver")} to {string.Join(", ", where)}");
+            return new DeliveryResult
+            {
+                Recipients = Recipients,
+                Disposition = disposition,
+                QuarantineReason = _quarantine,
+                Message = message,
+                Envelope = Envelope,
+                Keep = keep,
+                Folders = _folders,
+                Redirects = _redirects,
+                Tags = _tags,
+                RefusedRecipients = _refused,
+                Slots = Slots,
+            };
+        }
+    }
+}
+
+/// <summary>Messaging Server's addtag: the tags, in order and separated by spaces, go in front of the Subject.</summary>
+internal static class SubjectTags
+{
+    public static byte[] Apply(byte[] message, IReadOnlyList<string> tags)
+    {
+        if (tags.Count == 0)
+        {
+            return message;
+        }
+
+        var prefix = string.Join(' ', tags);
+        var subject = MessageEditor.ReadFields(message).FirstOrDefault(f => f.Name.Equals("Subject", StringComparison.OrdinalIgnoreCase));
+        var rest = subject?.Value.TrimStart(' ', '\t', '\r', '\n') ?? string.Empty;
+        MessageEdit edit = subject is null
+            ? new AddHeader("Subject", " " + prefix)
+            : new ChangeHeader(1, "Subject", " " + prefix + (rest.Length == 0 ? string.Empty : " " + rest));
+        return MessageEditor.Apply(message, [edit]);
+    }
+}
+
+/// <summary>The host's log messages (event ids 5000-5099).</summary>
+internal static partial class HostLog
+{
+    [LoggerMessage(EventId = 5000, Level = LogLevel.Information, Message = "{Note}")]
+    public static partial void Note(ILogger logger, string note);
+
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "slot {Slot}: the plug-in {Library} cannot be used: {Cause}")]
+    public static partial void PluginUnavailable(ILogger logger, int slot, string library, string cause);
+
+    [LoggerMessage(EventId = 5010, Level = LogLevel.Warning, Message = "slot {Slot}: {Cause}; the slot is optional: the message goes on as if the slot were absent")]
+    public static partial void FailureIgnored(ILogger logger, int slot, string cause);
+
+    [LoggerMessage(EventId = 5011, Level = LogLevel.Warning, Message = "slot {Slot}: {Cause}; the slot is not optional: applying the failure action")]
+    public static partial void FailureApplied(ILogger logger, int slot, string cause);
+
+    [LoggerMessage(EventId = 5012, Level = LogLevel.Warning, Message = "slot {Slot}: the action failed: {Cause}")]
+    public static partial void ActionFailed(ILogger logger, int slot, string cause);
+
+    [LoggerMessage(EventId = 5020, Level = LogLevel.Warning, Message = "{Cause}; the message is refused for now")]
+    public static partial void DirectoryFailed(ILogger logger, string cause);
+}

@@ -1,0 +1,234 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Host.Sieve;
+
+/// <summary>Header values as Sieve tests compare them (RFC 5228 §5.7, §2.7.4): unfolded, trimmed, RFC 2047 decoded.</summary>
+internal static partial class HeaderText
+{
+    /// <summary>
+    /// The value a test compares: folding line breaks removed, leading and trailing blanks removed, encoded
+    /// words (RFC 2047) in UTF-8, US-ASCII or ISO-8859-1 decoded; other charsets are left as written.
+    /// </summary>
+    public static string TestValue(string raw) => DecodeEncodedWords(Unfold(raw).Trim(' ', '\t'));
+
+    /// <summary>RFC 5322 unfolding: a CRLF (or LF) followed by a blank is removed; the blank stays.</summary>
+    public static string Unfold(string raw) => raw.Replace("\r\n", "\n", StringComparison.Ordinal).Replace("\n", string.Empty, StringComparison.Ordinal).Replace("\r", string.Empty, StringComparison.Ordinal);
+
+    /// <summary>
+    /// The addr-specs of an address-list field (RFC 5322 §3.4): display names, comments and group names
+    /// dropped; route prefixes (<c>@a,@b:</c>) removed; empty addresses skipped.
+    /// </summary>
+    public static IReadOnlyList<string> Addresses(string raw)
+    {
+        var value = Unfold(raw);
+        var addresses = new List<string>();
+        var buffer = new StringBuilder();
+        string? angle = null;
+        for (var i = 0; i < value.Length; i++)
+        {
+            var c = value[i];
+            switch (c)
+            {
+                case '"':
+                    var end = i + 1;
+                    while (end < value.Length && value[end] != '"')
+                    {
+                        end += value[end] == '\\' ? 2 : 1;
+                    }
+
+                    buffer.Append(value, i, Math.Min(end + 1, value.Length) - i);
+                    i = end;
+                    break;
+                case '(':
+                    var depth = 1;
+                    while (++i < value.Length && depth > 0)
+                    {
+                        depth += value[i] switch { '(' => 1, ')' => -1, _ => 0 };
+                        i += value[i] == '\\' ? 1 : 0;
+                    }
+
+                    i--;
+                    break;
+                case '<':
+                    var close = value.IndexOf('>', i + 1);
+                    angle = close < 0 ? value[(i + 1)..] : value[(i + 1)..close];
+                    var route = angle.LastIndexOf(':');
+                    angle = (route >= 0 && angle.StartsWith('@') ? angle[(route + 1)..] : angle).Trim();
+                    i = close < 0 ? value.Length : close;
+                    break;
+                case ':':
+                    buffer.Clear(); // a group's display name
+                    break;
+                case ',':
+                case ';':
+                    Finish();
+                    break;
+                default:
+                    buffer.Append(c);
+                    break;
+            }
+        }
+
+        Finish();
+        return addresses;
+
+        void Finish()
+        {
+            var address = angle ?? buffer.ToString().Trim();
+            if (address.Length > 0)
+            {
+                addresses.Add(address);
+            }
+
+            angle = null;
+            buffer.Clear();
+        }
+    }
+
+    /// <summary>The local part (before the last '@') or the domain (after it) of an address.</summary>
+    public static string Part(string address, string part)
+    {
+        var at = address.LastIndexOf('@');
+        return part switch
+        {
+            ":localpart" => at < 0 ? address : address[..at],
+            ":domain" => at < 0 ? string.Empty : address[(at + 1)..],
+            _ => address,
+        };
+    }
+
+    private static string DecodeEncodedWords(string value)
+    {
+        if (!value.Contains("=?", StringComparison.Ordinal))
+        {
+            return value;
+        }
+
+        // Blanks between two adjacent encoded words are not part of the text (RFC 2047 §6.2).
+        var joined = BetweenEncodedWords().Replace(value, "?==?");
+        return EncodedWord().Replace(joined, match =>
+        {
+            Encoding? encoding = match.Groups["charset"].Value.ToUpperInvariant() switch
+            {
+                "UTF-8" => Encoding.UTF8,
+                "US-ASCII" or "ISO-8859-1" or "LATIN1" => Encoding.Latin1,
+                _ => null,
+            };
+            if (encoding is null)
+            {
+                return match.Value;
+            }
+
+            var text = match.Groups["text"].Value;
+            try
+            {
+                var bytes = match.Groups["encoding"].Value.Equals("B", StringComparison.OrdinalIgnoreCase)
+                    ? Convert.FromBase64String(text)
+                    : QDecode(text);
+                return encoding.GetString(bytes);
+            }
+            catch (FormatException)
+            {
+                return match.Value;
+            }
+        });
+    }
+
+    private static byte[] QDecode(string text)
+    {
+        var bytes = new List<byte>(text.Length);
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] == '_')
+            {
+                bytes.Add((byte)' ');
+            }
+            else if (text[i] == '=' && i + 2 < text.Length && char.IsAsciiHexDigit(text[i + 1]) && char.IsAsciiHexDigit(text[i + 2]))
+            {
+                bytes.Add(byte.Parse(text.AsSpan(i + 1, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+                i += 2;
+            }
+            else
+            {
+                bytes.Add((byte)text[i]);
+            }
+        }
+
+        return [.. bytes];
+    }
+
+    [GeneratedRegex(@"=\?(?<charset>[^?*]+)(\*[^?]*)?\?(?<encoding>[BbQq])\?(?<text>[^?]*)\?=", RegexOptions.CultureInvariant)]
+    private static partial Regex EncodedWord();
+
+    [GeneratedRegex(@"\?=[ \t]+=\?", RegexOptions.CultureInvariant)]
+    private static partial Regex BetweenEncodedWords();
+}
+
+/// <summary>SMTP replies given as text to ereject, tempfail and rejectrecipient.</summary>
+internal static partial class ReplyText
+{
+    /// <summary>
+    /// Reads <paramref name="text"/> as a complete 4xx/5xx SMTP reply, one or more lines (CRLF or LF), every
+    /// line with the same code, <c>-</c> after it on all but the last; an RFC 3463 enhanced code of the same
+    /// class is taken apart. Returns null when the text is not such a reply.
+    /// </summary>
+    public static SmtpReply? TryParse(string text)
+    {
+        var lines = text.Replace("\r\n", "\n", StringComparison.Ordinal).TrimEnd('\n').Split('\n');
+        var code = 0;
+        var texts = new string[lines.Length];
+        var enhanced = new string?[lines.Length];
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var match = ReplyLine().Match(lines[i]);
+            var last = i == lines.Length - 1;
+            if (!match.Success || lines[i].Contains('\r', StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            var lineCode = int.Parse(match.Groups["code"].Value, CultureInfo.InvariantCulture);
+            var separator = match.Groups["separator"].Value;
+            if ((i > 0 && lineCode != code) || (last ? separator == "-" : separator != "-"))
+            {
+                return null;
+            }
+
+            code = lineCode;
+            var rest = match.Groups["text"].Value;
+            var enhancedMatch = EnhancedCode().Match(rest);
+            if (enhancedMatch.Success && enhancedMatch.Groups["class"].Value[0] == match.Groups["code"].Value[0])
+            {
+                enhanced[i] = enhancedMatch.Groups["enhanced"].Value;
+                rest = rest[enhancedMatch.Length..];
+            }
+
+            texts[i] = rest;
+        }
+
+        var shared = enhanced[0];
+        if (shared is not null && enhanced.All(e => e == shared))
+        {
+            return new SmtpReply(code, shared, texts);
+        }
+
+        return new SmtpReply(code, null, texts.Select((t, i) => enhanced[i] is { } own ? (t.Length == 0 ? own : own + " " + t) : t).ToArray());
+    }
+
+    /// <summary>The reply for <paramref name="text"/>: itself when it is a 4xx/5xx reply, else <paramref name="code"/> and <paramref name="enhancedCode"/> with the text.</summary>
+    public static SmtpReply OrDefault(string text, int code, string enhancedCode) =>
+        TryParse(text) ?? new SmtpReply(code, enhancedCode, Lines(text));
+
+    /// <summary>The text's lines (CRLF or LF), at least one.</summary>
+    public static string[] Lines(string text) =>
+        text.Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\r', ' ').TrimEnd('\n').Split('\n');
+
+    [GeneratedRegex(@"^(?<code>[45][0-9][0-9])(?<separator>[- ]|$)(?<text>.*)$", RegexOptions.CultureInvariant)]
+    private static partial Regex ReplyLine();
+
+    [GeneratedRegex(@"^(?<enhanced>(?<class>[245])\.[0-9]{1,3}\.[0-9]{1,3})( |$)", RegexOptions.CultureInvariant)]
+    private static partial Regex EnhancedCode();
+}

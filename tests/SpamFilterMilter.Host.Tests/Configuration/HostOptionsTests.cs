@@ -1,0 +1,283 @@
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Configuration;
+
+namespace SpamFilterMilter.Host.Tests.Configuration;
+
+/// <summary>option.dat: one test per option, the slot rules, and every kind of error naming file, line and option.</summary>
+public class HostOptionsTests : TempFolderTest
+{
+    private const string Slot1 = "spamfilter1_library=/plugins/p.dll\nspamfilter1_config_file=/etc/p.opt\n";
+
+    private HostOptions Load(string text) => HostOptions.Load(Folder.Write("option.dat", text));
+
+    private SpamFilterConfigurationException Error(string text) =>
+        Assert.Throws<SpamFilterConfigurationException>(() => Load(text))!;
+
+    [Test]
+    public void A_slot_with_library_and_config_file_takes_every_other_default()
+    {
+        var slot = Load(Slot1).Slots.Single();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(slot.Number, Is.EqualTo(1));
+            Assert.That(slot.Library, Is.EqualTo("/plugins/p.dll"));
+            Assert.That(slot.ConfigFile, Is.EqualTo("/etc/p.opt"));
+            Assert.That(slot.Optional, Is.False, "spamfilterX_optional defaults to 0");
+            Assert.That(slot.NullAction, Is.Null, "spamfilterX_null_action defaults to none");
+            Assert.That(slot.StringAction!.Url, Is.EqualTo("data:,$U"), "spamfilterX_string_action defaults to data:,$U");
+            Assert.That(slot.VerdictRules, Is.Empty);
+            Assert.That(slot.UserOptInAttribute, Is.Null);
+        });
+    }
+
+    [Test]
+    public void spamfilterX_library_relative_is_taken_from_the_plugin_folder_and_config_file_from_the_option_file_folder()
+    {
+        var path = Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n");
+
+        var slot = HostOptions.Load(path, "/opt/host/plugins").Slots.Single();
+
+        Assert.That(slot.Library, Is.EqualTo("/opt/host/plugins/SpamFilterMilter/SpamFilterMilter.dll"));
+        Assert.That(slot.ConfigFile, Is.EqualTo(Path.Combine(Folder.Path, "milter.opt")));
+    }
+
+    [Test]
+    public void spamfilterX_library_relative_defaults_to_the_option_file_folder()
+    {
+        var slot = Load("spamfilter1_library=p.dll\nspamfilter1_config_file=p.opt\n").Slots.Single();
+
+        Assert.That(slot.Library, Is.EqualTo(Path.Combine(Folder.Path, "p.dll")));
+    }
+
+    [Test]
+    public void A_name_without_a_slot_number_means_slot_1()
+    {
+        var slot = Load("spamfilter_library=/p.dll\nspamfilter_config_file=/p.opt\nspamfilter_optional=1\nLDAP_OPTIN=mailAntiUBEService\n").Slots.Single();
+
+        Assert.That((slot.Number, slot.Optional, slot.UserOptInAttribute), Is.EqualTo((1, true, "mailAntiUBEService")));
+    }
+
+    [Test]
+    public void Names_are_case_insensitive_and_slots_come_out_in_number_order()
+    {
+        var options = Load("SPAMFILTER3_LIBRARY=/c.dll\nSpamFilter3_Config_File=/c.opt\nspamfilter2_library=/b.dll\nspamfilter2_config_file=/b.opt\nldap_optin2=mailAntiUBEService\n");
+
+        Assert.That(options.Slots.Select(s => s.Number), Is.EqualTo(new[] { 2, 3 }));
+        Assert.That(options.Slots[0].UserOptInAttribute, Is.EqualTo("mailAntiUBEService"));
+    }
+
+    [Test]
+    public void Comment_and_blank_lines_are_skipped_and_blanks_around_names_and_values_ignored()
+    {
+        var slot = Load("! a comment\n# another\n\n   spamfilter1_library =  /p.dll  \nspamfilter1_config_file=/p.opt\n").Slots.Single();
+
+        Assert.That(slot.Library, Is.EqualTo("/p.dll"));
+    }
+
+    [TestCase("0", false)]
+    [TestCase("1", true)]
+    public void spamfilterX_optional_is_0_or_1(string value, bool optional)
+    {
+        Assert.That(Load(Slot1 + $"spamfilter1_optional={value}\n").Slots[0].Optional, Is.EqualTo(optional));
+    }
+
+    [TestCase("yes")]
+    [TestCase("2")]
+    public void spamfilterX_optional_other_than_0_or_1_is_an_error_naming_file_line_and_option(string value)
+    {
+        var e = Error(Slot1 + $"spamfilter1_optional={value}\n");
+
+        Assert.That(e.Message, Is.EqualTo($"{Path.Combine(Folder.Path, "option.dat")}:3: option spamfilter1_optional: \"{value}\" is not 0 or 1"));
+        Assert.That((e.Line, e.Option), Is.EqualTo((3, "spamfilter1_optional")));
+    }
+
+    [Test]
+    public void spamfilterX_null_action_is_read_and_decoded()
+    {
+        var slot = Load(Slot1 + "spamfilter1_null_action=data:,require \"fileinto\"; fileinto \"SPAM_CAN\";\n").Slots[0];
+
+        Assert.That(slot.NullAction!.Template, Is.EqualTo("require \"fileinto\"; fileinto \"SPAM_CAN\";"));
+    }
+
+    [Test]
+    public void spamfilterX_string_action_is_read_and_keeps_U_for_the_verdict()
+    {
+        var slot = Load(Slot1 + "spamfilter1_string_action=data:,require [\"addheader\"];addheader \"Spam-test: $U\";\n").Slots[0];
+
+        Assert.That(slot.StringAction!.UsesVerdict, Is.True);
+        Assert.That(slot.StringAction.Expand("True ; 18.3 / 5.0"), Is.EqualTo("require [\"addheader\"];addheader \"Spam-test: True ; 18.3 / 5.0\";"));
+    }
+
+    [Test]
+    public void An_empty_action_means_no_action()
+    {
+        Assert.That(Load(Slot1 + "spamfilter1_string_action=\n").Slots[0].StringAction, Is.Null);
+    }
+
+    [Test]
+    public void spamfilterX_verdict_M_and_action_M_pairs_are_kept_in_M_order()
+    {
+        var slot = Load(Slot1 +
+            "spamfilter1_verdict_3=*virus*\nspamfilter1_action_3=data:,discard;\n" +
+            "spamfilter1_verdict_0=spam\nspamfilter1_action_0=data:,require \"fileinto\"; fileinto \"Junk\";\n").Slots[0];
+
+        Assert.That(slot.VerdictRules.Select(r => (r.Index, r.Pattern.Text, r.Action.Template)), Is.EqualTo(new[]
+        {
+            (0, "spam", "require \"fileinto\"; fileinto \"Junk\";"),
+            (3, "*virus*", "discard;"),
+        }));
+    }
+
+    [Test]
+    public void A_verdict_pattern_may_be_1024_characters_but_not_more()
+    {
+        var longest = new string('a', 1024);
+        Assert.That(Load(Slot1 + $"spamfilter1_verdict_0={longest}\nspamfilter1_action_0=data:,discard;\n").Slots[0].VerdictRules[0].Pattern.Text, Is.EqualTo(longest));
+
+        var e = Error(Slot1 + $"spamfilter1_verdict_0={longest}a\nspamfilter1_action_0=data:,discard;\n");
+        Assert.That(e.Problem, Does.Contain("1025 characters long; at most 1024"));
+    }
+
+    [Test]
+    public void A_verdict_without_its_action_and_an_action_without_its_verdict_are_errors()
+    {
+        Assert.That(Error(Slot1 + "spamfilter1_verdict_2=spam\n").Message, Does.EndWith(":3: option spamfilter1_verdict_2: has no spamfilter1_action_2"));
+        Assert.That(Error(Slot1 + "spamfilter1_action_5=data:,discard;\n").Message, Does.EndWith(":3: option spamfilter1_action_5: has no spamfilter1_verdict_5"));
+    }
+
+    [TestCase("spamfilter0_library=/p.dll", "the slot number must be 1 to 8")]
+    [TestCase("spamfilter9_library=/p.dll", "the slot number must be 1 to 8")]
+    [TestCase("LDAP_OPTIN9=mailAntiUBEService", "the slot number must be 1 to 8")]
+    [TestCase("spamfilter1_verdict_8=spam", "the pair number must be 0 to 7")]
+    [TestCase("spamfilter1_returnpath=1", "unknown option")]
+    [TestCase("LOG_CONNECTION=1", "unknown option")]
+    [TestCase("LDAP_OPTIN1=mail AntiUBE", "\"mail AntiUBE\" is not an attribute name")]
+    public void A_bad_option_is_an_error_at_its_line(string line, string problem)
+    {
+        var e = Error("! slot 1\n" + line + "\n");
+
+        Assert.That((e.Line, e.Problem), Is.EqualTo((2, problem)));
+        Assert.That(e.Option, Is.EqualTo(line[..line.IndexOf('=', StringComparison.Ordinal)]));
+    }
+
+    [Test]
+    public void A_line_without_an_equals_sign_is_an_error()
+    {
+        var e = Error(Slot1 + "spamfilter1_optional 1\n");
+
+        Assert.That((e.Line, e.Option, e.Problem), Is.EqualTo((3, (string?)null, "not an option line: expected NAME=VALUE")));
+    }
+
+    [Test]
+    public void An_option_set_twice_is_an_error_even_through_its_unnumbered_name()
+    {
+        var e = Error("spamfilter_library=/a.dll\nspamfilter1_config_file=/a.opt\nSPAMFILTER1_LIBRARY=/b.dll\n");
+
+        Assert.That(e.Message, Does.EndWith(":3: option SPAMFILTER1_LIBRARY: is already set at line 1"));
+    }
+
+    [Test]
+    public void A_library_without_its_config_file_is_an_error()
+    {
+        var e = Error("spamfilter2_library=/p.dll\n");
+
+        Assert.That((e.Line, e.Option, e.Problem), Is.EqualTo((1, "spamfilter2_config_file", "is required with spamfilter2_library")));
+    }
+
+    [Test]
+    public void A_slot_with_options_but_no_library_is_off_and_noted()
+    {
+        var options = Load(Slot1 + "spamfilter4_optional=1\nLDAP_OPTIN4=mailAntiUBEService\n");
+
+        Assert.That(options.Slots.Select(s => s.Number), Is.EqualTo(new[] { 1 }));
+        Assert.That(options.Notes, Is.EqualTo(new[] { "slot 4 has options but no spamfilter4_library: it is off" }));
+    }
+
+    [Test]
+    public void An_action_that_is_not_a_data_URL_is_an_error()
+    {
+        var e = Error(Slot1 + "spamfilter1_null_action=file:///etc/junk.sieve\n");
+
+        Assert.That(e.Problem, Is.EqualTo("only data: URLs are supported (the script inline, e.g. data:,discard), not file:"));
+    }
+
+    [Test]
+    public void An_action_without_U_is_checked_as_Sieve_when_read()
+    {
+        var e = Error(Slot1 + "spamfilter1_null_action=data:,keep;%0Avacation \"gone\";\n");
+
+        Assert.That(e.Message, Does.EndWith(":3: option spamfilter1_null_action: the Sieve script is wrong: line 2, column 1: unsupported command \"vacation\""));
+    }
+
+    [Test]
+    public void LDAP_OPTINX_LDAP_SOURCE_OPTINX_and_LDAP_DOMAIN_ATTR_OPTINX_are_read_per_slot()
+    {
+        var slot = Load(Slot1 + "LDAP_OPTIN1=mailAntiUBEService\nldap_source_optin1=outboundFilter\nLDAP_DOMAIN_ATTR_OPTIN=domainFilter\n").Slots[0];
+
+        Assert.That((slot.UserOptInAttribute, slot.SourceOptInAttribute, slot.DomainOptInAttribute),
+            Is.EqualTo(("mailAntiUBEService", "outboundFilter", "domainFilter")));
+    }
+
+    [Test]
+    public void Without_directory_options_there_is_no_directory_and_the_attribute_defaults_apply()
+    {
+        var directory = Load(Slot1).Directory;
+
+        Assert.That(directory.IsConfigured, Is.False);
+        Assert.That(directory.AddressAttributes, Is.EqualTo(new[] { "mail", "mailAlternateAddress", "mailEquivalentAddress" }));
+        Assert.That(directory.DomainAttributes, Is.EqualTo(new[] { "associatedDomain" }));
+        Assert.That(directory.LdapPort, Is.EqualTo(389));
+        Assert.That(directory.LdapTimeout, Is.EqualTo(TimeSpan.FromSeconds(10)));
+    }
+
+    [Test]
+    public void DIRECTORY_FILE_is_relative_to_the_option_file_and_the_attribute_lists_are_read()
+    {
+        var directory = Load("DIRECTORY_FILE=users.ldif\nDIRECTORY_ADDRESS_ATTRIBUTES=mail, rfc822Mailbox\nDIRECTORY_DOMAIN_ATTRIBUTES=sunPreferredDomain,associatedDomain\n").Directory;
+
+        Assert.That(directory.File, Is.EqualTo(Path.Combine(Folder.Path, "users.ldif")));
+        Assert.That(directory.AddressAttributes, Is.EqualTo(new[] { "mail", "rfc822Mailbox" }));
+        Assert.That(directory.DomainAttributes, Is.EqualTo(new[] { "sunPreferredDomain", "associatedDomain" }));
+    }
+
+    [Test]
+    public void The_LDAP_options_are_read_and_the_password_never_shows_in_the_description()
+    {
+        var directory = Load("LDAP_HOST=ldap.example.com\nLDAP_PORT=1389\nLDAP_BIND_DN=cn=mta,o=example\nLDAP_BIND_PASSWORD=s3cret\nLDAP_BASE_DN=o=example\nLDAP_TIMEOUT=3\n").Directory;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(directory.LdapHost, Is.EqualTo("ldap.example.com"));
+            Assert.That(directory.LdapPort, Is.EqualTo(1389));
+            Assert.That(directory.LdapBindDn, Is.EqualTo("cn=mta,o=example"));
+            Assert.That(directory.LdapBindPassword, Is.EqualTo("s3cret"));
+            Assert.That(directory.LdapBaseDn, Is.EqualTo("o=example"));
+            Assert.That(directory.LdapTimeout, Is.EqualTo(TimeSpan.FromSeconds(3)));
+            Assert.That(directory.ToString(), Is.EqualTo("ldap://ldap.example.com:1389/o=example (bind cn=mta,o=example)"));
+        });
+    }
+
+    [TestCase("DIRECTORY_FILE=a.ldif\nLDAP_HOST=ldap\nLDAP_BASE_DN=o=x\n", "LDAP_HOST", "set either DIRECTORY_FILE (line 1) or LDAP_HOST, not both")]
+    [TestCase("LDAP_HOST=ldap\n", "LDAP_BASE_DN", "is required with LDAP_HOST")]
+    [TestCase("LDAP_HOST=ldap\nLDAP_BASE_DN=o=x\nLDAP_PORT=0\n", "LDAP_PORT", "\"0\" is not a port number (1 to 65535)")]
+    [TestCase("LDAP_HOST=ldap\nLDAP_BASE_DN=o=x\nLDAP_TIMEOUT=soon\n", "LDAP_TIMEOUT", "\"soon\" is not a number of seconds (1 to 3600)")]
+    [TestCase("LDAP_BASE_DN=o=x\n", "LDAP_BASE_DN", "has no effect without LDAP_HOST")]
+    [TestCase("LDAP_HOST=ldap\nLDAP_BASE_DN=o=x\nLDAP_BIND_PASSWORD=pw\n", "LDAP_BIND_PASSWORD", "is set but LDAP_BIND_DN is not")]
+    [TestCase("DIRECTORY_ADDRESS_ATTRIBUTES=mail,(cn)\n", "DIRECTORY_ADDRESS_ATTRIBUTES", "\"mail,(cn)\" is not a list of attribute names (separated by commas)")]
+    public void Directory_options_that_do_not_fit_together_are_errors(string text, string option, string problem)
+    {
+        var e = Error(text);
+
+        Assert.That((e.Option, e.Problem), Is.EqualTo((option, problem)));
+    }
+
+    [Test]
+    public void A_missing_option_file_is_an_error_naming_it()
+    {
+        var e = Assert.Throws<SpamFilterConfigurationException>(() => HostOptions.Load(Path.Combine(Folder.Path, "missing.dat")))!;
+
+        Assert.That(e.FilePath, Is.EqualTo(Path.Combine(Folder.Path, "missing.dat")));
+        Assert.That(e.Problem, Does.StartWith("cannot read the file"));
+    }
+}

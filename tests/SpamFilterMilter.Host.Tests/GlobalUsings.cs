@@ -1,0 +1,3 @@
+global using NUnit.Framework;
+global using SpamFilterMilter.Host.Tests.Support;
+global using SpamFilterMilter.Testing;
