@@ -94,11 +94,33 @@ internal sealed partial class MilterSession : IAsyncDisposable
     private readonly IConnectionControl? _control;
     private CancellationTokenSource _timer = new();
 
-    // The milter's time budget for the current message, and the bound of the operation under way.
-    private TimeSpan _messageBudget;
+    // The milter's time budget (MESSAGE_TIMEOUT) for the current message, or for the current event
+    // outside a message, and the bound of the operation under way.
+    private TimeSpan _budget;
     private bool _budgetRunning;
     private TimeSpan _bound;
     private bool _boundByBudget;
+
+    /// <summary>
+    /// Outside a message each event (OPTNEG, CONNECT, HELO, UNKNOWN) gets a budget of its own, so that
+    /// endless PROGRESS cannot hold the session there either. Inside a message the message's budget runs.
+    /// </summary>
+    private void StartEventBudget()
+    {
+        if (!InMessage)
+        {
+            _budget = _settings.MessageTimeout;
+            _budgetRunning = true;
+        }
+    }
+
+    private void EndEventBudget()
+    {
+        if (!InMessage)
+        {
+            _budgetRunning = false;
+        }
+    }
     private long _operationStarted;
     private CancellationTokenRegistration _hostRegistration;
     private NegotiatedOptions? _options;
@@ -170,6 +192,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     public async ValueTask<NegotiatedOptions> NegotiateAsync(CancellationToken cancellationToken = default)
     {
         Gate(State.New, "negotiate", State.New);
+        StartEventBudget();
         try
         {
             _stage = "SMFIC_OPTNEG";
@@ -187,6 +210,12 @@ internal sealed partial class MilterSession : IAsyncDisposable
                     e.Cause + " (a milter that cannot accept what we offer hangs up during negotiation)", e);
             }
 
+            if (_reader.BufferedCount > 0)
+            {
+                throw new MilterProtocolException(MilterFailureKind.Malformed, "SMFIC_OPTNEG reply",
+                    $"the milter sent {_reader.BufferedCount} more bytes after its OPTNEG answer (garbage)");
+            }
+
             var options = Negotiation.Judge(frame, _settings.OfferedProtocol);
             _options = options;
             _writer.MaxPayload = options.MaxPayload; // what we send; what we accept is MaxReplyPacket
@@ -201,6 +230,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
                     MilterConstants.Describe(options.Protocol), options.MaxPayload);
             }
             _state = State.Negotiated;
+            EndEventBudget();
             return options;
         }
         catch (Exception e) when (IsSessionFailure(e))
@@ -216,6 +246,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     public async ValueTask<MilterResponse> ConnectAsync(ClientInfo? client, CancellationToken cancellationToken = default)
     {
         Gate(State.Negotiated, "connect", State.Negotiated);
+        StartEventBudget();
         try
         {
             DeriveClientMacros(client);
@@ -223,6 +254,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
                 ProtocolFlags.NoReplyConnect, client, static (writer, client) => WriteConnect(writer, client),
                 cancellationToken).ConfigureAwait(false);
             _state = State.Connected;
+            EndEventBudget();
             return ConnectionLevel(response, "connect");
         }
         catch (Exception e) when (IsSessionFailure(e))
@@ -248,9 +280,11 @@ internal sealed partial class MilterSession : IAsyncDisposable
                 return decided;
             }
 
+            StartEventBudget();
             var response = await SendEventAsync(MilterCommand.Helo, MacroStage.Helo, ProtocolFlags.NoHelo,
                 ProtocolFlags.NoReplyHelo, heloName, static (writer, name) => writer.WriteCString(name),
                 cancellationToken).ConfigureAwait(false);
+            EndEventBudget();
             return ConnectionLevel(response, "helo");
         }
         catch (Exception e) when (IsSessionFailure(e))
@@ -566,9 +600,11 @@ internal sealed partial class MilterSession : IAsyncDisposable
             }
 
             // sendmail sends no macros with UNKNOWN; nor do we.
+            StartEventBudget();
             var response = await SendEventAsync(MilterCommand.Unknown, null, ProtocolFlags.NoUnknown,
                 ProtocolFlags.NoReplyUnknown, commandLine, static (writer, line) => writer.WriteCString(line),
                 cancellationToken).ConfigureAwait(false);
+            EndEventBudget();
             return CheckClose(response, "unknown");
         }
         catch (Exception e) when (IsSessionFailure(e))
@@ -875,7 +911,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
     private void StartMessage()
     {
-        _messageBudget = _settings.MessageTimeout;
+        _budget = _settings.MessageTimeout;
         _budgetRunning = true;
         _messageDecision = null;
         _decidedAt = _connectionDecision is null ? "eom" : _decidedAt;
@@ -1002,6 +1038,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
     private async ValueTask<Frame> ReadFrameAsync(string stage, CancellationToken cancellationToken)
     {
+        _stage = stage; // a failure while waiting names the reply ("SMFIC_MAIL reply")
         var token = Arm(cancellationToken);
         Frame frame;
         try
@@ -1037,10 +1074,10 @@ internal sealed partial class MilterSession : IAsyncDisposable
     private CancellationToken Arm(CancellationToken hostToken)
     {
         _bound = _settings.Timeout;
-        _boundByBudget = _budgetRunning && _messageBudget < _bound;
+        _boundByBudget = _budgetRunning && _budget < _bound;
         if (_boundByBudget)
         {
-            _bound = _messageBudget;
+            _bound = _budget;
         }
 
         _operationStarted = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -1048,7 +1085,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         {
             if (_boundByBudget && _bound <= TimeSpan.Zero)
             {
-                throw new TimeoutException("the message's time is used up");
+                throw new MilterProtocolException(MilterFailureKind.Timeout, _stage, $"can't wait for {_stage}: {TimedOut()}");
             }
 
             _control?.SetBlockingTimeout(_bound);
@@ -1081,7 +1118,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         _hostRegistration = default;
         if (_budgetRunning)
         {
-            _messageBudget -= System.Diagnostics.Stopwatch.GetElapsedTime(_operationStarted);
+            _budget -= System.Diagnostics.Stopwatch.GetElapsedTime(_operationStarted);
         }
     }
 
@@ -1094,7 +1131,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         timeout.TotalSeconds.ToString("0.##", CultureInfo.InvariantCulture) + " s";
 
     private static bool IsSessionFailure(Exception e) =>
-        e is MilterProtocolException or IOException or SocketException or ObjectDisposedException or OperationCanceledException;
+        e is MilterProtocolException or IOException or SocketException or ObjectDisposedException or OperationCanceledException or TimeoutException;
 
     /// <summary>
     /// Breaks the session for good: closes the stream without sending anything more (replies may be in
@@ -1111,6 +1148,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
             {
                 _ when cancelledByHost => new MilterProtocolException(MilterFailureKind.Timeout, _stage, "cancelled by the host", e),
                 MilterProtocolException p => p,
+                TimeoutException => new MilterProtocolException(MilterFailureKind.Timeout, _stage, TimedOut(), e),
                 _ => new MilterProtocolException(MilterFailureKind.Network, _stage, e.Message, e),
             };
             _state = State.Broken;
