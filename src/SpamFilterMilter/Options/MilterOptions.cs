@@ -75,6 +75,12 @@ internal sealed class MilterOptions
     /// <summary>Longest SMTP reply text accepted from the milter, in characters.</summary>
     public int MaxReplyText { get; set; } = 32 * 1024;
 
+    /// <summary>Negotiated connections kept for reuse between sessions (SMFIC_QUIT_NC); 0 keeps none.</summary>
+    public int PoolSize { get; set; }
+
+    /// <summary>How long a parked connection may wait before it is closed instead of reused.</summary>
+    public TimeSpan PoolIdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>SOCKS5 server to connect through; null to connect directly.</summary>
     public string? SocksHost { get; set; }
 
@@ -182,6 +188,10 @@ internal sealed class MilterOptions
             (o, v) => o.MaxReplacementBody = ParseInteger(v, 0, int.MaxValue)),
         new Descriptor("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters.",
             (o, v) => o.MaxReplyText = ParseInteger(v, 3, 1_048_576)),
+        new Descriptor("POOL_SIZE", false, "0", "Negotiated connections kept for reuse between SMTP sessions (SMFIC_QUIT_NC); 0 keeps none.",
+            (o, v) => o.PoolSize = ParseInteger(v, 0, 10_000)),
+        new Descriptor("POOL_IDLE_TIMEOUT", false, "6000", "Hundredths of a second a parked connection may wait before it is closed.",
+            (o, v) => o.PoolIdleTimeout = Hundredths(v)),
         new Descriptor("IO_MODE", false, "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
             (o, v) => o.IoMode = ParseChoice<IoMode>(v)),
         new Descriptor("SOCKS_USER", false, "(the process's user name)", "User name for SOCKS5 username/password authentication.",

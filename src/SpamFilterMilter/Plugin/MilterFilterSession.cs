@@ -21,6 +21,7 @@ internal sealed class MilterFilterSession : IFilterSession
     private readonly MacroTable _macros = new();
     private readonly StageTrace? _trace;
     private MilterSession? _session;
+    private MilterConnection? _connection;
     private FilterFailure? _failure;
     private bool _closed;
     private long _messageStarted;
@@ -44,25 +45,47 @@ internal sealed class MilterFilterSession : IFilterSession
             throw new InvalidOperationException("ConnectAsync is the first call of a session and comes once.");
         }
 
-        MilterConnection? connection = null;
+        // A parked connection first (POOL_SIZE): no TCP connect, no OPTNEG. The milter may have closed
+        // it since; a transport failure on its first exchange means "open a fresh one", not a failure.
+        while (_core.Pool?.Rent() is { } parked)
+        {
+            var session = StartSession(parked.Connection, parked.Options);
+            try
+            {
+                var response = await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false);
+                return Decide("connect", response);
+            }
+            catch (MilterProtocolException e) when (e.Kind is MilterFailureKind.Closed or MilterFailureKind.Network)
+            {
+                await session.DisposeAsync().ConfigureAwait(false);
+                await parked.Connection.DisposeAsync().ConfigureAwait(false);
+                _session = null;
+            }
+            catch (MilterProtocolException e)
+            {
+                return Fail(e);
+            }
+        }
+
         try
         {
-            connection = await _core.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
-            var session = new MilterSession(connection.Stream, _core.EndpointName, _core.SessionSettings, _core.Logger, connection, _macros);
-            _session = session;
+            var connection = await _core.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            var session = StartSession(connection, negotiated: null);
             await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
             var response = await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false);
             return Decide("connect", response);
         }
         catch (MilterProtocolException e)
         {
-            if (_session is null && connection is not null)
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-            }
-
             return Fail(e);
         }
+    }
+
+    private MilterSession StartSession(MilterConnection connection, NegotiatedOptions? negotiated)
+    {
+        _connection = connection;
+        _session = new MilterSession(connection.Stream, _core.EndpointName, _core.SessionSettings, _core.Logger, connection, _macros, negotiated);
+        return _session;
     }
 
     public ValueTask<StageDecision> HeloAsync(string heloName, CancellationToken cancellationToken = default) =>
@@ -90,9 +113,15 @@ internal sealed class MilterFilterSession : IFilterSession
     public ValueTask<StageDecision> BodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default) =>
         RunAsync("body", chunk, static (s, c, ct) => s.BodyAsync(c, ct), cancellationToken);
 
-    /// <summary>SMTP commands the host does not know (protocol 3 and later).</summary>
     public ValueTask<StageDecision> UnknownAsync(string commandLine, CancellationToken cancellationToken = default) =>
         RunAsync("unknown", commandLine, static (s, c, ct) => s.UnknownAsync(c, ct), cancellationToken);
+
+    public ValueTask<StageDecision> RcptRejectedAsync(string forwardPath, SmtpReply hostReply, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(hostReply);
+        return RunAsync("rcpt-rejected", (forwardPath, hostReply, esmtpParameters),
+            static (s, a, ct) => s.RcptRejectedAsync(a.forwardPath, a.hostReply, a.esmtpParameters, ct), cancellationToken);
+    }
 
     public ValueTask<FilterVerdict> EndOfMessageAsync(CancellationToken cancellationToken = default) =>
         EndOfMessageAsync([], cancellationToken);
@@ -155,11 +184,27 @@ internal sealed class MilterFilterSession : IFilterSession
         }
 
         _closed = true;
-        if (_session is { } session)
+        if (_session is not { } session)
         {
-            await session.QuitAsync(cancellationToken).ConfigureAwait(false);
-            await session.DisposeAsync().ConfigureAwait(false);
+            return;
         }
+
+        // Park the connection for the next session when the pool and libmilter allow it.
+        var options = session.Options;
+        if (_core.Pool is { } pool && _failure is null && options is not null && session.CanBeReused
+            && await session.QuitForReuseAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            if (!pool.Return(_connection!, options))
+            {
+                await _connection!.DisposeAsync().ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        await session.QuitAsync(cancellationToken).ConfigureAwait(false);
+        await session.DisposeAsync().ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync() => CloseAsync();

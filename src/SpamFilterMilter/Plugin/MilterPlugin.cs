@@ -33,6 +33,7 @@ internal sealed class MilterPluginCore
         Logger = logger;
         EndpointName = options.EndpointName;
         Connector = new MilterConnector(options, logger);
+        Pool = options.PoolSize > 0 ? new ConnectionPool(options.PoolSize, options.PoolIdleTimeout) : null;
         SessionSettings = new MilterSessionSettings
         {
             Timeout = options.Timeout,
@@ -54,6 +55,9 @@ internal sealed class MilterPluginCore
     public string EndpointName { get; }
 
     public MilterConnector Connector { get; }
+
+    /// <summary>Parked connections (POOL_SIZE); null when every session opens its own.</summary>
+    public ConnectionPool? Pool { get; }
 
     public MilterSessionSettings SessionSettings { get; }
 }
@@ -86,10 +90,14 @@ internal sealed class MilterPlugin : ISpamFilterPlugin
 
     public IFilterSession OpenSession() => new MilterFilterSession(Core);
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        if (Core.Pool is { } pool)
+        {
+            await pool.DisposeAsync().ConfigureAwait(false);
+        }
+
         _ownedLoggerFactory?.Dispose();
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>

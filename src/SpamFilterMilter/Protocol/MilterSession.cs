@@ -152,7 +152,9 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// bound of the next reads and writes.
     /// </param>
     /// <param name="macros">The macro values to send; a new table when null.</param>
-    public MilterSession(Stream stream, string endpoint, MilterSessionSettings settings, ILogger logger, IConnectionControl? control = null, MacroTable? macros = null)
+    /// <param name="negotiated">For a connection reused after SMFIC_QUIT_NC: what was negotiated on it; the session then starts at CONNECT.</param>
+    public MilterSession(Stream stream, string endpoint, MilterSessionSettings settings, ILogger logger, IConnectionControl? control = null,
+        MacroTable? macros = null, NegotiatedOptions? negotiated = null)
     {
         _stream = stream;
         Macros = macros ?? new MacroTable();
@@ -162,6 +164,12 @@ internal sealed partial class MilterSession : IAsyncDisposable
         _control = control;
         _reader = new FrameReader(stream, settings.MaxReplyPacket);
         _writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
+        if (negotiated is not null)
+        {
+            _options = negotiated;
+            _writer.MaxPayload = negotiated.MaxPayload;
+            _state = State.Negotiated;
+        }
     }
 
     /// <summary>The milter, as log lines name it.</summary>
@@ -184,6 +192,15 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
     /// <summary>True between MAIL and the end of the message.</summary>
     public bool InMessage => _state is State.Envelope or State.Headers or State.Body;
+
+    /// <summary>
+    /// Whether the connection may be parked with SMFIC_QUIT_NC for another session: protocol 6, nothing
+    /// decided for the whole connection, and the last thing the milter saw a completed message (or an
+    /// UNKNOWN command): libmilter silently ignores QUIT_NC, and the CONNECT after it, anywhere else.
+    /// </summary>
+    public bool CanBeReused => _state == State.Connected && _quitNcAccepted && _connectionDecision is null && _options!.Version >= 6;
+
+    private bool _quitNcAccepted;
 
     /// <summary>
     /// SMFIC_OPTNEG: offers protocol 6 with every action and step, and judges the answer
@@ -365,6 +382,47 @@ internal sealed partial class MilterSession : IAsyncDisposable
         catch (Exception e) when (IsSessionFailure(e))
         {
             throw Break(e, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// A recipient the MTA refused, for milters that negotiated SMFIP_RCPT_REJ: SMFIC_RCPT with
+    /// <c>{rcpt_mailer}</c>=error, <c>{rcpt_host}</c>=the enhanced code, <c>{rcpt_addr}</c>=the reply
+    /// text (libmilter's convention). Like Postfix, the milter's verdict is not used: the recipient is
+    /// refused already. Without RCPT_REJ nothing is sent.
+    /// </summary>
+    public async ValueTask<MilterResponse> RcptRejectedAsync(string forwardPath, SmtpReply hostReply, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
+    {
+        RefuseNul(forwardPath, nameof(forwardPath));
+        RefuseNul(parameters, nameof(parameters));
+        Gate(State.Envelope, "RCPT", State.Envelope);
+        if (!_options!.Has(ProtocolFlags.RcptRejected) || (_connectionDecision ?? _messageDecision) is not null || _skipRcpt)
+        {
+            return MilterResponse.Continue;
+        }
+
+        try
+        {
+            Macros.SetDerived(MacroNames.RcptMailer, "error");
+            Macros.SetDerived(MacroNames.RcptHost, hostReply.EnhancedCode ?? hostReply.Code.ToString(CultureInfo.InvariantCulture));
+            Macros.SetDerived(MacroNames.RcptAddress, string.Join(' ', hostReply.Lines));
+            var response = await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
+                ProtocolFlags.NoReplyRcpt, (Addresses.Bracket(forwardPath), parameters),
+                static (writer, args) => WriteArgv(writer, args.Item1, args.parameters), cancellationToken).ConfigureAwait(false);
+            if (response.Skip)
+            {
+                _skipRcpt = true;
+            }
+
+            return MilterResponse.Continue;
+        }
+        catch (Exception e) when (IsSessionFailure(e))
+        {
+            throw Break(e, cancellationToken);
+        }
+        finally
+        {
+            Macros.SetDerived(MacroNames.RcptMailer, null); // the next accepted recipient is not an error
         }
     }
 
@@ -563,6 +621,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
                     await FlushAsync(cancellationToken).ConfigureAwait(false);
                     result = await ReadEndOfMessageAsync(cancellationToken).ConfigureAwait(false);
                     CheckClose(result.Response, "eom");
+                    _quitNcAccepted = true;
                 }
             }
 
@@ -610,6 +669,33 @@ internal sealed partial class MilterSession : IAsyncDisposable
         catch (Exception e) when (IsSessionFailure(e))
         {
             throw Break(e, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// SMFIC_QUIT_NC (no reply): this SMTP session is over and another will follow on the same connection.
+    /// The stream is left open for the caller to park. False (and nothing sent) when <see cref="CanBeReused"/> is false.
+    /// </summary>
+    public async ValueTask<bool> QuitForReuseAsync(CancellationToken cancellationToken = default)
+    {
+        if (!CanBeReused)
+        {
+            return false;
+        }
+
+        try
+        {
+            _stage = "SMFIC_QUIT_NC";
+            _writer.Begin(MilterCommand.QuitNewConnection);
+            _writer.End();
+            await FlushAsync(cancellationToken).ConfigureAwait(false);
+            _state = State.Closed; // the stream stays open: the caller parks it
+            return true;
+        }
+        catch (Exception e) when (IsSessionFailure(e))
+        {
+            _ = Break(e, cancellationToken);
+            return false;
         }
     }
 
@@ -665,6 +751,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         TState state, Action<PacketWriter, TState> writePayload, CancellationToken cancellationToken)
     {
         _stage = MilterConstants.Name(command);
+        _quitNcAccepted = command == MilterCommand.Unknown;
         if (macroStage is { } stage)
         {
             WriteMacros(stage, command);
@@ -932,6 +1019,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
     private void AbortMessage()
     {
+        _quitNcAccepted = false;
         if (_bodyPacketOpen)
         {
             _writer.Cancel();

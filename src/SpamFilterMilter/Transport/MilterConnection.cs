@@ -8,7 +8,7 @@ namespace SpamFilterMilter.Transport;
 /// An open TCP connection to a milter (directly or through SOCKS5). Owns the socket; the stream is
 /// what the protocol layer reads and writes.
 /// </summary>
-internal sealed class MilterConnection : IAsyncDisposable, IConnectionControl
+internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnectionControl
 {
     // Linux <netinet/tcp.h>: TCP_QUICKACK. Not in SocketOptionName, so set as a raw option.
     private const int IpProtocolTcp = 6;
@@ -88,4 +88,6 @@ internal sealed class MilterConnection : IAsyncDisposable, IConnectionControl
     }
 
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
+
+    public void Dispose() => Stream.Dispose();
 }
