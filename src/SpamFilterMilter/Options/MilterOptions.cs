@@ -39,8 +39,11 @@ internal sealed class MilterOptions
     /// <summary>Name or address of the milter host; each address it resolves to is tried in DNS order.</summary>
     public string Host { get; set; } = string.Empty;
 
-    /// <summary>TCP port of the milter.</summary>
+    /// <summary>TCP port of the milter (not used for a UNIX-domain socket).</summary>
     public int Port { get; set; }
+
+    /// <summary>The milter's UNIX-domain socket (HOST=unix:/path or local:/path); null for TCP.</summary>
+    public string? UnixSocketPath { get; set; }
 
     /// <summary>0: warnings and failures; 1: one line per message; 2: also every packet, decoded and in hex.</summary>
     public int Debug { get; set; }
@@ -106,7 +109,8 @@ internal sealed class MilterOptions
     public string SourcePath { get; set; } = "(built in)";
 
     /// <summary>The milter endpoint as log lines name it.</summary>
-    public string EndpointName => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+    public string EndpointName => UnixSocketPath is { } path ? "unix:" + path
+        : Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
 
     /// <summary>Reads and validates an option file.</summary>
     public static MilterOptions Load(string path)
@@ -145,9 +149,22 @@ internal sealed class MilterOptions
 
         foreach (var descriptor in Descriptors.Values.Where(d => d.Required))
         {
-            if (configuration[descriptor.Name] is null or "")
+            if (configuration[descriptor.Name] is null or "" && !(descriptor.Name == "PORT" && options.UnixSocketPath is not null))
             {
                 throw new SpamFilterConfigurationException(sourcePath, 0, descriptor.Name, "required option is missing");
+            }
+        }
+
+        if (options.UnixSocketPath is not null)
+        {
+            if (configuration["PORT"] is { Length: > 0 })
+            {
+                throw new SpamFilterConfigurationException(sourcePath, lineOf("PORT"), "PORT", "does not apply: HOST names a UNIX-domain socket");
+            }
+
+            if (options.SocksHost is not null)
+            {
+                throw new SpamFilterConfigurationException(sourcePath, lineOf("SOCKS_HOST"), "SOCKS_HOST", "a SOCKS server cannot reach a UNIX-domain socket");
             }
         }
 
@@ -160,8 +177,20 @@ internal sealed class MilterOptions
     /// <summary>Every option the file may hold, in documentation order.</summary>
     internal static IReadOnlyDictionary<string, Descriptor> Descriptors { get; } = new[]
     {
-        new Descriptor("HOST", true, "(required)", "Milter host name or address; every DNS address is tried in order.",
-            (o, v) => o.Host = ParseHost(v)),
+        new Descriptor("HOST", true, "(required)", "Milter host name or address; every DNS address is tried in order. unix:/path for a UNIX-domain socket.",
+            (o, v) =>
+            {
+                if (v.StartsWith("unix:", StringComparison.OrdinalIgnoreCase) || v.StartsWith("local:", StringComparison.OrdinalIgnoreCase))
+                {
+                    var path = v[(v.IndexOf(':', StringComparison.Ordinal) + 1)..];
+                    o.UnixSocketPath = path.StartsWith('/') ? path : throw new FormatException($"\"{path}\" is not an absolute socket path");
+                    o.Host = v;
+                }
+                else
+                {
+                    o.Host = ParseHost(v);
+                }
+            }),
         new Descriptor("PORT", true, "(required)", "Milter TCP port.",
             (o, v) => o.Port = ParseInteger(v, 1, 65535)),
         new Descriptor("DEBUG", false, "0", "0 warnings and failures, 1 one line per message, 2 every packet.",

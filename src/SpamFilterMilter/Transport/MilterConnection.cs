@@ -84,7 +84,10 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     /// <summary>Sets the options every milter socket gets before it connects.</summary>
     public static void Configure(Socket socket)
     {
-        socket.NoDelay = true;
+        if (socket.ProtocolType == ProtocolType.Tcp)
+        {
+            socket.NoDelay = true; // Nagle does not exist on a UNIX-domain socket
+        }
     }
 
     public ValueTask DisposeAsync() => Stream.DisposeAsync();

@@ -99,6 +99,35 @@ public class LibmilterSessionTests : TempFolderTest
         Assert.That((await second).First().Code, Is.Not.EqualTo('K'));
     }
 
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task A_milter_on_a_UNIX_domain_socket_is_reached_through_HOST_unix(string ioMode)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAtAsync("unix:{0}", "-a", "eom=addheader:X-Socket:unix");
+        await using var plugin = DeployedPlugin.Create(Folder.Write("unix.opt", $"HOST=unix:{milter.SocketPath}\nIO_MODE={ioMode}\n"));
+        await using var session = plugin.OpenSession();
+        await session.ConnectAsync(Client);
+
+        var verdict = await OneMessageAsync(session);
+
+        Assert.That(verdict.Edits, Is.EqualTo(new[] { new AddHeader("X-Socket", " unix") }));
+        Assert.That(plugin.Description, Is.EqualTo($"milter unix:{milter.SocketPath}"));
+    }
+
+    [Test]
+    public async Task A_milter_on_IPv6_is_reached_through_a_bracketed_literal()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAtAsync("inet6:{1}@::1", "-a", "mail=reject");
+        await using var plugin = DeployedPlugin.Create(Folder.Write("v6.opt", $"HOST=[::1]\nPORT={milter.Port}\n"));
+        await using var session = plugin.OpenSession();
+
+        await session.ConnectAsync(Client);
+        var decision = await session.MailAsync("a@b");
+
+        Assert.That((decision.Action, decision.Failure), Is.EqualTo((FilterAction.Reject, (FilterFailure?)null)));
+        Assert.That(plugin.Description, Is.EqualTo($"milter [::1]:{milter.Port}"));
+    }
+
     [Test]
     public async Task Recipients_the_host_refused_reach_a_milter_that_asked_with_rcpt_mailer_error()
     {
