@@ -5,6 +5,19 @@ using SpamFilterMilter.Policy;
 
 namespace SpamFilterMilter.Options;
 
+/// <summary>The packet size offered with SMFIP_MDS_*.</summary>
+internal enum OfferMds
+{
+    /// <summary>Offer nothing: 64 KiB - 1, what sendmail and Postfix use.</summary>
+    None,
+
+    /// <summary>Offer SMFIP_MDS_256K (256 KiB - 1).</summary>
+    Size256K,
+
+    /// <summary>Offer SMFIP_MDS_1M (1 MiB - 1).</summary>
+    Size1M,
+}
+
 /// <summary>Who resolves HOST when connecting through SOCKS.</summary>
 internal enum SocksResolve
 {
@@ -77,6 +90,9 @@ internal sealed class MilterOptions
 
     /// <summary>Longest SMTP reply text accepted from the milter, in characters.</summary>
     public int MaxReplyText { get; set; } = 32 * 1024;
+
+    /// <summary>Which larger packet size to offer in OPTNEG (SMFIP_MDS_256K / SMFIP_MDS_1M); the milter decides.</summary>
+    public OfferMds OfferMds { get; set; } = OfferMds.None;
 
     /// <summary>Negotiated connections kept for reuse between sessions (SMFIC_QUIT_NC); 0 keeps none.</summary>
     public int PoolSize { get; set; }
@@ -217,6 +233,14 @@ internal sealed class MilterOptions
             (o, v) => o.MaxReplacementBody = ParseInteger(v, 0, int.MaxValue)),
         new Descriptor("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters.",
             (o, v) => o.MaxReplyText = ParseInteger(v, 3, 1_048_576)),
+        new Descriptor("OFFER_MDS", false, "none", "Offer the milter larger packets: none (64 KiB - 1), 256k or 1m; used only if the milter accepts.",
+            (o, v) => o.OfferMds = v.ToLowerInvariant() switch
+            {
+                "none" => OfferMds.None,
+                "256k" => OfferMds.Size256K,
+                "1m" => OfferMds.Size1M,
+                _ => throw new FormatException($"\"{v}\" is not one of: none, 256k, 1m"),
+            }),
         new Descriptor("POOL_SIZE", false, "0", "Negotiated connections kept for reuse between SMTP sessions (SMFIC_QUIT_NC); 0 keeps none.",
             (o, v) => o.PoolSize = ParseInteger(v, 0, 10_000)),
         new Descriptor("POOL_IDLE_TIMEOUT", false, "6000", "Hundredths of a second a parked connection may wait before it is closed.",

@@ -45,6 +45,12 @@ internal sealed class MilterPluginCore
             MaxReplyText = options.MaxReplyText,
             LogTraffic = options.Debug >= 2,
             BlockingIo = options.IoMode == IoMode.Blocking,
+            OfferedProtocol = Negotiation.OfferedProtocol | options.OfferMds switch
+            {
+                OfferMds.Size256K => ProtocolFlags.MaxDataSize256K,
+                OfferMds.Size1M => ProtocolFlags.MaxDataSize1M,
+                _ => ProtocolFlags.None,
+            },
         };
     }
 

@@ -168,6 +168,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         {
             _options = negotiated;
             _writer.MaxPayload = negotiated.MaxPayload;
+            _reader.MaxPayload = Math.Max(settings.MaxReplyPacket, negotiated.MaxPayload);
             _state = State.Negotiated;
         }
     }
@@ -235,7 +236,8 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
             var options = Negotiation.Judge(frame, _settings.OfferedProtocol);
             _options = options;
-            _writer.MaxPayload = options.MaxPayload; // what we send; what we accept is MaxReplyPacket
+            _writer.MaxPayload = options.MaxPayload; // never send more than the milter accepts
+            _reader.MaxPayload = Math.Max(_settings.MaxReplyPacket, options.MaxPayload); // accept what we agreed on
             foreach (var warning in options.Warnings)
             {
                 Log.NegotiationWarning(_logger, Endpoint, warning);
