@@ -129,6 +129,25 @@ public class LibmilterSessionTests : TempFolderTest
     }
 
     [Test]
+    public async Task HELO_may_come_again_and_inside_a_transaction_it_aborts_the_message_first()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
+        await using var session = plugin.OpenSession();
+        await session.ConnectAsync(Client);
+
+        await session.HeloAsync("first.example.net");
+        await session.MailAsync("alice@example.org");
+        await session.HeloAsync("second.example.net"); // EHLO after STARTTLS, say: the transaction is gone
+        var verdict = await OneMessageAsync(session);
+        await session.CloseAsync();
+
+        Assert.That(verdict.Failure, Is.Null);
+        var events = (await milter.TranscriptAfterAsync("close")).Where(l => l.Event is "helo" or "mail" or "abort" or "eom").Select(l => l.Event + (l.Event == "helo" ? " " + l.Fields[0] : "")).ToList();
+        Assert.That(events, Is.EqualTo(new[] { "helo first.example.net", "mail", "abort", "helo second.example.net", "mail", "eom" }));
+    }
+
+    [Test]
     public async Task Recipients_the_host_refused_reach_a_milter_that_asked_with_rcpt_mailer_error()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-P", "RCPT_REJ");
