@@ -17,11 +17,11 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     private readonly Socket _socket;
     private readonly bool _quickAck;
 
-    public MilterConnection(Socket socket, string remote)
+    public MilterConnection(Socket socket, string remote, string endpointName)
     {
         _socket = socket;
         Remote = remote;
-        Stream = new NetworkStream(socket, ownsSocket: true);
+        Stream = new CountedStream(socket, endpointName);
         _quickAck = OperatingSystem.IsLinux() && socket.ProtocolType == ProtocolType.Tcp;
     }
 
@@ -93,4 +93,28 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
 
     public void Dispose() => Stream.Dispose();
+
+    /// <summary>Counts the connection open (spamfiltermilter.connections.open) until its stream is disposed, whoever disposes it.</summary>
+    private sealed class CountedStream : NetworkStream
+    {
+        private readonly string _endpointName;
+        private int _open = 1;
+
+        public CountedStream(Socket socket, string endpointName)
+            : base(socket, ownsSocket: true)
+        {
+            _endpointName = endpointName;
+            Diagnostics.MilterTelemetry.ConnectionOpened(endpointName);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (Interlocked.Exchange(ref _open, 0) == 1)
+            {
+                Diagnostics.MilterTelemetry.ConnectionClosed(_endpointName);
+            }
+
+            base.Dispose(disposing);
+        }
+    }
 }

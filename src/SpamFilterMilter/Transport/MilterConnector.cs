@@ -39,7 +39,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         var causes = new List<string>();
         var socket = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
             ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect", $"can't connect to {EndpointName}: {causes[0]}");
-        return new MilterConnection(socket, EndpointName);
+        return new MilterConnection(socket, EndpointName, EndpointName);
     }
 
     private async ValueTask<MilterConnection> ConnectDirectAsync(Deadline deadline, CancellationToken cancellationToken)
@@ -52,7 +52,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             var socket = await TryConnectAsync(endpoint, deadline.Remaining / (addresses.Length - i), causes, cancellationToken).ConfigureAwait(false);
             if (socket is not null)
             {
-                return new MilterConnection(socket, endpoint.ToString());
+                return new MilterConnection(socket, endpoint.ToString(), EndpointName);
             }
         }
 
@@ -98,7 +98,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
                     socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
                 }
 
-                return new MilterConnection(socket, $"{destinations[i]} through SOCKS server {proxy}");
+                return new MilterConnection(socket, $"{destinations[i]} through SOCKS server {proxy}", EndpointName);
             }
             catch (SocksException e) when (e.DestinationUnreachable)
             {
