@@ -32,6 +32,21 @@ public interface IFilterSession : IAsyncDisposable
     /// <summary>RCPT TO: one recipient and its ESMTP parameters. A reject or tempfail applies to this recipient only.</summary>
     ValueTask<StageDecision> RcptAsync(string forwardPath, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// A recipient the host itself refused (unknown user, relaying denied, …), with the reply it gave.
+    /// Filters that asked for them (SMFIP_RCPT_REJ) see it as a RCPT with <c>{rcpt_mailer}</c> =
+    /// <c>error</c>, <c>{rcpt_host}</c> = the enhanced status code and <c>{rcpt_addr}</c> = the reply
+    /// text; others see nothing. The filter cannot change the refusal: the decision is Continue unless
+    /// the filter failed.
+    /// </summary>
+    ValueTask<StageDecision> RcptRejectedAsync(string forwardPath, SmtpReply hostReply, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// An SMTP command the host does not know (the whole line). The filter can only change the reply
+    /// the host gives (the command is refused anyway): a Reject or TempFail carries its reply.
+    /// </summary>
+    ValueTask<StageDecision> UnknownAsync(string commandLine, CancellationToken cancellationToken = default);
+
     /// <summary>The DATA command was accepted.</summary>
     ValueTask<StageDecision> DataAsync(CancellationToken cancellationToken = default);
 

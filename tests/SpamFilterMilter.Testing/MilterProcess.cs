@@ -41,6 +41,32 @@ public sealed class MilterProcess : IAsyncDisposable
     public static Task<MilterProcess> StartLibmilterAsync(params string[] arguments) =>
         StartWithReadyLineAsync(CMilter.Value, [], arguments);
 
+    /// <summary>
+    /// Starts the libmilter test milter listening where <paramref name="spec"/> says ("unix:{0}" gets a
+    /// socket path in its work folder; "inet6:{1}@::1" a free port), for endpoints other than TCP on 127.0.0.1.
+    /// </summary>
+    public static async Task<MilterProcess> StartLibmilterAtAsync(string spec, params string[] arguments)
+    {
+        var folder = new TempFolder();
+        var socketPath = Path.Combine(folder.Path, "milter.sock");
+        var port = FreePort();
+        var transcript = Path.Combine(folder.Path, "transcript.log");
+        var (process, stderr) = Launch(CMilter.Value, ["-p", string.Format(System.Globalization.CultureInfo.InvariantCulture, spec, socketPath, port), "-l", transcript, .. arguments]);
+        var milter = new MilterProcess(process, stderr, folder, port, transcript) { SocketPath = socketPath };
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        if (await process.StandardOutput.ReadLineAsync(timeout.Token) != "READY")
+        {
+            var error = milter.Stderr;
+            await milter.DisposeAsync();
+            throw new InvalidOperationException($"sfm-testmilter -p {spec} did not start: {error}");
+        }
+
+        return milter;
+    }
+
+    /// <summary>For a milter started on a UNIX-domain socket: its path.</summary>
+    public string? SocketPath { get; private init; }
+
     /// <summary>Starts tests/milters/sfm_testmilter.py under Debian's python3 (where python3-milter lives).</summary>
     public static Task<MilterProcess> StartPymilterAsync(params string[] arguments) =>
         StartWithReadyLineAsync("/usr/bin/python3", [Path.Combine(MiltersDir, "sfm_testmilter.py")], arguments);

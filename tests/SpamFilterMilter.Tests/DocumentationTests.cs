@@ -22,6 +22,32 @@ public class DocumentationTests
     }
 
     [Test]
+    public void Every_test_the_protocol_table_names_exists()
+    {
+        var readme = File.ReadAllText(Repository("README.md"));
+        var table = readme[readme.IndexOf("## Protocol support", StringComparison.Ordinal)..readme.IndexOf("## When the milter misbehaves", StringComparison.Ordinal)];
+        var tests = typeof(DocumentationTests).Assembly.GetTypes().Where(t => t.Name.EndsWith("Tests", StringComparison.Ordinal)).ToDictionary(t => t.Name);
+        var references = System.Text.RegularExpressions.Regex.Matches(table, @"`(\w+Tests)(?:\.(\w+)…?)?(?:\(([^)`]*)\))?`");
+
+        Assert.That(references, Has.Count.GreaterThan(30));
+        foreach (System.Text.RegularExpressions.Match reference in references)
+        {
+            Assert.That(tests, Does.ContainKey(reference.Groups[1].Value), reference.Value);
+            if (reference.Groups[2].Success)
+            {
+                var methods = tests[reference.Groups[1].Value].GetMethods().Select(m => m.Name);
+                Assert.That(methods, Has.Some.StartsWith(reference.Groups[2].Value), reference.Value);
+            }
+
+            if (reference.Groups[1].Value == "ScenarioTests" && reference.Groups[3].Success)
+            {
+                var prefix = reference.Groups[3].Value.TrimEnd('…');
+                Assert.That(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Scenarios"), prefix + "*.scenario"), Is.Not.Empty, reference.Value);
+            }
+        }
+    }
+
+    [Test]
     public void The_example_option_file_loads_and_mentions_every_option()
     {
         var path = Repository("etc/milter.opt");

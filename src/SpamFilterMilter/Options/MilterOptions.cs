@@ -5,6 +5,19 @@ using SpamFilterMilter.Policy;
 
 namespace SpamFilterMilter.Options;
 
+/// <summary>The packet size offered with SMFIP_MDS_*.</summary>
+internal enum OfferMds
+{
+    /// <summary>Offer nothing: 64 KiB - 1, what sendmail and Postfix use.</summary>
+    None,
+
+    /// <summary>Offer SMFIP_MDS_256K (256 KiB - 1).</summary>
+    Size256K,
+
+    /// <summary>Offer SMFIP_MDS_1M (1 MiB - 1).</summary>
+    Size1M,
+}
+
 /// <summary>Who resolves HOST when connecting through SOCKS.</summary>
 internal enum SocksResolve
 {
@@ -39,8 +52,11 @@ internal sealed class MilterOptions
     /// <summary>Name or address of the milter host; each address it resolves to is tried in DNS order.</summary>
     public string Host { get; set; } = string.Empty;
 
-    /// <summary>TCP port of the milter.</summary>
+    /// <summary>TCP port of the milter (not used for a UNIX-domain socket).</summary>
     public int Port { get; set; }
+
+    /// <summary>The milter's UNIX-domain socket (HOST=unix:/path or local:/path); null for TCP.</summary>
+    public string? UnixSocketPath { get; set; }
 
     /// <summary>0: warnings and failures; 1: one line per message; 2: also every packet, decoded and in hex.</summary>
     public int Debug { get; set; }
@@ -75,6 +91,15 @@ internal sealed class MilterOptions
     /// <summary>Longest SMTP reply text accepted from the milter, in characters.</summary>
     public int MaxReplyText { get; set; } = 32 * 1024;
 
+    /// <summary>Which larger packet size to offer in OPTNEG (SMFIP_MDS_256K / SMFIP_MDS_1M); the milter decides.</summary>
+    public OfferMds OfferMds { get; set; } = OfferMds.None;
+
+    /// <summary>Negotiated connections kept for reuse between sessions (SMFIC_QUIT_NC); 0 keeps none.</summary>
+    public int PoolSize { get; set; }
+
+    /// <summary>How long a parked connection may wait before it is closed instead of reused.</summary>
+    public TimeSpan PoolIdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>SOCKS5 server to connect through; null to connect directly.</summary>
     public string? SocksHost { get; set; }
 
@@ -100,7 +125,8 @@ internal sealed class MilterOptions
     public string SourcePath { get; set; } = "(built in)";
 
     /// <summary>The milter endpoint as log lines name it.</summary>
-    public string EndpointName => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+    public string EndpointName => UnixSocketPath is { } path ? "unix:" + path
+        : Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
 
     /// <summary>Reads and validates an option file.</summary>
     public static MilterOptions Load(string path)
@@ -139,9 +165,22 @@ internal sealed class MilterOptions
 
         foreach (var descriptor in Descriptors.Values.Where(d => d.Required))
         {
-            if (configuration[descriptor.Name] is null or "")
+            if (configuration[descriptor.Name] is null or "" && !(descriptor.Name == "PORT" && options.UnixSocketPath is not null))
             {
                 throw new SpamFilterConfigurationException(sourcePath, 0, descriptor.Name, "required option is missing");
+            }
+        }
+
+        if (options.UnixSocketPath is not null)
+        {
+            if (configuration["PORT"] is { Length: > 0 })
+            {
+                throw new SpamFilterConfigurationException(sourcePath, lineOf("PORT"), "PORT", "does not apply: HOST names a UNIX-domain socket");
+            }
+
+            if (options.SocksHost is not null)
+            {
+                throw new SpamFilterConfigurationException(sourcePath, lineOf("SOCKS_HOST"), "SOCKS_HOST", "a SOCKS server cannot reach a UNIX-domain socket");
             }
         }
 
@@ -154,8 +193,20 @@ internal sealed class MilterOptions
     /// <summary>Every option the file may hold, in documentation order.</summary>
     internal static IReadOnlyDictionary<string, Descriptor> Descriptors { get; } = new[]
     {
-        new Descriptor("HOST", true, "(required)", "Milter host name or address; every DNS address is tried in order.",
-            (o, v) => o.Host = ParseHost(v)),
+        new Descriptor("HOST", true, "(required)", "Milter host name or address; every DNS address is tried in order. unix:/path for a UNIX-domain socket.",
+            (o, v) =>
+            {
+                if (v.StartsWith("unix:", StringComparison.OrdinalIgnoreCase) || v.StartsWith("local:", StringComparison.OrdinalIgnoreCase))
+                {
+                    var path = v[(v.IndexOf(':', StringComparison.Ordinal) + 1)..];
+                    o.UnixSocketPath = path.StartsWith('/') ? path : throw new FormatException($"\"{path}\" is not an absolute socket path");
+                    o.Host = v;
+                }
+                else
+                {
+                    o.Host = ParseHost(v);
+                }
+            }),
         new Descriptor("PORT", true, "(required)", "Milter TCP port.",
             (o, v) => o.Port = ParseInteger(v, 1, 65535)),
         new Descriptor("DEBUG", false, "0", "0 warnings and failures, 1 one line per message, 2 every packet.",
@@ -182,6 +233,18 @@ internal sealed class MilterOptions
             (o, v) => o.MaxReplacementBody = ParseInteger(v, 0, int.MaxValue)),
         new Descriptor("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters.",
             (o, v) => o.MaxReplyText = ParseInteger(v, 3, 1_048_576)),
+        new Descriptor("OFFER_MDS", false, "none", "Offer the milter larger packets: none (64 KiB - 1), 256k or 1m; used only if the milter accepts.",
+            (o, v) => o.OfferMds = v.ToLowerInvariant() switch
+            {
+                "none" => OfferMds.None,
+                "256k" => OfferMds.Size256K,
+                "1m" => OfferMds.Size1M,
+                _ => throw new FormatException($"\"{v}\" is not one of: none, 256k, 1m"),
+            }),
+        new Descriptor("POOL_SIZE", false, "0", "Negotiated connections kept for reuse between SMTP sessions (SMFIC_QUIT_NC); 0 keeps none.",
+            (o, v) => o.PoolSize = ParseInteger(v, 0, 10_000)),
+        new Descriptor("POOL_IDLE_TIMEOUT", false, "6000", "Hundredths of a second a parked connection may wait before it is closed.",
+            (o, v) => o.PoolIdleTimeout = Hundredths(v)),
         new Descriptor("IO_MODE", false, "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
             (o, v) => o.IoMode = ParseChoice<IoMode>(v)),
         new Descriptor("SOCKS_USER", false, "(the process's user name)", "User name for SOCKS5 username/password authentication.",

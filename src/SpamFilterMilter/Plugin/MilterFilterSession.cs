@@ -21,6 +21,9 @@ internal sealed class MilterFilterSession : IFilterSession
     private readonly MacroTable _macros = new();
     private readonly StageTrace? _trace;
     private MilterSession? _session;
+    private MilterConnection? _connection;
+    private Activity? _activity;
+    private bool _messageFinished = true;
     private FilterFailure? _failure;
     private bool _closed;
     private long _messageStarted;
@@ -44,25 +47,47 @@ internal sealed class MilterFilterSession : IFilterSession
             throw new InvalidOperationException("ConnectAsync is the first call of a session and comes once.");
         }
 
-        MilterConnection? connection = null;
+        // A parked connection first (POOL_SIZE): no TCP connect, no OPTNEG. The milter may have closed
+        // it since; a transport failure on its first exchange means "open a fresh one", not a failure.
+        while (_core.Pool?.Rent() is { } parked)
+        {
+            var session = StartSession(parked.Connection, parked.Options);
+            try
+            {
+                var response = await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false);
+                return Decide("connect", response);
+            }
+            catch (MilterProtocolException e) when (e.Kind is MilterFailureKind.Closed or MilterFailureKind.Network)
+            {
+                await session.DisposeAsync().ConfigureAwait(false);
+                await parked.Connection.DisposeAsync().ConfigureAwait(false);
+                _session = null;
+            }
+            catch (MilterProtocolException e)
+            {
+                return Fail(e);
+            }
+        }
+
         try
         {
-            connection = await _core.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
-            var session = new MilterSession(connection.Stream, _core.EndpointName, _core.SessionSettings, _core.Logger, connection, _macros);
-            _session = session;
+            var connection = await _core.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            var session = StartSession(connection, negotiated: null);
             await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
             var response = await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false);
             return Decide("connect", response);
         }
         catch (MilterProtocolException e)
         {
-            if (_session is null && connection is not null)
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-            }
-
             return Fail(e);
         }
+    }
+
+    private MilterSession StartSession(MilterConnection connection, NegotiatedOptions? negotiated)
+    {
+        _connection = connection;
+        _session = new MilterSession(connection.Stream, _core.EndpointName, _core.SessionSettings, _core.Logger, connection, _macros, negotiated);
+        return _session;
     }
 
     public ValueTask<StageDecision> HeloAsync(string heloName, CancellationToken cancellationToken = default) =>
@@ -71,7 +96,9 @@ internal sealed class MilterFilterSession : IFilterSession
     public ValueTask<StageDecision> MailAsync(string reversePath, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default)
     {
         _messageStarted = Stopwatch.GetTimestamp();
+        _messageFinished = false;
         _trace?.Clear();
+        StartMessageActivity();
         return RunAsync("mail", (reversePath, esmtpParameters), static (s, a, ct) => s.MailAsync(a.reversePath, a.esmtpParameters, ct), cancellationToken);
     }
 
@@ -90,9 +117,15 @@ internal sealed class MilterFilterSession : IFilterSession
     public ValueTask<StageDecision> BodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default) =>
         RunAsync("body", chunk, static (s, c, ct) => s.BodyAsync(c, ct), cancellationToken);
 
-    /// <summary>SMTP commands the host does not know (protocol 3 and later).</summary>
     public ValueTask<StageDecision> UnknownAsync(string commandLine, CancellationToken cancellationToken = default) =>
         RunAsync("unknown", commandLine, static (s, c, ct) => s.UnknownAsync(c, ct), cancellationToken);
+
+    public ValueTask<StageDecision> RcptRejectedAsync(string forwardPath, SmtpReply hostReply, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(hostReply);
+        return RunAsync("rcpt-rejected", (forwardPath, hostReply, esmtpParameters),
+            static (s, a, ct) => s.RcptRejectedAsync(a.forwardPath, a.hostReply, a.esmtpParameters, ct), cancellationToken);
+    }
 
     public ValueTask<FilterVerdict> EndOfMessageAsync(CancellationToken cancellationToken = default) =>
         EndOfMessageAsync([], cancellationToken);
@@ -107,9 +140,11 @@ internal sealed class MilterFilterSession : IFilterSession
         }
 
         FilterVerdict verdict;
+        var started = Stopwatch.GetTimestamp();
         try
         {
             var result = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
+            MilterTelemetry.RecordStage(_core.EndpointName, "eom", started);
             _trace?.Add("eom", result.Response.Action);
             verdict = ActionString.ForOutcome(new MessageOutcome
             {
@@ -127,7 +162,7 @@ internal sealed class MilterFilterSession : IFilterSession
             verdict = FailureVerdict();
         }
 
-        LogSummary(session.QueueId, verdict);
+        Finish(session.QueueId, verdict);
         return verdict;
     }
 
@@ -135,12 +170,18 @@ internal sealed class MilterFilterSession : IFilterSession
     internal FilterVerdict Conclude(MessageOutcome outcome)
     {
         var verdict = _failure is not null ? FailureVerdict() : ActionString.ForOutcome(outcome);
-        LogSummary(_session?.QueueId, verdict);
+        Finish(_session?.QueueId, verdict);
         return verdict;
     }
 
     public async ValueTask AbortAsync(CancellationToken cancellationToken = default)
     {
+        if (_activity is { } activity)
+        {
+            activity.SetTag("aborted", true).Dispose(); // RSET before a verdict: no message to count
+            _activity = null;
+        }
+
         if (Usable() is { } session)
         {
             await session.AbortAsync(cancellationToken).ConfigureAwait(false);
@@ -155,11 +196,27 @@ internal sealed class MilterFilterSession : IFilterSession
         }
 
         _closed = true;
-        if (_session is { } session)
+        if (_session is not { } session)
         {
-            await session.QuitAsync(cancellationToken).ConfigureAwait(false);
-            await session.DisposeAsync().ConfigureAwait(false);
+            return;
         }
+
+        // Park the connection for the next session when the pool and libmilter allow it.
+        var options = session.Options;
+        if (_core.Pool is { } pool && _failure is null && options is not null && session.CanBeReused
+            && await session.QuitForReuseAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            if (!pool.Return(_connection!, options))
+            {
+                await _connection!.DisposeAsync().ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        await session.QuitAsync(cancellationToken).ConfigureAwait(false);
+        await session.DisposeAsync().ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync() => CloseAsync();
@@ -189,9 +246,11 @@ internal sealed class MilterFilterSession : IFilterSession
             return FailureDecision();
         }
 
+        var started = Stopwatch.GetTimestamp();
         try
         {
             var response = await call(session, state, cancellationToken).ConfigureAwait(false);
+            MilterTelemetry.RecordStage(_core.EndpointName, stage, started);
             return Decide(stage, response);
         }
         catch (MilterProtocolException e)
@@ -220,6 +279,18 @@ internal sealed class MilterFilterSession : IFilterSession
     {
         _trace?.Add(stage, response.Action);
         var quarantine = _session?.QuarantineReason;
+        var endsMessage = response.Action != FilterAction.Continue && stage is "mail" or "data" or "header" or "eoh" or "body"
+            || (stage == "rcpt" && response.Action is FilterAction.Accept or FilterAction.Discard);
+        if (endsMessage)
+        {
+            // Decided before the end of the message: an SMTP server will not go on to DATA, so the
+            // message is finished here (once), for the metrics and the activity.
+            Finish(_session?.QueueId, ActionString.ForOutcome(new MessageOutcome
+            {
+                Action = response.Action, Reply = response.Reply, QuarantineReason = quarantine, DecidedAt = stage,
+            }));
+        }
+
         if (response.Action == FilterAction.Continue && response.Reply is null && quarantine is null)
         {
             return StageDecision.Continue;
@@ -234,10 +305,64 @@ internal sealed class MilterFilterSession : IFilterSession
         {
             _failure = new FilterFailure("milter " + _core.EndpointName, e.Stage, e.Cause);
             Log.Failure(_core.Logger, _core.EndpointName, e.Stage, e.Cause, FailureActionName);
+            MilterTelemetry.RecordFailure(_core.EndpointName, CauseName(e), e.Stage);
             _trace?.Add(e.Stage, null);
         }
 
         return FailureDecision();
+    }
+
+    private static string CauseName(MilterProtocolException e) => e.Cause == "cancelled by the host" ? "cancelled" : e.Kind switch
+    {
+        MilterFailureKind.ConnectFailed => "connect",
+        MilterFailureKind.LimitExceeded => "limit",
+        _ => e.Kind.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>
+    /// The message activity, from MAIL to the verdict. Started without becoming the host's
+    /// Activity.Current: the host's own trace context stays as it was between stage calls.
+    /// </summary>
+    private void StartMessageActivity()
+    {
+        _activity?.Dispose();
+        var previous = Activity.Current;
+        _activity = MilterTelemetry.ActivitySource.StartActivity("milter message", ActivityKind.Client);
+        Activity.Current = previous;
+        _activity?.SetTag("milter", _core.EndpointName);
+    }
+
+    /// <summary>Everything that happens once per verdict: metrics, the activity, the DEBUG=1 line.</summary>
+    private void Finish(string? queueId, FilterVerdict verdict)
+    {
+        if (_messageFinished)
+        {
+            return; // a decision before the end of the message already finished it
+        }
+
+        _messageFinished = true;
+        var kind = verdict.Kind switch
+        {
+            VerdictKind.Default => "default",
+            VerdictKind.Null => "null",
+            VerdictKind.String => "string",
+            _ => "failure",
+        };
+        var action = verdict.Action.ToString().ToLowerInvariant();
+        MilterTelemetry.RecordMessage(_core.EndpointName, kind, action, _messageStarted);
+        if (_activity is { } activity)
+        {
+            activity.SetTag("queue_id", queueId).SetTag("verdict", kind).SetTag("action", action).SetTag("decided_at", verdict.DecidedAt);
+            if (verdict.Failure is { } failure)
+            {
+                activity.SetStatus(ActivityStatusCode.Error, failure.ToString());
+            }
+
+            activity.Dispose();
+            _activity = null;
+        }
+
+        LogSummary(queueId, verdict);
     }
 
     private void LogSummary(string? queueId, FilterVerdict verdict)

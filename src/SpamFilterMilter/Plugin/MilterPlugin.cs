@@ -33,6 +33,7 @@ internal sealed class MilterPluginCore
         Logger = logger;
         EndpointName = options.EndpointName;
         Connector = new MilterConnector(options, logger);
+        Pool = options.PoolSize > 0 ? new ConnectionPool(options.PoolSize, options.PoolIdleTimeout) : null;
         SessionSettings = new MilterSessionSettings
         {
             Timeout = options.Timeout,
@@ -44,6 +45,12 @@ internal sealed class MilterPluginCore
             MaxReplyText = options.MaxReplyText,
             LogTraffic = options.Debug >= 2,
             BlockingIo = options.IoMode == IoMode.Blocking,
+            OfferedProtocol = Negotiation.OfferedProtocol | options.OfferMds switch
+            {
+                OfferMds.Size256K => ProtocolFlags.MaxDataSize256K,
+                OfferMds.Size1M => ProtocolFlags.MaxDataSize1M,
+                _ => ProtocolFlags.None,
+            },
         };
     }
 
@@ -54,6 +61,9 @@ internal sealed class MilterPluginCore
     public string EndpointName { get; }
 
     public MilterConnector Connector { get; }
+
+    /// <summary>Parked connections (POOL_SIZE); null when every session opens its own.</summary>
+    public ConnectionPool? Pool { get; }
 
     public MilterSessionSettings SessionSettings { get; }
 }
@@ -86,10 +96,14 @@ internal sealed class MilterPlugin : ISpamFilterPlugin
 
     public IFilterSession OpenSession() => new MilterFilterSession(Core);
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        if (Core.Pool is { } pool)
+        {
+            await pool.DisposeAsync().ConfigureAwait(false);
+        }
+
         _ownedLoggerFactory?.Dispose();
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>

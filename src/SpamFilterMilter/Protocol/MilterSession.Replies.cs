@@ -34,6 +34,7 @@ internal sealed partial class MilterSession
             {
                 if (response is { } decided)
                 {
+                    RefuseMoreAfterAnswer(stage);
                     return decided;
                 }
 
@@ -75,6 +76,7 @@ internal sealed partial class MilterSession
                     continue;
                 }
 
+                RefuseMoreAfterAnswer(stage);
                 if (body is not null)
                 {
                     edits![bodyIndex] = new ReplaceBody(body.WrittenMemory.ToArray());
@@ -360,6 +362,19 @@ internal sealed partial class MilterSession
         {
             throw new MilterProtocolException(MilterFailureKind.LimitExceeded, stage,
                 $"more than {_settings.MaxRepliesPerEvent} packets in answer to one event");
+        }
+    }
+
+    /// <summary>
+    /// A milter gives one final answer per event; bytes already here behind it are a second answer (to a
+    /// no-reply command, say) or garbage, and reading on would pair every later reply with the wrong command.
+    /// </summary>
+    private void RefuseMoreAfterAnswer(string stage)
+    {
+        if (_reader.BufferedCount > 0)
+        {
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage,
+                $"the milter sent {_reader.BufferedCount} more bytes after its answer (a second answer, or garbage)");
         }
     }
 

@@ -94,11 +94,33 @@ internal sealed partial class MilterSession : IAsyncDisposable
     private readonly IConnectionControl? _control;
     private CancellationTokenSource _timer = new();
 
-    // The milter's time budget for the current message, and the bound of the operation under way.
-    private TimeSpan _messageBudget;
+    // The milter's time budget (MESSAGE_TIMEOUT) for the current message, or for the current event
+    // outside a message, and the bound of the operation under way.
+    private TimeSpan _budget;
     private bool _budgetRunning;
     private TimeSpan _bound;
     private bool _boundByBudget;
+
+    /// <summary>
+    /// Outside a message each event (OPTNEG, CONNECT, HELO, UNKNOWN) gets a budget of its own, so that
+    /// endless PROGRESS cannot hold the session there either. Inside a message the message's budget runs.
+    /// </summary>
+    private void StartEventBudget()
+    {
+        if (!InMessage)
+        {
+            _budget = _settings.MessageTimeout;
+            _budgetRunning = true;
+        }
+    }
+
+    private void EndEventBudget()
+    {
+        if (!InMessage)
+        {
+            _budgetRunning = false;
+        }
+    }
     private long _operationStarted;
     private CancellationTokenRegistration _hostRegistration;
     private NegotiatedOptions? _options;
@@ -130,7 +152,9 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// bound of the next reads and writes.
     /// </param>
     /// <param name="macros">The macro values to send; a new table when null.</param>
-    public MilterSession(Stream stream, string endpoint, MilterSessionSettings settings, ILogger logger, IConnectionControl? control = null, MacroTable? macros = null)
+    /// <param name="negotiated">For a connection reused after SMFIC_QUIT_NC: what was negotiated on it; the session then starts at CONNECT.</param>
+    public MilterSession(Stream stream, string endpoint, MilterSessionSettings settings, ILogger logger, IConnectionControl? control = null,
+        MacroTable? macros = null, NegotiatedOptions? negotiated = null)
     {
         _stream = stream;
         Macros = macros ?? new MacroTable();
@@ -140,6 +164,13 @@ internal sealed partial class MilterSession : IAsyncDisposable
         _control = control;
         _reader = new FrameReader(stream, settings.MaxReplyPacket);
         _writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
+        if (negotiated is not null)
+        {
+            _options = negotiated;
+            _writer.MaxPayload = negotiated.MaxPayload;
+            _reader.MaxPayload = Math.Max(settings.MaxReplyPacket, negotiated.MaxPayload);
+            _state = State.Negotiated;
+        }
     }
 
     /// <summary>The milter, as log lines name it.</summary>
@@ -164,12 +195,22 @@ internal sealed partial class MilterSession : IAsyncDisposable
     public bool InMessage => _state is State.Envelope or State.Headers or State.Body;
 
     /// <summary>
+    /// Whether the connection may be parked with SMFIC_QUIT_NC for another session: protocol 6, nothing
+    /// decided for the whole connection, and the last thing the milter saw a completed message (or an
+    /// UNKNOWN command): libmilter silently ignores QUIT_NC, and the CONNECT after it, anywhere else.
+    /// </summary>
+    public bool CanBeReused => _state == State.Connected && _quitNcAccepted && _connectionDecision is null && _options!.Version >= 6;
+
+    private bool _quitNcAccepted;
+
+    /// <summary>
     /// SMFIC_OPTNEG: offers protocol 6 with every action and step, and judges the answer
     /// (<see cref="Negotiation.Judge"/>).
     /// </summary>
     public async ValueTask<NegotiatedOptions> NegotiateAsync(CancellationToken cancellationToken = default)
     {
         Gate(State.New, "negotiate", State.New);
+        StartEventBudget();
         try
         {
             _stage = "SMFIC_OPTNEG";
@@ -187,9 +228,16 @@ internal sealed partial class MilterSession : IAsyncDisposable
                     e.Cause + " (a milter that cannot accept what we offer hangs up during negotiation)", e);
             }
 
+            if (_reader.BufferedCount > 0)
+            {
+                throw new MilterProtocolException(MilterFailureKind.Malformed, "SMFIC_OPTNEG reply",
+                    $"the milter sent {_reader.BufferedCount} more bytes after its OPTNEG answer (garbage)");
+            }
+
             var options = Negotiation.Judge(frame, _settings.OfferedProtocol);
             _options = options;
-            _writer.MaxPayload = options.MaxPayload; // what we send; what we accept is MaxReplyPacket
+            _writer.MaxPayload = options.MaxPayload; // never send more than the milter accepts
+            _reader.MaxPayload = Math.Max(_settings.MaxReplyPacket, options.MaxPayload); // accept what we agreed on
             foreach (var warning in options.Warnings)
             {
                 Log.NegotiationWarning(_logger, Endpoint, warning);
@@ -201,6 +249,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
                     MilterConstants.Describe(options.Protocol), options.MaxPayload);
             }
             _state = State.Negotiated;
+            EndEventBudget();
             return options;
         }
         catch (Exception e) when (IsSessionFailure(e))
@@ -216,6 +265,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     public async ValueTask<MilterResponse> ConnectAsync(ClientInfo? client, CancellationToken cancellationToken = default)
     {
         Gate(State.Negotiated, "connect", State.Negotiated);
+        StartEventBudget();
         try
         {
             DeriveClientMacros(client);
@@ -223,6 +273,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
                 ProtocolFlags.NoReplyConnect, client, static (writer, client) => WriteConnect(writer, client),
                 cancellationToken).ConfigureAwait(false);
             _state = State.Connected;
+            EndEventBudget();
             return ConnectionLevel(response, "connect");
         }
         catch (Exception e) when (IsSessionFailure(e))
@@ -248,9 +299,11 @@ internal sealed partial class MilterSession : IAsyncDisposable
                 return decided;
             }
 
+            StartEventBudget();
             var response = await SendEventAsync(MilterCommand.Helo, MacroStage.Helo, ProtocolFlags.NoHelo,
                 ProtocolFlags.NoReplyHelo, heloName, static (writer, name) => writer.WriteCString(name),
                 cancellationToken).ConfigureAwait(false);
+            EndEventBudget();
             return ConnectionLevel(response, "helo");
         }
         catch (Exception e) when (IsSessionFailure(e))
@@ -331,6 +384,47 @@ internal sealed partial class MilterSession : IAsyncDisposable
         catch (Exception e) when (IsSessionFailure(e))
         {
             throw Break(e, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// A recipient the MTA refused, for milters that negotiated SMFIP_RCPT_REJ: SMFIC_RCPT with
+    /// <c>{rcpt_mailer}</c>=error, <c>{rcpt_host}</c>=the enhanced code, <c>{rcpt_addr}</c>=the reply
+    /// text (libmilter's convention). Like Postfix, the milter's verdict is not used: the recipient is
+    /// refused already. Without RCPT_REJ nothing is sent.
+    /// </summary>
+    public async ValueTask<MilterResponse> RcptRejectedAsync(string forwardPath, SmtpReply hostReply, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
+    {
+        RefuseNul(forwardPath, nameof(forwardPath));
+        RefuseNul(parameters, nameof(parameters));
+        Gate(State.Envelope, "RCPT", State.Envelope);
+        if (!_options!.Has(ProtocolFlags.RcptRejected) || (_connectionDecision ?? _messageDecision) is not null || _skipRcpt)
+        {
+            return MilterResponse.Continue;
+        }
+
+        try
+        {
+            Macros.SetDerived(MacroNames.RcptMailer, "error");
+            Macros.SetDerived(MacroNames.RcptHost, hostReply.EnhancedCode ?? hostReply.Code.ToString(CultureInfo.InvariantCulture));
+            Macros.SetDerived(MacroNames.RcptAddress, string.Join(' ', hostReply.Lines));
+            var response = await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
+                ProtocolFlags.NoReplyRcpt, (Addresses.Bracket(forwardPath), parameters),
+                static (writer, args) => WriteArgv(writer, args.Item1, args.parameters), cancellationToken).ConfigureAwait(false);
+            if (response.Skip)
+            {
+                _skipRcpt = true;
+            }
+
+            return MilterResponse.Continue;
+        }
+        catch (Exception e) when (IsSessionFailure(e))
+        {
+            throw Break(e, cancellationToken);
+        }
+        finally
+        {
+            Macros.SetDerived(MacroNames.RcptMailer, null); // the next accepted recipient is not an error
         }
     }
 
@@ -529,6 +623,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
                     await FlushAsync(cancellationToken).ConfigureAwait(false);
                     result = await ReadEndOfMessageAsync(cancellationToken).ConfigureAwait(false);
                     CheckClose(result.Response, "eom");
+                    _quitNcAccepted = true;
                 }
             }
 
@@ -566,14 +661,43 @@ internal sealed partial class MilterSession : IAsyncDisposable
             }
 
             // sendmail sends no macros with UNKNOWN; nor do we.
+            StartEventBudget();
             var response = await SendEventAsync(MilterCommand.Unknown, null, ProtocolFlags.NoUnknown,
                 ProtocolFlags.NoReplyUnknown, commandLine, static (writer, line) => writer.WriteCString(line),
                 cancellationToken).ConfigureAwait(false);
+            EndEventBudget();
             return CheckClose(response, "unknown");
         }
         catch (Exception e) when (IsSessionFailure(e))
         {
             throw Break(e, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// SMFIC_QUIT_NC (no reply): this SMTP session is over and another will follow on the same connection.
+    /// The stream is left open for the caller to park. False (and nothing sent) when <see cref="CanBeReused"/> is false.
+    /// </summary>
+    public async ValueTask<bool> QuitForReuseAsync(CancellationToken cancellationToken = default)
+    {
+        if (!CanBeReused)
+        {
+            return false;
+        }
+
+        try
+        {
+            _stage = "SMFIC_QUIT_NC";
+            _writer.Begin(MilterCommand.QuitNewConnection);
+            _writer.End();
+            await FlushAsync(cancellationToken).ConfigureAwait(false);
+            _state = State.Closed; // the stream stays open: the caller parks it
+            return true;
+        }
+        catch (Exception e) when (IsSessionFailure(e))
+        {
+            _ = Break(e, cancellationToken);
+            return false;
         }
     }
 
@@ -629,6 +753,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         TState state, Action<PacketWriter, TState> writePayload, CancellationToken cancellationToken)
     {
         _stage = MilterConstants.Name(command);
+        _quitNcAccepted = command == MilterCommand.Unknown;
         if (macroStage is { } stage)
         {
             WriteMacros(stage, command);
@@ -875,7 +1000,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
     private void StartMessage()
     {
-        _messageBudget = _settings.MessageTimeout;
+        _budget = _settings.MessageTimeout;
         _budgetRunning = true;
         _messageDecision = null;
         _decidedAt = _connectionDecision is null ? "eom" : _decidedAt;
@@ -896,6 +1021,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
     private void AbortMessage()
     {
+        _quitNcAccepted = false;
         if (_bodyPacketOpen)
         {
             _writer.Cancel();
@@ -1002,6 +1128,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
 
     private async ValueTask<Frame> ReadFrameAsync(string stage, CancellationToken cancellationToken)
     {
+        _stage = stage; // a failure while waiting names the reply ("SMFIC_MAIL reply")
         var token = Arm(cancellationToken);
         Frame frame;
         try
@@ -1037,10 +1164,10 @@ internal sealed partial class MilterSession : IAsyncDisposable
     private CancellationToken Arm(CancellationToken hostToken)
     {
         _bound = _settings.Timeout;
-        _boundByBudget = _budgetRunning && _messageBudget < _bound;
+        _boundByBudget = _budgetRunning && _budget < _bound;
         if (_boundByBudget)
         {
-            _bound = _messageBudget;
+            _bound = _budget;
         }
 
         _operationStarted = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -1048,7 +1175,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         {
             if (_boundByBudget && _bound <= TimeSpan.Zero)
             {
-                throw new TimeoutException("the message's time is used up");
+                throw new MilterProtocolException(MilterFailureKind.Timeout, _stage, $"can't wait for {_stage}: {TimedOut()}");
             }
 
             _control?.SetBlockingTimeout(_bound);
@@ -1081,7 +1208,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         _hostRegistration = default;
         if (_budgetRunning)
         {
-            _messageBudget -= System.Diagnostics.Stopwatch.GetElapsedTime(_operationStarted);
+            _budget -= System.Diagnostics.Stopwatch.GetElapsedTime(_operationStarted);
         }
     }
 
@@ -1094,7 +1221,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         timeout.TotalSeconds.ToString("0.##", CultureInfo.InvariantCulture) + " s";
 
     private static bool IsSessionFailure(Exception e) =>
-        e is MilterProtocolException or IOException or SocketException or ObjectDisposedException or OperationCanceledException;
+        e is MilterProtocolException or IOException or SocketException or ObjectDisposedException or OperationCanceledException or TimeoutException;
 
     /// <summary>
     /// Breaks the session for good: closes the stream without sending anything more (replies may be in
@@ -1111,6 +1238,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
             {
                 _ when cancelledByHost => new MilterProtocolException(MilterFailureKind.Timeout, _stage, "cancelled by the host", e),
                 MilterProtocolException p => p,
+                TimeoutException => new MilterProtocolException(MilterFailureKind.Timeout, _stage, TimedOut(), e),
                 _ => new MilterProtocolException(MilterFailureKind.Network, _stage, e.Message, e),
             };
             _state = State.Broken;

@@ -8,7 +8,7 @@ namespace SpamFilterMilter.Transport;
 /// An open TCP connection to a milter (directly or through SOCKS5). Owns the socket; the stream is
 /// what the protocol layer reads and writes.
 /// </summary>
-internal sealed class MilterConnection : IAsyncDisposable, IConnectionControl
+internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnectionControl
 {
     // Linux <netinet/tcp.h>: TCP_QUICKACK. Not in SocketOptionName, so set as a raw option.
     private const int IpProtocolTcp = 6;
@@ -17,11 +17,11 @@ internal sealed class MilterConnection : IAsyncDisposable, IConnectionControl
     private readonly Socket _socket;
     private readonly bool _quickAck;
 
-    public MilterConnection(Socket socket, string remote)
+    public MilterConnection(Socket socket, string remote, string endpointName)
     {
         _socket = socket;
         Remote = remote;
-        Stream = new NetworkStream(socket, ownsSocket: true);
+        Stream = new CountedStream(socket, endpointName);
         _quickAck = OperatingSystem.IsLinux() && socket.ProtocolType == ProtocolType.Tcp;
     }
 
@@ -84,8 +84,37 @@ internal sealed class MilterConnection : IAsyncDisposable, IConnectionControl
     /// <summary>Sets the options every milter socket gets before it connects.</summary>
     public static void Configure(Socket socket)
     {
-        socket.NoDelay = true;
+        if (socket.ProtocolType == ProtocolType.Tcp)
+        {
+            socket.NoDelay = true; // Nagle does not exist on a UNIX-domain socket
+        }
     }
 
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
+
+    public void Dispose() => Stream.Dispose();
+
+    /// <summary>Counts the connection open (spamfiltermilter.connections.open) until its stream is disposed, whoever disposes it.</summary>
+    private sealed class CountedStream : NetworkStream
+    {
+        private readonly string _endpointName;
+        private int _open = 1;
+
+        public CountedStream(Socket socket, string endpointName)
+            : base(socket, ownsSocket: true)
+        {
+            _endpointName = endpointName;
+            Diagnostics.MilterTelemetry.ConnectionOpened(endpointName);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (Interlocked.Exchange(ref _open, 0) == 1)
+            {
+                Diagnostics.MilterTelemetry.ConnectionClosed(_endpointName);
+            }
+
+            base.Dispose(disposing);
+        }
+    }
 }

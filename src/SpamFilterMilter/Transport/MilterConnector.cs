@@ -28,9 +28,18 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
     public ValueTask<MilterConnection> ConnectAsync(CancellationToken cancellationToken)
     {
         var deadline = Deadline.After(options.ConnectTimeout);
-        return options.SocksHost is null
-            ? ConnectDirectAsync(deadline, cancellationToken)
+        return options.UnixSocketPath is { } path ? ConnectUnixAsync(path, deadline, cancellationToken)
+            : options.SocksHost is null ? ConnectDirectAsync(deadline, cancellationToken)
             : ConnectThroughSocksAsync(deadline, cancellationToken);
+    }
+
+    /// <summary>A milter on this machine, on a UNIX-domain socket (sendmail's local:, Postfix's unix:).</summary>
+    private async ValueTask<MilterConnection> ConnectUnixAsync(string path, Deadline deadline, CancellationToken cancellationToken)
+    {
+        var causes = new List<string>();
+        var socket = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
+            ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect", $"can't connect to {EndpointName}: {causes[0]}");
+        return new MilterConnection(socket, EndpointName, EndpointName);
     }
 
     private async ValueTask<MilterConnection> ConnectDirectAsync(Deadline deadline, CancellationToken cancellationToken)
@@ -43,7 +52,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             var socket = await TryConnectAsync(endpoint, deadline.Remaining / (addresses.Length - i), causes, cancellationToken).ConfigureAwait(false);
             if (socket is not null)
             {
-                return new MilterConnection(socket, endpoint.ToString());
+                return new MilterConnection(socket, endpoint.ToString(), EndpointName);
             }
         }
 
@@ -89,7 +98,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
                     socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
                 }
 
-                return new MilterConnection(socket, $"{destinations[i]} through SOCKS server {proxy}");
+                return new MilterConnection(socket, $"{destinations[i]} through SOCKS server {proxy}", EndpointName);
             }
             catch (SocksException e) when (e.DestinationUnreachable)
             {
@@ -118,8 +127,8 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             $"can't connect to {EndpointName} through SOCKS server {options.SocksHost}:{options.SocksPort}: {string.Join("; ", causes)}");
     }
 
-    /// <summary>One TCP connect bounded by <paramref name="bound"/>; null (and a cause) when it fails.</summary>
-    private async ValueTask<Socket?> TryConnectAsync(IPEndPoint endpoint, TimeSpan bound, List<string> causes, CancellationToken cancellationToken)
+    /// <summary>One connect bounded by <paramref name="bound"/>; null (and a cause) when it fails.</summary>
+    private async ValueTask<Socket?> TryConnectAsync(EndPoint endpoint, TimeSpan bound, List<string> causes, CancellationToken cancellationToken)
     {
         if (bound <= TimeSpan.Zero)
         {
@@ -128,7 +137,10 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         }
 
         var started = Stopwatch.GetTimestamp();
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var where = endpoint is UnixDomainSocketEndPoint ? EndpointName : endpoint.ToString() ?? EndpointName;
+        var socket = endpoint is UnixDomainSocketEndPoint
+            ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+            : new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
             MilterConnection.Configure(socket);
@@ -145,7 +157,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
 
             if (logger.IsEnabled(LogLevel.Debug))
             {
-                Log.Connected(logger, EndpointName, endpoint.ToString(), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                Log.Connected(logger, EndpointName, where, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
 
             return socket;
@@ -153,15 +165,13 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             socket.Dispose();
-            var cause = $"{endpoint}: no answer within {bound.TotalSeconds:0.##} s";
-            causes.Add(cause);
-            Log.ConnectAttemptFailed(logger, EndpointName, endpoint.ToString(), "timed out");
+            causes.Add($"{where}: no answer within {bound.TotalSeconds:0.##} s");
+            Log.ConnectAttemptFailed(logger, EndpointName, where, "timed out");
             return null;
         }
         catch (SocketException e)
         {
             socket.Dispose();
-            var where = endpoint.ToString();
             causes.Add($"{where}: {e.Message}");
             Log.ConnectAttemptFailed(logger, EndpointName, where, e.Message);
             return null;
@@ -179,7 +189,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
     /// bounds a blocking connect by SO_SNDTIMEO; the read and write timeouts are then set for the
     /// session's blocking I/O.
     /// </summary>
-    private void ConnectBlocking(Socket socket, IPEndPoint endpoint, TimeSpan bound, CancellationToken cancellationToken)
+    private void ConnectBlocking(Socket socket, EndPoint endpoint, TimeSpan bound, CancellationToken cancellationToken)
     {
         socket.SendTimeout = Milliseconds(bound);
         using var cancel = cancellationToken.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);

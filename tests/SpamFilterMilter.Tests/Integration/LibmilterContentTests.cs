@@ -164,6 +164,53 @@ public class LibmilterContentTests : TempFolderTest
     }
 
     [Test]
+    public async Task Offering_MDS_to_a_libmilter_that_does_not_take_it_keeps_packets_at_64_KiB_less_one()
+    {
+        // Debian's libmilter is built without _FFR_MDS_NEGOTIATE: it answers without the MDS bit.
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var body = new string('m', 100_000);
+
+        var transcript = await FilterAsync(milter, Submission(message: "Subject: mds\r\n\r\n" + body), "OFFER_MDS=1m\n");
+
+        Assert.That(transcript.Where(l => l.Event == "body").Select(l => l.Fields[0]), Is.EqualTo(new[] { "65535", "34465" }));
+    }
+
+    [Test]
+    public async Task A_header_too_long_for_one_packet_is_never_sent_and_fails_the_milter_clearly()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
+
+        var verdict = await plugin.FilterMessageAsync(Submission(message: "Subject: long\r\nX-Huge: " + new string('h', 70_000) + "\r\n\r\nbody\r\n"));
+
+        Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure));
+        Assert.That((verdict.Failure!.Stage, verdict.Failure.Cause), Is.EqualTo(("SMFIC_HEADER", "packet of 70008 bytes is larger than the 65535 the milter accepts")));
+        var transcript = await milter.TranscriptAfterAsync("close");
+        Assert.That(transcript.Where(l => l.Event == "header").Select(l => l.Fields[0]), Is.EqualTo(new[] { "Subject" }), "libmilter never got the oversized packet");
+    }
+
+    [Test]
+    public async Task Macros_that_would_overflow_a_packet_are_left_out_and_the_milter_keeps_working()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-m", "j {x_000} {x_099}");
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
+        var macros = Enumerable.Range(0, 100).ToDictionary(i => $"{{x_{i:D3}}}", _ => new string('v', 1000));
+        macros["j"] = "mx.example.com";
+        var submission = Submission();
+
+        var verdict = await plugin.FilterMessageAsync(new MessageSubmission
+        {
+            Client = submission.Client, HeloName = submission.HeloName, MailFrom = submission.MailFrom,
+            Recipients = submission.Recipients, Message = submission.Message, Macros = macros,
+        });
+
+        Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
+        var atConnect = (await milter.TranscriptAfterAsync("close")).Where(l => l.Event == "macro" && l.Fields[0] == "connect").Select(l => l.Fields[1]).ToList();
+        Assert.That(atConnect, Does.Contain("j").And.Contain("{x_000}"), "what fits is sent");
+        Assert.That(atConnect, Does.Not.Contain("{x_099}"), "what does not fit in 65535 bytes is left out");
+    }
+
+    [Test]
     public async Task An_empty_body_sends_no_body_chunk()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync();

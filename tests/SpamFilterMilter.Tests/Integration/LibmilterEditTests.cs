@@ -86,6 +86,33 @@ public class LibmilterEditTests : TempFolderTest
     }
 
     [Test]
+    public async Task A_replacement_body_larger_than_one_packet_arrives_whole_from_libmilter()
+    {
+        // libmilter cuts smfi_replacebody into 65535-byte SMFIR_REPLBODY packets; 100 000 bytes make two.
+        var line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopq\r\n";
+        var replacement = string.Concat(Enumerable.Repeat(line.Replace("\\r\\n", "\r\n", StringComparison.Ordinal), 980));
+
+        var verdict = await FilterAsync("replbody:" + string.Concat(Enumerable.Repeat(line, 980)), "addrcpt_par:<noargs@example.com>:");
+
+        var body = verdict.Edits.OfType<ReplaceBody>().Single();
+        Assert.That(Encoding.ASCII.GetString(body.Body.Span), Is.EqualTo(replacement));
+        Assert.That(body.Body.Length, Is.GreaterThan(65535));
+        Assert.That(verdict.Edits.OfType<AddRecipient>().Single(), Is.EqualTo(new AddRecipient("<noargs@example.com>", null)), "ADDRCPT_PAR without its argument string");
+    }
+
+    [Test]
+    public async Task A_replacement_body_over_MAX_REPLACEMENT_BODY_is_a_failure()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=replbody:" + new string('b', 5000));
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder, "MAX_REPLACEMENT_BODY=4096\n"));
+
+        var verdict = await plugin.FilterMessageAsync(Submission());
+
+        Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure));
+        Assert.That(verdict.Failure!.Cause, Is.EqualTo("the replacement body is larger than the 4096 bytes allowed"));
+    }
+
+    [Test]
     public async Task A_multi_line_reply_arrives_whole()
     {
         var verdict = await FilterAsync("mlreply:550:5.7.0:first line|second line|third line");

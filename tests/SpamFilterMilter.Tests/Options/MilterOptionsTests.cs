@@ -71,6 +71,26 @@ public class MilterOptionsTests : TempFolderTest
         Assert.That((options.Host, options.Port), Is.EqualTo(("127.0.0.1", 25)));
     }
 
+    [TestCase("unix:/run/milter/spam.sock")]
+    [TestCase("local:/run/milter/spam.sock")]
+    public void A_UNIX_domain_socket_is_written_as_HOST_without_PORT(string host)
+    {
+        var options = Load($"HOST={host}\n");
+
+        Assert.That((options.UnixSocketPath, options.EndpointName), Is.EqualTo(("/run/milter/spam.sock", "unix:/run/milter/spam.sock")));
+    }
+
+    [TestCase("HOST=unix:relative.sock\n", 1, "HOST", "\"relative.sock\" is not an absolute socket path")]
+    [TestCase("HOST=unix:/run/m.sock\nPORT=25\n", 2, "PORT", "does not apply: HOST names a UNIX-domain socket")]
+    [TestCase("HOST=unix:/run/m.sock\nSOCKS_HOST=s\n", 2, "SOCKS_HOST", "a SOCKS server cannot reach a UNIX-domain socket")]
+    public void A_UNIX_domain_socket_refuses_what_does_not_apply(string text, int line, string option, string problem)
+    {
+        var error = LoadFails(text);
+
+        Assert.That((error.Line, error.Option), Is.EqualTo((line, option)));
+        Assert.That(error.Problem, Is.EqualTo(problem));
+    }
+
     [Test]
     public void A_bracketed_IPv6_literal_is_stored_bare_and_named_with_brackets()
     {

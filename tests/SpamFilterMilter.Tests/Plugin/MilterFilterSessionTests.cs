@@ -100,6 +100,77 @@ public class MilterFilterSessionTests
         Assert.That(verdict.Text, Does.StartWith($"# milter failure: milter 127.0.0.1:{listener.Port}: SMFIC_BODYEOB reply: can't read packet header"));
     }
 
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task The_host_can_cancel_a_wait_at_once_and_the_session_then_answers_with_the_failure(string ioMode)
+    {
+        using var listener = new ScriptedMilterListener();
+        await using var plugin = TestPlugins.Create(_folder, $"HOST=127.0.0.1\nPORT={listener.Port}\nTIMEOUT=3000\nIO_MODE={ioMode}\n", _loggerFactory);
+        await using var session = plugin.OpenSession();
+        var milter = Task.Run(async () =>
+        {
+            await using var m = await listener.AcceptAsync();
+            await m.ExpectAsync('O');
+            await m.SendAsync(Wire.OptNeg(6, 0, 0));
+            await m.ExpectAsync('C');
+            await m.SendAsync(Wire.Packet('c'));
+            await m.ExpectAsync('M');
+            return await m.SessionClosedAsync(TimeSpan.FromSeconds(10)); // never answers MAIL
+        });
+        await session.ConnectAsync(Client);
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        var started = System.Diagnostics.Stopwatch.StartNew();
+
+        Assert.CatchAsync<OperationCanceledException>(async () => await session.MailAsync("a@b", null, cancel.Token));
+
+        Assert.That(started.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)), "not the 30 s TIMEOUT");
+        Assert.That(await milter, Is.True, "the connection was dropped");
+        var after = await session.RcptAsync("c@d");
+        Assert.That(after.Failure?.Cause, Is.EqualTo("cancelled by the host"));
+    }
+
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task A_milter_that_stops_reading_cannot_hold_a_write_longer_than_TIMEOUT(string ioMode)
+    {
+        using var listener = new ScriptedMilterListener();
+        await using var plugin = TestPlugins.Create(_folder, $"HOST=127.0.0.1\nPORT={listener.Port}\nTIMEOUT=50\nIO_MODE={ioMode}\n", _loggerFactory);
+        await using var session = plugin.OpenSession();
+        var release = new TaskCompletionSource();
+        var milter = Task.Run(async () =>
+        {
+            await using var m = await listener.AcceptAsync();
+            await m.ExpectAsync('O');
+            await m.SendAsync(Wire.OptNeg(6, 0x1FF, 0x80000)); // NR_BODY: body packets go out back to back
+            foreach (var command in "CMRTN")
+            {
+                await m.ExpectAsync(command);
+                await m.SendAsync(Wire.Packet('c'));
+            }
+
+            await release.Task.WaitAsync(TimeSpan.FromSeconds(20)); // holds the connection and reads nothing: the buffers fill up
+            return await m.SessionClosedAsync(TimeSpan.FromSeconds(5));
+        });
+        await session.ConnectAsync(Client);
+        await session.MailAsync("a@b");
+        await session.RcptAsync("c@d");
+        await session.DataAsync();
+        await session.EndOfHeadersAsync();
+        var chunk = new byte[1024 * 1024];
+        StageDecision? decision = null;
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < 200 && decision?.Failure is null; i++)
+        {
+            decision = await session.BodyAsync(chunk);
+        }
+
+        release.SetResult();
+        Assert.That(decision!.Failure, Is.Not.Null, "200 MB did not fit in the socket buffers?");
+        Assert.That(decision.Failure!.Cause, Is.EqualTo("can't write SMFIC_BODY: timed out after 0.5 s"));
+        Assert.That(started.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
+        Assert.That(await milter, Is.True);
+    }
+
     [Test]
     public async Task Host_macros_set_before_connect_reach_the_milter()
     {

@@ -273,6 +273,28 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     }
 
     [Test]
+    public async Task After_MDS_256K_the_body_goes_in_packets_of_256_KiB_less_one()
+    {
+        await using var session = _milter.CreateSession(settings: new MilterSessionSettings
+        {
+            Timeout = TimeSpan.FromSeconds(5), BlockingIo = blocking, OfferedProtocol = Negotiation.OfferedProtocol | ProtocolFlags.MaxDataSize256K,
+        });
+        _session = session;
+        await _milter.NegotiateAsync(session, Wire.OptNeg(6, 0x1FF, 0x10000000));
+        var connect = ScriptedMilter.Run(() => session.ConnectAsync(new ClientInfo()));
+        await _milter.ExpectAsync('C');
+        await _milter.SendAsync(Wire.Packet('c'));
+        await connect;
+        await ReachBodyAsync();
+        var body = new byte[300_000];
+        body.AsSpan().Fill((byte)'z');
+
+        var packets = await SendBodyAsync(body);
+
+        Assert.That(packets.Select(p => p.Length), Is.EqualTo(new[] { 262143, 300_000 - 262143 }));
+    }
+
+    [Test]
     public async Task BODY_turns_bare_LF_into_CRLF_even_across_chunks_and_keeps_existing_CRLF()
     {
         await _milter.OpenAsync(_session);

@@ -81,6 +81,24 @@ public class NegotiationTests(int delivery, bool blocking)
         Assert.That(error.Cause, Does.Contain(cause));
     }
 
+    [TestCase(0x10000000u, 262143)]
+    [TestCase(0x20000000u, 1048575)]
+    public async Task An_accepted_MDS_offer_raises_the_packet_size_both_ways(uint bit, int size)
+    {
+        await using var session = _milter.CreateSession(settings: new MilterSessionSettings
+        {
+            Timeout = TimeSpan.FromSeconds(5), BlockingIo = blocking, OfferedProtocol = Negotiation.OfferedProtocol | (ProtocolFlags)bit,
+        });
+        var negotiation = ScriptedMilter.Run(() => session.NegotiateAsync());
+        var offer = await _milter.ExpectAsync('O');
+        await _milter.SendAsync(Wire.OptNeg(6, 0x1FF, bit | 0x400)); // libmilter echoes the bit it took
+
+        var options = await negotiation;
+
+        Assert.That(Wire.Packet(offer.Code, offer.Payload)[13..17], Is.EqualTo(Wire.UInt32(0x1FFFFF | bit)));
+        Assert.That((options.MaxPayload, (uint)options.Protocol), Is.EqualTo((size, 0x400u)));
+    }
+
     [Test]
     public async Task Echoed_MDS_bits_that_were_not_offered_are_masked_not_refused()
     {

@@ -11,19 +11,18 @@ namespace SpamFilterMilter.Tests.Protocol;
 public class StrayReplyTests
 {
     [Test]
-    public async Task Bytes_nobody_asked_for_are_refused_rather_than_paired_with_the_wrong_command()
+    public async Task A_second_answer_is_refused_rather_than_paired_with_the_next_command()
     {
         await using var milter = await ScriptedMilter.StartAsync();
         await using var session = milter.CreateSession();
         await milter.OpenAsync(session);
 
-        var first = ScriptedMilter.Run(() => session.MailAsync("a@b", null));
+        var mail = ScriptedMilter.Run(() => session.MailAsync("a@b", null));
         await milter.ExpectAsync('M');
         await milter.SendAsync(Wire.Concat(Wire.Packet('c'), Wire.Packet('c'))); // one write: one read
-        await first;
-        var rcpt = ScriptedMilter.Run(() => session.RcptAsync("c@d", null));
 
-        var error = Assert.ThrowsAsync<MilterProtocolException>(() => rcpt)!;
-        Assert.That(error.Cause, Is.EqualTo("the milter sent 5 bytes nobody asked for (a reply to a command that takes none?)"));
+        var error = Assert.ThrowsAsync<MilterProtocolException>(() => mail)!;
+        Assert.That(error.Stage, Is.EqualTo("SMFIC_MAIL reply"), "caught at the answer it follows, not one command later");
+        Assert.That(error.Cause, Is.EqualTo("the milter sent 5 more bytes after its answer (a second answer, or garbage)"));
     }
 }

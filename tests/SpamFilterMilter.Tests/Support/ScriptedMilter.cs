@@ -252,8 +252,8 @@ internal static class MilterScripts
                 {
                     case 'D' or 'A':
                         continue;
-                    case 'Q':
-                        return received;
+                    case 'Q' or 'K':
+                        return received; // QUIT, or QUIT_NC: this scripted milter ends the connection either way
                     default:
                         await milter.SendAsync(answer(packet) ?? [Wire.Packet('c')]);
                         break;

@@ -40,6 +40,81 @@ public class MilterConnectorTests
         Assert.That(connection.Remote, Is.EqualTo($"127.0.0.1:{port}"));
     }
 
+    [TestCase("Async")]
+    [TestCase("Blocking")]
+    public async Task A_silent_and_a_refusing_address_ahead_of_a_working_one_cost_only_their_share_of_the_connect_time(string ioMode)
+    {
+        // All three share one port: 127.0.0.1 accepts, 127.0.0.2 never answers (its accept queue is full,
+        // so Linux drops the SYN), 127.0.0.3 refuses (nothing listens there).
+        using var working = new TcpListener(IPAddress.Loopback, 0);
+        working.Start();
+        var port = ((IPEndPoint)working.LocalEndpoint).Port;
+        using var silent = SilentListener(IPAddress.Parse("127.0.0.2"), port);
+        var options = Options("milter.test", port, Enum.Parse<IoMode>(ioMode));
+        options.ConnectTimeout = TimeSpan.FromSeconds(1.5);
+        var connector = new MilterConnector(options, NullLogger.Instance,
+            (_, _) => Task.FromResult(new[] { IPAddress.Parse("127.0.0.2"), IPAddress.Parse("127.0.0.3"), IPAddress.Loopback }));
+        var started = System.Diagnostics.Stopwatch.StartNew();
+
+        await using var connection = await connector.ConnectAsync(default);
+
+        Assert.That(connection.Remote, Is.EqualTo($"127.0.0.1:{port}"));
+        Assert.That(started.Elapsed, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(0.4)), "the silent address had its third of 1.5 s");
+        Assert.That(started.Elapsed, Is.LessThan(TimeSpan.FromSeconds(1.5)), "the refused one failed at once and the working one was reached in time");
+    }
+
+    [TestCase("Async")]
+    [TestCase("Blocking")]
+    public void When_every_address_is_silent_the_connect_ends_at_CONNECT_TIMEOUT(string ioMode)
+    {
+        using var silent = SilentListener(IPAddress.Parse("127.0.0.2"), 0);
+        var port = ((IPEndPoint)silent.Listener.LocalEndpoint).Port;
+        var options = Options("milter.test", port, Enum.Parse<IoMode>(ioMode));
+        options.ConnectTimeout = TimeSpan.FromSeconds(0.6);
+        var connector = new MilterConnector(options, NullLogger.Instance,
+            (_, _) => Task.FromResult(new[] { IPAddress.Parse("127.0.0.2"), IPAddress.Parse("127.0.0.2") }));
+        var started = System.Diagnostics.Stopwatch.StartNew();
+
+        var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;
+
+        Assert.That(started.Elapsed, Is.LessThan(TimeSpan.FromSeconds(0.6) + TimeSpan.FromSeconds(0.5)));
+        Assert.That(error.Cause, Does.Contain($"127.0.0.2:{port}: no answer within 0.3 s"));
+    }
+
+    /// <summary>A listener that never completes a handshake: its accept queue is full, so new SYNs are dropped.</summary>
+    private static SilentEndpoint SilentListener(IPAddress address, int port)
+    {
+        var listener = new TcpListener(address, port);
+        listener.Start(0);
+        var fillers = new List<Socket>();
+        for (var i = 0; i < 3; i++)
+        {
+            var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            try
+            {
+                filler.Connect(listener.LocalEndpoint);
+            }
+            catch (SocketException)
+            {
+                // in progress
+            }
+
+            fillers.Add(filler);
+        }
+
+        Thread.Sleep(100);
+        return new SilentEndpoint(listener, fillers);
+    }
+
+    private sealed record SilentEndpoint(TcpListener Listener, List<Socket> Fillers) : IDisposable
+    {
+        public void Dispose()
+        {
+            Fillers.ForEach(f => f.Dispose());
+            Listener.Dispose();
+        }
+    }
+
     [Test]
     public async Task An_IPv6_milter_is_reached_over_IPv6()
     {
