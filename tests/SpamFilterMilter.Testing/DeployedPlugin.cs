@@ -14,7 +14,14 @@ public static class DeployedPlugin
     public static string Path { get; } =
         System.IO.Path.Combine(AppContext.BaseDirectory, "plugins", "SpamFilterMilter", "SpamFilterMilter.dll");
 
-    /// <summary>Loads the plug-in by path (once per process) and creates an instance for <paramref name="optionFile"/>.</summary>
+    /// <summary>
+    /// Loads the plug-in by path (once per process) and creates an instance for <paramref name="optionFile"/>,
+    /// logging to <paramref name="loggerFactory"/> (nowhere when null: test output stays readable).
+    /// </summary>
     public static ISpamFilterPlugin Create(string optionFile, ILoggerFactory? loggerFactory = null) =>
-        PluginLoader.Load(Path).Factory.Create(new SpamFilterPluginContext { ConfigFilePath = optionFile, LoggerFactory = loggerFactory });
+        PluginLoader.Load(Path).Factory.Create(new SpamFilterPluginContext
+        {
+            ConfigFilePath = optionFile,
+            LoggerFactory = loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+        });
 }

@@ -12,7 +12,7 @@ internal static class TestPlugins
 
     /// <summary>A plug-in (loaded directly, for access to internals) configured by <paramref name="optionText"/>.</summary>
     public static MilterPlugin Create(TempFolder folder, string optionText, ILoggerFactory? loggerFactory = null) =>
-        new(MilterOptions.Load(folder.Write("milter.opt", optionText)), loggerFactory);
+        new(MilterOptions.Load(folder.Write("milter.opt", optionText)), loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
 
     /// <summary>Option text for a milter on loopback.</summary>
     public static string Loopback(int port, string extra = "") => $"HOST=127.0.0.1\nPORT={port}\nTIMEOUT=500\n{extra}";
