@@ -28,53 +28,16 @@ internal sealed class OptionFileConfigurationProvider(string path) : Configurati
 
     public override void Load()
     {
-        string text;
-        try
-        {
-            text = File.ReadAllText(Path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new SpamFilterConfigurationException(Path, 0, null, $"cannot read the option file: {e.Message}", e);
-        }
-
         var data = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         _lines.Clear();
-        var lineNumber = 0;
-        foreach (var rawLine in text.Split('\n'))
+        foreach (var line in OptionFile.Read(Path))
         {
-            lineNumber++;
-            var line = rawLine.Trim();
-            if (line.Length == 0 || line[0] is '!' or '#')
-            {
-                continue;
-            }
-
-            var equals = line.IndexOf('=');
-            if (equals < 0)
-            {
-                throw new SpamFilterConfigurationException(Path, lineNumber, null, $"expected option=value, found \"{Shorten(line)}\"");
-            }
-
-            var name = line[..equals].TrimEnd();
-            if (name.Length == 0)
-            {
-                throw new SpamFilterConfigurationException(Path, lineNumber, null, "the option name before '=' is empty");
-            }
-
-            if (_lines.TryGetValue(name, out var earlier))
-            {
-                throw new SpamFilterConfigurationException(Path, lineNumber, name.ToUpperInvariant(), $"given twice (first on line {earlier})");
-            }
-
-            data[name] = line[(equals + 1)..].TrimStart();
-            _lines[name] = lineNumber;
+            data[line.Name] = line.Value;
+            _lines[line.Name] = line.Line;
         }
 
         Data = data;
     }
-
-    private static string Shorten(string line) => line.Length <= 40 ? line : line[..40] + "...";
 }
 
 /// <summary>Registration helper in the Microsoft.Extensions.Configuration style.</summary>

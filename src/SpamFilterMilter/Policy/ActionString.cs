@@ -155,20 +155,20 @@ internal static class ActionString
         switch (edit)
         {
             case AddHeader add:
-                script.Line("editheader", "addheader", ":last", Quote(add.Name), Quote(SieveValue(add.Value)));
+                Header(script, "editheader", ["addheader", ":last"], add.Name, add.Value);
                 break;
             case InsertHeader { Index: 0 } top:
                 // RFC 5293 addheader without :last puts the field at the top: exactly index 0.
-                script.Line("editheader", "addheader", Quote(top.Name), Quote(SieveValue(top.Value)));
+                Header(script, "editheader", ["addheader"], top.Name, top.Value);
                 break;
             case InsertHeader insert:
-                script.Line(Extension, "insertheader", ":index", Number(insert.Index), Quote(insert.Name), Quote(SieveValue(insert.Value)));
+                Header(script, Extension, ["insertheader", ":index", Number(insert.Index)], insert.Name, insert.Value);
                 break;
             case ChangeHeader { Value: null } delete:
                 script.Line("editheader", "deleteheader", ":index", Number(delete.Index), Quote(delete.Name));
                 break;
             case ChangeHeader change:
-                script.Line(Extension, "replaceheader", ":index", Number(change.Index), Quote(change.Name), Quote(SieveValue(change.Value!)));
+                Header(script, Extension, ["replaceheader", ":index", Number(change.Index)], change.Name, change.Value!);
                 break;
             case AddRecipient { Parameters: null } rcpt:
                 script.Line(Extension, "addrecipient", Quote(rcpt.Address));
@@ -194,8 +194,24 @@ internal static class ActionString
         }
     }
 
-    /// <summary>Sieve's editheader adds "name: value"; our values carry the space after the colon, so drop exactly one.</summary>
-    private static string SieveValue(string value) => value.StartsWith(' ') ? value[1..] : value;
+    /// <summary>
+    /// A header command. Sieve's editheader writes "name: value", one space added; our values are the
+    /// exact text after the colon. When that text is one space and then no blank, the standard form says
+    /// it exactly; otherwise (no space, a tab, more blanks, an empty value: a milter that negotiated
+    /// HDR_LEADSPC) the extension's <c>:raw</c> tag passes the exact text, so no byte is lost.
+    /// </summary>
+    private static void Header(Script script, string capability, string[] command, string name, string value)
+    {
+        if (value.Length >= 1 && value[0] == ' ' && (value.Length == 1 || value[1] is not (' ' or '\t')))
+        {
+            script.Line(capability, [.. command, Quote(name), Quote(value[1..])]);
+        }
+        else
+        {
+            script.Line(capability, [.. command, ":raw", Quote(name), Quote(value)]);
+            script.Require(Extension);
+        }
+    }
 
     private static string Reply(SmtpReply? reply, SmtpReply fallback) => (reply ?? fallback).ToString();
 
@@ -232,12 +248,20 @@ internal static class ActionString
 
         public void Line(string? capability, params string[] words)
         {
-            if (capability is not null && !_capabilities.Contains(capability))
+            if (capability is not null)
             {
-                _capabilities.Add(capability);
+                Require(capability);
             }
 
             _lines.Add(string.Join(' ', words) + ";");
+        }
+
+        public void Require(string capability)
+        {
+            if (!_capabilities.Contains(capability))
+            {
+                _capabilities.Add(capability);
+            }
         }
 
         public override string ToString()

@@ -257,13 +257,13 @@ internal sealed partial class MilterSession
         {
             case MilterReply.AddHeader:
                 RequireAction(ActionFlags.AddHeaders, frame.Code, stage);
-                edit = new AddHeader(ReadFieldName(ref reader, stage, name), HeaderValue(reader.ReadCString("value")));
+                edit = new AddHeader(ReadFieldName(ref reader, stage, name), HeaderValue(reader.ReadCString("value"), stage, name));
                 break;
 
             case MilterReply.InsertHeader:
                 RequireAction(ActionFlags.AddHeaders, frame.Code, stage);
                 var insertAt = ClampIndex(reader.ReadUInt32("index"));
-                edit = new InsertHeader(insertAt, ReadFieldName(ref reader, stage, name), HeaderValue(reader.ReadCString("value")));
+                edit = new InsertHeader(insertAt, ReadFieldName(ref reader, stage, name), HeaderValue(reader.ReadCString("value"), stage, name));
                 break;
 
             case MilterReply.ChangeHeader:
@@ -271,7 +271,7 @@ internal sealed partial class MilterSession
                 var index = Math.Max(1, ClampIndex(reader.ReadUInt32("index"))); // index 0 means 1, as in libmilter and Postfix
                 var field = ReadFieldName(ref reader, stage, name);
                 var value = reader.ReadCString("value");
-                edit = new ChangeHeader(index, field, value.Length == 0 ? null : HeaderValue(value));
+                edit = new ChangeHeader(index, field, value.Length == 0 ? null : HeaderValue(value, stage, name));
                 break;
 
             case MilterReply.AddRecipient:
@@ -308,10 +308,27 @@ internal sealed partial class MilterSession
     /// A header value as it goes into the message: the MTA puts a space after the colon unless the
     /// milter negotiated HDR_LEADSPC, and folded lines get CRLF line breaks.
     /// </summary>
-    private string HeaderValue(string wireValue)
+    private string HeaderValue(string wireValue, string stage, string packet)
     {
         var value = _options!.Has(ProtocolFlags.HeaderLeadingSpace) ? wireValue : " " + wireValue;
-        return value.Contains('\n', StringComparison.Ordinal) ? NormalizeLineBreaks(value) : value;
+        if (!value.Contains('\n', StringComparison.Ordinal))
+        {
+            return value;
+        }
+
+        // A line break is a fold only when a blank follows; any other would start a header line of the
+        // milter's own making in the message (or end the header section).
+        var normalized = NormalizeLineBreaks(value);
+        for (var i = normalized.IndexOf('\n', StringComparison.Ordinal); i >= 0; i = normalized.IndexOf('\n', i + 1))
+        {
+            if (i + 1 >= normalized.Length || normalized[i + 1] is not (' ' or '\t'))
+            {
+                throw new MilterProtocolException(MilterFailureKind.Unexpected, stage,
+                    $"{packet}: a line break in the header value is not followed by a blank, so it would not fold but start a new line");
+            }
+        }
+
+        return normalized;
     }
 
     private static string NormalizeLineBreaks(string value) =>

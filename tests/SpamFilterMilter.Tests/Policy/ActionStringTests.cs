@@ -36,6 +36,28 @@ public class ActionStringTests
         Assert.That(verdict.Edits, Is.EqualTo(new[] { new AddHeader("X-Spam-Flag", " YES") }));
     }
 
+    [TestCase("nospace")]    // a milter with HDR_LEADSPC wrote "X-A:nospace"
+    [TestCase("\tvalue")]
+    [TestCase("  two spaces")]
+    [TestCase("")]
+    public void A_header_value_the_standard_form_cannot_say_exactly_travels_raw(string value)
+    {
+        var verdict = Map(FilterAction.Accept, edits: [new AddHeader("X-A", value), new InsertHeader(2, "X-B", value), new ChangeHeader(1, "X-C", value)]);
+
+        Assert.That(verdict.Text, Is.EqualTo(string.Join('\n',
+            "require [\"editheader\", \"vnd.spamfiltermilter\"];",
+            $"addheader :last :raw \"X-A\" {ActionString.Quote(value)};",
+            $"insertheader :index 2 :raw \"X-B\" {ActionString.Quote(value)};",
+            $"replaceheader :index 1 :raw \"X-C\" {ActionString.Quote(value)};")));
+    }
+
+    [TestCase(" ", "\"\"")]
+    [TestCase(" v", "\"v\"")]
+    public void One_space_then_no_blank_is_the_standard_form(string value, string quoted)
+    {
+        Assert.That(Map(FilterAction.Accept, edits: new AddHeader("X-A", value)).Text, Is.EqualTo($"require \"editheader\";\naddheader :last \"X-A\" {quoted};"));
+    }
+
     [Test]
     public void A_header_inserted_at_the_top_is_a_plain_addheader()
     {

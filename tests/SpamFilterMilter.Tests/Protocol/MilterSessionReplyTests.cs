@@ -301,6 +301,19 @@ public class MilterSessionReplyTests(int delivery, bool blocking)
         Assert.That(error.Cause, Is.EqualTo("SMFIR_CHGHEADER without SMFIF_CHGHDRS negotiated"));
     }
 
+    [TestCase("a\nb")]
+    [TestCase("a\r\nb")]
+    [TestCase("a\n")]
+    public async Task A_header_value_whose_line_break_is_not_a_fold_breaks_the_session(string value)
+    {
+        await _milter.OpenAsync(_session);
+
+        var error = Assert.ThrowsAsync<MilterProtocolException>(() =>
+            EndOfMessageAnsweredWithAsync(Wire.Packet('h', Wire.CString("X-Injected"), Wire.CString(value)), Wire.Packet('c')))!;
+
+        Assert.That(error.Cause, Is.EqualTo("SMFIR_ADDHEADER: a line break in the header value is not followed by a blank, so it would not fold but start a new line"));
+    }
+
     [Test]
     public async Task A_header_name_that_is_not_a_field_name_breaks_the_session()
     {
