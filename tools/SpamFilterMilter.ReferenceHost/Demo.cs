@@ -3,6 +3,7 @@ using System.Net;
 using System.Runtime.Loader;
 using System.Text;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Editing;
 using SpamFilterMilter.Host.Loading;
 using SpamFilterMilter.SampleMilter;
 
@@ -44,20 +45,26 @@ internal static class Demo
 
             foreach (var file in files)
             {
-                await using var message = file.OpenRead();
-                var envelope = await SampleEnvelope.ReadAsync(file, cancellationToken).ConfigureAwait(false);
+                var bytes = await File.ReadAllBytesAsync(file.FullName, cancellationToken).ConfigureAwait(false);
+                var envelope = Envelopes.FromMessage(bytes, from: null, to: []);
+                if (envelope.Recipients.Count == 0)
+                {
+                    await Console.Error.WriteLineAsync($"{file.Name}: no To or Cc field to take the recipients from; skipped.").ConfigureAwait(false);
+                    continue;
+                }
+
                 var verdict = await plugin.FilterMessageAsync(new MessageSubmission
                 {
                     Client = SampleClient,
                     HeloName = SampleClient.HostName,
-                    MailFrom = envelope.From,
-                    Recipients = envelope.To.Select(to => new EnvelopeRecipient(to)).ToArray(),
-                    Message = message,
+                    MailFrom = envelope.MailFrom,
+                    Recipients = envelope.Recipients,
+                    Message = new MemoryStream(bytes),
                     OptIn = ["spam"],
                     Macros = new Dictionary<string, string> { ["j"] = "mx.example.com", ["{daemon_name}"] = "reference-host" },
                 }, cancellationToken).ConfigureAwait(false);
                 await output.WriteLineAsync().ConfigureAwait(false);
-                await output.WriteLineAsync($"{file.Name}: MAIL FROM:<{envelope.From}> RCPT TO:{string.Join(", ", envelope.To.Select(t => $"<{t}>"))}").ConfigureAwait(false);
+                await output.WriteLineAsync($"{file.Name}: MAIL FROM:<{envelope.MailFrom}> RCPT TO:{string.Join(", ", envelope.Recipients.Select(t => $"<{t.Address}>"))}").ConfigureAwait(false);
                 await output.WriteAsync(Describe(verdict)).ConfigureAwait(false);
             }
 
@@ -112,65 +119,5 @@ internal static class Demo
         }
 
         return text.ToString();
-    }
-}
-
-/// <summary>The envelope of a sample message, taken from its From, To and Cc fields.</summary>
-internal sealed record SampleEnvelope(string From, IReadOnlyList<string> To)
-{
-    public static async Task<SampleEnvelope> ReadAsync(FileInfo file, CancellationToken cancellationToken)
-    {
-        string? from = null;
-        var to = new List<string>();
-        string? current = null;
-        using var reader = file.OpenText();
-        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { Length: > 0 } line)
-        {
-            if (line[0] is ' ' or '\t')
-            {
-                Take(current, line);
-                continue;
-            }
-
-            var colon = line.IndexOf(':', StringComparison.Ordinal);
-            current = colon > 0 ? line[..colon].Trim().ToLowerInvariant() : null;
-            Take(current, colon > 0 ? line[(colon + 1)..] : string.Empty);
-        }
-
-        return new SampleEnvelope(from ?? throw new InvalidDataException($"{file.Name} has no From field."),
-            to.Count > 0 ? to : throw new InvalidDataException($"{file.Name} has no To or Cc field."));
-
-        void Take(string? field, string value)
-        {
-            foreach (var address in Addresses(value))
-            {
-                if (field == "from")
-                {
-                    from ??= address;
-                }
-                else if (field is "to" or "cc")
-                {
-                    to.Add(address);
-                }
-            }
-        }
-    }
-
-    /// <summary>Addresses in a field: each <c>&lt;…&gt;</c>, or bare words with an '@'.</summary>
-    private static IEnumerable<string> Addresses(string value)
-    {
-        foreach (var part in value.Split(','))
-        {
-            var open = part.IndexOf('<', StringComparison.Ordinal);
-            var close = part.IndexOf('>', StringComparison.Ordinal);
-            if (open >= 0 && close > open)
-            {
-                yield return part[(open + 1)..close].Trim();
-            }
-            else if (part.Trim() is { } bare && bare.Contains('@', StringComparison.Ordinal) && !bare.Contains(' ', StringComparison.Ordinal))
-            {
-                yield return bare;
-            }
-        }
     }
 }

@@ -1,0 +1,43 @@
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Host.Editing;
+
+/// <summary>An envelope taken from a message's own From, To and Cc fields, for tools that are given only a message.</summary>
+public static class Envelopes
+{
+    /// <summary>
+    /// The sender is <paramref name="from"/> if given, else the From field's first address (else the
+    /// null sender); the recipients are <paramref name="to"/> if any, else the To and Cc fields' addresses.
+    /// </summary>
+    public static Envelope FromMessage(ReadOnlySpan<byte> message, string? from, IReadOnlyList<string> to)
+    {
+        var fields = MessageEditor.ReadFields(message);
+        var sender = from ?? fields.Where(f => f.Name.Equals("From", StringComparison.OrdinalIgnoreCase))
+            .SelectMany(f => Addresses(f.Value)).FirstOrDefault() ?? string.Empty;
+        var recipients = to.Count > 0
+            ? to
+            : fields.Where(f => f.Name.Equals("To", StringComparison.OrdinalIgnoreCase) || f.Name.Equals("Cc", StringComparison.OrdinalIgnoreCase))
+                .SelectMany(f => Addresses(f.Value)).ToList();
+        return new Envelope(Bare(sender), null, recipients.Select(r => new EnvelopeRecipient(Bare(r))).ToArray());
+    }
+
+    /// <summary>Addresses in a field value: each <c>&lt;…&gt;</c>, or bare words with an '@'.</summary>
+    public static IEnumerable<string> Addresses(string value)
+    {
+        foreach (var part in value.Replace("\r\n", " ", StringComparison.Ordinal).Split(','))
+        {
+            var open = part.IndexOf('<', StringComparison.Ordinal);
+            var close = part.IndexOf('>', StringComparison.Ordinal);
+            if (open >= 0 && close > open)
+            {
+                yield return part[(open + 1)..close].Trim();
+            }
+            else if (part.Trim() is { } bare && bare.Contains('@', StringComparison.Ordinal) && !bare.Contains(' ', StringComparison.Ordinal))
+            {
+                yield return bare;
+            }
+        }
+    }
+
+    private static string Bare(string address) => address.Trim() is ['<', .. var inner, '>'] ? inner : address.Trim();
+}

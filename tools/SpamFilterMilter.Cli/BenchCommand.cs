@@ -1,0 +1,239 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging.Abstractions;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Options;
+using SpamFilterMilter.Plugin;
+
+namespace SpamFilterMilter.Cli;
+
+/// <summary>
+/// bench: N transactions (MAIL, RCPT, DATA, headers, end of headers, body, end of message) over C
+/// connections, each connection one stage-by-stage session as an SMTP server drives it. Reports
+/// throughput, latency percentiles, 40 ms stalls, the client's own CPU (user + system) and managed
+/// allocation per transaction. With IO_MODE=blocking each connection gets its own thread, as a host
+/// choosing that mode would run it. Exit status 1 when any transaction failed.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create(TextWriter output)
+    {
+        var target = new MilterTarget();
+        var count = new Option<int>("-n", "--transactions") { Description = "Transactions to measure.", DefaultValueFactory = _ => 10_000 };
+        var connections = new Option<int>("-c", "--connections") { Description = "Concurrent milter connections.", DefaultValueFactory = _ => 1 };
+        var size = new Option<int>("-s", "--size") { Description = "Body size in bytes.", DefaultValueFactory = _ => 1024 };
+        var headers = new Option<int>("--headers") { Description = "Header fields per message.", DefaultValueFactory = _ => 5 };
+        var warmup = new Option<int>("--warmup") { Description = "Transactions per connection run first and not measured.", DefaultValueFactory = _ => 100 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object, for scripts." };
+        var quiet = new Option<bool>("--no-progress") { Description = "No progress bar on standard error." };
+        var command = new Command("bench", "Measure the client against a milter: throughput, latency, CPU and allocation per transaction.")
+        {
+            count, connections, size, headers, warmup, json, quiet,
+        };
+        target.AddTo(command);
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var options = target.Resolve(result);
+            var settings = new BenchSettings(result.GetValue(count), result.GetValue(connections), result.GetValue(size), result.GetValue(headers), result.GetValue(warmup));
+            if (settings.Transactions < settings.Connections || settings.Connections < 1 || settings.Size < 0 || settings.Headers < 0)
+            {
+                throw new ArgumentException("Need at least one transaction per connection, and sizes of 0 or more.");
+            }
+
+            var report = await RunAsync(options, settings, result.GetValue(quiet) ? null : Console.Error, cancellationToken).ConfigureAwait(false);
+            await output.WriteAsync(result.GetValue(json) ? report.ToJson() : report.ToText()).ConfigureAwait(false);
+            return report.Failures > 0 ? 1 : 0;
+        });
+        return command;
+    }
+
+    internal sealed record BenchSettings(int Transactions, int Connections, int Size, int Headers, int Warmup);
+
+    internal static async Task<BenchReport> RunAsync(MilterOptions options, BenchSettings settings, TextWriter? progress, CancellationToken cancellationToken)
+    {
+        await using var plugin = new MilterPlugin(options, NullLoggerFactory.Instance);
+        var message = BenchMessage.Create(settings.Headers, settings.Size);
+        var latencies = new long[settings.Transactions];
+        var perConnection = settings.Transactions / settings.Connections;
+        var done = 0;
+        var failures = 0;
+        string? firstFailure = null;
+        using var warmedUp = new CountdownEvent(settings.Connections);
+        var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously); // awaited: never blocks a pool thread
+        long started = 0;
+        TimeSpan cpuBefore = default;
+        long allocatedBefore = 0;
+
+        async Task Connection(int index)
+        {
+            var mine = index == settings.Connections - 1 ? settings.Transactions - (perConnection * index) : perConnection;
+            await using var session = plugin.OpenSession();
+            var decision = await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000 + index, "bench.example.net"), cancellationToken).ConfigureAwait(false);
+            if (decision.Failure is null)
+            {
+                await session.HeloAsync("bench.example.net", cancellationToken).ConfigureAwait(false);
+                for (var i = 0; i < settings.Warmup; i++)
+                {
+                    await OneAsync(session, message, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            warmedUp.Signal();
+            await go.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < mine && decision.Failure is null; i++)
+            {
+                var t = Stopwatch.GetTimestamp();
+                var verdict = await OneAsync(session, message, cancellationToken).ConfigureAwait(false);
+                latencies[(perConnection * index) + i] = Stopwatch.GetTimestamp() - t;
+                Interlocked.Increment(ref done);
+                if (verdict.Kind == VerdictKind.Failure)
+                {
+                    Interlocked.Increment(ref failures);
+                    Interlocked.CompareExchange(ref firstFailure, verdict.Failure!.ToString(), null);
+                    break;
+                }
+            }
+
+            if (decision.Failure is { } failure)
+            {
+                Interlocked.Add(ref failures, mine);
+                Interlocked.CompareExchange(ref firstFailure, failure.ToString(), null);
+            }
+
+            await session.CloseAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var blocking = options.IoMode == IoMode.Blocking;
+        var threads = new List<Thread>();
+        var tasks = new List<Task>();
+        for (var c = 0; c < settings.Connections; c++)
+        {
+            var index = c;
+            if (blocking)
+            {
+                var thread = new Thread(() => Connection(index).GetAwaiter().GetResult()) { IsBackground = true, Name = $"bench {index}" };
+                thread.Start();
+                threads.Add(thread);
+            }
+            else
+            {
+                tasks.Add(Task.Run(() => Connection(index), cancellationToken));
+            }
+        }
+
+        warmedUp.Wait(cancellationToken);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        started = Stopwatch.GetTimestamp();
+        go.SetResult();
+        using (var bar = progress is null ? null : new ProgressBar(progress, settings.Transactions, () => Volatile.Read(ref done)))
+        {
+            foreach (var thread in threads)
+            {
+                thread.Join();
+            }
+
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+        var measured = Math.Max(1, done);
+        var sorted = latencies.Where(l => l > 0).Order().ToArray();
+        double Percentile(double p) => sorted.Length == 0 ? 0 : Ticks(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)]);
+        return new BenchReport(
+            plugin.Description, options.IoMode.ToString().ToLowerInvariant(), settings, done, failures, firstFailure, elapsed.TotalSeconds,
+            done / elapsed.TotalSeconds, Percentile(0.50), Percentile(0.90), Percentile(0.99), sorted.Length == 0 ? 0 : Ticks(sorted[^1]),
+            sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured);
+    }
+
+    private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+
+    /// <summary>One transaction, the way an SMTP server drives the session.</summary>
+    private static async ValueTask<FilterVerdict> OneAsync(IFilterSession session, BenchMessage message, CancellationToken cancellationToken)
+    {
+        await session.MailAsync("bench-sender@example.org", null, cancellationToken).ConfigureAwait(false);
+        await session.RcptAsync("bench-recipient@example.com", null, cancellationToken).ConfigureAwait(false);
+        await session.DataAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var (name, value) in message.Headers)
+        {
+            await session.HeaderAsync(name, value, cancellationToken).ConfigureAwait(false);
+        }
+
+        await session.EndOfHeadersAsync(cancellationToken).ConfigureAwait(false);
+        if (message.Body.Length > 0)
+        {
+            await session.BodyAsync(message.Body, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The test message: headers and a body of text lines.</summary>
+    private sealed record BenchMessage((string Name, string Value)[] Headers, ReadOnlyMemory<byte> Body)
+    {
+        public static BenchMessage Create(int headers, int size)
+        {
+            var fields = Enumerable.Range(0, headers).Select(i => i switch
+            {
+                0 => ("From", " Bench Sender <bench-sender@example.org>"),
+                1 => ("To", " bench-recipient@example.com"),
+                2 => ("Subject", " SpamFilterMilter benchmark message"),
+                3 => ("Message-ID", " <bench@example.org>"),
+                4 => ("Date", " Sat, 21 Nov 2026 12:00:00 +0000"),
+                _ => ($"X-Bench-{i}", $" value {i}"),
+            }).ToArray();
+            var line = Encoding.ASCII.GetBytes(new string('x', 76) + "\r\n");
+            var body = new byte[size];
+            for (var i = 0; i < size; i++)
+            {
+                body[i] = line[i % line.Length];
+            }
+
+            return new BenchMessage(fields, body);
+        }
+    }
+}
+
+/// <summary>What bench measured.</summary>
+internal sealed record BenchReport(
+    string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, double Seconds,
+    double TransactionsPerSecond, double P50, double P90, double P99, double Max, int Stalls, double CpuMicroseconds, double AllocatedBytes)
+{
+    public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
+        {Milter}: {Transactions} transactions over {Settings.Connections} connection(s), {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O
+          throughput      {TransactionsPerSecond,10:0} transactions/s ({Seconds:0.00} s)
+          latency         p50 {P50:0.000} ms   p90 {P90:0.000} ms   p99 {P99:0.000} ms   max {Max:0.0} ms
+          40 ms stalls    {Stalls}
+          client CPU      {CpuMicroseconds,10:0.0} µs per transaction (user + system)
+          allocated       {AllocatedBytes,10:0} bytes per transaction (managed)
+          failures        {Failures}{(FirstFailure is null ? "" : $" (first: {FirstFailure})")}
+
+        """);
+
+    public string ToJson() => new JsonObject
+    {
+        ["milter"] = Milter,
+        ["io"] = Io,
+        ["connections"] = Settings.Connections,
+        ["headers"] = Settings.Headers,
+        ["bodyBytes"] = Settings.Size,
+        ["transactions"] = Transactions,
+        ["failures"] = Failures,
+        ["firstFailure"] = FirstFailure,
+        ["seconds"] = Math.Round(Seconds, 3),
+        ["transactionsPerSecond"] = Math.Round(TransactionsPerSecond, 1),
+        ["latencyMs"] = new JsonObject { ["p50"] = Math.Round(P50, 3), ["p90"] = Math.Round(P90, 3), ["p99"] = Math.Round(P99, 3), ["max"] = Math.Round(Max, 3) },
+        ["stallsOver40ms"] = Stalls,
+        ["cpuMicrosecondsPerTransaction"] = Math.Round(CpuMicroseconds, 1),
+        ["allocatedBytesPerTransaction"] = Math.Round(AllocatedBytes, 0),
+    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine;
+}

@@ -1,0 +1,269 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Plugin;
+
+namespace SpamFilterMilter.Cli;
+
+/// <summary>
+/// check: runs one message through a milter, stage by stage as an SMTP server would, and shows each
+/// stage's decision, the verdict, the action string and the edited message (or a diff of it).
+/// Exit status: 0 the milter gave a verdict, 1 the milter failed, 2 bad usage or option file.
+/// </summary>
+internal static class CheckCommand
+{
+    public static Command Create(TextWriter output)
+    {
+        var target = new MilterTarget();
+        var message = new Argument<string>("message") { Description = "The message file (RFC 5322), or - for standard input.", DefaultValueFactory = _ => "-" };
+        var from = new Option<string?>("--from") { Description = "Envelope sender (default: the From field's address)." };
+        var to = new Option<string[]>("--to") { Description = "Envelope recipient (repeatable; default: the To and Cc fields' addresses)." };
+        var clientAddress = new Option<string>("--client-address") { Description = "SMTP client IP address.", DefaultValueFactory = _ => "192.0.2.1" };
+        var clientName = new Option<string?>("--client-name") { Description = "SMTP client host name (default: none, sent as [address])." };
+        var clientPort = new Option<int>("--client-port") { Description = "SMTP client port.", DefaultValueFactory = _ => 25 };
+        var helo = new Option<string?>("--helo") { Description = "HELO/EHLO name (default: the client name, or none)." };
+        var macros = new Option<string[]>("--macro") { Description = "A macro the milter may ask for, NAME=VALUE (repeatable), e.g. --macro j=mx.example.com." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object, for scripts." };
+        var diff = new Option<bool>("--diff") { Description = "Show the edited message as a diff of the original." };
+        var debug = new Option<int>("--debug") { Description = "The plug-in's DEBUG level on standard error (0, 1, 2).", DefaultValueFactory = _ => 0 };
+
+        var command = new Command("check", "Run one message through a milter and show each stage's decision, the verdict, the action string and the edited message.")
+        {
+            message, from, to, clientAddress, clientName, clientPort, helo, macros, json, diff, debug,
+        };
+        target.AddTo(command);
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var options = target.Resolve(result);
+            options.Debug = result.GetValue(debug);
+            var bytes = await ReadMessageAsync(result.GetValue(message)!, cancellationToken).ConfigureAwait(false);
+            var envelope = Envelopes.FromMessage(bytes, result.GetValue(from), result.GetValue(to) ?? []);
+            var client = ClientInfo.Tcp(IPAddress.Parse(result.GetValue(clientAddress)!), result.GetValue(clientPort), result.GetValue(clientName));
+            var report = await RunAsync(options, bytes, envelope, client, result.GetValue(helo) ?? client.HostName,
+                result.GetValue(macros) ?? [], cancellationToken).ConfigureAwait(false);
+            await output.WriteAsync(result.GetValue(json) ? report.ToJson(bytes) : report.ToText(bytes, result.GetValue(diff))).ConfigureAwait(false);
+            return report.Verdict.Kind == VerdictKind.Failure ? 1 : 0;
+        });
+        return command;
+    }
+
+    private static async Task<byte[]> ReadMessageAsync(string path, CancellationToken cancellationToken)
+    {
+        if (path != "-")
+        {
+            return await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+
+        using var buffer = new MemoryStream();
+        await Console.OpenStandardInput().CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+        return buffer.ToArray();
+    }
+
+    /// <summary>One stage as the SMTP server played it, and what the milter said.</summary>
+    internal sealed record StageLine(string Stage, string Argument, StageDecision Decision, double Milliseconds);
+
+    internal static async Task<CheckReport> RunAsync(Options.MilterOptions options, byte[] message, Envelope envelope, ClientInfo client,
+        string? helo, IReadOnlyList<string> macros, CancellationToken cancellationToken)
+    {
+        using var loggerFactory = MilterPlugin.CreateConsoleLoggerFactory(options.Debug);
+        await using var plugin = new MilterPlugin(options, loggerFactory);
+        await using var session = plugin.OpenSession();
+        foreach (var macro in macros)
+        {
+            var equals = macro.IndexOf('=', StringComparison.Ordinal);
+            session.SetMacro(equals > 0 ? macro[..equals] : throw new ArgumentException($"--macro {macro}: expected NAME=VALUE."), macro[(equals + 1)..]);
+        }
+
+        var stages = new List<StageLine>();
+        async Task<bool> Stage(string name, string argument, Func<ValueTask<StageDecision>> call)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var decision = await call().ConfigureAwait(false);
+            stages.Add(new StageLine(name, argument, decision, Stopwatch.GetElapsedTime(started).TotalMilliseconds));
+            return decision.Failure is null && decision.Action == FilterAction.Continue
+                || (name == "rcpt" && decision.Action is FilterAction.Reject or FilterAction.TempFail);
+        }
+
+        var decidedEarly = !await Stage("connect", $"{client.HostName ?? $"[{client.Address}]"} {client.Address}:{client.Port}", () => session.ConnectAsync(client, cancellationToken)).ConfigureAwait(false)
+            || (helo is not null && !await Stage("helo", helo, () => session.HeloAsync(helo, cancellationToken)).ConfigureAwait(false))
+            || !await Stage("mail", $"<{envelope.MailFrom}>", () => session.MailAsync(envelope.MailFrom, null, cancellationToken)).ConfigureAwait(false);
+        foreach (var recipient in envelope.Recipients)
+        {
+            decidedEarly = decidedEarly || !await Stage("rcpt", $"<{recipient.Address}>", () => session.RcptAsync(recipient.Address, recipient.Parameters, cancellationToken)).ConfigureAwait(false);
+        }
+
+        FilterVerdict verdict;
+        var body = HeaderSection(message, out var headers);
+        if (!decidedEarly && await Stage("data", "", () => session.DataAsync(cancellationToken)).ConfigureAwait(false)
+            && await AllAsync(headers, h => Stage("header", h.Name, () => session.HeaderAsync(h.Name, h.Value, cancellationToken))).ConfigureAwait(false)
+            && await Stage("eoh", "", () => session.EndOfHeadersAsync(cancellationToken)).ConfigureAwait(false)
+            && (body.Length == 0 || await Stage("body", $"{body.Length} bytes", () => session.BodyAsync(body, cancellationToken)).ConfigureAwait(false)))
+        {
+            var started = Stopwatch.GetTimestamp();
+            verdict = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
+            stages.Add(new StageLine("eom", "", new StageDecision { Action = verdict.Action, Reply = verdict.Reply, Failure = verdict.Failure }, Stopwatch.GetElapsedTime(started).TotalMilliseconds));
+        }
+        else
+        {
+            // Decided before the end of the message: an SMTP server stops there (RSET); this is the verdict.
+            var decision = stages[^1].Decision;
+            verdict = decision.Failure is { } failure
+                ? Policy.ActionString.ForFailure(failure, options.FailureAction)
+                : Policy.ActionString.ForOutcome(new Policy.MessageOutcome
+                {
+                    Action = decision.Action, Reply = decision.Reply, QuarantineReason = decision.QuarantineReason, DecidedAt = stages[^1].Stage,
+                });
+            await session.AbortAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await session.CloseAsync(cancellationToken).ConfigureAwait(false);
+        return new CheckReport(plugin.Description, stages, verdict, MessageEditor.Apply(message, envelope, verdict.Edits), envelope);
+    }
+
+    private static async Task<bool> AllAsync<T>(IEnumerable<T> items, Func<T, Task<bool>> step)
+    {
+        foreach (var item in items)
+        {
+            if (!await step(item).ConfigureAwait(false))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The header fields (with the plug-in's own reader, so they are what the milter sees) and the body.</summary>
+    private static byte[] HeaderSection(byte[] message, out List<RawHeader> headers)
+    {
+        using var reader = new MessageReader(new MemoryStream(message));
+        headers = reader.ReadHeadersAsync(default).AsTask().GetAwaiter().GetResult();
+        using var body = new MemoryStream();
+        while (reader.ReadBodyAsync(default).AsTask().GetAwaiter().GetResult() is { IsEmpty: false } chunk)
+        {
+            body.Write(chunk.Span);
+        }
+
+        return body.ToArray();
+    }
+}
+
+/// <summary>What check found, rendered for people or for scripts.</summary>
+internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.StageLine> Stages, FilterVerdict Verdict, EditedMessage Edited, Envelope Envelope)
+{
+    public string ToText(byte[] original, bool diff)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(Milter);
+        foreach (var line in Stages)
+        {
+            var decision = line.Decision.Failure is { } failure ? $"FAILED: {failure.Stage}: {failure.Cause}"
+                : line.Decision.Action.ToString().ToLowerInvariant() + (line.Decision.Reply is { } reply ? $" {reply}" : string.Empty);
+            text.Append(CultureInfo.InvariantCulture, $"  {line.Stage,-8} {Shorten(line.Argument),-42} {decision,-12} {line.Milliseconds,7:0.0} ms").AppendLine();
+        }
+
+        text.Append("verdict: ").Append(Verdict.Kind.ToString().ToLowerInvariant()).Append(", ").Append(Verdict.Action.ToString().ToLowerInvariant());
+        if (Verdict.DecidedAt is { } stage)
+        {
+            text.Append(" (decided at ").Append(stage).Append(')');
+        }
+
+        text.AppendLine();
+        if (Verdict.Reply is { } verdictReply)
+        {
+            text.Append("reply: ").AppendLine(verdictReply.ToString());
+        }
+
+        if (Verdict.QuarantineReason is { } reason)
+        {
+            text.Append("quarantine: ").AppendLine(reason);
+        }
+
+        if (Verdict.Text is { } action)
+        {
+            text.AppendLine("action:");
+            foreach (var line in action.Split('\n'))
+            {
+                text.Append("  ").AppendLine(line);
+            }
+        }
+
+        if (Verdict.Action == FilterAction.Accept && Verdict.Edits.Count > 0)
+        {
+            text.AppendLine(diff ? "edited message (diff):" : "edited message:");
+            text.Append(diff ? LineDiff.Unified(Encoding.UTF8.GetString(original), Encoding.UTF8.GetString(Edited.Message))
+                : Encoding.UTF8.GetString(Edited.Message));
+            if (!Edited.Envelope.MailFrom.Equals(Envelope.MailFrom, StringComparison.Ordinal)
+                || !Edited.Envelope.Recipients.Select(r => r.Address).SequenceEqual(Envelope.Recipients.Select(r => r.Address)))
+            {
+                text.Append("envelope: from <").Append(Edited.Envelope.MailFrom).Append("> to ")
+                    .AppendLine(string.Join(", ", Edited.Envelope.Recipients.Select(r => $"<{r.Address}>")));
+            }
+        }
+
+        return text.ToString();
+    }
+
+    public string ToJson(byte[] original)
+    {
+        var stages = new JsonArray();
+        foreach (var line in Stages)
+        {
+            stages.Add(new JsonObject
+            {
+                ["stage"] = line.Stage,
+                ["argument"] = line.Argument,
+                ["action"] = line.Decision.Action.ToString().ToLowerInvariant(),
+                ["reply"] = line.Decision.Reply?.ToString(),
+                ["failure"] = line.Decision.Failure?.ToString(),
+                ["milliseconds"] = Math.Round(line.Milliseconds, 3),
+            });
+        }
+
+        var edits = new JsonArray();
+        foreach (var edit in Verdict.Edits)
+        {
+            edits.Add(edit is ReplaceBody body
+                ? new JsonObject { ["type"] = nameof(ReplaceBody), ["body"] = Convert.ToBase64String(body.Body.Span) }
+                : JsonSerializer.SerializeToNode(edit, edit.GetType()));
+            if (edits[^1] is JsonObject added && edit is not ReplaceBody)
+            {
+                added["type"] = edit.GetType().Name;
+            }
+        }
+
+        var report = new JsonObject
+        {
+            ["milter"] = Milter,
+            ["stages"] = stages,
+            ["verdict"] = new JsonObject
+            {
+                ["kind"] = Verdict.Kind.ToString().ToLowerInvariant(),
+                ["action"] = Verdict.Action.ToString().ToLowerInvariant(),
+                ["decidedAt"] = Verdict.DecidedAt,
+                ["reply"] = Verdict.Reply?.ToString(),
+                ["quarantine"] = Verdict.QuarantineReason,
+                ["text"] = Verdict.Text,
+                ["failure"] = Verdict.Failure?.ToString(),
+                ["edits"] = edits,
+            },
+            ["editedMessage"] = Encoding.UTF8.GetString(Edited.Message),
+            ["envelope"] = new JsonObject
+            {
+                ["from"] = Edited.Envelope.MailFrom,
+                ["to"] = new JsonArray([.. Edited.Envelope.Recipients.Select(r => (JsonNode)r.Address)]),
+            },
+            ["changed"] = !original.AsSpan().SequenceEqual(Edited.Message),
+        };
+        return report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine;
+    }
+
+    private static string Shorten(string text) => text.Length <= 42 ? text : text[..39] + "...";
+}

@@ -1,0 +1,86 @@
+using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using SpamFilterMilter.Options;
+
+namespace SpamFilterMilter.Cli;
+
+/// <summary>
+/// Which milter a command talks to: an option file (--config), or --host and --port, each with
+/// further option-file options given as --option NAME=VALUE. Either way the options are validated
+/// exactly as the plug-in validates its option file.
+/// </summary>
+internal sealed class MilterTarget
+{
+    public Option<FileInfo?> Config { get; } = new("--config") { Description = "The milter option file (HOST, PORT, TIMEOUT, …), as spamfilterX_config_file names it." };
+
+    public Option<string?> Host { get; } = new("--host") { Description = "Milter host name or address, or unix:/path (instead of --config)." };
+
+    public Option<int?> Port { get; } = new("--port") { Description = "Milter TCP port (with --host)." };
+
+    public Option<string[]> Settings { get; } = new("--option")
+    {
+        Description = "Another option-file option, NAME=VALUE (repeatable), e.g. --option IO_MODE=blocking --option TIMEOUT=500.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Config);
+        command.Options.Add(Host);
+        command.Options.Add(Port);
+        command.Options.Add(Settings);
+    }
+
+    /// <summary>The validated options; throws a configuration error naming what is wrong.</summary>
+    public MilterOptions Resolve(ParseResult result)
+    {
+        var config = result.GetValue(Config);
+        var host = result.GetValue(Host);
+        var extra = result.GetValue(Settings) ?? [];
+        if (config is not null && host is not null)
+        {
+            throw new ArgumentException("Give either --config or --host, not both.");
+        }
+
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var source = "(command line)";
+        if (config is not null)
+        {
+            var fromFile = MilterOptions.Load(config.FullName);
+            source = config.FullName;
+            if (extra.Length == 0)
+            {
+                return fromFile;
+            }
+
+            values = new ConfigurationBuilder().AddOptionFile(config.FullName).Build()
+                .AsEnumerable().Where(p => p.Value is not null).ToDictionary(p => p.Key, p => p.Value, StringComparer.OrdinalIgnoreCase);
+        }
+        else if (host is not null)
+        {
+            values["HOST"] = host;
+            if (result.GetValue(Port) is { } port)
+            {
+                values["PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        else
+        {
+            throw new ArgumentException("Say which milter: --config FILE, or --host HOST --port PORT.");
+        }
+
+        foreach (var setting in extra)
+        {
+            var equals = setting.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                throw new ArgumentException($"--option {setting}: expected NAME=VALUE.");
+            }
+
+            values[setting[..equals].Trim()] = setting[(equals + 1)..].Trim();
+        }
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        return MilterOptions.FromConfiguration(configuration, source, _ => 0);
+    }
+}
