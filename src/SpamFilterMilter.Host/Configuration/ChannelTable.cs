@@ -96,7 +96,8 @@ public sealed class ChannelDefinition
 /// line is the channel name followed by its keywords (a trailing <c>\</c> continues it on the next line);
 /// the next line, the channel's official host name, is optional and not used; <c>!</c> starts a comment
 /// line. Keywords that are not spam-filter keywords belong to the MTA and are skipped. A malformed
-/// spam-filter keyword is a <see cref="SpamFilterConfigurationException"/> naming the file and line.
+/// spam-filter keyword, or one on the <c>defaults</c> channel (which is not read), is a
+/// <see cref="SpamFilterConfigurationException"/> naming the file and line.
 /// </summary>
 public sealed partial class ChannelTable
 {
@@ -128,17 +129,7 @@ public sealed partial class ChannelTable
     /// <summary>Reads the channel table at <paramref name="path"/>.</summary>
     public static ChannelTable Load(string path)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        var fullPath = Path.GetFullPath(path);
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(fullPath);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new SpamFilterConfigurationException(fullPath, 0, null, $"cannot read the file: {e.Message}", e);
-        }
+        var (fullPath, lines) = ConfigurationFile.ReadLines(path);
 
         var channels = new List<ChannelDefinition>();
         var names = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
@@ -179,6 +170,20 @@ public sealed partial class ChannelTable
             inBlock = true;
             if (words.Count == 0)
             {
+                continue;
+            }
+
+            if (words[0].Word.Equals("defaults", StringComparison.OrdinalIgnoreCase))
+            {
+                // The defaults block of a full imta.cnf is not read: a spam-filter keyword there would be
+                // silently without effect, so it is an error.
+                var keyword = words.Skip(1).FirstOrDefault(w => KeywordStart().IsMatch(w.Word.ToLowerInvariant()));
+                if (keyword.Word is not null)
+                {
+                    throw new SpamFilterConfigurationException(fullPath, keyword.Line, keyword.Word,
+                        "spam-filter keywords are not read from the defaults channel: put them on each channel");
+                }
+
                 continue;
             }
 

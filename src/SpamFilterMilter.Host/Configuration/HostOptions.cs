@@ -108,9 +108,10 @@ public sealed class DirectoryOptions
 
 /// <summary>
 /// The spam-filter part of a Messaging Server <c>option.dat</c>: up to eight plug-in slots and the directory
-/// used for opt-in. One <c>NAME=VALUE</c> per line, names case-insensitive, blanks around both ignored,
-/// lines starting with <c>!</c> (or <c>#</c>) are comments. An unknown option, a malformed line, a bad value or
-/// an option set twice is a <see cref="SpamFilterConfigurationException"/> naming the file, the line and the option.
+/// used for opt-in. The syntax is <see cref="OptionFile"/>'s (one <c>NAME=VALUE</c> per line, names
+/// case-insensitive, blanks around both ignored, lines starting with <c>!</c> or <c>#</c> are comments). An
+/// unknown option, a malformed line, a bad value or an option set twice (also under its unnumbered name) is a
+/// <see cref="SpamFilterConfigurationException"/> naming the file, the line and the option.
 /// </summary>
 public sealed partial class HostOptions
 {
@@ -150,7 +151,7 @@ public sealed partial class HostOptions
         new("spamfilterX_optional", "0", "1: a failing plug-in or action lets the message go on as if the slot were absent; 0: the failure verdict's action applies."),
         new("spamfilterX_null_action", "none", "Sieve (data: URL) run for a null verdict; none means keep."),
         new("spamfilterX_string_action", "data:,$U", "Sieve (data: URL) run for a string verdict no verdict_M matched; $U is the verdict."),
-        new("spamfilterX_verdict_M", "none", "Verdict pattern (* and ?, case-insensitive, up to 1024 characters) of pair M (0 to 7)."),
+        new("spamfilterX_verdict_M", "none", "Verdict pattern of pair M (0 to 7): * any run, % one character, $ quotes the next; case-insensitive, up to 1024 characters."),
         new("spamfilterX_action_M", "none", "Sieve (data: URL) run when the verdict matches spamfilterX_verdict_M."),
         new("LDAP_OPTINX", "none", "User attribute that opts a recipient in; its values are opt-in values."),
         new("LDAP_SOURCE_OPTINX", "none", "User attribute that opts in every message the user sends."),
@@ -175,19 +176,13 @@ public sealed partial class HostOptions
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(fullPath);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new SpamFilterConfigurationException(fullPath, 0, null, $"cannot read the file: {e.Message}", e);
-        }
-
+        var lines = OptionFile.Read(fullPath);
         var folder = Path.GetDirectoryName(fullPath)!;
         return new Reader(fullPath, folder, pluginDirectory is null ? folder : Path.GetFullPath(pluginDirectory)).Read(lines);
     }
+
+    /// <summary>Verdicts an action with $U is parsed with when option.dat is read (see Reader.Action).</summary>
+    private static readonly string[] PlaceholderVerdicts = [string.Empty, "keep;", "\"verdict\""];
 
     [GeneratedRegex(@"^spamfilter(?<x>[0-9]*)_(?<rest>.+)$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex SlotOptionName();
@@ -216,23 +211,11 @@ public sealed partial class HostOptions
         private readonly Dictionary<int, SlotDraft> _slots = [];
         private readonly Dictionary<string, (string Value, int Line)> _directory = new(StringComparer.OrdinalIgnoreCase);
 
-        public HostOptions Read(string[] lines)
+        public HostOptions Read(IReadOnlyList<OptionLine> lines)
         {
-            for (var i = 0; i < lines.Length; i++)
+            foreach (var line in lines)
             {
-                var line = lines[i].Trim();
-                if (line.Length == 0 || line[0] is '!' or '#')
-                {
-                    continue;
-                }
-
-                var equals = line.IndexOf('=', StringComparison.Ordinal);
-                if (equals <= 0)
-                {
-                    throw Error(i + 1, null, "not an option line: expected NAME=VALUE");
-                }
-
-                Option(i + 1, line[..equals].TrimEnd(), line[(equals + 1)..].TrimStart());
+                Option(line.Line, line.Name, line.Value);
             }
 
             var notes = new List<string>();
@@ -469,12 +452,26 @@ public sealed partial class HostOptions
                 throw Error(line, name, "the pattern is empty");
             }
 
-            return value.Length <= VerdictPattern.MaxLength
-                ? new VerdictPattern(value)
-                : throw Error(line, name, $"the pattern is {value.Length} characters long; at most {VerdictPattern.MaxLength} are allowed");
+            if (value.Length > VerdictPattern.MaxLength)
+            {
+                throw Error(line, name, $"the pattern is {value.Length} characters long; at most {VerdictPattern.MaxLength} are allowed");
+            }
+
+            try
+            {
+                return new VerdictPattern(value);
+            }
+            catch (ArgumentException)
+            {
+                throw Error(line, name, VerdictPattern.DanglingQuote);
+            }
         }
 
-        /// <summary>An action URL, decoded; a script without $U is parsed now so that its errors name this line.</summary>
+        /// <summary>
+        /// An action URL, decoded and its Sieve parsed now, so that its errors name this line. A script with
+        /// $U is parsed with placeholder verdicts (none, a command, a quoted string): it is wrong only when
+        /// no verdict at all could make it right.
+        /// </summary>
         private SieveAction? Action(int line, string name, string value)
         {
             if (value.Length == 0)
@@ -483,19 +480,22 @@ public sealed partial class HostOptions
             }
 
             var action = SieveAction.TryParse(value, out var problem) ?? throw Error(line, name, problem!);
-            if (!action.UsesVerdict)
+            SieveException? first = null;
+            foreach (var placeholder in action.UsesVerdict ? PlaceholderVerdicts : [string.Empty])
             {
                 try
                 {
-                    SieveScript.Parse(action.Template);
+                    SieveScript.Parse(action.Expand(placeholder));
+                    return action;
                 }
                 catch (SieveException e)
                 {
-                    throw Error(line, name, $"the Sieve script is wrong: {e.Message}", e);
+                    first ??= e;
                 }
             }
 
-            return action;
+            var with = action.UsesVerdict ? " (with $U replaced by an empty verdict)" : string.Empty;
+            throw Error(line, name, $"the Sieve script is wrong{with}: {first!.Message}", first);
         }
 
         public string PluginPath(string library) => Path.GetFullPath(Path.Combine(pluginFolder, library));

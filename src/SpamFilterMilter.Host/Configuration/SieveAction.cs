@@ -37,9 +37,11 @@ public sealed class SieveAction
     /// <summary>
     /// Decodes <paramref name="url"/>: <c>data:[mediatype][;base64],data</c>. The data is percent-decoded
     /// (a <c>%</c> not followed by two hex digits stays as it is, because administrators write scripts
-    /// such as <c>data:,require "fileinto"; fileinto "100%";</c> without encoding them), then base64-decoded
-    /// when <c>;base64</c> is given, then read as UTF-8 (or the <c>charset</c> given: utf-8, us-ascii,
-    /// iso-8859-1). Returns null with <paramref name="problem"/> when the URL cannot be used.
+    /// such as <c>data:,require "fileinto"; fileinto "100%";</c> without encoding them): escaped bytes are
+    /// read in the <c>charset</c> given (utf-8, the default; us-ascii and iso-8859-1 as Latin-1), characters
+    /// written as themselves stay themselves. With <c>;base64</c> the data is base64-decoded after its
+    /// escapes and the bytes read in the charset. Returns null with <paramref name="problem"/> when the URL
+    /// cannot be used.
     /// </summary>
     public static SieveAction? TryParse(string url, out string? problem)
     {
@@ -88,22 +90,25 @@ public sealed class SieveAction
             }
         }
 
-        var bytes = PercentDecode(url.AsSpan(comma + 1));
-        if (isBase64)
+        try
         {
+            var data = url.AsSpan(comma + 1);
+            if (!isBase64)
+            {
+                return new SieveAction(url, Decode(data, encoding));
+            }
+
+            byte[] bytes;
             try
             {
-                bytes = Convert.FromBase64String(Encoding.ASCII.GetString(bytes));
+                bytes = Convert.FromBase64String(Decode(data, Encoding.Latin1));
             }
             catch (FormatException)
             {
                 problem = "the data: URL says ;base64 but its data is not valid base64";
                 return null;
             }
-        }
 
-        try
-        {
             return new SieveAction(url, encoding.GetString(bytes));
         }
         catch (DecoderFallbackException)
@@ -113,30 +118,39 @@ public sealed class SieveAction
         }
     }
 
-    /// <summary>RFC 3986 percent-decoding to bytes; characters that are not escapes are taken as UTF-8.</summary>
-    private static byte[] PercentDecode(ReadOnlySpan<char> text)
+    /// <summary>
+    /// RFC 3986 percent-decoding: each run of escapes is a run of bytes in <paramref name="encoding"/> (so a
+    /// UTF-8 character may take several escapes, and <c>%E9</c> is é in ISO-8859-1); a character that is not
+    /// an escape is itself, whatever the charset.
+    /// </summary>
+    private static string Decode(ReadOnlySpan<char> text, Encoding encoding)
     {
-        var output = new List<byte>(text.Length);
-        Span<byte> utf8 = stackalloc byte[4];
+        var output = new StringBuilder(text.Length);
+        var bytes = new List<byte>();
         for (var i = 0; i < text.Length; i++)
         {
             if (text[i] == '%' && i + 2 < text.Length
                 && char.IsAsciiHexDigit(text[i + 1]) && char.IsAsciiHexDigit(text[i + 2]))
             {
-                output.Add(Convert.ToByte(text.Slice(i + 1, 2).ToString(), 16));
+                bytes.Add(Convert.ToByte(text.Slice(i + 1, 2).ToString(), 16));
                 i += 2;
                 continue;
             }
 
-            var length = char.IsSurrogatePair(text[i], i + 1 < text.Length ? text[i + 1] : '\0')
-                ? Encoding.UTF8.GetBytes(text.Slice(i++, 2), utf8)
-                : Encoding.UTF8.GetBytes(text.Slice(i, 1), utf8);
-            for (var b = 0; b < length; b++)
-            {
-                output.Add(utf8[b]);
-            }
+            Flush();
+            output.Append(text[i]);
         }
 
-        return [.. output];
+        Flush();
+        return output.ToString();
+
+        void Flush()
+        {
+            if (bytes.Count > 0)
+            {
+                output.Append(encoding.GetString([.. bytes]));
+                bytes.Clear();
+            }
+        }
     }
 }

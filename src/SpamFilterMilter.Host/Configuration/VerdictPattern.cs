@@ -1,35 +1,51 @@
 namespace SpamFilterMilter.Host.Configuration;
 
 /// <summary>
-/// A <c>spamfilterX_verdict_M</c> pattern: <c>*</c> matches any run of characters (line breaks included),
-/// <c>?</c> exactly one, everything else itself, case-insensitively; the whole verdict must match.
+/// A <c>spamfilterX_verdict_M</c> pattern, with Messaging Server's mapping-table wildcards: <c>*</c> matches
+/// any run of characters (line breaks included), <c>%</c> exactly one character, <c>$</c> makes the next
+/// character literal (<c>$*</c>, <c>$%</c>, <c>$$</c>); every other character, <c>?</c> included, matches
+/// itself, case-insensitively. The whole verdict must match.
 /// </summary>
 public sealed class VerdictPattern
 {
     /// <summary>The longest pattern accepted (Messaging Server 6.3 raised the limit from 256 to 1024).</summary>
     public const int MaxLength = 1024;
 
-    /// <summary>Creates the pattern; <paramref name="text"/> must be 1 to <see cref="MaxLength"/> characters.</summary>
+    private readonly Wildcard.Pattern _pattern;
+
+    /// <summary>
+    /// Creates the pattern; <paramref name="text"/> must be 1 to <see cref="MaxLength"/> characters and must
+    /// not end in a lone <c>$</c> (it would quote nothing).
+    /// </summary>
     public VerdictPattern(string text)
     {
         ArgumentException.ThrowIfNullOrEmpty(text);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(text.Length, MaxLength, nameof(text));
+        _pattern = Wildcard.Pattern.Parse(text, Wildcard.Syntax.Mapping, Wildcard.CaseFolding.Invariant)
+            ?? throw new ArgumentException(DanglingQuote, nameof(text));
         Text = text;
     }
+
+    /// <summary>Why a pattern that ends in a lone <c>$</c> is refused.</summary>
+    internal const string DanglingQuote = "the pattern ends in a $ that quotes nothing (write $$ for a $)";
 
     /// <summary>The pattern as written.</summary>
     public string Text { get; }
 
     /// <summary>True when <paramref name="verdict"/> matches the whole pattern.</summary>
-    public bool IsMatch(string verdict) => Wildcard.IsMatch(verdict, Text, Wildcard.CaseFolding.Invariant, backslashEscapes: false);
+    public bool IsMatch(string verdict) => _pattern.IsMatch(verdict);
 
     /// <inheritdoc />
     public override string ToString() => Text;
 }
 
 /// <summary>
-/// Glob matching for verdict patterns and Sieve's <c>:matches</c>: <c>*</c> any run, <c>?</c> one character.
-/// Linear backtracking to the last star (no regular expressions, so no pathological patterns).
+/// Glob matching for verdict patterns (mapping syntax: <c>*</c>, <c>%</c>, <c>$</c> quotes) and Sieve's
+/// <c>:matches</c> (<c>*</c>, <c>?</c>, <c>\</c> quotes). No regular expressions and no recursion: the
+/// pattern is cut at its stars into segments of literals and one-character wildcards; the first segment
+/// must match at the start, the last at the end, and each one between at its leftmost place after the one
+/// before (leftmost is always right for globs with only * and one-character wildcards). The work is at
+/// most (text length) x (pattern length) comparisons, whatever the pattern: no exponential backtracking.
 /// </summary>
 internal static class Wildcard
 {
@@ -45,49 +61,18 @@ internal static class Wildcard
         Invariant,
     }
 
-    /// <summary>
-    /// True when all of <paramref name="text"/> matches <paramref name="pattern"/>. With
-    /// <paramref name="backslashEscapes"/> (Sieve), <c>\</c> makes the next character literal.
-    /// </summary>
-    public static bool IsMatch(string text, string pattern, CaseFolding folding, bool backslashEscapes)
+    public enum Syntax
     {
-        var tokens = Tokenize(pattern, backslashEscapes);
-        int t = 0, p = 0, star = -1, resume = 0;
-        while (t < text.Length)
-        {
-            if (p < tokens.Count && tokens[p].Kind == TokenKind.One)
-            {
-                t++;
-                p++;
-            }
-            else if (p < tokens.Count && tokens[p].Kind == TokenKind.Literal && Equal(text[t], tokens[p].Char, folding))
-            {
-                t++;
-                p++;
-            }
-            else if (p < tokens.Count && tokens[p].Kind == TokenKind.Run)
-            {
-                star = p++;
-                resume = t;
-            }
-            else if (star >= 0)
-            {
-                p = star + 1;
-                t = ++resume;
-            }
-            else
-            {
-                return false;
-            }
-        }
+        /// <summary>Sieve :matches (RFC 5228 §2.7.1): * any run, ? one character, \ quotes the next.</summary>
+        Sieve,
 
-        while (p < tokens.Count && tokens[p].Kind == TokenKind.Run)
-        {
-            p++;
-        }
-
-        return p == tokens.Count;
+        /// <summary>Messaging Server mapping patterns: * any run, % one character, $ quotes the next.</summary>
+        Mapping,
     }
+
+    /// <summary>True when all of <paramref name="text"/> matches <paramref name="pattern"/> in Sieve syntax.</summary>
+    public static bool IsMatch(string text, string pattern, CaseFolding folding) =>
+        Pattern.Parse(pattern, Syntax.Sieve, folding)!.IsMatch(text);
 
     /// <summary>Compares two characters under a folding.</summary>
     public static bool Equal(char a, char b, CaseFolding folding) => folding switch
@@ -100,39 +85,111 @@ internal static class Wildcard
     /// <summary>i;ascii-casemap: a-z become A-Z, every other character stays.</summary>
     public static char AsciiUpper(char c) => char.IsAsciiLetterLower(c) ? (char)(c - ('a' - 'A')) : c;
 
-    private enum TokenKind
+    /// <summary>A parsed pattern: the segments between its stars.</summary>
+    public sealed class Pattern
     {
-        Literal,
-        One,
-        Run,
-    }
+        private readonly Token[][] _segments;
+        private readonly CaseFolding _folding;
 
-    private readonly record struct Token(TokenKind Kind, char Char);
-
-    private static List<Token> Tokenize(string pattern, bool backslashEscapes)
-    {
-        var tokens = new List<Token>(pattern.Length);
-        for (var i = 0; i < pattern.Length; i++)
+        private Pattern(Token[][] segments, CaseFolding folding)
         {
-            var c = pattern[i];
-            if (backslashEscapes && c == '\\' && i + 1 < pattern.Length)
-            {
-                tokens.Add(new Token(TokenKind.Literal, pattern[++i]));
-            }
-            else if (c == '*')
-            {
-                tokens.Add(new Token(TokenKind.Run, c));
-            }
-            else if (c == '?')
-            {
-                tokens.Add(new Token(TokenKind.One, c));
-            }
-            else
-            {
-                tokens.Add(new Token(TokenKind.Literal, c));
-            }
+            _segments = segments;
+            _folding = folding;
         }
 
-        return tokens;
+        /// <summary>Parses <paramref name="pattern"/>; null when the mapping syntax ends in a lone <c>$</c>.</summary>
+        public static Pattern? Parse(string pattern, Syntax syntax, CaseFolding folding)
+        {
+            var (quote, one) = syntax == Syntax.Sieve ? ('\\', '?') : ('$', '%');
+            var segments = new List<Token[]>();
+            var current = new List<Token>();
+            for (var i = 0; i < pattern.Length; i++)
+            {
+                var c = pattern[i];
+                if (c == quote)
+                {
+                    if (i + 1 >= pattern.Length)
+                    {
+                        if (syntax == Syntax.Mapping)
+                        {
+                            return null;
+                        }
+
+                        current.Add(new Token(false, c)); // Sieve: a trailing backslash is itself
+                        continue;
+                    }
+
+                    current.Add(new Token(false, pattern[++i]));
+                }
+                else if (c == '*')
+                {
+                    segments.Add([.. current]); // an empty segment (** or a star at either end) matches anywhere
+                    current.Clear();
+                }
+                else
+                {
+                    current.Add(new Token(c == one, c));
+                }
+            }
+
+            segments.Add([.. current]);
+            return new Pattern([.. segments], folding);
+        }
+
+        public bool IsMatch(string text)
+        {
+            if (_segments.Length == 1)
+            {
+                return text.Length == _segments[0].Length && MatchesAt(text, 0, _segments[0]);
+            }
+
+            var first = _segments[0];
+            var last = _segments[^1];
+            if (first.Length + last.Length > text.Length || !MatchesAt(text, 0, first) || !MatchesAt(text, text.Length - last.Length, last))
+            {
+                return false;
+            }
+
+            var position = first.Length;
+            var end = text.Length - last.Length;
+            for (var s = 1; s < _segments.Length - 1; s++)
+            {
+                var segment = _segments[s];
+                var found = -1;
+                for (var at = position; at + segment.Length <= end; at++)
+                {
+                    if (MatchesAt(text, at, segment))
+                    {
+                        found = at;
+                        break;
+                    }
+                }
+
+                if (found < 0)
+                {
+                    return false;
+                }
+
+                position = found + segment.Length;
+            }
+
+            return true;
+        }
+
+        private bool MatchesAt(string text, int at, Token[] segment)
+        {
+            for (var i = 0; i < segment.Length; i++)
+            {
+                if (!segment[i].AnyOne && !Equal(text[at + i], segment[i].Char, _folding))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
     }
+
+    /// <summary>One character of a segment: a literal, or a wildcard for any one character.</summary>
+    private readonly record struct Token(bool AnyOne, char Char);
 }

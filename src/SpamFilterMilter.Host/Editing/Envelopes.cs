@@ -18,7 +18,7 @@ public static class Envelopes
             ? to
             : fields.Where(f => f.Name.Equals("To", StringComparison.OrdinalIgnoreCase) || f.Name.Equals("Cc", StringComparison.OrdinalIgnoreCase))
                 .SelectMany(f => Addresses(f.Value)).ToList();
-        return new Envelope(Bare(sender), null, recipients.Select(r => new EnvelopeRecipient(Bare(r))).ToArray());
+        return new Envelope(MailAddress.Bare(sender), null, recipients.Select(r => new EnvelopeRecipient(MailAddress.Bare(r))).ToArray());
     }
 
     /// <summary>Addresses in a field value: each <c>&lt;…&gt;</c>, or bare words with an '@'.</summary>
@@ -38,6 +38,4 @@ public static class Envelopes
             }
         }
     }
-
-    private static string Bare(string address) => address.Trim() is ['<', .. var inner, '>'] ? inner : address.Trim();
 }

@@ -39,42 +39,13 @@ public static class MessageEditor
     {
         ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(edits);
-        var parsed = ParsedMessage.Parse(message);
-        var from = envelope.MailFrom;
-        var fromParameters = envelope.MailParameters;
-        var recipients = envelope.Recipients.ToList();
+        var draft = MessageDraft.Parse(message.ToArray(), envelope);
         foreach (var edit in edits)
         {
-            switch (edit)
-            {
-                case AddHeader add:
-                    parsed.Fields.Add(parsed.NewField(add.Name, add.Value));
-                    break;
-                case InsertHeader insert:
-                    parsed.Fields.Insert(Math.Min(insert.Index, parsed.Fields.Count), parsed.NewField(insert.Name, insert.Value));
-                    break;
-                case ChangeHeader change:
-                    Change(parsed, change);
-                    break;
-                case ReplaceBody body:
-                    parsed.Body = parsed.UsesLf ? ToLf(body.Body.Span) : body.Body.ToArray();
-                    break;
-                case AddRecipient add:
-                    recipients.Add(new EnvelopeRecipient(Bare(add.Address), add.Parameters is null ? null : add.Parameters.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
-                    break;
-                case DeleteRecipient delete:
-                    recipients.RemoveAll(r => string.Equals(Bare(r.Address), Bare(delete.Address), StringComparison.OrdinalIgnoreCase));
-                    break;
-                case ChangeSender sender:
-                    from = Bare(sender.Address);
-                    fromParameters = sender.Parameters;
-                    break;
-                default:
-                    throw new ArgumentException($"An edit the editor does not know: {edit}", nameof(edits));
-            }
+            draft.Apply(edit);
         }
 
-        return new EditedMessage(parsed.ToBytes(), new Envelope(from, fromParameters, recipients));
+        return new EditedMessage(draft.ToBytes(), draft.Envelope);
     }
 
     /// <summary>
@@ -83,15 +54,11 @@ public static class MessageEditor
     /// </summary>
     public static IReadOnlyList<HeaderField> ReadFields(ReadOnlySpan<byte> message)
     {
-        var parsed = ParsedMessage.Parse(message);
-        var fields = new List<HeaderField>(parsed.Fields.Count);
-        foreach (var field in parsed.Fields)
+        var layout = MessageLayout.Of(message);
+        var fields = new List<HeaderField>(layout.Fields.Count);
+        foreach (var (name, start, length) in layout.Fields)
         {
-            var raw = field.Raw.AsSpan();
-            var colon = raw.IndexOf((byte)':');
-            var value = raw[(colon + 1)..];
-            value = value.EndsWith("\r\n"u8) ? value[..^2] : value.EndsWith("\n"u8) ? value[..^1] : value;
-            fields.Add(new HeaderField(field.Name, Encoding.UTF8.GetString(value)));
+            fields.Add(MessageDraft.ToHeaderField(name, message.Slice(start, length)));
         }
 
         return fields;
@@ -100,25 +67,204 @@ public static class MessageEditor
     /// <summary>Applies only the header and body edits.</summary>
     public static byte[] Apply(ReadOnlySpan<byte> message, IEnumerable<MessageEdit> edits) =>
         Apply(message, new Envelope(string.Empty, null, []), edits).Message;
+}
 
-    private static void Change(ParsedMessage parsed, ChangeHeader change)
+/// <summary>
+/// Where the parts of a message are: an mbox <c>From </c> line, each header field (all its lines, with
+/// their line ends), the empty line that ends the header, and the body. The same rule as the plug-in's
+/// reader (<see cref="HeaderSyntax"/>): folded lines belong to their field; a line that cannot be a field
+/// starts the body.
+/// </summary>
+internal readonly record struct MessageLayout(int PrefixLength, List<(string Name, int Start, int Length)> Fields, int SeparatorStart, int SeparatorLength, bool UsesLf)
+{
+    public int BodyStart => SeparatorStart + SeparatorLength;
+
+    public static MessageLayout Of(ReadOnlySpan<byte> message)
+    {
+        var fields = new List<(string Name, int Start, int Length)>();
+        var firstLf = message.IndexOf((byte)'\n');
+        var usesLf = firstLf > 0 && message[firstLf - 1] != (byte)'\r';
+        var position = 0;
+        if (message.StartsWith("From "u8))
+        {
+            position = firstLf < 0 ? message.Length : firstLf + 1; // an mbox separator line is kept as it was
+        }
+
+        var prefix = position;
+        while (position < message.Length)
+        {
+            var rest = message[position..];
+            var lineEnd = rest.IndexOf((byte)'\n');
+            var lineLength = lineEnd < 0 ? rest.Length : lineEnd + 1;
+            var content = rest[..lineLength].TrimEnd("\r\n"u8);
+            var kind = HeaderSyntax.Classify(content, out var colon);
+            if (kind == HeaderLineKind.End)
+            {
+                return new MessageLayout(prefix, fields, position, lineLength, usesLf);
+            }
+
+            if (kind == HeaderLineKind.Continuation && fields.Count > 0)
+            {
+                var last = fields[^1];
+                fields[^1] = last with { Length = last.Length + lineLength };
+                position += lineLength;
+                continue;
+            }
+
+            if (kind != HeaderLineKind.Field)
+            {
+                break; // the body starts here, without a blank line
+            }
+
+            fields.Add((Encoding.UTF8.GetString(content[..colon].TrimEnd(" \t"u8)), position, lineLength));
+            position += lineLength;
+        }
+
+        return new MessageLayout(prefix, fields, position, 0, usesLf);
+    }
+}
+
+/// <summary>
+/// A message being edited: parsed once, its header fields a list edited in place, every untouched part
+/// (each field, the body) a slice of the original bytes, never copied until <see cref="ToBytes"/> writes
+/// the result once. So many edits on a large message cost one parse and one copy, not one copy per edit.
+/// </summary>
+internal sealed class MessageDraft
+{
+    private readonly ReadOnlyMemory<byte> _prefix;
+    private readonly ReadOnlyMemory<byte> _separator;
+    private readonly List<Field> _fields;
+    private readonly bool _usesLf;
+    private readonly Envelope _original;
+    private readonly List<EnvelopeRecipient> _recipients;
+    private ReadOnlyMemory<byte> _body;
+    private string _mailFrom;
+    private string? _mailParameters;
+    private bool _envelopeChanged;
+    private IReadOnlyList<HeaderField>? _view;
+
+    private MessageDraft(ReadOnlyMemory<byte> message, MessageLayout layout, Envelope envelope)
+    {
+        _prefix = message[..layout.PrefixLength];
+        _separator = message.Slice(layout.SeparatorStart, layout.SeparatorLength);
+        _body = message[layout.BodyStart..];
+        _usesLf = layout.UsesLf;
+        _fields = layout.Fields.Select(f => new Field(f.Name, message.Slice(f.Start, f.Length))).ToList();
+        _original = envelope;
+        _recipients = [.. envelope.Recipients];
+        _mailFrom = envelope.MailFrom;
+        _mailParameters = envelope.MailParameters;
+    }
+
+    /// <summary>Parses <paramref name="message"/>, which must not change while the draft is used.</summary>
+    public static MessageDraft Parse(ReadOnlyMemory<byte> message, Envelope envelope) =>
+        new(message, MessageLayout.Of(message.Span), envelope);
+
+    /// <summary>The header fields as they are now (the list is kept until the next edit).</summary>
+    public IReadOnlyList<HeaderField> Fields => _view ??= _fields.Select(f => f.Header).ToArray();
+
+    /// <summary>The size in bytes of the message as it is now.</summary>
+    public long Length => _prefix.Length + _fields.Sum(f => (long)f.Raw.Length) + _separator.Length + _body.Length;
+
+    /// <summary>The envelope as it is now: the one given when no envelope edit was made.</summary>
+    public Envelope Envelope => _envelopeChanged ? new Envelope(_mailFrom, _mailParameters, _recipients.ToArray()) : _original;
+
+    public void Apply(MessageEdit edit)
+    {
+        switch (edit)
+        {
+            case AddHeader add:
+                _fields.Add(NewField(add.Name, add.Value));
+                break;
+            case InsertHeader insert:
+                _fields.Insert(Math.Clamp(insert.Index, 0, _fields.Count), NewField(insert.Name, insert.Value));
+                break;
+            case ChangeHeader change:
+                Change(change);
+                break;
+            case ReplaceBody body:
+                _body = _usesLf ? ToLf(body.Body.Span) : body.Body;
+                break;
+            case AddRecipient add:
+                _recipients.Add(new EnvelopeRecipient(MailAddress.Bare(add.Address), add.Parameters?.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+                _envelopeChanged = true;
+                break;
+            case DeleteRecipient delete:
+                _recipients.RemoveAll(r => MailAddress.Same(r.Address, delete.Address));
+                _envelopeChanged = true;
+                break;
+            case ChangeSender sender:
+                _mailFrom = MailAddress.Bare(sender.Address);
+                _mailParameters = sender.Parameters;
+                _envelopeChanged = true;
+                break;
+            default:
+                throw new ArgumentException($"An edit the editor does not know: {edit}", nameof(edit));
+        }
+
+        _view = null;
+    }
+
+    /// <summary>Replaces the field at <paramref name="index"/> of the whole header with exactly <paramref name="raw"/> (all its lines, line ends included).</summary>
+    public void ReplaceField(int index, string name, ReadOnlyMemory<byte> raw)
+    {
+        _fields[index] = new Field(name, raw);
+        _view = null;
+    }
+
+    /// <summary>The raw bytes of the field at <paramref name="index"/> (all its lines, line ends included).</summary>
+    public ReadOnlyMemory<byte> RawField(int index) => _fields[index].Raw;
+
+    /// <summary>The message's own line end.</summary>
+    public string LineEnd => _usesLf ? "\n" : "\r\n";
+
+    /// <summary>The message as it is now, written once.</summary>
+    public byte[] ToBytes()
+    {
+        var output = new byte[checked((int)Length)];
+        var span = output.AsSpan();
+        Write(ref span, _prefix);
+        foreach (var field in _fields)
+        {
+            Write(ref span, field.Raw);
+        }
+
+        Write(ref span, _separator);
+        Write(ref span, _body);
+        return output;
+
+        static void Write(ref Span<byte> to, ReadOnlyMemory<byte> part)
+        {
+            part.Span.CopyTo(to);
+            to = to[part.Length..];
+        }
+    }
+
+    internal static HeaderField ToHeaderField(string name, ReadOnlySpan<byte> raw)
+    {
+        var value = raw[(raw.IndexOf((byte)':') + 1)..];
+        value = value.EndsWith("\r\n"u8) ? value[..^2] : value.EndsWith("\n"u8) ? value[..^1] : value;
+        return new HeaderField(name, Encoding.UTF8.GetString(value));
+    }
+
+    private void Change(ChangeHeader change)
     {
         var index = Math.Max(1, change.Index); // 0 means 1, as in libmilter and Postfix
         var seen = 0;
-        for (var i = 0; i < parsed.Fields.Count; i++)
+        for (var i = 0; i < _fields.Count; i++)
         {
-            if (!parsed.Fields[i].HasName(change.Name) || ++seen != index)
+            if (!_fields[i].HasName(change.Name) || ++seen != index)
             {
                 continue;
             }
 
             if (change.Value is null)
             {
-                parsed.Fields.RemoveAt(i);
+                _fields.RemoveAt(i);
             }
             else
             {
-                parsed.Fields[i] = parsed.NewField(change.Name, change.Value);
+                _fields[i] = NewField(change.Name, change.Value);
             }
 
             return;
@@ -126,104 +272,30 @@ public static class MessageEditor
 
         if (change.Value is not null)
         {
-            parsed.Fields.Add(parsed.NewField(change.Name, change.Value)); // beyond the count: add
+            _fields.Add(NewField(change.Name, change.Value)); // beyond the count: add
         }
     }
 
-    private static string Bare(string address) => address.Trim() is ['<', .. var inner, '>'] ? inner : address.Trim();
+    private Field NewField(string name, string value)
+    {
+        var text = name + ":" + (_usesLf ? value.Replace("\r\n", "\n", StringComparison.Ordinal) : value) + LineEnd;
+        return new Field(name, Encoding.UTF8.GetBytes(text));
+    }
 
     private static byte[] ToLf(ReadOnlySpan<byte> bytes) =>
         Encoding.Latin1.GetBytes(Encoding.Latin1.GetString(bytes).Replace("\r\n", "\n", StringComparison.Ordinal));
 
-    /// <summary>One header field: its raw bytes (all lines, with their line ends) and its name.</summary>
-    private sealed record Field(string Name, byte[] Raw)
+    /// <summary>One header field: its name and raw bytes (all lines, with their line ends); its value decoded only when asked.</summary>
+    private sealed class Field(string name, ReadOnlyMemory<byte> raw)
     {
+        private HeaderField? _header;
+
+        public string Name { get; } = name;
+
+        public ReadOnlyMemory<byte> Raw { get; } = raw;
+
+        public HeaderField Header => _header ??= ToHeaderField(Name, Raw.Span);
+
         public bool HasName(string name) => string.Equals(Name, name, StringComparison.OrdinalIgnoreCase);
-    }
-
-    /// <summary>A message split into header fields, the separator line and the body.</summary>
-    private sealed class ParsedMessage
-    {
-        public List<Field> Fields { get; } = [];
-
-        public byte[] Prefix { get; private set; } = [];
-
-        public byte[] Separator { get; private set; } = [];
-
-        public byte[] Body { get; set; } = [];
-
-        public bool UsesLf { get; private set; }
-
-        private string LineEnd => UsesLf ? "\n" : "\r\n";
-
-        public Field NewField(string name, string value)
-        {
-            var text = name + ":" + (UsesLf ? value.Replace("\r\n", "\n", StringComparison.Ordinal) : value) + LineEnd;
-            return new Field(name, Encoding.UTF8.GetBytes(text));
-        }
-
-        public byte[] ToBytes()
-        {
-            var output = new MemoryStream();
-            output.Write(Prefix);
-            foreach (var field in Fields)
-            {
-                output.Write(field.Raw);
-            }
-
-            output.Write(Separator);
-            output.Write(Body);
-            return output.ToArray();
-        }
-
-        /// <summary>Same header rules as the plug-in's reader: folded lines belong to their field; a line that cannot be a field starts the body.</summary>
-        public static ParsedMessage Parse(ReadOnlySpan<byte> message)
-        {
-            var parsed = new ParsedMessage();
-            var firstLf = message.IndexOf((byte)'\n');
-            parsed.UsesLf = firstLf > 0 && message[firstLf - 1] != (byte)'\r';
-            var position = 0;
-            if (message.StartsWith("From "u8))
-            {
-                var end = firstLf < 0 ? message.Length : firstLf + 1;
-                parsed.Prefix = message[..end].ToArray(); // an mbox separator line is kept as it was
-                position = end;
-            }
-
-            while (position < message.Length)
-            {
-                var rest = message[position..];
-                var lineEnd = rest.IndexOf((byte)'\n');
-                var lineLength = lineEnd < 0 ? rest.Length : lineEnd + 1;
-                var line = rest[..lineLength];
-                var content = line.TrimEnd("\r\n"u8);
-                var kind = HeaderSyntax.Classify(content, out var colon);
-                if (kind == HeaderLineKind.End)
-                {
-                    parsed.Separator = line.ToArray();
-                    position += lineLength;
-                    break;
-                }
-
-                if (kind == HeaderLineKind.Continuation && parsed.Fields.Count > 0)
-                {
-                    var last = parsed.Fields[^1];
-                    parsed.Fields[^1] = last with { Raw = [.. last.Raw, .. line] };
-                    position += lineLength;
-                    continue;
-                }
-
-                if (kind != HeaderLineKind.Field)
-                {
-                    break; // the body starts here, without a blank line
-                }
-
-                parsed.Fields.Add(new Field(Encoding.UTF8.GetString(content[..colon].TrimEnd(" \t"u8)), line.ToArray()));
-                position += lineLength;
-            }
-
-            parsed.Body = message[position..].ToArray();
-            return parsed;
-        }
     }
 }

@@ -41,7 +41,7 @@ public sealed class HostMessage
 
         foreach (var (recipient, channel) in DestinationChannels)
         {
-            if (SieveScript.SameAddress(recipient, address))
+            if (MailAddress.Same(recipient, address))
             {
                 return channel;
             }
@@ -72,12 +72,13 @@ public enum Disposition
 
 /// <summary>
 /// The result for one group of recipients. Every recipient of a message is in exactly one group; there is
-/// more than one group only when slots selected some recipients and not others (each group then went
-/// through different slots and may end differently).
+/// more than one group when slots selected some recipients and not others, or the same slot with other
+/// opt-in values (each group then went through different slots and may end differently), and each recipient
+/// a slot refused (<c>rejectrecipient</c>) has a result of its own, a refusal with its reply.
 /// </summary>
 public sealed class DeliveryResult
 {
-    /// <summary>The original envelope recipients (bare addresses) this result is for.</summary>
+    /// <summary>The original envelope recipients (bare addresses) this result is for (none for a group a slot's addrecipient made).</summary>
     public required IReadOnlyList<string> Recipients { get; init; }
 
     /// <summary>What becomes of the message.</summary>
@@ -92,7 +93,10 @@ public sealed class DeliveryResult
     /// <summary>The message as edited by every slot that ran (tags applied); the original when refused or discarded.</summary>
     public required byte[] Message { get; init; }
 
-    /// <summary>The envelope as edited (added, removed and refused recipients, changed sender).</summary>
+    /// <summary>
+    /// The envelope as edited (added, removed and refused recipients, changed sender); when refused or
+    /// discarded, the original envelope with this group's recipients.
+    /// </summary>
     public required Envelope Envelope { get; init; }
 
     /// <summary>True when the message goes to the inbox (no slot cancelled the implicit keep, or one kept explicitly).</summary>
@@ -107,7 +111,11 @@ public sealed class DeliveryResult
     /// <summary><c>addtag</c> tags of every slot, in order, as prefixed to the Subject.</summary>
     public IReadOnlyList<string> Tags { get; init; } = [];
 
-    /// <summary>Recipients a slot refused (<c>rejectrecipient</c>), each with its reply.</summary>
+    /// <summary>
+    /// Recipients a slot refused (<c>rejectrecipient</c>) in this group, each with its reply. An original
+    /// recipient refused also has a result of its own (<see cref="Disposition.Reject"/> or
+    /// <see cref="Disposition.TempFail"/>), which <see cref="HostResult.For"/> finds.
+    /// </summary>
     public IReadOnlyList<RefusedRecipient> RefusedRecipients { get; init; } = [];
 
     /// <summary>The slots that ran for this group, in order.</summary>
@@ -157,8 +165,12 @@ public sealed class HostResult
     /// <summary>What each slot did and why it was selected or not, one line each.</summary>
     public required IReadOnlyList<string> Log { get; init; }
 
-    /// <summary>The result that applies to <paramref name="recipient"/> (an original envelope recipient).</summary>
+    /// <summary>
+    /// The result that applies to <paramref name="recipient"/>: an original envelope recipient, or one a slot
+    /// added (found in the edited envelopes).
+    /// </summary>
     public DeliveryResult For(string recipient) =>
-        Deliveries.FirstOrDefault(d => d.Recipients.Any(r => SieveScript.SameAddress(r, recipient)))
-        ?? throw new ArgumentException($"{recipient} is not a recipient of this message.", nameof(recipient));
+        Deliveries.FirstOrDefault(d => d.Recipients.Any(r => MailAddress.Same(r, recipient)))
+        ?? Deliveries.FirstOrDefault(d => d.Envelope.Recipients.Any(r => MailAddress.Same(r.Address, recipient)))
+        ?? throw new ArgumentException("Not a recipient of this message.", nameof(recipient));
 }

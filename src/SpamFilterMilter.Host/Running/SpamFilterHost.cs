@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
@@ -36,8 +37,9 @@ public sealed class HostSlot
 /// What an MTA embeds to run spam-filter plug-ins the way Messaging Server's MTA did: the slots of option.dat,
 /// each with its plug-in loaded by path; per-user, per-domain and per-channel opt-in; the verdict turned into a
 /// Sieve action and the action run on the message and envelope. Slots run in number order; each sees the
-/// message as the earlier ones left it; the first refusal (reject, tempfail, discard) ends the processing of
-/// that copy; quarantine holds it but later slots still run; keep, fileinto, redirect and tags accumulate.
+/// message as the earlier ones left it; the first refusal (reject, ereject, tempfail) ends the processing of
+/// that copy; quarantine holds it but later slots still run; keep, fileinto, redirect and tags accumulate, and
+/// a discard cancels only the implicit keep, as when the slots' actions were one Sieve script (RFC 5228 §4.5).
 /// Thread-safe: messages may be filtered concurrently.
 /// </summary>
 public sealed class SpamFilterHost : IAsyncDisposable
@@ -49,7 +51,6 @@ public sealed class SpamFilterHost : IAsyncDisposable
     public static SmtpReply DirectoryFailureReply { get; } = new(451, "4.4.3", "Directory server failure - try again later");
 
     private readonly ChannelTable _channels;
-    private readonly IOptInDirectory? _directory;
     private readonly bool _ownsDirectory;
     private readonly ILogger _logger;
 
@@ -57,13 +58,16 @@ public sealed class SpamFilterHost : IAsyncDisposable
     {
         Slots = slots;
         _channels = channels;
-        _directory = directory;
+        Directory = directory;
         _ownsDirectory = ownsDirectory;
         _logger = logger;
     }
 
     /// <summary>The slots that are on, in number order.</summary>
     public IReadOnlyList<HostSlot> Slots { get; }
+
+    /// <summary>The opt-in directory the host asks (the MTA's, or the one option.dat names), or null.</summary>
+    internal IOptInDirectory? Directory { get; }
 
     /// <summary>
     /// Creates the host: loads each slot's plug-in by path (in its own load context) and creates it with its
@@ -74,7 +78,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
     /// </summary>
     /// <param name="options">option.dat.</param>
     /// <param name="channels">The channel table; none means no channel keywords.</param>
-    /// <param name="directory">The opt-in directory; null means the one option.dat names (DIRECTORY_FILE or LDAP_HOST), if any.</param>
+    /// <param name="directory">The opt-in directory (the MTA keeps it and disposes it); null means the one option.dat names (DIRECTORY_FILE or LDAP_HOST), if any, which the host disposes.</param>
     /// <param name="loggerFactory">Logs for the host and, passed on, for the plug-ins.</param>
     /// <param name="loadPlugin">Loads a plug-in assembly by path; default <see cref="PluginLoader.Load"/>.</param>
     public static SpamFilterHost Create(
@@ -86,6 +90,11 @@ public sealed class SpamFilterHost : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.Host");
+        if (directory is null && OptInSelection.FirstDirectoryOption(options.Slots) is { } option && !options.Directory.IsConfigured)
+        {
+            throw new SpamFilterConfigurationException(options.FilePath, 0, option, "needs a directory: set DIRECTORY_FILE or LDAP_HOST");
+        }
+
         var ownsDirectory = false;
         if (directory is null && options.Directory.IsConfigured)
         {
@@ -93,14 +102,6 @@ public sealed class SpamFilterHost : IAsyncDisposable
                 ? new LdapOptInDirectory(options.Directory)
                 : FileOptInDirectory.Load(options.Directory.File!, options.Directory.AddressAttributes, options.Directory.DomainAttributes);
             ownsDirectory = true;
-        }
-
-        if (directory is null && OptInSelection.NeedsDirectory(options.Slots))
-        {
-            var slot = options.Slots.First(s => s.UserOptInAttribute is not null || s.SourceOptInAttribute is not null || s.DomainOptInAttribute is not null);
-            var option = slot.UserOptInAttribute is not null ? $"LDAP_OPTIN{slot.Number}"
-                : slot.SourceOptInAttribute is not null ? $"LDAP_SOURCE_OPTIN{slot.Number}" : $"LDAP_DOMAIN_ATTR_OPTIN{slot.Number}";
-            throw new SpamFilterConfigurationException(options.FilePath, 0, option, "needs a directory: set DIRECTORY_FILE or LDAP_HOST");
         }
 
         foreach (var note in options.Notes)
@@ -126,7 +127,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
             {
                 // A plug-in that cannot be loaded or created (wrong path, its option file wrong, its constructor
                 // broken) must not stop the MTA: its slot fails each message, as spamfilterX_optional says.
-                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, e.Message);
+                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, e);
                 slots.Add(new HostSlot(slot, null, e.Message));
             }
         }
@@ -144,42 +145,46 @@ public sealed class SpamFilterHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(message);
         var log = new List<string>();
         var runs = new List<SlotRun>();
-        var copies = new List<Copy> { new(message.Envelope.Recipients.Select(r => SieveScript.Bare(r.Address)).ToList(), message.Message.ToArray(), message.Envelope) };
-        var selection = new OptInSelection(Slots.Select(s => s.Options).ToList(), _channels, _directory, message.SourceChannel, message.DestinationChannel);
+        var original = new Original(message.Message.ToArray(), message.Envelope);
+        var copies = new List<Copy> { new(original, message.Envelope.Recipients.Select(r => MailAddress.Bare(r.Address)).ToList(), original.Message, message.Envelope) };
+        var selection = new OptInSelection(Slots.Select(s => s.Options).ToList(), _channels, Directory, message.SourceChannel, message.DestinationChannel);
         try
         {
             foreach (var slot in Slots)
             {
                 foreach (var copy in copies.Where(c => c.Ended is null).ToList())
                 {
-                    var choice = await selection.ChooseAsync(slot.Options, copy.Envelope.MailFrom, copy.Envelope.Recipients, cancellationToken).ConfigureAwait(false);
+                    // Sender-side opt-in is the original sender's, whatever an earlier slot changed it to.
+                    var choice = await selection.ChooseAsync(slot.Options, message.Envelope.MailFrom, copy.Envelope.Recipients, cancellationToken).ConfigureAwait(false);
                     foreach (var reason in choice.Reasons)
                     {
                         log.Add($"{slot}: {reason}");
                     }
 
-                    if (choice.Selected.Count == 0)
+                    foreach (var group in choice.Groups)
                     {
-                        continue;
-                    }
+                        var target = copy;
+                        if (group.Recipients.Count < copy.Envelope.Recipients.Count)
+                        {
+                            // Only some recipients selected this slot, or with other opt-in values: from here on
+                            // they have their own copy.
+                            target = copy.Split(group.Recipients);
+                            copies.Add(target);
+                        }
 
-                    var target = copy;
-                    if (choice.Selected.Count < copy.Envelope.Recipients.Count)
-                    {
-                        // Only some recipients selected this slot: from here on they have their own copy.
-                        target = copy.Split(choice.Selected);
-                        copies.Add(target);
-                        copies = [.. copies.OrderBy(c => FirstPosition(c, message.Envelope))];
+                        runs.Add(await RunSlotAsync(slot, target, group, message, log, cancellationToken).ConfigureAwait(false));
+                        copies.AddRange(target.SplitRefused(log));
                     }
-
-                    var run = await RunSlotAsync(slot, target, choice, message, log, cancellationToken).ConfigureAwait(false);
-                    runs.Add(run);
                 }
+
+                copies.RemoveAll(c => c.IsEmpty);
+                copies = [.. copies.OrderBy(c => FirstPosition(c, message.Envelope))];
             }
         }
-        catch (OptInDirectoryException e)
+        catch (DirectoryLookupException e)
         {
-            HostLog.DirectoryFailed(_logger, e.Message);
+            HostLog.DirectoryFailed(_logger, e.What, e.InnerException);
+            HostLog.DirectoryFailedDetail(_logger, e.What, e.Key, e.InnerException);
             log.Add($"directory: {e.Message}; the message is refused for now ({DirectoryFailureReply})");
             return new HostResult
             {
@@ -187,10 +192,10 @@ public sealed class SpamFilterHost : IAsyncDisposable
                 [
                     new DeliveryResult
                     {
-                        Recipients = message.Envelope.Recipients.Select(r => SieveScript.Bare(r.Address)).ToArray(),
+                        Recipients = message.Envelope.Recipients.Select(r => MailAddress.Bare(r.Address)).ToArray(),
                         Disposition = Disposition.TempFail,
                         Reply = DirectoryFailureReply,
-                        Message = message.Message.ToArray(),
+                        Message = original.Message,
                         Envelope = message.Envelope,
                     },
                 ],
@@ -208,7 +213,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
     {
         for (var i = 0; i < envelope.Recipients.Count; i++)
         {
-            if (copy.Recipients.Any(r => SieveScript.SameAddress(r, envelope.Recipients[i].Address)))
+            if (copy.Recipients.Any(r => MailAddress.Same(r, envelope.Recipients[i].Address)))
             {
                 return i;
             }
@@ -217,29 +222,58 @@ public sealed class SpamFilterHost : IAsyncDisposable
         return int.MaxValue;
     }
 
-    /// <summary>Disposes the plug-ins and the directory the host created.</summary>
+    /// <summary>
+    /// Disposes every plug-in, then the directory the host created (never one the MTA passed in). A plug-in
+    /// or directory that fails to dispose is logged; the others are disposed all the same.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         foreach (var slot in Slots)
         {
-            if (slot.Plugin is not null)
+            if (slot.Plugin is null)
+            {
+                continue;
+            }
+
+            try
             {
                 await slot.Plugin.DisposeAsync().ConfigureAwait(false);
             }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                HostLog.PluginDisposeFailed(_logger, slot.Options.Number, e);
+            }
         }
 
-        if (_ownsDirectory && _directory is IDisposable disposable)
+        if (!_ownsDirectory)
         {
-            disposable.Dispose();
+            return;
+        }
+
+        try
+        {
+            switch (Directory)
+            {
+                case IAsyncDisposable asyncDisposable:
+                    await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+                    break;
+                case IDisposable disposable:
+                    disposable.Dispose();
+                    break;
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            HostLog.DirectoryDisposeFailed(_logger, e);
         }
     }
 
-    private async Task<SlotRun> RunSlotAsync(HostSlot slot, Copy copy, SlotChoice choice, HostMessage message, List<string> log, CancellationToken cancellationToken)
+    private async Task<SlotRun> RunSlotAsync(HostSlot slot, Copy copy, OptInGroup group, HostMessage message, List<string> log, CancellationToken cancellationToken)
     {
         var options = slot.Options;
-        var recipients = copy.Envelope.Recipients.Select(r => SieveScript.Bare(r.Address)).ToArray();
-        log.Add($"{slot}: runs for {string.Join(", ", recipients.Select(r => $"<{r}>"))} with opt-in {(choice.OptIn.Count == 0 ? "(none)" : string.Join(", ", choice.OptIn))}");
-        var verdict = await VerdictAsync(slot, copy, choice, message, cancellationToken).ConfigureAwait(false);
+        var recipients = copy.Envelope.Recipients.Select(r => MailAddress.Bare(r.Address)).ToArray();
+        log.Add($"{slot}: runs for {string.Join(", ", recipients.Select(r => $"<{r}>"))} with opt-in {(group.OptIn.Count == 0 ? "(none)" : string.Join(", ", group.OptIn))}");
+        var verdict = await VerdictAsync(slot, copy, group, message, cancellationToken).ConfigureAwait(false);
         log.Add($"{slot}: verdict {Describe(verdict)}");
         copy.Slots.Add(options.Number);
 
@@ -272,7 +306,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
                     return Refuse($"failed ({cause}); {options.OptionName("optional")}=0", cause, null);
                 }
 
-                (script, source) = (verdict.Text, "the failure verdict's action");
+                (script, source) = (verdict.Text, FailureActionSource);
                 break;
             default:
                 log.Add($"{slot}: nothing to do");
@@ -292,10 +326,13 @@ public sealed class SpamFilterHost : IAsyncDisposable
         {
             outcome = SieveScript.Parse(script).Run(copy.Message, copy.Envelope);
         }
-        catch (SieveException e)
+        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
         {
+            // Only the position goes to the warning: the problem may quote the script's header or address text.
             var cause = $"{source}: {e.Message}";
-            HostLog.ActionFailed(_logger, options.Number, cause);
+            var (line, column) = e is SieveException s ? (s.Line, s.Column) : (0, 0);
+            HostLog.ActionFailed(_logger, options.Number, source!, line, column);
+            HostLog.ActionFailedDetail(_logger, options.Number, source!, e);
             if (options.Optional)
             {
                 log.Add($"{slot}: the action failed ({cause}); {options.OptionName("optional")}=1, so the message goes on as if the slot were absent");
@@ -326,7 +363,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
         {
             Slot = options.Number,
             Recipients = recipients,
-            OptIn = choice.OptIn,
+            OptIn = group.OptIn,
             Verdict = verdict,
             ActionSource = actionSource,
             Script = ranScript,
@@ -336,7 +373,10 @@ public sealed class SpamFilterHost : IAsyncDisposable
         };
     }
 
-    private static async Task<FilterVerdict> VerdictAsync(HostSlot slot, Copy copy, SlotChoice choice, HostMessage message, CancellationToken cancellationToken)
+    /// <summary>The <see cref="SlotRun.ActionSource"/> when the failure verdict's own action ran.</summary>
+    public const string FailureActionSource = "the failure verdict's action";
+
+    private async Task<FilterVerdict> VerdictAsync(HostSlot slot, Copy copy, OptInGroup group, HostMessage message, CancellationToken cancellationToken)
     {
         if (slot.Plugin is null)
         {
@@ -358,13 +398,14 @@ public sealed class SpamFilterHost : IAsyncDisposable
                 MailParameters = copy.Envelope.MailParameters?.Split(' ', StringSplitOptions.RemoveEmptyEntries),
                 Recipients = copy.Envelope.Recipients,
                 Message = stream,
-                OptIn = choice.OptIn,
+                OptIn = group.OptIn,
                 Macros = message.Macros,
             }, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // The contract says a plug-in never throws for a filter failure; one that does anyway has failed.
+            HostLog.PluginThrew(_logger, slot.Options.Number, e);
             return new FilterVerdict
             {
                 Kind = VerdictKind.Failure,
@@ -381,21 +422,32 @@ public sealed class SpamFilterHost : IAsyncDisposable
         _ => $"string: {verdict.Text?.Replace("\n", "\n    ", StringComparison.Ordinal)}",
     };
 
+    /// <summary>The message as the MTA handed it: what a refused or discarded copy carries.</summary>
+    private sealed record Original(byte[] Message, Envelope Envelope)
+    {
+        /// <summary>The original envelope with only <paramref name="recipients"/> (original recipients, bare).</summary>
+        public Envelope For(IReadOnlyList<string> recipients) =>
+            Envelope with { Recipients = Envelope.Recipients.Where(r => recipients.Any(x => MailAddress.Same(x, r.Address))).ToArray() };
+    }
+
     /// <summary>
     /// One copy of the message on its way through the slots, for a group of recipients: the bytes and envelope
     /// as edited so far and what the actions decided.
     /// </summary>
-    private sealed class Copy(List<string> recipients, byte[] message, Envelope envelope)
+    private sealed class Copy(Original original, List<string> recipients, byte[] message, Envelope envelope)
     {
         private readonly List<string> _folders = [];
         private readonly List<string> _redirects = [];
         private readonly List<string> _tags = [];
         private readonly List<RefusedRecipient> _refused = [];
+        private readonly List<RefusedRecipient> _toSplit = [];
         private bool _keep = true;
         private bool _explicitKeep;
         private string? _quarantine;
         private SmtpReply? _reply;
+        private bool _splitAway;
 
+        /// <summary>The original envelope recipients (bare) this copy is for.</summary>
         public List<string> Recipients { get; } = recipients;
 
         public byte[] Message { get; private set; } = message;
@@ -406,12 +458,15 @@ public sealed class SpamFilterHost : IAsyncDisposable
 
         public Disposition? Ended { get; private set; }
 
+        /// <summary>True when the copy is for nobody any more: every recipient was refused and has a result of its own.</summary>
+        public bool IsEmpty => _splitAway && Recipients.Count == 0 && Envelope.Recipients.Count == 0 && Ended is null;
+
         /// <summary>Moves <paramref name="selected"/> into a new copy that carries everything decided so far.</summary>
         public Copy Split(IReadOnlyList<EnvelopeRecipient> selected)
         {
-            var moving = Recipients.Where(r => selected.Any(s => SieveScript.SameAddress(s.Address, r))).ToList();
+            var moving = Recipients.Where(r => selected.Any(s => MailAddress.Same(s.Address, r))).ToList();
             Recipients.RemoveAll(moving.Contains);
-            var copy = new Copy(moving, Message, Envelope with { Recipients = selected.ToList() })
+            var copy = new Copy(original, moving, Message, Envelope with { Recipients = selected.ToList() })
             {
                 _keep = _keep,
                 _explicitKeep = _explicitKeep,
@@ -425,10 +480,52 @@ public sealed class SpamFilterHost : IAsyncDisposable
             return copy;
         }
 
+        /// <summary>
+        /// Gives each original recipient the last slot refused (<c>rejectrecipient</c>) a result of its own,
+        /// a refusal with its reply and the original message; a copy whose every recipient was refused is
+        /// refused too (it never becomes an empty delivery).
+        /// </summary>
+        public List<Copy> SplitRefused(List<string> log)
+        {
+            var split = new List<Copy>();
+            foreach (var refused in _toSplit)
+            {
+                var own = Recipients.FirstOrDefault(r => MailAddress.Same(r, refused.Address));
+                if (own is null)
+                {
+                    continue; // a recipient a slot added: refused in this copy's RefusedRecipients only
+                }
+
+                Recipients.Remove(own);
+                _splitAway = true;
+                var alone = new Copy(original, [own], original.Message, original.For([own]));
+                alone.Slots.AddRange(Slots);
+                alone._refused.Add(refused);
+                alone.End(refused.Reply.IsTransient ? Disposition.TempFail : Disposition.Reject, refused.Reply);
+                split.Add(alone);
+            }
+
+            if (_toSplit.Count > 0 && Envelope.Recipients.Count == 0 && Recipients.Count > 0 && Ended is null)
+            {
+                var first = _toSplit[0].Reply;
+                End(first.IsTransient ? Disposition.TempFail : Disposition.Reject, first);
+                log.Add($"every recipient of the copy for {Who()} is refused: {first}");
+            }
+
+            _toSplit.Clear();
+            return split;
+        }
+
+        /// <summary>Ends the copy with a refusal: it carries the original message and envelope from here on.</summary>
         public void End(Disposition disposition, SmtpReply? reply)
         {
             Ended = disposition;
             _reply = reply;
+            Message = original.Message;
+            if (Recipients.Count > 0)
+            {
+                Envelope = original.For(Recipients);
+            }
         }
 
         /// <summary>Merges a script's outcome; returns what it meant, in words.</summary>
@@ -442,11 +539,10 @@ public sealed class SpamFilterHost : IAsyncDisposable
                 case SieveDisposition.TempFail:
                     End(Disposition.TempFail, outcome.Reply);
                     return $"tempfail {outcome.Reply}";
-                case SieveDisposition.Discard:
-                    End(Disposition.Discard, null);
-                    return "discard";
             }
 
+            // Deliver or discard: as in one Sieve script, a discard only cancels the implicit keep; whether
+            // anything keeps, files or redirects the message is decided once every slot has run.
             Message = outcome.Message;
             Envelope = outcome.Envelope;
             _keep &= outcome.Keep;
@@ -456,7 +552,13 @@ public sealed class SpamFilterHost : IAsyncDisposable
             _redirects.AddRange(outcome.Redirects.Where(r => !_redirects.Contains(r)));
             _tags.AddRange(outcome.Tags);
             _refused.AddRange(outcome.RefusedRecipients);
+            _toSplit.AddRange(outcome.RefusedRecipients);
             var words = new List<string>();
+            if (outcome.Disposition == SieveDisposition.Discard)
+            {
+                words.Add("discard");
+            }
+
             if (outcome.Edits.Count > 0)
             {
                 words.Add($"{outcome.Edits.Count} edit{(outcome.Edits.Count == 1 ? "" : "s")}");
@@ -477,10 +579,15 @@ public sealed class SpamFilterHost : IAsyncDisposable
 
         public DeliveryResult Finish(List<string> log)
         {
-            var who = string.Join(", ", Recipients.Select(r => $"<{r}>"));
+            var keep = _keep || _explicitKeep;
+            if (Ended is null && !keep && _folders.Count == 0 && _redirects.Count == 0 && _quarantine is null)
+            {
+                End(Disposition.Discard, null); // discarded, and no slot kept, filed or redirected it
+            }
+
             if (Ended is { } ended)
             {
-                log.Add($"result for {who}: {ended.ToString().ToLowerInvariant()}{(_reply is null ? "" : " " + _reply)}");
+                log.Add($"result for {Who()}: {ended.ToString().ToLowerInvariant()}{(_reply is null ? "" : " " + _reply)}");
                 return new DeliveryResult
                 {
                     Recipients = Recipients,
@@ -495,7 +602,6 @@ public sealed class SpamFilterHost : IAsyncDisposable
 
             var message = SubjectTags.Apply(Message, _tags);
             var disposition = _quarantine is null ? Disposition.Deliver : Disposition.Quarantine;
-            var keep = _keep || _explicitKeep;
             var where = new List<string>();
             if (keep)
             {
@@ -504,7 +610,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
 
             where.AddRange(_folders.Select(f => $"folder {f}"));
             where.AddRange(_redirects.Select(r => $"redirect to {r}"));
-            log.Add($"result for {who}: {(disposition == Disposition.Quarantine ? $"quarantine ({_quarantine})" : "deliver")} to {string.Join(", ", where)}");
+            log.Add($"result for {Who()}: {(disposition == Disposition.Quarantine ? $"quarantine ({_quarantine})" : "deliver")}{(where.Count == 0 ? "" : " to " + string.Join(", ", where))}");
             return new DeliveryResult
             {
                 Recipients = Recipients,
@@ -520,12 +626,22 @@ public sealed class SpamFilterHost : IAsyncDisposable
                 Slots = Slots,
             };
         }
+
+        private string Who() => string.Join(", ", (Recipients.Count > 0 ? Recipients : Envelope.Recipients.Select(r => MailAddress.Bare(r.Address))).Select(r => $"<{r}>"));
     }
 }
 
-/// <summary>Messaging Server's addtag: the tags, in order and separated by spaces, go in front of the Subject.</summary>
+/// <summary>
+/// Messaging Server's addtag: the tags, in order and separated by spaces, go in front of the Subject (a
+/// Subject is added when there is none). The Subject's own bytes are kept as they are; tags with non-ASCII
+/// characters are written as RFC 2047 encoded words (UTF-8, B), so the header stays 7-bit. Tags never hold
+/// a line break, NUL or '|' (the Sieve parser refuses them).
+/// </summary>
 internal static class SubjectTags
 {
+    /// <summary>At most this many UTF-8 bytes per encoded word: 4 groups of 3 per 4 base64 characters, 72 characters in all.</summary>
+    private const int BytesPerWord = 45;
+
     public static byte[] Apply(byte[] message, IReadOnlyList<string> tags)
     {
         if (tags.Count == 0)
@@ -533,24 +649,101 @@ internal static class SubjectTags
             return message;
         }
 
+        var draft = MessageDraft.Parse(message, new Envelope(string.Empty, null, []));
+        var index = -1;
+        for (var i = 0; i < draft.Fields.Count; i++)
+        {
+            if (draft.Fields[i].Name.Equals("Subject", StringComparison.OrdinalIgnoreCase))
+            {
+                index = i;
+                break;
+            }
+        }
+
         var prefix = string.Join(' ', tags);
-        var subject = MessageEditor.ReadFields(message).FirstOrDefault(f => f.Name.Equals("Subject", StringComparison.OrdinalIgnoreCase));
-        var rest = subject?.Value.TrimStart(' ', '\t', '\r', '\n') ?? string.Empty;
-        MessageEdit edit = subject is null
-            ? new AddHeader("Subject", " " + prefix)
-            : new ChangeHeader(1, "Subject", " " + prefix + (rest.Length == 0 ? string.Empty : " " + rest));
-        return MessageEditor.Apply(message, [edit]);
+        if (index < 0)
+        {
+            draft.Apply(new AddHeader("Subject", " " + Encode(prefix, draft.LineEnd)));
+            return draft.ToBytes();
+        }
+
+        // "Subject:" and the blanks (and folds) after it, the tags, one space, then the old text byte for byte.
+        var raw = draft.RawField(index).Span;
+        var start = raw.IndexOf((byte)':') + 1;
+        while (start < raw.Length && raw[start] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
+        {
+            start++;
+        }
+
+        var rest = raw[start..];
+        var hasText = rest.TrimEnd("\r\n"u8).Length > 0;
+        string head;
+        if (!hasText)
+        {
+            head = Encode(prefix, draft.LineEnd) + draft.LineEnd;
+        }
+        else if (Ascii.IsValid(prefix))
+        {
+            head = prefix + " ";
+        }
+        else if (rest.StartsWith("=?"u8))
+        {
+            // Blanks between two encoded words are dropped when decoding: the separating space goes inside.
+            head = Encode(prefix + " ", draft.LineEnd) + " ";
+        }
+        else
+        {
+            head = Encode(prefix, draft.LineEnd) + " ";
+        }
+
+        var name = draft.Fields[index].Name;
+        byte[] tagged = [.. Encoding.ASCII.GetBytes(name + ": " + head), .. hasText ? rest : []];
+        draft.ReplaceField(index, name, tagged);
+        return draft.ToBytes();
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> itself when it is ASCII; else RFC 2047 encoded words, folded between words with
+    /// <paramref name="lineEnd"/> and a space. The text's own spaces are inside the words, so they survive
+    /// decoding even next to another encoded word.
+    /// </summary>
+    private static string Encode(string text, string lineEnd)
+    {
+        if (Ascii.IsValid(text))
+        {
+            return text;
+        }
+
+        var words = new List<string>();
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var start = 0;
+        while (start < bytes.Length)
+        {
+            var length = Math.Min(BytesPerWord, bytes.Length - start);
+            while (start + length < bytes.Length && (bytes[start + length] & 0xC0) == 0x80)
+            {
+                length--; // never cut a character in two
+            }
+
+            words.Add($"=?UTF-8?B?{Convert.ToBase64String(bytes, start, length)}?=");
+            start += length;
+        }
+
+        return string.Join(lineEnd + " ", words);
     }
 }
 
-/// <summary>The host's log messages (event ids 5000-5099).</summary>
+/// <summary>
+/// The host's log messages (event ids 5000-5099). Addresses, header text and Sieve text never go to
+/// Warning or above: only to Debug, the traffic level (the per-message <see cref="HostResult.Log"/> has them).
+/// </summary>
 internal static partial class HostLog
 {
     [LoggerMessage(EventId = 5000, Level = LogLevel.Information, Message = "{Note}")]
     public static partial void Note(ILogger logger, string note);
 
-    [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "slot {Slot}: the plug-in {Library} cannot be used: {Cause}")]
-    public static partial void PluginUnavailable(ILogger logger, int slot, string library, string cause);
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "slot {Slot}: the plug-in {Library} cannot be used")]
+    public static partial void PluginUnavailable(ILogger logger, int slot, string library, Exception exception);
 
     [LoggerMessage(EventId = 5010, Level = LogLevel.Warning, Message = "slot {Slot}: {Cause}; the slot is optional: the message goes on as if the slot were absent")]
     public static partial void FailureIgnored(ILogger logger, int slot, string cause);
@@ -558,9 +751,24 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 5011, Level = LogLevel.Warning, Message = "slot {Slot}: {Cause}; the slot is not optional: applying the failure action")]
     public static partial void FailureApplied(ILogger logger, int slot, string cause);
 
-    [LoggerMessage(EventId = 5012, Level = LogLevel.Warning, Message = "slot {Slot}: the action failed: {Cause}")]
-    public static partial void ActionFailed(ILogger logger, int slot, string cause);
+    [LoggerMessage(EventId = 5012, Level = LogLevel.Warning, Message = "slot {Slot}: the action {Source} failed at line {Line}, column {Column}")]
+    public static partial void ActionFailed(ILogger logger, int slot, string source, int line, int column);
 
-    [LoggerMessage(EventId = 5020, Level = LogLevel.Warning, Message = "{Cause}; the message is refused for now")]
-    public static partial void DirectoryFailed(ILogger logger, string cause);
+    [LoggerMessage(EventId = 5013, Level = LogLevel.Debug, Message = "slot {Slot}: the action {Source} failed")]
+    public static partial void ActionFailedDetail(ILogger logger, int slot, string source, Exception exception);
+
+    [LoggerMessage(EventId = 5014, Level = LogLevel.Debug, Message = "slot {Slot}: the plug-in threw instead of returning a failure verdict")]
+    public static partial void PluginThrew(ILogger logger, int slot, Exception exception);
+
+    [LoggerMessage(EventId = 5020, Level = LogLevel.Warning, Message = "the opt-in directory could not be asked for a {What}; the message is refused for now")]
+    public static partial void DirectoryFailed(ILogger logger, string what, Exception? exception);
+
+    [LoggerMessage(EventId = 5021, Level = LogLevel.Debug, Message = "the opt-in directory could not be asked for {What} {Key}")]
+    public static partial void DirectoryFailedDetail(ILogger logger, string what, string key, Exception? exception);
+
+    [LoggerMessage(EventId = 5030, Level = LogLevel.Warning, Message = "slot {Slot}: disposing the plug-in failed")]
+    public static partial void PluginDisposeFailed(ILogger logger, int slot, Exception exception);
+
+    [LoggerMessage(EventId = 5031, Level = LogLevel.Warning, Message = "disposing the opt-in directory failed")]
+    public static partial void DirectoryDisposeFailed(ILogger logger, Exception exception);
 }

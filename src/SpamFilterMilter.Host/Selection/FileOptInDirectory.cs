@@ -8,7 +8,7 @@ namespace SpamFilterMilter.Host.Selection;
 /// The embedded default directory: users and domains from one LDIF file (RFC 2849, content records only),
 /// so the same file can be loaded into an LDAP server with <c>ldapadd</c>. Entries are separated by blank
 /// lines and start with <c>dn:</c>; <c>attribute: value</c> (or <c>attribute:: base64</c>) per line; a line
-/// starting with one space continues the previous one; <c>#</c> starts a comment line. A user is the entry
+/// starting with one space continues the previous one (a comment too); <c>#</c> starts a comment line. A user is the entry
 /// with the address in one of DIRECTORY_ADDRESS_ATTRIBUTES, a domain the entry with the domain name in one
 /// of DIRECTORY_DOMAIN_ATTRIBUTES (both compared case-insensitively). The file is read once, when loaded.
 /// </summary>
@@ -33,18 +33,7 @@ public sealed class FileOptInDirectory : IOptInDirectory
     /// </summary>
     public static FileOptInDirectory Load(string path, IReadOnlyList<string>? addressAttributes = null, IReadOnlyList<string>? domainAttributes = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        var fullPath = Path.GetFullPath(path);
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(fullPath);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new SpamFilterConfigurationException(fullPath, 0, null, $"cannot read the file: {e.Message}", e);
-        }
-
+        var (fullPath, lines) = ConfigurationFile.ReadLines(path);
         var users = new Dictionary<string, Entry>(StringComparer.OrdinalIgnoreCase);
         var domains = new Dictionary<string, Entry>(StringComparer.OrdinalIgnoreCase);
         foreach (var entry in ReadEntries(fullPath, lines))
@@ -88,21 +77,26 @@ public sealed class FileOptInDirectory : IOptInDirectory
     {
         Entry? current = null;
         var logical = new List<(string Text, int Line)>();
+        var inComment = false;
         for (var i = 0; i < lines.Length; i++)
         {
             var line = lines[i];
-            if (line.StartsWith(' ') && logical.Count > 0)
+            if (line.StartsWith(' ') && (inComment || logical.Count > 0))
             {
-                logical[^1] = (logical[^1].Text + line[1..], logical[^1].Line); // RFC 2849 continuation
+                // RFC 2849 continuation: of the comment when the line before was one (comments may wrap too).
+                if (!inComment)
+                {
+                    logical[^1] = (logical[^1].Text + line[1..], logical[^1].Line);
+                }
+
                 continue;
             }
 
-            if (line.StartsWith('#'))
+            inComment = line.StartsWith('#');
+            if (!inComment)
             {
-                continue;
+                logical.Add((line, i + 1));
             }
-
-            logical.Add((line, i + 1));
         }
 
         foreach (var (text, line) in logical)

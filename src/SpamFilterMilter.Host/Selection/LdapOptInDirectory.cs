@@ -11,15 +11,23 @@ namespace SpamFilterMilter.Host.Selection;
 /// OpenLDAP client library). A user is found by a subtree search below LDAP_BASE_DN for
 /// <c>(|(mail=A)(mailAlternateAddress=A)(mailEquivalentAddress=A))</c> (DIRECTORY_ADDRESS_ATTRIBUTES), a
 /// domain by <c>(associatedDomain=D)</c> (DIRECTORY_DOMAIN_ATTRIBUTES); values are escaped as RFC 4515
-/// requires. When several entries match, their values are merged. One connection, opened on first use
-/// (simple bind as LDAP_BIND_DN, or anonymous) and opened again after a failure. The bind password is
-/// never logged and never part of an exception message.
+/// requires. When several entries match, their values are merged.
+/// <para>
+/// One connection, opened on first use (simple bind as LDAP_BIND_DN, or anonymous), used by one lookup at a
+/// time. Every wait is bounded by LDAP_TIMEOUT: for the connection (behind a slow lookup), for connecting
+/// and binding, for the search; so a slow server fails lookups instead of queueing them. A connection that
+/// fails is dropped; a kept one the server has since closed (an idle timeout) is replaced once, at once,
+/// before the lookup fails. Every failure is an <see cref="OptInDirectoryException"/> (the OpenLDAP library
+/// missing too); only cancellation is an <see cref="OperationCanceledException"/>. Neither the bind password
+/// nor the address looked up is ever part of an exception message.
+/// </para>
 /// </summary>
 public sealed class LdapOptInDirectory : IOptInDirectory, IDisposable
 {
     private readonly DirectoryOptions _options;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private LdapConnection? _connection;
+    private volatile bool _disposed;
 
     /// <summary>Creates the directory; nothing is contacted until the first lookup.</summary>
     public LdapOptInDirectory(DirectoryOptions options)
@@ -44,12 +52,24 @@ public sealed class LdapOptInDirectory : IOptInDirectory, IDisposable
     /// <summary>The server, base and bind DN; never the password.</summary>
     public override string ToString() => "LDAP " + _options;
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Closes the connection. A lookup in flight finishes first (it closes the connection when it is done);
+    /// a lookup after this fails with an <see cref="OptInDirectoryException"/>.
+    /// </summary>
     public void Dispose()
     {
-        _connection?.Dispose();
-        _connection = null;
-        _gate.Dispose();
+        _disposed = true;
+        if (_gate.Wait(0))
+        {
+            try
+            {
+                Drop();
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
     }
 
     /// <summary>An RFC 4515 assertion value: <c>* ( ) \ NUL</c> and non-ASCII bytes as <c>\XX</c>.</summary>
@@ -82,29 +102,49 @@ public sealed class LdapOptInDirectory : IOptInDirectory, IDisposable
             TimeLimit = _options.LdapTimeout,
         };
 
+        if (_disposed)
+        {
+            throw Closed(what);
+        }
+
+        if (!await _gate.WaitAsync(_options.LdapTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            throw new OptInDirectoryException($"{this}: looking up a {what}: the lookups before it have not finished within LDAP_TIMEOUT ({Seconds(_options.LdapTimeout)} s)");
+        }
+
         SearchResponse response;
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var connection = _connection ??= await Task.Run(Connect, cancellationToken).ConfigureAwait(false);
-            response = (SearchResponse)await Task.Factory.FromAsync(
-                    (callback, state) => connection.BeginSendRequest(request, _options.LdapTimeout, PartialResultProcessing.NoPartialResultSupport, callback, state),
-                    connection.EndSendRequest,
-                    state: null)
-                .WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is LdapException or DirectoryException or InvalidOperationException or TimeoutException)
-        {
-            // The connection may be broken: open a new one for the next lookup.
-            _connection?.Dispose();
-            _connection = null;
-            throw new OptInDirectoryException($"{this}: looking up {what} {value}: {Describe(e)}", e);
+            if (_disposed)
+            {
+                throw Closed(what);
+            }
+
+            response = await SendAsync(request, what, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
+            if (_disposed)
+            {
+                Drop();
+            }
+
             _gate.Release();
         }
 
+        try
+        {
+            return ToEntry(response);
+        }
+        catch (Exception e) when (e is ArgumentException or DecoderFallbackException or InvalidOperationException)
+        {
+            throw new OptInDirectoryException($"{this}: looking up a {what}: the answer cannot be read: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The entries found, merged into one (null when none), their values read as strings.</summary>
+    private static DirectoryEntry? ToEntry(SearchResponse response)
+    {
         if (response.Entries.Count == 0)
         {
             return null;
@@ -131,6 +171,72 @@ public sealed class LdapOptInDirectory : IOptInDirectory, IDisposable
 
         return new DirectoryEntry(string.Join("; ", names),
             values.Select(v => KeyValuePair.Create(v.Key, (IReadOnlyList<string>)v.Value)));
+    }
+
+    /// <summary>The search on the kept connection, or on a new one; once more on a new one when the kept one was closed by the server.</summary>
+    private async Task<SearchResponse> SendAsync(SearchRequest request, string what, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var reused = _connection is not null;
+            try
+            {
+                var connection = _connection ??= await ConnectAsync(cancellationToken).ConfigureAwait(false);
+                return (SearchResponse)await Task.Factory.FromAsync(
+                        (callback, state) => connection.BeginSendRequest(request, _options.LdapTimeout, PartialResultProcessing.NoPartialResultSupport, callback, state),
+                        connection.EndSendRequest,
+                        state: null)
+                    .WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsDirectoryFailure(e))
+            {
+                // The connection may be broken: never use it again.
+                Drop();
+                if (reused && attempt == 1 && IsConnectionLost(e))
+                {
+                    continue; // the server closed the connection we kept (an idle timeout): a new one, once
+                }
+
+                throw new OptInDirectoryException($"{this}: looking up a {what}: {Describe(e)}", e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Connects and binds, within LDAP_TIMEOUT (whatever the library does with its own timeout); a connection
+    /// made after the caller gave up (cancelled, or timed out) is closed, not leaked.
+    /// </summary>
+    private async Task<LdapConnection> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var connecting = Task.Run(Connect, CancellationToken.None);
+        try
+        {
+            return await connecting.WaitAsync(_options.LdapTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException)
+        {
+            _ = connecting.ContinueWith(
+                done =>
+                {
+                    if (done.IsCompletedSuccessfully)
+                    {
+                        done.Result.Dispose();
+                    }
+                    else
+                    {
+                        _ = done.Exception; // observed: the caller has gone
+                    }
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+            if (e is TimeoutException)
+            {
+                throw new TimeoutException($"no answer to connecting and binding within LDAP_TIMEOUT ({Seconds(_options.LdapTimeout)} s)", e);
+            }
+
+            throw;
+        }
     }
 
     private LdapConnection Connect()
@@ -163,6 +269,27 @@ public sealed class LdapOptInDirectory : IOptInDirectory, IDisposable
             throw;
         }
     }
+
+    private void Drop()
+    {
+        _connection?.Dispose();
+        _connection = null;
+    }
+
+    private OptInDirectoryException Closed(string what) => new($"{this}: looking up a {what}: the directory is closed", new ObjectDisposedException(nameof(LdapOptInDirectory)));
+
+    /// <summary>
+    /// What the directory library throws when the server cannot be asked: LDAP errors, timeouts, a connection
+    /// disposed under it, and the OpenLDAP client library missing or unusable on this system.
+    /// </summary>
+    private static bool IsDirectoryFailure(Exception e) =>
+        e is DirectoryException or InvalidOperationException or TimeoutException or TypeInitializationException
+            or DllNotFoundException or EntryPointNotFoundException or PlatformNotSupportedException;
+
+    /// <summary>LDAP_SERVER_DOWN (81): the connection is gone, which on a kept connection means the server closed it.</summary>
+    private static bool IsConnectionLost(Exception e) => e is LdapException { ErrorCode: 81 };
+
+    private static string Seconds(TimeSpan time) => time.TotalSeconds.ToString(CultureInfo.InvariantCulture);
 
     private static string Describe(Exception e) => e switch
     {

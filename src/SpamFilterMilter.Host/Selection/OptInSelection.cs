@@ -1,14 +1,36 @@
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Configuration;
-using SpamFilterMilter.Host.Sieve;
+using SpamFilterMilter.Host.Editing;
 
 namespace SpamFilterMilter.Host.Selection;
 
-/// <summary>Which recipients of a message copy one slot filters, with the opt-in values and why.</summary>
-/// <param name="Selected">The recipients (as in the envelope) the slot runs for.</param>
-/// <param name="OptIn">The union of the opt-in values, without repeats, in order of first appearance.</param>
+/// <summary>Recipients a slot runs for together: every one of them has exactly these opt-in values.</summary>
+/// <param name="Recipients">The recipients (as in the envelope), in envelope order.</param>
+/// <param name="OptIn">Their opt-in values, without repeats, in order of first appearance.</param>
+internal sealed record OptInGroup(IReadOnlyList<EnvelopeRecipient> Recipients, IReadOnlyList<string> OptIn);
+
+/// <summary>Which recipients of a message copy one slot filters, grouped by their opt-in values, and why.</summary>
+/// <param name="Groups">The selected recipients, one group per set of opt-in values (compared case-insensitively), in envelope order.</param>
 /// <param name="Reasons">One line per recipient or message-wide fact: why selected, or why not.</param>
-internal sealed record SlotChoice(IReadOnlyList<EnvelopeRecipient> Selected, IReadOnlyList<string> OptIn, IReadOnlyList<string> Reasons);
+internal sealed record SlotChoice(IReadOnlyList<OptInGroup> Groups, IReadOnlyList<string> Reasons)
+{
+    /// <summary>How many recipients the slot runs for.</summary>
+    public int Count => Groups.Sum(g => g.Recipients.Count);
+}
+
+/// <summary>
+/// The directory could not be asked about one user or domain. The host refuses the message for now; its
+/// per-message log names the <see cref="Key"/>, the ILogger at Warning level only what was looked up.
+/// </summary>
+internal sealed class DirectoryLookupException(string what, string key, Exception inner)
+    : Exception($"looking up {what} {key}: {inner.Message}", inner)
+{
+    /// <summary><c>user</c> or <c>domain</c>.</summary>
+    public string What { get; } = what;
+
+    /// <summary>The address or domain looked up.</summary>
+    public string Key { get; } = key;
+}
 
 /// <summary>
 /// Decides, for one message, which slots filter which recipients, the way Messaging Server documents it:
@@ -20,9 +42,11 @@ internal sealed record SlotChoice(IReadOnlyList<EnvelopeRecipient> Selected, IRe
 /// <item><c>disablesourcespamfilterX</c> on the source channel turns the slot off for the message,
 ///       <c>disabledestinationspamfilterX</c> on a recipient's destination channel for that recipient, whatever opted in.</item>
 /// </list>
-/// Opt-in values are the union of every source (sender side first, then each selected recipient's user,
-/// domain and destination channel values), compared case-insensitively. An attribute that is present with
-/// only empty values opts nothing in. Directory answers are cached for the message.
+/// A recipient's opt-in values are the union of its sources (sender side first, then its own user, domain
+/// and destination channel values), compared case-insensitively. Recipients whose sets differ are put in
+/// different groups, so that each plug-in call gets exactly the values of the recipients it covers. An
+/// attribute that is present with only empty values opts nothing in. Directory answers are cached for the
+/// message; a directory that cannot be asked is a <see cref="DirectoryLookupException"/>.
 /// </summary>
 internal sealed class OptInSelection
 {
@@ -45,16 +69,19 @@ internal sealed class OptInSelection
         _domainAttributes = slots.Select(s => s.DomainOptInAttribute).OfType<string>().Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
     }
 
-    /// <summary>The choice of <paramref name="slot"/> for a copy sent by <paramref name="mailFrom"/> to <paramref name="recipients"/>.</summary>
+    /// <summary>
+    /// The choice of <paramref name="slot"/> for a copy of a message sent by <paramref name="mailFrom"/> (the
+    /// original envelope sender, whatever an earlier slot changed it to) to <paramref name="recipients"/>.
+    /// </summary>
     public async Task<SlotChoice> ChooseAsync(SlotOptions slot, string mailFrom, IReadOnlyList<EnvelopeRecipient> recipients, CancellationToken cancellationToken)
     {
         var reasons = new List<string>();
-        var values = new List<string>();
+        var senderValues = new List<string>();
         var source = _channels.Find(_sourceChannel);
         if (source?.DisablesSource(slot.Number) == true)
         {
             reasons.Add($"not for any recipient: source channel {source.Name} has disablesourcespamfilter{slot.Number}");
-            return new SlotChoice([], [], reasons);
+            return new SlotChoice([], reasons);
         }
 
         // Sender side: selects every recipient.
@@ -63,25 +90,24 @@ internal sealed class OptInSelection
         {
             senderWide = true;
             reasons.Add($"for every recipient: source channel {source.Name} has {Keyword("source", slot.Number, channelValues)}");
-            Union(values, channelValues);
+            Union(senderValues, channelValues);
         }
 
-        var sender = SieveScript.Bare(mailFrom);
+        var sender = MailAddress.Bare(mailFrom);
         if (slot.SourceOptInAttribute is { } sourceAttribute && sender.Length > 0
             && await UserAsync(sender, cancellationToken).ConfigureAwait(false) is { } senderEntry
-            && NonEmpty(senderEntry.Values(sourceAttribute)) is { Count: > 0 } senderValues)
+            && NonEmpty(senderEntry.Values(sourceAttribute)) is { Count: > 0 } values)
         {
             senderWide = true;
-            reasons.Add($"for every recipient: sender {sender} ({senderEntry.Name}) has {sourceAttribute} (LDAP_SOURCE_OPTIN{slot.Number}) = {string.Join(", ", senderValues)}");
-            Union(values, senderValues);
+            reasons.Add($"for every recipient: sender {sender} ({senderEntry.Name}) has {sourceAttribute} (LDAP_SOURCE_OPTIN{slot.Number}) = {string.Join(", ", values)}");
+            Union(senderValues, values);
         }
 
-        var selected = new List<EnvelopeRecipient>();
+        var groups = new List<(string Key, List<EnvelopeRecipient> Recipients, List<string> OptIn)>();
         foreach (var recipient in recipients)
         {
-            var address = SieveScript.Bare(recipient.Address);
-            var channelName = _destinationChannel(address);
-            var destination = _channels.Find(channelName);
+            var address = MailAddress.Bare(recipient.Address);
+            var destination = _channels.Find(_destinationChannel(address));
             if (destination?.DisablesDestination(slot.Number) == true)
             {
                 reasons.Add($"not for <{address}>: destination channel {destination.Name} has disabledestinationspamfilter{slot.Number}");
@@ -89,7 +115,7 @@ internal sealed class OptInSelection
             }
 
             var why = new List<string>();
-            var own = new List<string>();
+            var own = new List<string>(senderValues);
             if (slot.UserOptInAttribute is { } userAttribute
                 && await UserAsync(address, cancellationToken).ConfigureAwait(false) is { } user
                 && NonEmpty(user.Values(userAttribute)) is { Count: > 0 } userValues)
@@ -98,12 +124,11 @@ internal sealed class OptInSelection
                 Union(own, userValues);
             }
 
-            var at = address.LastIndexOf('@');
-            if (slot.DomainOptInAttribute is { } domainAttribute && at >= 0
-                && await DomainAsync(address[(at + 1)..], cancellationToken).ConfigureAwait(false) is { } domain
+            if (slot.DomainOptInAttribute is { } domainAttribute && MailAddress.Domain(address) is { } domainName
+                && await DomainAsync(domainName, cancellationToken).ConfigureAwait(false) is { } domain
                 && NonEmpty(domain.Values(domainAttribute)) is { Count: > 0 } domainValues)
             {
-                why.Add($"domain {address[(at + 1)..]} ({domain.Name}) has {domainAttribute} (LDAP_DOMAIN_ATTR_OPTIN{slot.Number}) = {string.Join(", ", domainValues)}");
+                why.Add($"domain {domainName} ({domain.Name}) has {domainAttribute} (LDAP_DOMAIN_ATTR_OPTIN{slot.Number}) = {string.Join(", ", domainValues)}");
                 Union(own, domainValues);
             }
 
@@ -119,16 +144,25 @@ internal sealed class OptInSelection
                 continue;
             }
 
-            selected.Add(recipient);
             if (why.Count > 0)
             {
                 reasons.Add($"for <{address}>: {string.Join("; ", why)}");
             }
 
-            Union(values, own);
+            // Recipients with the same set of values (whatever their order) are filtered together.
+            var key = string.Join('\n', own.Select(v => v.ToUpperInvariant()).Order(StringComparer.Ordinal));
+            var index = groups.FindIndex(g => g.Key == key);
+            if (index < 0)
+            {
+                groups.Add((key, [recipient], own));
+            }
+            else
+            {
+                groups[index].Recipients.Add(recipient);
+            }
         }
 
-        return new SlotChoice(selected, values, reasons);
+        return new SlotChoice(groups.Select(g => new OptInGroup(g.Recipients, g.OptIn)).ToArray(), reasons);
     }
 
     private static string Keyword(string side, int slot, IReadOnlyList<string> values) =>
@@ -147,37 +181,51 @@ internal sealed class OptInSelection
         }
     }
 
-    private Task<DirectoryEntry?> UserAsync(string address, CancellationToken cancellationToken)
+    private Task<DirectoryEntry?> UserAsync(string address, CancellationToken cancellationToken) =>
+        _userAttributes.Length == 0 ? NotAsked : Cached(_users, "user", address, d => d.FindUserAsync(address, _userAttributes, cancellationToken), cancellationToken);
+
+    private Task<DirectoryEntry?> DomainAsync(string domain, CancellationToken cancellationToken) =>
+        _domainAttributes.Length == 0 ? NotAsked : Cached(_domains, "domain", domain, d => d.FindDomainAsync(domain, _domainAttributes, cancellationToken), cancellationToken);
+
+    private static Task<DirectoryEntry?> NotAsked { get; } = Task.FromResult<DirectoryEntry?>(null);
+
+    /// <summary>The lookup of <paramref name="key"/>, asked once per message.</summary>
+    private Task<DirectoryEntry?> Cached(Dictionary<string, Task<DirectoryEntry?>> cache, string what, string key, Func<IOptInDirectory, Task<DirectoryEntry?>> lookup, CancellationToken cancellationToken)
     {
-        if (_directory is null || _userAttributes.Length == 0)
+        if (_directory is not { } directory)
         {
-            return Task.FromResult<DirectoryEntry?>(null);
+            return NotAsked;
         }
 
-        if (!_users.TryGetValue(address, out var lookup))
+        if (!cache.TryGetValue(key, out var answer))
         {
-            _users[address] = lookup = _directory.FindUserAsync(address, _userAttributes, cancellationToken);
+            cache[key] = answer = LookUpAsync(what, key, () => lookup(directory), cancellationToken);
         }
 
-        return lookup;
+        return answer;
     }
 
-    private Task<DirectoryEntry?> DomainAsync(string domain, CancellationToken cancellationToken)
+    /// <summary>One directory call; whatever it throws (but cancellation) is a <see cref="DirectoryLookupException"/>.</summary>
+    private static async Task<DirectoryEntry?> LookUpAsync(string what, string key, Func<Task<DirectoryEntry?>> lookup, CancellationToken cancellationToken)
     {
-        if (_directory is null || _domainAttributes.Length == 0)
+        try
         {
-            return Task.FromResult<DirectoryEntry?>(null);
+            return await lookup().ConfigureAwait(false);
         }
-
-        if (!_domains.TryGetValue(domain, out var lookup))
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            _domains[domain] = lookup = _directory.FindDomainAsync(domain, _domainAttributes, cancellationToken);
+            throw;
         }
-
-        return lookup;
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new DirectoryLookupException(what, key, e);
+        }
     }
 
-    /// <summary>True when some slot needs the directory (an LDAP_*OPTINX option is set).</summary>
-    public static bool NeedsDirectory(IEnumerable<SlotOptions> slots) =>
-        slots.Any(s => s.UserOptInAttribute is not null || s.SourceOptInAttribute is not null || s.DomainOptInAttribute is not null);
+    /// <summary>The first LDAP_*OPTINX option set, e.g. <c>LDAP_OPTIN2</c>, or null when no slot needs the directory.</summary>
+    public static string? FirstDirectoryOption(IEnumerable<SlotOptions> slots) => slots
+        .Select(s => s.UserOptInAttribute is not null ? $"LDAP_OPTIN{s.Number}"
+            : s.SourceOptInAttribute is not null ? $"LDAP_SOURCE_OPTIN{s.Number}"
+            : s.DomainOptInAttribute is not null ? $"LDAP_DOMAIN_ATTR_OPTIN{s.Number}" : null)
+        .FirstOrDefault(o => o is not null);
 }

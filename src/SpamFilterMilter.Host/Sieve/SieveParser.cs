@@ -56,6 +56,9 @@ internal sealed class Call(string name, int line, int column)
 
     public List<Call> Tests { get; } = [];
 
+    /// <summary>True when the tests were written as a test list in parentheses (allof, anyof), false for one test.</summary>
+    public bool TestList { get; set; }
+
     public List<Call>? Block { get; set; }
 
     public bool Has(string tag) => Tags.ContainsKey(tag);
@@ -96,13 +99,13 @@ internal sealed class SieveParser
         ["redirect"] = new(null, positional: [Kind.String]),
         ["reject"] = new(["reject"], positional: [Kind.String]),
         ["ereject"] = new(["ereject"], positional: [Kind.String]),
-        ["addheader"] = new(["editheader", "addheader"], tags: [Flag(":last")], positional: [Kind.String, Kind.String], required: 1),
+        ["addheader"] = new(["editheader", "addheader"], tags: [Flag(":last"), Flag(":raw")], positional: [Kind.String, Kind.String], required: 1),
         ["deleteheader"] = new(["editheader"], tags: [Number(":index"), Flag(":last"), .. MatchTags], positional: [Kind.String, Kind.StringList], required: 1),
         ["addtag"] = new(null, positional: [Kind.String]),
         ["tempfail"] = new([SieveScript.Extension], positional: [Kind.String]),
         ["quarantine"] = new([SieveScript.Extension], positional: [Kind.String]),
-        ["insertheader"] = new([SieveScript.Extension], tags: [Number(":index")], positional: [Kind.String, Kind.String], requiredTags: [":index"]),
-        ["replaceheader"] = new([SieveScript.Extension], tags: [Number(":index")], positional: [Kind.String, Kind.String], requiredTags: [":index"]),
+        ["insertheader"] = new([SieveScript.Extension], tags: [Number(":index"), Flag(":raw")], positional: [Kind.String, Kind.String], requiredTags: [":index"]),
+        ["replaceheader"] = new([SieveScript.Extension], tags: [Number(":index"), Flag(":raw")], positional: [Kind.String, Kind.String], requiredTags: [":index"]),
         ["addrecipient"] = new([SieveScript.Extension], positional: [Kind.String, Kind.String], required: 1),
         ["deleterecipient"] = new([SieveScript.Extension], positional: [Kind.String]),
         ["changesender"] = new([SieveScript.Extension], positional: [Kind.String, Kind.String], required: 1),
@@ -178,7 +181,7 @@ internal sealed class SieveParser
         var name = _lexer.Next();
         var id = name.Text.ToLowerInvariant();
         var call = new Call(id, name.Line, name.Column);
-        var arguments = Arguments(call);
+        var arguments = Arguments(call, takesTests: id is "if" or "elsif" or "else");
         switch (id)
         {
             case "require":
@@ -209,6 +212,11 @@ internal sealed class SieveParser
                     throw call.Error(id == "else" ? "else takes no test" : $"{id} needs one test");
                 }
 
+                if (call.TestList)
+                {
+                    throw call.Error($"{id} takes one test, not a test list in parentheses (RFC 5228 §3.1)");
+                }
+
                 Expect(TokenKind.OpenBrace, $"\"{{\" to start the block of {id}");
                 call.Block = Commands(topLevel: false);
                 Expect(TokenKind.CloseBrace, $"\"}}\" to end the block of {id}");
@@ -220,12 +228,7 @@ internal sealed class SieveParser
             throw call.Error($"unsupported command \"{id}\"");
         }
 
-        if (call.Tests.Count > 0)
-        {
-            throw call.Error($"{id} takes no test");
-        }
-
-        Bind(call, signature, arguments, "command");
+        Bind(call, signature, arguments, "command"); // it took no test: only if, elsif, else, not, allof and anyof read one
         if (_lexer.Peek().Kind == TokenKind.OpenBrace)
         {
             throw call.Error($"{id} takes no block");
@@ -235,8 +238,12 @@ internal sealed class SieveParser
         return call;
     }
 
-    /// <summary>Reads arguments, then a test or a test list, into <paramref name="call"/>.Tests.</summary>
-    private List<Argument> Arguments(Call call)
+    /// <summary>
+    /// Reads arguments, then, when <paramref name="takesTests"/>, a test or a test list into
+    /// <paramref name="call"/>.Tests. A command or test that takes none stops at an identifier, so that a
+    /// missing ";" is reported as one.
+    /// </summary>
+    private List<Argument> Arguments(Call call, bool takesTests)
     {
         var arguments = new List<Argument>();
         while (true)
@@ -259,11 +266,12 @@ internal sealed class SieveParser
                 case TokenKind.OpenBracket:
                     arguments.Add(StringList());
                     continue;
-                case TokenKind.Identifier:
+                case TokenKind.Identifier when takesTests:
                     call.Tests.Add(Test());
                     return arguments;
-                case TokenKind.OpenParen:
+                case TokenKind.OpenParen when takesTests:
                     _lexer.Next();
+                    call.TestList = true;
                     call.Tests.Add(Test());
                     while (_lexer.Peek().Kind == TokenKind.Comma)
                     {
@@ -315,11 +323,11 @@ internal sealed class SieveParser
 
         var id = name.Text.ToLowerInvariant();
         var call = new Call(id, name.Line, name.Column);
-        var arguments = Arguments(call);
+        var arguments = Arguments(call, takesTests: id is "not" or "allof" or "anyof");
         switch (id)
         {
             case "not":
-                if (arguments.Count > 0 || call.Tests.Count != 1)
+                if (arguments.Count > 0 || call.Tests.Count != 1 || call.TestList)
                 {
                     throw call.Error("not takes exactly one test");
                 }
@@ -327,7 +335,7 @@ internal sealed class SieveParser
                 return call;
             case "allof":
             case "anyof":
-                if (arguments.Count > 0 || call.Tests.Count == 0)
+                if (arguments.Count > 0 || !call.TestList)
                 {
                     throw call.Error($"{id} takes a list of tests in parentheses");
                 }
@@ -340,12 +348,7 @@ internal sealed class SieveParser
             throw call.Error($"unsupported test \"{id}\"");
         }
 
-        if (call.Tests.Count > 0)
-        {
-            throw call.Error($"{id} takes no test");
-        }
-
-        Bind(call, signature, arguments, "test");
+        Bind(call, signature, arguments, "test"); // it took no test: only if, elsif, else, not, allof and anyof read one
         return call;
     }
 
@@ -455,6 +458,22 @@ internal sealed class SieveParser
             }
 
             call.Positional.Add(argument);
+        }
+
+        if (call.Has(":raw") && !_required.Contains(SieveScript.Extension))
+        {
+            throw call.Error($":raw needs require \"{SieveScript.Extension}\"");
+        }
+
+        if (call.Has(":raw") && call.Positional.Count == 1)
+        {
+            throw call.Error(":raw needs the field name and the value as two arguments");
+        }
+
+        if (call.Name == "addtag" && call.String(0).IndexOfAny(['\r', '\n', '\0', '|']) >= 0)
+        {
+            // Messaging Server keeps tags separated by '|'; a line break would write a header line of its own.
+            throw new SieveException(call.Positional[0].Line, call.Positional[0].Column, "a tag may not hold a line break, a NUL or '|'");
         }
 
         if (call.TagString(":comparator") is { } comparator && comparator is not ("i;ascii-casemap" or "i;octet"))

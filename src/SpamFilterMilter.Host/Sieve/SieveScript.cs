@@ -101,15 +101,16 @@ public sealed class SieveScript
     }
 
     /// <summary>
-    /// Runs the script on <paramref name="message"/> and <paramref name="envelope"/>. Header and envelope edits
-    /// are applied one by one with <see cref="MessageEditor"/>, so a later test sees an earlier edit. A
-    /// refusal (<c>reject</c>, <c>ereject</c>, <c>tempfail</c>) ends the script. Throws
-    /// <see cref="SieveException"/> for a run-time error (e.g. a header name that is not one, invalid base64).
+    /// Runs the script on <paramref name="message"/> and <paramref name="envelope"/>. The message is parsed
+    /// once and edited in place (a later test sees an earlier edit), and written once at the end, with
+    /// <see cref="MessageEditor"/>'s semantics for every edit. A refusal (<c>reject</c>, <c>ereject</c>,
+    /// <c>tempfail</c>) ends the script. Throws <see cref="SieveException"/> for a run-time error (e.g. a
+    /// header name that is not one, invalid base64). <paramref name="message"/> must not change during the run.
     /// </summary>
     public SieveOutcome Run(ReadOnlyMemory<byte> message, Envelope envelope)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        var run = new Interpreter(message.ToArray(), envelope);
+        var run = new Interpreter(message, envelope);
         run.Execute(_commands);
         return run.Outcome();
     }
@@ -118,19 +119,17 @@ public sealed class SieveScript
     public override string ToString() => Text;
 
     /// <summary>The state of one run: the message as edited so far and every action taken.</summary>
-    private sealed class Interpreter(byte[] message, Envelope envelope)
+    private sealed class Interpreter(ReadOnlyMemory<byte> message, Envelope envelope)
     {
-        private readonly byte[] _original = message;
+        private readonly ReadOnlyMemory<byte> _original = message;
         private readonly Envelope _originalEnvelope = envelope;
+        private readonly MessageDraft _draft = MessageDraft.Parse(message, envelope);
         private readonly List<MessageEdit> _edits = [];
         private readonly List<string> _folders = [];
         private readonly List<string> _redirects = [];
         private readonly List<string> _tags = [];
         private readonly List<RefusedRecipient> _refused = [];
         private readonly List<string> _actions = [];
-        private byte[] _message = message;
-        private Envelope _envelope = envelope;
-        private IReadOnlyList<HeaderField>? _fields;
         private bool _implicitKeep = true;
         private bool _explicitKeep;
         private bool _discarded;
@@ -139,7 +138,7 @@ public sealed class SieveScript
         private SieveDisposition? _refusal;
         private SmtpReply? _reply;
 
-        private IReadOnlyList<HeaderField> Fields => _fields ??= MessageEditor.ReadFields(_message);
+        private IReadOnlyList<HeaderField> Fields => _draft.Fields;
 
         public SieveOutcome Outcome()
         {
@@ -149,7 +148,7 @@ public sealed class SieveScript
                 {
                     Disposition = refusal,
                     Reply = _reply,
-                    Message = _original,
+                    Message = _original.ToArray(),
                     Envelope = _originalEnvelope,
                     Actions = _actions,
                 };
@@ -160,8 +159,8 @@ public sealed class SieveScript
             return new SieveOutcome
             {
                 Disposition = discard ? SieveDisposition.Discard : SieveDisposition.Deliver,
-                Message = _message,
-                Envelope = _envelope,
+                Message = _draft.ToBytes(),
+                Envelope = _draft.Envelope,
                 Edits = _edits,
                 Keep = keep,
                 ExplicitKeep = _explicitKeep,
@@ -268,10 +267,10 @@ public sealed class SieveScript
                     DeleteHeader(command);
                     break;
                 case "insertheader":
-                    Apply(new InsertHeader(Index(command), FieldName(command, command.String(0)), FieldValue(command, command.String(1))));
+                    Apply(new InsertHeader(Index(command), FieldName(command, command.String(0)), FieldValue(command, command.String(1), command.Has(":raw"))));
                     break;
                 case "replaceheader":
-                    Apply(new ChangeHeader(Index(command), FieldName(command, command.String(0)), FieldValue(command, command.String(1))));
+                    Apply(new ChangeHeader(Index(command), FieldName(command, command.String(0)), FieldValue(command, command.String(1), command.Has(":raw"))));
                     break;
                 case "addrecipient":
                     Apply(new AddRecipient(Address(command, command.String(0)), command.OptionalString(1)));
@@ -296,7 +295,12 @@ public sealed class SieveScript
                     Apply(new ReplaceBody(body));
                     break;
                 case "rejectrecipient":
-                    RejectRecipient(command);
+                    if (!RejectRecipient(command))
+                    {
+                        _actions.Add(Describe(command) + ": not a recipient, ignored");
+                        return;
+                    }
+
                     break;
                 default:
                     throw command.Error($"unsupported command \"{command.Name}\""); // the parser lets none through
@@ -339,7 +343,7 @@ public sealed class SieveScript
             // RFC 5293: without :last the field goes on top. Messaging Server's one-argument form appends.
             var last = command.Has(":last") || command.Positional.Count == 1;
             name = FieldName(command, name);
-            value = FieldValue(command, value);
+            value = FieldValue(command, value, command.Has(":raw"));
             Apply(last ? new AddHeader(name, value) : new InsertHeader(0, name, value));
         }
 
@@ -368,25 +372,27 @@ public sealed class SieveScript
             }
         }
 
-        private void RejectRecipient(Call command)
+        /// <summary>
+        /// Refuses one recipient of the envelope with its reply; the message goes on for the others. A
+        /// recipient the envelope does not have (any more) is not refused: there is nobody to answer.
+        /// </summary>
+        private bool RejectRecipient(Call command)
         {
             var address = command.String(0);
             var reply = ReplyText.OrDefault(command.String(1), 550, "5.7.1");
-            var present = _envelope.Recipients.Any(r => SameAddress(r.Address, address));
-            if (present)
+            if (!_draft.Envelope.Recipients.Any(r => MailAddress.Same(r.Address, address)))
             {
-                _envelope = MessageEditor.Apply(_message, _envelope, [new DeleteRecipient(address)]).Envelope;
+                return false;
             }
 
-            _refused.Add(new RefusedRecipient(Bare(address), reply));
+            _draft.Apply(new DeleteRecipient(address));
+            _refused.Add(new RefusedRecipient(MailAddress.Bare(address), reply));
+            return true;
         }
 
         private void Apply(MessageEdit edit)
         {
-            var edited = MessageEditor.Apply(_message, _envelope, [edit]);
-            _message = edited.Message;
-            _envelope = edited.Envelope;
-            _fields = null;
+            _draft.Apply(edit);
             _edits.Add(edit);
         }
 
@@ -402,7 +408,7 @@ public sealed class SieveScript
                 case "exists":
                     return test.Strings(0).All(name => Fields.Any(f => f.Name.Equals(name, StringComparison.OrdinalIgnoreCase)));
                 case "size":
-                    return test.TagNumber(":over") is { } over ? _message.Length > over : _message.Length < test.TagNumber(":under")!.Value;
+                    return test.TagNumber(":over") is { } over ? _draft.Length > over : _draft.Length < test.TagNumber(":under")!.Value;
                 case "header":
                 {
                     var matcher = Matcher.For(test);
@@ -425,9 +431,10 @@ public sealed class SieveScript
                 {
                     var matcher = Matcher.For(test);
                     var part = AddressPart(test);
+                    var current = _draft.Envelope;
                     var addresses = test.Strings(0).SelectMany(p => p.Equals("from", StringComparison.OrdinalIgnoreCase)
-                        ? [Bare(_envelope.MailFrom)]
-                        : _envelope.Recipients.Select(r => Bare(r.Address)));
+                        ? [MailAddress.Bare(current.MailFrom)]
+                        : current.Recipients.Select(r => MailAddress.Bare(r.Address)));
                     return addresses.Any(a => matcher.Any(a.Length == 0 ? a : HeaderText.Part(a, part), test.Strings(1)));
                 }
 
@@ -452,10 +459,13 @@ public sealed class SieveScript
         }
 
         /// <summary>
-        /// A Sieve value becomes the editor's raw value: one space after the colon (RFC 5293 addheader puts it
-        /// there); line breaks (CRLF or LF) must fold, i.e. be followed by a space or tab.
+        /// A Sieve value becomes the editor's raw value, the exact text after the colon: RFC 5293 puts one
+        /// space before the value; with <c>:raw</c> (vnd.spamfiltermilter) nothing is added, so a milter's
+        /// value with no space, a tab or several blanks is written as it is. Line breaks (CRLF, or LF which
+        /// becomes CRLF) must fold, i.e. be followed by a space or tab: any other CR or LF, or a NUL, would
+        /// put a line of the script's making into the message, so it is refused.
         /// </summary>
-        private static string FieldValue(Call command, string value)
+        private static string FieldValue(Call command, string value, bool raw)
         {
             var text = value.Replace("\r\n", "\n", StringComparison.Ordinal);
             for (var i = text.IndexOf('\n', StringComparison.Ordinal); i >= 0; i = text.IndexOf('\n', i + 1))
@@ -471,12 +481,12 @@ public sealed class SieveScript
                 throw command.Error("a header value may not hold a bare CR or a NUL");
             }
 
-            return " " + text.Replace("\n", "\r\n", StringComparison.Ordinal);
+            return (raw ? string.Empty : " ") + text.Replace("\n", "\r\n", StringComparison.Ordinal);
         }
 
         private static string Address(Call command, string address)
         {
-            if (Bare(address).Length == 0 || address.Contains('\n', StringComparison.Ordinal))
+            if (MailAddress.Bare(address).Length == 0 || address.Contains('\n', StringComparison.Ordinal))
             {
                 throw command.Error($"\"{address}\" is not an address");
             }
@@ -522,11 +532,6 @@ public sealed class SieveScript
         }
     }
 
-    /// <summary>Address without angle brackets or surrounding blanks.</summary>
-    internal static string Bare(string address) => address.Trim() is ['<', .. var inner, '>'] ? inner.Trim() : address.Trim();
-
-    internal static bool SameAddress(string a, string b) => string.Equals(Bare(a), Bare(b), StringComparison.OrdinalIgnoreCase);
-
     /// <summary>A match type (:is, :contains, :matches) under a comparator (i;ascii-casemap by default, i;octet).</summary>
     private sealed class Matcher
     {
@@ -548,7 +553,7 @@ public sealed class SieveScript
         private bool IsMatch(string value, string key) => _type switch
         {
             ":contains" => Fold(value).Contains(Fold(key), StringComparison.Ordinal),
-            ":matches" => Wildcard.IsMatch(value, key, _folding, backslashEscapes: true),
+            ":matches" => Wildcard.IsMatch(value, key, _folding),
             _ => string.Equals(Fold(value), Fold(key), StringComparison.Ordinal),
         };
 

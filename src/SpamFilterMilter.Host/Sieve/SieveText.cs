@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Editing;
 
 namespace SpamFilterMilter.Host.Sieve;
 
@@ -88,17 +89,13 @@ internal static partial class HeaderText
         }
     }
 
-    /// <summary>The local part (before the last '@') or the domain (after it) of an address.</summary>
-    public static string Part(string address, string part)
+    /// <summary>The local part or the domain (empty when there is none) of an address, or all of it.</summary>
+    public static string Part(string address, string part) => part switch
     {
-        var at = address.LastIndexOf('@');
-        return part switch
-        {
-            ":localpart" => at < 0 ? address : address[..at],
-            ":domain" => at < 0 ? string.Empty : address[(at + 1)..],
-            _ => address,
-        };
-    }
+        ":localpart" => MailAddress.LocalPart(address),
+        ":domain" => MailAddress.Domain(address) ?? string.Empty,
+        _ => address,
+    };
 
     private static string DecodeEncodedWords(string value)
     {

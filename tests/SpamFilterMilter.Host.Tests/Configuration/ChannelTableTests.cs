@@ -95,6 +95,22 @@ public class ChannelTableTests : TempFolderTest
     }
 
     [Test]
+    public void A_spam_filter_keyword_on_the_defaults_channel_is_an_error_since_defaults_are_not_read()
+    {
+        var e = Error("defaults notices 1 2 \\\n  sourcespamfilter1optin spam\n\ntcp_local smtp\n");
+
+        Assert.That((e.Line, e.Option, e.Problem), Is.EqualTo((2, "sourcespamfilter1optin", "spam-filter keywords are not read from the defaults channel: put them on each channel")));
+    }
+
+    [Test]
+    public void The_defaults_channel_with_MTA_keywords_only_is_skipped()
+    {
+        var table = Load("defaults notices 1 2 3 maxjobs 4\n\ntcp_local smtp sourcespamfilter1\n");
+
+        Assert.That(table.Channels.Select(c => c.Name), Is.EqualTo(new[] { "tcp_local" }));
+    }
+
+    [Test]
     public void A_channel_defined_twice_is_an_error()
     {
         var e = Error("tcp_local smtp\n\ntcp_local mx\n");

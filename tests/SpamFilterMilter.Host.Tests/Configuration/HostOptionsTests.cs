@@ -166,7 +166,7 @@ public class HostOptionsTests : TempFolderTest
     {
         var e = Error(Slot1 + "spamfilter1_optional 1\n");
 
-        Assert.That((e.Line, e.Option, e.Problem), Is.EqualTo((3, (string?)null, "not an option line: expected NAME=VALUE")));
+        Assert.That((e.Line, e.Option, e.Problem), Is.EqualTo((3, (string?)null, "expected option=value, found \"spamfilter1_optional 1\"")));
     }
 
     [Test]
@@ -208,6 +208,85 @@ public class HostOptionsTests : TempFolderTest
         var e = Error(Slot1 + "spamfilter1_null_action=data:,keep;%0Avacation \"gone\";\n");
 
         Assert.That(e.Message, Does.EndWith(":3: option spamfilter1_null_action: the Sieve script is wrong: line 2, column 1: unsupported command \"vacation\""));
+    }
+
+    [Test]
+    public void An_action_with_U_is_checked_as_Sieve_when_read_with_a_placeholder_verdict()
+    {
+        var e = Error(Slot1 + "spamfilter1_string_action=data:,$U%0Avacation \"gone\";\n");
+
+        Assert.That(e.Message, Does.EndWith(":3: option spamfilter1_string_action: the Sieve script is wrong (with $U replaced by an empty verdict): line 2, column 1: unsupported command \"vacation\""));
+    }
+
+    [TestCase("data:,$U")]
+    [TestCase("data:,addtag \"[$U]\";")]
+    [TestCase("data:,require \"fileinto\";%0A$U%0Afileinto \"Junk\";")]
+    [TestCase("data:,require \"fileinto\"; fileinto $U;")]
+    public void An_action_with_U_that_some_verdict_makes_right_is_accepted(string url)
+    {
+        Assert.That(Load(Slot1 + $"spamfilter1_string_action={url}\n").Slots[0].StringAction!.Url, Is.EqualTo(url));
+    }
+
+    [Test]
+    public void A_verdict_pattern_ending_in_a_lone_dollar_is_an_error()
+    {
+        var e = Error(Slot1 + "spamfilter1_verdict_0=price in $\nspamfilter1_action_0=data:,discard;\n");
+
+        Assert.That((e.Line, e.Option, e.Problem), Is.EqualTo((3, "spamfilter1_verdict_0", "the pattern ends in a $ that quotes nothing (write $$ for a $)")));
+    }
+
+    [Test]
+    public void The_option_descriptions_name_exactly_the_options_the_reader_accepts()
+    {
+        // One working value per documented option, X = 1 and M = 0; each is loaded on its own (with what it needs).
+        var values = new Dictionary<string, string>
+        {
+            ["spamfilterX_library"] = "/p.dll",
+            ["spamfilterX_config_file"] = "/p.opt",
+            ["spamfilterX_optional"] = "1",
+            ["spamfilterX_null_action"] = "data:,discard;",
+            ["spamfilterX_string_action"] = "data:,$U",
+            ["spamfilterX_verdict_M"] = "*spam*",
+            ["spamfilterX_action_M"] = "data:,discard;",
+            ["LDAP_OPTINX"] = "mailAntiUBEService",
+            ["LDAP_SOURCE_OPTINX"] = "mailAntiUBEService",
+            ["LDAP_DOMAIN_ATTR_OPTINX"] = "mailAntiUBEService",
+            ["DIRECTORY_FILE"] = "directory.ldif",
+            ["DIRECTORY_ADDRESS_ATTRIBUTES"] = "mail",
+            ["DIRECTORY_DOMAIN_ATTRIBUTES"] = "associatedDomain",
+            ["LDAP_HOST"] = "ldap.example.com",
+            ["LDAP_PORT"] = "1389",
+            ["LDAP_BIND_DN"] = "cn=mta,o=example",
+            ["LDAP_BIND_PASSWORD"] = "secret",
+            ["LDAP_BASE_DN"] = "o=example",
+            ["LDAP_TIMEOUT"] = "5",
+        };
+        const string ldap = "LDAP_HOST=ldap.example.com\nLDAP_BASE_DN=o=example\n";
+        var needs = new Dictionary<string, string>
+        {
+            ["spamfilter1_library"] = "spamfilter1_config_file=/p.opt\n",
+            ["spamfilter1_config_file"] = "spamfilter1_library=/p.dll\n",
+            ["spamfilter1_verdict_0"] = "spamfilter1_action_0=data:,keep;\n",
+            ["spamfilter1_action_0"] = "spamfilter1_verdict_0=x\n",
+            ["LDAP_PORT"] = ldap,
+            ["LDAP_BIND_DN"] = ldap,
+            ["LDAP_BIND_PASSWORD"] = ldap + "LDAP_BIND_DN=cn=mta,o=example\n",
+            ["LDAP_BASE_DN"] = "LDAP_HOST=ldap.example.com\n",
+            ["LDAP_HOST"] = "LDAP_BASE_DN=o=example\n",
+            ["LDAP_TIMEOUT"] = ldap,
+        };
+
+        Assert.That(values.Keys, Is.EquivalentTo(HostOptions.Descriptions.Select(d => d.Name)), "every documented option has a value here");
+        foreach (var (documented, value) in values)
+        {
+            var name = documented.Replace("spamfilterX_", "spamfilter1_", StringComparison.Ordinal).Replace("_M", "_0", StringComparison.Ordinal);
+            name = name.EndsWith('X') ? name[..^1] + "1" : name;
+            var extra = needs.GetValueOrDefault(name, string.Empty);
+            var slot = name.StartsWith("spamfilter1_library", StringComparison.Ordinal) || name.StartsWith("spamfilter1_config_file", StringComparison.Ordinal) ? string.Empty : Slot1;
+            Assert.DoesNotThrow(() => Load(slot + extra + $"{name}={value}\n"), documented);
+        }
+
+        Assert.That(Error("spamfilter1_fields=1\n").Problem, Is.EqualTo("unknown option"), "an option not documented is not accepted");
     }
 
     [Test]
@@ -278,6 +357,6 @@ public class HostOptionsTests : TempFolderTest
         var e = Assert.Throws<SpamFilterConfigurationException>(() => HostOptions.Load(Path.Combine(Folder.Path, "missing.dat")))!;
 
         Assert.That(e.FilePath, Is.EqualTo(Path.Combine(Folder.Path, "missing.dat")));
-        Assert.That(e.Problem, Does.StartWith("cannot read the file"));
+        Assert.That(e.Problem, Does.StartWith("cannot read the option file"));
     }
 }

@@ -15,6 +15,9 @@ public class SieveActionTests
     [TestCase("data:,keep;%0Adiscard;", "keep;\ndiscard;")]
     [TestCase("data:text/plain;charset=utf-8,addtag \"%C3%A9t%C3%A9\";", "addtag \"été\";")]
     [TestCase("data:;charset=iso-8859-1,addtag \"%E9\";", "addtag \"é\";")]
+    [TestCase("data:;charset=iso-8859-1,addtag \"é%E9\";", "addtag \"éé\";")]
+    [TestCase("data:;charset=iso-8859-1,addtag \"€ 100%\";", "addtag \"€ 100%\";")]
+    [TestCase("data:,addtag \"é%C3%A9\";", "addtag \"éé\";")]
     public void A_plain_data_URL_is_percent_decoded(string url, string script)
     {
         Assert.That(Decode(url), Is.EqualTo(script));

@@ -82,11 +82,20 @@ public class EndToEndTests : TempFolderTest
 
         var result = await host.FilterAsync(Message());
 
+        var run = result.Runs.Single();
         Assert.That(result.For("bob@example.com").Disposition, Is.EqualTo(disposition));
-        Assert.That(result.Runs.Single().Verdict.Kind, Is.EqualTo(VerdictKind.Failure));
+        Assert.That(run.Verdict.Kind, Is.EqualTo(VerdictKind.Failure));
         if (disposition == Disposition.TempFail)
         {
-            Assert.That(result.For("bob@example.com").Reply, Is.EqualTo(new SmtpReply(451, "4.7.1", "Service unavailable - try again later")), "the plug-in's FAILURE_ACTION (tempfail)");
+            // The plug-in's FAILURE_ACTION ran (its tempfail), not the host's own 451 for a slot without an action.
+            Assert.That(result.For("bob@example.com").Reply, Is.EqualTo(new SmtpReply(451, "4.7.1", "Service unavailable - try again later")));
+            Assert.That(run.ActionSource, Is.EqualTo(SpamFilterHost.FailureActionSource));
+            Assert.That(run.Script, Does.Contain("tempfail \"451 4.7.1 Service unavailable - try again later\";"));
+            Assert.That(run.Outcome!.Disposition, Is.EqualTo(Host.Sieve.SieveDisposition.TempFail));
+        }
+        else
+        {
+            Assert.That((run.ActionSource, run.Effect), Is.EqualTo(((string?)null, "failure ignored (spamfilter1_optional=1)")));
         }
     }
 }

@@ -256,19 +256,70 @@ public class SpamFilterHostTests : TempFolderTest
 
     [TestCase("require \"ereject\"; ereject \"550 5.7.1 first\";", Disposition.Reject)]
     [TestCase("require \"vnd.spamfiltermilter\"; tempfail \"451 4.7.1 first\";", Disposition.TempFail)]
-    [TestCase("discard;", Disposition.Discard)]
-    public async Task The_first_refusal_or_discard_wins_and_later_slots_do_not_run(string action, Disposition disposition)
+    public async Task The_first_refusal_wins_later_slots_do_not_run_and_the_message_is_the_original(string action, Disposition disposition)
     {
-        _plugins.Add("a", FakePlugins.Verdict("require \"editheader\"; addheader \"X-A\" \"1\";"));
+        _plugins.Add("a", FakePlugins.Verdict("require [\"editheader\", \"vnd.spamfiltermilter\"]; addheader \"X-A\" \"1\"; changesender \"<other@example.org>\";"));
         _plugins.Add("b", FakePlugins.Verdict(action));
         _plugins.Add("c", FakePlugins.Verdict("require \"ereject\"; ereject \"550 5.7.1 second\";"));
 
         var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b") + FakePlugins.Slot(3, "c"));
 
         var delivery = result.Deliveries.Single();
-        Assert.That(delivery.Disposition, Is.EqualTo(disposition));
-        Assert.That(delivery.Reply?.Lines[0], disposition == Disposition.Discard ? Is.Null : Is.EqualTo("first"));
+        Assert.That((delivery.Disposition, delivery.Reply?.Lines[0]), Is.EqualTo((disposition, "first")));
         Assert.That(_plugins.Calls.Select(c => c.Plugin), Is.EqualTo(new[] { "a", "b" }));
+        Assert.That(Body(delivery), Is.EqualTo(Text), "a refused message is the original, without slot 1's edit");
+        Assert.That(delivery.Envelope.MailFrom, Is.EqualTo("alice@example.org"), "and so is its envelope");
+    }
+
+    [Test]
+    public async Task A_discard_with_nothing_kept_filed_or_redirected_discards_the_original_message()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("require \"editheader\"; addheader \"X-A\" \"1\";"));
+        _plugins.Add("b", FakePlugins.Verdict("discard;"));
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
+
+        var delivery = result.Deliveries.Single();
+        Assert.That((delivery.Disposition, delivery.Keep), Is.EqualTo((Disposition.Discard, false)));
+        Assert.That(Body(delivery), Is.EqualTo(Text), "a discarded message is the original");
+    }
+
+    [Test]
+    public async Task A_later_slots_discard_cancels_only_the_implicit_keep_so_an_earlier_fileinto_still_files_as_in_one_Sieve_script()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("require \"fileinto\"; fileinto \"Evidence\"; redirect \"abuse@example.com\";"));
+        _plugins.Add("b", FakePlugins.Verdict("discard;"));
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
+
+        var delivery = result.Deliveries.Single();
+        Assert.That((delivery.Disposition, delivery.Keep, delivery.Folders, delivery.Redirects),
+            Is.EqualTo((Disposition.Deliver, false, new[] { "Evidence" }, new[] { "abuse@example.com" })));
+    }
+
+    [Test]
+    public async Task A_discard_does_not_undo_an_earlier_slots_explicit_keep_and_later_slots_still_run()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("keep;"));
+        _plugins.Add("b", FakePlugins.Verdict("discard;"));
+        _plugins.Add("c", FakePlugins.Verdict("addtag \"[C]\";"));
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b") + FakePlugins.Slot(3, "c"));
+
+        var delivery = result.Deliveries.Single();
+        Assert.That((delivery.Disposition, delivery.Keep, delivery.Tags), Is.EqualTo((Disposition.Deliver, true, new[] { "[C]" })));
+        Assert.That(_plugins.Calls.Select(c => c.Plugin), Is.EqualTo(new[] { "a", "b", "c" }));
+    }
+
+    [Test]
+    public async Task A_refusal_after_a_discard_still_refuses()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("discard;"));
+        _plugins.Add("b", FakePlugins.Verdict("require \"ereject\"; ereject \"550 5.7.1 no\";"));
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
+
+        Assert.That(result.Deliveries.Single().Disposition, Is.EqualTo(Disposition.Reject));
     }
 
     [Test]
@@ -332,6 +383,31 @@ public class SpamFilterHostTests : TempFolderTest
     }
 
     [Test]
+    public async Task A_tag_with_non_ASCII_characters_is_RFC_2047_encoded_and_the_Subject_keeps_its_own_bytes()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("addtag \"[Pourriel détecté]\";"));
+        byte[] latin1 = [.. "From: a@example.org\r\nSubject: caf"u8, 0xE9, .. "\r\n\r\nBody\r\n"u8];
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a"), new HostMessage { Message = latin1, Envelope = Message().Envelope, SourceChannel = "tcp_local" });
+
+        var message = result.Deliveries.Single().Message;
+        byte[] expected = [.. "From: a@example.org\r\nSubject: =?UTF-8?B?W1BvdXJyaWVsIGTDqXRlY3TDqV0=?= caf"u8, 0xE9, .. "\r\n\r\nBody\r\n"u8];
+        Assert.That(message, Is.EqualTo(expected), "the tag in an encoded word, the old Subject byte for byte");
+        Assert.That(message.Take(latin1.Length - 9).All(b => b < 0x80), Is.True, "nothing 8-bit added");
+    }
+
+    [Test]
+    public async Task A_non_ASCII_tag_before_an_encoded_Subject_keeps_its_space_when_decoded()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("addtag \"[é]\";"));
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a"), Message("Subject: =?UTF-8?B?aGVsbG8=?=\r\n\r\nBody\r\n"));
+
+        var subject = SpamFilterMilter.Host.Sieve.HeaderText.TestValue(MessageEditor.ReadFields(result.Deliveries.Single().Message).Single().Value);
+        Assert.That(subject, Is.EqualTo("[é] hello"));
+    }
+
+    [Test]
     public async Task A_tag_on_a_message_without_a_Subject_adds_one()
     {
         _plugins.Add("a", FakePlugins.Verdict("addtag \"[SPAM]\";"));
@@ -342,16 +418,52 @@ public class SpamFilterHostTests : TempFolderTest
     }
 
     [Test]
-    public async Task A_recipient_refused_by_a_slot_is_listed_with_its_reply_and_the_others_are_delivered()
+    public async Task A_recipient_refused_by_a_slot_has_its_own_refusal_and_the_others_are_delivered()
     {
-        _plugins.Add("a", FakePlugins.Verdict("require \"vnd.spamfiltermilter\"; rejectrecipient \"nobody@example.com\" \"550 5.1.1 No such user here\";"));
+        _plugins.Add("a", FakePlugins.Verdict("require [\"vnd.spamfiltermilter\", \"editheader\"]; addheader \"X-A\" \"1\"; rejectrecipient \"<Nobody@example.com>\" \"550 5.1.1 No such user here\"; rejectrecipient \"busy@example.com\" \"452 4.2.2 Mailbox full\";"));
 
-        var result = await FilterAsync(FakePlugins.Slot(1, "a"), Message(Text, "bob@example.com", "nobody@example.com"));
+        var result = await FilterAsync(FakePlugins.Slot(1, "a"), Message(Text, "bob@example.com", "nobody@example.com", "busy@example.com"));
+
+        var bob = result.For("bob@example.com");
+        Assert.That(bob.Disposition, Is.EqualTo(Disposition.Deliver));
+        Assert.That(bob.Recipients, Is.EqualTo(new[] { "bob@example.com" }));
+        Assert.That(bob.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.com" }));
+        Assert.That(bob.RefusedRecipients.Select(r => r.Address), Is.EqualTo(new[] { "Nobody@example.com", "busy@example.com" }));
+        var nobody = result.For("nobody@example.com");
+        Assert.That((nobody.Disposition, nobody.Reply!.ToString()), Is.EqualTo((Disposition.Reject, "550 5.1.1 No such user here")));
+        Assert.That(Body(nobody), Is.EqualTo(Text), "a refused recipient's result carries the original message");
+        Assert.That(nobody.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "nobody@example.com" }));
+        var busy = result.For("busy@example.com");
+        Assert.That((busy.Disposition, busy.Reply!.ToString()), Is.EqualTo((Disposition.TempFail, "452 4.2.2 Mailbox full")));
+        Assert.That(result.Deliveries.Select(d => d.Recipients.Single()), Is.EqualTo(new[] { "bob@example.com", "nobody@example.com", "busy@example.com" }), "envelope order");
+    }
+
+    [Test]
+    public async Task When_every_recipient_is_refused_the_message_is_refused_and_nothing_is_delivered()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("require \"vnd.spamfiltermilter\"; rejectrecipient \"bob@example.com\" \"550 5.7.1 Not you\"; rejectrecipient \"carol@example.com\" \"550 5.7.1 Nor you\";"));
+        _plugins.Add("b", FakePlugins.Verdict("addtag \"[B]\";"));
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"), Message(Text, "bob@example.com", "carol@example.com"));
+
+        Assert.That(result.Deliveries.Select(d => (d.Recipients.Single(), d.Disposition, d.Reply!.Lines[0])), Is.EqualTo(new[]
+        {
+            ("bob@example.com", Disposition.Reject, "Not you"),
+            ("carol@example.com", Disposition.Reject, "Nor you"),
+        }));
+        Assert.That(_plugins.Calls.Select(c => c.Plugin), Is.EqualTo(new[] { "a" }), "nobody is left for slot 2");
+    }
+
+    [Test]
+    public async Task A_rejectrecipient_for_an_address_not_in_the_envelope_changes_nothing()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("require \"vnd.spamfiltermilter\"; rejectrecipient \"stranger@example.com\" \"550 5.1.1 No such user here\";"));
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a"));
 
         var delivery = result.Deliveries.Single();
-        Assert.That(delivery.Disposition, Is.EqualTo(Disposition.Deliver));
-        Assert.That(delivery.RefusedRecipients.Single().Reply.ToString(), Is.EqualTo("550 5.1.1 No such user here"));
-        Assert.That(delivery.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.com" }));
+        Assert.That((delivery.Disposition, delivery.RefusedRecipients.Count), Is.EqualTo((Disposition.Deliver, 0)));
+        Assert.That(() => result.For("stranger@example.com"), Throws.ArgumentException);
     }
 
     [Test]
@@ -374,17 +486,6 @@ public class SpamFilterHostTests : TempFolderTest
     }
 
     [Test]
-    public async Task Disposing_the_host_disposes_its_plugins()
-    {
-        var plugin = _plugins.Add("a", FilterVerdict.Default);
-        var host = _plugins.Host(Folder, FakePlugins.Slot(1, "a"));
-
-        await host.DisposeAsync();
-
-        plugin.Verify(p => p.DisposeAsync(), Times.Once);
-    }
-
-    [Test]
     public void An_opt_in_attribute_without_a_directory_is_an_error_when_the_host_starts()
     {
         _plugins.Add("a", FilterVerdict.Default);
@@ -395,13 +496,108 @@ public class SpamFilterHostTests : TempFolderTest
     }
 
     [Test]
-    public async Task An_opt_in_attribute_may_use_a_directory_the_MTA_brings()
+    public async Task An_opt_in_attribute_may_use_a_directory_the_MTA_brings_and_the_host_leaves_it_to_the_MTA()
     {
-        _plugins.Add("a", FilterVerdict.Default);
+        _plugins.Add("a", FakePlugins.Verdict("addtag \"[A]\";"));
         var directory = new Mock<IOptInDirectory>();
+        var disposable = directory.As<IDisposable>();
+        directory.Setup(d => d.FindUserAsync("bob@example.com", It.IsAny<IReadOnlyCollection<string>>(), It.IsAny<CancellationToken>()))
+            .ReturnsAsync(new DirectoryEntry("uid=bob", [KeyValuePair.Create("mailAntiUBEService", (IReadOnlyList<string>)["spam"])]));
 
-        await using var host = _plugins.Host(Folder, FakePlugins.Slot(1, "a", "LDAP_OPTIN1=mailAntiUBEService\n"), directory: directory.Object);
+        var host = _plugins.Host(Folder, FakePlugins.Slot(1, "a", "LDAP_OPTIN1=mailAntiUBEService\n"), directory: directory.Object);
+        var result = await host.FilterAsync(FakePlugins.Message(Text, "bob@example.com", "carol@example.com"));
+        await host.DisposeAsync();
 
-        Assert.That(host.Slots, Has.Count.EqualTo(1));
+        Assert.That(_plugins.Calls.Single().Submission.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.com" }));
+        Assert.That(_plugins.Calls.Single().Submission.OptIn, Is.EqualTo(new[] { "spam" }));
+        Assert.That(result.For("bob@example.com").Tags, Is.EqualTo(new[] { "[A]" }));
+        directory.Verify(d => d.FindUserAsync("carol@example.com", It.IsAny<IReadOnlyCollection<string>>(), It.IsAny<CancellationToken>()), Times.Once);
+        disposable.Verify(d => d.Dispose(), Times.Never, "the MTA's directory is the MTA's to dispose");
+    }
+
+    [Test]
+    public async Task A_plugin_whose_Create_throws_with_spamfilterX_optional_1_lets_the_message_go_on_and_later_slots_run()
+    {
+        var broken = new Mock<ISpamFilterPluginFactory>();
+        broken.Setup(f => f.Create(It.IsAny<SpamFilterPluginContext>())).Throws(new InvalidOperationException("constructor broken"));
+        _plugins.Add("b", FakePlugins.Verdict("addtag \"[B]\";"));
+        var options = HostOptions.Load(Folder.Write("option.dat", FakePlugins.Slot(1, "a", "spamfilter1_optional=1\n") + FakePlugins.Slot(2, "b")));
+        await using var host = SpamFilterHost.Create(options, Everything, loadPlugin: path => path.EndsWith("a.dll", StringComparison.Ordinal) ? broken.Object : _plugins.Load(path));
+
+        var result = await host.FilterAsync(Message());
+
+        Assert.That(host.Slots[0].LoadFailure, Is.EqualTo("constructor broken"));
+        Assert.That((result.Deliveries.Single().Disposition, result.Deliveries.Single().Tags), Is.EqualTo((Disposition.Deliver, new[] { "[B]" })));
+        Assert.That(result.Runs[0].Effect, Is.EqualTo("failure ignored (spamfilter1_optional=1)"));
+    }
+
+    [Test]
+    public async Task Messages_filtered_concurrently_each_get_their_own_result()
+    {
+        // Each plug-in call echoes its message's own marker back as a header, after a yield so that calls overlap.
+        var plugin = _plugins.Add("a", call => FakePlugins.Verdict(
+            $"require \"editheader\"; addheader :last \"X-Echo\" \"{call.Message.Split("X-Id: ")[1].Split("\r\n")[0]}\";"));
+        await using var host = _plugins.Host(Folder, FakePlugins.Slot(1, "a"), Everything);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 64).Select(i => Task.Run(() =>
+            host.FilterAsync(Message($"X-Id: {i}\r\nSubject: hello\r\n\r\nBody {i}\r\n", $"r{i}@example.com")))));
+
+        for (var i = 0; i < results.Length; i++)
+        {
+            var delivery = results[i].Deliveries.Single();
+            Assert.That(delivery.Recipients, Is.EqualTo(new[] { $"r{i}@example.com" }));
+            Assert.That(Body(delivery), Is.EqualTo($"X-Id: {i}\r\nSubject: hello\r\nX-Echo: {i}\r\n\r\nBody {i}\r\n"));
+            Assert.That(results[i].Log.Count(l => l.StartsWith("slot 1", StringComparison.Ordinal)), Is.EqualTo(6), "each result has only its own log");
+        }
+
+        Assert.That(_plugins.Calls, Has.Count.EqualTo(64));
+    }
+
+    [Test]
+    public async Task Disposing_the_host_disposes_every_plugin_even_when_one_fails_and_logs_the_failure()
+    {
+        var first = _plugins.Add("a", FilterVerdict.Default);
+        first.Setup(p => p.DisposeAsync()).Throws(new InvalidOperationException("dispose broken"));
+        var second = _plugins.Add("b", FilterVerdict.Default);
+        var logs = new CapturedLogs();
+        var host = _plugins.Host(Folder, FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"), logs: logs);
+
+        await host.DisposeAsync();
+
+        first.Verify(p => p.DisposeAsync(), Times.Once);
+        second.Verify(p => p.DisposeAsync(), Times.Once);
+        var entry = logs.Entries.Single(e => e.EventId.Id == 5030);
+        Assert.That((entry.Level, entry.Message, entry.Exception?.Message), Is.EqualTo((Microsoft.Extensions.Logging.LogLevel.Warning, "slot 1: disposing the plug-in failed", "dispose broken")));
+    }
+
+    [Test]
+    public async Task Warnings_name_no_address_header_or_Sieve_text_and_the_details_go_to_debug()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("require \"editheader\"; addheader \"Secret Header\" \"bob@example.com\";"));
+        var directory = new Mock<IOptInDirectory>();
+        directory.Setup(d => d.FindUserAsync(It.IsAny<string>(), It.IsAny<IReadOnlyCollection<string>>(), It.IsAny<CancellationToken>()))
+            .ThrowsAsync(new OptInDirectoryException("LDAP ldap://ldap:389/o=example (anonymous): looking up a user: The LDAP server is unavailable."));
+        var logs = new CapturedLogs();
+        await using (var host = _plugins.Host(Folder, FakePlugins.Slot(1, "a"), Everything, logs: logs))
+        {
+            await host.FilterAsync(Message());
+        }
+
+        await using (var host = _plugins.Host(Folder, FakePlugins.Slot(1, "a", "LDAP_OPTIN1=mailAntiUBEService\n"), directory: directory.Object, logs: logs))
+        {
+            await host.FilterAsync(Message());
+        }
+
+        var warnings = logs.Entries.Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning).ToList();
+        Assert.That(warnings.Select(w => w.Message), Is.EqualTo(new[]
+        {
+            "slot 1: the action spamfilter1_string_action failed at line 1, column 23",
+            "the opt-in directory could not be asked for a user; the message is refused for now",
+        }));
+        Assert.That(warnings.Select(w => w.AllText), Has.None.Contains("bob@example.com").And.None.Contains("Secret Header"));
+        Assert.That(warnings[1].Exception, Is.InstanceOf<OptInDirectoryException>(), "the cause goes with the warning");
+        var debug = logs.Entries.Where(e => e.Level == Microsoft.Extensions.Logging.LogLevel.Debug).ToList();
+        Assert.That(debug.Select(d => d.AllText), Has.Some.Contains("\"Secret Header\" is not a header field name"));
+        Assert.That(debug.Select(d => d.Message), Has.Some.EqualTo("the opt-in directory could not be asked for user bob@example.com"));
     }
 }

@@ -54,6 +54,16 @@ public class FileOptInDirectoryTests : TempFolderTest
     }
 
     [Test]
+    public async Task A_comment_may_wrap_and_its_continuation_is_not_part_of_the_attribute_before_it()
+    {
+        var directory = Load("dn: uid=dave\nmail: dave@example.com\nmailAntiUBEService: spam\n# a long comment that\n wraps onto a second line\nmailAntiUBEService: virus\n");
+
+        var user = await directory.FindUserAsync("dave@example.com", OptIn);
+
+        Assert.That(user!.Values("mailAntiUBEService"), Is.EqualTo(new[] { "spam", "virus" }));
+    }
+
+    [Test]
     public async Task A_base64_value_is_decoded()
     {
         var user = await Load().FindUserAsync("carol@example.com", OptIn);

@@ -1,4 +1,5 @@
 using SpamFilterMilter.Host.Configuration;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Host.Selection;
 
 namespace SpamFilterMilter.Host.Tests.Selection;
@@ -19,14 +20,14 @@ public class LdapOptInDirectoryTests
     [OneTimeTearDown]
     public async Task StopSlapd() => await _slapd.DisposeAsync();
 
-    private DirectoryOptions Options(string? bindDn = null, string? password = null) => new()
+    private DirectoryOptions Options(string? bindDn = null, string? password = null, int? port = null, TimeSpan? timeout = null) => new()
     {
         LdapHost = "127.0.0.1",
-        LdapPort = _slapd.Port,
+        LdapPort = port ?? _slapd.Port,
         LdapBaseDn = SlapdServer.Suffix,
         LdapBindDn = bindDn,
         LdapBindPassword = password,
-        LdapTimeout = TimeSpan.FromSeconds(5),
+        LdapTimeout = timeout ?? TimeSpan.FromSeconds(5),
     };
 
     [TestCase("bob@example.com")]
@@ -98,8 +99,9 @@ public class LdapOptInDirectoryTests
 
         var e = Assert.ThrowsAsync<OptInDirectoryException>(() => directory.FindUserAsync("bob@example.com", OptIn))!;
 
-        Assert.That(e.Message, Does.Contain($"ldap://127.0.0.1:{_slapd.Port}/o=example (bind cn=mta,ou=services,o=example)").And.Contain("bob@example.com"));
+        Assert.That(e.Message, Does.StartWith($"LDAP ldap://127.0.0.1:{_slapd.Port}/o=example (bind cn=mta,ou=services,o=example): looking up a user: "));
         Assert.That(e.ToString(), Does.Not.Contain("wrong-password-xyzzy"));
+        Assert.That(e.ToString(), Does.Not.Contain("bob@example.com"), "no address in an exception message: it may be logged");
     }
 
     [Test]
@@ -113,7 +115,7 @@ public class LdapOptInDirectoryTests
 
         var e = Assert.ThrowsAsync<OptInDirectoryException>(() => directory.FindDomainAsync("example.net", OptIn))!;
 
-        Assert.That(e.Message, Does.StartWith($"LDAP ldap://127.0.0.1:{closedPort}/o=example (anonymous): looking up domain example.net:"));
+        Assert.That(e.Message, Does.StartWith($"LDAP ldap://127.0.0.1:{closedPort}/o=example (anonymous): looking up a domain:"));
     }
 
     [Test]
@@ -163,10 +165,140 @@ public class LdapOptInDirectoryTests
 
         var result = await host.FilterAsync(FakePlugins.Message("Subject: x\r\n\r\nbody\r\n", "robert@example.com", "carol@example.com", "x@example.net"));
 
-        var call = plugins.Calls.Single();
-        Assert.That(call.Submission.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "robert@example.com", "x@example.net" }));
-        Assert.That(call.Submission.OptIn, Is.EquivalentTo(new[] { "spam", "virus" }));
-        Assert.That(result.Deliveries, Has.Count.EqualTo(2));
+        Assert.That(plugins.Calls.Select(c => (c.Submission.Recipients.Single().Address, string.Join(",", c.Submission.OptIn!.Order()))), Is.EqualTo(new[]
+        {
+            ("robert@example.com", "spam,virus"),
+            ("x@example.net", "spam"),
+        }), "robert and x have other opt-in values: one call each");
+        Assert.That(result.Deliveries, Has.Count.EqualTo(3));
         Assert.That(result.Log, Has.None.Contains("mta-secret"));
+    }
+
+    [Test]
+    public async Task The_bind_password_never_reaches_the_logs_even_when_the_bind_fails()
+    {
+        using var folder = new TempFolder();
+        var plugins = new FakePlugins();
+        plugins.Add("a", FakePlugins.Verdict("keep;"));
+        var logs = new CapturedLogs();
+        var options = $"LDAP_OPTIN1=mailAntiUBEService\nLDAP_HOST=127.0.0.1\nLDAP_PORT={_slapd.Port}\nLDAP_BASE_DN=o=example\nLDAP_BIND_DN=cn=mta,ou=services,o=example\n";
+        await using (var host = plugins.Host(folder, FakePlugins.Slot(1, "a", options + "LDAP_BIND_PASSWORD=mta-secret\n"), logs: logs))
+        {
+            await host.FilterAsync(FakePlugins.Message("Subject: x\r\n\r\nbody\r\n", "bob@example.com"));
+        }
+
+        await using (var host = plugins.Host(folder, FakePlugins.Slot(1, "a", options + "LDAP_BIND_PASSWORD=wrong-xyzzy\n"), logs: logs))
+        {
+            var result = await host.FilterAsync(FakePlugins.Message("Subject: x\r\n\r\nbody\r\n", "bob@example.com"));
+            Assert.That(result.Deliveries.Single().Reply, Is.EqualTo(SpamFilterHost.DirectoryFailureReply));
+            Assert.That(result.Log, Has.None.Contains("wrong-xyzzy"));
+        }
+
+        Assert.That(logs.Entries.Select(e => e.Level), Has.Some.EqualTo(Microsoft.Extensions.Logging.LogLevel.Warning), "the failed bind was logged");
+        Assert.That(logs.Entries.Select(e => e.AllText), Has.None.Contains("mta-secret").And.None.Contains("wrong-xyzzy"));
+    }
+
+    [Test]
+    public async Task The_host_disposes_the_LDAP_directory_it_created()
+    {
+        await using var proxy = new TcpProxy(_slapd.Port);
+        using var folder = new TempFolder();
+        var plugins = new FakePlugins();
+        plugins.Add("a", FakePlugins.Verdict("keep;"));
+        var host = plugins.Host(folder, FakePlugins.Slot(1, "a", $"LDAP_OPTIN1=mailAntiUBEService\nLDAP_HOST=127.0.0.1\nLDAP_PORT={proxy.Port}\nLDAP_BASE_DN=o=example\n"));
+        await host.FilterAsync(FakePlugins.Message("Subject: x\r\n\r\nbody\r\n", "bob@example.com"));
+        var directory = host.Directory!;
+        proxy.WatchClientClose();
+
+        await host.DisposeAsync();
+
+        Assert.That(directory, Is.InstanceOf<LdapOptInDirectory>());
+        await proxy.ClientClosed.WaitAsync(TimeSpan.FromSeconds(30)); // the connection is closed
+        var e = Assert.ThrowsAsync<OptInDirectoryException>(() => directory.FindUserAsync("bob@example.com", OptIn))!;
+        Assert.That(e.Message, Does.EndWith("the directory is closed"));
+    }
+
+    [Test]
+    public async Task A_kept_connection_the_server_closed_while_idle_is_replaced_at_once_and_the_lookup_succeeds()
+    {
+        await using var proxy = new TcpProxy(_slapd.Port);
+        using var directory = new LdapOptInDirectory(Options(port: proxy.Port));
+        Assert.That(await directory.FindUserAsync("bob@example.com", OptIn), Is.Not.Null);
+
+        proxy.DropAll(); // as a server's idle timeout does
+
+        Assert.That((await directory.FindUserAsync("bob@example.com", OptIn))!.Name, Is.EqualTo("uid=bob,ou=people,o=example"));
+        Assert.That(proxy.Accepted, Is.EqualTo(2), "one new connection");
+    }
+
+    [Test]
+    public async Task Lookups_behind_a_server_that_does_not_answer_fail_within_LDAP_TIMEOUT_instead_of_queueing()
+    {
+        await using var proxy = new TcpProxy(_slapd.Port);
+        proxy.Hold(); // connections are accepted and never answered
+        using var directory = new LdapOptInDirectory(Options(port: proxy.Port, timeout: TimeSpan.FromMilliseconds(500)));
+
+        var lookups = Enumerable.Range(0, 4).Select(i => directory.FindUserAsync($"user{i}@example.com", OptIn)).ToList();
+        var all = Task.WhenAll(lookups);
+        try
+        {
+            await all.WaitAsync(TimeSpan.FromSeconds(60)); // a guard against hanging, not a measurement
+        }
+        catch (OptInDirectoryException)
+        {
+        }
+
+        Assert.That(lookups.Select(l => l.Exception?.InnerException), Has.All.InstanceOf<OptInDirectoryException>());
+        // Whichever lookup holds the connection for LDAP_TIMEOUT, the ones started with it cannot all get it
+        // in turn: at least one gives up waiting instead of queueing behind the stuck ones.
+        Assert.That(lookups.Select(l => l.Exception!.InnerException!.Message), Has.Some.Contains("the lookups before it have not finished within LDAP_TIMEOUT"),
+            "a lookup waiting behind a stuck one gives up");
+    }
+
+    [Test]
+    public async Task A_connection_made_after_its_lookup_was_cancelled_is_closed()
+    {
+        await using var proxy = new TcpProxy(_slapd.Port);
+        proxy.Hold();
+        using var directory = new LdapOptInDirectory(Options(port: proxy.Port));
+        using var cancel = new CancellationTokenSource();
+
+        var lookup = directory.FindUserAsync("bob@example.com", OptIn, cancel.Token);
+        await WaitUntilAsync(() => proxy.Accepted == 1);
+        proxy.WatchClientClose();
+        await cancel.CancelAsync();
+        Assert.That(async () => await lookup, Throws.InstanceOf<OperationCanceledException>());
+        proxy.Release(); // the bind now succeeds, for nobody
+
+        await proxy.ClientClosed.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(await directory.FindUserAsync("bob@example.com", OptIn), Is.Not.Null, "the next lookup makes its own connection");
+    }
+
+    [Test]
+    public async Task Disposing_while_a_lookup_is_in_flight_lets_it_finish_then_closes_the_connection()
+    {
+        await using var proxy = new TcpProxy(_slapd.Port);
+        proxy.Hold();
+        var directory = new LdapOptInDirectory(Options(port: proxy.Port));
+        var lookup = directory.FindUserAsync("bob@example.com", OptIn);
+        await WaitUntilAsync(() => proxy.Accepted == 1);
+        proxy.WatchClientClose();
+
+        directory.Dispose();
+        proxy.Release();
+
+        Assert.That((await lookup)!.Name, Is.EqualTo("uid=bob,ou=people,o=example"));
+        await proxy.ClientClosed.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.ThrowsAsync<OptInDirectoryException>(() => directory.FindUserAsync("bob@example.com", OptIn));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 3000 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.That(condition(), Is.True, "the condition did not come true");
     }
 }

@@ -180,7 +180,7 @@ public class OptInSelectionTests : TempFolderTest
     }
 
     [Test]
-    public async Task Opt_in_values_are_the_union_of_every_source_sender_side_first_without_repeats()
+    public async Task A_recipients_opt_in_values_are_the_union_of_its_sources_sender_side_first_without_repeats()
     {
         _plugins.Add("a", FakePlugins.Verdict(Tagging));
         var channels = new ChannelTable(
@@ -190,10 +190,73 @@ public class OptInSelectionTests : TempFolderTest
         ]);
 
         await FilterAsync(FakePlugins.Slot(1, "a", "LDAP_OPTIN1=mailAntiUBEService\nLDAP_SOURCE_OPTIN1=outbound\nLDAP_DOMAIN_ATTR_OPTIN1=mailAntiUBEService\n"),
-            Message("tcp_local", new Dictionary<string, string> { ["bob@example.com"] = "ims-ms" }, "bob@example.com", "x@example.net"), channels);
+            Message("tcp_local", new Dictionary<string, string> { ["bob@example.com"] = "ims-ms" }, "bob@example.com"), channels);
 
-        // source channel, sender; then bob: user, destination channel; then x: domain.
-        Assert.That(_plugins.Calls.Single().Submission.OptIn, Is.EqualTo(new[] { "virus", "outbound-spam", "spam", "phish", "bulk" }));
+        // source channel, sender; then bob's user values, then his destination channel's.
+        Assert.That(_plugins.Calls.Single().Submission.OptIn, Is.EqualTo(new[] { "virus", "outbound-spam", "spam", "phish" }));
+    }
+
+    [Test]
+    public async Task Recipients_with_different_opt_in_values_are_filtered_in_separate_calls_each_with_exactly_its_values()
+    {
+        _plugins.Add("a", FakePlugins.Verdict(Tagging));
+        var channels = new ChannelTable([new ChannelDefinition("tcp_local").AddSourceOptIn(1, "virus")]);
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a", "LDAP_OPTIN1=mailAntiUBEService\nLDAP_DOMAIN_ATTR_OPTIN1=mailAntiUBEService\n"),
+            Message("tcp_local", null, "bob@example.com", "x@example.net", "carol@example.com", "y@example.net"), channels);
+
+        Assert.That(_plugins.Calls.Select(c => (string.Join(",", c.Submission.Recipients.Select(r => r.Address)), string.Join(",", c.Submission.OptIn!))), Is.EqualTo(new[]
+        {
+            ("bob@example.com", "virus,spam"),
+            ("x@example.net,y@example.net", "virus,Spam,bulk"),
+            ("carol@example.com", "virus"),
+        }), "bob's spam is not carol's: no plug-in call sees another recipient's values");
+        Assert.That(result.Deliveries.Select(d => string.Join(",", d.Recipients)), Is.EqualTo(new[] { "bob@example.com", "x@example.net,y@example.net", "carol@example.com" }));
+        Assert.That(result.Deliveries.All(Filtered), Is.True);
+    }
+
+    [Test]
+    public async Task Recipients_with_the_same_values_in_another_order_or_case_are_filtered_together()
+    {
+        _plugins.Add("a", FakePlugins.Verdict(Tagging));
+        var channels = new ChannelTable([new ChannelDefinition("ims-ms").AddDestinationOptIn(1, "VIRUS", "spam")]);
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a", "LDAP_OPTIN1=mailAntiUBEService\n"),
+            Message(null, new Dictionary<string, string> { ["carol@example.com"] = "ims-ms" }, "bob@example.com", "carol@example.com"), channels);
+
+        var call = _plugins.Calls.Single();
+        Assert.That(call.Submission.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.com", "carol@example.com" }));
+        Assert.That(call.Submission.OptIn, Is.EqualTo(new[] { "spam", "virus" }), "the first recipient's values, in its order");
+        Assert.That(result.Deliveries, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Sender_side_opt_in_is_the_original_senders_even_after_a_slot_changed_the_sender()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("require \"vnd.spamfiltermilter\"; changesender \"<carol@example.com>\";"));
+        _plugins.Add("b", FakePlugins.Verdict(Tagging));
+        var channels = new ChannelTable([new ChannelDefinition("tcp_local").AddSourceOptIn(1)]);
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b", "LDAP_SOURCE_OPTIN2=outbound\n"), Message("tcp_local", null, "dave@example.org"), channels);
+
+        Assert.That(_plugins.Calls.Select(c => (c.Plugin, c.Submission.MailFrom)), Is.EqualTo(new[] { ("a", "alice@example.org"), ("b", "carol@example.com") }));
+        Assert.That(_plugins.Calls[1].Submission.OptIn, Is.EqualTo(new[] { "outbound-spam" }), "alice, who sent the message, opted it in");
+        Assert.That(Filtered(result.Deliveries.Single()), Is.True);
+    }
+
+    [Test]
+    public async Task A_group_made_only_of_recipients_an_earlier_slot_added_is_found_by_their_address()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("require \"vnd.spamfiltermilter\"; addrecipient \"<bob@example.com>\";"));
+        _plugins.Add("b", FakePlugins.Verdict(Tagging));
+        var channels = new ChannelTable([new ChannelDefinition("tcp_local").AddSourceOptIn(1)]);
+
+        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b", "LDAP_OPTIN2=mailAntiUBEService\n"), Message("tcp_local", null, "dave@example.org"), channels);
+
+        Assert.That(_plugins.Calls[1].Submission.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.com" }));
+        var bob = result.For("bob@example.com");
+        Assert.That((bob.Recipients, Filtered(bob)), Is.EqualTo((Array.Empty<string>(), true)));
+        Assert.That(Filtered(result.For("dave@example.org")), Is.False);
     }
 
     [Test]

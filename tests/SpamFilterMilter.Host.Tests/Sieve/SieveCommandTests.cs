@@ -205,6 +205,48 @@ public class SieveCommandTests
         Assert.That((e.Line, e.Problem), Is.EqualTo((2, problem)));
     }
 
+    [TestCase("addheader :last :raw \"X-A\" \"nospace\";", "X-A:nospace\r\n")]
+    [TestCase("addheader :last :raw \"X-A\" \"\tv\";", "X-A:\tv\r\n")]
+    [TestCase("addheader :last :raw \"X-A\" \"  v\";", "X-A:  v\r\n")]
+    [TestCase("addheader :last :raw \"X-A\" \"\";", "X-A:\r\n")]
+    [TestCase("addheader :last :raw \"X-A\" \" a\r\n\tb\";", "X-A: a\r\n\tb\r\n")]
+    [TestCase("addheader :last \"X-A\" \"v\";", "X-A: v\r\n")]
+    public void raw_writes_the_value_exactly_after_the_colon_and_without_it_one_space_is_added(string command, string field)
+    {
+        var outcome = Run("require [\"editheader\", \"vnd.spamfiltermilter\"];\n" + command);
+
+        Assert.That(Text(outcome), Is.EqualTo(Message.Replace("\r\n\r\n", "\r\n" + field + "\r\n", StringComparison.Ordinal)));
+    }
+
+    [Test]
+    public void raw_works_on_insertheader_replaceheader_and_addheader_on_top()
+    {
+        AssertEdits(Run("require [\"editheader\", \"vnd.spamfiltermilter\"];\naddheader :raw \"X-Top\" \"t\";\ninsertheader :index 2 :raw \"X-Mid\" \"m\";\nreplaceheader :raw :index 1 \"Subject\" \"\tnew\";"),
+            new InsertHeader(0, "X-Top", "t"), new InsertHeader(2, "X-Mid", "m"), new ChangeHeader(1, "Subject", "\tnew"));
+    }
+
+    [TestCase("require \"editheader\"; addheader :raw \"X-A\" \"v\";", ":raw needs require \"vnd.spamfiltermilter\"")]
+    [TestCase("require [\"editheader\", \"vnd.spamfiltermilter\"]; addheader :raw \"X-A: v\";", ":raw needs the field name and the value as two arguments")]
+    [TestCase("require [\"editheader\", \"vnd.spamfiltermilter\"]; deleteheader :raw \"X-A\";", "unsupported tag :raw for deleteheader")]
+    public void raw_needs_its_extension_and_both_arguments(string script, string problem)
+    {
+        Assert.That(Assert.Throws<SieveException>(() => SieveScript.Parse(script))!.Problem, Is.EqualTo(problem));
+    }
+
+    [TestCase("addheader :last :raw \"X-A\" \"v\r\nBcc: victim@example.net\";")]
+    [TestCase("addheader :last :raw \"X-A\" \"v\nBcc: victim@example.net\";")]
+    [TestCase("addheader :last :raw \"X-A\" \"v\rBcc: victim@example.net\";")]
+    [TestCase("addheader :last \"X-A\" \"v\r\n\r\nbody\";")]
+    [TestCase("insertheader :index 1 :raw \"X-A\" \"v\r\n\";")]
+    [TestCase("replaceheader :index 1 \"Subject\" \"v\r\nBcc: victim@example.net\";")]
+    [TestCase("addheader :last :raw \"X-A\" \"v\0w\";")]
+    public void A_line_break_that_does_not_fold_is_refused_with_or_without_raw(string command)
+    {
+        var e = Assert.Throws<SieveException>(() => Run("require [\"editheader\", \"vnd.spamfiltermilter\"];\n" + command))!;
+
+        Assert.That(e.Problem, Does.StartWith("a header value may"));
+    }
+
     [Test]
     public void deleteheader_deletes_every_field_of_that_name()
     {
@@ -256,12 +298,48 @@ public class SieveCommandTests
         Assert.That(Text(outcome), Is.EqualTo(Message), "the host prefixes the tags once every slot has run");
     }
 
+    [TestCase("addtag \"[SPAM]\\r\\nBcc: victim@example.net\";")]
+    [TestCase("addtag \"[SPAM]\nBcc: victim@example.net\";")]
+    [TestCase("addtag \"[SPAM]|[VIRUS]\";")]
+    [TestCase("addtag \"a\0b\";")]
+    public void addtag_refuses_a_tag_with_a_line_break_a_NUL_or_a_bar(string script)
+    {
+        var e = Assert.Throws<SieveException>(() => SieveScript.Parse(script.Replace("\\r\\n", "\r\n", StringComparison.Ordinal)))!;
+
+        Assert.That(e.Problem, Is.EqualTo("a tag may not hold a line break, a NUL or '|'"));
+    }
+
     [Test]
     public void stop_ends_the_script()
     {
         var outcome = Run("require \"fileinto\"; fileinto \"A\"; stop; fileinto \"B\";");
 
         Assert.That(outcome.Folders, Is.EqualTo(new[] { "A" }));
+    }
+
+    [Test]
+    public void stop_inside_an_if_ends_the_whole_script_not_only_the_block()
+    {
+        var outcome = Run("require \"fileinto\";\nif true { fileinto \"A\"; stop; fileinto \"B\"; }\nfileinto \"C\";");
+
+        Assert.That(outcome.Folders, Is.EqualTo(new[] { "A" }));
+    }
+
+    [Test]
+    public void if_elsif_else_nest_inside_a_block_and_each_chain_takes_its_own_branch()
+    {
+        const string script = "require \"fileinto\";\n" +
+            "if exists \"Subject\" {\n" +
+            "  if header :is \"Subject\" \"bye\" { fileinto \"Bye\"; }\n" +
+            "  elsif header :is \"X-Spam\" \"two\" { fileinto \"Two\"; }\n" +
+            "  else { fileinto \"Else\"; }\n" +
+            "  if false { fileinto \"Never\"; } else { fileinto \"Inner\"; }\n" +
+            "}\n" +
+            "elsif true { fileinto \"Outer-elsif\"; }\n" +
+            "else { fileinto \"Outer-else\"; }";
+
+        Assert.That(Run(script).Folders, Is.EqualTo(new[] { "Two", "Inner" }));
+        Assert.That(Run(script, "From: a@example.org\r\n\r\nBody\r\n").Folders, Is.EqualTo(new[] { "Outer-elsif" }));
     }
 
     [Test]
@@ -368,6 +446,16 @@ public class SieveCommandTests
         Assert.That(outcome.Disposition, Is.EqualTo(SieveDisposition.Deliver));
         Assert.That(outcome.RefusedRecipients, Is.EqualTo(new[] { new RefusedRecipient("carol@example.com", new SmtpReply(550, "5.1.1", "No such user here")) }));
         Assert.That(outcome.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.com" }));
+    }
+
+    [Test]
+    public void rejectrecipient_of_an_address_not_in_the_envelope_is_ignored()
+    {
+        var outcome = Run("require \"vnd.spamfiltermilter\"; rejectrecipient \"stranger@example.com\" \"550 5.1.1 No such user here\";");
+
+        Assert.That(outcome.RefusedRecipients, Is.Empty);
+        Assert.That(outcome.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.com", "<carol@example.com>" }));
+        Assert.That(outcome.Actions.Single(), Does.EndWith("not a recipient, ignored"));
     }
 
     [Test]

@@ -138,7 +138,15 @@ public class SieveTestAndParserTests
     [TestCase("elsif true { keep; }", "line 1, column 1: elsif must follow if or elsif")]
     [TestCase("if true { keep; } else true { keep; }", "line 1, column 19: else takes no test")]
     [TestCase("if true;", "line 1, column 8: expected \"{\" to start the block of if, found \";\"")]
-    [TestCase("if true keep;", "line 1, column 9: unsupported test \"keep\"")]
+    [TestCase("if true keep;", "line 1, column 9: expected \"{\" to start the block of if, found \"keep\"")]
+    [TestCase("keep\nfileinto \"Junk\";", "line 2, column 1: expected \";\" after keep, found \"fileinto\"")]
+    [TestCase("require \"fileinto\"\nkeep;", "line 2, column 1: expected \";\" after require, found \"keep\"")]
+    [TestCase("if header :is \"a\" \"b\" keep;", "line 1, column 23: expected \"{\" to start the block of if, found \"keep\"")]
+    [TestCase("if (true) { keep; }", "line 1, column 1: if takes one test, not a test list in parentheses (RFC 5228 §3.1)")]
+    [TestCase("if true { keep; } elsif (false) { keep; }", "line 1, column 19: elsif takes one test, not a test list in parentheses (RFC 5228 §3.1)")]
+    [TestCase("if anyof true { keep; }", "line 1, column 4: anyof takes a list of tests in parentheses")]
+    [TestCase("if allof true { keep; }", "line 1, column 4: allof takes a list of tests in parentheses")]
+    [TestCase("if not (true) { keep; }", "line 1, column 4: not takes exactly one test")]
     [TestCase("/* never closed\nkeep;", "line 1, column 1: the comment is not closed (*/ is missing)")]
     [TestCase("keep; $U", "line 1, column 7: unexpected character '$'")]
     [TestCase("if size :over 1 :under 2 { keep; }", "line 1, column 17: :under cannot be used with :over")]
@@ -169,9 +177,17 @@ public class SieveTestAndParserTests
     [Test]
     public void Quoted_strings_keep_line_breaks_and_drop_backslashes_before_other_characters()
     {
-        var outcome = SieveScript.Parse("require \"reject\"; reject \"a \\\"quoted\\\" \\\\ \\x word\";").Run(Encoding.UTF8.GetBytes(Message), Envelope);
+        var outcome = SieveScript.Parse("require \"reject\"; reject \"a \\\"quoted\\\" \\\\ \\x word\nsecond line\";").Run(Encoding.UTF8.GetBytes(Message), Envelope);
 
-        Assert.That(outcome.Reply!.Lines, Is.EqualTo(new[] { "a \"quoted\" \\ x word" }));
+        Assert.That(outcome.Reply!.Lines, Is.EqualTo(new[] { "a \"quoted\" \\ x word", "second line" }), "the line break inside the string makes a second reply line");
+    }
+
+    [Test]
+    public void A_line_break_inside_a_quoted_string_counts_for_the_positions_after_it()
+    {
+        var e = ParseError("redirect \"a\nb\"; vacation;");
+
+        Assert.That((e.Line, e.Column), Is.EqualTo((2, 5)));
     }
 
     [Test]

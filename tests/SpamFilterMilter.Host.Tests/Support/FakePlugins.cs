@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Moq;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Configuration;
@@ -20,7 +21,19 @@ public sealed class FakePlugins
 {
     private readonly Dictionary<string, Mock<ISpamFilterPlugin>> _plugins = new(StringComparer.Ordinal);
 
-    public List<PluginCall> Calls { get; } = [];
+    private readonly List<PluginCall> _calls = [];
+
+    /// <summary>Every call so far, in order (safe to read while messages are filtered concurrently).</summary>
+    public IReadOnlyList<PluginCall> Calls
+    {
+        get
+        {
+            lock (_calls)
+            {
+                return [.. _calls];
+            }
+        }
+    }
 
     /// <summary>A plug-in for library <paramref name="name"/>.dll that answers <paramref name="verdict"/> for each message.</summary>
     public Mock<ISpamFilterPlugin> Add(string name, Func<PluginCall, FilterVerdict> verdict)
@@ -33,7 +46,11 @@ public sealed class FakePlugins
             {
                 using var reader = new StreamReader(submission.Message, Encoding.UTF8, leaveOpen: true);
                 var call = new PluginCall(name, submission, reader.ReadToEnd());
-                Calls.Add(call);
+                lock (_calls)
+                {
+                    _calls.Add(call);
+                }
+
                 return ValueTask.FromResult(verdict(call));
             });
         _plugins[name + ".dll"] = plugin;
@@ -64,8 +81,8 @@ public sealed class FakePlugins
         $"spamfilter{slot}_library={name}.dll\nspamfilter{slot}_config_file={name}.opt\n{extra}";
 
     /// <summary>A host on option.dat text, with these fakes as its plug-ins.</summary>
-    public SpamFilterHost Host(TempFolder folder, string optionDat, ChannelTable? channels = null, IOptInDirectory? directory = null) =>
-        SpamFilterHost.Create(HostOptions.Load(folder.Write("option.dat", optionDat)), channels, directory, loadPlugin: Load);
+    public SpamFilterHost Host(TempFolder folder, string optionDat, ChannelTable? channels = null, IOptInDirectory? directory = null, ILoggerFactory? logs = null) =>
+        SpamFilterHost.Create(HostOptions.Load(folder.Write("option.dat", optionDat)), channels, directory, logs, loadPlugin: Load);
 
     /// <summary>A message from alice@example.org to <paramref name="recipients"/>.</summary>
     public static HostMessage Message(string text, params string[] recipients) => new()

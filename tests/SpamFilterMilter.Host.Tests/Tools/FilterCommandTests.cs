@@ -69,12 +69,13 @@ public class FilterCommandTests : TempFolderTest
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Spam-Flag:YES");
         var folder = CopyEtc(milter.Port);
-        Folder.Write("all.cnf", "tcp_local smtp mx sourcespamfilter1optin spam\ntcp-daemon\n");
+        // spam,virus: the values bob's own entry has too, so both recipients have the same opt-in values.
+        Folder.Write("all.cnf", "tcp_local smtp mx sourcespamfilter1optin spam,virus\ntcp-daemon\n");
 
         var (exit, output, _) = await RunAsync(folder, Repository.Path("etc/samples/01-clean.eml"), "all.cnf");
 
         Assert.That(exit, Is.Zero);
-        Assert.That(output, Does.Contain("for every recipient: source channel tcp_local has sourcespamfilter1optin spam"));
+        Assert.That(output, Does.Contain("for every recipient: source channel tcp_local has sourcespamfilter1optin spam,virus"));
         Assert.That(output, Does.Contain("result for <bob@example.com>, <carol@example.com>: deliver"));
         Assert.That(await File.ReadAllTextAsync(Path.Combine(folder, "out.eml")), Does.Contain("X-Spam-Flag: YES"));
     }
