@@ -21,7 +21,7 @@ namespace SpamFilterMilter.Cli;
 /// </summary>
 internal static class BenchCommand
 {
-    public static Command Create(TextWriter output)
+    public static Command Create(Terminal terminal)
     {
         var target = new MilterTarget();
         var count = new Option<int>("-n", "--transactions") { Description = "Transactions to measure.", DefaultValueFactory = _ => 10_000 };
@@ -45,16 +45,16 @@ internal static class BenchCommand
                 throw new ArgumentException("Need at least one transaction per connection, and sizes of 0 or more.");
             }
 
-            var report = await RunAsync(options, settings, result.GetValue(quiet) ? null : Console.Error, cancellationToken).ConfigureAwait(false);
-            await output.WriteAsync(result.GetValue(json) ? report.ToJson() : report.ToText()).ConfigureAwait(false);
-            return report.Failures > 0 ? 1 : 0;
+            var report = await RunAsync(options, settings, result.GetValue(quiet) ? null : terminal, cancellationToken).ConfigureAwait(false);
+            await terminal.Output.WriteAsync(result.GetValue(json) ? report.ToJson() : report.ToText()).ConfigureAwait(false);
+            return report.Failures > 0 ? CommandLine.MilterFailed : CommandLine.Success;
         });
         return command;
     }
 
     internal sealed record BenchSettings(int Transactions, int Connections, int Size, int Headers, int Warmup);
 
-    internal static async Task<BenchReport> RunAsync(MilterOptions options, BenchSettings settings, TextWriter? progress, CancellationToken cancellationToken)
+    internal static async Task<BenchReport> RunAsync(MilterOptions options, BenchSettings settings, Terminal? progress, CancellationToken cancellationToken)
     {
         await using var plugin = new MilterPlugin(options, NullLoggerFactory.Instance);
         var message = BenchMessage.Create(settings.Headers, settings.Size);
@@ -133,7 +133,7 @@ internal static class BenchCommand
         allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         started = Stopwatch.GetTimestamp();
         go.SetResult();
-        using (var bar = progress is null ? null : new ProgressBar(progress, settings.Transactions, () => Volatile.Read(ref done)))
+        using (var bar = progress is null ? null : new ProgressBar(progress.Error, progress.ErrorIsTerminal, settings.Transactions, () => Volatile.Read(ref done)))
         {
             foreach (var thread in threads)
             {
