@@ -241,7 +241,7 @@ public class CliTests : TempFolderTest
     [TestCase("blocking")]
     public async Task Bench_runs_every_transaction_over_the_connections_and_reports_json(string io)
     {
-        await using var milter = await MilterProcess.StartLibmilterAsync("-m", "j");
+        await using var milter = await MilterProcess.StartLibmilterAsync("-m", "j", "-a", "eom=addheader:X-Bench:added");
 
         var run = await CliAsync(At(milter, "bench", "-n", "60", "-c", "3", "--warmup", "2", "-s", "300", "--json", "--no-progress", "--option", "IO_MODE=" + io));
 
@@ -250,6 +250,7 @@ public class CliTests : TempFolderTest
         Assert.That(json.GetProperty("io").GetString(), Is.EqualTo(io));
         Assert.That(json.GetProperty("transactions").GetInt32(), Is.EqualTo(60));
         Assert.That(json.GetProperty("failures").GetInt32(), Is.Zero);
+        Assert.That(json.GetProperty("edited").GetInt32(), Is.EqualTo(60), "every verdict carried the added header");
         Assert.That(json.GetProperty("transactionsPerSecond").GetDouble(), Is.GreaterThan(0));
         var latency = json.GetProperty("latencyMs");
         Assert.That(latency.GetProperty("p50").GetDouble(), Is.GreaterThan(0).And.LessThanOrEqualTo(latency.GetProperty("p99").GetDouble()));
