@@ -243,5 +243,5 @@ internal sealed record BenchReport(
         ["stallsOver40ms"] = Stalls,
         ["cpuMicrosecondsPerTransaction"] = Math.Round(CpuMicroseconds, 1),
         ["allocatedBytesPerTransaction"] = Math.Round(AllocatedBytes, 0),
-    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine;
+    }.ToJsonString(JsonOutput.Options) + Environment.NewLine;
 }

@@ -231,13 +231,21 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
         var edits = new JsonArray();
         foreach (var edit in Verdict.Edits)
         {
-            edits.Add(edit is ReplaceBody body
-                ? new JsonObject { ["type"] = nameof(ReplaceBody), ["body"] = Convert.ToBase64String(body.Body.Span) }
-                : JsonSerializer.SerializeToNode(edit, edit.GetType()));
-            if (edits[^1] is JsonObject added && edit is not ReplaceBody)
+            // {"type": "AddHeader", "name": ..., "value": ...}; a replaced body as base64.
+            var entry = new JsonObject { ["type"] = edit.GetType().Name };
+            if (edit is ReplaceBody body)
             {
-                added["type"] = edit.GetType().Name;
+                entry["body"] = Convert.ToBase64String(body.Body.Span);
             }
+            else
+            {
+                foreach (var (name, value) in JsonSerializer.SerializeToNode(edit, edit.GetType(), CamelCase)!.AsObject())
+                {
+                    entry[name] = value?.DeepClone();
+                }
+            }
+
+            edits.Add(entry);
         }
 
         var report = new JsonObject
@@ -263,8 +271,10 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
             },
             ["changed"] = !original.AsSpan().SequenceEqual(Edited.Message),
         };
-        return report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine;
+        return report.ToJsonString(JsonOutput.Options) + Environment.NewLine;
     }
+
+    private static readonly JsonSerializerOptions CamelCase = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     private static string Shorten(string text) => text.Length <= 42 ? text : text[..39] + "...";
 }

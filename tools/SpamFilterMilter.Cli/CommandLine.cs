@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Plugin;
@@ -68,4 +70,11 @@ internal static class CommandLine
             return BadUsage;
         }
     }
+}
+
+/// <summary>How the commands write JSON: indented, and with addresses' angle brackets left readable.</summary>
+internal static class JsonOutput
+{
+    // Relaxed escaping is for output read by people and scripts, never embedded in HTML.
+    public static JsonSerializerOptions Options { get; } = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }

@@ -140,7 +140,7 @@ internal static class ProbeCommand
             ["macros"] = macros,
             ["warnings"] = new JsonArray([.. n.Warnings.Select(w => (JsonNode)w)]),
         };
-        return report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine;
+        return report.ToJsonString(JsonOutput.Options) + Environment.NewLine;
     }
 
     private static string Words(IEnumerable<string> words)

@@ -87,7 +87,7 @@ public class CliTests : TempFolderTest
         Assert.That(verdict.GetProperty("action").GetString(), Is.EqualTo("accept"));
         Assert.That(verdict.GetProperty("edits").EnumerateArray().Select(e => e.GetProperty("type").GetString()),
             Is.EqualTo(new[] { "AddHeader", "ChangeHeader" }));
-        Assert.That(verdict.GetProperty("edits")[0].GetProperty("Name").GetString(), Is.EqualTo("X-Spam-Flag"));
+        Assert.That(verdict.GetProperty("edits")[0].GetProperty("name").GetString(), Is.EqualTo("X-Spam-Flag"));
         Assert.That(json.GetProperty("changed").GetBoolean(), Is.True);
         Assert.That(json.GetProperty("editedMessage").GetString(), Does.Contain("Subject: [SPAM] hello\r\n"));
         Assert.That(json.GetProperty("envelope").GetProperty("to").EnumerateArray().Select(t => t.GetString()),
