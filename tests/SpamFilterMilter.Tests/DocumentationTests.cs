@@ -22,6 +22,38 @@ public class DocumentationTests
     }
 
     [Test]
+    public void The_README_documents_every_metric_with_its_kind_and_unit()
+    {
+        var readme = File.ReadAllText(Repository("README.md"));
+        System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(SpamFilterMilter.Diagnostics.MilterTelemetry).TypeHandle);
+        var instruments = new List<System.Diagnostics.Metrics.Instrument>();
+        using (var listener = new System.Diagnostics.Metrics.MeterListener())
+        {
+            listener.InstrumentPublished = (instrument, _) =>
+            {
+                if (instrument.Meter.Name == SpamFilterMilter.Diagnostics.MilterTelemetry.Name)
+                {
+                    instruments.Add(instrument);
+                }
+            };
+            listener.Start();
+        }
+
+        Assert.That(instruments, Has.Count.EqualTo(5));
+        foreach (var instrument in instruments)
+        {
+            var kind = instrument.GetType().Name switch
+            {
+                "Counter`1" => "counter",
+                "Histogram`1" => "histogram",
+                "UpDownCounter`1" => "up-down counter",
+                var other => other,
+            };
+            Assert.That(readme, Does.Contain($"| `{instrument.Name}` | {kind}, `{instrument.Unit}` |"), instrument.Name);
+        }
+    }
+
+    [Test]
     public void Every_test_the_protocol_table_names_exists()
     {
         var readme = File.ReadAllText(Repository("README.md"));

@@ -21,7 +21,7 @@ namespace SpamFilterMilter.Cli;
 /// </summary>
 internal static class BenchCommand
 {
-    public static Command Create(TextWriter output)
+    public static Command Create(Terminal terminal)
     {
         var target = new MilterTarget();
         var count = new Option<int>("-n", "--transactions") { Description = "Transactions to measure.", DefaultValueFactory = _ => 10_000 };
@@ -45,16 +45,16 @@ internal static class BenchCommand
                 throw new ArgumentException("Need at least one transaction per connection, and sizes of 0 or more.");
             }
 
-            var report = await RunAsync(options, settings, result.GetValue(quiet) ? null : Console.Error, cancellationToken).ConfigureAwait(false);
-            await output.WriteAsync(result.GetValue(json) ? report.ToJson() : report.ToText()).ConfigureAwait(false);
-            return report.Failures > 0 ? 1 : 0;
+            var report = await RunAsync(options, settings, result.GetValue(quiet) ? null : terminal, cancellationToken).ConfigureAwait(false);
+            await terminal.Output.WriteAsync(result.GetValue(json) ? report.ToJson() : report.ToText()).ConfigureAwait(false);
+            return report.Failures > 0 ? CommandLine.MilterFailed : CommandLine.Success;
         });
         return command;
     }
 
     internal sealed record BenchSettings(int Transactions, int Connections, int Size, int Headers, int Warmup);
 
-    internal static async Task<BenchReport> RunAsync(MilterOptions options, BenchSettings settings, TextWriter? progress, CancellationToken cancellationToken)
+    internal static async Task<BenchReport> RunAsync(MilterOptions options, BenchSettings settings, Terminal? progress, CancellationToken cancellationToken)
     {
         await using var plugin = new MilterPlugin(options, NullLoggerFactory.Instance);
         var message = BenchMessage.Create(settings.Headers, settings.Size);
@@ -62,6 +62,7 @@ internal static class BenchCommand
         var perConnection = settings.Transactions / settings.Connections;
         var done = 0;
         var failures = 0;
+        var edited = 0;
         string? firstFailure = null;
         using var warmedUp = new CountdownEvent(settings.Connections);
         var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously); // awaited: never blocks a pool thread
@@ -91,6 +92,11 @@ internal static class BenchCommand
                 var verdict = await OneAsync(session, message, cancellationToken).ConfigureAwait(false);
                 latencies[(perConnection * index) + i] = Stopwatch.GetTimestamp() - t;
                 Interlocked.Increment(ref done);
+                if (verdict.Edits.Count > 0)
+                {
+                    Interlocked.Increment(ref edited);
+                }
+
                 if (verdict.Kind == VerdictKind.Failure)
                 {
                     Interlocked.Increment(ref failures);
@@ -133,7 +139,7 @@ internal static class BenchCommand
         allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         started = Stopwatch.GetTimestamp();
         go.SetResult();
-        using (var bar = progress is null ? null : new ProgressBar(progress, settings.Transactions, () => Volatile.Read(ref done)))
+        using (var bar = progress is null ? null : new ProgressBar(progress.Error, progress.ErrorIsTerminal, settings.Transactions, () => Volatile.Read(ref done)))
         {
             foreach (var thread in threads)
             {
@@ -150,7 +156,7 @@ internal static class BenchCommand
         var sorted = latencies.Where(l => l > 0).Order().ToArray();
         double Percentile(double p) => sorted.Length == 0 ? 0 : Ticks(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)]);
         return new BenchReport(
-            plugin.Description, options.IoMode.ToString().ToLowerInvariant(), settings, done, failures, firstFailure, elapsed.TotalSeconds,
+            plugin.Description, options.IoMode.ToString().ToLowerInvariant(), settings, done, failures, firstFailure, edited, elapsed.TotalSeconds,
             done / elapsed.TotalSeconds, Percentile(0.50), Percentile(0.90), Percentile(0.99), sorted.Length == 0 ? 0 : Ticks(sorted[^1]),
             sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured);
     }
@@ -160,8 +166,8 @@ internal static class BenchCommand
     /// <summary>One transaction, the way an SMTP server drives the session.</summary>
     private static async ValueTask<FilterVerdict> OneAsync(IFilterSession session, BenchMessage message, CancellationToken cancellationToken)
     {
-        await session.MailAsync("bench-sender@example.org", null, cancellationToken).ConfigureAwait(false);
-        await session.RcptAsync("bench-recipient@example.com", null, cancellationToken).ConfigureAwait(false);
+        await session.MailAsync("bench-sender@example.com", null, cancellationToken).ConfigureAwait(false);
+        await session.RcptAsync("bench-recipient@example.net", null, cancellationToken).ConfigureAwait(false);
         await session.DataAsync(cancellationToken).ConfigureAwait(false);
         foreach (var (name, value) in message.Headers)
         {
@@ -184,10 +190,10 @@ internal static class BenchCommand
         {
             var fields = Enumerable.Range(0, headers).Select(i => i switch
             {
-                0 => ("From", " Bench Sender <bench-sender@example.org>"),
-                1 => ("To", " bench-recipient@example.com"),
+                0 => ("From", " Bench Sender <bench-sender@example.com>"), // example.com: the domain tests' opendkim signs
+                1 => ("To", " bench-recipient@example.net"),
                 2 => ("Subject", " SpamFilterMilter benchmark message"),
-                3 => ("Message-ID", " <bench@example.org>"),
+                3 => ("Message-ID", " <bench@example.com>"),
                 4 => ("Date", " Sat, 21 Nov 2026 12:00:00 +0000"),
                 _ => ($"X-Bench-{i}", $" value {i}"),
             }).ToArray();
@@ -205,7 +211,7 @@ internal static class BenchCommand
 
 /// <summary>What bench measured.</summary>
 internal sealed record BenchReport(
-    string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, double Seconds,
+    string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, int Edited, double Seconds,
     double TransactionsPerSecond, double P50, double P90, double P99, double Max, int Stalls, double CpuMicroseconds, double AllocatedBytes)
 {
     public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
@@ -215,6 +221,7 @@ internal sealed record BenchReport(
           40 ms stalls    {Stalls}
           client CPU      {CpuMicroseconds,10:0.0} µs per transaction (user + system)
           allocated       {AllocatedBytes,10:0} bytes per transaction (managed)
+          edited          {Edited} messages (the milter changed something)
           failures        {Failures}{(FirstFailure is null ? "" : $" (first: {FirstFailure})")}
 
         """);
@@ -228,6 +235,7 @@ internal sealed record BenchReport(
         ["bodyBytes"] = Settings.Size,
         ["transactions"] = Transactions,
         ["failures"] = Failures,
+        ["edited"] = Edited,
         ["firstFailure"] = FirstFailure,
         ["seconds"] = Math.Round(Seconds, 3),
         ["transactionsPerSecond"] = Math.Round(TransactionsPerSecond, 1),
@@ -235,5 +243,5 @@ internal sealed record BenchReport(
         ["stallsOver40ms"] = Stalls,
         ["cpuMicrosecondsPerTransaction"] = Math.Round(CpuMicroseconds, 1),
         ["allocatedBytesPerTransaction"] = Math.Round(AllocatedBytes, 0),
-    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine;
+    }.ToJsonString(JsonOutput.Options) + Environment.NewLine;
 }

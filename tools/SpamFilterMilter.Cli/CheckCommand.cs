@@ -19,7 +19,7 @@ namespace SpamFilterMilter.Cli;
 /// </summary>
 internal static class CheckCommand
 {
-    public static Command Create(TextWriter output)
+    public static Command Create(Terminal terminal)
     {
         var target = new MilterTarget();
         var message = new Argument<string>("message") { Description = "The message file (RFC 5322), or - for standard input.", DefaultValueFactory = _ => "-" };
@@ -43,18 +43,18 @@ internal static class CheckCommand
         {
             var options = target.Resolve(result);
             options.Debug = result.GetValue(debug);
-            var bytes = await ReadMessageAsync(result.GetValue(message)!, cancellationToken).ConfigureAwait(false);
+            var bytes = await ReadMessageAsync(result.GetValue(message)!, terminal, cancellationToken).ConfigureAwait(false);
             var envelope = Envelopes.FromMessage(bytes, result.GetValue(from), result.GetValue(to) ?? []);
             var client = ClientInfo.Tcp(IPAddress.Parse(result.GetValue(clientAddress)!), result.GetValue(clientPort), result.GetValue(clientName));
-            var report = await RunAsync(options, bytes, envelope, client, result.GetValue(helo) ?? client.HostName,
+            var report = await RunAsync(options, terminal.Logging, bytes, envelope, client, result.GetValue(helo) ?? client.HostName,
                 result.GetValue(macros) ?? [], cancellationToken).ConfigureAwait(false);
-            await output.WriteAsync(result.GetValue(json) ? report.ToJson(bytes) : report.ToText(bytes, result.GetValue(diff))).ConfigureAwait(false);
-            return report.Verdict.Kind == VerdictKind.Failure ? 1 : 0;
+            await terminal.Output.WriteAsync(result.GetValue(json) ? report.ToJson(bytes) : report.ToText(bytes, result.GetValue(diff))).ConfigureAwait(false);
+            return report.Verdict.Kind == VerdictKind.Failure ? CommandLine.MilterFailed : CommandLine.Success;
         });
         return command;
     }
 
-    private static async Task<byte[]> ReadMessageAsync(string path, CancellationToken cancellationToken)
+    private static async Task<byte[]> ReadMessageAsync(string path, Terminal terminal, CancellationToken cancellationToken)
     {
         if (path != "-")
         {
@@ -62,17 +62,18 @@ internal static class CheckCommand
         }
 
         using var buffer = new MemoryStream();
-        await Console.OpenStandardInput().CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+        await using var input = terminal.Input();
+        await input.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
         return buffer.ToArray();
     }
 
     /// <summary>One stage as the SMTP server played it, and what the milter said.</summary>
     internal sealed record StageLine(string Stage, string Argument, StageDecision Decision, double Milliseconds);
 
-    internal static async Task<CheckReport> RunAsync(Options.MilterOptions options, byte[] message, Envelope envelope, ClientInfo client,
+    internal static async Task<CheckReport> RunAsync(Options.MilterOptions options, Func<int, ILoggerFactory> logging, byte[] message, Envelope envelope, ClientInfo client,
         string? helo, IReadOnlyList<string> macros, CancellationToken cancellationToken)
     {
-        using var loggerFactory = MilterPlugin.CreateConsoleLoggerFactory(options.Debug);
+        using var loggerFactory = logging(options.Debug);
         await using var plugin = new MilterPlugin(options, loggerFactory);
         await using var session = plugin.OpenSession();
         foreach (var macro in macros)
@@ -230,13 +231,21 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
         var edits = new JsonArray();
         foreach (var edit in Verdict.Edits)
         {
-            edits.Add(edit is ReplaceBody body
-                ? new JsonObject { ["type"] = nameof(ReplaceBody), ["body"] = Convert.ToBase64String(body.Body.Span) }
-                : JsonSerializer.SerializeToNode(edit, edit.GetType()));
-            if (edits[^1] is JsonObject added && edit is not ReplaceBody)
+            // {"type": "AddHeader", "name": ..., "value": ...}; a replaced body as base64.
+            var entry = new JsonObject { ["type"] = edit.GetType().Name };
+            if (edit is ReplaceBody body)
             {
-                added["type"] = edit.GetType().Name;
+                entry["body"] = Convert.ToBase64String(body.Body.Span);
             }
+            else
+            {
+                foreach (var (name, value) in JsonSerializer.SerializeToNode(edit, edit.GetType(), CamelCase)!.AsObject())
+                {
+                    entry[name] = value?.DeepClone();
+                }
+            }
+
+            edits.Add(entry);
         }
 
         var report = new JsonObject
@@ -262,8 +271,10 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
             },
             ["changed"] = !original.AsSpan().SequenceEqual(Edited.Message),
         };
-        return report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine;
+        return report.ToJsonString(JsonOutput.Options) + Environment.NewLine;
     }
+
+    private static readonly JsonSerializerOptions CamelCase = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     private static string Shorten(string text) => text.Length <= 42 ? text : text[..39] + "...";
 }

@@ -39,7 +39,7 @@ internal static class ProbeCommand
 
     private static readonly string[] StageNames = ["CONNECT", "HELO", "MAIL", "RCPT", "DATA", "end of message", "end of headers"];
 
-    public static Command Create(TextWriter output)
+    public static Command Create(Terminal terminal)
     {
         var target = new MilterTarget();
         var json = new Option<bool>("--json") { Description = "Print one JSON object, for scripts." };
@@ -61,12 +61,12 @@ internal static class ProbeCommand
             }
             catch (MilterProtocolException e)
             {
-                await Console.Error.WriteLineAsync($"milter {options.EndpointName}: {e.Stage}: {e.Cause}").ConfigureAwait(false);
-                return 1;
+                await terminal.Error.WriteLineAsync($"milter {options.EndpointName}: {e.Stage}: {e.Cause}").ConfigureAwait(false);
+                return CommandLine.MilterFailed;
             }
 
-            await output.WriteAsync(result.GetValue(json) ? ToJson(options.EndpointName, remote, negotiated) : ToText(options.EndpointName, remote, negotiated)).ConfigureAwait(false);
-            return 0;
+            await terminal.Output.WriteAsync(result.GetValue(json) ? ToJson(options.EndpointName, remote, negotiated) : ToText(options.EndpointName, remote, negotiated)).ConfigureAwait(false);
+            return CommandLine.Success;
         });
         return command;
     }
@@ -140,7 +140,7 @@ internal static class ProbeCommand
             ["macros"] = macros,
             ["warnings"] = new JsonArray([.. n.Warnings.Select(w => (JsonNode)w)]),
         };
-        return report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine;
+        return report.ToJsonString(JsonOutput.Options) + Environment.NewLine;
     }
 
     private static string Words(IEnumerable<string> words)

@@ -14,13 +14,14 @@ internal sealed class ProgressBar : IDisposable
     private readonly TextWriter _writer;
     private readonly int _total;
     private readonly Func<int> _done;
-    private readonly bool _inPlace = !Console.IsErrorRedirected;
+    private readonly bool _inPlace;
     private readonly long _started = Stopwatch.GetTimestamp();
     private readonly Timer _timer;
 
-    public ProgressBar(TextWriter writer, int total, Func<int> done)
+    public ProgressBar(TextWriter writer, bool inPlace, int total, Func<int> done)
     {
         _writer = writer;
+        _inPlace = inPlace;
         _total = total;
         _done = done;
         var period = _inPlace ? TimeSpan.FromMilliseconds(250) : TimeSpan.FromSeconds(5);

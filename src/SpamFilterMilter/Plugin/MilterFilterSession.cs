@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
@@ -39,6 +40,7 @@ internal sealed class MilterFilterSession : IFilterSession
 
     public void SetMacro(string name, string? value) => _macros.SetFromHost(name, value);
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<StageDecision> ConnectAsync(ClientInfo client, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(client);
@@ -131,6 +133,7 @@ internal sealed class MilterFilterSession : IFilterSession
         EndOfMessageAsync([], cancellationToken);
 
     /// <summary>The end of the message, with the per-recipient decisions the whole-message filter collected.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     internal async ValueTask<FilterVerdict> EndOfMessageAsync(IReadOnlyList<RecipientDecision> recipients, CancellationToken cancellationToken)
     {
         var session = Usable();
@@ -237,6 +240,7 @@ internal sealed class MilterFilterSession : IFilterSession
 
     private FilterVerdict FailureVerdict() => ActionString.ForFailure(_failure!, _core.Options.FailureAction);
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     private async ValueTask<StageDecision> RunAsync<TState>(string stage, TState state,
         Func<MilterSession, TState, CancellationToken, ValueTask<MilterResponse>> call, CancellationToken cancellationToken)
     {
@@ -312,6 +316,16 @@ internal sealed class MilterFilterSession : IFilterSession
         return FailureDecision();
     }
 
+    /// <summary>The action in lower case, without allocating per message (Enum.ToString does).</summary>
+    internal static string ActionName(FilterAction action) => action switch
+    {
+        FilterAction.Continue => "continue",
+        FilterAction.Accept => "accept",
+        FilterAction.Reject => "reject",
+        FilterAction.TempFail => "tempfail",
+        _ => "discard",
+    };
+
     private static string CauseName(MilterProtocolException e) => e.Cause == "cancelled by the host" ? "cancelled" : e.Kind switch
     {
         MilterFailureKind.ConnectFailed => "connect",
@@ -348,7 +362,7 @@ internal sealed class MilterFilterSession : IFilterSession
             VerdictKind.String => "string",
             _ => "failure",
         };
-        var action = verdict.Action.ToString().ToLowerInvariant();
+        var action = ActionName(verdict.Action);
         MilterTelemetry.RecordMessage(_core.EndpointName, kind, action, _messageStarted);
         if (_activity is { } activity)
         {

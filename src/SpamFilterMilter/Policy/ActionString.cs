@@ -45,12 +45,21 @@ internal static class ActionString
     /// <summary>The Sieve capability of our own commands.</summary>
     public const string Extension = "vnd.spamfiltermilter";
 
+    private static readonly FilterVerdict DefaultAtEndOfMessage = FilterVerdict.Default with { DecidedAt = "eom" };
+
     /// <summary>The reply for FAILURE_ACTION=reject (Postfix's wording for a milter it cannot use).</summary>
     public static SmtpReply FailureReject { get; } = new(550, "5.7.1", "Service unavailable");
 
     /// <summary>Maps what the milter decided to a verdict. Accepting without edits is the default verdict.</summary>
     public static FilterVerdict ForOutcome(MessageOutcome outcome)
     {
+        if (outcome.Action is FilterAction.Accept or FilterAction.Continue && outcome.Edits.Count == 0
+            && outcome.QuarantineReason is null && outcome.Recipients.Count == 0)
+        {
+            // The common case, once per message: nothing to do. No script to build.
+            return outcome.DecidedAt == "eom" ? DefaultAtEndOfMessage : FilterVerdict.Default with { DecidedAt = outcome.DecidedAt };
+        }
+
         var script = new Script();
         switch (outcome.Action)
         {

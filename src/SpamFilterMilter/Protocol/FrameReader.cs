@@ -1,5 +1,6 @@
-using System.Buffers;
 using System.Buffers.Binary;
+using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace SpamFilterMilter.Protocol;
 
@@ -48,6 +49,7 @@ internal sealed class FrameReader : IDisposable
     /// messages ("SMFIC_EOB reply"). With <paramref name="blocking"/> the stream is read synchronously
     /// (the returned task is then complete); a socket read timeout surfaces as <see cref="TimeoutException"/>.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<Frame> ReadAsync(string stage, bool blocking, CancellationToken cancellationToken)
     {
         if (_end - _start < HeaderSize)
@@ -86,6 +88,7 @@ internal sealed class FrameReader : IDisposable
     }
 
     /// <summary>Reads until at least <paramref name="needed"/> bytes from <c>_start</c> are buffered.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // no allocation per call in steady state
     private async ValueTask FillAsync(int needed, string stage, string what, bool blocking, CancellationToken cancellationToken)
     {
         if (_buffer.Length - _start < needed)

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Diagnostics;
 using SpamFilterMilter.Policy;
@@ -15,6 +16,7 @@ internal sealed partial class MilterSession
     /// Reads the answer to one event before the end of the message: any number of SMFIR_PROGRESS and
     /// SMFIR_QUARANTINE (Postfix accepts quarantine at any stage), then one decision.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     private async ValueTask<MilterResponse> ReadResponseAsync(MilterCommand command, CancellationToken cancellationToken)
     {
         var stage = MilterConstants.Name(command) + " reply";
@@ -50,6 +52,7 @@ internal sealed partial class MilterSession
     }
 
     /// <summary>Reads the modifications and the final answer to SMFIC_BODYEOB.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     private async ValueTask<EndOfMessageResult> ReadEndOfMessageAsync(CancellationToken cancellationToken)
     {
         const string stage = "SMFIC_BODYEOB reply";

@@ -1,6 +1,7 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Diagnostics;
@@ -207,6 +208,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// SMFIC_OPTNEG: offers protocol 6 with every action and step, and judges the answer
     /// (<see cref="Negotiation.Judge"/>).
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<NegotiatedOptions> NegotiateAsync(CancellationToken cancellationToken = default)
     {
         Gate(State.New, "negotiate", State.New);
@@ -262,6 +264,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// SMFIC_CONNECT. Payload: <c>hostname\0</c>, family byte, then unless family is U
     /// <c>uint16 port</c> and <c>address\0</c>.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> ConnectAsync(ClientInfo? client, CancellationToken cancellationToken = default)
     {
         Gate(State.Negotiated, "connect", State.Negotiated);
@@ -283,6 +286,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     }
 
     /// <summary>SMFIC_HELO: <c>helo\0</c>. A HELO inside a transaction ends the transaction first, as in sendmail.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> HeloAsync(string heloName, CancellationToken cancellationToken = default)
     {
         RefuseNul(heloName, nameof(heloName));
@@ -313,6 +317,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     }
 
     /// <summary>SMFIC_MAIL: <c>"&lt;sender&gt;"\0</c> then each ESMTP argument <c>\0</c>-terminated. Starts a message.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> MailAsync(string reversePath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
     {
         RefuseNul(reversePath, nameof(reversePath));
@@ -347,6 +352,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     }
 
     /// <summary>SMFIC_RCPT: <c>"&lt;rcpt&gt;"\0</c> then each ESMTP argument. REJECT and TEMPFAIL apply to this recipient only.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> RcptAsync(string forwardPath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
     {
         RefuseNul(forwardPath, nameof(forwardPath));
@@ -393,6 +399,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// text (libmilter's convention). Like Postfix, the milter's verdict is not used: the recipient is
     /// refused already. Without RCPT_REJ nothing is sent.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> RcptRejectedAsync(string forwardPath, SmtpReply hostReply, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
     {
         RefuseNul(forwardPath, nameof(forwardPath));
@@ -429,6 +436,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     }
 
     /// <summary>SMFIC_DATA (protocol 4 and later; masked for older milters).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> DataAsync(CancellationToken cancellationToken = default)
     {
         Gate(State.Envelope, "DATA", State.Envelope);
@@ -455,6 +463,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// negotiated HDR_LEADSPC exactly one leading space is removed (sendmail, Postfix). Folded lines
     /// travel joined by a bare LF.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> HeaderAsync(string name, string value, CancellationToken cancellationToken = default)
     {
         RefuseNul(name, nameof(name));
@@ -477,22 +486,14 @@ internal sealed partial class MilterSession : IAsyncDisposable
                 return MilterResponse.Continue;
             }
 
-            var wireValue = value;
-            if (!_options!.Has(ProtocolFlags.HeaderLeadingSpace) && wireValue.StartsWith(' '))
-            {
-                wireValue = wireValue[1..];
-            }
-
-            if (wireValue.Contains('\r', StringComparison.Ordinal))
-            {
-                wireValue = wireValue.Replace("\r\n", "\n", StringComparison.Ordinal);
-            }
-
+            // One leading space off (unless HDR_LEADSPC), CRLF folds as LF: written straight into the
+            // packet, without building a string per header.
+            var skip = !_options!.Has(ProtocolFlags.HeaderLeadingSpace) && value.StartsWith(' ') ? 1 : 0;
             var response = await SendEventAsync(MilterCommand.Header, null, ProtocolFlags.NoHeaders,
-                ProtocolFlags.NoReplyHeader, (name, wireValue), static (writer, field) =>
+                ProtocolFlags.NoReplyHeader, (name, value, skip), static (writer, field) =>
                 {
                     writer.WriteCString(field.name);
-                    writer.WriteCString(field.wireValue);
+                    writer.WriteHeaderValue(field.value.AsSpan(field.skip));
                 }, cancellationToken).ConfigureAwait(false);
             if (response.Skip)
             {
@@ -509,6 +510,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     }
 
     /// <summary>SMFIC_EOH: the header section ended (sent even when there were no headers).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> EndOfHeadersAsync(CancellationToken cancellationToken = default)
     {
         Gate(State.Headers, "end of headers", State.Headers);
@@ -537,6 +539,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// decision on the packets sent during this call; the last, partly filled packet goes out with
     /// <see cref="EndOfMessageAsync"/>, whose result then names "body" if that packet decided.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> BodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default)
     {
         Gate(State.Body, "body", State.Body);
@@ -592,6 +595,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// Sends what is left of the body, then SMFIC_BODYEOB, and reads the modifications and the final
     /// answer. The session is then ready for the next MAIL.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<EndOfMessageResult> EndOfMessageAsync(CancellationToken cancellationToken = default)
     {
         Gate(State.Body, "end of message", State.Body);
@@ -649,6 +653,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     }
 
     /// <summary>SMFIC_UNKNOWN (protocol 3 and later): an SMTP command the MTA does not know. The milter may only change the error reply.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> UnknownAsync(string commandLine, CancellationToken cancellationToken = default)
     {
         RefuseNul(commandLine, nameof(commandLine));
@@ -678,6 +683,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// SMFIC_QUIT_NC (no reply): this SMTP session is over and another will follow on the same connection.
     /// The stream is left open for the caller to park. False (and nothing sent) when <see cref="CanBeReused"/> is false.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<bool> QuitForReuseAsync(CancellationToken cancellationToken = default)
     {
         if (!CanBeReused)
@@ -748,6 +754,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// Postfix do), then the command unless a NO* step suppresses it; reads the reply unless an NR_*
     /// step says there is none. Packets that need no reply stay buffered for the next write.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     private async ValueTask<MilterResponse> SendEventAsync<TState>(
         MilterCommand command, MacroStage? macroStage, ProtocolFlags suppressedBy, ProtocolFlags noReplyBy,
         TState state, Action<PacketWriter, TState> writePayload, CancellationToken cancellationToken)
@@ -781,6 +788,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         return await ReadResponseAsync(command, cancellationToken).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     private async ValueTask<MilterResponse> SendBodyPacketAsync(CancellationToken cancellationToken)
     {
         _stage = "SMFIC_BODY";
@@ -1091,6 +1099,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // no allocation per call in steady state
     private async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
         if (_writer.PendingLength == 0)
@@ -1126,6 +1135,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     private async ValueTask<Frame> ReadFrameAsync(string stage, CancellationToken cancellationToken)
     {
         _stage = stage; // a failure while waiting names the reply ("SMFIC_MAIL reply")

@@ -1,5 +1,6 @@
-using System.Buffers;
 using System.Buffers.Binary;
+using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace SpamFilterMilter.Protocol;
@@ -121,6 +122,27 @@ internal sealed class PacketWriter : IDisposable
         _buffer[_length++] = 0;
     }
 
+    /// <summary>Writes a header value as UTF-8 with CRLF turned into LF (folds travel as a bare LF), then NUL.</summary>
+    public void WriteHeaderValue(ReadOnlySpan<char> value)
+    {
+        while (!value.IsEmpty)
+        {
+            var crlf = value.IndexOf("\r\n", StringComparison.Ordinal);
+            var run = crlf < 0 ? value : value[..crlf];
+            Ensure(Encoding.UTF8.GetMaxByteCount(run.Length) + 1);
+            _length += Encoding.UTF8.GetBytes(run, _buffer.AsSpan(_length));
+            if (crlf < 0)
+            {
+                break;
+            }
+
+            _buffer[_length++] = (byte)'\n';
+            value = value[(crlf + 2)..];
+        }
+
+        WriteByte(0);
+    }
+
     /// <summary>Writes raw bytes followed by NUL.</summary>
     public void WriteCString(ReadOnlySpan<byte> value)
     {
@@ -141,6 +163,7 @@ internal sealed class PacketWriter : IDisposable
     /// Writes everything pending in one write and empties the buffer; with <paramref name="blocking"/>
     /// synchronously (the returned task is then complete).
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // no allocation per call in steady state
     public async ValueTask FlushAsync(Stream stream, bool blocking, CancellationToken cancellationToken)
     {
         if (_packetStart >= 0)

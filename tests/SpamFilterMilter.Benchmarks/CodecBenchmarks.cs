@@ -1,0 +1,82 @@
+using System.Buffers.Binary;
+using BenchmarkDotNet.Attributes;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Policy;
+using SpamFilterMilter.Protocol;
+
+namespace SpamFilterMilter.Benchmarks;
+
+/// <summary>The codec on its own: packets built, replies framed, a verdict turned into an action string.</summary>
+public class CodecBenchmarks
+{
+    private const int RepliesPerStream = 100;
+    private readonly byte[] _chunk = new byte[MilterConstants.DefaultMaxPayload];
+    private PacketWriter _writer = null!;
+    private MemoryStream _replies = null!;
+    private FrameReader _reader = null!;
+    private readonly MessageOutcome _plain = new() { DecidedAt = "eom" };
+    private MessageOutcome _edited = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
+        var replies = new byte[RepliesPerStream * 5];
+        for (var i = 0; i < RepliesPerStream; i++)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(replies.AsSpan(i * 5), 1);
+            replies[(i * 5) + 4] = (byte)MilterReply.Continue;
+        }
+
+        _replies = new MemoryStream(replies);
+        _reader = new FrameReader(_replies, MilterConstants.DefaultMaxPayload);
+        _edited = new MessageOutcome
+        {
+            Edits = [new AddHeader("X-Spam-Flag", " YES"), new ChangeHeader(1, "Subject", " [SPAM] You are our lottery WINNER")],
+            QuarantineReason = "looks like a lottery scam",
+            DecidedAt = "eom",
+        };
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _writer.Dispose();
+        _reader.Dispose();
+    }
+
+    [Benchmark(Description = "SMFIC_HEADER packet built and flushed")]
+    public ValueTask Header_packet()
+    {
+        _writer.Begin(MilterCommand.Header);
+        _writer.WriteCString("Subject");
+        _writer.WriteHeaderValue(" SpamFilterMilter benchmark message");
+        _writer.End();
+        return _writer.FlushAsync(Stream.Null, blocking: true, default);
+    }
+
+    [Benchmark(Description = "SMFIC_BODY packet of 64 KiB built and flushed")]
+    public ValueTask Body_chunk_packet()
+    {
+        _writer.Begin(MilterCommand.Body);
+        _writer.WriteBytes(_chunk);
+        _writer.End();
+        return _writer.FlushAsync(Stream.Null, blocking: true, default);
+    }
+
+    [Benchmark(Description = "SMFIR_CONTINUE reply framed", OperationsPerInvoke = RepliesPerStream)]
+    public async Task Continue_replies_read()
+    {
+        _replies.Position = 0;
+        for (var i = 0; i < RepliesPerStream; i++)
+        {
+            await _reader.ReadAsync("benchmark", blocking: false, default);
+        }
+    }
+
+    [Benchmark(Description = "Default verdict (accept, nothing changed)")]
+    public FilterVerdict Default_verdict() => ActionString.ForOutcome(_plain);
+
+    [Benchmark(Description = "Action string for two header edits and a quarantine")]
+    public FilterVerdict Action_string_with_edits() => ActionString.ForOutcome(_edited);
+}

@@ -1,0 +1,88 @@
+using System.Net;
+using System.Text;
+using BenchmarkDotNet.Attributes;
+using Microsoft.Extensions.Logging.Abstractions;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Options;
+using SpamFilterMilter.Plugin;
+
+namespace SpamFilterMilter.Benchmarks;
+
+/// <summary>
+/// One whole transaction on an open session (MAIL, RCPT, DATA, 5 headers, end of headers, a 1 KB
+/// body, end of message) against the in-process milter, as `spamfilter-milter bench` runs it against
+/// libmilter. Time includes the milter's share of the two cores; allocation is the client's.
+/// </summary>
+public class TransactionBenchmarks
+{
+    private static readonly (string Name, string Value)[] Headers =
+    [
+        ("From", " Bench Sender <bench-sender@example.com>"),
+        ("To", " bench-recipient@example.net"),
+        ("Subject", " SpamFilterMilter benchmark message"),
+        ("Message-ID", " <bench@example.com>"),
+        ("Date", " Sat, 21 Nov 2026 12:00:00 +0000"),
+    ];
+
+    private static readonly ReadOnlyMemory<byte> Body = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 62) + "\r\n", 16)));
+
+    private InProcessMilter _milter = null!;
+    private MilterPlugin _plugin = null!;
+    private IFilterSession _session = null!;
+
+    [Params(IoModeName.Async, IoModeName.Blocking)]
+    public IoModeName Io { get; set; }
+
+    [Params(false, true)]
+    public bool AddHeader { get; set; }
+
+    /// <summary>Public mirror of the plug-in's internal IoMode, for BenchmarkDotNet's parameter columns.</summary>
+    public enum IoModeName
+    {
+        Async,
+        Blocking,
+    }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _milter = new InProcessMilter(AddHeader);
+        _plugin = new MilterPlugin(new MilterOptions
+        {
+            Host = "127.0.0.1",
+            Port = _milter.Port,
+            IoMode = Io == IoModeName.Blocking ? IoMode.Blocking : IoMode.Async,
+        }, NullLoggerFactory.Instance);
+        _session = _plugin.OpenSession();
+        var decision = _session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000, "bench.example.net")).AsTask().GetAwaiter().GetResult();
+        if (decision.Failure is { } failure)
+        {
+            throw new InvalidOperationException(failure.ToString());
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _session.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _plugin.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _milter.Dispose();
+    }
+
+    [Benchmark(Description = "One transaction, 5 headers, 1 KB body")]
+    public async Task<FilterVerdict> One_transaction()
+    {
+        await _session.MailAsync("bench-sender@example.com", null);
+        await _session.RcptAsync("bench-recipient@example.net", null);
+        await _session.DataAsync();
+        foreach (var (name, value) in Headers)
+        {
+            await _session.HeaderAsync(name, value);
+        }
+
+        await _session.EndOfHeadersAsync();
+        await _session.BodyAsync(Body);
+        var verdict = await _session.EndOfMessageAsync();
+        return verdict.Kind == VerdictKind.Failure ? throw new InvalidOperationException(verdict.Failure!.ToString()) : verdict;
+    }
+}

@@ -1,0 +1,35 @@
+using System.Diagnostics;
+using SpamFilterMilter.ReferenceHost;
+using SpamFilterMilter.Tests.Support;
+
+namespace SpamFilterMilter.Tests.Tools;
+
+/// <summary>tools/bench/run.sh, the script behind the README's figures, on a small run.</summary>
+[Category("Integration")]
+public class BenchScriptTests
+{
+    [Test]
+    public async Task The_bench_script_measures_both_libmilter_milters_and_prints_one_row_per_run()
+    {
+        var script = Path.Combine(RepositoryPaths.Find("tools/bench").FullName, "run.sh");
+        var start = new ProcessStartInfo("bash", [script]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["N"] = "40";
+        start.Environment["MILTERS"] = "continue-all add-header";
+        start.Environment["IO"] = "blocking";
+        start.Environment["CONNECTIONS"] = "2";
+        start.Environment["BASE_PORT"] = TestPlugins.ClosedPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await process.WaitForExitAsync(timeout.Token);
+
+        Assert.That(process.ExitCode, Is.Zero, await error);
+        var rows = (await output).Split('\n').Where(l => l.StartsWith("| continue-all", StringComparison.Ordinal) || l.StartsWith("| add-header", StringComparison.Ordinal))
+            .Select(l => l.Split('|', StringSplitOptions.TrimEntries)).ToList();
+        Assert.That(rows.Select(r => (r[1], r[2], r[3])), Is.EqualTo(new[] { ("continue-all", "blocking", "2"), ("add-header", "blocking", "2") }));
+        Assert.That(rows.Select(r => r[11]), Is.EqualTo(new[] { "0", "40" }), "edited: only add-header changes messages");
+        Assert.That(rows.Select(r => r[12]), Is.All.EqualTo("0"), "failures");
+    }
+}

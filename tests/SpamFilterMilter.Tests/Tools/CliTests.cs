@@ -1,0 +1,327 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using SpamFilterMilter.Cli;
+using SpamFilterMilter.Tests.Support;
+
+namespace SpamFilterMilter.Tests.Tools;
+
+/// <summary>spamfilter-milter check, probe and bench against a real libmilter milter, and their exit statuses.</summary>
+[Category("Integration")]
+public class CliTests : TempFolderTest
+{
+    private const string Message =
+        "From: Alice <alice@example.org>\r\nTo: bob@example.com\r\nSubject: hello\r\n\r\n"
+        + "Hi Bob,\r\nline 2\r\nline 3\r\nline 4\r\nline 5\r\nline 6\r\nsee you\r\n";
+
+    private sealed record Run(int Exit, string Output, string Error)
+    {
+        public JsonElement Json => JsonDocument.Parse(Output).RootElement;
+    }
+
+    private static async Task<Run> CliAsync(string[] args, string standardInput = "")
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var terminal = new Terminal(() => new MemoryStream(Encoding.UTF8.GetBytes(standardInput)), output, error,
+            ErrorIsTerminal: false, _ => NullLoggerFactory.Instance);
+        var exit = await CommandLine.RunAsync(args, terminal);
+        return new Run(exit, output.ToString(), error.ToString());
+    }
+
+    private static string[] At(MilterProcess milter, params string[] args) =>
+        [.. args, "--host", "127.0.0.1", "--port", milter.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+
+    private string MessageFile(string text = Message) => Folder.Write("message.eml", text);
+
+    private static Task<MilterProcess> EditingMilterAsync() => MilterProcess.StartLibmilterAsync(
+        "-a", "eom=addheader:X-Spam-Flag:YES", "-a", "eom=chgheader:1:Subject:[SPAM] hello");
+
+    [Test]
+    public async Task Check_shows_each_stage_the_verdict_the_action_string_and_the_edited_message()
+    {
+        await using var milter = await EditingMilterAsync();
+
+        var run = await CliAsync(At(milter, "check", MessageFile(), "--helo", "client.example.net"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        var stages = run.Output.Split('\n').Where(l => l.StartsWith("  ", StringComparison.Ordinal) && l.EndsWith(" ms", StringComparison.Ordinal))
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0]);
+        Assert.That(stages, Is.EqualTo(new[] { "connect", "helo", "mail", "rcpt", "data", "header", "header", "header", "eoh", "body", "eom" }));
+        Assert.That(run.Output, Does.Contain("<alice@example.org>").And.Contain("<bob@example.com>"));
+        Assert.That(run.Output, Does.Contain("verdict: string, accept (decided at eom)"));
+        Assert.That(run.Output, Does.Contain("addheader :last \"X-Spam-Flag\" \"YES\";")
+            .And.Contain("replaceheader :index 1 \"Subject\" \"[SPAM] hello\";"));
+        Assert.That(run.Output, Does.Contain("edited message:\nFrom: Alice <alice@example.org>\r\nTo: bob@example.com\r\nSubject: [SPAM] hello\r\nX-Spam-Flag: YES\r\n\r\nHi Bob,"));
+        Assert.That(milter.Transcript().Where(l => l.Event is "mail" or "rcpt").Select(l => l.Fields[0]),
+            Is.EqualTo(new[] { "<alice@example.org>", "<bob@example.com>" }), "the envelope comes from the From and To fields");
+    }
+
+    [Test]
+    public async Task Check_with_diff_shows_the_changed_lines_and_their_context_only()
+    {
+        await using var milter = await EditingMilterAsync();
+
+        var run = await CliAsync(At(milter, "check", MessageFile(), "--diff"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        var diff = run.Output[run.Output.IndexOf("edited message (diff):", StringComparison.Ordinal)..];
+        Assert.That(diff, Does.Contain("\n-Subject: hello\n+Subject: [SPAM] hello\n+X-Spam-Flag: YES\n"));
+        Assert.That(diff, Does.Contain(" To: bob@example.com").And.Not.Contain("see you"));
+    }
+
+    [Test]
+    public async Task Check_as_json_gives_scripts_the_stages_the_verdict_the_edits_and_the_envelope()
+    {
+        await using var milter = await EditingMilterAsync();
+
+        var run = await CliAsync(At(milter, "check", MessageFile(), "--json", "--to", "carol@example.com", "--to", "dave@example.com"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        var json = run.Json;
+        Assert.That(json.GetProperty("stages").EnumerateArray().Select(s => s.GetProperty("stage").GetString()),
+            Is.EqualTo(new[] { "connect", "mail", "rcpt", "rcpt", "data", "header", "header", "header", "eoh", "body", "eom" }));
+        var verdict = json.GetProperty("verdict");
+        Assert.That(verdict.GetProperty("kind").GetString(), Is.EqualTo("string"));
+        Assert.That(verdict.GetProperty("action").GetString(), Is.EqualTo("accept"));
+        Assert.That(verdict.GetProperty("edits").EnumerateArray().Select(e => e.GetProperty("type").GetString()),
+            Is.EqualTo(new[] { "AddHeader", "ChangeHeader" }));
+        Assert.That(verdict.GetProperty("edits")[0].GetProperty("name").GetString(), Is.EqualTo("X-Spam-Flag"));
+        Assert.That(json.GetProperty("changed").GetBoolean(), Is.True);
+        Assert.That(json.GetProperty("editedMessage").GetString(), Does.Contain("Subject: [SPAM] hello\r\n"));
+        Assert.That(json.GetProperty("envelope").GetProperty("to").EnumerateArray().Select(t => t.GetString()),
+            Is.EqualTo(new[] { "carol@example.com", "dave@example.com" }));
+    }
+
+    [Test]
+    public async Task Check_reads_standard_input_and_reports_a_rejection_with_the_stage_that_decided_it()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "header/lottery=reply:550:5.7.1:No lotteries here");
+
+        var run = await CliAsync(At(milter, "check", "-"), "From: a@example.org\r\nTo: b@example.com\r\nSubject: lottery winner\r\n\r\nYou won\r\n");
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), "a rejection is the milter working");
+        Assert.That(run.Output, Does.Contain("verdict: string, reject (decided at header)"));
+        Assert.That(run.Output, Does.Contain("reply: 550 5.7.1 No lotteries here"));
+        Assert.That(run.Output, Does.Not.Contain("  eoh "), "an SMTP server stops at the rejection");
+    }
+
+    [Test]
+    public async Task Check_passes_the_connection_facts_and_macros_the_options_give()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-m", "j {client_addr}");
+
+        var run = await CliAsync(At(milter, "check", MessageFile(), "--client-address", "198.51.100.7", "--client-name", "mx.example.net",
+            "--client-port", "2525", "--macro", "j=mta.example.com", "--from", "bounce@example.org"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        var transcript = milter.Transcript();
+        Assert.That(transcript.Single(l => l.Event == "connect").Fields, Is.EqualTo(new[] { "mx.example.net", "4", "2525", "198.51.100.7" }));
+        Assert.That(transcript.Where(l => l.Event == "macro" && l.Fields[0] == "connect").Select(l => $"{l.Fields[1]}={l.Fields[2]}"),
+            Is.EquivalentTo(new[] { "j=mta.example.com", "{client_addr}=198.51.100.7" }));
+        Assert.That(transcript.Single(l => l.Event == "mail").Fields[0], Is.EqualTo("<bounce@example.org>"));
+    }
+
+    [Test]
+    public async Task Check_exits_with_1_and_names_the_failed_stage_when_the_milter_cannot_be_reached()
+    {
+        var port = TestPlugins.ClosedPort();
+
+        var run = await CliAsync(["check", MessageFile(), "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.MilterFailed));
+        Assert.That(run.Output, Does.Contain("FAILED: connect").And.Contain("verdict: failure"));
+        Assert.That(run.Output, Does.Contain("\n  tempfail \"451 4.7.1 Service unavailable - try again later\";"), "the default FAILURE_ACTION");
+    }
+
+    [Test]
+    public async Task Check_in_blocking_mode_with_options_from_the_command_line_works_the_same()
+    {
+        await using var milter = await EditingMilterAsync();
+
+        var run = await CliAsync(At(milter, "check", MessageFile(), "--json", "--option", "IO_MODE=blocking", "--option", "TIMEOUT=500"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Json.GetProperty("verdict").GetProperty("edits").GetArrayLength(), Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task Check_reads_an_option_file_as_the_plug_in_does()
+    {
+        await using var milter = await EditingMilterAsync();
+        var config = milter.OptionFile(Folder);
+
+        var run = await CliAsync(["check", MessageFile(), "--config", config, "--json"]);
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Json.GetProperty("milter").GetString(), Is.EqualTo($"milter 127.0.0.1:{milter.Port}"));
+    }
+
+    private static readonly object[] BadUsage =
+    [
+        new object[] { new[] { "check", "message.eml" }, "Say which milter" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1" }, "PORT" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT=soon" }, "TIMEOUT" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT" }, "expected NAME=VALUE" },
+        new object[] { new[] { "check", "no-such-message.eml", "--host", "127.0.0.1", "--port", "1" }, "no-such-message.eml" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "novalue" }, "expected NAME=VALUE" },
+        new object[] { new[] { "check", "message.eml", "--colour" }, "--colour" },
+        new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "-n", "2", "-c", "3" }, "at least one transaction per connection" },
+        new object[] { new[] { "frobnicate" }, "frobnicate" },
+    ];
+
+    [TestCaseSource(nameof(BadUsage))]
+    public async Task Bad_usage_exits_with_2_and_says_what_is_wrong(string[] args, string said)
+    {
+        MessageFile();
+        var inFolder = args.Select(a => a.EndsWith(".eml", StringComparison.Ordinal) ? Path.Combine(Folder.Path, a) : a).ToArray();
+
+        var run = await CliAsync(inFolder);
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.BadUsage));
+        Assert.That(run.Error, Does.Contain(said));
+    }
+
+    [Test]
+    public async Task A_bad_option_file_exits_with_2_and_names_the_file_the_line_and_the_option()
+    {
+        var config = Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=seventy\n");
+
+        var run = await CliAsync(["probe", "--config", config]);
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.BadUsage));
+        Assert.That(run.Error, Does.StartWith($"{config}:2: option PORT: "));
+    }
+
+    [Test]
+    public async Task Probe_says_in_words_what_the_milter_asked_for()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync(
+            "-P", "NR_HDR,NOUNKNOWN", "-A", "ADDHDRS,QUARANTINE,SETSYMLIST", "-S", "mail:{mail_addr} i");
+
+        var run = await CliAsync(At(milter, "probe"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Output, Does.Contain("protocol version:  6\n"));
+        Assert.That(run.Output, Does.Contain("may:               add and insert headers, quarantine, ask for macros\n"));
+        Assert.That(run.Output, Does.Contain("does not want:     unknown commands\n"));
+        Assert.That(run.Output, Does.Contain("does not answer:   headers\n"));
+        Assert.That(run.Output, Does.Contain("also understands:  SKIP"));
+        Assert.That(run.Output, Does.Match(@"macros at MAIL:\s+\{mail_addr\} i\n"));
+    }
+
+    [Test]
+    public async Task Probe_as_json_lists_the_flags_and_macro_lists()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-A", "ADDHDRS,SETSYMLIST", "-S", "rcpt:{rcpt_addr}");
+
+        var run = await CliAsync(At(milter, "probe", "--json"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        var json = run.Json;
+        Assert.That(json.GetProperty("version").GetInt32(), Is.EqualTo(6));
+        Assert.That(json.GetProperty("remote").GetString(), Does.Contain(milter.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.That(json.GetProperty("actions").GetString(), Does.Contain("ADDHDRS").And.Contain("SETSYMLIST").And.Not.Contain("CHGBODY"));
+        Assert.That(json.GetProperty("macros").GetProperty("RCPT").EnumerateArray().Select(m => m.GetString()), Is.EqualTo(new[] { "{rcpt_addr}" }));
+    }
+
+    [Test]
+    public async Task Probe_exits_with_1_and_names_the_endpoint_when_nothing_listens()
+    {
+        var port = TestPlugins.ClosedPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var run = await CliAsync(["probe", "--host", "127.0.0.1", "--port", port]);
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.MilterFailed));
+        Assert.That(run.Error, Does.StartWith($"milter 127.0.0.1:{port}: "));
+    }
+
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task Bench_runs_every_transaction_over_the_connections_and_reports_json(string io)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-m", "j", "-a", "eom=addheader:X-Bench:added");
+
+        var run = await CliAsync(At(milter, "bench", "-n", "60", "-c", "3", "--warmup", "2", "-s", "300", "--json", "--no-progress", "--option", "IO_MODE=" + io));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Output + run.Error);
+        var json = run.Json;
+        Assert.That(json.GetProperty("io").GetString(), Is.EqualTo(io));
+        Assert.That(json.GetProperty("transactions").GetInt32(), Is.EqualTo(60));
+        Assert.That(json.GetProperty("failures").GetInt32(), Is.Zero);
+        Assert.That(json.GetProperty("edited").GetInt32(), Is.EqualTo(60), "every verdict carried the added header");
+        Assert.That(json.GetProperty("transactionsPerSecond").GetDouble(), Is.GreaterThan(0));
+        var latency = json.GetProperty("latencyMs");
+        Assert.That(latency.GetProperty("p50").GetDouble(), Is.GreaterThan(0).And.LessThanOrEqualTo(latency.GetProperty("p99").GetDouble()));
+        Assert.That(json.GetProperty("cpuMicrosecondsPerTransaction").GetDouble(), Is.GreaterThan(0));
+        Assert.That(json.GetProperty("allocatedBytesPerTransaction").GetDouble(), Is.GreaterThanOrEqualTo(0));
+        var transcript = await milter.TranscriptAfterAsync("close", 3);
+        Assert.That(transcript.Count(l => l.Event == "eom"), Is.EqualTo(60 + (3 * 2)), "every transaction, warm-up included, reached the milter");
+        Assert.That(transcript.Where(l => l.Event == "body").Select(l => l.Fields[0]).Distinct(), Is.EqualTo(new[] { "300" }));
+        Assert.That(transcript.Select(l => l.Connection).Distinct().Count(), Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task Bench_exits_with_1_and_shows_the_first_failure_when_the_milter_is_too_slow()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=sleep:1000");
+
+        var run = await CliAsync(At(milter, "bench", "-n", "2", "-c", "1", "--warmup", "0", "--no-progress", "--option", "TIMEOUT=20"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.MilterFailed));
+        Assert.That(run.Output, Does.Match(@"failures\s+1 \(first: .*SMFIC_BODYEOB"));
+    }
+
+    [Test]
+    public async Task Bench_draws_progress_on_standard_error_and_ends_with_the_full_count()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+
+        var run = await CliAsync(At(milter, "bench", "-n", "20", "--warmup", "0"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Error.TrimEnd(), Does.Match(@"\[#{30}\] 20/20 +\d+ tx/s$"));
+        Assert.That(run.Output, Does.Contain("20 transactions over 1 connection(s), 5 headers, 1024-byte body, async I/O"));
+    }
+
+    [Test]
+    public async Task The_installed_command_reads_standard_input_and_sets_its_exit_status()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "mail=reject");
+        var closed = TestPlugins.ClosedPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var (rejected, rejectedOutput) = await RunExecutableAsync(Message, At(milter, "check", "-"));
+        var (failed, _) = await RunExecutableAsync(Message, "check", "-", "--host", "127.0.0.1", "--port", closed);
+        var (usage, _) = await RunExecutableAsync("", "check");
+
+        Assert.That(rejected, Is.EqualTo(CommandLine.Success));
+        Assert.That(rejectedOutput, Does.Contain("verdict: string, reject (decided at mail)"));
+        Assert.That(failed, Is.EqualTo(CommandLine.MilterFailed));
+        Assert.That(usage, Is.EqualTo(CommandLine.BadUsage));
+    }
+
+    private static async Task<(int Exit, string Output)> RunExecutableAsync(string input, params string[] args)
+    {
+        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "spamfilter-milter"))
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        await process.StandardInput.WriteAsync(input);
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(timeout.Token);
+        await error;
+        return (process.ExitCode, await output);
+    }
+}

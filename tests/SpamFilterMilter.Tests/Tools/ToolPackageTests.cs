@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using SpamFilterMilter.ReferenceHost;
+
+namespace SpamFilterMilter.Tests.Tools;
+
+/// <summary>spamfilter-milter as an administrator gets it: dotnet pack, dotnet tool install, run.</summary>
+[Category("Integration")]
+public class ToolPackageTests : TempFolderTest
+{
+    [Test]
+    public async Task The_package_installs_as_a_dotnet_tool_that_probes_a_real_milter()
+    {
+        var project = Path.Combine(RepositoryPaths.Find("tools/SpamFilterMilter.Cli").FullName, "SpamFilterMilter.Cli.csproj");
+        var packages = Path.Combine(Folder.Path, "packages");
+        var tools = Path.Combine(Folder.Path, "tools");
+        await using var milter = await MilterProcess.StartLibmilterAsync("-A", "ADDHDRS");
+
+        await RunAsync("dotnet", "pack", project, "-c", "Release", "-o", packages, "-nologo");
+        await RunAsync("dotnet", "tool", "install", "SpamFilterMilter.Cli", "--tool-path", tools, "--add-source", packages);
+        var probe = await RunAsync(Path.Combine(tools, "spamfilter-milter"), "probe", "--host", "127.0.0.1", "--port",
+            milter.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.That(probe, Does.Contain("protocol version:  6").And.Contain("may:               add and insert headers\n"));
+    }
+
+    private static async Task<string> RunAsync(string program, params string[] args)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.That(process.ExitCode, Is.Zero, $"{program} {string.Join(' ', args)}:\n{await output}\n{await error}");
+        return await output;
+    }
+}

@@ -1,0 +1,80 @@
+using System.CommandLine;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Plugin;
+
+namespace SpamFilterMilter.Cli;
+
+/// <summary>Where a command reads and writes: the console, or in tests, strings.</summary>
+/// <param name="Input">Standard input (check reads a message from it when the file is <c>-</c>).</param>
+/// <param name="Output">Standard output: the report.</param>
+/// <param name="Error">Standard error: errors, the plug-in's log and bench's progress.</param>
+/// <param name="ErrorIsTerminal">Whether progress may redraw in place (a terminal) or should print plain lines (a file or pipe).</param>
+/// <param name="Logging">The plug-in's log at a DEBUG level (0, 1, 2); on the console it goes to standard error.</param>
+internal sealed record Terminal(Func<Stream> Input, TextWriter Output, TextWriter Error, bool ErrorIsTerminal, Func<int, ILoggerFactory> Logging)
+{
+    public static Terminal FromConsole() =>
+        new(Console.OpenStandardInput, Console.Out, Console.Error, !Console.IsErrorRedirected, MilterPlugin.CreateConsoleLoggerFactory);
+}
+
+/// <summary>
+/// The commands and what their exit status means: 0 the milter answered, 1 the milter failed (or a
+/// benchmark transaction did), 2 bad usage or a bad option file, with the reason on standard error.
+/// </summary>
+internal static class CommandLine
+{
+    public const int Success = 0;
+    public const int MilterFailed = 1;
+    public const int BadUsage = 2;
+
+    public static async Task<int> RunAsync(string[] args, Terminal terminal)
+    {
+        var root = new RootCommand("Check messages through a milter, see what a milter negotiates, benchmark the SpamFilterMilter client.")
+        {
+            CheckCommand.Create(terminal),
+            ProbeCommand.Create(terminal),
+            BenchCommand.Create(terminal),
+        };
+
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var error in parsed.Errors)
+            {
+                await terminal.Error.WriteLineAsync(error.Message).ConfigureAwait(false);
+            }
+
+            return BadUsage;
+        }
+
+        try
+        {
+            return await parsed.InvokeAsync(new InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false,
+                Output = terminal.Output,
+                Error = terminal.Error,
+            }).ConfigureAwait(false);
+        }
+        catch (SpamFilterConfigurationException e)
+        {
+            await terminal.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            return BadUsage;
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or IOException or UnauthorizedAccessException)
+        {
+            // FileNotFoundException and DirectoryNotFoundException are IOExceptions: a message file that is not there.
+            await terminal.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            return BadUsage;
+        }
+    }
+}
+
+/// <summary>How the commands write JSON: indented, and with addresses' angle brackets left readable.</summary>
+internal static class JsonOutput
+{
+    // Relaxed escaping is for output read by people and scripts, never embedded in HTML.
+    public static JsonSerializerOptions Options { get; } = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+}
