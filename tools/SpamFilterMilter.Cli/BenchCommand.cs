@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -28,18 +29,26 @@ internal static class BenchCommand
         var connections = new Option<int>("-c", "--connections") { Description = "Concurrent milter connections.", DefaultValueFactory = _ => 1 };
         var size = new Option<int>("-s", "--size") { Description = "Body size in bytes.", DefaultValueFactory = _ => 1024 };
         var headers = new Option<int>("--headers") { Description = "Header fields per message.", DefaultValueFactory = _ => 5 };
-        var warmup = new Option<int>("--warmup") { Description = "Transactions per connection run first and not measured.", DefaultValueFactory = _ => 100 };
+        var warmup = new Option<int>("--warmup") { Description = "Transactions per connection run first and not measured (at least).", DefaultValueFactory = _ => 100 };
+        var warmupTime = new Option<double>("--warmup-time")
+        {
+            // .NET compiles hot code again, optimised, once it has run a while: measure after that, as a host runs.
+            Description = "Seconds the warm-up lasts at least, so the measured run is the steady state of optimised code.",
+            DefaultValueFactory = _ => 2,
+        };
         var json = new Option<bool>("--json") { Description = "Print one JSON object, for scripts." };
         var quiet = new Option<bool>("--no-progress") { Description = "No progress bar on standard error." };
+        var stages = new Option<bool>("--stages") { Description = "Also report the milter's latency per protocol stage (from the plug-in's metrics)." };
         var command = new Command("bench", "Measure the client against a milter: throughput, latency, CPU and allocation per transaction.")
         {
-            count, connections, size, headers, warmup, json, quiet,
+            count, connections, size, headers, warmup, warmupTime, json, quiet, stages,
         };
         target.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
             var options = target.Resolve(result);
-            var settings = new BenchSettings(result.GetValue(count), result.GetValue(connections), result.GetValue(size), result.GetValue(headers), result.GetValue(warmup));
+            var settings = new BenchSettings(result.GetValue(count), result.GetValue(connections), result.GetValue(size), result.GetValue(headers), result.GetValue(warmup), result.GetValue(stages),
+                TimeSpan.FromSeconds(result.GetValue(warmupTime)));
             if (settings.Transactions < settings.Connections || settings.Connections < 1 || settings.Size < 0 || settings.Headers < 0)
             {
                 throw new ArgumentException("Need at least one transaction per connection, and sizes of 0 or more.");
@@ -52,7 +61,7 @@ internal static class BenchCommand
         return command;
     }
 
-    internal sealed record BenchSettings(int Transactions, int Connections, int Size, int Headers, int Warmup);
+    internal sealed record BenchSettings(int Transactions, int Connections, int Size, int Headers, int Warmup, bool Stages = false, TimeSpan WarmupTime = default);
 
     internal static async Task<BenchReport> RunAsync(MilterOptions options, BenchSettings settings, Terminal? progress, CancellationToken cancellationToken)
     {
@@ -69,6 +78,8 @@ internal static class BenchCommand
         long started = 0;
         TimeSpan cpuBefore = default;
         long allocatedBefore = 0;
+        var warmupDone = 0;
+        var warmupStarted = Stopwatch.GetTimestamp();
 
         async Task Connection(int index)
         {
@@ -78,9 +89,13 @@ internal static class BenchCommand
             if (decision.Failure is null)
             {
                 await session.HeloAsync("bench.example.net", cancellationToken).ConfigureAwait(false);
-                for (var i = 0; i < settings.Warmup; i++)
+                for (var i = 0; i < settings.Warmup || Stopwatch.GetElapsedTime(warmupStarted) < settings.WarmupTime; i++)
                 {
-                    await OneAsync(session, message, cancellationToken).ConfigureAwait(false);
+                    Interlocked.Increment(ref warmupDone);
+                    if ((await OneAsync(session, message, cancellationToken).ConfigureAwait(false)).Kind == VerdictKind.Failure)
+                    {
+                        break; // the measured run reports it
+                    }
                 }
             }
 
@@ -137,6 +152,7 @@ internal static class BenchCommand
         GC.WaitForPendingFinalizers();
         cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        using var stageLatencies = settings.Stages ? new StageLatencies() : null; // after the warm-up: measured transactions only
         started = Stopwatch.GetTimestamp();
         go.SetResult();
         using (var bar = progress is null ? null : new ProgressBar(progress.Error, progress.ErrorIsTerminal, settings.Transactions, () => Volatile.Read(ref done)))
@@ -156,9 +172,9 @@ internal static class BenchCommand
         var sorted = latencies.Where(l => l > 0).Order().ToArray();
         double Percentile(double p) => sorted.Length == 0 ? 0 : Ticks(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)]);
         return new BenchReport(
-            plugin.Description, options.IoMode.ToString().ToLowerInvariant(), settings, done, failures, firstFailure, edited, elapsed.TotalSeconds,
+            plugin.Description, options.IoMode.ToString().ToLowerInvariant(), settings, done, failures, firstFailure, edited, warmupDone, elapsed.TotalSeconds,
             done / elapsed.TotalSeconds, Percentile(0.50), Percentile(0.90), Percentile(0.99), sorted.Length == 0 ? 0 : Ticks(sorted[^1]),
-            sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured);
+            sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured, stageLatencies?.Summary() ?? []);
     }
 
     private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
@@ -211,11 +227,12 @@ internal static class BenchCommand
 
 /// <summary>What bench measured.</summary>
 internal sealed record BenchReport(
-    string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, int Edited, double Seconds,
-    double TransactionsPerSecond, double P50, double P90, double P99, double Max, int Stalls, double CpuMicroseconds, double AllocatedBytes)
+    string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, int Edited, int WarmupTransactions, double Seconds,
+    double TransactionsPerSecond, double P50, double P90, double P99, double Max, int Stalls, double CpuMicroseconds, double AllocatedBytes,
+    IReadOnlyList<StageLatency> Stages)
 {
     public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
-        {Milter}: {Transactions} transactions over {Settings.Connections} connection(s), {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O
+        {Milter}: {Transactions} transactions over {Settings.Connections} connection(s), {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O, after {WarmupTransactions} to warm up
           throughput      {TransactionsPerSecond,10:0} transactions/s ({Seconds:0.00} s)
           latency         p50 {P50:0.000} ms   p90 {P90:0.000} ms   p99 {P99:0.000} ms   max {Max:0.0} ms
           40 ms stalls    {Stalls}
@@ -223,7 +240,8 @@ internal sealed record BenchReport(
           allocated       {AllocatedBytes,10:0} bytes per transaction (managed)
           edited          {Edited} messages (the milter changed something)
           failures        {Failures}{(FirstFailure is null ? "" : $" (first: {FirstFailure})")}
-
+        {string.Concat(Stages.Select(t => string.Create(CultureInfo.InvariantCulture,
+            $"  stage {t.Stage,-9} {t.Count,8} replies   p50 {t.P50:0.000} ms   p99 {t.P99:0.000} ms   max {t.Max:0.0} ms\n")))}
         """);
 
     public string ToJson() => new JsonObject
@@ -234,6 +252,7 @@ internal sealed record BenchReport(
         ["headers"] = Settings.Headers,
         ["bodyBytes"] = Settings.Size,
         ["transactions"] = Transactions,
+        ["warmupTransactions"] = WarmupTransactions,
         ["failures"] = Failures,
         ["edited"] = Edited,
         ["firstFailure"] = FirstFailure,
@@ -243,5 +262,62 @@ internal sealed record BenchReport(
         ["stallsOver40ms"] = Stalls,
         ["cpuMicrosecondsPerTransaction"] = Math.Round(CpuMicroseconds, 1),
         ["allocatedBytesPerTransaction"] = Math.Round(AllocatedBytes, 0),
+        ["stages"] = new JsonObject(Stages.Select(t => KeyValuePair.Create(t.Stage, (JsonNode?)new JsonObject
+        {
+            ["count"] = t.Count, ["p50"] = Math.Round(t.P50, 3), ["p99"] = Math.Round(t.P99, 3), ["max"] = Math.Round(t.Max, 3),
+        }))),
     }.ToJsonString(JsonOutput.Options) + Environment.NewLine;
+}
+
+/// <summary>The milter's latency at one protocol stage, in milliseconds.</summary>
+internal sealed record StageLatency(string Stage, int Count, double P50, double P99, double Max);
+
+/// <summary>
+/// Collects <c>spamfiltermilter.stage.duration</c> while it exists, as any metrics listener would: shows
+/// which stage a slow or stalling milter spends its time in.
+/// </summary>
+internal sealed class StageLatencies : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private readonly Dictionary<string, List<double>> _seconds = [];
+
+    public StageLatencies()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == "SpamFilterMilter" && instrument.Name == "spamfiltermilter.stage.duration")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<double>((_, seconds, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "stage" && tag.Value is string stage)
+                {
+                    lock (_seconds)
+                    {
+                        (_seconds.TryGetValue(stage, out var list) ? list : _seconds[stage] = []).Add(seconds);
+                    }
+                }
+            }
+        });
+        _listener.Start();
+    }
+
+    public IReadOnlyList<StageLatency> Summary()
+    {
+        lock (_seconds)
+        {
+            return [.. _seconds.Select(pair =>
+            {
+                var sorted = pair.Value.Order().ToArray();
+                double At(double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)] * 1000;
+                return new StageLatency(pair.Key, sorted.Length, At(0.50), At(0.99), sorted[^1] * 1000);
+            })];
+        }
+    }
+
+    public void Dispose() => _listener.Dispose();
 }

@@ -243,12 +243,13 @@ public class CliTests : TempFolderTest
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-m", "j", "-a", "eom=addheader:X-Bench:added");
 
-        var run = await CliAsync(At(milter, "bench", "-n", "60", "-c", "3", "--warmup", "2", "-s", "300", "--json", "--no-progress", "--option", "IO_MODE=" + io));
+        var run = await CliAsync(At(milter, "bench", "-n", "60", "-c", "3", "--warmup", "2", "--warmup-time", "0", "-s", "300", "--json", "--no-progress", "--option", "IO_MODE=" + io));
 
         Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Output + run.Error);
         var json = run.Json;
         Assert.That(json.GetProperty("io").GetString(), Is.EqualTo(io));
         Assert.That(json.GetProperty("transactions").GetInt32(), Is.EqualTo(60));
+        Assert.That(json.GetProperty("warmupTransactions").GetInt32(), Is.EqualTo(3 * 2));
         Assert.That(json.GetProperty("failures").GetInt32(), Is.Zero);
         Assert.That(json.GetProperty("edited").GetInt32(), Is.EqualTo(60), "every verdict carried the added header");
         Assert.That(json.GetProperty("transactionsPerSecond").GetDouble(), Is.GreaterThan(0));
@@ -263,11 +264,28 @@ public class CliTests : TempFolderTest
     }
 
     [Test]
+    public async Task Bench_with_stages_reports_the_milters_latency_per_stage_for_the_measured_transactions_only()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "rcpt=sleep:30");
+
+        var run = await CliAsync(At(milter, "bench", "-n", "10", "-c", "2", "--warmup", "3", "--warmup-time", "0", "--stages", "--json", "--no-progress"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        var stages = run.Json.GetProperty("stages");
+        Assert.That(stages.EnumerateObject().Select(p => (p.Name, p.Value.GetProperty("count").GetInt32())), Is.EquivalentTo(new[]
+        {
+            ("mail", 10), ("rcpt", 10), ("data", 10), ("header", 50), ("eoh", 10), ("body", 10), ("eom", 10),
+        }));
+        Assert.That(stages.GetProperty("rcpt").GetProperty("p50").GetDouble(), Is.GreaterThanOrEqualTo(30), "the milter sleeps at RCPT");
+        Assert.That(stages.GetProperty("mail").GetProperty("p50").GetDouble(), Is.LessThan(30));
+    }
+
+    [Test]
     public async Task Bench_exits_with_1_and_shows_the_first_failure_when_the_milter_is_too_slow()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=sleep:1000");
 
-        var run = await CliAsync(At(milter, "bench", "-n", "2", "-c", "1", "--warmup", "0", "--no-progress", "--option", "TIMEOUT=20"));
+        var run = await CliAsync(At(milter, "bench", "-n", "2", "-c", "1", "--warmup", "0", "--warmup-time", "0", "--no-progress", "--option", "TIMEOUT=20"));
 
         Assert.That(run.Exit, Is.EqualTo(CommandLine.MilterFailed));
         Assert.That(run.Output, Does.Match(@"failures\s+1 \(first: .*SMFIC_BODYEOB"));
@@ -278,7 +296,7 @@ public class CliTests : TempFolderTest
     {
         await using var milter = await MilterProcess.StartLibmilterAsync();
 
-        var run = await CliAsync(At(milter, "bench", "-n", "20", "--warmup", "0"));
+        var run = await CliAsync(At(milter, "bench", "-n", "20", "--warmup", "0", "--warmup-time", "0"));
 
         Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
         Assert.That(run.Error.TrimEnd(), Does.Match(@"\[#{30}\] 20/20 +\d+ tx/s$"));
