@@ -15,6 +15,7 @@ namespace SpamFilterMilter.Benchmarks;
 public class StreamingBenchmarks
 {
     private const int MessageBytes = 10 * 1024 * 1024;
+    private const int ChunksPerInvoke = 1000;
 
     private readonly byte[] _chunk = new byte[64 * 1024];
     private InProcessMilter _milter = null!;
@@ -54,6 +55,7 @@ public class StreamingBenchmarks
         Check(_session.RcptAsync("bench-recipient@example.net", null).AsTask().GetAwaiter().GetResult());
         Check(_session.DataAsync().AsTask().GetAwaiter().GetResult());
         Check(_session.EndOfHeadersAsync().AsTask().GetAwaiter().GetResult());
+        Check(_session.BodyAsync(_chunk).AsTask().GetAwaiter().GetResult());
     }
 
     [GlobalCleanup]
@@ -78,8 +80,18 @@ public class StreamingBenchmarks
         return verdict.Kind == VerdictKind.Failure ? throw new InvalidOperationException(verdict.Failure!.ToString()) : verdict;
     }
 
-    [Benchmark(Description = "One 64 KiB body chunk of a long message")]
-    public async Task<StageDecision> Body_chunk() => Check(await _session.BodyAsync(_chunk));
+    // 1,000 chunks per invocation: BenchmarkDotNet waits for an unfinished asynchronous result in a way
+    // that allocates a few hundred bytes per wait, and that would be counted as the chunk's. The
+    // loop's own state machine is allocated once per 1,000 chunks. Setup checks that a chunk gets an
+    // answer rather than a failure.
+    [Benchmark(Description = "One 64 KiB body chunk of a long message", OperationsPerInvoke = ChunksPerInvoke)]
+    public async Task Body_chunk()
+    {
+        for (var i = 0; i < ChunksPerInvoke; i++)
+        {
+            await _session.BodyAsync(_chunk);
+        }
+    }
 
     private static StageDecision Check(StageDecision decision) =>
         decision.Failure is { } failure ? throw new InvalidOperationException(failure.ToString()) : decision;

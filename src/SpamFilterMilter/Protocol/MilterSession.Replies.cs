@@ -19,7 +19,7 @@ internal sealed partial class MilterSession
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     private async ValueTask<MilterResponse> ReadResponseAsync(MilterCommand command, CancellationToken cancellationToken)
     {
-        var stage = MilterConstants.Name(command) + " reply";
+        var stage = MilterConstants.ReplyStage(command);
         RefuseStrayBytes(stage);
         for (var count = 1; ; count++)
         {
