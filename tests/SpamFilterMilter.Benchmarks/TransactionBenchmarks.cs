@@ -26,6 +26,8 @@ public class TransactionBenchmarks
 
     private static readonly ReadOnlyMemory<byte> Body = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 62) + "\r\n", 16)));
 
+    private const int TransactionsPerInvoke = 100;
+
     private InProcessMilter _milter = null!;
     private MilterPlugin _plugin = null!;
     private IFilterSession _session = null!;
@@ -69,20 +71,28 @@ public class TransactionBenchmarks
         _milter.Dispose();
     }
 
-    [Benchmark(Description = "One transaction, 5 headers, 1 KB body")]
-    public async Task<FilterVerdict> One_transaction()
+    // 100 transactions per invocation, as in StreamingBenchmarks: BenchmarkDotNet's wait for an
+    // unfinished asynchronous result allocates, and would be counted as the transaction's.
+    [Benchmark(Description = "One transaction, 5 headers, 1 KB body", OperationsPerInvoke = TransactionsPerInvoke)]
+    public async Task One_transaction()
     {
-        await _session.MailAsync("bench-sender@example.com", null);
-        await _session.RcptAsync("bench-recipient@example.net", null);
-        await _session.DataAsync();
-        foreach (var (name, value) in Headers)
+        for (var i = 0; i < TransactionsPerInvoke; i++)
         {
-            await _session.HeaderAsync(name, value);
-        }
+            await _session.MailAsync("bench-sender@example.com", null);
+            await _session.RcptAsync("bench-recipient@example.net", null);
+            await _session.DataAsync();
+            foreach (var (name, value) in Headers)
+            {
+                await _session.HeaderAsync(name, value);
+            }
 
-        await _session.EndOfHeadersAsync();
-        await _session.BodyAsync(Body);
-        var verdict = await _session.EndOfMessageAsync();
-        return verdict.Kind == VerdictKind.Failure ? throw new InvalidOperationException(verdict.Failure!.ToString()) : verdict;
+            await _session.EndOfHeadersAsync();
+            await _session.BodyAsync(Body);
+            var verdict = await _session.EndOfMessageAsync();
+            if (verdict.Kind == VerdictKind.Failure)
+            {
+                throw new InvalidOperationException(verdict.Failure!.ToString());
+            }
+        }
     }
 }

@@ -35,9 +35,9 @@ internal enum IoMode
     Async,
 
     /// <summary>
-    /// Blocking I/O on the calling thread, as sendmail and Postfix do: about half the CPU per message,
-    /// but a slow milter holds the caller's thread for up to TIMEOUT. For hosts that give each SMTP
-    /// session its own thread.
+    /// Blocking I/O on the calling thread, as sendmail and Postfix do: about a third less CPU per
+    /// message (README, "Measuring"), but a slow milter holds the caller's thread for up to TIMEOUT.
+    /// For hosts that give each SMTP session its own thread.
     /// </summary>
     Blocking,
 }
