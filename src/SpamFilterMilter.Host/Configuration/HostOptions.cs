@@ -290,6 +290,8 @@ public sealed partial class HostOptions
                     case "string_action":
                         draft.StringAction = Action(line, name, value);
                         break;
+                    case "null_optin":
+                        throw Error(line, name, NotSupported(name));
                     default:
                         throw Error(line, name, "unknown option");
                 }
@@ -327,8 +329,23 @@ public sealed partial class HostOptions
                 return;
             }
 
-            throw Error(line, name, "unknown option");
+            throw Error(line, name, NotSupported(name));
         }
+
+        /// <summary>
+        /// Messaging Server options this host knows of but does not implement: an administrator
+        /// bringing an option.dat across is told so, and what to use instead, rather than "unknown".
+        /// </summary>
+        private static string NotSupported(string name) => name.ToLowerInvariant() switch
+        {
+            var n when n.StartsWith("ldap_optout", StringComparison.Ordinal) =>
+                "not supported: opt-out attributes are not implemented (remove the user's opt-in value, or use disablesourcespamfilterX / disabledestinationspamfilterX on a channel)",
+            var n when n.StartsWith("alias_optin", StringComparison.Ordinal) || n.StartsWith("alias_optout", StringComparison.Ordinal) =>
+                "not supported: this host has no alias file (opt recipients in through LDAP_OPTINX, their domain or a channel)",
+            var n when n.EndsWith("_null_optin", StringComparison.Ordinal) =>
+                "not supported: Messaging Server never documented its meaning; here any non-empty opt-in value opts in",
+            _ => "unknown option",
+        };
 
         private DirectoryOptions Directory()
         {

@@ -152,6 +152,10 @@ public class HostOptionsTests : TempFolderTest
     [TestCase("spamfilter1_verdict_8=spam", "the pair number must be 0 to 7")]
     [TestCase("spamfilter1_returnpath=1", "unknown option")]
     [TestCase("LOG_CONNECTION=1", "unknown option")]
+    [TestCase("ldap_optout1=noFilter", "not supported: opt-out attributes are not implemented (remove the user's opt-in value, or use disablesourcespamfilterX / disabledestinationspamfilterX on a channel)")]
+    [TestCase("alias_optin1=spam", "not supported: this host has no alias file (opt recipients in through LDAP_OPTINX, their domain or a channel)")]
+    [TestCase("ALIAS_OPTOUT2=spam", "not supported: this host has no alias file (opt recipients in through LDAP_OPTINX, their domain or a channel)")]
+    [TestCase("spamfilter1_null_optin=none", "not supported: Messaging Server never documented its meaning; here any non-empty opt-in value opts in")]
     [TestCase("LDAP_OPTIN1=mail AntiUBE", "\"mail AntiUBE\" is not an attribute name")]
     public void A_bad_option_is_an_error_at_its_line(string line, string problem)
     {
