@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -73,87 +72,41 @@ internal static class CheckCommand
     internal static async Task<CheckReport> RunAsync(Options.MilterOptions options, Func<int, ILoggerFactory> logging, byte[] message, Envelope envelope, ClientInfo client,
         string? helo, IReadOnlyList<string> macros, CancellationToken cancellationToken)
     {
+        if (envelope.Recipients.Count == 0)
+        {
+            throw new ArgumentException("No recipient: give --to, or a message with To or Cc fields.");
+        }
+
+        var submission = new MessageSubmission
+        {
+            Client = client,
+            HeloName = helo,
+            MailFrom = envelope.MailFrom,
+            Recipients = envelope.Recipients,
+            Message = new MemoryStream(message, writable: false),
+            Macros = macros.ToDictionary(
+                m => m.IndexOf('=', StringComparison.Ordinal) is > 0 and var equals ? m[..equals] : throw new ArgumentException($"--macro {m}: expected NAME=VALUE."),
+                m => m[(m.IndexOf('=', StringComparison.Ordinal) + 1)..],
+                StringComparer.Ordinal),
+        };
+
+        // The plug-in's own whole-message filter plays the stages, so what check shows is exactly what
+        // a host calling FilterMessageAsync gets; the observer only records them.
+        var stages = new List<StageLine>();
         using var loggerFactory = logging(options.Debug);
         await using var plugin = new MilterPlugin(options, loggerFactory);
-        await using var session = plugin.OpenSession();
-        foreach (var macro in macros)
-        {
-            var equals = macro.IndexOf('=', StringComparison.Ordinal);
-            session.SetMacro(equals > 0 ? macro[..equals] : throw new ArgumentException($"--macro {macro}: expected NAME=VALUE."), macro[(equals + 1)..]);
-        }
-
-        var stages = new List<StageLine>();
-        async Task<bool> Stage(string name, string argument, Func<ValueTask<StageDecision>> call)
-        {
-            var started = Stopwatch.GetTimestamp();
-            var decision = await call().ConfigureAwait(false);
-            stages.Add(new StageLine(name, argument, decision, Stopwatch.GetElapsedTime(started).TotalMilliseconds));
-            return decision.Failure is null && decision.Action == FilterAction.Continue
-                || (name == "rcpt" && decision.Action is FilterAction.Reject or FilterAction.TempFail);
-        }
-
-        var decidedEarly = !await Stage("connect", $"{client.HostName ?? $"[{client.Address}]"} {client.Address}:{client.Port}", () => session.ConnectAsync(client, cancellationToken)).ConfigureAwait(false)
-            || (helo is not null && !await Stage("helo", helo, () => session.HeloAsync(helo, cancellationToken)).ConfigureAwait(false))
-            || !await Stage("mail", $"<{envelope.MailFrom}>", () => session.MailAsync(envelope.MailFrom, null, cancellationToken)).ConfigureAwait(false);
-        foreach (var recipient in envelope.Recipients)
-        {
-            decidedEarly = decidedEarly || !await Stage("rcpt", $"<{recipient.Address}>", () => session.RcptAsync(recipient.Address, recipient.Parameters, cancellationToken)).ConfigureAwait(false);
-        }
-
-        FilterVerdict verdict;
-        var body = HeaderSection(message, out var headers);
-        if (!decidedEarly && await Stage("data", "", () => session.DataAsync(cancellationToken)).ConfigureAwait(false)
-            && await AllAsync(headers, h => Stage("header", h.Name, () => session.HeaderAsync(h.Name, h.Value, cancellationToken))).ConfigureAwait(false)
-            && await Stage("eoh", "", () => session.EndOfHeadersAsync(cancellationToken)).ConfigureAwait(false)
-            && (body.Length == 0 || await Stage("body", $"{body.Length} bytes", () => session.BodyAsync(body, cancellationToken)).ConfigureAwait(false)))
-        {
-            var started = Stopwatch.GetTimestamp();
-            verdict = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
-            stages.Add(new StageLine("eom", "", new StageDecision { Action = verdict.Action, Reply = verdict.Reply, Failure = verdict.Failure }, Stopwatch.GetElapsedTime(started).TotalMilliseconds));
-        }
-        else
-        {
-            // Decided before the end of the message: an SMTP server stops there (RSET); this is the verdict.
-            var decision = stages[^1].Decision;
-            verdict = decision.Failure is { } failure
-                ? Policy.ActionString.ForFailure(failure, options.FailureAction)
-                : Policy.ActionString.ForOutcome(new Policy.MessageOutcome
-                {
-                    Action = decision.Action, Reply = decision.Reply, QuarantineReason = decision.QuarantineReason, DecidedAt = stages[^1].Stage,
-                });
-            await session.AbortAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        await session.CloseAsync(cancellationToken).ConfigureAwait(false);
+        var verdict = await WholeMessageFilter.FilterAsync(plugin.Core, submission, cancellationToken,
+            stage => stages.Add(new StageLine(stage.Stage, Argument(stage, client), stage.Decision, stage.Elapsed.TotalMilliseconds))).ConfigureAwait(false);
         return new CheckReport(plugin.Description, stages, verdict, MessageEditor.Apply(message, envelope, verdict.Edits), envelope);
     }
 
-    private static async Task<bool> AllAsync<T>(IEnumerable<T> items, Func<T, Task<bool>> step)
+    private static string Argument(StageObservation stage, ClientInfo client) => stage.Stage switch
     {
-        foreach (var item in items)
-        {
-            if (!await step(item).ConfigureAwait(false))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>The header fields (with the plug-in's own reader, so they are what the milter sees) and the body.</summary>
-    private static byte[] HeaderSection(byte[] message, out List<RawHeader> headers)
-    {
-        using var reader = new MessageReader(new MemoryStream(message));
-        headers = reader.ReadHeadersAsync(default).AsTask().GetAwaiter().GetResult();
-        using var body = new MemoryStream();
-        while (reader.ReadBodyAsync(default).AsTask().GetAwaiter().GetResult() is { IsEmpty: false } chunk)
-        {
-            body.Write(chunk.Span);
-        }
-
-        return body.ToArray();
-    }
+        "connect" => $"{client.HostName ?? $"[{client.Address}]"} {client.Address}:{client.Port}",
+        "mail" or "rcpt" => $"<{stage.Subject}>",
+        "body" => $"{stage.Bytes} bytes",
+        _ => stage.Subject ?? "",
+    };
 }
 
 /// <summary>What check found, rendered for people or for scripts.</summary>

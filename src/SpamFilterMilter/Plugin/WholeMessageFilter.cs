@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Policy;
 using SpamFilterMilter.Protocol;
@@ -12,7 +13,12 @@ namespace SpamFilterMilter.Plugin;
 /// </summary>
 internal static class WholeMessageFilter
 {
-    public static async ValueTask<FilterVerdict> FilterAsync(MilterPluginCore core, MessageSubmission message, CancellationToken cancellationToken)
+    /// <param name="observe">
+    /// Told of each stage as it is played (the check tool shows them); the end of the message is
+    /// observed as "eom" with the verdict's action and reply.
+    /// </param>
+    public static async ValueTask<FilterVerdict> FilterAsync(MilterPluginCore core, MessageSubmission message, CancellationToken cancellationToken,
+        Action<StageObservation>? observe = null)
     {
         ArgumentNullException.ThrowIfNull(message);
         if (message.Recipients.Count == 0)
@@ -35,7 +41,9 @@ internal static class WholeMessageFilter
         }
 
         var recipients = new List<RecipientDecision>(message.Recipients.Count);
+        var started = Stopwatch.GetTimestamp();
         var decision = await session.ConnectAsync(message.Client ?? new ClientInfo(), cancellationToken).ConfigureAwait(false);
+        observe?.Invoke(new("connect", null, decision, Stopwatch.GetElapsedTime(started)));
         if (Ended(session, decision, "connect", recipients) is { } atConnect)
         {
             return atConnect;
@@ -43,14 +51,18 @@ internal static class WholeMessageFilter
 
         if (message.HeloName is { } helo)
         {
+            started = Stopwatch.GetTimestamp();
             decision = await session.HeloAsync(helo, cancellationToken).ConfigureAwait(false);
+            observe?.Invoke(new("helo", helo, decision, Stopwatch.GetElapsedTime(started)));
             if (Ended(session, decision, "helo", recipients) is { } atHelo)
             {
                 return atHelo;
             }
         }
 
+        started = Stopwatch.GetTimestamp();
         decision = await session.MailAsync(message.MailFrom, message.MailParameters, cancellationToken).ConfigureAwait(false);
+        observe?.Invoke(new("mail", message.MailFrom, decision, Stopwatch.GetElapsedTime(started)));
         if (Ended(session, decision, "mail", recipients) is { } atMail)
         {
             return atMail;
@@ -58,7 +70,9 @@ internal static class WholeMessageFilter
 
         foreach (var recipient in message.Recipients)
         {
+            started = Stopwatch.GetTimestamp();
             decision = await session.RcptAsync(recipient.Address, recipient.Parameters, cancellationToken).ConfigureAwait(false);
+            observe?.Invoke(new("rcpt", recipient.Address, decision, Stopwatch.GetElapsedTime(started)));
             if (decision.Failure is null && decision.Action is FilterAction.Reject or FilterAction.TempFail)
             {
                 recipients.Add(new RecipientDecision(recipient.Address, decision.Action, decision.Reply));
@@ -80,7 +94,9 @@ internal static class WholeMessageFilter
             return session.Conclude(new MessageOutcome { Action = deciding.Action, Reply = deciding.Reply, Recipients = recipients, DecidedAt = "rcpt" });
         }
 
+        started = Stopwatch.GetTimestamp();
         decision = await session.DataAsync(cancellationToken).ConfigureAwait(false);
+        observe?.Invoke(new("data", null, decision, Stopwatch.GetElapsedTime(started)));
         if (Ended(session, decision, "data", recipients) is { } atData)
         {
             return atData;
@@ -89,14 +105,18 @@ internal static class WholeMessageFilter
         using var reader = new MessageReader(message.Message);
         foreach (var header in await reader.ReadHeadersAsync(cancellationToken).ConfigureAwait(false))
         {
+            started = Stopwatch.GetTimestamp();
             decision = await session.HeaderAsync(header.Name, header.Value, cancellationToken).ConfigureAwait(false);
+            observe?.Invoke(new("header", header.Name, decision, Stopwatch.GetElapsedTime(started)));
             if (Ended(session, decision, "header", recipients) is { } atHeader)
             {
                 return atHeader;
             }
         }
 
+        started = Stopwatch.GetTimestamp();
         decision = await session.EndOfHeadersAsync(cancellationToken).ConfigureAwait(false);
+        observe?.Invoke(new("eoh", null, decision, Stopwatch.GetElapsedTime(started)));
         if (Ended(session, decision, "eoh", recipients) is { } atEndOfHeaders)
         {
             return atEndOfHeaders;
@@ -110,14 +130,20 @@ internal static class WholeMessageFilter
                 break;
             }
 
+            started = Stopwatch.GetTimestamp();
             decision = await session.BodyAsync(chunk, cancellationToken).ConfigureAwait(false);
+            observe?.Invoke(new("body", null, decision, Stopwatch.GetElapsedTime(started), chunk.Length));
             if (Ended(session, decision, "body", recipients) is { } atBody)
             {
                 return atBody;
             }
         }
 
-        return await session.EndOfMessageAsync(recipients, cancellationToken).ConfigureAwait(false);
+        started = Stopwatch.GetTimestamp();
+        var verdict = await session.EndOfMessageAsync(recipients, cancellationToken).ConfigureAwait(false);
+        observe?.Invoke(new("eom", null, new StageDecision { Action = verdict.Action, Reply = verdict.Reply, Failure = verdict.Failure },
+            Stopwatch.GetElapsedTime(started)));
+        return verdict;
     }
 
     /// <summary>
@@ -146,3 +172,11 @@ internal static class WholeMessageFilter
         });
     }
 }
+
+/// <summary>One stage of a whole-message filtering, as played.</summary>
+/// <param name="Stage">connect, helo, mail, rcpt, data, header, eoh, body or eom.</param>
+/// <param name="Subject">The HELO name, the sender, the recipient or the header name; null for the other stages.</param>
+/// <param name="Decision">What the milter decided at this stage.</param>
+/// <param name="Elapsed">How long the stage took.</param>
+/// <param name="Bytes">The body chunk's length (body only).</param>
+internal readonly record struct StageObservation(string Stage, string? Subject, StageDecision Decision, TimeSpan Elapsed, int Bytes = 0);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Cli;
 using SpamFilterMilter.Tests.Support;
 
@@ -105,6 +106,31 @@ public class CliTests : TempFolderTest
         Assert.That(run.Output, Does.Contain("verdict: string, reject (decided at header)"));
         Assert.That(run.Output, Does.Contain("reply: 550 5.7.1 No lotteries here"));
         Assert.That(run.Output, Does.Not.Contain("  eoh "), "an SMTP server stops at the rejection");
+    }
+
+    [Test]
+    public async Task Check_shows_the_action_string_the_plug_in_gives_a_host_when_one_recipient_is_refused()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "rcpt/carol@=reply:550:5.1.1:No such user");
+        var file = MessageFile();
+
+        var run = await CliAsync(At(milter, "check", file, "--to", "carol@example.com", "--to", "dave@example.com"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        var options = new SpamFilterMilter.Options.MilterOptions { Host = "127.0.0.1", Port = milter.Port };
+        await using var plugin = new SpamFilterMilter.Plugin.MilterPlugin(options, NullLoggerFactory.Instance);
+        var host = await plugin.FilterMessageAsync(new MessageSubmission
+        {
+            Client = ClientInfo.Tcp(System.Net.IPAddress.Parse("192.0.2.1"), 25),
+            MailFrom = "alice@example.org",
+            Recipients = [new EnvelopeRecipient("carol@example.com"), new EnvelopeRecipient("dave@example.com")],
+            Message = File.OpenRead(file),
+        });
+        Assert.That(host.Text, Does.Contain("rejectrecipient \"carol@example.com\" \"550 5.1.1 No such user\";"));
+        Assert.That(run.Output, Does.Contain("verdict: string, accept (decided at eom)"));
+        Assert.That(run.Output, Does.Contain("\naction:\n  " + host.Text!.Replace("\n", "\n  ", StringComparison.Ordinal) + "\n"),
+            "check prints the very action string a host gets");
+        Assert.That(run.Output, Does.Contain("  rcpt     <carol@example.com>").And.Contain("  eom "), "the message goes on to the other recipient");
     }
 
     [Test]
