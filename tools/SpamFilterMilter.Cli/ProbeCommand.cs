@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Protocol;
-using SpamFilterMilter.Transport;
+using SpamFilterMilter.Plugin;
 
 namespace SpamFilterMilter.Cli;
 
@@ -48,15 +48,15 @@ internal static class ProbeCommand
         command.SetAction(async (result, cancellationToken) =>
         {
             var options = target.Resolve(result);
-            var connector = new MilterConnector(options, NullLogger.Instance);
+            // The plug-in's own connector and session settings: probe offers what the plug-in would (OFFER_MDS included).
+            var core = new MilterPluginCore(options, NullLogger.Instance);
             NegotiatedOptions negotiated;
             string remote;
             try
             {
-                await using var connection = await connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
+                await using var connection = await core.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
                 remote = connection.Remote;
-                await using var session = new MilterSession(connection.Stream, options.EndpointName,
-                    new MilterSessionSettings { Timeout = options.Timeout, OfferedProtocol = Negotiation.OfferedProtocol }, NullLogger.Instance, connection);
+                await using var session = new MilterSession(connection.Stream, core.EndpointName, core.SessionSettings, NullLogger.Instance, connection);
                 negotiated = await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (MilterProtocolException e)

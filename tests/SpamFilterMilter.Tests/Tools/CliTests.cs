@@ -238,6 +238,27 @@ public class CliTests : TempFolderTest
     }
 
     [Test]
+    public async Task Probe_offers_what_the_plug_in_would_offer_with_the_same_options()
+    {
+        using var listener = new ScriptedMilterListener();
+        var milter = Task.Run(async () =>
+        {
+            await using var scripted = await listener.AcceptAsync();
+            var offer = await scripted.ExpectAsync('O');
+            var offeredProtocol = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(offer.Payload.AsSpan(8));
+            await scripted.SendAsync(Wire.OptNeg(6, 0x1FF, 0x20000000)); // SMFIP_MDS_1M accepted
+            return offeredProtocol;
+        });
+
+        var run = await CliAsync(["probe", "--host", "127.0.0.1", "--port", listener.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--option", "OFFER_MDS=1m"]);
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(await milter & 0x20000000u, Is.Not.Zero, "OFFER_MDS=1m offers SMFIP_MDS_1M, as the plug-in does");
+        Assert.That(run.Output, Does.Contain("largest packet:    1048575 bytes\n"));
+    }
+
+    [Test]
     public async Task Probe_as_json_lists_the_flags_and_macro_lists()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-A", "ADDHDRS,SETSYMLIST", "-S", "rcpt:{rcpt_addr}");
