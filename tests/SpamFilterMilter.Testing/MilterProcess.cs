@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace SpamFilterMilter.Testing;
@@ -16,104 +13,74 @@ public sealed class MilterProcess : IAsyncDisposable
 {
     private static readonly string MiltersDir = Path.Combine(AppContext.BaseDirectory, "milters");
     private static readonly Lazy<string> CMilter = new(BuildCMilter, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
 
-    private readonly Process _process;
-    private readonly StringBuilder _stderr;
-    private readonly TempFolder _folder;
+    private readonly ServerProcess _server;
 
-    private MilterProcess(Process process, StringBuilder stderr, TempFolder folder, int port, string? transcript)
+    private MilterProcess(ServerProcess server, string? transcript, string? socketPath = null)
     {
-        _process = process;
-        _stderr = stderr;
-        _folder = folder;
-        Port = port;
+        _server = server;
         TranscriptPath = transcript;
+        SocketPath = socketPath;
     }
 
-    public int Port { get; }
+    public int Port => _server.Port;
 
     public string? TranscriptPath { get; }
 
+    /// <summary>For a milter started on a UNIX-domain socket: its path.</summary>
+    public string? SocketPath { get; }
+
     /// <summary>A folder that lives as long as the milter (keys, configuration).</summary>
-    public string WorkFolder => _folder.Path;
+    public string WorkFolder => _server.Folder.Path;
+
+    /// <summary>What the milter wrote to standard error.</summary>
+    public string Stderr => _server.Output;
 
     /// <summary>Starts tests/milters/sfm-testmilter.c (built on first use) with these arguments after -p and -l.</summary>
     public static Task<MilterProcess> StartLibmilterAsync(params string[] arguments) =>
-        StartWithReadyLineAsync(CMilter.Value, [], arguments);
+        StartWithReadyLineAsync(CMilter.Value, [], "inet:{1}@127.0.0.1", arguments);
 
     /// <summary>
     /// Starts the libmilter test milter listening where <paramref name="spec"/> says ("unix:{0}" gets a
     /// socket path in its work folder; "inet6:{1}@::1" a free port), for endpoints other than TCP on 127.0.0.1.
     /// </summary>
-    public static async Task<MilterProcess> StartLibmilterAtAsync(string spec, params string[] arguments)
-    {
-        var folder = new TempFolder();
-        var socketPath = Path.Combine(folder.Path, "milter.sock");
-        var port = FreePort();
-        var transcript = Path.Combine(folder.Path, "transcript.log");
-        var (process, stderr) = Launch(CMilter.Value, ["-p", string.Format(System.Globalization.CultureInfo.InvariantCulture, spec, socketPath, port), "-l", transcript, .. arguments]);
-        var milter = new MilterProcess(process, stderr, folder, port, transcript) { SocketPath = socketPath };
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        if (await process.StandardOutput.ReadLineAsync(timeout.Token) != "READY")
-        {
-            var error = milter.Stderr;
-            await milter.DisposeAsync();
-            throw new InvalidOperationException($"sfm-testmilter -p {spec} did not start: {error}");
-        }
-
-        return milter;
-    }
-
-    /// <summary>For a milter started on a UNIX-domain socket: its path.</summary>
-    public string? SocketPath { get; private init; }
+    public static Task<MilterProcess> StartLibmilterAtAsync(string spec, params string[] arguments) =>
+        StartWithReadyLineAsync(CMilter.Value, [], spec, arguments);
 
     /// <summary>Starts tests/milters/sfm_testmilter.py under Debian's python3 (where python3-milter lives).</summary>
     public static Task<MilterProcess> StartPymilterAsync(params string[] arguments) =>
-        StartWithReadyLineAsync("/usr/bin/python3", [Path.Combine(MiltersDir, "sfm_testmilter.py")], arguments);
+        StartWithReadyLineAsync("/usr/bin/python3", [Path.Combine(MiltersDir, "sfm_testmilter.py")], "inet:{1}@127.0.0.1", arguments);
 
     /// <summary>Starts opendkim signing for example.com with a fresh key (tests/milters/opendkim/start-opendkim.sh).</summary>
     public static async Task<MilterProcess> StartOpenDkimAsync()
     {
-        var folder = new TempFolder();
-        var port = FreePort();
-        var (process, stderr) = Launch("/bin/bash", [Path.Combine(MiltersDir, "opendkim", "start-opendkim.sh"), folder.Path, port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        var milter = new MilterProcess(process, stderr, folder, port, null);
-        // opendkim says nothing when it is ready: wait until the port accepts.
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (process.HasExited)
-            {
-                break;
-            }
-
-            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            try
-            {
-                await probe.ConnectAsync(IPAddress.Loopback, port);
-                return milter;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50);
-            }
-        }
-
-        var error = milter.Stderr;
-        await milter.DisposeAsync();
-        throw new InvalidOperationException($"opendkim did not start listening on {port}: {error}");
+        var server = await ServerProcess.StartOnFreePortAsync(
+            (folder, port) => ServerProcess.Launch("/bin/bash",
+                [Path.Combine(MiltersDir, "opendkim", "start-opendkim.sh"), folder.Path, port.ToString(System.Globalization.CultureInfo.InvariantCulture)], folder, port),
+            server => server.WaitUntilListeningAsync(StartTimeout), // opendkim says nothing when it is ready
+            "opendkim");
+        return new MilterProcess(server, null);
     }
 
-    public string Stderr
+    /// <summary>
+    /// Starts a test milter that prints READY once it listens where <paramref name="spec"/> says
+    /// ({0}: a socket path in its folder, {1}: a free port), writing its transcript in its folder.
+    /// </summary>
+    private static async Task<MilterProcess> StartWithReadyLineAsync(string program, string[] script, string spec, string[] arguments)
     {
-        get
-        {
-            lock (_stderr)
-            {
-                return _stderr.ToString();
-            }
-        }
+        var server = await ServerProcess.StartOnFreePortAsync(
+            (folder, port) => ServerProcess.Launch(program,
+                [.. script, "-p", string.Format(System.Globalization.CultureInfo.InvariantCulture, spec, SocketIn(folder), port), "-l", TranscriptIn(folder), .. arguments],
+                folder, port, readsStandardOutput: true),
+            async server => await server.ReadLineAsync(StartTimeout) == "READY",
+            $"{Path.GetFileName(program)} {string.Join(' ', [.. script.Select(Path.GetFileName), .. arguments])}");
+        return new MilterProcess(server, TranscriptIn(server.Folder), spec.Contains("{0}", StringComparison.Ordinal) ? SocketIn(server.Folder) : null);
     }
+
+    private static string SocketIn(TempFolder folder) => Path.Combine(folder.Path, "milter.sock");
+
+    private static string TranscriptIn(TempFolder folder) => Path.Combine(folder.Path, "transcript.log");
 
     /// <summary>The transcript so far.</summary>
     public IReadOnlyList<TranscriptLine> Transcript()
@@ -158,105 +125,17 @@ public sealed class MilterProcess : IAsyncDisposable
     public string OptionFile(TempFolder folder, string extra = "") =>
         folder.Write("milter.opt", $"HOST=127.0.0.1\nPORT={Port}\nTIMEOUT=1000\n{extra}");
 
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        _process.Dispose();
-        _folder.Dispose();
-    }
-
-    private static async Task<MilterProcess> StartWithReadyLineAsync(string program, string[] script, string[] arguments)
-    {
-        // A free port can be taken between probing and binding: retry a few times.
-        for (var attempt = 1; ; attempt++)
-        {
-            var folder = new TempFolder();
-            var port = FreePort();
-            var transcript = Path.Combine(folder.Path, "transcript.log");
-            var (process, stderr) = Launch(program, [.. script, "-p", $"inet:{port}@127.0.0.1", "-l", transcript, .. arguments]);
-            var milter = new MilterProcess(process, stderr, folder, port, transcript);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            string? line;
-            try
-            {
-                line = await process.StandardOutput.ReadLineAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                line = null;
-            }
-
-            if (line == "READY")
-            {
-                return milter;
-            }
-
-            var error = milter.Stderr;
-            await milter.DisposeAsync();
-            if (attempt == 3)
-            {
-                throw new InvalidOperationException($"{Path.GetFileName(program)} {string.Join(' ', arguments)} did not start: {line} {error}");
-            }
-        }
-    }
-
-    private static (Process Process, StringBuilder Stderr) Launch(string program, IEnumerable<string> arguments)
-    {
-        var info = new ProcessStartInfo(program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        var stderr = new StringBuilder();
-        var process = new Process { StartInfo = info };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                lock (stderr)
-                {
-                    stderr.AppendLine(e.Data);
-                }
-            }
-        };
-        process.Start();
-        process.BeginErrorReadLine();
-        return (process, stderr);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
     /// <summary>Compiles the libmilter test milter once per test run, exactly as its header says.</summary>
     private static string BuildCMilter()
     {
         var output = Path.Combine(Path.GetTempPath(), $"sfm-testmilter-{Environment.ProcessId}");
-        var (process, stderr) = Launch("cc", ["-O2", "-Wall", "-Werror", "-o", output, Path.Combine(MiltersDir, "sfm-testmilter.c"), "-lmilter", "-lpthread"]);
-        process.WaitForExit();
-        if (process.ExitCode != 0)
+        var (exitCode, messages) = ServerProcess.RunAsync("cc",
+            ["-O2", "-Wall", "-Werror", "-o", output, Path.Combine(MiltersDir, "sfm-testmilter.c"), "-lmilter", "-lpthread"], TimeSpan.FromMinutes(2)).GetAwaiter().GetResult();
+        if (exitCode != 0)
         {
-            throw new InvalidOperationException($"building sfm-testmilter.c failed (is libmilter-dev installed?): {stderr}");
+            throw new InvalidOperationException($"building sfm-testmilter.c failed (is libmilter-dev installed?): {messages}");
         }
 
         AppDomain.CurrentDomain.ProcessExit += (_, _) => File.Delete(output);

@@ -1,8 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 
 namespace SpamFilterMilter.Host.Tests.Support;
 
@@ -20,173 +16,74 @@ public sealed class SlapdServer : IAsyncDisposable
 
     private static readonly string LdapFolder = Path.Combine(AppContext.BaseDirectory, "Ldap");
 
-    private readonly Process _process;
-    private readonly StringBuilder _output;
-    private readonly TempFolder _folder;
+    private readonly ServerProcess _server;
 
-    private SlapdServer(Process process, StringBuilder output, TempFolder folder, int port)
-    {
-        _process = process;
-        _output = output;
-        _folder = folder;
-        Port = port;
-    }
+    private SlapdServer(ServerProcess server) => _server = server;
 
-    public int Port { get; }
+    public int Port => _server.Port;
 
     /// <summary>Starts slapd and loads <paramref name="ldifFiles"/> with ldapadd, as the root DN.</summary>
     public static async Task<SlapdServer> StartAsync(params string[] ldifFiles)
     {
         var slapd = Find("slapd", "/usr/sbin/slapd");
         var ldapadd = Find("ldapadd", "/usr/bin/ldapadd");
-        for (var attempt = 1; ; attempt++)
+        var server = new SlapdServer(await ServerProcess.StartOnFreePortAsync(
+            (folder, port) => ServerProcess.Launch(slapd,
+                ["-f", WriteConfiguration(folder), "-h", $"ldap://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/", "-d", "0"], folder, port),
+            server => server.WaitUntilListeningAsync(TimeSpan.FromSeconds(10)),
+            "slapd"));
+        try
         {
-            var folder = new TempFolder();
-            Directory.CreateDirectory(Path.Combine(folder.Path, "db"));
-            var config = folder.Write("slapd.conf", string.Join('\n',
-                "include /etc/ldap/schema/core.schema",
-                "include /etc/ldap/schema/cosine.schema",
-                "include /etc/ldap/schema/inetorgperson.schema",
-                $"include {Path.Combine(LdapFolder, "spamfilter.schema")}",
-                $"pidfile {Path.Combine(folder.Path, "slapd.pid")}",
-                $"argsfile {Path.Combine(folder.Path, "slapd.args")}",
-                "modulepath /usr/lib/ldap",
-                "moduleload back_mdb",
-                "database mdb",
-                "maxsize 10485760",
-                $"suffix \"{Suffix}\"",
-                $"rootdn \"{RootDn}\"",
-                $"rootpw {RootPassword}",
-                $"directory {Path.Combine(folder.Path, "db")}",
-                string.Empty));
-            var port = FreePort();
-            var output = new StringBuilder();
-            var process = Launch(slapd, ["-f", config, "-h", $"ldap://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/", "-d", "0"], output);
-            var server = new SlapdServer(process, output, folder, port);
-            if (await server.WaitUntilListeningAsync())
+            foreach (var ldif in ldifFiles)
             {
-                foreach (var ldif in ldifFiles)
+                string[] arguments = ["-x", "-H", server.Url, "-D", RootDn, "-w", RootPassword, "-f", ldif];
+                var (exitCode, output) = await ServerProcess.RunAsync(ldapadd, arguments, TimeSpan.FromSeconds(20));
+                if (exitCode != 0)
                 {
-                    await server.RunAsync(ldapadd, ["-x", "-H", server.Url, "-D", RootDn, "-w", RootPassword, "-f", ldif]);
+                    throw new InvalidOperationException($"ldapadd {string.Join(' ', arguments)} failed ({exitCode}): {output} slapd: {server.Output}");
                 }
-
-                return server;
-            }
-
-            var log = server.Output;
-            await server.DisposeAsync();
-            if (attempt == 3)
-            {
-                throw new InvalidOperationException($"slapd did not start listening: {log}");
             }
         }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+
+        return server;
     }
 
     public string Url => $"ldap://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}";
 
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
+    public string Output => _server.Output;
 
     /// <summary>The entries of the Ldap folder next to the test assembly.</summary>
     public static string LdifFile(string name) => Path.Combine(LdapFolder, name);
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
+
+    /// <summary>slapd.conf for an mdb database in <paramref name="folder"/>, with the test schema.</summary>
+    private static string WriteConfiguration(TempFolder folder)
     {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        _process.Dispose();
-        _folder.Dispose();
-    }
-
-    private async Task<bool> WaitUntilListeningAsync()
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (DateTime.UtcNow < deadline && !_process.HasExited)
-        {
-            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            try
-            {
-                await probe.ConnectAsync(IPAddress.Loopback, Port);
-                return true;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(25);
-            }
-        }
-
-        return false;
-    }
-
-    private async Task RunAsync(string program, string[] arguments)
-    {
-        var output = new StringBuilder();
-        using var process = Launch(program, arguments, output);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        await process.WaitForExitAsync(timeout.Token);
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{Path.GetFileName(program)} {string.Join(' ', arguments)} failed ({process.ExitCode}): {output} slapd: {Output}");
-        }
+        Directory.CreateDirectory(Path.Combine(folder.Path, "db"));
+        return folder.Write("slapd.conf", string.Join('\n',
+            "include /etc/ldap/schema/core.schema",
+            "include /etc/ldap/schema/cosine.schema",
+            "include /etc/ldap/schema/inetorgperson.schema",
+            $"include {Path.Combine(LdapFolder, "spamfilter.schema")}",
+            $"pidfile {Path.Combine(folder.Path, "slapd.pid")}",
+            $"argsfile {Path.Combine(folder.Path, "slapd.args")}",
+            "modulepath /usr/lib/ldap",
+            "moduleload back_mdb",
+            "database mdb",
+            "maxsize 10485760",
+            $"suffix \"{Suffix}\"",
+            $"rootdn \"{RootDn}\"",
+            $"rootpw {RootPassword}",
+            $"directory {Path.Combine(folder.Path, "db")}",
+            string.Empty));
     }
 
     private static string Find(string name, string path) =>
         File.Exists(path) ? path : throw new InvalidOperationException($"{path} is missing: install the Debian packages slapd and ldap-utils (tests/system-packages.txt) for the LDAP tests ({name}).");
-
-    private static Process Launch(string program, IEnumerable<string> arguments, StringBuilder output)
-    {
-        var info = new ProcessStartInfo(program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        var process = new Process { StartInfo = info };
-        DataReceivedEventHandler collect = (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                lock (output)
-                {
-                    output.AppendLine(e.Data);
-                }
-            }
-        };
-        process.OutputDataReceived += collect;
-        process.ErrorDataReceived += collect;
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

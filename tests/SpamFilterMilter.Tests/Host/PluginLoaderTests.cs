@@ -12,13 +12,13 @@ public class PluginLoaderTests
     {
         using var folder = new TempFolder();
 
-        var loaded = PluginLoader.Load(TestPlugins.DeployedPluginPath);
+        var loaded = PluginLoader.Load(DeployedPlugin.Path);
         await using var plugin = loaded.Factory.Create(new SpamFilterPluginContext { ConfigFilePath = folder.Write("m.opt", "HOST=127.0.0.1\nPORT=9\n") });
 
         var pluginContext = AssemblyLoadContext.GetLoadContext(plugin.GetType().Assembly)!;
         Assert.That(pluginContext, Is.Not.SameAs(AssemblyLoadContext.Default));
         Assert.That(pluginContext.Name, Is.EqualTo("spamfilter:SpamFilterMilter.dll"));
-        Assert.That(plugin.GetType().Assembly.Location, Is.EqualTo(TestPlugins.DeployedPluginPath));
+        Assert.That(plugin.GetType().Assembly.Location, Is.EqualTo(DeployedPlugin.Path));
         Assert.That(plugin.GetType().Assembly, Is.Not.SameAs(typeof(SpamFilterMilter.Plugin.MilterPluginFactory).Assembly),
             "not the copy the tests reference directly");
         Assert.That(AssemblyLoadContext.GetLoadContext(typeof(ISpamFilterPlugin).Assembly), Is.SameAs(AssemblyLoadContext.Default), "the contract is the host's");
@@ -28,8 +28,8 @@ public class PluginLoaderTests
     [Test]
     public void Loading_the_same_path_twice_gives_the_same_plug_in()
     {
-        var first = PluginLoader.Load(TestPlugins.DeployedPluginPath);
-        var second = PluginLoader.Load(TestPlugins.DeployedPluginPath);
+        var first = PluginLoader.Load(DeployedPlugin.Path);
+        var second = PluginLoader.Load(DeployedPlugin.Path);
 
         Assert.That(second, Is.SameAs(first));
     }
@@ -38,7 +38,7 @@ public class PluginLoaderTests
     public void A_bad_option_file_surfaces_as_the_contract_exception_across_load_contexts()
     {
         using var folder = new TempFolder();
-        var loaded = PluginLoader.Load(TestPlugins.DeployedPluginPath);
+        var loaded = PluginLoader.Load(DeployedPlugin.Path);
         var path = folder.Write("bad.opt", "HOST=h\nPORT=none\n");
 
         var error = Assert.Throws<SpamFilterConfigurationException>(() => loaded.Factory.Create(new SpamFilterPluginContext { ConfigFilePath = path }))!;

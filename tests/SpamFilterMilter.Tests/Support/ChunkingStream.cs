@@ -11,8 +11,6 @@ internal sealed class ChunkingStream(Stream inner, int maxReadSize = int.MaxValu
 
     public int WriteCount { get; private set; }
 
-    public int ReadCount { get; private set; }
-
     public override bool CanRead => true;
 
     public override bool CanSeek => false;
@@ -23,19 +21,12 @@ internal sealed class ChunkingStream(Stream inner, int maxReadSize = int.MaxValu
 
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        ReadCount++;
-        return await inner.ReadAsync(buffer[..Math.Min(buffer.Length, MaxReadSize)], cancellationToken);
-    }
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        inner.ReadAsync(buffer[..Math.Min(buffer.Length, MaxReadSize)], cancellationToken);
 
     // The synchronous paths stay synchronous: blocking I/O relies on the socket's own timeouts,
     // which only synchronous reads and writes honour.
-    public override int Read(Span<byte> buffer)
-    {
-        ReadCount++;
-        return inner.Read(buffer[..Math.Min(buffer.Length, MaxReadSize)]);
-    }
+    public override int Read(Span<byte> buffer) => inner.Read(buffer[..Math.Min(buffer.Length, MaxReadSize)]);
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 

@@ -7,9 +7,6 @@ namespace SpamFilterMilter.Tests.Support;
 /// <summary>Makes plug-in instances for tests from option-file text.</summary>
 internal static class TestPlugins
 {
-    /// <inheritdoc cref="DeployedPlugin.Path"/>
-    public static string DeployedPluginPath => DeployedPlugin.Path;
-
     /// <summary>A plug-in (loaded directly, for access to internals) configured by <paramref name="optionText"/>.</summary>
     public static MilterPlugin Create(TempFolder folder, string optionText, ILoggerFactory? loggerFactory = null) =>
         new(MilterOptions.Load(folder.Write("milter.opt", optionText)), loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
@@ -18,10 +15,5 @@ internal static class TestPlugins
     public static string Loopback(int port, string extra = "") => $"HOST=127.0.0.1\nPORT={port}\nTIMEOUT=500\n{extra}";
 
     /// <summary>A port on loopback where nothing listens (connections are refused).</summary>
-    public static int ClosedPort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int ClosedPort() => ServerProcess.FreePort();
 }

@@ -12,7 +12,7 @@ public class DemoTests
         var samples = RepositoryPaths.Find("etc/samples");
         using var output = new StringWriter();
 
-        var exit = await Demo.RunAsync(TestPlugins.DeployedPluginPath, samples, debug: 0, output, default);
+        var exit = await Demo.RunAsync(DeployedPlugin.Path, samples, debug: 0, output, default);
 
         var text = output.ToString();
         Assert.That(exit, Is.Zero);
@@ -36,7 +36,7 @@ public class DemoTests
     {
         using var folder = new TempFolder();
 
-        var exit = await Demo.RunAsync(TestPlugins.DeployedPluginPath, new DirectoryInfo(folder.Path), 0, TextWriter.Null, default);
+        var exit = await Demo.RunAsync(DeployedPlugin.Path, new DirectoryInfo(folder.Path), 0, TextWriter.Null, default);
 
         Assert.That(exit, Is.EqualTo(2));
     }

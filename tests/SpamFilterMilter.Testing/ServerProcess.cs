@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace SpamFilterMilter.Testing;
+
+/// <summary>
+/// A real server process on loopback (a milter, a SOCKS server, slapd) started for a test: its output
+/// collected for failure messages, and on disposal the process tree killed and its folder deleted.
+/// </summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output;
+
+    private ServerProcess(Process process, StringBuilder output, TempFolder folder, int port)
+    {
+        _process = process;
+        _output = output;
+        Folder = folder;
+        Port = port;
+    }
+
+    /// <summary>The port the server was told to listen on.</summary>
+    public int Port { get; }
+
+    /// <summary>A folder that lives as long as the server (configuration, sockets, transcripts).</summary>
+    public TempFolder Folder { get; }
+
+    /// <summary>What the server wrote to standard error (and standard output, unless the caller reads that).</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>A loopback port nothing listens on at the moment (something may take it before the server does).</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>
+    /// Starts a server on a free port and waits until <paramref name="ready"/> says it is; a port taken
+    /// between probing and binding is retried with another, up to three times.
+    /// </summary>
+    /// <param name="launch">Starts the server with a fresh folder and a free port (see <see cref="Launch"/>).</param>
+    /// <param name="ready">True once the server serves; false when it did not start.</param>
+    /// <param name="what">Names the server in the exception when it never starts.</param>
+    public static async Task<ServerProcess> StartOnFreePortAsync(Func<TempFolder, int, ServerProcess> launch, Func<ServerProcess, Task<bool>> ready, string what)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var server = launch(new TempFolder(), FreePort());
+            bool started;
+            try
+            {
+                started = await ready(server).ConfigureAwait(false);
+            }
+            catch
+            {
+                await server.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            if (started)
+            {
+                return server;
+            }
+
+            var output = server.Output;
+            await server.DisposeAsync().ConfigureAwait(false);
+            if (attempt == 3)
+            {
+                throw new InvalidOperationException($"{what} did not start: {output}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Starts <paramref name="program"/>. Standard error is collected, and standard output too unless
+    /// <paramref name="readsStandardOutput"/> (the caller then reads it, e.g. for a READY line).
+    /// </summary>
+    public static ServerProcess Launch(string program, IEnumerable<string> arguments, TempFolder folder, int port, bool readsStandardOutput = false)
+    {
+        var output = new StringBuilder();
+        return new ServerProcess(Start(program, arguments, output, collectStandardOutput: !readsStandardOutput), output, folder, port);
+    }
+
+    /// <summary>Polls the port until it accepts a connection; false if the server exits or <paramref name="within"/> passes first.</summary>
+    public async Task<bool> WaitUntilListeningAsync(TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (DateTime.UtcNow < deadline && !_process.HasExited)
+        {
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                await probe.ConnectAsync(IPAddress.Loopback, Port).ConfigureAwait(false);
+                return true;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(25).ConfigureAwait(false);
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The next line of standard output (when the caller reads it); null at its end or after <paramref name="within"/>.</summary>
+    public async Task<string?> ReadLineAsync(TimeSpan within)
+    {
+        using var timeout = new CancellationTokenSource(within);
+        try
+        {
+            return await _process.StandardOutput.ReadLineAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Runs a program to its end (a compiler, ldapadd, useradd): its exit code and everything it wrote.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(string program, IEnumerable<string> arguments, TimeSpan within)
+    {
+        var output = new StringBuilder();
+        using var process = Start(program, arguments, output, collectStandardOutput: true);
+        using var timeout = new CancellationTokenSource(within);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{program} {string.Join(' ', arguments)} did not finish within {within.TotalSeconds} s");
+        }
+
+        lock (output)
+        {
+            return (process.ExitCode, output.ToString());
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync().ConfigureAwait(false);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Never started, or already gone.
+        }
+
+        _process.Dispose();
+        Folder.Dispose();
+    }
+
+    private static Process Start(string program, IEnumerable<string> arguments, StringBuilder output, bool collectStandardOutput)
+    {
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var process = new Process { StartInfo = info };
+        void Collect(object sender, DataReceivedEventArgs e)
+        {
+            if (e.Data is not null)
+            {
+                lock (output)
+                {
+                    output.AppendLine(e.Data);
+                }
+            }
+        }
+
+        process.ErrorDataReceived += Collect;
+        process.Start();
+        process.BeginErrorReadLine();
+        if (collectStandardOutput)
+        {
+            process.OutputDataReceived += Collect;
+            process.BeginOutputReadLine();
+        }
+
+        return process;
+    }
+}
