@@ -502,7 +502,7 @@ public sealed partial class HostOptions
             {
                 try
                 {
-                    SieveScript.Parse(action.Expand(placeholder));
+                    action.ScriptFor(placeholder); // a script without $U is kept parsed for every message
                     return action;
                 }
                 catch (SieveException e)

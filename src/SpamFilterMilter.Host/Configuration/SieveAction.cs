@@ -13,6 +13,8 @@ public sealed class SieveAction
     /// <summary>The substitution sequence for the verdict string.</summary>
     public const string VerdictSequence = "$U";
 
+    private Sieve.SieveScript? _script;
+
     private SieveAction(string url, string template)
     {
         Url = url;
@@ -30,6 +32,13 @@ public sealed class SieveAction
 
     /// <summary>The script to run for <paramref name="verdict"/>: every <c>$U</c> replaced by it (by nothing for a null verdict).</summary>
     public string Expand(string? verdict) => Template.Replace(VerdictSequence, verdict ?? string.Empty, StringComparison.Ordinal);
+
+    /// <summary>
+    /// <see cref="Expand"/> parsed. A script without <c>$U</c> is the same for every verdict, so it is
+    /// parsed once (when option.dat is read) and kept; a parsed script is immutable and may be shared.
+    /// </summary>
+    internal Sieve.SieveScript ScriptFor(string? verdict) =>
+        UsesVerdict ? Sieve.SieveScript.Parse(Expand(verdict)) : _script ??= Sieve.SieveScript.Parse(Template);
 
     /// <inheritdoc />
     public override string ToString() => Url;

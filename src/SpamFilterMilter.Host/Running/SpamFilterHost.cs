@@ -324,7 +324,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
         SieveOutcome outcome;
         try
         {
-            outcome = SieveScript.Parse(script).Run(copy.Message, copy.Envelope);
+            outcome = (action?.ScriptFor(verdict.Text) ?? SieveScript.Parse(script)).Run(copy.Message, copy.Envelope);
         }
         catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
         {

@@ -23,6 +23,19 @@ public class SieveActionTests
         Assert.That(Decode(url), Is.EqualTo(script));
     }
 
+    [Test]
+    public void A_script_without_U_is_parsed_once_for_every_verdict_and_one_with_U_for_each()
+    {
+        var fixedScript = SieveAction.TryParse("data:,require \"fileinto\"; fileinto \"Junk\";", out _)!;
+        var perVerdict = SieveAction.TryParse("data:,$U", out _)!;
+
+        Assert.That(fixedScript.ScriptFor("a"), Is.SameAs(fixedScript.ScriptFor("b")));
+        var first = perVerdict.ScriptFor("keep;");
+        Assert.That(perVerdict.ScriptFor("keep;"), Is.Not.SameAs(first));
+        Assert.That(perVerdict.ScriptFor("require \"fileinto\"; fileinto \"Junk\";").Run("Subject: x\r\n\r\n"u8.ToArray(), new SpamFilterMilter.Host.Editing.Envelope("a@b", null, [new("c@d")])).Folders,
+            Is.EqualTo(new[] { "Junk" }), "the verdict is substituted before parsing");
+    }
+
     [TestCase("data:,addtag \"100%\";", "addtag \"100%\";")]
     [TestCase("data:,addtag \"%zz%4\";", "addtag \"%zz%4\";")]
     public void A_percent_sign_that_is_not_an_escape_stays(string url, string script)
