@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
 using SpamFilterMilter.Contract;
 
@@ -218,11 +217,9 @@ public sealed partial class ChannelTable
                 throw new SpamFilterConfigurationException(path, line, word, "is not a spam-filter keyword (sourcespamfilterXoptin, destinationspamfilterX, disablesourcespamfilterX, ...)");
             }
 
-            var slot = 1;
-            if (match.Groups["x"].Value is { Length: > 0 } digits
-                && (!int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out slot) || slot is < 1 or > HostOptions.SlotCount))
+            if (!HostOptions.TryParseSlot(match.Groups["x"].Value, out var slot))
             {
-                throw new SpamFilterConfigurationException(path, line, word, $"the slot number must be 1 to {HostOptions.SlotCount}");
+                throw new SpamFilterConfigurationException(path, line, word, HostOptions.SlotNumberProblem);
             }
 
             var disable = match.Groups["disable"].Success;

@@ -43,7 +43,7 @@ public sealed class SlotOptions
     public SieveAction? NullAction { get; internal set; }
 
     /// <summary><c>spamfilterX_string_action</c>: run for a string verdict no pair matched; default <c>data:,$U</c>; null means none.</summary>
-    public SieveAction? StringAction { get; internal set; } = HostOptions.DefaultStringAction;
+    public SieveAction? StringAction { get; internal set; }
 
     /// <summary>The verdict/action pairs, in M order.</summary>
     public IReadOnlyList<VerdictRule> VerdictRules { get; internal set; } = [];
@@ -117,6 +117,24 @@ public sealed partial class HostOptions
 {
     /// <summary>The number of plug-in slots (Messaging Server 6.3: eight).</summary>
     public const int SlotCount = 8;
+
+    /// <summary>
+    /// The slot a name's number gives (option.dat, channel keywords): no number means slot 1, as in
+    /// Messaging Server; otherwise 1 to <see cref="SlotCount"/>, digits only.
+    /// </summary>
+    internal static bool TryParseSlot(string digits, out int slot)
+    {
+        if (digits.Length == 0)
+        {
+            slot = 1;
+            return true;
+        }
+
+        return int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out slot) && slot is >= 1 and <= SlotCount;
+    }
+
+    /// <summary>What is wrong when <see cref="TryParseSlot"/> says no.</summary>
+    internal static string SlotNumberProblem { get; } = $"the slot number must be 1 to {SlotCount}";
 
     /// <summary>The number of verdict/action pairs per slot (M = 0..7).</summary>
     public const int PairCount = 8;
@@ -197,7 +215,7 @@ public sealed partial class HostOptions
     private static partial Regex AttributeName();
 
     /// <summary>Parses an attribute list ("a,b c"): names separated by commas or blanks.</summary>
-    internal static bool TryParseAttributes(string value, out IReadOnlyList<string> attributes)
+    private static bool TryParseAttributes(string value, out IReadOnlyList<string> attributes)
     {
         var names = value.Split([',', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
         attributes = names;
@@ -447,42 +465,14 @@ public sealed partial class HostOptions
             _seen[canonical] = line;
         }
 
-        private int SlotNumber(int line, string name, string digits)
-        {
-            if (digits.Length == 0)
-            {
-                return 1; // no number means slot 1, as in Messaging Server
-            }
-
-            return int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var slot) && slot is >= 1 and <= SlotCount
-                ? slot
-                : throw Error(line, name, $"the slot number must be 1 to {SlotCount}");
-        }
+        private int SlotNumber(int line, string name, string digits) =>
+            TryParseSlot(digits, out var slot) ? slot : throw Error(line, name, SlotNumberProblem);
 
         private string Required(int line, string name, string value) =>
             value.Length > 0 ? value : throw Error(line, name, "the value is empty");
 
-        private VerdictPattern Pattern(int line, string name, string value)
-        {
-            if (value.Length == 0)
-            {
-                throw Error(line, name, "the pattern is empty");
-            }
-
-            if (value.Length > VerdictPattern.MaxLength)
-            {
-                throw Error(line, name, $"the pattern is {value.Length} characters long; at most {VerdictPattern.MaxLength} are allowed");
-            }
-
-            try
-            {
-                return new VerdictPattern(value);
-            }
-            catch (ArgumentException)
-            {
-                throw Error(line, name, VerdictPattern.DanglingQuote);
-            }
-        }
+        private VerdictPattern Pattern(int line, string name, string value) =>
+            VerdictPattern.TryCreate(value, out var problem) ?? throw Error(line, name, problem!);
 
         /// <summary>
         /// An action URL, decoded and its Sieve parsed now, so that its errors name this line. A script with

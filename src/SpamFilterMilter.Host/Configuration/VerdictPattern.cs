@@ -21,13 +21,36 @@ public sealed class VerdictPattern
     {
         ArgumentException.ThrowIfNullOrEmpty(text);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(text.Length, MaxLength, nameof(text));
-        _pattern = Wildcard.Pattern.Parse(text, Wildcard.Syntax.Mapping, Wildcard.CaseFolding.Invariant)
-            ?? throw new ArgumentException(DanglingQuote, nameof(text));
+        _pattern = Parse(text) ?? throw new ArgumentException(DanglingQuote, nameof(text));
+        Text = text;
+    }
+
+    private VerdictPattern(string text, Wildcard.Pattern pattern)
+    {
+        _pattern = pattern;
         Text = text;
     }
 
     /// <summary>Why a pattern that ends in a lone <c>$</c> is refused.</summary>
-    internal const string DanglingQuote = "the pattern ends in a $ that quotes nothing (write $$ for a $)";
+    private const string DanglingQuote = "the pattern ends in a $ that quotes nothing (write $$ for a $)";
+
+    /// <summary>The pattern, or null with <paramref name="problem"/> in words for an option.dat error.</summary>
+    internal static VerdictPattern? TryCreate(string text, out string? problem)
+    {
+        problem = text.Length == 0 ? "the pattern is empty"
+            : text.Length > MaxLength ? $"the pattern is {text.Length} characters long; at most {MaxLength} are allowed"
+            : null;
+        if (problem is null && Parse(text) is { } pattern)
+        {
+            return new VerdictPattern(text, pattern);
+        }
+
+        problem ??= DanglingQuote;
+        return null;
+    }
+
+    private static Wildcard.Pattern? Parse(string text) =>
+        Wildcard.Pattern.Parse(text, Wildcard.Syntax.Mapping, Wildcard.CaseFolding.Invariant);
 
     /// <summary>The pattern as written.</summary>
     public string Text { get; }

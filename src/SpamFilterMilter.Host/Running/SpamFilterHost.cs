@@ -51,12 +51,14 @@ public sealed class SpamFilterHost : IAsyncDisposable
     public static SmtpReply DirectoryFailureReply { get; } = new(451, "4.4.3", "Directory server failure - try again later");
 
     private readonly ChannelTable _channels;
+    private readonly OptInSelection.Attributes _optInAttributes;
     private readonly bool _ownsDirectory;
     private readonly ILogger _logger;
 
     private SpamFilterHost(IReadOnlyList<HostSlot> slots, ChannelTable channels, IOptInDirectory? directory, bool ownsDirectory, ILogger logger)
     {
         Slots = slots;
+        _optInAttributes = OptInSelection.Attributes.Of(slots.Select(s => s.Options));
         _channels = channels;
         Directory = directory;
         _ownsDirectory = ownsDirectory;
@@ -147,7 +149,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
         var runs = new List<SlotRun>();
         var original = new Original(message.Message.ToArray(), message.Envelope);
         var copies = new List<Copy> { new(original, message.Envelope.Recipients.Select(r => MailAddress.Bare(r.Address)).ToList(), original.Message, message.Envelope) };
-        var selection = new OptInSelection(Slots.Select(s => s.Options).ToList(), _channels, Directory, message.SourceChannel, message.DestinationChannel);
+        var selection = new OptInSelection(_optInAttributes, _channels, Directory, message.SourceChannel, message.DestinationChannel);
         try
         {
             foreach (var slot in Slots)

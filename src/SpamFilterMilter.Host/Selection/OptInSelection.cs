@@ -12,11 +12,7 @@ internal sealed record OptInGroup(IReadOnlyList<EnvelopeRecipient> Recipients, I
 /// <summary>Which recipients of a message copy one slot filters, grouped by their opt-in values, and why.</summary>
 /// <param name="Groups">The selected recipients, one group per set of opt-in values (compared case-insensitively), in envelope order.</param>
 /// <param name="Reasons">One line per recipient or message-wide fact: why selected, or why not.</param>
-internal sealed record SlotChoice(IReadOnlyList<OptInGroup> Groups, IReadOnlyList<string> Reasons)
-{
-    /// <summary>How many recipients the slot runs for.</summary>
-    public int Count => Groups.Sum(g => g.Recipients.Count);
-}
+internal sealed record SlotChoice(IReadOnlyList<OptInGroup> Groups, IReadOnlyList<string> Reasons);
 
 /// <summary>
 /// The directory could not be asked about one user or domain. The host refuses the message for now; its
@@ -56,17 +52,23 @@ internal sealed class OptInSelection
     private readonly Func<string, string?> _destinationChannel;
     private readonly Dictionary<string, Task<DirectoryEntry?>> _users = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, Task<DirectoryEntry?>> _domains = new(StringComparer.OrdinalIgnoreCase);
-    private readonly string[] _userAttributes;
-    private readonly string[] _domainAttributes;
+    private readonly Attributes _attributes;
 
-    public OptInSelection(IReadOnlyList<SlotOptions> slots, ChannelTable channels, IOptInDirectory? directory, string? sourceChannel, Func<string, string?> destinationChannel)
+    public OptInSelection(Attributes attributes, ChannelTable channels, IOptInDirectory? directory, string? sourceChannel, Func<string, string?> destinationChannel)
     {
+        _attributes = attributes;
         _channels = channels;
         _directory = directory;
         _sourceChannel = sourceChannel;
         _destinationChannel = destinationChannel;
-        _userAttributes = slots.SelectMany(s => new[] { s.UserOptInAttribute, s.SourceOptInAttribute }).OfType<string>().Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
-        _domainAttributes = slots.Select(s => s.DomainOptInAttribute).OfType<string>().Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+    }
+
+    /// <summary>The directory attributes the slots read: one lookup per user or domain fetches them all. Worked out once per host.</summary>
+    internal sealed record Attributes(string[] User, string[] Domain)
+    {
+        public static Attributes Of(IEnumerable<SlotOptions> slots) => new(
+            slots.SelectMany(s => new[] { s.UserOptInAttribute, s.SourceOptInAttribute }).OfType<string>().Distinct(StringComparer.OrdinalIgnoreCase).ToArray(),
+            slots.Select(s => s.DomainOptInAttribute).OfType<string>().Distinct(StringComparer.OrdinalIgnoreCase).ToArray());
     }
 
     /// <summary>
@@ -182,10 +184,10 @@ internal sealed class OptInSelection
     }
 
     private Task<DirectoryEntry?> UserAsync(string address, CancellationToken cancellationToken) =>
-        _userAttributes.Length == 0 ? NotAsked : Cached(_users, "user", address, d => d.FindUserAsync(address, _userAttributes, cancellationToken), cancellationToken);
+        _attributes.User.Length == 0 ? NotAsked : Cached(_users, "user", address, d => d.FindUserAsync(address, _attributes.User, cancellationToken), cancellationToken);
 
     private Task<DirectoryEntry?> DomainAsync(string domain, CancellationToken cancellationToken) =>
-        _domainAttributes.Length == 0 ? NotAsked : Cached(_domains, "domain", domain, d => d.FindDomainAsync(domain, _domainAttributes, cancellationToken), cancellationToken);
+        _attributes.Domain.Length == 0 ? NotAsked : Cached(_domains, "domain", domain, d => d.FindDomainAsync(domain, _attributes.Domain, cancellationToken), cancellationToken);
 
     private static Task<DirectoryEntry?> NotAsked { get; } = Task.FromResult<DirectoryEntry?>(null);
 

@@ -132,7 +132,6 @@ public sealed class SieveScript
         private readonly List<string> _actions = [];
         private bool _implicitKeep = true;
         private bool _explicitKeep;
-        private bool _discarded;
         private bool _stopped;
         private string? _quarantine;
         private SieveDisposition? _refusal;
@@ -155,7 +154,8 @@ public sealed class SieveScript
             }
 
             var keep = _explicitKeep || _implicitKeep;
-            var discard = _discarded && !keep && _folders.Count == 0 && _redirects.Count == 0;
+            // Only discard, fileinto and redirect cancel the implicit keep, and the last two leave a folder or an address.
+            var discard = !keep && _folders.Count == 0 && _redirects.Count == 0;
             return new SieveOutcome
             {
                 Disposition = discard ? SieveDisposition.Discard : SieveDisposition.Deliver,
@@ -226,7 +226,6 @@ public sealed class SieveScript
                     _explicitKeep = true;
                     break;
                 case "discard":
-                    _discarded = true;
                     _implicitKeep = false;
                     break;
                 case "fileinto":
@@ -435,7 +434,7 @@ public sealed class SieveScript
                     var addresses = test.Strings(0).SelectMany(p => p.Equals("from", StringComparison.OrdinalIgnoreCase)
                         ? [MailAddress.Bare(current.MailFrom)]
                         : current.Recipients.Select(r => MailAddress.Bare(r.Address)));
-                    return addresses.Any(a => matcher.Any(a.Length == 0 ? a : HeaderText.Part(a, part), test.Strings(1)));
+                    return addresses.Any(a => matcher.Any(HeaderText.Part(a, part), test.Strings(1)));
                 }
 
                 default:
