@@ -21,21 +21,7 @@ public static class Envelopes
         return new Envelope(MailAddress.Bare(sender), null, recipients.Select(r => new EnvelopeRecipient(MailAddress.Bare(r))).ToArray());
     }
 
-    /// <summary>Addresses in a field value: each <c>&lt;…&gt;</c>, or bare words with an '@'.</summary>
-    public static IEnumerable<string> Addresses(string value)
-    {
-        foreach (var part in value.Replace("\r\n", " ", StringComparison.Ordinal).Split(','))
-        {
-            var open = part.IndexOf('<', StringComparison.Ordinal);
-            var close = part.IndexOf('>', StringComparison.Ordinal);
-            if (open >= 0 && close > open)
-            {
-                yield return part[(open + 1)..close].Trim();
-            }
-            else if (part.Trim() is { } bare && bare.Contains('@', StringComparison.Ordinal) && !bare.Contains(' ', StringComparison.Ordinal))
-            {
-                yield return bare;
-            }
-        }
-    }
+    /// <summary>The addresses of an address-list field, as the Sieve <c>address</c> test reads them, that have an '@'.</summary>
+    private static IEnumerable<string> Addresses(string value) =>
+        Sieve.HeaderText.Addresses(value).Where(a => a.Contains('@', StringComparison.Ordinal));
 }
