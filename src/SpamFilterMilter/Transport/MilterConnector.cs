@@ -25,12 +25,20 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
 
     private bool Blocking => options.IoMode == IoMode.Blocking;
 
-    public ValueTask<MilterConnection> ConnectAsync(CancellationToken cancellationToken)
+    public async ValueTask<MilterConnection> ConnectAsync(CancellationToken cancellationToken)
     {
+        var started = Stopwatch.GetTimestamp();
         var deadline = Deadline.After(options.ConnectTimeout);
-        return options.UnixSocketPath is { } path ? ConnectUnixAsync(path, deadline, cancellationToken)
-            : options.SocksHost is null ? ConnectDirectAsync(deadline, cancellationToken)
-            : ConnectThroughSocksAsync(deadline, cancellationToken);
+        var connection = options.UnixSocketPath is { } path ? await ConnectUnixAsync(path, deadline, cancellationToken).ConfigureAwait(false)
+            : options.SocksHost is null ? await ConnectDirectAsync(deadline, cancellationToken).ConfigureAwait(false)
+            : await ConnectThroughSocksAsync(deadline, cancellationToken).ConfigureAwait(false);
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            // Once per connection, naming where it really goes ("… through SOCKS server …"), name resolution and handshake included.
+            Log.Connected(logger, EndpointName, connection.Remote, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+
+        return connection;
     }
 
     /// <summary>A milter on this machine, on a UNIX-domain socket (sendmail's local:, Postfix's unix:).</summary>
@@ -136,7 +144,6 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             return null;
         }
 
-        var started = Stopwatch.GetTimestamp();
         var where = endpoint is UnixDomainSocketEndPoint ? EndpointName : endpoint.ToString() ?? EndpointName;
         var socket = endpoint is UnixDomainSocketEndPoint
             ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
@@ -153,11 +160,6 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
                 using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 attempt.CancelAfter(bound);
                 await socket.ConnectAsync(endpoint, attempt.Token).ConfigureAwait(false);
-            }
-
-            if (logger.IsEnabled(LogLevel.Debug))
-            {
-                Log.Connected(logger, EndpointName, where, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
 
             return socket;

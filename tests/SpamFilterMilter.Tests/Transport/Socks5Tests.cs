@@ -27,10 +27,15 @@ public class Socks5Tests : TempFolderTest
     {
         using var logs = new CapturingLoggerProvider();
         using var factory = logs.CreateFactory();
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder, socksOptions), factory);
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder, (socksOptions.Contains("DEBUG=", StringComparison.Ordinal) ? "" : "DEBUG=1\n") + socksOptions), factory);
         var verdict = await plugin.FilterMessageAsync(Message());
         return (verdict, logs.Entries);
     }
+
+    /// <summary>The plug-in's own word that the connection went through this SOCKS server (a milter on loopback would answer a direct connection too).</summary>
+    private static void AssertTunnelled(IReadOnlyList<LogEntry> logs, SocksServer socks, string destination) =>
+        Assert.That(logs.Select(l => l.Message),
+            Has.One.Contains($": connected to {destination} through SOCKS server 127.0.0.1:{socks.Port} in "));
 
     [TestCase("async")]
     [TestCase("blocking")]
@@ -39,10 +44,11 @@ public class Socks5Tests : TempFolderTest
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Via:socks");
         await using var socks = await SocksServer.StartMicrosocksAsync();
 
-        var (verdict, _) = await FilterAsync(milter, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nIO_MODE={ioMode}\n");
+        var (verdict, logs) = await FilterAsync(milter, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nIO_MODE={ioMode}\n");
 
         Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
         Assert.That(verdict.Edits, Is.EqualTo(new[] { new AddHeader("X-Via", " socks") }));
+        AssertTunnelled(logs, socks, $"127.0.0.1:{milter.Port}");
     }
 
     [TestCase("async")]
@@ -52,9 +58,10 @@ public class Socks5Tests : TempFolderTest
         await using var milter = await MilterProcess.StartLibmilterAsync();
         await using var socks = await SocksServer.StartMicrosocksAsync("milteruser", "Pa55-word");
 
-        var (verdict, _) = await FilterAsync(milter, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_USER=milteruser\nSOCKS_PASSWORD=Pa55-word\nIO_MODE={ioMode}\n");
+        var (verdict, logs) = await FilterAsync(milter, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_USER=milteruser\nSOCKS_PASSWORD=Pa55-word\nIO_MODE={ioMode}\n");
 
         Assert.That((verdict.Kind, verdict.Failure), Is.EqualTo((VerdictKind.Default, (FilterFailure?)null)));
+        AssertTunnelled(logs, socks, $"127.0.0.1:{milter.Port}");
     }
 
     [TestCase("async")]
@@ -64,11 +71,12 @@ public class Socks5Tests : TempFolderTest
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "mail=reject");
         await using var socks = await SocksServer.StartDanteAsync();
 
-        var (verdict, _) = await FilterAsync(milter,
+        var (verdict, logs) = await FilterAsync(milter,
             $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_USER={SocksServer.DanteUser}\nSOCKS_PASSWORD={SocksServer.DantePassword}\nIO_MODE={ioMode}\n");
 
         Assert.That(verdict.Failure, Is.Null, $"{verdict.Failure} / dante: {socks.Output}");
-        Assert.That((verdict.Action, verdict.DecidedAt), Is.EqualTo((FilterAction.Reject, "mail")), "the milter's own verdict came through the tunnel");
+        Assert.That((verdict.Action, verdict.DecidedAt), Is.EqualTo((FilterAction.Reject, "mail")), "the milter's own verdict");
+        AssertTunnelled(logs, socks, $"127.0.0.1:{milter.Port}");
     }
 
     [Test]
@@ -101,12 +109,15 @@ public class Socks5Tests : TempFolderTest
     {
         await using var milter = await MilterProcess.StartLibmilterAsync();
         await using var socks = await SocksServer.StartMicrosocksAsync();
-        var optionFile = Folder.Write("named.opt", $"HOST=localhost\nPORT={milter.Port}\nSOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_RESOLVE=remote\n");
-        await using var plugin = DeployedPlugin.Create(optionFile);
+        var optionFile = Folder.Write("named.opt", $"HOST=localhost\nPORT={milter.Port}\nSOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_RESOLVE=remote\nDEBUG=1\n");
+        using var logs = new CapturingLoggerProvider();
+        using var factory = logs.CreateFactory();
+        await using var plugin = DeployedPlugin.Create(optionFile, factory);
 
         var verdict = await plugin.FilterMessageAsync(Message());
 
         Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
+        AssertTunnelled(logs.Entries, socks, $"localhost:{milter.Port}"); // the name, not an address: the SOCKS server resolved it
     }
 
     [TestCase("Async")]
