@@ -161,7 +161,6 @@ public class MilterConnectorTests
         var connector = new MilterConnector(Options("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port, Enum.Parse<IoMode>(ioMode)), NullLogger.Instance);
 
         await using var connection = await connector.ConnectAsync(default);
-        connection.AcknowledgeNow();
 
         Assert.That(connection.Socket.NoDelay, Is.True);
         if (ioMode == "Blocking")
@@ -171,9 +170,18 @@ public class MilterConnectorTests
 
         if (OperatingSystem.IsLinux())
         {
-            Span<int> value = [0];
-            connection.Socket.GetRawSocketOption(6 /* IPPROTO_TCP */, 12 /* TCP_QUICKACK */, MemoryMarshal.AsBytes(value));
-            Assert.That(value[0], Is.EqualTo(1), "TCP_QUICKACK is on after AcknowledgeNow");
+            // A fresh socket reads 1 anyway, so switch quick ACKs off first: only AcknowledgeNow can turn them back on.
+            int QuickAck()
+            {
+                Span<int> value = [-1];
+                connection.Socket.GetRawSocketOption(6 /* IPPROTO_TCP */, 12 /* TCP_QUICKACK */, MemoryMarshal.AsBytes(value));
+                return value[0];
+            }
+
+            connection.Socket.SetRawSocketOption(6, 12, MemoryMarshal.AsBytes((Span<int>)[0]));
+            Assert.That(QuickAck(), Is.Zero, "switched off");
+            connection.AcknowledgeNow();
+            Assert.That(QuickAck(), Is.EqualTo(1), "TCP_QUICKACK is on after AcknowledgeNow");
         }
     }
 }
