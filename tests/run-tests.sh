@@ -45,6 +45,7 @@ status=$?
 # Count from the TRX files (one per test assembly): dotnet's own summary is per assembly.
 passed=0
 failed=0
+skipped=0
 shopt -s nullglob
 for trx in "$results"/*.trx; do
     counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
@@ -53,9 +54,17 @@ for trx in "$results"/*.trx; do
     e=$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")
     t=$(sed -n 's/.* timeout="\([0-9]*\)".*/\1/p' <<<"$counters")
     a=$(sed -n 's/.* aborted="\([0-9]*\)".*/\1/p' <<<"$counters")
+    n=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$counters")
+    i=$(sed -n 's/.* inconclusive="\([0-9]*\)".*/\1/p' <<<"$counters")
     passed=$((passed + ${p:-0}))
     failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
+    skipped=$((skipped + ${n:-0} + ${i:-0}))
 done
+if [ "$skipped" -gt 0 ]; then
+    # Every test is meant to run here: a skipped test proves nothing, so it counts as a failure.
+    echo "$skipped test(s) did not run (ignored or inconclusive): counted as failed" >&2
+    failed=$((failed + skipped))
+fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
     failed=1 # the run itself failed (crash, no results): never report a clean pass
 fi

@@ -121,9 +121,9 @@ public sealed class MilterProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>An option file for the plug-in pointing at this milter.</summary>
-    public string OptionFile(TempFolder folder, string extra = "") =>
-        folder.Write("milter.opt", $"HOST=127.0.0.1\nPORT={Port}\nTIMEOUT=1000\n{extra}");
+    /// <summary>An option file for the plug-in pointing at this milter (TIMEOUT in hundredths of a second: 10 s unless a test needs it short).</summary>
+    public string OptionFile(TempFolder folder, string extra = "", int timeout = 1000) =>
+        folder.Write("milter.opt", $"HOST=127.0.0.1\nPORT={Port}\nTIMEOUT={timeout}\n{extra}");
 
     public ValueTask DisposeAsync() => _server.DisposeAsync();
 

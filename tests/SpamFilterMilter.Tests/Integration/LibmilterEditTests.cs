@@ -20,10 +20,12 @@ public class LibmilterEditTests : TempFolderTest
         Message = new MemoryStream(Encoding.ASCII.GetBytes(Message)),
     };
 
-    private async Task<FilterVerdict> FilterAsync(params string[] eomActions)
+    private Task<FilterVerdict> FilterAsync(params string[] eomActions) => FilterWithTimeoutAsync(1000, eomActions);
+
+    private async Task<FilterVerdict> FilterWithTimeoutAsync(int timeout, params string[] eomActions)
     {
         await using var milter = await MilterProcess.StartLibmilterAsync(eomActions.SelectMany(a => new[] { "-a", "eom=" + a }).ToArray());
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder, timeout: timeout));
         return await plugin.FilterMessageAsync(Submission());
     }
 
@@ -122,11 +124,15 @@ public class LibmilterEditTests : TempFolderTest
     }
 
     [Test]
-    public async Task Progress_while_the_milter_works_keeps_the_session_waiting()
+    public async Task Progress_while_the_milter_works_keeps_the_session_waiting_beyond_TIMEOUT()
     {
-        var verdict = await FilterAsync("progress", "sleep:100", "progress", "addheader:X-Late:yes");
+        // TIMEOUT=30 is 0.3 s per read; the milter works 0.6 s in all, saying SMFIR_PROGRESS every 0.2 s.
+        var verdict = await FilterWithTimeoutAsync(30, "progress", "sleep:200", "progress", "sleep:200", "progress", "sleep:200", "addheader:X-Late:yes");
+        var silent = await FilterWithTimeoutAsync(30, "sleep:600", "addheader:X-Late:yes");
 
+        Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
         Assert.That(verdict.Edits, Is.EqualTo(new[] { new AddHeader("X-Late", " yes") }));
+        Assert.That(silent.Failure?.Cause, Does.Contain("timed out after 0.3 s"), "the same work without PROGRESS runs into TIMEOUT");
     }
 
     /// <summary>ReplaceBody holds memory; compare its bytes.</summary>

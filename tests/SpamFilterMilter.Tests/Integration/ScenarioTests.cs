@@ -131,6 +131,8 @@ public class ScenarioTests : TempFolderTest
                     case "action": scenario.Action = content; break;
                     case "message out": scenario.MessageOut = Crlf(content) + "\r\n"; break;
                     case "envelope out": scenario.EnvelopeOut = [.. body.Where(l => l.Length > 0)]; break;
+                    case "head": break;
+                    default: throw new FormatException($"unknown section \"--- {section}\" (message, verdict, action, message out, envelope out)");
                 }
 
                 body.Clear();
@@ -188,7 +190,9 @@ public class ScenarioTests : TempFolderTest
             }
 
             Close();
-            return scenario;
+            return scenario.Message.Length > 2 && scenario.Verdict.Count > 0
+                ? scenario
+                : throw new FormatException("a scenario needs a \"--- message\" and a \"--- verdict\" section");
         }
 
         private static string Crlf(string text) => text.Replace("\n", "\r\n", StringComparison.Ordinal);
