@@ -165,11 +165,18 @@ public class CliTests : TempFolderTest
     public async Task Check_in_blocking_mode_with_options_from_the_command_line_works_the_same()
     {
         await using var milter = await EditingMilterAsync();
+        await using var slow = await MilterProcess.StartLibmilterAsync("-a", "eom=sleep:1000");
 
         var run = await CliAsync(At(milter, "check", MessageFile(), "--json", "--option", "IO_MODE=blocking", "--option", "TIMEOUT=500"));
+        var timedOut = await CliAsync(At(slow, "check", MessageFile(), "--json", "--option", "IO_MODE=blocking", "--option", "TIMEOUT=20",
+            "--option", "FAILURE_ACTION=reject"));
 
         Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
         Assert.That(run.Json.GetProperty("verdict").GetProperty("edits").GetArrayLength(), Is.EqualTo(2));
+        Assert.That(timedOut.Exit, Is.EqualTo(CommandLine.MilterFailed));
+        var verdict = timedOut.Json.GetProperty("verdict");
+        Assert.That(verdict.GetProperty("failure").GetString(), Does.Contain("timed out after 0.2 s"), "TIMEOUT=20 given on the command line counts");
+        Assert.That(verdict.GetProperty("action").GetString(), Is.EqualTo("reject"), "and so does FAILURE_ACTION");
     }
 
     [Test]
