@@ -311,15 +311,19 @@ public class SpamFilterHostTests : TempFolderTest
         Assert.That(_plugins.Calls.Select(c => c.Plugin), Is.EqualTo(new[] { "a", "b", "c" }));
     }
 
-    [Test]
-    public async Task A_refusal_after_a_discard_still_refuses()
+    [TestCase("discard;")]
+    [TestCase("require \"vnd.spamfiltermilter\"; quarantine \"held\";")]
+    public async Task A_refusal_after_a_discard_or_a_quarantine_still_refuses(string earlier)
     {
-        _plugins.Add("a", FakePlugins.Verdict("discard;"));
+        _plugins.Add("a", FakePlugins.Verdict(earlier));
         _plugins.Add("b", FakePlugins.Verdict("require \"ereject\"; ereject \"550 5.7.1 no\";"));
 
         var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
 
-        Assert.That(result.Deliveries.Single().Disposition, Is.EqualTo(Disposition.Reject));
+        var delivery = result.Deliveries.Single();
+        Assert.That((delivery.Disposition, delivery.Reply?.ToString(), delivery.QuarantineReason), Is.EqualTo((Disposition.Reject, "550 5.7.1 no", (string?)null)));
+        Assert.That(Body(delivery), Is.EqualTo(Text), "a refused message is not delivered, so it is left as it came");
+        Assert.That(_plugins.Calls.Select(c => c.Plugin), Is.EqualTo(new[] { "a", "b" }), "the earlier verdict did not stop the later slot");
     }
 
     [Test]
@@ -333,17 +337,6 @@ public class SpamFilterHostTests : TempFolderTest
         var delivery = result.Deliveries.Single();
         Assert.That((delivery.Disposition, delivery.QuarantineReason), Is.EqualTo((Disposition.Quarantine, "first reason")));
         Assert.That(Body(delivery), Does.Contain("X-B: ran\r\n"));
-    }
-
-    [Test]
-    public async Task A_refusal_after_a_quarantine_still_refuses()
-    {
-        _plugins.Add("a", FakePlugins.Verdict("require \"vnd.spamfiltermilter\"; quarantine \"held\";"));
-        _plugins.Add("b", FakePlugins.Verdict("require \"ereject\"; ereject \"550 5.7.1 no\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
-
-        Assert.That(result.Deliveries.Single().Disposition, Is.EqualTo(Disposition.Reject));
     }
 
     [Test]
@@ -534,9 +527,17 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task Messages_filtered_concurrently_each_get_their_own_result()
     {
-        // Each plug-in call echoes its message's own marker back as a header, after a yield so that calls overlap.
-        var plugin = _plugins.Add("a", call => FakePlugins.Verdict(
-            $"require \"editheader\"; addheader :last \"X-Echo\" \"{call.Message.Split("X-Id: ")[1].Split("\r\n")[0]}\";"));
+        // Each plug-in call echoes its message's own marker back as a header; it takes a moment, so that calls overlap.
+        var running = 0;
+        var mostAtOnce = 0;
+        var plugin = _plugins.Add("a", call =>
+        {
+            var now = Interlocked.Increment(ref running);
+            InterlockedMax(ref mostAtOnce, now);
+            Thread.Sleep(20);
+            Interlocked.Decrement(ref running);
+            return FakePlugins.Verdict($"require \"editheader\"; addheader :last \"X-Echo\" \"{call.Message.Split("X-Id: ")[1].Split("\r\n")[0]}\";");
+        });
         await using var host = _plugins.Host(Folder, FakePlugins.Slot(1, "a"), Everything);
 
         var results = await Task.WhenAll(Enumerable.Range(0, 64).Select(i => Task.Run(() =>
@@ -551,6 +552,18 @@ public class SpamFilterHostTests : TempFolderTest
         }
 
         Assert.That(_plugins.Calls, Has.Count.EqualTo(64));
+        Assert.That(mostAtOnce, Is.GreaterThan(1), "the messages really were filtered at the same time");
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        for (var seen = Volatile.Read(ref target); value > seen; seen = Volatile.Read(ref target))
+        {
+            if (Interlocked.CompareExchange(ref target, value, seen) == seen)
+            {
+                return;
+            }
+        }
     }
 
     [Test]

@@ -259,14 +259,22 @@ public class LibmilterContentTests : TempFolderTest
             "-P", "NR_CONN,NR_HELO,NR_MAIL,NR_RCPT,NR_DATA,NR_HDR,NR_EOH,NR_BODY,NOUNKNOWN",
             "-a", "eom=addheader:X-Checked:yes");
 
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
+        // TIMEOUT=100 (1 s): a wait for a reply libmilter never sends would end the message in a timeout failure.
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder, timeout: 100));
         var verdict = await plugin.FilterMessageAsync(Submission());
+        StageDecision unknown;
+        await using (var session = plugin.OpenSession())
+        {
+            await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 25));
+            unknown = await session.UnknownAsync("XYZZY");
+        }
 
-        Assert.That(verdict.Edits, Is.EqualTo(new[] { new AddHeader("X-Checked", " yes") }));
-        var transcript = await milter.TranscriptAfterAsync("close");
-        Assert.That(transcript.Where(l => l.Event == "action" && l.Fields[1] == "noreply(forced)"), Is.Empty,
-            "no callback had to swallow a verdict: nothing was answered that we did not wait for");
+        Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
+        Assert.That(verdict.Edits, Is.EqualTo(new[] { new AddHeader("X-Checked", " yes") }), "every step went unanswered, and the end of the message still came back");
+        Assert.That((unknown.Action, unknown.Failure), Is.EqualTo((FilterAction.Continue, (FilterFailure?)null)));
+        var transcript = await milter.TranscriptAfterAsync("close", count: 2);
         Assert.That(transcript.Count(l => l.Event == "header"), Is.EqualTo(7));
+        Assert.That(transcript.Where(l => l.Event == "unknown"), Is.Empty, "NOUNKNOWN: the unknown command was left out, not sent");
     }
 
     [Test]
