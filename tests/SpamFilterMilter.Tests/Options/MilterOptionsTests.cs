@@ -63,6 +63,48 @@ public class MilterOptionsTests : TempFolderTest
         });
     }
 
+    /// <summary>Every option, a value other than its default, and where that value must land.</summary>
+    private static readonly (string Option, string Value, Func<MilterOptions, object?> Read, object? Expected)[] EveryOption =
+    [
+        ("HOST", "milter.example.com", o => o.Host, "milter.example.com"),
+        ("PORT", "8890", o => o.Port, 8890),
+        ("DEBUG", "1", o => o.Debug, 1),
+        ("TIMEOUT", "150", o => o.Timeout, TimeSpan.FromSeconds(1.5)),
+        ("SOCKS_HOST", "socks.example.com", o => o.SocksHost, "socks.example.com"),
+        ("SOCKS_PORT", "1081", o => o.SocksPort, 1081),
+        ("SOCKS_PASSWORD", "s3cret", o => o.SocksPassword, "s3cret"),
+        ("CONNECT_TIMEOUT", "250", o => o.ConnectTimeout, TimeSpan.FromSeconds(2.5)),
+        ("MESSAGE_TIMEOUT", "1234", o => o.MessageTimeout, TimeSpan.FromSeconds(12.34)),
+        ("MAX_REPLIES", "77", o => o.MaxReplies, 77),
+        ("MAX_EDITS", "88", o => o.MaxEdits, 88),
+        ("MAX_PACKET", "262143", o => o.MaxPacket, 262143),
+        ("MAX_REPLACEMENT_BODY", "4096", o => o.MaxReplacementBody, 4096),
+        ("MAX_REPLY_TEXT", "512", o => o.MaxReplyText, 512),
+        ("OFFER_MDS", "256K", o => o.OfferMds, OfferMds.Size256K),
+        ("POOL_SIZE", "4", o => o.PoolSize, 4),
+        ("POOL_IDLE_TIMEOUT", "300", o => o.PoolIdleTimeout, TimeSpan.FromSeconds(3)),
+        ("IO_MODE", "Blocking", o => o.IoMode, IoMode.Blocking),
+        ("SOCKS_USER", "milteruser", o => o.SocksUser, "milteruser"),
+        ("SOCKS_RESOLVE", "remote", o => o.SocksResolve, SocksResolve.Remote),
+        ("FAILURE_ACTION", "accept", o => o.FailureAction, FailureAction.Accept),
+    ];
+
+    [Test]
+    public void Each_option_in_a_file_sets_what_it_names()
+    {
+        var options = Load(string.Concat(EveryOption.Select(o => $"{o.Option}={o.Value}\n")));
+
+        Assert.Multiple(() =>
+        {
+            foreach (var (option, _, read, expected) in EveryOption)
+            {
+                Assert.That(read(options), Is.EqualTo(expected), option);
+                Assert.That(read(new MilterOptions()), Is.Not.EqualTo(expected), $"{option}: the value must differ from the default to prove anything");
+            }
+        });
+        Assert.That(EveryOption.Select(o => o.Option), Is.EquivalentTo(MilterOptions.Descriptors.Keys), "the table covers every option there is");
+    }
+
     [Test]
     public void Windows_line_ends_are_accepted()
     {
