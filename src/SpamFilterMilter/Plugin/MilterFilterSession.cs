@@ -29,6 +29,13 @@ internal sealed class MilterFilterSession : IFilterSession
     private bool _closed;
     private long _messageStarted;
 
+    /// <summary>
+    /// Set by the whole-message filter, which builds the verdict of a message it ends early itself
+    /// (<see cref="Conclude"/>, with the recipients refused so far): the stage decision then does not
+    /// finish the message with a verdict of its own.
+    /// </summary>
+    internal bool ConcludedByCaller { get; init; }
+
     public MilterFilterSession(MilterPluginCore core)
     {
         _core = core;
@@ -231,13 +238,6 @@ internal sealed class MilterFilterSession : IFilterSession
         return new StageDecision { Action = action, Reply = reply, Failure = _failure };
     }
 
-    private string FailureActionName => _core.Options.FailureAction switch
-    {
-        FailureAction.Accept => "accept",
-        FailureAction.Reject => "reject",
-        _ => "tempfail",
-    };
-
     private FilterVerdict FailureVerdict() => ActionString.ForFailure(_failure!, _core.Options.FailureAction);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
@@ -285,7 +285,7 @@ internal sealed class MilterFilterSession : IFilterSession
         var quarantine = _session?.QuarantineReason;
         var endsMessage = response.Action != FilterAction.Continue && stage is "mail" or "data" or "header" or "eoh" or "body"
             || (stage == "rcpt" && response.Action is FilterAction.Accept or FilterAction.Discard);
-        if (endsMessage)
+        if (endsMessage && !ConcludedByCaller)
         {
             // Decided before the end of the message: an SMTP server will not go on to DATA, so the
             // message is finished here (once), for the metrics and the activity.
@@ -308,7 +308,7 @@ internal sealed class MilterFilterSession : IFilterSession
         if (_failure is null)
         {
             _failure = new FilterFailure("milter " + _core.EndpointName, e.Stage, e.Cause);
-            Log.Failure(_core.Logger, _core.EndpointName, e.Stage, e.Cause, FailureActionName);
+            Log.Failure(_core.Logger, _core.EndpointName, e.Stage, e.Cause, ActionName(ActionString.Resolve(_core.Options.FailureAction).Action));
             MilterTelemetry.RecordFailure(_core.EndpointName, CauseName(e), e.Stage);
             _trace?.Add(e.Stage, null);
         }
@@ -381,8 +381,9 @@ internal sealed class MilterFilterSession : IFilterSession
 
     private void LogSummary(string? queueId, FilterVerdict verdict)
     {
-        if (_trace is null)
+        if (_trace is null || !_core.Logger.IsEnabled(LogLevel.Information))
         {
+            _trace?.Clear();
             return;
         }
 
@@ -390,8 +391,8 @@ internal sealed class MilterFilterSession : IFilterSession
         var described = verdict.Kind switch
         {
             VerdictKind.Default => "default",
-            VerdictKind.Failure => $"failure ({verdict.Action.ToString().ToLowerInvariant()})",
-            _ => $"{verdict.Action.ToString().ToLowerInvariant()}, {verdict.Edits.Count} edit(s)",
+            VerdictKind.Failure => $"failure ({ActionName(verdict.Action)})",
+            _ => $"{ActionName(verdict.Action)}, {verdict.Edits.Count} edit(s)",
         };
         Log.MessageSummary(_core.Logger, _core.EndpointName, queueId ?? "-", _trace.ToString(), described, elapsed);
         _trace.Clear();
@@ -404,7 +405,7 @@ internal sealed class MilterFilterSession : IFilterSession
 
         public void Add(string stage, FilterAction? action)
         {
-            var name = action?.ToString().ToLowerInvariant() ?? "failed";
+            var name = action is { } a ? ActionName(a) : "failed";
             if (_entries.Count > 0 && _entries[^1].Stage == stage && _entries[^1].Action == name)
             {
                 _entries[^1] = (stage, name, _entries[^1].Count + 1);

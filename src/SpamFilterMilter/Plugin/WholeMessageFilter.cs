@@ -26,7 +26,7 @@ internal static class WholeMessageFilter
             throw new ArgumentException("A message needs at least one recipient.", nameof(message));
         }
 
-        await using var session = new MilterFilterSession(core);
+        await using var session = new MilterFilterSession(core) { ConcludedByCaller = true };
         if (message.Macros is not null)
         {
             foreach (var (name, value) in message.Macros)

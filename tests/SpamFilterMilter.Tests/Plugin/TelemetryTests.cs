@@ -110,4 +110,33 @@ public class TelemetryTests : TempFolderTest
         Assert.That(activity.Parent, Is.SameAs(hostActivity));
         Assert.That((activity.GetTagItem("verdict"), activity.GetTagItem("action"), activity.GetTagItem("decided_at")), Is.EqualTo(("string", "reject", "mail")));
     }
+
+    [Test]
+    public async Task A_message_the_whole_message_filter_ends_early_is_counted_with_the_verdict_the_host_got()
+    {
+        var measurements = new ConcurrentQueue<Measurement>();
+        using var listener = Listen(measurements);
+        using var milterListener = new ScriptedMilterListener();
+        FilterVerdict verdict;
+        await using (var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(milterListener.Port)))
+        {
+            // The first recipient is refused, then the milter accepts the message at the second:
+            // the verdict is a string (rejectrecipient for the first), not a default.
+            var milter = MilterScripts.RunAsync(milterListener, p => p.Code == 'R'
+                ? [Wire.Packet(p.Strings[0].Contains("carol", StringComparison.Ordinal) ? 'r' : 'a')]
+                : null);
+            var message = Message();
+            verdict = await plugin.FilterMessageAsync(new MessageSubmission
+            {
+                Client = message.Client, MailFrom = message.MailFrom, Message = message.Message,
+                Recipients = [new EnvelopeRecipient("carol@example.com"), new EnvelopeRecipient("bob@example.com")],
+            });
+            await milter;
+        }
+
+        Assert.That((verdict.Kind, verdict.DecidedAt), Is.EqualTo((VerdictKind.String, "rcpt")));
+        var counted = measurements.Where(m => m.Instrument == "spamfiltermilter.messages" && m.Tags.GetValueOrDefault("milter") == $"127.0.0.1:{milterListener.Port}")
+            .Select(m => $"{m.Tags["verdict"]}/{m.Tags["action"]}");
+        Assert.That(counted, Is.EqualTo(new[] { "string/accept" }), "counted once, as the verdict the host got");
+    }
 }
