@@ -326,7 +326,7 @@ internal sealed class MilterFilterSession : IFilterSession
         _ => "discard",
     };
 
-    private static string CauseName(MilterProtocolException e) => e.Cause == "cancelled by the host" ? "cancelled" : e.Kind switch
+    private static string CauseName(MilterProtocolException e) => e.Kind switch
     {
         MilterFailureKind.ConnectFailed => "connect",
         MilterFailureKind.LimitExceeded => "limit",

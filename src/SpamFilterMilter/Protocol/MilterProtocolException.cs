@@ -29,6 +29,9 @@ internal enum MilterFailureKind
 
     /// <summary>The SOCKS server refused or broke the tunnel.</summary>
     Socks,
+
+    /// <summary>The host cancelled the call; the session is broken all the same.</summary>
+    Cancelled,
 }
 
 /// <summary>

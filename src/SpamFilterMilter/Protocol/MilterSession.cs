@@ -96,10 +96,9 @@ internal sealed partial class MilterSession : IAsyncDisposable
     private CancellationTokenSource _timer = new();
 
     // The milter's time budget (MESSAGE_TIMEOUT) for the current message, or for the current event
-    // outside a message, and the bound of the operation under way.
+    // outside a message, and whether it (rather than TIMEOUT) bounds the operation under way.
     private TimeSpan _budget;
     private bool _budgetRunning;
-    private TimeSpan _bound;
     private bool _boundByBudget;
 
     /// <summary>
@@ -794,14 +793,10 @@ internal sealed partial class MilterSession : IAsyncDisposable
         _stage = "SMFIC_BODY";
         _writer.End();
         _bodyPacketOpen = false;
-        if (_options!.Has(ProtocolFlags.NoReplyBody))
-        {
-            await FlushAsync(cancellationToken).ConfigureAwait(false);
-            return MilterResponse.Continue;
-        }
-
         await FlushAsync(cancellationToken).ConfigureAwait(false);
-        return await ReadResponseAsync(MilterCommand.Body, cancellationToken).ConfigureAwait(false);
+        return _options!.Has(ProtocolFlags.NoReplyBody)
+            ? MilterResponse.Continue
+            : await ReadResponseAsync(MilterCommand.Body, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Copies body bytes into the open packet, at most <paramref name="room"/> bytes, LF → CRLF. Returns the input bytes consumed.</summary>
@@ -1011,7 +1006,6 @@ internal sealed partial class MilterSession : IAsyncDisposable
         _budget = _settings.MessageTimeout;
         _budgetRunning = true;
         _messageDecision = null;
-        _decidedAt = _connectionDecision is null ? "eom" : _decidedAt;
         _quarantineReason = null;
         _skipRcpt = _skipHeaders = _skipBody = false;
         _bodyPacketOpen = false;
@@ -1173,22 +1167,17 @@ internal sealed partial class MilterSession : IAsyncDisposable
     /// </summary>
     private CancellationToken Arm(CancellationToken hostToken)
     {
-        _bound = _settings.Timeout;
-        _boundByBudget = _budgetRunning && _budget < _bound;
-        if (_boundByBudget)
-        {
-            _bound = _budget;
-        }
-
+        _boundByBudget = _budgetRunning && _budget < _settings.Timeout;
+        var bound = _boundByBudget ? _budget : _settings.Timeout;
         _operationStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         if (_settings.BlockingIo)
         {
-            if (_boundByBudget && _bound <= TimeSpan.Zero)
+            if (_boundByBudget && bound <= TimeSpan.Zero)
             {
                 throw new MilterProtocolException(MilterFailureKind.Timeout, _stage, $"can't wait for {_stage}: {TimedOut()}");
             }
 
-            _control?.SetBlockingTimeout(_bound);
+            _control?.SetBlockingTimeout(bound);
             if (hostToken.CanBeCanceled)
             {
                 _hostRegistration = hostToken.UnsafeRegister(static s => ((Stream)s!).Dispose(), _stream);
@@ -1203,7 +1192,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
             _timer = new CancellationTokenSource();
         }
 
-        _timer.CancelAfter(_bound > TimeSpan.Zero ? _bound : TimeSpan.FromTicks(1));
+        _timer.CancelAfter(bound > TimeSpan.Zero ? bound : TimeSpan.FromTicks(1));
         if (hostToken.CanBeCanceled)
         {
             _hostRegistration = hostToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _timer);
@@ -1231,7 +1220,7 @@ internal sealed partial class MilterSession : IAsyncDisposable
         timeout.TotalSeconds.ToString("0.##", CultureInfo.InvariantCulture) + " s";
 
     private static bool IsSessionFailure(Exception e) =>
-        e is MilterProtocolException or IOException or SocketException or ObjectDisposedException or OperationCanceledException or TimeoutException;
+        e is MilterProtocolException or IOException or SocketException or ObjectDisposedException or OperationCanceledException;
 
     /// <summary>
     /// Breaks the session for good: closes the stream without sending anything more (replies may be in
@@ -1246,9 +1235,8 @@ internal sealed partial class MilterSession : IAsyncDisposable
         {
             _failure = e switch
             {
-                _ when cancelledByHost => new MilterProtocolException(MilterFailureKind.Timeout, _stage, "cancelled by the host", e),
+                _ when cancelledByHost => new MilterProtocolException(MilterFailureKind.Cancelled, _stage, "cancelled by the host", e),
                 MilterProtocolException p => p,
-                TimeoutException => new MilterProtocolException(MilterFailureKind.Timeout, _stage, TimedOut(), e),
                 _ => new MilterProtocolException(MilterFailureKind.Network, _stage, e.Message, e),
             };
             _state = State.Broken;

@@ -159,28 +159,12 @@ internal static class MilterConstants
 
     /// <summary>
     /// What a failure while waiting for the answer to <paramref name="command"/> is named after
-    /// ("SMFIC_BODY reply", as in Postfix's "can't read SMFIC_BODY reply packet header"). Constant
-    /// strings: this is asked once per event, and must not allocate.
+    /// ("SMFIC_BODY reply", as in Postfix's "can't read SMFIC_BODY reply packet header"). Asked once
+    /// per event, so the names are made once, for every possible code.
     /// </summary>
-    public static string ReplyStage(MilterCommand command) => command switch
-    {
-        MilterCommand.Abort => "SMFIC_ABORT reply",
-        MilterCommand.Body => "SMFIC_BODY reply",
-        MilterCommand.Connect => "SMFIC_CONNECT reply",
-        MilterCommand.Macro => "SMFIC_MACRO reply",
-        MilterCommand.EndOfBody => "SMFIC_BODYEOB reply",
-        MilterCommand.Helo => "SMFIC_HELO reply",
-        MilterCommand.QuitNewConnection => "SMFIC_QUIT_NC reply",
-        MilterCommand.Header => "SMFIC_HEADER reply",
-        MilterCommand.Mail => "SMFIC_MAIL reply",
-        MilterCommand.EndOfHeaders => "SMFIC_EOH reply",
-        MilterCommand.OptionNegotiation => "SMFIC_OPTNEG reply",
-        MilterCommand.Quit => "SMFIC_QUIT reply",
-        MilterCommand.Rcpt => "SMFIC_RCPT reply",
-        MilterCommand.Data => "SMFIC_DATA reply",
-        MilterCommand.Unknown => "SMFIC_UNKNOWN reply",
-        _ => Name(command) + " reply",
-    };
+    public static string ReplyStage(MilterCommand command) => ReplyStages[(byte)command];
+
+    private static readonly string[] ReplyStages = [.. Enumerable.Range(0, 256).Select(code => Name((MilterCommand)code) + " reply")];
 
     /// <inheritdoc cref="Name(MilterCommand)"/>
     public static string Name(MilterReply reply) => reply switch
