@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Policy;
+using SpamFilterMilter.Protocol;
 
 namespace SpamFilterMilter.Options;
 
@@ -61,8 +62,11 @@ internal sealed class MilterOptions
     /// <summary>0: warnings and failures; 1: one line per message; 2: also every packet, decoded and in hex.</summary>
     public int Debug { get; set; }
 
+    /// <summary>The session's own defaults: the options start from them, so the two cannot drift apart.</summary>
+    private static readonly MilterSessionSettings SessionDefaults = new();
+
     /// <summary>Bound on every connect, write and read on the milter connection.</summary>
-    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(36);
+    public TimeSpan Timeout { get; set; } = SessionDefaults.Timeout;
 
     /// <summary>Bound on connecting, all DNS addresses together (each gets an equal share of what is left).</summary>
     public TimeSpan ConnectTimeout
@@ -74,22 +78,22 @@ internal sealed class MilterOptions
     private TimeSpan? _connectTimeout;
 
     /// <summary>The time the milter may take over one message, its waits added up; PROGRESS does not extend it.</summary>
-    public TimeSpan MessageTimeout { get; set; } = TimeSpan.FromMinutes(5);
+    public TimeSpan MessageTimeout { get; set; } = SessionDefaults.MessageTimeout;
 
     /// <summary>Most packets a milter may send in answer to one event.</summary>
-    public int MaxReplies { get; set; } = 10_000;
+    public int MaxReplies { get; set; } = SessionDefaults.MaxRepliesPerEvent;
 
     /// <summary>Most modifications a milter may make to one message.</summary>
-    public int MaxEdits { get; set; } = 1_000;
+    public int MaxEdits { get; set; } = SessionDefaults.MaxEditsPerMessage;
 
     /// <summary>Largest packet payload accepted from the milter, in bytes.</summary>
-    public int MaxPacket { get; set; } = 1_048_575;
+    public int MaxPacket { get; set; } = SessionDefaults.MaxReplyPacket;
 
     /// <summary>Largest replacement body accepted from the milter, in bytes.</summary>
-    public int MaxReplacementBody { get; set; } = 64 * 1024 * 1024;
+    public int MaxReplacementBody { get; set; } = SessionDefaults.MaxReplacementBodyBytes;
 
     /// <summary>Longest SMTP reply text accepted from the milter, in characters.</summary>
-    public int MaxReplyText { get; set; } = 32 * 1024;
+    public int MaxReplyText { get; set; } = SessionDefaults.MaxReplyText;
 
     /// <summary>Which larger packet size to offer in OPTNEG (SMFIP_MDS_256K / SMFIP_MDS_1M); the milter decides.</summary>
     public OfferMds OfferMds { get; set; } = OfferMds.None;

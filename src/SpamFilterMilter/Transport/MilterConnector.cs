@@ -97,6 +97,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
                 break; // the SOCKS server itself cannot be reached: another destination would not help
             }
 
+            var tunnelled = false;
             try
             {
                 await Socks5Tunnel.EstablishAsync(socket, destinations[i], options.SocksUser, options.SocksPassword, Blocking,
@@ -106,28 +107,28 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
                     socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
                 }
 
+                tunnelled = true;
                 return new MilterConnection(socket, $"{destinations[i]} through SOCKS server {proxy}", EndpointName);
             }
             catch (SocksException e) when (e.DestinationUnreachable)
             {
-                socket.Dispose();
                 causes.Add($"{destinations[i]} through {proxy}: {e.Message}");
                 Log.ConnectAttemptFailed(logger, EndpointName, destinations[i].ToString(), e.Message);
             }
             catch (SocksException e)
             {
-                socket.Dispose();
                 throw new MilterProtocolException(MilterFailureKind.Socks, "connect", $"SOCKS server {proxy}: {e.Message}", e);
             }
             catch (TimeoutException e)
             {
-                socket.Dispose();
                 causes.Add($"{destinations[i]} through {proxy}: {e.Message}");
             }
-            catch
+            finally
             {
-                socket.Dispose();
-                throw;
+                if (!tunnelled)
+                {
+                    socket.Dispose();
+                }
             }
         }
 
@@ -148,6 +149,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         var socket = endpoint is UnixDomainSocketEndPoint
             ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
             : new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var connected = false;
         try
         {
             MilterConnection.Configure(socket);
@@ -162,26 +164,27 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
                 await socket.ConnectAsync(endpoint, attempt.Token).ConfigureAwait(false);
             }
 
+            connected = true;
             return socket;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            socket.Dispose();
             causes.Add($"{where}: no answer within {bound.TotalSeconds:0.##} s");
             Log.ConnectAttemptFailed(logger, EndpointName, where, "timed out");
             return null;
         }
         catch (SocketException e)
         {
-            socket.Dispose();
             causes.Add($"{where}: {e.Message}");
             Log.ConnectAttemptFailed(logger, EndpointName, where, e.Message);
             return null;
         }
-        catch
+        finally
         {
-            socket.Dispose();
-            throw;
+            if (!connected)
+            {
+                socket.Dispose();
+            }
         }
     }
 

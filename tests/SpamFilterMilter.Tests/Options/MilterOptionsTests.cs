@@ -106,6 +106,24 @@ public class MilterOptionsTests : TempFolderTest
     }
 
     [Test]
+    public void Each_option_written_at_its_documented_default_changes_nothing()
+    {
+        var defaults = Load("HOST=milter.example.com\nPORT=8890\n");
+        var literal = MilterOptions.Descriptors.Values.Where(d => !d.Required && !d.Default.StartsWith('(') && d.Default != "TIMEOUT").ToList();
+
+        Assert.Multiple(() =>
+        {
+            foreach (var descriptor in literal)
+            {
+                var written = Load($"HOST=milter.example.com\nPORT=8890\n{descriptor.Name}={descriptor.Default}\n");
+                var read = EveryOption.Single(o => o.Option == descriptor.Name).Read;
+                Assert.That(read(written), Is.EqualTo(read(defaults)), $"{descriptor.Name}={descriptor.Default} is what the documentation says the default is");
+            }
+        });
+        Assert.That(literal, Has.Count.GreaterThan(12));
+    }
+
+    [Test]
     public void Windows_line_ends_are_accepted()
     {
         var options = Load("HOST=127.0.0.1\r\nPORT=25\r\n");
