@@ -82,7 +82,7 @@ internal sealed class FaultMilter : IAsyncDisposable
                 continue; // no reply
             }
 
-            if (command is 'Q')
+            if (command is 'Q' or 'K') // QUIT, or QUIT_NC from a plug-in with a pool: the session ends here either way
             {
                 return await DrainAsync(stream);
             }
