@@ -58,10 +58,15 @@ public class Socks5Tests : TempFolderTest
         await using var milter = await MilterProcess.StartLibmilterAsync();
         await using var socks = await SocksServer.StartMicrosocksAsync("milteruser", "Pa55-word");
 
-        var (verdict, logs) = await FilterAsync(milter, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_USER=milteruser\nSOCKS_PASSWORD=Pa55-word\nIO_MODE={ioMode}\n");
+        var (verdict, logs) = await FilterAsync(milter, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_USER=milteruser\nSOCKS_PASSWORD=Pa55-word\nIO_MODE={ioMode}\nDEBUG=2\n");
 
         Assert.That((verdict.Kind, verdict.Failure), Is.EqualTo((VerdictKind.Default, (FilterFailure?)null)));
         AssertTunnelled(logs, socks, $"127.0.0.1:{milter.Port}");
+        var hex = Convert.ToHexString("Pa55-word"u8);
+        Assert.That(logs.Select(l => l.Message), Has.None.Contains("Pa55-word").And.None.Contains(hex).IgnoreCase
+            .And.None.Contains(string.Join(' ', hex.Chunk(2).Select(c => new string(c)))).IgnoreCase,
+            "the password that was used is in no log line at DEBUG=2, as text or as hex");
+        Assert.That(logs, Has.Some.Matches<LogEntry>(l => l.Message.Contains("SMFIC_", StringComparison.Ordinal)), "DEBUG=2 traffic was logged");
     }
 
     [TestCase("async")]
