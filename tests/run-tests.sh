@@ -37,6 +37,13 @@ if ! dotnet build SpamFilterMilter.sln -c Release -warnaserror -nologo -v:q; the
     exit 1
 fi
 
+# The style .editorconfig states: a file the formatter would change is a failure, as a failing test is.
+format_failed=0
+if ! dotnet format SpamFilterMilter.sln --verify-no-changes --no-restore -v:q; then
+    echo "dotnet format: some files are not formatted as .editorconfig says (run: dotnet format SpamFilterMilter.sln)" >&2
+    format_failed=1
+fi
+
 dotnet test SpamFilterMilter.sln -c Release --no-build -nologo \
     --logger "trx;LogFilePrefix=results" \
     --results-directory "$results"
@@ -60,6 +67,7 @@ for trx in "$results"/*.trx; do
     failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
     skipped=$((skipped + ${n:-0} + ${i:-0}))
 done
+failed=$((failed + format_failed))
 if [ "$skipped" -gt 0 ]; then
     # Every test is meant to run here: a skipped test proves nothing, so it counts as a failure.
     echo "$skipped test(s) did not run (ignored or inconclusive): counted as failed" >&2

@@ -52,7 +52,11 @@ public sealed record SmtpReply
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(code, 200);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(code, 599);
-        if (lines.Count == 0) throw new ArgumentException("A reply has at least one line.", nameof(lines));
+        if (lines.Count == 0)
+        {
+            throw new ArgumentException("A reply has at least one line.", nameof(lines));
+        }
+
         Code = code;
         EnhancedCode = enhancedCode;
         Lines = lines;

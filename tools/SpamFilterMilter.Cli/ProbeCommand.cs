@@ -3,8 +3,8 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
-using SpamFilterMilter.Protocol;
 using SpamFilterMilter.Plugin;
+using SpamFilterMilter.Protocol;
 
 namespace SpamFilterMilter.Cli;
 

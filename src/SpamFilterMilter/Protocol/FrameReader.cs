@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 
 namespace SpamFilterMilter.Protocol;
@@ -121,7 +121,7 @@ internal sealed class FrameReader : IDisposable
                     : await _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
             }
             catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException
-                { SocketErrorCode: System.Net.Sockets.SocketError.TimedOut or System.Net.Sockets.SocketError.WouldBlock })
+            { SocketErrorCode: System.Net.Sockets.SocketError.TimedOut or System.Net.Sockets.SocketError.WouldBlock })
             {
                 throw new TimeoutException($"can't read {what}", e); // SO_RCVTIMEO expired (blocking mode)
             }

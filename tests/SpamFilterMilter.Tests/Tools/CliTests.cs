@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Cli;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Tools;
