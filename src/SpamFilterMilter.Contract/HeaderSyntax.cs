@@ -63,4 +63,28 @@ public static class HeaderSyntax
 
         return true;
     }
+
+    /// <summary>
+    /// The fold rule for a header value (the text after the colon) that spans lines: a line break (CRLF or LF) is a
+    /// fold only when a space or tab follows it; any other would not fold but start a header line of its own (or
+    /// end the header section). Returns the index of the first line break that breaks the rule, or -1.
+    /// </summary>
+    public static int FindBadLineBreak(ReadOnlySpan<char> value)
+    {
+        for (var i = value.IndexOf('\n'); i >= 0; i = NextLineFeed(value, i))
+        {
+            if (i + 1 >= value.Length || value[i + 1] is not (' ' or '\t'))
+            {
+                return i > 0 && value[i - 1] == '\r' ? i - 1 : i;
+            }
+        }
+
+        return -1;
+
+        static int NextLineFeed(ReadOnlySpan<char> value, int after)
+        {
+            var next = value[(after + 1)..].IndexOf('\n');
+            return next < 0 ? -1 : after + 1 + next;
+        }
+    }
 }

@@ -41,78 +41,30 @@ public enum VerdictKind
     Failure,
 }
 
-/// <summary>A complete SMTP reply: code, optional enhanced status code, text; possibly several lines.</summary>
-public sealed record SmtpReply
-{
-    /// <summary>Creates a one-line reply.</summary>
-    public SmtpReply(int code, string? enhancedCode, string text) : this(code, enhancedCode, [text]) { }
-
-    /// <summary>Creates a reply of one or more lines sharing one code and enhanced code.</summary>
-    public SmtpReply(int code, string? enhancedCode, IReadOnlyList<string> lines)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(code, 200);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(code, 599);
-        if (lines.Count == 0)
-        {
-            throw new ArgumentException("A reply has at least one line.", nameof(lines));
-        }
-
-        Code = code;
-        EnhancedCode = enhancedCode;
-        Lines = lines;
-    }
-
-    /// <summary>The three-digit reply code (e.g. 550).</summary>
-    public int Code { get; }
-
-    /// <summary>The enhanced status code (RFC 3463, e.g. <c>5.7.1</c>), or null.</summary>
-    public string? EnhancedCode { get; }
-
-    /// <summary>The text of each line, without code and enhanced code.</summary>
-    public IReadOnlyList<string> Lines { get; }
-
-    /// <summary>True for 4xx replies.</summary>
-    public bool IsTransient => Code is >= 400 and < 500;
-
-    /// <summary>Replies are equal when code, enhanced code and every line are.</summary>
-    public bool Equals(SmtpReply? other) =>
-        other is not null && Code == other.Code && EnhancedCode == other.EnhancedCode && Lines.SequenceEqual(other.Lines);
-
-    /// <inheritdoc />
-    public override int GetHashCode() => HashCode.Combine(Code, EnhancedCode, Lines.Count > 0 ? Lines[0] : null);
-
-    /// <summary>The reply as it goes on the wire, lines joined by CRLF (no final CRLF).</summary>
-    public override string ToString()
-    {
-        var prefix = EnhancedCode is null ? string.Empty : EnhancedCode + " ";
-        var parts = new string[Lines.Count];
-        for (var i = 0; i < Lines.Count; i++)
-        {
-            var separator = i == Lines.Count - 1 ? ' ' : '-';
-            parts[i] = Lines[i].Length == 0 && EnhancedCode is null
-                ? $"{Code}{(separator == '-' ? "-" : string.Empty)}"
-                : $"{Code}{separator}{prefix}{Lines[i]}";
-        }
-
-        return string.Join("\r\n", parts);
-    }
-}
-
 /// <summary>Why a filter could not be used.</summary>
 /// <param name="Endpoint">The filter endpoint, e.g. <c>milter 127.0.0.1:8890</c>.</param>
-/// <param name="Stage">The protocol stage that failed, e.g. <c>SMFIC_EOB</c> or <c>connect</c>.</param>
-/// <param name="Cause">What went wrong, in one sentence.</param>
-public sealed record FilterFailure(string Endpoint, string Stage, string Cause)
+/// <param name="Stage">
+/// The stage that failed; null when the failure did not come from a stage (the host could not load or create the
+/// plug-in, say).
+/// </param>
+/// <param name="Cause">What went wrong, in one sentence (naming the protocol step, e.g. <c>can't read SMFIC_BODYEOB reply packet header</c>).</param>
+public sealed record FilterFailure(string Endpoint, FilterStage? Stage, string Cause)
 {
-    /// <inheritdoc />
-    public override string ToString() => $"{Endpoint}: {Stage}: {Cause}";
+    /// <summary>One line: <c>endpoint: stage: cause</c>.</summary>
+    public override string ToString() => Stage is { } stage ? $"{Endpoint}: {stage.ToName()}: {Cause}" : $"{Endpoint}: {Cause}";
 }
 
 /// <summary>The filter's decision for one stage of a session.</summary>
 public sealed record StageDecision
 {
-    /// <summary>Continue, with nothing else to say.</summary>
-    public static StageDecision Continue { get; } = new() { Action = FilterAction.Continue };
+    private static readonly StageDecision[] Continues =
+        [.. Enum.GetValues<FilterStage>().Select(stage => new StageDecision { Stage = stage, Action = FilterAction.Continue })];
+
+    /// <summary>Continue at <paramref name="stage"/>, with nothing else to say (one shared instance per stage).</summary>
+    public static StageDecision ContinueAt(FilterStage stage) => Continues[(int)stage];
+
+    /// <summary>The stage this decision answers.</summary>
+    public FilterStage Stage { get; init; }
 
     /// <summary>What to do.</summary>
     public FilterAction Action { get; init; }
@@ -125,6 +77,15 @@ public sealed record StageDecision
 
     /// <summary>A quarantine request made before the end of the message (Postfix allows it at any stage).</summary>
     public string? QuarantineReason { get; init; }
+
+    /// <summary>
+    /// What the decision applies to (<see cref="DecisionRules.ScopeOf"/>): this command, the message or the rest of
+    /// the session. A failure holds for the rest of the session: every later call answers with it.
+    /// </summary>
+    public DecisionScope Scope => Failure is not null ? DecisionScope.Session : DecisionRules.ScopeOf(Stage, Action, Reply);
+
+    /// <summary>True when the SMTP server must close the session after giving <see cref="Reply"/> (a 421 reply).</summary>
+    public bool ClosesSession => Reply is { Code: 421 };
 }
 
 /// <summary>What happened to one envelope recipient.</summary>
@@ -160,8 +121,8 @@ public sealed record FilterVerdict
     /// <summary>Per-recipient decisions made at RCPT (whole-message filtering only).</summary>
     public IReadOnlyList<RecipientDecision> Recipients { get; init; } = [];
 
-    /// <summary>The stage at which the filter decided (e.g. <c>eom</c>, <c>rcpt</c>).</summary>
-    public string? DecidedAt { get; init; }
+    /// <summary>The stage at which the filter decided (or failed); null only for <see cref="Default"/> itself.</summary>
+    public FilterStage? DecidedAt { get; init; }
 
     /// <summary>For <see cref="VerdictKind.Failure"/>: why the filter could not be used.</summary>
     public FilterFailure? Failure { get; init; }

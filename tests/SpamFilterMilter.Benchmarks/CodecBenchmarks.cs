@@ -1,8 +1,11 @@
 using System.Buffers.Binary;
 using BenchmarkDotNet.Attributes;
 using SpamFilterMilter.Contract;
-using SpamFilterMilter.Policy;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Options;
+using SpamFilterMilter.Protocol.Codec;
+using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
+using SpamFilterMilter.Verdicts;
 
 namespace SpamFilterMilter.Benchmarks;
 
@@ -14,8 +17,8 @@ public class CodecBenchmarks
     private PacketWriter _writer = null!;
     private MemoryStream _replies = null!;
     private FrameReader _reader = null!;
-    private readonly MessageOutcome _plain = new() { DecidedAt = "eom" };
-    private MessageOutcome _edited = null!;
+    private readonly TransactionVerdictBuilder _verdicts = new(FailureAction.TempFail, recordRecipients: false);
+    private readonly MessageEdit[] _edits = [new AddHeader("X-Spam-Flag", " YES"), new ChangeHeader(1, "Subject", " [SPAM] You are our lottery WINNER")];
 
     [GlobalSetup]
     public void Setup()
@@ -30,12 +33,6 @@ public class CodecBenchmarks
 
         _replies = new MemoryStream(replies);
         _reader = new FrameReader(_replies, MilterConstants.DefaultMaxPayload);
-        _edited = new MessageOutcome
-        {
-            Edits = [new AddHeader("X-Spam-Flag", " YES"), new ChangeHeader(1, "Subject", " [SPAM] You are our lottery WINNER")],
-            QuarantineReason = "looks like a lottery scam",
-            DecidedAt = "eom",
-        };
     }
 
     [GlobalCleanup]
@@ -70,13 +67,13 @@ public class CodecBenchmarks
         _replies.Position = 0;
         for (var i = 0; i < RepliesPerStream; i++)
         {
-            await _reader.ReadAsync("benchmark", blocking: false, default);
+            await _reader.ReadAsync(FilterStage.Helo, "benchmark", false, default);
         }
     }
 
     [Benchmark(Description = "Default verdict (accept, nothing changed)")]
-    public FilterVerdict Default_verdict() => ActionString.ForOutcome(_plain);
+    public FilterVerdict Default_verdict() => _verdicts.Decided(FilterAction.Accept, null, [], null, FilterStage.EndOfMessage);
 
     [Benchmark(Description = "Action string for two header edits and a quarantine")]
-    public FilterVerdict Action_string_with_edits() => ActionString.ForOutcome(_edited);
+    public FilterVerdict Action_string_with_edits() => _verdicts.Decided(FilterAction.Accept, null, _edits, "looks like a lottery scam", FilterStage.EndOfMessage);
 }

@@ -7,6 +7,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Options;
 using SpamFilterMilter.Plugin;
 
 namespace SpamFilterMilter.Cli;
@@ -69,7 +70,7 @@ internal static class CheckCommand
     /// <summary>One stage as the SMTP server played it, and what the milter said.</summary>
     internal sealed record StageLine(string Stage, string Argument, StageDecision Decision, double Milliseconds);
 
-    internal static async Task<CheckReport> RunAsync(Options.MilterOptions options, Func<int, ILoggerFactory> logging, byte[] message, Envelope envelope, ClientInfo client,
+    internal static async Task<CheckReport> RunAsync(MilterOptions options, Func<int, ILoggerFactory> logging, byte[] message, Envelope envelope, ClientInfo client,
         string? helo, IReadOnlyList<string> macros, CancellationToken cancellationToken)
     {
         if (envelope.Recipients.Count == 0)
@@ -95,16 +96,17 @@ internal static class CheckCommand
         var stages = new List<StageLine>();
         using var loggerFactory = logging(options.Debug);
         await using var plugin = new MilterPlugin(options, loggerFactory);
-        var verdict = await WholeMessageFilter.FilterAsync(plugin.Core, submission, cancellationToken,
-            stage => stages.Add(new StageLine(stage.Stage, Argument(stage, client), stage.Decision, stage.Elapsed.TotalMilliseconds))).ConfigureAwait(false);
+        var verdict = await plugin.FilterMessageAsync(submission,
+            stage => stages.Add(new StageLine(stage.Stage.ToName(), Argument(stage, client), stage.Decision, stage.Elapsed.TotalMilliseconds)),
+            cancellationToken).ConfigureAwait(false);
         return new CheckReport(plugin.Description, stages, verdict, MessageEditor.Apply(message, envelope, verdict.Edits), envelope);
     }
 
     private static string Argument(StageObservation stage, ClientInfo client) => stage.Stage switch
     {
-        "connect" => $"{client.HostName ?? $"[{client.Address}]"} {client.Address}:{client.Port}",
-        "mail" or "rcpt" => $"<{stage.Subject}>",
-        "body" => $"{stage.Bytes} bytes",
+        FilterStage.Connect => $"{client.HostName ?? $"[{client.Address}]"} {client.Address}:{client.Port}",
+        FilterStage.Mail or FilterStage.Rcpt => $"<{stage.Subject}>",
+        FilterStage.Body => $"{stage.Bytes} bytes",
         _ => stage.Subject ?? "",
     };
 }
@@ -118,7 +120,7 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
         text.AppendLine(Milter);
         foreach (var line in Stages)
         {
-            var decision = line.Decision.Failure is { } failure ? $"FAILED: {failure.Stage}: {failure.Cause}"
+            var decision = line.Decision.Failure is { } failure ? $"FAILED: {failure.Stage?.ToName()}: {failure.Cause}"
                 : line.Decision.Action.ToString().ToLowerInvariant() + (line.Decision.Reply is { } reply ? $" {reply}" : string.Empty);
             text.Append(CultureInfo.InvariantCulture, $"  {line.Stage,-8} {Shorten(line.Argument),-42} {decision,-12} {line.Milliseconds,7:0.0} ms").AppendLine();
         }
@@ -126,7 +128,7 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
         text.Append("verdict: ").Append(Verdict.Kind.ToString().ToLowerInvariant()).Append(", ").Append(Verdict.Action.ToString().ToLowerInvariant());
         if (Verdict.DecidedAt is { } stage)
         {
-            text.Append(" (decided at ").Append(stage).Append(')');
+            text.Append(" (decided at ").Append(stage.ToName()).Append(')');
         }
 
         text.AppendLine();
@@ -209,7 +211,7 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
             {
                 ["kind"] = Verdict.Kind.ToString().ToLowerInvariant(),
                 ["action"] = Verdict.Action.ToString().ToLowerInvariant(),
-                ["decidedAt"] = Verdict.DecidedAt,
+                ["decidedAt"] = Verdict.DecidedAt?.ToName(),
                 ["reply"] = Verdict.Reply?.ToString(),
                 ["quarantine"] = Verdict.QuarantineReason,
                 ["text"] = Verdict.Text,

@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using SpamFilterMilter.Contract;
-using SpamFilterMilter.Plugin;
+using SpamFilterMilter.Options;
 
 namespace SpamFilterMilter.Cli;
 
@@ -16,7 +18,17 @@ namespace SpamFilterMilter.Cli;
 internal sealed record Terminal(Func<Stream> Input, TextWriter Output, TextWriter Error, bool ErrorIsTerminal, Func<int, ILoggerFactory> Logging)
 {
     public static Terminal FromConsole() =>
-        new(Console.OpenStandardInput, Console.Out, Console.Error, !Console.IsErrorRedirected, MilterPlugin.CreateConsoleLoggerFactory);
+        new(Console.OpenStandardInput, Console.Out, Console.Error, !Console.IsErrorRedirected, ConsoleLogging);
+
+    /// <summary>The plug-in's log on standard error, one line per entry, from the level DEBUG asks for.</summary>
+    private static ILoggerFactory ConsoleLogging(int debug) => LoggerFactory.Create(builder => builder
+        .AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.TimestampFormat = "HH:mm:ss.fff ";
+        })
+        .SetMinimumLevel(new MilterOptions { Debug = debug }.DebugLogLevel)
+        .Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
 }
 
 /// <summary>

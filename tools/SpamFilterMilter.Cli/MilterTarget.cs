@@ -53,7 +53,7 @@ internal sealed class MilterTarget
                 return fromFile;
             }
 
-            values = new ConfigurationBuilder().AddOptionFile(config.FullName).Build()
+            values = new ConfigurationBuilder().AddMilterOptionFile(config.FullName).Build()
                 .AsEnumerable().Where(p => p.Value is not null).ToDictionary(p => p.Key, p => p.Value, StringComparer.OrdinalIgnoreCase);
         }
         else if (host is not null)
@@ -81,6 +81,6 @@ internal sealed class MilterTarget
         }
 
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
-        return MilterOptions.FromConfiguration(configuration, source, _ => 0);
+        return MilterOptions.FromConfiguration(configuration, source);
     }
 }

@@ -3,8 +3,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Plugin;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Cli;
 
@@ -37,7 +38,11 @@ internal static class ProbeCommand
         (ActionFlags.ChangeSender, "change the sender"), (ActionFlags.Quarantine, "quarantine"), (ActionFlags.SetSymbolList, "ask for macros"),
     ];
 
-    private static readonly string[] StageNames = ["CONNECT", "HELO", "MAIL", "RCPT", "DATA", "end of message", "end of headers"];
+    private static readonly Dictionary<FilterStage, string> StageNames = new()
+    {
+        [FilterStage.Connect] = "CONNECT", [FilterStage.Helo] = "HELO", [FilterStage.Mail] = "MAIL", [FilterStage.Rcpt] = "RCPT",
+        [FilterStage.Data] = "DATA", [FilterStage.EndOfMessage] = "end of message", [FilterStage.EndOfHeaders] = "end of headers",
+    };
 
     public static Command Create(Terminal terminal)
     {
@@ -49,63 +54,59 @@ internal static class ProbeCommand
         {
             var options = target.Resolve(result);
             // The plug-in's own connector and session settings: probe offers what the plug-in would (OFFER_MDS included).
-            var core = new MilterPluginCore(options, NullLogger.Instance);
-            NegotiatedOptions negotiated;
-            string remote;
+            await using var plugin = new MilterPlugin(options, NullLoggerFactory.Instance);
+            MilterNegotiation negotiated;
             try
             {
-                await using var connection = await core.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
-                remote = connection.Remote;
-                await using var session = new MilterSession(connection.Stream, core.EndpointName, core.SessionSettings, NullLogger.Instance, connection);
-                negotiated = await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
+                negotiated = await plugin.ProbeAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (MilterProtocolException e)
+            catch (IOException e)
             {
-                await terminal.Error.WriteLineAsync($"milter {options.EndpointName}: {e.Stage}: {e.Cause}").ConfigureAwait(false);
+                await terminal.Error.WriteLineAsync($"milter {options.EndpointName}: {e.Message}").ConfigureAwait(false);
                 return CommandLine.MilterFailed;
             }
 
-            await terminal.Output.WriteAsync(result.GetValue(json) ? ToJson(options.EndpointName, remote, negotiated) : ToText(options.EndpointName, remote, negotiated)).ConfigureAwait(false);
+            await terminal.Output.WriteAsync(result.GetValue(json) ? ToJson(negotiated) : ToText(negotiated)).ConfigureAwait(false);
             return CommandLine.Success;
         });
         return command;
     }
 
-    internal static string ToText(string endpoint, string remote, NegotiatedOptions n)
+    internal static string ToText(MilterNegotiation n)
     {
         var text = new StringBuilder();
-        text.AppendLine($"milter {endpoint} (connected to {remote})");
+        text.AppendLine($"milter {n.Endpoint} (connected to {n.Remote})");
         text.AppendLine($"  protocol version:  {n.Version}");
         text.AppendLine($"  may:               {Words(Actions.Where(a => (n.Actions & a.Flag) != 0).Select(a => a.Words))}");
-        text.AppendLine($"  does not want:     {Words(LeftOut.Where(f => n.Has(f.Flag)).Select(f => f.Words))}");
-        text.AppendLine($"  does not answer:   {Words(Unanswered.Where(f => n.Has(f.Flag)).Select(f => f.Words))}");
+        text.AppendLine($"  does not want:     {Words(LeftOut.Where(f => (n.Steps & f.Flag) != 0).Select(f => f.Words))}");
+        text.AppendLine($"  does not answer:   {Words(Unanswered.Where(f => (n.Steps & f.Flag) != 0).Select(f => f.Words))}");
         var extras = new List<string>();
-        if (n.Has(ProtocolFlags.Skip))
+        if ((n.Steps & ProtocolFlags.Skip) != 0)
         {
             extras.Add("SKIP (stop sending recipients, headers or body chunks it has seen enough of)");
         }
 
-        if (n.Has(ProtocolFlags.RcptRejected))
+        if ((n.Steps & ProtocolFlags.RcptRejected) != 0)
         {
             extras.Add("recipients the MTA refused (RCPT_REJ)");
         }
 
-        if (n.Has(ProtocolFlags.HeaderLeadingSpace))
+        if ((n.Steps & ProtocolFlags.HeaderLeadingSpace) != 0)
         {
             extras.Add("header values with their leading space (HDR_LEADSPC)");
         }
 
         text.AppendLine($"  also understands:  {Words(extras)}");
-        text.AppendLine($"  largest packet:    {n.MaxPayload} bytes");
-        for (var stage = 0; stage < n.MacroLists.Length; stage++)
+        text.AppendLine($"  largest packet:    {n.MaxPacket} bytes");
+        foreach (var (stage, name) in StageNames)
         {
-            if (n.MacroLists[stage] is { } list)
+            if (n.Macros.TryGetValue(stage, out var list))
             {
-                text.AppendLine($"  macros at {StageNames[stage] + ":",-16} {(list.Count == 0 ? "none" : string.Join(' ', list))}");
+                text.AppendLine($"  macros at {name + ":",-16} {(list.Count == 0 ? "none" : string.Join(' ', list))}");
             }
         }
 
-        if (n.MacroLists.All(l => l is null))
+        if (n.Macros.Count == 0)
         {
             text.AppendLine("  macros:            the default lists (it asked for none of its own)");
         }
@@ -118,25 +119,25 @@ internal static class ProbeCommand
         return text.ToString();
     }
 
-    private static string ToJson(string endpoint, string remote, NegotiatedOptions n)
+    private static string ToJson(MilterNegotiation n)
     {
         var macros = new JsonObject();
-        for (var stage = 0; stage < n.MacroLists.Length; stage++)
+        foreach (var (stage, name) in StageNames)
         {
-            if (n.MacroLists[stage] is { } list)
+            if (n.Macros.TryGetValue(stage, out var list))
             {
-                macros[StageNames[stage]] = new JsonArray([.. list.Select(m => (JsonNode)m)]);
+                macros[name] = new JsonArray([.. list.Select(m => (JsonNode)m)]);
             }
         }
 
         var report = new JsonObject
         {
-            ["milter"] = endpoint,
-            ["remote"] = remote,
+            ["milter"] = n.Endpoint,
+            ["remote"] = n.Remote,
             ["version"] = n.Version,
-            ["actions"] = MilterConstants.Describe(n.Actions),
-            ["steps"] = MilterConstants.Describe(n.Protocol),
-            ["maxPacket"] = n.MaxPayload,
+            ["actions"] = n.DescribeActions(),
+            ["steps"] = n.DescribeSteps(),
+            ["maxPacket"] = n.MaxPacket,
             ["macros"] = macros,
             ["warnings"] = new JsonArray([.. n.Warnings.Select(w => (JsonNode)w)]),
         };

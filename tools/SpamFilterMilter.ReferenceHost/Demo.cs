@@ -89,7 +89,7 @@ internal static class Demo
         text.Append("  verdict: ").Append(verdict.Kind.ToString().ToLowerInvariant()).Append(" - ").Append(summary);
         if (verdict.DecidedAt is { } stage)
         {
-            text.Append(" (decided at ").Append(stage).Append(')');
+            text.Append(" (decided at ").Append(stage.ToName()).Append(')');
         }
 
         text.AppendLine();

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using SpamFilterMilter.Protocol;
 
 namespace SpamFilterMilter.SampleMilter;
 
@@ -91,119 +90,113 @@ public sealed class SampleMilterServer : IAsyncDisposable
     private async Task ServeAsync(Socket socket)
     {
         await using var stream = new NetworkStream(socket, ownsSocket: true);
-        using var reader = new FrameReader(stream, MilterConstants.DefaultMaxPayload);
-        using var writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
+        using var milter = new MilterPackets(stream);
         var message = new MessageState();
         try
         {
-            while (!_stop.IsCancellationRequested)
+            while (!_stop.IsCancellationRequested && await milter.ReadAsync(_stop.Token).ConfigureAwait(false) is var (command, payload))
             {
-                var frame = await reader.ReadAsync("command", blocking: false, _stop.Token).ConfigureAwait(false);
-                var payload = frame.Payload.ToArray();
-                switch (frame.Command)
+                switch (command)
                 {
-                    case MilterCommand.OptionNegotiation:
-                        writer.Begin(MilterReply.OptionNegotiation);
-                        writer.WriteUInt32(6);
-                        writer.WriteUInt32((uint)(ActionFlags.AddHeaders | ActionFlags.ChangeHeaders | ActionFlags.Quarantine));
-                        writer.WriteUInt32(0); // every step, every reply
-                        writer.End();
+                    case 'O': // SMFIC_OPTNEG
+                        milter.Negotiate(AddHeaders | ChangeHeaders | Quarantine);
                         break;
-                    case MilterCommand.Macro:
-                        continue; // no reply
-                    case MilterCommand.Abort:
+                    case 'D': // SMFIC_MACRO: no reply
+                        continue;
+                    case 'A': // SMFIC_ABORT: no reply
                         Reset(message);
-                        continue; // no reply
-                    case MilterCommand.Quit:
-                    case MilterCommand.QuitNewConnection:
+                        continue;
+                    case 'Q': // SMFIC_QUIT
+                    case 'K': // SMFIC_QUIT_NC
                         return;
-                    case MilterCommand.Mail:
+                    case 'M': // SMFIC_MAIL
                         Reset(message);
-                        var sender = FirstString(payload);
-                        if (sender.EndsWith("@spammer.example>", StringComparison.OrdinalIgnoreCase))
+                        if (MilterPackets.FirstString(payload).EndsWith("@spammer.example>", StringComparison.OrdinalIgnoreCase))
                         {
-                            Reply(writer, "550 5.7.1 Sender domain spammer.example is blocked by the sample milter");
+                            milter.Reply('y', "550 5.7.1 Sender domain spammer.example is blocked by the sample milter");
                         }
                         else
                         {
-                            Simple(writer, MilterReply.Continue);
+                            milter.Reply('c');
                         }
 
                         break;
-                    case MilterCommand.Rcpt:
-                        var recipient = FirstString(payload);
-                        if (recipient.StartsWith("<nobody@", StringComparison.OrdinalIgnoreCase))
+                    case 'R': // SMFIC_RCPT
+                        if (MilterPackets.FirstString(payload).StartsWith("<nobody@", StringComparison.OrdinalIgnoreCase))
                         {
-                            Reply(writer, "550 5.1.1 No such user here");
+                            milter.Reply('y', "550 5.1.1 No such user here");
                         }
                         else
                         {
-                            Simple(writer, MilterReply.Continue);
+                            milter.Reply('c');
                         }
 
                         break;
-                    case MilterCommand.Header:
+                    case 'L': // SMFIC_HEADER
                         var parts = Encoding.UTF8.GetString(payload).Split('\0');
                         message.Headers.Add((parts[0], parts.Length > 1 ? parts[1] : string.Empty));
-                        Simple(writer, MilterReply.Continue);
+                        milter.Reply('c');
                         break;
-                    case MilterCommand.Body:
+                    case 'B': // SMFIC_BODY
                         message.Scan(payload);
-                        Simple(writer, MilterReply.Continue);
+                        milter.Reply('c');
                         break;
-                    case MilterCommand.EndOfBody:
-                        EndOfMessage(writer, message);
+                    case 'E': // SMFIC_BODYEOB
+                        EndOfMessage(milter, message);
                         Reset(message);
                         break;
                     default:
                         // CONNECT, HELO, DATA, EOH, UNKNOWN
-                        Simple(writer, MilterReply.Continue);
+                        milter.Reply('c');
                         break;
                 }
 
-                await writer.FlushAsync(stream, blocking: false, _stop.Token).ConfigureAwait(false);
+                await milter.FlushAsync(_stop.Token).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is MilterProtocolException or IOException or OperationCanceledException or SocketException)
+        catch (Exception e) when (e is InvalidDataException or IOException or OperationCanceledException or SocketException)
         {
-            // The MTA went away or stopped us: nothing to clean up beyond the socket.
+            // The MTA went away, stopped us or broke the framing: nothing to clean up beyond the socket.
         }
     }
 
-    private static void EndOfMessage(PacketWriter writer, MessageState message)
+    // SMFIF_* actions the sample asks for.
+    private const uint AddHeaders = 0x01;
+    private const uint ChangeHeaders = 0x10;
+    private const uint Quarantine = 0x20;
+
+    private static void EndOfMessage(MilterPackets milter, MessageState message)
     {
         var action = message.Header("X-Sample-Action")?.Trim().ToLowerInvariant();
         var subject = message.Header("Subject") ?? string.Empty;
         if (action == "tempfail")
         {
-            Reply(writer, "451 4.7.1 The sample milter asks you to try again later");
+            milter.Reply('y', "451 4.7.1 The sample milter asks you to try again later");
         }
         else if (action == "discard")
         {
-            Simple(writer, MilterReply.Discard);
+            milter.Reply('d');
         }
         else if (message.SawEicar)
         {
-            Reply(writer, "554 5.7.1 Virus found: EICAR-Test-File (sample milter)");
+            milter.Reply('y', "554 5.7.1 Virus found: EICAR-Test-File (sample milter)");
         }
         else if (subject.Contains("lottery", StringComparison.OrdinalIgnoreCase) || subject.Contains("winner", StringComparison.OrdinalIgnoreCase))
         {
-            Header(writer, MilterReply.AddHeader, null, "X-Spam-Flag", "YES");
-            Header(writer, MilterReply.AddHeader, null, "X-Spam-Score", "9.5");
-            Header(writer, MilterReply.ChangeHeader, 1, "Subject", "[SPAM] " + subject.TrimStart());
-            writer.Begin(MilterReply.Quarantine);
-            writer.WriteCString("sample milter: looks like a lottery scam");
-            writer.End();
-            Simple(writer, MilterReply.Continue);
+            milter.Header('h', null, "X-Spam-Flag", "YES");
+            milter.Header('h', null, "X-Spam-Score", "9.5");
+            milter.Header('m', 1, "Subject", "[SPAM] " + subject.TrimStart());
+            milter.Reply('q', "sample milter: looks like a lottery scam");
+            milter.Reply('c');
         }
         else if (subject.Contains("free", StringComparison.OrdinalIgnoreCase))
         {
-            Header(writer, MilterReply.AddHeader, null, "X-Spam-Score", "3.0");
-            Simple(writer, MilterReply.Continue);
+            milter.Header('h', null, "X-Spam-Score", "3.0");
+            milter.Reply('c');
         }
         else
         {
-            Simple(writer, MilterReply.Continue);
+            milter.Reply('c');
         }
     }
 
@@ -212,38 +205,6 @@ public sealed class SampleMilterServer : IAsyncDisposable
         message.Headers.Clear();
         message.SawEicar = false;
         message.Tail.Clear();
-    }
-
-    private static void Simple(PacketWriter writer, MilterReply reply)
-    {
-        writer.Begin(reply);
-        writer.End();
-    }
-
-    private static void Reply(PacketWriter writer, string text)
-    {
-        writer.Begin(MilterReply.ReplyCode);
-        writer.WriteCString(text);
-        writer.End();
-    }
-
-    private static void Header(PacketWriter writer, MilterReply code, uint? index, string name, string value)
-    {
-        writer.Begin(code);
-        if (index is { } i)
-        {
-            writer.WriteUInt32(i);
-        }
-
-        writer.WriteCString(name);
-        writer.WriteCString(value);
-        writer.End();
-    }
-
-    private static string FirstString(byte[] payload)
-    {
-        var nul = Array.IndexOf(payload, (byte)0);
-        return Encoding.UTF8.GetString(payload, 0, nul < 0 ? payload.Length : nul);
     }
 
     private sealed class MessageState

@@ -385,7 +385,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
             return new FilterVerdict
             {
                 Kind = VerdictKind.Failure,
-                Failure = new FilterFailure(slot.Options.Library, "load", slot.LoadFailure ?? "the plug-in could not be loaded"),
+                Failure = new FilterFailure(slot.Options.Library, null, "the plug-in could not be loaded: " + (slot.LoadFailure ?? "unknown reason")),
             };
         }
 
@@ -411,7 +411,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
             return new FilterVerdict
             {
                 Kind = VerdictKind.Failure,
-                Failure = new FilterFailure(slot.Plugin.Description, "filter", $"{e.GetType().Name}: {e.Message}"),
+                Failure = new FilterFailure(slot.Plugin.Description, null, $"the plug-in threw {e.GetType().Name}: {e.Message}"),
             };
         }
     }

@@ -1,13 +1,13 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using SpamFilterMilter.Contract;
-using SpamFilterMilter.Policy;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Options;
 
 /// <summary>The packet size offered with SMFIP_MDS_*.</summary>
-internal enum OfferMds
+public enum OfferMds
 {
     /// <summary>Offer nothing: 64 KiB - 1, what sendmail and Postfix use.</summary>
     None,
@@ -20,7 +20,7 @@ internal enum OfferMds
 }
 
 /// <summary>Who resolves HOST when connecting through SOCKS.</summary>
-internal enum SocksResolve
+public enum SocksResolve
 {
     /// <summary>The plug-in: each address is asked of the SOCKS server in DNS order, as without SOCKS.</summary>
     Local,
@@ -30,7 +30,7 @@ internal enum SocksResolve
 }
 
 /// <summary>How the plug-in waits for the milter's replies.</summary>
-internal enum IoMode
+public enum IoMode
 {
     /// <summary>Asynchronous I/O: a waiting call holds no thread. The safe default for any host.</summary>
     Async,
@@ -43,12 +43,25 @@ internal enum IoMode
     Blocking,
 }
 
+/// <summary>What a message gets when the milter cannot be used (FAILURE_ACTION).</summary>
+public enum FailureAction
+{
+    /// <summary>Answer 451 4.7.1: the sender retries later (the default, as in Postfix before 3.11).</summary>
+    TempFail,
+
+    /// <summary>Deliver as if the milter were not configured.</summary>
+    Accept,
+
+    /// <summary>Answer 550 5.7.1: refuse the message.</summary>
+    Reject,
+}
+
 /// <summary>
 /// The validated contents of a milter option file (<c>spamfilterX_config_file</c>). Every option is
 /// described once in <see cref="Descriptors"/>: name, default and parser. Unknown options, bad
 /// numbers and missing required options are errors naming the file, line and option.
 /// </summary>
-internal sealed class MilterOptions
+public sealed partial class MilterOptions
 {
     /// <summary>Name or address of the milter host; each address it resolves to is tried in DNS order.</summary>
     public string Host { get; set; } = string.Empty;
@@ -61,6 +74,14 @@ internal sealed class MilterOptions
 
     /// <summary>0: warnings and failures; 1: one line per message; 2: also every packet, decoded and in hex.</summary>
     public int Debug { get; set; }
+
+    /// <summary>The least log level <see cref="Debug"/> asks for: Warning (0), Information (1, a line per message), Debug (2, every packet).</summary>
+    public Microsoft.Extensions.Logging.LogLevel DebugLogLevel => Debug switch
+    {
+        0 => Microsoft.Extensions.Logging.LogLevel.Warning,
+        1 => Microsoft.Extensions.Logging.LogLevel.Information,
+        _ => Microsoft.Extensions.Logging.LogLevel.Debug,
+    };
 
     /// <summary>The session's own defaults: the options start from them, so the two cannot drift apart.</summary>
     private static readonly MilterSessionSettings SessionDefaults = new();
@@ -135,18 +156,25 @@ internal sealed class MilterOptions
     /// <summary>Reads and validates an option file.</summary>
     public static MilterOptions Load(string path)
     {
-        var fullPath = System.IO.Path.GetFullPath(path);
-        var source = new OptionFileConfigurationSource(fullPath);
-        var root = new ConfigurationBuilder().Add(source).Build();
-        var provider = root.Providers.OfType<OptionFileConfigurationProvider>().Single();
-        return FromConfiguration(root, fullPath, name => provider.Lines.TryGetValue(name, out var line) ? line : 0);
+        return FromConfiguration(new ConfigurationBuilder().AddMilterOptionFile(path).Build());
     }
 
     /// <summary>
-    /// Validates options from any configuration (the option file provider, or in-memory values in
-    /// tests and tools). <paramref name="lineOf"/> tells the line an option came from, 0 if unknown.
+    /// Validates options from any configuration: an option file added as a source
+    /// (<see cref="OptionFileConfigurationExtensions.AddMilterOptionFile"/>), an appsettings section with the option
+    /// file's names as keys, in-memory values. Errors are <see cref="SpamFilterConfigurationException"/>s naming
+    /// <paramref name="sourceName"/>, the option and, for an option file, the line.
     /// </summary>
-    public static MilterOptions FromConfiguration(IConfiguration configuration, string sourcePath, Func<string, int> lineOf)
+    public static MilterOptions FromConfiguration(IConfiguration configuration, string? sourceName = null)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var files = (configuration as IConfigurationRoot)?.Providers.OfType<OptionFileConfigurationProvider>().ToArray() ?? [];
+        return FromConfiguration(configuration, sourceName ?? (files.Length == 1 ? files[0].Path : "(configuration)"),
+            name => files.Select(f => f.Lines.TryGetValue(name, out var line) ? line : 0).FirstOrDefault(line => line > 0));
+    }
+
+    /// <summary>As <see cref="FromConfiguration(IConfiguration, string?)"/>; <paramref name="lineOf"/> tells the line an option came from, 0 if unknown.</summary>
+    internal static MilterOptions FromConfiguration(IConfiguration configuration, string sourcePath, Func<string, int> lineOf)
     {
         var options = new MilterOptions { SourcePath = sourcePath };
         foreach (var entry in configuration.GetChildren())
@@ -189,118 +217,5 @@ internal sealed class MilterOptions
         }
 
         return options;
-    }
-
-    /// <summary>One option: its name, whether it is required, its default as documented, and how it is parsed.</summary>
-    internal sealed record Descriptor(string Name, bool Required, string Default, string Summary, Action<MilterOptions, string> Apply);
-
-    /// <summary>Every option the file may hold, in documentation order.</summary>
-    internal static IReadOnlyDictionary<string, Descriptor> Descriptors { get; } = new[]
-    {
-        new Descriptor("HOST", true, "(required)", "Milter host name or address; every DNS address is tried in order. unix:/path for a UNIX-domain socket.",
-            (o, v) =>
-            {
-                if (v.StartsWith("unix:", StringComparison.OrdinalIgnoreCase) || v.StartsWith("local:", StringComparison.OrdinalIgnoreCase))
-                {
-                    var path = v[(v.IndexOf(':', StringComparison.Ordinal) + 1)..];
-                    o.UnixSocketPath = path.StartsWith('/') ? path : throw new FormatException($"\"{path}\" is not an absolute socket path");
-                    o.Host = v;
-                }
-                else
-                {
-                    o.Host = ParseHost(v);
-                }
-            }),
-        new Descriptor("PORT", true, "(required)", "Milter TCP port.",
-            (o, v) => o.Port = ParseInteger(v, 1, 65535)),
-        new Descriptor("DEBUG", false, "0", "0 warnings and failures, 1 one line per message, 2 every packet.",
-            (o, v) => o.Debug = ParseInteger(v, 0, 2)),
-        new Descriptor("TIMEOUT", false, "3600", "Hundredths of a second allowed for each connect, write and read.",
-            (o, v) => o.Timeout = Hundredths(v)),
-        new Descriptor("SOCKS_HOST", false, "(none)", "SOCKS5 server to connect through.",
-            (o, v) => o.SocksHost = v.Length == 0 ? null : ParseHost(v)),
-        new Descriptor("SOCKS_PORT", false, "1080", "SOCKS5 server port.",
-            (o, v) => o.SocksPort = ParseInteger(v, 1, 65535)),
-        new Descriptor("SOCKS_PASSWORD", false, "(none)", "Password for SOCKS5 username/password authentication.",
-            (o, v) => o.SocksPassword = v.Length == 0 ? null : v),
-        new Descriptor("CONNECT_TIMEOUT", false, "TIMEOUT", "Hundredths of a second allowed for connecting, all DNS addresses together.",
-            (o, v) => o.ConnectTimeout = Hundredths(v)),
-        new Descriptor("MESSAGE_TIMEOUT", false, "30000", "Hundredths of a second the milter may take over one message, all its replies together.",
-            (o, v) => o.MessageTimeout = Hundredths(v)),
-        new Descriptor("MAX_REPLIES", false, "10000", "Most packets a milter may send in answer to one event (PROGRESS included).",
-            (o, v) => o.MaxReplies = ParseInteger(v, 1, 1_000_000)),
-        new Descriptor("MAX_EDITS", false, "1000", "Most modifications a milter may make to one message.",
-            (o, v) => o.MaxEdits = ParseInteger(v, 1, 1_000_000)),
-        new Descriptor("MAX_PACKET", false, "1048575", "Largest packet accepted from the milter, in bytes.",
-            (o, v) => o.MaxPacket = ParseInteger(v, 65_535, 16 * 1024 * 1024)),
-        new Descriptor("MAX_REPLACEMENT_BODY", false, "67108864", "Largest replacement body accepted from the milter, in bytes.",
-            (o, v) => o.MaxReplacementBody = ParseInteger(v, 0, int.MaxValue)),
-        new Descriptor("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters.",
-            (o, v) => o.MaxReplyText = ParseInteger(v, 3, 1_048_576)),
-        new Descriptor("OFFER_MDS", false, "none", "Offer the milter larger packets: none (64 KiB - 1), 256k or 1m; used only if the milter accepts.",
-            (o, v) => o.OfferMds = v.ToLowerInvariant() switch
-            {
-                "none" => OfferMds.None,
-                "256k" => OfferMds.Size256K,
-                "1m" => OfferMds.Size1M,
-                _ => throw new FormatException($"\"{v}\" is not one of: none, 256k, 1m"),
-            }),
-        new Descriptor("POOL_SIZE", false, "0", "Negotiated connections kept for reuse between SMTP sessions (SMFIC_QUIT_NC); 0 keeps none.",
-            (o, v) => o.PoolSize = ParseInteger(v, 0, 10_000)),
-        new Descriptor("POOL_IDLE_TIMEOUT", false, "6000", "Hundredths of a second a parked connection may wait before it is closed.",
-            (o, v) => o.PoolIdleTimeout = Hundredths(v)),
-        new Descriptor("IO_MODE", false, "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
-            (o, v) => o.IoMode = ParseChoice<IoMode>(v)),
-        new Descriptor("SOCKS_USER", false, "(the process's user name)", "User name for SOCKS5 username/password authentication.",
-            (o, v) => o.SocksUser = v.Length is > 0 and <= 255 ? v : throw new FormatException("a user name of 1 to 255 characters is required")),
-        new Descriptor("SOCKS_RESOLVE", false, "local", "local: resolve HOST here and try each address through the SOCKS server; remote: the SOCKS server resolves it.",
-            (o, v) => o.SocksResolve = ParseChoice<SocksResolve>(v)),
-        new Descriptor("FAILURE_ACTION", false, "tempfail", "What a message gets when the milter cannot be used: tempfail, accept or reject.",
-            (o, v) => o.FailureAction = ParseChoice<FailureAction>(v)),
-    }.ToDictionary(d => d.Name, StringComparer.OrdinalIgnoreCase);
-
-    private static int ParseInteger(string value, int min, int max)
-    {
-        if (!int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
-        {
-            throw new FormatException($"\"{value}\" is not a whole number");
-        }
-
-        if (number < min || number > max)
-        {
-            throw new FormatException($"{number} is out of range ({min} to {max})");
-        }
-
-        return number;
-    }
-
-    /// <summary>A duration in hundredths of a second (Messaging Server's unit), up to a day.</summary>
-    private static TimeSpan Hundredths(string value) => TimeSpan.FromMilliseconds(10.0 * ParseInteger(value, 1, 8_640_000));
-
-    private static T ParseChoice<T>(string value)
-        where T : struct, Enum
-    {
-        if (Enum.TryParse<T>(value, ignoreCase: true, out var choice) && Enum.IsDefined(choice) && !char.IsDigit(value[0]))
-        {
-            return choice;
-        }
-
-        throw new FormatException($"\"{value}\" is not one of: {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
-    }
-
-    private static string ParseHost(string value)
-    {
-        if (value.Length == 0)
-        {
-            throw new FormatException("a host name or address is required");
-        }
-
-        if (value.Any(char.IsWhiteSpace))
-        {
-            throw new FormatException($"\"{value}\" is not a host name: it contains white space");
-        }
-
-        // An IPv6 literal may be written in brackets, as in URLs; store it bare.
-        return value is ['[', .., ']'] ? value[1..^1] : value;
     }
 }

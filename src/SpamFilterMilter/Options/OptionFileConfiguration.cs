@@ -9,10 +9,12 @@ namespace SpamFilterMilter.Options;
 /// with <c>!</c> or <c>#</c> are comments, empty lines ignored. Remembers the line of every option
 /// so that a later validation error can point at it.
 /// </summary>
-internal sealed class OptionFileConfigurationSource(string path) : IConfigurationSource
+public sealed class OptionFileConfigurationSource(string path) : IConfigurationSource
 {
-    public string Path { get; } = path;
+    /// <summary>The option file's full path.</summary>
+    public string Path { get; } = System.IO.Path.GetFullPath(path);
 
+    /// <inheritdoc />
     public IConfigurationProvider Build(IConfigurationBuilder builder) => new OptionFileConfigurationProvider(Path);
 }
 
@@ -40,9 +42,10 @@ internal sealed class OptionFileConfigurationProvider(string path) : Configurati
     }
 }
 
-/// <summary>Registration helper in the Microsoft.Extensions.Configuration style.</summary>
-internal static class OptionFileConfigurationExtensions
+/// <summary>Adds a milter option file to a configuration, in the Microsoft.Extensions.Configuration style.</summary>
+public static class OptionFileConfigurationExtensions
 {
-    public static IConfigurationBuilder AddOptionFile(this IConfigurationBuilder builder, string path) =>
+    /// <summary>Adds the milter option file at <paramref name="path"/> as a configuration source: its options become keys.</summary>
+    public static IConfigurationBuilder AddMilterOptionFile(this IConfigurationBuilder builder, string path) =>
         builder.Add(new OptionFileConfigurationSource(path));
 }

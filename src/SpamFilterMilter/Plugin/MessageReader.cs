@@ -1,6 +1,6 @@
 using System.Buffers;
 using SpamFilterMilter.Contract;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Plugin;
 

@@ -1,23 +1,25 @@
 using System.Diagnostics;
 using SpamFilterMilter.Contract;
-using SpamFilterMilter.Policy;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Plugin;
 
 /// <summary>
-/// Filters one whole message the way Messaging Server calls a spam-filter plug-in: it plays the SMTP
-/// session to the milter (connect, HELO, MAIL, each RCPT, DATA, each header, end of headers, the
-/// body, end of message, QUIT) through the same <see cref="MilterFilterSession"/> a stage-by-stage
-/// host uses, and stops as soon as the milter has decided for the whole message.
+/// Filters one whole message the way Messaging Server calls a spam-filter plug-in: it plays the SMTP session to the
+/// milter (connect, HELO, MAIL, each RCPT, DATA, each header, end of headers, the body, end of message, QUIT)
+/// through the same <see cref="FilterSessionAdapter"/> a stage-by-stage host uses, and stops as soon as the milter
+/// has decided for the whole message (<see cref="FilterSessionAdapter.Verdict"/>).
 /// </summary>
 internal static class WholeMessageFilter
 {
+    /// <param name="context">The plug-in's shared state.</param>
+    /// <param name="message">The message.</param>
+    /// <param name="cancellationToken">The host's cancellation.</param>
     /// <param name="observe">
-    /// Told of each stage as it is played (the check tool shows them); the end of the message is
-    /// observed as "eom" with the verdict's action and reply.
+    /// Told of each stage as it is played (the check tool shows them); the end of the message is observed with the
+    /// verdict's action and reply.
     /// </param>
-    public static async ValueTask<FilterVerdict> FilterAsync(MilterPluginCore core, MessageSubmission message, CancellationToken cancellationToken,
+    public static async ValueTask<FilterVerdict> FilterAsync(MilterClientContext context, MessageSubmission message, CancellationToken cancellationToken,
         Action<StageObservation>? observe = null)
     {
         ArgumentNullException.ThrowIfNull(message);
@@ -26,7 +28,7 @@ internal static class WholeMessageFilter
             throw new ArgumentException("A message needs at least one recipient.", nameof(message));
         }
 
-        await using var session = new MilterFilterSession(core) { ConcludedByCaller = true };
+        await using var session = new FilterSessionAdapter(context, wholeMessage: true);
         if (message.Macros is not null)
         {
             foreach (var (name, value) in message.Macros)
@@ -40,143 +42,89 @@ internal static class WholeMessageFilter
             session.SetMacro(MacroNames.OptIn, string.Join(',', optIn));
         }
 
-        var recipients = new List<RecipientDecision>(message.Recipients.Count);
-        var started = Stopwatch.GetTimestamp();
-        var decision = await session.ConnectAsync(message.Client ?? new ClientInfo(), cancellationToken).ConfigureAwait(false);
-        observe?.Invoke(new("connect", null, decision, Stopwatch.GetElapsedTime(started)));
-        if (Ended(session, decision, "connect", recipients) is { } atConnect)
+        var play = new Player(session, observe);
+        if (await play.StageAsync(new(FilterStage.Connect), session.ConnectAsync(message.Client ?? new ClientInfo(), cancellationToken)).ConfigureAwait(false))
         {
-            return atConnect;
+            return session.Verdict!;
         }
 
-        if (message.HeloName is { } helo)
+        if (message.HeloName is { } helo && await play.StageAsync(new(FilterStage.Helo, helo), session.HeloAsync(helo, cancellationToken)).ConfigureAwait(false))
         {
-            started = Stopwatch.GetTimestamp();
-            decision = await session.HeloAsync(helo, cancellationToken).ConfigureAwait(false);
-            observe?.Invoke(new("helo", helo, decision, Stopwatch.GetElapsedTime(started)));
-            if (Ended(session, decision, "helo", recipients) is { } atHelo)
-            {
-                return atHelo;
-            }
+            return session.Verdict!;
         }
 
-        started = Stopwatch.GetTimestamp();
-        decision = await session.MailAsync(message.MailFrom, message.MailParameters, cancellationToken).ConfigureAwait(false);
-        observe?.Invoke(new("mail", message.MailFrom, decision, Stopwatch.GetElapsedTime(started)));
-        if (Ended(session, decision, "mail", recipients) is { } atMail)
+        if (await play.StageAsync(new(FilterStage.Mail, message.MailFrom), session.MailAsync(message.MailFrom, message.MailParameters, cancellationToken)).ConfigureAwait(false))
         {
-            return atMail;
+            return session.Verdict!;
         }
 
         foreach (var recipient in message.Recipients)
         {
-            started = Stopwatch.GetTimestamp();
-            decision = await session.RcptAsync(recipient.Address, recipient.Parameters, cancellationToken).ConfigureAwait(false);
-            observe?.Invoke(new("rcpt", recipient.Address, decision, Stopwatch.GetElapsedTime(started)));
-            if (decision.Failure is null && decision.Action is FilterAction.Reject or FilterAction.TempFail)
+            if (await play.StageAsync(new(FilterStage.Rcpt, recipient.Address), session.RcptAsync(recipient.Address, recipient.Parameters, cancellationToken)).ConfigureAwait(false))
             {
-                recipients.Add(new RecipientDecision(recipient.Address, decision.Action, decision.Reply));
-                continue;
-            }
-
-            recipients.Add(new RecipientDecision(recipient.Address, decision.Action == FilterAction.Accept ? FilterAction.Accept : FilterAction.Continue, null));
-            if (Ended(session, decision, "rcpt", recipients) is { } atRcpt)
-            {
-                return atRcpt;
+                return session.Verdict!;
             }
         }
 
-        if (recipients.All(r => r.Action is FilterAction.Reject or FilterAction.TempFail))
+        if (session.AllRecipientsRefused)
         {
-            // Every recipient refused: the message goes nowhere. A temporary refusal wins so the sender retries.
-            var deciding = recipients.FirstOrDefault(r => r.Action == FilterAction.TempFail) ?? recipients[^1];
-            await session.AbortAsync(cancellationToken).ConfigureAwait(false);
-            return session.Conclude(new MessageOutcome { Action = deciding.Action, Reply = deciding.Reply, Recipients = recipients, DecidedAt = "rcpt" });
+            return await session.ConcludeAllRefusedAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        started = Stopwatch.GetTimestamp();
-        decision = await session.DataAsync(cancellationToken).ConfigureAwait(false);
-        observe?.Invoke(new("data", null, decision, Stopwatch.GetElapsedTime(started)));
-        if (Ended(session, decision, "data", recipients) is { } atData)
+        if (await play.StageAsync(new(FilterStage.Data), session.DataAsync(cancellationToken)).ConfigureAwait(false))
         {
-            return atData;
+            return session.Verdict!;
         }
 
         using var reader = new MessageReader(message.Message);
         foreach (var header in await reader.ReadHeadersAsync(cancellationToken).ConfigureAwait(false))
         {
-            started = Stopwatch.GetTimestamp();
-            decision = await session.HeaderAsync(header.Name, header.Value, cancellationToken).ConfigureAwait(false);
-            observe?.Invoke(new("header", header.Name, decision, Stopwatch.GetElapsedTime(started)));
-            if (Ended(session, decision, "header", recipients) is { } atHeader)
+            if (await play.StageAsync(new(FilterStage.Header, header.Name), session.HeaderAsync(header.Name, header.Value, cancellationToken)).ConfigureAwait(false))
             {
-                return atHeader;
+                return session.Verdict!;
             }
         }
 
-        started = Stopwatch.GetTimestamp();
-        decision = await session.EndOfHeadersAsync(cancellationToken).ConfigureAwait(false);
-        observe?.Invoke(new("eoh", null, decision, Stopwatch.GetElapsedTime(started)));
-        if (Ended(session, decision, "eoh", recipients) is { } atEndOfHeaders)
+        if (await play.StageAsync(new(FilterStage.EndOfHeaders), session.EndOfHeadersAsync(cancellationToken)).ConfigureAwait(false))
         {
-            return atEndOfHeaders;
+            return session.Verdict!;
         }
 
-        while (true)
+        while (await reader.ReadBodyAsync(cancellationToken).ConfigureAwait(false) is { IsEmpty: false } chunk)
         {
-            var chunk = await reader.ReadBodyAsync(cancellationToken).ConfigureAwait(false);
-            if (chunk.IsEmpty)
+            if (await play.StageAsync(new(FilterStage.Body, bytes: chunk.Length), session.BodyAsync(chunk, cancellationToken)).ConfigureAwait(false))
             {
-                break;
-            }
-
-            started = Stopwatch.GetTimestamp();
-            decision = await session.BodyAsync(chunk, cancellationToken).ConfigureAwait(false);
-            observe?.Invoke(new("body", null, decision, Stopwatch.GetElapsedTime(started), chunk.Length));
-            if (Ended(session, decision, "body", recipients) is { } atBody)
-            {
-                return atBody;
+                return session.Verdict!;
             }
         }
 
-        started = Stopwatch.GetTimestamp();
-        var verdict = await session.EndOfMessageAsync(recipients, cancellationToken).ConfigureAwait(false);
-        observe?.Invoke(new("eom", null, new StageDecision { Action = verdict.Action, Reply = verdict.Reply, Failure = verdict.Failure },
-            Stopwatch.GetElapsedTime(started)));
+        var end = new StageStart(FilterStage.EndOfMessage);
+        var verdict = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
+        observe?.Invoke(end.Observed(new StageDecision { Stage = FilterStage.EndOfMessage, Action = verdict.Action, Reply = verdict.Reply, Failure = verdict.Failure }));
         return verdict;
     }
 
-    /// <summary>
-    /// The verdict when <paramref name="decision"/> settles the whole message (or the milter failed);
-    /// null to go on. Reject and tempfail at RCPT concern one recipient and are handled by the caller.
-    /// </summary>
-    private static FilterVerdict? Ended(MilterFilterSession session, StageDecision decision, string stage, List<RecipientDecision> recipients)
+    /// <summary>Plays one stage at a time: tells the observer, and says whether the message is decided.</summary>
+    private readonly struct Player(FilterSessionAdapter session, Action<StageObservation>? observe)
     {
-        if (decision.Failure is not null)
+        /// <summary>
+        /// Awaits <paramref name="call"/>; true when the milter has decided the message (or failed). The stage is
+        /// written first in the call, so its clock starts before the call does (arguments are evaluated in order).
+        /// </summary>
+        public async ValueTask<bool> StageAsync(StageStart stage, ValueTask<StageDecision> call)
         {
-            return session.Conclude(new MessageOutcome());
+            var decision = await call.ConfigureAwait(false);
+            observe?.Invoke(stage.Observed(decision));
+            return session.Verdict is not null;
         }
+    }
 
-        if (decision.Action == FilterAction.Continue)
-        {
-            return null;
-        }
+    /// <summary>A stage being played, and when it started.</summary>
+    private readonly struct StageStart(FilterStage stage, string? subject = null, int bytes = 0)
+    {
+        private readonly long _started = Stopwatch.GetTimestamp();
 
-        return session.Conclude(new MessageOutcome
-        {
-            Action = decision.Action,
-            Reply = decision.Reply,
-            QuarantineReason = decision.QuarantineReason,
-            Recipients = recipients,
-            DecidedAt = stage,
-        });
+        public StageObservation Observed(StageDecision decision) =>
+            new(stage, subject, decision, Stopwatch.GetElapsedTime(_started), bytes);
     }
 }
-
-/// <summary>One stage of a whole-message filtering, as played.</summary>
-/// <param name="Stage">connect, helo, mail, rcpt, data, header, eoh, body or eom.</param>
-/// <param name="Subject">The HELO name, the sender, the recipient or the header name; null for the other stages.</param>
-/// <param name="Decision">What the milter decided at this stage.</param>
-/// <param name="Elapsed">How long the stage took.</param>
-/// <param name="Bytes">The body chunk's length (body only).</param>
-internal readonly record struct StageObservation(string Stage, string? Subject, StageDecision Decision, TimeSpan Elapsed, int Bytes = 0);

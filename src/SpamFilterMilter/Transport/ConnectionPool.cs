@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Codec;
 
 namespace SpamFilterMilter.Transport;
 

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Session;
 
 namespace SpamFilterMilter.Transport;
 

@@ -2,9 +2,10 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Diagnostics;
 using SpamFilterMilter.Options;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Transport;
 
@@ -46,7 +47,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
     {
         var causes = new List<string>();
         var socket = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
-            ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect", $"can't connect to {EndpointName}: {causes[0]}");
+            ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"can't connect to {EndpointName}: {causes[0]}");
         return new MilterConnection(socket, EndpointName, EndpointName);
     }
 
@@ -64,7 +65,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             }
         }
 
-        throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect",
+        throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null,
             $"can't connect to {EndpointName}: {string.Join("; ", causes)}");
     }
 
@@ -117,7 +118,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             }
             catch (SocksException e)
             {
-                throw new MilterProtocolException(MilterFailureKind.Socks, "connect", $"SOCKS server {proxy}: {e.Message}", e);
+                throw new MilterProtocolException(MilterFailureKind.Socks, FilterStage.Connect, null, $"SOCKS server {proxy}: {e.Message}", e);
             }
             catch (TimeoutException e)
             {
@@ -132,7 +133,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             }
         }
 
-        throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect",
+        throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null,
             $"can't connect to {EndpointName} through SOCKS server {options.SocksHost}:{options.SocksPort}: {string.Join("; ", causes)}");
     }
 
@@ -231,18 +232,18 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             var addresses = await _resolve(host, resolving.Token).ConfigureAwait(false);
             if (addresses.Length == 0)
             {
-                throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect", $"{host} has no addresses");
+                throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"{host} has no addresses");
             }
 
             return addresses;
         }
         catch (SocketException e)
         {
-            throw new MilterProtocolException(MilterFailureKind.ConnectFailed, "connect", $"can't resolve {host}: {e.Message}", e);
+            throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"can't resolve {host}: {e.Message}", e);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new MilterProtocolException(MilterFailureKind.Timeout, "connect", $"can't resolve {host}: no answer within CONNECT_TIMEOUT", e);
+            throw new MilterProtocolException(MilterFailureKind.Timeout, FilterStage.Connect, null, $"can't resolve {host}: no answer within CONNECT_TIMEOUT", e);
         }
     }
 }

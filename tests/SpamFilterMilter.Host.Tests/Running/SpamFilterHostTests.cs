@@ -138,7 +138,7 @@ public class SpamFilterHostTests : TempFolderTest
     {
         Kind = VerdictKind.Failure,
         Text = text,
-        Failure = new FilterFailure("milter 127.0.0.1:8890", "connect", "connection refused"),
+        Failure = new FilterFailure("milter 127.0.0.1:8890", FilterStage.Connect, "connection refused"),
     };
 
     [Test]
@@ -216,7 +216,7 @@ public class SpamFilterHostTests : TempFolderTest
         var result = await FilterAsync(FakePlugins.Slot(1, "a"));
 
         Assert.That(result.Deliveries.Single().Disposition, Is.EqualTo(Disposition.TempFail));
-        Assert.That(result.Runs.Single().Failure, Is.EqualTo("fake a: filter: InvalidOperationException: broken"));
+        Assert.That(result.Runs.Single().Failure, Is.EqualTo("fake a: the plug-in threw InvalidOperationException: broken"));
     }
 
     [Test]

@@ -136,7 +136,7 @@ public class ActionStringScriptTests
     [TestCase("keep;", SieveDisposition.Deliver)]
     public void A_failure_verdicts_action_runs_after_its_comment(string action, SieveDisposition disposition)
     {
-        var outcome = Run("# milter failure: milter 127.0.0.1:8890: SMFIC_BODYEOB reply: can't read packet header: the milter closed the connection", action);
+        var outcome = Run("# milter failure: milter 127.0.0.1:8890: eom: SMFIC_BODYEOB reply: can't read packet header: the milter closed the connection", action);
 
         Assert.That(outcome.Disposition, Is.EqualTo(disposition));
     }

@@ -2,14 +2,14 @@ using System.Text;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 using SpamFilterMilter.Host.Sieve;
-using SpamFilterMilter.Policy;
+using SpamFilterMilter.Verdicts;
 
 namespace SpamFilterMilter.Tests.Host;
 
 /// <summary>
 /// The plug-in's action string, run by the host's Sieve interpreter, does byte for byte what the plug-in's
 /// structured verdict says: for every kind of edit, header values with every kind of leading blank (the ones
-/// that need :raw included), and every refusal. The script comes from ActionString.ForOutcome, the expected
+/// that need :raw included), and every refusal. The script comes from the plug-in's verdict builder, the expected
 /// result from MessageEditor.Apply on the verdict's own edits.
 /// </summary>
 public class ActionStringRoundTripTests
@@ -46,9 +46,10 @@ public class ActionStringRoundTripTests
     private static SieveOutcome RunActionString(FilterVerdict verdict, string message) =>
         SieveScript.Parse(verdict.Text!).Run(Encoding.UTF8.GetBytes(message), Envelope);
 
-    private static FilterVerdict Verdict(MessageOutcome outcome)
+    private static FilterVerdict Verdict(FilterAction action = FilterAction.Accept, SmtpReply? reply = null, IReadOnlyList<MessageEdit>? edits = null,
+        string? quarantine = null, IReadOnlyList<RecipientDecision>? recipients = null)
     {
-        var verdict = ActionString.ForOutcome(outcome);
+        var verdict = Support.Verdicts.Decided(action, reply, edits, quarantine, recipients);
         Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.String));
         return verdict;
     }
@@ -64,7 +65,7 @@ public class ActionStringRoundTripTests
     [TestCaseSource(nameof(Edits))]
     public void Each_edit_runs_exactly_as_MessageEditor_applies_it_in_a_CRLF_message(MessageEdit edit)
     {
-        var verdict = Verdict(new MessageOutcome { Edits = [edit] });
+        var verdict = Verdict(edits: [edit]);
 
         var outcome = RunActionString(verdict, CrlfMessage);
 
@@ -76,7 +77,7 @@ public class ActionStringRoundTripTests
     public void Each_edit_runs_exactly_as_MessageEditor_applies_it_in_an_LF_message(MessageEdit edit)
     {
         var message = CrlfMessage.Replace("\r\n", "\n", StringComparison.Ordinal);
-        var verdict = Verdict(new MessageOutcome { Edits = [edit] });
+        var verdict = Verdict(edits: [edit]);
 
         var outcome = RunActionString(verdict, message);
 
@@ -87,7 +88,7 @@ public class ActionStringRoundTripTests
     public void Every_edit_in_one_verdict_runs_in_order_as_MessageEditor_applies_them()
     {
         var edits = Edits().Select(c => (MessageEdit)c.Arguments[0]!).ToArray();
-        var verdict = Verdict(new MessageOutcome { Edits = edits, QuarantineReason = "held \"for\" review" });
+        var verdict = Verdict(edits: edits, quarantine: "held \"for\" review");
 
         var outcome = RunActionString(verdict, CrlfMessage);
 
@@ -99,7 +100,7 @@ public class ActionStringRoundTripTests
     [Test]
     public void A_quarantine_holds_the_edited_message_with_the_milters_reason()
     {
-        var verdict = Verdict(new MessageOutcome { Edits = [new AddHeader("X-Spam", " yes")], QuarantineReason = "looks like a lottery scam" });
+        var verdict = Verdict(edits: [new AddHeader("X-Spam", " yes")], quarantine: "looks like a lottery scam");
 
         var outcome = RunActionString(verdict, CrlfMessage);
 
@@ -110,14 +111,11 @@ public class ActionStringRoundTripTests
     [Test]
     public void Refused_recipients_are_refused_with_their_replies_and_the_others_kept()
     {
-        var verdict = Verdict(new MessageOutcome
-        {
-            Recipients =
+        var verdict = Verdict(recipients:
             [
                 new RecipientDecision("<carol@example.com>", FilterAction.Reject, new SmtpReply(550, "5.1.1", "No such user here")),
                 new RecipientDecision("<bob@example.com>", FilterAction.Accept, null),
-            ],
-        });
+            ]);
 
         var outcome = RunActionString(verdict, CrlfMessage);
 
@@ -129,14 +127,11 @@ public class ActionStringRoundTripTests
     [Test]
     public void A_recipient_refused_for_now_gets_the_milters_4xx_reply_or_the_default()
     {
-        var verdict = Verdict(new MessageOutcome
-        {
-            Recipients = [new RecipientDecision("bob@example.com", FilterAction.TempFail, null)],
-        });
+        var verdict = Verdict(recipients: [new RecipientDecision("bob@example.com", FilterAction.TempFail, null)]);
 
         var outcome = RunActionString(verdict, CrlfMessage);
 
-        Assert.That(outcome.RefusedRecipients.Single().Reply, Is.EqualTo(SmtpReplyText.DefaultTempFail));
+        Assert.That(outcome.RefusedRecipients.Single().Reply, Is.EqualTo(SmtpReply.DefaultTempFail));
         Assert.That(outcome.RefusedRecipients.Single().Reply.IsTransient, Is.True);
     }
 
@@ -153,7 +148,7 @@ public class ActionStringRoundTripTests
     [TestCaseSource(nameof(Refusals))]
     public void A_refusal_refuses_with_exactly_the_verdicts_reply_and_the_original_message(FilterAction action, SmtpReply? reply, SieveDisposition disposition)
     {
-        var verdict = Verdict(new MessageOutcome { Action = action, Reply = reply, Edits = [new AddHeader("X-Dropped", " 1")] });
+        var verdict = Verdict(action, reply, [new AddHeader("X-Dropped", " 1")]);
 
         var outcome = RunActionString(verdict, CrlfMessage);
 
@@ -164,7 +159,7 @@ public class ActionStringRoundTripTests
     [Test]
     public void A_discard_discards()
     {
-        var verdict = Verdict(new MessageOutcome { Action = FilterAction.Discard });
+        var verdict = Verdict(FilterAction.Discard);
 
         var outcome = RunActionString(verdict, CrlfMessage);
 

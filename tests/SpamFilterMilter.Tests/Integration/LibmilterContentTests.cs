@@ -184,7 +184,7 @@ public class LibmilterContentTests : TempFolderTest
         var verdict = await plugin.FilterMessageAsync(Submission(message: "Subject: long\r\nX-Huge: " + new string('h', 70_000) + "\r\n\r\nbody\r\n"));
 
         Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure));
-        Assert.That((verdict.Failure!.Stage, verdict.Failure.Cause), Is.EqualTo(("SMFIC_HEADER", "packet of 70008 bytes is larger than the 65535 the milter accepts")));
+        Assert.That((verdict.Failure!.Stage, verdict.Failure.Cause), Is.EqualTo(((FilterStage?)FilterStage.Header, "SMFIC_HEADER: packet of 70008 bytes is larger than the 65535 the milter accepts")));
         var transcript = await milter.TranscriptAfterAsync("close");
         Assert.That(transcript.Where(l => l.Event == "header").Select(l => l.Fields[0]), Is.EqualTo(new[] { "Subject" }), "libmilter never got the oversized packet");
     }

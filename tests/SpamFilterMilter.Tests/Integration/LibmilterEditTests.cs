@@ -111,7 +111,7 @@ public class LibmilterEditTests : TempFolderTest
         var verdict = await plugin.FilterMessageAsync(Submission());
 
         Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure));
-        Assert.That(verdict.Failure!.Cause, Is.EqualTo("the replacement body is larger than the 4096 bytes allowed"));
+        Assert.That(verdict.Failure!.Cause, Is.EqualTo("SMFIC_BODYEOB reply: the replacement body is larger than the 4096 bytes allowed"));
     }
 
     [Test]

@@ -64,7 +64,7 @@ public class LibmilterStageTests
             // A short body waits in a partly filled packet: the milter sees it, and answers, at the end of the message.
             Assert.That(decisions["body"], Is.EqualTo((FilterAction.Continue, (string?)null)));
             Assert.That(decisions["eom"], Is.EqualTo(expected.Action == FilterAction.Continue ? (FilterAction.Accept, null) : expected));
-            Assert.That(verdict.DecidedAt, Is.EqualTo(expected.Action == FilterAction.Continue ? "eom" : "body"));
+            Assert.That(verdict.DecidedAt?.ToName(), Is.EqualTo(expected.Action == FilterAction.Continue ? "eom" : "body"));
         }
         else
         {
@@ -77,7 +77,7 @@ public class LibmilterStageTests
             // A decision holds for what follows: the connection (connect, helo) or the message;
             // a refused recipient is refused alone and the message goes on.
             Assert.That(decisions["eom"], Is.EqualTo(recipientOnly ? (FilterAction.Accept, null) : expected), "the verdict at the end of the message");
-            Assert.That(verdict.DecidedAt, Is.EqualTo(recipientOnly ? "eom" : stage));
+            Assert.That(verdict.DecidedAt?.ToName(), Is.EqualTo(recipientOnly ? "eom" : stage));
         }
 
         var transcript = await milter.TranscriptAfterAsync("close");

@@ -52,6 +52,6 @@ public class PymilterTests : TempFolderTest
         var (verdict, _) = await FilterAsync("nobody@example.com", "rcpt/nobody@=reject");
 
         Assert.That(verdict.Recipients.Single(), Is.EqualTo(new RecipientDecision("nobody@example.com", FilterAction.Reject, new SmtpReply(550, "5.7.1", "Command rejected"))));
-        Assert.That((verdict.Action, verdict.DecidedAt), Is.EqualTo((FilterAction.Reject, "rcpt")), "its only recipient was refused");
+        Assert.That((verdict.Action, verdict.DecidedAt), Is.EqualTo((FilterAction.Reject, (FilterStage?)FilterStage.Rcpt)), "its only recipient was refused");
     }
 }

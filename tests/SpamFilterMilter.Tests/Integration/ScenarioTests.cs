@@ -67,7 +67,7 @@ public class ScenarioTests : TempFolderTest
         {
             $"kind: {verdict.Kind.ToString().ToLowerInvariant()}",
             $"action: {verdict.Action.ToString().ToLowerInvariant()}",
-            $"decided-at: {verdict.DecidedAt}",
+            $"decided-at: {verdict.DecidedAt?.ToName()}",
         };
         if (verdict.Reply is { } reply)
         {

@@ -1,7 +1,7 @@
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Options;
-using SpamFilterMilter.Policy;
 using SpamFilterMilter.Tests.Support;
+using SpamFilterMilter.Verdicts;
 
 namespace SpamFilterMilter.Tests.Options;
 
@@ -214,7 +214,7 @@ public class MilterOptionsTests : TempFolderTest
     public void The_option_file_reaches_the_options_through_Microsoft_Extensions_Configuration()
     {
         var path = Folder.Write("milter.opt", "Host=h\nPort=9\n");
-        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddOptionFile(path).Build();
+        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddMilterOptionFile(path).Build();
 
         Assert.That((configuration["HOST"], configuration["port"]), Is.EqualTo(("h", "9")), "keys are case-insensitive");
     }

@@ -44,21 +44,24 @@ public class FaultTableTests : TempFolderTest
         }
     }
 
-    /// <summary>The stage the failure names: where the fault shows, as the plug-in saw it.</summary>
-    private static string ExpectedStage(string stage, string fault)
+    /// <summary>
+    /// Where the failure is said to be: the stage, and the protocol step its cause starts with (the reply the plug-in
+    /// was waiting for when the fault showed), or, for an unreachable milter, the start of the cause.
+    /// </summary>
+    private static (FilterStage Stage, string CauseStart) Expected(string stage, string fault)
     {
         if (fault == "connection-refused")
         {
-            return "connect";
+            return (FilterStage.Connect, "can't connect to ");
         }
 
         // An answer to a no-reply command comes out with the next answer the plug-in waits for.
         var seen = fault == "reply-to-no-reply" ? NextRepliedStage(stage) : stage;
         return seen switch
         {
-            "optneg" => "SMFIC_OPTNEG reply",
-            "eom" => "SMFIC_BODYEOB reply",
-            _ => $"SMFIC_{seen.ToUpperInvariant()} reply",
+            "optneg" => (FilterStage.Connect, "SMFIC_OPTNEG reply: "),
+            "eom" => (FilterStage.EndOfMessage, "SMFIC_BODYEOB reply: "),
+            _ => (FilterStageNames.TryParse(seen, out var parsed) ? parsed : throw new ArgumentException(seen), $"SMFIC_{seen.ToUpperInvariant()} reply: "),
         };
     }
 
@@ -101,7 +104,9 @@ public class FaultTableTests : TempFolderTest
         var elapsed = started.Elapsed;
         Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure), $"{verdict.Kind} {verdict.Text}");
         Assert.That((verdict.Action, verdict.Reply?.Code), Is.EqualTo((FilterAction.TempFail, 451)));
-        Assert.That(verdict.Failure!.Stage, Is.EqualTo(ExpectedStage(stage, fault)), verdict.Failure.Cause);
+        var expected = Expected(stage, fault);
+        Assert.That(verdict.Failure!.Stage, Is.EqualTo(expected.Stage), verdict.Failure.Cause);
+        Assert.That(verdict.Failure.Cause, Does.StartWith(expected.CauseStart));
         Assert.That(verdict.Text, Does.StartWith($"# milter failure: milter 127.0.0.1:{port}: "));
         Assert.That(elapsed, Is.LessThan(Allowed(fault)), $"took {elapsed.TotalSeconds:0.00} s: {verdict.Failure}");
         if (milter is not null)

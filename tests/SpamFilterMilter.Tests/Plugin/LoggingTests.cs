@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Diagnostics;
+using SpamFilterMilter.Options;
 using SpamFilterMilter.Plugin;
 using SpamFilterMilter.Tests.Support;
 
@@ -93,13 +94,17 @@ public class LoggingTests
     [TestCase(0, LogLevel.Warning, LogLevel.Information)]
     [TestCase(1, LogLevel.Information, LogLevel.Debug)]
     [TestCase(2, LogLevel.Debug, LogLevel.Trace)]
-    public void The_plug_ins_own_console_logger_follows_DEBUG(int debug, LogLevel lowestShown, LogLevel highestHidden)
+    public void The_plug_ins_own_standard_error_log_follows_DEBUG(int debug, LogLevel lowestShown, LogLevel highestHidden)
     {
-        using var factory = MilterPlugin.CreateConsoleLoggerFactory(debug);
+        using var output = new StringWriter();
+        using var factory = new StandardErrorLoggerFactory(new MilterOptions { Debug = debug }.DebugLogLevel, output);
         var logger = factory.CreateLogger(Log.Category);
 
-        Assert.That(logger.IsEnabled(lowestShown), Is.True);
-        Assert.That(logger.IsEnabled(highestHidden), Is.False);
+        logger.Log(lowestShown, new EventId(4001), "shown", null, (s, _) => s);
+        logger.Log(highestHidden, new EventId(4001), "hidden", null, (s, _) => s);
+
+        Assert.That((logger.IsEnabled(lowestShown), logger.IsEnabled(highestHidden)), Is.EqualTo((true, false)));
+        Assert.That(output.ToString(), Does.Match(@"^\d\d:\d\d:\d\d\.\d{3} \w{4}: SpamFilterMilter\[4001\] shown\n$"), "one line, on the writer it was given");
     }
 }
 

@@ -42,10 +42,11 @@ public class MilterFilterSessionTests
         var verdict = await session.EndOfMessageAsync();
 
         Assert.That(atConnect.Failure, Is.Not.Null);
-        Assert.That(atConnect.Failure!.Stage, Is.EqualTo("connect"));
+        Assert.That(atConnect.Failure!.Stage, Is.EqualTo(FilterStage.Connect));
         Assert.That(atConnect.Failure.Cause, Does.Contain($"can't connect to 127.0.0.1:{port}"));
         Assert.That((atConnect.Action, atConnect.Reply?.ToString()), Is.EqualTo((FilterAction.TempFail, "451 4.7.1 Service unavailable - try again later")));
-        Assert.That(atMail, Is.EqualTo(atConnect), "later calls answer at once with the same failure");
+        Assert.That(atMail with { Stage = FilterStage.Connect }, Is.EqualTo(atConnect), "later calls answer at once with the same failure");
+        Assert.That(atMail.Stage, Is.EqualTo(FilterStage.Mail), "each answers its own stage");
         Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure));
         var warnings = _logs.Entries.Where(e => e.Level >= LogLevel.Warning).ToList();
         Assert.That(warnings, Has.Count.EqualTo(1));
@@ -162,9 +163,9 @@ public class MilterFilterSessionTests
         await milterTask;
 
         Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure));
-        Assert.That(verdict.Failure!.Stage, Is.EqualTo("SMFIC_BODYEOB reply"));
-        Assert.That(verdict.Failure.Cause, Is.EqualTo("can't read packet header: the milter closed the connection"));
-        Assert.That(verdict.Text, Does.StartWith($"# milter failure: milter 127.0.0.1:{listener.Port}: SMFIC_BODYEOB reply: can't read packet header"));
+        Assert.That(verdict.Failure!.Stage, Is.EqualTo(FilterStage.EndOfMessage));
+        Assert.That(verdict.Failure.Cause, Is.EqualTo("SMFIC_BODYEOB reply: can't read packet header: the milter closed the connection"));
+        Assert.That(verdict.Text, Does.StartWith($"# milter failure: milter 127.0.0.1:{listener.Port}: eom: SMFIC_BODYEOB reply: can't read packet header"));
     }
 
     [TestCase("async")]
@@ -193,7 +194,7 @@ public class MilterFilterSessionTests
         Assert.That(started.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)), "not the 30 s TIMEOUT");
         Assert.That(await milter, Is.True, "the connection was dropped");
         var after = await session.RcptAsync("c@d");
-        Assert.That(after.Failure?.Cause, Is.EqualTo("cancelled by the host"));
+        Assert.That(after.Failure?.Cause, Is.EqualTo("SMFIC_MAIL reply: cancelled by the host"));
     }
 
     [TestCase("async")]
@@ -233,7 +234,7 @@ public class MilterFilterSessionTests
 
         release.SetResult();
         Assert.That(decision!.Failure, Is.Not.Null, "200 MB did not fit in the socket buffers?");
-        Assert.That(decision.Failure!.Cause, Is.EqualTo("can't write SMFIC_BODY: timed out after 0.5 s"));
+        Assert.That(decision.Failure!.Cause, Is.EqualTo("SMFIC_BODY: can't write: timed out after 0.5 s"));
         Assert.That(started.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
         Assert.That(await milter, Is.True);
     }

@@ -51,7 +51,7 @@ public class WholeMessageFilterTests
     {
         var (verdict, packets) = await FilterAsync(Submission(), _ => null);
 
-        Assert.That((verdict.Kind, verdict.Text, verdict.DecidedAt), Is.EqualTo((VerdictKind.Default, (string?)null, "eom")));
+        Assert.That((verdict.Kind, verdict.Text, verdict.DecidedAt), Is.EqualTo((VerdictKind.Default, (string?)null, (FilterStage?)FilterStage.EndOfMessage)));
         var commands = packets.Where(p => p.Code != 'D').Select(p => p.Code).ToArray();
         Assert.That(new string(commands), Is.EqualTo("CHMRTLLLLNBEQ"));
         var headers = packets.Where(p => p.Code == 'L').Select(p => (p.Strings[0], p.Strings[1])).ToArray();
@@ -74,7 +74,7 @@ public class WholeMessageFilterTests
     {
         var (verdict, packets) = await FilterAsync(Submission(), p => p.Code == 'M' ? [Wire.Packet('y', Wire.CString("550 5.7.1 blocked sender"))] : null);
 
-        Assert.That((verdict.Kind, verdict.Action, verdict.DecidedAt), Is.EqualTo((VerdictKind.String, FilterAction.Reject, "mail")));
+        Assert.That((verdict.Kind, verdict.Action, verdict.DecidedAt), Is.EqualTo((VerdictKind.String, FilterAction.Reject, (FilterStage?)FilterStage.Mail)));
         Assert.That(verdict.Text, Is.EqualTo("require \"ereject\";\nereject \"550 5.7.1 blocked sender\";"));
         Assert.That(packets.Select(p => p.Code), Has.None.EqualTo('R').And.None.EqualTo('B'), "nothing after MAIL but QUIT");
         Assert.That(packets[^1].Code, Is.EqualTo('Q'));
@@ -101,7 +101,7 @@ public class WholeMessageFilterTests
         var (verdict, packets) = await FilterAsync(Submission(Message, "a@example.com", "b@example.com"),
             p => p.Code == 'R' ? [p.Strings[0] == "<a@example.com>" ? Wire.Packet('r') : Wire.Packet('t')] : null);
 
-        Assert.That((verdict.Action, verdict.DecidedAt, verdict.Reply!.Code), Is.EqualTo((FilterAction.TempFail, "rcpt", 451)));
+        Assert.That((verdict.Action, verdict.DecidedAt, verdict.Reply!.Code), Is.EqualTo((FilterAction.TempFail, (FilterStage?)FilterStage.Rcpt, 451)));
         Assert.That(new string(packets.Where(p => p.Code != 'D').Select(p => p.Code).ToArray()), Is.EqualTo("CHMRRAQ"));
     }
 
@@ -112,7 +112,7 @@ public class WholeMessageFilterTests
 
         var (verdict, packets) = await FilterAsync(submission, p => p.Code == 'C' ? [Wire.Packet('a')] : null);
 
-        Assert.That((verdict.Kind, verdict.DecidedAt), Is.EqualTo((VerdictKind.Default, "connect")));
+        Assert.That((verdict.Kind, verdict.DecidedAt), Is.EqualTo((VerdictKind.Default, (FilterStage?)FilterStage.Connect)));
         Assert.That(submission.Message.Position, Is.Zero);
         Assert.That(packets.Where(p => p.Code != 'D').Select(p => p.Code), Is.EqualTo(new[] { 'C', 'Q' }));
     }
@@ -137,6 +137,6 @@ public class WholeMessageFilterTests
 
         var verdict = await plugin.FilterMessageAsync(Submission());
 
-        Assert.That((verdict.Kind, verdict.Action, verdict.Failure!.Stage), Is.EqualTo((VerdictKind.Failure, FilterAction.TempFail, "connect")));
+        Assert.That((verdict.Kind, verdict.Action, verdict.Failure!.Stage), Is.EqualTo((VerdictKind.Failure, FilterAction.TempFail, (FilterStage?)FilterStage.Connect)));
     }
 }

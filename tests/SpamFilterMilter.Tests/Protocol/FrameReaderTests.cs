@@ -1,4 +1,7 @@
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Protocol.Codec;
+using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Protocol;
@@ -15,7 +18,7 @@ public class FrameReaderTests
     {
         using var reader = Reader(Wire.Packet('y', Wire.CString("550 5.7.1 no")), delivery);
 
-        var frame = await reader.ReadAsync("test", blocking, default);
+        var frame = await reader.ReadAsync(FilterStage.Helo, "test", blocking, default);
 
         Assert.That(frame.Code, Is.EqualTo(MilterReply.ReplyCode));
         Assert.That(frame.Payload.ToArray(), Is.EqualTo(Wire.CString("550 5.7.1 no")));
@@ -30,7 +33,7 @@ public class FrameReaderTests
         var codes = new List<MilterReply>();
         for (var i = 0; i < 3; i++)
         {
-            codes.Add((await reader.ReadAsync("test", blocking, default)).Code);
+            codes.Add((await reader.ReadAsync(FilterStage.Helo, "test", blocking, default)).Code);
         }
 
         Assert.That(codes, Is.EqualTo(new[] { MilterReply.Progress, MilterReply.AddHeader, MilterReply.Continue }));
@@ -44,7 +47,7 @@ public class FrameReaderTests
         Random.Shared.NextBytes(payload);
         using var reader = Reader(Wire.Packet('b', payload), delivery == 1 ? 4096 : delivery);
 
-        var frame = await reader.ReadAsync("test", blocking, default);
+        var frame = await reader.ReadAsync(FilterStage.Helo, "test", blocking, default);
 
         Assert.That(frame.Payload.ToArray(), Is.EqualTo(payload));
     }
@@ -68,10 +71,10 @@ public class FrameReaderTests
         {
             using var reader = Reader(bytes, delivery);
 
-            var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await reader.ReadAsync("SMFIC_HELO reply", blocking, default))!;
+            var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await reader.ReadAsync(FilterStage.Helo, "SMFIC_HELO reply", blocking, default))!;
 
             Assert.That(error.Kind.ToString(), Is.EqualTo(kind), $"delivery {delivery}");
-            Assert.That(error.Stage, Is.EqualTo("SMFIC_HELO reply"));
+            Assert.That((error.Stage, error.Step), Is.EqualTo((FilterStage.Helo, "SMFIC_HELO reply")));
             Assert.That(error.Cause, Does.Contain(cause));
         }
     }
@@ -82,7 +85,7 @@ public class FrameReaderTests
         using var reader = Reader([0xFF, 0xFF, 0xFF, 0xFF, (byte)'b'], int.MaxValue, maxPayload: int.MaxValue - 10);
         var before = GC.GetAllocatedBytesForCurrentThread();
 
-        Assert.ThrowsAsync<MilterProtocolException>(async () => await reader.ReadAsync("test", blocking: true, default));
+        Assert.ThrowsAsync<MilterProtocolException>(async () => await reader.ReadAsync(FilterStage.Helo, "test", true, default));
 
         Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(1 << 20), "a 4 GiB length must not reach the allocator");
     }

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Text;
 using SpamFilterMilter.Contract;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Codec;
+using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Protocol;

@@ -1,6 +1,8 @@
 using System.Text;
 using SpamFilterMilter.Contract;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Codec;
+using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Protocol;
@@ -37,7 +39,7 @@ public class MilterSessionReplyTests(int delivery, bool blocking)
         return await mail;
     }
 
-    private async Task<EndOfMessageResult> EndOfMessageAnsweredWithAsync(params byte[][] replies)
+    private async Task<MilterAnswer> EndOfMessageAnsweredWithAsync(params byte[][] replies)
     {
         await MailAnsweredWithAsync(Wire.Packet('c'));
         var rcpt = ScriptedMilter.Run(() => _session.RcptAsync("c@d", null));
@@ -284,7 +286,7 @@ public class MilterSessionReplyTests(int delivery, bool blocking)
         var later = Assert.ThrowsAsync<MilterProtocolException>(async () => await _session.HeloAsync("again"))!;
 
         Assert.That(error.Kind.ToString(), Is.EqualTo(kind));
-        Assert.That(error.Stage, Is.EqualTo("SMFIC_MAIL reply"));
+        Assert.That((error.Stage, error.Step), Is.EqualTo((FilterStage.Mail, "SMFIC_MAIL reply")));
         Assert.That(error.Cause, Does.Contain(cause));
         Assert.That(later, Is.SameAs(error), "every later call gets the same failure, without I/O");
         Assert.That(await _milter.SessionClosedAsync(TimeSpan.FromSeconds(2)), Is.True, "the connection is closed at once");
@@ -337,7 +339,7 @@ public class MilterSessionReplyTests(int delivery, bool blocking)
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => mail)!;
 
         Assert.That(error.Kind, Is.EqualTo(MilterFailureKind.Timeout));
-        Assert.That(error.Cause, Is.EqualTo("can't read SMFIC_MAIL reply packet: timed out after 0.3 s"));
+        Assert.That(error.Message, Is.EqualTo("SMFIC_MAIL reply: can't read packet: timed out after 0.3 s"));
         Assert.That(started.Elapsed, Is.LessThan(TimeSpan.FromSeconds(3)));
     }
 
@@ -367,6 +369,6 @@ public class MilterSessionReplyTests(int delivery, bool blocking)
 
         var error = Assert.CatchAsync<OperationCanceledException>(() => mail)!;
         Assert.That(error.CancellationToken, Is.EqualTo(cancel.Token));
-        Assert.That(_session.Failure?.Cause, Is.EqualTo("cancelled by the host"));
+        Assert.That(_session.Failure?.Message, Is.EqualTo("SMFIC_MAIL reply: cancelled by the host"));
     }
 }

@@ -1,4 +1,7 @@
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Protocol.Codec;
+using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Protocol;
@@ -186,7 +189,7 @@ public class NegotiationTests(int delivery, bool blocking)
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => negotiation)!;
 
         Assert.That(error.Kind, Is.EqualTo(MilterFailureKind.Negotiation));
-        Assert.That(error.Stage, Is.EqualTo("SMFIC_OPTNEG reply"));
+        Assert.That((error.Stage, error.Step), Is.EqualTo((FilterStage.Connect, "SMFIC_OPTNEG reply")));
         Assert.That(error.Cause, Does.Contain("a milter that cannot accept what we offer hangs up during negotiation"));
     }
 }

@@ -1,4 +1,7 @@
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Protocol.Codec;
+using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Protocol;
@@ -22,7 +25,7 @@ public class StrayReplyTests
         await milter.SendAsync(Wire.Concat(Wire.Packet('c'), Wire.Packet('c'))); // one write: one read
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => mail)!;
-        Assert.That(error.Stage, Is.EqualTo("SMFIC_MAIL reply"), "caught at the answer it follows, not one command later");
+        Assert.That((error.Stage, error.Step), Is.EqualTo((FilterStage.Mail, "SMFIC_MAIL reply")), "caught at the answer it follows, not one command later");
         Assert.That(error.Cause, Is.EqualTo("the milter sent 5 more bytes after its answer (a second answer, or garbage)"));
     }
 }

@@ -2,8 +2,11 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging.Abstractions;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Options;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Codec;
+using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Transport;
 
 namespace SpamFilterMilter.Tests.Transport;
@@ -138,7 +141,7 @@ public class MilterConnectorTests
         var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;
 
         Assert.That(error.Kind, Is.EqualTo(MilterFailureKind.ConnectFailed));
-        Assert.That(error.Stage, Is.EqualTo("connect"));
+        Assert.That((error.Stage, error.Step), Is.EqualTo((FilterStage.Connect, (string?)null)));
         Assert.That(error.Cause, Does.Contain($"[::1]:{v4Port}: Connection refused").And.Contain($"127.0.0.1:{v4Port}: Connection refused"));
     }
 

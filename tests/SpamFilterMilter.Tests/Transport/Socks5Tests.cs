@@ -5,7 +5,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Options;
-using SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Codec;
+using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Tests.Support;
 using SpamFilterMilter.Transport;
 
@@ -80,7 +82,7 @@ public class Socks5Tests : TempFolderTest
             $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_USER={SocksServer.DanteUser}\nSOCKS_PASSWORD={SocksServer.DantePassword}\nIO_MODE={ioMode}\n");
 
         Assert.That(verdict.Failure, Is.Null, $"{verdict.Failure} / dante: {socks.Output}");
-        Assert.That((verdict.Action, verdict.DecidedAt), Is.EqualTo((FilterAction.Reject, "mail")), "the milter's own verdict");
+        Assert.That((verdict.Action, verdict.DecidedAt), Is.EqualTo((FilterAction.Reject, (FilterStage?)FilterStage.Mail)), "the milter's own verdict");
         AssertTunnelled(logs, socks, $"127.0.0.1:{milter.Port}");
     }
 

@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Text;
 
-namespace SpamFilterMilter.Protocol;
+namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>
 /// Builds milter packets into one pooled buffer. Packets that need no reply (macros, ABORT, no-reply
@@ -62,7 +62,7 @@ internal sealed class PacketWriter : IDisposable
         {
             var command = (MilterCommand)_buffer[_packetStart + 4];
             Cancel();
-            throw new MilterProtocolException(MilterFailureKind.LimitExceeded, MilterConstants.Name(command),
+            throw new MilterProtocolException(MilterFailureKind.LimitExceeded, MilterNames.StageOf(command), MilterNames.Name(command),
                 $"packet of {payload} bytes is larger than the {MaxPayload} the milter accepts");
         }
 

@@ -1,21 +1,15 @@
 using SpamFilterMilter.Contract;
-using SpamFilterMilter.Policy;
+using SpamFilterMilter.Options;
+using SpamFilterMilter.Tests.Support;
 
-namespace SpamFilterMilter.Tests.Policy;
+namespace SpamFilterMilter.Tests.Verdicts;
 
-/// <summary>One test per row of the README's action-string table.</summary>
+/// <summary>One test per row of the action-string table (docs/action-string.md).</summary>
 public class ActionStringTests
 {
     private static FilterVerdict Map(FilterAction action, SmtpReply? reply = null, string? quarantine = null,
         IReadOnlyList<RecipientDecision>? recipients = null, params MessageEdit[] edits) =>
-        ActionString.ForOutcome(new MessageOutcome
-        {
-            Action = action,
-            Reply = reply,
-            Edits = edits,
-            QuarantineReason = quarantine,
-            Recipients = recipients ?? [],
-        });
+        Support.Verdicts.Decided(action, reply, edits, quarantine, recipients);
 
     [TestCase(FilterAction.Accept)]
     [TestCase(FilterAction.Continue)]
@@ -46,9 +40,9 @@ public class ActionStringTests
 
         Assert.That(verdict.Text, Is.EqualTo(string.Join('\n',
             "require [\"editheader\", \"vnd.spamfiltermilter\"];",
-            $"addheader :last :raw \"X-A\" {ActionString.Quote(value)};",
-            $"insertheader :index 2 :raw \"X-B\" {ActionString.Quote(value)};",
-            $"replaceheader :index 1 :raw \"X-C\" {ActionString.Quote(value)};")));
+            $"addheader :last :raw \"X-A\" {ActionStringDialect.Quote(value)};",
+            $"insertheader :index 2 :raw \"X-B\" {ActionStringDialect.Quote(value)};",
+            $"replaceheader :index 1 :raw \"X-C\" {ActionStringDialect.Quote(value)};")));
     }
 
     [TestCase(" ", "\"\"")]
@@ -199,23 +193,23 @@ public class ActionStringTests
     [TestCase("Accept", FilterAction.Accept, "keep;")]
     public void A_failure_is_its_own_verdict_kind_carrying_the_failure_action(string policy, FilterAction action, string script)
     {
-        var failure = new FilterFailure("milter 127.0.0.1:8890", "SMFIC_BODYEOB reply", "can't read packet header: the milter closed the connection");
+        var failure = new FilterFailure("milter 127.0.0.1:8890", FilterStage.EndOfMessage, "SMFIC_BODYEOB reply: can't read packet header: the milter closed the connection");
 
-        var verdict = ActionString.ForFailure(failure, Enum.Parse<FailureAction>(policy));
+        var verdict = Support.Verdicts.Failed(failure, Enum.Parse<FailureAction>(policy));
 
         Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure));
         Assert.That(verdict.Action, Is.EqualTo(action));
         Assert.That(verdict.Failure, Is.EqualTo(failure));
-        Assert.That(verdict.Text, Is.EqualTo("# milter failure: milter 127.0.0.1:8890: SMFIC_BODYEOB reply: can't read packet header: the milter closed the connection\n" + script));
+        Assert.That(verdict.Text, Is.EqualTo("# milter failure: milter 127.0.0.1:8890: eom: SMFIC_BODYEOB reply: can't read packet header: the milter closed the connection\n" + script));
     }
 
     [Test]
     public void A_failure_cause_cannot_break_out_of_its_comment()
     {
-        var failure = new FilterFailure("milter m", "stage", "evil\nrequire \"x\"; discard;");
+        var failure = new FilterFailure("milter m", FilterStage.Data, "evil\nrequire \"x\"; discard;");
 
-        var verdict = ActionString.ForFailure(failure, FailureAction.Accept);
+        var verdict = Support.Verdicts.Failed(failure, FailureAction.Accept);
 
-        Assert.That(verdict.Text!.Split('\n'), Is.EqualTo(new[] { "# milter failure: milter m: stage: evil require \"x\"; discard;", "keep;" }));
+        Assert.That(verdict.Text!.Split('\n'), Is.EqualTo(new[] { "# milter failure: milter m: data: evil require \"x\"; discard;", "keep;" }));
     }
 }

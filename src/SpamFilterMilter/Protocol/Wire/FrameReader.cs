@@ -2,7 +2,9 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 
-namespace SpamFilterMilter.Protocol;
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>One packet received from the milter. The payload is valid until the next read.</summary>
 internal readonly struct Frame(MilterReply code, ReadOnlyMemory<byte> payload)
@@ -45,35 +47,35 @@ internal sealed class FrameReader : IDisposable
     public int BufferedCount => _end - _start;
 
     /// <summary>
-    /// Reads the next packet. <paramref name="stage"/> names what the packet answers, for error
-    /// messages ("SMFIC_EOB reply"). With <paramref name="blocking"/> the stream is read synchronously
+    /// Reads the next packet. <paramref name="stage"/> and <paramref name="step"/> name what the packet answers,
+    /// for error messages (<c>SMFIC_BODYEOB reply</c>). With <paramref name="blocking"/> the stream is read synchronously
     /// (the returned task is then complete); a socket read timeout surfaces as <see cref="TimeoutException"/>.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
-    public async ValueTask<Frame> ReadAsync(string stage, bool blocking, CancellationToken cancellationToken)
+    public async ValueTask<Frame> ReadAsync(FilterStage stage, string step, bool blocking, CancellationToken cancellationToken)
     {
         if (_end - _start < HeaderSize)
         {
-            await FillAsync(HeaderSize, stage, "packet header", blocking, cancellationToken).ConfigureAwait(false);
+            await FillAsync(HeaderSize, stage, step, "packet header", blocking, cancellationToken).ConfigureAwait(false);
         }
 
         var length = BinaryPrimitives.ReadUInt32BigEndian(_buffer.AsSpan(_start, 4));
         if (length < 1)
         {
-            throw new MilterProtocolException(MilterFailureKind.Malformed, stage, "bad packet length 0 (a packet holds at least its code byte)");
+            throw new MilterProtocolException(MilterFailureKind.Malformed, stage, step, "bad packet length 0 (a packet holds at least its code byte)");
         }
 
         var payloadLength = length - 1;
         if (payloadLength > (uint)MaxPayload)
         {
-            throw new MilterProtocolException(MilterFailureKind.Malformed, stage,
+            throw new MilterProtocolException(MilterFailureKind.Malformed, stage, step,
                 $"unreasonable packet length {length} (limit {MaxPayload + 1}){DescribeIfText()}");
         }
 
         var frameSize = HeaderSize + (int)payloadLength;
         if (_end - _start < frameSize)
         {
-            await FillAsync(frameSize, stage, "packet payload", blocking, cancellationToken).ConfigureAwait(false);
+            await FillAsync(frameSize, stage, step, "packet payload", blocking, cancellationToken).ConfigureAwait(false);
         }
 
         var code = (MilterReply)_buffer[_start + 4];
@@ -89,7 +91,7 @@ internal sealed class FrameReader : IDisposable
 
     /// <summary>Reads until at least <paramref name="needed"/> bytes from <c>_start</c> are buffered.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // no allocation per call in steady state
-    private async ValueTask FillAsync(int needed, string stage, string what, bool blocking, CancellationToken cancellationToken)
+    private async ValueTask FillAsync(int needed, FilterStage stage, string step, string what, bool blocking, CancellationToken cancellationToken)
     {
         if (_buffer.Length - _start < needed)
         {
@@ -127,7 +129,7 @@ internal sealed class FrameReader : IDisposable
             }
             catch (IOException e) when (e is not MilterProtocolException)
             {
-                throw new MilterProtocolException(MilterFailureKind.Network, stage, $"can't read {what}: {e.InnerException?.Message ?? e.Message}", e);
+                throw new MilterProtocolException(MilterFailureKind.Network, stage, step, $"can't read {what}: {e.InnerException?.Message ?? e.Message}", e);
             }
 
             if (read == 0)
@@ -135,7 +137,7 @@ internal sealed class FrameReader : IDisposable
                 var cause = _end == _start
                     ? $"can't read {what}: the milter closed the connection"
                     : $"can't read {what}: the milter closed the connection in the middle of a packet ({_end - _start} of {needed} bytes)";
-                throw new MilterProtocolException(MilterFailureKind.Closed, stage, cause);
+                throw new MilterProtocolException(MilterFailureKind.Closed, stage, step, cause);
             }
 
             _end += read;

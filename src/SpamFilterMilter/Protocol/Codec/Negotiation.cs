@@ -1,4 +1,7 @@
-namespace SpamFilterMilter.Protocol;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Protocol.Wire;
+
+namespace SpamFilterMilter.Protocol.Codec;
 
 /// <summary>What a milter and we agreed on in SMFIC_OPTNEG.</summary>
 internal sealed record NegotiatedOptions
@@ -37,6 +40,9 @@ internal sealed record NegotiatedOptions
 /// </summary>
 internal static class Negotiation
 {
+    /// <summary>What a failure while negotiating is named after.</summary>
+    public const string Step = "SMFIC_OPTNEG reply";
+
     /// <summary>The steps we offer: every step flag of protocol 6.</summary>
     public const ProtocolFlags OfferedProtocol = ProtocolFlags.All;
 
@@ -66,28 +72,27 @@ internal static class Negotiation
     /// </summary>
     public static NegotiatedOptions Judge(Frame frame, ProtocolFlags offeredProtocol)
     {
-        const string stage = "SMFIC_OPTNEG reply";
         if (frame.Code != MilterReply.OptionNegotiation)
         {
-            throw new MilterProtocolException(MilterFailureKind.Negotiation, stage,
-                $"the milter answered with {MilterConstants.Name(frame.Code)} instead of SMFIC_OPTNEG");
+            throw new MilterProtocolException(MilterFailureKind.Negotiation, FilterStage.Connect, Step,
+                $"the milter answered with {MilterNames.Name(frame.Code)} instead of SMFIC_OPTNEG");
         }
 
-        var reader = new PayloadReader(frame.Payload.Span, stage, "SMFIC_OPTNEG");
+        var reader = new PayloadReader(frame.Payload.Span, FilterStage.Connect, Step, "SMFIC_OPTNEG");
         var version = reader.ReadUInt32("version");
         var actions = (ActionFlags)reader.ReadUInt32("actions");
         var protocol = (ProtocolFlags)reader.ReadUInt32("protocol");
 
         if (version < MilterConstants.MinimumVersion || version > MilterConstants.Version)
         {
-            throw new MilterProtocolException(MilterFailureKind.Negotiation, stage,
+            throw new MilterProtocolException(MilterFailureKind.Negotiation, FilterStage.Connect, Step,
                 $"the milter speaks protocol version {version}; versions {MilterConstants.MinimumVersion} to {MilterConstants.Version} are supported");
         }
 
         if ((actions & ~OfferedActions) != 0)
         {
-            throw new MilterProtocolException(MilterFailureKind.Negotiation, stage,
-                $"the milter asks for actions we did not offer: {MilterConstants.Describe(actions & ~OfferedActions)}");
+            throw new MilterProtocolException(MilterFailureKind.Negotiation, FilterStage.Connect, Step,
+                $"the milter asks for actions we did not offer: {MilterNames.Describe(actions & ~OfferedActions)}");
         }
 
         // libmilter echoes MDS bits it accepted; they are not steps. Mask before the subset check.
@@ -104,8 +109,8 @@ internal static class Negotiation
         protocol &= ~ProtocolFlags.Internal;
         if ((protocol & ~offeredProtocol) != 0)
         {
-            throw new MilterProtocolException(MilterFailureKind.Negotiation, stage,
-                $"the milter asks for protocol steps we did not offer: {MilterConstants.Describe(protocol & ~offeredProtocol)}");
+            throw new MilterProtocolException(MilterFailureKind.Negotiation, FilterStage.Connect, Step,
+                $"the milter asks for protocol steps we did not offer: {MilterNames.Describe(protocol & ~offeredProtocol)}");
         }
 
         // Events the milter's version does not know are never sent (Postfix np_mask, sendmail).
@@ -148,7 +153,7 @@ internal static class Negotiation
     /// <summary>A malformed list is only a warning: the milter still works with our default macros.</summary>
     private static void ReadMacroLists(ReadOnlySpan<byte> data, IReadOnlyList<string>?[] lists, List<string> warnings)
     {
-        var reader = new PayloadReader(data, "SMFIC_OPTNEG reply", "macro list");
+        var reader = new PayloadReader(data, FilterStage.Connect, Step, "macro list");
         while (reader.Remaining > 0)
         {
             uint stage;

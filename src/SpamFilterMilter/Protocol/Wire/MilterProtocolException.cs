@@ -1,4 +1,6 @@
-namespace SpamFilterMilter.Protocol;
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>Why a milter connection became unusable; each kind reads differently in the log.</summary>
 internal enum MilterFailureKind
@@ -41,20 +43,29 @@ internal enum MilterFailureKind
 /// </summary>
 internal sealed class MilterProtocolException : IOException
 {
-    public MilterProtocolException(MilterFailureKind kind, string stage, string cause, Exception? inner = null)
-        : base($"{stage}: {cause}", inner)
+    /// <param name="kind">What kind of failure.</param>
+    /// <param name="stage">The stage that failed.</param>
+    /// <param name="step">The protocol step, in libmilter's words (<c>SMFIC_MAIL reply</c>, <c>SMFIC_OPTNEG</c>); null for reaching the milter (DNS, TCP, SOCKS).</param>
+    /// <param name="cause">What went wrong, without the step.</param>
+    /// <param name="inner">The exception behind it.</param>
+    public MilterProtocolException(MilterFailureKind kind, FilterStage stage, string? step, string cause, Exception? inner = null)
+        : base(step is null ? cause : $"{step}: {cause}", inner)
     {
         Kind = kind;
         Stage = stage;
+        Step = step;
         Cause = cause;
     }
 
     /// <summary>What kind of failure this is.</summary>
     public MilterFailureKind Kind { get; }
 
-    /// <summary>The protocol stage, in libmilter's words ("SMFIC_EOB reply", "connect", "SMFIC_OPTNEG").</summary>
-    public string Stage { get; }
+    /// <summary>The stage that failed.</summary>
+    public FilterStage Stage { get; }
 
-    /// <summary>What went wrong, without the stage.</summary>
+    /// <summary>The protocol step in libmilter's words (<c>SMFIC_BODYEOB reply</c>), or null.</summary>
+    public string? Step { get; }
+
+    /// <summary>What went wrong, without the step (<see cref="Exception.Message"/> has both).</summary>
     public string Cause { get; }
 }

@@ -1,8 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
-using SpamFilterMilter.Protocol;
 
-namespace SpamFilterMilter.Diagnostics;
+namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>
 /// Renders one packet for the DEBUG=2 traffic log: its libmilter name, length, decoded fields and a
@@ -13,10 +12,10 @@ internal static class PacketFormatter
     private const int MaxDumpBytes = 512;
 
     public static string Describe(MilterCommand command, ReadOnlySpan<byte> payload) =>
-        Render(MilterConstants.Name(command), DecodeCommand(command, payload), payload);
+        Render(MilterNames.Name(command), DecodeCommand(command, payload), payload);
 
     public static string Describe(MilterReply reply, ReadOnlySpan<byte> payload) =>
-        Render(MilterConstants.Name(reply), DecodeReply(reply, payload), payload);
+        Render(MilterNames.Name(reply), DecodeReply(reply, payload), payload);
 
     /// <summary>Splits a run of written packets (length, code, payload …) and describes each.</summary>
     public static IEnumerable<string> DescribeWritten(ReadOnlyMemory<byte> packets)
@@ -89,8 +88,8 @@ internal static class PacketFormatter
     }
 
     private static string Words(ReadOnlySpan<byte> p) =>
-        $"version={BinaryPrimitives.ReadUInt32BigEndian(p)} actions={MilterConstants.Describe((ActionFlags)BinaryPrimitives.ReadUInt32BigEndian(p[4..]))} " +
-        $"steps={MilterConstants.Describe((ProtocolFlags)BinaryPrimitives.ReadUInt32BigEndian(p[8..]))}";
+        $"version={BinaryPrimitives.ReadUInt32BigEndian(p)} actions={MilterNames.Describe((ActionFlags)BinaryPrimitives.ReadUInt32BigEndian(p[4..]))} " +
+        $"steps={MilterNames.Describe((ProtocolFlags)BinaryPrimitives.ReadUInt32BigEndian(p[8..]))}";
 
     /// <summary>NUL-separated strings, quoted and escaped.</summary>
     private static string Strings(ReadOnlySpan<byte> p)

@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace SpamFilterMilter.Protocol;
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>
 /// Reads the fields of one received payload and tolerates no slack: every read checks what is left,
@@ -10,17 +12,20 @@ namespace SpamFilterMilter.Protocol;
 internal ref struct PayloadReader
 {
     private readonly ReadOnlySpan<byte> _payload;
-    private readonly string _stage;
+    private readonly FilterStage _stage;
+    private readonly string _step;
     private readonly string _what;
     private int _position;
 
     /// <param name="payload">The payload.</param>
-    /// <param name="stage">The stage, for errors ("SMFIC_EOB reply").</param>
-    /// <param name="what">The packet, for errors ("SMFIR_CHGHEADER").</param>
-    public PayloadReader(ReadOnlySpan<byte> payload, string stage, string what)
+    /// <param name="stage">The stage, for errors.</param>
+    /// <param name="step">The protocol step, for errors (<c>SMFIC_BODYEOB reply</c>).</param>
+    /// <param name="what">The packet, for errors (<c>SMFIR_CHGHEADER</c>).</param>
+    public PayloadReader(ReadOnlySpan<byte> payload, FilterStage stage, string step, string what)
     {
         _payload = payload;
         _stage = stage;
+        _step = step;
         _what = what;
     }
 
@@ -71,7 +76,7 @@ internal ref struct PayloadReader
     }
 
     private readonly MilterProtocolException Malformed(string detail) =>
-        new(MilterFailureKind.Malformed, _stage, $"{_what}: {detail}");
+        new(MilterFailureKind.Malformed, _stage, _step, $"{_what}: {detail}");
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 

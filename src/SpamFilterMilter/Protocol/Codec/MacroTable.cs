@@ -1,4 +1,6 @@
-namespace SpamFilterMilter.Protocol;
+using SpamFilterMilter.Protocol.Wire;
+
+namespace SpamFilterMilter.Protocol.Codec;
 
 /// <summary>
 /// The macro values of one milter session: those the host supplied and those the session derives

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace SpamFilterMilter.Protocol;
+namespace SpamFilterMilter.Transport;
 
 /// <summary>
 /// An absolute point in time by which something must be done, from the monotonic clock. Bounds a
@@ -21,14 +21,4 @@ internal readonly struct Deadline
     /// <summary>Time left; zero once passed.</summary>
     public TimeSpan Remaining =>
         TimeSpan.FromSeconds(Math.Max(0, _expiresAt - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency);
-}
-
-/// <summary>What the protocol layer may ask of the connection under it.</summary>
-internal interface IConnectionControl
-{
-    /// <summary>Sends the pending ACK now (TCP_QUICKACK).</summary>
-    void AcknowledgeNow();
-
-    /// <summary>Bounds the next blocking reads and writes (SO_RCVTIMEO, SO_SNDTIMEO).</summary>
-    void SetBlockingTimeout(TimeSpan timeout);
 }

@@ -1,4 +1,4 @@
-namespace SpamFilterMilter.Protocol;
+namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>
 /// Macro names and the default list of each stage. Single-character macros travel bare (<c>j</c>),

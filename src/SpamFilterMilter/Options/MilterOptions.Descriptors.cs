@@ -1,0 +1,121 @@
+using System.Globalization;
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Options;
+
+/// <summary>Every option of the milter option file, described once: name, default as documented, meaning and parser.</summary>
+public sealed partial class MilterOptions
+{
+    /// <summary>One option: its name, whether it is required, its default as documented, and how it is parsed.</summary>
+    internal sealed record Descriptor(string Name, bool Required, string Default, string Summary, Action<MilterOptions, string> Apply);
+
+    /// <summary>Every option the file may hold, in documentation order.</summary>
+    internal static IReadOnlyDictionary<string, Descriptor> Descriptors { get; } = new[]
+    {
+        new Descriptor("HOST", true, "(required)", "Milter host name or address; every DNS address is tried in order. unix:/path for a UNIX-domain socket.",
+            (o, v) =>
+            {
+                if (v.StartsWith("unix:", StringComparison.OrdinalIgnoreCase) || v.StartsWith("local:", StringComparison.OrdinalIgnoreCase))
+                {
+                    var path = v[(v.IndexOf(':', StringComparison.Ordinal) + 1)..];
+                    o.UnixSocketPath = path.StartsWith('/') ? path : throw new FormatException($"\"{path}\" is not an absolute socket path");
+                    o.Host = v;
+                }
+                else
+                {
+                    o.Host = ParseHost(v);
+                }
+            }),
+        new Descriptor("PORT", true, "(required)", "Milter TCP port.",
+            (o, v) => o.Port = ParseInteger(v, 1, 65535)),
+        new Descriptor("DEBUG", false, "0", "0 warnings and failures, 1 one line per message, 2 every packet.",
+            (o, v) => o.Debug = ParseInteger(v, 0, 2)),
+        new Descriptor("TIMEOUT", false, "3600", "Hundredths of a second allowed for each connect, write and read.",
+            (o, v) => o.Timeout = Hundredths(v)),
+        new Descriptor("SOCKS_HOST", false, "(none)", "SOCKS5 server to connect through.",
+            (o, v) => o.SocksHost = v.Length == 0 ? null : ParseHost(v)),
+        new Descriptor("SOCKS_PORT", false, "1080", "SOCKS5 server port.",
+            (o, v) => o.SocksPort = ParseInteger(v, 1, 65535)),
+        new Descriptor("SOCKS_PASSWORD", false, "(none)", "Password for SOCKS5 username/password authentication.",
+            (o, v) => o.SocksPassword = v.Length == 0 ? null : v),
+        new Descriptor("CONNECT_TIMEOUT", false, "TIMEOUT", "Hundredths of a second allowed for connecting, all DNS addresses together.",
+            (o, v) => o.ConnectTimeout = Hundredths(v)),
+        new Descriptor("MESSAGE_TIMEOUT", false, "30000", "Hundredths of a second the milter may take over one message, all its replies together.",
+            (o, v) => o.MessageTimeout = Hundredths(v)),
+        new Descriptor("MAX_REPLIES", false, "10000", "Most packets a milter may send in answer to one event (PROGRESS included).",
+            (o, v) => o.MaxReplies = ParseInteger(v, 1, 1_000_000)),
+        new Descriptor("MAX_EDITS", false, "1000", "Most modifications a milter may make to one message.",
+            (o, v) => o.MaxEdits = ParseInteger(v, 1, 1_000_000)),
+        new Descriptor("MAX_PACKET", false, "1048575", "Largest packet accepted from the milter, in bytes.",
+            (o, v) => o.MaxPacket = ParseInteger(v, 65_535, 16 * 1024 * 1024)),
+        new Descriptor("MAX_REPLACEMENT_BODY", false, "67108864", "Largest replacement body accepted from the milter, in bytes.",
+            (o, v) => o.MaxReplacementBody = ParseInteger(v, 0, int.MaxValue)),
+        new Descriptor("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters.",
+            (o, v) => o.MaxReplyText = ParseInteger(v, 3, 1_048_576)),
+        new Descriptor("OFFER_MDS", false, "none", "Offer the milter larger packets: none (64 KiB - 1), 256k or 1m; used only if the milter accepts.",
+            (o, v) => o.OfferMds = v.ToLowerInvariant() switch
+            {
+                "none" => OfferMds.None,
+                "256k" => OfferMds.Size256K,
+                "1m" => OfferMds.Size1M,
+                _ => throw new FormatException($"\"{v}\" is not one of: none, 256k, 1m"),
+            }),
+        new Descriptor("POOL_SIZE", false, "0", "Negotiated connections kept for reuse between SMTP sessions (SMFIC_QUIT_NC); 0 keeps none.",
+            (o, v) => o.PoolSize = ParseInteger(v, 0, 10_000)),
+        new Descriptor("POOL_IDLE_TIMEOUT", false, "6000", "Hundredths of a second a parked connection may wait before it is closed.",
+            (o, v) => o.PoolIdleTimeout = Hundredths(v)),
+        new Descriptor("IO_MODE", false, "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
+            (o, v) => o.IoMode = ParseChoice<IoMode>(v)),
+        new Descriptor("SOCKS_USER", false, "(the process's user name)", "User name for SOCKS5 username/password authentication.",
+            (o, v) => o.SocksUser = v.Length is > 0 and <= 255 ? v : throw new FormatException("a user name of 1 to 255 characters is required")),
+        new Descriptor("SOCKS_RESOLVE", false, "local", "local: resolve HOST here and try each address through the SOCKS server; remote: the SOCKS server resolves it.",
+            (o, v) => o.SocksResolve = ParseChoice<SocksResolve>(v)),
+        new Descriptor("FAILURE_ACTION", false, "tempfail", "What a message gets when the milter cannot be used: tempfail, accept or reject.",
+            (o, v) => o.FailureAction = ParseChoice<FailureAction>(v)),
+    }.ToDictionary(d => d.Name, StringComparer.OrdinalIgnoreCase);
+
+    private static int ParseInteger(string value, int min, int max)
+    {
+        if (!int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
+        {
+            throw new FormatException($"\"{value}\" is not a whole number");
+        }
+
+        if (number < min || number > max)
+        {
+            throw new FormatException($"{number} is out of range ({min} to {max})");
+        }
+
+        return number;
+    }
+
+    /// <summary>A duration in hundredths of a second (Messaging Server's unit), up to a day.</summary>
+    private static TimeSpan Hundredths(string value) => TimeSpan.FromMilliseconds(10.0 * ParseInteger(value, 1, 8_640_000));
+
+    private static T ParseChoice<T>(string value)
+        where T : struct, Enum
+    {
+        if (Enum.TryParse<T>(value, ignoreCase: true, out var choice) && Enum.IsDefined(choice) && !char.IsDigit(value[0]))
+        {
+            return choice;
+        }
+
+        throw new FormatException($"\"{value}\" is not one of: {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
+    }
+
+    private static string ParseHost(string value)
+    {
+        if (value.Length == 0)
+        {
+            throw new FormatException("a host name or address is required");
+        }
+
+        if (value.Any(char.IsWhiteSpace))
+        {
+            throw new FormatException($"\"{value}\" is not a host name: it contains white space");
+        }
+
+        // An IPv6 literal may be written in brackets, as in URLs; store it bare.
+        return value is ['[', .., ']'] ? value[1..^1] : value;
+    }
+}

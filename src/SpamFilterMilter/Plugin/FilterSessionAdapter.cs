@@ -1,0 +1,322 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Diagnostics;
+using SpamFilterMilter.Protocol.Codec;
+using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
+using SpamFilterMilter.Transport;
+using SpamFilterMilter.Verdicts;
+
+namespace SpamFilterMilter.Plugin;
+
+/// <summary>
+/// The host's stage-by-stage view of one milter connection (<see cref="IFilterSession"/>) over a <see cref="MilterSession"/>.
+/// Connects and negotiates at <see cref="ConnectAsync"/> (or takes a parked connection, POOL_SIZE). Turns every milter
+/// failure into a decision carrying the configured failure action, logs it once (endpoint, stage, cause), and from
+/// then on answers every call with that failure at once, without I/O. A message's verdict is made by
+/// <see cref="TransactionVerdictBuilder"/> as soon as it is decided (before the end of the message, if the milter
+/// decides then), and recorded once by <see cref="MessageTrace"/>.
+/// </summary>
+internal sealed class FilterSessionAdapter : IFilterSession
+{
+    private readonly MilterClientContext _context;
+    private readonly MacroTable _macros = new();
+    private readonly TransactionVerdictBuilder _verdicts;
+    private readonly MessageTrace _trace;
+    private readonly bool _wholeMessage;
+    private MilterSession? _session;
+    private MilterConnection? _connection;
+    private FilterFailure? _failure;
+    private bool _closed;
+
+    /// <param name="context">What the plug-in's sessions share.</param>
+    /// <param name="wholeMessage">
+    /// True for whole-message filtering (<see cref="WholeMessageFilter"/>): the verdict then carries each recipient's
+    /// decision at RCPT, and is made for a decision at connect or HELO too.
+    /// </param>
+    public FilterSessionAdapter(MilterClientContext context, bool wholeMessage = false)
+    {
+        _context = context;
+        _wholeMessage = wholeMessage;
+        _verdicts = new TransactionVerdictBuilder(context.Options.FailureAction, recordRecipients: wholeMessage);
+        _trace = new MessageTrace(context.EndpointName, context.Logger, traceStages: context.Options.Debug >= 1);
+    }
+
+    /// <summary>The failure that ended this session, if any.</summary>
+    public FilterFailure? Failure => _failure;
+
+    /// <summary>The verdict of the current message once the milter decided it (or failed); null while it wants to see more.</summary>
+    public FilterVerdict? Verdict { get; private set; }
+
+    /// <summary>True when there were recipients and the milter refused every one (whole-message filtering).</summary>
+    internal bool AllRecipientsRefused => _verdicts.AllRecipientsRefused;
+
+    public void SetMacro(string name, string? value) => _macros.SetFromHost(name, value);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<StageDecision> ConnectAsync(ClientInfo client, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        if (_session is not null || _failure is not null || _closed)
+        {
+            throw new InvalidOperationException("ConnectAsync is the first call of a session and comes once.");
+        }
+
+        // A parked connection first (POOL_SIZE): no TCP connect, no OPTNEG. The milter may have closed it since; a
+        // transport failure on its first exchange means "open a fresh one", not a failure.
+        while (_context.Pool?.Rent() is { } parked)
+        {
+            var session = StartSession(parked.Connection, parked.Options);
+            try
+            {
+                return Decide(FilterStage.Connect, await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false));
+            }
+            catch (MilterProtocolException e) when (e.Kind is MilterFailureKind.Closed or MilterFailureKind.Network)
+            {
+                await session.DisposeAsync().ConfigureAwait(false);
+                await parked.Connection.DisposeAsync().ConfigureAwait(false);
+                _session = null;
+            }
+            catch (MilterProtocolException e)
+            {
+                return Fail(e);
+            }
+        }
+
+        try
+        {
+            var connection = await _context.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            var session = StartSession(connection, negotiated: null);
+            await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
+            return Decide(FilterStage.Connect, await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false));
+        }
+        catch (MilterProtocolException e)
+        {
+            return Fail(e);
+        }
+    }
+
+    private MilterSession StartSession(MilterConnection connection, NegotiatedOptions? negotiated)
+    {
+        _connection = connection;
+        _session = new MilterSession(connection.Stream, _context.EndpointName, _context.SessionSettings, _context.Logger, connection, _macros, negotiated);
+        return _session;
+    }
+
+    public ValueTask<StageDecision> HeloAsync(string heloName, CancellationToken cancellationToken = default) =>
+        RunAsync(FilterStage.Helo, heloName, static (s, name, ct) => s.HeloAsync(name, ct), cancellationToken);
+
+    public ValueTask<StageDecision> MailAsync(string reversePath, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default)
+    {
+        Verdict = null;
+        _verdicts.StartMessage();
+        _trace.Start();
+        return RunAsync(FilterStage.Mail, (reversePath, esmtpParameters), static (s, a, ct) => s.MailAsync(a.reversePath, a.esmtpParameters, ct), cancellationToken);
+    }
+
+    public ValueTask<StageDecision> RcptAsync(string forwardPath, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default) =>
+        RunAsync(FilterStage.Rcpt, (forwardPath, esmtpParameters), static (s, a, ct) => s.RcptAsync(a.forwardPath, a.esmtpParameters, ct), cancellationToken,
+            recipient: forwardPath);
+
+    public ValueTask<StageDecision> RcptRejectedAsync(string forwardPath, SmtpReply hostReply, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(hostReply);
+        return RunAsync(FilterStage.Rcpt, (forwardPath, hostReply, esmtpParameters),
+            static (s, a, ct) => s.RcptRejectedAsync(a.forwardPath, a.hostReply, a.esmtpParameters, ct), cancellationToken);
+    }
+
+    public ValueTask<StageDecision> DataAsync(CancellationToken cancellationToken = default) =>
+        RunAsync(FilterStage.Data, 0, static (s, _, ct) => s.DataAsync(ct), cancellationToken);
+
+    public ValueTask<StageDecision> HeaderAsync(string name, string value, CancellationToken cancellationToken = default) =>
+        RunAsync(FilterStage.Header, (name, value), static (s, h, ct) => s.HeaderAsync(h.name, h.value, ct), cancellationToken);
+
+    public ValueTask<StageDecision> EndOfHeadersAsync(CancellationToken cancellationToken = default) =>
+        RunAsync(FilterStage.EndOfHeaders, 0, static (s, _, ct) => s.EndOfHeadersAsync(ct), cancellationToken);
+
+    public ValueTask<StageDecision> BodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default) =>
+        RunAsync(FilterStage.Body, chunk, static (s, c, ct) => s.BodyAsync(c, ct), cancellationToken);
+
+    public ValueTask<StageDecision> UnknownAsync(string commandLine, CancellationToken cancellationToken = default) =>
+        RunAsync(FilterStage.Unknown, commandLine, static (s, c, ct) => s.UnknownAsync(c, ct), cancellationToken);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<FilterVerdict> EndOfMessageAsync(CancellationToken cancellationToken = default)
+    {
+        var session = Usable();
+        if (session is null)
+        {
+            return Verdict ??= _verdicts.Failed(_failure!);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var answer = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
+            MilterTelemetry.RecordStage(_context.EndpointName, FilterStage.EndOfMessage.ToName(), started);
+            _trace.Stage(FilterStage.EndOfMessage, answer.Response.Action);
+            Verdict ??= _verdicts.Decided(answer.Response.Action, answer.Response.Reply, answer.Edits, answer.QuarantineReason, session.DecidedAt);
+            _trace.Finish(session.QueueId, Verdict);
+            return Verdict;
+        }
+        catch (MilterProtocolException e)
+        {
+            Fail(e);
+            return Verdict!;
+        }
+    }
+
+    /// <summary>
+    /// Ends a message whose every recipient the milter refused (whole-message filtering): the transaction is abandoned
+    /// and the verdict is the refusal (a temporary one wins).
+    /// </summary>
+    internal async ValueTask<FilterVerdict> ConcludeAllRefusedAsync(CancellationToken cancellationToken)
+    {
+        if (Usable() is { } session)
+        {
+            await session.AbortAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        Verdict = _verdicts.AllRefused();
+        _trace.Finish(_session?.QueueId, Verdict);
+        return Verdict;
+    }
+
+    public async ValueTask AbortAsync(CancellationToken cancellationToken = default)
+    {
+        _trace.Abort();
+        if (Usable() is { } session)
+        {
+            await session.AbortAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask CloseAsync(CancellationToken cancellationToken = default)
+    {
+        if (_closed)
+        {
+            return;
+        }
+
+        _closed = true;
+        if (_session is not { } session)
+        {
+            return;
+        }
+
+        // Park the connection for the next session when the pool and libmilter allow it.
+        var options = session.Options;
+        if (_context.Pool is { } pool && _failure is null && options is not null && session.CanBeReused
+            && await session.QuitForReuseAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            if (!pool.Return(_connection!, options))
+            {
+                await _connection!.DisposeAsync().ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        await session.QuitAsync(cancellationToken).ConfigureAwait(false);
+        await session.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public ValueTask DisposeAsync() => CloseAsync();
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    private async ValueTask<StageDecision> RunAsync<TState>(FilterStage stage, TState state,
+        Func<MilterSession, TState, CancellationToken, ValueTask<MilterResponse>> call, CancellationToken cancellationToken,
+        string? recipient = null)
+    {
+        var session = Usable();
+        if (session is null)
+        {
+            return FailureDecision(stage);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var response = await call(session, state, cancellationToken).ConfigureAwait(false);
+            MilterTelemetry.RecordStage(_context.EndpointName, stage.ToName(), started);
+            return Decide(stage, response, recipient);
+        }
+        catch (MilterProtocolException e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary>The session to use, null when the milter already failed; throws for host misuse.</summary>
+    private MilterSession? Usable()
+    {
+        if (_closed)
+        {
+            throw new InvalidOperationException("The filter session is closed.");
+        }
+
+        if (_failure is not null)
+        {
+            return null;
+        }
+
+        return _session ?? throw new InvalidOperationException("The filter session must be connected (ConnectAsync) first.");
+    }
+
+    /// <summary>
+    /// The host's view of the milter's <paramref name="response"/> at <paramref name="stage"/>. A decision that settles
+    /// the message (<see cref="DecisionRules"/>) makes its verdict now: an SMTP server will not go on to DATA.
+    /// </summary>
+    private StageDecision Decide(FilterStage stage, MilterResponse response, string? recipient = null)
+    {
+        _trace.Stage(stage, response.Action);
+        var quarantine = _session?.QuarantineReason;
+        var decision = response.Action == FilterAction.Continue && response.Reply is null && quarantine is null
+            ? StageDecision.ContinueAt(stage)
+            : new StageDecision { Stage = stage, Action = response.Action, Reply = response.Reply, QuarantineReason = quarantine };
+        if (recipient is not null)
+        {
+            _verdicts.Recipient(recipient, decision);
+        }
+
+        if (decision.Scope >= DecisionScope.Message && Verdict is null && (_trace.IsOpen || _wholeMessage))
+        {
+            // Where the milter decided: here, or earlier for a decision that holds for the connection.
+            Verdict = _verdicts.Decided(decision.Action, decision.Reply, [], quarantine, _session?.DecidedAt ?? stage);
+            _trace.Finish(_session?.QueueId, Verdict);
+        }
+
+        return decision;
+    }
+
+    /// <summary>The decision every call gets once the milter failed.</summary>
+    private StageDecision FailureDecision(FilterStage stage)
+    {
+        var (action, reply) = _verdicts.FailureOutcome;
+        return new StageDecision { Stage = stage, Action = action, Reply = reply, Failure = _failure };
+    }
+
+    private StageDecision Fail(MilterProtocolException e)
+    {
+        if (_failure is null)
+        {
+            _failure = new FilterFailure("milter " + _context.EndpointName, e.Stage, e.Message);
+            Log.Failure(_context.Logger, _context.EndpointName, e.Stage.ToName(), e.Message, MessageTrace.ActionName(_verdicts.FailureOutcome.Action));
+            MilterTelemetry.RecordFailure(_context.EndpointName, CauseName(e), e.Stage.ToName());
+            _trace.Stage(e.Stage, null);
+            Verdict = _verdicts.Failed(_failure);
+            _trace.Finish(_session?.QueueId, Verdict);
+        }
+
+        return FailureDecision(e.Stage);
+    }
+
+    private static string CauseName(MilterProtocolException e) => e.Kind switch
+    {
+        MilterFailureKind.ConnectFailed => "connect",
+        MilterFailureKind.LimitExceeded => "limit",
+        _ => e.Kind.ToString().ToLowerInvariant(),
+    };
+}

@@ -1,0 +1,24 @@
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Protocol.Codec;
+
+/// <summary>A milter's decision on one event, after the protocol rules were applied.</summary>
+/// <param name="Action">What the milter decided.</param>
+/// <param name="Reply">The SMTP reply for reject and tempfail.</param>
+/// <param name="Skip">The milter answered SMFIR_SKIP: further events of this kind are not sent.</param>
+internal readonly record struct MilterResponse(FilterAction Action, SmtpReply? Reply = null, bool Skip = false)
+{
+    public static MilterResponse Continue => default;
+
+    public static MilterResponse Accept => new(FilterAction.Accept);
+}
+
+/// <summary>Everything the milter sent in answer to one event: its decision, a quarantine request, and (at the end of the message) its edits.</summary>
+/// <param name="Response">The decision.</param>
+/// <param name="QuarantineReason">The reason of the last SMFIR_QUARANTINE sent with this answer, or null.</param>
+/// <param name="Edits">The modifications, in the order sent (end of message only; empty otherwise).</param>
+internal readonly record struct MilterAnswer(MilterResponse Response, string? QuarantineReason, IReadOnlyList<MessageEdit> Edits)
+{
+    /// <summary>CONTINUE with nothing else: the answer to an event that needs none (NO* and NR_* steps).</summary>
+    public static MilterAnswer None => new(MilterResponse.Continue, null, []);
+}

@@ -1,0 +1,438 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Diagnostics;
+using SpamFilterMilter.Protocol.Codec;
+using SpamFilterMilter.Protocol.Wire;
+
+namespace SpamFilterMilter.Protocol.Session;
+
+/// <summary>
+/// One milter connection as the session uses it: strict framing both ways, TIMEOUT on each wait and the message
+/// budget (<see cref="MessageBudget"/>) across a message, the answer loop (PROGRESS, QUARANTINE, the modifications,
+/// then one decision, each packet checked by <see cref="ReplyDecoder"/>), the traffic log, and the sticky failure.
+/// Every exchange with the milter goes through <see cref="ExchangeAsync"/> (or, for OPTNEG, <see cref="NegotiateAsync"/>):
+/// the one place that catches a failure, breaks the connection for good (closed, nothing more sent: replies may be in
+/// flight, so nothing could restore step) and remembers it, as Postfix's milter8 does. Not thread-safe.
+/// </summary>
+internal sealed class MilterChannel : IAsyncDisposable
+{
+    private readonly Stream _stream;
+    private readonly FrameReader _reader;
+    private readonly PacketWriter _writer;
+    private readonly MilterSessionSettings _settings;
+    private readonly ILogger _logger;
+    private readonly IConnectionControl? _control;
+    private readonly EditCollector _edits;
+    private CancellationTokenSource _timer = new();
+    private CancellationTokenRegistration _hostRegistration;
+    private NegotiatedOptions? _options;
+
+    // What is under way, for a failure that does not say it itself (a socket error, a host cancellation).
+    private FilterStage _stage;
+    private string _step = "start";
+
+    public MilterChannel(Stream stream, string endpoint, MilterSessionSettings settings, ILogger logger, IConnectionControl? control)
+    {
+        _stream = stream;
+        Endpoint = endpoint;
+        _settings = settings;
+        _logger = logger;
+        _control = control;
+        _reader = new FrameReader(stream, settings.MaxReplyPacket);
+        _writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
+        _edits = new EditCollector(settings.MaxEditsPerMessage, settings.MaxReplacementBodyBytes);
+        Budget = new MessageBudget(settings.Timeout, settings.MessageTimeout);
+    }
+
+    /// <summary>The milter, as log lines name it.</summary>
+    public string Endpoint { get; }
+
+    /// <summary>Where the session writes its packets; they go out with the next exchange.</summary>
+    public PacketWriter Writer => _writer;
+
+    /// <summary>The time the milter may still take over the current message or event.</summary>
+    public MessageBudget Budget { get; }
+
+    /// <summary>The failure that broke the connection, or null while it is usable.</summary>
+    public MilterProtocolException? Failure { get; private set; }
+
+    /// <summary>Uses what was negotiated on this connection (for a connection reused after SMFIC_QUIT_NC).</summary>
+    public void Use(NegotiatedOptions options)
+    {
+        _options = options;
+        _writer.MaxPayload = options.MaxPayload; // never send more than the milter accepts
+        _reader.MaxPayload = Math.Max(_settings.MaxReplyPacket, options.MaxPayload); // accept what we agreed on
+    }
+
+    /// <summary>
+    /// SMFIC_OPTNEG: offers <paramref name="offeredProtocol"/> with every action, reads the one answer and judges it
+    /// (<see cref="Negotiation.Judge"/>).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<NegotiatedOptions> NegotiateAsync(ProtocolFlags offeredProtocol, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Negotiation.WriteOffer(_writer, offeredProtocol);
+            await FlushAsync(MilterCommand.OptionNegotiation, cancellationToken).ConfigureAwait(false);
+            Frame frame;
+            try
+            {
+                frame = await ReadFrameAsync(FilterStage.Connect, Negotiation.Step, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MilterProtocolException e) when (e.Kind == MilterFailureKind.Closed)
+            {
+                // A milter cannot say "no" to OPTNEG: libmilter just hangs up. Say what that means.
+                throw new MilterProtocolException(MilterFailureKind.Negotiation, e.Stage, e.Step,
+                    e.Cause + " (a milter that cannot accept what we offer hangs up during negotiation)", e);
+            }
+
+            if (_reader.BufferedCount > 0)
+            {
+                throw new MilterProtocolException(MilterFailureKind.Malformed, FilterStage.Connect, Negotiation.Step,
+                    $"the milter sent {_reader.BufferedCount} more bytes after its OPTNEG answer (garbage)");
+            }
+
+            var options = Negotiation.Judge(frame, offeredProtocol);
+            Use(options);
+            return options;
+        }
+        catch (Exception e) when (IsFailure(e))
+        {
+            throw Break(e, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Writes one command packet (its payload by <paramref name="writePayload"/>) behind what is pending, then
+    /// exchanges as <see cref="ExchangeAsync"/> does. A payload larger than the milter accepts breaks the connection.
+    /// </summary>
+    public ValueTask<MilterAnswer> SendAsync<TState>(MilterCommand command, bool expectAnswer, TState state,
+        Action<PacketWriter, TState> writePayload, CancellationToken cancellationToken)
+    {
+        try
+        {
+            _writer.Begin(command);
+            writePayload(_writer, state);
+            _writer.End();
+        }
+        catch (MilterProtocolException e)
+        {
+            throw Break(e, cancellationToken);
+        }
+
+        return ExchangeAsync(command, expectAnswer, cancellationToken);
+    }
+
+    /// <summary>
+    /// The exchange for <paramref name="command"/>, whose packet is pending: when it expects an answer, writes
+    /// everything pending in one write and reads the answer; otherwise leaves it buffered for the next write (so a
+    /// milter never waits on Nagle or a delayed ACK between two packets of one event), writing only when the buffer
+    /// is full.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterAnswer> ExchangeAsync(MilterCommand command, bool expectAnswer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (!expectAnswer)
+            {
+                if (_writer.PendingLength >= _writer.MaxPayload)
+                {
+                    await FlushAsync(command, cancellationToken).ConfigureAwait(false);
+                }
+
+                return MilterAnswer.None;
+            }
+
+            await FlushAsync(command, cancellationToken).ConfigureAwait(false);
+            return await ReadAnswerAsync(command, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsFailure(e))
+        {
+            throw Break(e, cancellationToken);
+        }
+    }
+
+    /// <summary>Writes <paramref name="command"/> (no payload, no answer) and everything pending now. False when that failed (the connection is then broken).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<bool> SendNowAsync(MilterCommand command, CancellationToken cancellationToken)
+    {
+        try
+        {
+            _writer.Begin(command);
+            _writer.End();
+            await FlushAsync(command, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (IsFailure(e))
+        {
+            _ = Break(e, cancellationToken);
+            return false;
+        }
+    }
+
+    /// <summary>SMFIC_QUIT, best effort (the milter may have gone first: nothing is lost at QUIT), then closes the connection.</summary>
+    public async ValueTask QuitAsync(bool sendQuit, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (sendQuit && Failure is null)
+            {
+                _writer.Cancel();
+                _writer.Begin(MilterCommand.Quit);
+                _writer.End();
+                await FlushAsync(MilterCommand.Quit, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (IsFailure(e))
+        {
+        }
+        finally
+        {
+            await _stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _hostRegistration.Dispose();
+        _timer.Dispose();
+        _reader.Dispose();
+        _writer.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Reads the answer to one event: any number of SMFIR_PROGRESS and SMFIR_QUARANTINE (Postfix accepts quarantine
+    /// at any stage) and, in answer to SMFIC_BODYEOB, the modifications; then one decision.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    private async ValueTask<MilterAnswer> ReadAnswerAsync(MilterCommand command, CancellationToken cancellationToken)
+    {
+        var stage = MilterNames.StageOf(command);
+        var step = MilterNames.ReplyStage(command);
+        RefuseStrayBytes(stage, step);
+        _edits.Reset();
+        string? quarantine = null;
+        for (var count = 1; ; count++)
+        {
+            if (count > _settings.MaxRepliesPerEvent)
+            {
+                throw new MilterProtocolException(MilterFailureKind.LimitExceeded, stage, step,
+                    $"more than {_settings.MaxRepliesPerEvent} packets in answer to one event");
+            }
+
+            var frame = await ReadFrameAsync(stage, step, cancellationToken).ConfigureAwait(false);
+            var reply = ReplyDecoder.Decode(frame, command, _options!, _settings.MaxReplyText);
+            if (reply.Quirk is { } quirk)
+            {
+                Log.MilterQuirk(_logger, Endpoint, step, quirk);
+            }
+
+            switch (reply.Kind)
+            {
+                case ReplyKind.Decision:
+                    RefuseMoreAfterAnswer(stage, step);
+                    return new MilterAnswer(reply.Response, quarantine, _edits.Build());
+                case ReplyKind.Quarantine:
+                    quarantine = reply.Text;
+                    break;
+                case ReplyKind.Modification:
+                    _edits.Add(reply.Edit!);
+                    break;
+                case ReplyKind.BodyChunk:
+                    _edits.AddBody(reply.Body.Span);
+                    break;
+            }
+
+            MoreToCome();
+        }
+    }
+
+    /// <summary>
+    /// A packet was read that more will follow: acknowledge it now unless the rest is already here, so that the
+    /// milter's Nagle does not hold its next packet for our delayed ACK.
+    /// </summary>
+    private void MoreToCome()
+    {
+        if (_reader.BufferedCount == 0)
+        {
+            _control?.AcknowledgeNow();
+        }
+    }
+
+    /// <summary>
+    /// A milter gives one final answer per event; bytes already here behind it are a second answer (to a no-reply
+    /// command, say) or garbage, and reading on would pair every later reply with the wrong command.
+    /// </summary>
+    private void RefuseMoreAfterAnswer(FilterStage stage, string step)
+    {
+        if (_reader.BufferedCount > 0)
+        {
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
+                $"the milter sent {_reader.BufferedCount} more bytes after its answer (a second answer, or garbage)");
+        }
+    }
+
+    /// <summary>
+    /// Bytes that arrived before we asked anything are a reply to a command that takes none (a milter that ignores
+    /// NR_* steps): reading on would pair every later reply with the wrong command.
+    /// </summary>
+    private void RefuseStrayBytes(FilterStage stage, string step)
+    {
+        if (_reader.BufferedCount > 0)
+        {
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
+                $"the milter sent {_reader.BufferedCount} bytes nobody asked for (a reply to a command that takes none?)");
+        }
+    }
+
+    /// <summary>Writes everything pending in one write, under TIMEOUT (or what is left of the budget).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // no allocation per call in steady state
+    private async ValueTask FlushAsync(MilterCommand command, CancellationToken cancellationToken)
+    {
+        _stage = MilterNames.StageOf(command);
+        _step = MilterNames.Name(command);
+        if (_writer.PendingLength == 0)
+        {
+            return;
+        }
+
+        if (_settings.LogTraffic && _logger.IsEnabled(LogLevel.Debug))
+        {
+            foreach (var packet in PacketFormatter.DescribeWritten(_writer.Pending.ToArray()))
+            {
+                Log.PacketSent(_logger, Endpoint, packet);
+            }
+        }
+
+        var token = Arm(cancellationToken);
+        try
+        {
+            await _writer.FlushAsync(_stream, _settings.BlockingIo, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsTimeout(e, cancellationToken))
+        {
+            throw new MilterProtocolException(MilterFailureKind.Timeout, _stage, _step, $"can't write: {Budget.DescribeTimeout()}", e);
+        }
+        catch (IOException e)
+        {
+            throw new MilterProtocolException(MilterFailureKind.Network, _stage, _step, $"can't write: {e.InnerException?.Message ?? e.Message}", e);
+        }
+        finally
+        {
+            Disarm();
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    private async ValueTask<Frame> ReadFrameAsync(FilterStage stage, string step, CancellationToken cancellationToken)
+    {
+        (_stage, _step) = (stage, step); // a failure while waiting names the reply ("SMFIC_MAIL reply")
+        var token = Arm(cancellationToken);
+        Frame frame;
+        try
+        {
+            frame = await _reader.ReadAsync(stage, step, _settings.BlockingIo, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsTimeout(e, cancellationToken))
+        {
+            throw new MilterProtocolException(MilterFailureKind.Timeout, stage, step, $"can't read packet: {Budget.DescribeTimeout()}", e);
+        }
+        finally
+        {
+            Disarm();
+        }
+
+        if (_settings.LogTraffic && _logger.IsEnabled(LogLevel.Debug))
+        {
+            Log.PacketReceived(_logger, Endpoint, PacketFormatter.Describe(frame.Code, frame.Payload.Span));
+        }
+
+        return frame;
+    }
+
+    /// <summary>A timer (async) or socket timeout (blocking) that expired, rather than the host cancelling.</summary>
+    private static bool IsTimeout(Exception e, CancellationToken hostToken) =>
+        e is TimeoutException || (e is OperationCanceledException && !hostToken.IsCancellationRequested)
+        || (e is IOException { InnerException: SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock } });
+
+    /// <summary>
+    /// Arms the bound of one wait. Async: a timer token, one token source reused for the life of the connection.
+    /// Blocking: the socket's own timeouts bound the call; a host cancellation closes the stream.
+    /// </summary>
+    private CancellationToken Arm(CancellationToken hostToken)
+    {
+        var bound = Budget.BeginWait();
+        if (_settings.BlockingIo)
+        {
+            if (Budget.BindsCurrentWait && bound <= TimeSpan.Zero)
+            {
+                throw new MilterProtocolException(MilterFailureKind.Timeout, _stage, _step, $"can't wait: {Budget.DescribeTimeout()}");
+            }
+
+            _control?.SetBlockingTimeout(bound);
+            if (hostToken.CanBeCanceled)
+            {
+                _hostRegistration = hostToken.UnsafeRegister(static s => ((Stream)s!).Dispose(), _stream);
+            }
+
+            return CancellationToken.None;
+        }
+
+        if (!_timer.TryReset())
+        {
+            _timer.Dispose();
+            _timer = new CancellationTokenSource();
+        }
+
+        _timer.CancelAfter(bound > TimeSpan.Zero ? bound : TimeSpan.FromTicks(1));
+        if (hostToken.CanBeCanceled)
+        {
+            _hostRegistration = hostToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _timer);
+        }
+
+        return _timer.Token;
+    }
+
+    private void Disarm()
+    {
+        _hostRegistration.Dispose();
+        _hostRegistration = default;
+        Budget.EndWait();
+    }
+
+    private static bool IsFailure(Exception e) =>
+        e is MilterProtocolException or IOException or SocketException or ObjectDisposedException or OperationCanceledException;
+
+    /// <summary>
+    /// Breaks the connection for good: closes the stream without sending anything more, and remembers the failure
+    /// for every later call. A cancellation by the host is rethrown as such, but the connection is broken all the same.
+    /// </summary>
+    private Exception Break(Exception e, CancellationToken hostToken)
+    {
+        // In blocking mode a host cancellation closes the stream, so it surfaces as a failed read.
+        var cancelledByHost = hostToken.IsCancellationRequested && e is OperationCanceledException or IOException or ObjectDisposedException;
+        if (Failure is null)
+        {
+            Failure = e switch
+            {
+                _ when cancelledByHost => new MilterProtocolException(MilterFailureKind.Cancelled, _stage, _step, "cancelled by the host", e),
+                MilterProtocolException p => p,
+                _ => new MilterProtocolException(MilterFailureKind.Network, _stage, _step, e.Message, e),
+            };
+            _writer.Clear();
+            _stream.Dispose();
+        }
+
+        if (cancelledByHost)
+        {
+            return new OperationCanceledException("The host cancelled the milter operation.", e, hostToken);
+        }
+
+        return Failure;
+    }
+}

@@ -1,0 +1,612 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Diagnostics;
+using SpamFilterMilter.Protocol.Codec;
+using SpamFilterMilter.Protocol.Wire;
+
+namespace SpamFilterMilter.Protocol.Session;
+
+/// <summary>
+/// The MTA side of one milter connection: one state machine, one gate per event. Each event sends its macros
+/// (even when a NO* step suppresses the command, as sendmail and Postfix do), then the command unless suppressed,
+/// and reads the answer unless an NR_* step says there is none; decisions are kept by <see cref="SessionDecisions"/>.
+/// The bytes are <see cref="CommandEncoder"/>'s and <see cref="BodyPacketizer"/>'s, the I/O and the answers
+/// <see cref="MilterChannel"/>'s. Any failure breaks the session for good: every later call throws the same
+/// <see cref="MilterProtocolException"/>. Calls out of SMTP order are caller bugs and throw
+/// <see cref="InvalidOperationException"/>. Not thread-safe.
+/// </summary>
+internal sealed class MilterSession : IAsyncDisposable
+{
+    private enum State
+    {
+        New,        // nothing sent yet
+        Negotiated, // OPTNEG done, waiting for CONNECT
+        Connected,  // CONNECT done: HELO, MAIL, UNKNOWN allowed
+        Envelope,   // MAIL sent: RCPT, DATA
+        Headers,    // DATA sent: HEADER, EOH
+        Body,       // EOH sent: BODY, EOM
+        Closed,
+    }
+
+    private readonly MilterChannel _channel;
+    private readonly MilterSessionSettings _settings;
+    private readonly ILogger _logger;
+    private readonly SessionDecisions _decisions = new();
+    private readonly BodyPacketizer _body = new();
+    private NegotiatedOptions? _options;
+    private State _state;
+
+    // libmilter takes SMFIC_QUIT_NC (and the CONNECT after it) only after a completed message or an UNKNOWN command.
+    private bool _quitNcAccepted;
+
+    /// <param name="stream">The connection to the milter.</param>
+    /// <param name="endpoint">The milter, as log lines name it.</param>
+    /// <param name="settings">Limits and switches.</param>
+    /// <param name="logger">Where warnings and traffic go.</param>
+    /// <param name="control">The connection's controls (<see cref="IConnectionControl"/>).</param>
+    /// <param name="macros">The macro values to send; a new table when null.</param>
+    /// <param name="negotiated">For a connection reused after SMFIC_QUIT_NC: what was negotiated on it; the session then starts at CONNECT.</param>
+    public MilterSession(Stream stream, string endpoint, MilterSessionSettings settings, ILogger logger, IConnectionControl? control = null,
+        MacroTable? macros = null, NegotiatedOptions? negotiated = null)
+    {
+        _channel = new MilterChannel(stream, endpoint, settings, logger, control);
+        _settings = settings;
+        _logger = logger;
+        Macros = macros ?? new MacroTable();
+        if (negotiated is not null)
+        {
+            _options = negotiated;
+            _channel.Use(negotiated);
+            _state = State.Negotiated;
+        }
+    }
+
+    /// <summary>The milter, as log lines name it.</summary>
+    public string Endpoint => _channel.Endpoint;
+
+    /// <summary>What was negotiated; null before <see cref="NegotiateAsync"/>.</summary>
+    public NegotiatedOptions? Options => _options;
+
+    /// <summary>The macro values this session sends.</summary>
+    public MacroTable Macros { get; }
+
+    /// <summary>The failure that broke the session, or null.</summary>
+    public MilterProtocolException? Failure => _channel.Failure;
+
+    /// <summary>A quarantine reason the milter gave during the current message, at any stage.</summary>
+    public string? QuarantineReason => _decisions.QuarantineReason;
+
+    /// <summary>Where the decision that holds for the current (or last) message was made: the end of the message unless earlier.</summary>
+    public FilterStage DecidedAt => _decisions.DecidedAt;
+
+    /// <summary>The queue id (macro <c>i</c>) of the current or last message.</summary>
+    public string? QueueId => Macros.TryGet(MacroNames.QueueId, out var id) ? id : null;
+
+    /// <summary>True between MAIL and the end of the message.</summary>
+    public bool InMessage => _state is State.Envelope or State.Headers or State.Body;
+
+    /// <summary>
+    /// Whether the connection may be parked with SMFIC_QUIT_NC for another session: protocol 6, nothing decided for
+    /// the whole connection, and the last thing the milter saw a completed message (or an UNKNOWN command):
+    /// libmilter silently ignores QUIT_NC, and the CONNECT after it, anywhere else.
+    /// </summary>
+    public bool CanBeReused => _state == State.Connected && Failure is null && _quitNcAccepted
+        && _decisions.ForConnection is null && _options!.Version >= 6;
+
+    /// <summary>SMFIC_OPTNEG: offers protocol 6 with every action and step, and judges the answer (<see cref="Negotiation.Judge"/>).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<NegotiatedOptions> NegotiateAsync(CancellationToken cancellationToken = default)
+    {
+        Gate(State.New, "negotiate", State.New);
+        _channel.Budget.Start();
+        var options = await _channel.NegotiateAsync(_settings.OfferedProtocol, cancellationToken).ConfigureAwait(false);
+        _channel.Budget.Stop();
+        _options = options;
+        foreach (var warning in options.Warnings)
+        {
+            Log.NegotiationWarning(_logger, Endpoint, warning);
+        }
+
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            Log.Negotiated(_logger, Endpoint, options.Version, MilterNames.Describe(options.Actions),
+                MilterNames.Describe(options.Protocol), options.MaxPayload);
+        }
+
+        _state = State.Negotiated;
+        return options;
+    }
+
+    /// <summary>SMFIC_CONNECT (<see cref="CommandEncoder.WriteConnect"/>), with the client macros derived from <paramref name="client"/>.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterResponse> ConnectAsync(ClientInfo? client, CancellationToken cancellationToken = default)
+    {
+        Gate(State.Negotiated, "connect", State.Negotiated);
+        DeriveClientMacros(client);
+        _channel.Budget.Start();
+        var response = await SendEventAsync(MilterCommand.Connect, MacroStage.Connect, ProtocolFlags.NoConnect,
+            ProtocolFlags.NoReplyConnect, client, static (writer, client) => CommandEncoder.WriteConnect(writer, client),
+            cancellationToken).ConfigureAwait(false);
+        _channel.Budget.Stop();
+        _state = State.Connected;
+        return ConnectionLevel(FilterStage.Connect, response);
+    }
+
+    /// <summary>SMFIC_HELO: <c>helo\0</c>. A HELO inside a transaction ends the transaction first, as in sendmail.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterResponse> HeloAsync(string heloName, CancellationToken cancellationToken = default)
+    {
+        RefuseNul(heloName, nameof(heloName));
+        Gate(State.Connected, "HELO", State.Connected, State.Envelope, State.Headers, State.Body);
+        if (InMessage)
+        {
+            AbortMessage();
+        }
+
+        if (_decisions.ForConnection is { } decided)
+        {
+            return decided;
+        }
+
+        _channel.Budget.Start();
+        var response = await SendEventAsync(MilterCommand.Helo, MacroStage.Helo, ProtocolFlags.NoHelo,
+            ProtocolFlags.NoReplyHelo, heloName, static (writer, name) => writer.WriteCString(name), cancellationToken).ConfigureAwait(false);
+        _channel.Budget.Stop();
+        return ConnectionLevel(FilterStage.Helo, response);
+    }
+
+    /// <summary>SMFIC_MAIL (<see cref="CommandEncoder.WriteArgv"/>). Starts a message.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterResponse> MailAsync(string reversePath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
+    {
+        RefuseNul(reversePath, nameof(reversePath));
+        RefuseNul(parameters, nameof(parameters));
+        Gate(State.Connected, "MAIL", State.Connected);
+        StartMessage();
+        var address = MailPath.Bracket(reversePath);
+        Macros.SetDerived(MacroNames.MailAddress, MailPath.Bare(address));
+        Macros.SetDerived(MacroNames.MailHost, MailPath.Domain(MailPath.Bare(address)) ?? string.Empty);
+        if (!Macros.IsSetByHost(MacroNames.QueueId))
+        {
+            Macros.SetDerived(MacroNames.QueueId, QueueIds.Next());
+        }
+
+        _state = State.Envelope;
+        if (_decisions.ForConnection is { } decided)
+        {
+            return decided;
+        }
+
+        var response = await SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
+            ProtocolFlags.NoReplyMail, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
+            cancellationToken).ConfigureAwait(false);
+        return _decisions.Apply(FilterStage.Mail, response);
+    }
+
+    /// <summary>SMFIC_RCPT (<see cref="CommandEncoder.WriteArgv"/>). REJECT and TEMPFAIL apply to this recipient only.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterResponse> RcptAsync(string forwardPath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
+    {
+        RefuseNul(forwardPath, nameof(forwardPath));
+        RefuseNul(parameters, nameof(parameters));
+        Gate(State.Envelope, "RCPT", State.Envelope);
+        var address = MailPath.Bracket(forwardPath);
+        Macros.SetDerived(MacroNames.RcptAddress, MailPath.Bare(address));
+        Macros.SetDerived(MacroNames.RcptHost, MailPath.Domain(MailPath.Bare(address)) ?? string.Empty);
+        if (_decisions.Decided is { } decided)
+        {
+            return decided;
+        }
+
+        if (_decisions.SkipRecipients)
+        {
+            return MilterResponse.Continue;
+        }
+
+        var response = await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
+            ProtocolFlags.NoReplyRcpt, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
+            cancellationToken).ConfigureAwait(false);
+        return _decisions.Apply(FilterStage.Rcpt, response);
+    }
+
+    /// <summary>
+    /// A recipient the MTA refused, for milters that negotiated SMFIP_RCPT_REJ: SMFIC_RCPT with <c>{rcpt_mailer}</c>=error,
+    /// <c>{rcpt_host}</c>=the enhanced code, <c>{rcpt_addr}</c>=the reply text (libmilter's convention). Like Postfix,
+    /// the milter's verdict is not used: the recipient is refused already. Without RCPT_REJ nothing is sent.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterResponse> RcptRejectedAsync(string forwardPath, SmtpReply hostReply, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
+    {
+        RefuseNul(forwardPath, nameof(forwardPath));
+        RefuseNul(parameters, nameof(parameters));
+        Gate(State.Envelope, "RCPT", State.Envelope);
+        if (!_options!.Has(ProtocolFlags.RcptRejected) || _decisions.Decided is not null || _decisions.SkipRecipients)
+        {
+            return MilterResponse.Continue;
+        }
+
+        Macros.SetDerived(MacroNames.RcptMailer, "error");
+        Macros.SetDerived(MacroNames.RcptHost, hostReply.EnhancedCode ?? hostReply.Code.ToString(CultureInfo.InvariantCulture));
+        Macros.SetDerived(MacroNames.RcptAddress, string.Join(' ', hostReply.Lines));
+        try
+        {
+            var response = await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
+                ProtocolFlags.NoReplyRcpt, (MailPath.Bracket(forwardPath), parameters),
+                static (writer, args) => CommandEncoder.WriteArgv(writer, args.Item1, args.parameters), cancellationToken).ConfigureAwait(false);
+            if (response.Skip)
+            {
+                _decisions.Apply(FilterStage.Rcpt, response);
+            }
+
+            return MilterResponse.Continue;
+        }
+        finally
+        {
+            Macros.SetDerived(MacroNames.RcptMailer, null); // the next accepted recipient is not an error
+        }
+    }
+
+    /// <summary>SMFIC_DATA (protocol 4 and later; masked for older milters).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterResponse> DataAsync(CancellationToken cancellationToken = default)
+    {
+        Gate(State.Envelope, "DATA", State.Envelope);
+        _state = State.Headers;
+        if (_decisions.Decided is { } decided)
+        {
+            return decided;
+        }
+
+        var response = await SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
+            ProtocolFlags.NoReplyData, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
+        return _decisions.Apply(FilterStage.Data, response);
+    }
+
+    /// <summary>SMFIC_HEADER (<see cref="CommandEncoder.WriteHeader"/>).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterResponse> HeaderAsync(string name, string value, CancellationToken cancellationToken = default)
+    {
+        RefuseNul(name, nameof(name));
+        RefuseNul(value, nameof(value));
+        if (name.Length == 0)
+        {
+            throw new ArgumentException("A header field needs a name.", nameof(name));
+        }
+
+        Gate(State.Headers, "header", State.Headers);
+        if (_decisions.Decided is { } decided)
+        {
+            return decided;
+        }
+
+        if (_decisions.SkipHeaders)
+        {
+            return MilterResponse.Continue;
+        }
+
+        var response = await SendEventAsync(MilterCommand.Header, null, ProtocolFlags.NoHeaders,
+            ProtocolFlags.NoReplyHeader, (name, value, keep: _options!.Has(ProtocolFlags.HeaderLeadingSpace)),
+            static (writer, field) => CommandEncoder.WriteHeader(writer, field.name, field.value, field.keep), cancellationToken).ConfigureAwait(false);
+        return _decisions.Apply(FilterStage.Header, response);
+    }
+
+    /// <summary>SMFIC_EOH: the header section ended (sent even when there were no headers).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterResponse> EndOfHeadersAsync(CancellationToken cancellationToken = default)
+    {
+        Gate(State.Headers, "end of headers", State.Headers);
+        _state = State.Body;
+        if (_decisions.Decided is { } decided)
+        {
+            return decided;
+        }
+
+        var response = await SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
+            ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
+        return _decisions.Apply(FilterStage.EndOfHeaders, response);
+    }
+
+    /// <summary>
+    /// Body bytes, any amount, cut into SMFIC_BODY packets by <see cref="BodyPacketizer"/>. The answer is the
+    /// milter's decision on the packets sent during this call; the last, partly filled packet goes out with
+    /// <see cref="EndOfMessageAsync"/>, whose result then names the body if that packet decided.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterResponse> BodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default)
+    {
+        Gate(State.Body, "body", State.Body);
+        if (_decisions.Decided is { } decided)
+        {
+            return decided;
+        }
+
+        var remaining = chunk;
+        while (!remaining.IsEmpty && !_decisions.SkipBody && !_options!.Has(ProtocolFlags.NoBody))
+        {
+            remaining = remaining[_body.Fill(_channel.Writer, remaining.Span)..];
+            if (_body.IsFull(_channel.Writer))
+            {
+                var response = _decisions.Apply(FilterStage.Body, await SendBodyPacketAsync(cancellationToken).ConfigureAwait(false));
+                if (response.Action != FilterAction.Continue)
+                {
+                    return response;
+                }
+            }
+        }
+
+        return MilterResponse.Continue;
+    }
+
+    /// <summary>
+    /// Sends what is left of the body, then SMFIC_BODYEOB, and reads the modifications and the final answer. The
+    /// answer's quarantine reason is the message's (given at any stage); <see cref="DecidedAt"/> then says where the
+    /// message was decided. The session is then ready for the next MAIL.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterAnswer> EndOfMessageAsync(CancellationToken cancellationToken = default)
+    {
+        Gate(State.Body, "end of message", State.Body);
+        var response = _decisions.Decided;
+        IReadOnlyList<MessageEdit> edits = [];
+        if (response is null && _body.IsOpen)
+        {
+            var early = _decisions.Apply(FilterStage.Body, await SendBodyPacketAsync(cancellationToken).ConfigureAwait(false));
+            response = early.Action == FilterAction.Continue ? null : early;
+        }
+
+        if (response is null)
+        {
+            WriteMacros(MacroStage.EndOfMessage, MilterCommand.EndOfBody);
+            var answer = await _channel.SendAsync(MilterCommand.EndOfBody, expectAnswer: true, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
+            _decisions.Quarantine(answer.QuarantineReason);
+            response = _decisions.Apply(FilterStage.EndOfMessage, answer.Response);
+            edits = answer.Edits;
+            _quitNcAccepted = true;
+        }
+
+        EndMessage();
+        return new MilterAnswer(response.Value, _decisions.QuarantineReason, edits);
+    }
+
+    /// <summary>SMFIC_ABORT (no reply): the transaction was abandoned. Sent with the next command.</summary>
+    public ValueTask AbortAsync(CancellationToken cancellationToken = default)
+    {
+        Gate(State.Connected, "abort", State.Connected, State.Envelope, State.Headers, State.Body);
+        if (InMessage)
+        {
+            AbortMessage();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>SMFIC_UNKNOWN (protocol 3 and later): an SMTP command the MTA does not know. The milter may only change the error reply.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<MilterResponse> UnknownAsync(string commandLine, CancellationToken cancellationToken = default)
+    {
+        RefuseNul(commandLine, nameof(commandLine));
+        Gate(State.Connected, "unknown command", State.Connected, State.Envelope);
+        if (_decisions.ForConnection is { } decided)
+        {
+            return decided;
+        }
+
+        // sendmail sends no macros with UNKNOWN; nor do we.
+        if (!InMessage)
+        {
+            _channel.Budget.Start();
+        }
+
+        var response = await SendEventAsync(MilterCommand.Unknown, null, ProtocolFlags.NoUnknown,
+            ProtocolFlags.NoReplyUnknown, commandLine, static (writer, line) => writer.WriteCString(line), cancellationToken).ConfigureAwait(false);
+        if (!InMessage)
+        {
+            _channel.Budget.Stop();
+        }
+
+        return _decisions.Apply(FilterStage.Unknown, response);
+    }
+
+    /// <summary>
+    /// SMFIC_QUIT_NC (no reply): this SMTP session is over and another will follow on the same connection. The stream
+    /// is left open for the caller to park. False (and nothing sent) when <see cref="CanBeReused"/> is false.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    public async ValueTask<bool> QuitForReuseAsync(CancellationToken cancellationToken = default)
+    {
+        if (!CanBeReused || !await _channel.SendNowAsync(MilterCommand.QuitNewConnection, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        _state = State.Closed; // the stream stays open: the caller parks it
+        return true;
+    }
+
+    /// <summary>SMFIC_QUIT (no reply), then closes the connection. Safe to call in any state.</summary>
+    public async ValueTask QuitAsync(CancellationToken cancellationToken = default)
+    {
+        if (_state == State.Closed)
+        {
+            return;
+        }
+
+        var sendQuit = _state != State.New;
+        _state = State.Closed;
+        var wasBroken = Failure is not null;
+        await _channel.QuitAsync(sendQuit, cancellationToken).ConfigureAwait(false);
+        if (!wasBroken)
+        {
+            Log.Closed(_logger, Endpoint);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await QuitAsync().ConfigureAwait(false);
+        await _channel.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>At CONNECT and HELO DISCARD is not defined and is ignored, as in Postfix; any other decision holds for the connection.</summary>
+    private MilterResponse ConnectionLevel(FilterStage stage, MilterResponse response)
+    {
+        if (response.Action == FilterAction.Discard)
+        {
+            Log.MilterQuirk(_logger, Endpoint, stage.ToName(), "SMFIR_DISCARD is not defined at this stage; ignored (Postfix does the same)");
+            return MilterResponse.Continue;
+        }
+
+        return _decisions.Apply(stage, response with { Skip = false });
+    }
+
+    /// <summary>
+    /// The one way an event goes out: its macros, then the command unless a NO* step suppresses it, then the answer
+    /// unless an NR_* step says there is none (the packets then wait for the next write).
+    /// </summary>
+    private ValueTask<MilterResponse> SendEventAsync<TState>(MilterCommand command, MacroStage? macroStage,
+        ProtocolFlags suppressedBy, ProtocolFlags noReplyBy, TState state, Action<PacketWriter, TState> writePayload,
+        CancellationToken cancellationToken)
+    {
+        _quitNcAccepted = command == MilterCommand.Unknown;
+        if (macroStage is { } macros)
+        {
+            WriteMacros(macros, command);
+        }
+
+        if (_options!.Has(suppressedBy))
+        {
+            return ValueTask.FromResult(MilterResponse.Continue);
+        }
+
+        var exchange = _channel.SendAsync(command, !_options.Has(noReplyBy), state, writePayload, cancellationToken);
+        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(exchange.Result)) : AwaitAnswerAsync(exchange);
+    }
+
+    /// <summary>The last (full or partly filled) body packet, answered unless NR_BODY was negotiated.</summary>
+    private ValueTask<MilterResponse> SendBodyPacketAsync(CancellationToken cancellationToken)
+    {
+        _body.Close(_channel.Writer);
+        var exchange = _channel.ExchangeAsync(MilterCommand.Body, !_options!.Has(ProtocolFlags.NoReplyBody), cancellationToken);
+        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(exchange.Result)) : AwaitAnswerAsync(exchange);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    private async ValueTask<MilterResponse> AwaitAnswerAsync(ValueTask<MilterAnswer> exchange) =>
+        Take(await exchange.ConfigureAwait(false));
+
+    /// <summary>An answer before the end of the message: its quarantine request is kept, its decision returned.</summary>
+    private MilterResponse Take(MilterAnswer answer)
+    {
+        _decisions.Quarantine(answer.QuarantineReason);
+        return answer.Response;
+    }
+
+    private void WriteMacros(MacroStage stage, MilterCommand command)
+    {
+        if (MacroPacket.Write(_channel.Writer, command, stage, Macros, _options!.MacroLists[(int)stage]) is { } leftOut)
+        {
+            foreach (var name in leftOut)
+            {
+                Log.MilterQuirk(_logger, Endpoint, "SMFIC_MACRO", $"macro {name} left out: it would make the packet larger than {_channel.Writer.MaxPayload} bytes");
+            }
+        }
+    }
+
+    private void DeriveClientMacros(ClientInfo? client)
+    {
+        if (client?.Address is { } address)
+        {
+            // sendmail and Postfix both tag IPv6 in {client_addr}.
+            Macros.SetDerived(MacroNames.ClientAddress, CommandEncoder.ClientAddressMacro(address));
+            Macros.SetDerived(MacroNames.ClientPort, client.Port.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (client?.HostName is { } name)
+        {
+            Macros.SetDerived(MacroNames.ClientName, name);
+        }
+    }
+
+    private void StartMessage()
+    {
+        _channel.Budget.Start();
+        _decisions.StartMessage();
+        _body.Reset();
+        Macros.SetDerived(MacroNames.RcptAddress, null);
+        Macros.SetDerived(MacroNames.RcptHost, null);
+    }
+
+    private void EndMessage()
+    {
+        _channel.Budget.Stop();
+        _decisions.EndMessage();
+        _state = State.Connected;
+    }
+
+    private void AbortMessage()
+    {
+        _quitNcAccepted = false;
+        _body.Cancel(_channel.Writer);
+        _channel.Writer.Begin(MilterCommand.Abort);
+        _channel.Writer.End();
+        EndMessage();
+    }
+
+    private void Gate(State expected, string what, params ReadOnlySpan<State> allowed)
+    {
+        if (Failure is { } failure)
+        {
+            throw failure;
+        }
+
+        foreach (var state in allowed)
+        {
+            if (_state == state)
+            {
+                return;
+            }
+        }
+
+        throw new InvalidOperationException(_state switch
+        {
+            State.Closed => $"The milter session is closed; {what} cannot be sent.",
+            State.New or State.Negotiated => $"The milter session must be connected (ConnectAsync) before {what}.",
+            _ => $"{char.ToUpperInvariant(what[0])}{what[1..]} cannot come now: the session is at {Describe(_state)}, and {what} belongs {Describe(expected)}.",
+        });
+    }
+
+    private static string Describe(State state) => state switch
+    {
+        State.New => "the start",
+        State.Negotiated => "after negotiation",
+        State.Connected => "between transactions (after connect or the end of a message)",
+        State.Envelope => "in the envelope (after MAIL)",
+        State.Headers => "in the header section (after DATA)",
+        State.Body => "in the body (after the end of headers)",
+        _ => state.ToString(),
+    };
+
+    private static void RefuseNul(string value, string parameter)
+    {
+        ArgumentNullException.ThrowIfNull(value, parameter);
+        if (value.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new ArgumentException("The value contains a NUL character, which the milter protocol cannot carry.", parameter);
+        }
+    }
+
+    private static void RefuseNul(IReadOnlyList<string>? values, string parameter)
+    {
+        if (values is null)
+        {
+            return;
+        }
+
+        foreach (var value in values)
+        {
+            RefuseNul(value, parameter);
+        }
+    }
+}
