@@ -100,7 +100,7 @@ public sealed record SmtpReply
 
 /// <summary>Why a filter could not be used.</summary>
 /// <param name="Endpoint">The filter endpoint, e.g. <c>milter 127.0.0.1:8890</c>.</param>
-/// <param name="Stage">The protocol stage that failed, e.g. <c>SMFIC_EOB</c> or <c>connect</c>.</param>
+/// <param name="Stage">The protocol stage that failed, e.g. <c>SMFIC_BODYEOB</c> or <c>connect</c>.</param>
 /// <param name="Cause">What went wrong, in one sentence.</param>
 public sealed record FilterFailure(string Endpoint, string Stage, string Cause)
 {

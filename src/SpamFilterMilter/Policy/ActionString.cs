@@ -37,8 +37,8 @@ internal sealed record MessageOutcome
 /// Sieve scriptlet that the host runs with <c>spamfilterX_string_action=data:,$U</c>. Standard Sieve
 /// where it says exactly what the milter asked (RFC 5228 discard/keep, RFC 5293 editheader, RFC 5429
 /// ereject); the extension <c>vnd.spamfiltermilter</c> where it cannot (temporary failure, quarantine,
-/// positional header edits, envelope and body changes). The README's action-string table documents
-/// every row; <c>ActionStringTests</c> test each one.
+/// positional header edits, envelope and body changes). The action-string table of docs/action-string.md
+/// documents every row; <c>ActionStringTests</c> test each one.
 /// </summary>
 internal static class ActionString
 {

@@ -46,7 +46,7 @@ internal sealed class FrameReader : IDisposable
 
     /// <summary>
     /// Reads the next packet. <paramref name="stage"/> names what the packet answers, for error
-    /// messages ("SMFIC_EOB reply"). With <paramref name="blocking"/> the stream is read synchronously
+    /// messages ("SMFIC_BODYEOB reply"). With <paramref name="blocking"/> the stream is read synchronously
     /// (the returned task is then complete); a socket read timeout surfaces as <see cref="TimeoutException"/>.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state

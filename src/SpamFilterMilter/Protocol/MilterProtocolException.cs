@@ -52,7 +52,7 @@ internal sealed class MilterProtocolException : IOException
     /// <summary>What kind of failure this is.</summary>
     public MilterFailureKind Kind { get; }
 
-    /// <summary>The protocol stage, in libmilter's words ("SMFIC_EOB reply", "connect", "SMFIC_OPTNEG").</summary>
+    /// <summary>The protocol stage, in libmilter's words ("SMFIC_BODYEOB reply", "connect", "SMFIC_OPTNEG").</summary>
     public string Stage { get; }
 
     /// <summary>What went wrong, without the stage.</summary>

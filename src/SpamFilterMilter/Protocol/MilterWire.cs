@@ -1,6 +1,6 @@
 namespace SpamFilterMilter.Protocol;
 
-// Every Milter wire code, named once (etc/milter-protocol.md has the payload layouts).
+// Every Milter wire code, named once (docs/protocol.md has the payload layouts).
 // Values are libmilter's (include/libmilter/mfdef.h, mfapi.h); the comment gives the libmilter name
 // and the protocol version that introduced the code.
 
@@ -136,7 +136,7 @@ internal static class MilterConstants
     public const byte FamilyInet = (byte)'4';
     public const byte FamilyInet6 = (byte)'6';
 
-    /// <summary>libmilter's name for a command or reply code, for log lines ("SMFIC_EOB").</summary>
+    /// <summary>libmilter's name for a command or reply code, for log lines ("SMFIC_BODYEOB").</summary>
     public static string Name(MilterCommand command) => command switch
     {
         MilterCommand.Abort => "SMFIC_ABORT",

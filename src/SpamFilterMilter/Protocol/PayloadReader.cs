@@ -15,7 +15,7 @@ internal ref struct PayloadReader
     private int _position;
 
     /// <param name="payload">The payload.</param>
-    /// <param name="stage">The stage, for errors ("SMFIC_EOB reply").</param>
+    /// <param name="stage">The stage, for errors ("SMFIC_BODYEOB reply").</param>
     /// <param name="what">The packet, for errors ("SMFIR_CHGHEADER").</param>
     public PayloadReader(ReadOnlySpan<byte> payload, string stage, string what)
     {
