@@ -1,30 +1,34 @@
+using System.Text.RegularExpressions;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.ReferenceHost;
 
 namespace SpamFilterMilter.Tests;
 
-/// <summary>The documentation describes what the code does: every option, in the README and in etc/.</summary>
+/// <summary>
+/// The documentation describes what the code does: every option, metric and tested protocol row, in
+/// docs/ and in etc/; and the README and docs/ hold together (short README, no dead links).
+/// </summary>
 public class DocumentationTests
 {
     private static string Repository(string relative) =>
         Path.Combine(RepositoryPaths.Find("etc").Parent!.FullName, relative);
 
     [Test]
-    public void The_README_documents_every_milter_option_with_its_default()
+    public void Docs_options_md_documents_every_milter_option_with_its_default()
     {
-        var readme = File.ReadAllText(Repository("README.md"));
+        var page = File.ReadAllText(Repository("docs/options.md"));
 
         foreach (var option in MilterOptions.Descriptors.Values)
         {
             var expectedDefault = option.Default.StartsWith('(') ? option.Default : $"`{option.Default}`";
-            Assert.That(readme, Does.Contain($"| `{option.Name}` | {expectedDefault} |"), option.Name);
+            Assert.That(page, Does.Contain($"| `{option.Name}` | {expectedDefault} |"), option.Name);
         }
     }
 
     [Test]
-    public void The_README_documents_every_metric_with_its_kind_and_unit()
+    public void Docs_operations_md_documents_every_metric_with_its_kind_and_unit()
     {
-        var readme = File.ReadAllText(Repository("README.md"));
+        var page = File.ReadAllText(Repository("docs/operations.md"));
         System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(SpamFilterMilter.Diagnostics.MilterTelemetry).TypeHandle);
         var instruments = new List<System.Diagnostics.Metrics.Instrument>();
         using (var listener = new System.Diagnostics.Metrics.MeterListener())
@@ -49,20 +53,20 @@ public class DocumentationTests
                 "UpDownCounter`1" => "up-down counter",
                 var other => other,
             };
-            Assert.That(readme, Does.Contain($"| `{instrument.Name}` | {kind}, `{instrument.Unit}` |"), instrument.Name);
+            Assert.That(page, Does.Contain($"| `{instrument.Name}` | {kind}, `{instrument.Unit}` |"), instrument.Name);
         }
     }
 
     [Test]
     public void Every_test_the_protocol_table_names_exists()
     {
-        var readme = File.ReadAllText(Repository("README.md"));
-        var table = readme[readme.IndexOf("## Protocol support", StringComparison.Ordinal)..readme.IndexOf("## When the milter misbehaves", StringComparison.Ordinal)];
+        var page = File.ReadAllText(Repository("docs/protocol.md"));
+        var table = page[page.IndexOf("## Commands and replies", StringComparison.Ordinal)..page.IndexOf("## Packets and payload layouts", StringComparison.Ordinal)];
         var tests = typeof(DocumentationTests).Assembly.GetTypes().Where(t => t.Name.EndsWith("Tests", StringComparison.Ordinal)).ToDictionary(t => t.Name);
-        var references = System.Text.RegularExpressions.Regex.Matches(table, @"`(\w+Tests)(?:\.(\w+)…?)?(?:\(([^)`]*)\))?`");
+        var references = Regex.Matches(table, @"`(\w+Tests)(?:\.(\w+)…?)?(?:\(([^)`]*)\))?`");
 
         Assert.That(references, Has.Count.GreaterThan(30));
-        foreach (System.Text.RegularExpressions.Match reference in references)
+        foreach (Match reference in references)
         {
             Assert.That(tests, Does.ContainKey(reference.Groups[1].Value), reference.Value);
             if (reference.Groups[2].Success)
@@ -91,6 +95,116 @@ public class DocumentationTests
         foreach (var name in MilterOptions.Descriptors.Keys)
         {
             Assert.That(text, Does.Contain(name + " ("), $"etc/milter.opt explains {name}");
+        }
+    }
+
+    [Test]
+    public void The_README_stays_under_200_lines()
+    {
+        var lines = File.ReadAllLines(Repository("README.md"));
+
+        Assert.That(lines, Has.Length.LessThan(200), "the README says what this is and where to read on; the rest belongs in docs/");
+    }
+
+    [Test]
+    public void The_README_links_every_page_in_docs()
+    {
+        var readme = File.ReadAllText(Repository("README.md"));
+        var pages = Directory.GetFiles(Repository("docs"), "*.md");
+
+        Assert.That(pages, Has.Length.GreaterThanOrEqualTo(11));
+        foreach (var page in pages)
+        {
+            Assert.That(readme, Does.Contain($"](docs/{Path.GetFileName(page)})"), Path.GetFileName(page));
+        }
+    }
+
+    [Test]
+    public void Every_relative_link_in_the_README_and_docs_points_at_a_file_and_heading_that_exist()
+    {
+        var root = Path.GetFullPath(Repository("."));
+        var files = Directory.GetFiles(Repository("docs"), "*.md").Prepend(Repository("README.md")).Select(Path.GetFullPath).ToList();
+        var links = 0;
+
+        foreach (var file in files)
+        {
+            var text = string.Join('\n', OutsideCodeBlocks(File.ReadAllText(file)));
+            text = Regex.Replace(text, "`[^`]*`", string.Empty); // a link inside a code span (which may wrap) is not a link
+            foreach (Match link in Regex.Matches(text, @"\]\(([^)\s]+)\)"))
+            {
+                var target = link.Groups[1].Value;
+                if (Regex.IsMatch(target, "^[A-Za-z][A-Za-z0-9+.-]*:"))
+                {
+                    continue; // https:, mailto:
+                }
+
+                var where = $"{Path.GetRelativePath(root, file)}: ({target})";
+                var hash = target.IndexOf('#', StringComparison.Ordinal);
+                var path = hash < 0 ? target : target[..hash];
+                var resolved = path.Length == 0 ? file : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(file)!, Uri.UnescapeDataString(path)));
+                Assert.That(resolved, Does.StartWith(root), where);
+                Assert.That(File.Exists(resolved) || Directory.Exists(resolved), Is.True, $"{where}: no such file");
+                if (hash >= 0)
+                {
+                    Assert.That(resolved, Does.EndWith(".md"), $"{where}: an anchor needs a Markdown page");
+                    Assert.That(Anchors(File.ReadAllText(resolved)), Does.Contain(target[(hash + 1)..]), $"{where}: no such heading");
+                }
+
+                links++;
+            }
+        }
+
+        Assert.That(links, Is.GreaterThan(30), "the links were found");
+    }
+
+    [Test]
+    public void Anchors_are_made_from_headings_as_GitHub_makes_them()
+    {
+        var anchors = Anchors("# Checking a milter: `spamfilter-milter`\n## Failures and `spamfilterX_optional`\n```sh\n# not a heading\n```\n## option.dat\n## option.dat\n");
+
+        Assert.That(anchors, Is.EqualTo(new[] { "checking-a-milter-spamfilter-milter", "failures-and-spamfilterx_optional", "optiondat", "optiondat-1" }));
+    }
+
+    /// <summary>The anchors GitHub gives a page's headings: lower case, punctuation but - and _ dropped, spaces as -, repeats numbered.</summary>
+    private static List<string> Anchors(string markdown)
+    {
+        var anchors = new List<string>();
+        foreach (var line in OutsideCodeBlocks(markdown))
+        {
+            var heading = Regex.Match(line, @"^#{1,6}[ \t]+(.+?)[ \t]*$");
+            if (!heading.Success)
+            {
+                continue;
+            }
+
+            var slug = Regex.Replace(heading.Groups[1].Value.ToLowerInvariant(), @"[^\p{L}\p{Mn}\p{Nd}\p{Pc} -]", string.Empty).Replace(' ', '-');
+            var unique = slug;
+            for (var n = 1; anchors.Contains(unique); n++)
+            {
+                unique = $"{slug}-{n}";
+            }
+
+            anchors.Add(unique);
+        }
+
+        return anchors;
+    }
+
+    private static IEnumerable<string> OutsideCodeBlocks(string markdown)
+    {
+        var inFence = false;
+        foreach (var line in markdown.Split('\n'))
+        {
+            if (line.TrimStart().StartsWith("```", StringComparison.Ordinal))
+            {
+                inFence = !inFence;
+                continue;
+            }
+
+            if (!inFence)
+            {
+                yield return line;
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 /*
- * bench-milter -- the two libmilter milters the README's figures are measured
+ * bench-milter -- the two libmilter milters the figures of docs/performance.md are measured
  * against: "continue-all" answers every event with SMFIS_CONTINUE and changes
  * nothing; "add-header" does the same and adds one header at end of message.
  * They are deliberately as cheap as libmilter allows, so that `spamfilter-milter

@@ -4,7 +4,7 @@
  * headers, a 1 KB body, end of message, with the same macros), with TCP_NODELAY, TCP_QUICKACK and
  * no-reply packets batched with the next command. One blocking thread per connection. It honours
  * what the milter negotiates (steps left out, steps not answered), so it runs against any milter.
- * What it measures is what the machine and the milter allow; the README compares the plug-in to it.
+ * What it measures is what the machine and the milter allow; docs/performance.md compares the plug-in to it.
  *
  *   cc -O2 -Wall -Werror -o protocol-client protocol-client.c -lpthread
  *   ./protocol-client PORT CONNECTIONS TRANSACTIONS

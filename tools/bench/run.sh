@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures the README's "Measuring" figures: `spamfilter-milter bench` against three real milters
+# Measures the figures of docs/performance.md: `spamfilter-milter bench` against three real milters
 # on loopback -- continue-all and add-header (bench-milter.c, libmilter) and opendkim signing --
 # at 1 and 8 connections, with async and blocking I/O; 1 KB body, 5 headers. Besides the client's
 # own figures it reports each milter's CPU per transaction (from /proc), which shows who is the

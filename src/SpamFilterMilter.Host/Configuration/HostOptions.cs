@@ -161,7 +161,7 @@ public sealed partial class HostOptions
     /// <summary>Things an administrator may want to know that are not errors (e.g. a slot with options but no library is off).</summary>
     public IReadOnlyList<string> Notes { get; }
 
-    /// <summary>Every option, with its default: the list option.dat.sample and the README document.</summary>
+    /// <summary>Every option, with its default: the list option.dat.sample and docs/host.md document.</summary>
     public static IReadOnlyList<OptionDescription> Descriptions { get; } =
     [
         new("spamfilterX_library", "none", "Path of the plug-in assembly; setting it turns slot X on."),

@@ -37,7 +37,7 @@ public enum IoMode
 
     /// <summary>
     /// Blocking I/O on the calling thread, as sendmail and Postfix do: about a third less CPU per
-    /// message (README, "Measuring"), but a slow milter holds the caller's thread for up to TIMEOUT.
+    /// message (docs/performance.md), but a slow milter holds the caller's thread for up to TIMEOUT.
     /// For hosts that give each SMTP session its own thread.
     /// </summary>
     Blocking,

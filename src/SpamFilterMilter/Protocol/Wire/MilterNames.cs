@@ -8,7 +8,7 @@ namespace SpamFilterMilter.Protocol.Wire;
 /// </summary>
 internal static class MilterNames
 {
-    /// <summary>libmilter's name for a command or reply code, for log lines ("SMFIC_EOB").</summary>
+    /// <summary>libmilter's name for a command or reply code, for log lines ("SMFIC_BODYEOB").</summary>
     public static string Name(MilterCommand command) => command switch
     {
         MilterCommand.Abort => "SMFIC_ABORT",
