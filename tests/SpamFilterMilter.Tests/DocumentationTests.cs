@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using SpamFilterMilter.Options;
-using SpamFilterMilter.ReferenceHost;
 
 namespace SpamFilterMilter.Tests;
 
@@ -10,13 +9,10 @@ namespace SpamFilterMilter.Tests;
 /// </summary>
 public class DocumentationTests
 {
-    private static string Repository(string relative) =>
-        Path.Combine(RepositoryPaths.Find("etc").Parent!.FullName, relative);
-
     [Test]
     public void Docs_options_md_documents_every_milter_option_with_its_default()
     {
-        var page = File.ReadAllText(Repository("docs/options.md"));
+        var page = File.ReadAllText(Repository.Path("docs/options.md"));
 
         foreach (var option in MilterOptions.Descriptors.Values)
         {
@@ -28,7 +24,7 @@ public class DocumentationTests
     [Test]
     public void Docs_operations_md_documents_every_metric_with_its_kind_and_unit()
     {
-        var page = File.ReadAllText(Repository("docs/operations.md"));
+        var page = File.ReadAllText(Repository.Path("docs/operations.md"));
         System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(SpamFilterMilter.Diagnostics.MilterTelemetry).TypeHandle);
         var instruments = new List<System.Diagnostics.Metrics.Instrument>();
         using (var listener = new System.Diagnostics.Metrics.MeterListener())
@@ -60,7 +56,7 @@ public class DocumentationTests
     [Test]
     public void Every_test_the_protocol_table_names_exists()
     {
-        var page = File.ReadAllText(Repository("docs/protocol.md"));
+        var page = File.ReadAllText(Repository.Path("docs/protocol.md"));
         var table = page[page.IndexOf("## Commands and replies", StringComparison.Ordinal)..page.IndexOf("## Packets and payload layouts", StringComparison.Ordinal)];
         var tests = typeof(DocumentationTests).Assembly.GetTypes().Where(t => t.Name.EndsWith("Tests", StringComparison.Ordinal)).ToDictionary(t => t.Name);
         var references = Regex.Matches(table, @"`(\w+Tests)(?:\.(\w+)…?)?(?:\(([^)`]*)\))?`");
@@ -86,7 +82,7 @@ public class DocumentationTests
     [Test]
     public void The_example_option_file_loads_and_mentions_every_option()
     {
-        var path = Repository("etc/milter.opt");
+        var path = Repository.Path("etc/milter.opt");
         var text = File.ReadAllText(path);
 
         var options = MilterOptions.Load(path);
@@ -101,7 +97,7 @@ public class DocumentationTests
     [Test]
     public void The_README_stays_under_200_lines()
     {
-        var lines = File.ReadAllLines(Repository("README.md"));
+        var lines = File.ReadAllLines(Repository.Path("README.md"));
 
         Assert.That(lines, Has.Length.LessThan(200), "the README says what this is and where to read on; the rest belongs in docs/");
     }
@@ -109,8 +105,8 @@ public class DocumentationTests
     [Test]
     public void The_README_links_every_page_in_docs()
     {
-        var readme = File.ReadAllText(Repository("README.md"));
-        var pages = Directory.GetFiles(Repository("docs"), "*.md");
+        var readme = File.ReadAllText(Repository.Path("README.md"));
+        var pages = Directory.GetFiles(Repository.Path("docs"), "*.md");
 
         Assert.That(pages, Has.Length.GreaterThanOrEqualTo(11));
         foreach (var page in pages)
@@ -122,8 +118,8 @@ public class DocumentationTests
     [Test]
     public void Every_relative_link_in_the_README_and_docs_points_at_a_file_and_heading_that_exist()
     {
-        var root = Path.GetFullPath(Repository("."));
-        var files = Directory.GetFiles(Repository("docs"), "*.md").Prepend(Repository("README.md")).Select(Path.GetFullPath).ToList();
+        var root = Path.GetFullPath(Repository.Path("."));
+        var files = Directory.GetFiles(Repository.Path("docs"), "*.md").Prepend(Repository.Path("README.md")).Select(Path.GetFullPath).ToList();
         var links = 0;
 
         foreach (var file in files)

@@ -1,5 +1,4 @@
 using System.Globalization;
-using SpamFilterMilter.ReferenceHost;
 
 namespace SpamFilterMilter.Tests.Integration;
 
@@ -13,7 +12,7 @@ public class MiltertestTests
     [Test]
     public async Task The_test_milters_pass_every_miltertest_script()
     {
-        var folder = Path.Combine(RepositoryPaths.Find("etc").Parent!.FullName, "tests", "milters", "miltertest");
+        var folder = Repository.Path("tests/milters/miltertest");
         var scripts = Directory.GetFiles(folder, "*.lua").Select(Path.GetFileNameWithoutExtension).Where(n => n != "lib").Order().ToList();
         var environment = $"BASE_PORT={ServerProcess.FreePort().ToString(CultureInfo.InvariantCulture)}";
 

@@ -18,9 +18,8 @@ public class LoggingTests
     {
         using var folder = new TempFolder();
         using var listener = new ScriptedMilterListener();
-        using var logs = new CapturingLoggerProvider();
-        using var factory = logs.CreateFactory();
-        await using (var plugin = TestPlugins.Create(folder, TestPlugins.Loopback(listener.Port, $"DEBUG={debug}\nSOCKS_PASSWORD={Password}\n"), factory))
+        using var logs = new CapturedLogs();
+        await using (var plugin = TestPlugins.Create(folder, TestPlugins.Loopback(listener.Port, $"DEBUG={debug}\nSOCKS_PASSWORD={Password}\n"), logs))
         {
             for (var i = 0; i < 2; i++)
             {

@@ -9,21 +9,18 @@ namespace SpamFilterMilter.Tests.Plugin;
 public class MilterFilterSessionTests
 {
     private TempFolder _folder = null!;
-    private CapturingLoggerProvider _logs = null!;
-    private ILoggerFactory _loggerFactory = null!;
+    private CapturedLogs _logs = null!;
 
     [SetUp]
     public void SetUp()
     {
         _folder = new TempFolder();
-        _logs = new CapturingLoggerProvider();
-        _loggerFactory = _logs.CreateFactory();
+        _logs = new CapturedLogs();
     }
 
     [TearDown]
     public void TearDown()
     {
-        _loggerFactory.Dispose();
         _logs.Dispose();
         _folder.Dispose();
     }
@@ -34,7 +31,7 @@ public class MilterFilterSessionTests
     public async Task An_unreachable_milter_answers_every_call_with_the_failure_action_and_is_logged_once()
     {
         var port = TestPlugins.ClosedPort();
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(port), _loggerFactory);
+        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(port), _logs);
         await using var session = plugin.OpenSession();
 
         var atConnect = await session.ConnectAsync(Client);
@@ -63,7 +60,7 @@ public class MilterFilterSessionTests
         // The benchmark (StreamingBenchmarks) measures the same with asynchronous I/O.
         const int Chunks = 1000;
         using var listener = new ScriptedMilterListener();
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(listener.Port, "IO_MODE=blocking\n"), _loggerFactory);
+        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(listener.Port, "IO_MODE=blocking\n"), _logs);
         var milterTask = Task.Run(async () =>
         {
             await using var milter = await listener.AcceptAsync();
@@ -127,7 +124,7 @@ public class MilterFilterSessionTests
     [TestCase("tempfail", FilterAction.TempFail, "451 4.7.1 Service unavailable - try again later")]
     public async Task The_failure_action_is_configurable(string policy, FilterAction action, string? reply)
     {
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(TestPlugins.ClosedPort(), $"FAILURE_ACTION={policy}\n"), _loggerFactory);
+        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(TestPlugins.ClosedPort(), $"FAILURE_ACTION={policy}\n"), _logs);
         await using var session = plugin.OpenSession();
 
         var decision = await session.ConnectAsync(Client);
@@ -139,7 +136,7 @@ public class MilterFilterSessionTests
     public async Task A_milter_that_hangs_up_at_the_end_of_the_message_gives_a_failure_verdict_naming_the_stage()
     {
         using var listener = new ScriptedMilterListener();
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(listener.Port), _loggerFactory);
+        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(listener.Port), _logs);
         await using var session = plugin.OpenSession();
 
         var milterTask = Task.Run(async () =>
@@ -173,7 +170,7 @@ public class MilterFilterSessionTests
     public async Task The_host_can_cancel_a_wait_at_once_and_the_session_then_answers_with_the_failure(string ioMode)
     {
         using var listener = new ScriptedMilterListener();
-        await using var plugin = TestPlugins.Create(_folder, $"HOST=127.0.0.1\nPORT={listener.Port}\nTIMEOUT=3000\nIO_MODE={ioMode}\n", _loggerFactory);
+        await using var plugin = TestPlugins.Create(_folder, $"HOST=127.0.0.1\nPORT={listener.Port}\nTIMEOUT=3000\nIO_MODE={ioMode}\n", _logs);
         await using var session = plugin.OpenSession();
         var milter = Task.Run(async () =>
         {
@@ -202,7 +199,7 @@ public class MilterFilterSessionTests
     public async Task A_milter_that_stops_reading_cannot_hold_a_write_longer_than_TIMEOUT(string ioMode)
     {
         using var listener = new ScriptedMilterListener();
-        await using var plugin = TestPlugins.Create(_folder, $"HOST=127.0.0.1\nPORT={listener.Port}\nTIMEOUT=50\nIO_MODE={ioMode}\n", _loggerFactory);
+        await using var plugin = TestPlugins.Create(_folder, $"HOST=127.0.0.1\nPORT={listener.Port}\nTIMEOUT=50\nIO_MODE={ioMode}\n", _logs);
         await using var session = plugin.OpenSession();
         var release = new TaskCompletionSource();
         var milter = Task.Run(async () =>
@@ -243,7 +240,7 @@ public class MilterFilterSessionTests
     public async Task Host_macros_set_before_connect_reach_the_milter()
     {
         using var listener = new ScriptedMilterListener();
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(listener.Port), _loggerFactory);
+        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(listener.Port), _logs);
         await using var session = plugin.OpenSession();
         session.SetMacro("j", "mx.example.com");
         session.SetMacro("{auth_authen}", "alice");

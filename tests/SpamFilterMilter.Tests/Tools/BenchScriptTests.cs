@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using SpamFilterMilter.ReferenceHost;
 using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Tools;
@@ -11,7 +10,7 @@ public class BenchScriptTests
     [Test]
     public async Task The_bench_script_measures_both_libmilter_milters_with_the_plug_in_and_the_C_client_one_row_per_run()
     {
-        var script = Path.Combine(RepositoryPaths.Find("tools/bench").FullName, "run.sh");
+        var script = Repository.Path("tools/bench/run.sh");
         var start = new ProcessStartInfo("bash", [script]) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.Environment["N"] = "40";
         start.Environment["MILTERS"] = "continue-all add-header";

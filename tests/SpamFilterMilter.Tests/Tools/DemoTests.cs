@@ -9,7 +9,7 @@ public class DemoTests
     [Test]
     public async Task The_demo_filters_every_sample_through_the_plug_in_loaded_by_path()
     {
-        var samples = RepositoryPaths.Find("etc/samples");
+        var samples = new DirectoryInfo(Repository.Path("etc/samples"));
         using var output = new StringWriter();
 
         var exit = await Demo.RunAsync(DeployedPlugin.Path, samples, debug: 0, output, default);

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using SpamFilterMilter.ReferenceHost;
 
 namespace SpamFilterMilter.Tests.Tools;
 
@@ -10,7 +9,7 @@ public class ToolPackageTests : TempFolderTest
     [Test]
     public async Task The_package_installs_as_a_dotnet_tool_that_probes_a_real_milter()
     {
-        var project = Path.Combine(RepositoryPaths.Find("tools/SpamFilterMilter.Cli").FullName, "SpamFilterMilter.Cli.csproj");
+        var project = Repository.Path("tools/SpamFilterMilter.Cli/SpamFilterMilter.Cli.csproj");
         var packages = Path.Combine(Folder.Path, "packages");
         var tools = Path.Combine(Folder.Path, "tools");
         await using var milter = await MilterProcess.StartLibmilterAsync("-A", "ADDHDRS");

@@ -27,9 +27,8 @@ public class Socks5Tests : TempFolderTest
 
     private async Task<(FilterVerdict Verdict, IReadOnlyList<LogEntry> Logs)> FilterAsync(MilterProcess milter, string socksOptions)
     {
-        using var logs = new CapturingLoggerProvider();
-        using var factory = logs.CreateFactory();
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder, (socksOptions.Contains("DEBUG=", StringComparison.Ordinal) ? "" : "DEBUG=1\n") + socksOptions), factory);
+        using var logs = new CapturedLogs();
+        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder, (socksOptions.Contains("DEBUG=", StringComparison.Ordinal) ? "" : "DEBUG=1\n") + socksOptions), logs);
         var verdict = await plugin.FilterMessageAsync(Message());
         return (verdict, logs.Entries);
     }
@@ -117,9 +116,8 @@ public class Socks5Tests : TempFolderTest
         await using var milter = await MilterProcess.StartLibmilterAsync();
         await using var socks = await SocksServer.StartMicrosocksAsync();
         var optionFile = Folder.Write("named.opt", $"HOST=localhost\nPORT={milter.Port}\nSOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_RESOLVE=remote\nDEBUG=1\n");
-        using var logs = new CapturingLoggerProvider();
-        using var factory = logs.CreateFactory();
-        await using var plugin = DeployedPlugin.Create(optionFile, factory);
+        using var logs = new CapturedLogs();
+        await using var plugin = DeployedPlugin.Create(optionFile, logs);
 
         var verdict = await plugin.FilterMessageAsync(Message());
 

@@ -1,19 +1,38 @@
+using System.Text;
 using Microsoft.Extensions.Logging;
 
-namespace SpamFilterMilter.Host.Tests.Support;
+namespace SpamFilterMilter.Testing;
 
 /// <summary>One log entry as a logger received it, the message formatted.</summary>
 public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception)
 {
     /// <summary>Everything a log sink could write: the message and the whole exception (type, message, inner ones, stack).</summary>
     public string AllText => Message + "\n" + Exception;
+
+    /// <summary>
+    /// True when <paramref name="secret"/> shows anywhere in <see cref="AllText"/>: as text, or as the hex a traffic
+    /// dump writes (either case, with or without a space between bytes).
+    /// </summary>
+    public bool Reveals(string secret)
+    {
+        var text = AllText;
+        var hex = Convert.ToHexString(Encoding.UTF8.GetBytes(secret));
+        var spacedHex = string.Join(' ', hex.Chunk(2).Select(pair => new string(pair)));
+        return text.Contains(secret, StringComparison.Ordinal)
+            || text.Contains(hex, StringComparison.OrdinalIgnoreCase)
+            || text.Contains(spacedHex, StringComparison.OrdinalIgnoreCase);
+    }
 }
 
-/// <summary>A logger factory that keeps every entry, at every level, for tests that look at the logs.</summary>
+/// <summary>
+/// A logger factory that keeps every entry, at every level, for tests that look at the logs (and at what they
+/// must never hold). Safe to log to from several threads.
+/// </summary>
 public sealed class CapturedLogs : ILoggerFactory
 {
     private readonly List<LogEntry> _entries = [];
 
+    /// <summary>Every entry so far, in the order logged.</summary>
     public IReadOnlyList<LogEntry> Entries
     {
         get
