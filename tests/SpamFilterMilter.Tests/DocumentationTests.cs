@@ -58,7 +58,7 @@ public class DocumentationTests
     {
         var page = File.ReadAllText(Repository.Path("docs/protocol.md"));
         var table = page[page.IndexOf("## Commands and replies", StringComparison.Ordinal)..page.IndexOf("## Packets and payload layouts", StringComparison.Ordinal)];
-        var tests = typeof(DocumentationTests).Assembly.GetTypes().Where(t => t.Name.EndsWith("Tests", StringComparison.Ordinal)).ToDictionary(t => t.Name);
+        var tests = TestClassSources();
         var references = Regex.Matches(table, @"`(\w+Tests)(?:\.(\w+)…?)?(?:\(([^)`]*)\))?`");
 
         Assert.That(references, Has.Count.GreaterThan(30));
@@ -67,8 +67,7 @@ public class DocumentationTests
             Assert.That(tests, Does.ContainKey(reference.Groups[1].Value), reference.Value);
             if (reference.Groups[2].Success)
             {
-                var methods = tests[reference.Groups[1].Value].GetMethods().Select(m => m.Name);
-                Assert.That(methods, Has.Some.StartsWith(reference.Groups[2].Value), reference.Value);
+                Assert.That(tests[reference.Groups[1].Value], Does.Match($@"\b(?:void|Task) {Regex.Escape(reference.Groups[2].Value)}\w*\("), reference.Value);
             }
 
             if (reference.Groups[1].Value == "ScenarioTests" && reference.Groups[3].Success)
@@ -77,6 +76,47 @@ public class DocumentationTests
                 Assert.That(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Scenarios"), prefix + "*.scenario"), Is.Not.Empty, reference.Value);
             }
         }
+    }
+
+    [Test]
+    public void Every_repository_path_the_docs_name_exists()
+    {
+        var files = Directory.GetFiles(Repository.Path("docs"), "*.md").Append(Repository.Path("README.md"))
+            .Concat(Directory.GetFiles(Repository.Path("tests"), "README.md", SearchOption.AllDirectories).Where(f => !f.Contains("/bin/", StringComparison.Ordinal)));
+        var paths = 0;
+
+        foreach (var file in files)
+        {
+            foreach (Match path in Regex.Matches(File.ReadAllText(file), @"`((?:src|tests|tools|etc)/[\w./-]+)`"))
+            {
+                Assert.That(File.Exists(Repository.Path(path.Groups[1].Value)) || Directory.Exists(Repository.Path(path.Groups[1].Value)), Is.True,
+                    $"{Path.GetRelativePath(Repository.Root, file)} names {path.Value}, which does not exist");
+                paths++;
+            }
+        }
+
+        Assert.That(paths, Is.GreaterThan(20), "the paths were found");
+    }
+
+    /// <summary>Every test class in tests/, by name, with the text of the file that holds it: the docs name tests of every test project.</summary>
+    private static Dictionary<string, string> TestClassSources()
+    {
+        var classes = new Dictionary<string, string>();
+        foreach (var file in Directory.EnumerateFiles(Repository.Path("tests"), "*Tests.cs", SearchOption.AllDirectories))
+        {
+            if (file.Contains("/bin/", StringComparison.Ordinal) || file.Contains("/obj/", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var text = File.ReadAllText(file);
+            foreach (Match declaration in Regex.Matches(text, @"\bclass (\w+Tests)\b"))
+            {
+                classes[declaration.Groups[1].Value] = classes.GetValueOrDefault(declaration.Groups[1].Value) + text; // two projects may name a class alike
+            }
+        }
+
+        return classes;
     }
 
     [Test]

@@ -1,10 +1,10 @@
 using System.Text;
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 using SpamFilterMilter.Host.Sieve;
+using SpamFilterMilter.Options;
 using SpamFilterMilter.Verdicts;
 
-namespace SpamFilterMilter.Tests.Host;
+namespace SpamFilterMilter.Contract.Tests;
 
 /// <summary>
 /// The plug-in's action string, run by the host's Sieve interpreter, does byte for byte what the plug-in's
@@ -49,7 +49,15 @@ public class ActionStringRoundTripTests
     private static FilterVerdict Verdict(FilterAction action = FilterAction.Accept, SmtpReply? reply = null, IReadOnlyList<MessageEdit>? edits = null,
         string? quarantine = null, IReadOnlyList<RecipientDecision>? recipients = null)
     {
-        var verdict = Support.Verdicts.Decided(action, reply, edits, quarantine, recipients);
+        // Made as the plug-in makes it at the end of a message, the recipients' decisions recorded at RCPT first.
+        var builder = new TransactionVerdictBuilder(FailureAction.TempFail, recordRecipients: true);
+        builder.StartMessage();
+        foreach (var decided in recipients ?? [])
+        {
+            builder.Recipient(decided.Address, new StageDecision { Stage = FilterStage.Rcpt, Action = decided.Action, Reply = decided.Reply });
+        }
+
+        var verdict = builder.Decided(action, reply, edits ?? [], quarantine, FilterStage.EndOfMessage);
         Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.String));
         return verdict;
     }

@@ -1,9 +1,7 @@
-using SpamFilterMilter.Contract;
-
-namespace SpamFilterMilter.Tests.Policy;
+namespace SpamFilterMilter.Contract.Tests;
 
 /// <summary>The one SMTP reply parser, for a milter's text (Postfix's rules) and for text a person wrote.</summary>
-public class SmtpReplyTextTests
+public class SmtpReplyTests
 {
     private static SmtpReply? Milter(string text, out string? problem) =>
         SmtpReply.TryParse(text, SmtpReplySyntax.Milter, out var reply, out problem) ? reply : null;

@@ -1,0 +1,55 @@
+namespace SpamFilterMilter.Contract.Tests;
+
+/// <summary>The one reading of an envelope address the plug-in and the host share (<see cref="MailPath"/>).</summary>
+public class MailPathTests
+{
+    [TestCase("alice@example.org", "<alice@example.org>")]
+    [TestCase("<alice@example.org>", "<alice@example.org>")]
+    [TestCase("  <alice@example.org> ", "<alice@example.org>")]
+    [TestCase(" alice@example.org\t", "<alice@example.org>")]
+    [TestCase("", "<>")]           // the null sender
+    [TestCase("   ", "<>")]
+    [TestCase("<>", "<>")]
+    public void Bracket_writes_the_address_as_SMTP_does(string address, string bracketed)
+    {
+        Assert.That(MailPath.Bracket(address), Is.EqualTo(bracketed));
+    }
+
+    [TestCase("<alice@example.org>", "alice@example.org")]
+    [TestCase("alice@example.org", "alice@example.org")]
+    [TestCase(" < alice@example.org > ", "alice@example.org")]
+    [TestCase("<>", "")]
+    [TestCase("", "")]
+    [TestCase("  ", "")]
+    [TestCase("<\"a b\"@example.org>", "\"a b\"@example.org")]
+    public void Bare_drops_angle_brackets_and_surrounding_blanks(string address, string bare)
+    {
+        Assert.That(MailPath.Bare(address), Is.EqualTo(bare));
+    }
+
+    [TestCase("<Alice@Example.ORG>", "alice@example.org", true)]
+    [TestCase(" <>", "", true)]
+    [TestCase("alice@example.org", "alice@example.com", false)]
+    [TestCase("<alice@example.org>", "<>", false)]
+    public void Same_compares_bare_addresses_without_regard_to_case(string a, string b, bool same)
+    {
+        Assert.That((MailPath.Same(a, b), MailPath.Same(b, a)), Is.EqualTo((same, same)));
+    }
+
+    [TestCase("alice@example.org", "alice", "example.org")]
+    [TestCase("\"a@b\"@example.org", "\"a@b\"", "example.org")] // the last @ splits
+    [TestCase("postmaster", "postmaster", null)]
+    [TestCase("alice@", "alice", "")]
+    [TestCase("", "", null)]                                    // the null sender, bare
+    public void The_local_part_and_domain_split_at_the_last_at_sign(string address, string localPart, string? domain)
+    {
+        Assert.That((MailPath.LocalPart(address), MailPath.Domain(address)), Is.EqualTo((localPart, domain)));
+    }
+
+    [Test]
+    public void A_null_address_is_a_caller_bug()
+    {
+        Assert.Throws<ArgumentNullException>(() => MailPath.Bracket(null!));
+        Assert.Throws<ArgumentNullException>(() => MailPath.Bare(null!));
+    }
+}

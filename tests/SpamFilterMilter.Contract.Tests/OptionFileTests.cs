@@ -1,0 +1,48 @@
+namespace SpamFilterMilter.Contract.Tests;
+
+/// <summary>
+/// The option-file syntax the host's option.dat and the plug-in's option file share (<see cref="OptionFile"/>). The
+/// errors as a plug-in reports them, with file, line and option, are MilterOptionsTests' and HostOptionsTests'.
+/// </summary>
+public class OptionFileTests
+{
+    [Test]
+    public void Each_name_value_line_is_read_with_its_line_number_and_comments_and_blank_lines_are_skipped()
+    {
+        const string text = "! a Messaging Server comment\n# a comment too\n\n  HOST = 127.0.0.1  \r\nport=8890\nEMPTY=\nURL=ldap://h/?a=b\n";
+
+        var lines = OptionFile.Parse(text, "milter.opt");
+
+        Assert.That(lines, Is.EqualTo(new[]
+        {
+            new OptionLine("HOST", "127.0.0.1", 4),
+            new OptionLine("port", "8890", 5),
+            new OptionLine("EMPTY", string.Empty, 6),
+            new OptionLine("URL", "ldap://h/?a=b", 7), // the first '=' ends the name
+        }));
+    }
+
+    [Test]
+    public void A_name_given_twice_in_another_case_is_still_given_twice()
+    {
+        var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Parse("Port=1\n\nPORT=2\n", "m.opt"))!;
+
+        Assert.That((error.FilePath, error.Line, error.Option, error.Problem), Is.EqualTo(("m.opt", 3, "PORT", "given twice (first on line 1)")));
+    }
+
+    [Test]
+    public void A_line_without_equals_is_quoted_in_the_error_shortened_to_40_characters()
+    {
+        var line = new string('x', 50);
+
+        var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Parse($"A=1\n{line}\n", "m.opt"))!;
+
+        Assert.That((error.Line, error.Option, error.Problem), Is.EqualTo((2, (string?)null, $"expected option=value, found \"{line[..40]}...\"")));
+    }
+
+    [Test]
+    public void An_empty_text_has_no_options()
+    {
+        Assert.That(OptionFile.Parse(string.Empty, "m.opt"), Is.Empty);
+    }
+}
