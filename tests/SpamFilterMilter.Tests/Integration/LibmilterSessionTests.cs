@@ -78,7 +78,7 @@ public class LibmilterSessionTests : TempFolderTest
     {
         using var listener = new ScriptedMilterListener();
         await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(listener.Port, "POOL_SIZE=1\n"));
-        var first = MilterScripts.RunAsync(listener, _ => null, Wire.OptNeg(6, 0x1FF, 0));
+        var first = MilterScripts.RunAsync(listener, _ => null, Raw.OptNeg(6, 0x1FF, 0));
 
         await using (var session = plugin.OpenSession())
         {
@@ -88,7 +88,7 @@ public class LibmilterSessionTests : TempFolderTest
 
         var received = await first; // the script stops at QUIT or QUIT_NC... and closes: the parked connection is dead
         Assert.That(received.Last().Code, Is.EqualTo('K'), "the session was parked with QUIT_NC");
-        var second = MilterScripts.RunAsync(listener, _ => null, Wire.OptNeg(6, 0x1FF, 0));
+        var second = MilterScripts.RunAsync(listener, _ => null, Raw.OptNeg(6, 0x1FF, 0));
         await using (var session = plugin.OpenSession())
         {
             var decision = await session.ConnectAsync(Client);

@@ -23,7 +23,7 @@ public class LoggingTests
         {
             for (var i = 0; i < 2; i++)
             {
-                var milter = MilterScripts.RunAsync(listener, p => p.Code == 'E' ? [Wire.Packet('h', Wire.CString("X-A"), Wire.CString("b")), Wire.Packet('c')] : null);
+                var milter = MilterScripts.RunAsync(listener, p => p.Code == 'E' ? [Raw.Packet('h', Raw.CString("X-A"), Raw.CString("b")), Raw.Packet('c')] : null);
                 await plugin.FilterMessageAsync(new MessageSubmission
                 {
                     Client = ClientInfo.Tcp(IPAddress.Loopback, 1),

@@ -65,7 +65,7 @@ public class MilterFilterSessionTests
         {
             await using var milter = await listener.AcceptAsync();
             await milter.ExpectAsync('O');
-            await milter.SendAsync(Wire.OptNeg(6, 0x1FF, 0));
+            await milter.SendAsync(Raw.OptNeg(6, 0x1FF, 0));
             var bodyPackets = 0;
             while (true)
             {
@@ -81,7 +81,7 @@ public class MilterFilterSessionTests
                         break;
                 }
 
-                await milter.SendAsync(Wire.Packet('c'));
+                await milter.SendAsync(Raw.Packet('c'));
             }
         });
         var chunk = new byte[64 * 1024];
@@ -143,7 +143,7 @@ public class MilterFilterSessionTests
         {
             await using var milter = await listener.AcceptAsync();
             await milter.ExpectAsync('O');
-            await milter.SendAsync(Wire.OptNeg(6, 0x1FF, 0x1000 | 0x2000 | 0x4000 | 0x8000 | 0x10000 | 0x40000)); // no replies before EOM
+            await milter.SendAsync(Raw.OptNeg(6, 0x1FF, 0x1000 | 0x2000 | 0x4000 | 0x8000 | 0x10000 | 0x40000)); // no replies before EOM
             while ((await milter.ReadAsync()).Code != 'E')
             {
             }
@@ -176,9 +176,9 @@ public class MilterFilterSessionTests
         {
             await using var m = await listener.AcceptAsync();
             await m.ExpectAsync('O');
-            await m.SendAsync(Wire.OptNeg(6, 0, 0));
+            await m.SendAsync(Raw.OptNeg(6, 0, 0));
             await m.ExpectAsync('C');
-            await m.SendAsync(Wire.Packet('c'));
+            await m.SendAsync(Raw.Packet('c'));
             await m.ExpectAsync('M');
             return await m.SessionClosedAsync(TimeSpan.FromSeconds(10)); // never answers MAIL
         });
@@ -206,11 +206,11 @@ public class MilterFilterSessionTests
         {
             await using var m = await listener.AcceptAsync();
             await m.ExpectAsync('O');
-            await m.SendAsync(Wire.OptNeg(6, 0x1FF, 0x80000)); // NR_BODY: body packets go out back to back
+            await m.SendAsync(Raw.OptNeg(6, 0x1FF, 0x80000)); // NR_BODY: body packets go out back to back
             foreach (var command in "CMRTN")
             {
                 await m.ExpectAsync(command);
-                await m.SendAsync(Wire.Packet('c'));
+                await m.SendAsync(Raw.Packet('c'));
             }
 
             await release.Task.WaitAsync(TimeSpan.FromSeconds(20)); // holds the connection and reads nothing: the buffers fill up
@@ -249,11 +249,11 @@ public class MilterFilterSessionTests
         {
             await using var milter = await listener.AcceptAsync();
             await milter.ExpectAsync('O');
-            await milter.SendAsync(Wire.OptNeg(6, 0, 0));
+            await milter.SendAsync(Raw.OptNeg(6, 0, 0));
             var connect = await milter.ReadSkippingMacrosAsync();
-            await milter.SendAsync(Wire.Packet('c'));
+            await milter.SendAsync(Raw.Packet('c'));
             var mail = await milter.ReadSkippingMacrosAsync();
-            await milter.SendAsync(Wire.Packet('c'));
+            await milter.SendAsync(Raw.Packet('c'));
             return (connect.Macros.Single().Strings, mail.Macros.Single().Strings);
         });
         await session.ConnectAsync(Client);

@@ -59,10 +59,10 @@ public class TelemetryTests : TempFolderTest
         var endpoint = $"127.0.0.1:{milterListener.Port}";
         await using (var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(milterListener.Port)))
         {
-            var milter = MilterScripts.RunAsync(milterListener, p => p.Code == 'E' ? [Wire.Packet('h', Wire.CString("X"), Wire.CString("y")), Wire.Packet('c')] : null);
+            var milter = MilterScripts.RunAsync(milterListener, p => p.Code == 'E' ? [Raw.Packet('h', Raw.CString("X"), Raw.CString("y")), Raw.Packet('c')] : null);
             await plugin.FilterMessageAsync(Message());
             await milter;
-            var broken = MilterScripts.RunAsync(milterListener, p => p.Code == 'R' ? [Wire.Packet('Z')] : null);
+            var broken = MilterScripts.RunAsync(milterListener, p => p.Code == 'R' ? [Raw.Packet('Z')] : null);
             await plugin.FilterMessageAsync(Message());
             await broken;
         }
@@ -96,7 +96,7 @@ public class TelemetryTests : TempFolderTest
         using var hostActivity = new Activity("host smtp session").Start();
         await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(milterListener.Port));
         await using var session = plugin.OpenSession();
-        var milter = MilterScripts.RunAsync(milterListener, p => p.Code == 'M' ? [Wire.Packet('r')] : null);
+        var milter = MilterScripts.RunAsync(milterListener, p => p.Code == 'M' ? [Raw.Packet('r')] : null);
 
         await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 25));
         await session.MailAsync("a@b");
@@ -123,7 +123,7 @@ public class TelemetryTests : TempFolderTest
             // The first recipient is refused, then the milter accepts the message at the second:
             // the verdict is a string (rejectrecipient for the first), not a default.
             var milter = MilterScripts.RunAsync(milterListener, p => p.Code == 'R'
-                ? [Wire.Packet(p.Strings[0].Contains("carol", StringComparison.Ordinal) ? 'r' : 'a')]
+                ? [Raw.Packet(p.Strings[0].Contains("carol", StringComparison.Ordinal) ? 'r' : 'a')]
                 : null);
             var message = Message();
             verdict = await plugin.FilterMessageAsync(new MessageSubmission

@@ -72,7 +72,7 @@ public class WholeMessageFilterTests
     [Test]
     public async Task A_reject_at_MAIL_ends_the_message_there()
     {
-        var (verdict, packets) = await FilterAsync(Submission(), p => p.Code == 'M' ? [Wire.Packet('y', Wire.CString("550 5.7.1 blocked sender"))] : null);
+        var (verdict, packets) = await FilterAsync(Submission(), p => p.Code == 'M' ? [Raw.Packet('y', Raw.CString("550 5.7.1 blocked sender"))] : null);
 
         Assert.That((verdict.Kind, verdict.Action, verdict.DecidedAt), Is.EqualTo((VerdictKind.String, FilterAction.Reject, (FilterStage?)FilterStage.Mail)));
         Assert.That(verdict.Text, Is.EqualTo("require \"ereject\";\nereject \"550 5.7.1 blocked sender\";"));
@@ -84,7 +84,7 @@ public class WholeMessageFilterTests
     public async Task A_recipient_refused_at_RCPT_is_reported_and_the_message_goes_on_for_the_others()
     {
         var (verdict, packets) = await FilterAsync(Submission(Message, "good@example.com", "nobody@example.com"),
-            p => p.Code == 'R' && p.Strings[0] == "<nobody@example.com>" ? [Wire.Packet('y', Wire.CString("550 5.1.1 No such user"))] : null);
+            p => p.Code == 'R' && p.Strings[0] == "<nobody@example.com>" ? [Raw.Packet('y', Raw.CString("550 5.1.1 No such user"))] : null);
 
         Assert.That(packets.Select(p => p.Code), Does.Contain('E'));
         Assert.That(verdict.Recipients, Is.EqualTo(new[]
@@ -99,7 +99,7 @@ public class WholeMessageFilterTests
     public async Task When_every_recipient_is_refused_the_message_is_refused_and_a_temporary_refusal_wins()
     {
         var (verdict, packets) = await FilterAsync(Submission(Message, "a@example.com", "b@example.com"),
-            p => p.Code == 'R' ? [p.Strings[0] == "<a@example.com>" ? Wire.Packet('r') : Wire.Packet('t')] : null);
+            p => p.Code == 'R' ? [p.Strings[0] == "<a@example.com>" ? Raw.Packet('r') : Raw.Packet('t')] : null);
 
         Assert.That((verdict.Action, verdict.DecidedAt, verdict.Reply!.Code), Is.EqualTo((FilterAction.TempFail, (FilterStage?)FilterStage.Rcpt, 451)));
         Assert.That(new string(packets.Where(p => p.Code != 'D').Select(p => p.Code).ToArray()), Is.EqualTo("CHMRRAQ"));
@@ -110,7 +110,7 @@ public class WholeMessageFilterTests
     {
         var submission = Submission();
 
-        var (verdict, packets) = await FilterAsync(submission, p => p.Code == 'C' ? [Wire.Packet('a')] : null);
+        var (verdict, packets) = await FilterAsync(submission, p => p.Code == 'C' ? [Raw.Packet('a')] : null);
 
         Assert.That((verdict.Kind, verdict.DecidedAt), Is.EqualTo((VerdictKind.Default, (FilterStage?)FilterStage.Connect)));
         Assert.That(submission.Message.Position, Is.Zero);
@@ -121,7 +121,7 @@ public class WholeMessageFilterTests
     public async Task Edits_at_the_end_of_the_message_come_back_as_the_action_string_and_structured()
     {
         var (verdict, _) = await FilterAsync(Submission(), p => p.Code == 'E'
-            ? [Wire.Packet('h', Wire.CString("X-Spam-Flag"), Wire.CString("YES")), Wire.Packet('q', Wire.CString("spam")), Wire.Packet('c')]
+            ? [Raw.Packet('h', Raw.CString("X-Spam-Flag"), Raw.CString("YES")), Raw.Packet('q', Raw.CString("spam")), Raw.Packet('c')]
             : null);
 
         Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.String));

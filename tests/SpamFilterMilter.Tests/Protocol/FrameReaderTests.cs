@@ -16,18 +16,18 @@ public class FrameReaderTests
     [Test]
     public async Task A_frame_is_read_exactly_whatever_the_segmentation([ValueSource(nameof(Deliveries))] int delivery, [Values] bool blocking)
     {
-        using var reader = Reader(Wire.Packet('y', Wire.CString("550 5.7.1 no")), delivery);
+        using var reader = Reader(Raw.Packet('y', Raw.CString("550 5.7.1 no")), delivery);
 
         var frame = await reader.ReadAsync(FilterStage.Helo, "test", blocking, default);
 
         Assert.That(frame.Code, Is.EqualTo(MilterReply.ReplyCode));
-        Assert.That(frame.Payload.ToArray(), Is.EqualTo(Wire.CString("550 5.7.1 no")));
+        Assert.That(frame.Payload.ToArray(), Is.EqualTo(Raw.CString("550 5.7.1 no")));
     }
 
     [Test]
     public async Task Several_frames_in_one_read_come_out_one_by_one([ValueSource(nameof(Deliveries))] int delivery, [Values] bool blocking)
     {
-        var bytes = Wire.Concat(Wire.Packet('p'), Wire.Packet('h', Wire.CString("X-A"), Wire.CString("1")), Wire.Packet('c'));
+        var bytes = Raw.Concat(Raw.Packet('p'), Raw.Packet('h', Raw.CString("X-A"), Raw.CString("1")), Raw.Packet('c'));
         using var reader = Reader(bytes, delivery);
 
         var codes = new List<MilterReply>();
@@ -45,7 +45,7 @@ public class FrameReaderTests
     {
         var payload = new byte[65535];
         Random.Shared.NextBytes(payload);
-        using var reader = Reader(Wire.Packet('b', payload), delivery == 1 ? 4096 : delivery);
+        using var reader = Reader(Raw.Packet('b', payload), delivery == 1 ? 4096 : delivery);
 
         var frame = await reader.ReadAsync(FilterStage.Helo, "test", blocking, default);
 

@@ -9,32 +9,11 @@ using SpamFilterMilter.Tests.Support;
 namespace SpamFilterMilter.Tests.Protocol;
 
 /// <summary>What the session puts on the wire for each event.</summary>
-[TestFixture(int.MaxValue, false)]
-[TestFixture(1, false)]
-[TestFixture(int.MaxValue, true)]
-public class MilterSessionEventTests(int delivery, bool blocking)
+public class MilterSessionEventTests(int delivery, bool blocking) : ScriptedSessionTest(delivery, blocking)
 {
-    private ScriptedMilter _milter = null!;
-    private MilterSession _session = null!;
-
-    [SetUp]
-    public async Task SetUp()
-    {
-        _milter = await ScriptedMilter.StartAsync(delivery);
-        _milter.BlockingIo = blocking;
-        _session = _milter.CreateSession();
-    }
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        await _session.DisposeAsync();
-        await _milter.DisposeAsync();
-    }
-
     private static Dictionary<string, string> MacroPairs(ReceivedPacket macro)
     {
-        var strings = Wire.Strings(macro.Payload[1..]);
+        var strings = Raw.Strings(macro.Payload[1..]);
         var pairs = new Dictionary<string, string>();
         for (var i = 0; i + 1 < strings.Length; i += 2)
         {
@@ -44,13 +23,20 @@ public class MilterSessionEventTests(int delivery, bool blocking)
         return pairs;
     }
 
+    /// <summary>Negotiates, then CONNECT for <paramref name="client"/>: the packet and the macros sent with it.</summary>
     private async Task<(ReceivedPacket Packet, List<ReceivedPacket> Macros)> ConnectAsync(ClientInfo client)
     {
-        await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0x1FF, 0));
-        var connect = ScriptedMilter.Run(() => _session.ConnectAsync(client));
-        var seen = await _milter.ReadSkippingMacrosAsync();
-        await _milter.SendAsync(Wire.Packet('c'));
-        await connect;
+        await NegotiateAsync(Raw.OptNeg(6, 0x1FF, 0));
+        return await ReadAnsweringAsync(() => Session.ConnectAsync(client));
+    }
+
+    /// <summary>Makes <paramref name="call"/> and answers the packet it sends with CONTINUE: the packet and the macros sent with it.</summary>
+    private async Task<(ReceivedPacket Packet, List<ReceivedPacket> Macros)> ReadAnsweringAsync<T>(Func<ValueTask<T>> call)
+    {
+        var running = SessionPair.Run(call);
+        var seen = await Milter.ReadSkippingMacrosAsync();
+        await Milter.SendAsync(Raw.Packet('c'));
+        await running;
         return seen;
     }
 
@@ -59,17 +45,17 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     private static readonly object[] Clients =
     [
         new object[] { ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 1234, "client.example.net"),
-            Wire.Concat(Wire.CString("client.example.net"), "4"u8.ToArray(), Port(1234), Wire.CString("192.0.2.1")), "192.0.2.1" },
+            Raw.Concat(Raw.CString("client.example.net"), "4"u8.ToArray(), Port(1234), Raw.CString("192.0.2.1")), "192.0.2.1" },
         new object[] { ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 25),
-            Wire.Concat(Wire.CString("[192.0.2.1]"), "4"u8.ToArray(), Port(25), Wire.CString("192.0.2.1")), "192.0.2.1" },
+            Raw.Concat(Raw.CString("[192.0.2.1]"), "4"u8.ToArray(), Port(25), Raw.CString("192.0.2.1")), "192.0.2.1" },
         new object[] { ClientInfo.Tcp(IPAddress.Parse("2001:db8::1"), 587, "v6.example.net"),
-            Wire.Concat(Wire.CString("v6.example.net"), "6"u8.ToArray(), Port(587), Wire.CString("2001:db8::1")), "IPv6:2001:db8::1" },
+            Raw.Concat(Raw.CString("v6.example.net"), "6"u8.ToArray(), Port(587), Raw.CString("2001:db8::1")), "IPv6:2001:db8::1" },
         new object[] { ClientInfo.Tcp(IPAddress.Parse("::ffff:192.0.2.7"), 40000),
-            Wire.Concat(Wire.CString("[192.0.2.7]"), "4"u8.ToArray(), Port(40000), Wire.CString("192.0.2.7")), "192.0.2.7" },
+            Raw.Concat(Raw.CString("[192.0.2.7]"), "4"u8.ToArray(), Port(40000), Raw.CString("192.0.2.7")), "192.0.2.7" },
         new object[] { new ClientInfo { LocalSocketPath = "/run/smtp.sock" },
-            Wire.Concat(Wire.CString("localhost"), "L"u8.ToArray(), Port(0), Wire.CString("/run/smtp.sock")), null! },
+            Raw.Concat(Raw.CString("localhost"), "L"u8.ToArray(), Port(0), Raw.CString("/run/smtp.sock")), null! },
         new object[] { new ClientInfo(),
-            Wire.Concat(Wire.CString("localhost"), "U"u8.ToArray()), null! },
+            Raw.Concat(Raw.CString("localhost"), "U"u8.ToArray()), null! },
     ];
 
     [TestCaseSource(nameof(Clients))]
@@ -92,16 +78,13 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     [Test]
     public async Task Host_macros_go_with_CONNECT_in_the_same_write_as_the_command()
     {
-        _session.Macros.SetFromHost("j", "mx.example.com");
-        _session.Macros.SetFromHost("daemon_name", "smtp-in");
-        _session.Macros.SetFromHost("{x_custom}", "yes");
-        await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0, 0));
-        var writesBefore = _milter.SessionStream.WriteCount;
+        Session.Macros.SetFromHost("j", "mx.example.com");
+        Session.Macros.SetFromHost("daemon_name", "smtp-in");
+        Session.Macros.SetFromHost("{x_custom}", "yes");
+        await NegotiateAsync(Raw.OptNeg(6, 0, 0));
+        var writesBefore = Pair.SessionStream.WriteCount;
 
-        var connect = ScriptedMilter.Run(() => _session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 1)));
-        var (packet, macros) = await _milter.ReadSkippingMacrosAsync();
-        await _milter.SendAsync(Wire.Packet('c'));
-        await connect;
+        var (packet, macros) = await ReadAnsweringAsync(() => Session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 1)));
 
         Assert.That(packet.Code, Is.EqualTo('C'));
         Assert.That(macros, Has.Count.EqualTo(1));
@@ -114,7 +97,7 @@ public class MilterSessionEventTests(int delivery, bool blocking)
             ["{client_port}"] = "1",
             ["{x_custom}"] = "yes",
         }));
-        Assert.That(_milter.SessionStream.WriteCount - writesBefore, Is.EqualTo(1), "MACRO and CONNECT in one write");
+        Assert.That(Pair.SessionStream.WriteCount - writesBefore, Is.EqualTo(1), "MACRO and CONNECT in one write");
     }
 
     [Test]
@@ -122,14 +105,8 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     {
         await ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 1));
 
-        var mail = ScriptedMilter.Run(() => _session.MailAsync("alice@example.org", ["SIZE=1234", "BODY=8BITMIME"]));
-        var (mailPacket, mailMacros) = await _milter.ReadSkippingMacrosAsync();
-        await _milter.SendAsync(Wire.Packet('c'));
-        await mail;
-        var rcpt = ScriptedMilter.Run(() => _session.RcptAsync("<bob@example.com>", ["NOTIFY=NEVER"]));
-        var (rcptPacket, rcptMacros) = await _milter.ReadSkippingMacrosAsync();
-        await _milter.SendAsync(Wire.Packet('c'));
-        await rcpt;
+        var (mailPacket, mailMacros) = await ReadAnsweringAsync(() => Session.MailAsync("alice@example.org", ["SIZE=1234", "BODY=8BITMIME"]));
+        var (rcptPacket, rcptMacros) = await ReadAnsweringAsync(() => Session.RcptAsync("<bob@example.com>", ["NOTIFY=NEVER"]));
 
         Assert.That(mailPacket.Strings, Is.EqualTo(new[] { "<alice@example.org>", "SIZE=1234", "BODY=8BITMIME" }));
         Assert.That(rcptPacket.Strings, Is.EqualTo(new[] { "<bob@example.com>", "NOTIFY=NEVER" }));
@@ -151,18 +128,18 @@ public class MilterSessionEventTests(int delivery, bool blocking)
         var ids = new List<string>();
         for (var i = 0; i < 2; i++)
         {
-            var mail = ScriptedMilter.Run(() => _session.MailAsync(string.Empty, null));
+            var mail = SessionPair.Run(() => Session.MailAsync(string.Empty, null));
             if (i > 0)
             {
-                await _milter.ExpectAsync('A'); // the abort of the first message travels with this MAIL
+                await Milter.ExpectAsync('A'); // the abort of the first message travels with this MAIL
             }
 
-            var (packet, macros) = await _milter.ReadSkippingMacrosAsync();
-            await _milter.SendAsync(Wire.Packet('c'));
+            var (packet, macros) = await Milter.ReadSkippingMacrosAsync();
+            await Milter.SendAsync(Raw.Packet('c'));
             await mail;
             Assert.That(packet.Strings, Is.EqualTo(new[] { "<>" }));
             ids.Add(MacroPairs(macros.Single())["i"]);
-            await _session.AbortAsync();
+            await Session.AbortAsync();
         }
 
         Assert.That(ids[0], Is.Not.EqualTo(ids[1]));
@@ -192,43 +169,11 @@ public class MilterSessionEventTests(int delivery, bool blocking)
 
     private async Task<string> SendHeaderAsync(string raw, uint protocol)
     {
-        await _milter.OpenAsync(_session, protocol: protocol);
+        await OpenAsync(protocol: protocol);
         await ReachHeadersAsync();
-        var header = ScriptedMilter.Run(() => _session.HeaderAsync("Subject", raw));
-        var packet = await _milter.ExpectAsync('L');
-        await _milter.SendAsync(Wire.Packet('c'));
-        await header;
-        Assert.That(packet.Strings[0], Is.EqualTo("Subject"));
+        var (packet, _) = await ReadAnsweringAsync(() => Session.HeaderAsync("Subject", raw));
+        Assert.That((packet.Code, packet.Strings[0]), Is.EqualTo(('L', "Subject")));
         return packet.Strings[1];
-    }
-
-    private async Task ReachHeadersAsync(bool expectData = true)
-    {
-        var mail = ScriptedMilter.Run(() => _session.MailAsync("a@b", null));
-        await _milter.ExpectAsync('M');
-        await _milter.SendAsync(Wire.Packet('c'));
-        await mail;
-        var rcpt = ScriptedMilter.Run(() => _session.RcptAsync("c@d", null));
-        await _milter.ExpectAsync('R');
-        await _milter.SendAsync(Wire.Packet('c'));
-        await rcpt;
-        var data = ScriptedMilter.Run(() => _session.DataAsync());
-        if (expectData)
-        {
-            await _milter.ExpectAsync('T');
-            await _milter.SendAsync(Wire.Packet('c'));
-        }
-
-        await data;
-    }
-
-    private async Task ReachBodyAsync()
-    {
-        await ReachHeadersAsync();
-        var eoh = ScriptedMilter.Run(() => _session.EndOfHeadersAsync());
-        await _milter.ExpectAsync('N');
-        await _milter.SendAsync(Wire.Packet('c'));
-        await eoh;
     }
 
     /// <summary>Sends <paramref name="chunks"/> and ends the message; returns the BODY payloads the milter received.</summary>
@@ -238,16 +183,16 @@ public class MilterSessionEventTests(int delivery, bool blocking)
         {
             foreach (var chunk in chunks)
             {
-                await _session.BodyAsync(chunk);
+                await Session.BodyAsync(chunk);
             }
 
-            return await _session.EndOfMessageAsync();
+            return await Session.EndOfMessageAsync();
         });
         var bodies = new List<byte[]>();
         while (true)
         {
-            var (packet, _) = await _milter.ReadSkippingMacrosAsync();
-            await _milter.SendAsync(Wire.Packet('c'));
+            var (packet, _) = await Milter.ReadSkippingMacrosAsync();
+            await Milter.SendAsync(Raw.Packet('c'));
             if (packet.Code == 'E')
             {
                 break;
@@ -264,7 +209,7 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     [Test]
     public async Task BODY_is_cut_into_packets_of_exactly_65535_bytes_with_the_rest_last()
     {
-        await _milter.OpenAsync(_session);
+        await OpenAsync();
         await ReachBodyAsync();
         var body = Enumerable.Range(0, 150_000).Select(i => (byte)('a' + (i % 26))).ToArray();
 
@@ -277,16 +222,9 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     [Test]
     public async Task After_MDS_256K_the_body_goes_in_packets_of_256_KiB_less_one()
     {
-        await using var session = _milter.CreateSession(settings: new MilterSessionSettings
-        {
-            Timeout = TimeSpan.FromSeconds(5), BlockingIo = blocking, OfferedProtocol = Negotiation.OfferedProtocol | ProtocolFlags.MaxDataSize256K,
-        });
-        _session = session;
-        await _milter.NegotiateAsync(session, Wire.OptNeg(6, 0x1FF, 0x10000000));
-        var connect = ScriptedMilter.Run(() => session.ConnectAsync(new ClientInfo()));
-        await _milter.ExpectAsync('C');
-        await _milter.SendAsync(Wire.Packet('c'));
-        await connect;
+        UseSession(Pair.Settings with { OfferedProtocol = Negotiation.OfferedProtocol | ProtocolFlags.MaxDataSize256K });
+        await NegotiateAsync(Raw.OptNeg(6, 0x1FF, 0x10000000));
+        await ExchangeAsync(() => Session.ConnectAsync(new ClientInfo()), 'C');
         await ReachBodyAsync();
         var body = new byte[300_000];
         body.AsSpan().Fill((byte)'z');
@@ -299,7 +237,7 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     [Test]
     public async Task BODY_turns_bare_LF_into_CRLF_even_across_chunks_and_keeps_existing_CRLF()
     {
-        await _milter.OpenAsync(_session);
+        await OpenAsync();
         await ReachBodyAsync();
 
         var packets = await SendBodyAsync("line one\nline two\r"u8.ToArray(), "\nline three\n\n"u8.ToArray());
@@ -310,7 +248,7 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     [Test]
     public async Task BODY_may_split_a_CRLF_between_two_packets()
     {
-        await _milter.OpenAsync(_session);
+        await OpenAsync();
         await ReachBodyAsync();
         var body = new byte[65534 + 1];
         body.AsSpan().Fill((byte)'x');
@@ -326,7 +264,7 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     [Test]
     public async Task An_empty_body_sends_no_BODY_packet_only_the_end_of_message()
     {
-        await _milter.OpenAsync(_session);
+        await OpenAsync();
         await ReachBodyAsync();
 
         var packets = await SendBodyAsync();
@@ -337,32 +275,23 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     [Test]
     public async Task DATA_is_not_sent_to_a_version_3_milter()
     {
-        await _milter.NegotiateAsync(_session, Wire.OptNeg(3, 0x3F, 0));
-        var connect = ScriptedMilter.Run(() => _session.ConnectAsync(new ClientInfo()));
-        await _milter.ExpectAsync('C');
-        await _milter.SendAsync(Wire.Packet('c'));
-        await connect;
+        await NegotiateAsync(Raw.OptNeg(3, 0x3F, 0));
+        await ExchangeAsync(() => Session.ConnectAsync(new ClientInfo()), 'C');
 
         await ReachHeadersAsync(expectData: false);
-        var header = ScriptedMilter.Run(() => _session.HeaderAsync("Subject", " x"));
-        var next = await _milter.ExpectAsync('L');
-        await _milter.SendAsync(Wire.Packet('c'));
-        await header;
+        var (next, _) = await ReadAnsweringAsync(() => Session.HeaderAsync("Subject", " x"));
 
-        Assert.That(next.Strings[0], Is.EqualTo("Subject"), "the packet after RCPT is HEADER, not DATA");
+        Assert.That((next.Code, next.Strings[0]), Is.EqualTo(('L', "Subject")), "the packet after RCPT is HEADER, not DATA");
     }
 
     [Test]
     public async Task A_NO_step_suppresses_the_command_but_its_macros_are_still_sent()
     {
-        _session.Macros.SetFromHost("{tls_version}", "TLSv1.3");
-        await _milter.OpenAsync(_session, protocol: 0x2); // NOHELO
+        Session.Macros.SetFromHost("{tls_version}", "TLSv1.3");
+        await OpenAsync(protocol: 0x2); // NOHELO
 
-        var helo = await _session.HeloAsync("client.example.net");
-        var mail = ScriptedMilter.Run(() => _session.MailAsync("a@b", null));
-        var (packet, macros) = await _milter.ReadSkippingMacrosAsync();
-        await _milter.SendAsync(Wire.Packet('c'));
-        await mail;
+        var helo = await Session.HeloAsync("client.example.net");
+        var (packet, macros) = await ReadAnsweringAsync(() => Session.MailAsync("a@b", null));
 
         Assert.That(helo, Is.EqualTo(MilterResponse.Continue));
         Assert.That(packet.Code, Is.EqualTo('M'), "no HELO on the wire");
@@ -373,54 +302,51 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     [Test]
     public async Task No_reply_headers_are_not_waited_for_and_go_out_with_the_end_of_headers_in_one_write()
     {
-        await _milter.OpenAsync(_session, protocol: 0x80); // NR_HDR
+        await OpenAsync(protocol: 0x80); // NR_HDR
         await ReachHeadersAsync();
-        var writesBefore = _milter.SessionStream.WriteCount;
+        var writesBefore = Pair.SessionStream.WriteCount;
 
         for (var i = 0; i < 5; i++)
         {
-            Assert.That(await _session.HeaderAsync($"X-H{i}", " v"), Is.EqualTo(MilterResponse.Continue));
+            Assert.That(await Session.HeaderAsync($"X-H{i}", " v"), Is.EqualTo(MilterResponse.Continue));
         }
 
-        var eoh = ScriptedMilter.Run(() => _session.EndOfHeadersAsync());
+        var eoh = SessionPair.Run(() => Session.EndOfHeadersAsync());
         for (var i = 0; i < 5; i++)
         {
-            await _milter.ExpectAsync('L');
+            await Milter.ExpectAsync('L');
         }
 
-        await _milter.ExpectAsync('N');
-        await _milter.SendAsync(Wire.Packet('c'));
+        await Milter.ExpectAsync('N');
+        await Milter.SendAsync(Raw.Packet('c'));
         await eoh;
 
-        Assert.That(_milter.SessionStream.WriteCount - writesBefore, Is.EqualTo(1));
+        Assert.That(Pair.SessionStream.WriteCount - writesBefore, Is.EqualTo(1));
     }
 
     [Test]
     public async Task ABORT_needs_no_reply_and_travels_with_the_next_MAIL()
     {
-        await _milter.OpenAsync(_session);
-        var mail = ScriptedMilter.Run(() => _session.MailAsync("a@b", null));
-        await _milter.ExpectAsync('M');
-        await _milter.SendAsync(Wire.Packet('c'));
-        await mail;
-        await _session.AbortAsync();
-        var writesBefore = _milter.SessionStream.WriteCount;
+        await OpenAsync();
+        await ExchangeAsync(() => Session.MailAsync("a@b", null), 'M');
+        await Session.AbortAsync();
+        var writesBefore = Pair.SessionStream.WriteCount;
 
-        var second = ScriptedMilter.Run(() => _session.MailAsync("c@d", null));
-        var abort = await _milter.ExpectAsync('A');
-        var next = await _milter.ExpectAsync('M');
-        await _milter.SendAsync(Wire.Packet('c'));
+        var second = SessionPair.Run(() => Session.MailAsync("c@d", null));
+        var abort = await Milter.ExpectAsync('A');
+        var next = await Milter.ExpectAsync('M');
+        await Milter.SendAsync(Raw.Packet('c'));
         await second;
 
         Assert.That(abort.Payload, Is.Empty);
         Assert.That(next.Strings[0], Is.EqualTo("<c@d>"));
-        Assert.That(_milter.SessionStream.WriteCount - writesBefore, Is.EqualTo(1));
+        Assert.That(Pair.SessionStream.WriteCount - writesBefore, Is.EqualTo(1));
     }
 
     [Test]
     public async Task Several_messages_run_on_one_connection()
     {
-        await _milter.OpenAsync(_session);
+        await OpenAsync();
         for (var n = 0; n < 3; n++)
         {
             await ReachBodyAsync();
@@ -432,23 +358,20 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     [Test]
     public async Task QUIT_is_sent_and_the_connection_closed()
     {
-        await _milter.OpenAsync(_session);
+        await OpenAsync();
 
-        await _session.QuitAsync();
+        await Session.QuitAsync();
 
-        Assert.That((await _milter.ReadAsync()).Code, Is.EqualTo('Q'));
-        Assert.That(await _milter.SessionClosedAsync(TimeSpan.FromSeconds(2)), Is.True);
+        Assert.That((await Milter.ReadAsync()).Code, Is.EqualTo('Q'));
+        Assert.That(await Milter.SessionClosedAsync(TimeSpan.FromSeconds(2)), Is.True);
     }
 
     [Test]
     public async Task UNKNOWN_carries_the_command_line_without_macros()
     {
-        await _milter.OpenAsync(_session);
+        await OpenAsync();
 
-        var unknown = ScriptedMilter.Run(() => _session.UnknownAsync("XYZZY magic"));
-        var (packet, macros) = await _milter.ReadSkippingMacrosAsync();
-        await _milter.SendAsync(Wire.Packet('c'));
-        await unknown;
+        var (packet, macros) = await ReadAnsweringAsync(() => Session.UnknownAsync("XYZZY magic"));
 
         Assert.That((packet.Code, packet.Strings[0]), Is.EqualTo(('U', "XYZZY magic")));
         Assert.That(macros, Is.Empty);
@@ -457,9 +380,9 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     [Test]
     public async Task Calls_out_of_SMTP_order_are_host_bugs_with_a_sentence_saying_so()
     {
-        var beforeConnect = Assert.ThrowsAsync<InvalidOperationException>(async () => await _session.MailAsync("a@b", null))!;
-        await _milter.OpenAsync(_session);
-        var headerBeforeData = Assert.ThrowsAsync<InvalidOperationException>(async () => await _session.HeaderAsync("A", " b"))!;
+        var beforeConnect = Assert.ThrowsAsync<InvalidOperationException>(async () => await Session.MailAsync("a@b", null))!;
+        await OpenAsync();
+        var headerBeforeData = Assert.ThrowsAsync<InvalidOperationException>(async () => await Session.HeaderAsync("A", " b"))!;
 
         Assert.That(beforeConnect.Message, Is.EqualTo("The milter session must be connected (ConnectAsync) before MAIL."));
         Assert.That(headerBeforeData.Message, Does.StartWith("Header cannot come now: the session is at between transactions"));
@@ -468,6 +391,6 @@ public class MilterSessionEventTests(int delivery, bool blocking)
     [Test]
     public void A_NUL_in_host_text_is_refused_before_anything_is_sent()
     {
-        Assert.ThrowsAsync<ArgumentException>(async () => await _session.HeloAsync("bad\0name"));
+        Assert.ThrowsAsync<ArgumentException>(async () => await Session.HeloAsync("bad\0name"));
     }
 }

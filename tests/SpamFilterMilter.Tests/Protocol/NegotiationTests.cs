@@ -6,38 +6,25 @@ using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Protocol;
 
-[TestFixture(int.MaxValue, false)]
-[TestFixture(1, false)]
-[TestFixture(int.MaxValue, true)]
-public class NegotiationTests(int delivery, bool blocking)
+/// <summary>SMFIC_OPTNEG: what the session offers, and how it judges the milter's answer.</summary>
+public class NegotiationTests(int delivery, bool blocking) : ScriptedSessionTest(delivery, blocking)
 {
-    private ScriptedMilter _milter = null!;
-    private MilterSession _session = null!;
-
-    [SetUp]
-    public async Task SetUp()
+    /// <summary>Starts the negotiation, reads the offer and answers it with <paramref name="reply"/>: the offer and the negotiation under way.</summary>
+    private async Task<(ReceivedPacket Offer, Task<NegotiatedOptions> Negotiation)> AnswerOfferAsync(byte[] reply)
     {
-        _milter = await ScriptedMilter.StartAsync(delivery);
-        _milter.BlockingIo = blocking;
-        _session = _milter.CreateSession();
-    }
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        await _session.DisposeAsync();
-        await _milter.DisposeAsync();
+        var negotiation = SessionPair.Run(() => Session.NegotiateAsync());
+        var offer = await Milter.ExpectAsync('O');
+        await Milter.SendAsync(reply);
+        return (offer, negotiation);
     }
 
     [Test]
     public async Task The_offer_is_version_6_with_every_action_and_every_step()
     {
-        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
-        var offer = await _milter.ReadAsync();
-        await _milter.SendAsync(Wire.OptNeg(6, 0, 0));
+        var (offer, negotiation) = await AnswerOfferAsync(Raw.OptNeg(6, 0, 0));
         await negotiation;
 
-        Assert.That(Wire.Packet(offer.Code, offer.Payload),
+        Assert.That(Raw.Packet(offer.Code, offer.Payload),
             Is.EqualTo(new byte[] { 0x00, 0x00, 0x00, 0x0D, 0x4F, 0, 0, 0, 6, 0, 0, 0x01, 0xFF, 0x00, 0x1F, 0xFF, 0xFF }));
     }
 
@@ -48,7 +35,7 @@ public class NegotiationTests(int delivery, bool blocking)
     [TestCase(6u, 0u)]
     public async Task An_older_milter_is_accepted_and_the_events_its_version_lacks_are_masked(uint version, uint forced)
     {
-        var options = await _milter.NegotiateAsync(_session, Wire.OptNeg(version, 0x3F, 0));
+        var options = await NegotiateAsync(Raw.OptNeg(version, 0x3F, 0));
 
         Assert.That(options.Version, Is.EqualTo(version));
         Assert.That((uint)options.Protocol, Is.EqualTo(forced));
@@ -59,15 +46,13 @@ public class NegotiationTests(int delivery, bool blocking)
     [TestCase(0x01000001u)]
     public async Task A_version_outside_2_to_6_is_a_negotiation_failure(uint version)
     {
-        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
-        await _milter.ExpectAsync('O');
-        await _milter.SendAsync(Wire.OptNeg(version, 0, 0));
+        var (_, negotiation) = await AnswerOfferAsync(Raw.OptNeg(version, 0, 0));
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => negotiation)!;
 
         Assert.That(error.Kind, Is.EqualTo(MilterFailureKind.Negotiation));
         Assert.That(error.Cause, Does.Contain($"protocol version {version}; versions 2 to 6 are supported"));
-        Assert.That(await _milter.SessionClosedAsync(TimeSpan.FromSeconds(2)), Is.True, "a failed negotiation drops the connection");
+        Assert.That(await Milter.SessionClosedAsync(TimeSpan.FromSeconds(2)), Is.True, "a failed negotiation drops the connection");
     }
 
     [TestCase(0x200u, 0u, "actions we did not offer: bit9")]
@@ -75,9 +60,7 @@ public class NegotiationTests(int delivery, bool blocking)
     [TestCase(0u, 0x80000000u, "protocol steps we did not offer: bit31")]
     public async Task Asking_for_more_than_was_offered_is_a_negotiation_failure(uint actions, uint protocol, string cause)
     {
-        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
-        await _milter.ExpectAsync('O');
-        await _milter.SendAsync(Wire.OptNeg(6, actions, protocol));
+        var (_, negotiation) = await AnswerOfferAsync(Raw.OptNeg(6, actions, protocol));
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => negotiation)!;
 
@@ -88,24 +71,19 @@ public class NegotiationTests(int delivery, bool blocking)
     [TestCase(0x20000000u, 1048575)]
     public async Task An_accepted_MDS_offer_raises_the_packet_size_both_ways(uint bit, int size)
     {
-        await using var session = _milter.CreateSession(settings: new MilterSessionSettings
-        {
-            Timeout = TimeSpan.FromSeconds(5), BlockingIo = blocking, OfferedProtocol = Negotiation.OfferedProtocol | (ProtocolFlags)bit,
-        });
-        var negotiation = ScriptedMilter.Run(() => session.NegotiateAsync());
-        var offer = await _milter.ExpectAsync('O');
-        await _milter.SendAsync(Wire.OptNeg(6, 0x1FF, bit | 0x400)); // libmilter echoes the bit it took
+        UseSession(Pair.Settings with { OfferedProtocol = Negotiation.OfferedProtocol | (ProtocolFlags)bit });
+        var (offer, negotiation) = await AnswerOfferAsync(Raw.OptNeg(6, 0x1FF, bit | 0x400)); // libmilter echoes the bit it took
 
         var options = await negotiation;
 
-        Assert.That(Wire.Packet(offer.Code, offer.Payload)[13..17], Is.EqualTo(Wire.UInt32(0x1FFFFF | bit)));
+        Assert.That(Raw.Packet(offer.Code, offer.Payload)[13..17], Is.EqualTo(Raw.UInt32(0x1FFFFF | bit)));
         Assert.That((options.MaxPayload, (uint)options.Protocol), Is.EqualTo((size, 0x400u)));
     }
 
     [Test]
     public async Task Echoed_MDS_bits_that_were_not_offered_are_masked_not_refused()
     {
-        var options = await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0, 0x10000000 | 0x20000000 | 0x80));
+        var options = await NegotiateAsync(Raw.OptNeg(6, 0, 0x10000000 | 0x20000000 | 0x80));
 
         Assert.That((uint)options.Protocol, Is.EqualTo(0x80u));
         Assert.That(options.MaxPayload, Is.EqualTo(65535), "MDS was not offered, so the limit stays 64 KiB - 1");
@@ -114,8 +92,8 @@ public class NegotiationTests(int delivery, bool blocking)
     [Test]
     public async Task Macro_lists_are_honoured_per_stage_with_names_in_canonical_form()
     {
-        var options = await _milter.NegotiateAsync(_session,
-            Wire.OptNeg(6, 0x100, 0, (0, "j {client_addr}"), (2, "{i} mail_addr"), (5, "")));
+        var options = await NegotiateAsync(
+            Raw.OptNeg(6, 0x100, 0, (0, "j {client_addr}"), (2, "{i} mail_addr"), (5, "")));
 
         Assert.Multiple(() =>
         {
@@ -130,7 +108,7 @@ public class NegotiationTests(int delivery, bool blocking)
     [TestCase(9u, "macro list for unknown stage 9 ignored")]
     public async Task A_macro_list_for_an_unknown_stage_is_only_a_warning(uint stage, string warning)
     {
-        var options = await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0x100, 0, (stage, "j")));
+        var options = await NegotiateAsync(Raw.OptNeg(6, 0x100, 0, (stage, "j")));
 
         Assert.That(options.Warnings, Has.Some.Contains(warning));
     }
@@ -138,9 +116,9 @@ public class NegotiationTests(int delivery, bool blocking)
     [Test]
     public async Task A_truncated_macro_list_is_only_a_warning()
     {
-        var reply = Wire.Packet('O', Wire.UInt32(6), Wire.UInt32(0x100), Wire.UInt32(0), Wire.UInt32(1), "{cipher"u8.ToArray());
+        var reply = Raw.Packet('O', Raw.UInt32(6), Raw.UInt32(0x100), Raw.UInt32(0), Raw.UInt32(1), "{cipher"u8.ToArray());
 
-        var options = await _milter.NegotiateAsync(_session, reply);
+        var options = await NegotiateAsync(reply);
 
         Assert.That(options.Warnings, Has.Some.Contains("malformed macro list ignored"));
         Assert.That(options.MacroLists.All(l => l is null), Is.True);
@@ -149,7 +127,7 @@ public class NegotiationTests(int delivery, bool blocking)
     [Test]
     public async Task Macro_lists_without_SETSYMLIST_are_honoured_with_a_warning()
     {
-        var options = await _milter.NegotiateAsync(_session, Wire.OptNeg(6, 0, 0, (3, "{rcpt_addr}")));
+        var options = await NegotiateAsync(Raw.OptNeg(6, 0, 0, (3, "{rcpt_addr}")));
 
         Assert.That(options.MacroLists[3], Is.EqualTo(new[] { "{rcpt_addr}" }));
         Assert.That(options.Warnings, Has.Some.Contains("without asking for SMFIF_SETSYMLIST"));
@@ -158,9 +136,7 @@ public class NegotiationTests(int delivery, bool blocking)
     [Test]
     public async Task A_reply_other_than_OPTNEG_is_a_negotiation_failure()
     {
-        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
-        await _milter.ExpectAsync('O');
-        await _milter.SendAsync(Wire.Packet('c'));
+        var (_, negotiation) = await AnswerOfferAsync(Raw.Packet('c'));
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => negotiation)!;
 
@@ -170,9 +146,7 @@ public class NegotiationTests(int delivery, bool blocking)
     [Test]
     public async Task A_short_OPTNEG_reply_is_malformed()
     {
-        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
-        await _milter.ExpectAsync('O');
-        await _milter.SendAsync(Wire.Packet('O', Wire.UInt32(6), Wire.UInt32(0)));
+        var (_, negotiation) = await AnswerOfferAsync(Raw.Packet('O', Raw.UInt32(6), Raw.UInt32(0)));
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => negotiation)!;
 
@@ -182,9 +156,9 @@ public class NegotiationTests(int delivery, bool blocking)
     [Test]
     public async Task Hanging_up_during_negotiation_is_reported_as_a_refused_offer()
     {
-        var negotiation = ScriptedMilter.Run(() => _session.NegotiateAsync());
-        await _milter.ExpectAsync('O');
-        _milter.Close();
+        var negotiation = SessionPair.Run(() => Session.NegotiateAsync());
+        await Milter.ExpectAsync('O');
+        Milter.Close();
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => negotiation)!;
 

@@ -16,13 +16,13 @@ public class StrayReplyTests
     [Test]
     public async Task A_second_answer_is_refused_rather_than_paired_with_the_next_command()
     {
-        await using var milter = await ScriptedMilter.StartAsync();
-        await using var session = milter.CreateSession();
-        await milter.OpenAsync(session);
+        await using var pair = await SessionPair.StartAsync();
+        await using var session = pair.CreateSession();
+        await pair.OpenAsync(session);
 
-        var mail = ScriptedMilter.Run(() => session.MailAsync("a@b", null));
-        await milter.ExpectAsync('M');
-        await milter.SendAsync(Wire.Concat(Wire.Packet('c'), Wire.Packet('c'))); // one write: one read
+        var mail = SessionPair.Run(() => session.MailAsync("a@b", null));
+        await pair.Milter.ExpectAsync('M');
+        await pair.Milter.SendAsync(Raw.Concat(Raw.Packet('c'), Raw.Packet('c'))); // one write: one read
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => mail)!;
         Assert.That((error.Stage, error.Step), Is.EqualTo((FilterStage.Mail, "SMFIC_MAIL reply")), "caught at the answer it follows, not one command later");

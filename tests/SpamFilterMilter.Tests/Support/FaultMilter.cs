@@ -106,8 +106,8 @@ internal sealed class FaultMilter : IAsyncDisposable
                 return await DrainAsync(stream);
             }
 
-            byte[] answer = command == 'O' ? Wire.OptNeg(6, 0x1FF, Fault == "reply-to-no-reply" ? NoReplyFlags[Stage] : 0) : Wire.Packet('c');
-            await stream.WriteAsync(pendingSecondAnswer ? Wire.Concat(Wire.Packet('c'), answer) : answer);
+            byte[] answer = command == 'O' ? Raw.OptNeg(6, 0x1FF, Fault == "reply-to-no-reply" ? NoReplyFlags[Stage] : 0) : Raw.Packet('c');
+            await stream.WriteAsync(pendingSecondAnswer ? Raw.Concat(Raw.Packet('c'), answer) : answer);
             pendingSecondAnswer = false;
         }
     }
@@ -133,14 +133,14 @@ internal sealed class FaultMilter : IAsyncDisposable
                 await stream.WriteAsync(new byte[] { 0x7F, 0xFF, 0xFF, 0xFF, (byte)'c' });
                 return false;
             case "unknown-reply-code":
-                await stream.WriteAsync(Wire.Packet('Z'));
+                await stream.WriteAsync(Raw.Packet('Z'));
                 return false;
             case "reply-illegal-here":
                 await stream.WriteAsync(Stage switch
                 {
-                    "optneg" => Wire.Packet('c'),
-                    "eom" => Wire.OptNeg(6, 0, 0),
-                    _ => Wire.Packet('h', Wire.CString("X-Early"), Wire.CString("edit")),
+                    "optneg" => Raw.Packet('c'),
+                    "eom" => Raw.OptNeg(6, 0, 0),
+                    _ => Raw.Packet('h', Raw.CString("X-Early"), Raw.CString("edit")),
                 });
                 return false;
             case "endless-progress":
@@ -150,7 +150,7 @@ internal sealed class FaultMilter : IAsyncDisposable
                     {
                         while (!_stop.IsCancellationRequested && socket.Connected)
                         {
-                            await stream.WriteAsync(Wire.Packet('p'), _stop.Token);
+                            await stream.WriteAsync(Raw.Packet('p'), _stop.Token);
                             await Task.Delay(20, _stop.Token);
                         }
                     }
@@ -160,13 +160,13 @@ internal sealed class FaultMilter : IAsyncDisposable
                 });
                 return false;
             case "garbage-after-reply":
-                await stream.WriteAsync(Wire.Concat(Stage == "optneg" ? Wire.OptNeg(6, 0x1FF, 0) : Wire.Packet('c'), "GARBAGE!"u8.ToArray()));
+                await stream.WriteAsync(Raw.Concat(Stage == "optneg" ? Raw.OptNeg(6, 0x1FF, 0) : Raw.Packet('c'), "GARBAGE!"u8.ToArray()));
                 return false;
             case "version-1":
-                await stream.WriteAsync(Wire.OptNeg(1, 0x1FF, 0));
+                await stream.WriteAsync(Raw.OptNeg(1, 0x1FF, 0));
                 return false;
             case "version-7":
-                await stream.WriteAsync(Wire.OptNeg(7, 0x1FF, 0));
+                await stream.WriteAsync(Raw.OptNeg(7, 0x1FF, 0));
                 return false;
             default:
                 throw new ArgumentException($"unknown fault {Fault}");

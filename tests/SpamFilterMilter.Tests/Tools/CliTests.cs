@@ -253,7 +253,7 @@ public class CliTests : TempFolderTest
             await using var scripted = await listener.AcceptAsync();
             var offer = await scripted.ExpectAsync('O');
             var offeredProtocol = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(offer.Payload.AsSpan(8));
-            await scripted.SendAsync(Wire.OptNeg(6, 0x1FF, 0x20000000)); // SMFIP_MDS_1M accepted
+            await scripted.SendAsync(Raw.OptNeg(6, 0x1FF, 0x20000000)); // SMFIP_MDS_1M accepted
             return offeredProtocol;
         });
 

@@ -1,13 +1,13 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace SpamFilterMilter.Tests.Support;
+namespace SpamFilterMilter.Testing;
 
 /// <summary>
-/// Builds raw milter packets for tests, independently of the code under test:
+/// Builds and splits raw milter packets for tests, independently of the code under test:
 /// <c>uint32 length (code + payload), code, payload</c>.
 /// </summary>
-internal static class Wire
+public static class Raw
 {
     public static byte[] Packet(char code, params byte[][] parts)
     {
@@ -21,6 +21,8 @@ internal static class Wire
 
     public static byte[] CString(string text) => [.. Encoding.UTF8.GetBytes(text), 0];
 
+    /// <summary>A big-endian uint32, as the protocol writes numbers.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1720:Identifier contains type name", Justification = "Named after the wire type it writes.")]
     public static byte[] UInt32(uint value)
     {
         var bytes = new byte[4];
