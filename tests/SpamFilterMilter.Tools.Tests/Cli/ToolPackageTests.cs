@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace SpamFilterMilter.Tests.Tools;
+namespace SpamFilterMilter.Tools.Tests.Cli;
 
 /// <summary>spamfilter-milter as an administrator gets it: dotnet pack, dotnet tool install, run.</summary>
 [Category("Integration")]

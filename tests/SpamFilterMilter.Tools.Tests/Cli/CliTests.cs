@@ -4,9 +4,8 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Cli;
 using SpamFilterMilter.Contract;
-using SpamFilterMilter.Tests.Support;
 
-namespace SpamFilterMilter.Tests.Tools;
+namespace SpamFilterMilter.Tools.Tests.Cli;
 
 /// <summary>spamfilter-milter check, probe and bench against a real libmilter milter, and their exit statuses.</summary>
 [Category("Integration")]
@@ -152,7 +151,7 @@ public class CliTests : TempFolderTest
     [Test]
     public async Task Check_exits_with_1_and_names_the_failed_stage_when_the_milter_cannot_be_reached()
     {
-        var port = TestPlugins.ClosedPort();
+        var port = ServerProcess.FreePort();
 
         var run = await CliAsync(["check", MessageFile(), "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
 
@@ -283,7 +282,7 @@ public class CliTests : TempFolderTest
     [Test]
     public async Task Probe_exits_with_1_and_names_the_endpoint_when_nothing_listens()
     {
-        var port = TestPlugins.ClosedPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var port = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         var run = await CliAsync(["probe", "--host", "127.0.0.1", "--port", port]);
 
@@ -361,7 +360,7 @@ public class CliTests : TempFolderTest
     public async Task The_installed_command_reads_standard_input_and_sets_its_exit_status()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "mail=reject");
-        var closed = TestPlugins.ClosedPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var closed = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         var (rejected, rejectedOutput) = await RunExecutableAsync(Message, At(milter, "check", "-"));
         var (failed, _) = await RunExecutableAsync(Message, "check", "-", "--host", "127.0.0.1", "--port", closed);

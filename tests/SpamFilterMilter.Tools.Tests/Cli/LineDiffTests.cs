@@ -1,7 +1,7 @@
 using System.Text;
 using SpamFilterMilter.Cli;
 
-namespace SpamFilterMilter.Tests.Tools;
+namespace SpamFilterMilter.Tools.Tests.Cli;
 
 public class LineDiffTests
 {

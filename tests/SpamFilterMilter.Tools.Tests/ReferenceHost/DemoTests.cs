@@ -1,7 +1,6 @@
 using SpamFilterMilter.ReferenceHost;
-using SpamFilterMilter.Tests.Support;
 
-namespace SpamFilterMilter.Tests.Tools;
+namespace SpamFilterMilter.Tools.Tests.ReferenceHost;
 
 /// <summary>The README's first command: the demo on the bundled sample milter and sample messages.</summary>
 public class DemoTests

@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using SpamFilterMilter.Tests.Support;
 
-namespace SpamFilterMilter.Tests.Tools;
+namespace SpamFilterMilter.Tools.Tests.Bench;
 
 /// <summary>tools/bench/run.sh, the script behind the README's figures, on a small run.</summary>
 [Category("Integration")]
@@ -16,7 +15,7 @@ public class BenchScriptTests
         start.Environment["MILTERS"] = "continue-all add-header";
         start.Environment["IO"] = "blocking c";
         start.Environment["CONNECTIONS"] = "2";
-        start.Environment["BASE_PORT"] = TestPlugins.ClosedPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["BASE_PORT"] = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();

@@ -1,7 +1,7 @@
 using System.Text;
 using SpamFilterMilter.ReferenceHost;
 
-namespace SpamFilterMilter.Host.Tests.Tools;
+namespace SpamFilterMilter.Tools.Tests.ReferenceHost;
 
 /// <summary>
 /// The reference host's filter command on the samples of etc/ (option.dat, imta.cnf, directory.ldif,
