@@ -2,7 +2,7 @@ using System.Text;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 
-namespace SpamFilterMilter.Tests.Host;
+namespace SpamFilterMilter.Host.Tests.Editing;
 
 public class MessageEditorTests
 {
