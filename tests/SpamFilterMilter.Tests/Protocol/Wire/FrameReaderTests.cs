@@ -4,7 +4,7 @@ using SpamFilterMilter.Protocol.Session;
 using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Tests.Support;
 
-namespace SpamFilterMilter.Tests.Protocol;
+namespace SpamFilterMilter.Tests.Protocol.Wire;
 
 public class FrameReaderTests
 {

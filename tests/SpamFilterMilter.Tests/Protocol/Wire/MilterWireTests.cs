@@ -2,7 +2,7 @@ using SpamFilterMilter.Protocol.Codec;
 using SpamFilterMilter.Protocol.Session;
 using SpamFilterMilter.Protocol.Wire;
 
-namespace SpamFilterMilter.Tests.Protocol;
+namespace SpamFilterMilter.Tests.Protocol.Wire;
 
 /// <summary>The names the wire codes go by in log lines and failures.</summary>
 public class MilterWireTests

@@ -6,7 +6,7 @@ using SpamFilterMilter.Protocol.Session;
 using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Tests.Support;
 
-namespace SpamFilterMilter.Tests.Protocol;
+namespace SpamFilterMilter.Tests.Protocol.Session;
 
 /// <summary>What the session puts on the wire for each event.</summary>
 public class MilterSessionEventTests(int delivery, bool blocking) : ScriptedSessionTest(delivery, blocking)

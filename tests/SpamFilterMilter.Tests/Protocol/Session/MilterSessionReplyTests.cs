@@ -5,7 +5,7 @@ using SpamFilterMilter.Protocol.Session;
 using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Tests.Support;
 
-namespace SpamFilterMilter.Tests.Protocol;
+namespace SpamFilterMilter.Tests.Protocol.Session;
 
 /// <summary>How the session reads, validates and keeps the milter's replies.</summary>
 public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSessionTest(delivery, blocking)

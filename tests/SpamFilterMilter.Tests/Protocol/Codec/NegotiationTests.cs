@@ -4,7 +4,7 @@ using SpamFilterMilter.Protocol.Session;
 using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Tests.Support;
 
-namespace SpamFilterMilter.Tests.Protocol;
+namespace SpamFilterMilter.Tests.Protocol.Codec;
 
 /// <summary>SMFIC_OPTNEG: what the session offers, and how it judges the milter's answer.</summary>
 public class NegotiationTests(int delivery, bool blocking) : ScriptedSessionTest(delivery, blocking)

@@ -4,7 +4,7 @@ using SpamFilterMilter.Protocol.Session;
 using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Tests.Support;
 
-namespace SpamFilterMilter.Tests.Protocol;
+namespace SpamFilterMilter.Tests.Protocol.Session;
 
 /// <summary>
 /// A milter that answers a command twice (or answers one that takes no reply) would pair every later

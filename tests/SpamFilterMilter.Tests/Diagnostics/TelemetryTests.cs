@@ -5,7 +5,7 @@ using System.Net;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Tests.Support;
 
-namespace SpamFilterMilter.Tests.Plugin;
+namespace SpamFilterMilter.Tests.Diagnostics;
 
 /// <summary>The metrics and activities OpenTelemetry picks up, recorded the way a listener sees them.</summary>
 [NonParallelizable]
