@@ -12,14 +12,12 @@ namespace SpamFilterMilter.Tests.Diagnostics;
 /// <summary>DEBUG=0 warnings and failures only; 1 one line per message; 2 every packet. Never the SOCKS password.</summary>
 public class LoggingTests
 {
-    private const string Password = "Sup3r-Secret-Pw";
-
     private static async Task<IReadOnlyList<LogEntry>> FilterTwoMessagesAsync(int debug)
     {
         using var folder = new TempFolder();
         using var listener = new ScriptedMilterListener();
         using var logs = new CapturedLogs();
-        await using (var plugin = TestPlugins.Create(folder, TestPlugins.Loopback(listener.Port, $"DEBUG={debug}\nSOCKS_PASSWORD={Password}\n"), logs))
+        await using (var plugin = TestPlugins.Create(folder, TestPlugins.Loopback(listener.Port, $"DEBUG={debug}\n"), logs))
         {
             for (var i = 0; i < 2; i++)
             {
@@ -78,16 +76,40 @@ public class LoggingTests
     [TestCase(0)]
     [TestCase(1)]
     [TestCase(2)]
-    public async Task The_SOCKS_password_is_never_logged(int debug)
+    [Category("Integration")]
+    public async Task The_SOCKS_password_is_never_logged_though_the_connection_used_it(int debug)
     {
-        var entries = await FilterTwoMessagesAsync(debug);
-
-        if (debug > 0)
+        const string user = "milteruser";
+        const string password = "Sup3r-Secret-Pw";
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var socks = await SocksServer.StartMicrosocksAsync(user, password); // lets only this user with this password through
+        using var folder = new TempFolder();
+        using var logs = new CapturedLogs();
+        FilterVerdict verdict;
+        await using (var plugin = DeployedPlugin.Create(milter.OptionFile(folder,
+            $"DEBUG={debug}\nSOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nSOCKS_USER={user}\nSOCKS_PASSWORD={password}\n"), logs))
         {
-            Assert.That(entries, Is.Not.Empty, "something was logged that could have leaked it");
+            verdict = await plugin.FilterMessageAsync(new MessageSubmission
+            {
+                Client = ClientInfo.Tcp(IPAddress.Loopback, 1),
+                MailFrom = "alice@example.org",
+                Recipients = [new EnvelopeRecipient("bob@example.com")],
+                Message = new MemoryStream("Subject: s\r\n\r\nbody\r\n"u8.ToArray()),
+            });
         }
 
-        Assert.That(entries.Where(e => e.Message.Contains(Password, StringComparison.Ordinal)), Is.Empty);
+        Assert.That(verdict.Failure, Is.Null, $"the milter was reached through the SOCKS server, so the password was sent: {verdict.Failure}");
+        if (debug > 0)
+        {
+            Assert.That(logs.Entries.Select(e => e.Message), Has.Some.Contains($"through SOCKS server 127.0.0.1:{socks.Port}"), "the connection logged went through SOCKS");
+        }
+
+        if (debug == 2)
+        {
+            Assert.That(logs.Entries.Select(e => e.Message), Has.Some.Contains("> SMFIC_"), "every packet was logged, in hex too");
+        }
+
+        Assert.That(logs.Entries.Where(e => e.Reveals(password)), Is.Empty, "no log line or exception holds the password, as text or as hex");
     }
 
     [TestCase(0, LogLevel.Warning, LogLevel.Information)]

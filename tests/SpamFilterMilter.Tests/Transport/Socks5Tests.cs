@@ -63,10 +63,7 @@ public class Socks5Tests : TempFolderTest
 
         Assert.That((verdict.Kind, verdict.Failure), Is.EqualTo((VerdictKind.Default, (FilterFailure?)null)));
         AssertTunnelled(logs, socks, $"127.0.0.1:{milter.Port}");
-        var hex = Convert.ToHexString("Pa55-word"u8);
-        Assert.That(logs.Select(l => l.Message), Has.None.Contains("Pa55-word").And.None.Contains(hex).IgnoreCase
-            .And.None.Contains(string.Join(' ', hex.Chunk(2).Select(c => new string(c)))).IgnoreCase,
-            "the password that was used is in no log line at DEBUG=2, as text or as hex");
+        Assert.That(logs.Where(l => l.Reveals("Pa55-word")), Is.Empty, "the password that was used is in no log line at DEBUG=2, as text or as hex");
         Assert.That(logs, Has.Some.Matches<LogEntry>(l => l.Message.Contains("SMFIC_", StringComparison.Ordinal)), "DEBUG=2 traffic was logged");
     }
 
@@ -95,7 +92,7 @@ public class Socks5Tests : TempFolderTest
 
         Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure));
         Assert.That(verdict.Failure!.Cause, Is.EqualTo($"SOCKS server 127.0.0.1:{socks.Port}: the SOCKS server refused the password for user \"{SocksServer.DanteUser}\""));
-        Assert.That(logs.Where(l => l.Message.Contains("Not-The-Password", StringComparison.Ordinal)), Is.Empty);
+        Assert.That(logs.Where(l => l.Reveals("Not-The-Password")), Is.Empty);
         Assert.That(verdict.Text, Does.Not.Contain("Not-The-Password"));
     }
 
