@@ -64,10 +64,17 @@ public sealed class ScriptedMilter(Socket socket) : IAsyncDisposable
     }
 
     /// <summary>True when the plug-in's session closed its end (end of stream, or a reset) within <paramref name="wait"/>.</summary>
-    public async Task<bool> SessionClosedAsync(TimeSpan wait)
+    public async Task<bool> SessionClosedAsync(TimeSpan wait) => (await ReadUntilClosedAsync(wait).ConfigureAwait(false)).Closed;
+
+    /// <summary>
+    /// Reads until the plug-in's session closes its end (end of stream, or a reset) or <paramref name="wait"/> passes:
+    /// whether it closed, and how many bytes came before.
+    /// </summary>
+    public async Task<(bool Closed, int BytesBefore)> ReadUntilClosedAsync(TimeSpan wait)
     {
         using var timeout = new CancellationTokenSource(wait);
         var buffer = new byte[4096];
+        var total = 0;
         try
         {
             while (true)
@@ -75,17 +82,19 @@ public sealed class ScriptedMilter(Socket socket) : IAsyncDisposable
                 var read = await _stream.ReadAsync(buffer, timeout.Token).ConfigureAwait(false);
                 if (read == 0)
                 {
-                    return true;
+                    return (true, total);
                 }
+
+                total += read;
             }
         }
         catch (OperationCanceledException)
         {
-            return false;
+            return (false, total);
         }
         catch (IOException)
         {
-            return true;
+            return (true, total);
         }
     }
 

@@ -18,6 +18,22 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
         return await ExchangeAsync(() => Session.EndOfMessageAsync(), 'E', replies);
     }
 
+    /// <summary>
+    /// The session is broken for good by <paramref name="failure"/>: it is the session's failure, later calls get that
+    /// very failure at once, nothing more is sent, and the connection is closed.
+    /// </summary>
+    private async Task AssertBrokenForGoodAsync(MilterProtocolException failure)
+    {
+        var atHelo = Assert.ThrowsAsync<MilterProtocolException>(async () => await Session.HeloAsync("again"))!;
+        var atMail = Assert.ThrowsAsync<MilterProtocolException>(async () => await Session.MailAsync("again@example.org", null))!;
+        var (closed, bytesAfter) = await Milter.ReadUntilClosedAsync(TimeSpan.FromSeconds(2));
+
+        Assert.That(Session.Failure, Is.SameAs(failure));
+        Assert.That(atHelo, Is.SameAs(failure), "every later call gets the same failure");
+        Assert.That(atMail, Is.SameAs(failure), "every later call gets the same failure");
+        Assert.That((closed, bytesAfter), Is.EqualTo((true, 0)), "the connection is closed, and nothing was sent after the failure");
+    }
+
     private static readonly object[] Decisions =
     [
         new object[] { Raw.Packet('c'), FilterAction.Continue, null! },
@@ -229,13 +245,11 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
         await OpenAsync();
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => MailAnsweredWithAsync(reply))!;
-        var later = Assert.ThrowsAsync<MilterProtocolException>(async () => await Session.HeloAsync("again"))!;
 
         Assert.That(error.Kind.ToString(), Is.EqualTo(kind));
         Assert.That((error.Stage, error.Step), Is.EqualTo((FilterStage.Mail, "SMFIC_MAIL reply")));
         Assert.That(error.Cause, Does.Contain(cause));
-        Assert.That(later, Is.SameAs(error), "every later call gets the same failure, without I/O");
-        Assert.That(await Milter.SessionClosedAsync(TimeSpan.FromSeconds(2)), Is.True, "the connection is closed at once");
+        await AssertBrokenForGoodAsync(error);
     }
 
     [Test]
@@ -247,6 +261,7 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
             EndOfMessageAnsweredWithAsync(Raw.Packet('m', Raw.UInt32(1), Raw.CString("Subject"), Raw.CString("x")), Raw.Packet('c')))!;
 
         Assert.That(error.Cause, Is.EqualTo("SMFIR_CHGHEADER without SMFIF_CHGHDRS negotiated"));
+        await AssertBrokenForGoodAsync(error);
     }
 
     [TestCase("a\nb")]
@@ -260,6 +275,7 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
             EndOfMessageAnsweredWithAsync(Raw.Packet('h', Raw.CString("X-Injected"), Raw.CString(value)), Raw.Packet('c')))!;
 
         Assert.That(error.Cause, Is.EqualTo("SMFIR_ADDHEADER: a line break in the header value is not followed by a blank, so it would not fold but start a new line"));
+        await AssertBrokenForGoodAsync(error);
     }
 
     [Test]
@@ -271,6 +287,7 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
             EndOfMessageAnsweredWithAsync(Raw.Packet('h', Raw.CString("Bad: name"), Raw.CString("x")), Raw.Packet('c')))!;
 
         Assert.That(error.Cause, Does.Contain("\"Bad: name\" is not a header field name"));
+        await AssertBrokenForGoodAsync(error);
     }
 
     [Test]
@@ -316,5 +333,6 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
         var error = Assert.CatchAsync<OperationCanceledException>(() => mail)!;
         Assert.That(error.CancellationToken, Is.EqualTo(cancel.Token));
         Assert.That(Session.Failure?.Message, Is.EqualTo("SMFIC_MAIL reply: cancelled by the host"));
+        await AssertBrokenForGoodAsync(Session.Failure!);
     }
 }
