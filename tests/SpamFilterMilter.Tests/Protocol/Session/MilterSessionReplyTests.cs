@@ -186,18 +186,23 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
     public async Task The_ACK_is_hurried_only_when_more_packets_follow_and_are_not_here_yet()
     {
         var hurried = 0;
-        UseSession(acknowledgeNow: () => hurried++);
+        var firstHurry = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        UseSession(acknowledgeNow: () =>
+        {
+            Interlocked.Increment(ref hurried);
+            firstHurry.TrySetResult();
+        });
         await OpenAsync();
-        Assert.That(hurried, Is.Zero, "a one-packet reply needs no hurried ACK: the next command carries it");
+        Assert.That(Volatile.Read(ref hurried), Is.Zero, "a one-packet reply needs no hurried ACK: the next command carries it");
 
         var mail = SessionPair.Run(() => Session.MailAsync("a@b", null));
         await Milter.ExpectAsync('M');
-        await Milter.SendAsync(Raw.Packet('p'));          // more to come, and not here yet
-        await Task.Delay(100);
+        await Milter.SendAsync(Raw.Packet('p')); // more to come, and the rest is not sent until the ACK was hurried
+        await firstHurry.Task.WaitAsync(TimeSpan.FromSeconds(5));
         await Milter.SendAsync(Raw.Packet('c'));
         await mail;
 
-        Assert.That(hurried, Is.EqualTo(1));
+        Assert.That(Volatile.Read(ref hurried), Is.EqualTo(1), "once: after PROGRESS, not after the final answer");
     }
 
     [Test]
