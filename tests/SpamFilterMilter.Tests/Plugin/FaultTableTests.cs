@@ -11,6 +11,7 @@ namespace SpamFilterMilter.Tests.Plugin;
 /// and no socket is left open.
 /// </summary>
 [Category("Faults")]
+[Category("Integration")] // each cell waits out TIMEOUT or MESSAGE_TIMEOUT on loopback
 public class FaultTableTests : TempFolderTest
 {
     private const int TimeoutHundredths = 40;         // TIMEOUT: each read and write

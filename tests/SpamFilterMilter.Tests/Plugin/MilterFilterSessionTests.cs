@@ -167,6 +167,7 @@ public class MilterFilterSessionTests
 
     [TestCase("async")]
     [TestCase("blocking")]
+    [Category("Integration")] // cancels after 200 ms of real time
     public async Task The_host_can_cancel_a_wait_at_once_and_the_session_then_answers_with_the_failure(string ioMode)
     {
         using var listener = new ScriptedMilterListener();
@@ -196,6 +197,7 @@ public class MilterFilterSessionTests
 
     [TestCase("async")]
     [TestCase("blocking")]
+    [Category("Integration")] // waits out TIMEOUT (0.5 s) on a full socket buffer
     public async Task A_milter_that_stops_reading_cannot_hold_a_write_longer_than_TIMEOUT(string ioMode)
     {
         using var listener = new ScriptedMilterListener();

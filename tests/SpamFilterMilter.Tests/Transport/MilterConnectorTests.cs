@@ -45,6 +45,7 @@ public class MilterConnectorTests
 
     [TestCase("Async")]
     [TestCase("Blocking")]
+    [Category("Integration")] // waits out a share of CONNECT_TIMEOUT
     public async Task A_silent_and_a_refusing_address_ahead_of_a_working_one_cost_only_their_share_of_the_connect_time(string ioMode)
     {
         // All three share one port: 127.0.0.1 accepts, 127.0.0.2 never answers (its accept queue is full,
@@ -68,6 +69,7 @@ public class MilterConnectorTests
 
     [TestCase("Async")]
     [TestCase("Blocking")]
+    [Category("Integration")] // waits out CONNECT_TIMEOUT
     public void When_every_address_is_silent_the_connect_ends_at_CONNECT_TIMEOUT(string ioMode)
     {
         using var silent = SilentListener(IPAddress.Parse("127.0.0.2"), 0);

@@ -5,6 +5,7 @@ using SpamFilterMilter.Transport;
 namespace SpamFilterMilter.Tests.Transport;
 
 /// <summary>Every refusal a SOCKS server can give, from a scripted SOCKS server, as raw bytes.</summary>
+[Category("Integration")] // the scripted server holds each connection 200 ms, or 3 s for the timeout
 public class Socks5TunnelTests
 {
     /// <summary>What a handshake against the scripted server came to.</summary>

@@ -296,6 +296,7 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
     }
 
     [Test]
+    [Category("Integration")] // waits out a 0.3 s TIMEOUT
     public async Task A_milter_that_never_answers_times_out_within_the_timeout()
     {
         UseSession(Pair.Settings with { Timeout = TimeSpan.FromMilliseconds(300) });
