@@ -1,7 +1,4 @@
 using System.Buffers.Binary;
-using BenchmarkDotNet.Attributes;
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Options;
 using SpamFilterMilter.Protocol.Codec;
 using SpamFilterMilter.Protocol.Session;
 using SpamFilterMilter.Protocol.Wire;

@@ -1,8 +1,4 @@
-using System.Net;
-using BenchmarkDotNet.Attributes;
 using Microsoft.Extensions.Logging.Abstractions;
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Options;
 using SpamFilterMilter.Plugin;
 
 namespace SpamFilterMilter.Benchmarks;

@@ -1,9 +1,5 @@
-using System.Net;
 using System.Text;
-using BenchmarkDotNet.Attributes;
 using Microsoft.Extensions.Logging.Abstractions;
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Options;
 using SpamFilterMilter.Plugin;
 
 namespace SpamFilterMilter.Benchmarks;

@@ -886,15 +886,22 @@ t_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		      hostname ? strlen(hostname) : 0);
 }
 
+/* Events with one string: HELO's name, an unknown command's line. */
 static sfsistat
-t_helo(SMFICTX *ctx, char *name)
+string_event(SMFICTX *ctx, enum stage st, const char *text)
 {
 	struct conn *c = conn_get(ctx, 0);
 	struct sbuf b = { 0 };
 
-	sb_begin(&b, c, "helo");
-	sb_str(&b, name);
-	return finish(ctx, c, S_HELO, &b, name, strlen(name));
+	sb_begin(&b, c, stage_names[st]);
+	sb_str(&b, text);
+	return finish(ctx, c, st, &b, text, strlen(text));
+}
+
+static sfsistat
+t_helo(SMFICTX *ctx, char *name)
+{
+	return string_event(ctx, S_HELO, name);
 }
 
 /* MAIL and RCPT: argv[0] is the address, every ESMTP arg its own field. */
@@ -1003,12 +1010,7 @@ t_close(SMFICTX *ctx)
 static sfsistat
 t_unknown(SMFICTX *ctx, const char *cmd)
 {
-	struct conn *c = conn_get(ctx, 0);
-	struct sbuf b = { 0 };
-
-	sb_begin(&b, c, "unknown");
-	sb_str(&b, cmd);
-	return finish(ctx, c, S_UNKNOWN, &b, cmd, strlen(cmd));
+	return string_event(ctx, S_UNKNOWN, cmd);
 }
 
 /* ------------------------------------------------------------------------

@@ -1,8 +1,5 @@
-using System.Net;
 using Microsoft.Extensions.Logging;
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Diagnostics;
-using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Diagnostics;
 

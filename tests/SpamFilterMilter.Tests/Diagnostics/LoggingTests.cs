@@ -1,11 +1,6 @@
-using System.Net;
-using System.Text;
 using Microsoft.Extensions.Logging;
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Diagnostics;
 using SpamFilterMilter.Options;
-using SpamFilterMilter.Plugin;
-using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Diagnostics;
 

@@ -1,9 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Net;
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Diagnostics;
 

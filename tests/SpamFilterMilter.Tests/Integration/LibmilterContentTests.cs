@@ -1,8 +1,3 @@
-using System.Net;
-using System.Text;
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Tests.Support;
-
 namespace SpamFilterMilter.Tests.Integration;
 
 /// <summary>What a real libmilter milter receives from the plug-in, read from its transcript.</summary>
@@ -73,18 +68,18 @@ public class LibmilterContentTests : TempFolderTest
         var transcript = await FilterAsync(milter, Submission());
 
         var atConnect = MacrosAt(transcript, "connect");
-        Assert.That(atConnect["j"], Is.EqualTo("mx.example.com"));
-        Assert.That(atConnect["{client_addr}"], Is.EqualTo("192.0.2.1"));
-        Assert.That(atConnect["{client_name}"], Is.EqualTo("client.example.net"));
-        Assert.That(atConnect["{client_port}"], Is.EqualTo("4321"));
-        Assert.That(atConnect["{daemon_name}"], Is.EqualTo("smtp-in"));
+        Assert.That(atConnect, Is.SupersetOf(new Dictionary<string, string>
+        {
+            ["j"] = "mx.example.com", ["{client_addr}"] = "192.0.2.1", ["{client_name}"] = "client.example.net",
+            ["{client_port}"] = "4321", ["{daemon_name}"] = "smtp-in",
+        }));
         Assert.That(atConnect, Does.Not.ContainKey("{mail_addr}"));
         var atMail = MacrosAt(transcript, "mail");
-        Assert.That(atMail["{mail_addr}"], Is.EqualTo("alice@example.org"));
-        Assert.That(atMail["{mail_host}"], Is.EqualTo("example.org"));
+        Assert.That(atMail, Is.SupersetOf(new Dictionary<string, string>
+        {
+            ["{mail_addr}"] = "alice@example.org", ["{mail_host}"] = "example.org", ["{auth_authen}"] = "alice", ["{spamfilter_optin}"] = "spam",
+        }));
         Assert.That(atMail["i"], Does.Match("^[0-9A-F]{14,}$"));
-        Assert.That(atMail["{auth_authen}"], Is.EqualTo("alice"));
-        Assert.That(atMail["{spamfilter_optin}"], Is.EqualTo("spam"));
         var atRcpt = transcript.Where(l => l.Event == "macro" && l.Fields[0] == "rcpt" && l.Fields[1] is "{rcpt_addr}" or "{rcpt_host}")
             .Select(l => $"{l.Fields[1]}={l.Fields[2]}").ToArray();
         Assert.That(atRcpt, Is.EqualTo(new[] { "{rcpt_addr}=bob@example.com", "{rcpt_host}=example.com", "{rcpt_addr}=carol@example.net", "{rcpt_host}=example.net" }));

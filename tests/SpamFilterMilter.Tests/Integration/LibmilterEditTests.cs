@@ -1,8 +1,4 @@
-using System.Net;
-using System.Text;
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
-using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Integration;
 

@@ -1,8 +1,3 @@
-using System.Net;
-using System.Text;
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Tests.Support;
-
 namespace SpamFilterMilter.Tests.Integration;
 
 /// <summary>Session-level protocol features against a real libmilter milter: reuse, RCPT_REJ, UNKNOWN, SKIP.</summary>
@@ -25,6 +20,27 @@ public class LibmilterSessionTests : TempFolderTest
         await session.EndOfHeadersAsync();
         await session.BodyAsync(Encoding.ASCII.GetBytes(body));
         return await session.EndOfMessageAsync();
+    }
+
+    /// <summary>A libmilter milter, the plug-in loaded by path for it, and one SMTP session connected; disposed in reverse.</summary>
+    private sealed record Connected(MilterProcess Milter, ISpamFilterPlugin Plugin, IFilterSession Session) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Session.DisposeAsync();
+            await Plugin.DisposeAsync();
+            await Milter.DisposeAsync();
+        }
+    }
+
+    /// <summary>Starts the libmilter test milter with <paramref name="milterArguments"/> and connects one SMTP session to it through the plug-in.</summary>
+    private async Task<Connected> ConnectAsync(params string[] milterArguments)
+    {
+        var milter = await MilterProcess.StartLibmilterAsync(milterArguments);
+        var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
+        var session = plugin.OpenSession();
+        await session.ConnectAsync(Client);
+        return new Connected(milter, plugin, session);
     }
 
     [TestCase("async")]
@@ -131,10 +147,8 @@ public class LibmilterSessionTests : TempFolderTest
     [Test]
     public async Task HELO_may_come_again_and_inside_a_transaction_it_aborts_the_message_first()
     {
-        await using var milter = await MilterProcess.StartLibmilterAsync();
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
-        await using var session = plugin.OpenSession();
-        await session.ConnectAsync(Client);
+        await using var connected = await ConnectAsync();
+        var (milter, _, session) = connected;
 
         await session.HeloAsync("first.example.net");
         await session.MailAsync("alice@example.org");
@@ -150,10 +164,8 @@ public class LibmilterSessionTests : TempFolderTest
     [Test]
     public async Task Recipients_the_host_refused_reach_a_milter_that_asked_with_rcpt_mailer_error()
     {
-        await using var milter = await MilterProcess.StartLibmilterAsync("-P", "RCPT_REJ");
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
-        await using var session = plugin.OpenSession();
-        await session.ConnectAsync(Client);
+        await using var connected = await ConnectAsync("-P", "RCPT_REJ");
+        var (milter, _, session) = connected;
         await session.MailAsync("alice@example.org");
 
         var refused = await session.RcptRejectedAsync("nobody@example.com", new SmtpReply(550, "5.1.1", "No such user"));
@@ -172,10 +184,8 @@ public class LibmilterSessionTests : TempFolderTest
     [Test]
     public async Task Recipients_the_host_refused_are_not_sent_to_a_milter_that_did_not_ask()
     {
-        await using var milter = await MilterProcess.StartLibmilterAsync();
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
-        await using var session = plugin.OpenSession();
-        await session.ConnectAsync(Client);
+        await using var connected = await ConnectAsync();
+        var (milter, _, session) = connected;
         await session.MailAsync("alice@example.org");
 
         await session.RcptRejectedAsync("nobody@example.com", new SmtpReply(550, "5.1.1", "No such user"));
@@ -189,10 +199,8 @@ public class LibmilterSessionTests : TempFolderTest
     [Test]
     public async Task An_unknown_SMTP_command_reaches_the_milter_which_may_change_the_reply()
     {
-        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "unknown/XYZZY=reply:502:5.5.1:No magic here");
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
-        await using var session = plugin.OpenSession();
-        await session.ConnectAsync(Client);
+        await using var connected = await ConnectAsync("-a", "unknown/XYZZY=reply:502:5.5.1:No magic here");
+        var (milter, _, session) = connected;
 
         var decision = await session.UnknownAsync("XYZZY please");
         var harmless = await session.UnknownAsync("NOOP2");
@@ -206,10 +214,8 @@ public class LibmilterSessionTests : TempFolderTest
     [Test]
     public async Task SKIP_after_a_header_stops_the_headers_but_not_the_rest()
     {
-        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "header/X-Second=skip");
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
-        await using var session = plugin.OpenSession();
-        await session.ConnectAsync(Client);
+        await using var connected = await ConnectAsync("-a", "header/X-Second=skip");
+        var (milter, _, session) = connected;
 
         var verdict = await OneMessageAsync(session, "body\r\n", "X-First: 1", "X-Second: 2", "X-Third: 3");
         await session.CloseAsync();
@@ -223,10 +229,8 @@ public class LibmilterSessionTests : TempFolderTest
     [Test]
     public async Task SKIP_after_a_body_chunk_stops_the_body_but_the_end_of_message_still_comes()
     {
-        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "body=skip", "-a", "eom=addheader:X-Done:yes");
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
-        await using var session = plugin.OpenSession();
-        await session.ConnectAsync(Client);
+        await using var connected = await ConnectAsync("-a", "body=skip", "-a", "eom=addheader:X-Done:yes");
+        var (milter, _, session) = connected;
 
         var verdict = await OneMessageAsync(session, new string('x', 200_000));
         await session.CloseAsync();

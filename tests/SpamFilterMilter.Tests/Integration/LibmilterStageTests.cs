@@ -1,8 +1,3 @@
-using System.Net;
-using System.Text;
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Tests.Support;
-
 namespace SpamFilterMilter.Tests.Integration;
 
 /// <summary>

@@ -1,9 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Text;
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
-using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Integration;
 

@@ -1,8 +1,3 @@
-using System.Net;
-using System.Text;
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Tests.Support;
-
 namespace SpamFilterMilter.Tests.Integration;
 
 /// <summary>A second, independent milter implementation: python3-milter (tests/milters/sfm_testmilter.py).</summary>

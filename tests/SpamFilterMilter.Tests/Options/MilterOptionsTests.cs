@@ -1,7 +1,4 @@
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Options;
-using SpamFilterMilter.Tests.Support;
-using SpamFilterMilter.Verdicts;
 
 namespace SpamFilterMilter.Tests.Options;
 

@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Plugin;
 

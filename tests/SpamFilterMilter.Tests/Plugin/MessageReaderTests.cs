@@ -1,6 +1,4 @@
-using System.Text;
 using SpamFilterMilter.Plugin;
-using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Plugin;
 

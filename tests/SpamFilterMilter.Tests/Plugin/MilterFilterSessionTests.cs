@@ -1,29 +1,17 @@
-using System.Net;
 using Microsoft.Extensions.Logging;
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Plugin;
 
 /// <summary>The host's stage-by-stage session: failures become decisions, logged once.</summary>
-public class MilterFilterSessionTests
+public class MilterFilterSessionTests : TempFolderTest
 {
-    private TempFolder _folder = null!;
     private CapturedLogs _logs = null!;
 
     [SetUp]
-    public void SetUp()
-    {
-        _folder = new TempFolder();
-        _logs = new CapturedLogs();
-    }
+    public void CaptureLogs() => _logs = new CapturedLogs();
 
     [TearDown]
-    public void TearDown()
-    {
-        _logs.Dispose();
-        _folder.Dispose();
-    }
+    public void StopCapturing() => _logs.Dispose();
 
     private static readonly ClientInfo Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 1234);
 
@@ -31,7 +19,7 @@ public class MilterFilterSessionTests
     public async Task An_unreachable_milter_answers_every_call_with_the_failure_action_and_is_logged_once()
     {
         var port = TestPlugins.ClosedPort();
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(port), _logs);
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(port), _logs);
         await using var session = plugin.OpenSession();
 
         var atConnect = await session.ConnectAsync(Client);
@@ -60,7 +48,7 @@ public class MilterFilterSessionTests
         // The benchmark (StreamingBenchmarks) measures the same with asynchronous I/O.
         const int Chunks = 1000;
         using var listener = new ScriptedMilterListener();
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(listener.Port, "IO_MODE=blocking\n"), _logs);
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(listener.Port, "IO_MODE=blocking\n"), _logs);
         var milterTask = Task.Run(async () =>
         {
             await using var milter = await listener.AcceptAsync();
@@ -124,7 +112,7 @@ public class MilterFilterSessionTests
     [TestCase("tempfail", FilterAction.TempFail, "451 4.7.1 Service unavailable - try again later")]
     public async Task The_failure_action_is_configurable(string policy, FilterAction action, string? reply)
     {
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(TestPlugins.ClosedPort(), $"FAILURE_ACTION={policy}\n"), _logs);
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(TestPlugins.ClosedPort(), $"FAILURE_ACTION={policy}\n"), _logs);
         await using var session = plugin.OpenSession();
 
         var decision = await session.ConnectAsync(Client);
@@ -136,7 +124,7 @@ public class MilterFilterSessionTests
     public async Task A_milter_that_hangs_up_at_the_end_of_the_message_gives_a_failure_verdict_naming_the_stage()
     {
         using var listener = new ScriptedMilterListener();
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(listener.Port), _logs);
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(listener.Port), _logs);
         await using var session = plugin.OpenSession();
 
         var milterTask = Task.Run(async () =>
@@ -171,7 +159,7 @@ public class MilterFilterSessionTests
     public async Task The_host_can_cancel_a_wait_at_once_and_the_session_then_answers_with_the_failure(string ioMode)
     {
         using var listener = new ScriptedMilterListener();
-        await using var plugin = TestPlugins.Create(_folder, $"HOST=127.0.0.1\nPORT={listener.Port}\nTIMEOUT=3000\nIO_MODE={ioMode}\n", _logs);
+        await using var plugin = TestPlugins.Create(Folder, $"HOST=127.0.0.1\nPORT={listener.Port}\nTIMEOUT=3000\nIO_MODE={ioMode}\n", _logs);
         await using var session = plugin.OpenSession();
         var milter = Task.Run(async () =>
         {
@@ -201,7 +189,7 @@ public class MilterFilterSessionTests
     public async Task A_milter_that_stops_reading_cannot_hold_a_write_longer_than_TIMEOUT(string ioMode)
     {
         using var listener = new ScriptedMilterListener();
-        await using var plugin = TestPlugins.Create(_folder, $"HOST=127.0.0.1\nPORT={listener.Port}\nTIMEOUT=50\nIO_MODE={ioMode}\n", _logs);
+        await using var plugin = TestPlugins.Create(Folder, $"HOST=127.0.0.1\nPORT={listener.Port}\nTIMEOUT=50\nIO_MODE={ioMode}\n", _logs);
         await using var session = plugin.OpenSession();
         var release = new TaskCompletionSource();
         var milter = Task.Run(async () =>
@@ -242,7 +230,7 @@ public class MilterFilterSessionTests
     public async Task Host_macros_set_before_connect_reach_the_milter()
     {
         using var listener = new ScriptedMilterListener();
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(listener.Port), _logs);
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(listener.Port), _logs);
         await using var session = plugin.OpenSession();
         session.SetMacro("j", "mx.example.com");
         session.SetMacro("{auth_authen}", "alice");
@@ -269,7 +257,7 @@ public class MilterFilterSessionTests
     [Test]
     public async Task A_bad_macro_name_is_refused_at_once()
     {
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(1));
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(1));
         await using var session = plugin.OpenSession();
 
         Assert.Throws<ArgumentException>(() => session.SetMacro("{two words}", "x"));
@@ -278,7 +266,7 @@ public class MilterFilterSessionTests
     [Test]
     public async Task Calls_before_connect_are_host_bugs()
     {
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(1));
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(1));
         await using var session = plugin.OpenSession();
 
         Assert.ThrowsAsync<InvalidOperationException>(async () => await session.MailAsync("a@b"));

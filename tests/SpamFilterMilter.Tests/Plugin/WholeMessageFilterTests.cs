@@ -1,29 +1,15 @@
-using System.Net;
-using System.Text;
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Tests.Support;
-
 namespace SpamFilterMilter.Tests.Plugin;
 
 /// <summary>Filtering a whole message the way Messaging Server calls a plug-in.</summary>
-public class WholeMessageFilterTests
+public class WholeMessageFilterTests : TempFolderTest
 {
-    private TempFolder _folder = null!;
     private ScriptedMilterListener _listener = null!;
 
     [SetUp]
-    public void SetUp()
-    {
-        _folder = new TempFolder();
-        _listener = new ScriptedMilterListener();
-    }
+    public void Listen() => _listener = new ScriptedMilterListener();
 
     [TearDown]
-    public void TearDown()
-    {
-        _listener.Dispose();
-        _folder.Dispose();
-    }
+    public void StopListening() => _listener.Dispose();
 
     private const string Message = "From: Alice <alice@example.org>\nSubject: Hello\n folded\nX-Repeat: 1\nX-Repeat: 2\n\nBody line 1\nBody line 2\n";
 
@@ -40,7 +26,7 @@ public class WholeMessageFilterTests
 
     private async Task<(FilterVerdict Verdict, List<ReceivedPacket> Packets)> FilterAsync(MessageSubmission submission, Func<ReceivedPacket, byte[][]?> answer)
     {
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(_listener.Port));
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(_listener.Port));
         var milter = MilterScripts.RunAsync(_listener, answer);
         var verdict = await plugin.FilterMessageAsync(submission);
         return (verdict, await milter);
@@ -133,7 +119,7 @@ public class WholeMessageFilterTests
     [Test]
     public async Task A_milter_that_cannot_be_reached_gives_a_failure_verdict_not_an_exception()
     {
-        await using var plugin = TestPlugins.Create(_folder, TestPlugins.Loopback(TestPlugins.ClosedPort()));
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(TestPlugins.ClosedPort()));
 
         var verdict = await plugin.FilterMessageAsync(Submission());
 

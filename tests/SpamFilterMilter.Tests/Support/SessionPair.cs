@@ -1,7 +1,5 @@
-using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Protocol.Codec;
 using SpamFilterMilter.Protocol.Session;
 

@@ -1,4 +1,3 @@
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Verdicts;
 

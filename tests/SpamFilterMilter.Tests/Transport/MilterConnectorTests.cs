@@ -1,11 +1,7 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging.Abstractions;
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Options;
-using SpamFilterMilter.Protocol.Codec;
-using SpamFilterMilter.Protocol.Session;
 using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Transport;
 

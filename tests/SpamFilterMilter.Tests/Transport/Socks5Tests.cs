@@ -1,14 +1,5 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Options;
-using SpamFilterMilter.Protocol.Codec;
-using SpamFilterMilter.Protocol.Session;
-using SpamFilterMilter.Protocol.Wire;
-using SpamFilterMilter.Tests.Support;
 using SpamFilterMilter.Transport;
 
 namespace SpamFilterMilter.Tests.Transport;

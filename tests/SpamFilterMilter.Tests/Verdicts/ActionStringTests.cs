@@ -1,6 +1,4 @@
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Options;
-using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Verdicts;
 

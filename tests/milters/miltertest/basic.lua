@@ -85,21 +85,12 @@ H.run(function()
 	H.ok(mt.abort(conn), "abort")
 	H.ok(mt.disconnect(conn), "disconnect")
 
-	-- ---- connection 2: IPv6 ---------------------------------------------------
-	local conn2 = H.connect()
-	H.ok(mt.conninfo(conn2, "v6.example", "2001:db8::25"), "conninfo v6")
-	H.reply(conn2, SMFIR_CONTINUE, "connect v6")
-	H.ok(mt.disconnect(conn2), "disconnect 2")
-
-	-- ---- connection 3: unknown address family ---------------------------------
-	local conn3 = H.connect()
-	H.ok(mt.conninfo(conn3, "nowhere", "unspec"), "conninfo unspec")
-	H.reply(conn3, SMFIR_CONTINUE, "connect unspec")
-	H.ok(mt.disconnect(conn3), "disconnect 3")
+	-- ---- connection 2: IPv6; connection 3: unknown address family ----------
+	H.short_connection("v6.example", "2001:db8::25", SMFIR_CONTINUE, "v6")
+	H.short_connection("nowhere", "unspec", SMFIR_CONTINUE, "unspec")
 
 	-- ---- transcript -------------------------------------------------------
-	H.wait_for("3\tclose")
-	local lines = H.wait_for("1\tclose")
+	local lines = H.transcript_when_closed(3)
 	local L = H.L
 	H.expect_in_order(lines, {
 		L("1", "negotiate", "0x1ff", "0x1fffff", "0x1ff", "0x400"),

@@ -82,6 +82,25 @@ function H.connect(spec)
 	return conn
 end
 
+-- One more, short connection: CONNECT from `name` at `address`, the
+-- milter's reply to it checked against `want`, then closed.
+function H.short_connection(name, address, want, what)
+	local conn = H.connect()
+	H.ok(mt.conninfo(conn, name, address), "conninfo " .. what)
+	H.reply(conn, want, "connect " .. what)
+	H.ok(mt.disconnect(conn), "disconnect " .. what)
+end
+
+-- The transcript once connections `count` down to 1 are closed (the milter
+-- writes a close line after miltertest has moved on).
+function H.transcript_when_closed(count)
+	local lines
+	for n = count, 1, -1 do
+		lines = H.wait_for(n .. "\tclose")
+	end
+	return lines
+end
+
 -- Read the transcript into a list of lines (raw, still escaped).
 function H.transcript()
 	local lines = {}

@@ -56,7 +56,7 @@ H.run(function()
 	H.check(H.eom_reply(conn, "554 5.7.1 Go away"), "eom reply")
 	H.ok(mt.disconnect(conn), "disconnect")
 
-	local lines = H.wait_for("1\tclose")
+	local lines = H.transcript_when_closed(1)
 	local L = H.L
 	H.expect_in_order(lines, {
 		-- requested actions 0x121 = ADDHDRS|QUARANTINE|SETSYMLIST;

@@ -64,13 +64,9 @@ H.run(function()
 	H.reply(conn, SMFIR_DISCARD, "header X-Spam")
 	H.ok(mt.disconnect(conn), "disconnect")
 
-	local conn2 = H.connect()
-	H.ok(mt.conninfo(conn2, "v6.example", "2001:db8::25"), "conninfo v6")
-	H.reply(conn2, SMFIR_CONTINUE, "connect v6")
-	H.ok(mt.disconnect(conn2), "disconnect 2")
+	H.short_connection("v6.example", "2001:db8::25", SMFIR_CONTINUE, "v6")
 
-	H.wait_for("2\tclose")
-	local lines = H.wait_for("1\tclose")
+	local lines = H.transcript_when_closed(2)
 	local L = H.L
 	H.expect_in_order(lines, {
 		-- pymilter requests only the actions it uses (0x7f) and SKIP.

@@ -55,13 +55,9 @@ H.run(function()
 	H.ok(mt.disconnect(conn), "disconnect")
 
 	-- A second connection rejected at connect.
-	local conn2 = H.connect()
-	H.ok(mt.conninfo(conn2, "blocked.example", "198.51.100.1"), "conninfo 2")
-	H.reply(conn2, SMFIR_REJECT, "connect blocked")
-	H.ok(mt.disconnect(conn2), "disconnect 2")
+	H.short_connection("blocked.example", "198.51.100.1", SMFIR_REJECT, "blocked")
 
-	H.wait_for("2\tclose")
-	local lines = H.wait_for("1\tclose")
+	local lines = H.transcript_when_closed(2)
 	local L = H.L
 	H.expect_in_order(lines, {
 		L("1", "mail", "<busy@example.com>"),

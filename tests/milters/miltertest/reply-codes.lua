@@ -49,7 +49,7 @@ H.run(function()
 		"554 5.7.1 see https://example.com/why"), "eom multi-line reply")
 	H.ok(mt.disconnect(conn), "disconnect")
 
-	local lines = H.wait_for("1\tclose")
+	local lines = H.transcript_when_closed(1)
 	local L = H.L
 	H.expect_in_order(lines, {
 		L("1", "action", "mail",

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text;
 using SpamFilterMilter.Protocol.Codec;
 using SpamFilterMilter.Protocol.Wire;
 

@@ -1,5 +1,3 @@
-using System.Text;
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Protocol.Codec;
 using SpamFilterMilter.Protocol.Wire;
 

@@ -1,9 +1,5 @@
-using System.Text;
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Protocol.Codec;
-using SpamFilterMilter.Protocol.Session;
 using SpamFilterMilter.Protocol.Wire;
-using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Protocol.Session;
 

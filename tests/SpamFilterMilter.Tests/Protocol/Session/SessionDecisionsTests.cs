@@ -1,4 +1,3 @@
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Protocol.Codec;
 using SpamFilterMilter.Protocol.Session;
 

@@ -1,8 +1,4 @@
-using SpamFilterMilter.Contract;
-using SpamFilterMilter.Protocol.Codec;
-using SpamFilterMilter.Protocol.Session;
 using SpamFilterMilter.Protocol.Wire;
-using SpamFilterMilter.Tests.Support;
 
 namespace SpamFilterMilter.Tests.Protocol.Session;
 

@@ -1,4 +1,3 @@
-using SpamFilterMilter.Contract;
 using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Tests.Protocol.Wire;
