@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using SpamFilterMilter.Contract;
-using SpamFilterMilter.Host.Configuration;
 using SpamFilterMilter.Host.Editing;
 
 namespace SpamFilterMilter.Host.Sieve;
@@ -422,7 +421,7 @@ public sealed class SieveScript
                     var part = AddressPart(test);
                     return test.Strings(0).Any(name => Fields
                         .Where(f => f.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
-                        .SelectMany(f => HeaderText.Addresses(f.Value))
+                        .SelectMany(f => HeaderValue.Addresses(f.Value))
                         .Any(a => matcher.Any(HeaderText.Part(a, part), test.Strings(1))));
                 }
 
