@@ -90,12 +90,7 @@ internal sealed class SieveParser
                 return call;
         }
 
-        if (!SieveGrammar.Commands.TryGetValue(id, out var signature))
-        {
-            throw call.Error($"unsupported command \"{id}\"");
-        }
-
-        signature.Bind(call, arguments, "command", _required); // it took no test: only if, elsif, else, not, allof and anyof read one
+        Bind(call, arguments, SieveGrammar.Commands, "command");
         if (_lexer.Peek().Kind == TokenKind.OpenBrace)
         {
             throw call.Error($"{id} takes no block");
@@ -210,13 +205,22 @@ internal sealed class SieveParser
                 return call;
         }
 
-        if (!SieveGrammar.Tests.TryGetValue(id, out var signature))
+        Bind(call, arguments, SieveGrammar.Tests, "test");
+        return call;
+    }
+
+    /// <summary>
+    /// Checks a command or test the parser does not read itself against its signature in <paramref name="signatures"/>
+    /// (it took no test: only if, elsif, else, not, allof and anyof read one).
+    /// </summary>
+    private void Bind(Call call, List<Argument> arguments, IReadOnlyDictionary<string, SieveGrammar.Signature> signatures, string what)
+    {
+        if (!signatures.TryGetValue(call.Name, out var signature))
         {
-            throw call.Error($"unsupported test \"{id}\"");
+            throw call.Error($"unsupported {what} \"{call.Name}\"");
         }
 
-        signature.Bind(call, arguments, "test", _required); // it took no test: only if, elsif, else, not, allof and anyof read one
-        return call;
+        signature.Bind(call, arguments, what, _required);
     }
 
     private void Require(Call call, List<Argument> arguments)

@@ -41,6 +41,26 @@ public class SpamFilterHostTests : TempFolderTest
         return await host.FilterAsync(message ?? Message());
     }
 
+    /// <summary>
+    /// Filters <paramref name="message"/> through slots 1, 2, ... whose plug-ins (a, b, ...) answer the string
+    /// verdicts given, each run as the Sieve it is (the default spamfilterX_string_action, data:,$U).
+    /// </summary>
+    private async Task<HostResult> FilterThroughAsync(HostMessage message, params string[] verdicts)
+    {
+        var optionDat = new StringBuilder();
+        for (var i = 0; i < verdicts.Length; i++)
+        {
+            var name = ((char)('a' + i)).ToString();
+            _plugins.Add(name, FakePlugins.Verdict(verdicts[i]));
+            optionDat.Append(FakePlugins.Slot(i + 1, name));
+        }
+
+        return await FilterAsync(optionDat.ToString(), message);
+    }
+
+    /// <inheritdoc cref="FilterThroughAsync(HostMessage, string[])"/>
+    private Task<HostResult> FilterThroughAsync(params string[] verdicts) => FilterThroughAsync(Message(), verdicts);
+
     private static string Body(DeliveryResult delivery) => Encoding.UTF8.GetString(delivery.Message);
 
     [Test]
@@ -91,9 +111,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task By_default_a_string_verdict_is_run_as_the_Sieve_it_is()
     {
-        _plugins.Add("a", FakePlugins.Verdict("require \"ereject\";\nereject \"554 5.7.1 Virus found\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a"));
+        var result = await FilterThroughAsync("require \"ereject\";\nereject \"554 5.7.1 Virus found\";");
 
         Assert.That((result.Deliveries.Single().Disposition, result.Deliveries.Single().Reply), Is.EqualTo((Disposition.Reject, new SmtpReply(554, "5.7.1", "Virus found"))));
         Assert.That(result.Runs.Single().ActionSource, Is.EqualTo("spamfilter1_string_action"));
@@ -258,11 +276,10 @@ public class SpamFilterHostTests : TempFolderTest
     [TestCase("require \"vnd.spamfiltermilter\"; tempfail \"451 4.7.1 first\";", Disposition.TempFail)]
     public async Task The_first_refusal_wins_later_slots_do_not_run_and_the_message_is_the_original(string action, Disposition disposition)
     {
-        _plugins.Add("a", FakePlugins.Verdict("require [\"editheader\", \"vnd.spamfiltermilter\"]; addheader \"X-A\" \"1\"; changesender \"<other@example.org>\";"));
-        _plugins.Add("b", FakePlugins.Verdict(action));
-        _plugins.Add("c", FakePlugins.Verdict("require \"ereject\"; ereject \"550 5.7.1 second\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b") + FakePlugins.Slot(3, "c"));
+        var result = await FilterThroughAsync(
+            "require [\"editheader\", \"vnd.spamfiltermilter\"]; addheader \"X-A\" \"1\"; changesender \"<other@example.org>\";",
+            action,
+            "require \"ereject\"; ereject \"550 5.7.1 second\";");
 
         var delivery = result.Deliveries.Single();
         Assert.That((delivery.Disposition, delivery.Reply?.Lines[0]), Is.EqualTo((disposition, "first")));
@@ -274,10 +291,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task A_discard_with_nothing_kept_filed_or_redirected_discards_the_original_message()
     {
-        _plugins.Add("a", FakePlugins.Verdict("require \"editheader\"; addheader \"X-A\" \"1\";"));
-        _plugins.Add("b", FakePlugins.Verdict("discard;"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
+        var result = await FilterThroughAsync("require \"editheader\"; addheader \"X-A\" \"1\";", "discard;");
 
         var delivery = result.Deliveries.Single();
         Assert.That((delivery.Disposition, delivery.Keep), Is.EqualTo((Disposition.Discard, false)));
@@ -287,10 +301,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task A_later_slots_discard_cancels_only_the_implicit_keep_so_an_earlier_fileinto_still_files_as_in_one_Sieve_script()
     {
-        _plugins.Add("a", FakePlugins.Verdict("require \"fileinto\"; fileinto \"Evidence\"; redirect \"abuse@example.com\";"));
-        _plugins.Add("b", FakePlugins.Verdict("discard;"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
+        var result = await FilterThroughAsync("require \"fileinto\"; fileinto \"Evidence\"; redirect \"abuse@example.com\";", "discard;");
 
         var delivery = result.Deliveries.Single();
         Assert.That((delivery.Disposition, delivery.Keep, delivery.Folders, delivery.Redirects),
@@ -300,11 +311,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task A_discard_does_not_undo_an_earlier_slots_explicit_keep_and_later_slots_still_run()
     {
-        _plugins.Add("a", FakePlugins.Verdict("keep;"));
-        _plugins.Add("b", FakePlugins.Verdict("discard;"));
-        _plugins.Add("c", FakePlugins.Verdict("addtag \"[C]\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b") + FakePlugins.Slot(3, "c"));
+        var result = await FilterThroughAsync("keep;", "discard;", "addtag \"[C]\";");
 
         var delivery = result.Deliveries.Single();
         Assert.That((delivery.Disposition, delivery.Keep, delivery.Tags), Is.EqualTo((Disposition.Deliver, true, new[] { "[C]" })));
@@ -315,10 +322,7 @@ public class SpamFilterHostTests : TempFolderTest
     [TestCase("require \"vnd.spamfiltermilter\"; quarantine \"held\";")]
     public async Task A_refusal_after_a_discard_or_a_quarantine_still_refuses(string earlier)
     {
-        _plugins.Add("a", FakePlugins.Verdict(earlier));
-        _plugins.Add("b", FakePlugins.Verdict("require \"ereject\"; ereject \"550 5.7.1 no\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
+        var result = await FilterThroughAsync(earlier, "require \"ereject\"; ereject \"550 5.7.1 no\";");
 
         var delivery = result.Deliveries.Single();
         Assert.That((delivery.Disposition, delivery.Reply?.ToString(), delivery.QuarantineReason), Is.EqualTo((Disposition.Reject, "550 5.7.1 no", (string?)null)));
@@ -329,10 +333,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task Quarantine_holds_the_message_and_later_slots_still_run()
     {
-        _plugins.Add("a", FakePlugins.Verdict("require \"vnd.spamfiltermilter\"; quarantine \"first reason\";"));
-        _plugins.Add("b", FakePlugins.Verdict("require [\"editheader\", \"vnd.spamfiltermilter\"]; addheader :last \"X-B\" \"ran\"; quarantine \"second reason\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
+        var result = await FilterThroughAsync("require \"vnd.spamfiltermilter\"; quarantine \"first reason\";", "require [\"editheader\", \"vnd.spamfiltermilter\"]; addheader :last \"X-B\" \"ran\"; quarantine \"second reason\";");
 
         var delivery = result.Deliveries.Single();
         Assert.That((delivery.Disposition, delivery.QuarantineReason), Is.EqualTo((Disposition.Quarantine, "first reason")));
@@ -342,10 +343,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task Keep_fileinto_and_redirect_accumulate_across_slots()
     {
-        _plugins.Add("a", FakePlugins.Verdict("require \"fileinto\"; fileinto \"Junk\"; redirect \"abuse@example.com\";"));
-        _plugins.Add("b", FakePlugins.Verdict("require \"fileinto\"; fileinto \"Archive\"; keep;"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
+        var result = await FilterThroughAsync("require \"fileinto\"; fileinto \"Junk\"; redirect \"abuse@example.com\";", "require \"fileinto\"; fileinto \"Archive\"; keep;");
 
         var delivery = result.Deliveries.Single();
         Assert.That((delivery.Keep, delivery.Folders, delivery.Redirects), Is.EqualTo((true, new[] { "Junk", "Archive" }, new[] { "abuse@example.com" })));
@@ -354,10 +352,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task A_slot_that_cancels_the_implicit_keep_is_not_undone_by_a_later_slot_that_only_edits()
     {
-        _plugins.Add("a", FakePlugins.Verdict("require \"fileinto\"; fileinto \"Junk\";"));
-        _plugins.Add("b", FakePlugins.Verdict("require \"editheader\"; addheader \"X-B\" \"1\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
+        var result = await FilterThroughAsync("require \"fileinto\"; fileinto \"Junk\";", "require \"editheader\"; addheader \"X-B\" \"1\";");
 
         Assert.That((result.Deliveries.Single().Keep, result.Deliveries.Single().Folders), Is.EqualTo((false, new[] { "Junk" })));
     }
@@ -365,10 +360,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task Tags_of_every_slot_are_prefixed_to_the_Subject_once_all_slots_have_run()
     {
-        _plugins.Add("a", FakePlugins.Verdict("addtag \"[SPAM]\";"));
-        _plugins.Add("b", FakePlugins.Verdict("addtag \"[BULK]\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
+        var result = await FilterThroughAsync("addtag \"[SPAM]\";", "addtag \"[BULK]\";");
 
         Assert.That(_plugins.Calls[1].Message, Does.Contain("Subject: hello\r\n"), "slot 2 sees the Subject untagged");
         Assert.That(Body(result.Deliveries.Single()), Is.EqualTo(Text.Replace("Subject: hello", "Subject: [SPAM] [BULK] hello", StringComparison.Ordinal)));
@@ -392,9 +384,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task A_non_ASCII_tag_before_an_encoded_Subject_keeps_its_space_when_decoded()
     {
-        _plugins.Add("a", FakePlugins.Verdict("addtag \"[é]\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a"), Message("Subject: =?UTF-8?B?aGVsbG8=?=\r\n\r\nBody\r\n"));
+        var result = await FilterThroughAsync(Message("Subject: =?UTF-8?B?aGVsbG8=?=\r\n\r\nBody\r\n"), "addtag \"[é]\";");
 
         var subject = SpamFilterMilter.Host.Sieve.HeaderText.TestValue(MessageEditor.ReadFields(result.Deliveries.Single().Message).Single().Value);
         Assert.That(subject, Is.EqualTo("[é] hello"));
@@ -403,9 +393,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task A_tag_on_a_message_without_a_Subject_adds_one()
     {
-        _plugins.Add("a", FakePlugins.Verdict("addtag \"[SPAM]\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a"), Message("From: a@example.org\r\n\r\nBody\r\n"));
+        var result = await FilterThroughAsync(Message("From: a@example.org\r\n\r\nBody\r\n"), "addtag \"[SPAM]\";");
 
         Assert.That(Body(result.Deliveries.Single()), Is.EqualTo("From: a@example.org\r\nSubject: [SPAM]\r\n\r\nBody\r\n"));
     }
@@ -413,9 +401,9 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task A_recipient_refused_by_a_slot_has_its_own_refusal_and_the_others_are_delivered()
     {
-        _plugins.Add("a", FakePlugins.Verdict("require [\"vnd.spamfiltermilter\", \"editheader\"]; addheader \"X-A\" \"1\"; rejectrecipient \"<Nobody@example.com>\" \"550 5.1.1 No such user here\"; rejectrecipient \"busy@example.com\" \"452 4.2.2 Mailbox full\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a"), Message(Text, "bob@example.com", "nobody@example.com", "busy@example.com"));
+        var result = await FilterThroughAsync(
+            Message(Text, "bob@example.com", "nobody@example.com", "busy@example.com"),
+            "require [\"vnd.spamfiltermilter\", \"editheader\"]; addheader \"X-A\" \"1\"; rejectrecipient \"<Nobody@example.com>\" \"550 5.1.1 No such user here\"; rejectrecipient \"busy@example.com\" \"452 4.2.2 Mailbox full\";");
 
         var bob = result.For("bob@example.com");
         Assert.That(bob.Disposition, Is.EqualTo(Disposition.Deliver));
@@ -434,10 +422,10 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task When_every_recipient_is_refused_the_message_is_refused_and_nothing_is_delivered()
     {
-        _plugins.Add("a", FakePlugins.Verdict("require \"vnd.spamfiltermilter\"; rejectrecipient \"bob@example.com\" \"550 5.7.1 Not you\"; rejectrecipient \"carol@example.com\" \"550 5.7.1 Nor you\";"));
-        _plugins.Add("b", FakePlugins.Verdict("addtag \"[B]\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"), Message(Text, "bob@example.com", "carol@example.com"));
+        var result = await FilterThroughAsync(
+            Message(Text, "bob@example.com", "carol@example.com"),
+            "require \"vnd.spamfiltermilter\"; rejectrecipient \"bob@example.com\" \"550 5.7.1 Not you\"; rejectrecipient \"carol@example.com\" \"550 5.7.1 Nor you\";",
+            "addtag \"[B]\";");
 
         Assert.That(result.Deliveries.Select(d => (d.Recipients.Single(), d.Disposition, d.Reply!.Lines[0])), Is.EqualTo(new[]
         {
@@ -450,9 +438,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task A_rejectrecipient_for_an_address_not_in_the_envelope_changes_nothing()
     {
-        _plugins.Add("a", FakePlugins.Verdict("require \"vnd.spamfiltermilter\"; rejectrecipient \"stranger@example.com\" \"550 5.1.1 No such user here\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a"));
+        var result = await FilterThroughAsync("require \"vnd.spamfiltermilter\"; rejectrecipient \"stranger@example.com\" \"550 5.1.1 No such user here\";");
 
         var delivery = result.Deliveries.Single();
         Assert.That((delivery.Disposition, delivery.RefusedRecipients.Count), Is.EqualTo((Disposition.Deliver, 0)));
@@ -462,9 +448,7 @@ public class SpamFilterHostTests : TempFolderTest
     [Test]
     public async Task The_log_says_what_each_slot_did_and_why()
     {
-        _plugins.Add("a", FakePlugins.Verdict("require \"fileinto\"; fileinto \"Junk\";"));
-
-        var result = await FilterAsync(FakePlugins.Slot(1, "a"));
+        var result = await FilterThroughAsync("require \"fileinto\"; fileinto \"Junk\";");
 
         Assert.That(result.Log, Is.EqualTo(new[]
         {
