@@ -23,5 +23,5 @@ public static class Envelopes
 
     /// <summary>The addresses of an address-list field, as the Sieve <c>address</c> test reads them, that have an '@'.</summary>
     private static IEnumerable<string> Addresses(string value) =>
-        Sieve.HeaderText.Addresses(value).Where(a => a.Contains('@', StringComparison.Ordinal));
+        HeaderValue.Addresses(value).Where(a => a.Contains('@', StringComparison.Ordinal));
 }

@@ -294,6 +294,33 @@ public class HostOptionsTests : TempFolderTest
     }
 
     [Test]
+    public void Each_option_written_at_its_documented_default_changes_nothing()
+    {
+        // LDAP_HOST and its base DN make the other LDAP options count; slot 1 makes the slot options count.
+        const string unset = Slot1 + "LDAP_HOST=ldap.example.com\nLDAP_BASE_DN=o=example\n";
+        var withDefault = HostOptions.Descriptions.Where(d => d.Default != "none").ToList();
+
+        Assert.Multiple(() =>
+        {
+            foreach (var option in withDefault)
+            {
+                var written = Load(unset + $"{option.Name.Replace("spamfilterX_", "spamfilter1_", StringComparison.Ordinal)}={option.Default}\n");
+                Assert.That(Values(written), Is.EqualTo(Values(Load(unset))), $"{option.Name}={option.Default} is what the documentation says the default is");
+            }
+        });
+        Assert.That(withDefault.Select(d => d.Name), Is.EquivalentTo(new[]
+        {
+            "spamfilterX_optional", "spamfilterX_string_action", "DIRECTORY_ADDRESS_ATTRIBUTES", "DIRECTORY_DOMAIN_ATTRIBUTES", "LDAP_PORT", "LDAP_TIMEOUT",
+        }));
+
+        static string Values(HostOptions options)
+        {
+            var (slot, directory) = (options.Slots.Single(), options.Directory);
+            return $"{slot.Optional} {slot.StringAction?.Url} {string.Join(',', directory.AddressAttributes)} {string.Join(',', directory.DomainAttributes)} {directory.LdapPort} {directory.LdapTimeout}";
+        }
+    }
+
+    [Test]
     public void LDAP_OPTINX_LDAP_SOURCE_OPTINX_and_LDAP_DOMAIN_ATTR_OPTINX_are_read_per_slot()
     {
         var slot = Load(Slot1 + "LDAP_OPTIN1=mailAntiUBEService\nldap_source_optin1=outboundFilter\nLDAP_DOMAIN_ATTR_OPTIN=domainFilter\n").Slots[0];
