@@ -65,15 +65,15 @@ internal sealed class MessageDraft
                 _body = _usesLf ? ToLf(body.Body.Span) : body.Body;
                 break;
             case AddRecipient add:
-                _recipients.Add(new EnvelopeRecipient(MailAddress.Bare(add.Address), add.Parameters?.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+                _recipients.Add(new EnvelopeRecipient(MailPath.Bare(add.Address), add.Parameters?.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
                 _envelopeChanged = true;
                 break;
             case DeleteRecipient delete:
-                _recipients.RemoveAll(r => MailAddress.Same(r.Address, delete.Address));
+                _recipients.RemoveAll(r => MailPath.Same(r.Address, delete.Address));
                 _envelopeChanged = true;
                 break;
             case ChangeSender sender:
-                _mailFrom = MailAddress.Bare(sender.Address);
+                _mailFrom = MailPath.Bare(sender.Address);
                 _mailParameters = sender.Parameters;
                 _envelopeChanged = true;
                 break;

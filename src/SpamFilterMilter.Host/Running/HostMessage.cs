@@ -40,7 +40,7 @@ public sealed class HostMessage
 
         foreach (var (recipient, channel) in DestinationChannels)
         {
-            if (MailAddress.Same(recipient, address))
+            if (MailPath.Same(recipient, address))
             {
                 return channel;
             }

@@ -1,3 +1,4 @@
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 
 namespace SpamFilterMilter.Host.Running;
@@ -19,7 +20,7 @@ public sealed class HostResult
     /// added (found in the edited envelopes).
     /// </summary>
     public DeliveryResult For(string recipient) =>
-        Deliveries.FirstOrDefault(d => d.Recipients.Any(r => MailAddress.Same(r, recipient)))
-        ?? Deliveries.FirstOrDefault(d => d.Envelope.Recipients.Any(r => MailAddress.Same(r.Address, recipient)))
+        Deliveries.FirstOrDefault(d => d.Recipients.Any(r => MailPath.Same(r, recipient)))
+        ?? Deliveries.FirstOrDefault(d => d.Envelope.Recipients.Any(r => MailPath.Same(r.Address, recipient)))
         ?? throw new ArgumentException("Not a recipient of this message.", nameof(recipient));
 }

@@ -38,7 +38,7 @@ internal sealed class MessageCopy(OriginalMessage original, List<string> recipie
     /// <summary>Moves <paramref name="selected"/> into a new copy that carries everything decided so far.</summary>
     public MessageCopy Split(IReadOnlyList<EnvelopeRecipient> selected)
     {
-        var moving = Recipients.Where(r => selected.Any(s => MailAddress.Same(s.Address, r))).ToList();
+        var moving = Recipients.Where(r => selected.Any(s => MailPath.Same(s.Address, r))).ToList();
         Recipients.RemoveAll(moving.Contains);
         var copy = new MessageCopy(original, moving, Message, Envelope with { Recipients = selected.ToList() })
         {
@@ -64,7 +64,7 @@ internal sealed class MessageCopy(OriginalMessage original, List<string> recipie
         var split = new List<MessageCopy>();
         foreach (var refused in _toSplit)
         {
-            var own = Recipients.FirstOrDefault(r => MailAddress.Same(r, refused.Address));
+            var own = Recipients.FirstOrDefault(r => MailPath.Same(r, refused.Address));
             if (own is null)
             {
                 continue; // a recipient a slot added: refused in this copy's RefusedRecipients only
@@ -201,5 +201,5 @@ internal sealed class MessageCopy(OriginalMessage original, List<string> recipie
         };
     }
 
-    private string Who() => string.Join(", ", (Recipients.Count > 0 ? Recipients : Envelope.Recipients.Select(r => MailAddress.Bare(r.Address))).Select(r => $"<{r}>"));
+    private string Who() => string.Join(", ", (Recipients.Count > 0 ? Recipients : Envelope.Recipients.Select(r => MailPath.Bare(r.Address))).Select(r => $"<{r}>"));
 }

@@ -1,3 +1,4 @@
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 
 namespace SpamFilterMilter.Host.Running;
@@ -7,5 +8,5 @@ internal sealed record OriginalMessage(byte[] Message, Envelope Envelope)
 {
     /// <summary>The original envelope with only <paramref name="recipients"/> (original recipients, bare).</summary>
     public Envelope For(IReadOnlyList<string> recipients) =>
-        Envelope with { Recipients = Envelope.Recipients.Where(r => recipients.Any(x => MailAddress.Same(x, r.Address))).ToArray() };
+        Envelope with { Recipients = Envelope.Recipients.Where(r => recipients.Any(x => MailPath.Same(x, r.Address))).ToArray() };
 }

@@ -23,7 +23,7 @@ internal sealed class SlotRunner(ILogger logger)
     public async Task<SlotRun> RunAsync(HostSlot slot, MessageCopy copy, OptInGroup group, HostMessage message, List<string> log, CancellationToken cancellationToken)
     {
         var options = slot.Options;
-        var recipients = copy.Envelope.Recipients.Select(r => MailAddress.Bare(r.Address)).ToArray();
+        var recipients = copy.Envelope.Recipients.Select(r => MailPath.Bare(r.Address)).ToArray();
         log.Add($"{slot}: runs for {string.Join(", ", recipients.Select(r => $"<{r}>"))} with opt-in {(group.OptIn.Count == 0 ? "(none)" : string.Join(", ", group.OptIn))}");
         var verdict = await VerdictAsync(slot, copy, group, message, cancellationToken).ConfigureAwait(false);
         log.Add($"{slot}: verdict {Describe(verdict)}");
@@ -105,8 +105,8 @@ internal sealed class SlotRunner(ILogger logger)
 
         SlotRun Refuse(string why, string cause, string? ranScript)
         {
-            copy.End(Disposition.TempFail, SpamFilterHost.UnavailableReply);
-            var effect = $"tempfail {SpamFilterHost.UnavailableReply}";
+            copy.End(Disposition.TempFail, SmtpReply.DefaultTempFail);
+            var effect = $"tempfail {SmtpReply.DefaultTempFail}";
             log.Add($"{slot}: {why}, so the message is refused for now: {effect}");
             return Run(null, ranScript, null, effect, cause);
         }

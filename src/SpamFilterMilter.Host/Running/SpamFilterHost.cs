@@ -20,9 +20,6 @@ namespace SpamFilterMilter.Host.Running;
 /// </summary>
 public sealed class SpamFilterHost : IAsyncDisposable
 {
-    /// <summary>The reply when a slot cannot be used and <c>spamfilterX_optional</c> is 0 and there is no failure action to run.</summary>
-    public static SmtpReply UnavailableReply { get; } = new(451, "4.7.1", "Service unavailable - try again later");
-
     /// <summary>The reply when the opt-in directory cannot be asked: the message is retried, never delivered unfiltered.</summary>
     public static SmtpReply DirectoryFailureReply { get; } = new(451, "4.4.3", "Directory server failure - try again later");
 
@@ -129,7 +126,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
         var log = new List<string>();
         var runs = new List<SlotRun>();
         var original = new OriginalMessage(message.Message.ToArray(), message.Envelope);
-        var copies = new List<MessageCopy> { new(original, message.Envelope.Recipients.Select(r => MailAddress.Bare(r.Address)).ToList(), original.Message, message.Envelope) };
+        var copies = new List<MessageCopy> { new(original, message.Envelope.Recipients.Select(r => MailPath.Bare(r.Address)).ToList(), original.Message, message.Envelope) };
         var selection = new OptInSelection(_optInAttributes, _channels, Directory, message.SourceChannel, message.DestinationChannel);
         try
         {
@@ -175,7 +172,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
                 [
                     new DeliveryResult
                     {
-                        Recipients = message.Envelope.Recipients.Select(r => MailAddress.Bare(r.Address)).ToArray(),
+                        Recipients = message.Envelope.Recipients.Select(r => MailPath.Bare(r.Address)).ToArray(),
                         Disposition = Disposition.TempFail,
                         Reply = DirectoryFailureReply,
                         Message = original.Message,
@@ -196,7 +193,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
     {
         for (var i = 0; i < envelope.Recipients.Count; i++)
         {
-            if (copy.Recipients.Any(r => MailAddress.Same(r, envelope.Recipients[i].Address)))
+            if (copy.Recipients.Any(r => MailPath.Same(r, envelope.Recipients[i].Address)))
             {
                 return i;
             }

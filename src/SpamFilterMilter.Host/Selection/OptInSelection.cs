@@ -71,7 +71,7 @@ internal sealed class OptInSelection
             Union(senderValues, channelValues);
         }
 
-        var sender = MailAddress.Bare(mailFrom);
+        var sender = MailPath.Bare(mailFrom);
         if (slot.SourceOptInAttribute is { } sourceAttribute && sender.Length > 0
             && await UserAsync(sender, cancellationToken).ConfigureAwait(false) is { } senderEntry
             && NonEmpty(senderEntry.Values(sourceAttribute)) is { Count: > 0 } values)
@@ -84,7 +84,7 @@ internal sealed class OptInSelection
         var groups = new List<(string Key, List<EnvelopeRecipient> Recipients, List<string> OptIn)>();
         foreach (var recipient in recipients)
         {
-            var address = MailAddress.Bare(recipient.Address);
+            var address = MailPath.Bare(recipient.Address);
             var destination = _channels.Find(_destinationChannel(address));
             if (destination?.DisablesDestination(slot.Number) == true)
             {
@@ -102,7 +102,7 @@ internal sealed class OptInSelection
                 Union(own, userValues);
             }
 
-            if (slot.DomainOptInAttribute is { } domainAttribute && MailAddress.Domain(address) is { } domainName
+            if (slot.DomainOptInAttribute is { } domainAttribute && MailPath.Domain(address) is { } domainName
                 && await DomainAsync(domainName, cancellationToken).ConfigureAwait(false) is { } domain
                 && NonEmpty(domain.Values(domainAttribute)) is { Count: > 0 } domainValues)
             {

@@ -51,7 +51,7 @@ internal static class EditArguments
 
     public static string Address(Call command, string address)
     {
-        if (MailAddress.Bare(address).Length == 0 || address.Contains('\n', StringComparison.Ordinal))
+        if (MailPath.Bare(address).Length == 0 || address.Contains('\n', StringComparison.Ordinal))
         {
             throw command.Error($"\"{address}\" is not an address");
         }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 
 namespace SpamFilterMilter.Host.Sieve;
@@ -17,8 +18,8 @@ internal static partial class HeaderText
     /// <summary>The local part or the domain (empty when there is none) of an address, or all of it.</summary>
     public static string Part(string address, string part) => part switch
     {
-        ":localpart" => MailAddress.LocalPart(address),
-        ":domain" => MailAddress.Domain(address) ?? string.Empty,
+        ":localpart" => MailPath.LocalPart(address),
+        ":domain" => MailPath.Domain(address) ?? string.Empty,
         _ => address,
     };
 

@@ -1,3 +1,4 @@
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 
 namespace SpamFilterMilter.Host.Sieve;
@@ -47,8 +48,8 @@ internal static class SieveConditions
                 var part = AddressPart(test);
                 var current = draft.Envelope;
                 var addresses = test.Strings(0).SelectMany(p => p.Equals("from", StringComparison.OrdinalIgnoreCase)
-                    ? [MailAddress.Bare(current.MailFrom)]
-                    : current.Recipients.Select(r => MailAddress.Bare(r.Address)));
+                    ? [MailPath.Bare(current.MailFrom)]
+                    : current.Recipients.Select(r => MailPath.Bare(r.Address)));
                 return addresses.Any(a => matcher.Any(HeaderText.Part(a, part), test.Strings(1)));
             }
 

@@ -1,3 +1,4 @@
+using Dialect = SpamFilterMilter.Contract.ActionStringDialect;
 namespace SpamFilterMilter.Host.Sieve;
 
 /// <summary>
@@ -10,7 +11,7 @@ internal static class SieveGrammar
     /// <summary>Capabilities <c>require</c> accepts. <c>addheader</c> is Messaging Server's older name for its header command.</summary>
     public static IReadOnlySet<string> Capabilities { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
-        "fileinto", "reject", "ereject", "editheader", "addheader", "envelope", SieveScript.Extension,
+        "fileinto", "reject", "ereject", "editheader", "addheader", "envelope", Dialect.Capability,
         "comparator-i;octet", "comparator-i;ascii-casemap",
     };
 
@@ -24,18 +25,18 @@ internal static class SieveGrammar
         ["redirect"] = new(null, positional: [Kind.String]),
         ["reject"] = new(["reject"], positional: [Kind.String]),
         ["ereject"] = new(["ereject"], positional: [Kind.String]),
-        ["addheader"] = new(["editheader", "addheader"], tags: [Flag(":last"), Flag(":raw")], positional: [Kind.String, Kind.String], required: 1),
-        ["deleteheader"] = new(["editheader"], tags: [Number(":index"), Flag(":last"), .. MatchTags], positional: [Kind.String, Kind.StringList], required: 1),
+        ["addheader"] = new(["editheader", "addheader"], tags: [Flag(Dialect.LastTag), Flag(Dialect.RawTag)], positional: [Kind.String, Kind.String], required: 1),
+        ["deleteheader"] = new(["editheader"], tags: [Number(Dialect.IndexTag), Flag(Dialect.LastTag), .. MatchTags], positional: [Kind.String, Kind.StringList], required: 1),
         ["addtag"] = new(null, positional: [Kind.String]),
-        ["tempfail"] = new([SieveScript.Extension], positional: [Kind.String]),
-        ["quarantine"] = new([SieveScript.Extension], positional: [Kind.String]),
-        ["insertheader"] = new([SieveScript.Extension], tags: [Number(":index"), Flag(":raw")], positional: [Kind.String, Kind.String], requiredTags: [":index"]),
-        ["replaceheader"] = new([SieveScript.Extension], tags: [Number(":index"), Flag(":raw")], positional: [Kind.String, Kind.String], requiredTags: [":index"]),
-        ["addrecipient"] = new([SieveScript.Extension], positional: [Kind.String, Kind.String], required: 1),
-        ["deleterecipient"] = new([SieveScript.Extension], positional: [Kind.String]),
-        ["changesender"] = new([SieveScript.Extension], positional: [Kind.String, Kind.String], required: 1),
-        ["replacebody"] = new([SieveScript.Extension], positional: [Kind.String]),
-        ["rejectrecipient"] = new([SieveScript.Extension], positional: [Kind.String, Kind.String]),
+        [Dialect.TempFail] = new([Dialect.Capability], positional: [Kind.String]),
+        [Dialect.Quarantine] = new([Dialect.Capability], positional: [Kind.String]),
+        [Dialect.InsertHeader] = new([Dialect.Capability], tags: [Number(Dialect.IndexTag), Flag(Dialect.RawTag)], positional: [Kind.String, Kind.String], requiredTags: [Dialect.IndexTag]),
+        [Dialect.ReplaceHeader] = new([Dialect.Capability], tags: [Number(Dialect.IndexTag), Flag(Dialect.RawTag)], positional: [Kind.String, Kind.String], requiredTags: [Dialect.IndexTag]),
+        [Dialect.AddRecipient] = new([Dialect.Capability], positional: [Kind.String, Kind.String], required: 1),
+        [Dialect.DeleteRecipient] = new([Dialect.Capability], positional: [Kind.String]),
+        [Dialect.ChangeSender] = new([Dialect.Capability], positional: [Kind.String, Kind.String], required: 1),
+        [Dialect.ReplaceBody] = new([Dialect.Capability], positional: [Kind.String]),
+        [Dialect.RejectRecipient] = new([Dialect.Capability], positional: [Kind.String, Kind.String]),
     };
 
     /// <summary>The tests other than not, allof and anyof (which the parser reads itself).</summary>
@@ -180,12 +181,12 @@ internal static class SieveGrammar
                 call.Positional.Add(argument);
             }
 
-            if (call.Has(":raw") && !requiredCapabilities.Contains(SieveScript.Extension))
+            if (call.Has(Dialect.RawTag) && !requiredCapabilities.Contains(Dialect.Capability))
             {
-                throw call.Error($":raw needs require \"{SieveScript.Extension}\"");
+                throw call.Error($":raw needs require \"{Dialect.Capability}\"");
             }
 
-            if (call.Has(":raw") && call.Positional.Count == 1)
+            if (call.Has(Dialect.RawTag) && call.Positional.Count == 1)
             {
                 throw call.Error(":raw needs the field name and the value as two arguments");
             }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
+using Dialect = SpamFilterMilter.Contract.ActionStringDialect;
 
 namespace SpamFilterMilter.Host.Sieve;
 
@@ -133,7 +134,7 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
                 var reply = ReplyText.OrDefault(command.String(0), 550, "5.7.1");
                 Refuse(reply.IsTransient ? SieveDisposition.TempFail : SieveDisposition.Reject, reply);
                 break;
-            case "tempfail":
+            case Dialect.TempFail:
                 var temporary = ReplyText.TryParse(command.String(0));
                 if (temporary is { IsTransient: false })
                 {
@@ -142,7 +143,7 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
 
                 Refuse(SieveDisposition.TempFail, temporary ?? new SmtpReply(451, "4.7.1", ReplyText.Lines(command.String(0))));
                 break;
-            case "quarantine":
+            case Dialect.Quarantine:
                 _quarantine ??= command.String(0);
                 break;
             case "addtag":
@@ -154,22 +155,22 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
             case "deleteheader":
                 DeleteHeader(command);
                 break;
-            case "insertheader":
-                Apply(new InsertHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1), command.Has(":raw"))));
+            case Dialect.InsertHeader:
+                Apply(new InsertHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1), command.Has(Dialect.RawTag))));
                 break;
-            case "replaceheader":
-                Apply(new ChangeHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1), command.Has(":raw"))));
+            case Dialect.ReplaceHeader:
+                Apply(new ChangeHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1), command.Has(Dialect.RawTag))));
                 break;
-            case "addrecipient":
+            case Dialect.AddRecipient:
                 Apply(new AddRecipient(EditArguments.Address(command, command.String(0)), command.OptionalString(1)));
                 break;
-            case "deleterecipient":
+            case Dialect.DeleteRecipient:
                 Apply(new DeleteRecipient(EditArguments.Address(command, command.String(0))));
                 break;
-            case "changesender":
+            case Dialect.ChangeSender:
                 Apply(new ChangeSender(command.String(0), command.OptionalString(1)));
                 break;
-            case "replacebody":
+            case Dialect.ReplaceBody:
                 byte[] body;
                 try
                 {
@@ -182,7 +183,7 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
 
                 Apply(new ReplaceBody(body));
                 break;
-            case "rejectrecipient":
+            case Dialect.RejectRecipient:
                 if (!RejectRecipient(command))
                 {
                     _actions.Add(command.Describe() + ": not a recipient, ignored");
@@ -231,7 +232,7 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
         // RFC 5293: without :last the field goes on top. Messaging Server's one-argument form appends.
         var last = command.Has(":last") || command.Positional.Count == 1;
         name = EditArguments.FieldName(command, name);
-        value = EditArguments.FieldValue(command, value, command.Has(":raw"));
+        value = EditArguments.FieldValue(command, value, command.Has(Dialect.RawTag));
         Apply(last ? new AddHeader(name, value) : new InsertHeader(0, name, value));
     }
 
@@ -268,13 +269,13 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
     {
         var address = command.String(0);
         var reply = ReplyText.OrDefault(command.String(1), 550, "5.7.1");
-        if (!_draft.Envelope.Recipients.Any(r => MailAddress.Same(r.Address, address)))
+        if (!_draft.Envelope.Recipients.Any(r => MailPath.Same(r.Address, address)))
         {
             return false;
         }
 
         _draft.Apply(new DeleteRecipient(address));
-        _refused.Add(new RefusedRecipient(MailAddress.Bare(address), reply));
+        _refused.Add(new RefusedRecipient(MailPath.Bare(address), reply));
         return true;
     }
 

@@ -13,9 +13,6 @@ namespace SpamFilterMilter.Host.Sieve;
 /// </summary>
 public sealed class SieveScript
 {
-    /// <summary>The capability of this project's commands (tempfail, quarantine, insertheader, ...).</summary>
-    public const string Extension = "vnd.spamfiltermilter";
-
     private readonly List<Call> _commands;
 
     private SieveScript(string text, List<Call> commands)

@@ -141,7 +141,7 @@ public class SlotRunnerTests : SlotHostTest
 
         var delivery = result.Deliveries.Single();
         Assert.That(delivery.Disposition, Is.EqualTo(disposition));
-        Assert.That(delivery.Reply, disposition == Disposition.TempFail ? Is.EqualTo(SpamFilterHost.UnavailableReply) : Is.Null);
+        Assert.That(delivery.Reply, disposition == Disposition.TempFail ? Is.EqualTo(SmtpReply.DefaultTempFail) : Is.Null);
         Assert.That(result.Runs.Single().Failure, Does.Contain("missing.dll does not exist"));
     }
 
