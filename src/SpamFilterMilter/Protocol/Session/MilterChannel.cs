@@ -236,7 +236,7 @@ internal sealed class MilterChannel : IAsyncDisposable
             {
                 case ReplyKind.Decision:
                     RefuseMoreAfterAnswer(stage, step);
-                    return new MilterAnswer(reply.Response, quarantine, _edits.Build());
+                    return new MilterAnswer(reply.Response, quarantine, _edits.Build(), frame.Code);
                 case ReplyKind.Quarantine:
                     quarantine = reply.Text;
                     break;

@@ -27,7 +27,7 @@ internal sealed class MilterSession : IAsyncDisposable
     private NegotiatedOptions? _options;
     private SessionState _state;
 
-    // libmilter takes SMFIC_QUIT_NC (and the CONNECT after it) only after a completed message or an UNKNOWN command.
+    // Whether libmilter would take SMFIC_QUIT_NC (and the CONNECT after it) now: see ReadyForQuitNc.
     private bool _quitNcAccepted;
 
     /// <param name="stream">The connection to the milter.</param>
@@ -78,8 +78,8 @@ internal sealed class MilterSession : IAsyncDisposable
 
     /// <summary>
     /// Whether the connection may be parked with SMFIC_QUIT_NC for another session: protocol 6, nothing decided for
-    /// the whole connection, and the last thing the milter saw a completed message (or an UNKNOWN command):
-    /// libmilter silently ignores QUIT_NC, and the CONNECT after it, anywhere else.
+    /// the whole connection, and libmilter in a state that takes QUIT_NC (<see cref="ReadyForQuitNc"/>). Anywhere
+    /// else libmilter silently ignores QUIT_NC, and the CONNECT after it, and the next session would time out.
     /// </summary>
     public bool CanBeReused => _state == SessionState.Connected && Failure is null && _quitNcAccepted
         && _decisions.ForConnection is null && _options!.Version >= 6;
@@ -340,10 +340,8 @@ internal sealed class MilterSession : IAsyncDisposable
         {
             WriteMacros(MacroStage.EndOfMessage, MilterCommand.EndOfBody);
             var answer = await _channel.SendAsync(MilterCommand.EndOfBody, expectAnswer: true, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
-            _decisions.Quarantine(answer.QuarantineReason);
-            response = _decisions.Apply(FilterStage.EndOfMessage, answer.Response);
+            response = _decisions.Apply(FilterStage.EndOfMessage, Take(MilterCommand.EndOfBody, answer));
             edits = answer.Edits;
-            _quitNcAccepted = true;
         }
 
         EndMessage();
@@ -449,19 +447,18 @@ internal sealed class MilterSession : IAsyncDisposable
         ProtocolFlags suppressedBy, ProtocolFlags noReplyBy, TState state, Action<PacketWriter, TState> writePayload,
         CancellationToken cancellationToken)
     {
-        _quitNcAccepted = command == MilterCommand.Unknown;
         if (macroStage is { } macros)
         {
-            WriteMacros(macros, command);
+            WriteMacros(macros, command); // macros change no libmilter state
         }
 
         if (_options!.Has(suppressedBy))
         {
-            return ValueTask.FromResult(MilterResponse.Continue);
+            return ValueTask.FromResult(MilterResponse.Continue); // nothing sent: libmilter's state is as it was
         }
 
         var exchange = _channel.SendAsync(command, !_options.Has(noReplyBy), state, writePayload, cancellationToken);
-        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(exchange.Result)) : AwaitAnswerAsync(exchange);
+        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(command, exchange.Result)) : AwaitAnswerAsync(command, exchange);
     }
 
     /// <summary>The last (full or partly filled) body packet, answered unless NR_BODY was negotiated.</summary>
@@ -469,19 +466,34 @@ internal sealed class MilterSession : IAsyncDisposable
     {
         _body.Close(_channel.Writer);
         var exchange = _channel.ExchangeAsync(MilterCommand.Body, !_options!.Has(ProtocolFlags.NoReplyBody), cancellationToken);
-        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(exchange.Result)) : AwaitAnswerAsync(exchange);
+        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(MilterCommand.Body, exchange.Result)) : AwaitAnswerAsync(MilterCommand.Body, exchange);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
-    private async ValueTask<MilterResponse> AwaitAnswerAsync(ValueTask<MilterAnswer> exchange) =>
-        Take(await exchange.ConfigureAwait(false));
+    private async ValueTask<MilterResponse> AwaitAnswerAsync(MilterCommand command, ValueTask<MilterAnswer> exchange) =>
+        Take(command, await exchange.ConfigureAwait(false));
 
-    /// <summary>An answer before the end of the message: its quarantine request is kept, its decision returned.</summary>
-    private MilterResponse Take(MilterAnswer answer)
+    /// <summary>An answer: its quarantine request is kept, its decision returned, and what it did to libmilter's state noted.</summary>
+    private MilterResponse Take(MilterCommand command, MilterAnswer answer)
     {
+        _quitNcAccepted = ReadyForQuitNc(command, answer.DecidedBy);
         _decisions.Quarantine(answer.QuarantineReason);
         return answer.Response;
     }
+
+    /// <summary>
+    /// Whether libmilter takes SMFIC_QUIT_NC after <paramref name="command"/> was answered with <paramref name="decidedBy"/>
+    /// (null: no answer, an NR_* step). Its engine (engine.c, next_states) allows QUIT_NC only from the end of a
+    /// message and from UNKNOWN; and an ACCEPT, REJECT, TEMPFAIL or DISCARD sends it back to the HELO state
+    /// (UNKNOWN keeps its state on a refusal), from which QUIT_NC, and the CONNECT after it, are ignored. So: the
+    /// end of a message answered CONTINUE (or SKIP), or an UNKNOWN command not answered ACCEPT.
+    /// </summary>
+    private static bool ReadyForQuitNc(MilterCommand command, MilterReply? decidedBy) => command switch
+    {
+        MilterCommand.EndOfBody => decidedBy is MilterReply.Continue or MilterReply.Skip,
+        MilterCommand.Unknown => decidedBy is not MilterReply.Accept,
+        _ => false,
+    };
 
     private void WriteMacros(MacroStage stage, MilterCommand command)
     {
