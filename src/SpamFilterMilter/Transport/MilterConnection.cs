@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Transport;
 

@@ -28,6 +28,7 @@ internal sealed class MilterChannel : IAsyncDisposable
     private CancellationTokenSource _timer = new();
     private CancellationTokenRegistration _hostRegistration;
     private NegotiatedOptions? _options;
+    private TimeSpan _bound; // of the wait under way
 
     // What is under way, for a failure that does not say it itself (a socket error, a host cancellation).
     private FilterStage _stage;
@@ -40,7 +41,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         _settings = settings;
         _logger = logger;
         _control = control;
-        _reader = new FrameReader(stream, settings.MaxReplyPacket);
+        _reader = new FrameReader(stream, settings.MaxReplyPacket, control);
         _writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
         _edits = new EditCollector(settings.MaxEditsPerMessage, settings.MaxReplacementBodyBytes);
         Budget = new MessageBudget(settings.Timeout, settings.MessageTimeout);
@@ -336,7 +337,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         Frame frame;
         try
         {
-            frame = await _reader.ReadAsync(stage, step, _settings.BlockingIo, token).ConfigureAwait(false);
+            frame = await _reader.ReadAsync(stage, step, _settings.BlockingIo, token, _bound).ConfigureAwait(false);
         }
         catch (Exception e) when (IsTimeout(e, cancellationToken))
         {
@@ -366,7 +367,7 @@ internal sealed class MilterChannel : IAsyncDisposable
     /// </summary>
     private CancellationToken Arm(CancellationToken hostToken)
     {
-        var bound = Budget.BeginWait();
+        var bound = _bound = Budget.BeginWait();
         if (_settings.BlockingIo)
         {
             if (Budget.BindsCurrentWait && bound <= TimeSpan.Zero)

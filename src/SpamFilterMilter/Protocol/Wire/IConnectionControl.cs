@@ -1,4 +1,4 @@
-namespace SpamFilterMilter.Protocol.Session;
+namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>What the protocol layer may ask of the connection under it.</summary>
 internal interface IConnectionControl
