@@ -148,6 +148,7 @@ internal sealed class MilterChannel : IAsyncDisposable
                 return MilterAnswer.None;
             }
 
+            RefuseStrayBytes(command);
             await FlushAsync(command, cancellationToken).ConfigureAwait(false);
             return await ReadAnswerAsync(command, cancellationToken).ConfigureAwait(false);
         }
@@ -215,7 +216,6 @@ internal sealed class MilterChannel : IAsyncDisposable
     {
         var stage = MilterNames.StageOf(command);
         var step = MilterNames.ReplyStage(command);
-        RefuseStrayBytes(stage, step);
         _edits.Reset();
         string? quarantine = null;
         for (var count = 1; ; count++)
@@ -236,7 +236,7 @@ internal sealed class MilterChannel : IAsyncDisposable
             switch (reply.Kind)
             {
                 case ReplyKind.Decision:
-                    RefuseMoreAfterAnswer(stage, step);
+                    RefuseMoreAfterAnswer(stage, step, atEndOfMessage: command == MilterCommand.EndOfBody);
                     return new MilterAnswer(reply.Response, quarantine, _edits.Build(), frame.Code);
                 case ReplyKind.Quarantine:
                     quarantine = reply.Text;
@@ -267,27 +267,33 @@ internal sealed class MilterChannel : IAsyncDisposable
 
     /// <summary>
     /// A milter gives one final answer per event; bytes already here behind it are a second answer (to a no-reply
-    /// command, say) or garbage, and reading on would pair every later reply with the wrong command.
+    /// command, say) or garbage, and reading on would pair every later reply with the wrong command. At the end of
+    /// a message the socket is asked too: nothing may follow the final answer.
     /// </summary>
-    private void RefuseMoreAfterAnswer(FilterStage stage, string step)
+    private void RefuseMoreAfterAnswer(FilterStage stage, string step, bool atEndOfMessage)
     {
-        if (_reader.BufferedCount > 0)
+        var more = _reader.BufferedCount + (atEndOfMessage ? _control?.AvailableBytes ?? 0 : 0);
+        if (more > 0)
         {
             throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
-                $"the milter sent {_reader.BufferedCount} more bytes after its answer (a second answer, or garbage)");
+                $"the milter sent {more} more bytes after its answer (a second answer, or garbage)");
         }
     }
 
     /// <summary>
-    /// Bytes that arrived before we asked anything are a reply to a command that takes none (a milter that ignores
-    /// NR_* steps): reading on would pair every later reply with the wrong command.
+    /// Before a command that expects an answer is sent, nothing may be waiting from the milter: bytes that arrived
+    /// unasked are a reply to a command that takes none (a milter that ignores its NR_* steps) or garbage, and
+    /// reading on would pair every later reply with the wrong command. Checked before the write, so that the answer
+    /// to this command cannot be mistaken for them. (A stray reply still in flight when the next command is sent
+    /// cannot be told from its answer by any client: see docs/misbehaving-milters.md.)
     /// </summary>
-    private void RefuseStrayBytes(FilterStage stage, string step)
+    private void RefuseStrayBytes(MilterCommand command)
     {
-        if (_reader.BufferedCount > 0)
+        var stray = _reader.BufferedCount + (_control?.AvailableBytes ?? 0);
+        if (stray > 0)
         {
-            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
-                $"the milter sent {_reader.BufferedCount} bytes nobody asked for (a reply to a command that takes none?)");
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, MilterNames.StageOf(command), MilterNames.ReplyStage(command),
+                $"the milter sent {stray} bytes nobody asked for (a reply to a command that takes none?)");
         }
     }
 
