@@ -170,7 +170,7 @@ public class HostOptionsTests : TempFolderTest
     {
         var e = Error(Slot1 + "spamfilter1_optional 1\n");
 
-        Assert.That((e.Line, e.Option, e.Problem), Is.EqualTo((3, (string?)null, "expected option=value, found \"spamfilter1_optional 1\"")));
+        Assert.That((e.Line, e.Option, e.Problem), Is.EqualTo((3, (string?)null, "expected option=value, but the line has no '=' (its text is not shown: it may hold a password)")));
     }
 
     [Test]

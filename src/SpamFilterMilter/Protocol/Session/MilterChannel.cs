@@ -100,7 +100,7 @@ internal sealed class MilterChannel : IAsyncDisposable
             Use(options);
             return options;
         }
-        catch (Exception e) when (IsFailure(e))
+        catch (Exception e) // whatever it is, the milter's step is lost: break
         {
             throw Break(e, cancellationToken);
         }
@@ -152,7 +152,7 @@ internal sealed class MilterChannel : IAsyncDisposable
             await FlushAsync(command, cancellationToken).ConfigureAwait(false);
             return await ReadAnswerAsync(command, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (IsFailure(e))
+        catch (Exception e) // whatever it is, the milter's step is lost: break
         {
             throw Break(e, cancellationToken);
         }
@@ -169,7 +169,7 @@ internal sealed class MilterChannel : IAsyncDisposable
             await FlushAsync(command, cancellationToken).ConfigureAwait(false);
             return true;
         }
-        catch (Exception e) when (IsFailure(e))
+        catch (Exception e) // whatever it is, the milter's step is lost: break
         {
             _ = Break(e, cancellationToken);
             return false;
@@ -189,8 +189,9 @@ internal sealed class MilterChannel : IAsyncDisposable
                 await FlushAsync(MilterCommand.Quit, cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (IsFailure(e))
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
+            // The milter went away first: nothing is lost at QUIT.
         }
         finally
         {
@@ -412,9 +413,6 @@ internal sealed class MilterChannel : IAsyncDisposable
         Budget.EndWait();
     }
 
-    private static bool IsFailure(Exception e) =>
-        e is MilterProtocolException or IOException or SocketException or ObjectDisposedException or OperationCanceledException;
-
     /// <summary>
     /// Breaks the connection for good: closes the stream without sending anything more, and remembers the failure
     /// for every later call. A cancellation by the host is rethrown as such, but the connection is broken all the same.
@@ -429,7 +427,9 @@ internal sealed class MilterChannel : IAsyncDisposable
             {
                 _ when cancelledByHost => new MilterProtocolException(MilterFailureKind.Cancelled, _stage, _step, "cancelled by the host", e),
                 MilterProtocolException p => p,
-                _ => new MilterProtocolException(MilterFailureKind.Network, _stage, _step, e.Message, e),
+                IOException or SocketException or ObjectDisposedException or OperationCanceledException =>
+                    new MilterProtocolException(MilterFailureKind.Network, _stage, _step, e.Message, e),
+                _ => new MilterProtocolException(MilterFailureKind.Internal, _stage, _step, $"{e.GetType().Name}: {e.Message}", e),
             };
             _writer.Clear();
             _stream.Dispose();
