@@ -63,6 +63,11 @@ internal sealed class FilterSessionAdapter : IFilterSession
             throw new InvalidOperationException("ConnectAsync is the first call of a session and comes once.");
         }
 
+        if (_wholeMessage)
+        {
+            _trace.Start(); // the message is the whole call: a verdict at connect or HELO is counted and logged too
+        }
+
         // A parked connection first (POOL_SIZE): no TCP connect, no OPTNEG. The milter may have closed it since; a
         // transport failure on its first exchange means "open a fresh one", not a failure.
         while (_context.Pool?.Rent() is { } parked)
@@ -111,7 +116,11 @@ internal sealed class FilterSessionAdapter : IFilterSession
     {
         Verdict = null;
         _verdicts.StartMessage();
-        _trace.Start();
+        if (!_wholeMessage)
+        {
+            _trace.Start();
+        }
+
         return RunAsync(FilterStage.Mail, (reversePath, esmtpParameters), static (s, a, ct) => s.MailAsync(a.reversePath, a.esmtpParameters, ct), cancellationToken);
     }
 
