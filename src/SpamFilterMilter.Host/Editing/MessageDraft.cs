@@ -50,6 +50,7 @@ internal sealed class MessageDraft
 
     public void Apply(MessageEdit edit)
     {
+        Refuse(edit);
         switch (edit)
         {
             case AddHeader add:
@@ -82,6 +83,37 @@ internal sealed class MessageDraft
         }
 
         _view = null;
+    }
+
+    /// <summary>
+    /// The second line of defence (the plug-in refuses such edits first): an edit that would put a line of its own
+    /// making into the message (a header line break that does not fold, a bare CR, a NUL, a name that is not one) or
+    /// a command of its own into the envelope (a control character in an address or ESMTP parameter) is refused.
+    /// </summary>
+    private static void Refuse(MessageEdit edit)
+    {
+        var problem = edit switch
+        {
+            AddHeader e => HeaderProblem(e.Name, e.Value),
+            InsertHeader e => HeaderProblem(e.Name, e.Value),
+            ChangeHeader e => HeaderProblem(e.Name, e.Value),
+            AddRecipient e => EnvelopeProblem(e.Address, "the recipient") ?? EnvelopeProblem(e.Parameters, "the ESMTP parameters"),
+            DeleteRecipient e => EnvelopeProblem(e.Address, "the recipient"),
+            ChangeSender e => EnvelopeProblem(e.Address, "the sender") ?? EnvelopeProblem(e.Parameters, "the ESMTP parameters"),
+            _ => null,
+        };
+        if (problem is not null)
+        {
+            throw new ArgumentException($"{edit.GetType().Name}: {problem}", nameof(edit));
+        }
+
+        static string? HeaderProblem(string name, string? value) =>
+            !HeaderSyntax.IsFieldName(Encoding.UTF8.GetBytes(name)) || name != name.TrimEnd() ? $"{LogText.Quote(name)} is not a header field name"
+            : value is not null && HeaderSyntax.FindBadLineBreak(value) >= 0 ? $"the value of {name} holds a line break that does not fold, a bare CR or a NUL: {LogText.Quote(value)}"
+            : null;
+
+        static string? EnvelopeProblem(string? text, string what) =>
+            text is not null && MailPath.FindBadCharacter(text) >= 0 ? $"a control character in {what}: {LogText.Quote(text)}" : null;
     }
 
     /// <summary>Replaces the field at <paramref name="index"/> of the whole header with exactly <paramref name="raw"/> (all its lines, line ends included).</summary>

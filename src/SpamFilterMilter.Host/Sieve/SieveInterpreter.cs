@@ -144,7 +144,7 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
                 Refuse(SieveDisposition.TempFail, temporary ?? new SmtpReply(451, "4.7.1", ReplyText.Lines(command.String(0))));
                 break;
             case Dialect.Quarantine:
-                _quarantine ??= command.String(0);
+                _quarantine ??= EditArguments.Text(command, command.String(0), "the quarantine reason");
                 break;
             case "addtag":
                 _tags.Add(command.String(0));
@@ -162,13 +162,13 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
                 Apply(new ChangeHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1), command.Has(Dialect.RawTag))));
                 break;
             case Dialect.AddRecipient:
-                Apply(new AddRecipient(EditArguments.Address(command, command.String(0)), command.OptionalString(1)));
+                Apply(new AddRecipient(EditArguments.Address(command, command.String(0)), Parameters(command, 1)));
                 break;
             case Dialect.DeleteRecipient:
                 Apply(new DeleteRecipient(EditArguments.Address(command, command.String(0))));
                 break;
             case Dialect.ChangeSender:
-                Apply(new ChangeSender(command.String(0), command.OptionalString(1)));
+                Apply(new ChangeSender(EditArguments.Text(command, command.String(0), "the sender"), Parameters(command, 1)));
                 break;
             case Dialect.ReplaceBody:
                 byte[] body;
@@ -293,4 +293,7 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
             list.Add(value);
         }
     }
+
+    private static string? Parameters(Call command, int index) =>
+        command.OptionalString(index) is { } parameters ? EditArguments.Text(command, parameters, "the ESMTP parameters") : null;
 }

@@ -313,7 +313,8 @@ public class MilterSessionReplyTests(int delivery, bool blocking)
         var error = Assert.ThrowsAsync<MilterProtocolException>(() =>
             EndOfMessageAnsweredWithAsync(Wire.Packet('h', Wire.CString("X-Injected"), Wire.CString(value)), Wire.Packet('c')))!;
 
-        Assert.That(error.Cause, Is.EqualTo("SMFIR_ADDHEADER: a line break in the header value is not followed by a blank, so it would not fold but start a new line"));
+        Assert.That(error.Cause, Is.EqualTo("SMFIR_ADDHEADER: a line break in the header value is not followed by a blank, so it would not fold but start a new line: "
+            + LogText.Quote(" " + value)), "the milter's value, quoted and escaped");
     }
 
     [Test]

@@ -1,0 +1,64 @@
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Testing;
+using SpamFilterMilter.Tests.Support;
+
+namespace SpamFilterMilter.Tests.Plugin;
+
+/// <summary>
+/// Text from a milter that could become an SMTP command or a header line of its own (CR, LF or NUL in an envelope
+/// edit, a header, a quarantine reason, a reply) never reaches the host as data: the message gets the failure
+/// outcome with one warning, and that warning quotes the milter's text escaped and bounded.
+/// </summary>
+[TestFixture("async")]
+[TestFixture("blocking")]
+public class InjectionTests(string io) : TempFolderTest
+{
+    private static readonly string HugeName = "X-" + new string('N', 200_000) + "\r\nBcc: evil@example.net";
+
+    private static IEnumerable<TestCaseData> Vectors()
+    {
+        static TestCaseData Case(string name, byte[] edit, string cause) => new TestCaseData(edit, cause).SetArgDisplayNames(name);
+
+        yield return Case("CHGFROM address with CRLF", Wire.Packet('e', Wire.CString("<a@example.org>\r\nRCPT TO:<evil@example.net>")), "SMFIR_CHGFROM: a control character in the sender");
+        yield return Case("CHGFROM arguments with a bare CR", Wire.Packet('e', Wire.CString("<a@example.org>"), Wire.CString("SIZE=1\rRCPT TO:<evil@example.net>")), "SMFIR_CHGFROM: a control character in the ESMTP arguments");
+        yield return Case("ADDRCPT address with LF", Wire.Packet('+', Wire.CString("<b@example.org>\nDATA")), "SMFIR_ADDRCPT: a control character in the recipient");
+        yield return Case("ADDRCPT_PAR arguments with CRLF", Wire.Packet('2', Wire.CString("<b@example.org>"), Wire.CString("NOTIFY=NEVER\r\nQUIT")), "SMFIR_ADDRCPT_PAR: a control character in the ESMTP arguments");
+        yield return Case("ADDRCPT_PAR arguments with a NUL", Wire.Packet('2', Wire.CString("<b@example.org>"), Wire.CString("NOTIFY=NEVER"), Wire.CString("QUIT")), "SMFIR_ADDRCPT_PAR: followed by 5 unexpected data bytes");
+        yield return Case("DELRCPT address with LF", Wire.Packet('-', Wire.CString("<b@example.org>\n")), "SMFIR_DELRCPT: a control character in the recipient");
+        yield return Case("header value with a bare CR", Wire.Packet('h', Wire.CString("Subject"), Wire.CString("x\rBcc: evil@example.net")), "SMFIR_ADDHEADER: the header value holds a CR that is not part of a line break");
+        yield return Case("header value with a line break that does not fold", Wire.Packet('m', Wire.UInt32(1), Wire.CString("Subject"), Wire.CString("x\r\nBcc: evil@example.net")), "SMFIR_CHGHEADER: a line break in the header value is not followed by a blank");
+        yield return Case("header name of 200 KB with CRLF", Wire.Packet('h', Wire.CString(HugeName), Wire.CString("v")), "SMFIR_ADDHEADER: \"X-NNN");
+        yield return Case("QUARANTINE reason with LF", Wire.Packet('q', Wire.CString("held\nX-Injected: 1")), "SMFIR_QUARANTINE: a control character in the reason");
+        yield return Case("REPLYCODE text with a bare LF", Wire.Packet('y', Wire.CString("550 5.7.1 no\nRCPT TO:<evil@example.net>")), "SMFIR_REPLYCODE: malformed SMTP reply: line 1 holds a CR, LF or NUL");
+    }
+
+    [TestCaseSource(nameof(Vectors))]
+    public async Task Text_that_could_break_out_of_its_place_fails_the_message_and_is_logged_escaped_and_bounded(byte[] edit, string cause)
+    {
+        using var listener = new ScriptedMilterListener();
+        var milter = MilterScripts.RunAsync(listener, p => p.Code == 'E' ? [edit, Wire.Packet('c')] : null);
+        using var logs = new CapturingLoggerProvider();
+        using var loggerFactory = logs.CreateFactory(LogLevel.Warning);
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(listener.Port, $"IO_MODE={io}\n"), loggerFactory);
+
+        var verdict = await plugin.FilterMessageAsync(new MessageSubmission
+        {
+            Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 25),
+            MailFrom = "alice@example.org",
+            Recipients = [new EnvelopeRecipient("bob@example.com")],
+            Message = new MemoryStream("Subject: hello\r\n\r\nbody\r\n"u8.ToArray()),
+        });
+        await milter;
+
+        Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure), verdict.Text);
+        Assert.That((verdict.Edits, verdict.Failure!.Stage), Is.EqualTo((Array.Empty<MessageEdit>(), (FilterStage?)FilterStage.EndOfMessage)), "nothing of the milter's reaches the host as data");
+        Assert.That(verdict.Failure.Cause, Does.StartWith("SMFIC_BODYEOB reply: " + cause));
+        var warning = logs.Entries.Single(e => e.Level >= LogLevel.Warning);
+        Assert.That(warning.Message, Does.Not.Contain('\r').And.Not.Contain('\n').And.Not.Contain('\0'), "one line");
+        Assert.That(warning.Message.Length, Is.LessThan(1000), "bounded");
+        Assert.That(verdict.Text!.Split('\n')[0].Length, Is.LessThan(1000), "the action string's comment is bounded too");
+    }
+}
