@@ -67,23 +67,37 @@ public static class HeaderSyntax
     /// <summary>
     /// The fold rule for a header value (the text after the colon) that spans lines: a line break (CRLF or LF) is a
     /// fold only when a space or tab follows it; any other would not fold but start a header line of its own (or
-    /// end the header section). Returns the index of the first line break that breaks the rule, or -1.
+    /// end the header section). A CR that is not part of a CRLF is a line break to some readers and not to others
+    /// (<c>Subject: x\rBcc: evil@example.net</c>), and a NUL ends the value for C code: both are refused too.
+    /// Returns the index of the first character that breaks the rule, or -1 when the value is safe to write.
     /// </summary>
     public static int FindBadLineBreak(ReadOnlySpan<char> value)
     {
-        for (var i = value.IndexOf('\n'); i >= 0; i = NextLineFeed(value, i))
+        for (var i = value.IndexOfAny('\r', '\n', '\0'); i >= 0; i = Next(value, i))
         {
-            if (i + 1 >= value.Length || value[i + 1] is not (' ' or '\t'))
+            switch (value[i])
             {
-                return i > 0 && value[i - 1] == '\r' ? i - 1 : i;
+                case '\0':
+                    return i;
+                case '\r' when i + 1 >= value.Length || value[i + 1] != '\n':
+                    return i; // a bare CR
+                case '\r':
+                    continue; // the CR of a CRLF: the LF decides
+                default: // LF
+                    if (i + 1 >= value.Length || value[i + 1] is not (' ' or '\t'))
+                    {
+                        return i > 0 && value[i - 1] == '\r' ? i - 1 : i;
+                    }
+
+                    break;
             }
         }
 
         return -1;
 
-        static int NextLineFeed(ReadOnlySpan<char> value, int after)
+        static int Next(ReadOnlySpan<char> value, int after)
         {
-            var next = value[(after + 1)..].IndexOf('\n');
+            var next = value[(after + 1)..].IndexOfAny('\r', '\n', '\0');
             return next < 0 ? -1 : after + 1 + next;
         }
     }

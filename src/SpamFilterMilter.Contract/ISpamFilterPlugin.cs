@@ -33,7 +33,7 @@ public sealed class SpamFilterPluginContext
     public int Slot { get; init; } = 1;
 
     /// <summary>
-    /// The host's logger factory. When null the plug-in logs to the console itself, at the level its
+    /// The host's logger factory. When null the plug-in writes its own log to standard error, at the level its
     /// option file's DEBUG option selects.
     /// </summary>
     public ILoggerFactory? LoggerFactory { get; init; }

@@ -32,6 +32,24 @@ public static class MailPath
         return at < 0 ? address : address[..at];
     }
 
+    /// <summary>
+    /// The first character of an envelope address or ESMTP parameter that no SMTP command can carry: a control
+    /// character (CR, LF and NUL above all: <c>a@example.org&gt;\r\nRCPT TO:&lt;evil@example.net</c> would become a
+    /// command of its own). Returns its index, or -1 when the text is safe to write into MAIL or RCPT.
+    /// </summary>
+    public static int FindBadCharacter(ReadOnlySpan<char> text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] is < ' ' or '\x7F')
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     /// <summary>The domain of a bare address: after the last <c>@</c>, or null when it has none.</summary>
     public static string? Domain(string address)
     {

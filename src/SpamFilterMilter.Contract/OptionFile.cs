@@ -49,7 +49,8 @@ public static class OptionFile
             var equals = line.IndexOf('=', StringComparison.Ordinal);
             if (equals < 0)
             {
-                throw new SpamFilterConfigurationException(path, number, null, $"expected option=value, found \"{(line.Length <= 40 ? line : line[..40] + "...")}\"");
+                // The line is not quoted: it may be a password line whose '=' was forgotten (SOCKS_PASSWORD, LDAP_BIND_PASSWORD).
+                throw new SpamFilterConfigurationException(path, number, null, "expected option=value, but the line has no '=' (its text is not shown: it may hold a password)");
             }
 
             var name = line[..equals].TrimEnd();

@@ -123,7 +123,7 @@ public sealed record SmtpReply
 
             if (line.Length < 3 || line[0] is not ('4' or '5') || !char.IsAsciiDigit(line[1]) || !char.IsAsciiDigit(line[2]))
             {
-                problem = $"line {i + 1} does not start with a 4xx or 5xx code: \"{Shorten(line)}\"";
+                problem = $"line {i + 1} does not start with a 4xx or 5xx code: {LogText.Quote(line, 40)}";
                 return false;
             }
 
@@ -226,6 +226,4 @@ public sealed record SmtpReply
 
         return result.ToString();
     }
-
-    private static string Shorten(string s) => s.Length <= 40 ? s : s[..40] + "...";
 }

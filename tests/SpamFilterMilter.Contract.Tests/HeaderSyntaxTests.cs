@@ -39,7 +39,6 @@ public class HeaderSyntaxTests
     [TestCase(" a\r\n\tb", -1)]
     [TestCase(" a\n b", -1)]
     [TestCase(" a\r\n b\r\n\tc", -1)]
-    [TestCase(" a\rb", -1)]           // a lone CR is no line break
     [TestCase(" a\nb", 2)]
     [TestCase(" a\r\nb", 2)]          // the index of the CR of a CRLF
     [TestCase(" a\n", 2)]             // a break at the end folds nothing
@@ -47,7 +46,11 @@ public class HeaderSyntaxTests
     [TestCase(" a\n\n b", 2)]         // an empty line would end the header section
     [TestCase(" a\r\n\tb\nc", 6)]     // the first bad one, after a good fold
     [TestCase("\nX-Injected: 1", 0)]
-    public void A_line_break_folds_only_when_a_blank_follows_it(string value, int firstBad)
+    [TestCase(" a\rBcc: evil@example.net", 2)] // a CR outside a CRLF: a line break to some readers
+    [TestCase(" a\r", 2)]
+    [TestCase(" a\r\r\n b", 2)]
+    [TestCase(" a\0b", 2)]                    // a NUL ends the value for C code
+    public void A_line_break_folds_only_when_a_blank_follows_it_and_no_bare_CR_or_NUL_is_allowed(string value, int firstBad)
     {
         Assert.That(HeaderSyntax.FindBadLineBreak(value), Is.EqualTo(firstBad));
     }

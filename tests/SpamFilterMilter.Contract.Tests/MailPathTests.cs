@@ -46,6 +46,20 @@ public class MailPathTests
         Assert.That((MailPath.LocalPart(address), MailPath.Domain(address)), Is.EqualTo((localPart, domain)));
     }
 
+    [TestCase("alice@example.org", -1)]
+    [TestCase("\"a b\"@example.org", -1)]
+    [TestCase("", -1)]
+    [TestCase("NOTIFY=SUCCESS,FAILURE", -1)]
+    [TestCase("a@example.org>\r\nRCPT TO:<evil@example.net", 14)] // would become an SMTP command of its own
+    [TestCase("a\nb", 1)]
+    [TestCase("a\0b", 1)]
+    [TestCase("tab\there", 3)]
+    [TestCase("del\u007F", 3)]
+    public void No_control_character_may_stand_in_an_address_or_parameter(string text, int firstBad)
+    {
+        Assert.That(MailPath.FindBadCharacter(text), Is.EqualTo(firstBad));
+    }
+
     [Test]
     public void A_null_address_is_a_caller_bug()
     {

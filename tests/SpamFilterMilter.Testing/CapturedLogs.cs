@@ -25,10 +25,11 @@ public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, 
 }
 
 /// <summary>
-/// A logger factory that keeps every entry, at every level, for tests that look at the logs (and at what they
-/// must never hold). Safe to log to from several threads.
+/// A logger factory that keeps every entry from <paramref name="minimum"/> up (every level unless told), for tests
+/// that look at the logs (and at what they must never hold). Safe to log to from several threads.
 /// </summary>
-public sealed class CapturedLogs : ILoggerFactory
+/// <param name="minimum">The lowest level enabled, as a host's logging configuration would set it.</param>
+public sealed class CapturedLogs(LogLevel minimum = LogLevel.Trace) : ILoggerFactory
 {
     private readonly List<LogEntry> _entries = [];
 
@@ -44,7 +45,7 @@ public sealed class CapturedLogs : ILoggerFactory
         }
     }
 
-    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName, minimum);
 
     public void AddProvider(ILoggerProvider provider)
     {
@@ -54,15 +55,20 @@ public sealed class CapturedLogs : ILoggerFactory
     {
     }
 
-    private sealed class Logger(CapturedLogs logs, string category) : ILogger
+    private sealed class Logger(CapturedLogs logs, string category, LogLevel minimum) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => true;
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None && logLevel >= minimum;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
+            if (!IsEnabled(logLevel))
+            {
+                return;
+            }
+
             lock (logs._entries)
             {
                 logs._entries.Add(new LogEntry(category, logLevel, eventId, formatter(state, exception), exception));

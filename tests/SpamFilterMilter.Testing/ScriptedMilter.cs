@@ -134,7 +134,9 @@ public static class MilterScripts
     /// <summary>
     /// Accepts one connection, negotiates (<paramref name="optneg"/>), then answers every command that
     /// expects a reply with what <paramref name="answer"/> returns (null: SMFIR_CONTINUE) until QUIT or
-    /// end of stream. Returns every packet received after OPTNEG.
+    /// the plug-in closes the connection (end of stream, or a reset or broken pipe while answering: a
+    /// plug-in that breaks the session may close while the script still answers). Returns every packet
+    /// received after OPTNEG.
     /// </summary>
     public static Task<List<ReceivedPacket>> RunAsync(ScriptedMilterListener listener, Func<ReceivedPacket, byte[][]?> answer, byte[]? optneg = null) =>
         Task.Run(async () =>
@@ -150,7 +152,7 @@ public static class MilterScripts
                 {
                     packet = await milter.ReadAsync().ConfigureAwait(false);
                 }
-                catch (EndOfStreamException)
+                catch (IOException) // EndOfStreamException too
                 {
                     return received;
                 }
@@ -163,7 +165,15 @@ public static class MilterScripts
                     case 'Q' or 'K':
                         return received; // QUIT, or QUIT_NC: this scripted milter ends the connection either way
                     default:
-                        await milter.SendAsync(answer(packet) ?? [Raw.Packet('c')]).ConfigureAwait(false);
+                        try
+                        {
+                            await milter.SendAsync(answer(packet) ?? [Raw.Packet('c')]).ConfigureAwait(false);
+                        }
+                        catch (IOException)
+                        {
+                            return received;
+                        }
+
                         break;
                 }
             }

@@ -180,7 +180,7 @@ internal static class BenchCommand
     private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 
     /// <summary>One transaction, the way an SMTP server drives the session.</summary>
-    private static async ValueTask<FilterVerdict> OneAsync(IFilterSession session, BenchMessage message, CancellationToken cancellationToken)
+    internal static async ValueTask<FilterVerdict> OneAsync(IFilterSession session, BenchMessage message, CancellationToken cancellationToken)
     {
         await session.MailAsync("bench-sender@example.com", null, cancellationToken).ConfigureAwait(false);
         await session.RcptAsync("bench-recipient@example.net", null, cancellationToken).ConfigureAwait(false);
@@ -200,7 +200,7 @@ internal static class BenchCommand
     }
 
     /// <summary>The test message: headers and a body of text lines.</summary>
-    private sealed record BenchMessage((string Name, string Value)[] Headers, ReadOnlyMemory<byte> Body)
+    internal sealed record BenchMessage((string Name, string Value)[] Headers, ReadOnlyMemory<byte> Body)
     {
         public static BenchMessage Create(int headers, int size)
         {

@@ -48,6 +48,7 @@ internal static class CommandLine
             CheckCommand.Create(terminal),
             ProbeCommand.Create(terminal),
             BenchCommand.Create(terminal),
+            SoakCommand.Create(terminal),
         };
 
         var parsed = root.Parse(args);

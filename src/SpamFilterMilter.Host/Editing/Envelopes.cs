@@ -18,10 +18,10 @@ public static class Envelopes
             ? to
             : fields.Where(f => f.Name.Equals("To", StringComparison.OrdinalIgnoreCase) || f.Name.Equals("Cc", StringComparison.OrdinalIgnoreCase))
                 .SelectMany(f => Addresses(f.Value)).ToList();
-        return new Envelope(MailAddress.Bare(sender), null, recipients.Select(r => new EnvelopeRecipient(MailAddress.Bare(r))).ToArray());
+        return new Envelope(MailPath.Bare(sender), null, recipients.Select(r => new EnvelopeRecipient(MailPath.Bare(r))).ToArray());
     }
 
     /// <summary>The addresses of an address-list field, as the Sieve <c>address</c> test reads them, that have an '@'.</summary>
     private static IEnumerable<string> Addresses(string value) =>
-        Sieve.HeaderText.Addresses(value).Where(a => a.Contains('@', StringComparison.Ordinal));
+        HeaderValue.Addresses(value).Where(a => a.Contains('@', StringComparison.Ordinal));
 }

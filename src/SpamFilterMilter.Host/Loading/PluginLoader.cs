@@ -4,29 +4,6 @@ using SpamFilterMilter.Contract;
 
 namespace SpamFilterMilter.Host.Loading;
 
-/// <summary>A plug-in assembly that could not be loaded, and why.</summary>
-public sealed class PluginLoadException(string message, Exception? inner = null) : Exception(message, inner);
-
-/// <summary>A plug-in assembly loaded in its own load context, with its factory.</summary>
-public sealed class LoadedPlugin
-{
-    internal LoadedPlugin(string path, AssemblyLoadContext context, ISpamFilterPluginFactory factory)
-    {
-        Path = path;
-        Context = context;
-        Factory = factory;
-    }
-
-    /// <summary>The assembly's full path.</summary>
-    public string Path { get; }
-
-    /// <summary>The load context holding the plug-in and its private dependencies.</summary>
-    public AssemblyLoadContext Context { get; }
-
-    /// <summary>Creates plug-in instances (one per configured slot).</summary>
-    public ISpamFilterPluginFactory Factory { get; }
-}
-
 /// <summary>
 /// Loads spam-filter plug-ins by path, as Messaging Server's <c>spamfilterX_library</c> names them.
 /// Each plug-in gets its own <see cref="AssemblyLoadContext"/>: its dependencies are resolved from its

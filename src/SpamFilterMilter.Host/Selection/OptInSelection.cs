@@ -4,30 +4,6 @@ using SpamFilterMilter.Host.Editing;
 
 namespace SpamFilterMilter.Host.Selection;
 
-/// <summary>Recipients a slot runs for together: every one of them has exactly these opt-in values.</summary>
-/// <param name="Recipients">The recipients (as in the envelope), in envelope order.</param>
-/// <param name="OptIn">Their opt-in values, without repeats, in order of first appearance.</param>
-internal sealed record OptInGroup(IReadOnlyList<EnvelopeRecipient> Recipients, IReadOnlyList<string> OptIn);
-
-/// <summary>Which recipients of a message copy one slot filters, grouped by their opt-in values, and why.</summary>
-/// <param name="Groups">The selected recipients, one group per set of opt-in values (compared case-insensitively), in envelope order.</param>
-/// <param name="Reasons">One line per recipient or message-wide fact: why selected, or why not.</param>
-internal sealed record SlotChoice(IReadOnlyList<OptInGroup> Groups, IReadOnlyList<string> Reasons);
-
-/// <summary>
-/// The directory could not be asked about one user or domain. The host refuses the message for now; its
-/// per-message log names the <see cref="Key"/>, the ILogger at Warning level only what was looked up.
-/// </summary>
-internal sealed class DirectoryLookupException(string what, string key, Exception inner)
-    : Exception($"looking up {what} {key}: {inner.Message}", inner)
-{
-    /// <summary><c>user</c> or <c>domain</c>.</summary>
-    public string What { get; } = what;
-
-    /// <summary>The address or domain looked up.</summary>
-    public string Key { get; } = key;
-}
-
 /// <summary>
 /// Decides, for one message, which slots filter which recipients, the way Messaging Server documents it:
 /// <list type="bullet">
@@ -95,7 +71,7 @@ internal sealed class OptInSelection
             Union(senderValues, channelValues);
         }
 
-        var sender = MailAddress.Bare(mailFrom);
+        var sender = MailPath.Bare(mailFrom);
         if (slot.SourceOptInAttribute is { } sourceAttribute && sender.Length > 0
             && await UserAsync(sender, cancellationToken).ConfigureAwait(false) is { } senderEntry
             && NonEmpty(senderEntry.Values(sourceAttribute)) is { Count: > 0 } values)
@@ -108,7 +84,7 @@ internal sealed class OptInSelection
         var groups = new List<(string Key, List<EnvelopeRecipient> Recipients, List<string> OptIn)>();
         foreach (var recipient in recipients)
         {
-            var address = MailAddress.Bare(recipient.Address);
+            var address = MailPath.Bare(recipient.Address);
             var destination = _channels.Find(_destinationChannel(address));
             if (destination?.DisablesDestination(slot.Number) == true)
             {
@@ -126,7 +102,7 @@ internal sealed class OptInSelection
                 Union(own, userValues);
             }
 
-            if (slot.DomainOptInAttribute is { } domainAttribute && MailAddress.Domain(address) is { } domainName
+            if (slot.DomainOptInAttribute is { } domainAttribute && MailPath.Domain(address) is { } domainName
                 && await DomainAsync(domainName, cancellationToken).ConfigureAwait(false) is { } domain
                 && NonEmpty(domain.Values(domainAttribute)) is { Count: > 0 } domainValues)
             {

@@ -18,7 +18,10 @@ public sealed partial class MilterOptions
                 if (v.StartsWith("unix:", StringComparison.OrdinalIgnoreCase) || v.StartsWith("local:", StringComparison.OrdinalIgnoreCase))
                 {
                     var path = v[(v.IndexOf(':', StringComparison.Ordinal) + 1)..];
-                    o.UnixSocketPath = path.StartsWith('/') ? path : throw new FormatException($"\"{path}\" is not an absolute socket path");
+                    o.UnixSocketPath = !path.StartsWith('/') ? throw new FormatException($"\"{path}\" is not an absolute socket path")
+                        : System.Text.Encoding.UTF8.GetByteCount(path) > MaxSocketPathBytes
+                            ? throw new FormatException($"the socket path is {System.Text.Encoding.UTF8.GetByteCount(path)} bytes long; a UNIX-domain socket path holds at most {MaxSocketPathBytes}")
+                            : path;
                     o.Host = v;
                 }
                 else
@@ -103,6 +106,12 @@ public sealed partial class MilterOptions
         throw new FormatException($"\"{value}\" is not one of: {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
     }
 
+    /// <summary>The longest name DNS takes (RFC 1035: 255 octets on the wire, 253 characters written).</summary>
+    private const int MaxHostNameLength = 253;
+
+    /// <summary>Linux's sun_path holds 108 bytes, the terminating NUL included.</summary>
+    private const int MaxSocketPathBytes = 107;
+
     private static string ParseHost(string value)
     {
         if (value.Length == 0)
@@ -113,6 +122,11 @@ public sealed partial class MilterOptions
         if (value.Any(char.IsWhiteSpace))
         {
             throw new FormatException($"\"{value}\" is not a host name: it contains white space");
+        }
+
+        if (value.Length > MaxHostNameLength)
+        {
+            throw new FormatException($"a host name is at most {MaxHostNameLength} characters; this one has {value.Length}");
         }
 
         // An IPv6 literal may be written in brackets, as in URLs; store it bare.

@@ -63,6 +63,11 @@ internal sealed class FilterSessionAdapter : IFilterSession
             throw new InvalidOperationException("ConnectAsync is the first call of a session and comes once.");
         }
 
+        if (_wholeMessage)
+        {
+            _trace.Start(); // the message is the whole call: a verdict at connect or HELO is counted and logged too
+        }
+
         // A parked connection first (POOL_SIZE): no TCP connect, no OPTNEG. The milter may have closed it since; a
         // transport failure on its first exchange means "open a fresh one", not a failure.
         while (_context.Pool?.Rent() is { } parked)
@@ -91,9 +96,9 @@ internal sealed class FilterSessionAdapter : IFilterSession
             await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
             return Decide(FilterStage.Connect, await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false));
         }
-        catch (MilterProtocolException e)
+        catch (Exception e) when (IsFailure(e, cancellationToken))
         {
-            return Fail(e);
+            return Fail(AsFailure(e, FilterStage.Connect));
         }
     }
 
@@ -111,7 +116,11 @@ internal sealed class FilterSessionAdapter : IFilterSession
     {
         Verdict = null;
         _verdicts.StartMessage();
-        _trace.Start();
+        if (!_wholeMessage)
+        {
+            _trace.Start();
+        }
+
         return RunAsync(FilterStage.Mail, (reversePath, esmtpParameters), static (s, a, ct) => s.MailAsync(a.reversePath, a.esmtpParameters, ct), cancellationToken);
     }
 
@@ -160,9 +169,9 @@ internal sealed class FilterSessionAdapter : IFilterSession
             _trace.Finish(session.QueueId, Verdict);
             return Verdict;
         }
-        catch (MilterProtocolException e)
+        catch (Exception e) when (IsFailure(e, cancellationToken))
         {
-            Fail(e);
+            Fail(AsFailure(e, FilterStage.EndOfMessage));
             return Verdict!;
         }
     }
@@ -243,11 +252,37 @@ internal sealed class FilterSessionAdapter : IFilterSession
             MilterTelemetry.RecordStage(_context.EndpointName, stage.ToName(), started);
             return Decide(stage, response, recipient);
         }
-        catch (MilterProtocolException e)
+        catch (Exception e) when (IsFailure(e, cancellationToken))
         {
-            return Fail(e);
+            return Fail(AsFailure(e, stage));
         }
     }
+
+    /// <summary>
+    /// The message failed for a reason that is not the milter's (the host's message could not be read, say): it gets
+    /// the failure outcome as if the milter had failed there, and the session ends.
+    /// </summary>
+    internal async ValueTask<FilterVerdict> FailMessageAsync(FilterStage stage, Exception cause)
+    {
+        Fail(new MilterProtocolException(MilterFailureKind.Internal, stage, null, $"the message could not be read: {cause.Message}", cause));
+        if (_session is { } session)
+        {
+            await session.QuitAsync().ConfigureAwait(false); // nothing more goes to the milter
+        }
+
+        return Verdict!;
+    }
+
+    /// <summary>
+    /// Everything but the host's own cancellation and its misuse (a call out of order, a bad argument: host bugs the
+    /// contract throws for) becomes a failure: nothing else escapes to the host.
+    /// </summary>
+    private static bool IsFailure(Exception e, CancellationToken hostToken) =>
+        !(e is ArgumentException || (e is InvalidOperationException && e is not ObjectDisposedException)
+            || (e is OperationCanceledException && hostToken.IsCancellationRequested));
+
+    private static MilterProtocolException AsFailure(Exception e, FilterStage stage) => e as MilterProtocolException
+        ?? new MilterProtocolException(MilterFailureKind.Internal, stage, null, $"{e.GetType().Name}: {e.Message}", e);
 
     /// <summary>The session to use, null when the milter already failed; throws for host misuse.</summary>
     private MilterSession? Usable()

@@ -77,7 +77,17 @@ internal static class WholeMessageFilter
         }
 
         using var reader = new MessageReader(message.Message);
-        foreach (var header in await reader.ReadHeadersAsync(cancellationToken).ConfigureAwait(false))
+        List<RawHeader> headers;
+        try
+        {
+            headers = await reader.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            return await session.FailMessageAsync(FilterStage.Header, e).ConfigureAwait(false); // the host's stream, or a header line too long
+        }
+
+        foreach (var header in headers)
         {
             if (await play.StageAsync(new(FilterStage.Header, header.Name), session.HeaderAsync(header.Name, header.Value, cancellationToken)).ConfigureAwait(false))
             {
@@ -90,8 +100,23 @@ internal static class WholeMessageFilter
             return session.Verdict!;
         }
 
-        while (await reader.ReadBodyAsync(cancellationToken).ConfigureAwait(false) is { IsEmpty: false } chunk)
+        while (true)
         {
+            ReadOnlyMemory<byte> chunk;
+            try
+            {
+                chunk = await reader.ReadBodyAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                return await session.FailMessageAsync(FilterStage.Body, e).ConfigureAwait(false);
+            }
+
+            if (chunk.IsEmpty)
+            {
+                break;
+            }
+
             if (await play.StageAsync(new(FilterStage.Body, bytes: chunk.Length), session.BodyAsync(chunk, cancellationToken)).ConfigureAwait(false))
             {
                 return session.Verdict!;

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Transport;
 
@@ -80,6 +80,22 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     }
 
     private int _blockingTimeout;
+
+    /// <inheritdoc />
+    public int AvailableBytes
+    {
+        get
+        {
+            try
+            {
+                return _socket.Available;
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return 0; // a broken socket shows itself on the next read
+            }
+        }
+    }
 
     /// <summary>Sets the options every milter socket gets before it connects.</summary>
     public static void Configure(Socket socket)

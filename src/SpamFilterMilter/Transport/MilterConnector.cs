@@ -30,9 +30,21 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
     {
         var started = Stopwatch.GetTimestamp();
         var deadline = Deadline.After(options.ConnectTimeout);
-        var connection = options.UnixSocketPath is { } path ? await ConnectUnixAsync(path, deadline, cancellationToken).ConfigureAwait(false)
-            : options.SocksHost is null ? await ConnectDirectAsync(deadline, cancellationToken).ConfigureAwait(false)
-            : await ConnectThroughSocksAsync(deadline, cancellationToken).ConfigureAwait(false);
+        MilterConnection connection;
+        try
+        {
+            connection = options.UnixSocketPath is { } path ? await ConnectUnixAsync(path, deadline, cancellationToken).ConfigureAwait(false)
+                : options.SocksHost is null ? await ConnectDirectAsync(deadline, cancellationToken).ConfigureAwait(false)
+                : await ConnectThroughSocksAsync(deadline, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not (MilterProtocolException or OperationCanceledException))
+        {
+            // What the runtime refuses (a name DNS cannot take, a socket path too long, …) is a failure to connect,
+            // not an exception for the host: the options catch the known cases first.
+            throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null,
+                $"can't connect to {EndpointName}: {e.GetType().Name}: {e.Message}", e);
+        }
+
         if (logger.IsEnabled(LogLevel.Debug))
         {
             // Once per connection, naming where it really goes ("… through SOCKS server …"), name resolution and handshake included.

@@ -170,7 +170,7 @@ public class HostOptionsTests : TempFolderTest
     {
         var e = Error(Slot1 + "spamfilter1_optional 1\n");
 
-        Assert.That((e.Line, e.Option, e.Problem), Is.EqualTo((3, (string?)null, "expected option=value, found \"spamfilter1_optional 1\"")));
+        Assert.That((e.Line, e.Option, e.Problem), Is.EqualTo((3, (string?)null, "expected option=value, but the line has no '=' (its text is not shown: it may hold a password)")));
     }
 
     [Test]
@@ -291,6 +291,33 @@ public class HostOptionsTests : TempFolderTest
         }
 
         Assert.That(Error("spamfilter1_fields=1\n").Problem, Is.EqualTo("unknown option"), "an option not documented is not accepted");
+    }
+
+    [Test]
+    public void Each_option_written_at_its_documented_default_changes_nothing()
+    {
+        // LDAP_HOST and its base DN make the other LDAP options count; slot 1 makes the slot options count.
+        const string unset = Slot1 + "LDAP_HOST=ldap.example.com\nLDAP_BASE_DN=o=example\n";
+        var withDefault = HostOptions.Descriptions.Where(d => d.Default != "none").ToList();
+
+        Assert.Multiple(() =>
+        {
+            foreach (var option in withDefault)
+            {
+                var written = Load(unset + $"{option.Name.Replace("spamfilterX_", "spamfilter1_", StringComparison.Ordinal)}={option.Default}\n");
+                Assert.That(Values(written), Is.EqualTo(Values(Load(unset))), $"{option.Name}={option.Default} is what the documentation says the default is");
+            }
+        });
+        Assert.That(withDefault.Select(d => d.Name), Is.EquivalentTo(new[]
+        {
+            "spamfilterX_optional", "spamfilterX_string_action", "DIRECTORY_ADDRESS_ATTRIBUTES", "DIRECTORY_DOMAIN_ATTRIBUTES", "LDAP_PORT", "LDAP_TIMEOUT",
+        }));
+
+        static string Values(HostOptions options)
+        {
+            var (slot, directory) = (options.Slots.Single(), options.Directory);
+            return $"{slot.Optional} {slot.StringAction?.Url} {string.Join(',', directory.AddressAttributes)} {string.Join(',', directory.DomainAttributes)} {directory.LdapPort} {directory.LdapTimeout}";
+        }
     }
 
     [Test]

@@ -49,7 +49,7 @@ public class LoggingTests
         Assert.That(summaries, Has.Count.EqualTo(2));
         Assert.That(summaries[0].Level, Is.EqualTo(LogLevel.Information));
         Assert.That(summaries[0].Message, Does.Match(
-            @"^milter 127\.0\.0\.1:\d+: message [0-9A-F]+: mail=continue rcpt=continue data=continue header=continue eoh=continue body=continue eom=accept; verdict accept, 1 edit\(s\); \d+\.\d ms$"));
+            @"^milter 127\.0\.0\.1:\d+: message [0-9A-F]+: connect=continue mail=continue rcpt=continue data=continue header=continue eoh=continue body=continue eom=accept; verdict accept, 1 edit\(s\); \d+\.\d ms$"));
         Assert.That(entries.Where(e => e.EventId.Id is 3001 or 3002), Is.Empty);
     }
 

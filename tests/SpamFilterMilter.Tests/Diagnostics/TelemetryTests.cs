@@ -136,4 +136,38 @@ public class TelemetryTests : TempFolderTest
             .Select(m => $"{m.Tags["verdict"]}/{m.Tags["action"]}");
         Assert.That(counted, Is.EqualTo(new[] { "string/accept" }), "counted once, as the verdict the host got");
     }
+
+    [TestCase("refused", "failure/tempfail")]
+    [TestCase("reject at connect", "string/reject")]
+    [TestCase("tempfail at HELO", "string/tempfail")]
+    public async Task A_whole_message_decided_before_MAIL_is_counted_once_like_any_other(string what, string counted)
+    {
+        var measurements = new ConcurrentQueue<Measurement>();
+        using var listener = Listen(measurements);
+        using var milterListener = new ScriptedMilterListener();
+        var port = what == "refused" ? TestPlugins.ClosedPort() : milterListener.Port;
+        var milter = what == "refused" ? Task.FromResult(new List<ReceivedPacket>())
+            : MilterScripts.RunAsync(milterListener, p => (what, p.Code) switch
+            {
+                ("reject at connect", 'C') => [Raw.Packet('r')],
+                ("tempfail at HELO", 'H') => [Raw.Packet('t')],
+                _ => null,
+            });
+        using var logs = new CapturedLogs();
+        await using (var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(port, "DEBUG=1\n"), logs))
+        {
+            var message = Message();
+            var verdict = await plugin.FilterMessageAsync(new MessageSubmission
+            {
+                Client = message.Client, HeloName = "client.example.net", MailFrom = message.MailFrom, Recipients = message.Recipients, Message = message.Message,
+            });
+            Assert.That(verdict.DecidedAt, Is.EqualTo(what == "tempfail at HELO" ? FilterStage.Helo : FilterStage.Connect));
+        }
+
+        await milter;
+        var endpoint = $"127.0.0.1:{port}";
+        Assert.That(measurements.Where(m => m.Instrument == "spamfiltermilter.messages" && m.Tags.GetValueOrDefault("milter") == endpoint)
+            .Select(m => $"{m.Tags["verdict"]}/{m.Tags["action"]}"), Is.EqualTo(new[] { counted }), "counted once");
+        Assert.That(logs.Entries.Count(e => e.EventId.Id == 2001), Is.EqualTo(1), "one DEBUG=1 line for the message");
+    }
 }

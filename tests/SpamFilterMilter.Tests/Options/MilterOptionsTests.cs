@@ -215,4 +215,15 @@ public class MilterOptionsTests : TempFolderTest
 
         Assert.That((configuration["HOST"], configuration["port"]), Is.EqualTo(("h", "9")), "keys are case-insensitive");
     }
+
+    [Test]
+    public void A_password_line_without_an_equals_sign_is_refused_without_showing_the_password()
+    {
+        var path = Folder.Write("socks.opt", "HOST=h\nPORT=8890\nSOCKS_HOST=proxy\nSOCKS_PASSWORD s3cret-Pa55\n");
+
+        var e = Assert.Throws<SpamFilterConfigurationException>(() => MilterOptions.Load(path))!;
+
+        Assert.That((e.Line, e.Problem), Is.EqualTo((4, "expected option=value, but the line has no '=' (its text is not shown: it may hold a password)")));
+        Assert.That(e.ToString(), Does.Not.Contain("s3cret"), "not in the message, nor anywhere in the exception");
+    }
 }

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Protocol.Codec;
 using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Tests.Support;
 

@@ -86,8 +86,8 @@ H.run(function()
 	H.ok(mt.disconnect(conn), "disconnect")
 
 	-- ---- connection 2: IPv6; connection 3: unknown address family ----------
-	H.short_connection("v6.example", "2001:db8::25", SMFIR_CONTINUE, "v6")
-	H.short_connection("nowhere", "unspec", SMFIR_CONTINUE, "unspec")
+	H.short_connection(2, "v6.example", "2001:db8::25", SMFIR_CONTINUE, "v6")
+	H.short_connection(3, "nowhere", "unspec", SMFIR_CONTINUE, "unspec")
 
 	-- ---- transcript -------------------------------------------------------
 	local lines = H.transcript_when_closed(3)

@@ -82,13 +82,16 @@ function H.connect(spec)
 	return conn
 end
 
--- One more, short connection: CONNECT from `name` at `address`, the
--- milter's reply to it checked against `want`, then closed.
-function H.short_connection(name, address, want, what)
+-- One more, short connection (the milter's connection `number`): CONNECT
+-- from `name` at `address`, the milter's reply to it checked against `want`,
+-- then closed, and waited for until the milter logged the close, so that
+-- the transcript has its lines before those of any later connection.
+function H.short_connection(number, name, address, want, what)
 	local conn = H.connect()
 	H.ok(mt.conninfo(conn, name, address), "conninfo " .. what)
 	H.reply(conn, want, "connect " .. what)
 	H.ok(mt.disconnect(conn), "disconnect " .. what)
+	H.wait_for(number .. "\tclose")
 end
 
 -- The transcript once connections `count` down to 1 are closed (the milter

@@ -64,7 +64,7 @@ H.run(function()
 	H.reply(conn, SMFIR_DISCARD, "header X-Spam")
 	H.ok(mt.disconnect(conn), "disconnect")
 
-	H.short_connection("v6.example", "2001:db8::25", SMFIR_CONTINUE, "v6")
+	H.short_connection(2, "v6.example", "2001:db8::25", SMFIR_CONTINUE, "v6")
 
 	local lines = H.transcript_when_closed(2)
 	local L = H.L

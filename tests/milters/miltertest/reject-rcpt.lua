@@ -55,7 +55,7 @@ H.run(function()
 	H.ok(mt.disconnect(conn), "disconnect")
 
 	-- A second connection rejected at connect.
-	H.short_connection("blocked.example", "198.51.100.1", SMFIR_REJECT, "blocked")
+	H.short_connection(2, "blocked.example", "198.51.100.1", SMFIR_REJECT, "blocked")
 
 	local lines = H.transcript_when_closed(2)
 	local L = H.L

@@ -1,3 +1,5 @@
+using System.Globalization;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Protocol.Codec;
@@ -61,4 +63,55 @@ internal sealed class MacroTable
     /// <summary>Host macros that appear in no default list (sent with CONNECT unless the milter asked for lists).</summary>
     public IEnumerable<KeyValuePair<string, string>> Extras =>
         _values.Where(pair => _setByHost.Contains(pair.Key) && !MacroNames.HasDefaultStage(pair.Key));
+
+    /// <summary>The macros sendmail and Postfix derive from the connecting client: <c>{client_addr}</c> (IPv6 tagged), <c>{client_port}</c>, <c>{client_name}</c>.</summary>
+    public void DeriveClient(ClientInfo? client)
+    {
+        if (client?.Address is { } address)
+        {
+            SetDerived(MacroNames.ClientAddress, CommandEncoder.ClientAddressMacro(address));
+            SetDerived(MacroNames.ClientPort, client.Port.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (client?.HostName is { } name)
+        {
+            SetDerived(MacroNames.ClientName, name);
+        }
+    }
+
+    /// <summary>A new message from <paramref name="reversePath"/> (in brackets): <c>{mail_addr}</c>, <c>{mail_host}</c>, a queue id unless the host set <c>i</c>; no recipient yet.</summary>
+    public void DeriveSender(string reversePath)
+    {
+        SetDerived(MacroNames.MailAddress, MailPath.Bare(reversePath));
+        SetDerived(MacroNames.MailHost, MailPath.Domain(MailPath.Bare(reversePath)) ?? string.Empty);
+        if (!IsSetByHost(MacroNames.QueueId))
+        {
+            SetDerived(MacroNames.QueueId, QueueIds.Next());
+        }
+
+        SetDerived(MacroNames.RcptAddress, null);
+        SetDerived(MacroNames.RcptHost, null);
+    }
+
+    /// <summary>A recipient (in brackets): <c>{rcpt_addr}</c>, <c>{rcpt_host}</c>.</summary>
+    public void DeriveRecipient(string forwardPath)
+    {
+        SetDerived(MacroNames.RcptAddress, MailPath.Bare(forwardPath));
+        SetDerived(MacroNames.RcptHost, MailPath.Domain(MailPath.Bare(forwardPath)) ?? string.Empty);
+    }
+
+    /// <summary>
+    /// A recipient the host refused, as libmilter's convention shows it to a milter that asked for them (RCPT_REJ):
+    /// <c>{rcpt_mailer}</c>=error, <c>{rcpt_host}</c>=the enhanced code, <c>{rcpt_addr}</c>=the reply text. Null
+    /// <paramref name="hostReply"/> ends it: the next accepted recipient is not an error.
+    /// </summary>
+    public void DeriveRefusedRecipient(SmtpReply? hostReply)
+    {
+        SetDerived(MacroNames.RcptMailer, hostReply is null ? null : "error");
+        if (hostReply is not null)
+        {
+            SetDerived(MacroNames.RcptHost, hostReply.EnhancedCode ?? hostReply.Code.ToString(CultureInfo.InvariantCulture));
+            SetDerived(MacroNames.RcptAddress, string.Join(' ', hostReply.Lines));
+        }
+    }
 }

@@ -17,7 +17,8 @@ internal readonly record struct MilterResponse(FilterAction Action, SmtpReply? R
 /// <param name="Response">The decision.</param>
 /// <param name="QuarantineReason">The reason of the last SMFIR_QUARANTINE sent with this answer, or null.</param>
 /// <param name="Edits">The modifications, in the order sent (end of message only; empty otherwise).</param>
-internal readonly record struct MilterAnswer(MilterResponse Response, string? QuarantineReason, IReadOnlyList<MessageEdit> Edits)
+/// <param name="DecidedBy">The wire code of the decision (<c>SMFIR_CONTINUE</c> and <c>SMFIR_ACCEPT</c> both mean accept at the end of the message, but leave libmilter in different states); null when no answer was read.</param>
+internal readonly record struct MilterAnswer(MilterResponse Response, string? QuarantineReason, IReadOnlyList<MessageEdit> Edits, Wire.MilterReply? DecidedBy = null)
 {
     /// <summary>CONTINUE with nothing else: the answer to an event that needs none (NO* and NR_* steps).</summary>
     public static MilterAnswer None => new(MilterResponse.Continue, null, []);

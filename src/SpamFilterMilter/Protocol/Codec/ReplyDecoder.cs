@@ -89,7 +89,7 @@ internal static class ReplyDecoder
             case MilterReply.Quarantine:
                 RequireAction(options, ActionFlags.Quarantine, frame.Code, stage, step);
                 var quarantine = new PayloadReader(frame.Payload.Span, stage, step, name);
-                var reason = quarantine.ReadCString("reason");
+                var reason = SafeText(quarantine.ReadCString("reason"), "the reason", stage, step, name);
                 quarantine.ExpectEnd();
                 return new DecodedReply(ReplyKind.Quarantine, Text: reason);
         }
@@ -194,24 +194,24 @@ internal static class ReplyDecoder
 
             case MilterReply.AddRecipient:
                 RequireAction(options, ActionFlags.AddRecipients, frame.Code, stage, step);
-                edit = new AddRecipient(reader.ReadCString("recipient"), null);
+                edit = new AddRecipient(EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name), null);
                 break;
 
             case MilterReply.AddRecipientWithArgs:
                 RequireAction(options, ActionFlags.AddRecipientsWithArgs, frame.Code, stage, step);
-                var recipient = reader.ReadCString("recipient");
-                edit = new AddRecipient(recipient, reader.Remaining > 0 ? reader.ReadCString("arguments") : null);
+                var recipient = EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name);
+                edit = new AddRecipient(recipient, reader.Remaining > 0 ? EnvelopeText(reader.ReadCString("arguments"), "the ESMTP arguments", stage, step, name) : null);
                 break;
 
             case MilterReply.DeleteRecipient:
                 RequireAction(options, ActionFlags.DeleteRecipients, frame.Code, stage, step);
-                edit = new DeleteRecipient(reader.ReadCString("recipient"));
+                edit = new DeleteRecipient(EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name));
                 break;
 
             default: // MilterReply.ChangeSender: IsModification let nothing else through
                 RequireAction(options, ActionFlags.ChangeSender, frame.Code, stage, step);
-                var sender = reader.ReadCString("sender");
-                edit = new ChangeSender(sender, reader.Remaining > 0 ? reader.ReadCString("arguments") : null);
+                var sender = EnvelopeText(reader.ReadCString("sender"), "the sender", stage, step, name);
+                edit = new ChangeSender(sender, reader.Remaining > 0 ? EnvelopeText(reader.ReadCString("arguments"), "the ESMTP arguments", stage, step, name) : null);
                 break;
         }
 
@@ -227,27 +227,40 @@ internal static class ReplyDecoder
     private static string HeaderValue(string wireValue, bool leadingSpaceKept, FilterStage stage, string step, string packet)
     {
         var value = leadingSpaceKept ? wireValue : " " + wireValue;
-        if (!value.Contains('\n', StringComparison.Ordinal))
+        if (value.AsSpan().IndexOfAny('\r', '\n') < 0)
         {
             return value;
         }
 
         var normalized = value.Replace("\r\n", "\n", StringComparison.Ordinal).Replace("\n", "\r\n", StringComparison.Ordinal);
-        if (HeaderSyntax.FindBadLineBreak(normalized) >= 0)
+        if (HeaderSyntax.FindBadLineBreak(normalized) is >= 0 and var bad)
         {
-            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
-                $"{packet}: a line break in the header value is not followed by a blank, so it would not fold but start a new line");
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step, normalized[bad] == '\r' && (bad + 1 >= normalized.Length || normalized[bad + 1] != '\n')
+                ? $"{packet}: the header value holds a CR that is not part of a line break, which some readers take for one: {LogText.Quote(value)}"
+                : $"{packet}: a line break in the header value is not followed by a blank, so it would not fold but start a new line: {LogText.Quote(value)}");
         }
 
         return normalized;
     }
+
+    /// <summary>An address or ESMTP arguments from the milter: no control character, or it could become an SMTP command of its own.</summary>
+    private static string EnvelopeText(string text, string what, FilterStage stage, string step, string packet) =>
+        MailPath.FindBadCharacter(text) < 0 ? text
+            : throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
+                $"{packet}: a control character in {what}, which could make an SMTP command of its own: {LogText.Quote(text)}");
+
+    /// <summary>Text the host may write into a log or a header (a quarantine reason): no control character.</summary>
+    private static string SafeText(string text, string what, FilterStage stage, string step, string packet) =>
+        MailPath.FindBadCharacter(text) < 0 ? text
+            : throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
+                $"{packet}: a control character in {what}: {LogText.Quote(text)}");
 
     private static string ReadFieldName(ref PayloadReader reader, FilterStage stage, string step, string packet)
     {
         var name = reader.ReadCString("name");
         if (name.Length == 0 || name.Any(c => c is <= ' ' or ':' or >= (char)0x7F))
         {
-            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step, $"{packet}: \"{name}\" is not a header field name");
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step, $"{packet}: {LogText.Quote(name)} is not a header field name");
         }
 
         return name;

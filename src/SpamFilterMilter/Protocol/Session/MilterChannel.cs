@@ -28,6 +28,7 @@ internal sealed class MilterChannel : IAsyncDisposable
     private CancellationTokenSource _timer = new();
     private CancellationTokenRegistration _hostRegistration;
     private NegotiatedOptions? _options;
+    private TimeSpan _bound; // of the wait under way
 
     // What is under way, for a failure that does not say it itself (a socket error, a host cancellation).
     private FilterStage _stage;
@@ -40,7 +41,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         _settings = settings;
         _logger = logger;
         _control = control;
-        _reader = new FrameReader(stream, settings.MaxReplyPacket);
+        _reader = new FrameReader(stream, settings.MaxReplyPacket, control);
         _writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
         _edits = new EditCollector(settings.MaxEditsPerMessage, settings.MaxReplacementBodyBytes);
         Budget = new MessageBudget(settings.Timeout, settings.MessageTimeout);
@@ -99,7 +100,7 @@ internal sealed class MilterChannel : IAsyncDisposable
             Use(options);
             return options;
         }
-        catch (Exception e) when (IsFailure(e))
+        catch (Exception e) // whatever it is, the milter's step is lost: break
         {
             throw Break(e, cancellationToken);
         }
@@ -147,10 +148,11 @@ internal sealed class MilterChannel : IAsyncDisposable
                 return MilterAnswer.None;
             }
 
+            RefuseStrayBytes(command);
             await FlushAsync(command, cancellationToken).ConfigureAwait(false);
             return await ReadAnswerAsync(command, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (IsFailure(e))
+        catch (Exception e) // whatever it is, the milter's step is lost: break
         {
             throw Break(e, cancellationToken);
         }
@@ -167,7 +169,7 @@ internal sealed class MilterChannel : IAsyncDisposable
             await FlushAsync(command, cancellationToken).ConfigureAwait(false);
             return true;
         }
-        catch (Exception e) when (IsFailure(e))
+        catch (Exception e) // whatever it is, the milter's step is lost: break
         {
             _ = Break(e, cancellationToken);
             return false;
@@ -187,8 +189,9 @@ internal sealed class MilterChannel : IAsyncDisposable
                 await FlushAsync(MilterCommand.Quit, cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (IsFailure(e))
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
+            // The milter went away first: nothing is lost at QUIT.
         }
         finally
         {
@@ -214,7 +217,6 @@ internal sealed class MilterChannel : IAsyncDisposable
     {
         var stage = MilterNames.StageOf(command);
         var step = MilterNames.ReplyStage(command);
-        RefuseStrayBytes(stage, step);
         _edits.Reset();
         string? quarantine = null;
         for (var count = 1; ; count++)
@@ -235,8 +237,8 @@ internal sealed class MilterChannel : IAsyncDisposable
             switch (reply.Kind)
             {
                 case ReplyKind.Decision:
-                    RefuseMoreAfterAnswer(stage, step);
-                    return new MilterAnswer(reply.Response, quarantine, _edits.Build());
+                    RefuseMoreAfterAnswer(stage, step, atEndOfMessage: command == MilterCommand.EndOfBody);
+                    return new MilterAnswer(reply.Response, quarantine, _edits.Build(), frame.Code);
                 case ReplyKind.Quarantine:
                     quarantine = reply.Text;
                     break;
@@ -266,27 +268,33 @@ internal sealed class MilterChannel : IAsyncDisposable
 
     /// <summary>
     /// A milter gives one final answer per event; bytes already here behind it are a second answer (to a no-reply
-    /// command, say) or garbage, and reading on would pair every later reply with the wrong command.
+    /// command, say) or garbage, and reading on would pair every later reply with the wrong command. At the end of
+    /// a message the socket is asked too: nothing may follow the final answer.
     /// </summary>
-    private void RefuseMoreAfterAnswer(FilterStage stage, string step)
+    private void RefuseMoreAfterAnswer(FilterStage stage, string step, bool atEndOfMessage)
     {
-        if (_reader.BufferedCount > 0)
+        var more = _reader.BufferedCount + (atEndOfMessage ? _control?.AvailableBytes ?? 0 : 0);
+        if (more > 0)
         {
             throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
-                $"the milter sent {_reader.BufferedCount} more bytes after its answer (a second answer, or garbage)");
+                $"the milter sent {more} more bytes after its answer (a second answer, or garbage)");
         }
     }
 
     /// <summary>
-    /// Bytes that arrived before we asked anything are a reply to a command that takes none (a milter that ignores
-    /// NR_* steps): reading on would pair every later reply with the wrong command.
+    /// Before a command that expects an answer is sent, nothing may be waiting from the milter: bytes that arrived
+    /// unasked are a reply to a command that takes none (a milter that ignores its NR_* steps) or garbage, and
+    /// reading on would pair every later reply with the wrong command. Checked before the write, so that the answer
+    /// to this command cannot be mistaken for them. (A stray reply still in flight when the next command is sent
+    /// cannot be told from its answer by any client: see docs/misbehaving-milters.md.)
     /// </summary>
-    private void RefuseStrayBytes(FilterStage stage, string step)
+    private void RefuseStrayBytes(MilterCommand command)
     {
-        if (_reader.BufferedCount > 0)
+        var stray = _reader.BufferedCount + (_control?.AvailableBytes ?? 0);
+        if (stray > 0)
         {
-            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
-                $"the milter sent {_reader.BufferedCount} bytes nobody asked for (a reply to a command that takes none?)");
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, MilterNames.StageOf(command), MilterNames.ReplyStage(command),
+                $"the milter sent {stray} bytes nobody asked for (a reply to a command that takes none?)");
         }
     }
 
@@ -336,7 +344,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         Frame frame;
         try
         {
-            frame = await _reader.ReadAsync(stage, step, _settings.BlockingIo, token).ConfigureAwait(false);
+            frame = await _reader.ReadAsync(stage, step, _settings.BlockingIo, token, _bound).ConfigureAwait(false);
         }
         catch (Exception e) when (IsTimeout(e, cancellationToken))
         {
@@ -366,7 +374,7 @@ internal sealed class MilterChannel : IAsyncDisposable
     /// </summary>
     private CancellationToken Arm(CancellationToken hostToken)
     {
-        var bound = Budget.BeginWait();
+        var bound = _bound = Budget.BeginWait();
         if (_settings.BlockingIo)
         {
             if (Budget.BindsCurrentWait && bound <= TimeSpan.Zero)
@@ -405,9 +413,6 @@ internal sealed class MilterChannel : IAsyncDisposable
         Budget.EndWait();
     }
 
-    private static bool IsFailure(Exception e) =>
-        e is MilterProtocolException or IOException or SocketException or ObjectDisposedException or OperationCanceledException;
-
     /// <summary>
     /// Breaks the connection for good: closes the stream without sending anything more, and remembers the failure
     /// for every later call. A cancellation by the host is rethrown as such, but the connection is broken all the same.
@@ -422,7 +427,9 @@ internal sealed class MilterChannel : IAsyncDisposable
             {
                 _ when cancelledByHost => new MilterProtocolException(MilterFailureKind.Cancelled, _stage, _step, "cancelled by the host", e),
                 MilterProtocolException p => p,
-                _ => new MilterProtocolException(MilterFailureKind.Network, _stage, _step, e.Message, e),
+                IOException or SocketException or ObjectDisposedException or OperationCanceledException =>
+                    new MilterProtocolException(MilterFailureKind.Network, _stage, _step, e.Message, e),
+                _ => new MilterProtocolException(MilterFailureKind.Internal, _stage, _step, $"{e.GetType().Name}: {e.Message}", e),
             };
             _writer.Clear();
             _stream.Dispose();

@@ -19,26 +19,15 @@ namespace SpamFilterMilter.Protocol.Session;
 /// </summary>
 internal sealed class MilterSession : IAsyncDisposable
 {
-    private enum State
-    {
-        New,        // nothing sent yet
-        Negotiated, // OPTNEG done, waiting for CONNECT
-        Connected,  // CONNECT done: HELO, MAIL, UNKNOWN allowed
-        Envelope,   // MAIL sent: RCPT, DATA
-        Headers,    // DATA sent: HEADER, EOH
-        Body,       // EOH sent: BODY, EOM
-        Closed,
-    }
-
     private readonly MilterChannel _channel;
     private readonly MilterSessionSettings _settings;
     private readonly ILogger _logger;
     private readonly SessionDecisions _decisions = new();
     private readonly BodyPacketizer _body = new();
     private NegotiatedOptions? _options;
-    private State _state;
+    private SessionState _state;
 
-    // libmilter takes SMFIC_QUIT_NC (and the CONNECT after it) only after a completed message or an UNKNOWN command.
+    // Whether libmilter would take SMFIC_QUIT_NC (and the CONNECT after it) now: see ReadyForQuitNc.
     private bool _quitNcAccepted;
 
     /// <param name="stream">The connection to the milter.</param>
@@ -59,7 +48,7 @@ internal sealed class MilterSession : IAsyncDisposable
         {
             _options = negotiated;
             _channel.Use(negotiated);
-            _state = State.Negotiated;
+            _state = SessionState.Negotiated;
         }
     }
 
@@ -85,21 +74,21 @@ internal sealed class MilterSession : IAsyncDisposable
     public string? QueueId => Macros.TryGet(MacroNames.QueueId, out var id) ? id : null;
 
     /// <summary>True between MAIL and the end of the message.</summary>
-    public bool InMessage => _state is State.Envelope or State.Headers or State.Body;
+    public bool InMessage => _state is SessionState.Envelope or SessionState.Headers or SessionState.Body;
 
     /// <summary>
     /// Whether the connection may be parked with SMFIC_QUIT_NC for another session: protocol 6, nothing decided for
-    /// the whole connection, and the last thing the milter saw a completed message (or an UNKNOWN command):
-    /// libmilter silently ignores QUIT_NC, and the CONNECT after it, anywhere else.
+    /// the whole connection, and libmilter in a state that takes QUIT_NC (<see cref="ReadyForQuitNc"/>). Anywhere
+    /// else libmilter silently ignores QUIT_NC, and the CONNECT after it, and the next session would time out.
     /// </summary>
-    public bool CanBeReused => _state == State.Connected && Failure is null && _quitNcAccepted
+    public bool CanBeReused => _state == SessionState.Connected && Failure is null && _quitNcAccepted
         && _decisions.ForConnection is null && _options!.Version >= 6;
 
     /// <summary>SMFIC_OPTNEG: offers protocol 6 with every action and step, and judges the answer (<see cref="Negotiation.Judge"/>).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<NegotiatedOptions> NegotiateAsync(CancellationToken cancellationToken = default)
     {
-        Gate(State.New, "negotiate", State.New);
+        SessionStates.Gate(_state, Failure, SessionState.New, "negotiate", SessionState.New);
         _channel.Budget.Start();
         var options = await _channel.NegotiateAsync(_settings.OfferedProtocol, cancellationToken).ConfigureAwait(false);
         _channel.Budget.Stop();
@@ -115,7 +104,7 @@ internal sealed class MilterSession : IAsyncDisposable
                 MilterNames.Describe(options.Protocol), options.MaxPayload);
         }
 
-        _state = State.Negotiated;
+        _state = SessionState.Negotiated;
         return options;
     }
 
@@ -123,14 +112,14 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> ConnectAsync(ClientInfo? client, CancellationToken cancellationToken = default)
     {
-        Gate(State.Negotiated, "connect", State.Negotiated);
-        DeriveClientMacros(client);
+        SessionStates.Gate(_state, Failure, SessionState.Negotiated, "connect", SessionState.Negotiated);
+        Macros.DeriveClient(client);
         _channel.Budget.Start();
         var response = await SendEventAsync(MilterCommand.Connect, MacroStage.Connect, ProtocolFlags.NoConnect,
             ProtocolFlags.NoReplyConnect, client, static (writer, client) => CommandEncoder.WriteConnect(writer, client),
             cancellationToken).ConfigureAwait(false);
         _channel.Budget.Stop();
-        _state = State.Connected;
+        _state = SessionState.Connected;
         return ConnectionLevel(FilterStage.Connect, response);
     }
 
@@ -139,7 +128,7 @@ internal sealed class MilterSession : IAsyncDisposable
     public async ValueTask<MilterResponse> HeloAsync(string heloName, CancellationToken cancellationToken = default)
     {
         RefuseNul(heloName, nameof(heloName));
-        Gate(State.Connected, "HELO", State.Connected, State.Envelope, State.Headers, State.Body);
+        SessionStates.Gate(_state, Failure, SessionState.Connected, "HELO", SessionState.Connected, SessionState.Envelope, SessionState.Headers, SessionState.Body);
         if (InMessage)
         {
             AbortMessage();
@@ -163,17 +152,11 @@ internal sealed class MilterSession : IAsyncDisposable
     {
         RefuseNul(reversePath, nameof(reversePath));
         RefuseNul(parameters, nameof(parameters));
-        Gate(State.Connected, "MAIL", State.Connected);
+        SessionStates.Gate(_state, Failure, SessionState.Connected, "MAIL", SessionState.Connected);
         StartMessage();
         var address = MailPath.Bracket(reversePath);
-        Macros.SetDerived(MacroNames.MailAddress, MailPath.Bare(address));
-        Macros.SetDerived(MacroNames.MailHost, MailPath.Domain(MailPath.Bare(address)) ?? string.Empty);
-        if (!Macros.IsSetByHost(MacroNames.QueueId))
-        {
-            Macros.SetDerived(MacroNames.QueueId, QueueIds.Next());
-        }
-
-        _state = State.Envelope;
+        Macros.DeriveSender(address);
+        _state = SessionState.Envelope;
         if (_decisions.ForConnection is { } decided)
         {
             return decided;
@@ -191,10 +174,9 @@ internal sealed class MilterSession : IAsyncDisposable
     {
         RefuseNul(forwardPath, nameof(forwardPath));
         RefuseNul(parameters, nameof(parameters));
-        Gate(State.Envelope, "RCPT", State.Envelope);
+        SessionStates.Gate(_state, Failure, SessionState.Envelope, "RCPT", SessionState.Envelope);
         var address = MailPath.Bracket(forwardPath);
-        Macros.SetDerived(MacroNames.RcptAddress, MailPath.Bare(address));
-        Macros.SetDerived(MacroNames.RcptHost, MailPath.Domain(MailPath.Bare(address)) ?? string.Empty);
+        Macros.DeriveRecipient(address);
         if (_decisions.Decided is { } decided)
         {
             return decided;
@@ -221,15 +203,13 @@ internal sealed class MilterSession : IAsyncDisposable
     {
         RefuseNul(forwardPath, nameof(forwardPath));
         RefuseNul(parameters, nameof(parameters));
-        Gate(State.Envelope, "RCPT", State.Envelope);
+        SessionStates.Gate(_state, Failure, SessionState.Envelope, "RCPT", SessionState.Envelope);
         if (!_options!.Has(ProtocolFlags.RcptRejected) || _decisions.Decided is not null || _decisions.SkipRecipients)
         {
             return MilterResponse.Continue;
         }
 
-        Macros.SetDerived(MacroNames.RcptMailer, "error");
-        Macros.SetDerived(MacroNames.RcptHost, hostReply.EnhancedCode ?? hostReply.Code.ToString(CultureInfo.InvariantCulture));
-        Macros.SetDerived(MacroNames.RcptAddress, string.Join(' ', hostReply.Lines));
+        Macros.DeriveRefusedRecipient(hostReply);
         try
         {
             var response = await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
@@ -244,7 +224,7 @@ internal sealed class MilterSession : IAsyncDisposable
         }
         finally
         {
-            Macros.SetDerived(MacroNames.RcptMailer, null); // the next accepted recipient is not an error
+            Macros.DeriveRefusedRecipient(null);
         }
     }
 
@@ -252,8 +232,8 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> DataAsync(CancellationToken cancellationToken = default)
     {
-        Gate(State.Envelope, "DATA", State.Envelope);
-        _state = State.Headers;
+        SessionStates.Gate(_state, Failure, SessionState.Envelope, "DATA", SessionState.Envelope);
+        _state = SessionState.Headers;
         if (_decisions.Decided is { } decided)
         {
             return decided;
@@ -275,7 +255,7 @@ internal sealed class MilterSession : IAsyncDisposable
             throw new ArgumentException("A header field needs a name.", nameof(name));
         }
 
-        Gate(State.Headers, "header", State.Headers);
+        SessionStates.Gate(_state, Failure, SessionState.Headers, "header", SessionState.Headers);
         if (_decisions.Decided is { } decided)
         {
             return decided;
@@ -296,8 +276,8 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> EndOfHeadersAsync(CancellationToken cancellationToken = default)
     {
-        Gate(State.Headers, "end of headers", State.Headers);
-        _state = State.Body;
+        SessionStates.Gate(_state, Failure, SessionState.Headers, "end of headers", SessionState.Headers);
+        _state = SessionState.Body;
         if (_decisions.Decided is { } decided)
         {
             return decided;
@@ -316,7 +296,7 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> BodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default)
     {
-        Gate(State.Body, "body", State.Body);
+        SessionStates.Gate(_state, Failure, SessionState.Body, "body", SessionState.Body);
         if (_decisions.Decided is { } decided)
         {
             return decided;
@@ -347,7 +327,7 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterAnswer> EndOfMessageAsync(CancellationToken cancellationToken = default)
     {
-        Gate(State.Body, "end of message", State.Body);
+        SessionStates.Gate(_state, Failure, SessionState.Body, "end of message", SessionState.Body);
         var response = _decisions.Decided;
         IReadOnlyList<MessageEdit> edits = [];
         if (response is null && _body.IsOpen)
@@ -360,10 +340,8 @@ internal sealed class MilterSession : IAsyncDisposable
         {
             WriteMacros(MacroStage.EndOfMessage, MilterCommand.EndOfBody);
             var answer = await _channel.SendAsync(MilterCommand.EndOfBody, expectAnswer: true, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
-            _decisions.Quarantine(answer.QuarantineReason);
-            response = _decisions.Apply(FilterStage.EndOfMessage, answer.Response);
+            response = _decisions.Apply(FilterStage.EndOfMessage, Take(MilterCommand.EndOfBody, answer));
             edits = answer.Edits;
-            _quitNcAccepted = true;
         }
 
         EndMessage();
@@ -373,7 +351,7 @@ internal sealed class MilterSession : IAsyncDisposable
     /// <summary>SMFIC_ABORT (no reply): the transaction was abandoned. Sent with the next command.</summary>
     public ValueTask AbortAsync(CancellationToken cancellationToken = default)
     {
-        Gate(State.Connected, "abort", State.Connected, State.Envelope, State.Headers, State.Body);
+        SessionStates.Gate(_state, Failure, SessionState.Connected, "abort", SessionState.Connected, SessionState.Envelope, SessionState.Headers, SessionState.Body);
         if (InMessage)
         {
             AbortMessage();
@@ -387,7 +365,7 @@ internal sealed class MilterSession : IAsyncDisposable
     public async ValueTask<MilterResponse> UnknownAsync(string commandLine, CancellationToken cancellationToken = default)
     {
         RefuseNul(commandLine, nameof(commandLine));
-        Gate(State.Connected, "unknown command", State.Connected, State.Envelope);
+        SessionStates.Gate(_state, Failure, SessionState.Connected, "unknown command", SessionState.Connected, SessionState.Envelope);
         if (_decisions.ForConnection is { } decided)
         {
             return decided;
@@ -421,20 +399,20 @@ internal sealed class MilterSession : IAsyncDisposable
             return false;
         }
 
-        _state = State.Closed; // the stream stays open: the caller parks it
+        _state = SessionState.Closed; // the stream stays open: the caller parks it
         return true;
     }
 
     /// <summary>SMFIC_QUIT (no reply), then closes the connection. Safe to call in any state.</summary>
     public async ValueTask QuitAsync(CancellationToken cancellationToken = default)
     {
-        if (_state == State.Closed)
+        if (_state == SessionState.Closed)
         {
             return;
         }
 
-        var sendQuit = _state != State.New;
-        _state = State.Closed;
+        var sendQuit = _state != SessionState.New;
+        _state = SessionState.Closed;
         var wasBroken = Failure is not null;
         await _channel.QuitAsync(sendQuit, cancellationToken).ConfigureAwait(false);
         if (!wasBroken)
@@ -469,19 +447,18 @@ internal sealed class MilterSession : IAsyncDisposable
         ProtocolFlags suppressedBy, ProtocolFlags noReplyBy, TState state, Action<PacketWriter, TState> writePayload,
         CancellationToken cancellationToken)
     {
-        _quitNcAccepted = command == MilterCommand.Unknown;
         if (macroStage is { } macros)
         {
-            WriteMacros(macros, command);
+            WriteMacros(macros, command); // macros change no libmilter state
         }
 
         if (_options!.Has(suppressedBy))
         {
-            return ValueTask.FromResult(MilterResponse.Continue);
+            return ValueTask.FromResult(MilterResponse.Continue); // nothing sent: libmilter's state is as it was
         }
 
         var exchange = _channel.SendAsync(command, !_options.Has(noReplyBy), state, writePayload, cancellationToken);
-        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(exchange.Result)) : AwaitAnswerAsync(exchange);
+        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(command, exchange.Result)) : AwaitAnswerAsync(command, exchange);
     }
 
     /// <summary>The last (full or partly filled) body packet, answered unless NR_BODY was negotiated.</summary>
@@ -489,19 +466,34 @@ internal sealed class MilterSession : IAsyncDisposable
     {
         _body.Close(_channel.Writer);
         var exchange = _channel.ExchangeAsync(MilterCommand.Body, !_options!.Has(ProtocolFlags.NoReplyBody), cancellationToken);
-        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(exchange.Result)) : AwaitAnswerAsync(exchange);
+        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(MilterCommand.Body, exchange.Result)) : AwaitAnswerAsync(MilterCommand.Body, exchange);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
-    private async ValueTask<MilterResponse> AwaitAnswerAsync(ValueTask<MilterAnswer> exchange) =>
-        Take(await exchange.ConfigureAwait(false));
+    private async ValueTask<MilterResponse> AwaitAnswerAsync(MilterCommand command, ValueTask<MilterAnswer> exchange) =>
+        Take(command, await exchange.ConfigureAwait(false));
 
-    /// <summary>An answer before the end of the message: its quarantine request is kept, its decision returned.</summary>
-    private MilterResponse Take(MilterAnswer answer)
+    /// <summary>An answer: its quarantine request is kept, its decision returned, and what it did to libmilter's state noted.</summary>
+    private MilterResponse Take(MilterCommand command, MilterAnswer answer)
     {
+        _quitNcAccepted = ReadyForQuitNc(command, answer.DecidedBy);
         _decisions.Quarantine(answer.QuarantineReason);
         return answer.Response;
     }
+
+    /// <summary>
+    /// Whether libmilter takes SMFIC_QUIT_NC after <paramref name="command"/> was answered with <paramref name="decidedBy"/>
+    /// (null: no answer, an NR_* step). Its engine (engine.c, next_states) allows QUIT_NC only from the end of a
+    /// message and from UNKNOWN; and an ACCEPT, REJECT, TEMPFAIL or DISCARD sends it back to the HELO state
+    /// (UNKNOWN keeps its state on a refusal), from which QUIT_NC, and the CONNECT after it, are ignored. So: the
+    /// end of a message answered CONTINUE (or SKIP), or an UNKNOWN command not answered ACCEPT.
+    /// </summary>
+    private static bool ReadyForQuitNc(MilterCommand command, MilterReply? decidedBy) => command switch
+    {
+        MilterCommand.EndOfBody => decidedBy is MilterReply.Continue or MilterReply.Skip,
+        MilterCommand.Unknown => decidedBy is not MilterReply.Accept,
+        _ => false,
+    };
 
     private void WriteMacros(MacroStage stage, MilterCommand command)
     {
@@ -514,35 +506,18 @@ internal sealed class MilterSession : IAsyncDisposable
         }
     }
 
-    private void DeriveClientMacros(ClientInfo? client)
-    {
-        if (client?.Address is { } address)
-        {
-            // sendmail and Postfix both tag IPv6 in {client_addr}.
-            Macros.SetDerived(MacroNames.ClientAddress, CommandEncoder.ClientAddressMacro(address));
-            Macros.SetDerived(MacroNames.ClientPort, client.Port.ToString(CultureInfo.InvariantCulture));
-        }
-
-        if (client?.HostName is { } name)
-        {
-            Macros.SetDerived(MacroNames.ClientName, name);
-        }
-    }
-
     private void StartMessage()
     {
         _channel.Budget.Start();
         _decisions.StartMessage();
         _body.Reset();
-        Macros.SetDerived(MacroNames.RcptAddress, null);
-        Macros.SetDerived(MacroNames.RcptHost, null);
     }
 
     private void EndMessage()
     {
         _channel.Budget.Stop();
         _decisions.EndMessage();
-        _state = State.Connected;
+        _state = SessionState.Connected;
     }
 
     private void AbortMessage()
@@ -553,40 +528,6 @@ internal sealed class MilterSession : IAsyncDisposable
         _channel.Writer.End();
         EndMessage();
     }
-
-    private void Gate(State expected, string what, params ReadOnlySpan<State> allowed)
-    {
-        if (Failure is { } failure)
-        {
-            throw failure;
-        }
-
-        foreach (var state in allowed)
-        {
-            if (_state == state)
-            {
-                return;
-            }
-        }
-
-        throw new InvalidOperationException(_state switch
-        {
-            State.Closed => $"The milter session is closed; {what} cannot be sent.",
-            State.New or State.Negotiated => $"The milter session must be connected (ConnectAsync) before {what}.",
-            _ => $"{char.ToUpperInvariant(what[0])}{what[1..]} cannot come now: the session is at {Describe(_state)}, and {what} belongs {Describe(expected)}.",
-        });
-    }
-
-    private static string Describe(State state) => state switch
-    {
-        State.New => "the start",
-        State.Negotiated => "after negotiation",
-        State.Connected => "between transactions (after connect or the end of a message)",
-        State.Envelope => "in the envelope (after MAIL)",
-        State.Headers => "in the header section (after DATA)",
-        State.Body => "in the body (after the end of headers)",
-        _ => state.ToString(),
-    };
 
     private static void RefuseNul(string value, string parameter)
     {

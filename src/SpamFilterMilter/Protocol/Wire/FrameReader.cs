@@ -29,13 +29,22 @@ internal sealed class FrameReader : IDisposable
     private const int InitialBufferSize = 4096;
 
     private readonly Stream _stream;
+    private readonly IConnectionControl? _control;
     private byte[] _buffer;
     private int _start;
     private int _end;
 
-    public FrameReader(Stream stream, int maxPayload)
+    // The packet being read: when it must be complete (blocking mode), and how many reads it took so far.
+    private Deadline _deadline;
+    private int _reads;
+
+    /// <param name="stream">Where the packets come from.</param>
+    /// <param name="maxPayload">The largest payload accepted.</param>
+    /// <param name="control">The connection's controls: in blocking mode each further read of one packet gets only what is left of its bound.</param>
+    public FrameReader(Stream stream, int maxPayload, IConnectionControl? control = null)
     {
         _stream = stream;
+        _control = control;
         MaxPayload = maxPayload;
         _buffer = ArrayPool<byte>.Shared.Rent(InitialBufferSize);
     }
@@ -49,11 +58,20 @@ internal sealed class FrameReader : IDisposable
     /// <summary>
     /// Reads the next packet. <paramref name="stage"/> and <paramref name="step"/> name what the packet answers,
     /// for error messages (<c>SMFIC_BODYEOB reply</c>). With <paramref name="blocking"/> the stream is read synchronously
-    /// (the returned task is then complete); a socket read timeout surfaces as <see cref="TimeoutException"/>.
+    /// (the returned task is then complete) and the whole packet must arrive within <paramref name="bound"/>, however
+    /// it is cut: the socket's read timeout restarts with every read, so each further read gets only what is left
+    /// (a milter sending a byte at a time cannot stretch the wait); a timeout surfaces as <see cref="TimeoutException"/>.
+    /// Asynchronously <paramref name="cancellationToken"/> bounds the whole packet.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
-    public async ValueTask<Frame> ReadAsync(FilterStage stage, string step, bool blocking, CancellationToken cancellationToken)
+    public async ValueTask<Frame> ReadAsync(FilterStage stage, string step, bool blocking, CancellationToken cancellationToken, TimeSpan bound = default)
     {
+        _reads = 0;
+        if (blocking && bound > TimeSpan.Zero)
+        {
+            _deadline = Deadline.After(bound);
+        }
+
         if (_end - _start < HeaderSize)
         {
             await FillAsync(HeaderSize, stage, step, "packet header", blocking, cancellationToken).ConfigureAwait(false);
@@ -118,6 +136,17 @@ internal sealed class FrameReader : IDisposable
             int read;
             try
             {
+                if (blocking && _reads++ > 0 && _control is not null)
+                {
+                    var left = _deadline.Remaining;
+                    if (left <= TimeSpan.Zero)
+                    {
+                        throw new TimeoutException($"can't read {what}: the packet did not arrive whole in time");
+                    }
+
+                    _control.SetBlockingTimeout(left);
+                }
+
                 read = blocking
                     ? _stream.Read(_buffer.AsSpan(_end))
                     : await _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);

@@ -34,6 +34,13 @@ internal enum MilterFailureKind
 
     /// <summary>The host cancelled the call; the session is broken all the same.</summary>
     Cancelled,
+
+    /// <summary>
+    /// Something other than the milter failed while the message was under way (the host's message could not be read,
+    /// the process ran out of memory, a fault of the plug-in itself): the message gets the failure outcome all the
+    /// same, and nothing but the host's own cancellation escapes to the host.
+    /// </summary>
+    Internal,
 }
 
 /// <summary>

@@ -251,19 +251,28 @@ public class ReplyDecoderTests
         Assert.That((error.Kind, error.Cause), Is.EqualTo((MilterFailureKind.Unexpected, $"SMFIR_ADDHEADER: \"{name}\" is not a header field name")));
     }
 
-    [TestCase('h', "SMFIR_ADDHEADER")]
-    [TestCase('i', "SMFIR_INSHEADER")]
-    [TestCase('m', "SMFIR_CHGHEADER")]
-    public void A_header_value_whose_line_break_does_not_fold_is_unexpected(char code, string name)
+    [TestCase('h', "SMFIR_ADDHEADER", "a\nInjected: 1", "\" a\\nInjected: 1\"")]
+    [TestCase('i', "SMFIR_INSHEADER", "a\r\nInjected: 1", "\" a\\r\\nInjected: 1\"")]
+    [TestCase('m', "SMFIR_CHGHEADER", "a\r\nInjected: 1", "\" a\\r\\nInjected: 1\"")]
+    public void A_header_value_whose_line_break_does_not_fold_is_unexpected_and_quoted_escaped(char code, string name, string value, string quoted)
     {
         byte[] packet = code == 'h'
-            ? Raw.Packet(code, Raw.CString("X"), Raw.CString("a\nInjected: 1"))
-            : Raw.Packet(code, Raw.UInt32(1), Raw.CString("X"), Raw.CString("a\r\nInjected: 1"));
+            ? Raw.Packet(code, Raw.CString("X"), Raw.CString(value))
+            : Raw.Packet(code, Raw.UInt32(1), Raw.CString("X"), Raw.CString(value));
 
         var error = Refused(packet, Eom);
 
         Assert.That((error.Kind, error.Cause), Is.EqualTo((MilterFailureKind.Unexpected,
-            $"{name}: a line break in the header value is not followed by a blank, so it would not fold but start a new line")));
+            $"{name}: a line break in the header value is not followed by a blank, so it would not fold but start a new line: {quoted}")));
+    }
+
+    [Test]
+    public void A_header_value_with_a_CR_outside_a_line_break_is_unexpected()
+    {
+        var error = Refused(Raw.Packet('h', Raw.CString("Subject"), Raw.CString("x\rBcc: evil@example.net")), Eom);
+
+        Assert.That((error.Kind, error.Cause), Is.EqualTo((MilterFailureKind.Unexpected,
+            "SMFIR_ADDHEADER: the header value holds a CR that is not part of a line break, which some readers take for one: \" x\\rBcc: evil@example.net\"")));
     }
 
     [Test]

@@ -275,7 +275,8 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
         var error = Assert.ThrowsAsync<MilterProtocolException>(() =>
             EndOfMessageAnsweredWithAsync(Raw.Packet('h', Raw.CString("X-Injected"), Raw.CString(value)), Raw.Packet('c')))!;
 
-        Assert.That(error.Cause, Is.EqualTo("SMFIR_ADDHEADER: a line break in the header value is not followed by a blank, so it would not fold but start a new line"));
+        Assert.That(error.Cause, Is.EqualTo("SMFIR_ADDHEADER: a line break in the header value is not followed by a blank, so it would not fold but start a new line: "
+            + LogText.Quote(" " + value)), "the milter's value, quoted and escaped");
         await AssertBrokenForGoodAsync(error);
     }
 

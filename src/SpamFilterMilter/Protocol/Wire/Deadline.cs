@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace SpamFilterMilter.Transport;
+namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>
 /// An absolute point in time by which something must be done, from the monotonic clock. Bounds a

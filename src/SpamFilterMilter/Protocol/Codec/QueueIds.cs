@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace SpamFilterMilter.Protocol.Session;
+namespace SpamFilterMilter.Protocol.Codec;
 
 /// <summary>Queue ids for the <c>i</c> macro when the host gives none: unique per message in this process and unlikely to repeat across processes.</summary>
 internal static class QueueIds

@@ -1,4 +1,4 @@
-namespace SpamFilterMilter.Protocol.Session;
+namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>What the protocol layer may ask of the connection under it.</summary>
 internal interface IConnectionControl
@@ -12,4 +12,7 @@ internal interface IConnectionControl
 
     /// <summary>Bounds the next blocking reads and writes (SO_RCVTIMEO, SO_SNDTIMEO).</summary>
     void SetBlockingTimeout(TimeSpan timeout);
+
+    /// <summary>Bytes received and not yet read (FIONREAD): before we ask anything, a well-behaved milter has sent none.</summary>
+    int AvailableBytes => 0;
 }

@@ -1,0 +1,49 @@
+using System.Globalization;
+using System.Text;
+
+namespace SpamFilterMilter.Contract;
+
+/// <summary>
+/// How text that came from outside (a milter's header name, a reply, a script's argument) is put into a log line:
+/// quoted, escaped so that it cannot start a line of its own or hide in the terminal (<c>\r</c>, <c>\n</c>,
+/// <c>\t</c>, <c>\xNN</c> for other control characters), and bounded, so that a milter's 200 KB header name does
+/// not become a 200 KB warning. Both the plug-in and the host use it.
+/// </summary>
+public static class LogText
+{
+    /// <summary>The most characters of the text a log line shows by default.</summary>
+    public const int DefaultMaxLength = 200;
+
+    /// <summary><paramref name="text"/> quoted and escaped, at most <paramref name="maxLength"/> characters of it, then how many more there were.</summary>
+    public static string Quote(string? text, int maxLength = DefaultMaxLength)
+    {
+        if (text is null)
+        {
+            return "(none)";
+        }
+
+        var shown = Math.Min(text.Length, maxLength);
+        var quoted = new StringBuilder(shown + 8).Append('"');
+        foreach (var c in text.AsSpan(0, shown))
+        {
+            _ = c switch
+            {
+                '"' => quoted.Append("\\\""),
+                '\\' => quoted.Append("\\\\"),
+                '\r' => quoted.Append("\\r"),
+                '\n' => quoted.Append("\\n"),
+                '\t' => quoted.Append("\\t"),
+                < ' ' or '\x7F' => quoted.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}"),
+                _ => quoted.Append(c),
+            };
+        }
+
+        quoted.Append('"');
+        if (text.Length > shown)
+        {
+            quoted.Append(CultureInfo.InvariantCulture, $"…(+{text.Length - shown} characters)");
+        }
+
+        return quoted.ToString();
+    }
+}

@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Host.Configuration;
+
+/// <summary>
+/// One pass over option.dat's lines: each line is read by the descriptor its name matches in
+/// <see cref="HostOptionDescriptors.All"/>, then the rules between options are checked (a verdict needs its
+/// action, a library its option file, the directory options each other).
+/// </summary>
+/// <param name="filePath">option.dat's full path, for errors.</param>
+/// <param name="optionFolder">option.dat's folder: relative paths are taken from it.</param>
+/// <param name="pluginFolder">The host's plug-in folder: a relative <c>spamfilterX_library</c> is taken from it.</param>
+internal sealed partial class HostOptionsReader(string filePath, string optionFolder, string pluginFolder)
+{
+    private readonly Dictionary<string, int> _seen = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<int, SlotDraft> _slots = [];
+
+    /// <summary>What the lines said about the directory so far.</summary>
+    public DirectoryDraft Directory { get; } = new();
+
+    public HostOptions Read(IReadOnlyList<OptionLine> lines)
+    {
+        foreach (var line in lines)
+        {
+            Apply(line);
+        }
+
+        var notes = new List<string>();
+        var slots = new List<SlotOptions>();
+        foreach (var (number, draft) in _slots.OrderBy(s => s.Key))
+        {
+            var slot = draft.Build(this, number);
+            if (slot is null)
+            {
+                notes.Add($"slot {number} has options but no spamfilter{number}_library: it is off");
+            }
+            else
+            {
+                slots.Add(slot);
+            }
+        }
+
+        return new HostOptions(filePath, slots, Directory.Build(this), notes);
+    }
+
+    /// <summary>What the lines said about slot <paramref name="number"/> so far.</summary>
+    public SlotDraft Slot(int number)
+    {
+        if (!_slots.TryGetValue(number, out var draft))
+        {
+            _slots[number] = draft = new SlotDraft();
+        }
+
+        return draft;
+    }
+
+    public SpamFilterConfigurationException Error(int line, string? option, string problem, Exception? inner = null) =>
+        new(filePath, line, option, problem, inner);
+
+    /// <summary>A path option.dat gives, made full from option.dat's folder.</summary>
+    public string OptionFilePath(string path) => Path.GetFullPath(Path.Combine(optionFolder, path));
+
+    /// <summary>A plug-in's path, made full from the plug-in folder.</summary>
+    public string PluginPath(string library) => Path.GetFullPath(Path.Combine(pluginFolder, library));
+
+    private void Apply(OptionLine line)
+    {
+        foreach (var descriptor in HostOptionDescriptors.All)
+        {
+            if (descriptor.Match(line.Name) is not { Success: true } match)
+            {
+                continue;
+            }
+
+            var slot = descriptor.HasSlot ? SlotNumber(line, match.Groups["x"].Value) : 0;
+            var pair = descriptor.HasPair ? PairNumber(line, match.Groups["m"].Value) : -1;
+            Remember(line, descriptor.NameFor(slot, pair));
+            descriptor.Apply(new OptionSetting(this, line.Name, line.Value, line.Line, slot, pair));
+            return;
+        }
+
+        // No option of this name. One that names a slot has its number checked first, as a known one has.
+        if (AnySlotOption().Match(line.Name) is { Success: true } slotOption)
+        {
+            SlotNumber(line, slotOption.Groups["x"].Value);
+            var rest = slotOption.Groups["rest"].Value.ToLowerInvariant();
+            throw Error(line.Line, line.Name, rest == "null_optin" ? HostOptionDescriptors.NotSupported(line.Name) : "unknown option");
+        }
+
+        throw Error(line.Line, line.Name, HostOptionDescriptors.NotSupported(line.Name));
+    }
+
+    private void Remember(OptionLine line, string canonical)
+    {
+        if (_seen.TryGetValue(canonical, out var first))
+        {
+            throw Error(line.Line, line.Name, $"is already set at line {first}");
+        }
+
+        _seen[canonical] = line.Line;
+    }
+
+    private int SlotNumber(OptionLine line, string digits) =>
+        HostOptions.TryParseSlot(digits, out var slot) ? slot : throw Error(line.Line, line.Name, HostOptions.SlotNumberProblem);
+
+    private int PairNumber(OptionLine line, string digits) =>
+        int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var pair) && pair < HostOptions.PairCount
+            ? pair
+            : throw Error(line.Line, line.Name, $"the pair number must be 0 to {HostOptions.PairCount - 1}");
+
+    [GeneratedRegex(@"^spamfilter(?<x>[0-9]*)_(?<rest>.+)$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex AnySlotOption();
+}

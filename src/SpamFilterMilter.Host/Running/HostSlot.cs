@@ -1,0 +1,27 @@
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Configuration;
+
+namespace SpamFilterMilter.Host.Running;
+
+/// <summary>A configured slot: its options and its plug-in, or why the plug-in could not be loaded or created.</summary>
+public sealed class HostSlot
+{
+    internal HostSlot(SlotOptions options, ISpamFilterPlugin? plugin, string? loadFailure)
+    {
+        Options = options;
+        Plugin = plugin;
+        LoadFailure = loadFailure;
+    }
+
+    /// <summary>What option.dat says about the slot.</summary>
+    public SlotOptions Options { get; }
+
+    /// <summary>The plug-in, or null when it could not be loaded or created.</summary>
+    public ISpamFilterPlugin? Plugin { get; }
+
+    /// <summary>Why the plug-in could not be loaded or created, or null.</summary>
+    public string? LoadFailure { get; }
+
+    /// <summary>The slot in words, e.g. <c>slot 1 (milter 127.0.0.1:8890)</c>.</summary>
+    public override string ToString() => $"slot {Options.Number} ({Plugin?.Description ?? "not loaded"})";
+}

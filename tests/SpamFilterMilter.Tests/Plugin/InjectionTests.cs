@@ -1,0 +1,59 @@
+using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Testing;
+
+namespace SpamFilterMilter.Tests.Plugin;
+
+/// <summary>
+/// Text from a milter that could become an SMTP command or a header line of its own (CR, LF or NUL in an envelope
+/// edit, a header, a quarantine reason, a reply) never reaches the host as data: the message gets the failure
+/// outcome with one warning, and that warning quotes the milter's text escaped and bounded.
+/// </summary>
+[TestFixture("async")]
+[TestFixture("blocking")]
+public class InjectionTests(string io) : TempFolderTest
+{
+    private static readonly string HugeName = "X-" + new string('N', 200_000) + "\r\nBcc: evil@example.net";
+
+    private static IEnumerable<TestCaseData> Vectors()
+    {
+        static TestCaseData Case(string name, byte[] edit, string cause) => new TestCaseData(edit, cause).SetArgDisplayNames(name);
+
+        yield return Case("CHGFROM address with CRLF", Raw.Packet('e', Raw.CString("<a@example.org>\r\nRCPT TO:<evil@example.net>")), "SMFIR_CHGFROM: a control character in the sender");
+        yield return Case("CHGFROM arguments with a bare CR", Raw.Packet('e', Raw.CString("<a@example.org>"), Raw.CString("SIZE=1\rRCPT TO:<evil@example.net>")), "SMFIR_CHGFROM: a control character in the ESMTP arguments");
+        yield return Case("ADDRCPT address with LF", Raw.Packet('+', Raw.CString("<b@example.org>\nDATA")), "SMFIR_ADDRCPT: a control character in the recipient");
+        yield return Case("ADDRCPT_PAR arguments with CRLF", Raw.Packet('2', Raw.CString("<b@example.org>"), Raw.CString("NOTIFY=NEVER\r\nQUIT")), "SMFIR_ADDRCPT_PAR: a control character in the ESMTP arguments");
+        yield return Case("ADDRCPT_PAR arguments with a NUL", Raw.Packet('2', Raw.CString("<b@example.org>"), Raw.CString("NOTIFY=NEVER"), Raw.CString("QUIT")), "SMFIR_ADDRCPT_PAR: followed by 5 unexpected data bytes");
+        yield return Case("DELRCPT address with LF", Raw.Packet('-', Raw.CString("<b@example.org>\n")), "SMFIR_DELRCPT: a control character in the recipient");
+        yield return Case("header value with a bare CR", Raw.Packet('h', Raw.CString("Subject"), Raw.CString("x\rBcc: evil@example.net")), "SMFIR_ADDHEADER: the header value holds a CR that is not part of a line break");
+        yield return Case("header value with a line break that does not fold", Raw.Packet('m', Raw.UInt32(1), Raw.CString("Subject"), Raw.CString("x\r\nBcc: evil@example.net")), "SMFIR_CHGHEADER: a line break in the header value is not followed by a blank");
+        yield return Case("header name of 200 KB with CRLF", Raw.Packet('h', Raw.CString(HugeName), Raw.CString("v")), "SMFIR_ADDHEADER: \"X-NNN");
+        yield return Case("QUARANTINE reason with LF", Raw.Packet('q', Raw.CString("held\nX-Injected: 1")), "SMFIR_QUARANTINE: a control character in the reason");
+        yield return Case("REPLYCODE text with a bare LF", Raw.Packet('y', Raw.CString("550 5.7.1 no\nRCPT TO:<evil@example.net>")), "SMFIR_REPLYCODE: malformed SMTP reply: line 1 holds a CR, LF or NUL");
+    }
+
+    [TestCaseSource(nameof(Vectors))]
+    public async Task Text_that_could_break_out_of_its_place_fails_the_message_and_is_logged_escaped_and_bounded(byte[] edit, string cause)
+    {
+        using var listener = new ScriptedMilterListener();
+        var milter = MilterScripts.RunAsync(listener, p => p.Code == 'E' ? [edit, Raw.Packet('c')] : null);
+        using var logs = new CapturedLogs(LogLevel.Warning);
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(listener.Port, $"IO_MODE={io}\n"), logs);
+
+        var verdict = await plugin.FilterMessageAsync(new MessageSubmission
+        {
+            Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 25),
+            MailFrom = "alice@example.org",
+            Recipients = [new EnvelopeRecipient("bob@example.com")],
+            Message = new MemoryStream("Subject: hello\r\n\r\nbody\r\n"u8.ToArray()),
+        });
+        await milter;
+
+        Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure), verdict.Text);
+        Assert.That((verdict.Edits, verdict.Failure!.Stage), Is.EqualTo((Array.Empty<MessageEdit>(), (FilterStage?)FilterStage.EndOfMessage)), "nothing of the milter's reaches the host as data");
+        Assert.That(verdict.Failure.Cause, Does.StartWith("SMFIC_BODYEOB reply: " + cause));
+        var warning = logs.Entries.Single(e => e.Level >= LogLevel.Warning);
+        Assert.That(warning.Message, Does.Not.Contain('\r').And.Not.Contain('\n').And.Not.Contain('\0'), "one line");
+        Assert.That(warning.Message.Length, Is.LessThan(1000), "bounded");
+        Assert.That(verdict.Text!.Split('\n')[0].Length, Is.LessThan(1000), "the action string's comment is bounded too");
+    }
+}
