@@ -49,6 +49,47 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>
+    /// A base port for scripts that put their servers on base+1 to base+<paramref name="count"/> (tools/bench/run.sh,
+    /// miltertest's run-all.sh): all of them free now, and below the kernel's ephemeral range, so that no outgoing
+    /// connection of another test can be given one of them meanwhile (only a listener that asks for it by number).
+    /// </summary>
+    public static int FreePortBlock(int count)
+    {
+        var ephemeralLow = 32768;
+        if (File.Exists("/proc/sys/net/ipv4/ip_local_port_range")
+            && int.TryParse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[0],
+                System.Globalization.CultureInfo.InvariantCulture, out var low))
+        {
+            ephemeralLow = low;
+        }
+
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var basePort = Random.Shared.Next(10_000, ephemeralLow - count - 1);
+            if (Enumerable.Range(basePort + 1, count).All(IsFree))
+            {
+                return basePort;
+            }
+        }
+
+        throw new InvalidOperationException($"no {count} free ports in a row below {ephemeralLow}");
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Starts a server on a free port and waits until <paramref name="ready"/> says it is; a port taken
     /// between probing and binding is retried with another, up to three times.
     /// </summary>

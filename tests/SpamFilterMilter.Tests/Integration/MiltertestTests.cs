@@ -14,7 +14,7 @@ public class MiltertestTests
     {
         var folder = Repository.Path("tests/milters/miltertest");
         var scripts = Directory.GetFiles(folder, "*.lua").Select(Path.GetFileNameWithoutExtension).Where(n => n != "lib").Order().ToList();
-        var environment = $"BASE_PORT={ServerProcess.FreePort().ToString(CultureInfo.InvariantCulture)}";
+        var environment = $"BASE_PORT={ServerProcess.FreePortBlock(10).ToString(CultureInfo.InvariantCulture)}";
 
         var (exitCode, output) = await ServerProcess.RunAsync("env", [environment, "sh", Path.Combine(folder, "run-all.sh")], TimeSpan.FromMinutes(3));
 

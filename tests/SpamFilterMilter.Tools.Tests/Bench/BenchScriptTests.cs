@@ -15,7 +15,7 @@ public class BenchScriptTests
         start.Environment["MILTERS"] = "continue-all add-header";
         start.Environment["IO"] = "blocking c";
         start.Environment["CONNECTIONS"] = "2";
-        start.Environment["BASE_PORT"] = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["BASE_PORT"] = ServerProcess.FreePortBlock(3).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
