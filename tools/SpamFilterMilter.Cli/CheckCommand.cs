@@ -190,7 +190,7 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
             var entry = new JsonObject { ["type"] = edit.GetType().Name };
             if (edit is ReplaceBody body)
             {
-                entry["body"] = Convert.ToBase64String(body.Body.Span);
+                entry["body"] = Convert.ToBase64String(body.Body.ToArray());
             }
             else
             {

@@ -63,7 +63,7 @@ internal sealed class MessageDraft
                 Change(change);
                 break;
             case ReplaceBody body:
-                _body = _usesLf ? ToLf(body.Body.Span) : body.Body;
+                _body = _usesLf ? ToLf(body.Body.ToArray()) : body.Body.ToArray();
                 break;
             case AddRecipient add:
                 _recipients.Add(new EnvelopeRecipient(MailPath.Bare(add.Address), add.Parameters?.Split(' ', StringSplitOptions.RemoveEmptyEntries)));

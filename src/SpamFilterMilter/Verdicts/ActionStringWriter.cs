@@ -116,7 +116,7 @@ internal static class ActionStringWriter
                 break;
             case ReplaceBody body:
                 // Base64 keeps every byte: a body is not always text, and never a Sieve-safe string.
-                script.Line(Dialect.Capability, Dialect.ReplaceBody, Dialect.Quote(Convert.ToBase64String(body.Body.Span)));
+                script.Line(Dialect.Capability, Dialect.ReplaceBody, Dialect.Quote(Convert.ToBase64String(body.Body.ToArray())));
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(edit), edit, "An edit this mapping does not know.");
