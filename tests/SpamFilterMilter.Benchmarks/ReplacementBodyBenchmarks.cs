@@ -71,9 +71,9 @@ public class ReplacementBodyBenchmarks : IDisposable
             Recipients = [new EnvelopeRecipient("bob@example.com")],
             Message = new MemoryStream(Encoding.ASCII.GetBytes(Text), writable: false),
         });
-        var body = verdict.Edits.OfType<ReplaceBody>().SingleOrDefault()
-            ?? throw new InvalidOperationException($"no replaced body: {verdict.Failure?.ToString() ?? verdict.Text}");
-        return body.Body.Length;
+        var body = verdict.ReplacementBody ?? throw new InvalidOperationException($"no replaced body: {verdict.Failure?.ToString() ?? verdict.Text}");
+        verdict.DisposeBodies(); // the receiver owns the body: its temporary file goes now
+        return body.Length;
     }
 
     /// <summary>The host library: the verdict's action string run on the message, the edited message written once.</summary>

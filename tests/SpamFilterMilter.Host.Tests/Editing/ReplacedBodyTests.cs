@@ -1,6 +1,7 @@
 using System.Text;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Host.Sieve;
 
 namespace SpamFilterMilter.Host.Tests.Editing;
 
@@ -64,5 +65,19 @@ public class ReplacedBodyTests : TempFolderTest
         var edited = MessageEditor.Apply(Encoding.ASCII.GetBytes(LfMessage), [new ReplaceBody(body)]);
 
         Assert.That(Encoding.Latin1.GetString(edited), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void Sieve_size_sees_the_body_as_it_will_be_written()
+    {
+        const string line = "0123456789abcdefghijklmnopqrstuvwxyz\r\n";
+        using var body = InFile(Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(line, 2000))));
+        var written = "From: alice@example.org\nSubject: hello\n\n".Length + (2000 * (line.Length - 1)); // one byte less a line with LF
+        var script = SieveScript.Parse($"require [\"vnd.spamfiltermilter\", \"fileinto\"]; replacebody :verdict; if size :over {written - 1} {{ fileinto \"over\"; }} if size :under {written + 1} {{ fileinto \"under\"; }}");
+
+        var outcome = script.Run(Encoding.ASCII.GetBytes(LfMessage), new Envelope("alice@example.org", null, []), body);
+
+        Assert.That(outcome.Folders, Is.EqualTo(new[] { "over", "under" }), "exactly the LF length");
+        Assert.That(outcome.Message, Has.Length.EqualTo(written));
     }
 }

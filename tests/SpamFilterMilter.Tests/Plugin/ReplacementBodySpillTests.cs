@@ -7,7 +7,7 @@ namespace SpamFilterMilter.Tests.Plugin;
 
 /// <summary>
 /// A replacement body past 1 MiB goes to a file in BODY_SPILL_DIRECTORY as its packets arrive, and comes back whole
-/// in the verdict; a body no verdict carries (the message refused, the
+/// in the verdict, written <c>replacebody :verdict;</c>; a body no verdict carries (the message refused, the
 /// connection lost) leaves no file behind; a spill folder that fails is a failure of the message, not an exception.
 /// In both I/O modes.
 /// </summary>
@@ -74,6 +74,7 @@ public class ReplacementBodySpillTests(string io) : TempFolderTest
         Assert.That((body.IsInMemory, body.Length), Is.EqualTo((false, (long)LargeBody.Length)));
         Assert.That(body.ToArray(), Is.EqualTo(LargeBody));
         Assert.That(SpillFiles.Open(spill), Has.Count.EqualTo(1), "the body's file, in BODY_SPILL_DIRECTORY");
+        Assert.That(verdict.Text, Is.EqualTo("require \"vnd.spamfiltermilter\";\nreplacebody :verdict;"), "no copy of the body in the action string");
 
         verdict.DisposeBodies();
 
