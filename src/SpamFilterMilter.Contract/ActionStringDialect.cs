@@ -55,7 +55,10 @@ public static class ActionStringDialect
     /// <summary><see cref="Capability"/>: change the envelope sender, optionally with ESMTP parameters.</summary>
     public const string ChangeSender = "changesender";
 
-    /// <summary><see cref="Capability"/>: replace the body with the base64-encoded bytes given.</summary>
+    /// <summary>
+    /// <see cref="Capability"/>: replace the body with the base64-encoded bytes given, or (<see cref="VerdictTag"/>) with
+    /// the body the verdict carries.
+    /// </summary>
     public const string ReplaceBody = "replacebody";
 
     /// <summary><see cref="Capability"/>: refuse one recipient with the given reply; the others keep the message.</summary>
@@ -66,6 +69,20 @@ public static class ActionStringDialect
 
     /// <summary>The tag that selects a header field by position.</summary>
     public const string IndexTag = ":index";
+
+    /// <summary>
+    /// <see cref="Capability"/>: <c>replacebody :verdict</c> takes the body of the verdict's <see cref="Contract.ReplaceBody"/>
+    /// edit (the last, if there were several) instead of base64 text: a body larger than <see cref="MaxInlineBody"/> is
+    /// never copied into the action string.
+    /// </summary>
+    public const string VerdictTag = ":verdict";
+
+    /// <summary>
+    /// The largest body the plug-in writes into the action string (in base64, a third larger); a larger one, or one in a
+    /// file, is written <c>replacebody :verdict</c>. 64 KiB keeps the script readable and cheap, and covers a body of one
+    /// SMFIR_REPLBODY packet.
+    /// </summary>
+    public const int MaxInlineBody = 64 * 1024;
 
     /// <summary>
     /// <see cref="Capability"/>: the header value is the exact text after the colon (no space added). The plug-in

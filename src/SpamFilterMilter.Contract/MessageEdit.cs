@@ -28,5 +28,9 @@ public sealed record DeleteRecipient(string Address) : MessageEdit;
 /// <summary>Change the envelope sender, optionally with ESMTP parameters (one string, space separated).</summary>
 public sealed record ChangeSender(string Address, string? Parameters) : MessageEdit;
 
-/// <summary>Replace the whole body with these bytes (CRLF line ends).</summary>
-public sealed record ReplaceBody(ReadOnlyMemory<byte> Body) : MessageEdit;
+/// <summary>
+/// Replace the whole body with these bytes (CRLF line ends). A large body lives in a temporary file
+/// (<see cref="MessageBody"/>); whoever receives the verdict disposes it (<see cref="FilterVerdict.DisposeBodies"/>).
+/// <c>new ReplaceBody(bytes)</c> takes a <c>byte[]</c> or <see cref="ReadOnlyMemory{T}"/> as it is. Equal edits have equal bytes.
+/// </summary>
+public sealed record ReplaceBody(MessageBody Body) : MessageEdit;

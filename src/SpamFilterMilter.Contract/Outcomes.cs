@@ -129,4 +129,23 @@ public sealed record FilterVerdict
 
     /// <summary>The verdict that means "nothing to do".</summary>
     public static FilterVerdict Default { get; } = new() { Kind = VerdictKind.Default };
+
+    /// <summary>
+    /// The body the verdict's edits leave: the body of its last <see cref="ReplaceBody"/> (a milter sends one), or null
+    /// when it replaces none: what the action string's <c>replacebody :verdict</c> stands for.
+    /// </summary>
+    public MessageBody? ReplacementBody => Edits.OfType<ReplaceBody>().LastOrDefault()?.Body;
+
+    /// <summary>
+    /// Disposes the bodies of this verdict's <see cref="ReplaceBody"/> edits (<see cref="MessageBody.Dispose"/>: a large
+    /// one's temporary file). The receiver of a verdict owns them: the host library calls this once it has applied the
+    /// verdict; a host that calls a plug-in itself calls it once it is done with <see cref="Edits"/>.
+    /// </summary>
+    public void DisposeBodies()
+    {
+        foreach (var edit in Edits)
+        {
+            (edit as ReplaceBody)?.Body.Dispose();
+        }
+    }
 }

@@ -196,7 +196,9 @@ internal static class BenchCommand
             await session.BodyAsync(message.Body, cancellationToken).ConfigureAwait(false);
         }
 
-        return await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
+        var verdict = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
+        verdict.DisposeBodies(); // bench counts edits and keeps no body
+        return verdict;
     }
 
     /// <summary>The test message: headers and a body of text lines.</summary>

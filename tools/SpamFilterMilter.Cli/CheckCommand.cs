@@ -48,8 +48,15 @@ internal static class CheckCommand
             var client = ClientInfo.Tcp(IPAddress.Parse(result.GetValue(clientAddress)!), result.GetValue(clientPort), result.GetValue(clientName));
             var report = await RunAsync(options, terminal.Logging, bytes, envelope, client, result.GetValue(helo) ?? client.HostName,
                 result.GetValue(macros) ?? [], cancellationToken).ConfigureAwait(false);
-            await terminal.Output.WriteAsync(result.GetValue(json) ? report.ToJson(bytes) : report.ToText(bytes, result.GetValue(diff))).ConfigureAwait(false);
-            return report.Verdict.Kind == VerdictKind.Failure ? CommandLine.MilterFailed : CommandLine.Success;
+            try
+            {
+                await terminal.Output.WriteAsync(result.GetValue(json) ? report.ToJson(bytes) : report.ToText(bytes, result.GetValue(diff))).ConfigureAwait(false);
+                return report.Verdict.Kind == VerdictKind.Failure ? CommandLine.MilterFailed : CommandLine.Success;
+            }
+            finally
+            {
+                report.Verdict.DisposeBodies(); // the report is written: a replaced body's temporary file goes
+            }
         });
         return command;
     }
@@ -190,7 +197,7 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
             var entry = new JsonObject { ["type"] = edit.GetType().Name };
             if (edit is ReplaceBody body)
             {
-                entry["body"] = Convert.ToBase64String(body.Body.Span);
+                entry["body"] = Convert.ToBase64String(body.Body.ToArray());
             }
             else
             {

@@ -66,6 +66,7 @@ internal static class Demo
                 await output.WriteLineAsync().ConfigureAwait(false);
                 await output.WriteLineAsync($"{file.Name}: MAIL FROM:<{envelope.MailFrom}> RCPT TO:{string.Join(", ", envelope.Recipients.Select(t => $"<{t.Address}>"))}").ConfigureAwait(false);
                 await output.WriteAsync(Describe(verdict)).ConfigureAwait(false);
+                verdict.DisposeBodies(); // described: a replaced body's temporary file goes
             }
 
             return 0;

@@ -7,6 +7,8 @@ namespace SpamFilterMilter.Host.Editing;
 /// A message being edited: parsed once, its header fields a list edited in place, every untouched part
 /// (each field, the body) a slice of the original bytes, never copied until <see cref="ToBytes"/> writes
 /// the result once. So many edits on a large message cost one parse and one copy, not one copy per edit.
+/// A replaced body is kept as the <see cref="MessageBody"/> it is (in memory or in its file) and also
+/// written once, straight into the result (its CRLFs made LFs on the way for a message that uses LF).
 /// </summary>
 internal sealed class MessageDraft
 {
@@ -16,7 +18,9 @@ internal sealed class MessageDraft
     private readonly bool _usesLf;
     private readonly Envelope _original;
     private readonly List<EnvelopeRecipient> _recipients;
-    private ReadOnlyMemory<byte> _body;
+    private readonly ReadOnlyMemory<byte> _body; // the original body: a slice of the message
+    private MessageBody? _replacedBody;
+    private long? _replacedBodyLength; // as written: for an LF message, counted once when first asked
     private string _mailFrom;
     private string? _mailParameters;
     private bool _envelopeChanged;
@@ -43,7 +47,10 @@ internal sealed class MessageDraft
     public IReadOnlyList<HeaderField> Fields => _view ??= _fields.Select(f => f.Header).ToArray();
 
     /// <summary>The size in bytes of the message as it is now.</summary>
-    public long Length => _prefix.Length + _fields.Sum(f => (long)f.Raw.Length) + _separator.Length + _body.Length;
+    public long Length => _prefix.Length + _fields.Sum(f => (long)f.Raw.Length) + _separator.Length + BodyLength;
+
+    private long BodyLength => _replacedBody is null ? _body.Length
+        : _replacedBodyLength ??= _usesLf ? LfBody.Length(_replacedBody) : _replacedBody.Length;
 
     /// <summary>The envelope as it is now: the one given when no envelope edit was made.</summary>
     public Envelope Envelope => _envelopeChanged ? new Envelope(_mailFrom, _mailParameters, _recipients.ToArray()) : _original;
@@ -63,7 +70,7 @@ internal sealed class MessageDraft
                 Change(change);
                 break;
             case ReplaceBody body:
-                _body = _usesLf ? ToLf(body.Body.Span) : body.Body;
+                (_replacedBody, _replacedBodyLength) = (body.Body, null);
                 break;
             case AddRecipient add:
                 _recipients.Add(new EnvelopeRecipient(MailPath.Bare(add.Address), add.Parameters?.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
@@ -129,10 +136,19 @@ internal sealed class MessageDraft
     /// <summary>The message's own line end.</summary>
     public string LineEnd => _usesLf ? "\n" : "\r\n";
 
-    /// <summary>The message as it is now, written once.</summary>
+    /// <summary>
+    /// The message as it is now, written once. A message larger than one array holds (<see cref="Array.MaxLength"/>)
+    /// cannot be written: <see cref="InvalidOperationException"/>.
+    /// </summary>
     public byte[] ToBytes()
     {
-        var output = new byte[checked((int)Length)];
+        var length = Length;
+        if (length > Array.MaxLength)
+        {
+            throw new InvalidOperationException($"The edited message would be {length} bytes, more than one array holds ({Array.MaxLength}).");
+        }
+
+        var output = new byte[length];
         var span = output.AsSpan();
         Write(ref span, _prefix);
         foreach (var field in _fields)
@@ -141,7 +157,24 @@ internal sealed class MessageDraft
         }
 
         Write(ref span, _separator);
-        Write(ref span, _body);
+        if (_replacedBody is null)
+        {
+            Write(ref span, _body);
+        }
+        else if (_usesLf)
+        {
+            LfBody.CopyTo(_replacedBody, span);
+        }
+        else if (_replacedBody.TryGetMemory(out var inMemory))
+        {
+            Write(ref span, inMemory);
+        }
+        else
+        {
+            using var file = _replacedBody.OpenRead();
+            file.ReadExactly(span[..(int)_replacedBody.Length]);
+        }
+
         return output;
 
         static void Write(ref Span<byte> to, ReadOnlyMemory<byte> part)
@@ -192,9 +225,6 @@ internal sealed class MessageDraft
         var text = name + ":" + (_usesLf ? value.Replace("\r\n", "\n", StringComparison.Ordinal) : value) + LineEnd;
         return new Field(name, Encoding.UTF8.GetBytes(text));
     }
-
-    private static byte[] ToLf(ReadOnlySpan<byte> bytes) =>
-        Encoding.Latin1.GetBytes(Encoding.Latin1.GetString(bytes).Replace("\r\n", "\n", StringComparison.Ordinal));
 
     /// <summary>One header field: its name and raw bytes (all lines, with their line ends); its value decoded only when asked.</summary>
     private sealed class Field(string name, ReadOnlyMemory<byte> raw)

@@ -26,6 +26,21 @@ internal sealed class SlotRunner(ILogger logger)
         var recipients = copy.Envelope.Recipients.Select(r => MailPath.Bare(r.Address)).ToArray();
         log.Add($"{slot}: runs for {string.Join(", ", recipients.Select(r => $"<{r}>"))} with opt-in {(group.OptIn.Count == 0 ? "(none)" : string.Join(", ", group.OptIn))}");
         var verdict = await VerdictAsync(slot, copy, group, message, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return Act(slot, copy, group, verdict, recipients, log);
+        }
+        finally
+        {
+            // The receiver of a verdict owns its bodies: the message the action wrote holds what it needed of them.
+            verdict.DisposeBodies();
+        }
+    }
+
+    /// <summary>Chooses the action for <paramref name="verdict"/> and runs it on <paramref name="copy"/>.</summary>
+    private SlotRun Act(HostSlot slot, MessageCopy copy, OptInGroup group, FilterVerdict verdict, string[] recipients, List<string> log)
+    {
+        var options = slot.Options;
         log.Add($"{slot}: verdict {Describe(verdict)}");
         copy.Slots.Add(options.Number);
 
@@ -76,7 +91,7 @@ internal sealed class SlotRunner(ILogger logger)
         SieveOutcome outcome;
         try
         {
-            outcome = (action?.ScriptFor(verdict.Text) ?? SieveScript.Parse(script)).Run(copy.Message, copy.Envelope);
+            outcome = (action?.ScriptFor(verdict.Text) ?? SieveScript.Parse(script)).Run(copy.Message, copy.Envelope, verdict.ReplacementBody);
         }
         catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
         {

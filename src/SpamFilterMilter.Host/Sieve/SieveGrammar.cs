@@ -35,7 +35,7 @@ internal static class SieveGrammar
         [Dialect.AddRecipient] = new([Dialect.Capability], positional: [Kind.String, Kind.String], required: 1),
         [Dialect.DeleteRecipient] = new([Dialect.Capability], positional: [Kind.String]),
         [Dialect.ChangeSender] = new([Dialect.Capability], positional: [Kind.String, Kind.String], required: 1),
-        [Dialect.ReplaceBody] = new([Dialect.Capability], positional: [Kind.String]),
+        [Dialect.ReplaceBody] = new([Dialect.Capability], tags: [Flag(Dialect.VerdictTag)], positional: [Kind.String], required: 0),
         [Dialect.RejectRecipient] = new([Dialect.Capability], positional: [Kind.String, Kind.String]),
     };
 
@@ -189,6 +189,12 @@ internal static class SieveGrammar
             if (call.Has(Dialect.RawTag) && call.Positional.Count == 1)
             {
                 throw call.Error(":raw needs the field name and the value as two arguments");
+            }
+
+            if (call.Name == Dialect.ReplaceBody && call.Has(Dialect.VerdictTag) == (call.Positional.Count == 1))
+            {
+                // The body is either written in the script or the verdict's own: exactly one of the two.
+                throw call.Error($"{Dialect.ReplaceBody} takes the new body in base64 or {Dialect.VerdictTag}, one of the two");
             }
 
             if (call.Name == "addtag" && call.String(0).IndexOfAny(['\r', '\n', '\0', '|']) >= 0)

@@ -7,9 +7,10 @@ namespace SpamFilterMilter.Host.Sieve;
 
 /// <summary>
 /// The state of one run of a <see cref="SieveScript"/>: the message as edited so far and every action taken.
-/// Commands run here; the tests they branch on are <see cref="SieveConditions"/>.
+/// Commands run here; the tests they branch on are <see cref="SieveConditions"/>. <paramref name="verdictBody"/> is
+/// what <c>replacebody :verdict</c> stands for (<see cref="FilterVerdict.ReplacementBody"/>), null when there is none.
 /// </summary>
-internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope envelope)
+internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody)
 {
     private readonly ReadOnlyMemory<byte> _original = message;
     private readonly Envelope _originalEnvelope = envelope;
@@ -171,17 +172,7 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
                 Apply(new ChangeSender(EditArguments.Text(command, command.String(0), "the sender"), Parameters(command, 1)));
                 break;
             case Dialect.ReplaceBody:
-                byte[] body;
-                try
-                {
-                    body = Convert.FromBase64String(command.String(0));
-                }
-                catch (FormatException e)
-                {
-                    throw command.Error("replacebody needs the new body in base64", e);
-                }
-
-                Apply(new ReplaceBody(body));
+                Apply(new ReplaceBody(ReplacementBody(command)));
                 break;
             case Dialect.RejectRecipient:
                 if (!RejectRecipient(command))
@@ -277,6 +268,24 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
         _draft.Apply(new DeleteRecipient(address));
         _refused.Add(new RefusedRecipient(MailPath.Bare(address), reply));
         return true;
+    }
+
+    /// <summary>The body <c>replacebody</c> gives: the verdict's (<see cref="Dialect.VerdictTag"/>), or decoded from its base64 argument.</summary>
+    private MessageBody ReplacementBody(Call command)
+    {
+        if (command.Has(Dialect.VerdictTag))
+        {
+            return verdictBody ?? throw command.Error($"{Dialect.ReplaceBody} {Dialect.VerdictTag} needs a verdict that replaces the body; there is none");
+        }
+
+        try
+        {
+            return Convert.FromBase64String(command.String(0));
+        }
+        catch (FormatException e)
+        {
+            throw command.Error("replacebody needs the new body in base64", e);
+        }
     }
 
     private void Apply(MessageEdit edit)

@@ -1,3 +1,4 @@
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 
 namespace SpamFilterMilter.Host.Sieve;
@@ -38,10 +39,19 @@ public sealed class SieveScript
     /// <c>tempfail</c>) ends the script. Throws <see cref="SieveException"/> for a run-time error (e.g. a
     /// header name that is not one, invalid base64). <paramref name="message"/> must not change during the run.
     /// </summary>
-    public SieveOutcome Run(ReadOnlyMemory<byte> message, Envelope envelope)
+    public SieveOutcome Run(ReadOnlyMemory<byte> message, Envelope envelope) => Run(message, envelope, verdictBody: null);
+
+    /// <summary>
+    /// Runs the script as <see cref="Run(ReadOnlyMemory{byte}, Envelope)"/> does, for a verdict whose replacement body
+    /// is <paramref name="verdictBody"/> (<see cref="FilterVerdict.ReplacementBody"/>): what <c>replacebody :verdict</c>
+    /// puts in the message, written once into <see cref="SieveOutcome.Message"/>. The outcome's <see cref="ReplaceBody"/>
+    /// edit is that body itself: it lives as long as the caller keeps it (the host disposes it once the slot has run).
+    /// Without one, <c>replacebody :verdict</c> is a <see cref="SieveException"/>.
+    /// </summary>
+    public SieveOutcome Run(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        var run = new SieveInterpreter(message, envelope);
+        var run = new SieveInterpreter(message, envelope, verdictBody);
         run.Execute(_commands);
         return run.Outcome();
     }

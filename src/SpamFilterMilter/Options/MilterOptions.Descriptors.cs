@@ -51,8 +51,10 @@ public sealed partial class MilterOptions
             (o, v) => o.MaxEdits = ParseInteger(v, 1, 1_000_000)),
         new Descriptor("MAX_PACKET", false, "1048575", "Largest packet accepted from the milter, in bytes.",
             (o, v) => o.MaxPacket = ParseInteger(v, 65_535, 16 * 1024 * 1024)),
-        new Descriptor("MAX_REPLACEMENT_BODY", false, "67108864", "Largest replacement body accepted from the milter, in bytes.",
+        new Descriptor("MAX_REPLACEMENT_BODY", false, "67108864", $"Largest replacement body accepted from the milter, in bytes (at most 2147483647; a body over {SpilledBodyMiB} MiB is kept on disk).",
             (o, v) => o.MaxReplacementBody = ParseInteger(v, 0, int.MaxValue)),
+        new Descriptor("BODY_SPILL_DIRECTORY", false, "(the system's temporary folder)", $"Folder where a replacement body over {SpilledBodyMiB} MiB is kept while the host applies it.",
+            (o, v) => o.BodySpillDirectory = v.Length == 0 ? null : ParseDirectory(v)),
         new Descriptor("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters.",
             (o, v) => o.MaxReplyText = ParseInteger(v, 3, 1_048_576)),
         new Descriptor("OFFER_MDS", false, "none", "Offer the milter larger packets: none (64 KiB - 1), 256k or 1m; used only if the milter accepts.",
@@ -105,6 +107,15 @@ public sealed partial class MilterOptions
 
         throw new FormatException($"\"{value}\" is not one of: {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
     }
+
+    /// <summary>The size past which a replacement body goes to a file (<see cref="MessageBodyBuilder.DefaultMemoryLimit"/>), in MiB.</summary>
+    private const int SpilledBodyMiB = MessageBodyBuilder.DefaultMemoryLimit / (1024 * 1024);
+
+    /// <summary>An existing folder, by absolute path: a relative one would depend on the host's working directory.</summary>
+    private static string ParseDirectory(string value) =>
+        !Path.IsPathFullyQualified(value) ? throw new FormatException($"\"{value}\" is not an absolute path")
+        : !Directory.Exists(value) ? throw new FormatException($"the folder \"{value}\" does not exist")
+        : value;
 
     /// <summary>The longest name DNS takes (RFC 1035: 255 octets on the wire, 253 characters written).</summary>
     private const int MaxHostNameLength = 253;

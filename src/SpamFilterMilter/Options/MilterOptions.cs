@@ -113,6 +113,12 @@ public sealed partial class MilterOptions
     /// <summary>Largest replacement body accepted from the milter, in bytes.</summary>
     public int MaxReplacementBody { get; set; } = SessionDefaults.MaxReplacementBodyBytes;
 
+    /// <summary>
+    /// Where a replacement body over <see cref="MessageBodyBuilder.DefaultMemoryLimit"/> bytes (1 MiB) is kept while the
+    /// host applies it (one temporary file per body); null: the system's temporary folder (<see cref="Path.GetTempPath"/>).
+    /// </summary>
+    public string? BodySpillDirectory { get; set; }
+
     /// <summary>Longest SMTP reply text accepted from the milter, in characters.</summary>
     public int MaxReplyText { get; set; } = SessionDefaults.MaxReplyText;
 

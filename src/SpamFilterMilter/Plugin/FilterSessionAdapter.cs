@@ -165,7 +165,15 @@ internal sealed class FilterSessionAdapter : IFilterSession
             var answer = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
             MilterTelemetry.RecordStage(_context.EndpointName, FilterStage.EndOfMessage.ToName(), started);
             _trace.Stage(FilterStage.EndOfMessage, answer.Response.Action);
-            Verdict ??= _verdicts.Decided(answer.Response.Action, answer.Response.Reply, answer.Edits, answer.QuarantineReason, session.DecidedAt);
+            if (Verdict is null)
+            {
+                Verdict = _verdicts.Decided(answer.Response.Action, answer.Response.Reply, answer.Edits, answer.QuarantineReason, session.DecidedAt);
+            }
+            else
+            {
+                TransactionVerdictBuilder.DisposeBodies(answer.Edits); // decided before: these edits belong to no verdict
+            }
+
             _trace.Finish(session.QueueId, Verdict);
             return Verdict;
         }

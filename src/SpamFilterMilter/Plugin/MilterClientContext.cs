@@ -25,6 +25,7 @@ internal sealed class MilterClientContext
             MaxEditsPerMessage = options.MaxEdits,
             MaxReplyPacket = options.MaxPacket,
             MaxReplacementBodyBytes = options.MaxReplacementBody,
+            BodySpillDirectory = options.BodySpillDirectory,
             MaxReplyText = options.MaxReplyText,
             LogTraffic = options.Debug >= 2,
             BlockingIo = options.IoMode == IoMode.Blocking,

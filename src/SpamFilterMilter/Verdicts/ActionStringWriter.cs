@@ -114,9 +114,13 @@ internal static class ActionStringWriter
             case ChangeSender from:
                 script.Line(Dialect.Capability, Dialect.ChangeSender, Dialect.Quote(from.Address), Dialect.Quote(from.Parameters));
                 break;
-            case ReplaceBody body:
+            case ReplaceBody body when body.Body.Length <= Dialect.MaxInlineBody && body.Body.TryGetMemory(out var bytes):
                 // Base64 keeps every byte: a body is not always text, and never a Sieve-safe string.
-                script.Line(Dialect.Capability, Dialect.ReplaceBody, Dialect.Quote(Convert.ToBase64String(body.Body.Span)));
+                script.Line(Dialect.Capability, Dialect.ReplaceBody, Dialect.Quote(Convert.ToBase64String(bytes.Span)));
+                break;
+            case ReplaceBody:
+                // A large body stays where it is (memory or its file): the host takes it from the verdict, uncopied.
+                script.Line(Dialect.Capability, Dialect.ReplaceBody, Dialect.VerdictTag);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(edit), edit, "An edit this mapping does not know.");

@@ -55,6 +55,11 @@ internal sealed class TransactionVerdictBuilder(FailureAction failurePolicy, boo
 
         var text = ActionStringWriter.Write(action, reply, edits, recipients, quarantineReason);
         var disposition = action == FilterAction.Continue ? FilterAction.Accept : action;
+        if (disposition != FilterAction.Accept)
+        {
+            DisposeBodies(edits); // a refused or discarded message keeps no edit: nobody else will see these bodies
+        }
+
         return new FilterVerdict
         {
             Kind = text is null ? VerdictKind.Default : VerdictKind.String,
@@ -71,6 +76,15 @@ internal sealed class TransactionVerdictBuilder(FailureAction failurePolicy, boo
             Recipients = recipients,
             DecidedAt = decidedAt,
         };
+    }
+
+    /// <summary>Disposes the replacement bodies of edits no verdict carries (their temporary files go).</summary>
+    public static void DisposeBodies(IReadOnlyList<MessageEdit> edits)
+    {
+        foreach (var edit in edits)
+        {
+            (edit as ReplaceBody)?.Body.Dispose();
+        }
     }
 
     /// <summary>The verdict when the milter refused every recipient: the message goes nowhere. A temporary refusal wins, so that the sender retries.</summary>

@@ -37,7 +37,7 @@ public class SieveCommandTests
     }
 
     private static bool SameEdit(MessageEdit a, MessageEdit b) =>
-        a is ReplaceBody x && b is ReplaceBody y ? x.Body.Span.SequenceEqual(y.Body.Span) : a.Equals(b);
+        a is ReplaceBody x && b is ReplaceBody y ? x.Body.ToArray().SequenceEqual(y.Body.ToArray()) : a.Equals(b);
 
     [Test]
     public void An_empty_script_keeps_the_message_unchanged_in_the_inbox()

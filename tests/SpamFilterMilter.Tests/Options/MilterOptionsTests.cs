@@ -76,6 +76,7 @@ public class MilterOptionsTests : TempFolderTest
         ("MAX_EDITS", "88", o => o.MaxEdits, 88),
         ("MAX_PACKET", "262143", o => o.MaxPacket, 262143),
         ("MAX_REPLACEMENT_BODY", "4096", o => o.MaxReplacementBody, 4096),
+        ("BODY_SPILL_DIRECTORY", Path.GetTempPath(), o => o.BodySpillDirectory, Path.GetTempPath()),
         ("MAX_REPLY_TEXT", "512", o => o.MaxReplyText, 512),
         ("OFFER_MDS", "256K", o => o.OfferMds, OfferMds.Size256K),
         ("POOL_SIZE", "4", o => o.PoolSize, 4),

@@ -43,7 +43,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         _control = control;
         _reader = new FrameReader(stream, settings.MaxReplyPacket, control);
         _writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
-        _edits = new EditCollector(settings.MaxEditsPerMessage, settings.MaxReplacementBodyBytes);
+        _edits = new EditCollector(settings.MaxEditsPerMessage, settings.MaxReplacementBodyBytes, settings.BodyMemoryLimit, settings.BodySpillDirectory);
         Budget = new MessageBudget(settings.Timeout, settings.MessageTimeout);
     }
 
@@ -203,6 +203,7 @@ internal sealed class MilterChannel : IAsyncDisposable
     {
         _hostRegistration.Dispose();
         _timer.Dispose();
+        _edits.Dispose();
         _reader.Dispose();
         _writer.Dispose();
         return ValueTask.CompletedTask;
@@ -434,6 +435,8 @@ internal sealed class MilterChannel : IAsyncDisposable
             _writer.Clear();
             _stream.Dispose();
         }
+
+        _edits.Reset(); // the answer will never end: a replacement body begun goes, with its file
 
         if (cancelledByHost)
         {

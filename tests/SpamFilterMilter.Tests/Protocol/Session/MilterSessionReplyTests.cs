@@ -214,7 +214,7 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
 
         Assert.That(result.Edits, Has.Count.EqualTo(2));
         Assert.That(result.Edits[0], Is.TypeOf<ReplaceBody>());
-        Assert.That(Encoding.ASCII.GetString(((ReplaceBody)result.Edits[0]).Body.Span), Is.EqualTo("first part\r\nsecond part\r\n"));
+        Assert.That(Encoding.ASCII.GetString(((ReplaceBody)result.Edits[0]).Body.ToArray()), Is.EqualTo("first part\r\nsecond part\r\n"));
     }
 
     [Test]
