@@ -1,0 +1,217 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using SpamFilterMilter.Host.Editing;
+
+namespace SpamFilterMilter.Host.Smtp;
+
+/// <summary>
+/// Hands a filtered message to the next hop over SMTP, byte for byte: EHLO, MAIL and RCPT with the arguments
+/// <see cref="NextHopEnvelope"/> writes, the message dot-stuffed (its bytes otherwise as they are, so a signature over
+/// them still holds), QUIT. One message per connection; no TLS, no authentication (a relay on a trusted network).
+/// </summary>
+public static class NextHopClient
+{
+    /// <summary>Delivers <paramref name="message"/> (CRLF line ends) to <paramref name="nextHop"/>; throws <see cref="NextHopException"/> when it refuses.</summary>
+    public static async Task DeliverAsync(EndPoint nextHop, string heloName, Envelope envelope, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(nextHop);
+        ArgumentNullException.ThrowIfNull(envelope);
+        using var socket = new Socket(nextHop.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(nextHop, cancellationToken).ConfigureAwait(false);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        var reader = new ReplyReader(stream);
+
+        await Expect(reader, "greeting", 2, cancellationToken).ConfigureAwait(false);
+        var ehlo = await CommandAsync(stream, reader, "EHLO " + heloName, 2, cancellationToken).ConfigureAwait(false);
+        var extensions = ExtensionsOf(ehlo);
+        await CommandAsync(stream, reader, "MAIL FROM:" + NextHopEnvelope.MailArguments(envelope, extensions, message.Length), 2, cancellationToken).ConfigureAwait(false);
+        foreach (var recipient in envelope.Recipients)
+        {
+            await CommandAsync(stream, reader, "RCPT TO:" + NextHopEnvelope.RcptArguments(recipient, extensions), 2, cancellationToken).ConfigureAwait(false);
+        }
+
+        await CommandAsync(stream, reader, "DATA", 3, cancellationToken).ConfigureAwait(false);
+        await stream.WriteAsync(DotStuffed(message.Span), cancellationToken).ConfigureAwait(false);
+        await Expect(reader, "end of data", 2, cancellationToken).ConfigureAwait(false);
+        await CommandAsync(stream, reader, "QUIT", 2, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The message as SMTP carries it: every line ended by CRLF (a bare LF, as a milter's replacement body may have, becomes
+    /// CRLF, as Postfix stores lines), a line that starts with a dot doubled, a final CRLF if the message lacks one, and
+    /// the end-of-data line.
+    /// </summary>
+    public static byte[] DotStuffed(ReadOnlySpan<byte> message)
+    {
+        var output = new List<byte>(message.Length + 8);
+        var lineStart = true;
+        for (var i = 0; i < message.Length; i++)
+        {
+            var b = message[i];
+            if (lineStart && b == (byte)'.')
+            {
+                output.Add((byte)'.');
+            }
+
+            if (b == (byte)'\n' && (i == 0 || message[i - 1] != (byte)'\r'))
+            {
+                output.Add((byte)'\r');
+            }
+
+            output.Add(b);
+            lineStart = b == (byte)'\n';
+        }
+
+        if (!lineStart)
+        {
+            output.AddRange("\r\n"u8);
+        }
+
+        output.AddRange(".\r\n"u8);
+        return [.. output];
+    }
+
+    private static NextHopExtensions ExtensionsOf(IReadOnlyList<string> ehloLines)
+    {
+        var extensions = NextHopExtensions.None;
+        foreach (var line in ehloLines.Skip(1))
+        {
+            var keyword = line.Split(' ', 2)[0].ToUpperInvariant();
+            extensions |= keyword switch
+            {
+                "SIZE" => NextHopExtensions.Size,
+                "8BITMIME" => NextHopExtensions.EightBitMime,
+                "DSN" => NextHopExtensions.Dsn,
+                "SMTPUTF8" => NextHopExtensions.SmtpUtf8,
+                _ => NextHopExtensions.None,
+            };
+        }
+
+        return extensions;
+    }
+
+    private static async Task<IReadOnlyList<string>> CommandAsync(NetworkStream stream, ReplyReader reader, string command, int expectedClass, CancellationToken cancellationToken)
+    {
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(command + "\r\n"), cancellationToken).ConfigureAwait(false);
+        return await Expect(reader, command, expectedClass, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<IReadOnlyList<string>> Expect(ReplyReader reader, string step, int expectedClass, CancellationToken cancellationToken)
+    {
+        var (code, lines) = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        if (code / 100 != expectedClass)
+        {
+            throw new NextHopException(step, code, lines);
+        }
+
+        return lines;
+    }
+
+    /// <summary>Reads SMTP replies: a code and the text of each line.</summary>
+    private sealed class ReplyReader(Stream stream)
+    {
+        private readonly byte[] _buffer = new byte[4096];
+        private int _start;
+        private int _end;
+
+        public async Task<(int Code, IReadOnlyList<string> Lines)> ReadAsync(CancellationToken cancellationToken)
+        {
+            var lines = new List<string>();
+            while (true)
+            {
+                var line = await ReadLineAsync(cancellationToken).ConfigureAwait(false);
+                if (line.Length < 3 || !int.TryParse(line.AsSpan(0, 3), NumberStyles.None, CultureInfo.InvariantCulture, out var code))
+                {
+                    throw new NextHopException("reply", 0, [line]);
+                }
+
+                lines.Add(line.Length > 4 ? line[4..] : string.Empty);
+                if (line.Length < 4 || line[3] != '-')
+                {
+                    return (code, lines);
+                }
+            }
+        }
+
+        private async Task<string> ReadLineAsync(CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                var lf = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
+                if (lf >= 0)
+                {
+                    var line = Encoding.UTF8.GetString(_buffer, _start, lf - _start).TrimEnd('\r');
+                    _start = lf + 1;
+                    return line;
+                }
+
+                if (_start > 0)
+                {
+                    Array.Copy(_buffer, _start, _buffer, 0, _end - _start);
+                    _end -= _start;
+                    _start = 0;
+                }
+
+                if (_end == _buffer.Length)
+                {
+                    throw new NextHopException("reply", 0, ["a reply line longer than 4096 bytes"]);
+                }
+
+                var read = await stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    throw new NextHopException("reply", 0, ["the next hop closed the connection"]);
+                }
+
+                _end += read;
+            }
+        }
+    }
+}
+
+/// <summary>The next hop refused a step (or broke the protocol): the message was not handed over.</summary>
+public sealed class NextHopException : Exception
+{
+    /// <summary>Creates an exception with no step or reply.</summary>
+    public NextHopException()
+    {
+        Step = string.Empty;
+        Lines = [];
+    }
+
+    /// <summary>Creates an exception with a message and no step or reply.</summary>
+    public NextHopException(string message) : base(message)
+    {
+        Step = string.Empty;
+        Lines = [];
+    }
+
+    /// <summary>Creates an exception with a message and its cause.</summary>
+    public NextHopException(string message, Exception innerException) : base(message, innerException)
+    {
+        Step = string.Empty;
+        Lines = [];
+    }
+
+    /// <param name="step">The command (or "greeting", "end of data") that was refused.</param>
+    /// <param name="code">The reply code; 0 when the reply was not SMTP.</param>
+    /// <param name="lines">The reply's text lines.</param>
+    public NextHopException(string step, int code, IReadOnlyList<string> lines)
+        : base($"next hop refused {step}: {code} {string.Join(" / ", lines)}")
+    {
+        Step = step;
+        Code = code;
+        Lines = lines;
+    }
+
+    /// <summary>The command that was refused.</summary>
+    public string Step { get; }
+
+    /// <summary>The reply code (0 when the reply was not SMTP).</summary>
+    public int Code { get; }
+
+    /// <summary>The reply's text.</summary>
+    public IReadOnlyList<string> Lines { get; }
+}

@@ -1,0 +1,252 @@
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Host.Running;
+
+namespace SpamFilterMilter.Host.Smtp;
+
+/// <summary>
+/// Puts a filter (one <see cref="IFilterSession"/>, a milter) in front of an SMTP server the way Postfix's smtpd puts
+/// its <c>smtpd_milters</c> there: the server calls this at each command and answers what it returns. The rules are
+/// Postfix's (docs/smtp.md): a refusal at connect or HELO is given to every MAIL of the session (the greeting says
+/// 554 for a permanent one, HELO still gets 250); MAIL, RCPT and DATA refusals are given at that command, a refused
+/// recipient leaving the others; the end of DATA gets the verdict, the edits applied to the message and the envelope;
+/// a 421 closes the session; a filter that fails answers with its configured failure action. Not thread-safe: one
+/// SMTP session, one caller at a time.
+/// </summary>
+public sealed class SmtpFilterSession : IAsyncDisposable
+{
+    private readonly IFilterSession _filter;
+    private readonly string _serverName;
+    private readonly List<EnvelopeRecipient> _recipients = [];
+
+    private SmtpReply? _sessionRefusal;
+    private bool _inTransaction;
+    private string _sender = string.Empty;
+    private IReadOnlyList<string> _senderParameters = [];
+    private bool _closed;
+
+    /// <param name="filter">The filter's session; this object owns it and closes it.</param>
+    /// <param name="serverName">The server's host name, for the greetings Postfix words with it.</param>
+    public SmtpFilterSession(IFilterSession filter, string serverName)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        ArgumentException.ThrowIfNullOrEmpty(serverName);
+        _filter = filter;
+        _serverName = serverName;
+    }
+
+    /// <summary>The reply Postfix gives DATA when no recipient was accepted.</summary>
+    public static SmtpReply NoValidRecipients { get; } = new(554, "5.5.1", "Error: no valid recipients");
+
+    /// <summary>The recipients accepted in the current transaction, in order.</summary>
+    public IReadOnlyList<EnvelopeRecipient> Recipients => _recipients;
+
+    /// <summary>
+    /// A client connected: the answer is the greeting. A permanent refusal greets with 554 and refuses every MAIL with
+    /// the filter's reply; a temporary one greets normally and refuses every MAIL; 421 greets with 421 and closes.
+    /// </summary>
+    public async ValueTask<SmtpAnswer> ConnectAsync(ClientInfo client, CancellationToken cancellationToken = default)
+    {
+        var decision = await _filter.ConnectAsync(client, cancellationToken).ConfigureAwait(false);
+        if (Refusal(decision) is not { } reply)
+        {
+            return SmtpAnswer.Proceed;
+        }
+
+        if (reply.Code == 421)
+        {
+            return SmtpAnswer.Refuse(new SmtpReply(421, null, $"{_serverName} Service unavailable - try again later"));
+        }
+
+        _sessionRefusal = reply;
+        return reply.Code >= 500 ? SmtpAnswer.Refuse(new SmtpReply(554, null, $"{_serverName} ESMTP not accepting connections")) : SmtpAnswer.Proceed;
+    }
+
+    /// <summary>HELO or EHLO: answered 250 unless the filter closes the session; a refusal is kept for MAIL.</summary>
+    public async ValueTask<SmtpAnswer> HeloAsync(string heloName, CancellationToken cancellationToken = default)
+    {
+        if (_sessionRefusal is not null)
+        {
+            return SmtpAnswer.Proceed;
+        }
+
+        _inTransaction = false; // RFC 5321 §4.1.4: EHLO resets the transaction
+        _recipients.Clear();
+        var decision = await _filter.HeloAsync(heloName, cancellationToken).ConfigureAwait(false);
+        if (Refusal(decision) is not { } reply)
+        {
+            return SmtpAnswer.Proceed;
+        }
+
+        if (reply.Code == 421)
+        {
+            return SmtpAnswer.Refuse(reply);
+        }
+
+        _sessionRefusal = reply;
+        return SmtpAnswer.Proceed;
+    }
+
+    /// <summary>MAIL FROM: the reverse-path (with or without angle brackets) and its ESMTP parameters.</summary>
+    public async ValueTask<SmtpAnswer> MailAsync(string reversePath, IReadOnlyList<string> parameters, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (_sessionRefusal is { } refusal)
+        {
+            return SmtpAnswer.Refuse(refusal);
+        }
+
+        _recipients.Clear();
+        _inTransaction = false;
+        var decision = await _filter.MailAsync(reversePath, parameters, cancellationToken).ConfigureAwait(false);
+        if (Refusal(decision) is { } reply)
+        {
+            return SmtpAnswer.Refuse(reply);
+        }
+
+        _inTransaction = true;
+        _sender = MailPath.Bare(reversePath);
+        _senderParameters = parameters;
+        return SmtpAnswer.Proceed;
+    }
+
+    /// <summary>RCPT TO: a refusal refuses this recipient only.</summary>
+    public async ValueTask<SmtpAnswer> RcptAsync(string forwardPath, IReadOnlyList<string> parameters, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (!_inTransaction)
+        {
+            throw new InvalidOperationException("RCPT needs an accepted MAIL first (an SMTP server answers 503 itself).");
+        }
+
+        var decision = await _filter.RcptAsync(forwardPath, parameters, cancellationToken).ConfigureAwait(false);
+        if (Refusal(decision) is { } reply)
+        {
+            return SmtpAnswer.Refuse(reply);
+        }
+
+        _recipients.Add(new EnvelopeRecipient(MailPath.Bare(forwardPath), parameters));
+        return SmtpAnswer.Proceed;
+    }
+
+    /// <summary>DATA: refused with Postfix's 554 when no recipient was accepted (the filter is not asked), else the filter decides.</summary>
+    public async ValueTask<SmtpAnswer> DataAsync(CancellationToken cancellationToken = default)
+    {
+        if (!_inTransaction)
+        {
+            throw new InvalidOperationException("DATA needs an accepted MAIL first (an SMTP server answers 503 itself).");
+        }
+
+        if (_recipients.Count == 0)
+        {
+            return SmtpAnswer.Refuse(NoValidRecipients);
+        }
+
+        var decision = await _filter.DataAsync(cancellationToken).ConfigureAwait(false);
+        return Refusal(decision) is { } reply ? SmtpAnswer.Refuse(reply) : SmtpAnswer.Proceed;
+    }
+
+    /// <summary>
+    /// The message after an accepted DATA (dot-stuffing removed): sends it to the filter and applies the verdict.
+    /// <paramref name="traceField"/> is the server's own trace header field (a whole <c>Received:</c> field with its
+    /// line ends), put on top of the message; the filter does not see it, yet its header insert positions count it,
+    /// as Postfix's do.
+    /// </summary>
+    public async ValueTask<FilteredMessage> MessageAsync(Stream message, byte[]? traceField = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (!_inTransaction || _recipients.Count == 0)
+        {
+            throw new InvalidOperationException("The message comes after an accepted DATA.");
+        }
+
+        using var copy = new MemoryStream();
+        await message.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
+        var bytes = copy.ToArray();
+        var verdict = await SendMessageAsync(bytes, cancellationToken).ConfigureAwait(false);
+        _inTransaction = false;
+        try
+        {
+            var envelope = new Envelope(_sender, _senderParameters.Count == 0 ? null : string.Join(' ', _senderParameters), [.. _recipients]);
+            _recipients.Clear();
+            var whole = traceField is null ? bytes : [.. traceField, .. bytes];
+            switch (verdict.Action)
+            {
+                case FilterAction.Reject:
+                    return new FilteredMessage(SmtpAnswer.Refuse(verdict.Reply ?? SmtpReply.DefaultReject), Disposition.Reject, envelope, whole, verdict);
+                case FilterAction.TempFail:
+                    return new FilteredMessage(SmtpAnswer.Refuse(verdict.Reply ?? SmtpReply.DefaultTempFail), Disposition.TempFail, envelope, whole, verdict);
+                case FilterAction.Discard:
+                    return new FilteredMessage(SmtpAnswer.Proceed, Disposition.Discard, envelope, whole, verdict);
+                default:
+                    var edited = MessageEditor.Apply(whole, envelope, verdict.Edits);
+                    return new FilteredMessage(SmtpAnswer.Proceed, verdict.QuarantineReason is null ? Disposition.Deliver : Disposition.Quarantine,
+                        edited.Envelope, edited.Message, verdict);
+            }
+        }
+        finally
+        {
+            verdict.DisposeBodies();
+        }
+    }
+
+    /// <summary>RSET, or the server gave up on the transaction.</summary>
+    public async ValueTask ResetAsync(CancellationToken cancellationToken = default)
+    {
+        if (_inTransaction)
+        {
+            await _filter.AbortAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        _inTransaction = false;
+        _recipients.Clear();
+    }
+
+    /// <summary>QUIT or the connection ended.</summary>
+    public async ValueTask CloseAsync(CancellationToken cancellationToken = default)
+    {
+        if (!_closed)
+        {
+            _closed = true;
+            await _filter.CloseAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Closes the filter's session (if not yet) and disposes it.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await CloseAsync().ConfigureAwait(false);
+        await _filter.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The reply that refuses the command, or null when the decision lets it through.</summary>
+    private static SmtpReply? Refusal(StageDecision decision) => decision.Action switch
+    {
+        FilterAction.Reject => decision.Reply ?? SmtpReply.DefaultReject,
+        FilterAction.TempFail => decision.Reply ?? SmtpReply.DefaultTempFail,
+        _ => null,
+    };
+
+    /// <summary>Headers, end of headers, body and end of message, as the filter's session takes them.</summary>
+    private async ValueTask<FilterVerdict> SendMessageAsync(byte[] message, CancellationToken cancellationToken)
+    {
+        var layout = MessageLayout.Of(message);
+        foreach (var (name, start, length) in layout.Fields)
+        {
+            var field = MessageDraft.ToHeaderField(name, message.AsSpan(start, length));
+            var decision = await _filter.HeaderAsync(field.Name, field.Value, cancellationToken).ConfigureAwait(false);
+            if (decision.Scope != DecisionScope.None)
+            {
+                break;
+            }
+        }
+
+        await _filter.EndOfHeadersAsync(cancellationToken).ConfigureAwait(false);
+        if (layout.BodyStart < message.Length)
+        {
+            await _filter.BodyAsync(message.AsMemory(layout.BodyStart), cancellationToken).ConfigureAwait(false);
+        }
+
+        return await _filter.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,141 @@
+using SpamFilterMilter.Testing.Smtp;
+
+namespace SpamFilterMilter.Tests.Integration.Differential;
+
+/// <summary>Which real milter a case runs through.</summary>
+internal enum MilterKind
+{
+    /// <summary>tests/milters/sfm-testmilter.c (libmilter), with <see cref="DifferentialCase.MilterArguments"/>.</summary>
+    Libmilter,
+
+    /// <summary>tests/milters/sfm_testmilter.py (python3-milter), with <see cref="DifferentialCase.MilterArguments"/>.</summary>
+    Pymilter,
+
+    /// <summary>opendkim, signing for example.com.</summary>
+    OpenDkim,
+}
+
+/// <summary>One case: a milter, how it is told to behave, and what the SMTP client says.</summary>
+internal sealed record DifferentialCase(string Name, MilterKind Milter, string[] MilterArguments, SmtpDialogue Dialogue)
+{
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// The messages and milters both MTAs are run with: 8-bit and folded headers, long lines, a body without a final CRLF,
+/// an empty body, many recipients with ESMTP parameters, several transactions, and every edit and verdict a milter
+/// has, through the libmilter test milter, the python3-milter test milter and opendkim.
+/// </summary>
+internal static class DifferentialCorpus
+{
+    private const string From = "<alice@example.com>";
+    private const string To = "<bob@example.net>";
+
+    public static readonly byte[] Plain = Message("From: Alice <alice@example.com>\r\nTo: Bob <bob@example.net>\r\nSubject: plain\r\nMessage-ID: <plain@example.com>\r\n\r\nHello Bob.\r\n");
+
+    public static readonly byte[] Latin1 = Message(
+        "From: =?x?= S\u00e9bastien <alice@example.com>\r\nTo: bob@example.net\r\nSubject: caf\u00e9 latin1 8bit\r\n"
+        + "X-Folded: first part\r\n\tsecond part after TAB\r\n  third part after 2 spaces\r\nX-Empty:\r\nX-NoSpace:value\r\nX-Three:   three spaces\r\n"
+        + "X-Tab:\ttab then value\r\nX-Trailing: value with trailing spaces   \r\n\r\nBody line with 8bit: d\u00e9j\u00e0 vu\r\n.leading dot\r\n");
+
+    public static readonly byte[] Utf8 = Message("From: alice@example.com\r\nTo: bob@example.net\r\nSubject: caf\u00e9 \u2603 utf-8\r\n\r\nH\u00e9llo \u2603\r\n", utf8: true);
+
+    public static readonly byte[] Invalid8Bit = Message("From: alice@example.com\r\nTo: bob@example.net\r\nSubject: bad \u00c3\u0028 \u00ff bytes\r\nX-Mixed: caf\u00c3\u00a9 and caf\u00e9\r\n\r\nbody \u00c3\u0028\u00ff\r\n");
+
+    public static readonly byte[] LongLines = Message("From: alice@example.com\r\nSubject: long\r\nX-Long: " + new string('h', 1500) + "\r\n\r\n" + new string('b', 3000) + "\r\nend\r\n");
+
+    public static readonly byte[] NoFinalCrlf = Message("From: alice@example.com\r\nSubject: no final CRLF\r\n\r\nlast line without CRLF");
+
+    public static readonly byte[] EmptyBody = Message("From: alice@example.com\r\nSubject: empty body\r\n\r\n");
+
+    public static readonly byte[] HeadersOnly = Message("From: alice@example.com\r\nSubject: headers only\r\n");
+
+    public static IEnumerable<DifferentialCase> Cases()
+    {
+        // Messages through a milter that only looks.
+        foreach (var (name, message) in new[] { ("plain", Plain), ("latin1", Latin1), ("utf8", Utf8), ("invalid 8-bit", Invalid8Bit), ("long lines", LongLines),
+            ("no final CRLF", NoFinalCrlf), ("empty body", EmptyBody), ("headers only", HeadersOnly) })
+        {
+            yield return Lib($"continue: {name}", [], One(message, mail: From + (message == Plain ? string.Empty : " BODY=8BITMIME")));
+        }
+
+        // Every edit at the end of the message.
+        yield return Lib("addheader", ["-a", "eom=addheader:X-Added:appended"], One(Plain));
+        yield return Lib("addheader folded and 8-bit", ["-a", "eom=addheader:X-Folded:a\\n\\tb", "-a", "eom=addheader:X-8bit:caf\\xe9"], One(Latin1, From + " BODY=8BITMIME"));
+        yield return Lib("insheader 0 (above the trace field)", ["-a", "eom=insheader:0:X-Top:first"], One(Plain));
+        yield return Lib("insheader 1 (below the trace field)", ["-a", "eom=insheader:1:X-Second:second"], One(Plain));
+        yield return Lib("insheader 3 and past the end", ["-a", "eom=insheader:3:X-Three:third", "-a", "eom=insheader:99:X-End:end"], One(Plain));
+        yield return Lib("chgheader replace", ["-a", "eom=chgheader:1:Subject:[SPAM] plain"], One(Plain));
+        yield return Lib("chgheader delete", ["-a", "eom=chgheader:1:Message-ID:"], One(Plain));
+        yield return Lib("chgheader past the count adds", ["-a", "eom=chgheader:2:Subject:second subject"], One(Plain));
+        yield return Lib("chgheader of a folded 8-bit field", ["-a", "eom=chgheader:1:X-Folded:one line now"], One(Latin1, From + " BODY=8BITMIME"));
+        yield return Lib("header edits with leading space kept", ["-P", "HDR_LEADSPC", "-a", "eom=addheader:X-Lead:  two spaces", "-a", "eom=chgheader:1:Subject:no space"], One(Plain));
+        yield return Lib("chgfrom with DSN arguments", ["-a", "eom=chgfrom:<changed@example.org>:RET=FULL ENVID=milter-envid"],
+            One(Plain, From + " BODY=8BITMIME RET=HDRS ENVID=orig-envid", [To + " NOTIFY=FAILURE"]));
+        yield return Lib("chgfrom without arguments keeps the client's", ["-a", "eom=chgfrom:<changed@example.org>"],
+            One(Plain, From + " BODY=8BITMIME RET=HDRS ENVID=orig-envid"));
+        yield return Lib("chgfrom with BODY and SIZE ignored", ["-a", "eom=chgfrom:<changed@example.org>:BODY=7BIT SIZE=12345 XFOO=bar"],
+            One(Plain, From + " BODY=8BITMIME"));
+        yield return Lib("addrcpt and delrcpt", ["-a", "eom=addrcpt:<added@example.org>", "-a", "eom=delrcpt:<carol@example.net>"],
+            One(Plain, From, [To, "<carol@example.net>"]));
+        yield return Lib("addrcpt_par with NOTIFY and ORCPT", ["-a", "eom=addrcpt_par:<added@example.org>:NOTIFY=SUCCESS,DELAY ORCPT=rfc822;orig-added@example.org"], One(Plain));
+        yield return Lib("replbody without final CRLF", ["-a", "eom=replbody:Body replaced.\\r\\nLast line without CRLF"], One(Plain));
+        yield return Lib("replbody empty", ["-a", "eom=replbody:"], One(Plain));
+        yield return Lib("replbody with bare LF", ["-a", "eom=replbody:one\\ntwo\\n"], One(Plain));
+        yield return Lib("quarantine", ["-a", "eom=quarantine:held by the milter"], One(Plain));
+
+        // Verdicts at each stage.
+        yield return Lib("reject at connect", ["-a", "connect=reply:550:5.7.1:connection rejected"], One(Plain));
+        yield return Lib("tempfail at connect", ["-a", "connect=tempfail"], One(Plain));
+        yield return Lib("reject at helo", ["-a", "helo=reply:550:5.7.1:helo rejected"], One(Plain));
+        yield return Lib("tempfail at helo", ["-a", "helo=reply:451:4.7.1:helo tempfailed"], One(Plain));
+        yield return Lib("reject at mail", ["-a", "mail=reply:550:5.7.1:sender rejected"], One(Plain));
+        yield return Lib("reject one recipient of three", ["-a", "rcpt/reject1=reply:550:5.7.1:recipient rejected", "-a", "rcpt/temp1=tempfail"],
+            One(Plain, From, ["<reject1@example.net>", To, "<temp1@example.net>"]));
+        yield return Lib("every recipient rejected, then DATA", ["-a", "rcpt=reject"], One(Plain, From, [To, "<carol@example.net>"]));
+        yield return Lib("reject at data", ["-a", "data=reply:554:5.7.1:no data for you"], One(Plain));
+        yield return Lib("reject at a header", ["-a", "header/Subject=reject"], One(Plain));
+        yield return Lib("reject at eoh", ["-a", "eoh=reply:550:5.7.1:eoh rejected"], One(Plain));
+        yield return Lib("reject at eom", ["-a", "eom=reply:554:5.7.1:message rejected"], One(Plain));
+        yield return Lib("tempfail at eom", ["-a", "eom=tempfail"], One(Plain));
+        yield return Lib("multi-line reply", ["-a", "eom=mlreply:550:5.7.1:first line|second line|third line"], One(Plain));
+        yield return Lib("421 at rcpt closes", ["-a", "rcpt=reply:421:4.7.0:closing now"], One(Plain));
+        yield return Lib("discard at eom", ["-a", "eom=discard"], One(Plain));
+        yield return Lib("discard at rcpt drops the message", ["-a", "rcpt=discard"], One(Plain));
+        yield return Lib("accept at mail skips the rest", ["-a", "mail=accept", "-a", "eom=addheader:X-Never:seen"], One(Plain));
+
+        // Sessions with several transactions.
+        yield return Lib("two messages, the first rejected", ["-a", "mail/first=reject", "-a", "eom=addheader:X-Second:yes"],
+            new SmtpDialogue("client.example", [new SmtpTransaction("<first@example.com>", [To], Plain), new SmtpTransaction(From, [To], Plain)]));
+        yield return Lib("RSET between messages", ["-a", "eom=addheader:X-Count:one"],
+            new SmtpDialogue("client.example", [new SmtpTransaction(From, [To], Plain, ResetAfter: true), new SmtpTransaction(From, [To], Latin1)]));
+
+        // Many recipients with ESMTP parameters.
+        yield return Lib("sixty recipients with DSN parameters", ["-a", "eom=addheader:X-Many:yes"],
+            One(Plain, From + " RET=HDRS ENVID=many", [.. Enumerable.Range(1, 60).Select(i => $"<r{i:00}@example.net>" + (i % 3) switch
+            {
+                0 => " NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig" + i + "@example.net",
+                1 => " NOTIFY=NEVER",
+                _ => string.Empty,
+            })]));
+
+        // A second, independent milter implementation.
+        yield return new DifferentialCase("pymilter edits", MilterKind.Pymilter,
+            ["-a", "eom=addheader:X-Py:added", "-a", "eom=insheader:1:X-Py-Ins:inserted", "-a", "eom=chgheader:1:Subject:changed by pymilter"], One(Latin1, From + " BODY=8BITMIME"));
+        yield return new DifferentialCase("pymilter reject at rcpt", MilterKind.Pymilter, ["-a", "rcpt/bad=reply:550:5.1.1:no such user"], One(Plain, From, ["<bad@example.net>", To]));
+
+        // opendkim signs what it saw.
+        foreach (var (name, message) in new[] { ("ascii", Plain), ("utf-8", Utf8), ("latin1", Latin1), ("invalid 8-bit", Invalid8Bit) })
+        {
+            yield return new DifferentialCase($"opendkim signs {name}", MilterKind.OpenDkim, [], One(message, From + (message == Plain ? string.Empty : " BODY=8BITMIME")));
+        }
+    }
+
+    private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue) => new(name, MilterKind.Libmilter, arguments, dialogue);
+
+    private static SmtpDialogue One(byte[] message, string mail = From, string[]? rcpts = null) =>
+        new("client.example", [new SmtpTransaction(mail, rcpts ?? [To], message)]);
+
+    private static byte[] Message(string text, bool utf8 = false) =>
+        utf8 ? System.Text.Encoding.UTF8.GetBytes(text) : System.Text.Encoding.Latin1.GetBytes(text);
+}
