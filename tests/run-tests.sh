@@ -34,6 +34,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         echo "Installing missing system packages: ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
+        # Postfix serves a private test instance only (tests/postfix): no system configuration, nothing on port 25.
+        echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
         apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null || {
             echo "apt-get could not install: ${missing[*]}" >&2
             echo "0 passed, 1 failed"
