@@ -11,10 +11,12 @@ public class ArchitectureTests
     /// <summary>
     /// Which room may use which: Running puts everything together; Selection asks the directory about the
     /// configured slots; Configuration parses the Sieve of its actions; Sieve runs on the message Editing
-    /// holds; Editing, Loading and Diagnostics stand alone.
+    /// holds; Smtp answers an SMTP server's commands and edits the message (Editing) to a disposition (Running's);
+    /// Editing, Loading and Diagnostics stand alone.
     /// </summary>
     private static readonly Dictionary<string, string[]> Allowed = new(StringComparer.Ordinal)
     {
+        ["Smtp"] = ["Editing", "Running"],
         ["Running"] = ["Configuration", "Diagnostics", "Editing", "Loading", "Selection", "Sieve"],
         ["Selection"] = ["Configuration", "Editing"],
         ["Configuration"] = ["Editing", "Sieve"],

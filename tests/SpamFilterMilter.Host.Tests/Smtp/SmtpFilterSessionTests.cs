@@ -1,0 +1,187 @@
+using System.Net;
+using System.Text;
+using Moq;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Running;
+using SpamFilterMilter.Host.Smtp;
+
+namespace SpamFilterMilter.Host.Tests.Smtp;
+
+/// <summary>
+/// The SMTP-time session answers each command as Postfix's smtpd answers with a milter: a connect or HELO refusal is
+/// given at MAIL, MAIL/RCPT/DATA refusals at that command, a 421 closes, DATA without recipients is Postfix's 554, and
+/// the end of DATA carries the verdict with the edits applied. The filter here is a mock: what the filter decides is
+/// the input; the real milters' side is PostfixDifferentialTests.
+/// </summary>
+public class SmtpFilterSessionTests
+{
+    private static readonly SmtpReply Custom550 = new(550, "5.7.1", "no thanks");
+    private static readonly SmtpReply Custom451 = new(451, "4.7.1", "later");
+    private static readonly SmtpReply Closing421 = new(421, "4.7.0", "closing");
+
+    private static StageDecision Decide(FilterStage stage, FilterAction action, SmtpReply? reply = null) => new() { Stage = stage, Action = action, Reply = reply };
+
+    private static Mock<IFilterSession> Filter()
+    {
+        var filter = new Mock<IFilterSession>();
+        filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Connect));
+        filter.Setup(f => f.HeloAsync(It.IsAny<string>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Helo));
+        filter.Setup(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Mail));
+        filter.Setup(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Rcpt));
+        filter.Setup(f => f.DataAsync(It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Data));
+        filter.Setup(f => f.HeaderAsync(It.IsAny<string>(), It.IsAny<string>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Header));
+        filter.Setup(f => f.EndOfHeadersAsync(It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.EndOfHeaders));
+        filter.Setup(f => f.BodyAsync(It.IsAny<ReadOnlyMemory<byte>>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Body));
+        filter.Setup(f => f.EndOfMessageAsync(It.IsAny<CancellationToken>())).ReturnsAsync(new FilterVerdict { Action = FilterAction.Accept, DecidedAt = FilterStage.EndOfMessage });
+        return filter;
+    }
+
+    private static async Task<SmtpFilterSession> InTransactionAsync(Mock<IFilterSession> filter, params string[] recipients)
+    {
+        var session = new SmtpFilterSession(filter.Object, "mta.example");
+        await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 25));
+        await session.HeloAsync("client.example");
+        await session.MailAsync("<a@example.com>", ["BODY=8BITMIME"]);
+        foreach (var recipient in recipients)
+        {
+            await session.RcptAsync(recipient, []);
+        }
+
+        return session;
+    }
+
+    [Test]
+    public async Task A_permanent_refusal_at_connect_greets_with_554_and_refuses_every_MAIL_with_the_filters_reply()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Connect, FilterAction.Reject, Custom550));
+        await using var session = new SmtpFilterSession(filter.Object, "mta.example");
+
+        var greeting = await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 25));
+        var helo = await session.HeloAsync("client.example");
+        var mail = await session.MailAsync("<a@example.com>", []);
+        var again = await session.MailAsync("<b@example.com>", []);
+
+        Assert.That(greeting.Refusal?.ToString(), Is.EqualTo("554 mta.example ESMTP not accepting connections"));
+        Assert.That(greeting.ClosesSession, Is.False);
+        Assert.That(helo.IsRefused, Is.False, "HELO still gets 250");
+        Assert.That(mail.Refusal, Is.EqualTo(Custom550));
+        Assert.That(again.Refusal, Is.EqualTo(Custom550));
+        filter.Verify(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Never);
+    }
+
+    [Test]
+    public async Task A_temporary_refusal_at_connect_greets_normally_and_refuses_MAIL()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Connect, FilterAction.TempFail));
+        await using var session = new SmtpFilterSession(filter.Object, "mta.example");
+
+        Assert.That((await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 25))).IsRefused, Is.False);
+        Assert.That((await session.MailAsync("<a@example.com>", [])).Refusal, Is.EqualTo(SmtpReply.DefaultTempFail));
+    }
+
+    [Test]
+    public async Task A_421_at_connect_greets_with_421_and_closes()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Connect, FilterAction.TempFail, Closing421));
+        await using var session = new SmtpFilterSession(filter.Object, "mta.example");
+
+        var greeting = await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 25));
+
+        Assert.That(greeting.Refusal?.ToString(), Is.EqualTo("421 mta.example Service unavailable - try again later"));
+        Assert.That(greeting.ClosesSession, Is.True);
+    }
+
+    [Test]
+    public async Task A_refusal_at_HELO_is_given_at_MAIL_and_HELO_itself_gets_250()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.HeloAsync(It.IsAny<string>(), It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Helo, FilterAction.TempFail, Custom451));
+        await using var session = new SmtpFilterSession(filter.Object, "mta.example");
+        await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 25));
+
+        Assert.That((await session.HeloAsync("client.example")).IsRefused, Is.False);
+        Assert.That((await session.MailAsync("<a@example.com>", [])).Refusal, Is.EqualTo(Custom451));
+    }
+
+    [Test]
+    public async Task A_refused_recipient_is_refused_alone_and_left_out_of_the_envelope()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.RcptAsync("<bad@example.net>", It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Rcpt, FilterAction.Reject, Custom550));
+        await using var session = await InTransactionAsync(filter);
+
+        var bad = await session.RcptAsync("<bad@example.net>", []);
+        var good = await session.RcptAsync("<good@example.net>", ["NOTIFY=NEVER"]);
+
+        Assert.That(bad.Refusal, Is.EqualTo(Custom550));
+        Assert.That(good.IsRefused, Is.False);
+        Assert.That(session.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "good@example.net" }));
+    }
+
+    [Test]
+    public async Task DATA_with_no_recipient_accepted_is_refused_as_Postfix_refuses_it_without_asking_the_filter()
+    {
+        var filter = Filter();
+        await using var session = await InTransactionAsync(filter);
+
+        var data = await session.DataAsync();
+
+        Assert.That(data.Refusal?.ToString(), Is.EqualTo("554 5.5.1 Error: no valid recipients"));
+        filter.Verify(f => f.DataAsync(It.IsAny<CancellationToken>()), Times.Never);
+    }
+
+    [TestCase(FilterAction.Reject, null, "550 5.7.1 Command rejected", Disposition.Reject)]
+    [TestCase(FilterAction.TempFail, null, "451 4.7.1 Service unavailable - try again later", Disposition.TempFail)]
+    [TestCase(FilterAction.Reject, "554 5.7.1 not this one", "554 5.7.1 not this one", Disposition.Reject)]
+    [TestCase(FilterAction.Discard, null, null, Disposition.Discard)]
+    [TestCase(FilterAction.Accept, null, null, Disposition.Deliver)]
+    public async Task The_end_of_DATA_answers_the_verdict(FilterAction action, string? reply, string? expectedRefusal, Disposition expected)
+    {
+        var filter = Filter();
+        SmtpReply.TryParse(reply ?? string.Empty, SmtpReplySyntax.Text, out var parsed, out _);
+        filter.Setup(f => f.EndOfMessageAsync(It.IsAny<CancellationToken>())).ReturnsAsync(new FilterVerdict { Action = action, Reply = reply is null ? null : parsed });
+        await using var session = await InTransactionAsync(filter, "<b@example.net>");
+        await session.DataAsync();
+
+        var result = await session.MessageAsync(new MemoryStream("Subject: x\r\n\r\nbody\r\n"u8.ToArray()));
+
+        Assert.That(result.Answer.Refusal?.ToString(), Is.EqualTo(expectedRefusal));
+        Assert.That(result.Disposition, Is.EqualTo(expected));
+    }
+
+    [Test]
+    public async Task An_accepted_message_comes_back_edited_with_the_trace_field_on_top_and_the_envelope_of_the_transaction()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.EndOfMessageAsync(It.IsAny<CancellationToken>())).ReturnsAsync(new FilterVerdict
+        {
+            Action = FilterAction.Accept,
+            Edits = [new AddHeader("X-Added", " yes"), new AddRecipient("<added@example.org>", null)],
+        });
+        await using var session = await InTransactionAsync(filter, "<b@example.net>");
+        await session.DataAsync();
+
+        var result = await session.MessageAsync(new MemoryStream("Subject: x\r\n\r\nbody\r\n"u8.ToArray()), "Received: by mta.example\r\n"u8.ToArray());
+
+        Assert.That(Encoding.ASCII.GetString(result.Message), Is.EqualTo("Received: by mta.example\r\nSubject: x\r\nX-Added: yes\r\n\r\nbody\r\n"));
+        Assert.That(result.Envelope.MailFrom, Is.EqualTo("a@example.com"));
+        Assert.That(result.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "b@example.net", "added@example.org" }));
+        filter.Verify(f => f.HeaderAsync("Received", It.IsAny<string>(), It.IsAny<CancellationToken>()), Times.Never, "the filter does not see the trace field");
+    }
+
+    [Test]
+    public async Task A_421_anywhere_closes_the_session()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Rcpt, FilterAction.TempFail, Closing421));
+        await using var session = await InTransactionAsync(filter);
+
+        var answer = await session.RcptAsync("<b@example.net>", []);
+
+        Assert.That(answer.Refusal, Is.EqualTo(Closing421));
+        Assert.That(answer.ClosesSession, Is.True);
+    }
+}
