@@ -10,8 +10,9 @@ namespace SpamFilterMilter.Host.Smtp;
 /// Postfix's (docs/smtp.md): a refusal at connect or HELO is given to every MAIL of the session (the greeting says
 /// 554 for a permanent one, HELO still gets 250); MAIL, RCPT and DATA refusals are given at that command, a refused
 /// recipient leaving the others; the end of DATA gets the verdict, the edits applied to the message and the envelope;
-/// a 421 closes the session; a filter that fails answers with its configured failure action. Not thread-safe: one
-/// SMTP session, one caller at a time.
+/// a 421 closes the session; a filter that fails answers with its configured failure action. Commands out of order
+/// get Postfix's 503 and 554 replies (nested MAIL, RCPT or DATA without MAIL, DATA without a recipient) without the
+/// filter hearing of them. Not thread-safe: one SMTP session, one caller at a time.
 /// </summary>
 public sealed class SmtpFilterSession : IAsyncDisposable
 {
@@ -37,6 +38,15 @@ public sealed class SmtpFilterSession : IAsyncDisposable
 
     /// <summary>The reply Postfix gives DATA when no recipient was accepted.</summary>
     public static SmtpReply NoValidRecipients { get; } = new(554, "5.5.1", "Error: no valid recipients");
+
+    /// <summary>The reply Postfix gives MAIL inside a transaction (after MAIL, until the message ends or RSET).</summary>
+    public static SmtpReply NestedMail { get; } = new(503, "5.5.1", "Error: nested MAIL command");
+
+    /// <summary>The reply Postfix gives RCPT outside a transaction.</summary>
+    public static SmtpReply NeedMail { get; } = new(503, "5.5.1", "Error: need MAIL command");
+
+    /// <summary>The reply Postfix gives DATA outside a transaction.</summary>
+    public static SmtpReply NeedRcpt { get; } = new(503, "5.5.1", "Error: need RCPT command");
 
     /// <summary>The recipients accepted in the current transaction, in order.</summary>
     public IReadOnlyList<EnvelopeRecipient> Recipients => _recipients;
@@ -96,8 +106,12 @@ public sealed class SmtpFilterSession : IAsyncDisposable
             return SmtpAnswer.Refuse(refusal);
         }
 
+        if (_inTransaction)
+        {
+            return SmtpAnswer.Refuse(NestedMail);
+        }
+
         _recipients.Clear();
-        _inTransaction = false;
         var decision = await _filter.MailAsync(reversePath, parameters, cancellationToken).ConfigureAwait(false);
         if (Refusal(decision) is { } reply)
         {
@@ -116,7 +130,7 @@ public sealed class SmtpFilterSession : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(parameters);
         if (!_inTransaction)
         {
-            throw new InvalidOperationException("RCPT needs an accepted MAIL first (an SMTP server answers 503 itself).");
+            return SmtpAnswer.Refuse(NeedMail);
         }
 
         var decision = await _filter.RcptAsync(forwardPath, parameters, cancellationToken).ConfigureAwait(false);
@@ -134,7 +148,7 @@ public sealed class SmtpFilterSession : IAsyncDisposable
     {
         if (!_inTransaction)
         {
-            throw new InvalidOperationException("DATA needs an accepted MAIL first (an SMTP server answers 503 itself).");
+            return SmtpAnswer.Refuse(NeedRcpt);
         }
 
         if (_recipients.Count == 0)

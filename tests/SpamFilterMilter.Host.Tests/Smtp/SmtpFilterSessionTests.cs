@@ -133,6 +133,25 @@ public class SmtpFilterSessionTests
         filter.Verify(f => f.DataAsync(It.IsAny<CancellationToken>()), Times.Never);
     }
 
+    [Test]
+    public async Task Commands_out_of_order_get_Postfixs_503_replies_and_never_reach_the_filter()
+    {
+        var filter = Filter();
+        await using var session = new SmtpFilterSession(filter.Object, "mta.example");
+        await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 25));
+
+        var rcpt = await session.RcptAsync("<b@example.net>", []);
+        var data = await session.DataAsync();
+        await session.MailAsync("<a@example.com>", []);
+        var nested = await session.MailAsync("<again@example.com>", []);
+
+        Assert.That(rcpt.Refusal?.ToString(), Is.EqualTo("503 5.5.1 Error: need MAIL command"));
+        Assert.That(data.Refusal?.ToString(), Is.EqualTo("503 5.5.1 Error: need RCPT command"));
+        Assert.That(nested.Refusal?.ToString(), Is.EqualTo("503 5.5.1 Error: nested MAIL command"));
+        filter.Verify(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Never);
+        filter.Verify(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Once);
+    }
+
     [TestCase(FilterAction.Reject, null, "550 5.7.1 Command rejected", Disposition.Reject)]
     [TestCase(FilterAction.TempFail, null, "451 4.7.1 Service unavailable - try again later", Disposition.TempFail)]
     [TestCase(FilterAction.Reject, "554 5.7.1 not this one", "554 5.7.1 not this one", Disposition.Reject)]

@@ -8,10 +8,12 @@ namespace SpamFilterMilter.Testing.Smtp;
 public sealed record SmtpDialogue(string Helo, IReadOnlyList<SmtpTransaction> Transactions);
 
 /// <summary>
-/// One transaction: MAIL, each RCPT, then DATA (always sent when MAIL was accepted, even with no recipient accepted,
-/// to see the server refuse it) and the message when DATA is accepted. <see cref="ResetAfter"/> sends RSET after it.
+/// One transaction: EHLO again first when <see cref="EhloBefore"/> names a host, MAIL, each RCPT, then DATA (sent when
+/// MAIL was accepted, even with no recipient accepted, to see the server refuse it; not when <see cref="Message"/> is
+/// null: the client gives up before DATA) and the message when DATA is accepted. <see cref="ResetAfter"/> sends RSET
+/// after it.
 /// </summary>
-public sealed record SmtpTransaction(string MailArguments, IReadOnlyList<string> RcptArguments, byte[] Message, bool ResetAfter = false);
+public sealed record SmtpTransaction(string MailArguments, IReadOnlyList<string> RcptArguments, byte[]? Message, bool ResetAfter = false, string? EhloBefore = null);
 
 /// <summary>One command and the server's reply: code and text lines (enhanced code included, as the server wrote them).</summary>
 public sealed record SmtpExchange(string Command, int Code, IReadOnlyList<string> Lines)

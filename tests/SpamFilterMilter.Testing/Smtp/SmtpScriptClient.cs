@@ -57,6 +57,11 @@ public static class SmtpScriptClient
 
         foreach (var transaction in dialogue.Transactions)
         {
+            if (transaction.EhloBefore is { } ehlo && (await Say("EHLO " + ehlo)).Code == 421)
+            {
+                return exchanges;
+            }
+
             var mail = await Say("MAIL FROM:" + transaction.MailArguments);
             if (mail.Code == 421)
             {
@@ -73,15 +78,18 @@ public static class SmtpScriptClient
                     }
                 }
 
-                var data = await Say("DATA");
-                if (data.Code == 421)
+                if (transaction.Message is { } message)
                 {
-                    return exchanges;
-                }
+                    var data = await Say("DATA");
+                    if (data.Code == 421)
+                    {
+                        return exchanges;
+                    }
 
-                if (data.Code == 354 && (await Say("<message>", NextHopClient.DotStuffed(transaction.Message))).Code == 421)
-                {
-                    return exchanges;
+                    if (data.Code == 354 && (await Say("<message>", NextHopClient.DotStuffed(message))).Code == 421)
+                    {
+                        return exchanges;
+                    }
                 }
             }
 

@@ -110,6 +110,19 @@ internal static class DifferentialCorpus
         yield return Lib("RSET between messages", ["-a", "eom=addheader:X-Count:one"],
             new SmtpDialogue("client.example", [new SmtpTransaction(From, [To], Plain, ResetAfter: true), new SmtpTransaction(From, [To], Latin1)]));
 
+        yield return Lib("three messages in one session", ["-a", "rcpt/nobody=reject", "-a", "mail/dropme=discard", "-a", "eom=addheader:X-Seen:yes"],
+            new SmtpDialogue("client.example", [
+                new SmtpTransaction(From, ["<nobody@example.net>"], Plain),
+                new SmtpTransaction(From, [To], Latin1),
+                new SmtpTransaction("<dropme@example.com>", [To], Plain),
+            ]));
+        yield return Lib("RSET before DATA, then a message", ["-a", "eom=addheader:X-After-Reset:yes"],
+            new SmtpDialogue("client.example", [new SmtpTransaction(From, [To], null, ResetAfter: true), new SmtpTransaction(From, [To], Plain)]));
+        yield return Lib("EHLO again between messages", ["-a", "helo/second=reply:550:5.7.1:not that name", "-a", "eom=addheader:X-Helo:checked"],
+            new SmtpDialogue("client.example", [new SmtpTransaction(From, [To], Plain), new SmtpTransaction(From, [To], Plain, EhloBefore: "second.example")]));
+        yield return Lib("EHLO again in the middle of a transaction", ["-a", "eom=addheader:X-Helo:checked"],
+            new SmtpDialogue("client.example", [new SmtpTransaction(From, [To], null), new SmtpTransaction(From, [To], Plain, EhloBefore: "again.example")]));
+
         // Many recipients with ESMTP parameters.
         yield return Lib("sixty recipients with DSN parameters", ["-a", "eom=addheader:X-Many:yes"],
             One(Plain, From + " RET=HDRS ENVID=many", [.. Enumerable.Range(1, 60).Select(i => $"<r{i:00}@example.net>" + (i % 3) switch

@@ -17,77 +17,110 @@ internal static class OurMta
 
     public static async Task<MtaRun> RunAsync(ISpamFilterPlugin plugin, SmtpSink sink, SmtpDialogue dialogue)
     {
-        var outcomes = new List<string>();
-        var deliveries = new List<Delivery>();
-        var seen = new HashSet<string>(SmtpSink.DumpsIn(sink.Folder));
+        var run = new Run(sink);
         await using var session = new SmtpFilterSession(plugin.OpenSession(), PostfixInstance.HostName);
-
-        bool Record(string command, SmtpAnswer answer, int proceedCode)
+        if (run.Closes("connect", await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000)), 220)
+            || run.Closes("EHLO " + dialogue.Helo, await session.HeloAsync(dialogue.Helo), 250))
         {
-            outcomes.Add(answer.Refusal is { } refusal
+            return run.Result;
+        }
+
+        foreach (var transaction in dialogue.Transactions)
+        {
+            if (await run.ClosesInAsync(session, dialogue.Helo, transaction))
+            {
+                return run.Result;
+            }
+        }
+
+        await session.CloseAsync();
+        run.Closes("QUIT", SmtpAnswer.Proceed, 221);
+        return run.Result;
+    }
+
+    /// <summary>The outcomes and deliveries of one dialogue so far.</summary>
+    private sealed class Run(SmtpSink sink)
+    {
+        private readonly List<string> _outcomes = [];
+        private readonly List<Delivery> _deliveries = [];
+        private readonly HashSet<string> _seen = new(SmtpSink.DumpsIn(sink.Folder));
+
+        public MtaRun Result => new(_outcomes, _deliveries);
+
+        /// <summary>Records the answer to <paramref name="command"/> as the client would see it; true when it closes the session.</summary>
+        public bool Closes(string command, SmtpAnswer answer, int proceedCode)
+        {
+            _outcomes.Add(answer.Refusal is { } refusal
                 ? MtaRun.Outcome(new SmtpExchange(command, refusal.Code, [.. refusal.ToString().Split("\r\n").Select(line => line.Length > 4 ? line[4..] : string.Empty)]))
                 : MtaRun.Outcome(new SmtpExchange(command, proceedCode, [])));
             return answer.ClosesSession;
         }
 
-        var greeting = await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000));
-        if (Record("connect", greeting, 220) || Record("EHLO " + dialogue.Helo, await session.HeloAsync(dialogue.Helo), 250))
+        /// <summary>One transaction as <see cref="SmtpScriptClient"/> plays it; true when the session was closed in it.</summary>
+        public async Task<bool> ClosesInAsync(SmtpFilterSession session, string helo, SmtpTransaction transaction)
         {
-            return new MtaRun(outcomes, deliveries);
-        }
-
-        foreach (var transaction in dialogue.Transactions)
-        {
-            var (sender, senderParameters) = Split(transaction.MailArguments);
-            var mail = await session.MailAsync(sender, senderParameters);
-            if (Record("MAIL FROM:" + transaction.MailArguments, mail, 250))
+            if (transaction.EhloBefore is { } ehlo && Closes("EHLO " + ehlo, await session.HeloAsync(ehlo), 250))
             {
-                return new MtaRun(outcomes, deliveries);
+                return true;
             }
 
-            if (!mail.IsRefused)
+            var (sender, senderParameters) = Split(transaction.MailArguments);
+            var mail = await session.MailAsync(sender, senderParameters);
+            if (Closes("MAIL FROM:" + transaction.MailArguments, mail, 250))
             {
-                foreach (var rcpt in transaction.RcptArguments)
-                {
-                    var (recipient, parameters) = Split(rcpt);
-                    if (Record("RCPT TO:" + rcpt, await session.RcptAsync(recipient, parameters), 250))
-                    {
-                        return new MtaRun(outcomes, deliveries);
-                    }
-                }
+                return true;
+            }
 
-                var data = await session.DataAsync();
-                if (Record("DATA", data, 354))
-                {
-                    return new MtaRun(outcomes, deliveries);
-                }
-
-                if (!data.IsRefused)
-                {
-                    var queueId = Interlocked.Increment(ref s_queueIds).ToString("X8", CultureInfo.InvariantCulture);
-                    var result = await session.MessageAsync(new MemoryStream(transaction.Message), TraceField(dialogue.Helo, queueId));
-                    if (Record("<message>", result.Answer, 250))
-                    {
-                        return new MtaRun(outcomes, deliveries);
-                    }
-
-                    if (!result.Answer.IsRefused)
-                    {
-                        deliveries.Add(await DeliverAsync(sink, seen, result, queueId));
-                    }
-                }
+            if (!mail.IsRefused && await ClosesInEnvelopeAsync(session, helo, transaction))
+            {
+                return true;
             }
 
             if (transaction.ResetAfter)
             {
                 await session.ResetAsync();
-                Record("RSET", SmtpAnswer.Proceed, 250);
+                Closes("RSET", SmtpAnswer.Proceed, 250);
             }
+
+            return false;
         }
 
-        await session.CloseAsync();
-        Record("QUIT", SmtpAnswer.Proceed, 221);
-        return new MtaRun(outcomes, deliveries);
+        private async Task<bool> ClosesInEnvelopeAsync(SmtpFilterSession session, string helo, SmtpTransaction transaction)
+        {
+            foreach (var rcpt in transaction.RcptArguments)
+            {
+                var (recipient, parameters) = Split(rcpt);
+                if (Closes("RCPT TO:" + rcpt, await session.RcptAsync(recipient, parameters), 250))
+                {
+                    return true;
+                }
+            }
+
+            if (transaction.Message is null)
+            {
+                return false; // the client gives up before DATA
+            }
+
+            var data = await session.DataAsync();
+            if (Closes("DATA", data, 354) || data.IsRefused)
+            {
+                return data.ClosesSession;
+            }
+
+            var queueId = Interlocked.Increment(ref s_queueIds).ToString("X8", CultureInfo.InvariantCulture);
+            var result = await session.MessageAsync(new MemoryStream(transaction.Message), TraceField(helo, queueId));
+            if (Closes("<message>", result.Answer, 250))
+            {
+                return true;
+            }
+
+            if (!result.Answer.IsRefused)
+            {
+                _deliveries.Add(await DeliverAsync(sink, _seen, result, queueId));
+            }
+
+            return false;
+        }
     }
 
     private static async Task<Delivery> DeliverAsync(SmtpSink sink, HashSet<string> seen, FilteredMessage result, string queueId)
