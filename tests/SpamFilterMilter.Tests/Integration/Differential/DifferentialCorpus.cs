@@ -135,6 +135,10 @@ internal static class DifferentialCorpus
         // A second, independent milter implementation.
         yield return new DifferentialCase("pymilter edits", MilterKind.Pymilter,
             ["-a", "eom=addheader:X-Py:added", "-a", "eom=insheader:1:X-Py-Ins:inserted", "-a", "eom=chgheader:1:Subject:changed by pymilter"], One(Latin1, From + " BODY=8BITMIME"));
+        yield return new DifferentialCase("pymilter envelope and body edits", MilterKind.Pymilter,
+            ["-a", "eom=chgfrom:<py@example.org>:RET=FULL", "-a", "eom=addrcpt:<py-added@example.org>", "-a", "eom=delrcpt:<carol@example.net>", "-a", "eom=replbody:Replaced by pymilter.\\r\\n"],
+            One(Plain, From + " RET=HDRS", [To, "<carol@example.net>"]));
+        yield return new DifferentialCase("pymilter quarantine", MilterKind.Pymilter, ["-a", "eom=quarantine:pymilter holds it"], One(Plain));
         yield return new DifferentialCase("pymilter reject at rcpt", MilterKind.Pymilter, ["-a", "rcpt/bad=reply:550:5.1.1:no such user"], One(Plain, From, ["<bad@example.net>", To]));
 
         // opendkim signs what it saw.
