@@ -13,6 +13,9 @@ internal enum MilterKind
 
     /// <summary>opendkim, signing for example.com.</summary>
     OpenDkim,
+
+    /// <summary>No milter: a port where nothing listens (both MTAs' failure action, tempfail).</summary>
+    Unreachable,
 }
 
 /// <summary>One case: a milter, how it is told to behave, and what the SMTP client says.</summary>
@@ -103,6 +106,8 @@ internal static class DifferentialCorpus
         yield return Lib("discard at eom", ["-a", "eom=discard"], One(Plain));
         yield return Lib("discard at rcpt drops the message", ["-a", "rcpt=discard"], One(Plain));
         yield return Lib("accept at mail skips the rest", ["-a", "mail=accept", "-a", "eom=addheader:X-Never:seen"], One(Plain));
+
+        yield return new DifferentialCase("milter unreachable", MilterKind.Unreachable, [], One(Plain));
 
         // Sessions with several transactions.
         yield return Lib("two messages, the first rejected", ["-a", "mail/first=reject", "-a", "eom=addheader:X-Second:yes"],

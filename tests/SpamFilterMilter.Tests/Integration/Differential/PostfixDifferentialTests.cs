@@ -51,16 +51,18 @@ public partial class PostfixDifferentialTests : TempFolderTest
         {
             MilterKind.Libmilter => await MilterProcess.StartLibmilterAsync(testCase.MilterArguments),
             MilterKind.Pymilter => await MilterProcess.StartPymilterAsync(testCase.MilterArguments),
-            _ => await MilterProcess.StartOpenDkimAsync(),
+            MilterKind.OpenDkim => await MilterProcess.StartOpenDkimAsync(),
+            _ => null,
         };
+        var port = milter?.Port ?? ServerProcess.FreePort();
 
         MtaRun postfixRun;
-        await using (var postfix = await PostfixInstance.StartAsync($"inet:127.0.0.1:{milter.Port}", "milter_command_timeout=10s"))
+        await using (var postfix = await PostfixInstance.StartAsync($"inet:127.0.0.1:{port}", "milter_command_timeout=10s"))
         {
             postfixRun = await PostfixMta.RunAsync(postfix, testCase.Dialogue);
         }
 
-        await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
+        await using var plugin = DeployedPlugin.Create(Folder.Write("milter.opt", $"HOST=127.0.0.1\nPORT={port}\nTIMEOUT=1000\n"));
         MtaRun ourRun;
         try
         {
@@ -73,7 +75,7 @@ public partial class PostfixDifferentialTests : TempFolderTest
         }
 
         return testCase.Milter == MilterKind.OpenDkim
-            ? (await WithDkimVerdictsAsync(postfixRun, milter.WorkFolder), await WithDkimVerdictsAsync(ourRun, milter.WorkFolder))
+            ? (await WithDkimVerdictsAsync(postfixRun, milter!.WorkFolder), await WithDkimVerdictsAsync(ourRun, milter.WorkFolder))
             : (postfixRun, ourRun);
     }
 
