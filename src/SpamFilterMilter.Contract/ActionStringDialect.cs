@@ -114,4 +114,7 @@ public static class ActionStringDialect
 
         return result.Append('"').ToString();
     }
+
+    /// <summary>A Sieve string list (RFC 5228 §2.4.2.1): <c>["RET=FULL", "ENVID=x"]</c>, each entry <see cref="Quote"/>d.</summary>
+    public static string QuoteList(IEnumerable<string> texts) => "[" + string.Join(", ", texts.Select(Quote)) + "]";
 }

@@ -25,8 +25,26 @@ public sealed record ClientInfo
         new() { Address = address, Port = port, HostName = hostName };
 }
 
-/// <summary>One envelope recipient with its ESMTP parameters.</summary>
-public sealed record EnvelopeRecipient(string Address, IReadOnlyList<string>? Parameters = null);
+/// <summary>
+/// One envelope recipient with its ESMTP parameters (<see cref="EsmtpParameters"/>: one per entry, never null). Equal
+/// recipients have equal addresses and equal parameter lists.
+/// </summary>
+/// <param name="Address">The forward-path, with or without angle brackets.</param>
+/// <param name="Parameters">The ESMTP parameters of its RCPT TO (<c>NOTIFY=SUCCESS</c>, <c>ORCPT=rfc822;a@b</c>); null or omitted for none.</param>
+public sealed record EnvelopeRecipient(string Address, IReadOnlyList<string>? Parameters = null)
+{
+    /// <summary>The ESMTP parameters of its RCPT TO, one per entry; empty (never null) for none.</summary>
+    public IReadOnlyList<string> Parameters { get; init; } = Parameters ?? [];
+
+    /// <inheritdoc/>
+    public bool Equals(EnvelopeRecipient? other) =>
+        other is not null && Address == other.Address && EsmtpParameters.Equal(Parameters, other.Parameters);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Address, EsmtpParameters.HashOf(Parameters));
+
+    private bool PrintMembers(System.Text.StringBuilder builder) => EsmtpParameters.PrintRecord(builder, Address, Parameters);
+}
 
 /// <summary>
 /// A whole message as Messaging Server hands it to a spam-filter plug-in: who sent it from where,
@@ -43,8 +61,8 @@ public sealed class MessageSubmission
     /// <summary>The envelope sender (reverse-path), with or without angle brackets; empty for the null sender.</summary>
     public required string MailFrom { get; init; }
 
-    /// <summary>ESMTP parameters of MAIL FROM, one per entry (<c>SIZE=1234</c>, <c>BODY=8BITMIME</c>).</summary>
-    public IReadOnlyList<string>? MailParameters { get; init; }
+    /// <summary>ESMTP parameters of MAIL FROM, one per entry (<c>SIZE=1234</c>, <c>BODY=8BITMIME</c>); empty (never null) for none.</summary>
+    public IReadOnlyList<string> MailParameters { get; init => field = value ?? []; } = [];
 
     /// <summary>The envelope recipients, at least one.</summary>
     public required IReadOnlyList<EnvelopeRecipient> Recipients { get; init; }

@@ -19,14 +19,64 @@ public sealed record InsertHeader(int Index, string Name, string Value) : Messag
 /// </summary>
 public sealed record ChangeHeader(int Index, string Name, string? Value) : MessageEdit;
 
-/// <summary>Add an envelope recipient, optionally with ESMTP parameters (one string, space separated).</summary>
-public sealed record AddRecipient(string Address, string? Parameters) : MessageEdit;
+/// <summary>
+/// Add an envelope recipient with the ESMTP parameters the filter gave (<see cref="EsmtpParameters"/>: one per entry,
+/// empty for none), as the filter sent them: the host decides which it honours (Postfix: NOTIFY and ORCPT).
+/// Equal edits have equal addresses and equal parameter lists.
+/// </summary>
+public sealed record AddRecipient(string Address, IReadOnlyList<string> Parameters) : MessageEdit
+{
+    /// <summary>Add <paramref name="address"/> without ESMTP parameters.</summary>
+    public AddRecipient(string address)
+        : this(address, [])
+    {
+    }
+
+    /// <summary>The ESMTP parameters, one per entry; empty (never null) for none.</summary>
+    public IReadOnlyList<string> Parameters { get; init; } = Parameters ?? [];
+
+    /// <inheritdoc/>
+    public bool Equals(AddRecipient? other) =>
+        base.Equals(other) && Address == other.Address && EsmtpParameters.Equal(Parameters, other.Parameters);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Address, EsmtpParameters.HashOf(Parameters));
+
+    /// <inheritdoc/>
+    protected override bool PrintMembers(System.Text.StringBuilder builder) =>
+        EsmtpParameters.PrintRecord(builder, Address, Parameters);
+}
 
 /// <summary>Remove an envelope recipient (the address as given at RCPT).</summary>
 public sealed record DeleteRecipient(string Address) : MessageEdit;
 
-/// <summary>Change the envelope sender, optionally with ESMTP parameters (one string, space separated).</summary>
-public sealed record ChangeSender(string Address, string? Parameters) : MessageEdit;
+/// <summary>
+/// Change the envelope sender, with the ESMTP parameters the filter gave (<see cref="EsmtpParameters"/>: one per entry,
+/// empty for none), as the filter sent them: the host decides which it honours (Postfix: RET and ENVID replace the
+/// client's; with none, all of the client's stay). Equal edits have equal addresses and equal parameter lists.
+/// </summary>
+public sealed record ChangeSender(string Address, IReadOnlyList<string> Parameters) : MessageEdit
+{
+    /// <summary>Change the sender to <paramref name="address"/> without ESMTP parameters.</summary>
+    public ChangeSender(string address)
+        : this(address, [])
+    {
+    }
+
+    /// <summary>The ESMTP parameters, one per entry; empty (never null) for none.</summary>
+    public IReadOnlyList<string> Parameters { get; init; } = Parameters ?? [];
+
+    /// <inheritdoc/>
+    public bool Equals(ChangeSender? other) =>
+        base.Equals(other) && Address == other.Address && EsmtpParameters.Equal(Parameters, other.Parameters);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Address, EsmtpParameters.HashOf(Parameters));
+
+    /// <inheritdoc/>
+    protected override bool PrintMembers(System.Text.StringBuilder builder) =>
+        EsmtpParameters.PrintRecord(builder, Address, Parameters);
+}
 
 /// <summary>
 /// Replace the whole body with these bytes (CRLF line ends). A large body lives in a temporary file

@@ -16,7 +16,7 @@ public class ActionStringRoundTripTests
 {
     private const string CrlfMessage = "From: alice@example.org\r\nSubject: hello\r\nX-Old: 1\r\nX-Old: 2\r\n\r\nBody\r\n";
 
-    private static readonly Envelope Envelope = new("alice@example.org", "BODY=8BITMIME",
+    private static readonly Envelope Envelope = new("alice@example.org", ["BODY=8BITMIME"],
         [new EnvelopeRecipient("bob@example.com"), new EnvelopeRecipient("carol@example.com", ["NOTIFY=NEVER"])]);
 
     /// <summary>Header values as a milter may send them: one space (the standard form), none, a tab, two spaces, empty, folded.</summary>
@@ -35,11 +35,11 @@ public class ActionStringRoundTripTests
         }
 
         yield return new TestCaseData(new ChangeHeader(1, "x-old", null)).SetArgDisplayNames("ChangeHeader delete");
-        yield return new TestCaseData(new AddRecipient("<dave@example.com>", null)).SetArgDisplayNames("AddRecipient");
-        yield return new TestCaseData(new AddRecipient("<eve@example.com>", "NOTIFY=SUCCESS ORCPT=rfc822;eve@example.com")).SetArgDisplayNames("AddRecipient with parameters");
+        yield return new TestCaseData(new AddRecipient("<dave@example.com>")).SetArgDisplayNames("AddRecipient");
+        yield return new TestCaseData(new AddRecipient("<eve@example.com>", ["NOTIFY=SUCCESS", "ORCPT=rfc822;eve@example.com"])).SetArgDisplayNames("AddRecipient with parameters");
         yield return new TestCaseData(new DeleteRecipient("<Carol@example.com>")).SetArgDisplayNames("DeleteRecipient");
-        yield return new TestCaseData(new ChangeSender("<bounces@example.org>", null)).SetArgDisplayNames("ChangeSender");
-        yield return new TestCaseData(new ChangeSender("<>", "RET=HDRS")).SetArgDisplayNames("ChangeSender to the null sender with parameters");
+        yield return new TestCaseData(new ChangeSender("<bounces@example.org>")).SetArgDisplayNames("ChangeSender");
+        yield return new TestCaseData(new ChangeSender("<>", ["RET=HDRS"])).SetArgDisplayNames("ChangeSender to the null sender with parameters");
         yield return new TestCaseData(new ReplaceBody(new byte[] { (byte)'N', 0x00, 0xFF, (byte)'"', (byte)'\\', (byte)'\r', (byte)'\n' })).SetArgDisplayNames("ReplaceBody");
     }
 

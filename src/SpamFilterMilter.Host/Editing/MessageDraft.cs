@@ -22,7 +22,7 @@ internal sealed class MessageDraft
     private MessageBody? _replacedBody;
     private long? _replacedBodyLength; // as written: for an LF message, counted once when first asked
     private string _mailFrom;
-    private string? _mailParameters;
+    private IReadOnlyList<string> _mailParameters;
     private bool _envelopeChanged;
     private IReadOnlyList<HeaderField>? _view;
 
@@ -73,7 +73,7 @@ internal sealed class MessageDraft
                 (_replacedBody, _replacedBodyLength) = (body.Body, null);
                 break;
             case AddRecipient add:
-                _recipients.Add(new EnvelopeRecipient(MailPath.Bare(add.Address), add.Parameters?.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+                _recipients.Add(new EnvelopeRecipient(MailPath.Bare(add.Address), add.Parameters));
                 _envelopeChanged = true;
                 break;
             case DeleteRecipient delete:
@@ -104,9 +104,9 @@ internal sealed class MessageDraft
             AddHeader e => HeaderProblem(e.Name, e.Value),
             InsertHeader e => HeaderProblem(e.Name, e.Value),
             ChangeHeader e => HeaderProblem(e.Name, e.Value),
-            AddRecipient e => EnvelopeProblem(e.Address, "the recipient") ?? EnvelopeProblem(e.Parameters, "the ESMTP parameters"),
+            AddRecipient e => EnvelopeProblem(e.Address, "the recipient") ?? ParametersProblem(e.Parameters),
             DeleteRecipient e => EnvelopeProblem(e.Address, "the recipient"),
-            ChangeSender e => EnvelopeProblem(e.Address, "the sender") ?? EnvelopeProblem(e.Parameters, "the ESMTP parameters"),
+            ChangeSender e => EnvelopeProblem(e.Address, "the sender") ?? ParametersProblem(e.Parameters),
             _ => null,
         };
         if (problem is not null)
@@ -119,8 +119,12 @@ internal sealed class MessageDraft
             : value is not null && HeaderSyntax.FindBadLineBreak(value) >= 0 ? $"the value of {name} holds a line break that does not fold, a bare CR or a NUL: {LogText.Quote(value)}"
             : null;
 
-        static string? EnvelopeProblem(string? text, string what) =>
-            text is not null && MailPath.FindBadCharacter(text) >= 0 ? $"a control character in {what}: {LogText.Quote(text)}" : null;
+        static string? EnvelopeProblem(string text, string what) =>
+            MailPath.FindBadCharacter(text) >= 0 ? $"a control character in {what}: {LogText.Quote(text)}" : null;
+
+        static string? ParametersProblem(IReadOnlyList<string> parameters) =>
+            parameters.Select(p => p.Length == 0 || p.Contains(' ', StringComparison.Ordinal)
+                ? $"{LogText.Quote(p)} is not one ESMTP parameter" : EnvelopeProblem(p, "the ESMTP parameters")).FirstOrDefault(p => p is not null);
     }
 
     /// <summary>Replaces the field at <paramref name="index"/> of the whole header with exactly <paramref name="raw"/> (all its lines, line ends included).</summary>

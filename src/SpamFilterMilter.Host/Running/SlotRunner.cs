@@ -159,7 +159,7 @@ internal sealed class SlotRunner(ILogger logger)
                 Client = message.Client,
                 HeloName = message.HeloName,
                 MailFrom = copy.Envelope.MailFrom,
-                MailParameters = copy.Envelope.MailParameters?.Split(' ', StringSplitOptions.RemoveEmptyEntries),
+                MailParameters = copy.Envelope.MailParameters,
                 Recipients = copy.Envelope.Recipients,
                 Message = stream,
                 OptIn = group.OptIn,

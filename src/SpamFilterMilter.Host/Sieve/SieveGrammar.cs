@@ -32,9 +32,9 @@ internal static class SieveGrammar
         [Dialect.Quarantine] = new([Dialect.Capability], positional: [Kind.String]),
         [Dialect.InsertHeader] = new([Dialect.Capability], tags: [Number(Dialect.IndexTag), Flag(Dialect.RawTag)], positional: [Kind.String, Kind.String], requiredTags: [Dialect.IndexTag]),
         [Dialect.ReplaceHeader] = new([Dialect.Capability], tags: [Number(Dialect.IndexTag), Flag(Dialect.RawTag)], positional: [Kind.String, Kind.String], requiredTags: [Dialect.IndexTag]),
-        [Dialect.AddRecipient] = new([Dialect.Capability], positional: [Kind.String, Kind.String], required: 1),
+        [Dialect.AddRecipient] = new([Dialect.Capability], positional: [Kind.String, Kind.StringList], required: 1),
         [Dialect.DeleteRecipient] = new([Dialect.Capability], positional: [Kind.String]),
-        [Dialect.ChangeSender] = new([Dialect.Capability], positional: [Kind.String, Kind.String], required: 1),
+        [Dialect.ChangeSender] = new([Dialect.Capability], positional: [Kind.String, Kind.StringList], required: 1),
         [Dialect.ReplaceBody] = new([Dialect.Capability], tags: [Flag(Dialect.VerdictTag)], positional: [Kind.String], required: 0),
         [Dialect.RejectRecipient] = new([Dialect.Capability], positional: [Kind.String, Kind.String]),
     };

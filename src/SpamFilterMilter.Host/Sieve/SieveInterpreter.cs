@@ -303,6 +303,11 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
         }
     }
 
-    private static string? Parameters(Call command, int index) =>
-        command.OptionalString(index) is { } parameters ? EditArguments.Text(command, parameters, "the ESMTP parameters") : null;
+    /// <summary>
+    /// The ESMTP parameters of <c>addrecipient</c> and <c>changesender</c>: a string list, one parameter per entry, as
+    /// the plug-in writes it; a hand-written script may also give one space-separated string (or list entries holding
+    /// several), which is split as a milter's argument string is (<see cref="EsmtpParameters.Split"/>).
+    /// </summary>
+    private static IReadOnlyList<string> Parameters(Call command, int index) =>
+        [.. command.Strings(index).SelectMany(text => EsmtpParameters.Split(EditArguments.Text(command, text, "the ESMTP parameters")))];
 }

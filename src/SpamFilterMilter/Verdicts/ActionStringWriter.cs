@@ -99,20 +99,20 @@ internal static class ActionStringWriter
             case ChangeHeader change:
                 Header(script, Dialect.Capability, [Dialect.ReplaceHeader, Dialect.IndexTag, Number(change.Index)], change.Name, change.Value!);
                 break;
-            case AddRecipient { Parameters: null } rcpt:
+            case AddRecipient { Parameters.Count: 0 } rcpt:
                 script.Line(Dialect.Capability, Dialect.AddRecipient, Dialect.Quote(rcpt.Address));
                 break;
             case AddRecipient rcpt:
-                script.Line(Dialect.Capability, Dialect.AddRecipient, Dialect.Quote(rcpt.Address), Dialect.Quote(rcpt.Parameters));
+                script.Line(Dialect.Capability, Dialect.AddRecipient, Dialect.Quote(rcpt.Address), Dialect.QuoteList(rcpt.Parameters));
                 break;
             case DeleteRecipient rcpt:
                 script.Line(Dialect.Capability, Dialect.DeleteRecipient, Dialect.Quote(rcpt.Address));
                 break;
-            case ChangeSender { Parameters: null } from:
+            case ChangeSender { Parameters.Count: 0 } from:
                 script.Line(Dialect.Capability, Dialect.ChangeSender, Dialect.Quote(from.Address));
                 break;
             case ChangeSender from:
-                script.Line(Dialect.Capability, Dialect.ChangeSender, Dialect.Quote(from.Address), Dialect.Quote(from.Parameters));
+                script.Line(Dialect.Capability, Dialect.ChangeSender, Dialect.Quote(from.Address), Dialect.QuoteList(from.Parameters));
                 break;
             case ReplaceBody body when body.Body.Length <= Dialect.MaxInlineBody && body.Body.TryGetMemory(out var bytes):
                 // Base64 keeps every byte: a body is not always text, and never a Sieve-safe string.

@@ -103,13 +103,13 @@ public class MessageEditorTests
         var result = MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), envelope,
         [
             new DeleteRecipient("<BOB@example.com>"),
-            new AddRecipient("<dave@example.com>", "NOTIFY=NEVER ORCPT=rfc822;d"),
-            new AddRecipient("<eve@example.com>", null),
-            new ChangeSender("<bounces@example.org>", "RET=HDRS"),
+            new AddRecipient("<dave@example.com>", ["NOTIFY=NEVER", "ORCPT=rfc822;d"]),
+            new AddRecipient("<eve@example.com>"),
+            new ChangeSender("<bounces@example.org>", ["RET=HDRS"]),
         ]);
 
         Assert.That(result.Envelope.MailFrom, Is.EqualTo("bounces@example.org"));
-        Assert.That(result.Envelope.MailParameters, Is.EqualTo("RET=HDRS"));
+        Assert.That(result.Envelope.MailParameters, Is.EqualTo(new[] { "RET=HDRS" }));
         Assert.That(result.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "carol@example.com", "dave@example.com", "eve@example.com" }));
         Assert.That(result.Envelope.Recipients[1].Parameters, Is.EqualTo(new[] { "NOTIFY=NEVER", "ORCPT=rfc822;d" }));
         Assert.That(result.Message, Is.EqualTo(Encoding.ASCII.GetBytes(Message)), "envelope edits leave the message alone");

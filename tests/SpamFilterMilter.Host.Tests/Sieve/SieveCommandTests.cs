@@ -404,7 +404,17 @@ public class SieveCommandTests
     public void addrecipient_adds_an_envelope_recipient_with_or_without_ESMTP_arguments()
     {
         AssertEdits(Run("require \"vnd.spamfiltermilter\"; addrecipient \"<new@example.com>\"; addrecipient \"<par@example.com>\" \"NOTIFY=NEVER\";"),
-            new AddRecipient("<new@example.com>", null), new AddRecipient("<par@example.com>", "NOTIFY=NEVER"));
+            new AddRecipient("<new@example.com>"), new AddRecipient("<par@example.com>", ["NOTIFY=NEVER"]));
+    }
+
+    [TestCase("[\"NOTIFY=SUCCESS,DELAY\", \"ORCPT=rfc822;x@example.com\"]")] // as the plug-in writes them
+    [TestCase("\"NOTIFY=SUCCESS,DELAY ORCPT=rfc822;x@example.com\"")]            // one string, as a person may write them
+    [TestCase("[\"NOTIFY=SUCCESS,DELAY  ORCPT=rfc822;x@example.com\"]")]
+    public void ESMTP_parameters_are_a_string_list_or_one_space_separated_string(string parameters)
+    {
+        var outcome = Run($"require \"vnd.spamfiltermilter\"; addrecipient \"<par@example.com>\" {parameters};");
+
+        AssertEdits(outcome, new AddRecipient("<par@example.com>", ["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;x@example.com"]));
     }
 
     [Test]
@@ -421,8 +431,8 @@ public class SieveCommandTests
     {
         var outcome = Run("require \"vnd.spamfiltermilter\"; changesender \"<bounces@example.org>\" \"RET=HDRS\";");
 
-        AssertEdits(outcome, new ChangeSender("<bounces@example.org>", "RET=HDRS"));
-        Assert.That((outcome.Envelope.MailFrom, outcome.Envelope.MailParameters), Is.EqualTo(("bounces@example.org", "RET=HDRS")));
+        AssertEdits(outcome, new ChangeSender("<bounces@example.org>", ["RET=HDRS"]));
+        Assert.That((outcome.Envelope.MailFrom, outcome.Envelope.MailParameters), Is.EqualTo(("bounces@example.org", new[] { "RET=HDRS" })));
     }
 
     [Test]

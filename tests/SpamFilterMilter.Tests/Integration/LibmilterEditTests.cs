@@ -70,10 +70,10 @@ public class LibmilterEditTests : TempFolderTest
 
         Assert.That(verdict.Edits, Is.EqualTo(new MessageEdit[]
         {
-            new AddRecipient("<new@example.com>", null),
-            new AddRecipient("<par@example.com>", "NOTIFY=NEVER"),
+            new AddRecipient("<new@example.com>"),
+            new AddRecipient("<par@example.com>", ["NOTIFY=NEVER"]),
             new DeleteRecipient("<bob@example.com>"),
-            new ChangeSender("<bounces@example.org>", "RET=HDRS"),
+            new ChangeSender("<bounces@example.org>", ["RET=HDRS"]),
             new ReplaceBody(Encoding.ASCII.GetBytes("Replaced\r\nbody\r\n")),
         }).Using<MessageEdit>(EditComparer));
         var edited = MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), new Envelope("alice@example.org", null, [new EnvelopeRecipient("bob@example.com")]), verdict.Edits);
@@ -95,7 +95,7 @@ public class LibmilterEditTests : TempFolderTest
         var body = verdict.Edits.OfType<ReplaceBody>().Single();
         Assert.That(Encoding.ASCII.GetString(body.Body.ToArray()), Is.EqualTo(replacement));
         Assert.That(body.Body.Length, Is.GreaterThan(65535));
-        Assert.That(verdict.Edits.OfType<AddRecipient>().Single(), Is.EqualTo(new AddRecipient("<noargs@example.com>", null)), "ADDRCPT_PAR without its argument string");
+        Assert.That(verdict.Edits.OfType<AddRecipient>().Single(), Is.EqualTo(new AddRecipient("<noargs@example.com>")), "ADDRCPT_PAR without its argument string");
     }
 
     [Test]

@@ -144,20 +144,20 @@ public class ActionStringTests
     {
         var verdict = Map(FilterAction.Accept, edits:
         [
-            new AddRecipient("<new@example.com>", null),
-            new AddRecipient("<par@example.com>", "NOTIFY=NEVER"),
+            new AddRecipient("<new@example.com>"),
+            new AddRecipient("<par@example.com>", ["NOTIFY=NEVER"]),
             new DeleteRecipient("<old@example.com>"),
-            new ChangeSender("<bounces@example.com>", null),
-            new ChangeSender("<b@example.com>", "RET=HDRS ENVID=x"),
+            new ChangeSender("<bounces@example.com>"),
+            new ChangeSender("<b@example.com>", ["RET=HDRS", "ENVID=x"]),
         ]);
 
         Assert.That(verdict.Text, Is.EqualTo(string.Join('\n',
             "require \"vnd.spamfiltermilter\";",
             "addrecipient \"<new@example.com>\";",
-            "addrecipient \"<par@example.com>\" \"NOTIFY=NEVER\";",
+            "addrecipient \"<par@example.com>\" [\"NOTIFY=NEVER\"];",
             "deleterecipient \"<old@example.com>\";",
             "changesender \"<bounces@example.com>\";",
-            "changesender \"<b@example.com>\" \"RET=HDRS ENVID=x\";")));
+            "changesender \"<b@example.com>\" [\"RET=HDRS\", \"ENVID=x\"];")));
     }
 
     [Test]

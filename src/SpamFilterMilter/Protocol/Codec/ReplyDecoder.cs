@@ -194,13 +194,13 @@ internal static class ReplyDecoder
 
             case MilterReply.AddRecipient:
                 RequireAction(options, ActionFlags.AddRecipients, frame.Code, stage, step);
-                edit = new AddRecipient(EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name), null);
+                edit = new AddRecipient(EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name));
                 break;
 
             case MilterReply.AddRecipientWithArgs:
                 RequireAction(options, ActionFlags.AddRecipientsWithArgs, frame.Code, stage, step);
                 var recipient = EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name);
-                edit = new AddRecipient(recipient, reader.Remaining > 0 ? EnvelopeText(reader.ReadCString("arguments"), "the ESMTP arguments", stage, step, name) : null);
+                edit = new AddRecipient(recipient, ReadArguments(ref reader, stage, step, name));
                 break;
 
             case MilterReply.DeleteRecipient:
@@ -211,7 +211,7 @@ internal static class ReplyDecoder
             default: // MilterReply.ChangeSender: IsModification let nothing else through
                 RequireAction(options, ActionFlags.ChangeSender, frame.Code, stage, step);
                 var sender = EnvelopeText(reader.ReadCString("sender"), "the sender", stage, step, name);
-                edit = new ChangeSender(sender, reader.Remaining > 0 ? EnvelopeText(reader.ReadCString("arguments"), "the ESMTP arguments", stage, step, name) : null);
+                edit = new ChangeSender(sender, ReadArguments(ref reader, stage, step, name));
                 break;
         }
 
@@ -248,6 +248,13 @@ internal static class ReplyDecoder
         MailPath.FindBadCharacter(text) < 0 ? text
             : throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
                 $"{packet}: a control character in {what}, which could make an SMTP command of its own: {LogText.Quote(text)}");
+
+    /// <summary>
+    /// The optional ESMTP argument string of SMFIR_CHGFROM and SMFIR_ADDRCPT_PAR (libmilter's <c>args</c>, space
+    /// separated), split into one parameter per entry as Postfix splits it; absent or empty gives none.
+    /// </summary>
+    private static IReadOnlyList<string> ReadArguments(ref PayloadReader reader, FilterStage stage, string step, string packet) =>
+        reader.Remaining > 0 ? EsmtpParameters.Split(EnvelopeText(reader.ReadCString("arguments"), "the ESMTP arguments", stage, step, packet)) : [];
 
     /// <summary>Text the host may write into a log or a header (a quarantine reason): no control character.</summary>
     private static string SafeText(string text, string what, FilterStage stage, string step, string packet) =>

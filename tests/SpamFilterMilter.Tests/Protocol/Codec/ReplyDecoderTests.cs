@@ -86,12 +86,15 @@ public class ReplyDecoderTests
         yield return Row("CHGHEADER index 0 means 1", Raw.Packet('m', Raw.UInt32(0), Raw.CString("Subject"), Raw.CString("x")), Eom,
             $"edit {new ChangeHeader(1, "Subject", " x")}", null);
         yield return Row("CHGHEADER empty deletes", Raw.Packet('m', Raw.UInt32(2), Raw.CString("X-Old"), Raw.CString("")), Eom, $"edit {new ChangeHeader(2, "X-Old", null)}", null);
-        yield return Row("ADDRCPT", Raw.Packet('+', Raw.CString("<a@b>")), Eom, $"edit {new AddRecipient("<a@b>", null)}", null);
-        yield return Row("ADDRCPT_PAR", Raw.Packet('2', Raw.CString("<a@b>"), Raw.CString("NOTIFY=NEVER")), Eom, $"edit {new AddRecipient("<a@b>", "NOTIFY=NEVER")}", null);
-        yield return Row("ADDRCPT_PAR without arguments", Raw.Packet('2', Raw.CString("<a@b>")), Eom, $"edit {new AddRecipient("<a@b>", null)}", null);
+        yield return Row("ADDRCPT", Raw.Packet('+', Raw.CString("<a@b>")), Eom, $"edit {new AddRecipient("<a@b>")}", null);
+        yield return Row("ADDRCPT_PAR", Raw.Packet('2', Raw.CString("<a@b>"), Raw.CString("NOTIFY=NEVER")), Eom, $"edit {new AddRecipient("<a@b>", ["NOTIFY=NEVER"])}", null);
+        yield return Row("ADDRCPT_PAR arguments split at spaces", Raw.Packet('2', Raw.CString("<a@b>"), Raw.CString(" NOTIFY=NEVER  ORCPT=rfc822;a@b")), Eom,
+            $"edit {new AddRecipient("<a@b>", ["NOTIFY=NEVER", "ORCPT=rfc822;a@b"])}", null);
+        yield return Row("ADDRCPT_PAR without arguments", Raw.Packet('2', Raw.CString("<a@b>")), Eom, $"edit {new AddRecipient("<a@b>")}", null);
         yield return Row("DELRCPT", Raw.Packet('-', Raw.CString("<c@d>")), Eom, $"edit {new DeleteRecipient("<c@d>")}", null);
-        yield return Row("CHGFROM", Raw.Packet('e', Raw.CString("<x@y>"), Raw.CString("RET=HDRS")), Eom, $"edit {new ChangeSender("<x@y>", "RET=HDRS")}", null);
-        yield return Row("CHGFROM without arguments", Raw.Packet('e', Raw.CString("<x@y>")), Eom, $"edit {new ChangeSender("<x@y>", null)}", null);
+        yield return Row("CHGFROM", Raw.Packet('e', Raw.CString("<x@y>"), Raw.CString("RET=HDRS")), Eom, $"edit {new ChangeSender("<x@y>", ["RET=HDRS"])}", null);
+        yield return Row("CHGFROM with an empty argument string", Raw.Packet('e', Raw.CString("<x@y>"), Raw.CString("")), Eom, $"edit {new ChangeSender("<x@y>")}", null);
+        yield return Row("CHGFROM without arguments", Raw.Packet('e', Raw.CString("<x@y>")), Eom, $"edit {new ChangeSender("<x@y>")}", null);
         yield return Row("REPLBODY", Raw.Packet('b', "new\r\nbody\0with NUL"u8.ToArray()), Eom, "body \"new\r\nbody\0with NUL\"", null);
     }
 

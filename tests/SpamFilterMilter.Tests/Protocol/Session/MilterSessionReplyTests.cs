@@ -169,12 +169,12 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
             new ChangeHeader(1, "Subject", " [SPAM] hi"),
             new ChangeHeader(2, "X-Old", null),
             new AddHeader("X-Folded", " a\r\n\tb"),
-            new AddRecipient("<new@d>", null),
-            new AddRecipient("<par@d>", "NOTIFY=NEVER ORCPT=rfc822;x@y"),
-            new AddRecipient("<noargs@d>", null),
+            new AddRecipient("<new@d>"),
+            new AddRecipient("<par@d>", ["NOTIFY=NEVER", "ORCPT=rfc822;x@y"]),
+            new AddRecipient("<noargs@d>"),
             new DeleteRecipient("<c@d>"),
-            new ChangeSender("<bounce@d>", "RET=HDRS"),
-            new ChangeSender("<plain@d>", null),
+            new ChangeSender("<bounce@d>", ["RET=HDRS"]),
+            new ChangeSender("<plain@d>"),
         }));
     }
 
