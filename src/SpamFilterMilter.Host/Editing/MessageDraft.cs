@@ -24,6 +24,7 @@ internal sealed class MessageDraft
     private string _mailFrom;
     private IReadOnlyList<string> _mailParameters;
     private bool _envelopeChanged;
+    private readonly List<string> _notes = [];
     private IReadOnlyList<HeaderField>? _view;
 
     private MessageDraft(ReadOnlyMemory<byte> message, MessageLayout layout, Envelope envelope)
@@ -52,6 +53,12 @@ internal sealed class MessageDraft
     private long BodyLength => _replacedBody is null ? _body.Length
         : _replacedBodyLength ??= _usesLf ? LfBody.Length(_replacedBody) : _replacedBody.Length;
 
+    /// <summary>
+    /// What the edits so far did not do as asked, one sentence each: ESMTP parameters of envelope edits the MTA does not
+    /// honour (<see cref="EnvelopeParameters"/>).
+    /// </summary>
+    public IReadOnlyList<string> Notes => _notes;
+
     /// <summary>The envelope as it is now: the one given when no envelope edit was made.</summary>
     public Envelope Envelope => _envelopeChanged ? new Envelope(_mailFrom, _mailParameters, _recipients.ToArray()) : _original;
 
@@ -73,7 +80,7 @@ internal sealed class MessageDraft
                 (_replacedBody, _replacedBodyLength) = (body.Body, null);
                 break;
             case AddRecipient add:
-                _recipients.Add(new EnvelopeRecipient(MailPath.Bare(add.Address), add.Parameters));
+                _recipients.Add(new EnvelopeRecipient(MailPath.Bare(add.Address), EnvelopeParameters.OfAddedRecipient(add.Parameters, _notes)));
                 _envelopeChanged = true;
                 break;
             case DeleteRecipient delete:
@@ -82,7 +89,7 @@ internal sealed class MessageDraft
                 break;
             case ChangeSender sender:
                 _mailFrom = MailPath.Bare(sender.Address);
-                _mailParameters = sender.Parameters;
+                _mailParameters = EnvelopeParameters.AfterSenderChange(_mailParameters, sender.Parameters, _notes);
                 _envelopeChanged = true;
                 break;
             default:

@@ -12,7 +12,9 @@ namespace SpamFilterMilter.Host.Editing;
 ///       value replaces it in place; an index beyond the count adds the field (a deletion then does nothing).</item>
 /// <item>Each edit sees the result of the previous ones, so a deletion renumbers what follows at once.</item>
 /// <item>ReplaceBody replaces everything after the blank line.</item>
-/// <item>Recipient and sender edits change the envelope; addresses compare without angle brackets, case-insensitively.</item>
+/// <item>Recipient and sender edits change the envelope; addresses compare without angle brackets, case-insensitively.
+///       Of their ESMTP parameters only those Postfix honours take effect (a sender change: RET and ENVID, the client's
+///       other parameters kept; an added recipient: NOTIFY and ORCPT); <see cref="EditedMessage.Notes"/> names the rest.</item>
 /// </list>
 /// Untouched header fields and the body keep their exact bytes; new fields use the message's own line
 /// ending (CRLF, or LF for a message written with LF).
@@ -30,7 +32,7 @@ public static class MessageEditor
             draft.Apply(edit);
         }
 
-        return new EditedMessage(draft.ToBytes(), draft.Envelope);
+        return new EditedMessage(draft.ToBytes(), draft.Envelope) { Notes = draft.Notes };
     }
 
     /// <summary>

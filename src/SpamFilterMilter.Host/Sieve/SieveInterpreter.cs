@@ -21,6 +21,7 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
     private readonly List<string> _tags = [];
     private readonly List<RefusedRecipient> _refused = [];
     private readonly List<string> _actions = [];
+    private int _notesTaken;
     private bool _implicitKeep = true;
     private bool _explicitKeep;
     private bool _stopped;
@@ -189,6 +190,10 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
         if (_refusal is null)
         {
             _actions.Add(command.Describe());
+            for (; _notesTaken < _draft.Notes.Count; _notesTaken++)
+            {
+                _actions.Add($"  {_draft.Notes[_notesTaken]}"); // what of the command did not take effect, under it
+            }
         }
     }
 

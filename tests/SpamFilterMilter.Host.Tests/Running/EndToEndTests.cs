@@ -17,20 +17,20 @@ public class EndToEndTests : TempFolderTest
 {
     private const string Text = "From: alice@example.org\r\nTo: bob@example.com, carol@example.com\r\nSubject: hello\r\n\r\nBody\r\n";
 
-    private static HostMessage Message() => new()
+    private static HostMessage Message(IReadOnlyList<string>? mailParameters = null) => new()
     {
         Message = Encoding.ASCII.GetBytes(Text),
-        Envelope = new Envelope("alice@example.org", null, [new EnvelopeRecipient("bob@example.com"), new EnvelopeRecipient("carol@example.com")]),
+        Envelope = new Envelope("alice@example.org", mailParameters, [new EnvelopeRecipient("bob@example.com"), new EnvelopeRecipient("carol@example.com")]),
         Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 4321, "client.example.net"),
         HeloName = "client.example.net",
     };
 
-    private string OptionDat(MilterProcess milter, string extra = "")
+    private string OptionDat(MilterProcess milter, string extra = "", string milterOptions = "")
     {
         Folder.Write("directory.ldif", "dn: uid=bob\nmail: bob@example.com\nmailAntiUBEService: spam\n\ndn: uid=carol\nmail: carol@example.com\n");
         return Folder.Write("option.dat",
             $"spamfilter1_library={DeployedPlugin.Path}\n" +
-            $"spamfilter1_config_file={milter.OptionFile(Folder)}\n" +
+            $"spamfilter1_config_file={milter.OptionFile(Folder, milterOptions)}\n" +
             "LDAP_OPTIN1=mailAntiUBEService\n" +
             "DIRECTORY_FILE=directory.ldif\n" + extra);
     }
@@ -97,5 +97,37 @@ public class EndToEndTests : TempFolderTest
         {
             Assert.That((run.ActionSource, run.Effect), Is.EqualTo(((string?)null, "failure ignored (spamfilter1_optional=1)")));
         }
+    }
+
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task A_libmilter_sender_change_keeps_the_clients_BODY_and_takes_only_what_Postfix_takes(string ioMode)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync(
+            "-a", "eom=chgfrom:<changed-sender@example.org>:RET=FULL ENVID=milter-envid BODY=7BIT",
+            "-a", "eom=addrcpt_par:<added@example.org>:NOTIFY=SUCCESS,DELAY ORCPT=rfc822;orig-added@example.org XFOO=bar");
+        await using var host = SpamFilterHost.Create(HostOptions.Load(OptionDat(milter, milterOptions: $"IO_MODE={ioMode}\n")));
+        var message = Message(["BODY=8BITMIME", "RET=HDRS", "ENVID=orig-envid"]);
+
+        var result = await host.FilterAsync(message);
+
+        var bob = result.For("bob@example.com").Envelope;
+        Assert.That(bob.MailFrom, Is.EqualTo("changed-sender@example.org"));
+        Assert.That(bob.MailParameters, Is.EqualTo(new[] { "BODY=8BITMIME", "RET=FULL", "ENVID=milter-envid" }), "as Postfix 3.7 relayed it in the lab (capture 10)");
+        Assert.That(bob.Recipients[^1], Is.EqualTo(new EnvelopeRecipient("added@example.org", ["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;orig-added@example.org"])));
+        Assert.That(result.Log.Where(l => l.Contains("is ignored", StringComparison.Ordinal)).Select(l => l.Split('"')[1]), Is.EqualTo(new[] { "BODY=7BIT", "XFOO=bar" }));
+        Assert.That(result.For("carol@example.com").Envelope, Is.EqualTo(message.Envelope with { Recipients = [new EnvelopeRecipient("carol@example.com")] }), "carol's copy is untouched");
+    }
+
+    [Test]
+    public async Task A_libmilter_sender_change_without_arguments_keeps_every_parameter_of_the_client()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=chgfrom:<changed-sender@example.org>");
+        await using var host = SpamFilterHost.Create(HostOptions.Load(OptionDat(milter)));
+        var message = Message(["BODY=8BITMIME", "RET=HDRS", "ENVID=orig-envid"]);
+
+        var result = await host.FilterAsync(message);
+
+        Assert.That(result.For("bob@example.com").Envelope.MailParameters, Is.EqualTo(new[] { "BODY=8BITMIME", "RET=HDRS", "ENVID=orig-envid" }), "capture 23");
     }
 }
