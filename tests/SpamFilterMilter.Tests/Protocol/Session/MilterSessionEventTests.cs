@@ -344,7 +344,7 @@ public class MilterSessionEventTests(int delivery, bool blocking) : ScriptedSess
         await OpenAsync();
         for (var n = 0; n < 3; n++)
         {
-            await ReachBodyAsync();
+            await ReachBodyAsync(afterMessage: n > 0);
             var packets = await SendBodyAsync(Encoding.ASCII.GetBytes($"message {n}\n"));
             Assert.That(Encoding.ASCII.GetString(packets.Single()), Is.EqualTo($"message {n}\r\n"));
         }
