@@ -51,10 +51,13 @@ public interface IFilterSession : IAsyncDisposable
     ValueTask<StageDecision> DataAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// One header field, in message order, repeated names kept. <paramref name="value"/> is the raw
-    /// text after the colon: leading white space and folding line breaks (CRLF or LF) included.
+    /// One header field, in message order, repeated names kept (<see cref="MessageHeaderReader"/> reads them so).
+    /// <paramref name="value"/> is the exact bytes after the colon: leading white space and folding line breaks
+    /// (CRLF or LF) included, 8-bit bytes as they are. The filter gets them byte for byte, as Postfix sends them:
+    /// one leading space removed (unless it negotiated SMFIP_HDR_LEADSPC), each fold a bare LF. A string converts
+    /// to <see cref="RawText"/> as UTF-8.
     /// </summary>
-    ValueTask<StageDecision> HeaderAsync(string name, string value, CancellationToken cancellationToken = default);
+    ValueTask<StageDecision> HeaderAsync(string name, RawText value, CancellationToken cancellationToken = default);
 
     /// <summary>The header section ended.</summary>
     ValueTask<StageDecision> EndOfHeadersAsync(CancellationToken cancellationToken = default);

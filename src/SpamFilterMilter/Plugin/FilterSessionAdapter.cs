@@ -138,7 +138,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
     public ValueTask<StageDecision> DataAsync(CancellationToken cancellationToken = default) =>
         RunAsync(FilterStage.Data, 0, static (s, _, ct) => s.DataAsync(ct), cancellationToken);
 
-    public ValueTask<StageDecision> HeaderAsync(string name, string value, CancellationToken cancellationToken = default) =>
+    public ValueTask<StageDecision> HeaderAsync(string name, RawText value, CancellationToken cancellationToken = default) =>
         RunAsync(FilterStage.Header, (name, value), static (s, h, ct) => s.HeaderAsync(h.name, h.value, ct), cancellationToken);
 
     public ValueTask<StageDecision> EndOfHeadersAsync(CancellationToken cancellationToken = default) =>

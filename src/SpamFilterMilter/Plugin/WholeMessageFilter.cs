@@ -76,19 +76,26 @@ internal static class WholeMessageFilter
             return session.Verdict!;
         }
 
-        using var reader = new MessageReader(message.Message);
-        List<RawHeader> headers;
+        using var reader = new MessageHeaderReader(message.Message);
+        IReadOnlyList<HeaderField> headers;
         try
         {
-            headers = await reader.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
+            headers = await reader.ReadFieldsAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            return await session.FailMessageAsync(FilterStage.Header, e).ConfigureAwait(false); // the host's stream, or a header line too long
+            return await session.FailMessageAsync(FilterStage.Header, e).ConfigureAwait(false); // the host's stream, or a header field too long
         }
 
+        var hidden = message.HiddenTraceHeader;
         foreach (var header in headers)
         {
+            if (header == hidden)
+            {
+                hidden = null; // the host's own trace header, not shown to the milter (once, as Postfix hides its Received:)
+                continue;
+            }
+
             if (await play.StageAsync(new(FilterStage.Header, header.Name), session.HeaderAsync(header.Name, header.Value, cancellationToken)).ConfigureAwait(false))
             {
                 return session.Verdict!;
