@@ -18,8 +18,10 @@ public enum HeaderLineKind
 
 /// <summary>
 /// The one rule, shared by the plug-in (which sends header fields to the filter) and the host (which
-/// applies the filter's edits by index), for telling header lines apart. Both sides must agree, or
-/// "the third header" would not be the same header.
+/// applies the filter's edits by index), for telling header lines apart (<see cref="MessageHeaderReader"/>
+/// reads with it). Both sides must agree, or "the third header" would not be the same header. And the rule
+/// for the fields an edit writes (<see cref="WriteField"/>, <see cref="FindUnsafeByte"/>), which Postfix's
+/// cleanup follows for a milter's header.
 /// </summary>
 public static class HeaderSyntax
 {
