@@ -66,10 +66,13 @@ public interface IFilterSession : IAsyncDisposable
     ValueTask<StageDecision> DataAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// One header field, in message order, repeated names kept. <paramref name="value"/> is the raw
-    /// text after the colon: leading white space and folding line breaks (CRLF or LF) included.
+    /// One header field, in message order, repeated names kept (<see cref="MessageHeaderReader"/> reads them so).
+    /// <paramref name="value"/> is the exact bytes after the colon: leading white space and folding line breaks
+    /// (CRLF or LF) included, 8-bit bytes as they are. The filter gets them byte for byte, as Postfix sends them:
+    /// one leading space removed (unless it negotiated SMFIP_HDR_LEADSPC), each fold a bare LF. A string converts
+    /// to <see cref="RawText"/> as UTF-8.
     /// </summary>
-    ValueTask<StageDecision> HeaderAsync(string name, string value, CancellationToken cancellationToken = default);
+    ValueTask<StageDecision> HeaderAsync(string name, RawText value, CancellationToken cancellationToken = default);
 
     /// <summary>The header section ended.</summary>
     ValueTask<StageDecision> EndOfHeadersAsync(CancellationToken cancellationToken = default);
@@ -97,7 +100,13 @@ public interface IFilterSession : IAsyncDisposable
     /// the stream is left unread, and the host still reads the rest of DATA from its client before it replies. Either
     /// way the transaction is over when this returns. The caller keeps ownership of the stream.
     /// </summary>
-    ValueTask<FilterVerdict> MessageAsync(Stream message, CancellationToken cancellationToken = default);
+    /// <param name="message">The content after DATA.</param>
+    /// <param name="hiddenTraceHeader">
+    /// The host's own trace header (its Received:) when it put one in <paramref name="message"/>, exactly as it stands
+    /// there: the filter is not shown it, as Postfix does not show its own (see <see cref="MessageSubmission.HiddenTraceHeader"/>).
+    /// </param>
+    /// <param name="cancellationToken">The host's cancellation.</param>
+    ValueTask<FilterVerdict> MessageAsync(Stream message, HeaderField? hiddenTraceHeader = null, CancellationToken cancellationToken = default);
 
     /// <summary>The current transaction was abandoned (RSET, or the host gave up on the message); outside a transaction nothing happens.</summary>
     ValueTask AbortAsync(CancellationToken cancellationToken = default);

@@ -73,6 +73,16 @@ public sealed class MessageSubmission
     /// </summary>
     public required Stream Message { get; init; }
 
+    /// <summary>
+    /// The host's own trace header (its <c>Received:</c>), when the host put it into <see cref="Message"/> before
+    /// filtering and the filter is not to see it, as Postfix and sendmail do not show a milter theirs. The first field of
+    /// the message equal to it (name and value byte for byte, as <see cref="MessageHeaderReader"/> reads it) is not
+    /// sent. It still counts for the filter's <see cref="InsertHeader"/> indexes (0 puts a field above it, 1 right
+    /// below it) and not for its <see cref="ChangeHeader"/> indexes, as in Postfix: apply the verdict's edits with the
+    /// same field (the host library's <c>MessageEditor.Apply(…, hiddenTraceHeader)</c>). Null: every field is sent.
+    /// </summary>
+    public HeaderField? HiddenTraceHeader { get; init; }
+
     /// <summary>The opt-in values (union of user, domain and channel opt-ins) that selected this filter.</summary>
     public IReadOnlyList<string>? OptIn { get; init; }
 

@@ -1,23 +1,30 @@
 namespace SpamFilterMilter.Contract;
 
 /// <summary>
-/// One change a filter asked for at the end of a message. Header values are the raw text that follows
-/// the colon (leading space included, folded lines joined by CRLF), so <c>name + ":" + value</c> is the
-/// header field as it should appear in the message.
+/// One change a filter asked for at the end of a message. Header values are the exact bytes that follow the colon
+/// (the leading space included: the plug-in has already added the one the MTA puts there unless the milter negotiated
+/// SMFIP_HDR_LEADSPC), 8-bit bytes as the milter sent them; a value's lines are separated by LF (or CRLF). The MTA writes
+/// the field as <c>name:</c> followed by the value, each line break its own line end, a line that does not start with a
+/// blank given a tab in front, as Postfix does (<see cref="HeaderSyntax.WriteField"/>).
 /// </summary>
 public abstract record MessageEdit;
 
 /// <summary>Append a header field at the end of the header section.</summary>
-public sealed record AddHeader(string Name, string Value) : MessageEdit;
-
-/// <summary>Insert a header field before the field at <paramref name="Index"/> (0 = top) of the whole header list; beyond the end appends.</summary>
-public sealed record InsertHeader(int Index, string Name, string Value) : MessageEdit;
+public sealed record AddHeader(string Name, RawText Value) : MessageEdit;
 
 /// <summary>
-/// Replace the <paramref name="Index"/>-th field named <paramref name="Name"/> (1-based, case-insensitive).
-/// A null value deletes it; an index beyond the count adds the field.
+/// Insert a header field before the field at <paramref name="Index"/> (0 = top) of the whole header list, a header
+/// the filter was not shown (<see cref="MessageSubmission.HiddenTraceHeader"/>) counted too, as Postfix counts its own
+/// Received: header; beyond the end appends.
 /// </summary>
-public sealed record ChangeHeader(int Index, string Name, string? Value) : MessageEdit;
+public sealed record InsertHeader(int Index, string Name, RawText Value) : MessageEdit;
+
+/// <summary>
+/// Replace the <paramref name="Index"/>-th field named <paramref name="Name"/> (1-based, case-insensitive, a header
+/// the filter was not shown not counted). A null or empty value deletes it, as an empty SMFIR_CHGHEADER value does (a
+/// string that is null converts to the empty value, so it deletes too); an index beyond the count adds the field.
+/// </summary>
+public sealed record ChangeHeader(int Index, string Name, RawText? Value) : MessageEdit;
 
 /// <summary>
 /// Add an envelope recipient with the ESMTP parameters the filter gave (<see cref="EsmtpParameters"/>: one per entry,

@@ -8,13 +8,15 @@ namespace SpamFilterMilter.Host.Sieve;
 /// <summary>
 /// The state of one run of a <see cref="SieveScript"/>: the message as edited so far and every action taken.
 /// Commands run here; the tests they branch on are <see cref="SieveConditions"/>. <paramref name="verdictBody"/> is
-/// what <c>replacebody :verdict</c> stands for (<see cref="FilterVerdict.ReplacementBody"/>), null when there is none.
+/// what <c>replacebody :verdict</c> stands for (<see cref="FilterVerdict.ReplacementBody"/>), null when there is none;
+/// <paramref name="hiddenTraceHeader"/> the host's own trace header the filter was not shown, which header edits by
+/// index count as Postfix does (<see cref="MessageEditor"/>), null when there is none.
 /// </summary>
-internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody)
+internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody, HeaderField? hiddenTraceHeader)
 {
     private readonly ReadOnlyMemory<byte> _original = message;
     private readonly Envelope _originalEnvelope = envelope;
-    private readonly MessageDraft _draft = MessageDraft.Parse(message, envelope);
+    private readonly MessageDraft _draft = MessageDraft.Parse(message, envelope, hiddenTraceHeader);
     private readonly List<MessageEdit> _edits = [];
     private readonly List<string> _folders = [];
     private readonly List<string> _redirects = [];
@@ -28,8 +30,6 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
     private string? _quarantine;
     private SieveDisposition? _refusal;
     private SmtpReply? _reply;
-
-    private IReadOnlyList<HeaderField> Fields => _draft.Fields;
 
     public SieveOutcome Outcome()
     {
@@ -158,10 +158,10 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
                 DeleteHeader(command);
                 break;
             case Dialect.InsertHeader:
-                Apply(new InsertHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1), command.Has(Dialect.RawTag))));
+                Apply(new InsertHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1))));
                 break;
             case Dialect.ReplaceHeader:
-                Apply(new ChangeHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1), command.Has(Dialect.RawTag))));
+                Apply(new ChangeHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1))));
                 break;
             case Dialect.AddRecipient:
                 Apply(new AddRecipient(EditArguments.Address(command, command.String(0)), Parameters(command, 1)));
@@ -228,20 +228,21 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
         // RFC 5293: without :last the field goes on top. Messaging Server's one-argument form appends.
         var last = command.Has(":last") || command.Positional.Count == 1;
         name = EditArguments.FieldName(command, name);
-        value = EditArguments.FieldValue(command, value, command.Has(Dialect.RawTag));
-        Apply(last ? new AddHeader(name, value) : new InsertHeader(0, name, value));
+        var bytes = EditArguments.FieldValue(command, value);
+        Apply(last ? new AddHeader(name, bytes) : new InsertHeader(0, name, bytes));
     }
 
     /// <summary>
     /// RFC 5293 deleteheader: every field of that name (or only the :index-th, counted from the end with
     /// :last) whose value matches one of the value patterns, if any were given. Deleted from the last to
-    /// the first so that the indexes of the ChangeHeader edits stay right.
+    /// the first so that the indexes of the ChangeHeader edits stay right. The host's hidden trace header is
+    /// not one of them: ChangeHeader does not count it.
     /// </summary>
     private void DeleteHeader(Call command)
     {
         var name = command.String(0);
         var patterns = command.Strings(1);
-        var occurrences = Fields.Where(f => f.Name.Equals(name, StringComparison.OrdinalIgnoreCase)).ToList();
+        var occurrences = _draft.Countable(name).ToList();
         var candidates = Enumerable.Range(1, occurrences.Count).ToList();
         if (command.TagNumber(":index") is { } index)
         {

@@ -150,7 +150,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
     public ValueTask<StageDecision> DataAsync(CancellationToken cancellationToken = default) =>
         RunAsync(FilterStage.Data, 0, static (s, _, ct) => s.DataAsync(ct), cancellationToken);
 
-    public ValueTask<StageDecision> HeaderAsync(string name, string value, CancellationToken cancellationToken = default) =>
+    public ValueTask<StageDecision> HeaderAsync(string name, RawText value, CancellationToken cancellationToken = default) =>
         RunAsync(FilterStage.Header, (name, value), static (s, h, ct) => s.HeaderAsync(h.name, h.value, ct), cancellationToken);
 
     public ValueTask<StageDecision> EndOfHeadersAsync(CancellationToken cancellationToken = default) =>
@@ -201,7 +201,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
     /// transaction is over afterwards, whether it ran to its end or was decided before (then it is reset here, with
     /// the ABORT Postfix sends).
     /// </summary>
-    public async ValueTask<FilterVerdict> MessageAsync(Stream message, CancellationToken cancellationToken = default)
+    public async ValueTask<FilterVerdict> MessageAsync(Stream message, HeaderField? hiddenTraceHeader = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
         if (Usable() is { AwaitsHeaders: false })
@@ -210,7 +210,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
                 "MessageAsync plays the content of a message: it comes after an accepted DataAsync, in place of HeaderAsync … EndOfMessageAsync.");
         }
 
-        var verdict = await new MessagePlayer(this, null).ContentAsync(message, cancellationToken).ConfigureAwait(false);
+        var verdict = await new MessagePlayer(this, null).ContentAsync(message, hiddenTraceHeader, cancellationToken).ConfigureAwait(false);
         if (!_closed && Usable() is { InMessage: true } session)
         {
             await session.AbortAsync(cancellationToken).ConfigureAwait(false);

@@ -23,31 +23,45 @@ internal readonly struct MessagePlayer(FilterSessionAdapter session, Action<Stag
     }
 
     /// <summary>
-    /// After an accepted DATA: reads <paramref name="message"/> (header fields, then the body) and plays each header
-    /// field, the end of the headers, the body and the end of the message, and returns the verdict. A verdict reached
-    /// before the end (a decision, a failure) stops the reading there: the rest of the stream is left unread. A stream
-    /// that cannot be read (or a header line over 1 MiB) fails the message as the milter's failure would.
+    /// After an accepted DATA: reads <paramref name="message"/> (header fields with the Contract's
+    /// <see cref="MessageHeaderReader"/>, then the body) and plays each header field, the end of the headers, the body
+    /// and the end of the message, and returns the verdict. A verdict reached before the end (a decision, a failure)
+    /// stops the reading there: the rest of the stream is left unread. A stream that cannot be read (or a header field
+    /// over 1 MiB) fails the message as the milter's failure would.
     /// </summary>
-    public async ValueTask<FilterVerdict> ContentAsync(Stream message, CancellationToken cancellationToken)
+    /// <param name="message">The content after DATA, CRLF or LF.</param>
+    /// <param name="hiddenTraceHeader">
+    /// The host's own trace header, exactly as it stands in the message: the first field equal to it is not shown to
+    /// the milter, as Postfix does not show its own Received:.
+    /// </param>
+    /// <param name="cancellationToken">The host's cancellation.</param>
+    public async ValueTask<FilterVerdict> ContentAsync(Stream message, HeaderField? hiddenTraceHeader, CancellationToken cancellationToken)
     {
         if (session.Verdict is { } decided)
         {
             return decided; // decided at MAIL, RCPT or DATA: nothing of the content is read
         }
 
-        using var reader = new MessageReader(message);
-        List<RawHeader> headers;
+        using var reader = new MessageHeaderReader(message);
+        IReadOnlyList<HeaderField> headers;
         try
         {
-            headers = await reader.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
+            headers = await reader.ReadFieldsAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            return await session.FailMessageAsync(FilterStage.Header, e).ConfigureAwait(false); // the host's stream, or a header line too long
+            return await session.FailMessageAsync(FilterStage.Header, e).ConfigureAwait(false); // the host's stream, or a header field too long
         }
 
+        var hidden = hiddenTraceHeader;
         foreach (var header in headers)
         {
+            if (header == hidden)
+            {
+                hidden = null; // shown once to nobody: only the first equal field is the host's
+                continue;
+            }
+
             if (await StageAsync(new(FilterStage.Header, header.Name), session.HeaderAsync(header.Name, header.Value, cancellationToken)).ConfigureAwait(false))
             {
                 return session.Verdict!;

@@ -75,6 +75,6 @@ internal static class WholeMessageFilter
             return session.Verdict!;
         }
 
-        return await play.ContentAsync(message.Message, cancellationToken).ConfigureAwait(false);
+        return await play.ContentAsync(message.Message, message.HiddenTraceHeader, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -18,7 +18,7 @@ public class InjectionRefusedTests
     private static IEnumerable<TestCaseData> Edits()
     {
         yield return new TestCaseData(new AddHeader("Subject", " x\rBcc: evil@example.net")).SetArgDisplayNames("header value with a bare CR");
-        yield return new TestCaseData(new AddHeader("Subject", " x\r\nBcc: evil@example.net")).SetArgDisplayNames("header value with a line break that does not fold");
+        yield return new TestCaseData(new InsertHeader(0, "Subject", " x\r\n\tfolded\r")).SetArgDisplayNames("header value with a bare CR at its end");
         yield return new TestCaseData(new ChangeHeader(1, "Subject", " x\0y")).SetArgDisplayNames("header value with a NUL");
         yield return new TestCaseData(new InsertHeader(0, "X-A\r\nBcc", " v")).SetArgDisplayNames("header name with CRLF");
         yield return new TestCaseData(new ChangeSender("a@example.org>\r\nRCPT TO:<evil@example.net")).SetArgDisplayNames("sender with CRLF");

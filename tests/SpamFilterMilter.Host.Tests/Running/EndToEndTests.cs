@@ -60,6 +60,40 @@ public class EndToEndTests : TempFolderTest
     }
 
     [Test]
+    public async Task Header_edits_with_8bit_bytes_reach_the_delivered_message_unchanged_and_the_MTAs_hidden_Received_is_counted_as_Postfix_counts_it()
+    {
+        // The MTA put its own Received on top and hides it, as Postfix does: index 0 goes above it, and index 1 then
+        // right below the field inserted at 0, still above it (the lab's capture 10); "Received 1" is the first one the
+        // milter saw.
+        const string ours = "Received: from client.example.net (client.example.net [192.0.2.1])\r\n\tby mx.example.com with ESMTP id 4XyZ\r\n";
+        var text = ours + "Received: from earlier.example\r\n" + Text;
+        var bytes = Encoding.ASCII.GetBytes(text);
+        await using var milter = await MilterProcess.StartLibmilterAsync(
+            "-a", "eom=insheader:0:X-Ins0:caf\\xe9",
+            "-a", "eom=insheader:1:X-Ins1:\\xc3\\xa9t\\xc3\\xa9",
+            "-a", "eom=chgheader:1:Received:\\xff\\xfe replaced",
+            "-a", "eom=addheader:X-Folded:a\\nb");
+        await using var host = SpamFilterHost.Create(HostOptions.Load(OptionDat(milter)));
+        var message = Message();
+
+        var result = await host.FilterAsync(new HostMessage
+        {
+            Message = bytes,
+            Envelope = message.Envelope,
+            Client = message.Client,
+            HeloName = message.HeloName,
+            HiddenTraceHeader = MessageEditor.ReadFields(bytes)[0],
+        });
+
+        byte[] expected = [.. "X-Ins0: caf"u8, 0xE9, .. "\r\nX-Ins1: \u00e9t\u00e9\r\n"u8, .. Encoding.ASCII.GetBytes(ours), .. "Received: "u8, 0xFF, 0xFE,
+            .. " replaced\r\n"u8, .. Encoding.ASCII.GetBytes(Text.Replace("\r\n\r\n", "\r\nX-Folded: a\r\n\tb\r\n\r\n", StringComparison.Ordinal))];
+        Assert.That(result.For("bob@example.com").Message, Is.EqualTo(expected));
+        var transcript = await milter.TranscriptAfterAsync("eom");
+        Assert.That(transcript.Where(l => l.Event == "header" && l.Fields[0] == "Received").Select(l => l.Fields[1]), Is.EqualTo(new[] { "from earlier.example" }),
+            "the milter never saw the MTA's own Received");
+    }
+
+    [Test]
     public async Task A_libmilter_reject_for_one_user_refuses_only_that_users_copy()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=reply:554:5.7.1:Virus found");

@@ -175,21 +175,21 @@ internal static class ReplyDecoder
         {
             case MilterReply.AddHeader:
                 RequireAction(options, ActionFlags.AddHeaders, frame.Code, stage, step);
-                edit = new AddHeader(ReadFieldName(ref reader, stage, step, name), HeaderValue(reader.ReadCString("value"), leadingSpaceKept, stage, step, name));
+                edit = new AddHeader(ReadFieldName(ref reader, stage, step, name), HeaderValue(reader.ReadCStringBytes("value"), leadingSpaceKept, stage, step, name));
                 break;
 
             case MilterReply.InsertHeader:
                 RequireAction(options, ActionFlags.AddHeaders, frame.Code, stage, step);
                 var insertAt = ClampIndex(reader.ReadUInt32("index"));
-                edit = new InsertHeader(insertAt, ReadFieldName(ref reader, stage, step, name), HeaderValue(reader.ReadCString("value"), leadingSpaceKept, stage, step, name));
+                edit = new InsertHeader(insertAt, ReadFieldName(ref reader, stage, step, name), HeaderValue(reader.ReadCStringBytes("value"), leadingSpaceKept, stage, step, name));
                 break;
 
             case MilterReply.ChangeHeader:
                 RequireAction(options, ActionFlags.ChangeHeaders, frame.Code, stage, step);
                 var index = Math.Max(1, ClampIndex(reader.ReadUInt32("index"))); // index 0 means 1, as in libmilter and Postfix
                 var field = ReadFieldName(ref reader, stage, step, name);
-                var value = reader.ReadCString("value");
-                edit = new ChangeHeader(index, field, value.Length == 0 ? null : HeaderValue(value, leadingSpaceKept, stage, step, name));
+                var value = reader.ReadCStringBytes("value");
+                edit = new ChangeHeader(index, field, value.IsEmpty ? (RawText?)null : HeaderValue(value, leadingSpaceKept, stage, step, name)); // empty: delete
                 break;
 
             case MilterReply.AddRecipient:
@@ -220,27 +220,29 @@ internal static class ReplyDecoder
     }
 
     /// <summary>
-    /// A header value as it goes into the message: the MTA puts a space after the colon unless the milter
-    /// negotiated HDR_LEADSPC, and folded lines get CRLF line breaks. A line break that does not fold
-    /// (<see cref="HeaderSyntax.FindBadLineBreak"/>) would start a header line of the milter's own making.
+    /// A header value as it goes into the message, the exact bytes after the colon: the MTA puts a space after the
+    /// colon unless the milter negotiated HDR_LEADSPC (Postfix's MILTER8_HDR_SPACE), and the milter's bytes follow as
+    /// they came, 8-bit and line breaks included (the MTA makes each line after the first fold when it writes the field,
+    /// <see cref="HeaderSyntax.WriteField"/>). A CR that is not part of a CRLF is refused: some readers take it for a
+    /// line break, which would start a header line of the milter's own making (<see cref="HeaderSyntax.FindUnsafeByte"/>).
     /// </summary>
-    private static string HeaderValue(string wireValue, bool leadingSpaceKept, FilterStage stage, string step, string packet)
+    private static RawText HeaderValue(ReadOnlySpan<byte> wireValue, bool leadingSpaceKept, FilterStage stage, string step, string packet)
     {
-        var value = leadingSpaceKept ? wireValue : " " + wireValue;
-        if (value.AsSpan().IndexOfAny('\r', '\n') < 0)
+        if (HeaderSyntax.FindUnsafeByte(wireValue) >= 0)
         {
-            return value;
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
+                $"{packet}: the header value holds a CR that is not part of a line break, which some readers take for one: {LogText.Quote(new RawText(wireValue))}");
         }
 
-        var normalized = value.Replace("\r\n", "\n", StringComparison.Ordinal).Replace("\n", "\r\n", StringComparison.Ordinal);
-        if (HeaderSyntax.FindBadLineBreak(normalized) is >= 0 and var bad)
+        if (leadingSpaceKept)
         {
-            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step, normalized[bad] == '\r' && (bad + 1 >= normalized.Length || normalized[bad + 1] != '\n')
-                ? $"{packet}: the header value holds a CR that is not part of a line break, which some readers take for one: {LogText.Quote(value)}"
-                : $"{packet}: a line break in the header value is not followed by a blank, so it would not fold but start a new line: {LogText.Quote(value)}");
+            return new RawText(wireValue);
         }
 
-        return normalized;
+        Span<byte> value = wireValue.Length < 256 ? stackalloc byte[wireValue.Length + 1] : new byte[wireValue.Length + 1];
+        value[0] = (byte)' ';
+        wireValue.CopyTo(value[1..]);
+        return new RawText(value);
     }
 
     /// <summary>An address or ESMTP arguments from the milter: no control character, or it could become an SMTP command of its own.</summary>
@@ -262,15 +264,16 @@ internal static class ReplyDecoder
             : throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
                 $"{packet}: a control character in {what}: {LogText.Quote(text)}");
 
+    /// <summary>A header field name from the milter: printable US-ASCII but the colon, or it is not one (Postfix does not check; we do).</summary>
     private static string ReadFieldName(ref PayloadReader reader, FilterStage stage, string step, string packet)
     {
-        var name = reader.ReadCString("name");
-        if (name.Length == 0 || name.Any(c => c is <= ' ' or ':' or >= (char)0x7F))
+        var name = reader.ReadCStringBytes("name");
+        if (name.IsEmpty || name.IndexOfAnyExceptInRange((byte)33, (byte)126) >= 0 || name.Contains((byte)':'))
         {
-            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step, $"{packet}: {LogText.Quote(name)} is not a header field name");
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step, $"{packet}: {LogText.Quote(new RawText(name))} is not a header field name");
         }
 
-        return name;
+        return System.Text.Encoding.ASCII.GetString(name);
     }
 
     private static int ClampIndex(uint index) => index > int.MaxValue ? int.MaxValue : (int)index;

@@ -295,10 +295,14 @@ internal sealed class MilterSession : IAsyncDisposable
 
     /// <summary>SMFIC_HEADER (<see cref="CommandEncoder.WriteHeader"/>).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
-    public async ValueTask<MilterResponse> HeaderAsync(string name, string value, CancellationToken cancellationToken = default)
+    public async ValueTask<MilterResponse> HeaderAsync(string name, RawText value, CancellationToken cancellationToken = default)
     {
         RefuseNul(name, nameof(name));
-        RefuseNul(value, nameof(value));
+        if (value.Span.Contains((byte)0))
+        {
+            throw new ArgumentException("The value contains a NUL byte, which the milter protocol cannot carry.", nameof(value));
+        }
+
         if (name.Length == 0)
         {
             throw new ArgumentException("A header field needs a name.", nameof(name));
