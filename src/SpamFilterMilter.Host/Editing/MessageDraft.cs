@@ -8,7 +8,8 @@ namespace SpamFilterMilter.Host.Editing;
 /// (each field, the body) a slice of the original bytes, never copied until <see cref="ToBytes"/> writes
 /// the result once. So many edits on a large message cost one parse and one copy, not one copy per edit.
 /// A replaced body is kept as the <see cref="MessageBody"/> it is (in memory or in its file) and also
-/// written once, straight into the result (its CRLFs made LFs on the way for a message that uses LF).
+/// written once, straight into the result, by <see cref="ReplacedBody"/>'s rule (the message's line ends, the last
+/// line terminated, as Postfix writes it).
 /// </summary>
 internal sealed class MessageDraft
 {
@@ -20,7 +21,7 @@ internal sealed class MessageDraft
     private readonly List<EnvelopeRecipient> _recipients;
     private readonly ReadOnlyMemory<byte> _body; // the original body: a slice of the message
     private MessageBody? _replacedBody;
-    private long? _replacedBodyLength; // as written: for an LF message, counted once when first asked
+    private long? _replacedBodyLength; // as written: counted once when first asked
     private string _mailFrom;
     private string? _mailParameters;
     private bool _envelopeChanged;
@@ -50,7 +51,7 @@ internal sealed class MessageDraft
     public long Length => _prefix.Length + _fields.Sum(f => (long)f.Raw.Length) + _separator.Length + BodyLength;
 
     private long BodyLength => _replacedBody is null ? _body.Length
-        : _replacedBodyLength ??= _usesLf ? LfBody.Length(_replacedBody) : _replacedBody.Length;
+        : _replacedBodyLength ??= ReplacedBody.Length(_replacedBody, _usesLf);
 
     /// <summary>The envelope as it is now: the one given when no envelope edit was made.</summary>
     public Envelope Envelope => _envelopeChanged ? new Envelope(_mailFrom, _mailParameters, _recipients.ToArray()) : _original;
@@ -161,18 +162,9 @@ internal sealed class MessageDraft
         {
             Write(ref span, _body);
         }
-        else if (_usesLf)
-        {
-            LfBody.CopyTo(_replacedBody, span);
-        }
-        else if (_replacedBody.TryGetMemory(out var inMemory))
-        {
-            Write(ref span, inMemory);
-        }
         else
         {
-            using var file = _replacedBody.OpenRead();
-            file.ReadExactly(span[..(int)_replacedBody.Length]);
+            ReplacedBody.CopyTo(_replacedBody, _usesLf, span);
         }
 
         return output;
