@@ -29,9 +29,10 @@ public interface IFilterSession : IAsyncDisposable
     /// <summary>
     /// Sets a macro the filter may ask for (<c>j</c>, <c>_</c>, <c>v</c>, <c>{daemon_name}</c>,
     /// <c>{auth_authen}</c>, <c>{tls_version}</c>, …). Single-character names may be given bare,
-    /// longer ones with or without braces. A null value removes it. Values persist for the session;
-    /// the session itself sets <c>{client_addr}</c>, <c>{mail_addr}</c>, <c>{rcpt_addr}</c> etc. from
-    /// the stage calls, and <c>i</c> per message unless the host set it.
+    /// longer ones with or without braces. A null value removes it. Values persist for the session and
+    /// win over the ones the session derives itself: <c>_</c>, <c>j</c>, <c>{client_addr}</c> … from the
+    /// <see cref="ClientInfo"/>, <c>{mail_addr}</c>, <c>{rcpt_addr}</c> etc. from the stage calls, and
+    /// <c>i</c> per message. Which macros go with which stage is the filter's configuration.
     /// </summary>
     void SetMacro(string name, string? value);
 

@@ -2,14 +2,26 @@ using System.Net;
 
 namespace SpamFilterMilter.Contract;
 
-/// <summary>The SMTP client as the host's SMTP server saw it.</summary>
+/// <summary>
+/// The SMTP client as the host's SMTP server saw it, and the server it connected to. The filter derives its
+/// connection macros from these facts (<c>_</c>, <c>{client_name}</c>, <c>{client_ptr}</c>, <c>{daemon_addr}</c>, <c>j</c>
+/// …, with Postfix's values); every fact but the address is optional.
+/// </summary>
 public sealed record ClientInfo
 {
     /// <summary>
-    /// The client's verified host name, or null when it has none (the filter then sees the address
-    /// in brackets, <c>[192.0.2.1]</c>, as sendmail and Postfix send it).
+    /// The client's verified host name (its address's PTR name, confirmed by a forward lookup), or null when it has
+    /// none (the filter then sees the address in brackets, <c>[192.0.2.1]</c>, as sendmail and Postfix send it, and
+    /// <c>{client_name}</c> is <c>unknown</c>).
     /// </summary>
     public string? HostName { get; init; }
+
+    /// <summary>
+    /// The name the client's address maps to in DNS (its PTR record), confirmed or not; null when it is
+    /// <see cref="HostName"/> (or there is none). A PTR name without a <see cref="HostName"/> is one that did not
+    /// confirm: macro <c>_</c> then says <c>ptr.example [192.0.2.1] (may be forged)</c>.
+    /// </summary>
+    public string? PtrName { get; init; }
 
     /// <summary>The client's IP address; null for a connection that is not TCP (family unknown).</summary>
     public IPAddress? Address { get; init; }
@@ -19,6 +31,18 @@ public sealed record ClientInfo
 
     /// <summary>For a connection over a local (UNIX-domain) socket: its path. Takes precedence over <see cref="Address"/>.</summary>
     public string? LocalSocketPath { get; init; }
+
+    /// <summary>The server's own address the client connected to (macro <c>{daemon_addr}</c>); null when unknown.</summary>
+    public IPAddress? ServerAddress { get; init; }
+
+    /// <summary>The server's TCP port the client connected to (macro <c>{daemon_port}</c>); 0 when unknown.</summary>
+    public int ServerPort { get; init; }
+
+    /// <summary>
+    /// The server's host name (macros <c>j</c> and <c>{daemon_name}</c>, as Postfix's <c>$myhostname</c>); null: this
+    /// machine's host name.
+    /// </summary>
+    public string? ServerName { get; init; }
 
     /// <summary>A TCP client.</summary>
     public static ClientInfo Tcp(IPAddress address, int port, string? hostName = null) =>
@@ -88,7 +112,8 @@ public sealed class MessageSubmission
 
     /// <summary>
     /// Further macros for the filter, as <see cref="IFilterSession.SetMacro"/> takes them
-    /// (<c>j</c>, <c>i</c>, <c>{daemon_name}</c>, <c>{auth_authen}</c>, …).
+    /// (<c>i</c>, <c>{auth_authen}</c>, <c>{tls_version}</c>, …). A value given here wins over the one the filter
+    /// derives from <see cref="Client"/> (<c>j</c>, <c>_</c>, <c>{daemon_name}</c>, …).
     /// </summary>
     public IReadOnlyDictionary<string, string>? Macros { get; init; }
 }

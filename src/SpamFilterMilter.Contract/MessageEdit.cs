@@ -86,7 +86,8 @@ public sealed record ChangeSender(string Address, IReadOnlyList<string> Paramete
 }
 
 /// <summary>
-/// Replace the whole body with these bytes (CRLF line ends). A large body lives in a temporary file
+/// Replace the whole body with these bytes, as the milter sent them (CRLF line ends; the last line may lack one: the
+/// host's <c>MessageEditor</c> ends it when it writes the message, as Postfix does). A large body lives in a temporary file
 /// (<see cref="MessageBody"/>); whoever receives the verdict disposes it (<see cref="FilterVerdict.DisposeBodies"/>).
 /// <c>new ReplaceBody(bytes)</c> takes a <c>byte[]</c> or <see cref="ReadOnlyMemory{T}"/> as it is. Equal edits have equal bytes.
 /// </summary>

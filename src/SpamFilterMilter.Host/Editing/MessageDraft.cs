@@ -9,7 +9,8 @@ namespace SpamFilterMilter.Host.Editing;
 /// <see cref="ToBytes"/> writes the result once. Header fields are bytes from end to end: read, edited and written
 /// without decoding. So many edits on a large message cost one parse and one copy, not one copy per edit.
 /// A replaced body is kept as the <see cref="MessageBody"/> it is (in memory or in its file) and also
-/// written once, straight into the result (its CRLFs made LFs on the way for a message that uses LF).
+/// written once, straight into the result, by <see cref="ReplacedBody"/>'s rule (the message's line ends, the last
+/// line terminated, as Postfix writes it).
 /// </summary>
 internal sealed class MessageDraft
 {
@@ -21,7 +22,7 @@ internal sealed class MessageDraft
     private readonly List<EnvelopeRecipient> _recipients;
     private readonly ReadOnlyMemory<byte> _body; // the original body: a slice of the message
     private MessageBody? _replacedBody;
-    private long? _replacedBodyLength; // as written: for an LF message, counted once when first asked
+    private long? _replacedBodyLength; // as written: counted once when first asked
     private string _mailFrom;
     private IReadOnlyList<string> _mailParameters;
     private bool _envelopeChanged;
@@ -62,7 +63,7 @@ internal sealed class MessageDraft
     public long Length => _prefix.Length + _fields.Sum(f => (long)f.Raw.Length) + _separator.Length + BodyLength;
 
     private long BodyLength => _replacedBody is null ? _body.Length
-        : _replacedBodyLength ??= _usesLf ? LfBody.Length(_replacedBody) : _replacedBody.Length;
+        : _replacedBodyLength ??= ReplacedBody.Length(_replacedBody, _usesLf);
 
     /// <summary>
     /// What the edits so far did not do as asked, one sentence each: ESMTP parameters of envelope edits the MTA does not
@@ -186,18 +187,9 @@ internal sealed class MessageDraft
         {
             Write(ref span, _body);
         }
-        else if (_usesLf)
-        {
-            LfBody.CopyTo(_replacedBody, span);
-        }
-        else if (_replacedBody.TryGetMemory(out var inMemory))
-        {
-            Write(ref span, inMemory);
-        }
         else
         {
-            using var file = _replacedBody.OpenRead();
-            file.ReadExactly(span[..(int)_replacedBody.Length]);
+            ReplacedBody.CopyTo(_replacedBody, _usesLf, span);
         }
 
         return output;

@@ -59,6 +59,20 @@ public class EndToEndTests : TempFolderTest
         Assert.That(transcript.Any(l => l.Event == "macro" && l.Fields is [_, "{spamfilter_optin}", "spam"]), Is.True, "the opt-in value reached the milter");
     }
 
+    // Each row: the body the milter sends back (the test milter decodes \r, \n), and the body delivered.
+    [TestCase("Replaced.\\r\\nLast line without CRLF", "Replaced.\r\nLast line without CRLF\r\n", TestName = "A replacement body without a final CRLF is delivered with its last line ended, as Postfix does")]
+    [TestCase("one\\ntwo\\r\\n", "one\r\ntwo\r\n", TestName = "A bare LF in a replacement body is delivered as the message's CRLF")]
+    [TestCase("", "", TestName = "An empty replacement body is delivered empty")]
+    public async Task A_libmilter_replacement_body_is_delivered_with_whole_lines(string replacement, string delivered)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=replbody:" + replacement);
+        await using var host = SpamFilterHost.Create(HostOptions.Load(OptionDat(milter)));
+
+        var result = await host.FilterAsync(Message());
+
+        Assert.That(Encoding.ASCII.GetString(result.For("bob@example.com").Message), Is.EqualTo(Text.Replace("Body\r\n", delivered, StringComparison.Ordinal)));
+    }
+
     [Test]
     public async Task Header_edits_with_8bit_bytes_reach_the_delivered_message_unchanged_and_the_MTAs_hidden_Received_is_counted_as_Postfix_counts_it()
     {

@@ -82,7 +82,7 @@ internal sealed class MilterSession : IAsyncDisposable
     public FilterStage DecidedAt => _decisions.DecidedAt;
 
     /// <summary>The queue id (macro <c>i</c>) of the current or last message.</summary>
-    public string? QueueId => Macros.TryGet(MacroNames.QueueId, out var id) ? id : null;
+    public string? QueueId => Macros.QueueId;
 
     /// <summary>True between MAIL and the end of the message.</summary>
     public bool InMessage => _state is SessionState.Envelope or SessionState.Headers or SessionState.Body;
@@ -190,7 +190,7 @@ internal sealed class MilterSession : IAsyncDisposable
 
         StartMessage();
         var address = MailPath.Bracket(reversePath);
-        Macros.DeriveSender(address);
+        Macros.DeriveSender(address, _settings.QueueIdAtMail);
         _state = SessionState.Envelope;
         _acceptedRecipients = 0;
         if (_decisions.ForConnection is { } decided)
@@ -226,6 +226,7 @@ internal sealed class MilterSession : IAsyncDisposable
         if (response.Action is not (FilterAction.Reject or FilterAction.TempFail))
         {
             _acceptedRecipients++;
+            Macros.ShowQueueId(); // an accepted recipient: Postfix sends i from the next stage on
         }
 
         return response;
@@ -287,7 +288,7 @@ internal sealed class MilterSession : IAsyncDisposable
         }
 
         _state = SessionState.Headers;
-
+        Macros.ShowQueueId();
         var response = await SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
             ProtocolFlags.NoReplyData, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
         return _decisions.Apply(FilterStage.Data, response);
@@ -319,7 +320,8 @@ internal sealed class MilterSession : IAsyncDisposable
             return MilterResponse.Continue;
         }
 
-        var response = await SendEventAsync(MilterCommand.Header, null, ProtocolFlags.NoHeaders,
+        // Postfix sends the end-of-header macros before each header, unless the milter wants no headers.
+        var response = await SendEventAsync(MilterCommand.Header, _options!.Has(ProtocolFlags.NoHeaders) ? null : MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
             ProtocolFlags.NoReplyHeader, (name, value, keep: _options!.Has(ProtocolFlags.HeaderLeadingSpace)),
             static (writer, field) => CommandEncoder.WriteHeader(writer, field.name, field.value, field.keep), cancellationToken).ConfigureAwait(false);
         return _decisions.Apply(FilterStage.Header, response);
@@ -336,7 +338,8 @@ internal sealed class MilterSession : IAsyncDisposable
             return decided;
         }
 
-        var response = await SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
+        // Unlike the SMTP commands' macros, Postfix sends none for an end of headers the milter does not want.
+        var response = await SendEventAsync(MilterCommand.EndOfHeaders, _options!.Has(ProtocolFlags.NoEndOfHeaders) ? null : MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
             ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
         return _decisions.Apply(FilterStage.EndOfHeaders, response);
     }
@@ -358,6 +361,11 @@ internal sealed class MilterSession : IAsyncDisposable
         var remaining = chunk;
         while (!remaining.IsEmpty && !_decisions.SkipBody && !_options!.Has(ProtocolFlags.NoBody))
         {
+            if (!_body.IsOpen)
+            {
+                WriteMacros(MacroStage.EndOfMessage, MilterCommand.Body); // Postfix: the end-of-data macros before each body packet
+            }
+
             remaining = remaining[_body.Fill(_channel.Writer, remaining.Span)..];
             if (_body.IsFull(_channel.Writer))
             {
@@ -428,13 +436,12 @@ internal sealed class MilterSession : IAsyncDisposable
             return decided;
         }
 
-        // sendmail sends no macros with UNKNOWN; nor do we.
         if (!InMessage)
         {
             _channel.Budget.Start();
         }
 
-        var response = await SendEventAsync(MilterCommand.Unknown, null, ProtocolFlags.NoUnknown,
+        var response = await SendEventAsync(MilterCommand.Unknown, MacroStage.Unknown, ProtocolFlags.NoUnknown,
             ProtocolFlags.NoReplyUnknown, commandLine, static (writer, line) => writer.WriteCString(line), cancellationToken).ConfigureAwait(false);
         if (!InMessage)
         {
@@ -569,9 +576,21 @@ internal sealed class MilterSession : IAsyncDisposable
         _ => false,
     };
 
+    /// <summary>
+    /// The macros of <paramref name="stage"/> before <paramref name="command"/>: the list the milter asked for, else the
+    /// configured one (with the host's macros that are in no list, at CONNECT). Nothing for an event the milter's
+    /// protocol version does not have (Postfix's np_mask): DATA below version 4, UNKNOWN below 3.
+    /// </summary>
     private void WriteMacros(MacroStage stage, MilterCommand command)
     {
-        if (MacroPacket.Write(_channel.Writer, command, stage, Macros, _options!.MacroLists[(int)stage]) is { } leftOut)
+        if ((command == MilterCommand.Data && _options!.Version < 4) || (command == MilterCommand.Unknown && _options!.Version < 3))
+        {
+            return;
+        }
+
+        var requested = (int)stage < MilterConstants.MacroStageCount ? _options!.MacroLists[(int)stage] : null;
+        var extras = requested is null && stage == MacroNames.ExtraMacroStage ? _settings.MacroLists : null;
+        if (MacroPacket.Write(_channel.Writer, command, requested ?? _settings.MacroLists[stage], Macros, extras) is { } leftOut)
         {
             foreach (var name in leftOut)
             {
