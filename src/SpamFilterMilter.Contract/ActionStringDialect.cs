@@ -91,12 +91,23 @@ public static class ActionStringDialect
     public const string RawTag = ":raw";
 
     /// <summary>
+    /// <see cref="Capability"/>: the header value argument is the base64 of its bytes. The plug-in writes it for a value
+    /// that is not valid UTF-8 (Latin-1, broken sequences), which a Sieve string cannot hold; the host decodes it to
+    /// exactly those bytes. Valid UTF-8 values stay readable, without it. It goes with <see cref="RawTag"/> or without,
+    /// as the value needs.
+    /// </summary>
+    public const string Base64Tag = ":base64";
+
+    /// <summary>
     /// True when a header value (the exact text after the colon) cannot be written the standard way: Sieve's
     /// <c>addheader</c> puts one space after the colon, so a value that starts with exactly one space and then
     /// no blank is written without that space; any other (none, a tab, two blanks, empty) needs <see cref="RawTag"/>.
     /// </summary>
-    public static bool NeedsRawValue(string value) =>
-        !(value.Length >= 1 && value[0] == ' ' && (value.Length == 1 || value[1] is not (' ' or '\t')));
+    public static bool NeedsRawValue(RawText value) =>
+        !(value.Length >= 1 && value.Span[0] == (byte)' ' && (value.Length == 1 || value.Span[1] is not ((byte)' ' or (byte)'\t')));
+
+    /// <summary>True when a header value must be written with <see cref="Base64Tag"/>: its bytes are not valid UTF-8.</summary>
+    public static bool NeedsBase64Value(RawText value) => !value.IsUtf8;
 
     /// <summary>A Sieve quoted string (RFC 5228 §2.4.2): backslash and double quote escaped; line breaks kept.</summary>
     public static string Quote(string? text)
@@ -114,4 +125,7 @@ public static class ActionStringDialect
 
         return result.Append('"').ToString();
     }
+
+    /// <summary>A Sieve string list (RFC 5228 §2.4.2.1): <c>["RET=FULL", "ENVID=x"]</c>, each entry <see cref="Quote"/>d.</summary>
+    public static string QuoteList(IEnumerable<string> texts) => "[" + string.Join(", ", texts.Select(Quote)) + "]";
 }

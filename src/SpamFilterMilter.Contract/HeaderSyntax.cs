@@ -18,8 +18,10 @@ public enum HeaderLineKind
 
 /// <summary>
 /// The one rule, shared by the plug-in (which sends header fields to the filter) and the host (which
-/// applies the filter's edits by index), for telling header lines apart. Both sides must agree, or
-/// "the third header" would not be the same header.
+/// applies the filter's edits by index), for telling header lines apart (<see cref="MessageHeaderReader"/>
+/// reads with it). Both sides must agree, or "the third header" would not be the same header. And the rule
+/// for the fields an edit writes (<see cref="WriteField"/>, <see cref="FindUnsafeByte"/>), which Postfix's
+/// cleanup follows for a milter's header.
 /// </summary>
 public static class HeaderSyntax
 {
@@ -65,40 +67,73 @@ public static class HeaderSyntax
     }
 
     /// <summary>
-    /// The fold rule for a header value (the text after the colon) that spans lines: a line break (CRLF or LF) is a
-    /// fold only when a space or tab follows it; any other would not fold but start a header line of its own (or
-    /// end the header section). A CR that is not part of a CRLF is a line break to some readers and not to others
-    /// (<c>Subject: x\rBcc: evil@example.net</c>), and a NUL ends the value for C code: both are refused too.
-    /// Returns the index of the first character that breaks the rule, or -1 when the value is safe to write.
+    /// The bytes a header value (the exact text after the colon) that an edit writes may not hold, whoever made the edit:
+    /// a CR that is not part of a CRLF is a line break to some readers and not to others (<c>Subject: x\rBcc:
+    /// evil@example.net</c>), and a NUL ends the value for C code. Line breaks (LF, or CRLF) are safe: they separate the
+    /// value's lines, and <see cref="WriteField"/> makes every line after the first a continuation. Returns the index of
+    /// the first unsafe byte (for a bare CR, of the CR), or -1 when the value is safe to write.
     /// </summary>
-    public static int FindBadLineBreak(ReadOnlySpan<char> value)
+    public static int FindUnsafeByte(ReadOnlySpan<byte> value)
     {
-        for (var i = value.IndexOfAny('\r', '\n', '\0'); i >= 0; i = Next(value, i))
+        for (var i = value.IndexOfAny((byte)'\r', (byte)'\0'); i >= 0; i = Next(value, i))
         {
-            switch (value[i])
+            if (value[i] == 0 || i + 1 >= value.Length || value[i + 1] != (byte)'\n')
             {
-                case '\0':
-                    return i;
-                case '\r' when i + 1 >= value.Length || value[i + 1] != '\n':
-                    return i; // a bare CR
-                case '\r':
-                    continue; // the CR of a CRLF: the LF decides
-                default: // LF
-                    if (i + 1 >= value.Length || value[i + 1] is not (' ' or '\t'))
-                    {
-                        return i > 0 && value[i - 1] == '\r' ? i - 1 : i;
-                    }
-
-                    break;
+                return i;
             }
         }
 
         return -1;
 
-        static int Next(ReadOnlySpan<char> value, int after)
+        static int Next(ReadOnlySpan<byte> value, int after)
         {
-            var next = value[(after + 1)..].IndexOfAny('\r', '\n', '\0');
+            var next = value[(after + 1)..].IndexOfAny((byte)'\r', (byte)'\0');
             return next < 0 ? -1 : after + 1 + next;
+        }
+    }
+
+    /// <summary>
+    /// A header field as an edit writes it into a message, the way Postfix writes a milter's header (cleanup_out_header):
+    /// <paramref name="name"/>, the colon, then <paramref name="value"/> (the exact text after the colon, so no space is
+    /// added here) line by line. Each LF, with the CR of a CRLF, becomes <paramref name="lineEnd"/>, and a line after the
+    /// first that does not start with a space or a tab gets a tab in front: it folds, and never starts a header line of
+    /// its own or ends the header section. The field ends with <paramref name="lineEnd"/>. Everything else is written
+    /// byte for byte, 8-bit bytes included. <paramref name="name"/> must be a field name (<see cref="IsFieldName"/>) and
+    /// <paramref name="value"/> hold no unsafe byte (<see cref="FindUnsafeByte"/>).
+    /// </summary>
+    public static byte[] WriteField(string name, ReadOnlySpan<byte> value, ReadOnlySpan<byte> lineEnd)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var lines = value.Count((byte)'\n') + 1;
+        var field = new byte[name.Length + 1 + value.Length + lines * (lineEnd.Length + 1)];
+        var written = System.Text.Encoding.Latin1.GetBytes(name, field);
+        field[written++] = (byte)':';
+        var first = true;
+        while (true)
+        {
+            var lf = value.IndexOf((byte)'\n');
+            var line = lf < 0 ? value : value[..lf];
+            if (lf >= 0 && line.EndsWith("\r"u8))
+            {
+                line = line[..^1];
+            }
+
+            if (!first && (line.IsEmpty || line[0] is not ((byte)' ' or (byte)'\t')))
+            {
+                field[written++] = (byte)'\t';
+            }
+
+            line.CopyTo(field.AsSpan(written));
+            written += line.Length;
+            lineEnd.CopyTo(field.AsSpan(written));
+            written += lineEnd.Length;
+            if (lf < 0)
+            {
+                return field[..written];
+            }
+
+            value = value[(lf + 1)..];
+            first = false;
         }
     }
 }

@@ -26,16 +26,7 @@ public static class LogText
         var quoted = new StringBuilder(shown + 8).Append('"');
         foreach (var c in text.AsSpan(0, shown))
         {
-            _ = c switch
-            {
-                '"' => quoted.Append("\\\""),
-                '\\' => quoted.Append("\\\\"),
-                '\r' => quoted.Append("\\r"),
-                '\n' => quoted.Append("\\n"),
-                '\t' => quoted.Append("\\t"),
-                < ' ' or '\x7F' => quoted.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}"),
-                _ => quoted.Append(c),
-            };
+            Append(quoted, c);
         }
 
         quoted.Append('"');
@@ -46,4 +37,58 @@ public static class LogText
 
         return quoted.ToString();
     }
+
+    /// <summary>
+    /// <paramref name="text"/> quoted and escaped as <see cref="Quote(string?, int)"/> does, read as UTF-8 where it is
+    /// UTF-8 and each other byte shown as <c>\xNN</c>, so a Latin-1 header shows what it holds; at most
+    /// <paramref name="maxLength"/> bytes of it, then how many more there were.
+    /// </summary>
+    public static string Quote(RawText text, int maxLength = DefaultMaxLength)
+    {
+        var bytes = text.Span;
+        var shown = bytes[..Math.Min(bytes.Length, maxLength)];
+        var quoted = new StringBuilder(shown.Length + 8).Append('"');
+        while (!shown.IsEmpty)
+        {
+            if (Rune.DecodeFromUtf8(shown, out var rune, out var consumed) == System.Buffers.OperationStatus.Done)
+            {
+                if (rune.IsBmp)
+                {
+                    Append(quoted, (char)rune.Value);
+                }
+                else
+                {
+                    quoted.Append(rune.ToString());
+                }
+            }
+            else
+            {
+                foreach (var b in shown[..consumed])
+                {
+                    quoted.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
+                }
+            }
+
+            shown = shown[consumed..];
+        }
+
+        quoted.Append('"');
+        if (bytes.Length > maxLength)
+        {
+            quoted.Append(CultureInfo.InvariantCulture, $"…(+{bytes.Length - maxLength} bytes)");
+        }
+
+        return quoted.ToString();
+    }
+
+    private static void Append(StringBuilder quoted, char c) => _ = c switch
+    {
+        '"' => quoted.Append("\\\""),
+        '\\' => quoted.Append("\\\\"),
+        '\r' => quoted.Append("\\r"),
+        '\n' => quoted.Append("\\n"),
+        '\t' => quoted.Append("\\t"),
+        < ' ' or '\x7F' => quoted.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}"),
+        _ => quoted.Append(c),
+    };
 }

@@ -44,7 +44,7 @@ public class CodecBenchmarks
     {
         _writer.Begin(MilterCommand.Header);
         _writer.WriteCString("Subject");
-        _writer.WriteHeaderValue(" SpamFilterMilter benchmark message");
+        _writer.WriteHeaderValue(" SpamFilterMilter benchmark message"u8);
         _writer.End();
         return _writer.FlushAsync(Stream.Null, blocking: true, default);
     }

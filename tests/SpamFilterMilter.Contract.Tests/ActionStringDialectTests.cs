@@ -29,4 +29,13 @@ public class ActionStringDialectTests
     {
         Assert.That(ActionStringDialect.NeedsRawValue(value), Is.EqualTo(raw));
     }
+
+    [TestCase(new byte[] { 0x20, 0x76 }, false)]
+    [TestCase(new byte[] { 0x20, 0x63, 0x61, 0x66, 0xC3, 0xA9 }, false)] // UTF-8 stays readable
+    [TestCase(new byte[] { 0x20, 0x63, 0x61, 0x66, 0xE9 }, true)]        // Latin-1
+    [TestCase(new byte[] { 0x20, 0xC3, 0x28 }, true)]                    // broken UTF-8
+    public void Only_a_value_that_is_not_UTF8_needs_the_base64_tag(byte[] value, bool base64)
+    {
+        Assert.That(ActionStringDialect.NeedsBase64Value(new RawText(value)), Is.EqualTo(base64));
+    }
 }

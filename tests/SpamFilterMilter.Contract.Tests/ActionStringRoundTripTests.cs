@@ -16,30 +16,33 @@ public class ActionStringRoundTripTests
 {
     private const string CrlfMessage = "From: alice@example.org\r\nSubject: hello\r\nX-Old: 1\r\nX-Old: 2\r\n\r\nBody\r\n";
 
-    private static readonly Envelope Envelope = new("alice@example.org", "BODY=8BITMIME",
+    private static readonly Envelope Envelope = new("alice@example.org", ["BODY=8BITMIME"],
         [new EnvelopeRecipient("bob@example.com"), new EnvelopeRecipient("carol@example.com", ["NOTIFY=NEVER"])]);
 
-    /// <summary>Header values as a milter may send them: one space (the standard form), none, a tab, two spaces, empty, folded.</summary>
-    private static readonly string[] Values = [" v", "v", "\tv", "  v", "", " a\r\n\tb"];
+    /// <summary>
+    /// Header values as a milter may send them: one space (the standard form), none, a tab, two spaces, empty, folded, a line
+    /// break that does not fold, Latin-1, broken UTF-8 without the space.
+    /// </summary>
+    private static readonly RawText[] Values = [" v", "v", "\tv", "  v", "", " a\r\n\tb", " a\nb", new RawText([0x20, 0x63, 0x61, 0x66, 0xE9]), new RawText([0xC3, 0x28, 0xFF])];
 
     private static IEnumerable<TestCaseData> Edits()
     {
         foreach (var value in Values)
         {
-            var shown = value.Replace("\r\n", "\\r\\n", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal);
-            yield return new TestCaseData(new AddHeader("X-New", value)).SetArgDisplayNames($"AddHeader \"{shown}\"");
-            yield return new TestCaseData(new InsertHeader(0, "X-New", value)).SetArgDisplayNames($"InsertHeader 0 \"{shown}\"");
-            yield return new TestCaseData(new InsertHeader(2, "X-New", value)).SetArgDisplayNames($"InsertHeader 2 \"{shown}\"");
-            yield return new TestCaseData(new ChangeHeader(2, "X-Old", value)).SetArgDisplayNames($"ChangeHeader 2 \"{shown}\"");
-            yield return new TestCaseData(new ChangeHeader(5, "X-Old", value)).SetArgDisplayNames($"ChangeHeader beyond the count \"{shown}\"");
+            var shown = LogText.Quote(value);
+            yield return new TestCaseData(new AddHeader("X-New", value)).SetArgDisplayNames($"AddHeader {shown}");
+            yield return new TestCaseData(new InsertHeader(0, "X-New", value)).SetArgDisplayNames($"InsertHeader 0 {shown}");
+            yield return new TestCaseData(new InsertHeader(2, "X-New", value)).SetArgDisplayNames($"InsertHeader 2 {shown}");
+            yield return new TestCaseData(new ChangeHeader(2, "X-Old", value)).SetArgDisplayNames($"ChangeHeader 2 {shown}");
+            yield return new TestCaseData(new ChangeHeader(5, "X-Old", value)).SetArgDisplayNames($"ChangeHeader beyond the count {shown}");
         }
 
         yield return new TestCaseData(new ChangeHeader(1, "x-old", null)).SetArgDisplayNames("ChangeHeader delete");
-        yield return new TestCaseData(new AddRecipient("<dave@example.com>", null)).SetArgDisplayNames("AddRecipient");
-        yield return new TestCaseData(new AddRecipient("<eve@example.com>", "NOTIFY=SUCCESS ORCPT=rfc822;eve@example.com")).SetArgDisplayNames("AddRecipient with parameters");
+        yield return new TestCaseData(new AddRecipient("<dave@example.com>")).SetArgDisplayNames("AddRecipient");
+        yield return new TestCaseData(new AddRecipient("<eve@example.com>", ["NOTIFY=SUCCESS", "ORCPT=rfc822;eve@example.com"])).SetArgDisplayNames("AddRecipient with parameters");
         yield return new TestCaseData(new DeleteRecipient("<Carol@example.com>")).SetArgDisplayNames("DeleteRecipient");
-        yield return new TestCaseData(new ChangeSender("<bounces@example.org>", null)).SetArgDisplayNames("ChangeSender");
-        yield return new TestCaseData(new ChangeSender("<>", "RET=HDRS")).SetArgDisplayNames("ChangeSender to the null sender with parameters");
+        yield return new TestCaseData(new ChangeSender("<bounces@example.org>")).SetArgDisplayNames("ChangeSender");
+        yield return new TestCaseData(new ChangeSender("<>", ["RET=HDRS"])).SetArgDisplayNames("ChangeSender to the null sender with parameters");
         yield return new TestCaseData(new ReplaceBody(new byte[] { (byte)'N', 0x00, 0xFF, (byte)'"', (byte)'\\', (byte)'\r', (byte)'\n' })).SetArgDisplayNames("ReplaceBody");
     }
 
@@ -102,7 +105,8 @@ public class ActionStringRoundTripTests
 
         AssertSame(outcome, MessageEditor.Apply(Encoding.UTF8.GetBytes(CrlfMessage), Envelope, verdict.Edits));
         Assert.That(outcome.QuarantineReason, Is.EqualTo(verdict.QuarantineReason));
-        Assert.That(outcome.Edits, Has.Count.EqualTo(edits.Length));
+        // An empty value deletes (deleteheader), and deleting a fifth X-Old that is not there is no edit at all.
+        Assert.That(outcome.Edits, Has.Count.EqualTo(edits.Count(e => e is not ChangeHeader { Index: 5, Value.IsEmpty: true })));
     }
 
     [Test]

@@ -38,20 +38,36 @@ public class HeaderSyntaxTests
     [TestCase("plain", -1)]
     [TestCase(" a\r\n\tb", -1)]
     [TestCase(" a\n b", -1)]
-    [TestCase(" a\r\n b\r\n\tc", -1)]
-    [TestCase(" a\nb", 2)]
-    [TestCase(" a\r\nb", 2)]          // the index of the CR of a CRLF
-    [TestCase(" a\n", 2)]             // a break at the end folds nothing
-    [TestCase(" a\r\n", 2)]
-    [TestCase(" a\n\n b", 2)]         // an empty line would end the header section
-    [TestCase(" a\r\n\tb\nc", 6)]     // the first bad one, after a good fold
-    [TestCase("\nX-Injected: 1", 0)]
+    [TestCase(" a\nb", -1)]               // a line break that does not fold: the writer makes it fold
+    [TestCase(" a\r\nb\n", -1)]
+    [TestCase(" a\n\n b", -1)]
+    [TestCase("\nX-Injected: 1", -1)]
     [TestCase(" a\rBcc: evil@example.net", 2)] // a CR outside a CRLF: a line break to some readers
     [TestCase(" a\r", 2)]
     [TestCase(" a\r\r\n b", 2)]
+    [TestCase(" a\r\n\tb\rc", 6)]         // the first bad one, after a good fold
     [TestCase(" a\0b", 2)]                    // a NUL ends the value for C code
-    public void A_line_break_folds_only_when_a_blank_follows_it_and_no_bare_CR_or_NUL_is_allowed(string value, int firstBad)
+    [TestCase(" caf\u00E9", -1)]              // 8-bit bytes are no concern of this rule
+    public void Only_a_bare_CR_or_a_NUL_is_unsafe_in_a_header_value(string value, int firstUnsafe)
     {
-        Assert.That(HeaderSyntax.FindBadLineBreak(value), Is.EqualTo(firstBad));
+        Assert.That(HeaderSyntax.FindUnsafeByte(Encoding.Latin1.GetBytes(value)), Is.EqualTo(firstUnsafe));
+    }
+
+    [TestCase(" v", "\r\n", "X: v\r\n")]
+    [TestCase("v", "\r\n", "X:v\r\n")]                                  // the value's own spacing: nothing added here
+    [TestCase("", "\r\n", "X:\r\n")]
+    [TestCase(" a\n\tb", "\r\n", "X: a\r\n\tb\r\n")]                  // a milter folds with a bare LF
+    [TestCase(" a\r\n b", "\n", "X: a\n b\n")]                        // CRLF or LF, the message's own line end
+    [TestCase(" a\nb", "\r\n", "X: a\r\n\tb\r\n")]                    // cleanup_out_header: a TAB before a line that does not fold
+    [TestCase(" a\r\nBcc: evil@example.net", "\r\n", "X: a\r\n\tBcc: evil@example.net\r\n")]
+    [TestCase(" a\n\nb", "\r\n", "X: a\r\n\t\r\n\tb\r\n")]           // an empty line cannot end the header section
+    [TestCase(" a\n", "\r\n", "X: a\r\n\t\r\n")]                       // a line break at the end: a line of only a TAB, as Postfix writes it
+    [TestCase("\n a", "\r\n", "X:\r\n a\r\n")]
+    [TestCase(" caf\u00E9 \u00FF", "\r\n", "X: caf\u00E9 \u00FF\r\n")]       // 8-bit bytes as they are
+    public void A_field_is_written_as_Postfix_writes_a_milters_header(string value, string lineEnd, string written)
+    {
+        var field = HeaderSyntax.WriteField("X", Encoding.Latin1.GetBytes(value), Encoding.ASCII.GetBytes(lineEnd));
+
+        Assert.That(Encoding.Latin1.GetString(field), Is.EqualTo(written));
     }
 }

@@ -24,6 +24,21 @@ public class LogTextTests
         Assert.That(LogText.Quote("abcdef", maxLength: 2), Is.EqualTo("\"ab\"…(+4 characters)"));
     }
 
+    [TestCase(new byte[] { 0x63, 0x61, 0x66, 0xC3, 0xA9 }, "\"caf\u00E9\"")]                   // UTF-8 reads as text
+    [TestCase(new byte[] { 0x63, 0x61, 0x66, 0xE9 }, "\"caf\\xe9\"")]                         // Latin-1: the byte as it is
+    [TestCase(new byte[] { 0xC3, 0x28, 0x0D, 0x0A, 0x22, 0xFF }, "\"\\xc3(\\r\\n\\\"\\xff\"")]  // broken UTF-8, control characters, a quote
+    [TestCase(new byte[] { 0xF0, 0x9F, 0x93, 0xA7 }, "\"\U0001F4E7\"")]                     // outside the BMP
+    public void Bytes_are_quoted_as_UTF8_where_they_are_and_as_xNN_where_not(byte[] bytes, string logged)
+    {
+        Assert.That(LogText.Quote(new RawText(bytes)), Is.EqualTo(logged));
+    }
+
+    [Test]
+    public void Bytes_longer_than_the_bound_are_cut_and_say_how_many_more_there_were()
+    {
+        Assert.That(LogText.Quote(new RawText(new byte[250]), maxLength: 2), Is.EqualTo("\"\\x00\\x00\"…(+248 bytes)"));
+    }
+
     [Test]
     public void No_text_is_said_to_be_none()
     {

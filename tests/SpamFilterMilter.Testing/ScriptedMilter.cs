@@ -9,6 +9,22 @@ namespace SpamFilterMilter.Testing;
 public sealed record ReceivedPacket(char Code, byte[] Payload)
 {
     public string[] Strings => Raw.Strings(Payload);
+
+    /// <summary>For an SMFIC_MACRO packet: the code of the command its macros go with.</summary>
+    public char MacroCommand => (char)Payload[0];
+
+    /// <summary>For an SMFIC_MACRO packet: its name/value pairs, in the order sent (none for a packet of the command code alone).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> MacroPairs
+    {
+        get
+        {
+            var strings = Payload.Length > 1 ? Raw.Strings(Payload[1..]) : [];
+            return [.. Enumerable.Range(0, strings.Length / 2).Select(i => KeyValuePair.Create(strings[2 * i], strings[(2 * i) + 1]))];
+        }
+    }
+
+    /// <summary>For an SMFIC_MACRO packet: its macros by name.</summary>
+    public Dictionary<string, string> Macros => MacroPairs.ToDictionary(pair => pair.Key, pair => pair.Value);
 }
 
 /// <summary>

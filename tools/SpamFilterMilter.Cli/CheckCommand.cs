@@ -193,7 +193,8 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
         var edits = new JsonArray();
         foreach (var edit in Verdict.Edits)
         {
-            // {"type": "AddHeader", "name": ..., "value": ...}; a replaced body as base64.
+            // {"type": "AddHeader", "name": ..., "value": ...}; a replaced body as base64; a header value that is not UTF-8
+            // as text for people ("value", bytes that are not UTF-8 shown as U+FFFD) and its bytes for scripts ("valueBase64").
             var entry = new JsonObject { ["type"] = edit.GetType().Name };
             if (edit is ReplaceBody body)
             {
@@ -204,6 +205,12 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
                 foreach (var (name, value) in JsonSerializer.SerializeToNode(edit, edit.GetType(), CamelCase)!.AsObject())
                 {
                     entry[name] = value?.DeepClone();
+                }
+
+                if (edit is AddHeader { Value.IsUtf8: false } or InsertHeader { Value.IsUtf8: false } or ChangeHeader { Value.IsUtf8: false })
+                {
+                    var bytes = edit switch { AddHeader a => a.Value, InsertHeader i => i.Value, _ => ((ChangeHeader)edit).Value!.Value };
+                    entry["valueBase64"] = Convert.ToBase64String(bytes.Span);
                 }
             }
 
@@ -236,7 +243,15 @@ internal sealed record CheckReport(string Milter, IReadOnlyList<CheckCommand.Sta
         return report.ToJsonString(JsonOutput.Options) + Environment.NewLine;
     }
 
-    private static readonly JsonSerializerOptions CamelCase = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    private static readonly JsonSerializerOptions CamelCase = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, Converters = { new RawTextAsText() } };
+
+    /// <summary>A header value in JSON: its text (<see cref="RawText.ToString"/>); its exact bytes go beside it when they are not UTF-8.</summary>
+    private sealed class RawTextAsText : System.Text.Json.Serialization.JsonConverter<RawText>
+    {
+        public override RawText Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.GetString();
+
+        public override void Write(Utf8JsonWriter writer, RawText value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
+    }
 
     private static string Shorten(string text) => text.Length <= 42 ? text : text[..39] + "...";
 }

@@ -22,6 +22,6 @@ public static class Envelopes
     }
 
     /// <summary>The addresses of an address-list field, as the Sieve <c>address</c> test reads them, that have an '@'.</summary>
-    private static IEnumerable<string> Addresses(string value) =>
+    private static IEnumerable<string> Addresses(RawText value) =>
         HeaderValue.Addresses(value).Where(a => a.Contains('@', StringComparison.Ordinal));
 }

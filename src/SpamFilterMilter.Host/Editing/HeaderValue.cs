@@ -1,4 +1,5 @@
 using System.Text;
+using SpamFilterMilter.Contract;
 
 namespace SpamFilterMilter.Host.Editing;
 
@@ -10,11 +11,12 @@ internal static class HeaderValue
 
     /// <summary>
     /// The addr-specs of an address-list field (RFC 5322 §3.4): display names, comments and group names
-    /// dropped; route prefixes (<c>@a,@b:</c>) removed; empty addresses skipped.
+    /// dropped; route prefixes (<c>@a,@b:</c>) removed; empty addresses skipped. The value is read as UTF-8
+    /// (<see cref="RawText.ToString"/>): addresses are matched, not written.
     /// </summary>
-    public static IReadOnlyList<string> Addresses(string raw)
+    public static IReadOnlyList<string> Addresses(RawText raw)
     {
-        var value = Unfold(raw);
+        var value = Unfold(raw.ToString());
         var addresses = new List<string>();
         var buffer = new StringBuilder();
         string? angle = null;

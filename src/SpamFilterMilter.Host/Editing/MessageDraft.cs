@@ -4,11 +4,13 @@ using SpamFilterMilter.Contract;
 namespace SpamFilterMilter.Host.Editing;
 
 /// <summary>
-/// A message being edited: parsed once, its header fields a list edited in place, every untouched part
-/// (each field, the body) a slice of the original bytes, never copied until <see cref="ToBytes"/> writes
-/// the result once. So many edits on a large message cost one parse and one copy, not one copy per edit.
+/// A message being edited: parsed once (by the Contract's <see cref="MessageHeaderReader"/>), its header fields a list
+/// edited in place, every untouched part (each field, the body) a slice of the original bytes, never copied until
+/// <see cref="ToBytes"/> writes the result once. Header fields are bytes from end to end: read, edited and written
+/// without decoding. So many edits on a large message cost one parse and one copy, not one copy per edit.
 /// A replaced body is kept as the <see cref="MessageBody"/> it is (in memory or in its file) and also
-/// written once, straight into the result (its CRLFs made LFs on the way for a message that uses LF).
+/// written once, straight into the result, by <see cref="ReplacedBody"/>'s rule (the message's line ends, the last
+/// line terminated, as Postfix writes it).
 /// </summary>
 internal sealed class MessageDraft
 {
@@ -20,37 +22,54 @@ internal sealed class MessageDraft
     private readonly List<EnvelopeRecipient> _recipients;
     private readonly ReadOnlyMemory<byte> _body; // the original body: a slice of the message
     private MessageBody? _replacedBody;
-    private long? _replacedBodyLength; // as written: for an LF message, counted once when first asked
+    private long? _replacedBodyLength; // as written: counted once when first asked
     private string _mailFrom;
-    private string? _mailParameters;
+    private IReadOnlyList<string> _mailParameters;
     private bool _envelopeChanged;
+    private readonly List<string> _notes = [];
+    private readonly Field? _hidden; // the host's own trace header, which the filter was not shown
     private IReadOnlyList<HeaderField>? _view;
 
-    private MessageDraft(ReadOnlyMemory<byte> message, MessageLayout layout, Envelope envelope)
+    private MessageDraft(ReadOnlyMemory<byte> message, MessageLayout layout, Envelope envelope, HeaderField? hiddenTraceHeader)
     {
         _prefix = message[..layout.PrefixLength];
         _separator = message.Slice(layout.SeparatorStart, layout.SeparatorLength);
         _body = message[layout.BodyStart..];
         _usesLf = layout.UsesLf;
-        _fields = layout.Fields.Select(f => new Field(f.Name, message.Slice(f.Start, f.Length))).ToList();
+        _fields = layout.Fields.Select(f => new Field(message.Slice(f.Start, f.Length), f.Field)).ToList();
+        _hidden = hiddenTraceHeader is { } hidden ? _fields.Find(f => f.Header == hidden) : null;
         _original = envelope;
         _recipients = [.. envelope.Recipients];
         _mailFrom = envelope.MailFrom;
         _mailParameters = envelope.MailParameters;
     }
 
-    /// <summary>Parses <paramref name="message"/>, which must not change while the draft is used.</summary>
-    public static MessageDraft Parse(ReadOnlyMemory<byte> message, Envelope envelope) =>
-        new(message, MessageLayout.Of(message.Span), envelope);
+    /// <summary>
+    /// Parses <paramref name="message"/>, which must not change while the draft is used. The first field equal to
+    /// <paramref name="hiddenTraceHeader"/>, if any, is the host's own trace header, which the filter was not shown:
+    /// <see cref="ChangeHeader"/> indexes do not count it, <see cref="InsertHeader"/> indexes do (Postfix's rule).
+    /// </summary>
+    public static MessageDraft Parse(ReadOnlyMemory<byte> message, Envelope envelope, HeaderField? hiddenTraceHeader = null) =>
+        new(message, MessageLayout.Of(message), envelope, hiddenTraceHeader);
 
-    /// <summary>The header fields as they are now (the list is kept until the next edit).</summary>
+    /// <summary>The header fields as they are now, the hidden trace header too (the list is kept until the next edit).</summary>
     public IReadOnlyList<HeaderField> Fields => _view ??= _fields.Select(f => f.Header).ToArray();
+
+    /// <summary>The fields named <paramref name="name"/> (case-insensitively) that <see cref="ChangeHeader"/> counts, in order: all but the hidden trace header.</summary>
+    public IEnumerable<HeaderField> Countable(string name) =>
+        _fields.Where(f => f != _hidden && f.HasName(name)).Select(f => f.Header);
 
     /// <summary>The size in bytes of the message as it is now.</summary>
     public long Length => _prefix.Length + _fields.Sum(f => (long)f.Raw.Length) + _separator.Length + BodyLength;
 
     private long BodyLength => _replacedBody is null ? _body.Length
-        : _replacedBodyLength ??= _usesLf ? LfBody.Length(_replacedBody) : _replacedBody.Length;
+        : _replacedBodyLength ??= ReplacedBody.Length(_replacedBody, _usesLf);
+
+    /// <summary>
+    /// What the edits so far did not do as asked, one sentence each: ESMTP parameters of envelope edits the MTA does not
+    /// honour (<see cref="EnvelopeParameters"/>).
+    /// </summary>
+    public IReadOnlyList<string> Notes => _notes;
 
     /// <summary>The envelope as it is now: the one given when no envelope edit was made.</summary>
     public Envelope Envelope => _envelopeChanged ? new Envelope(_mailFrom, _mailParameters, _recipients.ToArray()) : _original;
@@ -73,7 +92,7 @@ internal sealed class MessageDraft
                 (_replacedBody, _replacedBodyLength) = (body.Body, null);
                 break;
             case AddRecipient add:
-                _recipients.Add(new EnvelopeRecipient(MailPath.Bare(add.Address), add.Parameters?.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+                _recipients.Add(new EnvelopeRecipient(MailPath.Bare(add.Address), EnvelopeParameters.OfAddedRecipient(add.Parameters, _notes)));
                 _envelopeChanged = true;
                 break;
             case DeleteRecipient delete:
@@ -82,7 +101,7 @@ internal sealed class MessageDraft
                 break;
             case ChangeSender sender:
                 _mailFrom = MailPath.Bare(sender.Address);
-                _mailParameters = sender.Parameters;
+                _mailParameters = EnvelopeParameters.AfterSenderChange(_mailParameters, sender.Parameters, _notes);
                 _envelopeChanged = true;
                 break;
             default:
@@ -94,8 +113,9 @@ internal sealed class MessageDraft
 
     /// <summary>
     /// The second line of defence (the plug-in refuses such edits first): an edit that would put a line of its own
-    /// making into the message (a header line break that does not fold, a bare CR, a NUL, a name that is not one) or
-    /// a command of its own into the envelope (a control character in an address or ESMTP parameter) is refused.
+    /// making into the message (a bare CR or a NUL in a header value, a name that is not one) or a command of its own
+    /// into the envelope (a control character in an address or ESMTP parameter) is refused. A header value's line
+    /// breaks are safe: every line after the first is written as a continuation (<see cref="HeaderSyntax.WriteField"/>).
     /// </summary>
     private static void Refuse(MessageEdit edit)
     {
@@ -104,9 +124,9 @@ internal sealed class MessageDraft
             AddHeader e => HeaderProblem(e.Name, e.Value),
             InsertHeader e => HeaderProblem(e.Name, e.Value),
             ChangeHeader e => HeaderProblem(e.Name, e.Value),
-            AddRecipient e => EnvelopeProblem(e.Address, "the recipient") ?? EnvelopeProblem(e.Parameters, "the ESMTP parameters"),
+            AddRecipient e => EnvelopeProblem(e.Address, "the recipient") ?? ParametersProblem(e.Parameters),
             DeleteRecipient e => EnvelopeProblem(e.Address, "the recipient"),
-            ChangeSender e => EnvelopeProblem(e.Address, "the sender") ?? EnvelopeProblem(e.Parameters, "the ESMTP parameters"),
+            ChangeSender e => EnvelopeProblem(e.Address, "the sender") ?? ParametersProblem(e.Parameters),
             _ => null,
         };
         if (problem is not null)
@@ -114,19 +134,23 @@ internal sealed class MessageDraft
             throw new ArgumentException($"{edit.GetType().Name}: {problem}", nameof(edit));
         }
 
-        static string? HeaderProblem(string name, string? value) =>
+        static string? HeaderProblem(string name, RawText? value) =>
             !HeaderSyntax.IsFieldName(Encoding.UTF8.GetBytes(name)) || name != name.TrimEnd() ? $"{LogText.Quote(name)} is not a header field name"
-            : value is not null && HeaderSyntax.FindBadLineBreak(value) >= 0 ? $"the value of {name} holds a line break that does not fold, a bare CR or a NUL: {LogText.Quote(value)}"
+            : value is { } bytes && HeaderSyntax.FindUnsafeByte(bytes.Span) >= 0 ? $"the value of {name} holds a bare CR or a NUL: {LogText.Quote(bytes)}"
             : null;
 
-        static string? EnvelopeProblem(string? text, string what) =>
-            text is not null && MailPath.FindBadCharacter(text) >= 0 ? $"a control character in {what}: {LogText.Quote(text)}" : null;
+        static string? EnvelopeProblem(string text, string what) =>
+            MailPath.FindBadCharacter(text) >= 0 ? $"a control character in {what}: {LogText.Quote(text)}" : null;
+
+        static string? ParametersProblem(IReadOnlyList<string> parameters) =>
+            parameters.Select(p => p.Length == 0 || p.Contains(' ', StringComparison.Ordinal)
+                ? $"{LogText.Quote(p)} is not one ESMTP parameter" : EnvelopeProblem(p, "the ESMTP parameters")).FirstOrDefault(p => p is not null);
     }
 
     /// <summary>Replaces the field at <paramref name="index"/> of the whole header with exactly <paramref name="raw"/> (all its lines, line ends included).</summary>
     public void ReplaceField(int index, string name, ReadOnlyMemory<byte> raw)
     {
-        _fields[index] = new Field(name, raw);
+        _fields[index] = new Field(raw, name);
         _view = null;
     }
 
@@ -135,6 +159,8 @@ internal sealed class MessageDraft
 
     /// <summary>The message's own line end.</summary>
     public string LineEnd => _usesLf ? "\n" : "\r\n";
+
+    private ReadOnlySpan<byte> LineEndBytes => _usesLf ? "\n"u8 : "\r\n"u8;
 
     /// <summary>
     /// The message as it is now, written once. A message larger than one array holds (<see cref="Array.MaxLength"/>)
@@ -161,18 +187,9 @@ internal sealed class MessageDraft
         {
             Write(ref span, _body);
         }
-        else if (_usesLf)
-        {
-            LfBody.CopyTo(_replacedBody, span);
-        }
-        else if (_replacedBody.TryGetMemory(out var inMemory))
-        {
-            Write(ref span, inMemory);
-        }
         else
         {
-            using var file = _replacedBody.OpenRead();
-            file.ReadExactly(span[..(int)_replacedBody.Length]);
+            ReplacedBody.CopyTo(_replacedBody, _usesLf, span);
         }
 
         return output;
@@ -184,59 +201,72 @@ internal sealed class MessageDraft
         }
     }
 
-    internal static HeaderField ToHeaderField(string name, ReadOnlySpan<byte> raw)
-    {
-        var value = raw[(raw.IndexOf((byte)':') + 1)..];
-        value = value.EndsWith("\r\n"u8) ? value[..^2] : value.EndsWith("\n"u8) ? value[..^1] : value;
-        return new HeaderField(name, Encoding.UTF8.GetString(value));
-    }
-
     private void Change(ChangeHeader change)
     {
         var index = Math.Max(1, change.Index); // 0 means 1, as in libmilter and Postfix
         var seen = 0;
         for (var i = 0; i < _fields.Count; i++)
         {
-            if (!_fields[i].HasName(change.Name) || ++seen != index)
+            if (_fields[i] == _hidden || !_fields[i].HasName(change.Name) || ++seen != index)
             {
                 continue;
             }
 
-            if (change.Value is null)
+            if (change.Value is not { IsEmpty: false } value)
             {
-                _fields.RemoveAt(i);
+                _fields.RemoveAt(i); // no value, or an empty one: delete
             }
             else
             {
-                _fields[i] = NewField(change.Name, change.Value);
+                _fields[i] = NewField(change.Name, value);
             }
 
             return;
         }
 
-        if (change.Value is not null)
+        if (change.Value is { IsEmpty: false } added)
         {
-            _fields.Add(NewField(change.Name, change.Value)); // beyond the count: add
+            _fields.Add(NewField(change.Name, added)); // beyond the count: add
         }
     }
 
-    private Field NewField(string name, string value)
-    {
-        var text = name + ":" + (_usesLf ? value.Replace("\r\n", "\n", StringComparison.Ordinal) : value) + LineEnd;
-        return new Field(name, Encoding.UTF8.GetBytes(text));
-    }
+    /// <summary>A field an edit adds, written as Postfix writes a milter's header (<see cref="HeaderSyntax.WriteField"/>), in the message's own line ends.</summary>
+    private Field NewField(string name, RawText value) => new(HeaderSyntax.WriteField(name, value.Span, LineEndBytes), name);
 
-    /// <summary>One header field: its name and raw bytes (all lines, with their line ends); its value decoded only when asked.</summary>
-    private sealed class Field(string name, ReadOnlyMemory<byte> raw)
+    /// <summary>
+    /// One header field: its raw bytes (all lines, with their line ends) and the field they hold, as the reader read it
+    /// or, for a field an edit wrote, sliced from the bytes when first asked (so it reads as the written field would).
+    /// </summary>
+    private sealed class Field
     {
         private HeaderField? _header;
 
-        public string Name { get; } = name;
+        public Field(ReadOnlyMemory<byte> raw, HeaderField header)
+        {
+            Raw = raw;
+            Name = header.Name;
+            _header = header;
+        }
 
-        public ReadOnlyMemory<byte> Raw { get; } = raw;
+        public Field(ReadOnlyMemory<byte> raw, string name)
+        {
+            Raw = raw;
+            Name = name;
+        }
 
-        public HeaderField Header => _header ??= ToHeaderField(Name, Raw.Span);
+        public string Name { get; }
+
+        public ReadOnlyMemory<byte> Raw { get; }
+
+        public HeaderField Header => _header ??= new HeaderField(Name, new RawText(ValueOf(Raw.Span)));
 
         public bool HasName(string name) => string.Equals(Name, name, StringComparison.OrdinalIgnoreCase);
+
+        /// <summary>The bytes after the colon, without the final line end.</summary>
+        private static ReadOnlySpan<byte> ValueOf(ReadOnlySpan<byte> raw)
+        {
+            var value = raw[(raw.IndexOf((byte)':') + 1)..];
+            return value.EndsWith("\r\n"u8) ? value[..^2] : value.EndsWith("\n"u8) ? value[..^1] : value;
+        }
     }
 }

@@ -1,59 +1,34 @@
-using System.Text;
+using System.Runtime.InteropServices;
 using SpamFilterMilter.Contract;
 
 namespace SpamFilterMilter.Host.Editing;
 
 /// <summary>
-/// Where the parts of a message are: an mbox <c>From </c> line, each header field (all its lines, with
-/// their line ends), the empty line that ends the header, and the body. The same rule as the plug-in's
-/// reader (<see cref="HeaderSyntax"/>): folded lines belong to their field; a line that cannot be a field
-/// starts the body.
+/// Where the parts of a message are: an mbox <c>From </c> line, each header field (all its lines, with their line
+/// ends), the empty line that ends the header, and the body; read by the Contract's <see cref="MessageHeaderReader"/>,
+/// the reader the plug-in sends the message to the milter with, so both count the same fields.
 /// </summary>
-internal readonly record struct MessageLayout(int PrefixLength, List<(string Name, int Start, int Length)> Fields, int SeparatorStart, int SeparatorLength, bool UsesLf)
+internal readonly record struct MessageLayout(int PrefixLength, List<(HeaderField Field, int Start, int Length)> Fields, int SeparatorStart, int SeparatorLength, bool UsesLf)
 {
     public int BodyStart => SeparatorStart + SeparatorLength;
 
-    public static MessageLayout Of(ReadOnlySpan<byte> message)
+    public static MessageLayout Of(ReadOnlyMemory<byte> message)
     {
-        var fields = new List<(string Name, int Start, int Length)>();
-        var firstLf = message.IndexOf((byte)'\n');
-        var usesLf = firstLf > 0 && message[firstLf - 1] != (byte)'\r';
-        var position = 0;
-        if (message.StartsWith("From "u8))
+        using var stream = MemoryMarshal.TryGetArray(message, out var array)
+            ? new MemoryStream(array.Array!, array.Offset, array.Count, writable: false)
+            : new MemoryStream(message.ToArray(), writable: false);
+        using var reader = new MessageHeaderReader(stream);
+        var fields = new List<(HeaderField Field, int Start, int Length)>();
+        while (reader.ReadField() is { } field)
         {
-            position = firstLf < 0 ? message.Length : firstLf + 1; // an mbox separator line is kept as it was
+            fields.Add((field, (int)reader.FieldStart, (int)(reader.FieldEnd - reader.FieldStart)));
         }
 
-        var prefix = position;
-        while (position < message.Length)
-        {
-            var rest = message[position..];
-            var lineEnd = rest.IndexOf((byte)'\n');
-            var lineLength = lineEnd < 0 ? rest.Length : lineEnd + 1;
-            var content = rest[..lineLength].TrimEnd("\r\n"u8);
-            var kind = HeaderSyntax.Classify(content, out var colon);
-            if (kind == HeaderLineKind.End)
-            {
-                return new MessageLayout(prefix, fields, position, lineLength, usesLf);
-            }
-
-            if (kind == HeaderLineKind.Continuation && fields.Count > 0)
-            {
-                var last = fields[^1];
-                fields[^1] = last with { Length = last.Length + lineLength };
-                position += lineLength;
-                continue;
-            }
-
-            if (kind != HeaderLineKind.Field)
-            {
-                break; // the body starts here, without a blank line
-            }
-
-            fields.Add((Encoding.UTF8.GetString(content[..colon].TrimEnd(" \t"u8)), position, lineLength));
-            position += lineLength;
-        }
-
-        return new MessageLayout(prefix, fields, position, 0, usesLf);
+        var span = message.Span;
+        var firstLf = span.IndexOf((byte)'\n');
+        var usesLf = firstLf > 0 && span[firstLf - 1] != (byte)'\r';
+        var separatorStart = (int)reader.SeparatorStart;
+        var prefix = fields.Count > 0 ? fields[0].Start : separatorStart;
+        return new MessageLayout(prefix, fields, separatorStart, (int)(reader.BodyStart - reader.SeparatorStart), usesLf);
     }
 }

@@ -9,6 +9,16 @@ public sealed class HostMessage
     /// <summary>The raw RFC 5322 message (CRLF or LF line ends).</summary>
     public required ReadOnlyMemory<byte> Message { get; init; }
 
+    /// <summary>
+    /// The MTA's own trace header (its <c>Received:</c>), when it put it into <see cref="Message"/> before filtering and
+    /// the milters are not to see it, as Postfix and sendmail do not show a milter theirs: exactly as it stands in the
+    /// message (<c>MessageEditor.ReadFields(message)[0]</c> when it is on top). Each slot's plug-in leaves the first field
+    /// equal to it out (<see cref="MessageSubmission.HiddenTraceHeader"/>), and the slot's action counts it as Postfix
+    /// does: an inserted field at index 0 goes above it, at index 1 right below it; replaced and deleted fields are
+    /// counted without it. Null: every field is shown and counted.
+    /// </summary>
+    public HeaderField? HiddenTraceHeader { get; init; }
+
     /// <summary>The envelope: sender and recipients with their ESMTP parameters.</summary>
     public required Envelope Envelope { get; init; }
 

@@ -28,7 +28,7 @@ internal sealed class SlotRunner(ILogger logger)
         var verdict = await VerdictAsync(slot, copy, group, message, cancellationToken).ConfigureAwait(false);
         try
         {
-            return Act(slot, copy, group, verdict, recipients, log);
+            return Act(slot, copy, group, message, verdict, recipients, log);
         }
         finally
         {
@@ -38,7 +38,7 @@ internal sealed class SlotRunner(ILogger logger)
     }
 
     /// <summary>Chooses the action for <paramref name="verdict"/> and runs it on <paramref name="copy"/>.</summary>
-    private SlotRun Act(HostSlot slot, MessageCopy copy, OptInGroup group, FilterVerdict verdict, string[] recipients, List<string> log)
+    private SlotRun Act(HostSlot slot, MessageCopy copy, OptInGroup group, HostMessage message, FilterVerdict verdict, string[] recipients, List<string> log)
     {
         var options = slot.Options;
         log.Add($"{slot}: verdict {Describe(verdict)}");
@@ -91,7 +91,7 @@ internal sealed class SlotRunner(ILogger logger)
         SieveOutcome outcome;
         try
         {
-            outcome = (action?.ScriptFor(verdict.Text) ?? SieveScript.Parse(script)).Run(copy.Message, copy.Envelope, verdict.ReplacementBody);
+            outcome = (action?.ScriptFor(verdict.Text) ?? SieveScript.Parse(script)).Run(copy.Message, copy.Envelope, verdict.ReplacementBody, message.HiddenTraceHeader);
         }
         catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
         {
@@ -159,9 +159,10 @@ internal sealed class SlotRunner(ILogger logger)
                 Client = message.Client,
                 HeloName = message.HeloName,
                 MailFrom = copy.Envelope.MailFrom,
-                MailParameters = copy.Envelope.MailParameters?.Split(' ', StringSplitOptions.RemoveEmptyEntries),
+                MailParameters = copy.Envelope.MailParameters,
                 Recipients = copy.Envelope.Recipients,
                 Message = stream,
+                HiddenTraceHeader = message.HiddenTraceHeader,
                 OptIn = group.OptIn,
                 Macros = message.Macros,
             }, cancellationToken).ConfigureAwait(false);

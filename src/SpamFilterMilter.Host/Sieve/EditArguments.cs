@@ -1,6 +1,7 @@
 using System.Text;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
+using Dialect = SpamFilterMilter.Contract.ActionStringDialect;
 
 namespace SpamFilterMilter.Host.Sieve;
 
@@ -24,23 +25,32 @@ internal static class EditArguments
     }
 
     /// <summary>
-    /// A Sieve value becomes the editor's raw value, the exact text after the colon: RFC 5293 puts one
-    /// space before the value; with <c>:raw</c> (vnd.spamfiltermilter) nothing is added, so a milter's
-    /// value with no space, a tab or several blanks is written as it is. Line breaks (CRLF, or LF which
-    /// becomes CRLF) must fold (the Contract's <see cref="HeaderSyntax.FindBadLineBreak"/>): any other CR or
-    /// LF, or a NUL, would put a line of the script's making into the message, so it is refused.
+    /// A Sieve value becomes the editor's raw value, the exact bytes after the colon: RFC 5293 puts one space before the
+    /// value; with <c>:raw</c> (vnd.spamfiltermilter) nothing is added, so a milter's value with no space, a tab or several
+    /// blanks is written as it is. With <c>:base64</c> (vnd.spamfiltermilter) the argument is the base64 of the bytes,
+    /// for a value that is not UTF-8; else it is taken as UTF-8. Line breaks (LF or CRLF) are kept: the editor writes each
+    /// line after the first as a continuation (<see cref="HeaderSyntax.WriteField"/>). A CR that is not part of a CRLF,
+    /// or a NUL, would be a line break to some readers and not to others, so it is refused
+    /// (<see cref="HeaderSyntax.FindUnsafeByte"/>).
     /// </summary>
-    public static string FieldValue(Call command, string value, bool raw)
+    public static RawText FieldValue(Call command, string value)
     {
-        var text = value.Replace("\r\n", "\n", StringComparison.Ordinal).Replace("\n", "\r\n", StringComparison.Ordinal);
-        if (HeaderSyntax.FindBadLineBreak(text) is >= 0 and var bad)
+        RawText bytes;
+        try
         {
-            throw command.Error(text[bad] is '\r' && (bad + 1 >= text.Length || text[bad + 1] != '\n') || text[bad] == '\0'
-                ? "a header value may not hold a bare CR or a NUL"
-                : "a header value may break lines only to fold them (the next line must start with a space or tab)");
+            bytes = command.Has(Dialect.Base64Tag) ? new RawText(Convert.FromBase64String(value)) : value;
+        }
+        catch (FormatException e)
+        {
+            throw command.Error($"{Dialect.Base64Tag} needs the header value in base64", e);
         }
 
-        return (raw ? string.Empty : " ") + text;
+        if (HeaderSyntax.FindUnsafeByte(bytes.Span) >= 0)
+        {
+            throw command.Error("a header value may not hold a bare CR or a NUL");
+        }
+
+        return command.Has(Dialect.RawTag) ? bytes : new RawText([(byte)' ', .. bytes.Span]);
     }
 
     /// <summary>An envelope address: not empty, and nothing an SMTP command cannot carry (<see cref="MailPath.FindBadCharacter"/>).</summary>

@@ -10,10 +10,11 @@ namespace SpamFilterMilter.Host.Sieve;
 internal static partial class HeaderText
 {
     /// <summary>
-    /// The value a test compares: folding line breaks removed, leading and trailing blanks removed, encoded
-    /// words (RFC 2047) in UTF-8, US-ASCII or ISO-8859-1 decoded; other charsets are left as written.
+    /// The value a test compares: read as UTF-8 (a byte that is not UTF-8 is U+FFFD: tests match, they write nothing),
+    /// folding line breaks removed, leading and trailing blanks removed, encoded words (RFC 2047) in UTF-8, US-ASCII or
+    /// ISO-8859-1 decoded; other charsets are left as written.
     /// </summary>
-    public static string TestValue(string raw) => DecodeEncodedWords(HeaderValue.Unfold(raw).Trim(' ', '\t'));
+    public static string TestValue(RawText raw) => DecodeEncodedWords(HeaderValue.Unfold(raw.ToString()).Trim(' ', '\t'));
 
     /// <summary>The local part or the domain (empty when there is none) of an address, or all of it.</summary>
     public static string Part(string address, string part) => part switch

@@ -25,16 +25,16 @@ internal static class SieveGrammar
         ["redirect"] = new(null, positional: [Kind.String]),
         ["reject"] = new(["reject"], positional: [Kind.String]),
         ["ereject"] = new(["ereject"], positional: [Kind.String]),
-        ["addheader"] = new(["editheader", "addheader"], tags: [Flag(Dialect.LastTag), Flag(Dialect.RawTag)], positional: [Kind.String, Kind.String], required: 1),
+        ["addheader"] = new(["editheader", "addheader"], tags: [Flag(Dialect.LastTag), Flag(Dialect.RawTag), Flag(Dialect.Base64Tag)], positional: [Kind.String, Kind.String], required: 1),
         ["deleteheader"] = new(["editheader"], tags: [Number(Dialect.IndexTag), Flag(Dialect.LastTag), .. MatchTags], positional: [Kind.String, Kind.StringList], required: 1),
         ["addtag"] = new(null, positional: [Kind.String]),
         [Dialect.TempFail] = new([Dialect.Capability], positional: [Kind.String]),
         [Dialect.Quarantine] = new([Dialect.Capability], positional: [Kind.String]),
-        [Dialect.InsertHeader] = new([Dialect.Capability], tags: [Number(Dialect.IndexTag), Flag(Dialect.RawTag)], positional: [Kind.String, Kind.String], requiredTags: [Dialect.IndexTag]),
-        [Dialect.ReplaceHeader] = new([Dialect.Capability], tags: [Number(Dialect.IndexTag), Flag(Dialect.RawTag)], positional: [Kind.String, Kind.String], requiredTags: [Dialect.IndexTag]),
-        [Dialect.AddRecipient] = new([Dialect.Capability], positional: [Kind.String, Kind.String], required: 1),
+        [Dialect.InsertHeader] = new([Dialect.Capability], tags: [Number(Dialect.IndexTag), Flag(Dialect.RawTag), Flag(Dialect.Base64Tag)], positional: [Kind.String, Kind.String], requiredTags: [Dialect.IndexTag]),
+        [Dialect.ReplaceHeader] = new([Dialect.Capability], tags: [Number(Dialect.IndexTag), Flag(Dialect.RawTag), Flag(Dialect.Base64Tag)], positional: [Kind.String, Kind.String], requiredTags: [Dialect.IndexTag]),
+        [Dialect.AddRecipient] = new([Dialect.Capability], positional: [Kind.String, Kind.StringList], required: 1),
         [Dialect.DeleteRecipient] = new([Dialect.Capability], positional: [Kind.String]),
-        [Dialect.ChangeSender] = new([Dialect.Capability], positional: [Kind.String, Kind.String], required: 1),
+        [Dialect.ChangeSender] = new([Dialect.Capability], positional: [Kind.String, Kind.StringList], required: 1),
         [Dialect.ReplaceBody] = new([Dialect.Capability], tags: [Flag(Dialect.VerdictTag)], positional: [Kind.String], required: 0),
         [Dialect.RejectRecipient] = new([Dialect.Capability], positional: [Kind.String, Kind.String]),
     };
@@ -181,14 +181,17 @@ internal static class SieveGrammar
                 call.Positional.Add(argument);
             }
 
-            if (call.Has(Dialect.RawTag) && !requiredCapabilities.Contains(Dialect.Capability))
+            foreach (var vendorTag in new[] { Dialect.RawTag, Dialect.Base64Tag })
             {
-                throw call.Error($":raw needs require \"{Dialect.Capability}\"");
-            }
+                if (call.Has(vendorTag) && !requiredCapabilities.Contains(Dialect.Capability))
+                {
+                    throw call.Error($"{vendorTag} needs require \"{Dialect.Capability}\"");
+                }
 
-            if (call.Has(Dialect.RawTag) && call.Positional.Count == 1)
-            {
-                throw call.Error(":raw needs the field name and the value as two arguments");
+                if (call.Has(vendorTag) && call.Positional.Count == 1)
+                {
+                    throw call.Error($"{vendorTag} needs the field name and the value as two arguments");
+                }
             }
 
             if (call.Name == Dialect.ReplaceBody && call.Has(Dialect.VerdictTag) == (call.Positional.Count == 1))

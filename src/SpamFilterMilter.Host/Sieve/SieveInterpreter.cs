@@ -8,27 +8,28 @@ namespace SpamFilterMilter.Host.Sieve;
 /// <summary>
 /// The state of one run of a <see cref="SieveScript"/>: the message as edited so far and every action taken.
 /// Commands run here; the tests they branch on are <see cref="SieveConditions"/>. <paramref name="verdictBody"/> is
-/// what <c>replacebody :verdict</c> stands for (<see cref="FilterVerdict.ReplacementBody"/>), null when there is none.
+/// what <c>replacebody :verdict</c> stands for (<see cref="FilterVerdict.ReplacementBody"/>), null when there is none;
+/// <paramref name="hiddenTraceHeader"/> the host's own trace header the filter was not shown, which header edits by
+/// index count as Postfix does (<see cref="MessageEditor"/>), null when there is none.
 /// </summary>
-internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody)
+internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody, HeaderField? hiddenTraceHeader)
 {
     private readonly ReadOnlyMemory<byte> _original = message;
     private readonly Envelope _originalEnvelope = envelope;
-    private readonly MessageDraft _draft = MessageDraft.Parse(message, envelope);
+    private readonly MessageDraft _draft = MessageDraft.Parse(message, envelope, hiddenTraceHeader);
     private readonly List<MessageEdit> _edits = [];
     private readonly List<string> _folders = [];
     private readonly List<string> _redirects = [];
     private readonly List<string> _tags = [];
     private readonly List<RefusedRecipient> _refused = [];
     private readonly List<string> _actions = [];
+    private int _notesTaken;
     private bool _implicitKeep = true;
     private bool _explicitKeep;
     private bool _stopped;
     private string? _quarantine;
     private SieveDisposition? _refusal;
     private SmtpReply? _reply;
-
-    private IReadOnlyList<HeaderField> Fields => _draft.Fields;
 
     public SieveOutcome Outcome()
     {
@@ -157,10 +158,10 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
                 DeleteHeader(command);
                 break;
             case Dialect.InsertHeader:
-                Apply(new InsertHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1), command.Has(Dialect.RawTag))));
+                Apply(new InsertHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1))));
                 break;
             case Dialect.ReplaceHeader:
-                Apply(new ChangeHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1), command.Has(Dialect.RawTag))));
+                Apply(new ChangeHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1))));
                 break;
             case Dialect.AddRecipient:
                 Apply(new AddRecipient(EditArguments.Address(command, command.String(0)), Parameters(command, 1)));
@@ -189,6 +190,10 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
         if (_refusal is null)
         {
             _actions.Add(command.Describe());
+            for (; _notesTaken < _draft.Notes.Count; _notesTaken++)
+            {
+                _actions.Add($"  {_draft.Notes[_notesTaken]}"); // what of the command did not take effect, under it
+            }
         }
     }
 
@@ -223,20 +228,21 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
         // RFC 5293: without :last the field goes on top. Messaging Server's one-argument form appends.
         var last = command.Has(":last") || command.Positional.Count == 1;
         name = EditArguments.FieldName(command, name);
-        value = EditArguments.FieldValue(command, value, command.Has(Dialect.RawTag));
-        Apply(last ? new AddHeader(name, value) : new InsertHeader(0, name, value));
+        var bytes = EditArguments.FieldValue(command, value);
+        Apply(last ? new AddHeader(name, bytes) : new InsertHeader(0, name, bytes));
     }
 
     /// <summary>
     /// RFC 5293 deleteheader: every field of that name (or only the :index-th, counted from the end with
     /// :last) whose value matches one of the value patterns, if any were given. Deleted from the last to
-    /// the first so that the indexes of the ChangeHeader edits stay right.
+    /// the first so that the indexes of the ChangeHeader edits stay right. The host's hidden trace header is
+    /// not one of them: ChangeHeader does not count it.
     /// </summary>
     private void DeleteHeader(Call command)
     {
         var name = command.String(0);
         var patterns = command.Strings(1);
-        var occurrences = Fields.Where(f => f.Name.Equals(name, StringComparison.OrdinalIgnoreCase)).ToList();
+        var occurrences = _draft.Countable(name).ToList();
         var candidates = Enumerable.Range(1, occurrences.Count).ToList();
         if (command.TagNumber(":index") is { } index)
         {
@@ -303,6 +309,11 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
         }
     }
 
-    private static string? Parameters(Call command, int index) =>
-        command.OptionalString(index) is { } parameters ? EditArguments.Text(command, parameters, "the ESMTP parameters") : null;
+    /// <summary>
+    /// The ESMTP parameters of <c>addrecipient</c> and <c>changesender</c>: a string list, one parameter per entry, as
+    /// the plug-in writes it; a hand-written script may also give one space-separated string (or list entries holding
+    /// several), which is split as a milter's argument string is (<see cref="EsmtpParameters.Split"/>).
+    /// </summary>
+    private static IReadOnlyList<string> Parameters(Call command, int index) =>
+        [.. command.Strings(index).SelectMany(text => EsmtpParameters.Split(EditArguments.Text(command, text, "the ESMTP parameters")))];
 }

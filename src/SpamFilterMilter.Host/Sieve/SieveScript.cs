@@ -48,10 +48,19 @@ public sealed class SieveScript
     /// edit is that body itself: it lives as long as the caller keeps it (the host disposes it once the slot has run).
     /// Without one, <c>replacebody :verdict</c> is a <see cref="SieveException"/>.
     /// </summary>
-    public SieveOutcome Run(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody)
+    public SieveOutcome Run(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody) =>
+        Run(message, envelope, verdictBody, hiddenTraceHeader: null);
+
+    /// <summary>
+    /// Runs the script as <see cref="Run(ReadOnlyMemory{byte}, Envelope, MessageBody?)"/> does, on a message whose first
+    /// field equal to <paramref name="hiddenTraceHeader"/> is the host's own trace header, which the filter was not shown
+    /// (<see cref="MessageSubmission.HiddenTraceHeader"/>): <c>insertheader</c> indexes count it, <c>replaceheader</c> and
+    /// <c>deleteheader</c> do not, as in <see cref="MessageEditor.Apply(ReadOnlySpan{byte}, Envelope, IEnumerable{MessageEdit}, HeaderField?)"/>.
+    /// </summary>
+    public SieveOutcome Run(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody, HeaderField? hiddenTraceHeader)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        var run = new SieveInterpreter(message, envelope, verdictBody);
+        var run = new SieveInterpreter(message, envelope, verdictBody, hiddenTraceHeader);
         run.Execute(_commands);
         return run.Outcome();
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Options;
 
@@ -77,7 +78,23 @@ public sealed partial class MilterOptions
             (o, v) => o.SocksResolve = ParseChoice<SocksResolve>(v)),
         new Descriptor("FAILURE_ACTION", false, "tempfail", "What a message gets when the milter cannot be used: tempfail, accept or reject.",
             (o, v) => o.FailureAction = ParseChoice<FailureAction>(v)),
+        MacroList("CONNECT_MACROS", MacroStage.Connect, "with CONNECT", (o, v) => o.ConnectMacros = v),
+        MacroList("HELO_MACROS", MacroStage.Helo, "with HELO", (o, v) => o.HeloMacros = v),
+        MacroList("MAIL_MACROS", MacroStage.Mail, "with MAIL", (o, v) => o.MailMacros = v),
+        MacroList("RCPT_MACROS", MacroStage.Rcpt, "with RCPT", (o, v) => o.RcptMacros = v),
+        MacroList("DATA_MACROS", MacroStage.Data, "with DATA", (o, v) => o.DataMacros = v),
+        MacroList("EOH_MACROS", MacroStage.EndOfHeaders, "before each header and the end of headers", (o, v) => o.EndOfHeaderMacros = v),
+        MacroList("EOM_MACROS", MacroStage.EndOfMessage, "before each body packet and the end of the message", (o, v) => o.EndOfMessageMacros = v),
+        MacroList("UNKNOWN_MACROS", MacroStage.Unknown, "with an unknown command", (o, v) => o.UnknownMacros = v),
+        new Descriptor("QUEUE_ID_TIMING", false, "postfix", "When the queue id (macro i) is first sent: postfix, from the first accepted recipient on; sendmail, from MAIL on.",
+            (o, v) => o.QueueIdTiming = ParseChoice<QueueIdTiming>(v)),
     }.ToDictionary(d => d.Name, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>A stage's macro list, written as Postfix's <c>milter_*_macros</c> (<see cref="MacroNames.ParseList"/>); its default is Postfix's.</summary>
+    private static Descriptor MacroList(string name, MacroStage stage, string when, Action<MilterOptions, IReadOnlyList<string>> set) =>
+        new(name, false, MacroNames.DefaultListText[(int)stage] is { Length: > 0 } text ? text : "(none)",
+            $"Macros sent {when} unless the milter asks for its own list: names separated by blanks or commas, braces optional.",
+            (o, v) => set(o, MacroNames.ParseList(v)));
 
     private static int ParseInteger(string value, int min, int max)
     {

@@ -56,6 +56,19 @@ public enum FailureAction
     Reject,
 }
 
+/// <summary>When the queue id (macro <c>i</c>) is first sent (QUEUE_ID_TIMING).</summary>
+public enum QueueIdTiming
+{
+    /// <summary>
+    /// As Postfix: once the MTA has a queue file, from the RCPT after the first accepted recipient on, then at DATA, each
+    /// header, the end of headers, each body packet and the end of the message; not at MAIL.
+    /// </summary>
+    Postfix,
+
+    /// <summary>As sendmail: from MAIL on (sendmail gives an envelope its id when it is made).</summary>
+    Sendmail,
+}
+
 /// <summary>
 /// The validated contents of a milter option file (<c>spamfilterX_config_file</c>). Every option is
 /// described once in <see cref="Descriptors"/>: name, default and parser. Unknown options, bad
@@ -151,6 +164,42 @@ public sealed partial class MilterOptions
 
     /// <summary>What every message gets when the milter cannot be used: tempfail (default), accept or reject.</summary>
     public FailureAction FailureAction { get; set; } = FailureAction.TempFail;
+
+    /// <summary>The macros sent with CONNECT (CONNECT_MACROS, Postfix's <c>milter_connect_macros</c>), unless the milter asks for its own list.</summary>
+    public IReadOnlyList<string> ConnectMacros { get; set; } = MacroLists.Default[MacroStage.Connect];
+
+    /// <summary>The macros sent with HELO (HELO_MACROS, Postfix's <c>milter_helo_macros</c>), unless the milter asks for its own list.</summary>
+    public IReadOnlyList<string> HeloMacros { get; set; } = MacroLists.Default[MacroStage.Helo];
+
+    /// <summary>The macros sent with MAIL (MAIL_MACROS, Postfix's <c>milter_mail_macros</c>), unless the milter asks for its own list.</summary>
+    public IReadOnlyList<string> MailMacros { get; set; } = MacroLists.Default[MacroStage.Mail];
+
+    /// <summary>The macros sent with RCPT (RCPT_MACROS, Postfix's <c>milter_rcpt_macros</c>), unless the milter asks for its own list.</summary>
+    public IReadOnlyList<string> RcptMacros { get; set; } = MacroLists.Default[MacroStage.Rcpt];
+
+    /// <summary>The macros sent with DATA (DATA_MACROS, Postfix's <c>milter_data_macros</c>), unless the milter asks for its own list.</summary>
+    public IReadOnlyList<string> DataMacros { get; set; } = MacroLists.Default[MacroStage.Data];
+
+    /// <summary>
+    /// The macros sent before each header and the end of headers (EOH_MACROS, Postfix's <c>milter_end_of_header_macros</c>),
+    /// unless the milter asks for its own list.
+    /// </summary>
+    public IReadOnlyList<string> EndOfHeaderMacros { get; set; } = MacroLists.Default[MacroStage.EndOfHeaders];
+
+    /// <summary>
+    /// The macros sent before each body packet and the end of the message (EOM_MACROS, Postfix's
+    /// <c>milter_end_of_data_macros</c>), unless the milter asks for its own list.
+    /// </summary>
+    public IReadOnlyList<string> EndOfMessageMacros { get; set; } = MacroLists.Default[MacroStage.EndOfMessage];
+
+    /// <summary>The macros sent with an unknown command (UNKNOWN_MACROS, Postfix's <c>milter_unknown_command_macros</c>): none by default.</summary>
+    public IReadOnlyList<string> UnknownMacros { get; set; } = MacroLists.Default[MacroStage.Unknown];
+
+    /// <summary>When the queue id (macro <c>i</c>) is first sent: from the first accepted recipient on (Postfix, the default) or from MAIL on (sendmail).</summary>
+    public QueueIdTiming QueueIdTiming { get; set; } = QueueIdTiming.Postfix;
+
+    /// <summary>The configured lists by stage, as the session takes them.</summary>
+    internal MacroLists MacroLists => new([ConnectMacros, HeloMacros, MailMacros, RcptMacros, DataMacros, EndOfMessageMacros, EndOfHeaderMacros, UnknownMacros]);
 
     /// <summary>Where these options came from (for log lines and errors); "(built in)" when made in code.</summary>
     public string SourcePath { get; set; } = "(built in)";

@@ -109,8 +109,15 @@ internal sealed class FilterSessionAdapter : IFilterSession
         return _session;
     }
 
-    public ValueTask<StageDecision> HeloAsync(string heloName, CancellationToken cancellationToken = default) =>
-        RunAsync(FilterStage.Helo, heloName, static (s, name, ct) => s.HeloAsync(name, ct), cancellationToken);
+    public ValueTask<StageDecision> HeloAsync(string heloName, CancellationToken cancellationToken = default)
+    {
+        if (!_wholeMessage && _trace.IsOpen)
+        {
+            _trace.Abort(); // a HELO inside a transaction ends it
+        }
+
+        return RunAsync(FilterStage.Helo, heloName, static (s, name, ct) => s.HeloAsync(name, ct), cancellationToken);
+    }
 
     public ValueTask<StageDecision> MailAsync(string reversePath, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default)
     {
@@ -118,6 +125,11 @@ internal sealed class FilterSessionAdapter : IFilterSession
         _verdicts.StartMessage();
         if (!_wholeMessage)
         {
+            if (_trace.IsOpen)
+            {
+                _trace.Abort(); // a MAIL inside a transaction ends it
+            }
+
             _trace.Start();
         }
 
@@ -138,7 +150,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
     public ValueTask<StageDecision> DataAsync(CancellationToken cancellationToken = default) =>
         RunAsync(FilterStage.Data, 0, static (s, _, ct) => s.DataAsync(ct), cancellationToken);
 
-    public ValueTask<StageDecision> HeaderAsync(string name, string value, CancellationToken cancellationToken = default) =>
+    public ValueTask<StageDecision> HeaderAsync(string name, RawText value, CancellationToken cancellationToken = default) =>
         RunAsync(FilterStage.Header, (name, value), static (s, h, ct) => s.HeaderAsync(h.name, h.value, ct), cancellationToken);
 
     public ValueTask<StageDecision> EndOfHeadersAsync(CancellationToken cancellationToken = default) =>
@@ -182,6 +194,29 @@ internal sealed class FilterSessionAdapter : IFilterSession
             Fail(AsFailure(e, FilterStage.EndOfMessage));
             return Verdict!;
         }
+    }
+
+    /// <summary>
+    /// The content of the message after an accepted DATA, played by <see cref="MessagePlayer.ContentAsync"/>; the
+    /// transaction is over afterwards, whether it ran to its end or was decided before (then it is reset here, with
+    /// the ABORT Postfix sends).
+    /// </summary>
+    public async ValueTask<FilterVerdict> MessageAsync(Stream message, HeaderField? hiddenTraceHeader = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (Usable() is { AwaitsHeaders: false })
+        {
+            throw new InvalidOperationException(
+                "MessageAsync plays the content of a message: it comes after an accepted DataAsync, in place of HeaderAsync … EndOfMessageAsync.");
+        }
+
+        var verdict = await new MessagePlayer(this, null).ContentAsync(message, hiddenTraceHeader, cancellationToken).ConfigureAwait(false);
+        if (!_closed && Usable() is { InMessage: true } session)
+        {
+            await session.AbortAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return verdict;
     }
 
     /// <summary>

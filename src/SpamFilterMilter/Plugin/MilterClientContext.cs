@@ -29,6 +29,8 @@ internal sealed class MilterClientContext
             MaxReplyText = options.MaxReplyText,
             LogTraffic = options.Debug >= 2,
             BlockingIo = options.IoMode == IoMode.Blocking,
+            MacroLists = options.MacroLists,
+            QueueIdAtMail = options.QueueIdTiming == QueueIdTiming.Sendmail,
             OfferedProtocol = Negotiation.OfferedProtocol | options.OfferMds switch
             {
                 OfferMds.Size256K => ProtocolFlags.MaxDataSize256K,

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Protocol.Wire;
 
@@ -42,7 +41,7 @@ internal static class WholeMessageFilter
             session.SetMacro(MacroNames.OptIn, string.Join(',', optIn));
         }
 
-        var play = new Player(session, observe);
+        var play = new MessagePlayer(session, observe);
         if (await play.StageAsync(new(FilterStage.Connect), session.ConnectAsync(message.Client ?? new ClientInfo(), cancellationToken)).ConfigureAwait(false))
         {
             return session.Verdict!;
@@ -76,80 +75,6 @@ internal static class WholeMessageFilter
             return session.Verdict!;
         }
 
-        using var reader = new MessageReader(message.Message);
-        List<RawHeader> headers;
-        try
-        {
-            headers = await reader.ReadHeadersAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
-        {
-            return await session.FailMessageAsync(FilterStage.Header, e).ConfigureAwait(false); // the host's stream, or a header line too long
-        }
-
-        foreach (var header in headers)
-        {
-            if (await play.StageAsync(new(FilterStage.Header, header.Name), session.HeaderAsync(header.Name, header.Value, cancellationToken)).ConfigureAwait(false))
-            {
-                return session.Verdict!;
-            }
-        }
-
-        if (await play.StageAsync(new(FilterStage.EndOfHeaders), session.EndOfHeadersAsync(cancellationToken)).ConfigureAwait(false))
-        {
-            return session.Verdict!;
-        }
-
-        while (true)
-        {
-            ReadOnlyMemory<byte> chunk;
-            try
-            {
-                chunk = await reader.ReadBodyAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
-            {
-                return await session.FailMessageAsync(FilterStage.Body, e).ConfigureAwait(false);
-            }
-
-            if (chunk.IsEmpty)
-            {
-                break;
-            }
-
-            if (await play.StageAsync(new(FilterStage.Body, bytes: chunk.Length), session.BodyAsync(chunk, cancellationToken)).ConfigureAwait(false))
-            {
-                return session.Verdict!;
-            }
-        }
-
-        var end = new StageStart(FilterStage.EndOfMessage);
-        var verdict = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
-        observe?.Invoke(end.Observed(new StageDecision { Stage = FilterStage.EndOfMessage, Action = verdict.Action, Reply = verdict.Reply, Failure = verdict.Failure }));
-        return verdict;
-    }
-
-    /// <summary>Plays one stage at a time: tells the observer, and says whether the message is decided.</summary>
-    private readonly struct Player(FilterSessionAdapter session, Action<StageObservation>? observe)
-    {
-        /// <summary>
-        /// Awaits <paramref name="call"/>; true when the milter has decided the message (or failed). The stage is
-        /// written first in the call, so its clock starts before the call does (arguments are evaluated in order).
-        /// </summary>
-        public async ValueTask<bool> StageAsync(StageStart stage, ValueTask<StageDecision> call)
-        {
-            var decision = await call.ConfigureAwait(false);
-            observe?.Invoke(stage.Observed(decision));
-            return session.Verdict is not null;
-        }
-    }
-
-    /// <summary>A stage being played, and when it started.</summary>
-    private readonly struct StageStart(FilterStage stage, string? subject = null, int bytes = 0)
-    {
-        private readonly long _started = Stopwatch.GetTimestamp();
-
-        public StageObservation Observed(StageDecision decision) =>
-            new(stage, subject, decision, Stopwatch.GetElapsedTime(_started), bytes);
+        return await play.ContentAsync(message.Message, message.HiddenTraceHeader, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -93,26 +93,26 @@ internal static class ActionStringWriter
             case InsertHeader insert:
                 Header(script, Dialect.Capability, [Dialect.InsertHeader, Dialect.IndexTag, Number(insert.Index)], insert.Name, insert.Value);
                 break;
-            case ChangeHeader { Value: null } delete:
+            case ChangeHeader { Value: null or { IsEmpty: true } } delete:
                 script.Line(Dialect.EditHeaderCapability, Dialect.DeleteHeader, Dialect.IndexTag, Number(delete.Index), Dialect.Quote(delete.Name));
                 break;
-            case ChangeHeader change:
-                Header(script, Dialect.Capability, [Dialect.ReplaceHeader, Dialect.IndexTag, Number(change.Index)], change.Name, change.Value!);
+            case ChangeHeader { Value: { } value } change:
+                Header(script, Dialect.Capability, [Dialect.ReplaceHeader, Dialect.IndexTag, Number(change.Index)], change.Name, value);
                 break;
-            case AddRecipient { Parameters: null } rcpt:
+            case AddRecipient { Parameters.Count: 0 } rcpt:
                 script.Line(Dialect.Capability, Dialect.AddRecipient, Dialect.Quote(rcpt.Address));
                 break;
             case AddRecipient rcpt:
-                script.Line(Dialect.Capability, Dialect.AddRecipient, Dialect.Quote(rcpt.Address), Dialect.Quote(rcpt.Parameters));
+                script.Line(Dialect.Capability, Dialect.AddRecipient, Dialect.Quote(rcpt.Address), Dialect.QuoteList(rcpt.Parameters));
                 break;
             case DeleteRecipient rcpt:
                 script.Line(Dialect.Capability, Dialect.DeleteRecipient, Dialect.Quote(rcpt.Address));
                 break;
-            case ChangeSender { Parameters: null } from:
+            case ChangeSender { Parameters.Count: 0 } from:
                 script.Line(Dialect.Capability, Dialect.ChangeSender, Dialect.Quote(from.Address));
                 break;
             case ChangeSender from:
-                script.Line(Dialect.Capability, Dialect.ChangeSender, Dialect.Quote(from.Address), Dialect.Quote(from.Parameters));
+                script.Line(Dialect.Capability, Dialect.ChangeSender, Dialect.Quote(from.Address), Dialect.QuoteList(from.Parameters));
                 break;
             case ReplaceBody body when body.Body.Length <= Dialect.MaxInlineBody && body.Body.TryGetMemory(out var bytes):
                 // Base64 keeps every byte: a body is not always text, and never a Sieve-safe string.
@@ -130,17 +130,24 @@ internal static class ActionStringWriter
     /// <summary>
     /// A header command. Sieve's editheader writes "name: value", one space added; our values are the exact text
     /// after the colon. When the standard form cannot say it exactly (<see cref="ActionStringDialect.NeedsRawValue"/>), the extension's
-    /// <see cref="ActionStringDialect.RawTag"/> passes the exact text, so no byte is lost.
+    /// <see cref="ActionStringDialect.RawTag"/> passes the exact text; a value that is not UTF-8, which no Sieve string
+    /// holds, goes in base64 with <see cref="ActionStringDialect.Base64Tag"/>. So no byte is lost.
     /// </summary>
-    private static void Header(Script script, string capability, string[] command, string name, string value)
+    private static void Header(Script script, string capability, string[] command, string name, RawText value)
     {
-        if (!Dialect.NeedsRawValue(value))
+        var raw = Dialect.NeedsRawValue(value);
+        var base64 = Dialect.NeedsBase64Value(value);
+        var bytes = raw ? value.Span : value.Span[1..];
+        string[] tags = (raw, base64) switch
         {
-            script.Line(capability, [.. command, Dialect.Quote(name), Dialect.Quote(value[1..])]);
-        }
-        else
+            (false, false) => [],
+            (true, false) => [Dialect.RawTag],
+            (false, true) => [Dialect.Base64Tag],
+            _ => [Dialect.RawTag, Dialect.Base64Tag],
+        };
+        script.Line(capability, [.. command, .. tags, Dialect.Quote(name), Dialect.Quote(base64 ? Convert.ToBase64String(bytes) : Encoding.UTF8.GetString(bytes))]);
+        if (tags.Length > 0)
         {
-            script.Line(capability, [.. command, Dialect.RawTag, Dialect.Quote(name), Dialect.Quote(value)]);
             script.Require(Dialect.Capability);
         }
     }

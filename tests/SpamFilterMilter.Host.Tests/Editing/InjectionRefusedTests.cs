@@ -18,13 +18,13 @@ public class InjectionRefusedTests
     private static IEnumerable<TestCaseData> Edits()
     {
         yield return new TestCaseData(new AddHeader("Subject", " x\rBcc: evil@example.net")).SetArgDisplayNames("header value with a bare CR");
-        yield return new TestCaseData(new AddHeader("Subject", " x\r\nBcc: evil@example.net")).SetArgDisplayNames("header value with a line break that does not fold");
+        yield return new TestCaseData(new InsertHeader(0, "Subject", " x\r\n\tfolded\r")).SetArgDisplayNames("header value with a bare CR at its end");
         yield return new TestCaseData(new ChangeHeader(1, "Subject", " x\0y")).SetArgDisplayNames("header value with a NUL");
         yield return new TestCaseData(new InsertHeader(0, "X-A\r\nBcc", " v")).SetArgDisplayNames("header name with CRLF");
-        yield return new TestCaseData(new ChangeSender("a@example.org>\r\nRCPT TO:<evil@example.net", null)).SetArgDisplayNames("sender with CRLF");
-        yield return new TestCaseData(new ChangeSender("a@example.org", "SIZE=1\rRCPT TO:<evil@example.net>")).SetArgDisplayNames("sender parameters with a bare CR");
-        yield return new TestCaseData(new AddRecipient("b@example.org\nDATA", null)).SetArgDisplayNames("recipient with LF");
-        yield return new TestCaseData(new AddRecipient("b@example.org", "NOTIFY=NEVER\0QUIT")).SetArgDisplayNames("recipient parameters with a NUL");
+        yield return new TestCaseData(new ChangeSender("a@example.org>\r\nRCPT TO:<evil@example.net")).SetArgDisplayNames("sender with CRLF");
+        yield return new TestCaseData(new ChangeSender("a@example.org", ["SIZE=1\rRCPT", "TO:<evil@example.net>"])).SetArgDisplayNames("sender parameters with a bare CR");
+        yield return new TestCaseData(new AddRecipient("b@example.org\nDATA")).SetArgDisplayNames("recipient with LF");
+        yield return new TestCaseData(new AddRecipient("b@example.org", ["NOTIFY=NEVER\0QUIT"])).SetArgDisplayNames("recipient parameters with a NUL");
     }
 
     [TestCaseSource(nameof(Edits))]
@@ -61,7 +61,7 @@ public class InjectionRefusedTests
         var outcome = SieveScript.Parse("require \"vnd.spamfiltermilter\";\nchangesender \"<>\" \"RET=HDRS\";\naddrecipient \"<c@example.org>\" \"NOTIFY=SUCCESS ORCPT=rfc822;c@example.org\";")
             .Run(Message, Envelope);
 
-        Assert.That((outcome.Envelope.MailFrom, outcome.Envelope.MailParameters), Is.EqualTo((string.Empty, "RET=HDRS")));
+        Assert.That((outcome.Envelope.MailFrom, outcome.Envelope.MailParameters), Is.EqualTo((string.Empty, new[] { "RET=HDRS" })));
         Assert.That(outcome.Envelope.Recipients[^1].Parameters, Is.EqualTo(new[] { "NOTIFY=SUCCESS", "ORCPT=rfc822;c@example.org" }));
         Assert.That(Encoding.ASCII.GetString(outcome.Message), Is.EqualTo(Encoding.ASCII.GetString(Message)));
     }

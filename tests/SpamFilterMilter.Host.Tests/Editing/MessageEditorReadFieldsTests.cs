@@ -1,4 +1,5 @@
 using System.Text;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 
 namespace SpamFilterMilter.Host.Tests.Editing;
@@ -31,7 +32,7 @@ public class MessageEditorReadFieldsTests
         const string message = "Subject: a\r\nnot a field\r\nX-After: b\r\n\r\n";
 
         Assert.That(Read(message).Select(f => f.Name), Is.EqualTo(new[] { "Subject" }));
-        Assert.That(Encoding.UTF8.GetString(MessageEditor.Apply(Encoding.UTF8.GetBytes(message), [new SpamFilterMilter.Contract.ChangeHeader(1, "X-After", null)])), Is.EqualTo(message),
+        Assert.That(Encoding.UTF8.GetString(MessageEditor.Apply(Encoding.UTF8.GetBytes(message), [new ChangeHeader(1, "X-After", null)])), Is.EqualTo(message),
             "the editor does not see X-After either");
     }
 }

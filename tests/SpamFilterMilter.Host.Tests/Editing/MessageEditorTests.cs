@@ -58,6 +58,16 @@ public class MessageEditorTests
     }
 
     [Test]
+    public void An_empty_value_deletes_as_an_empty_SMFIR_CHGHEADER_value_does_and_so_does_a_null_string()
+    {
+        string? noValue = null;
+
+        Assert.That(Apply(Message, new ChangeHeader(2, "X-Tag", RawText.Empty)), Is.EqualTo(Message.Replace("x-tag: two\r\n", "", StringComparison.Ordinal)));
+        Assert.That(Apply(Message, new ChangeHeader(2, "X-Tag", noValue)), Is.EqualTo(Message.Replace("x-tag: two\r\n", "", StringComparison.Ordinal)));
+        Assert.That(Apply(Message, new ChangeHeader(9, "X-Tag", "")), Is.EqualTo(Message), "nothing to delete: no change, nothing added");
+    }
+
+    [Test]
     public void Edits_apply_in_order_and_a_deletion_renumbers_at_once_as_in_Postfix()
     {
         // Delete the first X-Tag, then "the second X-Tag" is what used to be the third.
@@ -96,6 +106,29 @@ public class MessageEditorTests
     }
 
     [Test]
+    public void Header_edits_with_bytes_that_are_not_UTF8_are_written_byte_for_byte()
+    {
+        byte[] latin1 = [0x20, 0x63, 0x61, 0x66, 0xE9];          // " café" in Latin-1
+        byte[] broken = [0x20, 0xC3, 0x28, 0xFF, 0x0A, 0xFE];    // broken UTF-8, folded without a blank
+        var message = Encoding.ASCII.GetBytes("Subject: hello\r\nX-Tag: one\r\n\r\nBody\r\n");
+
+        var result = MessageEditor.Apply(message, [new AddHeader("X-Latin", new RawText(latin1)), new InsertHeader(1, "X-Broken", new RawText(broken)), new ChangeHeader(1, "Subject", new RawText(latin1))]);
+
+        Assert.That(result, Is.EqualTo((byte[])[.. "Subject:"u8, .. latin1, .. "\r\nX-Broken:"u8, 0x20, 0xC3, 0x28, 0xFF, .. "\r\n\t"u8, 0xFE,
+            .. "\r\nX-Tag: one\r\nX-Latin:"u8, .. latin1, .. "\r\n\r\nBody\r\n"u8]));
+        Assert.That(MessageEditor.ReadFields(result)[1], Is.EqualTo(new HeaderField("X-Broken", new RawText([0x20, 0xC3, 0x28, 0xFF, 0x0D, 0x0A, 0x09, 0xFE]))),
+            "read back as the same bytes, the fold as written");
+    }
+
+    [TestCase(" a\nb", "X-New: a\r\n\tb\r\n")]
+    [TestCase(" a\r\nBcc: evil@example.net", "X-New: a\r\n\tBcc: evil@example.net\r\n")]
+    [TestCase(" a\n\nb", "X-New: a\r\n\t\r\n\tb\r\n")]
+    public void A_value_line_that_does_not_fold_gets_a_tab_as_Postfix_writes_it(string value, string written)
+    {
+        Assert.That(Apply(Message, new AddHeader("X-New", value)), Is.EqualTo(Message.Replace("X-Tag: three\r\n\r\n", "X-Tag: three\r\n" + written + "\r\n", StringComparison.Ordinal)));
+    }
+
+    [Test]
     public void Envelope_edits_change_sender_and_recipients()
     {
         var envelope = new Envelope("alice@example.org", null, [new EnvelopeRecipient("bob@example.com"), new EnvelopeRecipient("carol@example.com")]);
@@ -103,13 +136,13 @@ public class MessageEditorTests
         var result = MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), envelope,
         [
             new DeleteRecipient("<BOB@example.com>"),
-            new AddRecipient("<dave@example.com>", "NOTIFY=NEVER ORCPT=rfc822;d"),
-            new AddRecipient("<eve@example.com>", null),
-            new ChangeSender("<bounces@example.org>", "RET=HDRS"),
+            new AddRecipient("<dave@example.com>", ["NOTIFY=NEVER", "ORCPT=rfc822;d"]),
+            new AddRecipient("<eve@example.com>"),
+            new ChangeSender("<bounces@example.org>", ["RET=HDRS"]),
         ]);
 
         Assert.That(result.Envelope.MailFrom, Is.EqualTo("bounces@example.org"));
-        Assert.That(result.Envelope.MailParameters, Is.EqualTo("RET=HDRS"));
+        Assert.That(result.Envelope.MailParameters, Is.EqualTo(new[] { "RET=HDRS" }));
         Assert.That(result.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "carol@example.com", "dave@example.com", "eve@example.com" }));
         Assert.That(result.Envelope.Recipients[1].Parameters, Is.EqualTo(new[] { "NOTIFY=NEVER", "ORCPT=rfc822;d" }));
         Assert.That(result.Message, Is.EqualTo(Encoding.ASCII.GetBytes(Message)), "envelope edits leave the message alone");

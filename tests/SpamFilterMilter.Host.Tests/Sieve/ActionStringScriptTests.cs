@@ -60,16 +60,16 @@ public class ActionStringScriptTests
             $"replacebody \"{Convert.ToBase64String(body)}\";");
         var expected = MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), Envelope,
         [
-            new AddRecipient("<new@example.com>", null),
-            new AddRecipient("<par@example.com>", "NOTIFY=NEVER"),
+            new AddRecipient("<new@example.com>"),
+            new AddRecipient("<par@example.com>", ["NOTIFY=NEVER"]),
             new DeleteRecipient("<bob@example.com>"),
-            new ChangeSender("<bounces@example.org>", "RET=HDRS"),
+            new ChangeSender("<bounces@example.org>", ["RET=HDRS"]),
             new ReplaceBody(body),
         ]);
 
         Assert.That(outcome.Message, Is.EqualTo(expected.Message));
         Assert.That(outcome.Envelope.MailFrom, Is.EqualTo("bounces@example.org"));
-        Assert.That(outcome.Envelope.MailParameters, Is.EqualTo("RET=HDRS"));
+        Assert.That(outcome.Envelope.MailParameters, Is.EqualTo(new[] { "RET=HDRS" }));
         Assert.That(outcome.Envelope.Recipients.Select(r => (r.Address, r.Parameters is { Count: > 0 } p ? p[0] : null)), Is.EqualTo(new[]
         {
             ("nobody@example.com", (string?)null),

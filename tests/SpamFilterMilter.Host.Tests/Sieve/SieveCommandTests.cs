@@ -190,13 +190,28 @@ public class SieveCommandTests
     }
 
     [Test]
-    public void addheader_keeps_a_folded_value_and_folds_with_CRLF()
+    public void addheader_keeps_a_folded_value_and_writes_its_lines_with_the_messages_line_ends()
     {
-        AssertEdits(Run("require \"editheader\"; addheader :last \"X-Folded\" \"a\n\tb\";"), new AddHeader("X-Folded", " a\r\n\tb"));
+        var outcome = Run("require \"editheader\"; addheader :last \"X-Folded\" \"a\n\tb\";");
+
+        AssertEdits(outcome, new AddHeader("X-Folded", " a\n\tb"));
+        Assert.That(Text(outcome), Does.Contain("X-Spam: three\r\nX-Folded: a\r\n\tb\r\n\r\n"));
+    }
+
+    [TestCase("addheader :last \"X-A\" \"v\nBcc: victim@example.net\";", "X-A: v\r\n\tBcc: victim@example.net\r\n")]
+    [TestCase("addheader :last :raw \"X-A\" \"v\r\nBcc: victim@example.net\";", "X-A:v\r\n\tBcc: victim@example.net\r\n")]
+    [TestCase("addheader :last \"X-A\" \"v\r\n\r\nbody\";", "X-A: v\r\n\t\r\n\tbody\r\n")]
+    [TestCase("addheader :last :raw \"X-A\" \"v\r\n\";", "X-A:v\r\n\t\r\n")]
+    public void A_line_break_that_does_not_fold_gets_a_tab_as_Postfix_writes_a_milters_header(string command, string field)
+    {
+        var outcome = Run("require [\"editheader\", \"vnd.spamfiltermilter\"];\n" + command);
+
+        Assert.That(Text(outcome), Is.EqualTo(Message.Replace("\r\n\r\n", "\r\n" + field + "\r\n", StringComparison.Ordinal)),
+            "no header line, and no end of the header, of the script's making");
     }
 
     [TestCase("addheader \"Bad Name\" \"v\";", "\"Bad Name\" is not a header field name")]
-    [TestCase("addheader \"X-Ok\" \"a\nb\";", "a header value may break lines only to fold them (the next line must start with a space or tab)")]
+    [TestCase("addheader \"X-Ok\" \"a\rb\";", "a header value may not hold a bare CR or a NUL")]
     [TestCase("addheader \"no colon\";", "addheader with one argument needs \"Name: value\", not \"no colon\"")]
     public void addheader_refuses_what_would_break_the_header(string command, string problem)
     {
@@ -233,18 +248,45 @@ public class SieveCommandTests
         Assert.That(Assert.Throws<SieveException>(() => SieveScript.Parse(script))!.Problem, Is.EqualTo(problem));
     }
 
-    [TestCase("addheader :last :raw \"X-A\" \"v\r\nBcc: victim@example.net\";")]
-    [TestCase("addheader :last :raw \"X-A\" \"v\nBcc: victim@example.net\";")]
     [TestCase("addheader :last :raw \"X-A\" \"v\rBcc: victim@example.net\";")]
-    [TestCase("addheader :last \"X-A\" \"v\r\n\r\nbody\";")]
-    [TestCase("insertheader :index 1 :raw \"X-A\" \"v\r\n\";")]
-    [TestCase("replaceheader :index 1 \"Subject\" \"v\r\nBcc: victim@example.net\";")]
+    [TestCase("insertheader :index 1 \"X-A\" \"v\r\";")]
+    [TestCase("replaceheader :index 1 \"Subject\" \"v\r\r\n Bcc: victim@example.net\";")]
     [TestCase("addheader :last :raw \"X-A\" \"v\0w\";")]
-    public void A_line_break_that_does_not_fold_is_refused_with_or_without_raw(string command)
+    [TestCase("addheader :last :base64 \"X-A\" \"dg1C\";")] // "v\rB" in base64
+    public void A_bare_CR_or_a_NUL_is_refused_with_or_without_raw_or_base64(string command)
     {
         var e = Assert.Throws<SieveException>(() => Run("require [\"editheader\", \"vnd.spamfiltermilter\"];\n" + command))!;
 
-        Assert.That(e.Problem, Does.StartWith("a header value may"));
+        Assert.That(e.Problem, Is.EqualTo("a header value may not hold a bare CR or a NUL"));
+    }
+
+    [TestCase("addheader :last :base64 \"X-L\" \"Y2Fm6Q==\";", new byte[] { 0x20, 0x63, 0x61, 0x66, 0xE9 })]          // Latin-1 "café", one space added
+    [TestCase("addheader :last :raw :base64 \"X-L\" \"IMMo/w==\";", new byte[] { 0x20, 0xC3, 0x28, 0xFF })]            // broken UTF-8, exact
+    [TestCase("replaceheader :base64 :index 1 \"Subject\" \"6Q==\";", new byte[] { 0x20, 0xE9 })]
+    public void base64_gives_the_exact_bytes_of_a_value_that_is_not_UTF8(string command, byte[] value)
+    {
+        var outcome = Run("require [\"editheader\", \"vnd.spamfiltermilter\"];\n" + command);
+
+        var edit = outcome.Edits.Single();
+        Assert.That(edit is AddHeader { Value: var added } ? added : ((ChangeHeader)edit).Value!.Value, Is.EqualTo(new RawText(value)));
+        var name = edit is AddHeader a ? a.Name : "Subject";
+        var written = Encoding.Latin1.GetString(outcome.Message);
+        Assert.That(written, Does.Contain("\r\n" + name + ":" + Encoding.Latin1.GetString(value) + "\r\n"), "the bytes, unchanged, in the message");
+    }
+
+    [TestCase("require \"editheader\"; addheader :base64 \"X-A\" \"dg==\";", ":base64 needs require \"vnd.spamfiltermilter\"")]
+    [TestCase("require [\"editheader\", \"vnd.spamfiltermilter\"]; addheader :base64 \"X-A: v\";", ":base64 needs the field name and the value as two arguments")]
+    public void base64_needs_its_extension_and_both_arguments(string script, string problem)
+    {
+        Assert.That(Assert.Throws<SieveException>(() => SieveScript.Parse(script))!.Problem, Is.EqualTo(problem));
+    }
+
+    [Test]
+    public void base64_that_is_not_base64_is_an_error_at_its_command()
+    {
+        var e = Assert.Throws<SieveException>(() => Run("require [\"editheader\", \"vnd.spamfiltermilter\"];\naddheader :base64 \"X-A\" \"not base64!\";"))!;
+
+        Assert.That((e.Line, e.Problem), Is.EqualTo((2, ":base64 needs the header value in base64")));
     }
 
     [Test]
@@ -404,7 +446,17 @@ public class SieveCommandTests
     public void addrecipient_adds_an_envelope_recipient_with_or_without_ESMTP_arguments()
     {
         AssertEdits(Run("require \"vnd.spamfiltermilter\"; addrecipient \"<new@example.com>\"; addrecipient \"<par@example.com>\" \"NOTIFY=NEVER\";"),
-            new AddRecipient("<new@example.com>", null), new AddRecipient("<par@example.com>", "NOTIFY=NEVER"));
+            new AddRecipient("<new@example.com>"), new AddRecipient("<par@example.com>", ["NOTIFY=NEVER"]));
+    }
+
+    [TestCase("[\"NOTIFY=SUCCESS,DELAY\", \"ORCPT=rfc822;x@example.com\"]")] // as the plug-in writes them
+    [TestCase("\"NOTIFY=SUCCESS,DELAY ORCPT=rfc822;x@example.com\"")]            // one string, as a person may write them
+    [TestCase("[\"NOTIFY=SUCCESS,DELAY  ORCPT=rfc822;x@example.com\"]")]
+    public void ESMTP_parameters_are_a_string_list_or_one_space_separated_string(string parameters)
+    {
+        var outcome = Run($"require \"vnd.spamfiltermilter\"; addrecipient \"<par@example.com>\" {parameters};");
+
+        AssertEdits(outcome, new AddRecipient("<par@example.com>", ["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;x@example.com"]));
     }
 
     [Test]
@@ -421,8 +473,8 @@ public class SieveCommandTests
     {
         var outcome = Run("require \"vnd.spamfiltermilter\"; changesender \"<bounces@example.org>\" \"RET=HDRS\";");
 
-        AssertEdits(outcome, new ChangeSender("<bounces@example.org>", "RET=HDRS"));
-        Assert.That((outcome.Envelope.MailFrom, outcome.Envelope.MailParameters), Is.EqualTo(("bounces@example.org", "RET=HDRS")));
+        AssertEdits(outcome, new ChangeSender("<bounces@example.org>", ["RET=HDRS"]));
+        Assert.That((outcome.Envelope.MailFrom, outcome.Envelope.MailParameters), Is.EqualTo(("bounces@example.org", new[] { "RET=HDRS" })));
     }
 
     [Test]

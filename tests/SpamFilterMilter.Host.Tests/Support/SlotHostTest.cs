@@ -29,7 +29,7 @@ public abstract class SlotHostTest : TempFolderTest
     protected static HostMessage Message(string text = Text, params string[] recipients) => new()
     {
         Message = Encoding.UTF8.GetBytes(text),
-        Envelope = new Envelope("alice@example.org", "BODY=8BITMIME", (recipients.Length == 0 ? ["bob@example.com"] : recipients).Select(r => new EnvelopeRecipient(r)).ToArray()),
+        Envelope = new Envelope("alice@example.org", ["BODY=8BITMIME"], (recipients.Length == 0 ? ["bob@example.com"] : recipients).Select(r => new EnvelopeRecipient(r)).ToArray()),
         SourceChannel = "tcp_local",
         Client = ClientInfo.Tcp(System.Net.IPAddress.Parse("192.0.2.7"), 4711, "client.example.net"),
         HeloName = "helo.example.net",

@@ -1,4 +1,5 @@
 using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Host.Sieve;
 
 namespace SpamFilterMilter.Tests.Integration;
 
@@ -43,7 +44,7 @@ public class LibmilterEditTests : TempFolderTest
             new InsertHeader(0, "X-Top", " first"),
             new ChangeHeader(1, "Subject", " [SPAM] hello"),
             new ChangeHeader(2, "X-Old", null),
-            new AddHeader("X-Folded", " a\r\n\tb"),
+            new AddHeader("X-Folded", " a\n\tb"),
         }));
         Assert.That(verdict.QuarantineReason, Is.EqualTo("held by test"));
         Assert.That(verdict.Text, Is.EqualTo(string.Join('\n',
@@ -52,10 +53,43 @@ public class LibmilterEditTests : TempFolderTest
             "addheader \"X-Top\" \"first\";",
             "replaceheader :index 1 \"Subject\" \"[SPAM] hello\";",
             "deleteheader :index 2 \"X-Old\";",
-            "addheader :last \"X-Folded\" \"a\r\n\tb\";",
+            "addheader :last \"X-Folded\" \"a\n\tb\";",
             "quarantine \"held by test\";")));
         Assert.That(Encoding.ASCII.GetString(MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), verdict.Edits)), Is.EqualTo(
             "X-Top: first\r\nFrom: alice@example.org\r\nSubject: [SPAM] hello\r\nX-Old: 1\r\nX-Spam-Flag: YES\r\nX-Folded: a\r\n\tb\r\n\r\nOriginal body\r\n"));
+    }
+
+    [Test]
+    public async Task Header_edits_with_8bit_bytes_arrive_unchanged_in_the_verdict_the_action_string_and_the_delivered_message()
+    {
+        var verdict = await FilterAsync(
+            "insheader:1:X-Broken:\\xc3\\x28 \\xff",
+            "chgheader:1:Subject:caf\\xc3\\xa9",
+            "addheader:X-Latin:caf\\xe9",
+            "addheader:X-Unfolded:a\\nb");
+
+        byte[] broken = [0x20, 0xC3, 0x28, 0x20, 0xFF];
+        Assert.That(verdict.Edits, Is.EqualTo(new MessageEdit[]
+        {
+            new InsertHeader(1, "X-Broken", new RawText(broken)),
+            new ChangeHeader(1, "Subject", " café"),
+            new AddHeader("X-Latin", new RawText([0x20, 0x63, 0x61, 0x66, 0xE9])),
+            new AddHeader("X-Unfolded", " a\nb"),
+        }), "the milter's bytes, one space added as Postfix adds it");
+        Assert.That(verdict.Text, Is.EqualTo(string.Join('\n',
+            "require [\"vnd.spamfiltermilter\", \"editheader\"];",
+            $"insertheader :index 1 :base64 \"X-Broken\" \"{Convert.ToBase64String(broken[1..])}\";",
+            "replaceheader :index 1 \"Subject\" \"café\";",
+            "addheader :last :base64 \"X-Latin\" \"Y2Fm6Q==\";",
+            "addheader :last \"X-Unfolded\" \"a\nb\";")), "UTF-8 stays readable; other bytes go in base64");
+
+        var original = Encoding.ASCII.GetBytes(Message);
+        var envelope = new Envelope("alice@example.org", null, [new EnvelopeRecipient("bob@example.com")]);
+        var delivered = SieveScript.Parse(verdict.Text!).Run(original, envelope).Message;
+        byte[] expected = [.. "From: alice@example.org\r\nX-Broken:"u8, .. broken, .. "\r\nSubject: caf\u00e9\r\nX-Old: 1\r\nX-Old: 2\r\nX-Latin: caf"u8, 0xE9,
+            .. "\r\nX-Unfolded: a\r\n\tb\r\n\r\nOriginal body\r\n"u8];
+        Assert.That(delivered, Is.EqualTo(expected), "through the action string, byte for byte");
+        Assert.That(MessageEditor.Apply(original, verdict.Edits), Is.EqualTo(expected), "the structured edits say the same");
     }
 
     [Test]
@@ -70,10 +104,10 @@ public class LibmilterEditTests : TempFolderTest
 
         Assert.That(verdict.Edits, Is.EqualTo(new MessageEdit[]
         {
-            new AddRecipient("<new@example.com>", null),
-            new AddRecipient("<par@example.com>", "NOTIFY=NEVER"),
+            new AddRecipient("<new@example.com>"),
+            new AddRecipient("<par@example.com>", ["NOTIFY=NEVER"]),
             new DeleteRecipient("<bob@example.com>"),
-            new ChangeSender("<bounces@example.org>", "RET=HDRS"),
+            new ChangeSender("<bounces@example.org>", ["RET=HDRS"]),
             new ReplaceBody(Encoding.ASCII.GetBytes("Replaced\r\nbody\r\n")),
         }).Using<MessageEdit>(EditComparer));
         var edited = MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), new Envelope("alice@example.org", null, [new EnvelopeRecipient("bob@example.com")]), verdict.Edits);
@@ -95,7 +129,7 @@ public class LibmilterEditTests : TempFolderTest
         var body = verdict.Edits.OfType<ReplaceBody>().Single();
         Assert.That(Encoding.ASCII.GetString(body.Body.ToArray()), Is.EqualTo(replacement));
         Assert.That(body.Body.Length, Is.GreaterThan(65535));
-        Assert.That(verdict.Edits.OfType<AddRecipient>().Single(), Is.EqualTo(new AddRecipient("<noargs@example.com>", null)), "ADDRCPT_PAR without its argument string");
+        Assert.That(verdict.Edits.OfType<AddRecipient>().Single(), Is.EqualTo(new AddRecipient("<noargs@example.com>")), "ADDRCPT_PAR without its argument string");
     }
 
     [Test]

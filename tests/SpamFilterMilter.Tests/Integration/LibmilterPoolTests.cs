@@ -29,7 +29,7 @@ public class LibmilterPoolTests : TempFolderTest
             ("mail=accept", false, FilterAction.Accept, false),
             ("mail=reject", false, FilterAction.Reject, false),
             ("rcpt=accept", false, FilterAction.Accept, false),
-            ("rcpt=reject", false, FilterAction.Accept, true), // the recipient alone is refused; the message goes on to its end
+            ("rcpt/bob@=reject", false, FilterAction.Accept, true), // that recipient alone is refused; the message goes on to its end
             ("header=accept", false, FilterAction.Accept, false),
             ("body=discard", false, FilterAction.Discard, false),
             ("eoh=tempfail", false, FilterAction.TempFail, false),
@@ -80,6 +80,7 @@ public class LibmilterPoolTests : TempFolderTest
         await session.HeloAsync("client.example.net");
         await session.MailAsync("alice@example.org");
         await session.RcptAsync("bob@example.com");
+        await session.RcptAsync("carol@example.com");
         await session.DataAsync();
         if (hostAborts)
         {

@@ -33,7 +33,8 @@ public class LibmilterStageTests
     [TestCaseSource(nameof(Cases))]
     public async Task A_libmilter_verdict_reaches_the_host_at_its_stage(string stage, string action, string ioMode)
     {
-        await using var milter = await MilterProcess.StartLibmilterAsync("-a", $"{stage}={action}");
+        // At RCPT the action hits bob alone: a transaction whose every recipient is refused gets no DATA (nor content).
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", stage == "rcpt" ? $"rcpt/bob@={action}" : $"{stage}={action}");
         using var folder = new TempFolder();
         await using var plugin = DeployedPlugin.Create(milter.OptionFile(folder, $"IO_MODE={ioMode}\n"));
         await using var session = plugin.OpenSession();
@@ -45,6 +46,7 @@ public class LibmilterStageTests
         Record("helo", await session.HeloAsync("client.example.net"));
         Record("mail", await session.MailAsync("alice@example.org"));
         Record("rcpt", await session.RcptAsync("bob@example.com"));
+        await session.RcptAsync("carol@example.com");
         Record("data", await session.DataAsync());
         Record("header", await session.HeaderAsync("Subject", " test"));
         Record("eoh", await session.EndOfHeadersAsync());

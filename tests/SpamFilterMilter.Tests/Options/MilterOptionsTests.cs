@@ -85,7 +85,47 @@ public class MilterOptionsTests : TempFolderTest
         ("SOCKS_USER", "milteruser", o => o.SocksUser, "milteruser"),
         ("SOCKS_RESOLVE", "remote", o => o.SocksResolve, SocksResolve.Remote),
         ("FAILURE_ACTION", "accept", o => o.FailureAction, FailureAction.Accept),
+        ("CONNECT_MACROS", "j, {client_addr} client_name _", o => o.ConnectMacros, new[] { "j", "{client_addr}", "{client_name}", "_" }),
+        ("HELO_MACROS", "{tls_version}", o => o.HeloMacros, new[] { "{tls_version}" }),
+        ("MAIL_MACROS", "i,{mail_addr}", o => o.MailMacros, new[] { "i", "{mail_addr}" }),
+        ("RCPT_MACROS", "{i} rcpt_addr", o => o.RcptMacros, new[] { "i", "{rcpt_addr}" }),
+        ("DATA_MACROS", "i v", o => o.DataMacros, new[] { "i", "v" }),
+        ("EOH_MACROS", "i j", o => o.EndOfHeaderMacros, new[] { "i", "j" }),
+        ("EOM_MACROS", "i {client_addr}", o => o.EndOfMessageMacros, new[] { "i", "{client_addr}" }),
+        ("UNKNOWN_MACROS", "{client_addr}", o => o.UnknownMacros, new[] { "{client_addr}" }),
+        ("QUEUE_ID_TIMING", "Sendmail", o => o.QueueIdTiming, QueueIdTiming.Sendmail),
     ];
+
+    // Each row: a macro list option's value (Postfix's syntax) and the names it means, in canonical form and order.
+    [TestCase("j {daemon_name} {daemon_addr} v _", new[] { "j", "{daemon_name}", "{daemon_addr}", "v", "_" }, TestName = "Postfix's connect default")]
+    [TestCase("j, daemon_name,{daemon_addr}\tv", new[] { "j", "{daemon_name}", "{daemon_addr}", "v" }, TestName = "Blanks, commas and tabs separate names; braces are optional")]
+    [TestCase("{j} {i}", new[] { "j", "i" }, TestName = "A one-character name in braces goes out bare")]
+    [TestCase("i i", new[] { "i", "i" }, TestName = "A name given twice is sent twice, as Postfix does")]
+    [TestCase("", new string[0], TestName = "An empty value is an empty list")]
+    [TestCase(" , ", new string[0], TestName = "Separators alone are an empty list")]
+    public void A_macro_list_is_read_as_Postfix_writes_it(string value, string[] names)
+    {
+        var options = Load($"HOST=h\nPORT=1\nEOH_MACROS={value}\n");
+
+        Assert.That(options.EndOfHeaderMacros, Is.EqualTo(names));
+    }
+
+    [Test]
+    public void The_macro_lists_default_to_Postfix_3_7_and_the_queue_id_to_its_timing()
+    {
+        var options = new MilterOptions();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(options.ConnectMacros, Is.EqualTo(new[] { "j", "{daemon_name}", "{daemon_addr}", "v", "_" }));
+            Assert.That(options.HeloMacros, Is.EqualTo(new[] { "{tls_version}", "{cipher}", "{cipher_bits}", "{cert_subject}", "{cert_issuer}" }));
+            Assert.That(options.MailMacros, Is.EqualTo(new[] { "i", "{auth_type}", "{auth_authen}", "{auth_author}", "{mail_addr}", "{mail_host}", "{mail_mailer}", "{spamfilter_optin}" }));
+            Assert.That(options.RcptMacros, Is.EqualTo(new[] { "i", "{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}" }));
+            Assert.That((options.DataMacros, options.EndOfHeaderMacros, options.EndOfMessageMacros), Is.EqualTo((new[] { "i" }, new[] { "i" }, new[] { "i" })));
+            Assert.That(options.UnknownMacros, Is.Empty);
+            Assert.That(options.QueueIdTiming, Is.EqualTo(QueueIdTiming.Postfix));
+        });
+    }
 
     [Test]
     public void Each_option_in_a_file_sets_what_it_names()
@@ -177,6 +217,11 @@ public class MilterOptionsTests : TempFolderTest
         new object[] { "HOST=milter example\nPORT=1\n", 1, "HOST", "contains white space" },
         new object[] { "HOST=h\nPORT=1\nFAILURE_ACTION=shrug\n", 3, "FAILURE_ACTION", "not one of: tempfail, accept, reject" },
         new object[] { "HOST=h\nPORT=1\nFAILURE_ACTION=1\n", 3, "FAILURE_ACTION", "not one of" },
+        new object[] { "HOST=h\nPORT=1\nCONNECT_MACROS=j {daemon_name\n", 3, "CONNECT_MACROS", "\"{daemon_name\" is not a macro name" },
+        new object[] { "HOST=h\nPORT=1\nMAIL_MACROS=i {}\n", 3, "MAIL_MACROS", "\"{}\" is not a macro name" },
+        new object[] { "HOST=h\nPORT=1\n\nRCPT_MACROS=rcpt}addr\n", 4, "RCPT_MACROS", "\"rcpt}addr\" is not a macro name" },
+        new object[] { "HOST=h\nPORT=1\nEOM_MACROS={a{b}\n", 3, "EOM_MACROS", "is not a macro name" },
+        new object[] { "HOST=h\nPORT=1\nQUEUE_ID_TIMING=early\n", 3, "QUEUE_ID_TIMING", "not one of: postfix, sendmail" },
     ];
 
     [TestCaseSource(nameof(BadFiles))]

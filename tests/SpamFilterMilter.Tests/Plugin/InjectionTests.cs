@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Host.Sieve;
 using SpamFilterMilter.Testing;
 
 namespace SpamFilterMilter.Tests.Plugin;
@@ -25,18 +27,17 @@ public class InjectionTests(string io) : TempFolderTest
         yield return Case("ADDRCPT_PAR arguments with a NUL", Raw.Packet('2', Raw.CString("<b@example.org>"), Raw.CString("NOTIFY=NEVER"), Raw.CString("QUIT")), "SMFIR_ADDRCPT_PAR: followed by 5 unexpected data bytes");
         yield return Case("DELRCPT address with LF", Raw.Packet('-', Raw.CString("<b@example.org>\n")), "SMFIR_DELRCPT: a control character in the recipient");
         yield return Case("header value with a bare CR", Raw.Packet('h', Raw.CString("Subject"), Raw.CString("x\rBcc: evil@example.net")), "SMFIR_ADDHEADER: the header value holds a CR that is not part of a line break");
-        yield return Case("header value with a line break that does not fold", Raw.Packet('m', Raw.UInt32(1), Raw.CString("Subject"), Raw.CString("x\r\nBcc: evil@example.net")), "SMFIR_CHGHEADER: a line break in the header value is not followed by a blank");
+        yield return Case("header value with a bare CR after a fold", Raw.Packet('m', Raw.UInt32(1), Raw.CString("Subject"), Raw.CString("x\r\n\tfolded\rBcc: evil@example.net")), "SMFIR_CHGHEADER: the header value holds a CR that is not part of a line break");
         yield return Case("header name of 200 KB with CRLF", Raw.Packet('h', Raw.CString(HugeName), Raw.CString("v")), "SMFIR_ADDHEADER: \"X-NNN");
         yield return Case("QUARANTINE reason with LF", Raw.Packet('q', Raw.CString("held\nX-Injected: 1")), "SMFIR_QUARANTINE: a control character in the reason");
         yield return Case("REPLYCODE text with a bare LF", Raw.Packet('y', Raw.CString("550 5.7.1 no\nRCPT TO:<evil@example.net>")), "SMFIR_REPLYCODE: malformed SMTP reply: line 1 holds a CR, LF or NUL");
     }
 
-    [TestCaseSource(nameof(Vectors))]
-    public async Task Text_that_could_break_out_of_its_place_fails_the_message_and_is_logged_escaped_and_bounded(byte[] edit, string cause)
+    private async Task<(FilterVerdict Verdict, CapturedLogs Logs)> FilterAsync(byte[] edit)
     {
         using var listener = new ScriptedMilterListener();
         var milter = MilterScripts.RunAsync(listener, p => p.Code == 'E' ? [edit, Raw.Packet('c')] : null);
-        using var logs = new CapturedLogs(LogLevel.Warning);
+        var logs = new CapturedLogs(LogLevel.Warning);
         await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(listener.Port, $"IO_MODE={io}\n"), logs);
 
         var verdict = await plugin.FilterMessageAsync(new MessageSubmission
@@ -44,9 +45,19 @@ public class InjectionTests(string io) : TempFolderTest
             Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 25),
             MailFrom = "alice@example.org",
             Recipients = [new EnvelopeRecipient("bob@example.com")],
-            Message = new MemoryStream("Subject: hello\r\n\r\nbody\r\n"u8.ToArray()),
+            Message = new MemoryStream(Message),
         });
         await milter;
+        return (verdict, logs);
+    }
+
+    private static readonly byte[] Message = "Subject: hello\r\n\r\nbody\r\n"u8.ToArray();
+
+    [TestCaseSource(nameof(Vectors))]
+    public async Task Text_that_could_break_out_of_its_place_fails_the_message_and_is_logged_escaped_and_bounded(byte[] edit, string cause)
+    {
+        var (verdict, logs) = await FilterAsync(edit);
+        using var _ = logs;
 
         Assert.That(verdict.Kind, Is.EqualTo(VerdictKind.Failure), verdict.Text);
         Assert.That((verdict.Edits, verdict.Failure!.Stage), Is.EqualTo((Array.Empty<MessageEdit>(), (FilterStage?)FilterStage.EndOfMessage)), "nothing of the milter's reaches the host as data");
@@ -55,5 +66,17 @@ public class InjectionTests(string io) : TempFolderTest
         Assert.That(warning.Message, Does.Not.Contain('\r').And.Not.Contain('\n').And.Not.Contain('\0'), "one line");
         Assert.That(warning.Message.Length, Is.LessThan(1000), "bounded");
         Assert.That(verdict.Text!.Split('\n')[0].Length, Is.LessThan(1000), "the action string's comment is bounded too");
+    }
+
+    [Test]
+    public async Task A_header_line_break_that_does_not_fold_is_folded_with_a_tab_as_Postfix_writes_it()
+    {
+        var (verdict, logs) = await FilterAsync(Raw.Packet('m', Raw.UInt32(1), Raw.CString("Subject"), Raw.CString("x\r\nBcc: evil@example.net\n\nbody")));
+        using var _ = logs;
+
+        Assert.That(verdict.Edits, Is.EqualTo(new[] { new ChangeHeader(1, "Subject", " x\r\nBcc: evil@example.net\n\nbody") }), "the milter's bytes");
+        var delivered = SieveScript.Parse(verdict.Text!).Run(Message, new Envelope("alice@example.org", null, [new EnvelopeRecipient("bob@example.com")])).Message;
+        Assert.That(Encoding.ASCII.GetString(delivered), Is.EqualTo("Subject: x\r\n\tBcc: evil@example.net\r\n\t\r\n\tbody\r\n\r\nbody\r\n"),
+            "every line of the value a continuation: no header line, and no end of the header, of the milter's making");
     }
 }

@@ -62,10 +62,25 @@ public abstract class ScriptedSessionTest(int delivery, bool blocking)
         return await running;
     }
 
-    /// <summary>MAIL, RCPT and (unless the milter's version lacks it) DATA, each answered with CONTINUE.</summary>
-    internal async Task ReachHeadersAsync(bool expectData = true)
+    /// <summary>
+    /// MAIL, RCPT and (unless the milter's version lacks it) DATA, each answered with CONTINUE. After a finished message
+    /// (<paramref name="afterMessage"/>) the MAIL comes behind the ABORT that reset it, as in Postfix.
+    /// </summary>
+    internal async Task ReachHeadersAsync(bool expectData = true, bool afterMessage = false)
     {
-        await ExchangeAsync(() => Session.MailAsync("a@b", null), 'M');
+        if (afterMessage)
+        {
+            var mail = SessionPair.Run(() => Session.MailAsync("a@b", null));
+            await Milter.ExpectAsync('A');
+            await Milter.ExpectAsync('M');
+            await Milter.SendAsync(Raw.Packet('c'));
+            await mail;
+        }
+        else
+        {
+            await ExchangeAsync(() => Session.MailAsync("a@b", null), 'M');
+        }
+
         await ExchangeAsync(() => Session.RcptAsync("c@d", null), 'R');
         if (expectData)
         {
@@ -78,9 +93,9 @@ public abstract class ScriptedSessionTest(int delivery, bool blocking)
     }
 
     /// <summary><see cref="ReachHeadersAsync"/>, then the end of headers answered with CONTINUE.</summary>
-    internal async Task ReachBodyAsync()
+    internal async Task ReachBodyAsync(bool afterMessage = false)
     {
-        await ReachHeadersAsync();
+        await ReachHeadersAsync(afterMessage: afterMessage);
         await ExchangeAsync(() => Session.EndOfHeadersAsync(), 'N');
     }
 }

@@ -31,7 +31,6 @@ public class ActionStringTests
     [TestCase("nospace")]    // a milter with HDR_LEADSPC wrote "X-A:nospace"
     [TestCase("\tvalue")]
     [TestCase("  two spaces")]
-    [TestCase("")]
     public void A_header_value_the_standard_form_cannot_say_exactly_travels_raw(string value)
     {
         var verdict = Map(FilterAction.Accept, edits: [new AddHeader("X-A", value), new InsertHeader(2, "X-B", value), new ChangeHeader(1, "X-C", value)]);
@@ -41,6 +40,36 @@ public class ActionStringTests
             $"addheader :last :raw \"X-A\" {ActionStringDialect.Quote(value)};",
             $"insertheader :index 2 :raw \"X-B\" {ActionStringDialect.Quote(value)};",
             $"replaceheader :index 1 :raw \"X-C\" {ActionStringDialect.Quote(value)};")));
+    }
+
+    [Test]
+    public void An_empty_value_travels_raw_when_added_and_is_a_deletion_when_changed()
+    {
+        var verdict = Map(FilterAction.Accept, edits: [new AddHeader("X-A", ""), new InsertHeader(2, "X-B", ""), new ChangeHeader(1, "X-C", "")]);
+
+        Assert.That(verdict.Text, Is.EqualTo(string.Join('\n',
+            "require [\"editheader\", \"vnd.spamfiltermilter\"];",
+            "addheader :last :raw \"X-A\" \"\";",
+            "insertheader :index 2 :raw \"X-B\" \"\";",
+            "deleteheader :index 1 \"X-C\";")));
+    }
+
+    [Test]
+    public void A_header_value_that_is_not_UTF8_travels_in_base64_and_UTF8_stays_readable()
+    {
+        byte[] latin1 = [0x20, 0x63, 0x61, 0x66, 0xE9];   // " café" in Latin-1
+        byte[] leadspc = [0xC3, 0x28, 0xFF];               // no space after the colon, broken UTF-8
+        var verdict = Map(FilterAction.Accept, edits:
+            [new AddHeader("X-A", new RawText(latin1)), new InsertHeader(0, "X-B", new RawText(latin1)), new InsertHeader(2, "X-C", new RawText(leadspc)),
+             new ChangeHeader(1, "X-D", new RawText(latin1)), new AddHeader("X-E", " caf\u00e9")]);
+
+        Assert.That(verdict.Text, Is.EqualTo(string.Join('\n',
+            "require [\"editheader\", \"vnd.spamfiltermilter\"];",
+            "addheader :last :base64 \"X-A\" \"Y2Fm6Q==\";",
+            "addheader :base64 \"X-B\" \"Y2Fm6Q==\";",
+            "insertheader :index 2 :raw :base64 \"X-C\" \"wyj/\";",
+            "replaceheader :index 1 :base64 \"X-D\" \"Y2Fm6Q==\";",
+            "addheader :last \"X-E\" \"caf\u00e9\";")));
     }
 
     [TestCase(" ", "\"\"")]
@@ -144,20 +173,20 @@ public class ActionStringTests
     {
         var verdict = Map(FilterAction.Accept, edits:
         [
-            new AddRecipient("<new@example.com>", null),
-            new AddRecipient("<par@example.com>", "NOTIFY=NEVER"),
+            new AddRecipient("<new@example.com>"),
+            new AddRecipient("<par@example.com>", ["NOTIFY=NEVER"]),
             new DeleteRecipient("<old@example.com>"),
-            new ChangeSender("<bounces@example.com>", null),
-            new ChangeSender("<b@example.com>", "RET=HDRS ENVID=x"),
+            new ChangeSender("<bounces@example.com>"),
+            new ChangeSender("<b@example.com>", ["RET=HDRS", "ENVID=x"]),
         ]);
 
         Assert.That(verdict.Text, Is.EqualTo(string.Join('\n',
             "require \"vnd.spamfiltermilter\";",
             "addrecipient \"<new@example.com>\";",
-            "addrecipient \"<par@example.com>\" \"NOTIFY=NEVER\";",
+            "addrecipient \"<par@example.com>\" [\"NOTIFY=NEVER\"];",
             "deleterecipient \"<old@example.com>\";",
             "changesender \"<bounces@example.com>\";",
-            "changesender \"<b@example.com>\" \"RET=HDRS ENVID=x\";")));
+            "changesender \"<b@example.com>\" [\"RET=HDRS\", \"ENVID=x\"];")));
     }
 
     [Test]

@@ -95,6 +95,21 @@ public class CliTests : TempFolderTest
     }
 
     [Test]
+    public async Task Check_as_json_gives_a_header_value_that_is_not_UTF8_as_text_and_as_its_bytes()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Latin:caf\\xe9", "-a", "eom=addheader:X-Utf8:caf\\xc3\\xa9");
+
+        var run = await CliAsync(At(milter, "check", MessageFile(), "--json"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        var edits = run.Json.GetProperty("verdict").GetProperty("edits");
+        Assert.That(edits[0].GetProperty("value").GetString(), Is.EqualTo(" caf\uFFFD"));
+        Assert.That(Convert.FromBase64String(edits[0].GetProperty("valueBase64").GetString()!), Is.EqualTo(new byte[] { 0x20, 0x63, 0x61, 0x66, 0xE9 }));
+        Assert.That(edits[1].GetProperty("value").GetString(), Is.EqualTo(" caf\u00E9"));
+        Assert.That(edits[1].TryGetProperty("valueBase64", out _), Is.False, "UTF-8 needs no second form");
+    }
+
+    [Test]
     public async Task Check_reads_standard_input_and_reports_a_rejection_with_the_stage_that_decided_it()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "header/lottery=reply:550:5.7.1:No lotteries here");

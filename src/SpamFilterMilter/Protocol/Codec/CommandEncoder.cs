@@ -62,14 +62,15 @@ internal static class CommandEncoder
     }
 
     /// <summary>
-    /// SMFIC_HEADER: <c>name\0value\0</c>. The value is the raw text after the colon; unless the milter negotiated
-    /// HDR_LEADSPC exactly one leading space is removed (sendmail, Postfix). Folded lines travel joined by a bare
-    /// LF. Written straight into the packet, without building a string per header.
+    /// SMFIC_HEADER: <c>name\0value\0</c>. The value is the exact bytes after the colon, 8-bit bytes as they are; unless
+    /// the milter negotiated HDR_LEADSPC exactly one leading space is removed (sendmail, Postfix). Folded lines travel
+    /// joined by a bare LF. Written straight into the packet, without building a string per header.
     /// </summary>
-    public static void WriteHeader(PacketWriter writer, string name, string value, bool keepLeadingSpace)
+    public static void WriteHeader(PacketWriter writer, string name, RawText value, bool keepLeadingSpace)
     {
         writer.WriteCString(name);
-        writer.WriteHeaderValue(value.AsSpan(!keepLeadingSpace && value.StartsWith(' ') ? 1 : 0));
+        var bytes = value.Span;
+        writer.WriteHeaderValue(!keepLeadingSpace && bytes.StartsWith((byte)' ') ? bytes[1..] : bytes);
     }
 
     /// <summary>The address of a connecting client as sendmail and Postfix put it in <c>{client_addr}</c> (IPv6 tagged).</summary>

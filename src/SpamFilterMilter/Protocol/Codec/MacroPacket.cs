@@ -4,67 +4,55 @@ using SpamFilterMilter.Protocol.Wire;
 namespace SpamFilterMilter.Protocol.Codec;
 
 /// <summary>
-/// SMFIC_MACRO: <c>cmdcode</c>, then <c>name\0value\0</c> pairs. Only macros with a value are sent, and no packet at
-/// all when none has one: libmilter refuses a packet holding only the command byte (dec_argv finds no string) and
-/// keeps the stage's earlier values, so an empty packet could not clear them anyway. TODO(limit): a host macro
-/// removed in mid-session therefore stays visible to a libmilter milter with its old value until that stage's next
-/// packet; the session's own macros always have values at their stages. Pairs that would make the packet larger than
-/// the milter accepts are left out.
+/// SMFIC_MACRO: <c>cmdcode</c>, then <c>name\0value\0</c> pairs. As Postfix does (milter.c, milter_macro_lookup), a
+/// macro without a value is left out, and the packet is sent even when no macro of the list has one: then it holds
+/// only the command byte, which libmilter ignores (st_macros finds no string and answers nothing), keeping that
+/// stage's earlier values. Pairs that would make the packet larger than the milter accepts are left out.
 /// </summary>
 internal static class MacroPacket
 {
     /// <summary>
-    /// Writes the macros of <paramref name="stage"/> that go with <paramref name="command"/>: the list the milter asked
-    /// for, or the default list (plus the host's extra macros at the stage they go with). Returns the names left out
-    /// because they did not fit, or null when none was.
+    /// Writes the macros of <paramref name="names"/> that go with <paramref name="command"/>, then, when
+    /// <paramref name="extrasOutside"/> is given, the host's macros that appear in none of its lists. Returns the names
+    /// left out because they did not fit, or null when none was.
     /// </summary>
-    public static List<string>? Write(PacketWriter writer, MilterCommand command, MacroStage stage, MacroTable macros,
-        IReadOnlyList<string>? requested)
+    public static List<string>? Write(PacketWriter writer, MilterCommand command, IReadOnlyList<string> names, MacroTable macros,
+        MacroLists? extrasOutside)
     {
-        var names = requested ?? MacroNames.DefaultLists[(int)stage];
         writer.Begin(MilterCommand.Macro);
         writer.WriteByte((byte)command);
-        var any = false;
         List<string>? leftOut = null;
-        foreach (var name in names)
+        for (var i = 0; i < names.Count; i++) // no enumerator: this runs before every body packet
         {
+            var name = names[i];
             if (macros.TryGet(name, out var value))
             {
-                any |= TryWritePair(writer, name, value, ref leftOut);
+                TryWritePair(writer, name, value, ref leftOut);
             }
         }
 
-        if (requested is null && stage == MacroNames.ExtraMacroStage)
+        if (extrasOutside is not null)
         {
-            foreach (var (name, value) in macros.Extras)
+            foreach (var (name, value) in macros.ExtrasOutside(extrasOutside))
             {
-                any |= TryWritePair(writer, name, value, ref leftOut);
+                TryWritePair(writer, name, value, ref leftOut);
             }
         }
 
-        if (any)
-        {
-            writer.End();
-        }
-        else
-        {
-            writer.Cancel();
-        }
-
+        writer.End();
         return leftOut;
     }
 
-    private static bool TryWritePair(PacketWriter writer, string name, string value, ref List<string>? leftOut)
+    private static void TryWritePair(PacketWriter writer, string name, string value, ref List<string>? leftOut)
     {
         var size = Encoding.UTF8.GetByteCount(name) + Encoding.UTF8.GetByteCount(value) + 2;
         if (writer.CurrentPayloadLength + size > writer.MaxPayload)
         {
             (leftOut ??= []).Add(name);
-            return false;
+            return;
         }
 
         writer.WriteCString(name);
         writer.WriteCString(value);
-        return true;
     }
 }

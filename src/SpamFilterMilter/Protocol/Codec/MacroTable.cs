@@ -7,11 +7,17 @@ namespace SpamFilterMilter.Protocol.Codec;
 /// <summary>
 /// The macro values of one milter session: those the host supplied and those the session derives
 /// from the stage calls. Names are kept in canonical form (<see cref="MacroNames.Canonical"/>).
+/// The queue id <c>i</c> has a value from MAIL on but is sent only from the moment the MTA would have
+/// one: at MAIL (sendmail) or once a recipient was accepted (Postfix), see <see cref="DeriveSender"/>.
 /// </summary>
 internal sealed class MacroTable
 {
+    /// <summary>The transport <c>{mail_mailer}</c> and <c>{rcpt_mailer}</c> name: Postfix's for mail it relays.</summary>
+    public const string Transport = "smtp";
+
     private readonly Dictionary<string, string> _values = new(StringComparer.Ordinal);
     private readonly HashSet<string> _setByHost = new(StringComparer.Ordinal);
+    private bool _queueIdShown;
 
     /// <summary>Sets a value the host supplied; it wins over anything the session derives.</summary>
     public void SetFromHost(string name, string? value)
@@ -58,47 +64,60 @@ internal sealed class MacroTable
 
     public bool IsSetByHost(string canonicalName) => _setByHost.Contains(canonicalName);
 
-    public bool TryGet(string canonicalName, out string value) => _values.TryGetValue(canonicalName, out value!);
+    /// <summary>The value to send now: none for the queue id before its time.</summary>
+    public bool TryGet(string canonicalName, out string value) =>
+        _values.TryGetValue(canonicalName, out value!) && (_queueIdShown || canonicalName != MacroNames.QueueId);
 
-    /// <summary>Host macros that appear in no default list (sent with CONNECT unless the milter asked for lists).</summary>
-    public IEnumerable<KeyValuePair<string, string>> Extras =>
-        _values.Where(pair => _setByHost.Contains(pair.Key) && !MacroNames.HasDefaultStage(pair.Key));
+    /// <summary>The queue id of the current (or last) message, whether or not it is sent yet: for log lines.</summary>
+    public string? QueueId => _values.GetValueOrDefault(MacroNames.QueueId);
 
-    /// <summary>The macros sendmail and Postfix derive from the connecting client: <c>{client_addr}</c> (IPv6 tagged), <c>{client_port}</c>, <c>{client_name}</c>.</summary>
+    /// <summary>Host macros that appear in none of <paramref name="lists"/> (sent with CONNECT unless the milter asked for a list).</summary>
+    public IEnumerable<KeyValuePair<string, string>> ExtrasOutside(MacroLists lists) =>
+        _values.Where(pair => _setByHost.Contains(pair.Key) && !lists.Contains(pair.Key) && TryGet(pair.Key, out _));
+
+    /// <summary>The macros derived from the connection (<see cref="ConnectionMacros"/>): the client, the server, the MTA.</summary>
     public void DeriveClient(ClientInfo? client)
     {
-        if (client?.Address is { } address)
+        foreach (var (name, value) in ConnectionMacros.Of(client))
         {
-            SetDerived(MacroNames.ClientAddress, CommandEncoder.ClientAddressMacro(address));
-            SetDerived(MacroNames.ClientPort, client.Port.ToString(CultureInfo.InvariantCulture));
-        }
-
-        if (client?.HostName is { } name)
-        {
-            SetDerived(MacroNames.ClientName, name);
+            SetDerived(name, value);
         }
     }
 
-    /// <summary>A new message from <paramref name="reversePath"/> (in brackets): <c>{mail_addr}</c>, <c>{mail_host}</c>, a queue id unless the host set <c>i</c>; no recipient yet.</summary>
-    public void DeriveSender(string reversePath)
+    /// <summary>
+    /// A new message from <paramref name="reversePath"/> (in brackets): <c>{mail_addr}</c>, <c>{mail_host}</c>,
+    /// <c>{mail_mailer}</c>, a queue id unless the host set <c>i</c>, sent from now on when
+    /// <paramref name="queueIdAtMail"/> (sendmail), else from the first accepted recipient on (Postfix); no recipient yet.
+    /// </summary>
+    public void DeriveSender(string reversePath, bool queueIdAtMail)
     {
         SetDerived(MacroNames.MailAddress, MailPath.Bare(reversePath));
         SetDerived(MacroNames.MailHost, MailPath.Domain(MailPath.Bare(reversePath)) ?? string.Empty);
+        SetDerived(MacroNames.MailMailer, Transport);
         if (!IsSetByHost(MacroNames.QueueId))
         {
             SetDerived(MacroNames.QueueId, QueueIds.Next());
         }
 
+        _queueIdShown = queueIdAtMail;
         SetDerived(MacroNames.RcptAddress, null);
         SetDerived(MacroNames.RcptHost, null);
+        SetDerived(MacroNames.RcptMailer, null);
     }
 
-    /// <summary>A recipient (in brackets): <c>{rcpt_addr}</c>, <c>{rcpt_host}</c>.</summary>
+    /// <summary>A recipient (in brackets): <c>{rcpt_addr}</c>, <c>{rcpt_host}</c>, <c>{rcpt_mailer}</c>.</summary>
     public void DeriveRecipient(string forwardPath)
     {
         SetDerived(MacroNames.RcptAddress, MailPath.Bare(forwardPath));
         SetDerived(MacroNames.RcptHost, MailPath.Domain(MailPath.Bare(forwardPath)) ?? string.Empty);
+        SetDerived(MacroNames.RcptMailer, Transport);
     }
+
+    /// <summary>
+    /// A recipient was accepted, or the message reached DATA: the MTA has its queue file, and the queue id goes with
+    /// every later stage (Postfix opens the queue file after the first accepted RCPT).
+    /// </summary>
+    public void ShowQueueId() => _queueIdShown = true;
 
     /// <summary>
     /// A recipient the host refused, as libmilter's convention shows it to a milter that asked for them (RCPT_REJ):
@@ -107,7 +126,7 @@ internal sealed class MacroTable
     /// </summary>
     public void DeriveRefusedRecipient(SmtpReply? hostReply)
     {
-        SetDerived(MacroNames.RcptMailer, hostReply is null ? null : "error");
+        SetDerived(MacroNames.RcptMailer, hostReply is null ? Transport : "error");
         if (hostReply is not null)
         {
             SetDerived(MacroNames.RcptHost, hostReply.EnhancedCode ?? hostReply.Code.ToString(CultureInfo.InvariantCulture));

@@ -175,32 +175,32 @@ internal static class ReplyDecoder
         {
             case MilterReply.AddHeader:
                 RequireAction(options, ActionFlags.AddHeaders, frame.Code, stage, step);
-                edit = new AddHeader(ReadFieldName(ref reader, stage, step, name), HeaderValue(reader.ReadCString("value"), leadingSpaceKept, stage, step, name));
+                edit = new AddHeader(ReadFieldName(ref reader, stage, step, name), HeaderValue(reader.ReadCStringBytes("value"), leadingSpaceKept, stage, step, name));
                 break;
 
             case MilterReply.InsertHeader:
                 RequireAction(options, ActionFlags.AddHeaders, frame.Code, stage, step);
                 var insertAt = ClampIndex(reader.ReadUInt32("index"));
-                edit = new InsertHeader(insertAt, ReadFieldName(ref reader, stage, step, name), HeaderValue(reader.ReadCString("value"), leadingSpaceKept, stage, step, name));
+                edit = new InsertHeader(insertAt, ReadFieldName(ref reader, stage, step, name), HeaderValue(reader.ReadCStringBytes("value"), leadingSpaceKept, stage, step, name));
                 break;
 
             case MilterReply.ChangeHeader:
                 RequireAction(options, ActionFlags.ChangeHeaders, frame.Code, stage, step);
                 var index = Math.Max(1, ClampIndex(reader.ReadUInt32("index"))); // index 0 means 1, as in libmilter and Postfix
                 var field = ReadFieldName(ref reader, stage, step, name);
-                var value = reader.ReadCString("value");
-                edit = new ChangeHeader(index, field, value.Length == 0 ? null : HeaderValue(value, leadingSpaceKept, stage, step, name));
+                var value = reader.ReadCStringBytes("value");
+                edit = new ChangeHeader(index, field, value.IsEmpty ? (RawText?)null : HeaderValue(value, leadingSpaceKept, stage, step, name)); // empty: delete
                 break;
 
             case MilterReply.AddRecipient:
                 RequireAction(options, ActionFlags.AddRecipients, frame.Code, stage, step);
-                edit = new AddRecipient(EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name), null);
+                edit = new AddRecipient(EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name));
                 break;
 
             case MilterReply.AddRecipientWithArgs:
                 RequireAction(options, ActionFlags.AddRecipientsWithArgs, frame.Code, stage, step);
                 var recipient = EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name);
-                edit = new AddRecipient(recipient, reader.Remaining > 0 ? EnvelopeText(reader.ReadCString("arguments"), "the ESMTP arguments", stage, step, name) : null);
+                edit = new AddRecipient(recipient, ReadArguments(ref reader, stage, step, name));
                 break;
 
             case MilterReply.DeleteRecipient:
@@ -211,7 +211,7 @@ internal static class ReplyDecoder
             default: // MilterReply.ChangeSender: IsModification let nothing else through
                 RequireAction(options, ActionFlags.ChangeSender, frame.Code, stage, step);
                 var sender = EnvelopeText(reader.ReadCString("sender"), "the sender", stage, step, name);
-                edit = new ChangeSender(sender, reader.Remaining > 0 ? EnvelopeText(reader.ReadCString("arguments"), "the ESMTP arguments", stage, step, name) : null);
+                edit = new ChangeSender(sender, ReadArguments(ref reader, stage, step, name));
                 break;
         }
 
@@ -220,27 +220,29 @@ internal static class ReplyDecoder
     }
 
     /// <summary>
-    /// A header value as it goes into the message: the MTA puts a space after the colon unless the milter
-    /// negotiated HDR_LEADSPC, and folded lines get CRLF line breaks. A line break that does not fold
-    /// (<see cref="HeaderSyntax.FindBadLineBreak"/>) would start a header line of the milter's own making.
+    /// A header value as it goes into the message, the exact bytes after the colon: the MTA puts a space after the
+    /// colon unless the milter negotiated HDR_LEADSPC (Postfix's MILTER8_HDR_SPACE), and the milter's bytes follow as
+    /// they came, 8-bit and line breaks included (the MTA makes each line after the first fold when it writes the field,
+    /// <see cref="HeaderSyntax.WriteField"/>). A CR that is not part of a CRLF is refused: some readers take it for a
+    /// line break, which would start a header line of the milter's own making (<see cref="HeaderSyntax.FindUnsafeByte"/>).
     /// </summary>
-    private static string HeaderValue(string wireValue, bool leadingSpaceKept, FilterStage stage, string step, string packet)
+    private static RawText HeaderValue(ReadOnlySpan<byte> wireValue, bool leadingSpaceKept, FilterStage stage, string step, string packet)
     {
-        var value = leadingSpaceKept ? wireValue : " " + wireValue;
-        if (value.AsSpan().IndexOfAny('\r', '\n') < 0)
+        if (HeaderSyntax.FindUnsafeByte(wireValue) >= 0)
         {
-            return value;
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
+                $"{packet}: the header value holds a CR that is not part of a line break, which some readers take for one: {LogText.Quote(new RawText(wireValue))}");
         }
 
-        var normalized = value.Replace("\r\n", "\n", StringComparison.Ordinal).Replace("\n", "\r\n", StringComparison.Ordinal);
-        if (HeaderSyntax.FindBadLineBreak(normalized) is >= 0 and var bad)
+        if (leadingSpaceKept)
         {
-            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step, normalized[bad] == '\r' && (bad + 1 >= normalized.Length || normalized[bad + 1] != '\n')
-                ? $"{packet}: the header value holds a CR that is not part of a line break, which some readers take for one: {LogText.Quote(value)}"
-                : $"{packet}: a line break in the header value is not followed by a blank, so it would not fold but start a new line: {LogText.Quote(value)}");
+            return new RawText(wireValue);
         }
 
-        return normalized;
+        Span<byte> value = wireValue.Length < 256 ? stackalloc byte[wireValue.Length + 1] : new byte[wireValue.Length + 1];
+        value[0] = (byte)' ';
+        wireValue.CopyTo(value[1..]);
+        return new RawText(value);
     }
 
     /// <summary>An address or ESMTP arguments from the milter: no control character, or it could become an SMTP command of its own.</summary>
@@ -249,21 +251,29 @@ internal static class ReplyDecoder
             : throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
                 $"{packet}: a control character in {what}, which could make an SMTP command of its own: {LogText.Quote(text)}");
 
+    /// <summary>
+    /// The optional ESMTP argument string of SMFIR_CHGFROM and SMFIR_ADDRCPT_PAR (libmilter's <c>args</c>, space
+    /// separated), split into one parameter per entry as Postfix splits it; absent or empty gives none.
+    /// </summary>
+    private static IReadOnlyList<string> ReadArguments(ref PayloadReader reader, FilterStage stage, string step, string packet) =>
+        reader.Remaining > 0 ? EsmtpParameters.Split(EnvelopeText(reader.ReadCString("arguments"), "the ESMTP arguments", stage, step, packet)) : [];
+
     /// <summary>Text the host may write into a log or a header (a quarantine reason): no control character.</summary>
     private static string SafeText(string text, string what, FilterStage stage, string step, string packet) =>
         MailPath.FindBadCharacter(text) < 0 ? text
             : throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
                 $"{packet}: a control character in {what}: {LogText.Quote(text)}");
 
+    /// <summary>A header field name from the milter: printable US-ASCII but the colon, or it is not one (Postfix does not check; we do).</summary>
     private static string ReadFieldName(ref PayloadReader reader, FilterStage stage, string step, string packet)
     {
-        var name = reader.ReadCString("name");
-        if (name.Length == 0 || name.Any(c => c is <= ' ' or ':' or >= (char)0x7F))
+        var name = reader.ReadCStringBytes("name");
+        if (name.IsEmpty || name.IndexOfAnyExceptInRange((byte)33, (byte)126) >= 0 || name.Contains((byte)':'))
         {
-            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step, $"{packet}: {LogText.Quote(name)} is not a header field name");
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step, $"{packet}: {LogText.Quote(new RawText(name))} is not a header field name");
         }
 
-        return name;
+        return System.Text.Encoding.ASCII.GetString(name);
     }
 
     private static int ClampIndex(uint index) => index > int.MaxValue ? int.MaxValue : (int)index;

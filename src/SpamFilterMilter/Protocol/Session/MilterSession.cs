@@ -30,6 +30,17 @@ internal sealed class MilterSession : IAsyncDisposable
     // Whether libmilter would take SMFIC_QUIT_NC (and the CONNECT after it) now: see ReadyForQuitNc.
     private bool _quitNcAccepted;
 
+    // Postfix's sequencing (smtpd.c helo_reset and mail_reset, milter8.c milter8_abort): a HELO was given (a later
+    // HELO, and the end of the session, send ABORT), a MAIL was given whose transaction has not been reset yet (its
+    // reset sends ABORT), and the ABORTs owed so far, written in front of the next command but never in front of
+    // SMFIC_QUIT_NC (from the end of a message libmilter ignores ABORT but then ignores QUIT_NC too).
+    private bool _heloGiven;
+    private bool _mailPending;
+    private int _abortsOwed;
+
+    // Recipients of the current transaction not refused: DATA without any is not the milter's to see (Postfix).
+    private int _acceptedRecipients;
+
     /// <param name="stream">The connection to the milter.</param>
     /// <param name="endpoint">The milter, as log lines name it.</param>
     /// <param name="settings">Limits and switches.</param>
@@ -71,10 +82,13 @@ internal sealed class MilterSession : IAsyncDisposable
     public FilterStage DecidedAt => _decisions.DecidedAt;
 
     /// <summary>The queue id (macro <c>i</c>) of the current or last message.</summary>
-    public string? QueueId => Macros.TryGet(MacroNames.QueueId, out var id) ? id : null;
+    public string? QueueId => Macros.QueueId;
 
     /// <summary>True between MAIL and the end of the message.</summary>
     public bool InMessage => _state is SessionState.Envelope or SessionState.Headers or SessionState.Body;
+
+    /// <summary>True after an accepted DATA and before the end of the headers: the message's content may come.</summary>
+    public bool AwaitsHeaders => _state == SessionState.Headers;
 
     /// <summary>
     /// Whether the connection may be parked with SMFIC_QUIT_NC for another session: protocol 6, nothing decided for
@@ -123,7 +137,11 @@ internal sealed class MilterSession : IAsyncDisposable
         return ConnectionLevel(FilterStage.Connect, response);
     }
 
-    /// <summary>SMFIC_HELO: <c>helo\0</c>. A HELO inside a transaction ends the transaction first, as in sendmail.</summary>
+    /// <summary>
+    /// SMFIC_HELO: <c>helo\0</c>, any time after CONNECT. As in Postfix (smtpd.c <c>ehlo_cmd</c>), a HELO resets the
+    /// session: the HELO goes first, then an ABORT when a HELO came before and another when a transaction was open
+    /// (libmilter ends the transaction itself on seeing HELO in it, and ignores the ABORTs).
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> HeloAsync(string heloName, CancellationToken cancellationToken = default)
     {
@@ -131,41 +149,65 @@ internal sealed class MilterSession : IAsyncDisposable
         SessionStates.Gate(_state, Failure, SessionState.Connected, "HELO", SessionState.Connected, SessionState.Envelope, SessionState.Headers, SessionState.Body);
         if (InMessage)
         {
-            AbortMessage();
+            EndTransaction(oweAbort: false); // its ABORT follows the HELO
         }
 
-        if (_decisions.ForConnection is { } decided)
+        var response = _decisions.ForConnection;
+        if (response is null)
         {
-            return decided;
+            _channel.Budget.Start();
+            var answer = await SendEventAsync(MilterCommand.Helo, MacroStage.Helo, ProtocolFlags.NoHelo,
+                ProtocolFlags.NoReplyHelo, heloName, static (writer, name) => writer.WriteCString(name), cancellationToken).ConfigureAwait(false);
+            _channel.Budget.Stop();
+            response = ConnectionLevel(FilterStage.Helo, answer);
         }
 
-        _channel.Budget.Start();
-        var response = await SendEventAsync(MilterCommand.Helo, MacroStage.Helo, ProtocolFlags.NoHelo,
-            ProtocolFlags.NoReplyHelo, heloName, static (writer, name) => writer.WriteCString(name), cancellationToken).ConfigureAwait(false);
-        _channel.Budget.Stop();
-        return ConnectionLevel(FilterStage.Helo, response);
+        if (_heloGiven)
+        {
+            OweAbort(); // helo_reset
+        }
+
+        ResetMail(); // mail_reset
+        _heloGiven = true;
+        return response.Value;
     }
 
-    /// <summary>SMFIC_MAIL (<see cref="CommandEncoder.WriteArgv"/>). Starts a message.</summary>
+    /// <summary>
+    /// SMFIC_MAIL (<see cref="CommandEncoder.WriteArgv"/>). Starts a message; a transaction still open (no RSET came,
+    /// the host gave up on a message) is ended first, with its ABORT. A refused MAIL is reset at once, as in Postfix:
+    /// its ABORT goes with the next command, and the refusal holds for the rest of this transaction.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> MailAsync(string reversePath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
     {
         RefuseNul(reversePath, nameof(reversePath));
         RefuseNul(parameters, nameof(parameters));
-        SessionStates.Gate(_state, Failure, SessionState.Connected, "MAIL", SessionState.Connected);
+        SessionStates.Gate(_state, Failure, SessionState.Connected, "MAIL", SessionState.Connected, SessionState.Envelope, SessionState.Headers, SessionState.Body);
+        if (InMessage)
+        {
+            EndTransaction(oweAbort: true);
+        }
+
         StartMessage();
         var address = MailPath.Bracket(reversePath);
-        Macros.DeriveSender(address);
+        Macros.DeriveSender(address, _settings.QueueIdAtMail);
         _state = SessionState.Envelope;
+        _acceptedRecipients = 0;
         if (_decisions.ForConnection is { } decided)
         {
             return decided;
         }
 
-        var response = await SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
+        _mailPending = true;
+        var response = _decisions.Apply(FilterStage.Mail, await SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
             ProtocolFlags.NoReplyMail, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
-            cancellationToken).ConfigureAwait(false);
-        return _decisions.Apply(FilterStage.Mail, response);
+            cancellationToken).ConfigureAwait(false));
+        if (response.Action is FilterAction.Reject or FilterAction.TempFail)
+        {
+            ResetMail(); // smtpd.c mail_cmd: a refused MAIL is reset (mail_reset) at once
+        }
+
+        return response;
     }
 
     /// <summary>SMFIC_RCPT (<see cref="CommandEncoder.WriteArgv"/>). REJECT and TEMPFAIL apply to this recipient only.</summary>
@@ -177,20 +219,17 @@ internal sealed class MilterSession : IAsyncDisposable
         SessionStates.Gate(_state, Failure, SessionState.Envelope, "RCPT", SessionState.Envelope);
         var address = MailPath.Bracket(forwardPath);
         Macros.DeriveRecipient(address);
-        if (_decisions.Decided is { } decided)
+        var response = _decisions.Decided ?? (_decisions.SkipRecipients ? MilterResponse.Continue
+            : _decisions.Apply(FilterStage.Rcpt, await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
+                ProtocolFlags.NoReplyRcpt, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
+                cancellationToken).ConfigureAwait(false)));
+        if (response.Action is not (FilterAction.Reject or FilterAction.TempFail))
         {
-            return decided;
+            _acceptedRecipients++;
+            Macros.ShowQueueId(); // an accepted recipient: Postfix sends i from the next stage on
         }
 
-        if (_decisions.SkipRecipients)
-        {
-            return MilterResponse.Continue;
-        }
-
-        var response = await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
-            ProtocolFlags.NoReplyRcpt, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
-            cancellationToken).ConfigureAwait(false);
-        return _decisions.Apply(FilterStage.Rcpt, response);
+        return response;
     }
 
     /// <summary>
@@ -228,17 +267,28 @@ internal sealed class MilterSession : IAsyncDisposable
         }
     }
 
-    /// <summary>SMFIC_DATA (protocol 4 and later; masked for older milters).</summary>
+    /// <summary>
+    /// SMFIC_DATA (protocol 4 and later; masked for older milters). When no recipient of the transaction was accepted
+    /// the milter is not asked, as Postfix does not ask it (smtpd.c <c>data_cmd</c>: the server refuses DATA itself):
+    /// CONTINUE, and the transaction stays in its envelope (more RCPTs and another DATA may follow; no content may).
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> DataAsync(CancellationToken cancellationToken = default)
     {
         SessionStates.Gate(_state, Failure, SessionState.Envelope, "DATA", SessionState.Envelope);
-        _state = SessionState.Headers;
         if (_decisions.Decided is { } decided)
         {
+            _state = SessionState.Headers;
             return decided;
         }
 
+        if (_acceptedRecipients == 0)
+        {
+            return MilterResponse.Continue;
+        }
+
+        _state = SessionState.Headers;
+        Macros.ShowQueueId();
         var response = await SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
             ProtocolFlags.NoReplyData, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
         return _decisions.Apply(FilterStage.Data, response);
@@ -246,10 +296,14 @@ internal sealed class MilterSession : IAsyncDisposable
 
     /// <summary>SMFIC_HEADER (<see cref="CommandEncoder.WriteHeader"/>).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
-    public async ValueTask<MilterResponse> HeaderAsync(string name, string value, CancellationToken cancellationToken = default)
+    public async ValueTask<MilterResponse> HeaderAsync(string name, RawText value, CancellationToken cancellationToken = default)
     {
         RefuseNul(name, nameof(name));
-        RefuseNul(value, nameof(value));
+        if (value.Span.Contains((byte)0))
+        {
+            throw new ArgumentException("The value contains a NUL byte, which the milter protocol cannot carry.", nameof(value));
+        }
+
         if (name.Length == 0)
         {
             throw new ArgumentException("A header field needs a name.", nameof(name));
@@ -266,7 +320,8 @@ internal sealed class MilterSession : IAsyncDisposable
             return MilterResponse.Continue;
         }
 
-        var response = await SendEventAsync(MilterCommand.Header, null, ProtocolFlags.NoHeaders,
+        // Postfix sends the end-of-header macros before each header, unless the milter wants no headers.
+        var response = await SendEventAsync(MilterCommand.Header, _options!.Has(ProtocolFlags.NoHeaders) ? null : MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
             ProtocolFlags.NoReplyHeader, (name, value, keep: _options!.Has(ProtocolFlags.HeaderLeadingSpace)),
             static (writer, field) => CommandEncoder.WriteHeader(writer, field.name, field.value, field.keep), cancellationToken).ConfigureAwait(false);
         return _decisions.Apply(FilterStage.Header, response);
@@ -283,7 +338,8 @@ internal sealed class MilterSession : IAsyncDisposable
             return decided;
         }
 
-        var response = await SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
+        // Unlike the SMTP commands' macros, Postfix sends none for an end of headers the milter does not want.
+        var response = await SendEventAsync(MilterCommand.EndOfHeaders, _options!.Has(ProtocolFlags.NoEndOfHeaders) ? null : MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
             ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
         return _decisions.Apply(FilterStage.EndOfHeaders, response);
     }
@@ -305,6 +361,11 @@ internal sealed class MilterSession : IAsyncDisposable
         var remaining = chunk;
         while (!remaining.IsEmpty && !_decisions.SkipBody && !_options!.Has(ProtocolFlags.NoBody))
         {
+            if (!_body.IsOpen)
+            {
+                WriteMacros(MacroStage.EndOfMessage, MilterCommand.Body); // Postfix: the end-of-data macros before each body packet
+            }
+
             remaining = remaining[_body.Fill(_channel.Writer, remaining.Span)..];
             if (_body.IsFull(_channel.Writer))
             {
@@ -345,16 +406,20 @@ internal sealed class MilterSession : IAsyncDisposable
         }
 
         EndMessage();
+        ResetMail(); // Postfix resets every finished transaction: ABORT (libmilter ignores it after the end of a message)
         return new MilterAnswer(response.Value, _decisions.QuarantineReason, edits);
     }
 
-    /// <summary>SMFIC_ABORT (no reply): the transaction was abandoned. Sent with the next command.</summary>
+    /// <summary>
+    /// The transaction was abandoned (RSET, or the host gave up on the message): SMFIC_ABORT (no reply), sent with the
+    /// next command, when a MAIL of it reached the milter and was not reset yet (Postfix). Outside a transaction nothing.
+    /// </summary>
     public ValueTask AbortAsync(CancellationToken cancellationToken = default)
     {
         SessionStates.Gate(_state, Failure, SessionState.Connected, "abort", SessionState.Connected, SessionState.Envelope, SessionState.Headers, SessionState.Body);
         if (InMessage)
         {
-            AbortMessage();
+            EndTransaction(oweAbort: true);
         }
 
         return ValueTask.CompletedTask;
@@ -371,13 +436,12 @@ internal sealed class MilterSession : IAsyncDisposable
             return decided;
         }
 
-        // sendmail sends no macros with UNKNOWN; nor do we.
         if (!InMessage)
         {
             _channel.Budget.Start();
         }
 
-        var response = await SendEventAsync(MilterCommand.Unknown, null, ProtocolFlags.NoUnknown,
+        var response = await SendEventAsync(MilterCommand.Unknown, MacroStage.Unknown, ProtocolFlags.NoUnknown,
             ProtocolFlags.NoReplyUnknown, commandLine, static (writer, line) => writer.WriteCString(line), cancellationToken).ConfigureAwait(false);
         if (!InMessage)
         {
@@ -412,6 +476,22 @@ internal sealed class MilterSession : IAsyncDisposable
         }
 
         var sendQuit = _state != SessionState.New;
+        if (sendQuit && Failure is null)
+        {
+            // smtpd.c at the end of the session: helo_reset and mail_reset, then the QUIT.
+            if (InMessage)
+            {
+                EndTransaction(oweAbort: true);
+            }
+
+            if (_heloGiven)
+            {
+                OweAbort();
+            }
+
+            WriteOwedAborts();
+        }
+
         _state = SessionState.Closed;
         var wasBroken = Failure is not null;
         await _channel.QuitAsync(sendQuit, cancellationToken).ConfigureAwait(false);
@@ -447,6 +527,7 @@ internal sealed class MilterSession : IAsyncDisposable
         ProtocolFlags suppressedBy, ProtocolFlags noReplyBy, TState state, Action<PacketWriter, TState> writePayload,
         CancellationToken cancellationToken)
     {
+        WriteOwedAborts();
         if (macroStage is { } macros)
         {
             WriteMacros(macros, command); // macros change no libmilter state
@@ -495,9 +576,21 @@ internal sealed class MilterSession : IAsyncDisposable
         _ => false,
     };
 
+    /// <summary>
+    /// The macros of <paramref name="stage"/> before <paramref name="command"/>: the list the milter asked for, else the
+    /// configured one (with the host's macros that are in no list, at CONNECT). Nothing for an event the milter's
+    /// protocol version does not have (Postfix's np_mask): DATA below version 4, UNKNOWN below 3.
+    /// </summary>
     private void WriteMacros(MacroStage stage, MilterCommand command)
     {
-        if (MacroPacket.Write(_channel.Writer, command, stage, Macros, _options!.MacroLists[(int)stage]) is { } leftOut)
+        if ((command == MilterCommand.Data && _options!.Version < 4) || (command == MilterCommand.Unknown && _options!.Version < 3))
+        {
+            return;
+        }
+
+        var requested = (int)stage < MilterConstants.MacroStageCount ? _options!.MacroLists[(int)stage] : null;
+        var extras = requested is null && stage == MacroNames.ExtraMacroStage ? _settings.MacroLists : null;
+        if (MacroPacket.Write(_channel.Writer, command, requested ?? _settings.MacroLists[stage], Macros, extras) is { } leftOut)
         {
             foreach (var name in leftOut)
             {
@@ -520,13 +613,52 @@ internal sealed class MilterSession : IAsyncDisposable
         _state = SessionState.Connected;
     }
 
-    private void AbortMessage()
+    /// <summary>
+    /// Ends the open transaction here (RSET, a MAIL or HELO in it, the end of the session): what was decided for it
+    /// is forgotten, and its ABORT is owed now (<paramref name="oweAbort"/>) or by the caller once its own command is out.
+    /// </summary>
+    private void EndTransaction(bool oweAbort)
     {
-        _quitNcAccepted = false;
+        _quitNcAccepted = false; // libmilter is in the middle of a message: no QUIT_NC until another message ends
         _body.Cancel(_channel.Writer);
-        _channel.Writer.Begin(MilterCommand.Abort);
-        _channel.Writer.End();
         EndMessage();
+        if (oweAbort)
+        {
+            ResetMail();
+        }
+    }
+
+    /// <summary>Postfix's <c>mail_reset</c>: the ABORT a MAIL that reached the milter is owed, once.</summary>
+    private void ResetMail()
+    {
+        if (_mailPending)
+        {
+            _mailPending = false;
+            OweAbort();
+        }
+    }
+
+    /// <summary>One more ABORT before the next command, unless the connection is decided (Postfix's milter8_abort skips it then).</summary>
+    private void OweAbort()
+    {
+        if (_decisions.ForConnection is null)
+        {
+            _abortsOwed++;
+        }
+    }
+
+    /// <summary>
+    /// Writes the ABORTs owed, in front of the command being written. They take libmilter out of a message (or, after
+    /// the end of one, to its HELO state): no QUIT_NC until another message ends.
+    /// </summary>
+    private void WriteOwedAborts()
+    {
+        for (; _abortsOwed > 0; _abortsOwed--)
+        {
+            _channel.Writer.Begin(MilterCommand.Abort);
+            _channel.Writer.End();
+            _quitNcAccepted = false;
+        }
     }
 
     private static void RefuseNul(string value, string parameter)

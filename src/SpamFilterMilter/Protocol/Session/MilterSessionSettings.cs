@@ -40,6 +40,12 @@ internal sealed record MilterSessionSettings
     /// <summary>The steps offered in SMFIC_OPTNEG.</summary>
     public ProtocolFlags OfferedProtocol { get; init; } = Negotiation.OfferedProtocol;
 
+    /// <summary>The macros sent at each stage the milter asked no list for (CONNECT_MACROS … UNKNOWN_MACROS).</summary>
+    public MacroLists MacroLists { get; init; } = MacroLists.Default;
+
+    /// <summary>Send the queue id <c>i</c> from MAIL on, as sendmail does, instead of from the first accepted recipient on, as Postfix does (QUEUE_ID_TIMING).</summary>
+    public bool QueueIdAtMail { get; init; }
+
     /// <summary>Log every packet (DEBUG=2).</summary>
     public bool LogTraffic { get; init; }
 

@@ -1,17 +1,26 @@
 namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>
-/// Macro names and the default list of each stage. Single-character macros travel bare (<c>j</c>),
-/// longer ones in braces (<c>{client_addr}</c>); libmilter matches <c>j</c> with <c>{j}</c> but
+/// Macro names, the default list of each stage and how a list is written. Single-character macros travel bare
+/// (<c>j</c>), longer ones in braces (<c>{client_addr}</c>); libmilter matches <c>j</c> with <c>{j}</c> but
 /// longer names only exactly, so every name is put in that one canonical form.
 /// </summary>
 internal static class MacroNames
 {
     public const string MtaName = "j";
+    public const string MtaVersion = "v";
+    public const string Client = "_";
     public const string QueueId = "i";
+    public const string DaemonName = "{daemon_name}";
+    public const string DaemonAddress = "{daemon_addr}";
+    public const string DaemonPort = "{daemon_port}";
+    public const string InterfaceName = "{if_name}";
+    public const string InterfaceAddress = "{if_addr}";
     public const string ClientAddress = "{client_addr}";
     public const string ClientName = "{client_name}";
     public const string ClientPort = "{client_port}";
+    public const string ClientPtr = "{client_ptr}";
+    public const string ClientResolve = "{client_resolve}";
     public const string MailAddress = "{mail_addr}";
     public const string MailHost = "{mail_host}";
     public const string MailMailer = "{mail_mailer}";
@@ -21,23 +30,24 @@ internal static class MacroNames
     public const string OptIn = "{spamfilter_optin}";
 
     /// <summary>
-    /// The macros sent at each stage when the milter did not ask for a list of its own: the seven
-    /// Messaging Server 6.3 provided, at the stage sendmail sends them, plus the other facts a host may
-    /// supply (sendmail's and Postfix's defaults). A macro is sent only when it has a value.
+    /// The macros sent at each stage (by <see cref="MacroStage"/>) unless configured otherwise or the milter asks for a
+    /// list of its own: Postfix 3.7's <c>milter_*_macros</c> defaults, word for word and in its order, plus the opt-in
+    /// values of this plug-in's host at MAIL (which have no value unless the host gives them). A macro goes out only
+    /// when it has a value.
     /// </summary>
-    public static IReadOnlyList<string>[] DefaultLists { get; } =
+    public static IReadOnlyList<string> DefaultListText { get; } =
     [
-        /* Connect */ ["j", "_", "v", "{daemon_name}", "{daemon_addr}", "{daemon_port}", "{if_name}", "{if_addr}",
-                       ClientAddress, ClientName, ClientPort, "{client_ptr}", "{client_resolve}", "{client_connections}"],
-        /* Helo */    ["{tls_version}", "{cipher}", "{cipher_bits}", "{cert_subject}", "{cert_issuer}", "{tls_sni}"],
-        /* Mail */    [QueueId, "{auth_type}", "{auth_authen}", "{auth_author}", "{auth_ssf}", MailMailer, MailHost, MailAddress, OptIn],
-        /* Rcpt */    [RcptMailer, RcptHost, RcptAddress],
-        /* Data */    [QueueId],
-        /* EOM */     [QueueId, "{msg_id}"],
-        /* EOH */     [],
+        /* Connect */ "j {daemon_name} {daemon_addr} v _",
+        /* Helo */    "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}",
+        /* Mail */    "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer} " + OptIn,
+        /* Rcpt */    "i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
+        /* Data */    "i",
+        /* EOM */     "i",
+        /* EOH */     "i",
+        /* Unknown */ "",
     ];
 
-    /// <summary>Stage for a host macro that appears in no default list: sent with CONNECT.</summary>
+    /// <summary>Stage for a host macro that appears in no list: sent with CONNECT.</summary>
     public const MacroStage ExtraMacroStage = MacroStage.Connect;
 
     /// <summary>The canonical form: <c>{x}</c> → <c>x</c>, <c>name</c> → <c>{name}</c>.</summary>
@@ -65,8 +75,25 @@ internal static class MacroNames
 
     private static readonly System.Buffers.SearchValues<char> NotInName = System.Buffers.SearchValues.Create(" {}\0\t\r\n");
 
-    private static readonly HashSet<string> InDefaultLists = DefaultLists.SelectMany(l => l).ToHashSet(StringComparer.Ordinal);
+    /// <summary>
+    /// A list as Postfix's <c>milter_*_macros</c> are written: names separated by blanks or commas, braces optional
+    /// (<c>j, daemon_name {client_addr}</c>); each name in canonical form, in the order given. Empty text is an
+    /// empty list. A word that is no macro name is a <see cref="FormatException"/> naming it.
+    /// </summary>
+    public static IReadOnlyList<string> ParseList(string text)
+    {
+        var names = new List<string>();
+        foreach (var word in text.Split([' ', '\t', ',', '\r', '\n'], StringSplitOptions.RemoveEmptyEntries))
+        {
+            var canonical = Canonical(word);
+            if (!IsWellFormed(canonical))
+            {
+                throw new FormatException($"\"{word}\" is not a macro name: use one character, or a name with or without braces and no braces inside");
+            }
 
-    /// <summary>True when a macro has a place in one of the default lists.</summary>
-    public static bool HasDefaultStage(string canonicalName) => InDefaultLists.Contains(canonicalName);
+            names.Add(canonical);
+        }
+
+        return names;
+    }
 }

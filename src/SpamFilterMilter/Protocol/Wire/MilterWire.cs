@@ -138,7 +138,10 @@ public enum ProtocolFlags : uint
     Internal = 0x70000000,
 }
 
-/// <summary>Macro stages of the OPTNEG symbol lists (SMFIM_*). Note that EOM comes before EOH.</summary>
+/// <summary>
+/// Macro stages of the OPTNEG symbol lists (SMFIM_*). Note that EOM comes before EOH. The end-of-header list also goes
+/// before each header, the end-of-message list before each body packet (Postfix).
+/// </summary>
 internal enum MacroStage
 {
     Connect = 0,   // SMFIM_CONNECT
@@ -148,6 +151,7 @@ internal enum MacroStage
     Data = 4,      // SMFIM_DATA
     EndOfMessage = 5, // SMFIM_EOM
     EndOfHeaders = 6, // SMFIM_EOH
+    Unknown = 7,   // no SMFIM list: only configured (Postfix's milter_unknown_command_macros)
 }
 
 /// <summary>Protocol constants.</summary>
@@ -166,8 +170,11 @@ internal static class MilterConstants
     public const int MaxPayload256K = 262143;
     public const int MaxPayload1M = 1048575;
 
-    /// <summary>The number of macro stages (SMFIM_*).</summary>
+    /// <summary>The number of macro stages a milter may ask for (SMFIM_*).</summary>
     public const int MacroStageCount = 7;
+
+    /// <summary>The number of macro stages configured (<see cref="MacroStage"/>): the SMFIM_* ones and UNKNOWN.</summary>
+    public const int ConfiguredMacroStageCount = 8;
 
     /// <summary>Connect address families (SMFIA_*).</summary>
     public const byte FamilyUnknown = (byte)'U';

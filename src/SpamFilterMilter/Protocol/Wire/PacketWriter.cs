@@ -122,21 +122,22 @@ internal sealed class PacketWriter : IDisposable
         _buffer[_length++] = 0;
     }
 
-    /// <summary>Writes a header value as UTF-8 with CRLF turned into LF (folds travel as a bare LF), then NUL.</summary>
-    public void WriteHeaderValue(ReadOnlySpan<char> value)
+    /// <summary>Writes a header value's bytes with CRLF turned into LF (folds travel as a bare LF), then NUL.</summary>
+    public void WriteHeaderValue(ReadOnlySpan<byte> value)
     {
+        Ensure(value.Length + 1);
         while (!value.IsEmpty)
         {
-            var crlf = value.IndexOf("\r\n", StringComparison.Ordinal);
-            var run = crlf < 0 ? value : value[..crlf];
-            Ensure(Encoding.UTF8.GetMaxByteCount(run.Length) + 1);
-            _length += Encoding.UTF8.GetBytes(run, _buffer.AsSpan(_length));
+            var crlf = value.IndexOf("\r\n"u8);
+            var run = crlf < 0 ? value : value[..(crlf + 1)];
+            run.CopyTo(_buffer.AsSpan(_length));
+            _length += run.Length;
             if (crlf < 0)
             {
                 break;
             }
 
-            _buffer[_length++] = (byte)'\n';
+            _buffer[_length - 1] = (byte)'\n'; // the CR of the CRLF becomes the LF
             value = value[(crlf + 2)..];
         }
 

@@ -80,7 +80,7 @@ internal ref struct PayloadReader
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    public static string Decode(ReadOnlySpan<byte> bytes)
+    private static string Decode(ReadOnlySpan<byte> bytes)
     {
         if (System.Text.Unicode.Utf8.IsValid(bytes))
         {

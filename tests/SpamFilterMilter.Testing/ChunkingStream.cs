@@ -1,11 +1,11 @@
-namespace SpamFilterMilter.Tests.Support;
+namespace SpamFilterMilter.Testing;
 
 /// <summary>
 /// Wraps a stream so that every read returns at most <see cref="MaxReadSize"/> bytes (1 delivers
 /// input one byte at a time, whatever the writer did) and counts the writes, so tests can see how
 /// packets were grouped. Flushes, disposal and everything else pass through.
 /// </summary>
-internal sealed class ChunkingStream(Stream inner, int maxReadSize = int.MaxValue) : Stream
+public sealed class ChunkingStream(Stream inner, int maxReadSize = int.MaxValue) : Stream
 {
     public int MaxReadSize { get; set; } = maxReadSize;
 

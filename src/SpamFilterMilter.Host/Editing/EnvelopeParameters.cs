@@ -1,0 +1,190 @@
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Host.Editing;
+
+/// <summary>
+/// Which ESMTP parameters of a filter's envelope edit take effect: Postfix's rules (cleanup_milter.c
+/// <c>cleanup_chg_from</c>, <c>cleanup_add_rcpt_par</c>; lab captures 10, 23 and 24), the MTA milters are tested
+/// against. The plug-in reports the milter's edit as it was; the host applies it here.
+/// <list type="bullet">
+/// <item>A sender change with parameters honours only <c>RET=FULL|HDRS</c> and <c>ENVID=</c>xtext (printable once
+///       decoded): each replaces the client's own, the last valid one wins. Every other parameter of the client's
+///       MAIL stays (<c>BODY=</c> above all: RFC 6152 content must not lose its declaration; <c>SIZE</c>,
+///       <c>SMTPUTF8</c>, <c>AUTH</c>), and every other parameter the filter gave is ignored.</item>
+/// <item>A sender change without parameters keeps all of the client's.</item>
+/// <item>An added recipient honours only <c>NOTIFY=</c> (NEVER, or SUCCESS, FAILURE, DELAY) and
+///       <c>ORCPT=</c>type;xtext, the first valid one of each; the rest is ignored. The recipient is added all the same.</item>
+/// </list>
+/// Every ignored parameter gets a note naming it (Postfix logs a warning for each).
+/// </summary>
+internal static class EnvelopeParameters
+{
+    private static readonly string[] NotifyWords = ["SUCCESS", "FAILURE", "DELAY"];
+
+    /// <summary>The MAIL parameters after a sender change that gave <paramref name="given"/>; what was ignored goes to <paramref name="notes"/>.</summary>
+    public static IReadOnlyList<string> AfterSenderChange(IReadOnlyList<string> original, IReadOnlyList<string> given, List<string> notes)
+    {
+        if (given.Count == 0)
+        {
+            return original;
+        }
+
+        string? ret = null, envid = null;
+        foreach (var parameter in given)
+        {
+            var (keyword, value) = Split(parameter);
+            if (keyword.Equals("RET", StringComparison.OrdinalIgnoreCase) && value is not null)
+            {
+                if (value.Equals("FULL", StringComparison.OrdinalIgnoreCase) || value.Equals("HDRS", StringComparison.OrdinalIgnoreCase))
+                {
+                    ret = "RET=" + value.ToUpperInvariant();
+                }
+                else
+                {
+                    notes.Add(Ignored(parameter, "a sender change", "RET takes FULL or HDRS"));
+                }
+            }
+            else if (keyword.Equals("ENVID", StringComparison.OrdinalIgnoreCase) && value is not null)
+            {
+                if (XtextDecodesToPrintable(value))
+                {
+                    envid = "ENVID=" + value;
+                }
+                else
+                {
+                    notes.Add(Ignored(parameter, "a sender change", "ENVID takes xtext that decodes to printable text"));
+                }
+            }
+            else
+            {
+                notes.Add(Ignored(parameter, "a sender change", "the sender's RET and ENVID are all a filter may change, as in Postfix"));
+            }
+        }
+
+        var result = new List<string>(original.Count + 2);
+        foreach (var parameter in original)
+        {
+            var keyword = EsmtpParameters.Keyword(parameter);
+            if (ret is not null && keyword.Equals("RET", StringComparison.OrdinalIgnoreCase))
+            {
+                result.Add(ret);
+                ret = null;
+            }
+            else if (envid is not null && keyword.Equals("ENVID", StringComparison.OrdinalIgnoreCase))
+            {
+                result.Add(envid);
+                envid = null;
+            }
+            else
+            {
+                result.Add(parameter); // the client's own stay, replaced RET and ENVID in their place
+            }
+        }
+
+        if (envid is not null)
+        {
+            result.Add(envid);
+        }
+
+        if (ret is not null)
+        {
+            result.Add(ret);
+        }
+
+        return result;
+    }
+
+    /// <summary>The parameters an added recipient keeps of <paramref name="given"/>; what was ignored goes to <paramref name="notes"/>.</summary>
+    public static IReadOnlyList<string> OfAddedRecipient(IReadOnlyList<string> given, List<string> notes)
+    {
+        string? notify = null, orcpt = null;
+        foreach (var parameter in given)
+        {
+            var (keyword, value) = Split(parameter);
+            if (keyword.Equals("NOTIFY", StringComparison.OrdinalIgnoreCase) && value is not null)
+            {
+                if (notify is null && IsNotify(value))
+                {
+                    notify = "NOTIFY=" + value.ToUpperInvariant();
+                }
+                else
+                {
+                    notes.Add(Ignored(parameter, "an added recipient", notify is null ? "NOTIFY takes NEVER, or SUCCESS, FAILURE and DELAY" : "NOTIFY was given already"));
+                }
+            }
+            else if (keyword.Equals("ORCPT", StringComparison.OrdinalIgnoreCase) && value is not null)
+            {
+                var semicolon = value.IndexOf(';', StringComparison.Ordinal);
+                if (orcpt is null && semicolon > 0 && XtextDecodes(value.AsSpan(semicolon + 1), printableOnly: false))
+                {
+                    orcpt = "ORCPT=" + value;
+                }
+                else
+                {
+                    notes.Add(Ignored(parameter, "an added recipient", orcpt is null ? "ORCPT takes type;xtext" : "ORCPT was given already"));
+                }
+            }
+            else
+            {
+                notes.Add(Ignored(parameter, "an added recipient", "an added recipient's NOTIFY and ORCPT are all a filter may give, as in Postfix"));
+            }
+        }
+
+        return (notify, orcpt) switch
+        {
+            (null, null) => [],
+            ({ } n, null) => [n],
+            (null, { } o) => [o],
+            ({ } n, { } o) => [n, o],
+        };
+    }
+
+    private static string Ignored(string parameter, string edit, string why) =>
+        $"the ESMTP parameter {LogText.Quote(parameter)} of {edit} is ignored: {why}";
+
+    private static (string Keyword, string? Value) Split(string parameter)
+    {
+        var equals = parameter.IndexOf('=', StringComparison.Ordinal);
+        return equals < 0 ? (parameter, null) : (parameter[..equals], parameter[(equals + 1)..]);
+    }
+
+    /// <summary>RFC 3461 NOTIFY: NEVER alone, or any of SUCCESS, FAILURE and DELAY, comma separated (case-insensitive, as Postfix reads it).</summary>
+    private static bool IsNotify(string value)
+    {
+        var words = value.Split(',');
+        if (words.Length == 1 && words[0].Equals("NEVER", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        return words.All(w => NotifyWords.Contains(w, StringComparer.OrdinalIgnoreCase));
+    }
+
+    private static bool XtextDecodesToPrintable(string xtext) => XtextDecodes(xtext, printableOnly: true);
+
+    /// <summary>RFC 3461 xtext as Postfix's <c>xtext_unquote</c> reads it: <c>+XX</c> (hex, either case) stands for one byte.</summary>
+    private static bool XtextDecodes(ReadOnlySpan<char> xtext, bool printableOnly)
+    {
+        for (var i = 0; i < xtext.Length; i++)
+        {
+            int decoded = xtext[i];
+            if (decoded == '+')
+            {
+                if (i + 2 >= xtext.Length || !char.IsAsciiHexDigit(xtext[i + 1]) || !char.IsAsciiHexDigit(xtext[i + 2]))
+                {
+                    return false;
+                }
+
+                decoded = Convert.ToInt32(xtext.Slice(i + 1, 2).ToString(), 16);
+                i += 2;
+            }
+
+            if (printableOnly && decoded is < 0x20 or > 0x7E)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

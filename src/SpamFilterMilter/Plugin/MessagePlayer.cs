@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Plugin;
+
+/// <summary>
+/// Plays stages through a <see cref="FilterSessionAdapter"/> and tells the observer of each (the check tool shows
+/// them); <see cref="ContentAsync"/> plays a message's content, the one place a message stream is read. Whole-message
+/// filtering (<see cref="WholeMessageFilter"/>) and a host's <see cref="IFilterSession.MessageAsync"/> both play
+/// through it, so the content a milter sees is the same either way.
+/// </summary>
+internal readonly struct MessagePlayer(FilterSessionAdapter session, Action<StageObservation>? observe)
+{
+    /// <summary>
+    /// Awaits <paramref name="call"/>; true when the milter has decided the message (or failed). The stage is
+    /// written first in the call, so its clock starts before the call does (arguments are evaluated in order).
+    /// </summary>
+    public async ValueTask<bool> StageAsync(StageStart stage, ValueTask<StageDecision> call)
+    {
+        var decision = await call.ConfigureAwait(false);
+        observe?.Invoke(stage.Observed(decision));
+        return session.Verdict is not null;
+    }
+
+    /// <summary>
+    /// After an accepted DATA: reads <paramref name="message"/> (header fields with the Contract's
+    /// <see cref="MessageHeaderReader"/>, then the body) and plays each header field, the end of the headers, the body
+    /// and the end of the message, and returns the verdict. A verdict reached before the end (a decision, a failure)
+    /// stops the reading there: the rest of the stream is left unread. A stream that cannot be read (or a header field
+    /// over 1 MiB) fails the message as the milter's failure would.
+    /// </summary>
+    /// <param name="message">The content after DATA, CRLF or LF.</param>
+    /// <param name="hiddenTraceHeader">
+    /// The host's own trace header, exactly as it stands in the message: the first field equal to it is not shown to
+    /// the milter, as Postfix does not show its own Received:.
+    /// </param>
+    /// <param name="cancellationToken">The host's cancellation.</param>
+    public async ValueTask<FilterVerdict> ContentAsync(Stream message, HeaderField? hiddenTraceHeader, CancellationToken cancellationToken)
+    {
+        if (session.Verdict is { } decided)
+        {
+            return decided; // decided at MAIL, RCPT or DATA: nothing of the content is read
+        }
+
+        using var reader = new MessageHeaderReader(message);
+        IReadOnlyList<HeaderField> headers;
+        try
+        {
+            headers = await reader.ReadFieldsAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            return await session.FailMessageAsync(FilterStage.Header, e).ConfigureAwait(false); // the host's stream, or a header field too long
+        }
+
+        var hidden = hiddenTraceHeader;
+        foreach (var header in headers)
+        {
+            if (header == hidden)
+            {
+                hidden = null; // shown once to nobody: only the first equal field is the host's
+                continue;
+            }
+
+            if (await StageAsync(new(FilterStage.Header, header.Name), session.HeaderAsync(header.Name, header.Value, cancellationToken)).ConfigureAwait(false))
+            {
+                return session.Verdict!;
+            }
+        }
+
+        if (await StageAsync(new(FilterStage.EndOfHeaders), session.EndOfHeadersAsync(cancellationToken)).ConfigureAwait(false))
+        {
+            return session.Verdict!;
+        }
+
+        while (true)
+        {
+            ReadOnlyMemory<byte> chunk;
+            try
+            {
+                chunk = await reader.ReadBodyAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                return await session.FailMessageAsync(FilterStage.Body, e).ConfigureAwait(false);
+            }
+
+            if (chunk.IsEmpty)
+            {
+                break;
+            }
+
+            if (await StageAsync(new(FilterStage.Body, bytes: chunk.Length), session.BodyAsync(chunk, cancellationToken)).ConfigureAwait(false))
+            {
+                return session.Verdict!;
+            }
+        }
+
+        var end = new StageStart(FilterStage.EndOfMessage);
+        var verdict = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
+        observe?.Invoke(end.Observed(new StageDecision { Stage = FilterStage.EndOfMessage, Action = verdict.Action, Reply = verdict.Reply, Failure = verdict.Failure }));
+        return verdict;
+    }
+}
+
+/// <summary>A stage being played, and when it started.</summary>
+internal readonly struct StageStart(FilterStage stage, string? subject = null, int bytes = 0)
+{
+    private readonly long _started = Stopwatch.GetTimestamp();
+
+    public StageObservation Observed(StageDecision decision) =>
+        new(stage, subject, decision, Stopwatch.GetElapsedTime(_started), bytes);
+}
