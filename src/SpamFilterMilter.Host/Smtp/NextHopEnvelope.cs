@@ -19,7 +19,7 @@ public static class NextHopEnvelope
     {
         ArgumentNullException.ThrowIfNull(envelope);
         var text = new StringBuilder("<").Append(envelope.MailFrom).Append('>');
-        var parameters = Split(envelope.MailParameters);
+        var parameters = envelope.MailParameters;
         if (extensions.HasFlag(NextHopExtensions.Size))
         {
             text.Append(" SIZE=").Append(messageSize.ToString(CultureInfo.InvariantCulture));
@@ -51,7 +51,7 @@ public static class NextHopEnvelope
         var text = new StringBuilder("<").Append(MailPath.Bare(recipient.Address)).Append('>');
         if (extensions.HasFlag(NextHopExtensions.Dsn))
         {
-            var parameters = recipient.Parameters ?? [];
+            var parameters = recipient.Parameters;
             text.Append(' ').Append(Find(parameters, "ORCPT") ?? "ORCPT=rfc822;" + XText(MailPath.Bare(recipient.Address)));
             AppendIfPresent(text, parameters, "NOTIFY");
         }
@@ -77,9 +77,6 @@ public static class NextHopEnvelope
 
         return result.ToString();
     }
-
-    private static string[] Split(string? parameters) =>
-        parameters is null ? [] : parameters.Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
     private static string? Find(IReadOnlyList<string> parameters, string keyword) =>
         parameters.FirstOrDefault(p => p.Equals(keyword, StringComparison.OrdinalIgnoreCase)

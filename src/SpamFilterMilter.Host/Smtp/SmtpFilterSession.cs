@@ -176,14 +176,19 @@ public sealed class SmtpFilterSession : IAsyncDisposable
 
         using var copy = new MemoryStream();
         await message.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
-        var bytes = copy.ToArray();
-        var verdict = await SendMessageAsync(bytes, cancellationToken).ConfigureAwait(false);
+        byte[] whole = traceField is null ? copy.ToArray() : [.. traceField, .. copy.ToArray()];
+        HeaderField? hidden = traceField is null ? null : MessageEditor.ReadFields(traceField)[0];
+        FilterVerdict verdict;
+        using (var content = new MemoryStream(whole, writable: false))
+        {
+            verdict = await _filter.MessageAsync(content, hidden, cancellationToken).ConfigureAwait(false);
+        }
+
         _inTransaction = false;
         try
         {
-            var envelope = new Envelope(_sender, _senderParameters.Count == 0 ? null : string.Join(' ', _senderParameters), [.. _recipients]);
+            var envelope = new Envelope(_sender, _senderParameters, [.. _recipients]);
             _recipients.Clear();
-            var whole = traceField is null ? bytes : [.. traceField, .. bytes];
             switch (verdict.Action)
             {
                 case FilterAction.Reject:
@@ -193,7 +198,7 @@ public sealed class SmtpFilterSession : IAsyncDisposable
                 case FilterAction.Discard:
                     return new FilteredMessage(SmtpAnswer.Proceed, Disposition.Discard, envelope, whole, verdict);
                 default:
-                    var edited = MessageEditor.Apply(whole, envelope, verdict.Edits);
+                    var edited = MessageEditor.Apply(whole, envelope, verdict.Edits, hidden);
                     return new FilteredMessage(SmtpAnswer.Proceed, verdict.QuarantineReason is null ? Disposition.Deliver : Disposition.Quarantine,
                         edited.Envelope, edited.Message, verdict);
             }
@@ -240,27 +245,4 @@ public sealed class SmtpFilterSession : IAsyncDisposable
         FilterAction.TempFail => decision.Reply ?? SmtpReply.DefaultTempFail,
         _ => null,
     };
-
-    /// <summary>Headers, end of headers, body and end of message, as the filter's session takes them.</summary>
-    private async ValueTask<FilterVerdict> SendMessageAsync(byte[] message, CancellationToken cancellationToken)
-    {
-        var layout = MessageLayout.Of(message);
-        foreach (var (name, start, length) in layout.Fields)
-        {
-            var field = MessageDraft.ToHeaderField(name, message.AsSpan(start, length));
-            var decision = await _filter.HeaderAsync(field.Name, field.Value, cancellationToken).ConfigureAwait(false);
-            if (decision.Scope != DecisionScope.None)
-            {
-                break;
-            }
-        }
-
-        await _filter.EndOfHeadersAsync(cancellationToken).ConfigureAwait(false);
-        if (layout.BodyStart < message.Length)
-        {
-            await _filter.BodyAsync(message.AsMemory(layout.BodyStart), cancellationToken).ConfigureAwait(false);
-        }
-
-        return await _filter.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
-    }
 }

@@ -16,7 +16,7 @@ public class NextHopEnvelopeTests
     [TestCase(null, SmtpSink, "<a@example.com>")]
     public void MAIL_passes_on_only_what_a_relay_understands_in_Postfixs_order(string? parameters, NextHopExtensions extensions, string expected)
     {
-        var envelope = new Envelope("a@example.com", parameters, []);
+        var envelope = new Envelope("a@example.com", parameters?.Split(' '), []);
 
         Assert.That(NextHopEnvelope.MailArguments(envelope, extensions, 295), Is.EqualTo(expected));
     }
