@@ -115,6 +115,14 @@ public class HostileMilterFuzzTests : TempFolderTest
         var cases = int.TryParse(Environment.GetEnvironmentVariable("SFM_FUZZ_CASES"), out var n) ? n : 20_000;
         var seed = int.TryParse(Environment.GetEnvironmentVariable("SFM_FUZZ_SEED"), out var s) ? s : 20261204;
         var socketsBefore = OpenSockets();
+
+        // Half the cases use IO_MODE=blocking, whose calls hold a pool thread while they wait for the milter. With the
+        // pool's minimum at the core count, the pool adds threads slowly, and the scripted milters' own continuations
+        // then wait in its queue past their 1 s: a harness starved of threads, not a milter gone silent. A host that
+        // runs blocking sessions in parallel sizes its pool the same way (docs/options.md, IO_MODE).
+        ThreadPool.GetMinThreads(out var workers, out var completionPorts);
+        ThreadPool.SetMinThreads(Math.Max(workers, Parallelism * 4), completionPorts);
+        using var restore = new PoolMinimum(workers, completionPorts);
         var problems = new ConcurrentQueue<string>();
         var counts = new ConcurrentDictionary<string, int>();
         var started = Stopwatch.StartNew();
@@ -142,6 +150,12 @@ public class HostileMilterFuzzTests : TempFolderTest
         TestContext.Out.WriteLine($"{cases} cases (seed {seed}) in {started.Elapsed.TotalSeconds:0.0} s: {string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"{c.Key} {c.Value}"))}");
         Assert.That(problems.Take(10), Is.Empty, $"{problems.Count} of {cases} cases went wrong (seed {seed})");
         Assert.That(OpenSockets(), Is.LessThanOrEqualTo(socketsBefore), "no socket left open");
+    }
+
+    /// <summary>Puts the thread pool's minimum back when the run ends.</summary>
+    private sealed class PoolMinimum(int workers, int completionPorts) : IDisposable
+    {
+        public void Dispose() => ThreadPool.SetMinThreads(workers, completionPorts);
     }
 
     /// <summary>Runs one case; null when its verdict is right, else what happened ("problem: …" when it is wrong).</summary>
