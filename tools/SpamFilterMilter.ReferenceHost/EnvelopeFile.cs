@@ -7,24 +7,10 @@ using SpamFilterMilter.Host.Running;
 namespace SpamFilterMilter.ReferenceHost;
 
 /// <summary>
-/// The envelope of one message and the facts of its SMTP session, for the filter command. One item per line; <c>!</c>
-/// starts a comment line. Only <c>from</c> and <c>to</c> are needed; every other item is a fact an SMTP server would
-/// know, and a fact not given is not made up: the plug-in derives its macros from those given, as from any host's
-/// (etc/envelope.txt lists the items):
-/// <code>
-/// source tcp_local                          the channel the message came in on
-/// client 192.0.2.10 client.example.net      the SMTP client's address and (optional) verified name
-/// client-port 49152                         its TCP port
-/// client-ptr ptr.example.net                its PTR name, when that is not the verified name
-/// server-address 192.0.2.25                 the server address, port and name the client connected to
-/// server-port 25
-/// server-name mx.example.com
-/// helo client.example.net
-/// queue-id 4XyZ1                            the queue id (macro i)
-/// macro {auth_authen}=alice                 a macro, as the MTA would set it
-/// from &lt;alice@example.org&gt; BODY=8BITMIME     MAIL FROM's argument (&lt;&gt; for the null sender)
-/// to &lt;bob@example.com&gt; ims-ms NOTIFY=NEVER   RCPT TO's argument with (optional) the channel it is routed to
-/// </code>
+/// The envelope of one message and the facts of its SMTP session, for the filter command: one item per line, <c>!</c>
+/// starts a comment line; the items are listed at the top of etc/envelope.txt and in docs/host.md. Only <c>from</c> and
+/// <c>to</c> are needed. Every other item is a fact an SMTP server would know, and a fact not given is not made up: the
+/// plug-in derives its macros from those given, as from any host's.
 /// </summary>
 internal static class EnvelopeFile
 {
@@ -78,22 +64,22 @@ internal static class EnvelopeFile
                     break;
                 case "client":
                     var words = Words(rest, 1, 2);
-                    _client = (_client ?? new ClientInfo()) with { Address = Address(words[0]), HostName = words.Length == 2 ? words[1] : null };
+                    Client(c => c with { Address = Address(words[0]), HostName = words.Length == 2 ? words[1] : null });
                     break;
                 case "client-port":
-                    _client = (_client ?? new ClientInfo()) with { Port = Port(rest) };
+                    Client(c => c with { Port = Port(rest) });
                     break;
                 case "client-ptr":
-                    _client = (_client ?? new ClientInfo()) with { PtrName = OneWord(rest) };
+                    Client(c => c with { PtrName = OneWord(rest) });
                     break;
                 case "server-address":
-                    _client = (_client ?? new ClientInfo()) with { ServerAddress = Address(OneWord(rest)) };
+                    Client(c => c with { ServerAddress = Address(OneWord(rest)) });
                     break;
                 case "server-port":
-                    _client = (_client ?? new ClientInfo()) with { ServerPort = Port(rest) };
+                    Client(c => c with { ServerPort = Port(rest) });
                     break;
                 case "server-name":
-                    _client = (_client ?? new ClientInfo()) with { ServerName = OneWord(rest) };
+                    Client(c => c with { ServerName = OneWord(rest) });
                     break;
                 case "helo":
                     _helo = OneWord(rest);
@@ -130,6 +116,8 @@ internal static class EnvelopeFile
 
             return new EnvelopeFileContent(new Envelope(from.Address, from.Parameters, _recipients), _source, _channels, _client, _helo, _macros);
         }
+
+        private void Client(Func<ClientInfo, ClientInfo> change) => _client = change(_client ?? new ClientInfo());
 
         /// <summary>RCPT TO's argument; the word after the path is the recipient's channel unless it is a parameter (holds '='), '-' for none.</summary>
         private void Recipient(string rest)
