@@ -61,7 +61,6 @@ internal static class Demo
                     Recipients = envelope.Recipients,
                     Message = new MemoryStream(bytes),
                     OptIn = ["spam"],
-                    Macros = new Dictionary<string, string> { ["j"] = "mx.example.com", ["{daemon_name}"] = "reference-host" },
                 }, cancellationToken).ConfigureAwait(false);
                 await output.WriteLineAsync().ConfigureAwait(false);
                 await output.WriteLineAsync($"{file.Name}: MAIL FROM:<{envelope.MailFrom}> RCPT TO:{string.Join(", ", envelope.Recipients.Select(t => $"<{t.Address}>"))}").ConfigureAwait(false);

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Net;
 using System.Text;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Configuration;
@@ -21,7 +20,7 @@ internal static class FilterCommand
     {
         var options = new Option<FileInfo>("--options") { Description = "The option.dat to read (spamfilterX_* slots, LDAP_OPTINX, directory).", Required = true };
         var channels = new Option<FileInfo?>("--channels") { Description = "The channel table (imta.cnf-style channel definitions with their keywords)." };
-        var envelope = new Option<FileInfo>("--envelope") { Description = "The envelope file: source channel, client, HELO, sender, recipients and their channels.", Required = true };
+        var envelope = new Option<FileInfo>("--envelope") { Description = "The envelope file: sender and recipients with their ESMTP parameters and channels, the source channel, the client and server, HELO, queue id, macros (etc/envelope.txt).", Required = true };
         var message = new Option<FileInfo>("--message") { Description = "The message (RFC 5322) to filter.", Required = true };
         var output = new Option<FileInfo>("--output") { Description = "Where to write the resulting message (name-1.eml, name-2.eml, ... when recipient groups differ).", Required = true };
         var plugins = new Option<DirectoryInfo>("--plugins")
@@ -63,10 +62,10 @@ internal static class FilterCommand
             }
 
             await output.WriteLineAsync().ConfigureAwait(false);
-            await output.WriteLineAsync($"{arguments.Message.Name}: MAIL FROM:<{envelope.Envelope.MailFrom}>{Via(envelope.SourceChannel, "from channel")}").ConfigureAwait(false);
+            await output.WriteLineAsync($"{arguments.Message.Name}: MAIL FROM:{EnvelopeArgument.Format(envelope.Envelope.MailFrom, envelope.Envelope.MailParameters)}{Via(envelope.SourceChannel, "from channel")}").ConfigureAwait(false);
             foreach (var recipient in envelope.Envelope.Recipients)
             {
-                await output.WriteLineAsync($"  RCPT TO:<{recipient.Address}>{Via(envelope.Channels.GetValueOrDefault(recipient.Address), "to channel")}").ConfigureAwait(false);
+                await output.WriteLineAsync($"  RCPT TO:{EnvelopeArgument.Format(recipient.Address, recipient.Parameters)}{Via(envelope.Channels.GetValueOrDefault(recipient.Address), "to channel")}").ConfigureAwait(false);
             }
 
             var result = await host.FilterAsync(envelope.ToMessage(bytes), cancellationToken).ConfigureAwait(false);
@@ -137,10 +136,10 @@ internal static class FilterCommand
             }
         }
 
-        text.Append("  envelope: MAIL FROM:<").Append(delivery.Envelope.MailFrom).Append('>');
+        text.Append("  envelope: MAIL FROM:").Append(EnvelopeArgument.Format(delivery.Envelope.MailFrom, delivery.Envelope.MailParameters));
         foreach (var recipient in delivery.Envelope.Recipients)
         {
-            text.Append(" RCPT TO:<").Append(recipient.Address.Trim('<', '>')).Append('>');
+            text.Append(" RCPT TO:").Append(EnvelopeArgument.Format(recipient.Address, recipient.Parameters));
         }
 
         text.AppendLine();
@@ -157,93 +156,3 @@ internal static class FilterCommand
 
 /// <summary>The files the filter command reads and writes.</summary>
 internal sealed record FilterArguments(FileInfo Options, FileInfo? Channels, FileInfo Envelope, FileInfo Message, FileInfo Output, DirectoryInfo Plugins);
-
-/// <summary>
-/// The envelope of one message, for the filter command. One item per line; <c>!</c> starts a comment line:
-/// <code>
-/// source tcp_local                         the channel the message came in on
-/// client 192.0.2.10 client.example.net     the SMTP client's address and (optional) name
-/// helo client.example.net
-/// from &lt;alice@example.org&gt;                 the envelope sender (&lt;&gt; for the null sender)
-/// to &lt;bob@example.com&gt; ims-ms               a recipient and (optional) the channel it is routed to
-/// </code>
-/// </summary>
-internal static class EnvelopeFile
-{
-    public static EnvelopeFileContent Load(string path)
-    {
-        var lines = File.ReadAllLines(path);
-        string? source = null, helo = null, from = null;
-        ClientInfo? client = null;
-        var recipients = new List<EnvelopeRecipient>();
-        var channels = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        for (var i = 0; i < lines.Length; i++)
-        {
-            var words = lines[i].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-            if (words.Length == 0 || words[0].StartsWith('!'))
-            {
-                continue;
-            }
-
-            var (keyword, count) = (words[0].ToLowerInvariant(), words.Length - 1);
-            switch (keyword)
-            {
-                case "source" when count == 1:
-                    source = words[1];
-                    break;
-                case "client" when count is 1 or 2:
-                    client = IPAddress.TryParse(words[1], out var address)
-                        ? ClientInfo.Tcp(address, 0, count == 2 ? words[2] : null)
-                        : throw new SpamFilterConfigurationException(path, i + 1, "client", $"\"{words[1]}\" is not an IP address");
-                    break;
-                case "helo" when count == 1:
-                    helo = words[1];
-                    break;
-                case "from" when count == 1:
-                    from = words[1].Trim('<', '>');
-                    break;
-                case "to" when count is 1 or 2:
-                    var recipient = words[1].Trim('<', '>');
-                    if (recipient.Length == 0)
-                    {
-                        throw new SpamFilterConfigurationException(path, i + 1, "to", "the recipient is empty");
-                    }
-
-                    recipients.Add(new EnvelopeRecipient(recipient));
-                    if (count == 2)
-                    {
-                        channels[recipient] = words[2];
-                    }
-
-                    break;
-                case "source" or "client" or "helo" or "from" or "to":
-                    throw new SpamFilterConfigurationException(path, i + 1, keyword, "wrong number of values (see the comment at the top of etc/envelope.txt)");
-                default:
-                    throw new SpamFilterConfigurationException(path, i + 1, words[0], "unknown keyword: expected source, client, helo, from or to");
-            }
-        }
-
-        if (from is null || recipients.Count == 0)
-        {
-            throw new SpamFilterConfigurationException(path, 0, from is null ? "from" : "to", "an envelope needs a from line and at least one to line");
-        }
-
-        return new EnvelopeFileContent(new Envelope(from, null, recipients), source, channels, client, helo);
-    }
-}
-
-/// <summary>What an envelope file says.</summary>
-internal sealed record EnvelopeFileContent(Envelope Envelope, string? SourceChannel, IReadOnlyDictionary<string, string> Channels, ClientInfo? Client, string? HeloName)
-{
-    /// <summary>The message to filter: <paramref name="bytes"/> with this envelope.</summary>
-    public HostMessage ToMessage(byte[] bytes) => new()
-    {
-        Message = bytes,
-        Envelope = Envelope,
-        SourceChannel = SourceChannel,
-        DestinationChannels = Channels,
-        Client = Client,
-        HeloName = HeloName,
-        Macros = new Dictionary<string, string> { ["j"] = "mx.example.com", ["{daemon_name}"] = "reference-host" },
-    };
-}

@@ -90,7 +90,7 @@ public class CliTests : TempFolderTest
         Assert.That(verdict.GetProperty("edits")[0].GetProperty("name").GetString(), Is.EqualTo("X-Spam-Flag"));
         Assert.That(json.GetProperty("changed").GetBoolean(), Is.True);
         Assert.That(json.GetProperty("editedMessage").GetString(), Does.Contain("Subject: [SPAM] hello\r\n"));
-        Assert.That(json.GetProperty("envelope").GetProperty("to").EnumerateArray().Select(t => t.GetString()),
+        Assert.That(json.GetProperty("envelope").GetProperty("to").EnumerateArray().Select(t => t.GetProperty("address").GetString()),
             Is.EqualTo(new[] { "carol@example.com", "dave@example.com" }));
     }
 
@@ -153,16 +153,101 @@ public class CliTests : TempFolderTest
         await using var milter = await MilterProcess.StartLibmilterAsync("-m", "j _");
 
         var run = await CliAsync(At(milter, "check", MessageFile(), "--client-address", "198.51.100.7", "--client-name", "mx.example.net",
-            "--client-port", "2525", "--macro", "j=mta.example.com", "--from", "bounce@example.org"));
+            "--client-port", "2525", "--macro", "j=mta.example.com", "--from", "bounce@example.org", "--option", "CONNECT_MACROS=j {client_addr}"));
 
         Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
-        var transcript = milter.Transcript();
+        var transcript = await milter.TranscriptAfterAsync("eom");
         Assert.That(transcript.Single(l => l.Event == "connect").Fields, Is.EqualTo(new[] { "mx.example.net", "4", "2525", "198.51.100.7" }));
         Assert.That(transcript.Where(l => l.Event == "macro" && l.Fields[0] == "connect").Select(l => $"{l.Fields[1]}={l.Fields[2]}"),
             Is.EquivalentTo(new[] { "j=mta.example.com", "_=mx.example.net [198.51.100.7]" }),
             "the macro the option gives wins; _ is derived from the client facts, as Postfix sends it at connect");
         Assert.That(transcript.Single(l => l.Event == "mail").Fields[0], Is.EqualTo("<bounce@example.org>"));
     }
+
+    [Test]
+    public async Task Check_sends_MAIL_and_RCPT_parameters_as_separate_arguments_and_shows_them()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+
+        var run = await CliAsync(At(milter, "check", MessageFile(), "--json", "--from", "<a@example.com> BODY=8BITMIME SIZE=12",
+            "--to", "<b@example.org> NOTIFY=SUCCESS ORCPT=rfc822;b@example.org", "--to", "c@example.org"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        var transcript = await milter.TranscriptAfterAsync("eom");
+        Assert.That(transcript.Single(l => l.Event == "mail").Fields, Is.EqualTo(new[] { "<a@example.com>", "BODY=8BITMIME", "SIZE=12" }));
+        Assert.That(transcript.Where(l => l.Event == "rcpt").Select(l => l.Fields), Is.EqualTo(new[]
+        {
+            new[] { "<b@example.org>", "NOTIFY=SUCCESS", "ORCPT=rfc822;b@example.org" },
+            new[] { "<c@example.org>" },
+        }));
+        var envelope = run.Json.GetProperty("envelope");
+        Assert.That(envelope.GetProperty("from").GetString(), Is.EqualTo("a@example.com"));
+        Assert.That(Strings(envelope.GetProperty("mailParameters")), Is.EqualTo(new[] { "BODY=8BITMIME", "SIZE=12" }));
+        Assert.That(envelope.GetProperty("to").EnumerateArray().Select(t => (t.GetProperty("address").GetString(), string.Join(' ', Strings(t.GetProperty("parameters"))))),
+            Is.EqualTo(new[] { ("b@example.org", "NOTIFY=SUCCESS ORCPT=rfc822;b@example.org"), ("c@example.org", "") }));
+        Assert.That(run.Json.GetProperty("editedEnvelope").ToString(), Is.EqualTo(envelope.ToString()), "the milter changed nothing");
+        Assert.That(run.Json.GetProperty("stages").EnumerateArray().Where(s => s.GetProperty("stage").GetString() is "mail" or "rcpt").Select(s => s.GetProperty("argument").GetString()),
+            Is.EqualTo(new[] { "<a@example.com> BODY=8BITMIME SIZE=12", "<b@example.org> NOTIFY=SUCCESS ORCPT=rfc822;b@example.org", "<c@example.org>" }));
+    }
+
+    [Test]
+    public async Task Check_shows_the_envelope_after_the_milters_sender_change_and_added_recipient_with_their_parameters()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync(
+            "-a", "eom=chgfrom:<bounce@example.org>:RET=FULL", "-a", "eom=addrcpt_par:<added@example.org>:NOTIFY=NEVER");
+        var args = At(milter, "check", MessageFile(), "--from", "<a@example.com> BODY=8BITMIME", "--to", "<b@example.org> NOTIFY=DELAY");
+
+        var json = await CliAsync([.. args, "--json"]);
+        var text = await CliAsync(args);
+
+        Assert.That(json.Exit, Is.EqualTo(CommandLine.Success), json.Error);
+        var edited = json.Json.GetProperty("editedEnvelope");
+        Assert.That(edited.GetProperty("from").GetString(), Is.EqualTo("bounce@example.org"));
+        Assert.That(Strings(edited.GetProperty("mailParameters")), Is.EqualTo(new[] { "BODY=8BITMIME", "RET=FULL" }), "the client's BODY stays, as in Postfix");
+        Assert.That(edited.GetProperty("to").EnumerateArray().Select(t => (t.GetProperty("address").GetString(), string.Join(' ', Strings(t.GetProperty("parameters"))))),
+            Is.EqualTo(new[] { ("b@example.org", "NOTIFY=DELAY"), ("added@example.org", "NOTIFY=NEVER") }));
+        Assert.That(Strings(json.Json.GetProperty("envelope").GetProperty("mailParameters")), Is.EqualTo(new[] { "BODY=8BITMIME" }), "the envelope sent is kept apart");
+        Assert.That(text.Output, Does.Contain("edited envelope:\n  MAIL FROM:<bounce@example.org> BODY=8BITMIME RET=FULL\n"
+            + "  RCPT TO:<b@example.org> NOTIFY=DELAY\n  RCPT TO:<added@example.org> NOTIFY=NEVER\n"));
+    }
+
+    [Test]
+    public async Task Check_passes_the_server_and_PTR_facts_the_plug_in_derives_its_macros_from()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-m", "j {daemon_name} {daemon_addr} {daemon_port} _ i");
+
+        var run = await CliAsync(At(milter, "check", MessageFile(), "--client-address", "198.51.100.7", "--client-ptr", "ptr.example.net",
+            "--client-port", "40123", "--server-address", "192.0.2.25", "--server-port", "587", "--server-name", "mx.test.example",
+            "--macro", "i=4XyZ1Q", "--option", "CONNECT_MACROS=j {daemon_name} {daemon_addr} {daemon_port} _"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        var transcript = await milter.TranscriptAfterAsync("eom");
+        Assert.That(transcript.Single(l => l.Event == "connect").Fields, Is.EqualTo(new[] { "[198.51.100.7]", "4", "40123", "198.51.100.7" }));
+        Assert.That(transcript.Where(l => l.Event == "macro" && l.Fields[0] == "connect").Select(l => $"{l.Fields[1]}={l.Fields[2]}"), Is.EquivalentTo(new[]
+        {
+            "j=mx.test.example", "{daemon_name}=mx.test.example", "{daemon_addr}=192.0.2.25", "{daemon_port}=587",
+            "_=ptr.example.net [198.51.100.7] (may be forged)",
+        }));
+        Assert.That(transcript.Where(l => l.Event == "macro" && l.Fields[0] == "eom").Single(l => l.Fields[1] == "i").Fields[2], Is.EqualTo("4XyZ1Q"));
+    }
+
+    [Test]
+    public async Task Check_sends_nothing_when_an_envelope_argument_is_malformed()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+
+        var run = await CliAsync(At(milter, "check", MessageFile(), "--from", "<a@example.com BODY=8BITMIME"));
+        var next = await CliAsync(At(milter, "check", MessageFile(), "--from", "<a@example.com> BODY=8BITMIME"));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.BadUsage));
+        Assert.That(run.Error, Does.StartWith("--from: \"<a@example.com BODY=8BITMIME\": unbalanced '<' (no '>' closes the path)"));
+        Assert.That(next.Exit, Is.EqualTo(CommandLine.Success), next.Error);
+        var transcript = await milter.TranscriptAfterAsync("eom");
+        Assert.That(transcript.Count(l => l.Event == "negotiate"), Is.EqualTo(1), "only the well-formed check connected");
+        Assert.That(transcript.Single(l => l.Event == "mail").Fields, Is.EqualTo(new[] { "<a@example.com>", "BODY=8BITMIME" }));
+    }
+
+    private static IEnumerable<string?> Strings(JsonElement array) => array.EnumerateArray().Select(e => e.GetString());
 
     [Test]
     public async Task Check_exits_with_1_and_names_the_failed_stage_when_the_milter_cannot_be_reached()
@@ -215,6 +300,15 @@ public class CliTests : TempFolderTest
         new object[] { new[] { "check", "no-such-message.eml", "--host", "127.0.0.1", "--port", "1" }, "no-such-message.eml" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "novalue" }, "expected NAME=VALUE" },
         new object[] { new[] { "check", "message.eml", "--colour" }, "--colour" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--from", "<a@example.com BODY=8BITMIME" }, "--from: \"<a@example.com BODY=8BITMIME\": unbalanced '<'" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--from", "a@example.com> SIZE=1" }, "--from: \"a@example.com> SIZE=1\": unbalanced '>'" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--to", "<b@example.org> X_Y=1" }, "--to: \"X_Y=1\" is not an ESMTP parameter (keyword[=value])" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--to", "<b@example.org> NOTIFY=" }, "--to: \"NOTIFY=\" is not an ESMTP parameter (keyword[=value]): the value after '=' is empty" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--to", "<b@example.org>\r\nRCPT TO:<evil@example.net>" }, "--to: a control character (\"\\r\")" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--to", "<>" }, "--to \"<>\": the recipient is empty" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--client-port", "70000" }, "--client-port: 70000 is not a TCP port" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--server-address", "nowhere" }, "--server-address: \"nowhere\" is not an IP address" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "j=a", "--macro", "j=b" }, "--macro j: given twice" },
         new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "-n", "2", "-c", "3" }, "at least one transaction per connection" },
         new object[] { new[] { "frobnicate" }, "frobnicate" },
     ];
