@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using SpamFilterMilter.Protocol.Wire;
@@ -105,6 +106,15 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
             socket.NoDelay = true; // Nagle does not exist on a UNIX-domain socket
         }
     }
+
+    /// <summary>
+    /// True when a TCP connect reached its own socket: TCP's simultaneous open lets a connect to a loopback port in
+    /// the local ephemeral range, where nothing listens, succeed from that very port. Such a connection reads its
+    /// own commands back as replies, and holds the port the milter needs to listen again after a restart (a soak
+    /// with the milter killed under load met both).
+    /// </summary>
+    public static bool IsConnectedToItself(Socket socket) =>
+        socket.ProtocolType == ProtocolType.Tcp && socket.LocalEndPoint is IPEndPoint local && local.Equals(socket.RemoteEndPoint);
 
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
 

@@ -177,6 +177,13 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
                 await socket.ConnectAsync(endpoint, attempt.Token).ConfigureAwait(false);
             }
 
+            if (MilterConnection.IsConnectedToItself(socket))
+            {
+                causes.Add($"{where}: connected to itself (nothing listens there, and the port is in the local ephemeral range)");
+                Log.ConnectAttemptFailed(logger, EndpointName, where, "connected to itself");
+                return null;
+            }
+
             connected = true;
             return socket;
         }
