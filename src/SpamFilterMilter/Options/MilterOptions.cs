@@ -240,6 +240,12 @@ public sealed partial class MilterOptions
                 throw new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, $"unknown option (known options: {string.Join(", ", Descriptors.Keys)})");
             }
 
+            if (entry.Value is null && entry.GetChildren().Any())
+            {
+                // An appsettings list or object: every value is one string, as the option file writes it.
+                throw new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, "takes one value written as in the option file, not a list or a section");
+            }
+
             try
             {
                 descriptor.Apply(options, entry.Value ?? string.Empty);

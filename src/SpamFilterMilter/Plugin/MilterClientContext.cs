@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Protocol.Codec;
@@ -10,10 +11,11 @@ namespace SpamFilterMilter.Plugin;
 /// <summary>What every session of one plug-in instance shares: options, connector, pool, logger, the session's limits.</summary>
 internal sealed class MilterClientContext
 {
-    public MilterClientContext(MilterOptions options, ILogger logger)
+    public MilterClientContext(MilterOptions options, ILogger logger, IMeterFactory? meterFactory = null)
     {
         Options = options;
         Logger = logger;
+        MeterFactory = meterFactory;
         EndpointName = options.EndpointName;
         Connector = new MilterConnector(options, logger);
         Pool = options.PoolSize > 0 ? new ConnectionPool(options.PoolSize, options.PoolIdleTimeout) : null;
@@ -43,6 +45,9 @@ internal sealed class MilterClientContext
     public MilterOptions Options { get; }
 
     public ILogger Logger { get; }
+
+    /// <summary>The host's meter factory, for the plug-in's meter (Diagnostics); null when the host gave none.</summary>
+    public IMeterFactory? MeterFactory { get; }
 
     public string EndpointName { get; }
 

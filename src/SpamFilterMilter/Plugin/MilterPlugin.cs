@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Diagnostics;
@@ -19,7 +20,8 @@ public sealed class MilterPlugin : ISpamFilterPlugin
     /// <summary>Creates the plug-in for <paramref name="options"/>. Nothing is sent to the milter until a message or session needs it.</summary>
     /// <param name="options">The milter to use and how.</param>
     /// <param name="hostLoggerFactory">The host's logging; null writes the plug-in's own lines to standard error, at the level DEBUG selects.</param>
-    public MilterPlugin(MilterOptions options, ILoggerFactory? hostLoggerFactory = null)
+    /// <param name="meterFactory">The host's meter factory (a dependency-injection container's); null: the plug-in's own meter.</param>
+    public MilterPlugin(MilterOptions options, ILoggerFactory? hostLoggerFactory = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var loggerFactory = hostLoggerFactory;
@@ -28,7 +30,7 @@ public sealed class MilterPlugin : ISpamFilterPlugin
             _ownedLoggerFactory = loggerFactory = new StandardErrorLoggerFactory(options.DebugLogLevel);
         }
 
-        Context = new MilterClientContext(options, loggerFactory.CreateLogger(Log.Category));
+        Context = new MilterClientContext(options, loggerFactory.CreateLogger(Log.Category), meterFactory);
     }
 
     internal MilterClientContext Context { get; }

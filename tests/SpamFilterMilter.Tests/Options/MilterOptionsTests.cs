@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using SpamFilterMilter.Options;
 
 namespace SpamFilterMilter.Tests.Options;
@@ -257,9 +258,22 @@ public class MilterOptionsTests : TempFolderTest
     public void The_option_file_reaches_the_options_through_Microsoft_Extensions_Configuration()
     {
         var path = Folder.Write("milter.opt", "Host=h\nPort=9\n");
-        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddMilterOptionFile(path).Build();
+        var configuration = new ConfigurationBuilder().AddMilterOptionFile(path).Build();
 
         Assert.That((configuration["HOST"], configuration["port"]), Is.EqualTo(("h", "9")), "keys are case-insensitive");
+    }
+
+    [Test]
+    public void A_list_or_section_where_an_option_takes_one_value_is_refused_naming_the_option()
+    {
+        // What appsettings.json makes of "CONNECT_MACROS": ["j", "{daemon_name}"]: the option would otherwise be an empty list.
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["HOST"] = "h", ["PORT"] = "9", ["CONNECT_MACROS:0"] = "j", ["CONNECT_MACROS:1"] = "{daemon_name}" })
+            .Build();
+
+        var e = Assert.Throws<SpamFilterConfigurationException>(() => MilterOptions.FromConfiguration(configuration, "appsettings.json"))!;
+
+        Assert.That(e.Message, Is.EqualTo("appsettings.json: option CONNECT_MACROS: takes one value written as in the option file, not a list or a section"));
     }
 
     [Test]
