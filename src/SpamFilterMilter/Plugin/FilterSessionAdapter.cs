@@ -381,7 +381,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         if (_failure is null)
         {
             _failure = new FilterFailure("milter " + _context.EndpointName, e.Stage, e.Message);
-            Log.Failure(_context.Logger, _context.EndpointName, e.Stage.ToName(), e.Message, MessageTrace.ActionName(_verdicts.FailureOutcome.Action));
+            Log.Failure(_context.Logger, _context.EndpointName, e.Stage.ToName(), e.Message, FailureActions.Name(_context.Options.FailureAction));
             MilterTelemetry.RecordFailure(_context.EndpointName, CauseName(e), e.Stage.ToName());
             _trace.Stage(e.Stage, null);
             Verdict = _verdicts.Failed(_failure);

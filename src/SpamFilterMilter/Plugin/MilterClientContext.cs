@@ -19,7 +19,8 @@ internal sealed class MilterClientContext
         Pool = options.PoolSize > 0 ? new ConnectionPool(options.PoolSize, options.PoolIdleTimeout) : null;
         SessionSettings = new MilterSessionSettings
         {
-            Timeout = options.Timeout,
+            CommandTimeout = options.CommandTimeout,
+            ContentTimeout = options.ContentTimeout,
             MessageTimeout = options.MessageTimeout,
             MaxRepliesPerEvent = options.MaxReplies,
             MaxEditsPerMessage = options.MaxEdits,

@@ -117,7 +117,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
                     attempt.Remaining, cancellationToken).ConfigureAwait(false);
                 if (Blocking)
                 {
-                    socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
+                    socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.CommandTimeout);
                 }
 
                 tunnelled = true;
@@ -225,7 +225,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             throw;
         }
 
-        socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
+        socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.CommandTimeout);
     }
 
     private static int Milliseconds(TimeSpan span) => Math.Max(1, (int)Math.Ceiling(span.TotalMilliseconds));
