@@ -16,7 +16,8 @@ namespace SpamFilterMilter.Host.Running;
 /// message as the earlier ones left it; the first refusal (reject, ereject, tempfail) ends the processing of
 /// that copy; quarantine holds it but later slots still run; keep, fileinto, redirect and tags accumulate, and
 /// a discard cancels only the implicit keep, as when the slots' actions were one Sieve script (RFC 5228 §4.5).
-/// Thread-safe: messages may be filtered concurrently.
+/// With SPAMFILTER_MESSAGE_BUDGET, the slots left once the message's budget is used up get their failure outcome
+/// without being called. Thread-safe: messages may be filtered concurrently.
 /// </summary>
 public sealed class SpamFilterHost : IAsyncDisposable
 {
@@ -31,10 +32,12 @@ public sealed class SpamFilterHost : IAsyncDisposable
     private readonly bool _ownsDirectory;
     private readonly ILogger _logger;
     private readonly SlotRunner _runner;
+    private readonly TimeSpan? _messageBudget;
 
-    private SpamFilterHost(IReadOnlyList<HostSlot> slots, ChannelTable channels, IOptInDirectory? directory, bool ownsDirectory, ILogger logger)
+    private SpamFilterHost(IReadOnlyList<HostSlot> slots, ChannelTable channels, IOptInDirectory? directory, bool ownsDirectory, ILogger logger, TimeSpan? messageBudget)
     {
         Slots = slots;
+        _messageBudget = messageBudget;
         _optInAttributes = OptInSelection.Attributes.Of(slots.Select(s => s.Options));
         _channels = channels;
         Directory = directory;
@@ -48,6 +51,9 @@ public sealed class SpamFilterHost : IAsyncDisposable
 
     /// <summary>The opt-in directory the host asks (the MTA's, or the one option.dat names), or null.</summary>
     internal IOptInDirectory? Directory { get; }
+
+    /// <summary>The clock SPAMFILTER_MESSAGE_BUDGET is measured with (a test's own, to make time pass without waiting).</summary>
+    internal TimeProvider Clock { get; set; } = TimeProvider.System;
 
     /// <summary>
     /// Creates the host: loads each slot's plug-in by path (in its own load context) and creates it with its
@@ -112,7 +118,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
             }
         }
 
-        return new SpamFilterHost(slots, channels ?? ChannelTable.Empty, directory, ownsDirectory, logger);
+        return new SpamFilterHost(slots, channels ?? ChannelTable.Empty, directory, ownsDirectory, logger, options.MessageBudget);
     }
 
     /// <summary>
@@ -128,6 +134,8 @@ public sealed class SpamFilterHost : IAsyncDisposable
         var original = new OriginalMessage(message.Message.ToArray(), message.Envelope);
         var copies = new List<MessageCopy> { new(original, message.Envelope.Recipients.Select(r => MailPath.Bare(r.Address)).ToList(), original.Message, message.Envelope) };
         var selection = new OptInSelection(_optInAttributes, _channels, Directory, message.SourceChannel, message.DestinationChannel);
+        var started = Clock.GetTimestamp();
+        var budgetUsedUp = false;
         try
         {
             foreach (var slot in Slots)
@@ -152,7 +160,15 @@ public sealed class SpamFilterHost : IAsyncDisposable
                             copies.Add(target);
                         }
 
-                        runs.Add(await _runner.RunAsync(slot, target, group, message, log, cancellationToken).ConfigureAwait(false));
+                        if (!budgetUsedUp && _messageBudget is { } budget && Clock.GetElapsedTime(started) >= budget)
+                        {
+                            budgetUsedUp = true;
+                            HostLog.MessageBudgetUsedUp(_logger, budget.TotalSeconds, Clock.GetElapsedTime(started).TotalSeconds, slot.Options.Number);
+                        }
+
+                        runs.Add(budgetUsedUp
+                            ? _runner.Skip(slot, target, group, message, log, _messageBudget!.Value)
+                            : await _runner.RunAsync(slot, target, group, message, log, cancellationToken).ConfigureAwait(false));
                         copies.AddRange(target.SplitRefused(log));
                     }
                 }
