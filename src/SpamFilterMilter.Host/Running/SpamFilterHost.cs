@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
@@ -67,12 +68,14 @@ public sealed class SpamFilterHost : IAsyncDisposable
     /// <param name="directory">The opt-in directory (the MTA keeps it and disposes it); null means the one option.dat names (DIRECTORY_FILE or LDAP_HOST), if any, which the host disposes.</param>
     /// <param name="loggerFactory">Logs for the host and, passed on, for the plug-ins.</param>
     /// <param name="loadPlugin">Loads a plug-in assembly by path; default <see cref="PluginLoader.Load"/>.</param>
+    /// <param name="meterFactory">The host's meters, passed on to the plug-ins (<see cref="SpamFilterPluginContext.MeterFactory"/>); null: each plug-in uses its own.</param>
     public static SpamFilterHost Create(
         HostOptions options,
         ChannelTable? channels = null,
         IOptInDirectory? directory = null,
         ILoggerFactory? loggerFactory = null,
-        Func<string, ISpamFilterPluginFactory>? loadPlugin = null)
+        Func<string, ISpamFilterPluginFactory>? loadPlugin = null,
+        IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.Host");
@@ -106,6 +109,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
                     ConfigFilePath = slot.ConfigFile,
                     Slot = slot.Number,
                     LoggerFactory = loggerFactory,
+                    MeterFactory = meterFactory,
                 });
                 slots.Add(new HostSlot(slot, plugin, null));
             }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Diagnostics;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Protocol.Codec;
 using SpamFilterMilter.Protocol.Session;
@@ -7,15 +8,18 @@ using SpamFilterMilter.Transport;
 
 namespace SpamFilterMilter.Plugin;
 
-/// <summary>What every session of one plug-in instance shares: options, connector, pool, logger, the session's limits.</summary>
+/// <summary>What every session of one plug-in instance shares: options, connector, pool, logger, telemetry, the session's limits.</summary>
 internal sealed class MilterClientContext
 {
-    public MilterClientContext(MilterOptions options, ILogger logger)
+    /// <param name="options">The milter and how to use it.</param>
+    /// <param name="logger">Where the plug-in's lines go.</param>
+    /// <param name="metrics">The instruments to record on (the host's meter, or the plug-in's own).</param>
+    public MilterClientContext(MilterOptions options, ILogger logger, MilterMetrics? metrics = null)
     {
         Options = options;
         Logger = logger;
         EndpointName = options.EndpointName;
-        Connector = new MilterConnector(options, logger);
+        Connector = new MilterConnector(options, logger, telemetry: MilterConnector.TelemetryFor(options, metrics ?? MilterMetrics.Shared));
         Pool = options.PoolSize > 0 ? new ConnectionPool(options.PoolSize, options.PoolIdleTimeout) : null;
         SessionSettings = new MilterSessionSettings
         {
@@ -48,6 +52,9 @@ internal sealed class MilterClientContext
     public string EndpointName { get; }
 
     public MilterConnector Connector { get; }
+
+    /// <summary>The endpoint's metrics and spans.</summary>
+    public MilterTelemetry Telemetry => Connector.Telemetry;
 
     /// <summary>Parked connections (POOL_SIZE); null when every session opens its own.</summary>
     public ConnectionPool? Pool { get; }
