@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using SpamFilterMilter.Diagnostics;
 using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Transport;
@@ -18,11 +19,16 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     private readonly Socket _socket;
     private readonly bool _quickAck;
 
-    public MilterConnection(Socket socket, string remote, string endpointName)
+    private readonly CountedStream _stream;
+
+    /// <param name="socket">The connected socket, which the connection owns.</param>
+    /// <param name="remote">Where it really goes, for log lines.</param>
+    /// <param name="telemetry">Where the connection is counted, as active until it is parked.</param>
+    public MilterConnection(Socket socket, string remote, MilterTelemetry telemetry)
     {
         _socket = socket;
         Remote = remote;
-        Stream = new CountedStream(socket, endpointName);
+        Stream = _stream = new CountedStream(socket, telemetry);
         _quickAck = OperatingSystem.IsLinux() && socket.ProtocolType == ProtocolType.Tcp;
     }
 
@@ -33,6 +39,28 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     public string Remote { get; }
 
     public Stream Stream { get; }
+
+    /// <summary>The socket's far end: the milter, or the SOCKS server when connected through one; null when unknown.</summary>
+    public EndPoint? PeerEndPoint
+    {
+        get
+        {
+            try
+            {
+                return _socket.RemoteEndPoint;
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>The connection is parked for reuse (POOL_SIZE): it counts as idle until <see cref="MarkActive"/>.</summary>
+    public void MarkIdle() => _stream.MoveTo(MilterTelemetry.Idle);
+
+    /// <summary>A parked connection is taken for a session: it counts as active again.</summary>
+    public void MarkActive() => _stream.MoveTo(MilterTelemetry.Active);
 
     /// <summary>
     /// Sends the pending ACK now (TCP_QUICKACK). Without this a milter that sends two packets in a row
@@ -120,24 +148,48 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
 
     public void Dispose() => Stream.Dispose();
 
-    /// <summary>Counts the connection open (spamfiltermilter.connections.open) until its stream is disposed, whoever disposes it.</summary>
+    /// <summary>
+    /// Counts the connection open (spamfilter.milter.client.connection.count), in its state, until its stream is disposed,
+    /// whoever disposes it. A connection changes state only where one owner has it (a session, or the pool).
+    /// </summary>
     private sealed class CountedStream : NetworkStream
     {
-        private readonly string _endpointName;
-        private int _open = 1;
+        private readonly MilterTelemetry _telemetry;
+        private readonly Lock _gate = new();
+        private string _state = MilterTelemetry.Active;
+        private bool _open = true;
 
-        public CountedStream(Socket socket, string endpointName)
+        public CountedStream(Socket socket, MilterTelemetry telemetry)
             : base(socket, ownsSocket: true)
         {
-            _endpointName = endpointName;
-            Diagnostics.MilterTelemetry.ConnectionOpened(endpointName);
+            _telemetry = telemetry;
+            telemetry.CountConnection(_state, +1);
+        }
+
+        public void MoveTo(string state)
+        {
+            lock (_gate)
+            {
+                if (!_open || ReferenceEquals(state, _state))
+                {
+                    return;
+                }
+
+                _telemetry.CountConnection(_state, -1);
+                _telemetry.CountConnection(state, +1);
+                _state = state;
+            }
         }
 
         protected override void Dispose(bool disposing)
         {
-            if (Interlocked.Exchange(ref _open, 0) == 1)
+            lock (_gate)
             {
-                Diagnostics.MilterTelemetry.ConnectionClosed(_endpointName);
+                if (_open)
+                {
+                    _open = false;
+                    _telemetry.CountConnection(_state, -1);
+                }
             }
 
             base.Dispose(disposing);

@@ -18,11 +18,22 @@ namespace SpamFilterMilter.Transport;
 /// the time of a working second one, while a refusing address fails at once and leaves its share to
 /// the next.
 /// </summary>
-internal sealed class MilterConnector(MilterOptions options, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
+internal sealed class MilterConnector(MilterOptions options, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null,
+    MilterTelemetry? telemetry = null)
 {
     private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve = resolve ?? Dns.GetHostAddressesAsync;
 
     public string EndpointName { get; } = options.EndpointName;
+
+    /// <summary>Where the connections are counted and the endpoint's telemetry recorded.</summary>
+    public MilterTelemetry Telemetry { get; } = telemetry ?? TelemetryFor(options, MilterMetrics.Shared);
+
+    /// <summary>
+    /// The telemetry of the milter <paramref name="options"/> name, on <paramref name="metrics"/>: <c>server.address</c> is
+    /// HOST as configured (or the socket's path), <c>server.port</c> PORT (none for a UNIX-domain socket).
+    /// </summary>
+    public static MilterTelemetry TelemetryFor(MilterOptions options, MilterMetrics metrics) =>
+        options.UnixSocketPath is { } path ? new MilterTelemetry(metrics, path, port: null) : new MilterTelemetry(metrics, options.Host, options.Port);
 
     private bool Blocking => options.IoMode == IoMode.Blocking;
 
@@ -60,7 +71,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         var causes = new List<string>();
         var socket = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
             ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"can't connect to {EndpointName}: {causes[0]}");
-        return new MilterConnection(socket, EndpointName, EndpointName);
+        return new MilterConnection(socket, EndpointName, Telemetry);
     }
 
     private async ValueTask<MilterConnection> ConnectDirectAsync(Deadline deadline, CancellationToken cancellationToken)
@@ -73,7 +84,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             var socket = await TryConnectAsync(endpoint, deadline.Remaining / (addresses.Length - i), causes, cancellationToken).ConfigureAwait(false);
             if (socket is not null)
             {
-                return new MilterConnection(socket, endpoint.ToString(), EndpointName);
+                return new MilterConnection(socket, endpoint.ToString(), Telemetry);
             }
         }
 
@@ -117,11 +128,11 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
                     attempt.Remaining, cancellationToken).ConfigureAwait(false);
                 if (Blocking)
                 {
-                    socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
+                    socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.CommandTimeout);
                 }
 
                 tunnelled = true;
-                return new MilterConnection(socket, $"{destinations[i]} through SOCKS server {proxy}", EndpointName);
+                return new MilterConnection(socket, $"{destinations[i]} through SOCKS server {proxy}", Telemetry);
             }
             catch (SocksException e) when (e.DestinationUnreachable)
             {
@@ -232,7 +243,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             throw;
         }
 
-        socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
+        socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.CommandTimeout);
     }
 
     private static int Milliseconds(TimeSpan span) => Math.Max(1, (int)Math.Ceiling(span.TotalMilliseconds));
