@@ -57,6 +57,13 @@ public sealed class SmtpLineClient : IAsyncDisposable
         return await ReadReplyAsync() ?? throw new IOException("the server closed the connection after the message");
     }
 
+    /// <summary>Sends <paramref name="bytes"/> as they are (no dot-stuffing, no final dot of its own) and returns the reply.</summary>
+    public async Task<ClientReply> SendRawAsync(string bytes)
+    {
+        await _stream.WriteAsync(Encoding.UTF8.GetBytes(bytes));
+        return await ReadReplyAsync() ?? throw new IOException("the server closed the connection");
+    }
+
     /// <summary>EHLO, MAIL, each RCPT and DATA, each expected to be accepted, then the message: the reply to the final dot.</summary>
     public async Task<ClientReply> SendMailAsync(string from, IEnumerable<string> to, string message)
     {
