@@ -10,7 +10,7 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6001, Level = LogLevel.Debug, Message = "session {Session}: client {Client} connected")]
     public static partial void SessionStarted(ILogger logger, Guid session, IPAddress? client);
 
-    [LoggerMessage(EventId = 6002, Level = LogLevel.Debug, Message = "session {Session}: the filter's reply {Reply} instead of SmtpServer's {Own}")]
+    [LoggerMessage(EventId = 6002, Level = LogLevel.Debug, Message = "session {Session}: replied {Reply} in place of SmtpServer's {Own}")]
     public static partial void Replaced(ILogger logger, Guid session, string own, string reply);
 
     [LoggerMessage(EventId = 6003, Level = LogLevel.Debug, Message = "session {Session}: message {QueueId} not stored: {Disposition}")]

@@ -8,7 +8,7 @@ public sealed record SwaksRun(int ExitCode, string Output)
     /// <summary>The server's replies as swaks shows them ("250 Ok"), in order, without swaks's markers.</summary>
     public IReadOnlyList<string> Replies =>
         [.. Output.Split('\n').Where(line => line.StartsWith("<- ", StringComparison.Ordinal) || line.StartsWith("<** ", StringComparison.Ordinal))
-            .Select(line => line[(line.IndexOf(' ', StringComparison.Ordinal) + 1)..].TrimEnd('\r'))];
+            .Select(line => line[(line.IndexOf(' ', StringComparison.Ordinal) + 1)..].Trim(' ', '\r'))];
 
     public override string ToString() => $"swaks exited {ExitCode}:\n{Output}";
 }
