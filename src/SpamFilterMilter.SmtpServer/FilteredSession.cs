@@ -45,7 +45,6 @@ internal sealed class FilteredSession : IAsyncDisposable
     private Task<SmtpAnswer>? _data;
     private IReadOnlyList<string> _mailParameters = [];
     private bool _esmtp;
-    private int _ended;
 
     public FilteredSession(ISessionContext context, ISecurableDuplexPipe connection, IFilterSession filter, SmtpServerFilteringOptions options, ILogger logger)
     {
@@ -56,13 +55,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         _logger = logger;
         Client = ClientOf(context);
         var pipe = new ReplyPipe(connection, this);
-        pipe.Disposed += () =>
-        {
-            if (Interlocked.Exchange(ref _ended, 1) == 0)
-            {
-                Ended?.Invoke(this);
-            }
-        };
+        pipe.Ended += () => Ended?.Invoke(this);
         Pipe = pipe;
         context.Properties[PropertyKey] = this;
         context.CommandExecuting += OnCommandExecuting;

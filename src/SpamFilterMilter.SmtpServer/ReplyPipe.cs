@@ -17,10 +17,12 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 {
     private readonly ISecurableDuplexPipe _connection;
 
+    private int _ended;
+
     public ReplyPipe(ISecurableDuplexPipe connection, FilteredSession session)
     {
         _connection = connection;
-        Input = new ClosingReader(connection, session);
+        Input = new ClosingReader(connection, session, End);
         Output = new ReplyWriter(connection, session);
     }
 
@@ -36,13 +38,24 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     public Task UpgradeAsync(X509Certificate certificate, SslProtocols protocols, CancellationToken cancellationToken) =>
         _connection.UpgradeAsync(certificate, protocols, cancellationToken);
 
-    /// <summary>The session ended (SmtpServer disposes its pipe however it ends); raised before the connection closes.</summary>
-    public event Action? Disposed;
+    /// <summary>
+    /// The session ended: raised once, before the connection closes, when SmtpServer completes the input (which closes
+    /// the connection's stream) or disposes the pipe, whichever comes first (it does both, however a session ends).
+    /// </summary>
+    public event Action? Ended;
 
     public void Dispose()
     {
-        Disposed?.Invoke();
+        End();
         _connection.Dispose();
+    }
+
+    private void End()
+    {
+        if (Interlocked.Exchange(ref _ended, 1) == 0)
+        {
+            Ended?.Invoke();
+        }
     }
 
     /// <summary>Collects what SmtpServer writes until it flushes; then writes the reply the session decides on.</summary>
@@ -71,7 +84,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     }
 
     /// <summary>The client's input, ended once the session is closing.</summary>
-    private sealed class ClosingReader(ISecurableDuplexPipe connection, FilteredSession session) : PipeReader
+    private sealed class ClosingReader(ISecurableDuplexPipe connection, FilteredSession session, Action end) : PipeReader
     {
         public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) =>
             session.IsClosing ? Ended : await connection.Input.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -93,7 +106,11 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
         public override void CancelPendingRead() => connection.Input.CancelPendingRead();
 
-        public override void Complete(Exception? exception = null) => connection.Input.Complete(exception);
+        public override void Complete(Exception? exception = null)
+        {
+            end();
+            connection.Input.Complete(exception);
+        }
 
         private static ReadResult Ended => new(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
     }
