@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -84,7 +85,10 @@ internal static class RelayCommand
         return command;
     }
 
-    /// <summary>Runs the relay until <paramref name="cancellationToken"/> fires (Ctrl+C, SIGTERM); 2 for a bad option.dat.</summary>
+    /// <summary>
+    /// Runs the relay until <paramref name="cancellationToken"/> fires (Ctrl+C, SIGTERM): 0; 2 for a bad option.dat or
+    /// channel table; 1 when it cannot listen (or the sample milter cannot).
+    /// </summary>
     public static async Task<int> RunAsync(RelayOptions options, bool sampleMilter, bool verbose, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         using var logging = LoggerFactory.Create(builder => builder
@@ -95,21 +99,29 @@ internal static class RelayCommand
             })
             .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
             .Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
-        await using var milter = sampleMilter ? SampleMilterServer.Start(SampleMilterEndPoint) : null;
-        if (milter is not null)
-        {
-            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"sample milter listening on {milter.EndPoint}")).ConfigureAwait(false);
-        }
-
+        SampleMilterServer? milter = null;
         RelayServer relay;
         try
         {
+            if (sampleMilter)
+            {
+                milter = SampleMilterServer.Start(SampleMilterEndPoint);
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"sample milter listening on {milter.EndPoint}")).ConfigureAwait(false);
+            }
+
             relay = await RelayServer.StartAsync(options, logging, cancellationToken).ConfigureAwait(false);
         }
         catch (SpamFilterConfigurationException e)
         {
             await error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            await DisposeAsync(milter).ConfigureAwait(false);
             return 2;
+        }
+        catch (Exception e) when (e is SocketException or InvalidOperationException)
+        {
+            await error.WriteLineAsync(milter is null && sampleMilter ? $"cannot start the sample milter on {SampleMilterEndPoint}: {e.Message}" : e.Message).ConfigureAwait(false);
+            await DisposeAsync(milter).ConfigureAwait(false);
+            return 1;
         }
 
         await using (relay)
@@ -125,6 +137,15 @@ internal static class RelayCommand
             }
         }
 
+        await DisposeAsync(milter).ConfigureAwait(false);
         return 0;
+    }
+
+    private static async ValueTask DisposeAsync(SampleMilterServer? milter)
+    {
+        if (milter is not null)
+        {
+            await milter.DisposeAsync().ConfigureAwait(false);
+        }
     }
 }

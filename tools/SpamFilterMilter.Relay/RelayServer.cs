@@ -79,9 +79,15 @@ internal sealed class RelayServer : IAsyncDisposable
         var server = filtering.CreateServer(serverOptions);
         var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var running = server.StartAsync(stop.Token);
-        var endPoint = await Task.WhenAny(started.Task, running).ConfigureAwait(false) == started.Task
-            ? await started.Task.ConfigureAwait(false)
-            : throw new InvalidOperationException($"the relay could not listen on {options.Listen}", running.Exception?.GetBaseException());
+        if (await Task.WhenAny(started.Task, running).ConfigureAwait(false) != started.Task)
+        {
+            stop.Dispose();
+            await host.DisposeAsync().ConfigureAwait(false);
+            var cause = running.Exception?.GetBaseException();
+            throw new InvalidOperationException($"cannot listen on {options.Listen}: {cause?.Message ?? "the server stopped"}", cause);
+        }
+
+        var endPoint = await started.Task.ConfigureAwait(false);
         RelayLog.Listening(logger, endPoint.ToString(), options.ServerName, hostOptions.FilePath, host.Slots.Count,
             nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
         return new RelayServer(host, filtering, stop, running, endPoint);

@@ -57,6 +57,23 @@ public partial class RelayCommandTests : TempFolderTest
         Assert.That(error.ToString(), Does.StartWith($"{optionFile}:1: option spamfilter9_library:"));
     }
 
+    [Test]
+    public async Task A_port_it_cannot_listen_on_is_reported_with_exit_status_1()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var listen = taken.LocalEndpoint.ToString()!;
+        var optionFile = Folder.Write("option.dat", "! no slot\n");
+        using var error = new StringWriter();
+
+        var exit = await RelayCommand.Create(TextWriter.Null, error)
+            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", listen])
+            .InvokeAsync();
+
+        Assert.That(exit, Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.StartWith($"cannot listen on {listen}: "));
+    }
+
     /// <summary>Collects what the relay prints, and finds the port in its "listening on" line.</summary>
     private sealed partial class ListeningWriter : StringWriter
     {
