@@ -9,17 +9,7 @@ namespace SpamFilterMilter.SmtpServer.Tests;
 /// </summary>
 public class SmtpServerLimitsTests
 {
-    private static Mock<IFilterSession> Filter()
-    {
-        var filter = new Mock<IFilterSession>();
-        filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Connect));
-        filter.Setup(f => f.HeloAsync(It.IsAny<string>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Helo));
-        filter.Setup(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Mail));
-        filter.Setup(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Rcpt));
-        filter.Setup(f => f.DataAsync(It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Data));
-        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>())).ReturnsAsync(FilterVerdict.Default);
-        return filter;
-    }
+    private static Mock<IFilterSession> Filter() => FilterSessionMock.ContinuingEverywhere(FilterVerdict.Default);
 
     [Test]
     public async Task EHLO_announces_PIPELINING_8BITMIME_and_SMTPUTF8_only_no_DSN()
