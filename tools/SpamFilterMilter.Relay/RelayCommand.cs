@@ -13,12 +13,15 @@ namespace SpamFilterMilter.Relay;
 /// <summary>The relay's command line: where it listens, which option.dat filters, where messages go.</summary>
 internal static class RelayCommand
 {
+    /// <summary>Where the relay listens unless --listen says otherwise.</summary>
+    public const string DefaultListen = "127.0.0.1:2525";
+
     /// <summary>Where etc/milter.opt points: <c>--sample-milter</c> starts the bundled sample milter there.</summary>
     public static readonly IPEndPoint SampleMilterEndPoint = new(IPAddress.Loopback, 8890);
 
     public static RootCommand Create(TextWriter output, TextWriter error)
     {
-        var listen = new Option<string>("--listen") { Description = "Address and port to listen on.", DefaultValueFactory = _ => "127.0.0.1:2525" };
+        var listen = new Option<string>("--listen") { Description = "Address and port to listen on.", DefaultValueFactory = _ => DefaultListen };
         var serverName = new Option<string>("--server-name") { Description = "The relay's host name (greeting, Received field, EHLO to the next hop).", DefaultValueFactory = _ => Dns.GetHostName() };
         var options = new Option<FileInfo>("--options") { Description = "The option.dat whose spamfilterX slots filter every message.", Required = true };
         var plugins = new Option<DirectoryInfo>("--plugins")
@@ -53,9 +56,10 @@ internal static class RelayCommand
                 result.AddError($"--next-hop: \"{hop}\" is not host:port.");
             }
 
-            if (!IPEndPoint.TryParse(result.GetValue(listen) ?? string.Empty, out _))
+            // A command's validator sees no default value (System.CommandLine 2.0): only a given --listen is checked here.
+            if (result.GetValue(listen) is { } given && !IPEndPoint.TryParse(given, out _))
             {
-                result.AddError($"--listen: \"{result.GetValue(listen)}\" is not address:port.");
+                result.AddError($"--listen: \"{given}\" is not address:port.");
             }
 
             if (result.GetValue(maxSize) < 0)
@@ -68,7 +72,7 @@ internal static class RelayCommand
             var box = result.GetValue(maildir)?.FullName;
             var settings = new RelayOptions
             {
-                Listen = IPEndPoint.Parse(result.GetValue(listen)!),
+                Listen = IPEndPoint.Parse(result.GetValue(listen) ?? DefaultListen),
                 ServerName = result.GetValue(serverName)!,
                 OptionFile = result.GetValue(options)!.FullName,
                 PluginFolder = result.GetValue(plugins)!.FullName,

@@ -32,6 +32,15 @@ public partial class RelayCommandTests : TempFolderTest
         Assert.That(output.ToString(), Does.Contain("sample milter listening on 127.0.0.1:8890"));
     }
 
+    [Test]
+    public void The_READMEs_command_line_without_listen_parses_and_listens_on_the_default()
+    {
+        var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--sample-milter", "--options", "etc/option.dat", "--maildir", "/tmp/relay-mail"]);
+
+        Assert.That(result.Errors.Select(e => e.Message), Is.Empty);
+        Assert.That(RelayCommand.DefaultListen, Is.EqualTo("127.0.0.1:2525"));
+    }
+
     [TestCase(new[] { "--options", "option.dat" }, "Give one of --next-hop and --maildir.")]
     [TestCase(new[] { "--options", "option.dat", "--next-hop", "mx.example.com", }, "--next-hop: \"mx.example.com\" is not host:port.")]
     [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--next-hop", "a:25" }, "Give one of --next-hop and --maildir.")]
