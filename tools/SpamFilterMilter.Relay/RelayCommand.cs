@@ -14,7 +14,7 @@ namespace SpamFilterMilter.Relay;
 internal static class RelayCommand
 {
     /// <summary>Where the relay listens unless --listen says otherwise.</summary>
-    public const string DefaultListen = "127.0.0.1:2525";
+    private const string DefaultListen = "127.0.0.1:2525";
 
     /// <summary>Where etc/milter.opt points: <c>--sample-milter</c> starts the bundled sample milter there.</summary>
     public static readonly IPEndPoint SampleMilterEndPoint = new(IPAddress.Loopback, 8890);

@@ -27,14 +27,7 @@ public class StageTimeoutTests : TempFolderTest
         FilterVerdict verdict;
         await using (var plugin = TestPlugins.Create(Folder, options))
         {
-            verdict = await plugin.FilterMessageAsync(new MessageSubmission
-            {
-                Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 25, "client.example.net"),
-                HeloName = "client.example.net",
-                MailFrom = "alice@example.org",
-                Recipients = [new EnvelopeRecipient("bob@example.com")],
-                Message = new MemoryStream("Subject: slow\r\n\r\nbody\r\n"u8.ToArray()),
-            });
+            verdict = await plugin.FilterMessageAsync(FaultMilter.Message());
         }
 
         var expected = ContentStages.Contains(stage) ? "timed out after 0.5 s (CONTENT_TIMEOUT)" : "timed out after 0.2 s (COMMAND_TIMEOUT)";

@@ -38,7 +38,7 @@ public partial class RelayCommandTests : TempFolderTest
         var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--sample-milter", "--options", "etc/option.dat", "--maildir", "/tmp/relay-mail"]);
 
         Assert.That(result.Errors.Select(e => e.Message), Is.Empty);
-        Assert.That(RelayCommand.DefaultListen, Is.EqualTo("127.0.0.1:2525"));
+        Assert.That(result.GetValue<string>("--listen"), Is.EqualTo("127.0.0.1:2525"), "the address the README's swaks line sends to");
     }
 
     [TestCase(new[] { "--options", "option.dat" }, "Give one of --next-hop and --maildir.")]
