@@ -13,12 +13,12 @@ namespace SpamFilterMilter.Relay;
 /// (byte for byte, the MAIL and RCPT parameters Postfix's smtp client passes on) while the client waits, so the
 /// client's answer can be the next hop's.
 /// </summary>
-internal sealed class NextHop(string hostAndPort, string heloName, TimeSpan timeout, ILogger logger)
+internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan timeout, ILogger logger)
 {
     /// <summary>The reply when the next hop cannot be reached or breaks off: the client retries.</summary>
     public static SmtpReply Unavailable { get; } = new(451, "4.4.1", "Next hop not available - try again later");
 
-    public override string ToString() => hostAndPort;
+    public override string ToString() => $"{server.Host}:{server.Port}";
 
     /// <summary>
     /// Hands the message over; null when the next hop took it, else the reply for the client: the next hop's refusal, or
@@ -40,32 +40,26 @@ internal sealed class NextHop(string hostAndPort, string heloName, TimeSpan time
         catch (Exception e) when (e is NextHopException or SocketException or IOException
             || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            RelayLog.NextHopUnavailable(logger, hostAndPort, e);
+            RelayLog.NextHopUnavailable(logger, ToString(), e);
             return Unavailable;
         }
     }
 
-    /// <summary>Checks <c>host:port</c> without resolving it.</summary>
-    public static bool IsValid(string hostAndPort) => TrySplit(hostAndPort, out _, out _);
+    /// <summary><c>host:port</c> (an IPv6 address in brackets) as an end point, not resolved; null when it is not that.</summary>
+    public static DnsEndPoint? TryParse(string hostAndPort)
+    {
+        var colon = hostAndPort.LastIndexOf(':');
+        var host = colon > 0 ? hostAndPort[..colon].Trim('[', ']') : string.Empty;
+        return host.Length > 0 && int.TryParse(hostAndPort.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535
+            ? new DnsEndPoint(host, port)
+            : null;
+    }
 
     private async Task<IPEndPoint> ResolveAsync(CancellationToken cancellationToken)
     {
-        if (!TrySplit(hostAndPort, out var host, out var port))
-        {
-            throw new ArgumentException($"not host:port: {hostAndPort}");
-        }
-
-        var address = IPAddress.TryParse(host, out var literal)
+        var address = IPAddress.TryParse(server.Host, out var literal)
             ? literal
-            : (await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false)).First();
-        return new IPEndPoint(address, port);
-    }
-
-    private static bool TrySplit(string hostAndPort, out string host, out int port)
-    {
-        var colon = hostAndPort.LastIndexOf(':');
-        host = colon > 0 ? hostAndPort[..colon].Trim('[', ']') : string.Empty;
-        port = 0;
-        return colon > 0 && int.TryParse(hostAndPort.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and <= 65535;
+            : (await Dns.GetHostAddressesAsync(server.Host, cancellationToken).ConfigureAwait(false)).First();
+        return new IPEndPoint(address, server.Port);
     }
 }

@@ -13,15 +13,18 @@ namespace SpamFilterMilter.Relay;
 /// <summary>The relay's command line: where it listens, which option.dat filters, where messages go.</summary>
 internal static class RelayCommand
 {
-    /// <summary>Where the relay listens unless --listen says otherwise.</summary>
-    private const string DefaultListen = "127.0.0.1:2525";
-
     /// <summary>Where etc/milter.opt points: <c>--sample-milter</c> starts the bundled sample milter there.</summary>
     public static readonly IPEndPoint SampleMilterEndPoint = new(IPAddress.Loopback, 8890);
 
     public static RootCommand Create(TextWriter output, TextWriter error)
     {
-        var listen = new Option<string>("--listen") { Description = "Address and port to listen on.", DefaultValueFactory = _ => DefaultListen };
+        var listen = new Option<IPEndPoint>("--listen")
+        {
+            Description = "Address and port to listen on.",
+            DefaultValueFactory = _ => new IPEndPoint(IPAddress.Loopback, 2525),
+            CustomParser = result => IPEndPoint.TryParse(result.Tokens.Single().Value, out var endPoint) ? endPoint
+                : Refuse<IPEndPoint>(result, $"--listen: \"{result.Tokens.Single().Value}\" is not address:port."),
+        };
         var serverName = new Option<string>("--server-name") { Description = "The relay's host name (greeting, Received field, EHLO to the next hop).", DefaultValueFactory = _ => Dns.GetHostName() };
         var options = new Option<FileInfo>("--options") { Description = "The option.dat whose spamfilterX slots filter every message.", Required = true };
         var plugins = new Option<DirectoryInfo>("--plugins")
@@ -32,7 +35,12 @@ internal static class RelayCommand
         var channels = new Option<FileInfo?>("--channels") { Description = "The channel table (imta.cnf-style) for channel opt-in." };
         var sourceChannel = new Option<string?>("--source-channel") { Description = "The channel messages come in on (sourcespamfilterXoptin)." };
         var destinationChannel = new Option<string?>("--destination-channel") { Description = "The channel every recipient is routed to (destinationspamfilterXoptin)." };
-        var nextHop = new Option<string?>("--next-hop") { Description = "Relay each message to this SMTP server, host:port, before answering the client." };
+        var nextHop = new Option<DnsEndPoint?>("--next-hop")
+        {
+            Description = "Relay each message to this SMTP server, host:port, before answering the client.",
+            CustomParser = result => NextHop.TryParse(result.Tokens.Single().Value) is { } endPoint ? endPoint
+                : Refuse<DnsEndPoint>(result, $"--next-hop: \"{result.Tokens.Single().Value}\" is not host:port."),
+        };
         var maildir = new Option<DirectoryInfo?>("--maildir") { Description = "Store each message in this maildir instead (fileinto folders as Maildir++ folders)." };
         var quarantine = new Option<DirectoryInfo?>("--quarantine") { Description = "The maildir held messages go to (default: the .Quarantine folder of --maildir, else ./quarantine)." };
         var maxSize = new Option<int>("--max-message-size") { Description = "The largest message accepted, in bytes (0: no limit).", DefaultValueFactory = _ => 10_240_000 };
@@ -46,20 +54,9 @@ internal static class RelayCommand
         };
         command.Validators.Add(result =>
         {
-            if ((result.GetValue(nextHop) is null) == (result.GetValue(maildir) is null))
+            if ((result.GetResult(nextHop) is null) == (result.GetResult(maildir) is null))
             {
                 result.AddError("Give one of --next-hop and --maildir.");
-            }
-
-            if (result.GetValue(nextHop) is { } hop && !NextHop.IsValid(hop))
-            {
-                result.AddError($"--next-hop: \"{hop}\" is not host:port.");
-            }
-
-            // A command's validator sees no default value (System.CommandLine 2.0): only a given --listen is checked here.
-            if (result.GetValue(listen) is { } given && !IPEndPoint.TryParse(given, out _))
-            {
-                result.AddError($"--listen: \"{given}\" is not address:port.");
             }
 
             if (result.GetValue(maxSize) < 0)
@@ -72,7 +69,7 @@ internal static class RelayCommand
             var box = result.GetValue(maildir)?.FullName;
             var settings = new RelayOptions
             {
-                Listen = IPEndPoint.Parse(result.GetValue(listen) ?? DefaultListen),
+                Listen = result.GetValue(listen)!,
                 ServerName = result.GetValue(serverName)!,
                 OptionFile = result.GetValue(options)!.FullName,
                 PluginFolder = result.GetValue(plugins)!.FullName,
@@ -87,6 +84,14 @@ internal static class RelayCommand
             return RunAsync(settings, result.GetValue(sampleMilter), result.GetValue(verbose), output, error, cancellationToken);
         });
         return command;
+    }
+
+    /// <summary>Reports <paramref name="message"/> as the option's parse error.</summary>
+    private static T? Refuse<T>(System.CommandLine.Parsing.ArgumentResult result, string message)
+        where T : class
+    {
+        result.AddError(message);
+        return null;
     }
 
     /// <summary>

@@ -26,8 +26,8 @@ internal sealed record RelayOptions
     /// <summary>The channel every recipient is routed to (selects with <c>destinationspamfilterXoptin</c>), or null.</summary>
     public string? DestinationChannel { get; init; }
 
-    /// <summary>The next hop, <c>host:port</c>; null when messages go to <see cref="Maildir"/>.</summary>
-    public string? NextHop { get; init; }
+    /// <summary>The next hop (its name resolved at each delivery); null when messages go to <see cref="Maildir"/>.</summary>
+    public DnsEndPoint? NextHop { get; init; }
 
     /// <summary>The maildir messages go to; null when they go to <see cref="NextHop"/>.</summary>
     public string? Maildir { get; init; }

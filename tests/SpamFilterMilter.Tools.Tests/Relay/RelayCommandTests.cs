@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Net;
 using System.Text.RegularExpressions;
 using SpamFilterMilter.Relay;
 using SpamFilterMilter.Testing.Smtp;
@@ -38,7 +39,7 @@ public partial class RelayCommandTests : TempFolderTest
         var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--sample-milter", "--options", "etc/option.dat", "--maildir", "/tmp/relay-mail"]);
 
         Assert.That(result.Errors.Select(e => e.Message), Is.Empty);
-        Assert.That(result.GetValue<string>("--listen"), Is.EqualTo("127.0.0.1:2525"), "the address the README's swaks line sends to");
+        Assert.That(result.GetValue<IPEndPoint>("--listen"), Is.EqualTo(new IPEndPoint(IPAddress.Loopback, 2525)), "the address the README's swaks line sends to");
     }
 
     [TestCase(new[] { "--options", "option.dat" }, "Give one of --next-hop and --maildir.")]

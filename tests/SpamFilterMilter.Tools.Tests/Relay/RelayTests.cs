@@ -58,7 +58,7 @@ public class RelayTests : TempFolderTest
             PluginFolder = Plugins,
             ChannelFile = File.Exists(Path.Combine(Folder.Path, "relay.cnf")) ? Path.Combine(Folder.Path, "relay.cnf") : null,
             SourceChannel = "tcp_relay",
-            NextHop = toMaildir ? null : nextHop ?? $"127.0.0.1:{_sink.Port}",
+            NextHop = toMaildir ? null : NextHop.TryParse(nextHop ?? $"127.0.0.1:{_sink.Port}"),
             Maildir = toMaildir ? Path.Combine(Folder.Path, "mail") : null,
             Quarantine = Path.Combine(Folder.Path, "quarantine"),
         }, logs ?? new CapturedLogs(), default);
