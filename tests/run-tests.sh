@@ -63,7 +63,9 @@ fi
 pack_failed=0
 if [ "$lane" = all ]; then
     rm -rf artifacts/packages
-    if ! dotnet pack SpamFilterMilter.sln -c Release --no-build -nologo -v:q; then
+    if dotnet pack SpamFilterMilter.sln -c Release --no-build -nologo -v:q; then
+        export SFM_PACKAGES="$PWD/artifacts/packages" # the package tests take them instead of packing again
+    else
         echo "dotnet pack: the packages could not be made" >&2
         pack_failed=1
     fi
