@@ -1,9 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using NUnit.Framework;
 using SpamFilterMilter.Host.Smtp;
 
-namespace SpamFilterMilter.SmtpServer.Tests.Support;
+namespace SpamFilterMilter.Testing.Smtp;
 
 /// <summary>One reply as the client received it: the code, and every line as it came (code and separator included).</summary>
 public sealed record ClientReply(int Code, IReadOnlyList<string> Lines)
@@ -28,33 +29,37 @@ public sealed class SmtpLineClient : IAsyncDisposable
     {
         _socket = socket;
         _stream = new NetworkStream(socket, ownsSocket: true);
-        _reader = new StreamReader(_stream, Encoding.UTF8);
+        // Latin-1 maps every byte to one char, so a reply with 8-bit bytes is compared byte for byte, not as U+FFFD.
+        _reader = new StreamReader(_stream, Encoding.Latin1);
     }
 
     /// <summary>The greeting.</summary>
     public ClientReply Greeting { get; private set; } = null!;
 
-    public static async Task<SmtpLineClient> ConnectAsync(int port)
+    public static async Task<SmtpLineClient> ConnectAsync(int port, CancellationToken cancellationToken = default)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(IPAddress.Loopback, port);
+        await socket.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
         var client = new SmtpLineClient(socket);
-        client.Greeting = await client.ReadReplyAsync() ?? throw new IOException("the server closed the connection without a greeting");
+        client.Greeting = await client.ReadReplyAsync(cancellationToken) ?? throw new IOException("the server closed the connection without a greeting");
         return client;
     }
 
     /// <summary>Sends <paramref name="line"/> and returns the reply.</summary>
-    public async Task<ClientReply> SendAsync(string line)
+    public async Task<ClientReply> SendAsync(string line, CancellationToken cancellationToken = default)
     {
-        await _stream.WriteAsync(Encoding.UTF8.GetBytes(line + "\r\n"));
-        return await ReadReplyAsync() ?? throw new IOException($"the server closed the connection after {line}");
+        await _stream.WriteAsync(Encoding.UTF8.GetBytes(line + "\r\n"), cancellationToken);
+        return await ReadReplyAsync(cancellationToken) ?? throw new IOException($"the server closed the connection after {line}");
     }
 
     /// <summary>Sends a message after a 354 (dot-stuffed, then the final dot) and returns the reply to the final dot.</summary>
-    public async Task<ClientReply> SendMessageAsync(string message)
+    public Task<ClientReply> SendMessageAsync(string message) => SendMessageAsync(Encoding.UTF8.GetBytes(message));
+
+    /// <summary>Sends a message's bytes after a 354 (dot-stuffed, then the final dot) and returns the reply to the final dot.</summary>
+    public async Task<ClientReply> SendMessageAsync(byte[] message, CancellationToken cancellationToken = default)
     {
-        await _stream.WriteAsync(NextHopClient.DotStuffed(Encoding.UTF8.GetBytes(message)));
-        return await ReadReplyAsync() ?? throw new IOException("the server closed the connection after the message");
+        await _stream.WriteAsync(NextHopClient.DotStuffed(message), cancellationToken);
+        return await ReadReplyAsync(cancellationToken) ?? throw new IOException("the server closed the connection after the message");
     }
 
     /// <summary>Sends <paramref name="bytes"/> as they are (no dot-stuffing, no final dot of its own) and returns the reply.</summary>
@@ -102,10 +107,10 @@ public sealed class SmtpLineClient : IAsyncDisposable
         _socket.Dispose();
     }
 
-    private async Task<ClientReply?> ReadReplyAsync()
+    private async Task<ClientReply?> ReadReplyAsync(CancellationToken cancellationToken = default)
     {
         var lines = new List<string>();
-        while (await _reader.ReadLineAsync() is { } line)
+        while (await _reader.ReadLineAsync(cancellationToken) is { } line)
         {
             lines.Add(line);
             if (line.Length < 4 || line[3] != '-')
