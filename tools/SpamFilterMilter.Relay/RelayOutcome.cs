@@ -14,6 +14,9 @@ namespace SpamFilterMilter.Relay;
 /// group refused (a recipient a slot refused, <c>rejectrecipient</c>) is lost: the relay keeps no queue and writes no
 /// bounce, so it is logged (docs/relay.md).</item>
 /// </list>
+/// What the next hop answers is not known here: when it refuses a later group after an earlier one was relayed, the
+/// client gets that refusal and its retry relays the earlier group again, a duplicate rather than a loss (docs/relay.md,
+/// Limits).
 /// </summary>
 internal sealed record RelayOutcome(SmtpReply? Refusal, IReadOnlyList<DeliveryResult> Accepted, IReadOnlyList<DeliveryResult> Lost)
 {
