@@ -305,6 +305,21 @@ public class ReplyDecoderTests
     }
 
     [Test]
+    public void A_long_header_value_is_kept_in_one_array_the_size_of_the_value()
+    {
+        var value = new string('v', 64 * 1024);
+        var packet = Raw.Packet('h', Raw.CString("X-Long"), Raw.CString(value));
+        Decode(packet, Eom); // warm up (JIT) outside the measurement
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        var reply = Decode(packet, Eom);
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+
+        Assert.That(reply.Edit, Is.EqualTo(new AddHeader("X-Long", " " + value)));
+        Assert.That(allocated, Is.LessThan(value.Length * 3 / 2), "the space and the milter's bytes are copied into the value's array, and into no other");
+    }
+
+    [Test]
     public void SKIP_from_a_milter_that_did_not_negotiate_it_is_honoured_and_said()
     {
         var options = Everything with { Protocol = ProtocolFlags.None };
