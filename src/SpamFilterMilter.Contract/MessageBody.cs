@@ -84,20 +84,8 @@ public sealed class MessageBody : IEquatable<MessageBody>, IDisposable
             return;
         }
 
-        var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferBytes);
-        try
-        {
-            for (long offset = 0; offset < Length;)
-            {
-                var read = Read(offset, buffer);
-                destination.Write(buffer, 0, read);
-                offset += read;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        using var body = OpenRead();
+        body.CopyTo(destination, CopyBufferBytes);
     }
 
     /// <summary>Writes the whole body to <paramref name="destination"/>.</summary>
@@ -110,6 +98,7 @@ public sealed class MessageBody : IEquatable<MessageBody>, IDisposable
             return;
         }
 
+        // Not through OpenRead: its stream reads synchronously, and this copy reads the file asynchronously.
         var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferBytes);
         try
         {
@@ -143,11 +132,8 @@ public sealed class MessageBody : IEquatable<MessageBody>, IDisposable
         }
 
         var bytes = new byte[Length];
-        for (long offset = 0; offset < Length;)
-        {
-            offset += Read(offset, bytes.AsSpan((int)offset));
-        }
-
+        using var body = OpenRead();
+        body.ReadExactly(bytes);
         return bytes;
     }
 

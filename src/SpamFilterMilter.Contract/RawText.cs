@@ -25,9 +25,6 @@ public readonly struct RawText : IEquatable<RawText>
     /// <summary>The bytes.</summary>
     public ReadOnlySpan<byte> Span => _bytes;
 
-    /// <summary>The bytes.</summary>
-    public ReadOnlyMemory<byte> Memory => _bytes;
-
     /// <summary>The number of bytes.</summary>
     public int Length => _bytes?.Length ?? 0;
 
@@ -65,7 +62,4 @@ public readonly struct RawText : IEquatable<RawText>
 
     /// <summary>True when the bytes differ.</summary>
     public static bool operator !=(RawText left, RawText right) => !left.Equals(right);
-
-    /// <summary>Takes <paramref name="bytes"/> without copying them: the caller gives them up.</summary>
-    internal static RawText Own(byte[] bytes) => new(bytes);
 }

@@ -58,9 +58,14 @@ internal sealed class MessageTrace(string endpoint, MilterTelemetry telemetry, I
         }
     }
 
-    /// <summary>The message was abandoned (RSET) before a verdict: no message to count.</summary>
+    /// <summary>The message was abandoned (RSET) before a verdict: no message to count. Nothing when no message is open.</summary>
     public void Abort()
     {
+        if (!_open)
+        {
+            return; // finished already, or no message was started
+        }
+
         if (_activity is { } activity)
         {
             activity.SetTag(MilterTelemetry.Aborted, true).Dispose();

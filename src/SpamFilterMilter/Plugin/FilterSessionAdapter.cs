@@ -145,7 +145,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
 
     public ValueTask<StageDecision> HeloAsync(string heloName, CancellationToken cancellationToken = default)
     {
-        if (!_wholeMessage && _trace.IsOpen)
+        if (!_wholeMessage)
         {
             _trace.Abort(); // a HELO inside a transaction ends it
         }
@@ -159,11 +159,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         _verdicts.StartMessage();
         if (!_wholeMessage)
         {
-            if (_trace.IsOpen)
-            {
-                _trace.Abort(); // a MAIL inside a transaction ends it
-            }
-
+            _trace.Abort(); // a MAIL inside a transaction ends it
             _trace.Start();
         }
 

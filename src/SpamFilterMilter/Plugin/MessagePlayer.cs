@@ -43,19 +43,24 @@ internal readonly struct MessagePlayer(FilterSessionAdapter session, Action<Stag
         }
 
         using var reader = new MessageHeaderReader(message);
-        IReadOnlyList<HeaderField> headers;
-        try
-        {
-            headers = await reader.ReadFieldsAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
-        {
-            return await session.FailMessageAsync(FilterStage.Header, e).ConfigureAwait(false); // the host's stream, or a header field too long
-        }
-
         var hidden = hiddenTraceHeader;
-        foreach (var header in headers)
+        while (true)
         {
+            HeaderField? field;
+            try
+            {
+                field = await reader.ReadFieldAsync(cancellationToken).ConfigureAwait(false); // one at a time: a decision stops the reading there
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                return await session.FailMessageAsync(FilterStage.Header, e).ConfigureAwait(false); // the host's stream, or a header field too long
+            }
+
+            if (field is not { } header)
+            {
+                break;
+            }
+
             if (header == hidden)
             {
                 hidden = null; // shown once to nobody: only the first equal field is the host's

@@ -102,19 +102,31 @@ public class CallOrderTests(string ioMode) : TempFolderTest
         await using var session = plugin.OpenSession();
 
         var connect = await session.ConnectAsync(Client);
-        var verdict = await session.MessageAsync(new ThrowingStream());
+        var content = new ThrowingStream();
+        var verdict = await session.MessageAsync(content);
         await session.CloseAsync();
         await session.CloseAsync();
 
         Assert.That(connect.Failure, Is.Not.Null);
-        Assert.That((verdict.Kind, verdict.Failure), Is.EqualTo((VerdictKind.Failure, connect.Failure)), "the stream was not read");
+        Assert.That((verdict.Kind, verdict.Failure), Is.EqualTo((VerdictKind.Failure, connect.Failure)));
+        Assert.That(content.Reads, Is.Zero, "the stream was not read"); // a read would fail too, with the same verdict
     }
 
-    /// <summary>A stream that fails when read.</summary>
+    /// <summary>A stream that fails when read, and counts the reads tried.</summary>
     private sealed class ThrowingStream : MemoryStream
     {
-        public override int Read(byte[] buffer, int offset, int count) => throw new IOException("read");
+        public int Reads { get; private set; }
 
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => throw new IOException("read");
+        public override int Read(byte[] buffer, int offset, int count) => Fail();
+
+        public override int Read(Span<byte> buffer) => Fail();
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(Fail());
+
+        private int Fail()
+        {
+            Reads++;
+            throw new IOException("read");
+        }
     }
 }

@@ -60,6 +60,20 @@ public class MessageAsyncTests(string ioMode) : TempFolderTest
         Assert.That(content.BytesRead, Is.LessThan(message.Length / 10), "the rest of the 10 MB body was left unread");
     }
 
+    [Test]
+    public async Task A_reject_at_the_first_header_leaves_the_rest_of_the_header_section_unread()
+    {
+        var fields = Enumerable.Range(0, 10_000).Select(i => $"X-Filler-{i}: {new string('x', 980)}\r\n");
+        var message = Encoding.ASCII.GetBytes("Subject: spam\r\n" + string.Concat(fields) + "\r\nbody\r\n");
+        using var content = new CountingStream(message);
+
+        var (verdict, packets) = await PlayAsync(content, p => p is { Code: 'L' } && p.Strings[0] == "Subject" ? [Raw.Packet('r')] : null);
+
+        Assert.That((verdict.Action, verdict.DecidedAt), Is.EqualTo((FilterAction.Reject, (FilterStage?)FilterStage.Header)));
+        Assert.That(packets.Count(p => p.Code == 'L'), Is.EqualTo(1));
+        Assert.That(content.BytesRead, Is.LessThan(message.Length / 10), "the 10 MB of header fields after the deciding one were left unread");
+    }
+
     /// <summary>A read-only stream over bytes that counts what was read.</summary>
     private sealed class CountingStream(byte[] bytes) : MemoryStream(bytes, writable: false)
     {

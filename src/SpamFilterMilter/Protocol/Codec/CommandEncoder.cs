@@ -40,12 +40,11 @@ internal static class CommandEncoder
             return;
         }
 
-        // sendmail sends an IPv4-mapped IPv6 client as plain IPv4.
-        var ipv4 = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
-        writer.WriteCString(client.HostName ?? $"[{ipv4}]");
-        writer.WriteByte(ipv4.AddressFamily == AddressFamily.InterNetworkV6 ? MilterConstants.FamilyInet6 : MilterConstants.FamilyInet);
+        var ip = Unmapped(address);
+        writer.WriteCString(client.HostName ?? $"[{ip}]");
+        writer.WriteByte(ip.AddressFamily == AddressFamily.InterNetworkV6 ? MilterConstants.FamilyInet6 : MilterConstants.FamilyInet);
         writer.WriteUInt16((ushort)client.Port);
-        writer.WriteCString(ipv4.ToString());
+        writer.WriteCString(ip.ToString());
     }
 
     /// <summary>SMFIC_MAIL and SMFIC_RCPT: <c>"&lt;address&gt;"\0</c> then each ESMTP argument, <c>\0</c>-terminated.</summary>
@@ -76,7 +75,10 @@ internal static class CommandEncoder
     /// <summary>The address of a connecting client as sendmail and Postfix put it in <c>{client_addr}</c> (IPv6 tagged).</summary>
     public static string ClientAddressMacro(IPAddress address)
     {
-        var ip = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        var ip = Unmapped(address);
         return ip.AddressFamily == AddressFamily.InterNetworkV6 ? "IPv6:" + ip : ip.ToString();
     }
+
+    /// <summary>An IPv4-mapped IPv6 address (<c>::ffff:192.0.2.1</c>) as the plain IPv4 address, as sendmail gives it to a milter; any other as it is.</summary>
+    public static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 }

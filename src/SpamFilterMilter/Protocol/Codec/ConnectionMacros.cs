@@ -40,7 +40,7 @@ internal static class ConnectionMacros
     /// <summary>Each macro and its value (null: none, the macro is not sent) for a connection from <paramref name="client"/>.</summary>
     public static IEnumerable<(string Name, string? Value)> Of(ClientInfo? client)
     {
-        var ip = client?.Address is { } address ? (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address) : null;
+        var ip = client?.Address is { } address ? CommandEncoder.Unmapped(address) : null;
         var local = ip is null;
         var name = client?.HostName ?? (local ? LocalName : Unknown); // the verified name
         var ptr = client?.PtrName ?? name;                              // what the address maps to, verified or not
@@ -61,7 +61,7 @@ internal static class ConnectionMacros
         yield return (MacroNames.DaemonName, serverName);
         yield return (MacroNames.MtaVersion, Version);
 
-        var server = client?.ServerAddress is { } serverAddress ? (serverAddress.IsIPv4MappedToIPv6 ? serverAddress.MapToIPv4() : serverAddress) : null;
+        var server = client?.ServerAddress is { } serverAddress ? CommandEncoder.Unmapped(serverAddress) : null;
         yield return (MacroNames.DaemonAddress, server?.ToString() ?? (local ? LocalAddress : null));
         yield return (MacroNames.DaemonPort, client?.ServerPort is int port and > 0 ? port.ToString(CultureInfo.InvariantCulture) : local ? "0" : null);
 

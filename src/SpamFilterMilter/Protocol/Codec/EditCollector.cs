@@ -7,12 +7,12 @@ namespace SpamFilterMilter.Protocol.Codec;
 /// Collects the modifications of one end of message, in the order the milter sent them, within the limits: at
 /// most <c>MAX_EDITS</c> edits, a replacement body of at most <c>MAX_REPLACEMENT_BODY</c> bytes. The body may come
 /// in many SMFIR_REPLBODY packets; they are one edit, at the place of the first. The body is written as it comes
-/// into a <see cref="MessageBodyBuilder"/>: in memory up to <paramref name="bodyMemoryLimit"/> bytes, then into a
-/// temporary file in <paramref name="spillDirectory"/> (null: the system's), so a large body is never held in memory.
+/// into a <see cref="MessageBodyBuilder"/>: in memory up to <see cref="MessageBodyBuilder.DefaultMemoryLimit"/> bytes,
+/// then into a temporary file in <paramref name="spillDirectory"/> (null: the system's), so a large body is never held
+/// in memory.
 /// A body begun and not handed out (the answer failed, or a new one began) is discarded with its file.
 /// </summary>
-internal sealed class EditCollector(int maxEdits, int maxReplacementBodyBytes,
-    int bodyMemoryLimit = MessageBodyBuilder.DefaultMemoryLimit, string? spillDirectory = null) : IDisposable
+internal sealed class EditCollector(int maxEdits, int maxReplacementBodyBytes, string? spillDirectory = null) : IDisposable
 {
     private const string Step = "SMFIC_BODYEOB reply";
 
@@ -48,7 +48,7 @@ internal sealed class EditCollector(int maxEdits, int maxReplacementBodyBytes,
         if (_body is null)
         {
             _edits ??= [];
-            _body = new MessageBodyBuilder(bodyMemoryLimit, spillDirectory);
+            _body = new MessageBodyBuilder(spillDirectory: spillDirectory);
             _bodyIndex = _edits.Count;
             _edits.Add(null!); // the body's place: filled in by Build
         }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Protocol.Wire;
 
@@ -239,10 +240,24 @@ internal static class ReplyDecoder
             return new RawText(wireValue);
         }
 
-        Span<byte> value = wireValue.Length < 256 ? stackalloc byte[wireValue.Length + 1] : new byte[wireValue.Length + 1];
-        value[0] = (byte)' ';
-        wireValue.CopyTo(value[1..]);
-        return new RawText(value);
+        // The space and the bytes are put together on the stack or in a pooled buffer: the RawText's own copy is the
+        // one array a header value costs.
+        var length = wireValue.Length + 1;
+        var rented = length <= 256 ? null : ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            Span<byte> value = rented is null ? stackalloc byte[length] : rented.AsSpan(0, length);
+            value[0] = (byte)' ';
+            wireValue.CopyTo(value[1..]);
+            return new RawText(value);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
     }
 
     /// <summary>An address or ESMTP arguments from the milter: no control character, or it could become an SMTP command of its own.</summary>

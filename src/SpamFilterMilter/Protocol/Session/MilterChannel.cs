@@ -43,7 +43,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         _control = control;
         _reader = new FrameReader(stream, settings.MaxReplyPacket, control);
         _writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
-        _edits = new EditCollector(settings.MaxEditsPerMessage, settings.MaxReplacementBodyBytes, settings.BodyMemoryLimit, settings.BodySpillDirectory);
+        _edits = new EditCollector(settings.MaxEditsPerMessage, settings.MaxReplacementBodyBytes, settings.BodySpillDirectory);
         Budget = new MessageBudget(settings.CommandTimeout, settings.ContentTimeout, settings.MessageTimeout);
     }
 

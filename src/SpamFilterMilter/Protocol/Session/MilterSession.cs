@@ -320,8 +320,8 @@ internal sealed class MilterSession : IAsyncDisposable
             return MilterResponse.Continue;
         }
 
-        // Postfix sends the end-of-header macros before each header, unless the milter wants no headers.
-        var response = await SendEventAsync(MilterCommand.Header, _options!.Has(ProtocolFlags.NoHeaders) ? null : MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
+        // Postfix sends the end-of-header macros before each header.
+        var response = await SendEventAsync(MilterCommand.Header, MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
             ProtocolFlags.NoReplyHeader, (name, value, keep: _options!.Has(ProtocolFlags.HeaderLeadingSpace)),
             static (writer, field) => CommandEncoder.WriteHeader(writer, field.name, field.value, field.keep), cancellationToken).ConfigureAwait(false);
         return _decisions.Apply(FilterStage.Header, response);
@@ -338,8 +338,7 @@ internal sealed class MilterSession : IAsyncDisposable
             return decided;
         }
 
-        // Unlike the SMTP commands' macros, Postfix sends none for an end of headers the milter does not want.
-        var response = await SendEventAsync(MilterCommand.EndOfHeaders, _options!.Has(ProtocolFlags.NoEndOfHeaders) ? null : MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
+        var response = await SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
             ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
         return _decisions.Apply(FilterStage.EndOfHeaders, response);
     }
@@ -359,7 +358,7 @@ internal sealed class MilterSession : IAsyncDisposable
         }
 
         var remaining = chunk;
-        while (!remaining.IsEmpty && !_decisions.SkipBody && !_options!.Has(ProtocolFlags.NoBody))
+        while (!remaining.IsEmpty && !_decisions.SkipBody && !Unwanted(ProtocolFlags.NoBody))
         {
             if (!_body.IsOpen)
             {
@@ -520,25 +519,33 @@ internal sealed class MilterSession : IAsyncDisposable
     }
 
     /// <summary>
-    /// The one way an event goes out: its macros, then the command unless a NO* step suppresses it, then the answer
-    /// unless an NR_* step says there is none (the packets then wait for the next write).
+    /// Whether the milter asked not to get an event: its NO* step (<paramref name="noEvent"/>) was negotiated. An unwanted
+    /// event is not sent and counts as CONTINUE (<see cref="SendEventAsync"/>, and the body's packets in <see cref="BodyAsync"/>).
     /// </summary>
-    private ValueTask<MilterResponse> SendEventAsync<TState>(MilterCommand command, MacroStage? macroStage,
-        ProtocolFlags suppressedBy, ProtocolFlags noReplyBy, TState state, Action<PacketWriter, TState> writePayload,
+    private bool Unwanted(ProtocolFlags noEvent) => _options!.Has(noEvent);
+
+    /// <summary>
+    /// The one way an event goes out: its macros, then the command unless it is <see cref="Unwanted"/>, then the answer
+    /// unless an NR_* step says there is none (the packets then wait for the next write). As in Postfix, an unwanted SMTP
+    /// command's macros still go, and an unwanted header's or end of headers' do not.
+    /// </summary>
+    private ValueTask<MilterResponse> SendEventAsync<TState>(MilterCommand command, MacroStage macroStage,
+        ProtocolFlags noEvent, ProtocolFlags noReplyBy, TState state, Action<PacketWriter, TState> writePayload,
         CancellationToken cancellationToken)
     {
         WriteOwedAborts();
-        if (macroStage is { } macros)
+        var unwanted = Unwanted(noEvent);
+        if (!unwanted || command is not (MilterCommand.Header or MilterCommand.EndOfHeaders))
         {
-            WriteMacros(macros, command); // macros change no libmilter state
+            WriteMacros(macroStage, command); // macros change no libmilter state
         }
 
-        if (_options!.Has(suppressedBy))
+        if (unwanted)
         {
             return ValueTask.FromResult(MilterResponse.Continue); // nothing sent: libmilter's state is as it was
         }
 
-        var exchange = _channel.SendAsync(command, !_options.Has(noReplyBy), state, writePayload, cancellationToken);
+        var exchange = _channel.SendAsync(command, !_options!.Has(noReplyBy), state, writePayload, cancellationToken);
         return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(command, exchange.Result)) : AwaitAnswerAsync(command, exchange);
     }
 

@@ -34,9 +34,6 @@ internal sealed record MilterSessionSettings
     /// <summary>Largest replacement body accepted from SMFIR_REPLBODY.</summary>
     public int MaxReplacementBodyBytes { get; init; } = 64 * 1024 * 1024;
 
-    /// <summary>The most bytes of a replacement body kept in memory; a longer body goes to a temporary file.</summary>
-    public int BodyMemoryLimit { get; init; } = MessageBodyBuilder.DefaultMemoryLimit;
-
     /// <summary>Where a replacement body's temporary file goes (BODY_SPILL_DIRECTORY); null: the system's temporary folder.</summary>
     public string? BodySpillDirectory { get; init; }
 

@@ -77,33 +77,34 @@ public class ReplyDecoderTests
         yield return Row("REPLYCODE sendmail percent", Raw.Packet('y', Raw.CString("550 100%% sure")), Eom, "decision Reject \"550 100% sure\"", null);
         yield return Row("QUARANTINE before the end", Raw.Packet('q', Raw.CString("held")), Mail, "quarantine \"held\"", null);
         yield return Row("QUARANTINE at the end", Raw.Packet('q', Raw.CString("held")), Eom, "quarantine \"held\"", null);
-        yield return Row("ADDHEADER", Raw.Packet('h', Raw.CString("X-Spam"), Raw.CString("yes")), Eom, $"edit {new AddHeader("X-Spam", " yes")}", null);
-        yield return Row("ADDHEADER folded", Raw.Packet('h', Raw.CString("X-F"), Raw.CString("a\n\tb")), Eom, $"edit {new AddHeader("X-F", " a\n\tb")}", null);
-        yield return Row("ADDHEADER not UTF-8", Raw.Packet('h', Raw.CString("X-L"), [0xE9, 0]), Eom, $"edit {new AddHeader("X-L", new RawText([0x20, 0xE9]))}", null);
-        yield return Row("INSHEADER", Raw.Packet('i', Raw.UInt32(0), Raw.CString("X-Top"), Raw.CString("t")), Eom, $"edit {new InsertHeader(0, "X-Top", " t")}", null);
+        yield return Row("ADDHEADER", Raw.Packet('h', Raw.CString("X-Spam"), Raw.CString("yes")), Eom, new AddHeader("X-Spam", " yes"), null);
+        yield return Row("ADDHEADER folded", Raw.Packet('h', Raw.CString("X-F"), Raw.CString("a\n\tb")), Eom, new AddHeader("X-F", " a\n\tb"), null);
+        yield return Row("ADDHEADER not UTF-8", Raw.Packet('h', Raw.CString("X-L"), [0xE9, 0]), Eom, new AddHeader("X-L", new RawText([0x20, 0xE9])), null);
+        yield return Row("INSHEADER", Raw.Packet('i', Raw.UInt32(0), Raw.CString("X-Top"), Raw.CString("t")), Eom, new InsertHeader(0, "X-Top", " t"), null);
         yield return Row("INSHEADER huge index", Raw.Packet('i', Raw.UInt32(uint.MaxValue), Raw.CString("X"), Raw.CString("v")), Eom,
-            $"edit {new InsertHeader(int.MaxValue, "X", " v")}", null);
+            new InsertHeader(int.MaxValue, "X", " v"), null);
         yield return Row("CHGHEADER index 0 means 1", Raw.Packet('m', Raw.UInt32(0), Raw.CString("Subject"), Raw.CString("x")), Eom,
-            $"edit {new ChangeHeader(1, "Subject", " x")}", null);
-        yield return Row("CHGHEADER empty deletes", Raw.Packet('m', Raw.UInt32(2), Raw.CString("X-Old"), Raw.CString("")), Eom, $"edit {new ChangeHeader(2, "X-Old", null)}", null);
-        yield return Row("ADDRCPT", Raw.Packet('+', Raw.CString("<a@b>")), Eom, $"edit {new AddRecipient("<a@b>")}", null);
-        yield return Row("ADDRCPT_PAR", Raw.Packet('2', Raw.CString("<a@b>"), Raw.CString("NOTIFY=NEVER")), Eom, $"edit {new AddRecipient("<a@b>", ["NOTIFY=NEVER"])}", null);
+            new ChangeHeader(1, "Subject", " x"), null);
+        yield return Row("CHGHEADER empty deletes", Raw.Packet('m', Raw.UInt32(2), Raw.CString("X-Old"), Raw.CString("")), Eom, new ChangeHeader(2, "X-Old", null), null);
+        yield return Row("ADDRCPT", Raw.Packet('+', Raw.CString("<a@b>")), Eom, new AddRecipient("<a@b>"), null);
+        yield return Row("ADDRCPT_PAR", Raw.Packet('2', Raw.CString("<a@b>"), Raw.CString("NOTIFY=NEVER")), Eom, new AddRecipient("<a@b>", ["NOTIFY=NEVER"]), null);
         yield return Row("ADDRCPT_PAR arguments split at spaces", Raw.Packet('2', Raw.CString("<a@b>"), Raw.CString(" NOTIFY=NEVER  ORCPT=rfc822;a@b")), Eom,
-            $"edit {new AddRecipient("<a@b>", ["NOTIFY=NEVER", "ORCPT=rfc822;a@b"])}", null);
-        yield return Row("ADDRCPT_PAR without arguments", Raw.Packet('2', Raw.CString("<a@b>")), Eom, $"edit {new AddRecipient("<a@b>")}", null);
-        yield return Row("DELRCPT", Raw.Packet('-', Raw.CString("<c@d>")), Eom, $"edit {new DeleteRecipient("<c@d>")}", null);
-        yield return Row("CHGFROM", Raw.Packet('e', Raw.CString("<x@y>"), Raw.CString("RET=HDRS")), Eom, $"edit {new ChangeSender("<x@y>", ["RET=HDRS"])}", null);
-        yield return Row("CHGFROM with an empty argument string", Raw.Packet('e', Raw.CString("<x@y>"), Raw.CString("")), Eom, $"edit {new ChangeSender("<x@y>")}", null);
-        yield return Row("CHGFROM without arguments", Raw.Packet('e', Raw.CString("<x@y>")), Eom, $"edit {new ChangeSender("<x@y>")}", null);
+            new AddRecipient("<a@b>", ["NOTIFY=NEVER", "ORCPT=rfc822;a@b"]), null);
+        yield return Row("ADDRCPT_PAR without arguments", Raw.Packet('2', Raw.CString("<a@b>")), Eom, new AddRecipient("<a@b>"), null);
+        yield return Row("DELRCPT", Raw.Packet('-', Raw.CString("<c@d>")), Eom, new DeleteRecipient("<c@d>"), null);
+        yield return Row("CHGFROM", Raw.Packet('e', Raw.CString("<x@y>"), Raw.CString("RET=HDRS")), Eom, new ChangeSender("<x@y>", ["RET=HDRS"]), null);
+        yield return Row("CHGFROM with an empty argument string", Raw.Packet('e', Raw.CString("<x@y>"), Raw.CString("")), Eom, new ChangeSender("<x@y>"), null);
+        yield return Row("CHGFROM without arguments", Raw.Packet('e', Raw.CString("<x@y>")), Eom, new ChangeSender("<x@y>"), null);
         yield return Row("REPLBODY", Raw.Packet('b', "new\r\nbody\0with NUL"u8.ToArray()), Eom, "body \"new\r\nbody\0with NUL\"", null);
     }
 
     [TestCaseSource(nameof(Legal))]
-    public void A_reply_where_it_is_legal_decodes_to_what_it_means(byte[] packet, byte command, string meaning, string? quirk)
+    public void A_reply_where_it_is_legal_decodes_to_what_it_means(byte[] packet, byte command, object meaning, string? quirk)
     {
         var reply = Decode(packet, (MilterCommand)command);
 
-        Assert.That((Describe(reply), reply.Quirk), Is.EqualTo((meaning, quirk)));
+        // An edit is compared as itself: its header value byte for byte, which its text (U+FFFD for a byte that is not UTF-8) cannot show.
+        Assert.That((reply.Kind == ReplyKind.Modification ? (object?)reply.Edit : Describe(reply), reply.Quirk), Is.EqualTo((meaning, quirk)));
     }
 
     // Every code where it is not legal: the packet, the command, the cause. The codes that are legal at every command
@@ -301,6 +302,21 @@ public class ReplyDecoderTests
         var reply = Decode(Raw.Packet('h', Raw.CString("X-A"), Raw.CString("\tv")), Eom, Everything with { Protocol = ProtocolFlags.HeaderLeadingSpace });
 
         Assert.That(reply.Edit, Is.EqualTo(new AddHeader("X-A", "\tv")));
+    }
+
+    [Test]
+    public void A_long_header_value_is_kept_in_one_array_the_size_of_the_value()
+    {
+        var value = new string('v', 64 * 1024);
+        var packet = Raw.Packet('h', Raw.CString("X-Long"), Raw.CString(value));
+        Decode(packet, Eom); // warm up (JIT) outside the measurement
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        var reply = Decode(packet, Eom);
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+
+        Assert.That(reply.Edit, Is.EqualTo(new AddHeader("X-Long", " " + value)));
+        Assert.That(allocated, Is.LessThan(value.Length * 3 / 2), "the space and the milter's bytes are copied into the value's array, and into no other");
     }
 
     [Test]
