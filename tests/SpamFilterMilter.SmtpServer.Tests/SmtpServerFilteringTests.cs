@@ -352,6 +352,24 @@ public class SmtpServerFilteringTests
         filter.Verify(f => f.DisposeAsync(), Times.Once);
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task A_session_that_ended_is_forgotten_once_its_filter_session_closed(bool mockFilter)
+    {
+        var filter = Filter();
+        await using var server = await FilteringServer.StartAsync(mockFilter ? _ => filter.Object : null, new MemoryStore());
+        for (var i = 0; i < 3; i++)
+        {
+            await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+            await client.SendAsync("QUIT");
+            Assert.That(await client.IsClosedByServerAsync(), Is.True);
+        }
+
+        await server.SessionsClosedAsync();
+
+        Assert.That(server.ClosingSessions, Is.Zero);
+    }
+
     [Test]
     public async Task Without_a_filter_every_message_goes_to_the_store_as_it_came_with_the_trace_field_on_top()
     {
