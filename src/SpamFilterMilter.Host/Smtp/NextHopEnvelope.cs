@@ -18,7 +18,7 @@ public static class NextHopEnvelope
     public static string MailArguments(Envelope envelope, NextHopExtensions extensions, long messageSize)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        var text = new StringBuilder("<").Append(envelope.MailFrom).Append('>');
+        var text = new StringBuilder(Path(envelope.MailFrom));
         var parameters = envelope.MailParameters;
         if (extensions.HasFlag(NextHopExtensions.Size))
         {
@@ -36,9 +36,9 @@ public static class NextHopEnvelope
             AppendIfPresent(text, parameters, "RET");
         }
 
-        if (Find(parameters, "SMTPUTF8") is { } utf8)
+        if (extensions.HasFlag(NextHopExtensions.SmtpUtf8))
         {
-            text.Append(' ').Append(utf8);
+            AppendIfPresent(text, parameters, "SMTPUTF8");
         }
 
         return text.ToString();
@@ -48,7 +48,7 @@ public static class NextHopEnvelope
     public static string RcptArguments(EnvelopeRecipient recipient, NextHopExtensions extensions)
     {
         ArgumentNullException.ThrowIfNull(recipient);
-        var text = new StringBuilder("<").Append(MailPath.Bare(recipient.Address)).Append('>');
+        var text = new StringBuilder(Path(recipient.Address));
         if (extensions.HasFlag(NextHopExtensions.Dsn))
         {
             var parameters = recipient.Parameters;
@@ -78,9 +78,10 @@ public static class NextHopEnvelope
         return result.ToString();
     }
 
+    private static string Path(string address) => MailPath.Bracket(MailPath.Bare(address));
+
     private static string? Find(IReadOnlyList<string> parameters, string keyword) =>
-        parameters.FirstOrDefault(p => p.Equals(keyword, StringComparison.OrdinalIgnoreCase)
-            || p.StartsWith(keyword + "=", StringComparison.OrdinalIgnoreCase));
+        parameters.FirstOrDefault(p => EsmtpParameters.Keyword(p).Equals(keyword, StringComparison.OrdinalIgnoreCase));
 
     private static void AppendIfPresent(StringBuilder text, IReadOnlyList<string> parameters, string keyword)
     {

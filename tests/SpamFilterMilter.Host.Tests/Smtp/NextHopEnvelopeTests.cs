@@ -12,6 +12,7 @@ public class NextHopEnvelopeTests
 
     [TestCase("BODY=8BITMIME RET=HDRS ENVID=envid-x", SmtpSink, "<a@example.com> BODY=8BITMIME ENVID=envid-x RET=HDRS")]
     [TestCase("SMTPUTF8 BODY=8BITMIME RET=HDRS ENVID=e1", SmtpSink | NextHopExtensions.Size | NextHopExtensions.SmtpUtf8, "<a@example.com> SIZE=295 BODY=8BITMIME ENVID=e1 RET=HDRS SMTPUTF8")]
+    [TestCase("SMTPUTF8 BODY=8BITMIME RET=HDRS ENVID=e1", SmtpSink | NextHopExtensions.Size, "<a@example.com> SIZE=295 BODY=8BITMIME ENVID=e1 RET=HDRS")]
     [TestCase("BODY=8BITMIME RET=FULL XFOO=bar", NextHopExtensions.None, "<a@example.com>")]
     [TestCase(null, SmtpSink, "<a@example.com>")]
     public void MAIL_passes_on_only_what_a_relay_understands_in_Postfixs_order(string? parameters, NextHopExtensions extensions, string expected)
