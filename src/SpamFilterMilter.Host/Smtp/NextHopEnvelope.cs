@@ -52,30 +52,11 @@ public static class NextHopEnvelope
         if (extensions.HasFlag(NextHopExtensions.Dsn))
         {
             var parameters = recipient.Parameters;
-            text.Append(' ').Append(Find(parameters, "ORCPT") ?? "ORCPT=rfc822;" + XText(MailPath.Bare(recipient.Address)));
+            text.Append(' ').Append(Find(parameters, "ORCPT") ?? "ORCPT=rfc822;" + Xtext.Encode(MailPath.Bare(recipient.Address)));
             AppendIfPresent(text, parameters, "NOTIFY");
         }
 
         return text.ToString();
-    }
-
-    /// <summary>RFC 3461 xtext: bytes outside '!'..'~', '+' and '=' as <c>+XX</c>.</summary>
-    public static string XText(string text)
-    {
-        var result = new StringBuilder();
-        foreach (var b in Encoding.UTF8.GetBytes(text))
-        {
-            if (b is < 33 or > 126 or (byte)'+' or (byte)'=')
-            {
-                result.Append('+').Append(b.ToString("X2", CultureInfo.InvariantCulture));
-            }
-            else
-            {
-                result.Append((char)b);
-            }
-        }
-
-        return result.ToString();
     }
 
     private static string Path(string address) => MailPath.Bracket(MailPath.Bare(address));

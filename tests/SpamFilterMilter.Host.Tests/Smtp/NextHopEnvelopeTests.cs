@@ -17,7 +17,7 @@ public class NextHopEnvelopeTests
     [TestCase(null, SmtpSink, "<a@example.com>")]
     public void MAIL_passes_on_only_what_a_relay_understands_in_Postfixs_order(string? parameters, NextHopExtensions extensions, string expected)
     {
-        var envelope = new Envelope("a@example.com", parameters?.Split(' '), []);
+        var envelope = new Envelope("a@example.com", EsmtpParameters.Split(parameters), []);
 
         Assert.That(NextHopEnvelope.MailArguments(envelope, extensions, 295), Is.EqualTo(expected));
     }
@@ -28,7 +28,7 @@ public class NextHopEnvelopeTests
     [TestCase("b@example.net", "NOTIFY=NEVER", NextHopExtensions.EightBitMime, "<b@example.net>")]
     public void RCPT_gets_ORCPT_always_and_NOTIFY_when_given_if_the_next_hop_speaks_DSN(string address, string? parameters, NextHopExtensions extensions, string expected)
     {
-        var recipient = new EnvelopeRecipient(address, parameters?.Split(' '));
+        var recipient = new EnvelopeRecipient(address, EsmtpParameters.Split(parameters));
 
         Assert.That(NextHopEnvelope.RcptArguments(recipient, extensions), Is.EqualTo(expected));
     }
