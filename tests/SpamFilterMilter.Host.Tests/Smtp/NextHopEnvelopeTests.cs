@@ -1,4 +1,3 @@
-using System.Text;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 using SpamFilterMilter.Host.Smtp;
@@ -31,14 +30,5 @@ public class NextHopEnvelopeTests
         var recipient = new EnvelopeRecipient(address, EsmtpParameters.Split(parameters));
 
         Assert.That(NextHopEnvelope.RcptArguments(recipient, extensions), Is.EqualTo(expected));
-    }
-
-    [TestCase("a\r\n.b\r\n", "a\r\n..b\r\n.\r\n")]
-    [TestCase(".first\r\nlast", "..first\r\nlast\r\n.\r\n")]
-    [TestCase("one\ntwo\n", "one\r\ntwo\r\n.\r\n")]
-    [TestCase("", ".\r\n")]
-    public void The_message_goes_out_dot_stuffed_with_CRLF_lines_and_the_end_of_data_line(string message, string expected)
-    {
-        Assert.That(Encoding.Latin1.GetString(NextHopClient.DotStuffed(Encoding.Latin1.GetBytes(message))), Is.EqualTo(expected));
     }
 }
