@@ -194,40 +194,33 @@ public static class NextHopClient
 /// <summary>The next hop refused a step (or broke the protocol): the message was not handed over.</summary>
 public sealed class NextHopException : Exception
 {
-    /// <summary>Creates an exception with no step or reply.</summary>
+    /// <summary>Creates an exception with no reply.</summary>
     public NextHopException()
     {
-        Step = string.Empty;
         Lines = [];
     }
 
-    /// <summary>Creates an exception with a message and no step or reply.</summary>
+    /// <summary>Creates an exception with a message and no reply.</summary>
     public NextHopException(string message) : base(message)
     {
-        Step = string.Empty;
         Lines = [];
     }
 
     /// <summary>Creates an exception with a message and its cause.</summary>
     public NextHopException(string message, Exception innerException) : base(message, innerException)
     {
-        Step = string.Empty;
         Lines = [];
     }
 
-    /// <param name="step">The command (or "greeting", "end of data") that was refused.</param>
+    /// <param name="step">The command (or "greeting", "end of data") that was refused, for the message.</param>
     /// <param name="code">The reply code; 0 when the reply was not SMTP.</param>
     /// <param name="lines">The reply's text lines.</param>
     public NextHopException(string step, int code, IReadOnlyList<string> lines)
         : base($"next hop refused {step}: {code} {string.Join(" / ", lines)}")
     {
-        Step = step;
         Code = code;
         Lines = lines;
     }
-
-    /// <summary>The command that was refused.</summary>
-    public string Step { get; }
 
     /// <summary>The reply code (0 when the reply was not SMTP).</summary>
     public int Code { get; }
