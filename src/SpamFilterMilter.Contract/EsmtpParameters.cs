@@ -16,11 +16,18 @@ public static class EsmtpParameters
         string.IsNullOrEmpty(text) ? [] : text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>The keyword of a parameter: the text before its <c>=</c> (the whole parameter when it has none).</summary>
-    public static string Keyword(string parameter)
+    public static string Keyword(string parameter) => KeywordAndValue(parameter).Keyword;
+
+    /// <summary>
+    /// A parameter split at its first <c>=</c>: the keyword before it, the value after it (<c>ORCPT=rfc822;a=b</c> is
+    /// <c>ORCPT</c> and <c>rfc822;a=b</c>). The value is null when there is no <c>=</c> (<c>SMTPUTF8</c>) and empty when
+    /// nothing follows it (<c>RET=</c>).
+    /// </summary>
+    public static (string Keyword, string? Value) KeywordAndValue(string parameter)
     {
         ArgumentNullException.ThrowIfNull(parameter);
         var equals = parameter.IndexOf('=', StringComparison.Ordinal);
-        return equals < 0 ? parameter : parameter[..equals];
+        return equals < 0 ? (parameter, null) : (parameter[..equals], parameter[(equals + 1)..]);
     }
 
     /// <summary>True when both hold the same parameters in the same order (null counts as empty).</summary>
@@ -60,9 +67,6 @@ public static class EsmtpParameters
 
         return hash.ToHashCode();
     }
-
-    /// <summary>The parameters as SMTP writes them after the address: separated by one space (empty for none).</summary>
-    public static string ToText(IReadOnlyList<string>? parameters) => string.Join(' ', parameters ?? []);
 
     /// <summary>How the records that carry parameters print their members: the list's entries, not its type.</summary>
     internal static bool PrintRecord(System.Text.StringBuilder builder, string address, IReadOnlyList<string> parameters)

@@ -41,7 +41,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private readonly CancellationTokenSource _lifetime = new();
 
     private Task _tail = Task.CompletedTask;
-    private Task<Reply>? _nextReply;
+    private Task<SmtpAnswer>? _nextReply;
     private Task<SmtpAnswer>? _data;
     private IReadOnlyList<string> _mailParameters = [];
     private bool _esmtp;
@@ -60,7 +60,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         context.Properties[PropertyKey] = this;
         context.CommandExecuting += OnCommandExecuting;
         SmtpServerLog.SessionStarted(_logger, context.SessionId, Client.Address);
-        _nextReply = Then(async token => Reply.Of(await _filter.ConnectAsync(Client, token).ConfigureAwait(false)));
+        _nextReply = Then(token => _filter.ConnectAsync(Client, token));
     }
 
     /// <summary>The session ended (its connection is gone): its filter session is to be closed.</summary>
@@ -107,13 +107,13 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     public async Task<SmtpResponse> MessageAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken)
     {
-        var reply = await FilterAndStoreAsync(content, cancellationToken).ConfigureAwait(false);
-        if (reply.Text is not { } text)
+        var answer = await FilterAndStoreAsync(content, cancellationToken).ConfigureAwait(false);
+        if (answer.Refusal is not { } text)
         {
             return SmtpResponse.Ok;
         }
 
-        _nextReply = Task.FromResult(reply);
+        _nextReply = Task.FromResult(answer);
         return new SmtpResponse((SmtpReplyCode)text.Code, text.Lines[^1]);
     }
 
@@ -129,14 +129,14 @@ internal sealed class FilteredSession : IAsyncDisposable
         }
 
         _nextReply = null;
-        var reply = await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
-        if (reply.Text is not { } text)
+        var answer = await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (answer.Refusal is not { } text)
         {
             return written;
         }
 
         SmtpServerLog.Replaced(_logger, _context.SessionId, LogText.Quote(Encoding.ASCII.GetString(written.Span).TrimEnd()), LogText.Quote(text.ToString()));
-        IsClosing |= reply.ClosesSession;
+        IsClosing |= answer.ClosesSession;
         return Encoding.UTF8.GetBytes(text + "\r\n");
     }
 
@@ -202,7 +202,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     {
         HeloName = name;
         _esmtp = esmtp;
-        _nextReply = Then(async token => Reply.Of(await _filter.HeloAsync(name, token).ConfigureAwait(false)));
+        _nextReply = Then(token => _filter.HeloAsync(name, token));
     }
 
     private bool Accepts(SmtpAnswer answer)
@@ -213,11 +213,11 @@ internal sealed class FilteredSession : IAsyncDisposable
         }
 
         // SmtpServer writes "550 mailbox unavailable" for a refusal; the filter's reply is written in its place.
-        _nextReply = Task.FromResult(Reply.Of(answer));
+        _nextReply = Task.FromResult(answer);
         return false;
     }
 
-    private async Task<Reply> FilterAndStoreAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken)
+    private async Task<SmtpAnswer> FilterAndStoreAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken)
     {
         var data = await (_data ?? Then(token => _filter.DataAsync(token))).ConfigureAwait(false);
         _data = null;
@@ -229,7 +229,7 @@ internal sealed class FilteredSession : IAsyncDisposable
                 await _filter.ResetAsync(token).ConfigureAwait(false);
                 return true;
             }).ConfigureAwait(false);
-            return Reply.Of(data);
+            return data;
         }
 
         var queueId = TraceField.NewQueueId();
@@ -243,7 +243,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         if (filtered.Answer.IsRefused || filtered.Disposition == Disposition.Discard)
         {
             SmtpServerLog.NotStored(_logger, _context.SessionId, queueId, filtered.Disposition);
-            return Reply.Of(filtered.Answer);
+            return filtered.Answer;
         }
 
         try
@@ -257,12 +257,14 @@ internal sealed class FilteredSession : IAsyncDisposable
                 TraceField = traceField is null ? null : MessageEditor.ReadFields(traceField)[0],
                 Filtered = filtered,
             }, cancellationToken).ConfigureAwait(false);
-            return stored is null ? Reply.Own : new Reply(stored, stored.Code == 421);
+            // A store's reply is written in place of SmtpServer's 250 as a refusal is, whatever its code (the relay's
+            // "250 2.0.0 Ok: queued as ..." too); a 421 closes the session.
+            return stored is null ? SmtpAnswer.Proceed : SmtpAnswer.Refuse(stored);
         }
         catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
         {
             SmtpServerLog.StoreFailed(_logger, _context.SessionId, queueId, e);
-            return new Reply(StoreFailed, false);
+            return SmtpAnswer.Refuse(StoreFailed);
         }
     }
 
@@ -299,12 +301,4 @@ internal sealed class FilteredSession : IAsyncDisposable
     }
 
     private static IPAddress? Unmapped(IPAddress? address) => address is { IsIPv4MappedToIPv6: true } ? address.MapToIPv4() : address;
-
-    /// <summary>The reply the client gets instead of SmtpServer's (none: SmtpServer's own), and whether it closes the session.</summary>
-    private sealed record Reply(SmtpReply? Text, bool ClosesSession)
-    {
-        public static Reply Own { get; } = new(null, false);
-
-        public static Reply Of(SmtpAnswer answer) => new(answer.Refusal, answer.ClosesSession);
-    }
 }

@@ -25,6 +25,9 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     /// <summary>Completes once every session that ended has closed its filter session.</summary>
     public Task WhenClosedAsync() => Task.WhenAll(_closing.Values);
 
+    /// <summary>How many sessions that ended are still closing their filter session.</summary>
+    internal int ClosingCount => _closing.Count;
+
     private ISecurableDuplexPipe Open(ISessionContext context, ISecurableDuplexPipe pipe)
     {
         IFilterSession filter;
@@ -40,14 +43,29 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
         }
 
         var session = new FilteredSession(context, pipe, filter, options, _logger);
-        session.Ended += ended => _closing[ended] = CloseAsync(ended);
+        session.Ended += Close;
         return session.Pipe;
     }
 
-    private async Task CloseAsync(FilteredSession session)
+    private void Close(FilteredSession session)
     {
-        await session.DisposeAsync().ConfigureAwait(false);
-        _closing.TryRemove(session, out _);
+        // The closing is entered before it starts: one that completes at once must find its entry to remove.
+        var entered = new TaskCompletionSource();
+        _closing[session] = CloseAsync(session, entered.Task);
+        entered.SetResult();
+    }
+
+    private async Task CloseAsync(FilteredSession session, Task entered)
+    {
+        await entered.ConfigureAwait(false);
+        try
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _closing.TryRemove(session, out _);
+        }
     }
 
     private sealed class Listener(IEndpointListener inner, FilteringListenerFactory factory) : IEndpointListener

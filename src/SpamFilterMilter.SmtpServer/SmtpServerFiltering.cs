@@ -71,4 +71,7 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
     /// with their connections, and each closes its filter session as it ends).
     /// </summary>
     public async ValueTask DisposeAsync() => await _listeners.WhenClosedAsync().ConfigureAwait(false);
+
+    /// <summary>How many sessions that ended are still closing their filter session (for tests).</summary>
+    internal int ClosingSessions => _listeners.ClosingCount;
 }

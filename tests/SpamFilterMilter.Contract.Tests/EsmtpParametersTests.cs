@@ -22,6 +22,16 @@ public class EsmtpParametersTests
         Assert.That(EsmtpParameters.Keyword(parameter), Is.EqualTo(keyword));
     }
 
+    [TestCase("BODY=8BITMIME", "BODY", "8BITMIME")]
+    [TestCase("SMTPUTF8", "SMTPUTF8", null)]
+    [TestCase("RET=", "RET", "")]
+    [TestCase("ORCPT=rfc822;a=b@c", "ORCPT", "rfc822;a=b@c")]
+    [TestCase("=x", "", "x")]
+    public void A_parameter_splits_at_its_first_equals_sign_into_keyword_and_value(string parameter, string keyword, string? value)
+    {
+        Assert.That(EsmtpParameters.KeywordAndValue(parameter), Is.EqualTo((keyword, value)));
+    }
+
     private static IEnumerable<TestCaseData> EqualPairs()
     {
         yield return new TestCaseData(new AddRecipient("<a@b>", ["NOTIFY=NEVER"]), new AddRecipient("<a@b>", new List<string> { "NOTIFY=NEVER" }))

@@ -51,18 +51,6 @@ public class SmtpServerFilteringTests
     }
 
     [Test]
-    public async Task A_421_at_connect_is_the_greeting_and_the_server_closes_the_connection()
-    {
-        var filter = Filter();
-        filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Connect, FilterAction.TempFail, Closing421));
-        await using var server = await StartAsync(filter, new MemoryStore());
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-
-        Assert.That(client.Greeting.Text, Is.EqualTo("421 mx.example.com Service unavailable - try again later"));
-        Assert.That(await client.IsClosedByServerAsync(), Is.True);
-    }
-
-    [Test]
     public async Task The_filter_is_told_the_client_and_the_server_it_connected_to()
     {
         var filter = Filter();
@@ -84,26 +72,18 @@ public class SmtpServerFilteringTests
     }
 
     [Test]
-    public async Task A_refusal_at_HELO_is_given_to_MAIL_and_a_421_at_HELO_closes()
+    public async Task A_refusal_at_HELO_is_given_to_MAIL_with_its_every_line()
     {
         var filter = Filter();
         filter.Setup(f => f.HeloAsync("bad.example", It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Helo, FilterAction.TempFail, TwoLines451));
-        filter.Setup(f => f.HeloAsync("closing.example", It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Helo, FilterAction.TempFail, Closing421));
         await using var server = await StartAsync(filter, new MemoryStore());
-        await using var refused = await SmtpLineClient.ConnectAsync(server.Port);
-        await using var closed = await SmtpLineClient.ConnectAsync(server.Port);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
 
-        var ehlo = await refused.SendAsync("EHLO bad.example");
-        var mail = await refused.SendAsync("MAIL FROM:<a@example.org>");
-        var closing = await closed.SendAsync("EHLO closing.example");
+        var ehlo = await client.SendAsync("EHLO bad.example");
+        var mail = await client.SendAsync("MAIL FROM:<a@example.org>");
 
-        Assert.Multiple(async () =>
-        {
-            Assert.That(ehlo.Code, Is.EqualTo(250));
-            Assert.That(mail.Text, Is.EqualTo("451-4.7.1 first line\r\n451 4.7.1 second line"));
-            Assert.That(closing.Text, Is.EqualTo("421 4.7.0 closing"));
-            Assert.That(await closed.IsClosedByServerAsync(), Is.True);
-        });
+        Assert.That(ehlo.Code, Is.EqualTo(250));
+        Assert.That(mail.Text, Is.EqualTo("451-4.7.1 first line\r\n451 4.7.1 second line"));
     }
 
     [Test]
@@ -179,23 +159,6 @@ public class SmtpServerFilteringTests
     }
 
     [Test]
-    public async Task A_421_at_RCPT_is_given_and_the_server_closes_the_connection()
-    {
-        var filter = Filter();
-        filter.Setup(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()))
-            .ReturnsAsync(Decide(FilterStage.Rcpt, FilterAction.TempFail, Closing421));
-        await using var server = await StartAsync(filter, new MemoryStore());
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
-
-        var rcpt = await client.SendAsync("RCPT TO:<b@example.com>");
-
-        Assert.That(rcpt.Text, Is.EqualTo("421 4.7.0 closing"));
-        Assert.That(await client.IsClosedByServerAsync(), Is.True);
-    }
-
-    [Test]
     public async Task A_refusal_at_DATA_is_given_at_the_final_dot_and_nothing_is_stored()
     {
         var filter = Filter();
@@ -234,18 +197,62 @@ public class SmtpServerFilteringTests
         Assert.That(store.Messages, Is.Empty);
     }
 
-    [Test]
-    public async Task A_421_for_the_message_is_given_at_the_final_dot_and_the_server_closes_the_connection()
+    [TestCase(FilterStage.Connect, "the greeting", "421 mx.example.com Service unavailable - try again later")]
+    [TestCase(FilterStage.Helo, "EHLO", "421 4.7.0 closing")]
+    [TestCase(FilterStage.Mail, "MAIL", "421 4.7.0 closing")]
+    [TestCase(FilterStage.Rcpt, "RCPT", "421 4.7.0 closing")]
+    [TestCase(FilterStage.Data, "the final dot", "421 4.7.0 closing")]
+    [TestCase(FilterStage.EndOfMessage, "the final dot", "421 4.7.0 closing")]
+    public async Task A_421_at_any_stage_is_the_reply_where_the_stage_is_answered_and_the_server_closes_the_connection(FilterStage stage, string answeredAt, string expected)
     {
         var filter = Filter();
-        Verdict(filter, new FilterVerdict { Kind = VerdictKind.String, Action = FilterAction.TempFail, Reply = Closing421, DecidedAt = FilterStage.EndOfMessage });
-        await using var server = await StartAsync(filter, new MemoryStore());
+        var closing = Decide(stage, FilterAction.TempFail, Closing421);
+        switch (stage)
+        {
+            case FilterStage.Connect:
+                filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>())).ReturnsAsync(closing);
+                break;
+            case FilterStage.Helo:
+                filter.Setup(f => f.HeloAsync(It.IsAny<string>(), It.IsAny<CancellationToken>())).ReturnsAsync(closing);
+                break;
+            case FilterStage.Mail:
+                filter.Setup(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(closing);
+                break;
+            case FilterStage.Rcpt:
+                filter.Setup(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(closing);
+                break;
+            case FilterStage.Data:
+                filter.Setup(f => f.DataAsync(It.IsAny<CancellationToken>())).ReturnsAsync(closing);
+                break;
+            default:
+                Verdict(filter, new FilterVerdict { Kind = VerdictKind.String, Action = FilterAction.TempFail, Reply = Closing421, DecidedAt = stage });
+                break;
+        }
+
+        var store = new MemoryStore();
+        await using var server = await StartAsync(filter, store);
         await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        (string Step, Func<Task<ClientReply>> Send)[] dialogue =
+        [
+            ("EHLO", () => client.SendAsync("EHLO client.example")),
+            ("MAIL", () => client.SendAsync("MAIL FROM:<a@example.org>")),
+            ("RCPT", () => client.SendAsync("RCPT TO:<b@example.com>")),
+            ("DATA", () => client.SendAsync("DATA")),
+            ("the final dot", () => client.SendMessageAsync(Message)),
+        ];
 
-        var end = await client.SendMailAsync("a@example.org", ["b@example.com"], Message);
+        var (step, reply) = ("the greeting", client.Greeting);
+        foreach (var next in dialogue.TakeWhile(_ => reply.Code < 400))
+        {
+            (step, reply) = (next.Step, await next.Send());
+        }
 
-        Assert.That(end.Text, Is.EqualTo("421 4.7.0 closing"));
-        Assert.That(await client.IsClosedByServerAsync(), Is.True);
+        Assert.Multiple(async () =>
+        {
+            Assert.That((step, reply.Text), Is.EqualTo((answeredAt, expected)));
+            Assert.That(await client.IsClosedByServerAsync(), Is.True);
+            Assert.That(store.Messages, Is.Empty);
+        });
     }
 
     [Test]
@@ -352,6 +359,24 @@ public class SmtpServerFilteringTests
         filter.Verify(f => f.DisposeAsync(), Times.Once);
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task A_session_that_ended_is_forgotten_once_its_filter_session_closed(bool mockFilter)
+    {
+        var filter = Filter();
+        await using var server = await FilteringServer.StartAsync(mockFilter ? _ => filter.Object : null, new MemoryStore());
+        for (var i = 0; i < 3; i++)
+        {
+            await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+            await client.SendAsync("QUIT");
+            Assert.That(await client.IsClosedByServerAsync(), Is.True);
+        }
+
+        await server.SessionsClosedAsync();
+
+        Assert.That(server.ClosingSessions, Is.Zero);
+    }
+
     [Test]
     public async Task Without_a_filter_every_message_goes_to_the_store_as_it_came_with_the_trace_field_on_top()
     {
@@ -369,7 +394,7 @@ public class SmtpServerFilteringTests
             Assert.That(received.Filtered.Disposition, Is.EqualTo(Disposition.Deliver));
             Assert.That(received.Filtered.Verdict.Kind, Is.EqualTo(VerdictKind.Default));
             Assert.That(text, Does.StartWith("Received: from client.example"));
-            Assert.That(text[text.IndexOf("Subject:", StringComparison.Ordinal)..], Is.EqualTo(Message.Replace("\r\n.starts", "\r\n.starts", StringComparison.Ordinal)));
+            Assert.That(text[text.IndexOf("Subject:", StringComparison.Ordinal)..], Is.EqualTo(Message), "the line that starts with a dot arrives as it was before stuffing");
             Assert.That(received.Filtered.Envelope, Is.EqualTo(new Envelope("a@example.org", [], [new EnvelopeRecipient("b@example.com"), new EnvelopeRecipient("c@example.com")])));
         });
     }

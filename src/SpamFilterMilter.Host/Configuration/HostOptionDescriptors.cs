@@ -68,17 +68,35 @@ internal static partial class HostOptionDescriptors
     /// Why a name no descriptor knows is refused. Messaging Server options this host knows of but does not
     /// implement are said to be so, with what to use instead, rather than "unknown".
     /// </summary>
-    public static string NotSupported(string name) => name.ToLowerInvariant() switch
+    public static string NotSupported(string name)
     {
-        var n when n.StartsWith("ldap_optout", StringComparison.Ordinal) =>
-            "not supported: opt-out attributes are not implemented (remove the user's opt-in value, or use disablesourcespamfilterX / disabledestinationspamfilterX on a channel)",
-        var n when n.StartsWith("alias_optin", StringComparison.Ordinal) || n.StartsWith("alias_optout", StringComparison.Ordinal) =>
-            "not supported: this host has no alias file (opt recipients in through LDAP_OPTINX, their domain or a channel)",
-        var n when n.EndsWith("_message_budget", StringComparison.Ordinal) =>
-            $"not a slot's option: {HostOptions.MessageBudgetOption} holds for all slots together, written without a slot number",
-        var n when n.EndsWith("_null_optin", StringComparison.Ordinal) =>
-            "not supported: Messaging Server never documented its meaning; here any non-empty opt-in value opts in",
-        _ => "unknown option",
+        if (AnySlotOption().Match(name) is { Success: true } slotOption)
+        {
+            return NotSupportedSlotOptions.GetValueOrDefault(slotOption.Groups["rest"].Value, "unknown option");
+        }
+
+        return name.ToLowerInvariant() switch
+        {
+            var n when n.StartsWith("ldap_optout", StringComparison.Ordinal) =>
+                "not supported: opt-out attributes are not implemented (remove the user's opt-in value, or use disablesourcespamfilterX / disabledestinationspamfilterX on a channel)",
+            var n when n.StartsWith("alias_optin", StringComparison.Ordinal) || n.StartsWith("alias_optout", StringComparison.Ordinal) =>
+                "not supported: this host has no alias file (opt recipients in through LDAP_OPTINX, their domain or a channel)",
+            _ => "unknown option",
+        };
+    }
+
+    /// <summary>
+    /// Any name of a slot's option, known or not (<c>spamfilterX_rest</c>): one no descriptor knows still has its slot
+    /// number checked, as a known one has.
+    /// </summary>
+    [GeneratedRegex(@"^spamfilter(?<x>[0-9]*)_(?<rest>.+)$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    public static partial Regex AnySlotOption();
+
+    /// <summary>The slot options (the name after <c>spamfilterX_</c>) this host knows of and does not take, with why.</summary>
+    private static readonly Dictionary<string, string> NotSupportedSlotOptions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["message_budget"] = $"not a slot's option: {HostOptions.MessageBudgetOption} holds for all slots together, written without a slot number",
+        ["null_optin"] = "not supported: Messaging Server never documented its meaning; here any non-empty opt-in value opts in",
     };
 
     /// <summary>Verdicts an action with $U is parsed with when option.dat is read (see <see cref="Action"/>).</summary>

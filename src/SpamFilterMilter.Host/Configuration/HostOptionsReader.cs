@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using SpamFilterMilter.Contract;
 
 namespace SpamFilterMilter.Host.Configuration;
@@ -12,7 +11,7 @@ namespace SpamFilterMilter.Host.Configuration;
 /// <param name="filePath">option.dat's full path, for errors.</param>
 /// <param name="optionFolder">option.dat's folder: relative paths are taken from it.</param>
 /// <param name="pluginFolder">The host's plug-in folder: a relative <c>spamfilterX_library</c> is taken from it.</param>
-internal sealed partial class HostOptionsReader(string filePath, string optionFolder, string pluginFolder)
+internal sealed class HostOptionsReader(string filePath, string optionFolder, string pluginFolder)
 {
     private readonly Dictionary<string, int> _seen = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<int, SlotDraft> _slots = [];
@@ -85,11 +84,9 @@ internal sealed partial class HostOptionsReader(string filePath, string optionFo
         }
 
         // No option of this name. One that names a slot has its number checked first, as a known one has.
-        if (AnySlotOption().Match(line.Name) is { Success: true } slotOption)
+        if (HostOptionDescriptors.AnySlotOption().Match(line.Name) is { Success: true } slotOption)
         {
             SlotNumber(line, slotOption.Groups["x"].Value);
-            var rest = slotOption.Groups["rest"].Value.ToLowerInvariant();
-            throw Error(line.Line, line.Name, rest is "null_optin" or "message_budget" ? HostOptionDescriptors.NotSupported(line.Name) : "unknown option");
         }
 
         throw Error(line.Line, line.Name, HostOptionDescriptors.NotSupported(line.Name));
@@ -112,7 +109,4 @@ internal sealed partial class HostOptionsReader(string filePath, string optionFo
         int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var pair) && pair < HostOptions.PairCount
             ? pair
             : throw Error(line.Line, line.Name, $"the pair number must be 0 to {HostOptions.PairCount - 1}");
-
-    [GeneratedRegex(@"^spamfilter(?<x>[0-9]*)_(?<rest>.+)$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex AnySlotOption();
 }

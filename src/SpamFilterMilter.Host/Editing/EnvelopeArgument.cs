@@ -60,7 +60,7 @@ public static class EnvelopeArgument
             throw new FormatException($"{LogText.Quote(text)}: a space must follow the '>' that closes the path");
         }
 
-        return (address, text[end..].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        return (address, EsmtpParameters.Split(text[end..]));
     }
 
     /// <summary>The argument as SMTP writes it, what <see cref="Parse"/> reads: <c>&lt;a@example.com&gt; BODY=8BITMIME SIZE=12</c> (<c>&lt;&gt;</c> for the null sender).</summary>
@@ -75,14 +75,13 @@ public static class EnvelopeArgument
     public static string? ParameterProblem(string parameter)
     {
         ArgumentNullException.ThrowIfNull(parameter);
-        var equals = parameter.IndexOf('=', StringComparison.Ordinal);
-        var keyword = equals < 0 ? parameter : parameter[..equals];
+        var (keyword, value) = EsmtpParameters.KeywordAndValue(parameter);
         var problem = keyword.Length == 0 ? "it has no keyword"
             : !char.IsAsciiLetterOrDigit(keyword[0]) || keyword.AsSpan().ContainsAnyExcept(KeywordCharacters)
                 ? "a keyword is letters, digits and '-', starting with a letter or digit"
-            : equals < 0 ? null
-            : equals == parameter.Length - 1 ? "the value after '=' is empty"
-            : FirstBadValueCharacter(parameter.AsSpan(equals + 1)) is { } bad ? $"a value may not hold {LogText.Quote(bad.ToString())}"
+            : value is null ? null
+            : value.Length == 0 ? "the value after '=' is empty"
+            : FirstBadValueCharacter(value) is { } bad ? $"a value may not hold {LogText.Quote(bad.ToString())}"
             : null;
         return problem is null ? null : $"{LogText.Quote(parameter)} is not an ESMTP parameter (keyword[=value]): {problem}";
     }

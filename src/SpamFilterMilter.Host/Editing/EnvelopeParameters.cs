@@ -32,7 +32,7 @@ internal static class EnvelopeParameters
         string? ret = null, envid = null;
         foreach (var parameter in given)
         {
-            var (keyword, value) = Split(parameter);
+            var (keyword, value) = EsmtpParameters.KeywordAndValue(parameter);
             if (keyword.Equals("RET", StringComparison.OrdinalIgnoreCase) && value is not null)
             {
                 if (value.Equals("FULL", StringComparison.OrdinalIgnoreCase) || value.Equals("HDRS", StringComparison.OrdinalIgnoreCase))
@@ -46,7 +46,7 @@ internal static class EnvelopeParameters
             }
             else if (keyword.Equals("ENVID", StringComparison.OrdinalIgnoreCase) && value is not null)
             {
-                if (XtextDecodesToPrintable(value))
+                if (Xtext.Decodes(value, printableOnly: true))
                 {
                     envid = "ENVID=" + value;
                 }
@@ -100,7 +100,7 @@ internal static class EnvelopeParameters
         string? notify = null, orcpt = null;
         foreach (var parameter in given)
         {
-            var (keyword, value) = Split(parameter);
+            var (keyword, value) = EsmtpParameters.KeywordAndValue(parameter);
             if (keyword.Equals("NOTIFY", StringComparison.OrdinalIgnoreCase) && value is not null)
             {
                 if (notify is null && IsNotify(value))
@@ -115,7 +115,7 @@ internal static class EnvelopeParameters
             else if (keyword.Equals("ORCPT", StringComparison.OrdinalIgnoreCase) && value is not null)
             {
                 var semicolon = value.IndexOf(';', StringComparison.Ordinal);
-                if (orcpt is null && semicolon > 0 && XtextDecodes(value.AsSpan(semicolon + 1), printableOnly: false))
+                if (orcpt is null && semicolon > 0 && Xtext.Decodes(value.AsSpan(semicolon + 1), printableOnly: false))
                 {
                     orcpt = "ORCPT=" + value;
                 }
@@ -142,12 +142,6 @@ internal static class EnvelopeParameters
     private static string Ignored(string parameter, string edit, string why) =>
         $"the ESMTP parameter {LogText.Quote(parameter)} of {edit} is ignored: {why}";
 
-    private static (string Keyword, string? Value) Split(string parameter)
-    {
-        var equals = parameter.IndexOf('=', StringComparison.Ordinal);
-        return equals < 0 ? (parameter, null) : (parameter[..equals], parameter[(equals + 1)..]);
-    }
-
     /// <summary>RFC 3461 NOTIFY: NEVER alone, or any of SUCCESS, FAILURE and DELAY, comma separated (case-insensitive, as Postfix reads it).</summary>
     private static bool IsNotify(string value)
     {
@@ -158,33 +152,5 @@ internal static class EnvelopeParameters
         }
 
         return words.All(w => NotifyWords.Contains(w, StringComparer.OrdinalIgnoreCase));
-    }
-
-    private static bool XtextDecodesToPrintable(string xtext) => XtextDecodes(xtext, printableOnly: true);
-
-    /// <summary>RFC 3461 xtext as Postfix's <c>xtext_unquote</c> reads it: <c>+XX</c> (hex, either case) stands for one byte.</summary>
-    private static bool XtextDecodes(ReadOnlySpan<char> xtext, bool printableOnly)
-    {
-        for (var i = 0; i < xtext.Length; i++)
-        {
-            int decoded = xtext[i];
-            if (decoded == '+')
-            {
-                if (i + 2 >= xtext.Length || !char.IsAsciiHexDigit(xtext[i + 1]) || !char.IsAsciiHexDigit(xtext[i + 2]))
-                {
-                    return false;
-                }
-
-                decoded = Convert.ToInt32(xtext.Slice(i + 1, 2).ToString(), 16);
-                i += 2;
-            }
-
-            if (printableOnly && decoded is < 0x20 or > 0x7E)
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 }

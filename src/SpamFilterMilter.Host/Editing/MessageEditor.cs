@@ -33,11 +33,18 @@ public static class MessageEditor
     /// to <paramref name="hiddenTraceHeader"/> (the one the filter was not shown) is counted by InsertHeader and not by
     /// ChangeHeader indexes; null: every field is counted by both.
     /// </summary>
-    public static EditedMessage Apply(ReadOnlySpan<byte> message, Envelope envelope, IEnumerable<MessageEdit> edits, HeaderField? hiddenTraceHeader = null)
+    public static EditedMessage Apply(ReadOnlySpan<byte> message, Envelope envelope, IEnumerable<MessageEdit> edits, HeaderField? hiddenTraceHeader = null) =>
+        Apply(message.ToArray().AsMemory(), envelope, edits, hiddenTraceHeader);
+
+    /// <summary>
+    /// As the public form, reading <paramref name="message"/> where it is instead of copying it first: the caller
+    /// owns it and must not change it until this returns.
+    /// </summary>
+    internal static EditedMessage Apply(ReadOnlyMemory<byte> message, Envelope envelope, IEnumerable<MessageEdit> edits, HeaderField? hiddenTraceHeader = null)
     {
         ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(edits);
-        var draft = MessageDraft.Parse(message.ToArray(), envelope, hiddenTraceHeader);
+        var draft = MessageDraft.Parse(message, envelope, hiddenTraceHeader);
         foreach (var edit in edits)
         {
             draft.Apply(edit);

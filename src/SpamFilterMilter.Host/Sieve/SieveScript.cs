@@ -39,25 +39,21 @@ public sealed class SieveScript
     /// <c>tempfail</c>) ends the script. Throws <see cref="SieveException"/> for a run-time error (e.g. a
     /// header name that is not one, invalid base64). <paramref name="message"/> must not change during the run.
     /// </summary>
-    public SieveOutcome Run(ReadOnlyMemory<byte> message, Envelope envelope) => Run(message, envelope, verdictBody: null);
-
-    /// <summary>
-    /// Runs the script as <see cref="Run(ReadOnlyMemory{byte}, Envelope)"/> does, for a verdict whose replacement body
-    /// is <paramref name="verdictBody"/> (<see cref="FilterVerdict.ReplacementBody"/>): what <c>replacebody :verdict</c>
+    /// <param name="message">The message, header and body.</param>
+    /// <param name="envelope">The envelope the envelope tests read and the envelope edits change.</param>
+    /// <param name="verdictBody">
+    /// The verdict's replacement body (<see cref="FilterVerdict.ReplacementBody"/>): what <c>replacebody :verdict</c>
     /// puts in the message, written once into <see cref="SieveOutcome.Message"/>. The outcome's <see cref="ReplaceBody"/>
     /// edit is that body itself: it lives as long as the caller keeps it (the host disposes it once the slot has run).
-    /// Without one, <c>replacebody :verdict</c> is a <see cref="SieveException"/>.
-    /// </summary>
-    public SieveOutcome Run(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody) =>
-        Run(message, envelope, verdictBody, hiddenTraceHeader: null);
-
-    /// <summary>
-    /// Runs the script as <see cref="Run(ReadOnlyMemory{byte}, Envelope, MessageBody?)"/> does, on a message whose first
-    /// field equal to <paramref name="hiddenTraceHeader"/> is the host's own trace header, which the filter was not shown
-    /// (<see cref="MessageSubmission.HiddenTraceHeader"/>): <c>insertheader</c> indexes count it, <c>replaceheader</c> and
-    /// <c>deleteheader</c> do not, as in <see cref="MessageEditor.Apply(ReadOnlySpan{byte}, Envelope, IEnumerable{MessageEdit}, HeaderField?)"/>.
-    /// </summary>
-    public SieveOutcome Run(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody, HeaderField? hiddenTraceHeader)
+    /// Null: <c>replacebody :verdict</c> is a <see cref="SieveException"/>.
+    /// </param>
+    /// <param name="hiddenTraceHeader">
+    /// The host's own trace header, which the filter was not shown (<see cref="MessageSubmission.HiddenTraceHeader"/>):
+    /// the message's first field equal to it is counted by <c>insertheader</c> indexes and not by <c>replaceheader</c>
+    /// and <c>deleteheader</c>, as in <see cref="MessageEditor.Apply(ReadOnlySpan{byte}, Envelope, IEnumerable{MessageEdit}, HeaderField?)"/>.
+    /// Null: every field is counted by all of them.
+    /// </param>
+    public SieveOutcome Run(ReadOnlyMemory<byte> message, Envelope envelope, MessageBody? verdictBody = null, HeaderField? hiddenTraceHeader = null)
     {
         ArgumentNullException.ThrowIfNull(envelope);
         var run = new SieveInterpreter(message, envelope, verdictBody, hiddenTraceHeader);
@@ -67,5 +63,4 @@ public sealed class SieveScript
 
     /// <inheritdoc />
     public override string ToString() => Text;
-
 }

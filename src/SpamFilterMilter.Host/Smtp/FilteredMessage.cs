@@ -13,8 +13,4 @@ namespace SpamFilterMilter.Host.Smtp;
 /// <param name="Envelope">The envelope after the filter's edits (sender and recipients with their ESMTP parameters).</param>
 /// <param name="Message">The message after the filter's edits, the server's own trace field included.</param>
 /// <param name="Verdict">The filter's verdict as it came.</param>
-public sealed record FilteredMessage(SmtpAnswer Answer, Disposition Disposition, Envelope Envelope, byte[] Message, FilterVerdict Verdict)
-{
-    /// <summary>True when the message goes on to its recipients (edited).</summary>
-    public bool IsDelivered => Disposition == Disposition.Deliver;
-}
+public sealed record FilteredMessage(SmtpAnswer Answer, Disposition Disposition, Envelope Envelope, byte[] Message, FilterVerdict Verdict);

@@ -45,32 +45,52 @@ public static class NextHopClient
     /// </summary>
     public static byte[] DotStuffed(ReadOnlySpan<byte> message)
     {
-        var output = new List<byte>(message.Length + 8);
-        var lineStart = true;
-        for (var i = 0; i < message.Length; i++)
+        var counter = new Output([]);
+        Stuff(message, ref counter);
+        var stuffed = new byte[counter.Length];
+        var output = new Output(stuffed);
+        Stuff(message, ref output);
+        return stuffed;
+    }
+
+    /// <summary>Writes <see cref="DotStuffed"/>'s result a line at a time: counted first, then written into an array of that size.</summary>
+    private static void Stuff(ReadOnlySpan<byte> message, ref Output output)
+    {
+        var rest = message;
+        while (!rest.IsEmpty)
         {
-            var b = message[i];
-            if (lineStart && b == (byte)'.')
+            var lf = rest.IndexOf((byte)'\n');
+            var line = lf < 0 ? rest : rest[..lf];
+            rest = lf < 0 ? [] : rest[(lf + 1)..];
+            if (line.StartsWith((byte)'.'))
             {
-                output.Add((byte)'.');
+                output.Write("."u8);
             }
 
-            if (b == (byte)'\n' && (i == 0 || message[i - 1] != (byte)'\r'))
+            output.Write(line);
+            // The line's own CR stays; a bare LF gets one; a last line without LF (even one ending in CR) gets CRLF.
+            output.Write(lf >= 0 && line.EndsWith((byte)'\r') ? "\n"u8 : "\r\n"u8);
+        }
+
+        output.Write(".\r\n"u8);
+    }
+
+    /// <summary>Where <see cref="Stuff"/> writes: an array, or nothing when it only counts (an empty target).</summary>
+    private ref struct Output(Span<byte> target)
+    {
+        private readonly Span<byte> _target = target;
+
+        public int Length { get; private set; }
+
+        public void Write(ReadOnlySpan<byte> bytes)
+        {
+            if (!_target.IsEmpty)
             {
-                output.Add((byte)'\r');
+                bytes.CopyTo(_target[Length..]);
             }
 
-            output.Add(b);
-            lineStart = b == (byte)'\n';
+            Length += bytes.Length;
         }
-
-        if (!lineStart)
-        {
-            output.AddRange("\r\n"u8);
-        }
-
-        output.AddRange(".\r\n"u8);
-        return [.. output];
     }
 
     private static NextHopExtensions ExtensionsOf(IReadOnlyList<string> ehloLines)
@@ -174,40 +194,33 @@ public static class NextHopClient
 /// <summary>The next hop refused a step (or broke the protocol): the message was not handed over.</summary>
 public sealed class NextHopException : Exception
 {
-    /// <summary>Creates an exception with no step or reply.</summary>
+    /// <summary>Creates an exception with no reply.</summary>
     public NextHopException()
     {
-        Step = string.Empty;
         Lines = [];
     }
 
-    /// <summary>Creates an exception with a message and no step or reply.</summary>
+    /// <summary>Creates an exception with a message and no reply.</summary>
     public NextHopException(string message) : base(message)
     {
-        Step = string.Empty;
         Lines = [];
     }
 
     /// <summary>Creates an exception with a message and its cause.</summary>
     public NextHopException(string message, Exception innerException) : base(message, innerException)
     {
-        Step = string.Empty;
         Lines = [];
     }
 
-    /// <param name="step">The command (or "greeting", "end of data") that was refused.</param>
+    /// <param name="step">The command (or "greeting", "end of data") that was refused, for the message.</param>
     /// <param name="code">The reply code; 0 when the reply was not SMTP.</param>
     /// <param name="lines">The reply's text lines.</param>
     public NextHopException(string step, int code, IReadOnlyList<string> lines)
         : base($"next hop refused {step}: {code} {string.Join(" / ", lines)}")
     {
-        Step = step;
         Code = code;
         Lines = lines;
     }
-
-    /// <summary>The command that was refused.</summary>
-    public string Step { get; }
 
     /// <summary>The reply code (0 when the reply was not SMTP).</summary>
     public int Code { get; }

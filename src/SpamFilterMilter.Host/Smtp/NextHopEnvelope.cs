@@ -18,7 +18,7 @@ public static class NextHopEnvelope
     public static string MailArguments(Envelope envelope, NextHopExtensions extensions, long messageSize)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        var text = new StringBuilder("<").Append(envelope.MailFrom).Append('>');
+        var text = new StringBuilder(Path(envelope.MailFrom));
         var parameters = envelope.MailParameters;
         if (extensions.HasFlag(NextHopExtensions.Size))
         {
@@ -36,9 +36,9 @@ public static class NextHopEnvelope
             AppendIfPresent(text, parameters, "RET");
         }
 
-        if (Find(parameters, "SMTPUTF8") is { } utf8)
+        if (extensions.HasFlag(NextHopExtensions.SmtpUtf8))
         {
-            text.Append(' ').Append(utf8);
+            AppendIfPresent(text, parameters, "SMTPUTF8");
         }
 
         return text.ToString();
@@ -48,39 +48,21 @@ public static class NextHopEnvelope
     public static string RcptArguments(EnvelopeRecipient recipient, NextHopExtensions extensions)
     {
         ArgumentNullException.ThrowIfNull(recipient);
-        var text = new StringBuilder("<").Append(MailPath.Bare(recipient.Address)).Append('>');
+        var text = new StringBuilder(Path(recipient.Address));
         if (extensions.HasFlag(NextHopExtensions.Dsn))
         {
             var parameters = recipient.Parameters;
-            text.Append(' ').Append(Find(parameters, "ORCPT") ?? "ORCPT=rfc822;" + XText(MailPath.Bare(recipient.Address)));
+            text.Append(' ').Append(Find(parameters, "ORCPT") ?? "ORCPT=rfc822;" + Xtext.Encode(MailPath.Bare(recipient.Address)));
             AppendIfPresent(text, parameters, "NOTIFY");
         }
 
         return text.ToString();
     }
 
-    /// <summary>RFC 3461 xtext: bytes outside '!'..'~', '+' and '=' as <c>+XX</c>.</summary>
-    public static string XText(string text)
-    {
-        var result = new StringBuilder();
-        foreach (var b in Encoding.UTF8.GetBytes(text))
-        {
-            if (b is < 33 or > 126 or (byte)'+' or (byte)'=')
-            {
-                result.Append('+').Append(b.ToString("X2", CultureInfo.InvariantCulture));
-            }
-            else
-            {
-                result.Append((char)b);
-            }
-        }
-
-        return result.ToString();
-    }
+    private static string Path(string address) => MailPath.Bracket(MailPath.Bare(address));
 
     private static string? Find(IReadOnlyList<string> parameters, string keyword) =>
-        parameters.FirstOrDefault(p => p.Equals(keyword, StringComparison.OrdinalIgnoreCase)
-            || p.StartsWith(keyword + "=", StringComparison.OrdinalIgnoreCase));
+        parameters.FirstOrDefault(p => EsmtpParameters.Keyword(p).Equals(keyword, StringComparison.OrdinalIgnoreCase));
 
     private static void AppendIfPresent(StringBuilder text, IReadOnlyList<string> parameters, string keyword)
     {

@@ -174,9 +174,7 @@ public sealed class SmtpFilterSession : IAsyncDisposable
             throw new InvalidOperationException("The message comes after an accepted DATA.");
         }
 
-        using var copy = new MemoryStream();
-        await message.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
-        byte[] whole = traceField is null ? copy.ToArray() : [.. traceField, .. copy.ToArray()];
+        var whole = await ReadAfterAsync(traceField ?? [], message, cancellationToken).ConfigureAwait(false);
         HeaderField? hidden = traceField is null ? null : MessageEditor.ReadFields(traceField)[0];
         FilterVerdict verdict;
         using (var content = new MemoryStream(whole, writable: false))
@@ -189,19 +187,20 @@ public sealed class SmtpFilterSession : IAsyncDisposable
         {
             var envelope = new Envelope(_sender, _senderParameters, [.. _recipients]);
             _recipients.Clear();
-            switch (verdict.Action)
+            if (Refusal(verdict.Action, verdict.Reply) is { } refusal)
             {
-                case FilterAction.Reject:
-                    return new FilteredMessage(SmtpAnswer.Refuse(verdict.Reply ?? SmtpReply.DefaultReject), Disposition.Reject, envelope, whole, verdict);
-                case FilterAction.TempFail:
-                    return new FilteredMessage(SmtpAnswer.Refuse(verdict.Reply ?? SmtpReply.DefaultTempFail), Disposition.TempFail, envelope, whole, verdict);
-                case FilterAction.Discard:
-                    return new FilteredMessage(SmtpAnswer.Proceed, Disposition.Discard, envelope, whole, verdict);
-                default:
-                    var edited = MessageEditor.Apply(whole, envelope, verdict.Edits, hidden);
-                    return new FilteredMessage(SmtpAnswer.Proceed, verdict.QuarantineReason is null ? Disposition.Deliver : Disposition.Quarantine,
-                        edited.Envelope, edited.Message, verdict);
+                var refused = verdict.Action == FilterAction.Reject ? Disposition.Reject : Disposition.TempFail;
+                return new FilteredMessage(SmtpAnswer.Refuse(refusal), refused, envelope, whole, verdict);
             }
+
+            if (verdict.Action == FilterAction.Discard)
+            {
+                return new FilteredMessage(SmtpAnswer.Proceed, Disposition.Discard, envelope, whole, verdict);
+            }
+
+            var edited = MessageEditor.Apply(whole.AsMemory(), envelope, verdict.Edits, hidden);
+            return new FilteredMessage(SmtpAnswer.Proceed, verdict.QuarantineReason is null ? Disposition.Deliver : Disposition.Quarantine,
+                edited.Envelope, edited.Message, verdict);
         }
         finally
         {
@@ -239,10 +238,36 @@ public sealed class SmtpFilterSession : IAsyncDisposable
     }
 
     /// <summary>The reply that refuses the command, or null when the decision lets it through.</summary>
-    private static SmtpReply? Refusal(StageDecision decision) => decision.Action switch
+    private static SmtpReply? Refusal(StageDecision decision) => Refusal(decision.Action, decision.Reply);
+
+    /// <summary>
+    /// The reply a filter's REJECT or TEMPFAIL refuses with (its own, else Postfix's default wording), at any stage and
+    /// at the end of the message; null for the actions that do not refuse.
+    /// </summary>
+    private static SmtpReply? Refusal(FilterAction action, SmtpReply? reply) => action switch
     {
-        FilterAction.Reject => decision.Reply ?? SmtpReply.DefaultReject,
-        FilterAction.TempFail => decision.Reply ?? SmtpReply.DefaultTempFail,
+        FilterAction.Reject => reply ?? SmtpReply.DefaultReject,
+        FilterAction.TempFail => reply ?? SmtpReply.DefaultTempFail,
         _ => null,
     };
+
+    /// <summary>
+    /// <paramref name="prefix"/> and then the rest of <paramref name="message"/>, in one array: read straight into it
+    /// when the stream knows its length (a message the server holds in memory), else through one growing buffer.
+    /// </summary>
+    private static async ValueTask<byte[]> ReadAfterAsync(byte[] prefix, Stream message, CancellationToken cancellationToken)
+    {
+        if (message.CanSeek)
+        {
+            var whole = new byte[prefix.Length + (message.Length - message.Position)];
+            prefix.CopyTo(whole, 0);
+            await message.ReadExactlyAsync(whole.AsMemory(prefix.Length), cancellationToken).ConfigureAwait(false);
+            return whole;
+        }
+
+        using var copy = new MemoryStream();
+        copy.Write(prefix);
+        await message.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
+        return copy.ToArray();
+    }
 }

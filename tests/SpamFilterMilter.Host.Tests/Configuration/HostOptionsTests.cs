@@ -156,6 +156,8 @@ public class HostOptionsTests : TempFolderTest
     [TestCase("alias_optin1=spam", "not supported: this host has no alias file (opt recipients in through LDAP_OPTINX, their domain or a channel)")]
     [TestCase("ALIAS_OPTOUT2=spam", "not supported: this host has no alias file (opt recipients in through LDAP_OPTINX, their domain or a channel)")]
     [TestCase("spamfilter1_null_optin=none", "not supported: Messaging Server never documented its meaning; here any non-empty opt-in value opts in")]
+    [TestCase("LDAP_NULL_OPTIN=none", "unknown option")]
+    [TestCase("SPAMFILTER1_X_MESSAGE_BUDGET=10", "unknown option")]
     [TestCase("LDAP_OPTIN1=mail AntiUBE", "\"mail AntiUBE\" is not an attribute name")]
     public void A_bad_option_is_an_error_at_its_line(string line, string problem)
     {

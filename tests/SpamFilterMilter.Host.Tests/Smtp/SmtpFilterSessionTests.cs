@@ -159,8 +159,16 @@ public class SmtpFilterSessionTests
         Assert.That(result.Disposition, Is.EqualTo(expected));
     }
 
-    [Test]
-    public async Task An_accepted_message_comes_back_edited_with_the_trace_field_on_top_and_the_envelope_of_the_transaction()
+    /// <summary>The server's message as a stream: one it holds in memory, one read in small pieces, one it already read into.</summary>
+    private static IEnumerable<TestCaseData> MessageStreams()
+    {
+        yield return new TestCaseData(new Func<Stream>(() => new MemoryStream("Subject: x\r\n\r\nbody\r\n"u8.ToArray()))).SetArgDisplayNames("in memory");
+        yield return new TestCaseData(new Func<Stream>(() => new ChunkingStream(new MemoryStream("Subject: x\r\n\r\nbody\r\n"u8.ToArray()), 3))).SetArgDisplayNames("not seekable, 3 bytes a read");
+        yield return new TestCaseData(new Func<Stream>(() => new MemoryStream("DATA\r\nSubject: x\r\n\r\nbody\r\n"u8.ToArray()) { Position = 6 })).SetArgDisplayNames("in memory, read from its position");
+    }
+
+    [TestCaseSource(nameof(MessageStreams))]
+    public async Task An_accepted_message_comes_back_edited_with_the_trace_field_on_top_and_the_envelope_of_the_transaction(Func<Stream> message)
     {
         var filter = Filter();
         string? shown = null;
@@ -175,7 +183,7 @@ public class SmtpFilterSessionTests
         await using var session = await InTransactionAsync(filter, "<b@example.net>");
         await session.DataAsync();
 
-        var result = await session.MessageAsync(new MemoryStream("Subject: x\r\n\r\nbody\r\n"u8.ToArray()), "Received: by mta.example\r\n"u8.ToArray());
+        var result = await session.MessageAsync(message(), "Received: by mta.example\r\n"u8.ToArray());
 
         Assert.That(Encoding.ASCII.GetString(result.Message),
             Is.EqualTo("Authentication-Results: mta.example; none\r\nReceived: by mta.example\r\nSubject: x\r\nX-Added: yes\r\n\r\nbody\r\n"),

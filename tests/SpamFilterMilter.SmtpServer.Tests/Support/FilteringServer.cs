@@ -53,6 +53,9 @@ public sealed class FilteringServer : IAsyncDisposable
     /// <summary>Waits until every session that ended has closed its filter session.</summary>
     public Task SessionsClosedAsync() => _filtering.DisposeAsync().AsTask();
 
+    /// <summary>How many sessions that ended are still closing their filter session.</summary>
+    public int ClosingSessions => _filtering.ClosingSessions;
+
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();

@@ -1,0 +1,61 @@
+using System.Globalization;
+using System.Text;
+
+namespace SpamFilterMilter.Host.Editing;
+
+/// <summary>
+/// RFC 3461 xtext, the encoding of <c>ENVID=</c> and of <c>ORCPT=</c>'s address: bytes outside '!'..'~', '+' and '='
+/// are written <c>+XX</c>. Both directions in one place: the relay writes it (an ORCPT it adds), envelope edits read it
+/// (a milter's ENVID and ORCPT).
+/// </summary>
+public static class Xtext
+{
+    /// <summary>The UTF-8 bytes of <paramref name="text"/> as xtext.</summary>
+    public static string Encode(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var result = new StringBuilder();
+        foreach (var b in Encoding.UTF8.GetBytes(text))
+        {
+            if (b is < 33 or > 126 or (byte)'+' or (byte)'=')
+            {
+                result.Append('+').Append(b.ToString("X2", CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                result.Append((char)b);
+            }
+        }
+
+        return result.ToString();
+    }
+
+    /// <summary>
+    /// True when <paramref name="xtext"/> decodes as Postfix's <c>xtext_unquote</c> reads it (<c>+XX</c>, hex in either
+    /// case, stands for one byte), and, when <paramref name="printableOnly"/>, every decoded byte is printable ASCII.
+    /// </summary>
+    internal static bool Decodes(ReadOnlySpan<char> xtext, bool printableOnly)
+    {
+        for (var i = 0; i < xtext.Length; i++)
+        {
+            int decoded = xtext[i];
+            if (decoded == '+')
+            {
+                if (i + 2 >= xtext.Length || !char.IsAsciiHexDigit(xtext[i + 1]) || !char.IsAsciiHexDigit(xtext[i + 2]))
+                {
+                    return false;
+                }
+
+                decoded = Convert.ToInt32(xtext.Slice(i + 1, 2).ToString(), 16);
+                i += 2;
+            }
+
+            if (printableOnly && decoded is < 0x20 or > 0x7E)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}
