@@ -108,7 +108,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     public async Task<SmtpResponse> MessageAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken)
     {
         var answer = await FilterAndStoreAsync(content, cancellationToken).ConfigureAwait(false);
-        if (answer.Refusal is not { } text)
+        if (answer.Reply is not { } text)
         {
             return SmtpResponse.Ok;
         }
@@ -130,7 +130,7 @@ internal sealed class FilteredSession : IAsyncDisposable
 
         _nextReply = null;
         var answer = await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
-        if (answer.Refusal is not { } text)
+        if (answer.Reply is not { } text)
         {
             return written;
         }
@@ -257,9 +257,9 @@ internal sealed class FilteredSession : IAsyncDisposable
                 TraceField = traceField is null ? null : MessageEditor.ReadFields(traceField)[0],
                 Filtered = filtered,
             }, cancellationToken).ConfigureAwait(false);
-            // A store's reply is written in place of SmtpServer's 250 as a refusal is, whatever its code (the relay's
-            // "250 2.0.0 Ok: queued as ..." too); a 421 closes the session.
-            return stored is null ? SmtpAnswer.Proceed : SmtpAnswer.Refuse(stored);
+            // A store's reply is written in place of SmtpServer's 250, whatever its code (the relay's "250 2.0.0 Ok:
+            // queued as ..." too); a 421 closes the session.
+            return stored is null ? SmtpAnswer.Proceed : SmtpAnswer.ReplyWith(stored);
         }
         catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
         {
