@@ -17,11 +17,24 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     private readonly Socket _socket;
     private readonly bool _quickAck;
 
-    public MilterConnection(Socket socket, string remote, string endpointName)
+    /// <param name="socket">The connected socket.</param>
+    /// <param name="reactorStream">The socket as <see cref="IoReactor"/> serves it (async I/O on Linux), or null for a <see cref="NetworkStream"/>.</param>
+    /// <param name="remote">Where it goes, for log lines.</param>
+    /// <param name="endpointName">The milter, as the connection count names it.</param>
+    public MilterConnection(Socket socket, ReactorStream? reactorStream, string remote, string endpointName)
     {
         _socket = socket;
         Remote = remote;
-        Stream = new CountedStream(socket, endpointName);
+        if (reactorStream is null)
+        {
+            Stream = new CountedStream(socket, endpointName);
+        }
+        else
+        {
+            reactorStream.CountOpen(endpointName);
+            Stream = reactorStream;
+        }
+
         _quickAck = OperatingSystem.IsLinux() && socket.ProtocolType == ProtocolType.Tcp;
     }
 

@@ -58,9 +58,9 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
     private async ValueTask<MilterConnection> ConnectUnixAsync(string path, Deadline deadline, CancellationToken cancellationToken)
     {
         var causes = new List<string>();
-        var socket = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
+        var (socket, stream) = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
             ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"can't connect to {EndpointName}: {causes[0]}");
-        return new MilterConnection(socket, EndpointName, EndpointName);
+        return new MilterConnection(socket, stream, EndpointName, EndpointName);
     }
 
     private async ValueTask<MilterConnection> ConnectDirectAsync(Deadline deadline, CancellationToken cancellationToken)
@@ -70,10 +70,9 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         for (var i = 0; i < addresses.Length; i++)
         {
             var endpoint = new IPEndPoint(addresses[i], options.Port);
-            var socket = await TryConnectAsync(endpoint, deadline.Remaining / (addresses.Length - i), causes, cancellationToken).ConfigureAwait(false);
-            if (socket is not null)
+            if (await TryConnectAsync(endpoint, deadline.Remaining / (addresses.Length - i), causes, cancellationToken).ConfigureAwait(false) is var (socket, stream))
             {
-                return new MilterConnection(socket, endpoint.ToString(), EndpointName);
+                return new MilterConnection(socket, stream, endpoint.ToString(), EndpointName);
             }
         }
 
@@ -96,16 +95,16 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         for (var i = 0; i < destinations.Length; i++)
         {
             var attempt = Deadline.After(deadline.Remaining / (destinations.Length - i));
-            Socket? socket = null;
+            (Socket Socket, ReactorStream? Stream)? connected = null;
             string? proxy = null;
-            for (var p = 0; p < proxies.Length && socket is null; p++)
+            for (var p = 0; p < proxies.Length && connected is null; p++)
             {
                 var endpoint = new IPEndPoint(proxies[p], options.SocksPort);
-                socket = await TryConnectAsync(endpoint, attempt.Remaining / (proxies.Length - p), causes, cancellationToken).ConfigureAwait(false);
+                connected = await TryConnectAsync(endpoint, attempt.Remaining / (proxies.Length - p), causes, cancellationToken).ConfigureAwait(false);
                 proxy = endpoint.ToString();
             }
 
-            if (socket is null)
+            if (connected is not var (socket, stream))
             {
                 break; // the SOCKS server itself cannot be reached: another destination would not help
             }
@@ -114,14 +113,14 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             try
             {
                 await Socks5Tunnel.EstablishAsync(socket, destinations[i], options.SocksUser, options.SocksPassword, Blocking,
-                    attempt.Remaining, cancellationToken).ConfigureAwait(false);
+                    attempt.Remaining, cancellationToken, stream).ConfigureAwait(false);
                 if (Blocking)
                 {
                     socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
                 }
 
                 tunnelled = true;
-                return new MilterConnection(socket, $"{destinations[i]} through SOCKS server {proxy}", EndpointName);
+                return new MilterConnection(socket, stream, $"{destinations[i]} through SOCKS server {proxy}", EndpointName);
             }
             catch (SocksException e) when (e.DestinationUnreachable)
             {
@@ -140,7 +139,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             {
                 if (!tunnelled)
                 {
-                    socket.Dispose();
+                    (stream as IDisposable ?? socket).Dispose();
                 }
             }
         }
@@ -149,8 +148,11 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             $"can't connect to {EndpointName} through SOCKS server {options.SocksHost}:{options.SocksPort}: {string.Join("; ", causes)}");
     }
 
-    /// <summary>One connect bounded by <paramref name="bound"/>; null (and a cause) when it fails.</summary>
-    private async ValueTask<Socket?> TryConnectAsync(EndPoint endpoint, TimeSpan bound, List<string> causes, CancellationToken cancellationToken)
+    /// <summary>
+    /// One connect bounded by <paramref name="bound"/>: the socket, and with async I/O on Linux the stream
+    /// <see cref="IoReactor"/> serves it through; null (and a cause) when it fails.
+    /// </summary>
+    private async ValueTask<(Socket Socket, ReactorStream? Stream)?> TryConnectAsync(EndPoint endpoint, TimeSpan bound, List<string> causes, CancellationToken cancellationToken)
     {
         if (bound <= TimeSpan.Zero)
         {
@@ -166,6 +168,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         try
         {
             MilterConnection.Configure(socket);
+            ReactorStream? stream = null;
             if (Blocking)
             {
                 ConnectBlocking(socket, endpoint, bound, cancellationToken);
@@ -174,11 +177,18 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             {
                 using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 attempt.CancelAfter(bound);
-                await socket.ConnectAsync(endpoint, attempt.Token).ConfigureAwait(false);
+                if (IoReactor.Shared is { } reactor)
+                {
+                    stream = await ReactorStream.ConnectAsync(reactor, socket, endpoint, bound, attempt.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    await socket.ConnectAsync(endpoint, attempt.Token).ConfigureAwait(false);
+                }
             }
 
             connected = true;
-            return socket;
+            return (socket, stream);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
