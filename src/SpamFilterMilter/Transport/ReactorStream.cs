@@ -213,12 +213,15 @@ internal sealed class ReactorStream : Stream
     /// <summary>
     /// One direction's operation: tried by its caller, parked when it would block, tried again by the reactor on each
     /// readiness edge. The count of edges seen tells an attempt that raced with an edge to try once more rather than
-    /// park (with edge-triggered epoll that edge would not come again).
+    /// park (with edge-triggered epoll that edge would not come again), and tells a new operation whether anything
+    /// came since the socket was last found drained: if not, it parks without a system call that would only say so
+    /// (a read right after a command, before the milter could answer, is most of them).
     /// </summary>
     private abstract class Operation(ReactorStream stream) : IValueTaskSource<int>, IValueTaskSource
     {
         private ManualResetValueTaskSourceCore<int> _core;
         private int _edges;
+        private int _drainedAt = -1; // the edge count when an attempt last found nothing more to do
         private State _state;
         private bool _cancelled;
         private CancellationToken _token;
@@ -271,6 +274,9 @@ internal sealed class ReactorStream : Stream
         /// <summary>Tries once: <see cref="Outcome.Done"/> with a result, <see cref="Outcome.Failed"/> with an exception, or would block.</summary>
         protected abstract Outcome Attempt(out int result, out Exception? error);
 
+        /// <summary>Whether a done attempt with <paramref name="result"/> found the socket drained (a read that got less than it asked for).</summary>
+        protected virtual bool Drained(int result) => false;
+
         /// <summary>Tries now; parks the operation when it would block. The caller set up what <see cref="Attempt"/> uses.</summary>
         protected ValueTask<int> Start(CancellationToken cancellationToken)
         {
@@ -283,7 +289,8 @@ internal sealed class ReactorStream : Stream
             while (true)
             {
                 var edges = Volatile.Read(ref _edges);
-                var outcome = Attempt(out var result, out var error);
+                var (result, error) = (0, (Exception?)null);
+                var outcome = edges == _drainedAt ? Outcome.WouldBlock : Try(edges, out result, out error);
                 if (outcome == Outcome.Done)
                 {
                     return new ValueTask<int>(result);
@@ -355,12 +362,24 @@ internal sealed class ReactorStream : Stream
             Finish(Outcome.Failed, 0, new OperationCanceledException(_token));
         }
 
+        /// <summary>One attempt, noting when it found the socket drained as of <paramref name="edges"/>.</summary>
+        private Outcome Try(int edges, out int result, out Exception? error)
+        {
+            var outcome = Attempt(out result, out error);
+            if (outcome == Outcome.WouldBlock || (outcome == Outcome.Done && Drained(result)))
+            {
+                _drainedAt = edges;
+            }
+
+            return outcome;
+        }
+
         private void Resume()
         {
             while (true)
             {
                 var edges = Volatile.Read(ref _edges);
-                var outcome = Attempt(out var result, out var error);
+                var outcome = Try(edges, out var result, out var error);
                 if (outcome == Outcome.WouldBlock)
                 {
                     lock (Stream._gate)
@@ -418,6 +437,9 @@ internal sealed class ReactorStream : Stream
             _buffer = buffer;
             return Start(cancellationToken);
         }
+
+        // Less than asked for: a stream socket's queue was empty then (end of stream, 0, is not: it reads 0 again at once).
+        protected override bool Drained(int result) => result > 0 && result < _buffer.Length;
 
         protected override Outcome Attempt(out int result, out Exception? error)
         {
