@@ -310,7 +310,6 @@ internal sealed record BenchReport(
           40 ms stalls    {Stalls}
           client CPU      {CpuMicroseconds,10:0.0} µs per transaction (user + system)
           allocated       {AllocatedBytes,10:0} bytes per transaction (managed)
-          thread pool     {ThreadPoolWorkItems,10:0.0} work items per transaction
           edited          {Edited} messages (the milter changed something)
           failures        {Failures}{(FirstFailure is null ? "" : $" (first: {FirstFailure})")}
         {string.Concat(Stages.Select(t => string.Create(CultureInfo.InvariantCulture,

@@ -5,8 +5,9 @@ using System.Net.Sockets;
 namespace SpamFilterMilter.Transport;
 
 /// <summary>
-/// The plug-in's own event loop for its milter sockets with <c>IO_MODE=async</c> on Linux: one epoll instance, a few
-/// threads waiting on it, and each reply handed to the session that waits for it on the thread that saw it arrive.
+/// The plug-in's own event loop for its milter sockets with <c>IO_MODE=async</c> on Linux: a few threads, each waiting
+/// on its own epoll instance for the connections dealt to it, and each reply handed to the session that waits for it
+/// on the thread that saw it arrive.
 /// <para>
 /// Why not .NET's sockets: there a reply wakes the runtime's epoll thread, which queues the completion to the thread
 /// pool, which wakes a pool thread to run it: two thread switches per reply where a blocking client has one, and a
@@ -25,32 +26,41 @@ namespace SpamFilterMilter.Transport;
 /// </summary>
 internal sealed class IoReactor
 {
-    // One event per wait: the other events stay for the other threads, so a thread that the scheduler preempts (the
-    // milter we just woke runs on the same cores) holds up only the connection it is serving, as a blocking client's
-    // thread does. Measured at 32 connections against libmilter, batches of 8 on 2 threads had 1.5 to 5 times the p99.
+    // One reply per wait, as a blocking client reads one (batches of 16 measured no better).
     private const int EventsPerWait = 1;
 
     private static readonly Lazy<IoReactor?> SharedReactor = new(Start);
 
-    private readonly int _epoll;
+    private readonly int[] _epolls; // one per thread
     private readonly ConcurrentDictionary<ulong, ReactorStream> _streams = new();
     private ulong _lastId;
 
-    private IoReactor(int epoll, int threads)
+    private IoReactor(int[] epolls)
     {
-        _epoll = epoll;
-        for (var i = 0; i < threads; i++)
+        _epolls = epolls;
+        for (var i = 0; i < epolls.Length; i++)
         {
-            new Thread(Run) { IsBackground = true, Name = $"milter I/O {i + 1}" }.Start();
+            var epoll = epolls[i];
+            new Thread(() => Run(epoll)) { IsBackground = true, Name = $"milter I/O {i + 1}" }.Start();
         }
     }
+
+    /// <summary>
+    /// The epoll instance, and so the thread, that serves a connection for its whole life (connections dealt out in
+    /// turn). Always the same thread, as with blocking I/O: the scheduler keeps that thread and the milter's worker
+    /// for the connection near each other, and the thread's caches of async state stay warm. Measured against one
+    /// epoll shared by every thread (any thread serving any reply): 10 to 30 % less CPU per transaction, 30 % less
+    /// allocation, 20 to 35 % more throughput at 8 and 32 connections.
+    /// </summary>
+    private int EpollOf(ulong id) => _epolls[(int)(id % (ulong)_epolls.Length)];
 
     /// <summary>The process's reactor; null where there is none (not Linux, or no epoll), and .NET's sockets serve.</summary>
     public static IoReactor? Shared => SharedReactor.Value;
 
     /// <summary>
-    /// Threads waiting on the reactor: two per core, at least 4, so that one is free when others are preempted or
-    /// held by a host's code; each reply wakes one of them (more did not help on 2 cores: 8 had more waits than 4).
+    /// Threads of the reactor, each with its own epoll instance and connections: two per core, at least 4, so that a
+    /// thread the scheduler preempts (the milter just woken runs on the same cores), or a host's code holds, holds
+    /// up only its share of the connections.
     /// </summary>
     public static int ThreadCount => Math.Clamp(2 * Environment.ProcessorCount, 4, 32);
 
@@ -61,8 +71,17 @@ internal sealed class IoReactor
             return null;
         }
 
-        var epoll = Epoll.Create(out _);
-        return epoll < 0 ? null : new IoReactor(epoll, ThreadCount);
+        var epolls = new int[ThreadCount];
+        for (var i = 0; i < epolls.Length; i++)
+        {
+            epolls[i] = Epoll.Create(out _);
+            if (epolls[i] < 0)
+            {
+                return null; // no epoll here (nothing was started, and the few descriptors made stay unused)
+            }
+        }
+
+        return new IoReactor(epolls);
     }
 
     /// <summary>Watches the socket for <paramref name="stream"/>, edge-triggered, until <see cref="Unregister"/>.</summary>
@@ -70,7 +89,7 @@ internal sealed class IoReactor
     {
         var id = Interlocked.Increment(ref _lastId); // never reused: an event for a stream gone finds nothing
         _streams[id] = stream;
-        var error = Epoll.Add(_epoll, (int)socket.SafeHandle.DangerousGetHandle(),
+        var error = Epoll.Add(EpollOf(id), (int)socket.SafeHandle.DangerousGetHandle(),
             Epoll.In | Epoll.Out | Epoll.ReadHangUp | Epoll.EdgeTriggered, id);
         if (error != 0)
         {
@@ -88,7 +107,7 @@ internal sealed class IoReactor
         {
             try
             {
-                Epoll.Remove(_epoll, (int)socket.SafeHandle.DangerousGetHandle());
+                Epoll.Remove(EpollOf(id), (int)socket.SafeHandle.DangerousGetHandle());
             }
             catch (ObjectDisposedException)
             {
@@ -97,12 +116,12 @@ internal sealed class IoReactor
         }
     }
 
-    private void Run()
+    private void Run(int epoll)
     {
         var events = new byte[Epoll.EventSize * EventsPerWait];
         while (true)
         {
-            var count = Epoll.Wait(_epoll, events, out var error);
+            var count = Epoll.Wait(epoll, events, out var error);
             if (count < 0)
             {
                 // Only EBADF, EFAULT or EINVAL, none of which a working instance gives: end this thread rather than
