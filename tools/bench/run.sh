@@ -31,7 +31,7 @@ milters=${MILTERS:-continue-all add-header opendkim}
 ios=${IO:-async blocking c}
 connections=${CONNECTIONS:-1 8 32 128}
 paths=${PATHS-tcp}
-base=${BASE_PORT:-39010}
+base=${BASE_PORT:-29010} # below the ephemeral range (32768 and up), where a client's port in TIME_WAIT could hold ours
 work=$(mktemp -d /tmp/sfm-bench.XXXXXX)
 results=${RESULTS:-$work/results}
 mkdir -p "$results"
