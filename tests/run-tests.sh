@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the tests of the solution and ends with one line: "N passed, N failed".
 #
-#   bash tests/run-tests.sh          every test, as CI runs them
+#   bash tests/run-tests.sh          every test, as CI runs them; also makes the NuGet packages
+#                                    (artifacts/packages/, docs/packages.md)
 #   bash tests/run-tests.sh --unit   the unit lane: only tests outside the Integration category (no
 #                                    process, no real server, no wait on a real timeout); no system
 #                                    packages needed, and no formatting check (the build still is)
@@ -57,6 +58,19 @@ if ! dotnet build SpamFilterMilter.sln -c Release -warnaserror -nologo -v:q; the
     exit 1
 fi
 
+# The packages (docs/packages.md), made as a release makes them, into artifacts/packages/: a package that cannot be
+# made is a failure, as a failing test is. (A few seconds from the build above; the unit lane leaves it out.)
+pack_failed=0
+if [ "$lane" = all ]; then
+    rm -rf artifacts/packages
+    if dotnet pack SpamFilterMilter.sln -c Release --no-build -nologo -v:q; then
+        export SFM_PACKAGES="$PWD/artifacts/packages" # the package tests take them instead of packing again
+    else
+        echo "dotnet pack: the packages could not be made" >&2
+        pack_failed=1
+    fi
+fi
+
 # The style .editorconfig states: a file the formatter would change is a failure, as a failing test is.
 # (It takes most of a minute, so the unit lane leaves it to the full run.)
 format_failed=0
@@ -95,7 +109,7 @@ for trx in "$results"/*.trx; do
     failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
     skipped=$((skipped + ${n:-0} + ${i:-0}))
 done
-failed=$((failed + format_failed))
+failed=$((failed + format_failed + pack_failed))
 if [ "$skipped" -gt 0 ]; then
     # Every test is meant to run here: a skipped test proves nothing, so it counts as a failure.
     echo "$skipped test(s) did not run (ignored or inconclusive): counted as failed" >&2

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace SpamFilterMilter.Contract;
@@ -37,6 +38,12 @@ public sealed class SpamFilterPluginContext
     /// option file's DEBUG option selects.
     /// </summary>
     public ILoggerFactory? LoggerFactory { get; init; }
+
+    /// <summary>
+    /// The host's meter factory (dependency injection's <see cref="IMeterFactory"/>): a plug-in makes its meters through
+    /// it, so that the host's container owns them. When null the plug-in uses meters of its own.
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; init; }
 }
 
 /// <summary>

@@ -33,6 +33,21 @@ public class DocumentationTests
     }
 
     [Test]
+    public void Docs_operations_md_lists_every_log_event_id_of_the_host_with_its_level()
+    {
+        var page = File.ReadAllText(Repository.Path("docs/operations.md"));
+        var events = typeof(HostOptions).Assembly.GetType("SpamFilterMilter.Host.Diagnostics.HostLog")!
+            .GetMethods().Select(m => m.GetCustomAttributes(false).OfType<Microsoft.Extensions.Logging.LoggerMessageAttribute>().SingleOrDefault())
+            .OfType<Microsoft.Extensions.Logging.LoggerMessageAttribute>().ToList();
+
+        Assert.That(events, Has.Count.GreaterThan(10));
+        foreach (var e in events)
+        {
+            Assert.That(page, Does.Contain($"| {e.EventId} | {e.Level} |"), e.Message);
+        }
+    }
+
+    [Test]
     public void The_sample_option_dat_in_etc_loads_with_the_reference_hosts_plugin_folder()
     {
         var options = HostOptions.Load(Repository.Path("etc/option.dat"), "/opt/host/plugins");

@@ -171,11 +171,14 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Runs a program to its end (a compiler, ldapadd, useradd): its exit code and everything it wrote.</summary>
-    public static async Task<(int ExitCode, string Output)> RunAsync(string program, IEnumerable<string> arguments, TimeSpan within)
+    /// <summary>
+    /// Runs a program to its end (a compiler, ldapadd, useradd), in <paramref name="workingDirectory"/> when given: its
+    /// exit code and everything it wrote.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(string program, IEnumerable<string> arguments, TimeSpan within, string? workingDirectory = null)
     {
         var output = new StringBuilder();
-        using var process = Start(program, arguments, output, collectStandardOutput: true);
+        using var process = Start(program, arguments, output, collectStandardOutput: true, workingDirectory);
         using var timeout = new CancellationTokenSource(within);
         try
         {
@@ -212,9 +215,9 @@ public sealed class ServerProcess : IAsyncDisposable
         Folder.Dispose();
     }
 
-    private static Process Start(string program, IEnumerable<string> arguments, StringBuilder output, bool collectStandardOutput)
+    private static Process Start(string program, IEnumerable<string> arguments, StringBuilder output, bool collectStandardOutput, string? workingDirectory = null)
     {
-        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory ?? string.Empty };
         foreach (var argument in arguments)
         {
             info.ArgumentList.Add(argument);

@@ -22,17 +22,17 @@ public class DocumentationTests
     }
 
     [Test]
-    public void Docs_operations_md_documents_every_metric_with_its_kind_and_unit()
+    public void Docs_operations_md_documents_every_metric_with_its_kind_unit_and_buckets()
     {
         var page = File.ReadAllText(Repository.Path("docs/operations.md"));
-        System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(SpamFilterMilter.Diagnostics.MilterTelemetry).TypeHandle);
+        var metrics = SpamFilterMilter.Diagnostics.MilterMetrics.Shared;
         var instruments = new List<System.Diagnostics.Metrics.Instrument>();
         using (var listener = new System.Diagnostics.Metrics.MeterListener())
         {
             listener.InstrumentPublished = (instrument, _) =>
             {
                 // This assembly's meter: a test that loaded the plug-in by path (a second copy) may have made another of that name.
-                if (instrument.Meter == SpamFilterMilter.Diagnostics.MilterTelemetry.Meter)
+                if (instrument.Meter == metrics.Meter)
                 {
                     instruments.Add(instrument);
                 }
@@ -40,7 +40,7 @@ public class DocumentationTests
             listener.Start();
         }
 
-        Assert.That(instruments, Has.Count.EqualTo(5));
+        Assert.That(instruments, Has.Count.EqualTo(6));
         foreach (var instrument in instruments)
         {
             var kind = instrument.GetType().Name switch
@@ -51,6 +51,23 @@ public class DocumentationTests
                 var other => other,
             };
             Assert.That(page, Does.Contain($"| `{instrument.Name}` | {kind}, `{instrument.Unit}` |"), instrument.Name);
+        }
+
+        Assert.That(page, Does.Contain("Buckets (seconds): " + string.Join(", ", SpamFilterMilter.Diagnostics.MilterMetrics.DurationBuckets.Select(b => b.ToString(System.Globalization.CultureInfo.InvariantCulture)))));
+    }
+
+    [Test]
+    public void Docs_operations_md_lists_every_log_event_id_with_its_level()
+    {
+        var page = File.ReadAllText(Repository.Path("docs/operations.md"));
+        var events = typeof(SpamFilterMilter.Diagnostics.MilterMetrics).Assembly.GetType("SpamFilterMilter.Diagnostics.Log")!
+            .GetMethods().Select(m => m.GetCustomAttributes(false).OfType<Microsoft.Extensions.Logging.LoggerMessageAttribute>().SingleOrDefault())
+            .OfType<Microsoft.Extensions.Logging.LoggerMessageAttribute>().ToList();
+
+        Assert.That(events, Has.Count.GreaterThanOrEqualTo(10));
+        foreach (var e in events)
+        {
+            Assert.That(page, Does.Contain($"| {e.EventId} | {e.Level} |"), e.Message);
         }
     }
 

@@ -347,7 +347,7 @@ internal sealed record BenchReport(
 internal sealed record StageLatency(string Stage, int Count, double P50, double P99, double Max);
 
 /// <summary>
-/// Collects <c>spamfiltermilter.stage.duration</c> while it exists, as any metrics listener would: shows
+/// Collects <c>spamfilter.milter.client.stage.duration</c> while it exists, as any metrics listener would: shows
 /// which stage a slow or stalling milter spends its time in.
 /// </summary>
 internal sealed class StageLatencies : IDisposable
@@ -359,7 +359,7 @@ internal sealed class StageLatencies : IDisposable
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == "SpamFilterMilter" && instrument.Name == "spamfiltermilter.stage.duration")
+            if (instrument.Meter.Name == "SpamFilterMilter" && instrument.Name == "spamfilter.milter.client.stage.duration")
             {
                 listener.EnableMeasurementEvents(instrument);
             }
@@ -368,7 +368,7 @@ internal sealed class StageLatencies : IDisposable
         {
             foreach (var tag in tags)
             {
-                if (tag.Key == "stage" && tag.Value is string stage)
+                if (tag.Key == "spamfilter.milter.stage" && tag.Value is string stage)
                 {
                     lock (_seconds)
                     {

@@ -66,11 +66,14 @@ internal sealed class SessionOptions
             from, [.. to.Select(t => new EnvelopeRecipient(t.Address, t.Parameters))]);
     }
 
-    private static (string Address, IReadOnlyList<string> Parameters) Path(string option, string text)
+    private static (string Address, IReadOnlyList<string> Parameters) Path(string option, string text) => Checked(option, () => EnvelopeArgument.Parse(text));
+
+    /// <summary>What <paramref name="read"/> reads, or a usage error naming <paramref name="option"/> and saying what is wrong.</summary>
+    private static T Checked<T>(string option, Func<T> read)
     {
         try
         {
-            return EnvelopeArgument.Parse(text);
+            return read();
         }
         catch (FormatException e)
         {
@@ -89,15 +92,10 @@ internal sealed class SessionOptions
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var macro in macros)
         {
-            var equals = macro.IndexOf('=', StringComparison.Ordinal);
-            if (equals <= 0)
+            var (name, value) = Checked("--macro " + macro, () => MacroArgument.Parse(macro));
+            if (!values.TryAdd(name, value))
             {
-                throw new ArgumentException($"--macro {macro}: expected NAME=VALUE.");
-            }
-
-            if (!values.TryAdd(macro[..equals], macro[(equals + 1)..]))
-            {
-                throw new ArgumentException($"--macro {macro[..equals]}: given twice.");
+                throw new ArgumentException($"--macro {name}: given twice.");
             }
         }
 

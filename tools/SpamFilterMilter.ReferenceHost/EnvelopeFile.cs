@@ -88,8 +88,8 @@ internal static class EnvelopeFile
                     Macro("i", OneWord(rest));
                     break;
                 case "macro":
-                    var equals = rest.IndexOf('=', StringComparison.Ordinal);
-                    Macro(equals > 0 ? rest[..equals] : throw Error("expected NAME=VALUE"), rest[(equals + 1)..]);
+                    var (name, value) = Smtp(() => MacroArgument.Parse(rest));
+                    Macro(name, value);
                     break;
                 case "from":
                     _from = Smtp(() => EnvelopeArgument.Parse(rest));
@@ -144,18 +144,13 @@ internal static class EnvelopeFile
 
         private void Macro(string name, string value)
         {
-            if (MailPath.FindBadCharacter(value) >= 0)
-            {
-                throw Error($"a control character in the value of {name}");
-            }
-
-            if (!_macros.TryAdd(name.Trim(' '), value))
+            if (!_macros.TryAdd(name, value))
             {
                 throw Error($"macro {name} is given twice{(name == "i" ? " (queue-id gives i)" : "")}");
             }
         }
 
-        /// <summary>An SMTP argument read, or a configuration error at this line saying what is wrong with it.</summary>
+        /// <summary>An SMTP argument or a macro read, or a configuration error at this line saying what is wrong with it.</summary>
         private T Smtp<T>(Func<T> read)
         {
             try

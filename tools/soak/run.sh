@@ -16,13 +16,25 @@ seconds=${SECONDS_EACH:-600}
 connections=${CONNECTIONS:-256}
 ios=${IO:-async blocking}
 pools=${POOL:-0 16}
-port=${PORT:-39110}
+# Below the ephemeral range (32768-60999 on Linux): a busy client's own connect could otherwise take the
+# port while the milter is down, and connect to itself.
+port=${PORT:-29110}
 work=$(mktemp -d /tmp/sfm-soak.XXXXXX)
 results=${RESULTS:-$work/results}
 mkdir -p "$results"
 milter_pid=
+# The chaos loop restarts the milter in a subshell, so the running milter's pid is kept in a file.
+stop_milter() {
+    local pid
+    pid=$(cat "$work/milter.pid" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+        kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    rm -f "$work/milter.pid"
+}
 cleanup() {
-    [ -n "$milter_pid" ] && kill -CONT "$milter_pid" 2>/dev/null && kill "$milter_pid" 2>/dev/null || true
+    stop_milter
     wait 2>/dev/null || true
     [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
@@ -35,6 +47,7 @@ cc -O2 -Wall -Werror -o "$work/sfm-testmilter" "$root/tests/milters/sfm-testmilt
 start_milter() {
     "$work/sfm-testmilter" -p "inet:$port@127.0.0.1" -a 'eom=addheader:X-Soak:yes' >"$work/milter.log" 2>&1 &
     milter_pid=$!
+    echo "$milter_pid" >"$work/milter.pid"
     for _ in $(seq 50); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
         sleep 0.1
@@ -70,7 +83,7 @@ for io in $ios; do
             status=1
         fi
         kill "$chaos_pid" 2>/dev/null || true; wait "$chaos_pid" 2>/dev/null || true
-        kill -CONT "$milter_pid" 2>/dev/null || true; kill "$milter_pid" 2>/dev/null || true; wait "$milter_pid" 2>/dev/null || true
+        stop_milter
         milter_pid=
         python3 - "$results/$name.json" <<'PY'
 import json, sys

@@ -42,6 +42,8 @@ internal static partial class HostOptionDescriptors
             (slot, s) => slot.SourceAttribute = AttributeName(s)),
         Slot("LDAP_DOMAIN_ATTR_OPTIN{X}", "none", "Domain attribute that opts in every recipient of the domain.",
             (slot, s) => slot.DomainAttribute = AttributeName(s)),
+        General(HostOptions.MessageBudgetOption, "none", "Seconds all slots together may take over one message; once used up, the slots not yet run get their failure outcome without being called.",
+            s => s.Reader.MessageBudget = TimeSpan.FromSeconds(s.Integer(1, 86_400, "is not a number of seconds (1 to 86400)"))),
         Directory("DIRECTORY_FILE", "none", "The file-backed directory (LDIF) for user and domain opt-in.",
             (directory, s) => directory.File = s.Required()),
         Directory("DIRECTORY_ADDRESS_ATTRIBUTES", string.Join(',', DirectoryOptions.DefaultAddressAttributes), "Attributes that hold a user's addresses.",
@@ -72,6 +74,8 @@ internal static partial class HostOptionDescriptors
             "not supported: opt-out attributes are not implemented (remove the user's opt-in value, or use disablesourcespamfilterX / disabledestinationspamfilterX on a channel)",
         var n when n.StartsWith("alias_optin", StringComparison.Ordinal) || n.StartsWith("alias_optout", StringComparison.Ordinal) =>
             "not supported: this host has no alias file (opt recipients in through LDAP_OPTINX, their domain or a channel)",
+        var n when n.EndsWith("_message_budget", StringComparison.Ordinal) =>
+            $"not a slot's option: {HostOptions.MessageBudgetOption} holds for all slots together, written without a slot number",
         var n when n.EndsWith("_null_optin", StringComparison.Ordinal) =>
             "not supported: Messaging Server never documented its meaning; here any non-empty opt-in value opts in",
         _ => "unknown option",
@@ -83,6 +87,10 @@ internal static partial class HostOptionDescriptors
     /// <summary>An option of slot X: it sets the slot's draft.</summary>
     private static HostOptionDescriptor Slot(string pattern, string @default, string meaning, Action<SlotDraft, OptionSetting> apply) =>
         new(pattern, @default, meaning, s => apply(s.Reader.Slot(s.Slot), s));
+
+    /// <summary>An option of the host as a whole, not of a slot.</summary>
+    private static HostOptionDescriptor General(string name, string @default, string meaning, Action<OptionSetting> apply) =>
+        new(name, @default, meaning, apply);
 
     /// <summary>A directory option: it sets the directory's draft, whose errors name the option by its own name.</summary>
     private static HostOptionDescriptor Directory(string name, string @default, string meaning, Action<DirectoryDraft, OptionSetting> apply) =>

@@ -37,12 +37,16 @@ public sealed class HostOptions
     /// <summary>The number of verdict/action pairs per slot (M = 0..7).</summary>
     public const int PairCount = 8;
 
-    internal HostOptions(string filePath, IReadOnlyList<SlotOptions> slots, DirectoryOptions directory, IReadOnlyList<string> notes)
+    /// <summary>The option that bounds the time all slots together may take over one message.</summary>
+    public const string MessageBudgetOption = "SPAMFILTER_MESSAGE_BUDGET";
+
+    internal HostOptions(string filePath, IReadOnlyList<SlotOptions> slots, DirectoryOptions directory, IReadOnlyList<string> notes, TimeSpan? messageBudget = null)
     {
         FilePath = filePath;
         Slots = slots;
         Directory = directory;
         Notes = notes;
+        MessageBudget = messageBudget;
     }
 
     /// <summary>The option file read.</summary>
@@ -53,6 +57,13 @@ public sealed class HostOptions
 
     /// <summary>The directory for user and domain opt-in.</summary>
     public DirectoryOptions Directory { get; }
+
+    /// <summary>
+    /// SPAMFILTER_MESSAGE_BUDGET: the time all slots together may take over one message, from the start of its
+    /// filtering; once it is used up, the slots not yet run get their failure outcome without being called (a slot
+    /// already running is not interrupted: its plug-in's own timeouts bound it). Null: no budget.
+    /// </summary>
+    public TimeSpan? MessageBudget { get; }
 
     /// <summary>Things an administrator may want to know that are not errors (e.g. a slot with options but no library is off).</summary>
     public IReadOnlyList<string> Notes { get; }

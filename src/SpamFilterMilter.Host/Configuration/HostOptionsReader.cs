@@ -20,6 +20,9 @@ internal sealed partial class HostOptionsReader(string filePath, string optionFo
     /// <summary>What the lines said about the directory so far.</summary>
     public DirectoryDraft Directory { get; } = new();
 
+    /// <summary>SPAMFILTER_MESSAGE_BUDGET, once read.</summary>
+    public TimeSpan? MessageBudget { get; set; }
+
     public HostOptions Read(IReadOnlyList<OptionLine> lines)
     {
         foreach (var line in lines)
@@ -42,7 +45,7 @@ internal sealed partial class HostOptionsReader(string filePath, string optionFo
             }
         }
 
-        return new HostOptions(filePath, slots, Directory.Build(this), notes);
+        return new HostOptions(filePath, slots, Directory.Build(this), notes, MessageBudget);
     }
 
     /// <summary>What the lines said about slot <paramref name="number"/> so far.</summary>
@@ -86,7 +89,7 @@ internal sealed partial class HostOptionsReader(string filePath, string optionFo
         {
             SlotNumber(line, slotOption.Groups["x"].Value);
             var rest = slotOption.Groups["rest"].Value.ToLowerInvariant();
-            throw Error(line.Line, line.Name, rest == "null_optin" ? HostOptionDescriptors.NotSupported(line.Name) : "unknown option");
+            throw Error(line.Line, line.Name, rest is "null_optin" or "message_budget" ? HostOptionDescriptors.NotSupported(line.Name) : "unknown option");
         }
 
         throw Error(line.Line, line.Name, HostOptionDescriptors.NotSupported(line.Name));

@@ -29,6 +29,9 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 5014, Level = LogLevel.Debug, Message = "slot {Slot}: the plug-in threw instead of returning a failure verdict")]
     public static partial void PluginThrew(ILogger logger, int slot, Exception exception);
 
+    [LoggerMessage(EventId = 5015, Level = LogLevel.Warning, Message = "the message's time budget of {Budget} s (SPAMFILTER_MESSAGE_BUDGET) is used up after {Elapsed:F1} s: slot {Slot} and the slots after it get their failure outcome without being called")]
+    public static partial void MessageBudgetUsedUp(ILogger logger, double budget, double elapsed, int slot);
+
     [LoggerMessage(EventId = 5020, Level = LogLevel.Warning, Message = "the opt-in directory could not be asked for a {What}; the message is refused for now")]
     public static partial void DirectoryFailed(ILogger logger, string what, Exception? exception);
 

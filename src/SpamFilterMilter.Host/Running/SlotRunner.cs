@@ -37,8 +37,27 @@ internal sealed class SlotRunner(ILogger logger)
         }
     }
 
+    /// <summary>
+    /// Gives <paramref name="slot"/> the failure outcome without calling its plug-in: the message's time budget
+    /// (<paramref name="budget"/>) is used up. The host logs that once for the message, so the slot's own failure
+    /// warning is left out; <paramref name="log"/> has it all.
+    /// </summary>
+    public SlotRun Skip(HostSlot slot, MessageCopy copy, OptInGroup group, HostMessage message, List<string> log, TimeSpan budget)
+    {
+        var recipients = copy.Envelope.Recipients.Select(r => MailPath.Bare(r.Address)).ToArray();
+        var why = $"the message's time budget of {budget.TotalSeconds:0.##} s ({HostOptions.MessageBudgetOption}) is used up";
+        log.Add($"{slot}: not called for {string.Join(", ", recipients.Select(r => $"<{r}>"))}: {why}");
+        var verdict = new FilterVerdict
+        {
+            Kind = VerdictKind.Failure,
+            Failure = new FilterFailure(slot.Plugin?.Description ?? slot.Options.Library, null, "not called: " + why),
+        };
+        return Act(slot, copy, group, message, verdict, recipients, log, logFailure: false);
+    }
+
     /// <summary>Chooses the action for <paramref name="verdict"/> and runs it on <paramref name="copy"/>.</summary>
-    private SlotRun Act(HostSlot slot, MessageCopy copy, OptInGroup group, HostMessage message, FilterVerdict verdict, string[] recipients, List<string> log)
+    private SlotRun Act(HostSlot slot, MessageCopy copy, OptInGroup group, HostMessage message, FilterVerdict verdict, string[] recipients, List<string> log,
+        bool logFailure = true)
     {
         var options = slot.Options;
         log.Add($"{slot}: verdict {Describe(verdict)}");
@@ -62,12 +81,20 @@ internal sealed class SlotRunner(ILogger logger)
                 var cause = verdict.Failure?.ToString() ?? "the plug-in failed";
                 if (options.Optional)
                 {
-                    HostLog.FailureIgnored(logger, options.Number, cause);
+                    if (logFailure)
+                    {
+                        HostLog.FailureIgnored(logger, options.Number, cause);
+                    }
+
                     log.Add($"{slot}: failed ({cause}); {options.OptionName("optional")}=1, so the message goes on as if the slot were absent");
                     return Run(null, null, null, $"failure ignored ({options.OptionName("optional")}=1)", cause);
                 }
 
-                HostLog.FailureApplied(logger, options.Number, cause);
+                if (logFailure)
+                {
+                    HostLog.FailureApplied(logger, options.Number, cause);
+                }
+
                 if (verdict.Text is null)
                 {
                     return Refuse($"failed ({cause}); {options.OptionName("optional")}=0", cause, null);

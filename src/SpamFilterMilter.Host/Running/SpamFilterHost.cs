@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
@@ -16,7 +17,8 @@ namespace SpamFilterMilter.Host.Running;
 /// message as the earlier ones left it; the first refusal (reject, ereject, tempfail) ends the processing of
 /// that copy; quarantine holds it but later slots still run; keep, fileinto, redirect and tags accumulate, and
 /// a discard cancels only the implicit keep, as when the slots' actions were one Sieve script (RFC 5228 §4.5).
-/// Thread-safe: messages may be filtered concurrently.
+/// With SPAMFILTER_MESSAGE_BUDGET, the slots left once the message's budget is used up get their failure outcome
+/// without being called. Thread-safe: messages may be filtered concurrently.
 /// </summary>
 public sealed class SpamFilterHost : IAsyncDisposable
 {
@@ -31,10 +33,12 @@ public sealed class SpamFilterHost : IAsyncDisposable
     private readonly bool _ownsDirectory;
     private readonly ILogger _logger;
     private readonly SlotRunner _runner;
+    private readonly TimeSpan? _messageBudget;
 
-    private SpamFilterHost(IReadOnlyList<HostSlot> slots, ChannelTable channels, IOptInDirectory? directory, bool ownsDirectory, ILogger logger)
+    private SpamFilterHost(IReadOnlyList<HostSlot> slots, ChannelTable channels, IOptInDirectory? directory, bool ownsDirectory, ILogger logger, TimeSpan? messageBudget)
     {
         Slots = slots;
+        _messageBudget = messageBudget;
         _optInAttributes = OptInSelection.Attributes.Of(slots.Select(s => s.Options));
         _channels = channels;
         Directory = directory;
@@ -49,6 +53,9 @@ public sealed class SpamFilterHost : IAsyncDisposable
     /// <summary>The opt-in directory the host asks (the MTA's, or the one option.dat names), or null.</summary>
     internal IOptInDirectory? Directory { get; }
 
+    /// <summary>The clock SPAMFILTER_MESSAGE_BUDGET is measured with (a test's own, to make time pass without waiting).</summary>
+    internal TimeProvider Clock { get; set; } = TimeProvider.System;
+
     /// <summary>
     /// Creates the host: loads each slot's plug-in by path (in its own load context) and creates it with its
     /// option file. A plug-in that cannot be loaded or created does not stop the host: its slot then fails
@@ -61,12 +68,14 @@ public sealed class SpamFilterHost : IAsyncDisposable
     /// <param name="directory">The opt-in directory (the MTA keeps it and disposes it); null means the one option.dat names (DIRECTORY_FILE or LDAP_HOST), if any, which the host disposes.</param>
     /// <param name="loggerFactory">Logs for the host and, passed on, for the plug-ins.</param>
     /// <param name="loadPlugin">Loads a plug-in assembly by path; default <see cref="PluginLoader.Load"/>.</param>
+    /// <param name="meterFactory">The host's meters, passed on to the plug-ins (<see cref="SpamFilterPluginContext.MeterFactory"/>); null: each plug-in uses its own.</param>
     public static SpamFilterHost Create(
         HostOptions options,
         ChannelTable? channels = null,
         IOptInDirectory? directory = null,
         ILoggerFactory? loggerFactory = null,
-        Func<string, ISpamFilterPluginFactory>? loadPlugin = null)
+        Func<string, ISpamFilterPluginFactory>? loadPlugin = null,
+        IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.Host");
@@ -100,6 +109,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
                     ConfigFilePath = slot.ConfigFile,
                     Slot = slot.Number,
                     LoggerFactory = loggerFactory,
+                    MeterFactory = meterFactory,
                 });
                 slots.Add(new HostSlot(slot, plugin, null));
             }
@@ -112,7 +122,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
             }
         }
 
-        return new SpamFilterHost(slots, channels ?? ChannelTable.Empty, directory, ownsDirectory, logger);
+        return new SpamFilterHost(slots, channels ?? ChannelTable.Empty, directory, ownsDirectory, logger, options.MessageBudget);
     }
 
     /// <summary>
@@ -128,6 +138,8 @@ public sealed class SpamFilterHost : IAsyncDisposable
         var original = new OriginalMessage(message.Message.ToArray(), message.Envelope);
         var copies = new List<MessageCopy> { new(original, message.Envelope.Recipients.Select(r => MailPath.Bare(r.Address)).ToList(), original.Message, message.Envelope) };
         var selection = new OptInSelection(_optInAttributes, _channels, Directory, message.SourceChannel, message.DestinationChannel);
+        var started = Clock.GetTimestamp();
+        var budgetUsedUp = false;
         try
         {
             foreach (var slot in Slots)
@@ -152,7 +164,15 @@ public sealed class SpamFilterHost : IAsyncDisposable
                             copies.Add(target);
                         }
 
-                        runs.Add(await _runner.RunAsync(slot, target, group, message, log, cancellationToken).ConfigureAwait(false));
+                        if (!budgetUsedUp && _messageBudget is { } budget && Clock.GetElapsedTime(started) >= budget)
+                        {
+                            budgetUsedUp = true;
+                            HostLog.MessageBudgetUsedUp(_logger, budget.TotalSeconds, Clock.GetElapsedTime(started).TotalSeconds, slot.Options.Number);
+                        }
+
+                        runs.Add(budgetUsedUp
+                            ? _runner.Skip(slot, target, group, message, log, _messageBudget!.Value)
+                            : await _runner.RunAsync(slot, target, group, message, log, cancellationToken).ConfigureAwait(false));
                         copies.AddRange(target.SplitRefused(log));
                     }
                 }

@@ -10,7 +10,7 @@ namespace SpamFilterMilter.Diagnostics;
 /// for the DEBUG=1 line, the message counter and duration. <see cref="Finish"/> records it once, whoever calls it
 /// first (a decision before the end of the message, a failure, or the end of the message).
 /// </summary>
-internal sealed class MessageTrace(string endpoint, ILogger logger, bool traceStages)
+internal sealed class MessageTrace(string endpoint, MilterTelemetry telemetry, ILogger logger, bool traceStages)
 {
     private readonly List<(string Stage, string Action, int Count)>? _stages = traceStages ? [] : null;
     private Activity? _activity;
@@ -19,6 +19,9 @@ internal sealed class MessageTrace(string endpoint, ILogger logger, bool traceSt
 
     /// <summary>True between <see cref="Start"/> and <see cref="Finish"/> or <see cref="Abort"/>.</summary>
     public bool IsOpen => _open;
+
+    /// <summary>The open message's activity, as the parent of what happens inside it (the connect of a whole message); empty when none.</summary>
+    public ActivityContext Context => _activity?.Context ?? default;
 
     /// <summary>
     /// A message starts (MAIL). The activity is started without becoming the host's Activity.Current: the host's own
@@ -31,9 +34,9 @@ internal sealed class MessageTrace(string endpoint, ILogger logger, bool traceSt
         _stages?.Clear();
         _activity?.Dispose();
         var previous = Activity.Current;
-        _activity = MilterTelemetry.ActivitySource.StartActivity("milter message", ActivityKind.Client);
+        _activity = MilterTelemetry.ActivitySource.StartActivity(MilterTelemetry.MessageSpan, ActivityKind.Client);
         Activity.Current = previous;
-        _activity?.SetTag("milter", endpoint);
+        telemetry.AddEndpoint(_activity);
     }
 
     /// <summary>One stage's decision (null: the milter failed there), run-length compressed in the DEBUG=1 line ("header×5=continue").</summary>
@@ -60,15 +63,18 @@ internal sealed class MessageTrace(string endpoint, ILogger logger, bool traceSt
     {
         if (_activity is { } activity)
         {
-            activity.SetTag("aborted", true).Dispose();
+            activity.SetTag(MilterTelemetry.Aborted, true).Dispose();
             _activity = null;
         }
 
         _open = false;
     }
 
-    /// <summary>Everything that happens once per verdict: metrics, the activity, the DEBUG=1 line. Later calls do nothing.</summary>
-    public void Finish(string? queueId, FilterVerdict verdict)
+    /// <summary>
+    /// Everything that happens once per verdict: metrics, the activity, the DEBUG=1 line. Later calls do nothing.
+    /// <paramref name="errorType"/> names a failure verdict's failure (<c>error.type</c>).
+    /// </summary>
+    public void Finish(string? queueId, FilterVerdict verdict, string? errorType = null)
     {
         if (!_open)
         {
@@ -84,14 +90,15 @@ internal sealed class MessageTrace(string endpoint, ILogger logger, bool traceSt
             _ => "failure",
         };
         var action = ActionName(verdict.Action);
-        MilterTelemetry.RecordMessage(endpoint, kind, action, _started);
+        errorType = verdict.Kind == VerdictKind.Failure ? errorType ?? "_OTHER" : null;
+        telemetry.RecordMessage(kind, action, errorType, _started);
         if (_activity is { } activity)
         {
-            activity.SetTag("queue_id", queueId).SetTag("verdict", kind).SetTag("action", action)
-                .SetTag("decided_at", verdict.DecidedAt?.ToName());
+            activity.SetTag(MilterTelemetry.QueueId, queueId).SetTag(MilterTelemetry.Verdict, kind).SetTag(MilterTelemetry.Action, action)
+                .SetTag(MilterTelemetry.DecidedAt, verdict.DecidedAt?.ToName());
             if (verdict.Failure is { } failure)
             {
-                activity.SetStatus(ActivityStatusCode.Error, failure.ToString());
+                activity.SetTag(MilterTelemetry.ErrorType, errorType).SetStatus(ActivityStatusCode.Error, failure.ToString());
             }
 
             activity.Dispose();

@@ -1,77 +1,215 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
+using System.Net;
+using SpamFilterMilter.Contract;
 
 namespace SpamFilterMilter.Diagnostics;
 
 /// <summary>
-/// Metrics and traces, for OpenTelemetry or any <see cref="MeterListener"/> / <see cref="ActivityListener"/>.
-/// Meter and activity source are both named <c>SpamFilterMilter</c>; every measurement carries the
-/// milter endpoint as <c>milter</c>. With no listener attached a measurement costs one check.
-/// <list type="table">
-/// <item><term>spamfiltermilter.messages</term><description>Counter: messages given a verdict; tags <c>verdict</c> (default, string, failure) and <c>action</c> (accept, reject, tempfail, discard).</description></item>
-/// <item><term>spamfiltermilter.failures</term><description>Counter: milter failures; tags <c>cause</c> (connect, timeout, closed, network, malformed, unexpected, negotiation, limit, socks, cancelled) and <c>stage</c>.</description></item>
-/// <item><term>spamfiltermilter.stage.duration</term><description>Histogram, seconds: time the milter took per stage; tag <c>stage</c> (connect, helo, mail, rcpt, data, header, eoh, body, eom, unknown).</description></item>
-/// <item><term>spamfiltermilter.message.duration</term><description>Histogram, seconds: from MAIL to the verdict.</description></item>
-/// <item><term>spamfiltermilter.connections.open</term><description>UpDownCounter: milter connections open now (parked ones included).</description></item>
-/// </list>
-/// Activities: <c>milter message</c> from MAIL to the verdict (tags <c>milter</c>, <c>queue_id</c>,
-/// <c>verdict</c>, <c>action</c>, <c>decided_at</c>; error status on failure).
+/// What one milter endpoint records, for OpenTelemetry or any <see cref="System.Diagnostics.Metrics.MeterListener"/>
+/// and <see cref="ActivityListener"/>, by OpenTelemetry's semantic conventions: every measurement and span carries
+/// the endpoint as <c>server.address</c>, <c>server.port</c> (TCP only) and <c>network.transport</c> (<c>tcp</c>,
+/// <c>unix</c>); a failure carries <c>error.type</c>; the plug-in's own attributes are namespaced
+/// <c>spamfilter.milter.*</c>. Metric attributes have few values each (a stage, a verdict kind, an action, an error
+/// type); what is different for every message (the queue id) goes on spans and log lines only. The instruments are
+/// <see cref="MilterMetrics"/>'s; the activity source is one, named <c>SpamFilterMilter</c>. docs/operations.md lists
+/// every instrument, attribute and span.
 /// </summary>
-internal static class MilterTelemetry
+internal sealed class MilterTelemetry
 {
-    public const string Name = "SpamFilterMilter";
+    /// <summary>The activity source's name, for <c>AddSource("SpamFilterMilter")</c>.</summary>
+    public const string SourceName = "SpamFilterMilter";
 
-    private static readonly string? Version = typeof(MilterTelemetry).Assembly.GetName().Version?.ToString();
+    /// <summary>The span from connecting to the end of the negotiation.</summary>
+    public const string ConnectSpan = "milter connect";
 
-    public static readonly Meter Meter = new(Name, Version);
+    /// <summary>The span from MAIL (or the start of a whole-message call) to the verdict.</summary>
+    public const string MessageSpan = "milter message";
 
-    public static readonly ActivitySource ActivitySource = new(Name, Version);
+    // OpenTelemetry's own attributes.
+    public const string ServerAddress = "server.address";
+    public const string ServerPort = "server.port";
+    public const string NetworkTransport = "network.transport";
+    public const string NetworkPeerAddress = "network.peer.address";
+    public const string NetworkPeerPort = "network.peer.port";
+    public const string ErrorType = "error.type";
 
-    public static readonly Counter<long> Messages =
-        Meter.CreateCounter<long>("spamfiltermilter.messages", "{message}", "Messages given a verdict, by verdict kind and action.");
+    // The plug-in's own attributes.
+    public const string Stage = "spamfilter.milter.stage";
+    public const string Verdict = "spamfilter.milter.verdict";
+    public const string Action = "spamfilter.milter.action";
+    public const string ConnectionState = "spamfilter.milter.connection.state";
+    public const string QueueId = "spamfilter.milter.queue_id";
+    public const string DecidedAt = "spamfilter.milter.decided_at";
+    public const string Aborted = "spamfilter.milter.aborted";
+    public const string ProtocolVersion = "spamfilter.milter.protocol.version";
 
-    public static readonly Counter<long> Failures =
-        Meter.CreateCounter<long>("spamfiltermilter.failures", "{failure}", "Milter failures, by cause and protocol stage.");
+    /// <summary>A connection a session uses.</summary>
+    public const string Active = "active";
 
-    public static readonly Histogram<double> StageDuration =
-        Meter.CreateHistogram<double>("spamfiltermilter.stage.duration", "s", "Time the milter took over one stage.");
+    /// <summary>A connection parked for reuse (POOL_SIZE).</summary>
+    public const string Idle = "idle";
 
-    public static readonly Histogram<double> MessageDuration =
-        Meter.CreateHistogram<double>("spamfiltermilter.message.duration", "s", "Time from MAIL to the verdict.");
+    /// <summary>The plug-in's version, for the meter and the activity source.</summary>
+    internal static readonly string? Version = typeof(MilterTelemetry).Assembly.GetName().Version?.ToString();
 
-    public static readonly UpDownCounter<long> OpenConnections =
-        Meter.CreateUpDownCounter<long>("spamfiltermilter.connections.open", "{connection}", "Milter connections open now.");
+    public static readonly ActivitySource ActivitySource = new(SourceName, Version);
 
-    public static void RecordStage(string milter, string stage, long startedAt)
+    private readonly string _address;
+    private readonly object? _port; // boxed once
+    private readonly string _transport;
+
+    /// <param name="metrics">The instruments to record on.</param>
+    /// <param name="address">The milter's host name or address as configured (HOST), or its UNIX-domain socket's path.</param>
+    /// <param name="port">Its TCP port; null for a UNIX-domain socket.</param>
+    public MilterTelemetry(MilterMetrics metrics, string address, int? port)
     {
-        if (StageDuration.Enabled)
+        Metrics = metrics;
+        _address = address;
+        _port = port;
+        _transport = port is null ? "unix" : "tcp";
+    }
+
+    /// <summary>The instruments recorded on.</summary>
+    public MilterMetrics Metrics { get; }
+
+    /// <summary>The time the milter took over <paramref name="stage"/>, which failed with <paramref name="errorType"/> unless null.</summary>
+    public void RecordStage(FilterStage stage, long startedAt, string? errorType = null)
+    {
+        if (Metrics.StageDuration.Enabled)
         {
-            StageDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalSeconds, new("milter", milter), new("stage", stage));
+            var tags = Endpoint();
+            tags.Add(Stage, stage.ToName());
+            AddError(ref tags, errorType);
+            Metrics.StageDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalSeconds, tags);
         }
     }
 
-    public static void RecordFailure(string milter, string cause, string stage)
+    /// <summary>A milter failure, at <paramref name="stage"/>.</summary>
+    public void RecordFailure(string errorType, FilterStage stage)
     {
-        if (Failures.Enabled)
+        if (Metrics.Failures.Enabled)
         {
-            Failures.Add(1, new("milter", milter), new("cause", cause), new("stage", stage));
+            var tags = Endpoint();
+            tags.Add(ErrorType, errorType);
+            tags.Add(Stage, stage.ToName());
+            Metrics.Failures.Add(1, tags);
         }
     }
 
-    public static void RecordMessage(string milter, string verdict, string action, long startedAt)
+    /// <summary>A message's verdict: its kind, its action, the failure's type for a failure verdict, and the time since <paramref name="startedAt"/>.</summary>
+    public void RecordMessage(string verdict, string action, string? errorType, long startedAt)
     {
-        if (Messages.Enabled)
+        if (!Metrics.Messages.Enabled && !Metrics.MessageDuration.Enabled)
         {
-            Messages.Add(1, new("milter", milter), new("verdict", verdict), new("action", action));
+            return;
         }
 
-        if (MessageDuration.Enabled && startedAt != 0)
+        var tags = Endpoint();
+        tags.Add(Verdict, verdict);
+        tags.Add(Action, action);
+        AddError(ref tags, errorType);
+        Metrics.Messages.Add(1, tags);
+        if (startedAt != 0)
         {
-            MessageDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalSeconds, new KeyValuePair<string, object?>("milter", milter));
+            Metrics.MessageDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalSeconds, tags);
         }
     }
 
-    public static void ConnectionOpened(string milter) => OpenConnections.Add(1, new KeyValuePair<string, object?>("milter", milter));
+    /// <summary>Moves the count of connections in <paramref name="state"/> (<see cref="Active"/>, <see cref="Idle"/>) by <paramref name="delta"/>.</summary>
+    public void CountConnection(string state, int delta)
+    {
+        var tags = Endpoint();
+        tags.Add(ConnectionState, state);
+        Metrics.Connections.Add(delta, tags);
+    }
 
-    public static void ConnectionClosed(string milter) => OpenConnections.Add(-1, new KeyValuePair<string, object?>("milter", milter));
+    /// <summary>
+    /// Starts the <see cref="ConnectSpan"/> span (null when nobody listens), a child of <paramref name="parent"/> or, when
+    /// that is empty, of the current activity; it does not become the current activity.
+    /// </summary>
+    public Activity? StartConnect(ActivityContext parent = default)
+    {
+        if (!ActivitySource.HasListeners())
+        {
+            return null;
+        }
+
+        var previous = Activity.Current;
+        var activity = ActivitySource.StartActivity(ConnectSpan, ActivityKind.Client, parent);
+        Activity.Current = previous;
+        AddEndpoint(activity);
+        return activity;
+    }
+
+    /// <summary>
+    /// A connection was opened (to <paramref name="peer"/>, the socket's far end) and negotiated (protocol
+    /// <paramref name="version"/>) since <paramref name="startedAt"/>; ends <paramref name="activity"/>.
+    /// </summary>
+    public void Connected(Activity? activity, long startedAt, EndPoint? peer, uint version)
+    {
+        RecordCreateTime(startedAt, errorType: null);
+        if (activity is null)
+        {
+            return;
+        }
+
+        if (peer is IPEndPoint ip)
+        {
+            activity.SetTag(NetworkPeerAddress, ip.Address.ToString()).SetTag(NetworkPeerPort, ip.Port);
+        }
+
+        activity.SetTag(ProtocolVersion, (int)version).Dispose();
+    }
+
+    /// <summary>Connecting or negotiating failed (<paramref name="errorType"/>, <paramref name="cause"/>); ends <paramref name="activity"/> with an error status.</summary>
+    public void ConnectFailed(Activity? activity, long startedAt, string errorType, string cause)
+    {
+        RecordCreateTime(startedAt, errorType);
+        activity?.SetTag(ErrorType, errorType).SetStatus(ActivityStatusCode.Error, cause).Dispose();
+    }
+
+    /// <summary>Puts the endpoint's attributes on <paramref name="activity"/>.</summary>
+    public void AddEndpoint(Activity? activity)
+    {
+        if (activity is null)
+        {
+            return;
+        }
+
+        activity.SetTag(ServerAddress, _address).SetTag(NetworkTransport, _transport);
+        if (_port is not null)
+        {
+            activity.SetTag(ServerPort, _port);
+        }
+    }
+
+    private void RecordCreateTime(long startedAt, string? errorType)
+    {
+        if (Metrics.ConnectionCreateTime.Enabled)
+        {
+            var tags = Endpoint();
+            AddError(ref tags, errorType);
+            Metrics.ConnectionCreateTime.Record(Stopwatch.GetElapsedTime(startedAt).TotalSeconds, tags);
+        }
+    }
+
+    /// <summary>The endpoint's attributes, to which a measurement adds its own (a <see cref="TagList"/> holds eight without allocating).</summary>
+    private TagList Endpoint()
+    {
+        var tags = new TagList { { ServerAddress, _address }, { NetworkTransport, _transport } };
+        if (_port is not null)
+        {
+            tags.Add(ServerPort, _port);
+        }
+
+        return tags;
+    }
+
+    private static void AddError(ref TagList tags, string? errorType)
+    {
+        if (errorType is not null)
+        {
+            tags.Add(ErrorType, errorType);
+        }
+    }
 }

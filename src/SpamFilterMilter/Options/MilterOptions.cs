@@ -54,6 +54,12 @@ public enum FailureAction
 
     /// <summary>Answer 550 5.7.1: refuse the message.</summary>
     Reject,
+
+    /// <summary>
+    /// Answer 421 4.7.1 and close the SMTP session (<see cref="StageDecision.ClosesSession"/>): Postfix's
+    /// <c>milter_default_action = shutdown</c>, its default since 3.11. The sender retries later, on a new connection.
+    /// </summary>
+    Shutdown,
 }
 
 /// <summary>When the queue id (macro <c>i</c>) is first sent (QUEUE_ID_TIMING).</summary>
@@ -99,10 +105,14 @@ public sealed partial class MilterOptions
     /// <summary>The session's own defaults: the options start from them, so the two cannot drift apart.</summary>
     private static readonly MilterSessionSettings SessionDefaults = new();
 
-    /// <summary>Bound on every connect, write and read on the milter connection.</summary>
-    public TimeSpan Timeout { get; set; } = SessionDefaults.Timeout;
+    /// <summary>
+    /// Bound on every connect, write and read on the milter connection: the default of <see cref="ConnectTimeout"/>,
+    /// <see cref="CommandTimeout"/> and <see cref="ContentTimeout"/>, so that an option file with TIMEOUT alone (a
+    /// Messaging Server one) means what it always meant.
+    /// </summary>
+    public TimeSpan Timeout { get; set; } = SessionDefaults.CommandTimeout;
 
-    /// <summary>Bound on connecting, all DNS addresses together (each gets an equal share of what is left).</summary>
+    /// <summary>Bound on connecting, all DNS addresses together (each gets an equal share of what is left); <see cref="Timeout"/> unless set.</summary>
     public TimeSpan ConnectTimeout
     {
         get => _connectTimeout ?? Timeout;
@@ -110,6 +120,30 @@ public sealed partial class MilterOptions
     }
 
     private TimeSpan? _connectTimeout;
+
+    /// <summary>
+    /// Bound on each write and read of a command outside the message content (OPTNEG, CONNECT, HELO, MAIL, RCPT, DATA,
+    /// UNKNOWN, ABORT): Postfix's <c>milter_command_timeout</c>; <see cref="Timeout"/> unless set.
+    /// </summary>
+    public TimeSpan CommandTimeout
+    {
+        get => _commandTimeout ?? Timeout;
+        set => _commandTimeout = value;
+    }
+
+    private TimeSpan? _commandTimeout;
+
+    /// <summary>
+    /// Bound on each write and read of the message content (each header, the end of headers, each body packet, the end
+    /// of the message): Postfix's <c>milter_content_timeout</c>; <see cref="Timeout"/> unless set.
+    /// </summary>
+    public TimeSpan ContentTimeout
+    {
+        get => _contentTimeout ?? Timeout;
+        set => _contentTimeout = value;
+    }
+
+    private TimeSpan? _contentTimeout;
 
     /// <summary>The time the milter may take over one message, its waits added up; PROGRESS does not extend it.</summary>
     public TimeSpan MessageTimeout { get; set; } = SessionDefaults.MessageTimeout;
@@ -162,7 +196,7 @@ public sealed partial class MilterOptions
     /// <summary>How the plug-in waits for the milter: asynchronously (default) or in a blocking read.</summary>
     public IoMode IoMode { get; set; } = IoMode.Async;
 
-    /// <summary>What every message gets when the milter cannot be used: tempfail (default), accept or reject.</summary>
+    /// <summary>What every message gets when the milter cannot be used: tempfail (default), accept, reject or shutdown.</summary>
     public FailureAction FailureAction { get; set; } = FailureAction.TempFail;
 
     /// <summary>The macros sent with CONNECT (CONNECT_MACROS, Postfix's <c>milter_connect_macros</c>), unless the milter asks for its own list.</summary>
@@ -238,6 +272,12 @@ public sealed partial class MilterOptions
             if (!Descriptors.TryGetValue(name, out var descriptor))
             {
                 throw new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, $"unknown option (known options: {string.Join(", ", Descriptors.Keys)})");
+            }
+
+            if (entry.Value is null && entry.GetChildren().Any())
+            {
+                // An appsettings list or object: every value is one string, as the option file writes it.
+                throw new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, "takes one value written as in the option file, not a list or a section");
             }
 
             try

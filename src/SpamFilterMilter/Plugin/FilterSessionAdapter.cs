@@ -40,7 +40,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         _context = context;
         _wholeMessage = wholeMessage;
         _verdicts = new TransactionVerdictBuilder(context.Options.FailureAction, recordRecipients: wholeMessage);
-        _trace = new MessageTrace(context.EndpointName, context.Logger, traceStages: context.Options.Debug >= 1);
+        _trace = new MessageTrace(context.EndpointName, context.Telemetry, context.Logger, traceStages: context.Options.Debug >= 1);
     }
 
     /// <summary>The failure that ended this session, if any.</summary>
@@ -73,9 +73,10 @@ internal sealed class FilterSessionAdapter : IFilterSession
         while (_context.Pool?.Rent() is { } parked)
         {
             var session = StartSession(parked.Connection, parked.Options);
+            var connectStarted = Stopwatch.GetTimestamp();
             try
             {
-                return Decide(FilterStage.Connect, await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false));
+                return await ConnectEventAsync(session, client, connectStarted, cancellationToken).ConfigureAwait(false);
             }
             catch (MilterProtocolException e) when (e.Kind is MilterFailureKind.Closed or MilterFailureKind.Network)
             {
@@ -85,21 +86,54 @@ internal sealed class FilterSessionAdapter : IFilterSession
             }
             catch (MilterProtocolException e)
             {
+                _context.Telemetry.RecordStage(FilterStage.Connect, connectStarted, ErrorType(e));
                 return Fail(e);
             }
         }
 
+        MilterSession fresh;
+        var started = Stopwatch.GetTimestamp();
+        var activity = _context.Telemetry.StartConnect(_trace.Context); // inside a whole message's span
         try
         {
             var connection = await _context.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
-            var session = StartSession(connection, negotiated: null);
-            await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
-            return Decide(FilterStage.Connect, await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false));
+            fresh = StartSession(connection, negotiated: null);
+            var negotiated = await fresh.NegotiateAsync(cancellationToken).ConfigureAwait(false);
+            _context.Telemetry.Connected(activity, started, connection.PeerEndPoint, negotiated.Version);
         }
         catch (Exception e) when (IsFailure(e, cancellationToken))
         {
-            return Fail(AsFailure(e, FilterStage.Connect));
+            var failure = AsFailure(e, FilterStage.Connect);
+            _context.Telemetry.ConnectFailed(activity, started, ErrorType(failure), failure.Message);
+            return Fail(failure);
         }
+        finally
+        {
+            activity?.Dispose(); // ended already, unless the host cancelled
+        }
+
+        started = Stopwatch.GetTimestamp();
+        try
+        {
+            return await ConnectEventAsync(fresh, client, started, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsFailure(e, cancellationToken))
+        {
+            var failure = AsFailure(e, FilterStage.Connect);
+            _context.Telemetry.RecordStage(FilterStage.Connect, started, ErrorType(failure));
+            return Fail(failure);
+        }
+    }
+
+    /// <summary>
+    /// SMFIC_CONNECT on a negotiated connection, timed from <paramref name="started"/> as the connect stage when it
+    /// succeeds (a failure is timed by the caller: a parked connection the milter closed is no failure).
+    /// </summary>
+    private async ValueTask<StageDecision> ConnectEventAsync(MilterSession session, ClientInfo client, long started, CancellationToken cancellationToken)
+    {
+        var response = await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false);
+        _context.Telemetry.RecordStage(FilterStage.Connect, started);
+        return Decide(FilterStage.Connect, response);
     }
 
     private MilterSession StartSession(MilterConnection connection, NegotiatedOptions? negotiated)
@@ -175,7 +209,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         try
         {
             var answer = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
-            MilterTelemetry.RecordStage(_context.EndpointName, FilterStage.EndOfMessage.ToName(), started);
+            _context.Telemetry.RecordStage(FilterStage.EndOfMessage, started);
             _trace.Stage(FilterStage.EndOfMessage, answer.Response.Action);
             if (Verdict is null)
             {
@@ -191,7 +225,9 @@ internal sealed class FilterSessionAdapter : IFilterSession
         }
         catch (Exception e) when (IsFailure(e, cancellationToken))
         {
-            Fail(AsFailure(e, FilterStage.EndOfMessage));
+            var failure = AsFailure(e, FilterStage.EndOfMessage);
+            _context.Telemetry.RecordStage(FilterStage.EndOfMessage, started, ErrorType(failure));
+            Fail(failure);
             return Verdict!;
         }
     }
@@ -292,12 +328,14 @@ internal sealed class FilterSessionAdapter : IFilterSession
         try
         {
             var response = await call(session, state, cancellationToken).ConfigureAwait(false);
-            MilterTelemetry.RecordStage(_context.EndpointName, stage.ToName(), started);
+            _context.Telemetry.RecordStage(stage, started);
             return Decide(stage, response, recipient);
         }
         catch (Exception e) when (IsFailure(e, cancellationToken))
         {
-            return Fail(AsFailure(e, stage));
+            var failure = AsFailure(e, stage);
+            _context.Telemetry.RecordStage(stage, started, ErrorType(failure));
+            return Fail(failure);
         }
     }
 
@@ -381,20 +419,32 @@ internal sealed class FilterSessionAdapter : IFilterSession
         if (_failure is null)
         {
             _failure = new FilterFailure("milter " + _context.EndpointName, e.Stage, e.Message);
-            Log.Failure(_context.Logger, _context.EndpointName, e.Stage.ToName(), e.Message, MessageTrace.ActionName(_verdicts.FailureOutcome.Action));
-            MilterTelemetry.RecordFailure(_context.EndpointName, CauseName(e), e.Stage.ToName());
+            Log.Failure(_context.Logger, _context.EndpointName, e.Stage.ToName(), e.Message, FailureActions.Name(_context.Options.FailureAction));
+            _context.Telemetry.RecordFailure(ErrorType(e), e.Stage);
             _trace.Stage(e.Stage, null);
             Verdict = _verdicts.Failed(_failure);
-            _trace.Finish(_session?.QueueId, Verdict);
+            _trace.Finish(_session?.QueueId, Verdict, ErrorType(e));
         }
 
         return FailureDecision(e.Stage);
     }
 
-    private static string CauseName(MilterProtocolException e) => e.Kind switch
+    /// <summary>
+    /// The failure's <c>error.type</c>: connect, timeout, closed, network, malformed, unexpected, negotiation, limit,
+    /// socks, cancelled or internal (docs/operations.md). Without allocating: a failure on every message must not cost more.
+    /// </summary>
+    internal static string ErrorType(MilterProtocolException e) => e.Kind switch
     {
         MilterFailureKind.ConnectFailed => "connect",
+        MilterFailureKind.Timeout => "timeout",
+        MilterFailureKind.Closed => "closed",
+        MilterFailureKind.Network => "network",
+        MilterFailureKind.Malformed => "malformed",
+        MilterFailureKind.Unexpected => "unexpected",
+        MilterFailureKind.Negotiation => "negotiation",
         MilterFailureKind.LimitExceeded => "limit",
-        _ => e.Kind.ToString().ToLowerInvariant(),
+        MilterFailureKind.Socks => "socks",
+        MilterFailureKind.Cancelled => "cancelled",
+        _ => "internal",
     };
 }

@@ -1,4 +1,6 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Diagnostics;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Protocol.Codec;
 using SpamFilterMilter.Protocol.Session;
@@ -7,19 +9,25 @@ using SpamFilterMilter.Transport;
 
 namespace SpamFilterMilter.Plugin;
 
-/// <summary>What every session of one plug-in instance shares: options, connector, pool, logger, the session's limits.</summary>
+/// <summary>What every session of one plug-in instance shares: options, connector, pool, logger, telemetry, the session's limits.</summary>
 internal sealed class MilterClientContext
 {
-    public MilterClientContext(MilterOptions options, ILogger logger)
+    /// <param name="options">The milter and how to use it.</param>
+    /// <param name="logger">Where the plug-in's lines go.</param>
+    /// <param name="meterFactory">The host's meter factory, which the instruments are made through; null: the plug-in's own meter.</param>
+    public MilterClientContext(MilterOptions options, ILogger logger, IMeterFactory? meterFactory = null)
     {
+        MeterFactory = meterFactory;
+        var metrics = MilterMetrics.For(meterFactory);
         Options = options;
         Logger = logger;
         EndpointName = options.EndpointName;
-        Connector = new MilterConnector(options, logger);
+        Connector = new MilterConnector(options, logger, telemetry: MilterConnector.TelemetryFor(options, metrics));
         Pool = options.PoolSize > 0 ? new ConnectionPool(options.PoolSize, options.PoolIdleTimeout) : null;
         SessionSettings = new MilterSessionSettings
         {
-            Timeout = options.Timeout,
+            CommandTimeout = options.CommandTimeout,
+            ContentTimeout = options.ContentTimeout,
             MessageTimeout = options.MessageTimeout,
             MaxRepliesPerEvent = options.MaxReplies,
             MaxEditsPerMessage = options.MaxEdits,
@@ -47,6 +55,12 @@ internal sealed class MilterClientContext
     public string EndpointName { get; }
 
     public MilterConnector Connector { get; }
+
+    /// <summary>The host's meter factory the plug-in's instruments were made through, or null (the plug-in's own meter).</summary>
+    public IMeterFactory? MeterFactory { get; }
+
+    /// <summary>The endpoint's metrics and spans.</summary>
+    public MilterTelemetry Telemetry => Connector.Telemetry;
 
     /// <summary>Parked connections (POOL_SIZE); null when every session opens its own.</summary>
     public ConnectionPool? Pool { get; }

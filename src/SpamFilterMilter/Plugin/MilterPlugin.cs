@@ -1,8 +1,11 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Diagnostics;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Protocol.Session;
+using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Plugin;
 
@@ -19,7 +22,11 @@ public sealed class MilterPlugin : ISpamFilterPlugin
     /// <summary>Creates the plug-in for <paramref name="options"/>. Nothing is sent to the milter until a message or session needs it.</summary>
     /// <param name="options">The milter to use and how.</param>
     /// <param name="hostLoggerFactory">The host's logging; null writes the plug-in's own lines to standard error, at the level DEBUG selects.</param>
-    public MilterPlugin(MilterOptions options, ILoggerFactory? hostLoggerFactory = null)
+    /// <param name="meterFactory">
+    /// The host's meters (dependency injection's <see cref="IMeterFactory"/>): the plug-in's meter, <c>SpamFilterMilter</c>,
+    /// is made through it, so that the host's container owns it; null uses a static meter of the plug-in's own.
+    /// </param>
+    public MilterPlugin(MilterOptions options, ILoggerFactory? hostLoggerFactory = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var loggerFactory = hostLoggerFactory;
@@ -28,7 +35,7 @@ public sealed class MilterPlugin : ISpamFilterPlugin
             _ownedLoggerFactory = loggerFactory = new StandardErrorLoggerFactory(options.DebugLogLevel);
         }
 
-        Context = new MilterClientContext(options, loggerFactory.CreateLogger(Log.Category));
+        Context = new MilterClientContext(options, loggerFactory.CreateLogger(Log.Category), meterFactory);
     }
 
     internal MilterClientContext Context { get; }
@@ -56,10 +63,25 @@ public sealed class MilterPlugin : ISpamFilterPlugin
     /// </summary>
     public async ValueTask<MilterNegotiation> ProbeAsync(CancellationToken cancellationToken = default)
     {
-        await using var connection = await Context.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
-        await using var session = new MilterSession(connection.Stream, Context.EndpointName, Context.SessionSettings, Context.Logger, connection);
-        var options = await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
-        return MilterNegotiation.From(Context.EndpointName, connection.Remote, options);
+        var started = Stopwatch.GetTimestamp();
+        var activity = Context.Telemetry.StartConnect();
+        try
+        {
+            await using var connection = await Context.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            await using var session = new MilterSession(connection.Stream, Context.EndpointName, Context.SessionSettings, Context.Logger, connection);
+            var options = await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
+            Context.Telemetry.Connected(activity, started, connection.PeerEndPoint, options.Version);
+            return MilterNegotiation.From(Context.EndpointName, connection.Remote, options);
+        }
+        catch (MilterProtocolException e)
+        {
+            Context.Telemetry.ConnectFailed(activity, started, FilterSessionAdapter.ErrorType(e), e.Message);
+            throw;
+        }
+        finally
+        {
+            activity?.Dispose(); // ended already, unless the host cancelled
+        }
     }
 
     /// <summary>Closes the connections kept for reuse (POOL_SIZE) and the plug-in's own log.</summary>

@@ -33,6 +33,7 @@ internal sealed class ConnectionPool(int capacity, TimeSpan idleTimeout) : IAsyn
 
             if (Stopwatch.GetElapsedTime(entry.IdleSince) < idleTimeout && IsQuiet(entry.Connection.Socket))
             {
+                entry.Connection.MarkActive();
                 return (entry.Connection, entry.Options);
             }
 
@@ -50,6 +51,7 @@ internal sealed class ConnectionPool(int capacity, TimeSpan idleTimeout) : IAsyn
                 return false;
             }
 
+            connection.MarkIdle(); // before it can be rented again
             _idle.Push(new Entry(connection, options, Stopwatch.GetTimestamp()));
             return true;
         }

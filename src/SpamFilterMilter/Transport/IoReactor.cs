@@ -54,8 +54,22 @@ internal sealed class IoReactor
     /// </summary>
     private int EpollOf(ulong id) => _epolls[(int)(id % (ulong)_epolls.Length)];
 
+    /// <summary>
+    /// The runtime switch (<c>runtimeconfig.json</c>'s <c>configProperties</c>, or <see cref="AppContext.SetSwitch"/>
+    /// before connections are made) with which a host keeps .NET's own sockets for async I/O: for a host whose code may
+    /// block after an await, which would hold up the other connections one of the reactor's threads serves.
+    /// </summary>
+    public const string UseDotNetSocketsSwitch = "SpamFilterMilter.UseDotNetSocketsForAsyncIo";
+
     /// <summary>The process's reactor; null where there is none (not Linux, or no epoll), and .NET's sockets serve.</summary>
     public static IoReactor? Shared => SharedReactor.Value;
+
+    /// <summary>
+    /// The reactor a new async connection is served by: null where there is none or the host set
+    /// <see cref="UseDotNetSocketsSwitch"/> (read at each connect; no thread is started while the switch is set).
+    /// </summary>
+    public static IoReactor? ForNewConnection =>
+        AppContext.TryGetSwitch(UseDotNetSocketsSwitch, out var useDotNetSockets) && useDotNetSockets ? null : Shared;
 
     /// <summary>
     /// Threads of the reactor, each with its own epoll instance and connections: two per core, at least 4, so that a
@@ -66,7 +80,7 @@ internal sealed class IoReactor
 
     private static IoReactor? Start()
     {
-        if (!OperatingSystem.IsLinux() || AppContext.TryGetSwitch("SpamFilterMilter.UseDotNetSocketsForAsyncIo", out var off) && off)
+        if (!OperatingSystem.IsLinux())
         {
             return null;
         }

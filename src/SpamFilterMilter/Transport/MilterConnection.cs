@@ -1,5 +1,7 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using SpamFilterMilter.Diagnostics;
 using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Transport;
@@ -17,21 +19,24 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     private readonly Socket _socket;
     private readonly bool _quickAck;
 
-    /// <param name="socket">The connected socket.</param>
+    private readonly ConnectionCount _count;
+
+    /// <param name="socket">The connected socket, which the connection owns.</param>
     /// <param name="reactorStream">The socket as <see cref="IoReactor"/> serves it (async I/O on Linux), or null for a <see cref="NetworkStream"/>.</param>
-    /// <param name="remote">Where it goes, for log lines.</param>
-    /// <param name="endpointName">The milter, as the connection count names it.</param>
-    public MilterConnection(Socket socket, ReactorStream? reactorStream, string remote, string endpointName)
+    /// <param name="remote">Where it really goes, for log lines.</param>
+    /// <param name="telemetry">Where the connection is counted, as active until it is parked.</param>
+    public MilterConnection(Socket socket, ReactorStream? reactorStream, string remote, MilterTelemetry telemetry)
     {
         _socket = socket;
         Remote = remote;
+        _count = new ConnectionCount(telemetry);
         if (reactorStream is null)
         {
-            Stream = new CountedStream(socket, endpointName);
+            Stream = new CountedStream(socket, _count);
         }
         else
         {
-            reactorStream.CountOpen(endpointName);
+            reactorStream.CountAs(_count);
             Stream = reactorStream;
         }
 
@@ -45,6 +50,28 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     public string Remote { get; }
 
     public Stream Stream { get; }
+
+    /// <summary>The socket's far end: the milter, or the SOCKS server when connected through one; null when unknown.</summary>
+    public EndPoint? PeerEndPoint
+    {
+        get
+        {
+            try
+            {
+                return _socket.RemoteEndPoint;
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>The connection is parked for reuse (POOL_SIZE): it counts as idle until <see cref="MarkActive"/>.</summary>
+    public void MarkIdle() => _count.MoveTo(MilterTelemetry.Idle);
+
+    /// <summary>A parked connection is taken for a session: it counts as active again.</summary>
+    public void MarkActive() => _count.MoveTo(MilterTelemetry.Active);
 
     /// <summary>
     /// Sends the pending ACK now (TCP_QUICKACK). Without this a milter that sends two packets in a row
@@ -119,30 +146,25 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
         }
     }
 
+    /// <summary>
+    /// True when a TCP connect reached its own socket: TCP's simultaneous open lets a connect to a loopback port in
+    /// the local ephemeral range, where nothing listens, succeed from that very port. Such a connection reads its
+    /// own commands back as replies, and holds the port the milter needs to listen again after a restart (a soak
+    /// with the milter killed under load met both).
+    /// </summary>
+    public static bool IsConnectedToItself(Socket socket) =>
+        socket.ProtocolType == ProtocolType.Tcp && socket.LocalEndPoint is IPEndPoint local && local.Equals(socket.RemoteEndPoint);
+
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
 
     public void Dispose() => Stream.Dispose();
 
-    /// <summary>Counts the connection open (spamfiltermilter.connections.open) until its stream is disposed, whoever disposes it.</summary>
-    private sealed class CountedStream : NetworkStream
+    /// <summary>Closes <see cref="ConnectionCount"/> when the socket's <see cref="NetworkStream"/> is disposed, whoever disposes it.</summary>
+    private sealed class CountedStream(Socket socket, ConnectionCount count) : NetworkStream(socket, ownsSocket: true)
     {
-        private readonly string _endpointName;
-        private int _open = 1;
-
-        public CountedStream(Socket socket, string endpointName)
-            : base(socket, ownsSocket: true)
-        {
-            _endpointName = endpointName;
-            Diagnostics.MilterTelemetry.ConnectionOpened(endpointName);
-        }
-
         protected override void Dispose(bool disposing)
         {
-            if (Interlocked.Exchange(ref _open, 0) == 1)
-            {
-                Diagnostics.MilterTelemetry.ConnectionClosed(_endpointName);
-            }
-
+            count.Close();
             base.Dispose(disposing);
         }
     }

@@ -18,11 +18,22 @@ namespace SpamFilterMilter.Transport;
 /// the time of a working second one, while a refusing address fails at once and leaves its share to
 /// the next.
 /// </summary>
-internal sealed class MilterConnector(MilterOptions options, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
+internal sealed class MilterConnector(MilterOptions options, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null,
+    MilterTelemetry? telemetry = null)
 {
     private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve = resolve ?? Dns.GetHostAddressesAsync;
 
     public string EndpointName { get; } = options.EndpointName;
+
+    /// <summary>Where the connections are counted and the endpoint's telemetry recorded.</summary>
+    public MilterTelemetry Telemetry { get; } = telemetry ?? TelemetryFor(options, MilterMetrics.Shared);
+
+    /// <summary>
+    /// The telemetry of the milter <paramref name="options"/> name, on <paramref name="metrics"/>: <c>server.address</c> is
+    /// HOST as configured (or the socket's path), <c>server.port</c> PORT (none for a UNIX-domain socket).
+    /// </summary>
+    public static MilterTelemetry TelemetryFor(MilterOptions options, MilterMetrics metrics) =>
+        options.UnixSocketPath is { } path ? new MilterTelemetry(metrics, path, port: null) : new MilterTelemetry(metrics, options.Host, options.Port);
 
     private bool Blocking => options.IoMode == IoMode.Blocking;
 
@@ -60,7 +71,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         var causes = new List<string>();
         var (socket, stream) = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
             ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"can't connect to {EndpointName}: {causes[0]}");
-        return new MilterConnection(socket, stream, EndpointName, EndpointName);
+        return new MilterConnection(socket, stream, EndpointName, Telemetry);
     }
 
     private async ValueTask<MilterConnection> ConnectDirectAsync(Deadline deadline, CancellationToken cancellationToken)
@@ -72,7 +83,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             var endpoint = new IPEndPoint(addresses[i], options.Port);
             if (await TryConnectAsync(endpoint, deadline.Remaining / (addresses.Length - i), causes, cancellationToken).ConfigureAwait(false) is var (socket, stream))
             {
-                return new MilterConnection(socket, stream, endpoint.ToString(), EndpointName);
+                return new MilterConnection(socket, stream, endpoint.ToString(), Telemetry);
             }
         }
 
@@ -116,11 +127,11 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
                     attempt.Remaining, cancellationToken, stream).ConfigureAwait(false);
                 if (Blocking)
                 {
-                    socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
+                    socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.CommandTimeout);
                 }
 
                 tunnelled = true;
-                return new MilterConnection(socket, stream, $"{destinations[i]} through SOCKS server {proxy}", EndpointName);
+                return new MilterConnection(socket, stream, $"{destinations[i]} through SOCKS server {proxy}", Telemetry);
             }
             catch (SocksException e) when (e.DestinationUnreachable)
             {
@@ -165,10 +176,10 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
             : new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         var connected = false;
+        ReactorStream? stream = null;
         try
         {
             MilterConnection.Configure(socket);
-            ReactorStream? stream = null;
             if (Blocking)
             {
                 ConnectBlocking(socket, endpoint, bound, cancellationToken);
@@ -177,7 +188,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             {
                 using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 attempt.CancelAfter(bound);
-                if (IoReactor.Shared is { } reactor)
+                if (IoReactor.ForNewConnection is { } reactor)
                 {
                     stream = await ReactorStream.ConnectAsync(reactor, socket, endpoint, bound, attempt.Token).ConfigureAwait(false);
                 }
@@ -185,6 +196,13 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
                 {
                     await socket.ConnectAsync(endpoint, attempt.Token).ConfigureAwait(false);
                 }
+            }
+
+            if (MilterConnection.IsConnectedToItself(socket))
+            {
+                causes.Add($"{where}: connected to itself (nothing listens there, and the port is in the local ephemeral range)");
+                Log.ConnectAttemptFailed(logger, EndpointName, where, "connected to itself");
+                return null;
             }
 
             connected = true;
@@ -206,7 +224,15 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         {
             if (!connected)
             {
-                socket.Dispose();
+                // A reactor stream owns the socket and is watched: disposing it stops the watch, then closes the socket.
+                if (stream is not null)
+                {
+                    stream.Dispose();
+                }
+                else
+                {
+                    socket.Dispose();
+                }
             }
         }
     }
@@ -235,7 +261,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             throw;
         }
 
-        socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.Timeout);
+        socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.CommandTimeout);
     }
 
     private static int Milliseconds(TimeSpan span) => Math.Max(1, (int)Math.Ceiling(span.TotalMilliseconds));

@@ -20,7 +20,7 @@ internal sealed class ReactorStream : Stream
     private readonly Reading _reading;
     private readonly Writing _writing;
     private bool _disposed;
-    private string? _countedAs;
+    private ConnectionCount? _count;
 
     private ReactorStream(Socket socket, IoReactor reactor)
     {
@@ -90,12 +90,8 @@ internal sealed class ReactorStream : Stream
         return stream;
     }
 
-    /// <summary>Counts the connection open (spamfiltermilter.connections.open) until the stream is disposed.</summary>
-    public void CountOpen(string endpointName)
-    {
-        _countedAs = endpointName;
-        Diagnostics.MilterTelemetry.ConnectionOpened(endpointName);
-    }
+    /// <summary>Closes <paramref name="count"/> when the stream is disposed.</summary>
+    public void CountAs(ConnectionCount count) => _count = count;
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
         _reading.ReadAsync(buffer, cancellationToken);
@@ -181,10 +177,7 @@ internal sealed class ReactorStream : Stream
         _socket.Dispose();
         _reading.Abort();
         _writing.Abort();
-        if (_countedAs is { } endpointName)
-        {
-            Diagnostics.MilterTelemetry.ConnectionClosed(endpointName);
-        }
+        _count?.Close();
 
         base.Dispose(disposing);
     }

@@ -255,6 +255,7 @@ public class HostOptionsTests : TempFolderTest
             ["LDAP_OPTINX"] = "mailAntiUBEService",
             ["LDAP_SOURCE_OPTINX"] = "mailAntiUBEService",
             ["LDAP_DOMAIN_ATTR_OPTINX"] = "mailAntiUBEService",
+            ["SPAMFILTER_MESSAGE_BUDGET"] = "30",
             ["DIRECTORY_FILE"] = "directory.ldif",
             ["DIRECTORY_ADDRESS_ATTRIBUTES"] = "mail",
             ["DIRECTORY_DOMAIN_ATTRIBUTES"] = "associatedDomain",
@@ -283,7 +284,8 @@ public class HostOptionsTests : TempFolderTest
         Assert.That(values.Keys, Is.EquivalentTo(HostOptions.Descriptions.Select(d => d.Name)), "every documented option has a value here");
         foreach (var (documented, value) in values)
         {
-            var name = documented.Replace("spamfilterX_", "spamfilter1_", StringComparison.Ordinal).Replace("_M", "_0", StringComparison.Ordinal);
+            var name = documented.Replace("spamfilterX_", "spamfilter1_", StringComparison.Ordinal);
+            name = name.EndsWith("_M", StringComparison.Ordinal) ? name[..^1] + "0" : name;
             name = name.EndsWith('X') ? name[..^1] + "1" : name;
             var extra = needs.GetValueOrDefault(name, string.Empty);
             var slot = name.StartsWith("spamfilter1_library", StringComparison.Ordinal) || name.StartsWith("spamfilter1_config_file", StringComparison.Ordinal) ? string.Empty : Slot1;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
 using SpamFilterMilter.Contract;
@@ -119,12 +120,13 @@ public class EndToEndTests : TempFolderTest
         Assert.That(result.For("carol@example.com").Disposition, Is.EqualTo(Disposition.Deliver));
     }
 
-    [TestCase("0", Disposition.TempFail)]
-    [TestCase("1", Disposition.Deliver)]
-    public async Task An_unreachable_milter_follows_spamfilterX_optional(string optional, Disposition disposition)
+    [TestCase("0", "tempfail", Disposition.TempFail, "451")]
+    [TestCase("0", "shutdown", Disposition.TempFail, "421")]
+    [TestCase("1", "shutdown", Disposition.Deliver, null)]
+    public async Task An_unreachable_milter_follows_spamfilterX_optional(string optional, string policy, Disposition disposition, string? code)
     {
         var milter = await MilterProcess.StartLibmilterAsync();
-        var optionDat = OptionDat(milter, $"spamfilter1_optional={optional}\n");
+        var optionDat = OptionDat(milter, $"spamfilter1_optional={optional}\n", $"FAILURE_ACTION={policy}\n");
         await milter.DisposeAsync(); // nothing listens on its port any more
         await using var host = SpamFilterHost.Create(HostOptions.Load(optionDat));
 
@@ -136,9 +138,10 @@ public class EndToEndTests : TempFolderTest
         if (disposition == Disposition.TempFail)
         {
             // The plug-in's FAILURE_ACTION ran (its tempfail), not the host's own 451 for a slot without an action.
-            Assert.That(result.For("bob@example.com").Reply, Is.EqualTo(new SmtpReply(451, "4.7.1", "Service unavailable - try again later")));
+            // With shutdown its 421, which the MTA gives before it closes the session.
+            Assert.That(result.For("bob@example.com").Reply, Is.EqualTo(new SmtpReply(int.Parse(code!, CultureInfo.InvariantCulture), "4.7.1", "Service unavailable - try again later")));
             Assert.That(run.ActionSource, Is.EqualTo(SpamFilterHost.FailureActionSource));
-            Assert.That(run.Script, Does.Contain("tempfail \"451 4.7.1 Service unavailable - try again later\";"));
+            Assert.That(run.Script, Does.Contain($"tempfail \"{code} 4.7.1 Service unavailable - try again later\";"));
             Assert.That(run.Outcome!.Disposition, Is.EqualTo(Host.Sieve.SieveDisposition.TempFail));
         }
         else

@@ -21,18 +21,7 @@ public class SmtpFilterSessionTests
 
     private static StageDecision Decide(FilterStage stage, FilterAction action, SmtpReply? reply = null) => new() { Stage = stage, Action = action, Reply = reply };
 
-    private static Mock<IFilterSession> Filter()
-    {
-        var filter = new Mock<IFilterSession>();
-        filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Connect));
-        filter.Setup(f => f.HeloAsync(It.IsAny<string>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Helo));
-        filter.Setup(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Mail));
-        filter.Setup(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Rcpt));
-        filter.Setup(f => f.DataAsync(It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Data));
-        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()))
-            .ReturnsAsync(new FilterVerdict { Action = FilterAction.Accept, DecidedAt = FilterStage.EndOfMessage });
-        return filter;
-    }
+    private static Mock<IFilterSession> Filter() => FilterSessionMock.ContinuingEverywhere();
 
     private static async Task<SmtpFilterSession> InTransactionAsync(Mock<IFilterSession> filter, params string[] recipients)
     {

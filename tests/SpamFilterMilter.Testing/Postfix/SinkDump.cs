@@ -8,7 +8,7 @@ namespace SpamFilterMilter.Testing.Postfix;
 /// dot-stuffing and ends the file with one extra empty line; <see cref="Message"/> has that line removed, so it is
 /// the message with LF line ends.
 /// </summary>
-public sealed record SinkDump(string HeloArgs, string MailArgs, IReadOnlyList<string> RcptArgs, byte[] Message)
+public sealed record SinkDump(string MailArgs, IReadOnlyList<string> RcptArgs, byte[] Message)
 {
     /// <summary>Reads a dump file.</summary>
     public static SinkDump Read(string path) => Parse(File.ReadAllBytes(path));
@@ -16,7 +16,7 @@ public sealed record SinkDump(string HeloArgs, string MailArgs, IReadOnlyList<st
     /// <summary>Parses a dump's bytes.</summary>
     public static SinkDump Parse(byte[] dump)
     {
-        string helo = string.Empty, mail = string.Empty;
+        var mail = string.Empty;
         var rcpts = new List<string>();
         var position = 0;
         while (position < dump.Length)
@@ -29,11 +29,7 @@ public sealed record SinkDump(string HeloArgs, string MailArgs, IReadOnlyList<st
             }
 
             var value = line[(line.IndexOf(':', StringComparison.Ordinal) + 2)..];
-            if (line.StartsWith("X-Helo-Args:", StringComparison.Ordinal))
-            {
-                helo = value;
-            }
-            else if (line.StartsWith("X-Mail-Args:", StringComparison.Ordinal))
+            if (line.StartsWith("X-Mail-Args:", StringComparison.Ordinal))
             {
                 mail = value;
             }
@@ -61,7 +57,7 @@ public sealed record SinkDump(string HeloArgs, string MailArgs, IReadOnlyList<st
             length--; // the empty line smtp-sink adds
         }
 
-        return new SinkDump(helo, mail, rcpts, dump.AsSpan(position, Math.Max(0, length)).ToArray());
+        return new SinkDump(mail, rcpts, dump.AsSpan(position, Math.Max(0, length)).ToArray());
     }
 
     /// <summary>The message without the first Received header that <paramref name="marksOwn"/> recognises (the MTA's own trace field), wherever it stands.</summary>

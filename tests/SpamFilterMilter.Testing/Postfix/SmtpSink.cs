@@ -18,8 +18,11 @@ public sealed class SmtpSink : IAsyncDisposable
     /// <summary>The folder with one dump file per transaction.</summary>
     public string Folder => Path.Combine(_server.Folder.Path, "sink");
 
-    /// <summary>Starts smtp-sink on a free port (needs root and the postfix user, as the Postfix instance does).</summary>
-    public static async Task<SmtpSink> StartAsync()
+    /// <summary>
+    /// Starts smtp-sink on a free port (needs root and the postfix user, as the Postfix instance does), with
+    /// <paramref name="options"/> of its own before the usual ones (e.g. <c>-f RCPT</c>: refuse every RCPT with a 5xx).
+    /// </summary>
+    public static async Task<SmtpSink> StartAsync(params string[] options)
     {
         var server = await ServerProcess.StartOnFreePortAsync(
             (folder, port) =>
@@ -35,7 +38,7 @@ public sealed class SmtpSink : IAsyncDisposable
                     | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
                 File.SetUnixFileMode(dumps, (UnixFileMode)0x1FF); // smtp-sink runs as the postfix user
                 return ServerProcess.Launch("/usr/sbin/smtp-sink",
-                    ["-u", "postfix", "-4", "-h", "smtp-sink", "-d", Path.Combine(dumps, "%Y%m%d%H%M%S."),
+                    [.. options, "-u", "postfix", "-4", "-h", "smtp-sink", "-d", Path.Combine(dumps, "%Y%m%d%H%M%S."),
                         "127.0.0.1:" + port.ToString(CultureInfo.InvariantCulture), "100"],
                     folder, port);
             },

@@ -1,9 +1,3 @@
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using SpamFilterMilter.Host.Smtp;
-
 namespace SpamFilterMilter.Testing.Smtp;
 
 /// <summary>
@@ -16,36 +10,14 @@ public static class SmtpScriptClient
     {
         ArgumentNullException.ThrowIfNull(dialogue);
         var exchanges = new List<SmtpExchange>();
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var reader = new StreamReader(stream, Encoding.Latin1);
+        await using var client = await SmtpLineClient.ConnectAsync(port, cancellationToken);
 
-        async Task<SmtpExchange> Say(string command, byte[]? raw = null)
+        async Task<SmtpExchange> Say(string command, byte[]? message = null)
         {
-            if (raw is not null)
-            {
-                await stream.WriteAsync(raw, cancellationToken);
-            }
-            else if (command != "connect")
-            {
-                await stream.WriteAsync(Encoding.UTF8.GetBytes(command + "\r\n"), cancellationToken);
-            }
-
-            var lines = new List<string>();
-            int code;
-            while (true)
-            {
-                var line = await reader.ReadLineAsync(cancellationToken) ?? throw new IOException($"the server closed the connection after {command}");
-                code = int.Parse(line.AsSpan(0, 3), CultureInfo.InvariantCulture);
-                lines.Add(line.Length > 4 ? line[4..] : string.Empty);
-                if (line.Length < 4 || line[3] != '-')
-                {
-                    break;
-                }
-            }
-
-            var exchange = new SmtpExchange(command, code, lines);
+            var reply = command == "connect" ? client.Greeting
+                : message is not null ? await client.SendMessageAsync(message, cancellationToken)
+                : await client.SendAsync(command, cancellationToken);
+            var exchange = new SmtpExchange(command, reply.Code, [.. reply.Lines.Select(line => line.Length > 4 ? line[4..] : string.Empty)]);
             exchanges.Add(exchange);
             return exchange;
         }
@@ -86,7 +58,7 @@ public static class SmtpScriptClient
                         return exchanges;
                     }
 
-                    if (data.Code == 354 && (await Say("<message>", NextHopClient.DotStuffed(message))).Code == 421)
+                    if (data.Code == 354 && (await Say("<message>", message)).Code == 421)
                     {
                         return exchanges;
                     }

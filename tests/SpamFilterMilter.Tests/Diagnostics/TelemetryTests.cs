@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Globalization;
 
 namespace SpamFilterMilter.Tests.Diagnostics;
 
@@ -17,6 +18,10 @@ public class TelemetryTests : TempFolderTest
         Recipients = [new EnvelopeRecipient("bob@example.com")],
         Message = new MemoryStream("Subject: t\r\n\r\nbody\r\n"u8.ToArray()),
     };
+
+    /// <summary>The measurements of the milter on loopback port <paramref name="port"/>.</summary>
+    private static List<Measurement> Of(ConcurrentQueue<Measurement> measurements, int port) =>
+        [.. measurements.Where(m => m.Tags.GetValueOrDefault("server.address") == "127.0.0.1" && m.Tags.GetValueOrDefault("server.port") == port.ToString(CultureInfo.InvariantCulture))];
 
     private static MeterListener Listen(ConcurrentQueue<Measurement> into)
     {
@@ -53,7 +58,6 @@ public class TelemetryTests : TempFolderTest
         var measurements = new ConcurrentQueue<Measurement>();
         using var listener = Listen(measurements);
         using var milterListener = new ScriptedMilterListener();
-        var endpoint = $"127.0.0.1:{milterListener.Port}";
         await using (var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(milterListener.Port)))
         {
             var milter = MilterScripts.RunAsync(milterListener, p => p.Code == 'E' ? [Raw.Packet('h', Raw.CString("X"), Raw.CString("y")), Raw.Packet('c')] : null);
@@ -64,18 +68,28 @@ public class TelemetryTests : TempFolderTest
             await broken;
         }
 
-        var mine = measurements.Where(m => m.Tags.GetValueOrDefault("milter") == endpoint).ToList();
-        var messages = mine.Where(m => m.Instrument == "spamfiltermilter.messages").Select(m => $"{m.Tags["verdict"]}/{m.Tags["action"]}").ToList();
-        Assert.That(messages, Is.EqualTo(new[] { "string/accept", "failure/tempfail" }));
-        var failure = mine.Single(m => m.Instrument == "spamfiltermilter.failures");
-        Assert.That((failure.Tags["cause"], failure.Tags["stage"]), Is.EqualTo(("unexpected", "rcpt")));
-        var stages = mine.Where(m => m.Instrument == "spamfiltermilter.stage.duration").Select(m => m.Tags["stage"]).Distinct().ToList();
-        Assert.That(stages, Is.SupersetOf(new[] { "mail", "rcpt", "data", "header", "eoh", "body", "eom" }));
-        Assert.That(mine.Where(m => m.Instrument == "spamfiltermilter.stage.duration").Select(m => m.Value), Has.All.GreaterThan(0).And.All.LessThan(10), "seconds each stage took: measured, not zero");
-        Assert.That(mine.Count(m => m.Instrument == "spamfiltermilter.message.duration"), Is.EqualTo(2));
-        var connections = mine.Where(m => m.Instrument == "spamfiltermilter.connections.open").Select(m => m.Value).ToList();
-        Assert.That(connections.Sum(), Is.Zero, "every connection opened was closed");
-        Assert.That(connections.Count(v => v > 0), Is.EqualTo(2));
+        var mine = Of(measurements, milterListener.Port);
+        var messages = mine.Where(m => m.Instrument == "spamfilter.milter.client.messages")
+            .Select(m => $"{m.Tags["spamfilter.milter.verdict"]}/{m.Tags["spamfilter.milter.action"]}/{m.Tags.GetValueOrDefault("error.type")}").ToList();
+        Assert.That(messages, Is.EqualTo(new[] { "string/accept/", "failure/tempfail/unexpected" }));
+        var failure = mine.Single(m => m.Instrument == "spamfilter.milter.client.failures");
+        Assert.That((failure.Tags["error.type"], failure.Tags["spamfilter.milter.stage"]), Is.EqualTo(("unexpected", "rcpt")));
+        var stageDurations = mine.Where(m => m.Instrument == "spamfilter.milter.client.stage.duration").ToList();
+        Assert.That(stageDurations.Select(m => m.Tags["spamfilter.milter.stage"]).Distinct(), Is.SupersetOf(new[] { "connect", "mail", "rcpt", "data", "header", "eoh", "body", "eom" }));
+        Assert.That(stageDurations.Where(m => m.Tags.ContainsKey("error.type")).Select(m => $"{m.Tags["spamfilter.milter.stage"]}/{m.Tags["error.type"]}"),
+            Is.EqualTo(new[] { "rcpt/unexpected" }), "the stage that failed is timed too, with its error");
+        Assert.That(stageDurations.Select(m => m.Value), Has.All.GreaterThan(0).And.All.LessThan(10), "seconds each stage took: measured, not zero");
+        Assert.That(mine.Count(m => m.Instrument == "spamfilter.milter.client.message.duration"), Is.EqualTo(2));
+        Assert.That(mine.Count(m => m.Instrument == "spamfilter.milter.client.connection.create_time"), Is.EqualTo(2));
+        var connections = mine.Where(m => m.Instrument == "spamfilter.milter.client.connection.count").ToList();
+        Assert.That(connections.Sum(m => m.Value), Is.Zero, "every connection opened was closed");
+        Assert.That(connections.Where(m => m.Value > 0).Select(m => m.Tags["spamfilter.milter.connection.state"]), Is.EqualTo(new[] { "active", "active" }));
+        Assert.That(mine, Has.All.Matches<Measurement>(m => m.Tags["network.transport"] == "tcp"));
+        Assert.That(mine.SelectMany(m => m.Tags.Keys).Distinct(), Is.SubsetOf(new[]
+        {
+            "server.address", "server.port", "network.transport", "error.type", "spamfilter.milter.stage", "spamfilter.milter.verdict",
+            "spamfilter.milter.action", "spamfilter.milter.connection.state",
+        }), "no attribute with a value per message (the queue id) on a metric");
     }
 
     [Test]
@@ -102,10 +116,11 @@ public class TelemetryTests : TempFolderTest
         await session.CloseAsync();
         await milter;
 
-        var activity = stopped.Single(a => (string?)a.GetTagItem("milter") == $"127.0.0.1:{milterListener.Port}");
-        Assert.That(activity.OperationName, Is.EqualTo("milter message"));
+        var activity = stopped.Single(a => a.OperationName == "milter message" && (int?)a.GetTagItem("server.port") == milterListener.Port);
         Assert.That(activity.Parent, Is.SameAs(hostActivity));
-        Assert.That((activity.GetTagItem("verdict"), activity.GetTagItem("action"), activity.GetTagItem("decided_at")), Is.EqualTo(("string", "reject", "mail")));
+        Assert.That((activity.GetTagItem("server.address"), activity.GetTagItem("network.transport")), Is.EqualTo(("127.0.0.1", "tcp")));
+        Assert.That((activity.GetTagItem("spamfilter.milter.verdict"), activity.GetTagItem("spamfilter.milter.action"), activity.GetTagItem("spamfilter.milter.decided_at")),
+            Is.EqualTo(("string", "reject", "mail")));
     }
 
     [Test]
@@ -132,8 +147,8 @@ public class TelemetryTests : TempFolderTest
         }
 
         Assert.That((verdict.Kind, verdict.DecidedAt), Is.EqualTo((VerdictKind.String, (FilterStage?)FilterStage.Rcpt)));
-        var counted = measurements.Where(m => m.Instrument == "spamfiltermilter.messages" && m.Tags.GetValueOrDefault("milter") == $"127.0.0.1:{milterListener.Port}")
-            .Select(m => $"{m.Tags["verdict"]}/{m.Tags["action"]}");
+        var counted = Of(measurements, milterListener.Port).Where(m => m.Instrument == "spamfilter.milter.client.messages")
+            .Select(m => $"{m.Tags["spamfilter.milter.verdict"]}/{m.Tags["spamfilter.milter.action"]}");
         Assert.That(counted, Is.EqualTo(new[] { "string/accept" }), "counted once, as the verdict the host got");
     }
 
@@ -165,9 +180,87 @@ public class TelemetryTests : TempFolderTest
         }
 
         await milter;
-        var endpoint = $"127.0.0.1:{port}";
-        Assert.That(measurements.Where(m => m.Instrument == "spamfiltermilter.messages" && m.Tags.GetValueOrDefault("milter") == endpoint)
-            .Select(m => $"{m.Tags["verdict"]}/{m.Tags["action"]}"), Is.EqualTo(new[] { counted }), "counted once");
+        Assert.That(Of(measurements, port).Where(m => m.Instrument == "spamfilter.milter.client.messages")
+            .Select(m => $"{m.Tags["spamfilter.milter.verdict"]}/{m.Tags["spamfilter.milter.action"]}"), Is.EqualTo(new[] { counted }), "counted once");
         Assert.That(logs.Entries.Count(e => e.EventId.Id == 2001), Is.EqualTo(1), "one DEBUG=1 line for the message");
+    }
+    [Test]
+    public async Task A_parked_connection_counts_as_idle_until_it_is_closed()
+    {
+        var measurements = new ConcurrentQueue<Measurement>();
+        using var listener = Listen(measurements);
+        using var milterListener = new ScriptedMilterListener();
+        long Count(string state) => (long)Of(measurements, milterListener.Port)
+            .Where(m => m.Instrument == "spamfilter.milter.client.connection.count" && m.Tags["spamfilter.milter.connection.state"] == state).Sum(m => m.Value);
+        (long Active, long Idle) parked;
+        await using (var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(milterListener.Port, "POOL_SIZE=1\n")))
+        {
+            var milter = MilterScripts.RunAsync(milterListener, _ => null);
+            await plugin.FilterMessageAsync(Message());
+            Assert.That((await milter).Last().Code, Is.EqualTo('K'), "parked with SMFIC_QUIT_NC");
+            parked = (Count("active"), Count("idle"));
+        }
+
+        Assert.That(parked, Is.EqualTo((0L, 1L)), "parked: idle, not active");
+        Assert.That((Count("active"), Count("idle")), Is.EqualTo((0L, 0L)), "closed with the plug-in");
+    }
+
+    [Test]
+    public async Task Connecting_and_negotiating_is_a_span_inside_the_whole_messages_span()
+    {
+        var stopped = new ConcurrentQueue<Activity>();
+        using var activityListener = ListenToActivities(stopped);
+        using var milterListener = new ScriptedMilterListener();
+        await using (var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(milterListener.Port)))
+        {
+            var milter = MilterScripts.RunAsync(milterListener, _ => null);
+            await plugin.FilterMessageAsync(Message());
+            await milter;
+        }
+
+        var mine = stopped.Where(a => (int?)a.GetTagItem("server.port") == milterListener.Port).ToList();
+        var connect = mine.Single(a => a.OperationName == "milter connect");
+        var message = mine.Single(a => a.OperationName == "milter message");
+        Assert.That((connect.TraceId, connect.ParentSpanId), Is.EqualTo((message.TraceId, message.SpanId)), "the connect is part of the message");
+        Assert.That((connect.Kind, connect.Status), Is.EqualTo((ActivityKind.Client, ActivityStatusCode.Unset)));
+        Assert.That(connect.TagObjects.ToDictionary(t => t.Key, t => t.Value), Is.EquivalentTo(new Dictionary<string, object?>
+        {
+            ["server.address"] = "127.0.0.1", ["server.port"] = milterListener.Port, ["network.transport"] = "tcp",
+            ["network.peer.address"] = "127.0.0.1", ["network.peer.port"] = milterListener.Port, ["spamfilter.milter.protocol.version"] = 6,
+        }));
+        Assert.That(connect.StartTimeUtc + connect.Duration, Is.LessThanOrEqualTo(message.StartTimeUtc + message.Duration));
+    }
+
+    [Test]
+    public async Task A_milter_that_cannot_be_reached_ends_the_connect_span_with_its_error()
+    {
+        var stopped = new ConcurrentQueue<Activity>();
+        using var activityListener = ListenToActivities(stopped);
+        var port = TestPlugins.ClosedPort();
+        using var hostActivity = new Activity("host smtp session").Start();
+        await using (var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(port)))
+        {
+            await using var session = plugin.OpenSession();
+            var decision = await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 25));
+            Assert.That(decision.Failure, Is.Not.Null);
+            Assert.That(Activity.Current, Is.SameAs(hostActivity), "the host's activity is still current");
+        }
+
+        var connect = stopped.Single(a => a.OperationName == "milter connect" && (int?)a.GetTagItem("server.port") == port);
+        Assert.That(connect.Parent, Is.SameAs(hostActivity), "an SMTP session's connect is part of the host's span");
+        Assert.That((connect.Status, connect.GetTagItem("error.type")), Is.EqualTo((ActivityStatusCode.Error, (object)"connect")));
+        Assert.That(connect.StatusDescription, Does.StartWith($"can't connect to 127.0.0.1:{port}: "));
+    }
+
+    private static ActivityListener ListenToActivities(ConcurrentQueue<Activity> stopped)
+    {
+        var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "SpamFilterMilter",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = stopped.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+        return listener;
     }
 }

@@ -38,22 +38,16 @@ public class DefaultMacroTests : TempFolderTest
         await using var milter = milterKind == "libmilter" ? await MilterProcess.StartLibmilterAsync() : await MilterProcess.StartPymilterAsync();
         await using var plugin = DeployedPlugin.Create(milter.OptionFile(Folder, $"IO_MODE={io}\n"));
 
-        if (wholeMessage)
+        var submission = new MessageSubmission
         {
-            var verdict = await plugin.FilterMessageAsync(new MessageSubmission
-            {
-                Client = Client,
-                HeloName = "client.example.net",
-                MailFrom = "alice@example.org",
-                Recipients = [new EnvelopeRecipient("bob@example.com"), new EnvelopeRecipient("carol@example.net")],
-                Message = new MemoryStream(Encoding.ASCII.GetBytes(Message)),
-            });
-            Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
-        }
-        else
-        {
-            await PlayStagesAsync(plugin);
-        }
+            Client = Client,
+            HeloName = "client.example.net",
+            MailFrom = "alice@example.org",
+            Recipients = [new EnvelopeRecipient("bob@example.com"), new EnvelopeRecipient("carol@example.net")],
+            Message = new MemoryStream(Encoding.ASCII.GetBytes(Message)),
+        };
+        var verdict = wholeMessage ? await plugin.FilterMessageAsync(submission) : await StageByStage.FilterAsync(plugin, submission);
+        Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
 
         var events = EventsWithMacros(await milter.TranscriptAfterAsync("close"));
         var rcpts = events.Where(e => e.Event == "rcpt").Select(e => e.Macros).ToList();
@@ -73,24 +67,6 @@ public class DefaultMacroTests : TempFolderTest
                 Assert.That(events.Where(e => e.Event == stage).Select(e => e.Macros.GetValueOrDefault("i")), Is.Not.Empty.And.All.EqualTo(queueId), stage);
             }
         });
-    }
-
-    private static async Task PlayStagesAsync(ISpamFilterPlugin plugin)
-    {
-        await using var session = plugin.OpenSession();
-        await session.ConnectAsync(Client);
-        await session.HeloAsync("client.example.net");
-        await session.MailAsync("alice@example.org");
-        await session.RcptAsync("bob@example.com");
-        await session.RcptAsync("carol@example.net");
-        await session.DataAsync();
-        await session.HeaderAsync("From", " alice@example.org");
-        await session.HeaderAsync("Subject", " hi");
-        await session.EndOfHeadersAsync();
-        await session.BodyAsync("body\r\n"u8.ToArray());
-        var verdict = await session.EndOfMessageAsync();
-        Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
-        await session.CloseAsync();
     }
 
     /// <summary>Each event the milter logged, with the macros it could see there.</summary>

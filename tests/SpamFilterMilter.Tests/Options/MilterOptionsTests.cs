@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using SpamFilterMilter.Options;
 
 namespace SpamFilterMilter.Tests.Options;
@@ -71,6 +72,8 @@ public class MilterOptionsTests : TempFolderTest
         ("SOCKS_PORT", "1081", o => o.SocksPort, 1081),
         ("SOCKS_PASSWORD", "s3cret", o => o.SocksPassword, "s3cret"),
         ("CONNECT_TIMEOUT", "250", o => o.ConnectTimeout, TimeSpan.FromSeconds(2.5)),
+        ("COMMAND_TIMEOUT", "350", o => o.CommandTimeout, TimeSpan.FromSeconds(3.5)),
+        ("CONTENT_TIMEOUT", "450", o => o.ContentTimeout, TimeSpan.FromSeconds(4.5)),
         ("MESSAGE_TIMEOUT", "1234", o => o.MessageTimeout, TimeSpan.FromSeconds(12.34)),
         ("MAX_REPLIES", "77", o => o.MaxReplies, 77),
         ("MAX_EDITS", "88", o => o.MaxEdits, 88),
@@ -84,7 +87,7 @@ public class MilterOptionsTests : TempFolderTest
         ("IO_MODE", "Blocking", o => o.IoMode, IoMode.Blocking),
         ("SOCKS_USER", "milteruser", o => o.SocksUser, "milteruser"),
         ("SOCKS_RESOLVE", "remote", o => o.SocksResolve, SocksResolve.Remote),
-        ("FAILURE_ACTION", "accept", o => o.FailureAction, FailureAction.Accept),
+        ("FAILURE_ACTION", "shutdown", o => o.FailureAction, FailureAction.Shutdown),
         ("CONNECT_MACROS", "j, {client_addr} client_name _", o => o.ConnectMacros, new[] { "j", "{client_addr}", "{client_name}", "_" }),
         ("HELO_MACROS", "{tls_version}", o => o.HeloMacros, new[] { "{tls_version}" }),
         ("MAIL_MACROS", "i,{mail_addr}", o => o.MailMacros, new[] { "i", "{mail_addr}" }),
@@ -159,6 +162,19 @@ public class MilterOptionsTests : TempFolderTest
             }
         });
         Assert.That(literal, Has.Count.GreaterThan(12));
+    }
+
+    // Each row: an option file's timeouts, and the connect, command and content timeouts they give, in hundredths.
+    [TestCase("TIMEOUT=200\n", 200, 200, 200, TestName = "TIMEOUT alone, as in a Messaging Server option file, bounds every stage")]
+    [TestCase("TIMEOUT=200\nCONTENT_TIMEOUT=30000\n", 200, 200, 30000, TestName = "CONTENT_TIMEOUT alone gives the content more time than the commands")]
+    [TestCase("COMMAND_TIMEOUT=50\nTIMEOUT=200\n", 200, 50, 200, TestName = "A stage's timeout wins over TIMEOUT whatever their order")]
+    [TestCase("", 3600, 3600, 3600, TestName = "Without any, each is TIMEOUT's default")]
+    public void TIMEOUT_is_the_default_of_each_stage_timeout(string text, int connect, int command, int content)
+    {
+        var options = Load("HOST=h\nPORT=1\n" + text);
+
+        Assert.That((options.ConnectTimeout, options.CommandTimeout, options.ContentTimeout),
+            Is.EqualTo((TimeSpan.FromMilliseconds(connect * 10), TimeSpan.FromMilliseconds(command * 10), TimeSpan.FromMilliseconds(content * 10))));
     }
 
     [Test]
@@ -257,9 +273,22 @@ public class MilterOptionsTests : TempFolderTest
     public void The_option_file_reaches_the_options_through_Microsoft_Extensions_Configuration()
     {
         var path = Folder.Write("milter.opt", "Host=h\nPort=9\n");
-        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddMilterOptionFile(path).Build();
+        var configuration = new ConfigurationBuilder().AddMilterOptionFile(path).Build();
 
         Assert.That((configuration["HOST"], configuration["port"]), Is.EqualTo(("h", "9")), "keys are case-insensitive");
+    }
+
+    [Test]
+    public void A_list_or_section_where_an_option_takes_one_value_is_refused_naming_the_option()
+    {
+        // What appsettings.json makes of "CONNECT_MACROS": ["j", "{daemon_name}"]: the option would otherwise be an empty list.
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["HOST"] = "h", ["PORT"] = "9", ["CONNECT_MACROS:0"] = "j", ["CONNECT_MACROS:1"] = "{daemon_name}" })
+            .Build();
+
+        var e = Assert.Throws<SpamFilterConfigurationException>(() => MilterOptions.FromConfiguration(configuration, "appsettings.json"))!;
+
+        Assert.That(e.Message, Is.EqualTo("appsettings.json: option CONNECT_MACROS: takes one value written as in the option file, not a list or a section"));
     }
 
     [Test]

@@ -38,7 +38,7 @@ public class DribblingMilterTests : TempFolderTest
 
         Assert.That(reply.Length * ByteInterval, Is.GreaterThan(TimeSpan.FromSeconds(4)), "the whole reply would take this long");
         Assert.That(verdict.Failure, Is.Not.Null, "the reply never arrived whole in time");
-        Assert.That((verdict.Failure!.Stage, verdict.Failure.Cause), Is.EqualTo(((FilterStage?)FilterStage.Mail, "SMFIC_MAIL reply: can't read packet: timed out after 0.5 s")));
+        Assert.That((verdict.Failure!.Stage, verdict.Failure.Cause), Is.EqualTo(((FilterStage?)FilterStage.Mail, "SMFIC_MAIL reply: can't read packet: timed out after 0.5 s (COMMAND_TIMEOUT)")));
         Assert.That(elapsed, Is.LessThan(TimeSpan.FromMilliseconds(TimeoutHundredths * 10) + TimeSpan.FromSeconds(0.5)), "TIMEOUT bounds the whole packet");
         await milter;
     }

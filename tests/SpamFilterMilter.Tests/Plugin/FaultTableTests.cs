@@ -89,14 +89,7 @@ public class FaultTableTests : TempFolderTest
         FilterVerdict verdict;
         await using (var plugin = TestPlugins.Create(Folder, options))
         {
-            verdict = await plugin.FilterMessageAsync(new MessageSubmission
-            {
-                Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 25, "client.example.net"),
-                HeloName = "client.example.net",
-                MailFrom = "alice@example.org",
-                Recipients = [new EnvelopeRecipient("bob@example.com")],
-                Message = new MemoryStream("Subject: fault\r\n\r\nbody\r\n"u8.ToArray()),
-            });
+            verdict = await plugin.FilterMessageAsync(FaultMilter.Message());
         }
 
         var elapsed = started.Elapsed;

@@ -221,7 +221,7 @@ public class MilterFilterSessionTests : TempFolderTest
 
         release.SetResult();
         Assert.That(decision!.Failure, Is.Not.Null, "200 MB did not fit in the socket buffers?");
-        Assert.That(decision.Failure!.Cause, Is.EqualTo("SMFIC_BODY: can't write: timed out after 0.5 s"));
+        Assert.That(decision.Failure!.Cause, Is.EqualTo("SMFIC_BODY: can't write: timed out after 0.5 s (CONTENT_TIMEOUT)"));
         Assert.That(started.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
         Assert.That(await milter, Is.True);
     }

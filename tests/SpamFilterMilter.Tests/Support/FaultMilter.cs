@@ -24,6 +24,16 @@ internal sealed class FaultMilter : IAsyncDisposable
         ["data"] = 0x10000, ["header"] = 0x80, ["eoh"] = 0x40000, ["body"] = 0x80000,
     };
 
+    /// <summary>A message that reaches every stage above: one header, a body.</summary>
+    public static MessageSubmission Message() => new()
+    {
+        Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 25, "client.example.net"),
+        HeloName = "client.example.net",
+        MailFrom = "alice@example.org",
+        Recipients = [new EnvelopeRecipient("bob@example.com")],
+        Message = new MemoryStream("Subject: fault\r\n\r\nbody\r\n"u8.ToArray()),
+    };
+
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly CancellationTokenSource _stop = new();
 

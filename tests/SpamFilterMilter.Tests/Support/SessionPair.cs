@@ -20,7 +20,7 @@ internal sealed class SessionPair : IAsyncDisposable
         Milter = milter;
         _sessionSocket = sessionSocket;
         SessionStream = new ChunkingStream(new NetworkStream(sessionSocket, ownsSocket: true), maxReadSize);
-        Settings = new MilterSessionSettings { Timeout = TimeSpan.FromSeconds(5), BlockingIo = blockingIo };
+        Settings = new MilterSessionSettings { CommandTimeout = TimeSpan.FromSeconds(5), ContentTimeout = TimeSpan.FromSeconds(5), BlockingIo = blockingIo };
     }
 
     /// <summary>The milter end.</summary>

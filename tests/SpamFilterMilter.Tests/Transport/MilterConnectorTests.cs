@@ -18,6 +18,25 @@ public class MilterConnectorTests
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    [Test]
+    public void A_connect_that_reached_its_own_socket_is_told_apart_from_one_that_reached_a_listener()
+    {
+        // What the connector refuses after every TCP connect: bound to a port where nothing listens, a socket that
+        // connects to that same port gets a connection to itself (TCP's simultaneous open), which would read its
+        // own commands back as the milter's replies. Bound to one port and connected to it, as the kernel does for
+        // an ephemeral port by chance.
+        using var looped = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        looped.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        looped.Connect(looped.LocalEndPoint!);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var real = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        real.Connect(listener.LocalEndpoint);
+
+        Assert.That(MilterConnection.IsConnectedToItself(looped), Is.True);
+        Assert.That(MilterConnection.IsConnectedToItself(real), Is.False);
+    }
+
     [TestCase("Async")]
     [TestCase("Blocking")]
     public async Task Every_address_is_tried_in_DNS_order_until_one_accepts_IPv6_and_IPv4_alike(string ioMode)

@@ -208,4 +208,28 @@ public class ReactorStreamTests
         Assert.That(connection.Stream is ReactorStream, Is.EqualTo(reactor && IoReactor.Shared is not null));
         Assert.That(connection.Socket.NoDelay, Is.True, "the options set before connecting hold");
     }
+
+    [Test]
+    [NonParallelizable]
+    public async Task A_host_that_sets_the_runtime_switch_gets_dotnet_sockets_for_its_async_connections()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var options = new MilterOptions { Host = "127.0.0.1", Port = ((IPEndPoint)listener.LocalEndpoint).Port, IoMode = IoMode.Async };
+        _ = Reactor; // ignored where there is no reactor to opt out of
+
+        AppContext.SetSwitch(IoReactor.UseDotNetSocketsSwitch, true);
+        try
+        {
+            await using var connection = await new MilterConnector(options, NullLogger.Instance).ConnectAsync(default);
+            Assert.That(connection.Stream, Is.InstanceOf<NetworkStream>());
+        }
+        finally
+        {
+            AppContext.SetSwitch(IoReactor.UseDotNetSocketsSwitch, false);
+        }
+
+        await using var served = await new MilterConnector(options, NullLogger.Instance).ConnectAsync(default);
+        Assert.That(served.Stream, Is.InstanceOf<ReactorStream>(), "the switch cleared: the reactor serves again");
+    }
 }

@@ -10,11 +10,15 @@ public class ToolPackageTests : TempFolderTest
     public async Task The_package_installs_as_a_dotnet_tool_that_probes_a_real_milter()
     {
         var project = Repository.Path("tools/SpamFilterMilter.Cli/SpamFilterMilter.Cli.csproj");
-        var packages = Path.Combine(Folder.Path, "packages");
+        var packages = PackedPackages.Folder ?? Path.Combine(Folder.Path, "packages");
         var tools = Path.Combine(Folder.Path, "tools");
         await using var milter = await MilterProcess.StartLibmilterAsync("-A", "ADDHDRS");
 
-        await RunAsync("dotnet", "pack", project, "-c", "Release", "-o", packages, "-nologo");
+        if (PackedPackages.Folder is null)
+        {
+            await RunAsync("dotnet", "pack", project, "-c", "Release", "-o", packages, "-nologo");
+        }
+
         await RunAsync("dotnet", "tool", "install", "SpamFilterMilter.Cli", "--tool-path", tools, "--add-source", packages);
         var probe = await RunAsync(Path.Combine(tools, "spamfilter-milter"), "probe", "--host", "127.0.0.1", "--port",
             milter.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));

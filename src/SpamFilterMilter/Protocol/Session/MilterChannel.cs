@@ -9,7 +9,7 @@ using SpamFilterMilter.Protocol.Wire;
 namespace SpamFilterMilter.Protocol.Session;
 
 /// <summary>
-/// One milter connection as the session uses it: strict framing both ways, TIMEOUT on each wait and the message
+/// One milter connection as the session uses it: strict framing both ways, COMMAND_TIMEOUT or CONTENT_TIMEOUT on each wait and the message
 /// budget (<see cref="MessageBudget"/>) across a message, the answer loop (PROGRESS, QUARANTINE, the modifications,
 /// then one decision, each packet checked by <see cref="ReplyDecoder"/>), the traffic log, and the sticky failure.
 /// Every exchange with the milter goes through <see cref="ExchangeAsync"/> (or, for OPTNEG, <see cref="NegotiateAsync"/>):
@@ -44,7 +44,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         _reader = new FrameReader(stream, settings.MaxReplyPacket, control);
         _writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
         _edits = new EditCollector(settings.MaxEditsPerMessage, settings.MaxReplacementBodyBytes, settings.BodyMemoryLimit, settings.BodySpillDirectory);
-        Budget = new MessageBudget(settings.Timeout, settings.MessageTimeout);
+        Budget = new MessageBudget(settings.CommandTimeout, settings.ContentTimeout, settings.MessageTimeout);
     }
 
     /// <summary>The milter, as log lines name it.</summary>
@@ -299,7 +299,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes everything pending in one write, under TIMEOUT (or what is left of the budget).</summary>
+    /// <summary>Writes everything pending in one write, under the stage's timeout (or what is left of the budget).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // no allocation per call in steady state
     private async ValueTask FlushAsync(MilterCommand command, CancellationToken cancellationToken)
     {
@@ -364,6 +364,9 @@ internal sealed class MilterChannel : IAsyncDisposable
         return frame;
     }
 
+    /// <summary>The stages of the message content, whose waits CONTENT_TIMEOUT bounds (Postfix's milter8_message switches to its content timeout for them).</summary>
+    private static bool IsContent(FilterStage stage) => stage is FilterStage.Header or FilterStage.EndOfHeaders or FilterStage.Body or FilterStage.EndOfMessage;
+
     /// <summary>A timer (async) or socket timeout (blocking) that expired, rather than the host cancelling.</summary>
     private static bool IsTimeout(Exception e, CancellationToken hostToken) =>
         e is TimeoutException || (e is OperationCanceledException && !hostToken.IsCancellationRequested)
@@ -375,7 +378,7 @@ internal sealed class MilterChannel : IAsyncDisposable
     /// </summary>
     private CancellationToken Arm(CancellationToken hostToken)
     {
-        var bound = _bound = Budget.BeginWait();
+        var bound = _bound = Budget.BeginWait(IsContent(_stage));
         if (_settings.BlockingIo)
         {
             if (Budget.BindsCurrentWait && bound <= TimeSpan.Zero)

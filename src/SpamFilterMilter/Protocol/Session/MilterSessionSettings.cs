@@ -7,8 +7,11 @@ namespace SpamFilterMilter.Protocol.Session;
 /// <summary>Limits and switches of a session.</summary>
 internal sealed record MilterSessionSettings
 {
-    /// <summary>Bound on each write and each read.</summary>
-    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(36);
+    /// <summary>Bound on each write and each read of a command outside the message content (COMMAND_TIMEOUT): OPTNEG, CONNECT, HELO, MAIL, RCPT, DATA, UNKNOWN, ABORT, QUIT.</summary>
+    public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromSeconds(36);
+
+    /// <summary>Bound on each write and each read of the message content (CONTENT_TIMEOUT): the headers, the end of headers, the body, the end of the message.</summary>
+    public TimeSpan ContentTimeout { get; init; } = TimeSpan.FromSeconds(36);
 
     /// <summary>
     /// The time the milter may take over one message, all its waits from MAIL to the verdict added up

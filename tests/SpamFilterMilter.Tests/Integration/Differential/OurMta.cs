@@ -1,4 +1,5 @@
 using System.Globalization;
+using SpamFilterMilter.Host.Editing;
 using SpamFilterMilter.Host.Smtp;
 using SpamFilterMilter.Testing.Postfix;
 using SpamFilterMilter.Testing.Smtp;
@@ -64,7 +65,7 @@ internal static class OurMta
                 return true;
             }
 
-            var (sender, senderParameters) = Split(transaction.MailArguments);
+            var (sender, senderParameters) = EnvelopeArgument.Parse(transaction.MailArguments);
             var mail = await session.MailAsync(sender, senderParameters);
             if (Closes("MAIL FROM:" + transaction.MailArguments, mail, 250))
             {
@@ -89,7 +90,7 @@ internal static class OurMta
         {
             foreach (var rcpt in transaction.RcptArguments)
             {
-                var (recipient, parameters) = Split(rcpt);
+                var (recipient, parameters) = EnvelopeArgument.Parse(rcpt);
                 if (Closes("RCPT TO:" + rcpt, await session.RcptAsync(recipient, parameters), 250))
                 {
                     return true;
@@ -147,12 +148,4 @@ internal static class OurMta
     private static byte[] TraceField(string helo, string queueId) => Encoding.ASCII.GetBytes(
         $"Received: from {helo} (unknown [127.0.0.1])\r\n\tby {PostfixInstance.HostName} (SpamFilterMilter) with ESMTP id {queueId};\r\n"
         + $"\t{DateTimeOffset.UtcNow.ToString("ddd, d MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture)} (UTC)\r\n");
-
-    /// <summary>"&lt;path&gt; P1 P2" → path and parameters.</summary>
-    private static (string Path, IReadOnlyList<string> Parameters) Split(string arguments)
-    {
-        var close = arguments.IndexOf('>', StringComparison.Ordinal);
-        var path = close < 0 ? arguments.Split(' ')[0] : arguments[..(close + 1)];
-        return (path, arguments[path.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries));
-    }
 }

@@ -293,10 +293,10 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
     }
 
     [Test]
-    [Category("Integration")] // waits out a 0.3 s TIMEOUT
+    [Category("Integration")] // waits out a 0.3 s COMMAND_TIMEOUT
     public async Task A_milter_that_never_answers_times_out_within_the_timeout()
     {
-        UseSession(Pair.Settings with { Timeout = TimeSpan.FromMilliseconds(300) });
+        UseSession(Pair.Settings with { CommandTimeout = TimeSpan.FromMilliseconds(300) });
         await OpenAsync();
         var started = System.Diagnostics.Stopwatch.StartNew();
 
@@ -305,7 +305,7 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
         var error = Assert.ThrowsAsync<MilterProtocolException>(() => mail)!;
 
         Assert.That(error.Kind, Is.EqualTo(MilterFailureKind.Timeout));
-        Assert.That(error.Message, Is.EqualTo("SMFIC_MAIL reply: can't read packet: timed out after 0.3 s"));
+        Assert.That(error.Message, Is.EqualTo("SMFIC_MAIL reply: can't read packet: timed out after 0.3 s (COMMAND_TIMEOUT)"));
         Assert.That(started.Elapsed, Is.LessThan(TimeSpan.FromSeconds(3)));
     }
 

@@ -1,0 +1,310 @@
+using System.Buffers;
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using SmtpServer;
+using SmtpServer.IO;
+using SmtpServer.Mail;
+using SmtpServer.Net;
+using SmtpServer.Protocol;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Host.Running;
+using SpamFilterMilter.Host.Smtp;
+
+namespace SpamFilterMilter.SmtpServer;
+
+/// <summary>
+/// One SMTP session of SmtpServer with its filter: what SmtpServer does at each command is turned into a call of the
+/// host library's <see cref="SmtpFilterSession"/>, and its <see cref="SmtpAnswer"/> into the reply the client gets.
+/// <para>
+/// SmtpServer tells of a command in three ways: a synchronous event before it runs (<c>CommandExecuting</c>: HELO,
+/// EHLO, DATA, RSET), an asynchronous mailbox filter (MAIL, RCPT: accept or refuse) and an asynchronous message store
+/// (the message). What an event starts runs in the background, chained after the session's earlier calls, so the
+/// filter hears the commands in order and one at a time; the reply that depends on it is held back until it is known
+/// (the greeting waits for connect, the EHLO reply for HELO). A refusal is written in place of the reply SmtpServer
+/// writes (<see cref="ReplyAsync"/>), so it keeps the filter's exact text; after a 421 the session ends.
+/// </para>
+/// </summary>
+internal sealed class FilteredSession : IAsyncDisposable
+{
+    private const string PropertyKey = "SpamFilterMilter:Session";
+
+    /// <summary>What Postfix answers when it cannot store a message (cleanup failed).</summary>
+    private static readonly SmtpReply StoreFailed = new(451, "4.3.0", "Error: queue file write error");
+
+    private readonly ISessionContext _context;
+    private readonly SmtpFilterSession _filter;
+    private readonly IFilteredMessageStore _store;
+    private readonly bool _addTraceField;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _lifetime = new();
+
+    private Task _tail = Task.CompletedTask;
+    private Task<Reply>? _nextReply;
+    private Task<SmtpAnswer>? _data;
+    private IReadOnlyList<string> _mailParameters = [];
+    private bool _esmtp;
+
+    public FilteredSession(ISessionContext context, ISecurableDuplexPipe connection, IFilterSession filter, SmtpServerFilteringOptions options, ILogger logger)
+    {
+        _context = context;
+        _filter = new SmtpFilterSession(filter, context.ServerOptions.ServerName);
+        _store = options.Store;
+        _addTraceField = options.AddTraceField;
+        _logger = logger;
+        Client = ClientOf(context);
+        var pipe = new ReplyPipe(connection, this);
+        pipe.Ended += () => Ended?.Invoke(this);
+        Pipe = pipe;
+        context.Properties[PropertyKey] = this;
+        context.CommandExecuting += OnCommandExecuting;
+        SmtpServerLog.SessionStarted(_logger, context.SessionId, Client.Address);
+        _nextReply = Then(async token => Reply.Of(await _filter.ConnectAsync(Client, token).ConfigureAwait(false)));
+    }
+
+    /// <summary>The session ended (its connection is gone): its filter session is to be closed.</summary>
+    public event Action<FilteredSession>? Ended;
+
+    /// <summary>The pipe SmtpServer is given for this session.</summary>
+    public ISecurableDuplexPipe Pipe { get; }
+
+    /// <summary>The client as the filter is told of it.</summary>
+    public ClientInfo Client { get; }
+
+    /// <summary>True once a reply that closes the session (421) was written.</summary>
+    public bool IsClosing { get; private set; }
+
+    /// <summary>The client's last HELO or EHLO name.</summary>
+    public string? HeloName { get; private set; }
+
+    /// <summary>The session of <paramref name="context"/>.</summary>
+    public static FilteredSession Of(ISessionContext context) =>
+        context.Properties.TryGetValue(PropertyKey, out var session) && session is FilteredSession filtered
+            ? filtered
+            : throw new InvalidOperationException("This SmtpServer session was not accepted by SmtpServerFiltering's endpoint listener: register all three of its services (SmtpServerFiltering.AddTo).");
+
+    /// <summary>MAIL FROM (SmtpServer's mailbox filter): true to accept; false when the reply is the filter's refusal.</summary>
+    public async Task<bool> MailAsync(IMailbox from)
+    {
+        var parameters = _mailParameters;
+        var answer = await Then(token => _filter.MailAsync(PathOf(from), parameters, token)).ConfigureAwait(false);
+        return Accepts(answer);
+    }
+
+    /// <summary>RCPT TO (SmtpServer's mailbox filter): true to accept; false when the reply is the filter's refusal.</summary>
+    public async Task<bool> RcptAsync(IMailbox to)
+    {
+        // SmtpServer 11.1.0 reads no RCPT parameters (NOTIFY, ORCPT): its parser drops them.
+        var answer = await Then(token => _filter.RcptAsync(PathOf(to), [], token)).ConfigureAwait(false);
+        return Accepts(answer);
+    }
+
+    /// <summary>
+    /// The message (SmtpServer's message store, after the final dot): the filter's DATA decision, then the message
+    /// through the filter, then the application's store. Returns SmtpServer's reply; the one the client gets is the
+    /// filter's or the store's when they give one.
+    /// </summary>
+    public async Task<SmtpResponse> MessageAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken)
+    {
+        var reply = await FilterAndStoreAsync(content, cancellationToken).ConfigureAwait(false);
+        if (reply.Text is not { } text)
+        {
+            return SmtpResponse.Ok;
+        }
+
+        _nextReply = Task.FromResult(reply);
+        return new SmtpResponse((SmtpReplyCode)text.Code, text.Lines[^1]);
+    }
+
+    /// <summary>
+    /// The bytes to send for what SmtpServer flushed (<paramref name="written"/>): its own reply, or the one a command's
+    /// filter call decided on, waited for here when it is not known yet.
+    /// </summary>
+    public async ValueTask<ReadOnlyMemory<byte>> ReplyAsync(ReadOnlyMemory<byte> written, CancellationToken cancellationToken)
+    {
+        if (written.IsEmpty || _nextReply is not { } pending)
+        {
+            return written;
+        }
+
+        _nextReply = null;
+        var reply = await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (reply.Text is not { } text)
+        {
+            return written;
+        }
+
+        SmtpServerLog.Replaced(_logger, _context.SessionId, LogText.Quote(Encoding.ASCII.GetString(written.Span).TrimEnd()), LogText.Quote(text.ToString()));
+        IsClosing |= reply.ClosesSession;
+        return Encoding.UTF8.GetBytes(text + "\r\n");
+    }
+
+    /// <summary>Closes and disposes the filter session once its last call is done (whatever became of it).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _context.CommandExecuting -= OnCommandExecuting;
+        // The client is gone: a call still waiting for the filter is given up (the filter session then breaks off).
+        await _lifetime.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _tail.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The call that failed, or was given up, already ended the session; the filter session is closed all the same.
+        }
+
+        try
+        {
+            await _filter.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            SmtpServerLog.CloseFailed(_logger, _context.SessionId, e);
+        }
+        finally
+        {
+            _lifetime.Dispose();
+        }
+    }
+
+    private void OnCommandExecuting(object? sender, SmtpCommandEventArgs e)
+    {
+        switch (e.Command)
+        {
+            case EhloCommand ehlo:
+                Helo(ehlo.DomainOrAddress, esmtp: true);
+                break;
+            case HeloCommand helo:
+                Helo(helo.DomainOrAddress, esmtp: false);
+                break;
+            case MailCommand mail:
+                // SmtpServer gives a keyword without a value (SMTPUTF8) a null value.
+                _mailParameters = [.. mail.Parameters.Select(p => string.IsNullOrEmpty(p.Value) ? p.Key : p.Key + "=" + p.Value)];
+                break;
+            case DataCommand:
+                // SmtpServer writes its 354 right after this event and gives no asynchronous point before it: the
+                // filter's DATA decision is asked now and answered at the final dot (docs/smtpserver.md).
+                _data = Then(token => _filter.DataAsync(token));
+                break;
+            case RsetCommand:
+                _ = Then(async token =>
+                {
+                    await _filter.ResetAsync(token).ConfigureAwait(false);
+                    return true;
+                });
+                break;
+        }
+    }
+
+    private void Helo(string name, bool esmtp)
+    {
+        HeloName = name;
+        _esmtp = esmtp;
+        _nextReply = Then(async token => Reply.Of(await _filter.HeloAsync(name, token).ConfigureAwait(false)));
+    }
+
+    private bool Accepts(SmtpAnswer answer)
+    {
+        if (!answer.IsRefused)
+        {
+            return true;
+        }
+
+        // SmtpServer writes "550 mailbox unavailable" for a refusal; the filter's reply is written in its place.
+        _nextReply = Task.FromResult(Reply.Of(answer));
+        return false;
+    }
+
+    private async Task<Reply> FilterAndStoreAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken)
+    {
+        var data = await (_data ?? Then(token => _filter.DataAsync(token))).ConfigureAwait(false);
+        _data = null;
+        if (data.IsRefused)
+        {
+            // The client has sent the message SmtpServer asked for; the transaction is over, for the filter too.
+            await Then(async token =>
+            {
+                await _filter.ResetAsync(token).ConfigureAwait(false);
+                return true;
+            }).ConfigureAwait(false);
+            return Reply.Of(data);
+        }
+
+        var queueId = TraceField.NewQueueId();
+        var traceField = _addTraceField ? TraceField.Write(_context, Client, HeloName, _esmtp, queueId) : null;
+        // SmtpServer keeps the CRLF before the final dot out of the content: it ends the last line (RFC 5321 §4.1.1.4).
+        var message = new byte[content.Length + 2];
+        content.CopyTo(message);
+        message[^2] = (byte)'\r';
+        message[^1] = (byte)'\n';
+        var filtered = await Then(token => _filter.MessageAsync(new MemoryStream(message, writable: false), traceField, token)).ConfigureAwait(false);
+        if (filtered.Answer.IsRefused || filtered.Disposition == Disposition.Discard)
+        {
+            SmtpServerLog.NotStored(_logger, _context.SessionId, queueId, filtered.Disposition);
+            return Reply.Of(filtered.Answer);
+        }
+
+        try
+        {
+            var stored = await _store.SaveAsync(new ReceivedMessage
+            {
+                Context = _context,
+                Client = Client,
+                HeloName = HeloName,
+                QueueId = queueId,
+                TraceField = traceField is null ? null : MessageEditor.ReadFields(traceField)[0],
+                Filtered = filtered,
+            }, cancellationToken).ConfigureAwait(false);
+            return stored is null ? Reply.Own : new Reply(stored, stored.Code == 421);
+        }
+        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
+        {
+            SmtpServerLog.StoreFailed(_logger, _context.SessionId, queueId, e);
+            return new Reply(StoreFailed, false);
+        }
+    }
+
+    /// <summary>Runs <paramref name="call"/> on the filter after every call started before it.</summary>
+    private Task<T> Then<T>(Func<CancellationToken, ValueTask<T>> call)
+    {
+        var token = _lifetime.Token;
+        var task = After(_tail, call, token);
+        _tail = task;
+        return task;
+
+        static async Task<T> After(Task previous, Func<CancellationToken, ValueTask<T>> call, CancellationToken token)
+        {
+            await previous.ConfigureAwait(false);
+            return await call(token).ConfigureAwait(false);
+        }
+    }
+
+    private static string PathOf(IMailbox? mailbox) =>
+        mailbox is null || (string.IsNullOrEmpty(mailbox.User) && string.IsNullOrEmpty(mailbox.Host)) ? "<>" : $"<{mailbox.User}@{mailbox.Host}>";
+
+    private static ClientInfo ClientOf(ISessionContext context)
+    {
+        var remote = context.Properties.TryGetValue(EndpointListener.RemoteEndPointKey, out var r) ? r as IPEndPoint : null;
+        var local = context.Properties.TryGetValue(EndpointListener.LocalEndPointKey, out var l) ? l as IPEndPoint : null;
+        return new ClientInfo
+        {
+            Address = Unmapped(remote?.Address),
+            Port = remote?.Port ?? 0,
+            ServerAddress = Unmapped(local?.Address),
+            ServerPort = local?.Port ?? 0,
+            ServerName = context.ServerOptions.ServerName,
+        };
+    }
+
+    private static IPAddress? Unmapped(IPAddress? address) => address is { IsIPv4MappedToIPv6: true } ? address.MapToIPv4() : address;
+
+    /// <summary>The reply the client gets instead of SmtpServer's (none: SmtpServer's own), and whether it closes the session.</summary>
+    private sealed record Reply(SmtpReply? Text, bool ClosesSession)
+    {
+        public static Reply Own { get; } = new(null, false);
+
+        public static Reply Of(SmtpAnswer answer) => new(answer.Refusal, answer.ClosesSession);
+    }
+}

@@ -1,0 +1,74 @@
+using SmtpServer;
+using SmtpServer.ComponentModel;
+using SmtpServer.Net;
+using SmtpServer.Storage;
+using SmtpServerHost = SmtpServer.SmtpServer;
+
+namespace SpamFilterMilter.SmtpServer;
+
+/// <summary>
+/// Puts milters in front of an SmtpServer (cosullivan/SmtpServer 11) server the way Postfix's <c>smtpd_milters</c> puts
+/// them in front of smtpd: each SMTP session gets its own filter session (<see cref="SmtpServerFilteringOptions.OpenFilter"/>,
+/// e.g. <c>plugin.OpenSession()</c>), each command is answered with the filter's reply as Postfix gives it (the host
+/// library's <c>SmtpFilterSession</c> owns those rules), a 421 closes the session, and a message the filter lets through
+/// goes, with the verdict's edits applied, to the application's <see cref="IFilteredMessageStore"/>.
+/// <para>
+/// It plugs into SmtpServer through three services (<see cref="AddTo"/>): an endpoint listener that wraps SmtpServer's
+/// own (a session starts and ends with its connection; every reply passes through it, so a refusal is written with
+/// the filter's exact text and a 421 ends the session), a mailbox filter (MAIL and RCPT) and a message store (the end of
+/// DATA). docs/smtpserver.md lists what SmtpServer 11.1.0 lets through and what it does not.
+/// </para>
+/// </summary>
+public sealed class SmtpServerFiltering : IAsyncDisposable
+{
+    private readonly FilteringListenerFactory _listeners;
+
+    /// <summary>Creates the integration; <see cref="AddTo"/> or <see cref="CreateServer"/> puts it in a server.</summary>
+    public SmtpServerFiltering(SmtpServerFilteringOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(options.Store);
+        _listeners = new FilteringListenerFactory(options);
+        MailboxFilterFactory = new FilteringMailboxFilter();
+        MessageStoreFactory = new FilteringMessageStore();
+    }
+
+    /// <summary>The endpoint listener factory to register (it wraps the one in the options, else SmtpServer's own).</summary>
+    public IEndpointListenerFactory EndpointListenerFactory => _listeners;
+
+    /// <summary>The mailbox filter factory to register: MAIL and RCPT go to the filter.</summary>
+    public IMailboxFilterFactory MailboxFilterFactory { get; }
+
+    /// <summary>The message store factory to register: the message goes to the filter, then to the application's store.</summary>
+    public IMessageStoreFactory MessageStoreFactory { get; }
+
+    /// <summary>
+    /// Registers the three services in SmtpServer's service provider (replacing any endpoint listener factory, mailbox
+    /// filter or message store registered there before: give an endpoint listener factory of your own in the options).
+    /// </summary>
+    public void AddTo(ServiceProvider services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.Add(EndpointListenerFactory);
+        services.Add(MailboxFilterFactory);
+        services.Add(MessageStoreFactory);
+    }
+
+    /// <summary>
+    /// Creates an SmtpServer server with these services added to <paramref name="services"/> (a new provider when null:
+    /// give one to add an authenticator or a command factory of your own).
+    /// </summary>
+    public SmtpServerHost CreateServer(ISmtpServerOptions options, ServiceProvider? services = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        services ??= new ServiceProvider();
+        AddTo(services);
+        return new SmtpServerHost(options, services);
+    }
+
+    /// <summary>
+    /// Waits until every session's filter session is closed. Call it once the server has stopped (its sessions end
+    /// with their connections, and each closes its filter session as it ends).
+    /// </summary>
+    public async ValueTask DisposeAsync() => await _listeners.WhenClosedAsync().ConfigureAwait(false);
+}

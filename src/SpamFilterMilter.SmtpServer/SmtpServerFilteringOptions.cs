@@ -1,0 +1,32 @@
+using Microsoft.Extensions.Logging;
+using SmtpServer;
+using SmtpServer.Net;
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.SmtpServer;
+
+/// <summary>What <see cref="SmtpServerFiltering"/> filters with and where the filtered messages go.</summary>
+public sealed class SmtpServerFilteringOptions
+{
+    /// <summary>
+    /// Opens the filter session of one SMTP session (<c>_ =&gt; plugin.OpenSession()</c>): it hears every command of the
+    /// session and is closed and disposed when the session ends. Null: no filter at the commands; every message goes to
+    /// <see cref="Store"/> as it came (an application that filters whole messages there, as the relay does).
+    /// </summary>
+    public Func<ISessionContext, IFilterSession>? OpenFilter { get; init; }
+
+    /// <summary>The application's store: it gets every message the filter lets through (delivered or held).</summary>
+    public required IFilteredMessageStore Store { get; init; }
+
+    /// <summary>
+    /// Whether the server puts its own <c>Received:</c> field on top of each message (default true, as RFC 5321 §4.4
+    /// asks): the milters do not see it, yet their header positions count it, as Postfix's do.
+    /// </summary>
+    public bool AddTraceField { get; init; } = true;
+
+    /// <summary>The endpoint listener factory whose connections are filtered (default: SmtpServer's own).</summary>
+    public IEndpointListenerFactory? EndpointListenerFactory { get; init; }
+
+    /// <summary>Where the integration logs (event ids 6000 to 6099); none when null.</summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
+}

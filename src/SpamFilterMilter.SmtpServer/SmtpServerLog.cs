@@ -1,0 +1,27 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Host.Running;
+
+namespace SpamFilterMilter.SmtpServer;
+
+/// <summary>What the SmtpServer integration logs (event ids 6000 to 6099); addresses and message text only at Debug.</summary>
+internal static partial class SmtpServerLog
+{
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Debug, Message = "session {Session}: client {Client} connected")]
+    public static partial void SessionStarted(ILogger logger, Guid session, IPAddress? client);
+
+    [LoggerMessage(EventId = 6002, Level = LogLevel.Debug, Message = "session {Session}: replied {Reply} in place of SmtpServer's {Own}")]
+    public static partial void Replaced(ILogger logger, Guid session, string own, string reply);
+
+    [LoggerMessage(EventId = 6003, Level = LogLevel.Debug, Message = "session {Session}: message {QueueId} not stored: {Disposition}")]
+    public static partial void NotStored(ILogger logger, Guid session, string queueId, Disposition disposition);
+
+    [LoggerMessage(EventId = 6010, Level = LogLevel.Error, Message = "opening the filter session of a new SMTP session failed; the connection is closed")]
+    public static partial void OpenFilterFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 6011, Level = LogLevel.Warning, Message = "session {Session}: the store failed for message {QueueId}; answered 451 4.3.0")]
+    public static partial void StoreFailed(ILogger logger, Guid session, string queueId, Exception exception);
+
+    [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "session {Session}: closing the filter session failed")]
+    public static partial void CloseFailed(ILogger logger, Guid session, Exception exception);
+}

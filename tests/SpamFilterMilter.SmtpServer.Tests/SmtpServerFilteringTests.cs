@@ -1,0 +1,389 @@
+using System.Text;
+using Moq;
+using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Host.Running;
+
+namespace SpamFilterMilter.SmtpServer.Tests;
+
+/// <summary>
+/// SmtpServer with the integration answers each command as Postfix's smtpd answers with a milter (the host library's
+/// SmtpFilterSession owns the rules; these prove they reach an SMTP client through SmtpServer, byte for byte), applies
+/// the verdict's edits and hands the message to the application's store. The filter is a mock: what it decides is the
+/// input. The real milters' side is MilterEndToEndTests.
+/// </summary>
+public class SmtpServerFilteringTests
+{
+    private const string Message = "Subject: hello\r\nFrom: a@example.org\r\n\r\nline 1\r\n.starts with a dot\r\nlast line\r\n";
+
+    private static readonly SmtpReply Custom550 = new(550, "5.7.1", "no thanks");
+    private static readonly SmtpReply TwoLines451 = new(451, "4.7.1", ["first line", "second line"]);
+    private static readonly SmtpReply Closing421 = new(421, "4.7.0", "closing");
+
+    private static StageDecision Decide(FilterStage stage, FilterAction action, SmtpReply? reply = null) => new() { Stage = stage, Action = action, Reply = reply };
+
+    private static Mock<IFilterSession> Filter() => FilterSessionMock.ContinuingEverywhere();
+
+    private static void Verdict(Mock<IFilterSession> filter, FilterVerdict verdict) =>
+        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>())).ReturnsAsync(verdict);
+
+    private static Task<FilteringServer> StartAsync(Mock<IFilterSession> filter, MemoryStore store) => FilteringServer.StartAsync(_ => filter.Object, store);
+
+    [Test]
+    public async Task A_permanent_refusal_at_connect_greets_with_554_and_refuses_every_MAIL_with_the_filters_reply()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Connect, FilterAction.Reject, Custom550));
+        await using var server = await StartAsync(filter, new MemoryStore());
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var ehlo = await client.SendAsync("EHLO client.example");
+        var mail = await client.SendAsync("MAIL FROM:<a@example.org>");
+        var again = await client.SendAsync("MAIL FROM:<b@example.org>");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(client.Greeting.Text, Is.EqualTo("554 mx.example.com ESMTP not accepting connections"));
+            Assert.That(ehlo.Code, Is.EqualTo(250));
+            Assert.That(mail.Text, Is.EqualTo("550 5.7.1 no thanks"));
+            Assert.That(again.Text, Is.EqualTo("550 5.7.1 no thanks"));
+        });
+        filter.Verify(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Never);
+    }
+
+    [Test]
+    public async Task A_421_at_connect_is_the_greeting_and_the_server_closes_the_connection()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Connect, FilterAction.TempFail, Closing421));
+        await using var server = await StartAsync(filter, new MemoryStore());
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        Assert.That(client.Greeting.Text, Is.EqualTo("421 mx.example.com Service unavailable - try again later"));
+        Assert.That(await client.IsClosedByServerAsync(), Is.True);
+    }
+
+    [Test]
+    public async Task The_filter_is_told_the_client_and_the_server_it_connected_to()
+    {
+        var filter = Filter();
+        ClientInfo? told = null;
+        filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>()))
+            .Callback((ClientInfo client, CancellationToken _) => told = client).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Connect));
+        await using var server = await StartAsync(filter, new MemoryStore());
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        Assert.That(client.Greeting.Code, Is.EqualTo(220));
+        Assert.Multiple(() =>
+        {
+            Assert.That(told?.Address, Is.EqualTo(System.Net.IPAddress.Loopback));
+            Assert.That(told?.Port, Is.Positive);
+            Assert.That(told?.ServerAddress, Is.EqualTo(System.Net.IPAddress.Loopback));
+            Assert.That(told?.ServerPort, Is.EqualTo(server.Port));
+            Assert.That(told?.ServerName, Is.EqualTo(FilteringServer.Name));
+        });
+    }
+
+    [Test]
+    public async Task A_refusal_at_HELO_is_given_to_MAIL_and_a_421_at_HELO_closes()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.HeloAsync("bad.example", It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Helo, FilterAction.TempFail, TwoLines451));
+        filter.Setup(f => f.HeloAsync("closing.example", It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Helo, FilterAction.TempFail, Closing421));
+        await using var server = await StartAsync(filter, new MemoryStore());
+        await using var refused = await SmtpLineClient.ConnectAsync(server.Port);
+        await using var closed = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var ehlo = await refused.SendAsync("EHLO bad.example");
+        var mail = await refused.SendAsync("MAIL FROM:<a@example.org>");
+        var closing = await closed.SendAsync("EHLO closing.example");
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(ehlo.Code, Is.EqualTo(250));
+            Assert.That(mail.Text, Is.EqualTo("451-4.7.1 first line\r\n451 4.7.1 second line"));
+            Assert.That(closing.Text, Is.EqualTo("421 4.7.0 closing"));
+            Assert.That(await closed.IsClosedByServerAsync(), Is.True);
+        });
+    }
+
+    [Test]
+    public async Task A_refused_MAIL_gets_the_filters_reply_and_the_next_MAIL_is_filtered_again()
+    {
+        var filter = Filter();
+        filter.SetupSequence(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()))
+            .ReturnsAsync(Decide(FilterStage.Mail, FilterAction.TempFail, TwoLines451))
+            .ReturnsAsync(StageDecision.ContinueAt(FilterStage.Mail));
+        await using var server = await StartAsync(filter, new MemoryStore());
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var first = await client.SendAsync("MAIL FROM:<a@example.org>");
+        var second = await client.SendAsync("MAIL FROM:<a@example.org>");
+
+        Assert.That(first.Text, Is.EqualTo("451-4.7.1 first line\r\n451 4.7.1 second line"));
+        Assert.That(second.Text, Is.EqualTo("250 Ok"));
+    }
+
+    [Test]
+    public async Task MAIL_parameters_and_the_null_sender_reach_the_filter_as_the_client_gave_them()
+    {
+        var filter = Filter();
+        var seen = new List<(string Path, IReadOnlyList<string> Parameters)>();
+        filter.Setup(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()))
+            .Callback((string path, IReadOnlyList<string> parameters, CancellationToken _) => seen.Add((path, parameters)))
+            .ReturnsAsync(StageDecision.ContinueAt(FilterStage.Mail));
+        await using var server = await StartAsync(filter, new MemoryStore());
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        await client.SendAsync("MAIL FROM:<a@example.org> BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=x+2By");
+        await client.SendAsync("RSET");
+        await client.SendAsync("MAIL FROM:<>");
+
+        Assert.That(seen, Has.Count.EqualTo(2));
+        Assert.Multiple(() =>
+        {
+            Assert.That(seen[0].Path, Is.EqualTo("<a@example.org>"));
+            Assert.That(seen[0].Parameters, Is.EqualTo(new[] { "BODY=8BITMIME", "SMTPUTF8", "RET=HDRS", "ENVID=x+2By" }));
+            Assert.That(seen[1].Path, Is.EqualTo("<>"));
+            Assert.That(seen[1].Parameters, Is.Empty);
+        });
+    }
+
+    [Test]
+    public async Task A_refused_recipient_gets_the_filters_reply_and_the_others_go_on()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.RcptAsync("<bad@example.com>", It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()))
+            .ReturnsAsync(Decide(FilterStage.Rcpt, FilterAction.Reject, new SmtpReply(550, "5.1.1", "<bad@example.com>: no such user")));
+        var store = new MemoryStore();
+        await using var server = await StartAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+
+        var good = await client.SendAsync("RCPT TO:<good@example.com>");
+        var bad = await client.SendAsync("RCPT TO:<bad@example.com>");
+        var other = await client.SendAsync("RCPT TO:<other@example.com>");
+        await client.SendAsync("DATA");
+        var end = await client.SendMessageAsync(Message);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(good.Text, Is.EqualTo("250 Ok"));
+            Assert.That(bad.Text, Is.EqualTo("550 5.1.1 <bad@example.com>: no such user"));
+            Assert.That(other.Text, Is.EqualTo("250 Ok"));
+            Assert.That(end.Code, Is.EqualTo(250));
+            Assert.That(store.Messages.Single().Filtered.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "good@example.com", "other@example.com" }));
+        });
+    }
+
+    [Test]
+    public async Task A_421_at_RCPT_is_given_and_the_server_closes_the_connection()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()))
+            .ReturnsAsync(Decide(FilterStage.Rcpt, FilterAction.TempFail, Closing421));
+        await using var server = await StartAsync(filter, new MemoryStore());
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+
+        var rcpt = await client.SendAsync("RCPT TO:<b@example.com>");
+
+        Assert.That(rcpt.Text, Is.EqualTo("421 4.7.0 closing"));
+        Assert.That(await client.IsClosedByServerAsync(), Is.True);
+    }
+
+    [Test]
+    public async Task A_refusal_at_DATA_is_given_at_the_final_dot_and_nothing_is_stored()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.DataAsync(It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Data, FilterAction.Reject, Custom550));
+        var store = new MemoryStore();
+        await using var server = await StartAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var end = await client.SendMailAsync("a@example.org", ["b@example.com"], Message);
+        var next = await client.SendAsync("MAIL FROM:<a@example.org>");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(end.Text, Is.EqualTo("550 5.7.1 no thanks"));
+            Assert.That(next.Text, Is.EqualTo("250 Ok"), "the transaction is over, for the filter too");
+            Assert.That(store.Messages, Is.Empty);
+        });
+        filter.Verify(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()), Times.Never);
+        filter.Verify(f => f.AbortAsync(It.IsAny<CancellationToken>()), Times.Once);
+    }
+
+    [TestCase(FilterAction.Reject, "554 5.7.1 rejected at the end")]
+    [TestCase(FilterAction.TempFail, "451 4.7.1 later")]
+    public async Task A_refused_message_gets_the_filters_reply_at_the_final_dot_and_is_not_stored(FilterAction action, string reply)
+    {
+        var filter = Filter();
+        Assert.That(SmtpReply.TryParse(reply, SmtpReplySyntax.Text, out var parsed, out _), Is.True);
+        Verdict(filter, new FilterVerdict { Kind = VerdictKind.String, Action = action, Reply = parsed, DecidedAt = FilterStage.EndOfMessage });
+        var store = new MemoryStore();
+        await using var server = await StartAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var end = await client.SendMailAsync("a@example.org", ["b@example.com"], Message);
+
+        Assert.That(end.Text, Is.EqualTo(reply));
+        Assert.That(store.Messages, Is.Empty);
+    }
+
+    [Test]
+    public async Task A_421_for_the_message_is_given_at_the_final_dot_and_the_server_closes_the_connection()
+    {
+        var filter = Filter();
+        Verdict(filter, new FilterVerdict { Kind = VerdictKind.String, Action = FilterAction.TempFail, Reply = Closing421, DecidedAt = FilterStage.EndOfMessage });
+        await using var server = await StartAsync(filter, new MemoryStore());
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var end = await client.SendMailAsync("a@example.org", ["b@example.com"], Message);
+
+        Assert.That(end.Text, Is.EqualTo("421 4.7.0 closing"));
+        Assert.That(await client.IsClosedByServerAsync(), Is.True);
+    }
+
+    [Test]
+    public async Task A_discarded_message_gets_250_and_is_not_stored_a_held_one_is_stored_as_held()
+    {
+        var filter = Filter();
+        filter.SetupSequence(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()))
+            .ReturnsAsync(new FilterVerdict { Kind = VerdictKind.String, Action = FilterAction.Discard, DecidedAt = FilterStage.EndOfMessage })
+            .ReturnsAsync(new FilterVerdict { Kind = VerdictKind.String, Action = FilterAction.Accept, QuarantineReason = "looks odd", DecidedAt = FilterStage.EndOfMessage });
+        var store = new MemoryStore();
+        await using var server = await StartAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var discarded = await client.SendMailAsync("a@example.org", ["b@example.com"], Message);
+        var held = await client.SendMailAsync("a@example.org", ["b@example.com"], Message);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(discarded.Code, Is.EqualTo(250));
+            Assert.That(held.Code, Is.EqualTo(250));
+            Assert.That(store.Messages.Single().Filtered.Disposition, Is.EqualTo(Disposition.Quarantine));
+            Assert.That(store.Messages.Single().Filtered.Verdict.QuarantineReason, Is.EqualTo("looks odd"));
+        });
+    }
+
+    [Test]
+    public async Task The_store_gets_the_message_with_the_verdicts_edits_and_the_trace_field_on_top_which_the_filter_does_not_see()
+    {
+        var filter = Filter();
+        byte[]? filtered = null;
+        HeaderField? hidden = null;
+        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()))
+            .Callback((Stream message, HeaderField? trace, CancellationToken _) =>
+            {
+                using var copy = new MemoryStream();
+                message.CopyTo(copy);
+                filtered = copy.ToArray();
+                hidden = trace;
+            })
+            .ReturnsAsync(new FilterVerdict
+            {
+                Kind = VerdictKind.String,
+                Action = FilterAction.Accept,
+                DecidedAt = FilterStage.EndOfMessage,
+                Edits = [new InsertHeader(0, "X-Above", " trace"), new AddHeader("X-Spam", " yes"), new ChangeSender("new@example.org", ["RET=FULL"])],
+            });
+        var store = new MemoryStore();
+        await using var server = await StartAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var end = await client.SendMailAsync("a@example.org", ["b@example.com"], Message);
+
+        Assert.That(end.Text, Is.EqualTo("250 Ok"));
+        var received = store.Messages.Single();
+        var text = Encoding.UTF8.GetString(received.Filtered.Message);
+        var trace = Encoding.UTF8.GetString(received.TraceField!.Value.Value.Span);
+        Assert.Multiple(() =>
+        {
+            Assert.That(text, Does.StartWith("X-Above: trace\r\nReceived: from client.example (unknown [127.0.0.1])\r\n\tby mx.example.com (SpamFilterMilter) with ESMTP id " + received.QueueId + ";\r\n"));
+            Assert.That(text, Does.EndWith("\r\n\r\nline 1\r\n.starts with a dot\r\nlast line\r\n"), "dot-stuffing undone, the last line ended");
+            Assert.That(text, Does.Contain("From: a@example.org\r\nX-Spam: yes\r\n\r\n"));
+            Assert.That(hidden, Is.EqualTo(received.TraceField), "the filter is told which field is the server's own");
+            Assert.That(Encoding.UTF8.GetString(filtered!), Does.StartWith("Received: from client.example"));
+            Assert.That(trace, Does.StartWith(" from client.example (unknown [127.0.0.1])"));
+            Assert.That(received.Filtered.Envelope.MailFrom, Is.EqualTo("new@example.org"));
+            Assert.That(received.Filtered.Envelope.MailParameters, Is.EqualTo(new[] { "RET=FULL" }));
+            Assert.That(received.HeloName, Is.EqualTo("client.example"));
+            Assert.That(received.Client.Address, Is.EqualTo(System.Net.IPAddress.Loopback));
+        });
+    }
+
+    [Test]
+    public async Task The_stores_reply_is_the_reply_to_the_final_dot_and_a_store_that_throws_gets_451()
+    {
+        var calls = 0;
+        var store = new MemoryStore(_ => ++calls == 1 ? new SmtpReply(452, "4.3.1", ["disk full", "try later"]) : throw new IOException("disk gone"));
+        await using var server = await StartAsync(Filter(), store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var full = await client.SendMailAsync("a@example.org", ["b@example.com"], Message);
+        var broken = await client.SendMailAsync("a@example.org", ["b@example.com"], Message);
+
+        Assert.That(full.Text, Is.EqualTo("452-4.3.1 disk full\r\n452 4.3.1 try later"));
+        Assert.That(broken.Text, Is.EqualTo("451 4.3.0 Error: queue file write error"));
+    }
+
+    [Test]
+    public async Task RSET_ends_the_filters_transaction_and_the_end_of_the_session_closes_the_filter_session()
+    {
+        var filter = Filter();
+        await using var server = await StartAsync(filter, new MemoryStore());
+        await using (var client = await SmtpLineClient.ConnectAsync(server.Port))
+        {
+            await client.SendAsync("EHLO client.example");
+            await client.SendAsync("MAIL FROM:<a@example.org>");
+            await client.SendAsync("RSET");
+            Assert.That((await client.SendAsync("QUIT")).Code, Is.EqualTo(221));
+            Assert.That(await client.IsClosedByServerAsync(), Is.True);
+        }
+
+        await server.SessionsClosedAsync();
+        filter.Verify(f => f.AbortAsync(It.IsAny<CancellationToken>()), Times.Once);
+        filter.Verify(f => f.CloseAsync(It.IsAny<CancellationToken>()), Times.Once);
+        filter.Verify(f => f.DisposeAsync(), Times.Once);
+    }
+
+    [Test]
+    public async Task Without_a_filter_every_message_goes_to_the_store_as_it_came_with_the_trace_field_on_top()
+    {
+        var store = new MemoryStore();
+        await using var server = await FilteringServer.StartAsync(openFilter: null, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var end = await client.SendMailAsync("a@example.org", ["b@example.com", "c@example.com"], Message);
+
+        Assert.That(end.Text, Is.EqualTo("250 Ok"));
+        var received = store.Messages.Single();
+        var text = Encoding.UTF8.GetString(received.Filtered.Message);
+        Assert.Multiple(() =>
+        {
+            Assert.That(received.Filtered.Disposition, Is.EqualTo(Disposition.Deliver));
+            Assert.That(received.Filtered.Verdict.Kind, Is.EqualTo(VerdictKind.Default));
+            Assert.That(text, Does.StartWith("Received: from client.example"));
+            Assert.That(text[text.IndexOf("Subject:", StringComparison.Ordinal)..], Is.EqualTo(Message.Replace("\r\n.starts", "\r\n.starts", StringComparison.Ordinal)));
+            Assert.That(received.Filtered.Envelope, Is.EqualTo(new Envelope("a@example.org", [], [new EnvelopeRecipient("b@example.com"), new EnvelopeRecipient("c@example.com")])));
+        });
+    }
+
+    [Test]
+    public async Task Without_the_trace_field_the_message_is_stored_byte_for_byte_as_sent()
+    {
+        var store = new MemoryStore();
+        await using var server = await FilteringServer.StartAsync(openFilter: null, store, addTraceField: false);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        await client.SendMailAsync("a@example.org", ["b@example.com"], Message);
+
+        Assert.That(Encoding.UTF8.GetString(store.Messages.Single().Filtered.Message), Is.EqualTo(Message));
+        Assert.That(store.Messages.Single().TraceField, Is.Null);
+    }
+}

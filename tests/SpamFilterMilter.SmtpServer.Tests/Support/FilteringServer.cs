@@ -1,0 +1,71 @@
+using System.Net;
+using SmtpServer;
+using SmtpServer.Net;
+using SpamFilterMilter.SmtpServer;
+
+namespace SpamFilterMilter.SmtpServer.Tests.Support;
+
+/// <summary>An SmtpServer server on a loopback port the system chose, with the integration's services: started for one test.</summary>
+public sealed class FilteringServer : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SmtpServerFiltering _filtering;
+    private readonly Task _running;
+
+    private FilteringServer(SmtpServerFiltering filtering, Task running, int port)
+    {
+        _filtering = filtering;
+        _running = running;
+        Port = port;
+    }
+
+    /// <summary>The server's name (greetings, trace field).</summary>
+    public const string Name = "mx.example.com";
+
+    public int Port { get; }
+
+    /// <summary>Starts a server whose sessions open their filter with <paramref name="openFilter"/> (none: no filter) and store in <paramref name="store"/>.</summary>
+    public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true)
+    {
+        var listeners = new EndpointListenerFactory();
+        var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        listeners.EndpointStarted += (_, e) => started.TrySetResult(((IPEndPoint)e.LocalEndPoint).Port);
+        var filtering = new SmtpServerFiltering(new SmtpServerFilteringOptions
+        {
+            OpenFilter = openFilter,
+            Store = store,
+            AddTraceField = addTraceField,
+            EndpointListenerFactory = listeners,
+        });
+        var options = new SmtpServerOptionsBuilder()
+            .ServerName(Name)
+            .Endpoint(endpoint => endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, 0)))
+            .Build();
+        var server = filtering.CreateServer(options);
+        var stop = new CancellationTokenSource();
+        var running = server.StartAsync(stop.Token);
+        var port = await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var result = new FilteringServer(filtering, running, port);
+        result._stop.Token.Register(stop.Cancel);
+        return result;
+    }
+
+    /// <summary>Waits until every session that ended has closed its filter session.</summary>
+    public Task SessionsClosedAsync() => _filtering.DisposeAsync().AsTask();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _running;
+        }
+        catch (OperationCanceledException)
+        {
+            // stopped
+        }
+
+        await _filtering.DisposeAsync();
+        _stop.Dispose();
+    }
+}

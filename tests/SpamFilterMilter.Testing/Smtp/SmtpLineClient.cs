@@ -1,0 +1,124 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using NUnit.Framework;
+using SpamFilterMilter.Host.Smtp;
+
+namespace SpamFilterMilter.Testing.Smtp;
+
+/// <summary>One reply as the client received it: the code, and every line as it came (code and separator included).</summary>
+public sealed record ClientReply(int Code, IReadOnlyList<string> Lines)
+{
+    /// <summary>The reply's lines joined by CRLF, as on the wire (no final CRLF).</summary>
+    public string Text => string.Join("\r\n", Lines);
+
+    public override string ToString() => Text;
+}
+
+/// <summary>
+/// An SMTP client that sends one line at a time and reads the whole reply to it, to check every byte of what the server
+/// answers (swaks shows replies, but does not stop where a test wants), and whether the server closed the connection.
+/// </summary>
+public sealed class SmtpLineClient : IAsyncDisposable
+{
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly StreamReader _reader;
+
+    private SmtpLineClient(Socket socket)
+    {
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        // Latin-1 maps every byte to one char, so a reply with 8-bit bytes is compared byte for byte, not as U+FFFD.
+        _reader = new StreamReader(_stream, Encoding.Latin1);
+    }
+
+    /// <summary>The greeting.</summary>
+    public ClientReply Greeting { get; private set; } = null!;
+
+    public static async Task<SmtpLineClient> ConnectAsync(int port, CancellationToken cancellationToken = default)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
+        var client = new SmtpLineClient(socket);
+        client.Greeting = await client.ReadReplyAsync(cancellationToken) ?? throw new IOException("the server closed the connection without a greeting");
+        return client;
+    }
+
+    /// <summary>Sends <paramref name="line"/> and returns the reply.</summary>
+    public async Task<ClientReply> SendAsync(string line, CancellationToken cancellationToken = default)
+    {
+        await _stream.WriteAsync(Encoding.UTF8.GetBytes(line + "\r\n"), cancellationToken);
+        return await ReadReplyAsync(cancellationToken) ?? throw new IOException($"the server closed the connection after {line}");
+    }
+
+    /// <summary>Sends a message after a 354 (dot-stuffed, then the final dot) and returns the reply to the final dot.</summary>
+    public Task<ClientReply> SendMessageAsync(string message) => SendMessageAsync(Encoding.UTF8.GetBytes(message));
+
+    /// <summary>Sends a message's bytes after a 354 (dot-stuffed, then the final dot) and returns the reply to the final dot.</summary>
+    public async Task<ClientReply> SendMessageAsync(byte[] message, CancellationToken cancellationToken = default)
+    {
+        await _stream.WriteAsync(NextHopClient.DotStuffed(message), cancellationToken);
+        return await ReadReplyAsync(cancellationToken) ?? throw new IOException("the server closed the connection after the message");
+    }
+
+    /// <summary>Sends <paramref name="bytes"/> as they are (no dot-stuffing, no final dot of its own) and returns the reply.</summary>
+    public async Task<ClientReply> SendRawAsync(string bytes)
+    {
+        await _stream.WriteAsync(Encoding.UTF8.GetBytes(bytes));
+        return await ReadReplyAsync() ?? throw new IOException("the server closed the connection");
+    }
+
+    /// <summary>EHLO, MAIL, each RCPT and DATA, each expected to be accepted, then the message: the reply to the final dot.</summary>
+    public async Task<ClientReply> SendMailAsync(string from, IEnumerable<string> to, string message)
+    {
+        Assert.That((await SendAsync("EHLO client.example")).Code, Is.EqualTo(250));
+        Assert.That((await SendAsync($"MAIL FROM:<{from}>")).Code, Is.EqualTo(250));
+        foreach (var recipient in to)
+        {
+            Assert.That((await SendAsync($"RCPT TO:<{recipient}>")).Code, Is.EqualTo(250));
+        }
+
+        Assert.That((await SendAsync("DATA")).Code, Is.EqualTo(354));
+        return await SendMessageAsync(message);
+    }
+
+    /// <summary>
+    /// True when the server has closed the connection (nothing more to read); false when it sends something instead.
+    /// Waits for the server at most <paramref name="within"/> (a bound for a broken server, not a measure).
+    /// </summary>
+    public async Task<bool> IsClosedByServerAsync(TimeSpan? within = null)
+    {
+        using var timeout = new CancellationTokenSource(within ?? TimeSpan.FromSeconds(10));
+        try
+        {
+            return await _reader.ReadLineAsync(timeout.Token) is null;
+        }
+        catch (IOException)
+        {
+            return true; // reset by the server
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _reader.Dispose();
+        await _stream.DisposeAsync();
+        _socket.Dispose();
+    }
+
+    private async Task<ClientReply?> ReadReplyAsync(CancellationToken cancellationToken = default)
+    {
+        var lines = new List<string>();
+        while (await _reader.ReadLineAsync(cancellationToken) is { } line)
+        {
+            lines.Add(line);
+            if (line.Length < 4 || line[3] != '-')
+            {
+                return new ClientReply(int.Parse(line.AsSpan(0, 3), System.Globalization.CultureInfo.InvariantCulture), lines);
+            }
+        }
+
+        return null;
+    }
+}

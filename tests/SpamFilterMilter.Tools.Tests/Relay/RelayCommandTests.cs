@@ -1,0 +1,124 @@
+using System.CommandLine;
+using System.Net;
+using System.Text.RegularExpressions;
+using SpamFilterMilter.Relay;
+using SpamFilterMilter.Testing.Smtp;
+
+namespace SpamFilterMilter.Tools.Tests.Relay;
+
+/// <summary>The relay's command line, as the README and docs/relay.md show it.</summary>
+public partial class RelayCommandTests : TempFolderTest
+{
+    [Test]
+    [Category("Integration")] // the sample milter listens on 127.0.0.1:8890, where etc/milter.opt points
+    public async Task The_READMEs_command_relays_on_the_sample_milter_into_a_maildir_until_stopped()
+    {
+        var maildir = Path.Combine(Folder.Path, "mail");
+        using var output = new ListeningWriter();
+        using var error = new StringWriter();
+        using var stop = new CancellationTokenSource();
+        var run = RelayCommand.Create(output, error)
+            .Parse(["--sample-milter", "--options", Repository.Path("etc/option.dat"), "--maildir", maildir, "--listen", "127.0.0.1:0"])
+            .InvokeAsync(cancellationToken: stop.Token);
+
+        var port = await output.ListeningPort.WaitAsync(TimeSpan.FromSeconds(30));
+        var lottery = Folder.Write("lottery.eml", (await File.ReadAllTextAsync(Repository.Path("etc/samples/02-lottery.eml"))).TrimEnd('\n'));
+        var swaks = await Swaks.SendAsync(port, "claims@prizes.example.net", ["bob@example.com"], lottery);
+        await stop.CancelAsync();
+
+        Assert.That(await run, Is.Zero, error.ToString());
+        Assert.That(swaks.ExitCode, Is.Zero, swaks.ToString());
+        var held = Directory.GetFiles(Path.Combine(maildir, ".Quarantine", "new")).Single();
+        Assert.That(await File.ReadAllTextAsync(held), Does.Contain("Subject: [HELD] [SPAM] You are our lottery WINNER\n"));
+        Assert.That(output.ToString(), Does.Contain("sample milter listening on 127.0.0.1:8890"));
+    }
+
+    [Test]
+    public void The_READMEs_command_line_without_listen_parses_and_listens_on_the_default()
+    {
+        var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--sample-milter", "--options", "etc/option.dat", "--maildir", "/tmp/relay-mail"]);
+
+        Assert.That(result.Errors.Select(e => e.Message), Is.Empty);
+        Assert.That(result.GetValue<IPEndPoint>("--listen"), Is.EqualTo(new IPEndPoint(IPAddress.Loopback, 2525)), "the address the README's swaks line sends to");
+    }
+
+    [TestCase(new[] { "--options", "option.dat" }, "Give one of --next-hop and --maildir.")]
+    [TestCase(new[] { "--options", "option.dat", "--next-hop", "mx.example.com", }, "--next-hop: \"mx.example.com\" is not host:port.")]
+    [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--next-hop", "a:25" }, "Give one of --next-hop and --maildir.")]
+    [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--listen", "localhost" }, "--listen: \"localhost\" is not address:port.")]
+    public void Wrong_usage_is_refused_with_the_reason(string[] args, string reason)
+    {
+        var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(args);
+
+        Assert.That(result.Errors.Select(e => e.Message), Does.Contain(reason));
+    }
+
+    [Test]
+    public async Task A_wrong_option_dat_is_reported_with_its_line_and_exit_status_2()
+    {
+        var optionFile = Folder.Write("option.dat", "spamfilter9_library=x.dll\n");
+        using var error = new StringWriter();
+
+        var exit = await RelayCommand.Create(TextWriter.Null, error)
+            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0"])
+            .InvokeAsync();
+
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(error.ToString(), Does.StartWith($"{optionFile}:1: option spamfilter9_library:"));
+    }
+
+    [Test]
+    public async Task A_port_it_cannot_listen_on_is_reported_with_exit_status_1()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var listen = taken.LocalEndpoint.ToString()!;
+        var optionFile = Folder.Write("option.dat", "! no slot\n");
+        using var error = new StringWriter();
+
+        var exit = await RelayCommand.Create(TextWriter.Null, error)
+            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", listen])
+            .InvokeAsync();
+
+        Assert.That(exit, Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.StartWith($"cannot listen on {listen}: "));
+    }
+
+    /// <summary>Collects what the relay prints, and finds the port in its "listening on" line.</summary>
+    private sealed partial class ListeningWriter : StringWriter
+    {
+        private readonly TaskCompletionSource<int> _port = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<int> ListeningPort => _port.Task;
+
+        public override void WriteLine(string? value)
+        {
+            lock (this)
+            {
+                base.WriteLine(value);
+            }
+
+            if (value is not null && ListeningLine().Match(value) is { Success: true } match)
+            {
+                _port.TrySetResult(int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        public override Task WriteLineAsync(string? value)
+        {
+            WriteLine(value);
+            return Task.CompletedTask;
+        }
+
+        public override string ToString()
+        {
+            lock (this)
+            {
+                return base.ToString();
+            }
+        }
+
+        [GeneratedRegex(@"spamfilter-relay listening on 127\.0\.0\.1:(\d+)")]
+        private static partial Regex ListeningLine();
+    }
+}

@@ -1,0 +1,211 @@
+using System.Net;
+using System.Text;
+using SpamFilterMilter.Relay;
+using SpamFilterMilter.Testing.Postfix;
+using SpamFilterMilter.Testing.Smtp;
+
+namespace SpamFilterMilter.Tools.Tests.Relay;
+
+/// <summary>
+/// The relay end to end: swaks sends to it, it runs the message through option.dat's slot (the plug-in loaded by path
+/// and a real milter: the libmilter test milter, opendkim), answers swaks, and hands the result to Postfix's smtp-sink
+/// as the next hop, or to a maildir.
+/// </summary>
+[Category("Integration")]
+[NonParallelizable]
+public class RelayTests : TempFolderTest
+{
+    private const string Sender = "claims@prizes.example.net";
+    private const string Bob = "bob@example.com";      // opts in through etc/directory.ldif
+    private const string Carol = "carol@example.com";  // does not
+
+    private static readonly string Plugins = Path.Combine(AppContext.BaseDirectory, "plugins");
+
+    private SmtpSink _sink = null!;
+
+    [OneTimeSetUp]
+    public async Task StartNextHop() => _sink = await SmtpSink.StartAsync();
+
+    [OneTimeTearDown]
+    public async Task StopNextHop() => await _sink.DisposeAsync();
+
+    /// <summary>etc/'s option.dat, directory.ldif and imta.cnf, milter.opt pointing at <paramref name="milterPort"/>.</summary>
+    private string EtcFor(int milterPort)
+    {
+        foreach (var name in new[] { "option.dat", "imta.cnf", "directory.ldif" })
+        {
+            File.Copy(Repository.Path("etc/" + name), Path.Combine(Folder.Path, name));
+        }
+
+        Folder.Write("milter.opt", $"HOST=127.0.0.1\nPORT={milterPort}\nTIMEOUT=1000\n");
+        return Path.Combine(Folder.Path, "option.dat");
+    }
+
+    /// <summary>A slot that filters every message coming in on the channel tcp_relay (relay.cnf), as docs/relay.md shows.</summary>
+    private string EveryMessageFor(int milterPort)
+    {
+        Folder.Write("milter.opt", $"HOST=127.0.0.1\nPORT={milterPort}\nTIMEOUT=1000\n");
+        Folder.Write("relay.cnf", "tcp_relay sourcespamfilter1\n");
+        return Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n");
+    }
+
+    private Task<RelayServer> StartAsync(string optionFile, string? nextHop = null, bool toMaildir = false, CapturedLogs? logs = null) =>
+        RelayServer.StartAsync(new RelayOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            ServerName = "relay.example",
+            OptionFile = optionFile,
+            PluginFolder = Plugins,
+            ChannelFile = File.Exists(Path.Combine(Folder.Path, "relay.cnf")) ? Path.Combine(Folder.Path, "relay.cnf") : null,
+            SourceChannel = "tcp_relay",
+            NextHop = toMaildir ? null : NextHop.TryParse(nextHop ?? $"127.0.0.1:{_sink.Port}"),
+            Maildir = toMaildir ? Path.Combine(Folder.Path, "mail") : null,
+            Quarantine = Path.Combine(Folder.Path, "quarantine"),
+        }, logs ?? new CapturedLogs(), default);
+
+    private static string Sample(string name) => Repository.Path("etc/samples/" + name);
+
+    /// <summary>A sample message without its last line end, which swaks adds itself.</summary>
+    private string ForSwaks(string sample)
+    {
+        var text = File.ReadAllText(sample);
+        return Folder.Write("swaks-" + Path.GetFileName(sample), text.EndsWith('\n') ? text.TrimEnd('\n').TrimEnd('\r') : text);
+    }
+
+    private static byte[] Lf(byte[] message) => Encoding.Latin1.GetBytes(Encoding.Latin1.GetString(message).Replace("\r\n", "\n", StringComparison.Ordinal));
+
+    private static bool OurReceived(string field) => field.Contains("by relay.example (SpamFilterMilter) with ESMTP id ", StringComparison.Ordinal);
+
+    [Test]
+    public async Task The_slot_filters_only_the_recipient_who_opted_in_and_each_group_reaches_the_next_hop_byte_for_byte()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Spam-Flag:YES");
+        await using var relay = await StartAsync(EtcFor(milter.Port));
+        var seen = new HashSet<string>(SmtpSink.DumpsIn(_sink.Folder));
+
+        var swaks = await Swaks.SendAsync(relay.EndPoint.Port, Sender, [Bob, Carol], ForSwaks(Sample("06-free-offer.eml")));
+
+        Assert.That(swaks.ExitCode, Is.Zero, swaks.ToString());
+        Assert.That(swaks.Replies[^2], Does.StartWith("250 2.0.0 Ok: "), swaks.ToString());
+        var first = await SmtpSink.WaitForNewDumpAsync(_sink.Folder, seen, TimeSpan.FromSeconds(10));
+        var second = await SmtpSink.WaitForNewDumpAsync(_sink.Folder, seen, TimeSpan.FromSeconds(10));
+        var bob = first.RcptArgs.Single().Contains(Bob, StringComparison.Ordinal) ? first : second;
+        var carol = bob == first ? second : first;
+        var original = Lf(await File.ReadAllBytesAsync(Sample("06-free-offer.eml")));
+        Assert.Multiple(() =>
+        {
+            Assert.That(bob.MailArgs, Is.EqualTo($"<{Sender}>"));
+            Assert.That(bob.RcptArgs, Is.EqualTo(new[] { $"<{Bob}> ORCPT=rfc822;{Bob}" }));
+            Assert.That(carol.RcptArgs, Is.EqualTo(new[] { $"<{Carol}> ORCPT=rfc822;{Carol}" }));
+            Assert.That(carol.MessageWithout(OurReceived), Is.EqualTo(original), "Carol did not opt in: her copy is the message as sent");
+            Assert.That(Encoding.Latin1.GetString(bob.MessageWithout(OurReceived)), Is.EqualTo(Encoding.Latin1.GetString(original).Replace("\n\n", "\nX-Spam-Flag: YES\n\n", StringComparison.Ordinal)));
+            Assert.That(bob.MessageWithout(OurReceived), Is.Not.EqualTo(bob.Message), "the relay's own Received field is on top");
+        });
+    }
+
+    [Test]
+    public async Task opendkims_signature_made_in_the_relay_verifies_on_what_the_next_hop_received()
+    {
+        await using var opendkim = await MilterProcess.StartOpenDkimAsync();
+        await using var relay = await StartAsync(EveryMessageFor(opendkim.Port));
+        var seen = new HashSet<string>(SmtpSink.DumpsIn(_sink.Folder));
+        var message = Folder.Write("signed.eml",
+            "From: Alice <alice@example.com>\r\nTo: Bob <bob@example.org>\r\nSubject: caf\u00e9 through the relay\r\n"
+            + "Date: Sat, 21 Nov 2026 10:00:00 +0000\r\nMessage-ID: <relay-dkim@example.com>\r\n\r\nHello Bob,\r\n8-bit: caf\u00e9\r\n.a dot");
+
+        var swaks = await Swaks.SendAsync(relay.EndPoint.Port, "alice@example.com", ["bob@example.org"], message);
+
+        Assert.That(swaks.ExitCode, Is.Zero, swaks.ToString());
+        var dump = await SmtpSink.WaitForNewDumpAsync(_sink.Folder, seen, TimeSpan.FromSeconds(10));
+        Assert.That(Encoding.UTF8.GetString(dump.Message), Does.StartWith("DKIM-Signature: v=1; a=rsa-sha256;"));
+        Assert.That(await DkimVerifier.VerifyAsync(dump.Message, opendkim.WorkFolder), Is.EqualTo("pass"));
+    }
+
+    [Test]
+    public async Task A_message_the_milter_rejects_gets_its_reply_at_the_final_dot_and_goes_nowhere()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=reply:554:5.7.1:rejected by libmilter");
+        await using var relay = await StartAsync(EveryMessageFor(milter.Port));
+        var before = SmtpSink.DumpsIn(_sink.Folder).Count;
+
+        var swaks = await Swaks.SendAsync(relay.EndPoint.Port, Sender, [Bob], ForSwaks(Sample("01-clean.eml")));
+
+        Assert.That(swaks.ExitCode, Is.EqualTo(26), swaks.ToString());
+        Assert.That(swaks.Replies, Does.Contain("554 5.7.1 rejected by libmilter"), swaks.ToString());
+        Assert.That(SmtpSink.DumpsIn(_sink.Folder), Has.Count.EqualTo(before), "the relay hands on before it answers: nothing came");
+    }
+
+    [Test]
+    public async Task A_recipient_the_milter_refuses_fails_the_message_alone_and_is_logged_as_lost_beside_others()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "rcpt/nobody@=reply:550:5.1.1:no such user here");
+        var logs = new CapturedLogs();
+        await using var relay = await StartAsync(EveryMessageFor(milter.Port), logs: logs);
+        var seen = new HashSet<string>(SmtpSink.DumpsIn(_sink.Folder));
+
+        var alone = await Swaks.SendAsync(relay.EndPoint.Port, Sender, ["nobody@example.com"], ForSwaks(Sample("01-clean.eml")));
+        var beside = await Swaks.SendAsync(relay.EndPoint.Port, Sender, ["nobody@example.com", Carol], ForSwaks(Sample("01-clean.eml")));
+
+        Assert.That(alone.Replies, Does.Contain("550 5.1.1 no such user here"), alone.ToString());
+        Assert.That(beside.ExitCode, Is.Zero, beside.ToString());
+        var dump = await SmtpSink.WaitForNewDumpAsync(_sink.Folder, seen, TimeSpan.FromSeconds(10));
+        Assert.That(dump.RcptArgs, Is.EqualTo(new[] { $"<{Carol}> ORCPT=rfc822;{Carol}" }));
+        Assert.That(logs.Entries.Where(e => e.EventId.Id == 7010).Select(e => e.Message),
+            Has.One.Contains("\"nobody@example.com\"").And.Contains("550 5.1.1 no such user here"));
+    }
+
+    [Test]
+    public async Task In_a_maildir_a_held_message_goes_to_the_quarantine_and_the_others_to_the_inbox()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=quarantine:looks like a lottery scam");
+        await using var relay = await StartAsync(EtcFor(milter.Port), toMaildir: true);
+
+        var swaks = await Swaks.SendAsync(relay.EndPoint.Port, Sender, [Bob, Carol], ForSwaks(Sample("02-lottery.eml")));
+
+        Assert.That(swaks.ExitCode, Is.Zero, swaks.ToString());
+        var held = Directory.GetFiles(Path.Combine(Folder.Path, "quarantine", "new")).Single();
+        var inbox = Directory.GetFiles(Path.Combine(Folder.Path, "mail", "new")).Single();
+        var heldText = await File.ReadAllTextAsync(held);
+        var inboxText = await File.ReadAllTextAsync(inbox);
+        Assert.Multiple(() =>
+        {
+            Assert.That(heldText, Does.StartWith($"Return-Path: <{Sender}>\nDelivered-To: {Bob}\nReceived: from client.example"));
+            Assert.That(heldText, Does.Contain("Subject: [HELD] You are our lottery WINNER\n"), "etc/option.dat's action tags what the milter quarantines");
+            Assert.That(inboxText, Does.StartWith($"Return-Path: <{Sender}>\nDelivered-To: {Carol}\nReceived: from client.example"));
+            Assert.That(inboxText, Does.Contain("Subject: You are our lottery WINNER\n"));
+        });
+    }
+
+    [Test]
+    public async Task The_next_hops_refusal_is_the_clients_reply_and_a_next_hop_that_is_down_is_a_451()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var refusing = await SmtpSink.StartAsync("-f", "RCPT");
+        var optionFile = EveryMessageFor(milter.Port);
+        await using var toRefusing = await StartAsync(optionFile, nextHop: $"127.0.0.1:{refusing.Port}");
+        await using var toNobody = await StartAsync(optionFile, nextHop: $"127.0.0.1:{ServerProcess.FreePort()}");
+
+        var refused = await Swaks.SendAsync(toRefusing.EndPoint.Port, Sender, [Bob], ForSwaks(Sample("01-clean.eml")));
+        var down = await Swaks.SendAsync(toNobody.EndPoint.Port, Sender, [Bob], ForSwaks(Sample("01-clean.eml")));
+
+        Assert.That(refused.ExitCode, Is.EqualTo(26), refused.ToString());
+        Assert.That(refused.Replies[^2], Is.EqualTo("500 5.3.0 Error: command failed"), "smtp-sink -f RCPT: " + refused);
+        Assert.That(down.Replies[^2], Is.EqualTo("451 4.4.1 Next hop not available - try again later"), down.ToString());
+    }
+
+    [Test]
+    public async Task The_clients_MAIL_parameters_reach_the_next_hop_as_Postfix_passes_them_on()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var relay = await StartAsync(EveryMessageFor(milter.Port));
+        var seen = new HashSet<string>(SmtpSink.DumpsIn(_sink.Folder));
+        var message = Encoding.UTF8.GetBytes("Subject: parameters\r\n\r\ncaf\u00e9\r\n");
+
+        var exchanges = await SmtpScriptClient.RunAsync(relay.EndPoint.Port, new SmtpDialogue("client.example",
+            [new SmtpTransaction($"<{Sender}> BODY=8BITMIME RET=HDRS ENVID=envelope+2B1", [$"<{Bob}>"], message)]));
+
+        Assert.That(exchanges.Select(e => e.Code), Is.EqualTo(new[] { 220, 250, 250, 250, 354, 250, 221 }));
+        var dump = await SmtpSink.WaitForNewDumpAsync(_sink.Folder, seen, TimeSpan.FromSeconds(10));
+        Assert.That(dump.MailArgs, Is.EqualTo($"<{Sender}> BODY=8BITMIME ENVID=envelope+2B1 RET=HDRS"));
+    }
+}

@@ -1,0 +1,160 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.SampleMilter;
+
+namespace SpamFilterMilter.Relay;
+
+/// <summary>The relay's command line: where it listens, which option.dat filters, where messages go.</summary>
+internal static class RelayCommand
+{
+    /// <summary>Where etc/milter.opt points: <c>--sample-milter</c> starts the bundled sample milter there.</summary>
+    public static readonly IPEndPoint SampleMilterEndPoint = new(IPAddress.Loopback, 8890);
+
+    public static RootCommand Create(TextWriter output, TextWriter error)
+    {
+        var listen = new Option<IPEndPoint>("--listen")
+        {
+            Description = "Address and port to listen on.",
+            DefaultValueFactory = _ => new IPEndPoint(IPAddress.Loopback, 2525),
+            CustomParser = result => IPEndPoint.TryParse(result.Tokens.Single().Value, out var endPoint) ? endPoint
+                : Refuse<IPEndPoint>(result, $"--listen: \"{result.Tokens.Single().Value}\" is not address:port."),
+        };
+        var serverName = new Option<string>("--server-name") { Description = "The relay's host name (greeting, Received field, EHLO to the next hop).", DefaultValueFactory = _ => Dns.GetHostName() };
+        var options = new Option<FileInfo>("--options") { Description = "The option.dat whose spamfilterX slots filter every message.", Required = true };
+        var plugins = new Option<DirectoryInfo>("--plugins")
+        {
+            Description = "The plug-in folder a relative spamfilterX_library is taken from.",
+            DefaultValueFactory = _ => new DirectoryInfo(Path.Combine(AppContext.BaseDirectory, "plugins")),
+        };
+        var channels = new Option<FileInfo?>("--channels") { Description = "The channel table (imta.cnf-style) for channel opt-in." };
+        var sourceChannel = new Option<string?>("--source-channel") { Description = "The channel messages come in on (sourcespamfilterXoptin)." };
+        var destinationChannel = new Option<string?>("--destination-channel") { Description = "The channel every recipient is routed to (destinationspamfilterXoptin)." };
+        var nextHop = new Option<DnsEndPoint?>("--next-hop")
+        {
+            Description = "Relay each message to this SMTP server, host:port, before answering the client.",
+            CustomParser = result => NextHop.TryParse(result.Tokens.Single().Value) is { } endPoint ? endPoint
+                : Refuse<DnsEndPoint>(result, $"--next-hop: \"{result.Tokens.Single().Value}\" is not host:port."),
+        };
+        var maildir = new Option<DirectoryInfo?>("--maildir") { Description = "Store each message in this maildir instead (fileinto folders as Maildir++ folders)." };
+        var quarantine = new Option<DirectoryInfo?>("--quarantine") { Description = "The maildir held messages go to (default: the .Quarantine folder of --maildir, else ./quarantine)." };
+        var maxSize = new Option<int>("--max-message-size") { Description = "The largest message accepted, in bytes (0: no limit).", DefaultValueFactory = _ => 10_240_000 };
+        var sampleMilter = new Option<bool>("--sample-milter") { Description = $"Also start the bundled sample milter on {SampleMilterEndPoint}, where etc/milter.opt points." };
+        var verbose = new Option<bool>("--verbose") { Description = "Log each message's slots, verdicts and actions (Debug)." };
+
+        var command = new RootCommand("spamfilter-relay: an SMTP relay that runs every message through the milters option.dat selects, "
+            + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
+        {
+            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, maildir, quarantine, maxSize, sampleMilter, verbose,
+        };
+        command.Validators.Add(result =>
+        {
+            if ((result.GetResult(nextHop) is null) == (result.GetResult(maildir) is null))
+            {
+                result.AddError("Give one of --next-hop and --maildir.");
+            }
+
+            if (result.GetValue(maxSize) < 0)
+            {
+                result.AddError("--max-message-size: 0 or more bytes.");
+            }
+        });
+        command.SetAction((result, cancellationToken) =>
+        {
+            var box = result.GetValue(maildir)?.FullName;
+            var settings = new RelayOptions
+            {
+                Listen = result.GetValue(listen)!,
+                ServerName = result.GetValue(serverName)!,
+                OptionFile = result.GetValue(options)!.FullName,
+                PluginFolder = result.GetValue(plugins)!.FullName,
+                ChannelFile = result.GetValue(channels)?.FullName,
+                SourceChannel = result.GetValue(sourceChannel),
+                DestinationChannel = result.GetValue(destinationChannel),
+                NextHop = result.GetValue(nextHop),
+                Maildir = box,
+                Quarantine = result.GetValue(quarantine)?.FullName ?? (box is null ? Path.GetFullPath("quarantine") : Path.Combine(box, ".Quarantine")),
+                MaxMessageSize = result.GetValue(maxSize),
+            };
+            return RunAsync(settings, result.GetValue(sampleMilter), result.GetValue(verbose), output, error, cancellationToken);
+        });
+        return command;
+    }
+
+    /// <summary>Reports <paramref name="message"/> as the option's parse error.</summary>
+    private static T? Refuse<T>(System.CommandLine.Parsing.ArgumentResult result, string message)
+        where T : class
+    {
+        result.AddError(message);
+        return null;
+    }
+
+    /// <summary>
+    /// Runs the relay until <paramref name="cancellationToken"/> fires (Ctrl+C, SIGTERM): 0; 2 for a bad option.dat or
+    /// channel table; 1 when it cannot listen (or the sample milter cannot).
+    /// </summary>
+    public static async Task<int> RunAsync(RelayOptions options, bool sampleMilter, bool verbose, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        using var logging = LoggerFactory.Create(builder => builder
+            .AddSimpleConsole(console =>
+            {
+                console.SingleLine = true;
+                console.TimestampFormat = "HH:mm:ss.fff ";
+            })
+            .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
+            .Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
+        SampleMilterServer? milter = null;
+        RelayServer relay;
+        try
+        {
+            if (sampleMilter)
+            {
+                milter = SampleMilterServer.Start(SampleMilterEndPoint);
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"sample milter listening on {milter.EndPoint}")).ConfigureAwait(false);
+            }
+
+            relay = await RelayServer.StartAsync(options, logging, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SpamFilterConfigurationException e)
+        {
+            await error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            await DisposeAsync(milter).ConfigureAwait(false);
+            return 2;
+        }
+        catch (Exception e) when (e is SocketException or InvalidOperationException)
+        {
+            await error.WriteLineAsync(milter is null && sampleMilter ? $"cannot start the sample milter on {SampleMilterEndPoint}: {e.Message}" : e.Message).ConfigureAwait(false);
+            await DisposeAsync(milter).ConfigureAwait(false);
+            return 1;
+        }
+
+        await using (relay)
+        {
+            await output.WriteLineAsync($"spamfilter-relay listening on {relay.EndPoint}; Ctrl+C stops it").ConfigureAwait(false);
+            try
+            {
+                await relay.Completion.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl+C or SIGTERM
+            }
+        }
+
+        await DisposeAsync(milter).ConfigureAwait(false);
+        return 0;
+    }
+
+    private static async ValueTask DisposeAsync(SampleMilterServer? milter)
+    {
+        if (milter is not null)
+        {
+            await milter.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Logging;
+
+namespace SpamFilterMilter.Relay;
+
+/// <summary>What the relay logs (event ids 7000 to 7099); the host library's own lines for each message at Debug.</summary>
+internal static partial class RelayLog
+{
+    [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "listening on {Endpoint} as {ServerName}; option.dat {OptionFile}: {Slots} slot(s); messages go to {Target}")]
+    public static partial void Listening(ILogger logger, string endpoint, string serverName, string optionFile, int slots, string target);
+
+    [LoggerMessage(EventId = 7002, Level = LogLevel.Information, Message = "message {QueueId} to {Recipients}: {What}")]
+    public static partial void Handled(ILogger logger, string queueId, string recipients, string what);
+
+    [LoggerMessage(EventId = 7003, Level = LogLevel.Information, Message = "message {QueueId} from {Sender} to {Count} recipient(s) refused: {Reply}")]
+    public static partial void Refused(ILogger logger, string queueId, string sender, int count, string reply);
+
+    [LoggerMessage(EventId = 7004, Level = LogLevel.Debug, Message = "message {QueueId}: {Line}")]
+    public static partial void HostLine(ILogger logger, string queueId, string line);
+
+    [LoggerMessage(EventId = 7010, Level = LogLevel.Warning, Message = "message {QueueId}: refused for {Recipients} ({Reply}) but accepted for others; the relay keeps no queue and sends no bounce, so they do not get it")]
+    public static partial void RecipientsLost(ILogger logger, string queueId, string recipients, string reply);
+
+    [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "next hop {NextHop} not available; the client is told to try again later")]
+    public static partial void NextHopUnavailable(ILogger logger, string nextHop, Exception exception);
+
+    [LoggerMessage(EventId = 7012, Level = LogLevel.Warning, Message = "slot {Slot}: {Library} is not loaded ({Failure}); spamfilter{Slot}_optional decides what its messages get")]
+    public static partial void SlotNotLoaded(ILogger logger, int slot, string library, string failure);
+}

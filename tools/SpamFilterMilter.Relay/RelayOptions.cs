@@ -1,0 +1,43 @@
+using System.Net;
+
+namespace SpamFilterMilter.Relay;
+
+/// <summary>What the relay is told on its command line.</summary>
+internal sealed record RelayOptions
+{
+    /// <summary>Where it listens for SMTP clients.</summary>
+    public required IPEndPoint Listen { get; init; }
+
+    /// <summary>Its host name: greetings, the Received field, the EHLO it sends the next hop.</summary>
+    public required string ServerName { get; init; }
+
+    /// <summary>The option.dat whose slots filter each message.</summary>
+    public required string OptionFile { get; init; }
+
+    /// <summary>The folder a relative <c>spamfilterX_library</c> is taken from.</summary>
+    public required string PluginFolder { get; init; }
+
+    /// <summary>The channel table (imta.cnf-style), or null.</summary>
+    public string? ChannelFile { get; init; }
+
+    /// <summary>The channel messages come in on (selects with <c>sourcespamfilterXoptin</c>), or null.</summary>
+    public string? SourceChannel { get; init; }
+
+    /// <summary>The channel every recipient is routed to (selects with <c>destinationspamfilterXoptin</c>), or null.</summary>
+    public string? DestinationChannel { get; init; }
+
+    /// <summary>The next hop (its name resolved at each delivery); null when messages go to <see cref="Maildir"/>.</summary>
+    public DnsEndPoint? NextHop { get; init; }
+
+    /// <summary>The maildir messages go to; null when they go to <see cref="NextHop"/>.</summary>
+    public string? Maildir { get; init; }
+
+    /// <summary>The maildir held (quarantined) messages go to.</summary>
+    public required string Quarantine { get; init; }
+
+    /// <summary>The largest message accepted, in bytes (SIZE); 0 for no limit.</summary>
+    public int MaxMessageSize { get; init; }
+
+    /// <summary>How long the next hop may take over one message.</summary>
+    public TimeSpan NextHopTimeout { get; init; } = TimeSpan.FromMinutes(5);
+}

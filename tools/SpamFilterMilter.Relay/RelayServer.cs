@@ -1,0 +1,113 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using SmtpServer;
+using SmtpServer.Net;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Configuration;
+using SpamFilterMilter.Host.Running;
+using SpamFilterMilter.SmtpServer;
+using SmtpServerHost = SmtpServer.SmtpServer;
+
+namespace SpamFilterMilter.Relay;
+
+/// <summary>
+/// The relay while it runs: SmtpServer listening, with the SmtpServer integration and no filter of its own at the
+/// commands (the slots of option.dat filter whole messages, <see cref="RelayStore"/>), the host library's
+/// <see cref="SpamFilterHost"/> with every slot's plug-in loaded, and where messages go.
+/// </summary>
+internal sealed class RelayServer : IAsyncDisposable
+{
+    private readonly SpamFilterHost _host;
+    private readonly SmtpServerFiltering _filtering;
+    private readonly CancellationTokenSource _stop;
+    private readonly Task _running;
+
+    private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IPEndPoint endPoint)
+    {
+        _host = host;
+        _filtering = filtering;
+        _stop = stop;
+        _running = running;
+        EndPoint = endPoint;
+    }
+
+    /// <summary>Where it listens (the port the system chose when asked for 0).</summary>
+    public IPEndPoint EndPoint { get; }
+
+    /// <summary>Completes when the relay has stopped (its cancellation token fired, or it was disposed).</summary>
+    public Task Completion => _running;
+
+    /// <summary>
+    /// Loads option.dat and its plug-ins and starts listening. Throws <see cref="SpamFilterConfigurationException"/>
+    /// for a wrong option.dat or channel table.
+    /// </summary>
+    public static async Task<RelayServer> StartAsync(RelayOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var logger = loggerFactory.CreateLogger("SpamFilterMilter.Relay");
+        var hostOptions = HostOptions.Load(options.OptionFile, options.PluginFolder);
+        var channels = options.ChannelFile is null ? null : ChannelTable.Load(options.ChannelFile);
+        var host = SpamFilterHost.Create(hostOptions, channels, loggerFactory: loggerFactory);
+        foreach (var slot in host.Slots.Where(s => s.Plugin is null))
+        {
+            RelayLog.SlotNotLoaded(logger, slot.Options.Number, slot.Options.Library, LogText.Quote(slot.LoadFailure));
+        }
+
+        var nextHop = options.NextHop is null ? null : new NextHop(options.NextHop, options.ServerName, options.NextHopTimeout, logger);
+        var maildir = options.Maildir is null ? null : new Maildir(options.Maildir);
+        var listeners = new EndpointListenerFactory();
+        var started = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
+        listeners.EndpointStarted += (_, e) => started.TrySetResult((IPEndPoint)e.LocalEndPoint);
+        var filtering = new SmtpServerFiltering(new SmtpServerFilteringOptions
+        {
+            Store = new RelayStore(host, options, nextHop, maildir, new Maildir(options.Quarantine), logger),
+            EndpointListenerFactory = listeners,
+            LoggerFactory = loggerFactory,
+        });
+        var builder = new SmtpServerOptionsBuilder()
+            .ServerName(options.ServerName)
+            .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP spamfilter-relay")
+            .Endpoint(endpoint => endpoint.Endpoint(options.Listen));
+        if (options.MaxMessageSize > 0)
+        {
+            // Strict: SmtpServer stops reading a message past the limit (SIZE alone is only what it announces). Its
+            // limit applies to every line it reads, so 0 cannot mean "none" here.
+            builder = builder.MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Strict);
+        }
+
+        var serverOptions = builder.Build();
+        var server = filtering.CreateServer(serverOptions);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var running = server.StartAsync(stop.Token);
+        if (await Task.WhenAny(started.Task, running).ConfigureAwait(false) != started.Task)
+        {
+            stop.Dispose();
+            await host.DisposeAsync().ConfigureAwait(false);
+            var cause = running.Exception?.GetBaseException();
+            throw new InvalidOperationException($"cannot listen on {options.Listen}: {cause?.Message ?? "the server stopped"}", cause);
+        }
+
+        var endPoint = await started.Task.ConfigureAwait(false);
+        RelayLog.Listening(logger, endPoint.ToString(), options.ServerName, hostOptions.FilePath, host.Slots.Count,
+            nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
+        return new RelayServer(host, filtering, stop, running, endPoint);
+    }
+
+    /// <summary>Stops listening, ends the sessions, closes every filter and disposes the plug-ins.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _running.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // stopped
+        }
+
+        await _filtering.DisposeAsync().ConfigureAwait(false);
+        await _host.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}
