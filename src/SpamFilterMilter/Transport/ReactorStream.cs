@@ -20,6 +20,7 @@ internal sealed class ReactorStream : Stream
     private readonly Reading _reading;
     private readonly Writing _writing;
     private bool _disposed;
+    private volatile bool _peerClosed; // the peer closed or the socket failed: no read can be skipped as drained any more
     private ConnectionCount? _count;
 
     private ReactorStream(Socket socket, IoReactor reactor)
@@ -149,6 +150,11 @@ internal sealed class ReactorStream : Stream
     /// <summary>The socket is readable or writable (or failed): a parked operation goes on.</summary>
     internal void OnEvents(uint events)
     {
+        if ((events & (Epoll.ReadHangUp | Epoll.HangUp | Epoll.Error)) != 0)
+        {
+            _peerClosed = true; // before the edge is counted, so a read that sees the edge sees this too
+        }
+
         if ((events & (Epoll.In | Epoll.ReadHangUp | Epoll.HangUp | Epoll.Error)) != 0)
         {
             _reading.OnReady();
@@ -283,7 +289,9 @@ internal sealed class ReactorStream : Stream
             {
                 var edges = Volatile.Read(ref _edges);
                 var (result, error) = (0, (Exception?)null);
-                var outcome = edges == _drainedAt ? Outcome.WouldBlock : Try(edges, out result, out error);
+                // Drained as of this edge: nothing new can be there, unless the peer has closed (the end of the stream,
+                // or an error, came with the edge that brought the last bytes, and no edge will follow it).
+                var outcome = edges == _drainedAt && !Stream._peerClosed ? Outcome.WouldBlock : Try(edges, out result, out error);
                 if (outcome == Outcome.Done)
                 {
                     return new ValueTask<int>(result);
