@@ -39,17 +39,34 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object, for scripts." };
         var quiet = new Option<bool>("--no-progress") { Description = "No progress bar on standard error." };
         var stages = new Option<bool>("--stages") { Description = "Also report the milter's latency per protocol stage (from the plug-in's metrics)." };
+        var sessionMessages = new Option<int>("--session-messages")
+        {
+            Description = "Messages per SMTP session: a new session (connect and HELO events; a new milter connection unless POOL_SIZE keeps one) every so many. 0: one session per connection for the whole run.",
+            DefaultValueFactory = _ => 0,
+        };
+        var idle = new Option<int>("--idle")
+        {
+            Description = "Instead of transactions: open this many sessions (milter connection, connect and HELO events), hold them idle and report the memory each one holds.",
+            DefaultValueFactory = _ => 0,
+        };
         var command = new Command("bench", "Measure the client against a milter: throughput, latency, CPU and allocation per transaction.")
         {
-            count, connections, size, headers, warmup, warmupTime, json, quiet, stages,
+            count, connections, size, headers, warmup, warmupTime, json, quiet, stages, sessionMessages, idle,
         };
         target.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
             var options = target.Resolve(result);
+            if (result.GetValue(idle) is > 0 and var sessions)
+            {
+                var held = await IdleSessions.MeasureAsync(options, sessions, cancellationToken).ConfigureAwait(false);
+                await terminal.Output.WriteAsync(result.GetValue(json) ? held.ToJson() : held.ToText()).ConfigureAwait(false);
+                return held.Failures > 0 ? CommandLine.MilterFailed : CommandLine.Success;
+            }
+
             var settings = new BenchSettings(result.GetValue(count), result.GetValue(connections), result.GetValue(size), result.GetValue(headers), result.GetValue(warmup), result.GetValue(stages),
-                TimeSpan.FromSeconds(result.GetValue(warmupTime)));
-            if (settings.Transactions < settings.Connections || settings.Connections < 1 || settings.Size < 0 || settings.Headers < 0)
+                TimeSpan.FromSeconds(result.GetValue(warmupTime)), result.GetValue(sessionMessages));
+            if (settings.Transactions < settings.Connections || settings.Connections < 1 || settings.Size < 0 || settings.Headers < 0 || settings.SessionMessages < 0)
             {
                 throw new ArgumentException("Need at least one transaction per connection, and sizes of 0 or more.");
             }
@@ -61,7 +78,7 @@ internal static class BenchCommand
         return command;
     }
 
-    internal sealed record BenchSettings(int Transactions, int Connections, int Size, int Headers, int Warmup, bool Stages = false, TimeSpan WarmupTime = default);
+    internal sealed record BenchSettings(int Transactions, int Connections, int Size, int Headers, int Warmup, bool Stages = false, TimeSpan WarmupTime = default, int SessionMessages = 0);
 
     internal static async Task<BenchReport> RunAsync(MilterOptions options, BenchSettings settings, Terminal? progress, CancellationToken cancellationToken)
     {
@@ -75,6 +92,8 @@ internal static class BenchCommand
         string? firstFailure = null;
         using var warmedUp = new CountdownEvent(settings.Connections);
         var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously); // awaited: never blocks a pool thread
+        using var goNow = new ManualResetEventSlim(); // waited on: a blocking connection's thread keeps its session
+        var blocking = options.IoMode == IoMode.Blocking;
         long started = 0;
         TimeSpan cpuBefore = default;
         long allocatedBefore = 0;
@@ -84,27 +103,72 @@ internal static class BenchCommand
         async Task Connection(int index)
         {
             var mine = index == settings.Connections - 1 ? settings.Transactions - (perConnection * index) : perConnection;
-            await using var session = plugin.OpenSession();
-            var decision = await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000 + index, "bench.example.net"), cancellationToken).ConfigureAwait(false);
-            if (decision.Failure is null)
+            IFilterSession? session = null;
+            FilterFailure? refused = null;
+            var messages = 0; // on the current session
+
+            // A new SMTP session (connect and HELO events) when there is none yet, or every SessionMessages messages.
+            async ValueTask<IFilterSession?> SessionAsync()
             {
-                await session.HeloAsync("bench.example.net", cancellationToken).ConfigureAwait(false);
-                for (var i = 0; i < settings.Warmup || Stopwatch.GetElapsedTime(warmupStarted) < settings.WarmupTime; i++)
+                if (session is not null && (settings.SessionMessages == 0 || messages < settings.SessionMessages))
                 {
-                    Interlocked.Increment(ref warmupDone);
-                    if ((await OneAsync(session, message, cancellationToken).ConfigureAwait(false)).Kind == VerdictKind.Failure)
-                    {
-                        break; // the measured run reports it
-                    }
+                    return session;
                 }
+
+                if (session is not null)
+                {
+                    await session.CloseAsync(cancellationToken).ConfigureAwait(false);
+                    await session.DisposeAsync().ConfigureAwait(false);
+                }
+
+                session = plugin.OpenSession();
+                messages = 0;
+                var decision = await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000 + index, "bench.example.net"), cancellationToken).ConfigureAwait(false);
+                if (decision.Failure is not null)
+                {
+                    refused = decision.Failure;
+                    return null;
+                }
+
+                await session.HeloAsync("bench.example.net", cancellationToken).ConfigureAwait(false);
+                return session;
+            }
+
+            for (var i = 0; i < settings.Warmup || Stopwatch.GetElapsedTime(warmupStarted) < settings.WarmupTime; i++)
+            {
+                Interlocked.Increment(ref warmupDone);
+                if (await SessionAsync().ConfigureAwait(false) is not { } warm
+                    || (await OneAsync(warm, message, cancellationToken).ConfigureAwait(false)).Kind == VerdictKind.Failure)
+                {
+                    break; // the measured run reports it
+                }
+
+                messages++;
             }
 
             warmedUp.Signal();
-            await go.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            for (var i = 0; i < mine && decision.Failure is null; i++)
+            if (blocking)
+            {
+                // Waiting here, not awaiting: an await would continue the measured run on the thread pool, where every
+                // blocking read holds a pool thread and the connections take turns as the pool grows (what the figures
+                // for IO_MODE=blocking showed at 32 connections and more before this).
+                goNow.Wait(cancellationToken);
+            }
+            else
+            {
+                await go.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            for (var i = 0; i < mine && refused is null; i++)
             {
                 var t = Stopwatch.GetTimestamp();
-                var verdict = await OneAsync(session, message, cancellationToken).ConfigureAwait(false);
+                if (await SessionAsync().ConfigureAwait(false) is not { } current)
+                {
+                    break;
+                }
+
+                var verdict = await OneAsync(current, message, cancellationToken).ConfigureAwait(false);
+                messages++;
                 latencies[(perConnection * index) + i] = Stopwatch.GetTimestamp() - t;
                 Interlocked.Increment(ref done);
                 if (verdict.Edits.Count > 0)
@@ -120,16 +184,19 @@ internal static class BenchCommand
                 }
             }
 
-            if (decision.Failure is { } failure)
+            if (refused is { } failure)
             {
                 Interlocked.Add(ref failures, mine);
                 Interlocked.CompareExchange(ref firstFailure, failure.ToString(), null);
             }
 
-            await session.CloseAsync(cancellationToken).ConfigureAwait(false);
+            if (session is not null)
+            {
+                await session.CloseAsync(cancellationToken).ConfigureAwait(false);
+                await session.DisposeAsync().ConfigureAwait(false);
+            }
         }
 
-        var blocking = options.IoMode == IoMode.Blocking;
         var threads = new List<Thread>();
         var tasks = new List<Task>();
         for (var c = 0; c < settings.Connections; c++)
@@ -152,9 +219,11 @@ internal static class BenchCommand
         GC.WaitForPendingFinalizers();
         cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var workItemsBefore = ThreadPool.CompletedWorkItemCount;
         using var stageLatencies = settings.Stages ? new StageLatencies() : null; // after the warm-up: measured transactions only
         started = Stopwatch.GetTimestamp();
         go.SetResult();
+        goNow.Set();
         using (var bar = progress is null ? null : new ProgressBar(progress.Error, progress.ErrorIsTerminal, settings.Transactions, () => Volatile.Read(ref done)))
         {
             foreach (var thread in threads)
@@ -168,13 +237,14 @@ internal static class BenchCommand
         var elapsed = Stopwatch.GetElapsedTime(started);
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+        var workItems = ThreadPool.CompletedWorkItemCount - workItemsBefore;
         var measured = Math.Max(1, done);
         var sorted = latencies.Where(l => l > 0).Order().ToArray();
         double Percentile(double p) => sorted.Length == 0 ? 0 : Ticks(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)]);
         return new BenchReport(
             plugin.Description, options.IoMode.ToString().ToLowerInvariant(), settings, done, failures, firstFailure, edited, warmupDone, elapsed.TotalSeconds,
             done / elapsed.TotalSeconds, Percentile(0.50), Percentile(0.90), Percentile(0.99), sorted.Length == 0 ? 0 : Ticks(sorted[^1]),
-            sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured, stageLatencies?.Summary() ?? []);
+            sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured, stageLatencies?.Summary() ?? [], workItems / (double)measured);
     }
 
     private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
@@ -231,7 +301,7 @@ internal static class BenchCommand
 internal sealed record BenchReport(
     string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, int Edited, int WarmupTransactions, double Seconds,
     double TransactionsPerSecond, double P50, double P90, double P99, double Max, int Stalls, double CpuMicroseconds, double AllocatedBytes,
-    IReadOnlyList<StageLatency> Stages)
+    IReadOnlyList<StageLatency> Stages, double ThreadPoolWorkItems)
 {
     public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
         {Milter}: {Transactions} transactions over {Settings.Connections} connection(s), {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O, after {WarmupTransactions} to warm up
@@ -264,6 +334,8 @@ internal sealed record BenchReport(
         ["stallsOver40ms"] = Stalls,
         ["cpuMicrosecondsPerTransaction"] = Math.Round(CpuMicroseconds, 1),
         ["allocatedBytesPerTransaction"] = Math.Round(AllocatedBytes, 0),
+        ["threadPoolWorkItemsPerTransaction"] = Math.Round(ThreadPoolWorkItems, 2),
+        ["sessionMessages"] = Settings.SessionMessages,
         ["stages"] = new JsonObject(Stages.Select(t => KeyValuePair.Create(t.Stage, (JsonNode?)new JsonObject
         {
             ["count"] = t.Count, ["p50"] = Math.Round(t.P50, 3), ["p99"] = Math.Round(t.P99, 3), ["max"] = Math.Round(t.Max, 3),

@@ -7,10 +7,17 @@
  * What it measures is what the machine and the milter allow; docs/performance.md compares the plug-in to it.
  *
  *   cc -O2 -Wall -Werror -o protocol-client protocol-client.c -lpthread
- *   ./protocol-client PORT CONNECTIONS TRANSACTIONS
+ *   ./protocol-client PORT CONNECTIONS TRANSACTIONS [MESSAGES_PER_CONNECTION]
+ *   ./protocol-client /path/to/milter.sock CONNECTIONS TRANSACTIONS     (a UNIX-domain socket)
  *
- * Prints one line: transactions/s, CPU (user + system) per transaction, transactions of 40 ms or
- * more, the slowest transaction.
+ * With MESSAGES_PER_CONNECTION (1 = a fresh connection per message, as an MTA without a pool opens
+ * one per SMTP session) each connection is closed after that many messages and a new one opened
+ * (connect, OPTNEG, connect and HELO events); the time for that counts in the message's.
+ * With PROTOCOL_CLIENT_SOCKS=PORT each connection goes through the SOCKS5 server on 127.0.0.1:PORT
+ * (no authentication), as the plug-in's SOCKS_HOST does.
+ *
+ * Prints one JSON line: transactions/s, CPU (user + system) per transaction, latency percentiles,
+ * transactions of 40 ms or more, the slowest transaction.
  */
 
 #include <arpa/inet.h>
@@ -23,6 +30,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,8 +52,10 @@
 #define NR_BODY 0x80000
 #define HDR_LEADSPC 0x100000
 
-static int port, per_connection, stalls;
-static double slowest_ms;
+static int port, per_connection, per_session, stalls;
+static const char *unix_path;
+static double slowest_ms, *latencies;
+static int next_connection;
 static pthread_mutex_t stats = PTHREAD_MUTEX_INITIALIZER;
 
 static double now_ms(void)
@@ -81,15 +91,18 @@ static void read_exactly(int fd, char *into, int count)
 /* Reads one reply packet; acknowledges at once so the milter's next packet never waits on our delayed ACK. */
 static char read_reply(int fd, uint32_t *payload_word)
 {
-	static __thread char payload[1024 * 1024];
+	enum { largest = 1024 * 1024 };
+	static __thread char *payload; /* on the heap: a thread's stack is kept small */
 	char header[5];
 	uint32_t length;
 	int one = 1;
 
+	if (payload == NULL && (payload = malloc(largest)) == NULL)
+		exit(1);
 	read_exactly(fd, header, 5);
 	memcpy(&length, header, 4);
 	length = ntohl(length);
-	if (length < 1 || length > sizeof payload) {
+	if (length < 1 || length > largest) {
 		fprintf(stderr, "protocol-client: bad packet length %u\n", length);
 		exit(1);
 	}
@@ -114,6 +127,42 @@ static void send_buffer(int fd, char *buffer, int length, int answered)
 	}
 }
 
+/* A connected socket to the milter (TCP with TCP_NODELAY, or the UNIX-domain socket). */
+static int dial(void)
+{
+	int fd, one = 1;
+
+	if (unix_path != NULL) {
+		struct sockaddr_un address = { .sun_family = AF_UNIX };
+		strncpy(address.sun_path, unix_path, sizeof address.sun_path - 1);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *) &address, sizeof address) != 0) {
+			perror("protocol-client: connect");
+			exit(1);
+		}
+		return fd;
+	}
+	const char *socks = getenv("PROTOCOL_CLIENT_SOCKS");
+	struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(socks != NULL ? atoi(socks) : port) };
+	inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, (struct sockaddr *) &address, sizeof address) != 0) {
+		perror("protocol-client: connect");
+		exit(1);
+	}
+	if (socks != NULL) {
+		/* RFC 1928: no authentication, then CONNECT 127.0.0.1:port; both answers read whole. */
+		unsigned char hello[3] = { 5, 1, 0 }, request[10] = { 5, 1, 0, 1, 127, 0, 0, 1, port >> 8, port & 0xff }, reply[10];
+		if (write(fd, hello, 3) != 3 || (read_exactly(fd, (char *) reply, 2), reply[1] != 0)
+		    || write(fd, request, 10) != 10 || (read_exactly(fd, (char *) reply, 10), reply[1] != 0)) {
+			fprintf(stderr, "protocol-client: the SOCKS server refused\n");
+			exit(1);
+		}
+	}
+	return fd;
+}
+
 static void *connection(void *unused)
 {
 	static const char *headers[5][2] = {
@@ -121,41 +170,41 @@ static void *connection(void *unused)
 		{ "Subject", " SpamFilterMilter benchmark message" }, { "Message-ID", " <bench@example.com>" },
 		{ "Date", " Sat, 21 Nov 2026 12:00:00 +0000" },
 	};
-	struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(port) };
 	char buffer[8192], body[1024], packet[512];
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1, at;
+	int fd = -1, at;
 	uint32_t protocol = 0;
+	double *mine;
 
 	(void) unused;
-	inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(fd, (struct sockaddr *) &address, sizeof address) != 0) {
-		perror("protocol-client: connect");
-		exit(1);
-	}
+	pthread_mutex_lock(&stats);
+	mine = latencies + (size_t) per_connection * next_connection++;
+	pthread_mutex_unlock(&stats);
 	for (int i = 0; i < (int) sizeof body; i++)
 		body[i] = i % 78 == 76 ? '\r' : i % 78 == 77 ? '\n' : 'x';
-
-	/* OPTNEG: version 6, every action, every step and no-reply flag offered (as the plug-in offers). */
-	char offer[12] = { 0, 0, 0, 6, 0, 0, 0x01, 0xff, 0, 0x1f, 0xff, 0xff };
-	if (write(fd, buffer, put(buffer, 0, 'O', offer, 12)) < 0)
-		exit(1);
-	read_reply(fd, &protocol);
-	protocol = ntohl(protocol);
-	if (getenv("PROTOCOL_CLIENT_DEBUG") != NULL)
-		fprintf(stderr, "negotiated protocol 0x%x\n", protocol);
 
 	char client[] = "bench.example.net\0" "4" "\x9c\x40" "127.0.0.1";
 	static const char connect_macros[] = "Cj\0mx.example.com\0{client_addr}\0" "127.0.0.1";
 	static const char mail_macros[] = "M{mail_addr}\0bench-sender@example.com\0{mail_host}\0example.com";
 	static const char rcpt_macros[] = "R{rcpt_addr}\0bench-recipient@example.net\0{rcpt_host}\0example.net";
-	at = put(buffer, 0, 'D', connect_macros, sizeof connect_macros); /* sizeof: the last value's NUL included */
-	send_buffer(fd, buffer, put(buffer, at, 'C', client, sizeof client), !(protocol & NR_CONN));
-	if (!(protocol & NOHELO))
-		send_buffer(fd, buffer, put(buffer, 0, 'H', "bench.example.net", 18), !(protocol & NR_HELO));
 
 	for (int t = 0; t < per_connection; t++) {
 		double started = now_ms();
+
+		if (fd < 0) {
+			fd = dial();
+			/* OPTNEG: version 6, every action, every step and no-reply flag offered (as the plug-in offers). */
+			char offer[12] = { 0, 0, 0, 6, 0, 0, 0x01, 0xff, 0, 0x1f, 0xff, 0xff };
+			if (write(fd, buffer, put(buffer, 0, 'O', offer, 12)) < 0)
+				exit(1);
+			read_reply(fd, &protocol);
+			protocol = ntohl(protocol);
+			if (getenv("PROTOCOL_CLIENT_DEBUG") != NULL)
+				fprintf(stderr, "negotiated protocol 0x%x\n", protocol);
+			at = put(buffer, 0, 'D', connect_macros, sizeof connect_macros); /* sizeof: the last value's NUL included */
+			send_buffer(fd, buffer, put(buffer, at, 'C', client, sizeof client), !(protocol & NR_CONN));
+			if (!(protocol & NOHELO))
+				send_buffer(fd, buffer, put(buffer, 0, 'H', "bench.example.net", 18), !(protocol & NR_HELO));
+		}
 
 		at = put(buffer, 0, 'D', mail_macros, sizeof mail_macros);
 		if (!(protocol & NOMAIL))
@@ -188,33 +237,63 @@ static void *connection(void *unused)
 		}
 		send_buffer(fd, buffer, put(buffer, at, 'E', "", 0), 1);
 
+		if (per_session > 0 && (t + 1) % per_session == 0) {
+			send_buffer(fd, buffer, put(buffer, 0, 'Q', "", 0), 0);
+			close(fd);
+			fd = -1;
+		}
+
 		double took = now_ms() - started;
+		mine[t] = took;
 		pthread_mutex_lock(&stats);
 		stalls += took >= 40;
 		slowest_ms = took > slowest_ms ? took : slowest_ms;
 		pthread_mutex_unlock(&stats);
 	}
-	send_buffer(fd, buffer, put(buffer, 0, 'Q', "", 0), 0);
-	close(fd);
+	if (fd >= 0) {
+		send_buffer(fd, buffer, put(buffer, 0, 'Q', "", 0), 0);
+		close(fd);
+	}
 	return NULL;
+}
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *) a, y = *(const double *) b;
+	return x < y ? -1 : x > y;
+}
+
+/* The latency at or below which a fraction p of the transactions finished (nearest rank, as bench reports it). */
+static double percentile(const double *sorted, int count, double p)
+{
+	int rank = (int) (p * count + 0.999999) - 1;
+	return sorted[rank < 0 ? 0 : rank >= count ? count - 1 : rank];
 }
 
 int main(int argc, char **argv)
 {
-	pthread_t threads[256];
+	static pthread_t threads[4096];
 	struct timespec t0, t1;
 	struct rusage r0, r1;
+	pthread_attr_t small;
 	int connections;
 
-	if (argc != 4 || (port = atoi(argv[1])) <= 0 || (connections = atoi(argv[2])) <= 0 || connections > 256
-	    || (per_connection = atoi(argv[3]) / connections) <= 0) {
-		fprintf(stderr, "usage: %s PORT CONNECTIONS TRANSACTIONS\n", argv[0]);
+	if (argc < 4 || argc > 5 || (argv[1][0] == '/' ? (unix_path = argv[1]) == NULL : (port = atoi(argv[1])) <= 0)
+	    || (connections = atoi(argv[2])) <= 0 || connections > 4096
+	    || (per_connection = atoi(argv[3]) / connections) <= 0 || (argc == 5 && (per_session = atoi(argv[4])) <= 0)) {
+		fprintf(stderr, "usage: %s PORT|/unix/socket CONNECTIONS TRANSACTIONS [MESSAGES_PER_CONNECTION]\n", argv[0]);
 		return 2;
 	}
+	latencies = calloc((size_t) per_connection * connections, sizeof *latencies);
+	pthread_attr_init(&small);
+	pthread_attr_setstacksize(&small, 256 * 1024); /* a few KiB are used: many connections fit */
 	getrusage(RUSAGE_SELF, &r0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < connections; i++)
-		pthread_create(&threads[i], NULL, connection, NULL);
+		if (pthread_create(&threads[i], &small, connection, NULL) != 0) {
+			fprintf(stderr, "protocol-client: cannot start thread %d\n", i);
+			return 1;
+		}
 	for (int i = 0; i < connections; i++)
 		pthread_join(threads[i], NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -224,7 +303,11 @@ int main(int argc, char **argv)
 	double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec)
 		+ ((r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) / 1e6;
 	int total = per_connection * connections;
+	qsort(latencies, total, sizeof *latencies, by_value);
 	printf("{\"transactions\": %d, \"transactionsPerSecond\": %.1f, \"cpuMicrosecondsPerTransaction\": %.1f, "
-	       "\"stallsOver40ms\": %d, \"maxMs\": %.3f}\n", total, total / seconds, cpu * 1e6 / total, stalls, slowest_ms);
+	       "\"latencyMs\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
+	       "\"stallsOver40ms\": %d, \"maxMs\": %.3f}\n", total, total / seconds, cpu * 1e6 / total,
+	       percentile(latencies, total, 0.50), percentile(latencies, total, 0.90), percentile(latencies, total, 0.99),
+	       slowest_ms, stalls, slowest_ms);
 	return 0;
 }

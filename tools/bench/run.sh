@@ -1,24 +1,37 @@
 #!/usr/bin/env bash
 # Measures the figures of docs/performance.md: `spamfilter-milter bench` against three real milters
 # on loopback -- continue-all and add-header (bench-milter.c, libmilter) and opendkim signing --
-# at 1 and 8 connections, with async and blocking I/O; 1 KB body, 5 headers. Besides the client's
-# own figures it reports each milter's CPU per transaction (from /proc), which shows who is the
-# bottleneck, and runs protocol-client.c, a C client doing nothing but the protocol, the same way:
-# the machine's floor at that moment, to compare with. Needs gcc, libmilter-dev, opendkim and
-# opendkim-tools (tests/system-packages.txt).
+# at 1, 8, 32 and 128 connections, with async and blocking I/O; 1 KB body, 5 headers. Besides the
+# client's own figures it reports each milter's CPU per transaction (from /proc), which shows who is
+# the bottleneck, and runs protocol-client.c, a C client doing nothing but the protocol, the same
+# way: the machine's floor at that moment. Every figure of the plug-in is also given as a ratio to
+# that C client's in the same run, and the last column says which targets it misses (throughput at
+# least 0.9 of the C client's, client CPU per transaction at most 1.3 times, no more waits of 40 ms
+# or more, p99 at most 1.5 times). Needs gcc, libmilter-dev, opendkim, opendkim-tools and microsocks
+# (tests/system-packages.txt).
 #
-#   tools/bench/run.sh                    # every combination, 10,000 transactions each (~3 minutes)
+#   tools/bench/run.sh                    # the main table, 10,000 transactions each (~10 minutes)
 #   N=2000 tools/bench/run.sh             # fewer transactions
 #   MILTERS=opendkim IO=async CONNECTIONS=8 tools/bench/run.sh   (IO: async, blocking, c = the C floor)
+#   PATHS="fresh pool unix socks" MILTERS=continue-all tools/bench/run.sh   # the other ways to the milter
 #   RESULTS=/tmp/results tools/bench/run.sh   # keep each run's JSON there
+#   SCALE=1000 MILTERS=continue-all PATHS= tools/bench/run.sh   # SCALE sessions: held idle (memory per
+#                                         # session), then as many connections running transactions
+#
+# PATHS: tcp (one connection per client connection for the whole run; the main table), fresh (a new
+# SMTP session and so a new milter connection for every message; the C client reconnects the same
+# way), pool (the same with POOL_SIZE equal to the connections: connections reused with
+# SMFIC_QUIT_NC; compared with the C client reconnecting), unix (a UNIX-domain socket, both clients),
+# socks (through microsocks, both clients).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${N:-10000}
 milters=${MILTERS:-continue-all add-header opendkim}
 ios=${IO:-async blocking c}
-connections=${CONNECTIONS:-1 8}
-base=${BASE_PORT:-39010}
+connections=${CONNECTIONS:-1 8 32 128}
+paths=${PATHS-tcp}
+base=${BASE_PORT:-29010} # below the ephemeral range (32768 and up), where a client's port in TIME_WAIT could hold ours
 work=$(mktemp -d /tmp/sfm-bench.XXXXXX)
 results=${RESULTS:-$work/results}
 mkdir -p "$results"
@@ -31,22 +44,30 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building the client and the bench milter..." >&2
-dotnet build -c Release -nologo -v quiet "$root/tools/SpamFilterMilter.Cli" >&2
-cli=("dotnet" "$root/tools/SpamFilterMilter.Cli/bin/Release/net10.0/spamfilter-milter.dll")
+if [ -z "${CLIENT_DLL:-}" ]; then # CLIENT_DLL: another build of spamfilter-milter.dll (say, before a change)
+    dotnet build -c Release -nologo -v quiet "$root/tools/SpamFilterMilter.Cli" >&2
+fi
+cli=("dotnet" "${CLIENT_DLL:-$root/tools/SpamFilterMilter.Cli/bin/Release/net10.0/spamfilter-milter.dll}")
 cc -O2 -Wall -Werror -o "$work/bench-milter" "$root/tools/bench/bench-milter.c" -lmilter -lpthread
 cc -O2 -Wall -Werror -o "$work/protocol-client" "$root/tools/bench/protocol-client.c" -lpthread
 
 declare -A port pid
-start() { # name port command...
+listening() { # port or UNIX socket path
+    case $1 in
+        /*) [ -S "$1" ] ;;
+        *) (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null ;;
+    esac
+}
+start() { # name port-or-path command...
     local name=$1 p=$2; shift 2
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-        echo "port $p is in use: stop what listens there or set BASE_PORT" >&2; exit 1
+    if listening "$p"; then
+        echo "$p is in use: stop what listens there or set BASE_PORT" >&2; exit 1
     fi
     "$@" >"$work/$name.log" 2>&1 &
     pids+=($!); pid[$name]=$!; port[$name]=$p
     for _ in $(seq 100); do
         kill -0 "${pid[$name]}" 2>/dev/null || break
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && return 0
+        listening "$p" && return 0
         sleep 0.1
     done
     echo "$name did not start listening on $p:" >&2; cat "$work/$name.log" >&2; exit 1
@@ -59,24 +80,48 @@ for milter in $milters; do
         *) echo "unknown milter $milter (continue-all, add-header, opendkim)" >&2; exit 2 ;;
     esac
 done
+for path in $paths; do
+    case $path in
+        tcp|fresh|pool) ;;
+        unix)
+            for milter in $milters; do
+                case $milter in
+                    continue-all|add-header) start "$milter-unix" "$work/$milter.sock" "$work/bench-milter" "unix:$work/$milter.sock" "$milter" ;;
+                    *) echo "PATHS=unix: only the libmilter bench milters (continue-all, add-header)" >&2; exit 2 ;;
+                esac
+            done ;;
+        socks) start socks $((base + 4)) microsocks -i 127.0.0.1 -p $((base + 4)) ;;
+        *) echo "unknown path $path (tcp, fresh, pool, unix, socks)" >&2; exit 2 ;;
+    esac
+done
 
 ticks() { # user + system clock ticks of a process so far
     awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
-for milter in $milters; do
-    for io in $ios; do
-        for c in $connections; do
-            before=$(ticks "${pid[$milter]}")
-            out="$results/$milter-$io-$c.json"
-            if [ "$io" = c ]; then
-                "$work/protocol-client" "${port[$milter]}" "$c" "$n" >"$out"
-            else
-                "${cli[@]}" bench --host 127.0.0.1 --port "${port[$milter]}" -n "$n" -c "$c" \
-                    --option "IO_MODE=$io" --option TIMEOUT=1000 --json --no-progress >"$out"
-            fi
-            after=$(ticks "${pid[$milter]}")
-            /usr/bin/python3 - "$out" "$milter" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
+for path in $paths; do
+    for milter in $milters; do
+        served_by=$milter; [ "$path" = unix ] && served_by=$milter-unix
+        target=(--host 127.0.0.1 --port "${port[$milter]}"); c_target=${port[$milter]}; c_extra=(); c_env=()
+        case $path in
+            fresh) target+=(--session-messages 1); c_extra=(1) ;;
+            unix) target=(--host "unix:${port[$served_by]}"); c_target=${port[$served_by]} ;;
+            socks) target+=(--option SOCKS_HOST=127.0.0.1 --option "SOCKS_PORT=${port[socks]}"); c_env=("PROTOCOL_CLIENT_SOCKS=${port[socks]}") ;;
+        esac
+        for io in $ios; do
+            for c in $connections; do
+                extra=()
+                [ "$path" = pool ] && extra=(--session-messages 1 --option "POOL_SIZE=$c") && c_extra=(1)
+                before=$(ticks "${pid[$served_by]}")
+                out="$results/$milter-$path-$io-$c.json"
+                if [ "$io" = c ]; then
+                    env "${c_env[@]}" "$work/protocol-client" "$c_target" "$c" "$n" "${c_extra[@]}" >"$out"
+                else
+                    "${cli[@]}" bench "${target[@]}" "${extra[@]}" -n "$n" -c "$c" \
+                        --option "IO_MODE=$io" --option TIMEOUT=1000 --json --no-progress >"$out"
+                fi
+                after=$(ticks "${pid[$served_by]}")
+                /usr/bin/python3 - "$out" "$milter" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 path, milter, ticks, hz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 r = json.load(open(path))
@@ -86,28 +131,70 @@ served = r["transactions"] + r.get("warmupTransactions", 0)
 r["milterCpuMicrosecondsPerTransaction"] = round(ticks * 1e6 / hz / max(1, served), 1)
 json.dump(r, open(path, "w"), indent=2)
 PY
+            done
         done
     done
 done
 
-/usr/bin/python3 - "$results" $milters <<'PY'
+[ -n "$paths" ] && /usr/bin/python3 - "$results" "$milters" "$paths" <<'PY'
 import json, os, sys
-folder, milters = sys.argv[1], sys.argv[2:]
-order = {"async": 0, "blocking": 1, "c": 2}
-def key(name):
-    milter, io, connections = name[:-5].rsplit("-", 2)
-    return milters.index(milter), int(connections), order[io]
-print("| milter | client | connections | transactions/s | p50 ms | p99 ms | max ms | 40 ms stalls | client CPU µs/tx | milter CPU µs/tx | allocated B/tx | edited | failures |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for name in sorted(os.listdir(folder), key=key):
-    milter, io, connections = name[:-5].rsplit("-", 2)
-    r = json.load(open(os.path.join(folder, name)))
-    l = r.get("latencyMs", {})
-    def f(value, fmt):
-        return "-" if value is None else format(value, fmt)
+folder, milters, paths = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+order = {"c": 0, "async": 1, "blocking": 2}
+rows = {}
+for name in os.listdir(folder):
+    milter, path, io, connections = name[:-5].rsplit("-", 3)
+    if milter in milters and path in paths:
+        rows[milter, path, int(connections), io] = json.load(open(os.path.join(folder, name)))
+def f(value, fmt):
+    return "-" if value is None else format(value, fmt)
+def ratio(ours, floor):
+    return "-" if ours is None or not floor else f"{ours / floor:.2f}"
+print("| milter | path | connections | client | transactions/s | ×C | p50 ms | p99 ms | ×C | max ms | 40 ms waits | C's | client CPU µs/tx | ×C | milter CPU µs/tx | allocated B/tx | edited | failures | targets missed |")
+print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+for key in sorted(rows, key=lambda k: (paths.index(k[1]), milters.index(k[0]), k[2], order[k[3]])):
+    milter, path, connections, io = key
+    r, c = rows[key], rows.get((milter, path, connections, "c"))
+    l, cl = r.get("latencyMs", {}), (c or {}).get("latencyMs", {})
+    tps, cpu, waits, p99 = r["transactionsPerSecond"], r["cpuMicrosecondsPerTransaction"], r["stallsOver40ms"], l.get("p99")
+    missed = "-"
+    if io != "c" and c is not None:
+        misses = [name for name, bad in [
+            ("throughput", tps < 0.9 * c["transactionsPerSecond"]),
+            ("CPU", cpu > 1.3 * c["cpuMicrosecondsPerTransaction"]),
+            ("waits", waits > c["stallsOver40ms"]),
+            ("p99", p99 is not None and cl.get("p99") and p99 > 1.5 * cl["p99"]),
+            ("failures", r.get("failures", 0) > 0)] if bad]
+        missed = ", ".join(misses) or "none"
     client = {"async": "plug-in, async", "blocking": "plug-in, blocking", "c": "C protocol client"}[io]
-    print(f'| {milter} | {client} | {connections} | {r["transactionsPerSecond"]:,.0f} | {f(l.get("p50"), ".3f")} | {f(l.get("p99"), ".3f")} '
-          f'| {f(l.get("max", r.get("maxMs")), ".1f")} | {r["stallsOver40ms"]} | {r["cpuMicrosecondsPerTransaction"]:.0f} '
-          f'| {r["milterCpuMicrosecondsPerTransaction"]:.0f} | {f(r.get("allocatedBytesPerTransaction"), ",.0f")} '
-          f'| {f(r.get("edited"), "d")} | {f(r.get("failures"), "d")} |')
+    print(f'| {milter} | {path} | {connections} | {client} | {tps:,.0f} | {"" if io == "c" else ratio(tps, (c or {}).get("transactionsPerSecond"))} '
+          f'| {f(l.get("p50"), ".3f")} | {f(p99, ".3f")} | {"" if io == "c" else ratio(p99, cl.get("p99"))} | {f(l.get("max", r.get("maxMs")), ".1f")} '
+          f'| {waits} | {"" if io == "c" or c is None else c["stallsOver40ms"]} | {cpu:.0f} | {"" if io == "c" else ratio(cpu, (c or {}).get("cpuMicrosecondsPerTransaction"))} '
+          f'| {r["milterCpuMicrosecondsPerTransaction"]:.0f} | {f(r.get("allocatedBytesPerTransaction"), ",.0f")} | {f(r.get("edited"), "d")} | {f(r.get("failures"), "d")} | {missed} |')
 PY
+
+if [ -n "${SCALE:-}" ]; then
+    milter=${milters%% *}
+    echo
+    echo "| $milter, $SCALE sessions | I/O | transactions/s | p99 ms | max ms | 40 ms waits | client CPU µs/tx | failures | managed B per idle session | RSS B per idle session | threads |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for io in $ios; do
+        if [ "$io" = c ]; then
+            "$work/protocol-client" "${port[$milter]}" "$SCALE" "$((SCALE * 20))" >"$results/scale-c.json"
+        else
+            "${cli[@]}" bench --host 127.0.0.1 --port "${port[$milter]}" --idle "$SCALE" --option "IO_MODE=$io" --json >"$results/idle-$io.json"
+            "${cli[@]}" bench --host 127.0.0.1 --port "${port[$milter]}" -n "$((SCALE * 20))" -c "$SCALE" --warmup 2 \
+                --option "IO_MODE=$io" --option TIMEOUT=5000 --json --no-progress >"$results/scale-$io.json" || true
+        fi
+        /usr/bin/python3 - "$results" "$io" <<'PY'
+import json, os, sys
+folder, io = sys.argv[1], sys.argv[2]
+r = json.load(open(os.path.join(folder, f"scale-{io}.json")))
+idle = json.load(open(os.path.join(folder, f"idle-{io}.json"))) if io != "c" else {}
+l = r.get("latencyMs", {})
+client = {"async": "plug-in, async", "blocking": "plug-in, blocking", "c": "C protocol client"}[io]
+print(f'| {r["transactions"]:,} transactions | {client} | {r["transactionsPerSecond"]:,.0f} | {l.get("p99", 0):.3f} | {l.get("max", r.get("maxMs", 0)):.1f} '
+      f'| {r["stallsOver40ms"]} | {r["cpuMicrosecondsPerTransaction"]:.0f} | {r.get("failures", 0) + idle.get("failures", 0)} '
+      f'| {idle.get("managedBytesPerSession", "-")} | {idle.get("residentBytesPerSession", "-")} | {idle.get("threads", "-")} |')
+PY
+    done
+fi

@@ -19,16 +19,27 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     private readonly Socket _socket;
     private readonly bool _quickAck;
 
-    private readonly CountedStream _stream;
+    private readonly ConnectionCount _count;
 
     /// <param name="socket">The connected socket, which the connection owns.</param>
+    /// <param name="reactorStream">The socket as <see cref="IoReactor"/> serves it (async I/O on Linux), or null for a <see cref="NetworkStream"/>.</param>
     /// <param name="remote">Where it really goes, for log lines.</param>
     /// <param name="telemetry">Where the connection is counted, as active until it is parked.</param>
-    public MilterConnection(Socket socket, string remote, MilterTelemetry telemetry)
+    public MilterConnection(Socket socket, ReactorStream? reactorStream, string remote, MilterTelemetry telemetry)
     {
         _socket = socket;
         Remote = remote;
-        Stream = _stream = new CountedStream(socket, telemetry);
+        _count = new ConnectionCount(telemetry);
+        if (reactorStream is null)
+        {
+            Stream = new CountedStream(socket, _count);
+        }
+        else
+        {
+            reactorStream.CountAs(_count);
+            Stream = reactorStream;
+        }
+
         _quickAck = OperatingSystem.IsLinux() && socket.ProtocolType == ProtocolType.Tcp;
     }
 
@@ -57,10 +68,10 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     }
 
     /// <summary>The connection is parked for reuse (POOL_SIZE): it counts as idle until <see cref="MarkActive"/>.</summary>
-    public void MarkIdle() => _stream.MoveTo(MilterTelemetry.Idle);
+    public void MarkIdle() => _count.MoveTo(MilterTelemetry.Idle);
 
     /// <summary>A parked connection is taken for a session: it counts as active again.</summary>
-    public void MarkActive() => _stream.MoveTo(MilterTelemetry.Active);
+    public void MarkActive() => _count.MoveTo(MilterTelemetry.Active);
 
     /// <summary>
     /// Sends the pending ACK now (TCP_QUICKACK). Without this a milter that sends two packets in a row
@@ -148,50 +159,12 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
 
     public void Dispose() => Stream.Dispose();
 
-    /// <summary>
-    /// Counts the connection open (spamfilter.milter.client.connection.count), in its state, until its stream is disposed,
-    /// whoever disposes it. A connection changes state only where one owner has it (a session, or the pool).
-    /// </summary>
-    private sealed class CountedStream : NetworkStream
+    /// <summary>Closes <see cref="ConnectionCount"/> when the socket's <see cref="NetworkStream"/> is disposed, whoever disposes it.</summary>
+    private sealed class CountedStream(Socket socket, ConnectionCount count) : NetworkStream(socket, ownsSocket: true)
     {
-        private readonly MilterTelemetry _telemetry;
-        private readonly Lock _gate = new();
-        private string _state = MilterTelemetry.Active;
-        private bool _open = true;
-
-        public CountedStream(Socket socket, MilterTelemetry telemetry)
-            : base(socket, ownsSocket: true)
-        {
-            _telemetry = telemetry;
-            telemetry.CountConnection(_state, +1);
-        }
-
-        public void MoveTo(string state)
-        {
-            lock (_gate)
-            {
-                if (!_open || ReferenceEquals(state, _state))
-                {
-                    return;
-                }
-
-                _telemetry.CountConnection(_state, -1);
-                _telemetry.CountConnection(state, +1);
-                _state = state;
-            }
-        }
-
         protected override void Dispose(bool disposing)
         {
-            lock (_gate)
-            {
-                if (_open)
-                {
-                    _open = false;
-                    _telemetry.CountConnection(_state, -1);
-                }
-            }
-
+            count.Close();
             base.Dispose(disposing);
         }
     }

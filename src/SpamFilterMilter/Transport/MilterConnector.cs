@@ -69,9 +69,9 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
     private async ValueTask<MilterConnection> ConnectUnixAsync(string path, Deadline deadline, CancellationToken cancellationToken)
     {
         var causes = new List<string>();
-        var socket = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
+        var (socket, stream) = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
             ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"can't connect to {EndpointName}: {causes[0]}");
-        return new MilterConnection(socket, EndpointName, Telemetry);
+        return new MilterConnection(socket, stream, EndpointName, Telemetry);
     }
 
     private async ValueTask<MilterConnection> ConnectDirectAsync(Deadline deadline, CancellationToken cancellationToken)
@@ -81,10 +81,9 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         for (var i = 0; i < addresses.Length; i++)
         {
             var endpoint = new IPEndPoint(addresses[i], options.Port);
-            var socket = await TryConnectAsync(endpoint, deadline.Remaining / (addresses.Length - i), causes, cancellationToken).ConfigureAwait(false);
-            if (socket is not null)
+            if (await TryConnectAsync(endpoint, deadline.Remaining / (addresses.Length - i), causes, cancellationToken).ConfigureAwait(false) is var (socket, stream))
             {
-                return new MilterConnection(socket, endpoint.ToString(), Telemetry);
+                return new MilterConnection(socket, stream, endpoint.ToString(), Telemetry);
             }
         }
 
@@ -107,16 +106,16 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         for (var i = 0; i < destinations.Length; i++)
         {
             var attempt = Deadline.After(deadline.Remaining / (destinations.Length - i));
-            Socket? socket = null;
+            (Socket Socket, ReactorStream? Stream)? connected = null;
             string? proxy = null;
-            for (var p = 0; p < proxies.Length && socket is null; p++)
+            for (var p = 0; p < proxies.Length && connected is null; p++)
             {
                 var endpoint = new IPEndPoint(proxies[p], options.SocksPort);
-                socket = await TryConnectAsync(endpoint, attempt.Remaining / (proxies.Length - p), causes, cancellationToken).ConfigureAwait(false);
+                connected = await TryConnectAsync(endpoint, attempt.Remaining / (proxies.Length - p), causes, cancellationToken).ConfigureAwait(false);
                 proxy = endpoint.ToString();
             }
 
-            if (socket is null)
+            if (connected is not var (socket, stream))
             {
                 break; // the SOCKS server itself cannot be reached: another destination would not help
             }
@@ -125,14 +124,14 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             try
             {
                 await Socks5Tunnel.EstablishAsync(socket, destinations[i], options.SocksUser, options.SocksPassword, Blocking,
-                    attempt.Remaining, cancellationToken).ConfigureAwait(false);
+                    attempt.Remaining, cancellationToken, stream).ConfigureAwait(false);
                 if (Blocking)
                 {
                     socket.SendTimeout = socket.ReceiveTimeout = Milliseconds(options.CommandTimeout);
                 }
 
                 tunnelled = true;
-                return new MilterConnection(socket, $"{destinations[i]} through SOCKS server {proxy}", Telemetry);
+                return new MilterConnection(socket, stream, $"{destinations[i]} through SOCKS server {proxy}", Telemetry);
             }
             catch (SocksException e) when (e.DestinationUnreachable)
             {
@@ -151,7 +150,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             {
                 if (!tunnelled)
                 {
-                    socket.Dispose();
+                    (stream as IDisposable ?? socket).Dispose();
                 }
             }
         }
@@ -160,8 +159,11 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             $"can't connect to {EndpointName} through SOCKS server {options.SocksHost}:{options.SocksPort}: {string.Join("; ", causes)}");
     }
 
-    /// <summary>One connect bounded by <paramref name="bound"/>; null (and a cause) when it fails.</summary>
-    private async ValueTask<Socket?> TryConnectAsync(EndPoint endpoint, TimeSpan bound, List<string> causes, CancellationToken cancellationToken)
+    /// <summary>
+    /// One connect bounded by <paramref name="bound"/>: the socket, and with async I/O on Linux the stream
+    /// <see cref="IoReactor"/> serves it through; null (and a cause) when it fails.
+    /// </summary>
+    private async ValueTask<(Socket Socket, ReactorStream? Stream)?> TryConnectAsync(EndPoint endpoint, TimeSpan bound, List<string> causes, CancellationToken cancellationToken)
     {
         if (bound <= TimeSpan.Zero)
         {
@@ -174,6 +176,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
             : new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         var connected = false;
+        ReactorStream? stream = null;
         try
         {
             MilterConnection.Configure(socket);
@@ -185,7 +188,14 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             {
                 using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 attempt.CancelAfter(bound);
-                await socket.ConnectAsync(endpoint, attempt.Token).ConfigureAwait(false);
+                if (IoReactor.ForNewConnection is { } reactor)
+                {
+                    stream = await ReactorStream.ConnectAsync(reactor, socket, endpoint, bound, attempt.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    await socket.ConnectAsync(endpoint, attempt.Token).ConfigureAwait(false);
+                }
             }
 
             if (MilterConnection.IsConnectedToItself(socket))
@@ -196,7 +206,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             }
 
             connected = true;
-            return socket;
+            return (socket, stream);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -214,7 +224,15 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         {
             if (!connected)
             {
-                socket.Dispose();
+                // A reactor stream owns the socket and is watched: disposing it stops the watch, then closes the socket.
+                if (stream is not null)
+                {
+                    stream.Dispose();
+                }
+                else
+                {
+                    socket.Dispose();
+                }
             }
         }
     }

@@ -46,7 +46,7 @@ internal static class Socks5Tunnel
     /// Throws <see cref="SocksException"/> with a readable reason, or a timeout/cancellation.
     /// </summary>
     public static async ValueTask EstablishAsync(Socket socket, Socks5Destination destination, string? user, string? password,
-        bool blocking, TimeSpan bound, CancellationToken cancellationToken)
+        bool blocking, TimeSpan bound, CancellationToken cancellationToken, Stream? stream = null)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         using var timer = blocking ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -56,7 +56,7 @@ internal static class Socks5Tunnel
             socket.ReceiveTimeout = socket.SendTimeout = Math.Max(1, (int)Math.Ceiling(bound.TotalMilliseconds));
         }
 
-        var io = new Io(socket, blocking, timer?.Token ?? cancellationToken);
+        var io = new Io(socket, stream, blocking, timer?.Token ?? cancellationToken);
         try
         {
             // RFC 1928 §3, method selection:
@@ -218,14 +218,28 @@ internal static class Socks5Tunnel
         _ => $"unknown SOCKS reply code {reply}",
     };
 
-    /// <summary>Sends and receives in the mode of the socket; end of stream mid-message is an error, not a zero.</summary>
-    private readonly struct Io(Socket socket, bool blocking, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends and receives in the mode of the socket (asynchronously through <paramref name="stream"/> when the socket
+    /// has one, as <see cref="IoReactor"/>'s do); end of stream mid-message is an error, not a zero.
+    /// </summary>
+    private readonly struct Io(Socket socket, Stream? stream, bool blocking, CancellationToken cancellationToken)
     {
         public async ValueTask SendAsync(ReadOnlyMemory<byte> data)
         {
             if (blocking)
             {
                 socket.Send(data.Span);
+            }
+            else if (stream is not null)
+            {
+                try
+                {
+                    await stream.WriteAsync(data, cancellationToken).ConfigureAwait(false);
+                }
+                catch (IOException e) when (e.InnerException is SocketException cause)
+                {
+                    throw cause; // as the socket itself reports it
+                }
             }
             else
             {
@@ -238,9 +252,18 @@ internal static class Socks5Tunnel
             var received = 0;
             while (received < buffer.Length)
             {
-                var read = blocking
-                    ? socket.Receive(buffer.Span[received..])
-                    : await socket.ReceiveAsync(buffer[received..], cancellationToken).ConfigureAwait(false);
+                int read;
+                try
+                {
+                    read = blocking ? socket.Receive(buffer.Span[received..])
+                        : stream is not null ? await stream.ReadAsync(buffer[received..], cancellationToken).ConfigureAwait(false)
+                        : await socket.ReceiveAsync(buffer[received..], cancellationToken).ConfigureAwait(false);
+                }
+                catch (IOException e) when (e.InnerException is SocketException cause)
+                {
+                    throw cause; // as the socket itself reports it
+                }
+
                 if (read == 0)
                 {
                     throw new SocksException($"the SOCKS server closed the connection during the {what}");

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace SpamFilterMilter.Tools.Tests.Bench;
 
@@ -7,15 +8,52 @@ namespace SpamFilterMilter.Tools.Tests.Bench;
 public class BenchScriptTests
 {
     [Test]
-    public async Task The_bench_script_measures_both_libmilter_milters_with_the_plug_in_and_the_C_client_one_row_per_run()
+    public async Task The_bench_script_measures_both_libmilter_milters_with_the_plug_in_and_the_C_client_one_row_per_run_with_ratios_to_the_C_client()
     {
-        var script = Repository.Path("tools/bench/run.sh");
-        var start = new ProcessStartInfo("bash", [script]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var rows = await RunAsync(new() { ["MILTERS"] = "continue-all add-header", ["IO"] = "blocking c", ["CONNECTIONS"] = "2" });
+
+        Assert.That(rows.Select(r => (r[1], r[2], r[3], r[4])), Is.EqualTo(new[]
+        {
+            ("continue-all", "tcp", "2", "C protocol client"), ("continue-all", "tcp", "2", "plug-in, blocking"),
+            ("add-header", "tcp", "2", "C protocol client"), ("add-header", "tcp", "2", "plug-in, blocking"),
+        }));
+        Assert.That(rows.Select(r => r[17]), Is.EqualTo(new[] { "-", "0", "-", "40" }), "edited: only add-header changes messages");
+        Assert.That(rows.Select(r => r[18]), Is.EqualTo(new[] { "-", "0", "-", "0" }), "failures");
+        Assert.That(rows.Select(r => Number(r[5])), Is.All.GreaterThan(0), "transactions per second");
+        Assert.That(rows.Select(r => Number(r[8])), Is.All.GreaterThan(0), "p99: the C client reports it too");
+        foreach (var (plugin, c) in new[] { (rows[1], rows[0]), (rows[3], rows[2]) })
+        {
+            Assert.That(Number(plugin[6]), Is.EqualTo(Number(plugin[5]) / Number(c[5])).Within(0.01), "throughput as a ratio to the C client's");
+            Assert.That(Number(plugin[14]), Is.EqualTo(Number(plugin[13]) / Number(c[13])).Within(0.01), "CPU as a ratio to the C client's");
+            Assert.That(plugin[12], Is.EqualTo(c[11]), "the C client's waits beside ours");
+            Assert.That(plugin[19], Is.Not.Empty.And.Not.EqualTo("-"), "the targets it misses, or none");
+            Assert.That(c[6], Is.Empty, "the C client is the reference");
+        }
+    }
+
+    [Test]
+    public async Task The_bench_script_measures_the_other_paths_a_fresh_connection_per_message_the_pool_a_unix_socket_and_socks5_with_both_clients()
+    {
+        var rows = await RunAsync(new() { ["MILTERS"] = "continue-all", ["IO"] = "async c", ["CONNECTIONS"] = "2", ["PATHS"] = "fresh pool unix socks" });
+
+        Assert.That(rows.Select(r => (r[2], r[4])), Is.EqualTo(new[]
+        {
+            ("fresh", "C protocol client"), ("fresh", "plug-in, async"), ("pool", "C protocol client"), ("pool", "plug-in, async"),
+            ("unix", "C protocol client"), ("unix", "plug-in, async"), ("socks", "C protocol client"), ("socks", "plug-in, async"),
+        }));
+        Assert.That(rows.Where(r => r[4] != "C protocol client").Select(r => r[18]), Is.All.EqualTo("0"), "failures");
+        Assert.That(rows.Select(r => Number(r[5])), Is.All.GreaterThan(0), "transactions per second");
+    }
+
+    private static async Task<List<string[]>> RunAsync(Dictionary<string, string> settings)
+    {
+        var start = new ProcessStartInfo("bash", [Repository.Path("tools/bench/run.sh")]) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.Environment["N"] = "40";
-        start.Environment["MILTERS"] = "continue-all add-header";
-        start.Environment["IO"] = "blocking c";
-        start.Environment["CONNECTIONS"] = "2";
-        start.Environment["BASE_PORT"] = ServerProcess.FreePortBlock(3).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["BASE_PORT"] = ServerProcess.FreePortBlock(5).ToString(CultureInfo.InvariantCulture);
+        foreach (var (name, value) in settings)
+        {
+            start.Environment[name] = value;
+        }
 
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
@@ -24,16 +62,9 @@ public class BenchScriptTests
         await process.WaitForExitAsync(timeout.Token);
 
         Assert.That(process.ExitCode, Is.Zero, await error);
-        var rows = (await output).Split('\n').Where(l => l.StartsWith("| continue-all", StringComparison.Ordinal) || l.StartsWith("| add-header", StringComparison.Ordinal))
-            .Select(l => l.Split('|', StringSplitOptions.TrimEntries)).ToList();
-        Assert.That(rows.Select(r => (r[1], r[2], r[3])), Is.EqualTo(new[]
-        {
-            ("continue-all", "plug-in, blocking", "2"), ("continue-all", "C protocol client", "2"),
-            ("add-header", "plug-in, blocking", "2"), ("add-header", "C protocol client", "2"),
-        }));
-        Assert.That(rows.Select(r => r[12]), Is.EqualTo(new[] { "0", "-", "40", "-" }), "edited: only add-header changes messages");
-        Assert.That(rows.Select(r => r[13]), Is.EqualTo(new[] { "0", "-", "0", "-" }), "failures");
-        Assert.That(rows.Select(r => double.Parse(r[4], System.Globalization.NumberStyles.Number, System.Globalization.CultureInfo.InvariantCulture)),
-            Is.All.GreaterThan(0), "transactions per second");
+        return [.. (await output).Split('\n').Where(l => l.StartsWith("| continue-all", StringComparison.Ordinal) || l.StartsWith("| add-header", StringComparison.Ordinal))
+            .Select(l => l.Split('|', StringSplitOptions.TrimEntries))];
     }
+
+    private static double Number(string text) => double.Parse(text, NumberStyles.Number, CultureInfo.InvariantCulture);
 }

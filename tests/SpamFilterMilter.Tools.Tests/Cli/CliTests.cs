@@ -426,6 +426,51 @@ public class CliTests : TempFolderTest
         Assert.That(transcript.Select(l => l.Connection).Distinct().Count(), Is.EqualTo(3));
     }
 
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task Bench_with_session_messages_opens_a_new_session_and_milter_connection_every_so_many_messages_and_a_pool_keeps_them(string io)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var pooled = await MilterProcess.StartLibmilterAsync();
+
+        var fresh = await CliAsync(At(milter, "bench", "-n", "12", "-c", "2", "--warmup", "0", "--warmup-time", "0", "--session-messages", "3", "--json", "--no-progress", "--option", "IO_MODE=" + io));
+        var pool = await CliAsync(At(pooled, "bench", "-n", "12", "-c", "2", "--warmup", "0", "--warmup-time", "0", "--session-messages", "3", "--json", "--no-progress",
+            "--option", "IO_MODE=" + io, "--option", "POOL_SIZE=2"));
+
+        Assert.That(fresh.Exit, Is.EqualTo(CommandLine.Success), fresh.Output + fresh.Error);
+        Assert.That(fresh.Json.GetProperty("transactions").GetInt32(), Is.EqualTo(12));
+        Assert.That(fresh.Json.GetProperty("sessionMessages").GetInt32(), Is.EqualTo(3));
+        var transcript = await milter.TranscriptAfterAsync("close", 4);
+        Assert.That(transcript.Count(l => l.Event == "eom"), Is.EqualTo(12));
+        Assert.That(transcript.Count(l => l.Event == "helo"), Is.EqualTo(4), "a session, with its connect and HELO events, every 3 messages");
+        Assert.That(transcript.Select(l => l.Connection).Distinct().Count(), Is.EqualTo(4), "each session on a connection of its own");
+
+        Assert.That(pool.Exit, Is.EqualTo(CommandLine.Success), pool.Output + pool.Error);
+        var reused = await pooled.TranscriptAfterAsync("helo", 4);
+        Assert.That(reused.Count(l => l.Event == "helo"), Is.EqualTo(4));
+        Assert.That(reused.Select(l => l.Connection).Distinct().Count(), Is.EqualTo(2), "POOL_SIZE=2: the sessions reuse the 2 connections");
+    }
+
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task Bench_idle_holds_that_many_sessions_on_their_own_milter_connections_and_reports_the_memory_each_holds(string io)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+
+        var run = await CliAsync(At(milter, "bench", "--idle", "30", "--json", "--option", "IO_MODE=" + io));
+
+        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Output + run.Error);
+        var json = run.Json;
+        Assert.That(json.GetProperty("idleSessions").GetInt32(), Is.EqualTo(30));
+        Assert.That(json.GetProperty("failures").GetInt32(), Is.Zero);
+        Assert.That(json.GetProperty("managedBytesPerSession").GetDouble(), Is.GreaterThan(0).And.LessThan(1_000_000), "measured: a session holds something, and not a megabyte");
+        Assert.That(json.TryGetProperty("residentBytesPerSession", out _), Is.True);
+        var transcript = await milter.TranscriptAfterAsync("close", 31);
+        Assert.That(transcript.Count(l => l.Event == "helo"), Is.EqualTo(31), "the 30 and the one opened first, to warm up");
+        Assert.That(transcript.Select(l => l.Connection).Distinct().Count(), Is.EqualTo(31));
+        Assert.That(transcript.Count(l => l.Event == "eom"), Is.Zero, "idle: no message");
+    }
+
     [Test]
     public async Task Bench_with_stages_reports_the_milters_latency_per_stage_for_the_measured_transactions_only()
     {
