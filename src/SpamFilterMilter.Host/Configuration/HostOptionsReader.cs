@@ -45,7 +45,7 @@ internal sealed partial class HostOptionsReader(string filePath, string optionFo
             }
         }
 
-        return new HostOptions(filePath, slots, Directory.Build(this), notes, MessageBudget);
+        return new HostOptions(filePath, slots, Directory.Build(this), notes, MessageBudget) { PluginDirectory = pluginFolder, Lines = lines };
     }
 
     /// <summary>What the lines said about slot <paramref name="number"/> so far.</summary>
