@@ -18,7 +18,8 @@ namespace SpamFilterMilter.Host.Running;
 /// that copy; quarantine holds it but later slots still run; keep, fileinto, redirect and tags accumulate, and
 /// a discard cancels only the implicit keep, as when the slots' actions were one Sieve script (RFC 5228 §4.5).
 /// With SPAMFILTER_MESSAGE_BUDGET, the slots left once the message's budget is used up get their failure outcome
-/// without being called. Thread-safe: messages may be filtered concurrently.
+/// without being called. <see cref="ReloadAsync"/> reads the configuration again without a restart: each message
+/// is filtered from start to end with the slots it started with. Thread-safe: messages may be filtered concurrently.
 /// </summary>
 public sealed class SpamFilterHost : IAsyncDisposable
 {
@@ -53,7 +54,11 @@ public sealed class SpamFilterHost : IAsyncDisposable
         _runner = new SlotRunner(logger);
     }
 
-    /// <summary>The slots that are on, in number order (since the last reload that was applied).</summary>
+    /// <summary>
+    /// The slots that are on, in number order, as new messages get them (since the last reload that was applied). A
+    /// plug-in taken from here is disposed once a reload has replaced it and its last message has ended: call it
+    /// through <see cref="FilterAsync"/>.
+    /// </summary>
     public IReadOnlyList<HostSlot> Slots => Current.Slots;
 
     /// <summary>The option.dat settings new messages are filtered with (since the last reload that was applied).</summary>
@@ -203,7 +208,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
         var configuration = Hold();
         try
         {
-            return await FilterAsync(configuration, message, cancellationToken).ConfigureAwait(false);
+            return await FilterWithAsync(configuration, message, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -212,7 +217,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
     }
 
     /// <summary>Filters <paramref name="message"/> with <paramref name="configuration"/>'s slots from start to end, whatever a reload does meanwhile.</summary>
-    private async Task<HostResult> FilterAsync(HostConfiguration configuration, HostMessage message, CancellationToken cancellationToken)
+    private async Task<HostResult> FilterWithAsync(HostConfiguration configuration, HostMessage message, CancellationToken cancellationToken)
     {
         var log = new List<string>();
         var runs = new List<SlotRun>();

@@ -65,6 +65,24 @@ public sealed class ReloadTests : SlotHostTest, IDisposable
     }
 
     [Test]
+    public async Task A_message_held_in_slot_1_during_a_reload_runs_slot_2_with_the_old_settings_too()
+    {
+        Folder.Write("tagger1.opt", "TAG=one\n");
+        Folder.Write("tagger2.opt", "TAG=two\n");
+        await using var host = Host(Slot(1) + Slot(2));
+        var (inFlight, gate) = await HoldOneAsync(host);
+
+        Folder.Write("tagger2.opt", "TAG=dos\n");
+        Folder.Write("option.dat", Slot(1) + Slot(2) + Slot(3));
+        Folder.Write("tagger3.opt", "TAG=tres\n");
+        Assert.That((await host.ReloadAsync()).Applied, Is.True);
+        gate.SetResult();
+
+        Assert.That((await inFlight).Deliveries.Single().Tags, Is.EqualTo(new[] { "[one]", "[two]" }), "no slot of the new settings joins a message already under way");
+        Assert.That(await TagsAsync(host), Is.EqualTo(new[] { "[one]", "[dos]", "[tres]" }));
+    }
+
+    [Test]
     public async Task With_no_message_in_flight_the_replaced_plug_in_is_disposed_by_the_reload_itself()
     {
         Folder.Write("tagger1.opt", "TAG=old\n");
