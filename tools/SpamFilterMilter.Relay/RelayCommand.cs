@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -135,7 +136,15 @@ internal static class RelayCommand
 
         await using (relay)
         {
-            await output.WriteLineAsync($"spamfilter-relay listening on {relay.EndPoint}; Ctrl+C stops it").ConfigureAwait(false);
+            // The administrator's habit, as with Postfix and sendmail: SIGHUP reads the configuration again.
+            var logger = logging.CreateLogger("SpamFilterMilter.Relay");
+            using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =>
+            {
+                signal.Cancel = true; // not the default action, which ends the process
+                RelayLog.ReloadRequested(logger);
+                _ = relay.ReloadAsync(CancellationToken.None);
+            });
+            await output.WriteLineAsync($"spamfilter-relay listening on {relay.EndPoint}; Ctrl+C stops it, SIGHUP reloads option.dat").ConfigureAwait(false);
             try
             {
                 await relay.Completion.ConfigureAwait(false);

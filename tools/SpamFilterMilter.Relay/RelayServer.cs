@@ -93,6 +93,12 @@ internal sealed class RelayServer : IAsyncDisposable
         return new RelayServer(host, filtering, stop, running, endPoint);
     }
 
+    /// <summary>
+    /// Reads option.dat and each slot's option file again, as SIGHUP asks: new messages use them, messages in flight
+    /// finish with the old ones; a broken file changes nothing. The host library logs what changed, or why not.
+    /// </summary>
+    public Task<HostReload> ReloadAsync(CancellationToken cancellationToken = default) => _host.ReloadAsync(cancellationToken);
+
     /// <summary>Stops listening, ends the sessions, closes every filter and disposes the plug-ins.</summary>
     public async ValueTask DisposeAsync()
     {

@@ -68,6 +68,15 @@ public sealed class HostOptions
     /// <summary>Things an administrator may want to know that are not errors (e.g. a slot with options but no library is off).</summary>
     public IReadOnlyList<string> Notes { get; }
 
+    /// <summary>The plug-in folder a relative <c>spamfilterX_library</c> was taken from, so that a reload reads the file as the first reading did.</summary>
+    internal string? PluginDirectory { get; init; }
+
+    /// <summary>The lines read, so that a reload can say which options changed.</summary>
+    internal IReadOnlyList<OptionLine> Lines { get; init; } = [];
+
+    /// <summary>Reads option.dat again from <see cref="FilePath"/>, with the plug-in folder the first reading had.</summary>
+    internal HostOptions Reread() => Load(FilePath, PluginDirectory);
+
     /// <summary>Every option, with its default: the list option.dat.sample and docs/host.md document.</summary>
     public static IReadOnlyList<OptionDescription> Descriptions { get; } =
         HostOptionDescriptors.All.Select(d => new OptionDescription(d.Name, d.Default, d.Meaning)).ToArray();

@@ -44,7 +44,7 @@ internal sealed class HostOptionsReader(string filePath, string optionFolder, st
             }
         }
 
-        return new HostOptions(filePath, slots, Directory.Build(this), notes, MessageBudget);
+        return new HostOptions(filePath, slots, Directory.Build(this), notes, MessageBudget) { PluginDirectory = pluginFolder, Lines = lines };
     }
 
     /// <summary>What the lines said about slot <paramref name="number"/> so far.</summary>

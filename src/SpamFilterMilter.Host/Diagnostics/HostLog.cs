@@ -43,4 +43,16 @@ internal static partial class HostLog
 
     [LoggerMessage(EventId = 5031, Level = LogLevel.Warning, Message = "disposing the opt-in directory failed")]
     public static partial void DirectoryDisposeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 5040, Level = LogLevel.Information, Message = "{OptionFile} reloaded: {Changes} option(s) changed; new messages use the new settings, the {InFlight} message(s) in flight finish with the old")]
+    public static partial void Reloaded(ILogger logger, string optionFile, int changes, int inFlight);
+
+    [LoggerMessage(EventId = 5041, Level = LogLevel.Information, Message = "reload: {Change}")]
+    public static partial void ReloadChange(ILogger logger, string change);
+
+    [LoggerMessage(EventId = 5042, Level = LogLevel.Error, Message = "{OptionFile} not reloaded: {Problem}; the settings in effect stay")]
+    public static partial void ReloadRefused(ILogger logger, string optionFile, string problem);
+
+    [LoggerMessage(EventId = 5043, Level = LogLevel.Information, Message = "the settings a reload replaced are disposed: their last message has ended")]
+    public static partial void ReplacedDisposed(ILogger logger);
 }

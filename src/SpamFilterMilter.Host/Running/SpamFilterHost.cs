@@ -18,7 +18,8 @@ namespace SpamFilterMilter.Host.Running;
 /// that copy; quarantine holds it but later slots still run; keep, fileinto, redirect and tags accumulate, and
 /// a discard cancels only the implicit keep, as when the slots' actions were one Sieve script (RFC 5228 §4.5).
 /// With SPAMFILTER_MESSAGE_BUDGET, the slots left once the message's budget is used up get their failure outcome
-/// without being called. Thread-safe: messages may be filtered concurrently.
+/// without being called. <see cref="ReloadAsync"/> reads the configuration again without a restart: each message
+/// is filtered from start to end with the slots it started with. Thread-safe: messages may be filtered concurrently.
 /// </summary>
 public sealed class SpamFilterHost : IAsyncDisposable
 {
@@ -29,32 +30,47 @@ public sealed class SpamFilterHost : IAsyncDisposable
     public const string FailureActionSource = "the failure verdict's action";
 
     private readonly ChannelTable _channels;
-    private readonly OptInSelection.Attributes _optInAttributes;
-    private readonly bool _ownsDirectory;
+    private readonly IOptInDirectory? _mtaDirectory;
+    private readonly Func<string, ISpamFilterPluginFactory> _loadPlugin;
+    private readonly ILoggerFactory? _loggerFactory;
+    private readonly IMeterFactory? _meterFactory;
     private readonly ILogger _logger;
     private readonly SlotRunner _runner;
-    private readonly TimeSpan? _messageBudget;
+    private readonly SemaphoreSlim _reloading = new(1, 1);
+    private readonly List<HostConfiguration> _replaced = [];
+    private HostConfiguration _configuration;
+    private volatile bool _disposed;
 
-    private SpamFilterHost(IReadOnlyList<HostSlot> slots, ChannelTable channels, IOptInDirectory? directory, bool ownsDirectory, ILogger logger, TimeSpan? messageBudget)
+    private SpamFilterHost(HostConfiguration configuration, ChannelTable channels, IOptInDirectory? mtaDirectory, Func<string, ISpamFilterPluginFactory> loadPlugin,
+        ILoggerFactory? loggerFactory, IMeterFactory? meterFactory, ILogger logger)
     {
-        Slots = slots;
-        _messageBudget = messageBudget;
-        _optInAttributes = OptInSelection.Attributes.Of(slots.Select(s => s.Options));
+        _configuration = configuration;
         _channels = channels;
-        Directory = directory;
-        _ownsDirectory = ownsDirectory;
+        _mtaDirectory = mtaDirectory;
+        _loadPlugin = loadPlugin;
+        _loggerFactory = loggerFactory;
+        _meterFactory = meterFactory;
         _logger = logger;
         _runner = new SlotRunner(logger);
     }
 
-    /// <summary>The slots that are on, in number order.</summary>
-    public IReadOnlyList<HostSlot> Slots { get; }
+    /// <summary>
+    /// The slots that are on, in number order, as new messages get them (since the last reload that was applied). A
+    /// plug-in taken from here is disposed once a reload has replaced it and its last message has ended: call it
+    /// through <see cref="FilterAsync"/>.
+    /// </summary>
+    public IReadOnlyList<HostSlot> Slots => Current.Slots;
+
+    /// <summary>The option.dat settings new messages are filtered with (since the last reload that was applied).</summary>
+    public HostOptions Options => Current.Options;
 
     /// <summary>The opt-in directory the host asks (the MTA's, or the one option.dat names), or null.</summary>
-    internal IOptInDirectory? Directory { get; }
+    internal IOptInDirectory? Directory => Current.Directory;
 
     /// <summary>The clock SPAMFILTER_MESSAGE_BUDGET is measured with (a test's own, to make time pass without waiting).</summary>
     internal TimeProvider Clock { get; set; } = TimeProvider.System;
+
+    private HostConfiguration Current => Volatile.Read(ref _configuration);
 
     /// <summary>
     /// Creates the host: loads each slot's plug-in by path (in its own load context) and creates it with its
@@ -79,50 +95,106 @@ public sealed class SpamFilterHost : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.Host");
-        if (directory is null && OptInSelection.FirstDirectoryOption(options.Slots) is { } option && !options.Directory.IsConfigured)
-        {
-            throw new SpamFilterConfigurationException(options.FilePath, 0, option, "needs a directory: set DIRECTORY_FILE or LDAP_HOST");
-        }
-
-        var ownsDirectory = false;
-        if (directory is null && options.Directory.IsConfigured)
-        {
-            directory = options.Directory.LdapHost is not null
-                ? new LdapOptInDirectory(options.Directory)
-                : FileOptInDirectory.Load(options.Directory.File!, options.Directory.AddressAttributes, options.Directory.DomainAttributes);
-            ownsDirectory = true;
-        }
-
         foreach (var note in options.Notes)
         {
             HostLog.Note(logger, note);
         }
 
         loadPlugin ??= path => PluginLoader.Load(path).Factory;
-        var slots = new List<HostSlot>();
-        foreach (var slot in options.Slots)
+        var configuration = HostConfiguration.Create(options, directory, loadPlugin, loggerFactory, meterFactory, logger, errors: null);
+        return new SpamFilterHost(configuration, channels ?? ChannelTable.Empty, directory, loadPlugin, loggerFactory, meterFactory, logger);
+    }
+
+    /// <summary>
+    /// Reads option.dat again (the file <see cref="Options"/> came from, with the same plug-in folder), and each slot's
+    /// option file as its plug-in is created anew. When all of it is right, new messages use it from now on, while
+    /// messages in flight finish with the settings they started with; the replaced plug-ins (their connection pools)
+    /// and the directory option.dat named are disposed after their last message. When anything is wrong, nothing
+    /// changes: the settings in effect stay and the result says why (file, line, option). Logged either way. The
+    /// plug-in assemblies are not loaded again (a new build of one needs a restart), and the channel table and an
+    /// MTA's own directory stay. One reload at a time; throws only <see cref="OperationCanceledException"/> and
+    /// <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    public async Task<HostReload> ReloadAsync(CancellationToken cancellationToken = default)
+    {
+        await _reloading.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var before = Current;
+            var errors = new List<SpamFilterConfigurationException>();
+            HostConfiguration? after = null;
             try
             {
-                var plugin = loadPlugin(slot.Library).Create(new SpamFilterPluginContext
-                {
-                    ConfigFilePath = slot.ConfigFile,
-                    Slot = slot.Number,
-                    LoggerFactory = loggerFactory,
-                    MeterFactory = meterFactory,
-                });
-                slots.Add(new HostSlot(slot, plugin, null));
+                var options = before.Options.Reread();
+                after = HostConfiguration.Create(options, _mtaDirectory, _loadPlugin, _loggerFactory, _meterFactory, _logger, errors);
             }
-            catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
+            catch (SpamFilterConfigurationException e)
             {
-                // A plug-in that cannot be loaded or created (wrong path, its option file wrong, its constructor
-                // broken) must not stop the MTA: its slot fails each message, as spamfilterX_optional says.
-                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, e);
-                slots.Add(new HostSlot(slot, null, e.Message));
+                errors.Add(e);
             }
-        }
 
-        return new SpamFilterHost(slots, channels ?? ChannelTable.Empty, directory, ownsDirectory, logger, options.MessageBudget);
+            if (errors.Count > 0)
+            {
+                if (after is not null)
+                {
+                    await after.ReleaseAsync().ConfigureAwait(false);
+                }
+
+                foreach (var error in errors)
+                {
+                    HostLog.ReloadRefused(_logger, before.Options.FilePath, error.Message);
+                }
+
+                return new HostReload { Applied = false, Errors = errors };
+            }
+
+            foreach (var note in after!.Options.Notes)
+            {
+                HostLog.Note(_logger, note);
+            }
+
+            var changes = after.ChangesFrom(before);
+            Volatile.Write(ref _configuration, after);
+            var inFlight = before.MessagesInFlight;
+            HostLog.Reloaded(_logger, after.Options.FilePath, changes.Count, inFlight);
+            foreach (var change in changes)
+            {
+                HostLog.ReloadChange(_logger, change);
+            }
+
+            lock (_replaced)
+            {
+                _replaced.RemoveAll(c => c.Disposed.IsCompleted);
+                _replaced.Add(before);
+            }
+
+            before.Replaced = true;
+            await before.ReleaseAsync().ConfigureAwait(false);
+            return new HostReload { Applied = true, Changes = changes, MessagesInFlight = inFlight };
+        }
+        finally
+        {
+            _reloading.Release();
+        }
+    }
+
+    /// <summary>Holds the current configuration for one message (a reload may replace it between reading and holding: then the new one).</summary>
+    private HostConfiguration Hold()
+    {
+        // A message that gets past this while the host is being disposed is waited for like any in flight.
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        while (true)
+        {
+            var configuration = Current;
+            if (configuration.TryHold())
+            {
+                return configuration;
+            }
+
+            // Disposed: replaced by a reload since it was read (read again), or the host is disposed.
+            ObjectDisposedException.ThrowIf(ReferenceEquals(configuration, Current), this);
+        }
     }
 
     /// <summary>
@@ -133,16 +205,31 @@ public sealed class SpamFilterHost : IAsyncDisposable
     public async Task<HostResult> FilterAsync(HostMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
+        var configuration = Hold();
+        try
+        {
+            return await FilterWithAsync(configuration, message, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await configuration.ReleaseAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Filters <paramref name="message"/> with <paramref name="configuration"/>'s slots from start to end, whatever a reload does meanwhile.</summary>
+    private async Task<HostResult> FilterWithAsync(HostConfiguration configuration, HostMessage message, CancellationToken cancellationToken)
+    {
         var log = new List<string>();
         var runs = new List<SlotRun>();
         var original = new OriginalMessage(message.Message.ToArray(), message.Envelope);
         var copies = new List<MessageCopy> { new(original, message.Envelope.Recipients.Select(r => MailPath.Bare(r.Address)).ToList(), original.Message, message.Envelope) };
-        var selection = new OptInSelection(_optInAttributes, _channels, Directory, message.SourceChannel, message.DestinationChannel);
+        var selection = new OptInSelection(configuration.OptInAttributes, _channels, configuration.Directory, message.SourceChannel, message.DestinationChannel);
+        var messageBudget = configuration.Options.MessageBudget;
         var started = Clock.GetTimestamp();
         var budgetUsedUp = false;
         try
         {
-            foreach (var slot in Slots)
+            foreach (var slot in configuration.Slots)
             {
                 foreach (var copy in copies.Where(c => c.Ended is null).ToList())
                 {
@@ -164,14 +251,14 @@ public sealed class SpamFilterHost : IAsyncDisposable
                             copies.Add(target);
                         }
 
-                        if (!budgetUsedUp && _messageBudget is { } budget && Clock.GetElapsedTime(started) >= budget)
+                        if (!budgetUsedUp && messageBudget is { } budget && Clock.GetElapsedTime(started) >= budget)
                         {
                             budgetUsedUp = true;
                             HostLog.MessageBudgetUsedUp(_logger, budget.TotalSeconds, Clock.GetElapsedTime(started).TotalSeconds, slot.Options.Number);
                         }
 
                         runs.Add(budgetUsedUp
-                            ? _runner.Skip(slot, target, group, message, log, _messageBudget!.Value)
+                            ? _runner.Skip(slot, target, group, message, log, messageBudget!.Value)
                             : await _runner.RunAsync(slot, target, group, message, log, cancellationToken).ConfigureAwait(false));
                         copies.AddRange(target.SplitRefused(log));
                     }
@@ -223,48 +310,34 @@ public sealed class SpamFilterHost : IAsyncDisposable
     }
 
     /// <summary>
-    /// Disposes every plug-in, then the directory the host created (never one the MTA passed in). A plug-in
-    /// or directory that fails to dispose is logged; the others are disposed all the same.
+    /// Disposes every plug-in, then the directory the host created (never one the MTA passed in), each after the last
+    /// message filtered with it has ended. A plug-in or directory that fails to dispose is logged; the others are
+    /// disposed all the same. Messages filtered after this throw <see cref="ObjectDisposedException"/>.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
-        foreach (var slot in Slots)
-        {
-            if (slot.Plugin is null)
-            {
-                continue;
-            }
-
-            try
-            {
-                await slot.Plugin.DisposeAsync().ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                HostLog.PluginDisposeFailed(_logger, slot.Options.Number, e);
-            }
-        }
-
-        if (!_ownsDirectory)
-        {
-            return;
-        }
-
+        await _reloading.WaitAsync().ConfigureAwait(false);
         try
         {
-            switch (Directory)
+            if (_disposed)
             {
-                case IAsyncDisposable asyncDisposable:
-                    await asyncDisposable.DisposeAsync().ConfigureAwait(false);
-                    break;
-                case IDisposable disposable:
-                    disposable.Dispose();
-                    break;
+                return;
             }
+
+            _disposed = true;
+            var current = Current;
+            await current.ReleaseAsync().ConfigureAwait(false);
+            Task[] draining;
+            lock (_replaced)
+            {
+                draining = [current.Disposed, .. _replaced.Select(c => c.Disposed)];
+            }
+
+            await Task.WhenAll(draining).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        finally
         {
-            HostLog.DirectoryDisposeFailed(_logger, e);
+            _reloading.Release();
         }
     }
 }

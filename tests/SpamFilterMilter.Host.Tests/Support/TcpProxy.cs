@@ -18,6 +18,7 @@ public sealed class TcpProxy : IAsyncDisposable
     private readonly Task _accepting;
     private TaskCompletionSource _gate = Completed();
     private TaskCompletionSource _clientClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _firstAccepted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _accepted;
 
     public TcpProxy(int upstreamPort)
@@ -31,6 +32,9 @@ public sealed class TcpProxy : IAsyncDisposable
 
     /// <summary>How many connections clients opened.</summary>
     public int Accepted => Volatile.Read(ref _accepted);
+
+    /// <summary>Completes when the first client has connected (held or not).</summary>
+    public Task FirstAccepted => _firstAccepted.Task;
 
     /// <summary>Completes when a client closes a connection (after the last <see cref="WatchClientClose"/>).</summary>
     public Task ClientClosed => _clientClosed.Task;
@@ -89,6 +93,7 @@ public sealed class TcpProxy : IAsyncDisposable
             var client = await _listener.AcceptSocketAsync(_stop.Token);
             Interlocked.Increment(ref _accepted);
             Track(client);
+            _firstAccepted.TrySetResult();
             _ = ServeAsync(client, _gate.Task);
         }
     }
