@@ -10,6 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Plugin;
+using SpamFilterMilter.Host.Running;
 
 namespace SpamFilterMilter.Cli;
 
@@ -56,7 +57,7 @@ internal static class BenchCommand
 
             var report = await RunAsync(options, settings, result.GetValue(quiet) ? null : terminal, cancellationToken).ConfigureAwait(false);
             await terminal.Output.WriteAsync(result.GetValue(json) ? report.ToJson() : report.ToText()).ConfigureAwait(false);
-            return report.Failures > 0 ? CommandLine.MilterFailed : CommandLine.Success;
+            return report.Failures > 0 ? (int)ToolExitCode.ProblemsFound : (int)ToolExitCode.Success;
         });
         return command;
     }

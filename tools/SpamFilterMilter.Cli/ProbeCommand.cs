@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Plugin;
 using SpamFilterMilter.Protocol.Wire;
+using SpamFilterMilter.Host.Running;
 
 namespace SpamFilterMilter.Cli;
 
@@ -63,11 +64,11 @@ internal static class ProbeCommand
             catch (IOException e)
             {
                 await terminal.Error.WriteLineAsync($"milter {options.EndpointName}: {e.Message}").ConfigureAwait(false);
-                return CommandLine.MilterFailed;
+                return (int)ToolExitCode.ProblemsFound;
             }
 
             await terminal.Output.WriteAsync(result.GetValue(json) ? ToJson(negotiated) : ToText(negotiated)).ConfigureAwait(false);
-            return CommandLine.Success;
+            return (int)ToolExitCode.Success;
         });
         return command;
     }

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Plugin;
+using SpamFilterMilter.Host.Running;
 
 namespace SpamFilterMilter.Cli;
 
@@ -45,7 +46,7 @@ internal static class SoakCommand
 
             var report = await RunAsync(target.Resolve(result), settings, terminal, cancellationToken).ConfigureAwait(false);
             await terminal.Output.WriteAsync(result.GetValue(json) ? report.ToJson() : report.ToText()).ConfigureAwait(false);
-            return report.Lost + report.Late > 0 ? CommandLine.MilterFailed : CommandLine.Success;
+            return report.Lost + report.Late > 0 ? (int)ToolExitCode.ProblemsFound : (int)ToolExitCode.Success;
         });
         return command;
     }

@@ -79,19 +79,9 @@ public sealed class SpamFilterHost : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.Host");
-        if (directory is null && OptInSelection.FirstDirectoryOption(options.Slots) is { } option && !options.Directory.IsConfigured)
-        {
-            throw new SpamFilterConfigurationException(options.FilePath, 0, option, "needs a directory: set DIRECTORY_FILE or LDAP_HOST");
-        }
-
-        var ownsDirectory = false;
-        if (directory is null && options.Directory.IsConfigured)
-        {
-            directory = options.Directory.LdapHost is not null
-                ? new LdapOptInDirectory(options.Directory)
-                : FileOptInDirectory.Load(options.Directory.File!, options.Directory.AddressAttributes, options.Directory.DomainAttributes);
-            ownsDirectory = true;
-        }
+        var ownsDirectory = directory is null;
+        directory ??= OpenDirectory(options);
+        ownsDirectory &= directory is not null;
 
         foreach (var note in options.Notes)
         {
@@ -99,30 +89,53 @@ public sealed class SpamFilterHost : IAsyncDisposable
         }
 
         loadPlugin ??= path => PluginLoader.Load(path).Factory;
-        var slots = new List<HostSlot>();
-        foreach (var slot in options.Slots)
+        var slots = options.Slots.Select(slot => CreateSlot(slot, loadPlugin, loggerFactory, meterFactory, logger)).ToList();
+        return new SpamFilterHost(slots, channels ?? ChannelTable.Empty, directory, ownsDirectory, logger, options.MessageBudget);
+    }
+
+    /// <summary>
+    /// The opt-in directory option.dat names (DIRECTORY_FILE read, or LDAP_HOST), or null when it names none. Throws
+    /// <see cref="SpamFilterConfigurationException"/> when the file cannot be read, or when an LDAP_*OPTINX option is
+    /// set but there is no directory.
+    /// </summary>
+    internal static IOptInDirectory? OpenDirectory(HostOptions options)
+    {
+        if (!options.Directory.IsConfigured)
         {
-            try
-            {
-                var plugin = loadPlugin(slot.Library).Create(new SpamFilterPluginContext
-                {
-                    ConfigFilePath = slot.ConfigFile,
-                    Slot = slot.Number,
-                    LoggerFactory = loggerFactory,
-                    MeterFactory = meterFactory,
-                });
-                slots.Add(new HostSlot(slot, plugin, null));
-            }
-            catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
-            {
-                // A plug-in that cannot be loaded or created (wrong path, its option file wrong, its constructor
-                // broken) must not stop the MTA: its slot fails each message, as spamfilterX_optional says.
-                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, e);
-                slots.Add(new HostSlot(slot, null, e.Message));
-            }
+            return OptInSelection.FirstDirectoryOption(options.Slots) is { } option
+                ? throw new SpamFilterConfigurationException(options.FilePath, 0, option, "needs a directory: set DIRECTORY_FILE or LDAP_HOST")
+                : null;
         }
 
-        return new SpamFilterHost(slots, channels ?? ChannelTable.Empty, directory, ownsDirectory, logger, options.MessageBudget);
+        return options.Directory.LdapHost is not null
+            ? new LdapOptInDirectory(options.Directory)
+            : FileOptInDirectory.Load(options.Directory.File!, options.Directory.AddressAttributes, options.Directory.DomainAttributes);
+    }
+
+    /// <summary>
+    /// One slot with its plug-in loaded by path and created with its option file, or, when that fails, with the reason:
+    /// a plug-in that cannot be loaded or created (wrong path, its option file wrong, its constructor broken) must not
+    /// stop the MTA; its slot fails each message, as spamfilterX_optional says.
+    /// </summary>
+    internal static HostSlot CreateSlot(SlotOptions slot, Func<string, ISpamFilterPluginFactory> loadPlugin, ILoggerFactory? loggerFactory,
+        IMeterFactory? meterFactory, ILogger logger)
+    {
+        try
+        {
+            var plugin = loadPlugin(slot.Library).Create(new SpamFilterPluginContext
+            {
+                ConfigFilePath = slot.ConfigFile,
+                Slot = slot.Number,
+                LoggerFactory = loggerFactory,
+                MeterFactory = meterFactory,
+            });
+            return new HostSlot(slot, plugin, null);
+        }
+        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
+        {
+            HostLog.PluginUnavailable(logger, slot.Number, slot.Library, e);
+            return new HostSlot(slot, null, e);
+        }
     }
 
     /// <summary>
