@@ -297,7 +297,6 @@ public class CliTests : TempFolderTest
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1" }, "PORT" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT=soon" }, "TIMEOUT" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT" }, "expected NAME=VALUE" },
-        new object[] { new[] { "check", "no-such-message.eml", "--host", "127.0.0.1", "--port", "1" }, "no-such-message.eml" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "novalue" }, "expected NAME=VALUE" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "j=mx\rx" }, "a control character in the value of j" },
         new object[] { new[] { "check", "message.eml", "--colour" }, "--colour" },
@@ -327,14 +326,25 @@ public class CliTests : TempFolderTest
     }
 
     [Test]
-    public async Task A_bad_option_file_exits_with_2_and_names_the_file_the_line_and_the_option()
+    public async Task A_bad_option_file_is_a_problem_found_exit_1_naming_the_file_the_line_and_the_option()
     {
         var config = Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=seventy\n");
 
         var run = await CliAsync(["probe", "--config", config]);
 
-        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Usage));
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound), "the reference host's exit status for a bad option file too");
         Assert.That(run.Error, Does.StartWith($"{config}:2: option PORT: "));
+    }
+
+    [Test]
+    public async Task A_message_file_that_cannot_be_read_is_a_problem_found_exit_1_naming_it()
+    {
+        var missing = Path.Combine(Folder.Path, "no-such-message.eml");
+
+        var run = await CliAsync(["check", missing, "--host", "127.0.0.1", "--port", "1"]);
+
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(run.Error, Does.Contain(missing));
     }
 
     [Test]
