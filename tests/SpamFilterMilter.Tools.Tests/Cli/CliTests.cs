@@ -493,7 +493,25 @@ public class CliTests : TempFolderTest
         Assert.That(usage, Is.EqualTo((int)ToolExitCode.Usage));
     }
 
+    [Test]
+    public async Task The_installed_commands_log_lines_carry_the_date_and_the_failure_as_the_verdict()
+    {
+        var closed = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var (exit, _, error) = await RunExecutableWithErrorAsync(Message, "check", "-", "--host", "127.0.0.1", "--port", closed, "--option", "TIMEOUT=500");
+
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(error, Does.Match($@"(^|\n)\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{3}} warn: SpamFilterMilter\[4001\] milter 127\.0\.0\.1:{closed}: connect: "),
+            "a dated line, as the console logger writes it");
+    }
+
     private static async Task<(int Exit, string Output)> RunExecutableAsync(string input, params string[] args)
+    {
+        var (exit, output, _) = await RunExecutableWithErrorAsync(input, args);
+        return (exit, output);
+    }
+
+    private static async Task<(int Exit, string Output, string Error)> RunExecutableWithErrorAsync(string input, params string[] args)
     {
         var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "spamfilter-milter"))
         {
@@ -513,7 +531,6 @@ public class CliTests : TempFolderTest
         var error = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await process.WaitForExitAsync(timeout.Token);
-        await error;
-        return (process.ExitCode, await output);
+        return (process.ExitCode, await output, await error);
     }
 }
