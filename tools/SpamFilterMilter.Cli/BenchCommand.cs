@@ -8,9 +8,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Plugin;
-using SpamFilterMilter.Host.Running;
 
 namespace SpamFilterMilter.Cli;
 

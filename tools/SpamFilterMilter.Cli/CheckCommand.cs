@@ -2,9 +2,9 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Plugin;
-using SpamFilterMilter.Host.Running;
 
 namespace SpamFilterMilter.Cli;
 

@@ -4,9 +4,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Plugin;
 using SpamFilterMilter.Protocol.Wire;
-using SpamFilterMilter.Host.Running;
 
 namespace SpamFilterMilter.Cli;
 

@@ -5,8 +5,8 @@ using System.Text;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 using SpamFilterMilter.Host.Loading;
-using SpamFilterMilter.SampleMilter;
 using SpamFilterMilter.Host.Running;
+using SpamFilterMilter.SampleMilter;
 
 namespace SpamFilterMilter.ReferenceHost;
 
