@@ -2,7 +2,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Configuration;
-using SpamFilterMilter.Host.Loading;
 using SpamFilterMilter.Host.Selection;
 
 namespace SpamFilterMilter.Host.Running;
@@ -22,7 +21,7 @@ public static class ConfigurationCheck
     /// <param name="pluginDirectory">The folder a relative <c>spamfilterX_library</c> is taken from; null: option.dat's folder.</param>
     /// <param name="reach">Whether to connect to every slot's filter server and negotiate.</param>
     /// <param name="loggerFactory">Where the plug-ins log; null: nowhere (the report says what went wrong).</param>
-    /// <param name="loadPlugin">Loads a plug-in assembly by path; default <see cref="PluginLoader.Load"/>.</param>
+    /// <param name="loadPlugin">Loads a plug-in assembly by path; default <see cref="Loading.PluginLoader.Load"/>, as the host does.</param>
     /// <param name="cancellationToken">Stops the check (reaching a milter is bounded by its own timeouts).</param>
     public static async Task<ConfigurationReport> RunAsync(string optionsPath, string? channelsPath, string? pluginDirectory, bool reach,
         ILoggerFactory? loggerFactory = null, Func<string, ISpamFilterPluginFactory>? loadPlugin = null, CancellationToken cancellationToken = default)
@@ -69,7 +68,7 @@ public static class ConfigurationCheck
 
         CheckDirectory(options, findings);
         loggerFactory ??= NullLoggerFactory.Instance;
-        loadPlugin ??= path => PluginLoader.Load(path).Factory;
+        loadPlugin ??= SpamFilterHost.LoadByPath;
         var logger = loggerFactory.CreateLogger("SpamFilterMilter.Host");
         foreach (var slot in options.Slots)
         {

@@ -88,10 +88,13 @@ public sealed class SpamFilterHost : IAsyncDisposable
             HostLog.Note(logger, note);
         }
 
-        loadPlugin ??= path => PluginLoader.Load(path).Factory;
+        loadPlugin ??= LoadByPath;
         var slots = options.Slots.Select(slot => CreateSlot(slot, loadPlugin, loggerFactory, meterFactory, logger)).ToList();
         return new SpamFilterHost(slots, channels ?? ChannelTable.Empty, directory, ownsDirectory, logger, options.MessageBudget);
     }
+
+    /// <summary>The plug-in loader a host and a configuration check use unless told otherwise: <see cref="PluginLoader.Load"/>.</summary>
+    internal static Func<string, ISpamFilterPluginFactory> LoadByPath { get; } = path => PluginLoader.Load(path).Factory;
 
     /// <summary>
     /// The opt-in directory option.dat names (DIRECTORY_FILE read, or LDAP_HOST), or null when it names none. Throws
