@@ -69,3 +69,18 @@ public interface ISpamFilterPlugin : IAsyncDisposable
     /// </summary>
     IFilterSession OpenSession();
 }
+
+/// <summary>
+/// A plug-in that can reach its filter server without a message: connect, agree on the protocol, disconnect. A host's
+/// configuration check uses it (<c>check-config --reach</c>); a plug-in without it is checked as far as it can be
+/// loaded and created.
+/// </summary>
+public interface IReachableSpamFilterPlugin : ISpamFilterPlugin
+{
+    /// <summary>
+    /// Connects to the filter server, agrees on the protocol and disconnects, sending no message. Returns what was
+    /// agreed, in one line for an administrator. Throws <see cref="IOException"/> with the reason when the server cannot
+    /// be reached or the negotiation fails.
+    /// </summary>
+    ValueTask<string> ReachAsync(CancellationToken cancellationToken = default);
+}

@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Text.Unicode;
+
 namespace SpamFilterMilter.Contract;
 
 /// <summary>One <c>name=value</c> line of an option file, with where it stood.</summary>
@@ -14,20 +17,47 @@ public sealed record OptionLine(string Name, string Value, int Line);
 /// </summary>
 public static class OptionFile
 {
-    /// <summary>Reads and splits <paramref name="path"/>; throws <see cref="SpamFilterConfigurationException"/>.</summary>
-    public static IReadOnlyList<OptionLine> Read(string path)
+    /// <summary>
+    /// Reads and splits <paramref name="path"/>; throws <see cref="SpamFilterConfigurationException"/>, also for a folder
+    /// named as the file and for a file that is not UTF-8 text (which would otherwise be read as replacement characters).
+    /// </summary>
+    public static IReadOnlyList<OptionLine> Read(string path) => Parse(ReadText(path, "option file"), path);
+
+    /// <summary>
+    /// The text of the configuration file at <paramref name="path"/>, strictly UTF-8 (a byte-order mark is skipped):
+    /// a folder, a file that cannot be read and one that is not UTF-8 are each a <see cref="SpamFilterConfigurationException"/>
+    /// naming the file and saying which (<paramref name="what"/> names the kind of file, e.g. <c>option file</c>).
+    /// </summary>
+    public static string ReadText(string path, string what)
     {
-        string text;
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path))
+        {
+            throw new SpamFilterConfigurationException(path, 0, null, $"is a folder; the {what} must be a file");
+        }
+
+        byte[] bytes;
         try
         {
-            text = File.ReadAllText(path);
+            bytes = File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new SpamFilterConfigurationException(path, 0, null, $"cannot read the option file: {e.Message}", e);
+            throw new SpamFilterConfigurationException(path, 0, null, $"cannot read the {what}: {e.Message}", e);
         }
 
-        return Parse(text, path);
+        // Strict: a file in Latin-1 or UTF-16 would otherwise be read with replacement characters and fail later
+        // as some option's bad value, or not fail at all.
+        var content = bytes.AsSpan(bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0);
+        var chars = new char[content.Length];
+        if (Utf8.ToUtf16(content, chars, out var read, out var written, replaceInvalidSequences: false) != OperationStatus.Done)
+        {
+            var line = 1 + content[..read].Count((byte)'\n');
+            throw new SpamFilterConfigurationException(path, line, null,
+                $"is not UTF-8 text: byte 0x{content[read]:X2} cannot be read as UTF-8 (save the {what} as UTF-8)");
+        }
+
+        return new string(chars, 0, written);
     }
 
     /// <summary>Splits option-file <paramref name="text"/>; <paramref name="path"/> names it in errors.</summary>

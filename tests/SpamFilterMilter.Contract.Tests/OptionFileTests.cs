@@ -47,4 +47,55 @@ public class OptionFileTests
     {
         Assert.That(OptionFile.Parse(string.Empty, "m.opt"), Is.Empty);
     }
+
+    [Test]
+    public void A_folder_named_as_the_option_file_is_said_to_be_a_folder()
+    {
+        var folder = Directory.CreateTempSubdirectory("sfm-test-").FullName;
+        try
+        {
+            var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Read(folder))!;
+
+            Assert.That(error.Message, Is.EqualTo($"{folder}: is a folder; the option file must be a file"));
+        }
+        finally
+        {
+            Directory.Delete(folder);
+        }
+    }
+
+    [Test]
+    public void A_file_that_is_not_UTF_8_is_refused_naming_the_file_the_line_and_the_byte()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            // Latin-1: "é" is the one byte 0xE9, which UTF-8 cannot read; it would have become U+FFFD.
+            File.WriteAllBytes(path, [.. "HOST=127.0.0.1\nPORT=8890\nSOCKS_USER=Ren"u8, 0xE9, .. "\n"u8]);
+
+            var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Read(path))!;
+
+            Assert.That(error.Message, Is.EqualTo($"{path}:3: is not UTF-8 text: byte 0xE9 cannot be read as UTF-8 (save the option file as UTF-8)"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public void A_UTF_8_file_with_a_byte_order_mark_is_read_without_it()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllBytes(path, [0xEF, 0xBB, 0xBF, .. "SOCKS_USER=René\n"u8]);
+
+            Assert.That(OptionFile.Read(path), Is.EqualTo(new[] { new OptionLine("SOCKS_USER", "René", 1) }));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }

@@ -51,8 +51,8 @@ public class ArchitectureTests
     [Test]
     public void The_dependency_reader_sees_uses_that_only_method_bodies_make()
     {
-        // SpamFilterHost names PluginLoader only inside a lambda's body (the default plug-in loader), in no
+        // HostConfiguration names PluginLoader only inside a lambda's body (the default plug-in loader), in no
         // signature or field: if the reader missed method bodies, the layering tests above could not fail.
-        Assert.That(Graph.Why("Running", "Loading"), Is.EqualTo("Running.SpamFilterHost uses Loading.PluginLoader"));
+        Assert.That(Graph.Why("Running", "Loading"), Is.EqualTo("Running.HostConfiguration uses Loading.PluginLoader"));
     }
 }

@@ -8,6 +8,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Plugin;
 
@@ -61,7 +62,7 @@ internal static class BenchCommand
             {
                 var held = await IdleSessions.MeasureAsync(options, sessions, cancellationToken).ConfigureAwait(false);
                 await terminal.Output.WriteAsync(result.GetValue(json) ? held.ToJson() : held.ToText()).ConfigureAwait(false);
-                return held.Failures > 0 ? CommandLine.MilterFailed : CommandLine.Success;
+                return held.Failures > 0 ? (int)ToolExitCode.ProblemsFound : (int)ToolExitCode.Success;
             }
 
             var settings = new BenchSettings(result.GetValue(count), result.GetValue(connections), result.GetValue(size), result.GetValue(headers), result.GetValue(warmup), result.GetValue(stages),
@@ -73,7 +74,7 @@ internal static class BenchCommand
 
             var report = await RunAsync(options, settings, result.GetValue(quiet) ? null : terminal, cancellationToken).ConfigureAwait(false);
             await terminal.Output.WriteAsync(result.GetValue(json) ? report.ToJson() : report.ToText()).ConfigureAwait(false);
-            return report.Failures > 0 ? CommandLine.MilterFailed : CommandLine.Success;
+            return report.Failures > 0 ? (int)ToolExitCode.ProblemsFound : (int)ToolExitCode.Success;
         });
         return command;
     }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Plugin;
 
@@ -10,7 +11,7 @@ namespace SpamFilterMilter.Cli;
 /// <summary>
 /// check: runs one message through a milter, stage by stage as an SMTP server would, and shows each
 /// stage's decision, the verdict, the action string and the edited message (or a diff of it).
-/// Exit status: 0 the milter gave a verdict, 1 the milter failed, 2 bad usage or option file.
+/// Exit status (<see cref="ToolExitCode"/>): 0 the milter gave a verdict, 1 the milter failed or its option file is wrong, 2 bad usage.
 /// </summary>
 internal static class CheckCommand
 {
@@ -40,7 +41,7 @@ internal static class CheckCommand
             try
             {
                 await terminal.Output.WriteAsync(result.GetValue(json) ? report.ToJson(bytes) : report.ToText(bytes, result.GetValue(diff))).ConfigureAwait(false);
-                return report.Verdict.Kind == VerdictKind.Failure ? CommandLine.MilterFailed : CommandLine.Success;
+                return report.Verdict.Kind == VerdictKind.Failure ? (int)ToolExitCode.ProblemsFound : (int)ToolExitCode.Success;
             }
             finally
             {

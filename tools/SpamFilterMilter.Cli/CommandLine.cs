@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Options;
 
 namespace SpamFilterMilter.Cli;
@@ -25,28 +26,26 @@ internal sealed record Terminal(Func<Stream> Input, TextWriter Output, TextWrite
         .AddSimpleConsole(console =>
         {
             console.SingleLine = true;
-            console.TimestampFormat = "HH:mm:ss.fff ";
+            console.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
         })
         .SetMinimumLevel(new MilterOptions { Debug = debug }.DebugLogLevel)
         .Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
 }
 
 /// <summary>
-/// The commands and what their exit status means: 0 the milter answered, 1 the milter failed (or a
-/// benchmark transaction did), 2 bad usage or a bad option file, with the reason on standard error.
+/// The commands and what their exit status means (<see cref="ToolExitCode"/>, the reference host's too): 0 fine,
+/// 1 problems found (the milter failed, a configuration error, a file that cannot be read), 2 the command line is
+/// wrong; the reason goes to standard error.
 /// </summary>
 internal static class CommandLine
 {
-    public const int Success = 0;
-    public const int MilterFailed = 1;
-    public const int BadUsage = 2;
-
     public static async Task<int> RunAsync(string[] args, Terminal terminal)
     {
-        var root = new RootCommand("Check messages through a milter, see what a milter negotiates, benchmark the SpamFilterMilter client.")
+        var root = new RootCommand("Check messages through a milter, see what a milter negotiates, check a host's configuration, benchmark the SpamFilterMilter client.")
         {
             CheckCommand.Create(terminal),
             ProbeCommand.Create(terminal),
+            CheckConfigCommand.Create(terminal),
             BenchCommand.Create(terminal),
             SoakCommand.Create(terminal),
         };
@@ -59,7 +58,7 @@ internal static class CommandLine
                 await terminal.Error.WriteLineAsync(error.Message).ConfigureAwait(false);
             }
 
-            return BadUsage;
+            return (int)ToolExitCode.Usage;
         }
 
         try
@@ -73,14 +72,20 @@ internal static class CommandLine
         }
         catch (SpamFilterConfigurationException e)
         {
+            // Options given with --host and --option are the command line's; an option file's are a configuration's.
             await terminal.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
-            return BadUsage;
+            return (int)(e.FilePath == MilterTarget.CommandLineSource ? ToolExitCode.Usage : ToolExitCode.ProblemsFound);
         }
-        catch (Exception e) when (e is ArgumentException or FormatException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            await terminal.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            return (int)ToolExitCode.Usage;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // FileNotFoundException and DirectoryNotFoundException are IOExceptions: a message file that is not there.
             await terminal.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
-            return BadUsage;
+            return (int)ToolExitCode.ProblemsFound;
         }
     }
 }

@@ -11,6 +11,9 @@ namespace SpamFilterMilter.Cli;
 /// </summary>
 internal sealed class MilterTarget
 {
+    /// <summary>What a configuration error names as its file when the options came from --host, --port and --option.</summary>
+    public const string CommandLineSource = "(command line)";
+
     public Option<FileInfo?> Config { get; } = new("--config") { Description = "The milter option file (HOST, PORT, TIMEOUT, …), as spamfilterX_config_file names it." };
 
     public Option<string?> Host { get; } = new("--host") { Description = "Milter host name or address, or unix:/path (instead of --config)." };
@@ -43,7 +46,7 @@ internal sealed class MilterTarget
         }
 
         var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        var source = "(command line)";
+        var source = CommandLineSource;
         if (config is not null)
         {
             var fromFile = MilterOptions.Load(config.FullName);

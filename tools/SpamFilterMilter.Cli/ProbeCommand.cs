@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Plugin;
 using SpamFilterMilter.Protocol.Wire;
 
@@ -63,11 +64,11 @@ internal static class ProbeCommand
             catch (IOException e)
             {
                 await terminal.Error.WriteLineAsync($"milter {options.EndpointName}: {e.Message}").ConfigureAwait(false);
-                return CommandLine.MilterFailed;
+                return (int)ToolExitCode.ProblemsFound;
             }
 
             await terminal.Output.WriteAsync(result.GetValue(json) ? ToJson(negotiated) : ToText(negotiated)).ConfigureAwait(false);
-            return CommandLine.Success;
+            return (int)ToolExitCode.Success;
         });
         return command;
     }

@@ -1,4 +1,4 @@
 using SpamFilterMilter.Cli;
 
-// spamfilter-milter check | probe | bench. Exit status: 0 fine, 1 the milter failed, 2 bad usage or option file.
+// spamfilter-milter check | probe | check-config | bench | soak. Exit status (ToolExitCode): 0 fine, 1 problems found, 2 bad usage.
 return await CommandLine.RunAsync(args, Terminal.FromConsole()).ConfigureAwait(false);

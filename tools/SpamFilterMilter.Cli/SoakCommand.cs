@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Plugin;
 
@@ -45,7 +46,7 @@ internal static class SoakCommand
 
             var report = await RunAsync(target.Resolve(result), settings, terminal, cancellationToken).ConfigureAwait(false);
             await terminal.Output.WriteAsync(result.GetValue(json) ? report.ToJson() : report.ToText()).ConfigureAwait(false);
-            return report.Lost + report.Late > 0 ? CommandLine.MilterFailed : CommandLine.Success;
+            return report.Lost + report.Late > 0 ? (int)ToolExitCode.ProblemsFound : (int)ToolExitCode.Success;
         });
         return command;
     }

@@ -5,6 +5,7 @@ using System.Text;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 using SpamFilterMilter.Host.Loading;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.SampleMilter;
 
 namespace SpamFilterMilter.ReferenceHost;
@@ -25,7 +26,7 @@ internal static class Demo
         if (files.Length == 0)
         {
             await Console.Error.WriteLineAsync($"No sample messages (*.eml) in {samples.FullName}.").ConfigureAwait(false);
-            return 2;
+            return (int)ToolExitCode.Usage;
         }
 
         await using var milter = SampleMilterServer.Start(new IPEndPoint(IPAddress.Loopback, 0));
@@ -68,7 +69,7 @@ internal static class Demo
                 verdict.DisposeBodies(); // described: a replaced body's temporary file goes
             }
 
-            return 0;
+            return (int)ToolExitCode.Success;
         }
         finally
         {

@@ -38,7 +38,11 @@ internal static class FilterCommand
         return command;
     }
 
-    /// <summary>Runs the command; 0 when the message was filtered (whatever the outcome), 1 for a configuration or file error.</summary>
+    /// <summary>
+    /// Runs the command (<see cref="ToolExitCode"/>): 0 when the message was filtered by every slot's plug-in (whatever the
+    /// outcome); 1 for a configuration or file error, and when a slot's plug-in could not be loaded or created (NOT LOADED:
+    /// the message is still filtered and written, with that slot failing as <c>spamfilterX_optional</c> says, as the MTA would).
+    /// </summary>
     public static async Task<int> RunAsync(FilterArguments arguments, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         try
@@ -55,6 +59,7 @@ internal static class FilterCommand
             }
 
             await using var host = SpamFilterHost.Create(options, channels);
+            var notLoaded = host.Slots.Count(s => s.Plugin is null);
             foreach (var slot in host.Slots)
             {
                 var state = slot.Plugin is null ? $"NOT LOADED: {slot.LoadFailure}" : $"loaded as {slot.Plugin.Description}";
@@ -84,17 +89,23 @@ internal static class FilterCommand
                 await output.WriteAsync(Describe(delivery, path)).ConfigureAwait(false);
             }
 
-            return 0;
+            if (notLoaded > 0)
+            {
+                await error.WriteLineAsync($"{notLoaded} slot(s) NOT LOADED: their plug-in could not be loaded or created (check-config says why)").ConfigureAwait(false);
+                return (int)ToolExitCode.ProblemsFound;
+            }
+
+            return (int)ToolExitCode.Success;
         }
         catch (SpamFilterConfigurationException e)
         {
             await error.WriteLineAsync(e.Message).ConfigureAwait(false);
-            return 1;
+            return (int)ToolExitCode.ProblemsFound;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             await error.WriteLineAsync(e.Message).ConfigureAwait(false);
-            return 1;
+            return (int)ToolExitCode.ProblemsFound;
         }
     }
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.ReferenceHost;
 
 // The reference host. With no arguments it runs the demo (the embedded default).
@@ -30,6 +31,7 @@ var root = new RootCommand("SpamFilterMilter reference host: loads the milter pl
 {
     demo,
     FilterCommand.Create(),
+    CheckConfigCommand.Create(),
 };
 root.Options.Add(plugin);
 root.Options.Add(samples);
@@ -37,4 +39,16 @@ root.Options.Add(debug);
 root.SetAction((result, cancellationToken) => Demo.RunAsync(
     result.GetValue(plugin)!.FullName, result.GetValue(samples)!, result.GetValue(debug), Console.Out, cancellationToken));
 
-return await root.Parse(args).InvokeAsync();
+// Exit status (ToolExitCode, as spamfilter-milter's): 0 fine, 1 problems found, 2 the command line is wrong.
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    foreach (var error in parsed.Errors)
+    {
+        await Console.Error.WriteLineAsync(error.Message);
+    }
+
+    return (int)ToolExitCode.Usage;
+}
+
+return await parsed.InvokeAsync();

@@ -42,7 +42,7 @@ public sealed partial class ChannelTable
     /// <summary>Reads the channel table at <paramref name="path"/>.</summary>
     public static ChannelTable Load(string path)
     {
-        var (fullPath, lines) = ConfigurationFile.ReadLines(path);
+        var (fullPath, lines) = ConfigurationFile.ReadLines(path, "channel table");
 
         var channels = new List<ChannelDefinition>();
         var names = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);

@@ -6,20 +6,22 @@ namespace SpamFilterMilter.Host.Configuration;
 internal static class ConfigurationFile
 {
     /// <summary>
-    /// The full path of <paramref name="path"/> and its lines; a file that cannot be read is a
-    /// <see cref="SpamFilterConfigurationException"/> naming it.
+    /// The full path of <paramref name="path"/> and its lines; a file that cannot be read, a folder and a file that is
+    /// not UTF-8 are each a <see cref="SpamFilterConfigurationException"/> naming it (<see cref="OptionFile.ReadText"/>).
     /// </summary>
-    public static (string FullPath, string[] Lines) ReadLines(string path)
+    /// <param name="path">The file.</param>
+    /// <param name="what">What the file is, for the error (<c>channel table</c>).</param>
+    public static (string FullPath, string[] Lines) ReadLines(string path, string what)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
-        try
+        var lines = new List<string>();
+        using var reader = new StringReader(OptionFile.ReadText(fullPath, what));
+        while (reader.ReadLine() is { } line)
         {
-            return (fullPath, File.ReadAllLines(fullPath));
+            lines.Add(line);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new SpamFilterConfigurationException(fullPath, 0, null, $"cannot read the file: {e.Message}", e);
-        }
+
+        return (fullPath, [.. lines]);
     }
 }

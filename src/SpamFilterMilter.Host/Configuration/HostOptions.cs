@@ -86,12 +86,19 @@ public sealed class HostOptions
     /// <paramref name="pluginDirectory"/> (the host's plug-in folder; default: option.dat's folder); other
     /// relative paths are relative to option.dat's folder.
     /// </summary>
-    public static HostOptions Load(string path, string? pluginDirectory = null)
+    public static HostOptions Load(string path, string? pluginDirectory = null) => Read(path, pluginDirectory, problems: null);
+
+    /// <summary>
+    /// Reads option.dat as <see cref="Load"/> does; with <paramref name="problems"/>, every problem goes there instead of
+    /// the first being thrown, and the options are those of the lines that were right (a syntax error of the file as a
+    /// whole, which <see cref="OptionFile.Read"/> finds, is still thrown).
+    /// </summary>
+    internal static HostOptions Read(string path, string? pluginDirectory, List<SpamFilterConfigurationException>? problems)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
         var lines = OptionFile.Read(fullPath);
         var folder = Path.GetDirectoryName(fullPath)!;
-        return new HostOptionsReader(fullPath, folder, pluginDirectory is null ? folder : Path.GetFullPath(pluginDirectory)).Read(lines);
+        return new HostOptionsReader(fullPath, folder, pluginDirectory is null ? folder : Path.GetFullPath(pluginDirectory)).Read(lines, problems);
     }
 }

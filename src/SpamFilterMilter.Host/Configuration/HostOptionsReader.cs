@@ -22,18 +22,28 @@ internal sealed class HostOptionsReader(string filePath, string optionFolder, st
     /// <summary>SPAMFILTER_MESSAGE_BUDGET, once read.</summary>
     public TimeSpan? MessageBudget { get; set; }
 
-    public HostOptions Read(IReadOnlyList<OptionLine> lines)
+    /// <summary>
+    /// The options the lines give. Without <paramref name="problems"/> the first problem is thrown; with it every
+    /// problem is added to it (one per line, slot or directory at fault) and the options are those of the lines
+    /// that were right: a configuration check reports them all and still checks the slots it could read.
+    /// </summary>
+    public HostOptions Read(IReadOnlyList<OptionLine> lines, List<SpamFilterConfigurationException>? problems = null)
     {
         foreach (var line in lines)
         {
-            Apply(line);
+            Try(() => Apply(line), problems);
         }
 
         var notes = new List<string>();
         var slots = new List<SlotOptions>();
         foreach (var (number, draft) in _slots.OrderBy(s => s.Key))
         {
-            var slot = draft.Build(this, number);
+            var slot = Try(() => draft.Build(this, number), problems, out var failed);
+            if (failed)
+            {
+                continue;
+            }
+
             if (slot is null)
             {
                 notes.Add($"slot {number} has options but no spamfilter{number}_library: it is off");
@@ -44,7 +54,26 @@ internal sealed class HostOptionsReader(string filePath, string optionFolder, st
             }
         }
 
-        return new HostOptions(filePath, slots, Directory.Build(this), notes, MessageBudget) { PluginDirectory = pluginFolder, Lines = lines };
+        var directory = Try(() => Directory.Build(this), problems, out _) ?? new DirectoryDraft().Build(this);
+        return new HostOptions(filePath, slots, directory, notes, MessageBudget) { PluginDirectory = pluginFolder, Lines = lines };
+    }
+
+    private static void Try(Action read, List<SpamFilterConfigurationException>? problems) =>
+        Try(() => { read(); return true; }, problems, out _);
+
+    private static T? Try<T>(Func<T> read, List<SpamFilterConfigurationException>? problems, out bool failed)
+    {
+        failed = false;
+        try
+        {
+            return read();
+        }
+        catch (SpamFilterConfigurationException e) when (problems is not null)
+        {
+            problems.Add(e);
+            failed = true;
+            return default;
+        }
     }
 
     /// <summary>What the lines said about slot <paramref name="number"/> so far.</summary>

@@ -18,9 +18,19 @@ internal sealed record OptionSetting(HostOptionsReader Reader, string Name, stri
     /// <summary>The value, which must not be empty.</summary>
     public string Required() => Value.Length > 0 ? Value : throw Error("the value is empty");
 
-    /// <summary>The value as a whole number from <paramref name="min"/> to <paramref name="max"/>; else the value quoted, then <paramref name="problem"/>.</summary>
-    public int Integer(int min, int max, string problem) =>
-        int.TryParse(Value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number >= min && number <= max
-            ? number
-            : throw Error($"\"{Value}\" {problem}");
+    /// <summary>
+    /// The value as a whole number from <paramref name="min"/> to <paramref name="max"/>; else the value quoted, then
+    /// <paramref name="problem"/>; digits that say a larger number (however many) are said to be too large.
+    /// </summary>
+    public int Integer(int min, int max, string problem)
+    {
+        if (int.TryParse(Value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number >= min && number <= max)
+        {
+            return number;
+        }
+
+        throw System.Numerics.BigInteger.TryParse(Value, NumberStyles.None, CultureInfo.InvariantCulture, out var big) && big > max
+            ? Error($"\"{Value}\" is too large (at most {max})")
+            : Error($"\"{Value}\" {problem}");
+    }
 }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Configuration;
 using SpamFilterMilter.Host.Diagnostics;
+using SpamFilterMilter.Host.Loading;
 using SpamFilterMilter.Host.Selection;
 
 namespace SpamFilterMilter.Host.Running;
@@ -66,57 +67,81 @@ internal sealed class HostConfiguration
     public static HostConfiguration Create(HostOptions options, IOptInDirectory? mtaDirectory, Func<string, ISpamFilterPluginFactory> loadPlugin,
         ILoggerFactory? loggerFactory, IMeterFactory? meterFactory, ILogger logger, List<SpamFilterConfigurationException>? errors)
     {
-        if (mtaDirectory is null && OptInSelection.FirstDirectoryOption(options.Slots) is { } option && !options.Directory.IsConfigured)
-        {
-            throw new SpamFilterConfigurationException(options.FilePath, 0, option, "needs a directory: set DIRECTORY_FILE or LDAP_HOST");
-        }
-
-        IOptInDirectory? directory = mtaDirectory;
-        var ownsDirectory = false;
-        if (directory is null && options.Directory.IsConfigured)
-        {
-            directory = options.Directory.LdapHost is not null
-                ? new LdapOptInDirectory(options.Directory)
-                : FileOptInDirectory.Load(options.Directory.File!, options.Directory.AddressAttributes, options.Directory.DomainAttributes);
-            ownsDirectory = true;
-        }
-
+        var directory = mtaDirectory ?? OpenDirectory(options);
+        var ownsDirectory = mtaDirectory is null && directory is not null;
         var slots = new List<HostSlot>();
         var pluginOptionLines = new Dictionary<int, IReadOnlyList<OptionLine>>();
         foreach (var slot in options.Slots)
         {
-            try
+            var created = CreateSlot(slot, loadPlugin, loggerFactory, meterFactory, logger, logFailure: errors is null);
+            if (created.LoadError is { } e && errors is not null)
             {
-                var plugin = loadPlugin(slot.Library).Create(new SpamFilterPluginContext
-                {
-                    ConfigFilePath = slot.ConfigFile,
-                    Slot = slot.Number,
-                    LoggerFactory = loggerFactory,
-                    MeterFactory = meterFactory,
-                });
-                slots.Add(new HostSlot(slot, plugin, null));
-                if (ReadOptionLines(slot.ConfigFile) is { } lines)
-                {
-                    pluginOptionLines[slot.Number] = lines;
-                }
+                errors.Add(e as SpamFilterConfigurationException
+                    ?? new SpamFilterConfigurationException(options.FilePath, 0, slot.OptionName("library"), $"the plug-in {slot.Library} cannot be used: {e.Message}", e));
+                continue;
             }
-            catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
-            {
-                if (errors is not null)
-                {
-                    errors.Add(e as SpamFilterConfigurationException
-                        ?? new SpamFilterConfigurationException(options.FilePath, 0, slot.OptionName("library"), $"the plug-in {slot.Library} cannot be used: {e.Message}", e));
-                    continue;
-                }
 
-                // A plug-in that cannot be loaded or created (wrong path, its option file wrong, its constructor
-                // broken) must not stop the MTA: its slot fails each message, as spamfilterX_optional says.
-                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, e);
-                slots.Add(new HostSlot(slot, null, e.Message));
+            slots.Add(created);
+            if (created.Plugin is not null && ReadOptionLines(slot.ConfigFile) is { } lines)
+            {
+                pluginOptionLines[slot.Number] = lines;
             }
         }
 
         return new HostConfiguration(options, slots, directory, ownsDirectory, pluginOptionLines, logger);
+    }
+
+    /// <summary>The plug-in loader a host and a configuration check use unless told otherwise: <see cref="PluginLoader.Load"/>.</summary>
+    public static Func<string, ISpamFilterPluginFactory> LoadByPath { get; } = path => PluginLoader.Load(path).Factory;
+
+    /// <summary>
+    /// The opt-in directory option.dat names (DIRECTORY_FILE read, or LDAP_HOST), or null when it names none. Throws
+    /// <see cref="SpamFilterConfigurationException"/> when the file cannot be read, or when an LDAP_*OPTINX option is
+    /// set but there is no directory.
+    /// </summary>
+    public static IOptInDirectory? OpenDirectory(HostOptions options)
+    {
+        if (!options.Directory.IsConfigured)
+        {
+            return OptInSelection.FirstDirectoryOption(options.Slots) is { } option
+                ? throw new SpamFilterConfigurationException(options.FilePath, 0, option, "needs a directory: set DIRECTORY_FILE or LDAP_HOST")
+                : null;
+        }
+
+        return options.Directory.LdapHost is not null
+            ? new LdapOptInDirectory(options.Directory)
+            : FileOptInDirectory.Load(options.Directory.File!, options.Directory.AddressAttributes, options.Directory.DomainAttributes);
+    }
+
+    /// <summary>
+    /// One slot with its plug-in loaded by path and created with its option file, or, when that fails, with what was
+    /// thrown: a plug-in that cannot be loaded or created (wrong path, its option file wrong, its constructor broken)
+    /// must not stop the MTA; its slot fails each message, as spamfilterX_optional says (logged when
+    /// <paramref name="logFailure"/>).
+    /// </summary>
+    public static HostSlot CreateSlot(SlotOptions slot, Func<string, ISpamFilterPluginFactory> loadPlugin, ILoggerFactory? loggerFactory,
+        IMeterFactory? meterFactory, ILogger logger, bool logFailure = true)
+    {
+        try
+        {
+            var plugin = loadPlugin(slot.Library).Create(new SpamFilterPluginContext
+            {
+                ConfigFilePath = slot.ConfigFile,
+                Slot = slot.Number,
+                LoggerFactory = loggerFactory,
+                MeterFactory = meterFactory,
+            });
+            return new HostSlot(slot, plugin, null);
+        }
+        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
+        {
+            if (logFailure)
+            {
+                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, e);
+            }
+
+            return new HostSlot(slot, null, e);
+        }
     }
 
     /// <summary>What changed from <paramref name="before"/> in option.dat and in each slot's option file, one line per option.</summary>

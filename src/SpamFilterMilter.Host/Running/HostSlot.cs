@@ -6,11 +6,11 @@ namespace SpamFilterMilter.Host.Running;
 /// <summary>A configured slot: its options and its plug-in, or why the plug-in could not be loaded or created.</summary>
 public sealed class HostSlot
 {
-    internal HostSlot(SlotOptions options, ISpamFilterPlugin? plugin, string? loadFailure)
+    internal HostSlot(SlotOptions options, ISpamFilterPlugin? plugin, Exception? loadError)
     {
         Options = options;
         Plugin = plugin;
-        LoadFailure = loadFailure;
+        LoadError = loadError;
     }
 
     /// <summary>What option.dat says about the slot.</summary>
@@ -20,7 +20,10 @@ public sealed class HostSlot
     public ISpamFilterPlugin? Plugin { get; }
 
     /// <summary>Why the plug-in could not be loaded or created, or null.</summary>
-    public string? LoadFailure { get; }
+    public string? LoadFailure => LoadError?.Message;
+
+    /// <summary>What was thrown when the plug-in could not be loaded or created (a configuration error names its file, line and option), or null.</summary>
+    internal Exception? LoadError { get; }
 
     /// <summary>The slot in words, e.g. <c>slot 1 (milter 127.0.0.1:8890)</c>.</summary>
     public override string ToString() => $"slot {Options.Number} ({Plugin?.Description ?? "not loaded"})";

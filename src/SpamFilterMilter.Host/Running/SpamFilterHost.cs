@@ -100,7 +100,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
             HostLog.Note(logger, note);
         }
 
-        loadPlugin ??= path => PluginLoader.Load(path).Factory;
+        loadPlugin ??= HostConfiguration.LoadByPath;
         var configuration = HostConfiguration.Create(options, directory, loadPlugin, loggerFactory, meterFactory, logger, errors: null);
         return new SpamFilterHost(configuration, channels ?? ChannelTable.Empty, directory, loadPlugin, loggerFactory, meterFactory, logger);
     }

@@ -33,7 +33,7 @@ public sealed class FileOptInDirectory : IOptInDirectory
     /// </summary>
     public static FileOptInDirectory Load(string path, IReadOnlyList<string>? addressAttributes = null, IReadOnlyList<string>? domainAttributes = null)
     {
-        var (fullPath, lines) = ConfigurationFile.ReadLines(path);
+        var (fullPath, lines) = ConfigurationFile.ReadLines(path, "directory file");
         var users = new Dictionary<string, Entry>(StringComparer.OrdinalIgnoreCase);
         var domains = new Dictionary<string, Entry>(StringComparer.OrdinalIgnoreCase);
         foreach (var entry in ReadEntries(fullPath, lines))

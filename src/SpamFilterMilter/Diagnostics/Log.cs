@@ -5,7 +5,7 @@ namespace SpamFilterMilter.Diagnostics;
 /// <summary>
 /// Every log line the plug-in writes, source-generated, with stable event ids grouped by area:
 /// 1000 connection, 1100 negotiation, 2000 messages, 3000 traffic, 4000 failures. Every line names
-/// the milter endpoint. Addresses, headers and bodies appear only in traffic lines (DEBUG=2); the
+/// the milter endpoint, and the host's slot when the plug-in was created for one. Addresses, headers and bodies appear only in traffic lines (DEBUG=2); the
 /// SOCKS password never appears.
 /// </summary>
 internal static partial class Log
@@ -40,6 +40,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "milter {Endpoint}: < {Packet}")]
     public static partial void PacketReceived(ILogger logger, string endpoint, string packet);
 
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "milter {Endpoint}: {Stage}: {Cause}; applying the failure action {FailureAction}")]
+    // The plug-in does not apply the failure action: it gives it to the host as the verdict, and a host's optional slot
+    // lets the message go on instead (the host's own line says which). So this line says what the verdict is, not what happens.
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "milter {Endpoint}: {Stage}: {Cause}; the verdict is the failure action {FailureAction}, for the host to apply (an optional slot lets the message go on)")]
     public static partial void Failure(ILogger logger, string endpoint, string stage, string cause, string failureAction);
 }

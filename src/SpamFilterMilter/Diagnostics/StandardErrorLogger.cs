@@ -36,7 +36,7 @@ internal sealed class StandardErrorLoggerFactory(LogLevel minimum, TextWriter? o
             }
 
             var line = string.Create(CultureInfo.InvariantCulture,
-                $"{DateTime.Now:HH:mm:ss.fff} {Level(logLevel)}: {category}[{eventId.Id}] {formatter(state, exception)}");
+                $"{DateTime.Now:yyyy-MM-dd HH:mm:ss.fff} {Level(logLevel)}: {category}[{eventId.Id}] {formatter(state, exception)}");
             if (exception is not null)
             {
                 line += " " + exception.Message;

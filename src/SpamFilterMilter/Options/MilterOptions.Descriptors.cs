@@ -104,12 +104,15 @@ public sealed partial class MilterOptions
     {
         if (!int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
         {
-            throw new FormatException($"\"{value}\" is not a whole number");
+            // Digits too many for a whole number are a number out of range, not a malformed one.
+            throw !System.Numerics.BigInteger.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var big)
+                ? new FormatException($"\"{value}\" is not a whole number")
+                : new FormatException($"{value} is {(big > max ? "too large" : "too small")}: out of range ({min} to {max})");
         }
 
         if (number < min || number > max)
         {
-            throw new FormatException($"{number} is out of range ({min} to {max})");
+            throw new FormatException($"{number} is {(number > max ? "too large" : "too small")}: out of range ({min} to {max})");
         }
 
         return number;

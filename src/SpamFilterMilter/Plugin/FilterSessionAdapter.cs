@@ -40,7 +40,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         _context = context;
         _wholeMessage = wholeMessage;
         _verdicts = new TransactionVerdictBuilder(context.Options.FailureAction, recordRecipients: wholeMessage);
-        _trace = new MessageTrace(context.EndpointName, context.Telemetry, context.Logger, traceStages: context.Options.Debug >= 1);
+        _trace = new MessageTrace(context.LogName, context.Telemetry, context.Logger, traceStages: context.Options.Debug >= 1);
     }
 
     /// <summary>The failure that ended this session, if any.</summary>
@@ -139,7 +139,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
     private MilterSession StartSession(MilterConnection connection, NegotiatedOptions? negotiated)
     {
         _connection = connection;
-        _session = new MilterSession(connection.Stream, _context.EndpointName, _context.SessionSettings, _context.Logger, connection, _macros, negotiated);
+        _session = new MilterSession(connection.Stream, _context.LogName, _context.SessionSettings, _context.Logger, connection, _macros, negotiated);
         return _session;
     }
 
@@ -415,7 +415,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         if (_failure is null)
         {
             _failure = new FilterFailure("milter " + _context.EndpointName, e.Stage, e.Message);
-            Log.Failure(_context.Logger, _context.EndpointName, e.Stage.ToName(), e.Message, FailureActions.Name(_context.Options.FailureAction));
+            Log.Failure(_context.Logger, _context.LogName, e.Stage.ToName(), e.Message, FailureActions.Name(_context.Options.FailureAction));
             _context.Telemetry.RecordFailure(ErrorType(e), e.Stage);
             _trace.Stage(e.Stage, null);
             Verdict = _verdicts.Failed(_failure);

@@ -15,14 +15,16 @@ internal sealed class MilterClientContext
     /// <param name="options">The milter and how to use it.</param>
     /// <param name="logger">Where the plug-in's lines go.</param>
     /// <param name="meterFactory">The host's meter factory, which the instruments are made through; null: the plug-in's own meter.</param>
-    public MilterClientContext(MilterOptions options, ILogger logger, IMeterFactory? meterFactory = null)
+    /// <param name="slot">The host's slot this plug-in serves (<c>SpamFilterPluginContext.Slot</c>), named in log lines; 0: none.</param>
+    public MilterClientContext(MilterOptions options, ILogger logger, IMeterFactory? meterFactory = null, int slot = 0)
     {
         MeterFactory = meterFactory;
         var metrics = MilterMetrics.For(meterFactory);
         Options = options;
         Logger = logger;
         EndpointName = options.EndpointName;
-        Connector = new MilterConnector(options, logger, telemetry: MilterConnector.TelemetryFor(options, metrics));
+        LogName = slot > 0 ? $"{EndpointName} (slot {slot})" : EndpointName;
+        Connector = new MilterConnector(options, logger, telemetry: MilterConnector.TelemetryFor(options, metrics), logName: LogName);
         Pool = options.PoolSize > 0 ? new ConnectionPool(options.PoolSize, options.PoolIdleTimeout) : null;
         SessionSettings = new MilterSessionSettings
         {
@@ -53,6 +55,9 @@ internal sealed class MilterClientContext
     public ILogger Logger { get; }
 
     public string EndpointName { get; }
+
+    /// <summary>The milter as log lines name it: <see cref="EndpointName"/>, and the host's slot when it gave one (<c>127.0.0.1:8890 (slot 2)</c>).</summary>
+    public string LogName { get; }
 
     public MilterConnector Connector { get; }
 

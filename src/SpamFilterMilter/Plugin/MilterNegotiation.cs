@@ -44,6 +44,14 @@ public sealed record MilterNegotiation
     /// <summary>The steps in libmilter's words (<c>NOHELO|NR_HDR</c>).</summary>
     public string DescribeSteps() => MilterNames.Describe(Steps);
 
+    /// <summary>
+    /// The negotiation in one line, e.g. <c>milter 127.0.0.1:8890 (connected to 127.0.0.1:8890): protocol version 6, actions
+    /// ADDHDRS|CHGHDRS, steps NOHELO, max packet 65535</c>, warnings after it.
+    /// </summary>
+    public string Summary() =>
+        $"milter {Endpoint} (connected to {Remote}): protocol version {Version}, actions {DescribeActions()}, steps {DescribeSteps()}, max packet {MaxPacket}"
+        + string.Concat(Warnings.Select(w => "; warning: " + w));
+
     internal static MilterNegotiation From(string endpoint, string remote, NegotiatedOptions options) => new()
     {
         Endpoint = endpoint,

@@ -15,7 +15,7 @@ namespace SpamFilterMilter.Plugin;
 /// by path through <see cref="MilterPluginFactory"/>; a host or tool that references the assembly may create it
 /// directly. Thread-safe.
 /// </summary>
-public sealed class MilterPlugin : ISpamFilterPlugin
+public sealed class MilterPlugin : IReachableSpamFilterPlugin
 {
     private readonly ILoggerFactory? _ownedLoggerFactory;
 
@@ -27,6 +27,12 @@ public sealed class MilterPlugin : ISpamFilterPlugin
     /// is made through it, so that the host's container owns it; null uses a static meter of the plug-in's own.
     /// </param>
     public MilterPlugin(MilterOptions options, ILoggerFactory? hostLoggerFactory = null, IMeterFactory? meterFactory = null)
+        : this(options, hostLoggerFactory, meterFactory, slot: 0)
+    {
+    }
+
+    /// <summary>Creates the plug-in for a host's slot <paramref name="slot"/>, which its log lines name (<see cref="MilterPluginFactory"/>).</summary>
+    internal MilterPlugin(MilterOptions options, ILoggerFactory? hostLoggerFactory, IMeterFactory? meterFactory, int slot)
     {
         ArgumentNullException.ThrowIfNull(options);
         var loggerFactory = hostLoggerFactory;
@@ -35,7 +41,7 @@ public sealed class MilterPlugin : ISpamFilterPlugin
             _ownedLoggerFactory = loggerFactory = new StandardErrorLoggerFactory(options.DebugLogLevel);
         }
 
-        Context = new MilterClientContext(options, loggerFactory.CreateLogger(Log.Category), meterFactory);
+        Context = new MilterClientContext(options, loggerFactory.CreateLogger(Log.Category), meterFactory, slot);
     }
 
     internal MilterClientContext Context { get; }
@@ -68,7 +74,7 @@ public sealed class MilterPlugin : ISpamFilterPlugin
         try
         {
             await using var connection = await Context.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
-            await using var session = new MilterSession(connection.Stream, Context.EndpointName, Context.SessionSettings, Context.Logger, connection);
+            await using var session = new MilterSession(connection.Stream, Context.LogName, Context.SessionSettings, Context.Logger, connection);
             var options = await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
             Context.Telemetry.Connected(activity, started, connection.PeerEndPoint, options.Version);
             return MilterNegotiation.From(Context.EndpointName, connection.Remote, options);
@@ -82,6 +88,13 @@ public sealed class MilterPlugin : ISpamFilterPlugin
         {
             activity?.Dispose(); // ended already, unless the host cancelled
         }
+    }
+
+    /// <summary>Probes the milter (<see cref="ProbeAsync"/>) and says in one line what it negotiated.</summary>
+    async ValueTask<string> IReachableSpamFilterPlugin.ReachAsync(CancellationToken cancellationToken)
+    {
+        var negotiated = await ProbeAsync(cancellationToken).ConfigureAwait(false);
+        return negotiated.Summary();
     }
 
     /// <summary>Closes the connections kept for reuse (POOL_SIZE) and the plug-in's own log.</summary>

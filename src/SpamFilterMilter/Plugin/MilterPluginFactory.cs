@@ -14,6 +14,6 @@ public sealed class MilterPluginFactory : ISpamFilterPluginFactory
     {
         ArgumentNullException.ThrowIfNull(context);
         var options = MilterOptions.Load(context.ConfigFilePath);
-        return new MilterPlugin(options, context.LoggerFactory, context.MeterFactory);
+        return new MilterPlugin(options, context.LoggerFactory, context.MeterFactory, context.Slot);
     }
 }

@@ -19,11 +19,14 @@ namespace SpamFilterMilter.Transport;
 /// the next.
 /// </summary>
 internal sealed class MilterConnector(MilterOptions options, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null,
-    MilterTelemetry? telemetry = null)
+    MilterTelemetry? telemetry = null, string? logName = null)
 {
     private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve = resolve ?? Dns.GetHostAddressesAsync;
 
     public string EndpointName { get; } = options.EndpointName;
+
+    /// <summary>The milter as log lines name it: the endpoint, with the host's slot when it gave one.</summary>
+    private string LogName { get; } = logName ?? options.EndpointName;
 
     /// <summary>Where the connections are counted and the endpoint's telemetry recorded.</summary>
     public MilterTelemetry Telemetry { get; } = telemetry ?? TelemetryFor(options, MilterMetrics.Shared);
@@ -59,7 +62,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         if (logger.IsEnabled(LogLevel.Debug))
         {
             // Once per connection, naming where it really goes ("… through SOCKS server …"), name resolution and handshake included.
-            Log.Connected(logger, EndpointName, connection.Remote, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            Log.Connected(logger, LogName, connection.Remote, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
 
         return connection;
@@ -136,7 +139,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             catch (SocksException e) when (e.DestinationUnreachable)
             {
                 causes.Add($"{destinations[i]} through {proxy}: {e.Message}");
-                Log.ConnectAttemptFailed(logger, EndpointName, destinations[i].ToString(), e.Message);
+                Log.ConnectAttemptFailed(logger, LogName, destinations[i].ToString(), e.Message);
             }
             catch (SocksException e)
             {
@@ -201,7 +204,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
             if (MilterConnection.IsConnectedToItself(socket))
             {
                 causes.Add($"{where}: connected to itself (nothing listens there, and the port is in the local ephemeral range)");
-                Log.ConnectAttemptFailed(logger, EndpointName, where, "connected to itself");
+                Log.ConnectAttemptFailed(logger, LogName, where, "connected to itself");
                 return null;
             }
 
@@ -211,13 +214,13 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             causes.Add($"{where}: no answer within {bound.TotalSeconds:0.##} s");
-            Log.ConnectAttemptFailed(logger, EndpointName, where, "timed out");
+            Log.ConnectAttemptFailed(logger, LogName, where, "timed out");
             return null;
         }
         catch (SocketException e)
         {
             causes.Add($"{where}: {e.Message}");
-            Log.ConnectAttemptFailed(logger, EndpointName, where, e.Message);
+            Log.ConnectAttemptFailed(logger, LogName, where, e.Message);
             return null;
         }
         finally

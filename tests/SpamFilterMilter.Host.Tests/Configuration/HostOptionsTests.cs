@@ -375,6 +375,8 @@ public class HostOptionsTests : TempFolderTest
     [TestCase("DIRECTORY_FILE=a.ldif\nLDAP_HOST=ldap\nLDAP_BASE_DN=o=x\n", "LDAP_HOST", "set either DIRECTORY_FILE (line 1) or LDAP_HOST, not both")]
     [TestCase("LDAP_HOST=ldap\n", "LDAP_BASE_DN", "is required with LDAP_HOST")]
     [TestCase("LDAP_HOST=ldap\nLDAP_BASE_DN=o=x\nLDAP_PORT=0\n", "LDAP_PORT", "\"0\" is not a port number (1 to 65535)")]
+    [TestCase("LDAP_HOST=ldap\nLDAP_BASE_DN=o=x\nLDAP_PORT=4294967296\n", "LDAP_PORT", "\"4294967296\" is too large (at most 65535)")]
+    [TestCase("LDAP_HOST=ldap\nLDAP_BASE_DN=o=x\nLDAP_TIMEOUT=3601\n", "LDAP_TIMEOUT", "\"3601\" is too large (at most 3600)")]
     [TestCase("LDAP_HOST=ldap\nLDAP_BASE_DN=o=x\nLDAP_TIMEOUT=soon\n", "LDAP_TIMEOUT", "\"soon\" is not a number of seconds (1 to 3600)")]
     [TestCase("LDAP_BASE_DN=o=x\n", "LDAP_BASE_DN", "has no effect without LDAP_HOST")]
     [TestCase("LDAP_HOST=ldap\nLDAP_BASE_DN=o=x\nLDAP_BIND_PASSWORD=pw\n", "LDAP_BIND_PASSWORD", "is set but LDAP_BIND_DN is not")]
@@ -393,5 +395,26 @@ public class HostOptionsTests : TempFolderTest
 
         Assert.That(e.FilePath, Is.EqualTo(Path.Combine(Folder.Path, "missing.dat")));
         Assert.That(e.Problem, Does.StartWith("cannot read the option file"));
+    }
+
+    [Test]
+    public void A_folder_given_as_option_dat_is_said_to_be_a_folder()
+    {
+        var e = Assert.Throws<SpamFilterConfigurationException>(() => HostOptions.Load(Folder.Path))!;
+
+        Assert.That(e.Message, Is.EqualTo($"{Folder.Path}: is a folder; the option file must be a file"));
+    }
+
+    [Test]
+    public void Reading_with_a_list_of_problems_keeps_every_one_and_the_slots_that_were_right()
+    {
+        var problems = new List<SpamFilterConfigurationException>();
+        var path = Folder.Write("option.dat", Slot1 + "spamfilter1_optional=2\nspamfilter2_library=b.dll\nLDAP_PORT=x\n");
+
+        var options = HostOptions.Read(path, null, problems);
+
+        Assert.That(problems.Select(p => (p.Line, p.Option)), Is.EqualTo(new[] { (3, "spamfilter1_optional"), (4, "spamfilter2_config_file"), (5, "LDAP_PORT") }));
+        Assert.That(options.Slots.Select(s => s.Number), Is.EqualTo(new[] { 1 }));
+        Assert.Throws<SpamFilterConfigurationException>(() => HostOptions.Load(path), "Load still throws the first");
     }
 }

@@ -1,17 +1,18 @@
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Diagnostics;
 using SpamFilterMilter.Options;
+using SpamFilterMilter.Plugin;
 
 namespace SpamFilterMilter.Tests.Diagnostics;
 
 /// <summary>DEBUG=0 warnings and failures only; 1 one line per message; 2 every packet. Never the SOCKS password.</summary>
 public class LoggingTests
 {
-    private static async Task<IReadOnlyList<LogEntry>> FilterTwoMessagesAsync(int debug)
+    private static async Task<IReadOnlyList<LogEntry>> FilterTwoMessagesAsync(int debug, LogLevel hostLevel = LogLevel.Trace)
     {
         using var folder = new TempFolder();
         using var listener = new ScriptedMilterListener();
-        using var logs = new CapturedLogs();
+        using var logs = new CapturedLogs(hostLevel);
         await using (var plugin = TestPlugins.Create(folder, TestPlugins.Loopback(listener.Port, $"DEBUG={debug}\n"), logs))
         {
             for (var i = 0; i < 2; i++)
@@ -120,6 +121,46 @@ public class LoggingTests
         logger.Log(highestHidden, new EventId(4001), "hidden", null, (s, _) => s);
 
         Assert.That((logger.IsEnabled(lowestShown), logger.IsEnabled(highestHidden)), Is.EqualTo((true, false)));
-        Assert.That(output.ToString(), Does.Match(@"^\d\d:\d\d:\d\d\.\d{3} \w{4}: SpamFilterMilter\[4001\] shown\n$"), "one line, on the writer it was given");
+        Assert.That(output.ToString(), Does.Match(@"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \w{4}: SpamFilterMilter\[4001\] shown\n$"),
+            "one line, dated, on the writer it was given");
+    }
+
+    // With the host's logger both apply: DEBUG says which lines the plug-in writes at all (2001 from 1, 3001/3002 at 2),
+    // the host's level which of the lines written it keeps. The connection lines (1001, Debug) answer to the host's level alone.
+    [TestCase(0, LogLevel.Trace, false, false, true)]
+    [TestCase(1, LogLevel.Trace, true, false, true)]
+    [TestCase(2, LogLevel.Trace, true, true, true)]
+    [TestCase(2, LogLevel.Information, true, false, false)]
+    [TestCase(2, LogLevel.Warning, false, false, false)]
+    [TestCase(1, LogLevel.Debug, true, false, true)]
+    public async Task With_the_hosts_logger_a_line_is_written_when_DEBUG_asks_for_it_and_the_hosts_level_keeps_it(
+        int debug, LogLevel hostLevel, bool perMessage, bool traffic, bool connections)
+    {
+        var entries = await FilterTwoMessagesAsync(debug, hostLevel);
+
+        Assert.That(
+            (entries.Any(e => e.EventId.Id == 2001), entries.Any(e => e.EventId.Id is 3001 or 3002), entries.Any(e => e.EventId.Id == 1001)),
+            Is.EqualTo((perMessage, traffic, connections)));
+    }
+
+    [Test]
+    public async Task A_plug_in_a_host_created_for_a_slot_names_the_slot_in_its_lines()
+    {
+        using var folder = new TempFolder();
+        using var logs = new CapturedLogs();
+        var port = TestPlugins.ClosedPort();
+        var optionFile = folder.Write("milter.opt", TestPlugins.Loopback(port));
+
+        await using (var plugin = new MilterPluginFactory().Create(new SpamFilterPluginContext { ConfigFilePath = optionFile, Slot = 3, LoggerFactory = logs }))
+        {
+            await using var session = plugin.OpenSession();
+            await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 1));
+        }
+
+        var failure = logs.Entries.Single(e => e.EventId.Id == 4001).Message;
+        Assert.That(failure, Does.StartWith($"milter 127.0.0.1:{port} (slot 3): connect: can't connect"));
+        Assert.That(failure, Does.EndWith("; the verdict is the failure action tempfail, for the host to apply (an optional slot lets the message go on)"),
+            "the plug-in does not apply the failure action: the host does, or lets the message go on");
+        Assert.That(logs.Entries.Where(e => e.EventId.Id == 1002).Select(e => e.Message), Has.All.StartWith($"milter 127.0.0.1:{port} (slot 3): "));
     }
 }

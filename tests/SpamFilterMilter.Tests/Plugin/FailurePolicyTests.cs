@@ -73,7 +73,7 @@ public class FailurePolicyTests : TempFolderTest
             FilterAction.Reject => $"require \"ereject\"; ereject \"{reply}\";",
             _ => $"require \"vnd.spamfiltermilter\"; tempfail \"{reply}\";",
         }), "the action string the host runs");
-        Assert.That(logs.Entries.Single(e => e.EventId.Id == 4001).Message, Does.EndWith("; applying the failure action " + policy));
+        Assert.That(logs.Entries.Single(e => e.EventId.Id == 4001).Message, Does.Contain("; the verdict is the failure action " + policy + ", for the host to apply"));
     }
 
     [TestCaseSource(nameof(SessionCells))]

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Cli;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Running;
 
 namespace SpamFilterMilter.Tools.Tests.Cli;
 
@@ -45,7 +46,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "check", MessageFile(), "--helo", "client.example.net"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         var stages = run.Output.Split('\n').Where(l => l.StartsWith("  ", StringComparison.Ordinal) && l.EndsWith(" ms", StringComparison.Ordinal))
             .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.That(stages, Is.EqualTo(new[] { "connect", "helo", "mail", "rcpt", "data", "header", "header", "header", "eoh", "body", "eom" }));
@@ -65,7 +66,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "check", MessageFile(), "--diff"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         var diff = run.Output[run.Output.IndexOf("edited message (diff):", StringComparison.Ordinal)..];
         Assert.That(diff, Does.Contain("\n-Subject: hello\n+Subject: [SPAM] hello\n+X-Spam-Flag: YES\n"));
         Assert.That(diff, Does.Contain(" To: bob@example.com").And.Not.Contain("see you"));
@@ -78,7 +79,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "check", MessageFile(), "--json", "--to", "carol@example.com", "--to", "dave@example.com"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         var json = run.Json;
         Assert.That(json.GetProperty("stages").EnumerateArray().Select(s => s.GetProperty("stage").GetString()),
             Is.EqualTo(new[] { "connect", "mail", "rcpt", "rcpt", "data", "header", "header", "header", "eoh", "body", "eom" }));
@@ -101,7 +102,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "check", MessageFile(), "--json"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         var edits = run.Json.GetProperty("verdict").GetProperty("edits");
         Assert.That(edits[0].GetProperty("value").GetString(), Is.EqualTo(" caf\uFFFD"));
         Assert.That(Convert.FromBase64String(edits[0].GetProperty("valueBase64").GetString()!), Is.EqualTo(new byte[] { 0x20, 0x63, 0x61, 0x66, 0xE9 }));
@@ -116,7 +117,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "check", "-"), "From: a@example.org\r\nTo: b@example.com\r\nSubject: lottery winner\r\n\r\nYou won\r\n");
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), "a rejection is the milter working");
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), "a rejection is the milter working");
         Assert.That(run.Output, Does.Contain("verdict: string, reject (decided at header)"));
         Assert.That(run.Output, Does.Contain("reply: 550 5.7.1 No lotteries here"));
         Assert.That(run.Output, Does.Not.Contain("  eoh "), "an SMTP server stops at the rejection");
@@ -130,7 +131,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "check", file, "--to", "carol@example.com", "--to", "dave@example.com"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         var options = new SpamFilterMilter.Options.MilterOptions { Host = "127.0.0.1", Port = milter.Port };
         await using var plugin = new SpamFilterMilter.Plugin.MilterPlugin(options, NullLoggerFactory.Instance);
         var host = await plugin.FilterMessageAsync(new MessageSubmission
@@ -155,7 +156,7 @@ public class CliTests : TempFolderTest
         var run = await CliAsync(At(milter, "check", MessageFile(), "--client-address", "198.51.100.7", "--client-name", "mx.example.net",
             "--client-port", "2525", "--macro", "j=mta.example.com", "--from", "bounce@example.org", "--option", "CONNECT_MACROS=j {client_addr}"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         var transcript = await milter.TranscriptAfterAsync("eom");
         Assert.That(transcript.Single(l => l.Event == "connect").Fields, Is.EqualTo(new[] { "mx.example.net", "4", "2525", "198.51.100.7" }));
         Assert.That(transcript.Where(l => l.Event == "macro" && l.Fields[0] == "connect").Select(l => $"{l.Fields[1]}={l.Fields[2]}"),
@@ -171,7 +172,7 @@ public class CliTests : TempFolderTest
         var run = await CliAsync(At(milter, "check", MessageFile(), "--json", "--from", "<a@example.com> BODY=8BITMIME SIZE=12",
             "--to", "<b@example.org> NOTIFY=SUCCESS ORCPT=rfc822;b@example.org", "--to", "c@example.org"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         var transcript = await milter.TranscriptAfterAsync("eom");
         Assert.That(transcript.Single(l => l.Event == "mail").Fields, Is.EqualTo(new[] { "<a@example.com>", "BODY=8BITMIME", "SIZE=12" }));
         Assert.That(transcript.Where(l => l.Event == "rcpt").Select(l => l.Fields), Is.EqualTo(new[]
@@ -199,7 +200,7 @@ public class CliTests : TempFolderTest
         var json = await CliAsync([.. args, "--json"]);
         var text = await CliAsync(args);
 
-        Assert.That(json.Exit, Is.EqualTo(CommandLine.Success), json.Error);
+        Assert.That(json.Exit, Is.EqualTo((int)ToolExitCode.Success), json.Error);
         var edited = json.Json.GetProperty("editedEnvelope");
         Assert.That(edited.GetProperty("from").GetString(), Is.EqualTo("bounce@example.org"));
         Assert.That(Strings(edited.GetProperty("mailParameters")), Is.EqualTo(new[] { "BODY=8BITMIME", "RET=FULL" }), "the client's BODY stays, as in Postfix");
@@ -219,7 +220,7 @@ public class CliTests : TempFolderTest
             "--client-port", "40123", "--server-address", "192.0.2.25", "--server-port", "587", "--server-name", "mx.test.example",
             "--macro", "i=4XyZ1Q", "--option", "CONNECT_MACROS=j {daemon_name} {daemon_addr} {daemon_port} _"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         var transcript = await milter.TranscriptAfterAsync("eom");
         Assert.That(transcript.Single(l => l.Event == "connect").Fields, Is.EqualTo(new[] { "[198.51.100.7]", "4", "40123", "198.51.100.7" }));
         Assert.That(transcript.Where(l => l.Event == "macro" && l.Fields[0] == "connect").Select(l => $"{l.Fields[1]}={l.Fields[2]}"), Is.EquivalentTo(new[]
@@ -238,9 +239,9 @@ public class CliTests : TempFolderTest
         var run = await CliAsync(At(milter, "check", MessageFile(), "--from", "<a@example.com BODY=8BITMIME"));
         var next = await CliAsync(At(milter, "check", MessageFile(), "--from", "<a@example.com> BODY=8BITMIME"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.BadUsage));
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Usage));
         Assert.That(run.Error, Does.StartWith("--from: \"<a@example.com BODY=8BITMIME\": unbalanced '<' (no '>' closes the path)"));
-        Assert.That(next.Exit, Is.EqualTo(CommandLine.Success), next.Error);
+        Assert.That(next.Exit, Is.EqualTo((int)ToolExitCode.Success), next.Error);
         var transcript = await milter.TranscriptAfterAsync("eom");
         Assert.That(transcript.Count(l => l.Event == "negotiate"), Is.EqualTo(1), "only the well-formed check connected");
         Assert.That(transcript.Single(l => l.Event == "mail").Fields, Is.EqualTo(new[] { "<a@example.com>", "BODY=8BITMIME" }));
@@ -255,7 +256,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(["check", MessageFile(), "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.MilterFailed));
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
         Assert.That(run.Output, Does.Contain("FAILED: connect").And.Contain("verdict: failure"));
         Assert.That(run.Output, Does.Contain("\n  tempfail \"451 4.7.1 Service unavailable - try again later\";"), "the default FAILURE_ACTION");
     }
@@ -270,9 +271,9 @@ public class CliTests : TempFolderTest
         var timedOut = await CliAsync(At(slow, "check", MessageFile(), "--json", "--option", "IO_MODE=blocking", "--option", "TIMEOUT=20",
             "--option", "FAILURE_ACTION=reject"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         Assert.That(run.Json.GetProperty("verdict").GetProperty("edits").GetArrayLength(), Is.EqualTo(2));
-        Assert.That(timedOut.Exit, Is.EqualTo(CommandLine.MilterFailed));
+        Assert.That(timedOut.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
         var verdict = timedOut.Json.GetProperty("verdict");
         Assert.That(verdict.GetProperty("failure").GetString(), Does.Contain("timed out after 0.2 s"), "TIMEOUT=20 given on the command line counts");
         Assert.That(verdict.GetProperty("action").GetString(), Is.EqualTo("reject"), "and so does FAILURE_ACTION");
@@ -286,7 +287,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(["check", MessageFile(), "--config", config, "--json"]);
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         Assert.That(run.Json.GetProperty("milter").GetString(), Is.EqualTo($"milter 127.0.0.1:{milter.Port}"));
     }
 
@@ -296,7 +297,6 @@ public class CliTests : TempFolderTest
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1" }, "PORT" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT=soon" }, "TIMEOUT" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT" }, "expected NAME=VALUE" },
-        new object[] { new[] { "check", "no-such-message.eml", "--host", "127.0.0.1", "--port", "1" }, "no-such-message.eml" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "novalue" }, "expected NAME=VALUE" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "j=mx\rx" }, "a control character in the value of j" },
         new object[] { new[] { "check", "message.eml", "--colour" }, "--colour" },
@@ -321,19 +321,30 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(inFolder);
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.BadUsage));
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Usage));
         Assert.That(run.Error, Does.Contain(said));
     }
 
     [Test]
-    public async Task A_bad_option_file_exits_with_2_and_names_the_file_the_line_and_the_option()
+    public async Task A_bad_option_file_is_a_problem_found_exit_1_naming_the_file_the_line_and_the_option()
     {
         var config = Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=seventy\n");
 
         var run = await CliAsync(["probe", "--config", config]);
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.BadUsage));
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound), "the reference host's exit status for a bad option file too");
         Assert.That(run.Error, Does.StartWith($"{config}:2: option PORT: "));
+    }
+
+    [Test]
+    public async Task A_message_file_that_cannot_be_read_is_a_problem_found_exit_1_naming_it()
+    {
+        var missing = Path.Combine(Folder.Path, "no-such-message.eml");
+
+        var run = await CliAsync(["check", missing, "--host", "127.0.0.1", "--port", "1"]);
+
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(run.Error, Does.Contain(missing));
     }
 
     [Test]
@@ -344,7 +355,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "probe"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         Assert.That(run.Output, Does.Contain("protocol version:  6\n"));
         Assert.That(run.Output, Does.Contain("may:               add and insert headers, quarantine, ask for macros\n"));
         Assert.That(run.Output, Does.Contain("does not want:     unknown commands\n"));
@@ -369,7 +380,7 @@ public class CliTests : TempFolderTest
         var run = await CliAsync(["probe", "--host", "127.0.0.1", "--port", listener.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--option", "OFFER_MDS=1m"]);
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         Assert.That(await milter & 0x20000000u, Is.Not.Zero, "OFFER_MDS=1m offers SMFIP_MDS_1M, as the plug-in does");
         Assert.That(run.Output, Does.Contain("largest packet:    1048575 bytes\n"));
     }
@@ -381,7 +392,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "probe", "--json"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         var json = run.Json;
         Assert.That(json.GetProperty("version").GetInt32(), Is.EqualTo(6));
         Assert.That(json.GetProperty("remote").GetString(), Does.Contain(milter.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)));
@@ -396,7 +407,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(["probe", "--host", "127.0.0.1", "--port", port]);
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.MilterFailed));
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
         Assert.That(run.Error, Does.StartWith($"milter 127.0.0.1:{port}: "));
     }
 
@@ -408,7 +419,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "bench", "-n", "60", "-c", "3", "--warmup", "2", "--warmup-time", "0", "-s", "300", "--json", "--no-progress", "--option", "IO_MODE=" + io));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Output + run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Output + run.Error);
         var json = run.Json;
         Assert.That(json.GetProperty("io").GetString(), Is.EqualTo(io));
         Assert.That(json.GetProperty("transactions").GetInt32(), Is.EqualTo(60));
@@ -437,7 +448,7 @@ public class CliTests : TempFolderTest
         var pool = await CliAsync(At(pooled, "bench", "-n", "12", "-c", "2", "--warmup", "0", "--warmup-time", "0", "--session-messages", "3", "--json", "--no-progress",
             "--option", "IO_MODE=" + io, "--option", "POOL_SIZE=2"));
 
-        Assert.That(fresh.Exit, Is.EqualTo(CommandLine.Success), fresh.Output + fresh.Error);
+        Assert.That(fresh.Exit, Is.EqualTo((int)ToolExitCode.Success), fresh.Output + fresh.Error);
         Assert.That(fresh.Json.GetProperty("transactions").GetInt32(), Is.EqualTo(12));
         Assert.That(fresh.Json.GetProperty("sessionMessages").GetInt32(), Is.EqualTo(3));
         var transcript = await milter.TranscriptAfterAsync("close", 4);
@@ -445,7 +456,7 @@ public class CliTests : TempFolderTest
         Assert.That(transcript.Count(l => l.Event == "helo"), Is.EqualTo(4), "a session, with its connect and HELO events, every 3 messages");
         Assert.That(transcript.Select(l => l.Connection).Distinct().Count(), Is.EqualTo(4), "each session on a connection of its own");
 
-        Assert.That(pool.Exit, Is.EqualTo(CommandLine.Success), pool.Output + pool.Error);
+        Assert.That(pool.Exit, Is.EqualTo((int)ToolExitCode.Success), pool.Output + pool.Error);
         var reused = await pooled.TranscriptAfterAsync("helo", 4);
         Assert.That(reused.Count(l => l.Event == "helo"), Is.EqualTo(4));
         Assert.That(reused.Select(l => l.Connection).Distinct().Count(), Is.EqualTo(2), "POOL_SIZE=2: the sessions reuse the 2 connections");
@@ -459,7 +470,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "bench", "--idle", "30", "--json", "--option", "IO_MODE=" + io));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Output + run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Output + run.Error);
         var json = run.Json;
         Assert.That(json.GetProperty("idleSessions").GetInt32(), Is.EqualTo(30));
         Assert.That(json.GetProperty("failures").GetInt32(), Is.Zero);
@@ -478,7 +489,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "bench", "-n", "10", "-c", "2", "--warmup", "3", "--warmup-time", "0", "--stages", "--json", "--no-progress"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         var stages = run.Json.GetProperty("stages");
         Assert.That(stages.EnumerateObject().Select(p => (p.Name, p.Value.GetProperty("count").GetInt32())), Is.EquivalentTo(new[]
         {
@@ -495,7 +506,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "bench", "-n", "2", "-c", "1", "--warmup", "0", "--warmup-time", "0", "--no-progress", "--option", "TIMEOUT=20"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.MilterFailed));
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
         Assert.That(run.Output, Does.Match(@"failures\s+1 \(first: .*SMFIC_BODYEOB"));
     }
 
@@ -506,7 +517,7 @@ public class CliTests : TempFolderTest
 
         var run = await CliAsync(At(milter, "bench", "-n", "20", "--warmup", "0", "--warmup-time", "0"));
 
-        Assert.That(run.Exit, Is.EqualTo(CommandLine.Success), run.Error);
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         Assert.That(run.Error.TrimEnd(), Does.Match(@"\[#{30}\] 20/20 +\d+ tx/s$"));
         Assert.That(run.Output, Does.Contain("20 transactions over 1 connection(s), 5 headers, 1024-byte body, async I/O"));
     }
@@ -521,13 +532,31 @@ public class CliTests : TempFolderTest
         var (failed, _) = await RunExecutableAsync(Message, "check", "-", "--host", "127.0.0.1", "--port", closed);
         var (usage, _) = await RunExecutableAsync("", "check");
 
-        Assert.That(rejected, Is.EqualTo(CommandLine.Success));
+        Assert.That(rejected, Is.EqualTo((int)ToolExitCode.Success));
         Assert.That(rejectedOutput, Does.Contain("verdict: string, reject (decided at mail)"));
-        Assert.That(failed, Is.EqualTo(CommandLine.MilterFailed));
-        Assert.That(usage, Is.EqualTo(CommandLine.BadUsage));
+        Assert.That(failed, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(usage, Is.EqualTo((int)ToolExitCode.Usage));
+    }
+
+    [Test]
+    public async Task The_installed_commands_log_lines_carry_the_date_and_the_failure_as_the_verdict()
+    {
+        var closed = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var (exit, _, error) = await RunExecutableWithErrorAsync(Message, "check", "-", "--host", "127.0.0.1", "--port", closed, "--option", "TIMEOUT=500");
+
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(error, Does.Match($@"(^|\n)\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{3}} warn: SpamFilterMilter\[4001\] milter 127\.0\.0\.1:{closed}: connect: "),
+            "a dated line, as the console logger writes it");
     }
 
     private static async Task<(int Exit, string Output)> RunExecutableAsync(string input, params string[] args)
+    {
+        var (exit, output, _) = await RunExecutableWithErrorAsync(input, args);
+        return (exit, output);
+    }
+
+    private static async Task<(int Exit, string Output, string Error)> RunExecutableWithErrorAsync(string input, params string[] args)
     {
         var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "spamfilter-milter"))
         {
@@ -547,7 +576,6 @@ public class CliTests : TempFolderTest
         var error = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await process.WaitForExitAsync(timeout.Token);
-        await error;
-        return (process.ExitCode, await output);
+        return (process.ExitCode, await output, await error);
     }
 }

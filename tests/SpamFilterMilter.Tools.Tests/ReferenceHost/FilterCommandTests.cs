@@ -1,5 +1,6 @@
 using System.Text;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.ReferenceHost;
 
 namespace SpamFilterMilter.Tools.Tests.ReferenceHost;
@@ -89,9 +90,24 @@ public class FilterCommandTests : TempFolderTest
 
         var (exit, output, error) = await RunAsync(folder, Repository.Path("etc/samples/01-clean.eml"));
 
-        Assert.That(exit, Is.EqualTo(1));
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
         Assert.That(error.Trim(), Does.StartWith(Path.Combine(folder, "option.dat") + ":").And.EndWith("option spamfilter9_library: the slot number must be 1 to 8"));
         Assert.That(output, Is.Empty);
+    }
+
+    [Test]
+    public async Task A_slot_whose_plug_in_is_not_loaded_still_filters_the_message_but_exits_with_1()
+    {
+        var folder = CopyEtc(1);
+        File.AppendAllText(Path.Combine(folder, "option.dat"), "spamfilter2_library=missing.dll\nspamfilter2_config_file=milter.opt\nspamfilter2_optional=1\n");
+        Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=1\nTIMEOUT=100\n");
+
+        var (exit, output, error) = await RunAsync(folder, Repository.Path("etc/samples/01-clean.eml"));
+
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(output, Does.Contain($"slot 2: {Path.Combine(Plugins, "missing.dll")} ({Path.Combine(folder, "milter.opt")}) NOT LOADED: "));
+        Assert.That(error, Is.EqualTo("1 slot(s) NOT LOADED: their plug-in could not be loaded or created (check-config says why)" + Environment.NewLine));
+        Assert.That(File.Exists(Path.Combine(folder, "out.eml")) || File.Exists(Path.Combine(folder, "out-1.eml")), "the message was filtered and written all the same");
     }
 
     [Test]

@@ -1,0 +1,151 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Configuration;
+using SpamFilterMilter.Host.Selection;
+
+namespace SpamFilterMilter.Host.Running;
+
+/// <summary>
+/// What the tools' <c>check-config</c> does, without a message: reads option.dat (every line, reporting each bad one),
+/// the channel table and the opt-in directory file, loads every slot's plug-in by path and creates it with its option
+/// file, exactly as <see cref="SpamFilterHost.Create"/> does; with <c>reach</c>, also connects to every slot's filter
+/// server and negotiates (<see cref="IReachableSpamFilterPlugin"/>). An LDAP directory is not asked: its options are
+/// checked, the server is asked only when a message needs it.
+/// </summary>
+public static class ConfigurationCheck
+{
+    /// <summary>Checks the configuration and returns what it found; throws only <see cref="OperationCanceledException"/>.</summary>
+    /// <param name="optionsPath">option.dat.</param>
+    /// <param name="channelsPath">The channel table, or null when there is none.</param>
+    /// <param name="pluginDirectory">The folder a relative <c>spamfilterX_library</c> is taken from; null: option.dat's folder.</param>
+    /// <param name="reach">Whether to connect to every slot's filter server and negotiate.</param>
+    /// <param name="loggerFactory">Where the plug-ins log; null: nowhere (the report says what went wrong).</param>
+    /// <param name="loadPlugin">Loads a plug-in assembly by path; default <see cref="Loading.PluginLoader.Load"/>, as the host does.</param>
+    /// <param name="cancellationToken">Stops the check (reaching a milter is bounded by its own timeouts).</param>
+    public static async Task<ConfigurationReport> RunAsync(string optionsPath, string? channelsPath, string? pluginDirectory, bool reach,
+        ILoggerFactory? loggerFactory = null, Func<string, ISpamFilterPluginFactory>? loadPlugin = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(optionsPath);
+        var findings = new List<ConfigurationFinding>();
+        var problems = new List<SpamFilterConfigurationException>();
+        HostOptions? options = null;
+        try
+        {
+            options = HostOptions.Read(optionsPath, pluginDirectory, problems);
+        }
+        catch (SpamFilterConfigurationException e)
+        {
+            problems.Add(e);
+        }
+
+        findings.AddRange(problems.Select(p => Problem(p)));
+        if (options is not null)
+        {
+            findings.AddRange(options.Notes.Select(n => new ConfigurationFinding(FindingKind.Note, n, options.FilePath)));
+        }
+
+        if (channelsPath is not null)
+        {
+            try
+            {
+                var channels = ChannelTable.Load(channelsPath);
+                if (options is not null)
+                {
+                    findings.AddRange(KeywordsOfSlotsThatAreOff(channels, options, Path.GetFullPath(channelsPath)));
+                }
+            }
+            catch (SpamFilterConfigurationException e)
+            {
+                findings.Add(Problem(e));
+            }
+        }
+
+        if (options is null)
+        {
+            return new ConfigurationReport(findings, 0, reach);
+        }
+
+        CheckDirectory(options, findings);
+        loggerFactory ??= NullLoggerFactory.Instance;
+        loadPlugin ??= HostConfiguration.LoadByPath;
+        var logger = loggerFactory.CreateLogger("SpamFilterMilter.Host");
+        foreach (var slot in options.Slots)
+        {
+            var created = HostConfiguration.CreateSlot(slot, loadPlugin, loggerFactory, meterFactory: null, logger);
+            if (created.Plugin is not { } plugin)
+            {
+                findings.Add(created.LoadError is SpamFilterConfigurationException e
+                    ? Problem(e, slot.Number)
+                    : new ConfigurationFinding(FindingKind.Problem, $"the plug-in cannot be used: {created.LoadFailure}", Slot: slot.Number));
+                continue;
+            }
+
+            await using (plugin.ConfigureAwait(false))
+            {
+                findings.Add(new ConfigurationFinding(FindingKind.Passed,
+                    $"{slot.Library} loaded as {plugin.Description}, option file {slot.ConfigFile}", Slot: slot.Number));
+                if (reach)
+                {
+                    findings.Add(await ReachAsync(plugin, slot, cancellationToken).ConfigureAwait(false));
+                }
+            }
+        }
+
+        return new ConfigurationReport(findings, options.Slots.Count, reach);
+    }
+
+    private static ConfigurationFinding Problem(SpamFilterConfigurationException e, int slot = 0) =>
+        new(FindingKind.Problem, e.Problem, e.FilePath, e.Line, e.Option, slot);
+
+    /// <summary>The directory as the host would open it: a DIRECTORY_FILE read, an LDAP_*OPTINX option with a directory to ask.</summary>
+    private static void CheckDirectory(HostOptions options, List<ConfigurationFinding> findings)
+    {
+        try
+        {
+            // An LDAP directory contacts nothing until a lookup: opening and closing it checks only its options.
+            (HostConfiguration.OpenDirectory(options) as IDisposable)?.Dispose();
+        }
+        catch (SpamFilterConfigurationException e)
+        {
+            findings.Add(Problem(e));
+        }
+    }
+
+    /// <summary>A channel keyword for a slot option.dat does not turn on does nothing: worth a note.</summary>
+    private static IEnumerable<ConfigurationFinding> KeywordsOfSlotsThatAreOff(ChannelTable channels, HostOptions options, string path)
+    {
+        var on = options.Slots.Select(s => s.Number).ToHashSet();
+        foreach (var channel in channels.Channels.OrderBy(c => c.Line))
+        {
+            foreach (var slot in Enumerable.Range(1, HostOptions.SlotCount).Where(s => !on.Contains(s)))
+            {
+                if (channel.SourceOptIn(slot) is not null || channel.DestinationOptIn(slot) is not null
+                    || channel.DisablesSource(slot) || channel.DisablesDestination(slot))
+                {
+                    yield return new ConfigurationFinding(FindingKind.Note,
+                        $"channel {channel.Name} has keywords for slot {slot}, which option.dat does not turn on", path, channel.Line);
+                }
+            }
+        }
+    }
+
+    private static async Task<ConfigurationFinding> ReachAsync(ISpamFilterPlugin plugin, SlotOptions slot, CancellationToken cancellationToken)
+    {
+        if (plugin is not IReachableSpamFilterPlugin reachable)
+        {
+            return new ConfigurationFinding(FindingKind.Note,
+                $"{plugin.Description} cannot be reached without a message (the plug-in does not implement {nameof(IReachableSpamFilterPlugin)})", Slot: slot.Number);
+        }
+
+        try
+        {
+            var agreed = await reachable.ReachAsync(cancellationToken).ConfigureAwait(false);
+            return new ConfigurationFinding(FindingKind.Passed, "reached " + agreed, Slot: slot.Number);
+        }
+        catch (IOException e)
+        {
+            return new ConfigurationFinding(FindingKind.Problem, $"{plugin.Description} cannot be reached: {e.Message}", slot.ConfigFile, Slot: slot.Number);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Running;
+
+namespace SpamFilterMilter.Host.Tests.Running;
+
+/// <summary>
+/// check-config's check (<see cref="ConfigurationCheck"/>): every problem of option.dat, the channel table, the directory
+/// and each slot's plug-in and option file, one finding each naming file, line and option; the milters reached on request.
+/// </summary>
+public class ConfigurationCheckTests : TempFolderTest
+{
+    private readonly FakePlugins _plugins = new();
+
+    private Task<ConfigurationReport> CheckAsync(string optionDat, string? channels = null, bool reach = false) =>
+        ConfigurationCheck.RunAsync(Folder.Write("option.dat", optionDat), channels is null ? null : Folder.Write("imta.cnf", channels),
+            pluginDirectory: null, reach, loadPlugin: _plugins.Load);
+
+    private static string[] Problems(ConfigurationReport report) =>
+        [.. report.Findings.Where(f => f.Kind == FindingKind.Problem).Select(f => f.ToString())];
+
+    [Test]
+    public async Task A_configuration_without_problems_says_each_slot_loaded_and_exits_with_0()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("keep;"));
+        _plugins.Add("b", FakePlugins.Verdict("keep;"));
+
+        var report = await CheckAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b"));
+
+        Assert.That(report.Findings.Select(f => f.ToString()), Is.EqualTo(new[]
+        {
+            $"ok: slot 1: {Folder.Path}/a.dll loaded as fake a, option file {Folder.Path}/a.opt",
+            $"ok: slot 2: {Folder.Path}/b.dll loaded as fake b, option file {Folder.Path}/b.opt",
+        }));
+        Assert.That(report.Summary, Is.EqualTo("check-config: 0 problems, 0 notes; 2 slots checked, milters not reached (--reach reaches them)"));
+        Assert.That(report.ExitCode, Is.EqualTo(ToolExitCode.Success));
+    }
+
+    [Test]
+    public async Task Every_bad_line_of_option_dat_is_one_finding_and_the_good_slots_are_still_checked()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("keep;"));
+        var optionDat = FakePlugins.Slot(1, "a")
+            + "spamfilter9_library=x.dll\n"
+            + "spamfilter1_null_action=data:,keep\n"
+            + "SPAMFILTER_MESSAGE_BUDGET=99999999999\n"
+            + "spamfilter2_verdict_0=spam\n";
+
+        var report = await CheckAsync(optionDat);
+
+        var optionFile = Path.Combine(Folder.Path, "option.dat");
+        Assert.That(Problems(report), Is.EqualTo(new[]
+        {
+            $"problem: {optionFile}:3: option spamfilter9_library: the slot number must be 1 to 8",
+            $"problem: {optionFile}:4: option spamfilter1_null_action: the Sieve script is wrong: line 1, column 5: expected \";\" after keep, found the end of the script",
+            $"problem: {optionFile}:5: option SPAMFILTER_MESSAGE_BUDGET: \"99999999999\" is too large (at most 86400)",
+            $"problem: {optionFile}:6: option spamfilter2_verdict_0: has no spamfilter2_action_0",
+        }));
+        Assert.That(report.Findings.Any(f => f is { Kind: FindingKind.Passed, Slot: 1 }), "slot 1 is loaded and checked, without its bad line");
+        Assert.That(report.ExitCode, Is.EqualTo(ToolExitCode.ProblemsFound));
+        Assert.That(report.Summary, Does.StartWith("check-config: 4 problems, 0 notes; 1 slot checked"));
+    }
+
+    [Test]
+    public async Task A_plug_in_that_cannot_be_loaded_is_a_problem_of_its_slot()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("keep;"));
+
+        var report = await CheckAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(3, "missing"));
+
+        Assert.That(Problems(report), Is.EqualTo(new[] { $"problem: slot 3: the plug-in cannot be used: The plug-in {Folder.Path}/missing.dll does not exist." }));
+    }
+
+    [Test]
+    public async Task A_plug_ins_bad_option_file_is_named_with_its_line_and_option()
+    {
+        var milterOpt = Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=8890\nTIMEOUT=99999999999\n");
+
+        var report = await ConfigurationCheck.RunAsync(
+            Folder.Write("option.dat", $"spamfilter2_library={DeployedPlugin.Path}\nspamfilter2_config_file=milter.opt\n"), null, null, reach: false);
+
+        Assert.That(Problems(report), Is.EqualTo(new[] { $"problem: slot 2: {milterOpt}:3: option TIMEOUT: 99999999999 is too large: out of range (1 to 8640000)" }));
+        var finding = report.Findings.Single();
+        Assert.That((finding.File, finding.Line, finding.Option, finding.Slot), Is.EqualTo((milterOpt, 3, "TIMEOUT", 2)));
+    }
+
+    [Test]
+    public async Task A_folder_given_as_a_plug_ins_option_file_is_said_to_be_a_folder()
+    {
+        Directory.CreateDirectory(Path.Combine(Folder.Path, "milter.opt"));
+
+        var report = await ConfigurationCheck.RunAsync(
+            Folder.Write("option.dat", $"spamfilter1_library={DeployedPlugin.Path}\nspamfilter1_config_file=milter.opt\n"), null, null, reach: false);
+
+        Assert.That(Problems(report), Is.EqualTo(new[] { $"problem: slot 1: {Folder.Path}/milter.opt: is a folder; the option file must be a file" }));
+    }
+
+    [Test]
+    public async Task An_option_dat_that_is_not_UTF_8_is_one_problem_naming_its_line()
+    {
+        var path = Path.Combine(Folder.Path, "option.dat");
+        File.WriteAllBytes(path, [.. "spamfilter1_library=a.dll\n! Ren"u8, 0xE9, .. "\n"u8]);
+
+        var report = await ConfigurationCheck.RunAsync(path, null, null, reach: false, loadPlugin: _plugins.Load);
+
+        Assert.That(Problems(report), Is.EqualTo(new[] { $"problem: {path}:2: is not UTF-8 text: byte 0xE9 cannot be read as UTF-8 (save the option file as UTF-8)" }));
+        Assert.That(report.Slots, Is.Zero);
+    }
+
+    [Test]
+    public async Task The_channel_table_is_checked_and_a_keyword_for_a_slot_that_is_off_is_a_note()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("keep;"));
+
+        var report = await CheckAsync(FakePlugins.Slot(1, "a"), "tcp_local smtp sourcespamfilter2optin spam\ntcp-daemon\n");
+
+        var note = report.Findings.Single(f => f.Kind == FindingKind.Note);
+        Assert.That(note.ToString(), Is.EqualTo($"note: {Folder.Path}/imta.cnf:1: channel tcp_local has keywords for slot 2, which option.dat does not turn on"));
+        Assert.That(report.ExitCode, Is.EqualTo(ToolExitCode.Success), "a note is no problem");
+    }
+
+    [Test]
+    public async Task A_bad_channel_table_and_an_opt_in_option_without_a_directory_are_problems()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("keep;"));
+
+        var report = await CheckAsync(FakePlugins.Slot(1, "a", "LDAP_OPTIN1=mailAntiUBEService\n"), "tcp_local smtp sourcespamfilter9optin spam\n");
+
+        Assert.That(Problems(report), Has.Length.EqualTo(2));
+        Assert.That(Problems(report)[0], Does.StartWith($"problem: {Folder.Path}/imta.cnf:1: "));
+        Assert.That(Problems(report)[1], Is.EqualTo($"problem: {Folder.Path}/option.dat: option LDAP_OPTIN1: needs a directory: set DIRECTORY_FILE or LDAP_HOST"));
+    }
+
+    [Test]
+    public async Task A_directory_file_that_cannot_be_read_is_a_problem_naming_it()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("keep;"));
+
+        var report = await CheckAsync(FakePlugins.Slot(1, "a", "DIRECTORY_FILE=missing.ldif\n"));
+
+        Assert.That(Problems(report).Single(), Does.StartWith($"problem: {Folder.Path}/missing.ldif: cannot read the directory file: "));
+    }
+
+    [Test]
+    public async Task Reaching_a_plug_in_that_cannot_be_reached_without_a_message_is_a_note()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("keep;"));
+
+        var report = await CheckAsync(FakePlugins.Slot(1, "a"), reach: true);
+
+        Assert.That(report.Findings[^1].ToString(),
+            Is.EqualTo("note: slot 1: fake a cannot be reached without a message (the plug-in does not implement IReachableSpamFilterPlugin)"));
+        Assert.That(report.Summary, Does.EndWith("1 slot checked, milters reached"));
+    }
+
+    [Test]
+    [Category("Integration")]
+    public async Task With_reach_every_milter_is_connected_to_and_negotiated_with_and_one_that_is_down_is_a_problem()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var closed = ServerProcess.FreePort();
+        Folder.Write("up.opt", $"HOST=127.0.0.1\nPORT={milter.Port}\nTIMEOUT=500\n");
+        var down = Folder.Write("down.opt", $"HOST=127.0.0.1\nPORT={closed}\nTIMEOUT=500\n");
+        var optionDat = $"spamfilter1_library={DeployedPlugin.Path}\nspamfilter1_config_file=up.opt\n"
+            + $"spamfilter2_library={DeployedPlugin.Path}\nspamfilter2_config_file=down.opt\n";
+
+        var report = await ConfigurationCheck.RunAsync(Folder.Write("option.dat", optionDat), null, null, reach: true);
+
+        var lines = report.Findings.Select(f => f.ToString()).ToList();
+        Assert.That(lines, Has.Some.StartsWith($"ok: slot 1: reached milter 127.0.0.1:{milter.Port} (connected to 127.0.0.1:{milter.Port}): protocol version 6"));
+        Assert.That(lines, Has.Some.StartsWith($"problem: slot 2: {down}: milter 127.0.0.1:{closed} cannot be reached: can't connect to 127.0.0.1:{closed}"));
+        Assert.That(report.ExitCode, Is.EqualTo(ToolExitCode.ProblemsFound));
+        Assert.That(milter.Transcript().Count(l => l.Event == "negotiate"), Is.EqualTo(1), "negotiated, and no message sent");
+        Assert.That(milter.Transcript().Where(l => l.Event is "connect" or "mail" or "eom"), Is.Empty);
+    }
+}
