@@ -9,21 +9,21 @@ using SpamFilterMilter.Transport;
 
 namespace SpamFilterMilter.Plugin;
 
-/// <summary>What every session of one plug-in instance shares: options, connector, pool, logger, telemetry, the session's limits.</summary>
+/// <summary>What every session of one plug-in instance shares: options, the servers (each with its connector, pool, telemetry and breaker), logger, the session's limits.</summary>
 internal sealed class MilterClientContext
 {
     /// <param name="options">The milter and how to use it.</param>
     /// <param name="logger">Where the plug-in's lines go.</param>
     /// <param name="meterFactory">The host's meter factory, which the instruments are made through; null: the plug-in's own meter.</param>
-    public MilterClientContext(MilterOptions options, ILogger logger, IMeterFactory? meterFactory = null)
+    /// <param name="time">The clock of the servers' circuit breakers; null: the system's.</param>
+    public MilterClientContext(MilterOptions options, ILogger logger, IMeterFactory? meterFactory = null, TimeProvider? time = null)
     {
         MeterFactory = meterFactory;
         var metrics = MilterMetrics.For(meterFactory);
         Options = options;
         Logger = logger;
         EndpointName = options.EndpointName;
-        Connector = new MilterConnector(options, logger, telemetry: MilterConnector.TelemetryFor(options, metrics));
-        Pool = options.PoolSize > 0 ? new ConnectionPool(options.PoolSize, options.PoolIdleTimeout) : null;
+        Endpoints = new EndpointSet(options, logger, metrics, time ?? TimeProvider.System);
         SessionSettings = new MilterSessionSettings
         {
             CommandTimeout = options.CommandTimeout,
@@ -54,16 +54,14 @@ internal sealed class MilterClientContext
 
     public string EndpointName { get; }
 
-    public MilterConnector Connector { get; }
+    /// <summary>The servers HOST names, and which one a session gets.</summary>
+    public EndpointSet Endpoints { get; }
 
     /// <summary>The host's meter factory the plug-in's instruments were made through, or null (the plug-in's own meter).</summary>
     public IMeterFactory? MeterFactory { get; }
 
-    /// <summary>The endpoint's metrics and spans.</summary>
-    public MilterTelemetry Telemetry => Connector.Telemetry;
-
-    /// <summary>Parked connections (POOL_SIZE); null when every session opens its own.</summary>
-    public ConnectionPool? Pool { get; }
+    /// <summary>The metrics and spans of a message no server took: the server's own with one server, the list's with several.</summary>
+    public MilterTelemetry Telemetry => Endpoints.Telemetry;
 
     public MilterSessionSettings SessionSettings { get; }
 }
