@@ -1,0 +1,78 @@
+using Microsoft.Extensions.Logging;
+
+namespace SpamFilterMilter.Tests.Integration;
+
+/// <summary>
+/// Several milter servers for one slot (HOST with a list) under concurrent load, against real libmilter milters on
+/// loopback: one wedged (SIGSTOPped: the kernel still accepts its connections, nothing answers), one port where nothing
+/// listens, one healthy. Every message must get the healthy milter's verdict, and the wedged and refusing servers must
+/// cost a number of failures bounded by the breaker, not one per message: once a server's breaker is open, every
+/// message goes to the healthy one.
+/// </summary>
+[Category("Integration")]
+public class LibmilterServerPoolTests : TempFolderTest
+{
+    private const int Messages = 50;
+    private const int Concurrency = 8;
+    private const int Threshold = 3;
+
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task With_one_server_wedged_and_one_refusing_every_message_gets_the_healthy_milters_verdict_and_each_bad_server_fails_a_bounded_number_of_times(string io)
+    {
+        await using var healthy = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Served-By:healthy");
+        await using var wedged = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Served-By:wedged");
+        wedged.Pause();
+        var refusing = ServerProcess.FreePort();
+        using var logs = new CapturedLogs();
+        // TIMEOUT 0.5 s; a back-off longer than the run, so that no probe comes in the way of the count.
+        var options = Folder.Write("milter.opt", $"""
+            HOST=127.0.0.1:{wedged.Port},127.0.0.1:{refusing},127.0.0.1:{healthy.Port}
+            TIMEOUT=50
+            BREAKER_THRESHOLD={Threshold}
+            BREAKER_BACKOFF=30000
+            IO_MODE={io}
+            """);
+        await using var plugin = DeployedPlugin.Create(options, logs);
+
+        var verdicts = new FilterVerdict[Messages];
+        var next = -1;
+        var workers = Enumerable.Range(0, Concurrency).Select(_ => Task.Factory.StartNew(async () =>
+        {
+            for (var i = Interlocked.Increment(ref next); i < Messages; i = Interlocked.Increment(ref next))
+            {
+                verdicts[i] = await plugin.FilterMessageAsync(Message(i));
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap());
+        await Task.WhenAll(workers);
+
+        Assert.That(verdicts.Where(v => v.Failure is not null).Select(v => v.Failure!.ToString()), Is.Empty, "every message got a milter's verdict");
+        Assert.That(verdicts.Select(v => v.Edits.OfType<AddHeader>().Single().Value.ToString()), Is.All.EqualTo(" healthy"));
+        Assert.That((await healthy.TranscriptAfterAsync("connect", Messages)).Count(l => l.Event == "connect"), Is.EqualTo(Messages),
+            "the healthy milter saw every message");
+
+        var failed = logs.Entries.Where(e => e.EventId.Id == 1007).Select(e => e.Message).ToList();
+        var timeouts = failed.Count(m => m.StartsWith($"milter 127.0.0.1:{wedged.Port}:", StringComparison.Ordinal));
+        var refusals = failed.Count(m => m.StartsWith($"milter 127.0.0.1:{refusing}:", StringComparison.Ordinal));
+        TestContext.Out.WriteLine($"{io}: {timeouts} timeouts on the wedged server, {refusals} refusals, of {Messages} messages");
+        // Every session that went to a bad server went there before its breaker opened: at most the threshold, and
+        // the sessions that were under way (one per worker but the one that failed third) when it opened.
+        Assert.That(timeouts, Is.InRange(Threshold, Threshold + Concurrency - 1), "timeouts on the wedged server");
+        Assert.That(refusals, Is.InRange(Threshold, Threshold + Concurrency - 1), "refused connections");
+        Assert.That(failed.Where(m => m.Contains($":{wedged.Port}:", StringComparison.Ordinal)), Is.All.Contains("timed out"));
+        Assert.That(logs.Entries.Where(e => e.EventId.Id == 1004).Select(e => e.Message.Split(':')[1]), Is.EquivalentTo(new[]
+        {
+            wedged.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), refusing.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        }), "each bad server taken out of service once, in one log line");
+        Assert.That(logs.Entries.Where(e => e.Level >= LogLevel.Warning && e.EventId.Id != 1004), Is.Empty, "no message failed");
+    }
+
+    private static MessageSubmission Message(int i) => new()
+    {
+        Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 4321, "client.example.net"),
+        HeloName = "client.example.net",
+        MailFrom = "alice@example.org",
+        Recipients = [new EnvelopeRecipient("bob@example.com")],
+        Message = new MemoryStream(Encoding.ASCII.GetBytes($"Subject: message {i}\r\n\r\nhello\r\n")),
+    };
+}
