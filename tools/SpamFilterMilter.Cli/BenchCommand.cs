@@ -39,16 +39,21 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object, for scripts." };
         var quiet = new Option<bool>("--no-progress") { Description = "No progress bar on standard error." };
         var stages = new Option<bool>("--stages") { Description = "Also report the milter's latency per protocol stage (from the plug-in's metrics)." };
+        var sessionPerMessage = new Option<bool>("--session-per-message")
+        {
+            // What a slot with several servers (HOST with a list) spreads: sessions. Measures connecting too.
+            Description = "Each transaction in its own SMTP session (connect, HELO, one message, QUIT), as most SMTP clients send; a failed one does not end its connection's run.",
+        };
         var command = new Command("bench", "Measure the client against a milter: throughput, latency, CPU and allocation per transaction.")
         {
-            count, connections, size, headers, warmup, warmupTime, json, quiet, stages,
+            count, connections, size, headers, warmup, warmupTime, json, quiet, stages, sessionPerMessage,
         };
         target.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
             var options = target.Resolve(result);
             var settings = new BenchSettings(result.GetValue(count), result.GetValue(connections), result.GetValue(size), result.GetValue(headers), result.GetValue(warmup), result.GetValue(stages),
-                TimeSpan.FromSeconds(result.GetValue(warmupTime)));
+                TimeSpan.FromSeconds(result.GetValue(warmupTime)), result.GetValue(sessionPerMessage));
             if (settings.Transactions < settings.Connections || settings.Connections < 1 || settings.Size < 0 || settings.Headers < 0)
             {
                 throw new ArgumentException("Need at least one transaction per connection, and sizes of 0 or more.");
@@ -61,7 +66,8 @@ internal static class BenchCommand
         return command;
     }
 
-    internal sealed record BenchSettings(int Transactions, int Connections, int Size, int Headers, int Warmup, bool Stages = false, TimeSpan WarmupTime = default);
+    internal sealed record BenchSettings(int Transactions, int Connections, int Size, int Headers, int Warmup, bool Stages = false, TimeSpan WarmupTime = default,
+        bool SessionPerMessage = false);
 
     internal static async Task<BenchReport> RunAsync(MilterOptions options, BenchSettings settings, Terminal? progress, CancellationToken cancellationToken)
     {
@@ -84,6 +90,12 @@ internal static class BenchCommand
         async Task Connection(int index)
         {
             var mine = index == settings.Connections - 1 ? settings.Transactions - (perConnection * index) : perConnection;
+            if (settings.SessionPerMessage)
+            {
+                await SessionPerMessage(index, mine).ConfigureAwait(false);
+                return;
+            }
+
             await using var session = plugin.OpenSession();
             var decision = await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000 + index, "bench.example.net"), cancellationToken).ConfigureAwait(false);
             if (decision.Failure is null)
@@ -127,6 +139,35 @@ internal static class BenchCommand
             }
 
             await session.CloseAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        async Task SessionPerMessage(int index, int mine)
+        {
+            for (var i = 0; i < settings.Warmup || Stopwatch.GetElapsedTime(warmupStarted) < settings.WarmupTime; i++)
+            {
+                Interlocked.Increment(ref warmupDone);
+                await OneSessionAsync(plugin, index, message, cancellationToken).ConfigureAwait(false);
+            }
+
+            warmedUp.Signal();
+            await go.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < mine; i++)
+            {
+                var t = Stopwatch.GetTimestamp();
+                var verdict = await OneSessionAsync(plugin, index, message, cancellationToken).ConfigureAwait(false);
+                latencies[(perConnection * index) + i] = Stopwatch.GetTimestamp() - t;
+                Interlocked.Increment(ref done);
+                if (verdict.Edits.Count > 0)
+                {
+                    Interlocked.Increment(ref edited);
+                }
+
+                if (verdict.Kind == VerdictKind.Failure)
+                {
+                    Interlocked.Increment(ref failures);
+                    Interlocked.CompareExchange(ref firstFailure, verdict.Failure!.ToString(), null);
+                }
+            }
         }
 
         var blocking = options.IoMode == IoMode.Blocking;
@@ -178,6 +219,23 @@ internal static class BenchCommand
     }
 
     private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+
+    /// <summary>One transaction in an SMTP session of its own: connect, HELO, the message, QUIT; the failure verdict when connecting failed.</summary>
+    private static async ValueTask<FilterVerdict> OneSessionAsync(MilterPlugin plugin, int index, BenchMessage message, CancellationToken cancellationToken)
+    {
+        await using var session = plugin.OpenSession();
+        var decision = await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000 + index, "bench.example.net"), cancellationToken).ConfigureAwait(false);
+        if (decision.Failure is not null)
+        {
+            await session.MailAsync("bench-sender@example.com", null, cancellationToken).ConfigureAwait(false);
+            return await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false); // the failure verdict, at once
+        }
+
+        await session.HeloAsync("bench.example.net", cancellationToken).ConfigureAwait(false);
+        var verdict = await OneAsync(session, message, cancellationToken).ConfigureAwait(false);
+        await session.CloseAsync(cancellationToken).ConfigureAwait(false);
+        return verdict;
+    }
 
     /// <summary>One transaction, the way an SMTP server drives the session.</summary>
     internal static async ValueTask<FilterVerdict> OneAsync(IFilterSession session, BenchMessage message, CancellationToken cancellationToken)
@@ -234,7 +292,7 @@ internal sealed record BenchReport(
     IReadOnlyList<StageLatency> Stages)
 {
     public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
-        {Milter}: {Transactions} transactions over {Settings.Connections} connection(s), {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O, after {WarmupTransactions} to warm up
+        {Milter}: {Transactions} transactions over {Settings.Connections} connection(s){(Settings.SessionPerMessage ? ", each in a session of its own" : "")}, {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O, after {WarmupTransactions} to warm up
           throughput      {TransactionsPerSecond,10:0} transactions/s ({Seconds:0.00} s)
           latency         p50 {P50:0.000} ms   p90 {P90:0.000} ms   p99 {P99:0.000} ms   max {Max:0.0} ms
           40 ms stalls    {Stalls}
@@ -251,6 +309,7 @@ internal sealed record BenchReport(
         ["milter"] = Milter,
         ["io"] = Io,
         ["connections"] = Settings.Connections,
+        ["sessionPerMessage"] = Settings.SessionPerMessage,
         ["headers"] = Settings.Headers,
         ["bodyBytes"] = Settings.Size,
         ["transactions"] = Transactions,
