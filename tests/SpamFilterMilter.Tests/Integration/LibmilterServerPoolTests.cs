@@ -67,6 +67,48 @@ public class LibmilterServerPoolTests : TempFolderTest
         Assert.That(logs.Entries.Where(e => e.Level >= LogLevel.Warning && e.EventId.Id != 1004), Is.Empty, "no message failed");
     }
 
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task A_wedged_server_that_comes_back_is_probed_by_one_message_after_the_back_off_and_then_takes_messages_again(string io)
+    {
+        await using var healthy = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Served-By:healthy");
+        await using var wedged = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Served-By:came-back");
+        wedged.Pause();
+        using var logs = new CapturedLogs();
+        var options = Folder.Write("milter.opt", $"""
+            HOST=127.0.0.1:{wedged.Port},127.0.0.1:{healthy.Port}
+            TIMEOUT=30
+            BREAKER_THRESHOLD=1
+            BREAKER_BACKOFF=50
+            IO_MODE={io}
+            """);
+        await using var plugin = DeployedPlugin.Create(options, logs);
+        var wedgedName = $"milter 127.0.0.1:{wedged.Port}:";
+
+        // Until the wedged server is taken out: one message at a time, each gets the healthy milter's verdict.
+        for (var i = 0; !logs.Entries.Any(e => e.EventId.Id == 1004); i++)
+        {
+            Assert.That(i, Is.LessThan(10), "the wedged server is taken out after its first failure");
+            Assert.That(ServedBy(await plugin.FilterMessageAsync(Message(i))), Is.EqualTo(" healthy"));
+        }
+
+        wedged.Resume();
+        await Task.Delay(TimeSpan.FromSeconds(0.6)); // the back-off (0.5 s) runs out: not an assertion on time
+        var servedBy = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            servedBy.Add(ServedBy(await plugin.FilterMessageAsync(Message(i))));
+        }
+
+        Assert.That(servedBy[0], Is.EqualTo(" came-back"), "the first message after the back-off probes the server");
+        Assert.That(servedBy.Count(s => s == " came-back"), Is.GreaterThan(1), "back in service, it takes its share");
+        Assert.That(logs.Entries.Where(e => e.EventId.Id is 1005 or 1006 && e.Message.StartsWith(wedgedName, StringComparison.Ordinal)).Select(e => e.EventId.Id),
+            Is.EqualTo(new[] { 1005, 1006 }), "probing, then back in service, each logged once");
+    }
+
+    private static string ServedBy(FilterVerdict verdict) =>
+        verdict.Failure is { } failure ? $"failure: {failure}" : verdict.Edits.OfType<AddHeader>().Single().Value.ToString();
+
     private static MessageSubmission Message(int i) => new()
     {
         Client = ClientInfo.Tcp(IPAddress.Parse("192.0.2.1"), 4321, "client.example.net"),
