@@ -65,6 +65,7 @@ internal sealed class MilterEndpoint : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Telemetry.CountEndpoint(StateName(Breaker.State), -1); // a plug-in instance replaced (a reload) leaves no count behind
         if (Pool is { } pool)
         {
             await pool.DisposeAsync().ConfigureAwait(false);
