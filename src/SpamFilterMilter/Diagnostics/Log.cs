@@ -31,7 +31,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "milter {Endpoint}: back in service")]
     public static partial void BackInService(ILogger logger, string endpoint);
 
-    [LoggerMessage(EventId = 1007, Level = LogLevel.Debug, Message = "milter {Endpoint}: {Cause}; the message tries another server")]
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Debug, Message = "milter {Endpoint}: {Cause}; the message goes to another server, if one is in service")]
     public static partial void TryingAnotherServer(ILogger logger, string endpoint, string cause);
 
     [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "milter {Endpoint}: negotiated protocol version {Version}, actions {Actions}, steps {Steps}, max packet {MaxPayload}")]
