@@ -125,6 +125,12 @@ public sealed class MilterProcess : IAsyncDisposable
     public string OptionFile(TempFolder folder, string extra = "", int timeout = 1000) =>
         folder.Write("milter.opt", $"HOST=127.0.0.1\nPORT={Port}\nTIMEOUT={timeout}\n{extra}");
 
+    /// <summary>Stops the milter where it is (SIGSTOP): a wedged milter, whose kernel still accepts connections.</summary>
+    public void Pause() => _server.Pause();
+
+    /// <summary>Lets a paused milter go on (SIGCONT).</summary>
+    public void Resume() => _server.Resume();
+
     public ValueTask DisposeAsync() => _server.DisposeAsync();
 
     /// <summary>Compiles the libmilter test milter once per test run, exactly as its header says.</summary>

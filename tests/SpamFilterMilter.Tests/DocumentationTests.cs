@@ -40,7 +40,7 @@ public class DocumentationTests
             listener.Start();
         }
 
-        Assert.That(instruments, Has.Count.EqualTo(6));
+        Assert.That(instruments, Has.Count.EqualTo(7));
         foreach (var instrument in instruments)
         {
             var kind = instrument.GetType().Name switch

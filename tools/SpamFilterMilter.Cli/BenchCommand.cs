@@ -160,34 +160,48 @@ internal static class BenchCommand
                 await go.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            for (var i = 0; i < mine && refused is null; i++)
+            // With one session for the whole run a failure ends the connection's run (its session is broken); with
+            // sessions renewed (--session-messages), as an SMTP client's are, the next message gets a new session.
+            var renewed = settings.SessionMessages > 0;
+            var ran = 0;
+            for (; ran < mine; ran++)
             {
                 var t = Stopwatch.GetTimestamp();
-                if (await SessionAsync().ConfigureAwait(false) is not { } current)
+                var verdict = await SessionAsync().ConfigureAwait(false) is { } current
+                    ? await OneAsync(current, message, cancellationToken).ConfigureAwait(false)
+                    : null;
+                messages++;
+                if (verdict is null && !renewed)
                 {
-                    break;
+                    break; // refused at connect: counted below with every message left
                 }
 
-                var verdict = await OneAsync(current, message, cancellationToken).ConfigureAwait(false);
-                messages++;
-                latencies[(perConnection * index) + i] = Stopwatch.GetTimestamp() - t;
+                latencies[(perConnection * index) + ran] = Stopwatch.GetTimestamp() - t;
+
                 Interlocked.Increment(ref done);
-                if (verdict.Edits.Count > 0)
+                if (verdict?.Edits.Count > 0)
                 {
                     Interlocked.Increment(ref edited);
                 }
 
-                if (verdict.Kind == VerdictKind.Failure)
+                if (verdict is null || verdict.Kind == VerdictKind.Failure)
                 {
                     Interlocked.Increment(ref failures);
-                    Interlocked.CompareExchange(ref firstFailure, verdict.Failure!.ToString(), null);
-                    break;
+                    Interlocked.CompareExchange(ref firstFailure, (verdict?.Failure ?? refused)!.ToString(), null);
+                    refused = null;
+                    if (!renewed)
+                    {
+                        ran++;
+                        break;
+                    }
+
+                    messages = settings.SessionMessages; // a new session for the next message
                 }
             }
 
             if (refused is { } failure)
             {
-                Interlocked.Add(ref failures, mine);
+                Interlocked.Add(ref failures, mine - ran);
                 Interlocked.CompareExchange(ref firstFailure, failure.ToString(), null);
             }
 
@@ -305,7 +319,7 @@ internal sealed record BenchReport(
     IReadOnlyList<StageLatency> Stages, double ThreadPoolWorkItems)
 {
     public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
-        {Milter}: {Transactions} transactions over {Settings.Connections} connection(s), {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O, after {WarmupTransactions} to warm up
+        {Milter}: {Transactions} transactions over {Settings.Connections} connection(s){(Settings.SessionMessages == 1 ? ", each in a session of its own" : Settings.SessionMessages > 1 ? $", {Settings.SessionMessages} per session" : "")}, {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O, after {WarmupTransactions} to warm up
           throughput      {TransactionsPerSecond,10:0} transactions/s ({Seconds:0.00} s)
           latency         p50 {P50:0.000} ms   p90 {P90:0.000} ms   p99 {P99:0.000} ms   max {Max:0.0} ms
           40 ms stalls    {Stalls}

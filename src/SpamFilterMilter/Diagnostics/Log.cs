@@ -22,6 +22,18 @@ internal static partial class Log
     [LoggerMessage(EventId = 1003, Level = LogLevel.Debug, Message = "milter {Endpoint}: connection closed")]
     public static partial void Closed(ILogger logger, string endpoint);
 
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "milter {Endpoint}: out of service for {BackoffSeconds:0.##} s after {What}: {Cause}")]
+    public static partial void OutOfService(ILogger logger, string endpoint, double backoffSeconds, string what, string cause);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "milter {Endpoint}: back-off over; the next message probes it")]
+    public static partial void Probing(ILogger logger, string endpoint);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "milter {Endpoint}: back in service")]
+    public static partial void BackInService(ILogger logger, string endpoint);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Debug, Message = "milter {Endpoint}: {Cause}; the message goes to another server, if one is in service")]
+    public static partial void TryingAnotherServer(ILogger logger, string endpoint, string cause);
+
     [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "milter {Endpoint}: negotiated protocol version {Version}, actions {Actions}, steps {Steps}, max packet {MaxPayload}")]
     public static partial void Negotiated(ILogger logger, string endpoint, uint version, string actions, string steps, int maxPayload);
 

@@ -13,6 +13,8 @@ namespace SpamFilterMilter.Diagnostics;
 internal sealed class MessageTrace(string endpoint, MilterTelemetry telemetry, ILogger logger, bool traceStages)
 {
     private readonly List<(string Stage, string Action, int Count)>? _stages = traceStages ? [] : null;
+    private string _endpoint = endpoint;
+    private MilterTelemetry _telemetry = telemetry;
     private Activity? _activity;
     private long _started;
     private bool _open;
@@ -36,6 +38,17 @@ internal sealed class MessageTrace(string endpoint, MilterTelemetry telemetry, I
         var previous = Activity.Current;
         _activity = MilterTelemetry.ActivitySource.StartActivity(MilterTelemetry.MessageSpan, ActivityKind.Client);
         Activity.Current = previous;
+        _telemetry.AddEndpoint(_activity);
+    }
+
+    /// <summary>
+    /// The server the message goes to, once one is chosen among several (HOST with a list): its name and telemetry
+    /// from now on, and on the open activity.
+    /// </summary>
+    public void UseEndpoint(string endpoint, MilterTelemetry telemetry)
+    {
+        _endpoint = endpoint;
+        _telemetry = telemetry;
         telemetry.AddEndpoint(_activity);
     }
 
@@ -96,7 +109,7 @@ internal sealed class MessageTrace(string endpoint, MilterTelemetry telemetry, I
         };
         var action = ActionName(verdict.Action);
         errorType = verdict.Kind == VerdictKind.Failure ? errorType ?? "_OTHER" : null;
-        telemetry.RecordMessage(kind, action, errorType, _started);
+        _telemetry.RecordMessage(kind, action, errorType, _started);
         if (_activity is { } activity)
         {
             activity.SetTag(MilterTelemetry.QueueId, queueId).SetTag(MilterTelemetry.Verdict, kind).SetTag(MilterTelemetry.Action, action)
@@ -118,7 +131,7 @@ internal sealed class MessageTrace(string endpoint, MilterTelemetry telemetry, I
                 VerdictKind.Failure => $"failure ({action})",
                 _ => $"{action}, {verdict.Edits.Count} edit(s)",
             };
-            Log.MessageSummary(logger, endpoint, queueId ?? "-", Describe(_stages), described, Stopwatch.GetElapsedTime(_started).TotalMilliseconds);
+            Log.MessageSummary(logger, _endpoint, queueId ?? "-", Describe(_stages), described, Stopwatch.GetElapsedTime(_started).TotalMilliseconds);
         }
 
         _stages?.Clear();

@@ -45,6 +45,8 @@ internal sealed class MilterMetrics
             "Time to open a milter connection and negotiate on it.", tags: null, durations);
         Connections = meter.CreateUpDownCounter<long>("spamfilter.milter.client.connection.count", "{connection}",
             "Milter connections open now, by state: active (a session uses it) or idle (parked, POOL_SIZE).");
+        Endpoints = meter.CreateUpDownCounter<long>("spamfilter.milter.client.endpoint.count", "{endpoint}",
+            "Milter servers of each slot, by circuit breaker state: closed (in service), open (out of service) or half_open (being probed).");
     }
 
     /// <summary>The plug-in's own meter's instruments, for a plug-in created without an <see cref="IMeterFactory"/>.</summary>
@@ -70,6 +72,9 @@ internal sealed class MilterMetrics
 
     /// <summary><c>spamfilter.milter.client.connection.count</c>: connections open now, by state.</summary>
     public UpDownCounter<long> Connections { get; }
+
+    /// <summary><c>spamfilter.milter.client.endpoint.count</c>: servers by circuit breaker state.</summary>
+    public UpDownCounter<long> Endpoints { get; }
 
     /// <summary>The instruments on the meter <paramref name="factory"/> makes, or the plug-in's own when there is no factory.</summary>
     public static MilterMetrics For(IMeterFactory? factory) =>

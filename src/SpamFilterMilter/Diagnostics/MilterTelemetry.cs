@@ -38,6 +38,7 @@ internal sealed class MilterTelemetry
     public const string Verdict = "spamfilter.milter.verdict";
     public const string Action = "spamfilter.milter.action";
     public const string ConnectionState = "spamfilter.milter.connection.state";
+    public const string EndpointState = "spamfilter.milter.endpoint.state";
     public const string QueueId = "spamfilter.milter.queue_id";
     public const string DecidedAt = "spamfilter.milter.decided_at";
     public const string Aborted = "spamfilter.milter.aborted";
@@ -49,6 +50,15 @@ internal sealed class MilterTelemetry
     /// <summary>A connection parked for reuse (POOL_SIZE).</summary>
     public const string Idle = "idle";
 
+    /// <summary>An endpoint in service (its circuit breaker closed).</summary>
+    public const string InService = "closed";
+
+    /// <summary>An endpoint out of service for its back-off (its circuit breaker open).</summary>
+    public const string OutOfService = "open";
+
+    /// <summary>An endpoint one message is probing (its circuit breaker half-open).</summary>
+    public const string Probing = "half_open";
+
     /// <summary>The plug-in's version, for the meter and the activity source.</summary>
     internal static readonly string? Version = typeof(MilterTelemetry).Assembly.GetName().Version?.ToString();
 
@@ -56,18 +66,29 @@ internal sealed class MilterTelemetry
 
     private readonly string _address;
     private readonly object? _port; // boxed once
-    private readonly string _transport;
+    private readonly string? _transport;
 
     /// <param name="metrics">The instruments to record on.</param>
     /// <param name="address">The milter's host name or address as configured (HOST), or its UNIX-domain socket's path.</param>
     /// <param name="port">Its TCP port; null for a UNIX-domain socket.</param>
     public MilterTelemetry(MilterMetrics metrics, string address, int? port)
+        : this(metrics, address, port, port is null ? "unix" : "tcp")
+    {
+    }
+
+    private MilterTelemetry(MilterMetrics metrics, string address, int? port, string? transport)
     {
         Metrics = metrics;
         _address = address;
         _port = port;
-        _transport = port is null ? "unix" : "tcp";
+        _transport = transport;
     }
+
+    /// <summary>
+    /// What a slot of several servers records when no server could take a message: <c>server.address</c> is HOST as
+    /// configured (the list), without a port or a transport.
+    /// </summary>
+    public static MilterTelemetry ForServers(MilterMetrics metrics, string host) => new(metrics, host, port: null, transport: null);
 
     /// <summary>The instruments recorded on.</summary>
     public MilterMetrics Metrics { get; }
@@ -123,6 +144,14 @@ internal sealed class MilterTelemetry
         Metrics.Connections.Add(delta, tags);
     }
 
+    /// <summary>Moves the count of endpoints in <paramref name="state"/> (<see cref="InService"/>, <see cref="OutOfService"/>, <see cref="Probing"/>) by <paramref name="delta"/>.</summary>
+    public void CountEndpoint(string state, int delta)
+    {
+        var tags = Endpoint();
+        tags.Add(EndpointState, state);
+        Metrics.Endpoints.Add(delta, tags);
+    }
+
     /// <summary>
     /// Starts the <see cref="ConnectSpan"/> span (null when nobody listens), a child of <paramref name="parent"/> or, when
     /// that is empty, of the current activity; it does not become the current activity.
@@ -176,7 +205,12 @@ internal sealed class MilterTelemetry
             return;
         }
 
-        activity.SetTag(ServerAddress, _address).SetTag(NetworkTransport, _transport);
+        activity.SetTag(ServerAddress, _address);
+        if (_transport is not null)
+        {
+            activity.SetTag(NetworkTransport, _transport);
+        }
+
         if (_port is not null)
         {
             activity.SetTag(ServerPort, _port);
@@ -196,7 +230,12 @@ internal sealed class MilterTelemetry
     /// <summary>The endpoint's attributes, to which a measurement adds its own (a <see cref="TagList"/> holds eight without allocating).</summary>
     private TagList Endpoint()
     {
-        var tags = new TagList { { ServerAddress, _address }, { NetworkTransport, _transport } };
+        var tags = new TagList { { ServerAddress, _address } };
+        if (_transport is not null)
+        {
+            tags.Add(NetworkTransport, _transport);
+        }
+
         if (_port is not null)
         {
             tags.Add(ServerPort, _port);

@@ -13,21 +13,22 @@ public sealed partial class MilterOptions
     /// <summary>Every option the file may hold, in documentation order.</summary>
     internal static IReadOnlyDictionary<string, Descriptor> Descriptors { get; } = new[]
     {
-        new Descriptor("HOST", true, "(required)", "Milter host name or address; every DNS address is tried in order. unix:/path for a UNIX-domain socket.",
+        new Descriptor("HOST", true, "(required)",
+            "Milter host name or address (every DNS address tried in order), or unix:/path; or several servers separated by commas, each optionally host:port, among which messages are spread.",
             (o, v) =>
             {
-                if (v.StartsWith("unix:", StringComparison.OrdinalIgnoreCase) || v.StartsWith("local:", StringComparison.OrdinalIgnoreCase))
+                var entries = MilterServer.ParseList(v);
+                if (entries is [{ Port: null } one])
                 {
-                    var path = v[(v.IndexOf(':', StringComparison.Ordinal) + 1)..];
-                    o.UnixSocketPath = !path.StartsWith('/') ? throw new FormatException($"\"{path}\" is not an absolute socket path")
-                        : System.Text.Encoding.UTF8.GetByteCount(path) > MaxSocketPathBytes
-                            ? throw new FormatException($"the socket path is {System.Text.Encoding.UTF8.GetByteCount(path)} bytes long; a UNIX-domain socket path holds at most {MaxSocketPathBytes}")
-                            : path;
-                    o.Host = v;
+                    // One server, as HOST always was.
+                    o.UnixSocketPath = one.UnixSocketPath;
+                    o.Host = one.UnixSocketPath is null ? one.Host : v;
                 }
                 else
                 {
-                    o.Host = ParseHost(v);
+                    o.UnixSocketPath = null;
+                    o.Host = string.Join(",", entries.Select(e => e.UnixSocketPath is not null ? e.Host
+                        : (e.Host.Contains(':', StringComparison.Ordinal) ? $"[{e.Host}]" : e.Host) + (e.Port is { } port ? $":{port}" : string.Empty)));
                 }
             }),
         new Descriptor("PORT", true, "(required)", "Milter TCP port.",
@@ -37,7 +38,7 @@ public sealed partial class MilterOptions
         new Descriptor("TIMEOUT", false, "3600", "Hundredths of a second allowed for each connect, write and read, unless CONNECT_TIMEOUT, COMMAND_TIMEOUT or CONTENT_TIMEOUT says otherwise.",
             (o, v) => o.Timeout = Hundredths(v)),
         new Descriptor("SOCKS_HOST", false, "(none)", "SOCKS5 server to connect through.",
-            (o, v) => o.SocksHost = v.Length == 0 ? null : ParseHost(v)),
+            (o, v) => o.SocksHost = v.Length == 0 ? null : MilterServer.ParseHost(v)),
         new Descriptor("SOCKS_PORT", false, "1080", "SOCKS5 server port.",
             (o, v) => o.SocksPort = ParseInteger(v, 1, 65535)),
         new Descriptor("SOCKS_PASSWORD", false, "(none)", "Password for SOCKS5 username/password authentication.",
@@ -74,6 +75,13 @@ public sealed partial class MilterOptions
             (o, v) => o.PoolSize = ParseInteger(v, 0, 10_000)),
         new Descriptor("POOL_IDLE_TIMEOUT", false, "6000", "Hundredths of a second a parked connection may wait before it is closed.",
             (o, v) => o.PoolIdleTimeout = Hundredths(v)),
+        new Descriptor("BREAKER_THRESHOLD", false, "(3 with several servers in HOST, 0 with one)",
+            "Consecutive failures after which a server is taken out of service for BREAKER_BACKOFF; 0 never takes one out.",
+            (o, v) => o.BreakerThreshold = ParseInteger(v, 0, 1000)),
+        new Descriptor("BREAKER_BACKOFF", false, "3000", "Hundredths of a second a server stays out of service before one message probes it.",
+            (o, v) => o.BreakerBackoff = Hundredths(v)),
+        new Descriptor("BREAKER_MAX_BACKOFF", false, "30000", "Hundredths of a second the back-off may grow to: it doubles each time a probe fails.",
+            (o, v) => o.BreakerMaxBackoff = Hundredths(v)),
         new Descriptor("IO_MODE", false, "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
             (o, v) => o.IoMode = ParseChoice<IoMode>(v)),
         new Descriptor("SOCKS_USER", false, "(the process's user name)", "User name for SOCKS5 username/password authentication.",
@@ -140,31 +148,4 @@ public sealed partial class MilterOptions
         !Path.IsPathFullyQualified(value) ? throw new FormatException($"\"{value}\" is not an absolute path")
         : !Directory.Exists(value) ? throw new FormatException($"the folder \"{value}\" does not exist")
         : value;
-
-    /// <summary>The longest name DNS takes (RFC 1035: 255 octets on the wire, 253 characters written).</summary>
-    private const int MaxHostNameLength = 253;
-
-    /// <summary>Linux's sun_path holds 108 bytes, the terminating NUL included.</summary>
-    private const int MaxSocketPathBytes = 107;
-
-    private static string ParseHost(string value)
-    {
-        if (value.Length == 0)
-        {
-            throw new FormatException("a host name or address is required");
-        }
-
-        if (value.Any(char.IsWhiteSpace))
-        {
-            throw new FormatException($"\"{value}\" is not a host name: it contains white space");
-        }
-
-        if (value.Length > MaxHostNameLength)
-        {
-            throw new FormatException($"a host name is at most {MaxHostNameLength} characters; this one has {value.Length}");
-        }
-
-        // An IPv6 literal may be written in brackets, as in URLs; store it bare.
-        return value is ['[', .., ']'] ? value[1..^1] : value;
-    }
 }

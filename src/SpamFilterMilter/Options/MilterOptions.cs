@@ -82,10 +82,14 @@ public enum QueueIdTiming
 /// </summary>
 public sealed partial class MilterOptions
 {
-    /// <summary>Name or address of the milter host; each address it resolves to is tried in DNS order.</summary>
+    /// <summary>
+    /// Name or address of the milter host; each address it resolves to is tried in DNS order. Or several milter servers
+    /// separated by commas, each optionally <c>host:port</c> (<c>[IPv6]:port</c>) or <c>unix:/path</c>: messages are
+    /// spread over those in service, and one that keeps failing is taken out for a while (<see cref="BreakerThreshold"/>).
+    /// </summary>
     public string Host { get; set; } = string.Empty;
 
-    /// <summary>TCP port of the milter (not used for a UNIX-domain socket).</summary>
+    /// <summary>TCP port of the milter (not used for a UNIX-domain socket); with several servers, of those HOST names without a port.</summary>
     public int Port { get; set; }
 
     /// <summary>The milter's UNIX-domain socket (HOST=unix:/path or local:/path); null for TCP.</summary>
@@ -178,6 +182,27 @@ public sealed partial class MilterOptions
     /// <summary>How long a parked connection may wait before it is closed instead of reused.</summary>
     public TimeSpan PoolIdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Consecutive failures after which a server is taken out of service for <see cref="BreakerBackoff"/> (its circuit
+    /// breaker opens); 0 never takes one out. Null: 3 when <see cref="Host"/> names several servers, 0 when it names
+    /// one, which then behaves as it always did (every message tries it).
+    /// </summary>
+    public int? BreakerThreshold { get; set; }
+
+    /// <summary>How long a server taken out of service waits before one message probes it.</summary>
+    public TimeSpan BreakerBackoff { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest back-off: it doubles each time a probe fails, up to this (at least <see cref="BreakerBackoff"/>).</summary>
+    public TimeSpan BreakerMaxBackoff { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The servers HOST names, in its order, each with its port.</summary>
+    internal IReadOnlyList<MilterServer> Servers => UnixSocketPath is { } path ? [new MilterServer(Host, 0, path)]
+        : !MilterServer.IsList(Host) ? [new MilterServer(Host, Port, null)]
+        : [.. MilterServer.ParseList(Host).Select(e => new MilterServer(e.Host, e.Port ?? Port, e.UnixSocketPath))];
+
+    /// <summary>The breaker threshold in force: <see cref="BreakerThreshold"/>, or its default for the number of servers.</summary>
+    internal int EffectiveBreakerThreshold => BreakerThreshold ?? (Servers.Count > 1 ? 3 : 0);
+
     /// <summary>SOCKS5 server to connect through; null to connect directly.</summary>
     public string? SocksHost { get; set; }
 
@@ -239,8 +264,11 @@ public sealed partial class MilterOptions
     public string SourcePath { get; set; } = "(built in)";
 
     /// <summary>The milter endpoint as log lines name it.</summary>
-    public string EndpointName => UnixSocketPath is { } path ? "unix:" + path
-        : Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+    public string EndpointName => string.Join(",", Servers.Select(s => s.Name));
+
+    /// <summary>True when every server HOST names has its own port or is a UNIX-domain socket: PORT may be left out.</summary>
+    private bool NeedsNoPort => UnixSocketPath is not null
+        || (MilterServer.IsList(Host) && MilterServer.ParseList(Host).All(e => e.Port is not null || e.UnixSocketPath is not null));
 
     /// <summary>Reads and validates an option file.</summary>
     public static MilterOptions Load(string path)
@@ -292,23 +320,21 @@ public sealed partial class MilterOptions
 
         foreach (var descriptor in Descriptors.Values.Where(d => d.Required))
         {
-            if (configuration[descriptor.Name] is null or "" && !(descriptor.Name == "PORT" && options.UnixSocketPath is not null))
+            if (configuration[descriptor.Name] is null or "" && !(descriptor.Name == "PORT" && options.NeedsNoPort))
             {
                 throw new SpamFilterConfigurationException(sourcePath, 0, descriptor.Name, "required option is missing");
             }
         }
 
-        if (options.UnixSocketPath is not null)
+        var servers = options.Servers;
+        if (servers.All(s => s.UnixSocketPath is not null) && configuration["PORT"] is { Length: > 0 })
         {
-            if (configuration["PORT"] is { Length: > 0 })
-            {
-                throw new SpamFilterConfigurationException(sourcePath, lineOf("PORT"), "PORT", "does not apply: HOST names a UNIX-domain socket");
-            }
+            throw new SpamFilterConfigurationException(sourcePath, lineOf("PORT"), "PORT", "does not apply: HOST names a UNIX-domain socket");
+        }
 
-            if (options.SocksHost is not null)
-            {
-                throw new SpamFilterConfigurationException(sourcePath, lineOf("SOCKS_HOST"), "SOCKS_HOST", "a SOCKS server cannot reach a UNIX-domain socket");
-            }
+        if (servers.Any(s => s.UnixSocketPath is not null) && options.SocksHost is not null)
+        {
+            throw new SpamFilterConfigurationException(sourcePath, lineOf("SOCKS_HOST"), "SOCKS_HOST", "a SOCKS server cannot reach a UNIX-domain socket");
         }
 
         return options;

@@ -27,6 +27,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
     private readonly bool _wholeMessage;
     private MilterSession? _session;
     private MilterConnection? _connection;
+    private EndpointLease? _lease;
     private FilterFailure? _failure;
     private bool _closed;
 
@@ -42,6 +43,15 @@ internal sealed class FilterSessionAdapter : IFilterSession
         _verdicts = new TransactionVerdictBuilder(context.Options.FailureAction, recordRecipients: wholeMessage);
         _trace = new MessageTrace(context.LogName, context.Telemetry, context.Logger, traceStages: context.Options.Debug >= 1);
     }
+
+    /// <summary>The server this session uses (the last one tried, until one connects); null before.</summary>
+    private MilterTelemetry Telemetry => _lease?.Endpoint.Telemetry ?? _context.Telemetry;
+
+    /// <summary>The server this session uses, as log lines name it; the slot's list when it has none.</summary>
+    private string EndpointName => _lease?.Endpoint.Name ?? _context.EndpointName;
+
+    /// <summary><see cref="EndpointName"/> as log lines give it, with the host's slot.</summary>
+    private string LogName => _lease?.Endpoint.LogName ?? _context.LogName;
 
     /// <summary>The failure that ended this session, if any.</summary>
     public FilterFailure? Failure => _failure;
@@ -68,9 +78,68 @@ internal sealed class FilterSessionAdapter : IFilterSession
             _trace.Start(); // the message is the whole call: a verdict at connect or HELO is counted and logged too
         }
 
+        // A server of the slot (HOST may name several); one that fails before the milter saw any of the SMTP session
+        // passes the session to the next in service, each tried once.
+        List<MilterEndpoint>? tried = null;
+        List<string>? causes = null;
+        MilterProtocolException? failure = null;
+        while (_context.Endpoints.Acquire(tried) is { } lease)
+        {
+            _lease = lease;
+            _trace.UseEndpoint(lease.Endpoint.Name, lease.Endpoint.Telemetry);
+            try
+            {
+                return await ConnectToAsync(lease.Endpoint, client, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MilterProtocolException e) when (MilterEndpoint.CountsAgainstServer(e.Kind) && !cancellationToken.IsCancellationRequested)
+            {
+                failure = e;
+                lease.Failed(e.Message);
+                (tried ??= []).Add(lease.Endpoint);
+                (causes ??= []).Add($"{lease.Endpoint.Name}: {e.Message}");
+                if (_session is { } broken)
+                {
+                    await broken.DisposeAsync().ConfigureAwait(false);
+                    _session = null;
+                    _connection = null;
+                }
+
+                if (_context.Endpoints.All.Count > 1)
+                {
+                    // Counted against this server now; the message's own failure, if no other server takes it, is the slot's.
+                    lease.Endpoint.Telemetry.RecordFailure(ErrorType(e), e.Stage);
+                    Log.TryingAnotherServer(_context.Logger, lease.Endpoint.Name, e.Message);
+                }
+            }
+            catch (MilterProtocolException e)
+            {
+                return Fail(e); // not the server's doing: another would fare no better
+            }
+        }
+
+        if (failure is not null && causes!.Count == 1 && _context.Endpoints.All.Count == 1)
+        {
+            return Fail(failure); // one server, as always
+        }
+
+        // Every server failed this session, or none could take it: the slot's failure, counted against each server already.
+        _lease = null;
+        _trace.UseEndpoint(_context.EndpointName, _context.Telemetry);
+        return Fail(new MilterProtocolException(failure?.Kind ?? MilterFailureKind.Unavailable, FilterStage.Connect, null,
+            causes is null ? $"no server can take the message: {_context.Endpoints.Unavailable()}"
+                : $"every server failed: {string.Join("; ", causes)}{(causes.Count < _context.Endpoints.All.Count ? $"; {_context.Endpoints.Unavailable(tried!)}" : string.Empty)}"),
+            counted: failure is not null);
+    }
+
+    /// <summary>
+    /// Connects to <paramref name="endpoint"/> (or takes a connection parked there, POOL_SIZE), negotiates and sends
+    /// SMFIC_CONNECT; a failure is recorded as the connect stage's and thrown as a <see cref="MilterProtocolException"/>.
+    /// </summary>
+    private async ValueTask<StageDecision> ConnectToAsync(MilterEndpoint endpoint, ClientInfo client, CancellationToken cancellationToken)
+    {
         // A parked connection first (POOL_SIZE): no TCP connect, no OPTNEG. The milter may have closed it since; a
         // transport failure on its first exchange means "open a fresh one", not a failure.
-        while (_context.Pool?.Rent() is { } parked)
+        while (endpoint.Pool?.Rent() is { } parked)
         {
             var session = StartSession(parked.Connection, parked.Options);
             var connectStarted = Stopwatch.GetTimestamp();
@@ -86,26 +155,26 @@ internal sealed class FilterSessionAdapter : IFilterSession
             }
             catch (MilterProtocolException e)
             {
-                _context.Telemetry.RecordStage(FilterStage.Connect, connectStarted, ErrorType(e));
-                return Fail(e);
+                Telemetry.RecordStage(FilterStage.Connect, connectStarted, ErrorType(e));
+                throw;
             }
         }
 
         MilterSession fresh;
         var started = Stopwatch.GetTimestamp();
-        var activity = _context.Telemetry.StartConnect(_trace.Context); // inside a whole message's span
+        var activity = Telemetry.StartConnect(_trace.Context); // inside a whole message's span
         try
         {
-            var connection = await _context.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            var connection = await endpoint.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
             fresh = StartSession(connection, negotiated: null);
             var negotiated = await fresh.NegotiateAsync(cancellationToken).ConfigureAwait(false);
-            _context.Telemetry.Connected(activity, started, connection.PeerEndPoint, negotiated.Version);
+            Telemetry.Connected(activity, started, connection.PeerEndPoint, negotiated.Version);
         }
         catch (Exception e) when (IsFailure(e, cancellationToken))
         {
             var failure = AsFailure(e, FilterStage.Connect);
-            _context.Telemetry.ConnectFailed(activity, started, ErrorType(failure), failure.Message);
-            return Fail(failure);
+            Telemetry.ConnectFailed(activity, started, ErrorType(failure), failure.Message);
+            throw failure;
         }
         finally
         {
@@ -120,8 +189,8 @@ internal sealed class FilterSessionAdapter : IFilterSession
         catch (Exception e) when (IsFailure(e, cancellationToken))
         {
             var failure = AsFailure(e, FilterStage.Connect);
-            _context.Telemetry.RecordStage(FilterStage.Connect, started, ErrorType(failure));
-            return Fail(failure);
+            Telemetry.RecordStage(FilterStage.Connect, started, ErrorType(failure));
+            throw failure;
         }
     }
 
@@ -132,14 +201,14 @@ internal sealed class FilterSessionAdapter : IFilterSession
     private async ValueTask<StageDecision> ConnectEventAsync(MilterSession session, ClientInfo client, long started, CancellationToken cancellationToken)
     {
         var response = await session.ConnectAsync(client, cancellationToken).ConfigureAwait(false);
-        _context.Telemetry.RecordStage(FilterStage.Connect, started);
+        Telemetry.RecordStage(FilterStage.Connect, started);
         return Decide(FilterStage.Connect, response);
     }
 
     private MilterSession StartSession(MilterConnection connection, NegotiatedOptions? negotiated)
     {
         _connection = connection;
-        _session = new MilterSession(connection.Stream, _context.LogName, _context.SessionSettings, _context.Logger, connection, _macros, negotiated);
+        _session = new MilterSession(connection.Stream, LogName, _context.SessionSettings, _context.Logger, connection, _macros, negotiated);
         return _session;
     }
 
@@ -205,7 +274,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         try
         {
             var answer = await session.EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
-            _context.Telemetry.RecordStage(FilterStage.EndOfMessage, started);
+            Telemetry.RecordStage(FilterStage.EndOfMessage, started);
             _trace.Stage(FilterStage.EndOfMessage, answer.Response.Action);
             if (Verdict is null)
             {
@@ -217,12 +286,13 @@ internal sealed class FilterSessionAdapter : IFilterSession
             }
 
             _trace.Finish(session.QueueId, Verdict);
+            _lease?.Succeeded();
             return Verdict;
         }
         catch (Exception e) when (IsFailure(e, cancellationToken))
         {
             var failure = AsFailure(e, FilterStage.EndOfMessage);
-            _context.Telemetry.RecordStage(FilterStage.EndOfMessage, started, ErrorType(failure));
+            Telemetry.RecordStage(FilterStage.EndOfMessage, started, ErrorType(failure));
             Fail(failure);
             return Verdict!;
         }
@@ -284,6 +354,16 @@ internal sealed class FilterSessionAdapter : IFilterSession
         }
 
         _closed = true;
+        if (_lease is { } lease)
+        {
+            if (_failure is null)
+            {
+                lease.Succeeded();
+            }
+
+            lease.Release();
+        }
+
         if (_session is not { } session)
         {
             return;
@@ -291,7 +371,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
 
         // Park the connection for the next session when the pool and libmilter allow it.
         var options = session.Options;
-        if (_context.Pool is { } pool && _failure is null && options is not null && session.CanBeReused
+        if (_lease?.Endpoint.Pool is { } pool && _failure is null && options is not null && session.CanBeReused
             && await session.QuitForReuseAsync(cancellationToken).ConfigureAwait(false))
         {
             await session.DisposeAsync().ConfigureAwait(false);
@@ -324,13 +404,13 @@ internal sealed class FilterSessionAdapter : IFilterSession
         try
         {
             var response = await call(session, state, cancellationToken).ConfigureAwait(false);
-            _context.Telemetry.RecordStage(stage, started);
+            Telemetry.RecordStage(stage, started);
             return Decide(stage, response, recipient);
         }
         catch (Exception e) when (IsFailure(e, cancellationToken))
         {
             var failure = AsFailure(e, stage);
-            _context.Telemetry.RecordStage(stage, started, ErrorType(failure));
+            Telemetry.RecordStage(stage, started, ErrorType(failure));
             return Fail(failure);
         }
     }
@@ -410,13 +490,24 @@ internal sealed class FilterSessionAdapter : IFilterSession
         return new StageDecision { Stage = stage, Action = action, Reply = reply, Failure = _failure };
     }
 
-    private StageDecision Fail(MilterProtocolException e)
+    /// <param name="e">The failure.</param>
+    /// <param name="counted">The failure was counted against each server tried already (<c>spamfilter.milter.client.failures</c>).</param>
+    private StageDecision Fail(MilterProtocolException e, bool counted = false)
     {
         if (_failure is null)
         {
-            _failure = new FilterFailure("milter " + _context.EndpointName, e.Stage, e.Message);
-            Log.Failure(_context.Logger, _context.LogName, e.Stage.ToName(), e.Message, FailureActions.Name(_context.Options.FailureAction));
-            _context.Telemetry.RecordFailure(ErrorType(e), e.Stage);
+            _failure = new FilterFailure("milter " + EndpointName, e.Stage, e.Message);
+            Log.Failure(_context.Logger, LogName, e.Stage.ToName(), e.Message, FailureActions.Name(_context.Options.FailureAction));
+            if (MilterEndpoint.CountsAgainstServer(e.Kind))
+            {
+                _lease?.Failed(e.Message);
+            }
+
+            if (!counted)
+            {
+                Telemetry.RecordFailure(ErrorType(e), e.Stage);
+            }
+
             _trace.Stage(e.Stage, null);
             Verdict = _verdicts.Failed(_failure);
             _trace.Finish(_session?.QueueId, Verdict, ErrorType(e));
@@ -427,7 +518,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
 
     /// <summary>
     /// The failure's <c>error.type</c>: connect, timeout, closed, network, malformed, unexpected, negotiation, limit,
-    /// socks, cancelled or internal (docs/operations.md). Without allocating: a failure on every message must not cost more.
+    /// socks, cancelled, unavailable or internal (docs/operations.md). Without allocating: a failure on every message must not cost more.
     /// </summary>
     internal static string ErrorType(MilterProtocolException e) => e.Kind switch
     {
@@ -441,6 +532,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         MilterFailureKind.LimitExceeded => "limit",
         MilterFailureKind.Socks => "socks",
         MilterFailureKind.Cancelled => "cancelled",
+        MilterFailureKind.Unavailable => "unavailable",
         _ => "internal",
     };
 }

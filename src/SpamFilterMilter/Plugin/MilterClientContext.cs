@@ -9,23 +9,23 @@ using SpamFilterMilter.Transport;
 
 namespace SpamFilterMilter.Plugin;
 
-/// <summary>What every session of one plug-in instance shares: options, connector, pool, logger, telemetry, the session's limits.</summary>
+/// <summary>What every session of one plug-in instance shares: options, the servers (each with its connector, pool, telemetry and breaker), logger, the session's limits.</summary>
 internal sealed class MilterClientContext
 {
     /// <param name="options">The milter and how to use it.</param>
     /// <param name="logger">Where the plug-in's lines go.</param>
     /// <param name="meterFactory">The host's meter factory, which the instruments are made through; null: the plug-in's own meter.</param>
     /// <param name="slot">The host's slot this plug-in serves (<c>SpamFilterPluginContext.Slot</c>), named in log lines; 0: none.</param>
-    public MilterClientContext(MilterOptions options, ILogger logger, IMeterFactory? meterFactory = null, int slot = 0)
+    /// <param name="time">The clock of the servers' circuit breakers; null: the system's.</param>
+    public MilterClientContext(MilterOptions options, ILogger logger, IMeterFactory? meterFactory = null, int slot = 0, TimeProvider? time = null)
     {
         MeterFactory = meterFactory;
         var metrics = MilterMetrics.For(meterFactory);
         Options = options;
         Logger = logger;
         EndpointName = options.EndpointName;
-        LogName = slot > 0 ? $"{EndpointName} (slot {slot})" : EndpointName;
-        Connector = new MilterConnector(options, logger, telemetry: MilterConnector.TelemetryFor(options, metrics), logName: LogName);
-        Pool = options.PoolSize > 0 ? new ConnectionPool(options.PoolSize, options.PoolIdleTimeout) : null;
+        LogName = MilterEndpoint.LogNameOf(EndpointName, slot);
+        Endpoints = new EndpointSet(options, logger, metrics, time ?? TimeProvider.System, slot);
         SessionSettings = new MilterSessionSettings
         {
             CommandTimeout = options.CommandTimeout,
@@ -56,19 +56,17 @@ internal sealed class MilterClientContext
 
     public string EndpointName { get; }
 
-    /// <summary>The milter as log lines name it: <see cref="EndpointName"/>, and the host's slot when it gave one (<c>127.0.0.1:8890 (slot 2)</c>).</summary>
+    /// <summary>The slot's milter as log lines name it before a session has a server: <see cref="EndpointName"/>, and the host's slot when it gave one.</summary>
     public string LogName { get; }
 
-    public MilterConnector Connector { get; }
+    /// <summary>The servers HOST names, and which one a session gets.</summary>
+    public EndpointSet Endpoints { get; }
 
     /// <summary>The host's meter factory the plug-in's instruments were made through, or null (the plug-in's own meter).</summary>
     public IMeterFactory? MeterFactory { get; }
 
-    /// <summary>The endpoint's metrics and spans.</summary>
-    public MilterTelemetry Telemetry => Connector.Telemetry;
-
-    /// <summary>Parked connections (POOL_SIZE); null when every session opens its own.</summary>
-    public ConnectionPool? Pool { get; }
+    /// <summary>The metrics and spans of a message no server took: the server's own with one server, the list's with several.</summary>
+    public MilterTelemetry Telemetry => Endpoints.Telemetry;
 
     public MilterSessionSettings SessionSettings { get; }
 }

@@ -6,6 +6,7 @@ using SpamFilterMilter.Diagnostics;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Protocol.Session;
 using SpamFilterMilter.Protocol.Wire;
+using SpamFilterMilter.Transport;
 
 namespace SpamFilterMilter.Plugin;
 
@@ -69,25 +70,48 @@ public sealed class MilterPlugin : IReachableSpamFilterPlugin
     /// </summary>
     public async ValueTask<MilterNegotiation> ProbeAsync(CancellationToken cancellationToken = default)
     {
-        var started = Stopwatch.GetTimestamp();
-        var activity = Context.Telemetry.StartConnect();
-        try
+        // With several servers, the one a session would get now, and the next when it fails, as a session does.
+        List<MilterEndpoint>? tried = null;
+        List<string>? causes = null;
+        while (Context.Endpoints.Acquire(tried) is { } lease)
         {
-            await using var connection = await Context.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
-            await using var session = new MilterSession(connection.Stream, Context.LogName, Context.SessionSettings, Context.Logger, connection);
-            var options = await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
-            Context.Telemetry.Connected(activity, started, connection.PeerEndPoint, options.Version);
-            return MilterNegotiation.From(Context.EndpointName, connection.Remote, options);
+            var endpoint = lease.Endpoint;
+            var started = Stopwatch.GetTimestamp();
+            var activity = endpoint.Telemetry.StartConnect();
+            try
+            {
+                await using var connection = await endpoint.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
+                await using var session = new MilterSession(connection.Stream, endpoint.LogName, Context.SessionSettings, Context.Logger, connection);
+                var options = await session.NegotiateAsync(cancellationToken).ConfigureAwait(false);
+                endpoint.Telemetry.Connected(activity, started, connection.PeerEndPoint, options.Version);
+                lease.Succeeded();
+                return MilterNegotiation.From(endpoint.Name, connection.Remote, options);
+            }
+            catch (MilterProtocolException e)
+            {
+                endpoint.Telemetry.ConnectFailed(activity, started, FilterSessionAdapter.ErrorType(e), e.Message);
+                if (MilterEndpoint.CountsAgainstServer(e.Kind))
+                {
+                    lease.Failed(e.Message);
+                }
+
+                if (Context.Endpoints.All.Count == 1)
+                {
+                    throw; // one server, as always
+                }
+
+                (tried ??= []).Add(endpoint);
+                (causes ??= []).Add($"{endpoint.Name}: {e.Message}");
+            }
+            finally
+            {
+                lease.Release();
+                activity?.Dispose(); // ended already, unless the host cancelled
+            }
         }
-        catch (MilterProtocolException e)
-        {
-            Context.Telemetry.ConnectFailed(activity, started, FilterSessionAdapter.ErrorType(e), e.Message);
-            throw;
-        }
-        finally
-        {
-            activity?.Dispose(); // ended already, unless the host cancelled
-        }
+
+        throw new MilterProtocolException(causes is null ? MilterFailureKind.Unavailable : MilterFailureKind.ConnectFailed, FilterStage.Connect, null,
+            causes is null ? $"no server can take a session: {Context.Endpoints.Unavailable()}" : $"every server failed: {string.Join("; ", causes)}");
     }
 
     /// <summary>Probes the milter (<see cref="ProbeAsync"/>) and says in one line what it negotiated.</summary>
@@ -100,10 +124,7 @@ public sealed class MilterPlugin : IReachableSpamFilterPlugin
     /// <summary>Closes the connections kept for reuse (POOL_SIZE) and the plug-in's own log.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (Context.Pool is { } pool)
-        {
-            await pool.DisposeAsync().ConfigureAwait(false);
-        }
+        await Context.Endpoints.DisposeAsync().ConfigureAwait(false);
 
         _ownedLoggerFactory?.Dispose();
     }

@@ -18,25 +18,31 @@ namespace SpamFilterMilter.Transport;
 /// the time of a working second one, while a refusing address fails at once and leaves its share to
 /// the next.
 /// </summary>
-internal sealed class MilterConnector(MilterOptions options, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null,
+internal sealed class MilterConnector(MilterOptions options, MilterServer server, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null,
     MilterTelemetry? telemetry = null, string? logName = null)
 {
     private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve = resolve ?? Dns.GetHostAddressesAsync;
 
-    public string EndpointName { get; } = options.EndpointName;
+    /// <summary>A connector to the first (or only) server HOST names.</summary>
+    public MilterConnector(MilterOptions options, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, MilterTelemetry? telemetry = null)
+        : this(options, options.Servers[0], logger, resolve, telemetry)
+    {
+    }
+
+    public string EndpointName { get; } = server.Name;
 
     /// <summary>The milter as log lines name it: the endpoint, with the host's slot when it gave one.</summary>
-    private string LogName { get; } = logName ?? options.EndpointName;
+    private string LogName { get; } = logName ?? server.Name;
 
     /// <summary>Where the connections are counted and the endpoint's telemetry recorded.</summary>
-    public MilterTelemetry Telemetry { get; } = telemetry ?? TelemetryFor(options, MilterMetrics.Shared);
+    public MilterTelemetry Telemetry { get; } = telemetry ?? TelemetryFor(server, MilterMetrics.Shared);
 
     /// <summary>
-    /// The telemetry of the milter <paramref name="options"/> name, on <paramref name="metrics"/>: <c>server.address</c> is
-    /// HOST as configured (or the socket's path), <c>server.port</c> PORT (none for a UNIX-domain socket).
+    /// The telemetry of <paramref name="server"/>, on <paramref name="metrics"/>: <c>server.address</c> is its host as
+    /// HOST names it (or the socket's path), <c>server.port</c> its port (none for a UNIX-domain socket).
     /// </summary>
-    public static MilterTelemetry TelemetryFor(MilterOptions options, MilterMetrics metrics) =>
-        options.UnixSocketPath is { } path ? new MilterTelemetry(metrics, path, port: null) : new MilterTelemetry(metrics, options.Host, options.Port);
+    public static MilterTelemetry TelemetryFor(MilterServer server, MilterMetrics metrics) =>
+        server.UnixSocketPath is { } path ? new MilterTelemetry(metrics, path, port: null) : new MilterTelemetry(metrics, server.Host, server.Port);
 
     private bool Blocking => options.IoMode == IoMode.Blocking;
 
@@ -47,7 +53,7 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
         MilterConnection connection;
         try
         {
-            connection = options.UnixSocketPath is { } path ? await ConnectUnixAsync(path, deadline, cancellationToken).ConfigureAwait(false)
+            connection = server.UnixSocketPath is { } path ? await ConnectUnixAsync(path, deadline, cancellationToken).ConfigureAwait(false)
                 : options.SocksHost is null ? await ConnectDirectAsync(deadline, cancellationToken).ConfigureAwait(false)
                 : await ConnectThroughSocksAsync(deadline, cancellationToken).ConfigureAwait(false);
         }
@@ -79,11 +85,11 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
 
     private async ValueTask<MilterConnection> ConnectDirectAsync(Deadline deadline, CancellationToken cancellationToken)
     {
-        var addresses = await ResolveAsync(options.Host, deadline, cancellationToken).ConfigureAwait(false);
+        var addresses = await ResolveAsync(server.Host, deadline, cancellationToken).ConfigureAwait(false);
         var causes = new List<string>();
         for (var i = 0; i < addresses.Length; i++)
         {
-            var endpoint = new IPEndPoint(addresses[i], options.Port);
+            var endpoint = new IPEndPoint(addresses[i], server.Port);
             if (await TryConnectAsync(endpoint, deadline.Remaining / (addresses.Length - i), causes, cancellationToken).ConfigureAwait(false) is var (socket, stream))
             {
                 return new MilterConnection(socket, stream, endpoint.ToString(), Telemetry);
@@ -102,9 +108,9 @@ internal sealed class MilterConnector(MilterOptions options, ILogger logger, Fun
     private async ValueTask<MilterConnection> ConnectThroughSocksAsync(Deadline deadline, CancellationToken cancellationToken)
     {
         var proxies = await ResolveAsync(options.SocksHost!, deadline, cancellationToken).ConfigureAwait(false);
-        Socks5Destination[] destinations = options.SocksResolve == SocksResolve.Remote && !IPAddress.TryParse(options.Host, out _)
-            ? [new Socks5Destination(null, options.Host, options.Port)]
-            : [.. (await ResolveAsync(options.Host, deadline, cancellationToken).ConfigureAwait(false)).Select(a => new Socks5Destination(a, null, options.Port))];
+        Socks5Destination[] destinations = options.SocksResolve == SocksResolve.Remote && !IPAddress.TryParse(server.Host, out _)
+            ? [new Socks5Destination(null, server.Host, server.Port)]
+            : [.. (await ResolveAsync(server.Host, deadline, cancellationToken).ConfigureAwait(false)).Select(a => new Socks5Destination(a, null, server.Port))];
         var causes = new List<string>();
         for (var i = 0; i < destinations.Length; i++)
         {

@@ -88,7 +88,7 @@ public class TelemetryTests : TempFolderTest
         Assert.That(mine.SelectMany(m => m.Tags.Keys).Distinct(), Is.SubsetOf(new[]
         {
             "server.address", "server.port", "network.transport", "error.type", "spamfilter.milter.stage", "spamfilter.milter.verdict",
-            "spamfilter.milter.action", "spamfilter.milter.connection.state",
+            "spamfilter.milter.action", "spamfilter.milter.connection.state", "spamfilter.milter.endpoint.state",
         }), "no attribute with a value per message (the queue id) on a metric");
     }
 

@@ -84,6 +84,9 @@ public class MilterOptionsTests : TempFolderTest
         ("OFFER_MDS", "256K", o => o.OfferMds, OfferMds.Size256K),
         ("POOL_SIZE", "4", o => o.PoolSize, 4),
         ("POOL_IDLE_TIMEOUT", "300", o => o.PoolIdleTimeout, TimeSpan.FromSeconds(3)),
+        ("BREAKER_THRESHOLD", "5", o => o.BreakerThreshold, 5),
+        ("BREAKER_BACKOFF", "500", o => o.BreakerBackoff, TimeSpan.FromSeconds(5)),
+        ("BREAKER_MAX_BACKOFF", "60000", o => o.BreakerMaxBackoff, TimeSpan.FromMinutes(10)),
         ("IO_MODE", "Blocking", o => o.IoMode, IoMode.Blocking),
         ("SOCKS_USER", "milteruser", o => o.SocksUser, "milteruser"),
         ("SOCKS_RESOLVE", "remote", o => o.SocksResolve, SocksResolve.Remote),
@@ -211,6 +214,55 @@ public class MilterOptionsTests : TempFolderTest
         var options = Load("HOST=[::1]\nPORT=8890\n");
 
         Assert.That((options.Host, options.EndpointName), Is.EqualTo(("::1", "[::1]:8890")));
+    }
+
+    [Test]
+    public void HOST_may_name_several_servers_each_with_its_own_port_or_PORT()
+    {
+        var options = Load("HOST=milter1.example.com, 10.0.0.6:8891,[2001:db8::5]:25,fe80::1,unix:/run/milter.sock\nPORT=8890\n");
+
+        Assert.That(options.Servers.Select(s => s.Name), Is.EqualTo(new[]
+        {
+            "milter1.example.com:8890", "10.0.0.6:8891", "[2001:db8::5]:25", "[fe80::1]:8890", "unix:/run/milter.sock",
+        }));
+        Assert.That((options.EndpointName, options.EffectiveBreakerThreshold),
+            Is.EqualTo(("milter1.example.com:8890,10.0.0.6:8891,[2001:db8::5]:25,[fe80::1]:8890,unix:/run/milter.sock", 3)));
+    }
+
+    [Test]
+    public void PORT_may_be_left_out_when_every_server_has_its_own()
+    {
+        var options = Load("HOST=a:1,b:2,unix:/run/m.sock\n");
+
+        Assert.That(options.Servers.Select(s => (s.Host, s.Port)), Is.EqualTo(new[] { ("a", 1), ("b", 2), ("unix:/run/m.sock", 0) }));
+    }
+
+    [TestCase("HOST=milter.example.com\nPORT=8890\n", "milter.example.com", "milter.example.com:8890")]
+    [TestCase("HOST=[::1]\nPORT=8890\n", "::1", "[::1]:8890")]
+    [TestCase("HOST=unix:/run/m.sock\n", "unix:/run/m.sock", "unix:/run/m.sock")]
+    public void One_server_is_read_as_HOST_always_was_and_has_no_breaker_unless_asked(string text, string host, string name)
+    {
+        var options = Load(text);
+
+        Assert.That((options.Host, options.EndpointName, options.Servers.Count, options.EffectiveBreakerThreshold), Is.EqualTo((host, name, 1, 0)));
+        Assert.That(Load(text + "BREAKER_THRESHOLD=3\n").EffectiveBreakerThreshold, Is.EqualTo(3));
+    }
+
+    [TestCase("HOST=a,,b\nPORT=1\n", 1, "HOST", "an entry of the list is empty")]
+    [TestCase("HOST=a,\nPORT=1\n", 1, "HOST", "an entry of the list is empty")]
+    [TestCase("HOST=a:0,b\nPORT=1\n", 1, "HOST", "\"a:0\": the port \"0\" is not a whole number from 1 to 65535")]
+    [TestCase("HOST=a:http,b\nPORT=1\n", 1, "HOST", "\"a:http\": the port \"http\" is not a whole number from 1 to 65535")]
+    [TestCase("HOST=a,b:2,a\nPORT=1\n", 1, "HOST", "\"a\" is named twice")]
+    [TestCase("HOST=a:1,b\n", 0, "PORT", "required option is missing")]
+    [TestCase("HOST=a:1,unix:rel.sock\n", 1, "HOST", "\"rel.sock\" is not an absolute socket path")]
+    [TestCase("HOST=a:1,unix:/run/m.sock\nSOCKS_HOST=s\n", 2, "SOCKS_HOST", "a SOCKS server cannot reach a UNIX-domain socket")]
+    [TestCase("HOST=unix:/run/a.sock,unix:/run/b.sock\nPORT=25\n", 2, "PORT", "does not apply: HOST names a UNIX-domain socket")]
+    public void A_list_of_servers_refuses_what_is_wrong_naming_it(string text, int line, string option, string problem)
+    {
+        var error = LoadFails(text);
+
+        Assert.That((error.Line, error.Option), Is.EqualTo((line, option)));
+        Assert.That(error.Problem, Does.StartWith(problem));
     }
 
     // Each row: file text, the line the error must name (0 = the file as a whole), the option, words of the problem.

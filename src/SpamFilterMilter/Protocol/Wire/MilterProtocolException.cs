@@ -35,6 +35,9 @@ internal enum MilterFailureKind
     /// <summary>The host cancelled the call; the session is broken all the same.</summary>
     Cancelled,
 
+    /// <summary>No server of the slot could take the session: every one out of service (its circuit breaker open) or being probed.</summary>
+    Unavailable,
+
     /// <summary>
     /// Something other than the milter failed while the message was under way (the host's message could not be read,
     /// the process ran out of memory, a fault of the plug-in itself): the message gets the failure outcome all the
