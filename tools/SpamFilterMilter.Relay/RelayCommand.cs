@@ -105,10 +105,15 @@ internal static class RelayCommand
             .AddSimpleConsole(console =>
             {
                 console.SingleLine = true;
-                console.TimestampFormat = "HH:mm:ss.fff ";
+                console.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
             })
             .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
             .Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
+        // Ctrl+C and SIGTERM stop the relay: it finishes the sessions under way and exits 0.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        cancellationToken = stopping.Token;
         SampleMilterServer? milter = null;
         RelayServer relay;
         try
@@ -157,6 +162,12 @@ internal static class RelayCommand
 
         await DisposeAsync(milter).ConfigureAwait(false);
         return 0;
+
+        void Stop(PosixSignalContext signal)
+        {
+            signal.Cancel = true; // not the default action: the relay ends by itself once stopped
+            stopping.Cancel();
+        }
     }
 
     private static async ValueTask DisposeAsync(SampleMilterServer? milter)

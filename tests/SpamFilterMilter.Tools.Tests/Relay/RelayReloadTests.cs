@@ -48,6 +48,10 @@ public sealed partial class RelayReloadTests : TempFolderTest
 
         Assert.That(refused.Value, Does.Contain($"{optionFile}:4: option BOGUS: "));
         Assert.That(await SendAsync(port), Is.EqualTo("new"), "a broken option file leaves the settings in effect");
+
+        relay.Signal("TERM");
+        Assert.That(await relay.ExitCodeAsync(), Is.Zero, "SIGTERM stops the relay with exit status 0, as docs/relay.md says (a service manager counts 143 as a failure)");
+        Assert.That(relay.Output, Does.Match(@"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} "), "log lines carry the date");
     }
 
     /// <summary>Sends one message through the relay and returns the X-Milter value of the copy it stored.</summary>
@@ -135,6 +139,13 @@ public sealed partial class RelayReloadTests : TempFolderTest
             }
 
             return seen.Task.WaitAsync(Patience);
+        }
+
+        /// <summary>The exit status, once the process has ended (bounded by the test's patience).</summary>
+        public async Task<int> ExitCodeAsync()
+        {
+            await _process.WaitForExitAsync().WaitAsync(Patience);
+            return _process.ExitCode;
         }
 
         /// <summary>Sends the signal, as <c>kill -HUP</c> would.</summary>
