@@ -1,7 +1,9 @@
 /*
  * protocol-client -- the machine's floor for `spamfilter-milter bench`: a C milter client that does
  * nothing but the protocol, the same transactions as bench (MAIL, RCPT, DATA, 5 headers, end of
- * headers, a 1 KB body, end of message, with the same macros), with TCP_NODELAY, TCP_QUICKACK and
+ * headers, a 1 KB body, end of message, with the same macros: the queue ID from DATA on, with DATA,
+ * before each header, end of headers, each body packet and end of message, as Postfix and the plug-in
+ * send it), with TCP_NODELAY, TCP_QUICKACK and
  * no-reply packets batched with the next command. One blocking thread per connection. It honours
  * what the milter negotiates (steps left out, steps not answered), so it runs against any milter.
  * What it measures is what the machine and the milter allow; docs/performance.md compares the plug-in to it.
@@ -186,6 +188,11 @@ static void *connection(void *unused)
 	static const char connect_macros[] = "Cj\0mx.example.com\0{client_addr}\0" "127.0.0.1";
 	static const char mail_macros[] = "M{mail_addr}\0bench-sender@example.com\0{mail_host}\0example.com";
 	static const char rcpt_macros[] = "R{rcpt_addr}\0bench-recipient@example.net\0{rcpt_host}\0example.net";
+	/* Postfix's milter_data_macros, milter_end_of_header_macros and milter_end_of_data_macros all hold i,
+	 * sent before each of those steps (the end-of-header ones before each header too, the end-of-data ones
+	 * before each body packet): a third of the packets of a transaction, which the milter parses. */
+	char queue_macro[] = "Ti\0" "4F2A1B3C5D6E70";
+#define QUEUE_MACRO(at, stage) (queue_macro[0] = (stage), put(buffer, (at), 'D', queue_macro, sizeof queue_macro))
 
 	for (int t = 0; t < per_connection; t++) {
 		double started = now_ms();
@@ -213,7 +220,7 @@ static void *connection(void *unused)
 		if (!(protocol & NORCPT))
 			send_buffer(fd, buffer, put(buffer, at, 'R', "<bench-recipient@example.net>", 30), !(protocol & NR_RCPT));
 		if (!(protocol & NODATA))
-			send_buffer(fd, buffer, put(buffer, 0, 'T', "", 0), !(protocol & NR_DATA));
+			send_buffer(fd, buffer, put(buffer, QUEUE_MACRO(0, 'T'), 'T', "", 0), !(protocol & NR_DATA));
 		at = 0;
 		for (int h = 0; h < 5 && !(protocol & NOHDRS); h++) {
 			/* The value loses its leading space unless the milter asked for it (HDR_LEADSPC); NUL-terminated. */
@@ -221,21 +228,21 @@ static void *connection(void *unused)
 			int name = strlen(headers[h][0]) + 1, value = strlen(text) + 1;
 			memcpy(packet, headers[h][0], name);
 			memcpy(packet + name, text, value);
-			at = put(buffer, at, 'L', packet, name + value);
+			at = put(buffer, QUEUE_MACRO(at, 'L'), 'L', packet, name + value);
 			if (!(protocol & NR_HDR)) {
 				send_buffer(fd, buffer, at, 1);
 				at = 0;
 			}
 		}
 		if (!(protocol & NOEOH)) {
-			send_buffer(fd, buffer, put(buffer, at, 'N', "", 0), !(protocol & NR_EOH));
+			send_buffer(fd, buffer, put(buffer, QUEUE_MACRO(at, 'N'), 'N', "", 0), !(protocol & NR_EOH));
 			at = 0;
 		}
 		if (!(protocol & NOBODY)) {
-			send_buffer(fd, buffer, put(buffer, at, 'B', body, sizeof body), !(protocol & NR_BODY));
+			send_buffer(fd, buffer, put(buffer, QUEUE_MACRO(at, 'B'), 'B', body, sizeof body), !(protocol & NR_BODY));
 			at = 0;
 		}
-		send_buffer(fd, buffer, put(buffer, at, 'E', "", 0), 1);
+		send_buffer(fd, buffer, put(buffer, QUEUE_MACRO(at, 'E'), 'E', "", 0), 1);
 
 		if (per_session > 0 && (t + 1) % per_session == 0) {
 			send_buffer(fd, buffer, put(buffer, 0, 'Q', "", 0), 0);
