@@ -126,7 +126,7 @@ public class ConfigurationCheckTests : TempFolderTest
         var report = await CheckAsync(FakePlugins.Slot(1, "a", "LDAP_OPTIN1=mailAntiUBEService\n"), "tcp_local smtp sourcespamfilter9optin spam\n");
 
         Assert.That(Problems(report), Has.Length.EqualTo(2));
-        Assert.That(Problems(report)[0], Does.StartWith($"problem: {Folder.Path}/imta.cnf:1: "));
+        Assert.That(Problems(report)[0], Does.StartWith($"problem: {Folder.Path}/imta.cnf:1: ").And.Contain("sourcespamfilter9optin").And.EndWith("the slot number must be 1 to 8"));
         Assert.That(Problems(report)[1], Is.EqualTo($"problem: {Folder.Path}/option.dat: option LDAP_OPTIN1: needs a directory: set DIRECTORY_FILE or LDAP_HOST"));
     }
 

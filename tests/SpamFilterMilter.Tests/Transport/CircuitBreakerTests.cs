@@ -113,10 +113,11 @@ public class CircuitBreakerTests
         breaker.Failed(probe: false);
 
         breaker.Succeeded(probe: false); // a message that was under way when it opened
-        Assert.That(breaker.State, Is.EqualTo(BreakerState.Open));
+        breaker.Failed(probe: false); // another one, failing late
+        Assert.That((breaker.State, breaker.BackoffLeft), Is.EqualTo((BreakerState.Open, Backoff)), "neither closes it nor restarts its back-off");
 
         _clock.Advance(Backoff);
-        breaker.TryStartProbe();
+        Assert.That(breaker.TryStartProbe(), Is.True);
         breaker.Succeeded(probe: false);
         breaker.Failed(probe: false);
         Assert.That(breaker.State, Is.EqualTo(BreakerState.HalfOpen), "only the probe decides");

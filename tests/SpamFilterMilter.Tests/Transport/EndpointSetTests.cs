@@ -60,6 +60,16 @@ public class EndpointSetTests
 
         second.Release();
         Assert.That(set.Acquire()!.Endpoint, Is.SameAs(second.Endpoint), "the one with none under way");
+
+        // With every server idle each time, the count cannot choose: the turn does.
+        var idle = Set("a,b,c");
+        var order = Enumerable.Range(0, 6).Select(_ =>
+        {
+            var lease = idle.Acquire()!;
+            lease.Release();
+            return lease.Endpoint.Name;
+        });
+        Assert.That(order, Is.EqualTo(new[] { "a:8890", "b:8890", "c:8890", "a:8890", "b:8890", "c:8890" }), "ties in turn");
     }
 
     [Test]
@@ -137,6 +147,8 @@ public class EndpointSetTests
         }
 
         Assert.That(set.Acquire()?.Endpoint, Is.SameAs(endpoint));
+        Assert.That((endpoint.Threshold, endpoint.Breaker.State, endpoint.Breaker.ConsecutiveFailures), Is.EqualTo((0, BreakerState.Closed, 0)),
+            "no breaker: failures are not even counted");
         Assert.That(Set("only", "BREAKER_THRESHOLD=2").All.Single().Threshold, Is.EqualTo(2));
     }
 

@@ -79,7 +79,9 @@ public class CheckConfigCommandTests : TempFolderTest
         var optionDat = Path.Combine(folder, "option.dat");
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
-        Assert.That(lines[0], Does.StartWith($"problem: {optionDat}:").And.EndWith(": option spamfilter9_library: the slot number must be 1 to 8"));
+        Assert.That(lines, Has.Length.EqualTo(3), output);
+        Assert.That(lines[0], Is.EqualTo($"problem: {optionDat}:{File.ReadAllLines(optionDat).Length}: option spamfilter9_library: the slot number must be 1 to 8"),
+            "the line appended last");
         Assert.That(lines[1], Is.EqualTo($"problem: slot 1: {Path.Combine(folder, "milter.opt")}:2: option PORT: 99999999999 is too large: out of range (1 to 65535)"));
         Assert.That(lines[^1], Is.EqualTo("check-config: 2 problems, 0 notes; 1 slot checked, milters not reached (--reach reaches them)"));
         Assert.That((cli.Exit, cli.Output), Is.EqualTo((exit, output)), "spamfilter-milter check-config says the same");
