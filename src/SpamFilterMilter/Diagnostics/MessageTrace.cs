@@ -42,7 +42,7 @@ internal sealed class MessageTrace(string endpoint, MilterTelemetry telemetry, I
     }
 
     /// <summary>
-    /// The server the message goes to, once one is chosen among several (HOST with a list): its name and telemetry
+    /// The server the message goes to, once one is chosen among several (HOST with a list): its log name and telemetry
     /// from now on, and on the open activity.
     /// </summary>
     public void UseEndpoint(string endpoint, MilterTelemetry telemetry)

@@ -86,7 +86,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         while (_context.Endpoints.Acquire(tried) is { } lease)
         {
             _lease = lease;
-            _trace.UseEndpoint(lease.Endpoint.Name, lease.Endpoint.Telemetry);
+            _trace.UseEndpoint(lease.Endpoint.LogName, lease.Endpoint.Telemetry);
             try
             {
                 return await ConnectToAsync(lease.Endpoint, client, cancellationToken).ConfigureAwait(false);
@@ -124,7 +124,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
 
         // Every server failed this session, or none could take it: the slot's failure, counted against each server already.
         _lease = null;
-        _trace.UseEndpoint(_context.EndpointName, _context.Telemetry);
+        _trace.UseEndpoint(_context.LogName, _context.Telemetry);
         return Fail(new MilterProtocolException(failure?.Kind ?? MilterFailureKind.Unavailable, FilterStage.Connect, null,
             causes is null ? $"no server can take the message: {_context.Endpoints.Unavailable()}"
                 : $"every server failed: {string.Join("; ", causes)}{(causes.Count < _context.Endpoints.All.Count ? $"; {_context.Endpoints.Unavailable(tried!)}" : string.Empty)}"),

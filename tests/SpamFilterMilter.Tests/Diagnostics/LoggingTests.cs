@@ -55,6 +55,28 @@ public class LoggingTests
     }
 
     [Test]
+    public async Task The_message_summary_of_a_plug_in_made_for_a_slot_names_the_slot_as_its_other_lines_do()
+    {
+        using var folder = new TempFolder();
+        using var listener = new ScriptedMilterListener();
+        using var logs = new CapturedLogs();
+        await using (var plugin = new MilterPlugin(MilterOptions.Load(folder.Write("milter.opt", TestPlugins.Loopback(listener.Port, "DEBUG=1\n"))), logs, null, slot: 3))
+        {
+            var milter = MilterScripts.RunAsync(listener, _ => null);
+            await plugin.FilterMessageAsync(new MessageSubmission
+            {
+                Client = ClientInfo.Tcp(IPAddress.Loopback, 1),
+                MailFrom = "alice@example.org",
+                Recipients = [new EnvelopeRecipient("bob@example.com")],
+                Message = new MemoryStream("Subject: s\r\n\r\nbody\r\n"u8.ToArray()),
+            });
+            await milter;
+        }
+
+        Assert.That(logs.Entries.Single(e => e.EventId.Id == 2001).Message, Does.StartWith($"milter 127.0.0.1:{listener.Port} (slot 3): message "));
+    }
+
+    [Test]
     public async Task DEBUG_2_adds_every_packet_decoded_and_in_hex()
     {
         var entries = await FilterTwoMessagesAsync(2);
