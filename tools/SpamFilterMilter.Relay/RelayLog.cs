@@ -23,9 +23,6 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "next hop {NextHop} not available; the client is told to try again later")]
     public static partial void NextHopUnavailable(ILogger logger, string nextHop, Exception exception);
 
-    [LoggerMessage(EventId = 7012, Level = LogLevel.Warning, Message = "slot {Slot}: {Library} is not loaded ({Failure}); spamfilter{Slot}_optional decides what its messages get")]
-    public static partial void SlotNotLoaded(ILogger logger, int slot, string library, string failure);
-
     [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "SIGHUP: reading option.dat and the slots' option files again")]
     public static partial void ReloadRequested(ILogger logger);
 }

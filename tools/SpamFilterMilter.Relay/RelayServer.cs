@@ -47,11 +47,7 @@ internal sealed class RelayServer : IAsyncDisposable
         var logger = loggerFactory.CreateLogger("SpamFilterMilter.Relay");
         var hostOptions = HostOptions.Load(options.OptionFile, options.PluginFolder);
         var channels = options.ChannelFile is null ? null : ChannelTable.Load(options.ChannelFile);
-        var host = SpamFilterHost.Create(hostOptions, channels, loggerFactory: loggerFactory);
-        foreach (var slot in host.Slots.Where(s => s.Plugin is null))
-        {
-            RelayLog.SlotNotLoaded(logger, slot.Options.Number, slot.Options.Library, LogText.Quote(slot.LoadFailure));
-        }
+        var host = SpamFilterHost.Create(hostOptions, channels, loggerFactory: loggerFactory); // logs a slot it cannot load (5001)
 
         var nextHop = options.NextHop is null ? null : new NextHop(options.NextHop, options.ServerName, options.NextHopTimeout, logger);
         var maildir = options.Maildir is null ? null : new Maildir(options.Maildir);

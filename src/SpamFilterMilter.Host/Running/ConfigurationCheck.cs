@@ -72,7 +72,7 @@ public static class ConfigurationCheck
         var logger = loggerFactory.CreateLogger("SpamFilterMilter.Host");
         foreach (var slot in options.Slots)
         {
-            var created = HostConfiguration.CreateSlot(slot, loadPlugin, loggerFactory, meterFactory: null, logger);
+            var created = HostConfiguration.CreateSlot(slot, loadPlugin, loggerFactory, meterFactory: null, logger, logFailure: false);
             if (created.Plugin is not { } plugin)
             {
                 findings.Add(created.LoadError is SpamFilterConfigurationException e
