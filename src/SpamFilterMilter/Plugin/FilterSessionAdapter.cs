@@ -80,10 +80,8 @@ internal sealed class FilterSessionAdapter : IFilterSession
 
         // A server of the slot (HOST may name several); one that fails before the milter saw any of the SMTP session
         // passes the session to the next in service, each tried once.
-        List<MilterEndpoint>? tried = null;
-        List<string>? causes = null;
-        MilterProtocolException? failure = null;
-        while (_context.Endpoints.Acquire(tried) is { } lease)
+        var failover = new EndpointFailover(_context.Endpoints);
+        while (failover.Next() is { } lease)
         {
             _lease = lease;
             _trace.UseEndpoint(lease.Endpoint.LogName, lease.Endpoint.Telemetry);
@@ -91,12 +89,8 @@ internal sealed class FilterSessionAdapter : IFilterSession
             {
                 return await ConnectToAsync(lease.Endpoint, client, cancellationToken).ConfigureAwait(false);
             }
-            catch (MilterProtocolException e) when (MilterEndpoint.CountsAgainstServer(e.Kind) && !cancellationToken.IsCancellationRequested)
+            catch (MilterProtocolException e) when (failover.MoveOn(lease, e, cancellationToken))
             {
-                failure = e;
-                lease.Failed(e.Message);
-                (tried ??= []).Add(lease.Endpoint);
-                (causes ??= []).Add($"{lease.Endpoint.Name}: {e.Message}");
                 if (_session is { } broken)
                 {
                     await broken.DisposeAsync().ConfigureAwait(false);
@@ -104,31 +98,20 @@ internal sealed class FilterSessionAdapter : IFilterSession
                     _connection = null;
                 }
 
-                if (_context.Endpoints.All.Count > 1)
-                {
-                    // Counted against this server now; the message's own failure, if no other server takes it, is the slot's.
-                    lease.Endpoint.Telemetry.RecordFailure(ErrorType(e), e.Stage);
-                    Log.TryingAnotherServer(_context.Logger, lease.Endpoint.Name, e.Message);
-                }
+                // Counted against this server now; the message's own failure, if no other server takes it, is the slot's.
+                lease.Endpoint.Telemetry.RecordFailure(ErrorType(e), e.Stage);
+                Log.TryingAnotherServer(_context.Logger, lease.Endpoint.Name, e.Message);
             }
             catch (MilterProtocolException e)
             {
-                return Fail(e); // not the server's doing: another would fare no better
+                return Fail(e); // one server, the host's cancellation, or not the server's doing: another would fare no better
             }
-        }
-
-        if (failure is not null && causes!.Count == 1 && _context.Endpoints.All.Count == 1)
-        {
-            return Fail(failure); // one server, as always
         }
 
         // Every server failed this session, or none could take it: the slot's failure, counted against each server already.
         _lease = null;
         _trace.UseEndpoint(_context.LogName, _context.Telemetry);
-        return Fail(new MilterProtocolException(failure?.Kind ?? MilterFailureKind.Unavailable, FilterStage.Connect, null,
-            causes is null ? $"no server can take the message: {_context.Endpoints.Unavailable()}"
-                : $"every server failed: {string.Join("; ", causes)}{(causes.Count < _context.Endpoints.All.Count ? $"; {_context.Endpoints.Unavailable(tried!)}" : string.Empty)}"),
-            counted: failure is not null);
+        return Fail(failover.Exhausted(), counted: failover.AnyFailed);
     }
 
     /// <summary>

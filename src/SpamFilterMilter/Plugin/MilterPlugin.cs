@@ -71,9 +71,8 @@ public sealed class MilterPlugin : IReachableSpamFilterPlugin
     public async ValueTask<MilterNegotiation> ProbeAsync(CancellationToken cancellationToken = default)
     {
         // With several servers, the one a session would get now, and the next when it fails, as a session does.
-        List<MilterEndpoint>? tried = null;
-        List<string>? causes = null;
-        while (Context.Endpoints.Acquire(tried) is { } lease)
+        var failover = new EndpointFailover(Context.Endpoints);
+        while (failover.Next() is { } lease)
         {
             var endpoint = lease.Endpoint;
             var started = Stopwatch.GetTimestamp();
@@ -90,18 +89,10 @@ public sealed class MilterPlugin : IReachableSpamFilterPlugin
             catch (MilterProtocolException e)
             {
                 endpoint.Telemetry.ConnectFailed(activity, started, FilterSessionAdapter.ErrorType(e), e.Message);
-                if (MilterEndpoint.CountsAgainstServer(e.Kind))
+                if (!failover.MoveOn(lease, e, cancellationToken))
                 {
-                    lease.Failed(e.Message);
+                    throw;
                 }
-
-                if (Context.Endpoints.All.Count == 1)
-                {
-                    throw; // one server, as always
-                }
-
-                (tried ??= []).Add(endpoint);
-                (causes ??= []).Add($"{endpoint.Name}: {e.Message}");
             }
             finally
             {
@@ -110,8 +101,7 @@ public sealed class MilterPlugin : IReachableSpamFilterPlugin
             }
         }
 
-        throw new MilterProtocolException(causes is null ? MilterFailureKind.Unavailable : MilterFailureKind.ConnectFailed, FilterStage.Connect, null,
-            causes is null ? $"no server can take a session: {Context.Endpoints.Unavailable()}" : $"every server failed: {string.Join("; ", causes)}");
+        throw failover.Exhausted();
     }
 
     /// <summary>Probes the milter (<see cref="ProbeAsync"/>) and says in one line what it negotiated.</summary>
