@@ -237,6 +237,15 @@ internal sealed class ReactorStream : Stream
 
         void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
 
+        /// <summary>
+        /// <paramref name="operation"/> (from <see cref="Start"/>) as a <see cref="ValueTask"/>, without allocating: a
+        /// parked one is this source's current operation (its version does not change until the caller has awaited it).
+        /// </summary>
+        protected ValueTask WithoutResult(ValueTask<int> operation) =>
+            operation.IsCompletedSuccessfully ? ValueTask.CompletedTask
+            : operation.IsCompleted ? new ValueTask(operation.AsTask())
+            : new ValueTask(this, _core.Version);
+
         /// <summary>A readiness edge: counted, and a parked operation tried again on this thread.</summary>
         public void OnReady()
         {
@@ -476,14 +485,13 @@ internal sealed class ReactorStream : Stream
         {
             _rest = buffer;
             _connecting = false;
-            var written = Start(cancellationToken);
-            return written.IsCompletedSuccessfully ? ValueTask.CompletedTask : Await(written);
+            return WithoutResult(Start(cancellationToken));
         }
 
         public ValueTask ConnectAsync(CancellationToken cancellationToken)
         {
             _connecting = true;
-            return Await(Start(cancellationToken));
+            return WithoutResult(Start(cancellationToken));
         }
 
         protected override Outcome Attempt(out int result, out Exception? error)
@@ -499,8 +507,6 @@ internal sealed class ReactorStream : Stream
                 return Outcome.Failed;
             }
         }
-
-        private static async ValueTask Await(ValueTask<int> operation) => await operation.ConfigureAwait(false);
 
         private Outcome Connected(out Exception? error)
         {
