@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.SampleMilter;
 
 namespace SpamFilterMilter.Relay;
@@ -87,6 +88,28 @@ internal static class RelayCommand
         return command;
     }
 
+    /// <summary>
+    /// Runs the command line <paramref name="args"/>; exits as the other tools do (<see cref="ToolExitCode"/>): 0 stopped
+    /// (Ctrl+C, SIGTERM), 1 a bad option.dat or channel table, or an address it cannot listen on, 2 a wrong command line.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var parsed = Create(output, error).Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var problem in parsed.Errors)
+            {
+                await error.WriteLineAsync(problem.Message).ConfigureAwait(false);
+            }
+
+            return (int)ToolExitCode.Usage;
+        }
+
+        // The relay handles SIGINT and SIGTERM itself (RunAsync below): System.CommandLine's handler would end the
+        // process with 130 or 143, which a service manager counts as a failure, after the relay had stopped cleanly.
+        return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, Output = output, Error = error }).ConfigureAwait(false);
+    }
+
     /// <summary>Reports <paramref name="message"/> as the option's parse error.</summary>
     private static T? Refuse<T>(System.CommandLine.Parsing.ArgumentResult result, string message)
         where T : class
@@ -96,8 +119,8 @@ internal static class RelayCommand
     }
 
     /// <summary>
-    /// Runs the relay until <paramref name="cancellationToken"/> fires (Ctrl+C, SIGTERM): 0; 2 for a bad option.dat or
-    /// channel table; 1 when it cannot listen (or the sample milter cannot).
+    /// Runs the relay until <paramref name="cancellationToken"/> fires (Ctrl+C, SIGTERM): 0; 1 for a bad option.dat or
+    /// channel table, or when it cannot listen (or the sample milter cannot).
     /// </summary>
     public static async Task<int> RunAsync(RelayOptions options, bool sampleMilter, bool verbose, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
@@ -130,13 +153,13 @@ internal static class RelayCommand
         {
             await error.WriteLineAsync(e.Message).ConfigureAwait(false);
             await DisposeAsync(milter).ConfigureAwait(false);
-            return 2;
+            return (int)ToolExitCode.ProblemsFound;
         }
         catch (Exception e) when (e is SocketException or InvalidOperationException)
         {
             await error.WriteLineAsync(milter is null && sampleMilter ? $"cannot start the sample milter on {SampleMilterEndPoint}: {e.Message}" : e.Message).ConfigureAwait(false);
             await DisposeAsync(milter).ConfigureAwait(false);
-            return 1;
+            return (int)ToolExitCode.ProblemsFound;
         }
 
         await using (relay)
@@ -161,7 +184,7 @@ internal static class RelayCommand
         }
 
         await DisposeAsync(milter).ConfigureAwait(false);
-        return 0;
+        return (int)ToolExitCode.Success;
 
         void Stop(PosixSignalContext signal)
         {

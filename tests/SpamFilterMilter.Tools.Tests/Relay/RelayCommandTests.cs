@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net;
 using System.Text.RegularExpressions;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Relay;
 using SpamFilterMilter.Testing.Smtp;
 
@@ -54,7 +55,7 @@ public partial class RelayCommandTests : TempFolderTest
     }
 
     [Test]
-    public async Task A_wrong_option_dat_is_reported_with_its_line_and_exit_status_2()
+    public async Task A_wrong_option_dat_is_reported_with_its_line_and_exit_status_1_as_the_other_tools_report_a_configuration_error()
     {
         var optionFile = Folder.Write("option.dat", "spamfilter9_library=x.dll\n");
         using var error = new StringWriter();
@@ -63,7 +64,7 @@ public partial class RelayCommandTests : TempFolderTest
             .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0"])
             .InvokeAsync();
 
-        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
         Assert.That(error.ToString(), Does.StartWith($"{optionFile}:1: option spamfilter9_library:"));
     }
 
@@ -80,8 +81,20 @@ public partial class RelayCommandTests : TempFolderTest
             .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", listen])
             .InvokeAsync();
 
-        Assert.That(exit, Is.EqualTo(1));
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
         Assert.That(error.ToString(), Does.StartWith($"cannot listen on {listen}: "));
+    }
+
+    [Test]
+    public async Task A_wrong_command_line_is_reported_with_exit_status_2_and_nothing_is_started()
+    {
+        using var error = new StringWriter();
+
+        var exit = await RelayCommand.RunAsync(["--options", "option.dat", "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "nowhere"], TextWriter.Null, error);
+
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.Usage));
+        Assert.That(error.ToString(), Is.EqualTo($"--listen: \"nowhere\" is not address:port.{Environment.NewLine}"));
+        Assert.That(Directory.Exists(Path.Combine(Folder.Path, "mail")), Is.False, "nothing started: the maildir is made only when the relay runs");
     }
 
     /// <summary>Collects what the relay prints, and finds the port in its "listening on" line.</summary>
