@@ -87,7 +87,12 @@ internal static class BenchCommand
         await using var plugin = new MilterPlugin(options, NullLoggerFactory.Instance);
         var message = BenchMessage.Create(settings.Headers, settings.Size);
         var latencies = new long[settings.Transactions];
-        var perConnection = settings.Transactions / settings.Connections;
+        // Each connection takes the next transaction until none is left, as an MTA's sessions take the next message: a
+        // stalled session holds up its own message, not a share of the run fixed in advance (with shares, one stall of a
+        // second, which libmilter's worker pool gives now and then to any client, made the whole run's throughput).
+        // With --session-messages a connection takes a whole session's messages at a time, as one SMTP client sends them.
+        var taken = 0;
+        var batch = Math.Max(1, settings.SessionMessages);
         var done = 0;
         var failures = 0;
         var edited = 0;
@@ -104,9 +109,16 @@ internal static class BenchCommand
         var jitSettled = settings.WarmupTime <= TimeSpan.Zero;
         _ = WaitForJitToSettleAsync(settings.WarmupTime, () => Volatile.Write(ref jitSettled, true), cancellationToken);
 
+        // The next transactions for a connection, [first, end): false when none is left.
+        bool Take(out int first, out int end)
+        {
+            first = Interlocked.Add(ref taken, batch) - batch;
+            end = Math.Min(first + batch, settings.Transactions);
+            return first < settings.Transactions;
+        }
+
         async Task Connection(int index)
         {
-            var mine = index == settings.Connections - 1 ? settings.Transactions - (perConnection * index) : perConnection;
             IFilterSession? session = null;
             FilterFailure? refused = null;
             var messages = 0; // on the current session
@@ -166,8 +178,7 @@ internal static class BenchCommand
             // With one session for the whole run a failure ends the connection's run (its session is broken); with
             // sessions renewed (--session-messages), as an SMTP client's are, the next message gets a new session.
             var renewed = settings.SessionMessages > 0;
-            var ran = 0;
-            for (; ran < mine; ran++)
+            for (int number = 0, end = 0; number < end || Take(out number, out end); number++)
             {
                 var t = Stopwatch.GetTimestamp();
                 var verdict = await SessionAsync().ConfigureAwait(false) is { } current
@@ -176,10 +187,10 @@ internal static class BenchCommand
                 messages++;
                 if (verdict is null && !renewed)
                 {
-                    break; // refused at connect: counted below with every message left
+                    break; // refused at connect: counted below, and the connection stops
                 }
 
-                latencies[(perConnection * index) + ran] = Stopwatch.GetTimestamp() - t;
+                latencies[number] = Stopwatch.GetTimestamp() - t;
 
                 Interlocked.Increment(ref done);
                 if (verdict?.Edits.Count > 0)
@@ -194,8 +205,7 @@ internal static class BenchCommand
                     refused = null;
                     if (!renewed)
                     {
-                        ran++;
-                        break;
+                        break; // the session is broken: the other connections go on
                     }
 
                     messages = settings.SessionMessages; // a new session for the next message
@@ -204,7 +214,7 @@ internal static class BenchCommand
 
             if (refused is { } failure)
             {
-                Interlocked.Add(ref failures, mine - ran);
+                Interlocked.Increment(ref failures); // the message it had taken
                 Interlocked.CompareExchange(ref firstFailure, failure.ToString(), null);
             }
 
@@ -254,6 +264,7 @@ internal static class BenchCommand
         }
 
         var elapsed = Stopwatch.GetElapsedTime(started);
+        failures += settings.Transactions - Math.Min(taken, settings.Transactions); // never run: every connection had stopped
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         var workItems = ThreadPool.CompletedWorkItemCount - workItemsBefore;

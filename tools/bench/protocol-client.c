@@ -3,9 +3,9 @@
  * nothing but the protocol, the same transactions as bench (MAIL, RCPT, DATA, 5 headers, end of
  * headers, a 1 KB body, end of message, with the same macros: the queue ID from DATA on, with DATA,
  * before each header, end of headers, each body packet and end of message, as Postfix and the plug-in
- * send it), with TCP_NODELAY, TCP_QUICKACK and
- * no-reply packets batched with the next command. One blocking thread per connection. It honours
- * what the milter negotiates (steps left out, steps not answered), so it runs against any milter.
+ * send it), with TCP_NODELAY, TCP_QUICKACK and no-reply packets batched with the next command. One
+ * blocking thread per connection, each taking the next transaction until none is left (as bench does).
+ * It honours what the milter negotiates (steps left out, steps not answered), so it runs against any milter.
  * What it measures is what the machine and the milter allow; docs/performance.md compares the plug-in to it.
  *
  *   cc -O2 -Wall -Werror -o protocol-client protocol-client.c -lpthread
@@ -54,10 +54,9 @@
 #define NR_BODY 0x80000
 #define HDR_LEADSPC 0x100000
 
-static int port, per_connection, per_session, stalls;
+static int port, transactions, taken, per_session, stalls;
 static const char *unix_path;
 static double slowest_ms, *latencies;
-static int next_connection;
 static pthread_mutex_t stats = PTHREAD_MUTEX_INITIALIZER;
 
 static double now_ms(void)
@@ -175,12 +174,8 @@ static void *connection(void *unused)
 	char buffer[8192], body[1024], packet[512];
 	int fd = -1, at;
 	uint32_t protocol = 0;
-	double *mine;
 
 	(void) unused;
-	pthread_mutex_lock(&stats);
-	mine = latencies + (size_t) per_connection * next_connection++;
-	pthread_mutex_unlock(&stats);
 	for (int i = 0; i < (int) sizeof body; i++)
 		body[i] = i % 78 == 76 ? '\r' : i % 78 == 77 ? '\n' : 'x';
 
@@ -194,7 +189,16 @@ static void *connection(void *unused)
 	char queue_macro[] = "Ti\0" "4F2A1B3C5D6E70";
 #define QUEUE_MACRO(at, stage) (queue_macro[0] = (stage), put(buffer, (at), 'D', queue_macro, sizeof queue_macro))
 
-	for (int t = 0; t < per_connection; t++) {
+	/* Each connection takes the next transaction until none is left, as bench does: a stalled session holds up its
+	 * own message, not a share of the run fixed in advance. With MESSAGES_PER_CONNECTION, a session's worth at a time. */
+	int batch = per_session > 0 ? per_session : 1;
+	for (int t = 0, end = 0;; t++) {
+		if (t == end) {
+			t = __atomic_fetch_add(&taken, batch, __ATOMIC_RELAXED);
+			if (t >= transactions)
+				break;
+			end = t + batch < transactions ? t + batch : transactions;
+		}
 		double started = now_ms();
 
 		if (fd < 0) {
@@ -244,14 +248,14 @@ static void *connection(void *unused)
 		}
 		send_buffer(fd, buffer, put(buffer, QUEUE_MACRO(at, 'E'), 'E', "", 0), 1);
 
-		if (per_session > 0 && (t + 1) % per_session == 0) {
+		if (per_session > 0 && t + 1 == end) { /* the session's last message */
 			send_buffer(fd, buffer, put(buffer, 0, 'Q', "", 0), 0);
 			close(fd);
 			fd = -1;
 		}
 
 		double took = now_ms() - started;
-		mine[t] = took;
+		latencies[t] = took;
 		pthread_mutex_lock(&stats);
 		stalls += took >= 40;
 		slowest_ms = took > slowest_ms ? took : slowest_ms;
@@ -287,11 +291,11 @@ int main(int argc, char **argv)
 
 	if (argc < 4 || argc > 5 || (argv[1][0] == '/' ? (unix_path = argv[1]) == NULL : (port = atoi(argv[1])) <= 0)
 	    || (connections = atoi(argv[2])) <= 0 || connections > 4096
-	    || (per_connection = atoi(argv[3]) / connections) <= 0 || (argc == 5 && (per_session = atoi(argv[4])) <= 0)) {
+	    || (transactions = atoi(argv[3])) < connections || (argc == 5 && (per_session = atoi(argv[4])) <= 0)) {
 		fprintf(stderr, "usage: %s PORT|/unix/socket CONNECTIONS TRANSACTIONS [MESSAGES_PER_CONNECTION]\n", argv[0]);
 		return 2;
 	}
-	latencies = calloc((size_t) per_connection * connections, sizeof *latencies);
+	latencies = calloc((size_t) transactions, sizeof *latencies);
 	pthread_attr_init(&small);
 	pthread_attr_setstacksize(&small, 256 * 1024); /* a few KiB are used: many connections fit */
 	getrusage(RUSAGE_SELF, &r0);
@@ -309,7 +313,7 @@ int main(int argc, char **argv)
 	double seconds = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 	double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec)
 		+ ((r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) / 1e6;
-	int total = per_connection * connections;
+	int total = transactions;
 	qsort(latencies, total, sizeof *latencies, by_value);
 	printf("{\"transactions\": %d, \"transactionsPerSecond\": %.1f, \"cpuMicrosecondsPerTransaction\": %.1f, "
 	       "\"latencyMs\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "

@@ -7,11 +7,13 @@
 # way: the machine's floor at that moment. Every figure of the plug-in is also given as a ratio to
 # that C client's in the same run, and the last column says which targets it misses (throughput at
 # least 0.9 of the C client's, client CPU per transaction at most 1.3 times, no more waits of 40 ms
-# or more, p99 at most 1.5 times). Needs gcc, libmilter-dev, opendkim, opendkim-tools and microsocks
+# or more, p99 at most 1.5 times). Each row is the median of REPEAT runs (3), the clients taking turns
+# within each, so that one stall of a second, or a minute when the machine is slower, does not make
+# the row (the slowest transaction is the slowest of all runs, failures the sum). Needs gcc, libmilter-dev, opendkim, opendkim-tools and microsocks
 # (tests/system-packages.txt).
 #
-#   tools/bench/run.sh                    # the main table, 10,000 transactions each (~10 minutes)
-#   N=2000 tools/bench/run.sh             # fewer transactions
+#   tools/bench/run.sh                    # the main table, 10,000 transactions each, 3 runs (~35 minutes)
+#   N=2000 REPEAT=1 tools/bench/run.sh    # fewer transactions, one run of each
 #   MILTERS=opendkim IO=async CONNECTIONS=8 tools/bench/run.sh   (IO: async, blocking, c = the C floor)
 #   PATHS="fresh pool unix socks" MILTERS=continue-all tools/bench/run.sh   # the other ways to the milter
 #   RESULTS=/tmp/results tools/bench/run.sh   # keep each run's JSON there
@@ -31,6 +33,7 @@ milters=${MILTERS:-continue-all add-header opendkim}
 ios=${IO:-async blocking c}
 connections=${CONNECTIONS:-1 8 32 128}
 paths=${PATHS-tcp}
+repeat=${REPEAT:-3} # runs of each client per row, interleaved; the table gives the median of each figure
 base=${BASE_PORT:-29010} # below the ephemeral range (32768 and up), where a client's port in TIME_WAIT could hold ours
 work=$(mktemp -d /tmp/sfm-bench.XXXXXX)
 results=${RESULTS:-$work/results}
@@ -104,24 +107,28 @@ for path in $paths; do
         served_by=$milter; [ "$path" = unix ] && served_by=$milter-unix
         target=(--host 127.0.0.1 --port "${port[$milter]}"); c_target=${port[$milter]}; c_extra=(); c_env=()
         case $path in
-            fresh) target+=(--session-messages 1); c_extra=(1) ;;
+            fresh|pool) c_extra=(1) ;;&
+            fresh) target+=(--session-messages 1) ;;
             unix) target=(--host "unix:${port[$served_by]}"); c_target=${port[$served_by]} ;;
             socks) target+=(--option SOCKS_HOST=127.0.0.1 --option "SOCKS_PORT=${port[socks]}"); c_env=("PROTOCOL_CLIENT_SOCKS=${port[socks]}") ;;
         esac
-        for io in $ios; do
-            for c in $connections; do
-                extra=()
-                [ "$path" = pool ] && extra=(--session-messages 1 --option "POOL_SIZE=$c") && c_extra=(1)
-                before=$(ticks "${pid[$served_by]}")
-                out="$results/$milter-$path-$io-$c.json"
-                if [ "$io" = c ]; then
-                    env "${c_env[@]}" "$work/protocol-client" "$c_target" "$c" "$n" "${c_extra[@]}" >"$out"
-                else
-                    "${cli[@]}" bench "${target[@]}" "${extra[@]}" -n "$n" -c "$c" \
-                        --option "IO_MODE=$io" --option TIMEOUT=1000 --json --no-progress >"$out"
-                fi
-                after=$(ticks "${pid[$served_by]}")
-                /usr/bin/python3 - "$out" "$milter" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
+        # Interleaved: each repetition runs every client at one connection count in turn, so that the C client is
+        # measured in the same minute as the runs compared with it (this machine's pace drifts within minutes).
+        for c in $connections; do
+            for rep in $(seq 1 "$repeat"); do
+                for io in $ios; do
+                    extra=()
+                    [ "$path" = pool ] && extra=(--session-messages 1 --option "POOL_SIZE=$c")
+                    before=$(ticks "${pid[$served_by]}")
+                    out="$results/$milter-$path-$io-$c-$rep.json"
+                    if [ "$io" = c ]; then
+                        env "${c_env[@]}" "$work/protocol-client" "$c_target" "$c" "$n" "${c_extra[@]}" >"$out"
+                    else
+                        "${cli[@]}" bench "${target[@]}" "${extra[@]}" -n "$n" -c "$c" \
+                            --option "IO_MODE=$io" --option TIMEOUT=1000 --json --no-progress >"$out"
+                    fi
+                    after=$(ticks "${pid[$served_by]}")
+                    /usr/bin/python3 - "$out" "$milter" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 path, milter, ticks, hz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 r = json.load(open(path))
@@ -131,6 +138,7 @@ served = r["transactions"] + r.get("warmupTransactions", 0)
 r["milterCpuMicrosecondsPerTransaction"] = round(ticks * 1e6 / hz / max(1, served), 1)
 json.dump(r, open(path, "w"), indent=2)
 PY
+                done
             done
         done
     done
@@ -140,11 +148,31 @@ done
 import json, os, sys
 folder, milters, paths = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 order = {"c": 0, "async": 1, "blocking": 2}
-rows = {}
+from statistics import median
+runs = {}
 for name in os.listdir(folder):
-    milter, path, io, connections = name[:-5].rsplit("-", 3)
+    if name.count("-") < 4 or name.startswith(("idle-", "scale-")):
+        continue
+    milter, path, io, connections, _ = name[:-5].rsplit("-", 4)
     if milter in milters and path in paths:
-        rows[milter, path, int(connections), io] = json.load(open(os.path.join(folder, name)))
+        runs.setdefault((milter, path, int(connections), io), []).append(json.load(open(os.path.join(folder, name))))
+def combined(results):
+    """The median of each figure over the repetitions (the slowest transaction: the slowest of all; failures: all)."""
+    def m(get):
+        values = [v for v in map(get, results) if v is not None]
+        return median(values) if values else None
+    return {
+        "transactionsPerSecond": m(lambda r: r["transactionsPerSecond"]),
+        "cpuMicrosecondsPerTransaction": m(lambda r: r["cpuMicrosecondsPerTransaction"]),
+        "stallsOver40ms": m(lambda r: r["stallsOver40ms"]),
+        "latencyMs": {"p50": m(lambda r: r.get("latencyMs", {}).get("p50")), "p99": m(lambda r: r.get("latencyMs", {}).get("p99")),
+                      "max": max(r.get("latencyMs", {}).get("max", r.get("maxMs", 0)) for r in results)},
+        "milterCpuMicrosecondsPerTransaction": m(lambda r: r["milterCpuMicrosecondsPerTransaction"]),
+        "allocatedBytesPerTransaction": m(lambda r: r.get("allocatedBytesPerTransaction")),
+        "edited": m(lambda r: r.get("edited")),
+        "failures": None if all(r.get("failures") is None for r in results) else sum(r.get("failures", 0) for r in results),
+    }
+rows = {key: combined(results) for key, results in runs.items()}
 def f(value, fmt):
     return "-" if value is None else format(value, fmt)
 def ratio(ours, floor):
@@ -168,8 +196,8 @@ for key in sorted(rows, key=lambda k: (paths.index(k[1]), milters.index(k[0]), k
     client = {"async": "plug-in, async", "blocking": "plug-in, blocking", "c": "C protocol client"}[io]
     print(f'| {milter} | {path} | {connections} | {client} | {tps:,.0f} | {"" if io == "c" else ratio(tps, (c or {}).get("transactionsPerSecond"))} '
           f'| {f(l.get("p50"), ".3f")} | {f(p99, ".3f")} | {"" if io == "c" else ratio(p99, cl.get("p99"))} | {f(l.get("max", r.get("maxMs")), ".1f")} '
-          f'| {waits} | {"" if io == "c" or c is None else c["stallsOver40ms"]} | {cpu:.0f} | {"" if io == "c" else ratio(cpu, (c or {}).get("cpuMicrosecondsPerTransaction"))} '
-          f'| {r["milterCpuMicrosecondsPerTransaction"]:.0f} | {f(r.get("allocatedBytesPerTransaction"), ",.0f")} | {f(r.get("edited"), "d")} | {f(r.get("failures"), "d")} | {missed} |')
+          f'| {waits:g} | {"" if io == "c" or c is None else format(c["stallsOver40ms"], "g")} | {cpu:.0f} | {"" if io == "c" else ratio(cpu, (c or {}).get("cpuMicrosecondsPerTransaction"))} '
+          f'| {r["milterCpuMicrosecondsPerTransaction"]:.0f} | {f(r.get("allocatedBytesPerTransaction"), ",.0f")} | {f(r.get("edited"), "g")} | {f(r.get("failures"), "d")} | {missed} |')
 PY
 
 if [ -n "${SCALE:-}" ]; then

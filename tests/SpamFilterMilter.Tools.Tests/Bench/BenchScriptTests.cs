@@ -1,16 +1,17 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
 
 namespace SpamFilterMilter.Tools.Tests.Bench;
 
 /// <summary>tools/bench/run.sh, the script behind the README's figures, on a small run.</summary>
 [Category("Integration")]
-public class BenchScriptTests
+public class BenchScriptTests : TempFolderTest
 {
     [Test]
     public async Task The_bench_script_measures_both_libmilter_milters_with_the_plug_in_and_the_C_client_one_row_per_run_with_ratios_to_the_C_client()
     {
-        var rows = await RunAsync(new() { ["MILTERS"] = "continue-all add-header", ["IO"] = "blocking c", ["CONNECTIONS"] = "2" });
+        var rows = await RunAsync(new() { ["MILTERS"] = "continue-all add-header", ["IO"] = "blocking c", ["CONNECTIONS"] = "2", ["REPEAT"] = "2", ["RESULTS"] = Folder.Path });
 
         Assert.That(rows.Select(r => (r[1], r[2], r[3], r[4])), Is.EqualTo(new[]
         {
@@ -31,12 +32,20 @@ public class BenchScriptTests
             Assert.That(plugin[19], Is.Not.Empty.And.Not.EqualTo("-"), "the targets it misses, or none");
             Assert.That(c[6], Is.Empty, "the C client is the reference");
         }
+
+        // Each row is the median of its REPEAT runs: with two, the mean of the two runs' figures.
+        foreach (var (row, name) in new[] { (rows[0], "continue-all-tcp-c-2"), (rows[1], "continue-all-tcp-blocking-2"), (rows[3], "add-header-tcp-blocking-2") })
+        {
+            var runs = Enumerable.Range(1, 2).Select(rep => JsonDocument.Parse(File.ReadAllText(Path.Combine(Folder.Path, $"{name}-{rep}.json"))).RootElement).ToArray();
+            var median = runs.Average(r => r.GetProperty("transactionsPerSecond").GetDouble());
+            Assert.That(Number(row[5]), Is.EqualTo(median).Within(0.5), $"{name}: the median throughput of its two runs");
+        }
     }
 
     [Test]
     public async Task The_bench_script_measures_the_other_paths_a_fresh_connection_per_message_the_pool_a_unix_socket_and_socks5_with_both_clients()
     {
-        var rows = await RunAsync(new() { ["MILTERS"] = "continue-all", ["IO"] = "async c", ["CONNECTIONS"] = "2", ["PATHS"] = "fresh pool unix socks" });
+        var rows = await RunAsync(new() { ["MILTERS"] = "continue-all", ["IO"] = "async c", ["CONNECTIONS"] = "2", ["PATHS"] = "fresh pool unix socks", ["REPEAT"] = "1" });
 
         Assert.That(rows.Select(r => (r[2], r[4])), Is.EqualTo(new[]
         {
