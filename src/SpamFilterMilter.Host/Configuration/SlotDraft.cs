@@ -47,6 +47,7 @@ internal sealed class SlotDraft
             ?? throw reader.Error(library.Line, $"spamfilter{number}_config_file", $"is required with spamfilter{number}_library");
         return new SlotOptions(number, reader.PluginPath(library.Value), configFile)
         {
+            LibraryLine = library.Line,
             Optional = Optional,
             NullAction = NullAction,
             StringAction = StringAction,

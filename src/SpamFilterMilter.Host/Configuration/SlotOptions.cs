@@ -16,6 +16,9 @@ public sealed class SlotOptions
     /// <summary><c>spamfilterX_library</c>: full path of the plug-in assembly.</summary>
     public string Library { get; }
 
+    /// <summary>The line of option.dat that sets <c>spamfilterX_library</c> (1-based; 0 when the slot was not read from a file).</summary>
+    public int LibraryLine { get; internal set; }
+
     /// <summary><c>spamfilterX_config_file</c>: full path of the plug-in's own option file.</summary>
     public string ConfigFile { get; }
 

@@ -77,7 +77,8 @@ public static class ConfigurationCheck
             {
                 findings.Add(created.LoadError is SpamFilterConfigurationException e
                     ? Problem(e, slot.Number)
-                    : new ConfigurationFinding(FindingKind.Problem, $"the plug-in cannot be used: {created.LoadFailure}", Slot: slot.Number));
+                    : new ConfigurationFinding(FindingKind.Problem, $"the plug-in cannot be used: {created.LoadFailure}", options.FilePath, slot.LibraryLine,
+                        slot.OptionName("library"), slot.Number));
                 continue;
             }
 

@@ -61,13 +61,16 @@ public class ConfigurationCheckTests : TempFolderTest
     }
 
     [Test]
-    public async Task A_plug_in_that_cannot_be_loaded_is_a_problem_of_its_slot()
+    public async Task A_plug_in_that_cannot_be_loaded_is_a_problem_of_its_slot_at_the_option_dat_line_that_names_it()
     {
         _plugins.Add("a", FakePlugins.Verdict("keep;"));
 
         var report = await CheckAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(3, "missing"));
 
-        Assert.That(Problems(report), Is.EqualTo(new[] { $"problem: slot 3: the plug-in cannot be used: The plug-in {Folder.Path}/missing.dll does not exist." }));
+        Assert.That(Problems(report), Is.EqualTo(new[]
+        {
+            $"problem: slot 3: {Folder.Path}/option.dat:3: option spamfilter3_library: the plug-in cannot be used: The plug-in {Folder.Path}/missing.dll does not exist.",
+        }));
     }
 
     [Test]
