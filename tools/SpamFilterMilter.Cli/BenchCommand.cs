@@ -87,6 +87,7 @@ internal static class BenchCommand
         await using var plugin = new MilterPlugin(options, NullLoggerFactory.Instance);
         var message = BenchMessage.Create(settings.Headers, settings.Size);
         var latencies = new long[settings.Transactions];
+        var ranBy = new int[settings.Connections]; // how many each connection ran: a milter that serves some sessions and starves others shows here
         // Each connection takes the next transaction until none is left, as an MTA's sessions take the next message: a
         // stalled session holds up its own message, not a share of the run fixed in advance (with shares, one stall of a
         // second, which libmilter's worker pool gives now and then to any client, made the whole run's throughput).
@@ -191,6 +192,7 @@ internal static class BenchCommand
                 }
 
                 latencies[number] = Stopwatch.GetTimestamp() - t;
+                ranBy[index]++;
 
                 Interlocked.Increment(ref done);
                 if (verdict?.Edits.Count > 0)
@@ -275,7 +277,8 @@ internal static class BenchCommand
         return new BenchReport(
             plugin.Description, options.IoMode.ToString().ToLowerInvariant(), settings, done, failures, firstFailure, edited, warmupDone, elapsed.TotalSeconds,
             done / elapsed.TotalSeconds, Percentile(0.50), Percentile(0.90), Percentile(0.99), sorted.Length == 0 ? 0 : Ticks(sorted[^1]),
-            sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured, stageLatencies?.Summary() ?? [], workItems / (double)measured, jitCompiled);
+            sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured, stageLatencies?.Summary() ?? [], workItems / (double)measured, jitCompiled,
+            ranBy.Min(), ranBy.Max());
     }
 
     private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
@@ -367,7 +370,7 @@ internal static class BenchCommand
 internal sealed record BenchReport(
     string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, int Edited, int WarmupTransactions, double Seconds,
     double TransactionsPerSecond, double P50, double P90, double P99, double Max, int Stalls, double CpuMicroseconds, double AllocatedBytes,
-    IReadOnlyList<StageLatency> Stages, double ThreadPoolWorkItems, long JitCompiledMethods = 0)
+    IReadOnlyList<StageLatency> Stages, double ThreadPoolWorkItems, long JitCompiledMethods = 0, int FewestPerConnection = 0, int MostPerConnection = 0)
 {
     public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
         {Milter}: {Transactions} transactions over {Settings.Connections} connection(s){(Settings.SessionMessages == 1 ? ", each in a session of its own" : Settings.SessionMessages > 1 ? $", {Settings.SessionMessages} per session" : "")}, {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O, after {WarmupTransactions} to warm up
@@ -403,6 +406,7 @@ internal sealed record BenchReport(
         ["allocatedBytesPerTransaction"] = Math.Round(AllocatedBytes, 0),
         ["threadPoolWorkItemsPerTransaction"] = Math.Round(ThreadPoolWorkItems, 2),
         ["jitCompiledMethods"] = JitCompiledMethods,
+        ["transactionsPerConnection"] = new JsonObject { ["min"] = FewestPerConnection, ["max"] = MostPerConnection },
         ["sessionMessages"] = Settings.SessionMessages,
         ["stages"] = new JsonObject(Stages.Select(t => KeyValuePair.Create(t.Stage, (JsonNode?)new JsonObject
         {

@@ -54,7 +54,7 @@
 #define NR_BODY 0x80000
 #define HDR_LEADSPC 0x100000
 
-static int port, transactions, taken, per_session, stalls;
+static int port, transactions, taken, per_session, stalls, fewest = -1, most;
 static const char *unix_path;
 static double slowest_ms, *latencies;
 static pthread_mutex_t stats = PTHREAD_MUTEX_INITIALIZER;
@@ -191,7 +191,7 @@ static void *connection(void *unused)
 
 	/* Each connection takes the next transaction until none is left, as bench does: a stalled session holds up its
 	 * own message, not a share of the run fixed in advance. With MESSAGES_PER_CONNECTION, a session's worth at a time. */
-	int batch = per_session > 0 ? per_session : 1;
+	int batch = per_session > 0 ? per_session : 1, ran = 0;
 	for (int t = 0, end = 0;; t++) {
 		if (t == end) {
 			t = __atomic_fetch_add(&taken, batch, __ATOMIC_RELAXED);
@@ -256,6 +256,7 @@ static void *connection(void *unused)
 
 		double took = now_ms() - started;
 		latencies[t] = took;
+		ran++;
 		pthread_mutex_lock(&stats);
 		stalls += took >= 40;
 		slowest_ms = took > slowest_ms ? took : slowest_ms;
@@ -265,6 +266,10 @@ static void *connection(void *unused)
 		send_buffer(fd, buffer, put(buffer, 0, 'Q', "", 0), 0);
 		close(fd);
 	}
+	pthread_mutex_lock(&stats); /* how many each connection ran: a milter that starves some sessions shows here */
+	fewest = fewest < 0 || ran < fewest ? ran : fewest;
+	most = ran > most ? ran : most;
+	pthread_mutex_unlock(&stats);
 	return NULL;
 }
 
@@ -317,8 +322,8 @@ int main(int argc, char **argv)
 	qsort(latencies, total, sizeof *latencies, by_value);
 	printf("{\"transactions\": %d, \"transactionsPerSecond\": %.1f, \"cpuMicrosecondsPerTransaction\": %.1f, "
 	       "\"latencyMs\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
-	       "\"stallsOver40ms\": %d, \"maxMs\": %.3f}\n", total, total / seconds, cpu * 1e6 / total,
+	       "\"stallsOver40ms\": %d, \"maxMs\": %.3f, \"transactionsPerConnection\": {\"min\": %d, \"max\": %d}}\n", total, total / seconds, cpu * 1e6 / total,
 	       percentile(latencies, total, 0.50), percentile(latencies, total, 0.90), percentile(latencies, total, 0.99),
-	       slowest_ms, stalls, slowest_ms);
+	       slowest_ms, stalls, slowest_ms, fewest, most);
 	return 0;
 }
