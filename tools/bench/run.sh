@@ -171,14 +171,17 @@ def combined(results):
         "allocatedBytesPerTransaction": m(lambda r: r.get("allocatedBytesPerTransaction")),
         "edited": m(lambda r: r.get("edited")),
         "failures": None if all(r.get("failures") is None for r in results) else sum(r.get("failures", 0) for r in results),
+        # The fewest and the most transactions one connection ran in any of the runs: a starved session shows here.
+        "fewest": min(r.get("transactionsPerConnection", {}).get("min", 0) for r in results),
+        "most": max(r.get("transactionsPerConnection", {}).get("max", 0) for r in results),
     }
 rows = {key: combined(results) for key, results in runs.items()}
 def f(value, fmt):
     return "-" if value is None else format(value, fmt)
 def ratio(ours, floor):
     return "-" if ours is None or not floor else f"{ours / floor:.2f}"
-print("| milter | path | connections | client | transactions/s | ×C | p50 ms | p99 ms | ×C | max ms | 40 ms waits | C's | client CPU µs/tx | ×C | milter CPU µs/tx | allocated B/tx | edited | failures | targets missed |")
-print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+print("| milter | path | connections | client | transactions/s | ×C | p50 ms | p99 ms | ×C | max ms | 40 ms waits | C's | client CPU µs/tx | ×C | milter CPU µs/tx | allocated B/tx | edited | failures | targets missed | per connection |")
+print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
 for key in sorted(rows, key=lambda k: (paths.index(k[1]), milters.index(k[0]), k[2], order[k[3]])):
     milter, path, connections, io = key
     r, c = rows[key], rows.get((milter, path, connections, "c"))
@@ -197,7 +200,7 @@ for key in sorted(rows, key=lambda k: (paths.index(k[1]), milters.index(k[0]), k
     print(f'| {milter} | {path} | {connections} | {client} | {tps:,.0f} | {"" if io == "c" else ratio(tps, (c or {}).get("transactionsPerSecond"))} '
           f'| {f(l.get("p50"), ".3f")} | {f(p99, ".3f")} | {"" if io == "c" else ratio(p99, cl.get("p99"))} | {f(l.get("max", r.get("maxMs")), ".1f")} '
           f'| {waits:g} | {"" if io == "c" or c is None else format(c["stallsOver40ms"], "g")} | {cpu:.0f} | {"" if io == "c" else ratio(cpu, (c or {}).get("cpuMicrosecondsPerTransaction"))} '
-          f'| {r["milterCpuMicrosecondsPerTransaction"]:.0f} | {f(r.get("allocatedBytesPerTransaction"), ",.0f")} | {f(r.get("edited"), "g")} | {f(r.get("failures"), "d")} | {missed} |')
+          f'| {r["milterCpuMicrosecondsPerTransaction"]:.0f} | {f(r.get("allocatedBytesPerTransaction"), ",.0f")} | {f(r.get("edited"), "g")} | {f(r.get("failures"), "d")} | {missed} | {r["fewest"]:,}–{r["most"]:,} |')
 PY
 
 if [ -n "${SCALE:-}" ]; then
