@@ -60,11 +60,15 @@ public static class OptionFile
         return new string(chars, 0, written);
     }
 
-    /// <summary>Splits option-file <paramref name="text"/>; <paramref name="path"/> names it in errors.</summary>
+    /// <summary>
+    /// Splits option-file <paramref name="text"/>; <paramref name="path"/> names it in errors. Reads on after a bad line:
+    /// the first is thrown, carrying the others (<see cref="SpamFilterConfigurationException.MoreProblems"/>).
+    /// </summary>
     public static IReadOnlyList<OptionLine> Parse(string text, string path)
     {
         ArgumentNullException.ThrowIfNull(text);
         var lines = new List<OptionLine>();
+        var problems = new List<SpamFilterConfigurationException>();
         var seen = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         var number = 0;
         foreach (var raw in text.Split('\n'))
@@ -80,24 +84,27 @@ public static class OptionFile
             if (equals < 0)
             {
                 // The line is not quoted: it may be a password line whose '=' was forgotten (SOCKS_PASSWORD, LDAP_BIND_PASSWORD).
-                throw new SpamFilterConfigurationException(path, number, null, "expected option=value, but the line has no '=' (its text is not shown: it may hold a password)");
+                problems.Add(new SpamFilterConfigurationException(path, number, null, "expected option=value, but the line has no '=' (its text is not shown: it may hold a password)"));
+                continue;
             }
 
             var name = line[..equals].TrimEnd();
             if (name.Length == 0)
             {
-                throw new SpamFilterConfigurationException(path, number, null, "the option name before '=' is empty");
+                problems.Add(new SpamFilterConfigurationException(path, number, null, "the option name before '=' is empty"));
+                continue;
             }
 
             if (seen.TryGetValue(name, out var earlier))
             {
-                throw new SpamFilterConfigurationException(path, number, name.ToUpperInvariant(), $"given twice (first on line {earlier})");
+                problems.Add(new SpamFilterConfigurationException(path, number, name.ToUpperInvariant(), $"given twice (first on line {earlier})"));
+                continue;
             }
 
             seen[name] = number;
             lines.Add(new OptionLine(name, line[(equals + 1)..].TrimStart(), number));
         }
 
-        return lines;
+        return problems.Count > 0 ? throw SpamFilterConfigurationException.Combine(problems) : lines;
     }
 }

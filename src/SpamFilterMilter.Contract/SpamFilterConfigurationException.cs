@@ -28,6 +28,31 @@ public sealed class SpamFilterConfigurationException : Exception
     /// <summary>The problem without the location.</summary>
     public string Problem { get; }
 
+    /// <summary>
+    /// The other problems found in the same reading, after this one (each with its own file, line and option): an
+    /// administrator's check (<c>check-config</c>) reports every bad line at once; empty when this was the only one.
+    /// </summary>
+    public IReadOnlyList<SpamFilterConfigurationException> MoreProblems { get; private init; } = [];
+
+    /// <summary>
+    /// The first of <paramref name="problems"/>, carrying the others as <see cref="MoreProblems"/>; what a reader that
+    /// reads on after a bad line throws.
+    /// </summary>
+    public static SpamFilterConfigurationException Combine(IReadOnlyList<SpamFilterConfigurationException> problems)
+    {
+        ArgumentNullException.ThrowIfNull(problems);
+        if (problems.Count == 0)
+        {
+            throw new ArgumentException("No problem to report.", nameof(problems));
+        }
+
+        var first = problems[0];
+        return problems.Count == 1 ? first : new SpamFilterConfigurationException(first.FilePath, first.Line, first.Option, first.Problem, first.InnerException)
+        {
+            MoreProblems = [.. problems.Skip(1)],
+        };
+    }
+
     private static string Format(string filePath, int line, string? option, string problem)
     {
         var where = line > 0 ? $"{filePath}:{line}" : filePath;

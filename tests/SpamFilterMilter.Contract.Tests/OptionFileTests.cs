@@ -31,6 +31,29 @@ public class OptionFileTests
     }
 
     [Test]
+    public void Every_bad_line_is_found_the_first_thrown_carrying_the_others_in_file_order()
+    {
+        var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Parse("A=1\nno equals\nB=2\n=3\na=4\n", "m.opt"))!;
+
+        Assert.That(error.MoreProblems.Prepend(error).Select(e => (e.Line, e.Option, e.Problem)), Is.EqualTo(new[]
+        {
+            (2, (string?)null, "expected option=value, but the line has no '=' (its text is not shown: it may hold a password)"),
+            (4, null, "the option name before '=' is empty"),
+            (5, "A", "given twice (first on line 1)"),
+        }));
+        Assert.That(error.Message, Is.EqualTo("m.opt:2: expected option=value, but the line has no '=' (its text is not shown: it may hold a password)"),
+            "the message is the first problem's, as before");
+    }
+
+    [Test]
+    public void One_bad_line_is_thrown_alone()
+    {
+        var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Parse("A=1\nA=2\n", "m.opt"))!;
+
+        Assert.That(error.MoreProblems, Is.Empty);
+    }
+
+    [Test]
     public void A_line_without_equals_is_refused_without_showing_its_text()
     {
         const string line = "SOCKS_PASSWORD Sup3r-Secret"; // a password line whose '=' was forgotten

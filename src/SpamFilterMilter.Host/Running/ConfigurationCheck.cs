@@ -36,10 +36,10 @@ public static class ConfigurationCheck
         }
         catch (SpamFilterConfigurationException e)
         {
-            problems.Add(e);
+            problems.Add(e); // with the other bad lines of the file (MoreProblems)
         }
 
-        findings.AddRange(problems.Select(p => Problem(p)));
+        findings.AddRange(problems.SelectMany(p => ProblemsOf(p)));
         if (options is not null)
         {
             findings.AddRange(options.Notes.Select(n => new ConfigurationFinding(FindingKind.Note, n, options.FilePath)));
@@ -57,7 +57,7 @@ public static class ConfigurationCheck
             }
             catch (SpamFilterConfigurationException e)
             {
-                findings.Add(Problem(e));
+                findings.AddRange(ProblemsOf(e));
             }
         }
 
@@ -75,10 +75,16 @@ public static class ConfigurationCheck
             var created = HostConfiguration.CreateSlot(slot, loadPlugin, loggerFactory, meterFactory: null, logger, logFailure: false);
             if (created.Plugin is not { } plugin)
             {
-                findings.Add(created.LoadError is SpamFilterConfigurationException e
-                    ? Problem(e, slot.Number)
-                    : new ConfigurationFinding(FindingKind.Problem, $"the plug-in cannot be used: {created.LoadFailure}", options.FilePath, slot.LibraryLine,
+                if (created.LoadError is SpamFilterConfigurationException e)
+                {
+                    findings.AddRange(ProblemsOf(e, slot.Number));
+                }
+                else
+                {
+                    findings.Add(new ConfigurationFinding(FindingKind.Problem, $"the plug-in cannot be used: {created.LoadFailure}", options.FilePath, slot.LibraryLine,
                         slot.OptionName("library"), slot.Number));
+                }
+
                 continue;
             }
 
@@ -96,8 +102,9 @@ public static class ConfigurationCheck
         return new ConfigurationReport(findings, options.Slots.Count, reach);
     }
 
-    private static ConfigurationFinding Problem(SpamFilterConfigurationException e, int slot = 0) =>
-        new(FindingKind.Problem, e.Problem, e.FilePath, e.Line, e.Option, slot);
+    /// <summary>A finding for <paramref name="e"/> and one for each other bad line found in the same reading.</summary>
+    private static IEnumerable<ConfigurationFinding> ProblemsOf(SpamFilterConfigurationException e, int slot = 0) =>
+        e.MoreProblems.Prepend(e).Select(p => new ConfigurationFinding(FindingKind.Problem, p.Problem, p.FilePath, p.Line, p.Option, slot));
 
     /// <summary>The directory as the host would open it: a DIRECTORY_FILE read, an LDAP_*OPTINX option with a directory to ask.</summary>
     private static void CheckDirectory(HostOptions options, List<ConfigurationFinding> findings)
@@ -109,7 +116,7 @@ public static class ConfigurationCheck
         }
         catch (SpamFilterConfigurationException e)
         {
-            findings.Add(Problem(e));
+            findings.AddRange(ProblemsOf(e));
         }
     }
 

@@ -293,19 +293,23 @@ public sealed partial class MilterOptions
     /// <summary>As <see cref="FromConfiguration(IConfiguration, string?)"/>; <paramref name="lineOf"/> tells the line an option came from, 0 if unknown.</summary>
     internal static MilterOptions FromConfiguration(IConfiguration configuration, string sourcePath, Func<string, int> lineOf)
     {
+        // Every bad line is found, not just the first: the first is thrown, carrying the others (check-config lists them all).
         var options = new MilterOptions { SourcePath = sourcePath };
+        var problems = new List<SpamFilterConfigurationException>();
         foreach (var entry in configuration.GetChildren())
         {
             var name = entry.Key.ToUpperInvariant();
             if (!Descriptors.TryGetValue(name, out var descriptor))
             {
-                throw new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, $"unknown option (known options: {string.Join(", ", Descriptors.Keys)})");
+                problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, $"unknown option (known options: {string.Join(", ", Descriptors.Keys)})"));
+                continue;
             }
 
             if (entry.Value is null && entry.GetChildren().Any())
             {
                 // An appsettings list or object: every value is one string, as the option file writes it.
-                throw new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, "takes one value written as in the option file, not a list or a section");
+                problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, "takes one value written as in the option file, not a list or a section"));
+                continue;
             }
 
             try
@@ -314,7 +318,7 @@ public sealed partial class MilterOptions
             }
             catch (FormatException e)
             {
-                throw new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, e.Message, e);
+                problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, e.Message, e));
             }
         }
 
@@ -322,21 +326,30 @@ public sealed partial class MilterOptions
         {
             if (configuration[descriptor.Name] is null or "" && !(descriptor.Name == "PORT" && options.NeedsNoPort))
             {
-                throw new SpamFilterConfigurationException(sourcePath, 0, descriptor.Name, "required option is missing");
+                problems.Add(new SpamFilterConfigurationException(sourcePath, 0, descriptor.Name, "required option is missing"));
             }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw InFileOrder(problems); // the rules below need HOST and PORT read
         }
 
         var servers = options.Servers;
         if (servers.All(s => s.UnixSocketPath is not null) && configuration["PORT"] is { Length: > 0 })
         {
-            throw new SpamFilterConfigurationException(sourcePath, lineOf("PORT"), "PORT", "does not apply: HOST names a UNIX-domain socket");
+            problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf("PORT"), "PORT", "does not apply: HOST names a UNIX-domain socket"));
         }
 
         if (servers.Any(s => s.UnixSocketPath is not null) && options.SocksHost is not null)
         {
-            throw new SpamFilterConfigurationException(sourcePath, lineOf("SOCKS_HOST"), "SOCKS_HOST", "a SOCKS server cannot reach a UNIX-domain socket");
+            problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf("SOCKS_HOST"), "SOCKS_HOST", "a SOCKS server cannot reach a UNIX-domain socket"));
         }
 
-        return options;
+        return problems.Count > 0 ? throw InFileOrder(problems) : options;
+
+        // A configuration lists its keys in its own order (sorted); an administrator reads the file top down.
+        static SpamFilterConfigurationException InFileOrder(List<SpamFilterConfigurationException> problems) =>
+            SpamFilterConfigurationException.Combine([.. problems.OrderBy(p => p.Line == 0 ? int.MaxValue : p.Line)]);
     }
 }

@@ -87,6 +87,21 @@ public class ConfigurationCheckTests : TempFolderTest
     }
 
     [Test]
+    public async Task Every_bad_line_of_a_plug_ins_option_file_is_reported_not_just_the_first()
+    {
+        var milterOpt = Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=eighty\nTIMEOUT=99999999999\nCOLOUR=blue\n");
+
+        var report = await ConfigurationCheck.RunAsync(
+            Folder.Write("option.dat", $"spamfilter2_library={DeployedPlugin.Path}\nspamfilter2_config_file=milter.opt\n"), null, null, reach: false);
+
+        Assert.That(report.Findings.Select(f => (f.Kind, f.Line, f.Option, f.Slot)), Is.EqualTo(new[]
+        {
+            (FindingKind.Problem, 2, "PORT", 2), (FindingKind.Problem, 3, "TIMEOUT", 2), (FindingKind.Problem, 4, "COLOUR", 2),
+        }));
+        Assert.That(report.Summary, Does.StartWith("check-config: 3 problems"));
+    }
+
+    [Test]
     public async Task A_folder_given_as_a_plug_ins_option_file_is_said_to_be_a_folder()
     {
         Directory.CreateDirectory(Path.Combine(Folder.Path, "milter.opt"));

@@ -314,6 +314,15 @@ public class MilterOptionsTests : TempFolderTest
     }
 
     [Test]
+    public void Every_bad_option_is_found_the_first_thrown_carrying_the_others()
+    {
+        var error = LoadFails("HOST=h\nPORT=eighty\nTIMEOUT=0\nCOLOUR=blue\n");
+
+        Assert.That(error.MoreProblems.Prepend(error).Select(e => (e.Line, e.Option)), Is.EqualTo(new[] { (2, "PORT"), (3, "TIMEOUT"), (4, "COLOUR") }));
+        Assert.That(error.MoreProblems.Select(e => e.FilePath), Is.All.EqualTo(error.FilePath));
+    }
+
+    [Test]
     public void A_missing_file_is_an_error_naming_it()
     {
         var path = Path.Combine(Folder.Path, "absent.opt");
