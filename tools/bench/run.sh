@@ -16,6 +16,7 @@
 #   N=2000 REPEAT=1 tools/bench/run.sh    # fewer transactions, one run of each
 #   MILTERS=opendkim IO=async CONNECTIONS=8 tools/bench/run.sh   (IO: async, blocking, c = the C floor)
 #   PATHS="fresh pool unix socks" MILTERS=continue-all tools/bench/run.sh   # the other ways to the milter
+#                                         # (socks: SOCKS_N transactions, 1,000: each waits 44 ms in microsocks)
 #   RESULTS=/tmp/results tools/bench/run.sh   # keep each run's JSON there
 #   SCALE=1000 MILTERS=continue-all PATHS= tools/bench/run.sh   # SCALE sessions: held idle (memory per
 #                                         # session), then as many connections running transactions
@@ -34,6 +35,7 @@ ios=${IO:-async blocking c}
 connections=${CONNECTIONS:-1 8 32 128}
 paths=${PATHS-tcp}
 repeat=${REPEAT:-3} # runs of each client per row, interleaved; the table gives the median of each figure
+socks_n=${SOCKS_N:-1000} # through microsocks every transaction waits 44 ms (docs/performance.md): fewer of them
 base=${BASE_PORT:-29010} # below the ephemeral range (32768 and up), where a client's port in TIME_WAIT could hold ours
 work=$(mktemp -d /tmp/sfm-bench.XXXXXX)
 results=${RESULTS:-$work/results}
@@ -105,12 +107,13 @@ ticks() { # user + system clock ticks of a process so far
 for path in $paths; do
     for milter in $milters; do
         served_by=$milter; [ "$path" = unix ] && served_by=$milter-unix
-        target=(--host 127.0.0.1 --port "${port[$milter]}"); c_target=${port[$milter]}; c_extra=(); c_env=()
+        target=(--host 127.0.0.1 --port "${port[$milter]}"); c_target=${port[$milter]}; c_extra=(); c_env=(); path_n=$n
         case $path in
             fresh|pool) c_extra=(1) ;;&
             fresh) target+=(--session-messages 1) ;;
             unix) target=(--host "unix:${port[$served_by]}"); c_target=${port[$served_by]} ;;
-            socks) target+=(--option SOCKS_HOST=127.0.0.1 --option "SOCKS_PORT=${port[socks]}"); c_env=("PROTOCOL_CLIENT_SOCKS=${port[socks]}") ;;
+            socks) target+=(--option SOCKS_HOST=127.0.0.1 --option "SOCKS_PORT=${port[socks]}"); c_env=("PROTOCOL_CLIENT_SOCKS=${port[socks]}")
+                path_n=$((n < socks_n ? n : socks_n)) ;;
         esac
         # Interleaved: each repetition runs every client at one connection count in turn, so that the C client is
         # measured in the same minute as the runs compared with it (this machine's pace drifts within minutes).
@@ -122,9 +125,9 @@ for path in $paths; do
                     before=$(ticks "${pid[$served_by]}")
                     out="$results/$milter-$path-$io-$c-$rep.json"
                     if [ "$io" = c ]; then
-                        env "${c_env[@]}" "$work/protocol-client" "$c_target" "$c" "$n" "${c_extra[@]}" >"$out"
+                        env "${c_env[@]}" "$work/protocol-client" "$c_target" "$c" "$path_n" "${c_extra[@]}" >"$out"
                     else
-                        "${cli[@]}" bench "${target[@]}" "${extra[@]}" -n "$n" -c "$c" \
+                        "${cli[@]}" bench "${target[@]}" "${extra[@]}" -n "$path_n" -c "$c" \
                             --option "IO_MODE=$io" --option TIMEOUT=1000 --json --no-progress >"$out"
                     fi
                     after=$(ticks "${pid[$served_by]}")
