@@ -1,10 +1,12 @@
+using SpamFilterMilter.Testing;
+
 namespace SpamFilterMilter.Contract.Tests;
 
 /// <summary>
 /// The option-file syntax the host's option.dat and the plug-in's option file share (<see cref="OptionFile"/>). The
 /// errors as a plug-in reports them, with file, line and option, are MilterOptionsTests' and HostOptionsTests'.
 /// </summary>
-public class OptionFileTests
+public class OptionFileTests : TempFolderTest
 {
     [Test]
     public void Each_name_value_line_is_read_with_its_line_number_and_comments_and_blank_lines_are_skipped()
@@ -74,51 +76,29 @@ public class OptionFileTests
     [Test]
     public void A_folder_named_as_the_option_file_is_said_to_be_a_folder()
     {
-        var folder = Directory.CreateTempSubdirectory("sfm-test-").FullName;
-        try
-        {
-            var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Read(folder))!;
+        var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Read(Folder.Path))!;
 
-            Assert.That(error.Message, Is.EqualTo($"{folder}: is a folder; the option file must be a file"));
-        }
-        finally
-        {
-            Directory.Delete(folder);
-        }
+        Assert.That(error.Message, Is.EqualTo($"{Folder.Path}: is a folder; the option file must be a file"));
     }
 
     [Test]
     public void A_file_that_is_not_UTF_8_is_refused_naming_the_file_the_line_and_the_byte()
     {
-        var path = Path.GetTempFileName();
-        try
-        {
-            // Latin-1: "é" is the one byte 0xE9, which UTF-8 cannot read; it would have become U+FFFD.
-            File.WriteAllBytes(path, [.. "HOST=127.0.0.1\nPORT=8890\nSOCKS_USER=Ren"u8, 0xE9, .. "\n"u8]);
+        var path = Path.Combine(Folder.Path, "milter.opt");
+        // Latin-1: "é" is the one byte 0xE9, which UTF-8 cannot read; it would have become U+FFFD.
+        File.WriteAllBytes(path, [.. "HOST=127.0.0.1\nPORT=8890\nSOCKS_USER=Ren"u8, 0xE9, .. "\n"u8]);
 
-            var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Read(path))!;
+        var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Read(path))!;
 
-            Assert.That(error.Message, Is.EqualTo($"{path}:3: is not UTF-8 text: byte 0xE9 cannot be read as UTF-8 (save the option file as UTF-8)"));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        Assert.That(error.Message, Is.EqualTo($"{path}:3: is not UTF-8 text: byte 0xE9 cannot be read as UTF-8 (save the option file as UTF-8)"));
     }
 
     [Test]
     public void A_UTF_8_file_with_a_byte_order_mark_is_read_without_it()
     {
-        var path = Path.GetTempFileName();
-        try
-        {
-            File.WriteAllBytes(path, [0xEF, 0xBB, 0xBF, .. "SOCKS_USER=René\n"u8]);
+        var path = Path.Combine(Folder.Path, "milter.opt");
+        File.WriteAllBytes(path, [0xEF, 0xBB, 0xBF, .. "SOCKS_USER=René\n"u8]);
 
-            Assert.That(OptionFile.Read(path), Is.EqualTo(new[] { new OptionLine("SOCKS_USER", "René", 1) }));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        Assert.That(OptionFile.Read(path), Is.EqualTo(new[] { new OptionLine("SOCKS_USER", "René", 1) }));
     }
 }
