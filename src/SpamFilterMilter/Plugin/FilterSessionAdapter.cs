@@ -89,8 +89,13 @@ internal sealed class FilterSessionAdapter : IFilterSession
             {
                 return await ConnectToAsync(lease.Endpoint, client, cancellationToken).ConfigureAwait(false);
             }
-            catch (MilterProtocolException e) when (failover.MoveOn(lease, e, cancellationToken))
+            catch (MilterProtocolException e)
             {
+                if (!failover.MoveOn(lease, e, cancellationToken))
+                {
+                    return Fail(e); // one server, the host's cancellation, or not the server's doing: another would fare no better
+                }
+
                 if (_session is { } broken)
                 {
                     await broken.DisposeAsync().ConfigureAwait(false);
@@ -101,10 +106,6 @@ internal sealed class FilterSessionAdapter : IFilterSession
                 // Counted against this server now; the message's own failure, if no other server takes it, is the slot's.
                 lease.Endpoint.Telemetry.RecordFailure(ErrorType(e), e.Stage);
                 Log.TryingAnotherServer(_context.Logger, lease.Endpoint.Name, e.Message);
-            }
-            catch (MilterProtocolException e)
-            {
-                return Fail(e); // one server, the host's cancellation, or not the server's doing: another would fare no better
             }
         }
 
