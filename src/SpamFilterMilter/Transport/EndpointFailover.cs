@@ -12,12 +12,10 @@ namespace SpamFilterMilter.Transport;
 /// </summary>
 internal sealed class EndpointFailover(EndpointSet endpoints)
 {
-    private List<MilterEndpoint>? _tried;
-    private List<string>? _causes;
-    private MilterProtocolException? _last;
+    private List<(MilterEndpoint Endpoint, MilterProtocolException Failure)>? _failed; // in the order tried
 
     /// <summary>The server to try now, or null when none is left (each tried, out of service or being probed).</summary>
-    public EndpointLease? Next() => endpoints.Acquire(_tried);
+    public EndpointLease? Next() => endpoints.Acquire(_failed?.ConvertAll(f => f.Endpoint));
 
     /// <summary>
     /// Records that <paramref name="lease"/>'s server failed with <paramref name="failure"/> (counted against it when
@@ -36,26 +34,24 @@ internal sealed class EndpointFailover(EndpointSet endpoints)
             return false; // one server, as always: its own failure is the answer
         }
 
-        _last = failure;
-        (_tried ??= []).Add(lease.Endpoint);
-        (_causes ??= []).Add($"{lease.Endpoint.Name}: {failure.Message}");
+        (_failed ??= []).Add((lease.Endpoint, failure));
         return true;
     }
 
     /// <summary>True when a server failed this session (and so was counted already), false when none could take it.</summary>
-    public bool AnyFailed => _last is not null;
+    public bool AnyFailed => _failed is not null;
 
     /// <summary>The failure once <see cref="Next"/> found no server left: what each tried server did, and why the others were not tried.</summary>
     public MilterProtocolException Exhausted()
     {
-        if (_causes is null)
+        if (_failed is null)
         {
             return new MilterProtocolException(MilterFailureKind.Unavailable, FilterStage.Connect, null,
                 $"no server can take a session: {endpoints.Unavailable()}");
         }
 
-        var untried = _causes.Count < endpoints.All.Count ? $"; {endpoints.Unavailable(_tried)}" : string.Empty;
-        return new MilterProtocolException(_last!.Kind, FilterStage.Connect, null,
-            $"every server failed: {string.Join("; ", _causes)}{untried}");
+        var causes = string.Join("; ", _failed.Select(f => $"{f.Endpoint.Name}: {f.Failure.Message}"));
+        var untried = _failed.Count < endpoints.All.Count ? $"; {endpoints.Unavailable(_failed.ConvertAll(f => f.Endpoint))}" : string.Empty;
+        return new MilterProtocolException(_failed[^1].Failure.Kind, FilterStage.Connect, null, $"every server failed: {causes}{untried}");
     }
 }

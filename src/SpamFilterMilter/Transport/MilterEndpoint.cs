@@ -17,12 +17,12 @@ internal sealed class MilterEndpoint : IAsyncDisposable
     private int _outstanding;
     private string _lastCause = string.Empty;
 
-    /// <param name="options"></param>
-
-    /// <param name="server"></param>
-    /// <param name="logger"></param>
-    /// <param name="metrics"></param>
-    /// <param name="time"></param>    /// <param name="slot">The host's slot the plug-in serves, named in log lines; 0: none.</param>
+    /// <param name="options">The slot's options (timeouts, pool, breaker).</param>
+    /// <param name="server">This server, one of those HOST names.</param>
+    /// <param name="logger">Where the plug-in logs.</param>
+    /// <param name="metrics">The plug-in's instruments.</param>
+    /// <param name="time">The breaker's clock.</param>
+    /// <param name="slot">The host's slot the plug-in serves, named in log lines; 0: none.</param>
     public MilterEndpoint(MilterOptions options, MilterServer server, ILogger logger, MilterMetrics metrics, TimeProvider time, int slot = 0)
     {
         _logger = logger;
