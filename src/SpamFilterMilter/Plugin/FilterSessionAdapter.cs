@@ -105,7 +105,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
 
                 // Counted against this server now; the message's own failure, if no other server takes it, is the slot's.
                 lease.Endpoint.Telemetry.RecordFailure(ErrorType(e), e.Stage);
-                Log.TryingAnotherServer(_context.Logger, lease.Endpoint.Name, e.Message);
+                Log.TryingAnotherServer(_context.Logger, lease.Endpoint.LogName, e.Message);
             }
         }
 

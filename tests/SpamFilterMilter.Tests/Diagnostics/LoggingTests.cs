@@ -183,6 +183,24 @@ public class LoggingTests
         Assert.That(failure, Does.StartWith($"milter 127.0.0.1:{port} (slot 3): connect: can't connect"));
         Assert.That(failure, Does.EndWith("; the verdict is the failure action tempfail, for the host to apply (an optional slot lets the message go on)"),
             "the plug-in does not apply the failure action: the host does, or lets the message go on");
-        Assert.That(logs.Entries.Where(e => e.EventId.Id == 1002).Select(e => e.Message), Has.All.StartWith($"milter 127.0.0.1:{port} (slot 3): "));
+        Assert.That(logs.Entries.Where(e => e.EventId.Id == 1002).Select(e => e.Message), Is.Not.Empty.And.All.StartWith($"milter 127.0.0.1:{port} (slot 3): "));
+    }
+
+    [Test]
+    public async Task With_several_servers_the_line_that_passes_a_session_on_names_the_server_and_the_slot()
+    {
+        using var folder = new TempFolder();
+        using var logs = new CapturedLogs();
+        var (first, second) = (TestPlugins.ClosedPort(), TestPlugins.ClosedPort());
+        var optionFile = folder.Write("milter.opt", $"HOST=127.0.0.1:{first},127.0.0.1:{second}\nTIMEOUT=500\n");
+
+        await using (var plugin = new MilterPluginFactory().Create(new SpamFilterPluginContext { ConfigFilePath = optionFile, Slot = 3, LoggerFactory = logs }))
+        {
+            await using var session = plugin.OpenSession();
+            await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 1));
+        }
+
+        Assert.That(logs.Entries.Where(e => e.EventId.Id == 1007).Select(e => e.Message).Order(), Is.EqualTo(new[] { first, second }.Order()
+            .Select(p => $"milter 127.0.0.1:{p} (slot 3): ")).Using<string, string>((actual, start) => actual.StartsWith(start, StringComparison.Ordinal)));
     }
 }
