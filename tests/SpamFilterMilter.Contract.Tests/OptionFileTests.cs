@@ -52,6 +52,7 @@ public class OptionFileTests : TempFolderTest
     {
         var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Parse("A=1\nA=2\n", "m.opt"))!;
 
+        Assert.That(error.Line, Is.EqualTo(2));
         Assert.That(error.MoreProblems, Is.Empty);
     }
 

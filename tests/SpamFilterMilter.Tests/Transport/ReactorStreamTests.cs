@@ -85,7 +85,10 @@ public class ReactorStreamTests
         using var __ = peer;
         peer.Send("x"u8);
 
-        Assert.That(async () => await stream.ReadAsync(new byte[1], new CancellationToken(canceled: true)), Throws.InstanceOf<OperationCanceledException>());
+        var read = stream.ReadAsync(new byte[1], new CancellationToken(canceled: true));
+
+        Assert.That(read.IsCompleted, Is.True, "ended at once, without waiting");
+        Assert.That(async () => await read, Throws.InstanceOf<OperationCanceledException>());
         Assert.That(await stream.ReadAsync(new byte[1]), Is.EqualTo(1), "the byte is still there");
     }
 
@@ -206,6 +209,7 @@ public class ReactorStreamTests
             await stream.WriteAsync("ping"u8.ToArray());
             var buffer = new byte[4];
             Assert.That(await peer.ReceiveAsync(buffer), Is.EqualTo(4));
+            Assert.That(Encoding.ASCII.GetString(buffer), Is.EqualTo("ping"));
             var read = stream.ReadAsync(buffer);
             peer.Send("pong"u8);
             Assert.That(Encoding.ASCII.GetString(buffer, 0, await read), Is.EqualTo("pong"));
@@ -227,6 +231,7 @@ public class ReactorStreamTests
         await using var connection = await new MilterConnector(options, NullLogger.Instance).ConnectAsync(default);
 
         Assert.That(connection.Stream is ReactorStream, Is.EqualTo(reactor && IoReactor.Shared is not null));
+        Assert.That(connection.Stream, reactor && IoReactor.Shared is not null ? Is.InstanceOf<ReactorStream>() : Is.InstanceOf<NetworkStream>());
         Assert.That(connection.Socket.NoDelay, Is.True, "the options set before connecting hold");
     }
 

@@ -435,11 +435,9 @@ public class CliTests : TempFolderTest
         Assert.That(transcript.Count(l => l.Event == "eom"), Is.EqualTo(60 + (3 * 2)), "every transaction, warm-up included, reached the milter");
         Assert.That(transcript.Where(l => l.Event == "body").Select(l => l.Fields[0]).Distinct(), Is.EqualTo(new[] { "300" }));
         Assert.That(transcript.Select(l => l.Connection).Distinct().Count(), Is.EqualTo(3));
-        // Transactions go to whichever connection is free: the busiest ran at least a third, the idlest at most a third.
+        // Transactions go to whichever connection is free: the fewest and most one connection ran, as the milter saw them.
         var perConnection = json.GetProperty("transactionsPerConnection");
         var (fewest, most) = (perConnection.GetProperty("min").GetInt32(), perConnection.GetProperty("max").GetInt32());
-        Assert.That(fewest, Is.InRange(0, 20));
-        Assert.That(most, Is.InRange(20, 60));
         var perConnectionAtMilter = transcript.Where(l => l.Event == "eom").GroupBy(l => l.Connection).Select(g => g.Count() - 2).Order().ToArray();
         Assert.That((fewest, most), Is.EqualTo((perConnectionAtMilter[0], perConnectionAtMilter[^1])),
             "as the milter counted them (less each connection's 2 warm-up transactions)");
