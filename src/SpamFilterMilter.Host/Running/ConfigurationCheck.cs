@@ -75,16 +75,7 @@ public static class ConfigurationCheck
             var created = HostConfiguration.CreateSlot(slot, loadPlugin, loggerFactory, meterFactory: null, logger, logFailure: false);
             if (created.Plugin is not { } plugin)
             {
-                if (created.LoadError is SpamFilterConfigurationException e)
-                {
-                    findings.AddRange(ProblemsOf(e, slot.Number));
-                }
-                else
-                {
-                    findings.Add(new ConfigurationFinding(FindingKind.Problem, $"the plug-in cannot be used: {created.LoadFailure}", options.FilePath, slot.LibraryLine,
-                        slot.OptionName("library"), slot.Number));
-                }
-
+                findings.AddRange(ProblemsOf(created.LoadProblem(options.FilePath)!, slot.Number));
                 continue;
             }
 

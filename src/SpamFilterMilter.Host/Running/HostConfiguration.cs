@@ -74,10 +74,9 @@ internal sealed class HostConfiguration
         foreach (var slot in options.Slots)
         {
             var created = CreateSlot(slot, loadPlugin, loggerFactory, meterFactory, logger, logFailure: errors is null);
-            if (created.LoadError is { } e && errors is not null)
+            if (created.LoadProblem(options.FilePath) is { } problem && errors is not null)
             {
-                errors.Add(e as SpamFilterConfigurationException
-                    ?? new SpamFilterConfigurationException(options.FilePath, 0, slot.OptionName("library"), $"the plug-in {slot.Library} cannot be used: {e.Message}", e));
+                errors.Add(problem);
                 continue;
             }
 

@@ -25,6 +25,18 @@ public sealed class HostSlot
     /// <summary>What was thrown when the plug-in could not be loaded or created (a configuration error names its file, line and option), or null.</summary>
     internal Exception? LoadError { get; }
 
+    /// <summary>
+    /// <see cref="LoadError"/> as a configuration error, or null: the plug-in's own (its option file's file, line and
+    /// option), or one naming the line of <paramref name="optionDatPath"/> that sets <c>spamfilterX_library</c>. What a
+    /// reload reports and check-config lists.
+    /// </summary>
+    internal SpamFilterConfigurationException? LoadProblem(string optionDatPath) => LoadError switch
+    {
+        null => null,
+        SpamFilterConfigurationException e => e,
+        var e => new SpamFilterConfigurationException(optionDatPath, Options.LibraryLine, Options.OptionName("library"), $"the plug-in cannot be used: {e.Message}", e),
+    };
+
     /// <summary>The slot in words, e.g. <c>slot 1 (milter 127.0.0.1:8890)</c>.</summary>
     public override string ToString() => $"slot {Options.Number} ({Plugin?.Description ?? "not loaded"})";
 }

@@ -160,7 +160,7 @@ public sealed class ReloadTests : SlotHostTest, IDisposable
     }
 
     [Test]
-    public async Task A_plug_in_that_cannot_be_loaded_on_reload_is_reported_against_its_library_option()
+    public async Task A_plug_in_that_cannot_be_loaded_on_reload_is_reported_against_its_library_option_and_line()
     {
         Folder.Write("tagger1.opt", "TAG=one\n");
         Folder.Write("missing1.opt", "TAG=one\n");
@@ -170,8 +170,8 @@ public sealed class ReloadTests : SlotHostTest, IDisposable
         var reload = await host.ReloadAsync();
 
         var error = reload.Errors.Single();
-        Assert.That((reload.Applied, error.FilePath, error.Option), Is.EqualTo((false, optionDat, "spamfilter1_library")));
-        Assert.That(error.Problem, Does.Contain("does not exist"));
+        Assert.That((reload.Applied, error.FilePath, error.Line, error.Option), Is.EqualTo((false, optionDat, 1, "spamfilter1_library")));
+        Assert.That(error.Problem, Does.StartWith("the plug-in cannot be used: ").And.Contain("does not exist"));
         Assert.That(await TagsAsync(host), Is.EqualTo(new[] { "[one]" }));
     }
 
