@@ -251,10 +251,10 @@ public sealed class SpamFilterHost : IAsyncDisposable
                             copies.Add(target);
                         }
 
-                        if (!budgetUsedUp && messageBudget is { } budget && Clock.GetElapsedTime(started) >= budget)
+                        if (!budgetUsedUp && messageBudget is { } budget && Clock.GetElapsedTime(started) is var elapsed && elapsed >= budget)
                         {
                             budgetUsedUp = true;
-                            HostLog.MessageBudgetUsedUp(_logger, budget.TotalSeconds, Clock.GetElapsedTime(started).TotalSeconds, slot.Options.Number);
+                            HostLog.MessageBudgetUsedUp(_logger, budget.TotalSeconds, elapsed.TotalSeconds, slot.Options.Number);
                         }
 
                         runs.Add(budgetUsedUp

@@ -35,7 +35,7 @@ public sealed record SmtpAnswer
     {
         ArgumentNullException.ThrowIfNull(reply);
         ArgumentOutOfRangeException.ThrowIfLessThan(reply.Code, 400, nameof(reply));
-        return new SmtpAnswer(reply, reply.Code == 421);
+        return ReplyWith(reply);
     }
 
     /// <summary>
