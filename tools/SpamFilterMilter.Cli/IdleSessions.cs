@@ -45,7 +45,12 @@ internal static class IdleSessions
 
         var opening = Stopwatch.GetElapsedTime(started);
         var (managedAfter, residentAfter) = Settle();
-        var threads = Process.GetCurrentProcess().Threads.Count;
+        int threads;
+        using (var self = Process.GetCurrentProcess())
+        {
+            threads = self.Threads.Count;
+        }
+
         foreach (var session in sessions.Prepend(first))
         {
             if (session is not null)
