@@ -12,12 +12,12 @@ namespace SpamFilterMilter.Plugin;
 internal readonly struct MessagePlayer(FilterSessionAdapter session, Action<StageObservation>? observe)
 {
     /// <summary>
-    /// Awaits <paramref name="call"/>; true when the milter has decided the message (or failed). The stage is
-    /// written first in the call, so its clock starts before the call does (arguments are evaluated in order).
+    /// Tells the observer how <paramref name="stage"/> was decided; true when the milter has decided the message (or
+    /// failed). Callers write the stage first and await the call in the second argument, so that the stage's clock
+    /// starts before the call does (arguments are evaluated in order) and the call's wait suspends only the caller.
     /// </summary>
-    public async ValueTask<bool> StageAsync(StageStart stage, ValueTask<StageDecision> call)
+    public bool Decided(StageStart stage, StageDecision decision)
     {
-        var decision = await call.ConfigureAwait(false);
         observe?.Invoke(stage.Observed(decision));
         return session.Verdict is not null;
     }
@@ -67,13 +67,13 @@ internal readonly struct MessagePlayer(FilterSessionAdapter session, Action<Stag
                 continue;
             }
 
-            if (await StageAsync(new(FilterStage.Header, header.Name), session.HeaderAsync(header.Name, header.Value, cancellationToken)).ConfigureAwait(false))
+            if (Decided(new(FilterStage.Header, header.Name), await session.HeaderAsync(header.Name, header.Value, cancellationToken).ConfigureAwait(false)))
             {
                 return session.Verdict!;
             }
         }
 
-        if (await StageAsync(new(FilterStage.EndOfHeaders), session.EndOfHeadersAsync(cancellationToken)).ConfigureAwait(false))
+        if (Decided(new(FilterStage.EndOfHeaders), await session.EndOfHeadersAsync(cancellationToken).ConfigureAwait(false)))
         {
             return session.Verdict!;
         }
@@ -95,7 +95,7 @@ internal readonly struct MessagePlayer(FilterSessionAdapter session, Action<Stag
                 break;
             }
 
-            if (await StageAsync(new(FilterStage.Body, bytes: chunk.Length), session.BodyAsync(chunk, cancellationToken)).ConfigureAwait(false))
+            if (Decided(new(FilterStage.Body, bytes: chunk.Length), await session.BodyAsync(chunk, cancellationToken).ConfigureAwait(false)))
             {
                 return session.Verdict!;
             }

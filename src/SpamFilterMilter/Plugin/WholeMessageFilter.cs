@@ -42,24 +42,24 @@ internal static class WholeMessageFilter
         }
 
         var play = new MessagePlayer(session, observe);
-        if (await play.StageAsync(new(FilterStage.Connect), session.ConnectAsync(message.Client ?? new ClientInfo(), cancellationToken)).ConfigureAwait(false))
+        if (play.Decided(new(FilterStage.Connect), await session.ConnectAsync(message.Client ?? new ClientInfo(), cancellationToken).ConfigureAwait(false)))
         {
             return session.Verdict!;
         }
 
-        if (message.HeloName is { } helo && await play.StageAsync(new(FilterStage.Helo, helo), session.HeloAsync(helo, cancellationToken)).ConfigureAwait(false))
+        if (message.HeloName is { } helo && play.Decided(new(FilterStage.Helo, helo), await session.HeloAsync(helo, cancellationToken).ConfigureAwait(false)))
         {
             return session.Verdict!;
         }
 
-        if (await play.StageAsync(new(FilterStage.Mail, message.MailFrom), session.MailAsync(message.MailFrom, message.MailParameters, cancellationToken)).ConfigureAwait(false))
+        if (play.Decided(new(FilterStage.Mail, message.MailFrom), await session.MailAsync(message.MailFrom, message.MailParameters, cancellationToken).ConfigureAwait(false)))
         {
             return session.Verdict!;
         }
 
         foreach (var recipient in message.Recipients)
         {
-            if (await play.StageAsync(new(FilterStage.Rcpt, recipient.Address), session.RcptAsync(recipient.Address, recipient.Parameters, cancellationToken)).ConfigureAwait(false))
+            if (play.Decided(new(FilterStage.Rcpt, recipient.Address), await session.RcptAsync(recipient.Address, recipient.Parameters, cancellationToken).ConfigureAwait(false)))
             {
                 return session.Verdict!;
             }
@@ -70,7 +70,7 @@ internal static class WholeMessageFilter
             return await session.ConcludeAllRefusedAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (await play.StageAsync(new(FilterStage.Data), session.DataAsync(cancellationToken)).ConfigureAwait(false))
+        if (play.Decided(new(FilterStage.Data), await session.DataAsync(cancellationToken).ConfigureAwait(false)))
         {
             return session.Verdict!;
         }

@@ -22,4 +22,10 @@ internal readonly record struct MilterAnswer(MilterResponse Response, string? Qu
 {
     /// <summary>CONTINUE with nothing else: the answer to an event that needs none (NO* and NR_* steps).</summary>
     public static MilterAnswer None => new(MilterResponse.Continue, null, []);
+
+    /// <summary>CONTINUE for an event that was not sent at all (the milter's NO* step): libmilter's state is as it was.</summary>
+    public static MilterAnswer NotSent => new(MilterResponse.Continue, null, []) { Unsent = true };
+
+    /// <summary>The event was not sent (<see cref="NotSent"/>).</summary>
+    public bool Unsent { get; init; }
 }

@@ -131,31 +131,37 @@ internal sealed class MilterChannel : IAsyncDisposable
     /// The exchange for <paramref name="command"/>, whose packet is pending: when it expects an answer, writes
     /// everything pending in one write and reads the answer; otherwise leaves it buffered for the next write (so a
     /// milter never waits on Nagle or a delayed ACK between two packets of one event), writing only when the buffer
-    /// is full.
+    /// is full. Not an async method itself: a write that completes at once (nearly all of them) goes straight on to
+    /// <see cref="ReadAnswerAsync"/>, so that waiting for the answer suspends one method, not a chain of them.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
-    public async ValueTask<MilterAnswer> ExchangeAsync(MilterCommand command, bool expectAnswer, CancellationToken cancellationToken)
+    public ValueTask<MilterAnswer> ExchangeAsync(MilterCommand command, bool expectAnswer, CancellationToken cancellationToken)
     {
+        ValueTask flush;
         try
         {
-            if (!expectAnswer)
+            if (!expectAnswer && _writer.PendingLength < _writer.MaxPayload)
             {
-                if (_writer.PendingLength >= _writer.MaxPayload)
-                {
-                    await FlushAsync(command, cancellationToken).ConfigureAwait(false);
-                }
-
-                return MilterAnswer.None;
+                return new ValueTask<MilterAnswer>(MilterAnswer.None);
             }
 
-            RefuseStrayBytes(command);
-            await FlushAsync(command, cancellationToken).ConfigureAwait(false);
-            return await ReadAnswerAsync(command, cancellationToken).ConfigureAwait(false);
+            if (expectAnswer)
+            {
+                RefuseStrayBytes(command);
+            }
+
+            flush = FlushAsync(command, cancellationToken);
+            if (flush.IsCompletedSuccessfully)
+            {
+                flush.GetAwaiter().GetResult();
+                return expectAnswer ? ReadAnswerAsync(command, cancellationToken) : new ValueTask<MilterAnswer>(MilterAnswer.None);
+            }
         }
         catch (Exception e) // whatever it is, the milter's step is lost: break
         {
-            throw Break(e, cancellationToken);
+            return ValueTask.FromException<MilterAnswer>(Break(e, cancellationToken));
         }
+
+        return FinishExchangeAsync(flush, command, expectAnswer, cancellationToken);
     }
 
     /// <summary>Writes <paramref name="command"/> (no payload, no answer) and everything pending now. False when that failed (the connection is then broken).</summary>
@@ -209,49 +215,91 @@ internal sealed class MilterChannel : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
+    /// <summary><see cref="ExchangeAsync"/> whose write did not complete at once: waits for it, then reads the answer.</summary>
+    private async ValueTask<MilterAnswer> FinishExchangeAsync(ValueTask flush, MilterCommand command, bool expectAnswer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await flush.ConfigureAwait(false);
+        }
+        catch (Exception e) // whatever it is, the milter's step is lost: break
+        {
+            throw Break(e, cancellationToken);
+        }
+
+        return expectAnswer ? await ReadAnswerAsync(command, cancellationToken).ConfigureAwait(false) : MilterAnswer.None;
+    }
+
     /// <summary>
     /// Reads the answer to one event: any number of SMFIR_PROGRESS and SMFIR_QUARANTINE (Postfix accepts quarantine
-    /// at any stage) and, in answer to SMFIC_BODYEOB, the modifications; then one decision.
+    /// at any stage) and, in answer to SMFIC_BODYEOB, the modifications; then one decision. Each packet is read here,
+    /// with the reader's steps (<see cref="FrameReader.ReadAsync"/> composes the same ones): the answer's wait suspends
+    /// this method alone.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     private async ValueTask<MilterAnswer> ReadAnswerAsync(MilterCommand command, CancellationToken cancellationToken)
     {
-        var stage = MilterNames.StageOf(command);
-        var step = MilterNames.ReplyStage(command);
-        _edits.Reset();
-        string? quarantine = null;
-        for (var count = 1; ; count++)
+        try
         {
-            if (count > _settings.MaxRepliesPerEvent)
+            var stage = MilterNames.StageOf(command);
+            var step = MilterNames.ReplyStage(command);
+            _edits.Reset();
+            string? quarantine = null;
+            for (var count = 1; ; count++)
             {
-                throw new MilterProtocolException(MilterFailureKind.LimitExceeded, stage, step,
-                    $"more than {_settings.MaxRepliesPerEvent} packets in answer to one event");
-            }
+                if (count > _settings.MaxRepliesPerEvent)
+                {
+                    throw new MilterProtocolException(MilterFailureKind.LimitExceeded, stage, step,
+                        $"more than {_settings.MaxRepliesPerEvent} packets in answer to one event");
+                }
 
-            var frame = await ReadFrameAsync(stage, step, cancellationToken).ConfigureAwait(false);
-            var reply = ReplyDecoder.Decode(frame, command, _options!, _settings.MaxReplyText);
-            if (reply.Quirk is { } quirk)
-            {
-                Log.MilterQuirk(_logger, Endpoint, step, quirk);
-            }
+                var token = BeginRead(stage, step, cancellationToken);
+                Frame frame;
+                try
+                {
+                    while (!_reader.TryTake(stage, step, out frame))
+                    {
+                        _reader.Received(_settings.BlockingIo ? _reader.Receive() : await _reader.ReceiveAsync(token).ConfigureAwait(false), stage, step);
+                    }
+                }
+                catch (Exception e) when (ReadFailure(e, stage, step, cancellationToken) is { } failure)
+                {
+                    throw failure;
+                }
+                finally
+                {
+                    Disarm();
+                }
 
-            switch (reply.Kind)
-            {
-                case ReplyKind.Decision:
-                    RefuseMoreAfterAnswer(stage, step, atEndOfMessage: command == MilterCommand.EndOfBody);
-                    return new MilterAnswer(reply.Response, quarantine, _edits.Build(), frame.Code);
-                case ReplyKind.Quarantine:
-                    quarantine = reply.Text;
-                    break;
-                case ReplyKind.Modification:
-                    _edits.Add(reply.Edit!);
-                    break;
-                case ReplyKind.BodyChunk:
-                    _edits.AddBody(reply.Body.Span);
-                    break;
-            }
+                LogReceived(frame);
+                var reply = ReplyDecoder.Decode(frame, command, _options!, _settings.MaxReplyText);
+                if (reply.Quirk is { } quirk)
+                {
+                    Log.MilterQuirk(_logger, Endpoint, step, quirk);
+                }
 
-            MoreToCome();
+                switch (reply.Kind)
+                {
+                    case ReplyKind.Decision:
+                        RefuseMoreAfterAnswer(stage, step, atEndOfMessage: command == MilterCommand.EndOfBody);
+                        return new MilterAnswer(reply.Response, quarantine, _edits.Build(), frame.Code);
+                    case ReplyKind.Quarantine:
+                        quarantine = reply.Text;
+                        break;
+                    case ReplyKind.Modification:
+                        _edits.Add(reply.Edit!);
+                        break;
+                    case ReplyKind.BodyChunk:
+                        _edits.AddBody(reply.Body.Span);
+                        break;
+                }
+
+                MoreToCome();
+            }
+        }
+        catch (Exception e) // whatever it is, the milter's step is lost: break
+        {
+            throw Break(e, cancellationToken);
         }
     }
 
@@ -337,31 +385,54 @@ internal sealed class MilterChannel : IAsyncDisposable
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
+    /// <summary>One packet, for OPTNEG (answers to events are read by <see cref="ReadAnswerAsync"/>).</summary>
     private async ValueTask<Frame> ReadFrameAsync(FilterStage stage, string step, CancellationToken cancellationToken)
     {
-        (_stage, _step) = (stage, step); // a failure while waiting names the reply ("SMFIC_MAIL reply")
-        var token = Arm(cancellationToken);
+        var token = BeginRead(stage, step, cancellationToken);
         Frame frame;
         try
         {
             frame = await _reader.ReadAsync(stage, step, _settings.BlockingIo, token, _bound).ConfigureAwait(false);
         }
-        catch (Exception e) when (IsTimeout(e, cancellationToken))
+        catch (Exception e) when (ReadFailure(e, stage, step, cancellationToken) is { } failure)
         {
-            throw new MilterProtocolException(MilterFailureKind.Timeout, stage, step, $"can't read packet: {Budget.DescribeTimeout()}", e);
+            throw failure;
         }
         finally
         {
             Disarm();
         }
 
+        LogReceived(frame);
+        return frame;
+    }
+
+    /// <summary>Arms the wait for one packet answering <paramref name="step"/>; a failure while waiting names it ("SMFIC_MAIL reply").</summary>
+    private CancellationToken BeginRead(FilterStage stage, string step, CancellationToken cancellationToken)
+    {
+        (_stage, _step) = (stage, step);
+        var token = Arm(cancellationToken);
+        _reader.Begin(_settings.BlockingIo, _bound);
+        return token;
+    }
+
+    /// <summary>
+    /// What a failed read means: the wait's bound expired (a timer, a socket timeout, or the packet not whole in time),
+    /// or the network failed; null for a failure that says so itself (a malformed packet, the milter closing).
+    /// </summary>
+    private Exception? ReadFailure(Exception e, FilterStage stage, string step, CancellationToken hostToken) => e switch
+    {
+        _ when IsTimeout(e, hostToken) => new MilterProtocolException(MilterFailureKind.Timeout, stage, step, $"can't read packet: {Budget.DescribeTimeout()}", e),
+        IOException io and not MilterProtocolException => _reader.ReadFailed(io, stage, step),
+        _ => null,
+    };
+
+    private void LogReceived(Frame frame)
+    {
         if (_settings.LogTraffic && _logger.IsEnabled(LogLevel.Debug))
         {
             Log.PacketReceived(_logger, Endpoint, PacketFormatter.Describe(frame.Code, frame.Payload.Span));
         }
-
-        return frame;
     }
 
     /// <summary>The stages of the message content, whose waits CONTENT_TIMEOUT bounds (Postfix's milter8_message switches to its content timeout for them).</summary>

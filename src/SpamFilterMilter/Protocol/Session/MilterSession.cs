@@ -129,9 +129,9 @@ internal sealed class MilterSession : IAsyncDisposable
         SessionStates.Gate(_state, Failure, SessionState.Negotiated, "connect", SessionState.Negotiated);
         Macros.DeriveClient(client);
         _channel.Budget.Start();
-        var response = await SendEventAsync(MilterCommand.Connect, MacroStage.Connect, ProtocolFlags.NoConnect,
+        var response = Take(MilterCommand.Connect, await SendEventAsync(MilterCommand.Connect, MacroStage.Connect, ProtocolFlags.NoConnect,
             ProtocolFlags.NoReplyConnect, client, static (writer, client) => CommandEncoder.WriteConnect(writer, client),
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken).ConfigureAwait(false));
         _channel.Budget.Stop();
         _state = SessionState.Connected;
         return ConnectionLevel(FilterStage.Connect, response);
@@ -156,8 +156,8 @@ internal sealed class MilterSession : IAsyncDisposable
         if (response is null)
         {
             _channel.Budget.Start();
-            var answer = await SendEventAsync(MilterCommand.Helo, MacroStage.Helo, ProtocolFlags.NoHelo,
-                ProtocolFlags.NoReplyHelo, heloName, static (writer, name) => writer.WriteCString(name), cancellationToken).ConfigureAwait(false);
+            var answer = Take(MilterCommand.Helo, await SendEventAsync(MilterCommand.Helo, MacroStage.Helo, ProtocolFlags.NoHelo,
+                ProtocolFlags.NoReplyHelo, heloName, static (writer, name) => writer.WriteCString(name), cancellationToken).ConfigureAwait(false));
             _channel.Budget.Stop();
             response = ConnectionLevel(FilterStage.Helo, answer);
         }
@@ -199,9 +199,9 @@ internal sealed class MilterSession : IAsyncDisposable
         }
 
         _mailPending = true;
-        var response = _decisions.Apply(FilterStage.Mail, await SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
+        var response = _decisions.Apply(FilterStage.Mail, Take(MilterCommand.Mail, await SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
             ProtocolFlags.NoReplyMail, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
-            cancellationToken).ConfigureAwait(false));
+            cancellationToken).ConfigureAwait(false)));
         if (response.Action is FilterAction.Reject or FilterAction.TempFail)
         {
             ResetMail(); // smtpd.c mail_cmd: a refused MAIL is reset (mail_reset) at once
@@ -220,9 +220,9 @@ internal sealed class MilterSession : IAsyncDisposable
         var address = MailPath.Bracket(forwardPath);
         Macros.DeriveRecipient(address);
         var response = _decisions.Decided ?? (_decisions.SkipRecipients ? MilterResponse.Continue
-            : _decisions.Apply(FilterStage.Rcpt, await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
+            : _decisions.Apply(FilterStage.Rcpt, Take(MilterCommand.Rcpt, await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
                 ProtocolFlags.NoReplyRcpt, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
-                cancellationToken).ConfigureAwait(false)));
+                cancellationToken).ConfigureAwait(false))));
         if (response.Action is not (FilterAction.Reject or FilterAction.TempFail))
         {
             _acceptedRecipients++;
@@ -251,9 +251,9 @@ internal sealed class MilterSession : IAsyncDisposable
         Macros.DeriveRefusedRecipient(hostReply);
         try
         {
-            var response = await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
+            var response = Take(MilterCommand.Rcpt, await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
                 ProtocolFlags.NoReplyRcpt, (MailPath.Bracket(forwardPath), parameters),
-                static (writer, args) => CommandEncoder.WriteArgv(writer, args.Item1, args.parameters), cancellationToken).ConfigureAwait(false);
+                static (writer, args) => CommandEncoder.WriteArgv(writer, args.Item1, args.parameters), cancellationToken).ConfigureAwait(false));
             if (response.Skip)
             {
                 _decisions.Apply(FilterStage.Rcpt, response);
@@ -289,8 +289,8 @@ internal sealed class MilterSession : IAsyncDisposable
 
         _state = SessionState.Headers;
         Macros.ShowQueueId();
-        var response = await SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
-            ProtocolFlags.NoReplyData, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
+        var response = Take(MilterCommand.Data, await SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
+            ProtocolFlags.NoReplyData, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false));
         return _decisions.Apply(FilterStage.Data, response);
     }
 
@@ -321,9 +321,9 @@ internal sealed class MilterSession : IAsyncDisposable
         }
 
         // Postfix sends the end-of-header macros before each header.
-        var response = await SendEventAsync(MilterCommand.Header, MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
+        var response = Take(MilterCommand.Header, await SendEventAsync(MilterCommand.Header, MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
             ProtocolFlags.NoReplyHeader, (name, value, keep: _options!.Has(ProtocolFlags.HeaderLeadingSpace)),
-            static (writer, field) => CommandEncoder.WriteHeader(writer, field.name, field.value, field.keep), cancellationToken).ConfigureAwait(false);
+            static (writer, field) => CommandEncoder.WriteHeader(writer, field.name, field.value, field.keep), cancellationToken).ConfigureAwait(false));
         return _decisions.Apply(FilterStage.Header, response);
     }
 
@@ -338,8 +338,8 @@ internal sealed class MilterSession : IAsyncDisposable
             return decided;
         }
 
-        var response = await SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
-            ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
+        var response = Take(MilterCommand.EndOfHeaders, await SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
+            ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false));
         return _decisions.Apply(FilterStage.EndOfHeaders, response);
     }
 
@@ -368,7 +368,7 @@ internal sealed class MilterSession : IAsyncDisposable
             remaining = remaining[_body.Fill(_channel.Writer, remaining.Span)..];
             if (_body.IsFull(_channel.Writer))
             {
-                var response = _decisions.Apply(FilterStage.Body, await SendBodyPacketAsync(cancellationToken).ConfigureAwait(false));
+                var response = _decisions.Apply(FilterStage.Body, Take(MilterCommand.Body, await SendBodyPacketAsync(cancellationToken).ConfigureAwait(false)));
                 if (response.Action != FilterAction.Continue)
                 {
                     return response;
@@ -392,7 +392,7 @@ internal sealed class MilterSession : IAsyncDisposable
         IReadOnlyList<MessageEdit> edits = [];
         if (response is null && _body.IsOpen)
         {
-            var early = _decisions.Apply(FilterStage.Body, await SendBodyPacketAsync(cancellationToken).ConfigureAwait(false));
+            var early = _decisions.Apply(FilterStage.Body, Take(MilterCommand.Body, await SendBodyPacketAsync(cancellationToken).ConfigureAwait(false)));
             response = early.Action == FilterAction.Continue ? null : early;
         }
 
@@ -440,8 +440,8 @@ internal sealed class MilterSession : IAsyncDisposable
             _channel.Budget.Start();
         }
 
-        var response = await SendEventAsync(MilterCommand.Unknown, MacroStage.Unknown, ProtocolFlags.NoUnknown,
-            ProtocolFlags.NoReplyUnknown, commandLine, static (writer, line) => writer.WriteCString(line), cancellationToken).ConfigureAwait(false);
+        var response = Take(MilterCommand.Unknown, await SendEventAsync(MilterCommand.Unknown, MacroStage.Unknown, ProtocolFlags.NoUnknown,
+            ProtocolFlags.NoReplyUnknown, commandLine, static (writer, line) => writer.WriteCString(line), cancellationToken).ConfigureAwait(false));
         if (!InMessage)
         {
             _channel.Budget.Stop();
@@ -529,7 +529,7 @@ internal sealed class MilterSession : IAsyncDisposable
     /// unless an NR_* step says there is none (the packets then wait for the next write). As in Postfix, an unwanted SMTP
     /// command's macros still go, and an unwanted header's or end of headers' do not.
     /// </summary>
-    private ValueTask<MilterResponse> SendEventAsync<TState>(MilterCommand command, MacroStage macroStage,
+    private ValueTask<MilterAnswer> SendEventAsync<TState>(MilterCommand command, MacroStage macroStage,
         ProtocolFlags noEvent, ProtocolFlags noReplyBy, TState state, Action<PacketWriter, TState> writePayload,
         CancellationToken cancellationToken)
     {
@@ -542,28 +542,31 @@ internal sealed class MilterSession : IAsyncDisposable
 
         if (unwanted)
         {
-            return ValueTask.FromResult(MilterResponse.Continue); // nothing sent: libmilter's state is as it was
+            return new ValueTask<MilterAnswer>(MilterAnswer.NotSent); // nothing sent: libmilter's state is as it was
         }
 
-        var exchange = _channel.SendAsync(command, !_options!.Has(noReplyBy), state, writePayload, cancellationToken);
-        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(command, exchange.Result)) : AwaitAnswerAsync(command, exchange);
+        // The channel's own task: the caller awaits the answer with nothing of ours suspended in between.
+        return _channel.SendAsync(command, !_options!.Has(noReplyBy), state, writePayload, cancellationToken);
     }
 
     /// <summary>The last (full or partly filled) body packet, answered unless NR_BODY was negotiated.</summary>
-    private ValueTask<MilterResponse> SendBodyPacketAsync(CancellationToken cancellationToken)
+    private ValueTask<MilterAnswer> SendBodyPacketAsync(CancellationToken cancellationToken)
     {
         _body.Close(_channel.Writer);
-        var exchange = _channel.ExchangeAsync(MilterCommand.Body, !_options!.Has(ProtocolFlags.NoReplyBody), cancellationToken);
-        return exchange.IsCompletedSuccessfully ? ValueTask.FromResult(Take(MilterCommand.Body, exchange.Result)) : AwaitAnswerAsync(MilterCommand.Body, exchange);
+        return _channel.ExchangeAsync(MilterCommand.Body, !_options!.Has(ProtocolFlags.NoReplyBody), cancellationToken);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
-    private async ValueTask<MilterResponse> AwaitAnswerAsync(MilterCommand command, ValueTask<MilterAnswer> exchange) =>
-        Take(command, await exchange.ConfigureAwait(false));
-
-    /// <summary>An answer: its quarantine request is kept, its decision returned, and what it did to libmilter's state noted.</summary>
+    /// <summary>
+    /// An answer to <paramref name="command"/>: its quarantine request is kept, its decision returned, and what it did to
+    /// libmilter's state noted. An event not sent (<see cref="MilterAnswer.NotSent"/>) changed nothing.
+    /// </summary>
     private MilterResponse Take(MilterCommand command, MilterAnswer answer)
     {
+        if (answer.Unsent)
+        {
+            return answer.Response;
+        }
+
         _quitNcAccepted = ReadyForQuitNc(command, answer.DecidedBy);
         _decisions.Quarantine(answer.QuarantineReason);
         return answer.Response;

@@ -37,6 +37,7 @@ internal sealed class FrameReader : IDisposable
     // The packet being read: when it must be complete (blocking mode), and how many reads it took so far.
     private Deadline _deadline;
     private int _reads;
+    private int _needed = HeaderSize; // bytes from _start the packet under way needs, as far as its header tells
 
     /// <param name="stream">Where the packets come from.</param>
     /// <param name="maxPayload">The largest payload accepted.</param>
@@ -61,20 +62,58 @@ internal sealed class FrameReader : IDisposable
     /// (the returned task is then complete) and the whole packet must arrive within <paramref name="bound"/>, however
     /// it is cut: the socket's read timeout restarts with every read, so each further read gets only what is left
     /// (a milter sending a byte at a time cannot stretch the wait); a timeout surfaces as <see cref="TimeoutException"/>.
-    /// Asynchronously <paramref name="cancellationToken"/> bounds the whole packet.
+    /// Asynchronously <paramref name="cancellationToken"/> bounds the whole packet. The same steps as a caller that
+    /// reads in its own loop takes (<see cref="Begin"/>, <see cref="TryTake"/>, <see cref="Receive"/> or
+    /// <see cref="ReceiveAsync"/>, <see cref="Received"/>).
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<Frame> ReadAsync(FilterStage stage, string step, bool blocking, CancellationToken cancellationToken, TimeSpan bound = default)
+    {
+        Begin(blocking, bound);
+        Frame frame;
+        while (!TryTake(stage, step, out frame))
+        {
+            int read;
+            try
+            {
+                read = blocking ? Receive() : await ReceiveAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException e) when (e is not MilterProtocolException)
+            {
+                throw ReadFailed(e, stage, step);
+            }
+
+            Received(read, stage, step);
+        }
+
+        return frame;
+    }
+
+    /// <summary>
+    /// Starts reading one packet. With <paramref name="blocking"/> and a <paramref name="bound"/>, the whole packet must
+    /// arrive within it (<see cref="Receive"/>).
+    /// </summary>
+    public void Begin(bool blocking, TimeSpan bound)
     {
         _reads = 0;
         if (blocking && bound > TimeSpan.Zero)
         {
             _deadline = Deadline.After(bound);
         }
+    }
 
-        if (_end - _start < HeaderSize)
+    /// <summary>
+    /// Takes the next packet when it is whole in the buffer. Its length is checked as soon as its header is here, before
+    /// anything is allocated for it; false means more must be received (<see cref="Receive"/> or <see cref="ReceiveAsync"/>).
+    /// </summary>
+    public bool TryTake(FilterStage stage, string step, out Frame frame)
+    {
+        frame = default;
+        var buffered = _end - _start;
+        if (buffered < HeaderSize)
         {
-            await FillAsync(HeaderSize, stage, step, "packet header", blocking, cancellationToken).ConfigureAwait(false);
+            _needed = HeaderSize;
+            return false;
         }
 
         var length = BinaryPrimitives.ReadUInt32BigEndian(_buffer.AsSpan(_start, 4));
@@ -91,86 +130,102 @@ internal sealed class FrameReader : IDisposable
         }
 
         var frameSize = HeaderSize + (int)payloadLength;
-        if (_end - _start < frameSize)
+        if (buffered < frameSize)
         {
-            await FillAsync(frameSize, stage, step, "packet payload", blocking, cancellationToken).ConfigureAwait(false);
+            _needed = frameSize;
+            return false;
         }
 
         var code = (MilterReply)_buffer[_start + 4];
-        var payload = new ReadOnlyMemory<byte>(_buffer, _start + HeaderSize, (int)payloadLength);
+        frame = new Frame(code, new ReadOnlyMemory<byte>(_buffer, _start + HeaderSize, (int)payloadLength));
         _start += frameSize;
         if (_start == _end)
         {
             _start = _end = 0;
         }
 
-        return new Frame(code, payload);
+        return true;
     }
 
-    /// <summary>Reads until at least <paramref name="needed"/> bytes from <c>_start</c> are buffered.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // no allocation per call in steady state
-    private async ValueTask FillAsync(int needed, FilterStage stage, string step, string what, bool blocking, CancellationToken cancellationToken)
+    /// <summary>
+    /// One asynchronous read towards the packet <see cref="TryTake"/> found incomplete: the stream's own task, so that
+    /// a caller awaiting it suspends only itself. Pass its result to <see cref="Received"/>, an I/O error to <see cref="ReadFailed"/>.
+    /// </summary>
+    public ValueTask<int> ReceiveAsync(CancellationToken cancellationToken)
     {
-        if (_buffer.Length - _start < needed)
+        MakeRoom();
+        return _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken);
+    }
+
+    /// <summary>
+    /// One blocking read towards the packet <see cref="TryTake"/> found incomplete, bounded by what is left of the
+    /// packet's bound (<see cref="Begin"/>). Pass its result to <see cref="Received"/>, an I/O error to <see cref="ReadFailed"/>.
+    /// </summary>
+    public int Receive()
+    {
+        MakeRoom();
+        if (_reads++ > 0 && _control is not null)
         {
-            // Compact, then grow only if the (already validated) frame still does not fit.
-            var buffered = _end - _start;
-            if (_buffer.Length < needed)
+            var left = _deadline.Remaining;
+            if (left <= TimeSpan.Zero)
             {
-                var larger = ArrayPool<byte>.Shared.Rent(needed);
-                _buffer.AsSpan(_start, buffered).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = larger;
-            }
-            else
-            {
-                _buffer.AsSpan(_start, buffered).CopyTo(_buffer);
+                throw new TimeoutException($"can't read {What}: the packet did not arrive whole in time");
             }
 
-            _start = 0;
-            _end = buffered;
+            _control.SetBlockingTimeout(left);
         }
 
-        while (_end - _start < needed)
+        return _stream.Read(_buffer.AsSpan(_end));
+    }
+
+    /// <summary>
+    /// A read's I/O error as what it means: a socket timeout (SO_RCVTIMEO, blocking mode) as a <see cref="TimeoutException"/>,
+    /// anything else as the network failure it is.
+    /// </summary>
+    public Exception ReadFailed(IOException e, FilterStage stage, string step) =>
+        e.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.TimedOut or System.Net.Sockets.SocketError.WouldBlock }
+            ? new TimeoutException($"can't read {What}", e)
+            : new MilterProtocolException(MilterFailureKind.Network, stage, step, $"can't read {What}: {e.InnerException?.Message ?? e.Message}", e);
+
+    /// <summary>Takes <paramref name="read"/> bytes just received into the buffer; 0, the end of the stream, fails the packet.</summary>
+    public void Received(int read, FilterStage stage, string step)
+    {
+        if (read == 0)
         {
-            int read;
-            try
-            {
-                if (blocking && _reads++ > 0 && _control is not null)
-                {
-                    var left = _deadline.Remaining;
-                    if (left <= TimeSpan.Zero)
-                    {
-                        throw new TimeoutException($"can't read {what}: the packet did not arrive whole in time");
-                    }
-
-                    _control.SetBlockingTimeout(left);
-                }
-
-                read = blocking
-                    ? _stream.Read(_buffer.AsSpan(_end))
-                    : await _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
-            }
-            catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException
-            { SocketErrorCode: System.Net.Sockets.SocketError.TimedOut or System.Net.Sockets.SocketError.WouldBlock })
-            {
-                throw new TimeoutException($"can't read {what}", e); // SO_RCVTIMEO expired (blocking mode)
-            }
-            catch (IOException e) when (e is not MilterProtocolException)
-            {
-                throw new MilterProtocolException(MilterFailureKind.Network, stage, step, $"can't read {what}: {e.InnerException?.Message ?? e.Message}", e);
-            }
-
-            if (read == 0)
-            {
-                var cause = _end == _start
-                    ? $"can't read {what}: the milter closed the connection"
-                    : $"can't read {what}: the milter closed the connection in the middle of a packet ({_end - _start} of {needed} bytes)";
-                throw new MilterProtocolException(MilterFailureKind.Closed, stage, step, cause);
-            }
-
-            _end += read;
+            var cause = _end == _start
+                ? $"can't read {What}: the milter closed the connection"
+                : $"can't read {What}: the milter closed the connection in the middle of a packet ({_end - _start} of {_needed} bytes)";
+            throw new MilterProtocolException(MilterFailureKind.Closed, stage, step, cause);
         }
+
+        _end += read;
+    }
+
+    private string What => _needed == HeaderSize ? "packet header" : "packet payload";
+
+    /// <summary>Room for the <c>_needed</c> bytes of the packet under way: compacts, then grows only if the (already validated) packet still does not fit.</summary>
+    private void MakeRoom()
+    {
+        if (_buffer.Length - _start >= _needed)
+        {
+            return;
+        }
+
+        var buffered = _end - _start;
+        if (_buffer.Length < _needed)
+        {
+            var larger = ArrayPool<byte>.Shared.Rent(_needed);
+            _buffer.AsSpan(_start, buffered).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = larger;
+        }
+        else
+        {
+            _buffer.AsSpan(_start, buffered).CopyTo(_buffer);
+        }
+
+        _start = 0;
+        _end = buffered;
     }
 
     /// <summary>

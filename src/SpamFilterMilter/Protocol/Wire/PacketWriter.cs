@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace SpamFilterMilter.Protocol.Wire;
@@ -162,31 +161,30 @@ internal sealed class PacketWriter : IDisposable
 
     /// <summary>
     /// Writes everything pending in one write and empties the buffer; with <paramref name="blocking"/>
-    /// synchronously (the returned task is then complete).
+    /// synchronously (the returned task is then complete). Returns the stream's own task, so that awaiting it
+    /// suspends only the caller.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // no allocation per call in steady state
-    public async ValueTask FlushAsync(Stream stream, bool blocking, CancellationToken cancellationToken)
+    public ValueTask FlushAsync(Stream stream, bool blocking, CancellationToken cancellationToken)
     {
         if (_packetStart >= 0)
         {
             throw new InvalidOperationException("A packet is still being built.");
         }
 
-        if (_length == 0)
-        {
-            return;
-        }
-
         var length = _length;
         _length = 0;
+        if (length == 0)
+        {
+            return ValueTask.CompletedTask;
+        }
+
         if (blocking)
         {
             stream.Write(_buffer.AsSpan(0, length));
+            return ValueTask.CompletedTask;
         }
-        else
-        {
-            await stream.WriteAsync(_buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-        }
+
+        return stream.WriteAsync(_buffer.AsMemory(0, length), cancellationToken);
     }
 
     /// <summary>Forgets everything pending (the connection is being dropped).</summary>

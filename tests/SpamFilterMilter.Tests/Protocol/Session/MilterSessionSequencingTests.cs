@@ -154,4 +154,30 @@ public class MilterSessionSequencingTests(int delivery, bool blocking) : Scripte
         Assert.That(parked, Is.True);
         Assert.That((await Milter.ReadAsync()).Code, Is.EqualTo('K'));
     }
+
+    [Test]
+    public async Task An_UNKNOWN_answered_with_CONTINUE_lets_libmilter_take_QUIT_NC()
+    {
+        await OpenAsync();
+        await ExchangeAsync(() => Session.HeloAsync("client.example.net"), 'H');
+        await ExchangeAsync(() => Session.UnknownAsync("XFOO"), 'U');
+
+        var parked = await Session.QuitForReuseAsync();
+
+        Assert.That(parked, Is.True, "libmilter's UNKNOWN state takes QUIT_NC");
+        Assert.That((await Milter.ReadAsync()).Code, Is.EqualTo('K'));
+    }
+
+    [Test]
+    public async Task An_UNKNOWN_the_milter_asked_not_to_get_leaves_libmilter_where_it_was_and_the_connection_not_reusable()
+    {
+        await OpenAsync(protocol: 0x100); // SMFIP_NOUNKNOWN
+        await ExchangeAsync(() => Session.HeloAsync("client.example.net"), 'H');
+
+        var response = await Session.UnknownAsync("XFOO");
+        var parked = await Session.QuitForReuseAsync();
+
+        Assert.That(response, Is.EqualTo(MilterResponse.Continue));
+        Assert.That(parked, Is.False, "nothing was sent: libmilter is still in its HELO state, which ignores QUIT_NC");
+    }
 }
