@@ -25,7 +25,7 @@ internal sealed class MilterChannel : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly IConnectionControl? _control;
     private readonly EditCollector _edits;
-    private CancellationTokenSource _timer = new();
+    private readonly WaitTimer _timer = new();
     private CancellationTokenRegistration _hostRegistration;
     private NegotiatedOptions? _options;
     private TimeSpan _bound; // of the wait under way
@@ -444,7 +444,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         || (e is IOException { InnerException: SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock } });
 
     /// <summary>
-    /// Arms the bound of one wait. Async: a timer token, one token source reused for the life of the connection.
+    /// Arms the bound of one wait. Async: the connection's <see cref="WaitTimer"/> (a host cancellation cancels it).
     /// Blocking: the socket's own timeouts bound the call; a host cancellation closes the stream.
     /// </summary>
     private CancellationToken Arm(CancellationToken hostToken)
@@ -466,25 +466,24 @@ internal sealed class MilterChannel : IAsyncDisposable
             return CancellationToken.None;
         }
 
-        if (!_timer.TryReset())
-        {
-            _timer.Dispose();
-            _timer = new CancellationTokenSource();
-        }
-
-        _timer.CancelAfter(bound > TimeSpan.Zero ? bound : TimeSpan.FromTicks(1));
+        var token = _timer.Start(bound);
         if (hostToken.CanBeCanceled)
         {
-            _hostRegistration = hostToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _timer);
+            _hostRegistration = hostToken.UnsafeRegister(static s => ((WaitTimer)s!).Cancel(), _timer);
         }
 
-        return _timer.Token;
+        return token;
     }
 
     private void Disarm()
     {
         _hostRegistration.Dispose();
         _hostRegistration = default;
+        if (!_settings.BlockingIo)
+        {
+            _timer.Stop();
+        }
+
         Budget.EndWait();
     }
 

@@ -1,0 +1,101 @@
+using Microsoft.Extensions.Time.Testing;
+using SpamFilterMilter.Protocol.Session;
+
+namespace SpamFilterMilter.Tests.Protocol.Session;
+
+/// <summary>
+/// A connection's waits share one token, cancelled only when the wait under way outlives its bound: never for a wait
+/// that ended, whatever its bound was, and never early or late for a wait whose bound differs from the last one's.
+/// </summary>
+public class WaitTimerTests
+{
+    private readonly FakeTimeProvider _clock = new();
+
+    [Test]
+    public void A_wait_that_outlives_its_bound_cancels_the_token_when_the_bound_passes_and_not_before()
+    {
+        using var timer = new WaitTimer(_clock);
+        var token = timer.Start(TimeSpan.FromSeconds(10));
+
+        _clock.Advance(TimeSpan.FromMilliseconds(9_999));
+        Assert.That(token.IsCancellationRequested, Is.False, "before the bound");
+
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.That(token.IsCancellationRequested, Is.True, "at the bound");
+    }
+
+    [Test]
+    public void A_wait_that_ended_is_never_cancelled_for_its_bound()
+    {
+        using var timer = new WaitTimer(_clock);
+        var token = timer.Start(TimeSpan.FromSeconds(1));
+        timer.Stop();
+
+        _clock.Advance(TimeSpan.FromMinutes(5));
+
+        Assert.That(token.IsCancellationRequested, Is.False);
+    }
+
+    [Test]
+    public void A_later_wait_with_a_longer_bound_gets_its_whole_bound_though_the_timer_was_set_for_the_first()
+    {
+        using var timer = new WaitTimer(_clock);
+        timer.Start(TimeSpan.FromSeconds(1));
+        timer.Stop();
+        _clock.Advance(TimeSpan.FromMilliseconds(500));
+        var token = timer.Start(TimeSpan.FromSeconds(10));
+
+        _clock.Advance(TimeSpan.FromSeconds(9)); // the first wait's bound passed long ago: the timer fired and slept again
+        Assert.That(token.IsCancellationRequested, Is.False, "9 s into a wait of 10 s");
+
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.That(token.IsCancellationRequested, Is.True, "10 s into a wait of 10 s");
+    }
+
+    [Test]
+    public void A_later_wait_with_a_shorter_bound_moves_the_timer_earlier()
+    {
+        using var timer = new WaitTimer(_clock);
+        timer.Start(TimeSpan.FromMinutes(10));
+        timer.Stop();
+        var token = timer.Start(TimeSpan.FromMilliseconds(300));
+
+        _clock.Advance(TimeSpan.FromMilliseconds(300));
+
+        Assert.That(token.IsCancellationRequested, Is.True);
+    }
+
+    [Test]
+    public void Many_waits_within_their_bounds_leave_the_token_as_it_was_and_a_bound_of_zero_expires_at_once()
+    {
+        using var timer = new WaitTimer(_clock);
+        var first = timer.Start(TimeSpan.FromSeconds(2));
+        timer.Stop();
+        for (var i = 0; i < 1_000; i++)
+        {
+            var token = timer.Start(TimeSpan.FromSeconds(2));
+            _clock.Advance(TimeSpan.FromMilliseconds(50));
+            timer.Stop();
+            Assert.That(token, Is.EqualTo(first), "one token for the life of the connection");
+        }
+
+        Assert.That(first.IsCancellationRequested, Is.False, "50 s of waits of 50 ms each, every one within its 2 s");
+        var expired = timer.Start(TimeSpan.Zero);
+        _clock.Advance(TimeSpan.Zero);
+        Assert.That(expired.IsCancellationRequested, Is.True, "a wait with no time left (a spent message budget)");
+    }
+
+    [Test]
+    public void A_cancellation_by_the_host_cancels_the_wait_under_way_and_the_next_wait_gets_a_new_token()
+    {
+        using var timer = new WaitTimer(_clock);
+        var token = timer.Start(TimeSpan.FromSeconds(10));
+
+        timer.Cancel();
+        timer.Stop();
+        var next = timer.Start(TimeSpan.FromSeconds(10));
+
+        Assert.That(token.IsCancellationRequested, Is.True);
+        Assert.That(next.IsCancellationRequested, Is.False, "a broken connection waits no more, but a new wait is not born cancelled");
+    }
+}
