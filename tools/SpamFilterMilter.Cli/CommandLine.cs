@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging.Console;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Options;
+using SpamFilterMilter.Tools;
 
 namespace SpamFilterMilter.Cli;
 
@@ -51,13 +52,8 @@ internal static class CommandLine
         };
 
         var parsed = root.Parse(args);
-        if (parsed.Errors.Count > 0)
+        if (await CommandLineUsage.RefuseAsync(parsed, terminal.Error).ConfigureAwait(false))
         {
-            foreach (var error in parsed.Errors)
-            {
-                await terminal.Error.WriteLineAsync(error.Message).ConfigureAwait(false);
-            }
-
             return (int)ToolExitCode.Usage;
         }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.ReferenceHost;
+using SpamFilterMilter.Tools;
 
 // The reference host. With no arguments it runs the demo (the embedded default).
 var plugin = new Option<FileInfo>("--plugin")
@@ -41,13 +42,8 @@ root.SetAction((result, cancellationToken) => Demo.RunAsync(
 
 // Exit status (ToolExitCode, as spamfilter-milter's): 0 fine, 1 problems found, 2 the command line is wrong.
 var parsed = root.Parse(args);
-if (parsed.Errors.Count > 0)
+if (await CommandLineUsage.RefuseAsync(parsed, Console.Error))
 {
-    foreach (var error in parsed.Errors)
-    {
-        await Console.Error.WriteLineAsync(error.Message);
-    }
-
     return (int)ToolExitCode.Usage;
 }
 

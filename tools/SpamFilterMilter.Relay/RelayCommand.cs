@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging.Console;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.SampleMilter;
+using SpamFilterMilter.Tools;
 
 namespace SpamFilterMilter.Relay;
 
@@ -95,13 +96,8 @@ internal static class RelayCommand
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
         var parsed = Create(output, error).Parse(args);
-        if (parsed.Errors.Count > 0)
+        if (await CommandLineUsage.RefuseAsync(parsed, error).ConfigureAwait(false))
         {
-            foreach (var problem in parsed.Errors)
-            {
-                await error.WriteLineAsync(problem.Message).ConfigureAwait(false);
-            }
-
             return (int)ToolExitCode.Usage;
         }
 

@@ -37,7 +37,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly SlotRunner _runner;
     private readonly SemaphoreSlim _reloading = new(1, 1);
-    private readonly List<HostConfiguration> _replaced = [];
+    private readonly List<HostConfiguration> _replaced = []; // configurations a reload replaced, still draining; only touched holding _reloading
     private HostConfiguration _configuration;
     private volatile bool _disposed;
 
@@ -163,11 +163,8 @@ public sealed class SpamFilterHost : IAsyncDisposable
                 HostLog.ReloadChange(_logger, change);
             }
 
-            lock (_replaced)
-            {
-                _replaced.RemoveAll(c => c.Disposed.IsCompleted);
-                _replaced.Add(before);
-            }
+            _replaced.RemoveAll(c => c.Disposed.IsCompleted);
+            _replaced.Add(before);
 
             before.Replaced = true;
             await before.ReleaseAsync().ConfigureAwait(false);
@@ -327,13 +324,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
             _disposed = true;
             var current = Current;
             await current.ReleaseAsync().ConfigureAwait(false);
-            Task[] draining;
-            lock (_replaced)
-            {
-                draining = [current.Disposed, .. _replaced.Select(c => c.Disposed)];
-            }
-
-            await Task.WhenAll(draining).ConfigureAwait(false);
+            await Task.WhenAll([current.Disposed, .. _replaced.Select(c => c.Disposed)]).ConfigureAwait(false);
         }
         finally
         {
