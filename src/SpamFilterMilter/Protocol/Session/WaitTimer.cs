@@ -51,14 +51,12 @@ internal sealed class WaitTimer : IDisposable
         }
     }
 
-    /// <summary>The wait ended: the timer, whenever it fires, finds nothing to bound.</summary>
-    public void Stop()
-    {
-        lock (_gate)
-        {
-            _deadline = None;
-        }
-    }
+    /// <summary>
+    /// The wait ended: the timer, whenever it fires, finds nothing to bound. Without the lock: a timer that read the
+    /// deadline just before can only cancel the token of this wait, which has ended; the next <see cref="Start"/> then
+    /// takes a new one.
+    /// </summary>
+    public void Stop() => Volatile.Write(ref _deadline, None);
 
     /// <summary>Cancels the wait under way now (the host cancelled).</summary>
     public void Cancel()
