@@ -17,11 +17,7 @@ public class WaitTimerTests
         using var timer = new WaitTimer(_clock);
         var token = timer.Start(TimeSpan.FromSeconds(10));
 
-        _clock.Advance(TimeSpan.FromMilliseconds(9_999));
-        Assert.That(token.IsCancellationRequested, Is.False, "before the bound");
-
-        _clock.Advance(TimeSpan.FromMilliseconds(1));
-        Assert.That(token.IsCancellationRequested, Is.True, "at the bound");
+        AssertCancelledAfter(TimeSpan.FromSeconds(10), token);
     }
 
     [Test]
@@ -45,11 +41,7 @@ public class WaitTimerTests
         _clock.Advance(TimeSpan.FromMilliseconds(500));
         var token = timer.Start(TimeSpan.FromSeconds(10));
 
-        _clock.Advance(TimeSpan.FromSeconds(9)); // the first wait's bound passed long ago: the timer fired and slept again
-        Assert.That(token.IsCancellationRequested, Is.False, "9 s into a wait of 10 s");
-
-        _clock.Advance(TimeSpan.FromSeconds(1));
-        Assert.That(token.IsCancellationRequested, Is.True, "10 s into a wait of 10 s");
+        AssertCancelledAfter(TimeSpan.FromSeconds(10), token); // the first wait's bound passes on the way: the timer fires and sleeps again
     }
 
     [Test]
@@ -97,5 +89,15 @@ public class WaitTimerTests
 
         Assert.That(token.IsCancellationRequested, Is.True);
         Assert.That(next.IsCancellationRequested, Is.False, "a broken connection waits no more, but a new wait is not born cancelled");
+    }
+
+    /// <summary>Moves the clock to a millisecond before <paramref name="bound"/> from now, then to it: cancelled then and not before.</summary>
+    private void AssertCancelledAfter(TimeSpan bound, CancellationToken token)
+    {
+        _clock.Advance(bound - TimeSpan.FromMilliseconds(1));
+        Assert.That(token.IsCancellationRequested, Is.False, "a millisecond before the bound");
+
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.That(token.IsCancellationRequested, Is.True, "at the bound");
     }
 }
