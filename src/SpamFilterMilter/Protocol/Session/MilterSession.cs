@@ -527,7 +527,8 @@ internal sealed class MilterSession : IAsyncDisposable
     /// <summary>
     /// The one way an event goes out: its macros, then the command unless it is <see cref="Unwanted"/>, then the answer
     /// unless an NR_* step says there is none (the packets then wait for the next write). As in Postfix, an unwanted SMTP
-    /// command's macros still go, and an unwanted header's or end of headers' do not.
+    /// command's macros still go, and an unwanted header's or end of headers' do not. The caller awaits the answer and
+    /// hands it to <see cref="Take"/>.
     /// </summary>
     private ValueTask<MilterAnswer> SendEventAsync<TState>(MilterCommand command, MacroStage macroStage,
         ProtocolFlags noEvent, ProtocolFlags noReplyBy, TState state, Action<PacketWriter, TState> writePayload,
