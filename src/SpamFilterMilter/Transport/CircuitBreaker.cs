@@ -88,20 +88,6 @@ internal sealed class CircuitBreaker
         }
     }
 
-    /// <summary>
-    /// True when the server is waiting for its probe: open with the back-off over, or half-open with no probe under way.
-    /// </summary>
-    public bool ProbeDue
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return IsProbeDue();
-            }
-        }
-    }
-
     /// <summary>The time left until the back-off is over; zero unless open.</summary>
     public TimeSpan BackoffLeft
     {

@@ -61,10 +61,10 @@ public class CircuitBreakerTests
         breaker.Failed(probe: false);
 
         _clock.Advance(Backoff - TimeSpan.FromTicks(1));
-        Assert.That((breaker.ProbeDue, breaker.TryStartProbe(), breaker.BackoffLeft), Is.EqualTo((false, false, TimeSpan.FromTicks(1))));
+        Assert.That((breaker.TryStartProbe(), breaker.BackoffLeft), Is.EqualTo((false, TimeSpan.FromTicks(1))));
 
         _clock.Advance(TimeSpan.FromTicks(1));
-        Assert.That(breaker.ProbeDue, Is.True);
+        Assert.That(breaker.TryStartProbe(), Is.True);
     }
 
     [Test]
