@@ -80,12 +80,26 @@ public class SpamFilterHostTests : SlotHostTest
     public async Task Messages_filtered_concurrently_each_get_their_own_result()
     {
         // Each plug-in call echoes its message's own marker back as a header; it takes a moment, so that calls overlap.
+        // The first call also waits (10 s at most) for a second to start: on two busy cores the thread pool may run
+        // one task at a time for a while, and a host that serialised its calls must fail here, not a slow machine.
         var running = 0;
         var mostAtOnce = 0;
+        var started = 0;
+        using var secondStarted = new ManualResetEventSlim();
         var plugin = Plugins.Add("a", call =>
         {
             var now = Interlocked.Increment(ref running);
             InterlockedMax(ref mostAtOnce, now);
+            switch (Interlocked.Increment(ref started))
+            {
+                case 1:
+                    secondStarted.Wait(TimeSpan.FromSeconds(10));
+                    break;
+                case 2:
+                    secondStarted.Set();
+                    break;
+            }
+
             Thread.Sleep(20);
             Interlocked.Decrement(ref running);
             return FakePlugins.Verdict($"require \"editheader\"; addheader :last \"X-Echo\" \"{call.Message.Split("X-Id: ")[1].Split("\r\n")[0]}\";");
