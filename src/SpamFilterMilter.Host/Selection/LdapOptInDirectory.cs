@@ -208,7 +208,10 @@ public sealed class LdapOptInDirectory : IOptInDirectory, IDisposable
     /// </summary>
     private async Task<LdapConnection> ConnectAsync(CancellationToken cancellationToken)
     {
-        var connecting = Task.Run(Connect, CancellationToken.None);
+        // Connect blocks until the server answers or the library gives up: on a thread of its own, not the thread
+        // pool's, where a server that does not answer would hold a pool thread per attempt and so delay the timers
+        // of everything else in the host (a test saw the lookups' own LDAP_TIMEOUTs fire late on two cores).
+        var connecting = Task.Factory.StartNew(Connect, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
             return await connecting.WaitAsync(_options.LdapTimeout, cancellationToken).ConfigureAwait(false);

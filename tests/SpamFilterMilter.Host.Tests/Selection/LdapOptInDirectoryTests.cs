@@ -238,7 +238,13 @@ public class LdapOptInDirectoryTests
         proxy.Hold(); // connections are accepted and never answered
         using var directory = new LdapOptInDirectory(Options(port: proxy.Port, timeout: TimeSpan.FromMilliseconds(500)));
 
-        var lookups = Enumerable.Range(0, 4).Select(i => directory.FindUserAsync($"user{i}@example.com", OptIn)).ToList();
+        // The first lookup takes the connection and waits its 0.5 s; the others start 0.2 s into that wait. The second
+        // gets the connection when the first gives up (0.5 s) and holds it until 1 s; the last two have waited for it
+        // since 0.2 s and give up at 0.7 s. Started together, the waiters' 0.5 s and the holder's would end in a tie
+        // that a busy machine decides either way.
+        var first = directory.FindUserAsync("user0@example.com", OptIn);
+        await Task.Delay(TimeSpan.FromMilliseconds(200));
+        List<Task<DirectoryEntry?>> lookups = [first, .. Enumerable.Range(1, 3).Select(i => directory.FindUserAsync($"user{i}@example.com", OptIn))];
         var all = Task.WhenAll(lookups);
         try
         {
