@@ -141,7 +141,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         {
             if (!expectAnswer && _writer.PendingLength < _writer.MaxPayload)
             {
-                return new ValueTask<MilterAnswer>(MilterAnswer.None);
+                return new ValueTask<MilterAnswer>(MilterAnswer.NoReply(command));
             }
 
             if (expectAnswer)
@@ -153,7 +153,7 @@ internal sealed class MilterChannel : IAsyncDisposable
             if (flush.IsCompletedSuccessfully)
             {
                 flush.GetAwaiter().GetResult();
-                return expectAnswer ? ReadAnswerAsync(command, cancellationToken) : new ValueTask<MilterAnswer>(MilterAnswer.None);
+                return expectAnswer ? ReadAnswerAsync(command, cancellationToken) : new ValueTask<MilterAnswer>(MilterAnswer.NoReply(command));
             }
         }
         catch (Exception e) // whatever it is, the milter's step is lost: break
@@ -227,7 +227,7 @@ internal sealed class MilterChannel : IAsyncDisposable
             throw Break(e, cancellationToken);
         }
 
-        return expectAnswer ? await ReadAnswerAsync(command, cancellationToken).ConfigureAwait(false) : MilterAnswer.None;
+        return expectAnswer ? await ReadAnswerAsync(command, cancellationToken).ConfigureAwait(false) : MilterAnswer.NoReply(command);
     }
 
     /// <summary>
@@ -282,7 +282,7 @@ internal sealed class MilterChannel : IAsyncDisposable
                 {
                     case ReplyKind.Decision:
                         RefuseMoreAfterAnswer(stage, step, atEndOfMessage: command == MilterCommand.EndOfBody);
-                        return new MilterAnswer(reply.Response, quarantine, _edits.Build(), frame.Code);
+                        return new MilterAnswer(reply.Response, quarantine, _edits.Build(), command, frame.Code);
                     case ReplyKind.Quarantine:
                         quarantine = reply.Text;
                         break;

@@ -129,7 +129,7 @@ internal sealed class MilterSession : IAsyncDisposable
         SessionStates.Gate(_state, Failure, SessionState.Negotiated, "connect", SessionState.Negotiated);
         Macros.DeriveClient(client);
         _channel.Budget.Start();
-        var response = Take(MilterCommand.Connect, await SendEventAsync(MilterCommand.Connect, MacroStage.Connect, ProtocolFlags.NoConnect,
+        var response = Take(await SendEventAsync(MilterCommand.Connect, MacroStage.Connect, ProtocolFlags.NoConnect,
             ProtocolFlags.NoReplyConnect, client, static (writer, client) => CommandEncoder.WriteConnect(writer, client),
             cancellationToken).ConfigureAwait(false));
         _channel.Budget.Stop();
@@ -156,7 +156,7 @@ internal sealed class MilterSession : IAsyncDisposable
         if (response is null)
         {
             _channel.Budget.Start();
-            var answer = Take(MilterCommand.Helo, await SendEventAsync(MilterCommand.Helo, MacroStage.Helo, ProtocolFlags.NoHelo,
+            var answer = Take(await SendEventAsync(MilterCommand.Helo, MacroStage.Helo, ProtocolFlags.NoHelo,
                 ProtocolFlags.NoReplyHelo, heloName, static (writer, name) => writer.WriteCString(name), cancellationToken).ConfigureAwait(false));
             _channel.Budget.Stop();
             response = ConnectionLevel(FilterStage.Helo, answer);
@@ -199,7 +199,7 @@ internal sealed class MilterSession : IAsyncDisposable
         }
 
         _mailPending = true;
-        var response = _decisions.Apply(FilterStage.Mail, Take(MilterCommand.Mail, await SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
+        var response = _decisions.Apply(FilterStage.Mail, Take(await SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
             ProtocolFlags.NoReplyMail, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
             cancellationToken).ConfigureAwait(false)));
         if (response.Action is FilterAction.Reject or FilterAction.TempFail)
@@ -220,7 +220,7 @@ internal sealed class MilterSession : IAsyncDisposable
         var address = MailPath.Bracket(forwardPath);
         Macros.DeriveRecipient(address);
         var response = _decisions.Decided ?? (_decisions.SkipRecipients ? MilterResponse.Continue
-            : _decisions.Apply(FilterStage.Rcpt, Take(MilterCommand.Rcpt, await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
+            : _decisions.Apply(FilterStage.Rcpt, Take(await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
                 ProtocolFlags.NoReplyRcpt, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
                 cancellationToken).ConfigureAwait(false))));
         if (response.Action is not (FilterAction.Reject or FilterAction.TempFail))
@@ -251,7 +251,7 @@ internal sealed class MilterSession : IAsyncDisposable
         Macros.DeriveRefusedRecipient(hostReply);
         try
         {
-            var response = Take(MilterCommand.Rcpt, await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
+            var response = Take(await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
                 ProtocolFlags.NoReplyRcpt, (MailPath.Bracket(forwardPath), parameters),
                 static (writer, args) => CommandEncoder.WriteArgv(writer, args.Item1, args.parameters), cancellationToken).ConfigureAwait(false));
             if (response.Skip)
@@ -289,7 +289,7 @@ internal sealed class MilterSession : IAsyncDisposable
 
         _state = SessionState.Headers;
         Macros.ShowQueueId();
-        var response = Take(MilterCommand.Data, await SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
+        var response = Take(await SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
             ProtocolFlags.NoReplyData, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false));
         return _decisions.Apply(FilterStage.Data, response);
     }
@@ -321,7 +321,7 @@ internal sealed class MilterSession : IAsyncDisposable
         }
 
         // Postfix sends the end-of-header macros before each header.
-        var response = Take(MilterCommand.Header, await SendEventAsync(MilterCommand.Header, MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
+        var response = Take(await SendEventAsync(MilterCommand.Header, MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
             ProtocolFlags.NoReplyHeader, (name, value, keep: _options!.Has(ProtocolFlags.HeaderLeadingSpace)),
             static (writer, field) => CommandEncoder.WriteHeader(writer, field.name, field.value, field.keep), cancellationToken).ConfigureAwait(false));
         return _decisions.Apply(FilterStage.Header, response);
@@ -338,7 +338,7 @@ internal sealed class MilterSession : IAsyncDisposable
             return decided;
         }
 
-        var response = Take(MilterCommand.EndOfHeaders, await SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
+        var response = Take(await SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
             ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false));
         return _decisions.Apply(FilterStage.EndOfHeaders, response);
     }
@@ -368,7 +368,7 @@ internal sealed class MilterSession : IAsyncDisposable
             remaining = remaining[_body.Fill(_channel.Writer, remaining.Span)..];
             if (_body.IsFull(_channel.Writer))
             {
-                var response = _decisions.Apply(FilterStage.Body, Take(MilterCommand.Body, await SendBodyPacketAsync(cancellationToken).ConfigureAwait(false)));
+                var response = _decisions.Apply(FilterStage.Body, Take(await SendBodyPacketAsync(cancellationToken).ConfigureAwait(false)));
                 if (response.Action != FilterAction.Continue)
                 {
                     return response;
@@ -392,7 +392,7 @@ internal sealed class MilterSession : IAsyncDisposable
         IReadOnlyList<MessageEdit> edits = [];
         if (response is null && _body.IsOpen)
         {
-            var early = _decisions.Apply(FilterStage.Body, Take(MilterCommand.Body, await SendBodyPacketAsync(cancellationToken).ConfigureAwait(false)));
+            var early = _decisions.Apply(FilterStage.Body, Take(await SendBodyPacketAsync(cancellationToken).ConfigureAwait(false)));
             response = early.Action == FilterAction.Continue ? null : early;
         }
 
@@ -400,13 +400,13 @@ internal sealed class MilterSession : IAsyncDisposable
         {
             WriteMacros(MacroStage.EndOfMessage, MilterCommand.EndOfBody);
             var answer = await _channel.SendAsync(MilterCommand.EndOfBody, expectAnswer: true, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false);
-            response = _decisions.Apply(FilterStage.EndOfMessage, Take(MilterCommand.EndOfBody, answer));
+            response = _decisions.Apply(FilterStage.EndOfMessage, Take(answer));
             edits = answer.Edits;
         }
 
         EndMessage();
         ResetMail(); // Postfix resets every finished transaction: ABORT (libmilter ignores it after the end of a message)
-        return new MilterAnswer(response.Value, _decisions.QuarantineReason, edits);
+        return new MilterAnswer(response.Value, _decisions.QuarantineReason, edits, MilterCommand.EndOfBody);
     }
 
     /// <summary>
@@ -440,7 +440,7 @@ internal sealed class MilterSession : IAsyncDisposable
             _channel.Budget.Start();
         }
 
-        var response = Take(MilterCommand.Unknown, await SendEventAsync(MilterCommand.Unknown, MacroStage.Unknown, ProtocolFlags.NoUnknown,
+        var response = Take(await SendEventAsync(MilterCommand.Unknown, MacroStage.Unknown, ProtocolFlags.NoUnknown,
             ProtocolFlags.NoReplyUnknown, commandLine, static (writer, line) => writer.WriteCString(line), cancellationToken).ConfigureAwait(false));
         if (!InMessage)
         {
@@ -558,12 +558,12 @@ internal sealed class MilterSession : IAsyncDisposable
     }
 
     /// <summary>
-    /// An answer to <paramref name="command"/>: its quarantine request is kept, its decision returned, and what it did to
-    /// libmilter's state noted. An event not sent (<see cref="MilterAnswer.NotSent"/>) changed nothing.
+    /// An answer: its quarantine request is kept, its decision returned, and what it did to libmilter's state noted
+    /// (<see cref="MilterAnswer.Answering"/> says to what). An event not sent (<see cref="MilterAnswer.NotSent"/>) changed nothing.
     /// </summary>
-    private MilterResponse Take(MilterCommand command, MilterAnswer answer)
+    private MilterResponse Take(MilterAnswer answer)
     {
-        if (answer.Unsent)
+        if (answer.Answering is not { } command)
         {
             return answer.Response;
         }
