@@ -25,7 +25,7 @@ internal sealed class MilterChannel : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly IConnectionControl? _control;
     private readonly EditCollector _edits;
-    private readonly WaitTimer _timer = new();
+    private readonly WaitTimer? _timer; // async I/O only: blocking waits are bounded by the socket's timeouts
     private CancellationTokenRegistration _hostRegistration;
     private NegotiatedOptions? _options;
     private TimeSpan _bound; // of the wait under way
@@ -42,6 +42,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         _logger = logger;
         _control = control;
         _reader = new FrameReader(stream, settings.MaxReplyPacket, control);
+        _timer = settings.BlockingIo ? null : new WaitTimer();
         _writer = new PacketWriter(MilterConstants.DefaultMaxPayload);
         _edits = new EditCollector(settings.MaxEditsPerMessage, settings.MaxReplacementBodyBytes, settings.BodySpillDirectory);
         Budget = new MessageBudget(settings.CommandTimeout, settings.ContentTimeout, settings.MessageTimeout);
@@ -208,7 +209,7 @@ internal sealed class MilterChannel : IAsyncDisposable
     public ValueTask DisposeAsync()
     {
         _hostRegistration.Dispose();
-        _timer.Dispose();
+        _timer?.Dispose();
         _edits.Dispose();
         _reader.Dispose();
         _writer.Dispose();
@@ -466,7 +467,7 @@ internal sealed class MilterChannel : IAsyncDisposable
             return CancellationToken.None;
         }
 
-        var token = _timer.Start(bound);
+        var token = _timer!.Start(bound);
         if (hostToken.CanBeCanceled)
         {
             _hostRegistration = hostToken.UnsafeRegister(static s => ((WaitTimer)s!).Cancel(), _timer);
@@ -479,11 +480,7 @@ internal sealed class MilterChannel : IAsyncDisposable
     {
         _hostRegistration.Dispose();
         _hostRegistration = default;
-        if (!_settings.BlockingIo)
-        {
-            _timer.Stop();
-        }
-
+        _timer?.Stop();
         Budget.EndWait();
     }
 
