@@ -46,7 +46,7 @@ internal static class CommandLine
         {
             CheckCommand.Create(terminal),
             ProbeCommand.Create(terminal),
-            CheckConfigCommand.Create(terminal),
+            CheckConfigCommandLine.Create(terminal.Output, defaultPlugins: null),
             BenchCommand.Create(terminal),
             SoakCommand.Create(terminal),
         };

@@ -32,7 +32,7 @@ var root = new RootCommand("SpamFilterMilter reference host: loads the milter pl
 {
     demo,
     FilterCommand.Create(),
-    CheckConfigCommand.Create(),
+    CheckConfigCommandLine.Create(Console.Out, new DirectoryInfo(Path.Combine(AppContext.BaseDirectory, "plugins"))),
 };
 root.Options.Add(plugin);
 root.Options.Add(samples);
