@@ -23,12 +23,6 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
 {
     private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve = resolve ?? Dns.GetHostAddressesAsync;
 
-    /// <summary>A connector to the first (or only) server HOST names.</summary>
-    public MilterConnector(MilterOptions options, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, MilterTelemetry? telemetry = null)
-        : this(options, options.Servers[0], logger, resolve, telemetry)
-    {
-    }
-
     public string EndpointName { get; } = server.Name;
 
     /// <summary>The milter as log lines name it: the endpoint, with the host's slot when it gave one.</summary>

@@ -1,6 +1,6 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Protocol.Wire;
+using SpamFilterMilter.Tests.Transport;
 using SpamFilterMilter.Transport;
 
 namespace SpamFilterMilter.Tests.Plugin;
@@ -45,7 +45,7 @@ public class NothingEscapesTests : TempFolderTest
     public async Task What_the_runtime_refuses_while_connecting_is_a_connect_failure_not_an_exception()
     {
         var options = new MilterOptions { Host = "milter.example", Port = 8890, SourcePath = "test" };
-        var connector = new MilterConnector(options, NullLogger.Instance,
+        var connector = Connectors.ToFirstServer(options,
             (_, _) => throw new ArgumentOutOfRangeException("hostName", "The runtime refuses this name."));
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;

@@ -1,6 +1,5 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Protocol.Wire;
 using SpamFilterMilter.Transport;
@@ -46,7 +45,7 @@ public class MilterConnectorTests
         var port = ((IPEndPoint)v4.LocalEndpoint).Port;
         var asked = new List<string>();
         // ::1 first, where nothing listens on that port; then 127.0.0.1, which accepts.
-        var connector = new MilterConnector(Options("milter.test", port, Enum.Parse<IoMode>(ioMode)), NullLogger.Instance, (host, _) =>
+        var connector = Connectors.ToFirstServer(Options("milter.test", port, Enum.Parse<IoMode>(ioMode)), (host, _) =>
         {
             asked.Add(host);
             return Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback });
@@ -71,7 +70,7 @@ public class MilterConnectorTests
         using var silent = SilentListener(IPAddress.Parse("127.0.0.2"), port);
         var options = Options("milter.test", port, Enum.Parse<IoMode>(ioMode));
         options.ConnectTimeout = TimeSpan.FromSeconds(1.5);
-        var connector = new MilterConnector(options, NullLogger.Instance,
+        var connector = Connectors.ToFirstServer(options,
             (_, _) => Task.FromResult(new[] { IPAddress.Parse("127.0.0.2"), IPAddress.Parse("127.0.0.3"), IPAddress.Loopback }));
         var started = System.Diagnostics.Stopwatch.StartNew();
 
@@ -91,7 +90,7 @@ public class MilterConnectorTests
         var port = ((IPEndPoint)silent.Listener.LocalEndpoint).Port;
         var options = Options("milter.test", port, Enum.Parse<IoMode>(ioMode));
         options.ConnectTimeout = TimeSpan.FromSeconds(0.6);
-        var connector = new MilterConnector(options, NullLogger.Instance,
+        var connector = Connectors.ToFirstServer(options,
             (_, _) => Task.FromResult(new[] { IPAddress.Parse("127.0.0.2"), IPAddress.Parse("127.0.0.2") }));
         var started = System.Diagnostics.Stopwatch.StartNew();
 
@@ -142,7 +141,7 @@ public class MilterConnectorTests
         v6.Start();
         var port = ((IPEndPoint)v6.LocalEndpoint).Port;
 
-        await using var connection = await new MilterConnector(Options("::1", port), NullLogger.Instance).ConnectAsync(default);
+        await using var connection = await Connectors.ToFirstServer(Options("::1", port)).ConnectAsync(default);
 
         Assert.That(connection.Remote, Is.EqualTo($"[::1]:{port}"));
     }
@@ -152,7 +151,7 @@ public class MilterConnectorTests
     public void When_no_address_accepts_the_failure_lists_every_attempt(string ioMode)
     {
         var v4Port = ClosedPort(IPAddress.Loopback);
-        var connector = new MilterConnector(Options("milter.test", v4Port, Enum.Parse<IoMode>(ioMode)), NullLogger.Instance,
+        var connector = Connectors.ToFirstServer(Options("milter.test", v4Port, Enum.Parse<IoMode>(ioMode)),
             (_, _) => Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback }));
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;
@@ -165,7 +164,7 @@ public class MilterConnectorTests
     [Test]
     public void A_name_that_does_not_resolve_is_a_connect_failure_naming_it()
     {
-        var connector = new MilterConnector(Options("no-such-host.invalid", 1), NullLogger.Instance);
+        var connector = Connectors.ToFirstServer(Options("no-such-host.invalid", 1));
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;
 
@@ -178,7 +177,7 @@ public class MilterConnectorTests
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        var connector = new MilterConnector(Options("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port, Enum.Parse<IoMode>(ioMode)), NullLogger.Instance);
+        var connector = Connectors.ToFirstServer(Options("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port, Enum.Parse<IoMode>(ioMode)));
 
         await using var connection = await connector.ConnectAsync(default);
 

@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Transport;
 
@@ -228,7 +227,7 @@ public class ReactorStreamTests
         listener.Start();
         var options = new MilterOptions { Host = "127.0.0.1", Port = ((IPEndPoint)listener.LocalEndpoint).Port, IoMode = Enum.Parse<IoMode>(ioMode) };
 
-        await using var connection = await new MilterConnector(options, NullLogger.Instance).ConnectAsync(default);
+        await using var connection = await Connectors.ToFirstServer(options).ConnectAsync(default);
 
         Assert.That(connection.Stream, reactor && IoReactor.Shared is not null ? Is.InstanceOf<ReactorStream>() : Is.InstanceOf<NetworkStream>());
         Assert.That(connection.Socket.NoDelay, Is.True, "the options set before connecting hold");
@@ -246,7 +245,7 @@ public class ReactorStreamTests
         AppContext.SetSwitch(IoReactor.UseDotNetSocketsSwitch, true);
         try
         {
-            await using var connection = await new MilterConnector(options, NullLogger.Instance).ConnectAsync(default);
+            await using var connection = await Connectors.ToFirstServer(options).ConnectAsync(default);
             Assert.That(connection.Stream, Is.InstanceOf<NetworkStream>());
         }
         finally
@@ -254,7 +253,7 @@ public class ReactorStreamTests
             AppContext.SetSwitch(IoReactor.UseDotNetSocketsSwitch, false);
         }
 
-        await using var served = await new MilterConnector(options, NullLogger.Instance).ConnectAsync(default);
+        await using var served = await Connectors.ToFirstServer(options).ConnectAsync(default);
         Assert.That(served.Stream, Is.InstanceOf<ReactorStream>(), "the switch cleared: the reactor serves again");
     }
 }

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using SpamFilterMilter.Options;
 using SpamFilterMilter.Transport;
 
@@ -124,7 +123,7 @@ public class Socks5Tests : TempFolderTest
             Host = "milter.test", Port = milter.Port, SocksHost = "127.0.0.1", SocksPort = socks.Port,
             Timeout = TimeSpan.FromSeconds(5), IoMode = Enum.Parse<IoMode>(ioMode),
         };
-        var connector = new MilterConnector(options, NullLogger.Instance, (_, _) => Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback }));
+        var connector = Connectors.ToFirstServer(options, (_, _) => Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback }));
 
         await using var connection = await connector.ConnectAsync(default);
 
