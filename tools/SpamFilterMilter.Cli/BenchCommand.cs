@@ -251,6 +251,7 @@ internal static class BenchCommand
         allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var workItemsBefore = ThreadPool.CompletedWorkItemCount;
         var jitBefore = JitInfo.GetCompiledMethodCount();
+        var switchesBefore = ContextSwitches.Now();
         using var stageLatencies = settings.Stages ? new StageLatencies() : null; // after the warm-up: measured transactions only
         started = Stopwatch.GetTimestamp();
         go.SetResult();
@@ -271,6 +272,7 @@ internal static class BenchCommand
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         var workItems = ThreadPool.CompletedWorkItemCount - workItemsBefore;
         var jitCompiled = JitInfo.GetCompiledMethodCount() - jitBefore;
+        var switches = ContextSwitches.Now() - switchesBefore;
         var measured = Math.Max(1, done);
         var sorted = latencies.Where(l => l > 0).Order().ToArray();
         double Percentile(double p) => sorted.Length == 0 ? 0 : Ticks(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)]);
@@ -278,7 +280,7 @@ internal static class BenchCommand
             plugin.Description, options.IoMode.ToString().ToLowerInvariant(), settings, done, failures, firstFailure, edited, warmupDone, elapsed.TotalSeconds,
             done / elapsed.TotalSeconds, Percentile(0.50), Percentile(0.90), Percentile(0.99), sorted.Length == 0 ? 0 : Ticks(sorted[^1]),
             sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured, stageLatencies?.Summary() ?? [], workItems / (double)measured, jitCompiled,
-            ranBy.Min(), ranBy.Max());
+            ranBy.Min(), ranBy.Max(), switches?.Voluntary / (double)measured, switches?.Involuntary / (double)measured);
     }
 
     private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
@@ -370,7 +372,8 @@ internal static class BenchCommand
 internal sealed record BenchReport(
     string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, int Edited, int WarmupTransactions, double Seconds,
     double TransactionsPerSecond, double P50, double P90, double P99, double Max, int Stalls, double CpuMicroseconds, double AllocatedBytes,
-    IReadOnlyList<StageLatency> Stages, double ThreadPoolWorkItems, long JitCompiledMethods = 0, int FewestPerConnection = 0, int MostPerConnection = 0)
+    IReadOnlyList<StageLatency> Stages, double ThreadPoolWorkItems, long JitCompiledMethods = 0, int FewestPerConnection = 0, int MostPerConnection = 0,
+    double? VoluntarySwitches = null, double? InvoluntarySwitches = null)
 {
     public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
         {Milter}: {Transactions} transactions over {Settings.Connections} connection(s){(Settings.SessionMessages == 1 ? ", each in a session of its own" : Settings.SessionMessages > 1 ? $", {Settings.SessionMessages} per session" : "")}, {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O, after {WarmupTransactions} to warm up
@@ -378,6 +381,7 @@ internal sealed record BenchReport(
           latency         p50 {P50:0.000} ms   p90 {P90:0.000} ms   p99 {P99:0.000} ms   max {Max:0.0} ms
           40 ms stalls    {Stalls}
           client CPU      {CpuMicroseconds,10:0.0} µs per transaction (user + system)
+          switches        {SwitchesText}
           allocated       {AllocatedBytes,10:0} bytes per transaction (managed)
           edited          {Edited} messages (the milter changed something)
           JIT compiles    {JitCompiledMethods} methods during the measured run (0: the steady state of optimised code)
@@ -385,6 +389,10 @@ internal sealed record BenchReport(
         {string.Concat(Stages.Select(t => string.Create(CultureInfo.InvariantCulture,
             $"  stage {t.Stage,-9} {t.Count,8} replies   p50 {t.P50:0.000} ms   p99 {t.P99:0.000} ms   max {t.Max:0.0} ms\n")))}
         """);
+
+    private string SwitchesText => VoluntarySwitches is { } waited
+        ? string.Create(CultureInfo.InvariantCulture, $"{waited,10:0.00} voluntary, {InvoluntarySwitches:0.00} involuntary per transaction (a thread waited; was preempted)")
+        : "         - (counted on Linux only)";
 
     public string ToJson() => new JsonObject
     {
@@ -405,6 +413,9 @@ internal sealed record BenchReport(
         ["cpuMicrosecondsPerTransaction"] = Math.Round(CpuMicroseconds, 1),
         ["allocatedBytesPerTransaction"] = Math.Round(AllocatedBytes, 0),
         ["threadPoolWorkItemsPerTransaction"] = Math.Round(ThreadPoolWorkItems, 2),
+        ["contextSwitchesPerTransaction"] = VoluntarySwitches is { } waited
+            ? new JsonObject { ["voluntary"] = Math.Round(waited, 2), ["involuntary"] = Math.Round(InvoluntarySwitches ?? 0, 2) }
+            : null,
         ["jitCompiledMethods"] = JitCompiledMethods,
         ["transactionsPerConnection"] = new JsonObject { ["min"] = FewestPerConnection, ["max"] = MostPerConnection },
         ["sessionMessages"] = Settings.SessionMessages,

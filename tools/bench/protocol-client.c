@@ -322,8 +322,10 @@ int main(int argc, char **argv)
 	qsort(latencies, total, sizeof *latencies, by_value);
 	printf("{\"transactions\": %d, \"transactionsPerSecond\": %.1f, \"cpuMicrosecondsPerTransaction\": %.1f, "
 	       "\"latencyMs\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
-	       "\"stallsOver40ms\": %d, \"maxMs\": %.3f, \"transactionsPerConnection\": {\"min\": %d, \"max\": %d}}\n", total, total / seconds, cpu * 1e6 / total,
+	       "\"stallsOver40ms\": %d, \"maxMs\": %.3f, \"transactionsPerConnection\": {\"min\": %d, \"max\": %d}, "
+	       "\"contextSwitchesPerTransaction\": {\"voluntary\": %.2f, \"involuntary\": %.2f}}\n", total, total / seconds, cpu * 1e6 / total,
 	       percentile(latencies, total, 0.50), percentile(latencies, total, 0.90), percentile(latencies, total, 0.99),
-	       slowest_ms, stalls, slowest_ms, fewest, most);
+	       slowest_ms, stalls, slowest_ms, fewest, most,
+	       (double) (r1.ru_nvcsw - r0.ru_nvcsw) / total, (double) (r1.ru_nivcsw - r0.ru_nivcsw) / total);
 	return 0;
 }

@@ -3,7 +3,8 @@
 # on loopback -- continue-all and add-header (bench-milter.c, libmilter) and opendkim signing --
 # at 1, 8, 32 and 128 connections, with async and blocking I/O; 1 KB body, 5 headers. Besides the
 # client's own figures it reports each milter's CPU per transaction (from /proc), which shows who is
-# the bottleneck, and runs protocol-client.c, a C client doing nothing but the protocol, the same
+# the bottleneck, and each client's context switches per transaction (getrusage: waits for a reply,
+# and preemptions, mostly by the milter the client just woke), and runs protocol-client.c, a C client doing nothing but the protocol, the same
 # way: the machine's floor at that moment. Every figure of the plug-in is also given as a ratio to
 # that C client's in the same run, and the last column says which targets it misses (throughput at
 # least 0.9 of the C client's, client CPU per transaction at most 1.3 times, no more waits of 40 ms
@@ -174,6 +175,7 @@ def combined(results):
         "milterCpuMicrosecondsPerTransaction": m(lambda r: r["milterCpuMicrosecondsPerTransaction"]),
         "allocatedBytesPerTransaction": m(lambda r: r.get("allocatedBytesPerTransaction")),
         "edited": m(lambda r: r.get("edited")),
+        "switches": [m(lambda r: r.get("contextSwitchesPerTransaction", {}).get(kind)) for kind in ("voluntary", "involuntary")],
         "failures": None if all(r.get("failures") is None for r in results) else sum(r.get("failures", 0) for r in results),
         # The fewest and the most transactions one connection ran in any of the runs: a starved session shows here.
         "fewest": min(r.get("transactionsPerConnection", {}).get("min", 0) for r in results),
@@ -182,10 +184,12 @@ def combined(results):
 rows = {key: combined(results) for key, results in runs.items()}
 def f(value, fmt):
     return "-" if value is None else format(value, fmt)
+def switches(pair):
+    return "-" if None in pair else f"{pair[0]:.1f} + {pair[1]:.1f}"
 def ratio(ours, floor):
     return "-" if ours is None or not floor else f"{ours / floor:.2f}"
-print("| milter | path | connections | client | transactions/s | ×C | p50 ms | p99 ms | ×C | max ms | 40 ms waits | C's | client CPU µs/tx | ×C | milter CPU µs/tx | allocated B/tx | edited | failures | targets missed | per connection |")
-print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+print("| milter | path | connections | client | transactions/s | ×C | p50 ms | p99 ms | ×C | max ms | 40 ms waits | C's | client CPU µs/tx | ×C | client switches/tx (waited + preempted) | milter CPU µs/tx | allocated B/tx | edited | failures | targets missed | per connection |")
+print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
 for key in sorted(rows, key=lambda k: (paths.index(k[1]), milters.index(k[0]), k[2], order[k[3]])):
     milter, path, connections, io = key
     r, c = rows[key], rows.get((milter, path, connections, "c"))
@@ -204,7 +208,7 @@ for key in sorted(rows, key=lambda k: (paths.index(k[1]), milters.index(k[0]), k
     print(f'| {milter} | {path} | {connections} | {client} | {tps:,.0f} | {"" if io == "c" else ratio(tps, (c or {}).get("transactionsPerSecond"))} '
           f'| {f(l.get("p50"), ".3f")} | {f(p99, ".3f")} | {"" if io == "c" else ratio(p99, cl.get("p99"))} | {f(l.get("max", r.get("maxMs")), ".1f")} '
           f'| {waits:g} | {"" if io == "c" or c is None else format(c["stallsOver40ms"], "g")} | {cpu:.0f} | {"" if io == "c" else ratio(cpu, (c or {}).get("cpuMicrosecondsPerTransaction"))} '
-          f'| {r["milterCpuMicrosecondsPerTransaction"]:.0f} | {f(r.get("allocatedBytesPerTransaction"), ",.0f")} | {f(r.get("edited"), "g")} | {f(r.get("failures"), "d")} | {missed} | {r["fewest"]:,}–{r["most"]:,} |')
+          f'| {switches(r["switches"])} | {r["milterCpuMicrosecondsPerTransaction"]:.0f} | {f(r.get("allocatedBytesPerTransaction"), ",.0f")} | {f(r.get("edited"), "g")} | {f(r.get("failures"), "d")} | {missed} | {r["fewest"]:,}–{r["most"]:,} |')
 PY
 
 if [ -n "${SCALE:-}" ]; then

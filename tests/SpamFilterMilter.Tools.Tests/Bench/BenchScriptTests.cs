@@ -18,8 +18,11 @@ public class BenchScriptTests : TempFolderTest
             ("continue-all", "tcp", "2", "C protocol client"), ("continue-all", "tcp", "2", "plug-in, blocking"),
             ("add-header", "tcp", "2", "C protocol client"), ("add-header", "tcp", "2", "plug-in, blocking"),
         }));
-        Assert.That(rows.Select(r => r[17]), Is.EqualTo(new[] { "-", "0", "-", "40" }), "edited: only add-header changes messages");
-        Assert.That(rows.Select(r => r[18]), Is.EqualTo(new[] { "-", "0", "-", "0" }), "failures");
+        Assert.That(rows.Select(r => r[18]), Is.EqualTo(new[] { "-", "0", "-", "40" }), "edited: only add-header changes messages");
+        Assert.That(rows.Select(r => r[19]), Is.EqualTo(new[] { "-", "0", "-", "0" }), "failures");
+        Assert.That(rows.Select(r => r[15]), Is.All.Matches(@"^\d+\.\d \+ \d+\.\d$"), "context switches: waited + preempted, per transaction");
+        Assert.That(rows.Select(r => Number(r[15].Split(" + ")[0])), Is.All.GreaterThanOrEqualTo(1),
+            "every client waits for the milter's replies: at least one voluntary switch per transaction");
         Assert.That(rows.Select(r => Number(r[5])), Is.All.GreaterThan(0), "transactions per second");
         Assert.That(rows.Select(r => Number(r[8])), Is.All.GreaterThan(0), "p99: the C client reports it too");
         foreach (var (plugin, c) in new[] { (rows[1], rows[0]), (rows[3], rows[2]) })
@@ -29,7 +32,7 @@ public class BenchScriptTests : TempFolderTest
             // 0.5 / ~150, so the two together by up to about 0.7 %.
             Assert.That(Number(plugin[14]), Is.EqualTo(Number(plugin[13]) / Number(c[13])).Within(1).Percent, "CPU as a ratio to the C client's");
             Assert.That(plugin[12], Is.EqualTo(c[11]), "the C client's waits beside ours");
-            Assert.That(plugin[19], Is.Not.Empty.And.Not.EqualTo("-"), "the targets it misses, or none");
+            Assert.That(plugin[20], Is.Not.Empty.And.Not.EqualTo("-"), "the targets it misses, or none");
             Assert.That(c[6], Is.Empty, "the C client is the reference");
         }
 
@@ -55,7 +58,7 @@ public class BenchScriptTests : TempFolderTest
             ("fresh", "C protocol client"), ("fresh", "plug-in, async"), ("pool", "C protocol client"), ("pool", "plug-in, async"),
             ("unix", "C protocol client"), ("unix", "plug-in, async"), ("socks", "C protocol client"), ("socks", "plug-in, async"),
         }));
-        Assert.That(rows.Where(r => r[4] != "C protocol client").Select(r => r[18]), Is.All.EqualTo("0"), "failures");
+        Assert.That(rows.Where(r => r[4] != "C protocol client").Select(r => r[19]), Is.All.EqualTo("0"), "failures");
         Assert.That(rows.Select(r => Number(r[5])), Is.All.GreaterThan(0), "transactions per second");
     }
 
