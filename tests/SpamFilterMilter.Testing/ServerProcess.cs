@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace SpamFilterMilter.Testing;
 
@@ -197,6 +198,39 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>
+    /// The first line of its output that <paramref name="pattern"/> matches, written already or to come, within
+    /// <paramref name="within"/> (a server that logs what it did: a test waits for the line, not for a time).
+    /// </summary>
+    public async Task<Match> WaitForLineAsync(Regex pattern, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (true)
+        {
+            if (Output.Split('\n').Select(line => pattern.Match(line)).FirstOrDefault(m => m.Success) is { } match)
+            {
+                return match;
+            }
+
+            if (DateTime.UtcNow > deadline || _process.HasExited)
+            {
+                // One more look: the line may have come with the process's last output.
+                return Output.Split('\n').Select(line => pattern.Match(line)).FirstOrDefault(m => m.Success)
+                    ?? throw new TimeoutException(
+                        $"no line matching {pattern} {(_process.HasExited ? "before it exited" : $"within {within.TotalSeconds} s")}; the output was:\n{Output}");
+            }
+
+            await Task.Delay(25).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The exit status, once the process has ended by itself (within <paramref name="within"/>).</summary>
+    public async Task<int> ExitCodeAsync(TimeSpan within)
+    {
+        await _process.WaitForExitAsync().WaitAsync(within).ConfigureAwait(false);
+        return _process.ExitCode;
+    }
+
+    /// <summary>
     /// Stops the process where it is (SIGSTOP), as a wedged server: the kernel still completes TCP handshakes into its
     /// listen queue, but nothing reads or answers. Disposal kills it all the same.
     /// </summary>
@@ -205,6 +239,14 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>Lets a paused process go on (SIGCONT).</summary>
     public void Resume() => Signal(SigCont);
 
+    /// <summary>SIGHUP, as an administrator's <c>kill -HUP</c>: a daemon reads its configuration again.</summary>
+    public void HangUp() => Signal(SigHup);
+
+    /// <summary>SIGTERM, as a service manager stops a daemon.</summary>
+    public void Terminate() => Signal(SigTerm);
+
+    private const int SigHup = 1;
+    private const int SigTerm = 15;
     private const int SigCont = 18;
     private const int SigStop = 19;
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -27,30 +26,31 @@ public sealed partial class RelayReloadTests : TempFolderTest
         var optionFile = MilterOptions(oldMilter.Port);
         Folder.Write("relay.cnf", "tcp_relay sourcespamfilter1\n");
         var optionDat = Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n");
-        using var relay = RelayProcess.Start(
-            "--options", optionDat, "--plugins", Path.Combine(AppContext.BaseDirectory, "plugins"), "--channels", Path.Combine(Folder.Path, "relay.cnf"),
-            "--source-channel", "tcp_relay", "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--server-name", "relay.example");
-        var port = int.Parse((await relay.WaitForAsync(ListeningLine())).Groups[1].Value, CultureInfo.InvariantCulture);
+        await using var relay = ServerProcess.Launch(Path.Combine(AppContext.BaseDirectory, "spamfilter-relay"),
+            ["--options", optionDat, "--plugins", Path.Combine(AppContext.BaseDirectory, "plugins"), "--channels", Path.Combine(Folder.Path, "relay.cnf"),
+             "--source-channel", "tcp_relay", "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--server-name", "relay.example"],
+            new TempFolder(), port: 0);
+        var port = int.Parse((await relay.WaitForLineAsync(ListeningLine(), Patience)).Groups[1].Value, CultureInfo.InvariantCulture);
 
         Assert.That(await SendAsync(port), Is.EqualTo("old"));
 
         MilterOptions(newMilter.Port);
-        relay.Signal("HUP");
-        await relay.WaitForAsync(ReloadedLine());
-        var changed = await relay.WaitForAsync(PortChangedLine());
+        relay.HangUp();
+        await relay.WaitForLineAsync(ReloadedLine(), Patience);
+        var changed = await relay.WaitForLineAsync(PortChangedLine(), Patience);
 
         Assert.That(changed.Value, Does.Contain($"reload: slot 1 ({optionFile}): PORT: \"{oldMilter.Port}\" -> \"{newMilter.Port}\""));
         Assert.That(await SendAsync(port), Is.EqualTo("new"), "after SIGHUP new messages go to the new PORT");
 
         MilterOptions(oldMilter.Port, "BOGUS=1\n");
-        relay.Signal("HUP");
-        var refused = await relay.WaitForAsync(RefusedLine());
+        relay.HangUp();
+        var refused = await relay.WaitForLineAsync(RefusedLine(), Patience);
 
         Assert.That(refused.Value, Does.Contain($"{optionFile}:4: option BOGUS: "));
         Assert.That(await SendAsync(port), Is.EqualTo("new"), "a broken option file leaves the settings in effect");
 
-        relay.Signal("TERM");
-        Assert.That(await relay.ExitCodeAsync(), Is.Zero, "SIGTERM stops the relay with exit status 0, as docs/relay.md says (a service manager counts 143 as a failure)");
+        relay.Terminate();
+        Assert.That(await relay.ExitCodeAsync(Patience), Is.Zero, "SIGTERM stops the relay with exit status 0, as docs/relay.md says (a service manager counts 143 as a failure)");
         Assert.That(relay.Output, Does.Match(@"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} "), "log lines carry the date");
     }
 
@@ -80,111 +80,4 @@ public sealed partial class RelayReloadTests : TempFolderTest
 
     [GeneratedRegex(@"^X-Milter: (\S+)", RegexOptions.Multiline)]
     private static partial Regex MilterHeader();
-
-    /// <summary>The relay's own executable, its standard output and error read line by line as they come.</summary>
-    private sealed class RelayProcess : IDisposable
-    {
-        private readonly Process _process;
-        private readonly List<string> _lines = [];
-        private readonly List<(Regex Pattern, TaskCompletionSource<Match> Seen)> _waiting = [];
-
-        private RelayProcess(Process process) => _process = process;
-
-        /// <summary>Everything it wrote so far, for a failure's message.</summary>
-        public string Output
-        {
-            get
-            {
-                lock (_lines)
-                {
-                    return string.Join('\n', _lines);
-                }
-            }
-        }
-
-        public static RelayProcess Start(params string[] arguments)
-        {
-            var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "spamfilter-relay"))
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var argument in arguments)
-            {
-                start.ArgumentList.Add(argument);
-            }
-
-            var relay = new RelayProcess(new Process { StartInfo = start });
-            relay._process.OutputDataReceived += (_, e) => relay.Read(e.Data);
-            relay._process.ErrorDataReceived += (_, e) => relay.Read(e.Data);
-            relay._process.Start();
-            relay._process.BeginOutputReadLine();
-            relay._process.BeginErrorReadLine();
-            return relay;
-        }
-
-        /// <summary>The first line <paramref name="pattern"/> matches, read already or to come (each pattern here matches one line only).</summary>
-        public Task<Match> WaitForAsync(Regex pattern)
-        {
-            var seen = new TaskCompletionSource<Match>(TaskCreationOptions.RunContinuationsAsynchronously);
-            lock (_lines)
-            {
-                if (_lines.Select(l => pattern.Match(l)).FirstOrDefault(m => m.Success) is { } match)
-                {
-                    return Task.FromResult(match);
-                }
-
-                _waiting.Add((pattern, seen));
-            }
-
-            return seen.Task.WaitAsync(Patience);
-        }
-
-        /// <summary>The exit status, once the process has ended (bounded by the test's patience).</summary>
-        public async Task<int> ExitCodeAsync()
-        {
-            await _process.WaitForExitAsync().WaitAsync(Patience);
-            return _process.ExitCode;
-        }
-
-        /// <summary>Sends the signal, as <c>kill -HUP</c> would.</summary>
-        public void Signal(string name)
-        {
-            using var kill = Process.Start("kill", ["-" + name, _process.Id.ToString(CultureInfo.InvariantCulture)]);
-            kill.WaitForExit();
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                _process.WaitForExit();
-            }
-
-            _process.Dispose();
-        }
-
-        private void Read(string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            lock (_lines)
-            {
-                _lines.Add(line);
-                foreach (var waiter in _waiting.ToList())
-                {
-                    if (waiter.Pattern.Match(line) is { Success: true } match)
-                    {
-                        waiter.Seen.TrySetResult(match);
-                        _waiting.Remove(waiter);
-                    }
-                }
-            }
-        }
-    }
 }
