@@ -5,9 +5,9 @@ using System.Net.Sockets;
 namespace SpamFilterMilter.Transport;
 
 /// <summary>
-/// The plug-in's own event loop for its milter sockets with <c>IO_MODE=async</c> on Linux: a few threads, each waiting
-/// on its own epoll instance for the connections dealt to it, and each reply handed to the session that waits for it
-/// on the thread that saw it arrive.
+/// The plug-in's own event loop for its milter sockets with <c>IO_MODE=async</c> on Linux: threads, more of them as
+/// connections need them (<see cref="ConnectionsPerThread"/>), each waiting on its own epoll instance for the
+/// connections dealt to it, and each reply handed to the session that waits for it on the thread that saw it arrive.
 /// <para>
 /// Why not .NET's sockets: there a reply wakes the runtime's epoll thread, which queues the completion to the thread
 /// pool, which wakes a pool thread to run it: two thread switches per reply where a blocking client has one, and a
@@ -29,30 +29,23 @@ internal sealed class IoReactor
     // One reply per wait, as a blocking client reads one (batches of 16 measured no better).
     private const int EventsPerWait = 1;
 
+    /// <summary>
+    /// Connections one I/O thread serves before another thread is started. A thread the scheduler preempts (for the
+    /// milter worker it has just woken, most often) holds up the replies of all its connections until it runs again:
+    /// measured at 32 connections on two cores against libmilter (docs/performance.md), eight per thread had a p99 of
+    /// about twice the C client's, four per thread the C client's.
+    /// </summary>
+    public const int ConnectionsPerThread = 4;
+
     private static readonly Lazy<IoReactor?> SharedReactor = new(Start);
 
-    private readonly int[] _epolls; // one per thread
+    private readonly Loop?[] _loops; // the first _started are running
+    private readonly Lock _placing = new();
     private readonly ConcurrentDictionary<ulong, ReactorStream> _streams = new();
+    private int _started;
     private ulong _lastId;
 
-    private IoReactor(int[] epolls)
-    {
-        _epolls = epolls;
-        for (var i = 0; i < epolls.Length; i++)
-        {
-            var epoll = epolls[i];
-            new Thread(() => Run(epoll)) { IsBackground = true, Name = $"milter I/O {i + 1}" }.Start();
-        }
-    }
-
-    /// <summary>
-    /// The epoll instance, and so the thread, that serves a connection for its whole life (connections dealt out in
-    /// turn). Always the same thread, as with blocking I/O: the scheduler keeps that thread and the milter's worker
-    /// for the connection near each other, and the thread's caches of async state stay warm. Measured against one
-    /// epoll shared by every thread (any thread serving any reply): 10 to 30 % less CPU per transaction, 30 % less
-    /// allocation, 20 to 35 % more throughput at 8 and 32 connections.
-    /// </summary>
-    private int EpollOf(ulong id) => _epolls[(int)(id % (ulong)_epolls.Length)];
+    private IoReactor(int capacity) => _loops = new Loop?[capacity];
 
     /// <summary>
     /// The runtime switch (<c>runtimeconfig.json</c>'s <c>configProperties</c>, or <see cref="AppContext.SetSwitch"/>
@@ -72,11 +65,19 @@ internal sealed class IoReactor
         AppContext.TryGetSwitch(UseDotNetSocketsSwitch, out var useDotNetSockets) && useDotNetSockets ? null : Shared;
 
     /// <summary>
-    /// Threads of the reactor, each with its own epoll instance and connections: two per core, at least 4, so that a
-    /// thread the scheduler preempts (the milter just woken runs on the same cores), or a host's code holds, holds
-    /// up only its share of the connections.
+    /// Threads started at once: two per core, at least 4, so that a thread the scheduler preempts (the milter just
+    /// woken runs on the same cores), or a host's code holds, holds up only its share of the connections.
     /// </summary>
-    public static int ThreadCount => Math.Clamp(2 * Environment.ProcessorCount, 4, 32);
+    public static int InitialThreadCount => Math.Clamp(2 * Environment.ProcessorCount, 4, 32);
+
+    /// <summary>
+    /// The most threads there will be: beyond <see cref="ConnectionsPerThread"/> times this many connections, they
+    /// share these (a thousand sessions: about 16 per thread).
+    /// </summary>
+    public const int MaxThreadCount = 64;
+
+    /// <summary>Threads running now (they are started as connections need them and stay).</summary>
+    public int ThreadCount => Volatile.Read(ref _started);
 
     private static IoReactor? Start()
     {
@@ -85,49 +86,129 @@ internal sealed class IoReactor
             return null;
         }
 
-        var epolls = new int[ThreadCount];
-        for (var i = 0; i < epolls.Length; i++)
+        var reactor = new IoReactor(MaxThreadCount);
+        while (reactor._started < InitialThreadCount)
         {
-            epolls[i] = Epoll.Create(out _);
-            if (epolls[i] < 0)
+            if (!reactor.TryStartLoop())
             {
-                return null; // no epoll here (nothing was started, and the few descriptors made stay unused)
+                return reactor._started == 0 ? null : reactor; // no epoll here at all: .NET's sockets serve
             }
         }
 
-        return new IoReactor(epolls);
+        return reactor;
     }
 
-    /// <summary>Watches the socket for <paramref name="stream"/>, edge-triggered, until <see cref="Unregister"/>.</summary>
-    public ulong Register(ReactorStream stream, Socket socket)
+    /// <summary>
+    /// Watches the socket for <paramref name="stream"/>, edge-triggered, until <see cref="Unregister"/>, on the thread
+    /// that serves the fewest connections; a thread is started first when each serves <see cref="ConnectionsPerThread"/>.
+    /// The connection stays with that thread for its whole life, as with blocking I/O: the scheduler keeps that thread
+    /// and the milter's worker for the connection near each other, and the thread's caches of async state stay warm
+    /// (measured against one epoll shared by every thread, any thread serving any reply: 10 to 30 % less CPU per
+    /// transaction, 30 % less allocation, 20 to 35 % more throughput at 8 and 32 connections).
+    /// </summary>
+    public Registration Register(ReactorStream stream, Socket socket)
     {
         var id = Interlocked.Increment(ref _lastId); // never reused: an event for a stream gone finds nothing
+        var loop = Join();
         _streams[id] = stream;
-        var error = Epoll.Add(EpollOf(id), (int)socket.SafeHandle.DangerousGetHandle(),
+        var error = Epoll.Add(loop.Epoll, (int)socket.SafeHandle.DangerousGetHandle(),
             Epoll.In | Epoll.Out | Epoll.ReadHangUp | Epoll.EdgeTriggered, id);
         if (error != 0)
         {
             _streams.TryRemove(id, out _);
+            Leave(loop);
             throw new SocketException(error);
         }
 
-        return id;
+        return new Registration(id, loop);
     }
 
     /// <summary>Stops watching; called before the socket is closed, while its descriptor is still its own.</summary>
-    public void Unregister(ulong id, Socket socket)
+    public void Unregister(Registration registration, Socket socket)
     {
-        if (_streams.TryRemove(id, out _))
+        if (!_streams.TryRemove(registration.Id, out _))
         {
-            try
+            return;
+        }
+
+        try
+        {
+            Epoll.Remove(registration.Loop.Epoll, (int)socket.SafeHandle.DangerousGetHandle());
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed already: closing removed it.
+        }
+
+        Leave(registration.Loop);
+    }
+
+    /// <summary>
+    /// Which thread a new connection joins: the index of the one serving the fewest, and whether another must be
+    /// started first (when every running one serves <see cref="ConnectionsPerThread"/> or more and there is room).
+    /// </summary>
+    internal static (int Loop, bool StartAnother) Place(ReadOnlySpan<int> connectionsPerLoop, int capacity)
+    {
+        var total = 0;
+        var fewest = 0;
+        for (var i = 0; i < connectionsPerLoop.Length; i++)
+        {
+            total += connectionsPerLoop[i];
+            if (connectionsPerLoop[i] < connectionsPerLoop[fewest])
             {
-                Epoll.Remove(EpollOf(id), (int)socket.SafeHandle.DangerousGetHandle());
-            }
-            catch (ObjectDisposedException)
-            {
-                // Closed already: closing removed it.
+                fewest = i;
             }
         }
+
+        return total >= ConnectionsPerThread * connectionsPerLoop.Length && connectionsPerLoop.Length < capacity
+            ? (connectionsPerLoop.Length, true)
+            : (fewest, false);
+    }
+
+    private Loop Join()
+    {
+        lock (_placing)
+        {
+            Span<int> counts = stackalloc int[_started];
+            for (var i = 0; i < _started; i++)
+            {
+                counts[i] = _loops[i]!.Connections;
+            }
+
+            var (index, startAnother) = Place(counts, _loops.Length);
+            if (startAnother && !TryStartLoop())
+            {
+                (index, _) = Place(counts, _started); // no more threads to be had (descriptors?): share the running ones
+            }
+
+            var loop = _loops[index]!;
+            loop.Connections++;
+            return loop;
+        }
+    }
+
+    private void Leave(Loop loop)
+    {
+        lock (_placing)
+        {
+            loop.Connections--;
+        }
+    }
+
+    /// <summary>Starts one more thread with its own epoll instance; false when the system gives no epoll instance.</summary>
+    private bool TryStartLoop()
+    {
+        var epoll = Epoll.Create(out _);
+        if (epoll < 0)
+        {
+            return false;
+        }
+
+        var loop = new Loop(epoll);
+        _loops[_started] = loop;
+        var number = ++_started;
+        new Thread(() => Run(epoll)) { IsBackground = true, Name = $"milter I/O {number}" }.Start();
+        return true;
     }
 
     private void Run(int epoll)
@@ -154,4 +235,15 @@ internal sealed class IoReactor
             }
         }
     }
+
+    /// <summary>One I/O thread: its epoll instance and how many connections it serves (under the reactor's lock).</summary>
+    internal sealed class Loop(int epoll)
+    {
+        public int Epoll { get; } = epoll;
+
+        public int Connections { get; set; }
+    }
+
+    /// <summary>A connection as the reactor knows it: its id in events, and the thread that serves it.</summary>
+    internal readonly record struct Registration(ulong Id, Loop Loop);
 }

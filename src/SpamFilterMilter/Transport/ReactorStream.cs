@@ -15,7 +15,7 @@ internal sealed class ReactorStream : Stream
 {
     private readonly Socket _socket;
     private readonly IoReactor _reactor;
-    private readonly ulong _id;
+    private readonly IoReactor.Registration _registration;
     private readonly Lock _gate = new();
     private readonly Reading _reading;
     private readonly Writing _writing;
@@ -29,7 +29,7 @@ internal sealed class ReactorStream : Stream
         _reactor = reactor;
         _reading = new Reading(this);
         _writing = new Writing(this);
-        _id = reactor.Register(this, socket);
+        _registration = reactor.Register(this, socket);
     }
 
     public override bool CanRead => true;
@@ -179,7 +179,7 @@ internal sealed class ReactorStream : Stream
             _disposed = true;
         }
 
-        _reactor.Unregister(_id, _socket);
+        _reactor.Unregister(_registration, _socket);
         _socket.Dispose();
         _reading.Abort();
         _writing.Abort();

@@ -1,0 +1,90 @@
+using System.Net.Sockets;
+using SpamFilterMilter.Transport;
+
+namespace SpamFilterMilter.Tests.Transport;
+
+/// <summary>
+/// How the reactor deals connections to its I/O threads (<see cref="IoReactor"/>): the one serving fewest, and a new
+/// thread once each serves <see cref="IoReactor.ConnectionsPerThread"/>, so that a preempted thread holds up few.
+/// </summary>
+public class IoReactorTests
+{
+    private static readonly object[] Placements =
+    [
+        new object[] { new[] { 0, 0, 0, 0 }, 64, 0, false, "all idle: the first" },
+        new object[] { new[] { 1, 0, 0, 0 }, 64, 1, false, "the one serving fewest" },
+        new object[] { new[] { 4, 4, 4, 3 }, 64, 3, false, "one has room left" },
+        new object[] { new[] { 4, 4, 4, 4 }, 64, 4, true, "each serves four: another thread, and the connection is its first" },
+        new object[] { new[] { 4, 0, 4, 4 }, 64, 1, false, "a thread whose connections closed takes the next one" },
+        new object[] { new[] { 4, 4, 4, 4 }, 4, 0, false, "no room for another thread: they share, fewest first" },
+        new object[] { new[] { 5, 4, 5, 5 }, 4, 1, false, "beyond the most threads, still the one serving fewest" },
+    ];
+
+    [TestCaseSource(nameof(Placements))]
+    public void A_new_connection_goes_to_the_thread_serving_fewest_and_a_thread_is_started_when_each_serves_four(
+        int[] connections, int capacity, int expectedLoop, bool expectedStart, string why)
+    {
+        var (loop, startAnother) = IoReactor.Place(connections, capacity);
+
+        Assert.That((loop, startAnother), Is.EqualTo((expectedLoop, expectedStart)), why);
+    }
+
+    [Test]
+    public async Task Many_connections_are_served_by_threads_started_for_them_at_most_four_each_each_connection_always_by_the_same_one()
+    {
+        if (IoReactor.Shared is not { } reactor)
+        {
+            Assert.Ignore("no epoll here: .NET's sockets serve async I/O");
+            return;
+        }
+
+        const int count = 6 * IoReactor.ConnectionsPerThread;
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var connections = new List<(ReactorStream Stream, Socket Peer)>();
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                MilterConnection.Configure(socket);
+                var stream = await ReactorStream.ConnectAsync(reactor, socket, listener.LocalEndpoint, TimeSpan.FromSeconds(5), default);
+                connections.Add((stream, await listener.AcceptSocketAsync()));
+            }
+
+            var first = await Task.WhenAll(connections.Select(c => ThreadOfReplyAsync(c.Stream, c.Peer)));
+            var second = await Task.WhenAll(connections.Select(c => ThreadOfReplyAsync(c.Stream, c.Peer)));
+
+            Assert.That(first, Is.All.StartWith("milter I/O"), "replies are read on the reactor's threads");
+            Assert.That(second, Is.EqualTo(first), "a connection stays with its thread");
+            Assert.That(first.GroupBy(t => t).Select(g => g.Count()), Is.All.LessThanOrEqualTo(IoReactor.ConnectionsPerThread),
+                "no thread serves more than four");
+            Assert.That(reactor.ThreadCount, Is.GreaterThanOrEqualTo(count / IoReactor.ConnectionsPerThread), "threads were started for them");
+        }
+        finally
+        {
+            foreach (var (stream, peer) in connections)
+            {
+                await stream.DisposeAsync();
+                peer.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The name of the thread on which a read that had to wait for the peer's reply goes on.</summary>
+    private static async Task<string?> ThreadOfReplyAsync(ReactorStream stream, Socket peer)
+    {
+        var buffer = new byte[8];
+        var read = ReadAsync();
+        peer.Send("reply"u8);
+        await read;
+        return read.Result;
+
+        async Task<string?> ReadAsync()
+        {
+            var got = await stream.ReadAsync(buffer).ConfigureAwait(false);
+            Assert.That(got, Is.GreaterThan(0));
+            return Thread.CurrentThread.Name;
+        }
+    }
+}
