@@ -77,9 +77,6 @@ internal sealed class IoReactor
     /// </summary>
     public const int MaxThreadCount = 64;
 
-    /// <summary>Threads running now (they are started as connections need them and stay).</summary>
-    public int ThreadCount => Volatile.Read(ref _started);
-
     private static IoReactor? Start()
     {
         if (!OperatingSystem.IsLinux())
@@ -155,12 +152,12 @@ internal sealed class IoReactor
     internal static (int Loop, bool StartAnother) Place(ReadOnlySpan<int> connectionsPerLoop, int capacity, int from)
     {
         var total = 0;
-        var fewest = -1;
+        var fewest = from % connectionsPerLoop.Length;
         for (var step = 0; step < connectionsPerLoop.Length; step++)
         {
             var i = (from + step) % connectionsPerLoop.Length;
             total += connectionsPerLoop[i];
-            if (fewest < 0 || connectionsPerLoop[i] < connectionsPerLoop[fewest])
+            if (connectionsPerLoop[i] < connectionsPerLoop[fewest])
             {
                 fewest = i;
             }
