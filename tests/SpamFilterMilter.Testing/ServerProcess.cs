@@ -206,17 +206,17 @@ public sealed class ServerProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow + within;
         while (true)
         {
+            // Exited or out of time: one more look, as the line may have come with the process's last output.
+            var last = DateTime.UtcNow > deadline || _process.HasExited;
             if (Output.Split('\n').Select(line => pattern.Match(line)).FirstOrDefault(m => m.Success) is { } match)
             {
                 return match;
             }
 
-            if (DateTime.UtcNow > deadline || _process.HasExited)
+            if (last)
             {
-                // One more look: the line may have come with the process's last output.
-                return Output.Split('\n').Select(line => pattern.Match(line)).FirstOrDefault(m => m.Success)
-                    ?? throw new TimeoutException(
-                        $"no line matching {pattern} {(_process.HasExited ? "before it exited" : $"within {within.TotalSeconds} s")}; the output was:\n{Output}");
+                throw new TimeoutException(
+                    $"no line matching {pattern} {(_process.HasExited ? "before it exited" : $"within {within.TotalSeconds} s")}; the output was:\n{Output}");
             }
 
             await Task.Delay(25).ConfigureAwait(false);
