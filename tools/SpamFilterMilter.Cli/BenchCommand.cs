@@ -280,7 +280,7 @@ internal static class BenchCommand
             plugin.Description, options.IoMode.ToString().ToLowerInvariant(), settings, done, failures, firstFailure, edited, warmupDone, elapsed.TotalSeconds,
             done / elapsed.TotalSeconds, Percentile(0.50), Percentile(0.90), Percentile(0.99), sorted.Length == 0 ? 0 : Ticks(sorted[^1]),
             sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured, stageLatencies?.Summary() ?? [], workItems / (double)measured, jitCompiled,
-            ranBy.Min(), ranBy.Max(), switches?.Voluntary / (double)measured, switches?.Involuntary / (double)measured);
+            ranBy.Min(), ranBy.Max(), switches is { } counted ? (counted.Voluntary / (double)measured, counted.Involuntary / (double)measured) : null);
     }
 
     private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
@@ -373,7 +373,7 @@ internal sealed record BenchReport(
     string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, int Edited, int WarmupTransactions, double Seconds,
     double TransactionsPerSecond, double P50, double P90, double P99, double Max, int Stalls, double CpuMicroseconds, double AllocatedBytes,
     IReadOnlyList<StageLatency> Stages, double ThreadPoolWorkItems, long JitCompiledMethods = 0, int FewestPerConnection = 0, int MostPerConnection = 0,
-    double? VoluntarySwitches = null, double? InvoluntarySwitches = null)
+    (double Voluntary, double Involuntary)? SwitchesPerTransaction = null)
 {
     public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
         {Milter}: {Transactions} transactions over {Settings.Connections} connection(s){(Settings.SessionMessages == 1 ? ", each in a session of its own" : Settings.SessionMessages > 1 ? $", {Settings.SessionMessages} per session" : "")}, {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O, after {WarmupTransactions} to warm up
@@ -390,8 +390,8 @@ internal sealed record BenchReport(
             $"  stage {t.Stage,-9} {t.Count,8} replies   p50 {t.P50:0.000} ms   p99 {t.P99:0.000} ms   max {t.Max:0.0} ms\n")))}
         """);
 
-    private string SwitchesText => VoluntarySwitches is { } waited
-        ? string.Create(CultureInfo.InvariantCulture, $"{waited,10:0.00} voluntary, {InvoluntarySwitches:0.00} involuntary per transaction (a thread waited; was preempted)")
+    private string SwitchesText => SwitchesPerTransaction is (var waited, var preempted)
+        ? string.Create(CultureInfo.InvariantCulture, $"{waited,10:0.00} voluntary, {preempted:0.00} involuntary per transaction (a thread waited; was preempted)")
         : "         - (counted on Linux only)";
 
     public string ToJson() => new JsonObject
@@ -413,8 +413,8 @@ internal sealed record BenchReport(
         ["cpuMicrosecondsPerTransaction"] = Math.Round(CpuMicroseconds, 1),
         ["allocatedBytesPerTransaction"] = Math.Round(AllocatedBytes, 0),
         ["threadPoolWorkItemsPerTransaction"] = Math.Round(ThreadPoolWorkItems, 2),
-        ["contextSwitchesPerTransaction"] = VoluntarySwitches is { } waited
-            ? new JsonObject { ["voluntary"] = Math.Round(waited, 2), ["involuntary"] = Math.Round(InvoluntarySwitches ?? 0, 2) }
+        ["contextSwitchesPerTransaction"] = SwitchesPerTransaction is (var waited, var preempted)
+            ? new JsonObject { ["voluntary"] = Math.Round(waited, 2), ["involuntary"] = Math.Round(preempted, 2) }
             : null,
         ["jitCompiledMethods"] = JitCompiledMethods,
         ["transactionsPerConnection"] = new JsonObject { ["min"] = FewestPerConnection, ["max"] = MostPerConnection },
