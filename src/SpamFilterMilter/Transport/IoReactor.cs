@@ -143,13 +143,13 @@ internal sealed class IoReactor
 
     /// <summary>
     /// Which thread a new connection joins: the index of the one serving the fewest (of those, the first from
-    /// <paramref name="from"/> on, wrapping round), and whether another must be started first (when every running one
-    /// serves <see cref="ConnectionsPerThread"/> or more and there is room). Ties go round the threads, as connections
+    /// <paramref name="from"/> on, wrapping round), or <c>connectionsPerLoop.Length</c>, a thread to be started, when
+    /// every running one serves <see cref="ConnectionsPerThread"/> or more and there is room for another. Ties go round the threads, as connections
     /// were dealt in turn before threads were added: a connection opened on an I/O thread right after one closed there
     /// (a session per message) goes to the next thread, not back to the same one, which measured 30 % fewer
     /// transactions per second against libmilter, the milter using a third more CPU per message (docs/performance.md).
     /// </summary>
-    internal static (int Loop, bool StartAnother) Place(ReadOnlySpan<int> connectionsPerLoop, int capacity, int from)
+    internal static int Place(ReadOnlySpan<int> connectionsPerLoop, int capacity, int from)
     {
         var total = 0;
         var fewest = from % connectionsPerLoop.Length;
@@ -164,8 +164,8 @@ internal sealed class IoReactor
         }
 
         return total >= ConnectionsPerThread * connectionsPerLoop.Length && connectionsPerLoop.Length < capacity
-            ? (connectionsPerLoop.Length, true)
-            : (fewest, false);
+            ? connectionsPerLoop.Length
+            : fewest;
     }
 
     private Loop Join()
@@ -178,10 +178,10 @@ internal sealed class IoReactor
                 counts[i] = _loops[i]!.Connections;
             }
 
-            var (index, startAnother) = Place(counts, _loops.Length, _nextLoop);
-            if (startAnother && !TryStartLoop())
+            var index = Place(counts, _loops.Length, _nextLoop);
+            if (index == counts.Length && !TryStartLoop())
             {
-                (index, _) = Place(counts, _started, _nextLoop); // no more threads to be had (descriptors?): share the running ones
+                index = Place(counts, _started, _nextLoop); // no more threads to be had (descriptors?): share the running ones
             }
 
             _nextLoop = (index + 1) % _started;
