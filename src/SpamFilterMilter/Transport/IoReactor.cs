@@ -144,26 +144,25 @@ internal sealed class IoReactor
     /// <summary>
     /// Which thread a new connection joins: the index of the one serving the fewest (of those, the first from
     /// <paramref name="from"/> on, wrapping round), or <c>connectionsPerLoop.Length</c>, a thread to be started, when
-    /// every running one serves <see cref="ConnectionsPerThread"/> or more and there is room for another. Ties go round the threads, as connections
-    /// were dealt in turn before threads were added: a connection opened on an I/O thread right after one closed there
-    /// (a session per message) goes to the next thread, not back to the same one, which measured 30 % fewer
-    /// transactions per second against libmilter, the milter using a third more CPU per message (docs/performance.md).
+    /// even that one serves <see cref="ConnectionsPerThread"/> or more and there is room for another. Ties go round the
+    /// threads, as connections were dealt in turn before threads were added: a connection opened on an I/O thread right
+    /// after one closed there (a session per message) goes to the next thread, not back to the same one, which measured
+    /// 30 % fewer transactions per second against libmilter, the milter using a third more CPU per message
+    /// (docs/performance.md).
     /// </summary>
     internal static int Place(ReadOnlySpan<int> connectionsPerLoop, int capacity, int from)
     {
-        var total = 0;
         var fewest = from % connectionsPerLoop.Length;
-        for (var step = 0; step < connectionsPerLoop.Length; step++)
+        for (var step = 1; step < connectionsPerLoop.Length; step++)
         {
             var i = (from + step) % connectionsPerLoop.Length;
-            total += connectionsPerLoop[i];
             if (connectionsPerLoop[i] < connectionsPerLoop[fewest])
             {
                 fewest = i;
             }
         }
 
-        return total >= ConnectionsPerThread * connectionsPerLoop.Length && connectionsPerLoop.Length < capacity
+        return connectionsPerLoop[fewest] >= ConnectionsPerThread && connectionsPerLoop.Length < capacity
             ? connectionsPerLoop.Length
             : fewest;
     }

@@ -16,6 +16,7 @@ public class IoReactorTests
         new object[] { new[] { 1, 0, 0, 0 }, 64, 0, 1, "the one serving fewest" },
         new object[] { new[] { 0, 1, 1, 1 }, 64, 3, 0, "the search wraps round" },
         new object[] { new[] { 4, 4, 4, 3 }, 64, 0, 3, "one has room left" },
+        new object[] { new[] { 5, 3, 4, 4 }, 64, 0, 1, "one serves fewer than four: it takes the connection, whatever the others serve" },
         new object[] { new[] { 4, 4, 4, 4 }, 64, 1, 4, "each serves four: another thread, and the connection is its first" },
         new object[] { new[] { 4, 0, 4, 4 }, 64, 2, 1, "a thread whose connections closed takes the next one" },
         new object[] { new[] { 4, 4, 4, 4 }, 4, 1, 1, "no room for another thread: they share, fewest first" },
