@@ -5,9 +5,9 @@ using System.Net.Sockets;
 namespace SpamFilterMilter.Transport;
 
 /// <summary>
-/// The plug-in's own event loop for its milter sockets with <c>IO_MODE=async</c> on Linux: threads, more of them as
-/// connections need them (<see cref="ConnectionsPerThread"/>), each waiting on its own epoll instance for the
-/// connections dealt to it, and each reply handed to the session that waits for it on the thread that saw it arrive.
+/// The plug-in's own event loop for its milter sockets with <c>IO_MODE=async</c> on Linux: a fixed set of threads
+/// (<see cref="ThreadCount"/>), each waiting on its own epoll instance for the connections dealt to it, and each reply
+/// handed to the session that waits for it on the thread that saw it arrive.
 /// <para>
 /// Why not .NET's sockets: there a reply wakes the runtime's epoll thread, which queues the completion to the thread
 /// pool, which wakes a pool thread to run it: two thread switches per reply where a blocking client has one, and a
@@ -29,24 +29,14 @@ internal sealed class IoReactor
     // One reply per wait, as a blocking client reads one (batches of 16 measured no better).
     private const int EventsPerWait = 1;
 
-    /// <summary>
-    /// Connections one I/O thread serves before another thread is started. A thread the scheduler preempts (for the
-    /// milter worker it has just woken, most often) holds up the replies of all its connections until it runs again:
-    /// measured at 32 connections on two cores against libmilter (docs/performance.md), eight per thread had a p99 of
-    /// about twice the C client's, four per thread the C client's.
-    /// </summary>
-    public const int ConnectionsPerThread = 4;
-
     private static readonly Lazy<IoReactor?> SharedReactor = new(Start);
 
-    private readonly Loop?[] _loops; // the first _started are running
+    private readonly Loop?[] _loops = new Loop?[ThreadCount]; // the first _started are running
     private readonly Lock _placing = new();
     private readonly ConcurrentDictionary<ulong, ReactorStream> _streams = new();
     private int _started;
     private int _nextLoop; // where the search for the thread serving fewest starts: ties go round
     private ulong _lastId;
-
-    private IoReactor(int capacity) => _loops = new Loop?[capacity];
 
     /// <summary>
     /// The runtime switch (<c>runtimeconfig.json</c>'s <c>configProperties</c>, or <see cref="AppContext.SetSwitch"/>
@@ -66,23 +56,17 @@ internal sealed class IoReactor
         AppContext.TryGetSwitch(UseDotNetSocketsSwitch, out var useDotNetSockets) && useDotNetSockets ? null : Shared;
 
     /// <summary>
-    /// Threads started at once: four per core (at least 4, at most 32), so that a thread the scheduler preempts (the
-    /// milter just woken runs on the same cores), or a host's code holds, holds up only its share of the connections,
-    /// and so that up to that many connections each have a thread of their own. A thread serving one connection sleeps
-    /// right after it sends a command, as a blocking client's does, and the kernel runs the milter thread that send
-    /// woke on the same core (a synchronous wake-up); a thread serving two went on to the other connection's reply
-    /// instead, and the woken milter thread was often sent to the other core, busy as it was, by an interrupt.
-    /// Measured at 8 connections on two cores against libmilter (docs/performance.md), four threads against eight:
-    /// 2.5 to 2.9 reschedule interrupts per transaction against 0.8 to 1.3, and 0.70 to 0.81 of the C client's
-    /// throughput against 0.80 to 0.96.
+    /// The reactor's threads, all started with it: four per core, at least 4, at most 32. Each of up to that many
+    /// connections has a thread of its own: a thread serving one sleeps right after it sends a command, as a blocking
+    /// client's does, and the kernel runs the milter thread that send woke on the same core (a synchronous wake-up); a
+    /// thread serving two went on to the other connection's reply instead, and the woken milter thread was often sent
+    /// to the other core, busy as it was, by an interrupt (at 8 connections on two cores, half as many threads had 0.70
+    /// to 0.81 of the C client's throughput against 0.80 to 0.96). Beyond that the threads share the connections
+    /// rather than more being started: at 128 connections on two cores, 32 threads serving four each (a thread started
+    /// for every four connections, as before) made fewer transactions than 8 serving sixteen each in 19 of 26 rounds,
+    /// waited 40 ms more often in 18, and used more CPU per transaction (docs/performance.md).
     /// </summary>
-    public static int InitialThreadCount => Math.Clamp(4 * Environment.ProcessorCount, 4, 32);
-
-    /// <summary>
-    /// The most threads there will be: beyond <see cref="ConnectionsPerThread"/> times this many connections, they
-    /// share these (a thousand sessions: about 16 per thread).
-    /// </summary>
-    public const int MaxThreadCount = 64;
+    public static int ThreadCount => Math.Clamp(4 * Environment.ProcessorCount, 4, 32);
 
     private static IoReactor? Start()
     {
@@ -91,12 +75,12 @@ internal sealed class IoReactor
             return null;
         }
 
-        var reactor = new IoReactor(MaxThreadCount);
-        while (reactor._started < InitialThreadCount)
+        var reactor = new IoReactor();
+        while (reactor._started < ThreadCount)
         {
             if (!reactor.TryStartLoop())
             {
-                return reactor._started == 0 ? null : reactor; // no epoll here at all: .NET's sockets serve
+                return reactor._started == 0 ? null : reactor; // none at all: .NET's sockets serve; else those started do
             }
         }
 
@@ -105,7 +89,7 @@ internal sealed class IoReactor
 
     /// <summary>
     /// Watches the socket for <paramref name="stream"/>, edge-triggered, until <see cref="Unregister"/>, on the thread
-    /// that serves the fewest connections; a thread is started first when each serves <see cref="ConnectionsPerThread"/>.
+    /// that serves the fewest connections.
     /// The connection stays with that thread for its whole life, as with blocking I/O: the scheduler keeps that thread
     /// and the milter's worker for the connection near each other, and the thread's caches of async state stay warm
     /// (measured against one epoll shared by every thread, any thread serving any reply: 10 to 30 % less CPU per
@@ -149,15 +133,13 @@ internal sealed class IoReactor
     }
 
     /// <summary>
-    /// Which thread a new connection joins: the index of the one serving the fewest (of those, the first from
-    /// <paramref name="from"/> on, wrapping round), or <c>connectionsPerLoop.Length</c>, a thread to be started, when
-    /// even that one serves <see cref="ConnectionsPerThread"/> or more and there is room for another. Ties go round the
-    /// threads, as connections were dealt in turn before threads were added: a connection opened on an I/O thread right
+    /// Which thread a new connection joins: the index of the one serving the fewest, of those the first from
+    /// <paramref name="from"/> on, wrapping round. Ties go round the threads: a connection opened on an I/O thread right
     /// after one closed there (a session per message) goes to the next thread, not back to the same one, which measured
     /// 30 % fewer transactions per second against libmilter, the milter using a third more CPU per message
     /// (docs/performance.md).
     /// </summary>
-    internal static int Place(ReadOnlySpan<int> connectionsPerLoop, int capacity, int from)
+    internal static int Place(ReadOnlySpan<int> connectionsPerLoop, int from)
     {
         var fewest = from % connectionsPerLoop.Length;
         for (var step = 1; step < connectionsPerLoop.Length; step++)
@@ -169,9 +151,7 @@ internal sealed class IoReactor
             }
         }
 
-        return connectionsPerLoop[fewest] >= ConnectionsPerThread && connectionsPerLoop.Length < capacity
-            ? connectionsPerLoop.Length
-            : fewest;
+        return fewest;
     }
 
     private Loop Join()
@@ -184,12 +164,7 @@ internal sealed class IoReactor
                 counts[i] = _loops[i]!.Connections;
             }
 
-            var index = Place(counts, _loops.Length, _nextLoop);
-            if (index == counts.Length && !TryStartLoop())
-            {
-                index = Place(counts, _started, _nextLoop); // no more threads to be had (descriptors?): share the running ones
-            }
-
+            var index = Place(counts, _nextLoop);
             _nextLoop = (index + 1) % _started;
             var loop = _loops[index]!;
             loop.Connections++;

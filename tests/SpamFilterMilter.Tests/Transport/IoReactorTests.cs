@@ -4,35 +4,29 @@ using SpamFilterMilter.Transport;
 namespace SpamFilterMilter.Tests.Transport;
 
 /// <summary>
-/// How the reactor deals connections to its I/O threads (<see cref="IoReactor"/>): the one serving fewest, and a new
-/// thread once each serves <see cref="IoReactor.ConnectionsPerThread"/>, so that a preempted thread holds up few.
+/// How the reactor deals connections to its I/O threads (<see cref="IoReactor"/>): to the one serving fewest, ties in
+/// turn, so that the connections are spread evenly over its fixed set of threads.
 /// </summary>
 public class IoReactorTests
 {
     private static readonly object[] Placements =
     [
-        new object[] { new[] { 0, 0, 0, 0 }, 64, 0, 0, "all idle: the first from where the search starts" },
-        new object[] { new[] { 0, 0, 0, 0 }, 64, 2, 2, "ties go round: the search starts after the last one chosen" },
-        new object[] { new[] { 1, 0, 0, 0 }, 64, 0, 1, "the one serving fewest" },
-        new object[] { new[] { 0, 1, 1, 1 }, 64, 3, 0, "the search wraps round" },
-        new object[] { new[] { 4, 4, 4, 3 }, 64, 0, 3, "one has room left" },
-        new object[] { new[] { 5, 3, 4, 4 }, 64, 0, 1, "one serves fewer than four: it takes the connection, whatever the others serve" },
-        new object[] { new[] { 4, 4, 4, 4 }, 64, 1, 4, "each serves four: another thread, and the connection is its first" },
-        new object[] { new[] { 4, 0, 4, 4 }, 64, 2, 1, "a thread whose connections closed takes the next one" },
-        new object[] { new[] { 4, 4, 4, 4 }, 4, 1, 1, "no room for another thread: they share, fewest first" },
-        new object[] { new[] { 5, 4, 5, 5 }, 4, 0, 1, "beyond the most threads, still the one serving fewest" },
+        new object[] { new[] { 0, 0, 0, 0 }, 0, 0, "all idle: the first from where the search starts" },
+        new object[] { new[] { 0, 0, 0, 0 }, 2, 2, "ties go round: the search starts after the last one chosen" },
+        new object[] { new[] { 1, 0, 0, 0 }, 0, 1, "the one serving fewest" },
+        new object[] { new[] { 0, 1, 1, 1 }, 3, 0, "the search wraps round" },
+        new object[] { new[] { 4, 4, 4, 3 }, 0, 3, "one serves fewer than the others" },
+        new object[] { new[] { 4, 0, 4, 4 }, 2, 1, "a thread whose connections closed takes the next one" },
+        new object[] { new[] { 16, 16, 16, 16 }, 1, 1, "all serve as many: still in turn, however many that is" },
+        new object[] { new[] { 17, 16, 17, 17 }, 0, 1, "many each: still the one serving fewest" },
     ];
 
     [TestCaseSource(nameof(Placements))]
-    public void A_new_connection_goes_to_the_thread_serving_fewest_and_a_thread_is_started_when_each_serves_four(
-        int[] connections, int capacity, int from, int expectedLoop, string why)
-    {
-        // An index one past the running threads is a thread to be started, the connection its first.
-        Assert.That(IoReactor.Place(connections, capacity, from), Is.EqualTo(expectedLoop), why);
-    }
+    public void A_new_connection_goes_to_the_thread_serving_fewest_ties_in_turn(int[] connections, int from, int expectedLoop, string why) =>
+        Assert.That(IoReactor.Place(connections, from), Is.EqualTo(expectedLoop), why);
 
     [Test]
-    public async Task Many_connections_are_served_by_threads_started_for_them_at_most_four_each_each_connection_always_by_the_same_one()
+    public async Task Many_connections_are_spread_over_all_the_threads_and_each_is_always_served_by_the_same_one()
     {
         if (IoReactor.Shared is not { } reactor)
         {
@@ -40,8 +34,8 @@ public class IoReactorTests
             return;
         }
 
-        // Two threads' worth more than the threads started at once can serve at four each: more must be started.
-        var count = (IoReactor.InitialThreadCount + 2) * IoReactor.ConnectionsPerThread;
+        // Three times as many connections as threads: no thread is started for them, and none is left out.
+        var count = 3 * IoReactor.ThreadCount;
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var connections = new List<(ReactorStream Stream, Socket Peer)>();
@@ -60,9 +54,9 @@ public class IoReactorTests
 
             Assert.That(first, Is.All.StartWith("milter I/O"), "replies are read on the reactor's threads");
             Assert.That(second, Is.EqualTo(first), "a connection stays with its thread");
-            Assert.That(first.GroupBy(t => t).Select(g => g.Count()), Is.All.LessThanOrEqualTo(IoReactor.ConnectionsPerThread),
-                "no thread serves more than four");
-            Assert.That(first.Distinct().Count(), Is.GreaterThan(IoReactor.InitialThreadCount), "threads were started for them");
+            Assert.That(first.Distinct().Count(), Is.EqualTo(IoReactor.ThreadCount), "every thread serves some, and no other was started");
+            Assert.That(first.GroupBy(t => t).Select(g => g.Count()), Is.All.InRange(2, 4),
+                "about three each (one more or less where a test beside this one holds or has just closed a connection)");
         }
         finally
         {
