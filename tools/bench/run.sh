@@ -69,7 +69,10 @@ start() { # name port-or-path command...
     if listening "$p"; then
         echo "$p is in use: stop what listens there or set BASE_PORT" >&2; exit 1
     fi
-    "$@" >"$work/$name.log" 2>&1 &
+    # Each milter in a session of its own, as a daemon is: with the kernel's autogroups (sched_autogroup_enabled) a
+    # session is a scheduling group, and a milter in the clients' session would share the CPU with them thread by
+    # thread, so the client with more threads would take more of it (docs/performance.md, the I/O threads at 128).
+    setsid "$@" >"$work/$name.log" 2>&1 &
     pids+=($!); pid[$name]=$!; port[$name]=$p
     for _ in $(seq 100); do
         kill -0 "${pid[$name]}" 2>/dev/null || break
