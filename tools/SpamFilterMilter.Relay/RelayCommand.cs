@@ -162,7 +162,7 @@ internal static class RelayCommand
         {
             // The administrator's habit, as with Postfix and sendmail: SIGHUP reads the configuration again.
             var logger = logging.CreateLogger("SpamFilterMilter.Relay");
-            using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =>
+            using var hangUp = HangUpSignal.Register(signal =>
             {
                 signal.Cancel = true; // not the default action, which ends the process
                 RelayLog.ReloadRequested(logger);
