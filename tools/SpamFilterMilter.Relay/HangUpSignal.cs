@@ -11,7 +11,7 @@ namespace SpamFilterMilter.Relay;
 internal static class HangUpSignal
 {
     private const int SigHup = 1; // the same on Linux and macOS
-    private static readonly nint DefaultAction = 0; // SIG_DFL
+    private const nint DefaultAction = 0; // SIG_DFL
 
     public static PosixSignalRegistration Register(Action<PosixSignalContext> handler)
     {
@@ -24,6 +24,6 @@ internal static class HangUpSignal
         return PosixSignalRegistration.Create(PosixSignal.SIGHUP, handler);
     }
 
-    [DllImport("libc", SetLastError = true)]
+    [DllImport("libc")]
     private static extern nint signal(int signalNumber, nint action);
 }
