@@ -24,8 +24,7 @@ public sealed partial class RelayReloadTests : TempFolderTest
         await using var oldMilter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Milter:old");
         await using var newMilter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Milter:new");
         var optionFile = MilterOptions(oldMilter.Port);
-        Folder.Write("relay.cnf", "tcp_relay sourcespamfilter1\n");
-        var optionDat = Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n");
+        var optionDat = OptionDat();
         await using var relay = LaunchRelay(optionDat);
         var port = int.Parse((await relay.WaitForLineAsync(ListeningLine(), Patience)).Groups[1].Value, CultureInfo.InvariantCulture);
 
@@ -57,8 +56,7 @@ public sealed partial class RelayReloadTests : TempFolderTest
         await using var oldMilter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Milter:old");
         await using var newMilter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Milter:new");
         MilterOptions(oldMilter.Port);
-        Folder.Write("relay.cnf", "tcp_relay sourcespamfilter1\n");
-        var optionDat = Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n");
+        var optionDat = OptionDat();
         // nohup sets SIGHUP to ignored and execs the relay, which inherits that (the process is the relay itself).
         await using var relay = LaunchRelay(optionDat, underNohup: true);
         var port = int.Parse((await relay.WaitForLineAsync(ListeningLine(), Patience)).Groups[1].Value, CultureInfo.InvariantCulture);
@@ -69,6 +67,13 @@ public sealed partial class RelayReloadTests : TempFolderTest
         await relay.WaitForLineAsync(ReloadedLine(), Patience);
 
         Assert.That(await SendAsync(port), Is.EqualTo("new"), "after SIGHUP new messages go to the new PORT, nohup or not");
+    }
+
+    /// <summary>An option.dat with one slot, whose option file is milter.opt, and the channel table that opts the relay's channel in.</summary>
+    private string OptionDat()
+    {
+        Folder.Write("relay.cnf", "tcp_relay sourcespamfilter1\n");
+        return Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n");
     }
 
     private ServerProcess LaunchRelay(string optionDat, bool underNohup = false)
