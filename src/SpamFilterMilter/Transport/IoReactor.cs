@@ -31,10 +31,9 @@ internal sealed class IoReactor
 
     private static readonly Lazy<IoReactor?> SharedReactor = new(Start);
 
-    private readonly Loop?[] _loops = new Loop?[ThreadCount]; // the first _started are running
+    private readonly List<Loop> _loops = new(ThreadCount); // filled by Start, before any connection: read-only after
     private readonly Lock _placing = new();
     private readonly ConcurrentDictionary<ulong, ReactorStream> _streams = new();
-    private int _started;
     private int _nextLoop; // where the search for the thread serving fewest starts: ties go round
     private ulong _lastId;
 
@@ -76,11 +75,11 @@ internal sealed class IoReactor
         }
 
         var reactor = new IoReactor();
-        while (reactor._started < ThreadCount)
+        while (reactor._loops.Count < ThreadCount)
         {
             if (!reactor.TryStartLoop())
             {
-                return reactor._started == 0 ? null : reactor; // none at all: .NET's sockets serve; else those started do
+                return reactor._loops.Count == 0 ? null : reactor; // none at all: .NET's sockets serve; else those started do
             }
         }
 
@@ -158,15 +157,15 @@ internal sealed class IoReactor
     {
         lock (_placing)
         {
-            Span<int> counts = stackalloc int[_started];
-            for (var i = 0; i < _started; i++)
+            Span<int> counts = stackalloc int[_loops.Count];
+            for (var i = 0; i < counts.Length; i++)
             {
-                counts[i] = _loops[i]!.Connections;
+                counts[i] = _loops[i].Connections;
             }
 
             var index = Place(counts, _nextLoop);
-            _nextLoop = (index + 1) % _started;
-            var loop = _loops[index]!;
+            _nextLoop = (index + 1) % counts.Length;
+            var loop = _loops[index];
             loop.Connections++;
             return loop;
         }
@@ -190,8 +189,8 @@ internal sealed class IoReactor
         }
 
         var loop = new Loop(epoll);
-        _loops[_started] = loop;
-        var number = ++_started;
+        _loops.Add(loop);
+        var number = _loops.Count;
         new Thread(() => Run(epoll)) { IsBackground = true, Name = $"milter I/O {number}" }.Start();
         return true;
     }
