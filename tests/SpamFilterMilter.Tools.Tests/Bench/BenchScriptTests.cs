@@ -22,10 +22,9 @@ public class BenchScriptTests : TempFolderTest
         Assert.That(rows.Select(r => r[19]), Is.EqualTo(new[] { "-", "0", "-", "0" }), "failures");
         Assert.That(rows.Select(r => r[15]), Is.All.Matches(@"^\d+\.\d \+ \d+\.\d$"), "context switches: waited + preempted, per transaction");
         // How often a client's thread has to wait is the scheduler's: with the milter in a session of its own, its
-        // reply can be written before the client's read begins, which then does not wait (0.6 per transaction seen).
-        var waited = rows.Select(r => Number(r[15].Split(" + ")[0])).ToList();
-        Assert.That(waited, Is.All.GreaterThanOrEqualTo(0), "waits per transaction");
-        Assert.That(waited.Max(), Is.GreaterThan(0), "the column counts the clients' waits");
+        // reply can be written before the client's read begins, which then does not wait (0.6 per transaction seen). The
+        // pattern above makes every figure a number of zero or more; what is left is that waits are counted at all.
+        Assert.That(rows.Max(r => Number(r[15].Split(" + ")[0])), Is.GreaterThan(0), "the column counts the clients' waits");
         Assert.That(rows.Select(r => Number(r[5])), Is.All.GreaterThan(0), "transactions per second");
         Assert.That(rows.Select(r => Number(r[8])), Is.All.GreaterThan(0), "p99: the C client reports it too");
         foreach (var (plugin, c) in new[] { (rows[1], rows[0]), (rows[3], rows[2]) })
