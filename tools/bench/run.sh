@@ -19,6 +19,8 @@
 #   PATHS="fresh pool unix socks" MILTERS=continue-all tools/bench/run.sh   # the other ways to the milter
 #                                         # (socks: SOCKS_N transactions, 1,000: each waits 44 ms in microsocks)
 #   RESULTS=/tmp/results tools/bench/run.sh   # keep each run's JSON there
+#   IO_THREADS=32 tools/bench/run.sh      # the plug-in's IO_THREADS for async I/O (default: its own default)
+#   LD_LIBRARY_PATH=/path/to/other/libmilter tools/bench/run.sh   # the milters linked with another libmilter build
 #   SCALE=1000 MILTERS=continue-all PATHS= tools/bench/run.sh   # SCALE sessions: held idle (memory per
 #                                         # session), then as many connections running transactions
 #
@@ -126,6 +128,7 @@ for path in $paths; do
                 for io in $ios; do
                     extra=()
                     [ "$path" = pool ] && extra=(--session-messages 1 --option "POOL_SIZE=$c")
+                    [ -n "${IO_THREADS:-}" ] && [ "$io" = async ] && extra+=(--option "IO_THREADS=$IO_THREADS")
                     before=$(ticks "${pid[$served_by]}")
                     out="$results/$milter-$path-$io-$c-$rep.json"
                     if [ "$io" = c ]; then

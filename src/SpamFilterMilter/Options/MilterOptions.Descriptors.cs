@@ -84,6 +84,9 @@ public sealed partial class MilterOptions
             (o, v) => o.BreakerMaxBackoff = Hundredths(v)),
         new Descriptor("IO_MODE", false, "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
             (o, v) => o.IoMode = ParseChoice<IoMode>(v)),
+        new Descriptor("IO_THREADS", false, "(four per core, at least 4, at most 32)",
+            "With IO_MODE=async on Linux, the threads that read this milter's replies (shared by every milter given the same count); more connections share them.",
+            (o, v) => o.IoThreads = ParseInteger(v, 1, MaxIoThreads)),
         new Descriptor("SOCKS_USER", false, "(the process's user name)", "User name for SOCKS5 username/password authentication.",
             (o, v) => o.SocksUser = v.Length is > 0 and <= 255 ? v : throw new FormatException("a user name of 1 to 255 characters is required")),
         new Descriptor("SOCKS_RESOLVE", false, "local", "local: resolve HOST here and try each address through the SOCKS server; remote: the SOCKS server resolves it.",
@@ -139,6 +142,9 @@ public sealed partial class MilterOptions
 
         throw new FormatException($"\"{value}\" is not one of: {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
     }
+
+    /// <summary>The most I/O threads <c>IO_THREADS</c> may ask for: each has a stack and an epoll instance of its own, all started at once.</summary>
+    internal const int MaxIoThreads = 1024;
 
     /// <summary>The size past which a replacement body goes to a file (<see cref="MessageBodyBuilder.DefaultMemoryLimit"/>), in MiB.</summary>
     private const int SpilledBodyMiB = MessageBodyBuilder.DefaultMemoryLimit / (1024 * 1024);

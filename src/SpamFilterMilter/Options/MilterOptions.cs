@@ -221,6 +221,13 @@ public sealed partial class MilterOptions
     /// <summary>How the plug-in waits for the milter: asynchronously (default) or in a blocking read.</summary>
     public IoMode IoMode { get; set; } = IoMode.Async;
 
+    /// <summary>
+    /// With <see cref="IoMode.Async"/> on Linux, how many I/O threads serve this milter's connections (<c>IO_THREADS</c>);
+    /// null for the default, four per core (at least 4, at most 32). Milters given the same count share its threads.
+    /// Not used with <see cref="IoMode.Blocking"/>, where each connection is read on the thread that calls the plug-in.
+    /// </summary>
+    public int? IoThreads { get; set; }
+
     /// <summary>What every message gets when the milter cannot be used: tempfail (default), accept, reject or shutdown.</summary>
     public FailureAction FailureAction { get; set; } = FailureAction.TempFail;
 

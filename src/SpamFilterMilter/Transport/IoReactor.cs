@@ -29,9 +29,10 @@ internal sealed class IoReactor
     // One reply per wait, as a blocking client reads one (batches of 16 measured no better).
     private const int EventsPerWait = 1;
 
-    private static readonly Lazy<IoReactor?> SharedReactor = new(Start);
+    // One reactor per thread count asked for: plug-ins that ask for the same count share its threads.
+    private static readonly ConcurrentDictionary<int, Lazy<IoReactor?>> Reactors = new();
 
-    private readonly List<Loop> _loops = new(ThreadCount); // filled by Start, before any connection: read-only after
+    private readonly List<Loop> _loops; // filled by Start, before any connection: read-only after
     private readonly Lock _placing = new();
     private readonly ConcurrentDictionary<ulong, ReactorStream> _streams = new();
     private int _nextLoop; // where the search for the thread serving fewest starts: ties go round
@@ -44,18 +45,35 @@ internal sealed class IoReactor
     /// </summary>
     public const string UseDotNetSocketsSwitch = "SpamFilterMilter.UseDotNetSocketsForAsyncIo";
 
-    /// <summary>The process's reactor; null where there is none (not Linux, or no epoll), and .NET's sockets serve.</summary>
-    public static IoReactor? Shared => SharedReactor.Value;
+    private IoReactor(int threadCount)
+    {
+        ThreadCount = threadCount;
+        _loops = new List<Loop>(threadCount);
+    }
+
+    /// <summary>The process's reactor with <see cref="DefaultThreadCount"/> threads; null where there is none (not Linux, or no epoll), and .NET's sockets serve.</summary>
+    public static IoReactor? Shared => For(DefaultThreadCount);
+
+    /// <summary>How many threads this reactor serves its connections with (it may have started fewer, where the system ran out of epoll instances).</summary>
+    public int ThreadCount { get; }
+
+    /// <summary>The process's reactor with <paramref name="threadCount"/> threads, started at the first call for that count; null where there is none.</summary>
+    public static IoReactor? For(int threadCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threadCount, 1);
+        return Reactors.GetOrAdd(threadCount, static count => new Lazy<IoReactor?>(() => Start(count))).Value;
+    }
 
     /// <summary>
-    /// The reactor a new async connection is served by: null where there is none or the host set
-    /// <see cref="UseDotNetSocketsSwitch"/> (read at each connect; no thread is started while the switch is set).
+    /// The reactor a new async connection is served by: the one with <paramref name="threadCount"/> threads
+    /// (<c>IO_THREADS</c>), or <see cref="DefaultThreadCount"/> where that is null; null where there is none or the host
+    /// set <see cref="UseDotNetSocketsSwitch"/> (read at each connect; no thread is started while the switch is set).
     /// </summary>
-    public static IoReactor? ForNewConnection =>
-        AppContext.TryGetSwitch(UseDotNetSocketsSwitch, out var useDotNetSockets) && useDotNetSockets ? null : Shared;
+    public static IoReactor? ForNewConnection(int? threadCount) =>
+        AppContext.TryGetSwitch(UseDotNetSocketsSwitch, out var useDotNetSockets) && useDotNetSockets ? null : For(threadCount ?? DefaultThreadCount);
 
     /// <summary>
-    /// The reactor's threads, all started with it: four per core, at least 4, at most 32. Each of up to that many
+    /// The reactor's threads unless <c>IO_THREADS</c> says otherwise, all started with it: four per core, at least 4, at most 32. Each of up to that many
     /// connections has a thread of its own: a thread serving one sleeps right after it sends a command, as a blocking
     /// client's does, and the kernel runs the milter thread that send woke on the same core (a synchronous wake-up); a
     /// thread serving two went on to the other connection's reply instead, and the woken milter thread was often sent
@@ -63,19 +81,21 @@ internal sealed class IoReactor
     /// to 0.81 of the C client's throughput against 0.80 to 0.96). Beyond that the threads share the connections
     /// rather than more being started: at 128 connections on two cores, 32 threads serving four each (a thread started
     /// for every four connections, as before) made fewer transactions than 8 serving sixteen each in 19 of 26 rounds,
-    /// waited 40 ms more often in 18, and used more CPU per transaction (docs/performance.md).
+    /// waited 40 ms more often in 18, and used more CPU per transaction (docs/performance.md). Against a milter that
+    /// gives each session a thread of its own (libmilter built without its pool) it is the other way round at 32
+    /// connections: a thread per connection made more than four per thread; hence <c>IO_THREADS</c>.
     /// </summary>
-    public static int ThreadCount => Math.Clamp(4 * Environment.ProcessorCount, 4, 32);
+    public static int DefaultThreadCount => Math.Clamp(4 * Environment.ProcessorCount, 4, 32);
 
-    private static IoReactor? Start()
+    private static IoReactor? Start(int threadCount)
     {
         if (!OperatingSystem.IsLinux())
         {
             return null;
         }
 
-        var reactor = new IoReactor();
-        while (reactor._loops.Count < ThreadCount)
+        var reactor = new IoReactor(threadCount);
+        while (reactor._loops.Count < threadCount)
         {
             if (!reactor.TryStartLoop())
             {

@@ -191,7 +191,7 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
             {
                 using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 attempt.CancelAfter(bound);
-                if (IoReactor.ForNewConnection is { } reactor)
+                if (IoReactor.ForNewConnection(options.IoThreads) is { } reactor)
                 {
                     stream = await ReactorStream.ConnectAsync(reactor, socket, endpoint, bound, attempt.Token).ConfigureAwait(false);
                 }

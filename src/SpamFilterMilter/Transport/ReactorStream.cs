@@ -91,6 +91,9 @@ internal sealed class ReactorStream : Stream
         return stream;
     }
 
+    /// <summary>The reactor whose threads serve this stream.</summary>
+    internal IoReactor Reactor => _reactor;
+
     /// <summary>Closes <paramref name="count"/> when the stream is disposed.</summary>
     public void CountAs(ConnectionCount count) => _count = count;
 

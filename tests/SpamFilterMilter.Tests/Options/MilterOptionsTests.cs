@@ -88,6 +88,7 @@ public class MilterOptionsTests : TempFolderTest
         ("BREAKER_BACKOFF", "500", o => o.BreakerBackoff, TimeSpan.FromSeconds(5)),
         ("BREAKER_MAX_BACKOFF", "60000", o => o.BreakerMaxBackoff, TimeSpan.FromMinutes(10)),
         ("IO_MODE", "Blocking", o => o.IoMode, IoMode.Blocking),
+        ("IO_THREADS", "32", o => o.IoThreads, 32),
         ("SOCKS_USER", "milteruser", o => o.SocksUser, "milteruser"),
         ("SOCKS_RESOLVE", "remote", o => o.SocksResolve, SocksResolve.Remote),
         ("FAILURE_ACTION", "shutdown", o => o.FailureAction, FailureAction.Shutdown),
@@ -292,6 +293,8 @@ public class MilterOptionsTests : TempFolderTest
         new object[] { "HOST=h\nPORT=1\n\nRCPT_MACROS=rcpt}addr\n", 4, "RCPT_MACROS", "\"rcpt}addr\" is not a macro name" },
         new object[] { "HOST=h\nPORT=1\nEOM_MACROS={a{b}\n", 3, "EOM_MACROS", "is not a macro name" },
         new object[] { "HOST=h\nPORT=1\nQUEUE_ID_TIMING=early\n", 3, "QUEUE_ID_TIMING", "not one of: postfix, sendmail" },
+        new object[] { "HOST=h\nPORT=1\nIO_THREADS=0\n", 3, "IO_THREADS", "0 is too small: out of range (1 to 1024)" },
+        new object[] { "HOST=h\nPORT=1\nIO_THREADS=2000\n", 3, "IO_THREADS", "2000 is too large: out of range (1 to 1024)" },
     ];
 
     [TestCaseSource(nameof(BadFiles))]

@@ -1,11 +1,15 @@
+using System.Globalization;
 using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using SpamFilterMilter.Options;
 using SpamFilterMilter.Transport;
 
 namespace SpamFilterMilter.Tests.Transport;
 
 /// <summary>
 /// How the reactor deals connections to its I/O threads (<see cref="IoReactor"/>): to the one serving fewest, ties in
-/// turn, so that the connections are spread evenly over its fixed set of threads.
+/// turn, so that the connections are spread evenly over its fixed set of threads; and which reactor serves which
+/// connections (<c>IO_THREADS</c>).
 /// </summary>
 public class IoReactorTests
 {
@@ -28,14 +32,70 @@ public class IoReactorTests
     [Test]
     public async Task Many_connections_are_spread_over_all_the_threads_and_each_is_always_served_by_the_same_one()
     {
-        if (IoReactor.Shared is not { } reactor)
-        {
-            Assert.Ignore("no epoll here: .NET's sockets serve async I/O");
-            return;
-        }
+        var reactor = ReactorOrIgnore(IoReactor.Shared);
 
         // Three times as many connections as threads: no thread is started for them, and none is left out.
-        var count = 3 * IoReactor.ThreadCount;
+        var (first, second) = await ThreadsOfTwoRepliesEachAsync(reactor, 3 * reactor.ThreadCount);
+
+        Assert.That(reactor.ThreadCount, Is.EqualTo(IoReactor.DefaultThreadCount));
+        Assert.That(first.Select(t => t.Name), Is.All.StartWith("milter I/O"), "replies are read on the reactor's threads");
+        Assert.That(second, Is.EqualTo(first), "a connection stays with its thread");
+        Assert.That(first.Distinct().Count(), Is.EqualTo(reactor.ThreadCount), "every thread serves some, and no other was started");
+        Assert.That(first.GroupBy(t => t).Select(g => g.Count()), Is.All.InRange(2, 4),
+            "about three each (one more or less where a test beside this one holds or has just closed a connection)");
+    }
+
+    [Test]
+    public async Task A_thread_count_of_its_own_gets_a_reactor_with_that_many_threads_shared_by_whoever_asks_for_the_same()
+    {
+        var reactor = ReactorOrIgnore(IoReactor.For(3));
+
+        var (first, second) = await ThreadsOfTwoRepliesEachAsync(reactor, 6);
+        var (shared, _) = await ThreadsOfTwoRepliesEachAsync(ReactorOrIgnore(IoReactor.Shared), 1);
+
+        Assert.That(IoReactor.For(3), Is.SameAs(reactor), "one reactor per count");
+        Assert.That(reactor.ThreadCount, Is.EqualTo(3));
+        Assert.That(second, Is.EqualTo(first), "a connection stays with its thread");
+        Assert.That(first.GroupBy(t => t).Select(g => g.Count()), Is.EqualTo(new[] { 2, 2, 2 }), "three threads, two connections each");
+        Assert.That(first.Select(t => t.Id), Has.None.EqualTo(shared[0].Id), "not the default reactor's threads");
+    }
+
+    [Test]
+    public async Task IO_THREADS_chooses_the_reactor_that_serves_a_milter_connection()
+    {
+        ReactorOrIgnore(IoReactor.Shared);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var options = MilterOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["HOST"] = "127.0.0.1", ["PORT"] = port.ToString(CultureInfo.InvariantCulture), ["IO_THREADS"] = "5",
+        }).Build());
+
+        await using var chosen = await Connectors.ToFirstServer(options).ConnectAsync(default);
+        options.IoThreads = null;
+        await using var byDefault = await Connectors.ToFirstServer(options).ConnectAsync(default);
+
+        Assert.That(((ReactorStream)chosen.Stream).Reactor, Is.SameAs(IoReactor.For(5)));
+        Assert.That(((ReactorStream)byDefault.Stream).Reactor, Is.SameAs(IoReactor.Shared));
+    }
+
+    private static IoReactor ReactorOrIgnore(IoReactor? reactor)
+    {
+        if (reactor is null)
+        {
+            Assert.Ignore("no epoll here: .NET's sockets serve async I/O");
+        }
+
+        return reactor!;
+    }
+
+    /// <summary>
+    /// Opens <paramref name="count"/> connections served by <paramref name="reactor"/> and has each peer answer twice:
+    /// the thread each connection's first and second reply were read on.
+    /// </summary>
+    private static async Task<(ReplyThread[] First, ReplyThread[] Second)> ThreadsOfTwoRepliesEachAsync(IoReactor reactor, int count)
+    {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var connections = new List<(ReactorStream Stream, Socket Peer)>();
@@ -51,12 +111,7 @@ public class IoReactorTests
 
             var first = await Task.WhenAll(connections.Select(c => ThreadOfReplyAsync(c.Stream, c.Peer)));
             var second = await Task.WhenAll(connections.Select(c => ThreadOfReplyAsync(c.Stream, c.Peer)));
-
-            Assert.That(first, Is.All.StartWith("milter I/O"), "replies are read on the reactor's threads");
-            Assert.That(second, Is.EqualTo(first), "a connection stays with its thread");
-            Assert.That(first.Distinct().Count(), Is.EqualTo(IoReactor.ThreadCount), "every thread serves some, and no other was started");
-            Assert.That(first.GroupBy(t => t).Select(g => g.Count()), Is.All.InRange(2, 4),
-                "about three each (one more or less where a test beside this one holds or has just closed a connection)");
+            return (first, second);
         }
         finally
         {
@@ -68,19 +123,22 @@ public class IoReactorTests
         }
     }
 
-    /// <summary>The name of the thread on which a read that had to wait for the peer's reply goes on.</summary>
-    private static async Task<string?> ThreadOfReplyAsync(ReactorStream stream, Socket peer)
+    /// <summary>A thread by its id (names repeat from one reactor to the next) and its name.</summary>
+    private readonly record struct ReplyThread(int Id, string? Name);
+
+    /// <summary>The thread on which a read that had to wait for the peer's reply goes on.</summary>
+    private static async Task<ReplyThread> ThreadOfReplyAsync(ReactorStream stream, Socket peer)
     {
         var buffer = new byte[8];
         var read = ReadAsync();
         peer.Send("reply"u8);
         return await read;
 
-        async Task<string?> ReadAsync()
+        async Task<ReplyThread> ReadAsync()
         {
             var got = await stream.ReadAsync(buffer).ConfigureAwait(false);
             Assert.That(got, Is.GreaterThan(0));
-            return Thread.CurrentThread.Name;
+            return new ReplyThread(Environment.CurrentManagedThreadId, Thread.CurrentThread.Name);
         }
     }
 }
