@@ -280,7 +280,8 @@ internal static class BenchCommand
             plugin.Description, options.IoMode.ToString().ToLowerInvariant(), settings, done, failures, firstFailure, edited, warmupDone, elapsed.TotalSeconds,
             done / elapsed.TotalSeconds, Percentile(0.50), Percentile(0.90), Percentile(0.99), sorted.Length == 0 ? 0 : Ticks(sorted[^1]),
             sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured, stageLatencies?.Summary() ?? [], workItems / (double)measured, jitCompiled,
-            ranBy.Min(), ranBy.Max(), switches is { } counted ? (counted.Voluntary / (double)measured, counted.Involuntary / (double)measured) : null);
+            ranBy.Min(), ranBy.Max(), switches is { } counted ? (counted.Voluntary / (double)measured, counted.Involuntary / (double)measured) : null,
+            options.IoMode == IoMode.Async ? options.IoThreads : null);
     }
 
     private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
@@ -373,10 +374,10 @@ internal sealed record BenchReport(
     string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, int Edited, int WarmupTransactions, double Seconds,
     double TransactionsPerSecond, double P50, double P90, double P99, double Max, int Stalls, double CpuMicroseconds, double AllocatedBytes,
     IReadOnlyList<StageLatency> Stages, double ThreadPoolWorkItems, long JitCompiledMethods = 0, int FewestPerConnection = 0, int MostPerConnection = 0,
-    (double Voluntary, double Involuntary)? SwitchesPerTransaction = null)
+    (double Voluntary, double Involuntary)? SwitchesPerTransaction = null, int? IoThreads = null)
 {
     public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
-        {Milter}: {Transactions} transactions over {Settings.Connections} connection(s){(Settings.SessionMessages == 1 ? ", each in a session of its own" : Settings.SessionMessages > 1 ? $", {Settings.SessionMessages} per session" : "")}, {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O, after {WarmupTransactions} to warm up
+        {Milter}: {Transactions} transactions over {Settings.Connections} connection(s){(Settings.SessionMessages == 1 ? ", each in a session of its own" : Settings.SessionMessages > 1 ? $", {Settings.SessionMessages} per session" : "")}, {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O{(IoThreads is { } threads ? $" on IO_THREADS={threads}" : "")}, after {WarmupTransactions} to warm up
           throughput      {TransactionsPerSecond,10:0} transactions/s ({Seconds:0.00} s)
           latency         p50 {P50:0.000} ms   p90 {P90:0.000} ms   p99 {P99:0.000} ms   max {Max:0.0} ms
           40 ms stalls    {Stalls}
@@ -398,6 +399,7 @@ internal sealed record BenchReport(
     {
         ["milter"] = Milter,
         ["io"] = Io,
+        ["ioThreads"] = IoThreads, // IO_THREADS as set; null: the plug-in's default
         ["connections"] = Settings.Connections,
         ["headers"] = Settings.Headers,
         ["bodyBytes"] = Settings.Size,

@@ -422,6 +422,7 @@ public class CliTests : TempFolderTest
         Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Output + run.Error);
         var json = run.Json;
         Assert.That(json.GetProperty("io").GetString(), Is.EqualTo(io));
+        Assert.That(json.GetProperty("ioThreads").ValueKind, Is.EqualTo(JsonValueKind.Null), "IO_THREADS not set: the plug-in's default");
         Assert.That(json.GetProperty("transactions").GetInt32(), Is.EqualTo(60));
         Assert.That(json.GetProperty("warmupTransactions").GetInt32(), Is.EqualTo(3 * 2));
         Assert.That(json.GetProperty("failures").GetInt32(), Is.Zero);
@@ -527,6 +528,19 @@ public class CliTests : TempFolderTest
         Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Success), run.Error);
         Assert.That(run.Error.TrimEnd(), Does.Match(@"\[#{30}\] 20/20 +\d+ tx/s$"));
         Assert.That(run.Output, Does.Contain("20 transactions over 1 connection(s), 5 headers, 1024-byte body, async I/O"));
+    }
+
+    [Test]
+    public async Task Bench_says_which_IO_THREADS_served_the_run_in_its_text_and_its_json()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+
+        var text = await CliAsync(At(milter, "bench", "-n", "20", "--warmup", "0", "--warmup-time", "0", "--no-progress", "--option", "IO_THREADS=3"));
+        var json = await CliAsync(At(milter, "bench", "-n", "20", "--warmup", "0", "--warmup-time", "0", "--json", "--no-progress", "--option", "IO_THREADS=3"));
+
+        Assert.That((text.Exit, json.Exit), Is.EqualTo(((int)ToolExitCode.Success, (int)ToolExitCode.Success)), text.Error + json.Error);
+        Assert.That(text.Output, Does.Contain("1024-byte body, async I/O on IO_THREADS=3, after"));
+        Assert.That(json.Json.GetProperty("ioThreads").GetInt32(), Is.EqualTo(3));
     }
 
     [Test]
