@@ -45,17 +45,13 @@ internal sealed class IoReactor
     /// </summary>
     public const string UseDotNetSocketsSwitch = "SpamFilterMilter.UseDotNetSocketsForAsyncIo";
 
-    private IoReactor(int threadCount)
-    {
-        ThreadCount = threadCount;
-        _loops = new List<Loop>(threadCount);
-    }
+    private IoReactor(int threadCount) => _loops = new List<Loop>(threadCount);
 
     /// <summary>The process's reactor with <see cref="DefaultThreadCount"/> threads; null where there is none (not Linux, or no epoll), and .NET's sockets serve.</summary>
     public static IoReactor? Shared => For(DefaultThreadCount);
 
-    /// <summary>How many threads this reactor serves its connections with (it may have started fewer, where the system ran out of epoll instances).</summary>
-    public int ThreadCount { get; }
+    /// <summary>How many threads serve this reactor's connections: the count asked for, or fewer where the system ran out of epoll instances.</summary>
+    public int ThreadCount => _loops.Count;
 
     /// <summary>The process's reactor with <paramref name="threadCount"/> threads, started at the first call for that count; null where there is none.</summary>
     public static IoReactor? For(int threadCount)
@@ -95,11 +91,11 @@ internal sealed class IoReactor
         }
 
         var reactor = new IoReactor(threadCount);
-        while (reactor._loops.Count < threadCount)
+        while (reactor.ThreadCount < threadCount)
         {
             if (!reactor.TryStartLoop())
             {
-                return reactor._loops.Count == 0 ? null : reactor; // none at all: .NET's sockets serve; else those started do
+                return reactor.ThreadCount == 0 ? null : reactor; // none at all: .NET's sockets serve; else those started do
             }
         }
 
@@ -177,7 +173,7 @@ internal sealed class IoReactor
     {
         lock (_placing)
         {
-            Span<int> counts = stackalloc int[_loops.Count];
+            Span<int> counts = stackalloc int[ThreadCount];
             for (var i = 0; i < counts.Length; i++)
             {
                 counts[i] = _loops[i].Connections;
