@@ -47,13 +47,13 @@ internal sealed class IoReactor
 
     private IoReactor(int threadCount) => _loops = new List<Loop>(threadCount);
 
-    /// <summary>The process's reactor with <see cref="DefaultThreadCount"/> threads; null where there is none (not Linux, or no epoll), and .NET's sockets serve.</summary>
-    public static IoReactor? Shared => For(DefaultThreadCount);
-
     /// <summary>How many threads serve this reactor's connections: the count asked for, or fewer where the system ran out of epoll instances.</summary>
     public int ThreadCount => _loops.Count;
 
-    /// <summary>The process's reactor with <paramref name="threadCount"/> threads, started at the first call for that count; null where there is none.</summary>
+    /// <summary>
+    /// The process's reactor with <paramref name="threadCount"/> threads, started at the first call for that count; null
+    /// where there is none (not Linux, or no epoll), and .NET's sockets serve.
+    /// </summary>
     public static IoReactor? For(int threadCount)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threadCount, 1);

@@ -10,19 +10,7 @@ namespace SpamFilterMilter.Tests.Transport;
 /// </summary>
 public class ReactorStreamTests
 {
-    private static IoReactor Reactor
-    {
-        get
-        {
-            if (IoReactor.Shared is not { } reactor)
-            {
-                Assert.Ignore("no epoll here: .NET's sockets serve async I/O");
-                throw new InvalidOperationException();
-            }
-
-            return reactor;
-        }
-    }
+    private static IoReactor Reactor => TestReactors.Default;
 
     /// <summary>A stream connected to a peer socket the test drives.</summary>
     private static async Task<(ReactorStream Stream, Socket Peer)> ConnectedAsync()
@@ -229,7 +217,7 @@ public class ReactorStreamTests
 
         await using var connection = await Connectors.ToFirstServer(options).ConnectAsync(default);
 
-        Assert.That(connection.Stream, reactor && IoReactor.Shared is not null ? Is.InstanceOf<ReactorStream>() : Is.InstanceOf<NetworkStream>());
+        Assert.That(connection.Stream, reactor && IoReactor.For(IoReactor.DefaultThreadCount) is not null ? Is.InstanceOf<ReactorStream>() : Is.InstanceOf<NetworkStream>());
         Assert.That(connection.Socket.NoDelay, Is.True, "the options set before connecting hold");
     }
 
