@@ -180,6 +180,13 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> MailAsync(string reversePath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
     {
+        var pending = BeginMail(reversePath, parameters, cancellationToken);
+        return CompleteMail(pending.Decided, pending.Decided is null ? await pending.Answer.ConfigureAwait(false) : default);
+    }
+
+    /// <summary><see cref="MailAsync"/> up to the answer (see <see cref="PendingAnswer"/>).</summary>
+    internal PendingAnswer BeginMail(string reversePath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken)
+    {
         RefuseNul(reversePath, nameof(reversePath));
         RefuseNul(parameters, nameof(parameters));
         SessionStates.Gate(_state, Failure, SessionState.Connected, "MAIL", SessionState.Connected, SessionState.Envelope, SessionState.Headers, SessionState.Body);
@@ -195,13 +202,24 @@ internal sealed class MilterSession : IAsyncDisposable
         _acceptedRecipients = 0;
         if (_decisions.ForConnection is { } decided)
         {
-            return decided;
+            return new PendingAnswer(decided);
         }
 
         _mailPending = true;
-        var response = _decisions.Apply(FilterStage.Mail, Take(await SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
+        return new PendingAnswer(SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
             ProtocolFlags.NoReplyMail, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
-            cancellationToken).ConfigureAwait(false)));
+            cancellationToken));
+    }
+
+    /// <summary><see cref="MailAsync"/> from the answer on: <paramref name="decided"/> when nothing was asked.</summary>
+    internal MilterResponse CompleteMail(MilterResponse? decided, MilterAnswer answer)
+    {
+        if (decided is { } response)
+        {
+            return response;
+        }
+
+        response = _decisions.Apply(FilterStage.Mail, Take(answer));
         if (response.Action is FilterAction.Reject or FilterAction.TempFail)
         {
             ResetMail(); // smtpd.c mail_cmd: a refused MAIL is reset (mail_reset) at once
@@ -214,15 +232,32 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> RcptAsync(string forwardPath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
     {
+        var pending = BeginRcpt(forwardPath, parameters, cancellationToken);
+        return CompleteRcpt(pending.Decided, pending.Decided is null ? await pending.Answer.ConfigureAwait(false) : default);
+    }
+
+    /// <summary><see cref="RcptAsync"/> up to the answer (see <see cref="PendingAnswer"/>).</summary>
+    internal PendingAnswer BeginRcpt(string forwardPath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken)
+    {
         RefuseNul(forwardPath, nameof(forwardPath));
         RefuseNul(parameters, nameof(parameters));
         SessionStates.Gate(_state, Failure, SessionState.Envelope, "RCPT", SessionState.Envelope);
         var address = MailPath.Bracket(forwardPath);
         Macros.DeriveRecipient(address);
-        var response = _decisions.Decided ?? (_decisions.SkipRecipients ? MilterResponse.Continue
-            : _decisions.Apply(FilterStage.Rcpt, Take(await SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
-                ProtocolFlags.NoReplyRcpt, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
-                cancellationToken).ConfigureAwait(false))));
+        if ((_decisions.Decided ?? (_decisions.SkipRecipients ? MilterResponse.Continue : null)) is { } decided)
+        {
+            return new PendingAnswer(decided);
+        }
+
+        return new PendingAnswer(SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
+            ProtocolFlags.NoReplyRcpt, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
+            cancellationToken));
+    }
+
+    /// <summary><see cref="RcptAsync"/> from the answer on: <paramref name="decided"/> when nothing was asked.</summary>
+    internal MilterResponse CompleteRcpt(MilterResponse? decided, MilterAnswer answer)
+    {
+        var response = decided ?? _decisions.Apply(FilterStage.Rcpt, Take(answer));
         if (response.Action is not (FilterAction.Reject or FilterAction.TempFail))
         {
             _acceptedRecipients++;
@@ -275,28 +310,44 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> DataAsync(CancellationToken cancellationToken = default)
     {
+        var pending = BeginData(cancellationToken);
+        return CompleteData(pending.Decided, pending.Decided is null ? await pending.Answer.ConfigureAwait(false) : default);
+    }
+
+    /// <summary><see cref="DataAsync"/> up to the answer (see <see cref="PendingAnswer"/>).</summary>
+    internal PendingAnswer BeginData(CancellationToken cancellationToken)
+    {
         SessionStates.Gate(_state, Failure, SessionState.Envelope, "DATA", SessionState.Envelope);
         if (_decisions.Decided is { } decided)
         {
             _state = SessionState.Headers;
-            return decided;
+            return new PendingAnswer(decided);
         }
 
         if (_acceptedRecipients == 0)
         {
-            return MilterResponse.Continue;
+            return new PendingAnswer(MilterResponse.Continue);
         }
 
         _state = SessionState.Headers;
         Macros.ShowQueueId();
-        var response = Take(await SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
-            ProtocolFlags.NoReplyData, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false));
-        return _decisions.Apply(FilterStage.Data, response);
+        return new PendingAnswer(SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
+            ProtocolFlags.NoReplyData, 0, static (_, _) => { }, cancellationToken));
     }
+
+    /// <summary><see cref="DataAsync"/> from the answer on: <paramref name="decided"/> when nothing was asked.</summary>
+    internal MilterResponse CompleteData(MilterResponse? decided, MilterAnswer answer) => decided ?? _decisions.Apply(FilterStage.Data, Take(answer));
 
     /// <summary>SMFIC_HEADER (<see cref="CommandEncoder.WriteHeader"/>).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> HeaderAsync(string name, RawText value, CancellationToken cancellationToken = default)
+    {
+        var pending = BeginHeader(name, value, cancellationToken);
+        return CompleteHeader(pending.Decided, pending.Decided is null ? await pending.Answer.ConfigureAwait(false) : default);
+    }
+
+    /// <summary><see cref="HeaderAsync"/> up to the answer (see <see cref="PendingAnswer"/>).</summary>
+    internal PendingAnswer BeginHeader(string name, RawText value, CancellationToken cancellationToken)
     {
         RefuseNul(name, nameof(name));
         if (value.Span.Contains((byte)0))
@@ -312,36 +363,47 @@ internal sealed class MilterSession : IAsyncDisposable
         SessionStates.Gate(_state, Failure, SessionState.Headers, "header", SessionState.Headers);
         if (_decisions.Decided is { } decided)
         {
-            return decided;
+            return new PendingAnswer(decided);
         }
 
         if (_decisions.SkipHeaders)
         {
-            return MilterResponse.Continue;
+            return new PendingAnswer(MilterResponse.Continue);
         }
 
         // Postfix sends the end-of-header macros before each header.
-        var response = Take(await SendEventAsync(MilterCommand.Header, MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
+        return new PendingAnswer(SendEventAsync(MilterCommand.Header, MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
             ProtocolFlags.NoReplyHeader, (name, value, keep: _options!.Has(ProtocolFlags.HeaderLeadingSpace)),
-            static (writer, field) => CommandEncoder.WriteHeader(writer, field.name, field.value, field.keep), cancellationToken).ConfigureAwait(false));
-        return _decisions.Apply(FilterStage.Header, response);
+            static (writer, field) => CommandEncoder.WriteHeader(writer, field.name, field.value, field.keep), cancellationToken));
     }
+
+    /// <summary><see cref="HeaderAsync"/> from the answer on: <paramref name="decided"/> when nothing was asked.</summary>
+    internal MilterResponse CompleteHeader(MilterResponse? decided, MilterAnswer answer) => decided ?? _decisions.Apply(FilterStage.Header, Take(answer));
 
     /// <summary>SMFIC_EOH: the header section ended (sent even when there were no headers).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> EndOfHeadersAsync(CancellationToken cancellationToken = default)
     {
+        var pending = BeginEndOfHeaders(cancellationToken);
+        return CompleteEndOfHeaders(pending.Decided, pending.Decided is null ? await pending.Answer.ConfigureAwait(false) : default);
+    }
+
+    /// <summary><see cref="EndOfHeadersAsync"/> up to the answer (see <see cref="PendingAnswer"/>).</summary>
+    internal PendingAnswer BeginEndOfHeaders(CancellationToken cancellationToken)
+    {
         SessionStates.Gate(_state, Failure, SessionState.Headers, "end of headers", SessionState.Headers);
         _state = SessionState.Body;
         if (_decisions.Decided is { } decided)
         {
-            return decided;
+            return new PendingAnswer(decided);
         }
 
-        var response = Take(await SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
-            ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, cancellationToken).ConfigureAwait(false));
-        return _decisions.Apply(FilterStage.EndOfHeaders, response);
+        return new PendingAnswer(SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
+            ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, cancellationToken));
     }
+
+    /// <summary><see cref="EndOfHeadersAsync"/> from the answer on: <paramref name="decided"/> when nothing was asked.</summary>
+    internal MilterResponse CompleteEndOfHeaders(MilterResponse? decided, MilterAnswer answer) => decided ?? _decisions.Apply(FilterStage.EndOfHeaders, Take(answer));
 
     /// <summary>
     /// Body bytes, any amount, cut into SMFIC_BODY packets by <see cref="BodyPacketizer"/>. The answer is the
