@@ -29,6 +29,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
     private MilterConnection? _connection;
     private EndpointLease? _lease;
     private FilterFailure? _failure;
+    private StageCall? _call;
     private bool _closed;
 
     /// <param name="context">What the plug-in's sessions share.</param>
@@ -216,12 +217,12 @@ internal sealed class FilterSessionAdapter : IFilterSession
             _trace.Start();
         }
 
-        return RunAsync(FilterStage.Mail, (reversePath, esmtpParameters), static (s, a, ct) => s.BeginMail(a.reversePath, a.esmtpParameters, ct),
+        return RunAsync(FilterStage.Mail, (reversePath, esmtpParameters), static (s, a, then, ct) => s.BeginMail(a.reversePath, a.esmtpParameters, then, ct),
             static (s, decided, answer) => s.CompleteMail(decided, answer), cancellationToken);
     }
 
     public ValueTask<StageDecision> RcptAsync(string forwardPath, IReadOnlyList<string>? esmtpParameters = null, CancellationToken cancellationToken = default) =>
-        RunAsync(FilterStage.Rcpt, (forwardPath, esmtpParameters), static (s, a, ct) => s.BeginRcpt(a.forwardPath, a.esmtpParameters, ct),
+        RunAsync(FilterStage.Rcpt, (forwardPath, esmtpParameters), static (s, a, then, ct) => s.BeginRcpt(a.forwardPath, a.esmtpParameters, then, ct),
             static (s, decided, answer) => s.CompleteRcpt(decided, answer), cancellationToken,
             recipient: forwardPath);
 
@@ -233,14 +234,14 @@ internal sealed class FilterSessionAdapter : IFilterSession
     }
 
     public ValueTask<StageDecision> DataAsync(CancellationToken cancellationToken = default) =>
-        RunAsync(FilterStage.Data, 0, static (s, _, ct) => s.BeginData(ct), static (s, decided, answer) => s.CompleteData(decided, answer), cancellationToken);
+        RunAsync(FilterStage.Data, 0, static (s, _, then, ct) => s.BeginData(then, ct), static (s, decided, answer) => s.CompleteData(decided, answer), cancellationToken);
 
     public ValueTask<StageDecision> HeaderAsync(string name, RawText value, CancellationToken cancellationToken = default) =>
-        RunAsync(FilterStage.Header, (name, value), static (s, h, ct) => s.BeginHeader(h.name, h.value, ct),
+        RunAsync(FilterStage.Header, (name, value), static (s, h, then, ct) => s.BeginHeader(h.name, h.value, then, ct),
             static (s, decided, answer) => s.CompleteHeader(decided, answer), cancellationToken);
 
     public ValueTask<StageDecision> EndOfHeadersAsync(CancellationToken cancellationToken = default) =>
-        RunAsync(FilterStage.EndOfHeaders, 0, static (s, _, ct) => s.BeginEndOfHeaders(ct),
+        RunAsync(FilterStage.EndOfHeaders, 0, static (s, _, then, ct) => s.BeginEndOfHeaders(then, ct),
             static (s, decided, answer) => s.CompleteEndOfHeaders(decided, answer), cancellationToken);
 
     public ValueTask<StageDecision> BodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default) =>
@@ -401,30 +402,34 @@ internal sealed class FilterSessionAdapter : IFilterSession
 
     /// <summary>
     /// <see cref="RunAsync{TState}(FilterStage, TState, Func{MilterSession, TState, CancellationToken, ValueTask{MilterResponse}}, CancellationToken, string?)"/>
-    /// for an event the session splits at its answer (<see cref="PendingAnswer"/>): this method awaits the milter's
-    /// answer itself, so a reply resumes one method fewer.
+    /// for an event the session splits at its answer (<see cref="PendingAnswer{TResult}"/>). Not an async method: the
+    /// session's <c>Complete…</c> and the host's decision run in <see cref="StageCall"/>, inside the channel's method
+    /// that read the answer, so a reply resumes that method and the host's, and nothing of ours in between.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
-    private async ValueTask<StageDecision> RunAsync<TState>(FilterStage stage, TState state,
-        Func<MilterSession, TState, CancellationToken, PendingAnswer> begin, Func<MilterSession, MilterResponse?, MilterAnswer, MilterResponse> complete,
-        CancellationToken cancellationToken, string? recipient = null)
+    private ValueTask<StageDecision> RunAsync<TState>(FilterStage stage, TState state,
+        Func<MilterSession, TState, IAnswerContinuation<StageDecision>, CancellationToken, PendingAnswer<StageDecision>> begin,
+        Func<MilterSession, MilterResponse?, MilterAnswer, MilterResponse> complete, CancellationToken cancellationToken, string? recipient = null)
     {
-        var session = Usable();
-        if (session is null)
-        {
-            return FailureDecision(stage);
-        }
-
-        var started = Stopwatch.GetTimestamp();
+        StageCall? call = null;
         try
         {
-            var pending = begin(session, state, cancellationToken);
-            var answer = pending.Decided is null ? await pending.Answer.ConfigureAwait(false) : default;
-            return Decided(stage, started, complete(session, pending.Decided, answer), recipient);
+            var session = Usable();
+            if (session is null)
+            {
+                return new ValueTask<StageDecision>(FailureDecision(stage));
+            }
+
+            call = (_call ??= new StageCall(this)).Start(session, stage, complete, recipient, cancellationToken);
+            var pending = begin(session, state, call, cancellationToken);
+            return pending.Decided is { } decided ? new ValueTask<StageDecision>(call.Decided(decided)) : pending.Answer;
         }
-        catch (Exception e) when (IsFailure(e, cancellationToken))
+        catch (Exception e) when (call is not null && IsFailure(e, cancellationToken))
         {
-            return Failed(stage, started, e);
+            return new ValueTask<StageDecision>(call.Failed(e)); // before anything was asked (the continuation handles what comes after)
+        }
+        catch (Exception e) // the host's misuse or cancellation: as an async method would, in the task
+        {
+            return ValueTask.FromException<StageDecision>(e);
         }
     }
 
@@ -561,4 +566,47 @@ internal sealed class FilterSessionAdapter : IFilterSession
         MilterFailureKind.Unavailable => "unavailable",
         _ => "internal",
     };
+
+    /// <summary>
+    /// The end of one host call, run by the channel's method that read the milter's answer: the session's
+    /// <c>Complete…</c>, the stage's telemetry and the host's decision, or the failure's. One per adapter, reused: a
+    /// session takes one call at a time (<see cref="IFilterSession"/>).
+    /// </summary>
+    private sealed class StageCall(FilterSessionAdapter adapter) : IAnswerContinuation<StageDecision>
+    {
+        private MilterSession _session = null!;
+        private Func<MilterSession, MilterResponse?, MilterAnswer, MilterResponse> _complete = null!;
+        private FilterStage _stage;
+        private long _started;
+        private string? _recipient;
+        private CancellationToken _hostToken;
+
+        public StageCall Start(MilterSession session, FilterStage stage, Func<MilterSession, MilterResponse?, MilterAnswer, MilterResponse> complete,
+            string? recipient, CancellationToken hostToken)
+        {
+            (_session, _stage, _complete, _recipient, _hostToken) = (session, stage, complete, recipient, hostToken);
+            _started = Stopwatch.GetTimestamp();
+            return this;
+        }
+
+        public StageDecision Answered(MilterAnswer answer) => Complete(null, answer);
+
+        /// <summary>The session decided without asking the milter.</summary>
+        public StageDecision Decided(MilterResponse decided) => Complete(decided, default);
+
+        public StageDecision Failed(Exception failure) =>
+            IsFailure(failure, _hostToken) ? adapter.Failed(_stage, _started, failure) : throw failure;
+
+        private StageDecision Complete(MilterResponse? decided, MilterAnswer answer)
+        {
+            try
+            {
+                return adapter.Decided(_stage, _started, _complete(_session, decided, answer), _recipient);
+            }
+            catch (Exception e) when (IsFailure(e, _hostToken))
+            {
+                return adapter.Failed(_stage, _started, e);
+            }
+        }
+    }
 }

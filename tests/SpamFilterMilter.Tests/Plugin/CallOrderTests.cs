@@ -95,6 +95,32 @@ public class CallOrderTests(string ioMode) : TempFolderTest
         Assert.ThrowsAsync<InvalidOperationException>(async () => await unconnected.ConnectAsync(Client), "connect after close");
     }
 
+    /// <summary>
+    /// The stage calls are not async methods (a reply resumes fewer methods so), but a refused call behaves as if they
+    /// were: it returns a failed task and throws nothing at the call itself.
+    /// </summary>
+    [Test]
+    public async Task A_refused_call_returns_a_failed_task_and_throws_nothing_at_the_call()
+    {
+        await using var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(TestPlugins.ClosedPort(), $"IO_MODE={ioMode}\n"));
+        await using var unconnected = plugin.OpenSession();
+        var calls = new Dictionary<string, Func<ValueTask<StageDecision>>>
+        {
+            ["MAIL"] = () => unconnected.MailAsync("<a@example.com>"),
+            ["RCPT"] = () => unconnected.RcptAsync("<b@example.com>"),
+            ["DATA"] = () => unconnected.DataAsync(),
+            ["header"] = () => unconnected.HeaderAsync("Subject", " partial"),
+            ["end of headers"] = () => unconnected.EndOfHeadersAsync(),
+        };
+        foreach (var (name, call) in calls)
+        {
+            ValueTask<StageDecision> task = default;
+            Assert.DoesNotThrow(() => task = call(), $"{name} threw at the call");
+            Assert.That(task.IsFaulted, Is.True, $"{name} returned a task that did not fail");
+            Assert.ThrowsAsync<InvalidOperationException>(async () => await task, name);
+        }
+    }
+
     [Test]
     public async Task After_a_failure_the_content_answers_with_it_unread_and_close_may_come_twice()
     {

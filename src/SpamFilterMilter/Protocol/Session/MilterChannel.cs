@@ -112,7 +112,15 @@ internal sealed class MilterChannel : IAsyncDisposable
     /// exchanges as <see cref="ExchangeAsync"/> does. A payload larger than the milter accepts breaks the connection.
     /// </summary>
     public ValueTask<MilterAnswer> SendAsync<TState>(MilterCommand command, bool expectAnswer, TState state,
-        Action<PacketWriter, TState> writePayload, CancellationToken cancellationToken)
+        Action<PacketWriter, TState> writePayload, CancellationToken cancellationToken) =>
+        SendAsync(command, expectAnswer, state, writePayload, AnswerItself.Instance, cancellationToken);
+
+    /// <summary>
+    /// <see cref="SendAsync{TState}(MilterCommand, bool, TState, Action{PacketWriter, TState}, CancellationToken)"/>, the
+    /// answer (or the failure) handed to <paramref name="then"/> by the method that read it.
+    /// </summary>
+    public ValueTask<TResult> SendAsync<TState, TResult>(MilterCommand command, bool expectAnswer, TState state,
+        Action<PacketWriter, TState> writePayload, IAnswerContinuation<TResult> then, CancellationToken cancellationToken)
     {
         try
         {
@@ -122,27 +130,35 @@ internal sealed class MilterChannel : IAsyncDisposable
         }
         catch (MilterProtocolException e)
         {
-            throw Break(e, cancellationToken);
+            return Failed(then, Break(e, cancellationToken));
         }
 
-        return ExchangeAsync(command, expectAnswer, cancellationToken);
+        return ExchangeAsync(command, expectAnswer, then, cancellationToken);
     }
 
     /// <summary>
     /// The exchange for <paramref name="command"/>, whose packet is pending: when it expects an answer, writes
     /// everything pending in one write and reads the answer; otherwise leaves it buffered for the next write (so a
     /// milter never waits on Nagle or a delayed ACK between two packets of one event), writing only when the buffer
-    /// is full. Not an async method itself: a write that completes at once (nearly all of them) goes straight on to
-    /// <see cref="ReadAnswerAsync"/>, so that waiting for the answer suspends one method, not a chain of them.
+    /// is full.
     /// </summary>
-    public ValueTask<MilterAnswer> ExchangeAsync(MilterCommand command, bool expectAnswer, CancellationToken cancellationToken)
+    public ValueTask<MilterAnswer> ExchangeAsync(MilterCommand command, bool expectAnswer, CancellationToken cancellationToken) =>
+        ExchangeAsync(command, expectAnswer, AnswerItself.Instance, cancellationToken);
+
+    /// <summary>
+    /// <see cref="ExchangeAsync(MilterCommand, bool, CancellationToken)"/>, the answer (or the failure) handed to
+    /// <paramref name="then"/>. Not an async method itself: a write that completes at once (nearly all of them) goes
+    /// straight on to <see cref="ReadAnswerAsync"/>, so that waiting for the answer suspends one method, not a chain of them.
+    /// </summary>
+    public ValueTask<TResult> ExchangeAsync<TResult>(MilterCommand command, bool expectAnswer, IAnswerContinuation<TResult> then,
+        CancellationToken cancellationToken)
     {
         ValueTask flush;
         try
         {
             if (!expectAnswer && _writer.PendingLength < _writer.MaxPayload)
             {
-                return new ValueTask<MilterAnswer>(MilterAnswer.NoReply(command));
+                return Answered(then, MilterAnswer.NoReply(command));
             }
 
             if (expectAnswer)
@@ -154,15 +170,15 @@ internal sealed class MilterChannel : IAsyncDisposable
             if (flush.IsCompletedSuccessfully)
             {
                 flush.GetAwaiter().GetResult();
-                return expectAnswer ? ReadAnswerAsync(command, cancellationToken) : new ValueTask<MilterAnswer>(MilterAnswer.NoReply(command));
+                return expectAnswer ? ReadAnswerAsync(command, then, cancellationToken) : Answered(then, MilterAnswer.NoReply(command));
             }
         }
         catch (Exception e) // whatever it is, the milter's step is lost: break
         {
-            return ValueTask.FromException<MilterAnswer>(Break(e, cancellationToken));
+            return Failed(then, Break(e, cancellationToken));
         }
 
-        return FinishExchangeAsync(flush, command, expectAnswer, cancellationToken);
+        return FinishExchangeAsync(flush, command, expectAnswer, then, cancellationToken);
     }
 
     /// <summary>Writes <paramref name="command"/> (no payload, no answer) and everything pending now. False when that failed (the connection is then broken).</summary>
@@ -217,7 +233,8 @@ internal sealed class MilterChannel : IAsyncDisposable
     }
 
     /// <summary><see cref="ExchangeAsync"/> whose write did not complete at once: waits for it, then reads the answer.</summary>
-    private async ValueTask<MilterAnswer> FinishExchangeAsync(ValueTask flush, MilterCommand command, bool expectAnswer, CancellationToken cancellationToken)
+    private async ValueTask<TResult> FinishExchangeAsync<TResult>(ValueTask flush, MilterCommand command, bool expectAnswer,
+        IAnswerContinuation<TResult> then, CancellationToken cancellationToken)
     {
         try
         {
@@ -225,21 +242,23 @@ internal sealed class MilterChannel : IAsyncDisposable
         }
         catch (Exception e) // whatever it is, the milter's step is lost: break
         {
-            throw Break(e, cancellationToken);
+            return then.Failed(Break(e, cancellationToken));
         }
 
-        return expectAnswer ? await ReadAnswerAsync(command, cancellationToken).ConfigureAwait(false) : MilterAnswer.NoReply(command);
+        return expectAnswer ? await ReadAnswerAsync(command, then, cancellationToken).ConfigureAwait(false) : then.Answered(MilterAnswer.NoReply(command));
     }
 
     /// <summary>
     /// Reads the answer to one event: any number of SMFIR_PROGRESS and SMFIR_QUARANTINE (Postfix accepts quarantine
-    /// at any stage) and, in answer to SMFIC_BODYEOB, the modifications; then one decision. Each packet is read here,
-    /// with the reader's steps (<see cref="FrameReader.ReadAsync"/> composes the same ones): the answer's wait suspends
-    /// this method alone.
+    /// at any stage) and, in answer to SMFIC_BODYEOB, the modifications; then one decision, handed to
+    /// <paramref name="then"/> here, outside the part that breaks the connection on any failure. Each packet is read
+    /// here, with the reader's steps (<see cref="FrameReader.ReadAsync"/> composes the same ones): the answer's wait
+    /// suspends this method alone.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
-    private async ValueTask<MilterAnswer> ReadAnswerAsync(MilterCommand command, CancellationToken cancellationToken)
+    private async ValueTask<TResult> ReadAnswerAsync<TResult>(MilterCommand command, IAnswerContinuation<TResult> then, CancellationToken cancellationToken)
     {
+        MilterAnswer answer;
         try
         {
             var stage = MilterNames.StageOf(command);
@@ -279,11 +298,15 @@ internal sealed class MilterChannel : IAsyncDisposable
                     Log.MilterQuirk(_logger, Endpoint, step, quirk);
                 }
 
+                if (reply.Kind == ReplyKind.Decision)
+                {
+                    RefuseMoreAfterAnswer(stage, step, atEndOfMessage: command == MilterCommand.EndOfBody);
+                    answer = new MilterAnswer(reply.Response, quarantine, _edits.Build(), command, frame.Code);
+                    break;
+                }
+
                 switch (reply.Kind)
                 {
-                    case ReplyKind.Decision:
-                        RefuseMoreAfterAnswer(stage, step, atEndOfMessage: command == MilterCommand.EndOfBody);
-                        return new MilterAnswer(reply.Response, quarantine, _edits.Build(), command, frame.Code);
                     case ReplyKind.Quarantine:
                         quarantine = reply.Text;
                         break;
@@ -300,7 +323,35 @@ internal sealed class MilterChannel : IAsyncDisposable
         }
         catch (Exception e) // whatever it is, the milter's step is lost: break
         {
-            throw Break(e, cancellationToken);
+            return then.Failed(Break(e, cancellationToken));
+        }
+
+        return then.Answered(answer);
+    }
+
+    /// <summary><paramref name="answer"/> handed to <paramref name="then"/> at once; what it throws, as a failed task.</summary>
+    private static ValueTask<TResult> Answered<TResult>(IAnswerContinuation<TResult> then, MilterAnswer answer)
+    {
+        try
+        {
+            return new ValueTask<TResult>(then.Answered(answer));
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<TResult>(e);
+        }
+    }
+
+    /// <summary><paramref name="failure"/> handed to <paramref name="then"/> at once; what it throws, as a failed task.</summary>
+    private static ValueTask<TResult> Failed<TResult>(IAnswerContinuation<TResult> then, Exception failure)
+    {
+        try
+        {
+            return new ValueTask<TResult>(then.Failed(failure));
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<TResult>(e);
         }
     }
 

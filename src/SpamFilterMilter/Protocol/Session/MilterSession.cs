@@ -180,12 +180,12 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> MailAsync(string reversePath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
     {
-        var pending = BeginMail(reversePath, parameters, cancellationToken);
+        var pending = BeginMail(reversePath, parameters, AnswerItself.Instance, cancellationToken);
         return CompleteMail(pending.Decided, pending.Decided is null ? await pending.Answer.ConfigureAwait(false) : default);
     }
 
-    /// <summary><see cref="MailAsync"/> up to the answer (see <see cref="PendingAnswer"/>).</summary>
-    internal PendingAnswer BeginMail(string reversePath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken)
+    /// <summary><see cref="MailAsync"/> up to the answer (see <see cref="PendingAnswer{TResult}"/>).</summary>
+    internal PendingAnswer<TResult> BeginMail<TResult>(string reversePath, IReadOnlyList<string>? parameters, IAnswerContinuation<TResult> then, CancellationToken cancellationToken)
     {
         RefuseNul(reversePath, nameof(reversePath));
         RefuseNul(parameters, nameof(parameters));
@@ -202,13 +202,13 @@ internal sealed class MilterSession : IAsyncDisposable
         _acceptedRecipients = 0;
         if (_decisions.ForConnection is { } decided)
         {
-            return new PendingAnswer(decided);
+            return new PendingAnswer<TResult>(decided);
         }
 
         _mailPending = true;
-        return new PendingAnswer(SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
+        return new PendingAnswer<TResult>(SendEventAsync(MilterCommand.Mail, MacroStage.Mail, ProtocolFlags.NoMail,
             ProtocolFlags.NoReplyMail, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
-            cancellationToken));
+            then, cancellationToken));
     }
 
     /// <summary><see cref="MailAsync"/> from the answer on: <paramref name="decided"/> when nothing was asked.</summary>
@@ -232,12 +232,12 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> RcptAsync(string forwardPath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken = default)
     {
-        var pending = BeginRcpt(forwardPath, parameters, cancellationToken);
+        var pending = BeginRcpt(forwardPath, parameters, AnswerItself.Instance, cancellationToken);
         return CompleteRcpt(pending.Decided, pending.Decided is null ? await pending.Answer.ConfigureAwait(false) : default);
     }
 
-    /// <summary><see cref="RcptAsync"/> up to the answer (see <see cref="PendingAnswer"/>).</summary>
-    internal PendingAnswer BeginRcpt(string forwardPath, IReadOnlyList<string>? parameters, CancellationToken cancellationToken)
+    /// <summary><see cref="RcptAsync"/> up to the answer (see <see cref="PendingAnswer{TResult}"/>).</summary>
+    internal PendingAnswer<TResult> BeginRcpt<TResult>(string forwardPath, IReadOnlyList<string>? parameters, IAnswerContinuation<TResult> then, CancellationToken cancellationToken)
     {
         RefuseNul(forwardPath, nameof(forwardPath));
         RefuseNul(parameters, nameof(parameters));
@@ -246,12 +246,12 @@ internal sealed class MilterSession : IAsyncDisposable
         Macros.DeriveRecipient(address);
         if ((_decisions.Decided ?? (_decisions.SkipRecipients ? MilterResponse.Continue : null)) is { } decided)
         {
-            return new PendingAnswer(decided);
+            return new PendingAnswer<TResult>(decided);
         }
 
-        return new PendingAnswer(SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
+        return new PendingAnswer<TResult>(SendEventAsync(MilterCommand.Rcpt, MacroStage.Rcpt, ProtocolFlags.NoRcpt,
             ProtocolFlags.NoReplyRcpt, (address, parameters), static (writer, args) => CommandEncoder.WriteArgv(writer, args.address, args.parameters),
-            cancellationToken));
+            then, cancellationToken));
     }
 
     /// <summary><see cref="RcptAsync"/> from the answer on: <paramref name="decided"/> when nothing was asked.</summary>
@@ -310,29 +310,29 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> DataAsync(CancellationToken cancellationToken = default)
     {
-        var pending = BeginData(cancellationToken);
+        var pending = BeginData(AnswerItself.Instance, cancellationToken);
         return CompleteData(pending.Decided, pending.Decided is null ? await pending.Answer.ConfigureAwait(false) : default);
     }
 
-    /// <summary><see cref="DataAsync"/> up to the answer (see <see cref="PendingAnswer"/>).</summary>
-    internal PendingAnswer BeginData(CancellationToken cancellationToken)
+    /// <summary><see cref="DataAsync"/> up to the answer (see <see cref="PendingAnswer{TResult}"/>).</summary>
+    internal PendingAnswer<TResult> BeginData<TResult>(IAnswerContinuation<TResult> then, CancellationToken cancellationToken)
     {
         SessionStates.Gate(_state, Failure, SessionState.Envelope, "DATA", SessionState.Envelope);
         if (_decisions.Decided is { } decided)
         {
             _state = SessionState.Headers;
-            return new PendingAnswer(decided);
+            return new PendingAnswer<TResult>(decided);
         }
 
         if (_acceptedRecipients == 0)
         {
-            return new PendingAnswer(MilterResponse.Continue);
+            return new PendingAnswer<TResult>(MilterResponse.Continue);
         }
 
         _state = SessionState.Headers;
         Macros.ShowQueueId();
-        return new PendingAnswer(SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
-            ProtocolFlags.NoReplyData, 0, static (_, _) => { }, cancellationToken));
+        return new PendingAnswer<TResult>(SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
+            ProtocolFlags.NoReplyData, 0, static (_, _) => { }, then, cancellationToken));
     }
 
     /// <summary><see cref="DataAsync"/> from the answer on: <paramref name="decided"/> when nothing was asked.</summary>
@@ -342,12 +342,12 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> HeaderAsync(string name, RawText value, CancellationToken cancellationToken = default)
     {
-        var pending = BeginHeader(name, value, cancellationToken);
+        var pending = BeginHeader(name, value, AnswerItself.Instance, cancellationToken);
         return CompleteHeader(pending.Decided, pending.Decided is null ? await pending.Answer.ConfigureAwait(false) : default);
     }
 
-    /// <summary><see cref="HeaderAsync"/> up to the answer (see <see cref="PendingAnswer"/>).</summary>
-    internal PendingAnswer BeginHeader(string name, RawText value, CancellationToken cancellationToken)
+    /// <summary><see cref="HeaderAsync"/> up to the answer (see <see cref="PendingAnswer{TResult}"/>).</summary>
+    internal PendingAnswer<TResult> BeginHeader<TResult>(string name, RawText value, IAnswerContinuation<TResult> then, CancellationToken cancellationToken)
     {
         RefuseNul(name, nameof(name));
         if (value.Span.Contains((byte)0))
@@ -363,18 +363,18 @@ internal sealed class MilterSession : IAsyncDisposable
         SessionStates.Gate(_state, Failure, SessionState.Headers, "header", SessionState.Headers);
         if (_decisions.Decided is { } decided)
         {
-            return new PendingAnswer(decided);
+            return new PendingAnswer<TResult>(decided);
         }
 
         if (_decisions.SkipHeaders)
         {
-            return new PendingAnswer(MilterResponse.Continue);
+            return new PendingAnswer<TResult>(MilterResponse.Continue);
         }
 
         // Postfix sends the end-of-header macros before each header.
-        return new PendingAnswer(SendEventAsync(MilterCommand.Header, MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
+        return new PendingAnswer<TResult>(SendEventAsync(MilterCommand.Header, MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
             ProtocolFlags.NoReplyHeader, (name, value, keep: _options!.Has(ProtocolFlags.HeaderLeadingSpace)),
-            static (writer, field) => CommandEncoder.WriteHeader(writer, field.name, field.value, field.keep), cancellationToken));
+            static (writer, field) => CommandEncoder.WriteHeader(writer, field.name, field.value, field.keep), then, cancellationToken));
     }
 
     /// <summary><see cref="HeaderAsync"/> from the answer on: <paramref name="decided"/> when nothing was asked.</summary>
@@ -384,22 +384,22 @@ internal sealed class MilterSession : IAsyncDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // no allocation per call in steady state
     public async ValueTask<MilterResponse> EndOfHeadersAsync(CancellationToken cancellationToken = default)
     {
-        var pending = BeginEndOfHeaders(cancellationToken);
+        var pending = BeginEndOfHeaders(AnswerItself.Instance, cancellationToken);
         return CompleteEndOfHeaders(pending.Decided, pending.Decided is null ? await pending.Answer.ConfigureAwait(false) : default);
     }
 
-    /// <summary><see cref="EndOfHeadersAsync"/> up to the answer (see <see cref="PendingAnswer"/>).</summary>
-    internal PendingAnswer BeginEndOfHeaders(CancellationToken cancellationToken)
+    /// <summary><see cref="EndOfHeadersAsync"/> up to the answer (see <see cref="PendingAnswer{TResult}"/>).</summary>
+    internal PendingAnswer<TResult> BeginEndOfHeaders<TResult>(IAnswerContinuation<TResult> then, CancellationToken cancellationToken)
     {
         SessionStates.Gate(_state, Failure, SessionState.Headers, "end of headers", SessionState.Headers);
         _state = SessionState.Body;
         if (_decisions.Decided is { } decided)
         {
-            return new PendingAnswer(decided);
+            return new PendingAnswer<TResult>(decided);
         }
 
-        return new PendingAnswer(SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
-            ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, cancellationToken));
+        return new PendingAnswer<TResult>(SendEventAsync(MilterCommand.EndOfHeaders, MacroStage.EndOfHeaders, ProtocolFlags.NoEndOfHeaders,
+            ProtocolFlags.NoReplyEndOfHeaders, 0, static (_, _) => { }, then, cancellationToken));
     }
 
     /// <summary><see cref="EndOfHeadersAsync"/> from the answer on: <paramref name="decided"/> when nothing was asked.</summary>
@@ -582,7 +582,7 @@ internal sealed class MilterSession : IAsyncDisposable
 
     /// <summary>
     /// Whether the milter asked not to get an event: its NO* step (<paramref name="noEvent"/>) was negotiated. An unwanted
-    /// event is not sent and counts as CONTINUE (<see cref="SendEventAsync"/>, and the body's packets in <see cref="BodyAsync"/>).
+    /// event is not sent and counts as CONTINUE (<see cref="SendEventAsync{TState}"/>, and the body's packets in <see cref="BodyAsync"/>).
     /// </summary>
     private bool Unwanted(ProtocolFlags noEvent) => _options!.Has(noEvent);
 
@@ -594,7 +594,13 @@ internal sealed class MilterSession : IAsyncDisposable
     /// </summary>
     private ValueTask<MilterAnswer> SendEventAsync<TState>(MilterCommand command, MacroStage macroStage,
         ProtocolFlags noEvent, ProtocolFlags noReplyBy, TState state, Action<PacketWriter, TState> writePayload,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken) =>
+        SendEventAsync(command, macroStage, noEvent, noReplyBy, state, writePayload, AnswerItself.Instance, cancellationToken);
+
+    /// <summary><see cref="SendEventAsync{TState}"/>, the answer handed to <paramref name="then"/> by the method that reads it.</summary>
+    private ValueTask<TResult> SendEventAsync<TState, TResult>(MilterCommand command, MacroStage macroStage,
+        ProtocolFlags noEvent, ProtocolFlags noReplyBy, TState state, Action<PacketWriter, TState> writePayload,
+        IAnswerContinuation<TResult> then, CancellationToken cancellationToken)
     {
         WriteOwedAborts();
         var unwanted = Unwanted(noEvent);
@@ -605,11 +611,11 @@ internal sealed class MilterSession : IAsyncDisposable
 
         if (unwanted)
         {
-            return new ValueTask<MilterAnswer>(MilterAnswer.NotSent); // nothing sent: libmilter's state is as it was
+            return new ValueTask<TResult>(then.Answered(MilterAnswer.NotSent)); // nothing sent: libmilter's state is as it was
         }
 
         // The channel's own task: the caller awaits the answer with nothing of ours suspended in between.
-        return _channel.SendAsync(command, !_options!.Has(noReplyBy), state, writePayload, cancellationToken);
+        return _channel.SendAsync(command, !_options!.Has(noReplyBy), state, writePayload, then, cancellationToken);
     }
 
     /// <summary>The last (full or partly filled) body packet, answered unless NR_BODY was negotiated.</summary>
