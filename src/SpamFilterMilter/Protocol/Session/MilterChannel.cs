@@ -399,15 +399,18 @@ internal sealed class MilterChannel : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes everything pending in one write, under the stage's timeout (or what is left of the budget).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // no allocation per call in steady state
-    private async ValueTask FlushAsync(MilterCommand command, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes everything pending in one write, under the stage's timeout (or what is left of the budget). Asynchronously
+    /// the write is tried before its wait is armed: the socket takes nearly every write at once, and a write that did
+    /// not wait needs no bound (arming and disarming one is three clock reads and a lock, per command).
+    /// </summary>
+    private ValueTask FlushAsync(MilterCommand command, CancellationToken cancellationToken)
     {
         _stage = MilterNames.StageOf(command);
         _step = MilterNames.Name(command);
         if (_writer.PendingLength == 0)
         {
-            return;
+            return ValueTask.CompletedTask;
         }
 
         if (_settings.LogTraffic && _logger.IsEnabled(LogLevel.Debug))
@@ -418,10 +421,40 @@ internal sealed class MilterChannel : IAsyncDisposable
             }
         }
 
+        if (_settings.BlockingIo)
+        {
+            return WriteBoundedAsync(begun: null, cancellationToken);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested(); // as an armed wait would: nothing more goes out once the host cancelled
+        var write = _writer.FlushAsync(_stream, blocking: false, _timer!.NextToken());
+        if (write.IsCompletedSuccessfully)
+        {
+            write.GetAwaiter().GetResult();
+            return ValueTask.CompletedTask;
+        }
+
+        return WriteBoundedAsync(write, cancellationToken);
+    }
+
+    /// <summary>
+    /// The write under its bound: <paramref name="begun"/>, an asynchronous write that did not complete at once, or
+    /// (null) a blocking write, made here once the socket's timeouts are set.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // no allocation per call in steady state
+    private async ValueTask WriteBoundedAsync(ValueTask? begun, CancellationToken cancellationToken)
+    {
         var token = Arm(cancellationToken);
         try
         {
-            await _writer.FlushAsync(_stream, _settings.BlockingIo, token).ConfigureAwait(false);
+            if (begun.HasValue)
+            {
+                await begun.Value.ConfigureAwait(false);
+            }
+            else
+            {
+                await _writer.FlushAsync(_stream, _settings.BlockingIo, token).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (IsTimeout(e, cancellationToken))
         {

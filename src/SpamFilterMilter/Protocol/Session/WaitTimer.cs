@@ -52,6 +52,31 @@ internal sealed class WaitTimer : IDisposable
     }
 
     /// <summary>
+    /// The token the next wait gets, without starting one: for an attempt that mostly needs no wait at all (a write the
+    /// socket takes at once). If it does wait, <see cref="Start"/> then bounds it: the token is the same, unless the host
+    /// cancelled meanwhile, and then this one is cancelled too.
+    /// </summary>
+    public CancellationToken NextToken()
+    {
+        var current = Volatile.Read(ref _expired);
+        if (!current.IsCancellationRequested)
+        {
+            return current.Token;
+        }
+
+        lock (_gate)
+        {
+            if (_expired.IsCancellationRequested)
+            {
+                _expired.Dispose();
+                _expired = new CancellationTokenSource();
+            }
+
+            return _expired.Token;
+        }
+    }
+
+    /// <summary>
     /// The wait ended: the timer, whenever it fires, finds nothing to bound. Without the lock: a timer that read the
     /// deadline just before can only cancel the token of this wait, which has ended; the next <see cref="Start"/> then
     /// takes a new one.

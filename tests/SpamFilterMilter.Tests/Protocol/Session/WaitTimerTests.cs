@@ -91,6 +91,34 @@ public class WaitTimerTests
         Assert.That(next.IsCancellationRequested, Is.False, "a broken connection waits no more, but a new wait is not born cancelled");
     }
 
+    [Test]
+    public void The_next_token_is_unbounded_until_a_wait_starts_with_it_and_then_bounded_by_that_wait()
+    {
+        using var timer = new WaitTimer(_clock);
+        var token = timer.NextToken();
+
+        _clock.Advance(TimeSpan.FromMinutes(5));
+        Assert.That(token.IsCancellationRequested, Is.False, "no wait started: nothing bounds the token");
+
+        Assert.That(timer.Start(TimeSpan.FromSeconds(10)), Is.EqualTo(token), "the wait that starts gets the same token");
+        AssertCancelledAfter(TimeSpan.FromSeconds(10), token);
+    }
+
+    [Test]
+    public void The_next_token_after_a_cancellation_is_a_new_one()
+    {
+        using var timer = new WaitTimer(_clock);
+        var cancelled = timer.Start(TimeSpan.FromSeconds(10));
+        timer.Cancel();
+        timer.Stop();
+
+        var next = timer.NextToken();
+
+        Assert.That(next.IsCancellationRequested, Is.False);
+        Assert.That(timer.Start(TimeSpan.FromSeconds(10)), Is.EqualTo(next), "and the wait that starts next gets it");
+        Assert.That(cancelled.IsCancellationRequested, Is.True);
+    }
+
     /// <summary>Moves the clock to a millisecond before <paramref name="bound"/> from now, then to it: cancelled then and not before.</summary>
     private void AssertCancelledAfter(TimeSpan bound, CancellationToken token)
     {
