@@ -130,7 +130,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         }
         catch (MilterProtocolException e)
         {
-            return Failed(then, Break(e, cancellationToken));
+            return HandOnNow(then, failure: Break(e, cancellationToken));
         }
 
         return ExchangeAsync(command, expectAnswer, then, cancellationToken);
@@ -158,7 +158,7 @@ internal sealed class MilterChannel : IAsyncDisposable
         {
             if (!expectAnswer && _writer.PendingLength < _writer.MaxPayload)
             {
-                return Answered(then, MilterAnswer.NoReply(command));
+                return HandOnNow(then, MilterAnswer.NoReply(command));
             }
 
             if (expectAnswer)
@@ -170,12 +170,12 @@ internal sealed class MilterChannel : IAsyncDisposable
             if (flush.IsCompletedSuccessfully)
             {
                 flush.GetAwaiter().GetResult();
-                return expectAnswer ? ReadAnswerAsync(command, then, cancellationToken) : Answered(then, MilterAnswer.NoReply(command));
+                return expectAnswer ? ReadAnswerAsync(command, then, cancellationToken) : HandOnNow(then, MilterAnswer.NoReply(command));
             }
         }
         catch (Exception e) // whatever it is, the milter's step is lost: break
         {
-            return Failed(then, Break(e, cancellationToken));
+            return HandOnNow(then, failure: Break(e, cancellationToken));
         }
 
         return FinishExchangeAsync(flush, command, expectAnswer, then, cancellationToken);
@@ -329,25 +329,15 @@ internal sealed class MilterChannel : IAsyncDisposable
         return then.Answered(answer);
     }
 
-    /// <summary><paramref name="answer"/> handed to <paramref name="then"/> at once; what it throws, as a failed task.</summary>
-    private static ValueTask<TResult> Answered<TResult>(IAnswerContinuation<TResult> then, MilterAnswer answer)
+    /// <summary>
+    /// The exchange's end handed to <paramref name="then"/> at once, outside an async method: <paramref name="answer"/>,
+    /// or <paramref name="failure"/> when there is one; what the continuation throws, as a failed task.
+    /// </summary>
+    private static ValueTask<TResult> HandOnNow<TResult>(IAnswerContinuation<TResult> then, MilterAnswer answer = default, Exception? failure = null)
     {
         try
         {
-            return new ValueTask<TResult>(then.Answered(answer));
-        }
-        catch (Exception e)
-        {
-            return ValueTask.FromException<TResult>(e);
-        }
-    }
-
-    /// <summary><paramref name="failure"/> handed to <paramref name="then"/> at once; what it throws, as a failed task.</summary>
-    private static ValueTask<TResult> Failed<TResult>(IAnswerContinuation<TResult> then, Exception failure)
-    {
-        try
-        {
-            return new ValueTask<TResult>(then.Failed(failure));
+            return new ValueTask<TResult>(failure is null ? then.Answered(answer) : then.Failed(failure));
         }
         catch (Exception e)
         {

@@ -35,19 +35,14 @@ internal sealed class WaitTimer : IDisposable
         var deadline = now + (long)(Math.Clamp(bound.TotalSeconds, 0, LongestBoundSeconds) * _time.TimestampFrequency);
         lock (_gate)
         {
-            if (_expired.IsCancellationRequested)
-            {
-                _expired.Dispose();
-                _expired = new CancellationTokenSource();
-            }
-
+            var token = Renewed();
             _deadline = deadline;
             if (deadline < _due)
             {
                 Schedule(deadline, now);
             }
 
-            return _expired.Token;
+            return token;
         }
     }
 
@@ -66,14 +61,23 @@ internal sealed class WaitTimer : IDisposable
 
         lock (_gate)
         {
-            if (_expired.IsCancellationRequested)
-            {
-                _expired.Dispose();
-                _expired = new CancellationTokenSource();
-            }
-
-            return _expired.Token;
+            return Renewed();
         }
+    }
+
+    /// <summary>
+    /// The token of the source in use, or of a new one when that was cancelled: a wait after a cancellation (by a bound
+    /// that passed, or the host) is not born cancelled. Under the lock.
+    /// </summary>
+    private CancellationToken Renewed()
+    {
+        if (_expired.IsCancellationRequested)
+        {
+            _expired.Dispose();
+            _expired = new CancellationTokenSource();
+        }
+
+        return _expired.Token;
     }
 
     /// <summary>
