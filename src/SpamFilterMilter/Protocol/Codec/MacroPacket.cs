@@ -1,4 +1,3 @@
-using System.Text;
 using SpamFilterMilter.Protocol.Wire;
 
 namespace SpamFilterMilter.Protocol.Codec;
@@ -45,14 +44,9 @@ internal static class MacroPacket
 
     private static void TryWritePair(PacketWriter writer, string name, string value, ref List<string>? leftOut)
     {
-        var size = Encoding.UTF8.GetByteCount(name) + Encoding.UTF8.GetByteCount(value) + 2;
-        if (writer.CurrentPayloadLength + size > writer.MaxPayload)
+        if (!writer.TryWriteCStringPair(name, value))
         {
             (leftOut ??= []).Add(name);
-            return;
         }
-
-        writer.WriteCString(name);
-        writer.WriteCString(value);
     }
 }

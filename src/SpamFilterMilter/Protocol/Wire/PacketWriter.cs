@@ -121,6 +121,24 @@ internal sealed class PacketWriter : IDisposable
         _buffer[_length++] = 0;
     }
 
+    /// <summary>
+    /// Writes two strings as C strings (a macro's name and value) when together they keep the packet within
+    /// <see cref="MaxPayload"/>; otherwise writes neither and returns false. Encoded once: sized by what was written.
+    /// </summary>
+    public bool TryWriteCStringPair(string first, string second)
+    {
+        var start = _length;
+        WriteCString(first);
+        WriteCString(second);
+        if (CurrentPayloadLength <= MaxPayload)
+        {
+            return true;
+        }
+
+        _length = start;
+        return false;
+    }
+
     /// <summary>Writes a header value's bytes with CRLF turned into LF (folds travel as a bare LF), then NUL.</summary>
     public void WriteHeaderValue(ReadOnlySpan<byte> value)
     {
