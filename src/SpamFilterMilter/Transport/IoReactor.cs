@@ -213,7 +213,7 @@ internal sealed class IoReactor
 
     private void Run(int epoll)
     {
-        var events = new byte[Epoll.EventSize * EventsPerWait];
+        var events = Epoll.NewEventBuffer(EventsPerWait);
         while (true)
         {
             var count = Epoll.Wait(epoll, events, out var error);
