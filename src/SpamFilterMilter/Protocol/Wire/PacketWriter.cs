@@ -127,6 +127,13 @@ internal sealed class PacketWriter : IDisposable
     /// </summary>
     public bool TryWriteCStringPair(string first, string second)
     {
+        // A UTF-8 string has at least as many bytes as chars: a pair surely too long is refused before it is encoded,
+        // so that a huge value does not grow the buffer only to be taken back.
+        if (CurrentPayloadLength + first.Length + second.Length + 2 > MaxPayload)
+        {
+            return false;
+        }
+
         var start = _length;
         WriteCString(first);
         WriteCString(second);
