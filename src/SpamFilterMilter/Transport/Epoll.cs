@@ -52,29 +52,46 @@ internal static class Epoll
         _ = epoll_ctl(epoll, ControlDelete, fd, ref MemoryMarshal.GetReference(e));
     }
 
-    /// <summary>A buffer for <paramref name="count"/> events that <see cref="Wait"/> can fill: pinned for its whole life.</summary>
-    public static byte[] NewEventBuffer(int count) => GC.AllocateArray<byte>(count * EventSize, pinned: true);
-
     /// <summary>
-    /// Waits for events into <paramref name="events"/> (from <see cref="NewEventBuffer"/>); the count, 0 when interrupted
-    /// by a signal (or any error but the three that say the instance or the buffer is unusable), or -1 with one of those
-    /// (EBADF, EFAULT, EINVAL). Called once per reply, so the call takes only numbers (the buffer is pinned for good) and
-    /// reads errno by hand right after it, as LibraryImport's code does: one the JIT makes inline, without the marshalling
-    /// stub that pinning an array or <c>SetLastError</c> needs (some 1 µs per transaction at one connection, perf).
+    /// Waits for events into <paramref name="events"/>; the count, 0 when interrupted by a signal (or any error but the
+    /// three that say the instance or the buffer is unusable), or -1 with one of those (EBADF, EFAULT, EINVAL). Called
+    /// once per reply, so the call takes only numbers (the buffer is pinned for good) and reads errno by hand right after
+    /// it, as LibraryImport's code does: one the JIT makes inline, without the marshalling stub that pinning an array or
+    /// <c>SetLastError</c> needs (some 1 µs per transaction at one connection, perf).
     /// </summary>
-    public static int Wait(int epoll, byte[] events, out int error)
+    public static int Wait(int epoll, EventBuffer events, out int error)
     {
         Marshal.SetLastSystemError(0);
-        var count = epoll_wait(epoll, Marshal.UnsafeAddrOfPinnedArrayElement(events, 0), events.Length / EventSize, -1);
+        var count = epoll_wait(epoll, events.Address, events.Capacity, -1);
         error = count < 0 ? Marshal.GetLastSystemError() : 0;
         return count < 0 && error is not (BadDescriptor or BadAddress or Invalid) ? 0 : count;
     }
 
-    /// <summary>The events and data of the <paramref name="index"/>th event in a buffer filled by <see cref="Wait"/>.</summary>
-    public static (uint Events, ulong Data) Read(byte[] events, int index)
+    /// <summary>
+    /// Where <see cref="Wait"/> puts events. Allocated pinned, so that its address holds for its whole life: the only
+    /// kind of buffer <see cref="Wait"/> takes, so none that the collector could move can reach the kernel.
+    /// </summary>
+    internal sealed class EventBuffer
     {
-        var e = events.AsSpan(index * EventSize, EventSize);
-        return (MemoryMarshal.Read<uint>(e), MemoryMarshal.Read<ulong>(e[DataOffset..]));
+        private readonly byte[] _bytes;
+
+        public EventBuffer(int capacity)
+        {
+            _bytes = GC.AllocateArray<byte>(capacity * EventSize, pinned: true);
+            Address = Marshal.UnsafeAddrOfPinnedArrayElement(_bytes, 0);
+        }
+
+        /// <summary>How many events one <see cref="Wait"/> can return.</summary>
+        public int Capacity => _bytes.Length / EventSize;
+
+        public nint Address { get; }
+
+        /// <summary>The events and data of the <paramref name="index"/>th event <see cref="Wait"/> returned.</summary>
+        public (uint Events, ulong Data) Read(int index)
+        {
+            var e = _bytes.AsSpan(index * EventSize, EventSize);
+            return (MemoryMarshal.Read<uint>(e), MemoryMarshal.Read<ulong>(e[DataOffset..]));
+        }
     }
 
     [DllImport("libc", SetLastError = true)]

@@ -213,7 +213,7 @@ internal sealed class IoReactor
 
     private void Run(int epoll)
     {
-        var events = Epoll.NewEventBuffer(EventsPerWait);
+        var events = new Epoll.EventBuffer(EventsPerWait);
         while (true)
         {
             var count = Epoll.Wait(epoll, events, out var error);
@@ -227,7 +227,7 @@ internal sealed class IoReactor
 
             for (var i = 0; i < count; i++)
             {
-                var (ready, id) = Epoll.Read(events, i);
+                var (ready, id) = events.Read(i);
                 if (_streams.TryGetValue(id, out var stream))
                 {
                     stream.OnEvents(ready);
