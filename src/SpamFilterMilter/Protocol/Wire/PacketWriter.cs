@@ -34,6 +34,9 @@ internal sealed class PacketWriter : IDisposable
     /// <summary>The bytes waiting to be written (for traffic logging and tests).</summary>
     public ReadOnlySpan<byte> Pending => _buffer.AsSpan(0, _length);
 
+    /// <summary>How many bytes the buffer holds before it must grow (for tests: what a refused pair cost).</summary>
+    public int BufferSize => _buffer.Length;
+
     /// <summary>Starts a packet: reserves the length, writes the command byte.</summary>
     public void Begin(MilterCommand command) => Begin((byte)command);
 
@@ -129,7 +132,7 @@ internal sealed class PacketWriter : IDisposable
     {
         // A UTF-8 string has at least as many bytes as chars: a pair surely too long is refused before it is encoded,
         // so that a huge value does not grow the buffer only to be taken back.
-        if (CurrentPayloadLength + first.Length + second.Length + 2 > MaxPayload)
+        if ((long)CurrentPayloadLength + first.Length + second.Length + 2 > MaxPayload)
         {
             return false;
         }

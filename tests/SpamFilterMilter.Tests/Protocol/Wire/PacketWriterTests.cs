@@ -43,6 +43,22 @@ public class PacketWriterTests
     }
 
     [Test]
+    public void A_pair_surely_too_long_is_refused_before_it_is_encoded_so_the_buffer_does_not_grow()
+    {
+        using var writer = new PacketWriter(maxPayload: 65535);
+        writer.Begin(MilterCommand.Macro);
+        writer.WriteByte((byte)'M');
+        var before = writer.Pending.ToArray();
+        var size = writer.BufferSize;
+
+        var written = writer.TryWriteCStringPair("{x_big}", new string('a', 100_000)); // more chars than the payload allows
+
+        Assert.That(written, Is.False);
+        Assert.That(writer.Pending.ToArray(), Is.EqualTo(before), "nothing of the pair stays behind");
+        Assert.That(writer.BufferSize, Is.EqualTo(size), "the value was never encoded into a grown buffer");
+    }
+
+    [Test]
     public void A_value_with_a_NUL_inside_is_refused_because_it_cannot_be_framed()
     {
         using var writer = new PacketWriter(maxPayload: 64);
