@@ -20,7 +20,8 @@
 #                                         # (socks: SOCKS_N transactions, 1,000: each waits 44 ms in microsocks)
 #   RESULTS=/tmp/results tools/bench/run.sh   # keep each run's JSON there
 #   FROM="/tmp/r1 /tmp/r2" tools/bench/run.sh   # no runs: the table of runs kept there, each row the
-#                                         # median of all of them (several runs.sh of one build, pooled)
+#                                         # median of all of them (several runs.sh of one build, pooled;
+#                                         # MILTERS and PATHS as those runs had them)
 #   IO_THREADS=32 tools/bench/run.sh      # the plug-in's IO_THREADS for async I/O (default: its own default)
 #   LD_LIBRARY_PATH=/path/to/other/libmilter tools/bench/run.sh   # the milters linked with another libmilter build
 #   SCALE=1000 MILTERS=continue-all PATHS= tools/bench/run.sh   # SCALE sessions: held idle (memory per
@@ -68,6 +69,8 @@ for folder in folders:
         milter, path, io, connections, _ = name[:-5].rsplit("-", 4)
         if milter in milters and path in paths:
             runs.setdefault((milter, path, int(connections), io), []).append(json.load(open(os.path.join(folder, name))))
+if not runs:
+    sys.exit(f"no runs of MILTERS={' '.join(milters)} PATHS={' '.join(paths)} in {' '.join(folders)} (set them to what those runs measured)")
 def combined(results):
     """The median of each figure over the repetitions (the slowest transaction: the slowest of all; failures: all)."""
     def m(get):
