@@ -55,6 +55,18 @@ public sealed class InProcessMilter : IDisposable
         new Thread(Accept) { IsBackground = true, Name = "in-process milter" }.Start();
     }
 
+    /// <summary>
+    /// What the milter answers to <paramref name="command"/> (continue-all, or add-header when
+    /// <paramref name="addHeader"/>): nothing to macros, abort, QUIT and QUIT_NC.
+    /// </summary>
+    public static ReadOnlySpan<byte> AnswerTo(char command, bool addHeader) => command switch
+    {
+        'O' => Negotiated,
+        'E' => addHeader ? AddHeaderThenContinue : Continue,
+        'D' or 'A' or 'K' or 'Q' => [],
+        _ => Continue,
+    };
+
     /// <summary>A milter that replaces every body with <paramref name="bytes"/> bytes of text at the end of the message.</summary>
     public static InProcessMilter ReplacingBody(long bytes) => new(addHeader: false, bytes);
 
@@ -96,22 +108,17 @@ public sealed class InProcessMilter : IDisposable
 
                     switch ((char)buffer[4])
                     {
-                        case 'O':
-                            socket.Send(_bodyPacket is null ? Negotiated : NegotiatedChangingBody);
+                        case 'O' when _bodyPacket is not null:
+                            socket.Send(NegotiatedChangingBody);
                             break;
                         case 'E' when _bodyPacket is not null:
                             SendReplacementBody(socket, _bodyPacket, _replacementBodyBytes);
                             socket.Send(Continue);
                             break;
-                        case 'E':
-                            socket.Send(_addHeader ? AddHeaderThenContinue : Continue);
-                            break;
-                        case 'D' or 'A' or 'K': // macros, abort, QUIT_NC: no reply
-                            break;
                         case 'Q':
                             return;
-                        default:
-                            socket.Send(Continue);
+                        case var command when AnswerTo(command, _addHeader) is { IsEmpty: false } answer:
+                            socket.Send(answer);
                             break;
                     }
                 }
