@@ -19,15 +19,7 @@ public class ProtocolWorkBenchmarks
     private const int TransactionsPerInvoke = 100;
 
     private static readonly (string Name, RawText Value)[] Headers =
-    [
-        ("From", new RawText(" Bench Sender <bench-sender@example.com>"u8)),
-        ("To", new RawText(" bench-recipient@example.net"u8)),
-        ("Subject", new RawText(" SpamFilterMilter benchmark message"u8)),
-        ("Message-ID", new RawText(" <bench@example.com>"u8)),
-        ("Date", new RawText(" Sat, 21 Nov 2026 12:00:00 +0000"u8)),
-    ];
-
-    private static readonly ReadOnlyMemory<byte> Body = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 62) + "\r\n", 16)));
+        [.. TransactionBenchmarks.Headers.Select(header => (header.Name, new RawText(Encoding.ASCII.GetBytes(header.Value))))];
 
     private MilterSession _session = null!;
 
@@ -91,7 +83,7 @@ public class ProtocolWorkBenchmarks
             }
 
             await _session.EndOfHeadersAsync();
-            await _session.BodyAsync(Body);
+            await _session.BodyAsync(TransactionBenchmarks.Body);
             var answer = await _session.EndOfMessageAsync();
             if (_session.Failure is { } failure || answer.Edits.Count != (AddHeader ? 1 : 0))
             {

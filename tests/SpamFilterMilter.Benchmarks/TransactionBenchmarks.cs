@@ -11,7 +11,8 @@ namespace SpamFilterMilter.Benchmarks;
 /// </summary>
 public class TransactionBenchmarks
 {
-    private static readonly (string Name, string Value)[] Headers =
+    /// <summary>The message's header fields, as bench and tools/bench/protocol-client.c send them.</summary>
+    internal static readonly (string Name, string Value)[] Headers =
     [
         ("From", " Bench Sender <bench-sender@example.com>"),
         ("To", " bench-recipient@example.net"),
@@ -20,7 +21,8 @@ public class TransactionBenchmarks
         ("Date", " Sat, 21 Nov 2026 12:00:00 +0000"),
     ];
 
-    private static readonly ReadOnlyMemory<byte> Body = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 62) + "\r\n", 16)));
+    /// <summary>The message's 1 KB body: 16 lines of 62 characters and a CRLF.</summary>
+    internal static readonly ReadOnlyMemory<byte> Body = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 62) + "\r\n", 16)));
 
     private const int TransactionsPerInvoke = 100;
 
