@@ -85,7 +85,7 @@ public class ProtocolWorkBenchmarks
             await _session.EndOfHeadersAsync();
             await _session.BodyAsync(TransactionBenchmarks.Body);
             var answer = await _session.EndOfMessageAsync();
-            if (_session.Failure is { } failure || answer.Edits.Count != (AddHeader ? 1 : 0))
+            if (_session.Failure is not null || answer.Edits.Count != (AddHeader ? 1 : 0))
             {
                 throw new InvalidOperationException(_session.Failure?.ToString() ?? $"{answer.Edits.Count} edits");
             }
