@@ -281,7 +281,7 @@ internal static class BenchCommand
             done / elapsed.TotalSeconds, Percentile(0.50), Percentile(0.90), Percentile(0.99), sorted.Length == 0 ? 0 : Ticks(sorted[^1]),
             sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured, stageLatencies?.Summary() ?? [], workItems / (double)measured, jitCompiled,
             ranBy.Min(), ranBy.Max(), switches is { } counted ? (counted.Voluntary / (double)measured, counted.Involuntary / (double)measured) : null,
-            options.IoMode == IoMode.Async ? options.IoThreads : null);
+            options.IoMode == IoMode.Async ? options.IoThreads : null, started / (double)Stopwatch.Frequency);
     }
 
     private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
@@ -374,7 +374,7 @@ internal sealed record BenchReport(
     string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, int Edited, int WarmupTransactions, double Seconds,
     double TransactionsPerSecond, double P50, double P90, double P99, double Max, int Stalls, double CpuMicroseconds, double AllocatedBytes,
     IReadOnlyList<StageLatency> Stages, double ThreadPoolWorkItems, long JitCompiledMethods = 0, int FewestPerConnection = 0, int MostPerConnection = 0,
-    (double Voluntary, double Involuntary)? SwitchesPerTransaction = null, int? IoThreads = null)
+    (double Voluntary, double Involuntary)? SwitchesPerTransaction = null, int? IoThreads = null, double MeasuredFrom = 0)
 {
     public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
         {Milter}: {Transactions} transactions over {Settings.Connections} connection(s){(Settings.SessionMessages == 1 ? ", each in a session of its own" : Settings.SessionMessages > 1 ? $", {Settings.SessionMessages} per session" : "")}, {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O{(IoThreads is { } threads ? $" on IO_THREADS={threads}" : "")}, after {WarmupTransactions} to warm up
@@ -409,6 +409,9 @@ internal sealed record BenchReport(
         ["edited"] = Edited,
         ["firstFailure"] = FirstFailure,
         ["seconds"] = Math.Round(Seconds, 3),
+        // Stopwatch's clock in seconds (CLOCK_MONOTONIC on Linux) when the measured run began: with "seconds", the window
+        // a profiler recording on that clock reads (perf record -k CLOCK_MONOTONIC; tools/bench/run.sh PERF=1).
+        ["measuredFrom"] = Math.Round(MeasuredFrom, 6),
         ["transactionsPerSecond"] = Math.Round(TransactionsPerSecond, 1),
         ["latencyMs"] = new JsonObject { ["p50"] = Math.Round(P50, 3), ["p90"] = Math.Round(P90, 3), ["p99"] = Math.Round(P99, 3), ["max"] = Math.Round(Max, 3) },
         ["stallsOver40ms"] = Stalls,

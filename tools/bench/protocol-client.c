@@ -20,7 +20,8 @@
  * (no authentication), as the plug-in's SOCKS_HOST does.
  *
  * Prints one JSON line: transactions/s, CPU (user + system) per transaction, latency percentiles,
- * transactions of 40 ms or more, the slowest transaction.
+ * transactions of 40 ms or more, the slowest transaction, and the measured run's start (CLOCK_MONOTONIC
+ * seconds) and length, the window a profiler's samples are read over (run.sh PERF=1).
  */
 
 #include <arpa/inet.h>
@@ -335,9 +336,11 @@ int main(int argc, char **argv)
 	printf("{\"transactions\": %d, \"transactionsPerSecond\": %.1f, \"cpuMicrosecondsPerTransaction\": %.1f, "
 	       "\"latencyMs\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
 	       "\"stallsOver40ms\": %d, \"maxMs\": %.3f, \"transactionsPerConnection\": {\"min\": %d, \"max\": %d}, "
-	       "\"contextSwitchesPerTransaction\": {\"voluntary\": %.2f, \"involuntary\": %.2f}}\n", total, total / seconds, cpu * 1e6 / total,
+	       "\"contextSwitchesPerTransaction\": {\"voluntary\": %.2f, \"involuntary\": %.2f}, "
+	       "\"seconds\": %.3f, \"measuredFrom\": %.6f}\n", total, total / seconds, cpu * 1e6 / total,
 	       percentile(latencies, total, 0.50), percentile(latencies, total, 0.90), percentile(latencies, total, 0.99),
 	       slowest_ms, stalls, slowest_ms, fewest, most,
-	       (double) (r1.ru_nvcsw - r0.ru_nvcsw) / total, (double) (r1.ru_nivcsw - r0.ru_nivcsw) / total);
+	       (double) (r1.ru_nvcsw - r0.ru_nvcsw) / total, (double) (r1.ru_nivcsw - r0.ru_nivcsw) / total,
+	       seconds, t0.tv_sec + t0.tv_nsec / 1e9); /* measuredFrom: CLOCK_MONOTONIC, for perf record -k CLOCK_MONOTONIC */
 	return 0;
 }

@@ -23,6 +23,9 @@
 #                                         # median of all of them (several runs.sh of one build, pooled;
 #                                         # MILTERS and PATHS as those runs had them)
 #   IO_THREADS=32 tools/bench/run.sh      # the plug-in's IO_THREADS for async I/O (default: its own default)
+#   PERF=1 MILTERS=continue-all CONNECTIONS=32 tools/bench/run.sh   # each run under perf record too, and a
+#                                         # second table: where each client's CPU went (tools/bench/cpu-split.py;
+#                                         # needs perf, Debian's linux-perf; the recordings stay in RESULTS)
 #   LD_LIBRARY_PATH=/path/to/other/libmilter tools/bench/run.sh   # the milters linked with another libmilter build
 #   SCALE=1000 MILTERS=continue-all PATHS= tools/bench/run.sh   # SCALE sessions: held idle (memory per
 #                                         # session), then as many connections running transactions
@@ -47,6 +50,13 @@ work=$(mktemp -d /tmp/sfm-bench.XXXXXX)
 results=${RESULTS:-$work/results}
 mkdir -p "$results"
 pids=()
+perf_hz=${PERF_HZ:-999}
+if [ -n "${PERF:-}" ]; then
+    command -v perf >/dev/null || { echo "PERF=1 needs perf (Debian: apt-get install linux-perf)" >&2; exit 2; }
+    # Names for the compiled methods in the recordings: .NET writes /tmp/perf-PID.map (3: the map alone, no jitdump),
+    # moved beside the recording after each run; W^X off, or the code lives in a mapping perf cannot attribute.
+    export DOTNET_PerfMapEnabled=3 DOTNET_EnableWriteXorExecute=0
+fi
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
@@ -64,7 +74,7 @@ from statistics import median
 runs = {}
 for folder in folders:
     for name in os.listdir(folder):
-        if name.count("-") < 4 or name.startswith(("idle-", "scale-")):
+        if not name.endswith(".json") or name.count("-") < 4 or name.startswith(("idle-", "scale-")):  # PERF=1 keeps recordings there too
             continue
         milter, path, io, connections, _ = name[:-5].rsplit("-", 4)
         if milter in milters and path in paths:
@@ -209,12 +219,17 @@ for path in $paths; do
                     [ -n "${IO_THREADS:-}" ] && [ "$io" = async ] && extra+=(--option "IO_THREADS=$IO_THREADS")
                     before=$(ticks "${pid[$served_by]}")
                     out="$results/$milter-$path-$io-$c-$rep.json"
+                    profile=()
+                    [ -n "${PERF:-}" ] && profile=(perf record -q -k CLOCK_MONOTONIC -F "$perf_hz" -g -o "${out%.json}.perf.data" --) && touch "$work/perf-mark"
                     if [ "$io" = c ]; then
-                        env "${c_env[@]}" "$work/protocol-client" "$c_target" "$c" "$path_n" "${c_extra[@]}" >"$out"
+                        env "${c_env[@]}" "${profile[@]}" "$work/protocol-client" "$c_target" "$c" "$path_n" "${c_extra[@]}" >"$out"
                     else
                         # Exit status 1: some transactions failed (a session starved past TIMEOUT): the row says how many.
-                        "${cli[@]}" bench "${target[@]}" "${extra[@]}" -n "$path_n" -c "$c" \
+                        "${profile[@]}" "${cli[@]}" bench "${target[@]}" "${extra[@]}" -n "$path_n" -c "$c" \
                             --option "IO_MODE=$io" --option TIMEOUT=1000 --json --no-progress >"$out" || [ $? -eq 1 ]
+                    fi
+                    if [ -n "${PERF:-}" ]; then # the run's symbol map, kept with its recording (cpu-split.py puts it back)
+                        for map in $(find /tmp -maxdepth 1 -name 'perf-*.map' -newer "$work/perf-mark"); do mv "$map" "${out%.json}.${map##*/}"; done
                     fi
                     after=$(ticks "${pid[$served_by]}")
                     /usr/bin/python3 - "$out" "$milter" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
@@ -234,6 +249,7 @@ PY
 done
 
 [ -n "$paths" ] && table "$results"
+[ -n "$paths" ] && [ -n "${PERF:-}" ] && /usr/bin/python3 "$root/tools/bench/cpu-split.py" "$results" "$perf_hz"
 
 if [ -n "${SCALE:-}" ]; then
     milter=${milters%% *}

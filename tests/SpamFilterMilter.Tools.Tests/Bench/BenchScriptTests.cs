@@ -64,7 +64,64 @@ public class BenchScriptTests : TempFolderTest
         Assert.That(rows.Select(r => Number(r[5])), Is.All.GreaterThan(0), "transactions per second");
     }
 
-    private static async Task<List<string[]>> RunAsync(Dictionary<string, string> settings)
+    [Test]
+    public async Task With_PERF_the_bench_script_also_says_where_each_client_s_CPU_went_in_its_measured_run_from_recordings_it_keeps()
+    {
+        if (!await PerfRecordsAsync())
+        {
+            Assert.Ignore("perf cannot record on this machine (not installed, or perf_event_open refused)");
+        }
+
+        var output = await RunScriptAsync(new() { ["PERF"] = "1", ["MILTERS"] = "continue-all", ["IO"] = "async c", ["CONNECTIONS"] = "1", ["REPEAT"] = "1", ["N"] = "400", ["RESULTS"] = Folder.Path });
+        var lines = output.Split('\n');
+        var heading = Array.FindIndex(lines, l => l.StartsWith("Where each client's CPU went", StringComparison.Ordinal));
+        Assert.That(heading, Is.GreaterThan(0), output);
+        var split = lines[(heading + 1)..].Where(l => l.StartsWith("| continue-all", StringComparison.Ordinal)).Select(l => l.Split('|', StringSplitOptions.TrimEntries)).ToList();
+        var header = lines[(heading + 1)..].First(l => l.StartsWith("| milter", StringComparison.Ordinal)).Split('|', StringSplitOptions.TrimEntries);
+        string Cell(string[] row, string column) => row[Array.IndexOf(header, column)];
+
+        Assert.That(split.Select(r => Cell(r, "client")), Is.EqualTo(new[] { "C protocol client", "plug-in, async" }));
+        var (c, plugin) = (split[0], split[1]);
+        foreach (var row in split)
+        {
+            // Only the measured run's samples count: a window that took in bench's warm-up (over ten times as many
+            // transactions) or missed the run would put the sampled CPU far from what the client counted itself.
+            Assert.That(Number(Cell(row, "sampled")), Is.InRange(0.3 * Number(Cell(row, "CPU (getrusage)")), 1.5 * Number(Cell(row, "CPU (getrusage)"))), string.Join(" | ", row));
+            Assert.That(Number(Cell(row, "kernel")), Is.GreaterThan(0));
+        }
+
+        Assert.That(Cell(c, "system calls"), Does.Contain("write").And.Contain("read"), "the C client writes and reads");
+        Assert.That(Cell(plugin, "system calls"), Does.Contain("sendto").And.Contain("epoll_wait"), "async: a send, then the event loop's wait");
+        Assert.That(Number(Cell(plugin, "our managed code")), Is.GreaterThan(0), "the plug-in's compiled methods are named (the perf map kept with the recording)");
+        Assert.That(Number(Cell(c, "our managed code")), Is.Zero);
+        Assert.That(Directory.GetFiles(Folder.Path, "*.perf.data").Select(Path.GetFileName), Is.EquivalentTo(new[] { "continue-all-tcp-c-1-1.perf.data", "continue-all-tcp-async-1-1.perf.data" }));
+        Assert.That(Directory.GetFiles(Folder.Path, "continue-all-tcp-async-1-1.perf-*.map"), Has.Length.EqualTo(1), "bench's symbol map, moved out of /tmp");
+    }
+
+    private static async Task<bool> PerfRecordsAsync()
+    {
+        var data = Path.Combine(Path.GetTempPath(), $"sfm-perf-probe-{Guid.NewGuid():N}.data");
+        try
+        {
+            using var probe = Process.Start(new ProcessStartInfo("perf", ["record", "-q", "-o", data, "--", "true"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            await probe.WaitForExitAsync();
+            return probe.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false; // not installed
+        }
+        finally
+        {
+            File.Delete(data);
+        }
+    }
+
+    private static async Task<List<string[]>> RunAsync(Dictionary<string, string> settings) =>
+        [.. (await RunScriptAsync(settings)).Split('\n').Where(l => l.StartsWith("| continue-all", StringComparison.Ordinal) || l.StartsWith("| add-header", StringComparison.Ordinal))
+            .Select(l => l.Split('|', StringSplitOptions.TrimEntries))];
+
+    private static async Task<string> RunScriptAsync(Dictionary<string, string> settings)
     {
         var start = new ProcessStartInfo("bash", [Repository.Path("tools/bench/run.sh")]) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.Environment["N"] = "40";
@@ -81,8 +138,7 @@ public class BenchScriptTests : TempFolderTest
         await process.WaitForExitAsync(timeout.Token);
 
         Assert.That(process.ExitCode, Is.Zero, await error);
-        return [.. (await output).Split('\n').Where(l => l.StartsWith("| continue-all", StringComparison.Ordinal) || l.StartsWith("| add-header", StringComparison.Ordinal))
-            .Select(l => l.Split('|', StringSplitOptions.TrimEntries))];
+        return await output;
     }
 
     private static double Number(string text) => double.Parse(text, NumberStyles.Number, CultureInfo.InvariantCulture);
