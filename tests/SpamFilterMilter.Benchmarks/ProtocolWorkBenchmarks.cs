@@ -30,15 +30,17 @@ public class ProtocolWorkBenchmarks
     public bool AddHeader { get; set; }
 
     /// <summary>
-    /// <c>hot N async|blocking [add-header]</c>: N transactions in a loop after as many to warm up, then the process's
-    /// CPU per transaction, for a profiler to watch the steady state (BenchmarkDotNet's own loop is in the way there).
+    /// <c>hot N async|blocking [add-header] [json]</c>: N transactions in a loop after as many to warm up, then the
+    /// process's CPU per transaction, for a profiler to watch the steady state (BenchmarkDotNet's own loop is in the way
+    /// there); with <c>json</c>, as bench's JSON has it, the measured run's start included (<c>measuredFrom</c>, for
+    /// tools/bench/cpu-split.py).
     /// </summary>
     public static int Run(string[] args)
     {
         var benchmark = new ProtocolWorkBenchmarks
         {
             Io = args[2] == "blocking" ? TransactionBenchmarks.IoModeName.Blocking : TransactionBenchmarks.IoModeName.Async,
-            AddHeader = args is [.., "add-header"],
+            AddHeader = args.Contains("add-header"),
         };
         var count = int.Parse(args[1], CultureInfo.InvariantCulture) / TransactionsPerInvoke;
         benchmark.Setup();
@@ -48,14 +50,19 @@ public class ProtocolWorkBenchmarks
         }
 
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var started = Stopwatch.GetTimestamp();
         for (var i = 0; i < count; i++)
         {
             benchmark.One_transaction().GetAwaiter().GetResult();
         }
 
-        var used = Process.GetCurrentProcess().TotalProcessorTime - cpu;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{benchmark.Io}, {(benchmark.AddHeader ? "add-header" : "continue-all")}: {used.TotalMicroseconds / (count * TransactionsPerInvoke):0.00} µs of CPU per transaction"));
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var perTransaction = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / (count * TransactionsPerInvoke);
+        Console.WriteLine(args.Contains("json")
+            ? string.Create(CultureInfo.InvariantCulture,
+                $"{{\"transactions\": {count * TransactionsPerInvoke}, \"seconds\": {seconds:0.000}, \"measuredFrom\": {started / (double)Stopwatch.Frequency:0.000000}, \"cpuMicrosecondsPerTransaction\": {perTransaction:0.00}}}")
+            : string.Create(CultureInfo.InvariantCulture,
+                $"{benchmark.Io}, {(benchmark.AddHeader ? "add-header" : "continue-all")}: {perTransaction:0.00} µs of CPU per transaction"));
         return 0;
     }
 

@@ -10,7 +10,12 @@ do_syscall_64), the others by where the code is: our managed code (the plug-in's
 libraries, the runtime (libcoreclr, the JIT, libSystem.Native, stubs), the C library, the C client's own.
 Each row is the median of its runs, as in run.sh's table. docs/performance.md reads it.
 
-  tools/bench/cpu-split.py RESULTS_FOLDER [FREQUENCY]
+  tools/bench/cpu-split.py RESULTS_FOLDER [FREQUENCY] [--functions REGEX]
+
+With --functions, a third table: the self time per transaction of each compiled method whose name matches
+REGEX, row by row (say 'SpamFilterMilter\.Protocol\.', the session's own code). A recording of
+`SpamFilterMilter.Benchmarks hot N async json` (the same code with no network, warm) saved in the folder as
+warm-inmemory-async-1-1.json and .perf.data comes out as a row of its own beside the live ones.
 """
 import collections
 import json
@@ -73,13 +78,22 @@ def script(data, window):
             os.unlink(target)
 
 
-def split(data, run, frequency):
-    """µs per transaction of one recorded run: {"sampled": …, "kernel": {call: …}, group: …}."""
+def method_name(symbol):
+    """A compiled method's name without its signature, tier and generic instantiation: Type::Method."""
+    declaring = re.search(r"\]\s*([^\s\[]+)(?:\[[^\]]*\])?::([\w<>`.]+)", symbol)
+    if declaring is None:
+        return None
+    return re.sub(r"d__\d+|`\d+", "", declaring.group(1)) + "::" + declaring.group(2)
+
+
+def split(data, run, frequency, functions=None):
+    """µs per transaction of one recorded run: {"sampled": …, "kernel": {call: …}, "functions": {name: …}, group: …}."""
     start = run["measuredFrom"]
     out = script(data, f"{start:.6f},{start + run['seconds']:.6f}")
     per_sample = 1e6 / frequency / max(1, run["transactions"])
     kernel = collections.Counter()
     user = collections.Counter()
+    methods = collections.Counter()
     frames = []
 
     def flush():
@@ -88,8 +102,10 @@ def split(data, run, frequency):
         symbol, dso = frames[0]
         if "kernel" in dso:
             kernel[system_call([s for s, _ in frames])] += per_sample
-        else:
-            user[user_group(symbol, dso)] += per_sample
+            return
+        user[user_group(symbol, dso)] += per_sample
+        if functions is not None and (name := method_name(symbol)) and re.search(functions, name):
+            methods[name] += per_sample
 
     for line in out.splitlines() + [""]:
         line = line.strip()
@@ -104,14 +120,20 @@ def split(data, run, frequency):
         dso = rest[rest.rfind("(") + 1:-1] if rest.endswith(")") else ""
         symbol = rest[:rest.rfind("(")].strip() if rest.endswith(")") else rest
         frames.append((re.sub(r"\+0x[0-9a-f]+$", "", symbol), dso))
-    result = {"kernel": dict(kernel), **user}
+    result = {"kernel": dict(kernel), "functions": dict(methods), **user}
     result["sampled"] = sum(kernel.values()) + sum(user.values())
     return result
 
 
 def main():
-    folder = sys.argv[1]
-    frequency = float(sys.argv[2]) if len(sys.argv) > 2 else 999.0
+    args = sys.argv[1:]
+    functions = None
+    if "--functions" in args:
+        at = args.index("--functions")
+        functions = args[at + 1]
+        del args[at:at + 2]
+    folder = args[0]
+    frequency = float(args[1]) if len(args) > 1 else 999.0
     rows = collections.defaultdict(list)
     for name in sorted(os.listdir(folder)):
         if not name.endswith(".perf.data"):
@@ -121,7 +143,7 @@ def main():
         run = json.load(open(os.path.join(folder, base + ".json")))
         if "measuredFrom" not in run:
             sys.exit(f"{base}.json has no measuredFrom: a client from before PERF=1")
-        rows[(milter, path, int(connections), io)].append((run, split(os.path.join(folder, name), run, frequency)))
+        rows[(milter, path, int(connections), io)].append((run, split(os.path.join(folder, name), run, frequency, functions)))
     if not rows:
         sys.exit(f"no .perf.data in {folder}")
 
@@ -148,6 +170,23 @@ def main():
                  ", ".join(f"{call} {us:.1f}" for call, us in top if us >= 0.5)]
         cells += [f"{median([s.get(group, 0.0) for _, s in runs]):.1f}" for group in USER_GROUPS]
         print("| " + " | ".join(cells) + " |")
+
+    if functions is not None:
+        keys = [k for k in sorted(rows, key=lambda k: (milters.index(k[0]), k[1], k[2], order.get(k[3], 9)))
+                if any(s["functions"] for _, s in rows[k])]  # the C client has no compiled methods
+        per_row = {}
+        for key in keys:
+            names = set().union(*[s["functions"] for _, s in rows[key]])
+            per_row[key] = {n: statistics.median([s["functions"].get(n, 0.0) for _, s in rows[key]]) for n in names}
+        names = sorted(set().union(*per_row.values()), key=lambda n: -max(r.get(n, 0.0) for r in per_row.values()))
+        print()
+        print(f"Self time of the methods matching {functions}, µs per transaction (the median of each row's runs):")
+        print()
+        print("| method | " + " | ".join(f"{k[0]}, {k[2]}, {CLIENTS.get(k[3], k[3])}" for k in keys) + " |")
+        print("|---|" + "---:|" * len(keys))
+        print("| all of them | " + " | ".join(f"{sum(per_row[k].values()):.2f}" for k in keys) + " |")
+        for name in names[:12]:
+            print(f"| `{name}` | " + " | ".join(f"{per_row[k].get(name, 0.0):.2f}" for k in keys) + " |")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@
 #   PERF=1 MILTERS=continue-all CONNECTIONS=32 tools/bench/run.sh   # each run under perf record too, and a
 #                                         # second table: where each client's CPU went (tools/bench/cpu-split.py;
 #                                         # needs perf, Debian's linux-perf; the recordings stay in RESULTS)
+#   PERF=1 PERF_FUNCTIONS='SpamFilterMilter\.Protocol\.' PERF_WARM=1 ... # and a third: those methods' self time,
+#                                         # with two rows of the same code warm (no network: ProtocolWorkBenchmarks)
 #   LD_LIBRARY_PATH=/path/to/other/libmilter tools/bench/run.sh   # the milters linked with another libmilter build
 #   SCALE=1000 MILTERS=continue-all PATHS= tools/bench/run.sh   # SCALE sessions: held idle (memory per
 #                                         # session), then as many connections running transactions
@@ -57,6 +59,9 @@ if [ -n "${PERF:-}" ]; then
     # moved beside the recording after each run; W^X off, or the code lives in a mapping perf cannot attribute.
     export DOTNET_PerfMapEnabled=3 DOTNET_EnableWriteXorExecute=0
 fi
+keep_perf_map() { # the symbol map .NET wrote for the run just recorded, kept beside the recording (cpu-split.py puts it back)
+    for map in $(find /tmp -maxdepth 1 -name 'perf-*.map' -newer "$work/perf-mark"); do mv "$map" "${1%.json}.${map##*/}"; done
+}
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
@@ -228,9 +233,7 @@ for path in $paths; do
                         "${profile[@]}" "${cli[@]}" bench "${target[@]}" "${extra[@]}" -n "$path_n" -c "$c" \
                             --option "IO_MODE=$io" --option TIMEOUT=1000 --json --no-progress >"$out" || [ $? -eq 1 ]
                     fi
-                    if [ -n "${PERF:-}" ]; then # the run's symbol map, kept with its recording (cpu-split.py puts it back)
-                        for map in $(find /tmp -maxdepth 1 -name 'perf-*.map' -newer "$work/perf-mark"); do mv "$map" "${out%.json}.${map##*/}"; done
-                    fi
+                    [ -n "${PERF:-}" ] && keep_perf_map "$out"
                     after=$(ticks "${pid[$served_by]}")
                     /usr/bin/python3 - "$out" "$milter" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
@@ -249,7 +252,19 @@ PY
 done
 
 [ -n "$paths" ] && table "$results"
-[ -n "$paths" ] && [ -n "${PERF:-}" ] && /usr/bin/python3 "$root/tools/bench/cpu-split.py" "$results" "$perf_hz"
+if [ -n "$paths" ] && [ -n "${PERF:-}" ]; then
+    if [ -n "${PERF_WARM:-}" ]; then # the session's code with no network, warm caches, recorded the same way
+        dotnet build -c Release -nologo -v quiet "$root/tests/SpamFilterMilter.Benchmarks" >&2
+        for io in async blocking; do
+            out="$results/warm-inmemory-$io-1-1.json"
+            touch "$work/perf-mark"
+            perf record -q -k CLOCK_MONOTONIC -F "$perf_hz" -g -o "${out%.json}.perf.data" -- \
+                dotnet "$root/tests/SpamFilterMilter.Benchmarks/bin/Release/net10.0/SpamFilterMilter.Benchmarks.dll" hot 600000 "$io" json >"$out"
+            keep_perf_map "$out"
+        done
+    fi
+    /usr/bin/python3 "$root/tools/bench/cpu-split.py" "$results" "$perf_hz" ${PERF_FUNCTIONS:+--functions "$PERF_FUNCTIONS"}
+fi
 
 if [ -n "${SCALE:-}" ]; then
     milter=${milters%% *}
