@@ -50,6 +50,8 @@ def user_group(symbol, dso):
         if declaring is None or re.search(r"\bstub\b|IL_STUB", symbol):
             return "runtime"
         return "our managed code" if declaring.group(1).lower().startswith("spamfilter") else ".NET libraries"
+    if dso.endswith(".dll"):
+        return ".NET libraries"  # the framework's precompiled (ReadyToRun) code
     if re.search(r"libcoreclr|libclrjit|libSystem\.|libhostfxr|libhostpolicy", dso):
         return "runtime"
     if re.search(r"libc\.so|libpthread|ld-linux|\[vdso\]|libm\.so", dso):
