@@ -60,7 +60,7 @@ public class ProtocolWorkBenchmarks
         var perTransaction = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / (count * TransactionsPerInvoke);
         Console.WriteLine(args.Contains("json")
             ? string.Create(CultureInfo.InvariantCulture,
-                $"{{\"transactions\": {count * TransactionsPerInvoke}, \"seconds\": {seconds:0.000}, \"measuredFrom\": {started / (double)Stopwatch.Frequency:0.000000}, \"cpuMicrosecondsPerTransaction\": {perTransaction:0.00}}}")
+                $"{{\"transactions\": {count * TransactionsPerInvoke}, \"seconds\": {seconds:0.000}, \"measuredFrom\": {started / (double)Stopwatch.Frequency:0.000000}, \"cpuMicrosecondsPerTransaction\": {perTransaction:0.00}, \"pid\": {Environment.ProcessId}}}")
             : string.Create(CultureInfo.InvariantCulture,
                 $"{benchmark.Io}, {(benchmark.AddHeader ? "add-header" : "continue-all")}: {perTransaction:0.00} µs of CPU per transaction"));
         return 0;

@@ -412,6 +412,7 @@ internal sealed record BenchReport(
         // Stopwatch's clock in seconds (CLOCK_MONOTONIC on Linux) when the measured run began: with "seconds", the window
         // a profiler recording on that clock reads (perf record -k CLOCK_MONOTONIC; tools/bench/run.sh PERF=1).
         ["measuredFrom"] = Math.Round(MeasuredFrom, 6),
+        ["pid"] = Environment.ProcessId, // whose /tmp/perf-PID.map names the compiled methods of a recording (DOTNET_PerfMapEnabled)
         ["transactionsPerSecond"] = Math.Round(TransactionsPerSecond, 1),
         ["latencyMs"] = new JsonObject { ["p50"] = Math.Round(P50, 3), ["p90"] = Math.Round(P90, 3), ["p99"] = Math.Round(P99, 3), ["max"] = Math.Round(Max, 3) },
         ["stallsOver40ms"] = Stalls,

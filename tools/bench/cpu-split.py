@@ -2,20 +2,23 @@
 """Where each client's CPU went, per transaction: the table run.sh PERF=1 prints after its own.
 
 run.sh PERF=1 records every client run with `perf record -k CLOCK_MONOTONIC -F FREQUENCY -g` beside the
-run's JSON (RESULTS/<milter>-<path>-<io>-<connections>-<run>.json and .perf.data). Both clients report
-when their measured run began on that clock (measuredFrom) and how long it lasted (seconds), so only
-the samples of the measured transactions count: bench's warm-up and start are left out. Each sample is
-1/FREQUENCY s of CPU; the kernel's are grouped by the system call they ran under (the callee of
-do_syscall_64), the others by where the code is: our managed code (the plug-in's and bench's), the .NET
-libraries, the runtime (libcoreclr, the JIT, libSystem.Native, stubs), the C library, the C client's own.
-Each row is the median of its runs, as in run.sh's table. docs/performance.md reads it.
+run's JSON (RESULTS/<milter>-<path>-<io>-<connections>-<run>.json and .perf.data, and for bench the
+.NET symbol map <...>.perf-PID.map). Both clients report when their measured run began on that clock
+(measuredFrom) and how long it lasted (seconds), so only the samples of the measured transactions
+count: bench's warm-up and start are left out. Each sample is 1/FREQUENCY s of CPU (perf's cpu-clock
+period); the kernel's are grouped by the system call they ran under (the callee of do_syscall_64;
+"other": interrupts, faults and the work on the way back to user mode), the others by where the code
+is: our managed code (the plug-in's and bench's), the .NET libraries, the runtime (libcoreclr, the
+JIT, libSystem.Native, stubs), the C library, the C client's own. Each row is the median of its runs,
+as in run.sh's table. The samples cover 75-90 % of what getrusage counts in a live run (the
+"sampled" column): perf misses time it cannot interrupt. docs/performance.md reads it.
 
   tools/bench/cpu-split.py RESULTS_FOLDER [FREQUENCY] [--functions REGEX]
 
-With --functions, a third table: the self time per transaction of each compiled method whose name matches
-REGEX, row by row (say 'SpamFilterMilter\.Protocol\.', the session's own code). A recording of
-`SpamFilterMilter.Benchmarks hot N async json` (the same code with no network, warm) saved in the folder as
-warm-inmemory-async-1-1.json and .perf.data comes out as a row of its own beside the live ones.
+With --functions, a third table: the self time per transaction of each compiled method whose
+Type::Method matches REGEX, row by row (say 'SpamFilterMilter\\.Protocol\\.', the session's own code).
+run.sh PERF_WARM=1 adds a recording of `SpamFilterMilter.Benchmarks hot N async|blocking json` (the
+same code with no network, warm) as warm-inmemory-<io>-1-1, a row of its own beside the live ones.
 """
 import collections
 import json
@@ -27,29 +30,39 @@ import sys
 
 CLIENTS = {"c": "C protocol client", "async": "plug-in, async", "blocking": "plug-in, blocking"}
 USER_GROUPS = ["our managed code", ".NET libraries", "runtime", "C library", "C client"]
+KERNEL_SPACE = 0xFFFF800000000000  # x86-64: addresses from here up are the kernel's, modules included
+# A compiled method as .NET's perf map names it: "[Assembly] Namespace.Type[generic arguments]::Method(...)".
+METHOD = re.compile(r"\[([A-Za-z][\w.\-]*)\]\s*([^\s\[]+)(?:\[[^\]]*\])?::([\w<>`.]+)")
 
 
 def system_call(symbols):
-    """The system call a kernel sample ran under, or "other" (interrupts, faults, the scheduler on return)."""
+    """The system call a kernel sample ran under, or "other"."""
     if "do_syscall_64" not in symbols:
         return "other"
     at = symbols.index("do_syscall_64")
-    if at == 0:
+    name = symbols[at - 1] if at >= 1 else ""
+    if name == "x64_sys_call":  # the dispatcher: the call is the frame it called, if the sample was that deep
+        name = symbols[at - 2] if at >= 2 else ""
+    if not name or name.startswith(("exit_to_user_mode", "syscall_exit")):
         return "other"
-    name = symbols[at - 1]
-    if name == "x64_sys_call" and at >= 2:
-        name = symbols[at - 2]
     return re.sub(r"^(__x64_sys_|__do_sys_|__sys_|ksys_|__se_sys_)", "", name)
+
+
+def method(symbol):
+    """(assembly, Type::Method) of a compiled method's symbol, without signature, tier or generic instantiation; or None."""
+    found = METHOD.search(symbol)
+    if found is None:
+        return None
+    return found.group(1), re.sub(r"d__\d+|`\d+", "", found.group(2)) + "::" + found.group(3)
 
 
 def user_group(symbol, dso):
     """Where a user-mode sample's code is."""
     if dso.startswith("[JIT]") or re.search(r"perf-\d+\.map", dso) or dso in ("[unknown]", ""):
-        # A compiled method: the assembly of its declaring type, the [Assembly] right before "Type::Method".
-        declaring = re.search(r"\[([A-Za-z][\w.\-]*)\]\s*[^\s\[]+(?:\[[^\]]*\])?::", symbol)
-        if declaring is None or re.search(r"\bstub\b|IL_STUB", symbol):
+        compiled = method(symbol)
+        if compiled is None or re.search(r"\bstub\b|IL_STUB", symbol):
             return "runtime"
-        return "our managed code" if declaring.group(1).lower().startswith("spamfilter") else ".NET libraries"
+        return "our managed code" if compiled[0].lower().startswith("spamfilter") else ".NET libraries"
     if dso.endswith(".dll"):
         return ".NET libraries"  # the framework's precompiled (ReadyToRun) code
     if re.search(r"libcoreclr|libclrjit|libSystem\.|libhostfxr|libhostpolicy", dso):
@@ -63,29 +76,26 @@ def user_group(symbol, dso):
 
 def script(data, window):
     """perf script's samples of the window, with the run's symbol map (kept beside the recording) put back for it."""
-    base = data[: -len(".perf.data")]
-    folder, prefix = os.path.split(base)
-    placed = []
+    folder, recording = os.path.split(data)
+    prefix = recording[: -len(".perf.data")] + "."
+    moved = []  # (kept map, /tmp path, what was at that path before, set aside)
     for name in os.listdir(folder or "."):
-        if name.startswith(os.path.basename(prefix) + ".perf-") and name.endswith(".map"):
-            target = "/tmp/" + name[len(os.path.basename(prefix)) + 1:]
-            if not os.path.exists(target):
-                os.symlink(os.path.abspath(os.path.join(folder, name)), target)
-                placed.append(target)
+        if name.startswith(prefix + "perf-") and name.endswith(".map"):
+            kept, target = os.path.abspath(os.path.join(folder, name)), "/tmp/" + name[len(prefix):]
+            aside = None
+            if os.path.lexists(target):  # another process's map under a reused PID: not this run's names
+                aside = target + ".cpu-split-aside"
+                os.rename(target, aside)
+            os.symlink(kept, target)
+            moved.append((target, aside))
     try:
         return subprocess.run(["perf", "script", "-i", data, "--time", window, "-F", "ip,sym,dso"],
                               capture_output=True, text=True, check=True).stdout
     finally:
-        for target in placed:
+        for target, aside in moved:
             os.unlink(target)
-
-
-def method_name(symbol):
-    """A compiled method's name without its signature, tier and generic instantiation: Type::Method."""
-    declaring = re.search(r"\]\s*([^\s\[]+)(?:\[[^\]]*\])?::([\w<>`.]+)", symbol)
-    if declaring is None:
-        return None
-    return re.sub(r"d__\d+|`\d+", "", declaring.group(1)) + "::" + declaring.group(2)
+            if aside is not None:
+                os.rename(aside, target)
 
 
 def split(data, run, frequency, functions=None):
@@ -96,18 +106,18 @@ def split(data, run, frequency, functions=None):
     kernel = collections.Counter()
     user = collections.Counter()
     methods = collections.Counter()
-    frames = []
+    frames = []  # the sample's call chain, leaf first: (address, symbol, dso)
 
     def flush():
         if not frames:
             return
-        symbol, dso = frames[0]
-        if "kernel" in dso:
-            kernel[system_call([s for s, _ in frames])] += per_sample
+        address, symbol, dso = frames[0]
+        if address >= KERNEL_SPACE:
+            kernel[system_call([s for _, s, _ in frames])] += per_sample
             return
         user[user_group(symbol, dso)] += per_sample
-        if functions is not None and (name := method_name(symbol)) and re.search(functions, name):
-            methods[name] += per_sample
+        if functions is not None and (compiled := method(symbol)) and re.search(functions, compiled[1]):
+            methods[compiled[1]] += per_sample
 
     for line in out.splitlines() + [""]:
         line = line.strip()
@@ -118,13 +128,21 @@ def split(data, run, frequency, functions=None):
         parts = line.split(None, 1)
         if len(parts) < 2:
             continue
+        try:
+            address = int(parts[0], 16)
+        except ValueError:
+            continue
         rest = parts[1]
         dso = rest[rest.rfind("(") + 1:-1] if rest.endswith(")") else ""
         symbol = rest[:rest.rfind("(")].strip() if rest.endswith(")") else rest
-        frames.append((re.sub(r"\+0x[0-9a-f]+$", "", symbol), dso))
+        frames.append((address, re.sub(r"\+0x[0-9a-f]+$", "", symbol), dso))
     result = {"kernel": dict(kernel), "functions": dict(methods), **user}
     result["sampled"] = sum(kernel.values()) + sum(user.values())
     return result
+
+
+def median(values):
+    return statistics.median(values) if values else 0.0
 
 
 def main():
@@ -149,46 +167,40 @@ def main():
     if not rows:
         sys.exit(f"no .perf.data in {folder}")
 
+    order = {io: i for i, io in enumerate(CLIENTS)}
+    milters = list(dict.fromkeys(k[0] for k in rows))
+    keys = sorted(rows, key=lambda k: (milters.index(k[0]), k[1], k[2], order.get(k[3], 9)))
+
     print()
     print(f"Where each client's CPU went, µs per transaction over the measured run (perf at {frequency:.0f} Hz; the median of each row's runs):")
     print()
     print("| milter | path | connections | client | CPU (getrusage) | sampled | kernel | system calls | " + " | ".join(USER_GROUPS) + " |")
     print("|---|---|---:|---|---:|---:|---:|---|" + "---:|" * len(USER_GROUPS))
-    order = {io: i for i, io in enumerate(CLIENTS)}
-    milters = list(dict.fromkeys(k[0] for k in rows))
-    for key in sorted(rows, key=lambda k: (milters.index(k[0]), k[1], k[2], order.get(k[3], 9))):
+    for key in keys:
         runs = rows[key]
-        median = lambda values: statistics.median(values) if values else 0.0
-        kernel_calls = collections.defaultdict(list)
-        for _, s in runs:
-            for call, us in s["kernel"].items():
-                kernel_calls[call].append(us)
-        calls = {call: median(values + [0.0] * (len(runs) - len(values))) for call, values in kernel_calls.items()}
-        top = sorted(calls.items(), key=lambda kv: -kv[1])
+        calls = {call: median([s["kernel"].get(call, 0.0) for _, s in runs]) for call in set().union(*[s["kernel"] for _, s in runs])}
         cells = [key[0], key[1], str(key[2]), CLIENTS.get(key[3], key[3]),
                  f"{median([r['cpuMicrosecondsPerTransaction'] for r, _ in runs]):.0f}",
                  f"{median([s['sampled'] for _, s in runs]):.0f}",
                  f"{median([sum(s['kernel'].values()) for _, s in runs]):.0f}",
-                 ", ".join(f"{call} {us:.1f}" for call, us in top if us >= 0.5)]
+                 ", ".join(f"{call} {us:.1f}" for call, us in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0])) if us >= 0.5)]
         cells += [f"{median([s.get(group, 0.0) for _, s in runs]):.1f}" for group in USER_GROUPS]
         print("| " + " | ".join(cells) + " |")
 
-    if functions is not None:
-        keys = [k for k in sorted(rows, key=lambda k: (milters.index(k[0]), k[1], k[2], order.get(k[3], 9)))
-                if any(s["functions"] for _, s in rows[k])]  # the C client has no compiled methods
-        per_row = {}
-        for key in keys:
-            names = set().union(*[s["functions"] for _, s in rows[key]])
-            per_row[key] = {n: statistics.median([s["functions"].get(n, 0.0) for _, s in rows[key]]) for n in names}
-        names = sorted(set().union(*per_row.values()), key=lambda n: -max(r.get(n, 0.0) for r in per_row.values()))
-        print()
-        print(f"Self time of the methods matching {functions}, µs per transaction (the median of each row's runs):")
-        print()
-        print("| method | " + " | ".join(f"{k[0]}, {k[2]}, {CLIENTS.get(k[3], k[3])}" for k in keys) + " |")
-        print("|---|" + "---:|" * len(keys))
-        print("| all of them | " + " | ".join(f"{sum(per_row[k].values()):.2f}" for k in keys) + " |")
-        for name in names[:12]:
-            print(f"| `{name}` | " + " | ".join(f"{per_row[k].get(name, 0.0):.2f}" for k in keys) + " |")
+    if functions is None:
+        return
+    managed = [k for k in keys if any(s["functions"] for _, s in rows[k])]  # the C client has no compiled methods
+    per_row = {k: {n: median([s["functions"].get(n, 0.0) for _, s in rows[k]]) for n in set().union(*[s["functions"] for _, s in rows[k]])}
+               for k in managed}
+    names = sorted(set().union(*per_row.values()), key=lambda n: (-max(r.get(n, 0.0) for r in per_row.values()), n))
+    print()
+    print(f"Self time of the methods matching {functions}, µs per transaction (the median of each row's runs):")
+    print()
+    print("| method | " + " | ".join(f"{k[0]}, {k[2]}, {CLIENTS.get(k[3], k[3])}" for k in managed) + " |")
+    print("|---|" + "---:|" * len(managed))
+    print("| all of them | " + " | ".join(f"{median([sum(s['functions'].values()) for _, s in rows[k]]):.2f}" for k in managed) + " |")
+    for name in names[:12]:
+        print(f"| `{name}` | " + " | ".join(f"{per_row[k].get(name, 0.0):.2f}" for k in managed) + " |")
 
 
 if __name__ == "__main__":

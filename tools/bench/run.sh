@@ -55,12 +55,17 @@ pids=()
 perf_hz=${PERF_HZ:-999}
 if [ -n "${PERF:-}" ]; then
     command -v perf >/dev/null || { echo "PERF=1 needs perf (Debian: apt-get install linux-perf)" >&2; exit 2; }
-    # Names for the compiled methods in the recordings: .NET writes /tmp/perf-PID.map (3: the map alone, no jitdump),
-    # moved beside the recording after each run; W^X off, or the code lives in a mapping perf cannot attribute.
-    export DOTNET_PerfMapEnabled=3 DOTNET_EnableWriteXorExecute=0
+    if [ -n "${PERF_WARM:-}" ] && [ -n "${CLIENT_DLL:-}" ]; then
+        echo "PERF_WARM records this working tree's code: not with CLIENT_DLL, whose live rows would be another build's" >&2; exit 2
+    fi
 fi
-keep_perf_map() { # the symbol map .NET wrote for the run just recorded, kept beside the recording (cpu-split.py puts it back)
-    for map in $(find /tmp -maxdepth 1 -name 'perf-*.map' -newer "$work/perf-mark"); do mv "$map" "${1%.json}.${map##*/}"; done
+# A recorded run, for the recorded process only: names for its compiled methods (.NET writes /tmp/perf-PID.map; 3: the
+# map alone, no jitdump), with W^X off, or the code lives in a mapping perf cannot attribute.
+recorded=(env DOTNET_PerfMapEnabled=3 DOTNET_EnableWriteXorExecute=0 perf record -q -k CLOCK_MONOTONIC -F "$perf_hz" -g)
+keep_perf_map() { # OUT.json: the map of the process it names ("pid"), kept beside the recording (cpu-split.py puts it back)
+    local pid
+    pid=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("pid", ""))' "$1")
+    if [ -n "$pid" ] && [ -f "/tmp/perf-$pid.map" ]; then mv "/tmp/perf-$pid.map" "${1%.json}.perf-$pid.map"; fi
 }
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -225,7 +230,7 @@ for path in $paths; do
                     before=$(ticks "${pid[$served_by]}")
                     out="$results/$milter-$path-$io-$c-$rep.json"
                     profile=()
-                    [ -n "${PERF:-}" ] && profile=(perf record -q -k CLOCK_MONOTONIC -F "$perf_hz" -g -o "${out%.json}.perf.data" --) && touch "$work/perf-mark"
+                    [ -n "${PERF:-}" ] && profile=("${recorded[@]}" -o "${out%.json}.perf.data" --)
                     if [ "$io" = c ]; then
                         env "${c_env[@]}" "${profile[@]}" "$work/protocol-client" "$c_target" "$c" "$path_n" "${c_extra[@]}" >"$out"
                     else
@@ -257,8 +262,7 @@ if [ -n "$paths" ] && [ -n "${PERF:-}" ]; then
         dotnet build -c Release -nologo -v quiet "$root/tests/SpamFilterMilter.Benchmarks" >&2
         for io in async blocking; do
             out="$results/warm-inmemory-$io-1-1.json"
-            touch "$work/perf-mark"
-            perf record -q -k CLOCK_MONOTONIC -F "$perf_hz" -g -o "${out%.json}.perf.data" -- \
+            "${recorded[@]}" -o "${out%.json}.perf.data" -- \
                 dotnet "$root/tests/SpamFilterMilter.Benchmarks/bin/Release/net10.0/SpamFilterMilter.Benchmarks.dll" hot 600000 "$io" json >"$out"
             keep_perf_map "$out"
         done
