@@ -27,7 +27,8 @@
 #                                         # second table: where each client's CPU went (tools/bench/cpu-split.py;
 #                                         # needs perf, Debian's linux-perf; the recordings stay in RESULTS)
 #   PERF=1 PERF_FUNCTIONS='SpamFilterMilter\.Protocol\.' PERF_WARM=1 ... # and a third: those methods' self time,
-#                                         # with two rows of the same code warm (no network: ProtocolWorkBenchmarks)
+#                                         # with two rows of the same code warm (no network: ProtocolWorkBenchmarks,
+#                                         # 600,000 transactions; PERF_WARM=N: N of them)
 #   LD_LIBRARY_PATH=/path/to/other/libmilter tools/bench/run.sh   # the milters linked with another libmilter build
 #   SCALE=1000 MILTERS=continue-all PATHS= tools/bench/run.sh   # SCALE sessions: held idle (memory per
 #                                         # session), then as many connections running transactions
@@ -259,11 +260,12 @@ done
 [ -n "$paths" ] && table "$results"
 if [ -n "$paths" ] && [ -n "${PERF:-}" ]; then
     if [ -n "${PERF_WARM:-}" ]; then # the session's code with no network, warm caches, recorded the same way
+        warm_n=600000; [ "$PERF_WARM" -gt 1 ] 2>/dev/null && warm_n=$PERF_WARM
         dotnet build -c Release -nologo -v quiet "$root/tests/SpamFilterMilter.Benchmarks" >&2
         for io in async blocking; do
             out="$results/warm-inmemory-$io-1-1.json"
             "${recorded[@]}" -o "${out%.json}.perf.data" -- \
-                dotnet "$root/tests/SpamFilterMilter.Benchmarks/bin/Release/net10.0/SpamFilterMilter.Benchmarks.dll" hot 600000 "$io" json >"$out"
+                dotnet "$root/tests/SpamFilterMilter.Benchmarks/bin/Release/net10.0/SpamFilterMilter.Benchmarks.dll" hot "$warm_n" "$io" json >"$out"
             keep_perf_map "$out"
         done
     fi

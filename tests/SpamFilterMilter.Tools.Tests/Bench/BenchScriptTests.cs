@@ -72,7 +72,11 @@ public class BenchScriptTests : TempFolderTest
             Assert.Ignore("perf cannot record the kernel's side on this machine (not installed, not root and perf_event_paranoid above 1, or refused)");
         }
 
-        var output = await RunScriptAsync(new() { ["PERF"] = "1", ["MILTERS"] = "continue-all", ["IO"] = "async c", ["CONNECTIONS"] = "1", ["REPEAT"] = "1", ["N"] = "400", ["RESULTS"] = Folder.Path });
+        var output = await RunScriptAsync(new()
+        {
+            ["PERF"] = "1", ["PERF_FUNCTIONS"] = @"SpamFilterMilter\.Protocol\.", ["PERF_WARM"] = "20000",
+            ["MILTERS"] = "continue-all", ["IO"] = "async c", ["CONNECTIONS"] = "1", ["REPEAT"] = "1", ["N"] = "400", ["RESULTS"] = Folder.Path,
+        });
         var lines = output.Split('\n');
         var heading = Array.FindIndex(lines, l => l.StartsWith("Where each client's CPU went", StringComparison.Ordinal));
         Assert.That(heading, Is.GreaterThan(0), output);
@@ -82,6 +86,17 @@ public class BenchScriptTests : TempFolderTest
 
         Assert.That(split.Select(r => Cell(r, "client")), Is.EqualTo(new[] { "C protocol client", "plug-in, async" }));
         var (c, plugin) = (split[0], split[1]);
+        var warm = lines[(heading + 1)..].Where(l => l.StartsWith("| warm", StringComparison.Ordinal)).Select(l => l.Split('|', StringSplitOptions.TrimEntries)).ToList();
+        Assert.That(warm.Select(r => Cell(r, "client")), Is.EqualTo(new[] { "plug-in, async", "plug-in, blocking" }), "PERF_WARM: the same code with no network");
+        Assert.That(warm.Select(r => Number(Cell(r, "kernel"))), Is.All.LessThan(0.05 * Number(Cell(plugin, "kernel"))), "warm: no network, no system call per exchange");
+
+        // PERF_FUNCTIONS: the self time of the session's methods, the live row and the two warm ones.
+        var methods = lines.SkipWhile(l => !l.StartsWith("Self time of the methods matching", StringComparison.Ordinal)).ToList();
+        var columns = methods.First(l => l.StartsWith("| method", StringComparison.Ordinal)).Split('|', StringSplitOptions.TrimEntries);
+        Assert.That(columns[2..^1], Is.EqualTo(new[] { "continue-all, 1, plug-in, async", "warm, 1, plug-in, async", "warm, 1, plug-in, blocking" }));
+        var all = methods.First(l => l.StartsWith("| all of them", StringComparison.Ordinal)).Split('|', StringSplitOptions.TrimEntries);
+        Assert.That(all[2..^1].Select(Number), Is.All.GreaterThan(0));
+        Assert.That(methods.Where(l => l.StartsWith("| `", StringComparison.Ordinal)), Is.Not.Empty.And.All.Contains("SpamFilterMilter.Protocol."));
         foreach (var row in split)
         {
             // Only the measured run's samples count: a window that took in bench's warm-up (over ten times as many
@@ -94,8 +109,12 @@ public class BenchScriptTests : TempFolderTest
         Assert.That(Cell(plugin, "system calls"), Does.Contain("sendto").And.Contain("epoll_wait"), "async: a send, then the event loop's wait");
         Assert.That(Number(Cell(plugin, "our managed code")), Is.GreaterThan(0), "the plug-in's compiled methods are named (the perf map kept with the recording)");
         Assert.That(Number(Cell(c, "our managed code")), Is.Zero);
-        Assert.That(Directory.GetFiles(Folder.Path, "*.perf.data").Select(Path.GetFileName), Is.EquivalentTo(new[] { "continue-all-tcp-c-1-1.perf.data", "continue-all-tcp-async-1-1.perf.data" }));
-        Assert.That(Directory.GetFiles(Folder.Path, "continue-all-tcp-async-1-1.perf-*.map"), Has.Length.EqualTo(1), "bench's symbol map, moved out of /tmp");
+        Assert.That(Directory.GetFiles(Folder.Path, "*.perf.data").Select(Path.GetFileName), Is.EquivalentTo(new[]
+        {
+            "continue-all-tcp-c-1-1.perf.data", "continue-all-tcp-async-1-1.perf.data", "warm-inmemory-async-1-1.perf.data", "warm-inmemory-blocking-1-1.perf.data",
+        }));
+        Assert.That(Directory.GetFiles(Folder.Path, "*.perf-*.map").Select(m => Path.GetFileName(m)[..Path.GetFileName(m).IndexOf(".perf-", StringComparison.Ordinal)]),
+            Is.EquivalentTo(new[] { "continue-all-tcp-async-1-1", "warm-inmemory-async-1-1", "warm-inmemory-blocking-1-1" }), "the symbol maps of bench and of the warm loops, moved out of /tmp");
     }
 
     /// <summary>
