@@ -15,6 +15,9 @@ as in run.sh's table. The samples cover 75-90 % of what getrusage counts in a li
 
   tools/bench/cpu-split.py RESULTS_FOLDER [FREQUENCY] [--functions REGEX]
 
+A <...>.perf.txt in place of a .perf.data is taken as `perf script -F ip,sym,dso` output of the
+measured window already (how the tests feed it samples without perf).
+
 With --functions, a third table: the self time per transaction of each compiled method whose
 Type::Method matches REGEX, row by row (say 'SpamFilterMilter\\.Protocol\\.', the session's own code).
 run.sh PERF_WARM=1 adds a recording of `SpamFilterMilter.Benchmarks hot N async|blocking json` (the
@@ -101,7 +104,11 @@ def script(data, window):
 def split(data, run, frequency, functions=None):
     """µs per transaction of one recorded run: {"sampled": …, "kernel": {call: …}, "functions": {name: …}, group: …}."""
     start = run["measuredFrom"]
-    out = script(data, f"{start:.6f},{start + run['seconds']:.6f}")
+    if data.endswith(".perf.txt"):
+        with open(data) as saved:
+            out = saved.read()
+    else:
+        out = script(data, f"{start:.6f},{start + run['seconds']:.6f}")
     per_sample = 1e6 / frequency / max(1, run["transactions"])
     kernel = collections.Counter()
     user = collections.Counter()
@@ -156,9 +163,9 @@ def main():
     frequency = float(args[1]) if len(args) > 1 else 999.0
     rows = collections.defaultdict(list)
     for name in sorted(os.listdir(folder)):
-        if not name.endswith(".perf.data"):
+        if not name.endswith((".perf.data", ".perf.txt")):
             continue
-        base = name[: -len(".perf.data")]
+        base = name[: -len(".perf.data")] if name.endswith(".perf.data") else name[: -len(".perf.txt")]
         milter, path, io, connections, _ = base.rsplit("-", 4)
         run = json.load(open(os.path.join(folder, base + ".json")))
         if "measuredFrom" not in run:
