@@ -31,7 +31,8 @@ import statistics
 import subprocess
 import sys
 
-CLIENTS = {"c": "C protocol client", "async": "plug-in, async", "blocking": "plug-in, blocking"}
+from runs import CLIENTS, client_order, find
+
 USER_GROUPS = ["our managed code", ".NET libraries", "runtime", "C library", "C client"]
 KERNEL_SPACE = 0xFFFF800000000000  # x86-64: addresses from here up are the kernel's, modules included
 # A compiled method as .NET's perf map names it: "[Assembly] Namespace.Type[generic arguments]::Method(...)".
@@ -162,21 +163,18 @@ def main():
     folder = args[0]
     frequency = float(args[1]) if len(args) > 1 else 999.0
     rows = collections.defaultdict(list)
-    for name in sorted(os.listdir(folder)):
-        if not name.endswith((".perf.data", ".perf.txt")):
-            continue
-        base = name[: -len(".perf.data")] if name.endswith(".perf.data") else name[: -len(".perf.txt")]
-        milter, path, io, connections, _ = base.rsplit("-", 4)
-        run = json.load(open(os.path.join(folder, base + ".json")))
-        if "measuredFrom" not in run:
-            sys.exit(f"{base}.json has no measuredFrom: a client from before PERF=1")
-        rows[(milter, path, int(connections), io)].append((run, split(os.path.join(folder, name), run, frequency, functions)))
+    for suffix in (".perf.data", ".perf.txt"):
+        for key, recordings in find([folder], suffix).items():
+            for recording in recordings:
+                run = json.load(open(recording[: -len(suffix)] + ".json"))
+                if "measuredFrom" not in run:
+                    sys.exit(f"{recording[: -len(suffix)]}.json has no measuredFrom: a client from before PERF=1")
+                rows[key].append((run, split(recording, run, frequency, functions)))
     if not rows:
         sys.exit(f"no .perf.data in {folder}")
 
-    order = {io: i for i, io in enumerate(CLIENTS)}
-    milters = list(dict.fromkeys(k[0] for k in rows))
-    keys = sorted(rows, key=lambda k: (milters.index(k[0]), k[1], k[2], order.get(k[3], 9)))
+    milters = sorted({k[0] for k in rows}, key=lambda m: (m == "warm", m))  # the warm rows (PERF_WARM) after the live ones
+    keys = sorted(rows, key=lambda k: (milters.index(k[0]), k[1], k[2], client_order(k[3])))
 
     print()
     print(f"Where each client's CPU went, µs per transaction over the measured run (perf at {frequency:.0f} Hz; the median of each row's runs):")

@@ -1,0 +1,31 @@
+"""The runs run.sh keeps: one file per client run, named <milter>-<path>-<io>-<connections>-<run> (.json, and with
+PERF=1 .perf.data and the .NET symbol map), and the names the tables give the clients. table.py and cpu-split.py
+read them through here."""
+import os
+
+# The clients in the order the tables list them, and their names there.
+CLIENTS = {"c": "C protocol client", "async": "plug-in, async", "blocking": "plug-in, blocking"}
+
+
+def parse(base):
+    """(milter, path, io, connections) of a run's file name without its extension, or None when it is not a run's."""
+    if base.count("-") < 4 or base.startswith(("idle-", "scale-")):
+        return None
+    milter, path, io, connections, _ = base.rsplit("-", 4)
+    return milter, path, io, int(connections)
+
+
+def find(folders, suffix):
+    """{(milter, path, connections, io): [path of each run's file with that suffix]} in the folders."""
+    runs = {}
+    for folder in folders:
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(suffix) and (key := parse(name[: -len(suffix)])) is not None:
+                milter, path, io, connections = key
+                runs.setdefault((milter, path, connections, io), []).append(os.path.join(folder, name))
+    return runs
+
+
+def client_order(io):
+    """Where a client's rows come among a configuration's: the C client first."""
+    return list(CLIENTS).index(io) if io in CLIENTS else len(CLIENTS)
