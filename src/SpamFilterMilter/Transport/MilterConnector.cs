@@ -73,7 +73,7 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
     {
         var causes = new List<string>();
         var (socket, stream) = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
-            ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"can't connect to {EndpointName}: {causes[0]}");
+            ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"can't connect to {EndpointName}: {Because(causes)}");
         return new MilterConnection(socket, stream, EndpointName, Telemetry);
     }
 
@@ -91,8 +91,15 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
         }
 
         throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null,
-            $"can't connect to {EndpointName}: {string.Join("; ", causes)}");
+            $"can't connect to {EndpointName}: {Because(causes)}");
     }
+
+    /// <summary>
+    /// Why every attempt failed, each cause naming the address it tried; one cause that names the endpoint itself (an
+    /// address given as such, a UNIX socket) without that name again.
+    /// </summary>
+    private string Because(List<string> causes) =>
+        causes is [var only] && only.StartsWith(EndpointName + ": ", StringComparison.Ordinal) ? only[(EndpointName.Length + 2)..] : string.Join("; ", causes);
 
     /// <summary>
     /// Through SOCKS5: for each destination (each address of HOST, or its name), connect to the SOCKS
@@ -219,8 +226,13 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
         }
         catch (SocketException e)
         {
-            causes.Add($"{where}: {e.Message}");
-            Log.ConnectAttemptFailed(logger, LogName, where, e.Message);
+            // Linux says ENOENT, a socket file that is not there, in words meant for addresses: "Cannot assign requested address".
+            // .NET's asynchronous connect appends the address to its message: the cause names it in front already.
+            var why = endpoint is UnixDomainSocketEndPoint && server.UnixSocketPath is { } path && !File.Exists(path)
+                ? $"no such socket ({path} does not exist: is the milter running?)"
+                : e.Message.EndsWith(" " + where, StringComparison.Ordinal) ? e.Message[..^(where.Length + 1)] : e.Message;
+            causes.Add($"{where}: {why}");
+            Log.ConnectAttemptFailed(logger, LogName, where, why);
             return null;
         }
         finally

@@ -161,6 +161,32 @@ public class MilterConnectorTests
         Assert.That(error.Cause, Does.Contain($"[::1]:{v4Port}: Connection refused").And.Contain($"127.0.0.1:{v4Port}: Connection refused"));
     }
 
+    [TestCase("Async")]
+    [TestCase("Blocking")]
+    public void A_refused_address_given_as_such_is_named_once(string ioMode)
+    {
+        var port = ClosedPort(IPAddress.Loopback);
+        var connector = Connectors.ToFirstServer(Options("127.0.0.1", port, Enum.Parse<IoMode>(ioMode)));
+
+        var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;
+
+        Assert.That(error.Cause, Is.EqualTo($"can't connect to 127.0.0.1:{port}: Connection refused"));
+    }
+
+    [TestCase("Async")]
+    [TestCase("Blocking")]
+    public void A_UNIX_socket_that_does_not_exist_is_said_to_be_missing_not_an_address_problem(string ioMode)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"no-such-milter-{Guid.NewGuid():N}.sock");
+        var options = Options("unix:" + path, 0, Enum.Parse<IoMode>(ioMode));
+        options.UnixSocketPath = path;
+        var connector = Connectors.ToFirstServer(options);
+
+        var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;
+
+        Assert.That(error.Cause, Is.EqualTo($"can't connect to unix:{path}: no such socket ({path} does not exist: is the milter running?)"));
+    }
+
     [Test]
     public void A_name_that_does_not_resolve_is_a_connect_failure_naming_it()
     {
