@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using SpamFilterMilter.Host.Running;
 
 namespace SpamFilterMilter.Tools;
@@ -14,9 +15,50 @@ internal static class CommandLineUsage
     {
         foreach (var problem in parsed.Errors)
         {
-            await error.WriteLineAsync(problem.Message).ConfigureAwait(false);
+            await error.WriteLineAsync(Say(problem)).ConfigureAwait(false);
+        }
+
+        if (parsed.Errors.Count > 0 && parsed.CommandResult.Command is { Subcommands.Count: > 0 } command
+            && parsed.CommandResult.Children.All(c => c is not CommandResult))
+        {
+            // No command given, or one it does not know: the ones it has, rather than only "required command was not provided".
+            await error.WriteLineAsync($"Commands: {string.Join(", ", command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name))} ({command.Name} --help says more).")
+                .ConfigureAwait(false);
         }
 
         return parsed.Errors.Count > 0;
+    }
+
+    /// <summary>
+    /// One problem, in words: a value that is not a number names the option as it was typed and the value, where
+    /// System.CommandLine would name a .NET type ("as expected type 'System.Nullable`1[System.Int32]'").
+    /// </summary>
+    private static string Say(ParseError problem)
+    {
+        var option = problem.SymbolResult switch
+        {
+            OptionResult result => result,
+            ArgumentResult { Parent: OptionResult result } => result,
+            _ => null,
+        };
+        if (option is null || option.Tokens.Count == 0)
+        {
+            return problem.Message;
+        }
+
+        var name = option.IdentifierToken?.Value ?? option.Option.Name;
+        var type = Nullable.GetUnderlyingType(option.Option.ValueType) ?? option.Option.ValueType;
+        var what = !problem.Message.StartsWith("Cannot parse argument", StringComparison.Ordinal) ? null
+            : type == typeof(int) || type == typeof(long) ? "a whole number"
+            : type == typeof(double) ? "a number"
+            : null;
+        if (what is not null)
+        {
+            return $"{name}: \"{option.Tokens[^1].Value}\" is not {what}.";
+        }
+
+        // Otherwise its own words on one line ("Must be one of:" lists a value a line), after the option they are about.
+        var words = string.Join(' ', problem.Message.Split(['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        return words.StartsWith(name, StringComparison.Ordinal) ? words : $"{name}: {words}";
     }
 }

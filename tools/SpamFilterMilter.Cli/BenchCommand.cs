@@ -68,9 +68,16 @@ internal static class BenchCommand
 
             var settings = new BenchSettings(result.GetValue(count), result.GetValue(connections), result.GetValue(size), result.GetValue(headers), result.GetValue(warmup), result.GetValue(stages),
                 TimeSpan.FromSeconds(result.GetValue(warmupTime)), result.GetValue(sessionMessages));
-            if (settings.Transactions < settings.Connections || settings.Connections < 1 || settings.Size < 0 || settings.Headers < 0 || settings.SessionMessages < 0)
+            var wrong = settings.Connections < 1 ? $"--connections: {settings.Connections}: at least one connection"
+                : settings.Transactions < settings.Connections ? $"--transactions: {settings.Transactions}: at least one transaction per connection ({settings.Connections})"
+                : settings.Size < 0 ? $"--size: {settings.Size}: a body of 0 bytes or more"
+                : settings.Headers < 0 ? $"--headers: {settings.Headers}: 0 header fields or more"
+                : settings.SessionMessages < 0 ? $"--session-messages: {settings.SessionMessages}: 0 (one session for the run) or more"
+                : settings.Warmup < 0 ? $"--warmup: {settings.Warmup}: 0 transactions or more"
+                : null;
+            if (wrong is not null)
             {
-                throw new ArgumentException("Need at least one transaction per connection, and sizes of 0 or more.");
+                throw new ArgumentException($"{wrong} is needed.");
             }
 
             var report = await RunAsync(options, settings, result.GetValue(quiet) ? null : terminal, cancellationToken).ConfigureAwait(false);
@@ -144,6 +151,8 @@ internal static class BenchCommand
                 if (decision.Failure is not null)
                 {
                     refused = decision.Failure;
+                    await session.DisposeAsync().ConfigureAwait(false); // broken: the next message tries a new one
+                    session = null;
                     return null;
                 }
 
@@ -376,7 +385,7 @@ internal sealed record BenchReport(
     IReadOnlyList<StageLatency> Stages, double ThreadPoolWorkItems, long JitCompiledMethods = 0, int FewestPerConnection = 0, int MostPerConnection = 0,
     (double Voluntary, double Involuntary)? SwitchesPerTransaction = null, int? IoThreads = null, double MeasuredFrom = 0)
 {
-    public string ToText() => string.Create(CultureInfo.InvariantCulture, $"""
+    public string ToText() => Transactions == 0 ? NothingMeasured : string.Create(CultureInfo.InvariantCulture, $"""
         {Milter}: {Transactions} transactions over {Settings.Connections} connection(s){(Settings.SessionMessages == 1 ? ", each in a session of its own" : Settings.SessionMessages > 1 ? $", {Settings.SessionMessages} per session" : "")}, {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O{(IoThreads is { } threads ? $" on IO_THREADS={threads}" : "")}, after {WarmupTransactions} to warm up
           throughput      {TransactionsPerSecond,10:0} transactions/s ({Seconds:0.00} s)
           latency         p50 {P50:0.000} ms   p90 {P90:0.000} ms   p99 {P99:0.000} ms   max {Max:0.0} ms
@@ -389,6 +398,13 @@ internal sealed record BenchReport(
           failures        {Failures}{(FirstFailure is null ? "" : $" (first: {FirstFailure})")}
         {string.Concat(Stages.Select(t => string.Create(CultureInfo.InvariantCulture,
             $"  stage {t.Stage,-9} {t.Count,8} replies   p50 {t.P50:0.000} ms   p99 {t.P99:0.000} ms   max {t.Max:0.0} ms\n")))}
+        """);
+
+    // Every transaction failed (the milter cannot be reached, say): no throughput, latency or CPU of failures.
+    private string NothingMeasured => string.Create(CultureInfo.InvariantCulture, $"""
+        {Milter}: nothing measured over {Settings.Connections} connection(s): every transaction failed
+          failures        {Failures}{(FirstFailure is null ? "" : $" (first: {FirstFailure})")}
+
         """);
 
     private string SwitchesText => SwitchesPerTransaction is (var waited, var preempted)

@@ -22,7 +22,8 @@ internal static class CheckCommand
         var facts = new SessionOptions();
         var json = new Option<bool>("--json") { Description = "Print one JSON object, for scripts." };
         var diff = new Option<bool>("--diff") { Description = "Show the edited message as a diff of the original." };
-        var debug = new Option<int>("--debug") { Description = "The plug-in's DEBUG level on standard error (0, 1, 2).", DefaultValueFactory = _ => 0 };
+        var debug = new Option<int?>("--debug") { Description = "The plug-in's DEBUG level on standard error (0, 1, 2), in place of the option file's DEBUG." };
+        debug.AcceptOnlyFromAmong("0", "1", "2");
 
         var command = new Command("check", "Run one message through a milter and show each stage's decision, the verdict, the action string and the edited message.")
         {
@@ -33,7 +34,11 @@ internal static class CheckCommand
         command.SetAction(async (result, cancellationToken) =>
         {
             var options = target.Resolve(result);
-            options.Debug = result.GetValue(debug);
+            if (result.GetValue(debug) is { } level)
+            {
+                options.Debug = level; // otherwise the option file's, or --option DEBUG=
+            }
+
             var session = facts.Resolve(result); // before the message is read: a malformed option is never sent
             var bytes = await ReadMessageAsync(result.GetValue(message)!, terminal, cancellationToken).ConfigureAwait(false);
             var report = await RunAsync(options, terminal.Logging, bytes, session.EnvelopeOf(bytes), session.Client, session.Helo, session.Macros,
@@ -55,7 +60,10 @@ internal static class CheckCommand
     {
         if (path != "-")
         {
-            return await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+            // .NET's words would be "Access to the path … is denied" for a folder and "Could not find file" for nothing there.
+            return Directory.Exists(path) ? throw new IOException($"{path}: is a folder, not a message file")
+                : !File.Exists(path) ? throw new FileNotFoundException($"{path}: no such message file", path)
+                : await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
         }
 
         using var buffer = new MemoryStream();

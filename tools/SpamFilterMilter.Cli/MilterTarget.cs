@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Configuration;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Options;
 
 namespace SpamFilterMilter.Cli;
@@ -84,6 +85,13 @@ internal sealed class MilterTarget
         }
 
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
-        return MilterOptions.FromConfiguration(configuration, source);
+        try
+        {
+            return MilterOptions.FromConfiguration(configuration, source);
+        }
+        catch (SpamFilterConfigurationException e) when (host is not null && e.Option == "PORT" && e.Problem == "required option is missing" && e.MoreProblems.Count == 0)
+        {
+            throw new ArgumentException($"--host {host} needs --port, the milter's TCP port (or --host unix:/path for a UNIX socket).", e);
+        }
     }
 }

@@ -64,6 +64,13 @@ internal static class ProbeCommand
             catch (IOException e)
             {
                 await terminal.Error.WriteLineAsync($"milter {options.EndpointName}: {e.Message}").ConfigureAwait(false);
+                if (result.GetValue(json))
+                {
+                    // A script reading standard output gets an answer either way, as check --json gives one.
+                    await terminal.Output.WriteAsync(new JsonObject { ["milter"] = options.EndpointName, ["failure"] = e.Message }
+                        .ToJsonString(JsonOutput.Options) + Environment.NewLine).ConfigureAwait(false);
+                }
+
                 return (int)ToolExitCode.ProblemsFound;
             }
 

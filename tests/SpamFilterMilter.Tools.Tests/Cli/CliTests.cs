@@ -294,7 +294,13 @@ public class CliTests : TempFolderTest
     private static readonly object[] BadUsage =
     [
         new object[] { new[] { "check", "message.eml" }, "Say which milter" },
-        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1" }, "PORT" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1" }, "--host 127.0.0.1 needs --port, the milter's TCP port" },
+        new object[] { new[] { "probe", "--host", "127.0.0.1", "--port", "abc" }, "--port: \"abc\" is not a whole number." },
+        new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "--warmup-time", "soon" }, "--warmup-time: \"soon\" is not a number." },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--debug", "7" }, "--debug: Argument '7' not recognized. Must be one of: '0' '1' '2'" },
+        new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "-c", "0" }, "--connections: 0: at least one connection is needed." },
+        new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "-s", "-1" }, "--size: -1: a body of 0 bytes or more is needed." },
+        new object[] { Array.Empty<string>(), "Commands: check, probe, check-config, bench, soak (" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT=soon" }, "TIMEOUT" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT" }, "expected NAME=VALUE" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "novalue" }, "expected NAME=VALUE" },
@@ -342,9 +348,32 @@ public class CliTests : TempFolderTest
         var missing = Path.Combine(Folder.Path, "no-such-message.eml");
 
         var run = await CliAsync(["check", missing, "--host", "127.0.0.1", "--port", "1"]);
+        var folder = await CliAsync(["check", Folder.Path, "--host", "127.0.0.1", "--port", "1"]);
 
-        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
-        Assert.That(run.Error, Does.Contain(missing));
+        Assert.That((run.Exit, folder.Exit), Is.EqualTo(((int)ToolExitCode.ProblemsFound, (int)ToolExitCode.ProblemsFound)));
+        Assert.That(run.Error.TrimEnd(), Is.EqualTo($"{missing}: no such message file"));
+        Assert.That(folder.Error.TrimEnd(), Is.EqualTo($"{Folder.Path}: is a folder, not a message file"), "not .NET's \"Access to the path is denied\"");
+    }
+
+    [Test]
+    public async Task Check_logs_at_the_option_files_DEBUG_level_unless_debug_is_given()
+    {
+        var config = Folder.Write("milter.opt", $"HOST=127.0.0.1\nPORT={ServerProcess.FreePort()}\nDEBUG=2\n");
+        var levels = new List<int>();
+        async Task<int> CheckAsync(params string[] more)
+        {
+            using var output = new StringWriter();
+            using var error = new StringWriter();
+            var terminal = new Terminal(() => new MemoryStream(Encoding.UTF8.GetBytes(Message)), output, error, ErrorIsTerminal: false,
+                level => { levels.Add(level); return NullLoggerFactory.Instance; });
+            return await CommandLine.RunAsync(["check", "-", "--config", config, .. more], terminal);
+        }
+
+        var fromFile = await CheckAsync();
+        var fromCommandLine = await CheckAsync("--debug", "0");
+
+        Assert.That((fromFile, fromCommandLine), Is.EqualTo(((int)ToolExitCode.ProblemsFound, (int)ToolExitCode.ProblemsFound)), "nothing listens: the failure outcome");
+        Assert.That(levels, Is.EqualTo(new[] { 2, 0 }), "the option file's DEBUG=2, then --debug 0 in its place");
     }
 
     [Test]
@@ -409,6 +438,18 @@ public class CliTests : TempFolderTest
 
         Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
         Assert.That(run.Error, Does.StartWith($"milter 127.0.0.1:{port}: "));
+    }
+
+    [Test]
+    public async Task Probe_as_json_gives_scripts_the_failure_on_standard_output_too()
+    {
+        var port = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var run = await CliAsync(["probe", "--host", "127.0.0.1", "--port", port, "--json"]);
+
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(run.Json.GetProperty("milter").GetString(), Is.EqualTo($"127.0.0.1:{port}"));
+        Assert.That(run.Json.GetProperty("failure").GetString(), Is.EqualTo($"can't connect to 127.0.0.1:{port}: Connection refused"));
     }
 
     [TestCase("async")]
@@ -516,6 +557,22 @@ public class CliTests : TempFolderTest
         Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
         // The first message timed out and broke the only connection's session; the second was never run: both failed.
         Assert.That(run.Output, Does.Match(@"failures\s+2 \(first: .*SMFIC_BODYEOB"));
+    }
+
+    [Test]
+    public async Task Bench_against_a_milter_it_cannot_reach_reports_nothing_measured_not_the_speed_of_its_failures()
+    {
+        var port = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string[] args = ["bench", "--host", "127.0.0.1", "--port", port, "-n", "10", "-c", "2", "--warmup-time", "0", "--no-progress"];
+
+        var text = await CliAsync(args);
+        var json = await CliAsync([.. args, "--json"]);
+
+        Assert.That((text.Exit, json.Exit), Is.EqualTo(((int)ToolExitCode.ProblemsFound, (int)ToolExitCode.ProblemsFound)));
+        Assert.That(text.Output, Does.StartWith($"milter 127.0.0.1:{port}: nothing measured over 2 connection(s): every transaction failed\n"));
+        Assert.That(text.Output, Does.Contain($"failures        10 (first: milter 127.0.0.1:{port}: connect: can't connect to 127.0.0.1:{port}: Connection refused)"));
+        Assert.That(text.Output, Does.Not.Contain("throughput"));
+        Assert.That((json.Json.GetProperty("transactions").GetInt32(), json.Json.GetProperty("failures").GetInt32()), Is.EqualTo((0, 10)));
     }
 
     [Test]
