@@ -18,6 +18,10 @@ lane=all
 case "${1:-}" in
     "") ;;
     --unit) lane=unit ;;
+    -h|--help)
+        sed -n '2,/^set -uo pipefail/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
     *)
         echo "usage: bash tests/run-tests.sh [--unit]" >&2
         exit 2

@@ -31,7 +31,7 @@ import statistics
 import subprocess
 import sys
 
-from runs import CLIENTS, client_order, find
+from runs import CLIENTS, client_order, find, folders, refuse, usage
 
 USER_GROUPS = ["our managed code", ".NET libraries", "runtime", "C library", "C client"]
 KERNEL_SPACE = 0xFFFF800000000000  # x86-64: addresses from here up are the kernel's, modules included
@@ -154,14 +154,19 @@ def median(values):
 
 
 def main():
-    args = sys.argv[1:]
+    args = usage(__doc__, sys.argv[1:], 1)
     functions = None
     if "--functions" in args:
         at = args.index("--functions")
+        if at + 1 >= len(args):
+            refuse("--functions needs a regular expression (say 'SpamFilterMilter\\.Protocol\\.')")
         functions = args[at + 1]
         del args[at:at + 2]
-    folder = args[0]
-    frequency = float(args[1]) if len(args) > 1 else 999.0
+    folder = folders(usage(__doc__, args, 1)[:1])[0]
+    try:
+        frequency = float(args[1]) if len(args) > 1 else 999.0
+    except ValueError:
+        refuse(f"{args[1]}: not a sampling frequency in Hz (run.sh records at 999)")
     rows = collections.defaultdict(list)
     for suffix in (".perf.data", ".perf.txt"):
         for key, recordings in find([folder], suffix).items():

@@ -39,6 +39,11 @@
 # SMFIC_QUIT_NC; compared with the C client reconnecting), unix (a UNIX-domain socket, both clients),
 # socks (through microsocks, both clients).
 set -euo pipefail
+case "${1:-}" in # configured by environment variables only: the comment above is the usage
+    "") ;;
+    -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "$(basename "$0"): takes no arguments, only environment variables ($0 --help lists them)" >&2; exit 2 ;;
+esac
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${N:-10000}

@@ -9,9 +9,10 @@ import json
 import sys
 from statistics import median
 
-from runs import CLIENTS, client_order, find
+from runs import CLIENTS, client_order, find, folders, usage
 
-milters, paths, folders = sys.argv[1].split(), sys.argv[2].split(), sys.argv[3:]
+arguments = usage(__doc__, sys.argv[1:], 3)
+milters, paths, folders = arguments[0].split(), arguments[1].split(), folders(arguments[2:])
 runs = {key: [json.load(open(name)) for name in names]
         for key, names in find(folders, ".json").items() if key[0] in milters and key[1] in paths}
 if not runs:
