@@ -10,14 +10,15 @@ namespace SpamFilterMilter.Tests;
 public class DocumentationTests
 {
     [Test]
-    public void Docs_options_md_documents_every_milter_option_with_its_default()
+    public void Docs_options_md_documents_every_milter_option_with_its_default_and_the_numbers_it_accepts()
     {
         var page = File.ReadAllText(Repository.Path("docs/options.md"));
 
         foreach (var option in MilterOptions.Descriptors.Values)
         {
             var expectedDefault = option.Default.StartsWith('(') ? option.Default : $"`{option.Default}`";
-            Assert.That(page, Does.Contain($"| `{option.Name}` | {expectedDefault} |"), option.Name);
+            var range = option.Range is var (min, max) ? $"{min} to {max}" : "-";
+            Assert.That(page, Does.Contain($"| `{option.Name}` | {expectedDefault} | {range} |"), option.Name);
         }
     }
 

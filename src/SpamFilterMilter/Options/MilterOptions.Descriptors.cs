@@ -8,7 +8,11 @@ namespace SpamFilterMilter.Options;
 public sealed partial class MilterOptions
 {
     /// <summary>One option: its name, whether it is required, its default as documented, and how it is parsed.</summary>
-    internal sealed record Descriptor(string Name, bool Required, string Default, string Summary, Action<MilterOptions, string> Apply);
+    internal sealed record Descriptor(string Name, bool Required, string Default, string Summary, Action<MilterOptions, string> Apply)
+    {
+        /// <summary>The whole numbers the option accepts, or null for one that is not a number.</summary>
+        public (int Min, int Max)? Range { get; init; }
+    }
 
     /// <summary>Every option the file may hold, in documentation order.</summary>
     internal static IReadOnlyDictionary<string, Descriptor> Descriptors { get; } = new[]
@@ -31,38 +35,38 @@ public sealed partial class MilterOptions
                         : (e.Host.Contains(':', StringComparison.Ordinal) ? $"[{e.Host}]" : e.Host) + (e.Port is { } port ? $":{port}" : string.Empty)));
                 }
             }),
-        new Descriptor("PORT", true, "(required)", "Milter TCP port.",
-            (o, v) => o.Port = ParseInteger(v, 1, 65535)),
-        new Descriptor("DEBUG", false, "0", "0 warnings and failures, 1 one line per message, 2 every packet.",
-            (o, v) => o.Debug = ParseInteger(v, 0, 2)),
-        new Descriptor("TIMEOUT", false, "3600", "Hundredths of a second allowed for each connect, write and read, unless CONNECT_TIMEOUT, COMMAND_TIMEOUT or CONTENT_TIMEOUT says otherwise.",
-            (o, v) => o.Timeout = Hundredths(v)),
+        Integer("PORT", true, "(required)", "Milter TCP port.", 1, 65535,
+            (o, number) => o.Port = number),
+        Integer("DEBUG", false, "0", "0 warnings and failures, 1 one line per message, 2 every packet.", 0, 2,
+            (o, number) => o.Debug = number),
+        Duration("TIMEOUT", "3600", "Hundredths of a second allowed for each connect, write and read, unless CONNECT_TIMEOUT, COMMAND_TIMEOUT or CONTENT_TIMEOUT says otherwise.",
+            (o, duration) => o.Timeout = duration),
         new Descriptor("SOCKS_HOST", false, "(none)", "SOCKS5 server to connect through.",
             (o, v) => o.SocksHost = v.Length == 0 ? null : MilterServer.ParseHost(v)),
-        new Descriptor("SOCKS_PORT", false, "1080", "SOCKS5 server port.",
-            (o, v) => o.SocksPort = ParseInteger(v, 1, 65535)),
+        Integer("SOCKS_PORT", false, "1080", "SOCKS5 server port.", 1, 65535,
+            (o, number) => o.SocksPort = number),
         new Descriptor("SOCKS_PASSWORD", false, "(none)", "Password for SOCKS5 username/password authentication.",
             (o, v) => o.SocksPassword = v.Length == 0 ? null : v),
-        new Descriptor("CONNECT_TIMEOUT", false, "TIMEOUT", "Hundredths of a second allowed for connecting, all DNS addresses together.",
-            (o, v) => o.ConnectTimeout = Hundredths(v)),
-        new Descriptor("COMMAND_TIMEOUT", false, "TIMEOUT", "Hundredths of a second allowed for each write and read of OPTNEG, CONNECT, HELO, MAIL, RCPT, DATA, UNKNOWN and ABORT (Postfix's milter_command_timeout).",
-            (o, v) => o.CommandTimeout = Hundredths(v)),
-        new Descriptor("CONTENT_TIMEOUT", false, "TIMEOUT", "Hundredths of a second allowed for each write and read of a header, the end of headers, a body packet and the end of the message (Postfix's milter_content_timeout).",
-            (o, v) => o.ContentTimeout = Hundredths(v)),
-        new Descriptor("MESSAGE_TIMEOUT", false, "30000", "Hundredths of a second the milter may take over one message, all its replies together.",
-            (o, v) => o.MessageTimeout = Hundredths(v)),
-        new Descriptor("MAX_REPLIES", false, "10000", "Most packets a milter may send in answer to one event (PROGRESS included).",
-            (o, v) => o.MaxReplies = ParseInteger(v, 1, 1_000_000)),
-        new Descriptor("MAX_EDITS", false, "1000", "Most modifications a milter may make to one message.",
-            (o, v) => o.MaxEdits = ParseInteger(v, 1, 1_000_000)),
-        new Descriptor("MAX_PACKET", false, "1048575", "Largest packet accepted from the milter, in bytes.",
-            (o, v) => o.MaxPacket = ParseInteger(v, 65_535, 16 * 1024 * 1024)),
-        new Descriptor("MAX_REPLACEMENT_BODY", false, "67108864", $"Largest replacement body accepted from the milter, in bytes (at most 2147483647; a body over {SpilledBodyMiB} MiB is kept on disk).",
-            (o, v) => o.MaxReplacementBody = ParseInteger(v, 0, int.MaxValue)),
+        Duration("CONNECT_TIMEOUT", "TIMEOUT", "Hundredths of a second allowed for connecting, all DNS addresses together.",
+            (o, duration) => o.ConnectTimeout = duration),
+        Duration("COMMAND_TIMEOUT", "TIMEOUT", "Hundredths of a second allowed for each write and read of OPTNEG, CONNECT, HELO, MAIL, RCPT, DATA, UNKNOWN and ABORT (Postfix's milter_command_timeout).",
+            (o, duration) => o.CommandTimeout = duration),
+        Duration("CONTENT_TIMEOUT", "TIMEOUT", "Hundredths of a second allowed for each write and read of a header, the end of headers, a body packet and the end of the message (Postfix's milter_content_timeout).",
+            (o, duration) => o.ContentTimeout = duration),
+        Duration("MESSAGE_TIMEOUT", "30000", "Hundredths of a second the milter may take over one message, all its replies together.",
+            (o, duration) => o.MessageTimeout = duration),
+        Integer("MAX_REPLIES", false, "10000", "Most packets a milter may send in answer to one event (PROGRESS included).", 1, 1_000_000,
+            (o, number) => o.MaxReplies = number),
+        Integer("MAX_EDITS", false, "1000", "Most modifications a milter may make to one message.", 1, 1_000_000,
+            (o, number) => o.MaxEdits = number),
+        Integer("MAX_PACKET", false, "1048575", "Largest packet accepted from the milter, in bytes.", 65_535, 16 * 1024 * 1024,
+            (o, number) => o.MaxPacket = number),
+        Integer("MAX_REPLACEMENT_BODY", false, "67108864", $"Largest replacement body accepted from the milter, in bytes (at most 2147483647; a body over {SpilledBodyMiB} MiB is kept on disk).", 0, int.MaxValue,
+            (o, number) => o.MaxReplacementBody = number),
         new Descriptor("BODY_SPILL_DIRECTORY", false, "(the system's temporary folder)", $"Folder where a replacement body over {SpilledBodyMiB} MiB is kept while the host applies it.",
             (o, v) => o.BodySpillDirectory = v.Length == 0 ? null : ParseDirectory(v)),
-        new Descriptor("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters.",
-            (o, v) => o.MaxReplyText = ParseInteger(v, 3, 1_048_576)),
+        Integer("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters.", 3, 1_048_576,
+            (o, number) => o.MaxReplyText = number),
         new Descriptor("OFFER_MDS", false, "none", "Offer the milter larger packets: none (64 KiB - 1), 256k or 1m; used only if the milter accepts.",
             (o, v) => o.OfferMds = v.ToLowerInvariant() switch
             {
@@ -71,22 +75,20 @@ public sealed partial class MilterOptions
                 "1m" => OfferMds.Size1M,
                 _ => throw new FormatException($"\"{v}\" is not one of: none, 256k, 1m"),
             }),
-        new Descriptor("POOL_SIZE", false, "0", "Negotiated connections kept for reuse between SMTP sessions (SMFIC_QUIT_NC); 0 keeps none.",
-            (o, v) => o.PoolSize = ParseInteger(v, 0, 10_000)),
-        new Descriptor("POOL_IDLE_TIMEOUT", false, "6000", "Hundredths of a second a parked connection may wait before it is closed.",
-            (o, v) => o.PoolIdleTimeout = Hundredths(v)),
-        new Descriptor("BREAKER_THRESHOLD", false, "(3 with several servers in HOST, 0 with one)",
-            "Consecutive failures after which a server is taken out of service for BREAKER_BACKOFF; 0 never takes one out.",
-            (o, v) => o.BreakerThreshold = ParseInteger(v, 0, 1000)),
-        new Descriptor("BREAKER_BACKOFF", false, "3000", "Hundredths of a second a server stays out of service before one message probes it.",
-            (o, v) => o.BreakerBackoff = Hundredths(v)),
-        new Descriptor("BREAKER_MAX_BACKOFF", false, "30000", "Hundredths of a second the back-off may grow to: it doubles each time a probe fails.",
-            (o, v) => o.BreakerMaxBackoff = Hundredths(v)),
+        Integer("POOL_SIZE", false, "0", "Negotiated connections kept for reuse between SMTP sessions (SMFIC_QUIT_NC); 0 keeps none.", 0, 10_000,
+            (o, number) => o.PoolSize = number),
+        Duration("POOL_IDLE_TIMEOUT", "6000", "Hundredths of a second a parked connection may wait before it is closed.",
+            (o, duration) => o.PoolIdleTimeout = duration),
+        Integer("BREAKER_THRESHOLD", false, "(3 with several servers in HOST, 0 with one)", "Consecutive failures after which a server is taken out of service for BREAKER_BACKOFF; 0 never takes one out.", 0, 1000,
+            (o, number) => o.BreakerThreshold = number),
+        Duration("BREAKER_BACKOFF", "3000", "Hundredths of a second a server stays out of service before one message probes it.",
+            (o, duration) => o.BreakerBackoff = duration),
+        Duration("BREAKER_MAX_BACKOFF", "30000", "Hundredths of a second the back-off may grow to: it doubles each time a probe fails.",
+            (o, duration) => o.BreakerMaxBackoff = duration),
         new Descriptor("IO_MODE", false, "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
             (o, v) => o.IoMode = ParseChoice<IoMode>(v)),
-        new Descriptor("IO_THREADS", false, "(four per core, at least 4, at most 32)",
-            "With IO_MODE=async on Linux, the threads that read this milter's replies (shared by every milter given the same count); more connections share them.",
-            (o, v) => o.IoThreads = ParseInteger(v, 1, MaxIoThreads)),
+        Integer("IO_THREADS", false, "(four per core, at least 4, at most 32)", "With IO_MODE=async on Linux, the threads that read this milter's replies (shared by every milter given the same count); more connections share them.", 1, MaxIoThreads,
+            (o, number) => o.IoThreads = number),
         new Descriptor("SOCKS_USER", false, "(the process's user name)", "User name for SOCKS5 username/password authentication.",
             (o, v) => o.SocksUser = v.Length is > 0 and <= 255 ? v : throw new FormatException("a user name of 1 to 255 characters is required")),
         new Descriptor("SOCKS_RESOLVE", false, "local", "local: resolve HOST here and try each address through the SOCKS server; remote: the SOCKS server resolves it.",
@@ -111,6 +113,14 @@ public sealed partial class MilterOptions
             $"Macros sent {when} unless the milter asks for its own list: names separated by blanks or commas, braces optional.",
             (o, v) => set(o, MacroNames.ParseList(v)));
 
+    /// <summary>An option that is a whole number from <paramref name="min"/> to <paramref name="max"/>: the range is parsed and documented from here.</summary>
+    private static Descriptor Integer(string name, bool required, string defaultText, string summary, int min, int max, Action<MilterOptions, int> set) =>
+        new(name, required, defaultText, summary, (o, v) => set(o, ParseInteger(v, min, max))) { Range = (min, max) };
+
+    /// <summary>An option that is a duration in hundredths of a second (<see cref="Hundredths"/>).</summary>
+    private static Descriptor Duration(string name, string defaultText, string summary, Action<MilterOptions, TimeSpan> set) =>
+        new(name, false, defaultText, summary, (o, v) => set(o, Hundredths(v))) { Range = (1, MaxHundredths) };
+
     private static int ParseInteger(string value, int min, int max)
     {
         if (!int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
@@ -129,8 +139,11 @@ public sealed partial class MilterOptions
         return number;
     }
 
+    /// <summary>The longest duration an option may give: a day, in hundredths of a second.</summary>
+    private const int MaxHundredths = 8_640_000;
+
     /// <summary>A duration in hundredths of a second (Messaging Server's unit), up to a day.</summary>
-    private static TimeSpan Hundredths(string value) => TimeSpan.FromMilliseconds(10.0 * ParseInteger(value, 1, 8_640_000));
+    private static TimeSpan Hundredths(string value) => TimeSpan.FromMilliseconds(10.0 * ParseInteger(value, 1, MaxHundredths));
 
     private static T ParseChoice<T>(string value)
         where T : struct, Enum
