@@ -19,7 +19,7 @@ internal static class CommandLineUsage
         }
 
         if (parsed.Errors.Count > 0 && parsed.CommandResult.Command is { Subcommands.Count: > 0 } command
-            && parsed.CommandResult.Children.All(c => c is not CommandResult))
+            && (command.Action is null || parsed.UnmatchedTokens.Count > 0))
         {
             // No command given, or one it does not know: the ones it has, rather than only "required command was not provided".
             await error.WriteLineAsync($"Commands: {string.Join(", ", command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name))} ({command.Name} --help says more).")

@@ -39,9 +39,14 @@ internal static class SoakCommand
         {
             var settings = new SoakSettings(result.GetValue(connections), TimeSpan.FromSeconds(result.GetValue(duration)), result.GetValue(messages),
                 TimeSpan.FromSeconds(result.GetValue(interval)));
-            if (settings.Connections < 1 || settings.Messages < 1 || settings.Duration <= TimeSpan.Zero || settings.Interval <= TimeSpan.Zero)
+            var wrong = settings.Connections < 1 ? $"--connections: {settings.Connections}: at least one session"
+                : settings.Messages < 1 ? $"--messages: {settings.Messages}: at least one message per session"
+                : settings.Duration <= TimeSpan.Zero ? $"--duration: {result.GetValue(duration)}: more than 0 seconds"
+                : settings.Interval <= TimeSpan.Zero ? $"--interval: {result.GetValue(interval)}: more than 0 seconds"
+                : null;
+            if (wrong is not null)
             {
-                throw new ArgumentException("Need at least one connection, one message per session, and a positive duration and interval.");
+                throw new ArgumentException($"{wrong} is needed.");
             }
 
             var report = await RunAsync(target.Resolve(result), settings, terminal, cancellationToken).ConfigureAwait(false);

@@ -301,6 +301,7 @@ public class CliTests : TempFolderTest
         new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "-c", "0" }, "--connections: 0: at least one connection is needed." },
         new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "-s", "-1" }, "--size: -1: a body of 0 bytes or more is needed." },
         new object[] { Array.Empty<string>(), "Commands: check, probe, check-config, bench, soak (" },
+        new object[] { new[] { "soak", "--host", "127.0.0.1", "--port", "1", "--duration", "0" }, "--duration: 0: more than 0 seconds is needed." },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT=soon" }, "TIMEOUT" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT" }, "expected NAME=VALUE" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "novalue" }, "expected NAME=VALUE" },
