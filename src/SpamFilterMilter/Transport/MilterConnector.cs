@@ -226,11 +226,14 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
         }
         catch (SocketException e)
         {
-            // Linux says ENOENT, a socket file that is not there, in words meant for addresses: "Cannot assign requested address".
-            // .NET's asynchronous connect appends the address to its message: the cause names it in front already.
-            var why = endpoint is UnixDomainSocketEndPoint && server.UnixSocketPath is { } path && !File.Exists(path)
-                ? $"no such socket ({path} does not exist: is the milter running?)"
-                : e.Message.EndsWith(" " + where, StringComparison.Ordinal) ? e.Message[..^(where.Length + 1)] : e.Message;
+            // .NET maps ENOENT, a socket file that is not there, to the words for an address: "Cannot assign requested address".
+            // And it appends the endpoint to its message (a bare path for a UNIX socket): the cause names it in front already.
+            var said = endpoint.ToString() is { Length: > 0 } address && e.Message.EndsWith(" " + address, StringComparison.Ordinal)
+                ? e.Message[..^(address.Length + 1)]
+                : e.Message;
+            var why = endpoint is UnixDomainSocketEndPoint && e.SocketErrorCode == SocketError.AddressNotAvailable
+                ? $"no such socket ({server.UnixSocketPath} does not exist: is the milter running?)"
+                : said;
             causes.Add($"{where}: {why}");
             Log.ConnectAttemptFailed(logger, LogName, where, why);
             return null;

@@ -187,6 +187,30 @@ public class MilterConnectorTests
         Assert.That(error.Cause, Is.EqualTo($"can't connect to unix:{path}: no such socket ({path} does not exist: is the milter running?)"));
     }
 
+    [TestCase("Async")]
+    [TestCase("Blocking")]
+    public void A_UNIX_socket_left_behind_by_a_milter_that_stopped_is_refused_and_named_once(string ioMode)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"stale-milter-{Guid.NewGuid():N}.sock");
+        // The socket file is there and nothing listens on it, as when a killed milter left it behind (.NET would delete
+        // the file of a socket it closes, so this one stays open, bound and not listening).
+        using var stale = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        stale.Bind(new UnixDomainSocketEndPoint(path));
+        try
+        {
+            var options = Options("unix:" + path, 0, Enum.Parse<IoMode>(ioMode));
+            options.UnixSocketPath = path;
+
+            var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await Connectors.ToFirstServer(options).ConnectAsync(default))!;
+
+            Assert.That(error.Cause, Is.EqualTo($"can't connect to unix:{path}: Connection refused"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Test]
     public void A_name_that_does_not_resolve_is_a_connect_failure_naming_it()
     {
