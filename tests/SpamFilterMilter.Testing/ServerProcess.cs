@@ -198,6 +198,39 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>
+    /// Runs a command-line tool to its end with <paramref name="input"/> on its standard input: its exit code, and its
+    /// standard output and standard error apart (a report and its errors); past <paramref name="within"/> it is killed
+    /// with everything it started, and the test fails rather than leave it running.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunToEndAsync(string program, IEnumerable<string> arguments, TimeSpan within,
+        string input = "")
+    {
+        var start = new ProcessStartInfo(program, arguments)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.StandardInput.WriteAsync(input).ConfigureAwait(false);
+        process.StandardInput.Close();
+        using var timeout = new CancellationTokenSource(within);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{program} {string.Join(' ', arguments)} did not finish within {within.TotalSeconds} s");
+        }
+
+        return (process.ExitCode, await output.ConfigureAwait(false), await error.ConfigureAwait(false));
+    }
+
+    /// <summary>
     /// The first line of its output that <paramref name="pattern"/> matches, written already or to come, within
     /// <paramref name="within"/> (a server that logs what it did: a test waits for the line, not for a time).
     /// </summary>

@@ -48,17 +48,18 @@ internal static class CommandLineUsage
 
         var name = option.IdentifierToken?.Value ?? option.Option.Name;
         var type = Nullable.GetUnderlyingType(option.Option.ValueType) ?? option.Option.ValueType;
-        var what = !problem.Message.StartsWith("Cannot parse argument", StringComparison.Ordinal) ? null
-            : type == typeof(int) || type == typeof(long) ? "a whole number"
-            : type == typeof(double) ? "a number"
-            : null;
-        if (what is not null)
+        var value = option.Tokens[^1].Value;
+        var whole = type == typeof(int) || type == typeof(long);
+        if (problem.Message.StartsWith("Cannot parse argument", StringComparison.Ordinal) && (whole || type == typeof(double)))
         {
-            return $"{name}: \"{option.Tokens[^1].Value}\" is not {what}.";
+            // Digits too many for the type are a number out of range, not a malformed one.
+            return whole && System.Numerics.BigInteger.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var big)
+                ? $"{name}: {value} is too {(big.Sign < 0 ? "small" : "large")}."
+                : $"{name}: \"{value}\" is not {(whole ? "a whole number" : "a number")}.";
         }
 
-        // Otherwise its own words on one line ("Must be one of:" lists a value a line), after the option they are about.
+        // Otherwise its own words on one line ("Must be one of:" lists a value a line), with the option they are about.
         var words = string.Join(' ', problem.Message.Split(['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        return words.StartsWith(name, StringComparison.Ordinal) ? words : $"{name}: {words}";
+        return words.Contains(name, StringComparison.Ordinal) ? words : $"{name}: {words}";
     }
 }

@@ -102,6 +102,7 @@ internal static class BenchCommand
         var taken = 0;
         var batch = Math.Max(1, settings.SessionMessages);
         var done = 0;
+        var succeeded = 0; // of those done: with nothing measured but failures, there is no throughput to report
         var failures = 0;
         var edited = 0;
         string? firstFailure = null;
@@ -172,6 +173,7 @@ internal static class BenchCommand
                 messages++;
             }
 
+            refused = null; // a refusal in the warm-up is not the measured run's: that run tries again
             warmedUp.Signal();
             if (blocking)
             {
@@ -209,7 +211,11 @@ internal static class BenchCommand
                     Interlocked.Increment(ref edited);
                 }
 
-                if (verdict is null || verdict.Kind == VerdictKind.Failure)
+                if (verdict is not null && verdict.Kind != VerdictKind.Failure)
+                {
+                    Interlocked.Increment(ref succeeded);
+                }
+                else
                 {
                     Interlocked.Increment(ref failures);
                     Interlocked.CompareExchange(ref firstFailure, (verdict?.Failure ?? refused)!.ToString(), null);
@@ -290,7 +296,7 @@ internal static class BenchCommand
             done / elapsed.TotalSeconds, Percentile(0.50), Percentile(0.90), Percentile(0.99), sorted.Length == 0 ? 0 : Ticks(sorted[^1]),
             sorted.Count(l => Ticks(l) >= 40), cpu.TotalMicroseconds / measured, allocated / (double)measured, stageLatencies?.Summary() ?? [], workItems / (double)measured, jitCompiled,
             ranBy.Min(), ranBy.Max(), switches is { } counted ? (counted.Voluntary / (double)measured, counted.Involuntary / (double)measured) : null,
-            options.IoMode == IoMode.Async ? options.IoThreads : null, started / (double)Stopwatch.Frequency);
+            options.IoMode == IoMode.Async ? options.IoThreads : null, started / (double)Stopwatch.Frequency, succeeded);
     }
 
     private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
@@ -383,9 +389,9 @@ internal sealed record BenchReport(
     string Milter, string Io, BenchCommand.BenchSettings Settings, int Transactions, int Failures, string? FirstFailure, int Edited, int WarmupTransactions, double Seconds,
     double TransactionsPerSecond, double P50, double P90, double P99, double Max, int Stalls, double CpuMicroseconds, double AllocatedBytes,
     IReadOnlyList<StageLatency> Stages, double ThreadPoolWorkItems, long JitCompiledMethods = 0, int FewestPerConnection = 0, int MostPerConnection = 0,
-    (double Voluntary, double Involuntary)? SwitchesPerTransaction = null, int? IoThreads = null, double MeasuredFrom = 0)
+    (double Voluntary, double Involuntary)? SwitchesPerTransaction = null, int? IoThreads = null, double MeasuredFrom = 0, int Succeeded = 0)
 {
-    public string ToText() => Transactions == 0 ? NothingMeasured : string.Create(CultureInfo.InvariantCulture, $"""
+    public string ToText() => Succeeded == 0 ? NothingMeasured : string.Create(CultureInfo.InvariantCulture, $"""
         {Milter}: {Transactions} transactions over {Settings.Connections} connection(s){(Settings.SessionMessages == 1 ? ", each in a session of its own" : Settings.SessionMessages > 1 ? $", {Settings.SessionMessages} per session" : "")}, {Settings.Headers} headers, {Settings.Size}-byte body, {Io} I/O{(IoThreads is { } threads ? $" on IO_THREADS={threads}" : "")}, after {WarmupTransactions} to warm up
           throughput      {TransactionsPerSecond,10:0} transactions/s ({Seconds:0.00} s)
           latency         p50 {P50:0.000} ms   p90 {P90:0.000} ms   p99 {P99:0.000} ms   max {Max:0.0} ms

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
@@ -23,7 +24,6 @@ internal static class CheckCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object, for scripts." };
         var diff = new Option<bool>("--diff") { Description = "Show the edited message as a diff of the original." };
         var debug = new Option<int?>("--debug") { Description = "The plug-in's DEBUG level on standard error (0, 1, 2), in place of the option file's DEBUG." };
-        debug.AcceptOnlyFromAmong("0", "1", "2");
 
         var command = new Command("check", "Run one message through a milter and show each stage's decision, the verdict, the action string and the edited message.")
         {
@@ -33,11 +33,8 @@ internal static class CheckCommand
         target.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
-            var options = target.Resolve(result);
-            if (result.GetValue(debug) is { } level)
-            {
-                options.Debug = level; // otherwise the option file's, or --option DEBUG=
-            }
+            // --debug is DEBUG, checked as the option file's is; without it, the option file's (or --option DEBUG=) counts.
+            var options = target.Resolve(result, result.GetValue(debug) is { } level ? [("--debug", "DEBUG", level.ToString(CultureInfo.InvariantCulture))] : null);
 
             var session = facts.Resolve(result); // before the message is read: a malformed option is never sent
             var bytes = await ReadMessageAsync(result.GetValue(message)!, terminal, cancellationToken).ConfigureAwait(false);

@@ -35,9 +35,14 @@ internal sealed class MilterTarget
         command.Options.Add(Settings);
     }
 
-    /// <summary>The validated options; throws a configuration error naming what is wrong.</summary>
-    public MilterOptions Resolve(ParseResult result)
+    /// <summary>
+    /// The validated options; throws a configuration error naming what is wrong. <paramref name="flags"/> are options a
+    /// command sets with flags of its own (check's --debug is DEBUG): they win over the option file and --option, are
+    /// checked by the same parser, and a wrong one is named by its flag.
+    /// </summary>
+    public MilterOptions Resolve(ParseResult result, IReadOnlyList<(string Flag, string Option, string Value)>? flags = null)
     {
+        flags ??= [];
         var config = result.GetValue(Config);
         var host = result.GetValue(Host);
         var extra = result.GetValue(Settings) ?? [];
@@ -52,7 +57,7 @@ internal sealed class MilterTarget
         {
             var fromFile = MilterOptions.Load(config.FullName);
             source = config.FullName;
-            if (extra.Length == 0)
+            if (extra.Length == 0 && flags.Count == 0)
             {
                 return fromFile;
             }
@@ -84,13 +89,24 @@ internal sealed class MilterTarget
             values[setting[..equals].Trim()] = setting[(equals + 1)..].Trim();
         }
 
+        foreach (var (_, option, value) in flags)
+        {
+            values[option] = value;
+        }
+
+        var portGiven = values.ContainsKey("PORT");
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
         try
         {
             return MilterOptions.FromConfiguration(configuration, source);
         }
-        catch (SpamFilterConfigurationException e) when (host is not null && e.Option == "PORT" && e.Problem == "required option is missing" && e.MoreProblems.Count == 0)
+        catch (SpamFilterConfigurationException e) when (e.MoreProblems.Count == 0 && flags.FirstOrDefault(f => f.Option == e.Option) is { Flag: not null } flag)
         {
+            throw new ArgumentException($"{flag.Flag}: {e.Problem}", e);
+        }
+        catch (SpamFilterConfigurationException e) when (e.MoreProblems.Count == 0 && e.Option == "PORT" && host is not null && !portGiven)
+        {
+            // Nothing gave PORT, so what is wrong with it is that it is missing: say it the command line's way.
             throw new ArgumentException($"--host {host} needs --port, the milter's TCP port (or --host unix:/path for a UNIX socket).", e);
         }
     }

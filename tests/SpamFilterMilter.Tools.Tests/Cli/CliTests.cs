@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -296,8 +295,10 @@ public class CliTests : TempFolderTest
         new object[] { new[] { "check", "message.eml" }, "Say which milter" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1" }, "--host 127.0.0.1 needs --port, the milter's TCP port" },
         new object[] { new[] { "probe", "--host", "127.0.0.1", "--port", "abc" }, "--port: \"abc\" is not a whole number." },
+        new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "-n", "99999999999" }, "-n: 99999999999 is too large." },
         new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "--warmup-time", "soon" }, "--warmup-time: \"soon\" is not a number." },
-        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--debug", "7" }, "--debug: Argument '7' not recognized. Must be one of: '0' '1' '2'" },
+        new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--debug", "7" }, "--debug: 7 is too large: out of range (0 to 2)" },
+        new object[] { new[] { "check", "message.eml", "--config", "milter.opt", "--debug", "-1" }, "--debug: -1 is too small: out of range (0 to 2)" },
         new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "-c", "0" }, "--connections: 0: at least one connection is needed." },
         new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "-s", "-1" }, "--size: -1: a body of 0 bytes or more is needed." },
         new object[] { Array.Empty<string>(), "Commands: check, probe, check-config, bench, soak (" },
@@ -317,14 +318,16 @@ public class CliTests : TempFolderTest
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--server-address", "nowhere" }, "--server-address: \"nowhere\" is not an IP address" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "j=a", "--macro", "j=b" }, "--macro j: given twice" },
         new object[] { new[] { "bench", "--host", "127.0.0.1", "--port", "1", "-n", "2", "-c", "3" }, "at least one transaction per connection" },
-        new object[] { new[] { "frobnicate" }, "frobnicate" },
+        new object[] { new[] { "frobnicate" }, "'frobnicate'" },
+        new object[] { new[] { "frobnicate" }, "Commands: check, probe, check-config, bench, soak (" },
     ];
 
     [TestCaseSource(nameof(BadUsage))]
     public async Task Bad_usage_exits_with_2_and_says_what_is_wrong(string[] args, string said)
     {
         MessageFile();
-        var inFolder = args.Select(a => a.EndsWith(".eml", StringComparison.Ordinal) ? Path.Combine(Folder.Path, a) : a).ToArray();
+        Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=1\nDEBUG=2\n");
+        var inFolder = args.Select(a => a.EndsWith(".eml", StringComparison.Ordinal) || a.EndsWith(".opt", StringComparison.Ordinal) ? Path.Combine(Folder.Path, a) : a).ToArray();
 
         var run = await CliAsync(inFolder);
 
@@ -568,8 +571,10 @@ public class CliTests : TempFolderTest
 
         var text = await CliAsync(args);
         var json = await CliAsync([.. args, "--json"]);
+        var renewed = await CliAsync([.. args, "--session-messages", "1"]); // each message a session: each failure timed
 
-        Assert.That((text.Exit, json.Exit), Is.EqualTo(((int)ToolExitCode.ProblemsFound, (int)ToolExitCode.ProblemsFound)));
+        Assert.That((text.Exit, json.Exit, renewed.Exit), Is.EqualTo(((int)ToolExitCode.ProblemsFound, (int)ToolExitCode.ProblemsFound, (int)ToolExitCode.ProblemsFound)));
+        Assert.That(renewed.Output, Does.StartWith($"milter 127.0.0.1:{port}: nothing measured over 2 connection(s): every transaction failed\n"));
         Assert.That(text.Output, Does.StartWith($"milter 127.0.0.1:{port}: nothing measured over 2 connection(s): every transaction failed\n"));
         Assert.That(text.Output, Does.Contain($"failures        10 (first: milter 127.0.0.1:{port}: connect: can't connect to 127.0.0.1:{port}: Connection refused)"));
         Assert.That(text.Output, Does.Not.Contain("throughput"));
@@ -635,26 +640,6 @@ public class CliTests : TempFolderTest
         return (exit, output);
     }
 
-    private static async Task<(int Exit, string Output, string Error)> RunExecutableWithErrorAsync(string input, params string[] args)
-    {
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "spamfilter-milter"))
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        await process.StandardInput.WriteAsync(input);
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output, await error);
-    }
+    private static Task<(int ExitCode, string Output, string Error)> RunExecutableWithErrorAsync(string input, params string[] args) =>
+        ServerProcess.RunToEndAsync(Path.Combine(AppContext.BaseDirectory, "spamfilter-milter"), args, TimeSpan.FromSeconds(30), input);
 }
