@@ -12,6 +12,7 @@
 # tests/system-packages.txt must be installed. Missing ones are installed with apt-get when this runs
 # as root; otherwise the script says which.
 set -uo pipefail
+script="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" # for --help, whatever folder it was started from
 cd "$(dirname "$0")/.."
 
 lane=all
@@ -19,11 +20,11 @@ case "${1:-}" in
     "") ;;
     --unit) lane=unit ;;
     -h|--help)
-        sed -n '2,/^set -uo pipefail/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+        sed -n '2,/^set -uo pipefail/p' "$script" | sed '$d' | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
-        echo "usage: bash tests/run-tests.sh [--unit]" >&2
+        echo "usage: bash tests/run-tests.sh [--unit] (--help says more)" >&2
         exit 2
         ;;
 esac

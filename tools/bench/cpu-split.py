@@ -166,7 +166,9 @@ def main():
     try:
         frequency = float(args[1]) if len(args) > 1 else 999.0
     except ValueError:
-        refuse(f"{args[1]}: not a sampling frequency in Hz (run.sh records at 999)")
+        frequency = 0.0
+    if not 0 < frequency < float("inf"):
+        refuse(f"{args[1]}: not a sampling frequency in Hz (run.sh records at PERF_HZ, 999 by default)")
     rows = collections.defaultdict(list)
     for suffix in (".perf.data", ".perf.txt"):
         for key, recordings in find([folder], suffix).items():

@@ -11,11 +11,7 @@
 #   tools/bench/pool.sh                       # 200 messages at concurrency 8, TIMEOUT=100 (1 s), both I/O modes
 #   N=50 C=8 TIMEOUT=50 IO=async tools/bench/pool.sh
 set -euo pipefail
-case "${1:-}" in # configured by environment variables only: the comment above is the usage
-    "") ;;
-    -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "$(basename "$0"): takes no arguments, only environment variables ($0 --help lists them)" >&2; exit 2 ;;
-esac
+. "$(dirname "$(readlink -f "$0")")/../usage.sh" "$@" # --help: the comment above
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${N:-200}

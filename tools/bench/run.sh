@@ -39,11 +39,7 @@
 # SMFIC_QUIT_NC; compared with the C client reconnecting), unix (a UNIX-domain socket, both clients),
 # socks (through microsocks, both clients).
 set -euo pipefail
-case "${1:-}" in # configured by environment variables only: the comment above is the usage
-    "") ;;
-    -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "$(basename "$0"): takes no arguments, only environment variables ($0 --help lists them)" >&2; exit 2 ;;
-esac
+. "$(dirname "$(readlink -f "$0")")/../usage.sh" "$@" # --help: the comment above
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${N:-10000}
@@ -85,10 +81,7 @@ table() {
     /usr/bin/python3 "$root/tools/bench/table.py" "$milters" "$paths" "$@"
 }
 if [ -n "${FROM:-}" ]; then # no runs, only the table of runs kept earlier (their RESULTS folders), pooled
-    for folder in $FROM; do
-        [ -d "$folder" ] || { echo "FROM: $folder is not a folder (RESULTS of an earlier run)" >&2; exit 2; }
-    done
-    table $FROM
+    table $FROM # table.py refuses a folder that is not there (exit 2)
     exit 0
 fi
 

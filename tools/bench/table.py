@@ -12,11 +12,11 @@ from statistics import median
 from runs import CLIENTS, client_order, find, folders, usage
 
 arguments = usage(__doc__, sys.argv[1:], 3)
-milters, paths, folders = arguments[0].split(), arguments[1].split(), folders(arguments[2:])
+milters, paths, results = arguments[0].split(), arguments[1].split(), folders(arguments[2:])
 runs = {key: [json.load(open(name)) for name in names]
-        for key, names in find(folders, ".json").items() if key[0] in milters and key[1] in paths}
+        for key, names in find(results, ".json").items() if key[0] in milters and key[1] in paths}
 if not runs:
-    sys.exit(f"no runs of MILTERS={' '.join(milters)} PATHS={' '.join(paths)} in {' '.join(folders)} (set them to what those runs measured)")
+    sys.exit(f"no runs of MILTERS={' '.join(milters)} PATHS={' '.join(paths)} in {' '.join(results)} (set them to what those runs measured)")
 
 
 def combined(results):

@@ -10,11 +10,7 @@
 #   IO="async" POOL="0" tools/soak/run.sh           # one combination
 #   RESULTS=/tmp/soak tools/soak/run.sh             # keep each run's JSON and log there
 set -euo pipefail
-case "${1:-}" in # configured by environment variables only: the comment above is the usage
-    "") ;;
-    -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "$(basename "$0"): takes no arguments, only environment variables ($0 --help lists them)" >&2; exit 2 ;;
-esac
+. "$(dirname "$(readlink -f "$0")")/../usage.sh" "$@" # --help: the comment above
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${SECONDS_EACH:-600}

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace SpamFilterMilter.Tools.Tests.Bench;
 
 /// <summary>
@@ -17,10 +15,10 @@ public class BenchUsageTests : TempFolderTest
         var help = await RunAsync("bash", Repository.Path(script), "--help");
         var wrong = await RunAsync("bash", Repository.Path(script), "now");
 
-        Assert.That(help.Exit, Is.Zero, help.Error);
+        Assert.That(help.ExitCode, Is.Zero, help.Error);
         Assert.That(help.Output, Does.Contain(usageLine).And.Not.Contain("set -euo pipefail"));
         Assert.That(help.Output.Split('\n'), Has.None.StartsWith("#"), "the comment's own marks are left out");
-        Assert.That((wrong.Exit, wrong.Output), Is.EqualTo((2, "")), "nothing built, nothing run");
+        Assert.That((wrong.ExitCode, wrong.Output), Is.EqualTo((2, "")), "nothing built, nothing run");
         Assert.That(wrong.Error, Does.Contain("takes no arguments, only environment variables"));
     }
 
@@ -34,7 +32,7 @@ public class BenchUsageTests : TempFolderTest
     {
         var run = await RunAsync("python3", [Repository.Path(script), .. arguments.Select(a => a.Replace("{folder}", Folder.Path, StringComparison.Ordinal))]);
 
-        Assert.That(run.Exit, Is.EqualTo(exit));
+        Assert.That(run.ExitCode, Is.EqualTo(exit));
         Assert.That(run.Error, Does.Contain(said).And.Not.Contain("Traceback"));
     }
 
@@ -44,18 +42,10 @@ public class BenchUsageTests : TempFolderTest
     {
         var run = await RunAsync("python3", Repository.Path(script), "--help");
 
-        Assert.That((run.Exit, run.Error), Is.EqualTo((0, "")));
+        Assert.That((run.ExitCode, run.Error), Is.EqualTo((0, "")));
         Assert.That(run.Output, Does.Contain(script));
     }
 
-    private static async Task<(int Exit, string Output, string Error)> RunAsync(string program, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(program, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(bound.Token);
-        return (process.ExitCode, await output, await error);
-    }
+    private static Task<(int ExitCode, string Output, string Error)> RunAsync(string program, params string[] arguments) =>
+        ServerProcess.RunToEndAsync(program, arguments, TimeSpan.FromSeconds(60));
 }

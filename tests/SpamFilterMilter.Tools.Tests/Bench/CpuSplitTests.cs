@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace SpamFilterMilter.Tools.Tests.Bench;
@@ -103,16 +102,9 @@ public class CpuSplitTests : TempFolderTest
 
     private async Task<string[]> SplitAsync(params string[] extra)
     {
-        var start = new ProcessStartInfo("python3", [Repository.Path("tools/bench/cpu-split.py"), Folder.Path, "1000000", .. extra])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.That(process.ExitCode, Is.Zero, await error);
-        return (await output).Split('\n');
+        var (exit, output, error) = await ServerProcess.RunToEndAsync("python3", [Repository.Path("tools/bench/cpu-split.py"), Folder.Path, "1000000", .. extra],
+            TimeSpan.FromSeconds(60));
+        Assert.That(exit, Is.Zero, error);
+        return output.Split('\n');
     }
 }
