@@ -180,17 +180,7 @@ public sealed class ServerProcess : IAsyncDisposable
     {
         var output = new StringBuilder();
         using var process = Start(program, arguments, output, collectStandardOutput: true, workingDirectory);
-        using var timeout = new CancellationTokenSource(within);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{program} {string.Join(' ', arguments)} did not finish within {within.TotalSeconds} s");
-        }
-
+        await WaitOrKillAsync(process, program, arguments, within).ConfigureAwait(false);
         lock (output)
         {
             return (process.ExitCode, output.ToString());
@@ -216,6 +206,13 @@ public sealed class ServerProcess : IAsyncDisposable
         var error = process.StandardError.ReadToEndAsync();
         await process.StandardInput.WriteAsync(input).ConfigureAwait(false);
         process.StandardInput.Close();
+        await WaitOrKillAsync(process, program, arguments, within).ConfigureAwait(false);
+        return (process.ExitCode, await output.ConfigureAwait(false), await error.ConfigureAwait(false));
+    }
+
+    /// <summary>Waits for <paramref name="process"/> to end; past <paramref name="within"/> kills it and all it started, and throws.</summary>
+    private static async Task WaitOrKillAsync(Process process, string program, IEnumerable<string> arguments, TimeSpan within)
+    {
         using var timeout = new CancellationTokenSource(within);
         try
         {
@@ -226,8 +223,6 @@ public sealed class ServerProcess : IAsyncDisposable
             process.Kill(entireProcessTree: true);
             throw new TimeoutException($"{program} {string.Join(' ', arguments)} did not finish within {within.TotalSeconds} s");
         }
-
-        return (process.ExitCode, await output.ConfigureAwait(false), await error.ConfigureAwait(false));
     }
 
     /// <summary>

@@ -10,6 +10,13 @@ public class MilterConnectorTests
 {
     private static MilterOptions Options(string host, int port, IoMode ioMode = IoMode.Async) => new() { Host = host, Port = port, Timeout = TimeSpan.FromSeconds(2), IoMode = ioMode };
 
+    private static MilterOptions UnixOptions(string path, string ioMode)
+    {
+        var options = Options("unix:" + path, 0, Enum.Parse<IoMode>(ioMode));
+        options.UnixSocketPath = path; // as HOST=unix:/path sets it
+        return options;
+    }
+
     private static int ClosedPort(IPAddress address)
     {
         using var listener = new TcpListener(address, 0);
@@ -178,9 +185,7 @@ public class MilterConnectorTests
     public void A_UNIX_socket_that_does_not_exist_is_said_to_be_missing_not_an_address_problem(string ioMode)
     {
         var path = Path.Combine(Path.GetTempPath(), $"no-such-milter-{Guid.NewGuid():N}.sock");
-        var options = Options("unix:" + path, 0, Enum.Parse<IoMode>(ioMode));
-        options.UnixSocketPath = path;
-        var connector = Connectors.ToFirstServer(options);
+        var connector = Connectors.ToFirstServer(UnixOptions(path, ioMode));
 
         var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;
 
@@ -198,10 +203,9 @@ public class MilterConnectorTests
         stale.Bind(new UnixDomainSocketEndPoint(path));
         try
         {
-            var options = Options("unix:" + path, 0, Enum.Parse<IoMode>(ioMode));
-            options.UnixSocketPath = path;
+            var connector = Connectors.ToFirstServer(UnixOptions(path, ioMode));
 
-            var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await Connectors.ToFirstServer(options).ConnectAsync(default))!;
+            var error = Assert.ThrowsAsync<MilterProtocolException>(async () => await connector.ConnectAsync(default))!;
 
             Assert.That(error.Cause, Is.EqualTo($"can't connect to unix:{path}: Connection refused"));
         }
