@@ -24,6 +24,14 @@ public static class OptionFile
     public static IReadOnlyList<OptionLine> Read(string path) => Parse(ReadText(path, "option file"), path);
 
     /// <summary>
+    /// Reads and splits <paramref name="path"/> as <see cref="Read(string)"/> does, but a line that cannot be split is
+    /// added to <paramref name="problems"/> and the lines that could are returned, so that an administrator's check
+    /// goes on to judge them (a file that cannot be read at all is still thrown).
+    /// </summary>
+    public static IReadOnlyList<OptionLine> Read(string path, ICollection<SpamFilterConfigurationException> problems) =>
+        Split(ReadText(path, "option file"), path, problems);
+
+    /// <summary>
     /// The text of the configuration file at <paramref name="path"/>, strictly UTF-8 (a byte-order mark is skipped):
     /// a folder, a file that cannot be read and one that is not UTF-8 are each a <see cref="SpamFilterConfigurationException"/>
     /// naming the file and saying which (<paramref name="what"/> names the kind of file, e.g. <c>option file</c>).
@@ -66,9 +74,17 @@ public static class OptionFile
     /// </summary>
     public static IReadOnlyList<OptionLine> Parse(string text, string path)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        var lines = new List<OptionLine>();
         var problems = new List<SpamFilterConfigurationException>();
+        var lines = Split(text, path, problems);
+        return problems.Count > 0 ? throw SpamFilterConfigurationException.Combine(problems) : lines;
+    }
+
+    /// <summary>The lines of <paramref name="text"/> that split into option and value; the others go to <paramref name="problems"/>.</summary>
+    private static List<OptionLine> Split(string text, string path, ICollection<SpamFilterConfigurationException> problems)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(problems);
+        var lines = new List<OptionLine>();
         var seen = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         var number = 0;
         foreach (var raw in text.Split('\n'))
@@ -105,6 +121,6 @@ public static class OptionFile
             lines.Add(new OptionLine(name, line[(equals + 1)..].TrimStart(), number));
         }
 
-        return problems.Count > 0 ? throw SpamFilterConfigurationException.Combine(problems) : lines;
+        return lines;
     }
 }

@@ -25,6 +25,18 @@ public class OptionFileTests : TempFolderTest
     }
 
     [Test]
+    public void Read_with_a_list_for_problems_gives_the_lines_that_split_and_lists_the_others_for_a_check_to_go_on()
+    {
+        var path = Folder.Write("option.dat", "A=1\nno equals\nB=2\na=3\n");
+        var problems = new List<SpamFilterConfigurationException>();
+
+        var lines = OptionFile.Read(path, problems);
+
+        Assert.That(lines, Is.EqualTo(new[] { new OptionLine("A", "1", 1), new OptionLine("B", "2", 3) }));
+        Assert.That(problems.Select(p => (p.Line, p.Option)), Is.EqualTo(new[] { (2, (string?)null), (4, "A") }));
+    }
+
+    [Test]
     public void A_name_given_twice_in_another_case_is_still_given_twice()
     {
         var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Parse("Port=1\n\nPORT=2\n", "m.opt"))!;

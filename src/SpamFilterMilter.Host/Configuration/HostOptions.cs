@@ -90,14 +90,14 @@ public sealed class HostOptions
 
     /// <summary>
     /// Reads option.dat as <see cref="Load"/> does; with <paramref name="problems"/>, every problem goes there instead of
-    /// the first being thrown, and the options are those of the lines that were right (a syntax error of the file as a
-    /// whole, which <see cref="OptionFile.Read"/> finds, is still thrown).
+    /// the first being thrown, a line without '=' included, and the options are those of the lines that were right (a
+    /// file that cannot be read at all is still thrown).
     /// </summary>
     internal static HostOptions Read(string path, string? pluginDirectory, List<SpamFilterConfigurationException>? problems)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
-        var lines = OptionFile.Read(fullPath);
+        var lines = problems is null ? OptionFile.Read(fullPath) : OptionFile.Read(fullPath, problems);
         var folder = Path.GetDirectoryName(fullPath)!;
         return new HostOptionsReader(fullPath, folder, pluginDirectory is null ? folder : Path.GetFullPath(pluginDirectory)).Read(lines, problems);
     }

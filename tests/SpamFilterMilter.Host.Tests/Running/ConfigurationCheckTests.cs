@@ -40,6 +40,7 @@ public class ConfigurationCheckTests : TempFolderTest
     {
         _plugins.Add("a", FakePlugins.Verdict("keep;"));
         var optionDat = FakePlugins.Slot(1, "a")
+            + "spamfilter1 optional yes\n" // no '=': the lines after it are still read and judged
             + "spamfilter9_library=x.dll\n"
             + "spamfilter1_null_action=data:,keep\n"
             + "SPAMFILTER_MESSAGE_BUDGET=99999999999\n"
@@ -50,14 +51,15 @@ public class ConfigurationCheckTests : TempFolderTest
         var optionFile = Path.Combine(Folder.Path, "option.dat");
         Assert.That(Problems(report), Is.EqualTo(new[]
         {
-            $"problem: {optionFile}:3: option spamfilter9_library: the slot number must be 1 to 8",
-            $"problem: {optionFile}:4: option spamfilter1_null_action: the Sieve script is wrong: line 1, column 5: expected \";\" after keep, found the end of the script",
-            $"problem: {optionFile}:5: option SPAMFILTER_MESSAGE_BUDGET: \"99999999999\" is too large (at most 86400)",
-            $"problem: {optionFile}:6: option spamfilter2_verdict_0: has no spamfilter2_action_0",
+            $"problem: {optionFile}:3: expected option=value, but the line has no '=' (its text is not shown: it may hold a password)",
+            $"problem: {optionFile}:4: option spamfilter9_library: the slot number must be 1 to 8",
+            $"problem: {optionFile}:5: option spamfilter1_null_action: the Sieve script is wrong: line 1, column 5: expected \";\" after keep, found the end of the script",
+            $"problem: {optionFile}:6: option SPAMFILTER_MESSAGE_BUDGET: \"99999999999\" is too large (at most 86400)",
+            $"problem: {optionFile}:7: option spamfilter2_verdict_0: has no spamfilter2_action_0",
         }));
-        Assert.That(report.Findings.Any(f => f is { Kind: FindingKind.Passed, Slot: 1 }), "slot 1 is loaded and checked, without its bad line");
+        Assert.That(report.Findings.Any(f => f is { Kind: FindingKind.Passed, Slot: 1 }), "slot 1 is loaded and checked, without its bad lines");
         Assert.That(report.ExitCode, Is.EqualTo(ToolExitCode.ProblemsFound));
-        Assert.That(report.Summary, Does.StartWith("check-config: 4 problems, 0 notes; 1 slot checked"));
+        Assert.That(report.Summary, Does.StartWith("check-config: 5 problems, 0 notes; 1 slot checked"));
     }
 
     [Test]
