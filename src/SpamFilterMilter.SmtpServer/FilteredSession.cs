@@ -263,7 +263,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         }
         catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
         {
-            SmtpServerLog.StoreFailed(_logger, _context.SessionId, queueId, e);
+            SmtpServerLog.StoreFailed(_logger, _context.SessionId, queueId, e.Message, e is IOException or UnauthorizedAccessException ? null : e);
             return SmtpAnswer.Refuse(StoreFailed);
         }
     }

@@ -19,8 +19,9 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6010, Level = LogLevel.Error, Message = "opening the filter session of a new SMTP session failed; the connection is closed")]
     public static partial void OpenFilterFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(EventId = 6011, Level = LogLevel.Warning, Message = "session {Session}: the store failed for message {QueueId}; answered 451 4.3.0")]
-    public static partial void StoreFailed(ILogger logger, Guid session, string queueId, Exception exception);
+    // A disk that is full or a folder that cannot be written says so in its message; anything else keeps its stack.
+    [LoggerMessage(EventId = 6011, Level = LogLevel.Warning, Message = "session {Session}: the store failed for message {QueueId}: {Cause}; answered 451 4.3.0")]
+    public static partial void StoreFailed(ILogger logger, Guid session, string queueId, string cause, Exception? exception);
 
     [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "session {Session}: closing the filter session failed")]
     public static partial void CloseFailed(ILogger logger, Guid session, Exception exception);

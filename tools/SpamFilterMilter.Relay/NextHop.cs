@@ -40,7 +40,7 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
         catch (Exception e) when (e is NextHopException or SocketException or IOException
             || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            RelayLog.NextHopUnavailable(logger, ToString(), e);
+            RelayLog.NextHopUnavailable(logger, ToString(), e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0.##} s" : e.Message);
             return Unavailable;
         }
     }

@@ -8,6 +8,12 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "listening on {Endpoint} as {ServerName}; option.dat {OptionFile}: {Slots} slot(s); messages go to {Target}")]
     public static partial void Listening(ILogger logger, string endpoint, string serverName, string optionFile, int slots, string target);
 
+    [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "stopping ({Why}): no new connection; the sessions under way end")]
+    public static partial void Stopping(ILogger logger, string why);
+
+    [LoggerMessage(EventId = 7006, Level = LogLevel.Information, Message = "stopped")]
+    public static partial void Stopped(ILogger logger);
+
     [LoggerMessage(EventId = 7002, Level = LogLevel.Information, Message = "message {QueueId} to {Recipients}: {What}")]
     public static partial void Handled(ILogger logger, string queueId, string recipients, string what);
 
@@ -20,8 +26,9 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7010, Level = LogLevel.Warning, Message = "message {QueueId}: refused for {Recipients} ({Reply}) but accepted for others; the relay keeps no queue and sends no bounce, so they do not get it")]
     public static partial void RecipientsLost(ILogger logger, string queueId, string recipients, string reply);
 
-    [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "next hop {NextHop} not available; the client is told to try again later")]
-    public static partial void NextHopUnavailable(ILogger logger, string nextHop, Exception exception);
+    // Refused, timed out, a broken reply: an everyday event, said in one line (its stack says nothing an operator needs).
+    [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "next hop {NextHop} not available: {Cause}; the client is told to try again later")]
+    public static partial void NextHopUnavailable(ILogger logger, string nextHop, string cause);
 
     [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "SIGHUP: reading option.dat and the slots' option files again")]
     public static partial void ReloadRequested(ILogger logger);

@@ -11,8 +11,9 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 5000, Level = LogLevel.Information, Message = "{Note}")]
     public static partial void Note(ILogger logger, string note);
 
-    [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "slot {Slot}: the plug-in {Library} cannot be used")]
-    public static partial void PluginUnavailable(ILogger logger, int slot, string library, Exception exception);
+    // A configuration error says what is wrong in its message (file, line, option): its stack would only bury that.
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "slot {Slot}: the plug-in {Library} cannot be used: {Cause}")]
+    public static partial void PluginUnavailable(ILogger logger, int slot, string library, string cause, Exception? exception);
 
     [LoggerMessage(EventId = 5010, Level = LogLevel.Warning, Message = "slot {Slot}: {Cause}; the slot is optional: the message goes on as if the slot were absent")]
     public static partial void FailureIgnored(ILogger logger, int slot, string cause);
