@@ -20,6 +20,25 @@ internal sealed class Maildir
     /// <summary>The maildir's folder (its inbox).</summary>
     public string Root { get; }
 
+    /// <summary>
+    /// Makes the inbox's <c>tmp/</c>, <c>new/</c> and <c>cur/</c> (or finds them there), so that a maildir that cannot be
+    /// written stops the relay at its start rather than failing every message; throws <see cref="IOException"/> naming it.
+    /// </summary>
+    public void Prepare()
+    {
+        try
+        {
+            foreach (var part in new[] { "tmp", "new", "cur" })
+            {
+                Directory.CreateDirectory(Path.Combine(Root, part));
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"the maildir {Root} cannot be written: {e.Message}", e);
+        }
+    }
+
     /// <summary>Stores <paramref name="message"/> in the inbox, or in the Maildir++ folder <paramref name="folder"/> (<c>Junk</c> is <c>.Junk</c>, <c>a/b</c> is <c>.a.b</c>); returns its path.</summary>
     public string Deliver(Envelope envelope, byte[] message, string? folder = null)
     {

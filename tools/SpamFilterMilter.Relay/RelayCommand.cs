@@ -59,7 +59,9 @@ internal static class RelayCommand
         {
             if ((result.GetResult(nextHop) is null) == (result.GetResult(maildir) is null))
             {
-                result.AddError("Give one of --next-hop and --maildir.");
+                result.AddError(result.GetResult(nextHop) is null
+                    ? "Give one of --next-hop and --maildir: where the messages go."
+                    : "Give one of --next-hop and --maildir, not both.");
             }
 
             if (result.GetValue(maxSize) < 0)
@@ -151,17 +153,17 @@ internal static class RelayCommand
             await DisposeAsync(milter).ConfigureAwait(false);
             return (int)ToolExitCode.ProblemsFound;
         }
-        catch (Exception e) when (e is SocketException or InvalidOperationException)
+        catch (Exception e) when (e is SocketException or InvalidOperationException or IOException)
         {
             await error.WriteLineAsync(milter is null && sampleMilter ? $"cannot start the sample milter on {SampleMilterEndPoint}: {e.Message}" : e.Message).ConfigureAwait(false);
             await DisposeAsync(milter).ConfigureAwait(false);
             return (int)ToolExitCode.ProblemsFound;
         }
 
+        var logger = logging.CreateLogger("SpamFilterMilter.Relay");
         await using (relay)
         {
             // The administrator's habit, as with Postfix and sendmail: SIGHUP reads the configuration again.
-            var logger = logging.CreateLogger("SpamFilterMilter.Relay");
             using var hangUp = HangUpSignal.Register(signal =>
             {
                 signal.Cancel = true; // not the default action, which ends the process
@@ -180,11 +182,13 @@ internal static class RelayCommand
         }
 
         await DisposeAsync(milter).ConfigureAwait(false);
+        RelayLog.Stopped(logger); // a service manager's journal shows the relay ended as asked, not that it died
         return (int)ToolExitCode.Success;
 
         void Stop(PosixSignalContext signal)
         {
             signal.Cancel = true; // not the default action: the relay ends by itself once stopped
+            RelayLog.Stopping(logging.CreateLogger("SpamFilterMilter.Relay"), signal.Signal == PosixSignal.SIGINT ? "SIGINT" : "SIGTERM");
             stopping.Cancel();
         }
     }

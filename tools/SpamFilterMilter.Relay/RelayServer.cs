@@ -47,16 +47,26 @@ internal sealed class RelayServer : IAsyncDisposable
         var logger = loggerFactory.CreateLogger("SpamFilterMilter.Relay");
         var hostOptions = HostOptions.Load(options.OptionFile, options.PluginFolder);
         var channels = options.ChannelFile is null ? null : ChannelTable.Load(options.ChannelFile);
-        var host = SpamFilterHost.Create(hostOptions, channels, loggerFactory: loggerFactory); // logs a slot it cannot load (5001)
-
         var nextHop = options.NextHop is null ? null : new NextHop(options.NextHop, options.ServerName, options.NextHopTimeout, logger);
         var maildir = options.Maildir is null ? null : new Maildir(options.Maildir);
+        var quarantine = new Maildir(options.Quarantine);
+        maildir?.Prepare(); // a maildir that cannot be written stops the relay now, not every message later
+        quarantine.Prepare();
+        var host = SpamFilterHost.Create(hostOptions, channels, loggerFactory: loggerFactory); // logs a slot it cannot load (5001)
+        if (host.Slots.FirstOrDefault(slot => slot.LoadFailure is not null) is { } broken)
+        {
+            // The host library would run on and fail that slot's messages; the relay refuses to start, as a reload refuses
+            // the same file, so that a service manager sees the mistake at once.
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw new InvalidOperationException($"slot {broken.Options.Number}: the plug-in {broken.Options.Library} cannot be used: {broken.LoadFailure}");
+        }
+
         var listeners = new EndpointListenerFactory();
         var started = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
         listeners.EndpointStarted += (_, e) => started.TrySetResult((IPEndPoint)e.LocalEndPoint);
         var filtering = new SmtpServerFiltering(new SmtpServerFilteringOptions
         {
-            Store = new RelayStore(host, options, nextHop, maildir, new Maildir(options.Quarantine), logger),
+            Store = new RelayStore(host, options, nextHop, maildir, quarantine, logger),
             EndpointListenerFactory = listeners,
             LoggerFactory = loggerFactory,
         });

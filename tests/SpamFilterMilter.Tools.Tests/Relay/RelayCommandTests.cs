@@ -43,9 +43,9 @@ public partial class RelayCommandTests : TempFolderTest
         Assert.That(result.GetValue<IPEndPoint>("--listen"), Is.EqualTo(new IPEndPoint(IPAddress.Loopback, 2525)), "the address the README's swaks line sends to");
     }
 
-    [TestCase(new[] { "--options", "option.dat" }, "Give one of --next-hop and --maildir.")]
     [TestCase(new[] { "--options", "option.dat", "--next-hop", "mx.example.com", }, "--next-hop: \"mx.example.com\" is not host:port.")]
-    [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--next-hop", "a:25" }, "Give one of --next-hop and --maildir.")]
+    [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--next-hop", "a:25" }, "Give one of --next-hop and --maildir, not both.")]
+    [TestCase(new[] { "--options", "option.dat" }, "Give one of --next-hop and --maildir: where the messages go.")]
     [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--listen", "localhost" }, "--listen: \"localhost\" is not address:port.")]
     public void Wrong_usage_is_refused_with_the_reason(string[] args, string reason)
     {
@@ -66,6 +66,37 @@ public partial class RelayCommandTests : TempFolderTest
 
         Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
         Assert.That(error.ToString(), Does.StartWith($"{optionFile}:1: option spamfilter9_library:"));
+    }
+
+    [Test]
+    public async Task A_slot_whose_plug_in_cannot_be_used_stops_the_relay_at_its_start_with_exit_status_1()
+    {
+        var milterOpt = Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=1\nTIMEOUT=soon\n");
+        var optionFile = Folder.Write("option.dat", $"spamfilter1_library={DeployedPlugin.Path}\nspamfilter1_config_file={milterOpt}\n");
+        using var error = new StringWriter();
+
+        var exit = await RelayCommand.Create(TextWriter.Null, error)
+            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0"])
+            .InvokeAsync();
+
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound), "a reload refuses the same file; so does the start");
+        Assert.That(error.ToString().TrimEnd(), Is.EqualTo(
+            $"slot 1: the plug-in {DeployedPlugin.Path} cannot be used: {milterOpt}:3: option TIMEOUT: \"soon\" is not a whole number"));
+    }
+
+    [Test]
+    public async Task A_maildir_that_cannot_be_written_stops_the_relay_at_its_start_with_exit_status_1()
+    {
+        var optionFile = Folder.Write("option.dat", "! no slot\n");
+        var notAFolder = Folder.Write("file", "");
+        using var error = new StringWriter();
+
+        var exit = await RelayCommand.Create(TextWriter.Null, error)
+            .Parse(["--options", optionFile, "--maildir", Path.Combine(notAFolder, "mail"), "--listen", "127.0.0.1:0"])
+            .InvokeAsync();
+
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(error.ToString(), Does.StartWith($"the maildir {Path.Combine(notAFolder, "mail")} cannot be written: "));
     }
 
     [Test]
