@@ -61,7 +61,7 @@ public sealed partial class MilterOptions
             (o, number) => o.MaxEdits = number),
         Integer("MAX_PACKET", false, "1048575", "Largest packet accepted from the milter, in bytes.", 65_535, 16 * 1024 * 1024,
             (o, number) => o.MaxPacket = number),
-        Integer("MAX_REPLACEMENT_BODY", false, "67108864", $"Largest replacement body accepted from the milter, in bytes (at most 2147483647; a body over {SpilledBodyMiB} MiB is kept on disk).", 0, int.MaxValue,
+        Integer("MAX_REPLACEMENT_BODY", false, "67108864", $"Largest replacement body accepted from the milter, in bytes (a body over {SpilledBodyMiB} MiB is kept on disk).", 0, int.MaxValue,
             (o, number) => o.MaxReplacementBody = number),
         new Descriptor("BODY_SPILL_DIRECTORY", false, "(the system's temporary folder)", $"Folder where a replacement body over {SpilledBodyMiB} MiB is kept while the host applies it.",
             (o, v) => o.BodySpillDirectory = v.Length == 0 ? null : ParseDirectory(v)),
