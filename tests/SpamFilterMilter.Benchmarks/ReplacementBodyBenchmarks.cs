@@ -44,7 +44,7 @@ public class ReplacementBodyBenchmarks : IDisposable
         File.WriteAllText(Path.Combine(_folder, "milter.opt"), $"HOST=127.0.0.1\nPORT={_milter.Port}\n");
         var optionDat = Path.Combine(_folder, "option.dat");
         File.WriteAllText(optionDat, $"spamfilter1_library=milter.dll\nspamfilter1_config_file={Path.Combine(_folder, "milter.opt")}\n");
-        _host = SpamFilterHost.Create(HostOptions.Load(optionDat),
+        _host = SpamFilterHost.Create(SpamFilterHostOptions.Load(optionDat),
             new ChannelTable([new ChannelDefinition("tcp_local").AddSourceOptIn(1, "spam")]),
             loggerFactory: NullLoggerFactory.Instance,
             loadPlugin: _ => new MilterPluginFactory());

@@ -11,12 +11,12 @@ public class DocumentationTests
         var path = Repository.Path("option.dat.sample");
         var text = File.ReadAllText(path);
 
-        foreach (var option in HostOptions.Descriptions)
+        foreach (var option in SpamFilterHostOptions.Descriptions)
         {
             Assert.That(text, Does.Contain($"! {option.Name} (default: {option.Default})"), option.Name);
         }
 
-        Assert.That(HostOptions.Load(path).Slots.Single().Number, Is.EqualTo(1));
+        Assert.That(SpamFilterHostOptions.Load(path).Slots.Single().Number, Is.EqualTo(1));
     }
 
     [Test]
@@ -25,7 +25,7 @@ public class DocumentationTests
         var page = File.ReadAllText(Repository.Path("docs/host.md"));
 
         Assert.That(page, Does.StartWith("# Configuring the host\n"));
-        foreach (var option in HostOptions.Descriptions)
+        foreach (var option in SpamFilterHostOptions.Descriptions)
         {
             var expectedDefault = option.Default == "none" ? "none" : $"`{option.Default}`";
             Assert.That(page, Does.Contain($"| `{option.Name}` | {expectedDefault} |"), option.Name);
@@ -36,7 +36,7 @@ public class DocumentationTests
     public void Docs_operations_md_lists_every_log_event_id_of_the_host_with_its_level()
     {
         var page = File.ReadAllText(Repository.Path("docs/operations.md"));
-        var events = typeof(HostOptions).Assembly.GetType("SpamFilterMilter.Host.Diagnostics.HostLog")!
+        var events = typeof(SpamFilterHostOptions).Assembly.GetType("SpamFilterMilter.Host.Diagnostics.HostLog")!
             .GetMethods().Select(m => m.GetCustomAttributes(false).OfType<Microsoft.Extensions.Logging.LoggerMessageAttribute>().SingleOrDefault())
             .OfType<Microsoft.Extensions.Logging.LoggerMessageAttribute>().ToList();
 
@@ -50,7 +50,7 @@ public class DocumentationTests
     [Test]
     public void The_sample_option_dat_in_etc_loads_with_the_reference_hosts_plugin_folder()
     {
-        var options = HostOptions.Load(Repository.Path("etc/option.dat"), "/opt/host/plugins");
+        var options = SpamFilterHostOptions.Load(Repository.Path("etc/option.dat"), "/opt/host/plugins");
 
         var slot = options.Slots.Single();
         Assert.That(slot.Library, Is.EqualTo("/opt/host/plugins/SpamFilterMilter/SpamFilterMilter.dll"));

@@ -47,7 +47,7 @@ internal static class FilterCommand
     {
         try
         {
-            var options = HostOptions.Load(arguments.Options.FullName, arguments.Plugins.FullName);
+            var options = SpamFilterHostOptions.Load(arguments.Options.FullName, arguments.Plugins.FullName);
             var channels = arguments.Channels is null ? null : ChannelTable.Load(arguments.Channels.FullName);
             var envelope = EnvelopeFile.Load(arguments.Envelope.FullName);
             var bytes = await File.ReadAllBytesAsync(arguments.Message.FullName, cancellationToken).ConfigureAwait(false);

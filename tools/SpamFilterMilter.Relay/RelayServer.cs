@@ -45,7 +45,7 @@ internal sealed class RelayServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var logger = loggerFactory.CreateLogger("SpamFilterMilter.Relay");
-        var hostOptions = HostOptions.Load(options.OptionFile, options.PluginFolder);
+        var hostOptions = SpamFilterHostOptions.Load(options.OptionFile, options.PluginFolder);
         var channels = options.ChannelFile is null ? null : ChannelTable.Load(options.ChannelFile);
         var nextHop = options.NextHop is null ? null : new NextHop(options.NextHop, options.ServerName, options.NextHopTimeout, logger);
         var maildir = options.Maildir is null ? null : new Maildir(options.Maildir);

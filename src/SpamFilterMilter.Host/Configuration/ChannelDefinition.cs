@@ -81,7 +81,7 @@ public sealed class ChannelDefinition
     private static int CheckSlot(int slot)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(slot, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(slot, HostOptions.SlotCount);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(slot, SpamFilterHostOptions.SlotCount);
         return slot;
     }
 }

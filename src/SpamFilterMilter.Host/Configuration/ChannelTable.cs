@@ -131,9 +131,9 @@ public sealed partial class ChannelTable
                 throw new SpamFilterConfigurationException(path, line, word, "is not a spam-filter keyword (sourcespamfilterXoptin, destinationspamfilterX, disablesourcespamfilterX, ...)");
             }
 
-            if (!HostOptions.TryParseSlot(match.Groups["x"].Value, out var slot))
+            if (!SpamFilterHostOptions.TryParseSlot(match.Groups["x"].Value, out var slot))
             {
-                throw new SpamFilterConfigurationException(path, line, word, HostOptions.SlotNumberProblem);
+                throw new SpamFilterConfigurationException(path, line, word, SpamFilterHostOptions.SlotNumberProblem);
             }
 
             var disable = match.Groups["disable"].Success;

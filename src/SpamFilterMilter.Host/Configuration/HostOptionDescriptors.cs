@@ -7,7 +7,7 @@ namespace SpamFilterMilter.Host.Configuration;
 /// <summary>
 /// Every option of option.dat, in documentation order, each with its name, default, meaning and how its
 /// value is read: the reader (<see cref="HostOptionsReader"/>) walks this table, and the documentation
-/// (<see cref="HostOptions.Descriptions"/>: option.dat.sample, the README) is made from it.
+/// (<see cref="SpamFilterHostOptions.Descriptions"/>: option.dat.sample, the README) is made from it.
 /// </summary>
 internal static partial class HostOptionDescriptors
 {
@@ -42,7 +42,7 @@ internal static partial class HostOptionDescriptors
             (slot, s) => slot.SourceAttribute = AttributeName(s)),
         Slot("LDAP_DOMAIN_ATTR_OPTIN{X}", "none", "Domain attribute that opts in every recipient of the domain.",
             (slot, s) => slot.DomainAttribute = AttributeName(s)),
-        General(HostOptions.MessageBudgetOption, "none", "Seconds all slots together may take over one message; once used up, the slots not yet run get their failure outcome without being called.",
+        General(SpamFilterHostOptions.MessageBudgetOption, "none", "Seconds all slots together may take over one message; once used up, the slots not yet run get their failure outcome without being called.",
             s => s.Reader.MessageBudget = TimeSpan.FromSeconds(s.Integer(1, 86_400, "is not a number of seconds (1 to 86400)"))),
         Directory("DIRECTORY_FILE", "none", "The file-backed directory (LDIF) for user and domain opt-in.",
             (directory, s) => directory.File = s.Required()),
@@ -95,7 +95,7 @@ internal static partial class HostOptionDescriptors
     /// <summary>The slot options (the name after <c>spamfilterX_</c>) this host knows of and does not take, with why.</summary>
     private static readonly Dictionary<string, string> NotSupportedSlotOptions = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["message_budget"] = $"not a slot's option: {HostOptions.MessageBudgetOption} holds for all slots together, written without a slot number",
+        ["message_budget"] = $"not a slot's option: {SpamFilterHostOptions.MessageBudgetOption} holds for all slots together, written without a slot number",
         ["null_optin"] = "not supported: Messaging Server never documented its meaning; here any non-empty opt-in value opts in",
     };
 

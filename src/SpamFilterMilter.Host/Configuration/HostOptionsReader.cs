@@ -27,7 +27,7 @@ internal sealed class HostOptionsReader(string filePath, string optionFolder, st
     /// problem is added to it (one per line, slot or directory at fault) and the options are those of the lines
     /// that were right: a configuration check reports them all and still checks the slots it could read.
     /// </summary>
-    public HostOptions Read(IReadOnlyList<OptionLine> lines, List<SpamFilterConfigurationException>? problems = null)
+    public SpamFilterHostOptions Read(IReadOnlyList<OptionLine> lines, List<SpamFilterConfigurationException>? problems = null)
     {
         foreach (var line in lines)
         {
@@ -55,7 +55,7 @@ internal sealed class HostOptionsReader(string filePath, string optionFolder, st
         }
 
         var directory = Try(() => Directory.Build(this), problems, out _) ?? new DirectoryDraft().Build(this);
-        return new HostOptions(filePath, slots, directory, notes, MessageBudget) { PluginDirectory = pluginFolder, Lines = lines };
+        return new SpamFilterHostOptions(filePath, slots, directory, notes, MessageBudget) { PluginDirectory = pluginFolder, Lines = lines };
     }
 
     private static void Try(Action read, List<SpamFilterConfigurationException>? problems) =>
@@ -132,10 +132,10 @@ internal sealed class HostOptionsReader(string filePath, string optionFolder, st
     }
 
     private int SlotNumber(OptionLine line, string digits) =>
-        HostOptions.TryParseSlot(digits, out var slot) ? slot : throw Error(line.Line, line.Name, HostOptions.SlotNumberProblem);
+        SpamFilterHostOptions.TryParseSlot(digits, out var slot) ? slot : throw Error(line.Line, line.Name, SpamFilterHostOptions.SlotNumberProblem);
 
     private int PairNumber(OptionLine line, string digits) =>
-        int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var pair) && pair < HostOptions.PairCount
+        int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var pair) && pair < SpamFilterHostOptions.PairCount
             ? pair
-            : throw Error(line.Line, line.Name, $"the pair number must be 0 to {HostOptions.PairCount - 1}");
+            : throw Error(line.Line, line.Name, $"the pair number must be 0 to {SpamFilterHostOptions.PairCount - 1}");
 }

@@ -8,8 +8,8 @@ namespace SpamFilterMilter.Host.Configuration;
 /// <param name="Name">The option name errors give: as the line wrote it (a directory option's errors give its own name).</param>
 /// <param name="Value">The value, blanks around it removed; may be empty.</param>
 /// <param name="Line">The 1-based line.</param>
-/// <param name="Slot">The slot X the name gives (1 to <see cref="HostOptions.SlotCount"/>), 0 for an option without one.</param>
-/// <param name="Pair">The pair M the name gives (0 to <see cref="HostOptions.PairCount"/> - 1), -1 for an option without one.</param>
+/// <param name="Slot">The slot X the name gives (1 to <see cref="SpamFilterHostOptions.SlotCount"/>), 0 for an option without one.</param>
+/// <param name="Pair">The pair M the name gives (0 to <see cref="SpamFilterHostOptions.PairCount"/> - 1), -1 for an option without one.</param>
 internal sealed record OptionSetting(HostOptionsReader Reader, string Name, string Value, int Line, int Slot, int Pair)
 {
     /// <summary>The error for this line: the file, the line, the option and <paramref name="problem"/>.</summary>

@@ -29,10 +29,10 @@ public static class ConfigurationCheck
         ArgumentException.ThrowIfNullOrEmpty(optionsPath);
         var findings = new List<ConfigurationFinding>();
         var problems = new List<SpamFilterConfigurationException>();
-        HostOptions? options = null;
+        SpamFilterHostOptions? options = null;
         try
         {
-            options = HostOptions.Read(optionsPath, pluginDirectory, problems);
+            options = SpamFilterHostOptions.Read(optionsPath, pluginDirectory, problems);
         }
         catch (SpamFilterConfigurationException e)
         {
@@ -98,7 +98,7 @@ public static class ConfigurationCheck
         e.MoreProblems.Prepend(e).Select(p => new ConfigurationFinding(FindingKind.Problem, p.Problem, p.FilePath, p.Line, p.Option, slot));
 
     /// <summary>The directory as the host would open it: a DIRECTORY_FILE read, an LDAP_*OPTINX option with a directory to ask.</summary>
-    private static void CheckDirectory(HostOptions options, List<ConfigurationFinding> findings)
+    private static void CheckDirectory(SpamFilterHostOptions options, List<ConfigurationFinding> findings)
     {
         try
         {
@@ -112,12 +112,12 @@ public static class ConfigurationCheck
     }
 
     /// <summary>A channel keyword for a slot option.dat does not turn on does nothing: worth a note.</summary>
-    private static IEnumerable<ConfigurationFinding> KeywordsOfSlotsThatAreOff(ChannelTable channels, HostOptions options, string path)
+    private static IEnumerable<ConfigurationFinding> KeywordsOfSlotsThatAreOff(ChannelTable channels, SpamFilterHostOptions options, string path)
     {
         var on = options.Slots.Select(s => s.Number).ToHashSet();
         foreach (var channel in channels.Channels.OrderBy(c => c.Line))
         {
-            foreach (var slot in Enumerable.Range(1, HostOptions.SlotCount).Where(s => !on.Contains(s)))
+            foreach (var slot in Enumerable.Range(1, SpamFilterHostOptions.SlotCount).Where(s => !on.Contains(s)))
             {
                 if (channel.SourceOptIn(slot) is not null || channel.DestinationOptIn(slot) is not null
                     || channel.DisablesSource(slot) || channel.DisablesDestination(slot))

@@ -23,7 +23,7 @@ internal sealed class HostConfiguration
     // The host's hold while the configuration is current, plus one per message in flight; 0: disposed (or being).
     private int _holders = 1;
 
-    private HostConfiguration(HostOptions options, IReadOnlyList<HostSlot> slots, IOptInDirectory? directory, bool ownsDirectory,
+    private HostConfiguration(SpamFilterHostOptions options, IReadOnlyList<HostSlot> slots, IOptInDirectory? directory, bool ownsDirectory,
         IReadOnlyDictionary<int, IReadOnlyList<OptionLine>> pluginOptionLines, ILogger logger)
     {
         Options = options;
@@ -35,7 +35,7 @@ internal sealed class HostConfiguration
         OptInAttributes = OptInSelection.Attributes.Of(slots.Select(s => s.Options));
     }
 
-    public HostOptions Options { get; }
+    public SpamFilterHostOptions Options { get; }
 
     /// <summary>The slots that are on, in number order.</summary>
     public IReadOnlyList<HostSlot> Slots { get; }
@@ -64,7 +64,7 @@ internal sealed class HostConfiguration
     /// is added to <paramref name="errors"/> and the slot left out (the caller then releases what was made).
     /// Throws <see cref="SpamFilterConfigurationException"/> when the directory cannot be read or is missing.
     /// </summary>
-    public static HostConfiguration Create(HostOptions options, IOptInDirectory? mtaDirectory, Func<string, ISpamFilterPluginFactory> loadPlugin,
+    public static HostConfiguration Create(SpamFilterHostOptions options, IOptInDirectory? mtaDirectory, Func<string, ISpamFilterPluginFactory> loadPlugin,
         ILoggerFactory? loggerFactory, IMeterFactory? meterFactory, ILogger logger, List<SpamFilterConfigurationException>? errors)
     {
         var directory = mtaDirectory ?? OpenDirectory(options);
@@ -98,7 +98,7 @@ internal sealed class HostConfiguration
     /// <see cref="SpamFilterConfigurationException"/> when the file cannot be read, or when an LDAP_*OPTINX option is
     /// set but there is no directory.
     /// </summary>
-    public static IOptInDirectory? OpenDirectory(HostOptions options)
+    public static IOptInDirectory? OpenDirectory(SpamFilterHostOptions options)
     {
         if (!options.Directory.IsConfigured)
         {

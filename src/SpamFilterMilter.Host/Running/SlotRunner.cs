@@ -45,7 +45,7 @@ internal sealed class SlotRunner(ILogger logger)
     public SlotRun Skip(HostSlot slot, MessageCopy copy, OptInGroup group, HostMessage message, List<string> log, TimeSpan budget)
     {
         var recipients = copy.Envelope.Recipients.Select(r => MailPath.Bare(r.Address)).ToArray();
-        var why = $"the message's time budget of {budget.TotalSeconds:0.##} s ({HostOptions.MessageBudgetOption}) is used up";
+        var why = $"the message's time budget of {budget.TotalSeconds:0.##} s ({SpamFilterHostOptions.MessageBudgetOption}) is used up";
         log.Add($"{slot}: not called for {string.Join(", ", recipients.Select(r => $"<{r}>"))}: {why}");
         var verdict = new FilterVerdict
         {

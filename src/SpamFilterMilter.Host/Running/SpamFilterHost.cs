@@ -62,7 +62,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
     public IReadOnlyList<HostSlot> Slots => Current.Slots;
 
     /// <summary>The option.dat settings new messages are filtered with (since the last reload that was applied).</summary>
-    public HostOptions Options => Current.Options;
+    public SpamFilterHostOptions Options => Current.Options;
 
     /// <summary>The opt-in directory the host asks (the MTA's, or the one option.dat names), or null.</summary>
     internal IOptInDirectory? Directory => Current.Directory;
@@ -86,7 +86,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
     /// <param name="loadPlugin">Loads a plug-in assembly by path; default <see cref="PluginLoader.Load"/>.</param>
     /// <param name="meterFactory">The host's meters, passed on to the plug-ins (<see cref="SpamFilterPluginContext.MeterFactory"/>); null: each plug-in uses its own.</param>
     public static SpamFilterHost Create(
-        HostOptions options,
+        SpamFilterHostOptions options,
         ChannelTable? channels = null,
         IOptInDirectory? directory = null,
         ILoggerFactory? loggerFactory = null,

@@ -8,7 +8,7 @@ public class HostOptionsTests : TempFolderTest
 {
     private const string Slot1 = "spamfilter1_library=/plugins/p.dll\nspamfilter1_config_file=/etc/p.opt\n";
 
-    private HostOptions Load(string text) => HostOptions.Load(Folder.Write("option.dat", text));
+    private SpamFilterHostOptions Load(string text) => SpamFilterHostOptions.Load(Folder.Write("option.dat", text));
 
     private SpamFilterConfigurationException Error(string text) =>
         Assert.Throws<SpamFilterConfigurationException>(() => Load(text))!;
@@ -36,7 +36,7 @@ public class HostOptionsTests : TempFolderTest
     {
         var path = Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n");
 
-        var slot = HostOptions.Load(path, "/opt/host/plugins").Slots.Single();
+        var slot = SpamFilterHostOptions.Load(path, "/opt/host/plugins").Slots.Single();
 
         Assert.That(slot.Library, Is.EqualTo("/opt/host/plugins/SpamFilterMilter/SpamFilterMilter.dll"));
         Assert.That(slot.ConfigFile, Is.EqualTo(Path.Combine(Folder.Path, "milter.opt")));
@@ -283,7 +283,7 @@ public class HostOptionsTests : TempFolderTest
             ["LDAP_TIMEOUT"] = ldap,
         };
 
-        Assert.That(values.Keys, Is.EquivalentTo(HostOptions.Descriptions.Select(d => d.Name)), "every documented option has a value here");
+        Assert.That(values.Keys, Is.EquivalentTo(SpamFilterHostOptions.Descriptions.Select(d => d.Name)), "every documented option has a value here");
         foreach (var (documented, value) in values)
         {
             var name = documented.Replace("spamfilterX_", "spamfilter1_", StringComparison.Ordinal);
@@ -302,7 +302,7 @@ public class HostOptionsTests : TempFolderTest
     {
         // LDAP_HOST and its base DN make the other LDAP options count; slot 1 makes the slot options count.
         const string unset = Slot1 + "LDAP_HOST=ldap.example.com\nLDAP_BASE_DN=o=example\n";
-        var withDefault = HostOptions.Descriptions.Where(d => d.Default != "none").ToList();
+        var withDefault = SpamFilterHostOptions.Descriptions.Where(d => d.Default != "none").ToList();
 
         Assert.Multiple(() =>
         {
@@ -317,7 +317,7 @@ public class HostOptionsTests : TempFolderTest
             "spamfilterX_optional", "spamfilterX_string_action", "DIRECTORY_ADDRESS_ATTRIBUTES", "DIRECTORY_DOMAIN_ATTRIBUTES", "LDAP_PORT", "LDAP_TIMEOUT",
         }));
 
-        static string Values(HostOptions options)
+        static string Values(SpamFilterHostOptions options)
         {
             var (slot, directory) = (options.Slots.Single(), options.Directory);
             return $"{slot.Optional} {slot.StringAction?.Url} {string.Join(',', directory.AddressAttributes)} {string.Join(',', directory.DomainAttributes)} {directory.LdapPort} {directory.LdapTimeout}";
@@ -391,7 +391,7 @@ public class HostOptionsTests : TempFolderTest
     [Test]
     public void A_missing_option_file_is_an_error_naming_it()
     {
-        var e = Assert.Throws<SpamFilterConfigurationException>(() => HostOptions.Load(Path.Combine(Folder.Path, "missing.dat")))!;
+        var e = Assert.Throws<SpamFilterConfigurationException>(() => SpamFilterHostOptions.Load(Path.Combine(Folder.Path, "missing.dat")))!;
 
         Assert.That(e.FilePath, Is.EqualTo(Path.Combine(Folder.Path, "missing.dat")));
         Assert.That(e.Problem, Does.StartWith("cannot read the option file"));
@@ -400,7 +400,7 @@ public class HostOptionsTests : TempFolderTest
     [Test]
     public void A_folder_given_as_option_dat_is_said_to_be_a_folder()
     {
-        var e = Assert.Throws<SpamFilterConfigurationException>(() => HostOptions.Load(Folder.Path))!;
+        var e = Assert.Throws<SpamFilterConfigurationException>(() => SpamFilterHostOptions.Load(Folder.Path))!;
 
         Assert.That(e.Message, Is.EqualTo($"{Folder.Path}: is a folder; the option file must be a file"));
     }
@@ -411,10 +411,10 @@ public class HostOptionsTests : TempFolderTest
         var problems = new List<SpamFilterConfigurationException>();
         var path = Folder.Write("option.dat", Slot1 + "spamfilter1_optional=2\nspamfilter2_library=b.dll\nLDAP_PORT=x\n");
 
-        var options = HostOptions.Read(path, null, problems);
+        var options = SpamFilterHostOptions.Read(path, null, problems);
 
         Assert.That(problems.Select(p => (p.Line, p.Option)), Is.EqualTo(new[] { (3, "spamfilter1_optional"), (4, "spamfilter2_config_file"), (5, "LDAP_PORT") }));
         Assert.That(options.Slots.Select(s => s.Number), Is.EqualTo(new[] { 1 }));
-        Assert.Throws<SpamFilterConfigurationException>(() => HostOptions.Load(path), "Load still throws the first");
+        Assert.Throws<SpamFilterConfigurationException>(() => SpamFilterHostOptions.Load(path), "Load still throws the first");
     }
 }

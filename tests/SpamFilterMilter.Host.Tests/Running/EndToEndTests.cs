@@ -43,7 +43,7 @@ public class EndToEndTests : TempFolderTest
             "-a", "eom=addheader:X-Spam-Flag:YES",
             "-a", "eom=chgheader:1:Subject:[SPAM] hello",
             "-a", "eom=quarantine:held by the test milter");
-        await using var host = SpamFilterHost.Create(HostOptions.Load(OptionDat(milter)));
+        await using var host = SpamFilterHost.Create(SpamFilterHostOptions.Load(OptionDat(milter)));
 
         var result = await host.FilterAsync(Message());
 
@@ -67,7 +67,7 @@ public class EndToEndTests : TempFolderTest
     public async Task A_libmilter_replacement_body_is_delivered_with_whole_lines(string replacement, string delivered)
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=replbody:" + replacement);
-        await using var host = SpamFilterHost.Create(HostOptions.Load(OptionDat(milter)));
+        await using var host = SpamFilterHost.Create(SpamFilterHostOptions.Load(OptionDat(milter)));
 
         var result = await host.FilterAsync(Message());
 
@@ -88,7 +88,7 @@ public class EndToEndTests : TempFolderTest
             "-a", "eom=insheader:1:X-Ins1:\\xc3\\xa9t\\xc3\\xa9",
             "-a", "eom=chgheader:1:Received:\\xff\\xfe replaced",
             "-a", "eom=addheader:X-Folded:a\\nb");
-        await using var host = SpamFilterHost.Create(HostOptions.Load(OptionDat(milter)));
+        await using var host = SpamFilterHost.Create(SpamFilterHostOptions.Load(OptionDat(milter)));
         var message = Message();
 
         var result = await host.FilterAsync(new HostMessage
@@ -112,7 +112,7 @@ public class EndToEndTests : TempFolderTest
     public async Task A_libmilter_reject_for_one_user_refuses_only_that_users_copy()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=reply:554:5.7.1:Virus found");
-        await using var host = SpamFilterHost.Create(HostOptions.Load(OptionDat(milter)));
+        await using var host = SpamFilterHost.Create(SpamFilterHostOptions.Load(OptionDat(milter)));
 
         var result = await host.FilterAsync(Message());
 
@@ -128,7 +128,7 @@ public class EndToEndTests : TempFolderTest
         var milter = await MilterProcess.StartLibmilterAsync();
         var optionDat = OptionDat(milter, $"spamfilter1_optional={optional}\n", $"FAILURE_ACTION={policy}\n");
         await milter.DisposeAsync(); // nothing listens on its port any more
-        await using var host = SpamFilterHost.Create(HostOptions.Load(optionDat));
+        await using var host = SpamFilterHost.Create(SpamFilterHostOptions.Load(optionDat));
 
         var result = await host.FilterAsync(Message());
 
@@ -157,7 +157,7 @@ public class EndToEndTests : TempFolderTest
         await using var milter = await MilterProcess.StartLibmilterAsync(
             "-a", "eom=chgfrom:<changed-sender@example.org>:RET=FULL ENVID=milter-envid BODY=7BIT",
             "-a", "eom=addrcpt_par:<added@example.org>:NOTIFY=SUCCESS,DELAY ORCPT=rfc822;orig-added@example.org XFOO=bar");
-        await using var host = SpamFilterHost.Create(HostOptions.Load(OptionDat(milter, milterOptions: $"IO_MODE={ioMode}\n")));
+        await using var host = SpamFilterHost.Create(SpamFilterHostOptions.Load(OptionDat(milter, milterOptions: $"IO_MODE={ioMode}\n")));
         var message = Message(["BODY=8BITMIME", "RET=HDRS", "ENVID=orig-envid"]);
 
         var result = await host.FilterAsync(message);
@@ -174,7 +174,7 @@ public class EndToEndTests : TempFolderTest
     public async Task A_libmilter_sender_change_without_arguments_keeps_every_parameter_of_the_client()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=chgfrom:<changed-sender@example.org>");
-        await using var host = SpamFilterHost.Create(HostOptions.Load(OptionDat(milter)));
+        await using var host = SpamFilterHost.Create(SpamFilterHostOptions.Load(OptionDat(milter)));
         var message = Message(["BODY=8BITMIME", "RET=HDRS", "ENVID=orig-envid"]);
 
         var result = await host.FilterAsync(message);

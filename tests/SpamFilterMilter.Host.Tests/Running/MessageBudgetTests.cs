@@ -76,7 +76,7 @@ public class MessageBudgetTests : SlotHostTest
     [TestCase("", null)]
     public void The_budget_is_read_in_seconds(string line, int? seconds)
     {
-        var options = HostOptions.Load(Folder.Write("option.dat", line + FakePlugins.Slot(1, "a")));
+        var options = SpamFilterHostOptions.Load(Folder.Write("option.dat", line + FakePlugins.Slot(1, "a")));
 
         Assert.That(options.MessageBudget, Is.EqualTo(seconds is { } s ? TimeSpan.FromSeconds(s) : (TimeSpan?)null));
     }
@@ -86,7 +86,7 @@ public class MessageBudgetTests : SlotHostTest
     [TestCase("spamfilter2_message_budget=10\n", "not a slot's option: SPAMFILTER_MESSAGE_BUDGET holds for all slots together, written without a slot number")]
     public void A_wrong_budget_is_an_error_naming_the_line(string line, string problem)
     {
-        var e = Assert.Throws<SpamFilterConfigurationException>(() => HostOptions.Load(Folder.Write("option.dat", line)))!;
+        var e = Assert.Throws<SpamFilterConfigurationException>(() => SpamFilterHostOptions.Load(Folder.Write("option.dat", line)))!;
 
         Assert.That((e.Line, e.Problem), Is.EqualTo((1, problem)));
     }

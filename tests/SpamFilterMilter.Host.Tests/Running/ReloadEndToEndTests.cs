@@ -44,7 +44,7 @@ public sealed class ReloadEndToEndTests : TempFolderTest
         using var logs = new CapturedLogs();
         var optionFile = OptionFile(proxy.Port, poolSize: 1);
         var optionDat = Folder.Write("option.dat", $"spamfilter1_library={DeployedPlugin.Path}\nspamfilter1_config_file={optionFile}\n");
-        await using var host = SpamFilterHost.Create(HostOptions.Load(optionDat), Everything, loggerFactory: logs);
+        await using var host = SpamFilterHost.Create(SpamFilterHostOptions.Load(optionDat), Everything, loggerFactory: logs);
 
         proxy.Hold();
         var inFlight = host.FilterAsync(Message());

@@ -17,7 +17,7 @@ public sealed class ReloadTests : SlotHostTest, IDisposable
     private readonly CapturedLogs _logs = new();
 
     private SpamFilterHost Host(string optionDat) =>
-        SpamFilterHost.Create(HostOptions.Load(Folder.Write("option.dat", optionDat)), Everything, loggerFactory: _logs, loadPlugin: _plugins.Load);
+        SpamFilterHost.Create(SpamFilterHostOptions.Load(Folder.Write("option.dat", optionDat)), Everything, loggerFactory: _logs, loadPlugin: _plugins.Load);
 
     /// <summary>Slot <paramref name="number"/> with the plug-in library{number}.dll and its option file library{number}.opt.</summary>
     private static string Slot(int number, string library = "tagger", string extra = "") =>

@@ -151,7 +151,7 @@ public class SlotRunnerTests : SlotHostTest
         var factory = new Mock<ISpamFilterPluginFactory>();
         factory.Setup(f => f.Create(It.IsAny<SpamFilterPluginContext>()))
             .Throws(new SpamFilterConfigurationException("/etc/milter.opt", 2, "PORT", "\"eighty\" is not a whole number"));
-        var options = HostOptions.Load(Folder.Write("option.dat", FakePlugins.Slot(1, "a")));
+        var options = SpamFilterHostOptions.Load(Folder.Write("option.dat", FakePlugins.Slot(1, "a")));
         await using var host = SpamFilterHost.Create(options, Everything, loadPlugin: _ => factory.Object);
 
         var result = await host.FilterAsync(Message());

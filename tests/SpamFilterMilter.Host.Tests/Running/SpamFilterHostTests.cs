@@ -66,7 +66,7 @@ public class SpamFilterHostTests : SlotHostTest
         var broken = new Mock<ISpamFilterPluginFactory>();
         broken.Setup(f => f.Create(It.IsAny<SpamFilterPluginContext>())).Throws(new InvalidOperationException("constructor broken"));
         Plugins.Add("b", FakePlugins.Verdict("addtag \"[B]\";"));
-        var options = HostOptions.Load(Folder.Write("option.dat", FakePlugins.Slot(1, "a", "spamfilter1_optional=1\n") + FakePlugins.Slot(2, "b")));
+        var options = SpamFilterHostOptions.Load(Folder.Write("option.dat", FakePlugins.Slot(1, "a", "spamfilter1_optional=1\n") + FakePlugins.Slot(2, "b")));
         await using var host = SpamFilterHost.Create(options, Everything, loadPlugin: path => path.EndsWith("a.dll", StringComparison.Ordinal) ? broken.Object : Plugins.Load(path));
 
         var result = await host.FilterAsync(Message());
@@ -158,7 +158,7 @@ public class SpamFilterHostTests : SlotHostTest
             + $"spamfilter2_library={missing}\nspamfilter2_config_file={milterOpt}\n");
         var logs = new CapturedLogs();
 
-        await using (SpamFilterHost.Create(HostOptions.Load(optionDat), loggerFactory: logs))
+        await using (SpamFilterHost.Create(SpamFilterHostOptions.Load(optionDat), loggerFactory: logs))
         {
         }
 

@@ -82,7 +82,7 @@ public sealed class FakePlugins
 
     /// <summary>A host on option.dat text, with these fakes as its plug-ins.</summary>
     public SpamFilterHost Host(TempFolder folder, string optionDat, ChannelTable? channels = null, IOptInDirectory? directory = null, ILoggerFactory? logs = null) =>
-        SpamFilterHost.Create(HostOptions.Load(folder.Write("option.dat", optionDat)), channels, directory, logs, loadPlugin: Load);
+        SpamFilterHost.Create(SpamFilterHostOptions.Load(folder.Write("option.dat", optionDat)), channels, directory, logs, loadPlugin: Load);
 
     /// <summary>A message from alice@example.org to <paramref name="recipients"/>.</summary>
     public static HostMessage Message(string text, params string[] recipients) => new()

@@ -11,7 +11,7 @@ namespace SpamFilterMilter.Host.Configuration;
 /// <see cref="SpamFilterConfigurationException"/> naming the file, the line and the option. Every option is
 /// described once, in <see cref="HostOptionDescriptors"/>: name, default, meaning and how its value is read.
 /// </summary>
-public sealed class HostOptions
+public sealed class SpamFilterHostOptions
 {
     /// <summary>The number of plug-in slots (Messaging Server 6.3: eight).</summary>
     public const int SlotCount = 8;
@@ -40,7 +40,7 @@ public sealed class HostOptions
     /// <summary>The option that bounds the time all slots together may take over one message.</summary>
     public const string MessageBudgetOption = "SPAMFILTER_MESSAGE_BUDGET";
 
-    internal HostOptions(string filePath, IReadOnlyList<SlotOptions> slots, DirectoryOptions directory, IReadOnlyList<string> notes, TimeSpan? messageBudget = null)
+    internal SpamFilterHostOptions(string filePath, IReadOnlyList<SlotOptions> slots, DirectoryOptions directory, IReadOnlyList<string> notes, TimeSpan? messageBudget = null)
     {
         FilePath = filePath;
         Slots = slots;
@@ -75,7 +75,7 @@ public sealed class HostOptions
     internal IReadOnlyList<OptionLine> Lines { get; init; } = [];
 
     /// <summary>Reads option.dat again from <see cref="FilePath"/>, with the plug-in folder the first reading had.</summary>
-    internal HostOptions Reread() => Load(FilePath, PluginDirectory);
+    internal SpamFilterHostOptions Reread() => Load(FilePath, PluginDirectory);
 
     /// <summary>Every option, with its default: the list option.dat.sample and docs/host.md document.</summary>
     public static IReadOnlyList<OptionDescription> Descriptions { get; } =
@@ -86,14 +86,14 @@ public sealed class HostOptions
     /// <paramref name="pluginDirectory"/> (the host's plug-in folder; default: option.dat's folder); other
     /// relative paths are relative to option.dat's folder.
     /// </summary>
-    public static HostOptions Load(string path, string? pluginDirectory = null) => Read(path, pluginDirectory, problems: null);
+    public static SpamFilterHostOptions Load(string path, string? pluginDirectory = null) => Read(path, pluginDirectory, problems: null);
 
     /// <summary>
     /// Reads option.dat as <see cref="Load"/> does; with <paramref name="problems"/>, every problem goes there instead of
     /// the first being thrown, a line without '=' included, and the options are those of the lines that were right (a
     /// file that cannot be read at all is still thrown).
     /// </summary>
-    internal static HostOptions Read(string path, string? pluginDirectory, List<SpamFilterConfigurationException>? problems)
+    internal static SpamFilterHostOptions Read(string path, string? pluginDirectory, List<SpamFilterConfigurationException>? problems)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
