@@ -39,7 +39,7 @@ internal sealed class RelayServer : IAsyncDisposable
 
     /// <summary>
     /// Loads option.dat and its plug-ins and starts listening. Throws <see cref="SpamFilterConfigurationException"/>
-    /// for a wrong option.dat or channel table.
+    /// for a wrong option.dat or channel table, or a slot whose plug-in cannot be used.
     /// </summary>
     public static async Task<RelayServer> StartAsync(RelayOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
@@ -53,12 +53,12 @@ internal sealed class RelayServer : IAsyncDisposable
         maildir?.Prepare(); // a maildir that cannot be written stops the relay now, not every message later
         quarantine.Prepare();
         var host = SpamFilterHost.Create(hostOptions, channels, loggerFactory: loggerFactory); // logs a slot it cannot load (5001)
-        if (host.Slots.FirstOrDefault(slot => slot.LoadFailure is not null) is { } broken)
+        if (host.LoadProblems is [var problem, ..])
         {
             // The host library would run on and fail that slot's messages; the relay refuses to start, as a reload refuses
             // the same file, so that a service manager sees the mistake at once.
             await host.DisposeAsync().ConfigureAwait(false);
-            throw new InvalidOperationException($"slot {broken.Options.Number}: the plug-in {broken.Options.Library} cannot be used: {broken.LoadFailure}");
+            throw problem;
         }
 
         var listeners = new EndpointListenerFactory();

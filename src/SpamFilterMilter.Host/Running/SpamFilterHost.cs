@@ -64,6 +64,15 @@ public sealed class SpamFilterHost : IAsyncDisposable
     /// <summary>The option.dat settings new messages are filtered with (since the last reload that was applied).</summary>
     public SpamFilterHostOptions Options => Current.Options;
 
+    /// <summary>
+    /// Why each slot whose plug-in could not be loaded or created cannot be used, as a configuration error naming the
+    /// file, the line and the option (the plug-in's option file, or option.dat's <c>spamfilterX_library</c> line): what a
+    /// reload refuses and check-config lists. Empty when every slot has its plug-in. A host that would rather not run
+    /// with such a slot (the relay) stops on the first.
+    /// </summary>
+    public IReadOnlyList<SpamFilterConfigurationException> LoadProblems =>
+        [.. Slots.Select(slot => slot.LoadProblem(Options.FilePath)).OfType<SpamFilterConfigurationException>()];
+
     /// <summary>The opt-in directory the host asks (the MTA's, or the one option.dat names), or null.</summary>
     internal IOptInDirectory? Directory => Current.Directory;
 

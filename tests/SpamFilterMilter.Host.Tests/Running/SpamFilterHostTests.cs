@@ -158,8 +158,13 @@ public class SpamFilterHostTests : SlotHostTest
             + $"spamfilter2_library={missing}\nspamfilter2_config_file={milterOpt}\n");
         var logs = new CapturedLogs();
 
-        await using (SpamFilterHost.Create(SpamFilterHostOptions.Load(optionDat), loggerFactory: logs))
+        await using (var host = SpamFilterHost.Create(SpamFilterHostOptions.Load(optionDat), loggerFactory: logs))
         {
+            Assert.That(host.LoadProblems.Select(p => (p.FilePath, p.Line, p.Option)), Is.EqualTo(new[]
+            {
+                (milterOpt, 3, (string?)"TIMEOUT"), // the plug-in's own option file
+                (optionDat, 3, "spamfilter2_library"), // option.dat's line that names a plug-in that is not there
+            }), "what a reload refuses, for a host that would rather not start");
         }
 
         var entries = logs.Entries.Where(e => e.EventId.Id == 5001).ToList();

@@ -80,8 +80,7 @@ public partial class RelayCommandTests : TempFolderTest
             .InvokeAsync();
 
         Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound), "a reload refuses the same file; so does the start");
-        Assert.That(error.ToString().TrimEnd(), Is.EqualTo(
-            $"slot 1: the plug-in {DeployedPlugin.Path} cannot be used: {milterOpt}:3: option TIMEOUT: \"soon\" is not a whole number"));
+        Assert.That(error.ToString().TrimEnd(), Is.EqualTo($"{milterOpt}:3: option TIMEOUT: \"soon\" is not a whole number"), "what a reload would say");
     }
 
     [Test]
