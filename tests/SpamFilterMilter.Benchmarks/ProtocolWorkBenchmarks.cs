@@ -72,8 +72,8 @@ public class ProtocolWorkBenchmarks
         _session = new MilterSession(new AnsweringStream(AddHeader), "in-memory milter",
             new MilterSessionSettings { BlockingIo = Io == TransactionBenchmarks.IoModeName.Blocking }, NullLogger.Instance);
         _session.NegotiateAsync().AsTask().GetAwaiter().GetResult();
-        _session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000, "bench.example.net")).AsTask().GetAwaiter().GetResult();
-        _session.HeloAsync("bench.example.net").AsTask().GetAwaiter().GetResult();
+        _session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000, TransactionBenchmarks.ClientName)).AsTask().GetAwaiter().GetResult();
+        _session.HeloAsync(TransactionBenchmarks.ClientName).AsTask().GetAwaiter().GetResult();
     }
 
     [Benchmark(Description = "One transaction's protocol work, no network", OperationsPerInvoke = TransactionsPerInvoke)]
@@ -81,8 +81,8 @@ public class ProtocolWorkBenchmarks
     {
         for (var i = 0; i < TransactionsPerInvoke; i++)
         {
-            await _session.MailAsync("bench-sender@example.com", null);
-            await _session.RcptAsync("bench-recipient@example.net", null);
+            await _session.MailAsync(TransactionBenchmarks.Sender, null);
+            await _session.RcptAsync(TransactionBenchmarks.Recipient, null);
             await _session.DataAsync();
             foreach (var (name, value) in Headers)
             {

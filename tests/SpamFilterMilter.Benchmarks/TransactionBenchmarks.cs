@@ -11,6 +11,9 @@ namespace SpamFilterMilter.Benchmarks;
 /// </summary>
 public class TransactionBenchmarks
 {
+    /// <summary>The envelope and the client's name, as bench sends them.</summary>
+    internal const string Sender = "bench-sender@example.com", Recipient = "bench-recipient@example.net", ClientName = "bench.example.net";
+
     /// <summary>The message's header fields, as bench and tools/bench/protocol-client.c send them.</summary>
     internal static readonly (string Name, string Value)[] Headers =
     [
@@ -54,7 +57,7 @@ public class TransactionBenchmarks
             IoMode = Io == IoModeName.Blocking ? IoMode.Blocking : IoMode.Async,
         }, NullLoggerFactory.Instance);
         _session = _plugin.OpenSession();
-        var decision = _session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000, "bench.example.net")).AsTask().GetAwaiter().GetResult();
+        var decision = _session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000, ClientName)).AsTask().GetAwaiter().GetResult();
         if (decision.Failure is { } failure)
         {
             throw new InvalidOperationException(failure.ToString());
@@ -76,8 +79,8 @@ public class TransactionBenchmarks
     {
         for (var i = 0; i < TransactionsPerInvoke; i++)
         {
-            await _session.MailAsync("bench-sender@example.com", null);
-            await _session.RcptAsync("bench-recipient@example.net", null);
+            await _session.MailAsync(Sender, null);
+            await _session.RcptAsync(Recipient, null);
             await _session.DataAsync();
             foreach (var (name, value) in Headers)
             {
