@@ -4,7 +4,7 @@ namespace SpamFilterMilter.Contract.Tests;
 
 /// <summary>
 /// The option-file syntax the host's option.dat and the plug-in's option file share (<see cref="OptionFile"/>). The
-/// errors as a plug-in reports them, with file, line and option, are MilterOptionsTests' and HostOptionsTests'.
+/// errors as a plug-in reports them, with file, line and option, are MilterOptionsTests' and SpamFilterHostOptionsTests'.
 /// </summary>
 public class OptionFileTests : TempFolderTest
 {

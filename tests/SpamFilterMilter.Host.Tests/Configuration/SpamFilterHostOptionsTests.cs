@@ -4,7 +4,7 @@ using SpamFilterMilter.Host.Configuration;
 namespace SpamFilterMilter.Host.Tests.Configuration;
 
 /// <summary>option.dat: one test per option, the slot rules, and every kind of error naming file, line and option.</summary>
-public class HostOptionsTests : TempFolderTest
+public class SpamFilterHostOptionsTests : TempFolderTest
 {
     private const string Slot1 = "spamfilter1_library=/plugins/p.dll\nspamfilter1_config_file=/etc/p.opt\n";
 
