@@ -154,7 +154,7 @@ def median(values):
 
 
 def main():
-    args = usage(__doc__, sys.argv[1:], 1)
+    args = sys.argv[1:]
     functions = None
     if "--functions" in args:
         at = args.index("--functions")
@@ -162,7 +162,8 @@ def main():
             refuse("--functions needs a regular expression (say 'SpamFilterMilter\\.Protocol\\.')")
         functions = args[at + 1]
         del args[at:at + 2]
-    folder = folders(usage(__doc__, args, 1)[:1])[0]
+    args = usage(__doc__, args, 1)  # --help, or the folder missing
+    folder = folders(args[:1])[0]
     try:
         frequency = float(args[1]) if len(args) > 1 else 999.0
     except ValueError:
