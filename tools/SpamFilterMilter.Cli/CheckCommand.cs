@@ -20,6 +20,15 @@ internal static class CheckCommand
     {
         var target = new MilterTarget();
         var message = new Argument<string>("message") { Description = "The message file (RFC 5322), or - for standard input.", DefaultValueFactory = _ => "-" };
+        message.Validators.Add(result =>
+        {
+            // System.CommandLine takes an unknown option for the message's path when that is still free:
+            // say what it says for any other unknown token, unless a file of that name is really there.
+            if (result.GetValueOrDefault<string>() is { Length: > 1 } path && path[0] == '-' && !File.Exists(path))
+            {
+                result.AddError($"Unrecognized command or argument '{path}'.");
+            }
+        });
         var facts = new SessionOptions();
         var json = new Option<bool>("--json") { Description = "Print one JSON object, for scripts." };
         var diff = new Option<bool>("--diff") { Description = "Show the edited message as a diff of the original." };

@@ -308,6 +308,7 @@ public class CliTests : TempFolderTest
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "novalue" }, "expected NAME=VALUE" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "j=mx\rx" }, "a control character in the value of j" },
         new object[] { new[] { "check", "message.eml", "--colour" }, "--colour" },
+        new object[] { new[] { "check", "--frob", "--host", "127.0.0.1", "--port", "1" }, "Unrecognized command or argument '--frob'." },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--from", "<a@example.com BODY=8BITMIME" }, "--from: \"<a@example.com BODY=8BITMIME\": unbalanced '<'" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--from", "a@example.com> SIZE=1" }, "--from: \"a@example.com> SIZE=1\": unbalanced '>'" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--to", "<b@example.org> X_Y=1" }, "--to: \"X_Y=1\" is not an ESMTP parameter (keyword[=value])" },
