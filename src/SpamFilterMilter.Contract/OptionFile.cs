@@ -79,6 +79,66 @@ public static class OptionFile
         return problems.Count > 0 ? throw SpamFilterConfigurationException.Combine(problems) : lines;
     }
 
+    /// <summary>
+    /// The name among <paramref name="known"/> that <paramref name="name"/> is most likely a mistyping of (two letters
+    /// wrong, missing, extra or swapped at most, and fewer than half of them), compared case-insensitively; the first
+    /// such name of the fewest changes, or null. An unknown option's error says "did you mean" with it.
+    /// </summary>
+    public static string? ClosestName(string name, IEnumerable<string> known)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(known);
+        string? closest = null;
+        var fewest = Math.Min(2, (name.Length - 1) / 2);
+        foreach (var candidate in known)
+        {
+            if (Changes(name.ToUpperInvariant(), candidate.ToUpperInvariant(), fewest) is var changes && changes <= fewest
+                && (closest is null || changes < fewest) && changes > 0)
+            {
+                (closest, fewest) = (candidate, changes);
+            }
+        }
+
+        return closest;
+    }
+
+    /// <summary>
+    /// The letters to change, insert, delete or swap with their neighbour to make <paramref name="a"/> into
+    /// <paramref name="b"/> (optimal string alignment); anything above <paramref name="limit"/> is limit + 1.
+    /// </summary>
+    private static int Changes(string a, string b, int limit)
+    {
+        if (Math.Abs(a.Length - b.Length) > limit)
+        {
+            return limit + 1;
+        }
+
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++)
+        {
+            d[i, 0] = i;
+        }
+
+        for (var j = 0; j <= b.Length; j++)
+        {
+            d[0, j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            for (var j = 1; j <= b.Length; j++)
+            {
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
+            }
+        }
+
+        return Math.Min(d[a.Length, b.Length], limit + 1);
+    }
+
     /// <summary>The lines of <paramref name="text"/> that split into option and value; the others go to <paramref name="problems"/>.</summary>
     private static List<OptionLine> Split(string text, string path, ICollection<SpamFilterConfigurationException> problems)
     {

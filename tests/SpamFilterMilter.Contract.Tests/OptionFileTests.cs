@@ -114,4 +114,33 @@ public class OptionFileTests : TempFolderTest
 
         Assert.That(OptionFile.Read(path), Is.EqualTo(new[] { new OptionLine("SOCKS_USER", "René", 1) }));
     }
+    private static readonly string[] Known = ["HOST", "PORT", "TIMEOUT", "CONNECT_TIMEOUT", "SOCKS_HOST", "SOCKS_PORT", "DEBUG"];
+
+    [TestCase("TIMOUT", "TIMEOUT")]
+    [TestCase("TIMEOOUT", "TIMEOUT")]
+    [TestCase("TIMEUOT", "TIMEOUT")]
+    [TestCase("socks_prot", "SOCKS_PORT")]
+    [TestCase("CONECT_TIMOUT", "CONNECT_TIMEOUT")]
+    [TestCase("HOTS", "HOST")]
+    public void A_mistyped_name_is_matched_to_the_option_it_most_likely_meant(string typed, string meant)
+    {
+        Assert.That(OptionFile.ClosestName(typed, Known), Is.EqualTo(meant));
+    }
+
+    [TestCase("COLOUR")]
+    [TestCase("TMOT")]
+    [TestCase("DBG")]
+    [TestCase("PORT")]
+    [TestCase("")]
+    public void A_name_that_is_no_near_miss_is_matched_to_nothing(string typed)
+    {
+        Assert.That(OptionFile.ClosestName(typed, Known), Is.Null);
+    }
+
+    [Test]
+    public void Of_two_near_names_the_nearer_is_meant_and_of_two_as_near_the_first()
+    {
+        Assert.That(OptionFile.ClosestName("SOCKS_PORST", ["SOCKS_HOST", "SOCKS_PORT"]), Is.EqualTo("SOCKS_PORT"), "one letter from PORT, two from HOST");
+        Assert.That(OptionFile.ClosestName("SOCKS_HORT", ["SOCKS_HOST", "SOCKS_PORT"]), Is.EqualTo("SOCKS_HOST"), "one letter from each: the first");
+    }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Sieve;
 
 namespace SpamFilterMilter.Host.Configuration;
@@ -72,7 +73,7 @@ internal static partial class HostOptionDescriptors
     {
         if (AnySlotOption().Match(name) is { Success: true } slotOption)
         {
-            return NotSupportedSlotOptions.GetValueOrDefault(slotOption.Groups["rest"].Value, "unknown option");
+            return NotSupportedSlotOptions.GetValueOrDefault(slotOption.Groups["rest"].Value) ?? Unknown(name);
         }
 
         return name.ToLowerInvariant() switch
@@ -81,9 +82,31 @@ internal static partial class HostOptionDescriptors
                 "not supported: opt-out attributes are not implemented (remove the user's opt-in value, or use disablesourcespamfilterX / disabledestinationspamfilterX on a channel)",
             var n when n.StartsWith("alias_optin", StringComparison.Ordinal) || n.StartsWith("alias_optout", StringComparison.Ordinal) =>
                 "not supported: this host has no alias file (opt recipients in through LDAP_OPTINX, their domain or a channel)",
-            _ => "unknown option",
+            _ => Unknown(name),
         };
     }
+
+    /// <summary>
+    /// "unknown option", with the name most likely meant when the line's is a mistyping of one: the options' names
+    /// written with the slot and pair numbers the line has (<c>spamfiltr2_library</c>: did you mean spamfilter2_library?).
+    /// </summary>
+    private static string Unknown(string name)
+    {
+        var numbers = Numbers().Matches(name).Select(m => m.Value).ToList();
+        var names = All.Select(d =>
+        {
+            var given = 0;
+            return PlaceholderOf().Replace(d.Pattern, placeholder => given < numbers.Count ? numbers[given++]
+                : placeholder.Value == "{X}" ? "1" : "0");
+        });
+        return OptionFile.ClosestName(name, names) is { } meant ? $"unknown option (did you mean {meant}?)" : "unknown option";
+    }
+
+    [GeneratedRegex("[0-9]+", RegexOptions.CultureInvariant)]
+    private static partial Regex Numbers();
+
+    [GeneratedRegex(@"\{[XM]\}", RegexOptions.CultureInvariant)]
+    private static partial Regex PlaceholderOf();
 
     /// <summary>
     /// Any name of a slot's option, known or not (<c>spamfilterX_rest</c>): one no descriptor knows still has its slot

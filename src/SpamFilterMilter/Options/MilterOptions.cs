@@ -308,7 +308,9 @@ public sealed partial class MilterOptions
             var name = entry.Key.ToUpperInvariant();
             if (!Descriptors.TryGetValue(name, out var descriptor))
             {
-                problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, $"unknown option (known options: {string.Join(", ", Descriptors.Keys)})"));
+                problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, OptionFile.ClosestName(name, Descriptors.Keys) is { } meant
+                    ? $"unknown option (did you mean {meant}?)"
+                    : $"unknown option (known options: {string.Join(", ", Descriptors.Keys)})"));
                 continue;
             }
 

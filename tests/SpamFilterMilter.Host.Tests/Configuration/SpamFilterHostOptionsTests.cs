@@ -159,6 +159,11 @@ public class SpamFilterHostOptionsTests : TempFolderTest
     [TestCase("LDAP_NULL_OPTIN=none", "unknown option")]
     [TestCase("SPAMFILTER1_X_MESSAGE_BUDGET=10", "unknown option")]
     [TestCase("LDAP_OPTIN1=mail AntiUBE", "\"mail AntiUBE\" is not an attribute name")]
+    [TestCase("spamfilter1_libary=/p.dll", "unknown option (did you mean spamfilter1_library?)")]
+    [TestCase("spamfiltr2_library=/p.dll", "unknown option (did you mean spamfilter2_library?)")]
+    [TestCase("spamfilter1_verdcit_3=spam", "unknown option (did you mean spamfilter1_verdict_3?)")]
+    [TestCase("LDAP_OPTN3=mailAntiUBEService", "unknown option (did you mean LDAP_OPTIN3?)")]
+    [TestCase("directory_fiel=/etc/users.ldif", "unknown option (did you mean DIRECTORY_FILE?)")]
     public void A_bad_option_is_an_error_at_its_line(string line, string problem)
     {
         var e = Error("! slot 1\n" + line + "\n");

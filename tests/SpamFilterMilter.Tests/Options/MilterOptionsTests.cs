@@ -282,6 +282,8 @@ public class MilterOptionsTests : TempFolderTest
         new object[] { "HOST=h\nPORT=1\nTIMEOUT=1.5\n", 3, "TIMEOUT", "not a whole number" },
         new object[] { "HOST=h\nPORT=1\nSOCKS_PORT=-1\n", 3, "SOCKS_PORT", "out of range" },
         new object[] { "HOST=h\nPORT=1\n\n# comment\nCOLOUR=blue\n", 5, "COLOUR", "unknown option" },
+        new object[] { "HOST=h\nPORT=1\nTIMOUT=100\n", 3, "TIMOUT", "unknown option (did you mean TIMEOUT?)" },
+        new object[] { "HOST=h\nPORT=1\nsocks_hots=proxy\n", 3, "SOCKS_HOTS", "unknown option (did you mean SOCKS_HOST?)" },
         new object[] { "HOST=h\nPORT=1\nPORT=2\n", 3, "PORT", "given twice (first on line 2)" },
         new object[] { "HOST=h\nPORT 8890\n", 2, null!, "expected option=value" },
         new object[] { "HOST=h\n=8890\n", 2, null!, "option name before '=' is empty" },
