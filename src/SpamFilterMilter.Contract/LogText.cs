@@ -6,7 +6,8 @@ namespace SpamFilterMilter.Contract;
 /// <summary>
 /// How text that came from outside (a milter's header name, a reply, a script's argument) is put into a log line:
 /// quoted, escaped so that it cannot start a line of its own or hide in the terminal (<c>\r</c>, <c>\n</c>,
-/// <c>\t</c>, <c>\xNN</c> for other control characters), and bounded, so that a milter's 200 KB header name does
+/// <c>\t</c>, <c>\xNN</c> for other control characters, C1's included, <c>\uNNNN</c> for the line and paragraph
+/// separators and the bidirectional formatting characters), and bounded, so that a milter's 200 KB header name does
 /// not become a 200 KB warning. Both the plug-in and the host use it.
 /// </summary>
 public static class LogText
@@ -23,6 +24,11 @@ public static class LogText
         }
 
         var shown = Math.Min(text.Length, maxLength);
+        if (shown > 0 && shown < text.Length && char.IsHighSurrogate(text[shown - 1]))
+        {
+            shown--; // half a character would be shown as an unpaired surrogate
+        }
+
         var quoted = new StringBuilder(shown + 8).Append('"');
         foreach (var c in text.AsSpan(0, shown))
         {
@@ -88,7 +94,15 @@ public static class LogText
         '\r' => quoted.Append("\\r"),
         '\n' => quoted.Append("\\n"),
         '\t' => quoted.Append("\\t"),
-        < ' ' or '\x7F' => quoted.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}"),
+        _ when char.IsControl(c) => quoted.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}"), // C0, DEL and C1 (U+009B is a terminal's CSI)
+        _ when IsInvisibleLayout(c) => quoted.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}"),
         _ => quoted.Append(c),
     };
+
+    /// <summary>
+    /// Characters that are not controls but that a log viewer may show as a line break (U+2028, U+2029) or that reorder
+    /// what follows them on the line (the bidirectional marks, embeddings, overrides and isolates).
+    /// </summary>
+    private static bool IsInvisibleLayout(char c) => c is '\u2028' or '\u2029' or '\u200E' or '\u200F' or '\u061C'
+        or (>= '\u202A' and <= '\u202E') or (>= '\u2066' and <= '\u2069');
 }
