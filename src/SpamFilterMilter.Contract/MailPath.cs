@@ -34,20 +34,66 @@ public static class MailPath
 
     /// <summary>
     /// The first character of an envelope address or ESMTP parameter that no SMTP command can carry: a control
-    /// character (CR, LF and NUL above all: <c>a@example.org&gt;\r\nRCPT TO:&lt;evil@example.net</c> would become a
+    /// character, C1's included (CR, LF and NUL above all: <c>a@example.org&gt;\r\nRCPT TO:&lt;evil@example.net</c> would become a
     /// command of its own). Returns its index, or -1 when the text is safe to write into MAIL or RCPT.
     /// </summary>
     public static int FindBadCharacter(ReadOnlySpan<char> text)
     {
         for (var i = 0; i < text.Length; i++)
         {
-            if (text[i] is < ' ' or '\x7F')
+            if (char.IsControl(text[i])) // C0, DEL and C1: a Latin-1 byte 0x85 or 0x9B read as text is one too
             {
                 return i;
             }
         }
 
         return -1;
+    }
+
+    /// <summary>
+    /// Why <paramref name="text"/> is not one envelope address that MAIL or RCPT can carry as its path, or null when it
+    /// is one: a control character anywhere, or outside a quoted local part a blank or an angle bracket other than the
+    /// pair around the whole (<c>&lt;a@example.org&gt; NOTIFY=NEVER</c> written as an address would become a parameter
+    /// of its own at the next hop). Blanks around the whole are allowed; the null sender <c>&lt;&gt;</c> is one path.
+    /// </summary>
+    public static string? PathProblem(ReadOnlySpan<char> text)
+    {
+        if (FindBadCharacter(text) is >= 0 and var bad)
+        {
+            return $"a control character (\\x{(int)text[bad]:x2})";
+        }
+
+        var path = text.Trim(" \t");
+        if (path.StartsWith('<'))
+        {
+            if (!path.EndsWith('>') || path.Length < 2)
+            {
+                return "text after the closing '>', or no closing '>'";
+            }
+
+            path = path[1..^1].Trim(" \t"); // as Bare reads it
+        }
+
+        var quoted = false;
+        for (var i = 0; i < path.Length; i++)
+        {
+            var c = path[i];
+            if (quoted)
+            {
+                i += c == '\\' ? 1 : 0; // a quoted pair: the next character is taken as it is
+                quoted = c != '"';
+            }
+            else if (c == '"')
+            {
+                quoted = true;
+            }
+            else if (c is ' ' or '\t' or '<' or '>')
+            {
+                return c is ' ' or '\t' ? "a blank outside a quoted local part" : $"'{c}' inside the address";
+            }
+        }
+
+        return quoted ? "a quoted local part without its closing '\"'" : null;
     }
 
     /// <summary>The domain of a bare address: after the last <c>@</c>, or null when it has none.</summary>

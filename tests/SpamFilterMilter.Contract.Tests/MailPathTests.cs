@@ -55,9 +55,37 @@ public class MailPathTests
     [TestCase("a\0b", 1)]
     [TestCase("tab\there", 3)]
     [TestCase("del\u007F", 3)]
+    [TestCase("c1\u0085", 2)]  // NEL: a Latin-1 byte 0x85 read as text
+    [TestCase("c1\u009B2J", 2)] // CSI
     public void No_control_character_may_stand_in_an_address_or_parameter(string text, int firstBad)
     {
         Assert.That(MailPath.FindBadCharacter(text), Is.EqualTo(firstBad));
+    }
+
+    [TestCase("alice@example.org")]
+    [TestCase("<alice@example.org>")]
+    [TestCase(" < alice@example.org > ")]
+    [TestCase("<>")]
+    [TestCase("")]
+    [TestCase("<\"a b\"@example.org>")]
+    [TestCase("\"a \\\" > b\"@example.org")]
+    [TestCase("<@relay.example,@mx.example:alice@example.org>")]
+    public void One_path_as_MAIL_or_RCPT_writes_it_is_an_address(string text)
+    {
+        Assert.That(MailPath.PathProblem(text), Is.Null);
+    }
+
+    [TestCase("<a@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;boss@example.net", "text after the closing '>', or no closing '>'")]
+    [TestCase("<a@example.org", "text after the closing '>', or no closing '>'")]
+    [TestCase("a@example.org SIZE=1", "a blank outside a quoted local part")]
+    [TestCase("<a@example.org\tRET=FULL>", "a control character (\\x09)")]
+    [TestCase("a@example.org>", "'>' inside the address")]
+    [TestCase("<a<b@example.org>", "'<' inside the address")]
+    [TestCase("\"a b@example.org", "a quoted local part without its closing '\"'")]
+    [TestCase("a\u0085b@example.org", "a control character (\\x85)")]
+    public void Text_that_is_not_one_path_is_refused_saying_why(string text, string problem)
+    {
+        Assert.That(MailPath.PathProblem(text), Is.EqualTo(problem));
     }
 
     [Test]

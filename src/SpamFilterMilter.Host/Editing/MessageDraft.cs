@@ -114,7 +114,7 @@ internal sealed class MessageDraft
     /// <summary>
     /// The second line of defence (the plug-in refuses such edits first): an edit that would put a line of its own
     /// making into the message (a bare CR or a NUL in a header value, a name that is not one) or a command of its own
-    /// into the envelope (a control character in an address or ESMTP parameter) is refused. A header value's line
+    /// into the envelope (a control character in an address or ESMTP parameter, an address that is not one path) is refused. A header value's line
     /// breaks are safe: every line after the first is written as a continuation (<see cref="HeaderSyntax.WriteField"/>).
     /// </summary>
     private static void Refuse(MessageEdit edit)
@@ -124,9 +124,9 @@ internal sealed class MessageDraft
             AddHeader e => HeaderProblem(e.Name, e.Value),
             InsertHeader e => HeaderProblem(e.Name, e.Value),
             ChangeHeader e => HeaderProblem(e.Name, e.Value),
-            AddRecipient e => EnvelopeProblem(e.Address, "the recipient") ?? ParametersProblem(e.Parameters),
-            DeleteRecipient e => EnvelopeProblem(e.Address, "the recipient"),
-            ChangeSender e => EnvelopeProblem(e.Address, "the sender") ?? ParametersProblem(e.Parameters),
+            AddRecipient e => PathProblem(e.Address, "the recipient") ?? ParametersProblem(e.Parameters),
+            DeleteRecipient e => PathProblem(e.Address, "the recipient"),
+            ChangeSender e => PathProblem(e.Address, "the sender") ?? ParametersProblem(e.Parameters),
             _ => null,
         };
         if (problem is not null)
@@ -141,6 +141,9 @@ internal sealed class MessageDraft
 
         static string? EnvelopeProblem(string text, string what) =>
             MailPath.FindBadCharacter(text) >= 0 ? $"a control character in {what}: {LogText.Quote(text)}" : null;
+
+        static string? PathProblem(string address, string what) => EnvelopeProblem(address, what)
+            ?? (MailPath.PathProblem(address) is { } problem ? $"{what} {LogText.Quote(address)} is not one address: {problem}" : null);
 
         static string? ParametersProblem(IReadOnlyList<string> parameters) =>
             parameters.Select(p => p.Length == 0 || p.Contains(' ', StringComparison.Ordinal)

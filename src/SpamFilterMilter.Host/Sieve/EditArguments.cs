@@ -53,16 +53,26 @@ internal static class EditArguments
         return command.Has(Dialect.RawTag) ? bytes : new RawText([(byte)' ', .. bytes.Span]);
     }
 
-    /// <summary>An envelope address: not empty, and nothing an SMTP command cannot carry (<see cref="MailPath.FindBadCharacter"/>).</summary>
+    /// <summary>An envelope address: not empty, and one path an SMTP command can carry (<see cref="MailPath.PathProblem"/>).</summary>
     public static string Address(Call command, string address)
     {
-        if (MailPath.Bare(address).Length == 0 || MailPath.FindBadCharacter(address) >= 0)
+        if (MailPath.Bare(address).Length == 0)
         {
             throw command.Error($"{LogText.Quote(address)} is not an address");
         }
 
+        if (MailPath.PathProblem(address) is { } problem)
+        {
+            throw command.Error($"{LogText.Quote(address)} is not one address: {problem}");
+        }
+
         return address;
     }
+
+    /// <summary>The new envelope sender: one path an SMTP command can carry; empty (or <c>&lt;&gt;</c>) is the null sender.</summary>
+    public static string Sender(Call command, string sender) => MailPath.FindBadCharacter(sender) < 0 && MailPath.PathProblem(sender) is { } problem
+        ? throw command.Error($"{LogText.Quote(sender)} is not one address: {problem}")
+        : Text(command, sender, "the sender");
 
     /// <summary>ESMTP parameters, or a quarantine reason: nothing an SMTP command or a log line cannot carry.</summary>
     public static string Text(Call command, string text, string what)

@@ -170,7 +170,7 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
                 Apply(new DeleteRecipient(EditArguments.Address(command, command.String(0))));
                 break;
             case Dialect.ChangeSender:
-                Apply(new ChangeSender(EditArguments.Text(command, command.String(0), "the sender"), Parameters(command, 1)));
+                Apply(new ChangeSender(EditArguments.Sender(command, command.String(0)), Parameters(command, 1)));
                 break;
             case Dialect.ReplaceBody:
                 Apply(new ReplaceBody(ReplacementBody(command)));

@@ -59,7 +59,13 @@ public static class NextHopEnvelope
         return text.ToString();
     }
 
-    private static string Path(string address) => MailPath.Bracket(MailPath.Bare(address));
+    /// <summary>
+    /// The address as MAIL or RCPT writes it. Whatever made the envelope checked it already; this is the last place
+    /// before the wire, so an address that is not one path (a blank or bracket would start parameters) is refused here too.
+    /// </summary>
+    private static string Path(string address) => MailPath.PathProblem(address) is { } problem
+        ? throw new FormatException($"{LogText.Quote(address)} is not one address: {problem}")
+        : MailPath.Bracket(MailPath.Bare(address));
 
     private static string? Find(IReadOnlyList<string> parameters, string keyword) =>
         parameters.FirstOrDefault(p => EsmtpParameters.Keyword(p).Equals(keyword, StringComparison.OrdinalIgnoreCase));

@@ -25,6 +25,9 @@ public class InjectionRefusedTests
         yield return new TestCaseData(new ChangeSender("a@example.org", ["SIZE=1\rRCPT", "TO:<evil@example.net>"])).SetArgDisplayNames("sender parameters with a bare CR");
         yield return new TestCaseData(new AddRecipient("b@example.org\nDATA")).SetArgDisplayNames("recipient with LF");
         yield return new TestCaseData(new AddRecipient("b@example.org", ["NOTIFY=NEVER\0QUIT"])).SetArgDisplayNames("recipient parameters with a NUL");
+        yield return new TestCaseData(new AddRecipient("<b@example.org> NOTIFY=NEVER")).SetArgDisplayNames("recipient followed by a parameter");
+        yield return new TestCaseData(new ChangeSender("<x@example.org> RET=FULL ENVID=forged")).SetArgDisplayNames("sender followed by parameters");
+        yield return new TestCaseData(new DeleteRecipient("b@example.org SIZE=1")).SetArgDisplayNames("recipient with a blank");
     }
 
     [TestCaseSource(nameof(Edits))]
@@ -39,7 +42,10 @@ public class InjectionRefusedTests
     [TestCase("changesender \"a@example.org\" \"SIZE=1\\rRCPT TO:<evil@example.net>\";", "a control character in the ESMTP parameters")]
     [TestCase("changesender \"a@example.org>\\r\\nRCPT TO:<evil@example.net\";", "a control character in the sender")]
     [TestCase("addrecipient \"b@example.org\" \"NOTIFY=NEVER\\nQUIT\";", "a control character in the ESMTP parameters")]
-    [TestCase("addrecipient \"b@example.org\\r\\nDATA\";", "is not an address")]
+    [TestCase("addrecipient \"b@example.org\\r\\nDATA\";", "is not one address: a control character (\\x0d)")]
+    [TestCase("addrecipient \"<a@example.org> NOTIFY=SUCCESS ORCPT=rfc822;boss@example.net\";", "is not one address: text after the closing '>'")]
+    [TestCase("changesender \"<x@example.org> RET=FULL ENVID=forged\";", "is not one address: text after the closing '>'")]
+    [TestCase("deleterecipient \"b@example.org SIZE=1\";", "is not one address: a blank outside a quoted local part")]
     [TestCase("quarantine \"held\\nX-Injected: 1\";", "a control character in the quarantine reason")]
     [TestCase("addheader :last :raw \"Subject\" \"x\\rBcc: evil@example.net\";", "a header value may not hold a bare CR or a NUL")]
     public void A_Sieve_action_that_would_break_out_of_its_place_fails_at_its_command(string command, string problem)

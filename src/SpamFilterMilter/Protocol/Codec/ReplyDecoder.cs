@@ -195,23 +195,23 @@ internal static class ReplyDecoder
 
             case MilterReply.AddRecipient:
                 RequireAction(options, ActionFlags.AddRecipients, frame.Code, stage, step);
-                edit = new AddRecipient(EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name));
+                edit = new AddRecipient(ReadAddress(ref reader, "recipient", stage, step, name));
                 break;
 
             case MilterReply.AddRecipientWithArgs:
                 RequireAction(options, ActionFlags.AddRecipientsWithArgs, frame.Code, stage, step);
-                var recipient = EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name);
+                var recipient = ReadAddress(ref reader, "recipient", stage, step, name);
                 edit = new AddRecipient(recipient, ReadArguments(ref reader, stage, step, name));
                 break;
 
             case MilterReply.DeleteRecipient:
                 RequireAction(options, ActionFlags.DeleteRecipients, frame.Code, stage, step);
-                edit = new DeleteRecipient(EnvelopeText(reader.ReadCString("recipient"), "the recipient", stage, step, name));
+                edit = new DeleteRecipient(ReadAddress(ref reader, "recipient", stage, step, name));
                 break;
 
             default: // MilterReply.ChangeSender: IsModification let nothing else through
                 RequireAction(options, ActionFlags.ChangeSender, frame.Code, stage, step);
-                var sender = EnvelopeText(reader.ReadCString("sender"), "the sender", stage, step, name);
+                var sender = ReadAddress(ref reader, "sender", stage, step, name);
                 edit = new ChangeSender(sender, ReadArguments(ref reader, stage, step, name));
                 break;
         }
@@ -260,7 +260,22 @@ internal static class ReplyDecoder
         }
     }
 
-    /// <summary>An address or ESMTP arguments from the milter: no control character, or it could become an SMTP command of its own.</summary>
+    /// <summary>
+    /// An envelope address from the milter: UTF-8 text (the bytes it sent are the address, so none is read as Latin-1 and
+    /// written back as other bytes), and one path (<see cref="MailPath.PathProblem"/>): a blank or an angle bracket
+    /// would carry what follows it into MAIL or RCPT as parameters of its own. Postfix keeps the first address of such
+    /// text and warns; the plug-in fails the message, as for any reply it cannot take as sent.
+    /// </summary>
+    private static string ReadAddress(ref PayloadReader reader, string field, FilterStage stage, string step, string packet)
+    {
+        var address = EnvelopeText(ReadUtf8(ref reader, field, "the " + field, stage, step, packet), "the " + field, stage, step, packet);
+        return MailPath.PathProblem(address) is { } problem
+            ? throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
+                $"{packet}: the {field} {LogText.Quote(address)} is not one address ({problem}), which could carry parameters into an SMTP command")
+            : address;
+    }
+
+    /// <summary>ESMTP arguments from the milter: no control character, or it could become an SMTP command of its own.</summary>
     private static string EnvelopeText(string text, string what, FilterStage stage, string step, string packet) =>
         MailPath.FindBadCharacter(text) < 0 ? text
             : throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
@@ -271,7 +286,16 @@ internal static class ReplyDecoder
     /// separated), split into one parameter per entry as Postfix splits it; absent or empty gives none.
     /// </summary>
     private static IReadOnlyList<string> ReadArguments(ref PayloadReader reader, FilterStage stage, string step, string packet) =>
-        reader.Remaining > 0 ? EsmtpParameters.Split(EnvelopeText(reader.ReadCString("arguments"), "the ESMTP arguments", stage, step, packet)) : [];
+        reader.Remaining > 0 ? EsmtpParameters.Split(EnvelopeText(ReadUtf8(ref reader, "arguments", "the ESMTP arguments", stage, step, packet), "the ESMTP arguments", stage, step, packet)) : [];
+
+    /// <summary>A string of the envelope, which must be UTF-8: read as Latin-1, its bytes would go on as other bytes.</summary>
+    private static string ReadUtf8(ref PayloadReader reader, string field, string what, FilterStage stage, string step, string packet)
+    {
+        var bytes = reader.ReadCStringBytes(field);
+        return System.Text.Unicode.Utf8.IsValid(bytes) ? System.Text.Encoding.UTF8.GetString(bytes)
+            : throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
+                $"{packet}: text that is not UTF-8 in {what}: {LogText.Quote(new RawText(bytes))}");
+    }
 
     /// <summary>Text the host may write into a log or a header (a quarantine reason): no control character.</summary>
     private static string SafeText(string text, string what, FilterStage stage, string step, string packet) =>
