@@ -138,6 +138,13 @@ public sealed record SmtpReply
                 return false;
             }
 
+            if (syntax == SmtpReplySyntax.Milter && line.Length < 4)
+            {
+                // Postfix's milter8_valid_smtp_reply: every line a code and its separator, the last one's a space.
+                problem = $"line {i + 1} is a code without the {(last ? "space" : "'-'")} after it: {LogText.Quote(line, 40)}";
+                return false;
+            }
+
             var separator = line.Length > 3 ? line[3] : (char?)null;
             if (!last && separator != '-')
             {
@@ -164,6 +171,12 @@ public sealed record SmtpReply
                     problem = $"enhanced status code {enhanced} does not match reply code {code}";
                     return false;
                 }
+            }
+            else if (syntax == SmtpReplySyntax.Milter && rest.Length > 0 && char.IsAsciiDigit(rest[0]) && rest[0] != line[0])
+            {
+                // Postfix's rule too: text that starts with a digit of another class reads as a mismatched enhanced code.
+                problem = $"line {i + 1}'s text starts with a digit that is not its code's class ({line[0]}): {LogText.Quote(line, 40)}";
+                return false;
             }
 
             texts[i] = syntax == SmtpReplySyntax.Milter ? UndoSendmailPercent(rest) : rest;

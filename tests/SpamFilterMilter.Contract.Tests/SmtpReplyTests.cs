@@ -9,9 +9,10 @@ public class SmtpReplyTests
     [TestCase("550 5.7.1 Rejected", 550, "5.7.1", new[] { "Rejected" })]
     [TestCase("451 4.7.1 Try later", 451, "4.7.1", new[] { "Try later" })]
     [TestCase("550 No enhanced code", 550, null, new[] { "No enhanced code" })]
-    [TestCase("550", 550, null, new[] { "" })]
+    [TestCase("550 ", 550, null, new[] { "" })]
     [TestCase("550-5.7.0 one\r\n550-5.7.0 two\r\n550 5.7.0 three", 550, "5.7.0", new[] { "one", "two", "three" })]
-    [TestCase("550 100%% sure", 550, null, new[] { "100% sure" })]
+    [TestCase("550 5.7.1 100%% sure", 550, "5.7.1", new[] { "100% sure" })]
+    [TestCase("550 Sure, 5 times", 550, null, new[] { "Sure, 5 times" })]
     [TestCase("550 50% off", 550, null, new[] { "50 off" })]
     [TestCase("421 4.7.0 closing", 421, "4.7.0", new[] { "closing" })]
     public void A_valid_reply_is_parsed(string text, int code, string? enhanced, string[] lines)
@@ -48,6 +49,12 @@ public class SmtpReplyTests
     [TestCase("550 bare\nLF", "CR, LF or NUL that is not part of a CRLF")]
     [TestCase("550 4.7.1 class mismatch", "enhanced status code 4.7.1 does not match reply code 550")]
     [TestCase("451 5.7.1 class mismatch", "does not match reply code 451")]
+    [TestCase("550", "line 1 is a code without the space after it")]                              // Postfix's milter8_valid_smtp_reply
+    [TestCase("550-first\r\n550", "line 2 is a code without the space after it")]
+    [TestCase("550-first\r\n550-", "the last line's code is followed by '-'")]
+    [TestCase("550 4 apples", "line 1's text starts with a digit that is not its code's class (5)")]
+    [TestCase("450 5 things", "line 1's text starts with a digit that is not its code's class (4)")]
+    [TestCase("550 100% sure", "line 1's text starts with a digit that is not its code's class (5)")]
     public void An_invalid_reply_is_refused_with_the_reason(string text, string problem)
     {
         var reply = Milter(text, out var why);

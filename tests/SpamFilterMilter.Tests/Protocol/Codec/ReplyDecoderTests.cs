@@ -74,7 +74,7 @@ public class ReplyDecoderTests
         yield return Row("SKIP at the end", Raw.Packet('s'), Eom, "decision Accept", "SMFIR_SKIP has nothing to skip at this stage; treated as SMFIR_CONTINUE");
         yield return Row("REPLYCODE 5xx", Raw.Packet('y', Raw.CString("550 5.7.0 Go away")), Mail, "decision Reject \"550 5.7.0 Go away\"", null);
         yield return Row("REPLYCODE 4xx", Raw.Packet('y', Raw.CString("452 4.3.1 Busy")), MilterCommand.Connect, "decision TempFail \"452 4.3.1 Busy\"", null);
-        yield return Row("REPLYCODE sendmail percent", Raw.Packet('y', Raw.CString("550 100%% sure")), Eom, "decision Reject \"550 100% sure\"", null);
+        yield return Row("REPLYCODE sendmail percent", Raw.Packet('y', Raw.CString("550 5.7.1 100%% sure")), Eom, "decision Reject \"550 5.7.1 100% sure\"", null);
         yield return Row("QUARANTINE before the end", Raw.Packet('q', Raw.CString("held")), Mail, "quarantine \"held\"", null);
         yield return Row("QUARANTINE at the end", Raw.Packet('q', Raw.CString("held")), Eom, "quarantine \"held\"", null);
         yield return Row("ADDHEADER", Raw.Packet('h', Raw.CString("X-Spam"), Raw.CString("yes")), Eom, new AddHeader("X-Spam", " yes"), null);
