@@ -90,7 +90,7 @@ internal static class ReplyDecoder
             case MilterReply.Quarantine:
                 RequireAction(options, ActionFlags.Quarantine, frame.Code, stage, step);
                 var quarantine = new PayloadReader(frame.Payload.Span, stage, step, name);
-                var reason = SafeText(quarantine.ReadCString("reason"), "the reason", stage, step, name);
+                var reason = QuarantineReason(quarantine.ReadCString("reason"), maxReplyText);
                 quarantine.ExpectEnd();
                 return new DecodedReply(ReplyKind.Quarantine, Text: reason);
         }
@@ -297,11 +297,22 @@ internal static class ReplyDecoder
                 $"{packet}: text that is not UTF-8 in {what}: {LogText.Quote(new RawText(bytes))}");
     }
 
-    /// <summary>Text the host may write into a log or a header (a quarantine reason): no control character.</summary>
-    private static string SafeText(string text, string what, FilterStage stage, string step, string packet) =>
-        MailPath.FindBadCharacter(text) < 0 ? text
-            : throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
-                $"{packet}: a control character in {what}: {LogText.Quote(text)}");
+    /// <summary>
+    /// A quarantine reason as the host may write it into a log or a header: each control character (a TAB, a line
+    /// break) a space, and no longer than a reply text may be. Postfix never fails a message over its reason's text;
+    /// neither does the plug-in: a reason is for the administrator to read, so it is made safe rather than refused.
+    /// </summary>
+    private static string QuarantineReason(string text, int maxLength)
+    {
+        var cut = text.Length <= maxLength ? text.Length : char.IsHighSurrogate(text[maxLength - 1]) ? maxLength - 1 : maxLength;
+        return string.Create(cut, text, static (reason, text) =>
+        {
+            for (var i = 0; i < reason.Length; i++)
+            {
+                reason[i] = char.IsControl(text[i]) ? ' ' : text[i];
+            }
+        });
+    }
 
     /// <summary>A header field name from the milter: printable US-ASCII but the colon, or it is not one (Postfix does not check; we do).</summary>
     private static string ReadFieldName(ref PayloadReader reader, FilterStage stage, string step, string packet)

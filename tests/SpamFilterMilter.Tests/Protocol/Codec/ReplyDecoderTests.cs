@@ -77,6 +77,9 @@ public class ReplyDecoderTests
         yield return Row("REPLYCODE sendmail percent", Raw.Packet('y', Raw.CString("550 5.7.1 100%% sure")), Eom, "decision Reject \"550 5.7.1 100% sure\"", null);
         yield return Row("QUARANTINE before the end", Raw.Packet('q', Raw.CString("held")), Mail, "quarantine \"held\"", null);
         yield return Row("QUARANTINE at the end", Raw.Packet('q', Raw.CString("held")), Eom, "quarantine \"held\"", null);
+        yield return Row("QUARANTINE reason with a TAB and a line break", Raw.Packet('q', Raw.CString("spam\tscore 9\r\nX-Injected: 1")), Eom,
+            "quarantine \"spam score 9  X-Injected: 1\"", null);
+        yield return Row("QUARANTINE reason with a C1 control in Latin-1", Raw.Packet('q', [.. "held"u8, 0x85, .. "now"u8, 0]), Eom, "quarantine \"held now\"", null);
         yield return Row("ADDHEADER", Raw.Packet('h', Raw.CString("X-Spam"), Raw.CString("yes")), Eom, new AddHeader("X-Spam", " yes"), null);
         yield return Row("ADDHEADER folded", Raw.Packet('h', Raw.CString("X-F"), Raw.CString("a\n\tb")), Eom, new AddHeader("X-F", " a\n\tb"), null);
         yield return Row("ADDHEADER not UTF-8", Raw.Packet('h', Raw.CString("X-L"), [0xE9, 0]), Eom, new AddHeader("X-L", new RawText([0x20, 0xE9])), null);
@@ -242,6 +245,15 @@ public class ReplyDecoderTests
 
         Assert.That((error.Kind, error.Cause), Is.EqualTo((MilterFailureKind.LimitExceeded, "SMFIR_REPLYCODE: a reply text of 20 characters is longer than the 19 allowed")));
         Assert.That(Describe(Decode(Raw.Packet('y', Raw.CString(text)), Mail, maxReplyText: 20)), Is.EqualTo($"decision Reject \"{text}\""));
+    }
+
+    [Test]
+    public void A_quarantine_reason_longer_than_a_reply_text_may_be_is_cut_to_that_length()
+    {
+        var reason = new string('x', 18) + "\U0001F4E7"; // a character outside the BMP across the limit
+
+        Assert.That(Decode(Raw.Packet('q', Raw.CString(reason)), Eom, maxReplyText: 19).Text, Is.EqualTo(new string('x', 18)), "never half a character");
+        Assert.That(Decode(Raw.Packet('q', Raw.CString(reason)), Eom, maxReplyText: 20).Text, Is.EqualTo(reason));
     }
 
     [TestCase("Bad: name")]
