@@ -6,7 +6,8 @@ namespace SpamFilterMilter.Protocol.Codec;
 /// <summary>
 /// Collects the modifications of one end of message, in the order the milter sent them, within the limits: at
 /// most <c>MAX_EDITS</c> edits, a replacement body of at most <c>MAX_REPLACEMENT_BODY</c> bytes. The body may come
-/// in many SMFIR_REPLBODY packets; they are one edit, at the place of the first. The body is written as it comes
+/// in many SMFIR_REPLBODY packets, one after the other (another edit between them is refused, as Postfix refuses it);
+/// they are one edit, at the place of the first. The body is written as it comes
 /// into a <see cref="MessageBodyBuilder"/>: in memory up to <see cref="MessageBodyBuilder.DefaultMemoryLimit"/> bytes,
 /// then into a temporary file in <paramref name="spillDirectory"/> (null: the system's), so a large body is never held
 /// in memory.
@@ -19,6 +20,7 @@ internal sealed class EditCollector(int maxEdits, int maxReplacementBodyBytes, s
     private List<MessageEdit>? _edits;
     private MessageBodyBuilder? _body;
     private int _bodyIndex = -1;
+    private bool _bodyEnded; // another edit followed the body's packets: the body is whole
 
     /// <summary>Starts a new answer: the edits handed out before stay as they were; a body begun and not handed out is discarded.</summary>
     public void Reset()
@@ -27,6 +29,7 @@ internal sealed class EditCollector(int maxEdits, int maxReplacementBodyBytes, s
         _edits = null;
         _body = null;
         _bodyIndex = -1;
+        _bodyEnded = false;
     }
 
     /// <summary>The connection is done: a body begun goes, with its file.</summary>
@@ -36,6 +39,7 @@ internal sealed class EditCollector(int maxEdits, int maxReplacementBodyBytes, s
     {
         CheckCount(addingBody: false);
         (_edits ??= []).Add(edit);
+        _bodyEnded = _body is not null;
     }
 
     /// <summary>
@@ -45,6 +49,14 @@ internal sealed class EditCollector(int maxEdits, int maxReplacementBodyBytes, s
     public void AddBody(ReadOnlySpan<byte> chunk)
     {
         CheckCount(addingBody: true);
+        if (_bodyEnded)
+        {
+            // Postfix's milter8 refuses this too ("body replacement requests can't currently be mixed with other
+            // requests"); sendmail would append the bytes to the body already begun, so the two MTAs disagree on the result.
+            throw new MilterProtocolException(MilterFailureKind.Unexpected, FilterStage.EndOfMessage, Step,
+                "SMFIR_REPLBODY after another edit had followed the replacement body: a body's packets must come together");
+        }
+
         if (_body is null)
         {
             _edits ??= [];

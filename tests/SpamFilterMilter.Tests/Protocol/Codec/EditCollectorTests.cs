@@ -22,13 +22,26 @@ public class EditCollectorTests
 
         edits.Add(Header);
         edits.AddBody("first "u8);
-        edits.Add(new DeleteRecipient("<a@b>"));
         edits.AddBody("second"u8);
+        edits.Add(new DeleteRecipient("<a@b>"));
 
         var built = edits.Build();
         Assert.That(built, Has.Count.EqualTo(3));
         Assert.That((built[0], built[2]), Is.EqualTo(((MessageEdit)Header, (MessageEdit)new DeleteRecipient("<a@b>"))));
         Assert.That(((ReplaceBody)built[1]).Body.ToArray(), Is.EqualTo("first second"u8.ToArray()), "the pieces of the body, joined");
+    }
+
+    [Test]
+    public void A_body_piece_after_another_edit_followed_the_body_is_refused_as_Postfix_refuses_it()
+    {
+        var edits = new EditCollector(maxEdits: 10, maxReplacementBodyBytes: 100);
+        edits.AddBody("first "u8);
+        edits.Add(Header);
+
+        var error = Assert.Throws<MilterProtocolException>(() => edits.AddBody("second"u8))!;
+
+        Assert.That((error.Kind, error.Cause), Is.EqualTo((MilterFailureKind.Unexpected,
+            "SMFIR_REPLBODY after another edit had followed the replacement body: a body's packets must come together")));
     }
 
     [Test]

@@ -208,8 +208,8 @@ public class MilterSessionReplyTests(int delivery, bool blocking) : ScriptedSess
 
         var result = await EndOfMessageAnsweredWithAsync(
             Raw.Packet('b', "first part\r"u8.ToArray()),
-            Raw.Packet('h', Raw.CString("X-A"), Raw.CString("1")),
             Raw.Packet('b', "\nsecond part\r\n"u8.ToArray()),
+            Raw.Packet('h', Raw.CString("X-A"), Raw.CString("1")),
             Raw.Packet('c'));
 
         Assert.That(result.Edits, Has.Count.EqualTo(2));
