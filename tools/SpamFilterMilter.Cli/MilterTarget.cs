@@ -78,15 +78,23 @@ internal sealed class MilterTarget
             throw new ArgumentException("Say which milter: --config FILE, or --host HOST --port PORT.");
         }
 
+        var given = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var setting in extra)
         {
             var equals = setting.IndexOf('=', StringComparison.Ordinal);
             if (equals <= 0)
             {
-                throw new ArgumentException($"--option {setting}: expected NAME=VALUE.");
+                // Not echoed, as the option file does not show a line without '=': "SOCKS_PASSWORDhunter2" may be a password.
+                throw new ArgumentException("--option: expected NAME=VALUE, but one has no '=' before its value (its text is not shown: it may hold a password).");
             }
 
-            values[setting[..equals].Trim()] = setting[(equals + 1)..].Trim();
+            var name = setting[..equals].Trim();
+            if (!given.Add(name))
+            {
+                throw new ArgumentException($"--option {name}: given twice.");
+            }
+
+            values[name] = setting[(equals + 1)..].Trim();
         }
 
         foreach (var (_, option, value) in flags)

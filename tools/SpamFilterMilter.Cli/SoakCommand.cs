@@ -51,7 +51,7 @@ internal static class SoakCommand
 
             var report = await RunAsync(target.Resolve(result), settings, terminal, cancellationToken).ConfigureAwait(false);
             await terminal.Output.WriteAsync(result.GetValue(json) ? report.ToJson() : report.ToText()).ConfigureAwait(false);
-            return report.Lost + report.Late > 0 ? (int)ToolExitCode.ProblemsFound : (int)ToolExitCode.Success;
+            return report.Lost + report.Late > 0 || report.NeverReached ? (int)ToolExitCode.ProblemsFound : (int)ToolExitCode.Success;
         });
         return command;
     }
@@ -218,6 +218,12 @@ internal static class SoakCommand
 internal sealed record SoakReport(string Milter, string IoMode, int PoolSize, SoakCommand.SoakSettings Settings, long Sessions, long Verdicts, long Failures,
     long Lost, long Late, string? FirstLost, Dictionary<string, int> Causes, List<SoakCommand.Sample> Samples)
 {
+    /// <summary>
+    /// Every message got the failure outcome and none the milter's verdict: the outcomes held, but what was soaked is the
+    /// failure path alone, most likely a milter that is not there (a wrong port); bench says the same with exit status 1.
+    /// </summary>
+    public bool NeverReached => Verdicts == 0 && Failures > 0;
+
     public string ToText()
     {
         var text = new StringBuilder();
@@ -226,6 +232,10 @@ internal sealed record SoakReport(string Milter, string IoMode, int PoolSize, So
         text.AppendLine(CultureInfo.InvariantCulture, $"  messages:             {Verdicts + Failures} ({Verdicts} with the milter's verdict, {Failures} with the failure outcome)");
         text.AppendLine(CultureInfo.InvariantCulture, $"  lost (an exception):  {Lost}{(FirstLost is null ? string.Empty : $" (first: {FirstLost})")}");
         text.AppendLine(CultureInfo.InvariantCulture, $"  late (over the bound): {Late}");
+        if (NeverReached)
+        {
+            text.AppendLine("  no message got the milter's verdict: is the milter running there? (exit status 1)");
+        }
         foreach (var (cause, count) in Causes)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"  failure: {count,8}  {cause}");

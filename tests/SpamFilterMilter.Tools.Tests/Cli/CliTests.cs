@@ -305,6 +305,8 @@ public class CliTests : TempFolderTest
         new object[] { new[] { "soak", "--host", "127.0.0.1", "--port", "1", "--duration", "0" }, "--duration: 0: more than 0 seconds is needed." },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT=soon" }, "TIMEOUT" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT" }, "expected NAME=VALUE" },
+        new object[] { new[] { "probe", "--host", "127.0.0.1", "--port", "1", "--option", "SOCKS_PASSWORDhunter2" }, "its text is not shown: it may hold a password" },
+        new object[] { new[] { "probe", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT=100", "--option", "timeout=200" }, "--option timeout: given twice." },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "novalue" }, "expected NAME=VALUE" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "j=mx\rx" }, "a control character in the value of j" },
         new object[] { new[] { "check", "message.eml", "--colour" }, "--colour" },
@@ -334,6 +336,24 @@ public class CliTests : TempFolderTest
 
         Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Usage));
         Assert.That(run.Error, Does.Contain(said));
+    }
+
+    [Test]
+    public async Task Soak_against_a_port_where_no_milter_listens_says_none_was_reached_and_exits_1()
+    {
+        var run = await CliAsync(["soak", "--host", "127.0.0.1", "--port", "1", "-c", "2", "--duration", "1", "--interval", "1"]);
+
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound), run.Output + run.Error);
+        Assert.That(run.Output, Does.Contain("with the milter's verdict").And.Contain("no message got the milter's verdict: is the milter running there?"));
+    }
+
+    [Test]
+    public async Task An_option_without_an_equals_sign_is_refused_without_showing_what_may_be_a_password()
+    {
+        var run = await CliAsync(["probe", "--host", "127.0.0.1", "--port", "1", "--option", "SOCKS_PASSWORDhunter2"]);
+
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.Usage));
+        Assert.That(run.Error + run.Output, Does.Not.Contain("hunter2"));
     }
 
     [Test]
