@@ -12,6 +12,13 @@ public sealed partial class MilterOptions
     {
         /// <summary>The whole numbers the option accepts, or null for one that is not a number.</summary>
         public (int Min, int Max)? Range { get; init; }
+
+        /// <summary>
+        /// For an option with a <see cref="Range"/>: reads the typed property back in the option's unit (a whole number,
+        /// or hundredths of a second) with the value as a developer wrote it, or null when unset (its default applies),
+        /// so that <see cref="Validate"/> checks options set in code against this same range.
+        /// </summary>
+        public Func<MilterOptions, (double Value, string Written)?>? Current { get; init; }
     }
 
     /// <summary>Every option the file may hold, in documentation order.</summary>
@@ -36,37 +43,37 @@ public sealed partial class MilterOptions
                 }
             }),
         Integer("PORT", true, "(required)", "Milter TCP port.", 1, 65535,
-            (o, number) => o.Port = number),
+            o => o.Port, (o, number) => o.Port = number),
         Integer("DEBUG", false, "0", "0 warnings and failures, 1 one line per message, 2 every packet.", 0, 2,
-            (o, number) => o.Debug = number),
+            o => o.Debug, (o, number) => o.Debug = number),
         Duration("TIMEOUT", "3600", "Hundredths of a second allowed for each connect, write and read, unless CONNECT_TIMEOUT, COMMAND_TIMEOUT or CONTENT_TIMEOUT says otherwise.",
-            (o, duration) => o.Timeout = duration),
+            o => o.Timeout, (o, duration) => o.Timeout = duration),
         new Descriptor("SOCKS_HOST", false, "(none)", "SOCKS5 server to connect through.",
             (o, v) => o.SocksHost = v.Length == 0 ? null : MilterServer.ParseHost(v)),
         Integer("SOCKS_PORT", false, "1080", "SOCKS5 server port.", 1, 65535,
-            (o, number) => o.SocksPort = number),
+            o => o.SocksPort, (o, number) => o.SocksPort = number),
         new Descriptor("SOCKS_PASSWORD", false, "(none)", "Password for SOCKS5 username/password authentication.",
             (o, v) => o.SocksPassword = v.Length == 0 ? null : v),
         Duration("CONNECT_TIMEOUT", "TIMEOUT", "Hundredths of a second allowed for connecting, all DNS addresses together.",
-            (o, duration) => o.ConnectTimeout = duration),
+            o => o._connectTimeout, (o, duration) => o.ConnectTimeout = duration),
         Duration("COMMAND_TIMEOUT", "TIMEOUT", "Hundredths of a second allowed for each write and read of OPTNEG, CONNECT, HELO, MAIL, RCPT, DATA, UNKNOWN and ABORT (Postfix's milter_command_timeout).",
-            (o, duration) => o.CommandTimeout = duration),
+            o => o._commandTimeout, (o, duration) => o.CommandTimeout = duration),
         Duration("CONTENT_TIMEOUT", "TIMEOUT", "Hundredths of a second allowed for each write and read of a header, the end of headers, a body packet and the end of the message (Postfix's milter_content_timeout).",
-            (o, duration) => o.ContentTimeout = duration),
+            o => o._contentTimeout, (o, duration) => o.ContentTimeout = duration),
         Duration("MESSAGE_TIMEOUT", "30000", "Hundredths of a second the milter may take over one message, all its replies together.",
-            (o, duration) => o.MessageTimeout = duration),
+            o => o.MessageTimeout, (o, duration) => o.MessageTimeout = duration),
         Integer("MAX_REPLIES", false, "10000", "Most packets a milter may send in answer to one event (PROGRESS included).", 1, 1_000_000,
-            (o, number) => o.MaxReplies = number),
+            o => o.MaxReplies, (o, number) => o.MaxReplies = number),
         Integer("MAX_EDITS", false, "1000", "Most modifications a milter may make to one message.", 1, 1_000_000,
-            (o, number) => o.MaxEdits = number),
+            o => o.MaxEdits, (o, number) => o.MaxEdits = number),
         Integer("MAX_PACKET", false, "1048575", "Largest packet accepted from the milter, in bytes.", 65_535, 16 * 1024 * 1024,
-            (o, number) => o.MaxPacket = number),
+            o => o.MaxPacket, (o, number) => o.MaxPacket = number),
         Integer("MAX_REPLACEMENT_BODY", false, "67108864", $"Largest replacement body accepted from the milter, in bytes (a body over {SpilledBodyMiB} MiB is kept on disk).", 0, int.MaxValue,
-            (o, number) => o.MaxReplacementBody = number),
+            o => o.MaxReplacementBody, (o, number) => o.MaxReplacementBody = number),
         new Descriptor("BODY_SPILL_DIRECTORY", false, "(the system's temporary folder)", $"Folder where a replacement body over {SpilledBodyMiB} MiB is kept while the host applies it.",
             (o, v) => o.BodySpillDirectory = v.Length == 0 ? null : ParseDirectory(v)),
         Integer("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters.", 3, 1_048_576,
-            (o, number) => o.MaxReplyText = number),
+            o => o.MaxReplyText, (o, number) => o.MaxReplyText = number),
         new Descriptor("OFFER_MDS", false, "none", "Offer the milter larger packets: none (64 KiB - 1), 256k or 1m; used only if the milter accepts.",
             (o, v) => o.OfferMds = v.ToLowerInvariant() switch
             {
@@ -76,19 +83,19 @@ public sealed partial class MilterOptions
                 _ => throw new FormatException($"\"{v}\" is not one of: none, 256k, 1m"),
             }),
         Integer("POOL_SIZE", false, "0", "Negotiated connections kept for reuse between SMTP sessions (SMFIC_QUIT_NC); 0 keeps none.", 0, 10_000,
-            (o, number) => o.PoolSize = number),
+            o => o.PoolSize, (o, number) => o.PoolSize = number),
         Duration("POOL_IDLE_TIMEOUT", "6000", "Hundredths of a second a parked connection may wait before it is closed.",
-            (o, duration) => o.PoolIdleTimeout = duration),
+            o => o.PoolIdleTimeout, (o, duration) => o.PoolIdleTimeout = duration),
         Integer("BREAKER_THRESHOLD", false, "(3 with several servers in HOST, 0 with one)", "Consecutive failures after which a server is taken out of service for BREAKER_BACKOFF; 0 never takes one out.", 0, 1000,
-            (o, number) => o.BreakerThreshold = number),
+            o => o.BreakerThreshold, (o, number) => o.BreakerThreshold = number),
         Duration("BREAKER_BACKOFF", "3000", "Hundredths of a second a server stays out of service before one message probes it.",
-            (o, duration) => o.BreakerBackoff = duration),
+            o => o.BreakerBackoff, (o, duration) => o.BreakerBackoff = duration),
         Duration("BREAKER_MAX_BACKOFF", "30000", "Hundredths of a second the back-off may grow to: it doubles each time a probe fails.",
-            (o, duration) => o.BreakerMaxBackoff = duration),
+            o => o.BreakerMaxBackoff, (o, duration) => o.BreakerMaxBackoff = duration),
         new Descriptor("IO_MODE", false, "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
             (o, v) => o.IoMode = ParseChoice<IoMode>(v)),
         Integer("IO_THREADS", false, "(four per core, at least 4, at most 32)", "With IO_MODE=async on Linux, the threads that read this milter's replies (shared by every milter given the same count); more connections share them.", 1, MaxIoThreads,
-            (o, number) => o.IoThreads = number),
+            o => o.IoThreads, (o, number) => o.IoThreads = number),
         new Descriptor("SOCKS_USER", false, "(the process's user name)", "User name for SOCKS5 username/password authentication.",
             (o, v) => o.SocksUser = v.Length is > 0 and <= 255 ? v : throw new FormatException("a user name of 1 to 255 characters is required")),
         new Descriptor("SOCKS_RESOLVE", false, "local", "local: resolve HOST here and try each address through the SOCKS server; remote: the SOCKS server resolves it.",
@@ -114,12 +121,28 @@ public sealed partial class MilterOptions
             (o, v) => set(o, MacroNames.ParseList(v)));
 
     /// <summary>An option that is a whole number from <paramref name="min"/> to <paramref name="max"/>: the range is parsed and documented from here.</summary>
-    private static Descriptor Integer(string name, bool required, string defaultText, string summary, int min, int max, Action<MilterOptions, int> set) =>
-        new(name, required, defaultText, summary, (o, v) => set(o, ParseInteger(v, min, max))) { Range = (min, max) };
+    private static Descriptor Integer(string name, bool required, string defaultText, string summary, int min, int max, Func<MilterOptions, int?> get, Action<MilterOptions, int> set) =>
+        new(name, required, defaultText, summary, (o, v) => set(o, ParseInteger(v, min, max)))
+        {
+            Range = (min, max),
+            Current = o => get(o) is { } number ? (number, number.ToString(CultureInfo.InvariantCulture)) : null,
+        };
 
     /// <summary>An option that is a duration in hundredths of a second (<see cref="Hundredths"/>).</summary>
-    private static Descriptor Duration(string name, string defaultText, string summary, Action<MilterOptions, TimeSpan> set) =>
-        new(name, false, defaultText, summary, (o, v) => set(o, Hundredths(v))) { Range = (1, MaxHundredths) };
+    /// <remarks><paramref name="get"/> gives null for a duration that takes another's value unless set (CONNECT_TIMEOUT takes TIMEOUT's): that one's check reports it.</remarks>
+    private static Descriptor Duration(string name, string defaultText, string summary, Func<MilterOptions, TimeSpan?> get, Action<MilterOptions, TimeSpan> set) =>
+        new(name, false, defaultText, summary, (o, v) => set(o, Hundredths(v)))
+        {
+            Range = (1, MaxHundredths),
+            Current = o => get(o) is { } duration ? InHundredths(duration) : null,
+        };
+
+    /// <summary>A duration set in code, in the option file's unit, and as written (a TimeSpan) for the message.</summary>
+    private static (double Value, string Written) InHundredths(TimeSpan duration)
+    {
+        var hundredths = duration.Ticks / (double)(TimeSpan.TicksPerMillisecond * 10);
+        return (hundredths, $"{duration.ToString("c", CultureInfo.InvariantCulture)} ({hundredths.ToString("0.##", CultureInfo.InvariantCulture)} hundredths of a second)");
+    }
 
     private static int ParseInteger(string value, int min, int max)
     {
@@ -128,16 +151,20 @@ public sealed partial class MilterOptions
             // Digits too many for a whole number are a number out of range, not a malformed one.
             throw !System.Numerics.BigInteger.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var big)
                 ? new FormatException($"\"{value}\" is not a whole number")
-                : new FormatException($"{value} is {(big > max ? "too large" : "too small")}: out of range ({min} to {max})");
+                : new FormatException(OutOfRange(value, big > max, min, max));
         }
 
         if (number < min || number > max)
         {
-            throw new FormatException($"{number} is {(number > max ? "too large" : "too small")}: out of range ({min} to {max})");
+            throw new FormatException(OutOfRange(number.ToString(CultureInfo.InvariantCulture), number > max, min, max));
         }
 
         return number;
     }
+
+    /// <summary>What a number outside its option's range is told, read from a file or set in code alike.</summary>
+    private static string OutOfRange(string written, bool tooLarge, int min, int max) =>
+        $"{written} is {(tooLarge ? "too large" : "too small")}: out of range ({min} to {max})";
 
     /// <summary>The longest duration an option may give: a day, in hundredths of a second.</summary>
     private const int MaxHundredths = 8_640_000;

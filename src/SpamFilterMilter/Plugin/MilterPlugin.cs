@@ -21,7 +21,7 @@ public sealed class MilterPlugin : IReachableSpamFilterPlugin
     private readonly ILoggerFactory? _ownedLoggerFactory;
 
     /// <summary>Creates the plug-in for <paramref name="options"/>. Nothing is sent to the milter until a message or session needs it.</summary>
-    /// <param name="options">The milter to use and how.</param>
+    /// <param name="options">The milter to use and how; checked now (<see cref="MilterOptions.Validate"/>).</param>
     /// <param name="hostLoggerFactory">The host's logging; null writes the plug-in's own lines to standard error, at the level DEBUG selects.</param>
     /// <param name="meterFactory">
     /// The host's meters (dependency injection's <see cref="IMeterFactory"/>): the plug-in's meter, <c>SpamFilterMilter</c>,
@@ -36,6 +36,9 @@ public sealed class MilterPlugin : IReachableSpamFilterPlugin
     internal MilterPlugin(MilterOptions options, ILoggerFactory? hostLoggerFactory, IMeterFactory? meterFactory, int slot)
     {
         ArgumentNullException.ThrowIfNull(options);
+
+        // Options set in code would otherwise be found wrong by every message, one failure at a time.
+        options.Validate();
         var loggerFactory = hostLoggerFactory;
         if (loggerFactory is null)
         {

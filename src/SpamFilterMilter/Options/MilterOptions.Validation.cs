@@ -1,0 +1,131 @@
+using SpamFilterMilter.Contract;
+
+namespace SpamFilterMilter.Options;
+
+/// <summary>The check of options set in code, against the ranges and rules the option file's parser applies.</summary>
+public sealed partial class MilterOptions
+{
+    /// <summary>
+    /// Checks these options against what the option file accepts, for options made or changed in code: every number
+    /// within the range its option allows (PORT 1 to 65535, each timeout from a hundredth of a second to a day, ...),
+    /// HOST given and well formed, each choice one of its values. Options read by <see cref="Load"/> or
+    /// <see cref="FromConfiguration(Microsoft.Extensions.Configuration.IConfiguration, string?)"/> pass. The plug-in
+    /// checks its options when it is made, and AddSpamFilterMilter when the host starts.
+    /// </summary>
+    /// <exception cref="SpamFilterConfigurationException">
+    /// An option is wrong: the exception names <see cref="SourcePath"/> and the option as the file writes it
+    /// (<c>PORT</c>), and carries any other wrong option as <see cref="SpamFilterConfigurationException.MoreProblems"/>.
+    /// </exception>
+    public void Validate()
+    {
+        var problems = Problems();
+        if (problems.Count > 0)
+        {
+            throw SpamFilterConfigurationException.Combine(problems);
+        }
+    }
+
+    /// <summary>Every problem <see cref="Validate"/> finds, in documentation order; empty when there is none.</summary>
+    internal IReadOnlyList<SpamFilterConfigurationException> Problems()
+    {
+        var source = string.IsNullOrEmpty(SourcePath) ? "(set in code)" : SourcePath;
+        var problems = new List<SpamFilterConfigurationException>();
+        void Add(string option, string problem) => problems.Add(new SpamFilterConfigurationException(source, 0, option, problem));
+
+        var hostIsUsable = false;
+        if (string.IsNullOrWhiteSpace(Host))
+        {
+            Add("HOST", "required option is missing");
+        }
+        else
+        {
+            try
+            {
+                _ = Servers; // parses a list of servers, as the file's HOST does
+                hostIsUsable = true;
+            }
+            catch (FormatException e)
+            {
+                Add("HOST", e.Message);
+            }
+        }
+
+        foreach (var descriptor in Descriptors.Values)
+        {
+            // The ranges are the descriptors' own: one table for the file's parser and for this check.
+            if (descriptor is not { Range: (int min, int max), Current: { } current } || current(this) is not (double value, string written))
+            {
+                continue;
+            }
+
+            // PORT may be left unset (0) when HOST gives every server its port or names a UNIX-domain socket.
+            var portNotNeeded = descriptor.Name == "PORT" && Port == 0 && hostIsUsable && NeedsNoPort;
+            if ((value < min || value > max) && !portNotNeeded)
+            {
+                Add(descriptor.Name, OutOfRange(written, value > max, min, max));
+            }
+        }
+
+        if (SocksHost is not null)
+        {
+            try
+            {
+                MilterServer.ParseHost(SocksHost);
+            }
+            catch (FormatException e)
+            {
+                Add("SOCKS_HOST", e.Message);
+            }
+
+            if (hostIsUsable && Servers.Any(s => s.UnixSocketPath is not null))
+            {
+                Add("SOCKS_HOST", "a SOCKS server cannot reach a UNIX-domain socket");
+            }
+        }
+
+        if (SocksUser is not { Length: > 0 and <= 255 })
+        {
+            Add("SOCKS_USER", "a user name of 1 to 255 characters is required");
+        }
+
+        if (BodySpillDirectory is not null)
+        {
+            try
+            {
+                ParseDirectory(BodySpillDirectory);
+            }
+            catch (FormatException e)
+            {
+                Add("BODY_SPILL_DIRECTORY", e.Message);
+            }
+        }
+
+        CheckChoice("OFFER_MDS", OfferMds);
+        CheckChoice("IO_MODE", IoMode);
+        CheckChoice("SOCKS_RESOLVE", SocksResolve);
+        CheckChoice("FAILURE_ACTION", FailureAction);
+        CheckChoice("QUEUE_ID_TIMING", QueueIdTiming);
+
+        string[] macroListNames = ["CONNECT_MACROS", "HELO_MACROS", "MAIL_MACROS", "RCPT_MACROS", "DATA_MACROS", "EOH_MACROS", "EOM_MACROS", "UNKNOWN_MACROS"];
+        IReadOnlyList<string>?[] macroLists = [ConnectMacros, HeloMacros, MailMacros, RcptMacros, DataMacros, EndOfHeaderMacros, EndOfMessageMacros, UnknownMacros];
+        foreach (var (name, list) in macroListNames.Zip(macroLists))
+        {
+            if (list is null)
+            {
+                Add(name, "a list is required (an empty one sends no macro)");
+            }
+        }
+
+        return problems;
+
+        // An enumeration cast from a number may hold a value that is none of the choices.
+        void CheckChoice<T>(string option, T choice)
+            where T : struct, Enum
+        {
+            if (!Enum.IsDefined(choice))
+            {
+                Add(option, $"\"{choice}\" is not one of: {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+using SpamFilterMilter.Options;
+using SpamFilterMilter.Plugin;
+
+namespace SpamFilterMilter.Tests.Options;
+
+/// <summary>Options set in code are held to the ranges and rules the option file's parser applies.</summary>
+public class MilterOptionsValidationTests : TempFolderTest
+{
+    private static MilterOptions Valid() => new() { Host = "milter.example.com", Port = 8890 };
+
+    /// <summary>One value out of range for each option that has a range, set as a developer would set it.</summary>
+    private static readonly (string Option, Action<MilterOptions> SetWrong)[] OutOfRange =
+    [
+        ("PORT", o => o.Port = -5),
+        ("DEBUG", o => o.Debug = 3),
+        ("TIMEOUT", o => o.Timeout = TimeSpan.FromSeconds(-1)),
+        ("SOCKS_PORT", o => o.SocksPort = 65536),
+        ("CONNECT_TIMEOUT", o => o.ConnectTimeout = TimeSpan.Zero),
+        ("COMMAND_TIMEOUT", o => o.CommandTimeout = TimeSpan.FromDays(2)),
+        ("CONTENT_TIMEOUT", o => o.ContentTimeout = TimeSpan.FromMilliseconds(-10)),
+        ("MESSAGE_TIMEOUT", o => o.MessageTimeout = TimeSpan.Zero),
+        ("MAX_REPLIES", o => o.MaxReplies = 0),
+        ("MAX_EDITS", o => o.MaxEdits = 1_000_001),
+        ("MAX_PACKET", o => o.MaxPacket = 0),
+        ("MAX_REPLACEMENT_BODY", o => o.MaxReplacementBody = -1),
+        ("MAX_REPLY_TEXT", o => o.MaxReplyText = 2),
+        ("POOL_SIZE", o => o.PoolSize = -1),
+        ("POOL_IDLE_TIMEOUT", o => o.PoolIdleTimeout = TimeSpan.FromSeconds(-60)),
+        ("BREAKER_THRESHOLD", o => o.BreakerThreshold = 1001),
+        ("BREAKER_BACKOFF", o => o.BreakerBackoff = TimeSpan.Zero),
+        ("BREAKER_MAX_BACKOFF", o => o.BreakerMaxBackoff = TimeSpan.FromMilliseconds(5)),
+        ("IO_THREADS", o => o.IoThreads = 0),
+    ];
+
+    private static IEnumerable<TestCaseData> OutOfRangeCases() =>
+        OutOfRange.Select(c => new TestCaseData(c.Option, c.SetWrong).SetName($"{c.Option} out of range set in code is refused naming {c.Option}"));
+
+    [Test]
+    public void Every_option_with_a_range_has_an_out_of_range_case_here()
+    {
+        var ranged = MilterOptions.Descriptors.Values.Where(d => d.Range is not null).Select(d => d.Name);
+
+        Assert.That(OutOfRange.Select(c => c.Option), Is.EquivalentTo(ranged), "a new ranged option needs its case in the table");
+    }
+
+    [TestCaseSource(nameof(OutOfRangeCases))]
+    public void A_value_out_of_its_options_range_is_refused_with_the_option_files_name_and_range(string option, Action<MilterOptions> setWrong)
+    {
+        var options = Valid();
+        setWrong(options);
+        var (min, max) = MilterOptions.Descriptors[option].Range!.Value;
+
+        var error = Assert.Throws<SpamFilterConfigurationException>(options.Validate)!;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((error.FilePath, error.Line, error.Option), Is.EqualTo(("(built in)", 0, option)));
+            Assert.That(error.Problem, Does.EndWith($": out of range ({min} to {max})"), "the range is the option file's");
+            Assert.That(error.MoreProblems, Is.Empty, "one wrong value is one problem");
+        });
+    }
+
+    [Test]
+    public void A_negative_timeout_is_told_as_set_and_in_the_option_files_unit()
+    {
+        var options = Valid();
+        options.Timeout = TimeSpan.FromSeconds(-1);
+
+        var error = Assert.Throws<SpamFilterConfigurationException>(options.Validate)!;
+
+        Assert.That(error.Message, Is.EqualTo("(built in): option TIMEOUT: -00:00:01 (-100 hundredths of a second) is too small: out of range (1 to 8640000)"));
+    }
+
+    [Test]
+    public void Every_wrong_option_is_reported_at_once_naming_where_the_options_came_from()
+    {
+        var options = new MilterOptions { SourcePath = "milter.opt", Host = "", Port = -5, MaxPacket = 0 };
+
+        var error = Assert.Throws<SpamFilterConfigurationException>(options.Validate)!;
+
+        Assert.That(new[] { error }.Concat(error.MoreProblems).Select(p => (p.FilePath, p.Option)),
+            Is.EqualTo(new[] { ("milter.opt", "HOST"), ("milter.opt", "PORT"), ("milter.opt", "MAX_PACKET") }));
+    }
+
+    [TestCase("", "required option is missing")]
+    [TestCase("a,,b", "an entry of the list is empty (two commas in a row, or one at an end)")]
+    public void A_missing_or_malformed_host_is_refused_as_the_file_refuses_it(string host, string problem)
+    {
+        var options = Valid();
+        options.Host = host;
+
+        var error = Assert.Throws<SpamFilterConfigurationException>(options.Validate)!;
+
+        Assert.That((error.Option, error.Problem), Is.EqualTo(("HOST", problem)));
+    }
+
+    [Test]
+    public void A_choice_cast_from_a_number_that_is_none_of_the_choices_is_refused()
+    {
+        var options = Valid();
+        options.FailureAction = (FailureAction)42;
+
+        var error = Assert.Throws<SpamFilterConfigurationException>(options.Validate)!;
+
+        Assert.That((error.Option, error.Problem), Is.EqualTo(("FAILURE_ACTION", "\"42\" is not one of: tempfail, accept, reject, shutdown")));
+    }
+
+    [Test]
+    public void A_socks_user_longer_than_socks5_allows_is_refused()
+    {
+        var options = Valid();
+        options.SocksUser = new string('u', 256);
+
+        var error = Assert.Throws<SpamFilterConfigurationException>(options.Validate)!;
+
+        Assert.That(error.Option, Is.EqualTo("SOCKS_USER"));
+    }
+
+    [TestCase("unix:/run/milter.sock")]
+    [TestCase("a.example.com:8890,b.example.com:8891")]
+    public void Port_may_be_left_unset_when_host_gives_every_server_its_port_or_a_socket(string host)
+    {
+        var options = MilterOptions.Load(Folder.Write("milter.opt", $"HOST={host}\n"));
+
+        Assert.That(options.Port, Is.Zero);
+        Assert.DoesNotThrow(options.Validate);
+    }
+
+    [Test]
+    public void Options_read_from_a_file_with_every_default_pass()
+    {
+        var options = MilterOptions.Load(Folder.Write("milter.opt", "HOST=milter.example.com\nPORT=8890\n"));
+
+        Assert.DoesNotThrow(options.Validate);
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public void Options_read_from_a_file_at_the_edges_of_every_range_pass(bool least)
+    {
+        var text = string.Concat(MilterOptions.Descriptors.Values.Where(d => d.Range is not null)
+            .Select(d => $"{d.Name}={(least ? d.Range!.Value.Min : d.Range!.Value.Max)}\n"));
+        var options = MilterOptions.Load(Folder.Write("milter.opt", "HOST=milter.example.com\n" + text));
+
+        Assert.DoesNotThrow(options.Validate);
+    }
+
+    [Test]
+    public void The_plugin_refuses_options_set_in_code_out_of_range_when_it_is_made()
+    {
+        var options = Valid();
+        options.Port = -5;
+
+        var error = Assert.Throws<SpamFilterConfigurationException>(() => new MilterPlugin(options))!;
+
+        Assert.That(error.Option, Is.EqualTo("PORT"));
+    }
+}
