@@ -14,7 +14,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>
 /// Adds a milter to a service collection: a <see cref="MilterPlugin"/>, also resolved as <see cref="ISpamFilterPlugin"/>,
 /// whose options are the milter option file's (docs/options.md) and are checked when the host starts
-/// (<c>ValidateOnStart</c>): a wrong option stops the start with the message the option file would give. The plug-in
+/// (<c>ValidateOnStart</c>), after any <c>Configure</c> or <c>PostConfigure</c> callback (<see cref="MilterOptions.Validate"/>):
+/// a wrong option stops the start with the message the option file would give. The plug-in
 /// logs through the container's <see cref="ILoggerFactory"/> and measures through its <see cref="IMeterFactory"/>,
 /// when it has them; the container disposes it, closing the connections it keeps (POOL_SIZE).
 /// </summary>
@@ -65,6 +66,7 @@ public static class SpamFilterMilterServiceCollectionExtensions
 
         services.AddSingleton(new MilterOptionsSource(optionsName, read));
         services.TryAddTransient<IOptionsFactory<MilterOptions>, MilterOptionsFactory>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MilterOptions>, MilterOptionsValidation>());
         services.AddOptions<MilterOptions>(optionsName).ValidateOnStart();
         if (name is null)
         {

@@ -97,6 +97,74 @@ public class ConfigurationTests : TempFolderTest
         Assert.That(error.Message, Does.StartWith(path + ":3: option PORT: "));
     }
 
+    /// <summary>One value out of range for each option that has a range, as a Configure callback would set it.</summary>
+    private static readonly (string Option, Action<MilterOptions> SetWrong)[] OutOfRangeInCode =
+    [
+        ("PORT", o => o.Port = -5),
+        ("DEBUG", o => o.Debug = -1),
+        ("TIMEOUT", o => o.Timeout = TimeSpan.FromSeconds(-1)),
+        ("SOCKS_PORT", o => o.SocksPort = 0),
+        ("CONNECT_TIMEOUT", o => o.ConnectTimeout = TimeSpan.FromSeconds(-1)),
+        ("COMMAND_TIMEOUT", o => o.CommandTimeout = TimeSpan.Zero),
+        ("CONTENT_TIMEOUT", o => o.ContentTimeout = TimeSpan.FromDays(1.5)),
+        ("MESSAGE_TIMEOUT", o => o.MessageTimeout = TimeSpan.FromSeconds(-30)),
+        ("MAX_REPLIES", o => o.MaxReplies = -1),
+        ("MAX_EDITS", o => o.MaxEdits = 0),
+        ("MAX_PACKET", o => o.MaxPacket = 0),
+        ("MAX_REPLACEMENT_BODY", o => o.MaxReplacementBody = int.MinValue),
+        ("MAX_REPLY_TEXT", o => o.MaxReplyText = 0),
+        ("POOL_SIZE", o => o.PoolSize = 10_001),
+        ("POOL_IDLE_TIMEOUT", o => o.PoolIdleTimeout = TimeSpan.Zero),
+        ("BREAKER_THRESHOLD", o => o.BreakerThreshold = -1),
+        ("BREAKER_BACKOFF", o => o.BreakerBackoff = TimeSpan.FromSeconds(-1)),
+        ("BREAKER_MAX_BACKOFF", o => o.BreakerMaxBackoff = TimeSpan.Zero),
+        ("IO_THREADS", o => o.IoThreads = 0),
+    ];
+
+    private static IEnumerable<TestCaseData> OutOfRangeInCodeCases() => OutOfRangeInCode.Select(c =>
+        new TestCaseData(c.Option, c.SetWrong).SetName($"{c.Option} out of range set by Configure stops the host naming {c.Option}"));
+
+    [Test]
+    public void Every_option_with_a_range_has_a_case_set_in_code_here()
+    {
+        var ranged = MilterOptions.Descriptors.Values.Where(d => d.Range is not null).Select(d => d.Name);
+
+        Assert.That(OutOfRangeInCode.Select(c => c.Option), Is.EquivalentTo(ranged), "a new ranged option needs its case in the table");
+    }
+
+    [TestCaseSource(nameof(OutOfRangeInCodeCases))]
+    public void A_value_set_by_Configure_out_of_its_options_range_stops_the_host_at_start_up(string option, Action<MilterOptions> setWrong)
+    {
+        using var host = HostWith(new() { ["SpamFilterMilter:HOST"] = "127.0.0.1", ["SpamFilterMilter:PORT"] = "1" }, builder =>
+        {
+            builder.Services.AddSpamFilterMilter(builder.Configuration.GetSection("SpamFilterMilter"));
+            builder.Services.Configure(setWrong);
+        });
+
+        var error = Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync())!;
+
+        Assert.That(error.Failures, Has.Exactly(1).StartsWith($"configuration section SpamFilterMilter: option {option}: ").And.Contains(": out of range ("));
+    }
+
+    [Test]
+    public void Port_set_to_minus_five_by_PostConfigure_after_an_option_file_stops_the_host_naming_PORT_and_the_file()
+    {
+        var path = Folder.Write("milter.opt", OptionFile);
+        using var host = HostWith([], builder =>
+        {
+            builder.Services.AddSpamFilterMilter(path);
+            builder.Services.PostConfigure<MilterOptions>(o => (o.Port, o.Host) = (-5, ""));
+        });
+
+        var error = Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync())!;
+
+        Assert.That(error.Failures, Is.EqualTo(new[]
+        {
+            $"{path}: option HOST: required option is missing",
+            $"{path}: option PORT: -5 is too small: out of range (1 to 65535)",
+        }), "every wrong option, each naming the file the other options came from");
+    }
+
     [Test]
     public async Task A_right_configuration_lets_the_host_start_without_contacting_the_milter()
     {
