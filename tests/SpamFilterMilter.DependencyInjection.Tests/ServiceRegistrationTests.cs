@@ -74,4 +74,31 @@ public class ServiceRegistrationTests
             "standard error, at the level DEBUG=0 selects");
         Assert.That(plugin.Context.MeterFactory, Is.Null);
     }
+
+    [Test]
+    public void A_container_disposed_synchronously_closes_the_plugin_once_without_throwing()
+    {
+        var services = new ServiceCollection().AddMetrics();
+        services.AddSpamFilterMilter(Settings("Milter", "h", 1));
+        var provider = services.BuildServiceProvider();
+        var meterFactory = provider.GetRequiredService<IMeterFactory>();
+        long endpointsInService = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            // This container's meter only: other tests' plug-ins count their own servers.
+            if (instrument.Meter.Scope == meterFactory && instrument.Name == "spamfilter.milter.client.endpoint.count")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, delta, _, _) => Interlocked.Add(ref endpointsInService, delta));
+        listener.Start();
+
+        _ = provider.GetRequiredService<ISpamFilterPlugin>(); // also resolves MilterPlugin: the container holds it as both
+        Assert.That(Interlocked.Read(ref endpointsInService), Is.EqualTo(1), "the plug-in counts its server in when made");
+
+        Assert.DoesNotThrow(provider.Dispose, "using var provider = services.BuildServiceProvider() disposes synchronously");
+        Assert.That(Interlocked.Read(ref endpointsInService), Is.Zero, "disposed once, its server counted out once");
+    }
 }

@@ -16,9 +16,12 @@ namespace SpamFilterMilter.Plugin;
 /// by path through <see cref="MilterPluginFactory"/>; a host or tool that references the assembly may create it
 /// directly. Thread-safe.
 /// </summary>
-public sealed class MilterPlugin : IReachableSpamFilterPlugin
+public sealed class MilterPlugin : IReachableSpamFilterPlugin, IDisposable
 {
     private readonly ILoggerFactory? _ownedLoggerFactory;
+
+    /// <summary>1 once disposed: a container that resolved it as two services disposes it twice.</summary>
+    private int _disposed;
 
     /// <summary>Creates the plug-in for <paramref name="options"/>. Nothing is sent to the milter until a message or session needs it.</summary>
     /// <param name="options">The milter to use and how; checked now (<see cref="MilterOptions.Validate"/>).</param>
@@ -117,8 +120,24 @@ public sealed class MilterPlugin : IReachableSpamFilterPlugin
     /// <summary>Closes the connections kept for reuse (POOL_SIZE) and the plug-in's own log.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await Context.Endpoints.DisposeAsync().ConfigureAwait(false);
 
         _ownedLoggerFactory?.Dispose();
+    }
+
+    /// <summary>
+    /// Closes the connections kept for reuse and the plug-in's own log, as <see cref="DisposeAsync"/> does, for a caller
+    /// that disposes synchronously (<c>using var provider = services.BuildServiceProvider()</c>).
+    /// </summary>
+    public void Dispose()
+    {
+        // Closing a parked connection is closing its socket, which does not wait for the milter: DisposeAsync finishes
+        // without yielding, so this wait blocks no thread and cannot deadlock on a synchronization context.
+        DisposeAsync().AsTask().GetAwaiter().GetResult();
     }
 }
