@@ -8,17 +8,21 @@ namespace SpamFilterMilter.Tests.Packaging;
 /// <summary>
 /// The packages as a new user gets them (docs/packages.md): packed from this build, then a brand-new console project
 /// that restores only from them (and, for Microsoft's packages, the machine's own NuGet source) filters a message
-/// through a real milter with the page's own code. In the plug-in's tests because what it proves is the plug-in's
-/// package (the folder a host loads it from by path); the Contract and the host library are packed as its example needs them.
+/// through a real milter with the page's own code, and the page's dependency-injection sample builds against them. In
+/// the plug-in's tests because what it proves is the plug-in's package (the folder a host loads it from by path); the
+/// other packages are packed as the examples and the readme checks need them.
 /// </summary>
 [Category("Integration")]
 public class PackageTests
 {
-    private static readonly string[] Projects =
+    /// <summary>The library packages, each with whether this test project's build built it already (it references it).</summary>
+    private static readonly (string Project, bool BuiltWithTheTests)[] Projects =
     [
-        "src/SpamFilterMilter.Contract/SpamFilterMilter.Contract.csproj",
-        "src/SpamFilterMilter/SpamFilterMilter.csproj",
-        "src/SpamFilterMilter.Host/SpamFilterMilter.Host.csproj",
+        ("src/SpamFilterMilter.Contract/SpamFilterMilter.Contract.csproj", true),
+        ("src/SpamFilterMilter/SpamFilterMilter.csproj", true),
+        ("src/SpamFilterMilter.Host/SpamFilterMilter.Host.csproj", true),
+        ("src/SpamFilterMilter.DependencyInjection/SpamFilterMilter.DependencyInjection.csproj", false),
+        ("src/SpamFilterMilter.SmtpServer/SpamFilterMilter.SmtpServer.csproj", false),
     ];
 
     private static readonly TimeSpan Within = TimeSpan.FromMinutes(5);
@@ -42,9 +46,10 @@ public class PackageTests
 
         // This build's configuration is built already (the tests reference every project packed): pack it as it is.
         var configuration = typeof(PackageTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()!.Configuration;
-        foreach (var project in Projects)
+        foreach (var (project, built) in Projects)
         {
-            await RunAsync(null, "dotnet", "pack", Repository.Path(project), "-c", configuration, "--no-build", "-o", Packages, "-nologo");
+            string[] build = built ? ["--no-build"] : [];
+            await RunAsync(null, "dotnet", ["pack", Repository.Path(project), "-c", configuration, .. build, "-o", Packages, "-nologo"]);
         }
     }
 
@@ -54,7 +59,9 @@ public class PackageTests
     [TestCase("SpamFilterMilter.Contract")]
     [TestCase("SpamFilterMilter")]
     [TestCase("SpamFilterMilter.Host")]
-    public void Each_package_has_the_one_version_its_description_a_readme_and_its_symbols(string id)
+    [TestCase("SpamFilterMilter.DependencyInjection")]
+    [TestCase("SpamFilterMilter.SmtpServer")]
+    public void Each_package_has_the_one_version_its_description_its_own_readme_and_its_symbols(string id)
     {
         var nuspec = Nuspec(id);
         string? Element(string name) => nuspec.Root!.Element(nuspec.Root.Name.Namespace + "metadata")!.Element(nuspec.Root.Name.Namespace + name)?.Value;
@@ -64,7 +71,8 @@ public class PackageTests
             Assert.That(Element("version"), Is.EqualTo(Version).And.Not.Empty);
             Assert.That(Element("description"), Does.Not.Contain("Package Description").And.Length.GreaterThan(60));
             Assert.That(Element("readme"), Is.EqualTo("README.md"));
-            Assert.That(Entries(id), Does.Contain("README.md"));
+            Assert.That(EntryText(id, "README.md"), Is.EqualTo(File.ReadAllText(Repository.Path($"src/{id}/README.md"))),
+                "the project's own page, not the repository's README, whose relative links do not resolve on a feed");
             Assert.That(File.Exists(Path.Combine(Packages, $"{id}.{Version}.snupkg")), Is.True, "symbols");
         });
     }
@@ -117,6 +125,35 @@ public class PackageTests
         Assert.That(Directory.Exists(Path.Combine(project, "packages-cache", "spamfiltermilter", Version)), Is.True, "restored from the packed folder");
     }
 
+    [Test]
+    public async Task The_dependency_injection_sample_builds_in_a_new_project_restoring_only_these_packages()
+    {
+        var example = Section(File.ReadAllText(Repository.Path("docs/packages.md")), "## Dependency injection and configuration");
+        var project = Directory.CreateDirectory(Path.Combine(_folder.Path, "DependencyInjectionExample")).FullName;
+        var hosting = Regex.Match(File.ReadAllText(Repository.Path("Directory.Packages.props")), "\"Microsoft.Extensions.Hosting\" Version=\"([^\"]+)\"").Groups[1].Value;
+        File.WriteAllText(Path.Combine(project, "DependencyInjectionExample.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <Nullable>enable</Nullable>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="SpamFilterMilter.DependencyInjection" Version="{Version}" />
+                <PackageReference Include="Microsoft.Extensions.Hosting" Version="{hosting}" />
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(project, "Program.cs"), CodeBlock(example, "csharp"));
+        File.WriteAllText(Path.Combine(project, "nuget.config"), await NuGetConfigAsync(project));
+
+        await RunAsync(project, "dotnet", "build", "-nologo", "-o", Path.Combine(project, "out"));
+
+        Assert.That(File.Exists(Path.Combine(project, "out", "DependencyInjectionExample.dll")), Is.True, "the page's own code, usings included, compiles");
+        Assert.That(Directory.Exists(Path.Combine(project, "packages-cache", "spamfiltermilter.dependencyinjection", Version)), Is.True, "restored from the packed folder");
+    }
+
     /// <summary>
     /// Restores the SpamFilterMilter packages only from the packed folder and everything else only from the machine's
     /// own NuGet sources, into a package cache of the project's own (no earlier restore of the same version can stand in).
@@ -148,6 +185,13 @@ public class PackageTests
     {
         using var package = ZipFile.OpenRead(Path.Combine(Packages, $"{id}.{Version}.nupkg"));
         return [.. package.Entries.Select(e => e.FullName)];
+    }
+
+    private string EntryText(string id, string entry)
+    {
+        using var package = ZipFile.OpenRead(Path.Combine(Packages, $"{id}.{Version}.nupkg"));
+        using var reader = new StreamReader(package.GetEntry(entry)!.Open());
+        return reader.ReadToEnd();
     }
 
     /// <summary>The part of a Markdown page from <paramref name="heading"/> to the next heading of its level.</summary>
