@@ -30,8 +30,8 @@ public sealed class SpamFilterPluginContext
     /// <summary>Path of the plug-in's option file (<c>spamfilterX_config_file</c>).</summary>
     public required string ConfigFilePath { get; init; }
 
-    /// <summary>The slot number X (1..8) the plug-in serves; used in log lines.</summary>
-    public int Slot { get; init; } = 1;
+    /// <summary>The slot number X (1..8) the plug-in serves, named in its log lines; 0 (the default): a host without slots, none named.</summary>
+    public int Slot { get; init; }
 
     /// <summary>
     /// The host's logger factory. When null the plug-in writes its own log to standard error, at the level its
