@@ -69,7 +69,11 @@ internal static class CommandLine
         catch (SpamFilterConfigurationException e)
         {
             // Options given with --host and --option are the command line's; an option file's are a configuration's.
-            await terminal.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            foreach (var problem in e.MoreProblems.Prepend(e))
+            {
+                await terminal.Error.WriteLineAsync(problem.Message).ConfigureAwait(false); // every wrong line, not the first alone
+            }
+
             return (int)(e.FilePath == MilterTarget.CommandLineSource ? ToolExitCode.Usage : ToolExitCode.ProblemsFound);
         }
         catch (Exception e) when (e is ArgumentException or FormatException)

@@ -165,8 +165,11 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
             }
         }
 
+        // The SOCKS server's one address, when that is how SOCKS_HOST was written, is said once (as Because does for HOST).
+        var socksServer = $"{options.SocksHost}:{options.SocksPort}";
+        var because = causes is [var only] && only.StartsWith(socksServer + ": ", StringComparison.Ordinal) ? only[(socksServer.Length + 2)..] : string.Join("; ", causes);
         throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null,
-            $"can't connect to {EndpointName} through SOCKS server {options.SocksHost}:{options.SocksPort}: {string.Join("; ", causes)}");
+            $"can't connect to {EndpointName} through SOCKS server {socksServer}: {because}");
     }
 
     /// <summary>

@@ -368,6 +368,22 @@ public class CliTests : TempFolderTest
     }
 
     [Test]
+    public async Task Every_wrong_line_of_an_option_file_is_said_not_the_first_alone()
+    {
+        var config = Folder.Write("milter.opt", "TIMEOUT=soon\n");
+
+        var run = await CliAsync(["probe", "--config", config]);
+
+        Assert.That(run.Exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(run.Error.TrimEnd().Split('\n'), Is.EqualTo(new[]
+        {
+            $"{config}:1: option TIMEOUT: \"soon\" is not a whole number",
+            $"{config}: option HOST: required option is missing",
+            $"{config}: option PORT: required option is missing",
+        }));
+    }
+
+    [Test]
     public async Task A_message_file_that_cannot_be_read_is_a_problem_found_exit_1_naming_it()
     {
         var missing = Path.Combine(Folder.Path, "no-such-message.eml");
