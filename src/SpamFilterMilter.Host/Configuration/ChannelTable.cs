@@ -122,6 +122,12 @@ public sealed partial class ChannelTable
             var lower = word.ToLowerInvariant();
             if (!KeywordStart().IsMatch(lower))
             {
+                if (MistypedKeyword(lower) is { } meant)
+                {
+                    // Skipped as the MTA's, it would leave the channel's slot off without a word: a typo, surely.
+                    throw new SpamFilterConfigurationException(path, line, word, $"is not a spam-filter keyword (did you mean {meant}?)");
+                }
+
                 continue; // an MTA keyword, or the value of one
             }
 
@@ -188,6 +194,24 @@ public sealed partial class ChannelTable
             }
         }
     }
+
+    /// <summary>
+    /// The spam-filter keyword <paramref name="word"/> is a near miss of (<c>sourcespamfiltr1</c>: sourcespamfilter1), its
+    /// slot number as written, or null for a word that is no near miss of one (an MTA keyword).
+    /// </summary>
+    private static string? MistypedKeyword(string word)
+    {
+        var slot = SlotDigits().Match(word);
+        var withoutSlot = slot.Success ? word.Remove(slot.Index, slot.Length) : word;
+        string[] keywords = ["sourcespamfilteroptin", "destinationspamfilteroptin", "sourcespamfilter", "destinationspamfilter",
+            "disablesourcespamfilter", "disabledestinationspamfilter"];
+        return OptionFile.ClosestName(withoutSlot, keywords) is { } meant
+            ? meant.Replace("spamfilter", "spamfilter" + slot.Value, StringComparison.Ordinal)
+            : null;
+    }
+
+    [GeneratedRegex("[0-9]+", RegexOptions.CultureInvariant)]
+    private static partial Regex SlotDigits();
 
     [GeneratedRegex(@"^(disable)?(source|destination)spamfilter", RegexOptions.CultureInvariant)]
     private static partial Regex KeywordStart();

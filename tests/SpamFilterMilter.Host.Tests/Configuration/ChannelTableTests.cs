@@ -85,6 +85,9 @@ public class ChannelTableTests : TempFolderTest
     [TestCase("tcp_local smtp sourcespamfilter1optin\n", 1, "sourcespamfilter1optin", "needs its opt-in values (e.g. spam,virus)")]
     [TestCase("tcp_local destinationspamfilter1optin spam,,virus\n", 1, "destinationspamfilter1optin", "\"spam,,virus\" has an empty opt-in value (values are separated by single commas)")]
     [TestCase("tcp_local sourcespamfilterXoptin spam\n", 1, "sourcespamfilterXoptin", "is not a spam-filter keyword (sourcespamfilterXoptin, destinationspamfilterX, disablesourcespamfilterX, ...)")]
+    [TestCase("tcp_local sourcespamfiltr1optin spam\n", 1, "sourcespamfiltr1optin", "is not a spam-filter keyword (did you mean sourcespamfilter1optin?)")]
+    [TestCase("tcp_local smtp destinatonspamfilter2\n", 1, "destinatonspamfilter2", "is not a spam-filter keyword (did you mean destinationspamfilter2?)")]
+    [TestCase("tcp_local disablesoucespamfilter\n", 1, "disablesoucespamfilter", "is not a spam-filter keyword (did you mean disablesourcespamfilter?)")]
     [TestCase("tcp_local disablesourcespamfilter1optin spam\n", 1, "disablesourcespamfilter1optin", "a disable keyword takes no opt-in values (disablesourcespamfilterX, disabledestinationspamfilterX)")]
     [TestCase("tcp_local sourcespamfilter1 disablesourcespamfilter1\n", 1, "disablesourcespamfilter1", "slot 1 is both enabled and disabled for the source side of channel tcp_local")]
     public void A_malformed_spam_filter_keyword_is_an_error_at_its_line(string text, int line, string keyword, string problem)
