@@ -33,6 +33,12 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>What Postfix answers when it cannot store a message (cleanup failed).</summary>
     private static readonly SmtpReply StoreFailed = new(451, "4.3.0", "Error: queue file write error");
 
+    /// <summary>
+    /// What a message in flight is answered when the server stops (its token cancelled): a transient code, so the client
+    /// keeps the message and tries again, as Postfix's smtpd answers when it is told to stop.
+    /// </summary>
+    internal static readonly SmtpReply ShuttingDown = new(421, "4.3.2", "Service shutting down, try again later");
+
     private readonly ISessionContext _context;
     private readonly SmtpFilterSession _filter;
     private readonly IFilteredMessageStore _store;
@@ -45,6 +51,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private Task<SmtpAnswer>? _data;
     private IReadOnlyList<string> _mailParameters = [];
     private bool _esmtp;
+    private string? _queueId;
 
     public FilteredSession(ISessionContext context, ISecurableDuplexPipe connection, IFilterSession filter, SmtpServerFilteringOptions options, ILogger logger)
     {
@@ -107,14 +114,23 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     public async Task<SmtpResponse> MessageAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken)
     {
-        var answer = await FilterAndStoreAsync(content, cancellationToken).ConfigureAwait(false);
-        if (answer.Reply is not { } text)
+        SmtpAnswer answer;
+        try
         {
-            return SmtpResponse.Ok;
+            answer = await FilterAndStoreAsync(content, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The server stops (its token cancelled) while the message is in flight: SmtpServer would turn the exception
+            // into a bare 554, and the client would bounce the message; a 421 makes it keep the message for later.
+            SmtpServerLog.GivenUpAtStop(_logger, _context.SessionId, _queueId ?? "(none yet)");
+            answer = SmtpAnswer.ReplyWith(ShuttingDown);
         }
 
+        // Always held for ReplyAsync, Proceed too: the reply to the final dot is then known to be this message's,
+        // also when it is written while the server stops.
         _nextReply = Task.FromResult(answer);
-        return new SmtpResponse((SmtpReplyCode)text.Code, text.Lines[^1]);
+        return answer.Reply is { } text ? new SmtpResponse((SmtpReplyCode)text.Code, text.Lines[^1]) : SmtpResponse.Ok;
     }
 
     /// <summary>
@@ -123,12 +139,28 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     public async ValueTask<ReadOnlyMemory<byte>> ReplyAsync(ReadOnlyMemory<byte> written, CancellationToken cancellationToken)
     {
-        if (written.IsEmpty || _nextReply is not { } pending)
+        if (written.IsEmpty)
         {
             return written;
         }
 
+        var pending = _nextReply;
         _nextReply = null;
+        if (cancellationToken.IsCancellationRequested && pending is not { IsCompletedSuccessfully: true })
+        {
+            // The server stops: what SmtpServer writes now on its own is its bare 554 for a message it could not read
+            // to the end, or its 221 for a session it gave up. Neither may make a client drop a message: 421, then close.
+            var own = Encoding.ASCII.GetString(written.Span).TrimEnd();
+            SmtpServerLog.ClosedAtStop(_logger, _context.SessionId, LogText.Quote(own));
+            IsClosing = true;
+            return Encoding.UTF8.GetBytes(ShuttingDown + "\r\n");
+        }
+
+        if (pending is null)
+        {
+            return written;
+        }
+
         var answer = await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
         if (answer.Reply is not { } text)
         {
@@ -233,6 +265,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         }
 
         var queueId = TraceField.NewQueueId();
+        _queueId = queueId;
         var traceField = _addTraceField ? TraceField.Write(_context, Client, HeloName, _esmtp, queueId) : null;
         // SmtpServer keeps the CRLF before the final dot out of the content: it ends the last line (RFC 5321 §4.1.1.4).
         var message = new byte[content.Length + 2];

@@ -61,6 +61,9 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     /// <summary>Collects what SmtpServer writes until it flushes; then writes the reply the session decides on.</summary>
     private sealed class ReplyWriter(ISecurableDuplexPipe connection, FilteredSession session) : PipeWriter
     {
+        /// <summary>How long the last reply may take to go out once the server stops (a client that reads nothing).</summary>
+        private static readonly TimeSpan FinalReplyTimeout = TimeSpan.FromSeconds(5);
+
         private readonly ArrayBufferWriter<byte> _written = new(256);
 
         public override Memory<byte> GetMemory(int sizeHint = 0) => _written.GetMemory(sizeHint);
@@ -75,7 +78,15 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             var output = connection.Output;
             output.Write(reply.Span);
             _written.ResetWrittenCount();
-            return await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                return await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            // The server stops (SmtpServer writes with its cancelled token): the reply still goes out, the client must
+            // learn what became of its message (250 when it was stored, else 421), but for a bounded time only.
+            using var deadline = new CancellationTokenSource(FinalReplyTimeout);
+            return await output.FlushAsync(deadline.Token).ConfigureAwait(false);
         }
 
         public override void CancelPendingFlush() => connection.Output.CancelPendingFlush();

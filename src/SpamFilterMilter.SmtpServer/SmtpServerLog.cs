@@ -23,6 +23,12 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6011, Level = LogLevel.Warning, Message = "session {Session}: the store failed for message {QueueId}: {Cause}; answered 451 4.3.0")]
     public static partial void StoreFailed(ILogger logger, Guid session, string queueId, string cause, Exception? exception);
 
+    [LoggerMessage(EventId = 6013, Level = LogLevel.Information, Message = "session {Session}: message {QueueId} given up as the server stops; answered 421 4.3.2, the client keeps it")]
+    public static partial void GivenUpAtStop(ILogger logger, Guid session, string queueId);
+
+    [LoggerMessage(EventId = 6014, Level = LogLevel.Information, Message = "session {Session}: the server stops; answered 421 4.3.2 in place of SmtpServer's {Own}")]
+    public static partial void ClosedAtStop(ILogger logger, Guid session, string own);
+
     [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "session {Session}: closing the filter session failed")]
     public static partial void CloseFailed(ILogger logger, Guid session, Exception exception);
 }

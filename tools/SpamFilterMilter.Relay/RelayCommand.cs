@@ -130,7 +130,7 @@ internal static class RelayCommand
             })
             .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
             .Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
-        // Ctrl+C and SIGTERM stop the relay: it finishes the sessions under way and exits 0.
+        // Ctrl+C and SIGTERM stop the relay: a message in flight gets 421 4.3.2 (the client keeps it), then it exits 0.
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);

@@ -8,7 +8,7 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "listening on {Endpoint} as {ServerName}; option.dat {OptionFile}: {Slots} slot(s); messages go to {Target}")]
     public static partial void Listening(ILogger logger, string endpoint, string serverName, string optionFile, int slots, string target);
 
-    [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "stopping ({Why}): no new connection; the sessions under way end")]
+    [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "stopping ({Why}): no new connection; a message in flight is answered 421 4.3.2 (its client tries again later) and every session closes")]
     public static partial void Stopping(ILogger logger, string why);
 
     [LoggerMessage(EventId = 7006, Level = LogLevel.Information, Message = "stopped")]

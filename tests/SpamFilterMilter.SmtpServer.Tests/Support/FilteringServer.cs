@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Logging;
 using SmtpServer;
 using SmtpServer.Net;
 using SpamFilterMilter.SmtpServer;
@@ -25,7 +26,7 @@ public sealed class FilteringServer : IAsyncDisposable
     public int Port { get; }
 
     /// <summary>Starts a server whose sessions open their filter with <paramref name="openFilter"/> (none: no filter) and store in <paramref name="store"/>.</summary>
-    public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true)
+    public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null)
     {
         var listeners = new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -36,6 +37,7 @@ public sealed class FilteringServer : IAsyncDisposable
             Store = store,
             AddTraceField = addTraceField,
             EndpointListenerFactory = listeners,
+            LoggerFactory = logs,
         });
         var options = new SmtpServerOptionsBuilder()
             .ServerName(Name)
