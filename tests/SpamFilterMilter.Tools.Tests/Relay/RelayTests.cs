@@ -122,6 +122,23 @@ public class RelayTests : TempFolderTest
     }
 
     [Test]
+    public async Task The_milter_is_given_the_queue_id_the_client_is_answered_with()
+    {
+        using var listener = new ScriptedMilterListener();
+        var milter = MilterScripts.RunAsync(listener, _ => null);
+        await using var relay = await StartAsync(EveryMessageFor(listener.Port), toMaildir: true);
+        await using var client = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port);
+
+        var reply = await client.SendMailAsync(Sender, [Bob], "Subject: id\r\n\r\nbody\r\n");
+
+        Assert.That(reply.Text, Does.StartWith("250 2.0.0 Ok: "));
+        var queueId = reply.Text["250 2.0.0 Ok: ".Length..];
+        var packets = await milter.WaitAsync(TimeSpan.FromSeconds(10));
+        var given = packets.Where(p => p.Code == 'D').SelectMany(p => p.MacroPairs).Where(m => m.Key == "i").Select(m => m.Value).Distinct();
+        Assert.That(given, Is.EqualTo(new[] { queueId }));
+    }
+
+    [Test]
     public async Task A_message_the_milter_rejects_gets_its_reply_at_the_final_dot_and_goes_nowhere()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=reply:554:5.7.1:rejected by libmilter");
