@@ -13,6 +13,12 @@ namespace SpamFilterMilter.Relay;
 /// </summary>
 internal sealed class Maildir
 {
+    /// <summary>Mail is private: only the relay's own user may read it, whatever the umask (as Postfix's local delivery).</summary>
+    internal const UnixFileMode FileMode0600 = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    /// <summary>A maildir's folders likewise: 0700.</summary>
+    internal const UnixFileMode FolderMode0700 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
     private static long s_deliveries;
 
     public Maildir(string root) => Root = Path.GetFullPath(root);
@@ -28,10 +34,7 @@ internal sealed class Maildir
     {
         try
         {
-            foreach (var part in new[] { "tmp", "new", "cur" })
-            {
-                Directory.CreateDirectory(Path.Combine(Root, part));
-            }
+            CreateFolders(Root);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -44,19 +47,15 @@ internal sealed class Maildir
     {
         ArgumentNullException.ThrowIfNull(envelope);
         var directory = folder is null ? Root : Path.Combine(Root, FolderName(folder));
-        foreach (var part in new[] { "tmp", "new", "cur" })
-        {
-            Directory.CreateDirectory(Path.Combine(directory, part));
-        }
-
+        CreateFolders(directory);
         if (folder is not null)
         {
-            File.WriteAllBytes(Path.Combine(directory, "maildirfolder"), []);
+            using var marker = Create(Path.Combine(directory, "maildirfolder"), FileMode.Create);
         }
 
         var name = UniqueName();
         var temporary = Path.Combine(directory, "tmp", name);
-        using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+        using (var file = Create(temporary, FileMode.CreateNew))
         {
             var top = new StringBuilder().Append("Return-Path: <").Append(envelope.MailFrom).Append(">\n");
             foreach (var recipient in envelope.Recipients)
@@ -72,6 +71,35 @@ internal sealed class Maildir
         var delivered = Path.Combine(directory, "new", name);
         File.Move(temporary, delivered);
         return delivered;
+    }
+
+    /// <summary><paramref name="directory"/> and its <c>tmp/</c>, <c>new/</c> and <c>cur/</c>, made 0700 on Unix (one there already keeps its mode).</summary>
+    private static void CreateFolders(string directory)
+    {
+        foreach (var path in new[] { directory, Path.Combine(directory, "tmp"), Path.Combine(directory, "new"), Path.Combine(directory, "cur") })
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                Directory.CreateDirectory(path);
+            }
+            else
+            {
+                // Only the folder made last gets the mode: the maildir's own folder is made first, by itself.
+                Directory.CreateDirectory(path, FolderMode0700);
+            }
+        }
+    }
+
+    /// <summary>A file for writing, made 0600 on Unix.</summary>
+    private static FileStream Create(string path, FileMode mode)
+    {
+        var options = new FileStreamOptions { Mode = mode, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = FileMode0600;
+        }
+
+        return new FileStream(path, options);
     }
 
     /// <summary>A Maildir++ folder's directory name; a name that would leave the maildir is refused.</summary>

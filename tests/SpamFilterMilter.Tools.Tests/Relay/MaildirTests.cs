@@ -37,6 +37,31 @@ public class MaildirTests : TempFolderTest
         Assert.That(maildir.Deliver(Envelope, "c\r\n"u8.ToArray(), "Junk"), Is.Not.EqualTo(first));
     }
 
+    [Test]
+    [Platform(Exclude = "Win")]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void Mail_and_its_folders_are_private_to_the_relays_user_whatever_the_umask()
+    {
+        var maildir = new SpamFilterMilter.Relay.Maildir(Path.Combine(Folder.Path, "mail"));
+        maildir.Prepare();
+
+        var inbox = maildir.Deliver(Envelope, "a\r\n"u8.ToArray());
+        var junk = maildir.Deliver(Envelope, "b\r\n"u8.ToArray(), "Junk");
+
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        const UnixFileMode PrivateFolder = Private | UnixFileMode.UserExecute;
+        Assert.Multiple(() =>
+        {
+            Assert.That(File.GetUnixFileMode(inbox), Is.EqualTo(Private));
+            Assert.That(File.GetUnixFileMode(junk), Is.EqualTo(Private));
+            Assert.That(File.GetUnixFileMode(Path.Combine(Folder.Path, "mail", ".Junk", "maildirfolder")), Is.EqualTo(Private));
+            foreach (var folder in new[] { "mail", "mail/new", "mail/tmp", "mail/cur", "mail/.Junk", "mail/.Junk/new" })
+            {
+                Assert.That(File.GetUnixFileMode(Path.Combine(Folder.Path, folder)), Is.EqualTo(PrivateFolder), folder);
+            }
+        });
+    }
+
     [TestCase("../etc")]
     [TestCase("")]
     [TestCase("a/../b")]
