@@ -136,7 +136,7 @@ internal sealed class HostConfiguration
         {
             if (logFailure)
             {
-                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, e.Message, e is SpamFilterConfigurationException ? null : e);
+                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, e.Message, e is SpamFilterConfigurationException or PluginLoadException ? null : e);
             }
 
             return new HostSlot(slot, null, e);
