@@ -11,7 +11,8 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 5000, Level = LogLevel.Information, Message = "{Note}")]
     public static partial void Note(ILogger logger, string note);
 
-    // A configuration error says what is wrong in its message (file, line, option): its stack would only bury that.
+    // A configuration error says what is wrong in its message (file, line, option), and a plug-in that cannot be loaded
+    // what became of its file (not there, not an assembly, no factory): a stack would only bury that.
     [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "slot {Slot}: the plug-in {Library} cannot be used: {Cause}")]
     public static partial void PluginUnavailable(ILogger logger, int slot, string library, string cause, Exception? exception);
 
@@ -33,8 +34,10 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 5015, Level = LogLevel.Warning, Message = "the message's time budget of {Budget} s (SPAMFILTER_MESSAGE_BUDGET) is used up after {Elapsed:F1} s: slot {Slot} and the slots after it get their failure outcome without being called")]
     public static partial void MessageBudgetUsedUp(ILogger logger, double budget, double elapsed, int slot);
 
-    [LoggerMessage(EventId = 5020, Level = LogLevel.Warning, Message = "the opt-in directory could not be asked for a {What}; the message is refused for now")]
-    public static partial void DirectoryFailed(ILogger logger, string what, Exception? exception);
+    // During an outage this comes with every message: one line that names what failed (the directory's message names the
+    // server, the bind DN and the cause, not the address looked up); the stack goes to 5021 at Debug.
+    [LoggerMessage(EventId = 5020, Level = LogLevel.Warning, Message = "the opt-in directory could not be asked for a {What}; the message is refused for now: {Cause}")]
+    public static partial void DirectoryFailed(ILogger logger, string what, string cause);
 
     [LoggerMessage(EventId = 5021, Level = LogLevel.Debug, Message = "the opt-in directory could not be asked for {What} {Key}")]
     public static partial void DirectoryFailedDetail(ILogger logger, string what, string key, Exception? exception);

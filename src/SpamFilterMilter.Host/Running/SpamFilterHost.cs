@@ -276,7 +276,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
         }
         catch (DirectoryLookupException e)
         {
-            HostLog.DirectoryFailed(_logger, e.What, e.InnerException);
+            HostLog.DirectoryFailed(_logger, e.What, e.InnerException?.Message ?? e.Message);
             HostLog.DirectoryFailedDetail(_logger, e.What, e.Key, e.InnerException);
             log.Add($"directory: {e.Message}; the message is refused for now ({DirectoryFailureReply})");
             return new HostResult

@@ -172,8 +172,9 @@ public class SpamFilterHostTests : SlotHostTest
         Assert.That((entries[0].Message, entries[0].Exception), Is.EqualTo(
             ($"slot 1: the plug-in {DeployedPlugin.Path} cannot be used: {milterOpt}:3: option TIMEOUT: \"soon\" is not a whole number", (Exception?)null)),
             "the file, line and option say it all");
-        Assert.That(entries[1].Message, Does.StartWith($"slot 2: the plug-in {missing} cannot be used: "));
-        Assert.That(entries[1].Exception, Is.Not.Null, "not a configuration error: its stack is kept");
+        Assert.That((entries[1].Message, entries[1].Exception), Is.EqualTo(
+            ($"slot 2: the plug-in {missing} cannot be used: The plug-in {missing} does not exist.", (Exception?)null)),
+            "a plug-in that cannot be loaded says why in one line, as a configuration error does");
     }
 
     [Test]
@@ -198,10 +199,12 @@ public class SpamFilterHostTests : SlotHostTest
         Assert.That(warnings.Select(w => w.Message), Is.EqualTo(new[]
         {
             "slot 1: the action spamfilter1_string_action failed at line 1, column 23",
-            "the opt-in directory could not be asked for a user; the message is refused for now",
+            "the opt-in directory could not be asked for a user; the message is refused for now: "
+                + "LDAP ldap://ldap:389/o=example (anonymous): looking up a user: The LDAP server is unavailable.",
         }));
         Assert.That(warnings.Select(w => w.AllText), Has.None.Contains("bob@example.com").And.None.Contains("Secret Header"));
-        Assert.That(warnings[1].Exception, Is.InstanceOf<OptInDirectoryException>(), "the cause goes with the warning");
+        Assert.That(warnings[1].Exception, Is.Null, "every message of an outage logs this: its cause in the text, no stack");
+        Assert.That(logs.Entries.Single(e => e.EventId.Id == 5021).Exception, Is.Not.Null, "the stack at Debug");
         var debug = logs.Entries.Where(e => e.Level == Microsoft.Extensions.Logging.LogLevel.Debug).ToList();
         Assert.That(debug.Select(d => d.AllText), Has.Some.Contains("\"Secret Header\" is not a header field name"));
         Assert.That(debug.Select(d => d.Message), Has.Some.EqualTo("the opt-in directory could not be asked for user bob@example.com"));
