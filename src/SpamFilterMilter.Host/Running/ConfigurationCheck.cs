@@ -70,6 +70,7 @@ public static class ConfigurationCheck
         loggerFactory ??= NullLoggerFactory.Instance;
         loadPlugin ??= HostConfiguration.LoadByPath;
         var logger = loggerFactory.CreateLogger("SpamFilterMilter.Host");
+        var reached = 0;
         foreach (var slot in options.Slots)
         {
             var created = HostConfiguration.CreateSlot(slot, loadPlugin, loggerFactory, meterFactory: null, logger, logFailure: false);
@@ -85,12 +86,14 @@ public static class ConfigurationCheck
                     $"{slot.Library} loaded as {plugin.Description}, option file {slot.ConfigFile}", Slot: slot.Number));
                 if (reach)
                 {
-                    findings.Add(await ReachAsync(plugin, slot, cancellationToken).ConfigureAwait(false));
+                    var finding = await ReachAsync(plugin, slot, cancellationToken).ConfigureAwait(false);
+                    findings.Add(finding);
+                    reached += finding.Kind == FindingKind.Passed ? 1 : 0;
                 }
             }
         }
 
-        return new ConfigurationReport(findings, options.Slots.Count, reach);
+        return new ConfigurationReport(findings, options.Slots.Count, reach, reached);
     }
 
     /// <summary>A finding for <paramref name="e"/> and one for each other bad line found in the same reading.</summary>

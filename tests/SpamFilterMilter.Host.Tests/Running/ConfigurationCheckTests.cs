@@ -169,7 +169,7 @@ public class ConfigurationCheckTests : TempFolderTest
 
         Assert.That(report.Findings[^1].ToString(),
             Is.EqualTo("note: slot 1: fake a cannot be reached without a message (the plug-in does not implement IReachableSpamFilterPlugin)"));
-        Assert.That(report.Summary, Does.EndWith("1 slot checked, milters reached"));
+        Assert.That(report.Summary, Does.EndWith("1 slot checked, milters reached: 0 of 1"), "a note is not a milter reached");
     }
 
     [Test]

@@ -57,7 +57,7 @@ public class CheckConfigCommandTests : TempFolderTest
         Assert.That(lines[0], Is.EqualTo(
             $"ok: slot 1: {Path.Combine(Plugins, "SpamFilterMilter", "SpamFilterMilter.dll")} loaded as milter 127.0.0.1:{milter.Port}, option file {Path.Combine(folder, "milter.opt")}"));
         Assert.That(lines[1], Does.StartWith($"ok: slot 1: reached milter 127.0.0.1:{milter.Port} (connected to 127.0.0.1:{milter.Port}): protocol version 6, actions "));
-        Assert.That(lines[2], Is.EqualTo("check-config: 0 problems, 0 notes; 1 slot checked, milters reached"));
+        Assert.That(lines[2], Is.EqualTo("check-config: 0 problems, 0 notes; 1 slot checked, milters reached: 1 of 1"));
         Assert.That((cli.Exit, cli.Output, cli.Error), Is.EqualTo((exit, output, "")), "spamfilter-milter check-config says the same");
         Assert.That(milter.Transcript().Where(l => l.Event is "connect" or "mail"), Is.Empty, "no message was sent");
     }
