@@ -33,6 +33,15 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>What Postfix answers when it cannot store a message (cleanup failed).</summary>
     private static readonly SmtpReply StoreFailed = new(451, "4.3.0", "Error: queue file write error");
 
+    /// <summary>What a message in a mail loop is answered, as Postfix answers one past its hop count limit.</summary>
+    internal static readonly SmtpReply TooManyHops = new(554, "5.4.6", "Too many hops");
+
+    /// <summary>
+    /// The most <c>Received:</c> fields a message may carry (Postfix's <c>hopcount_limit</c>): past it the message is
+    /// going round in a loop (a next hop that sends it back), and refusing it is what ends the loop.
+    /// </summary>
+    internal const int HopCountLimit = 50;
+
     /// <summary>
     /// What a message in flight is answered when the server stops (its token cancelled): a transient code, so the client
     /// keeps the message and tries again, as Postfix's smtpd answers when it is told to stop.
@@ -272,6 +281,18 @@ internal sealed class FilteredSession : IAsyncDisposable
         content.CopyTo(message);
         message[^2] = (byte)'\r';
         message[^1] = (byte)'\n';
+        var hops = MessageEditor.ReadFields(message).Count(f => f.Name.Equals("Received", StringComparison.OrdinalIgnoreCase));
+        if (hops > HopCountLimit)
+        {
+            SmtpServerLog.TooManyHops(_logger, _context.SessionId, queueId, hops, HopCountLimit);
+            await Then(async token =>
+            {
+                await _filter.ResetAsync(token).ConfigureAwait(false);
+                return true;
+            }).ConfigureAwait(false);
+            return SmtpAnswer.Refuse(TooManyHops);
+        }
+
         var filtered = await Then(token => _filter.MessageAsync(new MemoryStream(message, writable: false), traceField, token)).ConfigureAwait(false);
         if (filtered.Answer.IsRefused || filtered.Disposition == Disposition.Discard)
         {

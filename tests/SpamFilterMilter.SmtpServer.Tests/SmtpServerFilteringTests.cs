@@ -411,4 +411,30 @@ public class SmtpServerFilteringTests
         Assert.That(Encoding.UTF8.GetString(store.Messages.Single().Filtered.Message), Is.EqualTo(Message));
         Assert.That(store.Messages.Single().TraceField, Is.Null);
     }
+
+    [TestCase(50, 250)]
+    [TestCase(51, 554)]
+    public async Task A_message_with_more_Received_fields_than_Postfixs_hop_count_limit_is_refused_as_a_mail_loop(int hops, int code)
+    {
+        var filter = Filter();
+        var store = new MemoryStore();
+        var logs = new CapturedLogs();
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, store, logs: logs);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        var received = string.Concat(Enumerable.Repeat("Received: from a.example by b.example; Sat, 21 Nov 2026 10:00:00 +0000\r\n", hops));
+
+        var reply = await client.SendMailAsync("a@example.org", ["b@example.org"], received + Message);
+
+        Assert.That(reply.Code, Is.EqualTo(code), reply.Text);
+        if (code == 554)
+        {
+            Assert.Multiple(() =>
+            {
+                Assert.That(reply.Text, Is.EqualTo("554 5.4.6 Too many hops"));
+                Assert.That(store.Messages, Is.Empty);
+                Assert.That(logs.Entries.Count(e => e.EventId.Id == 6015), Is.EqualTo(1));
+            });
+            filter.Verify(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()), Times.Never);
+        }
+    }
 }

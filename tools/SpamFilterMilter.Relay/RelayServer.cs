@@ -44,6 +44,12 @@ internal sealed class RelayServer : IAsyncDisposable
     public static async Task<RelayServer> StartAsync(RelayOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (options.NextHop is { } hop && IsOwnAddress(hop, options.Listen))
+        {
+            throw new InvalidOperationException(
+                $"--next-hop {hop.Host}:{hop.Port} is the relay's own --listen {options.Listen}: every message would come back to the relay, a mail loop");
+        }
+
         var logger = loggerFactory.CreateLogger("SpamFilterMilter.Relay");
         var hostOptions = SpamFilterHostOptions.Load(options.OptionFile, options.PluginFolder);
         var channels = options.ChannelFile is null ? null : ChannelTable.Load(options.ChannelFile);
@@ -97,6 +103,28 @@ internal sealed class RelayServer : IAsyncDisposable
         RelayLog.Listening(logger, endPoint.ToString(), options.ServerName, hostOptions.FilePath, host.Slots.Count,
             nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
         return new RelayServer(host, filtering, stop, running, endPoint);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="nextHop"/> is where the relay itself listens: the same address and port, or the same port
+    /// on loopback (<c>localhost</c> too) when it listens on loopback or on every address. A name other than localhost
+    /// is not resolved here: the hop count limit (554 5.4.6) still ends such a loop.
+    /// </summary>
+    internal static bool IsOwnAddress(DnsEndPoint nextHop, IPEndPoint listen)
+    {
+        if (nextHop.Port != listen.Port)
+        {
+            return false;
+        }
+
+        var hop = nextHop.Host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback
+            : IPAddress.TryParse(nextHop.Host, out var literal) ? Unmapped(literal) : null;
+        var own = Unmapped(listen.Address);
+        return hop is not null
+            && (hop.Equals(own)
+                || ((IPAddress.IsLoopback(own) || own.Equals(IPAddress.Any) || own.Equals(IPAddress.IPv6Any)) && (IPAddress.IsLoopback(hop) || hop.Equals(IPAddress.Any) || hop.Equals(IPAddress.IPv6Any))));
+
+        static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
     }
 
     /// <summary>

@@ -69,6 +69,33 @@ public partial class RelayCommandTests : TempFolderTest
     }
 
     [Test]
+    public async Task A_next_hop_that_is_the_relays_own_listen_address_stops_it_at_its_start_with_exit_status_1_as_a_mail_loop()
+    {
+        var optionFile = Folder.Write("option.dat", "! no slot\n");
+        using var error = new StringWriter();
+
+        var exit = await RelayCommand.Create(TextWriter.Null, error)
+            .Parse(["--options", optionFile, "--next-hop", "localhost:2526", "--listen", "0.0.0.0:2526", "--quarantine", Path.Combine(Folder.Path, "q")])
+            .InvokeAsync();
+
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(error.ToString().TrimEnd(), Is.EqualTo("--next-hop localhost:2526 is the relay's own --listen 0.0.0.0:2526: every message would come back to the relay, a mail loop"));
+    }
+
+    [TestCase("127.0.0.1:2525", "127.0.0.1:2525", true)]
+    [TestCase("127.0.0.1:2525", "localhost:2525", true)]
+    [TestCase("0.0.0.0:2525", "127.0.0.1:2525", true)]
+    [TestCase("[::]:2525", "[::1]:2525", true)]
+    [TestCase("[::1]:2525", "127.0.0.1:2525", true)]
+    [TestCase("192.0.2.7:25", "192.0.2.7:25", true)]
+    [TestCase("0.0.0.0:2525", "127.0.0.1:25", false)]
+    [TestCase("127.0.0.1:2525", "192.0.2.7:2525", false)]
+    [TestCase("192.0.2.7:2525", "127.0.0.1:2525", false)]
+    [TestCase("127.0.0.1:2525", "mx.example.com:2525", false)]
+    public void A_next_hop_is_the_relays_own_address_only_when_a_message_would_come_straight_back(string listen, string nextHop, bool own) =>
+        Assert.That(RelayServer.IsOwnAddress(NextHop.TryParse(nextHop)!, IPEndPoint.Parse(listen)), Is.EqualTo(own));
+
+    [Test]
     public async Task A_slot_whose_plug_in_cannot_be_used_stops_the_relay_at_its_start_with_exit_status_1()
     {
         var milterOpt = Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=1\nTIMEOUT=soon\n");
