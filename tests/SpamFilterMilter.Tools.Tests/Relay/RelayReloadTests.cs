@@ -56,7 +56,7 @@ public sealed partial class RelayReloadTests : TempFolderTest
         relay.Terminate();
         Assert.That(await relay.ExitCodeAsync(Patience), Is.Zero, "SIGTERM stops the relay with exit status 0, as docs/relay.md says (a service manager counts 143 as a failure)");
         Assert.That(relay.Output, Does.Match(@"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} "), "log lines carry the date");
-        Assert.That(relay.Output, Does.Contain("[7005] stopping (SIGTERM): no new connection; the sessions under way end").And.Contain("[7006] stopped"),
+        Assert.That(relay.Output, Does.Contain("[7005] stopping (SIGTERM): no new connection; a message in flight is answered 421 4.3.2 (its client tries again later) and every session closes").And.Contain("[7006] stopped"),
             "the journal says the relay ended as asked");
     }
 

@@ -139,6 +139,45 @@ public class RelayTests : TempFolderTest
     }
 
     [Test]
+    public async Task Stopping_the_relay_while_a_slow_milter_holds_a_message_answers_421_so_the_client_keeps_it()
+    {
+        using var listener = new ScriptedMilterListener();
+        var atEndOfMessage = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var milter = Task.Run(async () =>
+        {
+            // Answers every step but the end of the message, which it keeps waiting (within the slot's 10 s TIMEOUT).
+            await using var session = await listener.AcceptAsync();
+            await session.ExpectAsync('O');
+            await session.SendAsync(Raw.OptNeg(6, 0x1FF, 0));
+            while (true)
+            {
+                var packet = await session.ReadAsync();
+                if (packet.Code == 'E')
+                {
+                    atEndOfMessage.TrySetResult();
+                    await session.SessionClosedAsync(TimeSpan.FromSeconds(10));
+                    return;
+                }
+
+                if (packet.Code is not ('D' or 'A'))
+                {
+                    await session.SendAsync(Raw.Packet('c'));
+                }
+            }
+        });
+        var relay = await StartAsync(EveryMessageFor(listener.Port), toMaildir: true);
+        await using var client = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port);
+        var reply = client.SendMailAsync(Sender, [Bob], "Subject: held\r\n\r\nbody\r\n");
+        await atEndOfMessage.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        await relay.DisposeAsync(); // what SIGTERM does
+
+        Assert.That((await reply.WaitAsync(TimeSpan.FromSeconds(10))).Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"));
+        Assert.That(Directory.GetFiles(Path.Combine(Folder.Path, "mail", "new")), Is.Empty, "nothing was stored");
+        await milter.WaitAsync(TimeSpan.FromSeconds(15));
+    }
+
+    [Test]
     public async Task A_message_the_milter_rejects_gets_its_reply_at_the_final_dot_and_goes_nowhere()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=reply:554:5.7.1:rejected by libmilter");
