@@ -123,6 +123,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     public async Task<SmtpResponse> MessageAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken)
     {
+        _queueId = null; // an earlier message's id is not this one's
         SmtpAnswer answer;
         try
         {
