@@ -11,6 +11,18 @@ namespace SpamFilterMilter.Tools.Tests.Relay;
 public partial class RelayCommandTests : TempFolderTest
 {
     [Test]
+    public void The_systemd_unit_docs_relay_md_shows_is_the_one_in_etc_and_its_command_line_parses()
+    {
+        var unit = File.ReadAllText(Repository.Path("etc/spamfilter-relay.service"));
+        var shown = Regex.Match(File.ReadAllText(Repository.Path("docs/relay.md")), @"```ini\n(\[Unit\].*?)```", RegexOptions.Singleline).Groups[1].Value;
+        var execStart = Regex.Match(unit, @"^ExecStart=\S+ ((?:.*\\\n)*.*)$", RegexOptions.Multiline).Groups[1].Value.Replace("\\\n", " ", StringComparison.Ordinal);
+
+        Assert.That(unit, Does.EndWith(shown), "the docs show the file from [Unit] on");
+        Assert.That(execStart, Does.Contain("--listen 0.0.0.0:25").And.Contain("--quarantine /var/lib/spamfilter-relay/quarantine"), "the whole command line, continuations joined");
+        Assert.That(RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(execStart.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Errors, Is.Empty, execStart);
+    }
+
+    [Test]
     [Category("Integration")] // the sample milter listens on 127.0.0.1:8890, where etc/milter.opt points
     public async Task The_READMEs_command_relays_on_the_sample_milter_into_a_maildir_until_stopped()
     {
