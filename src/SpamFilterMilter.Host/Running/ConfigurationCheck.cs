@@ -10,8 +10,8 @@ namespace SpamFilterMilter.Host.Running;
 /// What the tools' <c>check-config</c> does, without a message: reads option.dat (every line, reporting each bad one),
 /// the channel table and the opt-in directory file, loads every slot's plug-in by path and creates it with its option
 /// file, exactly as <see cref="SpamFilterHost.Create"/> does; with <c>reach</c>, also connects to every slot's filter
-/// server and negotiates (<see cref="IReachableSpamFilterPlugin"/>). An LDAP directory is not asked: its options are
-/// checked, the server is asked only when a message needs it.
+/// server and negotiates (<see cref="IReachableSpamFilterPlugin"/>) and binds to an LDAP directory and searches its base.
+/// Without <c>reach</c> an LDAP directory's options are checked and its server is not asked.
 /// </summary>
 public static class ConfigurationCheck
 {
@@ -66,7 +66,7 @@ public static class ConfigurationCheck
             return new ConfigurationReport(findings, 0, reach);
         }
 
-        CheckDirectory(options, findings);
+        await CheckDirectoryAsync(options, findings, reach, cancellationToken).ConfigureAwait(false);
         loggerFactory ??= NullLoggerFactory.Instance;
         loadPlugin ??= HostConfiguration.LoadByPath;
         var logger = loggerFactory.CreateLogger("SpamFilterMilter.Host");
@@ -101,18 +101,41 @@ public static class ConfigurationCheck
         e.MoreProblems.Prepend(e).Select(p => new ConfigurationFinding(FindingKind.Problem, p.Problem, p.FilePath, p.Line, p.Option, slot));
 
     /// <summary>The directory as the host would open it: a DIRECTORY_FILE read, an LDAP_*OPTINX option with a directory to ask.</summary>
-    private static void CheckDirectory(SpamFilterHostOptions options, List<ConfigurationFinding> findings)
+    private static async Task CheckDirectoryAsync(SpamFilterHostOptions options, List<ConfigurationFinding> findings, bool reach, CancellationToken cancellationToken)
     {
+        IOptInDirectory? directory;
         try
         {
-            // An LDAP directory contacts nothing until a lookup: opening and closing it checks only its options.
-            (HostConfiguration.OpenDirectory(options) as IDisposable)?.Dispose();
+            // An LDAP directory contacts nothing until a lookup: opening it checks its options.
+            directory = HostConfiguration.OpenDirectory(options);
         }
         catch (SpamFilterConfigurationException e)
         {
             findings.AddRange(ProblemsOf(e));
+            return;
+        }
+
+        using (directory as IDisposable)
+        {
+            if (reach && directory is LdapOptInDirectory ldap)
+            {
+                // One search of LDAP_BASE_DN for a domain no directory holds: it connects, binds with LDAP_BIND_DN and
+                // finds the base, as the first message would, so a wrong password or base is found now, not as 451s.
+                try
+                {
+                    await ldap.FindDomainAsync(ReachProbeDomain, [], cancellationToken).ConfigureAwait(false);
+                    findings.Add(new ConfigurationFinding(FindingKind.Passed, $"reached {ldap}: bound and searched LDAP_BASE_DN"));
+                }
+                catch (OptInDirectoryException e)
+                {
+                    findings.Add(new ConfigurationFinding(FindingKind.Problem, $"the opt-in directory cannot be asked: {e.Message}", options.FilePath));
+                }
+            }
         }
     }
+
+    /// <summary>What --reach looks up in an LDAP directory: a name under .invalid (RFC 2606), which no entry holds.</summary>
+    private const string ReachProbeDomain = "check-config.invalid";
 
     /// <summary>A channel keyword for a slot option.dat does not turn on does nothing: worth a note.</summary>
     private static IEnumerable<ConfigurationFinding> KeywordsOfSlotsThatAreOff(ChannelTable channels, SpamFilterHostOptions options, string path)

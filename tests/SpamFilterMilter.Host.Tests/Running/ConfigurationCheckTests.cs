@@ -1,5 +1,6 @@
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Running;
+using SpamFilterMilter.Host.Tests.Support;
 
 namespace SpamFilterMilter.Host.Tests.Running;
 
@@ -191,5 +192,27 @@ public class ConfigurationCheckTests : TempFolderTest
         Assert.That(report.ExitCode, Is.EqualTo(ToolExitCode.ProblemsFound));
         Assert.That(milter.Transcript().Count(l => l.Event == "negotiate"), Is.EqualTo(1), "negotiated, and no message sent");
         Assert.That(milter.Transcript().Where(l => l.Event is "connect" or "mail" or "eom"), Is.Empty);
+    }
+
+    [Test]
+    [Category("Integration")] // a real slapd on loopback
+    public async Task With_reach_an_LDAP_directory_is_bound_and_searched_and_a_wrong_password_or_base_is_a_problem_found_now()
+    {
+        await using var slapd = await SlapdServer.StartAsync(SlapdServer.LdifFile("entries.ldif"));
+        string Ldap(string password, string baseDn) =>
+            $"LDAP_HOST=127.0.0.1\nLDAP_PORT={slapd.Port}\nLDAP_BIND_DN={SlapdServer.RootDn}\nLDAP_BIND_PASSWORD={password}\nLDAP_BASE_DN={baseDn}\n";
+
+        var good = await CheckAsync(Ldap(SlapdServer.RootPassword, SlapdServer.Suffix), reach: true);
+        var wrongPassword = await CheckAsync(Ldap("not-the-password", SlapdServer.Suffix), reach: true);
+        var wrongBase = await CheckAsync(Ldap(SlapdServer.RootPassword, "o=nowhere"), reach: true);
+        var notAsked = await CheckAsync(Ldap("not-the-password", SlapdServer.Suffix), reach: false);
+
+        Assert.That(good.Findings.Select(f => f.ToString()), Is.EqualTo(new[]
+        {
+            $"ok: reached LDAP ldap://127.0.0.1:{slapd.Port}/{SlapdServer.Suffix} (bind {SlapdServer.RootDn}): bound and searched LDAP_BASE_DN",
+        }));
+        Assert.That(Problems(wrongPassword).Single(), Does.StartWith($"problem: {Folder.Path}/option.dat: the opt-in directory cannot be asked: LDAP ").And.Not.Contain("not-the-password"));
+        Assert.That(Problems(wrongBase).Single(), Does.StartWith($"problem: {Folder.Path}/option.dat: the opt-in directory cannot be asked: LDAP "));
+        Assert.That(notAsked.Findings, Is.Empty, "without --reach the server is not asked");
     }
 }
