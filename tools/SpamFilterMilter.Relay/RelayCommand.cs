@@ -126,7 +126,7 @@ internal static class RelayCommand
             .AddSimpleConsole(console =>
             {
                 console.SingleLine = true;
-                console.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
+                console.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff zzz "; // with the offset: a log read beside another host's, or across a DST change, is unambiguous
             })
             .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
             .Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
@@ -136,7 +136,21 @@ internal static class RelayCommand
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         cancellationToken = stopping.Token;
         SampleMilterServer? milter = null;
-        RelayServer relay;
+        RelayServer? relay = null;
+        var reloadAfterStart = 0; // a SIGHUP while the relay still starts: the files may have changed after it read them
+        var hangUpLogger = logging.CreateLogger("SpamFilterMilter.Relay");
+        // The administrator's habit, as with Postfix and sendmail: SIGHUP reads the configuration again. Registered
+        // before the start, which loads plug-ins for a while, so that an early SIGHUP cannot end the process.
+        using var hangUp = HangUpSignal.Register(signal =>
+        {
+            signal.Cancel = true; // not the default action, which ends the process
+            RelayLog.ReloadRequested(hangUpLogger);
+            Interlocked.Exchange(ref reloadAfterStart, 1);
+            if (Volatile.Read(ref relay) is { } running && Interlocked.Exchange(ref reloadAfterStart, 0) == 1)
+            {
+                _ = running.ReloadAsync(CancellationToken.None); // whoever takes the request back reloads: this handler or the start
+            }
+        });
         try
         {
             if (sampleMilter)
@@ -160,16 +174,14 @@ internal static class RelayCommand
             return (int)ToolExitCode.ProblemsFound;
         }
 
-        var logger = logging.CreateLogger("SpamFilterMilter.Relay");
+        var logger = hangUpLogger;
         await using (relay)
         {
-            // The administrator's habit, as with Postfix and sendmail: SIGHUP reads the configuration again.
-            using var hangUp = HangUpSignal.Register(signal =>
+            if (Interlocked.Exchange(ref reloadAfterStart, 0) == 1)
             {
-                signal.Cancel = true; // not the default action, which ends the process
-                RelayLog.ReloadRequested(logger);
                 _ = relay.ReloadAsync(CancellationToken.None);
-            });
+            }
+
             await output.WriteLineAsync($"spamfilter-relay listening on {relay.EndPoint}; Ctrl+C stops it, SIGHUP reloads option.dat").ConfigureAwait(false);
             try
             {

@@ -667,8 +667,8 @@ public class CliTests : TempFolderTest
         var (exit, _, error) = await RunExecutableWithErrorAsync(Message, "check", "-", "--host", "127.0.0.1", "--port", closed, "--option", "TIMEOUT=500");
 
         Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
-        Assert.That(error, Does.Match($@"(^|\n)\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{3}} warn: SpamFilterMilter\[4001\] milter 127\.0\.0\.1:{closed}: connect: "),
-            "a dated line, as the console logger writes it");
+        Assert.That(error, Does.Match($@"(^|\n)\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{3}} [+-]\d\d:\d\d warn: SpamFilterMilter\[4001\] milter 127\.0\.0\.1:{closed}: connect: "),
+            "a dated line with its offset from UTC, as the console logger writes it");
     }
 
     private static async Task<(int Exit, string Output)> RunExecutableAsync(string input, params string[] args)
