@@ -21,12 +21,26 @@ internal static class RelayCommand
 
     public static RootCommand Create(TextWriter output, TextWriter error)
     {
-        var listen = new Option<IPEndPoint>("--listen")
+        var listen = new Option<IPEndPoint[]>("--listen")
         {
-            Description = "Address and port to listen on.",
-            DefaultValueFactory = _ => new IPEndPoint(IPAddress.Loopback, 2525),
-            CustomParser = result => IPEndPoint.TryParse(result.Tokens.Single().Value, out var endPoint) ? endPoint
-                : Refuse<IPEndPoint>(result, $"--listen: \"{result.Tokens.Single().Value}\" is not address:port."),
+            Description = "Address and port to listen on; give it again for more (0.0.0.0:25 and [::]:25: [::] is IPv6 alone).",
+            DefaultValueFactory = _ => [new IPEndPoint(IPAddress.Loopback, 2525)],
+            Arity = ArgumentArity.OneOrMore,
+            CustomParser = result =>
+            {
+                var endPoints = new List<IPEndPoint>();
+                foreach (var token in result.Tokens)
+                {
+                    if (!IPEndPoint.TryParse(token.Value, out var endPoint))
+                    {
+                        return Refuse<IPEndPoint[]>(result, $"--listen: \"{token.Value}\" is not address:port.");
+                    }
+
+                    endPoints.Add(endPoint);
+                }
+
+                return [.. endPoints];
+            },
         };
         var serverName = new Option<string>("--server-name") { Description = "The relay's host name (greeting, Received field, EHLO to the next hop).", DefaultValueFactory = _ => Dns.GetHostName() };
         var options = new Option<FileInfo>("--options") { Description = "The option.dat whose spamfilterX slots filter every message.", Required = true };
@@ -182,7 +196,7 @@ internal static class RelayCommand
                 _ = relay.ReloadAsync(CancellationToken.None);
             }
 
-            await output.WriteLineAsync($"spamfilter-relay listening on {relay.EndPoint}; Ctrl+C stops it, SIGHUP reloads option.dat").ConfigureAwait(false);
+            await output.WriteLineAsync($"spamfilter-relay listening on {string.Join(" and ", relay.EndPoints)}; Ctrl+C stops it, SIGHUP reloads option.dat").ConfigureAwait(false);
             try
             {
                 await relay.Completion.ConfigureAwait(false);

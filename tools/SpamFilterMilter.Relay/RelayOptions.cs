@@ -5,8 +5,11 @@ namespace SpamFilterMilter.Relay;
 /// <summary>What the relay is told on its command line.</summary>
 internal sealed record RelayOptions
 {
-    /// <summary>Where it listens for SMTP clients.</summary>
-    public required IPEndPoint Listen { get; init; }
+    /// <summary>
+    /// Where it listens for SMTP clients: one address and port or more (<c>--listen</c> given again), e.g. 0.0.0.0:25 and
+    /// [::]:25 for an MX with both A and AAAA records: .NET's [::] is IPv6 alone.
+    /// </summary>
+    public required IReadOnlyList<IPEndPoint> Listen { get; init; }
 
     /// <summary>Its host name: greetings, the Received field, the EHLO it sends the next hop.</summary>
     public required string ServerName { get; init; }

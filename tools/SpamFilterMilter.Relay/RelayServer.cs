@@ -22,17 +22,20 @@ internal sealed class RelayServer : IAsyncDisposable
     private readonly CancellationTokenSource _stop;
     private readonly Task _running;
 
-    private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IPEndPoint endPoint)
+    private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints)
     {
         _host = host;
         _filtering = filtering;
         _stop = stop;
         _running = running;
-        EndPoint = endPoint;
+        EndPoints = endPoints;
     }
 
-    /// <summary>Where it listens (the port the system chose when asked for 0).</summary>
-    public IPEndPoint EndPoint { get; }
+    /// <summary>Where it listens, the first of <see cref="EndPoints"/>.</summary>
+    public IPEndPoint EndPoint => EndPoints[0];
+
+    /// <summary>Every address and port it listens on (the port the system chose where it was asked for 0).</summary>
+    public IReadOnlyList<IPEndPoint> EndPoints { get; }
 
     /// <summary>Completes when the relay has stopped (its cancellation token fired, or it was disposed).</summary>
     public Task Completion => _running;
@@ -44,10 +47,10 @@ internal sealed class RelayServer : IAsyncDisposable
     public static async Task<RelayServer> StartAsync(RelayOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.NextHop is { } hop && IsOwnAddress(hop, options.Listen))
+        if (options.NextHop is { } hop && options.Listen.FirstOrDefault(listen => IsOwnAddress(hop, listen)) is { } own)
         {
             throw new InvalidOperationException(
-                $"--next-hop {hop.Host}:{hop.Port} is the relay's own --listen {options.Listen}: every message would come back to the relay, a mail loop");
+                $"--next-hop {hop.Host}:{hop.Port} is the relay's own --listen {own}: every message would come back to the relay, a mail loop");
         }
 
         var logger = loggerFactory.CreateLogger("SpamFilterMilter.Relay");
@@ -68,8 +71,19 @@ internal sealed class RelayServer : IAsyncDisposable
         }
 
         var listeners = new EndpointListenerFactory();
-        var started = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
-        listeners.EndpointStarted += (_, e) => started.TrySetResult((IPEndPoint)e.LocalEndPoint);
+        var started = new TaskCompletionSource<IReadOnlyList<IPEndPoint>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var listening = new List<IPEndPoint>();
+        listeners.EndpointStarted += (_, e) =>
+        {
+            lock (listening)
+            {
+                listening.Add((IPEndPoint)e.LocalEndPoint);
+                if (listening.Count == options.Listen.Count)
+                {
+                    started.TrySetResult([.. listening]);
+                }
+            }
+        };
         var filtering = new SmtpServerFiltering(new SmtpServerFilteringOptions
         {
             Store = new RelayStore(host, options, nextHop, maildir, quarantine, logger),
@@ -78,8 +92,12 @@ internal sealed class RelayServer : IAsyncDisposable
         });
         var builder = new SmtpServerOptionsBuilder()
             .ServerName(options.ServerName)
-            .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP spamfilter-relay")
-            .Endpoint(endpoint => endpoint.Endpoint(options.Listen));
+            .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP spamfilter-relay");
+        foreach (var listen in options.Listen)
+        {
+            builder = builder.Endpoint(endpoint => endpoint.Endpoint(listen));
+        }
+
         if (options.MaxMessageSize > 0)
         {
             // Strict: SmtpServer stops reading a message past the limit (SIZE alone is only what it announces). Its
@@ -96,13 +114,13 @@ internal sealed class RelayServer : IAsyncDisposable
             stop.Dispose();
             await host.DisposeAsync().ConfigureAwait(false);
             var cause = running.Exception?.GetBaseException();
-            throw new InvalidOperationException($"cannot listen on {options.Listen}: {cause?.Message ?? "the server stopped"}", cause);
+            throw new InvalidOperationException($"cannot listen on {string.Join(" and ", options.Listen)}: {cause?.Message ?? "the server stopped"}", cause);
         }
 
-        var endPoint = await started.Task.ConfigureAwait(false);
-        RelayLog.Listening(logger, endPoint.ToString(), options.ServerName, hostOptions.FilePath, host.Slots.Count,
+        var endPoints = await started.Task.ConfigureAwait(false);
+        RelayLog.Listening(logger, string.Join(" and ", endPoints), options.ServerName, hostOptions.FilePath, host.Slots.Count,
             nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
-        return new RelayServer(host, filtering, stop, running, endPoint);
+        return new RelayServer(host, filtering, stop, running, endPoints);
     }
 
     /// <summary>

@@ -52,7 +52,16 @@ public partial class RelayCommandTests : TempFolderTest
         var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--sample-milter", "--options", "etc/option.dat", "--maildir", "/tmp/relay-mail"]);
 
         Assert.That(result.Errors.Select(e => e.Message), Is.Empty);
-        Assert.That(result.GetValue<IPEndPoint>("--listen"), Is.EqualTo(new IPEndPoint(IPAddress.Loopback, 2525)), "the address the README's swaks line sends to");
+        Assert.That(result.GetValue<IPEndPoint[]>("--listen"), Is.EqualTo(new[] { new IPEndPoint(IPAddress.Loopback, 2525) }), "the address the README's swaks line sends to");
+    }
+
+    [Test]
+    public void Listen_given_twice_listens_on_both()
+    {
+        var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--options", "option.dat", "--maildir", "m", "--listen", "0.0.0.0:25", "--listen", "[::]:25"]);
+
+        Assert.That(result.Errors.Select(e => e.Message), Is.Empty);
+        Assert.That(result.GetValue<IPEndPoint[]>("--listen"), Is.EqualTo(new[] { new IPEndPoint(IPAddress.Any, 25), new IPEndPoint(IPAddress.IPv6Any, 25) }));
     }
 
     [TestCase(new[] { "--options", "option.dat", "--next-hop", "mx.example.com", }, "--next-hop: \"mx.example.com\" is not host:port.")]

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using SpamFilterMilter.Relay;
 using SpamFilterMilter.Testing.Postfix;
@@ -49,10 +50,10 @@ public class RelayTests : TempFolderTest
         return Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n");
     }
 
-    private Task<RelayServer> StartAsync(string optionFile, string? nextHop = null, bool toMaildir = false, CapturedLogs? logs = null) =>
+    private Task<RelayServer> StartAsync(string optionFile, string? nextHop = null, bool toMaildir = false, CapturedLogs? logs = null, IPEndPoint[]? listen = null) =>
         RelayServer.StartAsync(new RelayOptions
         {
-            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Listen = listen ?? [new IPEndPoint(IPAddress.Loopback, 0)],
             ServerName = "relay.example",
             OptionFile = optionFile,
             PluginFolder = Plugins,
@@ -175,6 +176,22 @@ public class RelayTests : TempFolderTest
         Assert.That((await reply.WaitAsync(TimeSpan.FromSeconds(10))).Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"));
         Assert.That(Directory.GetFiles(Path.Combine(Folder.Path, "mail", "new")), Is.Empty, "nothing was stored");
         await milter.WaitAsync(TimeSpan.FromSeconds(15));
+    }
+
+    [Test]
+    public async Task Given_an_IPv4_and_an_IPv6_address_the_relay_greets_clients_on_both()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var relay = await StartAsync(EveryMessageFor(milter.Port), listen: [new IPEndPoint(IPAddress.Loopback, 0), new IPEndPoint(IPAddress.IPv6Loopback, 0)]);
+
+        Assert.That(relay.EndPoints.Select(e => e.AddressFamily), Is.EqualTo(new[] { AddressFamily.InterNetwork, AddressFamily.InterNetworkV6 }));
+        foreach (var endPoint in relay.EndPoints)
+        {
+            using var client = new TcpClient(endPoint.AddressFamily);
+            await client.ConnectAsync(endPoint);
+            using var reader = new StreamReader(client.GetStream());
+            Assert.That(await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo("220 relay.example ESMTP spamfilter-relay"), endPoint.ToString());
+        }
     }
 
     [Test]
