@@ -61,13 +61,21 @@ internal static class RelayCommand
         var maildir = new Option<DirectoryInfo?>("--maildir") { Description = "Store each message in this maildir instead (fileinto folders as Maildir++ folders)." };
         var quarantine = new Option<DirectoryInfo?>("--quarantine") { Description = "The maildir held messages go to (default: the .Quarantine folder of --maildir, else ./quarantine)." };
         var maxSize = new Option<int>("--max-message-size") { Description = "The largest message accepted, in bytes (0: no limit).", DefaultValueFactory = _ => 10_240_000 };
+        var nextHopTimeout = new Option<int>("--next-hop-timeout")
+        {
+            Description = "Seconds the next hop may take over one message, from connecting to its answer to the final dot.",
+            DefaultValueFactory = _ => (int)RelayOptions.DefaultNextHopTimeout.TotalSeconds,
+            CustomParser = result => int.TryParse(result.Tokens.Single().Value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds is >= 1 and <= 3600
+                ? seconds
+                : RefuseNumber(result, $"--next-hop-timeout: {result.Tokens.Single().Value}: 1 to 3600 seconds."),
+        };
         var sampleMilter = new Option<bool>("--sample-milter") { Description = $"Also start the bundled sample milter on {SampleMilterEndPoint}, where etc/milter.opt points." };
         var verbose = new Option<bool>("--verbose") { Description = "Log each message's slots, verdicts and actions (Debug)." };
 
         var command = new RootCommand("spamfilter-relay: an SMTP relay that runs every message through the milters option.dat selects, "
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
-            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, maildir, quarantine, maxSize, sampleMilter, verbose,
+            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, maildir, quarantine, maxSize, sampleMilter, verbose,
         };
         command.Validators.Add(result =>
         {
@@ -82,6 +90,7 @@ internal static class RelayCommand
             {
                 result.AddError("--max-message-size: 0 or more bytes.");
             }
+
         });
         command.SetAction((result, cancellationToken) =>
         {
@@ -99,6 +108,7 @@ internal static class RelayCommand
                 Maildir = box,
                 Quarantine = result.GetValue(quarantine)?.FullName ?? (box is null ? Path.GetFullPath("quarantine") : Path.Combine(box, ".Quarantine")),
                 MaxMessageSize = result.GetValue(maxSize),
+                NextHopTimeout = TimeSpan.FromSeconds(result.GetValue(nextHopTimeout)),
             };
             return RunAsync(settings, result.GetValue(sampleMilter), result.GetValue(verbose), output, error, cancellationToken);
         });
@@ -120,6 +130,13 @@ internal static class RelayCommand
         // The relay handles SIGINT and SIGTERM itself (RunAsync below): System.CommandLine's handler would end the
         // process with 130 or 143, which a service manager counts as a failure, after the relay had stopped cleanly.
         return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, Output = output, Error = error }).ConfigureAwait(false);
+    }
+
+    /// <summary>Reports <paramref name="message"/> as a number option's parse error.</summary>
+    private static int RefuseNumber(System.CommandLine.Parsing.ArgumentResult result, string message)
+    {
+        result.AddError(message);
+        return 0;
     }
 
     /// <summary>Reports <paramref name="message"/> as the option's parse error.</summary>

@@ -41,6 +41,10 @@ internal sealed record RelayOptions
     /// <summary>The largest message accepted, in bytes (SIZE); 0 for no limit.</summary>
     public int MaxMessageSize { get; init; }
 
-    /// <summary>How long the next hop may take over one message.</summary>
-    public TimeSpan NextHopTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>How long the next hop may take over one message by default: with the milters' MESSAGE_TIMEOUT (300 s) it
+    /// stays within the 10 minutes RFC 5321 gives a client to wait for the answer to the final dot.</summary>
+    public static readonly TimeSpan DefaultNextHopTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long the next hop may take over one message (<c>--next-hop-timeout</c>).</summary>
+    public TimeSpan NextHopTimeout { get; init; } = DefaultNextHopTimeout;
 }
