@@ -15,6 +15,23 @@ public static class MailPath
         return trimmed.StartsWith('<') ? trimmed : "<" + trimmed + ">";
     }
 
+    /// <summary>
+    /// The address of <paramref name="localPart"/> at <paramref name="domain"/>, the local part quoted as RFC 5321 asks when
+    /// it is not a dot-string (<c>john doe</c> is <c>"john doe"</c>, a quote or backslash in it escaped), as Postfix's
+    /// quote_821_local writes it: for a server that handed over the local part with its quotes taken off.
+    /// </summary>
+    public static string Address(string localPart, string domain)
+    {
+        ArgumentNullException.ThrowIfNull(localPart);
+        ArgumentNullException.ThrowIfNull(domain);
+        return (IsDotString(localPart) ? localPart : "\"" + localPart.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"")
+            + "@" + domain;
+
+        // Atoms of atext (or of UTF-8, RFC 6531) joined by single dots.
+        static bool IsDotString(string text) => text.Length > 0 && text[0] != '.' && text[^1] != '.' && !text.Contains("..", StringComparison.Ordinal)
+            && text.All(c => char.IsAsciiLetterOrDigit(c) || c > '\x7F' || "!#$%&'*+-/=?^_`{|}~.".Contains(c, StringComparison.Ordinal));
+    }
+
     /// <summary>The address without angle brackets or surrounding blanks (<c>&lt;a@b&gt;</c> is <c>a@b</c>; the null sender is empty).</summary>
     public static string Bare(string address)
     {

@@ -339,7 +339,8 @@ internal sealed class FilteredSession : IAsyncDisposable
     }
 
     private static string PathOf(IMailbox? mailbox) =>
-        mailbox is null || (string.IsNullOrEmpty(mailbox.User) && string.IsNullOrEmpty(mailbox.Host)) ? "<>" : $"<{mailbox.User}@{mailbox.Host}>";
+        mailbox is null || (string.IsNullOrEmpty(mailbox.User) && string.IsNullOrEmpty(mailbox.Host)) ? "<>"
+            : $"<{MailPath.Address(mailbox.User, mailbox.Host)}>"; // SmtpServer takes a quoted local part's quotes off: put them back
 
     private static ClientInfo ClientOf(ISessionContext context)
     {

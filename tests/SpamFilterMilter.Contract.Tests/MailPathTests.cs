@@ -88,6 +88,19 @@ public class MailPathTests
         Assert.That(MailPath.PathProblem(text), Is.EqualTo(problem));
     }
 
+    [TestCase("alice", "example.org", "alice@example.org")]
+    [TestCase("first.last+tag", "example.org", "first.last+tag@example.org")]
+    [TestCase("j\u00f6rg", "example.org", "j\u00f6rg@example.org")]                  // UTF-8 is atext (RFC 6531)
+    [TestCase("john doe", "example.org", "\"john doe\"@example.org")]
+    [TestCase("a\"b\\c", "example.org", "\"a\\\"b\\\\c\"@example.org")]
+    [TestCase(".dot", "example.org", "\".dot\"@example.org")]
+    [TestCase("a..b", "example.org", "\"a..b\"@example.org")]
+    public void A_local_part_that_is_not_a_dot_string_is_quoted(string localPart, string domain, string address)
+    {
+        Assert.That(MailPath.Address(localPart, domain), Is.EqualTo(address));
+        Assert.That(MailPath.PathProblem(address), Is.Null, "and is one path");
+    }
+
     [Test]
     public void A_null_address_is_a_caller_bug()
     {

@@ -51,6 +51,25 @@ public class SmtpServerFilteringTests
     }
 
     [Test]
+    public async Task A_quoted_local_part_reaches_the_filter_and_the_store_quoted_as_the_client_wrote_it()
+    {
+        var filter = Filter();
+        var store = new MemoryStore();
+        await using var server = await StartAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var mail = await client.SendAsync("MAIL FROM:<\"john doe\"@example.org>");
+        var rcpt = await client.SendAsync("RCPT TO:<\"jane q\"@example.com>");
+        await client.SendAsync("DATA");
+        var end = await client.SendMessageAsync(Message);
+
+        Assert.That((mail.Code, rcpt.Code, end.Code), Is.EqualTo((250, 250, 250)), "SmtpServer takes the quotes off; the integration puts them back");
+        filter.Verify(f => f.MailAsync("<\"john doe\"@example.org>", It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()));
+        Assert.That(store.Messages.Single().Filtered.Envelope.Recipients.Single().Address, Does.Contain("\"jane q\"@example.com"));
+    }
+
+    [Test]
     public async Task The_filter_is_told_the_client_and_the_server_it_connected_to()
     {
         var filter = Filter();

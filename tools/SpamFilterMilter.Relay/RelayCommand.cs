@@ -206,22 +206,25 @@ internal static class RelayCommand
         }
 
         var logger = hangUpLogger;
-        await using (relay)
+        var started = relay;
+        await using (started)
         {
             if (Interlocked.Exchange(ref reloadAfterStart, 0) == 1)
             {
-                _ = relay.ReloadAsync(CancellationToken.None);
+                _ = started.ReloadAsync(CancellationToken.None);
             }
 
-            await output.WriteLineAsync($"spamfilter-relay listening on {string.Join(" and ", relay.EndPoints)}; Ctrl+C stops it, SIGHUP reloads option.dat").ConfigureAwait(false);
+            await output.WriteLineAsync($"spamfilter-relay listening on {string.Join(" and ", started.EndPoints)}; Ctrl+C stops it, SIGHUP reloads option.dat").ConfigureAwait(false);
             try
             {
-                await relay.Completion.ConfigureAwait(false);
+                await started.Completion.ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 // Ctrl+C or SIGTERM
             }
+
+            Volatile.Write(ref relay, null); // a SIGHUP from now on finds no relay to reload: it is being disposed
         }
 
         await DisposeAsync(milter).ConfigureAwait(false);

@@ -124,9 +124,9 @@ internal sealed class RelayServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Whether <paramref name="nextHop"/> is where the relay itself listens: the same address and port, or the same port
-    /// on loopback (<c>localhost</c> too) when it listens on loopback or on every address. A name other than localhost
-    /// is not resolved here: the hop count limit (554 5.4.6) still ends such a loop.
+    /// Whether <paramref name="nextHop"/> is where the relay itself listens: the same address and port, or, when it listens
+    /// on every address of a family, a loopback or wildcard address of that family on the same port (<c>localhost</c> is
+    /// 127.0.0.1). A name other than localhost is not resolved here: the hop count limit (554 5.4.0) still ends such a loop.
     /// </summary>
     internal static bool IsOwnAddress(DnsEndPoint nextHop, IPEndPoint listen)
     {
@@ -138,9 +138,10 @@ internal sealed class RelayServer : IAsyncDisposable
         var hop = nextHop.Host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback
             : IPAddress.TryParse(nextHop.Host, out var literal) ? Unmapped(literal) : null;
         var own = Unmapped(listen.Address);
+        var wildcard = own.Equals(IPAddress.Any) || own.Equals(IPAddress.IPv6Any); // .NET's [::] is IPv6 alone
         return hop is not null
             && (hop.Equals(own)
-                || ((IPAddress.IsLoopback(own) || own.Equals(IPAddress.Any) || own.Equals(IPAddress.IPv6Any)) && (IPAddress.IsLoopback(hop) || hop.Equals(IPAddress.Any) || hop.Equals(IPAddress.IPv6Any))));
+                || (wildcard && hop.AddressFamily == own.AddressFamily && (IPAddress.IsLoopback(hop) || hop.Equals(own))));
 
         static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
     }

@@ -83,7 +83,9 @@ public sealed partial class MilterOptions
             }
         }
 
-        if (SocksUser is not { Length: > 0 and <= 255 })
+        // Only with a SOCKS server: the default, the process's user name, is empty for a uid without a passwd entry
+        // (a container's), and a plug-in that never speaks SOCKS must not be refused for it.
+        if (SocksHost is not null && SocksUser is not { Length: > 0 and <= 255 })
         {
             Add("SOCKS_USER", "a user name of 1 to 255 characters is required");
         }

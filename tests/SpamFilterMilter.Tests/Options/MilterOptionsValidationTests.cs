@@ -106,9 +106,21 @@ public class MilterOptionsValidationTests : TempFolderTest
     }
 
     [Test]
+    public void An_empty_socks_user_is_no_problem_without_a_socks_server()
+    {
+        var options = Valid();
+        options.SocksUser = ""; // Environment.UserName for a uid without a passwd entry, as in many containers
+
+        Assert.DoesNotThrow(options.Validate);
+        options.SocksHost = "proxy.example.com";
+        Assert.That(Assert.Throws<SpamFilterConfigurationException>(options.Validate)!.Option, Is.EqualTo("SOCKS_USER"), "with one it is");
+    }
+
+    [Test]
     public void A_socks_user_longer_than_socks5_allows_is_refused()
     {
         var options = Valid();
+        options.SocksHost = "proxy.example.com";
         options.SocksUser = new string('u', 256);
 
         var error = Assert.Throws<SpamFilterConfigurationException>(options.Validate)!;

@@ -108,7 +108,10 @@ public partial class RelayCommandTests : TempFolderTest
     [TestCase("127.0.0.1:2525", "localhost:2525", true)]
     [TestCase("0.0.0.0:2525", "127.0.0.1:2525", true)]
     [TestCase("[::]:2525", "[::1]:2525", true)]
-    [TestCase("[::1]:2525", "127.0.0.1:2525", true)]
+    [TestCase("0.0.0.0:2525", "0.0.0.0:2525", true)]
+    [TestCase("[::1]:2525", "127.0.0.1:2525", false)] // another socket: IPv6 loopback is not IPv4's
+    [TestCase("[::]:2525", "127.0.0.1:2525", false)]  // .NET's [::] is IPv6 alone
+    [TestCase("127.0.0.1:2525", "127.0.0.2:2525", false)]
     [TestCase("192.0.2.7:25", "192.0.2.7:25", true)]
     [TestCase("0.0.0.0:2525", "127.0.0.1:25", false)]
     [TestCase("127.0.0.1:2525", "192.0.2.7:2525", false)]
