@@ -12,6 +12,12 @@ namespace SpamFilterMilter.Contract;
 /// </summary>
 public static class LogText
 {
+    /// <summary>
+    /// How a log line of our own writing is dated: local time with its offset from UTC, so that a log read beside another
+    /// host's, or across a change of daylight saving time, is unambiguous. The plug-in's own log and the tools' console use it.
+    /// </summary>
+    public const string TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff zzz";
+
     /// <summary>The most characters of the text a log line shows by default.</summary>
     public const int DefaultMaxLength = 200;
 

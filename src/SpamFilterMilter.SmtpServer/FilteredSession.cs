@@ -33,12 +33,12 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>What Postfix answers when it cannot store a message (cleanup failed).</summary>
     private static readonly SmtpReply StoreFailed = new(451, "4.3.0", "Error: queue file write error");
 
-    /// <summary>What a message in a mail loop is answered, as Postfix answers one past its hop count limit.</summary>
-    internal static readonly SmtpReply TooManyHops = new(554, "5.4.6", "Too many hops");
+    /// <summary>What a message in a mail loop is answered: Postfix's words (cleanup_strerror's CLEANUP_STAT_HOPS).</summary>
+    internal static readonly SmtpReply TooManyHops = new(554, "5.4.0", "Error: too many hops");
 
     /// <summary>
-    /// The most <c>Received:</c> fields a message may carry (Postfix's <c>hopcount_limit</c>): past it the message is
-    /// going round in a loop (a next hop that sends it back), and refusing it is what ends the loop.
+    /// Postfix's <c>hopcount_limit</c>: a message whose <c>Received:</c> fields, the one this server adds counted, reach it
+    /// is going round in a loop (a next hop that sends it back), and refusing it is what ends the loop.
     /// </summary>
     internal const int HopCountLimit = 50;
 
@@ -283,7 +283,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         message[^2] = (byte)'\r';
         message[^1] = (byte)'\n';
         var hops = MessageEditor.ReadFields(message).Count(f => f.Name.Equals("Received", StringComparison.OrdinalIgnoreCase));
-        if (hops > HopCountLimit)
+        if (hops + 1 >= HopCountLimit) // + this server's own, as Postfix's cleanup counts the Received field smtpd added
         {
             SmtpServerLog.TooManyHops(_logger, _context.SessionId, queueId, hops, HopCountLimit);
             await Then(async token =>

@@ -29,7 +29,7 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6014, Level = LogLevel.Information, Message = "session {Session}: the server stops; answered 421 4.3.2 in place of SmtpServer's {Own}")]
     public static partial void ClosedAtStop(ILogger logger, Guid session, string own);
 
-    [LoggerMessage(EventId = 6015, Level = LogLevel.Warning, Message = "session {Session}: message {QueueId} has {Hops} Received fields, more than {Limit}: a mail loop; answered 554 5.4.6 Too many hops")]
+    [LoggerMessage(EventId = 6015, Level = LogLevel.Warning, Message = "session {Session}: message {QueueId} has {Hops} Received fields, with this server's {Limit} or more (hopcount_limit): a mail loop; answered 554 5.4.0 Error: too many hops")]
     public static partial void TooManyHops(ILogger logger, Guid session, string queueId, int hops, int limit);
 
     [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "session {Session}: closing the filter session failed")]

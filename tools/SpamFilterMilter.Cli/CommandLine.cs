@@ -27,7 +27,7 @@ internal sealed record Terminal(Func<Stream> Input, TextWriter Output, TextWrite
         .AddSimpleConsole(console =>
         {
             console.SingleLine = true;
-            console.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff zzz "; // with the offset: a log read beside another host's, or across a DST change, is unambiguous
+            console.TimestampFormat = LogText.TimestampFormat + " ";
         })
         .SetMinimumLevel(new MilterOptions { Debug = debug }.DebugLogLevel)
         .Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));

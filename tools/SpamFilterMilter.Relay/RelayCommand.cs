@@ -157,7 +157,7 @@ internal static class RelayCommand
             .AddSimpleConsole(console =>
             {
                 console.SingleLine = true;
-                console.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff zzz "; // with the offset: a log read beside another host's, or across a DST change, is unambiguous
+                console.TimestampFormat = LogText.TimestampFormat + " ";
             })
             .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
             .Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));

@@ -1,11 +1,12 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using SpamFilterMilter.Contract;
 
 namespace SpamFilterMilter.Diagnostics;
 
 /// <summary>
 /// The log the plug-in writes itself when the host gives it no <see cref="ILoggerFactory"/>: one line per entry on
-/// standard error (<c>12:34:56.789 warn: SpamFilterMilter[4001] milter …</c>), from the level the option file's DEBUG
+/// standard error (<c>2026-12-06 12:34:56.789 +00:00 warn: SpamFilterMilter[4001] milter …</c>), from the level the option file's DEBUG
 /// selects. Written here rather than taken from Microsoft.Extensions.Logging.Console so that the plug-in's folder
 /// carries no logging assemblies of its own: a plug-in loaded by path should bring as few as it can.
 /// </summary>
@@ -36,7 +37,7 @@ internal sealed class StandardErrorLoggerFactory(LogLevel minimum, TextWriter? o
             }
 
             var line = string.Create(CultureInfo.InvariantCulture,
-                $"{DateTime.Now:yyyy-MM-dd HH:mm:ss.fff} {Level(logLevel)}: {category}[{eventId.Id}] {formatter(state, exception)}");
+                $"{DateTime.Now.ToString(LogText.TimestampFormat, CultureInfo.InvariantCulture)} {Level(logLevel)}: {category}[{eventId.Id}] {formatter(state, exception)}");
             if (exception is not null)
             {
                 line += " " + exception.Message;

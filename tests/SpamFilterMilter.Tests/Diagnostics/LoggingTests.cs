@@ -143,7 +143,7 @@ public class LoggingTests
         logger.Log(highestHidden, new EventId(4001), "hidden", null, (s, _) => s);
 
         Assert.That((logger.IsEnabled(lowestShown), logger.IsEnabled(highestHidden)), Is.EqualTo((true, false)));
-        Assert.That(output.ToString(), Does.Match(@"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \w{4}: SpamFilterMilter\[4001\] shown\n$"),
+        Assert.That(output.ToString(), Does.Match(@"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d \w{4}: SpamFilterMilter\[4001\] shown\n$"),
             "one line, dated, on the writer it was given");
     }
 
