@@ -85,7 +85,9 @@ internal sealed class MilterTarget
             if (equals <= 0)
             {
                 // Not echoed, as the option file does not show a line without '=': "SOCKS_PASSWORDhunter2" may be a password.
-                throw new ArgumentException("--option: expected NAME=VALUE, but one has no '=' before its value (its text is not shown: it may hold a password).");
+                throw new ArgumentException(equals == 0
+                    ? "--option: expected NAME=VALUE, but one has no name before its '='."
+                    : "--option: expected NAME=VALUE, but one has no '=' (its text is not shown: it may hold a password).");
             }
 
             var name = setting[..equals].Trim();

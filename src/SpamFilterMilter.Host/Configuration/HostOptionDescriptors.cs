@@ -97,7 +97,7 @@ internal static partial class HostOptionDescriptors
         {
             var given = 0;
             return PlaceholderOf().Replace(d.Pattern, placeholder => given < numbers.Count ? numbers[given++]
-                : placeholder.Value == "{X}" ? "1" : "0");
+                : placeholder.Value == "{X}" ? string.Empty : "0"); // no slot number written: suggest none (slot 1)
         });
         return OptionFile.ClosestName(name, names) is { } meant ? $"unknown option (did you mean {meant}?)" : "unknown option";
     }

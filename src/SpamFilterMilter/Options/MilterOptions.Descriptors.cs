@@ -72,7 +72,7 @@ public sealed partial class MilterOptions
             o => o.MaxReplacementBody, (o, number) => o.MaxReplacementBody = number),
         new Descriptor("BODY_SPILL_DIRECTORY", false, "(the system's temporary folder)", $"Folder where a replacement body over {SpilledBodyMiB} MiB is kept while the host applies it.",
             (o, v) => o.BodySpillDirectory = v.Length == 0 ? null : ParseDirectory(v)),
-        Integer("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters.", 3, 1_048_576,
+        Integer("MAX_REPLY_TEXT", false, "32768", "Longest SMTP reply text accepted from the milter, in characters (a longer quarantine reason is cut to it).", 3, 1_048_576,
             o => o.MaxReplyText, (o, number) => o.MaxReplyText = number),
         new Descriptor("OFFER_MDS", false, "none", "Offer the milter larger packets: none (64 KiB - 1), 256k or 1m; used only if the milter accepts.",
             (o, v) => o.OfferMds = v.ToLowerInvariant() switch

@@ -164,6 +164,7 @@ public class SpamFilterHostOptionsTests : TempFolderTest
     [TestCase("spamfilter1_verdcit_3=spam", "unknown option (did you mean spamfilter1_verdict_3?)")]
     [TestCase("LDAP_OPTN3=mailAntiUBEService", "unknown option (did you mean LDAP_OPTIN3?)")]
     [TestCase("directory_fiel=/etc/users.ldif", "unknown option (did you mean DIRECTORY_FILE?)")]
+    [TestCase("spamfilter_config_fil=/etc/milter.opt", "unknown option (did you mean spamfilter_config_file?)")]
     public void A_bad_option_is_an_error_at_its_line(string line, string problem)
     {
         var e = Error("! slot 1\n" + line + "\n");

@@ -306,6 +306,7 @@ public class CliTests : TempFolderTest
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT=soon" }, "TIMEOUT" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT" }, "expected NAME=VALUE" },
         new object[] { new[] { "probe", "--host", "127.0.0.1", "--port", "1", "--option", "SOCKS_PASSWORDhunter2" }, "its text is not shown: it may hold a password" },
+        new object[] { new[] { "probe", "--host", "127.0.0.1", "--port", "1", "--option", "=x" }, "--option: expected NAME=VALUE, but one has no name before its '='." },
         new object[] { new[] { "probe", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT=100", "--option", "timeout=200" }, "--option timeout: given twice." },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "novalue" }, "expected NAME=VALUE" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--macro", "j=mx\rx" }, "a control character in the value of j" },
