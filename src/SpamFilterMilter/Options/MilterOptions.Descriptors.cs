@@ -19,6 +19,12 @@ public sealed partial class MilterOptions
         /// so that <see cref="Validate"/> checks options set in code against this same range.
         /// </summary>
         public Func<MilterOptions, (double Value, string Written)?>? Current { get; init; }
+
+        /// <summary>
+        /// For an option without a range: what is wrong with its typed property as set in code (a choice cast from a
+        /// number that is none, a list left null), or null; <see cref="Validate"/> asks every descriptor that has one.
+        /// </summary>
+        public Func<MilterOptions, string?>? Check { get; init; }
     }
 
     /// <summary>Every option the file may hold, in documentation order.</summary>
@@ -80,8 +86,11 @@ public sealed partial class MilterOptions
                 "none" => OfferMds.None,
                 "256k" => OfferMds.Size256K,
                 "1m" => OfferMds.Size1M,
-                _ => throw new FormatException($"\"{v}\" is not one of: none, 256k, 1m"),
-            }),
+                _ => throw new FormatException($"\"{v}\" is not one of: {OfferMdsChoices}"),
+            })
+        {
+            Check = o => Enum.IsDefined(o.OfferMds) ? null : $"\"{o.OfferMds}\" is not one of: {OfferMdsChoices}",
+        },
         Integer("POOL_SIZE", false, "0", "Negotiated connections kept for reuse between SMTP sessions (SMFIC_QUIT_NC); 0 keeps none.", 0, 10_000,
             o => o.PoolSize, (o, number) => o.PoolSize = number),
         Duration("POOL_IDLE_TIMEOUT", "6000", "Hundredths of a second a parked connection may wait before it is closed.",
@@ -92,33 +101,53 @@ public sealed partial class MilterOptions
             o => o.BreakerBackoff, (o, duration) => o.BreakerBackoff = duration),
         Duration("BREAKER_MAX_BACKOFF", "30000", "Hundredths of a second the back-off may grow to: it doubles each time a probe fails.",
             o => o.BreakerMaxBackoff, (o, duration) => o.BreakerMaxBackoff = duration),
-        new Descriptor("IO_MODE", false, "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
-            (o, v) => o.IoMode = ParseChoice<IoMode>(v)),
+        Choice<IoMode>("IO_MODE", "async", "async: never blocks a thread; blocking: the calling thread waits in the read (least CPU).",
+            o => o.IoMode, (o, choice) => o.IoMode = choice),
         Integer("IO_THREADS", false, "(four per core, at least 4, at most 32)", "With IO_MODE=async on Linux, the threads that read this milter's replies (shared by every milter given the same count); more connections share them.", 1, MaxIoThreads,
             o => o.IoThreads, (o, number) => o.IoThreads = number),
         new Descriptor("SOCKS_USER", false, "(the process's user name)", "User name for SOCKS5 username/password authentication.",
-            (o, v) => o.SocksUser = v.Length is > 0 and <= 255 ? v : throw new FormatException("a user name of 1 to 255 characters is required")),
-        new Descriptor("SOCKS_RESOLVE", false, "local", "local: resolve HOST here and try each address through the SOCKS server; remote: the SOCKS server resolves it.",
-            (o, v) => o.SocksResolve = ParseChoice<SocksResolve>(v)),
-        new Descriptor("FAILURE_ACTION", false, "tempfail", "What a message gets when the milter cannot be used: tempfail, accept, reject or shutdown (421, and the SMTP session closes).",
-            (o, v) => o.FailureAction = ParseChoice<FailureAction>(v)),
-        MacroList("CONNECT_MACROS", MacroStage.Connect, "with CONNECT", (o, v) => o.ConnectMacros = v),
-        MacroList("HELO_MACROS", MacroStage.Helo, "with HELO", (o, v) => o.HeloMacros = v),
-        MacroList("MAIL_MACROS", MacroStage.Mail, "with MAIL", (o, v) => o.MailMacros = v),
-        MacroList("RCPT_MACROS", MacroStage.Rcpt, "with RCPT", (o, v) => o.RcptMacros = v),
-        MacroList("DATA_MACROS", MacroStage.Data, "with DATA", (o, v) => o.DataMacros = v),
-        MacroList("EOH_MACROS", MacroStage.EndOfHeaders, "before each header and the end of headers", (o, v) => o.EndOfHeaderMacros = v),
-        MacroList("EOM_MACROS", MacroStage.EndOfMessage, "before each body packet and the end of the message", (o, v) => o.EndOfMessageMacros = v),
-        MacroList("UNKNOWN_MACROS", MacroStage.Unknown, "with an unknown command", (o, v) => o.UnknownMacros = v),
-        new Descriptor("QUEUE_ID_TIMING", false, "postfix", "When the queue id (macro i) is first sent: postfix, from the first accepted recipient on; sendmail, from MAIL on.",
-            (o, v) => o.QueueIdTiming = ParseChoice<QueueIdTiming>(v)),
+            (o, v) => o.SocksUser = v.Length is > 0 and <= 255 ? v : throw new FormatException(SocksUserProblem))
+        {
+            // Only with a SOCKS server: the default, the process's user name, is empty for a uid without a passwd entry
+            // (a container's), and a plug-in that never speaks SOCKS must not be refused for it.
+            Check = o => o.SocksHost is not null && o.SocksUser is not { Length: > 0 and <= 255 } ? SocksUserProblem : null,
+        },
+        Choice<SocksResolve>("SOCKS_RESOLVE", "local", "local: resolve HOST here and try each address through the SOCKS server; remote: the SOCKS server resolves it.",
+            o => o.SocksResolve, (o, choice) => o.SocksResolve = choice),
+        Choice<FailureAction>("FAILURE_ACTION", "tempfail", "What a message gets when the milter cannot be used: tempfail, accept, reject or shutdown (421, and the SMTP session closes).",
+            o => o.FailureAction, (o, choice) => o.FailureAction = choice),
+        MacroList("CONNECT_MACROS", MacroStage.Connect, "with CONNECT", o => o.ConnectMacros, (o, v) => o.ConnectMacros = v),
+        MacroList("HELO_MACROS", MacroStage.Helo, "with HELO", o => o.HeloMacros, (o, v) => o.HeloMacros = v),
+        MacroList("MAIL_MACROS", MacroStage.Mail, "with MAIL", o => o.MailMacros, (o, v) => o.MailMacros = v),
+        MacroList("RCPT_MACROS", MacroStage.Rcpt, "with RCPT", o => o.RcptMacros, (o, v) => o.RcptMacros = v),
+        MacroList("DATA_MACROS", MacroStage.Data, "with DATA", o => o.DataMacros, (o, v) => o.DataMacros = v),
+        MacroList("EOH_MACROS", MacroStage.EndOfHeaders, "before each header and the end of headers", o => o.EndOfHeaderMacros, (o, v) => o.EndOfHeaderMacros = v),
+        MacroList("EOM_MACROS", MacroStage.EndOfMessage, "before each body packet and the end of the message", o => o.EndOfMessageMacros, (o, v) => o.EndOfMessageMacros = v),
+        MacroList("UNKNOWN_MACROS", MacroStage.Unknown, "with an unknown command", o => o.UnknownMacros, (o, v) => o.UnknownMacros = v),
+        Choice<QueueIdTiming>("QUEUE_ID_TIMING", "postfix", "When the queue id (macro i) is first sent: postfix, from the first accepted recipient on; sendmail, from MAIL on.",
+            o => o.QueueIdTiming, (o, choice) => o.QueueIdTiming = choice),
     }.ToDictionary(d => d.Name, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>A stage's macro list, written as Postfix's <c>milter_*_macros</c> (<see cref="MacroNames.ParseList"/>); its default is Postfix's.</summary>
-    private static Descriptor MacroList(string name, MacroStage stage, string when, Action<MilterOptions, IReadOnlyList<string>> set) =>
+    private static Descriptor MacroList(string name, MacroStage stage, string when, Func<MilterOptions, IReadOnlyList<string>?> get, Action<MilterOptions, IReadOnlyList<string>> set) =>
         new(name, false, MacroNames.DefaultListText[(int)stage] is { Length: > 0 } text ? text : "(none)",
             $"Macros sent {when} unless the milter asks for its own list: names separated by blanks or commas, braces optional.",
-            (o, v) => set(o, MacroNames.ParseList(v)));
+            (o, v) => set(o, MacroNames.ParseList(v)))
+        {
+            Check = o => get(o) is null ? "a list is required (an empty one sends no macro)" : null,
+        };
+
+    /// <summary>An option that is one of an enumeration's values, written in lower case; parsed and checked from here.</summary>
+    private static Descriptor Choice<T>(string name, string defaultText, string summary, Func<MilterOptions, T> get, Action<MilterOptions, T> set)
+        where T : struct, Enum =>
+        new(name, false, defaultText, summary, (o, v) => set(o, ParseChoice<T>(v)))
+        {
+            Check = o => Enum.IsDefined(get(o)) ? null : NotOneOf<T>(get(o).ToString()), // a number cast to the enumeration may be none
+        };
+
+    private const string OfferMdsChoices = "none, 256k, 1m";
+
+    private const string SocksUserProblem = "a user name of 1 to 255 characters is required";
 
     /// <summary>An option that is a whole number from <paramref name="min"/> to <paramref name="max"/>: the range is parsed and documented from here.</summary>
     private static Descriptor Integer(string name, bool required, string defaultText, string summary, int min, int max, Func<MilterOptions, int?> get, Action<MilterOptions, int> set) =>
@@ -180,8 +209,12 @@ public sealed partial class MilterOptions
             return choice;
         }
 
-        throw new FormatException($"\"{value}\" is not one of: {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
+        throw new FormatException(NotOneOf<T>(value));
     }
+
+    private static string NotOneOf<T>(string written)
+        where T : struct, Enum =>
+        $"\"{written}\" is not one of: {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}";
 
     /// <summary>The most I/O threads <c>IO_THREADS</c> may ask for: each has a stack and an epoll instance of its own, all started at once.</summary>
     internal const int MaxIoThreads = 1024;

@@ -83,13 +83,6 @@ public sealed partial class MilterOptions
             }
         }
 
-        // Only with a SOCKS server: the default, the process's user name, is empty for a uid without a passwd entry
-        // (a container's), and a plug-in that never speaks SOCKS must not be refused for it.
-        if (SocksHost is not null && SocksUser is not { Length: > 0 and <= 255 })
-        {
-            Add("SOCKS_USER", "a user name of 1 to 255 characters is required");
-        }
-
         if (BodySpillDirectory is not null)
         {
             try
@@ -102,32 +95,15 @@ public sealed partial class MilterOptions
             }
         }
 
-        CheckChoice("OFFER_MDS", OfferMds);
-        CheckChoice("IO_MODE", IoMode);
-        CheckChoice("SOCKS_RESOLVE", SocksResolve);
-        CheckChoice("FAILURE_ACTION", FailureAction);
-        CheckChoice("QUEUE_ID_TIMING", QueueIdTiming);
-
-        string[] macroListNames = ["CONNECT_MACROS", "HELO_MACROS", "MAIL_MACROS", "RCPT_MACROS", "DATA_MACROS", "EOH_MACROS", "EOM_MACROS", "UNKNOWN_MACROS"];
-        IReadOnlyList<string>?[] macroLists = [ConnectMacros, HeloMacros, MailMacros, RcptMacros, DataMacros, EndOfHeaderMacros, EndOfMessageMacros, UnknownMacros];
-        foreach (var (name, list) in macroListNames.Zip(macroLists))
+        foreach (var descriptor in Descriptors.Values)
         {
-            if (list is null)
+            // Choices, lists and rules of their own: each descriptor says what is wrong with its option, as it parses it.
+            if (descriptor.Check?.Invoke(this) is { } problem)
             {
-                Add(name, "a list is required (an empty one sends no macro)");
+                Add(descriptor.Name, problem);
             }
         }
 
         return problems;
-
-        // An enumeration cast from a number may hold a value that is none of the choices.
-        void CheckChoice<T>(string option, T choice)
-            where T : struct, Enum
-        {
-            if (!Enum.IsDefined(choice))
-            {
-                Add(option, $"\"{choice}\" is not one of: {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
-            }
-        }
     }
 }

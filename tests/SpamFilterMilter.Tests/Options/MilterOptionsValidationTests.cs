@@ -106,6 +106,40 @@ public class MilterOptionsValidationTests : TempFolderTest
     }
 
     [Test]
+    public void Every_option_is_checked_by_its_range_or_a_check_of_its_own_but_those_Validate_checks_itself()
+    {
+        // HOST, SOCKS_HOST and BODY_SPILL_DIRECTORY are parsed again by Validate; a password is any text.
+        string[] checkedByValidate = ["HOST", "SOCKS_HOST", "BODY_SPILL_DIRECTORY", "SOCKS_PASSWORD"];
+
+        var withoutCheck = MilterOptions.Descriptors.Values.Where(d => d.Range is null && d.Check is null).Select(d => d.Name);
+
+        Assert.That(withoutCheck, Is.EquivalentTo(checkedByValidate), "a new option needs a range or a Check, or Validate cannot hold code to it");
+    }
+
+    [TestCase("OFFER_MDS")]
+    [TestCase("IO_MODE")]
+    [TestCase("SOCKS_RESOLVE")]
+    [TestCase("FAILURE_ACTION")]
+    [TestCase("QUEUE_ID_TIMING")]
+    public void A_choice_cast_from_a_number_that_is_none_of_its_values_is_refused(string option)
+    {
+        var options = Valid();
+        switch (option)
+        {
+            case "OFFER_MDS": options.OfferMds = (OfferMds)42; break;
+            case "IO_MODE": options.IoMode = (IoMode)42; break;
+            case "SOCKS_RESOLVE": options.SocksResolve = (SocksResolve)42; break;
+            case "FAILURE_ACTION": options.FailureAction = (FailureAction)42; break;
+            default: options.QueueIdTiming = (QueueIdTiming)42; break;
+        }
+
+        var error = Assert.Throws<SpamFilterConfigurationException>(options.Validate)!;
+
+        Assert.That(error.Option, Is.EqualTo(option));
+        Assert.That(error.Problem, Does.StartWith("\"42\" is not one of: "));
+    }
+
+    [Test]
     public void An_empty_socks_user_is_no_problem_without_a_socks_server()
     {
         var options = Valid();
