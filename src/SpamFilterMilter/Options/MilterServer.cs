@@ -105,7 +105,15 @@ internal sealed record MilterServer(string Host, int Port, string? UnixSocketPat
             throw new FormatException($"a host name is at most {MaxHostNameLength} characters; this one has {value.Length}");
         }
 
-        return value is ['[', .., ']'] ? value[1..^1] : value;
+        var host = value is ['[', .., ']'] ? value[1..^1] : value;
+        if ((host.Contains(':', StringComparison.Ordinal) || host.Length != value.Length)
+            && !(System.Net.IPAddress.TryParse(host, out var address) && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6))
+        {
+            // A name has no colon; with two colons or more the text was read as an IPv6 address, and it is none.
+            throw new FormatException($"\"{value}\" is neither a host name nor an IPv6 address (an IPv6 address with a port is written [address]:port)");
+        }
+
+        return host;
     }
 
     /// <summary>One entry of HOST: a host with its own port or none (PORT then), or a socket path.</summary>
