@@ -547,25 +547,8 @@ internal sealed class FilterSessionAdapter : IFilterSession
         return FailureDecision(e.Stage);
     }
 
-    /// <summary>
-    /// The failure's <c>error.type</c>: connect, timeout, closed, network, malformed, unexpected, negotiation, limit,
-    /// socks, cancelled, unavailable or internal (docs/operations.md). Without allocating: a failure on every message must not cost more.
-    /// </summary>
-    internal static string ErrorType(MilterProtocolException e) => e.Kind switch
-    {
-        MilterFailureKind.ConnectFailed => "connect",
-        MilterFailureKind.Timeout => "timeout",
-        MilterFailureKind.Closed => "closed",
-        MilterFailureKind.Network => "network",
-        MilterFailureKind.Malformed => "malformed",
-        MilterFailureKind.Unexpected => "unexpected",
-        MilterFailureKind.Negotiation => "negotiation",
-        MilterFailureKind.LimitExceeded => "limit",
-        MilterFailureKind.Socks => "socks",
-        MilterFailureKind.Cancelled => "cancelled",
-        MilterFailureKind.Unavailable => "unavailable",
-        _ => "internal",
-    };
+    /// <summary>The failure's <c>error.type</c> (<see cref="MilterProtocolException.ErrorType"/>).</summary>
+    internal static string ErrorType(MilterProtocolException e) => e.ErrorType;
 
     /// <summary>
     /// The end of one host call, run by the channel's method that read the milter's answer: the session's

@@ -71,9 +71,12 @@ public sealed class MilterPlugin : IReachableSpamFilterPlugin, IDisposable
     public IFilterSession OpenSession() => new FilterSessionAdapter(Context);
 
     /// <summary>
-    /// Connects and negotiates, then quits: what the milter asked for. Throws <see cref="IOException"/> with the
-    /// reason when the milter cannot be reached or the negotiation fails.
+    /// Connects and negotiates, then quits: what the milter asked for.
     /// </summary>
+    /// <exception cref="MilterProtocolException">
+    /// The milter cannot be reached or the negotiation failed: <see cref="MilterProtocolException.Kind"/> and
+    /// <see cref="MilterProtocolException.ErrorType"/> say which (an <see cref="IOException"/>, for a caller that need not know).
+    /// </exception>
     public async ValueTask<MilterNegotiation> ProbeAsync(CancellationToken cancellationToken = default)
     {
         // With several servers, the one a session would get now, and the next when it fails, as a session does.

@@ -3,7 +3,7 @@ using SpamFilterMilter.Contract;
 namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>Why a milter connection became unusable; each kind reads differently in the log.</summary>
-internal enum MilterFailureKind
+public enum MilterFailureKind
 {
     /// <summary>No address of the milter (or the SOCKS server) accepted a connection.</summary>
     ConnectFailed,
@@ -49,16 +49,18 @@ internal enum MilterFailureKind
 /// <summary>
 /// The milter connection is unusable and must be dropped: the stream broke, the milter fell out of
 /// step, or it sent something we do not accept. Never used for a milter that simply says no — that
-/// is a verdict. Derives from <see cref="IOException"/> so that callers can treat it as one.
+/// is a verdict. Derives from <see cref="IOException"/> so that callers can treat it as one. Public because
+/// <c>MilterPlugin.ProbeAsync</c> throws it: a caller can tell a refused connection from a timeout or a milter that
+/// broke the protocol (<see cref="Kind"/>, <see cref="ErrorType"/>); a message's failure is a verdict, never this.
 /// </summary>
-internal sealed class MilterProtocolException : IOException
+public sealed class MilterProtocolException : IOException
 {
     /// <param name="kind">What kind of failure.</param>
     /// <param name="stage">The stage that failed.</param>
     /// <param name="step">The protocol step, in libmilter's words (<c>SMFIC_MAIL reply</c>, <c>SMFIC_OPTNEG</c>); null for reaching the milter (DNS, TCP, SOCKS).</param>
     /// <param name="cause">What went wrong, without the step.</param>
     /// <param name="inner">The exception behind it.</param>
-    public MilterProtocolException(MilterFailureKind kind, FilterStage stage, string? step, string cause, Exception? inner = null)
+    internal MilterProtocolException(MilterFailureKind kind, FilterStage stage, string? step, string cause, Exception? inner = null)
         : base(step is null ? cause : $"{step}: {cause}", inner)
     {
         Kind = kind;
@@ -78,4 +80,25 @@ internal sealed class MilterProtocolException : IOException
 
     /// <summary>What went wrong, without the step (<see cref="Exception.Message"/> has both).</summary>
     public string Cause { get; }
+
+    /// <summary>
+    /// The failure as the metrics and traces name it (<c>error.type</c>): connect, timeout, closed, network, malformed,
+    /// unexpected, negotiation, limit, socks, cancelled, unavailable or internal (docs/operations.md). A constant
+    /// string: a failure on every message must not cost an allocation more.
+    /// </summary>
+    public string ErrorType => Kind switch
+    {
+        MilterFailureKind.ConnectFailed => "connect",
+        MilterFailureKind.Timeout => "timeout",
+        MilterFailureKind.Closed => "closed",
+        MilterFailureKind.Network => "network",
+        MilterFailureKind.Malformed => "malformed",
+        MilterFailureKind.Unexpected => "unexpected",
+        MilterFailureKind.Negotiation => "negotiation",
+        MilterFailureKind.LimitExceeded => "limit",
+        MilterFailureKind.Socks => "socks",
+        MilterFailureKind.Cancelled => "cancelled",
+        MilterFailureKind.Unavailable => "unavailable",
+        _ => "internal",
+    };
 }
