@@ -89,11 +89,13 @@ public static class OptionFile
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(known);
         string? closest = null;
+        var typed = name.ToUpperInvariant();
         var fewest = Math.Min(2, (name.Length - 1) / 2);
         foreach (var candidate in known)
         {
-            if (Changes(name.ToUpperInvariant(), candidate.ToUpperInvariant(), fewest) is var changes && changes <= fewest
-                && (closest is null || changes < fewest) && changes > 0)
+            // The first within the limit is taken; a later one only if it is nearer. A name the same but for case is known.
+            var changes = Changes(typed, candidate.ToUpperInvariant(), fewest);
+            if (changes > 0 && (closest is null ? changes <= fewest : changes < fewest))
             {
                 (closest, fewest) = (candidate, changes);
             }

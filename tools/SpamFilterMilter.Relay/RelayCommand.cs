@@ -67,7 +67,7 @@ internal static class RelayCommand
             DefaultValueFactory = _ => (int)RelayOptions.DefaultNextHopTimeout.TotalSeconds,
             CustomParser = result => int.TryParse(result.Tokens.Single().Value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds is >= 1 and <= 3600
                 ? seconds
-                : RefuseNumber(result, $"--next-hop-timeout: {result.Tokens.Single().Value}: 1 to 3600 seconds."),
+                : Refuse<int>(result, $"--next-hop-timeout: {result.Tokens.Single().Value}: 1 to 3600 seconds."),
         };
         var sampleMilter = new Option<bool>("--sample-milter") { Description = $"Also start the bundled sample milter on {SampleMilterEndPoint}, where etc/milter.opt points." };
         var verbose = new Option<bool>("--verbose") { Description = "Log each message's slots, verdicts and actions (Debug)." };
@@ -132,19 +132,11 @@ internal static class RelayCommand
         return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, Output = output, Error = error }).ConfigureAwait(false);
     }
 
-    /// <summary>Reports <paramref name="message"/> as a number option's parse error.</summary>
-    private static int RefuseNumber(System.CommandLine.Parsing.ArgumentResult result, string message)
-    {
-        result.AddError(message);
-        return 0;
-    }
-
-    /// <summary>Reports <paramref name="message"/> as the option's parse error.</summary>
+    /// <summary>Reports <paramref name="message"/> as the option's parse error; the value returned is never used.</summary>
     private static T? Refuse<T>(System.CommandLine.Parsing.ArgumentResult result, string message)
-        where T : class
     {
         result.AddError(message);
-        return null;
+        return default;
     }
 
     /// <summary>

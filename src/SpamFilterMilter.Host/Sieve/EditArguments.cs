@@ -70,9 +70,10 @@ internal static class EditArguments
     }
 
     /// <summary>The new envelope sender: one path an SMTP command can carry; empty (or <c>&lt;&gt;</c>) is the null sender.</summary>
-    public static string Sender(Call command, string sender) => MailPath.FindBadCharacter(sender) < 0 && MailPath.PathProblem(sender) is { } problem
-        ? throw command.Error($"{LogText.Quote(sender)} is not one address: {problem}")
-        : Text(command, sender, "the sender");
+    public static string Sender(Call command, string sender) =>
+        MailPath.PathProblem(Text(command, sender, "the sender")) is { } problem // a control character is said as such first
+            ? throw command.Error($"{LogText.Quote(sender)} is not one address: {problem}")
+            : sender;
 
     /// <summary>ESMTP parameters, or a quarantine reason: nothing an SMTP command or a log line cannot carry.</summary>
     public static string Text(Call command, string text, string what)
