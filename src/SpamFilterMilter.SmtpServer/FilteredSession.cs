@@ -282,7 +282,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         content.CopyTo(message);
         message[^2] = (byte)'\r';
         message[^1] = (byte)'\n';
-        var hops = MessageEditor.ReadFields(message).Count(f => f.Name.Equals("Received", StringComparison.OrdinalIgnoreCase));
+        var hops = ReceivedFields(message);
         if (hops + 1 >= HopCountLimit) // + this server's own, as Postfix's cleanup counts the Received field smtpd added
         {
             SmtpServerLog.TooManyHops(_logger, _context.SessionId, queueId, hops, HopCountLimit);
@@ -336,6 +336,20 @@ internal sealed class FilteredSession : IAsyncDisposable
             await previous.ConfigureAwait(false);
             return await call(token).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The message's <c>Received:</c> fields, counted as the one header reader splits them, over the array as it is.</summary>
+    private static int ReceivedFields(byte[] message)
+    {
+        using var stream = new MemoryStream(message, writable: false);
+        using var reader = new MessageHeaderReader(stream);
+        var count = 0;
+        while (reader.ReadField() is { } field)
+        {
+            count += field.Name.Equals("Received", StringComparison.OrdinalIgnoreCase) ? 1 : 0;
+        }
+
+        return count;
     }
 
     private static string PathOf(IMailbox? mailbox) =>
