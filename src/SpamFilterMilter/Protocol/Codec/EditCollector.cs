@@ -20,7 +20,6 @@ internal sealed class EditCollector(int maxEdits, int maxReplacementBodyBytes, s
     private List<MessageEdit>? _edits;
     private MessageBodyBuilder? _body;
     private int _bodyIndex = -1;
-    private bool _bodyEnded; // another edit followed the body's packets: the body is whole
 
     /// <summary>Starts a new answer: the edits handed out before stay as they were; a body begun and not handed out is discarded.</summary>
     public void Reset()
@@ -29,7 +28,6 @@ internal sealed class EditCollector(int maxEdits, int maxReplacementBodyBytes, s
         _edits = null;
         _body = null;
         _bodyIndex = -1;
-        _bodyEnded = false;
     }
 
     /// <summary>The connection is done: a body begun goes, with its file.</summary>
@@ -39,7 +37,6 @@ internal sealed class EditCollector(int maxEdits, int maxReplacementBodyBytes, s
     {
         CheckCount(addingBody: false);
         (_edits ??= []).Add(edit);
-        _bodyEnded = _body is not null;
     }
 
     /// <summary>
@@ -49,7 +46,7 @@ internal sealed class EditCollector(int maxEdits, int maxReplacementBodyBytes, s
     public void AddBody(ReadOnlySpan<byte> chunk)
     {
         CheckCount(addingBody: true);
-        if (_bodyEnded)
+        if (_body is not null && _edits!.Count > _bodyIndex + 1) // another edit followed the body's place: the body is whole
         {
             // Postfix's milter8 refuses this too ("body replacement requests can't currently be mixed with other
             // requests"); sendmail would append the bytes to the body already begun, so the two MTAs disagree on the result.
