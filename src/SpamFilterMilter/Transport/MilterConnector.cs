@@ -73,7 +73,7 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
     {
         var causes = new List<string>();
         var (socket, stream) = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
-            ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"can't connect to {EndpointName}: {Because(causes)}");
+            ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"can't connect to {EndpointName}: {Because(causes, EndpointName)}");
         return new MilterConnection(socket, stream, EndpointName, Telemetry);
     }
 
@@ -91,15 +91,15 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
         }
 
         throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null,
-            $"can't connect to {EndpointName}: {Because(causes)}");
+            $"can't connect to {EndpointName}: {Because(causes, EndpointName)}");
     }
 
     /// <summary>
-    /// Why every attempt failed, each cause naming the address it tried; one cause that names the endpoint itself (an
-    /// address given as such, a UNIX socket) without that name again.
+    /// Why every attempt failed, each cause naming the address it tried; one cause that names <paramref name="named"/>
+    /// itself (an address given as such, a UNIX socket, a SOCKS server's one address) without that name again.
     /// </summary>
-    private string Because(List<string> causes) =>
-        causes is [var only] && only.StartsWith(EndpointName + ": ", StringComparison.Ordinal) ? only[(EndpointName.Length + 2)..] : string.Join("; ", causes);
+    private static string Because(List<string> causes, string named) =>
+        causes is [var only] && only.StartsWith(named + ": ", StringComparison.Ordinal) ? only[(named.Length + 2)..] : string.Join("; ", causes);
 
     /// <summary>
     /// Through SOCKS5: for each destination (each address of HOST, or its name), connect to the SOCKS
@@ -165,11 +165,9 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
             }
         }
 
-        // The SOCKS server's one address, when that is how SOCKS_HOST was written, is said once (as Because does for HOST).
         var socksServer = $"{options.SocksHost}:{options.SocksPort}";
-        var because = causes is [var only] && only.StartsWith(socksServer + ": ", StringComparison.Ordinal) ? only[(socksServer.Length + 2)..] : string.Join("; ", causes);
         throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null,
-            $"can't connect to {EndpointName} through SOCKS server {socksServer}: {because}");
+            $"can't connect to {EndpointName} through SOCKS server {socksServer}: {Because(causes, socksServer)}");
     }
 
     /// <summary>
