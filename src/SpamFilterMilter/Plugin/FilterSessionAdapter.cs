@@ -105,7 +105,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
                 }
 
                 // Counted against this server now; the message's own failure, if no other server takes it, is the slot's.
-                lease.Endpoint.Telemetry.RecordFailure(ErrorType(e), e.Stage);
+                lease.Endpoint.Telemetry.RecordFailure(e.ErrorType, e.Stage);
                 Log.TryingAnotherServer(_context.Logger, lease.Endpoint.LogName, e.Message);
             }
         }
@@ -140,7 +140,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
             }
             catch (MilterProtocolException e)
             {
-                Telemetry.RecordStage(FilterStage.Connect, connectStarted, ErrorType(e));
+                Telemetry.RecordStage(FilterStage.Connect, connectStarted, e.ErrorType);
                 throw;
             }
         }
@@ -158,7 +158,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         catch (Exception e) when (IsFailure(e, cancellationToken))
         {
             var failure = AsFailure(e, FilterStage.Connect);
-            Telemetry.ConnectFailed(activity, started, ErrorType(failure), failure.Message);
+            Telemetry.ConnectFailed(activity, started, failure.ErrorType, failure.Message);
             throw failure;
         }
         finally
@@ -174,7 +174,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         catch (Exception e) when (IsFailure(e, cancellationToken))
         {
             var failure = AsFailure(e, FilterStage.Connect);
-            Telemetry.RecordStage(FilterStage.Connect, started, ErrorType(failure));
+            Telemetry.RecordStage(FilterStage.Connect, started, failure.ErrorType);
             throw failure;
         }
     }
@@ -281,7 +281,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
         catch (Exception e) when (IsFailure(e, cancellationToken))
         {
             var failure = AsFailure(e, FilterStage.EndOfMessage);
-            Telemetry.RecordStage(FilterStage.EndOfMessage, started, ErrorType(failure));
+            Telemetry.RecordStage(FilterStage.EndOfMessage, started, failure.ErrorType);
             Fail(failure);
             return Verdict!;
         }
@@ -442,7 +442,7 @@ internal sealed class FilterSessionAdapter : IFilterSession
     private StageDecision Failed(FilterStage stage, long started, Exception e)
     {
         var failure = AsFailure(e, stage);
-        Telemetry.RecordStage(stage, started, ErrorType(failure));
+        Telemetry.RecordStage(stage, started, failure.ErrorType);
         return Fail(failure);
     }
 
@@ -536,19 +536,17 @@ internal sealed class FilterSessionAdapter : IFilterSession
 
             if (!counted)
             {
-                Telemetry.RecordFailure(ErrorType(e), e.Stage);
+                Telemetry.RecordFailure(e.ErrorType, e.Stage);
             }
 
             _trace.Stage(e.Stage, null);
             Verdict = _verdicts.Failed(_failure);
-            _trace.Finish(_session?.QueueId, Verdict, ErrorType(e));
+            _trace.Finish(_session?.QueueId, Verdict, e.ErrorType);
         }
 
         return FailureDecision(e.Stage);
     }
 
-    /// <summary>The failure's <c>error.type</c> (<see cref="MilterProtocolException.ErrorType"/>).</summary>
-    internal static string ErrorType(MilterProtocolException e) => e.ErrorType;
 
     /// <summary>
     /// The end of one host call, run by the channel's method that read the milter's answer: the session's

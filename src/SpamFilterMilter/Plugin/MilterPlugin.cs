@@ -97,7 +97,7 @@ public sealed class MilterPlugin : IReachableSpamFilterPlugin, IDisposable
             }
             catch (MilterProtocolException e)
             {
-                endpoint.Telemetry.ConnectFailed(activity, started, FilterSessionAdapter.ErrorType(e), e.Message);
+                endpoint.Telemetry.ConnectFailed(activity, started, e.ErrorType, e.Message);
                 if (!failover.MoveOn(lease, e, cancellationToken))
                 {
                     throw;
