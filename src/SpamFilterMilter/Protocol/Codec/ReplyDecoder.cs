@@ -292,8 +292,8 @@ internal static class ReplyDecoder
     private static string ReadUtf8(ref PayloadReader reader, string field, string what, FilterStage stage, string step, string packet)
     {
         var bytes = reader.ReadCStringBytes(field);
-        return System.Text.Unicode.Utf8.IsValid(bytes) ? System.Text.Encoding.UTF8.GetString(bytes)
-            : throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
+        return PayloadReader.DecodeUtf8(bytes)
+            ?? throw new MilterProtocolException(MilterFailureKind.Unexpected, stage, step,
                 $"{packet}: text that is not UTF-8 in {what}: {LogText.Quote(new RawText(bytes))}");
     }
 

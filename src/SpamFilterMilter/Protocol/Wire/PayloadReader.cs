@@ -80,13 +80,9 @@ internal ref struct PayloadReader
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    private static string Decode(ReadOnlySpan<byte> bytes)
-    {
-        if (System.Text.Unicode.Utf8.IsValid(bytes))
-        {
-            return StrictUtf8.GetString(bytes);
-        }
+    private static string Decode(ReadOnlySpan<byte> bytes) => DecodeUtf8(bytes) ?? Encoding.Latin1.GetString(bytes);
 
-        return Encoding.Latin1.GetString(bytes);
-    }
+    /// <summary>The text of <paramref name="bytes"/> when they are UTF-8, or null: for a field that must be (an address).</summary>
+    public static string? DecodeUtf8(ReadOnlySpan<byte> bytes) =>
+        System.Text.Unicode.Utf8.IsValid(bytes) ? StrictUtf8.GetString(bytes) : null;
 }
