@@ -32,7 +32,7 @@ public sealed partial class MilterOptions
         var problems = new List<SpamFilterConfigurationException>();
         void Add(string option, string problem) => problems.Add(new SpamFilterConfigurationException(source, 0, option, problem));
 
-        var hostIsUsable = false;
+        IReadOnlyList<MilterServer>? servers = null; // HOST parsed once, as the file's HOST is
         if (string.IsNullOrWhiteSpace(Host))
         {
             Add("HOST", "required option is missing");
@@ -41,8 +41,7 @@ public sealed partial class MilterOptions
         {
             try
             {
-                _ = Servers; // parses a list of servers, as the file's HOST does
-                hostIsUsable = true;
+                servers = Servers;
             }
             catch (FormatException e)
             {
@@ -59,7 +58,7 @@ public sealed partial class MilterOptions
             }
 
             // PORT may be left unset (0) when HOST gives every server its port or names a UNIX-domain socket.
-            var portNotNeeded = descriptor.Name == "PORT" && Port == 0 && hostIsUsable && NeedsNoPort;
+            var portNotNeeded = descriptor.Name == "PORT" && Port == 0 && servers is not null && NeedsNoPort;
             if ((value < min || value > max) && !portNotNeeded)
             {
                 Add(descriptor.Name, OutOfRange(written, value > max, min, max));
@@ -77,9 +76,9 @@ public sealed partial class MilterOptions
                 Add("SOCKS_HOST", e.Message);
             }
 
-            if (hostIsUsable && Servers.Any(s => s.UnixSocketPath is not null))
+            if (servers is not null && SocksProblem(servers) is { } socks)
             {
-                Add("SOCKS_HOST", "a SOCKS server cannot reach a UNIX-domain socket");
+                Add("SOCKS_HOST", socks);
             }
         }
 

@@ -277,6 +277,10 @@ public sealed partial class MilterOptions
     private bool NeedsNoPort => UnixSocketPath is not null
         || (MilterServer.IsList(Host) && MilterServer.ParseList(Host).All(e => e.Port is not null || e.UnixSocketPath is not null));
 
+    /// <summary>What is wrong with SOCKS_HOST beside <paramref name="servers"/> (the file's rule and <see cref="Validate"/>'s), or null.</summary>
+    private string? SocksProblem(IReadOnlyList<MilterServer> servers) =>
+        SocksHost is not null && servers.Any(s => s.UnixSocketPath is not null) ? "a SOCKS server cannot reach a UNIX-domain socket" : null;
+
     /// <summary>Reads and validates an option file.</summary>
     public static MilterOptions Load(string path)
     {
@@ -350,9 +354,9 @@ public sealed partial class MilterOptions
             problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf("PORT"), "PORT", "does not apply: HOST names a UNIX-domain socket"));
         }
 
-        if (servers.Any(s => s.UnixSocketPath is not null) && options.SocksHost is not null)
+        if (options.SocksProblem(servers) is { } socks)
         {
-            problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf("SOCKS_HOST"), "SOCKS_HOST", "a SOCKS server cannot reach a UNIX-domain socket"));
+            problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf("SOCKS_HOST"), "SOCKS_HOST", socks));
         }
 
         return problems.Count > 0 ? throw InFileOrder(problems) : options;
