@@ -14,10 +14,10 @@ namespace SpamFilterMilter.Relay;
 internal sealed class Maildir
 {
     /// <summary>Mail is private: only the relay's own user may read it, whatever the umask (as Postfix's local delivery).</summary>
-    internal const UnixFileMode FileMode0600 = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const UnixFileMode FileMode0600 = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
     /// <summary>A maildir's folders likewise: 0700.</summary>
-    internal const UnixFileMode FolderMode0700 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private const UnixFileMode FolderMode0700 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     private static long s_deliveries;
 

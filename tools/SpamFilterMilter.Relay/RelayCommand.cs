@@ -153,6 +153,7 @@ internal static class RelayCommand
             })
             .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
             .Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
+        var logger = logging.CreateLogger("SpamFilterMilter.Relay");
         // Ctrl+C and SIGTERM stop the relay: a message in flight gets 421 4.3.2 (the client keeps it), then it exits 0.
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
@@ -161,13 +162,12 @@ internal static class RelayCommand
         SampleMilterServer? milter = null;
         RelayServer? relay = null;
         var reloadAfterStart = 0; // a SIGHUP while the relay still starts: the files may have changed after it read them
-        var hangUpLogger = logging.CreateLogger("SpamFilterMilter.Relay");
         // The administrator's habit, as with Postfix and sendmail: SIGHUP reads the configuration again. Registered
         // before the start, which loads plug-ins for a while, so that an early SIGHUP cannot end the process.
         using var hangUp = HangUpSignal.Register(signal =>
         {
             signal.Cancel = true; // not the default action, which ends the process
-            RelayLog.ReloadRequested(hangUpLogger);
+            RelayLog.ReloadRequested(logger);
             Interlocked.Exchange(ref reloadAfterStart, 1);
             if (Volatile.Read(ref relay) is { } running && Interlocked.Exchange(ref reloadAfterStart, 0) == 1)
             {
@@ -197,7 +197,6 @@ internal static class RelayCommand
             return (int)ToolExitCode.ProblemsFound;
         }
 
-        var logger = hangUpLogger;
         var started = relay;
         await using (started)
         {
@@ -226,7 +225,7 @@ internal static class RelayCommand
         void Stop(PosixSignalContext signal)
         {
             signal.Cancel = true; // not the default action: the relay ends by itself once stopped
-            RelayLog.Stopping(logging.CreateLogger("SpamFilterMilter.Relay"), signal.Signal == PosixSignal.SIGINT ? "SIGINT" : "SIGTERM");
+            RelayLog.Stopping(logger, signal.Signal == PosixSignal.SIGINT ? "SIGINT" : "SIGTERM");
             stopping.Cancel();
         }
     }

@@ -141,7 +141,7 @@ internal sealed class RelayServer : IAsyncDisposable
         var wildcard = own.Equals(IPAddress.Any) || own.Equals(IPAddress.IPv6Any); // .NET's [::] is IPv6 alone
         return hop is not null
             && (hop.Equals(own)
-                || (wildcard && hop.AddressFamily == own.AddressFamily && (IPAddress.IsLoopback(hop) || hop.Equals(own))));
+                || (wildcard && hop.AddressFamily == own.AddressFamily && IPAddress.IsLoopback(hop)));
 
         static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
     }

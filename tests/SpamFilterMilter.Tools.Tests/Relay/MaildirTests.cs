@@ -40,7 +40,7 @@ public class MaildirTests : TempFolderTest
     [Test]
     [Platform(Exclude = "Win")]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    public void Mail_and_its_folders_are_private_to_the_relays_user_whatever_the_umask()
+    public void Mail_and_its_folders_are_private_to_the_relays_user_not_left_to_the_umask()
     {
         var maildir = new SpamFilterMilter.Relay.Maildir(Path.Combine(Folder.Path, "mail"));
         maildir.Prepare();
