@@ -28,9 +28,28 @@ public static class MailPath
             + "@" + domain;
 
         // Atoms of atext (or of UTF-8, RFC 6531) joined by single dots.
-        static bool IsDotString(string text) => text.Length > 0 && text[0] != '.' && text[^1] != '.' && !text.Contains("..", StringComparison.Ordinal)
-            && text.All(c => char.IsAsciiLetterOrDigit(c) || c > '\x7F' || "!#$%&'*+-/=?^_`{|}~.".Contains(c, StringComparison.Ordinal));
+        static bool IsDotString(string text)
+        {
+            if (text.Length == 0 || text[0] == '.' || text[^1] == '.' || text.Contains("..", StringComparison.Ordinal))
+            {
+                return false;
+            }
+
+            foreach (var c in text)
+            {
+                if (c <= '\x7F' && !DotStringAscii.Contains(c))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
     }
+
+    /// <summary>The ASCII a dot-string may hold: atext (RFC 5321) and the dot.</summary>
+    private static readonly System.Buffers.SearchValues<char> DotStringAscii =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.");
 
     /// <summary>The address without angle brackets or surrounding blanks (<c>&lt;a@b&gt;</c> is <c>a@b</c>; the null sender is empty).</summary>
     public static string Bare(string address)
