@@ -95,17 +95,6 @@ public class MilterOptionsValidationTests : TempFolderTest
     }
 
     [Test]
-    public void A_choice_cast_from_a_number_that_is_none_of_the_choices_is_refused()
-    {
-        var options = Valid();
-        options.FailureAction = (FailureAction)42;
-
-        var error = Assert.Throws<SpamFilterConfigurationException>(options.Validate)!;
-
-        Assert.That((error.Option, error.Problem), Is.EqualTo(("FAILURE_ACTION", "\"42\" is not one of: tempfail, accept, reject, shutdown")));
-    }
-
-    [Test]
     public void Every_option_is_checked_by_its_range_or_a_check_of_its_own_but_those_Validate_checks_itself()
     {
         // HOST, SOCKS_HOST and BODY_SPILL_DIRECTORY are parsed again by Validate; a password is any text.
@@ -137,6 +126,10 @@ public class MilterOptionsValidationTests : TempFolderTest
 
         Assert.That(error.Option, Is.EqualTo(option));
         Assert.That(error.Problem, Does.StartWith("\"42\" is not one of: "));
+        if (option == "FAILURE_ACTION")
+        {
+            Assert.That(error.Problem, Is.EqualTo("\"42\" is not one of: tempfail, accept, reject, shutdown"), "the values as the option file writes them");
+        }
     }
 
     [Test]
