@@ -28,18 +28,8 @@ public class ToolPackageTests : TempFolderTest
 
     private static async Task<string> RunAsync(string program, params string[] args)
     {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await process.WaitForExitAsync(timeout.Token);
-        Assert.That(process.ExitCode, Is.Zero, $"{program} {string.Join(' ', args)}:\n{await output}\n{await error}");
-        return await output;
+        var (exitCode, output, error) = await ServerProcess.RunToEndAsync(program, args, TimeSpan.FromMinutes(3));
+        Assert.That(exitCode, Is.Zero, $"{program} {string.Join(' ', args)}:\n{output}\n{error}");
+        return output;
     }
 }
