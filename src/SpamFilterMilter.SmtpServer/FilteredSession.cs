@@ -48,9 +48,13 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     internal static readonly SmtpReply ShuttingDown = new(421, "4.3.2", "Service shutting down, try again later");
 
+    /// <summary><see cref="ShuttingDown"/> as it goes on the wire.</summary>
+    internal static readonly ReadOnlyMemory<byte> ShuttingDownLine = Encoding.ASCII.GetBytes(ShuttingDown + "\r\n");
+
     private readonly ISessionContext _context;
     private readonly SmtpFilterSession _filter;
     private readonly IFilteredMessageStore _store;
+    private readonly MessagesInFlight _messages;
     private readonly bool _addTraceField;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _lifetime = new();
@@ -61,21 +65,36 @@ internal sealed class FilteredSession : IAsyncDisposable
     private IReadOnlyList<string> _mailParameters = [];
     private bool _esmtp;
     private string? _queueId;
+    private int _inMessage; // 1 while this session's message is counted in _messages
 
-    public FilteredSession(ISessionContext context, ISecurableDuplexPipe connection, IFilterSession filter, SmtpServerFilteringOptions options, ILogger logger)
+    /// <summary>
+    /// Starts the session; when <paramref name="stopping"/> (the server drains) it is greeted with a 421 and closed, and
+    /// <paramref name="filter"/> is never called.
+    /// </summary>
+    public FilteredSession(ISessionContext context, ISecurableDuplexPipe connection, IFilterSession filter, SmtpServerFilteringOptions options,
+        MessagesInFlight messages, bool stopping, ILogger logger, CancellationToken serverStopping)
     {
         _context = context;
         _filter = new SmtpFilterSession(filter, context.ServerOptions.ServerName);
         _store = options.Store;
+        _messages = messages;
         _addTraceField = options.AddTraceField;
         _logger = logger;
         Client = ClientOf(context);
-        var pipe = new ReplyPipe(connection, this);
+        var pipe = new ReplyPipe(connection, this, serverStopping);
         pipe.Ended += () => Ended?.Invoke(this);
         Pipe = pipe;
         context.Properties[PropertyKey] = this;
         context.CommandExecuting += OnCommandExecuting;
         SmtpServerLog.SessionStarted(_logger, context.SessionId, Client.Address);
+        if (stopping)
+        {
+            // RFC 5321 §3.1: a server that cannot take mail greets with 421 and closes; the client tries again later.
+            SmtpServerLog.RefusedAtStop(_logger, context.SessionId, "the greeting");
+            _nextReply = Task.FromResult(SmtpAnswer.Refuse(new SmtpReply(421, null, $"{context.ServerOptions.ServerName} {ShuttingDown.Lines[0]}")));
+            return;
+        }
+
         _nextReply = Then(token => _filter.ConnectAsync(Client, token));
     }
 
@@ -103,9 +122,22 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>MAIL FROM (SmtpServer's mailbox filter): true to accept; false when the reply is the filter's refusal.</summary>
     public async Task<bool> MailAsync(IMailbox from)
     {
+        if (!BeginMessage())
+        {
+            // The server drains: the messages under way finish, no new one starts; the client keeps this one for later.
+            SmtpServerLog.RefusedAtStop(_logger, _context.SessionId, "MAIL");
+            return Accepts(SmtpAnswer.Refuse(ShuttingDown));
+        }
+
         var parameters = _mailParameters;
         var answer = await Then(token => _filter.MailAsync(PathOf(from), parameters, token)).ConfigureAwait(false);
-        return Accepts(answer);
+        if (Accepts(answer))
+        {
+            return true;
+        }
+
+        EndMessage();
+        return false;
     }
 
     /// <summary>RCPT TO (SmtpServer's mailbox filter): true to accept; false when the reply is the filter's refusal.</summary>
@@ -136,6 +168,10 @@ internal sealed class FilteredSession : IAsyncDisposable
             SmtpServerLog.GivenUpAtStop(_logger, _context.SessionId, _queueId ?? "(none yet)");
             answer = SmtpAnswer.ReplyWith(ShuttingDown);
         }
+        finally
+        {
+            EndMessage(); // its reply is known: a drain waits no longer for it
+        }
 
         // Always held for ReplyAsync, Proceed too: the reply to the final dot is then known to be this message's,
         // also when it is written while the server stops.
@@ -163,7 +199,7 @@ internal sealed class FilteredSession : IAsyncDisposable
             var own = Encoding.ASCII.GetString(written.Span).TrimEnd();
             SmtpServerLog.ClosedAtStop(_logger, _context.SessionId, LogText.Quote(own));
             IsClosing = true;
-            return Encoding.UTF8.GetBytes(ShuttingDown + "\r\n");
+            return ShuttingDownLine;
         }
 
         if (pending is null)
@@ -182,10 +218,18 @@ internal sealed class FilteredSession : IAsyncDisposable
         return Encoding.UTF8.GetBytes(text + "\r\n");
     }
 
+    /// <summary>The server stopped between two commands and SmtpServer ended the session without a reply: the pipe writes 421.</summary>
+    public void StoppedBetweenCommands()
+    {
+        SmtpServerLog.ClosedAtStop(_logger, _context.SessionId, "silent close");
+        IsClosing = true;
+    }
+
     /// <summary>Closes and disposes the filter session once its last call is done (whatever became of it).</summary>
     public async ValueTask DisposeAsync()
     {
         _context.CommandExecuting -= OnCommandExecuting;
+        EndMessage(); // a client that left in the middle of a message
         // The client is gone: a call still waiting for the filter is given up (the filter session then breaks off).
         await _lifetime.CancelAsync().ConfigureAwait(false);
         try
@@ -231,6 +275,7 @@ internal sealed class FilteredSession : IAsyncDisposable
                 _data = Then(token => _filter.DataAsync(token));
                 break;
             case RsetCommand:
+                EndMessage();
                 _ = Then(async token =>
                 {
                     await _filter.ResetAsync(token).ConfigureAwait(false);
@@ -242,9 +287,36 @@ internal sealed class FilteredSession : IAsyncDisposable
 
     private void Helo(string name, bool esmtp)
     {
+        EndMessage(); // HELO and EHLO reset the transaction (RFC 5321 §4.1.4)
         HeloName = name;
         _esmtp = esmtp;
         _nextReply = Then(token => _filter.HeloAsync(name, token));
+    }
+
+    /// <summary>Counts this session's message as under way; false when the server drains.</summary>
+    private bool BeginMessage()
+    {
+        if (_inMessage == 1)
+        {
+            return true; // counted already (SmtpServer answers a second MAIL in a transaction itself)
+        }
+
+        if (!_messages.TryBegin())
+        {
+            return false;
+        }
+
+        _inMessage = 1;
+        return true;
+    }
+
+    /// <summary>This session's message is over, if one was counted: answered, reset, or the client gone.</summary>
+    private void EndMessage()
+    {
+        if (Interlocked.Exchange(ref _inMessage, 0) == 1)
+        {
+            _messages.End();
+        }
     }
 
     private bool Accepts(SmtpAnswer answer)

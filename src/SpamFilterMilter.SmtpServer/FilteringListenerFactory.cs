@@ -19,6 +19,9 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     private readonly ILogger _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.SmtpServer");
     private readonly ConcurrentDictionary<FilteredSession, Task> _closing = new();
 
+    /// <summary>The messages under way in every session of this factory's listeners (<see cref="SmtpServerFiltering.DrainAsync"/>).</summary>
+    public MessagesInFlight Messages { get; } = new();
+
     public IEndpointListener CreateListener(IEndpointDefinition endpointDefinition) =>
         new Listener(_inner.CreateListener(endpointDefinition), this);
 
@@ -28,12 +31,16 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     /// <summary>How many sessions that ended are still closing their filter session.</summary>
     internal int ClosingCount => _closing.Count;
 
-    private ISecurableDuplexPipe Open(ISessionContext context, ISecurableDuplexPipe pipe)
+    /// <param name="context">The new session's context.</param>
+    /// <param name="pipe">Its connection.</param>
+    /// <param name="serverStopping">The token SmtpServer accepts with and runs the session with: cancelled when it stops.</param>
+    private ISecurableDuplexPipe Open(ISessionContext context, ISecurableDuplexPipe pipe, CancellationToken serverStopping)
     {
         IFilterSession filter;
+        var stopping = Messages.IsDraining; // greeted with 421: its filter is never asked, so none is opened
         try
         {
-            filter = options.OpenFilter is { } open ? open(context) : new PassThroughFilterSession();
+            filter = options.OpenFilter is { } open && !stopping ? open(context) : new PassThroughFilterSession();
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -42,7 +49,7 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
             throw;
         }
 
-        var session = new FilteredSession(context, pipe, filter, options, _logger);
+        var session = new FilteredSession(context, pipe, filter, options, Messages, stopping, _logger, serverStopping);
         session.Ended += Close;
         return session.Pipe;
     }
@@ -71,7 +78,7 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     private sealed class Listener(IEndpointListener inner, FilteringListenerFactory factory) : IEndpointListener
     {
         public async Task<ISecurableDuplexPipe> GetPipeAsync(ISessionContext context, CancellationToken cancellationToken) =>
-            factory.Open(context, await inner.GetPipeAsync(context, cancellationToken).ConfigureAwait(false));
+            factory.Open(context, await inner.GetPipeAsync(context, cancellationToken).ConfigureAwait(false), cancellationToken);
 
         public void Dispose() => inner.Dispose();
     }

@@ -11,19 +11,32 @@ namespace SpamFilterMilter.SmtpServer;
 /// through <see cref="FilteredSession.ReplyAsync"/> first, which may put the filter's reply in its place (SmtpServer
 /// writes one line of its own text, or a fixed one such as <c>550 mailbox unavailable</c>; a milter's reply has its own
 /// text and may have several lines). Once the session is closing (a 421 was written) the client's input ends, so
-/// SmtpServer ends the session as when a client leaves.
+/// SmtpServer ends the session as when a client leaves. A session SmtpServer ends without a last word because the server
+/// stopped between two commands (it looks at its token only there) gets a 421 before its connection closes.
 /// </summary>
 internal sealed class ReplyPipe : ISecurableDuplexPipe
 {
+    /// <summary>How long the last reply may take to go out once the server stops (a client that reads nothing).</summary>
+    private static readonly TimeSpan FinalReplyTimeout = TimeSpan.FromSeconds(5);
+
     private readonly ISecurableDuplexPipe _connection;
+    private readonly FilteredSession _session;
+    private readonly CancellationToken _serverStopping;
 
     private int _ended;
+    private volatile bool _saidGoodbye; // a 221 or 421 was written: the client knows the session is over
+    private volatile bool _clientLeft; // the client ended its side of the connection
 
-    public ReplyPipe(ISecurableDuplexPipe connection, FilteredSession session)
+    /// <param name="connection">The connection's own pipe.</param>
+    /// <param name="session">The session whose replies are written here.</param>
+    /// <param name="serverStopping">The token SmtpServer runs the session with: cancelled when the server stops.</param>
+    public ReplyPipe(ISecurableDuplexPipe connection, FilteredSession session, CancellationToken serverStopping)
     {
         _connection = connection;
-        Input = new ClosingReader(connection, session, End);
-        Output = new ReplyWriter(connection, session);
+        _session = session;
+        _serverStopping = serverStopping;
+        Input = new ClosingReader(this);
+        Output = new ReplyWriter(this);
     }
 
     public PipeReader Input { get; }
@@ -58,12 +71,47 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         }
     }
 
-    /// <summary>Collects what SmtpServer writes until it flushes; then writes the reply the session decides on.</summary>
-    private sealed class ReplyWriter(ISecurableDuplexPipe connection, FilteredSession session) : PipeWriter
+    /// <summary>
+    /// Writes 421 when the session ends because the server stopped and the client was told nothing: SmtpServer looks at
+    /// its token before reading each command and ends the session in silence when it finds it cancelled there, where a
+    /// client, which cannot tell a silent close from a broken connection, might count its message as failed.
+    /// </summary>
+    private async ValueTask SayGoodbyeIfStoppedAsync()
     {
-        /// <summary>How long the last reply may take to go out once the server stops (a client that reads nothing).</summary>
-        private static readonly TimeSpan FinalReplyTimeout = TimeSpan.FromSeconds(5);
+        if (!_serverStopping.IsCancellationRequested || _saidGoodbye || _clientLeft || Volatile.Read(ref _ended) == 1)
+        {
+            return;
+        }
 
+        _saidGoodbye = true;
+        _session.StoppedBetweenCommands();
+        try
+        {
+            _connection.Output.Write(FilteredSession.ShuttingDownLine.Span);
+            await FlushLastAsync(_connection.Output).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        {
+            // The client is gone or reads nothing: the connection closes all the same.
+        }
+    }
+
+    /// <summary>
+    /// Sends what <paramref name="output"/> holds, the last words of a session whose server stops, within
+    /// <see cref="FinalReplyTimeout"/>. .NET's stream pipe writer can keep a cancellation that reached it just as the
+    /// flush before ended (the server's token, cancelled then): its next flush then reports itself cancelled and sends
+    /// nothing, and the flush after that sends.
+    /// </summary>
+    private static async ValueTask<FlushResult> FlushLastAsync(PipeWriter output)
+    {
+        using var deadline = new CancellationTokenSource(FinalReplyTimeout);
+        var result = await output.FlushAsync(deadline.Token).ConfigureAwait(false);
+        return result.IsCanceled ? await output.FlushAsync(deadline.Token).ConfigureAwait(false) : result;
+    }
+
+    /// <summary>Collects what SmtpServer writes until it flushes; then writes the reply the session decides on.</summary>
+    private sealed class ReplyWriter(ReplyPipe pipe) : PipeWriter
+    {
         private readonly ArrayBufferWriter<byte> _written = new(256);
 
         public override Memory<byte> GetMemory(int sizeHint = 0) => _written.GetMemory(sizeHint);
@@ -74,8 +122,9 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
         public override async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
         {
-            var reply = await session.ReplyAsync(_written.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            var output = connection.Output;
+            var reply = await pipe._session.ReplyAsync(_written.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            var output = pipe._connection.Output;
+            pipe._saidGoodbye |= reply.Span.StartsWith("221 "u8) || reply.Span.StartsWith("421 "u8);
             output.Write(reply.Span);
             _written.ResetWrittenCount();
             if (!cancellationToken.IsCancellationRequested)
@@ -85,42 +134,61 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
             // The server stops (SmtpServer writes with its cancelled token): the reply still goes out, the client must
             // learn what became of its message (250 when it was stored, else 421), but for a bounded time only.
-            using var deadline = new CancellationTokenSource(FinalReplyTimeout);
-            return await output.FlushAsync(deadline.Token).ConfigureAwait(false);
+            return await FlushLastAsync(output).ConfigureAwait(false);
         }
 
-        public override void CancelPendingFlush() => connection.Output.CancelPendingFlush();
+        public override void CancelPendingFlush() => pipe._connection.Output.CancelPendingFlush();
 
-        public override void Complete(Exception? exception = null) => connection.Output.Complete(exception);
+        public override void Complete(Exception? exception = null) => pipe._connection.Output.Complete(exception);
     }
 
     /// <summary>The client's input, ended once the session is closing.</summary>
-    private sealed class ClosingReader(ISecurableDuplexPipe connection, FilteredSession session, Action end) : PipeReader
+    private sealed class ClosingReader(ReplyPipe pipe) : PipeReader
     {
-        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) =>
-            session.IsClosing ? Ended : await connection.Input.ReadAsync(cancellationToken).ConfigureAwait(false);
+        private PipeReader Connection => pipe._connection.Input;
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            if (pipe._session.IsClosing)
+            {
+                return Ended;
+            }
+
+            var result = await Connection.ReadAsync(cancellationToken).ConfigureAwait(false);
+            pipe._clientLeft |= result.IsCompleted;
+            return result;
+        }
 
         public override bool TryRead(out ReadResult result)
         {
-            if (session.IsClosing)
+            if (pipe._session.IsClosing)
             {
                 result = Ended;
                 return true;
             }
 
-            return connection.Input.TryRead(out result);
+            var read = Connection.TryRead(out result);
+            pipe._clientLeft |= read && result.IsCompleted;
+            return read;
         }
 
-        public override void AdvanceTo(SequencePosition consumed) => connection.Input.AdvanceTo(consumed);
+        public override void AdvanceTo(SequencePosition consumed) => Connection.AdvanceTo(consumed);
 
-        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => connection.Input.AdvanceTo(consumed, examined);
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => Connection.AdvanceTo(consumed, examined);
 
-        public override void CancelPendingRead() => connection.Input.CancelPendingRead();
+        public override void CancelPendingRead() => Connection.CancelPendingRead();
+
+        /// <summary>SmtpServer ends every session here (then disposes the pipe): the last chance to tell the client.</summary>
+        public override async ValueTask CompleteAsync(Exception? exception = null)
+        {
+            await pipe.SayGoodbyeIfStoppedAsync().ConfigureAwait(false);
+            Complete(exception);
+        }
 
         public override void Complete(Exception? exception = null)
         {
-            end();
-            connection.Input.Complete(exception);
+            pipe.End();
+            Connection.Complete(exception);
         }
 
         private static ReadResult Ended => new(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);

@@ -67,6 +67,19 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
     }
 
     /// <summary>
+    /// The first half of a graceful stop: from now on a new connection is greeted with <c>421</c> and a new message
+    /// (MAIL) is answered <c>421 4.3.2</c>, both closing their session, while every message already under way (its MAIL
+    /// accepted) goes on to the reply to its final dot. Completes with true once none is left, or with false when
+    /// <paramref name="cancellationToken"/> fires first (the caller's deadline). Then stop the server (cancel the token
+    /// it was started with): a message still under way is answered <c>421 4.3.2</c>, and the client keeps it either way.
+    /// SmtpServer's own <c>Shutdown()</c> ends the sessions at once, messages included.
+    /// </summary>
+    public Task<bool> DrainAsync(CancellationToken cancellationToken = default) => _listeners.Messages.DrainAsync(cancellationToken);
+
+    /// <summary>How many messages are under way, from an accepted MAIL to the reply to their final dot (or RSET).</summary>
+    public int MessagesInFlight => _listeners.Messages.Count;
+
+    /// <summary>
     /// Waits until every session's filter session is closed. Call it once the server has stopped (its sessions end
     /// with their connections, and each closes its filter session as it ends).
     /// </summary>

@@ -4,7 +4,8 @@ namespace SpamFilterMilter.SmtpServer.Tests;
 
 /// <summary>
 /// The server stops (its token cancelled, as on SIGTERM) while a message is in flight: the client must get a transient
-/// reply and keep the message, never the permanent 554 SmtpServer would write for the cancellation.
+/// reply and keep the message, never the permanent 554 SmtpServer would write for the cancellation. Before that, a drain
+/// lets the messages under way finish and starts no new one.
 /// </summary>
 public class SmtpServerStoppingTests
 {
@@ -21,6 +22,166 @@ public class SmtpServerStoppingTests
             await Task.Delay(Timeout.Infinite, cancellationToken);
             return null;
         }
+    }
+
+    /// <summary>A store that holds each message until the test lets it go (whatever the server's token says).</summary>
+    private sealed class GatedStore : IFilteredMessageStore
+    {
+        private int _stored;
+
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Stored => Volatile.Read(ref _stored);
+
+        public async Task<SmtpReply?> SaveAsync(ReceivedMessage message, CancellationToken cancellationToken)
+        {
+            Entered.TrySetResult();
+            await Release.Task;
+            Interlocked.Increment(ref _stored);
+            return null;
+        }
+    }
+
+    private static async Task<SmtpLineClient> InMessageAsync(FilteringServer server)
+    {
+        var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await client.SendAsync("RCPT TO:<b@example.org>");
+        return client;
+    }
+
+    [Test]
+    public async Task A_message_under_way_when_the_server_drains_is_finished_and_stored_and_only_then_is_the_drain_over()
+    {
+        var store = new GatedStore();
+        var server = await FilteringServer.StartAsync(null, store);
+        await using var client = await InMessageAsync(server);
+        await client.SendAsync("DATA");
+        var reply = client.SendMessageAsync(Message);
+        await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var drain = server.DrainAsync();
+        await Task.Delay(200);
+        Assert.That(drain.IsCompleted, Is.False, "the drain waits for the message under way");
+        store.Release.SetResult();
+
+        var answer = await reply.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Multiple(async () =>
+        {
+            Assert.That(answer.Code, Is.EqualTo(250), answer.Text);
+            Assert.That(store.Stored, Is.EqualTo(1));
+            Assert.That(await drain.WaitAsync(TimeSpan.FromSeconds(10)), Is.True);
+            Assert.That(server.MessagesInFlight, Is.Zero);
+        });
+        var next = await client.SendAsync("MAIL FROM:<a@example.org>").WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(next.Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"), "no new message once draining");
+        Assert.That(await client.IsClosedByServerAsync(), Is.True, "a 421 closes the session");
+        await server.DisposeAsync();
+    }
+
+    [Test]
+    public async Task A_new_message_while_the_server_drains_is_answered_421_logged_once_and_never_reaches_the_filter()
+    {
+        var logs = new CapturedLogs();
+        var filters = 0;
+        var server = await FilteringServer.StartAsync(_ =>
+        {
+            Interlocked.Increment(ref filters);
+            return FilterSessionMock.ContinuingEverywhere().Object;
+        }, new MemoryStore(), logs: logs);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        Assert.That(await server.DrainAsync().WaitAsync(TimeSpan.FromSeconds(10)), Is.True, "nothing under way: drained at once");
+        var noop = await client.SendAsync("NOOP");
+        var mail = await client.SendAsync("MAIL FROM:<a@example.org>").WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(noop.Code, Is.EqualTo(250), "a session without a message goes on until it starts one");
+            Assert.That(mail.Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"));
+            Assert.That(await client.IsClosedByServerAsync(), Is.True, "a 421 closes the session");
+            Assert.That(logs.Entries.Count(e => e.EventId.Id == 6016), Is.EqualTo(1));
+            Assert.That(server.MessagesInFlight, Is.Zero);
+        });
+        await server.DisposeAsync();
+    }
+
+    [Test]
+    public async Task A_client_connecting_while_the_server_drains_is_greeted_421_with_the_server_name_and_no_filter_is_opened()
+    {
+        var filters = 0;
+        var server = await FilteringServer.StartAsync(_ =>
+        {
+            Interlocked.Increment(ref filters);
+            return FilterSessionMock.ContinuingEverywhere().Object;
+        }, new MemoryStore());
+        await server.DrainAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(client.Greeting.Text, Is.EqualTo($"421 {FilteringServer.Name} Service shutting down, try again later"));
+            Assert.That(await client.IsClosedByServerAsync(), Is.True);
+            Assert.That(Volatile.Read(ref filters), Is.Zero);
+        });
+        await server.DisposeAsync();
+    }
+
+    [Test]
+    public async Task A_message_given_up_by_the_client_with_RSET_no_longer_holds_the_drain()
+    {
+        var server = await FilteringServer.StartAsync(null, new MemoryStore());
+        await using var client = await InMessageAsync(server);
+        var drain = server.DrainAsync();
+        await Task.Delay(100);
+        Assert.That(drain.IsCompleted, Is.False, "MAIL accepted: a message is under way");
+
+        var reset = await client.SendAsync("RSET"); // SmtpServer refuses EHLO within a transaction (501): only RSET ends it
+
+        Assert.That(reset.Code, Is.EqualTo(250), reset.Text);
+        Assert.That(await drain.WaitAsync(TimeSpan.FromSeconds(10)), Is.True);
+        await server.DisposeAsync();
+    }
+
+    [Test]
+    public async Task A_client_that_leaves_in_the_middle_of_a_message_no_longer_holds_the_drain()
+    {
+        var server = await FilteringServer.StartAsync(null, new MemoryStore());
+        var client = await InMessageAsync(server);
+        var drain = server.DrainAsync();
+
+        await client.DisposeAsync();
+
+        Assert.That(await drain.WaitAsync(TimeSpan.FromSeconds(10)), Is.True);
+        await server.DisposeAsync();
+    }
+
+    [Test]
+    public async Task A_drain_that_reaches_its_deadline_says_so_and_the_stop_then_answers_the_message_421()
+    {
+        var store = new HoldingStore();
+        var server = await FilteringServer.StartAsync(null, store);
+        await using var client = await InMessageAsync(server);
+        await client.SendAsync("DATA");
+        var reply = client.SendMessageAsync(Message);
+        await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var drained = await server.DrainAsync(deadline.Token).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Multiple(() =>
+        {
+            Assert.That(drained, Is.False);
+            Assert.That(server.MessagesInFlight, Is.EqualTo(1));
+        });
+
+        await server.DisposeAsync();
+        var answer = await reply.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(answer.Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"));
     }
 
     [Test]

@@ -52,6 +52,12 @@ public sealed class FilteringServer : IAsyncDisposable
         return result;
     }
 
+    /// <summary>The integration's drain: no new message, and a wait for those under way (<see cref="SmtpServerFiltering.DrainAsync"/>).</summary>
+    public Task<bool> DrainAsync(CancellationToken cancellationToken = default) => _filtering.DrainAsync(cancellationToken);
+
+    /// <summary>How many messages are under way.</summary>
+    public int MessagesInFlight => _filtering.MessagesInFlight;
+
     /// <summary>Waits until every session that ended has closed its filter session.</summary>
     public Task SessionsClosedAsync() => _filtering.DisposeAsync().AsTask();
 
