@@ -69,13 +69,22 @@ internal static class RelayCommand
                 ? seconds
                 : Refuse<int>(result, $"--next-hop-timeout: {result.Tokens.Single().Value}: 1 to 3600 seconds."),
         };
+        var shutdownTimeout = new Option<int>("--shutdown-timeout")
+        {
+            Description = "Seconds a stop (SIGTERM, Ctrl+C) lets the messages under way finish; then they are answered 421 (0: at once).",
+            DefaultValueFactory = _ => (int)RelayOptions.DefaultShutdownTimeout.TotalSeconds,
+            CustomParser = result => int.TryParse(result.Tokens.Single().Value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds <= 3600
+                ? seconds
+                : Refuse<int>(result, $"--shutdown-timeout: {result.Tokens.Single().Value}: 0 to 3600 seconds."),
+        };
         var sampleMilter = new Option<bool>("--sample-milter") { Description = $"Also start the bundled sample milter on {SampleMilterEndPoint}, where etc/milter.opt points." };
         var verbose = new Option<bool>("--verbose") { Description = "Log each message's slots, verdicts and actions (Debug)." };
 
         var command = new RootCommand("spamfilter-relay: an SMTP relay that runs every message through the milters option.dat selects, "
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
-            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, maildir, quarantine, maxSize, sampleMilter, verbose,
+            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, maildir, quarantine, maxSize,
+            shutdownTimeout, sampleMilter, verbose,
         };
         command.Validators.Add(result =>
         {
@@ -109,6 +118,7 @@ internal static class RelayCommand
                 Quarantine = result.GetValue(quarantine)?.FullName ?? (box is null ? Path.GetFullPath("quarantine") : Path.Combine(box, ".Quarantine")),
                 MaxMessageSize = result.GetValue(maxSize),
                 NextHopTimeout = TimeSpan.FromSeconds(result.GetValue(nextHopTimeout)),
+                ShutdownTimeout = TimeSpan.FromSeconds(result.GetValue(shutdownTimeout)),
             };
             return RunAsync(settings, result.GetValue(sampleMilter), result.GetValue(verbose), output, error, cancellationToken);
         });
@@ -140,7 +150,8 @@ internal static class RelayCommand
     }
 
     /// <summary>
-    /// Runs the relay until <paramref name="cancellationToken"/> fires (Ctrl+C, SIGTERM): 0; 1 for a bad option.dat or
+    /// Runs the relay until <paramref name="cancellationToken"/> fires or Ctrl+C or SIGTERM comes, then stops it
+    /// gracefully (<see cref="RelayServer.StopAsync"/>; a second signal stops it at once): 0; 1 for a bad option.dat or
     /// channel table, or when it cannot listen (or the sample milter cannot).
     /// </summary>
     public static async Task<int> RunAsync(RelayOptions options, bool sampleMilter, bool verbose, TextWriter output, TextWriter error, CancellationToken cancellationToken)
@@ -154,11 +165,13 @@ internal static class RelayCommand
             .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
             .Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
         var logger = logging.CreateLogger("SpamFilterMilter.Relay");
-        // Ctrl+C and SIGTERM stop the relay: a message in flight gets 421 4.3.2 (the client keeps it), then it exits 0.
+        // Ctrl+C and SIGTERM stop the relay: no new message, those under way may finish within --shutdown-timeout, the
+        // rest get 421 4.3.2 (the client keeps them), then it exits 0. A second signal cuts the wait short.
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var hurry = new CancellationTokenSource();
+        var why = "stop requested";
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        cancellationToken = stopping.Token;
         SampleMilterServer? milter = null;
         RelayServer? relay = null;
         var reloadAfterStart = 0; // a SIGHUP while the relay still starts: the files may have changed after it read them
@@ -182,7 +195,8 @@ internal static class RelayCommand
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"sample milter listening on {milter.EndPoint}")).ConfigureAwait(false);
             }
 
-            relay = await RelayServer.StartAsync(options, logging, cancellationToken).ConfigureAwait(false);
+            // The server's own token is the hurried one: the first signal drains (below), it does not cut messages off.
+            relay = await RelayServer.StartAsync(options, logging, hurry.Token).ConfigureAwait(false);
         }
         catch (SpamFilterConfigurationException e)
         {
@@ -208,11 +222,20 @@ internal static class RelayCommand
             await output.WriteLineAsync($"spamfilter-relay listening on {string.Join(" and ", started.EndPoints)}; Ctrl+C stops it, SIGHUP reloads option.dat").ConfigureAwait(false);
             try
             {
+                await started.Completion.WaitAsync(stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                await started.StopAsync(why, options.ShutdownTimeout, hurry.Token).ConfigureAwait(false);
+            }
+
+            try
+            {
                 await started.Completion.ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
-                // Ctrl+C or SIGTERM
+                // stopped
             }
 
             Volatile.Write(ref relay, null); // a SIGHUP from now on finds no relay to reload: it is being disposed
@@ -225,7 +248,13 @@ internal static class RelayCommand
         void Stop(PosixSignalContext signal)
         {
             signal.Cancel = true; // not the default action: the relay ends by itself once stopped
-            RelayLog.Stopping(logger, signal.Signal == PosixSignal.SIGINT ? "SIGINT" : "SIGTERM");
+            if (stopping.IsCancellationRequested)
+            {
+                hurry.Cancel(); // the second: the administrator will not wait
+                return;
+            }
+
+            why = signal.Signal == PosixSignal.SIGINT ? "SIGINT" : "SIGTERM";
             stopping.Cancel();
         }
     }

@@ -8,8 +8,14 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "listening on {Endpoint} as {ServerName}; option.dat {OptionFile}: {Slots} slot(s); messages go to {Target}")]
     public static partial void Listening(ILogger logger, string endpoint, string serverName, string optionFile, int slots, string target);
 
-    [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "stopping ({Why}): no new connection; a message in flight is answered 421 4.3.2 (its client tries again later) and every session closes")]
-    public static partial void Stopping(ILogger logger, string why);
+    [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "stopping ({Why}): new connections and messages are answered 421 4.3.2 (their clients try again later); {Count} message(s) under way may finish within {Seconds} s (a second {Why} stops at once)")]
+    public static partial void Stopping(ILogger logger, string why, int count, double seconds);
+
+    [LoggerMessage(EventId = 7007, Level = LogLevel.Information, Message = "every message under way has finished; closing the sessions")]
+    public static partial void Drained(ILogger logger);
+
+    [LoggerMessage(EventId = 7008, Level = LogLevel.Warning, Message = "{Count} message(s) still under way {When}: answered 421 4.3.2, their clients try again later; closing the sessions")]
+    public static partial void DrainCut(ILogger logger, int count, string when);
 
     [LoggerMessage(EventId = 7006, Level = LogLevel.Information, Message = "stopped")]
     public static partial void Stopped(ILogger logger);

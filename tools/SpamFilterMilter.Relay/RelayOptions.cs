@@ -47,4 +47,13 @@ internal sealed record RelayOptions
 
     /// <summary>How long the next hop may take over one message (<c>--next-hop-timeout</c>).</summary>
     public TimeSpan NextHopTimeout { get; init; } = DefaultNextHopTimeout;
+
+    /// <summary>
+    /// How long a stop waits for the messages under way by default: within the 30 s etc/spamfilter-relay.service gives a
+    /// stop (<c>TimeoutStopSec</c>), with time left to close the sessions and the plug-ins.
+    /// </summary>
+    public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(20);
+
+    /// <summary>How long a stop waits for the messages under way to finish (<c>--shutdown-timeout</c>; zero: not at all).</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = DefaultShutdownTimeout;
 }

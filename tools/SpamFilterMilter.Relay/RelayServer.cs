@@ -21,10 +21,12 @@ internal sealed class RelayServer : IAsyncDisposable
     private readonly SmtpServerFiltering _filtering;
     private readonly CancellationTokenSource _stop;
     private readonly Task _running;
+    private readonly ILogger _logger;
 
-    private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints)
+    private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints, ILogger logger)
     {
         _host = host;
+        _logger = logger;
         _filtering = filtering;
         _stop = stop;
         _running = running;
@@ -120,7 +122,7 @@ internal sealed class RelayServer : IAsyncDisposable
         var endPoints = await started.Task.ConfigureAwait(false);
         RelayLog.Listening(logger, string.Join(" and ", endPoints), options.ServerName, hostOptions.FilePath, host.Slots.Count,
             nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
-        return new RelayServer(host, filtering, stop, running, endPoints);
+        return new RelayServer(host, filtering, stop, running, endPoints, logger);
     }
 
     /// <summary>
@@ -152,7 +154,30 @@ internal sealed class RelayServer : IAsyncDisposable
     /// </summary>
     public Task<HostReload> ReloadAsync(CancellationToken cancellationToken = default) => _host.ReloadAsync(cancellationToken);
 
-    /// <summary>Stops listening, ends the sessions, closes every filter and disposes the plug-ins.</summary>
+    /// <summary>
+    /// Stops gracefully (SIGTERM): new connections and messages are answered 421 4.3.2 at once, the messages under way
+    /// may finish within <paramref name="drainFor"/> (no longer once <paramref name="hurry"/> fires: a second signal),
+    /// then whatever is left is answered 421 4.3.2 and every session closes. <see cref="DisposeAsync"/> follows.
+    /// </summary>
+    public async Task StopAsync(string why, TimeSpan drainFor, CancellationToken hurry)
+    {
+        RelayLog.Stopping(_logger, why, _filtering.MessagesInFlight, drainFor.TotalSeconds);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(hurry);
+        deadline.CancelAfter(drainFor);
+        if (await _filtering.DrainAsync(deadline.Token).ConfigureAwait(false))
+        {
+            RelayLog.Drained(_logger);
+        }
+        else
+        {
+            RelayLog.DrainCut(_logger, _filtering.MessagesInFlight,
+                hurry.IsCancellationRequested ? $"at a second {why}" : $"after {drainFor.TotalSeconds} s");
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Stops listening, ends the sessions (a message under way is answered 421 4.3.2), closes every filter and disposes the plug-ins.</summary>
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);

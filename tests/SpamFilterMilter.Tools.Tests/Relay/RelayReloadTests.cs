@@ -56,8 +56,50 @@ public sealed partial class RelayReloadTests : TempFolderTest
         relay.Terminate();
         Assert.That(await relay.ExitCodeAsync(Patience), Is.Zero, "SIGTERM stops the relay with exit status 0, as docs/relay.md says (a service manager counts 143 as a failure)");
         Assert.That(relay.Output, Does.Match(@"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} "), "log lines carry the date");
-        Assert.That(relay.Output, Does.Contain("[7005] stopping (SIGTERM): no new connection; a message in flight is answered 421 4.3.2 (its client tries again later) and every session closes").And.Contain("[7006] stopped"),
+        Assert.That(relay.Output, Does.Contain("[7005] stopping (SIGTERM): new connections and messages are answered 421 4.3.2 (their clients try again later); 0 message(s) under way may finish within 20 s (a second SIGTERM stops at once)")
+            .And.Contain("[7007] every message under way has finished").And.Contain("[7006] stopped"),
             "the journal says the relay ended as asked");
+    }
+
+    // systemctl stop while a milter is still working on a message: the message is finished and stored, the relay exits 0;
+    // a second SIGTERM does not wait for it (its client gets 421 and keeps it).
+    [TestCase(false, 250, TestName = "{m}")]
+    [TestCase(true, 421, TestName = "{m}_unless_a_second_SIGTERM_says_not_to_wait")]
+    public async Task SIGTERM_lets_a_message_under_way_finish_before_the_relay_exits(bool secondSignal, int expected)
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=sleep:1500");
+        MilterOptions(milter.Port);
+        Folder.Write("relay.cnf", "tcp_relay sourcespamfilter1\n");
+        var optionDat = Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n");
+        await using var relay = ServerProcess.Launch(Path.Combine(AppContext.BaseDirectory, "spamfilter-relay"),
+            ["--options", optionDat, "--plugins", Path.Combine(AppContext.BaseDirectory, "plugins"), "--channels", Path.Combine(Folder.Path, "relay.cnf"),
+            "--source-channel", "tcp_relay", "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--server-name", "relay.example"],
+            new TempFolder(), port: 0);
+        var port = int.Parse((await relay.WaitForLineAsync(ListeningLine(), Patience)).Groups[1].Value, CultureInfo.InvariantCulture);
+        await using var client = await SmtpLineClient.ConnectAsync(port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<alice@example.org>");
+        await client.SendAsync("RCPT TO:<bob@example.com>");
+        await client.SendAsync("DATA");
+        var reply = client.SendMessageAsync("Subject: under way\r\n\r\nBody\r\n");
+        await Task.Delay(300); // the milter is asleep at the end of the message now (1.5 s)
+
+        relay.Terminate();
+        await relay.WaitForLineAsync(StoppingLine(), Patience);
+        if (secondSignal)
+        {
+            relay.Terminate();
+        }
+
+        Assert.That((await reply.WaitAsync(Patience)).Code, Is.EqualTo(expected));
+        Assert.That(await relay.ExitCodeAsync(Patience), Is.Zero);
+        var stored = Directory.Exists(Path.Combine(Folder.Path, "mail", "new")) ? Directory.GetFiles(Path.Combine(Folder.Path, "mail", "new")).Length : 0;
+        Assert.Multiple(() =>
+        {
+            Assert.That(stored, Is.EqualTo(secondSignal ? 0 : 1));
+            Assert.That(relay.Output, secondSignal ? Does.Contain("[7008] 1 message(s) still under way at a second SIGTERM") : Does.Contain("[7007] every message under way has finished"));
+            Assert.That(relay.Output, Does.Contain("[7006] stopped"));
+        });
     }
 
     /// <summary>Sends one message through the relay and returns the X-Milter value of the copy it stored.</summary>
@@ -74,6 +116,9 @@ public sealed partial class RelayReloadTests : TempFolderTest
 
     [GeneratedRegex(@"spamfilter-relay listening on 127\.0\.0\.1:(\d+)")]
     private static partial Regex ListeningLine();
+
+    [GeneratedRegex(@"\[7005\] stopping \(SIGTERM\): .* 1 message\(s\) under way")]
+    private static partial Regex StoppingLine();
 
     [GeneratedRegex(@"option\.dat reloaded: \d+ option\(s\) changed")]
     private static partial Regex ReloadedLine();

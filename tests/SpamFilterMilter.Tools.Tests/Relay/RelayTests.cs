@@ -139,42 +139,101 @@ public class RelayTests : TempFolderTest
         Assert.That(given, Is.EqualTo(new[] { queueId }));
     }
 
+    /// <summary>
+    /// A milter that answers every step but the end of the message, which it holds until <paramref name="release"/>
+    /// completes (then it continues), or, without one, until the session closes (within the slot's 10 s TIMEOUT).
+    /// </summary>
+    private static Task HoldingMilter(ScriptedMilterListener listener, TaskCompletionSource atEndOfMessage, Task? release = null) => Task.Run(async () =>
+    {
+        await using var session = await listener.AcceptAsync();
+        await session.ExpectAsync('O');
+        await session.SendAsync(Raw.OptNeg(6, 0x1FF, 0));
+        while (true)
+        {
+            var packet = await session.ReadAsync();
+            if (packet.Code == 'E')
+            {
+                atEndOfMessage.TrySetResult();
+                if (release is not null)
+                {
+                    await release.WaitAsync(TimeSpan.FromSeconds(10));
+                    await session.SendAsync(Raw.Packet('c'));
+                }
+
+                await session.SessionClosedAsync(TimeSpan.FromSeconds(10));
+                return;
+            }
+
+            if (packet.Code is not ('D' or 'A'))
+            {
+                await session.SendAsync(Raw.Packet('c'));
+            }
+        }
+    });
+
     [Test]
-    public async Task Stopping_the_relay_while_a_slow_milter_holds_a_message_answers_421_so_the_client_keeps_it()
+    public async Task Stopping_the_relay_lets_a_message_under_way_finish_and_stores_it_while_new_clients_are_told_421()
     {
         using var listener = new ScriptedMilterListener();
         var atEndOfMessage = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var milter = Task.Run(async () =>
-        {
-            // Answers every step but the end of the message, which it keeps waiting (within the slot's 10 s TIMEOUT).
-            await using var session = await listener.AcceptAsync();
-            await session.ExpectAsync('O');
-            await session.SendAsync(Raw.OptNeg(6, 0x1FF, 0));
-            while (true)
-            {
-                var packet = await session.ReadAsync();
-                if (packet.Code == 'E')
-                {
-                    atEndOfMessage.TrySetResult();
-                    await session.SessionClosedAsync(TimeSpan.FromSeconds(10));
-                    return;
-                }
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var milter = HoldingMilter(listener, atEndOfMessage, release.Task);
+        var logs = new CapturedLogs();
+        var relay = await StartAsync(EveryMessageFor(listener.Port), toMaildir: true, logs: logs);
+        await using var client = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port);
+        var reply = client.SendMailAsync(Sender, [Bob], "Subject: under way\r\n\r\nbody\r\n");
+        await atEndOfMessage.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
-                if (packet.Code is not ('D' or 'A'))
-                {
-                    await session.SendAsync(Raw.Packet('c'));
-                }
-            }
+        var stop = relay.StopAsync("SIGTERM", TimeSpan.FromSeconds(30), CancellationToken.None); // what SIGTERM does
+        await using (var late = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port))
+        {
+            Assert.That(late.Greeting.Text, Is.EqualTo("421 relay.example Service shutting down, try again later"), "a client arriving now is told to come back");
+        }
+
+        Assert.That(stop.IsCompleted, Is.False, "the stop waits for the message under way");
+        release.SetResult();
+
+        Assert.That((await reply.WaitAsync(TimeSpan.FromSeconds(10))).Code, Is.EqualTo(250));
+        await stop.WaitAsync(TimeSpan.FromSeconds(10));
+        await relay.DisposeAsync();
+        Assert.Multiple(() =>
+        {
+            Assert.That(Directory.GetFiles(Path.Combine(Folder.Path, "mail", "new")), Has.Length.EqualTo(1), "the message was stored before the relay stopped");
+            Assert.That(logs.Entries.Select(e => e.EventId.Id), Does.Contain(7005).And.Contain(7007).And.Not.Contain(7008));
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 7005).Message, Does.Contain("1 message(s) under way may finish within 30 s"));
         });
-        var relay = await StartAsync(EveryMessageFor(listener.Port), toMaildir: true);
+        await milter.WaitAsync(TimeSpan.FromSeconds(15));
+    }
+
+    [TestCase(false, "after 0.3 s")]
+    [TestCase(true, "at a second SIGTERM")]
+    public async Task A_message_still_under_way_when_the_stop_stops_waiting_is_answered_421_so_the_client_keeps_it(bool secondSignal, string when)
+    {
+        using var listener = new ScriptedMilterListener();
+        var atEndOfMessage = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var milter = HoldingMilter(listener, atEndOfMessage);
+        var logs = new CapturedLogs();
+        var relay = await StartAsync(EveryMessageFor(listener.Port), toMaildir: true, logs: logs);
         await using var client = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port);
         var reply = client.SendMailAsync(Sender, [Bob], "Subject: held\r\n\r\nbody\r\n");
         await atEndOfMessage.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
-        await relay.DisposeAsync(); // what SIGTERM does
+        using var hurry = new CancellationTokenSource();
+        var stop = relay.StopAsync("SIGTERM", TimeSpan.FromSeconds(secondSignal ? 30 : 0.3), hurry.Token);
+        if (secondSignal)
+        {
+            await Task.Delay(200);
+            await hurry.CancelAsync();
+        }
 
-        Assert.That((await reply.WaitAsync(TimeSpan.FromSeconds(10))).Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"));
-        Assert.That(Directory.GetFiles(Path.Combine(Folder.Path, "mail", "new")), Is.Empty, "nothing was stored");
+        await stop.WaitAsync(TimeSpan.FromSeconds(10));
+        await relay.DisposeAsync();
+        Assert.Multiple(async () =>
+        {
+            Assert.That((await reply.WaitAsync(TimeSpan.FromSeconds(10))).Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"));
+            Assert.That(Directory.GetFiles(Path.Combine(Folder.Path, "mail", "new")), Is.Empty, "nothing was stored");
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 7008).Message, Does.StartWith($"1 message(s) still under way {when}: answered 421 4.3.2"));
+        });
         await milter.WaitAsync(TimeSpan.FromSeconds(15));
     }
 
