@@ -175,6 +175,13 @@ public sealed partial class MilterOptions
 
     private static int ParseInteger(string value, int min, int max)
     {
+        // A minus sign is read so that -1 is told it is too small; a plus sign is refused, as option.dat's numbers
+        // refuse it (the host library's OptionSetting): an option file is written one way.
+        if (value.StartsWith('+'))
+        {
+            throw new FormatException($"\"{value}\" is not a whole number (write it without a sign)");
+        }
+
         if (!int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
         {
             // Digits too many for a whole number are a number out of range, not a malformed one.

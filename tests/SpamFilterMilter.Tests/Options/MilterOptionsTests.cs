@@ -273,6 +273,7 @@ public class MilterOptionsTests : TempFolderTest
         new object[] { "HOST=h\n", 0, "PORT", "required option is missing" },
         new object[] { "HOST=\nPORT=1\n", 1, "HOST", "host name or address is required" },
         new object[] { "HOST=h\nPORT=eighty\n", 2, "PORT", "\"eighty\" is not a whole number" },
+        new object[] { "HOST=h\nPORT=+9701\n", 2, "PORT", "\"+9701\" is not a whole number" },
         new object[] { "HOST=h\nPORT=70000\n", 2, "PORT", "70000 is too large: out of range (1 to 65535)" },
         new object[] { "HOST=h\nPORT=1\nTIMEOUT=99999999999\n", 3, "TIMEOUT", "99999999999 is too large: out of range (1 to 8640000)" },
         new object[] { "HOST=h\nPORT=1\nMAX_REPLIES=-99999999999\n", 3, "MAX_REPLIES", "-99999999999 is too small: out of range (1 to 1000000)" },
