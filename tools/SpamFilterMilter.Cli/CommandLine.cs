@@ -69,10 +69,7 @@ internal static class CommandLine
         catch (SpamFilterConfigurationException e)
         {
             // Options given with --host and --option are the command line's; an option file's are a configuration's.
-            foreach (var problem in e.MoreProblems.Prepend(e))
-            {
-                await terminal.Error.WriteLineAsync(problem.Message).ConfigureAwait(false); // every wrong line, not the first alone
-            }
+            await ConfigurationProblems.WriteAsync(e, terminal.Error).ConfigureAwait(false);
 
             return (int)(e.FilePath == MilterTarget.CommandLineSource ? ToolExitCode.Usage : ToolExitCode.ProblemsFound);
         }

@@ -5,6 +5,7 @@ using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Configuration;
 using SpamFilterMilter.Host.Editing;
 using SpamFilterMilter.Host.Running;
+using SpamFilterMilter.Tools;
 
 namespace SpamFilterMilter.ReferenceHost;
 
@@ -99,7 +100,7 @@ internal static class FilterCommand
         }
         catch (SpamFilterConfigurationException e)
         {
-            await error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            await ConfigurationProblems.WriteAsync(e, error).ConfigureAwait(false);
             return (int)ToolExitCode.ProblemsFound;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

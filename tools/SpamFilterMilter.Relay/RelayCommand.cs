@@ -200,7 +200,7 @@ internal static class RelayCommand
         }
         catch (SpamFilterConfigurationException e)
         {
-            await error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            await ConfigurationProblems.WriteAsync(e, error).ConfigureAwait(false);
             await DisposeAsync(milter).ConfigureAwait(false);
             return (int)ToolExitCode.ProblemsFound;
         }

@@ -64,12 +64,12 @@ internal sealed class RelayServer : IAsyncDisposable
         maildir?.Prepare(); // a maildir that cannot be written stops the relay now, not every message later
         quarantine.Prepare();
         var host = SpamFilterHost.Create(hostOptions, channels, loggerFactory: loggerFactory); // logs a slot it cannot load (5001)
-        if (host.LoadProblems is [var problem, ..])
+        if (host.LoadProblems is { Count: > 0 } problems)
         {
             // The host library would run on and fail that slot's messages; the relay refuses to start, as a reload refuses
-            // the same file, so that a service manager sees the mistake at once.
+            // the same file, so that a service manager sees the mistake at once: every slot's, each of its bad lines.
             await host.DisposeAsync().ConfigureAwait(false);
-            throw problem;
+            throw SpamFilterConfigurationException.Combine([.. problems.SelectMany(p => p.MoreProblems.Prepend(p))]);
         }
 
         var listeners = new EndpointListenerFactory();

@@ -84,20 +84,27 @@ public sealed class SpamFilterHostOptions
     /// <summary>
     /// Reads option.dat at <paramref name="path"/>. A relative <c>spamfilterX_library</c> is taken from
     /// <paramref name="pluginDirectory"/> (the host's plug-in folder; default: option.dat's folder); other
-    /// relative paths are relative to option.dat's folder.
+    /// relative paths are relative to option.dat's folder. A wrong file throws
+    /// <see cref="SpamFilterConfigurationException"/> for its first wrong line, carrying every other one
+    /// (<see cref="SpamFilterConfigurationException.MoreProblems"/>), as a milter's option file does.
     /// </summary>
-    public static SpamFilterHostOptions Load(string path, string? pluginDirectory = null) => Read(path, pluginDirectory, problems: null);
+    public static SpamFilterHostOptions Load(string path, string? pluginDirectory = null)
+    {
+        var problems = new List<SpamFilterConfigurationException>();
+        var options = Read(path, pluginDirectory, problems);
+        return problems.Count == 0 ? options : throw SpamFilterConfigurationException.Combine(problems);
+    }
 
     /// <summary>
-    /// Reads option.dat as <see cref="Load"/> does; with <paramref name="problems"/>, every problem goes there instead of
-    /// the first being thrown, a line without '=' included, and the options are those of the lines that were right (a
-    /// file that cannot be read at all is still thrown).
+    /// Reads option.dat as <see cref="Load"/> does, every problem going to <paramref name="problems"/> instead of being
+    /// thrown, a line without '=' included; the options are those of the lines that were right (a file that cannot be
+    /// read at all is still thrown).
     /// </summary>
-    internal static SpamFilterHostOptions Read(string path, string? pluginDirectory, List<SpamFilterConfigurationException>? problems)
+    internal static SpamFilterHostOptions Read(string path, string? pluginDirectory, List<SpamFilterConfigurationException> problems)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
-        var lines = problems is null ? OptionFile.Read(fullPath) : OptionFile.Read(fullPath, problems);
+        var lines = OptionFile.Read(fullPath, problems);
         var folder = Path.GetDirectoryName(fullPath)!;
         return new HostOptionsReader(fullPath, folder, pluginDirectory is null ? folder : Path.GetFullPath(pluginDirectory)).Read(lines, problems);
     }

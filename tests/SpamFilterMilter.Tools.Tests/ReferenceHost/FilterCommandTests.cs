@@ -83,15 +83,18 @@ public class FilterCommandTests : TempFolderTest
     }
 
     [Test]
-    public async Task A_configuration_error_is_reported_with_its_file_and_line_and_exit_code_1()
+    public async Task A_configuration_error_is_reported_with_its_file_and_line_and_exit_code_1_each_of_them()
     {
         var folder = CopyEtc(1);
-        File.AppendAllText(Path.Combine(folder, "option.dat"), "spamfilter9_library=x.dll\n");
+        File.AppendAllText(Path.Combine(folder, "option.dat"), "spamfilter9_library=x.dll\nspamfilter0_library=y.dll\n");
 
         var (exit, output, error) = await RunAsync(folder, Repository.Path("etc/samples/01-clean.eml"));
 
+        var lines = error.Trim().Split(Environment.NewLine);
         Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
-        Assert.That(error.Trim(), Does.StartWith(Path.Combine(folder, "option.dat") + ":").And.EndWith("option spamfilter9_library: the slot number must be 1 to 8"));
+        Assert.That(lines, Has.Length.EqualTo(2), "every wrong line, not the first alone");
+        Assert.That(lines[0], Does.StartWith(Path.Combine(folder, "option.dat") + ":").And.EndWith("option spamfilter9_library: the slot number must be 1 to 8"));
+        Assert.That(lines[1], Does.EndWith("option spamfilter0_library: the slot number must be 1 to 8"));
         Assert.That(output, Is.Empty);
     }
 

@@ -123,10 +123,12 @@ public partial class RelayCommandTests : TempFolderTest
         Assert.That(RelayServer.IsOwnAddress(NextHop.TryParse(nextHop)!, IPEndPoint.Parse(listen)), Is.EqualTo(own));
 
     [Test]
-    public async Task A_slot_whose_plug_in_cannot_be_used_stops_the_relay_at_its_start_with_exit_status_1()
+    public async Task A_slot_whose_plug_in_cannot_be_used_stops_the_relay_at_its_start_with_exit_status_1_and_every_problem_of_every_slot()
     {
-        var milterOpt = Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=1\nTIMEOUT=soon\n");
-        var optionFile = Folder.Write("option.dat", $"spamfilter1_library={DeployedPlugin.Path}\nspamfilter1_config_file={milterOpt}\n");
+        var milterOpt = Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=1\nTIMEOUT=soon\nDEBUG=7\n");
+        var otherOpt = Folder.Write("other.opt", "HOST=127.0.0.1\nPORT=+1\n");
+        var optionFile = Folder.Write("option.dat", $"spamfilter1_library={DeployedPlugin.Path}\nspamfilter1_config_file={milterOpt}\n"
+            + $"spamfilter2_library={DeployedPlugin.Path}\nspamfilter2_config_file={otherOpt}\n");
         using var error = new StringWriter();
 
         var exit = await RelayCommand.Create(TextWriter.Null, error)
@@ -134,7 +136,12 @@ public partial class RelayCommandTests : TempFolderTest
             .InvokeAsync();
 
         Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound), "a reload refuses the same file; so does the start");
-        Assert.That(error.ToString().TrimEnd(), Is.EqualTo($"{milterOpt}:3: option TIMEOUT: \"soon\" is not a whole number"), "what a reload would say");
+        Assert.That(error.ToString().TrimEnd().Split(Environment.NewLine), Is.EqualTo(new[]
+        {
+            $"{milterOpt}:3: option TIMEOUT: \"soon\" is not a whole number",
+            $"{milterOpt}:4: option DEBUG: 7 is too large: out of range (0 to 2)",
+            $"{otherOpt}:2: option PORT: \"+1\" is not a whole number (write it without a sign)",
+        }), "what a reload would say, every line of it");
     }
 
     [Test]
