@@ -150,12 +150,14 @@ public sealed class SpamFilterHost : IAsyncDisposable
                     await after.ReleaseAsync().ConfigureAwait(false);
                 }
 
-                foreach (var error in errors)
+                // Every wrong line, each on a line of its own: a file read on past its first problem carries the others.
+                var every = errors.SelectMany(error => error.MoreProblems.Prepend(error)).ToList();
+                foreach (var error in every)
                 {
                     HostLog.ReloadRefused(_logger, before.Options.FilePath, error.Message);
                 }
 
-                return new HostReload { Applied = false, Errors = errors };
+                return new HostReload { Applied = false, Errors = every };
             }
 
             foreach (var note in after!.Options.Notes)

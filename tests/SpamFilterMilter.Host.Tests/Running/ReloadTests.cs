@@ -124,21 +124,24 @@ public sealed class ReloadTests : SlotHostTest, IDisposable
     }
 
     [Test]
-    public async Task A_broken_option_dat_keeps_the_settings_in_effect_and_the_error_names_file_line_and_option()
+    public async Task A_broken_option_dat_keeps_the_settings_in_effect_and_each_error_names_file_line_and_option()
     {
         Folder.Write("tagger1.opt", "TAG=old\n");
         await using var host = Host(Slot(1));
 
-        var optionDat = Folder.Write("option.dat", Slot(1) + "spamfilter1_bogus=1\n");
+        var optionDat = Folder.Write("option.dat", Slot(1) + "spamfilter1_bogus=1\nspamfilter1_optional=perhaps\n");
         Folder.Write("tagger1.opt", "TAG=new\n");
         var reload = await host.ReloadAsync();
 
         Assert.That((reload.Applied, reload.Changes), Is.EqualTo((false, Array.Empty<string>())));
-        var error = reload.Errors.Single();
-        Assert.That((error.FilePath, error.Line, error.Option), Is.EqualTo((optionDat, 3, "spamfilter1_bogus")));
+        Assert.That(reload.Errors.Select(e => (e.FilePath, e.Line, e.Option)), Is.EqualTo(new[] { (optionDat, 3, "spamfilter1_bogus"), (optionDat, 4, "spamfilter1_optional") }),
+            "every wrong line, not the first alone");
         Assert.That(await TagsAsync(host), Is.EqualTo(new[] { "[old]" }), "new messages still use the settings in effect");
         Assert.That((_plugins.Created.Count, _plugins.Created[0].Disposed), Is.EqualTo((1, false)));
-        Assert.That(_logs.Entries.Single(e => e.EventId.Id == 5042).Message, Does.Contain($"{optionDat}:3: option spamfilter1_bogus: unknown option"));
+        var refused = _logs.Entries.Where(e => e.EventId.Id == 5042).Select(e => e.Message).ToList();
+        Assert.That(refused, Has.Count.EqualTo(2), "one line for each");
+        Assert.That(refused[0], Does.Contain($"{optionDat}:3: option spamfilter1_bogus: unknown option"));
+        Assert.That(refused[1], Does.Contain($"{optionDat}:4: option spamfilter1_optional:"));
     }
 
     [Test]
