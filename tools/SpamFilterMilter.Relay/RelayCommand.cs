@@ -77,6 +77,12 @@ internal static class RelayCommand
                 ? seconds
                 : Refuse<int>(result, $"--shutdown-timeout: {result.Tokens.Single().Value}: 0 to 3600 seconds."),
         };
+        var metrics = new Option<IPEndPoint?>("--metrics")
+        {
+            Description = "Serve the milters' metrics for Prometheus at http://ADDRESS:PORT/metrics (e.g. 127.0.0.1:9464).",
+            CustomParser = result => IPEndPoint.TryParse(result.Tokens.Single().Value, out var endPoint) && endPoint.Port > 0 ? endPoint
+                : Refuse<IPEndPoint>(result, $"--metrics: \"{result.Tokens.Single().Value}\" is not address:port."),
+        };
         var sampleMilter = new Option<bool>("--sample-milter") { Description = $"Also start the bundled sample milter on {SampleMilterEndPoint}, where etc/milter.opt points." };
         var verbose = new Option<bool>("--verbose") { Description = "Log each message's slots, verdicts and actions (Debug)." };
 
@@ -84,7 +90,7 @@ internal static class RelayCommand
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
             listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, maildir, quarantine, maxSize,
-            shutdownTimeout, sampleMilter, verbose,
+            shutdownTimeout, metrics, sampleMilter, verbose,
         };
         command.Validators.Add(result =>
         {
@@ -119,6 +125,7 @@ internal static class RelayCommand
                 MaxMessageSize = result.GetValue(maxSize),
                 NextHopTimeout = TimeSpan.FromSeconds(result.GetValue(nextHopTimeout)),
                 ShutdownTimeout = TimeSpan.FromSeconds(result.GetValue(shutdownTimeout)),
+                Metrics = result.GetValue(metrics),
             };
             return RunAsync(settings, result.GetValue(sampleMilter), result.GetValue(verbose), output, error, cancellationToken);
         });

@@ -36,6 +36,9 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "next hop {NextHop} not available: {Cause}; the client is told to try again later")]
     public static partial void NextHopUnavailable(ILogger logger, string nextHop, string cause);
 
+    [LoggerMessage(EventId = 7009, Level = LogLevel.Information, Message = "serving the milters' metrics for Prometheus at {Url}")]
+    public static partial void ServingMetrics(ILogger logger, string url);
+
     [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "SIGHUP: reading option.dat and the slots' option files again")]
     public static partial void ReloadRequested(ILogger logger);
 }

@@ -54,6 +54,9 @@ internal sealed record RelayOptions
     /// </summary>
     public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(20);
 
+    /// <summary>Where the milters' metrics are served to Prometheus (<c>--metrics</c>, at <c>/metrics</c>); null: nowhere.</summary>
+    public IPEndPoint? Metrics { get; init; }
+
     /// <summary>How long a stop waits for the messages under way to finish (<c>--shutdown-timeout</c>; zero: not at all).</summary>
     public TimeSpan ShutdownTimeout { get; init; } = DefaultShutdownTimeout;
 }

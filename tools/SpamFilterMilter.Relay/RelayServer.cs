@@ -1,5 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 using SmtpServer;
 using SmtpServer.Net;
 using SpamFilterMilter.Contract;
@@ -22,11 +24,14 @@ internal sealed class RelayServer : IAsyncDisposable
     private readonly CancellationTokenSource _stop;
     private readonly Task _running;
     private readonly ILogger _logger;
+    private readonly MeterProvider? _metrics;
 
-    private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints, ILogger logger)
+    private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints,
+        ILogger logger, MeterProvider? metrics)
     {
         _host = host;
         _logger = logger;
+        _metrics = metrics;
         _filtering = filtering;
         _stop = stop;
         _running = running;
@@ -72,6 +77,17 @@ internal sealed class RelayServer : IAsyncDisposable
             throw SpamFilterConfigurationException.Combine([.. problems.SelectMany(p => p.MoreProblems.Prepend(p))]);
         }
 
+        MeterProvider? metrics;
+        try
+        {
+            metrics = options.Metrics is { } at ? ServeMetrics(at, logger) : null;
+        }
+        catch
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         var listeners = new EndpointListenerFactory();
         var started = new TaskCompletionSource<IReadOnlyList<IPEndPoint>>(TaskCreationOptions.RunContinuationsAsynchronously);
         var listening = new List<IPEndPoint>();
@@ -114,6 +130,7 @@ internal sealed class RelayServer : IAsyncDisposable
         if (await Task.WhenAny(started.Task, running).ConfigureAwait(false) != started.Task)
         {
             stop.Dispose();
+            metrics?.Dispose();
             await host.DisposeAsync().ConfigureAwait(false);
             var cause = running.Exception?.GetBaseException();
             throw new InvalidOperationException($"cannot listen on {string.Join(" and ", options.Listen)}: {cause?.Message ?? "the server stopped"}", cause);
@@ -122,7 +139,37 @@ internal sealed class RelayServer : IAsyncDisposable
         var endPoints = await started.Task.ConfigureAwait(false);
         RelayLog.Listening(logger, string.Join(" and ", endPoints), options.ServerName, hostOptions.FilePath, host.Slots.Count,
             nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
-        return new RelayServer(host, filtering, stop, running, endPoints, logger);
+        return new RelayServer(host, filtering, stop, running, endPoints, logger, metrics);
+    }
+
+    /// <summary>
+    /// Serves the plug-in's meter (docs/operations.md, Metrics) in Prometheus's text format at <c>/metrics</c> on
+    /// <paramref name="at"/>, through the OpenTelemetry SDK's own exporter. The meter is named here rather than taken
+    /// from the plug-in's <c>MilterMetrics.MeterName</c>: the plug-in is loaded by path, never referenced.
+    /// </summary>
+    private static MeterProvider ServeMetrics(IPEndPoint at, ILogger logger)
+    {
+        var host = at.Address.Equals(IPAddress.Any) || at.Address.Equals(IPAddress.IPv6Any) ? "+"
+            : at.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{at.Address}]" : at.Address.ToString();
+        var prefix = $"http://{host}:{at.Port}/";
+        try
+        {
+            var provider = Sdk.CreateMeterProviderBuilder()
+                .AddMeter("SpamFilterMilter")
+                .AddPrometheusHttpListener(exporter =>
+                {
+                    exporter.Host = host;
+                    exporter.Port = at.Port;
+                })
+                .Build();
+            RelayLog.ServingMetrics(logger, prefix + "metrics");
+            return provider;
+        }
+        catch (Exception e) when (e is HttpListenerException or System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            // The exporter wraps the listener's own error ("Address already in use") in words of its own.
+            throw new InvalidOperationException($"cannot serve metrics on --metrics {at}: {(e.InnerException ?? e).Message}", e);
+        }
     }
 
     /// <summary>
@@ -192,6 +239,7 @@ internal sealed class RelayServer : IAsyncDisposable
 
         await _filtering.DisposeAsync().ConfigureAwait(false);
         await _host.DisposeAsync().ConfigureAwait(false);
+        _metrics?.Dispose();
         _stop.Dispose();
     }
 }

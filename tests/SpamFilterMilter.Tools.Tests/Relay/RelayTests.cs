@@ -50,7 +50,8 @@ public class RelayTests : TempFolderTest
         return Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n");
     }
 
-    private Task<RelayServer> StartAsync(string optionFile, string? nextHop = null, bool toMaildir = false, CapturedLogs? logs = null, IPEndPoint[]? listen = null) =>
+    private Task<RelayServer> StartAsync(string optionFile, string? nextHop = null, bool toMaildir = false, CapturedLogs? logs = null, IPEndPoint[]? listen = null,
+        IPEndPoint? metrics = null) =>
         RelayServer.StartAsync(new RelayOptions
         {
             Listen = listen ?? [new IPEndPoint(IPAddress.Loopback, 0)],
@@ -62,6 +63,7 @@ public class RelayTests : TempFolderTest
             NextHop = toMaildir ? null : NextHop.TryParse(nextHop ?? $"127.0.0.1:{_sink.Port}"),
             Maildir = toMaildir ? Path.Combine(Folder.Path, "mail") : null,
             Quarantine = Path.Combine(Folder.Path, "quarantine"),
+            Metrics = metrics,
         }, logs ?? new CapturedLogs(), default);
 
     private static string Sample(string name) => Repository.Path("etc/samples/" + name);
@@ -235,6 +237,49 @@ public class RelayTests : TempFolderTest
             Assert.That(logs.Entries.Single(e => e.EventId.Id == 7008).Message, Does.StartWith($"1 message(s) still under way {when}: answered 421 4.3.2"));
         });
         await milter.WaitAsync(TimeSpan.FromSeconds(15));
+    }
+
+    [Test]
+    public async Task With_metrics_the_relay_serves_the_milters_counters_and_histograms_to_Prometheus()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var port = FreePort();
+        var logs = new CapturedLogs();
+        await using var relay = await StartAsync(EveryMessageFor(milter.Port), toMaildir: true, logs: logs, metrics: new IPEndPoint(IPAddress.Loopback, port));
+        await using (var client = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port))
+        {
+            Assert.That((await client.SendMailAsync(Sender, [Bob], "Subject: counted\r\n\r\nbody\r\n")).Code, Is.EqualTo(250));
+        }
+
+        using var http = new HttpClient();
+        var scraped = await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(scraped, Does.Match(@"(?m)^spamfilter_milter_client_messages_total\{[^}]*spamfilter_milter_verdict=""default""[^}]*\} 1(\.0)?( \d+)?$"), scraped);
+            Assert.That(scraped, Does.Contain("spamfilter_milter_client_stage_duration_seconds_bucket{"));
+            Assert.That(scraped, Does.Contain($"server_port=\"{milter.Port}\""));
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 7009).Message, Is.EqualTo($"serving the milters' metrics for Prometheus at http://127.0.0.1:{port}/metrics"));
+        });
+    }
+
+    [Test]
+    public async Task Metrics_on_a_port_already_taken_stop_the_relay_at_its_start_with_the_reason()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+
+        var failure = Assert.ThrowsAsync<InvalidOperationException>(() => StartAsync(EveryMessageFor(1), toMaildir: true, metrics: new IPEndPoint(IPAddress.Loopback, port)));
+
+        Assert.That(failure!.Message, Does.StartWith($"cannot serve metrics on --metrics 127.0.0.1:{port}: ").And.Contain("in use"));
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     [Test]
