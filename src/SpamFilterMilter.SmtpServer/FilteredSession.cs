@@ -90,8 +90,9 @@ internal sealed class FilteredSession : IAsyncDisposable
         if (stopping)
         {
             // RFC 5321 §3.1: a server that cannot take mail greets with 421 and closes; the client tries again later.
-            SmtpServerLog.RefusedAtStop(_logger, context.SessionId, "the greeting");
-            _nextReply = Task.FromResult(SmtpAnswer.Refuse(new SmtpReply(421, null, $"{context.ServerOptions.ServerName} {ShuttingDown.Lines[0]}")));
+            var greeting = new SmtpReply(421, null, $"{context.ServerOptions.ServerName} {ShuttingDown.Lines[0]}");
+            SmtpServerLog.RefusedAtStop(_logger, context.SessionId, "the greeting", LogText.Quote(greeting.ToString()));
+            _nextReply = Task.FromResult(SmtpAnswer.Refuse(greeting));
             return;
         }
 
@@ -125,7 +126,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         if (!BeginMessage())
         {
             // The server drains: the messages under way finish, no new one starts; the client keeps this one for later.
-            SmtpServerLog.RefusedAtStop(_logger, _context.SessionId, "MAIL");
+            SmtpServerLog.RefusedAtStop(_logger, _context.SessionId, "MAIL", LogText.Quote(ShuttingDown.ToString()));
             return Accepts(SmtpAnswer.Refuse(ShuttingDown));
         }
 
@@ -296,11 +297,9 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>Counts this session's message as under way; false when the server drains.</summary>
     private bool BeginMessage()
     {
-        if (_inMessage == 1)
-        {
-            return true; // counted already (SmtpServer answers a second MAIL in a transaction itself)
-        }
-
+        // A MAIL ends whatever transaction came before (SmtpServer 11 refuses one within a transaction itself, so this
+        // only matters if a way to end one was missed): never counted twice, never let through a drain.
+        EndMessage();
         if (!_messages.TryBegin())
         {
             return false;

@@ -78,7 +78,8 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     /// </summary>
     private async ValueTask SayGoodbyeIfStoppedAsync()
     {
-        if (!_serverStopping.IsCancellationRequested || _saidGoodbye || _clientLeft || Volatile.Read(ref _ended) == 1)
+        // IsClosing: a 421 of the filter's went out (a reply of several lines starts "421-").
+        if (!_serverStopping.IsCancellationRequested || _saidGoodbye || _session.IsClosing || _clientLeft || Volatile.Read(ref _ended) == 1)
         {
             return;
         }

@@ -29,8 +29,8 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6014, Level = LogLevel.Information, Message = "session {Session}: the server stops; answered 421 4.3.2 in place of SmtpServer's {Own}")]
     public static partial void ClosedAtStop(ILogger logger, Guid session, string own);
 
-    [LoggerMessage(EventId = 6016, Level = LogLevel.Information, Message = "session {Session}: {What} answered 421 4.3.2 as the server drains: no new message starts, the client tries again later")]
-    public static partial void RefusedAtStop(ILogger logger, Guid session, string what);
+    [LoggerMessage(EventId = 6016, Level = LogLevel.Information, Message = "session {Session}: {What} answered {Reply} as the server drains: no new message starts, the client tries again later")]
+    public static partial void RefusedAtStop(ILogger logger, Guid session, string what, string reply);
 
     [LoggerMessage(EventId = 6015, Level = LogLevel.Warning, Message = "session {Session}: message {QueueId} has {Hops} Received fields, with this server's {Limit} or more (hopcount_limit): a mail loop; answered 554 5.4.0 Error: too many hops")]
     public static partial void TooManyHops(ILogger logger, Guid session, string queueId, int hops, int limit);

@@ -1,3 +1,4 @@
+using Moq;
 using SpamFilterMilter.SmtpServer;
 
 namespace SpamFilterMilter.SmtpServer.Tests;
@@ -63,8 +64,8 @@ public class SmtpServerStoppingTests
         var reply = client.SendMessageAsync(Message);
         await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
+        Assert.That(server.MessagesInFlight, Is.EqualTo(1));
         var drain = server.DrainAsync();
-        await Task.Delay(200);
         Assert.That(drain.IsCompleted, Is.False, "the drain waits for the message under way");
         store.Release.SetResult();
 
@@ -86,12 +87,8 @@ public class SmtpServerStoppingTests
     public async Task A_new_message_while_the_server_drains_is_answered_421_logged_once_and_never_reaches_the_filter()
     {
         var logs = new CapturedLogs();
-        var filters = 0;
-        var server = await FilteringServer.StartAsync(_ =>
-        {
-            Interlocked.Increment(ref filters);
-            return FilterSessionMock.ContinuingEverywhere().Object;
-        }, new MemoryStore(), logs: logs);
+        var filter = FilterSessionMock.ContinuingEverywhere();
+        var server = await FilteringServer.StartAsync(_ => filter.Object, new MemoryStore(), logs: logs);
         await using var client = await SmtpLineClient.ConnectAsync(server.Port);
         await client.SendAsync("EHLO client.example");
 
@@ -104,9 +101,28 @@ public class SmtpServerStoppingTests
             Assert.That(noop.Code, Is.EqualTo(250), "a session without a message goes on until it starts one");
             Assert.That(mail.Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"));
             Assert.That(await client.IsClosedByServerAsync(), Is.True, "a 421 closes the session");
-            Assert.That(logs.Entries.Count(e => e.EventId.Id == 6016), Is.EqualTo(1));
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 6016).Message, Does.Contain("MAIL answered \"421 4.3.2 Service shutting down, try again later\""));
             Assert.That(server.MessagesInFlight, Is.Zero);
         });
+        filter.Verify(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>?>(), It.IsAny<CancellationToken>()), Times.Never);
+        await server.DisposeAsync();
+    }
+
+    [Test]
+    public async Task A_MAIL_the_filter_refuses_is_no_message_under_way_for_the_drain()
+    {
+        var filter = FilterSessionMock.ContinuingEverywhere();
+        filter.Setup(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>?>(), It.IsAny<CancellationToken>()))
+            .ReturnsAsync(new StageDecision { Stage = FilterStage.Mail, Action = FilterAction.Reject, Reply = new SmtpReply(550, "5.7.1", "no thanks") });
+        var server = await FilteringServer.StartAsync(_ => filter.Object, new MemoryStore());
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var mail = await client.SendAsync("MAIL FROM:<a@example.org>");
+
+        Assert.That(mail.Text, Is.EqualTo("550 5.7.1 no thanks"));
+        Assert.That(server.MessagesInFlight, Is.Zero);
+        Assert.That(await server.DrainAsync().WaitAsync(TimeSpan.FromSeconds(10)), Is.True);
         await server.DisposeAsync();
     }
 
@@ -137,9 +153,9 @@ public class SmtpServerStoppingTests
     {
         var server = await FilteringServer.StartAsync(null, new MemoryStore());
         await using var client = await InMessageAsync(server);
+        Assert.That(server.MessagesInFlight, Is.EqualTo(1), "MAIL accepted: a message is under way");
         var drain = server.DrainAsync();
-        await Task.Delay(100);
-        Assert.That(drain.IsCompleted, Is.False, "MAIL accepted: a message is under way");
+        Assert.That(drain.IsCompleted, Is.False);
 
         var reset = await client.SendAsync("RSET"); // SmtpServer refuses EHLO within a transaction (501): only RSET ends it
 
@@ -153,6 +169,7 @@ public class SmtpServerStoppingTests
     {
         var server = await FilteringServer.StartAsync(null, new MemoryStore());
         var client = await InMessageAsync(server);
+        Assert.That(server.MessagesInFlight, Is.EqualTo(1));
         var drain = server.DrainAsync();
 
         await client.DisposeAsync();
@@ -207,6 +224,30 @@ public class SmtpServerStoppingTests
             Assert.That(logs.Entries.Count(e => e.EventId.Id == 6013), Is.EqualTo(1), "one line for the message given up");
         });
         Assert.That(await client.IsClosedByServerAsync(), Is.True, "a 421 closes the session");
+    }
+
+    [Test]
+    public async Task A_session_the_stop_ends_between_two_commands_is_told_421_not_closed_in_silence()
+    {
+        // The store finishes its message after the server stopped: SmtpServer writes the 250, then finds its token
+        // cancelled before it reads the next command and ends the session without a word of its own.
+        var store = new GatedStore();
+        var logs = new CapturedLogs();
+        var server = await FilteringServer.StartAsync(null, store, logs: logs);
+        await using var client = await InMessageAsync(server);
+        await client.SendAsync("DATA");
+        var reply = client.SendMessageAsync(Message);
+        await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var stopping = server.DisposeAsync().AsTask();
+        store.Release.SetResult();
+
+        Assert.That((await reply.WaitAsync(TimeSpan.FromSeconds(10))).Code, Is.EqualTo(250), "the message was stored: its 250 still goes out");
+        var next = await client.SendAsync("NOOP").WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(next.Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"));
+        Assert.That(await client.IsClosedByServerAsync(), Is.True);
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(logs.Entries.Count(e => e.EventId.Id == 6014), Is.EqualTo(1), "said once");
     }
 
     [Test]
