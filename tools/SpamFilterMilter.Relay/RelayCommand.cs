@@ -77,11 +77,19 @@ internal static class RelayCommand
                 ? seconds
                 : Refuse<int>(result, $"--shutdown-timeout: {result.Tokens.Single().Value}: 0 to 3600 seconds."),
         };
-        var metrics = new Option<IPEndPoint?>("--metrics")
+        var metricsOtlp = new Option<Uri?>("--metrics-otlp")
         {
-            Description = "Serve the milters' metrics for Prometheus at http://ADDRESS:PORT/metrics (e.g. 127.0.0.1:9464).",
-            CustomParser = result => IPEndPoint.TryParse(result.Tokens.Single().Value, out var endPoint) && endPoint.Port > 0 ? endPoint
-                : Refuse<IPEndPoint>(result, $"--metrics: \"{result.Tokens.Single().Value}\" is not address:port."),
+            Description = "Send the milters' metrics by OTLP over HTTP to this URL (an OpenTelemetry Collector's http://127.0.0.1:4318/v1/metrics, or Prometheus's /api/v1/otlp/v1/metrics).",
+            CustomParser = result => Uri.TryCreate(result.Tokens.Single().Value, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" ? url
+                : Refuse<Uri>(result, $"--metrics-otlp: \"{result.Tokens.Single().Value}\" is not an http:// or https:// URL."),
+        };
+        var metricsInterval = new Option<int>("--metrics-interval")
+        {
+            Description = "Seconds between two sendings of --metrics-otlp.",
+            DefaultValueFactory = _ => 60,
+            CustomParser = result => int.TryParse(result.Tokens.Single().Value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds is >= 1 and <= 3600
+                ? seconds
+                : Refuse<int>(result, $"--metrics-interval: {result.Tokens.Single().Value}: 1 to 3600 seconds."),
         };
         var sampleMilter = new Option<bool>("--sample-milter") { Description = $"Also start the bundled sample milter on {SampleMilterEndPoint}, where etc/milter.opt points." };
         var verbose = new Option<bool>("--verbose") { Description = "Log each message's slots, verdicts and actions (Debug)." };
@@ -90,7 +98,7 @@ internal static class RelayCommand
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
             listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, maildir, quarantine, maxSize,
-            shutdownTimeout, metrics, sampleMilter, verbose,
+            shutdownTimeout, metricsOtlp, metricsInterval, sampleMilter, verbose,
         };
         command.Validators.Add(result =>
         {
@@ -125,7 +133,8 @@ internal static class RelayCommand
                 MaxMessageSize = result.GetValue(maxSize),
                 NextHopTimeout = TimeSpan.FromSeconds(result.GetValue(nextHopTimeout)),
                 ShutdownTimeout = TimeSpan.FromSeconds(result.GetValue(shutdownTimeout)),
-                Metrics = result.GetValue(metrics),
+                MetricsOtlp = result.GetValue(metricsOtlp),
+                MetricsInterval = TimeSpan.FromSeconds(result.GetValue(metricsInterval)),
             };
             return RunAsync(settings, result.GetValue(sampleMilter), result.GetValue(verbose), output, error, cancellationToken);
         });
@@ -177,6 +186,7 @@ internal static class RelayCommand
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var hurry = new CancellationTokenSource();
         var why = "stop requested";
+        var signals = 0;
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         SampleMilterServer? milter = null;
@@ -202,8 +212,8 @@ internal static class RelayCommand
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"sample milter listening on {milter.EndPoint}")).ConfigureAwait(false);
             }
 
-            // The server's own token is the hurried one: the first signal drains (below), it does not cut messages off.
-            relay = await RelayServer.StartAsync(options, logging, hurry.Token).ConfigureAwait(false);
+            // No token for the server itself: a signal drains it (below), which cancels it after the drain.
+            relay = await RelayServer.StartAsync(options, logging, CancellationToken.None).ConfigureAwait(false);
         }
         catch (SpamFilterConfigurationException e)
         {
@@ -255,14 +265,16 @@ internal static class RelayCommand
         void Stop(PosixSignalContext signal)
         {
             signal.Cancel = true; // not the default action: the relay ends by itself once stopped
-            if (stopping.IsCancellationRequested)
+            // Each signal comes on a thread of its own: two at once still count as two. The cancellations run their
+            // callbacks on the thread pool, not on the signal's thread.
+            if (Interlocked.Increment(ref signals) > 1 || stopping.IsCancellationRequested)
             {
-                hurry.Cancel(); // the second: the administrator will not wait
+                _ = hurry.CancelAsync(); // the second: the administrator will not wait
                 return;
             }
 
             why = signal.Signal == PosixSignal.SIGINT ? "SIGINT" : "SIGTERM";
-            stopping.Cancel();
+            _ = stopping.CancelAsync();
         }
     }
 

@@ -8,7 +8,7 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "listening on {Endpoint} as {ServerName}; option.dat {OptionFile}: {Slots} slot(s); messages go to {Target}")]
     public static partial void Listening(ILogger logger, string endpoint, string serverName, string optionFile, int slots, string target);
 
-    [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "stopping ({Why}): new connections and messages are answered 421 4.3.2 (their clients try again later); {Count} message(s) under way may finish within {Seconds} s (a second {Why} stops at once)")]
+    [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "stopping ({Why}): new connections and messages are answered 421 4.3.2 (their clients try again later); {Count} message(s) under way may finish within {Seconds} s (a second SIGTERM or SIGINT stops at once)")]
     public static partial void Stopping(ILogger logger, string why, int count, double seconds);
 
     [LoggerMessage(EventId = 7007, Level = LogLevel.Information, Message = "every message under way has finished; closing the sessions")]
@@ -36,8 +36,8 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "next hop {NextHop} not available: {Cause}; the client is told to try again later")]
     public static partial void NextHopUnavailable(ILogger logger, string nextHop, string cause);
 
-    [LoggerMessage(EventId = 7009, Level = LogLevel.Information, Message = "serving the milters' metrics for Prometheus at {Url}")]
-    public static partial void ServingMetrics(ILogger logger, string url);
+    [LoggerMessage(EventId = 7009, Level = LogLevel.Information, Message = "sending the milters' metrics by OTLP to {Url} every {Seconds} s")]
+    public static partial void SendingMetrics(ILogger logger, string url, double seconds);
 
     [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "SIGHUP: reading option.dat and the slots' option files again")]
     public static partial void ReloadRequested(ILogger logger);

@@ -54,8 +54,11 @@ internal sealed record RelayOptions
     /// </summary>
     public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(20);
 
-    /// <summary>Where the milters' metrics are served to Prometheus (<c>--metrics</c>, at <c>/metrics</c>); null: nowhere.</summary>
-    public IPEndPoint? Metrics { get; init; }
+    /// <summary>Where the milters' metrics are sent by OTLP over HTTP (<c>--metrics-otlp</c>); null: nowhere.</summary>
+    public Uri? MetricsOtlp { get; init; }
+
+    /// <summary>How often they are sent (<c>--metrics-interval</c>).</summary>
+    public TimeSpan MetricsInterval { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>How long a stop waits for the messages under way to finish (<c>--shutdown-timeout</c>; zero: not at all).</summary>
     public TimeSpan ShutdownTimeout { get; init; } = DefaultShutdownTimeout;

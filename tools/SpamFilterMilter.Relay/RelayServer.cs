@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry;
+using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using SmtpServer;
 using SmtpServer.Net;
@@ -77,17 +78,7 @@ internal sealed class RelayServer : IAsyncDisposable
             throw SpamFilterConfigurationException.Combine([.. problems.SelectMany(p => p.MoreProblems.Prepend(p))]);
         }
 
-        MeterProvider? metrics;
-        try
-        {
-            metrics = options.Metrics is { } at ? ServeMetrics(at, logger) : null;
-        }
-        catch
-        {
-            await host.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
+        var metrics = options.MetricsOtlp is { } url ? SendMetrics(url, options.MetricsInterval, logger) : null;
         var listeners = new EndpointListenerFactory();
         var started = new TaskCompletionSource<IReadOnlyList<IPEndPoint>>(TaskCreationOptions.RunContinuationsAsynchronously);
         var listening = new List<IPEndPoint>();
@@ -143,33 +134,25 @@ internal sealed class RelayServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Serves the plug-in's meter (docs/operations.md, Metrics) in Prometheus's text format at <c>/metrics</c> on
-    /// <paramref name="at"/>, through the OpenTelemetry SDK's own exporter. The meter is named here rather than taken
-    /// from the plug-in's <c>MilterMetrics.MeterName</c>: the plug-in is loaded by path, never referenced.
+    /// Sends the plug-in's meter (docs/operations.md, Metrics) by OTLP over HTTP (protobuf) to <paramref name="url"/>
+    /// every <paramref name="interval"/>, through the OpenTelemetry SDK's exporter; whatever the receiver answers is
+    /// the SDK's to log, never the relay's to fail over. The meter is named here rather than taken from the plug-in's
+    /// <c>MilterMetrics.MeterName</c>: the plug-in is loaded by path, never referenced.
     /// </summary>
-    private static MeterProvider ServeMetrics(IPEndPoint at, ILogger logger)
+    private static MeterProvider SendMetrics(Uri url, TimeSpan interval, ILogger logger)
     {
-        var host = at.Address.Equals(IPAddress.Any) || at.Address.Equals(IPAddress.IPv6Any) ? "+"
-            : at.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{at.Address}]" : at.Address.ToString();
-        var prefix = $"http://{host}:{at.Port}/";
-        try
-        {
-            var provider = Sdk.CreateMeterProviderBuilder()
-                .AddMeter("SpamFilterMilter")
-                .AddPrometheusHttpListener(exporter =>
-                {
-                    exporter.Host = host;
-                    exporter.Port = at.Port;
-                })
-                .Build();
-            RelayLog.ServingMetrics(logger, prefix + "metrics");
-            return provider;
-        }
-        catch (Exception e) when (e is HttpListenerException or System.Net.Sockets.SocketException or InvalidOperationException)
-        {
-            // The exporter wraps the listener's own error ("Address already in use") in words of its own.
-            throw new InvalidOperationException($"cannot serve metrics on --metrics {at}: {(e.InnerException ?? e).Message}", e);
-        }
+        var provider = Sdk.CreateMeterProviderBuilder()
+            .AddMeter("SpamFilterMilter")
+            .AddOtlpExporter((exporter, reader) =>
+            {
+                exporter.Endpoint = url; // the whole URL: set here, the SDK adds no /v1/metrics of its own
+                exporter.Protocol = OtlpExportProtocol.HttpProtobuf;
+                exporter.TimeoutMilliseconds = 5000; // also the last sending's, at a stop: a receiver that is down holds it no longer
+                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)interval.TotalMilliseconds;
+            })
+            .Build();
+        RelayLog.SendingMetrics(logger, url.ToString(), interval.TotalSeconds);
+        return provider;
     }
 
     /// <summary>

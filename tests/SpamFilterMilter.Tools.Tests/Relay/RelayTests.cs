@@ -51,7 +51,7 @@ public class RelayTests : TempFolderTest
     }
 
     private Task<RelayServer> StartAsync(string optionFile, string? nextHop = null, bool toMaildir = false, CapturedLogs? logs = null, IPEndPoint[]? listen = null,
-        IPEndPoint? metrics = null) =>
+        Uri? metricsOtlp = null) =>
         RelayServer.StartAsync(new RelayOptions
         {
             Listen = listen ?? [new IPEndPoint(IPAddress.Loopback, 0)],
@@ -63,7 +63,8 @@ public class RelayTests : TempFolderTest
             NextHop = toMaildir ? null : NextHop.TryParse(nextHop ?? $"127.0.0.1:{_sink.Port}"),
             Maildir = toMaildir ? Path.Combine(Folder.Path, "mail") : null,
             Quarantine = Path.Combine(Folder.Path, "quarantine"),
-            Metrics = metrics,
+            MetricsOtlp = metricsOtlp,
+            MetricsInterval = TimeSpan.FromSeconds(1),
         }, logs ?? new CapturedLogs(), default);
 
     private static string Sample(string name) => Repository.Path("etc/samples/" + name);
@@ -240,39 +241,48 @@ public class RelayTests : TempFolderTest
     }
 
     [Test]
-    public async Task With_metrics_the_relay_serves_the_milters_counters_and_histograms_to_Prometheus()
+    public async Task With_metrics_otlp_the_relay_sends_the_milters_counters_and_histograms_to_the_receiver()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync();
         var port = FreePort();
+        using var receiver = new HttpListener();
+        receiver.Prefixes.Add($"http://127.0.0.1:{port}/");
+        receiver.Start();
         var logs = new CapturedLogs();
-        await using var relay = await StartAsync(EveryMessageFor(milter.Port), toMaildir: true, logs: logs, metrics: new IPEndPoint(IPAddress.Loopback, port));
+        var url = new Uri($"http://127.0.0.1:{port}/v1/metrics");
+        await using var relay = await StartAsync(EveryMessageFor(milter.Port), toMaildir: true, logs: logs, metricsOtlp: url);
         await using (var client = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port))
         {
             Assert.That((await client.SendMailAsync(Sender, [Bob], "Subject: counted\r\n\r\nbody\r\n")).Code, Is.EqualTo(250));
         }
 
-        using var http = new HttpClient();
-        var scraped = await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"));
+        // OTLP's protobuf carries every name as UTF-8: the first export that holds the message counter is the one.
+        var (path, contentType, body) = await ReceiveAsync(receiver, "spamfilter.milter.client.messages").WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Multiple(() =>
         {
-            Assert.That(scraped, Does.Match(@"(?m)^spamfilter_milter_client_messages_total\{[^}]*spamfilter_milter_verdict=""default""[^}]*\} 1(\.0)?( \d+)?$"), scraped);
-            Assert.That(scraped, Does.Contain("spamfilter_milter_client_stage_duration_seconds_bucket{"));
-            Assert.That(scraped, Does.Contain($"server_port=\"{milter.Port}\""));
-            Assert.That(logs.Entries.Single(e => e.EventId.Id == 7009).Message, Is.EqualTo($"serving the milters' metrics for Prometheus at http://127.0.0.1:{port}/metrics"));
+            Assert.That((path, contentType), Is.EqualTo(("/v1/metrics", "application/x-protobuf")));
+            Assert.That(body, Does.Contain("spamfilter.milter.client.stage.duration").And.Contain("spamfilter.milter.verdict").And.Contain("default"));
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 7009).Message, Is.EqualTo($"sending the milters' metrics by OTLP to {url} every 1 s"));
         });
     }
 
-    [Test]
-    public async Task Metrics_on_a_port_already_taken_stop_the_relay_at_its_start_with_the_reason()
+    /// <summary>Answers every OTLP request 200 until one whose body holds <paramref name="wanted"/>; returns it (the body as Latin-1).</summary>
+    private static async Task<(string Path, string? ContentType, string Body)> ReceiveAsync(HttpListener receiver, string wanted)
     {
-        using var taken = new TcpListener(IPAddress.Loopback, 0);
-        taken.Start();
-        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
-
-        var failure = Assert.ThrowsAsync<InvalidOperationException>(() => StartAsync(EveryMessageFor(1), toMaildir: true, metrics: new IPEndPoint(IPAddress.Loopback, port)));
-
-        Assert.That(failure!.Message, Does.StartWith($"cannot serve metrics on --metrics 127.0.0.1:{port}: ").And.Contain("in use"));
+        while (true)
+        {
+            var context = await receiver.GetContextAsync();
+            using var buffer = new MemoryStream();
+            await context.Request.InputStream.CopyToAsync(buffer);
+            context.Response.StatusCode = 200;
+            context.Response.Close();
+            var body = Encoding.Latin1.GetString(buffer.ToArray());
+            if (body.Contains(wanted, StringComparison.Ordinal))
+            {
+                return (context.Request.Url!.AbsolutePath, context.Request.ContentType, body);
+            }
+        }
     }
 
     private static int FreePort()
