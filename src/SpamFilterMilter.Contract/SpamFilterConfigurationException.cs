@@ -34,6 +34,9 @@ public sealed class SpamFilterConfigurationException : Exception
     /// </summary>
     public IReadOnlyList<SpamFilterConfigurationException> MoreProblems { get; private init; } = [];
 
+    /// <summary>This problem, then every one in <see cref="MoreProblems"/>: what to report, one line each.</summary>
+    public IReadOnlyList<SpamFilterConfigurationException> AllProblems => [this, .. MoreProblems];
+
     /// <summary>
     /// The first of <paramref name="problems"/>, carrying the others as <see cref="MoreProblems"/>; what a reader that
     /// reads on after a bad line throws.

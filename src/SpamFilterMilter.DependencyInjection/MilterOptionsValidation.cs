@@ -21,7 +21,7 @@ internal sealed class MilterOptionsValidation : IValidateOptions<MilterOptions>
         }
         catch (SpamFilterConfigurationException e)
         {
-            return ValidateOptionsResult.Fail([e.Message, .. e.MoreProblems.Select(p => p.Message)]);
+            return ValidateOptionsResult.Fail(e.AllProblems.Select(p => p.Message));
         }
     }
 }

@@ -49,7 +49,7 @@ public class OptionFileTests : TempFolderTest
     {
         var error = Assert.Throws<SpamFilterConfigurationException>(() => OptionFile.Parse("A=1\nno equals\nB=2\n=3\na=4\n", "m.opt"))!;
 
-        Assert.That(error.MoreProblems.Prepend(error).Select(e => (e.Line, e.Option, e.Problem)), Is.EqualTo(new[]
+        Assert.That(error.AllProblems.Select(e => (e.Line, e.Option, e.Problem)), Is.EqualTo(new[]
         {
             (2, (string?)null, "expected option=value, but the line has no '=' (its text is not shown: it may hold a password)"),
             (4, null, "the option name before '=' is empty"),
@@ -66,6 +66,7 @@ public class OptionFileTests : TempFolderTest
 
         Assert.That(error.Line, Is.EqualTo(2));
         Assert.That(error.MoreProblems, Is.Empty);
+        Assert.That(error.AllProblems, Is.EqualTo(new[] { error }));
     }
 
     [Test]

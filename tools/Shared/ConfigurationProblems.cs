@@ -11,7 +11,7 @@ internal static class ConfigurationProblems
     /// <summary>Writes <paramref name="problem"/> and every other problem it carries to <paramref name="error"/>.</summary>
     public static async Task WriteAsync(SpamFilterConfigurationException problem, TextWriter error)
     {
-        foreach (var each in problem.MoreProblems.Prepend(problem))
+        foreach (var each in problem.AllProblems)
         {
             await error.WriteLineAsync(each.Message).ConfigureAwait(false);
         }

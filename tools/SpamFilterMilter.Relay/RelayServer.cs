@@ -75,7 +75,7 @@ internal sealed class RelayServer : IAsyncDisposable
             // The host library would run on and fail that slot's messages; the relay refuses to start, as a reload refuses
             // the same file, so that a service manager sees the mistake at once: every slot's, each of its bad lines.
             await host.DisposeAsync().ConfigureAwait(false);
-            throw SpamFilterConfigurationException.Combine([.. problems.SelectMany(p => p.MoreProblems.Prepend(p))]);
+            throw SpamFilterConfigurationException.Combine([.. problems.SelectMany(p => p.AllProblems)]);
         }
 
         var metrics = options.MetricsOtlp is { } url ? SendMetrics(url, options.MetricsInterval, logger) : null;

@@ -98,7 +98,7 @@ public static class ConfigurationCheck
 
     /// <summary>A finding for <paramref name="e"/> and one for each other bad line found in the same reading.</summary>
     private static IEnumerable<ConfigurationFinding> ProblemsOf(SpamFilterConfigurationException e, int slot = 0) =>
-        e.MoreProblems.Prepend(e).Select(p => new ConfigurationFinding(FindingKind.Problem, p.Problem, p.FilePath, p.Line, p.Option, slot));
+        e.AllProblems.Select(p => new ConfigurationFinding(FindingKind.Problem, p.Problem, p.FilePath, p.Line, p.Option, slot));
 
     /// <summary>The directory as the host would open it: a DIRECTORY_FILE read, an LDAP_*OPTINX option with a directory to ask.</summary>
     private static async Task CheckDirectoryAsync(SpamFilterHostOptions options, List<ConfigurationFinding> findings, bool reach, CancellationToken cancellationToken)

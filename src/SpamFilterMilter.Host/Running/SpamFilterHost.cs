@@ -151,7 +151,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
                 }
 
                 // Every wrong line, each on a line of its own: a file read on past its first problem carries the others.
-                var every = errors.SelectMany(error => error.MoreProblems.Prepend(error)).ToList();
+                var every = errors.SelectMany(error => error.AllProblems).ToList();
                 foreach (var error in every)
                 {
                     HostLog.ReloadRefused(_logger, before.Options.FilePath, error.Message);
