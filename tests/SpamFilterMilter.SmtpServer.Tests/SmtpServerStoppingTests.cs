@@ -239,8 +239,9 @@ public class SmtpServerStoppingTests
         var reply = client.SendMessageAsync(Message);
         await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
-        var stopping = server.DisposeAsync().AsTask();
+        await server.CancelAsync(); // every session's token is cancelled once this returns
         store.Release.SetResult();
+        var stopping = server.DisposeAsync().AsTask();
 
         Assert.That((await reply.WaitAsync(TimeSpan.FromSeconds(10))).Code, Is.EqualTo(250), "the message was stored: its 250 still goes out");
         var next = await client.SendAsync("NOOP").WaitAsync(TimeSpan.FromSeconds(10));

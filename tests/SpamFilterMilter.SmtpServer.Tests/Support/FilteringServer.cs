@@ -58,6 +58,9 @@ public sealed class FilteringServer : IAsyncDisposable
     /// <summary>How many messages are under way.</summary>
     public int MessagesInFlight => _filtering.MessagesInFlight;
 
+    /// <summary>Cancels the server's token and returns once every session's token is cancelled too (its sessions not ended yet).</summary>
+    public Task CancelAsync() => _stop.CancelAsync();
+
     /// <summary>Waits until every session that ended has closed its filter session.</summary>
     public Task SessionsClosedAsync() => _filtering.DisposeAsync().AsTask();
 
