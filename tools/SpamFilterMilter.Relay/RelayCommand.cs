@@ -187,10 +187,10 @@ internal static class RelayCommand
         using var hurry = new CancellationTokenSource();
         var why = "stop requested";
         var signals = 0;
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         SampleMilterServer? milter = null;
         RelayServer? relay = null;
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         var reloadAfterStart = 0; // a SIGHUP while the relay still starts: the files may have changed after it read them
         // The administrator's habit, as with Postfix and sendmail: SIGHUP reads the configuration again. Registered
         // before the start, which loads plug-ins for a while, so that an early SIGHUP cannot end the process.
@@ -274,6 +274,11 @@ internal static class RelayCommand
             }
 
             why = signal.Signal == PosixSignal.SIGINT ? "SIGINT" : "SIGTERM";
+            if (Volatile.Read(ref relay) is null)
+            {
+                RelayLog.StopDuringStart(logger, why); // loading the plug-ins may take a while: say it was heard
+            }
+
             _ = stopping.CancelAsync();
         }
     }

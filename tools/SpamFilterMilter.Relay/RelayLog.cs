@@ -17,6 +17,9 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7008, Level = LogLevel.Warning, Message = "{Count} message(s) still under way {When}: answered 421 4.3.2, their clients try again later; closing the sessions")]
     public static partial void DrainCut(ILogger logger, int count, string when);
 
+    [LoggerMessage(EventId = 7012, Level = LogLevel.Information, Message = "{Why} while starting: the relay stops as soon as its plug-ins are loaded")]
+    public static partial void StopDuringStart(ILogger logger, string why);
+
     [LoggerMessage(EventId = 7006, Level = LogLevel.Information, Message = "stopped")]
     public static partial void Stopped(ILogger logger);
 
