@@ -54,15 +54,23 @@ public class SmtpServerStoppingTests
         return client;
     }
 
+    /// <summary>A client whose message <paramref name="entered"/>'s store holds: sent to its final dot, the reply still to come.</summary>
+    private static async Task<(SmtpLineClient Client, Task<ClientReply> Reply)> HeldAsync(FilteringServer server, TaskCompletionSource entered)
+    {
+        var client = await InMessageAsync(server);
+        await client.SendAsync("DATA");
+        var reply = client.SendMessageAsync(Message);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        return (client, reply);
+    }
+
     [Test]
     public async Task A_message_under_way_when_the_server_drains_is_finished_and_stored_and_only_then_is_the_drain_over()
     {
         var store = new GatedStore();
         var server = await FilteringServer.StartAsync(null, store);
-        await using var client = await InMessageAsync(server);
-        await client.SendAsync("DATA");
-        var reply = client.SendMessageAsync(Message);
-        await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var (client, reply) = await HeldAsync(server, store.Entered);
+        await using var _ = client;
 
         Assert.That(server.MessagesInFlight, Is.EqualTo(1));
         var drain = server.DrainAsync();
@@ -183,10 +191,8 @@ public class SmtpServerStoppingTests
     {
         var store = new HoldingStore();
         var server = await FilteringServer.StartAsync(null, store);
-        await using var client = await InMessageAsync(server);
-        await client.SendAsync("DATA");
-        var reply = client.SendMessageAsync(Message);
-        await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var (client, reply) = await HeldAsync(server, store.Entered);
+        await using var _ = client;
 
         using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
         var drained = await server.DrainAsync(deadline.Token).WaitAsync(TimeSpan.FromSeconds(10));
@@ -207,13 +213,8 @@ public class SmtpServerStoppingTests
         var store = new HoldingStore();
         var logs = new CapturedLogs();
         var server = await FilteringServer.StartAsync(null, store, logs: logs);
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
-        await client.SendAsync("RCPT TO:<b@example.org>");
-        await client.SendAsync("DATA");
-        var reply = client.SendMessageAsync(Message);
-        await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var (client, reply) = await HeldAsync(server, store.Entered);
+        await using var _ = client;
 
         await server.DisposeAsync();
 
@@ -234,10 +235,8 @@ public class SmtpServerStoppingTests
         var store = new GatedStore();
         var logs = new CapturedLogs();
         var server = await FilteringServer.StartAsync(null, store, logs: logs);
-        await using var client = await InMessageAsync(server);
-        await client.SendAsync("DATA");
-        var reply = client.SendMessageAsync(Message);
-        await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var (client, reply) = await HeldAsync(server, store.Entered);
+        await using var _ = client;
 
         await server.CancelAsync(); // every session's token is cancelled once this returns
         store.Release.SetResult();
