@@ -22,7 +22,9 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
 
     /// <summary>
     /// Hands the message over; null when the next hop took it, else the reply for the client: the next hop's refusal, or
-    /// <see cref="Unavailable"/> when it could not be reached or broke off (logged).
+    /// <see cref="Unavailable"/> when it could not be reached or broke off (logged). <paramref name="cancellationToken"/>
+    /// (the relay stopping) gives up only until the final dot is sent: after it the next hop's answer is waited for, up
+    /// to the timeout, since a 421 then would have the client send a message the next hop may already hold.
     /// </summary>
     public async Task<SmtpReply?> DeliverAsync(Envelope envelope, byte[] message, CancellationToken cancellationToken)
     {
@@ -30,7 +32,7 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
         deadline.CancelAfter(timeout);
         try
         {
-            await NextHopClient.DeliverAsync(await ResolveAsync(deadline.Token).ConfigureAwait(false), heloName, envelope, message, deadline.Token).ConfigureAwait(false);
+            await NextHopClient.DeliverAsync(await ResolveAsync(deadline.Token).ConfigureAwait(false), heloName, envelope, message, timeout, deadline.Token).ConfigureAwait(false);
             return null;
         }
         catch (NextHopException e) when (e.Code is >= 400 and < 600 && e.Lines.Count > 0)

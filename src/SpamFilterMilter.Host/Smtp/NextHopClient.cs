@@ -13,8 +13,18 @@ namespace SpamFilterMilter.Host.Smtp;
 /// </summary>
 public static class NextHopClient
 {
-    /// <summary>Delivers <paramref name="message"/> (CRLF line ends) to <paramref name="nextHop"/>; throws <see cref="NextHopException"/> when it refuses.</summary>
-    public static async Task DeliverAsync(EndPoint nextHop, string heloName, Envelope envelope, ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default)
+    /// <summary>RFC 5321 §4.5.3.2.6: how long a client waits for the answer to the final dot, unless told otherwise.</summary>
+    public static readonly TimeSpan DefaultEndOfDataTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Delivers <paramref name="message"/> (CRLF line ends) to <paramref name="nextHop"/>; throws
+    /// <see cref="NextHopException"/> when it refuses. <paramref name="cancellationToken"/> gives up until the message's
+    /// final dot is sent; from then on the next hop may have taken the message, and giving up would have it sent again
+    /// (RFC 1047), so its answer is waited for whatever the token says, up to <paramref name="endOfDataTimeout"/>
+    /// (default <see cref="DefaultEndOfDataTimeout"/>). A QUIT that fails after the message was taken changes nothing.
+    /// </summary>
+    public static async Task DeliverAsync(EndPoint nextHop, string heloName, Envelope envelope, ReadOnlyMemory<byte> message, TimeSpan? endOfDataTimeout = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(nextHop);
         ArgumentNullException.ThrowIfNull(envelope);
@@ -34,8 +44,16 @@ public static class NextHopClient
 
         await CommandAsync(stream, reader, "DATA", 3, cancellationToken).ConfigureAwait(false);
         await stream.WriteAsync(DotStuffed(message.Span), cancellationToken).ConfigureAwait(false);
-        await Expect(reader, "end of data", 2, cancellationToken).ConfigureAwait(false);
-        await CommandAsync(stream, reader, "QUIT", 2, cancellationToken).ConfigureAwait(false);
+        using var answer = new CancellationTokenSource(endOfDataTimeout ?? DefaultEndOfDataTimeout);
+        await Expect(reader, "end of data", 2, answer.Token).ConfigureAwait(false);
+        try
+        {
+            await CommandAsync(stream, reader, "QUIT", 2, answer.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NextHopException or IOException or SocketException or OperationCanceledException)
+        {
+            // The message is the next hop's: a refused QUIT or a connection gone after it is no reason to send it again.
+        }
     }
 
     /// <summary>

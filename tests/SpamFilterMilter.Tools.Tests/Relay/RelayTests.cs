@@ -240,6 +240,93 @@ public class RelayTests : TempFolderTest
         await milter.WaitAsync(TimeSpan.FromSeconds(15));
     }
 
+    /// <summary>
+    /// A next hop that takes each message and holds its answer to the final dot until <paramref name="release"/>
+    /// completes (a disk that is slow to sync, say): counts the messages whose final dot it received.
+    /// </summary>
+    private sealed class SlowNextHop : IDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private int _messages;
+
+        public SlowNextHop(Task release)
+        {
+            _listener.Start();
+            _ = Task.Run(async () =>
+            {
+                using var connection = await _listener.AcceptTcpClientAsync();
+                using var stream = connection.GetStream();
+                using var reader = new StreamReader(stream, Encoding.ASCII);
+                await stream.WriteAsync("220 hop.example ESMTP\r\n"u8.ToArray());
+                var inData = false;
+                while (await reader.ReadLineAsync() is { } line)
+                {
+                    string? reply = null;
+                    if (inData)
+                    {
+                        if (line == ".")
+                        {
+                            inData = false;
+                            Interlocked.Increment(ref _messages);
+                            DotReceived.TrySetResult();
+                            await release;
+                            reply = "250 2.0.0 Ok: queued";
+                        }
+                    }
+                    else if (line.StartsWith("DATA", StringComparison.OrdinalIgnoreCase))
+                    {
+                        inData = true;
+                        reply = "354 go ahead";
+                    }
+                    else
+                    {
+                        reply = line.StartsWith("QUIT", StringComparison.OrdinalIgnoreCase) ? "221 bye" : "250 ok";
+                    }
+
+                    if (reply is not null)
+                    {
+                        await stream.WriteAsync(Encoding.ASCII.GetBytes(reply + "\r\n"));
+                    }
+                }
+            });
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public TaskCompletionSource DotReceived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Messages => Volatile.Read(ref _messages);
+
+        public void Dispose() => _listener.Dispose();
+    }
+
+    [Test]
+    public async Task A_message_whose_final_dot_reached_the_next_hop_is_answered_with_its_reply_even_past_the_stops_wait_never_421_and_sent_twice()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var hop = new SlowNextHop(release.Task);
+        var logs = new CapturedLogs();
+        var relay = await StartAsync(EveryMessageFor(milter.Port), nextHop: $"127.0.0.1:{hop.Port}", logs: logs);
+        await using var client = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port);
+        var reply = client.SendMailAsync(Sender, [Bob], "Subject: taken\r\n\r\nbody\r\n");
+        await hop.DotReceived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var stop = relay.StopAsync("SIGTERM", TimeSpan.FromSeconds(0.3), CancellationToken.None); // the wait ends with the answer still to come
+        await Task.Delay(600);
+        release.SetResult();
+
+        var answer = await reply.WaitAsync(TimeSpan.FromSeconds(10));
+        await stop.WaitAsync(TimeSpan.FromSeconds(10));
+        await relay.DisposeAsync();
+        Assert.Multiple(() =>
+        {
+            Assert.That(answer.Text, Does.StartWith("250 2.0.0 Ok"), "the next hop has it: the client must not send it again");
+            Assert.That(hop.Messages, Is.EqualTo(1));
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 7008).Message, Does.StartWith("1 message(s) still under way after 0.3 s"));
+        });
+    }
+
     [Test]
     public async Task With_metrics_otlp_the_relay_sends_the_milters_counters_and_histograms_to_the_receiver()
     {

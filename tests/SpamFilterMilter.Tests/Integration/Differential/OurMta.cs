@@ -133,7 +133,7 @@ internal static class OurMta
             case Host.Running.Disposition.Deliver:
                 using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
                 {
-                    await NextHopClient.DeliverAsync(new IPEndPoint(IPAddress.Loopback, sink.Port), PostfixInstance.HostName, result.Envelope, result.Message, timeout.Token);
+                    await NextHopClient.DeliverAsync(new IPEndPoint(IPAddress.Loopback, sink.Port), PostfixInstance.HostName, result.Envelope, result.Message, cancellationToken: timeout.Token);
                 }
 
                 var dump = await SmtpSink.WaitForNewDumpAsync(sink.Folder, seen, TimeSpan.FromSeconds(10));
