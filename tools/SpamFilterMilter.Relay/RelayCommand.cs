@@ -80,7 +80,9 @@ internal static class RelayCommand
         var metricsOtlp = new Option<Uri?>("--metrics-otlp")
         {
             Description = "Send the milters' metrics by OTLP over HTTP to this URL (an OpenTelemetry Collector's http://127.0.0.1:4318/v1/metrics, or Prometheus's /api/v1/otlp/v1/metrics).",
-            CustomParser = result => Uri.TryCreate(result.Tokens.Single().Value, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" ? url
+            CustomParser = result => Uri.TryCreate(result.Tokens.Single().Value, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"
+                ? url.AbsolutePath != "/" ? url
+                    : Refuse<Uri>(result, $"--metrics-otlp: \"{result.Tokens.Single().Value}\" has no path: give the whole URL (a Collector's ends in /v1/metrics).")
                 : Refuse<Uri>(result, $"--metrics-otlp: \"{result.Tokens.Single().Value}\" is not an http:// or https:// URL."),
         };
         var metricsInterval = new Option<int>("--metrics-interval")
@@ -107,6 +109,11 @@ internal static class RelayCommand
                 result.AddError(result.GetResult(nextHop) is null
                     ? "Give one of --next-hop and --maildir: where the messages go."
                     : "Give one of --next-hop and --maildir, not both.");
+            }
+
+            if (result.GetResult(metricsInterval) is { Implicit: false } && result.GetResult(metricsOtlp) is null)
+            {
+                result.AddError("--metrics-interval: only with --metrics-otlp.");
             }
 
             if (result.GetValue(maxSize) < 0)

@@ -42,6 +42,9 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7009, Level = LogLevel.Information, Message = "sending the milters' metrics by OTLP to {Url} every {Seconds} s")]
     public static partial void SendingMetrics(ILogger logger, string url, double seconds);
 
+    [LoggerMessage(EventId = 7013, Level = LogLevel.Warning, Message = "metrics not sent to {Url}: {Problem} ({Skipped} more failure(s) since the last such line; at most one line every {Minutes} minutes)")]
+    public static partial void MetricsNotSent(ILogger logger, string url, string problem, int skipped, double minutes);
+
     [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "SIGHUP: reading option.dat and the slots' option files again")]
     public static partial void ReloadRequested(ILogger logger);
 }

@@ -49,8 +49,8 @@ internal sealed record RelayOptions
     public TimeSpan NextHopTimeout { get; init; } = DefaultNextHopTimeout;
 
     /// <summary>
-    /// How long a stop waits for the messages under way by default: within the 30 s etc/spamfilter-relay.service gives a
-    /// stop (<c>TimeoutStopSec</c>), with time left to close the sessions and the plug-ins.
+    /// How long a stop waits for the messages under way by default: within the 35 s etc/spamfilter-relay.service gives a
+    /// stop (<c>TimeoutStopSec</c>), with 10 s left for the last replies and the last metrics.
     /// </summary>
     public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(20);
 

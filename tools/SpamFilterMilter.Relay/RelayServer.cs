@@ -1,8 +1,5 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry;
-using OpenTelemetry.Exporter;
-using OpenTelemetry.Metrics;
 using SmtpServer;
 using SmtpServer.Net;
 using SpamFilterMilter.Contract;
@@ -25,10 +22,10 @@ internal sealed class RelayServer : IAsyncDisposable
     private readonly CancellationTokenSource _stop;
     private readonly Task _running;
     private readonly ILogger _logger;
-    private readonly MeterProvider? _metrics;
+    private readonly RelayMetrics? _metrics;
 
     private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints,
-        ILogger logger, MeterProvider? metrics)
+        ILogger logger, RelayMetrics? metrics)
     {
         _host = host;
         _logger = logger;
@@ -69,16 +66,19 @@ internal sealed class RelayServer : IAsyncDisposable
         var quarantine = new Maildir(options.Quarantine);
         maildir?.Prepare(); // a maildir that cannot be written stops the relay now, not every message later
         quarantine.Prepare();
+        // The metrics before the plug-ins: an up-down counter a plug-in sets as it starts (its servers' circuit breakers)
+        // would otherwise be missed, and read one less ever after.
+        var metrics = options.MetricsOtlp is { } url ? RelayMetrics.Start(url, options.MetricsInterval, logger) : null;
         var host = SpamFilterHost.Create(hostOptions, channels, loggerFactory: loggerFactory); // logs a slot it cannot load (5001)
         if (host.LoadProblems is { Count: > 0 } problems)
         {
             // The host library would run on and fail that slot's messages; the relay refuses to start, as a reload refuses
             // the same file, so that a service manager sees the mistake at once: every slot's, each of its bad lines.
             await host.DisposeAsync().ConfigureAwait(false);
+            metrics?.Dispose();
             throw SpamFilterConfigurationException.Combine([.. problems.SelectMany(p => p.AllProblems)]);
         }
 
-        var metrics = options.MetricsOtlp is { } url ? SendMetrics(url, options.MetricsInterval, logger) : null;
         var listeners = new EndpointListenerFactory();
         var started = new TaskCompletionSource<IReadOnlyList<IPEndPoint>>(TaskCreationOptions.RunContinuationsAsynchronously);
         var listening = new List<IPEndPoint>();
@@ -131,28 +131,6 @@ internal sealed class RelayServer : IAsyncDisposable
         RelayLog.Listening(logger, string.Join(" and ", endPoints), options.ServerName, hostOptions.FilePath, host.Slots.Count,
             nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
         return new RelayServer(host, filtering, stop, running, endPoints, logger, metrics);
-    }
-
-    /// <summary>
-    /// Sends the plug-in's meter (docs/operations.md, Metrics) by OTLP over HTTP (protobuf) to <paramref name="url"/>
-    /// every <paramref name="interval"/>, through the OpenTelemetry SDK's exporter; whatever the receiver answers is
-    /// the SDK's to log, never the relay's to fail over. The meter is named here rather than taken from the plug-in's
-    /// <c>MilterMetrics.MeterName</c>: the plug-in is loaded by path, never referenced.
-    /// </summary>
-    private static MeterProvider SendMetrics(Uri url, TimeSpan interval, ILogger logger)
-    {
-        var provider = Sdk.CreateMeterProviderBuilder()
-            .AddMeter("SpamFilterMilter")
-            .AddOtlpExporter((exporter, reader) =>
-            {
-                exporter.Endpoint = url; // the whole URL: set here, the SDK adds no /v1/metrics of its own
-                exporter.Protocol = OtlpExportProtocol.HttpProtobuf;
-                exporter.TimeoutMilliseconds = 5000; // also the last sending's, at a stop: a receiver that is down holds it no longer
-                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)interval.TotalMilliseconds;
-            })
-            .Build();
-        RelayLog.SendingMetrics(logger, url.ToString(), interval.TotalSeconds);
-        return provider;
     }
 
     /// <summary>

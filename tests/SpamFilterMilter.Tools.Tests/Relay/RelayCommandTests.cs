@@ -71,7 +71,9 @@ public partial class RelayCommandTests : TempFolderTest
     [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--next-hop-timeout", "0" }, "--next-hop-timeout: 0: 1 to 3600 seconds.")]
     [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--shutdown-timeout", "3601" }, "--shutdown-timeout: 3601: 0 to 3600 seconds.")]
     [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--metrics-otlp", "127.0.0.1:4318" }, "--metrics-otlp: \"127.0.0.1:4318\" is not an http:// or https:// URL.")]
-    [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--metrics-interval", "0" }, "--metrics-interval: 0: 1 to 3600 seconds.")]
+    [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--metrics-otlp", "http://h:4318/v1/metrics", "--metrics-interval", "0" }, "--metrics-interval: 0: 1 to 3600 seconds.")]
+    [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--metrics-interval", "10" }, "--metrics-interval: only with --metrics-otlp.")]
+    [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--metrics-otlp", "http://127.0.0.1:4318" }, "--metrics-otlp: \"http://127.0.0.1:4318\" has no path: give the whole URL (a Collector's ends in /v1/metrics).")]
     [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--shutdown-timeout", "soon" }, "--shutdown-timeout: soon: 0 to 3600 seconds.")]
     public void Wrong_usage_is_refused_with_the_reason(string[] args, string reason)
     {

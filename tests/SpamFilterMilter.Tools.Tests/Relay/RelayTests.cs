@@ -350,8 +350,40 @@ public class RelayTests : TempFolderTest
         {
             Assert.That((path, contentType), Is.EqualTo(("/v1/metrics", "application/x-protobuf")));
             Assert.That(body, Does.Contain("spamfilter.milter.client.stage.duration").And.Contain("spamfilter.milter.verdict").And.Contain("default"));
+            Assert.That(body, Does.Contain("spamfilter.milter.client.endpoint.count"), "set as the plug-in starts: the metrics must be listening by then");
             Assert.That(logs.Entries.Single(e => e.EventId.Id == 7009).Message, Is.EqualTo($"sending the milters' metrics by OTLP to {url} every 1 s"));
         });
+    }
+
+    [Test]
+    public async Task Metrics_the_receiver_refuses_are_a_warning_in_the_relays_log_not_silence()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var port = FreePort();
+        using var receiver = new HttpListener();
+        receiver.Prefixes.Add($"http://127.0.0.1:{port}/");
+        receiver.Start();
+        var refusing = Task.Run(async () =>
+        {
+            while (receiver.IsListening)
+            {
+                var context = await receiver.GetContextAsync();
+                context.Response.StatusCode = 404; // a URL with the wrong path, say
+                context.Response.Close();
+            }
+        });
+        var logs = new CapturedLogs();
+        var url = new Uri($"http://127.0.0.1:{port}/wrong/path");
+        await using var relay = await StartAsync(EveryMessageFor(milter.Port), toMaildir: true, logs: logs, metricsOtlp: url);
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!logs.Entries.Any(e => e.EventId.Id == 7013) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100); // polled: the exporter sends every second (MetricsInterval in StartAsync)
+        }
+
+        Assert.That(logs.Entries.Where(e => e.EventId.Id == 7013).Select(e => e.Message).ToList(),
+            Has.Count.EqualTo(1).And.Some.StartsWith($"metrics not sent to {url}: "), "one line, then quiet for ten minutes");
     }
 
     /// <summary>Answers every OTLP request 200 until one whose body holds <paramref name="wanted"/>; returns it (the body as Latin-1).</summary>
