@@ -79,6 +79,11 @@ internal sealed class RelayServer : IAsyncDisposable
             throw SpamFilterConfigurationException.Combine([.. problems.SelectMany(p => p.AllProblems)]);
         }
 
+        foreach (var slot in host.SlotsNothingOptsIn(options.SourceChannel, options.DestinationChannel))
+        {
+            RelayLog.SlotNeverChosen(logger, slot, options.SourceChannel ?? "(none)", options.DestinationChannel ?? "(none)");
+        }
+
         var listeners = new EndpointListenerFactory();
         var started = new TaskCompletionSource<IReadOnlyList<IPEndPoint>>(TaskCreationOptions.RunContinuationsAsynchronously);
         var listening = new List<IPEndPoint>();

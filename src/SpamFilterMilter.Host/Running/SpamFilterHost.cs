@@ -73,6 +73,15 @@ public sealed class SpamFilterHost : IAsyncDisposable
     public IReadOnlyList<SpamFilterConfigurationException> LoadProblems =>
         [.. Slots.Select(slot => slot.LoadProblem(Options.FilePath)).OfType<SpamFilterConfigurationException>()];
 
+    /// <summary>
+    /// The slots (their numbers) that nothing can opt a message in to for a host whose messages come in on
+    /// <paramref name="sourceChannel"/> and go out on <paramref name="destinationChannel"/>: no opt-in keyword for them on
+    /// either channel in the channel table, no <c>LDAP_*OPTIN</c> attribute with a directory to ask. Such a slot filters
+    /// no message; a host says so at its start rather than let every message through unfiltered in silence.
+    /// </summary>
+    public IReadOnlyList<int> SlotsNothingOptsIn(string? sourceChannel, string? destinationChannel) =>
+        [.. Options.Slots.Where(slot => !Selection.OptInSelection.CanOptIn(slot, _channels, Directory is not null, sourceChannel, destinationChannel)).Select(slot => slot.Number)];
+
     /// <summary>The opt-in directory the host asks (the MTA's, or the one option.dat names), or null.</summary>
     internal IOptInDirectory? Directory => Current.Directory;
 

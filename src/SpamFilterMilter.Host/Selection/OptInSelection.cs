@@ -48,6 +48,28 @@ internal sealed class OptInSelection
     }
 
     /// <summary>
+    /// Whether anything at all can opt a message in to <paramref name="slot"/> when messages come in on
+    /// <paramref name="sourceChannel"/> and go out on <paramref name="destinationChannel"/> (null: none named): the
+    /// source channel's opt-in keyword (not disabled there), the destination channel's, or an LDAP_*OPTIN attribute
+    /// with a directory to ask. False means the slot filters no message, whatever the message: worth a warning.
+    /// </summary>
+    public static bool CanOptIn(SlotOptions slot, ChannelTable channels, bool hasDirectory, string? sourceChannel, string? destinationChannel)
+    {
+        ArgumentNullException.ThrowIfNull(slot);
+        ArgumentNullException.ThrowIfNull(channels);
+        var source = channels.Find(sourceChannel);
+        if (source?.DisablesSource(slot.Number) == true)
+        {
+            return false;
+        }
+
+        var destination = channels.Find(destinationChannel);
+        return source?.SourceOptIn(slot.Number) is not null
+            || (destination?.DestinationOptIn(slot.Number) is not null && !destination.DisablesDestination(slot.Number))
+            || (hasDirectory && (slot.UserOptInAttribute ?? slot.SourceOptInAttribute ?? slot.DomainOptInAttribute) is not null);
+    }
+
+    /// <summary>
     /// The choice of <paramref name="slot"/> for a copy of a message sent by <paramref name="mailFrom"/> (the
     /// original envelope sender, whatever an earlier slot changed it to) to <paramref name="recipients"/>.
     /// </summary>

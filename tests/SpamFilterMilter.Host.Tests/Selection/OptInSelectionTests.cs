@@ -45,6 +45,33 @@ public class OptInSelectionTests : TempFolderTest
 
     private static bool Filtered(DeliveryResult delivery) => Encoding.UTF8.GetString(delivery.Message).Contains("X-Filtered: yes", StringComparison.Ordinal);
 
+    // Each row: the slot's LDAP option, whether there is a directory, the channel table's keyword, and whether slot 1 can
+    // be chosen for messages from tcp_local to ims-ms. (An LDAP_*OPTIN option without a directory is a configuration error.)
+    [TestCase("", false, null, false, TestName = "{m}(nothing at all)")]
+    [TestCase("LDAP_OPTIN1=mailAntiUBEService\n", true, null, true, TestName = "{m}(an attribute and a directory)")]
+    [TestCase("LDAP_DOMAIN_ATTR_OPTIN1=mailAntiUBEService\n", true, null, true, TestName = "{m}(a domain attribute and a directory)")]
+    [TestCase("", true, null, false, TestName = "{m}(a directory but no attribute)")]
+    [TestCase("", false, "source", true, TestName = "{m}(the source channel's keyword)")]
+    [TestCase("", false, "destination", true, TestName = "{m}(the destination channel's keyword)")]
+    [TestCase("", false, "other", false, TestName = "{m}(a keyword on another channel)")]
+    [TestCase("", false, "disabled", false, TestName = "{m}(the source channel's keyword and its disable keyword)")]
+    public async Task A_slot_nothing_can_opt_a_message_in_to_is_named(string slotOptions, bool directory, string? keyword, bool canBeChosen)
+    {
+        _plugins.Add("a", FakePlugins.Verdict(Tagging));
+        var channels = new ChannelTable(keyword switch
+        {
+            "source" => [new ChannelDefinition("tcp_local").AddSourceOptIn(1)],
+            "destination" => [new ChannelDefinition("ims-ms").AddDestinationOptIn(1)],
+            "other" => [new ChannelDefinition("tcp_intranet").AddSourceOptIn(1)],
+            "disabled" => [new ChannelDefinition("tcp_local").AddSourceOptIn(1).DisableSource(1)],
+            _ => [],
+        });
+        var optionDat = FakePlugins.Slot(1, "a", slotOptions) + (directory ? $"DIRECTORY_FILE={Folder.Write("directory.ldif", Directory)}\n" : "");
+        await using var host = _plugins.Host(Folder, optionDat, channels);
+
+        Assert.That(host.SlotsNothingOptsIn("tcp_local", "ims-ms"), Is.EqualTo(canBeChosen ? Array.Empty<int>() : new[] { 1 }));
+    }
+
     [Test]
     public async Task LDAP_OPTINX_selects_the_recipient_whose_user_entry_has_the_attribute_and_only_that_recipient()
     {

@@ -352,7 +352,21 @@ public class RelayTests : TempFolderTest
             Assert.That(body, Does.Contain("spamfilter.milter.client.stage.duration").And.Contain("spamfilter.milter.verdict").And.Contain("default"));
             Assert.That(body, Does.Contain("spamfilter.milter.client.endpoint.count"), "set as the plug-in starts: the metrics must be listening by then");
             Assert.That(logs.Entries.Single(e => e.EventId.Id == 7009).Message, Is.EqualTo($"sending the milters' metrics by OTLP to {url} every 1 s"));
+            Assert.That(logs.Entries.Any(e => e.EventId.Id == 7014), Is.False, "relay.cnf opts tcp_relay's messages in to slot 1");
         });
+    }
+
+    [Test]
+    public async Task A_slot_nothing_opts_a_message_in_to_is_a_warning_at_the_start_not_mail_let_through_in_silence()
+    {
+        Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=1\n");
+        var optionDat = Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n"); // no relay.cnf
+        var logs = new CapturedLogs();
+
+        await using var relay = await StartAsync(optionDat, toMaildir: true, logs: logs);
+
+        Assert.That(logs.Entries.Single(e => e.EventId.Id == 7014).Message, Is.EqualTo(
+            "slot 1 filters no message: nothing opts one in (no sourcespamfilter1optin for --source-channel tcp_relay, no destinationspamfilter1optin for --destination-channel (none), no LDAP_*OPTIN1 with a directory)"));
     }
 
     [Test]
