@@ -136,7 +136,9 @@ internal sealed class HostConfiguration
         {
             if (logFailure)
             {
-                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, e.Message, e is SpamFilterConfigurationException or PluginLoadException ? null : e);
+                // Every wrong line of the plug-in's option file, in the one line: an administrator mends them all at once.
+                var cause = e is SpamFilterConfigurationException configuration ? string.Join("; ", configuration.AllProblems.Select(p => p.Message)) : e.Message;
+                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, cause, e is SpamFilterConfigurationException or PluginLoadException ? null : e);
             }
 
             return new HostSlot(slot, null, e);

@@ -152,7 +152,7 @@ public class SpamFilterHostTests : SlotHostTest
     [Test]
     public async Task A_plug_in_that_cannot_be_used_is_logged_with_its_cause_and_with_a_stack_only_when_that_is_not_a_configuration_error()
     {
-        var milterOpt = Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=1\nTIMEOUT=soon\n");
+        var milterOpt = Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=1\nTIMEOUT=soon\nDEBUG=7\n");
         var missing = Path.Combine(Folder.Path, "nowhere.dll");
         var optionDat = Folder.Write("option.dat", $"spamfilter1_library={DeployedPlugin.Path}\nspamfilter1_config_file={milterOpt}\n"
             + $"spamfilter2_library={missing}\nspamfilter2_config_file={milterOpt}\n");
@@ -170,8 +170,9 @@ public class SpamFilterHostTests : SlotHostTest
         var entries = logs.Entries.Where(e => e.EventId.Id == 5001).ToList();
         Assert.That(entries.Select(e => e.Level), Is.All.EqualTo(Microsoft.Extensions.Logging.LogLevel.Error));
         Assert.That((entries[0].Message, entries[0].Exception), Is.EqualTo(
-            ($"slot 1: the plug-in {DeployedPlugin.Path} cannot be used: {milterOpt}:3: option TIMEOUT: \"soon\" is not a whole number", (Exception?)null)),
-            "the file, line and option say it all");
+            ($"slot 1: the plug-in {DeployedPlugin.Path} cannot be used: {milterOpt}:3: option TIMEOUT: \"soon\" is not a whole number; "
+                + $"{milterOpt}:4: option DEBUG: 7 is too large: out of range (0 to 2)", (Exception?)null)),
+            "the file, line and option of every wrong line say it all");
         Assert.That((entries[1].Message, entries[1].Exception), Is.EqualTo(
             ($"slot 2: the plug-in {missing} cannot be used: The plug-in {missing} does not exist.", (Exception?)null)),
             "a plug-in that cannot be loaded says why in one line, as a configuration error does");
