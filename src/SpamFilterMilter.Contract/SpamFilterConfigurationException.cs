@@ -56,6 +56,13 @@ public sealed class SpamFilterConfigurationException : Exception
         };
     }
 
+    /// <summary>
+    /// <paramref name="problems"/> of one file in the order an administrator reads it, top down, a problem of the file as a
+    /// whole (line 0) last; problems on one line keep their order. For a reader whose passes find problems out of order.
+    /// </summary>
+    public static IEnumerable<SpamFilterConfigurationException> InFileOrder(IEnumerable<SpamFilterConfigurationException> problems) =>
+        problems.OrderBy(p => p.Line == 0 ? int.MaxValue : p.Line);
+
     private static string Format(string filePath, int line, string? option, string problem)
     {
         var where = line > 0 ? $"{filePath}:{line}" : filePath;

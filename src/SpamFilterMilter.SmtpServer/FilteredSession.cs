@@ -277,11 +277,7 @@ internal sealed class FilteredSession : IAsyncDisposable
                 break;
             case RsetCommand:
                 EndMessage();
-                _ = Then(async token =>
-                {
-                    await _filter.ResetAsync(token).ConfigureAwait(false);
-                    return true;
-                });
+                _ = ResetFilterAsync();
                 break;
         }
     }
@@ -337,11 +333,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         if (data.IsRefused)
         {
             // The client has sent the message SmtpServer asked for; the transaction is over, for the filter too.
-            await Then(async token =>
-            {
-                await _filter.ResetAsync(token).ConfigureAwait(false);
-                return true;
-            }).ConfigureAwait(false);
+            await ResetFilterAsync().ConfigureAwait(false);
             return data;
         }
 
@@ -357,11 +349,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         if (hops + 1 >= HopCountLimit) // + this server's own, as Postfix's cleanup counts the Received field smtpd added
         {
             SmtpServerLog.TooManyHops(_logger, _context.SessionId, queueId, hops, HopCountLimit);
-            await Then(async token =>
-            {
-                await _filter.ResetAsync(token).ConfigureAwait(false);
-                return true;
-            }).ConfigureAwait(false);
+            await ResetFilterAsync().ConfigureAwait(false);
             return SmtpAnswer.Refuse(TooManyHops);
         }
 
@@ -393,6 +381,13 @@ internal sealed class FilteredSession : IAsyncDisposable
             return SmtpAnswer.Refuse(StoreFailed);
         }
     }
+
+    /// <summary>Ends the filter's transaction (RSET, or a message refused before the filter saw it), after every call before.</summary>
+    private Task<bool> ResetFilterAsync() => Then(async token =>
+    {
+        await _filter.ResetAsync(token).ConfigureAwait(false);
+        return true;
+    });
 
     /// <summary>Runs <paramref name="call"/> on the filter after every call started before it.</summary>
     private Task<T> Then<T>(Func<CancellationToken, ValueTask<T>> call)

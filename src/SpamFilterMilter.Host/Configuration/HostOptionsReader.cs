@@ -23,11 +23,11 @@ internal sealed class HostOptionsReader(string filePath, string optionFolder, st
     public TimeSpan? MessageBudget { get; set; }
 
     /// <summary>
-    /// The options the lines give. Without <paramref name="problems"/> the first problem is thrown; with it every
-    /// problem is added to it (one per line, slot or directory at fault) and the options are those of the lines
-    /// that were right: a configuration check reports them all and still checks the slots it could read.
+    /// The options the lines give. Every problem is added to <paramref name="problems"/> (one per line, slot or directory
+    /// at fault) and the options are those of the lines that were right: a configuration check reports them all and still
+    /// checks the slots it could read.
     /// </summary>
-    public SpamFilterHostOptions Read(IReadOnlyList<OptionLine> lines, List<SpamFilterConfigurationException>? problems = null)
+    public SpamFilterHostOptions Read(IReadOnlyList<OptionLine> lines, List<SpamFilterConfigurationException> problems)
     {
         foreach (var line in lines)
         {
@@ -58,17 +58,17 @@ internal sealed class HostOptionsReader(string filePath, string optionFolder, st
         return new SpamFilterHostOptions(filePath, slots, directory, notes, MessageBudget) { PluginDirectory = pluginFolder, Lines = lines };
     }
 
-    private static void Try(Action read, List<SpamFilterConfigurationException>? problems) =>
+    private static void Try(Action read, List<SpamFilterConfigurationException> problems) =>
         Try(() => { read(); return true; }, problems, out _);
 
-    private static T? Try<T>(Func<T> read, List<SpamFilterConfigurationException>? problems, out bool failed)
+    private static T? Try<T>(Func<T> read, List<SpamFilterConfigurationException> problems, out bool failed)
     {
         failed = false;
         try
         {
             return read();
         }
-        catch (SpamFilterConfigurationException e) when (problems is not null)
+        catch (SpamFilterConfigurationException e)
         {
             problems.Add(e);
             failed = true;

@@ -104,15 +104,12 @@ public sealed class SpamFilterHostOptions
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
-        var first = problems.Count;
-        var lines = OptionFile.Read(fullPath, problems);
+        var found = new List<SpamFilterConfigurationException>();
+        var lines = OptionFile.Read(fullPath, found);
         var folder = Path.GetDirectoryName(fullPath)!;
-        var options = new HostOptionsReader(fullPath, folder, pluginDirectory is null ? folder : Path.GetFullPath(pluginDirectory)).Read(lines, problems);
-        // In the file's order, as an administrator mends them: the syntax pass and the options pass each find their own
-        // (a line without '=' before a wrong value above it), and a problem of the file as a whole (line 0) comes last.
-        var found = problems[first..].OrderBy(p => p.Line == 0 ? int.MaxValue : p.Line).ToList();
-        problems.RemoveRange(first, found.Count);
-        problems.AddRange(found);
+        var options = new HostOptionsReader(fullPath, folder, pluginDirectory is null ? folder : Path.GetFullPath(pluginDirectory)).Read(lines, found);
+        // The syntax pass and the options pass each find their own (a line without '=' before a wrong value above it).
+        problems.AddRange(SpamFilterConfigurationException.InFileOrder(found));
         return options;
     }
 }

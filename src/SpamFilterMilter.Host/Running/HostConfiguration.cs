@@ -137,8 +137,9 @@ internal sealed class HostConfiguration
             if (logFailure)
             {
                 // Every wrong line of the plug-in's option file, in the one line: an administrator mends them all at once.
-                var cause = e is SpamFilterConfigurationException configuration ? string.Join("; ", configuration.AllProblems.Select(p => p.Message)) : e.Message;
-                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, cause, e is SpamFilterConfigurationException or PluginLoadException ? null : e);
+                var configuration = e as SpamFilterConfigurationException;
+                var cause = configuration is null ? e.Message : string.Join("; ", configuration.AllProblems.Select(p => p.Message));
+                HostLog.PluginUnavailable(logger, slot.Number, slot.Library, cause, configuration is not null || e is PluginLoadException ? null : e);
             }
 
             return new HostSlot(slot, null, e);

@@ -363,6 +363,6 @@ public sealed partial class MilterOptions
 
         // A configuration lists its keys in its own order (sorted); an administrator reads the file top down.
         static SpamFilterConfigurationException InFileOrder(List<SpamFilterConfigurationException> problems) =>
-            SpamFilterConfigurationException.Combine([.. problems.OrderBy(p => p.Line == 0 ? int.MaxValue : p.Line)]);
+            SpamFilterConfigurationException.Combine([.. SpamFilterConfigurationException.InFileOrder(problems)]);
     }
 }
