@@ -10,7 +10,11 @@ namespace SpamFilterMilter.Relay;
 /// <see cref="Quiet"/>, with how many were not logged in between, so a receiver that is down is known without a line a
 /// minute.
 /// </summary>
-internal sealed class MetricsExportLog : EventListener
+/// <remarks>
+/// The fields are set by initialisers, which run before <see cref="EventListener"/>'s constructor: it reports the sources
+/// that exist already, and an event may come, before a constructor body of this class would have run.
+/// </remarks>
+internal sealed class MetricsExportLog(ILogger logger, Uri url) : EventListener
 {
     /// <summary>How long after a logged failure the next ones are only counted.</summary>
     public static readonly TimeSpan Quiet = TimeSpan.FromMinutes(10);
@@ -18,18 +22,10 @@ internal sealed class MetricsExportLog : EventListener
     private const string ExporterSource = "OpenTelemetry-Exporter-OpenTelemetryProtocol";
 
     private readonly Lock _lock = new();
-    private ILogger? _logger; // set after the base constructor, which may already report sources
-    private string _url = string.Empty;
+    private readonly ILogger _logger = logger;
+    private readonly string _url = url.ToString();
     private DateTime _lastLogged = DateTime.MinValue;
     private int _notLogged;
-
-    public static MetricsExportLog Start(ILogger logger, Uri url)
-    {
-        var listener = new MetricsExportLog();
-        listener._url = url.ToString();
-        Volatile.Write(ref listener._logger, logger);
-        return listener;
-    }
 
     protected override void OnEventSourceCreated(EventSource eventSource)
     {
@@ -41,7 +37,7 @@ internal sealed class MetricsExportLog : EventListener
 
     protected override void OnEventWritten(EventWrittenEventArgs eventData)
     {
-        if (Volatile.Read(ref _logger) is not { } logger || eventData.Level > EventLevel.Warning)
+        if (eventData.Level > EventLevel.Warning)
         {
             return;
         }
@@ -64,6 +60,6 @@ internal sealed class MetricsExportLog : EventListener
         var what = eventData.Message is { } format && eventData.Payload is { } payload
             ? string.Format(CultureInfo.InvariantCulture, format, [.. payload])
             : eventData.EventName ?? "failed";
-        RelayLog.MetricsNotSent(logger, _url, Contract.LogText.Quote(what), skipped, Quiet.TotalMinutes);
+        RelayLog.MetricsNotSent(_logger, _url, Contract.LogText.Quote(what), skipped, Quiet.TotalMinutes);
     }
 }

@@ -61,22 +61,10 @@ internal static class RelayCommand
         var maildir = new Option<DirectoryInfo?>("--maildir") { Description = "Store each message in this maildir instead (fileinto folders as Maildir++ folders)." };
         var quarantine = new Option<DirectoryInfo?>("--quarantine") { Description = "The maildir held messages go to (default: the .Quarantine folder of --maildir, else ./quarantine)." };
         var maxSize = new Option<int>("--max-message-size") { Description = "The largest message accepted, in bytes (0: no limit).", DefaultValueFactory = _ => 10_240_000 };
-        var nextHopTimeout = new Option<int>("--next-hop-timeout")
-        {
-            Description = "Seconds the next hop may take over one message, from connecting to its answer to the final dot.",
-            DefaultValueFactory = _ => (int)RelayOptions.DefaultNextHopTimeout.TotalSeconds,
-            CustomParser = result => int.TryParse(result.Tokens.Single().Value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds is >= 1 and <= 3600
-                ? seconds
-                : Refuse<int>(result, $"--next-hop-timeout: {result.Tokens.Single().Value}: 1 to 3600 seconds."),
-        };
-        var shutdownTimeout = new Option<int>("--shutdown-timeout")
-        {
-            Description = "Seconds a stop (SIGTERM, Ctrl+C) lets the messages under way finish; then they are answered 421 (0: at once).",
-            DefaultValueFactory = _ => (int)RelayOptions.DefaultShutdownTimeout.TotalSeconds,
-            CustomParser = result => int.TryParse(result.Tokens.Single().Value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds <= 3600
-                ? seconds
-                : Refuse<int>(result, $"--shutdown-timeout: {result.Tokens.Single().Value}: 0 to 3600 seconds."),
-        };
+        var nextHopTimeout = Seconds("--next-hop-timeout", "Seconds the next hop may take over one message, from connecting to its answer to the final dot.",
+            1, RelayOptions.DefaultNextHopTimeout);
+        var shutdownTimeout = Seconds("--shutdown-timeout", "Seconds a stop (SIGTERM, Ctrl+C) lets the messages under way finish; then they are answered 421 (0: at once).",
+            0, RelayOptions.DefaultShutdownTimeout);
         var metricsOtlp = new Option<Uri?>("--metrics-otlp")
         {
             Description = "Send the milters' metrics by OTLP over HTTP to this URL (an OpenTelemetry Collector's http://127.0.0.1:4318/v1/metrics, or Prometheus's /api/v1/otlp/v1/metrics).",
@@ -85,14 +73,7 @@ internal static class RelayCommand
                     : Refuse<Uri>(result, $"--metrics-otlp: \"{result.Tokens.Single().Value}\" has no path: give the whole URL (a Collector's ends in /v1/metrics).")
                 : Refuse<Uri>(result, $"--metrics-otlp: \"{result.Tokens.Single().Value}\" is not an http:// or https:// URL."),
         };
-        var metricsInterval = new Option<int>("--metrics-interval")
-        {
-            Description = "Seconds between two sendings of --metrics-otlp.",
-            DefaultValueFactory = _ => 60,
-            CustomParser = result => int.TryParse(result.Tokens.Single().Value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds is >= 1 and <= 3600
-                ? seconds
-                : Refuse<int>(result, $"--metrics-interval: {result.Tokens.Single().Value}: 1 to 3600 seconds."),
-        };
+        var metricsInterval = Seconds("--metrics-interval", "Seconds between two sendings of --metrics-otlp.", 1, RelayOptions.DefaultMetricsInterval);
         var sampleMilter = new Option<bool>("--sample-milter") { Description = $"Also start the bundled sample milter on {SampleMilterEndPoint}, where etc/milter.opt points." };
         var verbose = new Option<bool>("--verbose") { Description = "Log each message's slots, verdicts and actions (Debug)." };
 
@@ -120,7 +101,6 @@ internal static class RelayCommand
             {
                 result.AddError("--max-message-size: 0 or more bytes.");
             }
-
         });
         command.SetAction((result, cancellationToken) =>
         {
@@ -164,6 +144,16 @@ internal static class RelayCommand
         // process with 130 or 143, which a service manager counts as a failure, after the relay had stopped cleanly.
         return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, Output = output, Error = error }).ConfigureAwait(false);
     }
+
+    /// <summary>An option of whole seconds from <paramref name="min"/> to 3600, defaulting to <paramref name="byDefault"/>.</summary>
+    private static Option<int> Seconds(string name, string description, int min, TimeSpan byDefault) => new(name)
+    {
+        Description = description,
+        DefaultValueFactory = _ => (int)byDefault.TotalSeconds,
+        CustomParser = result => int.TryParse(result.Tokens.Single().Value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds >= min && seconds <= 3600
+            ? seconds
+            : Refuse<int>(result, $"{name}: {result.Tokens.Single().Value}: {min} to 3600 seconds."),
+    };
 
     /// <summary>Reports <paramref name="message"/> as the option's parse error; the value returned is never used.</summary>
     private static T? Refuse<T>(System.CommandLine.Parsing.ArgumentResult result, string message)

@@ -24,7 +24,7 @@ internal sealed class RelayMetrics : IDisposable
 
     public static RelayMetrics Start(Uri url, TimeSpan interval, ILogger logger)
     {
-        var failures = MetricsExportLog.Start(logger, url);
+        var failures = new MetricsExportLog(logger, url);
         var provider = Sdk.CreateMeterProviderBuilder()
             .AddMeter("SpamFilterMilter")
             .AddOtlpExporter((exporter, reader) =>

@@ -57,8 +57,11 @@ internal sealed record RelayOptions
     /// <summary>Where the milters' metrics are sent by OTLP over HTTP (<c>--metrics-otlp</c>); null: nowhere.</summary>
     public Uri? MetricsOtlp { get; init; }
 
+    /// <summary>How often the metrics are sent by default: OpenTelemetry's own default export interval.</summary>
+    public static readonly TimeSpan DefaultMetricsInterval = TimeSpan.FromSeconds(60);
+
     /// <summary>How often they are sent (<c>--metrics-interval</c>).</summary>
-    public TimeSpan MetricsInterval { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan MetricsInterval { get; init; } = DefaultMetricsInterval;
 
     /// <summary>How long a stop waits for the messages under way to finish (<c>--shutdown-timeout</c>; zero: not at all).</summary>
     public TimeSpan ShutdownTimeout { get; init; } = DefaultShutdownTimeout;

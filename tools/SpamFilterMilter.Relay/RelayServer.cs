@@ -69,73 +69,84 @@ internal sealed class RelayServer : IAsyncDisposable
         // The metrics before the plug-ins: an up-down counter a plug-in sets as it starts (its servers' circuit breakers)
         // would otherwise be missed, and read one less ever after.
         var metrics = options.MetricsOtlp is { } url ? RelayMetrics.Start(url, options.MetricsInterval, logger) : null;
-        var host = SpamFilterHost.Create(hostOptions, channels, loggerFactory: loggerFactory); // logs a slot it cannot load (5001)
-        if (host.LoadProblems is { Count: > 0 } problems)
+        SpamFilterHost? host = null;
+        try
         {
-            // The host library would run on and fail that slot's messages; the relay refuses to start, as a reload refuses
-            // the same file, so that a service manager sees the mistake at once: every slot's, each of its bad lines.
-            await host.DisposeAsync().ConfigureAwait(false);
-            metrics?.Dispose();
-            throw SpamFilterConfigurationException.Combine([.. problems.SelectMany(p => p.AllProblems)]);
-        }
-
-        foreach (var slot in host.SlotsNothingOptsIn(options.SourceChannel, options.DestinationChannel))
-        {
-            RelayLog.SlotNeverChosen(logger, slot, options.SourceChannel ?? "(none)", options.DestinationChannel ?? "(none)");
-        }
-
-        var listeners = new EndpointListenerFactory();
-        var started = new TaskCompletionSource<IReadOnlyList<IPEndPoint>>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var listening = new List<IPEndPoint>();
-        listeners.EndpointStarted += (_, e) =>
-        {
-            lock (listening)
+            host = SpamFilterHost.Create(hostOptions, channels, loggerFactory: loggerFactory); // logs a slot it cannot load (5001)
+            if (host.LoadProblems is { Count: > 0 } problems)
             {
-                listening.Add((IPEndPoint)e.LocalEndPoint);
-                if (listening.Count == options.Listen.Count)
-                {
-                    started.TrySetResult([.. listening]);
-                }
+                // The host library would run on and fail that slot's messages; the relay refuses to start, as a reload refuses
+                // the same file, so that a service manager sees the mistake at once: every slot's, each of its bad lines.
+                throw SpamFilterConfigurationException.Combine([.. problems.SelectMany(p => p.AllProblems)]);
             }
-        };
-        var filtering = new SmtpServerFiltering(new SmtpServerFilteringOptions
-        {
-            Store = new RelayStore(host, options, nextHop, maildir, quarantine, logger),
-            EndpointListenerFactory = listeners,
-            LoggerFactory = loggerFactory,
-        });
-        var builder = new SmtpServerOptionsBuilder()
-            .ServerName(options.ServerName)
-            .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP spamfilter-relay");
-        foreach (var listen in options.Listen)
-        {
-            builder = builder.Endpoint(endpoint => endpoint.Endpoint(listen));
-        }
 
-        if (options.MaxMessageSize > 0)
-        {
-            // Strict: SmtpServer stops reading a message past the limit (SIZE alone is only what it announces). Its
-            // limit applies to every line it reads, so 0 cannot mean "none" here.
-            builder = builder.MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Strict);
-        }
+            foreach (var slot in host.SlotsNothingOptsIn(options.SourceChannel, options.DestinationChannel))
+            {
+                RelayLog.SlotNeverChosen(logger, slot, options.SourceChannel ?? "(none)", options.DestinationChannel ?? "(none)");
+            }
 
-        var serverOptions = builder.Build();
-        var server = filtering.CreateServer(serverOptions);
-        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var running = server.StartAsync(stop.Token);
-        if (await Task.WhenAny(started.Task, running).ConfigureAwait(false) != started.Task)
+            var listeners = new EndpointListenerFactory();
+            var started = new TaskCompletionSource<IReadOnlyList<IPEndPoint>>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var listening = new List<IPEndPoint>();
+            listeners.EndpointStarted += (_, e) =>
+            {
+                lock (listening)
+                {
+                    listening.Add((IPEndPoint)e.LocalEndPoint);
+                    if (listening.Count == options.Listen.Count)
+                    {
+                        started.TrySetResult([.. listening]);
+                    }
+                }
+            };
+            var filtering = new SmtpServerFiltering(new SmtpServerFilteringOptions
+            {
+                Store = new RelayStore(host, options, nextHop, maildir, quarantine, logger),
+                EndpointListenerFactory = listeners,
+                LoggerFactory = loggerFactory,
+            });
+            var builder = new SmtpServerOptionsBuilder()
+                .ServerName(options.ServerName)
+                .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP spamfilter-relay");
+            foreach (var listen in options.Listen)
+            {
+                builder = builder.Endpoint(endpoint => endpoint.Endpoint(listen));
+            }
+
+            if (options.MaxMessageSize > 0)
+            {
+                // Strict: SmtpServer stops reading a message past the limit (SIZE alone is only what it announces). Its
+                // limit applies to every line it reads, so 0 cannot mean "none" here.
+                builder = builder.MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Strict);
+            }
+
+            var serverOptions = builder.Build();
+            var server = filtering.CreateServer(serverOptions);
+            var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var running = server.StartAsync(stop.Token);
+            if (await Task.WhenAny(started.Task, running).ConfigureAwait(false) != started.Task)
+            {
+                stop.Dispose();
+                var cause = running.Exception?.GetBaseException();
+                throw new InvalidOperationException($"cannot listen on {string.Join(" and ", options.Listen)}: {cause?.Message ?? "the server stopped"}", cause);
+            }
+
+            var endPoints = await started.Task.ConfigureAwait(false);
+            RelayLog.Listening(logger, string.Join(" and ", endPoints), options.ServerName, hostOptions.FilePath, host.Slots.Count,
+                nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
+            return new RelayServer(host, filtering, stop, running, endPoints, logger, metrics);
+        }
+        catch
         {
-            stop.Dispose();
+            // Whatever stops the start (a slot it cannot load, an address it cannot listen on) leaves nothing running.
+            if (host is not null)
+            {
+                await host.DisposeAsync().ConfigureAwait(false);
+            }
+
             metrics?.Dispose();
-            await host.DisposeAsync().ConfigureAwait(false);
-            var cause = running.Exception?.GetBaseException();
-            throw new InvalidOperationException($"cannot listen on {string.Join(" and ", options.Listen)}: {cause?.Message ?? "the server stopped"}", cause);
+            throw;
         }
-
-        var endPoints = await started.Task.ConfigureAwait(false);
-        RelayLog.Listening(logger, string.Join(" and ", endPoints), options.ServerName, hostOptions.FilePath, host.Slots.Count,
-            nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
-        return new RelayServer(host, filtering, stop, running, endPoints, logger, metrics);
     }
 
     /// <summary>
