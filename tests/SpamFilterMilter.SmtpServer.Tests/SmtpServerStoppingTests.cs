@@ -54,22 +54,26 @@ public class SmtpServerStoppingTests
         return client;
     }
 
-    /// <summary>A client whose message <paramref name="entered"/>'s store holds: sent to its final dot, the reply still to come.</summary>
-    private static async Task<(SmtpLineClient Client, Task<ClientReply> Reply)> HeldAsync(FilteringServer server, TaskCompletionSource entered)
+    /// <summary>
+    /// A server storing in <paramref name="store"/>, and a client whose message the store holds (<paramref name="entered"/>
+    /// completed): sent to its final dot, the reply still to come.
+    /// </summary>
+    private static async Task<(FilteringServer Server, SmtpLineClient Client, Task<ClientReply> Reply)> HeldAsync(
+        IFilteredMessageStore store, TaskCompletionSource entered, CapturedLogs? logs = null)
     {
+        var server = await FilteringServer.StartAsync(null, store, logs: logs);
         var client = await InMessageAsync(server);
         await client.SendAsync("DATA");
         var reply = client.SendMessageAsync(Message);
         await entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        return (client, reply);
+        return (server, client, reply);
     }
 
     [Test]
     public async Task A_message_under_way_when_the_server_drains_is_finished_and_stored_and_only_then_is_the_drain_over()
     {
         var store = new GatedStore();
-        var server = await FilteringServer.StartAsync(null, store);
-        var (client, reply) = await HeldAsync(server, store.Entered);
+        var (server, client, reply) = await HeldAsync(store, store.Entered);
         await using var _ = client;
 
         Assert.That(server.MessagesInFlight, Is.EqualTo(1));
@@ -190,8 +194,7 @@ public class SmtpServerStoppingTests
     public async Task A_drain_that_reaches_its_deadline_says_so_and_the_stop_then_answers_the_message_421()
     {
         var store = new HoldingStore();
-        var server = await FilteringServer.StartAsync(null, store);
-        var (client, reply) = await HeldAsync(server, store.Entered);
+        var (server, client, reply) = await HeldAsync(store, store.Entered);
         await using var _ = client;
 
         using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
@@ -212,8 +215,7 @@ public class SmtpServerStoppingTests
     {
         var store = new HoldingStore();
         var logs = new CapturedLogs();
-        var server = await FilteringServer.StartAsync(null, store, logs: logs);
-        var (client, reply) = await HeldAsync(server, store.Entered);
+        var (server, client, reply) = await HeldAsync(store, store.Entered, logs);
         await using var _ = client;
 
         await server.DisposeAsync();
@@ -234,8 +236,7 @@ public class SmtpServerStoppingTests
         // cancelled before it reads the next command and ends the session without a word of its own.
         var store = new GatedStore();
         var logs = new CapturedLogs();
-        var server = await FilteringServer.StartAsync(null, store, logs: logs);
-        var (client, reply) = await HeldAsync(server, store.Entered);
+        var (server, client, reply) = await HeldAsync(store, store.Entered, logs);
         await using var _ = client;
 
         await server.CancelAsync(); // every session's token is cancelled once this returns
@@ -251,16 +252,22 @@ public class SmtpServerStoppingTests
     }
 
     [Test]
-    public async Task A_client_idle_between_messages_when_the_server_stops_is_told_421_not_221()
+    [TestCase(false, "MAIL FROM:<a@example.org>", TestName = "{m}(between messages)")]
+    [TestCase(true, "RCPT TO:<b@example.org>", TestName = "{m}(in the middle of one)")]
+    public async Task A_client_idle_when_the_server_stops_is_told_421_and_the_session_closes_not_221(bool inMessage, string next)
     {
         var server = await FilteringServer.StartAsync(null, new MemoryStore());
         await using var client = await SmtpLineClient.ConnectAsync(server.Port);
         await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
+        if (inMessage)
+        {
+            await client.SendAsync("MAIL FROM:<a@example.org>");
+        }
 
         await server.DisposeAsync();
 
-        var next = await client.SendAsync("RCPT TO:<b@example.org>").WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.That(next.Code, Is.EqualTo(421), next.Text);
+        var reply = await client.SendAsync(next).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(reply.Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"));
+        Assert.That(await client.IsClosedByServerAsync(), Is.True, "a 421 closes the session");
     }
 }

@@ -327,24 +327,80 @@ public class RelayTests : TempFolderTest
         });
     }
 
+    /// <summary>
+    /// An OTLP/HTTP receiver on a loopback port: answers every request with one status and hands each request (path,
+    /// content type, body as Latin-1: protobuf carries every name as UTF-8) to <see cref="NextAsync"/> in turn.
+    /// </summary>
+    private sealed class OtlpReceiver : IDisposable
+    {
+        private readonly HttpListener _listener = new();
+        private readonly System.Threading.Channels.Channel<(string Path, string? ContentType, string Body)> _requests =
+            System.Threading.Channels.Channel.CreateUnbounded<(string Path, string? ContentType, string Body)>();
+
+        public OtlpReceiver(int status = 200)
+        {
+            Port = ServerProcess.FreePort();
+            _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+            _listener.Start();
+            _ = AnswerAsync(status);
+        }
+
+        public int Port { get; }
+
+        public Uri Url(string path) => new($"http://127.0.0.1:{Port}{path}");
+
+        /// <summary>The next request <paramref name="wanted"/> accepts (the others are passed over).</summary>
+        public async Task<(string Path, string? ContentType, string Body)> NextAsync(Func<(string Path, string? ContentType, string Body), bool> wanted)
+        {
+            while (true)
+            {
+                var request = await _requests.Reader.ReadAsync();
+                if (wanted(request))
+                {
+                    return request;
+                }
+            }
+        }
+
+        public void Dispose() => _listener.Close();
+
+        private async Task AnswerAsync(int status)
+        {
+            try
+            {
+                while (true)
+                {
+                    var context = await _listener.GetContextAsync();
+                    using var buffer = new MemoryStream();
+                    await context.Request.InputStream.CopyToAsync(buffer);
+                    context.Response.StatusCode = status;
+                    context.Response.Close();
+                    _requests.Writer.TryWrite((context.Request.Url!.AbsolutePath, context.Request.ContentType, Encoding.Latin1.GetString(buffer.ToArray())));
+                }
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                // closed with the test
+            }
+        }
+    }
+
     [Test]
     public async Task With_metrics_otlp_the_relay_sends_the_milters_counters_and_histograms_to_the_receiver()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync();
-        var port = FreePort();
-        using var receiver = new HttpListener();
-        receiver.Prefixes.Add($"http://127.0.0.1:{port}/");
-        receiver.Start();
+        using var receiver = new OtlpReceiver();
         var logs = new CapturedLogs();
-        var url = new Uri($"http://127.0.0.1:{port}/v1/metrics");
+        var url = receiver.Url("/v1/metrics");
         await using var relay = await StartAsync(EveryMessageFor(milter.Port), toMaildir: true, logs: logs, metricsOtlp: url);
         await using (var client = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port))
         {
             Assert.That((await client.SendMailAsync(Sender, [Bob], "Subject: counted\r\n\r\nbody\r\n")).Code, Is.EqualTo(250));
         }
 
-        // OTLP's protobuf carries every name as UTF-8: the first export that holds the message counter is the one.
-        var (path, contentType, body) = await ReceiveAsync(receiver, "spamfilter.milter.client.messages").WaitAsync(TimeSpan.FromSeconds(30));
+        // The first export that holds the message counter is the one.
+        var (path, contentType, body) = await receiver.NextAsync(r => r.Body.Contains("spamfilter.milter.client.messages", StringComparison.Ordinal))
+            .WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Multiple(() =>
         {
@@ -372,57 +428,19 @@ public class RelayTests : TempFolderTest
     [Test]
     public async Task Metrics_the_receiver_refuses_are_a_warning_in_the_relays_log_not_silence()
     {
-        await using var milter = await MilterProcess.StartLibmilterAsync();
-        var port = FreePort();
-        using var receiver = new HttpListener();
-        receiver.Prefixes.Add($"http://127.0.0.1:{port}/");
-        receiver.Start();
-        var refusing = Task.Run(async () =>
-        {
-            while (receiver.IsListening)
-            {
-                var context = await receiver.GetContextAsync();
-                context.Response.StatusCode = 404; // a URL with the wrong path, say
-                context.Response.Close();
-            }
-        });
+        using var receiver = new OtlpReceiver(status: 404); // a URL with the wrong path, say
         var logs = new CapturedLogs();
-        var url = new Uri($"http://127.0.0.1:{port}/wrong/path");
-        await using var relay = await StartAsync(EveryMessageFor(milter.Port), toMaildir: true, logs: logs, metricsOtlp: url);
+        var url = receiver.Url("/wrong/path");
+        await using var relay = await StartAsync(EveryMessageFor(1), toMaildir: true, logs: logs, metricsOtlp: url);
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!logs.Entries.Any(e => e.EventId.Id == 7013) && DateTime.UtcNow < deadline)
+        for (var sending = 0; sending < 3; sending++)
         {
-            await Task.Delay(100); // polled: the exporter sends every second (MetricsInterval in StartAsync)
+            await receiver.NextAsync(_ => true).WaitAsync(TimeSpan.FromSeconds(20)); // one a second (MetricsInterval in StartAsync)
         }
 
+        // Each refusal is told to the log as the exporter hears it: by the third request two had been refused.
         Assert.That(logs.Entries.Where(e => e.EventId.Id == 7013).Select(e => e.Message).ToList(),
             Has.Count.EqualTo(1).And.Some.StartsWith($"metrics not sent to {url}: "), "one line, then quiet for ten minutes");
-    }
-
-    /// <summary>Answers every OTLP request 200 until one whose body holds <paramref name="wanted"/>; returns it (the body as Latin-1).</summary>
-    private static async Task<(string Path, string? ContentType, string Body)> ReceiveAsync(HttpListener receiver, string wanted)
-    {
-        while (true)
-        {
-            var context = await receiver.GetContextAsync();
-            using var buffer = new MemoryStream();
-            await context.Request.InputStream.CopyToAsync(buffer);
-            context.Response.StatusCode = 200;
-            context.Response.Close();
-            var body = Encoding.Latin1.GetString(buffer.ToArray());
-            if (body.Contains(wanted, StringComparison.Ordinal))
-            {
-                return (context.Request.Url!.AbsolutePath, context.Request.ContentType, body);
-            }
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     [Test]
