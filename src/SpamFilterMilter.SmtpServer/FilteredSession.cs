@@ -53,6 +53,8 @@ internal sealed class FilteredSession : IAsyncDisposable
 
     private readonly ISessionContext _context;
     private readonly SmtpFilterSession _filter;
+    private readonly IFilterSession _macros; // the same filter: the TLS and AUTH macros are set on it, in turn with its calls
+    private readonly ReplyPipe _pipe;
     private readonly IFilteredMessageStore _store;
     private readonly MessagesInFlight _messages;
     private readonly bool _addTraceField;
@@ -64,6 +66,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private Task<SmtpAnswer>? _data;
     private IReadOnlyList<string> _mailParameters = [];
     private bool _esmtp;
+    private AuthenticationMethod? _authMechanism;
     private string? _queueId;
     private int _inMessage; // 1 while this session's message is counted in _messages
 
@@ -76,14 +79,14 @@ internal sealed class FilteredSession : IAsyncDisposable
     {
         _context = context;
         _filter = new SmtpFilterSession(filter, context.ServerOptions.ServerName);
+        _macros = filter;
         _store = options.Store;
         _messages = messages;
         _addTraceField = options.AddTraceField;
         _logger = logger;
         Client = ClientOf(context);
-        var pipe = new ReplyPipe(connection, this, serverStopping);
-        pipe.Ended += () => Ended?.Invoke(this);
-        Pipe = pipe;
+        _pipe = new ReplyPipe(connection, this, serverStopping);
+        _pipe.Ended += () => Ended?.Invoke(this);
         context.Properties[PropertyKey] = this;
         context.CommandExecuting += OnCommandExecuting;
         SmtpServerLog.SessionStarted(_logger, context.SessionId, Client.Address);
@@ -103,7 +106,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     public event Action<FilteredSession>? Ended;
 
     /// <summary>The pipe SmtpServer is given for this session.</summary>
-    public ISecurableDuplexPipe Pipe { get; }
+    public ISecurableDuplexPipe Pipe => _pipe;
 
     /// <summary>The client as the filter is told of it.</summary>
     public ClientInfo Client { get; }
@@ -131,7 +134,13 @@ internal sealed class FilteredSession : IAsyncDisposable
         }
 
         var parameters = _mailParameters;
-        var answer = await Then(token => _filter.MailAsync(PathOf(from), parameters, token)).ConfigureAwait(false);
+        var authentication = _context.Authentication;
+        var user = authentication.IsAuthenticated ? authentication.User : null;
+        var answer = await Then(token =>
+        {
+            SetMacros(SecurityMacros.OfAuth(_authMechanism, user));
+            return _filter.MailAsync(PathOf(from), parameters, token);
+        }).ConfigureAwait(false);
         if (Accepts(answer))
         {
             return true;
@@ -266,6 +275,9 @@ internal sealed class FilteredSession : IAsyncDisposable
             case HeloCommand helo:
                 Helo(helo.DomainOrAddress, esmtp: false);
                 break;
+            case AuthCommand auth:
+                _authMechanism = auth.Method;
+                break;
             case MailCommand mail:
                 // SmtpServer gives a keyword without a value (SMTPUTF8) a null value.
                 _mailParameters = [.. mail.Parameters.Select(p => string.IsNullOrEmpty(p.Value) ? p.Key : p.Key + "=" + p.Value)];
@@ -287,7 +299,20 @@ internal sealed class FilteredSession : IAsyncDisposable
         EndMessage(); // HELO and EHLO reset the transaction (RFC 5321 §4.1.4)
         HeloName = name;
         _esmtp = esmtp;
-        _nextReply = Then(token => _filter.HeloAsync(name, token));
+        var tls = _pipe.Tls; // RFC 3207: after STARTTLS the client says EHLO again, so this one knows the TLS
+        _nextReply = Then(token =>
+        {
+            SetMacros(SecurityMacros.OfTls(tls));
+            return _filter.HeloAsync(name, token);
+        });
+    }
+
+    private void SetMacros(IEnumerable<(string Name, string? Value)> macros)
+    {
+        foreach (var (name, value) in macros)
+        {
+            _macros.SetMacro(name, value);
+        }
     }
 
     /// <summary>Counts this session's message as under way; false when the server drains.</summary>

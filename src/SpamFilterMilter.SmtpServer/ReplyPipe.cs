@@ -23,6 +23,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     private readonly FilteredSession _session;
     private readonly CancellationToken _serverStopping;
 
+    private TlsConnection? _tls; // after STARTTLS (or on a TLS endpoint): the client's bytes go through it
     private int _ended;
     private volatile bool _saidGoodbye; // a 221 or 421 was written: the client knows the session is over
     private volatile bool _clientLeft; // the client ended its side of the connection
@@ -43,13 +44,29 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
     public PipeWriter Output { get; }
 
-    public bool IsSecure => _connection.IsSecure;
+    public bool IsSecure => _tls is not null || _connection.IsSecure;
 
-    public SslProtocols SslProtocol => _connection.SslProtocol;
+    public SslProtocols SslProtocol => _tls?.Protocol ?? _connection.SslProtocol;
 
-    /// <summary>STARTTLS: the connection replaces its own reader and writer, which this pipe always asks it for.</summary>
-    public Task UpgradeAsync(X509Certificate certificate, SslProtocols protocols, CancellationToken cancellationToken) =>
-        _connection.UpgradeAsync(certificate, protocols, cancellationToken);
+    /// <summary>The session's TLS once STARTTLS succeeded: what the milter is told of it.</summary>
+    public TlsConnection? Tls => _tls;
+
+    /// <summary>What the client sends: the connection's own reader, or TLS's over it.</summary>
+    private PipeReader ClientInput => _tls?.Input ?? _connection.Input;
+
+    /// <summary>What goes to the client: the connection's own writer, or TLS's over it.</summary>
+    private PipeWriter ClientOutput => _tls?.Output ?? _connection.Output;
+
+    /// <summary>STARTTLS (or a TLS endpoint's first step): from here on the client's bytes go through TLS.</summary>
+    public async Task UpgradeAsync(X509Certificate certificate, SslProtocols protocols, CancellationToken cancellationToken)
+    {
+        if (_tls is not null)
+        {
+            throw new InvalidOperationException("TLS is already running on this connection.");
+        }
+
+        _tls = await TlsConnection.AcceptAsync(_connection, certificate, protocols, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// The session ended: raised once, before the connection closes, when SmtpServer completes the input (which closes
@@ -60,6 +77,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     public void Dispose()
     {
         End();
+        _tls?.Dispose();
         _connection.Dispose();
     }
 
@@ -88,8 +106,8 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         _session.StoppedBetweenCommands();
         try
         {
-            _connection.Output.Write(FilteredSession.ShuttingDownLine.Span);
-            await FlushLastAsync(_connection.Output).ConfigureAwait(false);
+            ClientOutput.Write(FilteredSession.ShuttingDownLine.Span);
+            await FlushLastAsync(ClientOutput).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
         {
@@ -124,7 +142,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         public override async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
         {
             var reply = await pipe._session.ReplyAsync(_written.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            var output = pipe._connection.Output;
+            var output = pipe.ClientOutput;
             pipe._saidGoodbye |= reply.Span.StartsWith("221 "u8) || reply.Span.StartsWith("421 "u8);
             output.Write(reply.Span);
             _written.ResetWrittenCount();
@@ -138,15 +156,19 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             return await FlushLastAsync(output).ConfigureAwait(false);
         }
 
-        public override void CancelPendingFlush() => pipe._connection.Output.CancelPendingFlush();
+        public override void CancelPendingFlush() => pipe.ClientOutput.CancelPendingFlush();
 
-        public override void Complete(Exception? exception = null) => pipe._connection.Output.Complete(exception);
+        public override void Complete(Exception? exception = null)
+        {
+            pipe._tls?.Output.Complete(exception);
+            pipe._connection.Output.Complete(exception);
+        }
     }
 
     /// <summary>The client's input, ended once the session is closing.</summary>
     private sealed class ClosingReader(ReplyPipe pipe) : PipeReader
     {
-        private PipeReader Connection => pipe._connection.Input;
+        private PipeReader Connection => pipe.ClientInput;
 
         public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
@@ -189,7 +211,8 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         public override void Complete(Exception? exception = null)
         {
             pipe.End();
-            Connection.Complete(exception);
+            pipe._tls?.Input.Complete(exception);
+            pipe._connection.Input.Complete(exception);
         }
 
         private static ReadResult Ended => new(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);

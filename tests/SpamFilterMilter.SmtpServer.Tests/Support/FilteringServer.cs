@@ -1,6 +1,10 @@
 using System.Net;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
+using SmtpServer.Authentication;
+using SmtpServer.ComponentModel;
 using SmtpServer.Net;
 using SpamFilterMilter.SmtpServer;
 
@@ -26,7 +30,10 @@ public sealed class FilteringServer : IAsyncDisposable
     public int Port { get; }
 
     /// <summary>Starts a server whose sessions open their filter with <paramref name="openFilter"/> (none: no filter) and store in <paramref name="store"/>.</summary>
-    public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null)
+    /// <param name="certificate">Offers STARTTLS with it.</param>
+    /// <param name="users">Offers AUTH PLAIN and LOGIN (without TLS too) to these users and passwords.</param>
+    public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null,
+        X509Certificate2? certificate = null, IReadOnlyDictionary<string, string>? users = null)
     {
         var listeners = new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -41,9 +48,22 @@ public sealed class FilteringServer : IAsyncDisposable
         });
         var options = new SmtpServerOptionsBuilder()
             .ServerName(Name)
-            .Endpoint(endpoint => endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, 0)))
+            .Endpoint(endpoint =>
+            {
+                endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, 0)).AllowUnsecureAuthentication(users is not null);
+                if (certificate is not null)
+                {
+                    endpoint.Certificate(certificate).SupportedSslProtocols(SslProtocols.None); // None: the system's choice, TLS 1.3 here
+                }
+            })
             .Build();
-        var server = filtering.CreateServer(options);
+        var services = new ServiceProvider();
+        if (users is not null)
+        {
+            services.Add(new DelegatingUserAuthenticator((user, password) => users.TryGetValue(user, out var expected) && expected == password));
+        }
+
+        var server = filtering.CreateServer(options, services);
         var stop = new CancellationTokenSource();
         var running = server.StartAsync(stop.Token);
         var port = await started.Task.WaitAsync(TimeSpan.FromSeconds(10));

@@ -1,0 +1,142 @@
+using System.Text;
+using SpamFilterMilter.Testing.Smtp;
+
+namespace SpamFilterMilter.SmtpServer.Tests;
+
+/// <summary>
+/// STARTTLS and SMTP AUTH through the integration, with swaks as the client and the libmilter test milter logging the
+/// macros it could read at each event: what Postfix tells a milter of the session's TLS (at HELO) and of the
+/// authenticated sender (at MAIL), and that TLS runs over the connection as SmtpServer's own upgrade would.
+/// </summary>
+[Category("Integration")]
+public class TlsAndAuthTests : TempFolderTest
+{
+    private const string Message =
+        "From: Alice <alice@example.com>\r\n" +
+        "To: Bob <bob@example.org>\r\n" +
+        "Subject: over TLS\r\n" +
+        "\r\n" +
+        "Hello Bob,\r\n" +
+        "8-bit: caf\u00e9\r\n";
+
+    private static readonly string[] TlsMacros = ["{tls_version}", "{cipher}", "{cipher_bits}"];
+    private static readonly string[] AuthMacros = ["{auth_type}", "{auth_authen}"];
+
+    private async Task<(FilteringServer Server, MemoryStore Store, ISpamFilterPlugin Plugin)> StartAsync(MilterProcess milter, bool tls, bool auth)
+    {
+        var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
+        var store = new MemoryStore();
+        var server = await FilteringServer.StartAsync(_ => plugin.OpenSession(), store,
+            certificate: tls ? TestCertificate.Create(FilteringServer.Name) : null,
+            users: auth ? new Dictionary<string, string> { ["alice"] = "s3cret" } : null);
+        return (server, store, plugin);
+    }
+
+    private string MessageFile() => Folder.Write("message.eml", Message[..^2]);
+
+    /// <summary>Each event the milter logged, in order, with the macros it could read there.</summary>
+    private static List<(string Event, Dictionary<string, string> Macros)> Events(IReadOnlyList<TranscriptLine> transcript)
+    {
+        var events = new List<(string Event, Dictionary<string, string> Macros)>();
+        foreach (var line in transcript)
+        {
+            if (line.Event != "macro")
+            {
+                events.Add((line.Event, []));
+            }
+            else if (events.Count > 0)
+            {
+                events[^1].Macros[line.Fields[1]] = line.Fields[2];
+            }
+        }
+
+        return events;
+    }
+
+    [Test]
+    public async Task After_STARTTLS_the_milter_is_told_the_TLS_version_and_cipher_at_HELO_and_the_message_arrives_whole()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var (server, store, plugin) = await StartAsync(milter, tls: true, auth: false);
+        await using (plugin)
+        await using (server)
+        {
+            var swaks = await Swaks.SendAsync(server.Port, "alice@example.com", ["bob@example.org"], MessageFile(), "--tls");
+
+            Assert.That(swaks.ExitCode, Is.Zero, swaks.ToString());
+            var helos = Events(await milter.TranscriptAfterAsync("eom")).Where(e => e.Event == "helo").Select(e => e.Macros).ToList();
+            var text = Encoding.UTF8.GetString(store.Messages.Single().Filtered.Message);
+            Assert.Multiple(() =>
+            {
+                Assert.That(helos, Has.Count.EqualTo(2), "EHLO, then EHLO again over TLS (RFC 3207)");
+                Assert.That(helos[0].Keys, Has.None.AnyOf(TlsMacros), "the first EHLO came in plain text");
+                Assert.That(helos[1].GetValueOrDefault("{tls_version}"), Is.EqualTo("TLSv1.3"));
+                Assert.That(helos[1].GetValueOrDefault("{cipher}"), Does.Match("^TLS_(AES_(128|256)_GCM|CHACHA20_POLY1305)_SHA(256|384)$"));
+                Assert.That(helos[1].GetValueOrDefault("{cipher_bits}"), Is.EqualTo(helos[1].GetValueOrDefault("{cipher}", "").Contains("128", StringComparison.Ordinal) ? "128" : "256"));
+                Assert.That(text, Does.Match(@"^Received: from client\.example \(unknown \[127\.0\.0\.1\]\)\r\n\s+by mx\.example\.com \(SpamFilterMilter\) with ESMTPS"));
+                Assert.That(text, Does.EndWith("\r\nHello Bob,\r\n8-bit: caf\u00e9\r\n"));
+            });
+        }
+    }
+
+    [Test]
+    public async Task A_sender_who_authenticated_is_named_to_the_milter_at_MAIL_with_the_mechanism()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var (server, store, plugin) = await StartAsync(milter, tls: true, auth: true);
+        await using (plugin)
+        await using (server)
+        {
+            var swaks = await Swaks.SendAsync(server.Port, "alice@example.com", ["bob@example.org"], MessageFile(),
+                "--tls", "--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "s3cret");
+
+            Assert.That(swaks.ExitCode, Is.Zero, swaks.ToString());
+            var mail = Events(await milter.TranscriptAfterAsync("eom")).Single(e => e.Event == "mail").Macros;
+            var text = Encoding.UTF8.GetString(store.Messages.Single().Filtered.Message);
+            Assert.Multiple(() =>
+            {
+                Assert.That(mail.GetValueOrDefault("{auth_type}"), Is.EqualTo("PLAIN"));
+                Assert.That(mail.GetValueOrDefault("{auth_authen}"), Is.EqualTo("alice"));
+                Assert.That(text, Does.Contain("with ESMTPSA"), "TLS and AUTH in the trace field");
+            });
+        }
+    }
+
+    [Test]
+    public async Task A_session_without_TLS_or_AUTH_gives_the_milter_none_of_their_macros()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var (server, store, plugin) = await StartAsync(milter, tls: true, auth: true);
+        await using (plugin)
+        await using (server)
+        {
+            var swaks = await Swaks.SendAsync(server.Port, "alice@example.com", ["bob@example.org"], MessageFile());
+
+            Assert.That(swaks.ExitCode, Is.Zero, swaks.ToString());
+            var seen = Events(await milter.TranscriptAfterAsync("eom")).SelectMany(e => e.Macros.Keys).ToHashSet();
+            Assert.That(seen, Has.None.AnyOf([.. TlsMacros, .. AuthMacros]));
+            Assert.That(store.Messages, Has.Count.EqualTo(1));
+        }
+    }
+
+    [Test]
+    public async Task A_command_sent_in_plain_text_behind_STARTTLS_is_not_run_and_the_session_ends()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var (server, store, plugin) = await StartAsync(milter, tls: true, auth: false);
+        await using (plugin)
+        await using (server)
+        {
+            await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+            Assert.That((await client.SendAsync("EHLO client.example")).Text, Does.Contain("STARTTLS"));
+
+            // RFC 3207 §4.2: what follows STARTTLS in the same packet was sent before TLS and must not count as a
+            // command; here it reaches the handshake, which fails on it.
+            var ready = await client.SendRawAsync("STARTTLS\r\nMAIL FROM:<mallory@example.net>\r\n");
+
+            Assert.That(ready.Code, Is.EqualTo(220));
+            Assert.That(await client.IsClosedByServerAsync(), Is.True, "no reply to the smuggled MAIL, and the connection closed");
+            Assert.That(Events(milter.Transcript()).Select(e => e.Event), Has.None.EqualTo("mail"));
+        }
+    }
+}
