@@ -114,6 +114,9 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>True once a reply that closes the session (421) was written.</summary>
     public bool IsClosing { get; private set; }
 
+    /// <summary>Where the session's endpoint takes its TLS certificate from.</summary>
+    public ICertificateFactory? CertificateFactory => _context.EndpointDefinition.CertificateFactory;
+
     /// <summary>The client's last HELO or EHLO name.</summary>
     public string? HeloName { get; private set; }
 

@@ -65,7 +65,8 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             throw new InvalidOperationException("TLS is already running on this connection.");
         }
 
-        _tls = await TlsConnection.AcceptAsync(_connection, certificate, protocols, cancellationToken).ConfigureAwait(false);
+        var chain = (_session.CertificateFactory as PemServerCertificate)?.ContextFor(certificate);
+        _tls = await TlsConnection.AcceptAsync(_connection, certificate, chain, protocols, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

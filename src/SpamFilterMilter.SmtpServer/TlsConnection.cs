@@ -34,8 +34,12 @@ internal sealed class TlsConnection : IDisposable
     /// <summary>The negotiated cipher suite.</summary>
     public TlsCipherSuite CipherSuite => _tls.NegotiatedCipherSuite;
 
-    /// <summary>Runs the server's side of the handshake over <paramref name="plain"/>, as SmtpServer's own upgrade does.</summary>
-    public static async Task<TlsConnection> AcceptAsync(IDuplexPipe plain, X509Certificate certificate, SslProtocols protocols, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the server's side of the handshake over <paramref name="plain"/>, as SmtpServer's own upgrade does, presenting
+    /// <paramref name="chain"/> when there is one (a <see cref="PemServerCertificate"/>'s), else the certificate alone.
+    /// </summary>
+    public static async Task<TlsConnection> AcceptAsync(IDuplexPipe plain, X509Certificate certificate, SslStreamCertificateContext? chain, SslProtocols protocols,
+        CancellationToken cancellationToken)
     {
         var tls = new SslStream(new DuplexPipeStream(plain), leaveInnerStreamOpen: true);
         try
@@ -43,7 +47,8 @@ internal sealed class TlsConnection : IDisposable
             await tls.AuthenticateAsServerAsync(
                 new SslServerAuthenticationOptions
                 {
-                    ServerCertificate = certificate,
+                    ServerCertificate = chain is null ? certificate : null,
+                    ServerCertificateContext = chain,
                     ClientCertificateRequired = false,
                     EnabledSslProtocols = protocols,
                 },

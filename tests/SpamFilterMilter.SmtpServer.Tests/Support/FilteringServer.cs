@@ -30,10 +30,10 @@ public sealed class FilteringServer : IAsyncDisposable
     public int Port { get; }
 
     /// <summary>Starts a server whose sessions open their filter with <paramref name="openFilter"/> (none: no filter) and store in <paramref name="store"/>.</summary>
-    /// <param name="certificate">Offers STARTTLS with it.</param>
+    /// <param name="certificate">Offers STARTTLS with it: an <see cref="X509Certificate2"/>, or a <see cref="PemServerCertificate"/>.</param>
     /// <param name="users">Offers AUTH PLAIN and LOGIN (without TLS too) to these users and passwords.</param>
     public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null,
-        X509Certificate2? certificate = null, IReadOnlyDictionary<string, string>? users = null)
+        object? certificate = null, IReadOnlyDictionary<string, string>? users = null)
     {
         var listeners = new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -53,7 +53,9 @@ public sealed class FilteringServer : IAsyncDisposable
                 endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, 0)).AllowUnsecureAuthentication(users is not null);
                 if (certificate is not null)
                 {
-                    endpoint.Certificate(certificate).SupportedSslProtocols(SslProtocols.None); // None: the system's choice, TLS 1.3 here
+                    var factory = certificate as ICertificateFactory;
+                    _ = factory is null ? endpoint.Certificate((X509Certificate2)certificate) : endpoint.Certificate(factory);
+                    endpoint.SupportedSslProtocols(SslProtocols.None); // None: the system's choice, TLS 1.3 here
                 }
             })
             .Build();
