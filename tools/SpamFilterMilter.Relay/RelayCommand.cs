@@ -74,6 +74,11 @@ internal static class RelayCommand
                 : Refuse<Uri>(result, $"--metrics-otlp: \"{result.Tokens.Single().Value}\" is not an http:// or https:// URL."),
         };
         var metricsInterval = Seconds("--metrics-interval", "Seconds between two sendings of --metrics-otlp.", 1, RelayOptions.DefaultMetricsInterval);
+        var tlsCertificate = new Option<FileInfo?>("--tls-certificate")
+        {
+            Description = "Offer STARTTLS with this certificate: PEM, the intermediates behind it (certbot's fullchain.pem). SIGHUP reads it again.",
+        };
+        var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "The certificate's private key, PEM (certbot's privkey.pem); default: in the --tls-certificate file." };
         var sampleMilter = new Option<bool>("--sample-milter") { Description = $"Also start the bundled sample milter on {SampleMilterEndPoint}, where etc/milter.opt points." };
         var verbose = new Option<bool>("--verbose") { Description = "Log each message's slots, verdicts and actions (Debug)." };
 
@@ -81,7 +86,7 @@ internal static class RelayCommand
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
             listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, maildir, quarantine, maxSize,
-            shutdownTimeout, metricsOtlp, metricsInterval, sampleMilter, verbose,
+            shutdownTimeout, metricsOtlp, metricsInterval, tlsCertificate, tlsKey, sampleMilter, verbose,
         };
         command.Validators.Add(result =>
         {
@@ -95,6 +100,11 @@ internal static class RelayCommand
             if (result.GetResult(metricsInterval) is { Implicit: false } && result.GetResult(metricsOtlp) is null)
             {
                 result.AddError("--metrics-interval: only with --metrics-otlp.");
+            }
+
+            if (result.GetResult(tlsKey) is not null && result.GetResult(tlsCertificate) is null)
+            {
+                result.AddError("--tls-key: only with --tls-certificate.");
             }
 
             if (result.GetValue(maxSize) < 0)
@@ -122,6 +132,8 @@ internal static class RelayCommand
                 ShutdownTimeout = TimeSpan.FromSeconds(result.GetValue(shutdownTimeout)),
                 MetricsOtlp = result.GetValue(metricsOtlp),
                 MetricsInterval = TimeSpan.FromSeconds(result.GetValue(metricsInterval)),
+                TlsCertificate = result.GetValue(tlsCertificate)?.FullName,
+                TlsKey = result.GetValue(tlsKey)?.FullName,
             };
             return RunAsync(settings, result.GetValue(sampleMilter), result.GetValue(verbose), output, error, cancellationToken);
         });

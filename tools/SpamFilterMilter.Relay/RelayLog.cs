@@ -48,6 +48,17 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7014, Level = LogLevel.Warning, Message = "slot {Slot} filters no message: nothing opts one in (no sourcespamfilter{Slot}optin for --source-channel {Source}, no destinationspamfilter{Slot}optin for --destination-channel {Destination}, no LDAP_*OPTIN{Slot} with a directory)")]
     public static partial void SlotNeverChosen(ILogger logger, int slot, string source, string destination);
 
+    [LoggerMessage(EventId = 7015, Level = LogLevel.Information, Message = "STARTTLS offered with the certificate {Subject} ({Intermediates} intermediate(s)), valid until {NotAfter:u}")]
+    public static partial void TlsCertificate(ILogger logger, string subject, int intermediates, DateTime notAfter);
+
+    // Most MTAs send mail over TLS without verifying the certificate, but those that verify (DANE, MTA-STS) fall back
+    // to plain text or defer the mail: the administrator must hear of it before the day it lapses.
+    [LoggerMessage(EventId = 7016, Level = LogLevel.Warning, Message = "the TLS certificate {Subject} {When} ({NotAfter:u}): clients that verify it will not send over TLS; renew it, then SIGHUP")]
+    public static partial void TlsCertificateExpiring(ILogger logger, string subject, string when, DateTime notAfter);
+
+    [LoggerMessage(EventId = 7017, Level = LogLevel.Warning, Message = "SIGHUP: the TLS certificate was not read again, the one in use stays: {Problem}")]
+    public static partial void TlsCertificateNotReloaded(ILogger logger, string problem);
+
     [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "SIGHUP: reading option.dat and the slots' option files again")]
     public static partial void ReloadRequested(ILogger logger);
 }

@@ -38,6 +38,12 @@ internal sealed record RelayOptions
     /// <summary>The maildir held (quarantined) messages go to.</summary>
     public required string Quarantine { get; init; }
 
+    /// <summary>The certificate (PEM, with its intermediates) STARTTLS is offered with; null: no STARTTLS.</summary>
+    public string? TlsCertificate { get; init; }
+
+    /// <summary>Its private key (PEM); null when it is in <see cref="TlsCertificate"/>'s file.</summary>
+    public string? TlsKey { get; init; }
+
     /// <summary>The largest message accepted, in bytes (SIZE); 0 for no limit.</summary>
     public int MaxMessageSize { get; init; }
 

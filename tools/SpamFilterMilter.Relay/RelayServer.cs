@@ -17,17 +17,22 @@ namespace SpamFilterMilter.Relay;
 /// </summary>
 internal sealed class RelayServer : IAsyncDisposable
 {
+    /// <summary>How long before its end a certificate is warned of: certbot renews at 30 days left, so 14 means its renewal failed.</summary>
+    private static readonly TimeSpan ExpiryWarning = TimeSpan.FromDays(14);
+
     private readonly SpamFilterHost _host;
     private readonly SmtpServerFiltering _filtering;
     private readonly CancellationTokenSource _stop;
     private readonly Task _running;
     private readonly ILogger _logger;
     private readonly RelayMetrics? _metrics;
+    private readonly PemServerCertificate? _certificate;
 
     private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints,
-        ILogger logger, RelayMetrics? metrics)
+        ILogger logger, RelayMetrics? metrics, PemServerCertificate? certificate)
     {
         _host = host;
+        _certificate = certificate;
         _logger = logger;
         _metrics = metrics;
         _filtering = filtering;
@@ -62,6 +67,8 @@ internal sealed class RelayServer : IAsyncDisposable
         var hostOptions = SpamFilterHostOptions.Load(options.OptionFile, options.PluginFolder);
         var channels = options.ChannelFile is null ? null : ChannelTable.Load(options.ChannelFile);
         var nextHop = options.NextHop is null ? null : new NextHop(options.NextHop, options.ServerName, options.NextHopTimeout, logger);
+        // Read before anything starts: a certificate that cannot be used stops the relay now, naming the file.
+        var certificate = options.TlsCertificate is null ? null : new PemServerCertificate(options.TlsCertificate, options.TlsKey);
         var maildir = options.Maildir is null ? null : new Maildir(options.Maildir);
         var quarantine = new Maildir(options.Quarantine);
         maildir?.Prepare(); // a maildir that cannot be written stops the relay now, not every message later
@@ -110,7 +117,15 @@ internal sealed class RelayServer : IAsyncDisposable
                 .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP spamfilter-relay");
             foreach (var listen in options.Listen)
             {
-                builder = builder.Endpoint(endpoint => endpoint.Endpoint(listen));
+                builder = builder.Endpoint(endpoint =>
+                {
+                    endpoint.Endpoint(listen);
+                    if (certificate is not null)
+                    {
+                        // None: the system's choice, TLS 1.2 and 1.3 (SmtpServer's default is TLS 1.2 alone).
+                        endpoint.Certificate(certificate).SupportedSslProtocols(System.Security.Authentication.SslProtocols.None);
+                    }
+                });
             }
 
             if (options.MaxMessageSize > 0)
@@ -134,7 +149,12 @@ internal sealed class RelayServer : IAsyncDisposable
             var endPoints = await started.Task.ConfigureAwait(false);
             RelayLog.Listening(logger, string.Join(" and ", endPoints), options.ServerName, hostOptions.FilePath, host.Slots.Count,
                 nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
-            return new RelayServer(host, filtering, stop, running, endPoints, logger, metrics);
+            if (certificate is not null)
+            {
+                LogCertificate(certificate, logger);
+            }
+
+            return new RelayServer(host, filtering, stop, running, endPoints, logger, metrics, certificate);
         }
         catch
         {
@@ -176,7 +196,38 @@ internal sealed class RelayServer : IAsyncDisposable
     /// Reads option.dat and each slot's option file again, as SIGHUP asks: new messages use them, messages in flight
     /// finish with the old ones; a broken file changes nothing. The host library logs what changed, or why not.
     /// </summary>
-    public Task<HostReload> ReloadAsync(CancellationToken cancellationToken = default) => _host.ReloadAsync(cancellationToken);
+    public Task<HostReload> ReloadAsync(CancellationToken cancellationToken = default)
+    {
+        if (_certificate is not null)
+        {
+            // certbot's deploy hook reloads the service after a renewal: the new certificate for the sessions from now on.
+            try
+            {
+                _certificate.Reload();
+                LogCertificate(_certificate, _logger);
+            }
+            catch (InvalidOperationException e)
+            {
+                RelayLog.TlsCertificateNotReloaded(_logger, e.Message);
+            }
+        }
+
+        return _host.ReloadAsync(cancellationToken);
+    }
+
+    /// <summary>Which certificate STARTTLS offers, and a warning when it has lapsed or will within <see cref="ExpiryWarning"/>.</summary>
+    private static void LogCertificate(PemServerCertificate certificate, ILogger logger)
+    {
+        var current = certificate.Certificate;
+        var notAfter = current.NotAfter.ToUniversalTime();
+        RelayLog.TlsCertificate(logger, current.Subject, certificate.Intermediates.Count, notAfter);
+        var left = notAfter - DateTime.UtcNow;
+        if (left < ExpiryWarning)
+        {
+            RelayLog.TlsCertificateExpiring(logger, current.Subject,
+                left <= TimeSpan.Zero ? "has expired" : $"expires in {Math.Ceiling(left.TotalDays):0} day(s)", notAfter);
+        }
+    }
 
     /// <summary>
     /// Stops gracefully (SIGTERM): new connections and messages are answered 421 4.3.2 at once, the messages under way

@@ -164,6 +164,21 @@ public partial class RelayCommandTests : TempFolderTest
     }
 
     [Test]
+    public async Task A_certificate_it_cannot_use_stops_the_relay_at_its_start_with_exit_status_1_naming_the_file()
+    {
+        var optionFile = Folder.Write("option.dat", "! no slot\n");
+        var (certificate, _) = TestCertificate.WritePem(TestCertificate.Create(), Folder);
+        using var error = new StringWriter();
+
+        var exit = await RelayCommand.Create(TextWriter.Null, error)
+            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--tls-certificate", certificate])
+            .InvokeAsync();
+
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(error.ToString(), Does.StartWith($"cannot use {certificate} as the TLS certificate: "), "fullchain.pem has no key: --tls-key was left out");
+    }
+
+    [Test]
     public async Task A_port_it_cannot_listen_on_is_reported_with_exit_status_1()
     {
         using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
@@ -190,6 +205,17 @@ public partial class RelayCommandTests : TempFolderTest
         Assert.That(exit, Is.EqualTo((int)ToolExitCode.Usage));
         Assert.That(error.ToString(), Is.EqualTo($"--listen: \"nowhere\" is not address:port.{Environment.NewLine}"));
         Assert.That(Directory.Exists(Path.Combine(Folder.Path, "mail")), Is.False, "nothing started: the maildir is made only when the relay runs");
+    }
+
+    [Test]
+    public async Task A_key_without_a_certificate_is_a_wrong_command_line()
+    {
+        using var error = new StringWriter();
+
+        var exit = await RelayCommand.RunAsync(["--options", "option.dat", "--maildir", Path.Combine(Folder.Path, "mail"), "--tls-key", "privkey.pem"], TextWriter.Null, error);
+
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.Usage));
+        Assert.That(error.ToString(), Does.Contain("--tls-key: only with --tls-certificate."));
     }
 
     /// <summary>Collects what the relay prints, and finds the port in its "listening on" line.</summary>

@@ -51,7 +51,7 @@ public class RelayTests : TempFolderTest
     }
 
     private Task<RelayServer> StartAsync(string optionFile, string? nextHop = null, bool toMaildir = false, CapturedLogs? logs = null, IPEndPoint[]? listen = null,
-        Uri? metricsOtlp = null) =>
+        Uri? metricsOtlp = null, (string Certificate, string Key)? tls = null) =>
         RelayServer.StartAsync(new RelayOptions
         {
             Listen = listen ?? [new IPEndPoint(IPAddress.Loopback, 0)],
@@ -65,6 +65,8 @@ public class RelayTests : TempFolderTest
             Quarantine = Path.Combine(Folder.Path, "quarantine"),
             MetricsOtlp = metricsOtlp,
             MetricsInterval = TimeSpan.FromSeconds(1),
+            TlsCertificate = tls?.Certificate,
+            TlsKey = tls?.Key,
         }, logs ?? new CapturedLogs(), default);
 
     private static string Sample(string name) => Repository.Path("etc/samples/" + name);
@@ -410,6 +412,52 @@ public class RelayTests : TempFolderTest
             Assert.That(logs.Entries.Single(e => e.EventId.Id == 7009).Message, Is.EqualTo($"sending the milters' metrics by OTLP to {url} every 1 s"));
             Assert.That(logs.Entries.Any(e => e.EventId.Id == 7014), Is.False, "relay.cnf opts tcp_relay's messages in to slot 1");
         });
+    }
+
+    [Test]
+    public async Task With_a_certificate_the_relay_offers_STARTTLS_relays_what_came_over_it_and_warns_of_a_certificate_about_to_lapse()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Spam-Flag:YES");
+        var (issued, intermediate) = TestCertificate.CreateIssued("relay.example"); // valid for 7 days
+        var logs = new CapturedLogs();
+        await using var relay = await StartAsync(EveryMessageFor(milter.Port), logs: logs, tls: TestCertificate.WritePem(issued, Folder, intermediates: intermediate));
+        var seen = new HashSet<string>(SmtpSink.DumpsIn(_sink.Folder));
+
+        var swaks = await Swaks.SendAsync(relay.EndPoint.Port, Sender, [Bob], ForSwaks(Sample("06-free-offer.eml")), "--tls");
+
+        Assert.That(swaks.ExitCode, Is.Zero, swaks.ToString());
+        var dump = await SmtpSink.WaitForNewDumpAsync(_sink.Folder, seen, TimeSpan.FromSeconds(10));
+        var text = Encoding.Latin1.GetString(dump.Message);
+        Assert.Multiple(() =>
+        {
+            Assert.That(text, Does.Contain("by relay.example (SpamFilterMilter) with ESMTPS id "), "the trace field says the message came over TLS");
+            Assert.That(text, Does.Contain("X-Spam-Flag: YES"), "and the milter filtered it");
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 7015).Message,
+                Does.Match(@"^STARTTLS offered with the certificate CN=relay\.example \(1 intermediate\(s\)\), valid until \d{4}-\d{2}-\d{2} "));
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 7016).Message, Does.StartWith("the TLS certificate CN=relay.example expires in 7 day(s) ("));
+        });
+    }
+
+    [Test]
+    public async Task A_reload_takes_a_renewed_certificate_and_keeps_the_one_in_use_when_the_new_files_cannot_be_used()
+    {
+        var logs = new CapturedLogs();
+        var tls = TestCertificate.WritePem(TestCertificate.Create("old.example"), Folder);
+        await using var relay = await StartAsync(Folder.Write("option.dat", "! no slot\n"), toMaildir: true, logs: logs, tls: tls);
+        TestCertificate.WritePem(TestCertificate.Create("renewed.example"), Folder);
+
+        await relay.ReloadAsync();
+        File.WriteAllText(tls.Key, "not a key\n");
+        await relay.ReloadAsync();
+        await using var client = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(logs.Entries.Where(e => e.EventId.Id == 7015).Select(e => e.Message[..e.Message.IndexOf(" (", StringComparison.Ordinal)]),
+                Is.EqualTo(new[] { "STARTTLS offered with the certificate CN=old.example", "STARTTLS offered with the certificate CN=renewed.example" }));
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 7017).Message, Does.StartWith($"SIGHUP: the TLS certificate was not read again, the one in use stays: cannot use {tls.Certificate} with the key {tls.Key} as the TLS certificate: "));
+        });
+        Assert.That((await client.SendAsync("EHLO client.example")).Text, Does.Contain("STARTTLS"), "still offered");
     }
 
     [Test]
