@@ -99,7 +99,17 @@ internal sealed class FilteredSession : IAsyncDisposable
             return;
         }
 
-        _nextReply = Then(token => _filter.ConnectAsync(Client, token));
+        var lookUp = options.LookUpClientNames;
+        var lookupTimeout = options.ClientNameLookupTimeout;
+        _nextReply = Then(async token =>
+        {
+            if (lookUp)
+            {
+                Client = await ClientNameLookup.LookUpAsync(Client, ClientNameLookup.System, lookupTimeout, token).ConfigureAwait(false);
+            }
+
+            return await _filter.ConnectAsync(Client, token).ConfigureAwait(false);
+        });
     }
 
     /// <summary>The session ended (its connection is gone): its filter session is to be closed.</summary>
@@ -108,8 +118,8 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>The pipe SmtpServer is given for this session.</summary>
     public ISecurableDuplexPipe Pipe => _pipe;
 
-    /// <summary>The client as the filter is told of it.</summary>
-    public ClientInfo Client { get; }
+    /// <summary>The client as the filter is told of it (its names once looked up: before the greeting is written).</summary>
+    public ClientInfo Client { get; private set; }
 
     /// <summary>True once a reply that closes the session (421) was written.</summary>
     public bool IsClosing { get; private set; }

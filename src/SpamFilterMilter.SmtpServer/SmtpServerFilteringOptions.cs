@@ -24,6 +24,17 @@ public sealed class SmtpServerFilteringOptions
     /// </summary>
     public bool AddTraceField { get; init; } = true;
 
+    /// <summary>
+    /// Whether each client's host name is looked up before the milter hears of the connection (default true, as Postfix's
+    /// <c>smtpd_peername_lookup</c>): its address's PTR name, confirmed by a forward lookup, becomes <c>{client_name}</c> and
+    /// goes into the <c>Received:</c> field; a name that does not confirm is <c>{client_ptr}</c> only. Spam filters score a
+    /// client without one. False: every client is <c>unknown</c>, and no lookup delays the greeting.
+    /// </summary>
+    public bool LookUpClientNames { get; init; } = true;
+
+    /// <summary>How long the greeting waits for a client's names (default 10 s); past it the client is <c>unknown</c>.</summary>
+    public TimeSpan ClientNameLookupTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The endpoint listener factory whose connections are filtered (default: SmtpServer's own).</summary>
     public IEndpointListenerFactory? EndpointListenerFactory { get; init; }
 

@@ -54,9 +54,11 @@ public class MilterEndToEndTests : TempFolderTest
             {
                 Assert.That(received.Filtered.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.org", "carol@example.org" }));
                 Assert.That(received.Filtered.Envelope.MailFrom, Is.EqualTo("bounces@example.com"));
-                Assert.That(text, Does.StartWith("Received: from client.example (unknown [127.0.0.1])\r\n"));
+                Assert.That(text, Does.StartWith("Received: from client.example (localhost [127.0.0.1])\r\n"), "the client's name looked up, as Postfix looks it up");
                 Assert.That(text, Does.Contain("Message-ID: <smtpserver-test@example.com>\r\nX-Milter: seen by libmilter\r\n\r\n"));
                 Assert.That(text, Does.EndWith("\r\nHello Bob,\r\n.a line with a dot\r\n8-bit: caf\u00e9\r\n"));
+                Assert.That(milter.Transcript().Where(l => l.Event == "macro" && l.Fields[0] == "connect" && l.Fields[1] == "_").Select(l => l.Fields[2]),
+                    Is.EqualTo(new[] { "localhost [127.0.0.1]" }), "the milter is told the name, as Postfix tells it");
             });
         }
     }

@@ -330,17 +330,31 @@ public class SmtpServerFilteringTests
         var trace = Encoding.UTF8.GetString(received.TraceField!.Value.Value.Span);
         Assert.Multiple(() =>
         {
-            Assert.That(text, Does.StartWith("X-Above: trace\r\nReceived: from client.example (unknown [127.0.0.1])\r\n\tby mx.example.com (SpamFilterMilter) with ESMTP id " + received.QueueId + ";\r\n"));
+            Assert.That(text, Does.StartWith("X-Above: trace\r\nReceived: from client.example (localhost [127.0.0.1])\r\n\tby mx.example.com (SpamFilterMilter) with ESMTP id " + received.QueueId + ";\r\n"));
             Assert.That(text, Does.EndWith("\r\n\r\nline 1\r\n.starts with a dot\r\nlast line\r\n"), "dot-stuffing undone, the last line ended");
             Assert.That(text, Does.Contain("From: a@example.org\r\nX-Spam: yes\r\n\r\n"));
             Assert.That(hidden, Is.EqualTo(received.TraceField), "the filter is told which field is the server's own");
             Assert.That(Encoding.UTF8.GetString(filtered!), Does.StartWith("Received: from client.example"));
-            Assert.That(trace, Does.StartWith(" from client.example (unknown [127.0.0.1])"));
+            Assert.That(trace, Does.StartWith(" from client.example (localhost [127.0.0.1])"));
             Assert.That(received.Filtered.Envelope.MailFrom, Is.EqualTo("new@example.org"));
             Assert.That(received.Filtered.Envelope.MailParameters, Is.EqualTo(new[] { "RET=FULL" }));
             Assert.That(received.HeloName, Is.EqualTo("client.example"));
             Assert.That(received.Client.Address, Is.EqualTo(System.Net.IPAddress.Loopback));
         });
+    }
+
+    [TestCase(true, "localhost", TestName = "{m}(looked up: 127.0.0.1 is localhost in /etc/hosts)")]
+    [TestCase(false, null, TestName = "{m}(no lookup: unknown)")]
+    public async Task The_filter_is_told_the_clients_name_the_lookup_found_before_the_greeting(bool lookUp, string? name)
+    {
+        var filter = Filter();
+        var store = new MemoryStore();
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, store, lookUpClientNames: lookUp);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        Assert.That(client.Greeting.Code, Is.EqualTo(220));
+        filter.Verify(f => f.ConnectAsync(It.Is<ClientInfo>(c => c.HostName == name && c.PtrName == null && c.Address!.Equals(System.Net.IPAddress.Loopback)),
+            It.IsAny<CancellationToken>()), Times.Once);
     }
 
     [Test]

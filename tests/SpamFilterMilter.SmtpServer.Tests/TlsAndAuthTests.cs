@@ -73,7 +73,7 @@ public class TlsAndAuthTests : TempFolderTest
                 Assert.That(helos[1].GetValueOrDefault("{tls_version}"), Is.EqualTo("TLSv1.3"));
                 Assert.That(helos[1].GetValueOrDefault("{cipher}"), Does.Match("^TLS_(AES_(128|256)_GCM|CHACHA20_POLY1305)_SHA(256|384)$"));
                 Assert.That(helos[1].GetValueOrDefault("{cipher_bits}"), Is.EqualTo(helos[1].GetValueOrDefault("{cipher}", "").Contains("128", StringComparison.Ordinal) ? "128" : "256"));
-                Assert.That(text, Does.Match(@"^Received: from client\.example \(unknown \[127\.0\.0\.1\]\)\r\n\s+by mx\.example\.com \(SpamFilterMilter\) with ESMTPS"));
+                Assert.That(text, Does.Match(@"^Received: from client\.example \(localhost \[127\.0\.0\.1\]\)\r\n\s+by mx\.example\.com \(SpamFilterMilter\) with ESMTPS"));
                 Assert.That(text, Does.EndWith("\r\nHello Bob,\r\n8-bit: caf\u00e9\r\n"));
             });
         }

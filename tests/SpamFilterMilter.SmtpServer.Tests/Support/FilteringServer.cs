@@ -33,7 +33,7 @@ public sealed class FilteringServer : IAsyncDisposable
     /// <param name="certificate">Offers STARTTLS with it: an <see cref="X509Certificate2"/>, or a <see cref="PemServerCertificate"/>.</param>
     /// <param name="users">Offers AUTH PLAIN and LOGIN (without TLS too) to these users and passwords.</param>
     public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null,
-        object? certificate = null, IReadOnlyDictionary<string, string>? users = null)
+        object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true)
     {
         var listeners = new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -45,6 +45,7 @@ public sealed class FilteringServer : IAsyncDisposable
             AddTraceField = addTraceField,
             EndpointListenerFactory = listeners,
             LoggerFactory = logs,
+            LookUpClientNames = lookUpClientNames,
         });
         var options = new SmtpServerOptionsBuilder()
             .ServerName(Name)

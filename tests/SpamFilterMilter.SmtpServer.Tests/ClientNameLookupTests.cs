@@ -1,0 +1,74 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace SpamFilterMilter.SmtpServer.Tests;
+
+/// <summary>The client's names as Postfix's smtpd finds them: a PTR name confirmed by a forward lookup, or unknown.</summary>
+public class ClientNameLookupTests
+{
+    private static readonly IPAddress Client = IPAddress.Parse("192.0.2.10");
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(5);
+
+    private static ClientNameLookup.Resolver Answers(string name, params string[] forward) =>
+        (_, _) => Task.FromResult(new IPHostEntry { HostName = name, AddressList = [.. forward.Select(IPAddress.Parse)] });
+
+    private static Task<ClientInfo> LookUpAsync(ClientNameLookup.Resolver resolver, TimeSpan? timeout = null) =>
+        ClientNameLookup.LookUpAsync(ClientInfo.Tcp(Client, 40000), resolver, timeout ?? Patience, CancellationToken.None);
+
+    [Test]
+    public async Task A_PTR_name_whose_forward_lookup_gives_the_address_back_is_the_clients_name()
+    {
+        var client = await LookUpAsync(Answers("mail.example.net.", "198.51.100.1", "192.0.2.10"));
+
+        Assert.That((client.HostName, client.PtrName), Is.EqualTo(("mail.example.net", (string?)null)));
+    }
+
+    [Test]
+    public async Task An_IPv4_address_mapped_to_IPv6_on_either_side_still_confirms()
+    {
+        var client = await LookUpAsync(Answers("mail.example.net", "::ffff:192.0.2.10"));
+
+        Assert.That(client.HostName, Is.EqualTo("mail.example.net"));
+    }
+
+    [Test]
+    public async Task A_PTR_name_that_does_not_give_the_address_back_is_only_the_PTR_name_and_the_client_stays_unknown()
+    {
+        var client = await LookUpAsync(Answers("forged.example.org", "198.51.100.7"));
+
+        Assert.That((client.HostName, client.PtrName), Is.EqualTo(((string?)null, "forged.example.org")));
+    }
+
+    [TestCase("192.0.2.10", TestName = "{m}(a numeric PTR name)")]
+    [TestCase("bad name!", TestName = "{m}(a malformed one)")]
+    public void A_PTR_name_that_is_no_host_name_leaves_the_client_unknown(string name) =>
+        Assert.That(LookUpAsync(Answers(name, "192.0.2.10")).Result, Is.EqualTo(ClientInfo.Tcp(Client, 40000)));
+
+    [Test]
+    public async Task No_PTR_record_leaves_the_client_unknown()
+    {
+        var client = await LookUpAsync((_, _) => Task.FromException<IPHostEntry>(new SocketException((int)SocketError.HostNotFound)));
+
+        Assert.That(client, Is.EqualTo(ClientInfo.Tcp(Client, 40000)));
+    }
+
+    [Test]
+    public async Task A_resolver_that_does_not_answer_in_time_leaves_the_client_unknown_at_the_timeout()
+    {
+        var never = new TaskCompletionSource<IPHostEntry>();
+
+        var client = await LookUpAsync((_, _) => never.Task, TimeSpan.FromMilliseconds(50));
+
+        Assert.That(client, Is.EqualTo(ClientInfo.Tcp(Client, 40000)));
+    }
+
+    [Test]
+    public async Task A_client_whose_names_the_application_gave_is_not_looked_up()
+    {
+        var named = ClientInfo.Tcp(Client, 40000, "given.example");
+
+        var client = await ClientNameLookup.LookUpAsync(named, (_, _) => throw new AssertionException("looked up"), Patience, CancellationToken.None);
+
+        Assert.That(client, Is.SameAs(named));
+    }
+}
