@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using SpamFilterMilter.Contract;
@@ -20,6 +21,16 @@ internal static class ClientNameLookup
     /// <summary>The system's resolver (/etc/hosts, then DNS, as nsswitch.conf says).</summary>
     public static readonly Resolver System = (address, cancellationToken) => Dns.GetHostEntryAsync(address.ToString(), cancellationToken);
 
+    /// <summary>
+    /// How many lookups may run at once in this process: .NET runs a reverse lookup as a blocking call on a thread-pool
+    /// thread, so a resolver that does not answer (a DNS server down) would hold one per new connection until the pool,
+    /// which SmtpServer's sessions run on, starves. A lookup that finds them all busy waits within its timeout, then the
+    /// client is unknown.
+    /// </summary>
+    internal const int MaxConcurrentLookups = 16;
+
+    private static readonly SemaphoreSlim Lookups = new(MaxConcurrentLookups, MaxConcurrentLookups);
+
     /// <summary><paramref name="client"/> with the names its address has, found within <paramref name="timeout"/>.</summary>
     public static async Task<ClientInfo> LookUpAsync(ClientInfo client, Resolver resolve, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -28,11 +39,31 @@ internal static class ClientNameLookup
             return client;
         }
 
+        var deadline = Stopwatch.StartNew();
+        if (!await Lookups.WaitAsync(timeout, cancellationToken).ConfigureAwait(false))
+        {
+            return client; // every lookup slot held by lookups that do not end: unknown, as when the resolver does not answer
+        }
+
         IPHostEntry entry;
         try
         {
-            // WaitAsync: the system's reverse lookup (getnameinfo) does not stop when cancelled; the session does not wait for it.
-            entry = await resolve(address, cancellationToken).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            Task<IPHostEntry> resolving;
+            try
+            {
+                resolving = resolve(address, cancellationToken);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                resolving = Task.FromException<IPHostEntry>(e);
+            }
+
+            // The slot is given back when the lookup ends, not when this session stops waiting for it: it is the thread
+            // the lookup holds that is counted. WaitAsync: the system's reverse lookup (getnameinfo) does not stop when
+            // cancelled, and the session does not wait for it past its timeout.
+            _ = resolving.ContinueWith(static _ => Lookups.Release(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            var left = timeout - deadline.Elapsed;
+            entry = await resolving.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or TimeoutException or ArgumentException)
         {

@@ -58,8 +58,33 @@ public class ClientNameLookupTests
         var never = new TaskCompletionSource<IPHostEntry>();
 
         var client = await LookUpAsync((_, _) => never.Task, TimeSpan.FromMilliseconds(50));
+        never.SetException(new SocketException((int)SocketError.TimedOut)); // gives its lookup slot back for the other tests
 
         Assert.That(client, Is.EqualTo(ClientInfo.Tcp(Client, 40000)));
+    }
+
+    [Test]
+    public async Task Lookups_that_never_end_hold_at_most_a_bounded_number_of_threads_and_the_next_clients_are_unknown_at_their_timeout()
+    {
+        var started = 0;
+        var never = new TaskCompletionSource<IPHostEntry>();
+        ClientNameLookup.Resolver hanging = (_, _) =>
+        {
+            Interlocked.Increment(ref started);
+            return never.Task;
+        };
+
+        var clients = await Task.WhenAll(Enumerable.Range(0, ClientNameLookup.MaxConcurrentLookups + 8).Select(_ => LookUpAsync(hanging, TimeSpan.FromMilliseconds(200))));
+        var whileHeld = Volatile.Read(ref started);
+        never.SetResult(new IPHostEntry { HostName = "late.example", AddressList = [Client] });
+        var afterwards = await LookUpAsync(Answers("mail.example.net", "192.0.2.10"));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(clients, Is.All.EqualTo(ClientInfo.Tcp(Client, 40000)));
+            Assert.That(whileHeld, Is.InRange(1, ClientNameLookup.MaxConcurrentLookups), "the others never started a lookup (a slot may be held by another test's)");
+            Assert.That(afterwards.HostName, Is.EqualTo("mail.example.net"), "the slots come back when the lookups end");
+        });
     }
 
     [Test]
