@@ -114,6 +114,23 @@ public class FilterCommandTests : TempFolderTest
     }
 
     [Test]
+    public async Task A_slot_whose_option_file_is_wrong_is_not_loaded_with_every_bad_line_printed()
+    {
+        var folder = CopyEtc(1);
+        File.AppendAllText(Path.Combine(folder, "option.dat"), "spamfilter2_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter2_config_file=bad.opt\nspamfilter2_optional=1\n");
+        Folder.Write("milter.opt", "HOST=127.0.0.1\nPORT=1\nTIMEOUT=100\n");
+        Folder.Write("bad.opt", "HOST=127.0.0.1\nPORT=1\nTIMEOUT=soon\nMAX_EDITS=lots\n");
+
+        var (exit, output, error) = await RunAsync(folder, Repository.Path("etc/samples/01-clean.eml"));
+
+        var bad = Path.Combine(folder, "bad.opt");
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(output, Does.Contain($"({bad}) NOT LOADED: {bad}:3: option TIMEOUT: "));
+        Assert.That(output, Does.Contain($"{Environment.NewLine}  also: {bad}:4: option MAX_EDITS: "), "every bad line, not the first alone");
+        Assert.That(error, Is.EqualTo("1 slot(s) NOT LOADED: their plug-in could not be loaded or created (check-config says why)" + Environment.NewLine));
+    }
+
+    [Test]
     public async Task The_envelope_files_parameters_client_and_server_facts_macros_and_queue_id_reach_the_milter()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-m", "j {daemon_name} {daemon_addr} {daemon_port} {client_port} _ i {auth_authen}");
