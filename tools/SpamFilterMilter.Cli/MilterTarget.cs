@@ -12,7 +12,7 @@ namespace SpamFilterMilter.Cli;
 /// </summary>
 internal sealed class MilterTarget
 {
-    /// <summary>What a configuration error names as its file when the options came from --host, --port and --option.</summary>
+    /// <summary>What a configuration error names as its file when an option the command line gave (--host, --port, --option, a flag) is wrong.</summary>
     public const string CommandLineSource = "(command line)";
 
     public Option<FileInfo?> Config { get; } = new("--config") { Description = "The milter option file (HOST, PORT, TIMEOUT, …), as spamfilterX_config_file names it." };
@@ -56,7 +56,6 @@ internal sealed class MilterTarget
         if (config is not null)
         {
             var fromFile = MilterOptions.Load(config.FullName);
-            source = config.FullName;
             if (extra.Length == 0 && flags.Count == 0)
             {
                 return fromFile;
@@ -64,6 +63,8 @@ internal sealed class MilterTarget
 
             values = new ConfigurationBuilder().AddMilterOptionFile(config.FullName).Build()
                 .AsEnumerable().Where(p => p.Value is not null).ToDictionary(p => p.Key, p => p.Value, StringComparer.OrdinalIgnoreCase);
+            // The file alone is valid (Load above), so whatever is wrong from here on came with --option or a flag: the
+            // command line's mistake (exit 2), not the file's, which is not to be named for a value it does not hold.
         }
         else if (host is not null)
         {

@@ -304,6 +304,7 @@ public class CliTests : TempFolderTest
         new object[] { Array.Empty<string>(), "Commands: check, probe, check-config, bench, soak (" },
         new object[] { new[] { "soak", "--host", "127.0.0.1", "--port", "1", "--duration", "0" }, "--duration: 0: more than 0 seconds is needed." },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT=soon" }, "TIMEOUT" },
+        new object[] { new[] { "check", "message.eml", "--config", "milter.opt", "--option", "TIMEOUT=soon" }, "(command line): option TIMEOUT: \"soon\" is not a whole number" },
         new object[] { new[] { "check", "message.eml", "--host", "127.0.0.1", "--port", "1", "--option", "TIMEOUT" }, "expected NAME=VALUE" },
         new object[] { new[] { "probe", "--host", "127.0.0.1", "--port", "1", "--option", "SOCKS_PASSWORDhunter2" }, "its text is not shown: it may hold a password" },
         new object[] { new[] { "probe", "--host", "127.0.0.1", "--port", "1", "--option", "=x" }, "--option: expected NAME=VALUE, but one has no name before its '='." },
