@@ -26,7 +26,7 @@ internal static class CheckConfigCommandLine
                 : "The folder a relative spamfilterX_library is taken from.",
             DefaultValueFactory = _ => defaultPlugins,
         };
-        var reach = new Option<bool>("--reach") { Description = "Also connect to every slot's milter and negotiate, sending no message." };
+        var reach = new Option<bool>("--reach") { Description = "Also connect to every slot's milter and negotiate, sending no message, and bind to the LDAP directory (LDAP_HOST) and search LDAP_BASE_DN once." };
         var command = new Command("check-config", "Check option.dat, the channel table, the opt-in directory and every slot's plug-in and option file, without a message.")
         {
             options, channels, plugins, reach,

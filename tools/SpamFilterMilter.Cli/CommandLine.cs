@@ -42,7 +42,7 @@ internal static class CommandLine
 {
     public static async Task<int> RunAsync(string[] args, Terminal terminal)
     {
-        var root = new RootCommand("Check messages through a milter, see what a milter negotiates, check a host's configuration, benchmark the SpamFilterMilter client.")
+        var root = new RootCommand("Check messages through a milter, see what a milter negotiates, check a host's configuration, benchmark and soak-test the SpamFilterMilter client.")
         {
             CheckCommand.Create(terminal),
             ProbeCommand.Create(terminal),

@@ -25,7 +25,7 @@ internal sealed class SessionOptions
     };
 
     private readonly Option<string> _clientAddress = new("--client-address") { Description = "SMTP client IP address.", DefaultValueFactory = _ => "192.0.2.1" };
-    private readonly Option<string?> _clientName = new("--client-name") { Description = "SMTP client's verified host name (default: none, sent as [address])." };
+    private readonly Option<string?> _clientName = new("--client-name") { Description = "SMTP client's verified host name (default: none: CONNECT sends [address], {client_name} is unknown, _ is unknown [address])." };
     private readonly Option<string?> _clientPtr = new("--client-ptr") { Description = "SMTP client's PTR name when it differs from --client-name (without --client-name: a name that did not confirm)." };
     private readonly Option<int> _clientPort = new("--client-port") { Description = "SMTP client port.", DefaultValueFactory = _ => 25 };
     private readonly Option<string?> _serverAddress = new("--server-address") { Description = "The server address the client connected to (macro {daemon_addr}; default: none)." };
