@@ -25,7 +25,7 @@ public sealed class SpamFilterMilterBuilder
     /// <param name="checkName">The check's name; default <c>spamfilter-milter</c>, or <c>spamfilter-milter:</c> and the milter's name.</param>
     /// <param name="failureStatus">What an unreachable milter reports; default <see cref="HealthStatus.Unhealthy"/>.</param>
     /// <param name="tags">Tags to filter checks by (a readiness endpoint, say).</param>
-    /// <param name="timeout">A bound of the check's own; without one, the option file's CONNECT_TIMEOUT and TIMEOUT bound it.</param>
+    /// <param name="timeout">A bound of the check's own; without one, the option file's CONNECT_TIMEOUT and COMMAND_TIMEOUT (both TIMEOUT by default) bound it.</param>
     /// <returns>This builder.</returns>
     public SpamFilterMilterBuilder AddHealthCheck(string? checkName = null, HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
     {
