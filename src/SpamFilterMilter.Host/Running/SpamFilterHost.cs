@@ -217,7 +217,8 @@ public sealed class SpamFilterHost : IAsyncDisposable
     /// <summary>
     /// Runs every selected slot on <paramref name="message"/> and returns what becomes of it, per group of
     /// recipients. Throws only <see cref="OperationCanceledException"/> (when <paramref name="cancellationToken"/>
-    /// fires): plug-in, action and directory failures are results.
+    /// fires) and <see cref="ObjectDisposedException"/> (after <see cref="DisposeAsync"/>): plug-in, action and
+    /// directory failures are results.
     /// </summary>
     public async Task<HostResult> FilterAsync(HostMessage message, CancellationToken cancellationToken = default)
     {
