@@ -10,6 +10,7 @@
 #
 #   tools/bench/pool.sh                       # 200 messages at concurrency 8, TIMEOUT=100 (1 s), both I/O modes
 #   N=50 C=8 TIMEOUT=50 IO=async tools/bench/pool.sh
+#   BASE_PORT=39020 tools/bench/pool.sh       # ports BASE_PORT+1 to +3 (default 39020): healthy, wedged, nothing listening
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/../usage.sh" "$@" # --help: the comment above
 

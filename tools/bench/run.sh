@@ -13,7 +13,7 @@
 # the row (the slowest transaction is the slowest of all runs, failures the sum). Needs gcc, libmilter-dev, opendkim, opendkim-tools and microsocks
 # (tests/system-packages.txt).
 #
-#   tools/bench/run.sh                    # the main table, 10,000 transactions each, 3 runs (~35 minutes)
+#   tools/bench/run.sh                    # the main table, 10,000 transactions each, 3 runs (~25 minutes)
 #   N=2000 REPEAT=1 tools/bench/run.sh    # fewer transactions, one run of each
 #   MILTERS=opendkim IO=async CONNECTIONS=8 tools/bench/run.sh   (IO: async, blocking, c = the C floor)
 #   PATHS="fresh pool unix socks" MILTERS=continue-all tools/bench/run.sh   # the other ways to the milter
@@ -26,9 +26,14 @@
 #   PERF=1 MILTERS=continue-all CONNECTIONS=32 tools/bench/run.sh   # each run under perf record too, and a
 #                                         # second table: where each client's CPU went (tools/bench/cpu-split.py;
 #                                         # needs perf, Debian's linux-perf; the recordings stay in RESULTS)
+#   PERF=1 PERF_HZ=4999 ...               # perf record's samples per second (default 999)
 #   PERF=1 PERF_FUNCTIONS='SpamFilterMilter\.Protocol\.' PERF_WARM=1 ... # and a third: those methods' self time,
 #                                         # with two rows of the same code warm (no network: ProtocolWorkBenchmarks,
 #                                         # 600,000 transactions; PERF_WARM=N: N of them)
+#   CLIENT_DLL=/tmp/before/spamfilter-milter.dll tools/bench/run.sh   # measure another build of the client
+#                                         # (say, before a change); this tree's is then not built
+#   BASE_PORT=29010 tools/bench/run.sh    # the milters and microsocks listen on BASE_PORT+1 to +4 (default 29010)
+#   KEEP=1 tools/bench/run.sh             # keep the work folder (the milters' logs, and the runs' JSON without RESULTS)
 #   LD_LIBRARY_PATH=/path/to/other/libmilter tools/bench/run.sh   # the milters linked with another libmilter build
 #   SCALE=1000 MILTERS=continue-all PATHS= tools/bench/run.sh   # SCALE sessions: held idle (memory per
 #                                         # session), then as many connections running transactions

@@ -9,6 +9,8 @@
 #   SECONDS_EACH=60 CONNECTIONS=64 tools/soak/run.sh
 #   IO="async" POOL="0" tools/soak/run.sh           # one combination
 #   RESULTS=/tmp/soak tools/soak/run.sh             # keep each run's JSON and log there
+#   PORT=29110 tools/soak/run.sh                    # the milter's port (default 29110, below the ephemeral range)
+#   KEEP=1 tools/soak/run.sh                        # keep the work folder (the milter's log, and the runs without RESULTS)
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/../usage.sh" "$@" # --help: the comment above
 
