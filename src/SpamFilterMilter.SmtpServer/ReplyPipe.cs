@@ -108,7 +108,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         try
         {
             ClientOutput.Write(FilteredSession.ShuttingDownLine.Span);
-            await FlushLastAsync(ClientOutput).ConfigureAwait(false);
+            await FlushToClientAsync(_serverStopping).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
         {
@@ -117,7 +117,47 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     }
 
     /// <summary>
-    /// Sends what <paramref name="output"/> holds, the last words of a session whose server stops, within
+    /// Sends what was written to the client: until <paramref name="cancellationToken"/> fires, and once it has (the server
+    /// stops; the client must still learn what became of its message) within <see cref="FinalReplyTimeout"/>. Over TLS no
+    /// cancellation reaches the write: one that stopped part-way could lose a record <c>SslStream</c> had encrypted, and
+    /// every record after it, encrypted under the next sequence number, would not decrypt; the wait is bounded instead,
+    /// and past its bound the session ends (its connection closes with the write still pending).
+    /// </summary>
+    private async ValueTask<FlushResult> FlushToClientAsync(CancellationToken cancellationToken)
+    {
+        var output = ClientOutput;
+        if (_tls is null)
+        {
+            return cancellationToken.IsCancellationRequested
+                ? await FlushLastAsync(output).ConfigureAwait(false)
+                : await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var flush = output.FlushAsync(CancellationToken.None).AsTask();
+        if (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                return await flush.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The server stops while the client reads slowly: the reply is on its way, for a bounded time more.
+            }
+        }
+
+        try
+        {
+            return await flush.WaitAsync(FinalReplyTimeout, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TimeoutException e)
+        {
+            throw new IOException($"the client read no reply within {FinalReplyTimeout.TotalSeconds} s of the server's stop", e);
+        }
+    }
+
+    /// <summary>
+    /// Sends what <paramref name="output"/> (a plain connection's writer) holds, the last words of a session whose server stops, within
     /// <see cref="FinalReplyTimeout"/>. .NET's stream pipe writer can keep a cancellation that reached it just as the
     /// flush before ended (the server's token, cancelled then): its next flush then reports itself cancelled and sends
     /// nothing, and the flush after that sends.
@@ -143,18 +183,13 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         public override async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
         {
             var reply = await pipe._session.ReplyAsync(_written.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            var output = pipe.ClientOutput;
             pipe._saidGoodbye |= reply.Span.StartsWith("221 "u8) || reply.Span.StartsWith("421 "u8);
-            output.Write(reply.Span);
+            pipe.ClientOutput.Write(reply.Span);
             _written.ResetWrittenCount();
-            if (!cancellationToken.IsCancellationRequested)
-            {
-                return await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-            }
 
-            // The server stops (SmtpServer writes with its cancelled token): the reply still goes out, the client must
+            // When the server stops SmtpServer writes with its cancelled token: the reply still goes out, the client must
             // learn what became of its message (250 when it was stored, else 421), but for a bounded time only.
-            return await FlushLastAsync(output).ConfigureAwait(false);
+            return await pipe.FlushToClientAsync(cancellationToken).ConfigureAwait(false);
         }
 
         public override void CancelPendingFlush() => pipe.ClientOutput.CancelPendingFlush();

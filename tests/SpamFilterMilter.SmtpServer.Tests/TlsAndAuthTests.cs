@@ -120,6 +120,45 @@ public class TlsAndAuthTests : TempFolderTest
     }
 
     [Test]
+    public async Task On_a_port_with_TLS_from_the_start_the_greeting_and_the_message_go_over_it_and_STARTTLS_is_not_offered()
+    {
+        var store = new MemoryStore();
+        await using var server = await FilteringServer.StartAsync(null, store, certificate: TestCertificate.Create(FilteringServer.Name), implicitTls: true);
+        await using var client = await SmtpLineClient.ConnectTlsAsync(server.Port);
+
+        var ehlo = await client.SendAsync("EHLO client.example");
+        var end = await client.SendMailAsync("a@example.org", ["b@example.org"], "Subject: over SMTPS\r\n\r\nbody\r\n");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(client.Greeting.Code, Is.EqualTo(220));
+            Assert.That(ehlo.Text, Does.Not.Contain("STARTTLS"));
+            Assert.That(end.Code, Is.EqualTo(250));
+            Assert.That(Encoding.UTF8.GetString(store.Messages.Single().Filtered.Message), Does.Contain(" with ESMTPS id "));
+        });
+    }
+
+    // A stop reaches the write of the 421 as a cancellation; over TLS a write cancelled part-way lost a record SslStream had
+    // encrypted, so the 421, encrypted under the next sequence number, did not decrypt (2 runs in 150). Repeated for that.
+    [Test]
+    [Repeat(20)]
+    public async Task A_client_idle_over_TLS_when_the_server_stops_is_told_421_in_a_record_it_can_decrypt()
+    {
+        var server = await FilteringServer.StartAsync(null, new MemoryStore(), certificate: TestCertificate.Create(FilteringServer.Name));
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.StartTlsAsync();
+        await client.SendAsync("EHLO client.example");
+
+        await server.DisposeAsync();
+
+        var reply = await client.SendAsync("MAIL FROM:<a@example.org>").WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(client.TlsProtocol, Is.Not.Null);
+        Assert.That(reply.Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"));
+        Assert.That(await client.IsClosedByServerAsync(), Is.True, "a 421 closes the session");
+    }
+
+    [Test]
     public async Task A_command_sent_in_plain_text_behind_STARTTLS_is_not_run_and_the_session_ends()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync();

@@ -31,9 +31,10 @@ public sealed class FilteringServer : IAsyncDisposable
 
     /// <summary>Starts a server whose sessions open their filter with <paramref name="openFilter"/> (none: no filter) and store in <paramref name="store"/>.</summary>
     /// <param name="certificate">Offers STARTTLS with it: an <see cref="X509Certificate2"/>, or a <see cref="PemServerCertificate"/>.</param>
+    /// <param name="implicitTls">TLS from the connection's start (an SMTPS port, 465) rather than STARTTLS.</param>
     /// <param name="users">Offers AUTH PLAIN and LOGIN (without TLS too) to these users and passwords.</param>
     public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null,
-        object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true)
+        object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true, bool implicitTls = false)
     {
         var listeners = new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -56,7 +57,7 @@ public sealed class FilteringServer : IAsyncDisposable
                 {
                     var factory = certificate as ICertificateFactory;
                     _ = factory is null ? endpoint.Certificate((X509Certificate2)certificate) : endpoint.Certificate(factory);
-                    endpoint.SupportedSslProtocols(SslProtocols.None); // None: the system's choice, TLS 1.3 here
+                    endpoint.SupportedSslProtocols(SslProtocols.None).IsSecure(implicitTls); // None: the system's choice, TLS 1.3 here
                 }
             })
             .Build();

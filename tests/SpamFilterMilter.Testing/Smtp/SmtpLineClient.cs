@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 using NUnit.Framework;
@@ -22,8 +23,8 @@ public sealed record ClientReply(int Code, IReadOnlyList<string> Lines)
 public sealed class SmtpLineClient : IAsyncDisposable
 {
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
-    private readonly StreamReader _reader;
+    private Stream _stream; // the connection, or TLS over it
+    private StreamReader _reader;
 
     private SmtpLineClient(Socket socket)
     {
@@ -36,13 +37,47 @@ public sealed class SmtpLineClient : IAsyncDisposable
     /// <summary>The greeting.</summary>
     public ClientReply Greeting { get; private set; } = null!;
 
-    public static async Task<SmtpLineClient> ConnectAsync(int port, CancellationToken cancellationToken = default)
+    /// <summary>Connects to 127.0.0.1:<paramref name="port"/> and reads the greeting.</summary>
+    public static Task<SmtpLineClient> ConnectAsync(int port, CancellationToken cancellationToken = default) => ConnectAsync(port, tls: false, cancellationToken);
+
+    /// <summary>Connects to 127.0.0.1:<paramref name="port"/> with TLS from the start (an SMTPS port) and reads the greeting.</summary>
+    public static Task<SmtpLineClient> ConnectTlsAsync(int port, CancellationToken cancellationToken = default) => ConnectAsync(port, tls: true, cancellationToken);
+
+    private static async Task<SmtpLineClient> ConnectAsync(int port, bool tls, CancellationToken cancellationToken)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
         var client = new SmtpLineClient(socket);
+        if (tls)
+        {
+            await client.BeginTlsAsync(cancellationToken);
+        }
+
         client.Greeting = await client.ReadReplyAsync(cancellationToken) ?? throw new IOException("the server closed the connection without a greeting");
         return client;
+    }
+
+    /// <summary>STARTTLS and, when the server is ready (220), the handshake: the reply to STARTTLS.</summary>
+    public async Task<ClientReply> StartTlsAsync(CancellationToken cancellationToken = default)
+    {
+        var ready = await SendAsync("STARTTLS", cancellationToken);
+        if (ready.Code == 220)
+        {
+            await BeginTlsAsync(cancellationToken);
+        }
+
+        return ready;
+    }
+
+    /// <summary>The TLS protocol the connection runs, once it does.</summary>
+    public System.Security.Authentication.SslProtocols? TlsProtocol => (_stream as SslStream)?.SslProtocol;
+
+    /// <summary>From here on over TLS, with a test server's self-signed certificate: its name is all that is checked.</summary>
+    private async Task BeginTlsAsync(CancellationToken cancellationToken)
+    {
+        var tls = new SslStream(_stream, leaveInnerStreamOpen: false, (_, certificate, _, _) => certificate?.Subject == "CN=mx.example.com");
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "mx.example.com" }, cancellationToken);
+        (_stream, _reader) = (tls, new StreamReader(tls, Encoding.Latin1));
     }
 
     /// <summary>Sends <paramref name="line"/> and returns the reply.</summary>
