@@ -320,6 +320,13 @@ internal sealed class FilteredSession : IAsyncDisposable
         });
     }
 
+    /// <summary>STARTTLS (or a TLS endpoint) succeeded.</summary>
+    public void TlsStarted(TlsConnection tls) =>
+        SmtpServerLog.TlsStarted(_logger, _context.SessionId, SecurityMacros.VersionName(tls.Protocol) ?? tls.Protocol.ToString(), tls.CipherSuite.ToString());
+
+    /// <summary>The TLS handshake failed: the session ends.</summary>
+    public void TlsFailed(Exception e) => SmtpServerLog.TlsFailed(_logger, _context.SessionId, LogText.Quote(e.GetBaseException().Message));
+
     private void SetMacros(IEnumerable<(string Name, string? Value)> macros)
     {
         foreach (var (name, value) in macros)

@@ -1,4 +1,5 @@
 using System.Net.Security;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using SmtpServer;
@@ -14,6 +15,8 @@ namespace SpamFilterMilter.SmtpServer;
 /// </summary>
 public sealed class PemServerCertificate : ICertificateFactory
 {
+    /// <summary>Each certificate read, with its chain: a handshake that took a certificate just before a reload still gets its own.</summary>
+    private readonly ConditionalWeakTable<X509Certificate, SslStreamCertificateContext> _chains = [];
     private volatile Loaded _loaded;
 
     /// <summary>Reads the certificate; throws <see cref="InvalidOperationException"/> saying which file and why when it cannot be used.</summary>
@@ -33,11 +36,11 @@ public sealed class PemServerCertificate : ICertificateFactory
     /// <summary>The key file, or null when the key is in <see cref="CertificatePath"/>.</summary>
     public string? KeyPath { get; }
 
-    /// <summary>The certificate presented now (with its private key).</summary>
+    /// <summary>The certificate presented now, with its private key: the instance the handshakes use, not to be disposed.</summary>
     public X509Certificate2 Certificate => _loaded.Certificate;
 
     /// <summary>The intermediate certificates presented behind it.</summary>
-    public X509Certificate2Collection Intermediates => [.. _loaded.Intermediates];
+    public IReadOnlyList<X509Certificate2> Intermediates => _loaded.Intermediates;
 
     /// <summary>
     /// Reads the files again (a renewed certificate): sessions that start TLS from now on get it. When they cannot be
@@ -47,28 +50,35 @@ public sealed class PemServerCertificate : ICertificateFactory
 
     X509Certificate ICertificateFactory.GetServerCertificate(ISessionContext sessionContext) => _loaded.Certificate;
 
-    /// <summary>What the handshake presents for <paramref name="certificate"/>: its chain when it is this one's (read before a reload, too).</summary>
-    internal SslStreamCertificateContext? ContextFor(X509Certificate certificate)
-    {
-        var loaded = _loaded;
-        return ReferenceEquals(loaded.Certificate, certificate) ? loaded.Context : null;
-    }
+    /// <summary>What the handshake presents for <paramref name="certificate"/>: its chain when it is one this read (before a reload, too).</summary>
+    internal SslStreamCertificateContext? ContextFor(X509Certificate certificate) => _chains.TryGetValue(certificate, out var chain) ? chain : null;
 
     private Loaded Load()
     {
         try
         {
+            if (File.ReadAllText(KeyPath ?? CertificatePath).Contains("-----BEGIN ENCRYPTED PRIVATE KEY-----", StringComparison.Ordinal))
+            {
+                throw new CryptographicException("its private key is encrypted: give it unencrypted, readable by this process alone");
+            }
+
             var certificate = X509Certificate2.CreateFromPemFile(CertificatePath, KeyPath);
             if (!certificate.HasPrivateKey)
             {
                 throw new CryptographicException("it has no private key");
             }
 
+            if (OperatingSystem.IsWindows())
+            {
+                // Windows' TLS takes no ephemeral key (what a PEM key becomes): through PKCS#12 it gets a stored one.
+                certificate = X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+            }
+
             var all = new X509Certificate2Collection();
             all.ImportFromPemFile(CertificatePath);
             var intermediates = all.Where(c => c.Thumbprint != certificate.Thumbprint).ToArray();
-            var context = SslStreamCertificateContext.Create(certificate, [.. intermediates], offline: true);
-            return new Loaded(certificate, intermediates, context);
+            _chains.AddOrUpdate(certificate, SslStreamCertificateContext.Create(certificate, [.. intermediates], offline: true));
+            return new Loaded(certificate, intermediates);
         }
         catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
         {
@@ -77,5 +87,5 @@ public sealed class PemServerCertificate : ICertificateFactory
         }
     }
 
-    private sealed record Loaded(X509Certificate2 Certificate, X509Certificate2[] Intermediates, SslStreamCertificateContext Context);
+    private sealed record Loaded(X509Certificate2 Certificate, IReadOnlyList<X509Certificate2> Intermediates);
 }

@@ -66,7 +66,17 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         }
 
         var chain = (_session.CertificateFactory as PemServerCertificate)?.ContextFor(certificate);
-        _tls = await TlsConnection.AcceptAsync(_connection, certificate, chain, protocols, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _tls = await TlsConnection.AcceptAsync(_connection, certificate, chain, protocols, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)
+        {
+            _session.TlsFailed(e);
+            throw;
+        }
+
+        _session.TlsStarted(_tls);
     }
 
     /// <summary>

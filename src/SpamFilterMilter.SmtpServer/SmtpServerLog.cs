@@ -16,6 +16,14 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6003, Level = LogLevel.Debug, Message = "session {Session}: message {QueueId} not stored: {Disposition}")]
     public static partial void NotStored(ILogger logger, Guid session, string queueId, Disposition disposition);
 
+    [LoggerMessage(EventId = 6004, Level = LogLevel.Debug, Message = "session {Session}: TLS established: {Version} with {Cipher}")]
+    public static partial void TlsStarted(ILogger logger, Guid session, string version, string cipher);
+
+    // A scanner that drops the connection mid-handshake, a client that trusts nothing it was sent (a chain without its
+    // intermediates): what the operator needs to tell a client's trouble from a certificate's.
+    [LoggerMessage(EventId = 6017, Level = LogLevel.Information, Message = "session {Session}: TLS handshake failed: {Reason}")]
+    public static partial void TlsFailed(ILogger logger, Guid session, string reason);
+
     [LoggerMessage(EventId = 6010, Level = LogLevel.Error, Message = "opening the filter session of a new SMTP session failed; the connection is closed")]
     public static partial void OpenFilterFailed(ILogger logger, Exception exception);
 

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using SmtpServer;
 
@@ -52,6 +53,18 @@ public class PemServerCertificateTests : TempFolderTest
     }
 
     [Test]
+    public void An_encrypted_key_is_refused_saying_so()
+    {
+        var certificate = TestCertificate.Create();
+        var (chain, key) = TestCertificate.WritePem(certificate, Folder);
+        File.WriteAllText(key, certificate.GetECDsaPrivateKey()!.ExportEncryptedPkcs8PrivateKeyPem("secret",
+            new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 1000)));
+
+        Assert.That(() => new PemServerCertificate(chain, key), Throws.InvalidOperationException.With.Message.EqualTo(
+            $"cannot use {chain} with the key {key} as the TLS certificate: its private key is encrypted: give it unencrypted, readable by this process alone"));
+    }
+
+    [Test]
     public void A_reload_takes_the_renewed_certificate_and_one_that_fails_keeps_the_old()
     {
         var first = TestCertificate.Create();
@@ -73,20 +86,48 @@ public class PemServerCertificateTests : TempFolderTest
         });
     }
 
+    /// <summary>What openssl s_client prints of a STARTTLS session with the server: the certificate chain it was sent.</summary>
+    private static async Task<string> ChainSentAsync(int port)
+    {
+        var (_, output, error) = await ServerProcess.RunToEndAsync("openssl",
+            ["s_client", "-starttls", "smtp", "-connect", $"127.0.0.1:{port}", "-showcerts", "-servername", FilteringServer.Name],
+            TimeSpan.FromSeconds(30), input: "QUIT\r\n");
+        return output + error;
+    }
+
     [Test]
     [Category("Integration")]
     public async Task STARTTLS_presents_the_intermediate_behind_the_certificate_as_openssl_sees_it()
     {
         var (issued, intermediate) = TestCertificate.CreateIssued(FilteringServer.Name);
         var (chain, key) = TestCertificate.WritePem(issued, Folder, intermediates: intermediate);
-        var store = new MemoryStore();
-        await using var server = await FilteringServer.StartAsync(null, store, certificate: new PemServerCertificate(chain, key));
+        await using var server = await FilteringServer.StartAsync(null, new MemoryStore(), certificate: new PemServerCertificate(chain, key));
 
-        var (_, output, error) = await ServerProcess.RunToEndAsync("openssl",
-            ["s_client", "-starttls", "smtp", "-connect", $"127.0.0.1:{server.Port}", "-showcerts", "-servername", FilteringServer.Name],
-            TimeSpan.FromSeconds(30), input: "QUIT\r\n");
+        var sent = await ChainSentAsync(server.Port);
 
-        Assert.That(output, Does.Match(@"(?s)Certificate chain\s*\n\s*0 s:CN\s?=\s?mx\.example\.com\s*\n\s*i:CN\s?=\s?Test CA Intermediate.*\n\s*1 s:CN\s?=\s?Test CA Intermediate"),
-            output + error);
+        Assert.That(sent, Does.Match(@"(?s)Certificate chain\s*\n\s*0 s:CN\s?=\s?mx\.example\.com\s*\n\s*i:CN\s?=\s?Test CA Intermediate.*\n\s*1 s:CN\s?=\s?Test CA Intermediate"), sent);
+    }
+
+    [Test]
+    [Category("Integration")]
+    public async Task After_a_reload_the_next_session_is_sent_the_renewed_certificate_and_its_own_intermediate()
+    {
+        var (first, firstIntermediate) = TestCertificate.CreateIssued(FilteringServer.Name, caName: "First CA");
+        var (chain, key) = TestCertificate.WritePem(first, Folder, intermediates: firstIntermediate);
+        var pem = new PemServerCertificate(chain, key);
+        await using var server = await FilteringServer.StartAsync(null, new MemoryStore(), certificate: pem);
+        var before = await ChainSentAsync(server.Port);
+        var (renewed, renewedIntermediate) = TestCertificate.CreateIssued(FilteringServer.Name, caName: "Renewed CA");
+        TestCertificate.WritePem(renewed, Folder, intermediates: renewedIntermediate);
+
+        pem.Reload();
+        var after = await ChainSentAsync(server.Port);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(before, Does.Match(@"\n\s*1 s:CN\s?=\s?First CA Intermediate"), before);
+            Assert.That(after, Does.Match(@"\n\s*0 s:CN\s?=\s?mx\.example\.com\s*\n\s*i:CN\s?=\s?Renewed CA Intermediate"), after);
+            Assert.That(after, Does.Match(@"\n\s*1 s:CN\s?=\s?Renewed CA Intermediate"), after);
+        });
     }
 }

@@ -22,13 +22,13 @@ public class TlsAndAuthTests : TempFolderTest
     private static readonly string[] TlsMacros = ["{tls_version}", "{cipher}", "{cipher_bits}"];
     private static readonly string[] AuthMacros = ["{auth_type}", "{auth_authen}"];
 
-    private async Task<(FilteringServer Server, MemoryStore Store, ISpamFilterPlugin Plugin)> StartAsync(MilterProcess milter, bool tls, bool auth)
+    private async Task<(FilteringServer Server, MemoryStore Store, ISpamFilterPlugin Plugin)> StartAsync(MilterProcess milter, bool tls, bool auth, CapturedLogs? logs = null)
     {
         var plugin = DeployedPlugin.Create(milter.OptionFile(Folder));
         var store = new MemoryStore();
         var server = await FilteringServer.StartAsync(_ => plugin.OpenSession(), store,
             certificate: tls ? TestCertificate.Create(FilteringServer.Name) : null,
-            users: auth ? new Dictionary<string, string> { ["alice"] = "s3cret" } : null);
+            users: auth ? new Dictionary<string, string> { ["alice"] = "s3cret" } : null, logs: logs);
         return (server, store, plugin);
     }
 
@@ -162,7 +162,8 @@ public class TlsAndAuthTests : TempFolderTest
     public async Task A_command_sent_in_plain_text_behind_STARTTLS_is_not_run_and_the_session_ends()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync();
-        var (server, store, plugin) = await StartAsync(milter, tls: true, auth: false);
+        var logs = new CapturedLogs();
+        var (server, store, plugin) = await StartAsync(milter, tls: true, auth: false, logs);
         await using (plugin)
         await using (server)
         {
@@ -176,6 +177,7 @@ public class TlsAndAuthTests : TempFolderTest
             Assert.That(ready.Code, Is.EqualTo(220));
             Assert.That(await client.IsClosedByServerAsync(), Is.True, "no reply to the smuggled MAIL, and the connection closed");
             Assert.That(Events(milter.Transcript()).Select(e => e.Event), Has.None.EqualTo("mail"));
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 6017).Message, Does.Match(@"^session [0-9a-f-]+: TLS handshake failed: "".+""$"), "the operator is told");
         }
     }
 }

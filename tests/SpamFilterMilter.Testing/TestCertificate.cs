@@ -10,12 +10,18 @@ public static class TestCertificate
     public static X509Certificate2 Create(string hostName = "mx.example.com")
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var now = DateTimeOffset.UtcNow;
+        return ServerRequest(hostName, key).CreateSelfSigned(now.AddDays(-1), now.AddDays(7));
+    }
+
+    /// <summary>A server certificate's request: its name as subject and as the one DNS name it is for.</summary>
+    private static CertificateRequest ServerRequest(string hostName, ECDsa key)
+    {
         var request = new CertificateRequest($"CN={hostName}", key, HashAlgorithmName.SHA256);
         var names = new SubjectAlternativeNameBuilder();
         names.AddDnsName(hostName);
         request.CertificateExtensions.Add(names.Build());
-        var now = DateTimeOffset.UtcNow;
-        return request.CreateSelfSigned(now.AddDays(-1), now.AddDays(7));
+        return request;
     }
 
     /// <summary>
@@ -31,11 +37,7 @@ public static class TestCertificate
         using var intermediateOnly = CaRequest($"CN={caName} Intermediate", intermediateKey).Create(root, now.AddDays(-2), now.AddDays(20), [1]);
         using var intermediate = intermediateOnly.CopyWithPrivateKey(intermediateKey);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={hostName}", key, HashAlgorithmName.SHA256);
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddDnsName(hostName);
-        request.CertificateExtensions.Add(names.Build());
-        using var issued = request.Create(intermediate, now.AddDays(-1), now.AddDays(7), [2]);
+        using var issued = ServerRequest(hostName, key).Create(intermediate, now.AddDays(-1), now.AddDays(7), [2]);
         return (issued.CopyWithPrivateKey(key), X509CertificateLoader.LoadCertificate(intermediate.RawData));
 
         static CertificateRequest CaRequest(string name, ECDsa key)

@@ -20,6 +20,9 @@ internal sealed class RelayServer : IAsyncDisposable
     /// <summary>How long before its end a certificate is warned of: certbot renews at 30 days left, so 14 means its renewal failed.</summary>
     private static readonly TimeSpan ExpiryWarning = TimeSpan.FromDays(14);
 
+    /// <summary>How often the certificate in use is looked at again while the relay runs.</summary>
+    private static readonly TimeSpan ExpiryCheckPeriod = TimeSpan.FromDays(1);
+
     private readonly SpamFilterHost _host;
     private readonly SmtpServerFiltering _filtering;
     private readonly CancellationTokenSource _stop;
@@ -27,12 +30,15 @@ internal sealed class RelayServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly RelayMetrics? _metrics;
     private readonly PemServerCertificate? _certificate;
+    private readonly Timer? _expiryCheck;
 
     private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints,
         ILogger logger, RelayMetrics? metrics, PemServerCertificate? certificate)
     {
         _host = host;
         _certificate = certificate;
+        // Daily, not only at the start and at SIGHUP: when a renewal fails, certbot's deploy hook never sends the SIGHUP.
+        _expiryCheck = certificate is null ? null : new Timer(_ => WarnIfExpiring(certificate, logger), null, ExpiryCheckPeriod, ExpiryCheckPeriod);
         _logger = logger;
         _metrics = metrics;
         _filtering = filtering;
@@ -219,8 +225,15 @@ internal sealed class RelayServer : IAsyncDisposable
     private static void LogCertificate(PemServerCertificate certificate, ILogger logger)
     {
         var current = certificate.Certificate;
+        RelayLog.TlsCertificate(logger, current.Subject, certificate.Intermediates.Count, current.NotAfter.ToUniversalTime());
+        WarnIfExpiring(certificate, logger);
+    }
+
+    /// <summary>A warning when the certificate in use has lapsed or will within <see cref="ExpiryWarning"/>.</summary>
+    private static void WarnIfExpiring(PemServerCertificate certificate, ILogger logger)
+    {
+        var current = certificate.Certificate;
         var notAfter = current.NotAfter.ToUniversalTime();
-        RelayLog.TlsCertificate(logger, current.Subject, certificate.Intermediates.Count, notAfter);
         var left = notAfter - DateTime.UtcNow;
         if (left < ExpiryWarning)
         {
@@ -263,6 +276,11 @@ internal sealed class RelayServer : IAsyncDisposable
         catch (OperationCanceledException)
         {
             // stopped
+        }
+
+        if (_expiryCheck is not null)
+        {
+            await _expiryCheck.DisposeAsync().ConfigureAwait(false);
         }
 
         await _filtering.DisposeAsync().ConfigureAwait(false);
