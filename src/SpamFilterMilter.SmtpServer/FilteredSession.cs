@@ -60,6 +60,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private readonly bool _addTraceField;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _lifetime = new();
+    private readonly CancellationToken _serverStopping;
 
     private Task _tail = Task.CompletedTask;
     private Task<SmtpAnswer>? _nextReply;
@@ -85,6 +86,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         _addTraceField = options.AddTraceField;
         _logger = logger;
         Client = ClientOf(context);
+        _serverStopping = serverStopping;
         _pipe = new ReplyPipe(connection, this, serverStopping);
         _pipe.Ended += () => Ended?.Invoke(this);
         context.Properties[PropertyKey] = this;
@@ -215,7 +217,9 @@ internal sealed class FilteredSession : IAsyncDisposable
 
         var pending = _nextReply;
         _nextReply = null;
-        if (cancellationToken.IsCancellationRequested && pending is not { IsCompletedSuccessfully: true })
+        // SmtpServer writes with the session's token, cancelled when the server stops, but its 221 for a session it gave up
+        // (a stop while a STARTTLS handshake waits) with none: the server's own token says so then.
+        if ((cancellationToken.IsCancellationRequested || _serverStopping.IsCancellationRequested) && pending is not { IsCompletedSuccessfully: true })
         {
             // The server stops: what SmtpServer writes now on its own is its bare 554 for a message it could not read
             // to the end, or its 221 for a session it gave up. Neither may make a client drop a message: 421, then close.

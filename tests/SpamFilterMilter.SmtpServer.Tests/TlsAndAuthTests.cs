@@ -159,6 +159,21 @@ public class TlsAndAuthTests : TempFolderTest
     }
 
     [Test]
+    public async Task A_stop_while_the_server_waits_for_the_clients_handshake_is_a_421_not_SmtpServers_221()
+    {
+        var server = await FilteringServer.StartAsync(null, new MemoryStore(), certificate: TestCertificate.Create(FilteringServer.Name));
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        Assert.That((await client.SendAsync("STARTTLS")).Code, Is.EqualTo(220));
+
+        await server.DisposeAsync();
+
+        var reply = await client.SendRawAsync("").WaitAsync(TimeSpan.FromSeconds(10)); // reads what comes, sends nothing
+        Assert.That(reply.Text, Is.EqualTo("421 4.3.2 Service shutting down, try again later"), "a 221 would tell the client its session ended as asked");
+        Assert.That(await client.IsClosedByServerAsync(), Is.True);
+    }
+
+    [Test]
     public async Task A_command_sent_in_plain_text_behind_STARTTLS_is_not_run_and_the_session_ends()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync();
