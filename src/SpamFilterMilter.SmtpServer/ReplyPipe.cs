@@ -24,6 +24,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     private readonly CancellationToken _serverStopping;
 
     private TlsConnection? _tls; // after STARTTLS (or on a TLS endpoint): the client's bytes go through it
+    private volatile bool _writeAbandoned; // a write over TLS outlived its bound: nothing more can be written, the connection is closed
     private int _ended;
     private volatile bool _saidGoodbye; // a 221 or 421 was written: the client knows the session is over
     private volatile bool _clientLeft; // the client ended its side of the connection
@@ -108,7 +109,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     private async ValueTask SayGoodbyeIfStoppedAsync()
     {
         // IsClosing: a 421 of the filter's went out (a reply of several lines starts "421-").
-        if (!_serverStopping.IsCancellationRequested || _saidGoodbye || _session.IsClosing || _clientLeft || Volatile.Read(ref _ended) == 1)
+        if (!_serverStopping.IsCancellationRequested || _saidGoodbye || _session.IsClosing || _clientLeft || _writeAbandoned || Volatile.Read(ref _ended) == 1)
         {
             return;
         }
@@ -120,9 +121,10 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             ClientOutput.Write(FilteredSession.ShuttingDownLine.Span);
             await FlushToClientAsync(_serverStopping).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException or NotSupportedException)
         {
-            // The client is gone or reads nothing: the connection closes all the same.
+            // The client is gone or reads nothing: the connection closes all the same. (NotSupportedException: SslStream's
+            // answer to a write while another is pending, should one ever get here.)
         }
     }
 
@@ -136,6 +138,11 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     private async ValueTask<FlushResult> FlushToClientAsync(CancellationToken cancellationToken)
     {
         var output = ClientOutput;
+        if (_writeAbandoned)
+        {
+            throw new IOException("the client read nothing of an earlier reply");
+        }
+
         if (_tls is null)
         {
             return cancellationToken.IsCancellationRequested
@@ -162,6 +169,11 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         }
         catch (TimeoutException e)
         {
+            // The write is still pending inside SslStream, and another may not start: closing the connection fails it (and
+            // frees what it holds) rather than leave the session's end to a client that reads nothing.
+            _writeAbandoned = true;
+            _ = flush.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            _connection.Dispose();
             throw new IOException($"the client read no reply within {FinalReplyTimeout.TotalSeconds} s of the server's stop", e);
         }
     }

@@ -158,6 +158,37 @@ public class TlsAndAuthTests : TempFolderTest
         Assert.That(await client.IsClosedByServerAsync(), Is.True, "a 421 closes the session");
     }
 
+    // A client that pipelines commands over TLS and reads none of the replies holds the server's write; at a stop the write
+    // may take FinalReplyTimeout (5 s) more, no longer, and must not be followed by a second one: SslStream refuses a write
+    // while one is pending, and that refusal ended the session before its pipe was disposed (connection and filter
+    // session left open, the client's replies flowing again as soon as it read).
+    [Test]
+    public async Task A_client_over_TLS_that_reads_nothing_is_cut_off_at_a_stop_and_its_filter_session_closed()
+    {
+        var filter = FilterSessionMock.ContinuingEverywhere();
+        var server = await FilteringServer.StartAsync(_ => filter.Object, new MemoryStore(), certificate: TestCertificate.Create(FilteringServer.Name),
+            listeners: new SmallSendBufferListeners());
+        await using var client = await SmtpLineClient.ConnectWithSmallBufferAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.StartTlsAsync();
+        await client.SendAsync("EHLO client.example");
+        using var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        _ = client.SendWithoutReadingAsync(string.Concat(Enumerable.Repeat("NOOP\r\n", 100_000)), giveUp.Token);
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the server's write is held by now: its replies fill the small buffers
+
+        var stopping = server.DisposeAsync().AsTask(); // the client reads nothing meanwhile: the held write may take 5 s more
+
+        Assert.That(await Task.WhenAny(stopping, Task.Delay(TimeSpan.FromSeconds(20))), Is.SameAs(stopping), "the server stopped within the last write's bound");
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the filter session is closed right after the session's end
+
+        // Before the client reads anything: reading would let the held write finish, and the session end on its own.
+        Assert.That(filter.Invocations.Count(i => i.Method.Name == nameof(IFilterSession.DisposeAsync)), Is.EqualTo(1),
+            "the session ended within the bound, and its filter session was closed");
+        var (replies, closed) = await client.ReadUntilClosedAsync(TimeSpan.FromSeconds(20));
+        Assert.That(closed, Is.True, $"the connection closed after {replies} replies");
+        await giveUp.CancelAsync();
+    }
+
     [Test]
     public async Task A_stop_while_the_server_waits_for_the_clients_handshake_is_a_421_not_SmtpServers_221()
     {

@@ -31,12 +31,14 @@ public sealed class FilteringServer : IAsyncDisposable
 
     /// <summary>Starts a server whose sessions open their filter with <paramref name="openFilter"/> (none: no filter) and store in <paramref name="store"/>.</summary>
     /// <param name="certificate">Offers STARTTLS with it: an <see cref="X509Certificate2"/>, or a <see cref="PemServerCertificate"/>.</param>
+    /// <param name="listeners">SmtpServer's listeners, or others (<see cref="SmallSendBufferListeners"/>).</param>
     /// <param name="implicitTls">TLS from the connection's start (an SMTPS port, 465) rather than STARTTLS.</param>
     /// <param name="users">Offers AUTH PLAIN and LOGIN (without TLS too) to these users and passwords.</param>
     public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null,
-        object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true, bool implicitTls = false)
+        object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true, bool implicitTls = false,
+        EndpointListenerFactory? listeners = null)
     {
-        var listeners = new EndpointListenerFactory();
+        listeners ??= new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         listeners.EndpointStarted += (_, e) => started.TrySetResult(((IPEndPoint)e.LocalEndPoint).Port);
         var filtering = new SmtpServerFiltering(new SmtpServerFilteringOptions

@@ -40,12 +40,24 @@ public sealed class SmtpLineClient : IAsyncDisposable
     /// <summary>Connects to 127.0.0.1:<paramref name="port"/> and reads the greeting.</summary>
     public static Task<SmtpLineClient> ConnectAsync(int port, CancellationToken cancellationToken = default) => ConnectAsync(port, tls: false, cancellationToken);
 
+    /// <summary>
+    /// Connects with a receive buffer of a few kilobytes and reads the greeting: a client that stops reading holds the
+    /// server's writes after a few thousand replies, not after the megabytes the kernel's own sizing would take.
+    /// </summary>
+    public static Task<SmtpLineClient> ConnectWithSmallBufferAsync(int port, CancellationToken cancellationToken = default) =>
+        ConnectAsync(port, tls: false, cancellationToken, receiveBufferSize: 4096);
+
     /// <summary>Connects to 127.0.0.1:<paramref name="port"/> with TLS from the start (an SMTPS port) and reads the greeting.</summary>
     public static Task<SmtpLineClient> ConnectTlsAsync(int port, CancellationToken cancellationToken = default) => ConnectAsync(port, tls: true, cancellationToken);
 
-    private static async Task<SmtpLineClient> ConnectAsync(int port, bool tls, CancellationToken cancellationToken)
+    private static async Task<SmtpLineClient> ConnectAsync(int port, bool tls, CancellationToken cancellationToken, int? receiveBufferSize = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (receiveBufferSize is { } size)
+        {
+            socket.ReceiveBufferSize = size; // before connecting: it sets the window the server may fill
+        }
+
         await socket.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
         var client = new SmtpLineClient(socket);
         if (tls)
@@ -97,6 +109,10 @@ public sealed class SmtpLineClient : IAsyncDisposable
         return await ReadReplyAsync(cancellationToken) ?? throw new IOException("the server closed the connection after the message");
     }
 
+    /// <summary>Sends <paramref name="bytes"/> as they are and reads nothing: a client that pipelines and does not read.</summary>
+    public async Task SendWithoutReadingAsync(string bytes, CancellationToken cancellationToken = default) =>
+        await _stream.WriteAsync(Encoding.UTF8.GetBytes(bytes), cancellationToken);
+
     /// <summary>Sends <paramref name="bytes"/> as they are (no dot-stuffing, no final dot of its own) and returns the reply.</summary>
     public async Task<ClientReply> SendRawAsync(string bytes)
     {
@@ -132,6 +148,37 @@ public sealed class SmtpLineClient : IAsyncDisposable
         catch (IOException)
         {
             return true; // reset by the server
+        }
+    }
+
+    /// <summary>
+    /// Reads every reply there is until the server closes the connection (true) or <paramref name="within"/> passes with
+    /// nothing more (false): how many replies came, and whether it closed. A close in the middle of a TLS record counts
+    /// as closed.
+    /// </summary>
+    public async Task<(int Replies, bool Closed)> ReadUntilClosedAsync(TimeSpan within)
+    {
+        var replies = 0;
+        try
+        {
+            while (true)
+            {
+                using var quiet = new CancellationTokenSource(within);
+                if (await ReadReplyAsync(quiet.Token) is null)
+                {
+                    return (replies, true);
+                }
+
+                replies++;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return (replies, false);
+        }
+        catch (IOException)
+        {
+            return (replies, true); // reset, or a record cut short
         }
     }
 
