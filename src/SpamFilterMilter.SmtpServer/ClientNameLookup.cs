@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using SpamFilterMilter.Contract;
@@ -25,11 +24,14 @@ internal static class ClientNameLookup
     /// How many lookups may run at once in this process: .NET runs a reverse lookup as a blocking call on a thread-pool
     /// thread, so a resolver that does not answer (a DNS server down) would hold one per new connection until the pool,
     /// which SmtpServer's sessions run on, starves. A lookup that finds them all busy waits within its timeout, then the
-    /// client is unknown.
+    /// client is unknown. Connections from one address share its lookup, so one sender cannot take them all.
     /// </summary>
     internal const int MaxConcurrentLookups = 16;
 
     private static readonly SemaphoreSlim Lookups = new(MaxConcurrentLookups, MaxConcurrentLookups);
+
+    /// <summary>The lookups under way, by resolver and address.</summary>
+    private static readonly Dictionary<(Resolver Resolve, IPAddress Address), Task<IPHostEntry>> InFlight = [];
 
     /// <summary><paramref name="client"/> with the names its address has, found within <paramref name="timeout"/>.</summary>
     public static async Task<ClientInfo> LookUpAsync(ClientInfo client, Resolver resolve, TimeSpan timeout, CancellationToken cancellationToken)
@@ -39,31 +41,12 @@ internal static class ClientNameLookup
             return client;
         }
 
-        var deadline = Stopwatch.StartNew();
-        if (!await Lookups.WaitAsync(timeout, cancellationToken).ConfigureAwait(false))
-        {
-            return client; // every lookup slot held by lookups that do not end: unknown, as when the resolver does not answer
-        }
-
         IPHostEntry entry;
         try
         {
-            Task<IPHostEntry> resolving;
-            try
-            {
-                resolving = resolve(address, cancellationToken);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                resolving = Task.FromException<IPHostEntry>(e);
-            }
-
-            // The slot is given back when the lookup ends, not when this session stops waiting for it: it is the thread
-            // the lookup holds that is counted. WaitAsync: the system's reverse lookup (getnameinfo) does not stop when
-            // cancelled, and the session does not wait for it past its timeout.
-            _ = resolving.ContinueWith(static _ => Lookups.Release(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            var left = timeout - deadline.Elapsed;
-            entry = await resolving.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+            // WaitAsync: the system's reverse lookup (getnameinfo) does not stop when cancelled, and the session does not
+            // wait for it past its timeout; it goes on for the other sessions that share it.
+            entry = await Shared(resolve, Unmapped(address), timeout).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or TimeoutException or ArgumentException)
         {
@@ -81,4 +64,57 @@ internal static class ClientNameLookup
     }
 
     private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
+    /// <summary>The lookup of <paramref name="address"/> under way, or a new one, which waits up to <paramref name="slotWait"/> for a slot.</summary>
+    private static Task<IPHostEntry> Shared(Resolver resolve, IPAddress address, TimeSpan slotWait)
+    {
+        lock (InFlight)
+        {
+            if (InFlight.TryGetValue((resolve, address), out var running))
+            {
+                return running;
+            }
+
+            var result = new TaskCompletionSource<IPHostEntry>(TaskCreationOptions.RunContinuationsAsynchronously);
+            InFlight[(resolve, address)] = result.Task;
+            _ = RunAsync(resolve, address, slotWait, result); // may end at once: its removal below takes this same lock, re-entered
+            return result.Task;
+        }
+    }
+
+    /// <summary>
+    /// One lookup in a slot. The slot is given back when the lookup ends, not when its sessions stop waiting for it: it is
+    /// the thread the lookup holds that is counted.
+    /// </summary>
+    private static async Task RunAsync(Resolver resolve, IPAddress address, TimeSpan slotWait, TaskCompletionSource<IPHostEntry> result)
+    {
+        try
+        {
+            if (!await Lookups.WaitAsync(slotWait).ConfigureAwait(false))
+            {
+                result.SetException(new TimeoutException("every lookup slot is held by lookups that have not ended"));
+                return;
+            }
+
+            try
+            {
+                result.SetResult(await resolve(address, CancellationToken.None).ConfigureAwait(false));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                result.SetException(e);
+            }
+            finally
+            {
+                Lookups.Release();
+            }
+        }
+        finally
+        {
+            lock (InFlight)
+            {
+                InFlight.Remove((resolve, address));
+            }
+        }
+    }
 }

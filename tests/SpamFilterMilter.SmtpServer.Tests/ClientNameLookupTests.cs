@@ -74,16 +74,41 @@ public class ClientNameLookupTests
             return never.Task;
         };
 
-        var clients = await Task.WhenAll(Enumerable.Range(0, ClientNameLookup.MaxConcurrentLookups + 8).Select(_ => LookUpAsync(hanging, TimeSpan.FromMilliseconds(200))));
+        var addresses = Enumerable.Range(1, ClientNameLookup.MaxConcurrentLookups + 8).Select(i => ClientInfo.Tcp(IPAddress.Parse($"198.51.100.{i}"), 40000)).ToList();
+        var clients = await Task.WhenAll(addresses.Select(a => ClientNameLookup.LookUpAsync(a, hanging, TimeSpan.FromMilliseconds(200), CancellationToken.None)));
         var whileHeld = Volatile.Read(ref started);
         never.SetResult(new IPHostEntry { HostName = "late.example", AddressList = [Client] });
         var afterwards = await LookUpAsync(Answers("mail.example.net", "192.0.2.10"));
 
         Assert.Multiple(() =>
         {
-            Assert.That(clients, Is.All.EqualTo(ClientInfo.Tcp(Client, 40000)));
+            Assert.That(clients, Is.EqualTo(addresses), "every one unknown");
             Assert.That(whileHeld, Is.InRange(1, ClientNameLookup.MaxConcurrentLookups), "the others never started a lookup (a slot may be held by another test's)");
             Assert.That(afterwards.HostName, Is.EqualTo("mail.example.net"), "the slots come back when the lookups end");
+        });
+    }
+
+    [Test]
+    public async Task Clients_from_one_address_share_one_lookup_and_one_slot()
+    {
+        var calls = 0;
+        var answer = new TaskCompletionSource<IPHostEntry>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ClientNameLookup.Resolver slow = (_, _) =>
+        {
+            Interlocked.Increment(ref calls);
+            return answer.Task;
+        };
+
+        var lookups = Enumerable.Range(0, 40).Select(_ => LookUpAsync(slow)).ToList();
+        answer.SetResult(new IPHostEntry { HostName = "busy.example.net", AddressList = [Client] });
+        var clients = await Task.WhenAll(lookups);
+        var later = await LookUpAsync(slow);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(clients.Select(c => c.HostName), Is.All.EqualTo("busy.example.net"));
+            Assert.That(calls, Is.EqualTo(2), "one lookup for the forty at once, and a new one once it had ended (nothing kept)");
+            Assert.That(later.HostName, Is.EqualTo("busy.example.net"));
         });
     }
 
