@@ -52,7 +52,6 @@ internal sealed class MilterTarget
         }
 
         var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        var source = CommandLineSource;
         if (config is not null)
         {
             var fromFile = MilterOptions.Load(config.FullName);
@@ -109,7 +108,7 @@ internal sealed class MilterTarget
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
         try
         {
-            return MilterOptions.FromConfiguration(configuration, source);
+            return MilterOptions.FromConfiguration(configuration, CommandLineSource);
         }
         catch (SpamFilterConfigurationException e) when (e.MoreProblems.Count == 0 && flags.FirstOrDefault(f => f.Option == e.Option) is { Flag: not null } flag)
         {

@@ -61,14 +61,12 @@ internal static class FilterCommand
 
             await using var host = SpamFilterHost.Create(options, channels);
             var notLoaded = host.Slots.Count(s => s.Plugin is null);
-            // LoadFailure is a slot's first problem; LoadProblems has one entry per slot not loaded, in slot order, carrying
-            // the rest of its option file's bad lines, so that an administrator mends them all in one go.
-            var problems = new Queue<SpamFilterConfigurationException>(host.LoadProblems.Count == notLoaded ? host.LoadProblems : []);
             foreach (var slot in host.Slots)
             {
                 var state = slot.Plugin is null ? $"NOT LOADED: {slot.LoadFailure}" : $"loaded as {slot.Plugin.Description}";
                 await output.WriteLineAsync($"slot {slot.Options.Number}: {slot.Options.Library} ({slot.Options.ConfigFile}) {state}").ConfigureAwait(false);
-                if (slot.Plugin is null && problems.TryDequeue(out var problem))
+                // LoadFailure is the first problem; the option file's other bad lines follow, to be mended in one go.
+                if (slot.LoadError is SpamFilterConfigurationException problem)
                 {
                     foreach (var more in problem.MoreProblems)
                     {

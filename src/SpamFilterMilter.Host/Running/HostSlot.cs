@@ -22,8 +22,12 @@ public sealed class HostSlot
     /// <summary>Why the plug-in could not be loaded or created, or null.</summary>
     public string? LoadFailure => LoadError?.Message;
 
-    /// <summary>What was thrown when the plug-in could not be loaded or created (a configuration error names its file, line and option), or null.</summary>
-    internal Exception? LoadError { get; }
+    /// <summary>
+    /// What was thrown when the plug-in could not be loaded or created, or null: a <see cref="SpamFilterConfigurationException"/>
+    /// for a wrong option file names its file, line and option, and every further bad line in
+    /// <see cref="SpamFilterConfigurationException.AllProblems"/>.
+    /// </summary>
+    public Exception? LoadError { get; }
 
     /// <summary>
     /// <see cref="LoadError"/> as a configuration error, or null: the plug-in's own (its option file's file, line and
