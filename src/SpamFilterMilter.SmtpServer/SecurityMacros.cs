@@ -1,6 +1,7 @@
 using System.Net.Security;
 using System.Security.Authentication;
 using SmtpServer.Protocol;
+using SpamFilterMilter.Contract;
 
 namespace SpamFilterMilter.SmtpServer;
 
@@ -13,25 +14,19 @@ namespace SpamFilterMilter.SmtpServer;
 /// </summary>
 internal static class SecurityMacros
 {
-    public const string TlsVersion = "{tls_version}";
-    public const string Cipher = "{cipher}";
-    public const string CipherBits = "{cipher_bits}";
-    public const string AuthType = "{auth_type}";
-    public const string AuthAuthen = "{auth_authen}";
-
     /// <summary>The TLS macros of a session: none without TLS.</summary>
     public static IEnumerable<(string Name, string? Value)> OfTls(TlsConnection? tls) =>
     [
-        (TlsVersion, tls is null ? null : VersionName(tls.Protocol)),
-        (Cipher, tls?.CipherSuite.ToString()),
-        (CipherBits, tls is null ? null : BitsOf(tls.CipherSuite)),
+        (HostMacros.TlsVersion, tls is null ? null : VersionName(tls.Protocol)),
+        (HostMacros.Cipher, tls?.CipherSuite.ToString()),
+        (HostMacros.CipherBits, tls is null ? null : BitsOf(tls.CipherSuite)),
     ];
 
     /// <summary>The AUTH macros of a session: none until a client authenticated.</summary>
     public static IEnumerable<(string Name, string? Value)> OfAuth(AuthenticationMethod? mechanism, string? user) =>
     [
-        (AuthType, user is null ? null : MechanismName(mechanism)),
-        (AuthAuthen, user),
+        (HostMacros.AuthType, user is null ? null : MechanismName(mechanism)),
+        (HostMacros.AuthAuthen, user),
     ];
 
     /// <summary>OpenSSL's name of a protocol version (<c>SSL_get_version</c>), as sendmail and Postfix give it.</summary>

@@ -85,7 +85,7 @@ internal static class EnvelopeFile
                     _helo = OneWord(rest);
                     break;
                 case "queue-id":
-                    Macro("i", OneWord(rest));
+                    Macro(HostMacros.QueueId, OneWord(rest));
                     break;
                 case "macro":
                     var (name, value) = Smtp(() => MacroArgument.Parse(rest));

@@ -30,7 +30,7 @@ internal sealed class RelayStore(SpamFilterHost host, RelayOptions options, Next
             HeloName = message.HeloName,
             // The milters get the id the relay logs, answers in its 250 and writes in its Received field, as Postfix
             // gives them its queue id: without it the plug-in would make one of its own that matches nothing here.
-            Macros = new Dictionary<string, string> { ["i"] = message.QueueId },
+            Macros = new Dictionary<string, string> { [HostMacros.QueueId] = message.QueueId },
         }, cancellationToken).ConfigureAwait(false);
         foreach (var line in result.Log)
         {

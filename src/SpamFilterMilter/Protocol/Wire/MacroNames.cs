@@ -1,3 +1,5 @@
+using SpamFilterMilter.Contract;
+
 namespace SpamFilterMilter.Protocol.Wire;
 
 /// <summary>
@@ -10,7 +12,7 @@ internal static class MacroNames
     public const string MtaName = "j";
     public const string MtaVersion = "v";
     public const string Client = "_";
-    public const string QueueId = "i";
+    public const string QueueId = HostMacros.QueueId;
     public const string DaemonName = "{daemon_name}";
     public const string DaemonAddress = "{daemon_addr}";
     public const string DaemonPort = "{daemon_port}";
@@ -38,8 +40,8 @@ internal static class MacroNames
     public static IReadOnlyList<string> DefaultListText { get; } =
     [
         /* Connect */ "j {daemon_name} {daemon_addr} v _",
-        /* Helo */    "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}",
-        /* Mail */    "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer} " + OptIn,
+        /* Helo */    $"{HostMacros.TlsVersion} {HostMacros.Cipher} {HostMacros.CipherBits} {HostMacros.CertSubject} {HostMacros.CertIssuer}",
+        /* Mail */    $"{QueueId} {HostMacros.AuthType} {HostMacros.AuthAuthen} {HostMacros.AuthAuthor} {MailAddress} {MailHost} {MailMailer} {OptIn}",
         /* Rcpt */    "i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
         /* Data */    "i",
         /* EOM */     "i",
