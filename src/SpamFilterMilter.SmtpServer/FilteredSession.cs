@@ -72,11 +72,11 @@ internal sealed class FilteredSession : IAsyncDisposable
     private int _inMessage; // 1 while this session's message is counted in _messages
 
     /// <summary>
-    /// Starts the session; when <paramref name="stopping"/> (the server drains) it is greeted with a 421 and closed, and
-    /// <paramref name="filter"/> is never called.
+    /// Starts the session; when <paramref name="refusal"/> says so (the server drains, its client has too many sessions)
+    /// it is greeted with a 421 and closed, and <paramref name="filter"/> is never called.
     /// </summary>
     public FilteredSession(ISessionContext context, ISecurableDuplexPipe connection, IFilterSession filter, SmtpServerFilteringOptions options,
-        MessagesInFlight messages, bool stopping, ILogger logger, CancellationToken serverStopping)
+        MessagesInFlight messages, SessionRefusal refusal, ILogger logger, CancellationToken serverStopping)
     {
         _context = context;
         _filter = new SmtpFilterSession(filter, context.ServerOptions.ServerName);
@@ -92,12 +92,20 @@ internal sealed class FilteredSession : IAsyncDisposable
         context.Properties[PropertyKey] = this;
         context.CommandExecuting += OnCommandExecuting;
         SmtpServerLog.SessionStarted(_logger, context.SessionId, Client.Address);
-        if (stopping)
+        if (refusal == SessionRefusal.Draining)
         {
             // RFC 5321 §3.1: a server that cannot take mail greets with 421 and closes; the client tries again later.
             var greeting = new SmtpReply(421, null, $"{context.ServerOptions.ServerName} {ShuttingDown.Lines[0]}");
             SmtpServerLog.RefusedAtStop(_logger, context.SessionId, "the greeting", LogText.Quote(greeting.ToString()));
             _nextReply = Task.FromResult(SmtpAnswer.Refuse(greeting));
+            return;
+        }
+
+        if (refusal == SessionRefusal.TooManyConnections)
+        {
+            // Postfix's words (smtpd's anvil check): the client tries again later, with fewer connections.
+            _nextReply = Task.FromResult(SmtpAnswer.Refuse(
+                new SmtpReply(421, "4.7.0", $"{context.ServerOptions.ServerName} Error: too many connections from {Client.Address}")));
             return;
         }
 
@@ -470,6 +478,10 @@ internal sealed class FilteredSession : IAsyncDisposable
     private static string PathOf(IMailbox? mailbox) =>
         mailbox is null || (string.IsNullOrEmpty(mailbox.User) && string.IsNullOrEmpty(mailbox.Host)) ? "<>"
             : $"<{MailPath.Address(mailbox.User, mailbox.Host)}>"; // SmtpServer takes a quoted local part's quotes off: put them back
+
+    /// <summary>The client's address, as <see cref="Client"/> will have it; null when the listener does not say.</summary>
+    public static IPAddress? ClientAddressOf(ISessionContext context) =>
+        Unmapped(context.Properties.TryGetValue(EndpointListener.RemoteEndPointKey, out var r) ? (r as IPEndPoint)?.Address : null);
 
     private static ClientInfo ClientOf(ISessionContext context)
     {

@@ -18,6 +18,7 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     private readonly IEndpointListenerFactory _inner = options.EndpointListenerFactory ?? new EndpointListenerFactory();
     private readonly ILogger _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.SmtpServer");
     private readonly ConcurrentDictionary<FilteredSession, Task> _closing = new();
+    private readonly ClientConnections _connections = new();
 
     /// <summary>The messages under way in every session of this factory's listeners (<see cref="SmtpServerFiltering.DrainAsync"/>).</summary>
     public MessagesInFlight Messages { get; } = new();
@@ -37,25 +38,45 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     private ISecurableDuplexPipe Open(ISessionContext context, ISecurableDuplexPipe pipe, CancellationToken serverStopping)
     {
         IFilterSession filter;
-        var stopping = Messages.IsDraining; // greeted with 421: its filter is never asked, so none is opened
+        var address = FilteredSession.ClientAddressOf(context);
+        var open = address is null ? 0 : _connections.Open(address); // counted until the session ends, refused or not
+        var refusal = Messages.IsDraining ? SessionRefusal.Draining
+            : options.MaxConnectionsPerClient > 0 && open > options.MaxConnectionsPerClient ? SessionRefusal.TooManyConnections
+            : SessionRefusal.None;
         try
         {
-            filter = options.OpenFilter is { } open && !stopping ? open(context) : new PassThroughFilterSession();
+            // A refused session is greeted with 421: its filter is never asked, so none is opened.
+            filter = options.OpenFilter is { } openFilter && refusal == SessionRefusal.None ? openFilter(context) : new PassThroughFilterSession();
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             SmtpServerLog.OpenFilterFailed(_logger, e);
+            if (address is not null)
+            {
+                _connections.Close(address);
+            }
+
             pipe.Dispose();
             throw;
         }
 
-        var session = new FilteredSession(context, pipe, filter, options, Messages, stopping, _logger, serverStopping);
+        if (refusal == SessionRefusal.TooManyConnections)
+        {
+            SmtpServerLog.TooManyConnections(_logger, context.SessionId, address!, open, options.MaxConnectionsPerClient);
+        }
+
+        var session = new FilteredSession(context, pipe, filter, options, Messages, refusal, _logger, serverStopping);
         session.Ended += Close;
         return session.Pipe;
     }
 
     private void Close(FilteredSession session)
     {
+        if (session.Client.Address is { } address)
+        {
+            _connections.Close(address);
+        }
+
         // The closing is entered before it starts: one that completes at once must find its entry to remove.
         var entered = new TaskCompletionSource();
         _closing[session] = CloseAsync(session, entered.Task);

@@ -29,6 +29,7 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(options.Store);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.ClientNameLookupTimeout, TimeSpan.Zero, nameof(options.ClientNameLookupTimeout));
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxConnectionsPerClient, nameof(options.MaxConnectionsPerClient));
         _listeners = new FilteringListenerFactory(options);
         MailboxFilterFactory = new FilteringMailboxFilter();
         MessageStoreFactory = new FilteringMessageStore();

@@ -35,6 +35,17 @@ public sealed class SmtpServerFilteringOptions
     /// <summary>How long the greeting waits for a client's names (default 10 s); past it the client is <c>unknown</c>.</summary>
     public TimeSpan ClientNameLookupTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How many sessions one client address may have open at once (default 50, Postfix's
+    /// <c>smtpd_client_connection_count_limit</c>; 0: no limit). One more is greeted
+    /// <c>421 4.7.0 &lt;server&gt; Error: too many connections from &lt;address&gt;</c>, as Postfix greets it, and closed; its
+    /// filter is never opened.
+    /// </summary>
+    public int MaxConnectionsPerClient { get; init; } = DefaultMaxConnectionsPerClient;
+
+    /// <summary>The default of <see cref="MaxConnectionsPerClient"/>: Postfix's.</summary>
+    public const int DefaultMaxConnectionsPerClient = 50;
+
     /// <summary>The endpoint listener factory whose connections are filtered (default: SmtpServer's own).</summary>
     public IEndpointListenerFactory? EndpointListenerFactory { get; init; }
 

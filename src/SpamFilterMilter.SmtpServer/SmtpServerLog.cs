@@ -24,6 +24,10 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6017, Level = LogLevel.Information, Message = "session {Session}: TLS handshake failed: {Reason}")]
     public static partial void TlsFailed(ILogger logger, Guid session, string reason);
 
+    // The client's address, where an operator must act on it (a firewall rule), as Postfix's warning names it.
+    [LoggerMessage(EventId = 6018, Level = LogLevel.Warning, Message = "session {Session}: {Count} sessions from {Client}, more than {Limit}: greeted 421 4.7.0 and closed")]
+    public static partial void TooManyConnections(ILogger logger, Guid session, IPAddress client, int count, int limit);
+
     [LoggerMessage(EventId = 6010, Level = LogLevel.Error, Message = "opening the filter session of a new SMTP session failed; the connection is closed")]
     public static partial void OpenFilterFailed(ILogger logger, Exception exception);
 

@@ -343,6 +343,53 @@ public class SmtpServerFilteringTests
         });
     }
 
+    [Test]
+    public async Task A_client_past_its_connection_limit_is_greeted_421_as_Postfix_greets_it_and_its_filter_never_opened()
+    {
+        var opened = 0;
+        var logs = new CapturedLogs();
+        await using var server = await FilteringServer.StartAsync(_ =>
+        {
+            Interlocked.Increment(ref opened);
+            return Filter().Object;
+        }, new MemoryStore(), logs: logs, maxConnectionsPerClient: 2);
+        await using var first = await SmtpLineClient.ConnectAsync(server.Port);
+        var second = await SmtpLineClient.ConnectAsync(server.Port);
+
+        await using var third = await SmtpLineClient.ConnectAsync(server.Port);
+        var thirdClosed = await third.IsClosedByServerAsync();
+        Assert.That((await second.SendAsync("QUIT")).Code, Is.EqualTo(221));
+        await second.DisposeAsync();
+        await using var again = await WhenGreetedAsync(server.Port, 220);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((first.Greeting.Code, second.Greeting.Code), Is.EqualTo((220, 220)));
+            Assert.That(third.Greeting.Text, Is.EqualTo("421 4.7.0 mx.example.com Error: too many connections from 127.0.0.1"));
+            Assert.That(thirdClosed, Is.True, "and closed");
+            Assert.That(again.Greeting.Code, Is.EqualTo(220), "once one of them ended, a new one is welcome");
+            Assert.That(opened, Is.EqualTo(3), "no filter session for the refused one");
+            Assert.That(logs.Entries.Where(e => e.EventId.Id == 6018).Select(e => e.Message),
+                Is.Not.Empty.And.All.EndsWith(": 3 sessions from 127.0.0.1, more than 2: greeted 421 4.7.0 and closed"));
+        });
+    }
+
+    /// <summary>A new connection once the server greets with <paramref name="code"/> (a session that ended is counted off as its pipe is disposed, just after the client sees the close).</summary>
+    private static async Task<SmtpLineClient> WhenGreetedAsync(int port, int code)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var client = await SmtpLineClient.ConnectAsync(port);
+            if (client.Greeting.Code == code || attempt == 50)
+            {
+                return client;
+            }
+
+            await client.DisposeAsync();
+            await Task.Delay(TimeSpan.FromMilliseconds(100));
+        }
+    }
+
     [TestCase(true, "localhost", TestName = "{m}(looked up: 127.0.0.1 is localhost in /etc/hosts)")]
     [TestCase(false, null, TestName = "{m}(no lookup: unknown)")]
     public async Task The_filter_is_told_the_clients_name_the_lookup_found_before_the_greeting(bool lookUp, string? name)

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging.Console;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.SampleMilter;
+using SpamFilterMilter.SmtpServer;
 using SpamFilterMilter.Tools;
 
 namespace SpamFilterMilter.Relay;
@@ -60,6 +61,11 @@ internal static class RelayCommand
         };
         var maildir = new Option<DirectoryInfo?>("--maildir") { Description = "Store each message in this maildir instead (fileinto folders as Maildir++ folders)." };
         var quarantine = new Option<DirectoryInfo?>("--quarantine") { Description = "The maildir held messages go to (default: the .Quarantine folder of --maildir, else ./quarantine)." };
+        var maxPerClient = new Option<int>("--max-connections-per-client")
+        {
+            Description = "Sessions one client address may have open at once; one more is greeted 421 4.7.0 (Postfix's smtpd_client_connection_count_limit; 0: no limit).",
+            DefaultValueFactory = _ => SmtpServerFilteringOptions.DefaultMaxConnectionsPerClient,
+        };
         var maxSize = new Option<int>("--max-message-size") { Description = "The largest message accepted, in bytes (0: no limit).", DefaultValueFactory = _ => 10_240_000 };
         var nextHopTimeout = Seconds("--next-hop-timeout", "Seconds the next hop may take over one message, from connecting to its answer to the final dot.",
             1, RelayOptions.DefaultNextHopTimeout);
@@ -85,7 +91,7 @@ internal static class RelayCommand
         var command = new RootCommand("spamfilter-relay: an SMTP relay that runs every message through the milters option.dat selects, "
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
-            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, maildir, quarantine, maxSize,
+            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, maildir, quarantine, maxSize, maxPerClient,
             shutdownTimeout, metricsOtlp, metricsInterval, tlsCertificate, tlsKey, sampleMilter, verbose,
         };
         command.Validators.Add(result =>
@@ -111,6 +117,11 @@ internal static class RelayCommand
             {
                 result.AddError("--max-message-size: 0 or more bytes.");
             }
+
+            if (result.GetValue(maxPerClient) < 0)
+            {
+                result.AddError("--max-connections-per-client: 0 or more.");
+            }
         });
         command.SetAction((result, cancellationToken) =>
         {
@@ -128,6 +139,7 @@ internal static class RelayCommand
                 Maildir = box,
                 Quarantine = result.GetValue(quarantine)?.FullName ?? (box is null ? Path.GetFullPath("quarantine") : Path.Combine(box, ".Quarantine")),
                 MaxMessageSize = result.GetValue(maxSize),
+                MaxConnectionsPerClient = result.GetValue(maxPerClient),
                 NextHopTimeout = TimeSpan.FromSeconds(result.GetValue(nextHopTimeout)),
                 ShutdownTimeout = TimeSpan.FromSeconds(result.GetValue(shutdownTimeout)),
                 MetricsOtlp = result.GetValue(metricsOtlp),

@@ -1,4 +1,5 @@
 using System.Net;
+using SpamFilterMilter.SmtpServer;
 
 namespace SpamFilterMilter.Relay;
 
@@ -43,6 +44,9 @@ internal sealed record RelayOptions
 
     /// <summary>Its private key (PEM); null when it is in <see cref="TlsCertificate"/>'s file.</summary>
     public string? TlsKey { get; init; }
+
+    /// <summary>How many sessions one client address may have open at once (<c>--max-connections-per-client</c>); 0: no limit.</summary>
+    public int MaxConnectionsPerClient { get; init; } = SmtpServerFilteringOptions.DefaultMaxConnectionsPerClient;
 
     /// <summary>The largest message accepted, in bytes (SIZE); 0 for no limit.</summary>
     public int MaxMessageSize { get; init; }

@@ -117,6 +117,7 @@ internal sealed class RelayServer : IAsyncDisposable
                 Store = new RelayStore(host, options, nextHop, maildir, quarantine, logger),
                 EndpointListenerFactory = listeners,
                 LoggerFactory = loggerFactory,
+                MaxConnectionsPerClient = options.MaxConnectionsPerClient,
             });
             var builder = new SmtpServerOptionsBuilder()
                 .ServerName(options.ServerName)

@@ -36,7 +36,7 @@ public sealed class FilteringServer : IAsyncDisposable
     /// <param name="users">Offers AUTH PLAIN and LOGIN (without TLS too) to these users and passwords.</param>
     public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null,
         object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true, bool implicitTls = false,
-        EndpointListenerFactory? listeners = null)
+        EndpointListenerFactory? listeners = null, int maxConnectionsPerClient = 50)
     {
         listeners ??= new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -49,6 +49,7 @@ public sealed class FilteringServer : IAsyncDisposable
             EndpointListenerFactory = listeners,
             LoggerFactory = logs,
             LookUpClientNames = lookUpClientNames,
+            MaxConnectionsPerClient = maxConnectionsPerClient,
         });
         var options = new SmtpServerOptionsBuilder()
             .ServerName(Name)

@@ -208,6 +208,17 @@ public partial class RelayCommandTests : TempFolderTest
     }
 
     [Test]
+    public async Task A_negative_connection_limit_is_a_wrong_command_line()
+    {
+        using var error = new StringWriter();
+
+        var exit = await RelayCommand.RunAsync(["--options", "option.dat", "--maildir", Path.Combine(Folder.Path, "mail"), "--max-connections-per-client", "-1"], TextWriter.Null, error);
+
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.Usage));
+        Assert.That(error.ToString(), Does.Contain("--max-connections-per-client: 0 or more."));
+    }
+
+    [Test]
     public async Task A_key_without_a_certificate_is_a_wrong_command_line()
     {
         using var error = new StringWriter();
