@@ -4,8 +4,9 @@ namespace SpamFilterMilter.Contract;
 /// The names of the sendmail macros a host gives a filter (<see cref="IFilterSession.SetMacro"/>,
 /// <see cref="MessageSubmission.Macros"/>): what the filter cannot derive from the client and the envelope, the
 /// host's queue id and what it knows of the session's TLS and SMTP AUTH. Which stage each goes with is the filter's
-/// configuration; by default Postfix's: the TLS ones with HELO, the AUTH ones with MAIL, the queue id from the second
-/// RCPT on.
+/// configuration; by default Postfix's lists: the TLS ones with HELO, the AUTH ones with MAIL, the queue id with MAIL
+/// and every stage after it (a host that has no queue id yet, as Postfix before its first accepted recipient, gives
+/// none).
 /// </summary>
 public static class HostMacros
 {

@@ -39,44 +39,50 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     {
         IFilterSession filter;
         var address = FilteredSession.ClientAddressOf(context);
-        var open = address is null ? 0 : _connections.Open(address); // counted until the session ends, refused or not
+        // Counted until the session ends, refused or not; an exempt address (loopback by default) is not counted.
+        var counted = address is not null && !options.ConnectionLimitExemptions.Any(network => network.Contains(address));
+        var open = counted ? _connections.Open(address!) : 0;
         var refusal = Messages.IsDraining ? SessionRefusal.Draining
             : options.MaxConnectionsPerClient > 0 && open > options.MaxConnectionsPerClient ? SessionRefusal.TooManyConnections
             : SessionRefusal.None;
+        FilteredSession session;
         try
         {
             // A refused session is greeted with 421: its filter is never asked, so none is opened.
             filter = options.OpenFilter is { } openFilter && refusal == SessionRefusal.None ? openFilter(context) : new PassThroughFilterSession();
+            if (refusal == SessionRefusal.TooManyConnections)
+            {
+                SmtpServerLog.TooManyConnections(_logger, context.SessionId, address!, open, options.MaxConnectionsPerClient);
+            }
+
+            session = new FilteredSession(context, pipe, filter, options, Messages, refusal, _logger, serverStopping);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             SmtpServerLog.OpenFilterFailed(_logger, e);
-            if (address is not null)
+            if (counted)
             {
-                _connections.Close(address);
+                _connections.Close(address!);
             }
 
             pipe.Dispose();
             throw;
         }
 
-        if (refusal == SessionRefusal.TooManyConnections)
+        session.Ended += ended =>
         {
-            SmtpServerLog.TooManyConnections(_logger, context.SessionId, address!, open, options.MaxConnectionsPerClient);
-        }
+            if (counted)
+            {
+                _connections.Close(address!); // the address counted at the start, whatever the session learned since
+            }
 
-        var session = new FilteredSession(context, pipe, filter, options, Messages, refusal, _logger, serverStopping);
-        session.Ended += Close;
+            Close(ended);
+        };
         return session.Pipe;
     }
 
     private void Close(FilteredSession session)
     {
-        if (session.Client.Address is { } address)
-        {
-            _connections.Close(address);
-        }
-
         // The closing is entered before it starts: one that completes at once must find its entry to remove.
         var entered = new TaskCompletionSource();
         _closing[session] = CloseAsync(session, entered.Task);

@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
 using SmtpServer.Net;
@@ -45,6 +46,13 @@ public sealed class SmtpServerFilteringOptions
 
     /// <summary>The default of <see cref="MaxConnectionsPerClient"/>: Postfix's.</summary>
     public const int DefaultMaxConnectionsPerClient = 50;
+
+    /// <summary>
+    /// The client networks <see cref="MaxConnectionsPerClient"/> does not apply to (default: loopback, 127.0.0.0/8 and
+    /// ::1, as Postfix exempts <c>$mynetworks</c>, by default the machine itself): local applications and a content
+    /// filter's reinjection are not limited. The count is one for all the server's endpoints.
+    /// </summary>
+    public IReadOnlyList<IPNetwork> ConnectionLimitExemptions { get; init; } = [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
 
     /// <summary>The endpoint listener factory whose connections are filtered (default: SmtpServer's own).</summary>
     public IEndpointListenerFactory? EndpointListenerFactory { get; init; }

@@ -146,7 +146,7 @@ internal static class EnvelopeFile
         {
             if (!_macros.TryAdd(name, value))
             {
-                throw Error($"macro {name} is given twice{(name == "i" ? " (queue-id gives i)" : "")}");
+                throw Error($"macro {name} is given twice{(name == HostMacros.QueueId ? $" (queue-id gives {HostMacros.QueueId})" : "")}");
             }
         }
 

@@ -36,7 +36,7 @@ public sealed class FilteringServer : IAsyncDisposable
     /// <param name="users">Offers AUTH PLAIN and LOGIN (without TLS too) to these users and passwords.</param>
     public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null,
         object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true, bool implicitTls = false,
-        EndpointListenerFactory? listeners = null, int maxConnectionsPerClient = 50)
+        EndpointListenerFactory? listeners = null, int maxConnectionsPerClient = 50, bool loopbackExempt = false)
     {
         listeners ??= new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -50,6 +50,8 @@ public sealed class FilteringServer : IAsyncDisposable
             LoggerFactory = logs,
             LookUpClientNames = lookUpClientNames,
             MaxConnectionsPerClient = maxConnectionsPerClient,
+            // The tests' clients are all on loopback, which is exempt by default.
+            ConnectionLimitExemptions = loopbackExempt ? new SmtpServerFilteringOptions { Store = store }.ConnectionLimitExemptions : [],
         });
         var options = new SmtpServerOptionsBuilder()
             .ServerName(Name)

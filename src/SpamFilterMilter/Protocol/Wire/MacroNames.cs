@@ -42,10 +42,10 @@ internal static class MacroNames
         /* Connect */ "j {daemon_name} {daemon_addr} v _",
         /* Helo */    $"{HostMacros.TlsVersion} {HostMacros.Cipher} {HostMacros.CipherBits} {HostMacros.CertSubject} {HostMacros.CertIssuer}",
         /* Mail */    $"{QueueId} {HostMacros.AuthType} {HostMacros.AuthAuthen} {HostMacros.AuthAuthor} {MailAddress} {MailHost} {MailMailer} {OptIn}",
-        /* Rcpt */    "i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
-        /* Data */    "i",
-        /* EOM */     "i",
-        /* EOH */     "i",
+        /* Rcpt */    $"{QueueId} {RcptAddress} {RcptHost} {RcptMailer}",
+        /* Data */    QueueId,
+        /* EOM */     QueueId,
+        /* EOH */     QueueId,
         /* Unknown */ "",
     ];
 
