@@ -480,13 +480,16 @@ internal sealed class FilteredSession : IAsyncDisposable
             : $"<{MailPath.Address(mailbox.User, mailbox.Host)}>"; // SmtpServer takes a quoted local part's quotes off: put them back
 
     /// <summary>The client's address, as <see cref="Client"/> will have it; null when the listener does not say.</summary>
-    public static IPAddress? ClientAddressOf(ISessionContext context) =>
-        Unmapped(context.Properties.TryGetValue(EndpointListener.RemoteEndPointKey, out var r) ? (r as IPEndPoint)?.Address : null);
+    public static IPAddress? ClientAddressOf(ISessionContext context) => Unmapped(EndPointOf(context, EndpointListener.RemoteEndPointKey)?.Address);
+
+    /// <summary>An end of the connection, as SmtpServer's listener notes it in the session's properties.</summary>
+    private static IPEndPoint? EndPointOf(ISessionContext context, string key) =>
+        context.Properties.TryGetValue(key, out var endPoint) ? endPoint as IPEndPoint : null;
 
     private static ClientInfo ClientOf(ISessionContext context)
     {
-        var remote = context.Properties.TryGetValue(EndpointListener.RemoteEndPointKey, out var r) ? r as IPEndPoint : null;
-        var local = context.Properties.TryGetValue(EndpointListener.LocalEndPointKey, out var l) ? l as IPEndPoint : null;
+        var remote = EndPointOf(context, EndpointListener.RemoteEndPointKey);
+        var local = EndPointOf(context, EndpointListener.LocalEndPointKey);
         return new ClientInfo
         {
             Address = Unmapped(remote?.Address),

@@ -18,7 +18,7 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     private readonly IEndpointListenerFactory _inner = options.EndpointListenerFactory ?? new EndpointListenerFactory();
     private readonly ILogger _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.SmtpServer");
     private readonly ConcurrentDictionary<FilteredSession, Task> _closing = new();
-    private readonly ClientConnections _connections = new();
+    private readonly ClientConnections _connections = new(options.MaxConnectionsPerClient, options.ConnectionLimitExemptions);
 
     /// <summary>The messages under way in every session of this factory's listeners (<see cref="SmtpServerFiltering.DrainAsync"/>).</summary>
     public MessagesInFlight Messages { get; } = new();
@@ -38,12 +38,9 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     private ISecurableDuplexPipe Open(ISessionContext context, ISecurableDuplexPipe pipe, CancellationToken serverStopping)
     {
         IFilterSession filter;
-        var address = FilteredSession.ClientAddressOf(context);
-        // Counted until the session ends, refused or not; an exempt address (loopback by default) is not counted.
-        var counted = address is not null && !options.ConnectionLimitExemptions.Any(network => network.Contains(address));
-        var open = counted ? _connections.Open(address!) : 0;
+        var counted = _connections.Open(FilteredSession.ClientAddressOf(context));
         var refusal = Messages.IsDraining ? SessionRefusal.Draining
-            : options.MaxConnectionsPerClient > 0 && open > options.MaxConnectionsPerClient ? SessionRefusal.TooManyConnections
+            : counted is { OverLimit: true } ? SessionRefusal.TooManyConnections
             : SessionRefusal.None;
         FilteredSession session;
         try
@@ -52,7 +49,7 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
             filter = options.OpenFilter is { } openFilter && refusal == SessionRefusal.None ? openFilter(context) : new PassThroughFilterSession();
             if (refusal == SessionRefusal.TooManyConnections)
             {
-                SmtpServerLog.TooManyConnections(_logger, context.SessionId, address!, open, options.MaxConnectionsPerClient);
+                SmtpServerLog.TooManyConnections(_logger, context.SessionId, counted!.Address, counted.Count, _connections.Limit);
             }
 
             session = new FilteredSession(context, pipe, filter, options, Messages, refusal, _logger, serverStopping);
@@ -60,22 +57,14 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             SmtpServerLog.OpenFilterFailed(_logger, e);
-            if (counted)
-            {
-                _connections.Close(address!);
-            }
-
+            counted?.Close();
             pipe.Dispose();
             throw;
         }
 
         session.Ended += ended =>
         {
-            if (counted)
-            {
-                _connections.Close(address!); // the address counted at the start, whatever the session learned since
-            }
-
+            counted?.Close();
             Close(ended);
         };
         return session.Pipe;
