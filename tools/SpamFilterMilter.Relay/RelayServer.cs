@@ -17,28 +17,19 @@ namespace SpamFilterMilter.Relay;
 /// </summary>
 internal sealed class RelayServer : IAsyncDisposable
 {
-    /// <summary>How long before its end a certificate is warned of: certbot renews at 30 days left, so 14 means its renewal failed.</summary>
-    private static readonly TimeSpan ExpiryWarning = TimeSpan.FromDays(14);
-
-    /// <summary>How often the certificate in use is looked at again while the relay runs.</summary>
-    private static readonly TimeSpan ExpiryCheckPeriod = TimeSpan.FromDays(1);
-
     private readonly SpamFilterHost _host;
     private readonly SmtpServerFiltering _filtering;
     private readonly CancellationTokenSource _stop;
     private readonly Task _running;
     private readonly ILogger _logger;
     private readonly RelayMetrics? _metrics;
-    private readonly PemServerCertificate? _certificate;
-    private readonly Timer? _expiryCheck;
+    private readonly RelayCertificate? _certificate;
 
     private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints,
-        ILogger logger, RelayMetrics? metrics, PemServerCertificate? certificate)
+        ILogger logger, RelayMetrics? metrics, RelayCertificate? certificate)
     {
         _host = host;
         _certificate = certificate;
-        // Daily, not only at the start and at SIGHUP: when a renewal fails, certbot's deploy hook never sends the SIGHUP.
-        _expiryCheck = certificate is null ? null : new Timer(_ => WarnIfExpiring(certificate, logger), null, ExpiryCheckPeriod, ExpiryCheckPeriod);
         _logger = logger;
         _metrics = metrics;
         _filtering = filtering;
@@ -74,7 +65,7 @@ internal sealed class RelayServer : IAsyncDisposable
         var channels = options.ChannelFile is null ? null : ChannelTable.Load(options.ChannelFile);
         var nextHop = options.NextHop is null ? null : new NextHop(options.NextHop, options.ServerName, options.NextHopTimeout, logger);
         // Read before anything starts: a certificate that cannot be used stops the relay now, naming the file.
-        var certificate = options.TlsCertificate is null ? null : new PemServerCertificate(options.TlsCertificate, options.TlsKey);
+        var certificate = options.TlsCertificate is null ? null : new RelayCertificate(options.TlsCertificate, options.TlsKey, logger);
         var maildir = options.Maildir is null ? null : new Maildir(options.Maildir);
         var quarantine = new Maildir(options.Quarantine);
         maildir?.Prepare(); // a maildir that cannot be written stops the relay now, not every message later
@@ -130,7 +121,7 @@ internal sealed class RelayServer : IAsyncDisposable
                     if (certificate is not null)
                     {
                         // None: the system's choice, TLS 1.2 and 1.3 (SmtpServer's default is TLS 1.2 alone).
-                        endpoint.Certificate(certificate).SupportedSslProtocols(System.Security.Authentication.SslProtocols.None);
+                        endpoint.Certificate(certificate.Pem).SupportedSslProtocols(System.Security.Authentication.SslProtocols.None);
                     }
                 });
             }
@@ -156,11 +147,7 @@ internal sealed class RelayServer : IAsyncDisposable
             var endPoints = await started.Task.ConfigureAwait(false);
             RelayLog.Listening(logger, string.Join(" and ", endPoints), options.ServerName, hostOptions.FilePath, host.Slots.Count,
                 nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
-            if (certificate is not null)
-            {
-                LogCertificate(certificate, logger);
-            }
-
+            certificate?.Started();
             return new RelayServer(host, filtering, stop, running, endPoints, logger, metrics, certificate);
         }
         catch
@@ -205,42 +192,8 @@ internal sealed class RelayServer : IAsyncDisposable
     /// </summary>
     public Task<HostReload> ReloadAsync(CancellationToken cancellationToken = default)
     {
-        if (_certificate is not null)
-        {
-            // certbot's deploy hook reloads the service after a renewal: the new certificate for the sessions from now on.
-            try
-            {
-                _certificate.Reload();
-                LogCertificate(_certificate, _logger);
-            }
-            catch (InvalidOperationException e)
-            {
-                RelayLog.TlsCertificateNotReloaded(_logger, e.Message);
-            }
-        }
-
+        _certificate?.Reload(); // certbot's deploy hook reloads the service after a renewal
         return _host.ReloadAsync(cancellationToken);
-    }
-
-    /// <summary>Which certificate STARTTLS offers, and a warning when it has lapsed or will within <see cref="ExpiryWarning"/>.</summary>
-    private static void LogCertificate(PemServerCertificate certificate, ILogger logger)
-    {
-        var current = certificate.Certificate;
-        RelayLog.TlsCertificate(logger, current.Subject, certificate.Intermediates.Count, current.NotAfter.ToUniversalTime());
-        WarnIfExpiring(certificate, logger);
-    }
-
-    /// <summary>A warning when the certificate in use has lapsed or will within <see cref="ExpiryWarning"/>.</summary>
-    private static void WarnIfExpiring(PemServerCertificate certificate, ILogger logger)
-    {
-        var current = certificate.Certificate;
-        var notAfter = current.NotAfter.ToUniversalTime();
-        var left = notAfter - DateTime.UtcNow;
-        if (left < ExpiryWarning)
-        {
-            RelayLog.TlsCertificateExpiring(logger, current.Subject,
-                left <= TimeSpan.Zero ? "has expired" : $"expires in {Math.Ceiling(left.TotalDays):0} day(s)", notAfter);
-        }
     }
 
     /// <summary>
@@ -279,9 +232,9 @@ internal sealed class RelayServer : IAsyncDisposable
             // stopped
         }
 
-        if (_expiryCheck is not null)
+        if (_certificate is not null)
         {
-            await _expiryCheck.DisposeAsync().ConfigureAwait(false);
+            await _certificate.DisposeAsync().ConfigureAwait(false);
         }
 
         await _filtering.DisposeAsync().ConfigureAwait(false);
