@@ -61,12 +61,10 @@ internal static class RelayCommand
         };
         var maildir = new Option<DirectoryInfo?>("--maildir") { Description = "Store each message in this maildir instead (fileinto folders as Maildir++ folders)." };
         var quarantine = new Option<DirectoryInfo?>("--quarantine") { Description = "The maildir held messages go to (default: the .Quarantine folder of --maildir, else ./quarantine)." };
-        var maxPerClient = new Option<int>("--max-connections-per-client")
-        {
-            Description = "Sessions one client address may have open at once; one more is greeted 421 4.7.0 (Postfix's smtpd_client_connection_count_limit; 0: no limit).",
-            DefaultValueFactory = _ => SmtpServerFilteringOptions.DefaultMaxConnectionsPerClient,
-        };
-        var maxSize = new Option<int>("--max-message-size") { Description = "The largest message accepted, in bytes (0: no limit).", DefaultValueFactory = _ => 10_240_000 };
+        var maxPerClient = Limit("--max-connections-per-client",
+            "Sessions one client address may have open at once; one more is greeted 421 4.7.0 (Postfix's smtpd_client_connection_count_limit; 0: no limit).",
+            SmtpServerFilteringOptions.DefaultMaxConnectionsPerClient, "");
+        var maxSize = Limit("--max-message-size", "The largest message accepted, in bytes (0: no limit).", 10_240_000, " bytes");
         var nextHopTimeout = Seconds("--next-hop-timeout", "Seconds the next hop may take over one message, from connecting to its answer to the final dot.",
             1, RelayOptions.DefaultNextHopTimeout);
         var shutdownTimeout = Seconds("--shutdown-timeout", "Seconds a stop (SIGTERM, Ctrl+C) lets the messages under way finish; then they are answered 421 (0: at once).",
@@ -113,15 +111,6 @@ internal static class RelayCommand
                 result.AddError("--tls-key: only with --tls-certificate.");
             }
 
-            if (result.GetValue(maxSize) < 0)
-            {
-                result.AddError("--max-message-size: 0 or more bytes.");
-            }
-
-            if (result.GetValue(maxPerClient) < 0)
-            {
-                result.AddError("--max-connections-per-client: 0 or more.");
-            }
         });
         command.SetAction((result, cancellationToken) =>
         {
@@ -177,6 +166,16 @@ internal static class RelayCommand
         CustomParser = result => int.TryParse(result.Tokens.Single().Value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds >= min && seconds <= 3600
             ? seconds
             : Refuse<int>(result, $"{name}: {result.Tokens.Single().Value}: {min} to 3600 seconds."),
+    };
+
+    /// <summary>A limit: a whole number, 0 (none) or more, defaulting to <paramref name="byDefault"/>.</summary>
+    private static Option<int> Limit(string name, string description, int byDefault, string unit) => new(name)
+    {
+        Description = description,
+        DefaultValueFactory = _ => byDefault,
+        CustomParser = result => int.TryParse(result.Tokens.Single().Value, NumberStyles.None, CultureInfo.InvariantCulture, out var limit)
+            ? limit
+            : Refuse<int>(result, $"{name}: 0 or more{unit}."),
     };
 
     /// <summary>Reports <paramref name="message"/> as the option's parse error; the value returned is never used.</summary>

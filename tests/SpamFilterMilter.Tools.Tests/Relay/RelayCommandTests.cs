@@ -207,15 +207,17 @@ public partial class RelayCommandTests : TempFolderTest
         Assert.That(Directory.Exists(Path.Combine(Folder.Path, "mail")), Is.False, "nothing started: the maildir is made only when the relay runs");
     }
 
-    [Test]
-    public async Task A_negative_connection_limit_is_a_wrong_command_line()
+    [TestCase("--max-connections-per-client", "-1", "--max-connections-per-client: 0 or more.")]
+    [TestCase("--max-message-size", "-1", "--max-message-size: 0 or more bytes.")]
+    [TestCase("--max-message-size", "10MB", "--max-message-size: 0 or more bytes.")]
+    public async Task A_limit_that_is_not_0_or_more_is_a_wrong_command_line(string option, string value, string message)
     {
         using var error = new StringWriter();
 
-        var exit = await RelayCommand.RunAsync(["--options", "option.dat", "--maildir", Path.Combine(Folder.Path, "mail"), "--max-connections-per-client", "-1"], TextWriter.Null, error);
+        var exit = await RelayCommand.RunAsync(["--options", "option.dat", "--maildir", Path.Combine(Folder.Path, "mail"), option, value], TextWriter.Null, error);
 
         Assert.That(exit, Is.EqualTo((int)ToolExitCode.Usage));
-        Assert.That(error.ToString(), Does.Contain("--max-connections-per-client: 0 or more."));
+        Assert.That(error.ToString(), Is.EqualTo(message + Environment.NewLine));
     }
 
     [Test]
