@@ -88,33 +88,46 @@ internal static class ClientNameLookup
     /// </summary>
     private static async Task RunAsync(Resolver resolve, IPAddress address, TimeSpan slotWait, TaskCompletionSource<IPHostEntry> result)
     {
+        IPHostEntry? entry = null;
+        Exception? failure = null;
         try
         {
             if (!await Lookups.WaitAsync(slotWait).ConfigureAwait(false))
             {
-                result.SetException(new TimeoutException("every lookup slot is held by lookups that have not ended"));
-                return;
+                failure = new TimeoutException("every lookup slot is held by lookups that have not ended");
             }
-
-            try
+            else
             {
-                result.SetResult(await resolve(address, CancellationToken.None).ConfigureAwait(false));
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                result.SetException(e);
-            }
-            finally
-            {
-                Lookups.Release();
+                try
+                {
+                    entry = await resolve(address, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    failure = e;
+                }
+                finally
+                {
+                    Lookups.Release();
+                }
             }
         }
         finally
         {
+            // Out of the table before its sessions hear the answer: a session that asks after it has one of its own.
             lock (InFlight)
             {
                 InFlight.Remove((resolve, address));
             }
+        }
+
+        if (failure is null)
+        {
+            result.SetResult(entry!);
+        }
+        else
+        {
+            result.SetException(failure);
         }
     }
 }
