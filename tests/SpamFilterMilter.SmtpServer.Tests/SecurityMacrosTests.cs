@@ -29,7 +29,7 @@ public class SecurityMacrosTests
         Assert.That(SecurityMacros.OfTls(null), Is.EqualTo(new (string, string?)[] { ("{tls_version}", null), ("{cipher}", null), ("{cipher_bits}", null) }));
 
     [Test]
-    public void Before_a_client_authenticated_the_AUTH_macros_are_removed_even_after_a_failed_AUTH() =>
+    public void Before_a_client_authenticated_the_AUTH_macros_are_removed_whatever_mechanism_it_named() =>
         Assert.That(SecurityMacros.OfAuth(AuthenticationMethod.Plain, user: null), Is.EqualTo(new (string, string?)[] { ("{auth_type}", null), ("{auth_authen}", null) }));
 
     [Test]

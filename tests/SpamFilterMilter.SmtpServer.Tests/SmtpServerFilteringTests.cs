@@ -374,6 +374,19 @@ public class SmtpServerFilteringTests
     }
 
     [Test]
+    public async Task A_session_whose_filter_cannot_be_opened_gives_its_place_under_the_limit_back()
+    {
+        var opened = 0;
+        await using var server = await FilteringServer.StartAsync(_ => Interlocked.Increment(ref opened) == 1 ? throw new InvalidOperationException("no milter today") : Filter().Object,
+            new MemoryStore(), maxConnectionsPerClient: 1);
+
+        Assert.That(async () => await SmtpLineClient.ConnectAsync(server.Port), Throws.InstanceOf<IOException>(), "closed without a greeting");
+        await using var next = await SmtpLineClient.ConnectAsync(server.Port);
+
+        Assert.That(next.Greeting.Code, Is.EqualTo(220), "the failed session no longer counts: this one is the only one");
+    }
+
+    [Test]
     public async Task Clients_on_loopback_are_not_limited_by_default_as_Postfix_does_not_limit_its_own_networks()
     {
         await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore(), maxConnectionsPerClient: 1, loopbackExempt: true);

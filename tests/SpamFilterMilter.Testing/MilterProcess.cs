@@ -6,6 +6,25 @@ namespace SpamFilterMilter.Testing;
 public sealed record TranscriptLine(int Connection, string Event, IReadOnlyList<string> Fields)
 {
     public override string ToString() => $"{Connection} {Event} {string.Join(" | ", Fields)}";
+
+    /// <summary>Each event of <paramref name="transcript"/> but its macro lines, in order, with the macros the milter could read there.</summary>
+    public static List<(string Event, Dictionary<string, string> Macros)> EventsWithMacros(IReadOnlyList<TranscriptLine> transcript)
+    {
+        var events = new List<(string Event, Dictionary<string, string> Macros)>();
+        foreach (var line in transcript)
+        {
+            if (line.Event != "macro")
+            {
+                events.Add((line.Event, []));
+            }
+            else if (events.Count > 0)
+            {
+                events[^1].Macros[line.Fields[1]] = line.Fields[2];
+            }
+        }
+
+        return events;
+    }
 }
 
 /// <summary>A real milter process on loopback, started for one test (or fixture) and killed afterwards.</summary>

@@ -134,7 +134,8 @@ public sealed class ReloadTests : SlotHostTest, IDisposable
         var reload = await host.ReloadAsync();
 
         Assert.That((reload.Applied, reload.Changes), Is.EqualTo((false, Array.Empty<string>())));
-        Assert.That(reload.Errors.Select(e => (e.FilePath, e.Line)), Is.EqualTo(new[] { (optionDat, 3), (optionDat, 4), (optionDat, 5) }),
+        Assert.That(reload.Errors.Select(e => (e.FilePath, e.Line, e.Option)),
+            Is.EqualTo(new (string, int, string?)[] { (optionDat, 3, "spamfilter1_bogus"), (optionDat, 4, "spamfilter1_optional"), (optionDat, 5, null) }),
             "every wrong line, not the first alone, in the file's order (line 5's is found by the first pass)");
         Assert.That(await TagsAsync(host), Is.EqualTo(new[] { "[old]" }), "new messages still use the settings in effect");
         Assert.That((_plugins.Created.Count, _plugins.Created[0].Disposed), Is.EqualTo((1, false)));
@@ -142,6 +143,7 @@ public sealed class ReloadTests : SlotHostTest, IDisposable
         Assert.That(refused, Has.Count.EqualTo(3), "one line for each");
         Assert.That(refused[0], Does.Contain($"{optionDat}:3: option spamfilter1_bogus: unknown option"));
         Assert.That(refused[1], Does.Contain($"{optionDat}:4: option spamfilter1_optional:"));
+        Assert.That(refused[2], Does.Contain($"{optionDat}:5: "));
     }
 
     [Test]

@@ -49,7 +49,7 @@ public class DefaultMacroTests : TempFolderTest
         var verdict = wholeMessage ? await plugin.FilterMessageAsync(submission) : await StageByStage.FilterAsync(plugin, submission);
         Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
 
-        var events = EventsWithMacros(await milter.TranscriptAfterAsync("close"));
+        var events = TranscriptLine.EventsWithMacros(await milter.TranscriptAfterAsync("close"));
         var rcpts = events.Where(e => e.Event == "rcpt").Select(e => e.Macros).ToList();
         var queueId = rcpts[1].GetValueOrDefault("i");
         Assert.Multiple(() =>
@@ -67,25 +67,6 @@ public class DefaultMacroTests : TempFolderTest
                 Assert.That(events.Where(e => e.Event == stage).Select(e => e.Macros.GetValueOrDefault("i")), Is.Not.Empty.And.All.EqualTo(queueId), stage);
             }
         });
-    }
-
-    /// <summary>Each event the milter logged, with the macros it could see there.</summary>
-    private static List<(string Event, Dictionary<string, string> Macros)> EventsWithMacros(IReadOnlyList<TranscriptLine> transcript)
-    {
-        var events = new List<(string Event, Dictionary<string, string> Macros)>();
-        foreach (var line in transcript)
-        {
-            if (line.Event == "macro" && events.Count > 0)
-            {
-                events[^1].Macros[line.Fields[1]] = line.Fields[2];
-            }
-            else if (line.Event != "macro")
-            {
-                events.Add((line.Event, new Dictionary<string, string>()));
-            }
-        }
-
-        return events;
     }
 
     private static Dictionary<string, string> Single(List<(string Event, Dictionary<string, string> Macros)> events, string stage) =>

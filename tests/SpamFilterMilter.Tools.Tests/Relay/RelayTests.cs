@@ -302,6 +302,16 @@ public class RelayTests : TempFolderTest
         public void Dispose() => _listener.Dispose();
     }
 
+    /// <summary>Waits, up to 10 s, until an entry with <paramref name="eventId"/> is logged.</summary>
+    private static async Task WhenLoggedAsync(CapturedLogs logs, int eventId)
+    {
+        for (var waited = 0; !logs.Entries.Any(e => e.EventId.Id == eventId); waited += 20)
+        {
+            Assert.That(waited, Is.LessThan(10_000), $"no {eventId} logged");
+            await Task.Delay(20);
+        }
+    }
+
     [Test]
     public async Task A_message_whose_final_dot_reached_the_next_hop_is_answered_with_its_reply_even_past_the_stops_wait_never_421_and_sent_twice()
     {
@@ -315,7 +325,7 @@ public class RelayTests : TempFolderTest
         await hop.DotReceived.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
         var stop = relay.StopAsync("SIGTERM", TimeSpan.FromSeconds(0.3), CancellationToken.None); // the wait ends with the answer still to come
-        await Task.Delay(600);
+        await WhenLoggedAsync(logs, 7008); // the stop stopped waiting: only then does the next hop answer
         release.SetResult();
 
         var answer = await reply.WaitAsync(TimeSpan.FromSeconds(10));
