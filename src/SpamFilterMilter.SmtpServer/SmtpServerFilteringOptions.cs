@@ -52,7 +52,10 @@ public sealed class SmtpServerFilteringOptions
     /// ::1, as Postfix exempts <c>$mynetworks</c>, by default the machine itself): local applications and a content
     /// filter's reinjection are not limited. The count is one for all the server's endpoints.
     /// </summary>
-    public IReadOnlyList<IPNetwork> ConnectionLimitExemptions { get; init; } = [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
+    public IReadOnlyList<IPNetwork> ConnectionLimitExemptions { get; init; } = DefaultConnectionLimitExemptions;
+
+    /// <summary>The default of <see cref="ConnectionLimitExemptions"/>: loopback, 127.0.0.0/8 and ::1.</summary>
+    public static IReadOnlyList<IPNetwork> DefaultConnectionLimitExemptions { get; } = [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
 
     /// <summary>The endpoint listener factory whose connections are filtered (default: SmtpServer's own).</summary>
     public IEndpointListenerFactory? EndpointListenerFactory { get; init; }

@@ -64,6 +64,29 @@ internal static class RelayCommand
         var maxPerClient = Limit("--max-connections-per-client",
             "Sessions one client address may have open at once; one more is greeted 421 4.7.0 (Postfix's smtpd_client_connection_count_limit; 0: no limit).",
             SmtpServerFilteringOptions.DefaultMaxConnectionsPerClient, "");
+        var exempt = new Option<IPNetwork[]>("--exempt-network")
+        {
+            Description = "A client network --max-connections-per-client does not limit (10.0.0.0/8, or one address); give it again for more. "
+                + "Given, it replaces the default, loopback (127.0.0.0/8 and ::1), as Postfix's mynetworks does.",
+            DefaultValueFactory = _ => [.. SmtpServerFilteringOptions.DefaultConnectionLimitExemptions],
+            Arity = ArgumentArity.OneOrMore,
+            CustomParser = result =>
+            {
+                var networks = new List<IPNetwork>();
+                foreach (var token in result.Tokens)
+                {
+                    if (NetworkOf(token.Value) is not { } network)
+                    {
+                        return Refuse<IPNetwork[]>(result,
+                            $"--exempt-network: \"{token.Value}\" is not a network: an address, or an address and a prefix length with no bit set past it (10.0.0.0/8, 2001:db8::/32).");
+                    }
+
+                    networks.Add(network);
+                }
+
+                return [.. networks];
+            },
+        };
         var maxSize = Limit("--max-message-size", "The largest message accepted, in bytes (0: no limit).", 10_240_000, " bytes");
         var nextHopTimeout = Seconds("--next-hop-timeout", "Seconds the next hop may take over one message, from connecting to its answer to the final dot.",
             1, RelayOptions.DefaultNextHopTimeout);
@@ -89,7 +112,7 @@ internal static class RelayCommand
         var command = new RootCommand("spamfilter-relay: an SMTP relay that runs every message through the milters option.dat selects, "
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
-            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, maildir, quarantine, maxSize, maxPerClient,
+            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, maildir, quarantine, maxSize, maxPerClient, exempt,
             shutdownTimeout, metricsOtlp, metricsInterval, tlsCertificate, tlsKey, sampleMilter, verbose,
         };
         command.Validators.Add(result =>
@@ -129,6 +152,7 @@ internal static class RelayCommand
                 Quarantine = result.GetValue(quarantine)?.FullName ?? (box is null ? Path.GetFullPath("quarantine") : Path.Combine(box, ".Quarantine")),
                 MaxMessageSize = result.GetValue(maxSize),
                 MaxConnectionsPerClient = result.GetValue(maxPerClient),
+                ConnectionLimitExemptions = result.GetValue(exempt)!,
                 NextHopTimeout = TimeSpan.FromSeconds(result.GetValue(nextHopTimeout)),
                 ShutdownTimeout = TimeSpan.FromSeconds(result.GetValue(shutdownTimeout)),
                 MetricsOtlp = result.GetValue(metricsOtlp),
@@ -177,6 +201,30 @@ internal static class RelayCommand
             ? limit
             : Refuse<int>(result, $"{name}: 0 or more{unit}."),
     };
+
+    /// <summary>
+    /// A network as Postfix's mynetworks takes one: address/prefix, or an address alone (all its bits); null if it is
+    /// neither. An IPv4 address must have its four parts: .NET would read "10" as 0.0.0.10 and "10.1" as 10.0.0.1.
+    /// </summary>
+    internal static IPNetwork? NetworkOf(string text)
+    {
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        var address = slash < 0 ? text : text[..slash];
+        if (!address.Contains(':', StringComparison.Ordinal) && address.Count(c => c == '.') != 3)
+        {
+            return null;
+        }
+
+        if (!IPAddress.TryParse(address, out var first))
+        {
+            return null;
+        }
+
+        // IPNetwork would clear bits past the prefix (10.1.2.3/8 as 10.0.0.0/8); Postfix refuses such a network, as here.
+        return slash < 0 ? new IPNetwork(first, first.AddressFamily == AddressFamily.InterNetwork ? 32 : 128)
+            : IPNetwork.TryParse(text, out var network) && network.BaseAddress.Equals(first) ? network
+            : null;
+    }
 
     /// <summary>Reports <paramref name="message"/> as the option's parse error; the value returned is never used.</summary>
     private static T? Refuse<T>(System.CommandLine.Parsing.ArgumentResult result, string message)

@@ -48,6 +48,9 @@ internal sealed record RelayOptions
     /// <summary>How many sessions one client address may have open at once (<c>--max-connections-per-client</c>); 0: no limit.</summary>
     public int MaxConnectionsPerClient { get; init; } = SmtpServerFilteringOptions.DefaultMaxConnectionsPerClient;
 
+    /// <summary>The client networks <see cref="MaxConnectionsPerClient"/> does not apply to (<c>--exempt-network</c>; default loopback).</summary>
+    public IReadOnlyList<IPNetwork> ConnectionLimitExemptions { get; init; } = SmtpServerFilteringOptions.DefaultConnectionLimitExemptions;
+
     /// <summary>The largest message accepted, in bytes (SIZE); 0 for no limit.</summary>
     public int MaxMessageSize { get; init; }
 

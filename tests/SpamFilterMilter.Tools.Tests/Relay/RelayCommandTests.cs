@@ -75,6 +75,8 @@ public partial class RelayCommandTests : TempFolderTest
     [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--metrics-interval", "10" }, "--metrics-interval: only with --metrics-otlp.")]
     [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--metrics-otlp", "http://127.0.0.1:4318" }, "--metrics-otlp: \"http://127.0.0.1:4318\" has no path: give the whole URL (a Collector's ends in /v1/metrics).")]
     [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--shutdown-timeout", "soon" }, "--shutdown-timeout: soon: 0 to 3600 seconds.")]
+    [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--exempt-network", "10.1.2.3/8" },
+        "--exempt-network: \"10.1.2.3/8\" is not a network: an address, or an address and a prefix length with no bit set past it (10.0.0.0/8, 2001:db8::/32).")]
     public void Wrong_usage_is_refused_with_the_reason(string[] args, string reason)
     {
         var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(args);
@@ -219,6 +221,44 @@ public partial class RelayCommandTests : TempFolderTest
         Assert.That(exit, Is.EqualTo((int)ToolExitCode.Usage));
         Assert.That(error.ToString(), Is.EqualTo(message + Environment.NewLine));
     }
+
+    [TestCase(new string[0], 220, TestName = "By default the connection limit leaves loopback clients alone, as Postfix leaves mynetworks")]
+    [TestCase(new[] { "--exempt-network", "192.0.2.0/24", "--exempt-network", "2001:db8::1" }, 421,
+        TestName = "Exempt networks given replace loopback, so a second session from it is greeted 421")]
+    public async Task The_connection_limit_exempts_the_networks_the_command_line_gives(string[] exempt, int secondGreeting)
+    {
+        var optionFile = Folder.Write("option.dat", "! no slot\n");
+        using var output = new ListeningWriter();
+        using var error = new StringWriter();
+        using var stop = new CancellationTokenSource();
+        var run = RelayCommand.Create(output, error)
+            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--max-connections-per-client", "1", .. exempt])
+            .InvokeAsync(cancellationToken: stop.Token);
+        var port = await output.ListeningPort.WaitAsync(TimeSpan.FromSeconds(30));
+
+        await using (var first = await SmtpLineClient.ConnectAsync(port))
+        await using (var second = await SmtpLineClient.ConnectAsync(port))
+        {
+            Assert.That(first.Greeting.Code, Is.EqualTo(220));
+            Assert.That(second.Greeting.Code, Is.EqualTo(secondGreeting), second.Greeting.Text);
+        }
+
+        await stop.CancelAsync();
+        Assert.That(await run, Is.Zero, error.ToString());
+    }
+
+    [TestCase("10.0.0.0/8", "10.0.0.0/8")]
+    [TestCase("192.0.2.7", "192.0.2.7/32")]
+    [TestCase("::1", "::1/128")]
+    [TestCase("2001:db8::/32", "2001:db8::/32")]
+    [TestCase("10", null, TestName = "An IPv4 address without its four parts is no network (.NET reads 10 as 0.0.0.10)")]
+    [TestCase("10.0/8", null)]
+    [TestCase("10.1.2.3/8", null, TestName = "A network with a bit set past its prefix is refused, not widened or narrowed")]
+    [TestCase("10.0.0.0/33", null)]
+    [TestCase("mail.example.com", null)]
+    [TestCase("", null)]
+    public void An_exempt_network_is_read_as_Postfixs_mynetworks_reads_one(string text, string? network) =>
+        Assert.That(RelayCommand.NetworkOf(text)?.ToString(), Is.EqualTo(network));
 
     [Test]
     public async Task A_key_without_a_certificate_is_a_wrong_command_line()
