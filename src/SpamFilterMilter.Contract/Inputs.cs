@@ -23,6 +23,14 @@ public sealed record ClientInfo
     /// </summary>
     public string? PtrName { get; init; }
 
+    /// <summary>
+    /// The client's names could not be found out just now: a DNS server that did not answer in time, for the PTR lookup
+    /// or the forward lookup that confirms it. <c>{client_resolve}</c> is then <c>TEMP</c>, as Postfix says, rather than
+    /// <c>FAIL</c> or <c>FORGED</c>, so that a milter which refuses clients without a name can defer them (4xx) instead of
+    /// refusing them for good while DNS is down.
+    /// </summary>
+    public bool NameLookupFailedTemporarily { get; init; }
+
     /// <summary>The client's IP address; null for a connection that is not TCP (family unknown).</summary>
     public IPAddress? Address { get; init; }
 

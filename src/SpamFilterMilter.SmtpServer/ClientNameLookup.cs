@@ -17,8 +17,33 @@ internal static class ClientNameLookup
     /// <summary>A PTR lookup and the forward lookup of its name, as <see cref="Dns.GetHostEntryAsync(string, CancellationToken)"/> does both.</summary>
     public delegate Task<IPHostEntry> Resolver(IPAddress address, CancellationToken cancellationToken);
 
-    /// <summary>The system's resolver (/etc/hosts, then DNS, as nsswitch.conf says).</summary>
-    public static readonly Resolver System = (address, cancellationToken) => Dns.GetHostEntryAsync(address.ToString(), cancellationToken);
+    /// <summary>
+    /// The system's resolver (/etc/hosts, then DNS, as nsswitch.conf says). .NET's lookup by address does the forward
+    /// lookup too, but a forward lookup that fails only gives no addresses, for a name that has none as for a DNS server
+    /// that did not answer; then the name is looked up again to tell which (Postfix says <c>FORGED</c> for the one and
+    /// <c>TEMP</c> for the other): <see cref="ForwardLookupFailedTemporarily"/> for the second.
+    /// </summary>
+    public static readonly Resolver System = async (address, cancellationToken) =>
+    {
+        var entry = await Dns.GetHostEntryAsync(address.ToString(), cancellationToken).ConfigureAwait(false);
+        if (entry.AddressList.Length == 0 && HostNameOf(entry) is { } name)
+        {
+            try
+            {
+                entry.AddressList = await Dns.GetHostAddressesAsync(name, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException e) when (IsTemporary(e))
+            {
+                throw new ForwardLookupFailedTemporarily(name, e);
+            }
+            catch (SocketException)
+            {
+                // No address for that name: it does not confirm.
+            }
+        }
+
+        return entry;
+    };
 
     /// <summary>
     /// How many lookups may run at once in this process: .NET runs a reverse lookup as a blocking call on a thread-pool
@@ -48,19 +73,47 @@ internal static class ClientNameLookup
             // wait for it past its timeout; it goes on for the other sessions that share it.
             entry = await Shared(resolve, Unmapped(address), timeout).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is SocketException or TimeoutException or ArgumentException)
+        catch (ForwardLookupFailedTemporarily e)
         {
-            return client; // no PTR record, no answer in time, or a name the resolver would not take: unknown, as at Postfix
+            return client with { PtrName = e.Name, NameLookupFailedTemporarily = true }; // Postfix: the PTR name, unconfirmed, TEMP
+        }
+        catch (Exception e) when (e is TimeoutException || (e is SocketException socket && IsTemporary(socket)))
+        {
+            return client with { NameLookupFailedTemporarily = true }; // no answer in time: unknown, and TEMP, as at Postfix
+        }
+        catch (Exception e) when (e is SocketException or ArgumentException)
+        {
+            return client; // no PTR record, or a name the resolver would not take: unknown, as at Postfix
         }
 
-        var name = entry.HostName.TrimEnd('.');
-        if (Uri.CheckHostName(name) != UriHostNameType.Dns)
+        if (HostNameOf(entry) is not { } name)
         {
             return client; // a numeric or malformed PTR name is no name (Postfix's valid_hostname)
         }
 
         var confirmed = entry.AddressList.Any(a => Unmapped(a).Equals(Unmapped(address)));
         return confirmed ? client with { HostName = name } : client with { PtrName = name };
+    }
+
+    /// <summary>The entry's PTR name without its final dot, or null when it is no host name (numeric, malformed).</summary>
+    private static string? HostNameOf(IPHostEntry entry)
+    {
+        var name = entry.HostName.TrimEnd('.');
+        return Uri.CheckHostName(name) == UriHostNameType.Dns ? name : null;
+    }
+
+    /// <summary>
+    /// The resolver could not find out for now (getaddrinfo's and getnameinfo's <c>EAI_AGAIN</c>: a DNS server that did not
+    /// answer, or answered SERVFAIL), which Postfix counts as temporary; a name with no record is not.
+    /// </summary>
+    private static bool IsTemporary(SocketException e) => e.SocketErrorCode == SocketError.TryAgain;
+
+    /// <summary>A PTR name was found, and the forward lookup that would confirm it could not be made for now.</summary>
+    internal sealed class ForwardLookupFailedTemporarily(string name, Exception inner)
+        : Exception($"the forward lookup of {name} failed for now: {inner.Message}", inner)
+    {
+        /// <summary>The PTR name, without its final dot.</summary>
+        public string Name { get; } = name;
     }
 
     private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;

@@ -53,14 +53,51 @@ public class ClientNameLookupTests
     }
 
     [Test]
-    public async Task A_resolver_that_does_not_answer_in_time_leaves_the_client_unknown_at_the_timeout()
+    public async Task A_resolver_that_does_not_answer_in_time_leaves_the_client_unknown_for_now_at_the_timeout()
     {
         var never = new TaskCompletionSource<IPHostEntry>();
 
         var client = await LookUpAsync((_, _) => never.Task, TimeSpan.FromMilliseconds(50));
         never.SetException(new SocketException((int)SocketError.TimedOut)); // gives its lookup slot back for the other tests
 
-        Assert.That(client, Is.EqualTo(ClientInfo.Tcp(Client, 40000)));
+        Assert.That(client, Is.EqualTo(ClientInfo.Tcp(Client, 40000) with { NameLookupFailedTemporarily = true }), "{client_resolve} TEMP, as Postfix's resolver timing out gives");
+    }
+
+    [Test]
+    public async Task A_PTR_lookup_that_fails_for_now_leaves_the_client_unknown_for_now()
+    {
+        var client = await LookUpAsync((_, _) => Task.FromException<IPHostEntry>(new SocketException((int)SocketError.TryAgain)));
+
+        Assert.That(client, Is.EqualTo(ClientInfo.Tcp(Client, 40000) with { NameLookupFailedTemporarily = true }));
+    }
+
+    [Test]
+    public async Task A_forward_lookup_that_fails_for_now_leaves_the_PTR_name_unconfirmed_for_now()
+    {
+        var client = await LookUpAsync((_, _) => Task.FromException<IPHostEntry>(
+            new ClientNameLookup.ForwardLookupFailedTemporarily("mail.example.net", new SocketException((int)SocketError.TryAgain))));
+
+        Assert.That(client, Is.EqualTo(ClientInfo.Tcp(Client, 40000) with { PtrName = "mail.example.net", NameLookupFailedTemporarily = true }),
+            "Postfix keeps the PTR name (_ says may be forged) and says TEMP");
+    }
+
+    [TestCase(SocketError.HostNotFound)]
+    [TestCase(SocketError.NoData)]
+    [TestCase(SocketError.NoRecovery)]
+    public async Task A_PTR_lookup_that_fails_for_good_leaves_the_client_unknown_and_not_for_now(SocketError error)
+    {
+        var client = await LookUpAsync((_, _) => Task.FromException<IPHostEntry>(new SocketException((int)error)));
+
+        Assert.That(client.NameLookupFailedTemporarily, Is.False);
+    }
+
+    [Test]
+    [Category("Integration")] // the system's resolver: /etc/hosts, as on every Debian
+    public async Task The_system_resolver_confirms_localhost_in_one_call()
+    {
+        var client = await ClientNameLookup.LookUpAsync(ClientInfo.Tcp(IPAddress.Loopback, 40000), ClientNameLookup.System, Patience, CancellationToken.None);
+
+        Assert.That((client.HostName, client.NameLookupFailedTemporarily), Is.EqualTo(("localhost", false)));
     }
 
     [Test]
@@ -82,7 +119,7 @@ public class ClientNameLookupTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(clients, Is.EqualTo(addresses), "every one unknown");
+            Assert.That(clients, Is.EqualTo(addresses.Select(a => a with { NameLookupFailedTemporarily = true })), "every one unknown, for now");
             Assert.That(whileHeld, Is.InRange(1, ClientNameLookup.MaxConcurrentLookups), "the others never started a lookup (a slot may be held by another test's)");
             Assert.That(afterwards.HostName, Is.EqualTo("mail.example.net"), "the slots come back when the lookups end");
         });

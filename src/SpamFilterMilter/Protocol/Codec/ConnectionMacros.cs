@@ -54,7 +54,9 @@ internal static class ConnectionMacros
         yield return (MacroNames.ClientPort, (local ? 0 : client!.Port).ToString(CultureInfo.InvariantCulture));
         yield return (MacroNames.ClientName, name);
         yield return (MacroNames.ClientPtr, ptr);
-        yield return (MacroNames.ClientResolve, local || client!.HostName is not null ? "OK" : client.PtrName is not null ? "FORGED" : "FAIL");
+        yield return (MacroNames.ClientResolve, local || client!.HostName is not null ? "OK"
+            : client.NameLookupFailedTemporarily ? "TEMP" // before FORGED: Postfix's status for a forward lookup that failed for now
+            : client.PtrName is not null ? "FORGED" : "FAIL");
 
         var serverName = client?.ServerName ?? DefaultServerName;
         yield return (MacroNames.MtaName, serverName);

@@ -27,6 +27,15 @@ public class ConnectionMacrosTests
             ["_"] = "ptr.example [192.0.2.1] (may be forged)", ["{client_name}"] = "unknown", ["{client_ptr}"] = "ptr.example",
             ["{client_resolve}"] = "FORGED",
         }],
+        [ClientInfo.Tcp(ClientV4, 4321) with { NameLookupFailedTemporarily = true }, new Dictionary<string, string?>
+        {
+            ["_"] = "unknown [192.0.2.1]", ["{client_name}"] = "unknown", ["{client_ptr}"] = "unknown", ["{client_resolve}"] = "TEMP",
+        }],
+        [ClientInfo.Tcp(ClientV4, 4321) with { PtrName = "ptr.example", NameLookupFailedTemporarily = true }, new Dictionary<string, string?>
+        {
+            ["_"] = "ptr.example [192.0.2.1] (may be forged)", ["{client_name}"] = "unknown", ["{client_ptr}"] = "ptr.example",
+            ["{client_resolve}"] = "TEMP",
+        }],
         [ClientInfo.Tcp(ClientV4, 4321, "client.example.net") with { PtrName = "Client.Example.NET" }, new Dictionary<string, string?>
         {
             ["_"] = "Client.Example.NET [192.0.2.1]", ["{client_ptr}"] = "Client.Example.NET", ["{client_resolve}"] = "OK",
