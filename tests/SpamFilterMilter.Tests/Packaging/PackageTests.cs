@@ -126,6 +126,26 @@ public class PackageTests
     }
 
     [Test]
+    public async Task The_same_project_published_runs_from_its_publish_folder_with_the_plugin_folder_beside_it()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Spam-Flag:YES");
+        var example = Section(File.ReadAllText(Repository.Path("docs/packages.md")), "## A message through a milter in fifteen lines");
+        var project = Directory.CreateDirectory(Path.Combine(_folder.Path, "PublishedExample")).FullName;
+        File.WriteAllText(Path.Combine(project, "Example.csproj"), CodeBlock(example, "xml", "<Project"));
+        File.WriteAllText(Path.Combine(project, "Program.cs"), CodeBlock(example, "csharp"));
+        File.WriteAllText(Path.Combine(project, "nuget.config"), await NuGetConfigAsync(project));
+        var published = Path.Combine(project, "published");
+        await RunAsync(project, "dotnet", "publish", "-nologo", "-o", published);
+        File.WriteAllText(Path.Combine(published, "milter.opt"), $"HOST=127.0.0.1\nPORT={milter.Port}\n");
+        File.WriteAllText(Path.Combine(published, "message.eml"), "From: alice@example.org\r\nTo: bob@example.com\r\nSubject: hello\r\n\r\nHello Bob.\r\n");
+
+        var output = await RunAsync(published, "dotnet", Path.Combine(published, "Example.dll"));
+
+        Assert.That(output, Does.Contain("addheader :last \"X-Spam-Flag\" \"YES\";"));
+        Assert.That(File.Exists(Path.Combine(published, "plugins", "SpamFilterMilter", "SpamFilterMilter.dll")), Is.True);
+    }
+
+    [Test]
     public async Task The_dependency_injection_sample_builds_in_a_new_project_restoring_only_these_packages()
     {
         var example = Section(File.ReadAllText(Repository.Path("docs/packages.md")), "## Dependency injection and configuration");
