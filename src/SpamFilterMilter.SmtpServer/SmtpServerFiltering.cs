@@ -47,6 +47,9 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
     /// <summary>
     /// Registers the three services in SmtpServer's service provider (replacing any endpoint listener factory, mailbox
     /// filter or message store registered there before: give an endpoint listener factory of your own in the options).
+    /// Where no authenticator of the application's is registered, SmtpServer's default one, which takes any user with
+    /// any password, is replaced too: SMTP AUTH is not offered, and refused (else the milters would be told that anyone
+    /// who tried was an authenticated sender). Register an <c>IUserAuthenticator</c> before this call to offer it.
     /// </summary>
     public void AddTo(ServiceProvider services)
     {
@@ -54,11 +57,16 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
         services.Add(EndpointListenerFactory);
         services.Add(MailboxFilterFactory);
         services.Add(MessageStoreFactory);
+        if (NoAuthentication.IsSmtpServersDefault(services))
+        {
+            NoAuthentication.PutInPlace(services);
+        }
     }
 
     /// <summary>
     /// Creates an SmtpServer server with these services added to <paramref name="services"/> (a new provider when null:
-    /// give one to add an authenticator or a command factory of your own).
+    /// give one to add an authenticator or a command factory of your own; without an authenticator, no SMTP AUTH, see
+    /// <see cref="AddTo"/>).
     /// </summary>
     public SmtpServerHost CreateServer(ISmtpServerOptions options, ServiceProvider? services = null)
     {

@@ -83,6 +83,38 @@ public class TlsAndAuthTests : TempFolderTest
         }
     }
 
+    // The helper's finding, as swaks makes it: SmtpServer's default authenticator took any password, and opendkim signed.
+    [Test]
+    public async Task Without_an_authenticator_of_the_applications_AUTH_is_not_offered_a_made_up_login_is_refused_and_the_milter_hears_of_no_sender()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var (server, store, plugin) = await StartAsync(milter, tls: true, auth: false);
+        await using (plugin)
+        await using (server)
+        {
+            await using (var client = await SmtpLineClient.ConnectAsync(server.Port))
+            {
+                await client.SendAsync("EHLO client.example");
+                await client.StartTlsAsync();
+                var ehlo = await client.SendAsync("EHLO client.example");
+                var auth = await client.SendAsync("AUTH PLAIN " + Convert.ToBase64String(Encoding.ASCII.GetBytes("\0mallory\0made-up")));
+                var mail = await client.SendMailAsync("alice@example.com", ["bob@example.org"], "Subject: unsigned\r\n\r\nbody\r\n");
+
+                Assert.That(ehlo.Text, Does.Not.Contain("AUTH"));
+                Assert.That(auth.Code, Is.EqualTo(535), auth.Text);
+                Assert.That(mail.Code, Is.EqualTo(250), "the session goes on, unauthenticated");
+            }
+
+            var swaks = await Swaks.SendAsync(server.Port, "alice@example.com", ["bob@example.org"], MessageFile(),
+                "--tls", "--auth", "PLAIN", "--auth-user", "mallory", "--auth-password", "made-up");
+
+            Assert.That(swaks.ExitCode, Is.Not.Zero, "swaks finds no AUTH offered: " + swaks);
+            var seen = TranscriptLine.EventsWithMacros(await milter.TranscriptAfterAsync("eom")).SelectMany(e => e.Macros.Keys).ToHashSet();
+            Assert.That(seen, Has.None.AnyOf(AuthMacros));
+            Assert.That(Encoding.UTF8.GetString(store.Messages.Single().Filtered.Message), Does.Contain(" with ESMTPS id ").And.Not.Contain("ESMTPSA"));
+        }
+    }
+
     [Test]
     public async Task A_session_without_TLS_or_AUTH_gives_the_milter_none_of_their_macros()
     {

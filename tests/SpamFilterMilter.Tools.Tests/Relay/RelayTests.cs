@@ -448,6 +448,24 @@ public class RelayTests : TempFolderTest
         });
     }
 
+    // SmtpServer's default authenticator takes any user with any password: a relay with STARTTLS offered AUTH over it, and
+    // the milters were told that anyone who tried was an authenticated sender (opendkim signed their mail).
+    [Test]
+    public async Task Over_TLS_the_relay_offers_no_SMTP_AUTH_and_refuses_made_up_credentials()
+    {
+        var tls = TestCertificate.WritePem(TestCertificate.Create("mx.example.com"), Folder); // the name SmtpLineClient checks
+        await using var relay = await StartAsync(Folder.Write("option.dat", "! no slot\n"), toMaildir: true, tls: tls);
+        await using var client = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.StartTlsAsync();
+
+        var ehlo = await client.SendAsync("EHLO client.example");
+        var auth = await client.SendAsync("AUTH PLAIN " + Convert.ToBase64String(Encoding.ASCII.GetBytes("\0anybody\0made-up")));
+
+        Assert.That(ehlo.Text, Does.Not.Contain("AUTH"));
+        Assert.That(auth.Code, Is.EqualTo(535), auth.Text);
+    }
+
     [Test]
     public async Task A_reload_takes_a_renewed_certificate_and_keeps_the_one_in_use_when_the_new_files_cannot_be_used()
     {
