@@ -109,6 +109,7 @@ internal sealed class RelayServer : IAsyncDisposable
                 EndpointListenerFactory = listeners,
                 LoggerFactory = loggerFactory,
                 MaxConnectionsPerClient = options.MaxConnectionsPerClient,
+                ConnectionLimitExemptions = options.ConnectionLimitExemptions,
             });
             var builder = new SmtpServerOptionsBuilder()
                 .ServerName(options.ServerName)
