@@ -125,21 +125,23 @@ public class PackageTests
         Assert.That(Directory.Exists(Path.Combine(project, "packages-cache", "spamfiltermilter", Version)), Is.True, "restored from the packed folder");
     }
 
-    [Test]
-    public async Task The_same_project_published_runs_from_its_publish_folder_with_the_plugin_folder_beside_it()
+    [TestCase(false, TestName = "{m}")]
+    [TestCase(true, TestName = "{m}_also_as_a_single_file")]
+    public async Task The_same_project_published_runs_from_its_publish_folder_with_the_plugin_folder_beside_it(bool singleFile)
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Spam-Flag:YES");
         var example = Section(File.ReadAllText(Repository.Path("docs/packages.md")), "## A message through a milter in fifteen lines");
-        var project = Directory.CreateDirectory(Path.Combine(_folder.Path, "PublishedExample")).FullName;
+        var project = Directory.CreateDirectory(Path.Combine(_folder.Path, singleFile ? "SingleFileExample" : "PublishedExample")).FullName;
         File.WriteAllText(Path.Combine(project, "Example.csproj"), CodeBlock(example, "xml", "<Project"));
         File.WriteAllText(Path.Combine(project, "Program.cs"), CodeBlock(example, "csharp"));
         File.WriteAllText(Path.Combine(project, "nuget.config"), await NuGetConfigAsync(project));
         var published = Path.Combine(project, "published");
-        await RunAsync(project, "dotnet", "publish", "-nologo", "-o", published);
+        string[] single = singleFile ? ["-r", "linux-x64", "--self-contained", "false", "-p:PublishSingleFile=true"] : [];
+        await RunAsync(project, "dotnet", ["publish", "-nologo", "-o", published, .. single]);
         File.WriteAllText(Path.Combine(published, "milter.opt"), $"HOST=127.0.0.1\nPORT={milter.Port}\n");
         File.WriteAllText(Path.Combine(published, "message.eml"), "From: alice@example.org\r\nTo: bob@example.com\r\nSubject: hello\r\n\r\nHello Bob.\r\n");
 
-        var output = await RunAsync(published, "dotnet", Path.Combine(published, "Example.dll"));
+        var output = singleFile ? await RunAsync(published, Path.Combine(published, "Example")) : await RunAsync(published, "dotnet", Path.Combine(published, "Example.dll"));
 
         Assert.That(output, Does.Contain("addheader :last \"X-Spam-Flag\" \"YES\";"));
         Assert.That(File.Exists(Path.Combine(published, "plugins", "SpamFilterMilter", "SpamFilterMilter.dll")), Is.True);
