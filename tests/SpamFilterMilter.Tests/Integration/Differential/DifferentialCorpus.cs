@@ -53,6 +53,14 @@ internal static class DifferentialCorpus
 
     public static readonly byte[] HeadersOnly = Message("From: alice@example.com\r\nSubject: headers only\r\n");
 
+    /// <summary>A client's own Received field (which a Received edit by index finds, not the MTA's) and a field name three times.</summary>
+    public static readonly byte[] Duplicates = Message("From: alice@example.com\r\nReceived: from client (client [192.0.2.1])\r\n\tby relay; Mon, 7 Dec 2026 05:00:00 +0000\r\n"
+        + "X-Dup: 1\r\nX-Dup: 2\r\nSubject: dup\r\nX-Dup: 3\r\n\r\nbody\r\n");
+
+    /// <summary>A body of 300 KB: more than four body packets, lines of every length up to 90.</summary>
+    public static readonly byte[] LargeBody = Message("From: alice@example.com\r\nSubject: large body\r\n\r\n"
+        + string.Concat(Enumerable.Range(0, 6000).Select(i => $"line {i} " + new string('x', i % 91) + "\r\n")));
+
     public static IEnumerable<DifferentialCase> Cases()
     {
         // Messages through a milter that only looks.
@@ -86,6 +94,28 @@ internal static class DifferentialCorpus
         yield return Lib("replbody empty", ["-a", "eom=replbody:"], One(Plain));
         yield return Lib("replbody with bare LF", ["-a", "eom=replbody:one\\ntwo\\n"], One(Plain));
         yield return Lib("quarantine", ["-a", "eom=quarantine:held by the milter"], One(Plain));
+        yield return Lib("addheader with CRLF, empty, ending in LF, 3,000 bytes", ["-a", "eom=addheader:X-Crlf:one\\r\\n\\ttwo", "-a", "eom=addheader:X-Empty:",
+            "-a", "eom=addheader:X-Trail:a\\n", "-a", "eom=addheader:X-Long:" + new string('v', 3000)], One(Plain));
+        yield return Lib("chgheader Received 0 and past the count (the client's, not the MTA's)", ["-a", "eom=chgheader:0:Received:changed", "-a", "eom=chgheader:2:Received:second"],
+            One(Duplicates, From + " BODY=8BITMIME"));
+        yield return Lib("insheader Received at 0, then chgheader Received 1", ["-a", "eom=insheader:0:Received:fake top", "-a", "eom=chgheader:1:Received:changed"],
+            One(Duplicates, From + " BODY=8BITMIME"));
+        yield return Lib("duplicates: delete the second, change the new second", ["-a", "eom=chgheader:2:X-Dup:", "-a", "eom=chgheader:2:x-dup:new"], One(Duplicates, From + " BODY=8BITMIME"));
+        yield return Lib("fields the milter added, changed and deleted; insheader at 0xFFFFFFFF", ["-a", "eom=addheader:X-New:added", "-a", "eom=chgheader:1:X-New:changed",
+            "-a", "eom=addheader:X-Gone:added", "-a", "eom=chgheader:1:X-Gone:", "-a", "eom=insheader:-1:X-Last:last"], One(Plain));
+        yield return Lib("replbody in two calls: dots, bare CRs, a 5,000-byte line", ["-a", "eom=replbody:.one\\r\\n..two\\r\\n.\\r\\nthree\\rfour\\r\\r\\nfive\\r",
+            "-a", "eom=replbody:" + new string('r', 5000) + "\\r\\nend"], One(Plain));
+        yield return Lib("every edit at once, with leading space kept", ["-P", "HDR_LEADSPC", "-a", "eom=chgfrom:<new@example.org>:RET=HDRS", "-a", "eom=addrcpt_par:<dave@example.org>:NOTIFY=NEVER",
+            "-a", "eom=delrcpt:<bob@example.net>", "-a", "eom=insheader:0:X-Top: top", "-a", "eom=chgheader:1:Subject: edited", "-a", "eom=addheader:X-Tail:\\ttail",
+            "-a", "eom=replbody:.dot\\r\\nnew body\\n"], One(Latin1, From + " BODY=8BITMIME ENVID=e1", [To, "<carol@example.net> NOTIFY=SUCCESS"]));
+        yield return Lib("recipient edits: bare, quoted, deleted and added back", ["-a", "eom=delrcpt:carol@example.net", "-a", "eom=delrcpt:<\"john doe\"@example.net>",
+            "-a", "eom=addrcpt:<dave@example.net>", "-a", "eom=delrcpt:<dave@example.net>", "-a", "eom=delrcpt:<bob@example.net>", "-a", "eom=addrcpt:<bob@example.net>"],
+            One(Plain, From, [To + " NOTIFY=NEVER", "<carol@example.net>", "<\"john doe\"@example.net>"]));
+        yield return Lib("addrcpt bare and quoted, addrcpt_par with a bad NOTIFY and ORCPT", ["-a", "eom=addrcpt:dave@example.org", "-a", "eom=addrcpt:<\"dave smith\"@example.org>",
+            "-a", "eom=addrcpt_par:<erin@example.org>:NOTIFY=NEVER,SUCCESS ORCPT=bogus"], One(Plain));
+        yield return Lib("chgfrom the null sender", ["-a", "eom=chgfrom:<>"], One(Plain));
+        yield return Lib("chgfrom a quoted local part, a bad RET and ENVID ignored", ["-a", "eom=chgfrom:<\"x y\"@example.org>:RET=BOGUS ENVID=a+zz"],
+            One(Plain, From + " RET=FULL ENVID=orig"));
 
         // Verdicts at each stage.
         yield return Lib("reject at connect", ["-a", "connect=reply:550:5.7.1:connection rejected"], One(Plain));
@@ -106,6 +136,26 @@ internal static class DifferentialCorpus
         yield return Lib("discard at eom", ["-a", "eom=discard"], One(Plain));
         yield return Lib("discard at rcpt drops the message", ["-a", "rcpt=discard"], One(Plain));
         yield return Lib("accept at mail skips the rest", ["-a", "mail=accept", "-a", "eom=addheader:X-Never:seen"], One(Plain));
+        yield return Lib("accept at connect: no message is edited or refused", ["-a", "connect=accept", "-a", "eom=addheader:X-Never:seen", "-a", "mail/second=reject"],
+            new SmtpDialogue("client.example", [new SmtpTransaction(From, [To], Plain), new SmtpTransaction("<second@example.com>", [To], Plain)]));
+        yield return Lib("accept at rcpt: that message only", ["-a", "rcpt/first=accept", "-a", "rcpt/second=reject", "-a", "eom=addheader:X-Only:second message"],
+            new SmtpDialogue("client.example", [new SmtpTransaction(From, ["<first@example.net>", "<second@example.net>"], Plain), new SmtpTransaction(From, ["<second@example.net>", To], Plain)]));
+        yield return Lib("discard at connect and helo is ignored", ["-a", "connect=discard", "-a", "helo=discard", "-a", "eom=addheader:X-Seen:yes"], One(Plain));
+        yield return Lib("discard at the second recipient", ["-a", "rcpt/second=discard", "-a", "eom=addheader:X-Never:seen"], One(Plain, From, [To, "<second@example.net>"]));
+        yield return Lib("reject at body", ["-a", "body=reply:554:5.7.1:body rejected"], One(Plain));
+        yield return Lib("421 at eom (the second message is not sent)", ["-a", "eom=reply:421:4.7.0:closing at eom"],
+            new SmtpDialogue("client.example", [new SmtpTransaction(From, [To], Plain), new SmtpTransaction(From, [To], Plain)]));
+        yield return Lib("reply with percent signs", ["-a", "eom=reply:550:5.7.1:100% sure, 50%% off"], One(Plain));
+        yield return Lib("replies without enhanced code, without text", ["-a", "rcpt/first=reply:550::no enhanced code", "-a", "rcpt/second=reply:550::"],
+            One(Plain, From, ["<first@example.net>", "<second@example.net>", To]));
+        yield return Lib("multi-line 451 at rcpt, and 452", ["-a", "rcpt/first=mlreply:451:4.7.1:try|again 100%|later", "-a", "rcpt/second=reply:452:4.5.3:too many"],
+            One(Plain, From, ["<first@example.net>", "<second@example.net>", To]));
+        yield return Lib("skip at rcpt", ["-a", "rcpt=skip", "-a", "rcpt/second=reject"], One(Plain, From, ["<first@example.net>", "<second@example.net>"]));
+        yield return Lib("skip at header and at body", ["-a", "header=skip", "-a", "header/Subject=reject", "-a", "body=skip", "-a", "body/line 5999 =reject", "-a", "eom=addheader:X-Seen:yes"],
+            One(LargeBody));
+        yield return Lib("progress between edits", ["-a", "eom=progress", "-a", "eom=addheader:X-Seen:yes", "-a", "eom=progress"], One(Plain));
+        yield return Lib("quarantine and reject", ["-a", "eom=quarantine:q", "-a", "eom=reply:550:5.7.1:rejected too"], One(Plain));
+        yield return Lib("no headers, end of headers or body asked for; edits still made", ["-P", "NOHDRS,NOEOH,NOBODY", "-a", "eom=addheader:X-Seen:yes", "-a", "eom=chgheader:1:Subject:changed"], One(Plain));
 
         yield return new DifferentialCase("milter unreachable", MilterKind.Unreachable, [], One(Plain));
 
@@ -145,12 +195,16 @@ internal static class DifferentialCorpus
             One(Plain, From + " RET=HDRS", [To, "<carol@example.net>"]));
         yield return new DifferentialCase("pymilter quarantine", MilterKind.Pymilter, ["-a", "eom=quarantine:pymilter holds it"], One(Plain));
         yield return new DifferentialCase("pymilter reject at rcpt", MilterKind.Pymilter, ["-a", "rcpt/bad=reply:550:5.1.1:no such user"], One(Plain, From, ["<bad@example.net>", To]));
+        yield return new DifferentialCase("pymilter edits by index", MilterKind.Pymilter,
+            ["-a", "eom=insheader:0:X-Py-Top:top", "-a", "eom=chgheader:2:X-Dup:two", "-a", "eom=chgheader:1:Received:", "-a", "eom=chgheader:9:X-Dup:nine"], One(Duplicates, From + " BODY=8BITMIME"));
 
         // opendkim signs what it saw.
         foreach (var (name, message) in new[] { ("ascii", Plain), ("utf-8", Utf8), ("latin1", Latin1), ("invalid 8-bit", Invalid8Bit) })
         {
             yield return new DifferentialCase($"opendkim signs {name}", MilterKind.OpenDkim, [], One(message, From + (message == Plain ? string.Empty : " BODY=8BITMIME")));
         }
+
+        yield return new DifferentialCase("opendkim signs a 300 KB body", MilterKind.OpenDkim, [], One(LargeBody));
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue) => new(name, MilterKind.Libmilter, arguments, dialogue);
