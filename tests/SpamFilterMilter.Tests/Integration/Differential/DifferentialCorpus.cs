@@ -53,6 +53,9 @@ internal static class DifferentialCorpus
 
     public static readonly byte[] HeadersOnly = Message("From: alice@example.com\r\nSubject: headers only\r\n");
 
+    /// <summary>A header field of 10,000 bytes on one line: longer than Postfix's line_length_limit (2,048), so it is stored in pieces.</summary>
+    public static readonly byte[] LongHeader = Message("From: alice@example.com\r\nSubject: long header\r\nX-Long: " + new string('h', 10_000) + "\r\n\r\nbody\r\n");
+
     /// <summary>A client's own Received field (which a Received edit by index finds, not the MTA's) and a field name three times.</summary>
     public static readonly byte[] Duplicates = Message("From: alice@example.com\r\nReceived: from client (client [192.0.2.1])\r\n\tby relay; Mon, 7 Dec 2026 05:00:00 +0000\r\n"
         + "X-Dup: 1\r\nX-Dup: 2\r\nSubject: dup\r\nX-Dup: 3\r\n\r\nbody\r\n");
@@ -69,6 +72,8 @@ internal static class DifferentialCorpus
         {
             yield return Lib($"continue: {name}", [], One(message, mail: From + (message == Plain ? string.Empty : " BODY=8BITMIME")));
         }
+
+        yield return Lib("a 10,000-byte header field, and a field added after it", ["-a", "eom=addheader:X-Seen:yes"], One(LongHeader));
 
         // Every edit at the end of the message.
         yield return Lib("addheader", ["-a", "eom=addheader:X-Added:appended"], One(Plain));
@@ -103,6 +108,11 @@ internal static class DifferentialCorpus
         yield return Lib("duplicates: delete the second, change the new second", ["-a", "eom=chgheader:2:X-Dup:", "-a", "eom=chgheader:2:x-dup:new"], One(Duplicates, From + " BODY=8BITMIME"));
         yield return Lib("fields the milter added, changed and deleted; insheader at 0xFFFFFFFF", ["-a", "eom=addheader:X-New:added", "-a", "eom=chgheader:1:X-New:changed",
             "-a", "eom=addheader:X-Gone:added", "-a", "eom=chgheader:1:X-Gone:", "-a", "eom=insheader:-1:X-Last:last"], One(Plain));
+        yield return Lib("duplicates added and inserted past the end, then found by index", ["-a", "eom=addheader:X-Dup:4", "-a", "eom=insheader:99:X-Dup:5",
+            "-a", "eom=chgheader:5:X-Dup:five", "-a", "eom=chgheader:4:X-Dup:"], One(Duplicates, From + " BODY=8BITMIME"));
+        yield return Lib("insheader twice at 0, at 1 and at 3", ["-a", "eom=insheader:0:X-A:0a", "-a", "eom=insheader:0:X-B:0b", "-a", "eom=insheader:1:X-C:1c",
+            "-a", "eom=insheader:1:X-D:1d", "-a", "eom=insheader:3:X-E:3e", "-a", "eom=insheader:3:X-F:3f"], One(Plain));
+        yield return Lib("a Received the milter added, then chgheader Received 1", ["-a", "eom=addheader:Received:by milter", "-a", "eom=chgheader:1:Received:changed"], One(Plain));
         yield return Lib("replbody in two calls: dots, bare CRs, a 5,000-byte line", ["-a", "eom=replbody:.one\\r\\n..two\\r\\n.\\r\\nthree\\rfour\\r\\r\\nfive\\r",
             "-a", "eom=replbody:" + new string('r', 5000) + "\\r\\nend"], One(Plain));
         yield return Lib("every edit at once, with leading space kept", ["-P", "HDR_LEADSPC", "-a", "eom=chgfrom:<new@example.org>:RET=HDRS", "-a", "eom=addrcpt_par:<dave@example.org>:NOTIFY=NEVER",
@@ -151,6 +161,10 @@ internal static class DifferentialCorpus
         yield return Lib("multi-line 451 at rcpt, and 452", ["-a", "rcpt/first=mlreply:451:4.7.1:try|again 100%|later", "-a", "rcpt/second=reply:452:4.5.3:too many"],
             One(Plain, From, ["<first@example.net>", "<second@example.net>", To]));
         yield return Lib("skip at rcpt", ["-a", "rcpt=skip", "-a", "rcpt/second=reject"], One(Plain, From, ["<first@example.net>", "<second@example.net>"]));
+        yield return Lib("skip without SMFIP_SKIP negotiated, at rcpt and body", ["-P", "-SKIP", "-a", "rcpt=skip", "-a", "rcpt/second=reject", "-a", "body=skip",
+            "-a", "body/line 5999 =reject"], One(LargeBody, From, [To, "<second@example.net>"]));
+        yield return Lib("no reply asked for at any stage, its verdicts lost", ["-P", "NR_CONN,NR_HELO,NR_MAIL,NR_RCPT,NR_DATA,NR_HDR,NR_EOH,NR_BODY", "-a", "connect=reject",
+            "-a", "mail=reject", "-a", "data=reject", "-a", "eoh=reject", "-a", "body=reject", "-a", "eom=addheader:X-Seen:yes"], One(Plain));
         yield return Lib("skip at header and at body", ["-a", "header=skip", "-a", "header/Subject=reject", "-a", "body=skip", "-a", "body/line 5999 =reject", "-a", "eom=addheader:X-Seen:yes"],
             One(LargeBody));
         yield return Lib("progress between edits", ["-a", "eom=progress", "-a", "eom=addheader:X-Seen:yes", "-a", "eom=progress"], One(Plain));
