@@ -68,7 +68,7 @@ public partial class PostfixDifferentialTests : TempFolderTest
         {
             ourRun = await OurMta.RunAsync(plugin, _sink, testCase.Dialogue);
         }
-        catch (Exception e) when (e is InvalidOperationException or NotSupportedException or IOException or Host.Smtp.NextHopException or TimeoutException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException or IOException or Host.Smtp.NextHopException or TimeoutException)
         {
             // Our side broke where Postfix did not: a difference like any other, and the other cases still run.
             ourRun = new MtaRun([$"our side threw {e.GetType().Name}: {e.Message}"], []);
