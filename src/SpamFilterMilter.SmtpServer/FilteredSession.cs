@@ -157,11 +157,10 @@ internal sealed class FilteredSession : IAsyncDisposable
         }
 
         var parameters = _mailParameters;
-        var authentication = _context.Authentication;
-        var user = authentication.IsAuthenticated ? authentication.User : null;
+        var auth = SecurityMacros.OfAuth(_authMechanism, AuthenticatedUser);
         var answer = await Then(token =>
         {
-            SetMacros(SecurityMacros.OfAuth(_authMechanism, user));
+            SetMacros(auth);
             return _filter.MailAsync(PathOf(from), parameters, token);
         }).ConfigureAwait(false);
         if (Accepts(answer))
@@ -426,6 +425,7 @@ internal sealed class FilteredSession : IAsyncDisposable
                 HeloName = HeloName,
                 QueueId = queueId,
                 TraceField = traceField is null ? null : MessageEditor.ReadFields(traceField)[0],
+                Macros = SessionMacros(),
                 Filtered = filtered,
             }, cancellationToken).ConfigureAwait(false);
             // A store's reply is written in place of SmtpServer's 250, whatever its code (the relay's "250 2.0.0 Ok:
@@ -439,6 +439,15 @@ internal sealed class FilteredSession : IAsyncDisposable
         }
     }
 
+    /// <summary>The session's TLS and AUTH macros that have a value, as the filter at the commands was told them.</summary>
+    private Dictionary<string, string> SessionMacros() =>
+        SecurityMacros.OfTls(_pipe.Tls).Concat(SecurityMacros.OfAuth(_authMechanism, AuthenticatedUser))
+            .Where(macro => macro.Value is not null)
+            .ToDictionary(macro => macro.Name, macro => macro.Value!, StringComparer.Ordinal);
+
+    /// <summary>The user the client authenticated as; null before it did.</summary>
+    private string? AuthenticatedUser => _context.Authentication.IsAuthenticated ? _context.Authentication.User : null;
+
     /// <summary>Ends the filter's transaction (RSET, or a message refused before the filter saw it), after every call before.</summary>
     private Task<bool> ResetFilterAsync() => Then(async token =>
     {
@@ -446,7 +455,12 @@ internal sealed class FilteredSession : IAsyncDisposable
         return true;
     });
 
-    /// <summary>Runs <paramref name="call"/> on the filter after every call started before it.</summary>
+    /// <summary>
+    /// Runs <paramref name="call"/> on the filter after every call started before it. Its answer is handed on from a
+    /// thread-pool thread: with <c>IO_MODE=async</c> the plug-in finishes a call on the thread of its own that read the
+    /// milter's reply, and what awaits it runs there, which would be SmtpServer's session and the application's code
+    /// (its store, its authenticator): code that blocks there would hold up every milter connection that thread serves.
+    /// </summary>
     private Task<T> Then<T>(Func<CancellationToken, ValueTask<T>> call)
     {
         var token = _lifetime.Token;
@@ -457,7 +471,13 @@ internal sealed class FilteredSession : IAsyncDisposable
         static async Task<T> After(Task previous, Func<CancellationToken, ValueTask<T>> call, CancellationToken token)
         {
             await previous.ConfigureAwait(false);
-            return await call(token).ConfigureAwait(false);
+            var answer = await call(token).ConfigureAwait(false);
+            if (!Thread.CurrentThread.IsThreadPoolThread)
+            {
+                await Task.Yield(); // one hop per SMTP command, after the milter answered: the milter waits on nothing here
+            }
+
+            return answer;
         }
     }
 

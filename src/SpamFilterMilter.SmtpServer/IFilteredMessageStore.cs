@@ -44,6 +44,14 @@ public sealed class ReceivedMessage
     public HeaderField? TraceField { get; init; }
 
     /// <summary>
+    /// The session's TLS and SMTP AUTH macros, with Postfix's names and values (<c>{tls_version}</c>, <c>{cipher}</c>,
+    /// <c>{cipher_bits}</c>, <c>{auth_type}</c>, <c>{auth_authen}</c>; only those with a value): the milters at the commands
+    /// were told them; a store that filters the whole message again (the host library's <c>HostMessage.Macros</c>, as the
+    /// relay does) tells its milters the same.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Macros { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
     /// What the filter made of the message: <see cref="FilteredMessage.Disposition"/> (deliver or quarantine),
     /// <see cref="FilteredMessage.Verdict"/>, and <see cref="FilteredMessage.Message"/> and
     /// <see cref="FilteredMessage.Envelope"/> with the verdict's edits applied (CRLF line ends, the trace field on top).

@@ -79,6 +79,9 @@ public class TlsAndAuthTests : TempFolderTest
                 Assert.That(mail.GetValueOrDefault("{auth_type}"), Is.EqualTo("PLAIN"));
                 Assert.That(mail.GetValueOrDefault("{auth_authen}"), Is.EqualTo("alice"));
                 Assert.That(text, Does.Contain("with ESMTPSA"), "TLS and AUTH in the trace field");
+                var macros = store.Messages.Single().Macros;
+                Assert.That(macros.Keys, Is.EquivalentTo((string[])[.. TlsMacros, .. AuthMacros]), "the store gets them too, for a filter of the whole message (the relay's)");
+                Assert.That((macros["{tls_version}"], macros["{auth_type}"], macros["{auth_authen}"]), Is.EqualTo(("TLSv1.3", "PLAIN", "alice")));
             });
         }
     }
@@ -113,6 +116,38 @@ public class TlsAndAuthTests : TempFolderTest
             Assert.That(seen, Has.None.AnyOf(AuthMacros));
             Assert.That(Encoding.UTF8.GetString(store.Messages.Single().Filtered.Message), Does.Contain(" with ESMTPS id ").And.Not.Contain("ESMTPSA"));
         }
+    }
+
+    // In IO_MODE=async the plug-in finishes a call on its own I/O thread, and what awaited it ran there: SmtpServer's
+    // session, and the application's code for it. A store (or authenticator) that blocked there held up every milter
+    // connection that thread serves (a helper's test: an unrelated session waited 3 s for one that slept). The milter
+    // sleeps at the end of the message so that its answer comes after the store's caller waits for it.
+    [Test]
+    public async Task The_applications_store_runs_on_a_thread_pool_thread_not_on_the_plugins_IO_thread()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=sleep:100");
+        var plugin = DeployedPlugin.Create(milter.OptionFile(Folder)); // IO_MODE=async, the default
+        var threads = new List<(bool Pool, string? Name)>();
+        var store = new MemoryStore(_ =>
+        {
+            lock (threads)
+            {
+                threads.Add((Thread.CurrentThread.IsThreadPoolThread, Thread.CurrentThread.Name));
+            }
+
+            return null;
+        });
+        await using (plugin)
+        await using (var server = await FilteringServer.StartAsync(_ => plugin.OpenSession(), store))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+                Assert.That((await client.SendMailAsync("alice@example.com", ["bob@example.org"], "Subject: where\r\n\r\nbody\r\n")).Code, Is.EqualTo(250));
+            }
+        }
+
+        Assert.That(threads.Select(t => t.Pool), Is.EqualTo(new[] { true, true, true }), string.Join(", ", threads.Select(t => t.Name)));
     }
 
     [Test]

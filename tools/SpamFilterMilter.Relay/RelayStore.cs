@@ -29,8 +29,9 @@ internal sealed class RelayStore(SpamFilterHost host, RelayOptions options, Next
             Client = message.Client,
             HeloName = message.HeloName,
             // The milters get the id the relay logs, answers in its 250 and writes in its Received field, as Postfix
-            // gives them its queue id: without it the plug-in would make one of its own that matches nothing here.
-            Macros = new Dictionary<string, string> { [HostMacros.QueueId] = message.QueueId },
+            // gives them its queue id: without it the plug-in would make one of its own that matches nothing here. And
+            // the session's TLS macros, as Postfix gives them (the relay offers no AUTH, so there are none of those).
+            Macros = new Dictionary<string, string>(message.Macros) { [HostMacros.QueueId] = message.QueueId },
         }, cancellationToken).ConfigureAwait(false);
         foreach (var line in result.Log)
         {

@@ -224,14 +224,24 @@ public sealed class SpamFilterHost : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(message);
         var configuration = Hold();
+        HostResult result;
         try
         {
-            return await FilterWithAsync(configuration, message, cancellationToken).ConfigureAwait(false);
+            result = await FilterWithAsync(configuration, message, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             await configuration.ReleaseAsync().ConfigureAwait(false);
         }
+
+        // With IO_MODE=async the milter plug-in finishes its calls on a thread of its own that serves other milter
+        // connections too: the host's code after this await (a maildir write, a database) runs on the thread pool.
+        if (!Thread.CurrentThread.IsThreadPoolThread)
+        {
+            await Task.Yield();
+        }
+
+        return result;
     }
 
     /// <summary>Filters <paramref name="message"/> with <paramref name="configuration"/>'s slots from start to end, whatever a reload does meanwhile.</summary>

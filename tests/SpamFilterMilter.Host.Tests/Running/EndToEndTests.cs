@@ -60,6 +60,25 @@ public class EndToEndTests : TempFolderTest
         Assert.That(transcript.Any(l => l.Event == "macro" && l.Fields is [_, "{spamfilter_optin}", "spam"]), Is.True, "the opt-in value reached the milter");
     }
 
+    // The plug-in (IO_MODE=async) finishes its calls on its own I/O thread; the host's code after FilterAsync ran there, and
+    // what it did that blocked (the relay's maildir write and fsync) held up every milter connection that thread serves.
+    // The milter sleeps at the end of the message so that its answer comes after the host waits for it.
+    [Test]
+    public async Task The_code_after_FilterAsync_runs_on_a_thread_pool_thread_not_on_the_plugins_IO_thread()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=sleep:100");
+        await using var host = SpamFilterHost.Create(SpamFilterHostOptions.Load(OptionDat(milter)));
+        var threads = new List<string?>();
+
+        for (var i = 0; i < 3; i++)
+        {
+            await host.FilterAsync(Message());
+            threads.Add(Thread.CurrentThread.IsThreadPoolThread ? null : Thread.CurrentThread.Name ?? "another thread");
+        }
+
+        Assert.That(threads, Is.EqualTo(new string?[] { null, null, null }), "the threads that were not the pool's");
+    }
+
     // Each row: the body the milter sends back (the test milter decodes \r, \n), and the body delivered.
     [TestCase("Replaced.\\r\\nLast line without CRLF", "Replaced.\r\nLast line without CRLF\r\n", TestName = "A replacement body without a final CRLF is delivered with its last line ended, as Postfix does")]
     [TestCase("one\\ntwo\\r\\n", "one\r\ntwo\r\n", TestName = "A bare LF in a replacement body is delivered as the message's CRLF")]

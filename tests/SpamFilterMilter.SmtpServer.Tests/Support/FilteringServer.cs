@@ -34,9 +34,10 @@ public sealed class FilteringServer : IAsyncDisposable
     /// <param name="listeners">SmtpServer's listeners, or others (<see cref="SmallSendBufferListeners"/>).</param>
     /// <param name="implicitTls">TLS from the connection's start (an SMTPS port, 465) rather than STARTTLS.</param>
     /// <param name="users">Offers AUTH PLAIN and LOGIN (without TLS too) to these users and passwords.</param>
+    /// <param name="authenticate">Offers AUTH PLAIN and LOGIN (without TLS too), deciding with this.</param>
     public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null,
         object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true, bool implicitTls = false,
-        EndpointListenerFactory? listeners = null, int maxConnectionsPerClient = 50, bool loopbackExempt = false)
+        EndpointListenerFactory? listeners = null, int maxConnectionsPerClient = 50, bool loopbackExempt = false, Func<string, string, bool>? authenticate = null)
     {
         listeners ??= new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -51,13 +52,13 @@ public sealed class FilteringServer : IAsyncDisposable
             LookUpClientNames = lookUpClientNames,
             MaxConnectionsPerClient = maxConnectionsPerClient,
             // The tests' clients are all on loopback, which is exempt by default.
-            ConnectionLimitExemptions = loopbackExempt ? new SmtpServerFilteringOptions { Store = store }.ConnectionLimitExemptions : [],
+            ConnectionLimitExemptions = loopbackExempt ? SmtpServerFilteringOptions.DefaultConnectionLimitExemptions : [],
         });
         var options = new SmtpServerOptionsBuilder()
             .ServerName(Name)
             .Endpoint(endpoint =>
             {
-                endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, 0)).AllowUnsecureAuthentication(users is not null);
+                endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, 0)).AllowUnsecureAuthentication(users is not null || authenticate is not null);
                 if (certificate is not null)
                 {
                     var factory = certificate as ICertificateFactory;
@@ -67,9 +68,10 @@ public sealed class FilteringServer : IAsyncDisposable
             })
             .Build();
         var services = new ServiceProvider();
-        if (users is not null)
+        authenticate ??= users is null ? null : (user, password) => users.TryGetValue(user, out var expected) && expected == password;
+        if (authenticate is not null)
         {
-            services.Add(new DelegatingUserAuthenticator((user, password) => users.TryGetValue(user, out var expected) && expected == password));
+            services.Add(new DelegatingUserAuthenticator(authenticate));
         }
 
         var server = filtering.CreateServer(options, services);

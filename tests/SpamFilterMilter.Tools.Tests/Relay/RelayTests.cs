@@ -438,10 +438,13 @@ public class RelayTests : TempFolderTest
         Assert.That(swaks.ExitCode, Is.Zero, swaks.ToString());
         var dump = await SmtpSink.WaitForNewDumpAsync(_sink.Folder, seen, TimeSpan.FromSeconds(10));
         var text = Encoding.Latin1.GetString(dump.Message);
+        var helo = TranscriptLine.EventsWithMacros(await milter.TranscriptAfterAsync("eom")).Single(e => e.Event == "helo").Macros;
         Assert.Multiple(() =>
         {
             Assert.That(text, Does.Contain("by relay.example (SpamFilterMilter) with ESMTPS id "), "the trace field says the message came over TLS");
             Assert.That(text, Does.Contain("X-Spam-Flag: YES"), "and the milter filtered it");
+            Assert.That(helo.GetValueOrDefault("{tls_version}"), Is.EqualTo("TLSv1.3"), "the milter was told of the TLS, as relay.md says");
+            Assert.That(helo.GetValueOrDefault("{cipher}"), Does.StartWith("TLS_"));
             Assert.That(logs.Entries.Single(e => e.EventId.Id == 7015).Message,
                 Does.Match(@"^STARTTLS offered with the certificate CN=relay\.example \(1 intermediate\(s\)\), valid until \d{4}-\d{2}-\d{2} "));
             Assert.That(logs.Entries.Single(e => e.EventId.Id == 7016).Message, Does.StartWith("the TLS certificate CN=relay.example expires in 7 day(s) ("));
