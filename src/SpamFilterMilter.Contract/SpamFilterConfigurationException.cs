@@ -63,6 +63,17 @@ public sealed class SpamFilterConfigurationException : Exception
     public static IEnumerable<SpamFilterConfigurationException> InFileOrder(IEnumerable<SpamFilterConfigurationException> problems) =>
         problems.OrderBy(p => p.Line == 0 ? int.MaxValue : p.Line);
 
+    /// <summary>
+    /// As <see cref="Exception.ToString"/> gives it, then, one per line, the message of each of <see cref="MoreProblems"/>
+    /// (as <see cref="AggregateException"/> lists its inner exceptions): an unhandled or logged exception shows every
+    /// bad line, where <see cref="Exception.Message"/> stays this one's alone (a report that lists
+    /// <see cref="AllProblems"/> prints each once).
+    /// </summary>
+    public override string ToString() =>
+        MoreProblems.Count == 0 ? base.ToString()
+            : base.ToString() + Environment.NewLine + $"and {MoreProblems.Count} more problem(s) in the same reading:"
+              + string.Concat(MoreProblems.Select(p => Environment.NewLine + "   " + p.Message));
+
     private static string Format(string filePath, int line, string? option, string problem)
     {
         var where = line > 0 ? $"{filePath}:{line}" : filePath;

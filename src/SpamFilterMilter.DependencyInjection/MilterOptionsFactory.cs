@@ -30,7 +30,7 @@ internal sealed class MilterOptionsFactory(
         }
         catch (SpamFilterConfigurationException e)
         {
-            throw new OptionsValidationException(name, typeof(MilterOptions), [e.Message]);
+            throw new OptionsValidationException(name, typeof(MilterOptions), e.AllProblems.Select(p => p.Message)); // every bad line, one failure each
         }
     }
 }

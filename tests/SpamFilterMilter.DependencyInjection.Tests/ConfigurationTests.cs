@@ -97,6 +97,20 @@ public class ConfigurationTests : TempFolderTest
         Assert.That(error.Message, Does.StartWith(path + ":3: option PORT: "));
     }
 
+    [Test]
+    public void An_option_file_with_several_wrong_lines_stops_the_host_naming_every_one()
+    {
+        var path = Folder.Write("milter.opt", "HOST=h\nPORT=x\nTIMOUT=5\n");
+        using var host = HostWith([], builder => builder.Services.AddSpamFilterMilter(path));
+
+        var error = Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync())!;
+
+        var failures = error.Failures.ToList();
+        Assert.That(failures, Has.Count.EqualTo(2), error.Message);
+        Assert.That(failures[0], Does.StartWith(path + ":2: option PORT: "));
+        Assert.That(failures[1], Does.StartWith(path + ":3: option TIMOUT: "));
+    }
+
     /// <summary>One value out of range for each option that has a range, as a Configure callback would set it.</summary>
     private static readonly (string Option, Action<MilterOptions> SetWrong)[] OutOfRangeInCode =
     [
