@@ -49,7 +49,9 @@ public static class PluginLoader
             {
                 assembly = context.LoadFromAssemblyPath(fullPath);
             }
-            catch (Exception e) when (e is BadImageFormatException or FileLoadException)
+            // FileNotFoundException too: for a file that exists but that the load context will not take as the plug-in
+            // (the runtime's own System.Private.CoreLib.dll is "not found" in it).
+            catch (Exception e) when (e is BadImageFormatException or FileLoadException or FileNotFoundException)
             {
                 throw new PluginLoadException($"{fullPath} is not a .NET assembly that can be loaded: {e.Message}", e);
             }

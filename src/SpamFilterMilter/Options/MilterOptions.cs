@@ -268,8 +268,8 @@ public sealed partial class MilterOptions
     /// <summary>The configured lists by stage, as the session takes them.</summary>
     internal MacroLists MacroLists => new([ConnectMacros, HeloMacros, MailMacros, RcptMacros, DataMacros, EndOfMessageMacros, EndOfHeaderMacros, UnknownMacros]);
 
-    /// <summary>Where these options came from (for log lines and errors); "(built in)" when made in code.</summary>
-    public string SourcePath { get; set; } = "(built in)";
+    /// <summary>Where these options came from (for log lines and errors); "options set in code" when made in code.</summary>
+    public string SourcePath { get; set; } = "options set in code";
 
     /// <summary>The milter endpoint as log lines name it.</summary>
     public string EndpointName => string.Join(",", Servers.Select(s => s.Name));

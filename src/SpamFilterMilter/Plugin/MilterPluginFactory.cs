@@ -13,6 +13,7 @@ public sealed class MilterPluginFactory : ISpamFilterPluginFactory
     public ISpamFilterPlugin Create(SpamFilterPluginContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(context.ConfigFilePath, $"{nameof(context)}.{nameof(context.ConfigFilePath)}");
         var options = MilterOptions.Load(context.ConfigFilePath);
         return new MilterPlugin(options, context.LoggerFactory, context.MeterFactory, context.Slot);
     }

@@ -64,6 +64,16 @@ public class PluginLoaderTests
     }
 
     [Test]
+    public void An_assembly_of_the_runtimes_own_is_refused_as_a_plugin_load_failure_not_a_stray_FileNotFoundException()
+    {
+        var coreLibrary = typeof(object).Assembly.Location;
+
+        var error = Assert.Throws<PluginLoadException>(() => PluginLoader.Load(coreLibrary))!;
+
+        Assert.That(error.Message, Does.StartWith($"{coreLibrary} is not a .NET assembly that can be loaded"));
+    }
+
+    [Test]
     public void A_file_that_is_not_an_assembly_is_refused()
     {
         using var folder = new TempFolder();

@@ -54,7 +54,7 @@ public class MilterOptionsValidationTests : TempFolderTest
 
         Assert.Multiple(() =>
         {
-            Assert.That((error.FilePath, error.Line, error.Option), Is.EqualTo(("(built in)", 0, option)));
+            Assert.That((error.FilePath, error.Line, error.Option), Is.EqualTo(("options set in code", 0, option)));
             Assert.That(error.Problem, Does.EndWith($": out of range ({min} to {max})"), "the range is the option file's");
             Assert.That(error.MoreProblems, Is.Empty, "one wrong value is one problem");
         });
@@ -68,7 +68,7 @@ public class MilterOptionsValidationTests : TempFolderTest
 
         var error = Assert.Throws<SpamFilterConfigurationException>(options.Validate)!;
 
-        Assert.That(error.Message, Is.EqualTo("(built in): option TIMEOUT: -00:00:01 (-100 hundredths of a second) is too small: out of range (1 to 8640000)"));
+        Assert.That(error.Message, Is.EqualTo("options set in code: option TIMEOUT: -00:00:01 (-100 hundredths of a second) is too small: out of range (1 to 8640000)"));
     }
 
     [Test]
