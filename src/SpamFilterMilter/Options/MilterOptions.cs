@@ -302,6 +302,15 @@ public sealed partial class MilterOptions
             name => files.Select(f => f.Lines.TryGetValue(name, out var line) ? line : 0).FirstOrDefault(line => line > 0));
     }
 
+    /// <summary>
+    /// For a value that did not parse and holds what looks like a comment after it (<c>PORT=8890   # the sample
+    /// milter</c>): that only a whole line is a comment. Nothing otherwise.
+    /// </summary>
+    private static string CommentHint(string? value) =>
+        value is not null && System.Text.RegularExpressions.Regex.IsMatch(value, @"\s[#!]")
+            ? " (a comment is a line of its own, starting with # or !)"
+            : string.Empty;
+
     /// <summary>As <see cref="FromConfiguration(IConfiguration, string?)"/>; <paramref name="lineOf"/> tells the line an option came from, 0 if unknown.</summary>
     internal static MilterOptions FromConfiguration(IConfiguration configuration, string sourcePath, Func<string, int> lineOf)
     {
@@ -332,13 +341,14 @@ public sealed partial class MilterOptions
             }
             catch (FormatException e)
             {
-                problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, e.Message, e));
+                problems.Add(new SpamFilterConfigurationException(sourcePath, lineOf(entry.Key), name, e.Message + CommentHint(entry.Value), e));
             }
         }
 
         foreach (var descriptor in Descriptors.Values.Where(d => d.Required))
         {
-            if (configuration[descriptor.Name] is null or "" && !(descriptor.Name == "PORT" && options.NeedsNoPort))
+            if (configuration[descriptor.Name] is null or "" && !(descriptor.Name == "PORT" && options.NeedsNoPort)
+                && !problems.Any(p => p.Option == descriptor.Name)) // HOST= is told once, at its line
             {
                 problems.Add(new SpamFilterConfigurationException(sourcePath, 0, descriptor.Name, "required option is missing"));
             }

@@ -323,6 +323,17 @@ public class MilterOptionsTests : TempFolderTest
     }
 
     [Test]
+    public void An_empty_HOST_is_told_once_at_its_line_not_again_as_missing() =>
+        Assert.That(LoadFails("HOST=\nPORT=1\n").AllProblems.Select(e => (e.Line, e.Option, e.Problem)),
+            Is.EqualTo(new[] { (1, "HOST", "a host name or address is required") }));
+
+    [TestCase("HOST=h\nPORT=8890   # the sample milter\n", "\"8890   # the sample milter\" is not a whole number (a comment is a line of its own, starting with # or !)")]
+    [TestCase("HOST=h\nPORT=1\nDEBUG=2 ! traffic\n", "(a comment is a line of its own, starting with # or !)")]
+    [TestCase("HOST=h\nPORT=eighty\n", "\"eighty\" is not a whole number")]
+    public void A_value_with_a_comment_after_it_is_told_that_a_comment_needs_a_line_of_its_own(string text, string problem) =>
+        Assert.That(LoadFails(text).Problem, Does.EndWith(problem));
+
+    [Test]
     public void Every_bad_option_is_found_the_first_thrown_carrying_the_others()
     {
         var error = LoadFails("HOST=h\nPORT=eighty\nTIMEOUT=0\nCOLOUR=blue\n");
