@@ -72,8 +72,9 @@ internal sealed class RelayCertificate : IAsyncDisposable
         var left = notAfter - DateTime.UtcNow;
         if (left < ExpiryWarning)
         {
-            RelayLog.TlsCertificateExpiring(_logger, current.Subject,
-                left <= TimeSpan.Zero ? "has expired" : $"expires in {Math.Ceiling(left.TotalDays):0} day(s)", notAfter);
+            var lapsed = left <= TimeSpan.Zero;
+            RelayLog.TlsCertificateExpiring(_logger, current.Subject, lapsed ? "has expired" : $"expires in {Math.Ceiling(left.TotalDays):0} day(s)", notAfter,
+                lapsed ? "clients that verify it do not send over TLS" : "once it has, clients that verify it will not send over TLS");
         }
     }
 }

@@ -53,8 +53,8 @@ internal static partial class RelayLog
 
     // Most MTAs send mail over TLS without verifying the certificate, but those that verify (DANE, MTA-STS) fall back
     // to plain text or defer the mail: the administrator must hear of it before the day it lapses.
-    [LoggerMessage(EventId = 7016, Level = LogLevel.Warning, Message = "the TLS certificate {Subject} {When} ({NotAfter:u}): clients that verify it will not send over TLS; renew it, then SIGHUP")]
-    public static partial void TlsCertificateExpiring(ILogger logger, string subject, string when, DateTime notAfter);
+    [LoggerMessage(EventId = 7016, Level = LogLevel.Warning, Message = "the TLS certificate {Subject} {When} ({NotAfter:u}): {Consequence}; renew it, then SIGHUP")]
+    public static partial void TlsCertificateExpiring(ILogger logger, string subject, string when, DateTime notAfter, string consequence);
 
     [LoggerMessage(EventId = 7017, Level = LogLevel.Warning, Message = "SIGHUP: the TLS certificate was not read again, the one in use stays: {Problem}")]
     public static partial void TlsCertificateNotReloaded(ILogger logger, string problem);

@@ -447,7 +447,8 @@ public class RelayTests : TempFolderTest
             Assert.That(helo.GetValueOrDefault("{cipher}"), Does.StartWith("TLS_"));
             Assert.That(logs.Entries.Single(e => e.EventId.Id == 7015).Message,
                 Does.Match(@"^STARTTLS offered with the certificate CN=relay\.example \(1 intermediate\(s\)\), valid until \d{4}-\d{2}-\d{2} "));
-            Assert.That(logs.Entries.Single(e => e.EventId.Id == 7016).Message, Does.StartWith("the TLS certificate CN=relay.example expires in 7 day(s) ("));
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 7016).Message, Does.StartWith("the TLS certificate CN=relay.example expires in 7 day(s) (")
+                .And.EndWith("): once it has, clients that verify it will not send over TLS; renew it, then SIGHUP"));
         });
     }
 
