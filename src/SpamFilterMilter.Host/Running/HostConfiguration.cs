@@ -107,9 +107,21 @@ internal sealed class HostConfiguration
                 : null;
         }
 
-        return options.Directory.LdapHost is not null
-            ? new LdapOptInDirectory(options.Directory)
-            : FileOptInDirectory.Load(options.Directory.File!, options.Directory.AddressAttributes, options.Directory.DomainAttributes);
+        if (options.Directory.LdapHost is not null)
+        {
+            return new LdapOptInDirectory(options.Directory);
+        }
+
+        try
+        {
+            return FileOptInDirectory.Load(options.Directory.File!, options.Directory.AddressAttributes, options.Directory.DomainAttributes);
+        }
+        catch (SpamFilterConfigurationException e) when (e.Line == 0)
+        {
+            // The file as a whole (not there, unreadable, a folder): the administrator fixes option.dat's line, or the file.
+            var line = options.Lines.LastOrDefault(l => string.Equals(l.Name, "DIRECTORY_FILE", StringComparison.OrdinalIgnoreCase))?.Line ?? 0;
+            throw new SpamFilterConfigurationException(options.FilePath, line, "DIRECTORY_FILE", e.Message, e);
+        }
     }
 
     /// <summary>

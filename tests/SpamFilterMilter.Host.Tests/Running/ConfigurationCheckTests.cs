@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Host.Tests.Support;
@@ -152,13 +153,13 @@ public class ConfigurationCheckTests : TempFolderTest
     }
 
     [Test]
-    public async Task A_directory_file_that_cannot_be_read_is_a_problem_naming_it()
+    public async Task A_directory_file_that_cannot_be_read_is_a_problem_naming_it_and_the_option_dat_line_that_names_it()
     {
         _plugins.Add("a", FakePlugins.Verdict("keep;"));
 
         var report = await CheckAsync(FakePlugins.Slot(1, "a", "DIRECTORY_FILE=missing.ldif\n"));
 
-        Assert.That(Problems(report).Single(), Does.StartWith($"problem: {Folder.Path}/missing.ldif: cannot read the directory file: "));
+        Assert.That(Problems(report).Single(), Does.Match($@"^problem: {Regex.Escape(Folder.Path)}/option\.dat:[1-9]\d*: option DIRECTORY_FILE: {Regex.Escape(Folder.Path)}/missing\.ldif: cannot read the directory file: "));
     }
 
     [Test]
