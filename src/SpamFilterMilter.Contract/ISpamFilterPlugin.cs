@@ -58,9 +58,11 @@ public interface ISpamFilterPlugin : IAsyncDisposable
     /// <summary>
     /// Filters one whole message, the way Messaging Server calls its spam-filter plug-ins: connection
     /// facts, envelope, message and opt-in values in, one verdict out. Never throws for a filter
-    /// failure: that is a <see cref="VerdictKind.Failure"/> verdict. Throws
-    /// <see cref="OperationCanceledException"/> only when <paramref name="cancellationToken"/> fires.
+    /// failure: that is a <see cref="VerdictKind.Failure"/> verdict.
     /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="message"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="message"/> is no message to filter (no recipient).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired; the only exception for a message that is one.</exception>
     ValueTask<FilterVerdict> FilterMessageAsync(MessageSubmission message, CancellationToken cancellationToken = default);
 
     /// <summary>

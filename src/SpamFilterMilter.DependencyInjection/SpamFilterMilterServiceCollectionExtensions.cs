@@ -31,6 +31,8 @@ public static class SpamFilterMilterServiceCollectionExtensions
     /// <param name="configuration">The options: a section (<c>builder.Configuration.GetSection("SpamFilterMilter")</c>), whose path errors name.</param>
     /// <param name="name">Null: the milter is <see cref="MilterPlugin"/> and <see cref="ISpamFilterPlugin"/> themselves. A name: they are keyed services of that name, for several milters.</param>
     /// <returns>A builder to add the milter's health check with.</returns>
+    /// <remarks>Wrong options are found when they are first read, under a host at its start: an
+    /// <c>OptionsValidationException</c> with one failure per problem, each naming the section or file, the line and the option.</remarks>
     public static SpamFilterMilterBuilder AddSpamFilterMilter(this IServiceCollection services, IConfiguration configuration, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -43,6 +45,8 @@ public static class SpamFilterMilterServiceCollectionExtensions
     /// <param name="optionFilePath">The option file; a relative path is taken from the current folder now.</param>
     /// <param name="name">Null: the milter is <see cref="MilterPlugin"/> and <see cref="ISpamFilterPlugin"/> themselves. A name: they are keyed services of that name, for several milters.</param>
     /// <returns>A builder to add the milter's health check with.</returns>
+    /// <remarks>A wrong option file is found when it is first read, under a host at its start: an
+    /// <c>OptionsValidationException</c> with one failure per bad line (file, line and option).</remarks>
     public static SpamFilterMilterBuilder AddSpamFilterMilter(this IServiceCollection services, string optionFilePath, string? name = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(optionFilePath);

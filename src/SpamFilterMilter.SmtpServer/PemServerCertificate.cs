@@ -22,6 +22,9 @@ public sealed class PemServerCertificate : ICertificateFactory
     /// <summary>Reads the certificate; throws <see cref="InvalidOperationException"/> saying which file and why when it cannot be used.</summary>
     /// <param name="certificatePath">The certificate, then its intermediate certificates (certbot's <c>fullchain.pem</c>).</param>
     /// <param name="keyPath">Its private key (certbot's <c>privkey.pem</c>); null when it is in <paramref name="certificatePath"/> too.</param>
+    /// <exception cref="ArgumentException"><paramref name="certificatePath"/> is null or empty.</exception>
+    /// <exception cref="InvalidOperationException">A file cannot be read, holds no certificate or key, the key is encrypted
+    /// or is not the certificate's: the message names the file and why (the cause as the inner exception).</exception>
     public PemServerCertificate(string certificatePath, string? keyPath = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(certificatePath);
@@ -44,8 +47,9 @@ public sealed class PemServerCertificate : ICertificateFactory
 
     /// <summary>
     /// Reads the files again (a renewed certificate): sessions that start TLS from now on get it. When they cannot be
-    /// used, throws <see cref="InvalidOperationException"/> and keeps the certificate it had.
+    /// used, throws and keeps the certificate it had.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The files cannot be used now (as for the constructor); the certificate in use stays.</exception>
     public void Reload() => _loaded = Load();
 
     X509Certificate ICertificateFactory.GetServerCertificate(ISessionContext sessionContext) => _loaded.Certificate;

@@ -88,6 +88,7 @@ public sealed class SpamFilterHostOptions
     /// <see cref="SpamFilterConfigurationException"/> for its first wrong line, carrying every other one
     /// (<see cref="SpamFilterConfigurationException.MoreProblems"/>), as a milter's option file does.
     /// </summary>
+    /// <exception cref="SpamFilterConfigurationException">option.dat cannot be read or is wrong (file, line and option named).</exception>
     public static SpamFilterHostOptions Load(string path, string? pluginDirectory = null)
     {
         var problems = new List<SpamFilterConfigurationException>();

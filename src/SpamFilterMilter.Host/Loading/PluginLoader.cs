@@ -27,6 +27,10 @@ public static class PluginLoader
     /// Loads the plug-in assembly at <paramref name="assemblyPath"/> (once per path; later calls return
     /// the same) and creates its factory from its <see cref="SpamFilterPluginAttribute"/>.
     /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="assemblyPath"/> is null or empty.</exception>
+    /// <exception cref="PluginLoadException">The file is not there, is no .NET assembly the load context takes, has no
+    /// <see cref="SpamFilterPluginAttribute"/>, or its factory does not implement the Contract's or cannot be created: the
+    /// message names the file and why.</exception>
     public static LoadedPlugin Load(string assemblyPath)
     {
         ArgumentException.ThrowIfNullOrEmpty(assemblyPath);

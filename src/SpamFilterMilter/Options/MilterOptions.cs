@@ -283,6 +283,8 @@ public sealed partial class MilterOptions
         SocksHost is not null && servers.Any(s => s.UnixSocketPath is not null) ? "a SOCKS server cannot reach a UNIX-domain socket" : null;
 
     /// <summary>Reads and validates an option file.</summary>
+    /// <exception cref="SpamFilterConfigurationException">The file cannot be read or is wrong: the first problem, naming file,
+    /// line and option, carrying every other one (<see cref="SpamFilterConfigurationException.MoreProblems"/>).</exception>
     public static MilterOptions Load(string path)
     {
         return FromConfiguration(new ConfigurationBuilder().AddMilterOptionFile(path).Build());
