@@ -60,7 +60,20 @@ internal sealed class MessageDraft
         _fields.Where(f => f != _hidden && f.HasName(name)).Select(f => f.Header);
 
     /// <summary>The size in bytes of the message as it is now.</summary>
-    public long Length => _prefix.Length + _fields.Sum(f => (long)f.Raw.Length) + _separator.Length + BodyLength;
+    public long Length
+    {
+        get
+        {
+            var separator = Separator.Length;
+            long length = _prefix.Length + separator + BodyLength;
+            for (var i = 0; i < _fields.Count; i++)
+            {
+                length += _fields[i].Raw.Length + (NeedsLineEnd(i, separator) ? LineEndBytes.Length : 0);
+            }
+
+            return length;
+        }
+    }
 
     private long BodyLength => _replacedBody is null ? _body.Length
         : _replacedBodyLength ??= ReplacedBody.Length(_replacedBody, _usesLf);
@@ -179,16 +192,21 @@ internal sealed class MessageDraft
 
         var output = new byte[length];
         var span = output.AsSpan();
-        Write(ref span, _prefix);
-        foreach (var field in _fields)
+        Write(ref span, _prefix.Span);
+        var separator = Separator;
+        for (var i = 0; i < _fields.Count; i++)
         {
-            Write(ref span, field.Raw);
+            Write(ref span, _fields[i].Raw.Span);
+            if (NeedsLineEnd(i, separator.Length))
+            {
+                Write(ref span, LineEndBytes);
+            }
         }
 
-        Write(ref span, _separator);
+        Write(ref span, separator);
         if (_replacedBody is null)
         {
-            Write(ref span, _body);
+            Write(ref span, _body.Span);
         }
         else
         {
@@ -197,12 +215,29 @@ internal sealed class MessageDraft
 
         return output;
 
-        static void Write(ref Span<byte> to, ReadOnlyMemory<byte> part)
+        static void Write(ref Span<byte> to, ReadOnlySpan<byte> part)
         {
-            part.Span.CopyTo(to);
+            part.CopyTo(to);
             to = to[part.Length..];
         }
     }
+
+    /// <summary>
+    /// The empty line between the header section and the body, as written: the message's own when it has one. Postfix
+    /// writes one before a body a milter replaced whatever the message had (cleanup_milter.c, cleanup_repl_body:
+    /// MILTER_BODY_START writes an empty record first), so a message that had none (it ended in its header section)
+    /// gets the message's line end there.
+    /// </summary>
+    private ReadOnlySpan<byte> Separator => !_separator.IsEmpty ? _separator.Span : _replacedBody is not null ? LineEndBytes : default;
+
+    /// <summary>
+    /// True when the field at <paramref name="index"/> is written with a line end it does not have: only the message's
+    /// last line can lack one (a message that ends in its header section without a final line end), and it gets one
+    /// when anything is written after it (a field an edit added, the empty line before a body), as Postfix stores every
+    /// header line as a record of its own and writes each with its line end. Else the next line would be glued to it.
+    /// </summary>
+    private bool NeedsLineEnd(int index, int separatorLength) =>
+        (index < _fields.Count - 1 || separatorLength > 0) && !_fields[index].Raw.Span.EndsWith("\n"u8);
 
     private void Change(ChangeHeader change)
     {

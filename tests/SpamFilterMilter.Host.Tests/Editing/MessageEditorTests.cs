@@ -155,4 +155,23 @@ public class MessageEditorTests
 
         Assert.That(result, Is.EqualTo("From alice Tue Nov 17 10:00:00 2026\nX-Top: t\nSubject: x\n\nb\n"));
     }
+
+    [TestCase("From: a@example.org\r\nSubject: no crlf at all", "From: a@example.org\r\nSubject: no crlf at all\r\nX-Seen: yes\r\n")]
+    [TestCase("From: a@example.org\nSubject: no lf at all", "From: a@example.org\nSubject: no lf at all\nX-Seen: yes\n")]
+    public void A_last_header_line_without_a_line_end_is_ended_before_an_added_field_as_Postfix_stores_each_line(string message, string becomes)
+    {
+        Assert.That(Apply(message, new AddHeader("X-Seen", " yes")), Is.EqualTo(becomes));
+        Assert.That(Apply(message), Is.EqualTo(message), "nothing written after it: left as it came");
+    }
+
+    [TestCase("Subject: no crlf at all", "Subject: no crlf at all\r\n\r\nnew body\r\n")]
+    [TestCase("Subject: headers only\r\n", "Subject: headers only\r\n\r\nnew body\r\n")]
+    [TestCase("Subject: headers only\n", "Subject: headers only\n\nnew body\n")]
+    public void A_body_replacing_none_follows_the_empty_line_Postfix_writes_before_a_replaced_body(string message, string becomes)
+    {
+        Assert.That(Apply(message, new ReplaceBody(Encoding.ASCII.GetBytes("new body"))), Is.EqualTo(becomes));
+        Assert.That(Apply(message, new AddHeader("X-Seen", " yes"), new ReplaceBody(Encoding.ASCII.GetBytes("new body"))),
+            Is.EqualTo(becomes.Replace("\n\r\n", "\nX-Seen: yes\r\n\r\n", StringComparison.Ordinal).Replace("only\n\n", "only\nX-Seen: yes\n\n", StringComparison.Ordinal)),
+            "an added field before the empty line");
+    }
 }

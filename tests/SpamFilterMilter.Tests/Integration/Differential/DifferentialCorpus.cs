@@ -53,6 +53,9 @@ internal static class DifferentialCorpus
 
     public static readonly byte[] HeadersOnly = Message("From: alice@example.com\r\nSubject: headers only\r\n");
 
+    /// <summary>A message that ends in its header section, its last line without a line end.</summary>
+    public static readonly byte[] HeaderNoCrlf = Message("From: alice@example.com\r\nSubject: no crlf at all");
+
     /// <summary>A header field of 10,000 bytes on one line: longer than Postfix's line_length_limit (2,048), so it is stored in pieces.</summary>
     public static readonly byte[] LongHeader = Message("From: alice@example.com\r\nSubject: long header\r\nX-Long: " + new string('h', 10_000) + "\r\n\r\nbody\r\n");
 
@@ -219,6 +222,11 @@ internal static class DifferentialCorpus
         }
 
         yield return new DifferentialCase("opendkim signs a 300 KB body", MilterKind.OpenDkim, [], One(LargeBody));
+
+        // Host side, found by the differential hunt
+        yield return Lib("a last header line without CRLF, then addheader", ["-a", "eom=addheader:X-Seen:yes"], One(HeaderNoCrlf));
+        yield return Lib("a last header line without CRLF, then replbody", ["-a", "eom=replbody:new body\\r\\n"], One(HeaderNoCrlf));
+        yield return Lib("headers only, then addheader and replbody", ["-a", "eom=addheader:X-Seen:yes", "-a", "eom=replbody:new"], One(HeadersOnly));
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue) => new(name, MilterKind.Libmilter, arguments, dialogue);
