@@ -223,12 +223,21 @@ internal sealed class MessageDraft
     }
 
     /// <summary>
-    /// The empty line between the header section and the body, as written: the message's own when it has one. Postfix
-    /// writes one before a body a milter replaced whatever the message had (cleanup_milter.c, cleanup_repl_body:
-    /// MILTER_BODY_START writes an empty record first), so a message that had none (it ended in its header section)
-    /// gets the message's line end there.
+    /// The empty line between the header section and the body, as written: the message's own when it has one, else the
+    /// message's line end whenever a body follows, as Postfix writes every message (a header section, the empty line,
+    /// the body). A header section ended by a line that is not a header field (no colon, <c>: no name</c>,
+    /// <c>X Bad:</c>, an 8-bit name) has none: Postfix's MIME parser forces out an empty line before such a line and
+    /// reads it as the first line of the body (global/mime_state.c, mime_state_update, "Invalid input. Force output of
+    /// one blank line"), which is also where the plug-in's reader ended the header section when it showed the message to
+    /// the milter, so fields an edit adds go above the empty line and the milter's verdict (a DKIM signature) is about
+    /// the message delivered. Postfix also writes one before a body a milter replaced whatever the message had
+    /// (cleanup/cleanup_milter.c, cleanup_repl_body: MILTER_BODY_START writes an empty record first), so a message that
+    /// ended in its header section gets one before a replaced body. A message without any header field (nor any added)
+    /// gets none before its own body: there is no header section to end (Postfix never has one, its own Received: being
+    /// on top of every message), and its first line is the body's to every reader already.
     /// </summary>
-    private ReadOnlySpan<byte> Separator => !_separator.IsEmpty ? _separator.Span : _replacedBody is not null ? LineEndBytes : default;
+    private ReadOnlySpan<byte> Separator =>
+        !_separator.IsEmpty ? _separator.Span : _replacedBody is not null || (!_body.IsEmpty && _fields.Count > 0) ? LineEndBytes : default;
 
     /// <summary>
     /// True when the field at <paramref name="index"/> is written with a line end it does not have: only the message's

@@ -32,7 +32,8 @@ public class MessageEditorReadFieldsTests
         const string message = "Subject: a\r\nnot a field\r\nX-After: b\r\n\r\n";
 
         Assert.That(Read(message).Select(f => f.Name), Is.EqualTo(new[] { "Subject" }));
-        Assert.That(Encoding.UTF8.GetString(MessageEditor.Apply(Encoding.UTF8.GetBytes(message), [new ChangeHeader(1, "X-After", null)])), Is.EqualTo(message),
-            "the editor does not see X-After either");
+        Assert.That(Encoding.UTF8.GetString(MessageEditor.Apply(Encoding.UTF8.GetBytes(message), [new ChangeHeader(1, "X-After", null)])),
+            Is.EqualTo(message.Replace("Subject: a\r\n", "Subject: a\r\n\r\n", StringComparison.Ordinal)),
+            "the editor does not see X-After either (the empty line Postfix writes before the body's first line)");
     }
 }

@@ -174,4 +174,29 @@ public class MessageEditorTests
             Is.EqualTo(becomes.Replace("\n\r\n", "\nX-Seen: yes\r\n\r\n", StringComparison.Ordinal).Replace("only\n\n", "only\nX-Seen: yes\n\n", StringComparison.Ordinal)),
             "an added field before the empty line");
     }
+
+    [TestCase("this line has no colon")]
+    [TestCase(": empty name")]
+    [TestCase("X Bad: a blank in the name")]
+    [TestCase("S\u00fcbject: an 8-bit name")]
+    public void A_line_that_is_not_a_header_field_starts_the_body_after_the_empty_line_Postfix_forces_out(string line)
+    {
+        var message = "Subject: x\r\n" + line + "\r\nX-After: looks like a header\r\n\r\nbody\r\n";
+        var separated = message.Replace("Subject: x\r\n", "Subject: x\r\n\r\n", StringComparison.Ordinal);
+
+        Assert.That(Apply(message, new AddHeader("X-Seen", " yes")), Is.EqualTo(separated.Replace("Subject: x\r\n", "Subject: x\r\nX-Seen: yes\r\n", StringComparison.Ordinal)),
+            "the added field in the header section, above the empty line");
+        Assert.That(Apply(message), Is.EqualTo(separated), "without edits too, as Postfix delivers it");
+        Assert.That(Apply(message.Replace("\r\n", "\n", StringComparison.Ordinal)), Is.EqualTo(separated.Replace("\r\n", "\n", StringComparison.Ordinal)), "in the message's own line end");
+        Assert.That(Apply(message, new ReplaceBody(Encoding.ASCII.GetBytes("new\r\n"))), Is.EqualTo("Subject: x\r\n\r\nnew\r\n"), "the line was the body's");
+    }
+
+    [Test]
+    public void A_header_section_that_ends_well_a_message_without_body_and_one_without_fields_get_no_empty_line_of_ours()
+    {
+        Assert.That(Apply("Subject: x\r\n\r\nbody\r\n"), Is.EqualTo("Subject: x\r\n\r\nbody\r\n"));
+        Assert.That(Apply("Subject: x\r\n", new AddHeader("X-Seen", " yes")), Is.EqualTo("Subject: x\r\nX-Seen: yes\r\n"));
+        Assert.That(Apply(".\r\nno field at all\r\n"), Is.EqualTo(".\r\nno field at all\r\n"), "no header section to end");
+        Assert.That(Apply(".\r\nno field at all\r\n", new AddHeader("X-Seen", " yes")), Is.EqualTo("X-Seen: yes\r\n\r\n.\r\nno field at all\r\n"), "until a field is added");
+    }
 }

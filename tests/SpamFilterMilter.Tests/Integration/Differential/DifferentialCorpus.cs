@@ -56,6 +56,9 @@ internal static class DifferentialCorpus
     /// <summary>A message that ends in its header section, its last line without a line end.</summary>
     public static readonly byte[] HeaderNoCrlf = Message("From: alice@example.com\r\nSubject: no crlf at all");
 
+    /// <summary>A header section ended by a line that is not a header field (no colon): Postfix reads it as the body's first line.</summary>
+    public static readonly byte[] NotAField = Message("From: alice@example.com\r\nSubject: garbage\r\nthis line has no colon\r\nX-After: looks like a header\r\n\r\nbody\r\n");
+
     /// <summary>A header field of 10,000 bytes on one line: longer than Postfix's line_length_limit (2,048), so it is stored in pieces.</summary>
     public static readonly byte[] LongHeader = Message("From: alice@example.com\r\nSubject: long header\r\nX-Long: " + new string('h', 10_000) + "\r\n\r\nbody\r\n");
 
@@ -227,6 +230,15 @@ internal static class DifferentialCorpus
         yield return Lib("a last header line without CRLF, then addheader", ["-a", "eom=addheader:X-Seen:yes"], One(HeaderNoCrlf));
         yield return Lib("a last header line without CRLF, then replbody", ["-a", "eom=replbody:new body\\r\\n"], One(HeaderNoCrlf));
         yield return Lib("headers only, then addheader and replbody", ["-a", "eom=addheader:X-Seen:yes", "-a", "eom=replbody:new"], One(HeadersOnly));
+        yield return Lib("continue: a line that is not a header field ends the header section", [], One(NotAField));
+        foreach (var (name, line) in new[] { ("no colon", "this line has no colon"), ("an empty name", ": empty name"), ("a blank in the name", "X Bad: space in name"), ("an 8-bit name", "S\u00fcbject: 8-bit name") })
+        {
+            yield return Lib($"a line with {name} ends the header section, then addheader", ["-a", "eom=addheader:X-Seen:yes"],
+                One(Message("From: alice@example.com\r\nSubject: not a field\r\n" + line + "\r\nX-After: looks like a header\r\n\r\nbody\r\n"), From + " BODY=8BITMIME"));
+        }
+
+        yield return Lib("a line that is not a header field, then replbody", ["-a", "eom=replbody:new body\\r\\n"], One(NotAField));
+        yield return new DifferentialCase("opendkim signs a message whose header section a line that is not a field ends", MilterKind.OpenDkim, [], One(NotAField));
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue) => new(name, MilterKind.Libmilter, arguments, dialogue);
