@@ -109,7 +109,7 @@ internal sealed class MessageDraft
                 _envelopeChanged = true;
                 break;
             case DeleteRecipient delete:
-                _recipients.RemoveAll(r => MailPath.Same(r.Address, delete.Address));
+                _recipients.RemoveAll(r => InternalAddress.Same(r.Address, delete.Address)); // exactly, as Postfix's cleanup_del_rcpt
                 _envelopeChanged = true;
                 break;
             case ChangeSender sender:

@@ -12,7 +12,8 @@ namespace SpamFilterMilter.Host.Editing;
 ///       value replaces it in place; an index beyond the count adds the field (a deletion then does nothing).</item>
 /// <item>Each edit sees the result of the previous ones, so a deletion renumbers what follows at once.</item>
 /// <item>ReplaceBody replaces everything after the blank line.</item>
-/// <item>Recipient and sender edits change the envelope; addresses compare without angle brackets, case-insensitively.
+/// <item>Recipient and sender edits change the envelope; a deleted recipient is every one whose address is the same without
+///       angle brackets and quotes, compared exactly (case-sensitively), as Postfix compares them.
 ///       Of their ESMTP parameters only those Postfix honours take effect (a sender change: RET and ENVID, the client's
 ///       other parameters kept; an added recipient: NOTIFY and ORCPT); <see cref="EditedMessage.Notes"/> names the rest.</item>
 /// </list>

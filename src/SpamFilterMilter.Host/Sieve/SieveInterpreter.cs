@@ -266,12 +266,18 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
     {
         var address = command.String(0);
         var reply = ReplyText.OrDefault(command.String(1), 550, "5.7.1");
-        if (!_draft.Envelope.Recipients.Any(r => MailPath.Same(r.Address, address)))
+        // The host's own rule (any case), not SMFIR_DELRCPT's exact one: each recipient it names is deleted by its own address.
+        var refused = _draft.Envelope.Recipients.Where(r => MailPath.Same(r.Address, address)).Select(r => r.Address).Distinct(StringComparer.Ordinal).ToList();
+        if (refused.Count == 0)
         {
             return false;
         }
 
-        _draft.Apply(new DeleteRecipient(address));
+        foreach (var recipient in refused)
+        {
+            _draft.Apply(new DeleteRecipient(recipient));
+        }
+
         _refused.Add(new RefusedRecipient(MailPath.Bare(address), reply));
         return true;
     }

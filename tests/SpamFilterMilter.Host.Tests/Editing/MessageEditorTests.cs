@@ -135,7 +135,7 @@ public class MessageEditorTests
 
         var result = MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), envelope,
         [
-            new DeleteRecipient("<BOB@example.com>"),
+            new DeleteRecipient("<bob@example.com>"),
             new AddRecipient("<dave@example.com>", ["NOTIFY=NEVER", "ORCPT=rfc822;d"]),
             new AddRecipient("<eve@example.com>"),
             new ChangeSender("<bounces@example.org>", ["RET=HDRS"]),
@@ -198,5 +198,22 @@ public class MessageEditorTests
         Assert.That(Apply("Subject: x\r\n", new AddHeader("X-Seen", " yes")), Is.EqualTo("Subject: x\r\nX-Seen: yes\r\n"));
         Assert.That(Apply(".\r\nno field at all\r\n"), Is.EqualTo(".\r\nno field at all\r\n"), "no header section to end");
         Assert.That(Apply(".\r\nno field at all\r\n", new AddHeader("X-Seen", " yes")), Is.EqualTo("X-Seen: yes\r\n\r\n.\r\nno field at all\r\n"), "until a field is added");
+    }
+
+    [TestCase("<carol@example.net>", "Carol@Example.NET", false)]
+    [TestCase("<Carol@Example.NET>", "Carol@Example.NET", true)]
+    [TestCase("carol@example.net", "carol@example.net", true)]
+    [TestCase("<\"carol\"@example.net>", "carol@example.net", true)]
+    [TestCase("<carol@example.net>", "\"carol\"@example.net", true)]
+    [TestCase("<\"john doe\"@example.net>", "\"john doe\"@example.net", true)]
+    [TestCase("<\"john\\ doe\"@example.net>", "\"john doe\"@example.net", true)]
+    [TestCase("<\"John Doe\"@example.net>", "\"john doe\"@example.net", false)]
+    public void A_deleted_recipient_is_compared_exactly_without_brackets_and_quotes_as_Postfix_compares_it(string deleted, string recipient, bool deletes)
+    {
+        var envelope = new Envelope("alice@example.org", null, [new EnvelopeRecipient("bob@example.net"), new EnvelopeRecipient(recipient)]);
+
+        var result = MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), envelope, [new DeleteRecipient(deleted)]);
+
+        Assert.That(result.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(deletes ? ["bob@example.net"] : new[] { "bob@example.net", recipient }));
     }
 }

@@ -462,10 +462,10 @@ public class SieveCommandTests
     [Test]
     public void deleterecipient_removes_an_envelope_recipient()
     {
-        var outcome = Run("require \"vnd.spamfiltermilter\"; deleterecipient \"<CAROL@example.com>\";");
+        var outcome = Run("require \"vnd.spamfiltermilter\"; deleterecipient \"<carol@example.com>\"; deleterecipient \"<BOB@example.com>\";");
 
-        AssertEdits(outcome, new DeleteRecipient("<CAROL@example.com>"));
-        Assert.That(outcome.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.com" }));
+        AssertEdits(outcome, new DeleteRecipient("<carol@example.com>"), new DeleteRecipient("<BOB@example.com>"));
+        Assert.That(outcome.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.com" }), "compared exactly, as Postfix compares them");
     }
 
     [Test]
