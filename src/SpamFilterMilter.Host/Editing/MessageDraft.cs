@@ -105,7 +105,15 @@ internal sealed class MessageDraft
                 (_replacedBody, _replacedBodyLength) = (body.Body, null);
                 break;
             case AddRecipient add:
-                _recipients.Add(new EnvelopeRecipient(MailPath.Bare(add.Address), EnvelopeParameters.OfAddedRecipient(add.Parameters, _notes)));
+                var parameters = EnvelopeParameters.OfAddedRecipient(add.Parameters, _notes);
+                if (InternalAddress.Of(add.Address).Length == 0)
+                {
+                    // Postfix's cleanup_add_rcpt_par (cleanup_milter.c) adds no recipient without an address, and warns.
+                    _notes.Add($"the recipient {LogText.Quote(add.Address)} is not added: it is the null address, which Postfix ignores too");
+                    break;
+                }
+
+                _recipients.Add(new EnvelopeRecipient(MailPath.Bare(add.Address), parameters));
                 _envelopeChanged = true;
                 break;
             case DeleteRecipient delete:

@@ -13,7 +13,8 @@ namespace SpamFilterMilter.Host.Editing;
 /// <item>Each edit sees the result of the previous ones, so a deletion renumbers what follows at once.</item>
 /// <item>ReplaceBody replaces everything after the blank line.</item>
 /// <item>Recipient and sender edits change the envelope; a deleted recipient is every one whose address is the same without
-///       angle brackets and quotes, compared exactly (case-sensitively), as Postfix compares them.
+///       angle brackets and quotes, compared exactly (case-sensitively), as Postfix compares them; the null address is
+///       not added (a note says so, as Postfix warns).
 ///       Of their ESMTP parameters only those Postfix honours take effect (a sender change: RET and ENVID, the client's
 ///       other parameters kept; an added recipient: NOTIFY and ORCPT); <see cref="EditedMessage.Notes"/> names the rest.</item>
 /// </list>

@@ -53,10 +53,14 @@ internal static class EditArguments
         return command.Has(Dialect.RawTag) ? bytes : new RawText([(byte)' ', .. bytes.Span]);
     }
 
-    /// <summary>An envelope address: not empty, and one path an SMTP command can carry (<see cref="MailPath.PathProblem"/>).</summary>
-    public static string Address(Call command, string address)
+    /// <summary>
+    /// An envelope address: one path an SMTP command can carry (<see cref="MailPath.PathProblem"/>), and not empty unless
+    /// <paramref name="nullAllowed"/> (<c>addrecipient "&lt;&gt;"</c>, the plug-in's form of a milter's SMFIR_ADDRCPT
+    /// of the null address, which the editor ignores with a note, as Postfix does).
+    /// </summary>
+    public static string Address(Call command, string address, bool nullAllowed = false)
     {
-        if (MailPath.Bare(address).Length == 0)
+        if (!nullAllowed && MailPath.Bare(address).Length == 0)
         {
             throw command.Error($"{LogText.Quote(address)} is not an address");
         }

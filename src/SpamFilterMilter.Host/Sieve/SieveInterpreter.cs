@@ -164,7 +164,7 @@ internal sealed class SieveInterpreter(ReadOnlyMemory<byte> message, Envelope en
                 Apply(new ChangeHeader(EditArguments.Index(command), EditArguments.FieldName(command, command.String(0)), EditArguments.FieldValue(command, command.String(1))));
                 break;
             case Dialect.AddRecipient:
-                Apply(new AddRecipient(EditArguments.Address(command, command.String(0)), Parameters(command, 1)));
+                Apply(new AddRecipient(EditArguments.Address(command, command.String(0), nullAllowed: true), Parameters(command, 1)));
                 break;
             case Dialect.DeleteRecipient:
                 Apply(new DeleteRecipient(EditArguments.Address(command, command.String(0))));

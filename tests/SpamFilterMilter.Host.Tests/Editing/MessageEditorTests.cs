@@ -216,4 +216,19 @@ public class MessageEditorTests
 
         Assert.That(result.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(deletes ? ["bob@example.net"] : new[] { "bob@example.net", recipient }));
     }
+
+    [TestCase("<>")]
+    [TestCase("")]
+    [TestCase(" < > ")]
+    [TestCase("<\"\">")]
+    public void The_null_recipient_is_not_added_but_noted_as_Postfix_ignores_it_with_a_warning(string address)
+    {
+        var envelope = new Envelope("alice@example.org", ["BODY=8BITMIME"], [new EnvelopeRecipient("bob@example.net")]);
+
+        var result = MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), envelope, [new AddRecipient(address, ["NOTIFY=NEVER"]), new AddRecipient("<carol@example.net>")]);
+
+        Assert.That(result.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.net", "carol@example.net" }));
+        Assert.That(result.Notes, Is.EqualTo(new[] { $"the recipient {LogText.Quote(address)} is not added: it is the null address, which Postfix ignores too" }));
+        Assert.That(MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), envelope, [new AddRecipient(address)]).Envelope, Is.SameAs(envelope), "nothing else changed");
+    }
 }

@@ -449,6 +449,15 @@ public class SieveCommandTests
             new AddRecipient("<new@example.com>"), new AddRecipient("<par@example.com>", ["NOTIFY=NEVER"]));
     }
 
+    [Test]
+    public void addrecipient_of_the_null_address_adds_nothing_and_says_so_as_Postfix_ignores_a_milters_ADDRCPT_of_it()
+    {
+        var outcome = Run("require \"vnd.spamfiltermilter\"; addrecipient \"<>\";");
+
+        Assert.That(outcome.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@example.com", "<carol@example.com>" }));
+        Assert.That(outcome.Actions, Is.EqualTo(new[] { "addrecipient \"<>\"", "  the recipient \"<>\" is not added: it is the null address, which Postfix ignores too" }));
+    }
+
     [TestCase("[\"NOTIFY=SUCCESS,DELAY\", \"ORCPT=rfc822;x@example.com\"]")] // as the plug-in writes them
     [TestCase("\"NOTIFY=SUCCESS,DELAY ORCPT=rfc822;x@example.com\"")]            // one string, as a person may write them
     [TestCase("[\"NOTIFY=SUCCESS,DELAY  ORCPT=rfc822;x@example.com\"]")]

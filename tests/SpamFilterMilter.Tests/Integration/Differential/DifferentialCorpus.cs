@@ -241,6 +241,8 @@ internal static class DifferentialCorpus
         yield return new DifferentialCase("opendkim signs a message whose header section a line that is not a field ends", MilterKind.OpenDkim, [], One(NotAField));
         yield return Lib("delrcpt compares exactly: another case kept, a quoted local part deleted", ["-a", "eom=delrcpt:<carol@example.net>", "-a", "eom=delrcpt:<\"dave\"@example.net>",
             "-a", "eom=delrcpt:<Erin@example.net>"], One(Plain, From, [To, "<Carol@Example.NET>", "<dave@example.net>", "<Erin@example.net>"]));
+        yield return Lib("addrcpt and addrcpt_par of the null address add no recipient", ["-a", "eom=addrcpt:<>", "-a", "eom=addrcpt_par:<>:NOTIFY=NEVER",
+            "-a", "eom=addrcpt:<added@example.org>"], One(Plain));
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue) => new(name, MilterKind.Libmilter, arguments, dialogue);
