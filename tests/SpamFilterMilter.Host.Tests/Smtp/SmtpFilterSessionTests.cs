@@ -206,4 +206,44 @@ public class SmtpFilterSessionTests
         Assert.That(answer.Refusal, Is.EqualTo(Closing421));
         Assert.That(answer.ClosesSession, Is.True);
     }
+
+    [TestCase(" leading space first line\r\nSubject: x\r\n\r\nbody\r\n",
+        "Received: by mta.example\r\n\r\n leading space first line\r\nSubject: x\r\n\r\nbody\r\n")]
+    [TestCase("\tleading tab\r\n\r\nbody\r\n", "Received: by mta.example\r\n\r\n\tleading tab\r\n\r\nbody\r\n")]
+    [TestCase("From alice@example.com Mon Dec  7 05:00:00 2026\r\nSubject: mbox\r\n\r\nbody\r\n",
+        "Received: by mta.example\r\nX-Mailbox-Line: From alice@example.com Mon Dec  7 05:00:00 2026\r\nSubject: mbox\r\n\r\nbody\r\n")]
+    [TestCase("From a\r\n>From b\r\n x\r\n", "Received: by mta.example\r\nX-Mailbox-Line: From a\r\nX-Mailbox-Line: >From b\r\n\r\n x\r\n")]
+    [TestCase("Subject: x\r\nFrom a\r\n\r\nbody\r\n", null)]
+    [TestCase("from a\r\n\r\nbody\r\n", null)]
+    public async Task The_message_is_stored_as_Postfixs_smtpd_stores_it_mbox_lines_as_fields_and_a_leading_blank_line_kept_off_the_trace_field(string message, string? stored)
+    {
+        var filter = Filter();
+        string? shown = null;
+        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()))
+            .Callback((Stream content, HeaderField? _, CancellationToken _) => shown = new StreamReader(content, Encoding.Latin1).ReadToEnd())
+            .ReturnsAsync(new FilterVerdict { Action = FilterAction.Accept });
+        await using var session = await InTransactionAsync(filter, "<b@example.net>");
+        await session.DataAsync();
+
+        var result = await session.MessageAsync(new MemoryStream(Encoding.ASCII.GetBytes(message)), "Received: by mta.example\r\n"u8.ToArray());
+
+        Assert.That(shown, Is.EqualTo(stored ?? "Received: by mta.example\r\n" + message), "what the filter is given (less the trace field, which it is told to leave out)");
+        if (stored is not null)
+        {
+            Assert.That(Encoding.ASCII.GetString(result.Message), Is.EqualTo(stored));
+        }
+    }
+
+    [Test]
+    public async Task Without_a_trace_field_a_first_line_starting_with_a_blank_is_the_bodys_already()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>())).ReturnsAsync(new FilterVerdict { Action = FilterAction.Accept });
+        await using var session = await InTransactionAsync(filter, "<b@example.net>");
+        await session.DataAsync();
+
+        var result = await session.MessageAsync(new MemoryStream("  indented\r\nline\r\n"u8.ToArray()));
+
+        Assert.That(Encoding.ASCII.GetString(result.Message), Is.EqualTo("  indented\r\nline\r\n"));
+    }
 }

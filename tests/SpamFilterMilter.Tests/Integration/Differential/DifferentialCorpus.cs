@@ -243,6 +243,14 @@ internal static class DifferentialCorpus
             "-a", "eom=delrcpt:<Erin@example.net>"], One(Plain, From, [To, "<Carol@Example.NET>", "<dave@example.net>", "<Erin@example.net>"]));
         yield return Lib("addrcpt and addrcpt_par of the null address add no recipient", ["-a", "eom=addrcpt:<>", "-a", "eom=addrcpt_par:<>:NOTIFY=NEVER",
             "-a", "eom=addrcpt:<added@example.org>"], One(Plain));
+        foreach (var (name, message) in new[] { ("a first line starting with a space", " leading space first line\r\nSubject: x\r\n\r\nbody\r\n"),
+            ("a first line starting with a tab", "\tleading tab\r\nSubject: x\r\n"),
+            ("an mbox From line", "From alice@example.com Mon Dec  7 05:00:00 2026\r\nFrom: alice@example.com\r\nSubject: mbox\r\n\r\nbody\r\n"),
+            ("two mbox From lines, then a line starting with a space", "From alice@example.com\r\n>From bob@example.net\r\n folded?\r\nSubject: x\r\n\r\nbody\r\n") })
+        {
+            yield return Lib($"{name}, then addheader and chgheader", ["-a", "eom=addheader:X-Seen:yes", "-a", "eom=chgheader:1:Subject:changed", "-a", "eom=insheader:1:X-Ins:one"],
+                One(Message(message)));
+        }
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue) => new(name, MilterKind.Libmilter, arguments, dialogue);
