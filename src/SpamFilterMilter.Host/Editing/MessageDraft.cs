@@ -36,12 +36,26 @@ internal sealed class MessageDraft
         _separator = message.Slice(layout.SeparatorStart, layout.SeparatorLength);
         _body = message[layout.BodyStart..];
         _usesLf = layout.UsesLf;
-        _fields = layout.Fields.Select(f => new Field(message.Slice(f.Start, f.Length), f.Field)).ToList();
+        _fields = layout.Fields.Select(f => new Field(WithoutBlanksBeforeColon(message.Slice(f.Start, f.Length)), f.Field)).ToList();
         _hidden = hiddenTraceHeader is { } hidden ? _fields.Find(f => f.Header == hidden) : null;
         _original = envelope;
         _recipients = [.. envelope.Recipients];
         _mailFrom = envelope.MailFrom;
         _mailParameters = envelope.MailParameters;
+    }
+
+    /// <summary>
+    /// A field's raw bytes with the obsolete blanks between its name and the colon taken out (<c>Subject : x</c> is
+    /// <c>Subject: x</c>), as Postfix writes every header field ("Normalize obsolete 'name space colon' syntax to 'name
+    /// colon'", global/mime_state.c, mime_state_update); its name and value are what the reader read either way. A field
+    /// without such blanks is the same slice.
+    /// </summary>
+    private static ReadOnlyMemory<byte> WithoutBlanksBeforeColon(ReadOnlyMemory<byte> raw)
+    {
+        var span = raw.Span;
+        var colon = span.IndexOf((byte)':');
+        var name = span[..colon].TrimEnd(" \t"u8);
+        return name.Length == colon ? raw : (byte[])[.. name, .. span[colon..]];
     }
 
     /// <summary>

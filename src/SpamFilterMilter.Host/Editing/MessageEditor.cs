@@ -19,7 +19,8 @@ namespace SpamFilterMilter.Host.Editing;
 ///       other parameters kept; an added recipient: NOTIFY and ORCPT); <see cref="EditedMessage.Notes"/> names the rest.</item>
 /// </list>
 /// Untouched header fields and the body keep their exact bytes; a header section ended by a line that is not a header
-/// field gets the empty line Postfix writes before that line, the body's first (with or without edits). A new or changed field is written as Postfix
+/// field gets the empty line Postfix writes before that line, the body's first (with or without edits), and blanks
+/// between a field name and its colon are taken out, as Postfix writes every field. A new or changed field is written as Postfix
 /// writes a milter's header (<see cref="HeaderSyntax.WriteField"/>): <c>name:</c> and the value's exact bytes (its
 /// leading space is part of it), each of its lines in the message's own line end (CRLF, or LF for a message written
 /// with LF), a line that does not start with a blank given a tab in front.

@@ -231,4 +231,16 @@ public class MessageEditorTests
         Assert.That(result.Notes, Is.EqualTo(new[] { $"the recipient {LogText.Quote(address)} is not added: it is the null address, which Postfix ignores too" }));
         Assert.That(MessageEditor.Apply(Encoding.ASCII.GetBytes(Message), envelope, [new AddRecipient(address)]).Envelope, Is.SameAs(envelope), "nothing else changed");
     }
+
+    [Test]
+    public void Blanks_between_a_field_name_and_its_colon_are_taken_out_as_Postfix_writes_every_field()
+    {
+        const string message = "From: a@example.org\r\nSubject : spaced\r\nX-Tab\t \t:\tv\r\n\tfolded\r\n\r\nbody\r\n";
+        const string normalized = "From: a@example.org\r\nSubject: spaced\r\nX-Tab:\tv\r\n\tfolded\r\n\r\nbody\r\n";
+
+        Assert.That(Apply(message), Is.EqualTo(normalized));
+        Assert.That(Apply(message, new ChangeHeader(1, "X-Tab", " w"), new AddHeader("X-Seen", " yes")),
+            Is.EqualTo(normalized.Replace("X-Tab:\tv\r\n\tfolded\r\n", "X-Tab: w\r\nX-Seen: yes\r\n", StringComparison.Ordinal)), "found by its name as before");
+        Assert.That(MessageEditor.ReadFields(Encoding.ASCII.GetBytes(message))[1], Is.EqualTo(new HeaderField("Subject", " spaced")));
+    }
 }

@@ -251,6 +251,10 @@ internal static class DifferentialCorpus
             yield return Lib($"{name}, then addheader and chgheader", ["-a", "eom=addheader:X-Seen:yes", "-a", "eom=chgheader:1:Subject:changed", "-a", "eom=insheader:1:X-Ins:one"],
                 One(Message(message)));
         }
+
+        var spacedColon = Message("From: alice@example.com\r\nSubject : spaced colon\r\nX-Tab\t: tab before the colon\r\n\tfolded\r\n\r\nbody\r\n");
+        yield return Lib("continue: blanks between a field name and its colon", [], One(spacedColon));
+        yield return Lib("blanks between a field name and its colon, then chgheader and addheader", ["-a", "eom=chgheader:1:X-Tab:changed", "-a", "eom=addheader:X-Seen:yes"], One(spacedColon));
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue) => new(name, MilterKind.Libmilter, arguments, dialogue);
