@@ -18,8 +18,13 @@ internal enum MilterKind
     Unreachable,
 }
 
-/// <summary>One case: a milter, how it is told to behave, and what the SMTP client says.</summary>
-internal sealed record DifferentialCase(string Name, MilterKind Milter, string[] MilterArguments, SmtpDialogue Dialogue)
+/// <summary>
+/// One case: a milter, how it is told to behave, and what the SMTP client says. With <paramref name="Macros"/> (a
+/// libmilter case), the values of those macros at each event, as the milter's transcript shows them, are compared too;
+/// with <paramref name="Events"/>, the transcript's lines for those events (what the milter received: "header", "body").
+/// </summary>
+internal sealed record DifferentialCase(string Name, MilterKind Milter, string[] MilterArguments, SmtpDialogue Dialogue, string[]? Macros = null,
+    string[]? Events = null)
 {
     public override string ToString() => Name;
 }
@@ -257,7 +262,8 @@ internal static class DifferentialCorpus
         yield return Lib("blanks between a field name and its colon, then chgheader and addheader", ["-a", "eom=chgheader:1:X-Tab:changed", "-a", "eom=addheader:X-Seen:yes"], One(spacedColon));
     }
 
-    private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue) => new(name, MilterKind.Libmilter, arguments, dialogue);
+    private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue, string[]? macros = null, string[]? events = null) =>
+        new(name, MilterKind.Libmilter, arguments, dialogue, macros, events);
 
     private static SmtpDialogue One(byte[] message, string mail = From, string[]? rcpts = null) =>
         new("client.example", [new SmtpTransaction(mail, rcpts ?? [To], message)]);

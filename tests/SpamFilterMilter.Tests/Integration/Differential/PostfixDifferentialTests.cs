@@ -62,6 +62,8 @@ public partial class PostfixDifferentialTests : TempFolderTest
             postfixRun = await PostfixMta.RunAsync(postfix, testCase.Dialogue);
         }
 
+        var postfixLines = milter?.Transcript().Count ?? 0;
+
         await using var plugin = DeployedPlugin.Create(Folder.Write("milter.opt", $"HOST=127.0.0.1\nPORT={port}\nTIMEOUT=1000\n"));
         MtaRun ourRun;
         try
@@ -74,10 +76,37 @@ public partial class PostfixDifferentialTests : TempFolderTest
             ourRun = new MtaRun([$"our side threw {e.GetType().Name}: {e.Message}"], []);
         }
 
+        if ((testCase.Macros is not null || testCase.Events is not null) && milter is not null)
+        {
+            // The milter's transcript holds Postfix's events, then ours: what each side's milter received.
+            var transcript = milter.Transcript();
+            postfixRun = WithTranscript(postfixRun, transcript.Take(postfixLines), testCase.Macros ?? [], testCase.Events ?? []);
+            ourRun = WithTranscript(ourRun, transcript.Skip(postfixLines), testCase.Macros ?? [], testCase.Events ?? []);
+        }
+
         return testCase.Milter == MilterKind.OpenDkim
             ? (await WithDkimVerdictsAsync(postfixRun, milter!.WorkFolder), await WithDkimVerdictsAsync(ourRun, milter.WorkFolder))
             : (postfixRun, ourRun);
     }
+
+    /// <summary>
+    /// What the milter received, added to the run's outcomes: the lines of <paramref name="events"/> (a long one as its
+    /// length and hash) and the values of the macros <paramref name="macros"/> at each event (the queue id masked; not at
+    /// the close, which our side's milter logs only once the plug-in is disposed, after this is read).
+    /// </summary>
+    private static MtaRun WithTranscript(MtaRun run, IEnumerable<TranscriptLine> transcript, string[] macros, string[] events) =>
+        run with
+        {
+            Outcomes = [.. run.Outcomes, .. transcript.Select(line => line switch
+            {
+                { Event: "macro", Fields: [var at, var name, var value, ..] } when at != "close" && macros.Contains(name) => $"macro at {at}: {name}={(name == "i" ? "<queue id>" : value)}",
+                _ when events.Contains(line.Event) => $"{line.Event}: {Shown(string.Join(" | ", line.Fields))}",
+                _ => null,
+            }).OfType<string>()],
+        };
+
+    private static string Shown(string text) => text.Length <= 300 ? text
+        : $"{text[..100]}… ({text.Length} characters, SHA-256 {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16]})";
 
     /// <summary>Each delivered message's DKIM signature checked against opendkim's key.</summary>
     private static async Task<MtaRun> WithDkimVerdictsAsync(MtaRun run, string keyFolder)
