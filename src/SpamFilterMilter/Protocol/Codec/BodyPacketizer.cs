@@ -4,12 +4,21 @@ namespace SpamFilterMilter.Protocol.Codec;
 
 /// <summary>
 /// Cuts body bytes into SMFIC_BODY packets of exactly the largest size the milter accepts (the last one
-/// shorter), straight into the packet writer's buffer, bare LF becoming CRLF on the way; a CRLF may be split
+/// shorter), straight into the packet writer's buffer, bare LF becoming CRLF on the way (and a last line without a
+/// line end ended, <see cref="OwesLineEnd"/>); a CRLF may be split
 /// between packets, as sendmail does. Nothing is allocated per chunk. One per message.
 /// </summary>
 internal sealed class BodyPacketizer
 {
     private bool _lastByteWasCr;
+    private bool _endsLine = true; // nothing written yet, or the last byte written was LF
+
+    /// <summary>
+    /// True when body bytes were written and the last was not LF: the body's last line has no line end yet. Postfix
+    /// sends every body line with CRLF, the last one too (milter8.c <c>milter8_body</c>: each queue file line, then
+    /// "\r\n"), so the session writes the missing CRLF before the end of the message.
+    /// </summary>
+    public bool OwesLineEnd => !_endsLine;
 
     /// <summary>True while a body packet is being filled.</summary>
     public bool IsOpen { get; private set; }
@@ -19,6 +28,7 @@ internal sealed class BodyPacketizer
     {
         IsOpen = false;
         _lastByteWasCr = false;
+        _endsLine = true;
     }
 
     /// <summary>
@@ -45,6 +55,7 @@ internal sealed class BodyPacketizer
                 var n = Math.Min(run, room);
                 writer.WriteBytes(rest[..n]);
                 _lastByteWasCr = rest[n - 1] == (byte)'\r';
+                _endsLine = false;
                 consumed += n;
                 room -= n;
                 continue;
@@ -55,6 +66,7 @@ internal sealed class BodyPacketizer
             {
                 writer.WriteByte((byte)'\r');
                 _lastByteWasCr = true;
+                _endsLine = false;
                 room--;
                 if (room == 0)
                 {
@@ -64,6 +76,7 @@ internal sealed class BodyPacketizer
 
             writer.WriteByte((byte)'\n');
             _lastByteWasCr = false;
+            _endsLine = true;
             consumed++;
             room--;
         }

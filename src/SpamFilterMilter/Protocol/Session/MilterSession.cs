@@ -19,6 +19,8 @@ namespace SpamFilterMilter.Protocol.Session;
 /// </summary>
 internal sealed class MilterSession : IAsyncDisposable
 {
+    private static readonly ReadOnlyMemory<byte> FinalLineEnd = "\r\n"u8.ToArray();
+
     private readonly MilterChannel _channel;
     private readonly MilterSessionSettings _settings;
     private readonly ILogger _logger;
@@ -452,6 +454,14 @@ internal sealed class MilterSession : IAsyncDisposable
         SessionStates.Gate(_state, Failure, SessionState.Body, "end of message", SessionState.Body);
         var response = _decisions.Decided;
         IReadOnlyList<MessageEdit> edits = [];
+        if (response is null && _body.OwesLineEnd)
+        {
+            // The body's last line has no line end: Postfix sends every body line with CRLF, the last one too
+            // (milter8.c milter8_body), so a milter hashes or matches the body as the next hop will get it.
+            var ended = await BodyAsync(FinalLineEnd, cancellationToken).ConfigureAwait(false);
+            response = ended.Action == FilterAction.Continue ? null : ended;
+        }
+
         if (response is null && _body.IsOpen)
         {
             var early = _decisions.Apply(FilterStage.Body, Take(await SendBodyPacketAsync(cancellationToken).ConfigureAwait(false)));

@@ -75,6 +75,12 @@ internal static class DifferentialCorpus
     public static readonly byte[] LargeBody = Message("From: alice@example.com\r\nSubject: large body\r\n\r\n"
         + string.Concat(Enumerable.Range(0, 6000).Select(i => $"line {i} " + new string('x', i % 91) + "\r\n")));
 
+    /// <summary>A body whose last line, 100,000 bytes, has no line end (Postfix stores it in pieces, then sends it to the milter with CRLF).</summary>
+    public static readonly byte[] LongLastLine = Message("From: alice@example.com\r\nTo: bob@example.net\r\nSubject: long last line\r\n\r\nfirst line\r\n" + new string('z', 100_000));
+
+    /// <summary>Lines ended by a bare LF, and a last line without any line end.</summary>
+    public static readonly byte[] BareLfNoFinalCrlf = Message("From: alice@example.com\r\nSubject: bare LF\r\n\r\none\ntwo\r\nthree\nlast");
+
     public static IEnumerable<DifferentialCase> Cases()
     {
         // Messages through a milter that only looks.
@@ -260,6 +266,13 @@ internal static class DifferentialCorpus
         var spacedColon = Message("From: alice@example.com\r\nSubject : spaced colon\r\nX-Tab\t: tab before the colon\r\n\tfolded\r\n\r\nbody\r\n");
         yield return Lib("continue: blanks between a field name and its colon", [], One(spacedColon));
         yield return Lib("blanks between a field name and its colon, then chgheader and addheader", ["-a", "eom=chgheader:1:X-Tab:changed", "-a", "eom=addheader:X-Seen:yes"], One(spacedColon));
+
+        // Plug-in side, found by the differential hunt
+        yield return Lib("a last line without CRLF reaches the milter ended by CRLF", ["-a", "body/without CRLF\\r\\n=reply:550:5.7.1:saw the CRLF"],
+            One(NoFinalCrlf, From + " BODY=8BITMIME"));
+        yield return Lib("the body as the milter sees it: bare LFs, a last line without CRLF", ["-a", "eom=addheader:X-Seen:yes"], One(BareLfNoFinalCrlf, From + " BODY=8BITMIME"),
+            events: ["body"]);
+        yield return new DifferentialCase("opendkim signs a 100,000-byte last line without CRLF", MilterKind.OpenDkim, [], One(LongLastLine));
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue, string[]? macros = null, string[]? events = null) =>

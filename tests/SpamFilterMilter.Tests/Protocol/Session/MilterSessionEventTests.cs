@@ -193,6 +193,7 @@ public class MilterSessionEventTests(int delivery, bool blocking) : ScriptedSess
         await OpenAsync();
         await ReachBodyAsync();
         var body = Enumerable.Range(0, 150_000).Select(i => (byte)('a' + (i % 26))).ToArray();
+        "\r\n"u8.CopyTo(body.AsSpan(150_000 - 2)); // ended, so that nothing is added
 
         var packets = await SendBodyAsync(body[..1000], body[1000..100_000], body[100_000..]);
 
@@ -209,6 +210,7 @@ public class MilterSessionEventTests(int delivery, bool blocking) : ScriptedSess
         await ReachBodyAsync();
         var body = new byte[300_000];
         body.AsSpan().Fill((byte)'z');
+        "\r\n"u8.CopyTo(body.AsSpan(300_000 - 2));
 
         var packets = await SendBodyAsync(body);
 
@@ -224,6 +226,34 @@ public class MilterSessionEventTests(int delivery, bool blocking) : ScriptedSess
         var packets = await SendBodyAsync("line one\nline two\r"u8.ToArray(), "\nline three\n\n"u8.ToArray());
 
         Assert.That(Encoding.ASCII.GetString(packets.SelectMany(p => p).ToArray()), Is.EqualTo("line one\r\nline two\r\nline three\r\n\r\n"));
+    }
+
+    [Test]
+    public async Task A_last_body_line_without_a_line_end_reaches_the_milter_ended_by_CRLF_as_from_Postfix()
+    {
+        await OpenAsync();
+        await ReachBodyAsync();
+
+        // milter8.c milter8_body: Postfix sends each body line with "\r\n", the last one too.
+        var packets = await SendBodyAsync("line one\nlast line"u8.ToArray(), " without a line end"u8.ToArray());
+
+        Assert.That(Encoding.ASCII.GetString(packets.SelectMany(p => p).ToArray()), Is.EqualTo("line one\r\nlast line without a line end\r\n"));
+    }
+
+    [TestCase(65534, new[] { 65535, 1 })] // the CR fills packet one, the LF goes alone in packet two
+    [TestCase(65535, new[] { 65535, 2 })] // packet one is full of the line: the CRLF is packet two
+    [TestCase(65533, new[] { 65535 })]
+    public async Task The_final_CRLF_is_cut_into_packets_like_any_body_bytes(int length, int[] expected)
+    {
+        await OpenAsync();
+        await ReachBodyAsync();
+        var body = new byte[length];
+        body.AsSpan().Fill((byte)'x');
+
+        var packets = await SendBodyAsync(body);
+
+        Assert.That(packets.Select(p => p.Length), Is.EqualTo(expected));
+        Assert.That(packets.SelectMany(p => p).Skip(length), Is.EqualTo("\r\n"u8.ToArray()));
     }
 
     [Test]
