@@ -180,6 +180,15 @@ internal static class Negotiation
                 warnings.Add($"second macro list for stage {(MacroStage)stage} replaces the first");
             }
 
+            if (names.Length == 0)
+            {
+                // Postfix (milter.c MILTER_MACRO_EVAL: m->macros->member[0]): an empty list is no list, the stage
+                // gets the default; libmilter sends one for smfi_setsymlist(ctx, stage, ""). A list of spaces only
+                // names no macro, and none are sent.
+                lists[stage] = null;
+                continue;
+            }
+
             lists[stage] = names.Split(' ', StringSplitOptions.RemoveEmptyEntries)
                 .Select(MacroNames.Canonical)
                 .Distinct(StringComparer.Ordinal)

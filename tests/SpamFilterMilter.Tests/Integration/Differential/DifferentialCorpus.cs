@@ -273,6 +273,8 @@ internal static class DifferentialCorpus
         yield return Lib("the body as the milter sees it: bare LFs, a last line without CRLF", ["-a", "eom=addheader:X-Seen:yes"], One(BareLfNoFinalCrlf, From + " BODY=8BITMIME"),
             events: ["body"]);
         yield return new DifferentialCase("opendkim signs a 100,000-byte last line without CRLF", MilterKind.OpenDkim, [], One(LongLastLine));
+        yield return Lib("an empty macro list is the default list", ["-S", "mail:", "-S", "eom:", "-m", "i {mail_addr} {mail_mailer}", "-a", "eom=addheader:X-Seen:yes"],
+            One(Plain), macros: ["{mail_addr}", "{mail_mailer}", "i"]);
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue, string[]? macros = null, string[]? events = null) =>

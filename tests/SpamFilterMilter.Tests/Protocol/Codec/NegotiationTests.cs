@@ -90,13 +90,14 @@ public class NegotiationTests(int delivery, bool blocking) : ScriptedSessionTest
     public async Task Macro_lists_are_honoured_per_stage_with_names_in_canonical_form()
     {
         var options = await NegotiateAsync(
-            Raw.OptNeg(6, 0x100, 0, (0, "j {client_addr}"), (2, "{i} mail_addr"), (5, "")));
+            Raw.OptNeg(6, 0x100, 0, (0, "j {client_addr}"), (2, "{i} mail_addr"), (5, ""), (4, " ")));
 
         Assert.Multiple(() =>
         {
             Assert.That(options.MacroLists[0], Is.EqualTo(new[] { "j", "{client_addr}" }));
             Assert.That(options.MacroLists[2], Is.EqualTo(new[] { "i", "{mail_addr}" }));
-            Assert.That(options.MacroLists[5], Is.Empty, "an empty list means: send none for that stage");
+            Assert.That(options.MacroLists[5], Is.Null, "an empty list is no list: our default applies (Postfix, milter.c MILTER_MACRO_EVAL)");
+            Assert.That(options.MacroLists[4], Is.Empty, "a list of spaces names no macro: none are sent for that stage");
             Assert.That(options.MacroLists[1], Is.Null, "no list: our default applies");
             Assert.That(options.Warnings, Is.Empty);
         });
