@@ -18,6 +18,8 @@ internal sealed class MacroTable
     private readonly Dictionary<string, string> _values = new(StringComparer.Ordinal);
     private readonly HashSet<string> _setByHost = new(StringComparer.Ordinal);
     private bool _queueIdShown;
+    private string? _recipient; // the recipient of the RCPT being played (in brackets)
+    private string? _firstAccepted; // the transaction's first recipient not refused (in brackets)
 
     /// <summary>Sets a value the host supplied; it wins over anything the session derives.</summary>
     public void SetFromHost(string name, string? value)
@@ -100,6 +102,7 @@ internal sealed class MacroTable
         }
 
         _queueIdShown = queueIdAtMail;
+        _recipient = _firstAccepted = null;
         SetDerived(MacroNames.RcptAddress, null);
         SetDerived(MacroNames.RcptHost, null);
         SetDerived(MacroNames.RcptMailer, null);
@@ -107,6 +110,30 @@ internal sealed class MacroTable
 
     /// <summary>A recipient (in brackets): <c>{rcpt_addr}</c>, <c>{rcpt_host}</c>, <c>{rcpt_mailer}</c>.</summary>
     public void DeriveRecipient(string forwardPath)
+    {
+        _recipient = forwardPath;
+        SetRecipient(forwardPath);
+    }
+
+    /// <summary>The recipient of the last <see cref="DeriveRecipient"/> was not refused: the first such one is the message's.</summary>
+    public void RecipientAccepted() => _firstAccepted ??= _recipient;
+
+    /// <summary>
+    /// DATA: from now on (DATA, each header, end of headers, each body packet, end of message) <c>{rcpt_addr}</c>,
+    /// <c>{rcpt_host}</c> and <c>{rcpt_mailer}</c> are the first accepted recipient's, not the last one's. Postfix:
+    /// smtpd.c <c>rcpt_cmd</c> keeps the first recipient it accepted in <c>state-&gt;recipient</c> (a recipient it or
+    /// the milter refused is pushed there only while the milter sees its RCPT, then popped), and smtpd_milter.c
+    /// <c>smtpd_milter_eval</c> derives the three macros from it.
+    /// </summary>
+    public void ShowFirstRecipient()
+    {
+        if (_firstAccepted is { } first)
+        {
+            SetRecipient(first);
+        }
+    }
+
+    private void SetRecipient(string forwardPath)
     {
         SetDerived(MacroNames.RcptAddress, MailPath.Bare(forwardPath));
         SetDerived(MacroNames.RcptHost, MailPath.Domain(MailPath.Bare(forwardPath)) ?? string.Empty);

@@ -263,6 +263,7 @@ internal sealed class MilterSession : IAsyncDisposable
         if (response.Action is not (FilterAction.Reject or FilterAction.TempFail))
         {
             _acceptedRecipients++;
+            Macros.RecipientAccepted();
             Macros.ShowQueueId(); // an accepted recipient: Postfix sends i from the next stage on
         }
 
@@ -333,6 +334,7 @@ internal sealed class MilterSession : IAsyncDisposable
 
         _state = SessionState.Headers;
         Macros.ShowQueueId();
+        Macros.ShowFirstRecipient(); // Postfix's {rcpt_*} from DATA to the end of the message: the first accepted recipient
         return new PendingAnswer<TResult>(SendEventAsync(MilterCommand.Data, MacroStage.Data, ProtocolFlags.NoData,
             ProtocolFlags.NoReplyData, 0, static (_, _) => { }, then, cancellationToken));
     }

@@ -275,6 +275,10 @@ internal static class DifferentialCorpus
         yield return new DifferentialCase("opendkim signs a 100,000-byte last line without CRLF", MilterKind.OpenDkim, [], One(LongLastLine));
         yield return Lib("an empty macro list is the default list", ["-S", "mail:", "-S", "eom:", "-m", "i {mail_addr} {mail_mailer}", "-a", "eom=addheader:X-Seen:yes"],
             One(Plain), macros: ["{mail_addr}", "{mail_mailer}", "i"]);
+        yield return Lib("recipient macros from DATA on are the first accepted recipient's", ["-S", "data:{rcpt_addr} {rcpt_host} {rcpt_mailer}",
+            "-S", "eoh:{rcpt_addr} {rcpt_host} {rcpt_mailer}", "-S", "eom:{rcpt_addr} {rcpt_host} {rcpt_mailer}", "-m", "{rcpt_addr} {rcpt_mailer}",
+            "-a", "rcpt/refused=reject", "-a", "rcpt/temp=tempfail", "-a", "eom=addheader:X-Seen:yes"],
+            One(Plain, From, ["<refused@example.org>", To, "<temp@example.net>", "<carol@example.com>", "<dave@example.org>"]), macros: ["{rcpt_addr}", "{rcpt_mailer}"]);
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue, string[]? macros = null, string[]? events = null) =>

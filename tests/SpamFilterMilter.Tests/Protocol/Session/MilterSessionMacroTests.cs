@@ -95,6 +95,38 @@ public class MilterSessionMacroTests(int delivery, bool blocking) : ScriptedSess
         });
     }
 
+    [Test]
+    public async Task From_DATA_to_the_end_of_the_message_the_recipient_macros_are_the_first_accepted_recipients_as_in_Postfix()
+    {
+        const string Rcpt = "{rcpt_addr} {rcpt_host} {rcpt_mailer}";
+        await NegotiateAsync(Raw.OptNeg(6, 0x1FF, 0, (4, Rcpt), (5, Rcpt), (6, Rcpt)));
+        var playing = SessionPair.Run(async () =>
+        {
+            await Session.ConnectAsync(Client);
+            await Session.MailAsync("alice@example.org", null);
+            await Session.RcptAsync("refused@r.example", null);
+            await Session.RcptAsync("first@a.example", null);
+            await Session.RcptAsync("last@b.example", null);
+            await Session.DataAsync();
+            await Session.HeaderAsync("Subject", " hi");
+            await Session.EndOfHeadersAsync();
+            await Session.BodyAsync("body\r\n"u8.ToArray());
+            return await Session.EndOfMessageAsync();
+        });
+        var rcpts = 0;
+
+        var packets = await RecordUntilAsync('E', code => code == 'R' && rcpts++ == 0 ? Raw.Packet('r') : Raw.Packet('c'));
+        await playing;
+
+        // smtpd.c rcpt_cmd keeps the first recipient it accepted (state->recipient), smtpd_milter.c derives the macros from it.
+        var afterRcpt = packets.Where(p => p.Code == 'D').SkipWhile(p => p.MacroCommand != 'T').ToList();
+        Assert.That(afterRcpt.Select(m => m.MacroCommand), Is.EqualTo("TLNBE".ToCharArray()));
+        Assert.That(afterRcpt.Select(m => m.MacroPairs), Has.All.EqualTo(new Dictionary<string, string>
+        {
+            ["{rcpt_addr}"] = "first@a.example", ["{rcpt_host}"] = "a.example", ["{rcpt_mailer}"] = "smtp",
+        }), "not the last recipient, nor the one the milter refused");
+    }
+
     // Each row: when i is first sent, how the milter answers the first RCPT, and whether MAIL and the three RCPTs carry i.
     [TestCase(false, 'c', new[] { false, false, true, true }, TestName = "Postfix: i comes from the RCPT after the first accepted recipient")]
     [TestCase(false, 'r', new[] { false, false, false, true }, TestName = "Postfix: a recipient the milter rejects does not count")]
