@@ -206,6 +206,18 @@ public class LibmilterContentTests : TempFolderTest
     }
 
     [Test]
+    public async Task A_NUL_in_a_header_value_reaches_libmilter_as_the_value_up_to_it_and_the_message_is_filtered()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+
+        // Postfix sends header values as C strings (milter8.c milter8_header): "a", and a NUL in the body as it is.
+        var transcript = await FilterAsync(milter, Submission(message: "Subject: nul\r\nX-Nul: a\0b\r\n\r\nbody \0 nul\r\n"));
+
+        Assert.That(transcript.Single(l => l.Event == "header" && l.Fields[0] == "X-Nul").Fields[1], Is.EqualTo("a"));
+        Assert.That(transcript.Single(l => l.Event == "body").Fields[1], Is.EqualTo("body \0 nul\r\n"));
+    }
+
+    [Test]
     public async Task An_empty_body_sends_no_body_chunk()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync();

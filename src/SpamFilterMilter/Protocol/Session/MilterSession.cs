@@ -353,12 +353,7 @@ internal sealed class MilterSession : IAsyncDisposable
     /// <summary><see cref="HeaderAsync"/> up to the answer (see <see cref="PendingAnswer{TResult}"/>).</summary>
     internal PendingAnswer<TResult> BeginHeader<TResult>(string name, RawText value, IAnswerContinuation<TResult> then, CancellationToken cancellationToken)
     {
-        RefuseNul(name, nameof(name));
-        if (value.Span.Contains((byte)0))
-        {
-            throw new ArgumentException("The value contains a NUL byte, which the milter protocol cannot carry.", nameof(value));
-        }
-
+        ArgumentNullException.ThrowIfNull(name);
         if (name.Length == 0)
         {
             throw new ArgumentException("A header field needs a name.", nameof(name));
@@ -370,9 +365,18 @@ internal sealed class MilterSession : IAsyncDisposable
             return new PendingAnswer<TResult>(decided);
         }
 
-        if (_decisions.SkipHeaders)
+        // A NUL is message content, not a caller's mistake: Postfix sends the name and the value as C strings
+        // (milter8.c milter8_header, MILTER8_DATA_STRING writes strlen + 1 bytes), so the value ends at its first NUL;
+        // a name with a NUL is no header field to Postfix (is_header stops at the NUL, and cleanup starts the body
+        // there, as MessageHeaderReader does), so such a field is not sent.
+        if (_decisions.SkipHeaders || name.Contains('\0', StringComparison.Ordinal))
         {
             return new PendingAnswer<TResult>(MilterResponse.Continue);
+        }
+
+        if (value.Span.IndexOf((byte)0) is var nul and >= 0)
+        {
+            value = new RawText(value.Span[..nul]);
         }
 
         // Postfix sends the end-of-header macros before each header.

@@ -81,6 +81,9 @@ internal static class DifferentialCorpus
     /// <summary>Lines ended by a bare LF, and a last line without any line end.</summary>
     public static readonly byte[] BareLfNoFinalCrlf = Message("From: alice@example.com\r\nSubject: bare LF\r\n\r\none\ntwo\r\nthree\nlast");
 
+    /// <summary>A NUL in a header value and in the body.</summary>
+    public static readonly byte[] NulInHeader = Message("From: alice@example.com\r\nX-Nul: a\0b\r\nSubject: nul\r\n\r\nbody \0 nul\r\n");
+
     public static IEnumerable<DifferentialCase> Cases()
     {
         // Messages through a milter that only looks.
@@ -279,6 +282,8 @@ internal static class DifferentialCorpus
             "-S", "eoh:{rcpt_addr} {rcpt_host} {rcpt_mailer}", "-S", "eom:{rcpt_addr} {rcpt_host} {rcpt_mailer}", "-m", "{rcpt_addr} {rcpt_mailer}",
             "-a", "rcpt/refused=reject", "-a", "rcpt/temp=tempfail", "-a", "eom=addheader:X-Seen:yes"],
             One(Plain, From, ["<refused@example.org>", To, "<temp@example.net>", "<carol@example.com>", "<dave@example.org>"]), macros: ["{rcpt_addr}", "{rcpt_mailer}"]);
+        yield return Lib("a NUL in a header value and in the body", ["-a", "eom=reply:550:5.7.1:seen, and refused so that only the milter's view compares"],
+            One(NulInHeader, From + " BODY=8BITMIME"), events: ["header", "body"]);
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue, string[]? macros = null, string[]? events = null) =>

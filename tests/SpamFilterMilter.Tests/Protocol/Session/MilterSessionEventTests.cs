@@ -148,6 +148,35 @@ public class MilterSessionEventTests(int delivery, bool blocking) : ScriptedSess
         Assert.That(value, Is.EqualTo(onWire));
     }
 
+    // Postfix sends the value as a C string (milter8.c milter8_header, MILTER8_DATA_STRING): it ends at the first NUL.
+    [TestCase(" a\0b", 0u, new[] { "X-Nul", "a" })]
+    [TestCase(" \0after", 0u, new[] { "X-Nul", "" })]
+    [TestCase("\0", 0u, new[] { "X-Nul", "" })]
+    [TestCase(" a\0b\0c", 0x00100000u, new[] { "X-Nul", " a" })]
+    public async Task A_NUL_in_a_header_value_ends_the_value_as_from_Postfix_and_nothing_throws(string raw, uint protocol, string[] onWire)
+    {
+        await OpenAsync(protocol: protocol);
+        await ReachHeadersAsync();
+
+        var (packet, _) = await ReadAnsweringAsync(() => Session.HeaderAsync("X-Nul", new RawText(Encoding.Latin1.GetBytes(raw))));
+
+        Assert.That(packet.Code, Is.EqualTo('L'));
+        Assert.That(packet.Strings, Is.EqualTo(onWire));
+    }
+
+    [Test]
+    public async Task A_header_field_whose_name_holds_a_NUL_is_not_sent_as_Postfix_sees_no_field_there()
+    {
+        await OpenAsync();
+        await ReachHeadersAsync();
+
+        var response = await Session.HeaderAsync("X-\0Nul", " v");
+        var (next, _) = await ReadAnsweringAsync(() => Session.EndOfHeadersAsync());
+
+        Assert.That(response.Action, Is.EqualTo(FilterAction.Continue));
+        Assert.That(next.Code, Is.EqualTo('N'), "no HEADER packet: is_header() stops at the NUL, so to Postfix the line is not a field");
+    }
+
     private async Task<string> SendHeaderAsync(string raw, uint protocol)
     {
         await OpenAsync(protocol: protocol);
