@@ -379,6 +379,8 @@ internal sealed class MilterSession : IAsyncDisposable
             value = new RawText(value.Span[..nul]);
         }
 
+        value = CommandEncoder.CutLikePostfix(name, value); // Postfix's 60,000 bytes with a milter: never a packet libmilter refuses
+
         // Postfix sends the end-of-header macros before each header.
         return new PendingAnswer<TResult>(SendEventAsync(MilterCommand.Header, MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,
             ProtocolFlags.NoReplyHeader, (name, value, keep: _options!.Has(ProtocolFlags.HeaderLeadingSpace)),

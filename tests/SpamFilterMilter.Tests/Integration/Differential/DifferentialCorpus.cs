@@ -81,8 +81,15 @@ internal static class DifferentialCorpus
     /// <summary>Lines ended by a bare LF, and a last line without any line end.</summary>
     public static readonly byte[] BareLfNoFinalCrlf = Message("From: alice@example.com\r\nSubject: bare LF\r\n\r\none\ntwo\r\nthree\nlast");
 
+    /// <summary>A header field of 1,600 lines of 70 bytes: past Postfix's 60,000 bytes with a milter.</summary>
+    public static readonly byte[] HugeFolded = Message("From: alice@example.com\r\nSubject: huge folded\r\nX-Folded: " + string.Join("\r\n\t", Enumerable.Repeat(new string('f', 70), 1600))
+        + "\r\n\r\nbody\r\n");
+
     /// <summary>A NUL in a header value and in the body.</summary>
     public static readonly byte[] NulInHeader = Message("From: alice@example.com\r\nX-Nul: a\0b\r\nSubject: nul\r\n\r\nbody \0 nul\r\n");
+
+    /// <summary>A header field of 70,000 bytes: its SMFIC_HEADER packet is larger than libmilter takes without MDS.</summary>
+    public static readonly byte[] HugeHeader = Message("From: alice@example.com\r\nSubject: huge header\r\nX-Huge: " + new string('h', 70_000) + "\r\n\r\nbody\r\n");
 
     public static IEnumerable<DifferentialCase> Cases()
     {
@@ -284,6 +291,10 @@ internal static class DifferentialCorpus
             One(Plain, From, ["<refused@example.org>", To, "<temp@example.net>", "<carol@example.com>", "<dave@example.org>"]), macros: ["{rcpt_addr}", "{rcpt_mailer}"]);
         yield return Lib("a NUL in a header value and in the body", ["-a", "eom=reply:550:5.7.1:seen, and refused so that only the milter's view compares"],
             One(NulInHeader, From + " BODY=8BITMIME"), events: ["header", "body"]);
+        yield return Lib("a 70,000-byte header field reaches the milter cut at 60,000 bytes", ["-a", "eom=reply:550:5.7.1:seen, and refused so that only the milter's view compares"], One(HugeHeader),
+            events: ["header"]);
+        yield return Lib("a 113,000-byte folded header field reaches the milter cut at a line", ["-a", "eom=reply:550:5.7.1:seen, and refused so that only the milter's view compares"], One(HugeFolded),
+            events: ["header"]);
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue, string[]? macros = null, string[]? events = null) =>

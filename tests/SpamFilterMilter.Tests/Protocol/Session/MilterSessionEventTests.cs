@@ -177,6 +177,31 @@ public class MilterSessionEventTests(int delivery, bool blocking) : ScriptedSess
         Assert.That(next.Code, Is.EqualTo('N'), "no HEADER packet: is_header() stops at the NUL, so to Postfix the line is not a field");
     }
 
+    // Postfix with a milter: header_size_limit lowered to 60,000 (cleanup_message.c KLUDGE_HEADER_LIMIT), the field cut by
+    // cleanup_out.c cleanup_out_header, and that is what milter8.c sends. Postfix 3.7 sent the first case's 59,992 bytes.
+    private static IEnumerable<TestCaseData> LongFields()
+    {
+        var f998 = new string('f', 998);
+        yield return new TestCaseData("X-Huge", " " + new string('h', 70_000), new string('h', 59_992)).SetName("{m}(one line: cut at 60,000 bytes, name and colon counted)");
+        yield return new TestCaseData("X-Fold", " " + string.Join("\r\n\t", Enumerable.Repeat(f998, 70)), string.Join("\n\t", Enumerable.Repeat(f998, 59)))
+            .SetName("{m}(folded: cut before the line that would end past the limit, past 90% of it)");
+        yield return new TestCaseData("X-Fold", " " + new string('a', 50_000) + "\r\n\t" + new string('b', 20_000), new string('a', 50_000) + "\n\t" + new string('b', 59_992 - 50_002))
+            .SetName("{m}(folded, the long line starting before 90%: cut at the limit)");
+        yield return new TestCaseData("X-Edge", " " + new string('e', 60_000 - 8), new string('e', 60_000 - 8)).SetName("{m}(exactly 60,000 bytes: kept)");
+    }
+
+    [TestCaseSource(nameof(LongFields))]
+    public async Task A_header_field_longer_than_Postfixs_60000_bytes_reaches_the_milter_cut_as_Postfix_cuts_it(string name, string raw, string onWire)
+    {
+        await OpenAsync();
+        await ReachHeadersAsync();
+
+        var (packet, _) = await ReadAnsweringAsync(() => Session.HeaderAsync(name, raw));
+
+        Assert.That(packet.Strings[0], Is.EqualTo(name));
+        Assert.That(packet.Strings[1], Is.EqualTo(onWire), $"{packet.Strings[1].Length} bytes");
+    }
+
     private async Task<string> SendHeaderAsync(string raw, uint protocol)
     {
         await OpenAsync(protocol: protocol);
