@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Reflection;
-using System.Text.RegularExpressions;
 using SpamFilterMilter.Testing.Smtp;
 
 namespace SpamFilterMilter.Tools.Tests.Relay;
@@ -11,7 +10,7 @@ namespace SpamFilterMilter.Tools.Tests.Relay;
 /// default. Without that a published relay found no plug-in and refused to start.
 /// </summary>
 [Category("Integration")]
-public sealed partial class RelayPublishTests : TempFolderTest
+public sealed class RelayPublishTests : TempFolderTest
 {
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
 
@@ -35,7 +34,7 @@ public sealed partial class RelayPublishTests : TempFolderTest
         await using var relay = ServerProcess.Launch(Path.Combine(published, "spamfilter-relay"),
             ["--options", optionDat, "--channels", Path.Combine(Folder.Path, "relay.cnf"), "--source-channel", "tcp_relay",
             "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--server-name", "relay.example"], new TempFolder(), port: 0);
-        var port = int.Parse((await relay.WaitForLineAsync(ListeningLine(), Patience)).Groups[1].Value, CultureInfo.InvariantCulture);
+        var port = int.Parse((await relay.WaitForLineAsync(RelayReloadTests.ListeningLine(), Patience)).Groups[1].Value, CultureInfo.InvariantCulture);
         var message = Folder.Write("message.eml", "From: alice@example.org\r\nTo: bob@example.com\r\nSubject: published\r\n\r\nHello Bob.");
 
         var swaks = await Swaks.SendAsync(port, "alice@example.org", ["bob@example.com"], message);
@@ -46,7 +45,4 @@ public sealed partial class RelayPublishTests : TempFolderTest
         relay.Terminate();
         Assert.That(await relay.ExitCodeAsync(Patience), Is.Zero);
     }
-
-    [GeneratedRegex(@"spamfilter-relay listening on 127\.0\.0\.1:(\d+)")]
-    private static partial Regex ListeningLine();
 }

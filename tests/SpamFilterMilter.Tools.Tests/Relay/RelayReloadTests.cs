@@ -113,8 +113,9 @@ public sealed partial class RelayReloadTests : TempFolderTest
         return MilterHeader().Match(await File.ReadAllTextAsync(stored)).Groups[1].Value;
     }
 
+    /// <summary>The line a relay process prints once it listens on loopback, its port the first group.</summary>
     [GeneratedRegex(@"spamfilter-relay listening on 127\.0\.0\.1:(\d+)")]
-    private static partial Regex ListeningLine();
+    internal static partial Regex ListeningLine();
 
     [GeneratedRegex(@"\[7005\] stopping \(SIGTERM\): .* 1 message\(s\) under way")]
     private static partial Regex StoppingLine();
