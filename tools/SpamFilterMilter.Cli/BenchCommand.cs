@@ -379,6 +379,13 @@ internal static class BenchCommand
                 body[i] = line[i % line.Length];
             }
 
+            if (size >= 2)
+            {
+                // Its last line ended, as in any message an MTA stores: else the plug-in adds the CRLF Postfix sends a
+                // milter (2 bytes the C client would not send) and the two would not measure the same body.
+                (body[^2], body[^1]) = ((byte)'\r', (byte)'\n');
+            }
+
             return new BenchMessage(fields, body);
         }
     }

@@ -191,6 +191,8 @@ static void *connection(void *unused)
 	(void) unused;
 	for (int i = 0; i < (int) sizeof body; i++)
 		body[i] = i % 78 == 76 ? '\r' : i % 78 == 77 ? '\n' : 'x';
+	body[sizeof body - 2] = '\r'; /* its last line ended, as bench's (the plug-in sends a milter a final CRLF) */
+	body[sizeof body - 1] = '\n';
 
 	char client[] = "bench.example.net\0" "4" "\x9c\x40" "127.0.0.1";
 	static const char connect_macros[] = "Cj\0mx.example.com\0{client_addr}\0" "127.0.0.1";
