@@ -21,10 +21,95 @@ public enum HeaderLineKind
 /// applies the filter's edits by index), for telling header lines apart (<see cref="MessageHeaderReader"/>
 /// reads with it). Both sides must agree, or "the third header" would not be the same header. And the rule
 /// for the fields an edit writes (<see cref="WriteField"/>, <see cref="FindUnsafeByte"/>), which Postfix's
-/// cleanup follows for a milter's header.
+/// cleanup follows for a milter's header; and what Postfix keeps of a client's field (<see cref="CutLikePostfix"/>),
+/// which the host delivers and the plug-in sends.
 /// </summary>
 public static class HeaderSyntax
 {
+    /// <summary>
+    /// How long a header field may be when a milter is in use, name and colon included, folds counted as one LF: Postfix
+    /// lowers <c>header_size_limit</c> (102,400) to 60,000 then (cleanup_message.c <c>KLUDGE_HEADER_LIMIT</c>, "so that
+    /// we don't exceed the default Sendmail libmilter request size limit of 65535"), so that no SMFIC_HEADER is larger
+    /// than libmilter takes.
+    /// </summary>
+    public const int PostfixHeaderLimit = 60_000;
+
+    /// <summary>
+    /// Postfix's <c>line_length_limit</c>: smtpd reads a line of the message in pieces of this many bytes (smtp_stream.c
+    /// <c>smtp_get</c>), each a record of its own in the queue file.
+    /// </summary>
+    public const int PostfixLineLimit = 2_048;
+
+    /// <summary>
+    /// <paramref name="value"/> (the exact bytes after the colon, lines joined by CRLF or LF) as Postfix 3.7 keeps a
+    /// client's header field <c>name:value</c>, in the message it delivers and in what its milters receive (the
+    /// Postfix differential shows both). First, every piece of <see cref="PostfixLineLimit"/> bytes of a line (the first
+    /// line's counted from the name) loses what follows its first NUL: the header is gathered from the queue file's
+    /// records as C strings, so a NUL ends its piece and the next piece, or the next line, goes on. Then, when the field
+    /// is longer than <see cref="PostfixHeaderLimit"/>, it is cut as cleanup_out.c <c>cleanup_out_header</c> cuts it: at
+    /// the start of its first line that would end past the limit when that line starts past 90% of it ("nice cut":
+    /// whole lines kept, the line break before the cut dropped), else at the limit itself ("unkind cut"). The lines kept
+    /// keep their line ends. A value with neither a NUL nor too many bytes is returned as it is; so is a result, again.
+    /// </summary>
+    public static RawText CutLikePostfix(string name, RawText value)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var prefix = System.Text.Encoding.Latin1.GetByteCount(name) + 1; // "name:" starts the line, and Postfix's header buffer
+        var bytes = value.Span;
+        if (bytes.IndexOf((byte)0) < 0 && prefix + bytes.Length <= PostfixHeaderLimit)
+        {
+            return value; // the LF form is never longer than the bytes as they are
+        }
+
+        // The lines without what follows a NUL in each piece, counted in the LF form Postfix cuts.
+        var output = new List<byte>(bytes.Length);
+        var counted = prefix; // where Postfix's buffer stands: "name:" then the lines joined by one LF
+        var end = -1; // the byte of output where the field ends, once cut
+        var previousLineEnd = 0; // the length of the line end before the current line: 0 (first line), 1 (LF) or 2 (CRLF)
+        for (var start = 0; ;)
+        {
+            var lf = bytes[start..].IndexOf((byte)'\n');
+            var lineEnd = lf < 0 ? 0 : lf > 0 && bytes[start + lf - 1] == (byte)'\r' ? 2 : 1;
+            var line = lf < 0 ? bytes[start..] : bytes.Slice(start, lf + 1 - lineEnd);
+            var lineStart = counted;
+            var outputStart = output.Count;
+            var offset = start == 0 ? prefix : 0; // where the text starts in smtpd's line: the first line starts with the name
+            for (var piece = 0; piece < line.Length;)
+            {
+                var size = Math.Min(line.Length - piece, PostfixLineLimit - ((offset + piece) % PostfixLineLimit));
+                var text = line.Slice(piece, size);
+                var nul = text.IndexOf((byte)0);
+                foreach (var b in nul < 0 ? text : text[..nul])
+                {
+                    output.Add(b);
+                }
+
+                piece += size;
+            }
+
+            counted += output.Count - outputStart;
+            if (end < 0 && counted > PostfixHeaderLimit)
+            {
+                end = lineStart > 0.9 * PostfixHeaderLimit
+                    ? outputStart - previousLineEnd // nice cut: the lines before, without the line break before this one
+                    : outputStart + (PostfixHeaderLimit - lineStart); // unkind cut
+            }
+
+            if (lf < 0 || end >= 0)
+            {
+                break;
+            }
+
+            output.AddRange(lineEnd == 2 ? "\r\n"u8 : "\n"u8);
+            previousLineEnd = lineEnd;
+            counted++; // the fold counts as one LF
+            start += lf + 1;
+        }
+
+        var result = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output);
+        return new RawText(end < 0 ? result : result[..Math.Max(0, end)]);
+    }
+
     /// <summary>
     /// Classifies <paramref name="line"/> (without its line end). For a field, <paramref name="colon"/>
     /// is the index of the colon; the name is the text before it, without trailing blanks.

@@ -70,4 +70,44 @@ public class HeaderSyntaxTests
 
         Assert.That(Encoding.Latin1.GetString(field), Is.EqualTo(written));
     }
+
+    // What Postfix 3.7 kept of such fields, in the message it delivered and in what its milter received (the Postfix
+    // differential's "delivered:" cases).
+    private static IEnumerable<TestCaseData> CutFields()
+    {
+        var f70 = new string('f', 70);
+        yield return new TestCaseData("X-Nul", " a\0b", " a").SetName("{m}(a NUL ends its line)");
+        yield return new TestCaseData("X-Nul", " a\0b\r\n\tfolded after", " a\r\n\tfolded after").SetName("{m}(the lines after it stay, their line ends too)");
+        yield return new TestCaseData("X-Nul", " a\0\n\tb\0c", " a\n\tb").SetName("{m}(each line is cut at its own)");
+        yield return new TestCaseData("X-Nul-Long", " a\0" + new string('b', 3000), " a" + new string('b', 966))
+            .SetName("{m}(a 2,048-byte piece of a line, counted from the name, ends at its NUL; the next piece goes on)");
+        yield return new TestCaseData("X-" + new string('n', 3000), " a\0b", " a").SetName("{m}(a name longer than a piece: the value's piece counted from there)");
+        yield return new TestCaseData("X-" + new string('n', 2044), "\0" + new string('b', 2050), new string('b', 2050)).SetName("{m}(a NUL as the last byte of a piece: the next piece is whole)");
+        yield return new TestCaseData("X-" + new string('n', 2045), "\0" + new string('b', 2050), "bbb").SetName("{m}(a NUL as the first byte of a piece: the piece goes)");
+        yield return new TestCaseData("X-Huge", " " + new string('h', 70_000), " " + new string('h', 59_992)).SetName("{m}(cut at 60,000 bytes, name and colon counted)");
+        yield return new TestCaseData("X-Folded", " " + string.Join("\r\n\t", Enumerable.Repeat(f70, 1600)), " " + string.Join("\r\n\t", Enumerable.Repeat(f70, 833)))
+            .SetName("{m}(folded: whole lines kept up to the one that would end past the limit, counting each fold as one LF)");
+        yield return new TestCaseData("X-Fold", " " + new string('a', 50_000) + "\n\t" + new string('b', 20_000), " " + new string('a', 50_000) + "\n\t" + new string('b', 59_992 - 50_002))
+            .SetName("{m}(folded, the long line starting before 90% of the limit: cut at the limit)");
+        yield return new TestCaseData("X-Edge", " " + new string('e', 60_000 - 8), " " + new string('e', 60_000 - 8)).SetName("{m}(exactly 60,000 bytes: kept)");
+        yield return new TestCaseData("X-Nul", " " + new string('n', 59_000) + "\0" + new string('m', 5_000), " " + new string('n', 59_000) + new string('m', 993))
+            .SetName("{m}(the NUL cut first, its piece's 384 bytes after it with it; the limit counted on what is left)");
+    }
+
+    [TestCaseSource(nameof(CutFields))]
+    public void A_client_field_is_kept_as_Postfix_keeps_it_cut_at_its_NULs_and_at_60000_bytes(string name, string value, string kept)
+    {
+        var cut = HeaderSyntax.CutLikePostfix(name, new RawText(Encoding.Latin1.GetBytes(value)));
+
+        Assert.That(Encoding.Latin1.GetString(cut.Span), Is.EqualTo(kept), $"{cut.Length} bytes");
+        Assert.That(HeaderSyntax.CutLikePostfix(name, cut), Is.EqualTo(cut), "what Postfix keeps, it keeps again: the host's cut field reaches the milter as it is");
+    }
+
+    [Test]
+    public void A_field_without_a_NUL_and_within_the_limit_is_the_same_value()
+    {
+        var value = new RawText(" plain\r\n\tfolded"u8);
+
+        Assert.That(HeaderSyntax.CutLikePostfix("Subject", value), Is.EqualTo(value));
+    }
 }

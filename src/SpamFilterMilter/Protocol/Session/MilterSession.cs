@@ -365,21 +365,16 @@ internal sealed class MilterSession : IAsyncDisposable
             return new PendingAnswer<TResult>(decided);
         }
 
-        // A NUL is message content, not a caller's mistake: Postfix sends the name and the value as C strings
-        // (milter8.c milter8_header, MILTER8_DATA_STRING writes strlen + 1 bytes), so the value ends at its first NUL;
-        // a name with a NUL is no header field to Postfix (is_header stops at the NUL, and cleanup starts the body
-        // there, as MessageHeaderReader does), so such a field is not sent.
+        // A name with a NUL is no header field to Postfix (is_header stops at the NUL, and cleanup starts the body there, as
+        // MessageHeaderReader does), so such a field is not sent.
         if (_decisions.SkipHeaders || name.Contains('\0', StringComparison.Ordinal))
         {
             return new PendingAnswer<TResult>(MilterResponse.Continue);
         }
 
-        if (value.Span.IndexOf((byte)0) is var nul and >= 0)
-        {
-            value = new RawText(value.Span[..nul]);
-        }
-
-        value = CommandEncoder.CutLikePostfix(name, value); // Postfix's 60,000 bytes with a milter: never a packet libmilter refuses
+        // The value as Postfix keeps it: cut at each NUL (a C string to milter8.c) and at 60,000 bytes, so that the packet
+        // is never one libmilter refuses. A host that stores the message as Postfix does gave it so already.
+        value = HeaderSyntax.CutLikePostfix(name, value);
 
         // Postfix sends the end-of-header macros before each header.
         return new PendingAnswer<TResult>(SendEventAsync(MilterCommand.Header, MacroStage.EndOfHeaders, ProtocolFlags.NoHeaders,

@@ -148,12 +148,13 @@ public class MilterSessionEventTests(int delivery, bool blocking) : ScriptedSess
         Assert.That(value, Is.EqualTo(onWire));
     }
 
-    // Postfix sends the value as a C string (milter8.c milter8_header, MILTER8_DATA_STRING): it ends at the first NUL.
+    // Postfix keeps a header line up to its NUL (HeaderSyntax.CutLikePostfix) and sends what it kept: the lines after it too.
     [TestCase(" a\0b", 0u, new[] { "X-Nul", "a" })]
+    [TestCase(" a\0b\r\n\tfolded after", 0u, new[] { "X-Nul", "a\n\tfolded after" })]
     [TestCase(" \0after", 0u, new[] { "X-Nul", "" })]
     [TestCase("\0", 0u, new[] { "X-Nul", "" })]
     [TestCase(" a\0b\0c", 0x00100000u, new[] { "X-Nul", " a" })]
-    public async Task A_NUL_in_a_header_value_ends_the_value_as_from_Postfix_and_nothing_throws(string raw, uint protocol, string[] onWire)
+    public async Task A_NUL_in_a_header_value_ends_its_line_as_from_Postfix_and_nothing_throws(string raw, uint protocol, string[] onWire)
     {
         await OpenAsync(protocol: protocol);
         await ReachHeadersAsync();
