@@ -161,7 +161,8 @@ public sealed class SmtpFilterSession : IAsyncDisposable
     }
 
     /// <summary>
-    /// The message after an accepted DATA (dot-stuffing removed): sends it to the filter and applies the verdict.
+    /// The message after an accepted DATA (dot-stuffing removed): stores it as Postfix does (its CRs, mbox lines and
+    /// header fields, docs/smtp.md), sends that to the filter and applies the verdict to it.
     /// <paramref name="traceField"/> is the server's own trace header field (a whole <c>Received:</c> field with its
     /// line ends), put on top of the message; the filter does not see it, yet its header insert positions count it,
     /// as Postfix's do.
@@ -174,7 +175,7 @@ public sealed class SmtpFilterSession : IAsyncDisposable
             throw new InvalidOperationException("The message comes after an accepted DATA.");
         }
 
-        var whole = AsSmtpdStoresIt(await ReadAfterAsync(traceField ?? [], message, cancellationToken).ConfigureAwait(false), traceField?.Length ?? 0);
+        var whole = PostfixStore.AsStored(await ReadAfterAsync(traceField ?? [], message, cancellationToken).ConfigureAwait(false), traceField?.Length ?? 0);
         HeaderField? hidden = traceField is null ? null : MessageEditor.ReadFields(traceField)[0];
         FilterVerdict verdict;
         using (var content = new MemoryStream(whole, writable: false))
@@ -250,61 +251,6 @@ public sealed class SmtpFilterSession : IAsyncDisposable
         FilterAction.TempFail => reply ?? SmtpReply.DefaultTempFail,
         _ => null,
     };
-
-    /// <summary>
-    /// The message (from <paramref name="start"/> in <paramref name="whole"/>, after the trace field) as Postfix's smtpd
-    /// stores what a client sent after DATA (smtpd/smtpd.c, smtpd_data, the loop over the content's lines): each leading
-    /// line that starts with <c>From </c> (after any <c>&gt;</c>s), an mbox separator, becomes a header field
-    /// <c>X-Mailbox-Line: From …</c>; and when the first line after them starts with a space or a tab an empty line goes
-    /// before it, "so that it won't be considered as being part of our own Received: header": the message then has no
-    /// header field of its own and all of it is body, to the milter and in the delivered message (without a trace field
-    /// nor mbox lines there is no field for it to continue, and no empty line is needed). Else the message is left as it
-    /// came (the same array).
-    /// </summary>
-    private static byte[] AsSmtpdStoresIt(byte[] whole, int start)
-    {
-        var mailboxLines = new List<int>();
-        var position = start;
-        while (position < whole.Length)
-        {
-            var line = whole.AsSpan(position);
-            var text = line.TrimStart((byte)'>');
-            if (!text.StartsWith("From "u8))
-            {
-                break;
-            }
-
-            mailboxLines.Add(position);
-            var lf = line.IndexOf((byte)'\n');
-            position = lf < 0 ? whole.Length : position + lf + 1;
-        }
-
-        // Only when there is a field above it to continue (the trace field, an X-Mailbox-Line): else it is the body's already.
-        var blankFirst = (start > 0 || mailboxLines.Count > 0) && position < whole.Length && whole[position] is (byte)' ' or (byte)'\t';
-        if (mailboxLines.Count == 0 && !blankFirst)
-        {
-            return whole;
-        }
-
-        var firstLf = Array.IndexOf(whole, (byte)'\n');
-        var lineEnd = firstLf > 0 && whole[firstLf - 1] != (byte)'\r' ? "\n"u8 : "\r\n"u8;
-        var output = new MemoryStream(whole.Length + (mailboxLines.Count * 18) + 2);
-        output.Write(whole, 0, start);
-        for (var i = 0; i < mailboxLines.Count; i++)
-        {
-            var end = i + 1 < mailboxLines.Count ? mailboxLines[i + 1] : position;
-            output.Write("X-Mailbox-Line: "u8);
-            output.Write(whole, mailboxLines[i], end - mailboxLines[i]);
-        }
-
-        if (blankFirst)
-        {
-            output.Write(lineEnd);
-        }
-
-        output.Write(whole, position, whole.Length - position);
-        return output.ToArray();
-    }
 
     /// <summary>
     /// <paramref name="prefix"/> and then the rest of <paramref name="message"/>, in one array: read straight into it

@@ -235,6 +235,24 @@ public class SmtpFilterSessionTests
     }
 
     [Test]
+    public async Task The_filter_and_the_delivery_get_the_message_as_Postfix_stores_it_CRs_and_NULs_included()
+    {
+        var filter = Filter();
+        string? shown = null;
+        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()))
+            .Callback((Stream content, HeaderField? _, CancellationToken _) => shown = new StreamReader(content, Encoding.Latin1).ReadToEnd())
+            .ReturnsAsync(new FilterVerdict { Action = FilterAction.Accept });
+        await using var session = await InTransactionAsync(filter, "<b@example.net>");
+        await session.DataAsync();
+
+        var result = await session.MessageAsync(new MemoryStream(Encoding.Latin1.GetBytes("Subject: a\0b\r\r\nX-Cr: a\rb\r\n\r\nbody\r\r\n")), "Received: by mta.example\r\n"u8.ToArray());
+
+        const string Stored = "Received: by mta.example\r\nSubject: a\r\nX-Cr: a b\r\n\r\nbody\r\n";
+        Assert.That(shown, Is.EqualTo(Stored), "what the filter is given");
+        Assert.That(Encoding.Latin1.GetString(result.Message), Is.EqualTo(Stored), "what is delivered: what the filter saw, and signed");
+    }
+
+    [Test]
     public async Task Without_a_trace_field_a_first_line_starting_with_a_blank_is_the_bodys_already()
     {
         var filter = Filter();
