@@ -91,6 +91,32 @@ internal static class DifferentialCorpus
     /// <summary>A header field of 70,000 bytes: its SMFIC_HEADER packet is larger than libmilter takes without MDS.</summary>
     public static readonly byte[] HugeHeader = Message("From: alice@example.com\r\nSubject: huge header\r\nX-Huge: " + new string('h', 70_000) + "\r\n\r\nbody\r\n");
 
+    /// <summary>A NUL in a header value with a folded line after it, a NUL at the end of another value, and one in the body.</summary>
+    public static readonly byte[] NulThenFold = Message("From: alice@example.com\r\nX-Nul: a\0b\r\n\tfolded after the NUL\r\nX-Nul-End: c\0\r\nSubject: nul\r\n\r\nbody \0 nul\r\n");
+
+    /// <summary>A header field of 62,000 bytes: past Postfix's 60,000 bytes with a milter, short of the 65,535-byte packet.</summary>
+    public static readonly byte[] BigHeader = Message("From: alice@example.com\r\nSubject: big header\r\nX-Big: " + new string('g', 62_000) + "\r\n\r\nbody\r\n");
+
+    /// <summary>A header field of 110,000 bytes on one line: past Postfix's header_size_limit (102,400) too.</summary>
+    public static readonly byte[] HugerHeader = Message("From: alice@example.com\r\nSubject: huger header\r\nX-Huger: " + new string('j', 110_000) + "\r\n\r\nbody\r\n");
+
+    /// <summary>Lines ended by CR CR LF and CR CR CR LF in the header section (a folded field too) and the body, and a CR inside a body line.</summary>
+    public static readonly byte[] CrCrLf = Message("From: alice@example.com\r\nSubject: two CRs\r\r\nX-Three: three CRs\r\r\r\nX-Folded: a\r\r\n\tb\r\r\n\r\n"
+        + "body line\r\r\na CR\rinside\r\nlast\r\r\n");
+
+    /// <summary>The empty line that ends the header section as CR CR LF.</summary>
+    public static readonly byte[] CrCrLfSeparator = Message("From: alice@example.com\r\nSubject: two CRs end the header\r\n\r\r\nbody\r\n");
+
+    /// <summary>A NUL in the Subject (which opendkim signs), with a folded line after it.</summary>
+    public static readonly byte[] NulSubject = Message("From: alice@example.com\r\nTo: bob@example.net\r\nSubject: before\0after\r\n\tfolded\r\n\r\nbody\r\n");
+
+    /// <summary>A Subject (which opendkim signs) of 70,000 bytes on one line.</summary>
+    public static readonly byte[] HugeSubject = Message("From: alice@example.com\r\nTo: bob@example.net\r\nSubject: " + new string('s', 70_000) + "\r\n\r\nbody\r\n");
+
+    /// <summary>A Subject (which opendkim signs) of 1,600 lines of 70 bytes.</summary>
+    public static readonly byte[] HugeFoldedSubject = Message("From: alice@example.com\r\nTo: bob@example.net\r\nSubject: "
+        + string.Join("\r\n\t", Enumerable.Repeat(new string('f', 70), 1600)) + "\r\n\r\nbody\r\n");
+
     public static IEnumerable<DifferentialCase> Cases()
     {
         // Messages through a milter that only looks.
@@ -295,6 +321,25 @@ internal static class DifferentialCorpus
             events: ["header"]);
         yield return Lib("a 113,000-byte folded header field reaches the milter cut at a line", ["-a", "eom=reply:550:5.7.1:seen, and refused so that only the milter's view compares"], One(HugeFolded),
             events: ["header"]);
+
+        // Host side: what is delivered where smtpd and cleanup change the client's bytes
+        yield return Lib("delivered: a NUL in a header value, a fold after it, and in the body", ["-a", "eom=addheader:X-Seen:yes"], One(NulThenFold, From + " BODY=8BITMIME"),
+            events: ["header", "body"]);
+        yield return Lib("delivered: a 62,000-byte header field", ["-a", "eom=addheader:X-Seen:yes"], One(BigHeader), events: ["header"]);
+        yield return Lib("delivered: a 70,000-byte header field", ["-a", "eom=addheader:X-Seen:yes"], One(HugeHeader));
+        yield return Lib("delivered: a 110,000-byte header field", ["-a", "eom=addheader:X-Seen:yes"], One(HugerHeader), events: ["header"]);
+        yield return Lib("delivered: a 113,000-byte folded header field", ["-a", "eom=addheader:X-Seen:yes", "-a", "eom=chgheader:1:Subject:changed"], One(HugeFolded));
+        yield return Lib("delivered: CR CR LF line ends in the header and the body", ["-a", "eom=addheader:X-Seen:yes"], One(CrCrLf), events: ["header", "body"]);
+        yield return Lib("delivered: CR CR LF as the empty line that ends the header", ["-a", "eom=addheader:X-Seen:yes"], One(CrCrLfSeparator), events: ["header", "body"]);
+        yield return Lib("delivered: NULs in 3,014- and 5,009-byte header lines (each 2,048-byte piece cut at its NUL)", ["-a", "eom=addheader:X-Seen:yes"],
+            One(Message("From: alice@example.com\r\nX-Nul-Long: a\0" + new string('b', 3000) + "\r\nX-Two: c\0" + new string('d', 5000) + "\r\n\r\nbody\r\n")), events: ["header"]);
+        yield return Lib("delivered: CR CR LF with the first CR the 2,048th byte of its line (kept, as a space)", ["-a", "eom=addheader:X-Seen:yes"],
+            One(Message("From: alice@example.com\r\nX-Cr: " + new string('c', 2041) + "\r\r\nSubject: s\r\n\r\n" + new string('e', 2047) + "\r\r\nlast\r\n")), events: ["header", "body"]);
+        foreach (var (name, message) in new[] { ("a NUL in the Subject", NulSubject), ("a 70,000-byte Subject", HugeSubject), ("a 113,000-byte folded Subject", HugeFoldedSubject),
+            ("CR CR LF line ends", CrCrLf) })
+        {
+            yield return new DifferentialCase($"opendkim signs {name}", MilterKind.OpenDkim, [], One(message, From + " BODY=8BITMIME"));
+        }
     }
 
     private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue, string[]? macros = null, string[]? events = null) =>
