@@ -60,6 +60,43 @@ public sealed class ChannelDefinition
         return this;
     }
 
+    /// <summary>
+    /// Its spam-filter keywords as the channel table writes them, keyed by slot and side in slot order (<c>1 source</c>,
+    /// <c>2 disabledestination</c>), e.g. <c>sourcespamfilter1optin spam,virus</c>: what a reload compares.
+    /// </summary>
+    internal IReadOnlyDictionary<string, string> Keywords()
+    {
+        var keywords = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        for (var slot = 1; slot <= SpamFilterHostOptions.SlotCount; slot++)
+        {
+            if (SourceOptIn(slot) is { } source)
+            {
+                keywords[$"{slot} source"] = Keyword("source", slot, source);
+            }
+
+            if (DestinationOptIn(slot) is { } destination)
+            {
+                keywords[$"{slot} destination"] = Keyword("destination", slot, destination);
+            }
+
+            if (DisablesSource(slot))
+            {
+                keywords[$"{slot} disablesource"] = $"disablesourcespamfilter{slot}";
+            }
+
+            if (DisablesDestination(slot))
+            {
+                keywords[$"{slot} disabledestination"] = $"disabledestinationspamfilter{slot}";
+            }
+        }
+
+        return keywords;
+    }
+
+    /// <summary><c>sourcespamfilter1</c>, or <c>sourcespamfilter1optin spam,virus</c> with opt-in values.</summary>
+    internal static string Keyword(string side, int slot, IReadOnlyList<string> values) =>
+        values.Count == 0 ? $"{side}spamfilter{slot}" : $"{side}spamfilter{slot}optin {string.Join(',', values)}";
+
     private ChannelDefinition Add(Dictionary<int, List<string>> map, int slot, string[] values)
     {
         if (!map.TryGetValue(CheckSlot(slot), out var list))

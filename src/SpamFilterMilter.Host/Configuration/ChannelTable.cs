@@ -10,16 +10,24 @@ namespace SpamFilterMilter.Host.Configuration;
 /// the next line, the channel's official host name, is optional and not used; <c>!</c> starts a comment
 /// line. Keywords that are not spam-filter keywords belong to the MTA and are skipped. A malformed
 /// spam-filter keyword, or one on the <c>defaults</c> channel (which is not read), is a
-/// <see cref="SpamFilterConfigurationException"/> naming the file and line.
+/// <see cref="SpamFilterConfigurationException"/> naming the file and line. A table read from a file is read again by
+/// <see cref="Running.SpamFilterHost.ReloadAsync"/>; one built in code stays as it is.
 /// </summary>
 public sealed partial class ChannelTable
 {
+    private static readonly IReadOnlyDictionary<string, string> NoKeywords = new Dictionary<string, string>();
     private readonly Dictionary<string, ChannelDefinition> _channels;
 
     /// <summary>Creates a table from definitions built in code.</summary>
     public ChannelTable(IEnumerable<ChannelDefinition> channels)
+        : this(channels, filePath: null)
+    {
+    }
+
+    private ChannelTable(IEnumerable<ChannelDefinition> channels, string? filePath)
     {
         ArgumentNullException.ThrowIfNull(channels);
+        FilePath = filePath;
         _channels = new Dictionary<string, ChannelDefinition>(StringComparer.OrdinalIgnoreCase);
         foreach (var channel in channels)
         {
@@ -32,6 +40,9 @@ public sealed partial class ChannelTable
 
     /// <summary>A table with no channels: no channel opts anything in or out.</summary>
     public static ChannelTable Empty { get; } = new([]);
+
+    /// <summary>The file the table was read from (its full path), or null for one built in code.</summary>
+    public string? FilePath { get; }
 
     /// <summary>The channels, in no particular order.</summary>
     public IReadOnlyCollection<ChannelDefinition> Channels => _channels.Values;
@@ -110,7 +121,44 @@ public sealed partial class ChannelTable
             channels.Add(channel);
         }
 
-        return new ChannelTable(channels);
+        return new ChannelTable(channels, fullPath);
+    }
+
+    /// <summary>Reads the table again from <see cref="FilePath"/>, as a reload does; a table built in code is itself.</summary>
+    internal ChannelTable Reread() => FilePath is null ? this : Load(FilePath);
+
+    /// <summary>
+    /// What changed from <paramref name="before"/> in the channels' spam-filter keywords, one line per keyword added,
+    /// removed or given other values, e.g. <c>/etc/relay.cnf: channel tcp_relay: sourcespamfilter2 added</c>. A channel
+    /// with no spam-filter keyword is as good as absent: the MTA's own keywords are not compared.
+    /// </summary>
+    internal IEnumerable<string> ChangesFrom(ChannelTable before)
+    {
+        var file = FilePath ?? before.FilePath ?? "channel table";
+        var names = before._channels.Keys.Union(_channels.Keys, StringComparer.OrdinalIgnoreCase)
+            .Order(StringComparer.OrdinalIgnoreCase);
+        foreach (var name in names)
+        {
+            var was = before.Find(name)?.Keywords() ?? NoKeywords;
+            var now = Find(name)?.Keywords() ?? NoKeywords;
+            var shown = Find(name)?.Name ?? before.Find(name)!.Name;
+            foreach (var (key, keyword) in now)
+            {
+                if (!was.TryGetValue(key, out var old))
+                {
+                    yield return $"{file}: channel {shown}: {keyword} added";
+                }
+                else if (!string.Equals(old, keyword, StringComparison.OrdinalIgnoreCase))
+                {
+                    yield return $"{file}: channel {shown}: {old} -> {keyword}";
+                }
+            }
+
+            foreach (var (key, keyword) in was.Where(k => !now.ContainsKey(k.Key)))
+            {
+                yield return $"{file}: channel {shown}: {keyword} removed";
+            }
+        }
     }
 
     private static void ReadKeywords(string path, ChannelDefinition channel, List<(string Word, int Line)> words)

@@ -9,8 +9,9 @@ using SpamFilterMilter.Host.Selection;
 namespace SpamFilterMilter.Host.Running;
 
 /// <summary>
-/// What one reading of option.dat made: the slots with their plug-ins, and the opt-in directory when option.dat
-/// names it. A message holds the configuration it started with until it ends; the host holds the current one.
+/// What one reading of option.dat made: the slots with their plug-ins, the opt-in directory when option.dat
+/// names it, and the channel table read with it. A message holds the configuration it started with until it ends;
+/// the host holds the current one.
 /// Once a reload has replaced it and the last message holding it has ended, it disposes its plug-ins (their
 /// connection pools) and its directory: messages in flight finish with the settings they started with.
 /// </summary>
@@ -23,10 +24,11 @@ internal sealed class HostConfiguration
     // The host's hold while the configuration is current, plus one per message in flight; 0: disposed (or being).
     private int _holders = 1;
 
-    private HostConfiguration(SpamFilterHostOptions options, IReadOnlyList<HostSlot> slots, IOptInDirectory? directory, bool ownsDirectory,
+    private HostConfiguration(SpamFilterHostOptions options, ChannelTable channels, IReadOnlyList<HostSlot> slots, IOptInDirectory? directory, bool ownsDirectory,
         IReadOnlyDictionary<int, IReadOnlyList<OptionLine>> pluginOptionLines, ILogger logger)
     {
         Options = options;
+        Channels = channels;
         Slots = slots;
         Directory = directory;
         _ownsDirectory = ownsDirectory;
@@ -36,6 +38,9 @@ internal sealed class HostConfiguration
     }
 
     public SpamFilterHostOptions Options { get; }
+
+    /// <summary>The channel table the slots are chosen with.</summary>
+    public ChannelTable Channels { get; }
 
     /// <summary>The slots that are on, in number order.</summary>
     public IReadOnlyList<HostSlot> Slots { get; }
@@ -64,7 +69,7 @@ internal sealed class HostConfiguration
     /// is added to <paramref name="errors"/> and the slot left out (the caller then releases what was made).
     /// Throws <see cref="SpamFilterConfigurationException"/> when the directory cannot be read or is missing.
     /// </summary>
-    public static HostConfiguration Create(SpamFilterHostOptions options, IOptInDirectory? mtaDirectory, Func<string, ISpamFilterPluginFactory> loadPlugin,
+    public static HostConfiguration Create(SpamFilterHostOptions options, ChannelTable channels, IOptInDirectory? mtaDirectory, Func<string, ISpamFilterPluginFactory> loadPlugin,
         ILoggerFactory? loggerFactory, IMeterFactory? meterFactory, ILogger logger, List<SpamFilterConfigurationException>? errors)
     {
         var directory = mtaDirectory ?? OpenDirectory(options);
@@ -87,7 +92,7 @@ internal sealed class HostConfiguration
             }
         }
 
-        return new HostConfiguration(options, slots, directory, ownsDirectory, pluginOptionLines, logger);
+        return new HostConfiguration(options, channels, slots, directory, ownsDirectory, pluginOptionLines, logger);
     }
 
     /// <summary>The plug-in loader a host and a configuration check use unless told otherwise: <see cref="PluginLoader.Load"/>.</summary>
@@ -158,7 +163,10 @@ internal sealed class HostConfiguration
         }
     }
 
-    /// <summary>What changed from <paramref name="before"/> in option.dat and in each slot's option file, one line per option.</summary>
+    /// <summary>
+    /// What changed from <paramref name="before"/> in option.dat, in each slot's option file (one line per option) and in
+    /// the channel table (one line per spam-filter keyword).
+    /// </summary>
     public IReadOnlyList<string> ChangesFrom(HostConfiguration before)
     {
         var changes = OptionChanges.Between(Options.FilePath, before.Options.Lines, Options.Lines).ToList();
@@ -167,6 +175,11 @@ internal sealed class HostConfiguration
             changes.AddRange(OptionChanges.Between(
                 $"slot {number} ({Slots.FirstOrDefault(s => s.Options.Number == number)?.Options.ConfigFile ?? before.Slots.First(s => s.Options.Number == number).Options.ConfigFile})",
                 before.PluginOptionLines.GetValueOrDefault(number) ?? [], PluginOptionLines.GetValueOrDefault(number) ?? []));
+        }
+
+        if (!ReferenceEquals(Channels, before.Channels))
+        {
+            changes.AddRange(Channels.ChangesFrom(before.Channels));
         }
 
         return changes;

@@ -29,7 +29,6 @@ public sealed class SpamFilterHost : IAsyncDisposable
     /// <summary>The <see cref="SlotRun.ActionSource"/> when the failure verdict's own action ran.</summary>
     public const string FailureActionSource = "the failure verdict's action";
 
-    private readonly ChannelTable _channels;
     private readonly IOptInDirectory? _mtaDirectory;
     private readonly Func<string, ISpamFilterPluginFactory> _loadPlugin;
     private readonly ILoggerFactory? _loggerFactory;
@@ -41,11 +40,10 @@ public sealed class SpamFilterHost : IAsyncDisposable
     private HostConfiguration _configuration;
     private volatile bool _disposed;
 
-    private SpamFilterHost(HostConfiguration configuration, ChannelTable channels, IOptInDirectory? mtaDirectory, Func<string, ISpamFilterPluginFactory> loadPlugin,
+    private SpamFilterHost(HostConfiguration configuration, IOptInDirectory? mtaDirectory, Func<string, ISpamFilterPluginFactory> loadPlugin,
         ILoggerFactory? loggerFactory, IMeterFactory? meterFactory, ILogger logger)
     {
         _configuration = configuration;
-        _channels = channels;
         _mtaDirectory = mtaDirectory;
         _loadPlugin = loadPlugin;
         _loggerFactory = loggerFactory;
@@ -65,6 +63,12 @@ public sealed class SpamFilterHost : IAsyncDisposable
     public SpamFilterHostOptions Options => Current.Options;
 
     /// <summary>
+    /// The channel table new messages are chosen slots with (since the last reload that was applied): the one the host was
+    /// created with, or, when that was read from a file, the file as the last reload read it.
+    /// </summary>
+    public ChannelTable Channels => Current.Channels;
+
+    /// <summary>
     /// Why each slot whose plug-in could not be loaded or created cannot be used, as a configuration error naming the
     /// file, the line and the option (the plug-in's option file, or option.dat's <c>spamfilterX_library</c> line): what a
     /// reload refuses and check-config lists. Empty when every slot has its plug-in. A host that would rather not run
@@ -79,8 +83,13 @@ public sealed class SpamFilterHost : IAsyncDisposable
     /// either channel in the channel table, no <c>LDAP_*OPTIN</c> attribute with a directory to ask. Such a slot filters
     /// no message; a host says so at its start rather than let every message through unfiltered in silence.
     /// </summary>
-    public IReadOnlyList<int> SlotsNothingOptsIn(string? sourceChannel, string? destinationChannel) =>
-        [.. Options.Slots.Where(slot => !Selection.OptInSelection.CanOptIn(slot, _channels, Directory is not null, sourceChannel, destinationChannel)).Select(slot => slot.Number)];
+    public IReadOnlyList<int> SlotsNothingOptsIn(string? sourceChannel, string? destinationChannel)
+    {
+        var current = Current; // one configuration: a reload may replace it meanwhile
+        return [.. current.Options.Slots
+            .Where(slot => !OptInSelection.CanOptIn(slot, current.Channels, current.Directory is not null, sourceChannel, destinationChannel))
+            .Select(slot => slot.Number)];
+    }
 
     /// <summary>The opt-in directory the host asks (the MTA's, or the one option.dat names), or null.</summary>
     internal IOptInDirectory? Directory => Current.Directory;
@@ -119,18 +128,18 @@ public sealed class SpamFilterHost : IAsyncDisposable
         }
 
         loadPlugin ??= HostConfiguration.LoadByPath;
-        var configuration = HostConfiguration.Create(options, directory, loadPlugin, loggerFactory, meterFactory, logger, errors: null);
-        return new SpamFilterHost(configuration, channels ?? ChannelTable.Empty, directory, loadPlugin, loggerFactory, meterFactory, logger);
+        var configuration = HostConfiguration.Create(options, channels ?? ChannelTable.Empty, directory, loadPlugin, loggerFactory, meterFactory, logger, errors: null);
+        return new SpamFilterHost(configuration, directory, loadPlugin, loggerFactory, meterFactory, logger);
     }
 
     /// <summary>
-    /// Reads option.dat again (the file <see cref="Options"/> came from, with the same plug-in folder), and each slot's
-    /// option file as its plug-in is created anew. When all of it is right, new messages use it from now on, while
+    /// Reads option.dat again (the file <see cref="Options"/> came from, with the same plug-in folder), each slot's
+    /// option file as its plug-in is created anew, and the channel table when it was read from a file
+    /// (<see cref="ChannelTable.Load"/>; one built in code stays). When all of it is right, new messages use it from now on, while
     /// messages in flight finish with the settings they started with; the replaced plug-ins (their connection pools)
     /// and the directory option.dat named are disposed after their last message. When anything is wrong, nothing
     /// changes: the settings in effect stay and the result says why (file, line, option). Logged either way. The
-    /// plug-in assemblies are not loaded again (a new build of one needs a restart), and the channel table and an
-    /// MTA's own directory stay. One reload at a time; throws only <see cref="OperationCanceledException"/> and
+    /// plug-in assemblies are not loaded again (a new build of one needs a restart), and an MTA's own directory stays. One reload at a time; throws only <see cref="OperationCanceledException"/> and
     /// <see cref="ObjectDisposedException"/>.
     /// </summary>
     public async Task<HostReload> ReloadAsync(CancellationToken cancellationToken = default)
@@ -142,10 +151,21 @@ public sealed class SpamFilterHost : IAsyncDisposable
             var before = Current;
             var errors = new List<SpamFilterConfigurationException>();
             HostConfiguration? after = null;
+            ChannelTable? channels = null;
+            try
+            {
+                // Read first: a wrong table refuses the reload with option.dat's own problems, if it has any, beside it.
+                channels = before.Channels.Reread();
+            }
+            catch (SpamFilterConfigurationException e)
+            {
+                errors.Add(e);
+            }
+
             try
             {
                 var options = before.Options.Reread();
-                after = HostConfiguration.Create(options, _mtaDirectory, _loadPlugin, _loggerFactory, _meterFactory, _logger, errors);
+                after = HostConfiguration.Create(options, channels ?? before.Channels, _mtaDirectory, _loadPlugin, _loggerFactory, _meterFactory, _logger, errors);
             }
             catch (SpamFilterConfigurationException e)
             {
@@ -251,7 +271,7 @@ public sealed class SpamFilterHost : IAsyncDisposable
         var runs = new List<SlotRun>();
         var original = new OriginalMessage(message.Message.ToArray(), message.Envelope);
         var copies = new List<MessageCopy> { new(original, message.Envelope.Recipients.Select(r => MailPath.Bare(r.Address)).ToList(), original.Message, message.Envelope) };
-        var selection = new OptInSelection(configuration.OptInAttributes, _channels, configuration.Directory, message.SourceChannel, message.DestinationChannel);
+        var selection = new OptInSelection(configuration.OptInAttributes, configuration.Channels, configuration.Directory, message.SourceChannel, message.DestinationChannel);
         var messageBudget = configuration.Options.MessageBudget;
         var started = Clock.GetTimestamp();
         var budgetUsedUp = false;

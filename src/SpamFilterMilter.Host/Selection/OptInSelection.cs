@@ -89,7 +89,7 @@ internal sealed class OptInSelection
         if (source?.SourceOptIn(slot.Number) is { } channelValues)
         {
             senderWide = true;
-            reasons.Add($"for every recipient: source channel {source.Name} has {Keyword("source", slot.Number, channelValues)}");
+            reasons.Add($"for every recipient: source channel {source.Name} has {ChannelDefinition.Keyword("source", slot.Number, channelValues)}");
             Union(senderValues, channelValues);
         }
 
@@ -134,7 +134,7 @@ internal sealed class OptInSelection
 
             if (destination?.DestinationOptIn(slot.Number) is { } destinationValues)
             {
-                why.Add($"destination channel {destination.Name} has {Keyword("destination", slot.Number, destinationValues)}");
+                why.Add($"destination channel {destination.Name} has {ChannelDefinition.Keyword("destination", slot.Number, destinationValues)}");
                 Union(own, destinationValues);
             }
 
@@ -164,9 +164,6 @@ internal sealed class OptInSelection
 
         return new SlotChoice(groups.Select(g => new OptInGroup(g.Recipients, g.OptIn)).ToArray(), reasons);
     }
-
-    private static string Keyword(string side, int slot, IReadOnlyList<string> values) =>
-        values.Count == 0 ? $"{side}spamfilter{slot}" : $"{side}spamfilter{slot}optin {string.Join(',', values)}";
 
     private static List<string> NonEmpty(IReadOnlyList<string> values) => values.Where(v => v.Trim().Length > 0).ToList();
 

@@ -19,6 +19,11 @@ public sealed class ReloadTests : SlotHostTest, IDisposable
     private SpamFilterHost Host(string optionDat) =>
         SpamFilterHost.Create(SpamFilterHostOptions.Load(Folder.Write("option.dat", optionDat)), Everything, loggerFactory: _logs, loadPlugin: _plugins.Load);
 
+    /// <summary>A host whose channel table is read from imta.cnf, <paramref name="channelTable"/>, as the relay reads its --channels.</summary>
+    private SpamFilterHost HostWithTable(string optionDat, string channelTable) =>
+        SpamFilterHost.Create(SpamFilterHostOptions.Load(Folder.Write("option.dat", optionDat)), ChannelTable.Load(Folder.Write("imta.cnf", channelTable)),
+            loggerFactory: _logs, loadPlugin: _plugins.Load);
+
     /// <summary>Slot <paramref name="number"/> with the plug-in library{number}.dll and its option file library{number}.opt.</summary>
     private static string Slot(int number, string library = "tagger", string extra = "") =>
         FakePlugins.Slot(number, library + number.ToString(CultureInfo.InvariantCulture), extra);
@@ -93,6 +98,68 @@ public sealed class ReloadTests : SlotHostTest, IDisposable
         Assert.That((reload.Applied, reload.MessagesInFlight, reload.Changes.Count), Is.EqualTo((true, 0, 0)), "nothing changed, but the plug-in is created anew");
         Assert.That(_plugins.Created.Select(p => p.Disposed), Is.EqualTo(new[] { true, false }));
         Assert.That(host.Slots.Single().Plugin, Is.SameAs(_plugins.Created[1]));
+        Assert.That(host.Channels, Is.SameAs(Everything), "a channel table built in code is the MTA's: no file to read again");
+    }
+
+    [Test]
+    public async Task A_reload_reads_the_channel_table_again_so_new_messages_are_chosen_slots_by_it_and_each_keyword_that_changed_is_said()
+    {
+        Folder.Write("tagger1.opt", "TAG=one\n");
+        Folder.Write("tagger2.opt", "TAG=two\n");
+        await using var host = HostWithTable(Slot(1) + Slot(2), "tcp_local sourcespamfilter1\n");
+        Assert.That(await TagsAsync(host), Is.EqualTo(new[] { "[one]" }), "the table the host started with opts tcp_local in to slot 1 alone");
+
+        var table = Folder.Write("imta.cnf", "tcp_local sourcespamfilter1optin spam sourcespamfilter2\n\ntcp_intranet slave_debug disablesourcespamfilter1\n");
+        var reload = await host.ReloadAsync();
+
+        Assert.That(reload.Applied, Is.True);
+        Assert.That(await TagsAsync(host), Is.EqualTo(new[] { "[one]", "[two]" }), "a message after the reload is chosen slots by the new table");
+        Assert.That(reload.Changes, Is.EqualTo(new[]
+        {
+            $"{table}: channel tcp_intranet: disablesourcespamfilter1 added",
+            $"{table}: channel tcp_local: sourcespamfilter1 -> sourcespamfilter1optin spam",
+            $"{table}: channel tcp_local: sourcespamfilter2 added",
+        }), "one line per spam-filter keyword, the MTA's own (slave_debug) not compared");
+        Assert.That(_logs.Entries.Where(e => e.EventId.Id == 5041).Select(e => e.Message), Is.EqualTo(reload.Changes.Select(c => "reload: " + c)));
+        Assert.That(host.Channels.FilePath, Is.EqualTo(table));
+    }
+
+    [Test]
+    public async Task A_broken_channel_table_refuses_the_whole_reload_naming_file_line_and_keyword_and_the_settings_in_effect_stay()
+    {
+        Folder.Write("tagger1.opt", "TAG=one\n");
+        Folder.Write("tagger2.opt", "TAG=two\n");
+        await using var host = HostWithTable(Slot(1), "tcp_local sourcespamfilter1\n");
+
+        Folder.Write("option.dat", Slot(1) + Slot(2));
+        var table = Folder.Write("imta.cnf", "tcp_local sourcespamfilter1 \\\n  sourcespamfiltr2\n");
+        var reload = await host.ReloadAsync();
+
+        Assert.That(reload.Applied, Is.False);
+        var error = reload.Errors.Single();
+        Assert.That((error.FilePath, error.Line, error.Option), Is.EqualTo((table, 2, "sourcespamfiltr2")));
+        Assert.That(error.Problem, Does.Contain("did you mean sourcespamfilter2?"));
+        Assert.That(_logs.Entries.Single(e => e.EventId.Id == 5042).Message, Does.Contain($"not reloaded: {table}:2: option sourcespamfiltr2: "));
+        Assert.That(await TagsAsync(host), Is.EqualTo(new[] { "[one]" }), "neither the table nor option.dat's new slot 2 takes over");
+        Assert.That((host.Options.Slots.Count, host.Channels.Find("tcp_local")!.SourceOptIn(2)), Is.EqualTo((1, (IReadOnlyList<string>?)null)));
+        Assert.That(_plugins.Created.Select(p => (p.Tag, p.Disposed)), Is.EqualTo(new[] { ("one", false), ("one", true), ("two", true) }),
+            "the plug-ins the refused reload made are disposed");
+    }
+
+    [Test]
+    public async Task A_message_in_flight_during_a_reload_is_chosen_slots_by_the_channel_table_it_started_with()
+    {
+        Folder.Write("tagger1.opt", "TAG=one\n");
+        Folder.Write("tagger2.opt", "TAG=two\n");
+        await using var host = HostWithTable(Slot(1) + Slot(2), "tcp_local sourcespamfilter1 sourcespamfilter2\n");
+        var (inFlight, gate) = await HoldOneAsync(host); // held in slot 1: slot 2 is chosen after the reload
+
+        Folder.Write("imta.cnf", "tcp_local sourcespamfilter1\n");
+        Assert.That((await host.ReloadAsync()).Applied, Is.True);
+        gate.SetResult();
+
+        Assert.That((await inFlight).Deliveries.Single().Tags, Is.EqualTo(new[] { "[one]", "[two]" }), "the message under way keeps the table it started with");
+        Assert.That(await TagsAsync(host), Is.EqualTo(new[] { "[one]" }));
     }
 
     [Test]
