@@ -50,7 +50,7 @@ internal static class RelayCommand
             Description = "The plug-in folder a relative spamfilterX_library is taken from.",
             DefaultValueFactory = _ => new DirectoryInfo(Path.Combine(AppContext.BaseDirectory, "plugins")),
         };
-        var channels = new Option<FileInfo?>("--channels") { Description = "The channel table (imta.cnf-style) for channel opt-in." };
+        var channels = new Option<FileInfo?>("--channels") { Description = "The channel table (imta.cnf-style) for channel opt-in. SIGHUP reads it again." };
         var sourceChannel = new Option<string?>("--source-channel") { Description = "The channel messages come in on (sourcespamfilterXoptin)." };
         var destinationChannel = new Option<string?>("--destination-channel") { Description = "The channel every recipient is routed to (destinationspamfilterXoptin)." };
         var nextHop = new Option<DnsEndPoint?>("--next-hop")
@@ -304,7 +304,7 @@ internal static class RelayCommand
                 _ = started.ReloadAsync(CancellationToken.None);
             }
 
-            await output.WriteLineAsync($"spamfilter-relay listening on {string.Join(" and ", started.EndPoints)}; Ctrl+C stops it, SIGHUP reloads option.dat").ConfigureAwait(false);
+            await output.WriteLineAsync($"spamfilter-relay listening on {string.Join(" and ", started.EndPoints)}; Ctrl+C stops it, SIGHUP reloads option.dat and the channel table").ConfigureAwait(false);
             try
             {
                 await started.Completion.WaitAsync(stopping.Token).ConfigureAwait(false);

@@ -59,6 +59,6 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7017, Level = LogLevel.Warning, Message = "SIGHUP: the TLS certificate was not read again, the one in use stays: {Problem}")]
     public static partial void TlsCertificateNotReloaded(ILogger logger, string problem);
 
-    [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "SIGHUP: reading option.dat and the slots' option files again")]
+    [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "SIGHUP: reading option.dat, the slots' option files and the channel table again")]
     public static partial void ReloadRequested(ILogger logger);
 }

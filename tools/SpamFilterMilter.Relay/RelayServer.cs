@@ -24,10 +24,12 @@ internal sealed class RelayServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly RelayMetrics? _metrics;
     private readonly RelayCertificate? _certificate;
+    private readonly RelayOptions _options;
 
-    private RelayServer(SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints,
+    private RelayServer(RelayOptions options, SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints,
         ILogger logger, RelayMetrics? metrics, RelayCertificate? certificate)
     {
+        _options = options;
         _host = host;
         _certificate = certificate;
         _logger = logger;
@@ -84,10 +86,7 @@ internal sealed class RelayServer : IAsyncDisposable
                 throw SpamFilterConfigurationException.Combine([.. problems.SelectMany(p => p.AllProblems)]);
             }
 
-            foreach (var slot in host.SlotsNothingOptsIn(options.SourceChannel, options.DestinationChannel))
-            {
-                RelayLog.SlotNeverChosen(logger, slot, options.SourceChannel ?? "(none)", options.DestinationChannel ?? "(none)");
-            }
+            WarnOfSlotsNeverChosen(host, options, logger);
 
             var listeners = new EndpointListenerFactory();
             var started = new TaskCompletionSource<IReadOnlyList<IPEndPoint>>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -149,7 +148,7 @@ internal sealed class RelayServer : IAsyncDisposable
             RelayLog.Listening(logger, string.Join(" and ", endPoints), options.ServerName, hostOptions.FilePath, host.Slots.Count,
                 nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
             certificate?.Started();
-            return new RelayServer(host, filtering, stop, running, endPoints, logger, metrics, certificate);
+            return new RelayServer(options, host, filtering, stop, running, endPoints, logger, metrics, certificate);
         }
         catch
         {
@@ -188,13 +187,29 @@ internal sealed class RelayServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Reads option.dat and each slot's option file again, as SIGHUP asks: new messages use them, messages in flight
-    /// finish with the old ones; a broken file changes nothing. The host library logs what changed, or why not.
+    /// Reads option.dat, each slot's option file and the channel table (<c>--channels</c>) again, as SIGHUP asks: new
+    /// messages use them, messages in flight finish with the old ones; a broken file changes nothing. The host library
+    /// logs what changed, or why not; a slot the new settings let nothing opt in to is warned of again (7014).
     /// </summary>
-    public Task<HostReload> ReloadAsync(CancellationToken cancellationToken = default)
+    public async Task<HostReload> ReloadAsync(CancellationToken cancellationToken = default)
     {
         _certificate?.Reload(); // certbot's deploy hook reloads the service after a renewal
-        return _host.ReloadAsync(cancellationToken);
+        var reload = await _host.ReloadAsync(cancellationToken).ConfigureAwait(false);
+        if (reload.Applied)
+        {
+            WarnOfSlotsNeverChosen(_host, _options, _logger);
+        }
+
+        return reload;
+    }
+
+    /// <summary>A Warning (7014) for each slot nothing can opt the relay's messages in to: it would let every message through unfiltered in silence.</summary>
+    private static void WarnOfSlotsNeverChosen(SpamFilterHost host, RelayOptions options, ILogger logger)
+    {
+        foreach (var slot in host.SlotsNothingOptsIn(options.SourceChannel, options.DestinationChannel))
+        {
+            RelayLog.SlotNeverChosen(logger, slot, options.SourceChannel ?? "(none)", options.DestinationChannel ?? "(none)");
+        }
     }
 
     /// <summary>

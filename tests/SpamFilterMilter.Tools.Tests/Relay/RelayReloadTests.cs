@@ -6,8 +6,8 @@ using SpamFilterMilter.Testing.Smtp;
 namespace SpamFilterMilter.Tools.Tests.Relay;
 
 /// <summary>
-/// The relay as an administrator runs it, a process of its own: SIGHUP reads option.dat and the slots' option files
-/// again, logs what changed, and leaves the settings in effect when a file is broken. Each step waits for the line the
+/// The relay as an administrator runs it, a process of its own: SIGHUP reads option.dat, the slots' option files and
+/// the channel table again, logs what changed, and leaves the settings in effect when a file is broken. Each step waits for the line the
 /// relay logs, never for time.
 /// </summary>
 [Category("Integration")]
@@ -59,6 +59,40 @@ public sealed partial class RelayReloadTests : TempFolderTest
         Assert.That(relay.Output, Does.Contain("[7005] stopping (SIGTERM): new connections and messages are answered 421 4.3.2 (their clients try again later); 0 message(s) under way may finish within 20 s (a second SIGTERM or SIGINT stops at once)")
             .And.Contain("[7007] every message under way has finished").And.Contain("[7006] stopped"),
             "the journal says the relay ended as asked");
+    }
+
+    // The administrator's walkthrough: relay.cnf forgot the relay's channel, so slot 1 filters nothing (7014); mended,
+    // SIGHUP puts it to use without a restart; a typo in it later is refused by file and line, and the table in use stays.
+    [Test]
+    public async Task SIGHUP_reads_the_channel_table_again_so_a_mended_relay_cnf_takes_effect_and_a_broken_one_keeps_the_table_in_use()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "eom=addheader:X-Milter:filtered");
+        MilterOptions(milter.Port);
+        var table = Folder.Write("relay.cnf", "tcp_intranet sourcespamfilter1\n");
+        var optionDat = Folder.Write("option.dat", "spamfilter1_library=SpamFilterMilter/SpamFilterMilter.dll\nspamfilter1_config_file=milter.opt\n");
+        await using var relay = ServerProcess.Launch(Path.Combine(AppContext.BaseDirectory, "spamfilter-relay"),
+            ["--options", optionDat, "--plugins", Path.Combine(AppContext.BaseDirectory, "plugins"), "--channels", table,
+            "--source-channel", "tcp_relay", "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--server-name", "relay.example"],
+            new TempFolder(), port: 0);
+        var port = int.Parse((await relay.WaitForLineAsync(ListeningLine(), Patience)).Groups[1].Value, CultureInfo.InvariantCulture);
+
+        await relay.WaitForLineAsync(SlotNeverChosenLine(), Patience); // the start warns of the slot nothing opts in to
+        Assert.That(await SendAsync(port), Is.Empty, "tcp_relay has no keyword: the milter is not asked");
+
+        Folder.Write("relay.cnf", "tcp_intranet sourcespamfilter1\n\ntcp_relay sourcespamfilter1\n");
+        relay.HangUp();
+        var changed = await relay.WaitForLineAsync(ChannelChangedLine(), Patience);
+
+        Assert.That(changed.Value, Does.Contain($"reload: {table}: channel tcp_relay: sourcespamfilter1 added"));
+        Assert.That(await SendAsync(port), Is.EqualTo("filtered"), "after SIGHUP the mended relay.cnf opts the relay's messages in");
+
+        Folder.Write("relay.cnf", "tcp_relay sourcespamfilter1 \\\n  destinationspamfilter9\n");
+        relay.HangUp();
+        var refused = await relay.WaitForLineAsync(RefusedLine(), Patience);
+
+        Assert.That(refused.Value, Does.Contain($"not reloaded: {table}:2: option destinationspamfilter9: ").And.EndWith("the settings in effect stay"));
+        Assert.That(await SendAsync(port), Is.EqualTo("filtered"), "a broken relay.cnf leaves the table in use");
+        Assert.That(relay.Output.Split('\n').Count(line => SlotNeverChosenLine().IsMatch(line)), Is.EqualTo(1), "the mended table leaves no slot unchosen");
     }
 
     // systemctl stop while a milter is still working on a message: the message is finished and stored, the relay exits 0;
@@ -125,6 +159,12 @@ public sealed partial class RelayReloadTests : TempFolderTest
 
     [GeneratedRegex(@"reload: slot 1 .*: PORT: .*")]
     private static partial Regex PortChangedLine();
+
+    [GeneratedRegex(@"\[7014\] slot 1 filters no message")]
+    private static partial Regex SlotNeverChosenLine();
+
+    [GeneratedRegex(@"reload: .*: channel tcp_relay: .*")]
+    private static partial Regex ChannelChangedLine();
 
     [GeneratedRegex(@"option\.dat not reloaded: .*")]
     private static partial Regex RefusedLine();

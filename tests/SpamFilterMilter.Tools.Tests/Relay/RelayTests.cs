@@ -506,6 +506,24 @@ public class RelayTests : TempFolderTest
     }
 
     [Test]
+    public async Task A_reload_whose_channel_table_leaves_a_slot_nothing_opts_in_to_warns_of_it_again()
+    {
+        var logs = new CapturedLogs();
+        await using var relay = await StartAsync(EveryMessageFor(1), toMaildir: true, logs: logs); // relay.cnf opts tcp_relay in to slot 1
+        var table = Folder.Write("relay.cnf", "tcp_relay disablesourcespamfilter1\n");
+
+        var reload = await relay.ReloadAsync();
+
+        Assert.That((reload.Applied, reload.Changes), Is.EqualTo((true, new[]
+        {
+            $"{table}: channel tcp_relay: disablesourcespamfilter1 added",
+            $"{table}: channel tcp_relay: sourcespamfilter1 removed",
+        })));
+        Assert.That(logs.Entries.Where(e => e.EventId.Id == 7014).Select(e => e.Message).ToList(), Has.Count.EqualTo(1).And.All.StartWith("slot 1 filters no message"),
+            "the table the reload put to use is warned of as the start's is");
+    }
+
+    [Test]
     public async Task Metrics_the_receiver_refuses_are_a_warning_in_the_relays_log_not_silence()
     {
         using var receiver = new OtlpReceiver(status: 404); // a URL with the wrong path, say
