@@ -45,8 +45,9 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7013, Level = LogLevel.Warning, Message = "metrics not sent to {Url}: {Problem} ({Skipped} more failure(s) since the last such line; at most one line every {Minutes} minutes)")]
     public static partial void MetricsNotSent(ILogger logger, string url, string problem, int skipped, double minutes);
 
-    [LoggerMessage(EventId = 7014, Level = LogLevel.Warning, Message = "slot {Slot} filters no message: nothing opts one in (no sourcespamfilter{Slot}optin for --source-channel {Source}, no destinationspamfilter{Slot}optin for --destination-channel {Destination}, no LDAP_*OPTIN{Slot} with a directory)")]
-    public static partial void SlotNeverChosen(ILogger logger, int slot, string source, string destination);
+    // Why in the host library's words (SpamFilterHost.SlotsNothingOptsIn), which check-config --source-channel prints too.
+    [LoggerMessage(EventId = 7014, Level = LogLevel.Warning, Message = "slot {Slot} filters no message: {Why}")]
+    public static partial void SlotNeverChosen(ILogger logger, int slot, string why);
 
     [LoggerMessage(EventId = 7015, Level = LogLevel.Information, Message = "STARTTLS offered with the certificate {Subject} ({Intermediates} intermediate(s)), valid until {NotAfter:u}")]
     public static partial void TlsCertificate(ILogger logger, string subject, int intermediates, DateTime notAfter);

@@ -206,9 +206,9 @@ internal sealed class RelayServer : IAsyncDisposable
     /// <summary>A Warning (7014) for each slot nothing can opt the relay's messages in to: it would let every message through unfiltered in silence.</summary>
     private static void WarnOfSlotsNeverChosen(SpamFilterHost host, RelayOptions options, ILogger logger)
     {
-        foreach (var slot in host.SlotsNothingOptsIn(options.SourceChannel, options.DestinationChannel))
+        foreach (var (slot, why) in host.SlotsNothingOptsIn(options.SourceChannel, options.DestinationChannel))
         {
-            RelayLog.SlotNeverChosen(logger, slot, options.SourceChannel ?? "(none)", options.DestinationChannel ?? "(none)");
+            RelayLog.SlotNeverChosen(logger, slot, why);
         }
     }
 

@@ -78,17 +78,19 @@ public sealed class SpamFilterHost : IAsyncDisposable
         [.. Slots.Select(slot => slot.LoadProblem(Options.FilePath)).OfType<SpamFilterConfigurationException>()];
 
     /// <summary>
-    /// The slots (their numbers) that nothing can opt a message in to for a host whose messages come in on
+    /// The slots (their numbers, and why) that nothing can opt a message in to for a host whose messages come in on
     /// <paramref name="sourceChannel"/> and go out on <paramref name="destinationChannel"/>: no opt-in keyword for them on
-    /// either channel in the channel table, no <c>LDAP_*OPTIN</c> attribute with a directory to ask. Such a slot filters
-    /// no message; a host says so at its start rather than let every message through unfiltered in silence.
+    /// either channel in the channel table, no <c>LDAP_*OPTIN</c> attribute with a directory to ask, or a disable keyword
+    /// on either channel, e.g. <c>(1, "nothing opts one in (no sourcespamfilter1optin for source channel tcp_relay, …)")</c>.
+    /// Such a slot filters no message; a host says so at its start rather than let every message through unfiltered in silence.
     /// </summary>
-    public IReadOnlyList<int> SlotsNothingOptsIn(string? sourceChannel, string? destinationChannel)
+    public IReadOnlyList<(int Slot, string Why)> SlotsNothingOptsIn(string? sourceChannel, string? destinationChannel)
     {
         var current = Current; // one configuration: a reload may replace it meanwhile
         return [.. current.Options.Slots
-            .Where(slot => !OptInSelection.CanOptIn(slot, current.Channels, current.Directory is not null, sourceChannel, destinationChannel))
-            .Select(slot => slot.Number)];
+            .Select(slot => (slot.Number, Choice: OptInSelection.OptInFor(slot, current.Channels, current.Directory is not null, sourceChannel, destinationChannel)))
+            .Where(slot => !slot.Choice.CanOptIn)
+            .Select(slot => (slot.Number, slot.Choice.Why))];
     }
 
     /// <summary>The opt-in directory the host asks (the MTA's, or the one option.dat names), or null.</summary>

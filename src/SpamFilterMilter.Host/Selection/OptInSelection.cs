@@ -49,24 +49,69 @@ internal sealed class OptInSelection
 
     /// <summary>
     /// Whether anything at all can opt a message in to <paramref name="slot"/> when messages come in on
-    /// <paramref name="sourceChannel"/> and go out on <paramref name="destinationChannel"/> (null: none named): the
-    /// source channel's opt-in keyword (not disabled there), the destination channel's, or an LDAP_*OPTIN attribute
-    /// with a directory to ask. False means the slot filters no message, whatever the message: worth a warning.
+    /// <paramref name="sourceChannel"/> and every recipient goes out on <paramref name="destinationChannel"/> (null: none
+    /// named): the source channel's opt-in keyword, the destination channel's, or an LDAP_*OPTIN attribute with a directory
+    /// to ask, unless either channel disables the slot. False means the slot filters no message, whatever the message:
+    /// worth a warning. <see cref="OptInFor"/> says why, in words.
     /// </summary>
-    public static bool CanOptIn(SlotOptions slot, ChannelTable channels, bool hasDirectory, string? sourceChannel, string? destinationChannel)
+    public static bool CanOptIn(SlotOptions slot, ChannelTable channels, bool hasDirectory, string? sourceChannel, string? destinationChannel) =>
+        OptInFor(slot, channels, hasDirectory, sourceChannel, destinationChannel).CanOptIn;
+
+    /// <summary>
+    /// <see cref="CanOptIn"/>, with what can opt a message in (<c>every message: source channel tcp_relay has
+    /// sourcespamfilter1</c>; the reasons joined by <c>; </c>) or why nothing can (<c>source channel tcp_relay has
+    /// disablesourcespamfilter1</c>, <c>nothing opts one in (…)</c>): what the relay warns of (7014) and check-config says.
+    /// </summary>
+    public static (bool CanOptIn, string Why) OptInFor(SlotOptions slot, ChannelTable channels, bool hasDirectory, string? sourceChannel, string? destinationChannel)
     {
         ArgumentNullException.ThrowIfNull(slot);
         ArgumentNullException.ThrowIfNull(channels);
+        var number = slot.Number;
         var source = channels.Find(sourceChannel);
-        if (source?.DisablesSource(slot.Number) == true)
+        if (source?.DisablesSource(number) == true)
         {
-            return false;
+            return (false, $"source channel {source.Name} has disablesourcespamfilter{number}");
         }
 
+        // Every recipient goes out on the destination channel: its disable keyword turns the slot off for all of them,
+        // whatever opted them in (ChooseAsync).
         var destination = channels.Find(destinationChannel);
-        return source?.SourceOptIn(slot.Number) is not null
-            || (destination?.DestinationOptIn(slot.Number) is not null && !destination.DisablesDestination(slot.Number))
-            || (hasDirectory && (slot.UserOptInAttribute ?? slot.SourceOptInAttribute ?? slot.DomainOptInAttribute) is not null);
+        if (destination?.DisablesDestination(number) == true)
+        {
+            return (false, $"destination channel {destination.Name} has disabledestinationspamfilter{number}");
+        }
+
+        var reasons = new List<string>();
+        if (source?.SourceOptIn(number) is { } sourceValues)
+        {
+            reasons.Add($"every message: source channel {source.Name} has {ChannelDefinition.Keyword("source", number, sourceValues)}");
+        }
+
+        if (destination?.DestinationOptIn(number) is { } destinationValues)
+        {
+            reasons.Add($"every recipient: destination channel {destination.Name} has {ChannelDefinition.Keyword("destination", number, destinationValues)}");
+        }
+
+        if (hasDirectory)
+        {
+            string?[] attributes =
+            [
+                slot.SourceOptInAttribute is null ? null : $"LDAP_SOURCE_OPTIN{number}",
+                slot.UserOptInAttribute is null ? null : $"LDAP_OPTIN{number}",
+                slot.DomainOptInAttribute is null ? null : $"LDAP_DOMAIN_ATTR_OPTIN{number}",
+            ];
+            if (attributes.OfType<string>().ToList() is { Count: > 0 } set)
+            {
+                reasons.Add($"the senders, users and domains the directory opts in ({string.Join(", ", set)})");
+            }
+        }
+
+        return reasons.Count > 0
+            ? (true, string.Join("; ", reasons))
+            : (false, $"nothing opts one in (no sourcespamfilter{number}optin for {Named("source", sourceChannel)}, "
+                + $"no destinationspamfilter{number}optin for {Named("destination", destinationChannel)}, no LDAP_*OPTIN{number} with a directory)");
+
+        static string Named(string side, string? channel) => channel is null ? $"a {side} channel (none named)" : $"{side} channel {channel}";
     }
 
     /// <summary>

@@ -55,6 +55,8 @@ public class OptInSelectionTests : TempFolderTest
     [TestCase("", false, "destination", true, TestName = "{m}(the destination channel's keyword)")]
     [TestCase("", false, "other", false, TestName = "{m}(a keyword on another channel)")]
     [TestCase("", false, "disabled", false, TestName = "{m}(the source channel's keyword and its disable keyword)")]
+    [TestCase("", false, "destination disabled", false, TestName = "{m}(the source channel's keyword and the destination channel's disable keyword)")]
+    [TestCase("LDAP_OPTIN1=mailAntiUBEService\n", true, "destination disabled", false, TestName = "{m}(an attribute and a directory and the destination channel's disable keyword)")]
     public async Task A_slot_nothing_can_opt_a_message_in_to_is_named(string slotOptions, bool directory, string? keyword, bool canBeChosen)
     {
         _plugins.Add("a", FakePlugins.Verdict(Tagging));
@@ -64,12 +66,40 @@ public class OptInSelectionTests : TempFolderTest
             "destination" => [new ChannelDefinition("ims-ms").AddDestinationOptIn(1)],
             "other" => [new ChannelDefinition("tcp_intranet").AddSourceOptIn(1)],
             "disabled" => [new ChannelDefinition("tcp_local").AddSourceOptIn(1).DisableSource(1)],
+            "destination disabled" => [new ChannelDefinition("tcp_local").AddSourceOptIn(1), new ChannelDefinition("ims-ms").DisableDestination(1)],
             _ => [],
         });
         var optionDat = FakePlugins.Slot(1, "a", slotOptions) + (directory ? $"DIRECTORY_FILE={Folder.Write("directory.ldif", Directory)}\n" : "");
         await using var host = _plugins.Host(Folder, optionDat, channels);
 
-        Assert.That(host.SlotsNothingOptsIn("tcp_local", "ims-ms"), Is.EqualTo(canBeChosen ? Array.Empty<int>() : new[] { 1 }));
+        Assert.That(host.SlotsNothingOptsIn("tcp_local", "ims-ms").Select(s => s.Slot), Is.EqualTo(canBeChosen ? Array.Empty<int>() : new[] { 1 }));
+    }
+
+    // Every recipient goes out on the destination channel: its disable keyword turns the slot off for all, whatever opted them in.
+    [TestCase("tcp_local sourcespamfilter1\n\nims-ms disabledestinationspamfilter1\n", "destination channel ims-ms has disabledestinationspamfilter1")]
+    [TestCase("tcp_local disablesourcespamfilter1\n\nims-ms destinationspamfilter1\n", "source channel tcp_local has disablesourcespamfilter1")]
+    [TestCase("tcp_intranet sourcespamfilter1\n",
+        "nothing opts one in (no sourcespamfilter1optin for source channel tcp_local, no destinationspamfilter1optin for destination channel ims-ms, no LDAP_*OPTIN1 with a directory)")]
+    public async Task Why_a_slot_filters_no_message_names_the_keyword_that_turns_it_off_or_what_is_missing(string table, string why)
+    {
+        _plugins.Add("a", FakePlugins.Verdict(Tagging));
+        await using var host = _plugins.Host(Folder, FakePlugins.Slot(1, "a"), ChannelTable.Load(Folder.Write("imta.cnf", table)));
+
+        Assert.That(host.SlotsNothingOptsIn("tcp_local", "ims-ms"), Is.EqualTo(new[] { (1, why) }));
+    }
+
+    [Test]
+    public void What_can_opt_a_message_in_to_a_slot_is_said_keyword_by_keyword()
+    {
+        var slot = SpamFilterHostOptions.Load(Folder.Write("option.dat", FakePlugins.Slot(1, "a", "LDAP_OPTIN1=mailAntiUBEService\nLDAP_DOMAIN_ATTR_OPTIN1=mailAntiUBEService\n")))
+            .Slots.Single();
+        var channels = new ChannelTable([new ChannelDefinition("tcp_local").AddSourceOptIn(1), new ChannelDefinition("ims-ms").AddDestinationOptIn(1, "spam", "virus")]);
+
+        var (canOptIn, why) = OptInSelection.OptInFor(slot, channels, hasDirectory: true, "tcp_local", "ims-ms");
+
+        Assert.That(canOptIn, Is.True);
+        Assert.That(why, Is.EqualTo("every message: source channel tcp_local has sourcespamfilter1; every recipient: destination channel ims-ms has "
+            + "destinationspamfilter1optin spam,virus; the senders, users and domains the directory opts in (LDAP_OPTIN1, LDAP_DOMAIN_ATTR_OPTIN1)"));
     }
 
     [Test]
