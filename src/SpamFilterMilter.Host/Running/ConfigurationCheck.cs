@@ -11,7 +11,9 @@ namespace SpamFilterMilter.Host.Running;
 /// the channel table and the opt-in directory file, loads every slot's plug-in by path and creates it with its option
 /// file, exactly as <see cref="SpamFilterHost.Create"/> does; with <c>reach</c>, also connects to every slot's filter
 /// server and negotiates (<see cref="IReachableSpamFilterPlugin"/>) and binds to an LDAP directory and searches its base.
-/// Without <c>reach</c> an LDAP directory's options are checked and its server is not asked.
+/// Without <c>reach</c> an LDAP directory's options are checked and its server is not asked. With a source or destination
+/// channel (the relay's <c>--source-channel</c>, <c>--destination-channel</c>), also says what would opt a message on them
+/// in to each slot, or that nothing would: the relay's warning 7014, before it starts.
 /// </summary>
 public static class ConfigurationCheck
 {
@@ -20,10 +22,13 @@ public static class ConfigurationCheck
     /// <param name="channelsPath">The channel table, or null when there is none.</param>
     /// <param name="pluginDirectory">The folder a relative <c>spamfilterX_library</c> is taken from; null: option.dat's folder.</param>
     /// <param name="reach">Whether to connect to every slot's filter server and negotiate.</param>
+    /// <param name="sourceChannel">The channel every message comes in on, as a host such as the relay names it, or null.</param>
+    /// <param name="destinationChannel">The channel every recipient goes out on, or null. With neither, slots are not judged by channel.</param>
     /// <param name="loggerFactory">Where the plug-ins log; null: nowhere (the report says what went wrong).</param>
     /// <param name="loadPlugin">Loads a plug-in assembly by path; default <see cref="Loading.PluginLoader.Load"/>, as the host does.</param>
     /// <param name="cancellationToken">Stops the check (reaching a milter is bounded by its own timeouts).</param>
     public static async Task<ConfigurationReport> RunAsync(string optionsPath, string? channelsPath, string? pluginDirectory, bool reach,
+        string? sourceChannel = null, string? destinationChannel = null,
         ILoggerFactory? loggerFactory = null, Func<string, ISpamFilterPluginFactory>? loadPlugin = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(optionsPath);
@@ -45,11 +50,12 @@ public static class ConfigurationCheck
             findings.AddRange(options.Notes.Select(n => new ConfigurationFinding(FindingKind.Note, n, options.FilePath)));
         }
 
+        ChannelTable? channels = ChannelTable.Empty; // null: the table is wrong (each problem found), and no slot is judged by it
         if (channelsPath is not null)
         {
             try
             {
-                var channels = ChannelTable.Load(channelsPath);
+                channels = ChannelTable.Load(channelsPath);
                 if (options is not null)
                 {
                     findings.AddRange(KeywordsOfSlotsThatAreOff(channels, options, Path.GetFullPath(channelsPath)));
@@ -57,6 +63,7 @@ public static class ConfigurationCheck
             }
             catch (SpamFilterConfigurationException e)
             {
+                channels = null;
                 findings.AddRange(ProblemsOf(e));
             }
         }
@@ -93,7 +100,38 @@ public static class ConfigurationCheck
             }
         }
 
+        if ((sourceChannel ?? destinationChannel) is not null && channels is not null)
+        {
+            findings.AddRange(ChoiceOfSlots(options, channels, sourceChannel, destinationChannel));
+        }
+
         return new ConfigurationReport(findings, options.Slots.Count, reach, reached);
+    }
+
+    /// <summary>
+    /// For a host whose messages come in on <paramref name="sourceChannel"/> and go out on <paramref name="destinationChannel"/>
+    /// (the relay): a note for a named channel the table does not define (a typo, often: it opts nothing in), then, for each
+    /// slot, what opts a message in to it, or a note that nothing does (the relay's 7014, in the same words).
+    /// </summary>
+    private static IEnumerable<ConfigurationFinding> ChoiceOfSlots(SpamFilterHostOptions options, ChannelTable channels, string? sourceChannel, string? destinationChannel)
+    {
+        foreach (var (option, name) in new[] { ("--source-channel", sourceChannel), ("--destination-channel", destinationChannel) })
+        {
+            if (name is not null && channels.Find(name) is null)
+            {
+                yield return channels.FilePath is { } table
+                    ? new ConfigurationFinding(FindingKind.Note, $"{option} {name} is not in the channel table: no keyword of it opts a slot in or out", table)
+                    : new ConfigurationFinding(FindingKind.Note, $"{option} {name}: no channel table (--channels) to find its keywords in");
+            }
+        }
+
+        foreach (var slot in options.Slots)
+        {
+            var (canOptIn, why) = OptInSelection.OptInFor(slot, channels, options.Directory.IsConfigured, sourceChannel, destinationChannel);
+            yield return canOptIn
+                ? new ConfigurationFinding(FindingKind.Passed, "filters " + why, Slot: slot.Number)
+                : new ConfigurationFinding(FindingKind.Note, "filters no message: " + why, Slot: slot.Number);
+        }
     }
 
     /// <summary>A finding for <paramref name="e"/> and one for each other bad line found in the same reading.</summary>

@@ -13,9 +13,67 @@ public class ConfigurationCheckTests : TempFolderTest
 {
     private readonly FakePlugins _plugins = new();
 
-    private Task<ConfigurationReport> CheckAsync(string optionDat, string? channels = null, bool reach = false) =>
+    private Task<ConfigurationReport> CheckAsync(string optionDat, string? channels = null, bool reach = false, string? source = null, string? destination = null) =>
         ConfigurationCheck.RunAsync(Folder.Write("option.dat", optionDat), channels is null ? null : Folder.Write("imta.cnf", channels),
-            pluginDirectory: null, reach, loadPlugin: _plugins.Load);
+            pluginDirectory: null, reach, source, destination, loadPlugin: _plugins.Load);
+
+    private static string[] Lines(ConfigurationReport report, FindingKind kind) =>
+        [.. report.Findings.Where(f => f.Kind == kind).Select(f => f.ToString())];
+
+    [Test]
+    public async Task With_the_relays_channels_each_slot_says_what_opts_its_messages_in_and_one_nothing_opts_in_is_a_note_in_7014s_words()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("keep;"));
+        _plugins.Add("b", FakePlugins.Verdict("keep;"));
+        _plugins.Add("c", FakePlugins.Verdict("keep;"));
+        const string Table = "tcp_relay sourcespamfilter1optin spam,virus disablesourcespamfilter3\n\ntcp_local destinationspamfilter2\n";
+
+        var report = await CheckAsync(FakePlugins.Slot(1, "a") + FakePlugins.Slot(2, "b") + FakePlugins.Slot(3, "c") + FakePlugins.Slot(4, "a"), Table,
+            source: "tcp_relay", destination: "tcp_local");
+
+        Assert.That(Lines(report, FindingKind.Passed).Where(l => l.Contains("filters", StringComparison.Ordinal)), Is.EqualTo(new[]
+        {
+            "ok: slot 1: filters every message: source channel tcp_relay has sourcespamfilter1optin spam,virus",
+            "ok: slot 2: filters every recipient: destination channel tcp_local has destinationspamfilter2",
+        }));
+        Assert.That(Lines(report, FindingKind.Note), Is.EqualTo(new[]
+        {
+            "note: slot 3: filters no message: source channel tcp_relay has disablesourcespamfilter3",
+            "note: slot 4: filters no message: nothing opts one in (no sourcespamfilter4optin for source channel tcp_relay, "
+                + "no destinationspamfilter4optin for destination channel tcp_local, no LDAP_*OPTIN4 with a directory)",
+        }));
+        Assert.That(report.ExitCode, Is.EqualTo(ToolExitCode.Success), "a note, as 7014 is a warning the relay starts with");
+    }
+
+    [Test]
+    public async Task A_named_channel_the_table_does_not_define_is_a_note_and_without_a_table_every_slot_filters_nothing_by_channel()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("keep;"));
+
+        var typo = await CheckAsync(FakePlugins.Slot(1, "a"), "tcp_relay sourcespamfilter1\n", source: "tcp_rleay");
+        var noTable = await CheckAsync(FakePlugins.Slot(1, "a"), source: "tcp_relay");
+
+        Assert.That(Lines(typo, FindingKind.Note), Is.EqualTo(new[]
+        {
+            $"note: {Path.Combine(Folder.Path, "imta.cnf")}: --source-channel tcp_rleay is not in the channel table: no keyword of it opts a slot in or out",
+            "note: slot 1: filters no message: nothing opts one in (no sourcespamfilter1optin for source channel tcp_rleay, "
+                + "no destinationspamfilter1optin for a destination channel (none named), no LDAP_*OPTIN1 with a directory)",
+        }));
+        Assert.That(Lines(noTable, FindingKind.Note)[0], Is.EqualTo("note: --source-channel tcp_relay: no channel table (--channels) to find its keywords in"));
+    }
+
+    [Test]
+    public async Task Without_a_source_or_destination_channel_no_slot_is_judged_by_channel_and_a_wrong_table_judges_none()
+    {
+        _plugins.Add("a", FakePlugins.Verdict("keep;"));
+
+        var unnamed = await CheckAsync(FakePlugins.Slot(1, "a"), "tcp_relay sourcespamfilter1\n");
+        var wrong = await CheckAsync(FakePlugins.Slot(1, "a"), "tcp_relay sourcespamfilter9\n", source: "tcp_relay");
+
+        Assert.That(unnamed.Findings.Any(f => f.Text.StartsWith("filters", StringComparison.Ordinal)), Is.False, "an MTA names a channel per message");
+        Assert.That(wrong.Findings.Select(f => f.ToString()), Has.None.Contains("filters"), "the table's problem is the finding, not a guess from half of it");
+        Assert.That(Problems(wrong), Has.Length.EqualTo(1));
+    }
 
     private static string[] Problems(ConfigurationReport report) =>
         [.. report.Findings.Where(f => f.Kind == FindingKind.Problem).Select(f => f.ToString())];

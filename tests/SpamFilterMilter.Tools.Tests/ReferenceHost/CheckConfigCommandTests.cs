@@ -84,6 +84,23 @@ public class CheckConfigCommandTests : TempFolderTest
     }
 
     [Test]
+    public async Task With_a_source_channel_both_tools_say_what_opts_its_messages_in_to_each_slot_or_that_nothing_does()
+    {
+        var folder = CopyEtc(1);
+
+        var (exit, output) = await RunAsync(Path.Combine(AppContext.BaseDirectory, "SpamFilterMilter.ReferenceHost"),
+            CheckConfigArgs(folder, "--source-channel", "tcp_intranet", "--destination-channel", "ims-ms"));
+        var local = await CliAsync(CheckConfigArgs(folder, "--source-channel", "tcp_local", "--destination-channel", "ims-ms"));
+        var intranet = await CliAsync(CheckConfigArgs(folder, "--source-channel", "tcp_intranet", "--destination-channel", "ims-ms"));
+
+        Assert.That(output, Does.Contain("note: slot 1: filters no message: source channel tcp_intranet has disablesourcespamfilter1\n"),
+            "etc/imta.cnf turns slot 1 off for the intranet's mail");
+        Assert.That(local.Output, Does.Contain("ok: slot 1: filters the senders, users and domains the directory opts in (LDAP_SOURCE_OPTIN1, LDAP_OPTIN1, LDAP_DOMAIN_ATTR_OPTIN1)\n"));
+        Assert.That((exit, local.Exit), Is.EqualTo((0, 0)), "notes are no problems");
+        Assert.That((intranet.Exit, intranet.Output), Is.EqualTo((exit, output)), "spamfilter-milter check-config says the same");
+    }
+
+    [Test]
     public async Task The_installed_tools_exit_with_the_same_status_for_the_same_thing()
     {
         var folder = CopyEtc(1);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Relay;
 using SpamFilterMilter.Testing.Postfix;
 using SpamFilterMilter.Testing.Smtp;
@@ -500,9 +501,12 @@ public class RelayTests : TempFolderTest
         var logs = new CapturedLogs();
 
         await using var relay = await StartAsync(optionDat, toMaildir: true, logs: logs);
+        var check = await ConfigurationCheck.RunAsync(optionDat, null, Plugins, reach: false, sourceChannel: "tcp_relay");
 
         Assert.That(logs.Entries.Single(e => e.EventId.Id == 7014).Message, Is.EqualTo(
             "slot 1 filters no message: nothing opts one in (no sourcespamfilter1optin for source channel tcp_relay, no destinationspamfilter1optin for a destination channel (none named), no LDAP_*OPTIN1 with a directory)"));
+        Assert.That(check.Findings.Where(f => f is { Kind: FindingKind.Note, Slot: 1 }).Select(f => $"slot {f.Slot} {f.Text}"),
+            Is.EqualTo(new[] { logs.Entries.Single(e => e.EventId.Id == 7014).Message }), "check-config --source-channel says it before the relay starts");
     }
 
     [Test]
