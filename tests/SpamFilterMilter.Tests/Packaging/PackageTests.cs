@@ -91,6 +91,8 @@ public class PackageTests
             "plugins/SpamFilterMilter/Microsoft.Extensions.Configuration.dll",
         }));
         Assert.That(entries.Where(e => e.EndsWith("SpamFilterMilter.Contract.dll", StringComparison.Ordinal)), Is.Empty, "the host's Contract is the one both see");
+        Assert.That(entries.Where(e => e.EndsWith(".runtimeconfig.json", StringComparison.Ordinal)), Is.Empty,
+            "a library loaded into its host's runtime has no runtime settings of its own to ship");
     }
 
     [Test]
