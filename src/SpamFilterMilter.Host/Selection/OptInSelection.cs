@@ -52,13 +52,7 @@ internal sealed class OptInSelection
     /// <paramref name="sourceChannel"/> and every recipient goes out on <paramref name="destinationChannel"/> (null: none
     /// named): the source channel's opt-in keyword, the destination channel's, or an LDAP_*OPTIN attribute with a directory
     /// to ask, unless either channel disables the slot. False means the slot filters no message, whatever the message:
-    /// worth a warning. <see cref="OptInFor"/> says why, in words.
-    /// </summary>
-    public static bool CanOptIn(SlotOptions slot, ChannelTable channels, bool hasDirectory, string? sourceChannel, string? destinationChannel) =>
-        OptInFor(slot, channels, hasDirectory, sourceChannel, destinationChannel).CanOptIn;
-
-    /// <summary>
-    /// <see cref="CanOptIn"/>, with what can opt a message in (<c>every message: source channel tcp_relay has
+    /// worth a warning. With it, what can opt a message in (<c>every message: source channel tcp_relay has
     /// sourcespamfilter1</c>; the reasons joined by <c>; </c>) or why nothing can (<c>source channel tcp_relay has
     /// disablesourcespamfilter1</c>, <c>nothing opts one in (…)</c>): what the relay warns of (7014) and check-config says.
     /// </summary>
