@@ -35,7 +35,7 @@ internal static class BenchCommand
         var warmupTime = new Option<double>("--warmup-time")
         {
             // .NET compiles hot code again, optimised, once it has run a while: measure after that, as a host runs.
-            Description = "Seconds the warm-up lasts at least; it then goes on until .NET has compiled no method for a second (at most 30 s more), so the measured run is the steady state of optimised code. 0: no such wait.",
+            Description = "Seconds the warm-up lasts at least; it then goes on until .NET has compiled no method for a second with nothing left to optimise (at most 30 s more), so the measured run is the steady state of optimised code. 0: no such wait.",
             DefaultValueFactory = _ => 2,
         };
         var json = new Option<bool>("--json") { Description = "Print one JSON object, for scripts." };
@@ -116,7 +116,7 @@ internal static class BenchCommand
         var warmupDone = 0;
         var warmupStarted = Stopwatch.GetTimestamp();
         var jitSettled = settings.WarmupTime <= TimeSpan.Zero;
-        _ = WaitForJitToSettleAsync(settings.WarmupTime, () => Volatile.Write(ref jitSettled, true), cancellationToken);
+        _ = JitSettling.WaitAsync(settings.WarmupTime, () => Volatile.Write(ref jitSettled, true), cancellationToken);
 
         // The next transactions for a connection, [first, end): false when none is left.
         bool Take(out int first, out int end)
@@ -300,41 +300,6 @@ internal static class BenchCommand
     }
 
     private static double Ticks(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
-
-    /// <summary>
-    /// Calls <paramref name="settled"/> once .NET has compiled no method for a second after <paramref name="atLeast"/>
-    /// (or 30 s after it at the latest). Tiered compilation optimises hot code again in the background, on the same two
-    /// cores the milter and the client share: measured with 10,000 transactions at 8 connections, a run that still
-    /// compiled used 185-193 µs of CPU per transaction, one with everything compiled up front 145-149.
-    /// </summary>
-    private static async Task WaitForJitToSettleAsync(TimeSpan atLeast, Action settled, CancellationToken cancellationToken)
-    {
-        if (atLeast <= TimeSpan.Zero)
-        {
-            return;
-        }
-
-        var quiet = TimeSpan.FromSeconds(1);
-        var started = Stopwatch.GetTimestamp();
-        var count = JitInfo.GetCompiledMethodCount();
-        var lastChange = Stopwatch.GetTimestamp();
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(100), CancellationToken.None).ConfigureAwait(false);
-            if (JitInfo.GetCompiledMethodCount() is var now && now != count)
-            {
-                (count, lastChange) = (now, Stopwatch.GetTimestamp());
-            }
-
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            if (elapsed >= atLeast && (Stopwatch.GetElapsedTime(lastChange) >= quiet || elapsed >= atLeast + TimeSpan.FromSeconds(30)))
-            {
-                break;
-            }
-        }
-
-        settled();
-    }
 
     /// <summary>One transaction, the way an SMTP server drives the session.</summary>
     internal static async ValueTask<FilterVerdict> OneAsync(IFilterSession session, BenchMessage message, CancellationToken cancellationToken)
