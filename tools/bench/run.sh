@@ -23,6 +23,12 @@
 #                                         # median of all of them (several runs.sh of one build, pooled;
 #                                         # MILTERS and PATHS as those runs had them)
 #   IO_THREADS=32 tools/bench/run.sh      # the plug-in's IO_THREADS for async I/O (default: its own default)
+#   PIN=same MILTERS=continue-all CONNECTIONS=1 tools/bench/run.sh   # the milters and the clients bound to one CPU (the
+#                                         # last); PIN=split: the clients to the first, the milters to the last. Not
+#                                         # the main table's way (a host's scheduler places them as it likes), but where
+#                                         # the scheduler put the client beside or away from the milter decides most of a
+#                                         # free run's CPU per transaction (docs/performance.md, "Where the client runs"):
+#                                         # bound, a change of a few microseconds per transaction shows
 #   PERF=1 MILTERS=continue-all CONNECTIONS=32 tools/bench/run.sh   # each run under perf record too, and a
 #                                         # second table: where each client's CPU went (tools/bench/cpu-split.py;
 #                                         # needs perf, Debian's linux-perf; the recordings stay in RESULTS)
@@ -54,6 +60,20 @@ connections=${CONNECTIONS:-1 8 32 128}
 paths=${PATHS-tcp}
 repeat=${REPEAT:-3} # runs of each client per row, interleaved; the table gives the median of each figure
 socks_n=${SOCKS_N:-1000} # through microsocks every transaction waits 44 ms (docs/performance.md): fewer of them
+# PIN (above): taskset prefixes for the milters and for both clients.
+pin_milter=(); pin_client=()
+case ${PIN:-} in
+    "") ;;
+    same|split)
+        command -v taskset >/dev/null || { echo "PIN needs taskset (util-linux)" >&2; exit 2; }
+        cpus=$(nproc)
+        [ "$PIN" = same ] || [ "$cpus" -ge 2 ] || { echo "PIN=split needs two CPUs; this process may use $cpus" >&2; exit 2; }
+        last=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//') # the last CPU this shell may run on
+        first=$(taskset -pc $$ | sed 's/.*: //; s/[,-].*//')
+        pin_milter=(taskset -c "$last")
+        if [ "$PIN" = same ]; then pin_client=(taskset -c "$last"); else pin_client=(taskset -c "$first"); fi ;;
+    *) echo "PIN: same or split (got $PIN)" >&2; exit 2 ;;
+esac
 base=${BASE_PORT:-29010} # below the ephemeral range (32768 and up), where a client's port in TIME_WAIT could hold ours
 work=$(mktemp -d /tmp/sfm-bench.XXXXXX)
 results=${RESULTS:-$work/results}
@@ -113,7 +133,7 @@ start() { # name port-or-path command...
     # Each milter in a session of its own, as a daemon is: with the kernel's autogroups (sched_autogroup_enabled) a
     # session is a scheduling group, and a milter in the clients' session would share the CPU with them thread by
     # thread, so the client with more threads would take more of it (docs/performance.md, the I/O threads at 128).
-    setsid "$@" >"$work/$name.log" 2>&1 &
+    setsid "${pin_milter[@]}" "$@" >"$work/$name.log" 2>&1 &
     pids+=($!); pid[$name]=$!; port[$name]=$p
     for _ in $(seq 100); do
         kill -0 "${pid[$name]}" 2>/dev/null || break
@@ -173,10 +193,10 @@ for path in $paths; do
                     profile=()
                     [ -n "${PERF:-}" ] && profile=("${recorded[@]}" -o "${out%.json}.perf.data" --)
                     if [ "$io" = c ]; then
-                        env "${c_env[@]}" "${profile[@]}" "$work/protocol-client" "$c_target" "$c" "$path_n" "${c_extra[@]}" >"$out"
+                        env "${c_env[@]}" "${pin_client[@]}" "${profile[@]}" "$work/protocol-client" "$c_target" "$c" "$path_n" "${c_extra[@]}" >"$out"
                     else
                         # Exit status 1: some transactions failed (a session starved past TIMEOUT): the row says how many.
-                        "${profile[@]}" "${cli[@]}" bench "${target[@]}" "${extra[@]}" -n "$path_n" -c "$c" \
+                        "${pin_client[@]}" "${profile[@]}" "${cli[@]}" bench "${target[@]}" "${extra[@]}" -n "$path_n" -c "$c" \
                             --option "IO_MODE=$io" --option TIMEOUT=1000 --json --no-progress >"$out" || [ $? -eq 1 ]
                     fi
                     [ -n "${PERF:-}" ] && keep_perf_map "$out"
