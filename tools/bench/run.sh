@@ -71,13 +71,17 @@ case ${PIN:-} in
         last=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//') # the last CPU this shell may run on
         first=$(taskset -pc $$ | sed 's/.*: //; s/[,-].*//')
         pin_milter=(taskset -c "$last")
-        if [ "$PIN" = same ]; then pin_client=(taskset -c "$last"); else pin_client=(taskset -c "$first"); fi ;;
+        if [ "$PIN" = same ]; then pin_client=(taskset -c "$last"); else pin_client=(taskset -c "$first"); fi
+        # The client's CPUs as the kernel has them, written by the shell the client then replaces (the same process: the
+        # clients count their CPU from their own start), beside the run's JSON ("clientCpus"; "milterCpus" from /proc).
+        pin_client+=(sh -c 'sed -n "s/^Cpus_allowed_list:[[:space:]]*//p" /proc/$$/status >"$0"; exec "$@"' client.cpus) ;;
     *) echo "PIN: same or split (got $PIN)" >&2; exit 2 ;;
 esac
 base=${BASE_PORT:-29010} # below the ephemeral range (32768 and up), where a client's port in TIME_WAIT could hold ours
 work=$(mktemp -d /tmp/sfm-bench.XXXXXX)
 results=${RESULTS:-$work/results}
 mkdir -p "$results"
+[ ${#pin_client[@]} -eq 0 ] || pin_client[-1]=$work/client.cpus # where the pinned client's shell writes its CPUs
 pids=()
 perf_hz=${PERF_HZ:-999}
 if [ -n "${PERF:-}" ]; then
@@ -201,11 +205,15 @@ for path in $paths; do
                     fi
                     [ -n "${PERF:-}" ] && keep_perf_map "$out"
                     after=$(ticks "${pid[$served_by]}")
-                    /usr/bin/python3 - "$out" "$milter" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
-import json, sys
+                    /usr/bin/python3 - "$out" "$milter" "$((after - before))" "$(getconf CLK_TCK)" "${pid[$served_by]}" "$work/client.cpus" <<'PY'
+import json, os, re, sys
 path, milter, ticks, hz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 r = json.load(open(path))
 r["milterName"] = milter
+if os.path.exists(sys.argv[6]):  # PIN: where each ran, as the kernel had it
+    r["clientCpus"] = open(sys.argv[6]).read().strip()
+    os.remove(sys.argv[6])
+    r["milterCpus"] = re.search(r"^Cpus_allowed_list:\s*(\S+)", open(f"/proc/{sys.argv[5]}/status").read(), re.M).group(1)
 # The milter also served bench's warm-up transactions (not in "transactions"): count them here.
 served = r["transactions"] + r.get("warmupTransactions", 0)
 r["milterCpuMicrosecondsPerTransaction"] = round(ticks * 1e6 / hz / max(1, served), 1)

@@ -64,6 +64,30 @@ public class BenchScriptTests : TempFolderTest
         Assert.That(rows.Select(r => Number(r[5])), Is.All.GreaterThan(0), "transactions per second");
     }
 
+    [TestCase("same")]
+    [TestCase("split")]
+    public async Task With_PIN_the_bench_script_runs_the_milter_on_the_last_CPU_and_both_clients_beside_it_or_on_the_first_as_the_kernel_records(string pin)
+    {
+        // The CPUs run.sh may use are this process's; PIN takes the first and the last of them.
+        var allowed = File.ReadLines("/proc/self/status").Single(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal))["Cpus_allowed_list:".Length..].Trim();
+        var first = System.Text.RegularExpressions.Regex.Match(allowed, @"^\d+").Value;
+        var last = System.Text.RegularExpressions.Regex.Match(allowed, @"\d+$").Value;
+        if (first == last)
+        {
+            Assert.Ignore($"one CPU to run on ({allowed}): nothing to bind apart");
+        }
+
+        var rows = await RunAsync(new() { ["PIN"] = pin, ["MILTERS"] = "continue-all", ["IO"] = "blocking c", ["CONNECTIONS"] = "1", ["REPEAT"] = "1", ["RESULTS"] = Folder.Path });
+
+        Assert.That(rows.Select(r => r[4]), Is.EqualTo(new[] { "C protocol client", "plug-in, blocking" }));
+        foreach (var name in new[] { "continue-all-tcp-c-1-1", "continue-all-tcp-blocking-1-1" })
+        {
+            var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(Folder.Path, $"{name}.json"))).RootElement;
+            Assert.That(run.GetProperty("milterCpus").GetString(), Is.EqualTo(last), $"{name}: the milter");
+            Assert.That(run.GetProperty("clientCpus").GetString(), Is.EqualTo(pin == "same" ? last : first), $"{name}: the client");
+        }
+    }
+
     [Test]
     public async Task With_PERF_the_bench_script_also_says_where_each_client_s_CPU_went_in_its_measured_run_from_recordings_it_keeps()
     {
