@@ -1,15 +1,14 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using SpamFilterMilter.Host.Editing;
 
 namespace SpamFilterMilter.Host.Smtp;
 
 /// <summary>
-/// Hands a filtered message to the next hop over SMTP, byte for byte: EHLO, MAIL and RCPT with the arguments
-/// <see cref="NextHopEnvelope"/> writes, the message dot-stuffed (its bytes otherwise as they are, so a signature over
-/// them still holds), QUIT. One message per connection; no TLS, no authentication (a relay on a trusted network).
+/// Hands a filtered message to the next hop over SMTP, byte for byte: EHLO, STARTTLS when <see cref="NextHopTls"/> asks
+/// for it (and EHLO again over TLS), MAIL and RCPT with the arguments <see cref="NextHopEnvelope"/> writes, the message
+/// dot-stuffed (its bytes otherwise as they are, so a signature over them still holds), QUIT. One message per
+/// connection; no authentication (a relay's next hop takes mail from it by its address).
 /// </summary>
 public static class NextHopClient
 {
@@ -17,43 +16,49 @@ public static class NextHopClient
     public static readonly TimeSpan DefaultEndOfDataTimeout = TimeSpan.FromMinutes(10);
 
     /// <summary>
-    /// Delivers <paramref name="message"/> (CRLF line ends) to <paramref name="nextHop"/>; throws
-    /// <see cref="NextHopException"/> when it refuses. <paramref name="cancellationToken"/> gives up until the message's
-    /// final dot is sent; from then on the next hop may have taken the message, and giving up would have it sent again
-    /// (RFC 1047), so its answer is waited for whatever the token says, up to <paramref name="endOfDataTimeout"/>
-    /// (default <see cref="DefaultEndOfDataTimeout"/>). A QUIT that fails after the message was taken changes nothing.
+    /// Delivers <paramref name="message"/> (CRLF line ends) to <paramref name="nextHop"/>, secured as <paramref name="tls"/>
+    /// asks (default <see cref="NextHopTls.None"/>, plain SMTP); returns the TLS the message went over, null when plain.
+    /// Throws <see cref="NextHopException"/> when the next hop refuses (its reply is the exception's), and
+    /// <see cref="NextHopTlsException"/> when the hop cannot be secured as asked (the message is then not sent in plain
+    /// text). <paramref name="cancellationToken"/> gives up until the message's final dot is sent; from then on the next
+    /// hop may have taken the message, and giving up would have it sent again (RFC 1047), so its answer is waited for
+    /// whatever the token says, up to <paramref name="endOfDataTimeout"/> (default <see cref="DefaultEndOfDataTimeout"/>).
+    /// A QUIT that fails after the message was taken changes nothing.
     /// </summary>
-    public static async Task DeliverAsync(EndPoint nextHop, string heloName, Envelope envelope, ReadOnlyMemory<byte> message, TimeSpan? endOfDataTimeout = null,
-        CancellationToken cancellationToken = default)
+    public static async Task<NextHopTlsSession?> DeliverAsync(EndPoint nextHop, string heloName, Envelope envelope, ReadOnlyMemory<byte> message,
+        TimeSpan? endOfDataTimeout = null, NextHopTls? tls = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(nextHop);
         ArgumentNullException.ThrowIfNull(envelope);
         using var socket = new Socket(nextHop.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(nextHop, cancellationToken).ConfigureAwait(false);
         await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var reader = new ReplyReader(stream);
+        await using var connection = new NextHopConnection(stream);
 
-        await Expect(reader, "greeting", 2, cancellationToken).ConfigureAwait(false);
-        var ehlo = await CommandAsync(stream, reader, "EHLO " + heloName, 2, cancellationToken).ConfigureAwait(false);
+        await connection.ExpectAsync("greeting", 2, cancellationToken).ConfigureAwait(false);
+        var ehlo = await connection.CommandAsync("EHLO " + heloName, 2, cancellationToken).ConfigureAwait(false);
+        (ehlo, var session) = await NextHopStartTls.NegotiateAsync(connection, ehlo, heloName, tls ?? NextHopTls.None, cancellationToken).ConfigureAwait(false);
         var extensions = ExtensionsOf(ehlo);
-        await CommandAsync(stream, reader, "MAIL FROM:" + NextHopEnvelope.MailArguments(envelope, extensions, message.Length), 2, cancellationToken).ConfigureAwait(false);
+        await connection.CommandAsync("MAIL FROM:" + NextHopEnvelope.MailArguments(envelope, extensions, message.Length), 2, cancellationToken).ConfigureAwait(false);
         foreach (var recipient in envelope.Recipients)
         {
-            await CommandAsync(stream, reader, "RCPT TO:" + NextHopEnvelope.RcptArguments(recipient, extensions), 2, cancellationToken).ConfigureAwait(false);
+            await connection.CommandAsync("RCPT TO:" + NextHopEnvelope.RcptArguments(recipient, extensions), 2, cancellationToken).ConfigureAwait(false);
         }
 
-        await CommandAsync(stream, reader, "DATA", 3, cancellationToken).ConfigureAwait(false);
-        await stream.WriteAsync(DotStuffed(message.Span), cancellationToken).ConfigureAwait(false);
+        await connection.CommandAsync("DATA", 3, cancellationToken).ConfigureAwait(false);
+        await connection.Stream.WriteAsync(DotStuffed(message.Span), cancellationToken).ConfigureAwait(false);
         using var answer = new CancellationTokenSource(endOfDataTimeout ?? DefaultEndOfDataTimeout);
-        await Expect(reader, "end of data", 2, answer.Token).ConfigureAwait(false);
+        await connection.ExpectAsync("end of data", 2, answer.Token).ConfigureAwait(false);
         try
         {
-            await CommandAsync(stream, reader, "QUIT", 2, answer.Token).ConfigureAwait(false);
+            await connection.CommandAsync("QUIT", 2, answer.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is NextHopException or IOException or SocketException or OperationCanceledException)
         {
             // The message is the next hop's: a refused QUIT or a connection gone after it is no reason to send it again.
         }
+
+        return session;
     }
 
     /// <summary>
@@ -128,84 +133,6 @@ public static class NextHopClient
         }
 
         return extensions;
-    }
-
-    private static async Task<IReadOnlyList<string>> CommandAsync(NetworkStream stream, ReplyReader reader, string command, int expectedClass, CancellationToken cancellationToken)
-    {
-        await stream.WriteAsync(Encoding.UTF8.GetBytes(command + "\r\n"), cancellationToken).ConfigureAwait(false);
-        return await Expect(reader, command, expectedClass, cancellationToken).ConfigureAwait(false);
-    }
-
-    private static async Task<IReadOnlyList<string>> Expect(ReplyReader reader, string step, int expectedClass, CancellationToken cancellationToken)
-    {
-        var (code, lines) = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        if (code / 100 != expectedClass)
-        {
-            throw new NextHopException(step, code, lines);
-        }
-
-        return lines;
-    }
-
-    /// <summary>Reads SMTP replies: a code and the text of each line.</summary>
-    private sealed class ReplyReader(Stream stream)
-    {
-        private readonly byte[] _buffer = new byte[4096];
-        private int _start;
-        private int _end;
-
-        public async Task<(int Code, IReadOnlyList<string> Lines)> ReadAsync(CancellationToken cancellationToken)
-        {
-            var lines = new List<string>();
-            while (true)
-            {
-                var line = await ReadLineAsync(cancellationToken).ConfigureAwait(false);
-                if (line.Length < 3 || !int.TryParse(line.AsSpan(0, 3), NumberStyles.None, CultureInfo.InvariantCulture, out var code))
-                {
-                    throw new NextHopException("reply", 0, [line]);
-                }
-
-                lines.Add(line.Length > 4 ? line[4..] : string.Empty);
-                if (line.Length < 4 || line[3] != '-')
-                {
-                    return (code, lines);
-                }
-            }
-        }
-
-        private async Task<string> ReadLineAsync(CancellationToken cancellationToken)
-        {
-            while (true)
-            {
-                var lf = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
-                if (lf >= 0)
-                {
-                    var line = Encoding.UTF8.GetString(_buffer, _start, lf - _start).TrimEnd('\r');
-                    _start = lf + 1;
-                    return line;
-                }
-
-                if (_start > 0)
-                {
-                    Array.Copy(_buffer, _start, _buffer, 0, _end - _start);
-                    _end -= _start;
-                    _start = 0;
-                }
-
-                if (_end == _buffer.Length)
-                {
-                    throw new NextHopException("reply", 0, ["a reply line longer than 4096 bytes"]);
-                }
-
-                var read = await stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    throw new NextHopException("reply", 0, ["the next hop closed the connection"]);
-                }
-
-                _end += read;
-            }
-        }
     }
 }
 
