@@ -30,6 +30,17 @@ public static class TestCertificate
     /// </summary>
     public static (X509Certificate2 Certificate, X509Certificate2 Intermediate) CreateIssued(string hostName = "mx.example.com", string caName = "Test CA")
     {
+        var (certificate, intermediate, root) = CreateChain(hostName, caName);
+        root.Dispose();
+        return (certificate, intermediate);
+    }
+
+    /// <summary>
+    /// <see cref="CreateIssued"/>'s certificate and intermediate, and the root CA's certificate (without its key) a client
+    /// that verifies trusts: (the certificate with its key, the intermediate, the root).
+    /// </summary>
+    public static (X509Certificate2 Certificate, X509Certificate2 Intermediate, X509Certificate2 Root) CreateChain(string hostName = "mx.example.com", string caName = "Test CA")
+    {
         var now = DateTimeOffset.UtcNow;
         using var rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         using var root = CaRequest($"CN={caName} Root", rootKey).CreateSelfSigned(now.AddDays(-2), now.AddDays(30));
@@ -38,7 +49,7 @@ public static class TestCertificate
         using var intermediate = intermediateOnly.CopyWithPrivateKey(intermediateKey);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         using var issued = ServerRequest(hostName, key).Create(intermediate, now.AddDays(-1), now.AddDays(7), [2]);
-        return (issued.CopyWithPrivateKey(key), X509CertificateLoader.LoadCertificate(intermediate.RawData));
+        return (issued.CopyWithPrivateKey(key), X509CertificateLoader.LoadCertificate(intermediate.RawData), X509CertificateLoader.LoadCertificate(root.RawData));
 
         static CertificateRequest CaRequest(string name, ECDsa key)
         {

@@ -178,6 +178,8 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+# STARTTLS (smtpd_tls_security_level, set by a test) needs it; without, smtpd answers 454 4.7.0 TLS not available
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 EOF
 
 # Postfix refuses to read a main.cf modified less than ~1-2 s ago (it assumes
