@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
@@ -10,10 +12,10 @@ namespace SpamFilterMilter.Relay;
 
 /// <summary>
 /// The next hop, as <c>host:port</c>: each message is handed over with the host library's <see cref="NextHopClient"/>
-/// (byte for byte, the MAIL and RCPT parameters Postfix's smtp client passes on) while the client waits, so the
-/// client's answer can be the next hop's.
+/// (byte for byte, the MAIL and RCPT parameters Postfix's smtp client passes on, STARTTLS as <c>--next-hop-tls</c> says)
+/// while the client waits, so the client's answer can be the next hop's.
 /// </summary>
-internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan timeout, ILogger logger)
+internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan timeout, NextHopTls tls, ILogger logger)
 {
     /// <summary>The reply when the next hop cannot be reached or breaks off: the client retries.</summary>
     public static SmtpReply Unavailable { get; } = new(451, "4.4.1", "Next hop not available - try again later");
@@ -26,18 +28,26 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
     /// (the relay stopping) gives up only until the final dot is sent: after it the next hop's answer is waited for, up
     /// to the timeout, since a 421 then would have the client send a message the next hop may already hold.
     /// </summary>
-    public async Task<SmtpReply?> DeliverAsync(Envelope envelope, byte[] message, CancellationToken cancellationToken)
+    public async Task<SmtpReply?> DeliverAsync(string queueId, Envelope envelope, byte[] message, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         try
         {
-            await NextHopClient.DeliverAsync(await ResolveAsync(deadline.Token).ConfigureAwait(false), heloName, envelope, message, timeout, deadline.Token).ConfigureAwait(false);
+            var session = await NextHopClient.DeliverAsync(await ResolveAsync(deadline.Token).ConfigureAwait(false), heloName, envelope, message, timeout, tls, deadline.Token)
+                .ConfigureAwait(false);
+            RelayLog.NextHopSession(logger, queueId, ToString(), session?.ToString() ?? $"plain SMTP (--next-hop-tls {tls})");
             return null;
         }
         catch (NextHopException e) when (e.Code is >= 400 and < 600 && e.Lines.Count > 0)
         {
             return new SmtpReply(e.Code, null, e.Lines);
+        }
+        catch (NextHopTlsException e)
+        {
+            // Never a 5xx: the message is fine, the hop is not (as Postfix defers it, 4.7.4 or 4.7.5); never plain text.
+            RelayLog.NextHopTlsFailed(logger, ToString(), tls.ToString(), StageOf(e.Failure), e.Message);
+            return Unavailable;
         }
         catch (Exception e) when (e is NextHopException or SocketException or IOException
             || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
@@ -46,6 +56,41 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
             return Unavailable;
         }
     }
+
+    /// <summary>
+    /// The TLS <paramref name="options"/> ask for: the level, the name (<c>--next-hop-tls-name</c>, else the next hop's
+    /// host) and the CA file's authorities, read now; throws <see cref="InvalidOperationException"/> naming a CA file it
+    /// cannot use, so that the relay does not start.
+    /// </summary>
+    public static NextHopTls TlsFor(RelayOptions options)
+    {
+        IReadOnlyList<X509Certificate2>? authorities = null;
+        if (options.NextHopTlsCaFile is { } file)
+        {
+            var certificates = new X509Certificate2Collection();
+            try
+            {
+                certificates.ImportFromPemFile(file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
+            {
+                throw new InvalidOperationException($"cannot use --next-hop-tls-ca-file {file}: {e.Message}", e);
+            }
+
+            authorities = certificates.Count > 0 ? [.. certificates]
+                : throw new InvalidOperationException($"cannot use --next-hop-tls-ca-file {file}: it holds no PEM certificate");
+        }
+
+        return new NextHopTls(options.NextHopTls) { ServerName = options.NextHopTlsName ?? options.NextHop?.Host, TrustedAuthorities = authorities };
+    }
+
+    private static string StageOf(NextHopTlsFailure failure) => failure switch
+    {
+        NextHopTlsFailure.NotOffered => "EHLO",
+        NextHopTlsFailure.Refused => "STARTTLS",
+        NextHopTlsFailure.Handshake => "the handshake",
+        _ => "the certificate",
+    };
 
     /// <summary><c>host:port</c> (an IPv6 address in brackets) as an end point, not resolved; null when it is not that.</summary>
     public static DnsEndPoint? TryParse(string hostAndPort)

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Running;
+using SpamFilterMilter.Host.Smtp;
 using SpamFilterMilter.SampleMilter;
 using SpamFilterMilter.SmtpServer;
 using SpamFilterMilter.Tools;
@@ -58,6 +59,28 @@ internal static class RelayCommand
             Description = "Relay each message to this SMTP server, host:port, before answering the client.",
             CustomParser = result => NextHop.TryParse(result.Tokens.Single().Value) is { } endPoint ? endPoint
                 : Refuse<DnsEndPoint>(result, $"--next-hop: \"{result.Tokens.Single().Value}\" is not host:port."),
+        };
+        var nextHopTls = new Option<NextHopTlsLevel>("--next-hop-tls")
+        {
+            Description = "STARTTLS to the next hop, as Postfix's smtp_tls_security_level: none; may (the default: when offered, the certificate not checked); "
+                + "encrypt (required); verify (required, the certificate checked against the CAs and the name).",
+            DefaultValueFactory = _ => NextHopTlsLevel.May,
+            CustomParser = result => result.Tokens.Single().Value switch
+            {
+                "none" => NextHopTlsLevel.None,
+                "may" => NextHopTlsLevel.May,
+                "encrypt" => NextHopTlsLevel.Encrypt,
+                "verify" => NextHopTlsLevel.Verify,
+                var other => Refuse<NextHopTlsLevel>(result, $"--next-hop-tls: \"{other}\" is not none, may, encrypt or verify."),
+            },
+        };
+        var nextHopTlsCaFile = new Option<FileInfo?>("--next-hop-tls-ca-file")
+        {
+            Description = "With --next-hop-tls verify: the CA certificates (PEM) the next hop's must chain to (Postfix's smtp_tls_CAfile); default: the system's.",
+        };
+        var nextHopTlsName = new Option<string?>("--next-hop-tls-name")
+        {
+            Description = "With --next-hop-tls verify: the name the next hop's certificate must bear (also sent as SNI); default: the host of --next-hop.",
         };
         var maildir = new Option<DirectoryInfo?>("--maildir") { Description = "Store each message in this maildir instead (fileinto folders as Maildir++ folders)." };
         var quarantine = new Option<DirectoryInfo?>("--quarantine") { Description = "The maildir held messages go to (default: the .Quarantine folder of --maildir, else ./quarantine)." };
@@ -112,7 +135,7 @@ internal static class RelayCommand
         var command = new RootCommand("spamfilter-relay: an SMTP relay that runs every message through the milters option.dat selects, "
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
-            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, maildir, quarantine, maxSize, maxPerClient, exempt,
+            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, nextHopTls, nextHopTlsCaFile, nextHopTlsName, maildir, quarantine, maxSize, maxPerClient, exempt,
             shutdownTimeout, metricsOtlp, metricsInterval, tlsCertificate, tlsKey, sampleMilter, verbose,
         };
         command.Validators.Add(result =>
@@ -134,6 +157,18 @@ internal static class RelayCommand
                 result.AddError("--tls-key: only with --tls-certificate.");
             }
 
+            if (result.GetResult(nextHopTls) is { Implicit: false } && result.GetResult(nextHop) is null)
+            {
+                result.AddError("--next-hop-tls: only with --next-hop.");
+            }
+
+            foreach (var verifyOnly in new Option[] { nextHopTlsCaFile, nextHopTlsName })
+            {
+                if (result.GetResult(verifyOnly) is not null && result.GetValue(nextHopTls) != NextHopTlsLevel.Verify)
+                {
+                    result.AddError($"{verifyOnly.Name}: only with --next-hop-tls verify.");
+                }
+            }
         });
         command.SetAction((result, cancellationToken) =>
         {
@@ -154,6 +189,9 @@ internal static class RelayCommand
                 MaxConnectionsPerClient = result.GetValue(maxPerClient),
                 ConnectionLimitExemptions = result.GetValue(exempt)!,
                 NextHopTimeout = TimeSpan.FromSeconds(result.GetValue(nextHopTimeout)),
+                NextHopTls = result.GetValue(nextHopTls),
+                NextHopTlsCaFile = result.GetValue(nextHopTlsCaFile)?.FullName,
+                NextHopTlsName = result.GetValue(nextHopTlsName),
                 ShutdownTimeout = TimeSpan.FromSeconds(result.GetValue(shutdownTimeout)),
                 MetricsOtlp = result.GetValue(metricsOtlp),
                 MetricsInterval = TimeSpan.FromSeconds(result.GetValue(metricsInterval)),

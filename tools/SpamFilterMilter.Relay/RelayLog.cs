@@ -39,6 +39,14 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "next hop {NextHop} not available: {Cause}; the client is told to try again later")]
     public static partial void NextHopUnavailable(ILogger logger, string nextHop, string cause);
 
+    // The hop could not be secured as --next-hop-tls asks: the message is not sent in plain text. Where it failed names
+    // what to look at: STARTTLS not offered or refused (the next hop's configuration), the handshake, the certificate.
+    [LoggerMessage(EventId = 7018, Level = LogLevel.Warning, Message = "next hop {NextHop} not available: TLS ({Level}) failed at {Stage}: {Cause}; the client is told to try again later")]
+    public static partial void NextHopTlsFailed(ILogger logger, string nextHop, string level, string stage, string cause);
+
+    [LoggerMessage(EventId = 7019, Level = LogLevel.Debug, Message = "message {QueueId} to next hop {NextHop}: {Session}")]
+    public static partial void NextHopSession(ILogger logger, string queueId, string nextHop, string session);
+
     [LoggerMessage(EventId = 7009, Level = LogLevel.Information, Message = "sending the milters' metrics by OTLP to {Url} every {Seconds} s")]
     public static partial void SendingMetrics(ILogger logger, string url, double seconds);
 

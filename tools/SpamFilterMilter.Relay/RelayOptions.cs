@@ -1,4 +1,5 @@
 using System.Net;
+using SpamFilterMilter.Host.Smtp;
 using SpamFilterMilter.SmtpServer;
 
 namespace SpamFilterMilter.Relay;
@@ -32,6 +33,18 @@ internal sealed record RelayOptions
 
     /// <summary>The next hop (its name resolved at each delivery); null when messages go to <see cref="Maildir"/>.</summary>
     public DnsEndPoint? NextHop { get; init; }
+
+    /// <summary>
+    /// Whether the next hop gets STARTTLS (<c>--next-hop-tls</c>), Postfix's <c>smtp_tls_security_level</c>: by default
+    /// <see cref="NextHopTlsLevel.May"/>, opportunistic TLS, as Debian's Postfix ships it.
+    /// </summary>
+    public NextHopTlsLevel NextHopTls { get; init; } = NextHopTlsLevel.May;
+
+    /// <summary>The PEM file of the authorities <see cref="NextHopTlsLevel.Verify"/> trusts (<c>--next-hop-tls-ca-file</c>); null: the system's.</summary>
+    public string? NextHopTlsCaFile { get; init; }
+
+    /// <summary>The name the next hop's certificate must bear, sent as SNI (<c>--next-hop-tls-name</c>); null: the host of <see cref="NextHop"/>.</summary>
+    public string? NextHopTlsName { get; init; }
 
     /// <summary>The maildir messages go to; null when they go to <see cref="NextHop"/>.</summary>
     public string? Maildir { get; init; }

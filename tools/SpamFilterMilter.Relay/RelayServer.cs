@@ -65,7 +65,8 @@ internal sealed class RelayServer : IAsyncDisposable
         var logger = loggerFactory.CreateLogger("SpamFilterMilter.Relay");
         var hostOptions = SpamFilterHostOptions.Load(options.OptionFile, options.PluginFolder);
         var channels = options.ChannelFile is null ? null : ChannelTable.Load(options.ChannelFile);
-        var nextHop = options.NextHop is null ? null : new NextHop(options.NextHop, options.ServerName, options.NextHopTimeout, logger);
+        // The CA file is read now: one that cannot be used stops the relay, naming it.
+        var nextHop = options.NextHop is null ? null : new NextHop(options.NextHop, options.ServerName, options.NextHopTimeout, NextHop.TlsFor(options), logger);
         // Read before anything starts: a certificate that cannot be used stops the relay now, naming the file.
         var certificate = options.TlsCertificate is null ? null : new RelayCertificate(options.TlsCertificate, options.TlsKey, logger);
         var maildir = options.Maildir is null ? null : new Maildir(options.Maildir);
@@ -146,7 +147,7 @@ internal sealed class RelayServer : IAsyncDisposable
 
             var endPoints = await started.Task.ConfigureAwait(false);
             RelayLog.Listening(logger, string.Join(" and ", endPoints), options.ServerName, hostOptions.FilePath, host.Slots.Count,
-                nextHop is not null ? $"next hop {nextHop}" : $"maildir {maildir!.Root}");
+                nextHop is not null ? $"next hop {nextHop} (--next-hop-tls {options.NextHopTls.ToString().ToLowerInvariant()})" : $"maildir {maildir!.Root}");
             certificate?.Started();
             return new RelayServer(options, host, filtering, stop, running, endPoints, logger, metrics, certificate);
         }

@@ -86,7 +86,7 @@ internal sealed class RelayStore(SpamFilterHost host, RelayOptions options, Next
         {
             // A next hop takes recipients, not folders: a message filed into a folder goes to the recipients.
             if ((delivery.Keep || delivery.Folders.Count > 0) && delivery.Envelope.Recipients.Count > 0
-                && await nextHop.DeliverAsync(delivery.Envelope, delivery.Message, cancellationToken).ConfigureAwait(false) is { } refused)
+                && await nextHop.DeliverAsync(queueId, delivery.Envelope, delivery.Message, cancellationToken).ConfigureAwait(false) is { } refused)
             {
                 return refused;
             }
@@ -94,7 +94,7 @@ internal sealed class RelayStore(SpamFilterHost host, RelayOptions options, Next
             if (delivery.Redirects.Count > 0)
             {
                 var redirected = delivery.Envelope with { Recipients = [.. delivery.Redirects.Select(r => new EnvelopeRecipient(r))] };
-                if (await nextHop.DeliverAsync(redirected, delivery.Message, cancellationToken).ConfigureAwait(false) is { } redirectRefused)
+                if (await nextHop.DeliverAsync(queueId, redirected, delivery.Message, cancellationToken).ConfigureAwait(false) is { } redirectRefused)
                 {
                     return redirectRefused;
                 }

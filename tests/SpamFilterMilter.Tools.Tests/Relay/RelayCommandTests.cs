@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using System.Text.RegularExpressions;
 using SpamFilterMilter.Host.Running;
+using SpamFilterMilter.Host.Smtp;
 using SpamFilterMilter.Relay;
 using SpamFilterMilter.Testing.Smtp;
 
@@ -77,6 +78,10 @@ public partial class RelayCommandTests : TempFolderTest
     [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--shutdown-timeout", "soon" }, "--shutdown-timeout: soon: 0 to 3600 seconds.")]
     [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--exempt-network", "10.1.2.3/8" },
         "--exempt-network: \"10.1.2.3/8\" is not a network: an address, or an address and a prefix length with no bit set past it (10.0.0.0/8, 2001:db8::/32).")]
+    [TestCase(new[] { "--options", "option.dat", "--next-hop", "mx:25", "--next-hop-tls", "secure" }, "--next-hop-tls: \"secure\" is not none, may, encrypt or verify.")]
+    [TestCase(new[] { "--options", "option.dat", "--maildir", "m", "--next-hop-tls", "encrypt" }, "--next-hop-tls: only with --next-hop.")]
+    [TestCase(new[] { "--options", "option.dat", "--next-hop", "mx:25", "--next-hop-tls-ca-file", "ca.pem" }, "--next-hop-tls-ca-file: only with --next-hop-tls verify.")]
+    [TestCase(new[] { "--options", "option.dat", "--next-hop", "mx:25", "--next-hop-tls", "encrypt", "--next-hop-tls-name", "mx" }, "--next-hop-tls-name: only with --next-hop-tls verify.")]
     public void Wrong_usage_is_refused_with_the_reason(string[] args, string reason)
     {
         var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(args);
@@ -259,6 +264,47 @@ public partial class RelayCommandTests : TempFolderTest
     [TestCase("", null)]
     public void An_exempt_network_is_read_as_Postfixs_mynetworks_reads_one(string text, string? network) =>
         Assert.That(RelayCommand.NetworkOf(text)?.ToString(), Is.EqualTo(network));
+
+    [Test]
+    public void Without_next_hop_tls_the_next_hop_gets_opportunistic_TLS_as_Debians_Postfix_sends_it()
+    {
+        var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--options", "option.dat", "--next-hop", "mx.example.com:25"]);
+
+        Assert.That(result.Errors, Is.Empty);
+        Assert.That(result.GetValue<NextHopTlsLevel>("--next-hop-tls"), Is.EqualTo(NextHopTlsLevel.May));
+        Assert.That(new RelayOptions { Listen = [], ServerName = "r", OptionFile = "o", PluginFolder = "p", Quarantine = "q" }.NextHopTls, Is.EqualTo(NextHopTlsLevel.May),
+            "and so do the relay's options when not told");
+    }
+
+    [Test]
+    public void At_verify_the_name_checked_is_the_next_hops_host_unless_given_and_the_CA_file_is_read_at_the_start()
+    {
+        var (_, _, root) = TestCertificate.CreateChain();
+        var caFile = Folder.Write("ca.pem", root.ExportCertificatePem() + "\n");
+        var options = new RelayOptions { Listen = [], ServerName = "r", OptionFile = "o", PluginFolder = "p", Quarantine = "q", NextHop = NextHop.TryParse("mx.example.com:25") };
+
+        var byHost = NextHop.TlsFor(options with { NextHopTls = NextHopTlsLevel.Verify });
+        var named = NextHop.TlsFor(options with { NextHopTls = NextHopTlsLevel.Verify, NextHopTlsName = "mail.example.com", NextHopTlsCaFile = caFile });
+
+        Assert.That((byHost.Level, byHost.ServerName, byHost.TrustedAuthorities), Is.EqualTo((NextHopTlsLevel.Verify, "mx.example.com", (object?)null)), "the system's roots");
+        Assert.That(named.ServerName, Is.EqualTo("mail.example.com"));
+        Assert.That(named.TrustedAuthorities!.Select(c => c.Thumbprint), Is.EqualTo(new[] { root.Thumbprint }));
+    }
+
+    [Test]
+    public async Task A_CA_file_it_cannot_use_stops_the_relay_at_its_start_with_exit_status_1_naming_the_file()
+    {
+        var optionFile = Folder.Write("option.dat", "! no slot\n");
+        var caFile = Folder.Write("ca.pem", "not a certificate\n");
+        using var error = new StringWriter();
+
+        var exit = await RelayCommand.Create(TextWriter.Null, error)
+            .Parse(["--options", optionFile, "--next-hop", "mx.example.com:25", "--listen", "127.0.0.1:0", "--next-hop-tls", "verify", "--next-hop-tls-ca-file", caFile])
+            .InvokeAsync();
+
+        Assert.That(exit, Is.EqualTo((int)ToolExitCode.ProblemsFound));
+        Assert.That(error.ToString(), Does.StartWith($"cannot use --next-hop-tls-ca-file {caFile}: it holds no PEM certificate"));
+    }
 
     [Test]
     public async Task A_key_without_a_certificate_is_a_wrong_command_line()
