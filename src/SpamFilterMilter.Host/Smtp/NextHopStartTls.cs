@@ -82,11 +82,10 @@ internal static class NextHopStartTls
         Justification = "may and encrypt take any certificate by definition (Postfix's levels of those names); verify checks it.")]
     private static SslClientAuthenticationOptions Options(NextHopTls tls, Action<string> refused)
     {
-        var options = new SslClientAuthenticationOptions
-        {
-            TargetHost = tls.ServerName ?? string.Empty,
-            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-        };
+        // No download of intermediates or revocation lists: the next hop sends its chain, as OpenSSL (Postfix) expects,
+        // and the relay fetches no URL a certificate names on its way to a delivery.
+        var policy = new X509ChainPolicy { RevocationMode = X509RevocationMode.NoCheck, DisableCertificateDownloads = true };
+        var options = new SslClientAuthenticationOptions { TargetHost = tls.ServerName ?? string.Empty, CertificateChainPolicy = policy };
         if (tls.Level != NextHopTlsLevel.Verify)
         {
             options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
@@ -95,13 +94,11 @@ internal static class NextHopStartTls
 
         if (tls.TrustedAuthorities is { } authorities)
         {
-            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+            policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
             foreach (var authority in authorities)
             {
                 (authority.SubjectName.RawData.AsSpan().SequenceEqual(authority.IssuerName.RawData) ? policy.CustomTrustStore : policy.ExtraStore).Add(authority);
             }
-
-            options.CertificateChainPolicy = policy;
         }
 
         options.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
