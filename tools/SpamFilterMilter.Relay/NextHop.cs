@@ -24,7 +24,8 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
 
     /// <summary>
     /// Hands the message over; null when the next hop took it, else the reply for the client: the next hop's refusal, or
-    /// <see cref="Unavailable"/> when it could not be reached or broke off (logged). <paramref name="cancellationToken"/>
+    /// <see cref="Unavailable"/> when it could not be reached or broke off (7011), or the hop could not be secured as
+    /// <c>--next-hop-tls</c> asks (7018; the message is then not sent in plain text). <paramref name="cancellationToken"/>
     /// (the relay stopping) gives up only until the final dot is sent: after it the next hop's answer is waited for, up
     /// to the timeout, since a 421 then would have the client send a message the next hop may already hold.
     /// </summary>
