@@ -7,8 +7,9 @@ namespace SpamFilterMilter.Host.Smtp;
 /// <summary>
 /// Hands a filtered message to the next hop over SMTP, byte for byte: EHLO, STARTTLS when <see cref="NextHopTls"/> asks
 /// for it (and EHLO again over TLS), MAIL and RCPT with the arguments <see cref="NextHopEnvelope"/> writes, the message
-/// dot-stuffed (its bytes otherwise as they are, so a signature over them still holds), QUIT. One message per
-/// connection; no authentication (a relay's next hop takes mail from it by its address).
+/// dot-stuffed (its bytes otherwise as they are, so a signature over them still holds, but for line ends and stray CRs:
+/// <see cref="DotStuffed"/>), QUIT. One message per connection; no authentication (a relay's next hop takes mail from it
+/// by its address).
 /// </summary>
 public static class NextHopClient
 {
@@ -64,7 +65,11 @@ public static class NextHopClient
     /// <summary>
     /// The message as SMTP carries it: every line ended by CRLF (a bare LF, as a milter's replacement body may have, becomes
     /// CRLF, as Postfix stores lines), a line that starts with a dot doubled, a final CRLF if the message lacks one, and
-    /// the end-of-data line.
+    /// the end-of-data line. A CR that does not end its line (a stray CR, one not followed by LF) goes out as a space, as
+    /// Postfix's cleanup writes a client's (<c>cleanup_replace_stray_cr_lf</c>; Postfix 3.7.11 passes a milter's
+    /// replacement body on as it is, docs/postfix-differential.md): a next hop that ends lines at a bare CR would
+    /// otherwise read <c>body\r.\rMAIL FROM:…</c> as the end of this message and the start of another, never filtered
+    /// (SMTP smuggling). Whoever made the message, no CR goes out but in CRLF.
     /// </summary>
     public static byte[] DotStuffed(ReadOnlySpan<byte> message)
     {
@@ -85,14 +90,26 @@ public static class NextHopClient
             var lf = rest.IndexOf((byte)'\n');
             var line = lf < 0 ? rest : rest[..lf];
             rest = lf < 0 ? [] : rest[(lf + 1)..];
+            if (lf >= 0 && line.EndsWith((byte)'\r'))
+            {
+                line = line[..^1]; // the line's own CR: written back with its LF below
+            }
+
             if (line.StartsWith((byte)'.'))
             {
                 output.Write("."u8);
             }
 
+            // Every CR left is a stray one (a CR before the CRLF, a last line's CR): a space.
+            for (var cr = line.IndexOf((byte)'\r'); cr >= 0; cr = line.IndexOf((byte)'\r'))
+            {
+                output.Write(line[..cr]);
+                output.Write(" "u8);
+                line = line[(cr + 1)..];
+            }
+
             output.Write(line);
-            // The line's own CR stays; a bare LF gets one; a last line without LF (even one ending in CR) gets CRLF.
-            output.Write(lf >= 0 && line.EndsWith((byte)'\r') ? "\n"u8 : "\r\n"u8);
+            output.Write("\r\n"u8); // a bare LF gets its CR; a last line without LF is ended
         }
 
         output.Write(".\r\n"u8);

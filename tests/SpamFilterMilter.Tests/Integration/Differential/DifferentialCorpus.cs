@@ -22,9 +22,11 @@ internal enum MilterKind
 /// One case: a milter, how it is told to behave, and what the SMTP client says. With <paramref name="Macros"/> (a
 /// libmilter case), the values of those macros at each event, as the milter's transcript shows them, are compared too;
 /// with <paramref name="Events"/>, the transcript's lines for those events (what the milter received: "header", "body").
+/// <paramref name="StrayCrs"/> marks a case whose milter's replacement body has a CR without LF, which Postfix passes on
+/// and our next-hop client sends as a space (a kept difference, docs/postfix-differential.md).
 /// </summary>
 internal sealed record DifferentialCase(string Name, MilterKind Milter, string[] MilterArguments, SmtpDialogue Dialogue, string[]? Macros = null,
-    string[]? Events = null)
+    string[]? Events = null, bool StrayCrs = false)
 {
     public override string ToString() => Name;
 }
@@ -167,7 +169,9 @@ internal static class DifferentialCorpus
             "-a", "eom=insheader:1:X-D:1d", "-a", "eom=insheader:3:X-E:3e", "-a", "eom=insheader:3:X-F:3f"], One(Plain));
         yield return Lib("a Received the milter added, then chgheader Received 1", ["-a", "eom=addheader:Received:by milter", "-a", "eom=chgheader:1:Received:changed"], One(Plain));
         yield return Lib("replbody in two calls: dots, bare CRs, a 5,000-byte line", ["-a", "eom=replbody:.one\\r\\n..two\\r\\n.\\r\\nthree\\rfour\\r\\r\\nfive\\r",
-            "-a", "eom=replbody:" + new string('r', 5000) + "\\r\\nend"], One(Plain));
+            "-a", "eom=replbody:" + new string('r', 5000) + "\\r\\nend"], One(Plain), strayCrs: true);
+        yield return Lib("replbody with CR dot CR and a MAIL command after it (SMTP smuggling)", ["-a", "eom=replbody:again\\r.\\rMAIL FROM:<ceo@bank.example>\\r\\nend\\r\\n"],
+            One(Plain), strayCrs: true);
         yield return Lib("every edit at once, with leading space kept", ["-P", "HDR_LEADSPC", "-a", "eom=chgfrom:<new@example.org>:RET=HDRS", "-a", "eom=addrcpt_par:<dave@example.org>:NOTIFY=NEVER",
             "-a", "eom=delrcpt:<bob@example.net>", "-a", "eom=insheader:0:X-Top: top", "-a", "eom=chgheader:1:Subject: edited", "-a", "eom=addheader:X-Tail:\\ttail",
             "-a", "eom=replbody:.dot\\r\\nnew body\\n"], One(Latin1, From + " BODY=8BITMIME ENVID=e1", [To, "<carol@example.net> NOTIFY=SUCCESS"]));
@@ -342,8 +346,8 @@ internal static class DifferentialCorpus
         }
     }
 
-    private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue, string[]? macros = null, string[]? events = null) =>
-        new(name, MilterKind.Libmilter, arguments, dialogue, macros, events);
+    private static DifferentialCase Lib(string name, string[] arguments, SmtpDialogue dialogue, string[]? macros = null, string[]? events = null, bool strayCrs = false) =>
+        new(name, MilterKind.Libmilter, arguments, dialogue, macros, events, strayCrs);
 
     private static SmtpDialogue One(byte[] message, string mail = From, string[]? rcpts = null) =>
         new("client.example", [new SmtpTransaction(mail, rcpts ?? [To], message)]);
