@@ -21,6 +21,7 @@ public sealed class MessageHeaderReader : IDisposable
     private const int ChunkSize = 64 * 1024;
 
     private readonly Stream _stream;
+    private readonly int _maxFieldBytes;
     private byte[] _buffer;
     private int _start; // the unread bytes are _buffer[_start.._end)
     private int _end;
@@ -36,9 +37,20 @@ public sealed class MessageHeaderReader : IDisposable
 
     /// <summary>Reads <paramref name="message"/> from where it stands.</summary>
     public MessageHeaderReader(Stream message)
+        : this(message, MaxFieldBytes)
+    {
+    }
+
+    /// <summary>
+    /// Reads <paramref name="message"/> from where it stands, taking fields up to <paramref name="maxFieldBytes"/> (a caller
+    /// that holds the whole message in memory may give its length: no field is then too long, as Postfix finds none).
+    /// </summary>
+    public MessageHeaderReader(Stream message, int maxFieldBytes)
     {
         ArgumentNullException.ThrowIfNull(message);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxFieldBytes);
         _stream = message;
+        _maxFieldBytes = maxFieldBytes;
         _buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
     }
 
@@ -57,7 +69,7 @@ public sealed class MessageHeaderReader : IDisposable
     /// <summary>Once the header ended: where the body starts (after the empty line, if there is one).</summary>
     public long BodyStart { get; private set; }
 
-    /// <summary>The next header field; null at the end of the header section. Throws <see cref="InvalidDataException"/> for a field over <see cref="MaxFieldBytes"/>.</summary>
+    /// <summary>The next header field; null at the end of the header section. Throws <see cref="InvalidDataException"/> for a field over the limit (<see cref="MaxFieldBytes"/> unless told).</summary>
     public async ValueTask<HeaderField?> ReadFieldAsync(CancellationToken cancellationToken = default)
     {
         HeaderField? field;
@@ -250,9 +262,9 @@ public sealed class MessageHeaderReader : IDisposable
         }
 
         _scanned = unread.Length;
-        if (unread.Length > MaxFieldBytes)
+        if (unread.Length > _maxFieldBytes)
         {
-            throw new InvalidDataException($"A header line of the message is longer than {MaxFieldBytes} bytes.");
+            throw new InvalidDataException($"A header line of the message is longer than {_maxFieldBytes} bytes.");
         }
 
         (contentLength, lineLength) = (unread.Length, unread.Length);
@@ -267,9 +279,9 @@ public sealed class MessageHeaderReader : IDisposable
 
     private void Append(ReadOnlySpan<byte> bytes)
     {
-        if (_valueLength + bytes.Length > MaxFieldBytes)
+        if (_valueLength + bytes.Length > _maxFieldBytes)
         {
-            throw new InvalidDataException($"The header field {LogText.Quote(_name)} of the message is longer than {MaxFieldBytes} bytes.");
+            throw new InvalidDataException($"The header field {LogText.Quote(_name)} of the message is longer than {_maxFieldBytes} bytes.");
         }
 
         if (_valueLength + bytes.Length > _value.Length)

@@ -33,6 +33,13 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>What Postfix answers when it cannot store a message (cleanup failed).</summary>
     private static readonly SmtpReply StoreFailed = new(451, "4.3.0", "Error: queue file write error");
 
+    /// <summary>
+    /// What a message is answered when taking it failed for a reason of this server's (a bug): Postfix's words for a
+    /// cleanup that failed (cleanup_strerror's CLEANUP_STAT_BAD), as a 421 that closes the session, whose filter calls
+    /// after the failed one cannot be trusted; the client keeps the message and tries again.
+    /// </summary>
+    internal static readonly SmtpReply InternalError = new(421, "4.3.0", "Error: internal error");
+
     /// <summary>What a message in a mail loop is answered: Postfix's words (cleanup_strerror's CLEANUP_STAT_HOPS).</summary>
     internal static readonly SmtpReply TooManyHops = new(554, "5.4.0", "Error: too many hops");
 
@@ -199,6 +206,12 @@ internal sealed class FilteredSession : IAsyncDisposable
             // into a bare 554, and the client would bounce the message; a 421 makes it keep the message for later.
             SmtpServerLog.GivenUpAtStop(_logger, _context.SessionId, _queueId ?? "(none yet)");
             answer = SmtpAnswer.ReplyWith(ShuttingDown);
+        }
+        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
+        {
+            // SmtpServer would write a bare "554 " and log nothing; the filter's calls after a failed one would fail too.
+            SmtpServerLog.MessageFailed(_logger, _context.SessionId, _queueId ?? "(none yet)", e);
+            answer = SmtpAnswer.Refuse(InternalError);
         }
         finally
         {
@@ -481,11 +494,14 @@ internal sealed class FilteredSession : IAsyncDisposable
         }
     }
 
-    /// <summary>The message's <c>Received:</c> fields, counted as the one header reader splits them, over the array as it is.</summary>
+    /// <summary>
+    /// The message's <c>Received:</c> fields, counted as the one header reader splits them, over the array as it is; a
+    /// field of any length is read (Postfix takes it, and cuts it when it stores the message).
+    /// </summary>
     private static int ReceivedFields(byte[] message)
     {
         using var stream = new MemoryStream(message, writable: false);
-        using var reader = new MessageHeaderReader(stream);
+        using var reader = new MessageHeaderReader(stream, Math.Max(message.Length, MessageHeaderReader.MaxFieldBytes));
         var count = 0;
         while (reader.ReadField() is { } field)
         {

@@ -47,6 +47,9 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6015, Level = LogLevel.Warning, Message = "session {Session}: message {QueueId} has {Hops} Received fields, with this server's {Limit} or more (hopcount_limit): a mail loop; answered 554 5.4.0 Error: too many hops")]
     public static partial void TooManyHops(ILogger logger, Guid session, string queueId, int hops, int limit);
 
+    [LoggerMessage(EventId = 6025, Level = LogLevel.Error, Message = "session {Session}: taking message {QueueId} failed; answered 421 4.3.0 Error: internal error and closed")]
+    public static partial void MessageFailed(ILogger logger, Guid session, string queueId, Exception exception);
+
     [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "session {Session}: closing the filter session failed")]
     public static partial void CloseFailed(ILogger logger, Guid session, Exception exception);
 }

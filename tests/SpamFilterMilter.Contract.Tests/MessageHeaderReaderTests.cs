@@ -126,6 +126,18 @@ public class MessageHeaderReaderTests
     }
 
     [Test]
+    public void A_reader_given_a_higher_limit_takes_a_field_over_the_default_one_whole()
+    {
+        var value = " " + new string('v', MessageHeaderReader.MaxFieldBytes + 1);
+        var message = Bytes("X-Long:" + value + "\r\nB: 2\r\n\r\nbody");
+        using var reader = new MessageHeaderReader(new MemoryStream(message), message.Length);
+
+        Assert.That(reader.ReadField(), Is.EqualTo(new HeaderField("X-Long", value)));
+        Assert.That(reader.ReadField(), Is.EqualTo(new HeaderField("B", " 2")));
+        Assert.That(reader.ReadField(), Is.Null);
+    }
+
+    [Test]
     public void The_body_is_read_only_after_the_header()
     {
         using var reader = new MessageHeaderReader(new MemoryStream(Bytes("A: 1\r\n\r\nb")));

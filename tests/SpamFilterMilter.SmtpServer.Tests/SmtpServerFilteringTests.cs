@@ -539,4 +539,49 @@ public class SmtpServerFilteringTests
             filter.Verify(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()), Times.Never);
         }
     }
+
+    // Over MessageHeaderReader's 1 MiB: Postfix takes the message and keeps 60,000 bytes of the field, cut within its
+    // line, or at the last whole line that fits when folded (HeaderSyntax.CutLikePostfix; what it delivered checked
+    // with a raw sink behind the private instance).
+    [TestCase(1, 2 * 1024 * 1024, "X-Huge:", 60_000, TestName = "A 2 MiB header line is taken and cut at 60,000 bytes as Postfix cuts it")]
+    [TestCase(2300, 900, "X-Huge: x", 59_541, TestName = "A 2 MiB folded header field is taken and cut after the last whole line that fits as Postfix cuts it")]
+    public async Task A_header_field_over_a_mebibyte_is_taken_and_cut_as_Postfix_cuts_it(int lines, int lineLength, string first, int keptLength)
+    {
+        var store = new MemoryStore();
+        await using var server = await StartAsync(Filter(), store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        var field = lines == 1 ? first + " " + new string('A', lineLength) : first + string.Concat(Enumerable.Repeat("\r\n " + new string('A', lineLength), lines));
+
+        var reply = await client.SendMailAsync("a@example.org", ["b@example.org"], field + "\r\n" + Message);
+
+        Assert.That(reply.Text, Is.EqualTo("250 Ok"));
+        var stored = Encoding.ASCII.GetString(store.Messages.Single().Filtered.Message);
+        var kept = stored[stored.IndexOf("X-Huge:", StringComparison.Ordinal)..stored.IndexOf("\r\nSubject: hello", StringComparison.Ordinal)];
+        Assert.Multiple(() =>
+        {
+            Assert.That(kept.Replace("\r\n", "\n", StringComparison.Ordinal), Has.Length.EqualTo(keptLength));
+            Assert.That(stored, Does.EndWith(Message));
+        });
+    }
+
+    [Test]
+    public async Task A_message_the_filter_fails_on_gets_421_with_Postfixs_text_is_logged_and_the_session_closes()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>())).ThrowsAsync(new InvalidDataException("broken"));
+        var store = new MemoryStore();
+        var logs = new CapturedLogs();
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, store, logs: logs);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var reply = await client.SendMailAsync("a@example.org", ["b@example.org"], Message);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(reply.Text, Is.EqualTo("421 4.3.0 Error: internal error"), "not SmtpServer's bare 554");
+            Assert.That(await client.IsClosedByServerAsync(), Is.True);
+            Assert.That(store.Messages, Is.Empty);
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 6025).Exception, Is.TypeOf<InvalidDataException>());
+        });
+    }
 }

@@ -130,7 +130,8 @@ internal static class PostfixStore
     /// Each header field (after <paramref name="start"/>) as Postfix's cleanup keeps it, cut at its NULs and at 60,000
     /// bytes (<see cref="HeaderSyntax.CutLikePostfix"/>, the rule the plug-in sends a field to a milter by): the name and
     /// colon as they came, the value cut, the field's own line end after it. Only a header with a NUL, or a message
-    /// longer than the limit, is read; the same array when no field is cut.
+    /// longer than the limit, is read; the same array when no field is cut. A field of any length is taken, one over
+    /// <see cref="MessageHeaderReader.MaxFieldBytes"/> too: Postfix accepts it, and cuts it like any other.
     /// </summary>
     public static byte[] WithFieldsAsKept(byte[] whole, int start)
     {
@@ -141,7 +142,7 @@ internal static class PostfixStore
 
         var cuts = new List<(int Start, int End, byte[] Field)>();
         using (var stream = new MemoryStream(whole, start, whole.Length - start, writable: false))
-        using (var reader = new MessageHeaderReader(stream))
+        using (var reader = new MessageHeaderReader(stream, Math.Max(whole.Length - start, MessageHeaderReader.MaxFieldBytes)))
         {
             while (reader.ReadField() is { } field)
             {

@@ -332,6 +332,10 @@ internal static class DifferentialCorpus
         yield return Lib("delivered: a 62,000-byte header field", ["-a", "eom=addheader:X-Seen:yes"], One(BigHeader), events: ["header"]);
         yield return Lib("delivered: a 70,000-byte header field", ["-a", "eom=addheader:X-Seen:yes"], One(HugeHeader));
         yield return Lib("delivered: a 110,000-byte header field", ["-a", "eom=addheader:X-Seen:yes"], One(HugerHeader), events: ["header"]);
+        yield return Lib("delivered: a 2 MiB header field (over the header reader's 1 MiB)", ["-a", "eom=addheader:X-Seen:yes"],
+            One(Message("From: alice@example.com\r\nX-Mebi: " + new string('m', 2 * 1024 * 1024) + "\r\nSubject: s\r\n\r\nbody\r\n")));
+        yield return Lib("delivered: a 2 MiB folded header field", ["-a", "eom=addheader:X-Seen:yes"],
+            One(Message("From: alice@example.com\r\nX-Mebi: x" + string.Concat(Enumerable.Repeat("\r\n " + new string('m', 900), 2300)) + "\r\nSubject: s\r\n\r\nbody\r\n")));
         yield return Lib("delivered: a 113,000-byte folded header field", ["-a", "eom=addheader:X-Seen:yes", "-a", "eom=chgheader:1:Subject:changed"], One(HugeFolded));
         yield return Lib("delivered: CR CR LF line ends in the header and the body", ["-a", "eom=addheader:X-Seen:yes"], One(CrCrLf), events: ["header", "body"]);
         yield return Lib("delivered: CR CR LF as the empty line that ends the header", ["-a", "eom=addheader:X-Seen:yes"], One(CrCrLfSeparator), events: ["header", "body"]);
