@@ -40,6 +40,9 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     internal static readonly SmtpReply InternalError = new(421, "4.3.0", "Error: internal error");
 
+    /// <summary><see cref="InternalError"/> as it goes on the wire.</summary>
+    internal static readonly ReadOnlyMemory<byte> InternalErrorLine = Encoding.ASCII.GetBytes(InternalError + "\r\n");
+
     /// <summary>What a message in a mail loop is answered: Postfix's words (cleanup_strerror's CLEANUP_STAT_HOPS).</summary>
     internal static readonly SmtpReply TooManyHops = new(554, "5.4.0", "Error: too many hops");
 
@@ -146,6 +149,10 @@ internal sealed class FilteredSession : IAsyncDisposable
 
     /// <summary>The client's last HELO or EHLO name.</summary>
     public string? HeloName { get; private set; }
+
+    /// <summary>The session of <paramref name="context"/>; null when it is not one of this integration's.</summary>
+    public static FilteredSession? Find(ISessionContext context) =>
+        context.Properties.TryGetValue(PropertyKey, out var session) ? session as FilteredSession : null;
 
     /// <summary>The session of <paramref name="context"/>.</summary>
     public static FilteredSession Of(ISessionContext context) =>
@@ -263,6 +270,19 @@ internal sealed class FilteredSession : IAsyncDisposable
         SmtpServerLog.Replaced(_logger, _context.SessionId, LogText.Quote(Encoding.ASCII.GetString(written.Span).TrimEnd()), LogText.Quote(text.ToString()));
         IsClosing |= answer.ClosesSession;
         return Encoding.UTF8.GetBytes(text + "\r\n");
+    }
+
+    /// <summary>
+    /// SmtpServer ended the session on <paramref name="exception"/> (its <c>SessionFaulted</c>: a MAIL its parser cannot
+    /// take, a repeated or 4 KB parameter), which it neither answers nor logs: logged here, and the pipe writes 421 (but
+    /// after a failed TLS handshake, logged as such already).
+    /// </summary>
+    public void Faulted(Exception exception)
+    {
+        if (_pipe.Faulted())
+        {
+            SmtpServerLog.SessionFaulted(_logger, _context.SessionId, $"{Client.Address}:{Client.Port}", exception.GetType().Name, LogText.Quote(exception.Message));
+        }
     }
 
     /// <summary>The server stopped between two commands and SmtpServer ended the session without a reply: the pipe writes 421.</summary>

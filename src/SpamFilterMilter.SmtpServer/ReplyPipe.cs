@@ -28,6 +28,8 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     private int _ended;
     private volatile bool _saidGoodbye; // a 221 or 421 was written: the client knows the session is over
     private volatile bool _clientLeft; // the client ended its side of the connection
+    private volatile bool _faulted; // SmtpServer ended the session on an exception of its own
+    private volatile bool _tlsFailed; // the TLS handshake failed: nothing more can be said on the connection
 
     /// <param name="connection">The connection's own pipe.</param>
     /// <param name="session">The session whose replies are written here.</param>
@@ -73,6 +75,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         }
         catch (Exception e) when (e is AuthenticationException or IOException)
         {
+            _tlsFailed = true;
             _session.TlsFailed(e);
             throw;
         }
@@ -93,6 +96,17 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         _connection.Dispose();
     }
 
+    /// <summary>
+    /// SmtpServer ended the session on an exception (its parser's, on a MAIL it cannot take): the session's last words are
+    /// then <see cref="FilteredSession.InternalError"/>, where SmtpServer would close the connection in silence. False
+    /// when the fault is a TLS handshake that failed (logged already): nothing can be said on that connection.
+    /// </summary>
+    public bool Faulted()
+    {
+        _faulted = !_tlsFailed;
+        return _faulted;
+    }
+
     private void End()
     {
         if (Interlocked.Exchange(ref _ended, 1) == 0)
@@ -104,22 +118,29 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     /// <summary>
     /// Writes 421 when the session ends because the server stopped and the client was told nothing: SmtpServer looks at
     /// its token before reading each command and ends the session in silence when it finds it cancelled there, where a
-    /// client, which cannot tell a silent close from a broken connection, might count its message as failed.
+    /// client, which cannot tell a silent close from a broken connection, might count its message as failed. The same
+    /// for a session SmtpServer ended on an exception (<see cref="Faulted"/>), with its own 421.
     /// </summary>
     private async ValueTask SayGoodbyeIfStoppedAsync()
     {
         // IsClosing: a 421 of the filter's went out (a reply of several lines starts "421-").
-        if (!_serverStopping.IsCancellationRequested || _saidGoodbye || _session.IsClosing || _clientLeft || _writeAbandoned || Volatile.Read(ref _ended) == 1)
+        var stopped = _serverStopping.IsCancellationRequested;
+        if (!(stopped || _faulted) || _saidGoodbye || _session.IsClosing || _clientLeft || _writeAbandoned || Volatile.Read(ref _ended) == 1)
         {
             return;
         }
 
         _saidGoodbye = true;
-        _session.StoppedBetweenCommands();
+        if (stopped)
+        {
+            _session.StoppedBetweenCommands();
+        }
+
         try
         {
-            ClientOutput.Write(FilteredSession.ShuttingDownLine.Span);
-            await FlushToClientAsync(_serverStopping).ConfigureAwait(false);
+            using var bound = new CancellationTokenSource(FinalReplyTimeout);
+            ClientOutput.Write((stopped ? FilteredSession.ShuttingDownLine : FilteredSession.InternalErrorLine).Span);
+            await FlushToClientAsync(stopped ? _serverStopping : bound.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException or NotSupportedException)
         {

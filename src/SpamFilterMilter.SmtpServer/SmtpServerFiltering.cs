@@ -73,7 +73,21 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         services ??= new ServiceProvider();
         AddTo(services);
-        return new SmtpServerHost(options, services);
+        var server = new SmtpServerHost(options, services);
+        AnswerFaultedSessions(server);
+        return server;
+    }
+
+    /// <summary>
+    /// Has each session of <paramref name="server"/> that SmtpServer ends on an exception (its <c>SessionFaulted</c>: a MAIL
+    /// with a repeated parameter, or parameters over about 4 KB, make its parser throw) logged (event 6026) and answered
+    /// <c>421 4.3.0 Error: internal error</c> before the connection closes, where SmtpServer would close it in silence.
+    /// <see cref="CreateServer"/> does it; call it for a server made with <see cref="AddTo"/>.
+    /// </summary>
+    public static void AnswerFaultedSessions(SmtpServerHost server)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        server.SessionFaulted += (_, e) => FilteredSession.Find(e.Context)?.Faulted(e.Exception);
     }
 
     /// <summary>

@@ -50,6 +50,9 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6025, Level = LogLevel.Error, Message = "session {Session}: taking message {QueueId} failed; answered 421 4.3.0 Error: internal error and closed")]
     public static partial void MessageFailed(ILogger logger, Guid session, string queueId, Exception exception);
 
+    [LoggerMessage(EventId = 6026, Level = LogLevel.Warning, Message = "session {Session}: SmtpServer ended the session of client {Client} on {ExceptionType}: {Reason}; answered 421 4.3.0 Error: internal error")]
+    public static partial void SessionFaulted(ILogger logger, Guid session, string client, string exceptionType, string reason);
+
     [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "session {Session}: closing the filter session failed")]
     public static partial void CloseFailed(ILogger logger, Guid session, Exception exception);
 }

@@ -584,4 +584,29 @@ public class SmtpServerFilteringTests
             Assert.That(logs.Entries.Single(e => e.EventId.Id == 6025).Exception, Is.TypeOf<InvalidDataException>());
         });
     }
+
+    // SmtpServer 11.1.0's parser throws on these (SmtpParser.TryMakeMailParameters: Dictionary.Add, and parameters over
+    // about 4 KB) and ends the session through SessionFaulted; Postfix answers 501 or 555 5.5.4 and goes on.
+    [TestCase("MAIL FROM:<a@example.org> RET=FULL RET=HDRS", TestName = "A MAIL with a repeated parameter gets 421 and a log line, not a silent close")]
+    [TestCase("MAIL FROM:<a@example.org> X=1 x=2", TestName = "A MAIL with a parameter repeated in another case gets 421 and a log line, not a silent close")]
+    [TestCase("MAIL FROM:<a@example.org> X=LONG", TestName = "A MAIL with 5,000 bytes of parameters gets 421 and a log line, not a silent close")]
+    public async Task A_session_SmtpServer_ends_on_an_exception_is_answered_421_and_logged_with_the_client_and_the_exception(string mail)
+    {
+        var logs = new CapturedLogs();
+        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore(), logs: logs);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var reply = await client.SendAsync(mail.Replace("LONG", new string('v', 5000), StringComparison.Ordinal));
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(reply.Text, Is.EqualTo("421 4.3.0 Error: internal error"));
+            Assert.That(await client.IsClosedByServerAsync(), Is.True);
+            var logged = logs.Entries.Single(e => e.EventId.Id == 6026);
+            Assert.That(logged.Level, Is.EqualTo(Microsoft.Extensions.Logging.LogLevel.Warning));
+            Assert.That(logged.Message, Does.Match(@"SmtpServer ended the session of client 127\.0\.0\.1:\d+ on \w+Exception: "".*""; answered 421 4\.3\.0"));
+            Assert.That(logged.Message, Has.Length.LessThan(1000), "the exception's message is quoted and bounded");
+        });
+    }
 }
