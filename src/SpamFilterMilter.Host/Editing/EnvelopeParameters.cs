@@ -35,7 +35,7 @@ internal static class EnvelopeParameters
             var (keyword, value) = EsmtpParameters.KeywordAndValue(parameter);
             if (keyword.Equals("RET", StringComparison.OrdinalIgnoreCase) && value is not null)
             {
-                if (value.Equals("FULL", StringComparison.OrdinalIgnoreCase) || value.Equals("HDRS", StringComparison.OrdinalIgnoreCase))
+                if (IsRet(value))
                 {
                     ret = "RET=" + value.ToUpperInvariant();
                 }
@@ -46,7 +46,7 @@ internal static class EnvelopeParameters
             }
             else if (keyword.Equals("ENVID", StringComparison.OrdinalIgnoreCase) && value is not null)
             {
-                if (Xtext.Decodes(value, printableOnly: true))
+                if (IsEnvid(value))
                 {
                     envid = "ENVID=" + value;
                 }
@@ -114,8 +114,7 @@ internal static class EnvelopeParameters
             }
             else if (keyword.Equals("ORCPT", StringComparison.OrdinalIgnoreCase) && value is not null)
             {
-                var semicolon = value.IndexOf(';', StringComparison.Ordinal);
-                if (orcpt is null && semicolon > 0 && Xtext.Decodes(value.AsSpan(semicolon + 1), printableOnly: false))
+                if (orcpt is null && IsOrcpt(value))
                 {
                     orcpt = "ORCPT=" + value;
                 }
@@ -142,8 +141,22 @@ internal static class EnvelopeParameters
     private static string Ignored(string parameter, string edit, string why) =>
         $"the ESMTP parameter {LogText.Quote(parameter)} of {edit} is ignored: {why}";
 
+    /// <summary>RFC 3461 RET: FULL or HDRS (case-insensitive, as Postfix reads it).</summary>
+    internal static bool IsRet(string value) =>
+        value.Equals("FULL", StringComparison.OrdinalIgnoreCase) || value.Equals("HDRS", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>RFC 3461 ENVID: xtext that decodes to printable text.</summary>
+    internal static bool IsEnvid(string value) => Xtext.Decodes(value, printableOnly: true);
+
+    /// <summary>RFC 3461 ORCPT: a type, a semicolon, then xtext (empty too).</summary>
+    internal static bool IsOrcpt(string value)
+    {
+        var semicolon = value.IndexOf(';', StringComparison.Ordinal);
+        return semicolon > 0 && Xtext.Decodes(value.AsSpan(semicolon + 1), printableOnly: false);
+    }
+
     /// <summary>RFC 3461 NOTIFY: NEVER alone, or any of SUCCESS, FAILURE and DELAY, comma separated (case-insensitive, as Postfix reads it).</summary>
-    private static bool IsNotify(string value)
+    internal static bool IsNotify(string value)
     {
         var words = value.Split(',');
         if (words.Length == 1 && words[0].Equals("NEVER", StringComparison.OrdinalIgnoreCase))

@@ -97,7 +97,10 @@ public sealed class SmtpFilterSession : IAsyncDisposable
         return SmtpAnswer.Proceed;
     }
 
-    /// <summary>MAIL FROM: the reverse-path (with or without angle brackets) and its ESMTP parameters.</summary>
+    /// <summary>
+    /// MAIL FROM: the reverse-path (with or without angle brackets) and its ESMTP parameters, refused with Postfix's reply
+    /// when one is not what Postfix takes (<see cref="ClientParameters"/>).
+    /// </summary>
     public async ValueTask<SmtpAnswer> MailAsync(string reversePath, IReadOnlyList<string> parameters, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -109,6 +112,11 @@ public sealed class SmtpFilterSession : IAsyncDisposable
         if (_inTransaction)
         {
             return SmtpAnswer.Refuse(NestedMail);
+        }
+
+        if (ClientParameters.MailRefusal(parameters) is { } badParameter)
+        {
+            return SmtpAnswer.Refuse(badParameter); // the filter never hears of it, as at Postfix
         }
 
         _recipients.Clear();
@@ -124,13 +132,18 @@ public sealed class SmtpFilterSession : IAsyncDisposable
         return SmtpAnswer.Proceed;
     }
 
-    /// <summary>RCPT TO: a refusal refuses this recipient only.</summary>
+    /// <summary>RCPT TO: a refusal refuses this recipient only; its ESMTP parameters are checked as MAIL's are.</summary>
     public async ValueTask<SmtpAnswer> RcptAsync(string forwardPath, IReadOnlyList<string> parameters, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         if (!_inTransaction)
         {
             return SmtpAnswer.Refuse(NeedMail);
+        }
+
+        if (ClientParameters.RcptRefusal(parameters) is { } badParameter)
+        {
+            return SmtpAnswer.Refuse(badParameter);
         }
 
         var decision = await _filter.RcptAsync(forwardPath, parameters, cancellationToken).ConfigureAwait(false);

@@ -307,6 +307,14 @@ internal static class DifferentialCorpus
         yield return Lib("continue: blanks between a field name and its colon", [], One(spacedColon));
         yield return Lib("blanks between a field name and its colon, then chgheader and addheader", ["-a", "eom=chgheader:1:X-Tab:changed", "-a", "eom=addheader:X-Seen:yes"], One(spacedColon));
 
+        // ESMTP parameters smtpd refuses before the milter hears of the command (fewer than 10 errors a session: smtpd_soft_error_limit)
+        yield return Lib("MAIL parameters Postfix refuses, then one it takes", ["-a", "eom=addheader:X-Seen:yes"], new SmtpDialogue("client.example",
+            [.. new[] { "BODY=EVIL", "BODY", "RET=BOGUS", "RET=FULL RET=HDRS", "ENVID=x+ZZ", "SIZE=abc", "SIZE=-1", "X=1 x=2" }.Select(p => new SmtpTransaction(From + " " + p, [To], Plain)),
+                new SmtpTransaction(From + " BODY=8BITMIME RET=HDRS ENVID=x+2By", [To], Plain)]));
+        yield return Lib("RCPT parameters Postfix refuses, then one it takes", ["-a", "eom=addheader:X-Seen:yes"], One(Plain, From,
+            [.. new[] { "NOTIFY=BOGUS", "NOTIFY=NEVER,SUCCESS", "NOTIFY", "ORCPT=bogus", "ORCPT=rfc822;a+ZZ", "X=1", "NOTIFY=NEVER NOTIFY=SUCCESS" }.Select(p => To + " " + p),
+                "<carol@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;carol@example.net"]));
+
         // Plug-in side, found by the differential hunt
         yield return Lib("a last line without CRLF reaches the milter ended by CRLF", ["-a", "body/without CRLF\\r\\n=reply:550:5.7.1:saw the CRLF"],
             One(NoFinalCrlf, From + " BODY=8BITMIME"));

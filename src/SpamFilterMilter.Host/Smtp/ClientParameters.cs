@@ -1,0 +1,106 @@
+using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Editing;
+
+namespace SpamFilterMilter.Host.Smtp;
+
+/// <summary>
+/// The ESMTP parameters a client may give MAIL and RCPT, checked as Postfix 3.7's smtpd checks them (smtpd.c
+/// <c>mail_cmd</c>, <c>rcpt_cmd</c>), after the command's order and before the filter hears of it, with Postfix's replies
+/// (each proved by the Postfix differential). A keyword is read in any case. MAIL takes <c>BODY=7BIT|8BITMIME</c>,
+/// <c>SIZE=</c>digits, <c>SMTPUTF8</c> (no value), <c>AUTH=</c>, and one each of <c>RET=FULL|HDRS</c> and
+/// <c>ENVID=</c>xtext of printable text; RCPT one each of <c>NOTIFY=</c> (NEVER, or SUCCESS, FAILURE, DELAY) and
+/// <c>ORCPT=</c>type;xtext. Anything else, a known keyword without its value too, is an unsupported option. The value
+/// rules are the ones a milter's envelope edits are held to (<see cref="EnvelopeParameters"/>), so only what a next
+/// hop can take is ever passed on (<see cref="NextHopEnvelope"/>).
+/// </summary>
+internal static class ClientParameters
+{
+    private static readonly SmtpReply BadSize = new(501, "5.5.4", "Bad message size syntax");
+    private static readonly SmtpReply BadRet = new(501, "5.5.4", "Bad RET parameter syntax");
+    private static readonly SmtpReply BadEnvid = new(501, "5.5.4", "Bad ENVID parameter syntax");
+    private static readonly SmtpReply BadNotify = new(501, "5.5.4", "Error: Bad NOTIFY parameter syntax");
+    private static readonly SmtpReply BadOrcpt = new(501, "5.5.4", "Error: Bad ORCPT parameter syntax");
+
+    /// <summary>Postfix's refusal of MAIL's <paramref name="parameters"/> (the first one it finds wrong, in order); null when it takes them.</summary>
+    public static SmtpReply? MailRefusal(IReadOnlyList<string> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        bool ret = false, envid = false;
+        foreach (var parameter in parameters)
+        {
+            var (keyword, value) = EsmtpParameters.KeywordAndValue(parameter);
+            switch (keyword.ToUpperInvariant())
+            {
+                case "BODY" when value is not null && (Is(value, "7BIT") || Is(value, "8BITMIME")):
+                case "SMTPUTF8" when value is null:
+                case "AUTH" when value is not null:
+                    break;
+                case "SIZE" when value is not null:
+                    if (value.Length == 0 || !value.All(char.IsAsciiDigit))
+                    {
+                        return BadSize;
+                    }
+
+                    break;
+                case "RET" when value is not null:
+                    if (ret || !EnvelopeParameters.IsRet(value))
+                    {
+                        return BadRet;
+                    }
+
+                    ret = true;
+                    break;
+                case "ENVID" when value is not null:
+                    if (envid || !EnvelopeParameters.IsEnvid(value))
+                    {
+                        return BadEnvid;
+                    }
+
+                    envid = true;
+                    break;
+                default:
+                    return Unsupported(parameter);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Postfix's refusal of RCPT's <paramref name="parameters"/> (the first one it finds wrong, in order); null when it takes them.</summary>
+    public static SmtpReply? RcptRefusal(IReadOnlyList<string> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        bool notify = false, orcpt = false;
+        foreach (var parameter in parameters)
+        {
+            var (keyword, value) = EsmtpParameters.KeywordAndValue(parameter);
+            switch (keyword.ToUpperInvariant())
+            {
+                case "NOTIFY" when value is not null:
+                    if (notify || !EnvelopeParameters.IsNotify(value))
+                    {
+                        return BadNotify;
+                    }
+
+                    notify = true;
+                    break;
+                case "ORCPT" when value is not null:
+                    if (orcpt || !EnvelopeParameters.IsOrcpt(value))
+                    {
+                        return BadOrcpt;
+                    }
+
+                    orcpt = true;
+                    break;
+                default:
+                    return Unsupported(parameter);
+            }
+        }
+
+        return null;
+    }
+
+    private static bool Is(string value, string word) => value.Equals(word, StringComparison.OrdinalIgnoreCase);
+
+    private static SmtpReply Unsupported(string parameter) => new(555, "5.5.4", "Unsupported option: " + parameter);
+}

@@ -1,0 +1,74 @@
+using SpamFilterMilter.Host.Smtp;
+
+namespace SpamFilterMilter.Host.Tests.Smtp;
+
+/// <summary>
+/// A client's MAIL and RCPT parameters are taken or refused as Postfix 3.7's smtpd takes or refuses them, with its words:
+/// each reply below is what the private Postfix instance answered (the Postfix differential replays a selection).
+/// </summary>
+public class ClientParametersTests
+{
+    [TestCase("BODY=8BITMIME", null)]
+    [TestCase("body=7bit", null)]
+    [TestCase("BODY=EVIL", "555 5.5.4 Unsupported option: BODY=EVIL")]
+    [TestCase("BODY=BINARYMIME", "555 5.5.4 Unsupported option: BODY=BINARYMIME")]
+    [TestCase("BODY", "555 5.5.4 Unsupported option: BODY")]
+    [TestCase("BODY=7BIT BODY=8BITMIME", null)]
+    [TestCase("RET=hdrs", null)]
+    [TestCase("RET=BOGUS", "501 5.5.4 Bad RET parameter syntax")]
+    [TestCase("RET=", "501 5.5.4 Bad RET parameter syntax")]
+    [TestCase("RET", "555 5.5.4 Unsupported option: RET")]
+    [TestCase("RET=FULL RET=HDRS", "501 5.5.4 Bad RET parameter syntax")]
+    [TestCase("ENVID=x+2b", null)]
+    [TestCase("ENVID=a=b", null)]
+    [TestCase("ENVID=x+ZZ", "501 5.5.4 Bad ENVID parameter syntax")]
+    [TestCase("ENVID=x+0A", "501 5.5.4 Bad ENVID parameter syntax")]
+    [TestCase("ENVID=a ENVID=b", "501 5.5.4 Bad ENVID parameter syntax")]
+    [TestCase("ENVID", "555 5.5.4 Unsupported option: ENVID")]
+    [TestCase("SIZE=00012", null)]
+    [TestCase("SIZE=1 SIZE=2", null)]
+    [TestCase("SIZE=abc", "501 5.5.4 Bad message size syntax")]
+    [TestCase("SIZE=-1", "501 5.5.4 Bad message size syntax")]
+    [TestCase("SIZE=", "501 5.5.4 Bad message size syntax")]
+    [TestCase("SIZE", "555 5.5.4 Unsupported option: SIZE")]
+    [TestCase("SMTPUTF8", null)]
+    [TestCase("SMTPUTF8=yes", "555 5.5.4 Unsupported option: SMTPUTF8=yes")]
+    [TestCase("AUTH=<>", null)]
+    [TestCase("X=1", "555 5.5.4 Unsupported option: X=1")]
+    [TestCase("X=1 x=2", "555 5.5.4 Unsupported option: X=1")]
+    [TestCase("BODY=8BITMIME RET=BOGUS X=1", "501 5.5.4 Bad RET parameter syntax")]
+    public void A_MAIL_parameter_is_taken_or_refused_as_Postfix_takes_or_refuses_it(string parameters, string? reply)
+    {
+        Assert.That(ClientParameters.MailRefusal(parameters.Split(' '))?.ToString(), Is.EqualTo(reply));
+    }
+
+    [TestCase("NOTIFY=NEVER", null)]
+    [TestCase("NOTIFY=success", null)]
+    [TestCase("NOTIFY=SUCCESS,FAILURE", null)]
+    [TestCase("NOTIFY=SUCCESS,SUCCESS", null)]
+    [TestCase("NOTIFY=BOGUS", "501 5.5.4 Error: Bad NOTIFY parameter syntax")]
+    [TestCase("NOTIFY=NEVER,SUCCESS", "501 5.5.4 Error: Bad NOTIFY parameter syntax")]
+    [TestCase("NOTIFY=", "501 5.5.4 Error: Bad NOTIFY parameter syntax")]
+    [TestCase("NOTIFY=NEVER NOTIFY=SUCCESS", "501 5.5.4 Error: Bad NOTIFY parameter syntax")]
+    [TestCase("NOTIFY", "555 5.5.4 Unsupported option: NOTIFY")]
+    [TestCase("ORCPT=rfc822;a@x", null)]
+    [TestCase("ORCPT=RFC822;a+40b", null)]
+    [TestCase("ORCPT=x;y", null)]
+    [TestCase("ORCPT=rfc822;", null)]
+    [TestCase("ORCPT=bogus", "501 5.5.4 Error: Bad ORCPT parameter syntax")]
+    [TestCase("ORCPT=rfc822;a+ZZ", "501 5.5.4 Error: Bad ORCPT parameter syntax")]
+    [TestCase("ORCPT=;a", "501 5.5.4 Error: Bad ORCPT parameter syntax")]
+    [TestCase("ORCPT=rfc822;a ORCPT=rfc822;b", "501 5.5.4 Error: Bad ORCPT parameter syntax")]
+    [TestCase("ORCPT", "555 5.5.4 Unsupported option: ORCPT")]
+    [TestCase("X=1", "555 5.5.4 Unsupported option: X=1")]
+    public void A_RCPT_parameter_is_taken_or_refused_as_Postfix_takes_or_refuses_it(string parameters, string? reply)
+    {
+        Assert.That(ClientParameters.RcptRefusal(parameters.Split(' '))?.ToString(), Is.EqualTo(reply));
+    }
+
+    [Test]
+    public void No_parameters_are_taken()
+    {
+        Assert.That((ClientParameters.MailRefusal([]), ClientParameters.RcptRefusal([])), Is.EqualTo(((Contract.SmtpReply?)null, (Contract.SmtpReply?)null)));
+    }
+}
