@@ -102,11 +102,38 @@ public sealed class SmtpLineClient : IAsyncDisposable
     /// <summary>Sends a message after a 354 (dot-stuffed, then the final dot) and returns the reply to the final dot.</summary>
     public Task<ClientReply> SendMessageAsync(string message) => SendMessageAsync(Encoding.UTF8.GetBytes(message));
 
-    /// <summary>Sends a message's bytes after a 354 (dot-stuffed, then the final dot) and returns the reply to the final dot.</summary>
+    /// <summary>
+    /// Sends a message's bytes after a 354 (dot-stuffed, then the final dot) and returns the reply to the final dot. Its
+    /// CRs go as they are (a client's stray CRs are what the servers under test must handle): not through
+    /// <see cref="NextHopClient.DotStuffed"/>, which sends a stray CR as a space.
+    /// </summary>
     public async Task<ClientReply> SendMessageAsync(byte[] message, CancellationToken cancellationToken = default)
     {
-        await _stream.WriteAsync(NextHopClient.DotStuffed(message), cancellationToken);
+        await _stream.WriteAsync(DotStuffedAsIs(message), cancellationToken);
         return await ReadReplyAsync(cancellationToken) ?? throw new IOException("the server closed the connection after the message");
+    }
+
+    /// <summary>Lines split at LF, each a bare LF's line given its CR, a line starting with a dot doubled, a last line ended, then the final dot.</summary>
+    private static byte[] DotStuffedAsIs(byte[] message)
+    {
+        var output = new MemoryStream(message.Length + 16);
+        var rest = message.AsSpan();
+        while (!rest.IsEmpty)
+        {
+            var lf = rest.IndexOf((byte)'\n');
+            var line = lf < 0 ? rest : rest[..lf];
+            rest = lf < 0 ? [] : rest[(lf + 1)..];
+            if (line.StartsWith((byte)'.'))
+            {
+                output.WriteByte((byte)'.');
+            }
+
+            output.Write(line);
+            output.Write(lf >= 0 && line.EndsWith((byte)'\r') ? "\n"u8 : "\r\n"u8);
+        }
+
+        output.Write(".\r\n"u8);
+        return output.ToArray();
     }
 
     /// <summary>Sends <paramref name="bytes"/> as they are and reads nothing: a client that pipelines and does not read.</summary>
