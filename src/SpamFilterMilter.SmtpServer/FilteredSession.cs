@@ -69,6 +69,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private readonly MessagesInFlight _messages;
     private readonly bool _addTraceField;
     private readonly ILogger _logger;
+    private readonly SmtpReply _timeout; // Postfix's 421 4.4.2 <server> Error: timeout exceeded
     private readonly CancellationTokenSource _lifetime = new();
     private readonly CancellationToken _serverStopping;
 
@@ -80,6 +81,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private AuthenticationMethod? _authMechanism;
     private string? _queueId;
     private int _inMessage; // 1 while this session's message is counted in _messages
+    private string _lastCommand = "CONNECT"; // what a timeout came after, as Postfix logs it
 
     /// <summary>
     /// Starts the session; when <paramref name="refusal"/> says so (the server drains, its client has too many sessions)
@@ -97,6 +99,8 @@ internal sealed class FilteredSession : IAsyncDisposable
         _logger = logger;
         Client = ClientOf(context);
         _serverStopping = serverStopping;
+        ReadTimeout = options.ReadTimeout;
+        _timeout = new SmtpReply(421, "4.4.2", $"{context.ServerOptions.ServerName} Error: timeout exceeded");
         _pipe = new ReplyPipe(connection, this, serverStopping);
         _pipe.Ended += () => Ended?.Invoke(this);
         context.Properties[PropertyKey] = this;
@@ -140,6 +144,9 @@ internal sealed class FilteredSession : IAsyncDisposable
 
     /// <summary>The client as the filter is told of it (its names once looked up: before the greeting is written).</summary>
     public ClientInfo Client { get; private set; }
+
+    /// <summary>How long one read from the client may wait (<see cref="SmtpServerFilteringOptions.ReadTimeout"/>).</summary>
+    public TimeSpan ReadTimeout { get; }
 
     /// <summary>True once a reply that closes the session (421) was written.</summary>
     public bool IsClosing { get; private set; }
@@ -202,10 +209,17 @@ internal sealed class FilteredSession : IAsyncDisposable
     public async Task<SmtpResponse> MessageAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken)
     {
         _queueId = null; // an earlier message's id is not this one's
+        _lastCommand = "END-OF-MESSAGE";
         SmtpAnswer answer;
         try
         {
             answer = await FilterAndStoreAsync(content, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !_serverStopping.IsCancellationRequested)
+        {
+            // The session's own time ran out (SmtpServer's SessionTimeout), not the server's: the client is told so.
+            SmtpServerLog.TimedOut(_logger, _context.SessionId, "the session's time limit", "DATA", LogText.Quote(_timeout.ToString()));
+            answer = SmtpAnswer.Refuse(_timeout);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -244,6 +258,16 @@ internal sealed class FilteredSession : IAsyncDisposable
 
         var pending = _nextReply;
         _nextReply = null;
+        if (SmtpServersTimeout(written.Span, pending is { IsCompletedSuccessfully: true }, cancellationToken) is { } limit)
+        {
+            // SmtpServer's CommandWaitTimeout (its "221 Timeout while waiting for input.": a 221, as if the client had said QUIT),
+            // or the session's SessionTimeout (its token cancelled while the server's is not): a timeout, answered as Postfix
+            // answers one. Never "shutting down".
+            SmtpServerLog.TimedOut(_logger, _context.SessionId, limit, _lastCommand, LogText.Quote(Encoding.ASCII.GetString(written.Span).TrimEnd()));
+            IsClosing = true;
+            return Encoding.ASCII.GetBytes(_timeout + "\r\n");
+        }
+
         // SmtpServer writes with the session's token, cancelled when the server stops, but its 221 for a session it gave up
         // (a stop while a STARTTLS handshake waits) with none: the server's own token says so then.
         if ((cancellationToken.IsCancellationRequested || _serverStopping.IsCancellationRequested) && pending is not { IsCompletedSuccessfully: true })
@@ -285,6 +309,28 @@ internal sealed class FilteredSession : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Which of SmtpServer's own limits ended the session, if one did and the reply it writes now says so: its
+    /// <c>CommandWaitTimeout</c> (its reply's text tells) or the endpoint's <c>SessionTimeout</c> (the session's token
+    /// cancelled, the server's not; SmtpServer then writes its 221, or its 554 for a message it could not read to the end).
+    /// </summary>
+    private string? SmtpServersTimeout(ReadOnlySpan<byte> written, bool replyKnown, CancellationToken sessionToken) =>
+        written.Length > 4 && written[4..].StartsWith("Timeout while waiting for input"u8) ? "SmtpServer's CommandWaitTimeout" // its code is 221!
+        : sessionToken.IsCancellationRequested && !_serverStopping.IsCancellationRequested && !replyKnown ? "the session's time limit (SessionTimeout)"
+        : null;
+
+    /// <summary>
+    /// A read from the client waited <see cref="ReadTimeout"/> for nothing: the reply the pipe writes before it ends the
+    /// session, as Postfix's <c>421 4.4.2 &lt;server&gt; Error: timeout exceeded</c>.
+    /// </summary>
+    public ReadOnlyMemory<byte> ReadTimedOut()
+    {
+        SmtpServerLog.TimedOut(_logger, _context.SessionId, $"no input for {ReadTimeout.TotalSeconds} s", _lastCommand, LogText.Quote(_timeout.ToString()));
+        IsClosing = true;
+        EndMessage();
+        return Encoding.ASCII.GetBytes(_timeout + "\r\n");
+    }
+
     /// <summary>The server stopped between two commands and SmtpServer ended the session without a reply: the pipe writes 421.</summary>
     public void StoppedBetweenCommands()
     {
@@ -324,6 +370,7 @@ internal sealed class FilteredSession : IAsyncDisposable
 
     private void OnCommandExecuting(object? sender, SmtpCommandEventArgs e)
     {
+        _lastCommand = e.Command.Name;
         switch (e.Command)
         {
             case EhloCommand ehlo:

@@ -30,6 +30,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     private volatile bool _clientLeft; // the client ended its side of the connection
     private volatile bool _faulted; // SmtpServer ended the session on an exception of its own
     private volatile bool _tlsFailed; // the TLS handshake failed: nothing more can be said on the connection
+    private volatile bool _timedOut; // a read waited too long: the 421 4.4.2 went out, nothing more does
 
     /// <param name="connection">The connection's own pipe.</param>
     /// <param name="session">The session whose replies are written here.</param>
@@ -69,9 +70,24 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         }
 
         var chain = (_session.CertificateFactory as PemServerCertificate)?.ContextFor(certificate);
+        // The handshake's reads have the same bound as any other (Postfix's smtpd_starttls_timeout is smtpd_timeout's 300 s).
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (_session.ReadTimeout != Timeout.InfiniteTimeSpan)
+        {
+            limit.CancelAfter(_session.ReadTimeout);
+        }
+
         try
         {
-            _tls = await TlsConnection.AcceptAsync(_connection, certificate, chain, protocols, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                _tls = await TlsConnection.AcceptAsync(_connection, certificate, chain, protocols, limit.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e) when (limit.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                // An IOException ends the session, as a failed handshake does: there is no plain-text session to go back to.
+                throw new IOException($"the TLS handshake took more than {_session.ReadTimeout.TotalSeconds} s", e);
+            }
         }
         catch (Exception e) when (e is AuthenticationException or IOException)
         {
@@ -146,6 +162,27 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         {
             // The client is gone or reads nothing: the connection closes all the same. (NotSupportedException: SslStream's
             // answer to a write while another is pending, should one ever get here.)
+        }
+    }
+
+    /// <summary>
+    /// A read waited its whole <see cref="FilteredSession.ReadTimeout"/>: the client is told (421 4.4.2), within
+    /// <see cref="FinalReplyTimeout"/>, and the input ends, so SmtpServer ends the session as when a client leaves. What
+    /// SmtpServer writes after it (its 554 for a message it could not read to the end) is not sent.
+    /// </summary>
+    private async ValueTask TimedOutAsync()
+    {
+        _timedOut = true;
+        _saidGoodbye = true;
+        try
+        {
+            ClientOutput.Write(_session.ReadTimedOut().Span);
+            using var deadline = new CancellationTokenSource(FinalReplyTimeout);
+            await FlushToClientAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException or NotSupportedException)
+        {
+            // The client is gone or reads nothing: the connection closes all the same.
         }
     }
 
@@ -225,6 +262,12 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
         public override async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
         {
+            if (pipe._timedOut)
+            {
+                _written.ResetWrittenCount(); // the session ended with its 421 4.4.2: SmtpServer's 554 after it is not the client's
+                return new FlushResult(isCanceled: false, isCompleted: true);
+            }
+
             var reply = await pipe._session.ReplyAsync(_written.WrittenMemory, cancellationToken).ConfigureAwait(false);
             pipe._saidGoodbye |= reply.Span.StartsWith("221 "u8) || reply.Span.StartsWith("421 "u8);
             pipe.ClientOutput.Write(reply.Span);
@@ -256,7 +299,28 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 return Ended;
             }
 
-            var result = await Connection.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var timeout = pipe._session.ReadTimeout;
+            if (timeout == Timeout.InfiniteTimeSpan)
+            {
+                var read = await Connection.ReadAsync(cancellationToken).ConfigureAwait(false);
+                pipe._clientLeft |= read.IsCompleted;
+                return read;
+            }
+
+            // Each read has its own bound (Postfix's smtpd_timeout): a long message that keeps coming is read to its end.
+            using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            limit.CancelAfter(timeout);
+            ReadResult result;
+            try
+            {
+                result = await Connection.ReadAsync(limit.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (limit.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                await pipe.TimedOutAsync().ConfigureAwait(false);
+                return Ended;
+            }
+
             pipe._clientLeft |= result.IsCompleted;
             return result;
         }

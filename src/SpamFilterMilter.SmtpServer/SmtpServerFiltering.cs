@@ -30,6 +30,10 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options.Store);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.ClientNameLookupTimeout, TimeSpan.Zero, nameof(options.ClientNameLookupTimeout));
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxConnectionsPerClient, nameof(options.MaxConnectionsPerClient));
+        if (options.ReadTimeout <= TimeSpan.Zero && options.ReadTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.ReadTimeout, "ReadTimeout must be positive, or Timeout.InfiniteTimeSpan.");
+        }
         _listeners = new FilteringListenerFactory(options);
         MailboxFilterFactory = new FilteringMailboxFilter();
         MessageStoreFactory = new FilteringMessageStore();

@@ -57,6 +57,21 @@ public sealed class SmtpServerFilteringOptions
     /// <summary>The default of <see cref="ConnectionLimitExemptions"/>: loopback, 127.0.0.0/8 and ::1.</summary>
     public static IReadOnlyList<IPNetwork> DefaultConnectionLimitExemptions { get; } = [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
 
+    /// <summary>
+    /// How long one read from the client may wait for its next bytes (default 300 s, Postfix's <c>smtpd_timeout</c>): a
+    /// command, the message after DATA, a STARTTLS handshake. Past it the client is answered
+    /// <c>421 4.4.2 &lt;server&gt; Error: timeout exceeded</c>, as Postfix answers it, and the session ends. It bounds
+    /// each read, not the session: a long message that keeps coming is read to its end however long it takes.
+    /// <see cref="Timeout.InfiniteTimeSpan"/>: no limit. SmtpServer's own <c>CommandWaitTimeout</c> (5 minutes for a whole
+    /// command line) and the endpoint's <c>SessionTimeout</c> (2 minutes for the whole session by default!) still apply
+    /// on their own: set them longer (the relay sets no session limit by default); either one ending a session is
+    /// answered and logged as a timeout too, never as the server stopping.
+    /// </summary>
+    public TimeSpan ReadTimeout { get; init; } = DefaultReadTimeout;
+
+    /// <summary>The default of <see cref="ReadTimeout"/>: Postfix's <c>smtpd_timeout</c>, 300 s.</summary>
+    public static TimeSpan DefaultReadTimeout { get; } = TimeSpan.FromSeconds(300);
+
     /// <summary>The endpoint listener factory whose connections are filtered (default: SmtpServer's own).</summary>
     public IEndpointListenerFactory? EndpointListenerFactory { get; init; }
 

@@ -53,6 +53,10 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6026, Level = LogLevel.Warning, Message = "session {Session}: SmtpServer ended the session of client {Client} on {ExceptionType}: {Reason}; answered 421 4.3.0 Error: internal error")]
     public static partial void SessionFaulted(ILogger logger, Guid session, string client, string exceptionType, string reason);
 
+    // 6030 to 6039: the limits on what one client may take (a timeout, recipients, errors, sessions), as Postfix's smtpd has them.
+    [LoggerMessage(EventId = 6030, Level = LogLevel.Information, Message = "session {Session}: timeout after {Command} ({Limit}); answered {Reply} and closed")]
+    public static partial void TimedOut(ILogger logger, Guid session, string limit, string command, string reply);
+
     [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "session {Session}: closing the filter session failed")]
     public static partial void CloseFailed(ILogger logger, Guid session, Exception exception);
 }

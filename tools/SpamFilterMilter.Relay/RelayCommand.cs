@@ -113,6 +113,11 @@ internal static class RelayCommand
         var maxSize = Limit("--max-message-size", "The largest message accepted, in bytes (0: no limit).", 10_240_000, " bytes");
         var nextHopTimeout = Seconds("--next-hop-timeout", "Seconds the next hop may take over one message, from connecting to its answer to the final dot.",
             1, RelayOptions.DefaultNextHopTimeout);
+        var readTimeout = Seconds("--read-timeout",
+            "Seconds one read from a client may wait for its next bytes (a command, the message, a TLS handshake); then 421 4.4.2 and close (Postfix's smtpd_timeout).",
+            1, SmtpServerFilteringOptions.DefaultReadTimeout);
+        var sessionTimeout = Seconds("--session-timeout",
+            "Seconds one session may last in all, however busy; then 421 4.4.2 and close (0: no limit, as Postfix has none).", 0, TimeSpan.Zero);
         var shutdownTimeout = Seconds("--shutdown-timeout", "Seconds a stop (SIGTERM, Ctrl+C) lets the messages under way finish; then they are answered 421 (0: at once).",
             0, RelayOptions.DefaultShutdownTimeout);
         var metricsOtlp = new Option<Uri?>("--metrics-otlp")
@@ -136,6 +141,7 @@ internal static class RelayCommand
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
             listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, nextHopTls, nextHopTlsCaFile, nextHopTlsName, maildir, quarantine, maxSize, maxPerClient, exempt,
+            readTimeout, sessionTimeout,
             shutdownTimeout, metricsOtlp, metricsInterval, tlsCertificate, tlsKey, sampleMilter, verbose,
         };
         command.Validators.Add(result =>
@@ -192,6 +198,8 @@ internal static class RelayCommand
                 NextHopTls = result.GetValue(nextHopTls),
                 NextHopTlsCaFile = result.GetValue(nextHopTlsCaFile)?.FullName,
                 NextHopTlsName = result.GetValue(nextHopTlsName),
+                ReadTimeout = TimeSpan.FromSeconds(result.GetValue(readTimeout)),
+                SessionTimeout = result.GetValue(sessionTimeout) is > 0 and var session ? TimeSpan.FromSeconds(session) : Timeout.InfiniteTimeSpan,
                 ShutdownTimeout = TimeSpan.FromSeconds(result.GetValue(shutdownTimeout)),
                 MetricsOtlp = result.GetValue(metricsOtlp),
                 MetricsInterval = TimeSpan.FromSeconds(result.GetValue(metricsInterval)),

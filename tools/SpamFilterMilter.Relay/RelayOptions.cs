@@ -64,6 +64,12 @@ internal sealed record RelayOptions
     /// <summary>The client networks <see cref="MaxConnectionsPerClient"/> does not apply to (<c>--exempt-network</c>; default loopback).</summary>
     public IReadOnlyList<IPNetwork> ConnectionLimitExemptions { get; init; } = SmtpServerFilteringOptions.DefaultConnectionLimitExemptions;
 
+    /// <summary>How long one read from a client may wait for its next bytes (<c>--read-timeout</c>; Postfix's smtpd_timeout, 300 s).</summary>
+    public TimeSpan ReadTimeout { get; init; } = SmtpServerFilteringOptions.DefaultReadTimeout;
+
+    /// <summary>How long one session may last in all (<c>--session-timeout</c>); <see cref="Timeout.InfiniteTimeSpan"/>: no limit, the default.</summary>
+    public TimeSpan SessionTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
     /// <summary>The largest message accepted, in bytes (SIZE); 0 for no limit.</summary>
     public int MaxMessageSize { get; init; }
 

@@ -110,15 +110,20 @@ internal sealed class RelayServer : IAsyncDisposable
                 LoggerFactory = loggerFactory,
                 MaxConnectionsPerClient = options.MaxConnectionsPerClient,
                 ConnectionLimitExemptions = options.ConnectionLimitExemptions,
+                ReadTimeout = options.ReadTimeout,
             });
             var builder = new SmtpServerOptionsBuilder()
                 .ServerName(options.ServerName)
-                .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP spamfilter-relay");
+                .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP spamfilter-relay")
+                // A command line must come whole within the read timeout (the integration bounds each read by it too).
+                .CommandWaitTimeout(options.ReadTimeout);
             foreach (var listen in options.Listen)
             {
                 builder = builder.Endpoint(endpoint =>
                 {
-                    endpoint.Endpoint(listen);
+                    // SmtpServer's default is 2 minutes for the whole session, which cut a long message in the middle:
+                    // none by default, as Postfix has none; each read is bounded instead (--read-timeout).
+                    endpoint.Endpoint(listen).SessionTimeout(options.SessionTimeout);
                     if (certificate is not null)
                     {
                         // None: the system's choice, TLS 1.2 and 1.3 (SmtpServer's default is TLS 1.2 alone).

@@ -37,7 +37,8 @@ public sealed class FilteringServer : IAsyncDisposable
     /// <param name="authenticate">Offers AUTH PLAIN and LOGIN (without TLS too), deciding with this.</param>
     public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null,
         object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true, bool implicitTls = false,
-        EndpointListenerFactory? listeners = null, int maxConnectionsPerClient = 50, bool loopbackExempt = false, Func<string, string, bool>? authenticate = null)
+        EndpointListenerFactory? listeners = null, int maxConnectionsPerClient = 50, bool loopbackExempt = false, Func<string, string, bool>? authenticate = null,
+        TimeSpan? readTimeout = null, TimeSpan? sessionTimeout = null)
     {
         listeners ??= new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -53,12 +54,14 @@ public sealed class FilteringServer : IAsyncDisposable
             MaxConnectionsPerClient = maxConnectionsPerClient,
             // The tests' clients are all on loopback, which is exempt by default.
             ConnectionLimitExemptions = loopbackExempt ? SmtpServerFilteringOptions.DefaultConnectionLimitExemptions : [],
+            ReadTimeout = readTimeout ?? SmtpServerFilteringOptions.DefaultReadTimeout,
         });
         var options = new SmtpServerOptionsBuilder()
             .ServerName(Name)
             .Endpoint(endpoint =>
             {
-                endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, 0)).AllowUnsecureAuthentication(users is not null || authenticate is not null);
+                endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, 0)).AllowUnsecureAuthentication(users is not null || authenticate is not null)
+                    .SessionTimeout(sessionTimeout ?? Timeout.InfiniteTimeSpan); // SmtpServer's 2 minutes would cut a slow test's session
                 if (certificate is not null)
                 {
                     var factory = certificate as ICertificateFactory;

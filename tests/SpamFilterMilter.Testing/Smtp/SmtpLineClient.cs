@@ -216,7 +216,8 @@ public sealed class SmtpLineClient : IAsyncDisposable
         _socket.Dispose();
     }
 
-    private async Task<ClientReply?> ReadReplyAsync(CancellationToken cancellationToken = default)
+    /// <summary>Reads the server's next reply, sent or not for something this client sent; null when the server closed the connection.</summary>
+    public async Task<ClientReply?> ReadReplyAsync(CancellationToken cancellationToken = default)
     {
         var lines = new List<string>();
         while (await _reader.ReadLineAsync(cancellationToken) is { } line)

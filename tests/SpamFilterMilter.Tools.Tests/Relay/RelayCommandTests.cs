@@ -252,6 +252,54 @@ public partial class RelayCommandTests : TempFolderTest
         Assert.That(await run, Is.Zero, error.ToString());
     }
 
+    [Test]
+    public async Task An_idle_client_is_answered_421_timeout_exceeded_after_the_read_timeout_and_a_busy_one_only_past_a_session_timeout_given()
+    {
+        var optionFile = Folder.Write("option.dat", "! no slot\n");
+        using var output = new ListeningWriter();
+        using var error = new StringWriter();
+        using var stop = new CancellationTokenSource();
+        var run = RelayCommand.Create(output, error)
+            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--server-name", "relay.example",
+                "--read-timeout", "1", "--session-timeout", "3"])
+            .InvokeAsync(cancellationToken: stop.Token);
+        var port = await output.ListeningPort.WaitAsync(TimeSpan.FromSeconds(30));
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+
+        await using (var idle = await SmtpLineClient.ConnectAsync(port))
+        await using (var busy = await SmtpLineClient.ConnectAsync(port))
+        {
+            var started = DateTime.UtcNow;
+            var busyEnd = KeepBusyAsync(busy, bound.Token);
+            var idleReply = await idle.ReadReplyAsync(bound.Token);
+            var (last, noops) = await busyEnd;
+
+            Assert.Multiple(() =>
+            {
+                Assert.That(idleReply?.Text, Is.EqualTo("421 4.4.2 relay.example Error: timeout exceeded"));
+                Assert.That(last.Text, Is.EqualTo("421 4.4.2 relay.example Error: timeout exceeded"));
+                Assert.That(DateTime.UtcNow - started, Is.GreaterThan(TimeSpan.FromSeconds(2.5)), $"the busy one lasted past the read timeout ({noops} NOOPs)");
+            });
+        }
+
+        await stop.CancelAsync();
+        Assert.That(await run, Is.Zero, error.ToString());
+    }
+
+    /// <summary>NOOP every half second, within any read timeout, until the server answers something else: that, and how many NOOPs went before.</summary>
+    private static async Task<(ClientReply Last, int Noops)> KeepBusyAsync(SmtpLineClient client, CancellationToken cancellationToken)
+    {
+        var noops = 0;
+        ClientReply last;
+        while ((last = await client.SendAsync("NOOP", cancellationToken)).Code == 250)
+        {
+            noops++;
+            await Task.Delay(500, cancellationToken);
+        }
+
+        return (last, noops);
+    }
+
     [TestCase("10.0.0.0/8", "10.0.0.0/8")]
     [TestCase("192.0.2.7", "192.0.2.7/32")]
     [TestCase("::1", "::1/128")]
