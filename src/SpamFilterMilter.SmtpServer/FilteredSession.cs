@@ -58,6 +58,18 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     internal static readonly SmtpReply ShuttingDown = new(421, "4.3.2", "Service shutting down, try again later");
 
+    /// <summary>What a recipient past <see cref="SmtpServerFilteringOptions.MaxRecipients"/> is answered: Postfix's words.</summary>
+    internal static readonly SmtpReply TooManyRecipients = new(452, "4.5.3", "Error: too many recipients");
+
+    /// <summary>
+    /// Postfix's <c>smtpd_recipient_overshoot_limit</c>: how many recipients past the limit one transaction may send before
+    /// each such refusal counts as an error.
+    /// </summary>
+    internal const int RecipientOvershootLimit = 1000;
+
+    /// <summary>Postfix's <c>smtpd_junk_command_limit</c>: HELO, EHLO, RSET, NOOP, VRFY, ETRN past it each count as an error.</summary>
+    internal const int JunkCommandLimit = 100;
+
     /// <summary><see cref="ShuttingDown"/> as it goes on the wire.</summary>
     internal static readonly ReadOnlyMemory<byte> ShuttingDownLine = Encoding.ASCII.GetBytes(ShuttingDown + "\r\n");
 
@@ -70,6 +82,10 @@ internal sealed class FilteredSession : IAsyncDisposable
     private readonly bool _addTraceField;
     private readonly ILogger _logger;
     private readonly SmtpReply _timeout; // Postfix's 421 4.4.2 <server> Error: timeout exceeded
+    private readonly int _maxRecipients;
+    private readonly int _hardErrorLimit;
+    private readonly int _softErrorLimit;
+    private readonly TimeSpan _errorSleepTime;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly CancellationToken _serverStopping;
 
@@ -82,6 +98,13 @@ internal sealed class FilteredSession : IAsyncDisposable
     private string? _queueId;
     private int _inMessage; // 1 while this session's message is counted in _messages
     private string _lastCommand = "CONNECT"; // what a timeout came after, as Postfix logs it
+    private int _errors; // Postfix's error_count: replies of 4xx and 5xx, junk commands past the limit; forgiven by a message accepted
+    private int _junkCommands;
+    private int _recipients; // recipients accepted in this transaction (each starts with MAIL)
+    private int _overshoot; // recipients past the limit in this transaction
+    private bool _commandSeen; // SmtpServer executed a command since the last reply (else the reply is to a line it could not parse)
+    private bool _greeted;
+    private bool _notAnError; // the reply about to be written is a refusal Postfix does not count (a recipient past the limit)
 
     /// <summary>
     /// Starts the session; when <paramref name="refusal"/> says so (the server drains, its client has too many sessions)
@@ -101,6 +124,10 @@ internal sealed class FilteredSession : IAsyncDisposable
         _serverStopping = serverStopping;
         ReadTimeout = options.ReadTimeout;
         _timeout = new SmtpReply(421, "4.4.2", $"{context.ServerOptions.ServerName} Error: timeout exceeded");
+        _maxRecipients = options.MaxRecipients;
+        _hardErrorLimit = options.HardErrorLimit;
+        _softErrorLimit = options.SoftErrorLimit;
+        _errorSleepTime = options.ErrorSleepTime;
         _pipe = new ReplyPipe(connection, this, serverStopping);
         _pipe.Ended += () => Ended?.Invoke(this);
         context.Properties[PropertyKey] = this;
@@ -196,9 +223,18 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>RCPT TO (SmtpServer's mailbox filter): true to accept; false when the reply is the filter's refusal.</summary>
     public async Task<bool> RcptAsync(IMailbox to)
     {
+        if (_maxRecipients > 0 && _recipients >= _maxRecipients)
+        {
+            // Postfix's smtpd_recipient_limit, before the filter hears of the recipient: the client sends the rest later.
+            _notAnError = _overshoot++ < RecipientOvershootLimit;
+            return Accepts(SmtpAnswer.Refuse(TooManyRecipients));
+        }
+
         // SmtpServer 11.1.0 reads no RCPT parameters (NOTIFY, ORCPT): its parser drops them.
         var answer = await Then(token => _filter.RcptAsync(PathOf(to), [], token)).ConfigureAwait(false);
-        return Accepts(answer);
+        var accepted = Accepts(answer);
+        _recipients += accepted ? 1 : 0;
+        return accepted;
     }
 
     /// <summary>
@@ -239,6 +275,13 @@ internal sealed class FilteredSession : IAsyncDisposable
             EndMessage(); // its reply is known: a drain waits no longer for it
         }
 
+        if (answer.Reply is not { Code: >= 400 })
+        {
+            // A message accepted forgives the session's errors, as Postfix forgives them.
+            _errors = 0;
+            _junkCommands = 0;
+        }
+
         // Always held for ReplyAsync, Proceed too: the reply to the final dot is then known to be this message's,
         // also when it is written while the server stops.
         _nextReply = Task.FromResult(answer);
@@ -250,6 +293,57 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// filter call decided on, waited for here when it is not known yet.
     /// </summary>
     public async ValueTask<ReadOnlyMemory<byte>> ReplyAsync(ReadOnlyMemory<byte> written, CancellationToken cancellationToken)
+    {
+        if (written.IsEmpty)
+        {
+            return written;
+        }
+
+        var notAnError = _notAnError;
+        _notAnError = false;
+
+        if (_softErrorLimit > 0 && _errors >= _softErrorLimit && _errorSleepTime > TimeSpan.Zero)
+        {
+            // Postfix's smtpd_error_sleep_time: every reply waits once the client made smtpd_soft_error_limit errors.
+            try
+            {
+                await Task.Delay(_errorSleepTime, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The server stops: the reply goes out now.
+            }
+        }
+
+        var reply = await ChooseReplyAsync(written, cancellationToken).ConfigureAwait(false);
+        var command = _commandSeen;
+        _commandSeen = false;
+        if (IsClosing || reply.IsEmpty)
+        {
+            return reply;
+        }
+
+        if (reply.Span[0] is (byte)'4' or (byte)'5' && !notAnError)
+        {
+            _errors++;
+            _lastCommand = command || !_greeted ? _lastCommand : "UNKNOWN"; // a line SmtpServer could not parse
+        }
+
+        _greeted = true;
+        // Checked after every reply, as Postfix checks before it reads the next command: junk commands count too.
+        if (_hardErrorLimit <= 0 || _errors < _hardErrorLimit)
+        {
+            return reply;
+        }
+
+        // Postfix's smtpd_hard_error_limit: the error's reply, then 421 at once, before the next command is read.
+        SmtpServerLog.TooManyErrors(_logger, _context.SessionId, Client.Address, _errors, _lastCommand);
+        IsClosing = true;
+        return Encoding.ASCII.GetBytes($"{Encoding.ASCII.GetString(reply.Span).TrimEnd()}\r\n421 4.7.0 {_context.ServerOptions.ServerName} Error: too many errors\r\n");
+    }
+
+    /// <summary>The bytes to send for <paramref name="written"/>, before the errors are counted (<see cref="ReplyAsync"/>).</summary>
+    private async ValueTask<ReadOnlyMemory<byte>> ChooseReplyAsync(ReadOnlyMemory<byte> written, CancellationToken cancellationToken)
     {
         if (written.IsEmpty)
         {
@@ -371,6 +465,12 @@ internal sealed class FilteredSession : IAsyncDisposable
     private void OnCommandExecuting(object? sender, SmtpCommandEventArgs e)
     {
         _lastCommand = e.Command.Name;
+        _commandSeen = true;
+        if (e.Command.Name is "HELO" or "EHLO" or "RSET" or "NOOP" or "VRFY" or "ETRN" && _junkCommands++ > JunkCommandLimit)
+        {
+            _errors++; // Postfix's smtpd_junk_command_limit: a client that only idles along is ended by the error limit too
+        }
+
         switch (e.Command)
         {
             case EhloCommand ehlo:
@@ -429,6 +529,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>Counts this session's message as under way; false when the server drains.</summary>
     private bool BeginMessage()
     {
+        (_recipients, _overshoot) = (0, 0);
         // A MAIL ends whatever transaction came before (SmtpServer 11 refuses one within a transaction itself, so this
         // only matters if a way to end one was missed): never counted twice, never let through a drain.
         EndMessage();

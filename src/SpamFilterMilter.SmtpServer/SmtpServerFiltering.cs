@@ -30,6 +30,10 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options.Store);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.ClientNameLookupTimeout, TimeSpan.Zero, nameof(options.ClientNameLookupTimeout));
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxConnectionsPerClient, nameof(options.MaxConnectionsPerClient));
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxRecipients, nameof(options.MaxRecipients));
+        ArgumentOutOfRangeException.ThrowIfNegative(options.HardErrorLimit, nameof(options.HardErrorLimit));
+        ArgumentOutOfRangeException.ThrowIfNegative(options.SoftErrorLimit, nameof(options.SoftErrorLimit));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.ErrorSleepTime, TimeSpan.Zero, nameof(options.ErrorSleepTime));
         if (options.ReadTimeout <= TimeSpan.Zero && options.ReadTimeout != Timeout.InfiniteTimeSpan)
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.ReadTimeout, "ReadTimeout must be positive, or Timeout.InfiniteTimeSpan.");

@@ -72,6 +72,45 @@ public sealed class SmtpServerFilteringOptions
     /// <summary>The default of <see cref="ReadTimeout"/>: Postfix's <c>smtpd_timeout</c>, 300 s.</summary>
     public static TimeSpan DefaultReadTimeout { get; } = TimeSpan.FromSeconds(300);
 
+    /// <summary>
+    /// How many recipients one message may have (default 1000, Postfix's <c>smtpd_recipient_limit</c>; 0: no limit). One
+    /// more is answered <c>452 4.5.3 Error: too many recipients</c>, as Postfix answers it, and never reaches the filter:
+    /// a client sends the others in a later message. Such a refusal is not counted as an error
+    /// (<see cref="HardErrorLimit"/>) for the first 1000 of a session, as Postfix's <c>smtpd_recipient_overshoot_limit</c>.
+    /// </summary>
+    public int MaxRecipients { get; init; } = DefaultMaxRecipients;
+
+    /// <summary>The default of <see cref="MaxRecipients"/>: Postfix's.</summary>
+    public const int DefaultMaxRecipients = 1000;
+
+    /// <summary>
+    /// How many errors a session may make (default 20, Postfix's <c>smtpd_hard_error_limit</c>; 0: no limit): each reply
+    /// of 4xx or 5xx to the client counts (an unknown command, bad syntax, a refused sender or recipient), and so does
+    /// each NOOP or RSET past 100 (Postfix's <c>smtpd_junk_command_limit</c>); a message accepted forgives them all, as
+    /// Postfix forgives them. At the limit the reply is followed by <c>421 4.7.0 &lt;server&gt; Error: too many errors</c>
+    /// and the session ends. SmtpServer ends a session after <c>MaxRetryCount</c> (5) errors in a row of its own, in
+    /// silence: set it above this limit (the relay does).
+    /// </summary>
+    public int HardErrorLimit { get; init; } = DefaultHardErrorLimit;
+
+    /// <summary>The default of <see cref="HardErrorLimit"/>: Postfix's.</summary>
+    public const int DefaultHardErrorLimit = 20;
+
+    /// <summary>
+    /// From how many errors on each reply waits <see cref="ErrorSleepTime"/> first (default 10, Postfix's
+    /// <c>smtpd_soft_error_limit</c>; 0: never): a client that guesses addresses one RCPT after another is slowed down.
+    /// </summary>
+    public int SoftErrorLimit { get; init; } = DefaultSoftErrorLimit;
+
+    /// <summary>The default of <see cref="SoftErrorLimit"/>: Postfix's.</summary>
+    public const int DefaultSoftErrorLimit = 10;
+
+    /// <summary>How long each reply waits past <see cref="SoftErrorLimit"/> (default 1 s, Postfix's <c>smtpd_error_sleep_time</c>).</summary>
+    public TimeSpan ErrorSleepTime { get; init; } = DefaultErrorSleepTime;
+
+    /// <summary>The default of <see cref="ErrorSleepTime"/>: Postfix's.</summary>
+    public static TimeSpan DefaultErrorSleepTime { get; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The endpoint listener factory whose connections are filtered (default: SmtpServer's own).</summary>
     public IEndpointListenerFactory? EndpointListenerFactory { get; init; }
 

@@ -57,6 +57,10 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6030, Level = LogLevel.Information, Message = "session {Session}: timeout after {Command} ({Limit}); answered {Reply} and closed")]
     public static partial void TimedOut(ILogger logger, Guid session, string limit, string command, string reply);
 
+    // The client's address, as Postfix's "too many errors after UNKNOWN from host[address]" names it.
+    [LoggerMessage(EventId = 6031, Level = LogLevel.Information, Message = "session {Session}: too many errors from {Client} ({Errors}, the last after {Command}); answered 421 4.7.0 and closed")]
+    public static partial void TooManyErrors(ILogger logger, Guid session, IPAddress? client, int errors, string command);
+
     [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "session {Session}: closing the filter session failed")]
     public static partial void CloseFailed(ILogger logger, Guid session, Exception exception);
 }

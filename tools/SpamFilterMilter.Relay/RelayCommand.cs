@@ -113,6 +113,17 @@ internal static class RelayCommand
         var maxSize = Limit("--max-message-size", "The largest message accepted, in bytes (0: no limit).", 10_240_000, " bytes");
         var nextHopTimeout = Seconds("--next-hop-timeout", "Seconds the next hop may take over one message, from connecting to its answer to the final dot.",
             1, RelayOptions.DefaultNextHopTimeout);
+        var maxRecipients = Limit("--max-recipients",
+            "Recipients one message may have; one more is answered 452 4.5.3 Error: too many recipients (Postfix's smtpd_recipient_limit; 0: no limit).",
+            SmtpServerFilteringOptions.DefaultMaxRecipients, "");
+        var hardErrorLimit = Limit("--hard-error-limit",
+            "Errors (4xx and 5xx replies) a session may make; then 421 4.7.0 Error: too many errors and close (Postfix's smtpd_hard_error_limit; 0: no limit).",
+            SmtpServerFilteringOptions.DefaultHardErrorLimit, "");
+        var softErrorLimit = Limit("--soft-error-limit",
+            "Errors after which each reply waits --error-sleep-time (Postfix's smtpd_soft_error_limit; 0: never).",
+            SmtpServerFilteringOptions.DefaultSoftErrorLimit, "");
+        var errorSleepTime = Seconds("--error-sleep-time", "Seconds each reply waits past --soft-error-limit (Postfix's smtpd_error_sleep_time).",
+            0, SmtpServerFilteringOptions.DefaultErrorSleepTime);
         var readTimeout = Seconds("--read-timeout",
             "Seconds one read from a client may wait for its next bytes (a command, the message, a TLS handshake); then 421 4.4.2 and close (Postfix's smtpd_timeout).",
             1, SmtpServerFilteringOptions.DefaultReadTimeout);
@@ -141,7 +152,7 @@ internal static class RelayCommand
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
             listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, nextHopTls, nextHopTlsCaFile, nextHopTlsName, maildir, quarantine, maxSize, maxPerClient, exempt,
-            readTimeout, sessionTimeout,
+            readTimeout, sessionTimeout, maxRecipients, hardErrorLimit, softErrorLimit, errorSleepTime,
             shutdownTimeout, metricsOtlp, metricsInterval, tlsCertificate, tlsKey, sampleMilter, verbose,
         };
         command.Validators.Add(result =>
@@ -199,6 +210,10 @@ internal static class RelayCommand
                 NextHopTlsCaFile = result.GetValue(nextHopTlsCaFile)?.FullName,
                 NextHopTlsName = result.GetValue(nextHopTlsName),
                 ReadTimeout = TimeSpan.FromSeconds(result.GetValue(readTimeout)),
+                MaxRecipients = result.GetValue(maxRecipients),
+                HardErrorLimit = result.GetValue(hardErrorLimit),
+                SoftErrorLimit = result.GetValue(softErrorLimit),
+                ErrorSleepTime = TimeSpan.FromSeconds(result.GetValue(errorSleepTime)),
                 SessionTimeout = result.GetValue(sessionTimeout) is > 0 and var session ? TimeSpan.FromSeconds(session) : Timeout.InfiniteTimeSpan,
                 ShutdownTimeout = TimeSpan.FromSeconds(result.GetValue(shutdownTimeout)),
                 MetricsOtlp = result.GetValue(metricsOtlp),

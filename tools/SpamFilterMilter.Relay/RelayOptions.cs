@@ -70,6 +70,18 @@ internal sealed record RelayOptions
     /// <summary>How long one session may last in all (<c>--session-timeout</c>); <see cref="Timeout.InfiniteTimeSpan"/>: no limit, the default.</summary>
     public TimeSpan SessionTimeout { get; init; } = Timeout.InfiniteTimeSpan;
 
+    /// <summary>How many recipients one message may have (<c>--max-recipients</c>; Postfix's smtpd_recipient_limit, 1000); 0: no limit.</summary>
+    public int MaxRecipients { get; init; } = SmtpServerFilteringOptions.DefaultMaxRecipients;
+
+    /// <summary>How many errors a session may make before 421 4.7.0 (<c>--hard-error-limit</c>; Postfix's smtpd_hard_error_limit, 20); 0: no limit.</summary>
+    public int HardErrorLimit { get; init; } = SmtpServerFilteringOptions.DefaultHardErrorLimit;
+
+    /// <summary>From how many errors each reply waits <see cref="ErrorSleepTime"/> (<c>--soft-error-limit</c>; Postfix's 10); 0: never.</summary>
+    public int SoftErrorLimit { get; init; } = SmtpServerFilteringOptions.DefaultSoftErrorLimit;
+
+    /// <summary>How long each reply waits past <see cref="SoftErrorLimit"/> (<c>--error-sleep-time</c>; Postfix's smtpd_error_sleep_time, 1 s).</summary>
+    public TimeSpan ErrorSleepTime { get; init; } = SmtpServerFilteringOptions.DefaultErrorSleepTime;
+
     /// <summary>The largest message accepted, in bytes (SIZE); 0 for no limit.</summary>
     public int MaxMessageSize { get; init; }
 

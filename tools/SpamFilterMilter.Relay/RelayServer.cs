@@ -111,12 +111,19 @@ internal sealed class RelayServer : IAsyncDisposable
                 MaxConnectionsPerClient = options.MaxConnectionsPerClient,
                 ConnectionLimitExemptions = options.ConnectionLimitExemptions,
                 ReadTimeout = options.ReadTimeout,
+                MaxRecipients = options.MaxRecipients,
+                HardErrorLimit = options.HardErrorLimit,
+                SoftErrorLimit = options.SoftErrorLimit,
+                ErrorSleepTime = options.ErrorSleepTime,
             });
             var builder = new SmtpServerOptionsBuilder()
                 .ServerName(options.ServerName)
                 .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP spamfilter-relay")
                 // A command line must come whole within the read timeout (the integration bounds each read by it too).
-                .CommandWaitTimeout(options.ReadTimeout);
+                .CommandWaitTimeout(options.ReadTimeout)
+                // SmtpServer ends a session after MaxRetryCount errors of its own in a row, in silence: the integration's
+                // error limit, which counts every error as Postfix does and says 421 4.7.0, comes first.
+                .MaxRetryCount(options.HardErrorLimit > 0 ? options.HardErrorLimit + 1 : 1000);
             foreach (var listen in options.Listen)
             {
                 builder = builder.Endpoint(endpoint =>

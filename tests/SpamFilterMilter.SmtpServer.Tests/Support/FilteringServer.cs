@@ -38,7 +38,8 @@ public sealed class FilteringServer : IAsyncDisposable
     public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null,
         object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true, bool implicitTls = false,
         EndpointListenerFactory? listeners = null, int maxConnectionsPerClient = 50, bool loopbackExempt = false, Func<string, string, bool>? authenticate = null,
-        TimeSpan? readTimeout = null, TimeSpan? sessionTimeout = null)
+        TimeSpan? readTimeout = null, TimeSpan? sessionTimeout = null, int maxRecipients = SmtpServerFilteringOptions.DefaultMaxRecipients,
+        int hardErrorLimit = SmtpServerFilteringOptions.DefaultHardErrorLimit, int softErrorLimit = SmtpServerFilteringOptions.DefaultSoftErrorLimit, TimeSpan? errorSleepTime = null)
     {
         listeners ??= new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -55,6 +56,10 @@ public sealed class FilteringServer : IAsyncDisposable
             // The tests' clients are all on loopback, which is exempt by default.
             ConnectionLimitExemptions = loopbackExempt ? SmtpServerFilteringOptions.DefaultConnectionLimitExemptions : [],
             ReadTimeout = readTimeout ?? SmtpServerFilteringOptions.DefaultReadTimeout,
+            MaxRecipients = maxRecipients,
+            HardErrorLimit = hardErrorLimit,
+            SoftErrorLimit = softErrorLimit,
+            ErrorSleepTime = errorSleepTime ?? SmtpServerFilteringOptions.DefaultErrorSleepTime,
         });
         var options = new SmtpServerOptionsBuilder()
             .ServerName(Name)

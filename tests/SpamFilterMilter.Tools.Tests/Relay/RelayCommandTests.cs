@@ -286,6 +286,50 @@ public partial class RelayCommandTests : TempFolderTest
         Assert.That(await run, Is.Zero, error.ToString());
     }
 
+    [Test]
+    public async Task Recipients_past_max_recipients_get_452_and_twenty_unknown_commands_in_a_row_get_Postfixs_421_not_SmtpServers_silent_close()
+    {
+        var optionFile = Folder.Write("option.dat", "! no slot\n");
+        using var output = new ListeningWriter();
+        using var error = new StringWriter();
+        using var stop = new CancellationTokenSource();
+        var run = RelayCommand.Create(output, error)
+            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--server-name", "relay.example",
+                "--max-recipients", "2", "--error-sleep-time", "0"])
+            .InvokeAsync(cancellationToken: stop.Token);
+        var port = await output.ListeningPort.WaitAsync(TimeSpan.FromSeconds(30));
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+
+        await using (var client = await SmtpLineClient.ConnectAsync(port))
+        {
+            await client.SendAsync("EHLO client.example", bound.Token);
+            await client.SendAsync("MAIL FROM:<a@example.org>", bound.Token);
+            var rcpts = new List<string>();
+            for (var i = 0; i < 3; i++)
+            {
+                rcpts.Add((await client.SendAsync($"RCPT TO:<r{i}@example.com>", bound.Token)).Text);
+            }
+
+            var unknown = new List<int>();
+            for (var i = 0; i < 20; i++)
+            {
+                unknown.Add((await client.SendAsync("BOGUS", bound.Token)).Code);
+            }
+
+            var last = await client.ReadReplyAsync(bound.Token);
+
+            Assert.Multiple(() =>
+            {
+                Assert.That(rcpts[2], Is.EqualTo("452 4.5.3 Error: too many recipients"));
+                Assert.That(unknown, Is.All.EqualTo(502), "SmtpServer's MaxRetryCount (5 in a row) does not close the session first");
+                Assert.That(last?.Text, Is.EqualTo("421 4.7.0 relay.example Error: too many errors"));
+            });
+        }
+
+        await stop.CancelAsync();
+        Assert.That(await run, Is.Zero, error.ToString());
+    }
+
     /// <summary>NOOP every half second, within any read timeout, until the server answers something else: that, and how many NOOPs went before.</summary>
     private static async Task<(ClientReply Last, int Noops)> KeepBusyAsync(SmtpLineClient client, CancellationToken cancellationToken)
     {

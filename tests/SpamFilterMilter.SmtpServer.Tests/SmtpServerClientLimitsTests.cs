@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using Moq;
+
+namespace SpamFilterMilter.SmtpServer.Tests;
+
+/// <summary>
+/// What one client may take of a session, as Postfix's smtpd limits it: recipients per message
+/// (<c>smtpd_recipient_limit</c>) and errors (<c>smtpd_hard_error_limit</c>, <c>smtpd_soft_error_limit</c> with
+/// <c>smtpd_error_sleep_time</c>, <c>smtpd_junk_command_limit</c>), with Postfix's replies.
+/// </summary>
+public class SmtpServerClientLimitsTests
+{
+    private const string TooManyErrors = "421 4.7.0 mx.example.com Error: too many errors";
+
+    private static Mock<IFilterSession> Filter() => FilterSessionMock.ContinuingEverywhere(FilterVerdict.Default);
+
+    private static async Task<SmtpLineClient> InTransactionAsync(FilteringServer server)
+    {
+        var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+        return client;
+    }
+
+    [Test]
+    public async Task A_recipient_past_the_limit_is_answered_452_as_Postfix_answers_it_and_never_reaches_the_filter()
+    {
+        var filter = Filter();
+        var store = new MemoryStore();
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, store, maxRecipients: 3);
+        await using var client = await InTransactionAsync(server);
+
+        var replies = new List<ClientReply>();
+        for (var i = 1; i <= 5; i++)
+        {
+            replies.Add(await client.SendAsync($"RCPT TO:<r{i}@example.com>"));
+        }
+
+        await client.SendAsync("DATA");
+        var end = await client.SendMessageAsync("Subject: x\r\n\r\nbody\r\n");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+        var nextMessage = await client.SendAsync("RCPT TO:<r6@example.com>");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replies.Select(r => r.Code), Is.EqualTo(new[] { 250, 250, 250, 452, 452 }));
+            Assert.That(replies[3].Text, Is.EqualTo("452 4.5.3 Error: too many recipients"));
+            Assert.That(end.Code, Is.EqualTo(250), "the message goes to the recipients accepted");
+            Assert.That(store.Messages.Single().Filtered.Envelope.Recipients, Has.Count.EqualTo(3));
+            Assert.That(nextMessage.Code, Is.EqualTo(250), "the limit is per message");
+        });
+        filter.Verify(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Exactly(4));
+    }
+
+    [Test]
+    public async Task Recipients_past_the_limit_are_not_errors_so_they_do_not_end_the_session()
+    {
+        await using var server = await FilteringServer.StartAsync(null, new MemoryStore(), maxRecipients: 1, hardErrorLimit: 3, softErrorLimit: 0);
+        await using var client = await InTransactionAsync(server);
+        await client.SendAsync("RCPT TO:<r0@example.com>");
+
+        var over = new List<int>();
+        for (var i = 1; i <= 6; i++)
+        {
+            over.Add((await client.SendAsync($"RCPT TO:<r{i}@example.com>")).Code);
+        }
+
+        Assert.That(over, Is.All.EqualTo(452));
+        Assert.That((await client.SendAsync("NOOP")).Code, Is.EqualTo(250), "still open");
+    }
+
+    [Test]
+    public async Task The_twentieth_error_is_followed_by_421_too_many_errors_and_the_close_as_at_Postfix_whatever_came_between()
+    {
+        var logs = new CapturedLogs();
+        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore(), logs: logs, errorSleepTime: TimeSpan.Zero);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var replies = 0;
+        for (var i = 1; i < 20; i++)
+        {
+            Assert.That((await client.SendAsync("BOGUS")).Code, Is.EqualTo(502));
+            Assert.That((await client.SendAsync("NOOP")).Code, Is.EqualTo(250), "a NOOP between does not wipe the count");
+            replies += 2;
+        }
+
+        var twentieth = await client.SendAsync("BOGUS");
+        var last = await client.ReadReplyAsync();
+        var closed = await client.IsClosedByServerAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replies + 2, Is.EqualTo(40), "Postfix's 421 came as its 40th reply too");
+            Assert.That(twentieth.Code, Is.EqualTo(502));
+            Assert.That(last?.Text, Is.EqualTo(TooManyErrors));
+            Assert.That(closed, Is.True);
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 6031).Message, Does.EndWith(": too many errors from 127.0.0.1 (20, the last after UNKNOWN); answered 421 4.7.0 and closed"));
+        });
+    }
+
+    [Test]
+    public async Task Refused_recipients_count_as_errors_and_a_message_accepted_forgives_them()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.RcptAsync("<nobody@example.com>", It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()))
+            .ReturnsAsync(new StageDecision { Stage = FilterStage.Rcpt, Action = FilterAction.Reject, Reply = new SmtpReply(550, "5.1.1", "no such user") });
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, new MemoryStore(), hardErrorLimit: 3, errorSleepTime: TimeSpan.Zero);
+        await using var client = await InTransactionAsync(server);
+
+        var first = new[] { await client.SendAsync("RCPT TO:<nobody@example.com>"), await client.SendAsync("RCPT TO:<nobody@example.com>") };
+        await client.SendAsync("RCPT TO:<b@example.com>");
+        await client.SendAsync("DATA");
+        var accepted = await client.SendMessageAsync("Subject: x\r\n\r\nbody\r\n");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+        var after = new[] { await client.SendAsync("RCPT TO:<nobody@example.com>"), await client.SendAsync("RCPT TO:<nobody@example.com>") };
+        var third = await client.SendAsync("RCPT TO:<nobody@example.com>");
+        var last = await client.ReadReplyAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.Concat(after).Select(r => r.Code), Is.All.EqualTo(550));
+            Assert.That(accepted.Code, Is.EqualTo(250));
+            Assert.That(third.Code, Is.EqualTo(550), "the third error since the message");
+            Assert.That(last?.Text, Is.EqualTo(TooManyErrors));
+        });
+    }
+
+    [Test]
+    public async Task Past_the_soft_limit_each_reply_waits_the_error_sleep_time_as_Postfix_slows_such_a_client()
+    {
+        await using var server = await FilteringServer.StartAsync(null, new MemoryStore(), softErrorLimit: 2, errorSleepTime: TimeSpan.FromMilliseconds(400));
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var clock = Stopwatch.StartNew();
+        await client.SendAsync("BOGUS");
+        await client.SendAsync("NOOP");
+        var beforeLimit = clock.Elapsed;
+        await client.SendAsync("BOGUS");
+        clock.Restart();
+        var noop = await client.SendAsync("NOOP");
+        var pastLimit = clock.Elapsed;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(beforeLimit, Is.LessThan(TimeSpan.FromMilliseconds(400)));
+            Assert.That(pastLimit, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(380)), "even a NOOP's reply waits");
+            Assert.That(noop.Code, Is.EqualTo(250));
+        });
+    }
+
+    [Test]
+    public async Task NOOPs_past_the_junk_command_limit_count_as_errors_so_an_idler_is_ended_too()
+    {
+        await using var server = await FilteringServer.StartAsync(null, new MemoryStore(), hardErrorLimit: 2, errorSleepTime: TimeSpan.Zero);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example"); // the first junk command: HELO and EHLO count, as at Postfix
+
+        var codes = new List<int>();
+        for (var i = 1; i <= 102; i++)
+        {
+            codes.Add((await client.SendAsync("NOOP")).Code);
+        }
+
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var last = await client.ReadReplyAsync(bound.Token);
+
+        Assert.That(codes, Is.All.EqualTo(250));
+        Assert.That(last?.Text, Is.EqualTo(TooManyErrors), "the 101st and 102nd NOOP past the limit of 100 junk commands are two errors");
+    }
+}
