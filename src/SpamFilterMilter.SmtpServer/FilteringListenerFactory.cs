@@ -20,6 +20,10 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     private readonly ConcurrentDictionary<FilteredSession, Task> _closing = new();
     private readonly ClientConnections _connections = new(options.MaxConnectionsPerClient, options.ConnectionLimitExemptions);
 
+    // MaxConnections: a place is taken before a connection is accepted and given back when its session ends.
+    private readonly SemaphoreSlim? _places = options.MaxConnections > 0 ? new SemaphoreSlim(options.MaxConnections) : null;
+    private long _lastFullWarning = -60_000; // Environment.TickCount64 of the last 6032: none yet
+
     /// <summary>The messages under way in every session of this factory's listeners (<see cref="SmtpServerFiltering.DrainAsync"/>).</summary>
     public MessagesInFlight Messages { get; } = new();
 
@@ -32,10 +36,38 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     /// <summary>How many sessions that ended are still closing their filter session.</summary>
     internal int ClosingCount => _closing.Count;
 
+    /// <summary>
+    /// Waits for a place under <see cref="SmtpServerFilteringOptions.MaxConnections"/> before the next connection is
+    /// accepted: while none is free the listener accepts nothing, and new clients wait in the system's listen queue, as
+    /// Postfix's master stops accepting at its process limit. Warns (6032) when the limit is reached, at most once a minute.
+    /// </summary>
+    private async Task<bool> TakePlaceAsync(CancellationToken cancellationToken)
+    {
+        if (_places is null)
+        {
+            return false;
+        }
+
+        if (!_places.Wait(0, CancellationToken.None))
+        {
+            var now = Environment.TickCount64;
+            var last = Interlocked.Read(ref _lastFullWarning);
+            if (now - last >= 60_000 && Interlocked.CompareExchange(ref _lastFullWarning, now, last) == last)
+            {
+                SmtpServerLog.ConnectionLimitReached(_logger, options.MaxConnections);
+            }
+
+            await _places.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
     /// <param name="context">The new session's context.</param>
     /// <param name="pipe">Its connection.</param>
+    /// <param name="placeTaken">Whether it holds a place under MaxConnections, given back when it ends.</param>
     /// <param name="serverStopping">The token SmtpServer accepts with and runs the session with: cancelled when it stops.</param>
-    private ISecurableDuplexPipe Open(ISessionContext context, ISecurableDuplexPipe pipe, CancellationToken serverStopping)
+    private ISecurableDuplexPipe Open(ISessionContext context, ISecurableDuplexPipe pipe, bool placeTaken, CancellationToken serverStopping)
     {
         IFilterSession filter;
         var counted = _connections.Open(FilteredSession.ClientAddressOf(context));
@@ -58,16 +90,26 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
         {
             SmtpServerLog.OpenFilterFailed(_logger, e);
             counted?.Close();
+            GiveBack(placeTaken);
             pipe.Dispose();
             throw;
         }
 
-        session.Ended += ended =>
+        session.Ended += endedSession => // once (ReplyPipe)
         {
+            GiveBack(placeTaken);
             counted?.Close();
-            Close(ended);
+            Close(endedSession);
         };
         return session.Pipe;
+    }
+
+    private void GiveBack(bool placeTaken)
+    {
+        if (placeTaken)
+        {
+            _places!.Release();
+        }
     }
 
     private void Close(FilteredSession session)
@@ -93,8 +135,22 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
 
     private sealed class Listener(IEndpointListener inner, FilteringListenerFactory factory) : IEndpointListener
     {
-        public async Task<ISecurableDuplexPipe> GetPipeAsync(ISessionContext context, CancellationToken cancellationToken) =>
-            factory.Open(context, await inner.GetPipeAsync(context, cancellationToken).ConfigureAwait(false), cancellationToken);
+        public async Task<ISecurableDuplexPipe> GetPipeAsync(ISessionContext context, CancellationToken cancellationToken)
+        {
+            var placeTaken = await factory.TakePlaceAsync(cancellationToken).ConfigureAwait(false);
+            ISecurableDuplexPipe pipe;
+            try
+            {
+                pipe = await inner.GetPipeAsync(context, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                factory.GiveBack(placeTaken); // nothing accepted (the server stops, or accepting failed)
+                throw;
+            }
+
+            return factory.Open(context, pipe, placeTaken, cancellationToken);
+        }
 
         public void Dispose() => inner.Dispose();
     }

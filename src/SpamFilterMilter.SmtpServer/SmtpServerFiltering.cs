@@ -30,6 +30,7 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options.Store);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.ClientNameLookupTimeout, TimeSpan.Zero, nameof(options.ClientNameLookupTimeout));
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxConnectionsPerClient, nameof(options.MaxConnectionsPerClient));
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxConnections, nameof(options.MaxConnections));
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxRecipients, nameof(options.MaxRecipients));
         ArgumentOutOfRangeException.ThrowIfNegative(options.HardErrorLimit, nameof(options.HardErrorLimit));
         ArgumentOutOfRangeException.ThrowIfNegative(options.SoftErrorLimit, nameof(options.SoftErrorLimit));

@@ -111,6 +111,18 @@ public sealed class SmtpServerFilteringOptions
     /// <summary>The default of <see cref="ErrorSleepTime"/>: Postfix's.</summary>
     public static TimeSpan DefaultErrorSleepTime { get; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How many sessions may be open at once, from all clients and on all the server's endpoints (default 100, as
+    /// Postfix's <c>default_process_limit</c> bounds its smtpd processes; 0: no limit). At the limit no connection is
+    /// accepted until a session ends, as Postfix's master stops accepting: a new client waits in the system's listen
+    /// queue (and gives up after its own connect timeout, then tries its next MX), rather than being greeted 421. The
+    /// listen queue is the system's (.NET listens with a backlog of <c>SOMAXCONN</c>, <c>net.core.somaxconn</c>: 4096).
+    /// </summary>
+    public int MaxConnections { get; init; } = DefaultMaxConnections;
+
+    /// <summary>The default of <see cref="MaxConnections"/>: Postfix's <c>default_process_limit</c>.</summary>
+    public const int DefaultMaxConnections = 100;
+
     /// <summary>The endpoint listener factory whose connections are filtered (default: SmtpServer's own).</summary>
     public IEndpointListenerFactory? EndpointListenerFactory { get; init; }
 

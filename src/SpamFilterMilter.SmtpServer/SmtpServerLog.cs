@@ -61,6 +61,9 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6031, Level = LogLevel.Information, Message = "session {Session}: too many errors from {Client} ({Errors}, the last after {Command}); answered 421 4.7.0 and closed")]
     public static partial void TooManyErrors(ILogger logger, Guid session, IPAddress? client, int errors, string command);
 
+    [LoggerMessage(EventId = 6032, Level = LogLevel.Warning, Message = "{Limit} sessions open (MaxConnections): no new connection is accepted until one ends; new clients wait in the listen queue")]
+    public static partial void ConnectionLimitReached(ILogger logger, int limit);
+
     [LoggerMessage(EventId = 6012, Level = LogLevel.Warning, Message = "session {Session}: closing the filter session failed")]
     public static partial void CloseFailed(ILogger logger, Guid session, Exception exception);
 }

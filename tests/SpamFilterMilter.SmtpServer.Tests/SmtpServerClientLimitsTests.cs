@@ -169,4 +169,27 @@ public class SmtpServerClientLimitsTests
         Assert.That(codes, Is.All.EqualTo(250));
         Assert.That(last?.Text, Is.EqualTo(TooManyErrors), "the 101st and 102nd NOOP past the limit of 100 junk commands are two errors");
     }
+
+    [Test]
+    public async Task Past_the_connection_limit_a_new_client_waits_ungreeted_until_a_session_ends_as_at_Postfixs_process_limit()
+    {
+        var logs = new CapturedLogs();
+        await using var server = await FilteringServer.StartAsync(null, new MemoryStore(), logs: logs, maxConnections: 2, maxConnectionsPerClient: 0);
+        var first = await SmtpLineClient.ConnectAsync(server.Port);
+        await using var second = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var third = SmtpLineClient.ConnectAsync(server.Port);
+        var waited = await Task.WhenAny(third, Task.Delay(1000)) != third;
+        await first.SendAsync("QUIT");
+        await first.DisposeAsync();
+        await using var greeted = await third.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(waited, Is.True, "no greeting while two sessions are open");
+            Assert.That(greeted.Greeting.Code, Is.EqualTo(220), "greeted once one ended");
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 6032).Message,
+                Is.EqualTo("2 sessions open (MaxConnections): no new connection is accepted until one ends; new clients wait in the listen queue"));
+        });
+    }
 }

@@ -84,6 +84,9 @@ internal static class RelayCommand
         };
         var maildir = new Option<DirectoryInfo?>("--maildir") { Description = "Store each message in this maildir instead (fileinto folders as Maildir++ folders)." };
         var quarantine = new Option<DirectoryInfo?>("--quarantine") { Description = "The maildir held messages go to (default: the .Quarantine folder of --maildir, else ./quarantine)." };
+        var maxConnections = Limit("--max-connections",
+            "Sessions open at once from all clients; past it no connection is accepted until one ends, new clients wait in the listen queue (Postfix's default_process_limit; 0: no limit).",
+            SmtpServerFilteringOptions.DefaultMaxConnections, "");
         var maxPerClient = Limit("--max-connections-per-client",
             "Sessions one client address may have open at once; one more is greeted 421 4.7.0 (Postfix's smtpd_client_connection_count_limit; 0: no limit).",
             SmtpServerFilteringOptions.DefaultMaxConnectionsPerClient, "");
@@ -151,7 +154,7 @@ internal static class RelayCommand
         var command = new RootCommand("spamfilter-relay: an SMTP relay that runs every message through the milters option.dat selects, "
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
-            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, nextHopTls, nextHopTlsCaFile, nextHopTlsName, maildir, quarantine, maxSize, maxPerClient, exempt,
+            listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, nextHopTls, nextHopTlsCaFile, nextHopTlsName, maildir, quarantine, maxSize, maxConnections, maxPerClient, exempt,
             readTimeout, sessionTimeout, maxRecipients, hardErrorLimit, softErrorLimit, errorSleepTime,
             shutdownTimeout, metricsOtlp, metricsInterval, tlsCertificate, tlsKey, sampleMilter, verbose,
         };
@@ -203,6 +206,7 @@ internal static class RelayCommand
                 Maildir = box,
                 Quarantine = result.GetValue(quarantine)?.FullName ?? (box is null ? Path.GetFullPath("quarantine") : Path.Combine(box, ".Quarantine")),
                 MaxMessageSize = result.GetValue(maxSize),
+                MaxConnections = result.GetValue(maxConnections),
                 MaxConnectionsPerClient = result.GetValue(maxPerClient),
                 ConnectionLimitExemptions = result.GetValue(exempt)!,
                 NextHopTimeout = TimeSpan.FromSeconds(result.GetValue(nextHopTimeout)),

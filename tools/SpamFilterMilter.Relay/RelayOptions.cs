@@ -58,6 +58,9 @@ internal sealed record RelayOptions
     /// <summary>Its private key (PEM); null when it is in <see cref="TlsCertificate"/>'s file.</summary>
     public string? TlsKey { get; init; }
 
+    /// <summary>How many sessions may be open at once, from all clients (<c>--max-connections</c>; Postfix's default_process_limit, 100); 0: no limit.</summary>
+    public int MaxConnections { get; init; } = SmtpServerFilteringOptions.DefaultMaxConnections;
+
     /// <summary>How many sessions one client address may have open at once (<c>--max-connections-per-client</c>); 0: no limit.</summary>
     public int MaxConnectionsPerClient { get; init; } = SmtpServerFilteringOptions.DefaultMaxConnectionsPerClient;
 

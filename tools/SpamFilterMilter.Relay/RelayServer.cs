@@ -108,6 +108,7 @@ internal sealed class RelayServer : IAsyncDisposable
                 Store = new RelayStore(host, options, nextHop, maildir, quarantine, logger),
                 EndpointListenerFactory = listeners,
                 LoggerFactory = loggerFactory,
+                MaxConnections = options.MaxConnections,
                 MaxConnectionsPerClient = options.MaxConnectionsPerClient,
                 ConnectionLimitExemptions = options.ConnectionLimitExemptions,
                 ReadTimeout = options.ReadTimeout,

@@ -39,7 +39,8 @@ public sealed class FilteringServer : IAsyncDisposable
         object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true, bool implicitTls = false,
         EndpointListenerFactory? listeners = null, int maxConnectionsPerClient = 50, bool loopbackExempt = false, Func<string, string, bool>? authenticate = null,
         TimeSpan? readTimeout = null, TimeSpan? sessionTimeout = null, int maxRecipients = SmtpServerFilteringOptions.DefaultMaxRecipients,
-        int hardErrorLimit = SmtpServerFilteringOptions.DefaultHardErrorLimit, int softErrorLimit = SmtpServerFilteringOptions.DefaultSoftErrorLimit, TimeSpan? errorSleepTime = null)
+        int hardErrorLimit = SmtpServerFilteringOptions.DefaultHardErrorLimit, int softErrorLimit = SmtpServerFilteringOptions.DefaultSoftErrorLimit, TimeSpan? errorSleepTime = null,
+        int maxConnections = SmtpServerFilteringOptions.DefaultMaxConnections)
     {
         listeners ??= new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -57,6 +58,7 @@ public sealed class FilteringServer : IAsyncDisposable
             ConnectionLimitExemptions = loopbackExempt ? SmtpServerFilteringOptions.DefaultConnectionLimitExemptions : [],
             ReadTimeout = readTimeout ?? SmtpServerFilteringOptions.DefaultReadTimeout,
             MaxRecipients = maxRecipients,
+            MaxConnections = maxConnections,
             HardErrorLimit = hardErrorLimit,
             SoftErrorLimit = softErrorLimit,
             ErrorSleepTime = errorSleepTime ?? SmtpServerFilteringOptions.DefaultErrorSleepTime,
