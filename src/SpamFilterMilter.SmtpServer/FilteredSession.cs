@@ -339,7 +339,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         // Postfix's smtpd_hard_error_limit: the error's reply, then 421 at once, before the next command is read.
         SmtpServerLog.TooManyErrors(_logger, _context.SessionId, Client.Address, _errors, _lastCommand);
         IsClosing = true;
-        return Encoding.ASCII.GetBytes($"{Encoding.ASCII.GetString(reply.Span).TrimEnd()}\r\n421 4.7.0 {_context.ServerOptions.ServerName} Error: too many errors\r\n");
+        return (byte[])[.. reply.Span, .. Encoding.ASCII.GetBytes($"421 4.7.0 {_context.ServerOptions.ServerName} Error: too many errors\r\n")];
     }
 
     /// <summary>The bytes to send for <paramref name="written"/>, before the errors are counted (<see cref="ReplyAsync"/>).</summary>
