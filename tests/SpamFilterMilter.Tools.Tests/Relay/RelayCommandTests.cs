@@ -232,14 +232,8 @@ public partial class RelayCommandTests : TempFolderTest
         TestName = "Exempt networks given replace loopback, so a second session from it is greeted 421")]
     public async Task The_connection_limit_exempts_the_networks_the_command_line_gives(string[] exempt, int secondGreeting)
     {
-        var optionFile = Folder.Write("option.dat", "! no slot\n");
-        using var output = new ListeningWriter();
-        using var error = new StringWriter();
-        using var stop = new CancellationTokenSource();
-        var run = RelayCommand.Create(output, error)
-            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--max-connections-per-client", "1", .. exempt])
-            .InvokeAsync(cancellationToken: stop.Token);
-        var port = await output.ListeningPort.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var relay = await StartWithoutSlotsAsync(["--max-connections-per-client", "1", .. exempt]);
+        var port = relay.Port;
 
         await using (var first = await SmtpLineClient.ConnectAsync(port))
         await using (var second = await SmtpLineClient.ConnectAsync(port))
@@ -248,22 +242,14 @@ public partial class RelayCommandTests : TempFolderTest
             Assert.That(second.Greeting.Code, Is.EqualTo(secondGreeting), second.Greeting.Text);
         }
 
-        await stop.CancelAsync();
-        Assert.That(await run, Is.Zero, error.ToString());
+        await relay.StopAsync();
     }
 
     [Test]
     public async Task An_idle_client_is_answered_421_timeout_exceeded_after_the_read_timeout_and_a_busy_one_only_past_a_session_timeout_given()
     {
-        var optionFile = Folder.Write("option.dat", "! no slot\n");
-        using var output = new ListeningWriter();
-        using var error = new StringWriter();
-        using var stop = new CancellationTokenSource();
-        var run = RelayCommand.Create(output, error)
-            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--server-name", "relay.example",
-                "--read-timeout", "1", "--session-timeout", "3"])
-            .InvokeAsync(cancellationToken: stop.Token);
-        var port = await output.ListeningPort.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var relay = await StartWithoutSlotsAsync("--server-name", "relay.example", "--read-timeout", "1", "--session-timeout", "3");
+        var port = relay.Port;
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(20));
 
         await using (var idle = await SmtpLineClient.ConnectAsync(port))
@@ -282,22 +268,14 @@ public partial class RelayCommandTests : TempFolderTest
             });
         }
 
-        await stop.CancelAsync();
-        Assert.That(await run, Is.Zero, error.ToString());
+        await relay.StopAsync();
     }
 
     [Test]
     public async Task Recipients_past_max_recipients_get_452_and_twenty_unknown_commands_in_a_row_get_Postfixs_421_not_SmtpServers_silent_close()
     {
-        var optionFile = Folder.Write("option.dat", "! no slot\n");
-        using var output = new ListeningWriter();
-        using var error = new StringWriter();
-        using var stop = new CancellationTokenSource();
-        var run = RelayCommand.Create(output, error)
-            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", "--server-name", "relay.example",
-                "--max-recipients", "2", "--error-sleep-time", "0"])
-            .InvokeAsync(cancellationToken: stop.Token);
-        var port = await output.ListeningPort.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var relay = await StartWithoutSlotsAsync("--server-name", "relay.example", "--max-recipients", "2", "--error-sleep-time", "0");
+        var port = relay.Port;
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(20));
 
         await using (var client = await SmtpLineClient.ConnectAsync(port))
@@ -326,8 +304,45 @@ public partial class RelayCommandTests : TempFolderTest
             });
         }
 
-        await stop.CancelAsync();
-        Assert.That(await run, Is.Zero, error.ToString());
+        await relay.StopAsync();
+    }
+
+    /// <summary>
+    /// The relay run in-process as its command line gives it, option.dat holding no slot, a maildir in the test's folder,
+    /// on a free loopback port, with <paramref name="options"/> after those.
+    /// </summary>
+    private async Task<InProcessRelay> StartWithoutSlotsAsync(params string[] options)
+    {
+        var optionFile = Folder.Write("option.dat", "! no slot\n");
+        var output = new ListeningWriter();
+        var error = new StringWriter();
+        var stop = new CancellationTokenSource();
+        var run = RelayCommand.Create(output, error)
+            .Parse(["--options", optionFile, "--maildir", Path.Combine(Folder.Path, "mail"), "--listen", "127.0.0.1:0", .. options])
+            .InvokeAsync(cancellationToken: stop.Token);
+        return new InProcessRelay(await output.ListeningPort.WaitAsync(TimeSpan.FromSeconds(30)), run, stop, output, error);
+    }
+
+    /// <summary>A relay <see cref="StartWithoutSlotsAsync"/> started: stopped on disposal if the test did not stop it.</summary>
+    private sealed class InProcessRelay(int port, Task<int> run, CancellationTokenSource stop, ListeningWriter output, StringWriter error) : IAsyncDisposable
+    {
+        public int Port => port;
+
+        /// <summary>Stops the relay, as SIGTERM does, and asserts that it exited with 0.</summary>
+        public async Task StopAsync()
+        {
+            await stop.CancelAsync();
+            Assert.That(await run, Is.Zero, error.ToString());
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await stop.CancelAsync();
+            await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30)));
+            stop.Dispose();
+            output.Dispose();
+            await error.DisposeAsync();
+        }
     }
 
     /// <summary>NOOP every half second, within any read timeout, until the server answers something else: that, and how many NOOPs went before.</summary>
