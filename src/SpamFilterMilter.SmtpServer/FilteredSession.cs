@@ -246,6 +246,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     {
         _queueId = null; // an earlier message's id is not this one's
         _lastCommand = "END-OF-MESSAGE";
+        _commandSeen = true; // the reply to the final dot is this command's, though SmtpServer raised no event for it
         SmtpAnswer answer;
         try
         {
@@ -264,9 +265,10 @@ internal sealed class FilteredSession : IAsyncDisposable
             SmtpServerLog.GivenUpAtStop(_logger, _context.SessionId, _queueId ?? "(none yet)");
             answer = SmtpAnswer.ReplyWith(ShuttingDown);
         }
-        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             // SmtpServer would write a bare "554 " and log nothing; the filter's calls after a failed one would fail too.
+            // A cancellation here is not the session's (the catches above take those): a failure like any other.
             SmtpServerLog.MessageFailed(_logger, _context.SessionId, _queueId ?? "(none yet)", e);
             answer = SmtpAnswer.Refuse(InternalError);
         }
@@ -326,7 +328,9 @@ internal sealed class FilteredSession : IAsyncDisposable
         if (reply.Span[0] is (byte)'4' or (byte)'5' && !notAnError)
         {
             _errors++;
-            _lastCommand = command || !_greeted ? _lastCommand : "UNKNOWN"; // a line SmtpServer could not parse
+            // A line SmtpServer could not parse (its 500 or 502, no command executed): Postfix's "after UNKNOWN". Other
+            // refusals with no command event (a command out of order, an AUTH line) keep the last command's name.
+            _lastCommand = command || !_greeted || !(reply.Span.StartsWith("500"u8) || reply.Span.StartsWith("502"u8)) ? _lastCommand : "UNKNOWN";
         }
 
         _greeted = true;
@@ -397,7 +401,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     public void Faulted(Exception exception)
     {
-        if (_pipe.Faulted())
+        if (_pipe.Faulted(exception))
         {
             SmtpServerLog.SessionFaulted(_logger, _context.SessionId, $"{Client.Address}:{Client.Port}", exception.GetType().Name, LogText.Quote(exception.Message));
         }
@@ -613,8 +617,10 @@ internal sealed class FilteredSession : IAsyncDisposable
             // queued as ..." too); a 421 closes the session.
             return stored is null ? SmtpAnswer.Proceed : SmtpAnswer.ReplyWith(stored);
         }
-        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
+        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException)
+            || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
+            // A store's own timeout (an HttpClient's, say) is its failure, not the session's end: 451, never SmtpServer's 554.
             SmtpServerLog.StoreFailed(_logger, _context.SessionId, queueId, e.Message, e is IOException or UnauthorizedAccessException ? null : e);
             return SmtpAnswer.Refuse(StoreFailed);
         }

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Security.Authentication;
@@ -89,7 +90,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 throw new IOException($"the TLS handshake took more than {_session.ReadTimeout.TotalSeconds} s", e);
             }
         }
-        catch (Exception e) when (e is AuthenticationException or IOException)
+        catch (Exception e) when (e is AuthenticationException or IOException or System.Security.Cryptography.CryptographicException)
         {
             _tlsFailed = true;
             _session.TlsFailed(e);
@@ -113,13 +114,16 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     }
 
     /// <summary>
-    /// SmtpServer ended the session on an exception (its parser's, on a MAIL it cannot take): the session's last words are
-    /// then <see cref="FilteredSession.InternalError"/>, where SmtpServer would close the connection in silence. False
-    /// when the fault is a TLS handshake that failed (logged already): nothing can be said on that connection.
+    /// SmtpServer ended the session on <paramref name="exception"/> (its parser's, on a MAIL it cannot take): the session's
+    /// last words are then <see cref="FilteredSession.InternalError"/>, where SmtpServer would close the connection in
+    /// silence. False, and nothing written, when there is no one to tell or it was told already: the connection broke (a
+    /// client that reset it, a socket gone), a TLS handshake failed (logged already), the client left, a write was given
+    /// up, or a goodbye or a closing reply went out.
     /// </summary>
-    public bool Faulted()
+    public bool Faulted(Exception exception)
     {
-        _faulted = !_tlsFailed;
+        _faulted = exception is not (IOException or SocketException or ObjectDisposedException)
+            && !_tlsFailed && !_saidGoodbye && !_session.IsClosing && !_clientLeft && !_writeAbandoned;
         return _faulted;
     }
 
@@ -347,8 +351,14 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         /// <summary>SmtpServer ends every session here (then disposes the pipe): the last chance to tell the client.</summary>
         public override async ValueTask CompleteAsync(Exception? exception = null)
         {
-            await pipe.SayGoodbyeIfStoppedAsync().ConfigureAwait(false);
-            Complete(exception);
+            try
+            {
+                await pipe.SayGoodbyeIfStoppedAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                Complete(exception); // whatever the goodbye did: the session ends, and gives back its place and its counts
+            }
         }
 
         public override void Complete(Exception? exception = null)

@@ -35,14 +35,19 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(options.HardErrorLimit, nameof(options.HardErrorLimit));
         ArgumentOutOfRangeException.ThrowIfNegative(options.SoftErrorLimit, nameof(options.SoftErrorLimit));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.ErrorSleepTime, TimeSpan.Zero, nameof(options.ErrorSleepTime));
-        if (options.ReadTimeout <= TimeSpan.Zero && options.ReadTimeout != Timeout.InfiniteTimeSpan)
+        // Past int.MaxValue milliseconds (about 24.8 days) a timer cannot be armed: every read or wait would throw.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.ErrorSleepTime, LongestTimer, nameof(options.ErrorSleepTime));
+        if ((options.ReadTimeout <= TimeSpan.Zero || options.ReadTimeout > LongestTimer) && options.ReadTimeout != Timeout.InfiniteTimeSpan)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.ReadTimeout, "ReadTimeout must be positive, or Timeout.InfiniteTimeSpan.");
+            throw new ArgumentOutOfRangeException(nameof(options), options.ReadTimeout, "ReadTimeout must be positive and at most int.MaxValue milliseconds, or Timeout.InfiniteTimeSpan.");
         }
         _listeners = new FilteringListenerFactory(options);
         MailboxFilterFactory = new FilteringMailboxFilter();
         MessageStoreFactory = new FilteringMessageStore();
     }
+
+    /// <summary>The longest a timer can be armed for: int.MaxValue milliseconds.</summary>
+    private static readonly TimeSpan LongestTimer = TimeSpan.FromMilliseconds(int.MaxValue);
 
     /// <summary>The endpoint listener factory to register (it wraps the one in the options, else SmtpServer's own).</summary>
     public IEndpointListenerFactory EndpointListenerFactory => _listeners;

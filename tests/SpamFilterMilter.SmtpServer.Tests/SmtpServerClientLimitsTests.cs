@@ -192,4 +192,63 @@ public class SmtpServerClientLimitsTests
                 Is.EqualTo("2 sessions open (MaxConnections): no new connection is accepted until one ends; new clients wait in the listen queue"));
         });
     }
+
+    [Test]
+    public async Task A_client_that_resets_its_connection_is_no_internal_error_and_no_421_is_claimed()
+    {
+        var logs = new CapturedLogs();
+        await using var server = await FilteringServer.StartAsync(null, new MemoryStore(), logs: logs);
+        using (var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
+        {
+            await socket.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, server.Port));
+            var buffer = new byte[4096];
+            await socket.ReceiveAsync(buffer);
+            await socket.SendAsync("EHLO client.example\r\n"u8.ToArray());
+            await socket.ReceiveAsync(buffer);
+            socket.LingerState = new System.Net.Sockets.LingerOption(true, 0); // a close that resets, as a scanner's
+            socket.Close();
+        }
+
+        // SmtpServer faults the session within milliseconds of the reset (the probe that found this saw 6026 at once).
+        var stopwatch = Stopwatch.StartNew();
+        while (!logs.Entries.Any(e => e.EventId.Id == 6026) && stopwatch.Elapsed < TimeSpan.FromSeconds(2))
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.That(logs.Entries.Where(e => e.EventId.Id == 6026).Select(e => e.Message), Is.Empty, "6026 is for SmtpServer's own faults, which a client's reset is not");
+    }
+
+    [Test]
+    public async Task The_error_limit_names_the_end_of_the_message_when_the_final_dot_was_refused()
+    {
+        var logs = new CapturedLogs();
+        await using var server = await FilteringServer.StartAsync(null, new MemoryStore(), logs: logs, hardErrorLimit: 1);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await client.SendAsync("RCPT TO:<b@example.org>");
+        await client.SendAsync("DATA");
+        var end = await client.SendMessageAsync(string.Concat(Enumerable.Repeat("Received: by relay.example\r\n", 60)) + "Subject: x\r\n\r\nbody\r\n");
+
+        Assert.That(end.Text, Does.StartWith("554 5.4.0"), "a mail loop: the one error");
+        Assert.That(logs.Entries.Single(e => e.EventId.Id == 6031).Message, Does.Contain("the last after END-OF-MESSAGE)"),
+            "the command whose reply was the error, as Postfix's 'too many errors after END-OF-MESSAGE'");
+    }
+
+    [Test]
+    public async Task Sessions_SmtpServer_ends_on_an_exception_give_back_their_place_under_MaxConnections()
+    {
+        await using var server = await FilteringServer.StartAsync(null, new MemoryStore(), maxConnections: 1);
+        for (var i = 0; i < 3; i++)
+        {
+            await using var client = await SmtpLineClient.ConnectAsync(server.Port).WaitAsync(TimeSpan.FromSeconds(10));
+            await client.SendAsync("EHLO client.example");
+            var faulted = await client.SendAsync("MAIL FROM:<a@example.org> RET=FULL RET=HDRS"); // SmtpServer's parser throws
+            Assert.That(faulted.Text, Is.EqualTo("421 4.3.0 Error: internal error"));
+        }
+
+        await using var last = await SmtpLineClient.ConnectAsync(server.Port).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(last.Greeting.Code, Is.EqualTo(220), "three faulted sessions, each gave its one place back");
+    }
 }
