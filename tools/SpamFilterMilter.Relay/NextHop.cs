@@ -37,7 +37,8 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
         {
             var session = await NextHopClient.DeliverAsync(await ResolveAsync(deadline.Token).ConfigureAwait(false), heloName, envelope, message, timeout, tls, deadline.Token)
                 .ConfigureAwait(false);
-            RelayLog.NextHopSession(logger, queueId, ToString(), session?.ToString() ?? $"plain SMTP (--next-hop-tls {tls})");
+            // The session names the certificate's subject, which the next hop chose: quoted and bounded, as its text is.
+            RelayLog.NextHopSession(logger, queueId, ToString(), session is null ? $"plain SMTP (--next-hop-tls {tls})" : LogText.Quote(session.ToString(), 400));
             return null;
         }
         catch (NextHopException e) when (e.Code is >= 400 and < 600 && e.Lines.Count > 0)
@@ -47,13 +48,13 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
         catch (NextHopTlsException e)
         {
             // Never a 5xx: the message is fine, the hop is not (as Postfix defers it, 4.7.4 or 4.7.5); never plain text.
-            RelayLog.NextHopTlsFailed(logger, ToString(), tls.ToString(), StageOf(e.Failure), e.Message);
+            RelayLog.NextHopTlsFailed(logger, ToString(), tls.ToString(), StageOf(e.Failure), LogText.Quote(e.Message, 400)); // holds the hop's reply
             return Unavailable;
         }
         catch (Exception e) when (e is NextHopException or SocketException or IOException
             || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            RelayLog.NextHopUnavailable(logger, ToString(), e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0.##} s" : e.Message);
+            RelayLog.NextHopUnavailable(logger, ToString(), e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0.##} s" : LogText.Quote(e.Message, 400));
             return Unavailable;
         }
     }

@@ -120,11 +120,13 @@ internal sealed class RelayServer : IAsyncDisposable
             var builder = new SmtpServerOptionsBuilder()
                 .ServerName(options.ServerName)
                 .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP spamfilter-relay")
-                // A command line must come whole within the read timeout (the integration bounds each read by it too).
-                .CommandWaitTimeout(options.ReadTimeout)
+                // A command line must come whole within about the read timeout; the integration bounds each read by it and
+                // answers first (a second later here), so that 6030 names the read timeout, as the docs say.
+                .CommandWaitTimeout(options.ReadTimeout == Timeout.InfiniteTimeSpan ? options.ReadTimeout : options.ReadTimeout + TimeSpan.FromSeconds(1))
                 // SmtpServer ends a session after MaxRetryCount errors of its own in a row, in silence: the integration's
-                // error limit, which counts every error as Postfix does and says 421 4.7.0, comes first.
-                .MaxRetryCount(options.HardErrorLimit > 0 ? options.HardErrorLimit + 1 : 1000);
+                // error limit, which counts every error as Postfix does and says 421 4.7.0, comes first (and a limit of
+                // int.MaxValue must not wrap to a negative count, which SmtpServer takes for none left).
+                .MaxRetryCount(options.HardErrorLimit > 0 ? (int)Math.Min((long)options.HardErrorLimit + 1, int.MaxValue) : 1000);
             foreach (var listen in options.Listen)
             {
                 builder = builder.Endpoint(endpoint =>
