@@ -76,7 +76,7 @@ public sealed class SmtpServerFilteringOptions
     /// How many recipients one message may have (default 1000, Postfix's <c>smtpd_recipient_limit</c>; 0: no limit). One
     /// more is answered <c>452 4.5.3 Error: too many recipients</c>, as Postfix answers it, and never reaches the filter:
     /// a client sends the others in a later message. Such a refusal is not counted as an error
-    /// (<see cref="HardErrorLimit"/>) for the first 1000 of a session, as Postfix's <c>smtpd_recipient_overshoot_limit</c>.
+    /// (<see cref="HardErrorLimit"/>) for the first 1000 of a message, as Postfix's <c>smtpd_recipient_overshoot_limit</c>.
     /// </summary>
     public int MaxRecipients { get; init; } = DefaultMaxRecipients;
 
@@ -86,7 +86,7 @@ public sealed class SmtpServerFilteringOptions
     /// <summary>
     /// How many errors a session may make (default 20, Postfix's <c>smtpd_hard_error_limit</c>; 0: no limit): each reply
     /// of 4xx or 5xx to the client counts (an unknown command, bad syntax, a refused sender or recipient), and so does
-    /// each NOOP or RSET past 100 (Postfix's <c>smtpd_junk_command_limit</c>); a message accepted forgives them all, as
+    /// each HELO, EHLO, RSET, NOOP, VRFY or ETRN past 100 (Postfix's <c>smtpd_junk_command_limit</c>); a message accepted forgives them all, as
     /// Postfix forgives them. At the limit the reply is followed by <c>421 4.7.0 &lt;server&gt; Error: too many errors</c>
     /// and the session ends. SmtpServer ends a session after <c>MaxRetryCount</c> (5) errors in a row of its own, in
     /// silence: set it above this limit (the relay does).

@@ -4,7 +4,10 @@ using SpamFilterMilter.Host.Running;
 
 namespace SpamFilterMilter.SmtpServer;
 
-/// <summary>What the SmtpServer integration logs (event ids 6000 to 6099); addresses and message text only at Debug.</summary>
+/// <summary>
+/// What the SmtpServer integration logs (event ids 6000 to 6099): envelope addresses and message text only at Debug; a
+/// client's IP address where an operator acts on it (6018, 6026, 6031), and a peer's text quoted and bounded.
+/// </summary>
 internal static partial class SmtpServerLog
 {
     [LoggerMessage(EventId = 6001, Level = LogLevel.Debug, Message = "session {Session}: client {Client} connected")]
