@@ -83,6 +83,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly SmtpReply _timeout; // Postfix's 421 4.4.2 <server> Error: timeout exceeded
     private readonly int _maxRecipients;
+    private readonly RelayRestriction? _relay;
     private readonly int _hardErrorLimit;
     private readonly int _softErrorLimit;
     private readonly TimeSpan _errorSleepTime;
@@ -111,7 +112,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// it is greeted with a 421 and closed, and <paramref name="filter"/> is never called.
     /// </summary>
     public FilteredSession(ISessionContext context, ISecurableDuplexPipe connection, IFilterSession filter, SmtpServerFilteringOptions options,
-        MessagesInFlight messages, SessionRefusal refusal, ILogger logger, CancellationToken serverStopping)
+        RelayRestriction? relay, MessagesInFlight messages, SessionRefusal refusal, ILogger logger, CancellationToken serverStopping)
     {
         _context = context;
         _filter = new SmtpFilterSession(filter, context.ServerOptions.ServerName);
@@ -125,6 +126,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         ReadTimeout = options.ReadTimeout;
         _timeout = new SmtpReply(421, "4.4.2", $"{context.ServerOptions.ServerName} Error: timeout exceeded");
         _maxRecipients = options.MaxRecipients;
+        _relay = relay;
         _hardErrorLimit = options.HardErrorLimit;
         _softErrorLimit = options.SoftErrorLimit;
         _errorSleepTime = options.ErrorSleepTime;
@@ -228,6 +230,14 @@ internal sealed class FilteredSession : IAsyncDisposable
             // Postfix's smtpd_recipient_limit, before the filter hears of the recipient: the client sends the rest later.
             _notAnError = _overshoot++ < RecipientOvershootLimit;
             return Accepts(SmtpAnswer.Refuse(TooManyRecipients));
+        }
+
+        if (_relay is not null && !_relay.Trusts(Client.Address, _context.Authentication.IsAuthenticated) && !_relay.IsRelayDomain(to.Host))
+        {
+            // Postfix's reject_unauth_destination, after its recipient limit and before the filter hears of the
+            // recipient; an error like any other refusal (the hard error limit).
+            SmtpServerLog.RelayDenied(_logger, _context.SessionId, Client.Address, to.Host ?? string.Empty);
+            return Accepts(SmtpAnswer.Refuse(RelayRestriction.Denied(to)));
         }
 
         // SmtpServer 11.1.0 reads no RCPT parameters (NOTIFY, ORCPT): its parser drops them.

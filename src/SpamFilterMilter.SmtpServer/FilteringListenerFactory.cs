@@ -19,6 +19,7 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     private readonly ILogger _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.SmtpServer");
     private readonly ConcurrentDictionary<FilteredSession, Task> _closing = new();
     private readonly ClientConnections _connections = new(options.MaxConnectionsPerClient, options.ConnectionLimitExemptions);
+    private readonly RelayRestriction? _relay = RelayRestriction.Of(options);
 
     // MaxConnections: a place is taken before a connection is accepted and given back when its session ends.
     private readonly SemaphoreSlim? _places = options.MaxConnections > 0 ? new SemaphoreSlim(options.MaxConnections) : null;
@@ -84,7 +85,7 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
                 SmtpServerLog.TooManyConnections(_logger, context.SessionId, counted!.Address, counted.Count, _connections.Limit);
             }
 
-            session = new FilteredSession(context, pipe, filter, options, Messages, refusal, _logger, serverStopping);
+            session = new FilteredSession(context, pipe, filter, options, _relay, Messages, refusal, _logger, serverStopping);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -123,6 +123,31 @@ public sealed class SmtpServerFilteringOptions
     /// <summary>The default of <see cref="MaxConnections"/>: Postfix's <c>default_process_limit</c>.</summary>
     public const int DefaultMaxConnections = 100;
 
+    /// <summary>
+    /// The domains any client may send to (Postfix's <c>relay_domains</c> with <c>reject_unauth_destination</c>): a
+    /// recipient elsewhere, from a client neither in <see cref="RelayNetworks"/> nor authenticated, is answered
+    /// <c>554 5.7.1 &lt;rcpt&gt;: Relay access denied</c>, as Postfix answers it, and counts as an error
+    /// (<see cref="HardErrorLimit"/>); the filter never hears of it. <c>example.com</c> is that domain alone,
+    /// <c>.example.com</c> its subdomains (give both for both), letter case aside: as Postfix's explicit style, without
+    /// its <c>parent_domain_matches_subdomains</c>, which Postfix itself means to retire. An address literal
+    /// (<c>user@[192.0.2.1]</c>) is never one. Default null: no restriction, every recipient from every client, as before;
+    /// an empty list: only <see cref="RelayNetworks"/> and authenticated clients may send at all (an outgoing relay).
+    /// </summary>
+    public IReadOnlyList<string>? RelayDomains { get; init; }
+
+    /// <summary>
+    /// The client networks that may send to any domain when <see cref="RelayDomains"/> restricts the others (Postfix's
+    /// <c>mynetworks</c> with <c>permit_mynetworks</c>; default loopback, 127.0.0.0/8 and ::1, as Postfix's
+    /// <c>mynetworks_style = host</c> trusts the machine itself). Kept apart from <see cref="ConnectionLimitExemptions"/>:
+    /// exempting a busy network from a connection count risks little, letting it relay anywhere is a grant of trust. A
+    /// client that authenticated (an <c>IUserAuthenticator</c> registered) may send anywhere too, as
+    /// <c>permit_sasl_authenticated</c>.
+    /// </summary>
+    public IReadOnlyList<IPNetwork> RelayNetworks { get; init; } = DefaultRelayNetworks;
+
+    /// <summary>The default of <see cref="RelayNetworks"/>: loopback, 127.0.0.0/8 and ::1.</summary>
+    public static IReadOnlyList<IPNetwork> DefaultRelayNetworks { get; } = [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
+
     /// <summary>The endpoint listener factory whose connections are filtered (default: SmtpServer's own).</summary>
     public IEndpointListenerFactory? EndpointListenerFactory { get; init; }
 

@@ -40,7 +40,7 @@ public sealed class FilteringServer : IAsyncDisposable
         EndpointListenerFactory? listeners = null, int maxConnectionsPerClient = 50, bool loopbackExempt = false, Func<string, string, bool>? authenticate = null,
         TimeSpan? readTimeout = null, TimeSpan? sessionTimeout = null, int maxRecipients = SmtpServerFilteringOptions.DefaultMaxRecipients,
         int hardErrorLimit = SmtpServerFilteringOptions.DefaultHardErrorLimit, int softErrorLimit = SmtpServerFilteringOptions.DefaultSoftErrorLimit, TimeSpan? errorSleepTime = null,
-        int maxConnections = SmtpServerFilteringOptions.DefaultMaxConnections)
+        int maxConnections = SmtpServerFilteringOptions.DefaultMaxConnections, IReadOnlyList<string>? relayDomains = null, IReadOnlyList<IPNetwork>? relayNetworks = null)
     {
         listeners ??= new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -62,6 +62,8 @@ public sealed class FilteringServer : IAsyncDisposable
             HardErrorLimit = hardErrorLimit,
             SoftErrorLimit = softErrorLimit,
             ErrorSleepTime = errorSleepTime ?? SmtpServerFilteringOptions.DefaultErrorSleepTime,
+            RelayDomains = relayDomains,
+            RelayNetworks = relayNetworks ?? SmtpServerFilteringOptions.DefaultRelayNetworks,
         });
         var options = new SmtpServerOptionsBuilder()
             .ServerName(Name)
