@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -16,7 +17,7 @@ using SpamFilterMilter.Tools;
 namespace SpamFilterMilter.Relay;
 
 /// <summary>The relay's command line: where it listens, which option.dat filters, where messages go.</summary>
-internal static class RelayCommand
+internal static partial class RelayCommand
 {
     /// <summary>Where etc/milter.opt points: <c>--sample-milter</c> starts the bundled sample milter there.</summary>
     public static readonly IPEndPoint SampleMilterEndPoint = new(IPAddress.Loopback, 8890);
@@ -90,29 +91,33 @@ internal static class RelayCommand
         var maxPerClient = Limit("--max-connections-per-client",
             "Sessions one client address may have open at once; one more is greeted 421 4.7.0 (Postfix's smtpd_client_connection_count_limit; 0: no limit).",
             SmtpServerFilteringOptions.DefaultMaxConnectionsPerClient, "");
-        var exempt = new Option<IPNetwork[]>("--exempt-network")
-        {
-            Description = "A client network --max-connections-per-client does not limit (10.0.0.0/8, or one address); give it again for more. "
+        var exempt = Networks("--exempt-network",
+            "A client network --max-connections-per-client does not limit (10.0.0.0/8, or one address); give it again for more. "
                 + "Given, it replaces the default, loopback (127.0.0.0/8 and ::1), as Postfix's mynetworks does.",
-            DefaultValueFactory = _ => [.. SmtpServerFilteringOptions.DefaultConnectionLimitExemptions],
+            SmtpServerFilteringOptions.DefaultConnectionLimitExemptions);
+        var relayDomain = new Option<string[]>("--relay-domain")
+        {
+            Description = "A domain any client may send to (Postfix's relay_domains with reject_unauth_destination): example.com is itself alone, "
+                + ".example.com its subdomains; give it again for more. Given (or --relay-network), other recipients from clients outside --relay-network "
+                + "that did not authenticate are answered 554 5.7.1 Relay access denied. Default: every recipient from every client (docs/relay.md).",
             Arity = ArgumentArity.OneOrMore,
             CustomParser = result =>
             {
-                var networks = new List<IPNetwork>();
                 foreach (var token in result.Tokens)
                 {
-                    if (NetworkOf(token.Value) is not { } network)
+                    if (!IsDomainPattern(token.Value))
                     {
-                        return Refuse<IPNetwork[]>(result,
-                            $"--exempt-network: \"{token.Value}\" is not a network: an address, or an address and a prefix length with no bit set past it (10.0.0.0/8, 2001:db8::/32).");
+                        return Refuse<string[]>(result, $"--relay-domain: \"{token.Value}\" is not a domain: example.com, or .example.com for its subdomains.");
                     }
-
-                    networks.Add(network);
                 }
 
-                return [.. networks];
+                return [.. result.Tokens.Select(token => token.Value)];
             },
         };
+        var relayNetwork = Networks("--relay-network",
+            "A client network that may send to any domain once --relay-domain restricts the others (Postfix's mynetworks with permit_mynetworks); "
+                + "give it again for more. Given, it replaces the default, loopback (127.0.0.0/8 and ::1). Given without --relay-domain: only these networks may send.",
+            SmtpServerFilteringOptions.DefaultRelayNetworks);
         var maxSize = Limit("--max-message-size", "The largest message accepted, in bytes (0: no limit).", 10_240_000, " bytes");
         var nextHopTimeout = Seconds("--next-hop-timeout", "Seconds the next hop may take over one message, from connecting to its answer to the final dot.",
             1, RelayOptions.DefaultNextHopTimeout);
@@ -155,6 +160,7 @@ internal static class RelayCommand
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
             listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, nextHopTls, nextHopTlsCaFile, nextHopTlsName, maildir, quarantine, maxSize, maxConnections, maxPerClient, exempt,
+            relayDomain, relayNetwork,
             readTimeout, sessionTimeout, maxRecipients, hardErrorLimit, softErrorLimit, errorSleepTime,
             shutdownTimeout, metricsOtlp, metricsInterval, tlsCertificate, tlsKey, sampleMilter, verbose,
         };
@@ -209,6 +215,9 @@ internal static class RelayCommand
                 MaxConnections = result.GetValue(maxConnections),
                 MaxConnectionsPerClient = result.GetValue(maxPerClient),
                 ConnectionLimitExemptions = result.GetValue(exempt)!,
+                // Either option turns the restriction on; --relay-network alone: no domain is open to everyone.
+                RelayDomains = result.GetResult(relayDomain) is not null || result.GetResult(relayNetwork) is not null ? result.GetValue(relayDomain) ?? [] : null,
+                RelayNetworks = result.GetValue(relayNetwork)!,
                 NextHopTimeout = TimeSpan.FromSeconds(result.GetValue(nextHopTimeout)),
                 NextHopTls = result.GetValue(nextHopTls),
                 NextHopTlsCaFile = result.GetValue(nextHopTlsCaFile)?.FullName,
@@ -266,6 +275,36 @@ internal static class RelayCommand
             ? limit
             : Refuse<int>(result, $"{name}: 0 or more{unit}."),
     };
+
+    /// <summary>An option of client networks (<see cref="NetworkOf"/>), given again for more, defaulting to <paramref name="byDefault"/>.</summary>
+    private static Option<IPNetwork[]> Networks(string name, string description, IReadOnlyList<IPNetwork> byDefault) => new(name)
+    {
+        Description = description,
+        DefaultValueFactory = _ => [.. byDefault],
+        Arity = ArgumentArity.OneOrMore,
+        CustomParser = result =>
+        {
+            var networks = new List<IPNetwork>();
+            foreach (var token in result.Tokens)
+            {
+                if (NetworkOf(token.Value) is not { } network)
+                {
+                    return Refuse<IPNetwork[]>(result,
+                        $"{name}: \"{token.Value}\" is not a network: an address, or an address and a prefix length with no bit set past it (10.0.0.0/8, 2001:db8::/32).");
+                }
+
+                networks.Add(network);
+            }
+
+            return [.. networks];
+        },
+    };
+
+    /// <summary>Whether <paramref name="text"/> is a domain name (letters, digits, hyphens; dots between), with a leading dot or without.</summary>
+    internal static bool IsDomainPattern(string text) => DomainPattern().IsMatch(text);
+
+    [GeneratedRegex(@"\A\.?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\z")]
+    private static partial Regex DomainPattern();
 
     /// <summary>
     /// A network as Postfix's mynetworks takes one: address/prefix, or an address alone (all its bits); null if it is

@@ -8,6 +8,9 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "listening on {Endpoint} as {ServerName}; option.dat {OptionFile}: {Slots} slot(s); messages go to {Target}")]
     public static partial void Listening(ILogger logger, string endpoint, string serverName, string optionFile, int slots, string target);
 
+    [LoggerMessage(EventId = 7021, Level = LogLevel.Warning, Message = "listening on {Endpoints} without --relay-domain: every recipient from every client is accepted, and only the next hop's relay rules keep this relay from being an open relay; give --relay-domain (docs/relay.md, \"The next hop's relay rules\")")]
+    public static partial void NoRelayDomains(ILogger logger, string endpoints);
+
     [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "stopping ({Why}): new connections and messages are answered 421 4.3.2 (their clients try again later); {Count} message(s) under way may finish within {Seconds} s (a second SIGTERM or SIGINT stops at once)")]
     public static partial void Stopping(ILogger logger, string why, int count, double seconds);
 

@@ -67,6 +67,15 @@ internal sealed record RelayOptions
     /// <summary>The client networks <see cref="MaxConnectionsPerClient"/> does not apply to (<c>--exempt-network</c>; default loopback).</summary>
     public IReadOnlyList<IPNetwork> ConnectionLimitExemptions { get; init; } = SmtpServerFilteringOptions.DefaultConnectionLimitExemptions;
 
+    /// <summary>
+    /// The domains any client may send to (<c>--relay-domain</c>; <see cref="SmtpServerFilteringOptions.RelayDomains"/>);
+    /// null, the default: no restriction, every recipient from every client (the next hop's relay rules decide).
+    /// </summary>
+    public IReadOnlyList<string>? RelayDomains { get; init; }
+
+    /// <summary>The client networks that may send anywhere when <see cref="RelayDomains"/> restricts (<c>--relay-network</c>; default loopback).</summary>
+    public IReadOnlyList<IPNetwork> RelayNetworks { get; init; } = SmtpServerFilteringOptions.DefaultRelayNetworks;
+
     /// <summary>How long one read from a client may wait for its next bytes (<c>--read-timeout</c>; Postfix's smtpd_timeout, 300 s).</summary>
     public TimeSpan ReadTimeout { get; init; } = SmtpServerFilteringOptions.DefaultReadTimeout;
 

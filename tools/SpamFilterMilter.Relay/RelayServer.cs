@@ -111,6 +111,8 @@ internal sealed class RelayServer : IAsyncDisposable
                 MaxConnections = options.MaxConnections,
                 MaxConnectionsPerClient = options.MaxConnectionsPerClient,
                 ConnectionLimitExemptions = options.ConnectionLimitExemptions,
+                RelayDomains = options.RelayDomains,
+                RelayNetworks = options.RelayNetworks,
                 ReadTimeout = options.ReadTimeout,
                 MaxRecipients = options.MaxRecipients,
                 HardErrorLimit = options.HardErrorLimit,
@@ -163,6 +165,13 @@ internal sealed class RelayServer : IAsyncDisposable
             var endPoints = await started.Task.ConfigureAwait(false);
             RelayLog.Listening(logger, string.Join(" and ", endPoints), options.ServerName, hostOptions.FilePath, host.Slots.Count,
                 nextHop is not null ? $"next hop {nextHop} (--next-hop-tls {options.NextHopTls.ToString().ToLowerInvariant()})" : $"maildir {maildir!.Root}");
+            if (options.RelayDomains is null && endPoints.Any(endPoint => !IPAddress.IsLoopback(endPoint.Address)))
+            {
+                // Reachable from other machines and no --relay-domain: only the next hop's rules stand between this relay
+                // and an open relay. Said once, at the start, where the administrator looks.
+                RelayLog.NoRelayDomains(logger, string.Join(" and ", endPoints.Where(endPoint => !IPAddress.IsLoopback(endPoint.Address))));
+            }
+
             certificate?.Started();
             return new RelayServer(options, host, filtering, stop, running, endPoints, logger, metrics, certificate);
         }

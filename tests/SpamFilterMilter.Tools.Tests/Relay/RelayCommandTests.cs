@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using SpamFilterMilter.Host.Running;
 using SpamFilterMilter.Host.Smtp;
 using SpamFilterMilter.Relay;
+using SpamFilterMilter.SmtpServer;
 using SpamFilterMilter.Testing.Smtp;
 
 namespace SpamFilterMilter.Tools.Tests.Relay;
@@ -302,6 +303,56 @@ public partial class RelayCommandTests : TempFolderTest
                 Assert.That(unknown, Is.All.EqualTo(502), "SmtpServer's MaxRetryCount (5 in a row) does not close the session first");
                 Assert.That(last?.Text, Is.EqualTo("421 4.7.0 relay.example Error: too many errors"));
             });
+        }
+
+        await relay.StopAsync();
+    }
+
+    [Test]
+    public void Relay_domains_and_networks_are_read_each_given_again_for_more_and_networks_replace_loopback()
+    {
+        var given = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--options", "option.dat", "--maildir", "m",
+            "--relay-domain", "example.com", "--relay-domain", ".example.com", "--relay-network", "192.0.2.0/24", "--relay-network", "2001:db8::1"]);
+        var none = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--options", "option.dat", "--maildir", "m"]);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(given.Errors, Is.Empty);
+            Assert.That(given.GetValue<string[]>("--relay-domain"), Is.EqualTo(new[] { "example.com", ".example.com" }));
+            Assert.That(given.GetValue<IPNetwork[]>("--relay-network"), Is.EqualTo(new[] { IPNetwork.Parse("192.0.2.0/24"), IPNetwork.Parse("2001:db8::1/128") }));
+            Assert.That(none.GetValue<string[]>("--relay-domain"), Is.Empty, "none: no restriction by default");
+            Assert.That(none.GetValue<IPNetwork[]>("--relay-network"), Is.EqualTo(SmtpServerFilteringOptions.DefaultRelayNetworks), "loopback by default");
+        });
+    }
+
+    [TestCase("--relay-domain", "user@example.com", "--relay-domain: \"user@example.com\" is not a domain: example.com, or .example.com for its subdomains.")]
+    [TestCase("--relay-domain", "..example.com", "--relay-domain: \"..example.com\" is not a domain: example.com, or .example.com for its subdomains.")]
+    [TestCase("--relay-domain", "-bad.example", "--relay-domain: \"-bad.example\" is not a domain: example.com, or .example.com for its subdomains.")]
+    [TestCase("--relay-network", "10.1.2.3/8",
+        "--relay-network: \"10.1.2.3/8\" is not a network: an address, or an address and a prefix length with no bit set past it (10.0.0.0/8, 2001:db8::/32).")]
+    public void A_relay_domain_or_network_that_is_none_is_a_wrong_command_line(string option, string value, string reason)
+    {
+        var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--options", "option.dat", "--maildir", "m", option, value]);
+
+        Assert.That(result.Errors.Select(e => e.Message), Does.Contain(reason));
+    }
+
+    [TestCase(new[] { "--relay-domain", "example.com" }, "<u@example.com>", "250 Ok", TestName = "A relay domain is accepted")]
+    [TestCase(new[] { "--relay-domain", "example.com", "--relay-network", "192.0.2.0/24" }, "<u@example.org>", "554 5.7.1 <u@example.org>: Relay access denied",
+        TestName = "A foreign domain from a client outside the relay networks is answered relay access denied")]
+    [TestCase(new[] { "--relay-domain", "example.com" }, "<u@example.org>", "250 Ok", TestName = "A foreign domain from loopback, a relay network by default, is accepted")]
+    [TestCase(new[] { "--relay-network", "192.0.2.0/24" }, "<u@example.com>", "554 5.7.1 <u@example.com>: Relay access denied",
+        TestName = "A relay network alone lets only that network send")]
+    [TestCase(new string[0], "<u@example.org>", "250 Ok", TestName = "Without either every recipient is accepted as before")]
+    public async Task The_relay_restriction_the_command_line_asks_for_answers_RCPT(string[] args, string recipient, string reply)
+    {
+        await using var relay = await StartWithoutSlotsAsync(args);
+
+        await using (var client = await SmtpLineClient.ConnectAsync(relay.Port))
+        {
+            await client.SendAsync("EHLO client.example");
+            await client.SendAsync("MAIL FROM:<a@sender.example>");
+            Assert.That((await client.SendAsync($"RCPT TO:{recipient}")).Text, Is.EqualTo(reply));
         }
 
         await relay.StopAsync();
