@@ -27,7 +27,14 @@ internal sealed class RelayRestriction
                 throw new ArgumentException($"RelayDomains: \"{entry}\" is not a domain (example.com, or .example.com for its subdomains).", nameof(domains));
             }
 
-            _ = domain[0] == '.' ? AddParent(domain) : _domains.Add(domain);
+            if (domain[0] == '.')
+            {
+                _parents.Add(domain);
+            }
+            else
+            {
+                _domains.Add(domain);
+            }
         }
 
         _networks = networks;
@@ -62,11 +69,5 @@ internal sealed class RelayRestriction
 
         domain = domain.TrimEnd('.');
         return _domains.Contains(domain) || _parents.Exists(parent => domain.EndsWith(parent, StringComparison.OrdinalIgnoreCase));
-    }
-
-    private bool AddParent(string parent)
-    {
-        _parents.Add(parent);
-        return true;
     }
 }
