@@ -23,6 +23,17 @@ public class SmtpFilterSessionTests
 
     private static Mock<IFilterSession> Filter() => FilterSessionMock.ContinuingEverywhere();
 
+    /// <summary>A filter that accepts every message and keeps what it was shown of it, byte for byte (Latin-1).</summary>
+    private static (Mock<IFilterSession> Filter, System.Runtime.CompilerServices.StrongBox<string?> Shown) ShowingFilter()
+    {
+        var filter = Filter();
+        var shown = new System.Runtime.CompilerServices.StrongBox<string?>();
+        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()))
+            .Callback((Stream content, HeaderField? _, CancellationToken _) => shown.Value = new StreamReader(content, Encoding.Latin1).ReadToEnd())
+            .ReturnsAsync(new FilterVerdict { Action = FilterAction.Accept });
+        return (filter, shown);
+    }
+
     private static async Task<SmtpFilterSession> InTransactionAsync(Mock<IFilterSession> filter, params string[] recipients)
     {
         var session = new SmtpFilterSession(filter.Object, "mta.example");
@@ -217,17 +228,13 @@ public class SmtpFilterSessionTests
     [TestCase("from a\r\n\r\nbody\r\n", null)]
     public async Task The_message_is_stored_as_Postfixs_smtpd_stores_it_mbox_lines_as_fields_and_a_leading_blank_line_kept_off_the_trace_field(string message, string? stored)
     {
-        var filter = Filter();
-        string? shown = null;
-        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()))
-            .Callback((Stream content, HeaderField? _, CancellationToken _) => shown = new StreamReader(content, Encoding.Latin1).ReadToEnd())
-            .ReturnsAsync(new FilterVerdict { Action = FilterAction.Accept });
+        var (filter, shown) = ShowingFilter();
         await using var session = await InTransactionAsync(filter, "<b@example.net>");
         await session.DataAsync();
 
         var result = await session.MessageAsync(new MemoryStream(Encoding.ASCII.GetBytes(message)), "Received: by mta.example\r\n"u8.ToArray());
 
-        Assert.That(shown, Is.EqualTo(stored ?? "Received: by mta.example\r\n" + message), "what the filter is given (less the trace field, which it is told to leave out)");
+        Assert.That(shown.Value, Is.EqualTo(stored ?? "Received: by mta.example\r\n" + message), "what the filter is given (less the trace field, which it is told to leave out)");
         if (stored is not null)
         {
             Assert.That(Encoding.ASCII.GetString(result.Message), Is.EqualTo(stored));
@@ -237,18 +244,14 @@ public class SmtpFilterSessionTests
     [Test]
     public async Task The_filter_and_the_delivery_get_the_message_as_Postfix_stores_it_CRs_and_NULs_included()
     {
-        var filter = Filter();
-        string? shown = null;
-        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()))
-            .Callback((Stream content, HeaderField? _, CancellationToken _) => shown = new StreamReader(content, Encoding.Latin1).ReadToEnd())
-            .ReturnsAsync(new FilterVerdict { Action = FilterAction.Accept });
+        var (filter, shown) = ShowingFilter();
         await using var session = await InTransactionAsync(filter, "<b@example.net>");
         await session.DataAsync();
 
         var result = await session.MessageAsync(new MemoryStream(Encoding.Latin1.GetBytes("Subject: a\0b\r\r\nX-Cr: a\rb\r\n\r\nbody\r\r\n")), "Received: by mta.example\r\n"u8.ToArray());
 
         const string Stored = "Received: by mta.example\r\nSubject: a\r\nX-Cr: a b\r\n\r\nbody\r\n";
-        Assert.That(shown, Is.EqualTo(Stored), "what the filter is given");
+        Assert.That(shown.Value, Is.EqualTo(Stored), "what the filter is given");
         Assert.That(Encoding.Latin1.GetString(result.Message), Is.EqualTo(Stored), "what is delivered: what the filter saw, and signed");
     }
 
