@@ -1,6 +1,6 @@
-using System.Net.Sockets;
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using SmtpServer.IO;
