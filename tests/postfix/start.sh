@@ -27,6 +27,12 @@ getent group postdrop >/dev/null || { echo "start.sh: no 'postdrop' group" >&2; 
 
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd -P)          # absolute, symlink-free (maillog_file_prefixes compares strings)
+# DIR is made 0755 and root's below: a shared folder given as DIR (/tmp, say) would lose its sticky, world-writable
+# mode, and every other user of it (apt's sandbox, for one) could no longer write there. It must be a folder of its own.
+case $DIR in
+    /|/tmp|/var/tmp|/dev/shm|/root|/home|/var|/usr|/etc|/run)
+        echo "start.sh: DIR $DIR is a shared system folder: give the instance a folder of its own (say $DIR/postfix-test)" >&2; exit 2 ;;
+esac
 CONF=$DIR/conf QUEUE=$DIR/queue DATA=$DIR/data LOG=$DIR/log SINK=$DIR/sink
 
 # An instance (or its smtp-sink) still running in this DIR is stopped first,
