@@ -82,11 +82,8 @@ internal sealed class FilteredSession : IAsyncDisposable
     private readonly bool _addTraceField;
     private readonly ILogger _logger;
     private readonly SmtpReply _timeout; // Postfix's 421 4.4.2 <server> Error: timeout exceeded
-    private readonly int _maxRecipients;
+    private readonly SmtpServerFilteringOptions _options; // the limits: MaxRecipients, the error limits, ReadTimeout
     private readonly RelayRestriction? _relay;
-    private readonly int _hardErrorLimit;
-    private readonly int _softErrorLimit;
-    private readonly TimeSpan _errorSleepTime;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly CancellationToken _serverStopping;
 
@@ -123,13 +120,9 @@ internal sealed class FilteredSession : IAsyncDisposable
         _logger = logger;
         Client = ClientOf(context);
         _serverStopping = serverStopping;
-        ReadTimeout = options.ReadTimeout;
+        _options = options;
         _timeout = new SmtpReply(421, "4.4.2", $"{context.ServerOptions.ServerName} Error: timeout exceeded");
-        _maxRecipients = options.MaxRecipients;
         _relay = relay;
-        _hardErrorLimit = options.HardErrorLimit;
-        _softErrorLimit = options.SoftErrorLimit;
-        _errorSleepTime = options.ErrorSleepTime;
         _pipe = new ReplyPipe(connection, this, serverStopping);
         _pipe.Ended += () => Ended?.Invoke(this);
         context.Properties[PropertyKey] = this;
@@ -175,7 +168,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     public ClientInfo Client { get; private set; }
 
     /// <summary>How long one read from the client may wait (<see cref="SmtpServerFilteringOptions.ReadTimeout"/>).</summary>
-    public TimeSpan ReadTimeout { get; }
+    public TimeSpan ReadTimeout => _options.ReadTimeout;
 
     /// <summary>True once a reply that closes the session (421) was written.</summary>
     public bool IsClosing { get; private set; }
@@ -225,7 +218,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>RCPT TO (SmtpServer's mailbox filter): true to accept; false when the reply is the filter's refusal.</summary>
     public async Task<bool> RcptAsync(IMailbox to)
     {
-        if (_maxRecipients > 0 && _recipients >= _maxRecipients)
+        if (_options.MaxRecipients > 0 && _recipients >= _options.MaxRecipients)
         {
             // Postfix's smtpd_recipient_limit, before the filter hears of the recipient: the client sends the rest later.
             _notAnError = _overshoot++ < RecipientOvershootLimit;
@@ -314,12 +307,12 @@ internal sealed class FilteredSession : IAsyncDisposable
         var notAnError = _notAnError;
         _notAnError = false;
 
-        if (_softErrorLimit > 0 && _errors >= _softErrorLimit && _errorSleepTime > TimeSpan.Zero)
+        if (_options.SoftErrorLimit > 0 && _errors >= _options.SoftErrorLimit && _options.ErrorSleepTime > TimeSpan.Zero)
         {
             // Postfix's smtpd_error_sleep_time: every reply waits once the client made smtpd_soft_error_limit errors.
             try
             {
-                await Task.Delay(_errorSleepTime, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(_options.ErrorSleepTime, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -345,7 +338,7 @@ internal sealed class FilteredSession : IAsyncDisposable
 
         _greeted = true;
         // Checked after every reply, as Postfix checks before it reads the next command: junk commands count too.
-        if (_hardErrorLimit <= 0 || _errors < _hardErrorLimit)
+        if (_options.HardErrorLimit <= 0 || _errors < _options.HardErrorLimit)
         {
             return reply;
         }
