@@ -42,11 +42,11 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     /// accepted: while none is free the listener accepts nothing, and new clients wait in the system's listen queue, as
     /// Postfix's master stops accepting at its process limit. Warns (6032) when the limit is reached, at most once a minute.
     /// </summary>
-    private async Task<bool> TakePlaceAsync(CancellationToken cancellationToken)
+    private async Task TakePlaceAsync(CancellationToken cancellationToken)
     {
         if (_places is null)
         {
-            return false;
+            return;
         }
 
         if (!_places.Wait(0, CancellationToken.None))
@@ -60,15 +60,12 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
 
             await _places.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        return true;
     }
 
     /// <param name="context">The new session's context.</param>
     /// <param name="pipe">Its connection.</param>
-    /// <param name="placeTaken">Whether it holds a place under MaxConnections, given back when it ends.</param>
     /// <param name="serverStopping">The token SmtpServer accepts with and runs the session with: cancelled when it stops.</param>
-    private ISecurableDuplexPipe Open(ISessionContext context, ISecurableDuplexPipe pipe, bool placeTaken, CancellationToken serverStopping)
+    private ISecurableDuplexPipe Open(ISessionContext context, ISecurableDuplexPipe pipe, CancellationToken serverStopping)
     {
         IFilterSession filter;
         var counted = _connections.Open(FilteredSession.ClientAddressOf(context));
@@ -91,27 +88,22 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
         {
             SmtpServerLog.OpenFilterFailed(_logger, e);
             counted?.Close();
-            GiveBack(placeTaken);
+            GiveBack();
             pipe.Dispose();
             throw;
         }
 
         session.Ended += endedSession => // once (ReplyPipe)
         {
-            GiveBack(placeTaken);
+            GiveBack();
             counted?.Close();
             Close(endedSession);
         };
         return session.Pipe;
     }
 
-    private void GiveBack(bool placeTaken)
-    {
-        if (placeTaken)
-        {
-            _places!.Release();
-        }
-    }
+    /// <summary>Gives back the place under MaxConnections that every accepted connection took (<see cref="TakePlaceAsync"/>).</summary>
+    private void GiveBack() => _places?.Release();
 
     private void Close(FilteredSession session)
     {
@@ -138,7 +130,7 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     {
         public async Task<ISecurableDuplexPipe> GetPipeAsync(ISessionContext context, CancellationToken cancellationToken)
         {
-            var placeTaken = await factory.TakePlaceAsync(cancellationToken).ConfigureAwait(false);
+            await factory.TakePlaceAsync(cancellationToken).ConfigureAwait(false);
             ISecurableDuplexPipe pipe;
             try
             {
@@ -146,11 +138,11 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
             }
             catch
             {
-                factory.GiveBack(placeTaken); // nothing accepted (the server stops, or accepting failed)
+                factory.GiveBack(); // nothing accepted (the server stops, or accepting failed)
                 throw;
             }
 
-            return factory.Open(context, pipe, placeTaken, cancellationToken);
+            return factory.Open(context, pipe, cancellationToken);
         }
 
         public void Dispose() => inner.Dispose();
