@@ -82,6 +82,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private readonly bool _addTraceField;
     private readonly ILogger _logger;
     private readonly SmtpReply _timeout; // Postfix's 421 4.4.2 <server> Error: timeout exceeded
+    private readonly byte[] _timeoutLine; // as it goes on the wire
     private readonly SmtpServerFilteringOptions _options; // the limits: MaxRecipients, the error limits, ReadTimeout
     private readonly RelayRestriction? _relay;
     private readonly CancellationTokenSource _lifetime = new();
@@ -122,6 +123,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         _serverStopping = serverStopping;
         _options = options;
         _timeout = new SmtpReply(421, "4.4.2", $"{context.ServerOptions.ServerName} Error: timeout exceeded");
+        _timeoutLine = Encoding.ASCII.GetBytes(_timeout + "\r\n");
         _relay = relay;
         _pipe = new ReplyPipe(connection, this, serverStopping);
         _pipe.Ended += () => Ended?.Invoke(this);
@@ -185,9 +187,7 @@ internal sealed class FilteredSession : IAsyncDisposable
 
     /// <summary>The session of <paramref name="context"/>.</summary>
     public static FilteredSession Of(ISessionContext context) =>
-        context.Properties.TryGetValue(PropertyKey, out var session) && session is FilteredSession filtered
-            ? filtered
-            : throw new InvalidOperationException("This SmtpServer session was not accepted by SmtpServerFiltering's endpoint listener: register all three of its services (SmtpServerFiltering.AddTo).");
+        Find(context) ?? throw new InvalidOperationException("This SmtpServer session was not accepted by SmtpServerFiltering's endpoint listener: register all three of its services (SmtpServerFiltering.AddTo).");
 
     /// <summary>MAIL FROM (SmtpServer's mailbox filter): true to accept; false when the reply is the filter's refusal.</summary>
     public async Task<bool> MailAsync(IMailbox from)
@@ -366,7 +366,7 @@ internal sealed class FilteredSession : IAsyncDisposable
             // answers one. Never "shutting down".
             SmtpServerLog.TimedOut(_logger, _context.SessionId, limit, _lastCommand, LogText.Quote(Encoding.ASCII.GetString(written.Span).TrimEnd()));
             IsClosing = true;
-            return Encoding.ASCII.GetBytes(_timeout + "\r\n");
+            return _timeoutLine;
         }
 
         // SmtpServer writes with the session's token, cancelled when the server stops, but its 221 for a session it gave up
@@ -429,7 +429,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         SmtpServerLog.TimedOut(_logger, _context.SessionId, $"no input for {ReadTimeout.TotalSeconds} s", _lastCommand, LogText.Quote(_timeout.ToString()));
         IsClosing = true;
         EndMessage();
-        return Encoding.ASCII.GetBytes(_timeout + "\r\n");
+        return _timeoutLine;
     }
 
     /// <summary>The server stopped between two commands and SmtpServer ended the session without a reply: the pipe writes 421.</summary>

@@ -156,17 +156,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             _session.StoppedBetweenCommands();
         }
 
-        try
-        {
-            using var bound = new CancellationTokenSource(FinalReplyTimeout);
-            ClientOutput.Write((stopped ? FilteredSession.ShuttingDownLine : FilteredSession.InternalErrorLine).Span);
-            await FlushToClientAsync(stopped ? _serverStopping : bound.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException or NotSupportedException)
-        {
-            // The client is gone or reads nothing: the connection closes all the same. (NotSupportedException: SslStream's
-            // answer to a write while another is pending, should one ever get here.)
-        }
+        await WriteLastLineAsync(stopped ? FilteredSession.ShuttingDownLine : FilteredSession.InternalErrorLine, stopped ? _serverStopping : null).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -178,15 +168,25 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     {
         _timedOut = true;
         _saidGoodbye = true;
+        await WriteLastLineAsync(_session.ReadTimedOut()).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes the session's last line (a 421) and sends it: within <see cref="FinalReplyTimeout"/>, or as
+    /// <see cref="FlushToClientAsync"/> sends once <paramref name="stopping"/> fired. A client gone or not reading changes
+    /// nothing: the connection closes all the same.
+    /// </summary>
+    private async ValueTask WriteLastLineAsync(ReadOnlyMemory<byte> line, CancellationToken? stopping = null)
+    {
         try
         {
-            ClientOutput.Write(_session.ReadTimedOut().Span);
-            using var deadline = new CancellationTokenSource(FinalReplyTimeout);
-            await FlushToClientAsync(deadline.Token).ConfigureAwait(false);
+            using var bound = new CancellationTokenSource(FinalReplyTimeout);
+            ClientOutput.Write(line.Span);
+            await FlushToClientAsync(stopping ?? bound.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException or NotSupportedException)
         {
-            // The client is gone or reads nothing: the connection closes all the same.
+            // (NotSupportedException: SslStream's answer to a write while another is pending, should one ever get here.)
         }
     }
 
