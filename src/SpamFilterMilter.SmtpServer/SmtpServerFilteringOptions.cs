@@ -55,7 +55,7 @@ public sealed class SmtpServerFilteringOptions
     public IReadOnlyList<IPNetwork> ConnectionLimitExemptions { get; init; } = DefaultConnectionLimitExemptions;
 
     /// <summary>The default of <see cref="ConnectionLimitExemptions"/>: loopback, 127.0.0.0/8 and ::1.</summary>
-    public static IReadOnlyList<IPNetwork> DefaultConnectionLimitExemptions { get; } = [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
+    public static IReadOnlyList<IPNetwork> DefaultConnectionLimitExemptions { get; } = Loopback();
 
     /// <summary>
     /// How long one read from the client may wait for its next bytes (default 300 s, Postfix's <c>smtpd_timeout</c>): a
@@ -146,11 +146,14 @@ public sealed class SmtpServerFilteringOptions
     public IReadOnlyList<IPNetwork> RelayNetworks { get; init; } = DefaultRelayNetworks;
 
     /// <summary>The default of <see cref="RelayNetworks"/>: loopback, 127.0.0.0/8 and ::1.</summary>
-    public static IReadOnlyList<IPNetwork> DefaultRelayNetworks { get; } = [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
+    public static IReadOnlyList<IPNetwork> DefaultRelayNetworks { get; } = Loopback();
 
     /// <summary>The endpoint listener factory whose connections are filtered (default: SmtpServer's own).</summary>
     public IEndpointListenerFactory? EndpointListenerFactory { get; init; }
 
     /// <summary>Where the integration logs (event ids 6000 to 6099); none when null.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
+
+    /// <summary>Loopback, IPv4 and IPv6: a new list each time, so that the two defaults made of it stay apart.</summary>
+    private static IPNetwork[] Loopback() => [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
 }

@@ -139,9 +139,10 @@ public sealed partial class ChannelTable
             .Order(StringComparer.OrdinalIgnoreCase);
         foreach (var name in names)
         {
-            var was = before.Find(name)?.Keywords() ?? NoKeywords;
-            var now = Find(name)?.Keywords() ?? NoKeywords;
-            var shown = Find(name)?.Name ?? before.Find(name)!.Name;
+            var (earlier, current) = (before.Find(name), Find(name));
+            var was = earlier?.Keywords() ?? NoKeywords;
+            var now = current?.Keywords() ?? NoKeywords;
+            var shown = (current ?? earlier)!.Name;
             foreach (var (key, keyword) in now)
             {
                 if (!was.TryGetValue(key, out var old))

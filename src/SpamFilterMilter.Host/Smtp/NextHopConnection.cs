@@ -28,16 +28,19 @@ internal sealed class NextHopConnection(Stream plain) : IAsyncDisposable
     /// <summary>Sends <paramref name="command"/> and returns the reply, whatever its code.</summary>
     public async Task<(int Code, IReadOnlyList<string> Lines)> SendAsync(string command, CancellationToken cancellationToken)
     {
-        await Stream.WriteAsync(Encoding.UTF8.GetBytes(command + "\r\n"), cancellationToken).ConfigureAwait(false);
+        await WriteLineAsync(command, cancellationToken).ConfigureAwait(false);
         return await Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sends <paramref name="command"/>; throws <see cref="NextHopException"/> unless the reply is of <paramref name="expectedClass"/>.</summary>
     public async Task<IReadOnlyList<string>> CommandAsync(string command, int expectedClass, CancellationToken cancellationToken)
     {
-        await Stream.WriteAsync(Encoding.UTF8.GetBytes(command + "\r\n"), cancellationToken).ConfigureAwait(false);
+        await WriteLineAsync(command, cancellationToken).ConfigureAwait(false);
         return await ExpectAsync(command, expectedClass, cancellationToken).ConfigureAwait(false);
     }
+
+    private ValueTask WriteLineAsync(string command, CancellationToken cancellationToken) =>
+        Stream.WriteAsync(Encoding.UTF8.GetBytes(command + "\r\n"), cancellationToken);
 
     /// <summary>Reads a reply; throws <see cref="NextHopException"/> naming <paramref name="step"/> unless it is of <paramref name="expectedClass"/>.</summary>
     public async Task<IReadOnlyList<string>> ExpectAsync(string step, int expectedClass, CancellationToken cancellationToken)
