@@ -77,12 +77,10 @@ public class SmtpServerClientLimitsTests
         await using var client = await SmtpLineClient.ConnectAsync(server.Port);
         await client.SendAsync("EHLO client.example");
 
-        var replies = 0;
         for (var i = 1; i < 20; i++)
         {
             Assert.That((await client.SendAsync("BOGUS")).Code, Is.EqualTo(502));
             Assert.That((await client.SendAsync("NOOP")).Code, Is.EqualTo(250), "a NOOP between does not wipe the count");
-            replies += 2;
         }
 
         var twentieth = await client.SendAsync("BOGUS");
@@ -91,7 +89,6 @@ public class SmtpServerClientLimitsTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(replies + 2, Is.EqualTo(40), "Postfix's 421 came as its 40th reply too");
             Assert.That(twentieth.Code, Is.EqualTo(502));
             Assert.That(last?.Text, Is.EqualTo(TooManyErrors));
             Assert.That(closed, Is.True);
@@ -225,11 +222,7 @@ public class SmtpServerClientLimitsTests
         var logs = new CapturedLogs();
         await using var server = await FilteringServer.StartAsync(null, new MemoryStore(), logs: logs, hardErrorLimit: 1);
         await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
-        await client.SendAsync("RCPT TO:<b@example.org>");
-        await client.SendAsync("DATA");
-        var end = await client.SendMessageAsync(string.Concat(Enumerable.Repeat("Received: by relay.example\r\n", 60)) + "Subject: x\r\n\r\nbody\r\n");
+        var end = await client.SendMailAsync("a@example.org", ["b@example.org"], string.Concat(Enumerable.Repeat("Received: by relay.example\r\n", 60)) + "Subject: x\r\n\r\nbody\r\n");
 
         Assert.That(end.Text, Does.StartWith("554 5.4.0"), "a mail loop: the one error");
         Assert.That(logs.Entries.Single(e => e.EventId.Id == 6031).Message, Does.Contain("the last after END-OF-MESSAGE)"),

@@ -60,6 +60,7 @@ public class ConfigurationCheckTests : TempFolderTest
                 + "no destinationspamfilter1optin for a destination channel (none named), no LDAP_*OPTIN1 with a directory)",
         }));
         Assert.That(Lines(noTable, FindingKind.Note)[0], Is.EqualTo("note: --source-channel tcp_relay: no channel table (--channels) to find its keywords in"));
+        Assert.That(Lines(noTable, FindingKind.Note), Has.Some.StartWith("note: slot 1: filters no message: "), "without a table no channel opts slot 1 in");
     }
 
     [Test]

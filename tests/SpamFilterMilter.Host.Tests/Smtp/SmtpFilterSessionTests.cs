@@ -237,6 +237,8 @@ public class SmtpFilterSessionTests
         Assert.That(shown.Value, Is.EqualTo(stored ?? "Received: by mta.example\r\n" + message), "what the filter is given (less the trace field, which it is told to leave out)");
         if (stored is not null)
         {
+            // (Where nothing is stored otherwise, the delivered copy may still differ: a header ended by a line that is no
+            // field gets Postfix's empty line, which other tests assert.)
             Assert.That(Encoding.ASCII.GetString(result.Message), Is.EqualTo(stored));
         }
     }
@@ -258,8 +260,7 @@ public class SmtpFilterSessionTests
     [Test]
     public async Task Without_a_trace_field_a_first_line_starting_with_a_blank_is_the_bodys_already()
     {
-        var filter = Filter();
-        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>())).ReturnsAsync(new FilterVerdict { Action = FilterAction.Accept });
+        var filter = Filter(); // accepts every message
         await using var session = await InTransactionAsync(filter, "<b@example.net>");
         await session.DataAsync();
 

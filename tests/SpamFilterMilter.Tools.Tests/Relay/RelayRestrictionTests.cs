@@ -79,8 +79,8 @@ public class RelayRestrictionTests : TempFolderTest
             Assert.That(fromRelay.Select(Comparable), Is.EqualTo(fromPostfix.Select(Comparable)), string.Join(" | ", fromPostfix));
             Assert.That(fromPostfix.Select(r => r[..3]), Is.EqualTo(new[] { "250", "250", "554", "554", "554" }));
             Assert.That(trustedRelay.Select(Comparable), Is.EqualTo(trustedPostfix.Select(Comparable)).And.EqualTo(new[] { "250" }));
-            Assert.That(postfix.Log, Does.Contain("NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 554 5.7.1 <u@sub.example.com>: Relay access denied;").Or
-                .Contain("reject: RCPT from unknown[127.0.0.1]: 554 5.7.1 <u@sub.example.com>: Relay access denied;"));
+            // NOQUEUE before any recipient was accepted, the queue id after (here: after two).
+            Assert.That(postfix.Log, Does.Match(@"\b\w+: reject: RCPT from unknown\[127\.0\.0\.1\]: 554 5\.7\.1 <u@sub\.example\.com>: Relay access denied;"));
         });
 
         static string Comparable(string reply) => reply.StartsWith("250 ", StringComparison.Ordinal) ? "250" : reply;
