@@ -17,6 +17,8 @@ namespace SpamFilterMilter.Relay;
 /// </summary>
 internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan timeout, NextHopTls tls, ILogger logger)
 {
+    private NextHopTls _tls = tls; // replaced whole at a SIGHUP that reads the CA file again: a delivery reads it once
+
     /// <summary>The reply when the next hop cannot be reached or breaks off: the client retries.</summary>
     public static SmtpReply Unavailable { get; } = new(451, "4.4.1", "Next hop not available - try again later");
 
@@ -31,14 +33,15 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
     /// </summary>
     public async Task<SmtpReply?> DeliverAsync(string queueId, Envelope envelope, byte[] message, CancellationToken cancellationToken)
     {
+        var hopTls = Volatile.Read(ref _tls); // this delivery's, whatever a SIGHUP reads meanwhile
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         try
         {
-            var session = await NextHopClient.DeliverAsync(await ResolveAsync(deadline.Token).ConfigureAwait(false), heloName, envelope, message, timeout, tls, deadline.Token)
+            var session = await NextHopClient.DeliverAsync(await ResolveAsync(deadline.Token).ConfigureAwait(false), heloName, envelope, message, timeout, hopTls, deadline.Token)
                 .ConfigureAwait(false);
             // The session names the certificate's subject, which the next hop chose: quoted and bounded, as its text is.
-            RelayLog.NextHopSession(logger, queueId, ToString(), session is null ? $"plain SMTP (--next-hop-tls {tls})" : LogText.Quote(session.ToString(), 400));
+            RelayLog.NextHopSession(logger, queueId, ToString(), session is null ? $"plain SMTP (--next-hop-tls {hopTls})" : LogText.Quote(session.ToString(), 400));
             return null;
         }
         catch (NextHopException e) when (e.Code is >= 400 and < 600 && e.Lines.Count > 0)
@@ -48,7 +51,7 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
         catch (NextHopTlsException e)
         {
             // Never a 5xx: the message is fine, the hop is not (as Postfix defers it, 4.7.4 or 4.7.5); never plain text.
-            RelayLog.NextHopTlsFailed(logger, ToString(), tls.ToString(), StageOf(e.Failure), LogText.Quote(e.Message, 400)); // holds the hop's reply
+            RelayLog.NextHopTlsFailed(logger, ToString(), hopTls.ToString(), StageOf(e.Failure), LogText.Quote(e.Message, 400)); // holds the hop's reply
             return Unavailable;
         }
         catch (Exception e) when (e is NextHopException or SocketException or IOException
@@ -84,6 +87,29 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
         }
 
         return new NextHopTls(options.NextHopTls) { ServerName = options.NextHopTlsName ?? options.NextHop?.Host, TrustedAuthorities = authorities };
+    }
+
+    /// <summary>
+    /// SIGHUP: the CA file (<c>--next-hop-tls-ca-file</c>) read again for the deliveries from now on (7023); one that cannot
+    /// be used now leaves the authorities in use (7022). Nothing without a CA file.
+    /// </summary>
+    public void ReloadAuthorities(RelayOptions options)
+    {
+        if (options.NextHopTlsCaFile is not { } file)
+        {
+            return;
+        }
+
+        try
+        {
+            var renewed = TlsFor(options);
+            Volatile.Write(ref _tls, renewed);
+            RelayLog.NextHopAuthoritiesReloaded(logger, file, renewed.TrustedAuthorities?.Count ?? 0);
+        }
+        catch (InvalidOperationException e)
+        {
+            RelayLog.NextHopAuthoritiesNotReloaded(logger, e.Message);
+        }
     }
 
     private static string StageOf(NextHopTlsFailure failure) => failure switch

@@ -77,7 +77,7 @@ internal static partial class RelayCommand
         };
         var nextHopTlsCaFile = new Option<FileInfo?>("--next-hop-tls-ca-file")
         {
-            Description = "With --next-hop-tls verify: the CA certificates (PEM) the next hop's must chain to (Postfix's smtp_tls_CAfile); default: the system's.",
+            Description = "With --next-hop-tls verify: the CA certificates (PEM) the next hop's must chain to (Postfix's smtp_tls_CAfile); default: the system's. SIGHUP reads it again.",
         };
         var nextHopTlsName = new Option<string?>("--next-hop-tls-name")
         {

@@ -73,4 +73,10 @@ internal static partial class RelayLog
 
     [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "SIGHUP: reading option.dat, the slots' option files and the channel table again")]
     public static partial void ReloadRequested(ILogger logger);
+
+    [LoggerMessage(EventId = 7022, Level = LogLevel.Warning, Message = "SIGHUP: the next hop's CA file was not read again, the authorities in use stay: {Problem}")]
+    public static partial void NextHopAuthoritiesNotReloaded(ILogger logger, string problem);
+
+    [LoggerMessage(EventId = 7023, Level = LogLevel.Information, Message = "SIGHUP: the next hop's CA file {File} read again: {Count} certificate(s) for the deliveries from now on")]
+    public static partial void NextHopAuthoritiesReloaded(ILogger logger, string file, int count);
 }

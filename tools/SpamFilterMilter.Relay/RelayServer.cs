@@ -24,14 +24,16 @@ internal sealed class RelayServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly RelayMetrics? _metrics;
     private readonly RelayCertificate? _certificate;
+    private readonly NextHop? _nextHop;
     private readonly RelayOptions _options;
 
     private RelayServer(RelayOptions options, SpamFilterHost host, SmtpServerFiltering filtering, CancellationTokenSource stop, Task running, IReadOnlyList<IPEndPoint> endPoints,
-        ILogger logger, RelayMetrics? metrics, RelayCertificate? certificate)
+        ILogger logger, RelayMetrics? metrics, RelayCertificate? certificate, NextHop? nextHop)
     {
         _options = options;
         _host = host;
         _certificate = certificate;
+        _nextHop = nextHop;
         _logger = logger;
         _metrics = metrics;
         _filtering = filtering;
@@ -173,7 +175,7 @@ internal sealed class RelayServer : IAsyncDisposable
             }
 
             certificate?.Started();
-            return new RelayServer(options, host, filtering, stop, running, endPoints, logger, metrics, certificate);
+            return new RelayServer(options, host, filtering, stop, running, endPoints, logger, metrics, certificate, nextHop);
         }
         catch
         {
@@ -214,11 +216,14 @@ internal sealed class RelayServer : IAsyncDisposable
     /// <summary>
     /// Reads option.dat, each slot's option file and the channel table (<c>--channels</c>) again, as SIGHUP asks: new
     /// messages use them, messages in flight finish with the old ones; a broken file changes nothing. The host library
-    /// logs what changed, or why not; a slot the new settings let nothing opt in to is warned of again (7014).
+    /// logs what changed, or why not; a slot the new settings let nothing opt in to is warned of again (7014). The TLS
+    /// certificate and the next hop's CA file are read again too, each on its own: one that cannot be used keeps the
+    /// one in use (7017, 7022).
     /// </summary>
     public async Task<HostReload> ReloadAsync(CancellationToken cancellationToken = default)
     {
         _certificate?.Reload(); // certbot's deploy hook reloads the service after a renewal
+        _nextHop?.ReloadAuthorities(_options); // a CA rotated at the next hop: no restart, which would drop sessions
         var reload = await _host.ReloadAsync(cancellationToken).ConfigureAwait(false);
         if (reload.Applied)
         {

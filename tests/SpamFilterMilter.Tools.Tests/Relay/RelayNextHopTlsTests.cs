@@ -141,4 +141,31 @@ public class RelayNextHopTlsTests : TempFolderTest
         Assert.That(relayed, Does.Contain("Subject: verified").And.Contain("with ESMTPS id "));
         Assert.That(Only(logs, 7019), Does.Contain(": \"Verified TLS connection: TLSv1."));
     }
+
+    [Test]
+    public async Task A_SIGHUP_reads_the_CA_file_again_for_the_deliveries_after_it_and_a_file_it_cannot_use_leaves_the_authorities_in_use()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var logs = new CapturedLogs();
+        var (_, _, strangerRoot) = TestCertificate.CreateChain("mx.example.com");
+        var caFile = Folder.Write("rotating-ca.pem", strangerRoot.ExportCertificatePem() + "\n"); // not the CA behind Postfix's certificate
+        await using var relay = await StartAsync(milter.Port, _postfix.SmtpPort, logs, NextHopTlsLevel.Verify, caFile, "mx.example.com");
+
+        var before = await SendAsync(relay, "before the rotation");
+        File.Copy(_caFile, caFile, overwrite: true);
+        await relay.ReloadAsync();
+        var after = await SendAsync(relay, "after the rotation");
+        File.WriteAllText(caFile, "not a certificate\n");
+        await relay.ReloadAsync();
+        var afterBrokenFile = await SendAsync(relay, "after a broken file");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(before.Replies[^2], Is.EqualTo("451 4.4.1 Next hop not available - try again later"), "the first CA file does not vouch for the next hop\n" + before);
+            Assert.That(after.ExitCode, Is.Zero, "read again at the SIGHUP: the new CA file is used\n" + after);
+            Assert.That(Only(logs, 7023), Is.EqualTo($"SIGHUP: the next hop's CA file {caFile} read again: 1 certificate(s) for the deliveries from now on"));
+            Assert.That(Only(logs, 7022), Is.EqualTo($"SIGHUP: the next hop's CA file was not read again, the authorities in use stay: cannot use --next-hop-tls-ca-file {caFile}: it holds no PEM certificate"));
+            Assert.That(afterBrokenFile.ExitCode, Is.Zero, "the authorities read at the last good SIGHUP stay in use\n" + afterBrokenFile);
+        });
+    }
 }
