@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using SpamFilterMilter.Contract;
@@ -49,11 +50,34 @@ internal static class ClientNameLookup
     /// How many lookups may run at once in this process: .NET runs a reverse lookup as a blocking call on a thread-pool
     /// thread, so a resolver that does not answer (a DNS server down) would hold one per new connection until the pool,
     /// which SmtpServer's sessions run on, starves. A lookup that finds them all busy waits within its timeout, then the
-    /// client is unknown. Connections from one address share its lookup, so one sender cannot take them all.
+    /// client is unknown. Connections from one address share its lookup, and one network's lookups hold at most
+    /// <see cref="MaxLookupsPerNetwork"/> of them, so one sender cannot take them all.
     /// </summary>
     internal const int MaxConcurrentLookups = 16;
 
+    /// <summary>
+    /// How many of those slots the lookups of one network (<see cref="NetworkOf"/>) may hold. Whoever holds a network's
+    /// reverse zone can make its PTR lookups never answer, and connect from as many of its addresses as it likes: without
+    /// a share, 16 of them would hold every slot, and every other client would wait out its timeout and be unknown. A
+    /// quarter leaves the slots to others unless four networks' zones hang at once, and four lookups at once is more than
+    /// the honest senders of one network need: their lookups end in milliseconds, and connections from one address share
+    /// one. A lookup that finds its network's share used waits within its timeout as for a busy slot.
+    /// </summary>
+    internal const int MaxLookupsPerNetwork = MaxConcurrentLookups / 4;
+
+    /// <summary>
+    /// An IPv4 network is a /24: the longest prefix routed between networks, and the block whose reverse zone
+    /// (<c>c.b.a.in-addr.arpa</c>) is delegated to whoever holds it.
+    /// </summary>
+    private const int IPv4NetworkPrefixLength = 24;
+
+    /// <summary>An IPv6 network is a /48: the longest prefix routed between networks, and what a site is commonly given.</summary>
+    private const int IPv6NetworkPrefixLength = 48;
+
     private static readonly SemaphoreSlim Lookups = new(MaxConcurrentLookups, MaxConcurrentLookups);
+
+    /// <summary>The shares of the networks with a lookup under way (or waiting for a slot), each with how many it has.</summary>
+    private static readonly Dictionary<IPAddress, (SemaphoreSlim Slots, int Lookups)> Networks = [];
 
     /// <summary>The lookups under way, by resolver and address.</summary>
     private static readonly Dictionary<(Resolver Resolve, IPAddress Address), Task<IPHostEntry>> InFlight = [];
@@ -118,6 +142,44 @@ internal static class ClientNameLookup
 
     private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
+    /// <summary>The network of <paramref name="address"/>, unmapped already: its first address.</summary>
+    private static IPAddress NetworkOf(IPAddress address)
+    {
+        var bytes = address.GetAddressBytes();
+        var prefixBytes = (address.AddressFamily == AddressFamily.InterNetwork ? IPv4NetworkPrefixLength : IPv6NetworkPrefixLength) / 8;
+        Array.Clear(bytes, prefixBytes, bytes.Length - prefixBytes);
+        return new IPAddress(bytes);
+    }
+
+    /// <summary>The share of <paramref name="network"/>, counted as taken by one more lookup until <see cref="Leave"/>.</summary>
+    private static SemaphoreSlim Join(IPAddress network)
+    {
+        lock (Networks)
+        {
+            var (slots, lookups) = Networks.TryGetValue(network, out var share) ? share : (new(MaxLookupsPerNetwork, MaxLookupsPerNetwork), 0);
+            Networks[network] = (slots, lookups + 1);
+            return slots;
+        }
+    }
+
+    /// <summary>One lookup of <paramref name="network"/> less; the last one forgets the network, so the table holds only networks being looked up.</summary>
+    private static void Leave(IPAddress network)
+    {
+        lock (Networks)
+        {
+            var (slots, lookups) = Networks[network];
+            if (lookups == 1)
+            {
+                Networks.Remove(network);
+                slots.Dispose();
+            }
+            else
+            {
+                Networks[network] = (slots, lookups - 1);
+            }
+        }
+    }
+
     /// <summary>The lookup of <paramref name="address"/> under way, or a new one, which waits up to <paramref name="slotWait"/> for a slot.</summary>
     private static Task<IPHostEntry> Shared(Resolver resolve, IPAddress address, TimeSpan slotWait)
     {
@@ -135,35 +197,18 @@ internal static class ClientNameLookup
         }
     }
 
-    /// <summary>
-    /// One lookup in a slot. The slot is given back when the lookup ends, not when its sessions stop waiting for it: it is
-    /// the thread the lookup holds that is counted.
-    /// </summary>
+    /// <summary>One lookup, in its slots; its answer, or why it has none, goes to the sessions that share it.</summary>
     private static async Task RunAsync(Resolver resolve, IPAddress address, TimeSpan slotWait, TaskCompletionSource<IPHostEntry> result)
     {
         IPHostEntry? entry = null;
         Exception? failure = null;
         try
         {
-            if (!await Lookups.WaitAsync(slotWait).ConfigureAwait(false))
-            {
-                failure = new TimeoutException("every lookup slot is held by lookups that have not ended");
-            }
-            else
-            {
-                try
-                {
-                    entry = await resolve(address, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    failure = e;
-                }
-                finally
-                {
-                    Lookups.Release();
-                }
-            }
+            entry = await InSlotsAsync(resolve, address, slotWait).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            failure = e;
         }
         finally
         {
@@ -181,6 +226,53 @@ internal static class ClientNameLookup
         else
         {
             result.SetException(failure);
+        }
+    }
+
+    /// <summary>
+    /// The lookup of <paramref name="address"/> once its network's share has a slot for it (<see cref="MaxLookupsPerNetwork"/>)
+    /// and then the process has one (<see cref="MaxConcurrentLookups"/>), both waited for within <paramref name="slotWait"/>.
+    /// Both are given back when the lookup ends, not when its sessions stop waiting for it: it is the thread the lookup
+    /// holds that is counted. The share is taken first, so that a network's lookups past its share queue for the share,
+    /// not for the process's slots.
+    /// </summary>
+    private static async Task<IPHostEntry> InSlotsAsync(Resolver resolve, IPAddress address, TimeSpan slotWait)
+    {
+        var network = NetworkOf(address);
+        var share = Join(network);
+        try
+        {
+            var waitingSince = Stopwatch.GetTimestamp();
+            if (!await share.WaitAsync(slotWait).ConfigureAwait(false))
+            {
+                throw new TimeoutException("the client's network holds its share of the lookup slots with lookups that have not ended");
+            }
+
+            try
+            {
+                var waitLeft = slotWait - Stopwatch.GetElapsedTime(waitingSince);
+                if (!await Lookups.WaitAsync(waitLeft > TimeSpan.Zero ? waitLeft : TimeSpan.Zero).ConfigureAwait(false))
+                {
+                    throw new TimeoutException("every lookup slot is held by lookups that have not ended");
+                }
+
+                try
+                {
+                    return await resolve(address, CancellationToken.None).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Lookups.Release();
+                }
+            }
+            finally
+            {
+                share.Release();
+            }
+        }
+        finally
+        {
+            Leave(network);
         }
     }
 }

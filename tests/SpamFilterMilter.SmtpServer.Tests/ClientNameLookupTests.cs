@@ -15,6 +15,9 @@ public class ClientNameLookupTests
     private static Task<ClientInfo> LookUpAsync(ClientNameLookup.Resolver resolver, TimeSpan? timeout = null) =>
         ClientNameLookup.LookUpAsync(ClientInfo.Tcp(Client, 40000), resolver, timeout ?? Patience, CancellationToken.None);
 
+    private static Task<ClientInfo> LookUpAsync(IPAddress address, ClientNameLookup.Resolver resolver, TimeSpan? timeout = null) =>
+        ClientNameLookup.LookUpAsync(ClientInfo.Tcp(address, 40000), resolver, timeout ?? Patience, CancellationToken.None);
+
     [Test]
     public async Task A_PTR_name_whose_forward_lookup_gives_the_address_back_is_the_clients_name()
     {
@@ -111,7 +114,8 @@ public class ClientNameLookupTests
             return never.Task;
         };
 
-        var addresses = Enumerable.Range(1, ClientNameLookup.MaxConcurrentLookups + 8).Select(i => ClientInfo.Tcp(IPAddress.Parse($"198.51.100.{i}"), 40000)).ToList();
+        // Each of its own network, so that no network's share stops them before the process's slots do.
+        var addresses = Enumerable.Range(1, ClientNameLookup.MaxConcurrentLookups + 8).Select(i => ClientInfo.Tcp(IPAddress.Parse($"10.{i}.0.1"), 40000)).ToList();
         var clients = await Task.WhenAll(addresses.Select(a => ClientNameLookup.LookUpAsync(a, hanging, TimeSpan.FromMilliseconds(200), CancellationToken.None)));
         var whileHeld = Volatile.Read(ref started);
         never.SetResult(new IPHostEntry { HostName = "late.example", AddressList = [Client] });
@@ -122,6 +126,24 @@ public class ClientNameLookupTests
             Assert.That(clients, Is.EqualTo(addresses.Select(a => a with { NameLookupFailedTemporarily = true })), "every one unknown, for now");
             Assert.That(whileHeld, Is.InRange(1, ClientNameLookup.MaxConcurrentLookups), "the others never started a lookup (a slot may be held by another test's)");
             Assert.That(afterwards.HostName, Is.EqualTo("mail.example.net"), "the slots come back when the lookups end");
+        });
+    }
+
+    [Test]
+    public async Task Clients_of_a_network_whose_reverse_zone_never_answers_do_not_delay_the_names_of_other_clients()
+    {
+        using var zone = new HostileReverseZone();
+        var hostile = Enumerable.Range(1, ClientNameLookup.MaxConcurrentLookups + 4)
+            .Select(i => LookUpAsync(HostileReverseZone.Address(i), zone.Resolve))
+            .ToList();
+
+        var other = await LookUpAsync(Client, zone.Resolve, TimeSpan.FromSeconds(1));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(other, Is.EqualTo(ClientInfo.Tcp(Client, 40000, "mail.example.net")),
+                "a client of another network is named, not unknown for now at its timeout behind the hostile network's lookups");
+            Assert.That(hostile.Select(t => t.IsCompleted), Is.All.False, "the hostile network's lookups were still hanging meanwhile");
         });
     }
 
@@ -157,5 +179,41 @@ public class ClientNameLookupTests
         var client = await ClientNameLookup.LookUpAsync(named, (_, _) => throw new AssertionException("looked up"), Patience, CancellationToken.None);
 
         Assert.That(client, Is.SameAs(named));
+    }
+
+    /// <summary>
+    /// A resolver for an attacker's networks, 198.51.100.0/24 and 2001:db8:bad::/48, whose reverse zones never answer
+    /// (until <see cref="EndLookups"/>, or disposal, which gives their slots back to the other tests), and which names every
+    /// other address at once, with a name that confirms.
+    /// </summary>
+    private sealed class HostileReverseZone : IDisposable
+    {
+        private readonly TaskCompletionSource<IPHostEntry> _never = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _hanging;
+
+        public HostileReverseZone() => Resolve = (address, _) =>
+        {
+            var text = address.ToString();
+            if (!text.StartsWith("198.51.100.", StringComparison.Ordinal) && !text.StartsWith("2001:db8:bad:", StringComparison.Ordinal))
+            {
+                return Task.FromResult(new IPHostEntry { HostName = "mail.example.net", AddressList = [address] });
+            }
+
+            Interlocked.Increment(ref _hanging);
+            return _never.Task;
+        };
+
+        public ClientNameLookup.Resolver Resolve { get; }
+
+        /// <summary>How many lookups of the hostile networks reached the resolver.</summary>
+        public int Hanging => Volatile.Read(ref _hanging);
+
+        /// <summary>The hostile IPv4 network's address <paramref name="host"/>.</summary>
+        public static IPAddress Address(int host) => IPAddress.Parse($"198.51.100.{host}");
+
+        /// <summary>The hanging lookups end, as a resolver's own timeout ends them.</summary>
+        public void EndLookups() => _never.TrySetException(new SocketException((int)SocketError.TimedOut));
+
+        public void Dispose() => EndLookups();
     }
 }
