@@ -148,6 +148,81 @@ public class ClientNameLookupTests
     }
 
     [Test]
+    public async Task A_networks_lookup_past_its_share_fails_over_to_unknown_for_now_without_being_made_and_other_networks_are_named()
+    {
+        using var zone = new HostileReverseZone();
+        var held = Enumerable.Range(1, ClientNameLookup.MaxLookupsPerNetwork).Select(i => LookUpAsync(HostileReverseZone.Address(i), zone.Resolve)).ToList();
+        var pastShare = HostileReverseZone.Address(ClientNameLookup.MaxLookupsPerNetwork + 1);
+
+        var past = await LookUpAsync(pastShare, zone.Resolve, TimeSpan.FromMilliseconds(100));
+        var other = await LookUpAsync(Client, zone.Resolve);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(past, Is.EqualTo(ClientInfo.Tcp(pastShare, 40000) with { NameLookupFailedTemporarily = true }), "unknown, and TEMP, at its timeout");
+            Assert.That(zone.Hanging, Is.EqualTo(ClientNameLookup.MaxLookupsPerNetwork), "the lookup past the share never reached the resolver, to hold a thread there");
+            Assert.That(other.HostName, Is.EqualTo("mail.example.net"));
+            Assert.That(held.Select(t => t.IsCompleted), Is.All.False);
+        });
+    }
+
+    [Test]
+    public async Task A_networks_share_is_given_back_when_its_lookups_end_not_when_their_clients_stop_waiting()
+    {
+        using var zone = new HostileReverseZone();
+        await Task.WhenAll(Enumerable.Range(1, ClientNameLookup.MaxLookupsPerNetwork)
+            .Select(i => LookUpAsync(HostileReverseZone.Address(i), zone.Resolve, TimeSpan.FromMilliseconds(50))));
+
+        var whileTheyHang = await LookUpAsync(HostileReverseZone.Address(100), zone.Resolve, TimeSpan.FromMilliseconds(100));
+        var reachedTheResolver = zone.Hanging;
+        zone.EndLookups();
+        var afterwards = await LookUpAsync(HostileReverseZone.Address(101), Answers("mail.example.net", "198.51.100.101"));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(whileTheyHang.NameLookupFailedTemporarily, Is.True);
+            Assert.That(reachedTheResolver, Is.EqualTo(ClientNameLookup.MaxLookupsPerNetwork), "the share was still held by the lookups their clients had given up on");
+            Assert.That(afterwards.HostName, Is.EqualTo("mail.example.net"), "the share came back when they ended");
+        });
+    }
+
+    [Test]
+    public async Task An_IPv4_address_mapped_to_IPv6_counts_with_its_IPv4_network_and_not_with_every_other_mapped_address()
+    {
+        using var zone = new HostileReverseZone();
+        _ = Enumerable.Range(1, ClientNameLookup.MaxLookupsPerNetwork)
+            .Select(i => LookUpAsync(HostileReverseZone.Address(i).MapToIPv6(), zone.Resolve)).ToList(); // hanging till the end
+
+        var sameNetwork = await LookUpAsync(HostileReverseZone.Address(100), zone.Resolve, TimeSpan.FromMilliseconds(100));
+        var otherNetwork = await LookUpAsync(Client.MapToIPv6(), zone.Resolve, TimeSpan.FromSeconds(1));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(sameNetwork.NameLookupFailedTemporarily, Is.True);
+            Assert.That(zone.Hanging, Is.EqualTo(ClientNameLookup.MaxLookupsPerNetwork), "198.51.100.100 found the share of 198.51.100.0/24 held by the mapped addresses");
+            Assert.That(otherNetwork.HostName, Is.EqualTo("mail.example.net"), "::ffff:192.0.2.10 is of 192.0.2.0/24, not of one network with the mapped addresses above");
+        });
+    }
+
+    [Test]
+    public async Task The_addresses_of_one_IPv6_48_count_as_one_network()
+    {
+        using var zone = new HostileReverseZone();
+        _ = Enumerable.Range(1, ClientNameLookup.MaxLookupsPerNetwork)
+            .Select(i => LookUpAsync(IPAddress.Parse($"2001:db8:bad:{i}::1"), zone.Resolve)).ToList(); // hanging till the end
+
+        var sameNetwork = await LookUpAsync(IPAddress.Parse("2001:db8:bad:ffff::1"), zone.Resolve, TimeSpan.FromMilliseconds(100));
+        var otherNetwork = await LookUpAsync(IPAddress.Parse("2001:db8:600d::1"), zone.Resolve, TimeSpan.FromSeconds(1));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(sameNetwork.NameLookupFailedTemporarily, Is.True);
+            Assert.That(zone.Hanging, Is.EqualTo(ClientNameLookup.MaxLookupsPerNetwork), "2001:db8:bad:ffff::1 found the share of 2001:db8:bad::/48 held by four of its /64s");
+            Assert.That(otherNetwork.HostName, Is.EqualTo("mail.example.net"));
+        });
+    }
+
+    [Test]
     public async Task Clients_from_one_address_share_one_lookup_and_one_slot()
     {
         var calls = 0;
