@@ -150,6 +150,25 @@ public class SmtpServerFilteringTests
     }
 
     [Test]
+    public async Task A_MAIL_whose_SIZE_is_too_large_for_a_number_gets_Postfixs_552_and_the_filter_never_hears_of_it()
+    {
+        var filter = Filter();
+        await using var server = await StartAsync(filter, new MemoryStore());
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var reply = await client.SendAsync("MAIL FROM:<a@example.org> SIZE=9223372036854775808");
+        var next = await client.SendAsync("MAIL FROM:<a@example.org> SIZE=9223372036854775807");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(reply.Text, Is.EqualTo("552 5.3.4 Message size exceeds file system imposed limit"));
+            Assert.That(next.Code, Is.EqualTo(250));
+        });
+        filter.Verify(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Once);
+    }
+
+    [Test]
     public async Task A_refused_recipient_gets_the_filters_reply_and_the_others_go_on()
     {
         var filter = Filter();

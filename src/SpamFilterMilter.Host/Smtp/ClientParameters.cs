@@ -1,3 +1,4 @@
+using System.Globalization;
 using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Editing;
 
@@ -7,15 +8,24 @@ namespace SpamFilterMilter.Host.Smtp;
 /// The ESMTP parameters a client may give MAIL and RCPT, checked as Postfix 3.7's smtpd checks them (smtpd.c
 /// <c>mail_cmd</c>, <c>rcpt_cmd</c>), after the command's order and before the filter hears of it, with Postfix's replies
 /// (each proved by the Postfix differential). A keyword is read in any case. MAIL takes <c>BODY=7BIT|8BITMIME</c>,
-/// <c>SIZE=</c>digits, <c>SMTPUTF8</c> (no value), <c>AUTH=</c>, and one each of <c>RET=FULL|HDRS</c> and
-/// <c>ENVID=</c>xtext of printable text; RCPT one each of <c>NOTIFY=</c> (NEVER, or SUCCESS, FAILURE, DELAY) and
-/// <c>ORCPT=</c>type;xtext. Anything else, a known keyword without its value too, is an unsupported option. The value
-/// rules are the ones a milter's envelope edits are held to (<see cref="EnvelopeParameters"/>), so only what a next
-/// hop can take is ever passed on (<see cref="NextHopEnvelope"/>).
+/// <c>SIZE=</c>digits of a number that fits in 63 bits, <c>SMTPUTF8</c> (no value), one <c>AUTH=</c> (any number of
+/// <c>AUTH=&lt;&gt;</c> before it), and one each of <c>RET=FULL|HDRS</c> and <c>ENVID=</c>xtext of printable text; RCPT one
+/// each of <c>NOTIFY=</c> (NEVER, or SUCCESS, FAILURE, DELAY) and <c>ORCPT=</c>type;xtext. Anything else, a known keyword
+/// without its value too, is an unsupported option. The value rules are the ones a milter's envelope edits are held to
+/// (<see cref="EnvelopeParameters"/>), so only what a next hop can take is ever passed on (<see cref="NextHopEnvelope"/>).
+/// Each command is checked on its own: Postfix also keeps the <c>AUTH=</c> of a MAIL it refused for a later parameter,
+/// and refuses the next MAIL's <c>AUTH=</c> as a second, until RSET or HELO (docs/smtp.md); that is not followed.
 /// </summary>
 internal static class ClientParameters
 {
     private static readonly SmtpReply BadSize = new(501, "5.5.4", "Bad message size syntax");
+
+    // smtpd.c mail_cmd: a SIZE= that off_cvt_string cannot hold in an off_t (64 bits, signed, on Linux).
+    private static readonly SmtpReply SizeOverflow = new(552, "5.3.4", "Message size exceeds file system imposed limit");
+
+    // smtpd_sasl_proto.c smtpd_sasl_mail_opt: an AUTH= after one whose value was not <> (which it does not keep).
+    private static readonly SmtpReply SecondAuth = new(503, "5.5.4", "Error: multiple AUTH= options");
+
     private static readonly SmtpReply BadRet = new(501, "5.5.4", "Bad RET parameter syntax");
     private static readonly SmtpReply BadEnvid = new(501, "5.5.4", "Bad ENVID parameter syntax");
     private static readonly SmtpReply BadNotify = new(501, "5.5.4", "Error: Bad NOTIFY parameter syntax");
@@ -25,7 +35,7 @@ internal static class ClientParameters
     public static SmtpReply? MailRefusal(IReadOnlyList<string> parameters)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        bool ret = false, envid = false;
+        bool ret = false, envid = false, auth = false;
         foreach (var parameter in parameters)
         {
             var (keyword, value) = EsmtpParameters.KeywordAndValue(parameter);
@@ -33,12 +43,24 @@ internal static class ClientParameters
             {
                 case "BODY" when value is not null && (Is(value, "7BIT") || Is(value, "8BITMIME")):
                 case "SMTPUTF8" when value is null:
+                    break;
                 case "AUTH" when value is not null:
+                    if (auth)
+                    {
+                        return SecondAuth;
+                    }
+
+                    auth = value != "<>";
                     break;
                 case "SIZE" when value is not null:
                     if (value.Length == 0 || !value.All(char.IsAsciiDigit))
                     {
                         return BadSize;
+                    }
+
+                    if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                    {
+                        return SizeOverflow;
                     }
 
                     break;

@@ -311,6 +311,12 @@ internal static class DifferentialCorpus
         yield return Lib("MAIL parameters Postfix refuses, then one it takes", ["-a", "eom=addheader:X-Seen:yes"], new SmtpDialogue("client.example",
             [.. new[] { "BODY=EVIL", "BODY", "RET=BOGUS", "RET=FULL RET=HDRS", "ENVID=x+ZZ", "SIZE=abc", "SIZE=-1", "X=1 x=2" }.Select(p => new SmtpTransaction(From + " " + p, [To], Plain)),
                 new SmtpTransaction(From + " BODY=8BITMIME RET=HDRS ENVID=x+2By", [To], Plain)]));
+        // Postfix keeps the AUTH= of a MAIL it refuses for a later parameter and refuses the next MAIL's AUTH= as a second, until
+        // RSET or a transaction's end (docs/smtp.md, not followed): no MAIL after the refused AUTH= has one.
+        yield return Lib("MAIL: AUTH= after AUTH=<> taken; a SIZE= too large for a number and a second AUTH= refused, then one it takes", ["-a", "eom=addheader:X-Seen:yes"],
+            new SmtpDialogue("client.example", [new SmtpTransaction(From + " AUTH=<> AUTH=y", [To], Plain),
+                .. new[] { "SIZE=9223372036854775808", "SIZE=99999999999999999999999 RET=BOGUS", "AUTH=<> auth=x Auth=<>" }.Select(p => new SmtpTransaction(From + " " + p, [To], Plain)),
+                new SmtpTransaction(From + " SIZE=000123 BODY=8BITMIME", [To], Plain)]));
         yield return Lib("RCPT parameters Postfix refuses, then one it takes", ["-a", "eom=addheader:X-Seen:yes"], One(Plain, From,
             [.. new[] { "NOTIFY=BOGUS", "NOTIFY=NEVER,SUCCESS", "NOTIFY", "ORCPT=bogus", "ORCPT=rfc822;a+ZZ", "X=1", "NOTIFY=NEVER NOTIFY=SUCCESS" }.Select(p => To + " " + p),
                 "<carol@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;carol@example.net"]));
