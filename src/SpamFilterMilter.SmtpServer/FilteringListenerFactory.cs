@@ -11,13 +11,14 @@ namespace SpamFilterMilter.SmtpServer;
 /// <summary>
 /// Wraps SmtpServer's endpoint listener (or the application's): each connection it accepts becomes a
 /// <see cref="FilteredSession"/>, whose pipe is what SmtpServer reads commands from and writes replies to. SmtpServer
-/// disposes that pipe when the session ends, however it ends, which closes the filter session.
+/// disposes that pipe when the session ends, however it ends, which closes the filter session; a filter session opened
+/// for a connection whose session then cannot be made is closed with the connection.
 /// </summary>
 internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions options) : IEndpointListenerFactory
 {
     private readonly IEndpointListenerFactory _inner = options.EndpointListenerFactory ?? new EndpointListenerFactory();
     private readonly ILogger _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.SmtpServer");
-    private readonly ConcurrentDictionary<FilteredSession, Task> _closing = new();
+    private readonly ConcurrentDictionary<object, Task> _closing = new(ReferenceEqualityComparer.Instance);
     private readonly ClientConnections _connections = new(options.MaxConnectionsPerClient, options.ConnectionLimitExemptions);
     private readonly RelayRestriction? _relay = RelayRestriction.Of(options);
 
@@ -31,7 +32,7 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     public IEndpointListener CreateListener(IEndpointDefinition endpointDefinition) =>
         new Listener(_inner.CreateListener(endpointDefinition), this);
 
-    /// <summary>Completes once every session that ended has closed its filter session.</summary>
+    /// <summary>Completes once every session that ended has closed its filter session (and every filter session no session came to own is closed).</summary>
     public Task WhenClosedAsync() => Task.WhenAll(_closing.Values);
 
     /// <summary>How many sessions that ended are still closing their filter session.</summary>
@@ -67,7 +68,7 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
     /// <param name="serverStopping">The token SmtpServer accepts with and runs the session with: cancelled when it stops.</param>
     private ISecurableDuplexPipe Open(ISessionContext context, ISecurableDuplexPipe pipe, CancellationToken serverStopping)
     {
-        IFilterSession filter;
+        IFilterSession? filter = null;
         var counted = _connections.Open(FilteredSession.ClientAddressOf(context));
         var refusal = Messages.IsDraining ? SessionRefusal.Draining
             : counted is { OverLimit: true } ? SessionRefusal.TooManyConnections
@@ -90,6 +91,12 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
             counted?.Close();
             GiveBack();
             pipe.Dispose();
+            if (filter is not null)
+            {
+                // Opened, but the session that was to own and close it was never made: closed here (its milter connection).
+                Close(filter, () => CloseUnownedAsync(filter, context.SessionId));
+            }
+
             throw;
         }
 
@@ -97,32 +104,46 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
         {
             GiveBack();
             counted?.Close();
-            Close(endedSession);
+            Close(endedSession, endedSession.DisposeAsync);
         };
         return session.Pipe;
+    }
+
+    /// <summary>Closes a filter session no <see cref="FilteredSession"/> owns, as a session closes its own (6012 when that fails).</summary>
+    private async ValueTask CloseUnownedAsync(IFilterSession filter, Guid sessionId)
+    {
+        try
+        {
+            await filter.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            SmtpServerLog.CloseFailed(_logger, sessionId, e);
+        }
     }
 
     /// <summary>Gives back the place under MaxConnections that every accepted connection took (<see cref="TakePlaceAsync"/>).</summary>
     private void GiveBack() => _places?.Release();
 
-    private void Close(FilteredSession session)
+    /// <summary>Runs <paramref name="close"/> for <paramref name="closing"/> (a session, or a filter session no session owns), counted in <see cref="WhenClosedAsync"/>.</summary>
+    private void Close(object closing, Func<ValueTask> close)
     {
         // The closing is entered before it starts: one that completes at once must find its entry to remove.
         var entered = new TaskCompletionSource();
-        _closing[session] = CloseAsync(session, entered.Task);
+        _closing[closing] = CloseAsync(closing, close, entered.Task);
         entered.SetResult();
     }
 
-    private async Task CloseAsync(FilteredSession session, Task entered)
+    private async Task CloseAsync(object closing, Func<ValueTask> close, Task entered)
     {
         await entered.ConfigureAwait(false);
         try
         {
-            await session.DisposeAsync().ConfigureAwait(false);
+            await close().ConfigureAwait(false);
         }
         finally
         {
-            _closing.TryRemove(session, out _);
+            _closing.TryRemove(closing, out _);
         }
     }
 
