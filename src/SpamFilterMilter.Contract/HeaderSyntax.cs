@@ -21,7 +21,7 @@ public enum HeaderLineKind
 /// applies the filter's edits by index), for telling header lines apart (<see cref="MessageHeaderReader"/>
 /// reads with it). Both sides must agree, or "the third header" would not be the same header. And the rule
 /// for the fields an edit writes (<see cref="WriteField"/>, <see cref="FindUnsafeByte"/>), which Postfix's
-/// cleanup follows for a milter's header; and what Postfix keeps of a client's field (<see cref="CutLikePostfix"/>),
+/// cleanup follows for a milter's header; and what Postfix keeps of a client's field (<see cref="CutLikePostfix(string, RawText, int)"/>),
 /// which the host delivers and the plug-in sends.
 /// </summary>
 public static class HeaderSyntax
@@ -50,11 +50,23 @@ public static class HeaderSyntax
     /// the start of its first line that would end past the limit when that line starts past 90% of it ("nice cut":
     /// whole lines kept, the line break before the cut dropped), else at the limit itself ("unkind cut"). The lines kept
     /// keep their line ends. A value with neither a NUL nor too many bytes is returned as it is; so is a result, again.
+    /// For a field written with blanks between its name and its colon, see
+    /// <see cref="CutLikePostfix(string, RawText, int)"/>; here there are none.
     /// </summary>
-    public static RawText CutLikePostfix(string name, RawText value)
+    public static RawText CutLikePostfix(string name, RawText value) => CutLikePostfix(name, value, 0);
+
+    /// <summary>
+    /// <see cref="CutLikePostfix(string, RawText)"/> for a field written with <paramref name="blanksBeforeColon"/> spaces
+    /// or tabs between its name and its colon (<c>Subject : x</c>, obsolete syntax; <see cref="MessageHeaderReader.BlanksBeforeColon"/>):
+    /// smtpd's pieces are of the line as it came, so they count the blanks, while cleanup takes the blanks out before it
+    /// adds the field's lines up (mime_state.c, "Normalize obsolete 'name space colon' syntax to 'name colon'"), so the
+    /// 60,000 bytes do not.
+    /// </summary>
+    public static RawText CutLikePostfix(string name, RawText value, int blanksBeforeColon)
     {
         ArgumentNullException.ThrowIfNull(name);
-        var prefix = System.Text.Encoding.Latin1.GetByteCount(name) + 1; // "name:" starts the line, and Postfix's header buffer
+        ArgumentOutOfRangeException.ThrowIfNegative(blanksBeforeColon);
+        var prefix = System.Text.Encoding.Latin1.GetByteCount(name) + 1; // "name:" starts Postfix's header buffer
         var bytes = value.Span;
         if (bytes.IndexOf((byte)0) < 0 && prefix + bytes.Length <= PostfixHeaderLimit)
         {
@@ -73,7 +85,7 @@ public static class HeaderSyntax
             var line = lf < 0 ? bytes[start..] : bytes.Slice(start, lf + 1 - lineEnd);
             var lineStart = counted;
             var outputStart = output.Count;
-            var offset = start == 0 ? prefix : 0; // where the text starts in smtpd's line: the first line starts with the name
+            var offset = start == 0 ? prefix + blanksBeforeColon : 0; // where the text starts in smtpd's line: the first line starts with the name
             for (var piece = 0; piece < line.Length;)
             {
                 var size = Math.Min(line.Length - piece, PostfixLineLimit - ((offset + piece) % PostfixLineLimit));

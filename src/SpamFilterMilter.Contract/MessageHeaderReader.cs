@@ -57,6 +57,13 @@ public sealed class MessageHeaderReader : IDisposable
     /// <summary>Where the field last read starts in the stream (its name), in bytes from where reading began.</summary>
     public long FieldStart { get; private set; }
 
+    /// <summary>
+    /// How many spaces and tabs stood between the name of the field last read and its colon (<c>Subject : x</c>, obsolete
+    /// syntax): they are not part of its <see cref="HeaderField.Name"/>, and Postfix's pieces of the line count them
+    /// (<see cref="HeaderSyntax.CutLikePostfix(string, RawText, int)"/>).
+    /// </summary>
+    public int BlanksBeforeColon { get; private set; }
+
     /// <summary>Where the field last read ends in the stream: after the line end of its last line.</summary>
     public long FieldEnd { get; private set; }
 
@@ -207,7 +214,9 @@ public sealed class MessageHeaderReader : IDisposable
             {
                 case HeaderLineKind.Field:
                     FieldStart = _bufferOffset + _start;
-                    _name = Latin1(line[..colon].TrimEnd(" \t"u8)); // printable ASCII: checked by Classify
+                    var name = line[..colon].TrimEnd(" \t"u8);
+                    BlanksBeforeColon = colon - name.Length;
+                    _name = Latin1(name); // printable ASCII: checked by Classify
                     _valueLength = 0;
                     Append(line[(colon + 1)..]);
                     _lastLineEnd = lineLength - contentLength;

@@ -103,6 +103,32 @@ public class HeaderSyntaxTests
         Assert.That(HeaderSyntax.CutLikePostfix(name, cut), Is.EqualTo(cut), "what Postfix keeps, it keeps again: the host's cut field reaches the milter as it is");
     }
 
+    // What Postfix 3.7 kept of such fields (the Postfix differential's "delivered: blanks before the colon counted" case):
+    // smtpd cuts the line as it came into 2,048-byte pieces, blanks and all, while cleanup takes the blanks out before it
+    // counts the field's length (mime_state.c, "Normalize obsolete 'name space colon' syntax to 'name colon'").
+    private static IEnumerable<TestCaseData> CutFieldsWithBlanks()
+    {
+        yield return new TestCaseData("X-Nul", 2, " a\0" + new string('b', 3000), " a" + new string('b', 963))
+            .SetName("{m}(a line's pieces counted from its name with the blanks after it: 2,040 bytes of the value in the first)");
+        yield return new TestCaseData("X-" + new string('n', 2042), 2, "\0" + new string('b', 2050), new string('b', 2050))
+            .SetName("{m}(a NUL as the last byte of a piece, counting the blanks: the next piece is whole)");
+        yield return new TestCaseData("X-" + new string('n', 2043), 2, "\0" + new string('b', 2050), "bbb")
+            .SetName("{m}(a NUL as the first byte of a piece, counting the blanks: the piece goes)");
+        yield return new TestCaseData("X-Spaced", 3, " " + new string('s', 70_000), " " + new string('s', 59_990))
+            .SetName("{m}(cut at 60,000 bytes counted without the blanks)");
+        yield return new TestCaseData("X-Edge", 5, " " + new string('e', 60_000 - 8), " " + new string('e', 60_000 - 8))
+            .SetName("{m}(60,000 bytes without the blanks, more with them: kept)");
+    }
+
+    [TestCaseSource(nameof(CutFieldsWithBlanks))]
+    public void A_client_field_with_blanks_before_its_colon_is_kept_as_Postfix_keeps_it(string name, int blanks, string value, string kept)
+    {
+        var cut = HeaderSyntax.CutLikePostfix(name, new RawText(Encoding.Latin1.GetBytes(value)), blanks);
+
+        Assert.That(Encoding.Latin1.GetString(cut.Span), Is.EqualTo(kept), $"{cut.Length} bytes");
+        Assert.That(HeaderSyntax.CutLikePostfix(name, cut), Is.EqualTo(cut), "what Postfix keeps, it keeps again, the blanks unknown (the plug-in's cut)");
+    }
+
     [Test]
     public void A_field_without_a_NUL_and_within_the_limit_is_the_same_value()
     {

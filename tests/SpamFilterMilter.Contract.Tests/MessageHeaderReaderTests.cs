@@ -105,6 +105,19 @@ public class MessageHeaderReaderTests
     }
 
     [Test]
+    public void Each_field_says_how_many_blanks_stood_between_its_name_and_its_colon()
+    {
+        using var reader = new MessageHeaderReader(new MemoryStream(Bytes("A: 1\nSubject \t : x\n folded\nB  :2\nC:3\n\nbody")));
+        var seen = new List<string>();
+        while (reader.ReadField() is { } field)
+        {
+            seen.Add($"{field.Name} {reader.BlanksBeforeColon}");
+        }
+
+        Assert.That(seen, Is.EqualTo(new[] { "A 0", "Subject 3", "B 2", "C 0" }));
+    }
+
+    [Test]
     public void A_line_that_is_no_field_ends_the_header_without_a_separator()
     {
         using var reader = new MessageHeaderReader(new MemoryStream(Bytes("A: 1\r\nbody\r\n")));

@@ -128,7 +128,7 @@ internal static class PostfixStore
 
     /// <summary>
     /// Each header field (after <paramref name="start"/>) as Postfix's cleanup keeps it, cut at its NULs and at 60,000
-    /// bytes (<see cref="HeaderSyntax.CutLikePostfix"/>, the rule the plug-in sends a field to a milter by): the name and
+    /// bytes (<see cref="HeaderSyntax.CutLikePostfix(string, RawText, int)"/>, the rule the plug-in sends a field to a milter by): the name and
     /// colon as they came, the value cut, the field's own line end after it. Only a header with a NUL, or a message
     /// longer than the limit, is read; the same array when no field is cut. A field of any length is taken, one over
     /// <see cref="MessageHeaderReader.MaxFieldBytes"/> too: Postfix accepts it, and cuts it like any other.
@@ -146,7 +146,7 @@ internal static class PostfixStore
         {
             while (reader.ReadField() is { } field)
             {
-                var kept = HeaderSyntax.CutLikePostfix(field.Name, field.Value);
+                var kept = HeaderSyntax.CutLikePostfix(field.Name, field.Value, reader.BlanksBeforeColon);
                 if (kept == field.Value)
                 {
                     continue;

@@ -67,7 +67,10 @@ internal readonly struct MessagePlayer(FilterSessionAdapter session, Action<Stag
                 continue;
             }
 
-            if (Decided(new(FilterStage.Header, header.Name), await session.HeaderAsync(header.Name, header.Value, cancellationToken).ConfigureAwait(false)))
+            // Cut as Postfix keeps it here, where the blanks before the colon are known (Postfix's pieces of the line count
+            // them); the session's own cut, which does not know them, then keeps what is left as it is.
+            var value = HeaderSyntax.CutLikePostfix(header.Name, header.Value, reader.BlanksBeforeColon);
+            if (Decided(new(FilterStage.Header, header.Name), await session.HeaderAsync(header.Name, value, cancellationToken).ConfigureAwait(false)))
             {
                 return session.Verdict!;
             }

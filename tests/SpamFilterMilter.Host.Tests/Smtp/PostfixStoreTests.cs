@@ -59,6 +59,24 @@ public class PostfixStoreTests
     }
 
     [Test]
+    public void A_NUL_in_a_field_with_blanks_before_its_colon_cuts_a_piece_of_the_line_counted_with_the_blanks()
+    {
+        // smtpd's first 2,048-byte piece of the line: "X-Nul  :" and 2,040 bytes of the value.
+        var stored = Stored("X-Nul  : a\0" + new string('b', 3000) + "\r\nSubject: s\r\n\r\nbody\r\n");
+
+        Assert.That(stored, Is.EqualTo("X-Nul  : a" + new string('b', 963) + "\r\nSubject: s\r\n\r\nbody\r\n"));
+    }
+
+    [Test]
+    public void A_field_with_blanks_before_its_colon_is_cut_at_60000_bytes_counted_without_them()
+    {
+        // Cleanup takes the blanks out before it counts (mime_state.c): "X-Big:" and 59,994 bytes of the value.
+        var stored = Stored("X-Big \t : " + new string('g', 62_000) + "\r\n\r\nbody\r\n");
+
+        Assert.That(stored, Is.EqualTo("X-Big \t : " + new string('g', 59_993) + "\r\n\r\nbody\r\n"));
+    }
+
+    [Test]
     public void A_field_over_60000_bytes_is_cut_as_Postfixs_cleanup_cuts_it_and_the_fields_around_it_stay()
     {
         var stored = Stored("Subject: big\r\nX-Big: " + new string('g', 62_000) + "\r\nX-After: yes\r\n\r\nbody\r\n");

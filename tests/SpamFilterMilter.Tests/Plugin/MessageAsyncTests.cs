@@ -46,6 +46,21 @@ public class MessageAsyncTests(string ioMode) : TempFolderTest
     }
 
     [Test]
+    public async Task A_field_with_blanks_before_its_colon_reaches_the_milter_without_them_cut_at_its_NUL_in_pieces_that_count_them()
+    {
+        // smtpd's first 2,048-byte piece of the line holds "X-Nul  :" and 2,040 bytes of the value (what Postfix sent its
+        // milter in the Postfix differential's "delivered: blanks before the colon counted" case).
+        var message = "X-Nul  : a\0" + new string('b', 3000) + "\r\nSubject: s\r\n\r\nbody\r\n";
+
+        var (_, packets) = await PlayAsync(new MemoryStream(Encoding.ASCII.GetBytes(message)), _ => null);
+
+        Assert.That(packets.Where(p => p.Code == 'L').Select(p => (p.Strings[0], p.Strings[1])), Is.EqualTo(new[]
+        {
+            ("X-Nul", "a" + new string('b', 963)), ("Subject", "s"),
+        }));
+    }
+
+    [Test]
     public async Task A_reject_at_a_header_stops_the_reading_there_and_the_verdict_names_the_header_stage()
     {
         var body = new string('x', 998) + "\r\n";

@@ -373,7 +373,8 @@ internal sealed class MilterSession : IAsyncDisposable
         }
 
         // The value as Postfix keeps it: cut at each NUL (a C string to milter8.c) and at 60,000 bytes, so that the packet
-        // is never one libmilter refuses. A host that stores the message as Postfix does gave it so already.
+        // is never one libmilter refuses. A host that stores the message as Postfix does gave it so already, and so does
+        // MessagePlayer, which knows the blanks a field had before its colon (they count in Postfix's pieces; here, none).
         value = HeaderSyntax.CutLikePostfix(name, value);
 
         // Postfix sends the end-of-header macros before each header.

@@ -357,6 +357,9 @@ internal static class DifferentialCorpus
             One(Message("From: alice@example.com\r\nX-Nul-Long: a\0" + new string('b', 3000) + "\r\nX-Two: c\0" + new string('d', 5000) + "\r\n\r\nbody\r\n")), events: ["header"]);
         yield return Lib("delivered: CR CR LF with the first CR the 2,048th byte of its line (kept, as a space)", ["-a", "eom=addheader:X-Seen:yes"],
             One(Message("From: alice@example.com\r\nX-Cr: " + new string('c', 2041) + "\r\r\nSubject: s\r\n\r\n" + new string('e', 2047) + "\r\r\nlast\r\n")), events: ["header", "body"]);
+        yield return Lib("delivered: blanks before the colon counted in a 70,000-byte field and in the pieces of a 3,000-byte line with a NUL", ["-a", "eom=addheader:X-Seen:yes"],
+            One(Message("From: alice@example.com\r\nX-Spaced \t : " + new string('s', 70_000) + "\r\nX-Nul  : a\0" + new string('b', 3000) + "\r\nSubject: s\r\n\r\nbody\r\n")),
+            events: ["header"]);
         foreach (var (name, message) in new[] { ("a NUL in the Subject", NulSubject), ("a 70,000-byte Subject", HugeSubject), ("a 113,000-byte folded Subject", HugeFoldedSubject),
             ("CR CR LF line ends", CrCrLf) })
         {
