@@ -67,9 +67,10 @@ internal readonly struct MessagePlayer(FilterSessionAdapter session, Action<Stag
                 continue;
             }
 
-            // Cut as Postfix keeps it here, where the blanks before the colon are known (Postfix's pieces of the line count
-            // them); the session's own cut, which does not know them, then keeps what is left as it is.
-            var value = HeaderSyntax.CutLikePostfix(header.Name, header.Value, reader.BlanksBeforeColon);
+            // A field with blanks before its colon is cut as Postfix keeps it here, where they are known (Postfix's pieces of
+            // the line count them); the session's own cut, which does not know them, then keeps what is left as it is. Any
+            // other field the session cuts alike: not scanned twice on every message's way.
+            var value = reader.BlanksBeforeColon > 0 ? HeaderSyntax.CutLikePostfix(header.Name, header.Value, reader.BlanksBeforeColon) : header.Value;
             if (Decided(new(FilterStage.Header, header.Name), await session.HeaderAsync(header.Name, value, cancellationToken).ConfigureAwait(false)))
             {
                 return session.Verdict!;
