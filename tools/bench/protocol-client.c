@@ -132,7 +132,7 @@ static char read_reply(int fd, uint32_t *payload_word)
  * PROTOCOL_CLIENT_TOUCH=BYTES: before each command, write one byte in every cache line (or every
  * PROTOCOL_CLIENT_TOUCH_STRIDE bytes) of a buffer of that size, the same buffer each time: a client whose work between a
  * reply and its next command keeps that much memory in use, as a managed client's code and data do. Unset, nothing is
- * touched. docs/performance.md, "Behind the plug-in the milter works harder".
+ * touched. docs/performance.md, "The milter behind each client, counted over the measured run".
  */
 static void touch_footprint(void)
 {

@@ -2,7 +2,7 @@
 # Measures the figures of docs/performance.md: `spamfilter-milter bench` against three real milters
 # on loopback -- continue-all and add-header (bench-milter.c, libmilter) and opendkim signing --
 # at 1, 8, 32 and 128 connections, with async and blocking I/O; 1 KB body, 5 headers. Besides the
-# client's own figures it reports each milter's CPU per transaction (from /proc), which shows who is
+# client's own figures it reports each milter's CPU per transaction over the measured run (from /proc), which shows who is
 # the bottleneck, and each client's context switches per transaction (getrusage: waits for a reply,
 # and preemptions, mostly by the milter the client just woke), and runs protocol-client.c, a C client doing nothing but the protocol, the same
 # way: the machine's floor at that moment. Every figure of the plug-in is also given as a ratio to
@@ -172,6 +172,22 @@ done
 ticks() { # user + system clock ticks of a process so far
     awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
+# The milter's clock ticks every 20 ms with the time (CLOCK_MONOTONIC, the clock the clients' measuredFrom is on) into
+# $2, from now until killed: its CPU is then counted over the client's measured run alone, not over bench's warm-up too.
+sample_ticks() { # pid file
+    /usr/bin/python3 -c '
+import sys, time
+pid, out = sys.argv[1], open(sys.argv[2], "w")
+while True:
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        break
+    out.write(f"{time.clock_gettime(time.CLOCK_MONOTONIC)} {int(fields[11]) + int(fields[12])}\n")
+    out.flush()
+    time.sleep(0.02)' "$1" "$2" &
+    sampler=$!
+}
 
 for path in $paths; do
     for milter in $milters; do
@@ -194,6 +210,7 @@ for path in $paths; do
                     [ -n "${IO_THREADS:-}" ] && [ "$io" = async ] && extra+=(--option "IO_THREADS=$IO_THREADS")
                     before=$(ticks "${pid[$served_by]}")
                     out="$results/$milter-$path-$io-$c-$rep.json"
+                    sample_ticks "${pid[$served_by]}" "$work/milter.ticks"
                     profile=()
                     [ -n "${PERF:-}" ] && profile=("${recorded[@]}" -o "${out%.json}.perf.data" --)
                     if [ "$io" = c ]; then
@@ -205,8 +222,9 @@ for path in $paths; do
                     fi
                     [ -n "${PERF:-}" ] && keep_perf_map "$out"
                     after=$(ticks "${pid[$served_by]}")
-                    /usr/bin/python3 - "$out" "$milter" "$((after - before))" "$(getconf CLK_TCK)" "${pid[$served_by]}" "$work/client.cpus" <<'PY'
-import json, os, re, sys
+                    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+                    /usr/bin/python3 - "$out" "$milter" "$((after - before))" "$(getconf CLK_TCK)" "${pid[$served_by]}" "$work/client.cpus" "$work/milter.ticks" <<'PY'
+import bisect, json, os, re, sys
 path, milter, ticks, hz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 r = json.load(open(path))
 r["milterName"] = milter
@@ -214,9 +232,26 @@ if os.path.exists(sys.argv[6]):  # PIN: where each ran, as the kernel had it
     r["clientCpus"] = open(sys.argv[6]).read().strip()
     os.remove(sys.argv[6])
     r["milterCpus"] = re.search(r"^Cpus_allowed_list:\s*(\S+)", open(f"/proc/{sys.argv[5]}/status").read(), re.M).group(1)
-# The milter also served bench's warm-up transactions (not in "transactions"): count them here.
-served = r["transactions"] + r.get("warmupTransactions", 0)
-r["milterCpuMicrosecondsPerTransaction"] = round(ticks * 1e6 / hz / max(1, served), 1)
+# The milter's CPU over the client's measured run (measuredFrom, seconds), its ticks read between the samples around
+# each end. Counted from the client's start to its end instead, a bench row's would average in bench's warm-up, when the
+# milter works more per transaction behind a client still compiling: on one vCPU its figure then came to more than the
+# time a transaction took, less the client's CPU. Without the samples (a run shorter than their spacing), the old way:
+# the whole run over every transaction the milter served, the warm-up's too.
+samples = [tuple(map(float, line.split())) for line in open(sys.argv[7]) if len(line.split()) == 2] if os.path.exists(sys.argv[7]) else []
+def ticks_at(t):
+    times = [s[0] for s in samples]
+    i = bisect.bisect_left(times, t)
+    if i == 0 or i == len(samples):
+        return None
+    (t0, k0), (t1, k1) = samples[i - 1], samples[i]
+    return k0 + (k1 - k0) * (t - t0) / (t1 - t0)
+start = r.get("measuredFrom")
+begun, ended = (ticks_at(start), ticks_at(start + r["seconds"])) if start is not None else (None, None)
+if begun is not None and ended is not None:
+    r["milterCpuMicrosecondsPerTransaction"] = round((ended - begun) * 1e6 / hz / max(1, r["transactions"]), 1)
+else:
+    served = r["transactions"] + r.get("warmupTransactions", 0)
+    r["milterCpuMicrosecondsPerTransaction"] = round(ticks * 1e6 / hz / max(1, served), 1)
 json.dump(r, open(path, "w"), indent=2)
 PY
                 done
