@@ -88,15 +88,16 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             SmtpServerLog.OpenFilterFailed(_logger, e);
-            counted?.Close();
-            GiveBack();
-            pipe.Dispose();
             if (filter is not null)
             {
-                // Opened, but the session that was to own and close it was never made: closed here (its milter connection).
+                // Opened, but the session that was to own and close it was never made: closed here (its milter connection),
+                // first, so that nothing below that throws can leave it open.
                 Close(filter, () => CloseUnownedAsync(filter, context.SessionId));
             }
 
+            counted?.Close();
+            GiveBack();
+            pipe.Dispose();
             throw;
         }
 

@@ -17,6 +17,7 @@ namespace SpamFilterMilter.Relay;
 /// </summary>
 internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan timeout, NextHopTls tls, ILogger logger)
 {
+    private readonly Lock _reloading = new();
     private NextHopTls _tls = tls; // replaced whole at a SIGHUP that reads the CA file again: a delivery reads it once
 
     /// <summary>The reply when the next hop cannot be reached or breaks off: the client retries.</summary>
@@ -100,15 +101,20 @@ internal sealed class NextHop(DnsEndPoint server, string heloName, TimeSpan time
             return;
         }
 
-        try
+        // One reload at a time: two SIGHUPs close together must not leave the older reading of the file in use.
+        lock (_reloading)
         {
-            var renewed = TlsFor(options);
-            Volatile.Write(ref _tls, renewed);
-            RelayLog.NextHopAuthoritiesReloaded(logger, file, renewed.TrustedAuthorities?.Count ?? 0);
-        }
-        catch (InvalidOperationException e)
-        {
-            RelayLog.NextHopAuthoritiesNotReloaded(logger, e.Message);
+            try
+            {
+                var renewed = TlsFor(options);
+                Volatile.Write(ref _tls, renewed);
+                RelayLog.NextHopAuthoritiesReloaded(logger, file, renewed.TrustedAuthorities?.Count ?? 0);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Whatever it is, the reload of option.dat that follows must still run, and the administrator hear why.
+                RelayLog.NextHopAuthoritiesNotReloaded(logger, e.Message);
+            }
         }
     }
 
