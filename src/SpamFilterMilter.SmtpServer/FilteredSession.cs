@@ -58,6 +58,13 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     internal static readonly SmtpReply ShuttingDown = new(421, "4.3.2", "Service shutting down, try again later");
 
+    /// <summary>
+    /// What a message over SmtpServer's <c>MaxMessageSize</c> is answered after its final dot: Postfix's words
+    /// (cleanup_strerror's CLEANUP_STAT_SIZE, as Postfix 3.7 answers past <c>message_size_limit</c>; its "Message size
+    /// exceeds fixed limit" is for a MAIL whose SIZE= is too large). The session goes on.
+    /// </summary>
+    internal static readonly SmtpReply MessageTooLarge = new(552, "5.3.4", "Error: message file too big");
+
     /// <summary>What a recipient past <see cref="SmtpServerFilteringOptions.MaxRecipients"/> is answered: Postfix's words.</summary>
     internal static readonly SmtpReply TooManyRecipients = new(452, "4.5.3", "Error: too many recipients");
 
@@ -172,6 +179,12 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>How long one read from the client may wait (<see cref="SmtpServerFilteringOptions.ReadTimeout"/>).</summary>
     public TimeSpan ReadTimeout => _options.ReadTimeout;
 
+    /// <summary>
+    /// SmtpServer's <c>MaxMessageSize</c> (0: none): a message is read through a <see cref="MessageSizeGate"/> of it,
+    /// whatever the <c>MaxMessageSizeHandling</c>, so that one over it is read to its end and answered 552.
+    /// </summary>
+    public long MaxMessageSize => _context.ServerOptions.MaxMessageSizeOptions?.Length ?? 0;
+
     /// <summary>True once a reply that closes the session (421) was written.</summary>
     public bool IsClosing { get; private set; }
 
@@ -250,10 +263,11 @@ internal sealed class FilteredSession : IAsyncDisposable
         _queueId = null; // an earlier message's id is not this one's
         _lastCommand = "END-OF-MESSAGE";
         _commandSeen = true; // the reply to the final dot is this command's, though SmtpServer raised no event for it
+        var gated = _pipe.TakeMessage(); // the message as the pipe read it, in SmtpServer's place, when there is a size limit
         SmtpAnswer answer;
         try
         {
-            answer = await FilterAndStoreAsync(content, cancellationToken).ConfigureAwait(false);
+            answer = await FilterAndStoreAsync(gated?.Content() ?? content, gated, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !_serverStopping.IsCancellationRequested)
         {
@@ -570,7 +584,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         return false;
     }
 
-    private async Task<SmtpAnswer> FilterAndStoreAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken)
+    private async Task<SmtpAnswer> FilterAndStoreAsync(ReadOnlySequence<byte> content, MessageSizeGate? gated, CancellationToken cancellationToken)
     {
         var data = await (_data ?? Then(token => _filter.DataAsync(token))).ConfigureAwait(false);
         _data = null;
@@ -579,6 +593,14 @@ internal sealed class FilteredSession : IAsyncDisposable
             // The client has sent the message SmtpServer asked for; the transaction is over, for the filter too.
             await ResetFilterAsync().ConfigureAwait(false);
             return data;
+        }
+
+        if (gated is { IsTooLarge: true })
+        {
+            // Read to its end and none of it kept: the filter never sees it, and its transaction ends.
+            SmtpServerLog.MessageTooLarge(_logger, _context.SessionId, gated.Size, Client.Address, gated.Limit);
+            await ResetFilterAsync().ConfigureAwait(false);
+            return SmtpAnswer.Refuse(MessageTooLarge);
         }
 
         var queueId = TraceField.NewQueueId();

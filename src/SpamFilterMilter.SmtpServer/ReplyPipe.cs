@@ -32,6 +32,9 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     private volatile bool _faulted; // SmtpServer ended the session on an exception of its own
     private volatile bool _tlsFailed; // the TLS handshake failed: nothing more can be said on the connection
     private volatile bool _timedOut; // a read waited too long: the 421 4.4.2 went out, nothing more does
+    private MessageSizeGate? _message; // after a 354, when the server has a MaxMessageSize: the message is read through it
+    private MessageSizeGate? _taken; // the message it read, until the session takes it
+    private ReadOnlySequence<byte> _finalDot; // what SmtpServer is given for the message it read: the final dot alone
 
     /// <param name="connection">The connection's own pipe.</param>
     /// <param name="session">The session whose replies are written here.</param>
@@ -98,6 +101,17 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         }
 
         _session.TlsStarted(_tls);
+    }
+
+    /// <summary>
+    /// The message the pipe read after the 354 in SmtpServer's place (<see cref="MessageSizeGate"/>), when the server has
+    /// a <c>MaxMessageSize</c>: SmtpServer was given it empty; null when it read none (no limit).
+    /// </summary>
+    public MessageSizeGate? TakeMessage()
+    {
+        var taken = _taken;
+        _taken = null;
+        return taken;
     }
 
     /// <summary>
@@ -274,6 +288,12 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
             var reply = await pipe._session.ReplyAsync(_written.WrittenMemory, cancellationToken).ConfigureAwait(false);
             pipe._saidGoodbye |= reply.Span.StartsWith("221 "u8) || reply.Span.StartsWith("421 "u8);
+            if (reply.Span.StartsWith("354 "u8) && pipe._session.MaxMessageSize > 0)
+            {
+                // The client sends the message now: read through the gate, which holds no more of it than the limit.
+                (pipe._message, pipe._taken) = (new MessageSizeGate(pipe._session.MaxMessageSize), null);
+            }
+
             pipe.ClientOutput.Write(reply.Span);
             _written.ResetWrittenCount();
 
@@ -303,6 +323,74 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 return Ended;
             }
 
+            if (!pipe._finalDot.IsEmpty)
+            {
+                return new ReadResult(pipe._finalDot, isCanceled: false, isCompleted: false);
+            }
+
+            return pipe._message is { } message ? await ReadMessageAsync(message, cancellationToken).ConfigureAwait(false)
+                : await ReadClientAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Reads the message after the 354 to its final dot through <paramref name="message"/>, and gives SmtpServer the
+        /// final dot alone (an empty message, which comes to the session's store, where the gate's is taken instead); what
+        /// the client sent after it stays for SmtpServer to read as commands. SmtpServer is given the client's end, or a
+        /// timeout's, as it comes.
+        /// </summary>
+        private async ValueTask<ReadResult> ReadMessageAsync(MessageSizeGate message, CancellationToken cancellationToken)
+        {
+            var done = false;
+            try
+            {
+                while (true)
+                {
+                    var read = await ReadClientAsync(cancellationToken).ConfigureAwait(false);
+                    if (pipe._timedOut || pipe._session.IsClosing)
+                    {
+                        done = true;
+                        return read; // Ended: not the connection's buffer
+                    }
+
+                    if (read.IsCanceled)
+                    {
+                        Connection.AdvanceTo(read.Buffer.Start);
+                        return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: true, isCompleted: false);
+                    }
+
+                    if (message.Read(read.Buffer) is { } end)
+                    {
+                        Connection.AdvanceTo(end);
+                        (pipe._taken, pipe._finalDot) = (message, FinalDot);
+                        done = true;
+                        return new ReadResult(FinalDot, isCanceled: false, isCompleted: false);
+                    }
+
+                    Connection.AdvanceTo(read.Buffer.End);
+                    if (read.IsCompleted)
+                    {
+                        done = true; // the client left in the middle of the message
+                        return Ended;
+                    }
+                }
+            }
+            catch
+            {
+                done = true;
+                throw;
+            }
+            finally
+            {
+                if (done)
+                {
+                    pipe._message = null;
+                }
+            }
+        }
+
+        /// <summary>A read from the client, bounded by the session's <see cref="FilteredSession.ReadTimeout"/>: <see cref="Ended"/> past it.</summary>
+        private async ValueTask<ReadResult> ReadClientAsync(CancellationToken cancellationToken)
+        {
             var timeout = pipe._session.ReadTimeout;
             if (timeout == Timeout.InfiniteTimeSpan)
             {
@@ -337,14 +425,44 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 return true;
             }
 
+            if (!pipe._finalDot.IsEmpty)
+            {
+                result = new ReadResult(pipe._finalDot, isCanceled: false, isCompleted: false);
+                return true;
+            }
+
+            if (pipe._message is not null)
+            {
+                result = default; // the message is read by ReadAsync alone
+                return false;
+            }
+
             var read = Connection.TryRead(out result);
             pipe._clientLeft |= read && result.IsCompleted;
             return read;
         }
 
-        public override void AdvanceTo(SequencePosition consumed) => Connection.AdvanceTo(consumed);
+        public override void AdvanceTo(SequencePosition consumed)
+        {
+            if (pipe._finalDot.IsEmpty)
+            {
+                Connection.AdvanceTo(consumed);
+                return;
+            }
 
-        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => Connection.AdvanceTo(consumed, examined);
+            pipe._finalDot = pipe._finalDot.Slice(consumed); // SmtpServer's read of the final dot it was given: not the connection's
+        }
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            if (pipe._finalDot.IsEmpty)
+            {
+                Connection.AdvanceTo(consumed, examined);
+                return;
+            }
+
+            pipe._finalDot = pipe._finalDot.Slice(consumed);
+        }
 
         public override void CancelPendingRead() => Connection.CancelPendingRead();
 
@@ -369,5 +487,8 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         }
 
         private static ReadResult Ended => new(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
+
+        /// <summary>An empty message's final dot, as SmtpServer looks for it.</summary>
+        private static readonly ReadOnlySequence<byte> FinalDot = new("\r\n.\r\n"u8.ToArray());
     }
 }

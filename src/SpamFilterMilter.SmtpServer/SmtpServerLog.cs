@@ -6,7 +6,7 @@ namespace SpamFilterMilter.SmtpServer;
 
 /// <summary>
 /// What the SmtpServer integration logs (event ids 6000 to 6099): envelope addresses and message text only at Debug; a
-/// client's IP address where an operator acts on it (6018, 6026, 6031), and a peer's text quoted and bounded.
+/// client's IP address where an operator acts on it (6018, 6026, 6031, 6033), and a peer's text quoted and bounded.
 /// </summary>
 internal static partial class SmtpServerLog
 {
@@ -63,6 +63,10 @@ internal static partial class SmtpServerLog
     // The client's address, as Postfix's "too many errors after UNKNOWN from host[address]" names it.
     [LoggerMessage(EventId = 6031, Level = LogLevel.Information, Message = "session {Session}: too many errors from {Client} ({Errors}, the last after {Command}); answered 421 4.7.0 and closed")]
     public static partial void TooManyErrors(ILogger logger, Guid session, IPAddress? client, int errors, string command);
+
+    // As Postfix's cleanup warns of it; the client's address, for one that ignores the SIZE announced again and again.
+    [LoggerMessage(EventId = 6033, Level = LogLevel.Information, Message = "session {Session}: message of {Size} bytes from {Client}, more than {Limit} (MaxMessageSize); answered 552 5.3.4 Error: message file too big")]
+    public static partial void MessageTooLarge(ILogger logger, Guid session, long size, IPAddress? client, long limit);
 
     [LoggerMessage(EventId = 6032, Level = LogLevel.Warning, Message = "{Limit} sessions open (MaxConnections): no new connection is accepted until one ends; new clients wait in the listen queue")]
     public static partial void ConnectionLimitReached(ILogger logger, int limit);

@@ -35,12 +35,14 @@ public sealed class FilteringServer : IAsyncDisposable
     /// <param name="implicitTls">TLS from the connection's start (an SMTPS port, 465) rather than STARTTLS.</param>
     /// <param name="users">Offers AUTH PLAIN and LOGIN (without TLS too) to these users and passwords.</param>
     /// <param name="authenticate">Offers AUTH PLAIN and LOGIN (without TLS too), deciding with this.</param>
+    /// <param name="maxMessageSize">SmtpServer's MaxMessageSize (announced as SIZE) with <paramref name="maxMessageSizeHandling"/>; 0: none.</param>
     public static async Task<FilteringServer> StartAsync(Func<ISessionContext, IFilterSession>? openFilter, IFilteredMessageStore store, bool addTraceField = true, ILoggerFactory? logs = null,
         object? certificate = null, IReadOnlyDictionary<string, string>? users = null, bool lookUpClientNames = true, bool implicitTls = false,
         EndpointListenerFactory? listeners = null, int maxConnectionsPerClient = 50, bool loopbackExempt = false, Func<string, string, bool>? authenticate = null,
         TimeSpan? readTimeout = null, TimeSpan? sessionTimeout = null, int maxRecipients = SmtpServerFilteringOptions.DefaultMaxRecipients,
         int hardErrorLimit = SmtpServerFilteringOptions.DefaultHardErrorLimit, int softErrorLimit = SmtpServerFilteringOptions.DefaultSoftErrorLimit, TimeSpan? errorSleepTime = null,
-        int maxConnections = SmtpServerFilteringOptions.DefaultMaxConnections, IReadOnlyList<string>? relayDomains = null, IReadOnlyList<IPNetwork>? relayNetworks = null)
+        int maxConnections = SmtpServerFilteringOptions.DefaultMaxConnections, IReadOnlyList<string>? relayDomains = null, IReadOnlyList<IPNetwork>? relayNetworks = null,
+        int maxMessageSize = 0, MaxMessageSizeHandling maxMessageSizeHandling = MaxMessageSizeHandling.Strict)
     {
         listeners ??= new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -65,7 +67,7 @@ public sealed class FilteringServer : IAsyncDisposable
             RelayDomains = relayDomains,
             RelayNetworks = relayNetworks ?? SmtpServerFilteringOptions.DefaultRelayNetworks,
         });
-        var options = new SmtpServerOptionsBuilder()
+        var builder = new SmtpServerOptionsBuilder()
             .ServerName(Name)
             .Endpoint(endpoint =>
             {
@@ -77,8 +79,13 @@ public sealed class FilteringServer : IAsyncDisposable
                     _ = factory is null ? endpoint.Certificate((X509Certificate2)certificate) : endpoint.Certificate(factory);
                     endpoint.SupportedSslProtocols(SslProtocols.None).IsSecure(implicitTls); // None: the system's choice, TLS 1.3 here
                 }
-            })
-            .Build();
+            });
+        if (maxMessageSize > 0)
+        {
+            builder = builder.MaxMessageSize(maxMessageSize, maxMessageSizeHandling);
+        }
+
+        var options = builder.Build();
         var services = new ServiceProvider();
         authenticate ??= users is null ? null : (user, password) => users.TryGetValue(user, out var expected) && expected == password;
         if (authenticate is not null)
