@@ -148,8 +148,9 @@ internal sealed class RelayServer : IAsyncDisposable
 
             if (options.MaxMessageSize > 0)
             {
-                // Strict: SmtpServer stops reading a message past the limit (SIZE alone is only what it announces). Its
-                // limit applies to every line it reads, so 0 cannot mean "none" here.
+                // Announced as SIZE; the integration reads each message against it and answers one over it 552 5.3.4 after
+                // its final dot, as Postfix does, holding no more of it than this. Strict: SmtpServer's own bound on a
+                // command line (it never sees a message's bytes); so 0 cannot mean "none" here.
                 builder = builder.MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Strict);
             }
 
