@@ -52,7 +52,7 @@ public class RelayTests : TempFolderTest
     }
 
     private Task<RelayServer> StartAsync(string optionFile, string? nextHop = null, bool toMaildir = false, CapturedLogs? logs = null, IPEndPoint[]? listen = null,
-        Uri? metricsOtlp = null, (string Certificate, string Key)? tls = null) =>
+        Uri? metricsOtlp = null, (string Certificate, string Key)? tls = null, int maxMessageSize = 10_240_000) =>
         RelayServer.StartAsync(new RelayOptions
         {
             Listen = listen ?? [new IPEndPoint(IPAddress.Loopback, 0)],
@@ -68,6 +68,7 @@ public class RelayTests : TempFolderTest
             MetricsInterval = TimeSpan.FromSeconds(1),
             TlsCertificate = tls?.Certificate,
             TlsKey = tls?.Key,
+            MaxMessageSize = maxMessageSize,
         }, logs ?? new CapturedLogs(), default);
 
     private static string Sample(string name) => Repository.Path("etc/samples/" + name);
@@ -559,6 +560,23 @@ public class RelayTests : TempFolderTest
             using var reader = new StreamReader(client.GetStream());
             Assert.That(await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo("220 relay.example ESMTP spamfilter-relay"), endPoint.ToString());
         }
+    }
+
+    [Test]
+    public async Task A_message_over_max_message_size_sent_despite_SIZE_gets_Postfixs_552_after_its_final_dot_and_goes_nowhere()
+    {
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        var logs = new CapturedLogs();
+        await using var relay = await StartAsync(EveryMessageFor(milter.Port), logs: logs, maxMessageSize: 20_000);
+        var before = SmtpSink.DumpsIn(_sink.Folder).Count;
+        var message = Folder.Write("large.eml", "From: <alice@example.com>\r\nSubject: large\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('x', 76) + "\r\n", 2_000)));
+
+        var swaks = await Swaks.SendAsync(relay.EndPoint.Port, Sender, [Bob], message);
+
+        Assert.That(swaks.Replies, Does.Contain("552 5.3.4 Error: message file too big"), swaks.ToString());
+        Assert.That(swaks.Replies, Has.Some.StartsWith("221 "), "the session went on to swaks's QUIT: " + swaks);
+        Assert.That(SmtpSink.DumpsIn(_sink.Folder), Has.Count.EqualTo(before), "nothing of it was relayed");
+        Assert.That(logs.Entries.Where(e => e.EventId.Id == 6033).Select(e => e.Message), Has.One.Contains("more than 20000 (MaxMessageSize)"));
     }
 
     [Test]
