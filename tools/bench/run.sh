@@ -235,8 +235,9 @@ if os.path.exists(sys.argv[6]):  # PIN: where each ran, as the kernel had it
 # The milter's CPU over the client's measured run (measuredFrom, seconds), its ticks read between the samples around
 # each end. Counted from the client's start to its end instead, a bench row's would average in bench's warm-up, when the
 # milter works more per transaction behind a client still compiling: on one vCPU its figure then came to more than the
-# time a transaction took, less the client's CPU. Without the samples (a run shorter than their spacing), the old way:
-# the whole run over every transaction the milter served, the warm-up's too.
+# time a transaction took, less the client's CPU. Without samples on both sides of the run (one over before the sampler's
+# first read, as a run of a few dozen transactions may be), the old way: the whole run over every transaction the milter
+# served, the warm-up's too.
 samples = [tuple(map(float, line.split())) for line in open(sys.argv[7]) if len(line.split()) == 2] if os.path.exists(sys.argv[7]) else []
 def ticks_at(t):
     times = [s[0] for s in samples]
