@@ -21,8 +21,7 @@ internal sealed class MessageSizeGate(long limit)
     private int _lastChunkLength;
     private long _kept; // bytes in _chunks
     private int _held; // bytes of "\r\n.\r" seen and not yet written: 0 to 4 of them
-    private long _size; // the message's bytes so far, without its final CR LF
-    private bool _dropping; // past the limit: nothing more is kept
+    private long _size; // the message's bytes so far, without its final CR LF: past the limit, nothing more is kept
 
     /// <summary>The most the message may have, its last CR LF counted (SmtpServer's <c>MaxMessageSize</c>).</summary>
     public long Limit { get; } = limit;
@@ -77,7 +76,7 @@ internal sealed class MessageSizeGate(long limit)
     /// <summary>The message's bytes as SmtpServer would give them: without the final dot and the CR LF before it.</summary>
     public ReadOnlySequence<byte> Content()
     {
-        if (_chunks.Count == 0 || _dropping)
+        if (_chunks.Count == 0 || IsTooLarge)
         {
             return ReadOnlySequence<byte>.Empty;
         }
@@ -131,15 +130,14 @@ internal sealed class MessageSizeGate(long limit)
     private void Write(ReadOnlySpan<byte> bytes)
     {
         _size += bytes.Length;
-        if (_dropping || bytes.IsEmpty)
+        if (bytes.IsEmpty)
         {
             return;
         }
 
-        if (_size + 2 > Limit)
+        if (IsTooLarge)
         {
-            // Too large, whatever comes after: what was kept goes, the rest is only counted.
-            _dropping = true;
+            // Too large, whatever comes after (the size only grows): what was kept goes, the rest is only counted.
             _chunks.Clear();
             (_lastChunkLength, _kept) = (0, 0);
             return;

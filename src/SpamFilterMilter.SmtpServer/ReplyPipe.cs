@@ -340,7 +340,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         /// </summary>
         private async ValueTask<ReadResult> ReadMessageAsync(MessageSizeGate message, CancellationToken cancellationToken)
         {
-            var done = false;
+            var resumed = false; // a cancelled read: the next read goes on with the same message
             try
             {
                 while (true)
@@ -348,13 +348,13 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                     var read = await ReadClientAsync(cancellationToken).ConfigureAwait(false);
                     if (pipe._timedOut || pipe._session.IsClosing)
                     {
-                        done = true;
                         return read; // Ended: not the connection's buffer
                     }
 
                     if (read.IsCanceled)
                     {
                         Connection.AdvanceTo(read.Buffer.Start);
+                        resumed = true;
                         return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: true, isCompleted: false);
                     }
 
@@ -362,28 +362,21 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                     {
                         Connection.AdvanceTo(end);
                         (pipe._taken, pipe._finalDot) = (message, FinalDot);
-                        done = true;
                         return new ReadResult(FinalDot, isCanceled: false, isCompleted: false);
                     }
 
                     Connection.AdvanceTo(read.Buffer.End);
                     if (read.IsCompleted)
                     {
-                        done = true; // the client left in the middle of the message
-                        return Ended;
+                        return Ended; // the client left in the middle of the message
                     }
                 }
             }
-            catch
-            {
-                done = true;
-                throw;
-            }
             finally
             {
-                if (done)
+                if (!resumed)
                 {
-                    pipe._message = null;
+                    pipe._message = null; // read to its end, or no more to be read: a failure too
                 }
             }
         }
@@ -442,16 +435,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             return read;
         }
 
-        public override void AdvanceTo(SequencePosition consumed)
-        {
-            if (pipe._finalDot.IsEmpty)
-            {
-                Connection.AdvanceTo(consumed);
-                return;
-            }
-
-            pipe._finalDot = pipe._finalDot.Slice(consumed); // SmtpServer's read of the final dot it was given: not the connection's
-        }
+        public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
 
         public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
         {
@@ -461,7 +445,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 return;
             }
 
-            pipe._finalDot = pipe._finalDot.Slice(consumed);
+            pipe._finalDot = pipe._finalDot.Slice(consumed); // SmtpServer's read of the final dot it was given: not the connection's
         }
 
         public override void CancelPendingRead() => Connection.CancelPendingRead();
