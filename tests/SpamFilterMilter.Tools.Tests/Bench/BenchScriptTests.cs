@@ -68,10 +68,7 @@ public class BenchScriptTests : TempFolderTest
     [TestCase("split")]
     public async Task With_PIN_the_bench_script_runs_the_milter_on_the_last_CPU_and_both_clients_beside_it_or_on_the_first_as_the_kernel_records(string pin)
     {
-        // The CPUs run.sh may use are this process's; PIN takes the first and the last of them.
-        var allowed = File.ReadLines("/proc/self/status").Single(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal))["Cpus_allowed_list:".Length..].Trim();
-        var first = System.Text.RegularExpressions.Regex.Match(allowed, @"^\d+").Value;
-        var last = System.Text.RegularExpressions.Regex.Match(allowed, @"\d+$").Value;
+        var (allowed, first, last) = AllowedCpus();
         if (first == last)
         {
             Assert.Ignore($"one CPU to run on ({allowed}): nothing to bind apart");
@@ -93,8 +90,7 @@ public class BenchScriptTests : TempFolderTest
     {
         // Bound to one CPU, a transaction's time is at least the client's CPU and the milter's for it: a milter figure that
         // also counted bench's warm-up (when the milter works more per transaction) came to more than that.
-        var last = System.Text.RegularExpressions.Regex.Match(
-            File.ReadLines("/proc/self/status").Single(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal)), @"\d+$").Value;
+        var (_, _, last) = AllowedCpus();
         await RunAsync(new() { ["PIN"] = "same", ["MILTERS"] = "continue-all", ["IO"] = "async c", ["CONNECTIONS"] = "1", ["REPEAT"] = "1", ["N"] = "4000", ["RESULTS"] = Folder.Path });
 
         foreach (var name in new[] { "continue-all-tcp-c-1-1", "continue-all-tcp-async-1-1" })
@@ -191,6 +187,13 @@ public class BenchScriptTests : TempFolderTest
         {
             File.Delete(data);
         }
+    }
+
+    /// <summary>The CPUs run.sh may use, this process's, and the first and the last of them, which PIN takes.</summary>
+    private static (string Allowed, string First, string Last) AllowedCpus()
+    {
+        var allowed = File.ReadLines("/proc/self/status").Single(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal))["Cpus_allowed_list:".Length..].Trim();
+        return (allowed, System.Text.RegularExpressions.Regex.Match(allowed, @"^\d+").Value, System.Text.RegularExpressions.Regex.Match(allowed, @"\d+$").Value);
     }
 
     private static async Task<List<string[]>> RunAsync(Dictionary<string, string> settings) =>
