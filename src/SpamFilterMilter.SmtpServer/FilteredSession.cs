@@ -238,7 +238,10 @@ internal sealed class FilteredSession : IAsyncDisposable
             return Accepts(SmtpAnswer.Refuse(TooManyRecipients));
         }
 
-        if (_relay is not null && !_relay.Trusts(Client.Address, _context.Authentication.IsAuthenticated) && !_relay.IsRelayDomain(to.Host))
+        // RCPT TO:<postmaster> without a domain (RFC 5321 §4.5.1), which SmtpServer's parser was given with one (CommandLine):
+        // as Postfix's smtpd_check_rcpt, no recipient restriction applies to it, and the filter hears it as the client wrote it.
+        var barePostmaster = _pipe.LastCommandLine.BarePostmasterPath(to);
+        if (_relay is not null && barePostmaster is null && !_relay.Trusts(Client.Address, _context.Authentication.IsAuthenticated) && !_relay.IsRelayDomain(to.Host))
         {
             // Postfix's reject_unauth_destination, after its recipient limit and before the filter hears of the
             // recipient; an error like any other refusal (the hard error limit).
@@ -247,7 +250,8 @@ internal sealed class FilteredSession : IAsyncDisposable
         }
 
         // SmtpServer 11.1.0 reads no RCPT parameters (NOTIFY, ORCPT): its parser drops them.
-        var answer = await Then(token => _filter.RcptAsync(PathOf(to), [], token)).ConfigureAwait(false);
+        var path = barePostmaster ?? PathOf(to);
+        var answer = await Then(token => _filter.RcptAsync(path, [], token)).ConfigureAwait(false);
         var accepted = Accepts(answer);
         _recipients += accepted ? 1 : 0;
         return accepted;

@@ -13,7 +13,9 @@ namespace SpamFilterMilter.SmtpServer;
 /// writes one line of its own text, or a fixed one such as <c>550 mailbox unavailable</c>; a milter's reply has its own
 /// text and may have several lines). Once the session is closing (a 421 was written) the client's input ends, so
 /// SmtpServer ends the session as when a client leaves. A session SmtpServer ends without a last word because the server
-/// stopped between two commands (it looks at its token only there) gets a 421 before its connection closes.
+/// stopped between two commands (it looks at its token only there) gets a 421 before its connection closes. Each command
+/// line is looked at as the client sent it before SmtpServer parses it (<see cref="LastCommandLine"/>), for what SmtpServer's
+/// parser cannot read or does not keep.
 /// </summary>
 internal sealed class ReplyPipe : ISecurableDuplexPipe
 {
@@ -34,7 +36,10 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     private volatile bool _timedOut; // a read waited too long: the 421 4.4.2 went out, nothing more does
     private MessageSizeGate? _message; // after a 354, when the server has a MaxMessageSize: the message is read through it
     private MessageSizeGate? _taken; // the message it read, until the session takes it
-    private ReadOnlySequence<byte> _finalDot; // what SmtpServer is given for the message it read: the final dot alone
+    // What SmtpServer is given in place of what the client sent: the final dot alone for the message the gate read, or
+    // CommandLine.PostmasterStandIn for a RCPT TO:<postmaster> without a domain.
+    private ReadOnlySequence<byte> _standIn;
+    private volatile bool _awaitingText; // SmtpServer's last reply was a 3xx (334, 354): it reads an AUTH answer or a message next, no command
 
     /// <param name="connection">The connection's own pipe.</param>
     /// <param name="session">The session whose replies are written here.</param>
@@ -58,6 +63,12 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
     /// <summary>The session's TLS once STARTTLS succeeded: what the milter is told of it.</summary>
     public TlsConnection? Tls => _tls;
+
+    /// <summary>
+    /// The command line SmtpServer was last given to parse, as the client sent it: what the command SmtpServer executes
+    /// now was written as (<see cref="CommandLine"/>). SmtpServer reads one line, executes its command, then reads the next.
+    /// </summary>
+    public CommandLine LastCommandLine { get; private set; }
 
     /// <summary>What the client sends: the connection's own reader, or TLS's over it.</summary>
     private PipeReader ClientInput => _tls?.Input ?? _connection.Input;
@@ -286,6 +297,11 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 return new FlushResult(isCanceled: false, isCompleted: true);
             }
 
+            if (_written.WrittenCount > 0)
+            {
+                pipe._awaitingText = _written.WrittenSpan[0] == (byte)'3'; // SmtpServer's own reply tells what it reads next
+            }
+
             var reply = await pipe._session.ReplyAsync(_written.WrittenMemory, cancellationToken).ConfigureAwait(false);
             pipe._saidGoodbye |= reply.Span.StartsWith("221 "u8) || reply.Span.StartsWith("421 "u8);
             if (reply.Span.StartsWith("354 "u8) && pipe._session.MaxMessageSize > 0)
@@ -323,14 +339,52 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 return Ended;
             }
 
-            if (!pipe._finalDot.IsEmpty)
+            if (!pipe._standIn.IsEmpty)
             {
-                return new ReadResult(pipe._finalDot, isCanceled: false, isCompleted: false);
+                return new ReadResult(pipe._standIn, isCanceled: false, isCompleted: false);
             }
 
             return pipe._message is { } message ? await ReadMessageAsync(message, cancellationToken).ConfigureAwait(false)
-                : await ReadClientAsync(cancellationToken).ConfigureAwait(false);
+                : await ReadCommandAsync(cancellationToken).ConfigureAwait(false);
         }
+
+        /// <summary>
+        /// What the client sent from its next command on, its first line noted (<see cref="LastCommandLine"/>) and given to
+        /// SmtpServer as it came, but for a <c>RCPT TO:&lt;postmaster&gt;</c> without a domain, which SmtpServer's parser
+        /// cannot read: SmtpServer is given <see cref="CommandLine.PostmasterStandIn"/> in its place, a fixed line of the
+        /// integration's, so that nothing the client wrote reaches the parser through it. Such a line is read to its end
+        /// before SmtpServer sees any of it: SmtpServer goes on looking for the end of a line it has seen part of from where
+        /// it stopped in the buffer it was given, which a stand-in is not.
+        /// </summary>
+        private async ValueTask<ReadResult> ReadCommandAsync(CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                var read = await ReadClientAsync(cancellationToken).ConfigureAwait(false);
+                var line = NoteCommandLine(read);
+                if (line.Kind == CommandLineKind.Incomplete)
+                {
+                    Connection.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+                    continue;
+                }
+
+                if (line.Kind == CommandLineKind.BarePostmaster)
+                {
+                    Connection.AdvanceTo(read.Buffer.GetPosition(line.Length));
+                    pipe._standIn = CommandLine.PostmasterStandIn;
+                    return new ReadResult(pipe._standIn, isCanceled: false, isCompleted: false);
+                }
+
+                return read;
+            }
+        }
+
+        /// <summary>
+        /// Notes the command line SmtpServer parses from <paramref name="read"/>: none after a 334 or a 354 (an AUTH answer
+        /// or a message comes then, whose lines are never looked at), or when SmtpServer reads nothing from it.
+        /// </summary>
+        private CommandLine NoteCommandLine(in ReadResult read) => pipe.LastCommandLine =
+            pipe._awaitingText || read.IsCanceled || read.IsCompleted ? default : CommandLine.Read(read.Buffer);
 
         /// <summary>
         /// Reads the message after the 354 to its final dot through <paramref name="message"/>, and gives SmtpServer the
@@ -361,7 +415,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                     if (message.Read(read.Buffer) is { } end)
                     {
                         Connection.AdvanceTo(end);
-                        (pipe._taken, pipe._finalDot) = (message, FinalDot);
+                        (pipe._taken, pipe._standIn) = (message, FinalDot);
                         return new ReadResult(FinalDot, isCanceled: false, isCompleted: false);
                     }
 
@@ -418,9 +472,9 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 return true;
             }
 
-            if (!pipe._finalDot.IsEmpty)
+            if (!pipe._standIn.IsEmpty)
             {
-                result = new ReadResult(pipe._finalDot, isCanceled: false, isCompleted: false);
+                result = new ReadResult(pipe._standIn, isCanceled: false, isCompleted: false);
                 return true;
             }
 
@@ -432,6 +486,14 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
             var read = Connection.TryRead(out result);
             pipe._clientLeft |= read && result.IsCompleted;
+            if (read && NoteCommandLine(result).Kind != CommandLineKind.Other)
+            {
+                // A bare postmaster, or what may become one: ReadAsync alone reads it to its end and puts the stand-in in its place.
+                Connection.AdvanceTo(result.Buffer.Start);
+                result = default;
+                return false;
+            }
+
             return read;
         }
 
@@ -439,13 +501,13 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
         public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
         {
-            if (pipe._finalDot.IsEmpty)
+            if (pipe._standIn.IsEmpty)
             {
                 Connection.AdvanceTo(consumed, examined);
                 return;
             }
 
-            pipe._finalDot = pipe._finalDot.Slice(consumed); // SmtpServer's read of the final dot it was given: not the connection's
+            pipe._standIn = pipe._standIn.Slice(consumed); // SmtpServer's read of the stand-in it was given: not the connection's
         }
 
         public override void CancelPendingRead() => Connection.CancelPendingRead();

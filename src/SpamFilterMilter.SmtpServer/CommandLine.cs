@@ -1,0 +1,174 @@
+using System.Buffers;
+using System.Text;
+using SmtpServer.Mail;
+
+namespace SpamFilterMilter.SmtpServer;
+
+/// <summary>What a command line is, of the few SmtpServer's parser loses something of.</summary>
+internal enum CommandLineKind
+{
+    /// <summary>Any other line, or one that is not whole yet and cannot be one of these.</summary>
+    Other,
+
+    /// <summary>The start of what may be a <see cref="BarePostmaster"/> line: its line end has not come yet.</summary>
+    Incomplete,
+
+    /// <summary><c>RCPT TO:&lt;postmaster&gt;</c> without a domain, in any letter case, its line end come.</summary>
+    BarePostmaster,
+}
+
+/// <summary>
+/// The command line SmtpServer 11.1.0 is about to parse, read as the client sent it, for what its parser cannot read.
+/// That parser (<c>SmtpParser</c>) is sealed and made by SmtpServer's internal session for each line, and the command
+/// factory an application may register (<c>ISmtpCommandFactory</c>) is only called with what the parser read: the line is
+/// the one place left to look.
+/// <para>
+/// <c>RCPT TO:&lt;postmaster&gt;</c> without a domain, which RFC 5321 §4.5.1 has a server accept (and Postfix does, before
+/// any recipient restriction: smtpd_check_rcpt), is not a mailbox to the parser (<c>TryMakeMailbox</c> wants an
+/// <c>@</c>), and it answers <c>502 Unrecognized command</c>. The pipe gives the parser <see cref="PostmasterStandIn"/>
+/// in that line's place, and the session takes the path the client wrote from here.
+/// </para>
+/// </summary>
+/// <param name="Kind">What the line is.</param>
+/// <param name="Length">A <see cref="CommandLineKind.BarePostmaster"/> line's length, its CR LF counted.</param>
+/// <param name="Path">A <see cref="CommandLineKind.BarePostmaster"/> line's path as the client wrote it (<c>&lt;PostMaster&gt;</c>).</param>
+internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null)
+{
+    /// <summary>
+    /// The longest line looked at (Postfix's <c>line_length_limit</c>): a <c>RCPT TO:&lt;postmaster&gt;</c> whose parameters
+    /// make it longer is left to SmtpServer's parser, which answers it 502 as before.
+    /// </summary>
+    private const int LongestLine = 2048;
+
+    /// <summary>
+    /// The domain of <see cref="PostmasterStandIn"/>: reserved (RFC 2606), so that no real address has it and the stand-in,
+    /// should it ever be taken for an address, goes nowhere.
+    /// </summary>
+    private const string StandInDomain = "postmaster.invalid";
+
+    /// <summary>
+    /// What SmtpServer's parser is given in place of a <see cref="CommandLineKind.BarePostmaster"/> line: a line of the
+    /// integration's own, the same whatever the client wrote, so that nothing of the client's reaches the parser through it
+    /// (the parameters SmtpServer drops of every RCPT are dropped with it). It is SmtpServer's own RCPT for that: its state
+    /// machine, its mailbox filter and its transaction (<c>postmaster@postmaster.invalid</c> in <c>Transaction.To</c>).
+    /// </summary>
+    public static readonly ReadOnlySequence<byte> PostmasterStandIn = new(Encoding.ASCII.GetBytes($"RCPT TO:<postmaster@{StandInDomain}>\r\n"));
+
+    /// <summary>
+    /// The path the client wrote, when this line is a <see cref="CommandLineKind.BarePostmaster"/> and
+    /// <paramref name="parsed"/> is what SmtpServer read of its stand-in; null otherwise (a client that writes the stand-in's
+    /// address itself names that address, like any other).
+    /// </summary>
+    public string? BarePostmasterPath(IMailbox parsed) =>
+        Kind == CommandLineKind.BarePostmaster && parsed.User == "postmaster" && parsed.Host == StandInDomain ? Path : null;
+
+    /// <summary>Reads the first line of <paramref name="buffer"/>, the client's bytes from where SmtpServer parses its next command.</summary>
+    public static CommandLine Read(in ReadOnlySequence<byte> buffer)
+    {
+        if (buffer.IsEmpty || (buffer.FirstSpan is [var first, ..] && (first | 0x20) != 'r'))
+        {
+            return default; // the first byte tells most lines apart at once
+        }
+
+        var longer = buffer.Length > LongestLine;
+        var length = (int)Math.Min(buffer.Length, LongestLine);
+        if (buffer.FirstSpan.Length >= length)
+        {
+            return Rcpt(buffer.FirstSpan[..length], longer);
+        }
+
+        Span<byte> start = stackalloc byte[length];
+        buffer.Slice(0, length).CopyTo(start);
+        return Rcpt(start, longer);
+    }
+
+    /// <summary>
+    /// <c>RCPT TO:&lt;postmaster&gt;</c>: RCPT, spaces, TO:, spaces if any, the path, then the line's end or a space and
+    /// parameters. The words are SmtpServer's (its parser reads <c>RCPT</c> and <c>TO</c> as two words, with spaces between
+    /// and <c>:</c> right after <c>TO</c>); only spaces are taken as spaces (SmtpServer's parser takes tabs and lone CRs and
+    /// LFs too: such a line is left to it, and answered 502 as before), and nothing but a space or the line's end may follow
+    /// the path (Postfix answers <c>&lt;postmaster&gt;x</c> 501).
+    /// </summary>
+    /// <param name="start">The client's bytes from the line's start, at most <see cref="LongestLine"/> of them.</param>
+    /// <param name="longer">More bytes came than <paramref name="start"/> holds.</param>
+    private static CommandLine Rcpt(ReadOnlySpan<byte> start, bool longer)
+    {
+        var end = start.IndexOf("\r\n"u8);
+        var whole = end >= 0;
+        // A line not whole yet is read up to a CR that may be the start of its CR LF.
+        var line = whole ? start[..end] : start.EndsWith("\r"u8) ? start[..^1] : start;
+        var reader = new Reader(line);
+        if (!(reader.Word("RCPT"u8) && reader.Spaces(atLeastOne: true) && reader.Word("TO:"u8) && reader.Spaces(atLeastOne: false)))
+        {
+            return Undecided(reader, whole, longer);
+        }
+
+        var pathStart = reader.Position;
+        if (!reader.Word("<postmaster>"u8))
+        {
+            return Undecided(reader, whole, longer);
+        }
+
+        var path = Encoding.ASCII.GetString(line[pathStart..reader.Position]);
+        if (!reader.AtEnd && line[reader.Position] != ' ')
+        {
+            return default; // <postmaster>x
+        }
+
+        return whole ? new CommandLine(CommandLineKind.BarePostmaster, end + 2, path)
+            : longer ? default // its parameters go past the longest line looked at
+            : new CommandLine(CommandLineKind.Incomplete);
+    }
+
+    /// <summary>A line that did not read as a bare postmaster: <see cref="CommandLineKind.Incomplete"/> when it only ran out of bytes, which more may complete.</summary>
+    private static CommandLine Undecided(in Reader reader, bool whole, bool longer) =>
+        reader.RanOut && !whole && !longer ? new CommandLine(CommandLineKind.Incomplete) : default;
+
+    /// <summary>Reads a line from its start, telling a byte that does not match from one that has not come yet.</summary>
+    private ref struct Reader(ReadOnlySpan<byte> line)
+    {
+        private readonly ReadOnlySpan<byte> _line = line;
+
+        public int Position { get; private set; }
+
+        /// <summary>The line ended where more was looked for.</summary>
+        public bool RanOut { get; private set; }
+
+        public readonly bool AtEnd => Position == _line.Length;
+
+        /// <summary><paramref name="word"/>, ASCII letter case aside.</summary>
+        public bool Word(ReadOnlySpan<byte> word)
+        {
+            var rest = _line[Position..];
+            var compared = Math.Min(rest.Length, word.Length);
+            if (!Ascii.EqualsIgnoreCase(rest[..compared], word[..compared]))
+            {
+                return false;
+            }
+
+            if (compared < word.Length)
+            {
+                RanOut = true;
+                return false;
+            }
+
+            Position += word.Length;
+            return true;
+        }
+
+        /// <summary>Spaces, and something after them.</summary>
+        public bool Spaces(bool atLeastOne)
+        {
+            var count = _line[Position..].IndexOfAnyExcept((byte)' ');
+            if (count < 0)
+            {
+                Position = _line.Length;
+                RanOut = true;
+                return false;
+            }
+
+            Position += count;
+            return count > 0 || !atLeastOne;
+        }
+    }
+}

@@ -1,0 +1,115 @@
+using System.Text;
+using Moq;
+
+namespace SpamFilterMilter.SmtpServer.Tests;
+
+/// <summary>
+/// <c>RCPT TO:&lt;postmaster&gt;</c> without a domain, which RFC 5321 §4.5.1 has every server accept: Postfix accepts it
+/// in any letter case before its recipient restrictions (smtpd_check_rcpt), and its milter hears the path as the client
+/// wrote it. Checked against Postfix 3.7 with <c>relay_domains = example.com</c> and the client outside <c>mynetworks</c>:
+/// <c>250 2.1.5 Ok</c> for <c>&lt;postmaster&gt;</c> and <c>&lt;PostMaster&gt;</c>, its milter told <c>&lt;postmaster&gt;</c>
+/// and <c>&lt;PostMaster&gt;</c>, while <c>&lt;b@other.org&gt;</c> got <c>554 5.7.1 &lt;b@other.org&gt;: Relay access denied</c>.
+/// </summary>
+public class BarePostmasterTests
+{
+    private static Mock<IFilterSession> Filter() => FilterSessionMock.ContinuingEverywhere(FilterVerdict.Default);
+
+    private static Task<FilteringServer> StartRelayingForExampleComOnlyAsync(Mock<IFilterSession> filter, MemoryStore store, int maxMessageSize = 0) =>
+        FilteringServer.StartAsync(_ => filter.Object, store, addTraceField: false, relayDomains: ["example.com"], relayNetworks: [], maxMessageSize: maxMessageSize);
+
+    [Test]
+    public async Task RCPT_TO_postmaster_without_a_domain_is_accepted_from_an_untrusted_client_in_any_letter_case_and_the_filter_and_the_store_get_it_as_written()
+    {
+        var filter = Filter();
+        var store = new MemoryStore();
+        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+
+        var lower = await client.SendAsync("RCPT TO:<postmaster>");
+        var mixed = await client.SendAsync("RCPT TO: <PostMaster> NOTIFY=NEVER");
+        var elsewhere = await client.SendAsync("RCPT TO:<b@other.org>");
+        await client.SendAsync("DATA");
+        var end = await client.SendMessageAsync("Subject: x\r\n\r\nbody\r\n");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((lower.Code, mixed.Code, end.Code), Is.EqualTo((250, 250, 250)), "Postfix: 250 2.1.5 Ok, for both");
+            Assert.That(elsewhere.Text, Is.EqualTo("554 5.7.1 <b@other.org>: Relay access denied"), "the relay restriction still holds for every other recipient");
+            filter.Verify(f => f.RcptAsync("<postmaster>", It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Once);
+            filter.Verify(f => f.RcptAsync("<PostMaster>", It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Once);
+            filter.Verify(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Exactly(2));
+            Assert.That(store.Messages.Single().Filtered.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "postmaster", "PostMaster" }));
+        });
+    }
+
+    [Test]
+    public async Task A_bare_postmaster_that_comes_in_pieces_and_pipelined_with_the_commands_after_it_is_one_recipient()
+    {
+        var filter = Filter();
+        var store = new MemoryStore();
+        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+
+        await client.SendWithoutReadingAsync("RCPT TO:<post");
+        await Task.Delay(200); // the server reads the first piece alone
+        await client.SendWithoutReadingAsync("master>\r");
+        await Task.Delay(200);
+        await client.SendWithoutReadingAsync("\nRCPT TO:<c@example.com>\r\nDATA\r\n");
+        var replies = new[] { await client.ReadReplyAsync(), await client.ReadReplyAsync(), await client.ReadReplyAsync() };
+        var end = await client.SendMessageAsync("Subject: x\r\n\r\nbody\r\n");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replies.Select(r => r?.Code), Is.EqualTo(new int?[] { 250, 250, 354 }));
+            Assert.That(end.Code, Is.EqualTo(250));
+            Assert.That(store.Messages.Single().Filtered.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "postmaster", "c@example.com" }));
+        });
+    }
+
+    [TestCase(0, TestName = "A message line that reads RCPT TO:<postmaster> is stored as it came (SmtpServer reads the message)")]
+    [TestCase(1_000_000, TestName = "A message line that reads RCPT TO:<postmaster> is stored as it came (the size gate reads the message)")]
+    public async Task A_message_line_that_reads_RCPT_TO_postmaster_is_stored_as_it_came(int maxMessageSize)
+    {
+        var store = new MemoryStore();
+        await using var server = await StartRelayingForExampleComOnlyAsync(Filter(), store, maxMessageSize);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await client.SendAsync("RCPT TO:<b@example.com>");
+        await client.SendAsync("DATA");
+
+        // The message's first line comes at the start of a read, where a command would. (A stand-in given SmtpServer in the
+        // middle of a message would never end it: the bound makes that a failure, not a test that never ends.)
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var end = await client.SendMessageAsync(Encoding.ASCII.GetBytes("RCPT TO:<postmaster>\r\n\r\nRCPT TO:<postmaster>\r\n"), bound.Token);
+
+        Assert.That(end.Code, Is.EqualTo(250));
+        Assert.That(Encoding.ASCII.GetString(store.Messages.Single().Filtered.Message), Is.EqualTo("RCPT TO:<postmaster>\r\n\r\nRCPT TO:<postmaster>\r\n"));
+    }
+
+    [Test]
+    public async Task A_bare_postmaster_out_of_order_gets_SmtpServers_501_and_a_recipient_after_it_is_checked_as_any_other()
+    {
+        var filter = Filter();
+        await using var server = await StartRelayingForExampleComOnlyAsync(filter, new MemoryStore());
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var beforeMail = await client.SendAsync("RCPT TO:<postmaster>");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+        // The domain the integration gives a bare postmaster for SmtpServer's parser, written by the client: an address
+        // like any other, outside the relay domains.
+        var written = await client.SendAsync("RCPT TO:<postmaster@postmaster.invalid>");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(beforeMail.Text, Is.EqualTo("501 expected NOOP/RSET/QUIT/HELO/EHLO/MAIL, 4 retry(ies) remaining."), "as any RCPT before MAIL");
+            Assert.That(written.Text, Is.EqualTo("554 5.7.1 <postmaster@postmaster.invalid>: Relay access denied"));
+        });
+        filter.Verify(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Never);
+    }
+}

@@ -1,0 +1,109 @@
+using System.Buffers;
+using System.Text;
+using SmtpServer.Mail;
+
+namespace SpamFilterMilter.SmtpServer.Tests;
+
+/// <summary>
+/// <see cref="CommandLine.Read"/>: the client's bytes from where SmtpServer parses its next command, as they come (whole,
+/// in pieces, over several buffer segments), and which of them are a <c>RCPT TO:&lt;postmaster&gt;</c> without a domain.
+/// </summary>
+public class CommandLineTests
+{
+    [TestCase("RCPT TO:<postmaster>\r\n", 22, "<postmaster>")]
+    [TestCase("rcpt to:<PostMaster>\r\nDATA\r\n", 22, "<PostMaster>")]
+    [TestCase("RCPT TO: <postmaster> NOTIFY=NEVER ORCPT=rfc822;postmaster\r\n", 60, "<postmaster>")]
+    [TestCase("RCPT  TO:  <POSTMASTER> \r\n", 26, "<POSTMASTER>")]
+    public void A_bare_postmaster_is_read_with_its_line_length_and_its_path_as_written(string bytes, int length, string path) =>
+        Assert.That(CommandLine.Read(Whole(bytes)), Is.EqualTo(new CommandLine(CommandLineKind.BarePostmaster, length, path)));
+
+    [TestCase("", TestName = "Nothing yet is no command line")]
+    [TestCase("NOOP\r\n")]
+    [TestCase("RCPT TO:<postmaster@example.com>\r\n")]
+    [TestCase("RCPT TO:<postmaster>x\r\n", TestName = "A bare postmaster followed by anything but a space is not one (Postfix: 501)")]
+    [TestCase("RCPTTO:<postmaster>\r\n", TestName = "RCPT and TO as one word is not a RCPT (SmtpServer reads one word)")]
+    [TestCase("RCPT TO :<postmaster>\r\n")]
+    [TestCase("RCPT\tTO:<postmaster>\r\n", TestName = "Only spaces are spaces (SmtpServer's 502 for a tab stays)")]
+    [TestCase("RCPT TO:<\"postmaster\">\r\n", TestName = "A quoted postmaster is left to SmtpServer (its 502 stays)")]
+    [TestCase("RCPT TO:postmaster\r\n", TestName = "A path without angle brackets is left to SmtpServer (its 502 stays)")]
+    [TestCase("RCPT TO:<postmaster\r\n>\r\n", TestName = "A line end inside the path ends the line there")]
+    [TestCase("RCPX", TestName = "A line that can no longer be one is told before its end")]
+    [TestCase("RCPT TO:<postmastex")]
+    public void Any_other_line_is_another(string bytes) =>
+        Assert.That(CommandLine.Read(Whole(bytes)).Kind, Is.EqualTo(CommandLineKind.Other));
+
+    [TestCase("r")]
+    [TestCase("RCPT ")]
+    [TestCase("RCPT TO:")]
+    [TestCase("RCPT TO:<post")]
+    [TestCase("RCPT TO:<postmaster>")]
+    [TestCase("RCPT TO:<postmaster>\r", TestName = "A CR at the end may be the start of the line end")]
+    [TestCase("RCPT TO:<postmaster> NOTIFY=NEV")]
+    public void The_start_of_a_bare_postmaster_waits_for_its_line_end(string bytes) =>
+        Assert.That(CommandLine.Read(Whole(bytes)).Kind, Is.EqualTo(CommandLineKind.Incomplete));
+
+    [Test]
+    public void A_line_longer_than_Postfixs_line_length_limit_is_another_whole_or_not()
+    {
+        var longParameters = "RCPT TO:<postmaster> X-LONG=" + new string('x', 2048);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(CommandLine.Read(Whole(longParameters)).Kind, Is.EqualTo(CommandLineKind.Other));
+            Assert.That(CommandLine.Read(Whole(longParameters + "\r\n")).Kind, Is.EqualTo(CommandLineKind.Other));
+        });
+    }
+
+    [Test]
+    public void A_bare_postmaster_over_buffer_segments_of_one_byte_is_read_as_one_in_one_segment()
+    {
+        var bytes = Encoding.ASCII.GetBytes("RCPT TO:<postmaster>\r\nQUIT\r\n");
+
+        Assert.That(CommandLine.Read(OneBytePerSegment(bytes)), Is.EqualTo(CommandLine.Read(new ReadOnlySequence<byte>(bytes))));
+        Assert.That(CommandLine.Read(OneBytePerSegment(bytes)).Kind, Is.EqualTo(CommandLineKind.BarePostmaster));
+    }
+
+    [Test]
+    public void The_path_as_written_is_given_for_the_stand_in_alone()
+    {
+        var line = CommandLine.Read(Whole("RCPT TO:<PostMaster>\r\n"));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(line.BarePostmasterPath(new Mailbox("postmaster", "postmaster.invalid")), Is.EqualTo("<PostMaster>"));
+            Assert.That(line.BarePostmasterPath(new Mailbox("postmaster", "example.com")), Is.Null);
+            Assert.That(default(CommandLine).BarePostmasterPath(new Mailbox("postmaster", "postmaster.invalid")), Is.Null,
+                "the stand-in's address written by the client is that address");
+        });
+    }
+
+    private static ReadOnlySequence<byte> Whole(string bytes) => new(Encoding.ASCII.GetBytes(bytes));
+
+    private static ReadOnlySequence<byte> OneBytePerSegment(byte[] bytes)
+    {
+        var first = new Segment(bytes.AsMemory(0, 1), 0);
+        var last = first;
+        for (var i = 1; i < bytes.Length; i++)
+        {
+            last = last.Append(bytes.AsMemory(i, 1));
+        }
+
+        return new ReadOnlySequence<byte>(first, 0, last, 1);
+    }
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
+        {
+            Memory = memory;
+            RunningIndex = runningIndex;
+        }
+
+        public Segment Append(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Segment(memory, RunningIndex + Memory.Length);
+            Next = next;
+            return next;
+        }
+    }
+}
