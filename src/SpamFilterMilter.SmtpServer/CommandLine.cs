@@ -15,10 +15,14 @@ internal enum CommandLineKind
 
     /// <summary><c>RCPT TO:&lt;postmaster&gt;</c> without a domain, in any letter case, its line end come.</summary>
     BarePostmaster,
+
+    /// <summary><c>EHLO</c> and an address literal (<c>EHLO [192.0.2.1]</c>), whose brackets SmtpServer's parser takes off.</summary>
+    EhloAddressLiteral,
 }
 
 /// <summary>
-/// The command line SmtpServer 11.1.0 is about to parse, read as the client sent it, for what its parser cannot read.
+/// The command line SmtpServer 11.1.0 is about to parse, read as the client sent it, for what its parser cannot read or
+/// does not keep.
 /// That parser (<c>SmtpParser</c>) is sealed and made by SmtpServer's internal session for each line, and the command
 /// factory an application may register (<c>ISmtpCommandFactory</c>) is only called with what the parser read: the line is
 /// the one place left to look.
@@ -27,6 +31,11 @@ internal enum CommandLineKind
 /// any recipient restriction: smtpd_check_rcpt), is not a mailbox to the parser (<c>TryMakeMailbox</c> wants an
 /// <c>@</c>), and it answers <c>502 Unrecognized command</c>. The pipe gives the parser <see cref="PostmasterStandIn"/>
 /// in that line's place, and the session takes the path the client wrote from here.
+/// </para>
+/// <para>
+/// <c>EHLO [192.0.2.1]</c>: the parser gives the address literal without its brackets (<c>TryMakeEhlo</c>; it keeps them
+/// for HELO), so that it reads as <c>EHLO 192.0.2.1</c>, a domain name of digits. Postfix keeps the name as written, for
+/// its milters and in its <c>Received:</c> field; the session puts the brackets back when the line says they were there.
 /// </para>
 /// </summary>
 /// <param name="Kind">What the line is.</param>
@@ -62,10 +71,22 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     public string? BarePostmasterPath(IMailbox parsed) =>
         Kind == CommandLineKind.BarePostmaster && parsed.User == "postmaster" && parsed.Host == StandInDomain ? Path : null;
 
+    /// <summary>
+    /// What SmtpServer's parser treats as a space between two words (its <c>Token.IsWhiteSpace</c>): HT, LF, VT, FF, CR,
+    /// space.
+    /// </summary>
+    private static readonly SearchValues<byte> ParserSpaces = SearchValues.Create("\t\n\v\f\r "u8);
+
+    /// <summary>
+    /// The name the client gave in the EHLO that SmtpServer read as <paramref name="parsed"/>, when this is its line: an
+    /// address literal with its brackets back (the parser took off just the two); any other name as it is.
+    /// </summary>
+    public string EhloName(string parsed) => Kind == CommandLineKind.EhloAddressLiteral ? $"[{parsed}]" : parsed;
+
     /// <summary>Reads the first line of <paramref name="buffer"/>, the client's bytes from where SmtpServer parses its next command.</summary>
     public static CommandLine Read(in ReadOnlySequence<byte> buffer)
     {
-        if (buffer.IsEmpty || (buffer.FirstSpan is [var first, ..] && (first | 0x20) != 'r'))
+        if (buffer.IsEmpty || (buffer.FirstSpan is [var first, ..] && (first | 0x20) is not ('r' or 'e')))
         {
             return default; // the first byte tells most lines apart at once
         }
@@ -74,12 +95,33 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         var length = (int)Math.Min(buffer.Length, LongestLine);
         if (buffer.FirstSpan.Length >= length)
         {
-            return Rcpt(buffer.FirstSpan[..length], longer);
+            return Read(buffer.FirstSpan[..length], longer);
         }
 
         Span<byte> start = stackalloc byte[length];
         buffer.Slice(0, length).CopyTo(start);
-        return Rcpt(start, longer);
+        return Read(start, longer);
+    }
+
+    private static CommandLine Read(ReadOnlySpan<byte> start, bool longer) => (start[0] | 0x20) == 'e' ? Ehlo(start) : Rcpt(start, longer);
+
+    /// <summary>
+    /// <c>EHLO</c>, then the first byte that is not a space to SmtpServer's parser a <c>[</c>, on the line: the parser reads
+    /// no domain name there (a domain starts with a letter or a digit) and so took the address literal's path, which takes
+    /// the brackets off. A line not whole yet is read as far as it came: SmtpServer parses it only once it is whole, from a
+    /// read that reads it again.
+    /// </summary>
+    private static CommandLine Ehlo(ReadOnlySpan<byte> start)
+    {
+        var end = start.IndexOf("\r\n"u8);
+        var line = end >= 0 ? start[..end] : start;
+        if (line.Length < 4 || !Ascii.EqualsIgnoreCase(line[..4], "EHLO"u8))
+        {
+            return default;
+        }
+
+        var name = line[4..].IndexOfAnyExcept(ParserSpaces);
+        return name >= 0 && line[4 + name] == '[' ? new CommandLine(CommandLineKind.EhloAddressLiteral) : default;
     }
 
     /// <summary>

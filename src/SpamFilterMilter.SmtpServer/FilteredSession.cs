@@ -499,7 +499,8 @@ internal sealed class FilteredSession : IAsyncDisposable
         switch (e.Command)
         {
             case EhloCommand ehlo:
-                Helo(ehlo.DomainOrAddress, esmtp: true);
+                // SmtpServer's parser takes an address literal's brackets off: the line says whether there were any.
+                Helo(_pipe.LastCommandLine.EhloName(ehlo.DomainOrAddress), esmtp: true);
                 break;
             case HeloCommand helo:
                 Helo(helo.DomainOrAddress, esmtp: false);

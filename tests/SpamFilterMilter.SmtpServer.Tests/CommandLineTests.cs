@@ -6,7 +6,8 @@ namespace SpamFilterMilter.SmtpServer.Tests;
 
 /// <summary>
 /// <see cref="CommandLine.Read"/>: the client's bytes from where SmtpServer parses its next command, as they come (whole,
-/// in pieces, over several buffer segments), and which of them are a <c>RCPT TO:&lt;postmaster&gt;</c> without a domain.
+/// in pieces, over several buffer segments), and which of them are a <c>RCPT TO:&lt;postmaster&gt;</c> without a domain or
+/// an <c>EHLO</c> with an address literal.
 /// </summary>
 public class CommandLineTests
 {
@@ -41,6 +42,29 @@ public class CommandLineTests
     [TestCase("RCPT TO:<postmaster> NOTIFY=NEV")]
     public void The_start_of_a_bare_postmaster_waits_for_its_line_end(string bytes) =>
         Assert.That(CommandLine.Read(Whole(bytes)).Kind, Is.EqualTo(CommandLineKind.Incomplete));
+
+    [TestCase("EHLO [192.0.2.1]\r\n", true)]
+    [TestCase("ehlo [IPv6:2001:db8::1]\r\nMAIL FROM:<a@b>\r\n", true)]
+    [TestCase("EHLO\t [192.0.2.1]\r\n", true, TestName = "An address literal after any space SmtpServer's parser skips")]
+    [TestCase("EHLO[192.0.2.1]\r\n", true, TestName = "An address literal right after EHLO, which SmtpServer's parser takes too")]
+    [TestCase("EHLO [192.0.2.1", true, TestName = "An address literal whose line has not ended yet")]
+    [TestCase("EHLO 192.0.2.1\r\n", false, TestName = "A name of digits without brackets is a domain name")]
+    [TestCase("EHLO client.example\r\n", false)]
+    [TestCase("EHLO\r\n[192.0.2.1]\r\n", false, TestName = "A bracket on the next line is not this line's")]
+    [TestCase("EHLOX [192.0.2.1]\r\n", false)]
+    [TestCase("HELO [192.0.2.1]\r\n", false, TestName = "HELO keeps its brackets in SmtpServer's parser")]
+    public void An_EHLO_whose_name_is_an_address_literal_is_told_from_any_other(string bytes, bool addressLiteral) =>
+        Assert.That(CommandLine.Read(Whole(bytes)).Kind, Is.EqualTo(addressLiteral ? CommandLineKind.EhloAddressLiteral : CommandLineKind.Other));
+
+    [Test]
+    public void The_EHLO_name_gets_its_brackets_back_from_its_line_alone()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(CommandLine.Read(Whole("EHLO [192.0.2.1]\r\n")).EhloName("192.0.2.1"), Is.EqualTo("[192.0.2.1]"));
+            Assert.That(CommandLine.Read(Whole("EHLO 192.0.2.1\r\n")).EhloName("192.0.2.1"), Is.EqualTo("192.0.2.1"));
+        });
+    }
 
     [Test]
     public void A_line_longer_than_Postfixs_line_length_limit_is_another_whole_or_not()

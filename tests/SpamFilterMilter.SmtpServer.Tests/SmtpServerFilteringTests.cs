@@ -69,6 +69,37 @@ public class SmtpServerFilteringTests
         Assert.That(store.Messages.Single().Filtered.Envelope.Recipients.Single().Address, Does.Contain("\"jane q\"@example.com"));
     }
 
+    // Postfix 3.7's milter hears each of these names so (SMFIC_HELO), and its Received field says
+    // "from [192.0.2.1] (unknown [127.0.0.1])".
+    [TestCase("EHLO [192.0.2.1]", "[192.0.2.1]")]
+    [TestCase("ehlo [IPv6:2001:db8::1]", "[IPv6:2001:db8::1]")]
+    [TestCase("EHLO\t[192.0.2.1]", "[192.0.2.1]")]
+    [TestCase("EHLO [ 192.0.2.1 ]", "[ 192.0.2.1 ]")]
+    [TestCase("EHLO 192.0.2.1", "192.0.2.1")]
+    [TestCase("HELO [192.0.2.1]", "[192.0.2.1]")]
+    public async Task An_address_literal_in_EHLO_keeps_its_brackets_for_the_filter_the_store_and_the_trace_field_as_at_Postfix(string greeting, string name)
+    {
+        var filter = Filter();
+        var store = new MemoryStore();
+        await using var server = await StartAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        await client.SendAsync(greeting);
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await client.SendAsync("RCPT TO:<b@example.com>");
+        await client.SendAsync("DATA");
+        var end = await client.SendMessageAsync(Message);
+
+        Assert.That(end.Code, Is.EqualTo(250));
+        filter.Verify(f => f.HeloAsync(name, It.IsAny<CancellationToken>()), Times.Once);
+        var received = store.Messages.Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(received.HeloName, Is.EqualTo(name));
+            Assert.That(Encoding.UTF8.GetString(received.TraceField!.Value.Value.Span), Does.StartWith($" from {name} (localhost [127.0.0.1])"));
+        });
+    }
+
     [Test]
     public async Task The_filter_is_told_the_client_and_the_server_it_connected_to()
     {
