@@ -22,10 +22,9 @@ internal enum CommandLineKind
 
 /// <summary>
 /// The command line SmtpServer 11.1.0 is about to parse, read as the client sent it, for what its parser cannot read or
-/// does not keep.
-/// That parser (<c>SmtpParser</c>) is sealed and made by SmtpServer's internal session for each line, and the command
-/// factory an application may register (<c>ISmtpCommandFactory</c>) is only called with what the parser read: the line is
-/// the one place left to look.
+/// does not keep. That parser (<c>SmtpParser</c>) is sealed and made by SmtpServer's internal session for each line, and
+/// the command factory an application may register (<c>ISmtpCommandFactory</c>) is only called with what the parser read:
+/// the line is the one place left to look.
 /// <para>
 /// <c>RCPT TO:&lt;postmaster&gt;</c> without a domain, which RFC 5321 §4.5.1 has a server accept (and Postfix does, before
 /// any recipient restriction: smtpd_check_rcpt), is not a mailbox to the parser (<c>TryMakeMailbox</c> wants an
@@ -64,18 +63,18 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     public static readonly ReadOnlySequence<byte> PostmasterStandIn = new(Encoding.ASCII.GetBytes($"RCPT TO:<postmaster@{StandInDomain}>\r\n"));
 
     /// <summary>
+    /// What SmtpServer's parser treats as a space between two words (its <c>Token.IsWhiteSpace</c>): HT, LF, VT, FF, CR,
+    /// space.
+    /// </summary>
+    private static readonly SearchValues<byte> ParserSpaces = SearchValues.Create("\t\n\v\f\r "u8);
+
+    /// <summary>
     /// The path the client wrote, when this line is a <see cref="CommandLineKind.BarePostmaster"/> and
     /// <paramref name="parsed"/> is what SmtpServer read of its stand-in; null otherwise (a client that writes the stand-in's
     /// address itself names that address, like any other).
     /// </summary>
     public string? BarePostmasterPath(IMailbox parsed) =>
         Kind == CommandLineKind.BarePostmaster && parsed.User == "postmaster" && parsed.Host == StandInDomain ? Path : null;
-
-    /// <summary>
-    /// What SmtpServer's parser treats as a space between two words (its <c>Token.IsWhiteSpace</c>): HT, LF, VT, FF, CR,
-    /// space.
-    /// </summary>
-    private static readonly SearchValues<byte> ParserSpaces = SearchValues.Create("\t\n\v\f\r "u8);
 
     /// <summary>
     /// The name the client gave in the EHLO that SmtpServer read as <paramref name="parsed"/>, when this is its line: an
