@@ -70,6 +70,35 @@ public class BarePostmasterTests
         });
     }
 
+    [Test]
+    public async Task A_bare_postmaster_and_an_EHLO_address_literal_pipelined_behind_other_commands_in_one_write_are_each_read_as_their_own_line()
+    {
+        // SmtpServer parses one line per read of the pipe: the line noted for each command must be that command's own,
+        // not the first line of the write it came in.
+        var filter = Filter();
+        var store = new MemoryStore();
+        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        await client.SendWithoutReadingAsync("NOOP\r\nEHLO [192.0.2.1]\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<postmaster>\r\nRCPT TO:<b@other.org>\r\nDATA\r\n");
+        var replies = new List<int?>();
+        for (var i = 0; i < 6; i++)
+        {
+            replies.Add((await client.ReadReplyAsync())?.Code);
+        }
+
+        var end = await client.SendMessageAsync("Subject: x\r\n\r\nbody\r\n");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replies, Is.EqualTo(new int?[] { 250, 250, 250, 250, 554, 354 }));
+            Assert.That(end.Code, Is.EqualTo(250));
+            filter.Verify(f => f.HeloAsync("[192.0.2.1]", It.IsAny<CancellationToken>()), Times.Once);
+            filter.Verify(f => f.RcptAsync("<postmaster>", It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Once);
+            Assert.That(store.Messages.Single().Filtered.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "postmaster" }));
+        });
+    }
+
     [TestCase(0, TestName = "A message line that reads RCPT TO:<postmaster> is stored as it came (SmtpServer reads the message)")]
     [TestCase(1_000_000, TestName = "A message line that reads RCPT TO:<postmaster> is stored as it came (the size gate reads the message)")]
     public async Task A_message_line_that_reads_RCPT_TO_postmaster_is_stored_as_it_came(int maxMessageSize)
