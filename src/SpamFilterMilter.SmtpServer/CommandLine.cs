@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using SmtpServer.Mail;
+using SpamFilterMilter.Contract;
 
 namespace SpamFilterMilter.SmtpServer;
 
@@ -46,7 +47,10 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// The longest line looked at (Postfix's <c>line_length_limit</c>): a <c>RCPT TO:&lt;postmaster&gt;</c> whose parameters
     /// make it longer is left to SmtpServer's parser, which answers it 502 as before.
     /// </summary>
-    private const int LongestLine = 2048;
+    private const int LongestLine = HeaderSyntax.PostfixLineLimit;
+
+    /// <summary>The local part of <see cref="PostmasterStandIn"/>.</summary>
+    private const string StandInUser = "postmaster";
 
     /// <summary>
     /// The domain of <see cref="PostmasterStandIn"/>: reserved (RFC 2606), so that no real address has it and the stand-in,
@@ -60,7 +64,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// (the parameters SmtpServer drops of every RCPT are dropped with it). It is SmtpServer's own RCPT for that: its state
     /// machine, its mailbox filter and its transaction (<c>postmaster@postmaster.invalid</c> in <c>Transaction.To</c>).
     /// </summary>
-    public static readonly ReadOnlySequence<byte> PostmasterStandIn = new(Encoding.ASCII.GetBytes($"RCPT TO:<postmaster@{StandInDomain}>\r\n"));
+    public static readonly ReadOnlySequence<byte> PostmasterStandIn = new(Encoding.ASCII.GetBytes($"RCPT TO:<{StandInUser}@{StandInDomain}>\r\n"));
 
     /// <summary>
     /// What SmtpServer's parser treats as a space between two words (its <c>Token.IsWhiteSpace</c>): HT, LF, VT, FF, CR,
@@ -74,7 +78,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// address itself names that address, like any other).
     /// </summary>
     public string? BarePostmasterPath(IMailbox parsed) =>
-        Kind == CommandLineKind.BarePostmaster && parsed.User == "postmaster" && parsed.Host == StandInDomain ? Path : null;
+        Kind == CommandLineKind.BarePostmaster && parsed.User == StandInUser && parsed.Host == StandInDomain ? Path : null;
 
     /// <summary>
     /// The name the client gave in the EHLO that SmtpServer read as <paramref name="parsed"/>, when this is its line: an

@@ -341,6 +341,8 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
             if (!pipe._standIn.IsEmpty)
             {
+                // Handed back at once, no wait that would see the token: a stop must not find SmtpServer in a loop here.
+                cancellationToken.ThrowIfCancellationRequested();
                 return new ReadResult(pipe._standIn, isCanceled: false, isCompleted: false);
             }
 
@@ -486,7 +488,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
             var read = Connection.TryRead(out result);
             pipe._clientLeft |= read && result.IsCompleted;
-            if (read && NoteCommandLine(result).Kind != CommandLineKind.Other)
+            if (read && NoteCommandLine(result).Kind is CommandLineKind.Incomplete or CommandLineKind.BarePostmaster)
             {
                 // A bare postmaster, or what may become one: ReadAsync alone reads it to its end and puts the stand-in in its place.
                 Connection.AdvanceTo(result.Buffer.Start);
@@ -505,6 +507,13 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             {
                 Connection.AdvanceTo(consumed, examined);
                 return;
+            }
+
+            if (consumed.Equals(pipe._standIn.Start) && examined.Equals(pipe._standIn.End))
+            {
+                // SmtpServer looked at the whole stand-in and took none of it: it waits for bytes after it, which no read
+                // gives (the stand-in is handed back whole until taken). Ending the session beats reading it again for ever.
+                throw new InvalidOperationException("SmtpServer did not take the line the integration gave it in place of the client's");
             }
 
             pipe._standIn = pipe._standIn.Slice(consumed); // SmtpServer's read of the stand-in it was given: not the connection's

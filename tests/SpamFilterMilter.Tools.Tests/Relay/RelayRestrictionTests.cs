@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using SpamFilterMilter.Relay;
 using SpamFilterMilter.SmtpServer;
 using SpamFilterMilter.Testing.Postfix;
+using SpamFilterMilter.Testing.Smtp;
 
 namespace SpamFilterMilter.Tools.Tests.Relay;
 
@@ -86,6 +87,33 @@ public class RelayRestrictionTests : TempFolderTest
         });
 
         static string Comparable(string reply) => reply.StartsWith("250 ", StringComparison.Ordinal) ? "250" : reply;
+    }
+
+    [Test]
+    public async Task A_bare_postmaster_goes_to_the_next_hop_as_the_client_wrote_it_and_a_Postfix_next_hop_delivers_it_to_its_own_postmaster()
+    {
+        // The relay has no domain of its own to qualify the address with (Postfix's myorigin): the next hop's own
+        // postmaster gets it, which Postfix there qualifies with its own origin.
+        await using var postfix = await PostfixInstance.StartAsync("");
+        var optionFile = Folder.Write("option.dat", "! no slot\n");
+        var options = Options(optionFile, Folder.Path, new IPEndPoint(IPAddress.Loopback, 0), ["example.com"], []) with
+        {
+            Maildir = null,
+            NextHop = NextHop.TryParse($"127.0.0.1:{postfix.SmtpPort}"),
+        };
+        await using var relay = await RelayServer.StartAsync(options, new CapturedLogs(), default);
+        var seen = new HashSet<string>(SmtpSink.DumpsIn(postfix.SinkFolder));
+
+        var replies = await SmtpScriptClient.RunAsync(relay.EndPoints[0].Port, new SmtpDialogue("client.example",
+            [new SmtpTransaction("<a@sender.example>", ["<PostMaster>"], Encoding.ASCII.GetBytes("Subject: x\r\n\r\nbody\r\n"))]));
+        var delivered = await SmtpSink.WaitForNewDumpAsync(postfix.SinkFolder, seen, TimeSpan.FromSeconds(20));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replies.Where(r => r.Code >= 400), Is.Empty, "the relay took the message");
+            Assert.That(delivered.RcptArgs.Single(), Does.StartWith("<PostMaster@"), "Postfix qualified it with its own origin");
+            Assert.That(postfix.Log, Does.Contain("orig_to=<PostMaster>"), "what the relay sent it: the path as the client wrote it");
+        });
     }
 
     /// <summary>EHLO, MAIL and one RCPT for each of <paramref name="recipients"/>, from <paramref name="source"/>: the RCPT replies.</summary>
