@@ -31,5 +31,12 @@ internal sealed class MilterHealthCheck(MilterPlugin plugin) : IHealthCheck
             // As the CLI's probe says it: the milter, then the reason (MilterProtocolException and SocksException are IOExceptions).
             return new HealthCheckResult(context.Registration.FailureStatus, $"{plugin.Description}: {e.Message}", e);
         }
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
+        {
+            // The registration's timeout (or the caller) ended the probe. Left to it, the health check service would say
+            // only "A timeout occurred while running check."; the milter's name and the bound tell an administrator more.
+            var bound = context.Registration.Timeout == Timeout.InfiniteTimeSpan ? "" : $" ({context.Registration.Timeout.TotalSeconds:0.###} s)";
+            return new HealthCheckResult(context.Registration.FailureStatus, $"{plugin.Description}: no answer before the health check's timeout{bound}", e);
+        }
     }
 }

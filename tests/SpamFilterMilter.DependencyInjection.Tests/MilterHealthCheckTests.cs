@@ -47,6 +47,26 @@ public class MilterHealthCheckTests
         Assert.That(logs.Entries.Select(e => (e.Category, e.EventId.Id)), Does.Contain(("SpamFilterMilter", 1002)), "the failed attempt, in the container's log");
     }
 
+    [Test]
+    public async Task A_milter_that_never_answers_is_unhealthy_at_the_checks_timeout_with_the_milter_named_not_the_generic_text()
+    {
+        // A listener that never accepts: the connection completes in its backlog, the negotiation gets no answer, and the
+        // option file's TIMEOUT (10 s) is longer than the check's own bound.
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((IPEndPoint)silent.LocalEndpoint).Port;
+        var services = new ServiceCollection().AddLogging();
+        services.AddSpamFilterMilter(Settings(port)).AddHealthCheck(timeout: TimeSpan.FromMilliseconds(300));
+        await using var provider = services.BuildServiceProvider();
+
+        var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+        var entry = report.Entries["spamfilter-milter"];
+        Assert.That(entry.Status, Is.EqualTo(HealthStatus.Unhealthy));
+        Assert.That(entry.Description, Is.EqualTo($"milter 127.0.0.1:{port}: no answer before the health check's timeout (0.3 s)"));
+        Assert.That(entry.Duration, Is.LessThan(TimeSpan.FromSeconds(9)), "the check's own bound, not the option file's TIMEOUT");
+    }
+
     /// <summary>A loopback port nothing listens on: one that was just free.</summary>
     private static int ClosedPort()
     {
