@@ -297,18 +297,22 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 return new FlushResult(isCanceled: false, isCompleted: true);
             }
 
-            if (_written.WrittenCount > 0)
+            // SmtpServer's own reply tells what it reads next, whatever the client is answered: after a 3xx an AUTH answer or
+            // (354) the message, no command; a 354 the session replaced is a 421, after which nothing more is read.
+            var said = _written.WrittenSpan;
+            if (!said.IsEmpty)
             {
-                pipe._awaitingText = _written.WrittenSpan[0] == (byte)'3'; // SmtpServer's own reply tells what it reads next
+                pipe._awaitingText = said[0] == (byte)'3';
             }
 
-            var reply = await pipe._session.ReplyAsync(_written.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            pipe._saidGoodbye |= reply.Span.StartsWith("221 "u8) || reply.Span.StartsWith("421 "u8);
-            if (reply.Span.StartsWith("354 "u8) && pipe._session.MaxMessageSize > 0)
+            if (said.StartsWith("354 "u8) && pipe._session.MaxMessageSize > 0)
             {
                 // The client sends the message now: read through the gate, which holds no more of it than the limit.
                 (pipe._message, pipe._taken) = (new MessageSizeGate(pipe._session.MaxMessageSize), null);
             }
+
+            var reply = await pipe._session.ReplyAsync(_written.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            pipe._saidGoodbye |= reply.Span.StartsWith("221 "u8) || reply.Span.StartsWith("421 "u8);
 
             pipe.ClientOutput.Write(reply.Span);
             _written.ResetWrittenCount();
