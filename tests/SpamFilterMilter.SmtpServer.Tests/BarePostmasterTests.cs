@@ -17,6 +17,9 @@ public class BarePostmasterTests
     private static Task<FilteringServer> StartRelayingForExampleComOnlyAsync(Mock<IFilterSession> filter, MemoryStore store, int maxMessageSize = 0) =>
         FilteringServer.StartAsync(_ => filter.Object, store, addTraceField: false, relayDomains: ["example.com"], relayNetworks: [], maxMessageSize: maxMessageSize);
 
+    /// <summary>The recipients of the one message stored, as its envelope has them.</summary>
+    private static IEnumerable<string> StoredRecipients(MemoryStore store) => store.Messages.Single().Filtered.Envelope.Recipients.Select(r => r.Address);
+
     [Test]
     public async Task RCPT_TO_postmaster_without_a_domain_is_accepted_from_an_untrusted_client_in_any_letter_case_and_the_filter_and_the_store_get_it_as_written()
     {
@@ -40,7 +43,7 @@ public class BarePostmasterTests
             filter.Verify(f => f.RcptAsync("<postmaster>", It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Once);
             filter.Verify(f => f.RcptAsync("<PostMaster>", It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Once);
             filter.Verify(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Exactly(2));
-            Assert.That(store.Messages.Single().Filtered.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "postmaster", "PostMaster" }));
+            Assert.That(StoredRecipients(store), Is.EqualTo(new[] { "postmaster", "PostMaster" }));
         });
     }
 
@@ -66,7 +69,7 @@ public class BarePostmasterTests
         {
             Assert.That(replies.Select(r => r?.Code), Is.EqualTo(new int?[] { 250, 250, 354 }));
             Assert.That(end.Code, Is.EqualTo(250));
-            Assert.That(store.Messages.Single().Filtered.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "postmaster", "c@example.com" }));
+            Assert.That(StoredRecipients(store), Is.EqualTo(new[] { "postmaster", "c@example.com" }));
         });
     }
 
@@ -95,7 +98,7 @@ public class BarePostmasterTests
             Assert.That(end.Code, Is.EqualTo(250));
             filter.Verify(f => f.HeloAsync("[192.0.2.1]", It.IsAny<CancellationToken>()), Times.Once);
             filter.Verify(f => f.RcptAsync("<postmaster>", It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Once);
-            Assert.That(store.Messages.Single().Filtered.Envelope.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "postmaster" }));
+            Assert.That(StoredRecipients(store), Is.EqualTo(new[] { "postmaster" }));
         });
     }
 

@@ -83,8 +83,8 @@ public class CommandLineTests
     {
         var bytes = Encoding.ASCII.GetBytes("RCPT TO:<postmaster>\r\nQUIT\r\n");
 
-        Assert.That(CommandLine.Read(OneBytePerSegment(bytes)), Is.EqualTo(CommandLine.Read(new ReadOnlySequence<byte>(bytes))));
-        Assert.That(CommandLine.Read(OneBytePerSegment(bytes)).Kind, Is.EqualTo(CommandLineKind.BarePostmaster));
+        Assert.That(CommandLine.Read(ByteSegments.OnePerSegment(bytes)), Is.EqualTo(CommandLine.Read(new ReadOnlySequence<byte>(bytes))));
+        Assert.That(CommandLine.Read(ByteSegments.OnePerSegment(bytes)).Kind, Is.EqualTo(CommandLineKind.BarePostmaster));
     }
 
     [Test]
@@ -102,32 +102,4 @@ public class CommandLineTests
     }
 
     private static ReadOnlySequence<byte> Whole(string bytes) => new(Encoding.ASCII.GetBytes(bytes));
-
-    private static ReadOnlySequence<byte> OneBytePerSegment(byte[] bytes)
-    {
-        var first = new Segment(bytes.AsMemory(0, 1), 0);
-        var last = first;
-        for (var i = 1; i < bytes.Length; i++)
-        {
-            last = last.Append(bytes.AsMemory(i, 1));
-        }
-
-        return new ReadOnlySequence<byte>(first, 0, last, 1);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
-    }
 }

@@ -201,6 +201,14 @@ public class SmtpServerMessageSizeTests
             Assert.That(read, Is.EqualTo(content), $"in pieces of {piece}");
             Assert.That(consumed, Is.EqualTo(wire.Length - "NOOP\r\n".Length), $"in pieces of {piece}");
         }
+
+        // And in one read whose buffer is one segment per byte: the final dot found across segment ends.
+        var gate = new MessageSizeGate(1_000_000);
+        var buffer = ByteSegments.OnePerSegment(Encoding.ASCII.GetBytes(wire));
+        var end = gate.Read(buffer);
+        Assert.That(end, Is.Not.Null);
+        Assert.That(buffer.Slice(0, end!.Value).Length, Is.EqualTo(wire.Length - "NOOP\r\n".Length), "in one-byte segments");
+        Assert.That(Encoding.ASCII.GetString(gate.Content().ToArray()), Is.EqualTo(content), "in one-byte segments");
     }
 
     [Test]
