@@ -17,6 +17,20 @@ internal enum CommandLineKind
     /// <summary><c>RCPT TO:&lt;postmaster&gt;</c> without a domain, in any letter case, its line end come.</summary>
     BarePostmaster,
 
+    /// <summary>
+    /// <c>RCPT TO:</c> and any other path in angle brackets, then the line's end or ESMTP parameters: SmtpServer's parser
+    /// takes the path and drops the parameters (<c>TryMakeRcpt</c>: "TODO: support optional service extension
+    /// parameters").
+    /// </summary>
+    Rcpt,
+
+    /// <summary>
+    /// <c>RCPT TO:</c> and a path in angle brackets with something other than a space right after it
+    /// (<c>&lt;a@example.com&gt;x</c>): SmtpServer's parser takes the path and drops the rest; Postfix answers
+    /// <c>501 5.1.3 Bad recipient address syntax</c>.
+    /// </summary>
+    RcptTextAfterPath,
+
     /// <summary><c>EHLO</c> and an address literal (<c>EHLO [192.0.2.1]</c>), whose brackets SmtpServer's parser takes off.</summary>
     EhloAddressLiteral,
 }
@@ -37,15 +51,26 @@ internal enum CommandLineKind
 /// for HELO), so that it reads as <c>EHLO 192.0.2.1</c>, a domain name of digits. Postfix keeps the name as written, for
 /// its milters and in its <c>Received:</c> field; the session puts the brackets back when the line says they were there.
 /// </para>
+/// <para>
+/// <c>RCPT TO:&lt;a@example.com&gt; NOTIFY=NEVER</c>: the parser reads the path and drops whatever follows it, parameters
+/// (<c>NOTIFY=</c>, <c>ORCPT=</c>, and any a client makes up) and text right after the path alike. The line gives the
+/// session both, so that it checks them as Postfix does and passes the parameters on.
+/// </para>
 /// </summary>
 /// <param name="Kind">What the line is.</param>
 /// <param name="Length">A <see cref="CommandLineKind.BarePostmaster"/> line's length, its CR LF counted.</param>
 /// <param name="Path">A <see cref="CommandLineKind.BarePostmaster"/> line's path as the client wrote it (<c>&lt;PostMaster&gt;</c>).</param>
-internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null)
+/// <param name="Parameters">
+/// The ESMTP parameters of a <see cref="CommandLineKind.Rcpt"/> or <see cref="CommandLineKind.BarePostmaster"/> line, as
+/// the client wrote them (UTF-8), split where Postfix's smtpd splits a command line; null for other lines.
+/// </param>
+internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null, IReadOnlyList<string>? Parameters = null)
 {
     /// <summary>
     /// The longest line looked at (Postfix's <c>line_length_limit</c>): a <c>RCPT TO:&lt;postmaster&gt;</c> whose parameters
-    /// make it longer is left to SmtpServer's parser, which answers it 502 as before.
+    /// make it longer is left to SmtpServer's parser, which answers it 502 as before; the parameters of any other
+    /// <c>RCPT</c> line are read from its first this many bytes, as Postfix reads a longer command line (the rest is
+    /// discarded).
     /// </summary>
     private const int LongestLine = HeaderSyntax.PostfixLineLimit;
 
@@ -85,6 +110,18 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// address literal with its brackets back (the parser took off just the two); any other name as it is.
     /// </summary>
     public string EhloName(string parsed) => Kind == CommandLineKind.EhloAddressLiteral ? $"[{parsed}]" : parsed;
+
+    /// <summary>
+    /// The ESMTP parameters of the RCPT whose path SmtpServer read as <paramref name="parsed"/>, when this is its line;
+    /// none otherwise (a bare postmaster's only when <paramref name="parsed"/> is the stand-in: see
+    /// <see cref="BarePostmasterPath"/>).
+    /// </summary>
+    public IReadOnlyList<string> RcptParameters(IMailbox parsed) => Kind switch
+    {
+        CommandLineKind.Rcpt => Parameters ?? [],
+        CommandLineKind.BarePostmaster when BarePostmasterPath(parsed) is not null => Parameters ?? [],
+        _ => [],
+    };
 
     /// <summary>Reads the first line of <paramref name="buffer"/>, the client's bytes from where SmtpServer parses its next command.</summary>
     public static CommandLine Read(in ReadOnlySequence<byte> buffer)
@@ -128,6 +165,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     }
 
     /// <summary>
+    /// <c>RCPT TO:</c> and a path (<see cref="OtherPath"/> for any but a bare postmaster), or
     /// <c>RCPT TO:&lt;postmaster&gt;</c>: RCPT, spaces, TO:, spaces if any, the path, then the line's end or a space and
     /// parameters. The words are SmtpServer's (its parser reads <c>RCPT</c> and <c>TO</c> as two words, with spaces between
     /// and <c>:</c> right after <c>TO</c>); only spaces are taken as spaces (SmtpServer's parser takes tabs and lone CRs and
@@ -151,18 +189,76 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         var pathStart = reader.Position;
         if (!reader.Word("<postmaster>"u8))
         {
-            return Undecided(reader, whole, longer);
+            return reader.RanOut ? Undecided(reader, whole, longer) : OtherPath(line[pathStart..], whole, longer);
         }
 
         var path = Encoding.ASCII.GetString(line[pathStart..reader.Position]);
         if (!reader.AtEnd && line[reader.Position] != ' ')
         {
-            return default; // <postmaster>x
+            return default; // <postmaster>x: not a path to SmtpServer's parser either (502)
         }
 
-        return whole ? new CommandLine(CommandLineKind.BarePostmaster, end + 2, path)
+        return whole ? new CommandLine(CommandLineKind.BarePostmaster, end + 2, path, ParametersOf(line[reader.Position..]))
             : longer ? default // its parameters go past the longest line looked at
             : new CommandLine(CommandLineKind.Incomplete);
+    }
+
+    /// <summary>
+    /// A path other than a bare postmaster, from its first byte: in angle brackets, a <c>&gt;</c> inside a quoted local
+    /// part (<c>&lt;"a&gt;b"@example.com&gt;</c>) taken as SmtpServer's parser takes it, then the line's end or a space
+    /// and parameters. A line not whole yet is looked at again when more of it has come, before SmtpServer parses it; one
+    /// longer than the longest line is read to there, as Postfix cuts it. A path without brackets is left to SmtpServer's
+    /// parser (which answers it 502).
+    /// </summary>
+    private static CommandLine OtherPath(ReadOnlySpan<byte> path, bool whole, bool longer)
+    {
+        if (!(whole || longer) || path is not [(byte)'<', ..])
+        {
+            return default;
+        }
+
+        var quoted = false;
+        for (var i = 1; i < path.Length; i++)
+        {
+            var b = path[i];
+            if (quoted)
+            {
+                i += b == '\\' ? 1 : 0; // a quoted pair: the next byte is text
+                quoted = b != '"';
+            }
+            else if (b == '"')
+            {
+                quoted = true;
+            }
+            else if (b == '>')
+            {
+                var rest = path[(i + 1)..];
+                return rest.IsEmpty || ParserSpaces.Contains(rest[0])
+                    ? new CommandLine(CommandLineKind.Rcpt, Parameters: ParametersOf(rest))
+                    : new CommandLine(CommandLineKind.RcptTextAfterPath);
+            }
+        }
+
+        return default; // no end of the path on the line: SmtpServer's parser answers it
+    }
+
+    /// <summary>
+    /// The words of <paramref name="rest"/>, the line after the path: split at every byte Postfix's smtpd splits a command
+    /// line at (C's <c>isspace</c>: HT, LF, VT, FF, CR, space, the same as SmtpServer's parser), read as UTF-8.
+    /// </summary>
+    private static string[] ParametersOf(ReadOnlySpan<byte> rest)
+    {
+        var parameters = new List<string>();
+        while (rest.IndexOfAnyExcept(ParserSpaces) is var start and >= 0)
+        {
+            rest = rest[start..];
+            var length = rest.IndexOfAny(ParserSpaces);
+            length = length < 0 ? rest.Length : length;
+            parameters.Add(Encoding.UTF8.GetString(rest[..length]));
+            rest = rest[length..];
+        }
+
+        return [.. parameters];
     }
 
     /// <summary>A line that did not read as a bare postmaster: <see cref="CommandLineKind.Incomplete"/> when it only ran out of bytes, which more may complete.</summary>

@@ -65,6 +65,12 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     internal static readonly SmtpReply MessageTooLarge = new(552, "5.3.4", "Error: message file too big");
 
+    /// <summary>
+    /// What a RCPT is answered whose path has text right after it (<c>&lt;a@example.com&gt;x</c>), which SmtpServer's parser
+    /// drops: Postfix's reply when its <c>extract_addr</c> fails, before its parameters and recipient limits are looked at.
+    /// </summary>
+    internal static readonly SmtpReply BadRecipientSyntax = new(501, "5.1.3", "Bad recipient address syntax");
+
     /// <summary>What a recipient past <see cref="SmtpServerFilteringOptions.MaxRecipients"/> is answered: Postfix's words.</summary>
     internal static readonly SmtpReply TooManyRecipients = new(452, "4.5.3", "Error: too many recipients");
 
@@ -231,6 +237,20 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>RCPT TO (SmtpServer's mailbox filter): true to accept; false when the reply is the filter's refusal.</summary>
     public async Task<bool> RcptAsync(IMailbox to)
     {
+        // What SmtpServer's parser dropped of the line (CommandLine), checked first, as Postfix's rcpt_cmd checks the address's
+        // syntax and then the parameters before its recipient limit and restrictions.
+        var line = _pipe.LastCommandLine;
+        if (line.Kind == CommandLineKind.RcptTextAfterPath)
+        {
+            return Accepts(SmtpAnswer.Refuse(BadRecipientSyntax));
+        }
+
+        var parameters = line.RcptParameters(to);
+        if (ClientParameters.RcptRefusal(parameters) is { } badParameter)
+        {
+            return Accepts(SmtpAnswer.Refuse(badParameter));
+        }
+
         if (_options.MaxRecipients > 0 && _recipients >= _options.MaxRecipients)
         {
             // Postfix's smtpd_recipient_limit, before the filter hears of the recipient: the client sends the rest later.
@@ -240,7 +260,7 @@ internal sealed class FilteredSession : IAsyncDisposable
 
         // RCPT TO:<postmaster> without a domain (RFC 5321 §4.5.1), which SmtpServer's parser was given with one (CommandLine):
         // as Postfix's smtpd_check_rcpt, no recipient restriction applies to it, and the filter hears it as the client wrote it.
-        var barePostmaster = _pipe.LastCommandLine.BarePostmasterPath(to);
+        var barePostmaster = line.BarePostmasterPath(to);
         if (_relay is not null && barePostmaster is null && !_relay.Trusts(Client.Address, _context.Authentication.IsAuthenticated) && !_relay.IsRelayDomain(to.Host))
         {
             // Postfix's reject_unauth_destination, after its recipient limit and before the filter hears of the
@@ -249,9 +269,8 @@ internal sealed class FilteredSession : IAsyncDisposable
             return Accepts(SmtpAnswer.Refuse(RelayRestriction.Denied(to)));
         }
 
-        // SmtpServer 11.1.0 reads no RCPT parameters (NOTIFY, ORCPT): its parser drops them.
         var path = barePostmaster ?? PathOf(to);
-        var answer = await Then(token => _filter.RcptAsync(path, [], token)).ConfigureAwait(false);
+        var answer = await Then(token => _filter.RcptAsync(path, parameters, token)).ConfigureAwait(false);
         var accepted = Accepts(answer);
         _recipients += accepted ? 1 : 0;
         return accepted;

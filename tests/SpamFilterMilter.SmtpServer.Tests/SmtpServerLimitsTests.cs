@@ -23,25 +23,6 @@ public class SmtpServerLimitsTests
     }
 
     [Test]
-    public async Task RCPT_parameters_are_accepted_and_dropped_so_NOTIFY_and_ORCPT_reach_no_filter()
-    {
-        var filter = Filter();
-        var store = new MemoryStore();
-        await using var server = await FilteringServer.StartAsync(_ => filter.Object, store);
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
-
-        var rcpt = await client.SendAsync("RCPT TO:<b@example.com> NOTIFY=SUCCESS ORCPT=rfc822;b@example.com");
-        await client.SendAsync("DATA");
-        await client.SendMessageAsync("Subject: x\r\n\r\nbody\r\n");
-
-        Assert.That(rcpt.Code, Is.EqualTo(250));
-        filter.Verify(f => f.RcptAsync("<b@example.com>", It.Is<IReadOnlyList<string>>(p => p.Count == 0), It.IsAny<CancellationToken>()), Times.Once);
-        Assert.That(store.Messages.Single().Filtered.Envelope.Recipients.Single().Parameters, Is.Empty);
-    }
-
-    [Test]
     public async Task A_lone_dot_right_after_DATA_does_not_end_the_message_so_an_empty_message_cannot_be_sent()
     {
         var store = new MemoryStore();

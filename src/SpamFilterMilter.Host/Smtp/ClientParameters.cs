@@ -15,8 +15,12 @@ namespace SpamFilterMilter.Host.Smtp;
 /// (<see cref="EnvelopeParameters"/>), so only what a next hop can take is ever passed on (<see cref="NextHopEnvelope"/>).
 /// Each command is checked on its own: Postfix also keeps the <c>AUTH=</c> of a MAIL it refused for a later parameter,
 /// and refuses the next MAIL's <c>AUTH=</c> as a second, until RSET or HELO (docs/smtp.md); that is not followed.
+/// <para>
+/// <see cref="SmtpFilterSession"/> checks them itself; a host that refuses recipients for reasons of its own (a recipient
+/// limit, a relay restriction) checks them first, as Postfix does, to give the same reply where both apply.
+/// </para>
 /// </summary>
-internal static class ClientParameters
+public static class ClientParameters
 {
     private static readonly SmtpReply BadSize = new(501, "5.5.4", "Bad message size syntax");
 
@@ -124,5 +128,10 @@ internal static class ClientParameters
 
     private static bool Is(string value, string word) => value.Equals(word, StringComparison.OrdinalIgnoreCase);
 
-    private static SmtpReply Unsupported(string parameter) => new(555, "5.5.4", "Unsupported option: " + parameter);
+    /// <summary>
+    /// Postfix's reply, which shows the parameter without its ASCII control characters (<c>X</c>, 0x01, <c>Y=1</c> as
+    /// <c>XY=1</c>): nothing of the client's is written back that would move a terminal's or a log reader's cursor.
+    /// </summary>
+    private static SmtpReply Unsupported(string parameter) =>
+        new(555, "5.5.4", "Unsupported option: " + string.Concat(parameter.Where(c => c is >= ' ' and not '\u007f')));
 }
