@@ -103,6 +103,117 @@ public class CommandLineTests
         });
     }
 
+    [TestCase("RCPT TO:<a@example.com>\r\n", "")]
+    [TestCase("RCPT TO:<a@example.com> NOTIFY=NEVER\r\n", "NOTIFY=NEVER")]
+    [TestCase("rcpt to: <a@example.com>  NOTIFY=SUCCESS,DELAY  ORCPT=rfc822;a+2Bb@example.com \r\n", "NOTIFY=SUCCESS,DELAY|ORCPT=rfc822;a+2Bb@example.com")]
+    [TestCase("RCPT TO:<a@example.com>\tNOTIFY=NEVER\vX=1\fY\rZ\r\n", "NOTIFY=NEVER|X=1|Y|Z", TestName = "Parameters are split at every byte C's isspace takes, as Postfix's smtpd splits them")]
+    [TestCase("RCPT TO:<\"a>b\"@example.com> NOTIFY=NEVER\r\n", "NOTIFY=NEVER", TestName = "A closing bracket inside a quoted local part is not the path's end")]
+    [TestCase("RCPT TO:<\"a\\\"> b\"@example.com> X=1\r\n", "X=1", TestName = "A quoted pair does not end the quoted local part")]
+    [TestCase("RCPT TO:<@a.example,@b.example:c@example.com> NOTIFY=NEVER\r\n", "NOTIFY=NEVER")]
+    [TestCase("RCPT TO:<a@example.com> NOTIFY=\u00e9\r\n", "NOTIFY=\u00e9", TestName = "Parameters are read as UTF-8")]
+    [TestCase("RCPT TO:<a@example.com> <x>\r\n", "<x>", TestName = "A second path is a parameter (Postfix: 555 Unsupported option)")]
+    [TestCase("RCPT TO:<\"postmaster\">\r\n", "", TestName = "A quoted postmaster is any other path (SmtpServer's parser still answers it 502)")]
+    [TestCase("RCPT TO:<postmaster@example.com> X=1\r\n", "X=1")]
+    [TestCase("RCPT TO:<a@example.com>\r\nRCPT TO:<b@example.com> X=1\r\n", "", TestName = "Only the first line is the command's")]
+    public void A_RCPT_line_gives_its_parameters_as_the_client_wrote_them(string bytes, string parameters)
+    {
+        var line = CommandLine.Read(Whole(bytes));
+
+        Assert.That((line.Kind, Words(line.Parameters)), Is.EqualTo((CommandLineKind.Rcpt, parameters)));
+    }
+
+    [TestCase("RCPT TO:<a@example.com>x\r\n")]
+    [TestCase("RCPT TO:<a@example.com>\"x\"\r\n")]
+    [TestCase("RCPT TO:<a@example.com>>\r\n", TestName = "A second closing bracket right after the path is text after it (Postfix, alone, takes it)")]
+    [TestCase("RCPT TO:<\"a>b\"@example.com>x NOTIFY=NEVER\r\n")]
+    public void A_path_with_text_right_after_it_is_told_apart(string bytes) =>
+        Assert.That(CommandLine.Read(Whole(bytes)).Kind, Is.EqualTo(CommandLineKind.RcptTextAfterPath));
+
+    [TestCase("RCPT TO:<a@example.com> NOTIFY=NE", TestName = "A RCPT line not whole yet is another until it is (SmtpServer parses it only then)")]
+    [TestCase("RCPT TO:<a@example.com\r\n", TestName = "A path whose closing bracket never comes is left to SmtpServer's parser")]
+    [TestCase("RCPT TO:<\"a>@example.com\r\n", TestName = "A quoted local part that never ends is left to SmtpServer's parser")]
+    [TestCase("RCPT TO:a@example.com NOTIFY=NEVER\r\n", TestName = "A path without brackets is left to SmtpServer's parser (its 502 stays)")]
+    [TestCase("RCPT\tTO:<a@example.com> NOTIFY=NEVER\r\n", TestName = "A RCPT line with a tab before TO is left to SmtpServer's parser")]
+    [TestCase("MAIL FROM:<a@example.com> NOTIFY=NEVER\r\n")]
+    public void Other_lines_that_look_like_a_RCPT_give_no_parameters(string bytes)
+    {
+        var line = CommandLine.Read(Whole(bytes));
+
+        Assert.That((line.Kind, line.RcptParameters(new Mailbox("a", "example.com"))), Is.EqualTo((CommandLineKind.Other, Array.Empty<string>())));
+    }
+
+    [Test]
+    public void A_RCPT_line_longer_than_Postfixs_line_length_limit_gives_the_parameters_of_its_first_2048_bytes()
+    {
+        // Postfix 3.7 reads a command line to line_length_limit and discards the rest: NOTIFY=NEVER, 2,100 spaces and FOO=1 got
+        // 250; with 1,900 spaces, 555 Unsupported option: FOO=1. A word across the cut is cut with it.
+        const string start = "RCPT TO:<a@example.com> NOTIFY=NEVER";
+        var cutOff = start + new string(' ', 2100) + "FOO=1\r\n";
+        var within = start + new string(' ', 1900) + "FOO=1\r\n";
+        var across = start + new string(' ', 2048 - start.Length - 2) + "XYZ=1\r\n";
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(Words(CommandLine.Read(Whole(cutOff)).Parameters), Is.EqualTo("NOTIFY=NEVER"));
+            Assert.That(Words(CommandLine.Read(Whole(within)).Parameters), Is.EqualTo("NOTIFY=NEVER|FOO=1"));
+            Assert.That(Words(CommandLine.Read(Whole(across)).Parameters), Is.EqualTo("NOTIFY=NEVER|XY"));
+        });
+    }
+
+    [Test]
+    public void A_RCPT_line_over_buffer_segments_of_one_byte_gives_the_same_parameters()
+    {
+        var bytes = Encoding.UTF8.GetBytes("RCPT TO:<\"a>b\"@example.com> NOTIFY=NEVER ORCPT=rfc822;\u00e9@example.com\r\nQUIT\r\n");
+
+        var line = CommandLine.Read(ByteSegments.OnePerSegment(bytes));
+
+        Assert.That((line.Kind, Words(line.Parameters)), Is.EqualTo((CommandLineKind.Rcpt, "NOTIFY=NEVER|ORCPT=rfc822;\u00e9@example.com")));
+    }
+
+    [Test]
+    public void A_bare_postmasters_parameters_are_given_for_the_stand_in_alone()
+    {
+        var line = CommandLine.Read(Whole("RCPT TO:<postmaster> NOTIFY=NEVER\r\n"));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(line.RcptParameters(new Mailbox("postmaster", "postmaster.invalid")), Is.EqualTo(new[] { "NOTIFY=NEVER" }));
+            Assert.That(line.RcptParameters(new Mailbox("postmaster", "example.com")), Is.Empty);
+        });
+    }
+
+    [Test]
+    public void Random_lines_are_read_without_an_exception_and_only_RCPT_lines_give_parameters()
+    {
+        // Seeded: a failure names its line. The bytes are drawn mostly from those the readers look for, so that most lines get
+        // far into them.
+        var random = new Random(20261207);
+        var alphabet = Encoding.ASCII.GetBytes("RCPTO:<>@\"\\ \t\r\n=Xpostmaster.EHLO[]");
+        for (var i = 0; i < 20_000; i++)
+        {
+            var bytes = new byte[random.Next(1, 40)]; // a line of no bytes is no segment
+            for (var j = 0; j < bytes.Length; j++)
+            {
+                bytes[j] = random.Next(8) == 0 ? (byte)random.Next(256) : alphabet[random.Next(alphabet.Length)];
+            }
+
+            var prefix = random.Next(3) switch { 0 => "RCPT TO:<"u8.ToArray(), 1 => "RCPT TO:"u8.ToArray(), _ => [] };
+            byte[] line = [.. prefix, .. bytes];
+            var read = CommandLine.Read(new ReadOnlySequence<byte>(line));
+            var text = Encoding.Latin1.GetString(line);
+            Assert.That(read, Is.EqualTo(CommandLine.Read(ByteSegments.OnePerSegment(line))).Using<CommandLine>(SameLine), "as one segment and as one byte each: " + text);
+            if (read.Parameters is not null)
+            {
+                Assert.That(text, Does.StartWith("RCPT").IgnoreCase, text);
+                Assert.That(read.Parameters, Has.None.Empty.And.None.Contains(" "), text);
+            }
+        }
+    }
+
+    /// <summary>Two lines read alike: the same kind, length and path, and the same parameters.</summary>
+    private static bool SameLine(CommandLine a, CommandLine b) =>
+        (a.Kind, a.Length, a.Path, Words(a.Parameters)) == (b.Kind, b.Length, b.Path, Words(b.Parameters));
+
     private static ReadOnlySequence<byte> Whole(string bytes) => new(Encoding.UTF8.GetBytes(bytes));
 
     /// <summary>Parameters as one string, each ended by <c>|</c> but the last; null for none at all.</summary>
