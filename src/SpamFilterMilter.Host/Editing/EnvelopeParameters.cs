@@ -105,7 +105,7 @@ internal static class EnvelopeParameters
             {
                 if (notify is null && IsNotify(value))
                 {
-                    notify = "NOTIFY=" + value.ToUpperInvariant();
+                    notify = "NOTIFY=" + CanonicalNotify(value);
                 }
                 else
                 {
@@ -153,6 +153,23 @@ internal static class EnvelopeParameters
     {
         var semicolon = value.IndexOf(';', StringComparison.Ordinal);
         return semicolon > 0 && Xtext.Decodes(value.AsSpan(semicolon + 1), printableOnly: false);
+    }
+
+    /// <summary>
+    /// A NOTIFY value as Postfix writes it on (it keeps a mask, and <c>dsn_notify_str</c> writes that): <c>NEVER</c>, or the
+    /// words of SUCCESS, FAILURE and DELAY it names, in that order, once each, in upper case (<c>delay,success,delay</c> is
+    /// <c>SUCCESS,DELAY</c>). A value that is not one (<see cref="IsNotify"/>) is given back as it is.
+    /// </summary>
+    internal static string CanonicalNotify(string value)
+    {
+        if (!IsNotify(value))
+        {
+            return value;
+        }
+
+        var words = value.Split(',');
+        return words is [var only] && only.Equals("NEVER", StringComparison.OrdinalIgnoreCase) ? "NEVER"
+            : string.Join(',', NotifyWords.Where(w => words.Contains(w, StringComparer.OrdinalIgnoreCase)));
     }
 
     /// <summary>RFC 3461 NOTIFY: NEVER alone, or any of SUCCESS, FAILURE and DELAY, comma separated (case-insensitive, as Postfix reads it).</summary>

@@ -14,8 +14,46 @@ public static class Xtext
     public static string Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        return Encode(Encoding.UTF8.GetBytes(text));
+    }
+
+    /// <summary>
+    /// <paramref name="xtext"/> decoded and encoded again, as Postfix passes an <c>ENVID=</c> or <c>ORCPT=</c> on (smtpd's
+    /// <c>xtext_unquote</c>, the smtp client's <c>xtext_quote</c>): <c>a+2bb</c> is <c>a+2Bb</c>, <c>x=y</c> is
+    /// <c>x+3Dy</c>, <c>+7E</c> is <c>~</c>. Text that does not decode (<see cref="Decodes"/>) is given back as it is.
+    /// </summary>
+    internal static string Canonical(string xtext)
+    {
+        if (!Decodes(xtext, printableOnly: false))
+        {
+            return xtext;
+        }
+
+        var bytes = new List<byte>(xtext.Length);
+        Span<byte> encoded = stackalloc byte[4];
+        for (var i = 0; i < xtext.Length; i++)
+        {
+            if (xtext[i] == '+')
+            {
+                bytes.Add(byte.Parse(xtext.AsSpan(i + 1, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture));
+                i += 2;
+            }
+            else
+            {
+                // Any other character is itself, as UTF-8 (a lone surrogate, which UTF-8 text cannot have made, as U+FFFD).
+                Rune.DecodeFromUtf16(xtext.AsSpan(i), out var rune, out var used);
+                bytes.AddRange(encoded[..rune.EncodeToUtf8(encoded)]);
+                i += used - 1;
+            }
+        }
+
+        return Encode([.. bytes]);
+    }
+
+    private static string Encode(byte[] bytes)
+    {
         var result = new StringBuilder();
-        foreach (var b in Encoding.UTF8.GetBytes(text))
+        foreach (var b in bytes)
         {
             if (b is < 33 or > 126 or (byte)'+' or (byte)'=')
             {

@@ -10,7 +10,11 @@ namespace SpamFilterMilter.Host.Smtp;
 /// (smtp_proto.c): only the parameters a relay understands are passed on, each only when the next hop announced its
 /// extension, in Postfix's order (MAIL: SIZE, BODY, ENVID, RET, SMTPUTF8; RCPT: ORCPT, NOTIFY); a recipient without
 /// ORCPT gets <c>ORCPT=rfc822;</c> its address (RFC 3461 §4.2 allows a relay to add it). Anything else a client sent
-/// (an unknown extension's parameter) stops here, as it does at Postfix.
+/// (an unknown extension's parameter) stops here, as it does at Postfix. Each is written as Postfix writes what it kept
+/// of it, not as the client wrote it: the keyword and the values of BODY, RET and NOTIFY in upper case (NOTIFY's words
+/// in Postfix's order, once each: <c>notify=delay,success</c> goes on as <c>NOTIFY=SUCCESS,DELAY</c>), the xtext of
+/// ENVID and of ORCPT's address decoded and encoded again (<c>envid=a+2bb</c> as <c>ENVID=a+2Bb</c>); ORCPT's address
+/// type as given, and a <c>utf-8</c> one's address too (RFC 6533's form, which Postfix reads otherwise).
 /// </summary>
 public static class NextHopEnvelope
 {
@@ -25,20 +29,27 @@ public static class NextHopEnvelope
             text.Append(" SIZE=").Append(messageSize.ToString(CultureInfo.InvariantCulture));
         }
 
-        if (extensions.HasFlag(NextHopExtensions.EightBitMime) && Find(parameters, "BODY") is { } body)
+        if (extensions.HasFlag(NextHopExtensions.EightBitMime) && ValueOf(parameters, "BODY") is { } body)
         {
-            text.Append(' ').Append(body);
+            text.Append(" BODY=").Append(body.ToUpperInvariant());
         }
 
         if (extensions.HasFlag(NextHopExtensions.Dsn))
         {
-            AppendIfPresent(text, parameters, "ENVID");
-            AppendIfPresent(text, parameters, "RET");
+            if (ValueOf(parameters, "ENVID") is { } envid)
+            {
+                text.Append(" ENVID=").Append(Xtext.Canonical(envid));
+            }
+
+            if (ValueOf(parameters, "RET") is { } ret)
+            {
+                text.Append(" RET=").Append(ret.ToUpperInvariant());
+            }
         }
 
-        if (extensions.HasFlag(NextHopExtensions.SmtpUtf8))
+        if (extensions.HasFlag(NextHopExtensions.SmtpUtf8) && Find(parameters, "SMTPUTF8") is not null)
         {
-            AppendIfPresent(text, parameters, "SMTPUTF8");
+            text.Append(" SMTPUTF8");
         }
 
         return text.ToString();
@@ -52,8 +63,11 @@ public static class NextHopEnvelope
         if (extensions.HasFlag(NextHopExtensions.Dsn))
         {
             var parameters = recipient.Parameters;
-            text.Append(' ').Append(Find(parameters, "ORCPT") ?? "ORCPT=rfc822;" + Xtext.Encode(MailPath.Bare(recipient.Address)));
-            AppendIfPresent(text, parameters, "NOTIFY");
+            text.Append(" ORCPT=").Append(ValueOf(parameters, "ORCPT") is { } orcpt ? Orcpt(orcpt) : "rfc822;" + Xtext.Encode(MailPath.Bare(recipient.Address)));
+            if (ValueOf(parameters, "NOTIFY") is { } notify)
+            {
+                text.Append(" NOTIFY=").Append(EnvelopeParameters.CanonicalNotify(notify));
+            }
         }
 
         return text.ToString();
@@ -70,12 +84,16 @@ public static class NextHopEnvelope
     private static string? Find(IReadOnlyList<string> parameters, string keyword) =>
         parameters.FirstOrDefault(p => EsmtpParameters.Keyword(p).Equals(keyword, StringComparison.OrdinalIgnoreCase));
 
-    private static void AppendIfPresent(StringBuilder text, IReadOnlyList<string> parameters, string keyword)
+    /// <summary>The value of the first parameter named <paramref name="keyword"/>; null when there is none, or it has no value (<c>RET</c>, <c>RET=</c>).</summary>
+    private static string? ValueOf(IReadOnlyList<string> parameters, string keyword) =>
+        Find(parameters, keyword) is { } parameter && EsmtpParameters.KeywordAndValue(parameter).Value is { Length: > 0 } value ? value : null;
+
+    /// <summary>ORCPT's value: its address type as given, its address's xtext decoded and encoded again (not a utf-8 one's).</summary>
+    private static string Orcpt(string value)
     {
-        if (Find(parameters, keyword) is { } parameter)
-        {
-            text.Append(' ').Append(parameter);
-        }
+        var semicolon = value.IndexOf(';', StringComparison.Ordinal);
+        return semicolon < 0 || value.AsSpan(0, semicolon).Equals("utf-8", StringComparison.OrdinalIgnoreCase) ? value
+            : value[..(semicolon + 1)] + Xtext.Canonical(value[(semicolon + 1)..]);
     }
 }
 

@@ -14,6 +14,7 @@ public class NextHopEnvelopeTests
     [TestCase("SMTPUTF8 BODY=8BITMIME RET=HDRS ENVID=e1", SmtpSink | NextHopExtensions.Size, "<a@example.com> SIZE=295 BODY=8BITMIME ENVID=e1 RET=HDRS")]
     [TestCase("BODY=8BITMIME RET=FULL XFOO=bar", NextHopExtensions.None, "<a@example.com>")]
     [TestCase(null, SmtpSink, "<a@example.com>")]
+    [TestCase("BODY RET=", SmtpSink, "<a@example.com>", TestName = "A keyword without its value is not passed on")]
     public void MAIL_passes_on_only_what_a_relay_understands_in_Postfixs_order(string? parameters, NextHopExtensions extensions, string expected)
     {
         var envelope = new Envelope("a@example.com", EsmtpParameters.Split(parameters), []);
@@ -31,4 +32,36 @@ public class NextHopEnvelopeTests
 
         Assert.That(NextHopEnvelope.RcptArguments(recipient, extensions), Is.EqualTo(expected));
     }
+
+    // Postfix 3.7 as a relay, to smtp-sink (2026-12-07): what it was given, and what its smtp client passed on.
+    [TestCase("body=8bitmime ret=hdrs envid=a+2bb", "<a@example.com> BODY=8BITMIME ENVID=a+2Bb RET=HDRS")]
+    [TestCase("body=7bit envid=x=y Ret=Full", "<a@example.com> BODY=7BIT ENVID=x+3Dy RET=FULL")]
+    [TestCase("SMTPUTF8 smtputf8", "<a@example.com> SMTPUTF8", TestName = "SMTPUTF8 is written in upper case, once")]
+    public void MAIL_parameters_go_on_as_Postfix_writes_what_it_kept_of_them_not_as_the_client_wrote_them(string parameters, string expected)
+    {
+        var envelope = new Envelope("a@example.com", EsmtpParameters.Split(parameters), []);
+
+        Assert.That(NextHopEnvelope.MailArguments(envelope, SmtpSink | NextHopExtensions.SmtpUtf8, 295), Is.EqualTo(expected));
+    }
+
+    [TestCase("notify=never orcpt=RFC822;x+2bx@y", "<c@example.com> ORCPT=RFC822;x+2Bx@y NOTIFY=NEVER")]
+    [TestCase("NOTIFY=success,Delay ORCPT=rfc822;D+2Bx@Example.com", "<c@example.com> ORCPT=rfc822;D+2Bx@Example.com NOTIFY=SUCCESS,DELAY")]
+    [TestCase("NOTIFY=delay,failure,success", "<c@example.com> ORCPT=rfc822;c@example.com NOTIFY=SUCCESS,FAILURE,DELAY")]
+    [TestCase("NOTIFY=delay,delay", "<c@example.com> ORCPT=rfc822;c@example.com NOTIFY=DELAY")]
+    [TestCase("orcpt=rfc822;a=b+3d+7E", "<c@example.com> ORCPT=rfc822;a+3Db+3D~")]
+    [TestCase("ORCPT=x-unknown;abc", "<c@example.com> ORCPT=x-unknown;abc")]
+    [TestCase("ORCPT=utf-8;caf\u00e9+2b", "<c@example.com> ORCPT=utf-8;caf\u00e9+2b", TestName = "A utf-8 ORCPT goes on as given (RFC 6533's form, which Postfix reads otherwise: not followed)")]
+    public void RCPT_parameters_go_on_as_Postfix_writes_what_it_kept_of_them_not_as_the_client_wrote_them(string parameters, string expected)
+    {
+        var recipient = new EnvelopeRecipient("c@example.com", EsmtpParameters.Split(parameters));
+
+        Assert.That(NextHopEnvelope.RcptArguments(recipient, SmtpSink), Is.EqualTo(expected));
+    }
+
+    [TestCase("caf\u00e9", "caf+C3+A9", TestName = "A raw UTF-8 character is encoded as its bytes")]
+    [TestCase("a+zz", "a+zz", TestName = "Text that does not decode is given back as it is")]
+    [TestCase("+2b+2B+3d", "+2B+2B+3D")]
+    [TestCase("", "")]
+    public void Xtext_is_decoded_and_encoded_again(string xtext, string expected) =>
+        Assert.That(Xtext.Canonical(xtext), Is.EqualTo(expected));
 }

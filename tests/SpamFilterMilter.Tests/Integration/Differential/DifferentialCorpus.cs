@@ -320,6 +320,11 @@ internal static class DifferentialCorpus
         yield return Lib("RCPT parameters Postfix refuses, then one it takes", ["-a", "eom=addheader:X-Seen:yes"], One(Plain, From,
             [.. new[] { "NOTIFY=BOGUS", "NOTIFY=NEVER,SUCCESS", "NOTIFY", "ORCPT=bogus", "ORCPT=rfc822;a+ZZ", "X=1", "NOTIFY=NEVER NOTIFY=SUCCESS" }.Select(p => To + " " + p),
                 "<carol@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;carol@example.net"]));
+        // What Postfix keeps of a parameter is what it passes on: the values it knows in its own words, xtext encoded again.
+        yield return Lib("ESMTP parameters in lower case, NOTIFY out of order, xtext in any form reach the next hop as Postfix writes them",
+            ["-a", "eom=addrcpt_par:<added@example.org>:notify=delay,success ORCPT=rfc822;orig+2badded+3dx@example.org"],
+            One(Plain, From + " body=8bitmime ret=hdrs envid=a+2bb", [To + " notify=delay,failure,success orcpt=rfc822;a+3db+7E",
+                "<carol@example.net> NOTIFY=delay,delay ORCPT=RFC822;carol+2bx@example.net"]));
 
         // Plug-in side, found by the differential hunt
         yield return Lib("a last line without CRLF reaches the milter ended by CRLF", ["-a", "body/without CRLF\\r\\n=reply:550:5.7.1:saw the CRLF"],
