@@ -666,4 +666,30 @@ public class RelayTests : TempFolderTest
         var dump = await SmtpSink.WaitForNewDumpAsync(_sink.Folder, seen, TimeSpan.FromSeconds(10));
         Assert.That(dump.MailArgs, Is.EqualTo($"<{Sender}> BODY=8BITMIME ENVID=envelope+2B1 RET=HDRS"));
     }
+
+    [Test]
+    public async Task The_clients_RCPT_parameters_reach_the_next_hop_as_Postfix_passes_them_on_and_an_unknown_one_gets_Postfixs_555()
+    {
+        // SmtpServer's parser drops what follows a RCPT's path: the relay reads it from the command line (a tab parts
+        // parameters too, as at Postfix).
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var relay = await StartAsync(EveryMessageFor(milter.Port));
+        var seen = new HashSet<string>(SmtpSink.DumpsIn(_sink.Folder));
+
+        var exchanges = await SmtpScriptClient.RunAsync(relay.EndPoint.Port, new SmtpDialogue("client.example",
+            [new SmtpTransaction($"<{Sender}>", [$"<{Bob}> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;bob+2Bold@example.com", $"<{Carol}> X-TRACK=1", $"<{Carol}>\tnotify=never"],
+                Encoding.ASCII.GetBytes("Subject: parameters\r\n\r\nbody\r\n"))]));
+
+        var dump = await SmtpSink.WaitForNewDumpAsync(_sink.Folder, seen, TimeSpan.FromSeconds(10));
+        Assert.Multiple(() =>
+        {
+            Assert.That(exchanges.Select(e => e.ToString()), Has.Some.EqualTo($"RCPT TO:<{Carol}> X-TRACK=1 -> 555 5.5.4 Unsupported option: X-TRACK=1"));
+            // As Postfix 3.7 passes them on (checked with the same lines): NOTIFY in its words and order, an ORCPT added.
+            Assert.That(dump.RcptArgs, Is.EqualTo(new[]
+            {
+                $"<{Bob}> ORCPT=rfc822;bob+2Bold@example.com NOTIFY=SUCCESS,DELAY",
+                $"<{Carol}> ORCPT=rfc822;{Carol} NOTIFY=NEVER",
+            }));
+        });
+    }
 }
