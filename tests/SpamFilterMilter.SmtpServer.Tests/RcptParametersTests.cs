@@ -96,6 +96,10 @@ public class RcptParametersTests
     [TestCase("RCPT TO:<m@example.com> NOTIFY=SOMETIMES", "501 5.5.4 Error: Bad NOTIFY parameter syntax")]
     [TestCase("RCPT TO:<w@example.com> ORCPT=rfc822;x@y ORCPT=rfc822;x@y", "501 5.5.4 Error: Bad ORCPT parameter syntax")]
     [TestCase("RCPT TO:<w@example.com> ORCPT=x@y", "501 5.5.4 Error: Bad ORCPT parameter syntax")]
+    [TestCase("RCPT TO:<q@example.com> X=\"a b\"", "555 5.5.4 Unsupported option: X=\"a b\"", TestName = "A quoted space is inside the parameter Postfix names (its smtpd_token)")]
+    [TestCase("RCPT TO:<q@example.com> <x y>", "555 5.5.4 Unsupported option: <x y>", TestName = "A space in angle brackets is inside the parameter Postfix names (its smtpd_token)")]
+    [TestCase("RCPT TO:<q@example.com> X=a\\ b", "555 5.5.4 Unsupported option: X=a\\ b", TestName = "An escaped space is inside the parameter Postfix names (its smtpd_token)")]
+    [TestCase("RCPT TO:<t@example.com> X\u0001Y=1", "555 5.5.4 Unsupported option: X\u0001Y=1", TestName = "A control byte is in the parameter Postfix 3.7 names as the client sent it")]
     public async Task A_refused_RCPT_gets_Postfixs_reply_the_filter_never_hears_of_it_and_the_session_goes_on(string line, string reply)
     {
         var filter = Filter();
@@ -117,6 +121,30 @@ public class RcptParametersTests
             filter.Verify(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Once);
             VerifyRcpt(filter, "<g@example.com>", "NOTIFY=NEVER");
             Assert.That(StoredRecipients(store), Is.EqualTo(new[] { "g@example.com|NOTIFY=NEVER" }));
+        });
+    }
+
+    [Test]
+    public async Task A_parameter_with_quoted_or_escaped_whitespace_is_one_parameter_as_Postfixs_tokenizer_reads_it()
+    {
+        // Postfix's smtpd splits a command line at spaces outside "...", <...> and after no backslash (smtpd_token): it
+        // takes this ORCPT (250 2.1.5 Ok) and hands its milters the parameter whole.
+        var filter = Filter();
+        var store = new MemoryStore();
+        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+
+        var rcpt = await client.SendAsync("RCPT TO:<b@example.com> ORCPT=rfc822;\"b c\"@example.com NOTIFY=NEVER");
+        await client.SendAsync("DATA");
+        await client.SendMessageAsync("Subject: x\r\n\r\nbody\r\n");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(rcpt.Code, Is.EqualTo(250), rcpt.Text);
+            VerifyRcpt(filter, "<b@example.com>", "ORCPT=rfc822;\"b c\"@example.com", "NOTIFY=NEVER");
+            Assert.That(StoredRecipients(store), Is.EqualTo(new[] { "b@example.com|ORCPT=rfc822;\"b c\"@example.com|NOTIFY=NEVER" }));
         });
     }
 
@@ -247,6 +275,13 @@ public class RcptParametersTests
         yield return ("RCPT TO:<w@example.com> ORCPT=rfc822;x@y ORCPT=rfc822;x@y", 501);
         yield return ("RCPT TO:<x@example.com>\vNOTIFY=NEVER", 250);
         yield return ("RCPT TO:<b@example.com> <x>", 555);
+        yield return ("RCPT TO:<t@example.com> X\u0001Y=1", 555); // the byte sent back as it came
+        yield return ("RCPT TO:<q@example.com> X=\"a b\"", 555); // one parameter to Postfix: quoted
+        yield return ("RCPT TO:<q@example.com> ORCPT=rfc822;\"a b\"@example.com", 250);
+        yield return ("RCPT TO:<q@example.com> <x y>", 555);
+        yield return ("RCPT TO:<q@example.com> X=a\\ b", 555); // escaped
+        yield return ("RCPT TO:<q@example.com> X=\"a b", 555); // a quote without its end: the rest of the line
+        yield return ("RCPT TO:<q@example.com> \"x y\"", 555);
         yield return ("RCPT TO:<q@example.com> X=\u00e9", 555);
         yield return ("RCPT TO:<q@example.com> NOTIFY=never,success", 501);
         yield return ("RCPT TO:<q@example.com> ORCPT=rfc822;a+2", 501);
