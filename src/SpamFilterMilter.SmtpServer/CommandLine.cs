@@ -243,8 +243,11 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     }
 
     /// <summary>
-    /// The words of <paramref name="rest"/>, the line after the path: split at every byte Postfix's smtpd splits a command
-    /// line at (C's <c>isspace</c>: HT, LF, VT, FF, CR, space, the same as SmtpServer's parser), read as UTF-8.
+    /// The words of <paramref name="rest"/>, the line after the path, as Postfix's smtpd splits a command line
+    /// (<c>smtpd_token</c>): at the bytes C's <c>isspace</c> takes (HT, LF, VT, FF, CR, space, the same as SmtpServer's
+    /// parser), but not inside a quoted string, inside angle brackets, or right after a backslash, so that
+    /// <c>ORCPT=rfc822;"a b"@example.com</c> and <c>X="a b"</c> are one word each; a quote or bracket without its end
+    /// runs to the line's end. Each word is kept as written (quotes and backslashes too) and read as UTF-8.
     /// </summary>
     private static string[] ParametersOf(ReadOnlySpan<byte> rest)
     {
@@ -252,13 +255,52 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         while (rest.IndexOfAnyExcept(ParserSpaces) is var start and >= 0)
         {
             rest = rest[start..];
-            var length = rest.IndexOfAny(ParserSpaces);
-            length = length < 0 ? rest.Length : length;
+            var length = WordLength(rest);
             parameters.Add(Encoding.UTF8.GetString(rest[..length]));
             rest = rest[length..];
         }
 
         return [.. parameters];
+    }
+
+    /// <summary>
+    /// The length of the word <paramref name="word"/> starts with (smtpd_token's <c>smtp_next_token</c> and
+    /// <c>smtp_quoted</c>): inside angle brackets a quote or another bracket opens, inside a quote only its end closes, and
+    /// a backslash makes the next byte text anywhere.
+    /// </summary>
+    private static int WordLength(ReadOnlySpan<byte> word)
+    {
+        var (brackets, quoted) = (0, false);
+        for (var i = 0; i < word.Length; i++)
+        {
+            var b = word[i];
+            if (b == '\\')
+            {
+                i++; // the next byte is text
+            }
+            else if (quoted)
+            {
+                quoted = b != '"';
+            }
+            else if (b == '"')
+            {
+                quoted = true;
+            }
+            else if (b == '<')
+            {
+                brackets++;
+            }
+            else if (b == '>' && brackets > 0)
+            {
+                brackets--;
+            }
+            else if (brackets == 0 && ParserSpaces.Contains(b))
+            {
+                return i;
+            }
+        }
+
+        return word.Length;
     }
 
     /// <summary>A line that did not read as a bare postmaster: <see cref="CommandLineKind.Incomplete"/> when it only ran out of bytes, which more may complete.</summary>

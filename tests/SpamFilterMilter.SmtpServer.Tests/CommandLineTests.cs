@@ -22,6 +22,15 @@ public class CommandLineTests
         Assert.That((line.Kind, line.Length, line.Path, Words(line.Parameters)), Is.EqualTo((CommandLineKind.BarePostmaster, length, path, parameters)));
     }
 
+    [TestCase("RCPT TO:<a@example.com> ORCPT=rfc822;\"b c\"@example.com\tNOTIFY=NEVER\r\n", "ORCPT=rfc822;\"b c\"@example.com|NOTIFY=NEVER")]
+    [TestCase("RCPT TO:<a@example.com> X=<b <c> d> Y=e\\ f Z=\"<\" W\r\n", "X=<b <c> d>|Y=e\\ f|Z=\"<\"|W")]
+    [TestCase("RCPT TO:<a@example.com> X=\"b c\\\" d\" Y\r\n", "X=\"b c\\\" d\"|Y")]
+    [TestCase("RCPT TO:<a@example.com> X=<b \"> c\"> Y\r\n", "X=<b \"> c\">|Y")]
+    [TestCase("RCPT TO:<a@example.com> X=\"b c Y=1\r\n", "X=\"b c Y=1")]
+    [TestCase("RCPT TO:<postmaster> X=\"b c\"\r\n", "X=\"b c\"")]
+    public void A_RCPTs_parameters_are_split_as_Postfixs_smtpd_token_splits_them_not_inside_quotes_brackets_or_after_a_backslash(string bytes, string parameters) =>
+        Assert.That(Words(CommandLine.Read(Whole(bytes)).Parameters), Is.EqualTo(parameters));
+
     [TestCase("", TestName = "Nothing yet is no command line")]
     [TestCase("NOOP\r\n")]
     [TestCase("RCPT TO:<postmaster>x\r\n", TestName = "A bare postmaster followed by anything but a space is not one (SmtpServer's 502 stays; Postfix: 501)")]

@@ -282,6 +282,9 @@ public class RcptParametersTests
         yield return ("RCPT TO:<q@example.com> X=a\\ b", 555); // escaped
         yield return ("RCPT TO:<q@example.com> X=\"a b", 555); // a quote without its end: the rest of the line
         yield return ("RCPT TO:<q@example.com> \"x y\"", 555);
+        yield return ("RCPT TO:<q@example.com> X=<b <c> d> Y", 555); // brackets nest
+        yield return ("RCPT TO:<q@example.com> X=\"b c\\\" d\" Y", 555); // an escaped quote ends no quote
+        yield return ("RCPT TO:<q@example.com> X=<b \"> c\"> Y", 555); // a quoted > ends no bracket
         yield return ("RCPT TO:<q@example.com> X=\u00e9", 555);
         yield return ("RCPT TO:<q@example.com> NOTIFY=never,success", 501);
         yield return ("RCPT TO:<q@example.com> ORCPT=rfc822;a+2", 501);
