@@ -129,9 +129,9 @@ public static class ClientParameters
     private static bool Is(string value, string word) => value.Equals(word, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
-    /// Postfix's reply, which shows the parameter without its ASCII control characters (<c>X</c>, 0x01, <c>Y=1</c> as
-    /// <c>XY=1</c>): nothing of the client's is written back that would move a terminal's or a log reader's cursor.
+    /// Postfix's reply, which names the parameter as the client sent it, its control bytes too: Postfix 3.7.11 answers
+    /// <c>X</c>, 0x01, <c>Y=1</c> with those three bytes (seen on the wire; a terminal shows <c>XY=1</c>). The parameter
+    /// holds no CR LF (the line ends there), so the reply stays one line; logs quote it (LogText).
     /// </summary>
-    private static SmtpReply Unsupported(string parameter) =>
-        new(555, "5.5.4", "Unsupported option: " + string.Concat(parameter.Where(c => c is >= ' ' and not '\u007f')));
+    private static SmtpReply Unsupported(string parameter) => new(555, "5.5.4", "Unsupported option: " + parameter);
 }
