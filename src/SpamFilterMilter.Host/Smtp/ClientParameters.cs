@@ -130,8 +130,10 @@ public static class ClientParameters
 
     /// <summary>
     /// Postfix's reply, which names the parameter as the client sent it, its control bytes too: Postfix 3.7.11 answers
-    /// <c>X</c>, 0x01, <c>Y=1</c> with those three bytes (seen on the wire; a terminal shows <c>XY=1</c>). The parameter
-    /// holds no CR LF (the line ends there), so the reply stays one line; logs quote it (LogText).
+    /// <c>X</c>, 0x01, <c>Y=1</c> with those three bytes (seen on the wire; a terminal shows <c>XY=1</c>). A CR, an LF or
+    /// a NUL, which no parameter Postfix reads can hold (its command line ends at them, and its words at CR), is left out:
+    /// a host's caller may hand in any text, and the reply must stay one line. Logs quote it (LogText).
     /// </summary>
-    private static SmtpReply Unsupported(string parameter) => new(555, "5.5.4", "Unsupported option: " + parameter);
+    private static SmtpReply Unsupported(string parameter) =>
+        new(555, "5.5.4", "Unsupported option: " + (parameter.AsSpan().ContainsAny('\r', '\n', '\0') ? string.Concat(parameter.Where(c => c is not ('\r' or '\n' or '\0'))) : parameter));
 }

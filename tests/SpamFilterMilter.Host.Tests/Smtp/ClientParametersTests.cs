@@ -84,4 +84,10 @@ public class ClientParametersTests
     {
         Assert.That((ClientParameters.MailRefusal([]), ClientParameters.RcptRefusal([])), Is.EqualTo(((Contract.SmtpReply?)null, (Contract.SmtpReply?)null)));
     }
+
+    [TestCase("X\u0001Y=1", "Unsupported option: X\u0001Y=1", TestName = "An unsupported option is named with its control bytes, as Postfix names it on the wire")]
+    [TestCase("X=1\r\n250 2.1.5 Ok", "Unsupported option: X=1250 2.1.5 Ok", TestName = "A CR or LF a host's caller hands in stays out of the reply, which stays one line")]
+    [TestCase("X=\u0000", "Unsupported option: X=", TestName = "A NUL stays out of the reply")]
+    public void An_unsupported_option_is_named_as_given_but_for_what_would_end_the_line(string parameter, string text) =>
+        Assert.That(ClientParameters.RcptRefusal([parameter])?.Lines, Is.EqualTo(new[] { text }));
 }
