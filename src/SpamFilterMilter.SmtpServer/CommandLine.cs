@@ -11,7 +11,7 @@ internal enum CommandLineKind
     /// <summary>Any other line, or one that is not whole yet and cannot be one of these.</summary>
     Other,
 
-    /// <summary>The start of what may be a <see cref="BarePostmaster"/> line: its line end has not come yet.</summary>
+    /// <summary>The start of what may be a <see cref="BarePostmaster"/> or a <see cref="Mail"/> line: its line end has not come yet.</summary>
     Incomplete,
 
     /// <summary><c>RCPT TO:&lt;postmaster&gt;</c> without a domain, in any letter case, its line end come.</summary>
@@ -23,6 +23,22 @@ internal enum CommandLineKind
     /// parameters").
     /// </summary>
     Rcpt,
+
+    /// <summary>
+    /// <c>MAIL FROM:</c> and a path in angle brackets, its line end come, then the line's end or ESMTP parameters: when
+    /// anything follows the path, SmtpServer's parser is given <see cref="CommandLine.Replacement"/> in the line's place, the command
+    /// without its parameters, and the session takes them from <see cref="CommandLine.Parameters"/>. SmtpServer's parser drops every
+    /// parameter of a MAIL when one has an empty value (<c>RET=</c>), and throws on a repeated one (<c>RET=FULL
+    /// RET=HDRS</c>), which ends the session.
+    /// </summary>
+    Mail,
+
+    /// <summary>
+    /// <c>MAIL FROM:</c> and a path in angle brackets with something other than a space right after it
+    /// (<c>&lt;a@example.com&gt;x</c>), its line end come: SmtpServer's parser reads the rest as a parameter; Postfix answers
+    /// <c>501 5.1.7 Bad sender address syntax</c>. SmtpServer is given <see cref="CommandLine.Replacement"/>, as for a <see cref="Mail"/>.
+    /// </summary>
+    MailTextAfterPath,
 
     /// <summary>
     /// <c>RCPT TO:</c> and a path in angle brackets with something other than a space right after it
@@ -58,19 +74,25 @@ internal enum CommandLineKind
 /// </para>
 /// </summary>
 /// <param name="Kind">What the line is.</param>
-/// <param name="Length">A <see cref="CommandLineKind.BarePostmaster"/> line's length, its CR LF counted.</param>
+/// <param name="Length">The length of a line with a <paramref name="Replacement"/>, its CR LF counted.</param>
 /// <param name="Path">A <see cref="CommandLineKind.BarePostmaster"/> line's path as the client wrote it (<c>&lt;PostMaster&gt;</c>).</param>
 /// <param name="Parameters">
-/// The ESMTP parameters of a <see cref="CommandLineKind.Rcpt"/> or <see cref="CommandLineKind.BarePostmaster"/> line, as
-/// the client wrote them (UTF-8), split where Postfix's smtpd splits a command line; null for other lines.
+/// The ESMTP parameters of a <see cref="CommandLineKind.Rcpt"/>, <see cref="CommandLineKind.Mail"/> or
+/// <see cref="CommandLineKind.BarePostmaster"/> line, as the client wrote them (UTF-8), split where Postfix's smtpd splits
+/// a command line; null for other lines.
 /// </param>
-internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null, IReadOnlyList<string>? Parameters = null)
+/// <param name="Replacement">
+/// The line SmtpServer's parser is given in this one's place (whole, CR LF ended), so that it never sees what it cannot
+/// read; null when it is given the line as it came.
+/// </param>
+internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null, IReadOnlyList<string>? Parameters = null,
+    byte[]? Replacement = null)
 {
     /// <summary>
     /// The longest line looked at (Postfix's <c>line_length_limit</c>): a <c>RCPT TO:&lt;postmaster&gt;</c> whose parameters
-    /// make it longer is left to SmtpServer's parser, which answers it 502 as before; the parameters of any other
-    /// <c>RCPT</c> line are read from its first this many bytes, as Postfix reads a longer command line (the rest is
-    /// discarded).
+    /// make it longer is left to SmtpServer's parser, which answers it 502 as before, and so is a longer <c>MAIL</c> line
+    /// (its parameters SmtpServer's); the parameters of any other <c>RCPT</c> line are read from its first this many bytes,
+    /// as Postfix reads a longer command line (the rest is discarded).
     /// </summary>
     private const int LongestLine = HeaderSyntax.PostfixLineLimit;
 
@@ -89,7 +111,10 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// (the parameters SmtpServer drops of every RCPT are dropped with it). It is SmtpServer's own RCPT for that: its state
     /// machine, its mailbox filter and its transaction (<c>postmaster@postmaster.invalid</c> in <c>Transaction.To</c>).
     /// </summary>
-    public static readonly ReadOnlySequence<byte> PostmasterStandIn = new(Encoding.ASCII.GetBytes($"RCPT TO:<{StandInUser}@{StandInDomain}>\r\n"));
+    private static readonly byte[] PostmasterStandIn = Encoding.ASCII.GetBytes($"RCPT TO:<{StandInUser}@{StandInDomain}>\r\n");
+
+    /// <summary>The path of a <see cref="CommandLineKind.Mail"/> line is given to SmtpServer's parser after this.</summary>
+    private static ReadOnlySpan<byte> MailFrom => "MAIL FROM:"u8;
 
     /// <summary>
     /// What SmtpServer's parser treats as a space between two words (its <c>Token.IsWhiteSpace</c>): HT, LF, VT, FF, CR,
@@ -126,7 +151,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// <summary>Reads the first line of <paramref name="buffer"/>, the client's bytes from where SmtpServer parses its next command.</summary>
     public static CommandLine Read(in ReadOnlySequence<byte> buffer)
     {
-        if (buffer.IsEmpty || (buffer.FirstSpan is [var first, ..] && (first | 0x20) is not ('r' or 'e')))
+        if (buffer.IsEmpty || (buffer.FirstSpan is [var first, ..] && (first | 0x20) is not ('r' or 'e' or 'm')))
         {
             return default; // the first byte tells most lines apart at once
         }
@@ -143,7 +168,52 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         return Read(start, longer);
     }
 
-    private static CommandLine Read(ReadOnlySpan<byte> start, bool longer) => (start[0] | 0x20) == 'e' ? Ehlo(start) : Rcpt(start, longer);
+    private static CommandLine Read(ReadOnlySpan<byte> start, bool longer) => (start[0] | 0x20) switch
+    {
+        'e' => Ehlo(start),
+        'm' => Mail(start, longer),
+        _ => Rcpt(start, longer),
+    };
+
+    /// <summary>
+    /// <c>MAIL</c>, spaces, <c>FROM:</c>, spaces if any, a path in angle brackets (<see cref="PathLength"/>), then the line's
+    /// end, or a space and parameters, or other text. A line not whole yet waits for its end before SmtpServer sees any of
+    /// it, whatever follows (as a bare postmaster does: SmtpServer cannot be given a line in place of one it saw part of); a
+    /// line longer than the longest line looked at, or one whose path has no brackets or no end, is left to SmtpServer.
+    /// </summary>
+    private static CommandLine Mail(ReadOnlySpan<byte> start, bool longer)
+    {
+        var end = start.IndexOf("\r\n"u8);
+        var whole = end >= 0;
+        var line = whole ? start[..end] : start.EndsWith("\r"u8) ? start[..^1] : start;
+        var reader = new Reader(line);
+        if (!(reader.Word("MAIL"u8) && reader.Spaces(atLeastOne: true) && reader.Word("FROM:"u8) && reader.Spaces(atLeastOne: false)))
+        {
+            return Undecided(reader, whole, longer);
+        }
+
+        if (!whole)
+        {
+            return longer ? default : new CommandLine(CommandLineKind.Incomplete);
+        }
+
+        var path = line[reader.Position..];
+        var pathLength = PathLength(path);
+        if (pathLength < 0)
+        {
+            return default;
+        }
+
+        var rest = path[pathLength..];
+        if (rest.IsEmpty)
+        {
+            return new CommandLine(CommandLineKind.Mail, end + 2, Parameters: []);
+        }
+
+        byte[] replacement = [.. MailFrom, .. path[..pathLength], .. "\r\n"u8];
+        return ParserSpaces.Contains(rest[0]) ? new CommandLine(CommandLineKind.Mail, end + 2, Parameters: ParametersOf(rest), Replacement: replacement)
+            : new CommandLine(CommandLineKind.MailTextAfterPath, end + 2, Replacement: replacement);
+    }
 
     /// <summary>
     /// <c>EHLO</c>, then the first byte that is not a space to SmtpServer's parser a <c>[</c>, on the line: the parser reads
@@ -198,7 +268,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             return default; // <postmaster>x: not a path to SmtpServer's parser either (502)
         }
 
-        return whole ? new CommandLine(CommandLineKind.BarePostmaster, end + 2, path, ParametersOf(line[reader.Position..]))
+        return whole ? new CommandLine(CommandLineKind.BarePostmaster, end + 2, path, ParametersOf(line[reader.Position..]), PostmasterStandIn)
             : longer ? default // its parameters go past the longest line looked at
             : new CommandLine(CommandLineKind.Incomplete);
     }
@@ -212,15 +282,35 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// </summary>
     private static CommandLine OtherPath(ReadOnlySpan<byte> path, bool whole, bool longer)
     {
-        if (!(whole || longer) || path is not [(byte)'<', ..])
+        var pathLength = whole || longer ? PathLength(path) : -1;
+        if (pathLength < 0)
         {
-            return default;
+            return default; // no end of the path on the line: SmtpServer's parser answers it
+        }
+
+        var rest = path[pathLength..];
+        return rest.IsEmpty || ParserSpaces.Contains(rest[0])
+            ? new CommandLine(CommandLineKind.Rcpt, Parameters: ParametersOf(rest))
+            : new CommandLine(CommandLineKind.RcptTextAfterPath);
+    }
+
+    /// <summary>
+    /// The length of the path in angle brackets that <paramref name="line"/> starts with, its closing bracket counted: a
+    /// <c>&gt;</c> inside a quoted local part (<c>&lt;"a&gt;b"@example.com&gt;</c>, a backslash pair in it too) is not its
+    /// end, as SmtpServer's parser reads it. -1 when the line does not start with <c>&lt;</c> or the path does not end on
+    /// it.
+    /// </summary>
+    private static int PathLength(ReadOnlySpan<byte> line)
+    {
+        if (line is not [(byte)'<', ..])
+        {
+            return -1;
         }
 
         var quoted = false;
-        for (var i = 1; i < path.Length; i++)
+        for (var i = 1; i < line.Length; i++)
         {
-            var b = path[i];
+            var b = line[i];
             if (quoted)
             {
                 i += b == '\\' ? 1 : 0; // a quoted pair: the next byte is text
@@ -232,14 +322,11 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             }
             else if (b == '>')
             {
-                var rest = path[(i + 1)..];
-                return rest.IsEmpty || ParserSpaces.Contains(rest[0])
-                    ? new CommandLine(CommandLineKind.Rcpt, Parameters: ParametersOf(rest))
-                    : new CommandLine(CommandLineKind.RcptTextAfterPath);
+                return i + 1;
             }
         }
 
-        return default; // no end of the path on the line: SmtpServer's parser answers it
+        return -1;
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Net;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -64,6 +65,18 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// exceeds fixed limit" is for a MAIL whose SIZE= is too large). The session goes on.
     /// </summary>
     internal static readonly SmtpReply MessageTooLarge = new(552, "5.3.4", "Error: message file too big");
+
+    /// <summary>
+    /// What a MAIL is answered whose path has text right after it (<c>&lt;a@example.com&gt;x</c>), which SmtpServer's parser
+    /// takes for a parameter: Postfix's reply when its <c>extract_addr</c> fails, before it looks at the parameters.
+    /// </summary>
+    internal static readonly SmtpReply BadSenderSyntax = new(501, "5.1.7", "Bad sender address syntax");
+
+    /// <summary>
+    /// What a MAIL is answered whose <c>SIZE=</c> is over <see cref="MaxMessageSize"/>: Postfix's words (smtpd.c
+    /// <c>mail_cmd</c>, past <c>message_size_limit</c>), after the parameters' syntax and before the filter hears of it.
+    /// </summary>
+    internal static readonly SmtpReply SizeOverLimit = new(552, "5.3.4", "Message size exceeds fixed limit");
 
     /// <summary>
     /// What a RCPT is answered whose path has text right after it (<c>&lt;a@example.com&gt;x</c>), which SmtpServer's parser
@@ -219,6 +232,12 @@ internal sealed class FilteredSession : IAsyncDisposable
         }
 
         var parameters = _mailParameters;
+        if (MailRefusal(parameters) is { } refusal)
+        {
+            EndMessage();
+            return Accepts(SmtpAnswer.Refuse(refusal));
+        }
+
         var auth = SecurityMacros.OfAuth(_authMechanism, AuthenticatedUser);
         var answer = await Then(token =>
         {
@@ -232,6 +251,28 @@ internal sealed class FilteredSession : IAsyncDisposable
 
         EndMessage();
         return false;
+    }
+
+    /// <summary>
+    /// Postfix's refusal of a MAIL before its filter hears of it, in smtpd's order: text right after the path, then the
+    /// parameters (<see cref="ClientParameters"/>), then a <c>SIZE=</c> over the limit (SmtpServer, given the MAIL without
+    /// its parameters, no longer checks it: <see cref="CommandLineKind.Mail"/>).
+    /// </summary>
+    private SmtpReply? MailRefusal(IReadOnlyList<string> parameters)
+    {
+        if (_pipe.LastCommandLine.Kind == CommandLineKind.MailTextAfterPath)
+        {
+            return BadSenderSyntax;
+        }
+
+        if (ClientParameters.MailRefusal(parameters) is { } badParameter)
+        {
+            return badParameter;
+        }
+
+        var size = parameters.Select(EsmtpParameters.KeywordAndValue).FirstOrDefault(p => p.Keyword.Equals("SIZE", StringComparison.OrdinalIgnoreCase)).Value;
+        return MaxMessageSize > 0 && long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var announced) && announced > MaxMessageSize
+            ? SizeOverLimit : null;
     }
 
     /// <summary>RCPT TO (SmtpServer's mailbox filter): true to accept; false when the reply is the filter's refusal.</summary>
@@ -528,8 +569,10 @@ internal sealed class FilteredSession : IAsyncDisposable
                 _authMechanism = auth.Method;
                 break;
             case MailCommand mail:
-                // SmtpServer gives a keyword without a value (SMTPUTF8) a null value.
-                _mailParameters = [.. mail.Parameters.Select(p => string.IsNullOrEmpty(p.Value) ? p.Key : p.Key + "=" + p.Value)];
+                // The line's own parameters, which SmtpServer was not given (CommandLine), else what it read: it gives a keyword
+                // without a value (SMTPUTF8) a null value.
+                _mailParameters = _pipe.LastCommandLine is { Kind: CommandLineKind.Mail, Parameters: { } parameters } ? parameters
+                    : [.. mail.Parameters.Select(p => string.IsNullOrEmpty(p.Value) ? p.Key : p.Key + "=" + p.Value)];
                 break;
             case DataCommand:
                 // SmtpServer writes its 354 right after this event and gives no asynchronous point before it: the

@@ -37,7 +37,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     private MessageSizeGate? _message; // after a 354, when the server has a MaxMessageSize: the message is read through it
     private MessageSizeGate? _taken; // the message it read, until the session takes it
     // What SmtpServer is given in place of what the client sent: the final dot alone for the message the gate read, or
-    // CommandLine.PostmasterStandIn for a RCPT TO:<postmaster> without a domain.
+    // a command line's CommandLine.Replacement (a RCPT TO:<postmaster> without a domain, a MAIL with parameters).
     private ReadOnlySequence<byte> _standIn;
     private volatile bool _awaitingText; // SmtpServer's last reply was a 3xx (334, 354): it reads an AUTH answer or a message next, no command
 
@@ -356,11 +356,10 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
         /// <summary>
         /// What the client sent from its next command on, its first line noted (<see cref="LastCommandLine"/>) and given to
-        /// SmtpServer as it came, but for a <c>RCPT TO:&lt;postmaster&gt;</c> without a domain, which SmtpServer's parser
-        /// cannot read: SmtpServer is given <see cref="CommandLine.PostmasterStandIn"/> in its place, a fixed line of the
-        /// integration's, so that nothing the client wrote reaches the parser through it. Such a line is read to its end
-        /// before SmtpServer sees any of it: SmtpServer goes on looking for the end of a line it has seen part of from where
-        /// it stopped in the buffer it was given, which a stand-in is not.
+        /// SmtpServer as it came, but for a line SmtpServer's parser cannot read as it is (a <c>RCPT TO:&lt;postmaster&gt;</c>
+        /// without a domain, a MAIL with parameters): SmtpServer is given the line's <see cref="CommandLine.Replacement"/> in
+        /// its place. Such a line is read to its end before SmtpServer sees any of it: SmtpServer goes on looking for the end
+        /// of a line it has seen part of from where it stopped in the buffer it was given, which a stand-in is not.
         /// </summary>
         private async ValueTask<ReadResult> ReadCommandAsync(CancellationToken cancellationToken)
         {
@@ -374,10 +373,10 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                     continue;
                 }
 
-                if (line.Kind == CommandLineKind.BarePostmaster)
+                if (line.Replacement is { } replacement)
                 {
                     Connection.AdvanceTo(read.Buffer.GetPosition(line.Length));
-                    pipe._standIn = CommandLine.PostmasterStandIn;
+                    pipe._standIn = new ReadOnlySequence<byte>(replacement);
                     return new ReadResult(pipe._standIn, isCanceled: false, isCompleted: false);
                 }
 
@@ -492,9 +491,9 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
             var read = Connection.TryRead(out result);
             pipe._clientLeft |= read && result.IsCompleted;
-            if (read && NoteCommandLine(result).Kind is CommandLineKind.Incomplete or CommandLineKind.BarePostmaster)
+            if (read && NoteCommandLine(result) is { Kind: CommandLineKind.Incomplete } or { Replacement: not null })
             {
-                // A bare postmaster, or what may become one: ReadAsync alone reads it to its end and puts the stand-in in its place.
+                // A line to replace, or what may become one: ReadAsync alone reads it to its end and puts the stand-in in its place.
                 Connection.AdvanceTo(result.Buffer.Start);
                 result = default;
                 return false;
