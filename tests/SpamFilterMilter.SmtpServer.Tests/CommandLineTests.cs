@@ -150,6 +150,68 @@ public class CommandLineTests
         Assert.That((line.Kind, line.RcptParameters(new Mailbox("a", "example.com"))), Is.EqualTo((CommandLineKind.Other, Array.Empty<string>())));
     }
 
+    [TestCase("MAIL FROM:<a@example.com> BODY=8BITMIME SIZE=12\r\n", "BODY=8BITMIME|SIZE=12", "MAIL FROM:<a@example.com>\r\n")]
+    [TestCase("mail  from: <\"a>b\"@example.com>\tRET=FULL RET=HDRS\r\nRCPT TO:<c@example.com>\r\n", "RET=FULL|RET=HDRS", "MAIL FROM:<\"a>b\"@example.com>\r\n",
+        TestName = "A MAIL line's parameters, repeated or not, are taken off, and its path is given as the client wrote it")]
+    [TestCase("MAIL FROM:<> SMTPUTF8 RET=\r\n", "SMTPUTF8|RET=", "MAIL FROM:<>\r\n")]
+    [TestCase("MAIL FROM:<a@example.com> \r\n", "", "MAIL FROM:<a@example.com>\r\n", TestName = "A space after the path is taken off too")]
+    [TestCase("MAIL FROM:<caf\u00e9@example.com> ENVID=\"a b\"\r\n", "ENVID=\"a b\"", "MAIL FROM:<caf\u00e9@example.com>\r\n", TestName = "A path of UTF-8 is given byte for byte")]
+    public void A_MAIL_line_with_parameters_is_given_to_SmtpServer_without_them(string bytes, string parameters, string replacement)
+    {
+        var line = CommandLine.Read(Whole(bytes));
+
+        Assert.That((line.Kind, line.Length, Words(line.Parameters), Encoding.UTF8.GetString(line.Replacement ?? [])),
+            Is.EqualTo((CommandLineKind.Mail, Encoding.UTF8.GetBytes(bytes).AsSpan().IndexOf("\r\n"u8) + 2, parameters, replacement)));
+    }
+
+    [Test]
+    public void A_MAIL_line_without_parameters_is_given_to_SmtpServer_as_it_came()
+    {
+        var line = CommandLine.Read(Whole("MAIL FROM:<a@example.com>\r\n"));
+
+        Assert.That((line.Kind, Words(line.Parameters), line.Replacement), Is.EqualTo((CommandLineKind.Mail, "", (byte[]?)null)));
+    }
+
+    [TestCase("MAIL FROM:<a@example.com>x\r\n")]
+    [TestCase("MAIL FROM:<a@example.com>> BODY=8BITMIME\r\n", TestName = "A second closing bracket after a MAIL path is text after it (Postfix, alone, takes it)")]
+    public void A_MAIL_path_with_text_right_after_it_is_told_apart_and_given_to_SmtpServer_alone(string bytes)
+    {
+        var line = CommandLine.Read(Whole(bytes));
+
+        Assert.That((line.Kind, Encoding.ASCII.GetString(line.Replacement ?? [])), Is.EqualTo((CommandLineKind.MailTextAfterPath, "MAIL FROM:<a@example.com>\r\n")));
+    }
+
+    [TestCase("M")]
+    [TestCase("MAIL FROM:")]
+    [TestCase("MAIL FROM:<a@example.com>", TestName = "A MAIL line without its end yet waits, parameters or not (SmtpServer must not see part of a line it is given another for)")]
+    [TestCase("MAIL FROM:<a@example.com> BODY=8BIT")]
+    [TestCase("MAIL FROM:<a@example.com>\r")]
+    public void The_start_of_a_MAIL_line_waits_for_its_end(string bytes) =>
+        Assert.That(CommandLine.Read(Whole(bytes)).Kind, Is.EqualTo(CommandLineKind.Incomplete));
+
+    [TestCase("MAIL FROM:a@example.com BODY=8BITMIME\r\n", TestName = "A MAIL path without brackets is left to SmtpServer's parser")]
+    [TestCase("MAIL FROM:<a@example.com BODY=8BITMIME\r\n", TestName = "A MAIL path without its end is left to SmtpServer's parser")]
+    [TestCase("MAIL\tFROM:<a@example.com> BODY=8BITMIME\r\n", TestName = "A MAIL line with a tab before FROM is left to SmtpServer's parser")]
+    [TestCase("MAILX FROM:<a@example.com>\r\n")]
+    public void Other_lines_that_look_like_a_MAIL_are_left_to_SmtpServer(string bytes)
+    {
+        var line = CommandLine.Read(Whole(bytes));
+
+        Assert.That((line.Kind, line.Replacement), Is.EqualTo((CommandLineKind.Other, (byte[]?)null)));
+    }
+
+    [Test]
+    public void A_MAIL_line_longer_than_Postfixs_line_length_limit_is_left_to_SmtpServer_whole_or_not()
+    {
+        var longParameters = "MAIL FROM:<a@example.com> RET=FULL RET=HDRS X-PAD=" + new string('x', 2048);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(CommandLine.Read(Whole(longParameters)).Kind, Is.EqualTo(CommandLineKind.Other));
+            Assert.That(CommandLine.Read(Whole(longParameters + "\r\n")).Kind, Is.EqualTo(CommandLineKind.Other));
+        });
+    }
+
     [Test]
     public void A_RCPT_line_longer_than_Postfixs_line_length_limit_gives_the_parameters_of_its_first_2048_bytes()
     {
@@ -191,12 +253,12 @@ public class CommandLineTests
     }
 
     [Test]
-    public void Random_lines_are_read_without_an_exception_and_only_RCPT_lines_give_parameters()
+    public void Random_lines_are_read_alike_whole_and_byte_by_byte_and_only_MAIL_and_RCPT_lines_give_parameters_or_a_replacement()
     {
         // Seeded: a failure names its line. The bytes are drawn mostly from those the readers look for, so that most lines get
         // far into them.
         var random = new Random(20261207);
-        var alphabet = Encoding.ASCII.GetBytes("RCPTO:<>@\"\\ \t\r\n=Xpostmaster.EHLO[]");
+        var alphabet = Encoding.ASCII.GetBytes("RCPTO:<>@\"\\ \t\r\n=Xpostmaster.EHLOMAILFROM[]");
         for (var i = 0; i < 20_000; i++)
         {
             var bytes = new byte[random.Next(1, 40)]; // a line of no bytes is no segment
@@ -205,22 +267,39 @@ public class CommandLineTests
                 bytes[j] = random.Next(8) == 0 ? (byte)random.Next(256) : alphabet[random.Next(alphabet.Length)];
             }
 
-            var prefix = random.Next(3) switch { 0 => "RCPT TO:<"u8.ToArray(), 1 => "RCPT TO:"u8.ToArray(), _ => [] };
+            var prefix = random.Next(5) switch
+            {
+                0 => "RCPT TO:<"u8.ToArray(),
+                1 => "RCPT TO:"u8.ToArray(),
+                2 => "MAIL FROM:<"u8.ToArray(),
+                3 => "MAIL FROM:"u8.ToArray(),
+                _ => [],
+            };
             byte[] line = [.. prefix, .. bytes];
             var read = CommandLine.Read(new ReadOnlySequence<byte>(line));
             var text = Encoding.Latin1.GetString(line);
             Assert.That(read, Is.EqualTo(CommandLine.Read(ByteSegments.OnePerSegment(line))).Using<CommandLine>(SameLine), "as one segment and as one byte each: " + text);
             if (read.Parameters is not null)
             {
-                Assert.That(text, Does.StartWith("RCPT").IgnoreCase, text);
-                Assert.That(read.Parameters, Has.None.Empty.And.None.Contains(" "), text);
+                Assert.That(text, Does.StartWith("RCPT").IgnoreCase.Or.StartWith("MAIL").IgnoreCase, text);
+                Assert.That(read.Parameters.Where(p => p.Length == 0 || " \t\r\n\v\f".Contains(p[0], StringComparison.Ordinal)), Is.Empty, text);
+            }
+
+            if (read.Replacement is { } replacement)
+            {
+                // A whole line of its own in place of a whole line of the client's, which the pipe skips: never more than came.
+                var replaced = Encoding.Latin1.GetString(replacement);
+                Assert.That(replaced, Does.StartWith("MAIL FROM:<").Or.EqualTo("RCPT TO:<postmaster@postmaster.invalid>\r\n"), text);
+                Assert.That(replaced.IndexOf("\r\n", StringComparison.Ordinal), Is.EqualTo(replaced.Length - 2), text);
+                Assert.That(text.IndexOf("\r\n", StringComparison.Ordinal), Is.EqualTo(read.Length - 2), text);
             }
         }
     }
 
     /// <summary>Two lines read alike: the same kind, length and path, and the same parameters.</summary>
     private static bool SameLine(CommandLine a, CommandLine b) =>
-        (a.Kind, a.Length, a.Path, Words(a.Parameters)) == (b.Kind, b.Length, b.Path, Words(b.Parameters));
+        (a.Kind, a.Length, a.Path, Words(a.Parameters)) == (b.Kind, b.Length, b.Path, Words(b.Parameters))
+        && (a.Replacement ?? []).AsSpan().SequenceEqual(b.Replacement);
 
     private static ReadOnlySequence<byte> Whole(string bytes) => new(Encoding.UTF8.GetBytes(bytes));
 
