@@ -77,7 +77,8 @@ public static class ClientParameters
                     ret = true;
                     break;
                 case "ENVID" when value is not null:
-                    if (envid || !EnvelopeParameters.IsEnvid(value))
+                    // smtpd.c mail_cmd refuses an empty value before it unquotes one (xtext, which may be empty).
+                    if (envid || value.Length == 0 || !EnvelopeParameters.IsEnvid(value))
                     {
                         return BadEnvid;
                     }

@@ -25,6 +25,8 @@ public class ClientParametersTests
     [TestCase("ENVID=x+0A", "501 5.5.4 Bad ENVID parameter syntax")]
     [TestCase("ENVID=a ENVID=b", "501 5.5.4 Bad ENVID parameter syntax")]
     [TestCase("ENVID", "555 5.5.4 Unsupported option: ENVID")]
+    [TestCase("ENVID=", "501 5.5.4 Bad ENVID parameter syntax")]
+    [TestCase("RET=HDRS ENVID=", "501 5.5.4 Bad ENVID parameter syntax")]
     [TestCase("SIZE=00012", null)]
     [TestCase("SIZE=1 SIZE=2", null)]
     [TestCase("SIZE=abc", "501 5.5.4 Bad message size syntax")]
