@@ -74,7 +74,7 @@ public class MailParametersTests
         }
 
         await TransactionAsync("MAIL FROM:<a@example.org>\tbody=8bitmime  ret=hdrs");
-        replies.Add((await client.SendAsync("MAIL FROM:<f@example.org> RET=FULL ENVID=abandoned")).Text);
+        replies.Add((await client.SendAsync("MAIL FROM:<f@example.org> RET=FULL ENVID=\"a b\"")).Text);
         replies.Add((await client.SendAsync("RSET")).Text);
         await TransactionAsync("MAIL FROM:<\"c>d\"@example.org> SMTPUTF8 ENVID=x+2By");
         await TransactionAsync("MAIL FROM:<> BODY=7BIT SIZE=100");
@@ -91,7 +91,7 @@ public class MailParametersTests
                 "250", "250", "354", "250",
             }), string.Join(" | ", replies));
             VerifyMail(filter, "<a@example.org>", "body=8bitmime", "ret=hdrs"); // split at the tab and the two spaces, the case kept
-            VerifyMail(filter, "<f@example.org>", "RET=FULL", "ENVID=abandoned");
+            VerifyMail(filter, "<f@example.org>", "RET=FULL", "ENVID=\"a b\""); // one parameter to Postfix: quoted
             VerifyMail(filter, "<\"c>d\"@example.org>", "SMTPUTF8", "ENVID=x+2By"); // the quoted > ends no path; SMTPUTF8 has no value
             VerifyMail(filter, "<>", "BODY=7BIT", "SIZE=100");
             VerifyMail(filter, "<e@example.org>");
