@@ -238,9 +238,9 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// <c>RCPT TO:</c> and a path (<see cref="OtherPath"/> for any but a bare postmaster), or
     /// <c>RCPT TO:&lt;postmaster&gt;</c>: RCPT, spaces, TO:, spaces if any, the path, then the line's end or a space and
     /// parameters. The words are SmtpServer's (its parser reads <c>RCPT</c> and <c>TO</c> as two words, with spaces between
-    /// and <c>:</c> right after <c>TO</c>); only spaces are taken as spaces (SmtpServer's parser takes tabs and lone CRs and
-    /// LFs too: such a line is left to it, and answered 502 as before), and nothing but a space or the line's end may follow
-    /// the path (Postfix answers <c>&lt;postmaster&gt;x</c> 501).
+    /// and <c>:</c> right after <c>TO</c>); a space is any byte its parser takes for one (a tab, a lone CR or LF too, as
+    /// Postfix's smtpd does), and nothing but such a space or the line's end may follow the path (Postfix answers
+    /// <c>&lt;postmaster&gt;x</c> 501).
     /// </summary>
     /// <param name="start">The client's bytes from the line's start, at most <see cref="LongestLine"/> of them.</param>
     /// <param name="longer">More bytes came than <paramref name="start"/> holds.</param>
@@ -263,7 +263,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         }
 
         var path = Encoding.ASCII.GetString(line[pathStart..reader.Position]);
-        if (!reader.AtEnd && line[reader.Position] != ' ')
+        if (!reader.AtEnd && !ParserSpaces.Contains(line[reader.Position]))
         {
             return default; // <postmaster>x: not a path to SmtpServer's parser either (502)
         }
@@ -338,6 +338,9 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// </summary>
     private static string[] ParametersOf(ReadOnlySpan<byte> rest)
     {
+        // Postfix's line is a C string: a NUL ends it, and what follows is never read.
+        var nul = rest.IndexOf((byte)0);
+        rest = nul >= 0 ? rest[..nul] : rest;
         var parameters = new List<string>();
         while (rest.IndexOfAnyExcept(ParserSpaces) is var start and >= 0)
         {
@@ -361,9 +364,15 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         for (var i = 0; i < word.Length; i++)
         {
             var b = word[i];
-            if (b == '\\')
+            if (b is (byte)'\r' or (byte)'\n')
             {
-                i++; // the next byte is text
+                // A bare CR or LF ends a word even inside quotes or brackets (Postfix's line ends at an LF, and no
+                // parameter of ours may carry a line end into a milter's or a next hop's command).
+                return i;
+            }
+            else if (b == '\\')
+            {
+                i += word.Length > i + 1 && word[i + 1] is (byte)'\r' or (byte)'\n' ? 0 : 1; // the next byte is text, but for a line end
             }
             else if (quoted)
             {
@@ -426,10 +435,10 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             return true;
         }
 
-        /// <summary>Spaces, and something after them.</summary>
+        /// <summary>Spaces (any byte SmtpServer's parser and Postfix's smtpd take for one: a tab too), and something after them.</summary>
         public bool Spaces(bool atLeastOne)
         {
-            var count = _line[Position..].IndexOfAnyExcept((byte)' ');
+            var count = _line[Position..].IndexOfAnyExcept(ParserSpaces);
             if (count < 0)
             {
                 Position = _line.Length;

@@ -73,12 +73,6 @@ internal sealed class FilteredSession : IAsyncDisposable
     internal static readonly SmtpReply BadSenderSyntax = new(501, "5.1.7", "Bad sender address syntax");
 
     /// <summary>
-    /// What a MAIL is answered whose <c>SIZE=</c> is over <see cref="MaxMessageSize"/>: Postfix's words (smtpd.c
-    /// <c>mail_cmd</c>, past <c>message_size_limit</c>), after the parameters' syntax and before the filter hears of it.
-    /// </summary>
-    internal static readonly SmtpReply SizeOverLimit = new(552, "5.3.4", "Message size exceeds fixed limit");
-
-    /// <summary>
     /// What a RCPT is answered whose path has text right after it (<c>&lt;a@example.com&gt;x</c>), which SmtpServer's parser
     /// drops: Postfix's reply when its <c>extract_addr</c> fails, before its parameters and recipient limits are looked at.
     /// </summary>
@@ -265,14 +259,7 @@ internal sealed class FilteredSession : IAsyncDisposable
             return BadSenderSyntax;
         }
 
-        if (ClientParameters.MailRefusal(parameters) is { } badParameter)
-        {
-            return badParameter;
-        }
-
-        var size = parameters.Select(EsmtpParameters.KeywordAndValue).FirstOrDefault(p => p.Keyword.Equals("SIZE", StringComparison.OrdinalIgnoreCase)).Value;
-        return MaxMessageSize > 0 && long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var announced) && announced > MaxMessageSize
-            ? SizeOverLimit : null;
+        return ClientParameters.MailRefusal(parameters, MaxMessageSize);
     }
 
     /// <summary>RCPT TO (SmtpServer's mailbox filter): true to accept; false when the reply is the filter's refusal.</summary>

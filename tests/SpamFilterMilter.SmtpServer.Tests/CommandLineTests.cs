@@ -15,6 +15,7 @@ public class CommandLineTests
     [TestCase("rcpt to:<PostMaster>\r\nDATA\r\n", 22, "<PostMaster>", "")]
     [TestCase("RCPT TO: <postmaster> NOTIFY=NEVER ORCPT=rfc822;postmaster\r\n", 60, "<postmaster>", "NOTIFY=NEVER|ORCPT=rfc822;postmaster")]
     [TestCase("RCPT  TO:  <POSTMASTER> \r\n", 26, "<POSTMASTER>", "")]
+    [TestCase("RCPT\tTO:\v<postmaster>\tNOTIFY=NEVER\r\n", 36, "<postmaster>", "NOTIFY=NEVER", TestName = "A tab or a VT is a space, as to SmtpServer's parser and Postfix")]
     public void A_bare_postmaster_is_read_with_its_line_length_its_path_as_written_and_its_parameters(string bytes, int length, string path, string parameters)
     {
         var line = CommandLine.Read(Whole(bytes));
@@ -36,7 +37,6 @@ public class CommandLineTests
     [TestCase("RCPT TO:<postmaster>x\r\n", TestName = "A bare postmaster followed by anything but a space is not one (SmtpServer's 502 stays; Postfix: 501)")]
     [TestCase("RCPTTO:<postmaster>\r\n", TestName = "RCPT and TO as one word is not a RCPT (SmtpServer reads one word)")]
     [TestCase("RCPT TO :<postmaster>\r\n")]
-    [TestCase("RCPT\tTO:<postmaster>\r\n", TestName = "Only spaces are spaces (SmtpServer's 502 for a tab stays)")]
     [TestCase("RCPT TO:postmaster\r\n", TestName = "A path without angle brackets is left to SmtpServer (its 502 stays)")]
     [TestCase("RCPT TO:<postmaster\r\n>\r\n", TestName = "A line end inside the path ends the line there")]
     [TestCase("RCPX", TestName = "A line that can no longer be one is told before its end")]
@@ -124,6 +124,11 @@ public class CommandLineTests
     [TestCase("RCPT TO:<\"postmaster\">\r\n", "", TestName = "A quoted postmaster is any other path (SmtpServer's parser still answers it 502)")]
     [TestCase("RCPT TO:<postmaster@example.com> X=1\r\n", "X=1")]
     [TestCase("RCPT TO:<a@example.com>\r\nRCPT TO:<b@example.com> X=1\r\n", "", TestName = "Only the first line is the command's")]
+    [TestCase("RCPT\tTO:\t<a@example.com> NOTIFY=NEVER\r\n", "NOTIFY=NEVER", TestName = "A tab before and after TO is a space, as to SmtpServer's parser and Postfix")]
+    [TestCase("RCPT TO:<a@example.com> ORCPT=<\nRSET\nDATA\n>;x\r\n", "ORCPT=<|RSET|DATA|>;x",
+        TestName = "A bare LF ends a word even inside brackets, so that no parameter carries a line end on (SMTP command injection at a next hop)")]
+    [TestCase("RCPT TO:<a@example.com> X=\"a\rb\" Y=\\\n\r\n", "X=\"a|b\" Y=\\", TestName = "A bare CR ends a word inside quotes (the next opens a quote of its own), and a backslash does not take a line end into its word")]
+    [TestCase("RCPT TO:<a@example.com> NOTIFY=NEVER\u0000FOO=1\r\n", "NOTIFY=NEVER", TestName = "A NUL ends the line's parameters, as it ends Postfix's line")]
     public void A_RCPT_line_gives_its_parameters_as_the_client_wrote_them(string bytes, string parameters)
     {
         var line = CommandLine.Read(Whole(bytes));
@@ -142,7 +147,6 @@ public class CommandLineTests
     [TestCase("RCPT TO:<a@example.com\r\n", TestName = "A path whose closing bracket never comes is left to SmtpServer's parser")]
     [TestCase("RCPT TO:<\"a>@example.com\r\n", TestName = "A quoted local part that never ends is left to SmtpServer's parser")]
     [TestCase("RCPT TO:a@example.com NOTIFY=NEVER\r\n", TestName = "A path without brackets is left to SmtpServer's parser (its 502 stays)")]
-    [TestCase("RCPT\tTO:<a@example.com> NOTIFY=NEVER\r\n", TestName = "A RCPT line with a tab before TO is left to SmtpServer's parser")]
     public void Other_lines_that_look_like_a_RCPT_give_no_parameters(string bytes)
     {
         var line = CommandLine.Read(Whole(bytes));
@@ -156,6 +160,7 @@ public class CommandLineTests
     [TestCase("MAIL FROM:<> SMTPUTF8 RET=\r\n", "SMTPUTF8|RET=", "MAIL FROM:<>\r\n")]
     [TestCase("MAIL FROM:<a@example.com> \r\n", "", "MAIL FROM:<a@example.com>\r\n", TestName = "A space after the path is taken off too")]
     [TestCase("MAIL FROM:<caf\u00e9@example.com> ENVID=\"a b\"\r\n", "ENVID=\"a b\"", "MAIL FROM:<caf\u00e9@example.com>\r\n", TestName = "A path of UTF-8 is given byte for byte")]
+    [TestCase("MAIL\tFROM:\t<a@example.com>\tX=1 x=2\r\n", "X=1|x=2", "MAIL FROM:<a@example.com>\r\n", TestName = "A MAIL line with tabs for spaces is read as one with spaces (SmtpServer's parser would throw on X=1 x=2)")]
     public void A_MAIL_line_with_parameters_is_given_to_SmtpServer_without_them(string bytes, string parameters, string replacement)
     {
         var line = CommandLine.Read(Whole(bytes));
@@ -191,7 +196,6 @@ public class CommandLineTests
 
     [TestCase("MAIL FROM:a@example.com BODY=8BITMIME\r\n", TestName = "A MAIL path without brackets is left to SmtpServer's parser")]
     [TestCase("MAIL FROM:<a@example.com BODY=8BITMIME\r\n", TestName = "A MAIL path without its end is left to SmtpServer's parser")]
-    [TestCase("MAIL\tFROM:<a@example.com> BODY=8BITMIME\r\n", TestName = "A MAIL line with a tab before FROM is left to SmtpServer's parser")]
     [TestCase("MAILX FROM:<a@example.com>\r\n")]
     public void Other_lines_that_look_like_a_MAIL_are_left_to_SmtpServer(string bytes)
     {
@@ -282,7 +286,8 @@ public class CommandLineTests
             if (read.Parameters is not null)
             {
                 Assert.That(text, Does.StartWith("RCPT").IgnoreCase.Or.StartWith("MAIL").IgnoreCase, text);
-                Assert.That(read.Parameters.Where(p => p.Length == 0 || " \t\r\n\v\f".Contains(p[0], StringComparison.Ordinal)), Is.Empty, text);
+                Assert.That(read.Parameters.Where(p => p.Length == 0 || " \t\v\f".Contains(p[0], StringComparison.Ordinal)), Is.Empty, text);
+                Assert.That(read.Parameters.Where(p => p.AsSpan().ContainsAny('\r', '\n', '\0')), Is.Empty, "no parameter holds a line end: " + text);
             }
 
             if (read.Replacement is { } replacement)

@@ -122,6 +122,8 @@ public class MailParametersTests
     [TestCase("MAIL FROM:<a@example.org> SIZE=99999999999999999999", "552 5.3.4 Message size exceeds file system imposed limit")]
     [TestCase("MAIL FROM:<a@example.org> X=\"a b\"", "555 5.5.4 Unsupported option: X=\"a b\"", TestName = "A quoted space is inside the parameter Postfix names")]
     [TestCase("MAIL FROM:<\"a>b\"@example.org> FOO=1", "555 5.5.4 Unsupported option: FOO=1", TestName = "A quoted > in the local part ends no path, and the parameter after it is read")]
+    [TestCase("MAIL\tFROM:\t<a@example.org>\tX=1 x=2", "555 5.5.4 Unsupported option: X=1", TestName = "A MAIL with tabs for spaces and a repeated parameter gets Postfix's reply (SmtpServer ended the session)")]
+    [TestCase("MAIL FROM:<a@example.org> ENVID=\"a\nRSET\nDATA\n\"", "555 5.5.4 Unsupported option: RSET", TestName = "A bare LF ends a parameter even inside quotes, so that no command rides on it")]
     public async Task A_refused_MAIL_gets_Postfixs_reply_the_filter_never_hears_of_it_and_the_session_goes_on_without_a_warning(string line, string reply)
     {
         var filter = Filter();
@@ -146,6 +148,27 @@ public class MailParametersTests
             VerifyMails(filter, 1);
             Assert.That(StoredSenders(store), Is.EqualTo(new[] { "g@example.org|BODY=8BITMIME" }));
             Assert.That(Warnings(logs), Is.Empty, "a client's bad parameter is the client's business, not the operator's");
+        });
+    }
+
+    [Test]
+    public async Task A_NUL_ends_the_MAILs_parameters_as_it_ends_Postfixs_line_and_ends_no_session()
+    {
+        // Postfix's line is a C string: MAIL FROM:<a@example.org> AUTH=x, then the NUL, is what it reads, and takes. A NUL
+        // given on to the milter would end the session (the plug-in refuses to write one).
+        var filter = Filter();
+        var store = new MemoryStore();
+        await using var server = await StartAsync(filter, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var mail = await client.SendAsync("MAIL FROM:<a@example.org> AUTH=x\u0000y BODY=8BITMIME");
+        var noop = await client.SendAsync("NOOP");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((mail.Code, noop.Code), Is.EqualTo((250, 250)));
+            VerifyMail(filter, "<a@example.org>", "AUTH=x");
         });
     }
 

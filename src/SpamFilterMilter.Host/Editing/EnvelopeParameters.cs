@@ -160,27 +160,26 @@ internal static class EnvelopeParameters
     /// words of SUCCESS, FAILURE and DELAY it names, in that order, once each, in upper case (<c>delay,success,delay</c> is
     /// <c>SUCCESS,DELAY</c>). A value that is not one (<see cref="IsNotify"/>) is given back as it is.
     /// </summary>
-    internal static string CanonicalNotify(string value)
+    internal static string CanonicalNotify(string value) => NotifyWordsOf(value) is { } words ? string.Join(',', words) : value;
+
+    /// <summary>
+    /// RFC 3461 NOTIFY as Postfix reads it (<c>dsn_notify_mask</c>): comma-separated words in any case, empty ones between
+    /// commas skipped, at least one word; NEVER (once or more) alone, or any of SUCCESS, FAILURE and DELAY. Postfix 3.7
+    /// takes <c>NEVER,NEVER</c> and <c>SUCCESS,,DELAY</c>, refuses <c>NOTIFY=</c>, <c>NOTIFY=,</c> and <c>NEVER,SUCCESS</c>.
+    /// </summary>
+    internal static bool IsNotify(string value) => NotifyWordsOf(value) is not null;
+
+    /// <summary>The words of a NOTIFY value as Postfix writes them (<see cref="CanonicalNotify"/>); null when it is not one.</summary>
+    private static string[]? NotifyWordsOf(string value)
     {
-        if (!IsNotify(value))
+        var words = value.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var never = words.Count(w => w.Equals("NEVER", StringComparison.OrdinalIgnoreCase));
+        var others = words.Where(w => !w.Equals("NEVER", StringComparison.OrdinalIgnoreCase)).ToArray();
+        if (words.Length == 0 || (never > 0 && others.Length > 0) || !others.All(w => NotifyWords.Contains(w, StringComparer.OrdinalIgnoreCase)))
         {
-            return value;
+            return null;
         }
 
-        var words = value.Split(',');
-        return words is [var only] && only.Equals("NEVER", StringComparison.OrdinalIgnoreCase) ? "NEVER"
-            : string.Join(',', NotifyWords.Where(w => words.Contains(w, StringComparer.OrdinalIgnoreCase)));
-    }
-
-    /// <summary>RFC 3461 NOTIFY: NEVER alone, or any of SUCCESS, FAILURE and DELAY, comma separated (case-insensitive, as Postfix reads it).</summary>
-    internal static bool IsNotify(string value)
-    {
-        var words = value.Split(',');
-        if (words.Length == 1 && words[0].Equals("NEVER", StringComparison.OrdinalIgnoreCase))
-        {
-            return true;
-        }
-
-        return words.All(w => NotifyWords.Contains(w, StringComparer.OrdinalIgnoreCase));
+        return never > 0 ? ["NEVER"] : [.. NotifyWords.Where(w => others.Contains(w, StringComparer.OrdinalIgnoreCase))];
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 
@@ -10,6 +11,8 @@ namespace SpamFilterMilter.Host.Editing;
 /// </summary>
 public static class Xtext
 {
+    private static readonly SearchValues<char> HexDigits = SearchValues.Create("0123456789ABCDEFabcdef");
+
     /// <summary>The UTF-8 bytes of <paramref name="text"/> as xtext.</summary>
     public static string Encode(string text)
     {
@@ -48,6 +51,59 @@ public static class Xtext
         }
 
         return Encode([.. bytes]);
+    }
+
+    /// <summary>
+    /// The address of a <c>utf-8</c> ORCPT (RFC 6533 utf-8-addr-xtext) as Postfix passes it on: its <c>\x{HEX}</c> escapes
+    /// read, then every character that may not stand as itself written so (a space, a control character, <c>+</c>,
+    /// <c>=</c>, <c>\</c>): Postfix 3.7 passed <c>a"b c"d</c> on as <c>a"b\x{20}c"d</c> and <c>a+2Bb</c> as
+    /// <c>a\x{2B}2Bb</c>. Characters beyond ASCII stand as themselves.
+    /// </summary>
+    internal static string CanonicalUtf8(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var result = new StringBuilder(text.Length);
+        var i = 0;
+        while (i < text.Length)
+        {
+            if (!TryReadEscape(text.AsSpan(i), out var rune, out var used))
+            {
+                Rune.DecodeFromUtf16(text.AsSpan(i), out rune, out used); // a lone surrogate as U+FFFD
+            }
+
+            i += used;
+            if (rune.Value is >= 0x80 or (>= 0x21 and <= 0x7E and not ('+' or '=' or '\\')))
+            {
+                result.Append(rune.ToString());
+            }
+            else
+            {
+                result.Append(CultureInfo.InvariantCulture, $"\\x{{{rune.Value:X}}}");
+            }
+        }
+
+        return result.ToString();
+    }
+
+    /// <summary>An RFC 6533 <c>\x{HEX}</c> at the start of <paramref name="text"/>: 1 to 6 hex digits of a Unicode scalar value.</summary>
+    private static bool TryReadEscape(ReadOnlySpan<char> text, out Rune rune, out int used)
+    {
+        (rune, used) = (default, 0);
+        if (!text.StartsWith("\\x{", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var close = text.IndexOf('}');
+        var digits = close > 3 ? text[3..close] : [];
+        if (digits.Length is < 1 or > 6 || digits.ContainsAnyExcept(HexDigits)
+            || !Rune.TryCreate(int.Parse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture), out rune))
+        {
+            return false;
+        }
+
+        used = close + 1;
+        return true;
     }
 
     private static string Encode(byte[] bytes)

@@ -30,18 +30,31 @@ public static class ClientParameters
     // smtpd_sasl_proto.c smtpd_sasl_mail_opt: an AUTH= after one whose value was not <> (which it does not keep).
     private static readonly SmtpReply SecondAuth = new(503, "5.5.4", "Error: multiple AUTH= options");
 
+    // smtpd.c mail_cmd: a SIZE= over message_size_limit, after every parameter was read.
+    private static readonly SmtpReply SizeOverLimit = new(552, "5.3.4", "Message size exceeds fixed limit");
+
     private static readonly SmtpReply BadRet = new(501, "5.5.4", "Bad RET parameter syntax");
     private static readonly SmtpReply BadEnvid = new(501, "5.5.4", "Bad ENVID parameter syntax");
     private static readonly SmtpReply BadNotify = new(501, "5.5.4", "Error: Bad NOTIFY parameter syntax");
     private static readonly SmtpReply BadOrcpt = new(501, "5.5.4", "Error: Bad ORCPT parameter syntax");
 
-    /// <summary>Postfix's refusal of MAIL's <paramref name="parameters"/> (the first one it finds wrong, in order); null when it takes them.</summary>
-    public static SmtpReply? MailRefusal(IReadOnlyList<string> parameters)
+    /// <summary>
+    /// Postfix's refusal of MAIL's <paramref name="parameters"/> (the first one it finds wrong, in order), then of a
+    /// <c>SIZE=</c> over <paramref name="sizeLimit"/> (the last SIZE= given, as Postfix keeps the last; 0 for no limit:
+    /// <c>552 5.3.4 Message size exceeds fixed limit</c>); null when it takes them.
+    /// </summary>
+    public static SmtpReply? MailRefusal(IReadOnlyList<string> parameters, long sizeLimit = 0)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         bool ret = false, envid = false, auth = false;
+        var size = 0L;
         foreach (var parameter in parameters)
         {
+            if (HoldsLineEnd(parameter))
+            {
+                return Unsupported(parameter);
+            }
+
             var (keyword, value) = EsmtpParameters.KeywordAndValue(parameter);
             switch (keyword.ToUpperInvariant())
             {
@@ -62,7 +75,7 @@ public static class ClientParameters
                         return BadSize;
                     }
 
-                    if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                    if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out size))
                     {
                         return SizeOverflow;
                     }
@@ -90,7 +103,7 @@ public static class ClientParameters
             }
         }
 
-        return null;
+        return sizeLimit > 0 && size > sizeLimit ? SizeOverLimit : null;
     }
 
     /// <summary>Postfix's refusal of RCPT's <paramref name="parameters"/> (the first one it finds wrong, in order); null when it takes them.</summary>
@@ -100,6 +113,11 @@ public static class ClientParameters
         bool notify = false, orcpt = false;
         foreach (var parameter in parameters)
         {
+            if (HoldsLineEnd(parameter))
+            {
+                return Unsupported(parameter);
+            }
+
             var (keyword, value) = EsmtpParameters.KeywordAndValue(parameter);
             switch (keyword.ToUpperInvariant())
             {
@@ -127,6 +145,12 @@ public static class ClientParameters
         return null;
     }
 
+    /// <summary>
+    /// A CR, an LF or a NUL in a parameter, which no parameter Postfix reads can hold (its command line ends at them): a
+    /// host's caller may hand in any text, and none of it may reach a milter's or a next hop's command.
+    /// </summary>
+    private static bool HoldsLineEnd(string parameter) => parameter.AsSpan().ContainsAny('\r', '\n', '\0');
+
     private static bool Is(string value, string word) => value.Equals(word, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
@@ -136,5 +160,5 @@ public static class ClientParameters
     /// a host's caller may hand in any text, and the reply must stay one line. Logs quote it (LogText).
     /// </summary>
     private static SmtpReply Unsupported(string parameter) =>
-        new(555, "5.5.4", "Unsupported option: " + (parameter.AsSpan().ContainsAny('\r', '\n', '\0') ? string.Concat(parameter.Where(c => c is not ('\r' or '\n' or '\0'))) : parameter));
+        new(555, "5.5.4", "Unsupported option: " + (HoldsLineEnd(parameter) ? string.Concat(parameter.Where(c => c is not ('\r' or '\n' or '\0'))) : parameter));
 }

@@ -13,8 +13,9 @@ namespace SpamFilterMilter.Host.Smtp;
 /// (an unknown extension's parameter) stops here, as it does at Postfix. Each is written as Postfix writes what it kept
 /// of it, not as the client wrote it: the keyword and the values of BODY, RET and NOTIFY in upper case (NOTIFY's words
 /// in Postfix's order, once each: <c>notify=delay,success</c> goes on as <c>NOTIFY=SUCCESS,DELAY</c>), the xtext of
-/// ENVID and of ORCPT's address decoded and encoded again (<c>envid=a+2bb</c> as <c>ENVID=a+2Bb</c>); ORCPT's address
-/// type as given, and a <c>utf-8</c> one's address too (RFC 6533's form, which Postfix reads otherwise).
+/// ENVID and of ORCPT's address decoded and encoded again (<c>envid=a+2bb</c> as <c>ENVID=a+2Bb</c>), ORCPT's address
+/// type as xtext, and a <c>utf-8</c> one's address as RFC 6533 writes it; the last BODY= given. No value goes out with a
+/// space or a control character in it (<see cref="Checked"/>).
 /// </summary>
 public static class NextHopEnvelope
 {
@@ -31,19 +32,19 @@ public static class NextHopEnvelope
 
         if (extensions.HasFlag(NextHopExtensions.EightBitMime) && ValueOf(parameters, "BODY") is { } body)
         {
-            text.Append(" BODY=").Append(body.ToUpperInvariant());
+            text.Append(" BODY=").Append(Checked("BODY", body.ToUpperInvariant()));
         }
 
         if (extensions.HasFlag(NextHopExtensions.Dsn))
         {
             if (ValueOf(parameters, "ENVID") is { } envid)
             {
-                text.Append(" ENVID=").Append(Xtext.Canonical(envid));
+                text.Append(" ENVID=").Append(Checked("ENVID", Xtext.Canonical(envid)));
             }
 
             if (ValueOf(parameters, "RET") is { } ret)
             {
-                text.Append(" RET=").Append(ret.ToUpperInvariant());
+                text.Append(" RET=").Append(Checked("RET", ret.ToUpperInvariant()));
             }
         }
 
@@ -63,10 +64,10 @@ public static class NextHopEnvelope
         if (extensions.HasFlag(NextHopExtensions.Dsn))
         {
             var parameters = recipient.Parameters;
-            text.Append(" ORCPT=").Append(ValueOf(parameters, "ORCPT") is { } orcpt ? Orcpt(orcpt) : "rfc822;" + Xtext.Encode(MailPath.Bare(recipient.Address)));
+            text.Append(" ORCPT=").Append(Checked("ORCPT", ValueOf(parameters, "ORCPT") is { } orcpt ? Orcpt(orcpt) : "rfc822;" + Xtext.Encode(MailPath.Bare(recipient.Address))));
             if (ValueOf(parameters, "NOTIFY") is { } notify)
             {
-                text.Append(" NOTIFY=").Append(EnvelopeParameters.CanonicalNotify(notify));
+                text.Append(" NOTIFY=").Append(Checked("NOTIFY", EnvelopeParameters.CanonicalNotify(notify)));
             }
         }
 
@@ -84,17 +85,40 @@ public static class NextHopEnvelope
     private static string? Find(IReadOnlyList<string> parameters, string keyword) =>
         parameters.FirstOrDefault(p => EsmtpParameters.Keyword(p).Equals(keyword, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>The value of the first parameter named <paramref name="keyword"/>; null when there is none, or it has no value (<c>RET</c>, <c>RET=</c>).</summary>
+    /// <summary>
+    /// The value of the last parameter named <paramref name="keyword"/> (Postfix keeps the last BODY=; of the others a
+    /// second is refused before); null when there is none, or it has no value (<c>RET</c>, <c>RET=</c>).
+    /// </summary>
     private static string? ValueOf(IReadOnlyList<string> parameters, string keyword) =>
-        Find(parameters, keyword) is { } parameter && EsmtpParameters.KeywordAndValue(parameter).Value is { Length: > 0 } value ? value : null;
+        parameters.LastOrDefault(p => EsmtpParameters.Keyword(p).Equals(keyword, StringComparison.OrdinalIgnoreCase)) is { } parameter
+        && EsmtpParameters.KeywordAndValue(parameter).Value is { Length: > 0 } value ? value : null;
 
-    /// <summary>ORCPT's value: its address type as given, its address's xtext decoded and encoded again (not a utf-8 one's).</summary>
+    /// <summary>
+    /// ORCPT's value as Postfix writes it: its address type as xtext (Postfix 3.7 passed a type with a control byte,
+    /// <c>x</c> 0x01 <c>y</c>, on as <c>x+01y</c>), then its address's xtext decoded and encoded again, or a <c>utf-8</c>
+    /// one's as RFC 6533 writes it (<see cref="Xtext.CanonicalUtf8"/>).
+    /// </summary>
     private static string Orcpt(string value)
     {
         var semicolon = value.IndexOf(';', StringComparison.Ordinal);
-        return semicolon < 0 || value.AsSpan(0, semicolon).Equals("utf-8", StringComparison.OrdinalIgnoreCase) ? value
-            : value[..(semicolon + 1)] + Xtext.Canonical(value[(semicolon + 1)..]);
+        if (semicolon < 0)
+        {
+            return value; // not one (EnvelopeParameters.IsOrcpt): Checked refuses what could harm
+        }
+
+        var (type, address) = (value[..semicolon], value[(semicolon + 1)..]);
+        return Xtext.Encode(type) + ";" + (type.Equals("utf-8", StringComparison.OrdinalIgnoreCase) ? Xtext.CanonicalUtf8(address) : Xtext.Canonical(address));
     }
+
+    /// <summary>
+    /// A parameter's value as it goes on the wire: whatever made the envelope checked it, and every form above encodes what
+    /// is not text; this is the last place before the wire, so a value with a space, a control character or DEL, which
+    /// would start another parameter or end the command (SMTP command injection), is refused here too.
+    /// </summary>
+    private static string Checked(string keyword, string value) =>
+        value.AsSpan().IndexOfAnyInRange('\0', ' ') >= 0 || value.Contains('\u007f', StringComparison.Ordinal)
+            ? throw new FormatException($"the {keyword}= value {LogText.Quote(value)} would carry a space or a control character into an SMTP command")
+            : value;
 }
 
 /// <summary>The ESMTP extensions a next hop announced that change what a relay sends it.</summary>

@@ -61,6 +61,10 @@ public class ClientParametersTests
     [TestCase("NOTIFY=success", null)]
     [TestCase("NOTIFY=SUCCESS,FAILURE", null)]
     [TestCase("NOTIFY=SUCCESS,SUCCESS", null)]
+    [TestCase("NOTIFY=NEVER,NEVER", null)]
+    [TestCase("NOTIFY=SUCCESS,,DELAY", null)]
+    [TestCase("NOTIFY=success,", null)]
+    [TestCase("NOTIFY=,", "501 5.5.4 Error: Bad NOTIFY parameter syntax")]
     [TestCase("NOTIFY=BOGUS", "501 5.5.4 Error: Bad NOTIFY parameter syntax")]
     [TestCase("NOTIFY=NEVER,SUCCESS", "501 5.5.4 Error: Bad NOTIFY parameter syntax")]
     [TestCase("NOTIFY=", "501 5.5.4 Error: Bad NOTIFY parameter syntax")]
@@ -92,4 +96,29 @@ public class ClientParametersTests
     [TestCase("X=\u0000", "Unsupported option: X=", TestName = "A NUL stays out of the reply")]
     public void An_unsupported_option_is_named_as_given_but_for_what_would_end_the_line(string parameter, string text) =>
         Assert.That(ClientParameters.RcptRefusal([parameter])?.Lines, Is.EqualTo(new[] { text }));
+
+    [TestCase("ORCPT=<\nRSET\n>;x")]
+    [TestCase("AUTH=x\u0000y")]
+    [TestCase("NOTIFY=NEVER\r\nRSET")]
+    public void A_parameter_that_holds_a_line_end_is_refused_as_an_unsupported_option_whatever_its_keyword(string parameter)
+    {
+        // No parameter Postfix reads can hold one; a host's caller can hand one in, and none may reach a milter's or a next
+        // hop's command.
+        Assert.Multiple(() =>
+        {
+            Assert.That(ClientParameters.MailRefusal([parameter])?.Code, Is.EqualTo(555));
+            Assert.That(ClientParameters.RcptRefusal([parameter])?.Code, Is.EqualTo(555));
+        });
+    }
+
+    // Postfix 3.7 with message_size_limit = 1000: SIZE=1000 taken, SIZE=1001 refused after every parameter was read (a bad
+    // RET before it is named first), the last SIZE= the one that counts (SIZE=1 SIZE=5000 refused, SIZE=5000 SIZE=1 taken).
+    [TestCase("SIZE=1000", 1000, null)]
+    [TestCase("SIZE=1001", 1000, "552 5.3.4 Message size exceeds fixed limit")]
+    [TestCase("SIZE=1001 RET=BOGUS", 1000, "501 5.5.4 Bad RET parameter syntax")]
+    [TestCase("SIZE=1 SIZE=5000", 1000, "552 5.3.4 Message size exceeds fixed limit")]
+    [TestCase("SIZE=5000 SIZE=1", 1000, null)]
+    [TestCase("SIZE=9223372036854775807", 0, null, TestName = "Without a limit any SIZE= a number holds is taken")]
+    public void A_SIZE_over_the_limit_is_refused_after_the_parameters_and_the_last_SIZE_counts(string parameters, long limit, string? reply) =>
+        Assert.That(ClientParameters.MailRefusal(parameters.Split(' '), limit)?.ToString(), Is.EqualTo(reply));
 }

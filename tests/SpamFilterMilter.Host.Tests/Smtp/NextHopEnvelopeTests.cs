@@ -50,7 +50,6 @@ public class NextHopEnvelopeTests
     [TestCase("NOTIFY=delay,delay", "<c@example.com> ORCPT=rfc822;c@example.com NOTIFY=DELAY")]
     [TestCase("orcpt=rfc822;a=b+3d+7E", "<c@example.com> ORCPT=rfc822;a+3Db+3D~")]
     [TestCase("ORCPT=x-unknown;abc", "<c@example.com> ORCPT=x-unknown;abc")]
-    [TestCase("ORCPT=utf-8;caf\u00e9+2b", "<c@example.com> ORCPT=utf-8;caf\u00e9+2b", TestName = "A utf-8 ORCPT goes on as given (RFC 6533's form, which Postfix reads otherwise: not followed)")]
     public void RCPT_parameters_go_on_as_Postfix_writes_what_it_kept_of_them_not_as_the_client_wrote_them(string parameters, string expected)
     {
         var recipient = new EnvelopeRecipient("c@example.com", EsmtpParameters.Split(parameters));
@@ -64,4 +63,44 @@ public class NextHopEnvelopeTests
     [TestCase("", "")]
     public void Xtext_is_decoded_and_encoded_again(string xtext, string expected) =>
         Assert.That(Xtext.Canonical(xtext), Is.EqualTo(expected));
+
+    // Postfix 3.7 as a relay, to smtp-sink: a type is written as xtext, a utf-8 address as RFC 6533 writes it.
+    [TestCase("ORCPT=x\u0001y;abc", "<c@example.com> ORCPT=x+01y;abc")]
+    [TestCase("ORCPT=x_y;abc", "<c@example.com> ORCPT=x_y;abc")]
+    [TestCase("ORCPT=rfc822;a\u0001b", "<c@example.com> ORCPT=rfc822;a+01b")]
+    [TestCase("ORCPT=rfc822;", "<c@example.com> ORCPT=rfc822;")]
+    [TestCase("ORCPT=utf-8;a\"b c\"d", "<c@example.com> ORCPT=utf-8;a\"b\\x{20}c\"d")]
+    [TestCase("ORCPT=utf-8;a+2Bb", "<c@example.com> ORCPT=utf-8;a\\x{2B}2Bb")]
+    [TestCase("ORCPT=utf-8;caf\u00e9\\x{41}\\x{20}", "<c@example.com> ORCPT=utf-8;caf\u00e9A\\x{20}", TestName = "A utf-8 address's escapes are read, and what may stand as itself does")]
+    [TestCase("ORCPT=<\nRSET\n>;x", "<c@example.com> ORCPT=<+0ARSET+0A>;x", TestName = "A type with line ends is written as xtext, never raw")]
+    [TestCase("ORCPT=utf-8;a\r\nRSET", "<c@example.com> ORCPT=utf-8;a\\x{D}\\x{A}RSET", TestName = "A utf-8 address with line ends is written escaped, never raw")]
+    public void ORCPT_goes_on_as_Postfix_writes_it_and_never_carries_a_space_or_a_control_character(string parameters, string expected)
+    {
+        var recipient = new EnvelopeRecipient("c@example.com", [parameters]);
+
+        Assert.That(NextHopEnvelope.RcptArguments(recipient, SmtpSink), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void A_value_no_form_makes_safe_is_refused_at_the_wire_rather_than_written()
+    {
+        // What a host's caller could put in an envelope past every check: a NOTIFY that is not one goes on as given, so the
+        // last check before the wire must refuse it (an LF would end the command at the next hop).
+        var recipient = new EnvelopeRecipient("c@example.com", ["NOTIFY=NEVER\nRSET"]);
+        var envelope = new Envelope("a@example.com", ["RET=FULL\r\nRSET"], []);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => NextHopEnvelope.RcptArguments(recipient, SmtpSink), Throws.TypeOf<FormatException>().With.Message.Contain("NOTIFY="));
+            Assert.That(() => NextHopEnvelope.MailArguments(envelope, SmtpSink, 1), Throws.TypeOf<FormatException>().With.Message.Contain("RET="));
+        });
+    }
+
+    [Test]
+    public void The_last_BODY_is_the_one_passed_on_as_Postfix_keeps_the_last()
+    {
+        var envelope = new Envelope("a@example.com", ["BODY=8BITMIME", "BODY=7BIT"], []);
+
+        Assert.That(NextHopEnvelope.MailArguments(envelope, SmtpSink, 1), Is.EqualTo("<a@example.com> BODY=7BIT"));
+    }
 }
