@@ -668,6 +668,31 @@ public class RelayTests : TempFolderTest
     }
 
     [Test]
+    public async Task A_RCPT_parameter_with_bare_LFs_inside_brackets_carries_no_command_to_the_next_hop()
+    {
+        // A review's attack: the ORCPT's brackets held a whole second transaction over bare LFs, which a next hop that ends
+        // lines at an LF (Postfix does) ran from the relay's RCPT command: a message no milter saw, from a sender of the
+        // client's choosing. The word now ends at each LF: "ORCPT=<" is no ORCPT, and the recipient is refused.
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var relay = await StartAsync(EveryMessageFor(milter.Port));
+        var seen = new HashSet<string>(SmtpSink.DumpsIn(_sink.Folder));
+
+        var exchanges = await SmtpScriptClient.RunAsync(relay.EndPoint.Port, new SmtpDialogue("client.example",
+            [new SmtpTransaction($"<{Sender}>", [$"<{Carol}> ORCPT=<\nRSET\nMAIL FROM:<spoof@bank.example>\nRCPT TO:<victim@elsewhere.example>\nDATA\nSubject: injected\n\nnever filtered\n.\n>;x", $"<{Bob}>"],
+                Encoding.ASCII.GetBytes("Subject: real\r\n\r\nbody\r\n"))]));
+
+        var dump = await SmtpSink.WaitForNewDumpAsync(_sink.Folder, seen, TimeSpan.FromSeconds(10));
+        await Task.Delay(500); // a second message, were there one, would be dumped right after the first
+        Assert.Multiple(() =>
+        {
+            Assert.That(exchanges.Select(e => e.Code), Does.Contain(501), string.Join(" | ", exchanges));
+            Assert.That(dump.MailArgs, Does.StartWith($"<{Sender}>"));
+            Assert.That(dump.RcptArgs, Is.EqualTo(new[] { $"<{Bob}> ORCPT=rfc822;{Bob}" }));
+            Assert.That(SmtpSink.DumpsIn(_sink.Folder).Except(seen), Is.Empty, "no second message reached the next hop: the client's own was the one");
+        });
+    }
+
+    [Test]
     public async Task The_clients_RCPT_parameters_reach_the_next_hop_as_Postfix_passes_them_on_and_an_unknown_one_gets_Postfixs_555()
     {
         // SmtpServer's parser drops what follows a RCPT's path: the relay reads it from the command line (a tab parts
