@@ -42,16 +42,8 @@ public class MailParametersTests
         filter.Verify(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>?>(), It.IsAny<CancellationToken>()), Times.Exactly(times));
 
     /// <summary>Reads <paramref name="count"/> replies, the texts of those pipelined (null where the server closed).</summary>
-    private static async Task<string?[]> RepliesAsync(SmtpLineClient client, int count)
-    {
-        var replies = new string?[count];
-        for (var i = 0; i < count; i++)
-        {
-            replies[i] = (await client.ReadReplyAsync())?.Text;
-        }
-
-        return replies;
-    }
+    private static async Task<string?[]> RepliesAsync(SmtpLineClient client, int count) =>
+        [.. (await client.ReadRepliesAsync(count)).Select(r => r?.Text)];
 
     private static string[] Warnings(CapturedLogs logs) => [.. logs.Entries.Where(e => e.Level >= LogLevel.Warning).Select(e => $"{e.Level} {e.Category}: {e.Message}")];
 
@@ -260,11 +252,7 @@ public class MailParametersTests
             + "MAIL FROM:<\"c>d\"@example.org>\tSIZE=1000 BODY=8BITMIME ENVID=x+2By SMTPUTF8\r\n"
             + "RCPT TO:<b@example.com>\r\n"
             + "DATA\r\n";
-        foreach (var b in lines)
-        {
-            await client.SendWithoutReadingAsync(b.ToString());
-            await Task.Delay(3); // the server reads most bytes alone: each line is looked at before it is whole
-        }
+        await client.SendOneByteAtATimeAsync(lines);
 
         var replies = await RepliesAsync(client, 5);
         var end = await client.SendMessageAsync("Subject: x\r\n\r\nbody\r\n");

@@ -32,16 +32,8 @@ public class RcptParametersTests
         filter.Verify(f => f.RcptAsync(path, Exactly(parameters), It.IsAny<CancellationToken>()), Times.Once);
 
     /// <summary>Reads <paramref name="count"/> replies, the codes of those pipelined.</summary>
-    private static async Task<int?[]> CodesAsync(SmtpLineClient client, int count)
-    {
-        var codes = new int?[count];
-        for (var i = 0; i < count; i++)
-        {
-            codes[i] = (await client.ReadReplyAsync())?.Code;
-        }
-
-        return codes;
-    }
+    private static async Task<int?[]> CodesAsync(SmtpLineClient client, int count) =>
+        [.. (await client.ReadRepliesAsync(count)).Select(r => r?.Code)];
 
     [Test]
     public async Task An_ORCPT_with_bare_LFs_inside_brackets_is_refused_so_no_command_rides_on_it_to_the_filter_the_store_or_a_next_hop()
@@ -247,11 +239,7 @@ public class RcptParametersTests
             + "RCPT TO:<postmaster> ORCPT=rfc822;postmaster\r\n"
             + "RCPT TO:<e@example.com> ORCPT=rfc822;e@example.com NOTIFY=FAILURE\r\n"
             + "DATA\r\n";
-        foreach (var b in lines)
-        {
-            await client.SendWithoutReadingAsync(b.ToString());
-            await Task.Delay(3); // the server reads most bytes alone: each line is looked at before it is whole
-        }
+        await client.SendOneByteAtATimeAsync(lines);
 
         var replies = await CodesAsync(client, 7);
         var end = await client.SendMessageAsync("Subject: x\r\n\r\nbody\r\n");
