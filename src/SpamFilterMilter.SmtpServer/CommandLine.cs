@@ -72,6 +72,11 @@ internal enum CommandLineKind
 /// (<c>NOTIFY=</c>, <c>ORCPT=</c>, and any a client makes up) and text right after the path alike. The line gives the
 /// session both, so that it checks them as Postfix does and passes the parameters on.
 /// </para>
+/// <para>
+/// <c>MAIL FROM:&lt;a@example.com&gt; RET=FULL RET=HDRS</c>: the parser throws on a repeated parameter (which ends the
+/// session), drops them all when one has an empty value, and reads text right after the path as one. The pipe gives it
+/// the MAIL without its parameters (<see cref="Replacement"/>), and the session takes them from here.
+/// </para>
 /// </summary>
 /// <param name="Kind">What the line is.</param>
 /// <param name="Length">The length of a line with a <paramref name="Replacement"/>, its CR LF counted.</param>
@@ -108,7 +113,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// <summary>
     /// What SmtpServer's parser is given in place of a <see cref="CommandLineKind.BarePostmaster"/> line: a line of the
     /// integration's own, the same whatever the client wrote, so that nothing of the client's reaches the parser through it
-    /// (the parameters SmtpServer drops of every RCPT are dropped with it). It is SmtpServer's own RCPT for that: its state
+    /// (its parameters are taken from the line, as every RCPT's are). It is SmtpServer's own RCPT for that: its state
     /// machine, its mailbox filter and its transaction (<c>postmaster@postmaster.invalid</c> in <c>Transaction.To</c>).
     /// </summary>
     private static readonly byte[] PostmasterStandIn = Encoding.ASCII.GetBytes($"RCPT TO:<{StandInUser}@{StandInDomain}>\r\n");
