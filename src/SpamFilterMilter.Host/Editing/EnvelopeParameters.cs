@@ -173,13 +173,14 @@ internal static class EnvelopeParameters
     private static string[]? NotifyWordsOf(string value)
     {
         var words = value.Split(',', StringSplitOptions.RemoveEmptyEntries);
-        var never = words.Count(w => w.Equals("NEVER", StringComparison.OrdinalIgnoreCase));
-        var others = words.Where(w => !w.Equals("NEVER", StringComparison.OrdinalIgnoreCase)).ToArray();
-        if (words.Length == 0 || (never > 0 && others.Length > 0) || !others.All(w => NotifyWords.Contains(w, StringComparer.OrdinalIgnoreCase)))
+        if (words.Length > 0 && words.All(w => w.Equals("NEVER", StringComparison.OrdinalIgnoreCase)))
         {
-            return null;
+            return ["NEVER"];
         }
 
-        return never > 0 ? ["NEVER"] : [.. NotifyWords.Where(w => others.Contains(w, StringComparer.OrdinalIgnoreCase))];
+        // NEVER beside another word is not among NotifyWords: refused with any unknown word.
+        return words.Length > 0 && words.All(w => NotifyWords.Contains(w, StringComparer.OrdinalIgnoreCase))
+            ? [.. NotifyWords.Where(w => words.Contains(w, StringComparer.OrdinalIgnoreCase))]
+            : null;
     }
 }

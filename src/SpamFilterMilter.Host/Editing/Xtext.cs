@@ -25,33 +25,7 @@ public static class Xtext
     /// <c>xtext_unquote</c>, the smtp client's <c>xtext_quote</c>): <c>a+2bb</c> is <c>a+2Bb</c>, <c>x=y</c> is
     /// <c>x+3Dy</c>, <c>+7E</c> is <c>~</c>. Text that does not decode (<see cref="Decodes"/>) is given back as it is.
     /// </summary>
-    internal static string Canonical(string xtext)
-    {
-        if (!Decodes(xtext, printableOnly: false))
-        {
-            return xtext;
-        }
-
-        var bytes = new List<byte>(xtext.Length);
-        Span<byte> encoded = stackalloc byte[4];
-        for (var i = 0; i < xtext.Length; i++)
-        {
-            if (xtext[i] == '+')
-            {
-                bytes.Add(byte.Parse(xtext.AsSpan(i + 1, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture));
-                i += 2;
-            }
-            else
-            {
-                // Any other character is itself, as UTF-8 (a lone surrogate, which UTF-8 text cannot have made, as U+FFFD).
-                Rune.DecodeFromUtf16(xtext.AsSpan(i), out var rune, out var used);
-                bytes.AddRange(encoded[..rune.EncodeToUtf8(encoded)]);
-                i += used - 1;
-            }
-        }
-
-        return Encode([.. bytes]);
-    }
+    internal static string Canonical(string xtext) => Decode(xtext) is { } bytes ? Encode(bytes) : xtext;
 
     /// <summary>
     /// The address of a <c>utf-8</c> ORCPT (RFC 6533 utf-8-addr-xtext) as Postfix passes it on: its <c>\x{HEX}</c> escapes
@@ -125,31 +99,41 @@ public static class Xtext
     }
 
     /// <summary>
-    /// True when <paramref name="xtext"/> decodes as Postfix's <c>xtext_unquote</c> reads it (<c>+XX</c>, hex in either
-    /// case, stands for one byte), and, when <paramref name="printableOnly"/>, every decoded byte is printable ASCII.
+    /// True when <paramref name="xtext"/> decodes as Postfix's <c>xtext_unquote</c> reads it (<see cref="Decode"/>), and,
+    /// when <paramref name="printableOnly"/>, every decoded byte is printable ASCII.
     /// </summary>
-    internal static bool Decodes(ReadOnlySpan<char> xtext, bool printableOnly)
+    internal static bool Decodes(ReadOnlySpan<char> xtext, bool printableOnly) =>
+        Decode(xtext) is { } bytes && (!printableOnly || !bytes.AsSpan().ContainsAnyExceptInRange((byte)0x20, (byte)0x7E));
+
+    /// <summary>
+    /// The bytes <paramref name="xtext"/> stands for, as Postfix's <c>xtext_unquote</c> reads it: <c>+XX</c> (hex in either
+    /// case) one byte, any other character itself, as UTF-8 (a lone surrogate, which UTF-8 text cannot have made, as
+    /// U+FFFD); null when a <c>+</c> is not followed by two hex digits.
+    /// </summary>
+    private static byte[]? Decode(ReadOnlySpan<char> xtext)
     {
+        var bytes = new List<byte>(xtext.Length);
+        Span<byte> encoded = stackalloc byte[4];
         for (var i = 0; i < xtext.Length; i++)
         {
-            int decoded = xtext[i];
-            if (decoded == '+')
+            if (xtext[i] == '+')
             {
                 if (i + 2 >= xtext.Length || !char.IsAsciiHexDigit(xtext[i + 1]) || !char.IsAsciiHexDigit(xtext[i + 2]))
                 {
-                    return false;
+                    return null;
                 }
 
-                decoded = Convert.ToInt32(xtext.Slice(i + 1, 2).ToString(), 16);
+                bytes.Add(byte.Parse(xtext.Slice(i + 1, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture));
                 i += 2;
             }
-
-            if (printableOnly && decoded is < 0x20 or > 0x7E)
+            else
             {
-                return false;
+                Rune.DecodeFromUtf16(xtext[i..], out var rune, out var used);
+                bytes.AddRange(encoded[..rune.EncodeToUtf8(encoded)]);
+                i += used - 1;
             }
         }
 
-        return true;
+        return [.. bytes];
     }
 }

@@ -160,5 +160,5 @@ public static class ClientParameters
     /// a host's caller may hand in any text, and the reply must stay one line. Logs quote it (LogText).
     /// </summary>
     private static SmtpReply Unsupported(string parameter) =>
-        new(555, "5.5.4", "Unsupported option: " + (HoldsLineEnd(parameter) ? string.Concat(parameter.Where(c => c is not ('\r' or '\n' or '\0'))) : parameter));
+        new(555, "5.5.4", "Unsupported option: " + string.Concat(parameter.Where(c => c is not ('\r' or '\n' or '\0'))));
 }

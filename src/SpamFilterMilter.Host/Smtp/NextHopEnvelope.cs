@@ -82,16 +82,16 @@ public static class NextHopEnvelope
         ? throw new FormatException($"{LogText.Quote(address)} is not one address: {problem}")
         : MailPath.Bracket(MailPath.Bare(address));
 
-    private static string? Find(IReadOnlyList<string> parameters, string keyword) =>
-        parameters.FirstOrDefault(p => EsmtpParameters.Keyword(p).Equals(keyword, StringComparison.OrdinalIgnoreCase));
-
     /// <summary>
-    /// The value of the last parameter named <paramref name="keyword"/> (Postfix keeps the last BODY=; of the others a
-    /// second is refused before); null when there is none, or it has no value (<c>RET</c>, <c>RET=</c>).
+    /// The last parameter named <paramref name="keyword"/> (Postfix keeps the last BODY=; of the others a second is refused
+    /// before); null when there is none.
     /// </summary>
+    private static string? Find(IReadOnlyList<string> parameters, string keyword) =>
+        parameters.LastOrDefault(p => EsmtpParameters.Keyword(p).Equals(keyword, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The value of <see cref="Find"/>'s parameter; null when there is none, or it has no value (<c>RET</c>, <c>RET=</c>).</summary>
     private static string? ValueOf(IReadOnlyList<string> parameters, string keyword) =>
-        parameters.LastOrDefault(p => EsmtpParameters.Keyword(p).Equals(keyword, StringComparison.OrdinalIgnoreCase)) is { } parameter
-        && EsmtpParameters.KeywordAndValue(parameter).Value is { Length: > 0 } value ? value : null;
+        Find(parameters, keyword) is { } parameter && EsmtpParameters.KeywordAndValue(parameter).Value is { Length: > 0 } value ? value : null;
 
     /// <summary>
     /// ORCPT's value as Postfix writes it: its address type as xtext (Postfix 3.7 passed a type with a control byte,
