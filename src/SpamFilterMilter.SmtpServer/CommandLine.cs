@@ -188,11 +188,10 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// </summary>
     private static CommandLine Mail(ReadOnlySpan<byte> start, bool longer)
     {
-        var end = start.IndexOf("\r\n"u8);
+        var line = LineOf(start, out var end);
         var whole = end >= 0;
-        var line = whole ? start[..end] : start.EndsWith("\r"u8) ? start[..^1] : start;
         var reader = new Reader(line);
-        if (!(reader.Word("MAIL"u8) && reader.Spaces(atLeastOne: true) && reader.Word("FROM:"u8) && reader.Spaces(atLeastOne: false)))
+        if (!Command(ref reader, "MAIL"u8, "FROM:"u8))
         {
             return Undecided(reader, whole, longer);
         }
@@ -216,7 +215,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         }
 
         byte[] replacement = [.. MailFrom, .. path[..pathLength], .. "\r\n"u8];
-        return ParserSpaces.Contains(rest[0]) ? new CommandLine(CommandLineKind.Mail, end + 2, Parameters: ParametersOf(rest), Replacement: replacement)
+        return ParametersFollow(rest) ? new CommandLine(CommandLineKind.Mail, end + 2, Parameters: ParametersOf(rest), Replacement: replacement)
             : new CommandLine(CommandLineKind.MailTextAfterPath, end + 2, Replacement: replacement);
     }
 
@@ -251,12 +250,10 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// <param name="longer">More bytes came than <paramref name="start"/> holds.</param>
     private static CommandLine Rcpt(ReadOnlySpan<byte> start, bool longer)
     {
-        var end = start.IndexOf("\r\n"u8);
+        var line = LineOf(start, out var end);
         var whole = end >= 0;
-        // A line not whole yet is read up to a CR that may be the start of its CR LF.
-        var line = whole ? start[..end] : start.EndsWith("\r"u8) ? start[..^1] : start;
         var reader = new Reader(line);
-        if (!(reader.Word("RCPT"u8) && reader.Spaces(atLeastOne: true) && reader.Word("TO:"u8) && reader.Spaces(atLeastOne: false)))
+        if (!Command(ref reader, "RCPT"u8, "TO:"u8))
         {
             return Undecided(reader, whole, longer);
         }
@@ -268,7 +265,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         }
 
         var path = Encoding.ASCII.GetString(line[pathStart..reader.Position]);
-        if (!reader.AtEnd && !ParserSpaces.Contains(line[reader.Position]))
+        if (!ParametersFollow(line[reader.Position..]))
         {
             return default; // <postmaster>x: not a path to SmtpServer's parser either (502)
         }
@@ -294,10 +291,33 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         }
 
         var rest = path[pathLength..];
-        return rest.IsEmpty || ParserSpaces.Contains(rest[0])
+        return ParametersFollow(rest)
             ? new CommandLine(CommandLineKind.Rcpt, Parameters: ParametersOf(rest))
             : new CommandLine(CommandLineKind.RcptTextAfterPath);
     }
+
+    /// <summary>
+    /// The line <paramref name="start"/> begins with: up to its CR LF when it is whole (<paramref name="end"/> is then where
+    /// the CR LF is, else -1), else as far as it came, less a CR that may be the start of its CR LF.
+    /// </summary>
+    private static ReadOnlySpan<byte> LineOf(ReadOnlySpan<byte> start, out int end)
+    {
+        end = start.IndexOf("\r\n"u8);
+        return end >= 0 ? start[..end] : start.EndsWith("\r"u8) ? start[..^1] : start;
+    }
+
+    /// <summary>
+    /// <paramref name="verb"/>, spaces, <paramref name="keyword"/> (its colon with it), spaces if any: SmtpServer's parser
+    /// reads <c>MAIL FROM:</c> and <c>RCPT TO:</c> as two words, with spaces between and the colon right after the second.
+    /// </summary>
+    private static bool Command(ref Reader reader, ReadOnlySpan<byte> verb, ReadOnlySpan<byte> keyword) =>
+        reader.Word(verb) && reader.Spaces(atLeastOne: true) && reader.Word(keyword) && reader.Spaces(atLeastOne: false);
+
+    /// <summary>
+    /// What follows a path, <paramref name="rest"/>, is the line's end or a space and parameters; anything else right after
+    /// the path (<c>&lt;a@example.com&gt;x</c>) is not, and Postfix refuses it.
+    /// </summary>
+    private static bool ParametersFollow(ReadOnlySpan<byte> rest) => rest.IsEmpty || ParserSpaces.Contains(rest[0]);
 
     /// <summary>
     /// The length of the path in angle brackets that <paramref name="line"/> starts with, its closing bracket counted: a
@@ -417,8 +437,6 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
 
         /// <summary>The line ended where more was looked for.</summary>
         public bool RanOut { get; private set; }
-
-        public readonly bool AtEnd => Position == _line.Length;
 
         /// <summary><paramref name="word"/>, ASCII letter case aside.</summary>
         public bool Word(ReadOnlySpan<byte> word)
