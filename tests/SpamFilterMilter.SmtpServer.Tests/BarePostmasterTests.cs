@@ -14,21 +14,14 @@ public class BarePostmasterTests
 {
     private static Mock<IFilterSession> Filter() => FilterSessionMock.ContinuingEverywhere(FilterVerdict.Default);
 
-    private static Task<FilteringServer> StartRelayingForExampleComOnlyAsync(Mock<IFilterSession> filter, MemoryStore store, int maxMessageSize = 0) =>
-        FilteringServer.StartAsync(_ => filter.Object, store, addTraceField: false, relayDomains: ["example.com"], relayNetworks: [], maxMessageSize: maxMessageSize);
-
     /// <summary>The recipients of the one message stored, as its envelope has them.</summary>
     private static IEnumerable<string> StoredRecipients(MemoryStore store) => store.Messages.Single().Filtered.Envelope.Recipients.Select(r => r.Address);
 
     [Test]
     public async Task RCPT_TO_postmaster_without_a_domain_is_accepted_from_an_untrusted_client_in_any_letter_case_and_the_filter_and_the_store_get_it_as_written()
     {
-        var filter = Filter();
-        var store = new MemoryStore();
-        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await using var session = await RelayingSession.StartAsync();
+        var (filter, store, client) = (session.Filter, session.Store, session.Client);
 
         var lower = await client.SendAsync("RCPT TO:<postmaster>");
         var mixed = await client.SendAsync("RCPT TO: <PostMaster> NOTIFY=NEVER");
@@ -50,12 +43,8 @@ public class BarePostmasterTests
     [Test]
     public async Task A_bare_postmaster_that_comes_in_pieces_and_pipelined_with_the_commands_after_it_is_one_recipient()
     {
-        var filter = Filter();
-        var store = new MemoryStore();
-        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await using var session = await RelayingSession.StartAsync();
+        var (filter, store, client) = (session.Filter, session.Store, session.Client);
 
         await client.SendWithoutReadingAsync("RCPT TO:<post");
         await Task.Delay(200); // the server reads the first piece alone
@@ -80,7 +69,7 @@ public class BarePostmasterTests
         // not the first line of the write it came in.
         var filter = Filter();
         var store = new MemoryStore();
-        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
+        await using var server = await RelayingSession.StartServerAsync(filter, store);
         await using var client = await SmtpLineClient.ConnectAsync(server.Port);
 
         await client.SendWithoutReadingAsync("NOOP\r\nEHLO [192.0.2.1]\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<postmaster>\r\nRCPT TO:<b@other.org>\r\nDATA\r\n");
@@ -106,11 +95,8 @@ public class BarePostmasterTests
     [TestCase(1_000_000, TestName = "A message line that reads RCPT TO:<postmaster> is stored as it came (the size gate reads the message: the control)")]
     public async Task A_message_line_that_reads_RCPT_TO_postmaster_is_stored_as_it_came(int maxMessageSize)
     {
-        var store = new MemoryStore();
-        await using var server = await StartRelayingForExampleComOnlyAsync(Filter(), store, maxMessageSize);
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await using var session = await RelayingSession.StartAsync(maxMessageSize: maxMessageSize);
+        var (store, client) = (session.Store, session.Client);
         await client.SendAsync("RCPT TO:<b@example.com>");
         await client.SendAsync("DATA");
 
@@ -127,10 +113,8 @@ public class BarePostmasterTests
     [Test]
     public async Task A_bare_postmaster_out_of_order_gets_SmtpServers_501_and_a_recipient_after_it_is_checked_as_any_other()
     {
-        var filter = Filter();
-        await using var server = await StartRelayingForExampleComOnlyAsync(filter, new MemoryStore());
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
+        await using var session = await RelayingSession.StartAsync(mail: false);
+        var (filter, client) = (session.Filter, session.Client);
 
         var beforeMail = await client.SendAsync("RCPT TO:<postmaster>");
         await client.SendAsync("MAIL FROM:<a@example.org>");

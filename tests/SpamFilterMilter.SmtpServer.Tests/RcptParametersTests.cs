@@ -17,9 +17,6 @@ public class RcptParametersTests
 {
     private static Mock<IFilterSession> Filter() => FilterSessionMock.ContinuingEverywhere(FilterVerdict.Default);
 
-    private static Task<FilteringServer> StartRelayingForExampleComOnlyAsync(Mock<IFilterSession> filter, MemoryStore store, int maxRecipients = SmtpServerFilteringOptions.DefaultMaxRecipients) =>
-        FilteringServer.StartAsync(_ => filter.Object, store, addTraceField: false, relayDomains: ["example.com"], relayNetworks: [], maxRecipients: maxRecipients);
-
     /// <summary>The recipients of the one message stored, each as its address and its parameters, <c>|</c> between them.</summary>
     private static IEnumerable<string> StoredRecipients(MemoryStore store) =>
         store.Messages.Single().Filtered.Envelope.Recipients.Select(r => string.Join('|', [r.Address, .. r.Parameters]));
@@ -40,12 +37,8 @@ public class RcptParametersTests
     {
         // A review's attack: inside angle brackets the words ran over bare LFs, and a next hop that ends lines at an LF
         // (Postfix does) ran RSET, MAIL, RCPT and DATA of the client's from the relay's ORCPT, a message no milter saw.
-        var filter = Filter();
-        var store = new MemoryStore();
-        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await using var session = await RelayingSession.StartAsync();
+        var (filter, store, client) = (session.Filter, session.Store, session.Client);
 
         var injected = await client.SendAsync("RCPT TO:<b@example.com> ORCPT=<\nRSET\nMAIL FROM:<spoof@bank.example>\nRCPT TO:<victim@elsewhere.example>\nDATA\n>;x");
         await client.SendAsync("RCPT TO:<c@example.com>");
@@ -64,12 +57,8 @@ public class RcptParametersTests
     [Test]
     public async Task Each_pipelined_recipient_gives_the_filter_and_the_stored_envelope_its_own_NOTIFY_and_ORCPT_and_one_without_any_none()
     {
-        var filter = Filter();
-        var store = new MemoryStore();
-        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await using var session = await RelayingSession.StartAsync();
+        var (filter, store, client) = (session.Filter, session.Store, session.Client);
 
         // One write: SmtpServer parses each line from a read of its own, and each RCPT must get its own line's parameters.
         await client.SendWithoutReadingAsync(
@@ -120,12 +109,8 @@ public class RcptParametersTests
     [TestCase("RCPT TO:<t@example.com> X\u0001Y=1", "555 5.5.4 Unsupported option: X\u0001Y=1", TestName = "A control byte is in the parameter Postfix 3.7 names as the client sent it")]
     public async Task A_refused_RCPT_gets_Postfixs_reply_the_filter_never_hears_of_it_and_the_session_goes_on(string line, string reply)
     {
-        var filter = Filter();
-        var store = new MemoryStore();
-        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await using var session = await RelayingSession.StartAsync();
+        var (filter, store, client) = (session.Filter, session.Store, session.Client);
 
         var refused = await client.SendAsync(line);
         var later = await client.SendAsync("RCPT TO:<g@example.com> NOTIFY=NEVER");
@@ -147,12 +132,8 @@ public class RcptParametersTests
     {
         // Postfix's smtpd splits a command line at spaces outside "...", <...> and after no backslash (smtpd_token): it
         // takes this ORCPT (250 2.1.5 Ok) and hands its milters the parameter whole.
-        var filter = Filter();
-        var store = new MemoryStore();
-        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await using var session = await RelayingSession.StartAsync();
+        var (filter, store, client) = (session.Filter, session.Store, session.Client);
 
         var rcpt = await client.SendAsync("RCPT TO:<b@example.com> ORCPT=rfc822;\"b c\"@example.com NOTIFY=NEVER");
         await client.SendAsync("DATA");
@@ -171,11 +152,8 @@ public class RcptParametersTests
     {
         // Postfix with smtpd_recipient_limit = 2: FOO=1 on the third recipient got 555, <e@example.com>x 501 5.1.3, and
         // only a third recipient with good parameters 452.
-        var filter = Filter();
-        await using var server = await StartRelayingForExampleComOnlyAsync(filter, new MemoryStore(), maxRecipients: 2);
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await using var session = await RelayingSession.StartAsync(maxRecipients: 2);
+        var (filter, client) = (session.Filter, session.Client);
 
         var replies = new List<string>();
         foreach (var line in new[]
@@ -201,11 +179,8 @@ public class RcptParametersTests
     [Test]
     public async Task The_parameters_and_the_text_after_the_path_are_refused_before_the_relay_restriction_as_Postfix_refuses_them()
     {
-        var filter = Filter();
-        await using var server = await StartRelayingForExampleComOnlyAsync(filter, new MemoryStore());
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await using var session = await RelayingSession.StartAsync();
+        var (filter, client) = (session.Filter, session.Client);
 
         var parameter = await client.SendAsync("RCPT TO:<b@other.org> FOO=1");
         var textAfterPath = await client.SendAsync("RCPT TO:<b@other.org>x");
@@ -225,12 +200,8 @@ public class RcptParametersTests
     [Test]
     public async Task RCPT_lines_that_come_one_byte_per_write_each_give_their_own_recipient_its_own_parameters()
     {
-        var filter = Filter();
-        var store = new MemoryStore();
-        await using var server = await StartRelayingForExampleComOnlyAsync(filter, store);
-        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await using var session = await RelayingSession.StartAsync();
+        var (filter, store, client) = (session.Filter, session.Store, session.Client);
 
         const string lines = "RCPT TO:<b@example.com> NOTIFY=NEVER\r\n"
             + "RCPT TO:<c@example.com>\r\n"
@@ -344,7 +315,7 @@ public class RcptParametersTests
     {
         await using var postfix = await PostfixInstance.StartAsync("", "relay_domains=example.com", "mynetworks=10.9.9.0/24", "smtpd_recipient_limit=2",
             "smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination");
-        await using var server = await StartRelayingForExampleComOnlyAsync(Filter(), new MemoryStore(), maxRecipients: 2);
+        await using var server = await RelayingSession.StartServerAsync(Filter(), new MemoryStore(), maxRecipients: 2);
         string[] lines =
         [
             "RCPT TO:<b@other.org> FOO=1", "RCPT TO:<b@other.org>x", "RCPT TO:<b@other.org> NOTIFY=NEVER", "RCPT TO:<c@example.com>",
