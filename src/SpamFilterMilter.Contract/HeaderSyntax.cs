@@ -143,6 +143,10 @@ public static class HeaderSyntax
         return colon > 0 && IsFieldName(line[..colon]) ? HeaderLineKind.Field : HeaderLineKind.NotAField;
     }
 
+    /// <summary>A field's name alone, as a configuration names one: RFC 5322 ftext (printable ASCII but colon), no blanks.</summary>
+    public static bool IsBareFieldName(string name) =>
+        !string.IsNullOrEmpty(name) && !name.Contains(':', StringComparison.Ordinal) && !name.AsSpan().ContainsAnyExceptInRange('!', '~');
+
     /// <summary>RFC 5322 ftext (printable ASCII but colon), with the obsolete blanks before the colon allowed.</summary>
     public static bool IsFieldName(ReadOnlySpan<byte> name)
     {

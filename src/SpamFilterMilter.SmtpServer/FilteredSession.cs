@@ -132,7 +132,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         RelayRestriction? relay, MessagesInFlight messages, SessionRefusal refusal, ILogger logger, CancellationToken serverStopping)
     {
         _context = context;
-        _filter = new SmtpFilterSession(filter, context.ServerOptions.ServerName);
+        _filter = new SmtpFilterSession(filter, context.ServerOptions.ServerName) { DroppedHeaderFields = options.DroppedHeaderFields };
         _macros = filter;
         _store = options.Store;
         _messages = messages;

@@ -2,6 +2,7 @@ using SmtpServer;
 using SmtpServer.ComponentModel;
 using SmtpServer.Net;
 using SmtpServer.Storage;
+using SpamFilterMilter.Contract;
 using SmtpServerHost = SmtpServer.SmtpServer;
 
 namespace SpamFilterMilter.SmtpServer;
@@ -30,6 +31,12 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options.Store);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.ClientNameLookupTimeout, TimeSpan.Zero, nameof(options.ClientNameLookupTimeout));
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxConnectionsPerClient, nameof(options.MaxConnectionsPerClient));
+        ArgumentNullException.ThrowIfNull(options.DroppedHeaderFields);
+        if (options.DroppedHeaderFields.FirstOrDefault(name => !HeaderSyntax.IsBareFieldName(name)) is { } notAName)
+        {
+            throw new ArgumentException($"Not a header field name: '{notAName}'.", nameof(options));
+        }
+
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxConnections, nameof(options.MaxConnections));
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxRecipients, nameof(options.MaxRecipients));
         ArgumentOutOfRangeException.ThrowIfNegative(options.HardErrorLimit, nameof(options.HardErrorLimit));

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using SmtpServer;
 using SmtpServer.Net;
 using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Smtp;
 
 namespace SpamFilterMilter.SmtpServer;
 
@@ -24,6 +25,14 @@ public sealed class SmtpServerFilteringOptions
     /// asks): the milters do not see it, yet their header positions count it, as Postfix's do.
     /// </summary>
     public bool AddTraceField { get; init; } = true;
+
+    /// <summary>
+    /// The header fields left out of each message before the filter sees it and before it is stored, as Postfix's
+    /// <c>message_drop_headers</c> (<see cref="SmtpFilterSession.DroppedHeaderFields"/>): by default Postfix's, <c>Bcc</c>,
+    /// <c>Content-Length</c>, <c>Resent-Bcc</c> and <c>Return-Path</c>, from the message's own header section (any case);
+    /// a filter's own are kept. Empty: every field is kept.
+    /// </summary>
+    public IReadOnlyCollection<string> DroppedHeaderFields { get; init; } = SmtpFilterSession.DefaultDroppedHeaderFields;
 
     /// <summary>
     /// Whether each client's host name is looked up before the milter hears of the connection (default true, as Postfix's

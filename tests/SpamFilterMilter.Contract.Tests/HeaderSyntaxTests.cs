@@ -35,6 +35,19 @@ public class HeaderSyntaxTests
         Assert.That(HeaderSyntax.IsFieldName(Encoding.UTF8.GetBytes(name)), Is.EqualTo(valid));
     }
 
+    [TestCase("Bcc", true)]
+    [TestCase("X-Spam_Score!", true)]
+    [TestCase("", false)]
+    [TestCase("Bcc ", false)]
+    [TestCase("Bcc:", false)]
+    [TestCase("X Bcc", false)]
+    [TestCase("X-Caf\u00e9", false)]
+    [TestCase("Sub\u007Fject", false)]
+    public void A_bare_field_name_as_a_configuration_gives_one_is_printable_ASCII_but_the_colon_without_any_blank(string name, bool valid)
+    {
+        Assert.That(HeaderSyntax.IsBareFieldName(name), Is.EqualTo(valid));
+    }
+
     [TestCase("plain", -1)]
     [TestCase(" a\r\n\tb", -1)]
     [TestCase(" a\n b", -1)]

@@ -347,6 +347,36 @@ public class SmtpServerFilteringTests
         });
     }
 
+    [TestCase(null, "From: a@example.org\r\nSubject: s\r\n\r\n", TestName = "A client's Bcc, Return-Path and Content-Length reach neither the filter nor the store, as Postfix drops them")]
+    [TestCase(new string[0], "Bcc: hidden@example.com\r\nReturn-Path: <forged@example.org>\r\nFrom: a@example.org\r\nContent-Length: 3\r\nSubject: s\r\n\r\n",
+        TestName = "With no header fields to drop both get every field the client sent")]
+    public async Task The_dropped_header_fields_reach_neither_the_filter_nor_the_store(string[]? dropped, string header)
+    {
+        var filter = Filter();
+        string? filtered = null;
+        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()))
+            .Callback((Stream message, HeaderField? _, CancellationToken _) => filtered = new StreamReader(message).ReadToEnd())
+            .ReturnsAsync(FilterVerdict.Default);
+        var store = new MemoryStore();
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, store, addTraceField: false, droppedHeaderFields: dropped);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var end = await client.SendMailAsync("a@example.org", ["b@example.com"],
+            "Bcc: hidden@example.com\r\nReturn-Path: <forged@example.org>\r\nFrom: a@example.org\r\nContent-Length: 3\r\nSubject: s\r\n\r\nbody\r\n");
+
+        Assert.That(end.Text, Is.EqualTo("250 Ok"));
+        Assert.That(filtered, Is.EqualTo(header + "body\r\n"));
+        Assert.That(Encoding.UTF8.GetString(store.Messages.Single().Filtered.Message), Is.EqualTo(header + "body\r\n"));
+    }
+
+    [TestCase("")]
+    [TestCase("Bcc:")]
+    [TestCase("X Bcc")]
+    [TestCase("X-Caf\u00e9")]
+    public void A_dropped_header_field_that_is_no_field_name_is_refused_when_the_integration_is_made(string name) =>
+        Assert.That(() => new SmtpServerFiltering(new SmtpServerFilteringOptions { Store = new MemoryStore(), DroppedHeaderFields = [name] }),
+            Throws.ArgumentException.With.Message.Contains("Not a header field name"));
+
     [Test]
     public async Task The_store_gets_the_message_with_the_verdicts_edits_and_the_trace_field_on_top_which_the_filter_does_not_see()
     {

@@ -118,6 +118,22 @@ internal static partial class RelayCommand
             "A client network that may send to any domain once --relay-domain restricts the others (Postfix's mynetworks with permit_mynetworks); "
                 + "give it again for more. Given, it replaces the default, loopback (127.0.0.0/8 and ::1). Given without --relay-domain: only these networks may send.",
             SmtpServerFilteringOptions.DefaultRelayNetworks);
+        var dropHeader = new Option<string[]>("--drop-header")
+        {
+            Description = "A header field left out of each message before the milters see it, as Postfix's message_drop_headers; give it again for more. "
+                + "Given, it replaces the default, Postfix's: Bcc, Content-Length, Resent-Bcc, Return-Path; --drop-header '' keeps every field.",
+            DefaultValueFactory = _ => [.. SmtpFilterSession.DefaultDroppedHeaderFields],
+            Arity = ArgumentArity.OneOrMore,
+            CustomParser = result =>
+            {
+                if (result.Tokens.FirstOrDefault(token => token.Value.Length > 0 && !HeaderSyntax.IsBareFieldName(token.Value)) is { } bad)
+                {
+                    return Refuse<string[]>(result, $"--drop-header: \"{bad.Value}\" is not a header field name (printable ASCII, no colon, no blank).");
+                }
+
+                return [.. result.Tokens.Select(token => token.Value).Where(name => name.Length > 0)];
+            },
+        };
         var maxSize = Limit("--max-message-size", "The largest message accepted, in bytes (0: no limit).", 10_240_000, " bytes");
         var nextHopTimeout = Seconds("--next-hop-timeout", "Seconds the next hop may take over one message, from connecting to its answer to the final dot.",
             1, RelayOptions.DefaultNextHopTimeout);
@@ -160,7 +176,7 @@ internal static partial class RelayCommand
             + "gives the client their reply, and relays the result to a next hop or stores it in a maildir.")
         {
             listen, serverName, options, plugins, channels, sourceChannel, destinationChannel, nextHop, nextHopTimeout, nextHopTls, nextHopTlsCaFile, nextHopTlsName, maildir, quarantine, maxSize, maxConnections, maxPerClient, exempt,
-            relayDomain, relayNetwork,
+            relayDomain, relayNetwork, dropHeader,
             readTimeout, sessionTimeout, maxRecipients, hardErrorLimit, softErrorLimit, errorSleepTime,
             shutdownTimeout, metricsOtlp, metricsInterval, tlsCertificate, tlsKey, sampleMilter, verbose,
         };
@@ -218,6 +234,7 @@ internal static partial class RelayCommand
                 // Either option turns the restriction on; --relay-network alone: no domain is open to everyone.
                 RelayDomains = result.GetResult(relayDomain) is not null || result.GetResult(relayNetwork) is not null ? result.GetValue(relayDomain) ?? [] : null,
                 RelayNetworks = result.GetValue(relayNetwork)!,
+                DroppedHeaderFields = result.GetValue(dropHeader)!,
                 NextHopTimeout = TimeSpan.FromSeconds(result.GetValue(nextHopTimeout)),
                 NextHopTls = result.GetValue(nextHopTls),
                 NextHopTlsCaFile = result.GetValue(nextHopTlsCaFile)?.FullName,

@@ -67,6 +67,9 @@ internal sealed record RelayOptions
     /// <summary>The client networks <see cref="MaxConnectionsPerClient"/> does not apply to (<c>--exempt-network</c>; default loopback).</summary>
     public IReadOnlyList<IPNetwork> ConnectionLimitExemptions { get; init; } = SmtpServerFilteringOptions.DefaultConnectionLimitExemptions;
 
+    /// <summary>The header fields left out of each message (<c>--drop-header</c>; default Postfix's <c>message_drop_headers</c>).</summary>
+    public IReadOnlyCollection<string> DroppedHeaderFields { get; init; } = SmtpFilterSession.DefaultDroppedHeaderFields;
+
     /// <summary>
     /// The domains any client may send to (<c>--relay-domain</c>; <see cref="SmtpServerFilteringOptions.RelayDomains"/>);
     /// null, the default: no restriction, every recipient from every client (the next hop's relay rules decide).

@@ -115,6 +115,7 @@ internal sealed class RelayServer : IAsyncDisposable
                 ConnectionLimitExemptions = options.ConnectionLimitExemptions,
                 RelayDomains = options.RelayDomains,
                 RelayNetworks = options.RelayNetworks,
+                DroppedHeaderFields = options.DroppedHeaderFields,
                 ReadTimeout = options.ReadTimeout,
                 MaxRecipients = options.MaxRecipients,
                 HardErrorLimit = options.HardErrorLimit,

@@ -12,9 +12,19 @@ internal static class PostfixStore
     /// <summary>
     /// The message (from <paramref name="start"/> in <paramref name="whole"/>, after the server's own trace field) as
     /// Postfix stores it: its line ends (<see cref="WithLineEndsAsRead"/>), its mbox lines (<see cref="WithMailboxLines"/>),
-    /// then its header fields (<see cref="WithFieldsAsKept"/>). The same array when nothing changes.
+    /// then its header fields (<see cref="WithFieldsAsKept"/>, less <paramref name="droppedFields"/>). The same array when
+    /// nothing changes.
     /// </summary>
-    public static byte[] AsStored(byte[] whole, int start) => WithFieldsAsKept(WithMailboxLines(WithLineEndsAsRead(whole, start), start), start);
+    public static byte[] AsStored(byte[] whole, int start, IReadOnlyCollection<string> droppedFields) =>
+        WithFieldsAsKept(WithMailboxLines(WithLineEndsAsRead(whole, start), start), start, droppedFields);
+
+    /// <summary>
+    /// Postfix's <c>message_drop_headers</c> default (Postfix 3.0 on): the fields its cleanup removes from a message's own
+    /// header section before its milters see it and before it is delivered. A client's <c>Bcc:</c> would tell every
+    /// recipient who else got the message, a <c>Return-Path:</c> or a <c>Content-Length:</c> would be taken for the ones a
+    /// delivery writes (mbox readers split messages by the length).
+    /// </summary>
+    public static IReadOnlyList<string> DefaultDroppedFields { get; } = ["Bcc", "Content-Length", "Resent-Bcc", "Return-Path"];
 
     /// <summary>
     /// The CRs of each line as Postfix keeps them. smtpd reads a line in pieces of <see cref="HeaderSyntax.PostfixLineLimit"/>
@@ -127,15 +137,20 @@ internal static class PostfixStore
     }
 
     /// <summary>
-    /// Each header field (after <paramref name="start"/>) as Postfix's cleanup keeps it, cut at its NULs and at 60,000
-    /// bytes (<see cref="HeaderSyntax.CutLikePostfix(string, RawText, int)"/>, the rule the plug-in sends a field to a milter by): the name and
-    /// colon as they came, the value cut, the field's own line end after it. Only a header with a NUL, or a message
-    /// longer than the limit, is read; the same array when no field is cut. A field of any length is taken, one over
+    /// Each header field (after <paramref name="start"/>) as Postfix's cleanup keeps it: one named in
+    /// <paramref name="droppedFields"/> (<c>message_drop_headers</c>; its name compared without case and without the
+    /// blanks before its colon, as <c>header_opts_find</c> compares it) left out with its folded lines, every other cut at
+    /// its NULs and at 60,000 bytes (<see cref="HeaderSyntax.CutLikePostfix(string, RawText, int)"/>, the rule the plug-in
+    /// sends a field to a milter by): the name and colon as they came, the value cut, the field's own line end after it.
+    /// Only the message's own header section: a MIME part's fields are the body's, kept as Postfix keeps them. Only a
+    /// header with a NUL or a line that may name a dropped field, or a message longer than the limit, is read; the same
+    /// array when no field is cut or dropped. A field of any length is taken, one over
     /// <see cref="MessageHeaderReader.MaxFieldBytes"/> too: Postfix accepts it, and cuts it like any other.
     /// </summary>
-    public static byte[] WithFieldsAsKept(byte[] whole, int start)
+    public static byte[] WithFieldsAsKept(byte[] whole, int start, IReadOnlyCollection<string> droppedFields)
     {
-        if (whole.Length - start <= HeaderSyntax.PostfixHeaderLimit && whole.AsSpan(start).IndexOf((byte)0) < 0)
+        if (whole.Length - start <= HeaderSyntax.PostfixHeaderLimit && whole.AsSpan(start).IndexOf((byte)0) < 0
+            && !MayNameAny(whole.AsSpan(start), droppedFields))
         {
             return whole;
         }
@@ -146,6 +161,12 @@ internal static class PostfixStore
         {
             while (reader.ReadField() is { } field)
             {
+                if (Names(droppedFields, field.Name))
+                {
+                    cuts.Add((start + (int)reader.FieldStart, start + (int)reader.FieldEnd, []));
+                    continue;
+                }
+
                 var kept = HeaderSyntax.CutLikePostfix(field.Name, field.Value, reader.BlanksBeforeColon);
                 if (kept == field.Value)
                 {
@@ -175,6 +196,50 @@ internal static class PostfixStore
 
         output.Write(whole, copied, whole.Length - copied);
         return output.ToArray();
+    }
+
+    /// <summary>True when <paramref name="names"/> has <paramref name="name"/>, in any case.</summary>
+    private static bool Names(IReadOnlyCollection<string> names, string name)
+    {
+        foreach (var candidate in names)
+        {
+            if (string.Equals(candidate, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// True when a line of <paramref name="message"/> up to its first empty line (past the end of its header section:
+    /// a line that is no field ends it earlier) starts with one of <paramref name="names"/>, in any case, followed by
+    /// a blank or a colon: a quick look that spares reading the fields of a message that has none of them.
+    /// </summary>
+    private static bool MayNameAny(ReadOnlySpan<byte> message, IReadOnlyCollection<string> names)
+    {
+        if (names.Count == 0)
+        {
+            return false;
+        }
+
+        while (!message.IsEmpty && message[0] is not ((byte)'\r' or (byte)'\n'))
+        {
+            foreach (var name in names)
+            {
+                if (message.Length > name.Length && message[name.Length] is (byte)':' or (byte)' ' or (byte)'\t'
+                    && System.Text.Ascii.EqualsIgnoreCase(message[..name.Length], name))
+                {
+                    return true;
+                }
+            }
+
+            var lf = message.IndexOf((byte)'\n');
+            message = lf < 0 ? [] : message[(lf + 1)..];
+        }
+
+        return false;
     }
 
     /// <summary>True when a CR in <paramref name="message"/> does not end a line (is not right before an LF), or ends the message.</summary>

@@ -25,6 +25,7 @@ public sealed class SmtpFilterSession : IAsyncDisposable
     private string _sender = string.Empty;
     private IReadOnlyList<string> _senderParameters = [];
     private bool _closed;
+    private IReadOnlyCollection<string> _droppedHeaderFields = PostfixStore.DefaultDroppedFields;
 
     /// <param name="filter">The filter's session; this object owns it and closes it.</param>
     /// <param name="serverName">The server's host name, for the greetings Postfix words with it.</param>
@@ -35,6 +36,35 @@ public sealed class SmtpFilterSession : IAsyncDisposable
         _filter = filter;
         _serverName = serverName;
     }
+
+    /// <summary>
+    /// The header fields left out of each message before the filter sees it and before it is delivered, as Postfix's
+    /// cleanup leaves out its <c>message_drop_headers</c>: by default <see cref="DefaultDroppedHeaderFields"/>, Postfix's
+    /// (a client's <c>Bcc:</c> would show every recipient who else got the message; <c>Return-Path:</c> and
+    /// <c>Content-Length:</c> belong to delivery). Only the message's own header section, never a MIME part's; a name
+    /// matches in any case. Empty: every field is kept.
+    /// </summary>
+    /// <exception cref="ArgumentException">A name that is no header field name (RFC 5322: printable ASCII but the colon).</exception>
+    public IReadOnlyCollection<string> DroppedHeaderFields
+    {
+        get => _droppedHeaderFields;
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            foreach (var name in value)
+            {
+                if (!HeaderSyntax.IsBareFieldName(name))
+                {
+                    throw new ArgumentException($"Not a header field name: '{name}'.", nameof(value));
+                }
+            }
+
+            _droppedHeaderFields = [.. value];
+        }
+    }
+
+    /// <summary>Postfix's <c>message_drop_headers</c> default: <c>Bcc</c>, <c>Content-Length</c>, <c>Resent-Bcc</c>, <c>Return-Path</c>.</summary>
+    public static IReadOnlyList<string> DefaultDroppedHeaderFields => PostfixStore.DefaultDroppedFields;
 
     /// <summary>The reply Postfix gives DATA when no recipient was accepted.</summary>
     public static SmtpReply NoValidRecipients { get; } = new(554, "5.5.1", "Error: no valid recipients");
@@ -175,7 +205,7 @@ public sealed class SmtpFilterSession : IAsyncDisposable
 
     /// <summary>
     /// The message after an accepted DATA (dot-stuffing removed): stores it as Postfix does (its CRs, mbox lines and
-    /// header fields, docs/smtp.md), sends that to the filter and applies the verdict to it.
+    /// header fields, less <see cref="DroppedHeaderFields"/>, docs/smtp.md), sends that to the filter and applies the verdict to it.
     /// <paramref name="traceField"/> is the server's own trace header field (a whole <c>Received:</c> field with its
     /// line ends), put on top of the message; the filter does not see it, yet its header insert positions count it,
     /// as Postfix's do.
@@ -188,7 +218,8 @@ public sealed class SmtpFilterSession : IAsyncDisposable
             throw new InvalidOperationException("The message comes after an accepted DATA.");
         }
 
-        var whole = PostfixStore.AsStored(await ReadAfterAsync(traceField ?? [], message, cancellationToken).ConfigureAwait(false), traceField?.Length ?? 0);
+        var whole = PostfixStore.AsStored(await ReadAfterAsync(traceField ?? [], message, cancellationToken).ConfigureAwait(false), traceField?.Length ?? 0,
+            _droppedHeaderFields);
         HeaderField? hidden = traceField is null ? null : MessageEditor.ReadFields(traceField)[0];
         FilterVerdict verdict;
         using (var content = new MemoryStream(whole, writable: false))

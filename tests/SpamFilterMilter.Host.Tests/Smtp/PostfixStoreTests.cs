@@ -5,15 +5,18 @@ namespace SpamFilterMilter.Host.Tests.Smtp;
 
 /// <summary>
 /// The message as Postfix 3.7 stores what a client sent, which is what the host filters and delivers: CRs before a line's
-/// LF dropped, a stray CR a space, header fields cut at their NULs and at 60,000 bytes. Each expectation is what Postfix
+/// LF dropped, a stray CR a space, header fields cut at their NULs and at 60,000 bytes, the fields of
+/// <c>message_drop_headers</c> left out. Each expectation is what Postfix
 /// delivered in the Postfix differential's "delivered:" cases.
 /// </summary>
 public class PostfixStoreTests
 {
     private const string Trace = "Received: by mta.example\r\n";
 
-    private static string Stored(string message) =>
-        Encoding.Latin1.GetString(PostfixStore.AsStored(Encoding.Latin1.GetBytes(Trace + message), Trace.Length))[Trace.Length..];
+    private static string Stored(string message) => Stored(message, PostfixStore.DefaultDroppedFields);
+
+    private static string Stored(string message, IReadOnlyCollection<string> dropped) =>
+        Encoding.Latin1.GetString(PostfixStore.AsStored(Encoding.Latin1.GetBytes(Trace + message), Trace.Length, dropped))[Trace.Length..];
 
     [TestCase("Subject: two CRs\r\r\nX-Three: three\r\r\r\n\r\nbody\r\r\nlast\r\r\n", "Subject: two CRs\r\nX-Three: three\r\n\r\nbody\r\nlast\r\n")]
     [TestCase("Subject: x\r\n\r\r\nbody\r\n", "Subject: x\r\n\r\nbody\r\n")]
@@ -47,7 +50,59 @@ public class PostfixStoreTests
     {
         var message = Encoding.ASCII.GetBytes(Trace + "Subject: x\r\n\r\nbody\nbare LF\r\n");
 
-        Assert.That(PostfixStore.AsStored(message, Trace.Length), Is.SameAs(message));
+        Assert.That(PostfixStore.AsStored(message, Trace.Length, PostfixStore.DefaultDroppedFields), Is.SameAs(message));
+    }
+
+    [Test]
+    public void Postfixs_dropped_fields_leave_the_header_in_any_case_folded_empty_or_with_blanks_before_the_colon()
+    {
+        var stored = Stored("Return-Path: <forged@example.org>\r\nFrom: a@example.com\r\nbcc  : second@example.org\r\n\tfolded@example.org\r\nBCC:\r\n"
+            + "Resent-Bcc: r@example.org\r\nCONTENT-length: 12\r\nX-Bcc: kept\r\nResent-Bccx: kept\r\nSubject: s\r\n\r\nBcc: in the body\r\n");
+
+        Assert.That(stored, Is.EqualTo("From: a@example.com\r\nX-Bcc: kept\r\nResent-Bccx: kept\r\nSubject: s\r\n\r\nBcc: in the body\r\n"));
+    }
+
+    [Test]
+    public void A_MIME_parts_fields_are_the_bodys_and_stay()
+    {
+        const string Message = "Subject: s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Length: 5\r\nBcc: inner@example.org\r\n\r\nx\r\n--b--\r\n";
+
+        Assert.That(Stored(Message), Is.EqualTo(Message));
+    }
+
+    [Test]
+    public void A_field_after_the_line_that_ends_the_header_section_is_the_bodys_and_stays()
+    {
+        const string Message = "Subject: s\r\nthis line has no colon\r\nBcc: secret@example.org\r\n\r\nbody\r\n";
+
+        Assert.That(Stored(Message), Is.EqualTo(Message));
+    }
+
+    [Test]
+    public void Only_the_fields_named_are_dropped_and_none_when_none_are_named()
+    {
+        const string Message = "Bcc: b@example.org\r\nX-Secret: s\r\nx-secret : t\r\n\r\nbody\r\n";
+
+        Assert.That(Stored(Message, ["X-Secret"]), Is.EqualTo("Bcc: b@example.org\r\n\r\nbody\r\n"));
+        Assert.That(Stored(Message, []), Is.EqualTo(Message));
+    }
+
+    [Test]
+    public void A_message_without_a_dropped_field_is_the_same_array_though_a_line_starts_like_one()
+    {
+        var message = Encoding.ASCII.GetBytes(Trace + "Bccx: 1\r\nReturn-Pathway: 2\r\nSubject: x\r\n\r\nBcc: in the body\r\n");
+
+        Assert.That(PostfixStore.AsStored(message, Trace.Length, PostfixStore.DefaultDroppedFields), Is.SameAs(message));
+    }
+
+    [Test]
+    public void The_servers_own_trace_field_is_never_dropped()
+    {
+        var message = Encoding.ASCII.GetBytes("Return-Path: <server@example.org>\r\nReturn-Path: <client@example.org>\r\nSubject: x\r\n\r\nbody\r\n");
+
+        var stored = Encoding.ASCII.GetString(PostfixStore.AsStored(message, "Return-Path: <server@example.org>\r\n".Length, PostfixStore.DefaultDroppedFields));
+
+        Assert.That(stored, Is.EqualTo("Return-Path: <server@example.org>\r\nSubject: x\r\n\r\nbody\r\n"));
     }
 
     [Test]

@@ -42,7 +42,7 @@ public sealed class FilteringServer : IAsyncDisposable
         TimeSpan? readTimeout = null, TimeSpan? sessionTimeout = null, int maxRecipients = SmtpServerFilteringOptions.DefaultMaxRecipients,
         int hardErrorLimit = SmtpServerFilteringOptions.DefaultHardErrorLimit, int softErrorLimit = SmtpServerFilteringOptions.DefaultSoftErrorLimit, TimeSpan? errorSleepTime = null,
         int maxConnections = SmtpServerFilteringOptions.DefaultMaxConnections, IReadOnlyList<string>? relayDomains = null, IReadOnlyList<IPNetwork>? relayNetworks = null,
-        int maxMessageSize = 0, MaxMessageSizeHandling maxMessageSizeHandling = MaxMessageSizeHandling.Strict)
+        int maxMessageSize = 0, MaxMessageSizeHandling maxMessageSizeHandling = MaxMessageSizeHandling.Strict, IReadOnlyCollection<string>? droppedHeaderFields = null)
     {
         listeners ??= new EndpointListenerFactory();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -66,6 +66,7 @@ public sealed class FilteringServer : IAsyncDisposable
             ErrorSleepTime = errorSleepTime ?? SmtpServerFilteringOptions.DefaultErrorSleepTime,
             RelayDomains = relayDomains,
             RelayNetworks = relayNetworks ?? SmtpServerFilteringOptions.DefaultRelayNetworks,
+            DroppedHeaderFields = droppedHeaderFields ?? SpamFilterMilter.Host.Smtp.SmtpFilterSession.DefaultDroppedHeaderFields,
         });
         var builder = new SmtpServerOptionsBuilder()
             .ServerName(Name)

@@ -325,12 +325,28 @@ public partial class RelayCommandTests : TempFolderTest
         });
     }
 
+    [Test]
+    public void Dropped_header_fields_are_Postfixs_unless_given_each_given_again_for_more_and_an_empty_one_keeps_every_field()
+    {
+        static string[] Dropped(params string[] more) =>
+            RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--options", "option.dat", "--maildir", "m", .. more]).GetValue<string[]>("--drop-header")!;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(Dropped(), Is.EqualTo(new[] { "Bcc", "Content-Length", "Resent-Bcc", "Return-Path" }));
+            Assert.That(Dropped("--drop-header", "X-Internal", "--drop-header", "Bcc"), Is.EqualTo(new[] { "X-Internal", "Bcc" }));
+            Assert.That(Dropped("--drop-header", ""), Is.Empty);
+        });
+    }
+
+    [TestCase("--drop-header", "Bcc:", "--drop-header: \"Bcc:\" is not a header field name (printable ASCII, no colon, no blank).")]
+    [TestCase("--drop-header", "X Bcc", "--drop-header: \"X Bcc\" is not a header field name (printable ASCII, no colon, no blank).")]
     [TestCase("--relay-domain", "user@example.com", "--relay-domain: \"user@example.com\" is not a domain: example.com, or .example.com for its subdomains.")]
     [TestCase("--relay-domain", "..example.com", "--relay-domain: \"..example.com\" is not a domain: example.com, or .example.com for its subdomains.")]
     [TestCase("--relay-domain", "-bad.example", "--relay-domain: \"-bad.example\" is not a domain: example.com, or .example.com for its subdomains.")]
     [TestCase("--relay-network", "10.1.2.3/8",
         "--relay-network: \"10.1.2.3/8\" is not a network: an address, or an address and a prefix length with no bit set past it (10.0.0.0/8, 2001:db8::/32).")]
-    public void A_relay_domain_or_network_that_is_none_is_a_wrong_command_line(string option, string value, string reason)
+    public void A_relay_domain_network_or_dropped_header_field_that_is_none_is_a_wrong_command_line(string option, string value, string reason)
     {
         var result = RelayCommand.Create(TextWriter.Null, TextWriter.Null).Parse(["--options", "option.dat", "--maildir", "m", option, value]);
 

@@ -365,6 +365,14 @@ internal static class DifferentialCorpus
         yield return Lib("delivered: blanks before the colon counted in a 70,000-byte field and in the pieces of a 3,000-byte line with a NUL", ["-a", "eom=addheader:X-Seen:yes"],
             One(Message("From: alice@example.com\r\nX-Spaced \t : " + new string('s', 70_000) + "\r\nX-Nul  : a\0" + new string('b', 3000) + "\r\nSubject: s\r\n\r\nbody\r\n")),
             events: ["header"]);
+        yield return Lib("a milter's own Bcc, Return-Path and Content-Length are kept; the dropped fields are not there for its edits by index", ["-a", "eom=addheader:Bcc:added@example.org", "-a", "eom=insheader:0:Return-Path:<inserted@example.org>",
+            "-a", "eom=chgheader:1:Content-Length:99", "-a", "eom=chgheader:1:Subject:changed", "-a", "eom=chgheader:1:Resent-Bcc:"],
+            One(Message("Return-Path: <forged@example.org>\r\nFrom: alice@example.com\r\nBcc: secret@example.org\r\nContent-Length: 12\r\nSubject: s\r\nResent-Bcc: r@example.org\r\n\r\nbody\r\n")),
+            events: ["header"]);
+        yield return Lib("delivered: Bcc, Content-Length, Resent-Bcc and Return-Path left out of the header (any case, folded, empty, blanks before the colon), kept in a MIME part", ["-a", "eom=addheader:X-Seen:yes"],
+            One(Message("Return-Path: <forged@example.org>\r\nFrom: alice@example.com\r\nBcc: secret@example.org\r\nbcc  : second@example.org\r\n\tfolded@example.org\r\nBCC:\r\n"
+                + "Resent-Bcc: r@example.org\r\nContent-Length: 12\r\nX-Bcc: kept\r\nResent-Bccx: kept\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+                + "--b\r\nContent-Length: 5\r\nBcc: inner@example.org\r\nContent-Type: message/rfc822\r\n\r\nBcc: nested@example.org\r\nSubject: inner\r\n\r\nnested body\r\n--b--\r\n")), events: ["header"]);
         foreach (var (name, message) in new[] { ("a NUL in the Subject", NulSubject), ("a 70,000-byte Subject", HugeSubject), ("a 113,000-byte folded Subject", HugeFoldedSubject),
             ("CR CR LF line ends", CrCrLf) })
         {
