@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Unicode;
 using SmtpServer.Mail;
 using SpamFilterMilter.Contract;
 
@@ -49,6 +50,16 @@ internal enum CommandLineKind
 
     /// <summary><c>EHLO</c> and an address literal (<c>EHLO [192.0.2.1]</c>), whose brackets SmtpServer's parser takes off.</summary>
     EhloAddressLiteral,
+
+    /// <summary>
+    /// A whole line, whatever its command, that is not UTF-8 (a byte of 0x80 or more that starts or continues no UTF-8
+    /// character, an overlong form, a surrogate): Postfix answers it <c>500 5.5.2 Error: bad UTF-8 syntax</c> before it
+    /// looks at its command (smtpd.c, with <c>smtputf8_enable = yes</c>, its default), and the session goes on. SmtpServer's
+    /// parser would read it with U+FFFD in place of each bad byte: an address it takes then is not the one the client
+    /// wrote. SmtpServer is given <see cref="CommandLine.Replacement"/> (a NOOP, which changes nothing) in its place, and
+    /// the session answers it Postfix's refusal.
+    /// </summary>
+    NotUtf8,
 }
 
 /// <summary>
@@ -118,6 +129,9 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// </summary>
     private static readonly byte[] PostmasterStandIn = Encoding.ASCII.GetBytes($"RCPT TO:<{StandInUser}@{StandInDomain}>\r\n");
 
+    /// <summary>What SmtpServer's parser is given in place of a <see cref="CommandLineKind.NotUtf8"/> line: a command with no effect.</summary>
+    private static readonly byte[] NoopStandIn = "NOOP\r\n"u8.ToArray();
+
     /// <summary>The path of a <see cref="CommandLineKind.Mail"/> line is given to SmtpServer's parser after this.</summary>
     private static ReadOnlySpan<byte> MailFrom => "MAIL FROM:"u8;
 
@@ -156,9 +170,9 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// <summary>Reads the first line of <paramref name="buffer"/>, the client's bytes from where SmtpServer parses its next command.</summary>
     public static CommandLine Read(in ReadOnlySequence<byte> buffer)
     {
-        if (buffer.IsEmpty || (buffer.FirstSpan is [var first, ..] && (first | 0x20) is not ('r' or 'e' or 'm')))
+        if (buffer.IsEmpty)
         {
-            return default; // the first byte tells most lines apart at once
+            return default;
         }
 
         var longer = buffer.Length > LongestLine;
@@ -173,12 +187,32 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         return Read(start, longer);
     }
 
-    private static CommandLine Read(ReadOnlySpan<byte> start, bool longer) => (start[0] | 0x20) switch
+    private static CommandLine Read(ReadOnlySpan<byte> start, bool longer) => EightBit(start, longer) ?? (start[0] | 0x20) switch
     {
         'e' => Ehlo(start),
         'm' => Mail(start, longer),
-        _ => Rcpt(start, longer),
+        'r' => Rcpt(start, longer),
+        _ => default, // the first byte tells most lines apart at once
     };
+
+    /// <summary>
+    /// A line with a byte of 0x80 or more: <see cref="CommandLineKind.NotUtf8"/> when it is whole and not UTF-8; while its
+    /// end has not come, <see cref="CommandLineKind.Incomplete"/> (SmtpServer cannot be given a stand-in for a line it saw
+    /// part of); null when it is UTF-8, or all ASCII, or longer than the longest line looked at (left to SmtpServer, whose
+    /// parser answers such a line 500).
+    /// </summary>
+    private static CommandLine? EightBit(ReadOnlySpan<byte> start, bool longer)
+    {
+        var line = LineOf(start, out var end);
+        if (line.IndexOfAnyExceptInRange((byte)0, (byte)0x7F) < 0)
+        {
+            return null;
+        }
+
+        return end < 0 ? (longer ? null : new CommandLine(CommandLineKind.Incomplete))
+            : Utf8.IsValid(line) ? null
+            : new CommandLine(CommandLineKind.NotUtf8, end + 2, Replacement: NoopStandIn);
+    }
 
     /// <summary>
     /// <c>MAIL</c>, spaces, <c>FROM:</c>, spaces if any, a path in angle brackets (<see cref="PathLength"/>), then the line's

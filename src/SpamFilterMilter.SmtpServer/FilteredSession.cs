@@ -81,6 +81,12 @@ internal sealed class FilteredSession : IAsyncDisposable
     internal static readonly SmtpReply TooManyRecipients = new(452, "4.5.3", "Error: too many recipients");
 
     /// <summary>
+    /// Postfix's reply to a command line that is not UTF-8 (<see cref="CommandLineKind.NotUtf8"/>), whatever its command;
+    /// an error of the session's, and the session goes on.
+    /// </summary>
+    internal static readonly SmtpReply NotUtf8 = new(500, "5.5.2", "Error: bad UTF-8 syntax");
+
+    /// <summary>
     /// Postfix's <c>smtpd_recipient_overshoot_limit</c>: how many recipients past the limit one transaction may send before
     /// each such refusal counts as an error.
     /// </summary>
@@ -535,8 +541,16 @@ internal sealed class FilteredSession : IAsyncDisposable
 
     private void OnCommandExecuting(object? sender, SmtpCommandEventArgs e)
     {
-        _lastCommand = e.Command.Name;
         _commandSeen = true;
+        if (_pipe.LastCommandLine.Kind == CommandLineKind.NotUtf8)
+        {
+            // The NOOP stands in for a line Postfix refuses before it looks at its command: an error, not a junk command,
+            // and the last command stays what it was.
+            _nextReply = Task.FromResult(SmtpAnswer.Refuse(NotUtf8));
+            return;
+        }
+
+        _lastCommand = e.Command.Name;
         if (e.Command.Name is "HELO" or "EHLO" or "RSET" or "NOOP" or "VRFY" or "ETRN" && _junkCommands++ > JunkCommandLimit)
         {
             _errors++; // Postfix's smtpd_junk_command_limit: a client that only idles along is ended by the error limit too

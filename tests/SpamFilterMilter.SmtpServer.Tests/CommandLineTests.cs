@@ -244,6 +244,44 @@ public class CommandLineTests
         Assert.That((line.Kind, Words(line.Parameters)), Is.EqualTo((CommandLineKind.Rcpt, "NOTIFY=NEVER|ORCPT=rfc822;\u00e9@example.com")));
     }
 
+    [TestCase("MAIL FROM:<\u00ff@example.com>\r\n", TestName = "A byte that starts no UTF-8 character")]
+    [TestCase("RCPT TO:<a@example.com> NOTIFY=\u00c3\r\nDATA\r\n", TestName = "A character cut short at the line end, the next line after it")]
+    [TestCase("NOOP \u00c3(\r\n", TestName = "A lead byte followed by no continuation byte")]
+    [TestCase("HELO \u00c0\u00af\r\n", TestName = "An overlong form of a slash")]
+    [TestCase("EHLO \u00ed\u00a0\u0080\r\n", TestName = "A surrogate written as UTF-8")]
+    [TestCase("VRFY \u00f5\u0080\u0080\u0080\r\n", TestName = "A character past U+10FFFF")]
+    [TestCase("\u0080\r\n", TestName = "A continuation byte alone, whatever the command")]
+    public void A_whole_line_that_is_not_UTF8_is_told_with_its_length_and_a_NOOP_in_its_place(string latin1)
+    {
+        var bytes = Encoding.Latin1.GetBytes(latin1);
+        var length = latin1.IndexOf("\r\n", StringComparison.Ordinal) + 2;
+
+        foreach (var read in new[] { CommandLine.Read(new ReadOnlySequence<byte>(bytes)), CommandLine.Read(ByteSegments.OnePerSegment(bytes)) })
+        {
+            Assert.That((read.Kind, read.Length, Encoding.ASCII.GetString(read.Replacement ?? [])), Is.EqualTo((CommandLineKind.NotUtf8, length, "NOOP\r\n")));
+        }
+    }
+
+    [TestCase("MAIL FROM:<\u00ff@exam", TestName = "A line with a bad byte waits for its end before SmtpServer sees any of it")]
+    [TestCase("NOOP \u00c3\u00a9", TestName = "So does one that is UTF-8 so far")]
+    [TestCase("NOOP \u00c3\u00a9\r", TestName = "A CR at the end may be the start of the line end")]
+    public void A_line_with_an_8bit_byte_waits_for_its_end(string latin1) =>
+        Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(latin1))).Kind, Is.EqualTo(CommandLineKind.Incomplete));
+
+    [TestCase("MAIL FROM:<caf\u00c3\u00a9@example.com>\r\n", "Mail", TestName = "A MAIL in UTF-8 is read as any other")]
+    [TestCase("RCPT TO:<\u00e2\u0098\u0083@example.com> NOTIFY=NEVER\r\n", "Rcpt", TestName = "A RCPT in UTF-8 is read as any other")]
+    [TestCase("NOOP\r\nMAIL FROM:<\u00ff@example.com>\r\n", "Other", TestName = "Only the first line is judged")]
+    public void A_line_in_UTF8_is_read_as_any_other(string latin1, string kind) =>
+        Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(latin1))).Kind.ToString(), Is.EqualTo(kind));
+
+    [Test]
+    public void A_line_with_a_bad_byte_longer_than_the_longest_line_looked_at_is_left_to_SmtpServer()
+    {
+        var bytes = Encoding.Latin1.GetBytes("NOOP \u00ff" + new string('x', 2100));
+
+        Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(bytes)).Kind, Is.EqualTo(CommandLineKind.Other));
+    }
+
     [Test]
     public void A_bare_postmasters_parameters_are_given_for_the_stand_in_alone()
     {
@@ -257,7 +295,7 @@ public class CommandLineTests
     }
 
     [Test]
-    public void Random_lines_are_read_alike_whole_and_byte_by_byte_and_only_MAIL_and_RCPT_lines_give_parameters_or_a_replacement()
+    public void Random_lines_are_read_alike_whole_and_byte_by_byte_and_only_MAIL_and_RCPT_lines_or_lines_not_UTF8_give_parameters_or_a_replacement()
     {
         // Seeded: a failure names its line. The bytes are drawn mostly from those the readers look for, so that most lines get
         // far into them.
@@ -294,7 +332,8 @@ public class CommandLineTests
             {
                 // A whole line of its own in place of a whole line of the client's, which the pipe skips: never more than came.
                 var replaced = Encoding.Latin1.GetString(replacement);
-                Assert.That(replaced, Does.StartWith("MAIL FROM:<").Or.EqualTo("RCPT TO:<postmaster@postmaster.invalid>\r\n"), text);
+                Assert.That(replaced, Does.StartWith("MAIL FROM:<").Or.EqualTo("RCPT TO:<postmaster@postmaster.invalid>\r\n").Or.EqualTo("NOOP\r\n"), text);
+                Assert.That(read.Kind == CommandLineKind.NotUtf8, Is.EqualTo(!System.Text.Unicode.Utf8.IsValid(line.AsSpan(0, read.Length - 2))), text);
                 Assert.That(replaced.IndexOf("\r\n", StringComparison.Ordinal), Is.EqualTo(replaced.Length - 2), text);
                 Assert.That(text.IndexOf("\r\n", StringComparison.Ordinal), Is.EqualTo(read.Length - 2), text);
             }

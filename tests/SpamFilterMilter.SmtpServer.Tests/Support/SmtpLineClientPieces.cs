@@ -18,6 +18,18 @@ public static class SmtpLineClientPieces
         }
     }
 
+    /// <summary>Sends <paramref name="bytes"/> as they are (8-bit ones too), one byte per write, a few milliseconds apart.</summary>
+    public static async Task SendOneByteAtATimeAsync(this SmtpLineClient client, byte[] bytes)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(bytes);
+        foreach (var b in bytes)
+        {
+            await client.SendWithoutReadingAsync([b]);
+            await Task.Delay(3);
+        }
+    }
+
     /// <summary>Reads <paramref name="count"/> replies, those of commands sent without reading (null where the server closed).</summary>
     public static async Task<ClientReply?[]> ReadRepliesAsync(this SmtpLineClient client, int count)
     {

@@ -99,6 +99,13 @@ public sealed class SmtpLineClient : IAsyncDisposable
         return await ReadReplyAsync(cancellationToken) ?? throw new IOException($"the server closed the connection after {line}");
     }
 
+    /// <summary>Sends <paramref name="line"/>'s bytes as they are (8-bit ones too), then CR LF, and returns the reply.</summary>
+    public async Task<ClientReply> SendAsync(byte[] line, CancellationToken cancellationToken = default)
+    {
+        await _stream.WriteAsync((byte[])[.. line, .. "\r\n"u8], cancellationToken);
+        return await ReadReplyAsync(cancellationToken) ?? throw new IOException($"the server closed the connection after {Encoding.Latin1.GetString(line)}");
+    }
+
     /// <summary>Sends a message after a 354 (dot-stuffed, then the final dot) and returns the reply to the final dot.</summary>
     public Task<ClientReply> SendMessageAsync(string message) => SendMessageAsync(Encoding.UTF8.GetBytes(message));
 
@@ -139,6 +146,10 @@ public sealed class SmtpLineClient : IAsyncDisposable
     /// <summary>Sends <paramref name="bytes"/> as they are and reads nothing: a client that pipelines and does not read.</summary>
     public async Task SendWithoutReadingAsync(string bytes, CancellationToken cancellationToken = default) =>
         await _stream.WriteAsync(Encoding.UTF8.GetBytes(bytes), cancellationToken);
+
+    /// <summary>Sends <paramref name="bytes"/> as they are (8-bit ones too) and reads nothing.</summary>
+    public async Task SendWithoutReadingAsync(byte[] bytes, CancellationToken cancellationToken = default) =>
+        await _stream.WriteAsync(bytes, cancellationToken);
 
     /// <summary>Sends <paramref name="bytes"/> as they are (no dot-stuffing, no final dot of its own) and returns the reply.</summary>
     public async Task<ClientReply> SendRawAsync(string bytes)
