@@ -135,10 +135,10 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// it is greeted with a 421 and closed, and <paramref name="filter"/> is never called.
     /// </summary>
     public FilteredSession(ISessionContext context, ISecurableDuplexPipe connection, IFilterSession filter, SmtpServerFilteringOptions options,
-        RelayRestriction? relay, MessagesInFlight messages, SessionRefusal refusal, ILogger logger, CancellationToken serverStopping)
+        IReadOnlyCollection<string> droppedHeaderFields, RelayRestriction? relay, MessagesInFlight messages, SessionRefusal refusal, ILogger logger, CancellationToken serverStopping)
     {
         _context = context;
-        _filter = new SmtpFilterSession(filter, context.ServerOptions.ServerName) { DroppedHeaderFields = options.DroppedHeaderFields };
+        _filter = new SmtpFilterSession(filter, context.ServerOptions.ServerName) { DroppedHeaderFields = droppedHeaderFields };
         _macros = filter;
         _store = options.Store;
         _messages = messages;

@@ -14,7 +14,7 @@ namespace SpamFilterMilter.SmtpServer;
 /// disposes that pipe when the session ends, however it ends, which closes the filter session; a filter session opened
 /// for a connection whose session then cannot be made is closed with the connection.
 /// </summary>
-internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions options) : IEndpointListenerFactory
+internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions options, IReadOnlyCollection<string> droppedHeaderFields) : IEndpointListenerFactory
 {
     private readonly IEndpointListenerFactory _inner = options.EndpointListenerFactory ?? new EndpointListenerFactory();
     private readonly ILogger _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("SpamFilterMilter.SmtpServer");
@@ -83,7 +83,7 @@ internal sealed class FilteringListenerFactory(SmtpServerFilteringOptions option
                 SmtpServerLog.TooManyConnections(_logger, context.SessionId, counted!.Address, counted.Count, _connections.Limit);
             }
 
-            session = new FilteredSession(context, pipe, filter, options, _relay, Messages, refusal, _logger, serverStopping);
+            session = new FilteredSession(context, pipe, filter, options, droppedHeaderFields, _relay, Messages, refusal, _logger, serverStopping);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

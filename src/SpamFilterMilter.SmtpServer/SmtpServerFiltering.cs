@@ -2,7 +2,7 @@ using SmtpServer;
 using SmtpServer.ComponentModel;
 using SmtpServer.Net;
 using SmtpServer.Storage;
-using SpamFilterMilter.Contract;
+using SpamFilterMilter.Host.Smtp;
 using SmtpServerHost = SmtpServer.SmtpServer;
 
 namespace SpamFilterMilter.SmtpServer;
@@ -31,12 +31,7 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options.Store);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.ClientNameLookupTimeout, TimeSpan.Zero, nameof(options.ClientNameLookupTimeout));
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxConnectionsPerClient, nameof(options.MaxConnectionsPerClient));
-        ArgumentNullException.ThrowIfNull(options.DroppedHeaderFields);
-        if (options.DroppedHeaderFields.FirstOrDefault(name => !HeaderSyntax.IsBareFieldName(name)) is { } notAName)
-        {
-            throw new ArgumentException($"Not a header field name: '{notAName}'.", nameof(options));
-        }
-
+        var dropped = SmtpFilterSession.CheckDroppedHeaderFields(options.DroppedHeaderFields ?? throw new ArgumentNullException(nameof(options), "DroppedHeaderFields is null."));
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxConnections, nameof(options.MaxConnections));
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxRecipients, nameof(options.MaxRecipients));
         ArgumentOutOfRangeException.ThrowIfNegative(options.HardErrorLimit, nameof(options.HardErrorLimit));
@@ -48,7 +43,7 @@ public sealed class SmtpServerFiltering : IAsyncDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.ReadTimeout, "ReadTimeout must be positive and at most int.MaxValue milliseconds, or Timeout.InfiniteTimeSpan.");
         }
-        _listeners = new FilteringListenerFactory(options);
+        _listeners = new FilteringListenerFactory(options, dropped);
         MailboxFilterFactory = new FilteringMailboxFilter();
         MessageStoreFactory = new FilteringMessageStore();
     }

@@ -1,3 +1,4 @@
+using SpamFilterMilter.Host.Smtp;
 using Moq;
 using SmtpServer;
 using SmtpServer.IO;
@@ -26,7 +27,7 @@ public class FilteringListenerFactoryTests
             OpenFilter = _ => filter.Object,
             Store = new MemoryStore(),
             EndpointListenerFactory = listeners.Object,
-        });
+        }, SmtpFilterSession.DefaultDroppedHeaderFields);
         // A server without a name: the session, which words Postfix's greetings with it, cannot be made.
         var context = new Mock<ISessionContext>();
         context.Setup(c => c.ServerOptions).Returns(new SmtpServerOptionsBuilder().ServerName(string.Empty).Build());

@@ -369,13 +369,32 @@ public class SmtpServerFilteringTests
         Assert.That(Encoding.UTF8.GetString(store.Messages.Single().Filtered.Message), Is.EqualTo(header + "body\r\n"));
     }
 
-    [TestCase("")]
-    [TestCase("Bcc:")]
-    [TestCase("X Bcc")]
-    [TestCase("X-Caf\u00e9")]
-    public void A_dropped_header_field_that_is_no_field_name_is_refused_when_the_integration_is_made(string name) =>
-        Assert.That(() => new SmtpServerFiltering(new SmtpServerFilteringOptions { Store = new MemoryStore(), DroppedHeaderFields = [name] }),
-            Throws.ArgumentException.With.Message.Contains("Not a header field name"));
+    [TestCase("", "'' is not a header field name")]
+    [TestCase("Bcc:", "'Bcc:' is not a header field name")]
+    [TestCase("X Bcc", "'X Bcc' is not a header field name")]
+    [TestCase("X-Caf\u00e9", "is not a header field name")]
+    [TestCase("MIME-Version", "'MIME-Version' cannot be dropped: a MIME field stays, as Postfix keeps it.")]
+    [TestCase("content-transfer-encoding", "cannot be dropped: a MIME field stays")]
+    [TestCase("RECEIVED", "'RECEIVED' cannot be dropped: the trace fields are what a mail loop is found by.")]
+    public void A_dropped_header_field_that_cannot_be_one_is_refused_with_the_reason_when_the_integration_is_made(string name, string reason) =>
+        Assert.That(() => new SmtpServerFiltering(new SmtpServerFilteringOptions { Store = new MemoryStore(), DroppedHeaderFields = ["Bcc", name] }),
+            Throws.ArgumentException.With.Message.Contains(reason));
+
+    [Test]
+    public async Task The_dropped_header_fields_are_those_given_when_the_integration_was_made_whatever_becomes_of_the_list_after()
+    {
+        var filter = Filter();
+        var store = new MemoryStore();
+        var dropped = new List<string> { "X-Secret" };
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, store, addTraceField: false, droppedHeaderFields: dropped);
+        dropped.Add("not a name");
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+
+        var end = await client.SendMailAsync("a@example.org", ["b@example.com"], "X-Secret: s\r\nBcc: kept@example.com\r\n\r\nbody\r\n");
+
+        Assert.That(end.Text, Is.EqualTo("250 Ok"));
+        Assert.That(Encoding.UTF8.GetString(store.Messages.Single().Filtered.Message), Is.EqualTo("Bcc: kept@example.com\r\n\r\nbody\r\n"));
+    }
 
     [Test]
     public async Task The_store_gets_the_message_with_the_verdicts_edits_and_the_trace_field_on_top_which_the_filter_does_not_see()

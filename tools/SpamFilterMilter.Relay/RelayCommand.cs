@@ -120,18 +120,23 @@ internal static partial class RelayCommand
             SmtpServerFilteringOptions.DefaultRelayNetworks);
         var dropHeader = new Option<string[]>("--drop-header")
         {
-            Description = "A header field left out of each message before the milters see it, as Postfix's message_drop_headers; give it again for more. "
-                + "Given, it replaces the default, Postfix's: Bcc, Content-Length, Resent-Bcc, Return-Path; --drop-header '' keeps every field.",
+            Description = "Header fields left out of each message before the milters see it, as Postfix's message_drop_headers: names, separated by commas "
+                + "or blanks, or given again for more. Given, it replaces the default, Postfix's: Bcc, Content-Length, Resent-Bcc, Return-Path; "
+                + "--drop-header '' keeps every field.",
             DefaultValueFactory = _ => [.. SmtpFilterSession.DefaultDroppedHeaderFields],
             Arity = ArgumentArity.OneOrMore,
             CustomParser = result =>
             {
-                if (result.Tokens.FirstOrDefault(token => token.Value.Length > 0 && !HeaderSyntax.IsBareFieldName(token.Value)) is { } bad)
+                // As Postfix reads a list parameter: commas and blanks between the names.
+                string[] names = [.. result.Tokens.SelectMany(token => token.Value.Split([',', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries))];
+                try
                 {
-                    return Refuse<string[]>(result, $"--drop-header: \"{bad.Value}\" is not a header field name (printable ASCII, no colon, no blank).");
+                    return [.. SmtpFilterSession.CheckDroppedHeaderFields(names)];
                 }
-
-                return [.. result.Tokens.Select(token => token.Value).Where(name => name.Length > 0)];
+                catch (ArgumentException e)
+                {
+                    return Refuse<string[]>(result, $"--drop-header: {e.Message}");
+                }
             },
         };
         var maxSize = Limit("--max-message-size", "The largest message accepted, in bytes (0: no limit).", 10_240_000, " bytes");

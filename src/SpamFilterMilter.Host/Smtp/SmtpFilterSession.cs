@@ -44,27 +44,49 @@ public sealed class SmtpFilterSession : IAsyncDisposable
     /// <c>Content-Length:</c> belong to delivery). Only the message's own header section, never a MIME part's; a name
     /// matches in any case. Empty: every field is kept.
     /// </summary>
-    /// <exception cref="ArgumentException">A name that is no header field name (RFC 5322: printable ASCII but the colon).</exception>
+    /// <exception cref="ArgumentException">A name <see cref="CheckDroppedHeaderFields"/> refuses.</exception>
     public IReadOnlyCollection<string> DroppedHeaderFields
     {
         get => _droppedHeaderFields;
-        init
-        {
-            ArgumentNullException.ThrowIfNull(value);
-            foreach (var name in value)
-            {
-                if (!HeaderSyntax.IsBareFieldName(name))
-                {
-                    throw new ArgumentException($"Not a header field name: '{name}'.", nameof(value));
-                }
-            }
-
-            _droppedHeaderFields = [.. value];
-        }
+        init => _droppedHeaderFields = CheckDroppedHeaderFields(value);
     }
 
     /// <summary>Postfix's <c>message_drop_headers</c> default: <c>Bcc</c>, <c>Content-Length</c>, <c>Resent-Bcc</c>, <c>Return-Path</c>.</summary>
     public static IReadOnlyList<string> DefaultDroppedHeaderFields => PostfixStore.DefaultDroppedFields;
+
+    /// <summary>
+    /// A copy of <paramref name="names"/> to leave out of each message (<see cref="DroppedHeaderFields"/>), once each is
+    /// checked: a header field's name alone (RFC 5322: printable ASCII but the colon, no blank; a list such as
+    /// <c>bcc, content-length</c> is several names), neither a MIME field (<c>MIME-Version</c>, <c>Content-Type</c>,
+    /// <c>Content-Transfer-Encoding</c>, <c>Content-ID</c>, <c>Content-Description</c>, <c>Content-Disposition</c>: Postfix
+    /// keeps those whatever its <c>message_drop_headers</c> says, and a message without them is no longer the one that was
+    /// sent) nor <c>Received</c> (the trace fields are what a mail loop is found by; Postfix would drop its own too).
+    /// </summary>
+    /// <exception cref="ArgumentException">A name that is none of those; its message names it and says why, for an administrator.</exception>
+    public static IReadOnlyCollection<string> CheckDroppedHeaderFields(IEnumerable<string> names)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        string[] copy = [.. names];
+        foreach (var name in copy)
+        {
+            if (!HeaderSyntax.IsBareFieldName(name))
+            {
+                throw new ArgumentException($"'{name}' is not a header field name (printable ASCII, no colon, no blank; one name each).");
+            }
+
+            if (name.Equals("Received", StringComparison.OrdinalIgnoreCase) || MimeFields.Contains(name, StringComparer.OrdinalIgnoreCase))
+            {
+                throw new ArgumentException($"'{name}' cannot be dropped: "
+                    + (name.Equals("Received", StringComparison.OrdinalIgnoreCase) ? "the trace fields are what a mail loop is found by." : "a MIME field stays, as Postfix keeps it."));
+            }
+        }
+
+        return copy;
+    }
+
+    /// <summary>The fields Postfix reads as MIME fields (header_opts.c, <c>HDR_OPT_MIME</c>), which it never drops.</summary>
+    private static readonly string[] MimeFields =
+        ["Content-Description", "Content-Disposition", "Content-ID", "Content-Transfer-Encoding", "Content-Type", "MIME-Version"];
 
     /// <summary>The reply Postfix gives DATA when no recipient was accepted.</summary>
     public static SmtpReply NoValidRecipients { get; } = new(554, "5.5.1", "Error: no valid recipients");

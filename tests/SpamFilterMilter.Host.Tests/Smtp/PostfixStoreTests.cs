@@ -62,6 +62,14 @@ public class PostfixStoreTests
         Assert.That(stored, Is.EqualTo("From: a@example.com\r\nX-Bcc: kept\r\nResent-Bccx: kept\r\nSubject: s\r\n\r\nBcc: in the body\r\n"));
     }
 
+    [TestCase("Bcc\t: x@example.org\r\nSubject: s\r\n\r\nbody\r\n", "Subject: s\r\n\r\nbody\r\n", TestName = "A tab before the colon")]
+    [TestCase("Subject: s\nbcc : x@example.org\n\nbody\n", "Subject: s\n\nbody\n", TestName = "Lines ended by LF alone")]
+    [TestCase("Subject: s\nBCC:x@example.org\n\nbody\n", "Subject: s\n\nbody\n", TestName = "No space after the colon, in capitals, after another field")]
+    [TestCase("Subject: s\r\nBcc\r: x@example.org\r\n\r\nbody\r\n", "Subject: s\r\n\r\nbody\r\n", TestName = "A stray CR before the colon, a space once stored")]
+    [TestCase("Subject: s\r\nreturn-path:<x@example.org>\r\n", "Subject: s\r\n", TestName = "The last line of a message that is all header")]
+    public void A_dropped_field_is_found_however_its_name_and_line_are_written(string message, string stored) =>
+        Assert.That(Stored(message), Is.EqualTo(stored));
+
     [Test]
     public void A_MIME_parts_fields_are_the_bodys_and_stay()
     {

@@ -335,12 +335,16 @@ public partial class RelayCommandTests : TempFolderTest
         {
             Assert.That(Dropped(), Is.EqualTo(new[] { "Bcc", "Content-Length", "Resent-Bcc", "Return-Path" }));
             Assert.That(Dropped("--drop-header", "X-Internal", "--drop-header", "Bcc"), Is.EqualTo(new[] { "X-Internal", "Bcc" }));
+            Assert.That(Dropped("--drop-header", "bcc, content-length resent-bcc,return-path"), Is.EqualTo(new[] { "bcc", "content-length", "resent-bcc", "return-path" }),
+                "a list as Postfix's message_drop_headers is written");
             Assert.That(Dropped("--drop-header", ""), Is.Empty);
         });
     }
 
-    [TestCase("--drop-header", "Bcc:", "--drop-header: \"Bcc:\" is not a header field name (printable ASCII, no colon, no blank).")]
-    [TestCase("--drop-header", "X Bcc", "--drop-header: \"X Bcc\" is not a header field name (printable ASCII, no colon, no blank).")]
+    [TestCase("--drop-header", "Bcc:", "--drop-header: 'Bcc:' is not a header field name (printable ASCII, no colon, no blank; one name each).")]
+    [TestCase("--drop-header", "X-Caf\u00e9", "--drop-header: 'X-Caf\u00e9' is not a header field name (printable ASCII, no colon, no blank; one name each).")]
+    [TestCase("--drop-header", "Bcc,content-type", "--drop-header: 'content-type' cannot be dropped: a MIME field stays, as Postfix keeps it.")]
+    [TestCase("--drop-header", "received", "--drop-header: 'received' cannot be dropped: the trace fields are what a mail loop is found by.")]
     [TestCase("--relay-domain", "user@example.com", "--relay-domain: \"user@example.com\" is not a domain: example.com, or .example.com for its subdomains.")]
     [TestCase("--relay-domain", "..example.com", "--relay-domain: \"..example.com\" is not a domain: example.com, or .example.com for its subdomains.")]
     [TestCase("--relay-domain", "-bad.example", "--relay-domain: \"-bad.example\" is not a domain: example.com, or .example.com for its subdomains.")]
