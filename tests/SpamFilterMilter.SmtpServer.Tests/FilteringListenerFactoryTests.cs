@@ -1,8 +1,8 @@
-using SpamFilterMilter.Host.Smtp;
 using Moq;
 using SmtpServer;
 using SmtpServer.IO;
 using SmtpServer.Net;
+using SpamFilterMilter.Host.Smtp;
 
 namespace SpamFilterMilter.SmtpServer.Tests;
 
