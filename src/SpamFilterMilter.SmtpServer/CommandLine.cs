@@ -104,13 +104,15 @@ internal enum CommandLineKind
 internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null, IReadOnlyList<string>? Parameters = null,
     byte[]? Replacement = null)
 {
+    /// <summary>The longest line looked at: <see cref="LongestCommand"/> and the CR LF.</summary>
+    private const int LongestLine = LongestCommand + 2;
+
     /// <summary>
-    /// The longest line looked at (Postfix's <c>line_length_limit</c>): a <c>RCPT TO:&lt;postmaster&gt;</c> whose parameters
-    /// make it longer is left to SmtpServer's parser, which answers it 502 as before, and so is a longer <c>MAIL</c> line
-    /// (its parameters SmtpServer's); the parameters of any other <c>RCPT</c> line are read from its first this many bytes,
-    /// as Postfix reads a longer command line (the rest is discarded).
+    /// The most of a command line Postfix's smtpd reads (<c>line_length_limit</c>, 2,048 bytes, its line end not counted):
+    /// the rest of a longer line, to its end, is skipped (<c>smtp_get</c> with <c>SMTP_GET_FLAG_SKIP</c>) and the command is
+    /// what came before it.
     /// </summary>
-    private const int LongestLine = HeaderSyntax.PostfixLineLimit;
+    public const int LongestCommand = HeaderSyntax.PostfixLineLimit;
 
     /// <summary>The local part of <see cref="PostmasterStandIn"/>.</summary>
     private const string StandInUser = "postmaster";
@@ -167,7 +169,11 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         _ => [],
     };
 
-    /// <summary>Reads the first line of <paramref name="buffer"/>, the client's bytes from where SmtpServer parses its next command.</summary>
+    /// <summary>
+    /// Reads the first line of <paramref name="buffer"/>, the client's bytes from where SmtpServer parses its next command.
+    /// A line longer than <see cref="LongestCommand"/> is read as Postfix reads it, cut there (the pipe gives SmtpServer
+    /// such a line cut so, and skips the rest: a <see cref="Length"/> is then the cut line's).
+    /// </summary>
     public static CommandLine Read(in ReadOnlySequence<byte> buffer)
     {
         if (buffer.IsEmpty)
@@ -175,33 +181,31 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             return default;
         }
 
-        var longer = buffer.Length > LongestLine;
         var length = (int)Math.Min(buffer.Length, LongestLine);
-        if (buffer.FirstSpan.Length >= length)
-        {
-            return Read(buffer.FirstSpan[..length], longer);
-        }
-
         Span<byte> start = stackalloc byte[length];
         buffer.Slice(0, length).CopyTo(start);
-        return Read(start, longer);
+        if (length == LongestLine && start.IndexOf("\r\n"u8) < 0)
+        {
+            "\r\n"u8.CopyTo(start[LongestCommand..]); // as Postfix reads a longer line
+        }
+
+        return Read(start);
     }
 
-    private static CommandLine Read(ReadOnlySpan<byte> start, bool longer) => EightBit(start, longer) ?? (start[0] | 0x20) switch
+    private static CommandLine Read(ReadOnlySpan<byte> start) => EightBit(start) ?? (start[0] | 0x20) switch
     {
         'e' => Ehlo(start),
-        'm' => Mail(start, longer),
-        'r' => Rcpt(start, longer),
+        'm' => Mail(start),
+        'r' => Rcpt(start),
         _ => default, // the first byte tells most lines apart at once
     };
 
     /// <summary>
     /// A line with a byte of 0x80 or more: <see cref="CommandLineKind.NotUtf8"/> when it is whole and not UTF-8; while its
     /// end has not come, <see cref="CommandLineKind.Incomplete"/> (SmtpServer cannot be given a stand-in for a line it saw
-    /// part of); null when it is UTF-8, or all ASCII, or longer than the longest line looked at (left to SmtpServer, whose
-    /// parser answers such a line 500).
+    /// part of); null when it is UTF-8, or all ASCII.
     /// </summary>
-    private static CommandLine? EightBit(ReadOnlySpan<byte> start, bool longer)
+    private static CommandLine? EightBit(ReadOnlySpan<byte> start)
     {
         var line = LineOf(start, out var end);
         if (line.IndexOfAnyExceptInRange((byte)0, (byte)0x7F) < 0)
@@ -209,7 +213,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             return null;
         }
 
-        return end < 0 ? (longer ? null : new CommandLine(CommandLineKind.Incomplete))
+        return end < 0 ? new CommandLine(CommandLineKind.Incomplete)
             : Utf8.IsValid(line) ? null
             : new CommandLine(CommandLineKind.NotUtf8, end + 2, Replacement: NoopStandIn);
     }
@@ -218,21 +222,21 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// <c>MAIL</c>, spaces, <c>FROM:</c>, spaces if any, a path in angle brackets (<see cref="PathLength"/>), then the line's
     /// end, or a space and parameters, or other text. A line not whole yet waits for its end before SmtpServer sees any of
     /// it, whatever follows (as a bare postmaster does: SmtpServer cannot be given a line in place of one it saw part of); a
-    /// line longer than the longest line looked at, or one whose path has no brackets or no end, is left to SmtpServer.
+    /// line whose path has no brackets or no end is left to SmtpServer.
     /// </summary>
-    private static CommandLine Mail(ReadOnlySpan<byte> start, bool longer)
+    private static CommandLine Mail(ReadOnlySpan<byte> start)
     {
         var line = LineOf(start, out var end);
         var whole = end >= 0;
         var reader = new Reader(line);
         if (!Command(ref reader, "MAIL"u8, "FROM:"u8))
         {
-            return Undecided(reader, whole, longer);
+            return Undecided(reader, whole);
         }
 
         if (!whole)
         {
-            return longer ? default : new CommandLine(CommandLineKind.Incomplete);
+            return new CommandLine(CommandLineKind.Incomplete);
         }
 
         var path = line[reader.Position..];
@@ -281,21 +285,20 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// <c>&lt;postmaster&gt;x</c> 501).
     /// </summary>
     /// <param name="start">The client's bytes from the line's start, at most <see cref="LongestLine"/> of them.</param>
-    /// <param name="longer">More bytes came than <paramref name="start"/> holds.</param>
-    private static CommandLine Rcpt(ReadOnlySpan<byte> start, bool longer)
+    private static CommandLine Rcpt(ReadOnlySpan<byte> start)
     {
         var line = LineOf(start, out var end);
         var whole = end >= 0;
         var reader = new Reader(line);
         if (!Command(ref reader, "RCPT"u8, "TO:"u8))
         {
-            return Undecided(reader, whole, longer);
+            return Undecided(reader, whole);
         }
 
         var pathStart = reader.Position;
         if (!reader.Word("<postmaster>"u8))
         {
-            return reader.RanOut ? Undecided(reader, whole, longer) : OtherPath(line[pathStart..], whole, longer);
+            return reader.RanOut ? Undecided(reader, whole) : OtherPath(line[pathStart..], whole);
         }
 
         var path = Encoding.ASCII.GetString(line[pathStart..reader.Position]);
@@ -305,20 +308,18 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         }
 
         return whole ? new CommandLine(CommandLineKind.BarePostmaster, end + 2, path, ParametersOf(line[reader.Position..]), PostmasterStandIn)
-            : longer ? default // its parameters go past the longest line looked at
             : new CommandLine(CommandLineKind.Incomplete);
     }
 
     /// <summary>
     /// A path other than a bare postmaster, from its first byte: in angle brackets, a <c>&gt;</c> inside a quoted local
     /// part (<c>&lt;"a&gt;b"@example.com&gt;</c>) taken as SmtpServer's parser takes it, then the line's end or a space
-    /// and parameters. A line not whole yet is looked at again when more of it has come, before SmtpServer parses it; one
-    /// longer than the longest line is read to there, as Postfix cuts it. A path without brackets is left to SmtpServer's
-    /// parser (which answers it 502).
+    /// and parameters. A line not whole yet is looked at again when more of it has come, before SmtpServer parses it. A
+    /// path without brackets is left to SmtpServer's parser (which answers it 502).
     /// </summary>
-    private static CommandLine OtherPath(ReadOnlySpan<byte> path, bool whole, bool longer)
+    private static CommandLine OtherPath(ReadOnlySpan<byte> path, bool whole)
     {
-        var pathLength = whole || longer ? PathLength(path) : -1;
+        var pathLength = whole ? PathLength(path) : -1;
         if (pathLength < 0)
         {
             return default; // no end of the path on the line: SmtpServer's parser answers it
@@ -459,8 +460,8 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     }
 
     /// <summary>A line that did not read as a bare postmaster: <see cref="CommandLineKind.Incomplete"/> when it only ran out of bytes, which more may complete.</summary>
-    private static CommandLine Undecided(in Reader reader, bool whole, bool longer) =>
-        reader.RanOut && !whole && !longer ? new CommandLine(CommandLineKind.Incomplete) : default;
+    private static CommandLine Undecided(in Reader reader, bool whole) =>
+        reader.RanOut && !whole ? new CommandLine(CommandLineKind.Incomplete) : default;
 
     /// <summary>Reads a line from its start, telling a byte that does not match from one that has not come yet.</summary>
     private ref struct Reader(ReadOnlySpan<byte> line)

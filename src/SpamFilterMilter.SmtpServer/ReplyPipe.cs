@@ -40,6 +40,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     // a command line's CommandLine.Replacement (a RCPT TO:<postmaster> without a domain, a MAIL with parameters).
     private ReadOnlySequence<byte> _standIn;
     private volatile bool _awaitingText; // SmtpServer's last reply was a 3xx (334, 354): it reads an AUTH answer or a message next, no command
+    private byte[]? _cut; // a command line longer than Postfix reads: its first bytes and a CR LF, while the rest of it is skipped
 
     /// <param name="connection">The connection's own pipe.</param>
     /// <param name="session">The session whose replies are written here.</param>
@@ -357,22 +358,64 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         /// <summary>
         /// What the client sent from its next command on, its first line noted (<see cref="LastCommandLine"/>) and given to
         /// SmtpServer as it came, but for a line SmtpServer's parser cannot read as it is (a <c>RCPT TO:&lt;postmaster&gt;</c>
-        /// without a domain, a MAIL with parameters): SmtpServer is given the line's <see cref="CommandLine.Replacement"/> in
-        /// its place. Such a line is read to its end before SmtpServer sees any of it: SmtpServer goes on looking for the end
-        /// of a line it has seen part of from where it stopped in the buffer it was given, which a stand-in is not.
+        /// without a domain, a MAIL with parameters, a line that is not UTF-8): SmtpServer is given the line's
+        /// <see cref="CommandLine.Replacement"/> in its place. Every line is read to its end before SmtpServer sees any of it:
+        /// SmtpServer goes on looking for the end of a line it has seen part of from where it stopped in the buffer it was
+        /// given, which a stand-in is not. A line longer than Postfix reads (<see cref="CommandLine.LongestCommand"/>) is cut
+        /// there as Postfix cuts it, the rest of it skipped as it comes (a client's command line holds no more memory than
+        /// that), and it is then read as any other.
         /// </summary>
         private async ValueTask<ReadResult> ReadCommandAsync(CancellationToken cancellationToken)
         {
             while (true)
             {
                 var read = await ReadClientAsync(cancellationToken).ConfigureAwait(false);
-                var line = NoteCommandLine(read);
-                if (line.Kind == CommandLineKind.Incomplete)
+                if (pipe._cut is not null)
                 {
-                    Connection.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+                    if (pipe._timedOut || pipe._session.IsClosing)
+                    {
+                        return read; // Ended: not the connection's buffer
+                    }
+
+                    if (read.IsCanceled)
+                    {
+                        Connection.AdvanceTo(read.Buffer.Start); // the skip goes on at the next read
+                        return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: true, isCompleted: false);
+                    }
+
+                    if (SkipToLineEnd(read.Buffer))
+                    {
+                        return GiveCutLine();
+                    }
+
+                    if (read.IsCompleted)
+                    {
+                        return Ended; // the client left in the middle of the line
+                    }
+
                     continue;
                 }
 
+                if (!pipe._awaitingText && !read.IsCanceled && !read.IsCompleted && !HasLineEnd(read.Buffer))
+                {
+                    if (read.Buffer.Length < CommandLine.LongestCommand + 2)
+                    {
+                        Connection.AdvanceTo(read.Buffer.Start, read.Buffer.End); // its end has not come yet
+                        continue;
+                    }
+
+                    pipe._cut = new byte[CommandLine.LongestCommand + 2];
+                    read.Buffer.Slice(0, CommandLine.LongestCommand).CopyTo(pipe._cut);
+                    "\r\n"u8.CopyTo(pipe._cut.AsSpan(CommandLine.LongestCommand));
+                    if (SkipToLineEnd(read.Buffer.Slice(CommandLine.LongestCommand)))
+                    {
+                        return GiveCutLine();
+                    }
+
+                    continue;
+                }
+
+                var line = NoteCommandLine(read);
                 if (line.Replacement is { } replacement)
                 {
                     Connection.AdvanceTo(read.Buffer.GetPosition(line.Length));
@@ -382,6 +425,42 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
                 return read;
             }
+        }
+
+        /// <summary>True when the first line of <paramref name="buffer"/> has its CR LF within the most of a line Postfix reads.</summary>
+        private static bool HasLineEnd(in ReadOnlySequence<byte> buffer)
+        {
+            var start = buffer.Slice(0, Math.Min(buffer.Length, CommandLine.LongestCommand + 2));
+            var reader = new SequenceReader<byte>(start);
+            return reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8);
+        }
+
+        /// <summary>
+        /// Skips <paramref name="rest"/>, the bytes of a cut line past what Postfix reads, to the line's CR LF: true when it
+        /// came (the connection advanced past it), else all of it is skipped but a last CR, which may start the CR LF.
+        /// </summary>
+        private bool SkipToLineEnd(in ReadOnlySequence<byte> rest)
+        {
+            var reader = new SequenceReader<byte>(rest);
+            if (reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8))
+            {
+                Connection.AdvanceTo(reader.Position);
+                return true;
+            }
+
+            var keep = !rest.IsEmpty && rest.Slice(rest.Length - 1).FirstSpan[0] == (byte)'\r' ? rest.GetPosition(rest.Length - 1) : rest.End;
+            Connection.AdvanceTo(keep, rest.End);
+            return false;
+        }
+
+        /// <summary>The cut line, read to its end: noted and given to SmtpServer as any other (or its stand-in).</summary>
+        private ReadResult GiveCutLine()
+        {
+            var cut = new ReadOnlySequence<byte>(pipe._cut!);
+            pipe._cut = null;
+            var line = pipe.LastCommandLine = CommandLine.Read(cut);
+            pipe._standIn = line.Replacement is { } replacement ? new ReadOnlySequence<byte>(replacement) : cut;
+            return new ReadResult(pipe._standIn, isCanceled: false, isCompleted: false);
         }
 
         /// <summary>
@@ -491,9 +570,12 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
             var read = Connection.TryRead(out result);
             pipe._clientLeft |= read && result.IsCompleted;
-            if (read && NoteCommandLine(result) is { Kind: CommandLineKind.Incomplete } or { Replacement: not null })
+            if (read && (pipe._cut is not null
+                || (!pipe._awaitingText && !result.IsCanceled && !result.IsCompleted && !HasLineEnd(result.Buffer))
+                || NoteCommandLine(result) is { Replacement: not null }))
             {
-                // A line to replace, or what may become one: ReadAsync alone reads it to its end and puts the stand-in in its place.
+                // A line not whole yet, one being cut, or one to replace: ReadAsync alone reads it to its end and puts the
+                // stand-in in its place.
                 Connection.AdvanceTo(result.Buffer.Start);
                 result = default;
                 return false;

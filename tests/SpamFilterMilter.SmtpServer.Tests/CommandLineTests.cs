@@ -78,14 +78,17 @@ public class CommandLineTests
     }
 
     [Test]
-    public void A_line_longer_than_Postfixs_line_length_limit_is_another_whole_or_not()
+    public void A_bare_postmaster_longer_than_Postfixs_line_length_limit_is_read_as_Postfix_cuts_it_whole_or_not()
     {
-        var longParameters = "RCPT TO:<postmaster> X-LONG=" + new string('x', 2048);
+        var longParameters = "RCPT TO:<postmaster> NOTIFY=NEVER X-LONG=" + new string('x', 2048);
+        var cut = "X-LONG=" + new string('x', 2048 - "RCPT TO:<postmaster> NOTIFY=NEVER X-LONG=".Length);
 
         Assert.Multiple(() =>
         {
-            Assert.That(CommandLine.Read(Whole(longParameters)).Kind, Is.EqualTo(CommandLineKind.Other));
-            Assert.That(CommandLine.Read(Whole(longParameters + "\r\n")).Kind, Is.EqualTo(CommandLineKind.Other));
+            foreach (var line in new[] { CommandLine.Read(Whole(longParameters)), CommandLine.Read(Whole(longParameters + "\r\nQUIT\r\n")) })
+            {
+                Assert.That((line.Kind, line.Length, Words(line.Parameters)), Is.EqualTo((CommandLineKind.BarePostmaster, 2050, "NOTIFY=NEVER|" + cut)));
+            }
         });
     }
 
@@ -205,15 +208,30 @@ public class CommandLineTests
     }
 
     [Test]
-    public void A_MAIL_line_longer_than_Postfixs_line_length_limit_is_left_to_SmtpServer_whole_or_not()
+    public void A_MAIL_line_longer_than_Postfixs_line_length_limit_is_read_as_Postfix_cuts_it_whole_or_not()
     {
         var longParameters = "MAIL FROM:<a@example.com> RET=FULL RET=HDRS X-PAD=" + new string('x', 2048);
+        var cut = "X-PAD=" + new string('x', 2048 - "MAIL FROM:<a@example.com> RET=FULL RET=HDRS X-PAD=".Length);
 
         Assert.Multiple(() =>
         {
-            Assert.That(CommandLine.Read(Whole(longParameters)).Kind, Is.EqualTo(CommandLineKind.Other));
-            Assert.That(CommandLine.Read(Whole(longParameters + "\r\n")).Kind, Is.EqualTo(CommandLineKind.Other));
+            foreach (var line in new[] { CommandLine.Read(Whole(longParameters)), CommandLine.Read(Whole(longParameters + "\r\n")) })
+            {
+                Assert.That((line.Kind, Words(line.Parameters), Encoding.ASCII.GetString(line.Replacement!)),
+                    Is.EqualTo((CommandLineKind.Mail, "RET=FULL|RET=HDRS|" + cut, "MAIL FROM:<a@example.com>\r\n")));
+            }
         });
+    }
+
+    [TestCase(2046, "Mail", TestName = "A MAIL line of 2,046 bytes and its CR LF is read")]
+    [TestCase(2048, "Mail", TestName = "A MAIL line of 2,048 bytes and its CR LF, Postfix's whole limit, is read")]
+    [TestCase(2049, "Mail", TestName = "A MAIL line of 2,049 bytes is read cut at 2,048")]
+    public void A_MAIL_line_up_to_Postfixs_limit_is_read_whole(int length, string kind)
+    {
+        const string start = "MAIL FROM:<a@example.com> X=";
+        var line = CommandLine.Read(Whole(start + new string('x', length - start.Length) + "\r\n"));
+
+        Assert.That((line.Kind.ToString(), Words(line.Parameters)), Is.EqualTo((kind, "X=" + new string('x', Math.Min(length, 2048) - start.Length))));
     }
 
     [Test]
@@ -275,11 +293,18 @@ public class CommandLineTests
         Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(latin1))).Kind.ToString(), Is.EqualTo(kind));
 
     [Test]
-    public void A_line_with_a_bad_byte_longer_than_the_longest_line_looked_at_is_left_to_SmtpServer()
+    public void A_line_with_a_bad_byte_longer_than_Postfixs_limit_is_judged_as_Postfix_cuts_it()
     {
-        var bytes = Encoding.Latin1.GetBytes("NOOP \u00ff" + new string('x', 2100));
+        var early = Encoding.Latin1.GetBytes("NOOP \u00ff" + new string('x', 2100));
+        var past = Encoding.Latin1.GetBytes("NOOP " + new string('x', 2100) + "\u00ff");
+        var split = Encoding.Latin1.GetBytes("NOOP " + new string('x', 2042) + "\u00c3\u00a9" + new string('x', 10)); // the cut falls inside the character
 
-        Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(bytes)).Kind, Is.EqualTo(CommandLineKind.Other));
+        Assert.Multiple(() =>
+        {
+            Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(early)).Kind, Is.EqualTo(CommandLineKind.NotUtf8));
+            Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(past)).Kind, Is.EqualTo(CommandLineKind.Other), "the bad byte is in the part skipped");
+            Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(split)).Kind, Is.EqualTo(CommandLineKind.NotUtf8), "Postfix judges the line it kept");
+        });
     }
 
     [Test]

@@ -85,6 +85,26 @@ public class NotUtf8Tests
         });
     }
 
+    [TestCase("RCPT TO:<x", "\u00e9@example.com>\r\nRCPT TO:<c@example.com>\r\n")]
+    [TestCase("NOOP ", "\u00ff\r\nRCPT TO:<c@example.com>\r\n")]
+    public async Task A_line_whose_ASCII_start_came_first_and_its_bad_byte_after_is_still_refused_and_the_session_goes_on(string first, string rest)
+    {
+        // A review found SmtpServer, shown the start of the line, ended the session (421) when the NOOP took its place.
+        var filter = Filter();
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, new MemoryStore(), addTraceField: false);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+
+        await client.SendWithoutReadingAsync(Bytes(first));
+        await Task.Delay(100);
+        await client.SendWithoutReadingAsync(Bytes(rest));
+        var replies = await client.ReadRepliesAsync(2);
+
+        Assert.That(replies.Select(r => r?.Text), Is.EqualTo(new[] { "500 5.5.2 Error: bad UTF-8 syntax", "250 Ok" }));
+        filter.Verify(f => f.RcptAsync("<c@example.com>", It.IsAny<IReadOnlyList<string>?>(), It.IsAny<CancellationToken>()), Times.Once);
+    }
+
     [Test]
     public async Task Each_line_that_is_not_UTF8_is_an_error_of_the_sessions_and_the_error_limit_ends_it_as_Postfixs_does()
     {

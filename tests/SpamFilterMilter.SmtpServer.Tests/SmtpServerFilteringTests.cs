@@ -684,21 +684,18 @@ public class SmtpServerFilteringTests
         });
     }
 
-    // SmtpServer 11.1.0's parser throws on these (SmtpParser.TryMakeMailParameters: Dictionary.Add, and parameters over
-    // about 4 KB) and ends the session through SessionFaulted; Postfix answers 501 or 555 5.5.4 and goes on. A MAIL line of
-    // up to 2,048 bytes never reaches SmtpServer's parser with its parameters (CommandLine; MailParametersTests): these are
-    // longer, and left to it.
-    [TestCase("MAIL FROM:<a@example.org> RET=FULL RET=HDRS X-PAD=LONG", TestName = "A MAIL over 2,048 bytes with a repeated parameter gets 421 and a log line, not a silent close")]
-    [TestCase("MAIL FROM:<a@example.org> X=1 x=2 X-PAD=LONG", TestName = "A MAIL over 2,048 bytes with a parameter repeated in another case gets 421 and a log line, not a silent close")]
-    [TestCase("MAIL FROM:<a@example.org> X=LONG", TestName = "A MAIL with 5,000 bytes of parameters gets 421 and a log line, not a silent close")]
-    public async Task A_session_SmtpServer_ends_on_an_exception_is_answered_421_and_logged_with_the_client_and_the_exception(string mail)
+    // SmtpServer ends a session on an exception it does not handle (its SessionFaulted) without a word: its 11.1.0 parser
+    // threw on a MAIL's repeated or 4 KB parameters, which the integration no longer lets reach it (CommandLine). Made here
+    // by the connection itself.
+    [Test]
+    public async Task A_session_SmtpServer_ends_on_an_exception_is_answered_421_and_logged_with_the_client_and_the_exception()
     {
         var logs = new CapturedLogs();
-        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore(), logs: logs);
+        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore(), logs: logs, listeners: new FaultingListeners());
         await using var client = await SmtpLineClient.ConnectAsync(server.Port);
         await client.SendAsync("EHLO client.example");
 
-        var reply = await client.SendAsync(mail.Replace("LONG", new string('v', 5000), StringComparison.Ordinal));
+        var reply = await client.SendAsync(FaultingListeners.Trigger);
 
         Assert.Multiple(async () =>
         {

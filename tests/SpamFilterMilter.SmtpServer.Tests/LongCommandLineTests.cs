@@ -1,0 +1,156 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Moq;
+using SpamFilterMilter.Testing.Postfix;
+
+namespace SpamFilterMilter.SmtpServer.Tests;
+
+/// <summary>
+/// A command line longer than Postfix's <c>line_length_limit</c> (2,048 bytes, its CR LF not counted): Postfix reads its first
+/// 2,048 bytes as the command and skips the rest of the line. The pipe does the same before SmtpServer sees any of it, so
+/// that a long MAIL's parameters get Postfix's replies (SmtpServer 11.1.0's parser ended the session on a repeated or 4 KB
+/// one) and a client's command line holds 2 KB of memory, not up to <c>MaxMessageSize</c>.
+/// </summary>
+public class LongCommandLineTests
+{
+    private static Mock<IFilterSession> Filter() => FilterSessionMock.ContinuingEverywhere(FilterVerdict.Default);
+
+    private static string Padded(string start, int length, char pad = 'v') => start + new string(pad, length - start.Length);
+
+    [TestCase("MAIL FROM:<a@example.org> RET=FULL RET=HDRS X-PAD=", "501 5.5.4 Bad RET parameter syntax", TestName = "A long MAIL with a repeated parameter gets 501 and goes on (SmtpServer ended the session)")]
+    [TestCase("MAIL FROM:<a@example.org> X=1 x=2 X-PAD=", "555 5.5.4 Unsupported option: X=1", TestName = "A long MAIL with a parameter repeated in another case gets 555 and goes on")]
+    public async Task A_MAIL_line_over_2048_bytes_is_read_as_Postfix_cuts_it_and_the_session_goes_on(string start, string reply)
+    {
+        var filter = Filter();
+        var store = new MemoryStore();
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, store, addTraceField: false);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var refused = await client.SendAsync(Padded(start, 5000));
+        var end = await client.SendMailAsync("g@example.org", ["b@example.com"], "Subject: x\r\n\r\nbody\r\n");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(refused.Text, Is.EqualTo(reply));
+            Assert.That(end.Code, Is.EqualTo(250));
+            Assert.That(store.Messages.Single().Filtered.Envelope.MailFrom, Is.EqualTo("g@example.org"));
+        });
+    }
+
+    [Test]
+    public async Task A_MAIL_whose_parameters_run_past_2048_bytes_is_taken_with_those_before_the_cut()
+    {
+        var filter = Filter();
+        var store = new MemoryStore();
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, store, addTraceField: false);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var mail = await client.SendAsync(Padded("MAIL FROM:<a@example.org> BODY=8BITMIME", 3000, ' ') + "FOO=1");
+        var rcpt = await client.SendAsync("RCPT TO:<b@example.com>");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((mail.Code, rcpt.Code), Is.EqualTo((250, 250)), "FOO=1 is in the part skipped, as at Postfix");
+            filter.Verify(f => f.MailAsync("<a@example.org>", It.Is<IReadOnlyList<string>?>(p => p!.SequenceEqual(new[] { "BODY=8BITMIME" })), It.IsAny<CancellationToken>()));
+        });
+    }
+
+    [Test]
+    public async Task A_command_line_of_megabytes_sent_in_pieces_is_skipped_past_2048_bytes_and_answered_even_past_the_message_size_limit()
+    {
+        var filter = Filter();
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, new MemoryStore(), addTraceField: false, maxMessageSize: 10_000);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        await client.SendWithoutReadingAsync("MAIL FROM:<a@example.org> X-PAD=");
+        var piece = new string('v', 64 * 1024);
+        for (var i = 0; i < 48; i++)
+        {
+            await client.SendWithoutReadingAsync(piece); // 3 MB in all, one 64 KB piece after another
+        }
+
+        await client.SendWithoutReadingAsync("\r\nMAIL FROM:<g@example.org>\r\n");
+        var replies = await client.ReadRepliesAsync(2);
+
+        Assert.That(replies.Select(r => r?.Text), Is.EqualTo(new[] { "555 5.5.4 Unsupported option: X-PAD=" + new string('v', 2048 - "MAIL FROM:<a@example.org> X-PAD=".Length), "250 Ok" }));
+    }
+
+    [Test]
+    public async Task A_long_line_whose_CR_LF_comes_split_between_two_writes_ends_there()
+    {
+        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore(), addTraceField: false);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        await client.SendWithoutReadingAsync(Padded("MAIL FROM:<a@example.org> X=", 4000) + "\r");
+        await Task.Delay(100);
+        await client.SendWithoutReadingAsync("\nMAIL FROM:<g@example.org>\r\n");
+        var replies = await client.ReadRepliesAsync(2);
+
+        Assert.That(replies.Select(r => r?.Text[..3]), Is.EqualTo(new[] { "555", "250" }));
+    }
+
+    /// <summary>The long lines of the live comparison, each with Postfix's reply code (checked, so that it never compares two sides that took everything).</summary>
+    private static IEnumerable<(string[] Lines, int Code)> LiveLines()
+    {
+        yield return ([Padded("MAIL FROM:<a@example.org> RET=FULL RET=HDRS X-PAD=", 5000)], 501);
+        yield return ([Padded("MAIL FROM:<a@example.org> X=", 5000)], 555); // the parameter named as cut
+        yield return ([Padded("MAIL FROM:<a@example.org> X=", 2049)], 555);
+        yield return ([Padded("MAIL FROM:<a@example.org> X=", 2048)], 555);
+        yield return ([Padded("MAIL FROM:<a@example.org> ", 2047, ' ') + "X=1"], 555); // cut after its X
+        yield return ([Padded("MAIL FROM:<a@example.org> ", 2045, ' ') + "X=1"], 555);
+        yield return ([Padded("MAIL FROM:<a@example.org> BODY=8BITMIME", 3000, ' ') + "FOO=1"], 250);
+        yield return ([Padded("MAIL FROM:<a@example.org> ENVID=", 3000, 'e')], 250); // an ENVID of 2,016 bytes: taken
+        yield return ([Padded("MAIL FROM:<a@example.org> ", 2048, ' ') + "X=1"], 250); // X=1 past the cut
+        yield return (["MAIL FROM:<a@example.org>", Padded("RCPT TO:<b@example.com> NOTIFY=NEVER", 4000, ' ') + "FOO=1"], 250);
+        yield return (["MAIL FROM:<a@example.org>", Padded("RCPT TO:<b@example.com> NOTIFY=NEVER X=", 4000)], 555);
+        yield return (["MAIL FROM:<a@example.org>", string.Concat(Enumerable.Repeat("RCPT TO:<b@example.com> ", 1)) + string.Concat(Enumerable.Repeat("NOTIFY=NEVER ", 300))], 501);
+    }
+
+    [Test]
+    [Category("Integration")]
+    [NonParallelizable]
+    public async Task Postfix_and_the_integration_answer_every_long_command_line_alike()
+    {
+        await using var postfix = await PostfixInstance.StartAsync("", "mynetworks=127.0.0.0/8");
+        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore());
+
+        var differences = new List<string>();
+        foreach (var (lines, code) in LiveLines())
+        {
+            var fromPostfix = await LastReplyAsync(postfix.SmtpPort, lines);
+            var ours = await LastReplyAsync(server.Port, lines);
+            if (fromPostfix[..3] != code.ToString(CultureInfo.InvariantCulture) || Comparable(ours) != Comparable(fromPostfix))
+            {
+                differences.Add($"{Shown(lines[^1])} ({lines[^1].Length} bytes)\n  postfix: {Shown(fromPostfix)} (expected {code})\n  ours:    {Shown(ours)}");
+            }
+        }
+
+        Assert.That(differences, Is.Empty, string.Join("\n", differences));
+    }
+
+    /// <summary>Postfix's 250 says <c>2.1.0 Ok</c>, SmtpServer's <c>Ok</c>: a refusal is compared to the byte, an acceptance by its code.</summary>
+    private static string Comparable(string reply) => reply.StartsWith("250", StringComparison.Ordinal) ? "250" : reply;
+
+    /// <summary>A line as a failure message shows it: runs of one character as the character and its count.</summary>
+    private static string Shown(string line) => Regex.Replace(line, @"(.)\1{9,}", m => $"{m.Groups[1].Value}×{m.Length}");
+
+    /// <summary>A session of its own for <paramref name="lines"/>, after EHLO, then QUIT: the reply to the last of them.</summary>
+    private static async Task<string> LastReplyAsync(int port, string[] lines)
+    {
+        await using var client = await SmtpLineClient.ConnectAsync(port);
+        await client.SendAsync("EHLO client.example");
+        var reply = string.Empty;
+        foreach (var line in lines)
+        {
+            reply = (await client.SendAsync(line)).Text;
+        }
+
+        await client.SendAsync("QUIT");
+        return reply;
+    }
+}
