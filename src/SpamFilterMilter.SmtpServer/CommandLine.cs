@@ -52,6 +52,13 @@ internal enum CommandLineKind
     EhloAddressLiteral,
 
     /// <summary>
+    /// An <c>AUTH</c> line longer than <see cref="CommandLine.LongestAuthCommand"/>, cut there: its initial response is
+    /// lost, and SmtpServer would end the session on what is left of it (its base64 decoding throws). SmtpServer is given
+    /// <see cref="CommandLine.Replacement"/> (a NOOP) in its place, and the session refuses it.
+    /// </summary>
+    AuthTooLong,
+
+    /// <summary>
     /// A whole line, whatever its command, that is not UTF-8 (a byte of 0x80 or more that starts or continues no UTF-8
     /// character, an overlong form, a surrogate): Postfix answers it <c>500 5.5.2 Error: bad UTF-8 syntax</c> before it
     /// looks at its command (smtpd.c, with <c>smtputf8_enable = yes</c>, its default), and the session goes on. SmtpServer's
@@ -113,6 +120,39 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// what came before it.
     /// </summary>
     public const int LongestCommand = HeaderSyntax.PostfixLineLimit;
+
+    /// <summary>
+    /// The most of an <c>AUTH</c> line read: RFC 4954 §4 raises the line limit to 12,288 octets for it, as its initial
+    /// response may be long (a Kerberos ticket). Postfix 3.7 cuts it at <see cref="LongestCommand"/> like any other, and the
+    /// authentication then fails; SmtpServer needs it whole, or its base64 decoding throws and ends the session.
+    /// </summary>
+    public const int LongestAuthCommand = 12_288;
+
+    /// <summary>
+    /// The most of the command line that <paramref name="buffer"/> starts with that is read (<see cref="LongestCommand"/>,
+    /// or <see cref="LongestAuthCommand"/> for an <c>AUTH</c> line), its CR LF not counted.
+    /// </summary>
+    public static int LongestOf(in ReadOnlySequence<byte> buffer) => StartsWithAuth(buffer) ? LongestAuthCommand : LongestCommand;
+
+    /// <summary>
+    /// The command line a cut line was cut to (its first <see cref="LongestOf"/> bytes and a CR LF), read as
+    /// <see cref="Read(in ReadOnlySequence{byte})"/> reads any, but for an <c>AUTH</c> line: <see cref="CommandLineKind.AuthTooLong"/>.
+    /// </summary>
+    public static CommandLine ReadCut(in ReadOnlySequence<byte> cut) =>
+        StartsWithAuth(cut) ? new CommandLine(CommandLineKind.AuthTooLong, (int)cut.Length, Replacement: NoopStandIn) : Read(cut);
+
+    /// <summary><c>AUTH</c>, in any letter case, and a space or a tab.</summary>
+    private static bool StartsWithAuth(in ReadOnlySequence<byte> buffer)
+    {
+        Span<byte> verb = stackalloc byte[5];
+        if (buffer.Length < verb.Length)
+        {
+            return false;
+        }
+
+        buffer.Slice(0, verb.Length).CopyTo(verb);
+        return Ascii.EqualsIgnoreCase(verb[..4], "AUTH"u8) && verb[4] is (byte)' ' or (byte)'\t';
+    }
 
     /// <summary>The local part of <see cref="PostmasterStandIn"/>.</summary>
     private const string StandInUser = "postmaster";

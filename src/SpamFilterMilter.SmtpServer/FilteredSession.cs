@@ -87,6 +87,12 @@ internal sealed class FilteredSession : IAsyncDisposable
     internal static readonly SmtpReply NotUtf8 = new(500, "5.5.2", "Error: bad UTF-8 syntax");
 
     /// <summary>
+    /// The reply to an AUTH line longer than <see cref="CommandLine.LongestAuthCommand"/>
+    /// (<see cref="CommandLineKind.AuthTooLong"/>): Postfix's words when a SASL response is over its limit.
+    /// </summary>
+    internal static readonly SmtpReply AuthTooLong = new(500, "5.5.6", "SASL response limit exceeded");
+
+    /// <summary>
     /// Postfix's <c>smtpd_recipient_overshoot_limit</c>: how many recipients past the limit one transaction may send before
     /// each such refusal counts as an error.
     /// </summary>
@@ -542,11 +548,11 @@ internal sealed class FilteredSession : IAsyncDisposable
     private void OnCommandExecuting(object? sender, SmtpCommandEventArgs e)
     {
         _commandSeen = true;
-        if (_pipe.LastCommandLine.Kind == CommandLineKind.NotUtf8)
+        if (_pipe.LastCommandLine.Kind is CommandLineKind.NotUtf8 or CommandLineKind.AuthTooLong)
         {
-            // The NOOP stands in for a line Postfix refuses before it looks at its command: an error, not a junk command,
-            // and the last command stays what it was.
-            _nextReply = Task.FromResult(SmtpAnswer.Refuse(NotUtf8));
+            // The NOOP stands in for a line refused before its command is looked at: an error, not a junk command, and the
+            // last command stays what it was.
+            _nextReply = Task.FromResult(SmtpAnswer.Refuse(_pipe.LastCommandLine.Kind == CommandLineKind.NotUtf8 ? NotUtf8 : AuthTooLong));
             return;
         }
 

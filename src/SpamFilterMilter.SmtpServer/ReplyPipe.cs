@@ -396,18 +396,19 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                     continue;
                 }
 
-                if (!pipe._awaitingText && !read.IsCanceled && !read.IsCompleted && !HasLineEnd(read.Buffer))
+                if (!pipe._awaitingText && !read.IsCanceled && !read.IsCompleted && !HasLineEnd(read.Buffer, CommandLine.LongestOf(read.Buffer)))
                 {
-                    if (read.Buffer.Length < CommandLine.LongestCommand + 2)
+                    var longest = CommandLine.LongestOf(read.Buffer);
+                    if (read.Buffer.Length < longest + 2)
                     {
                         Connection.AdvanceTo(read.Buffer.Start, read.Buffer.End); // its end has not come yet
                         continue;
                     }
 
-                    pipe._cut = new byte[CommandLine.LongestCommand + 2];
-                    read.Buffer.Slice(0, CommandLine.LongestCommand).CopyTo(pipe._cut);
-                    "\r\n"u8.CopyTo(pipe._cut.AsSpan(CommandLine.LongestCommand));
-                    if (SkipToLineEnd(read.Buffer.Slice(CommandLine.LongestCommand)))
+                    pipe._cut = new byte[longest + 2];
+                    read.Buffer.Slice(0, longest).CopyTo(pipe._cut);
+                    "\r\n"u8.CopyTo(pipe._cut.AsSpan(longest));
+                    if (SkipToLineEnd(read.Buffer.Slice(longest)))
                     {
                         return GiveCutLine();
                     }
@@ -427,10 +428,10 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             }
         }
 
-        /// <summary>True when the first line of <paramref name="buffer"/> has its CR LF within the most of a line Postfix reads.</summary>
-        private static bool HasLineEnd(in ReadOnlySequence<byte> buffer)
+        /// <summary>True when the first line of <paramref name="buffer"/> has its CR LF within the <paramref name="longest"/> bytes read of it.</summary>
+        private static bool HasLineEnd(in ReadOnlySequence<byte> buffer, int longest)
         {
-            var start = buffer.Slice(0, Math.Min(buffer.Length, CommandLine.LongestCommand + 2));
+            var start = buffer.Slice(0, Math.Min(buffer.Length, longest + 2));
             var reader = new SequenceReader<byte>(start);
             return reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8);
         }
@@ -458,7 +459,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         {
             var cut = new ReadOnlySequence<byte>(pipe._cut!);
             pipe._cut = null;
-            var line = pipe.LastCommandLine = CommandLine.Read(cut);
+            var line = pipe.LastCommandLine = CommandLine.ReadCut(cut);
             pipe._standIn = line.Replacement is { } replacement ? new ReadOnlySequence<byte>(replacement) : cut;
             return new ReadResult(pipe._standIn, isCanceled: false, isCompleted: false);
         }
@@ -571,7 +572,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             var read = Connection.TryRead(out result);
             pipe._clientLeft |= read && result.IsCompleted;
             if (read && (pipe._cut is not null
-                || (!pipe._awaitingText && !result.IsCanceled && !result.IsCompleted && !HasLineEnd(result.Buffer))
+                || (!pipe._awaitingText && !result.IsCanceled && !result.IsCompleted && !HasLineEnd(result.Buffer, CommandLine.LongestOf(result.Buffer)))
                 || NoteCommandLine(result) is { Replacement: not null }))
             {
                 // A line not whole yet, one being cut, or one to replace: ReadAsync alone reads it to its end and puts the

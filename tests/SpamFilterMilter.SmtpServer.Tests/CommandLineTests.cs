@@ -303,7 +303,29 @@ public class CommandLineTests
         {
             Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(early)).Kind, Is.EqualTo(CommandLineKind.NotUtf8));
             Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(past)).Kind, Is.EqualTo(CommandLineKind.Other), "the bad byte is in the part skipped");
-            Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(split)).Kind, Is.EqualTo(CommandLineKind.NotUtf8), "Postfix judges the line it kept");
+            Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(split)).Kind, Is.EqualTo(CommandLineKind.NotUtf8),
+                "the line kept is judged (Postfix 3.7 judges no line it cut, and writes ? over the bad bytes: a difference on purpose)");
+        });
+    }
+
+    [TestCase("AUTH PLAIN x", 12_288)]
+    [TestCase("auth\tLOGIN", 12_288)]
+    [TestCase("AUTHX", 2_048)]
+    [TestCase("AUTH", 2_048, TestName = "AUTH alone, its line not come further, is read as any line until more comes")]
+    [TestCase("MAIL FROM:<a@example.com>", 2_048)]
+    public void An_AUTH_line_is_read_to_RFC_4954s_12288_octets_any_other_to_Postfixs_2048(string start, int longest) =>
+        Assert.That(CommandLine.LongestOf(Whole(start)), Is.EqualTo(longest));
+
+    [Test]
+    public void A_cut_AUTH_line_is_refused_with_a_NOOP_in_its_place_and_any_other_cut_line_is_read_as_it_came()
+    {
+        var auth = CommandLine.ReadCut(Whole("AUTH PLAIN " + new string('A', 12_277) + "\r\n"));
+        var mail = CommandLine.ReadCut(Whole("MAIL FROM:<a@example.com> X=" + new string('x', 2020) + "\r\n"));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((auth.Kind, Encoding.ASCII.GetString(auth.Replacement!)), Is.EqualTo((CommandLineKind.AuthTooLong, "NOOP\r\n")));
+            Assert.That(mail.Kind, Is.EqualTo(CommandLineKind.Mail));
         });
     }
 

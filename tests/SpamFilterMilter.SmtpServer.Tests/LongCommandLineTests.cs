@@ -94,6 +94,27 @@ public class LongCommandLineTests
         Assert.That(replies.Select(r => r?.Text[..3]), Is.EqualTo(new[] { "555", "250" }));
     }
 
+    [Test]
+    public async Task An_AUTH_line_up_to_RFC_4954s_12288_octets_is_read_whole_and_a_longer_one_is_refused_and_the_session_goes_on()
+    {
+        var password = new string('p', 3000);
+        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore(), addTraceField: false,
+            authenticate: (user, given) => user == "alice" && given == password);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var tooLong = await client.SendAsync("AUTH PLAIN " + Convert.ToBase64String(Encoding.ASCII.GetBytes("\0alice\0" + new string('p', 10_000))));
+        var whole = await client.SendAsync("AUTH PLAIN " + Convert.ToBase64String(Encoding.ASCII.GetBytes("\0alice\0" + password)));
+        var mail = await client.SendAsync("MAIL FROM:<a@example.org>");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(tooLong.Text, Is.EqualTo("500 5.5.6 SASL response limit exceeded"), "13,000 octets: SmtpServer would end the session on the cut base64");
+            Assert.That(whole.Code, Is.EqualTo(235), "4,000 octets: read whole, where a cut at 2,048 ended the session (a review's find)");
+            Assert.That(mail.Code, Is.EqualTo(250));
+        });
+    }
+
     /// <summary>The long lines of the live comparison, each with Postfix's reply code (checked, so that it never compares two sides that took everything).</summary>
     private static IEnumerable<(string[] Lines, int Code)> LiveLines()
     {
