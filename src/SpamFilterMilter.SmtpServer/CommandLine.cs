@@ -12,7 +12,10 @@ internal enum CommandLineKind
     /// <summary>Any other line, or one that is not whole yet and cannot be one of these.</summary>
     Other,
 
-    /// <summary>The start of what may be a <see cref="BarePostmaster"/> or a <see cref="Mail"/> line: its line end has not come yet.</summary>
+    /// <summary>
+    /// The start of what may be a <see cref="BarePostmaster"/>, a <see cref="Mail"/> or a <see cref="NotUtf8"/> line: its line
+    /// end has not come yet (the pipe holds every command line until its end in any case).
+    /// </summary>
     Incomplete,
 
     /// <summary><c>RCPT TO:&lt;postmaster&gt;</c> without a domain, in any letter case, its line end come.</summary>
