@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.RegularExpressions;
 using Moq;
 using SpamFilterMilter.Testing.Postfix;
 
@@ -143,35 +142,15 @@ public class LongCommandLineTests
         var differences = new List<string>();
         foreach (var (lines, code) in LiveLines())
         {
-            var fromPostfix = await LastReplyAsync(postfix.SmtpPort, lines);
-            var ours = await LastReplyAsync(server.Port, lines);
-            if (fromPostfix[..3] != code.ToString(CultureInfo.InvariantCulture) || Comparable(ours) != Comparable(fromPostfix))
+            var fromPostfix = (await LiveComparison.RepliesAsync(postfix.SmtpPort, lines))[^1];
+            var ours = (await LiveComparison.RepliesAsync(server.Port, lines))[^1];
+            if (fromPostfix[..3] != code.ToString(CultureInfo.InvariantCulture) || LiveComparison.Comparable(ours) != LiveComparison.Comparable(fromPostfix))
             {
-                differences.Add($"{Shown(lines[^1])} ({lines[^1].Length} bytes)\n  postfix: {Shown(fromPostfix)} (expected {code})\n  ours:    {Shown(ours)}");
+                differences.Add($"{LiveComparison.Shown(lines[^1])} ({lines[^1].Length} bytes)\n  postfix: {LiveComparison.Shown(fromPostfix)} (expected {code})\n"
+                    + $"  ours:    {LiveComparison.Shown(ours)}");
             }
         }
 
         Assert.That(differences, Is.Empty, string.Join("\n", differences));
-    }
-
-    /// <summary>Postfix's 250 says <c>2.1.0 Ok</c>, SmtpServer's <c>Ok</c>: a refusal is compared to the byte, an acceptance by its code.</summary>
-    private static string Comparable(string reply) => reply.StartsWith("250", StringComparison.Ordinal) ? "250" : reply;
-
-    /// <summary>A line as a failure message shows it: runs of one character as the character and its count.</summary>
-    private static string Shown(string line) => Regex.Replace(line, @"(.)\1{9,}", m => $"{m.Groups[1].Value}×{m.Length}");
-
-    /// <summary>A session of its own for <paramref name="lines"/>, after EHLO, then QUIT: the reply to the last of them.</summary>
-    private static async Task<string> LastReplyAsync(int port, string[] lines)
-    {
-        await using var client = await SmtpLineClient.ConnectAsync(port);
-        await client.SendAsync("EHLO client.example");
-        var reply = string.Empty;
-        foreach (var line in lines)
-        {
-            reply = (await client.SendAsync(line)).Text;
-        }
-
-        await client.SendAsync("QUIT");
-        return reply;
     }
 }

@@ -340,9 +340,9 @@ public class MailParametersTests
         {
             var fromPostfix = await MailReplyAsync(postfix.SmtpPort, line);
             var ours = await MailReplyAsync(server.Port, line);
-            if (fromPostfix[..3] != code.ToString(CultureInfo.InvariantCulture) || Comparable(ours) != Comparable(fromPostfix))
+            if (fromPostfix[..3] != code.ToString(CultureInfo.InvariantCulture) || LiveComparison.Comparable(ours) != LiveComparison.Comparable(fromPostfix))
             {
-                differences.Add($"{Shown(line)}\n  postfix: {Shown(fromPostfix)} (expected {code})\n  ours:    {Shown(ours)}");
+                differences.Add($"{LiveComparison.Shown(line)}\n  postfix: {LiveComparison.Shown(fromPostfix)} (expected {code})\n  ours:    {LiveComparison.Shown(ours)}");
             }
         }
 
@@ -352,26 +352,13 @@ public class MailParametersTests
             var ours = await MailReplyAsync(server.Port, line);
             if (fromPostfix[..3] != "250" || ours != "501 5.1.7 Bad sender address syntax")
             {
-                differences.Add($"{Shown(line)} (a known difference)\n  postfix: {Shown(fromPostfix)} (expected 250)\n  ours:    {Shown(ours)} (expected 501 5.1.7)");
+                differences.Add($"{LiveComparison.Shown(line)} (a known difference)\n  postfix: {LiveComparison.Shown(fromPostfix)} (expected 250)\n  ours:    {LiveComparison.Shown(ours)} (expected 501 5.1.7)");
             }
         }
 
         Assert.That(differences, Is.Empty, string.Join("\n", differences));
     }
 
-    /// <summary>Postfix's 250 says <c>2.1.0 Ok</c>, SmtpServer's <c>Ok</c>: a refusal is compared to the byte, an acceptance by its code.</summary>
-    private static string Comparable(string reply) => reply.StartsWith("250 ", StringComparison.Ordinal) ? "250" : reply;
-
-    /// <summary>A line as a failure message shows it: control bytes escaped.</summary>
-    private static string Shown(string line) => Regex.Replace(line, @"[\x00-\x1f\x7f]", m => $"\\x{(int)m.Value[0]:x2}");
-
     /// <summary>A session of its own for <paramref name="line"/>, after EHLO, then QUIT: the reply to it.</summary>
-    private static async Task<string> MailReplyAsync(int port, string line)
-    {
-        await using var client = await SmtpLineClient.ConnectAsync(port);
-        await client.SendAsync("EHLO client.example");
-        var reply = (await client.SendAsync(line)).Text;
-        await client.SendAsync("QUIT");
-        return reply;
-    }
+    private static async Task<string> MailReplyAsync(int port, string line) => (await LiveComparison.RepliesAsync(port, line))[0];
 }

@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Moq;
 using SpamFilterMilter.Testing.Postfix;
@@ -156,30 +155,14 @@ public class NotUtf8Tests
         var differences = new List<string>();
         foreach (var (line, code) in LiveLines())
         {
-            var fromPostfix = await ReplyAsync(postfix.SmtpPort, line);
-            var ours = await ReplyAsync(server.Port, line);
-            if (fromPostfix[..3] != code.ToString(System.Globalization.CultureInfo.InvariantCulture) || Comparable(ours) != Comparable(fromPostfix))
+            var fromPostfix = (await LiveComparison.RepliesAsync(postfix.SmtpPort, [Bytes(line)]))[0];
+            var ours = (await LiveComparison.RepliesAsync(server.Port, [Bytes(line)]))[0];
+            if (fromPostfix[..3] != code.ToString(System.Globalization.CultureInfo.InvariantCulture) || LiveComparison.Comparable(ours) != LiveComparison.Comparable(fromPostfix))
             {
-                differences.Add($"{Shown(line)}\n  postfix: {fromPostfix} (expected {code})\n  ours:    {ours}");
+                differences.Add($"{LiveComparison.Shown(line)}\n  postfix: {fromPostfix} (expected {code})\n  ours:    {ours}");
             }
         }
 
         Assert.That(differences, Is.Empty, string.Join("\n", differences));
-    }
-
-    /// <summary>Postfix's 250 says <c>2.1.0 Ok</c>, SmtpServer's <c>Ok</c>: a refusal is compared to the byte, an acceptance by its code.</summary>
-    private static string Comparable(string reply) => reply.StartsWith("250", StringComparison.Ordinal) ? "250" : reply;
-
-    /// <summary>A line as a failure message shows it: its 8-bit bytes as \x escapes.</summary>
-    private static string Shown(string line) => Regex.Replace(line, @"[^\x20-\x7e]", m => $"\\x{(int)m.Value[0]:x2}");
-
-    /// <summary>A session of its own for <paramref name="line"/>, after EHLO, then QUIT: the reply to it (the first line of a multi-line one).</summary>
-    private static async Task<string> ReplyAsync(int port, string line)
-    {
-        await using var client = await SmtpLineClient.ConnectAsync(port);
-        await client.SendAsync("EHLO client.example");
-        var reply = (await client.SendAsync(Bytes(line))).Lines[0];
-        await client.SendAsync("QUIT");
-        return reply;
     }
 }

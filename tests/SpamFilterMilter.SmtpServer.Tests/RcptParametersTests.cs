@@ -299,9 +299,9 @@ public class RcptParametersTests
         {
             var fromPostfix = await RcptReplyAsync(postfix.SmtpPort, line);
             var ours = await RcptReplyAsync(server.Port, line);
-            if (fromPostfix[..3] != code.ToString(System.Globalization.CultureInfo.InvariantCulture) || Comparable(ours) != Comparable(fromPostfix))
+            if (fromPostfix[..3] != code.ToString(System.Globalization.CultureInfo.InvariantCulture) || LiveComparison.Comparable(ours) != LiveComparison.Comparable(fromPostfix))
             {
-                differences.Add($"{Shown(line)}\n  postfix: {Shown(fromPostfix)} (expected {code})\n  ours:    {Shown(ours)}");
+                differences.Add($"{LiveComparison.Shown(line)}\n  postfix: {LiveComparison.Shown(fromPostfix)} (expected {code})\n  ours:    {LiveComparison.Shown(ours)}");
             }
         }
 
@@ -329,33 +329,14 @@ public class RcptParametersTests
         Assert.Multiple(() =>
         {
             Assert.That(fromPostfix.Select(r => r[..3]), Is.EqualTo(new[] { "555", "501", "554", "250", "250", "555", "501", "501", "452", "452" }), string.Join(" | ", fromPostfix));
-            Assert.That(ours.Select(Comparable), Is.EqualTo(fromPostfix.Select(Comparable)));
+            Assert.That(ours.Select(LiveComparison.Comparable), Is.EqualTo(fromPostfix.Select(LiveComparison.Comparable)));
         });
     }
-
-    /// <summary>Postfix's 250 says <c>2.1.5 Ok</c>, SmtpServer's <c>Ok</c>: a refusal is compared to the byte, an acceptance by its code.</summary>
-    private static string Comparable(string reply) => reply.StartsWith("250 ", StringComparison.Ordinal) ? "250" : reply;
-
-    /// <summary>A line as a failure message shows it: control bytes escaped, a run of spaces counted.</summary>
-    private static string Shown(string line) =>
-        Regex.Replace(Regex.Replace(line, " {10,}", m => $"[{m.Length} spaces]"), @"[\x00-\x1f\x7f]", m => $"\\x{(int)m.Value[0]:x2}");
 
     /// <summary>A session of its own for <paramref name="line"/>, after EHLO and MAIL: the reply to it.</summary>
     private static async Task<string> RcptReplyAsync(int port, string line) => (await RcptRepliesAsync(port, [line])).Single();
 
     /// <summary>One session: EHLO, MAIL, then each of <paramref name="lines"/>, then QUIT: the replies to the lines.</summary>
-    private static async Task<List<string>> RcptRepliesAsync(int port, IEnumerable<string> lines)
-    {
-        await using var client = await SmtpLineClient.ConnectAsync(port);
-        await client.SendAsync("EHLO client.example");
-        await client.SendAsync("MAIL FROM:<a@example.org>");
-        var replies = new List<string>();
-        foreach (var line in lines)
-        {
-            replies.Add((await client.SendAsync(line)).Text);
-        }
-
-        await client.SendAsync("QUIT");
-        return replies;
-    }
+    private static async Task<string[]> RcptRepliesAsync(int port, IEnumerable<string> lines) =>
+        (await LiveComparison.RepliesAsync(port, ["MAIL FROM:<a@example.org>", .. lines]))[1..];
 }

@@ -1,0 +1,36 @@
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace SpamFilterMilter.SmtpServer.Tests;
+
+/// <summary>What the live comparisons with a private Postfix share: a session per case, and how replies and lines compare and show.</summary>
+public static class LiveComparison
+{
+    /// <summary>
+    /// A reply as it compares: Postfix's 250 says <c>2.1.0 Ok</c>, SmtpServer's <c>Ok</c>, so an acceptance compares by its
+    /// code; a refusal, Postfix's words or ours, to the byte.
+    /// </summary>
+    public static string Comparable(string reply) => reply.StartsWith("250", StringComparison.Ordinal) ? "250" : reply;
+
+    /// <summary>A line as a failure message shows it: a byte outside printable ASCII as <c>\x..</c>, a run of ten or more of one character as the character and its count.</summary>
+    public static string Shown(string line) =>
+        Regex.Replace(Regex.Replace(line, @"[^\x20-\x7e]", m => $"\\x{(int)m.Value[0]:x2}"), @"(.)\1{9,}", m => $"{m.Groups[1].Value}×{m.Length}");
+
+    /// <summary>One session of its own: EHLO, each of <paramref name="lines"/> (UTF-8), then QUIT: the replies to the lines.</summary>
+    public static Task<string[]> RepliesAsync(int port, params string[] lines) => RepliesAsync(port, lines.Select(Encoding.UTF8.GetBytes));
+
+    /// <summary>One session of its own: EHLO, each of <paramref name="lines"/> as its bytes, then QUIT: the replies to the lines.</summary>
+    public static async Task<string[]> RepliesAsync(int port, IEnumerable<byte[]> lines)
+    {
+        await using var client = await SmtpLineClient.ConnectAsync(port);
+        await client.SendAsync("EHLO client.example");
+        var replies = new List<string>();
+        foreach (var line in lines)
+        {
+            replies.Add((await client.SendAsync(line)).Text);
+        }
+
+        await client.SendAsync("QUIT");
+        return [.. replies];
+    }
+}
