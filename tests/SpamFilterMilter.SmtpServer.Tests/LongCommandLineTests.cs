@@ -144,10 +144,9 @@ public class LongCommandLineTests
         {
             var fromPostfix = (await LiveComparison.RepliesAsync(postfix.SmtpPort, lines))[^1];
             var ours = (await LiveComparison.RepliesAsync(server.Port, lines))[^1];
-            if (fromPostfix[..3] != code.ToString(CultureInfo.InvariantCulture) || LiveComparison.Comparable(ours) != LiveComparison.Comparable(fromPostfix))
+            if (LiveComparison.Difference(lines[^1], code, fromPostfix, ours) is { } difference)
             {
-                differences.Add($"{LiveComparison.Shown(lines[^1])} ({lines[^1].Length} bytes)\n  postfix: {LiveComparison.Shown(fromPostfix)} (expected {code})\n"
-                    + $"  ours:    {LiveComparison.Shown(ours)}");
+                differences.Add(difference);
             }
         }
 

@@ -340,9 +340,9 @@ public class MailParametersTests
         {
             var fromPostfix = await MailReplyAsync(postfix.SmtpPort, line);
             var ours = await MailReplyAsync(server.Port, line);
-            if (fromPostfix[..3] != code.ToString(CultureInfo.InvariantCulture) || LiveComparison.Comparable(ours) != LiveComparison.Comparable(fromPostfix))
+            if (LiveComparison.Difference(line, code, fromPostfix, ours) is { } difference)
             {
-                differences.Add($"{LiveComparison.Shown(line)}\n  postfix: {LiveComparison.Shown(fromPostfix)} (expected {code})\n  ours:    {LiveComparison.Shown(ours)}");
+                differences.Add(difference);
             }
         }
 

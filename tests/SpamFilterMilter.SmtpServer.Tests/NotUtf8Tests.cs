@@ -157,9 +157,9 @@ public class NotUtf8Tests
         {
             var fromPostfix = (await LiveComparison.RepliesAsync(postfix.SmtpPort, [Bytes(line)]))[0];
             var ours = (await LiveComparison.RepliesAsync(server.Port, [Bytes(line)]))[0];
-            if (fromPostfix[..3] != code.ToString(System.Globalization.CultureInfo.InvariantCulture) || LiveComparison.Comparable(ours) != LiveComparison.Comparable(fromPostfix))
+            if (LiveComparison.Difference(line, code, fromPostfix, ours) is { } difference)
             {
-                differences.Add($"{LiveComparison.Shown(line)}\n  postfix: {fromPostfix} (expected {code})\n  ours:    {ours}");
+                differences.Add(difference);
             }
         }
 

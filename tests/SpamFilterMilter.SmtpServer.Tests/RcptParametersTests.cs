@@ -299,9 +299,9 @@ public class RcptParametersTests
         {
             var fromPostfix = await RcptReplyAsync(postfix.SmtpPort, line);
             var ours = await RcptReplyAsync(server.Port, line);
-            if (fromPostfix[..3] != code.ToString(System.Globalization.CultureInfo.InvariantCulture) || LiveComparison.Comparable(ours) != LiveComparison.Comparable(fromPostfix))
+            if (LiveComparison.Difference(line, code, fromPostfix, ours) is { } difference)
             {
-                differences.Add($"{LiveComparison.Shown(line)}\n  postfix: {LiveComparison.Shown(fromPostfix)} (expected {code})\n  ours:    {LiveComparison.Shown(ours)}");
+                differences.Add(difference);
             }
         }
 

@@ -16,6 +16,15 @@ public static class LiveComparison
     public static string Shown(string line) =>
         Regex.Replace(Regex.Replace(line, @"[^\x20-\x7e]", m => $"\\x{(int)m.Value[0]:x2}"), @"(.)\1{9,}", m => $"{m.Groups[1].Value}×{m.Length}");
 
+    /// <summary>
+    /// Null when Postfix gave <paramref name="line"/> the reply code it is expected to (<paramref name="code"/>: a case never
+    /// passes by comparing two sides that took everything) and ours compares alike; else the two, shown for a failure message.
+    /// </summary>
+    public static string? Difference(string line, int code, string fromPostfix, string ours) =>
+        fromPostfix.StartsWith(code.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal) && Comparable(ours) == Comparable(fromPostfix)
+            ? null
+            : $"{Shown(line)} ({line.Length} bytes)\n  postfix: {Shown(fromPostfix)} (expected {code})\n  ours:    {Shown(ours)}";
+
     /// <summary>One session of its own: EHLO, each of <paramref name="lines"/> (UTF-8), then QUIT: the replies to the lines.</summary>
     public static Task<string[]> RepliesAsync(int port, params string[] lines) => RepliesAsync(port, lines.Select(Encoding.UTF8.GetBytes));
 
