@@ -37,7 +37,8 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     private MessageSizeGate? _message; // after a 354, when the server has a MaxMessageSize: the message is read through it
     private MessageSizeGate? _taken; // the message it read, until the session takes it
     // What SmtpServer is given in place of what the client sent: the final dot alone for the message the gate read, or
-    // a command line's CommandLine.Replacement (a RCPT TO:<postmaster> without a domain, a MAIL with parameters).
+    // a command line's CommandLine.Replacement (a RCPT TO:<postmaster> without a domain, a MAIL with parameters, a NOOP
+    // for a line refused before SmtpServer may read it), or a long line as it was cut.
     private ReadOnlySequence<byte> _standIn;
     private volatile bool _awaitingText; // SmtpServer's last reply was a 3xx (334, 354): it reads an AUTH answer or a message next, no command
     private byte[]? _cut; // a command line longer than Postfix reads: its first bytes and a CR LF, while the rest of it is skipped
