@@ -55,6 +55,13 @@ internal enum CommandLineKind
     EhloAddressLiteral,
 
     /// <summary>
+    /// <c>NOOP</c> and text after it, which RFC 5321 §4.1.1.9 allows (<c>NOOP [ SP String ]</c>) and Postfix answers 250:
+    /// SmtpServer's parser answers it <c>502 Unrecognized command</c>. It is given <see cref="CommandLine.Replacement"/>,
+    /// the NOOP alone, in its place.
+    /// </summary>
+    NoopWithText,
+
+    /// <summary>
     /// An <c>AUTH</c> line longer than <see cref="CommandLine.LongestAuthCommand"/>, cut there: its initial response is
     /// lost, and SmtpServer would end the session on what is left of it (its base64 decoding throws). SmtpServer is given
     /// <see cref="CommandLine.Replacement"/> (a NOOP) in its place, and the session refuses it.
@@ -239,6 +246,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     {
         'e' => Ehlo(start),
         'm' => Mail(start),
+        'n' => Noop(start),
         'r' => Rcpt(start),
         _ => default, // the first byte tells most lines apart at once
     };
@@ -259,6 +267,15 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         return end < 0 ? new CommandLine(CommandLineKind.Incomplete)
             : Utf8.IsValid(line) ? null
             : new CommandLine(CommandLineKind.NotUtf8, end + 2, Replacement: NoopStandIn);
+    }
+
+    /// <summary><c>NOOP</c>, in any letter case, a space and anything, its line end come (<see cref="CommandLineKind.NoopWithText"/>).</summary>
+    private static CommandLine Noop(ReadOnlySpan<byte> start)
+    {
+        var line = LineOf(start, out var end);
+        return end > 4 && Ascii.EqualsIgnoreCase(line[..4], "NOOP"u8) && ParserSpaces.Contains(line[4])
+            ? new CommandLine(CommandLineKind.NoopWithText, end + 2, Replacement: NoopStandIn)
+            : default;
     }
 
     /// <summary>

@@ -302,11 +302,26 @@ public class CommandLineTests
         Assert.Multiple(() =>
         {
             Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(early)).Kind, Is.EqualTo(CommandLineKind.NotUtf8));
-            Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(past)).Kind, Is.EqualTo(CommandLineKind.Other), "the bad byte is in the part skipped");
+            Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(past)).Kind, Is.EqualTo(CommandLineKind.NoopWithText), "the bad byte is in the part skipped");
             Assert.That(CommandLine.Read(new ReadOnlySequence<byte>(split)).Kind, Is.EqualTo(CommandLineKind.NotUtf8),
                 "the line kept is judged (Postfix 3.7 judges no line it cut, and writes ? over the bad bytes: a difference on purpose)");
         });
     }
+
+    [TestCase("NOOP x\r\n", 8)]
+    [TestCase("noop\thello world\r\nQUIT\r\n", 18)]
+    public void NOOP_with_text_is_told_with_its_length_and_the_NOOP_alone_in_its_place(string bytes, int length)
+    {
+        var line = CommandLine.Read(Whole(bytes));
+
+        Assert.That((line.Kind, line.Length, Encoding.ASCII.GetString(line.Replacement ?? [])), Is.EqualTo((CommandLineKind.NoopWithText, length, "NOOP\r\n")));
+    }
+
+    [TestCase("NOOP\r\n")]
+    [TestCase("NOOPx\r\n", TestName = "NOOPx is no NOOP (SmtpServer's 502 stays; Postfix: 500)")]
+    [TestCase("NOOP x", TestName = "NOOP with text whose line end has not come is not told yet")]
+    public void A_NOOP_alone_or_a_word_that_starts_like_it_is_another(string bytes) =>
+        Assert.That(CommandLine.Read(Whole(bytes)).Kind, Is.EqualTo(CommandLineKind.Other));
 
     [TestCase("AUTH PLAIN x", 12_288)]
     [TestCase("auth\tLOGIN", 12_288)]
