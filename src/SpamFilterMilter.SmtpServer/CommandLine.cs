@@ -151,7 +151,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     public static CommandLine ReadCut(in ReadOnlySequence<byte> cut) =>
         StartsWithAuth(cut) ? new CommandLine(CommandLineKind.AuthTooLong, (int)cut.Length, Replacement: NoopStandIn) : Read(cut);
 
-    /// <summary><c>AUTH</c>, in any letter case, and a space or a tab.</summary>
+    /// <summary><c>AUTH</c>, in any letter case, and a byte SmtpServer's parser takes for a space.</summary>
     private static bool StartsWithAuth(in ReadOnlySequence<byte> buffer)
     {
         Span<byte> verb = stackalloc byte[5];
@@ -161,7 +161,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         }
 
         buffer.Slice(0, verb.Length).CopyTo(verb);
-        return Ascii.EqualsIgnoreCase(verb[..4], "AUTH"u8) && verb[4] is (byte)' ' or (byte)'\t';
+        return Ascii.EqualsIgnoreCase(verb[..4], "AUTH"u8) && ParserSpaces.Contains(verb[4]);
     }
 
     /// <summary>The local part of <see cref="PostmasterStandIn"/>.</summary>
@@ -231,12 +231,14 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             return default;
         }
 
-        var length = (int)Math.Min(buffer.Length, LongestLine);
-        Span<byte> start = stackalloc byte[length];
+        // The whole line, up to what is read of it: an AUTH line's 12,288 bytes too, so that its Length is its own.
+        var longest = LongestOf(buffer);
+        var length = (int)Math.Min(buffer.Length, longest + 2);
+        Span<byte> start = length <= LongestLine ? stackalloc byte[length] : new byte[length];
         buffer.Slice(0, length).CopyTo(start);
-        if (length == LongestLine && start.IndexOf("\r\n"u8) < 0)
+        if (length == longest + 2 && start.IndexOf("\r\n"u8) < 0)
         {
-            "\r\n"u8.CopyTo(start[LongestCommand..]); // as Postfix reads a longer line
+            "\r\n"u8.CopyTo(start[longest..]); // as Postfix reads a longer line
         }
 
         return Read(start);
@@ -269,11 +271,14 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             : new CommandLine(CommandLineKind.NotUtf8, end + 2, Replacement: NoopStandIn);
     }
 
-    /// <summary><c>NOOP</c>, in any letter case, a space and anything, its line end come (<see cref="CommandLineKind.NoopWithText"/>).</summary>
+    /// <summary>
+    /// <c>NOOP</c>, in any letter case, a space or a tab and anything, its line end come (<see cref="CommandLineKind.NoopWithText"/>).
+    /// Not a bare CR or LF after it: Postfix ends a line at an LF, and what follows one is its next command, never the NOOP's text.
+    /// </summary>
     private static CommandLine Noop(ReadOnlySpan<byte> start)
     {
         var line = LineOf(start, out var end);
-        return end > 4 && Ascii.EqualsIgnoreCase(line[..4], "NOOP"u8) && ParserSpaces.Contains(line[4])
+        return end > 4 && Ascii.EqualsIgnoreCase(line[..4], "NOOP"u8) && line[4] is (byte)' ' or (byte)'\t' && line[5..].IndexOfAny((byte)'\r', (byte)'\n') < 0
             ? new CommandLine(CommandLineKind.NoopWithText, end + 2, Replacement: NoopStandIn)
             : default;
     }

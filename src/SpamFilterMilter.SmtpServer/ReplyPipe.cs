@@ -420,6 +420,12 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 var line = NoteCommandLine(read);
                 if (line.Replacement is { } replacement)
                 {
+                    if (!EndsLine(read.Buffer, line.Length))
+                    {
+                        // Never go on from inside the client's line: what is left of it would run as commands.
+                        throw new InvalidOperationException($"a replaced command line's length ({line.Length}) does not end at its CR LF");
+                    }
+
                     Connection.AdvanceTo(read.Buffer.GetPosition(line.Length));
                     pipe._standIn = new ReadOnlySequence<byte>(replacement);
                     return new ReadResult(pipe._standIn, isCanceled: false, isCompleted: false);
@@ -427,6 +433,13 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
 
                 return read;
             }
+        }
+
+        /// <summary>True when the first line of <paramref name="buffer"/> ends at <paramref name="length"/>, its CR LF the last two bytes and the only CR LF before.</summary>
+        private static bool EndsLine(in ReadOnlySequence<byte> buffer, int length)
+        {
+            var reader = new SequenceReader<byte>(buffer.Slice(0, Math.Min(buffer.Length, length)));
+            return length >= 2 && buffer.Length >= length && reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8) && reader.Consumed == length;
         }
 
         /// <summary>True when the first line of <paramref name="buffer"/> has its CR LF within the <paramref name="longest"/> bytes read of it.</summary>

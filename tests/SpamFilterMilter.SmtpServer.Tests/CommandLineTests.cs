@@ -319,11 +319,14 @@ public class CommandLineTests
 
     [TestCase("NOOP\r\n")]
     [TestCase("NOOPx\r\n", TestName = "NOOPx is no NOOP (SmtpServer's 502 stays; Postfix: 500)")]
+    [TestCase("NOOP\nRSET\r\n", TestName = "What follows a bare LF after NOOP is no text of the NOOP's (Postfix: the next command)")]
+    [TestCase("NOOP x\nRSET\r\n", TestName = "Nor is what follows a bare LF in its text")]
     [TestCase("NOOP x", TestName = "NOOP with text whose line end has not come is not told yet")]
     public void A_NOOP_alone_or_a_word_that_starts_like_it_is_another(string bytes) =>
         Assert.That(CommandLine.Read(Whole(bytes)).Kind, Is.EqualTo(CommandLineKind.Other));
 
     [TestCase("AUTH PLAIN x", 12_288)]
+    [TestCase("AUTH\fPLAIN x", 12_288, TestName = "AUTH and a form feed, a space to SmtpServer's parser")]
     [TestCase("auth\tLOGIN", 12_288)]
     [TestCase("AUTHX", 2_048)]
     [TestCase("AUTH", 2_048, TestName = "AUTH alone, its line not come further, is read as any line until more comes")]

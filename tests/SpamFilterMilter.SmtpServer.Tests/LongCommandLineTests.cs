@@ -114,6 +114,41 @@ public class LongCommandLineTests
         });
     }
 
+    [Test]
+    public async Task An_AUTH_line_with_a_space_SmtpServer_takes_other_than_a_blank_is_read_to_12288_octets_too()
+    {
+        var password = new string('p', 3000);
+        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore(), addTraceField: false,
+            authenticate: (user, given) => user == "alice" && given == password);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var auth = await client.SendAsync("AUTH\fPLAIN " + Convert.ToBase64String(Encoding.ASCII.GetBytes("\0alice\0" + password)));
+
+        Assert.That(auth.Code, Is.EqualTo(235), "a form feed after AUTH is a space to SmtpServer's parser (a review's find: cut, then 421)");
+    }
+
+    [Test]
+    public async Task A_long_AUTH_line_that_is_not_UTF8_is_refused_whole_and_nothing_of_it_runs_as_a_command()
+    {
+        // A review found the pipe went on 2,050 bytes into such a line, and the rest of it ran as a MAIL.
+        var filter = Filter();
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, new MemoryStore(), addTraceField: false,
+            authenticate: (user, given) => false);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        var line = Padded("AUTH PLAIN \u00ff", 2050, 'A') + "MAIL FROM:<smuggled@example.org>\r\nRSET\r\n";
+
+        await client.SendWithoutReadingAsync(Encoding.Latin1.GetBytes(line));
+        var replies = await client.ReadRepliesAsync(2);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replies.Select(r => r?.Text), Is.EqualTo(new[] { "500 5.5.2 Error: bad UTF-8 syntax", "250 Ok" }));
+            filter.Verify(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>?>(), It.IsAny<CancellationToken>()), Times.Never);
+        });
+    }
+
     /// <summary>The long lines of the live comparison, each with Postfix's reply code (checked, so that it never compares two sides that took everything).</summary>
     private static IEnumerable<(string[] Lines, int Code)> LiveLines()
     {
