@@ -181,7 +181,10 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// </summary>
     private static readonly byte[] PostmasterStandIn = Encoding.ASCII.GetBytes($"RCPT TO:<{StandInUser}@{StandInDomain}>\r\n");
 
-    /// <summary>What SmtpServer's parser is given in place of a <see cref="CommandLineKind.NotUtf8"/> line: a command with no effect.</summary>
+    /// <summary>
+    /// What SmtpServer's parser is given in place of a line refused before it may read it (<see cref="CommandLineKind.NotUtf8"/>,
+    /// <see cref="CommandLineKind.AuthTooLong"/>) and of a <see cref="CommandLineKind.NoopWithText"/>: a command with no effect.
+    /// </summary>
     private static readonly byte[] NoopStandIn = "NOOP\r\n"u8.ToArray();
 
     /// <summary>The path of a <see cref="CommandLineKind.Mail"/> line is given to SmtpServer's parser after this.</summary>
