@@ -9,14 +9,8 @@ namespace SpamFilterMilter.SmtpServer;
 /// <summary>What a command line is, of the few SmtpServer's parser loses something of.</summary>
 internal enum CommandLineKind
 {
-    /// <summary>Any other line, or one that is not whole yet and cannot be one of these.</summary>
+    /// <summary>Any other line, or one whose end has not come yet (the pipe holds every command line until its CR LF).</summary>
     Other,
-
-    /// <summary>
-    /// The start of what may be a <see cref="BarePostmaster"/>, a <see cref="Mail"/> or a <see cref="NotUtf8"/> line: its line
-    /// end has not come yet (the pipe holds every command line until its end in any case).
-    /// </summary>
-    Incomplete,
 
     /// <summary><c>RCPT TO:&lt;postmaster&gt;</c> without a domain, in any letter case, its line end come.</summary>
     BarePostmaster,
@@ -247,94 +241,73 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         return Read(start);
     }
 
-    private static CommandLine Read(ReadOnlySpan<byte> start) => EightBit(start) ?? (start[0] | 0x20) switch
+    /// <summary>The line <paramref name="start"/> begins with, once its CR LF has come; none before (<see cref="CommandLineKind.Other"/>).</summary>
+    private static CommandLine Read(ReadOnlySpan<byte> start)
     {
-        'e' => Ehlo(start),
-        'm' => Mail(start),
-        'n' => Noop(start),
-        'r' => Rcpt(start),
-        _ => default, // the first byte tells most lines apart at once
-    };
-
-    /// <summary>
-    /// A line with a byte of 0x80 or more: <see cref="CommandLineKind.NotUtf8"/> when it is whole and not UTF-8; while its
-    /// end has not come, <see cref="CommandLineKind.Incomplete"/> (SmtpServer cannot be given a stand-in for a line it saw
-    /// part of); null when it is UTF-8, or all ASCII.
-    /// </summary>
-    private static CommandLine? EightBit(ReadOnlySpan<byte> start)
-    {
-        var line = LineOf(start, out var end);
-        if (line.IndexOfAnyExceptInRange((byte)0, (byte)0x7F) < 0)
+        var end = start.IndexOf("\r\n"u8);
+        if (end < 0)
         {
-            return null;
+            return default;
         }
 
-        return end < 0 ? new CommandLine(CommandLineKind.Incomplete)
-            : Utf8.IsValid(line) ? null
-            : new CommandLine(CommandLineKind.NotUtf8, end + 2, Replacement: NoopStandIn);
+        var line = start[..end];
+        return NotUtf8(line) ?? (line is [var first, ..] ? (first | 0x20) : 0) switch
+        {
+            'e' => Ehlo(line),
+            'm' => Mail(line),
+            'n' => Noop(line),
+            'r' => Rcpt(line),
+            _ => default, // the first byte tells most lines apart at once
+        };
     }
+
+    /// <summary>A line (without its CR LF) with a byte of 0x80 or more that is not UTF-8: <see cref="CommandLineKind.NotUtf8"/>.</summary>
+    private static CommandLine? NotUtf8(ReadOnlySpan<byte> line) =>
+        line.IndexOfAnyExceptInRange((byte)0, (byte)0x7F) >= 0 && !Utf8.IsValid(line)
+            ? new CommandLine(CommandLineKind.NotUtf8, line.Length + 2, Replacement: NoopStandIn)
+            : null;
 
     /// <summary>
     /// <c>NOOP</c>, in any letter case, a space or a tab and anything, its line end come (<see cref="CommandLineKind.NoopWithText"/>).
     /// Not a bare CR or LF after it: Postfix ends a line at an LF, and what follows one is its next command, never the NOOP's text.
     /// </summary>
-    private static CommandLine Noop(ReadOnlySpan<byte> start)
-    {
-        var line = LineOf(start, out var end);
-        return end > 4 && Ascii.EqualsIgnoreCase(line[..4], "NOOP"u8) && line[4] is (byte)' ' or (byte)'\t' && line[5..].IndexOfAny((byte)'\r', (byte)'\n') < 0
-            ? new CommandLine(CommandLineKind.NoopWithText, end + 2, Replacement: NoopStandIn)
+    private static CommandLine Noop(ReadOnlySpan<byte> line) =>
+        line.Length > 4 && Ascii.EqualsIgnoreCase(line[..4], "NOOP"u8) && line[4] is (byte)' ' or (byte)'\t' && line[5..].IndexOfAny((byte)'\r', (byte)'\n') < 0
+            ? new CommandLine(CommandLineKind.NoopWithText, line.Length + 2, Replacement: NoopStandIn)
             : default;
-    }
 
     /// <summary>
     /// <c>MAIL</c>, spaces, <c>FROM:</c>, spaces if any, a path in angle brackets (<see cref="PathLength"/>), then the line's
-    /// end, or a space and parameters, or other text. A line not whole yet waits for its end before SmtpServer sees any of
-    /// it, whatever follows (as a bare postmaster does: SmtpServer cannot be given a line in place of one it saw part of); a
-    /// line whose path has no brackets or no end is left to SmtpServer.
+    /// end, or a space and parameters, or other text; a line whose path has no brackets or no end is left to SmtpServer.
     /// </summary>
-    private static CommandLine Mail(ReadOnlySpan<byte> start)
+    private static CommandLine Mail(ReadOnlySpan<byte> line)
     {
-        var line = LineOf(start, out var end);
-        var whole = end >= 0;
         var reader = new Reader(line);
-        if (!Command(ref reader, "MAIL"u8, "FROM:"u8))
-        {
-            return Undecided(reader, whole);
-        }
-
-        if (!whole)
-        {
-            return new CommandLine(CommandLineKind.Incomplete);
-        }
-
-        var path = line[reader.Position..];
-        var pathLength = PathLength(path);
+        var pathLength = Command(ref reader, "MAIL"u8, "FROM:"u8) ? PathLength(line[reader.Position..]) : -1;
         if (pathLength < 0)
         {
             return default;
         }
 
+        var path = line[reader.Position..];
         var rest = path[pathLength..];
         if (rest.IsEmpty)
         {
-            return new CommandLine(CommandLineKind.Mail, end + 2, Parameters: []);
+            return new CommandLine(CommandLineKind.Mail, line.Length + 2, Parameters: []);
         }
 
         byte[] replacement = [.. MailFrom, .. path[..pathLength], .. "\r\n"u8];
-        return ParametersFollow(rest) ? new CommandLine(CommandLineKind.Mail, end + 2, Parameters: ParametersOf(rest), Replacement: replacement)
-            : new CommandLine(CommandLineKind.MailTextAfterPath, end + 2, Replacement: replacement);
+        return ParametersFollow(rest) ? new CommandLine(CommandLineKind.Mail, line.Length + 2, Parameters: ParametersOf(rest), Replacement: replacement)
+            : new CommandLine(CommandLineKind.MailTextAfterPath, line.Length + 2, Replacement: replacement);
     }
 
     /// <summary>
     /// <c>EHLO</c>, then the first byte that is not a space to SmtpServer's parser a <c>[</c>, on the line: the parser reads
     /// no domain name there (a domain starts with a letter or a digit) and so took the address literal's path, which takes
-    /// the brackets off. A line not whole yet is read as far as it came: SmtpServer parses it only once it is whole, from a
-    /// read that reads it again.
+    /// the brackets off.
     /// </summary>
-    private static CommandLine Ehlo(ReadOnlySpan<byte> start)
+    private static CommandLine Ehlo(ReadOnlySpan<byte> line)
     {
-        var end = start.IndexOf("\r\n"u8);
-        var line = end >= 0 ? start[..end] : start;
         if (line.Length < 4 || !Ascii.EqualsIgnoreCase(line[..4], "EHLO"u8))
         {
             return default;
@@ -352,42 +325,34 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// Postfix's smtpd does), and nothing but such a space or the line's end may follow the path (Postfix answers
     /// <c>&lt;postmaster&gt;x</c> 501).
     /// </summary>
-    /// <param name="start">The client's bytes from the line's start, at most <see cref="LongestLine"/> of them.</param>
-    private static CommandLine Rcpt(ReadOnlySpan<byte> start)
+    private static CommandLine Rcpt(ReadOnlySpan<byte> line)
     {
-        var line = LineOf(start, out var end);
-        var whole = end >= 0;
         var reader = new Reader(line);
         if (!Command(ref reader, "RCPT"u8, "TO:"u8))
         {
-            return Undecided(reader, whole);
+            return default;
         }
 
         var pathStart = reader.Position;
         if (!reader.Word("<postmaster>"u8))
         {
-            return reader.RanOut ? Undecided(reader, whole) : OtherPath(line[pathStart..], whole);
+            return OtherPath(line[pathStart..]);
         }
 
         var path = Encoding.ASCII.GetString(line[pathStart..reader.Position]);
-        if (!ParametersFollow(line[reader.Position..]))
-        {
-            return default; // <postmaster>x: not a path to SmtpServer's parser either (502)
-        }
-
-        return whole ? new CommandLine(CommandLineKind.BarePostmaster, end + 2, path, ParametersOf(line[reader.Position..]), PostmasterStandIn)
-            : new CommandLine(CommandLineKind.Incomplete);
+        return ParametersFollow(line[reader.Position..])
+            ? new CommandLine(CommandLineKind.BarePostmaster, line.Length + 2, path, ParametersOf(line[reader.Position..]), PostmasterStandIn)
+            : default; // <postmaster>x: not a path to SmtpServer's parser either (502)
     }
 
     /// <summary>
     /// A path other than a bare postmaster, from its first byte: in angle brackets, a <c>&gt;</c> inside a quoted local
     /// part (<c>&lt;"a&gt;b"@example.com&gt;</c>) taken as SmtpServer's parser takes it, then the line's end or a space
-    /// and parameters. A line not whole yet is looked at again when more of it has come, before SmtpServer parses it. A
-    /// path without brackets is left to SmtpServer's parser (which answers it 502).
+    /// and parameters. A path without brackets is left to SmtpServer's parser (which answers it 502).
     /// </summary>
-    private static CommandLine OtherPath(ReadOnlySpan<byte> path, bool whole)
+    private static CommandLine OtherPath(ReadOnlySpan<byte> path)
     {
-        var pathLength = whole ? PathLength(path) : -1;
+        var pathLength = PathLength(path);
         if (pathLength < 0)
         {
             return default; // no end of the path on the line: SmtpServer's parser answers it
@@ -397,16 +362,6 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         return ParametersFollow(rest)
             ? new CommandLine(CommandLineKind.Rcpt, Parameters: ParametersOf(rest))
             : new CommandLine(CommandLineKind.RcptTextAfterPath);
-    }
-
-    /// <summary>
-    /// The line <paramref name="start"/> begins with: up to its CR LF when it is whole (<paramref name="end"/> is then where
-    /// the CR LF is, else -1), else as far as it came, less a CR that may be the start of its CR LF.
-    /// </summary>
-    private static ReadOnlySpan<byte> LineOf(ReadOnlySpan<byte> start, out int end)
-    {
-        end = start.IndexOf("\r\n"u8);
-        return end >= 0 ? start[..end] : start.EndsWith("\r"u8) ? start[..^1] : start;
     }
 
     /// <summary>
@@ -527,33 +482,19 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         return word.Length;
     }
 
-    /// <summary>A line that did not read as a bare postmaster: <see cref="CommandLineKind.Incomplete"/> when it only ran out of bytes, which more may complete.</summary>
-    private static CommandLine Undecided(in Reader reader, bool whole) =>
-        reader.RanOut && !whole ? new CommandLine(CommandLineKind.Incomplete) : default;
-
-    /// <summary>Reads a line from its start, telling a byte that does not match from one that has not come yet.</summary>
+    /// <summary>Reads a whole line from its start.</summary>
     private ref struct Reader(ReadOnlySpan<byte> line)
     {
         private readonly ReadOnlySpan<byte> _line = line;
 
         public int Position { get; private set; }
 
-        /// <summary>The line ended where more was looked for.</summary>
-        public bool RanOut { get; private set; }
-
         /// <summary><paramref name="word"/>, ASCII letter case aside.</summary>
         public bool Word(ReadOnlySpan<byte> word)
         {
             var rest = _line[Position..];
-            var compared = Math.Min(rest.Length, word.Length);
-            if (!Ascii.EqualsIgnoreCase(rest[..compared], word[..compared]))
+            if (rest.Length < word.Length || !Ascii.EqualsIgnoreCase(rest[..word.Length], word))
             {
-                return false;
-            }
-
-            if (compared < word.Length)
-            {
-                RanOut = true;
                 return false;
             }
 
@@ -568,7 +509,6 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             if (count < 0)
             {
                 Position = _line.Length;
-                RanOut = true;
                 return false;
             }
 
