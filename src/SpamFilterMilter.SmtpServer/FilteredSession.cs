@@ -548,11 +548,11 @@ internal sealed class FilteredSession : IAsyncDisposable
     private void OnCommandExecuting(object? sender, SmtpCommandEventArgs e)
     {
         _commandSeen = true;
-        if (_pipe.LastCommandLine.Kind is CommandLineKind.NotUtf8 or CommandLineKind.AuthTooLong)
+        if (_pipe.LastCommandLine.Kind switch { CommandLineKind.NotUtf8 => NotUtf8, CommandLineKind.AuthTooLong => AuthTooLong, _ => null } is { } refused)
         {
             // The NOOP stands in for a line refused before its command is looked at: an error, not a junk command, and the
             // last command stays what it was.
-            _nextReply = Task.FromResult(SmtpAnswer.Refuse(_pipe.LastCommandLine.Kind == CommandLineKind.NotUtf8 ? NotUtf8 : AuthTooLong));
+            _nextReply = Task.FromResult(SmtpAnswer.Refuse(refused));
             return;
         }
 

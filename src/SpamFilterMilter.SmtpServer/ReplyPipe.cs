@@ -397,7 +397,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                     continue;
                 }
 
-                if (!pipe._awaitingText && !read.IsCanceled && !read.IsCompleted && !HasLineEnd(read.Buffer, CommandLine.LongestOf(read.Buffer)))
+                if (IsUnendedCommand(read))
                 {
                     var longest = CommandLine.LongestOf(read.Buffer);
                     if (read.Buffer.Length < longest + 2)
@@ -442,10 +442,13 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             return length >= 2 && buffer.Length >= length && reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8) && reader.Consumed == length;
         }
 
-        /// <summary>True when the first line of <paramref name="buffer"/> has its CR LF within the <paramref name="longest"/> bytes read of it.</summary>
-        private static bool HasLineEnd(in ReadOnlySequence<byte> buffer, int longest)
+        /// <summary>A command line whose CR LF has not come within the most of it that is read: held, or cut when that much came.</summary>
+        private bool IsUnendedCommand(in ReadResult read) => !pipe._awaitingText && !read.IsCanceled && !read.IsCompleted && !HasLineEnd(read.Buffer);
+
+        /// <summary>True when the first line of <paramref name="buffer"/> has its CR LF within the most of it that is read (<see cref="CommandLine.LongestOf"/>).</summary>
+        private static bool HasLineEnd(in ReadOnlySequence<byte> buffer)
         {
-            var start = buffer.Slice(0, Math.Min(buffer.Length, longest + 2));
+            var start = buffer.Slice(0, Math.Min(buffer.Length, CommandLine.LongestOf(buffer) + 2));
             var reader = new SequenceReader<byte>(start);
             return reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8);
         }
@@ -586,7 +589,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             var read = Connection.TryRead(out result);
             pipe._clientLeft |= read && result.IsCompleted;
             if (read && (pipe._cut is not null
-                || (!pipe._awaitingText && !result.IsCanceled && !result.IsCompleted && !HasLineEnd(result.Buffer, CommandLine.LongestOf(result.Buffer)))
+                || IsUnendedCommand(result)
                 || NoteCommandLine(result) is { Replacement: not null }))
             {
                 // A line not whole yet, one being cut, or one to replace: ReadAsync alone reads it to its end and puts the
