@@ -9,8 +9,16 @@ namespace SpamFilterMilter.SmtpServer;
 /// <summary>What a command line is, of the few SmtpServer's parser loses something of.</summary>
 internal enum CommandLineKind
 {
-    /// <summary>Any other line, or one whose end has not come yet (the pipe holds every command line until its CR LF).</summary>
+    /// <summary>Any other line, or one whose end has not come yet (the pipe holds every command line until its LF).</summary>
     Other,
+
+    /// <summary>
+    /// A line of nothing but spaces (any byte C's <c>isspace</c> takes), or of nothing: Postfix finds no word on it and
+    /// answers <c>500 5.5.2 Error: bad syntax</c>, an error towards the session's limit (smtpd.c); SmtpServer's parser
+    /// answers <c>502 Unrecognized command</c>. SmtpServer is given <see cref="CommandLine.Replacement"/> (a NOOP) in its
+    /// place, and the session answers Postfix's refusal.
+    /// </summary>
+    Blank,
 
     /// <summary><c>RCPT TO:&lt;postmaster&gt;</c> without a domain, in any letter case, its line end come.</summary>
     BarePostmaster,
@@ -49,7 +57,8 @@ internal enum CommandLineKind
     EhloAddressLiteral,
 
     /// <summary>
-    /// <c>NOOP</c> and text after it, which RFC 5321 §4.1.1.9 allows (<c>NOOP [ SP String ]</c>) and Postfix answers 250:
+    /// <c>NOOP</c> and text after it, which RFC 5321 §4.1.1.9 allows (<c>NOOP [ SP String ]</c>) and Postfix answers 250
+    /// (after any byte its tokenizer takes for a space, a bare CR too):
     /// SmtpServer's parser answers it <c>502 Unrecognized command</c>. It is given <see cref="CommandLine.Replacement"/>,
     /// the NOOP alone, in its place.
     /// </summary>
@@ -99,9 +108,17 @@ internal enum CommandLineKind
 /// session), drops them all when one has an empty value, and reads text right after the path as one. The pipe gives it
 /// the MAIL without its parameters (<see cref="Replacement"/>), and the session takes them from here.
 /// </para>
+/// <para>
+/// A line ends at its LF, and the CRs right before that LF are not part of it, as Postfix's smtpd reads a line
+/// (<c>smtp_get</c>; Postfix 3.9 and later, by default, still take a bare LF after a command); its command is its first
+/// word, after any spaces. SmtpServer's parser ends a line only at a CR LF, and wants its command at the line's first
+/// byte: a line that ends otherwise (<c>EHLO x</c> and a bare LF, which it would wait on for ever), or that starts with
+/// spaces, is given to it as the line from its first word, CR LF ended (<see cref="Replacement"/>). A message's lines,
+/// after the 354, are not command lines: they end at a CR LF only.
+/// </para>
 /// </summary>
 /// <param name="Kind">What the line is.</param>
-/// <param name="Length">The length of a line with a <paramref name="Replacement"/>, its CR LF counted.</param>
+/// <param name="Length">The length of the line as the client sent it, its line end counted.</param>
 /// <param name="Path">A <see cref="CommandLineKind.BarePostmaster"/> line's path as the client wrote it (<c>&lt;PostMaster&gt;</c>).</param>
 /// <param name="Parameters">
 /// The ESMTP parameters of a <see cref="CommandLineKind.Rcpt"/>, <see cref="CommandLineKind.Mail"/> or
@@ -115,7 +132,7 @@ internal enum CommandLineKind
 internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null, IReadOnlyList<string>? Parameters = null,
     byte[]? Replacement = null)
 {
-    /// <summary>The longest line looked at: <see cref="LongestCommand"/> and the CR LF.</summary>
+    /// <summary>The longest line looked at: <see cref="LongestCommand"/> and a CR LF.</summary>
     private const int LongestLine = LongestCommand + 2;
 
     /// <summary>
@@ -134,9 +151,41 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
 
     /// <summary>
     /// The most of the command line that <paramref name="buffer"/> starts with that is read (<see cref="LongestCommand"/>,
-    /// or <see cref="LongestAuthCommand"/> for an <c>AUTH</c> line), its CR LF not counted.
+    /// or <see cref="LongestAuthCommand"/> for an <c>AUTH</c> line), its line end not counted.
     /// </summary>
     public static int LongestOf(in ReadOnlySequence<byte> buffer) => StartsWithAuth(buffer) ? LongestAuthCommand : LongestCommand;
+
+    /// <summary>
+    /// The length of the line that <paramref name="buffer"/> starts with, its LF counted, once that LF has come within the
+    /// most of it that is read (<see cref="LongestOf"/> bytes before it, a CR right before it not counted); -1 before, or
+    /// when the line is longer than that (it is then cut).
+    /// </summary>
+    public static int WholeLength(in ReadOnlySequence<byte> buffer)
+    {
+        var longest = LongestOf(buffer);
+        var start = buffer.Slice(0, Math.Min(buffer.Length, longest + 2));
+        if (start.PositionOf((byte)'\n') is not { } end)
+        {
+            return -1;
+        }
+
+        var before = (int)start.Slice(0, end).Length;
+        return WithinLimit(before, longest, before > 0 ? start.Slice(before - 1, 1).FirstSpan[0] : (byte)0) ? before + 1 : -1;
+    }
+
+    /// <summary>The length of the line <paramref name="start"/> begins with, its LF counted, as <see cref="WholeLength(in ReadOnlySequence{byte})"/>.</summary>
+    private static int WholeLength(ReadOnlySpan<byte> start, int longest)
+    {
+        var before = start[..Math.Min(start.Length, longest + 2)].IndexOf((byte)'\n');
+        return before >= 0 && WithinLimit(before, longest, before > 0 ? start[before - 1] : (byte)0) ? before + 1 : -1;
+    }
+
+    /// <summary>
+    /// A line whose LF comes after <paramref name="before"/> bytes, the last of them <paramref name="last"/>, is whole when
+    /// at most <paramref name="longest"/> of them come before a CR right before the LF (Postfix's <c>smtp_get</c> reads
+    /// <c>line_length_limit</c> bytes, and a CR LF split by that limit still ends the line).
+    /// </summary>
+    private static bool WithinLimit(int before, int longest, byte last) => before <= longest || (before == longest + 1 && last == '\r');
 
     /// <summary>
     /// The command line a cut line was cut to (its first <see cref="LongestOf"/> bytes and a CR LF), read as
@@ -177,7 +226,8 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
 
     /// <summary>
     /// What SmtpServer's parser is given in place of a line refused before it may read it (<see cref="CommandLineKind.NotUtf8"/>,
-    /// <see cref="CommandLineKind.AuthTooLong"/>) and of a <see cref="CommandLineKind.NoopWithText"/>: a command with no effect.
+    /// <see cref="CommandLineKind.AuthTooLong"/>, <see cref="CommandLineKind.Blank"/>) and of a
+    /// <see cref="CommandLineKind.NoopWithText"/>: a command with no effect.
     /// </summary>
     private static readonly byte[] NoopStandIn = "NOOP\r\n"u8.ToArray();
 
@@ -233,25 +283,32 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         var length = (int)Math.Min(buffer.Length, longest + 2);
         Span<byte> start = length <= LongestLine ? stackalloc byte[length] : new byte[length];
         buffer.Slice(0, length).CopyTo(start);
-        if (length == longest + 2 && start.IndexOf("\r\n"u8) < 0)
+        if (length == longest + 2 && WholeLength(start, longest) < 0)
         {
             "\r\n"u8.CopyTo(start[longest..]); // as Postfix reads a longer line
         }
 
-        return Read(start);
+        return Read(start, longest);
     }
 
-    /// <summary>The line <paramref name="start"/> begins with, once its CR LF has come; none before (<see cref="CommandLineKind.Other"/>).</summary>
-    private static CommandLine Read(ReadOnlySpan<byte> start)
+    /// <summary>The line <paramref name="start"/> begins with, once its LF has come; none before (<see cref="CommandLineKind.Other"/>).</summary>
+    private static CommandLine Read(ReadOnlySpan<byte> start, int longest)
     {
-        var end = start.IndexOf("\r\n"u8);
-        if (end < 0)
+        var whole = WholeLength(start, longest);
+        if (whole < 0)
         {
             return default;
         }
 
-        var line = start[..end];
-        return NotUtf8(line) ?? (line is [var first, ..] ? (first | 0x20) : 0) switch
+        var content = start[..(whole - 1)].TrimEnd((byte)'\r'); // smtp_get takes off every CR before the LF
+        var first = content.IndexOfAnyExcept(ParserSpaces);
+        if (first < 0)
+        {
+            return new CommandLine(CommandLineKind.Blank, whole, Replacement: NoopStandIn);
+        }
+
+        var line = content[first..];
+        var read = NotUtf8(line) ?? (line[0] | 0x20) switch
         {
             'e' => Ehlo(line),
             'm' => Mail(line),
@@ -259,21 +316,26 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             'r' => Rcpt(line),
             _ => default, // the first byte tells most lines apart at once
         };
+        read = read with { Length = whole };
+
+        // A line SmtpServer's parser would not read as Postfix does, for its start or its end, and given as it came
+        // otherwise: it is given from its first word, CR LF ended.
+        return read.Replacement is null && (first > 0 || whole != content.Length + 2) ? read with { Replacement = [.. line, .. "\r\n"u8] } : read;
     }
 
-    /// <summary>A line (without its CR LF) with a byte of 0x80 or more that is not UTF-8: <see cref="CommandLineKind.NotUtf8"/>.</summary>
+    /// <summary>A line (without its line end) with a byte of 0x80 or more that is not UTF-8: <see cref="CommandLineKind.NotUtf8"/>.</summary>
     private static CommandLine? NotUtf8(ReadOnlySpan<byte> line) =>
         line.IndexOfAnyExceptInRange((byte)0, (byte)0x7F) >= 0 && !Utf8.IsValid(line)
-            ? new CommandLine(CommandLineKind.NotUtf8, line.Length + 2, Replacement: NoopStandIn)
+            ? new CommandLine(CommandLineKind.NotUtf8, Replacement: NoopStandIn)
             : null;
 
     /// <summary>
-    /// <c>NOOP</c>, in any letter case, a space or a tab and anything, its line end come (<see cref="CommandLineKind.NoopWithText"/>).
-    /// Not a bare CR or LF after it: Postfix ends a line at an LF, and what follows one is its next command, never the NOOP's text.
+    /// <c>NOOP</c>, in any letter case, a byte Postfix's tokenizer takes for a space (a tab, a bare CR too) and anything
+    /// (<see cref="CommandLineKind.NoopWithText"/>).
     /// </summary>
     private static CommandLine Noop(ReadOnlySpan<byte> line) =>
-        line.Length > 4 && Ascii.EqualsIgnoreCase(line[..4], "NOOP"u8) && line[4] is (byte)' ' or (byte)'\t' && line[5..].IndexOfAny((byte)'\r', (byte)'\n') < 0
-            ? new CommandLine(CommandLineKind.NoopWithText, line.Length + 2, Replacement: NoopStandIn)
+        line.Length > 4 && Ascii.EqualsIgnoreCase(line[..4], "NOOP"u8) && ParserSpaces.Contains(line[4])
+            ? new CommandLine(CommandLineKind.NoopWithText, Replacement: NoopStandIn)
             : default;
 
     /// <summary>
@@ -293,12 +355,12 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         var rest = path[pathLength..];
         if (rest.IsEmpty)
         {
-            return new CommandLine(CommandLineKind.Mail, line.Length + 2, Parameters: []);
+            return new CommandLine(CommandLineKind.Mail, Parameters: []);
         }
 
         byte[] replacement = [.. MailFrom, .. path[..pathLength], .. "\r\n"u8];
-        return ParametersFollow(rest) ? new CommandLine(CommandLineKind.Mail, line.Length + 2, Parameters: ParametersOf(rest), Replacement: replacement)
-            : new CommandLine(CommandLineKind.MailTextAfterPath, line.Length + 2, Replacement: replacement);
+        return ParametersFollow(rest) ? new CommandLine(CommandLineKind.Mail, Parameters: ParametersOf(rest), Replacement: replacement)
+            : new CommandLine(CommandLineKind.MailTextAfterPath, Replacement: replacement);
     }
 
     /// <summary>
@@ -341,7 +403,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
 
         var path = Encoding.ASCII.GetString(line[pathStart..reader.Position]);
         return ParametersFollow(line[reader.Position..])
-            ? new CommandLine(CommandLineKind.BarePostmaster, line.Length + 2, path, ParametersOf(line[reader.Position..]), PostmasterStandIn)
+            ? new CommandLine(CommandLineKind.BarePostmaster, Path: path, Parameters: ParametersOf(line[reader.Position..]), Replacement: PostmasterStandIn)
             : default; // <postmaster>x: not a path to SmtpServer's parser either (502)
     }
 

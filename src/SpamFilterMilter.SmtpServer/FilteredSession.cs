@@ -86,6 +86,9 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     internal static readonly SmtpReply NotUtf8 = new(500, "5.5.2", "Error: bad UTF-8 syntax");
 
+    /// <summary>Postfix's reply to a command line without a word on it (<see cref="CommandLineKind.Blank"/>): an error of the session's.</summary>
+    internal static readonly SmtpReply BadSyntax = new(500, "5.5.2", "Error: bad syntax");
+
     /// <summary>
     /// The reply to an AUTH line longer than <see cref="CommandLine.LongestAuthCommand"/>
     /// (<see cref="CommandLineKind.AuthTooLong"/>): Postfix's words when a SASL response is over its limit.
@@ -548,7 +551,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private void OnCommandExecuting(object? sender, SmtpCommandEventArgs e)
     {
         _commandSeen = true;
-        if (_pipe.LastCommandLine.Kind switch { CommandLineKind.NotUtf8 => NotUtf8, CommandLineKind.AuthTooLong => AuthTooLong, _ => null } is { } refused)
+        if (_pipe.LastCommandLine.Kind switch { CommandLineKind.NotUtf8 => NotUtf8, CommandLineKind.AuthTooLong => AuthTooLong, CommandLineKind.Blank => BadSyntax, _ => null } is { } refused)
         {
             // The NOOP stands in for a line refused before its command is looked at: an error, not a junk command, and the
             // last command stays what it was.

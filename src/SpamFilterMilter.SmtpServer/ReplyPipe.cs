@@ -359,12 +359,12 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         /// <summary>
         /// What the client sent from its next command on, its first line noted (<see cref="LastCommandLine"/>) and given to
         /// SmtpServer as it came, but for a line SmtpServer's parser cannot read as it is (a <c>RCPT TO:&lt;postmaster&gt;</c>
-        /// without a domain, a MAIL with parameters, a line that is not UTF-8): SmtpServer is given the line's
-        /// <see cref="CommandLine.Replacement"/> in its place. Every line is read to its end before SmtpServer sees any of it:
+        /// without a domain, a MAIL with parameters, a line that is not UTF-8, one not ended by a CR LF): SmtpServer is given
+        /// the line's <see cref="CommandLine.Replacement"/> in its place. Every line is read to its end before SmtpServer sees any of it:
         /// SmtpServer goes on looking for the end of a line it has seen part of from where it stopped in the buffer it was
         /// given, which a stand-in is not. A line longer than Postfix reads (<see cref="CommandLine.LongestCommand"/>) is cut
         /// there as Postfix cuts it, the rest of it skipped as it comes (a client's command line holds no more memory than
-        /// that), and it is then read as any other.
+        /// that), and it is then read as any other. A line ends at its LF, as at Postfix (<see cref="CommandLine"/>).
         /// </summary>
         private async ValueTask<ReadResult> ReadCommandAsync(CancellationToken cancellationToken)
         {
@@ -420,10 +420,10 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 var line = NoteCommandLine(read);
                 if (line.Replacement is { } replacement)
                 {
-                    if (!EndsLine(read.Buffer, line.Length))
+                    if (CommandLine.WholeLength(read.Buffer) != line.Length)
                     {
                         // Never go on from inside the client's line: what is left of it would run as commands.
-                        throw new InvalidOperationException($"a replaced command line's length ({line.Length}) does not end at its CR LF");
+                        throw new InvalidOperationException($"a replaced command line's length ({line.Length}) does not end at its LF");
                     }
 
                     Connection.AdvanceTo(read.Buffer.GetPosition(line.Length));
@@ -435,39 +435,23 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             }
         }
 
-        /// <summary>True when the first line of <paramref name="buffer"/> ends at <paramref name="length"/>, its CR LF the last two bytes and the only CR LF before.</summary>
-        private static bool EndsLine(in ReadOnlySequence<byte> buffer, int length)
-        {
-            var reader = new SequenceReader<byte>(buffer.Slice(0, Math.Min(buffer.Length, length)));
-            return length >= 2 && buffer.Length >= length && reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8) && reader.Consumed == length;
-        }
-
-        /// <summary>A command line whose CR LF has not come within the most of it that is read: held, or cut when that much came.</summary>
-        private bool IsUnendedCommand(in ReadResult read) => !pipe._awaitingText && !read.IsCanceled && !read.IsCompleted && !HasLineEnd(read.Buffer);
-
-        /// <summary>True when the first line of <paramref name="buffer"/> has its CR LF within the most of it that is read (<see cref="CommandLine.LongestOf"/>).</summary>
-        private static bool HasLineEnd(in ReadOnlySequence<byte> buffer)
-        {
-            var start = buffer.Slice(0, Math.Min(buffer.Length, CommandLine.LongestOf(buffer) + 2));
-            var reader = new SequenceReader<byte>(start);
-            return reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8);
-        }
+        /// <summary>A command line whose LF has not come within the most of it that is read: held, or cut when that much came.</summary>
+        private bool IsUnendedCommand(in ReadResult read) =>
+            !pipe._awaitingText && !read.IsCanceled && !read.IsCompleted && CommandLine.WholeLength(read.Buffer) < 0;
 
         /// <summary>
-        /// Skips <paramref name="rest"/>, the bytes of a cut line past what Postfix reads, to the line's CR LF: true when it
-        /// came (the connection advanced past it), else all of it is skipped but a last CR, which may start the CR LF.
+        /// Skips <paramref name="rest"/>, the bytes of a cut line past what Postfix reads, to the line's LF: true when it
+        /// came (the connection advanced past it), else all of it is skipped.
         /// </summary>
         private bool SkipToLineEnd(in ReadOnlySequence<byte> rest)
         {
-            var reader = new SequenceReader<byte>(rest);
-            if (reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8))
+            if (rest.PositionOf((byte)'\n') is { } end)
             {
-                Connection.AdvanceTo(reader.Position);
+                Connection.AdvanceTo(rest.GetPosition(1, end));
                 return true;
             }
 
-            var keep = !rest.IsEmpty && rest.Slice(rest.Length - 1).FirstSpan[0] == (byte)'\r' ? rest.GetPosition(rest.Length - 1) : rest.End;
-            Connection.AdvanceTo(keep, rest.End);
+            Connection.AdvanceTo(rest.End);
             return false;
         }
 

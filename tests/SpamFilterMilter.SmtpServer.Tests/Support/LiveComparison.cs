@@ -42,4 +42,30 @@ public static class LiveComparison
         await client.SendAsync("QUIT");
         return [.. replies];
     }
+
+    /// <summary>
+    /// One session of its own: EHLO, <paramref name="bytes"/> in one write as they are (several lines, pipelined), then the
+    /// <paramref name="count"/> replies to them (null for one that never came within a second: a line not taken as ended).
+    /// </summary>
+    public static async Task<string?[]> RawRepliesAsync(int port, byte[] bytes, int count)
+    {
+        await using var client = await SmtpLineClient.ConnectAsync(port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendWithoutReadingAsync(bytes);
+        var replies = new string?[count];
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                replies[i] = (await client.ReadReplyAsync(bound.Token))?.Text;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The replies that came are the answer.
+        }
+
+        return replies;
+    }
 }

@@ -30,14 +30,17 @@ public static class SmtpLineClientPieces
         }
     }
 
-    /// <summary>Reads <paramref name="count"/> replies, those of commands sent without reading (null where the server closed).</summary>
-    public static async Task<ClientReply?[]> ReadRepliesAsync(this SmtpLineClient client, int count)
+    /// <summary>
+    /// Reads <paramref name="count"/> replies, those of commands sent without reading (null where the server closed), until
+    /// <paramref name="cancellationToken"/> gives up (a test that bounds its wait: a reply that never comes).
+    /// </summary>
+    public static async Task<ClientReply?[]> ReadRepliesAsync(this SmtpLineClient client, int count, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(client);
         var replies = new ClientReply?[count];
         for (var i = 0; i < count; i++)
         {
-            replies[i] = await client.ReadReplyAsync();
+            replies[i] = await client.ReadReplyAsync(cancellationToken);
         }
 
         return replies;
