@@ -672,24 +672,37 @@ public class RelayTests : TempFolderTest
     {
         // A review's attack: the ORCPT's brackets held a whole second transaction over bare LFs, which a next hop that ends
         // lines at an LF (Postfix does) ran from the relay's RCPT command: a message no milter saw, from a sender of the
-        // client's choosing. The word now ends at each LF: "ORCPT=<" is no ORCPT, and the recipient is refused.
+        // client's choosing. A command line now ends at its LF, as at Postfix: "ORCPT=<" is no ORCPT, and each line after it
+        // is the client's own command, which the milter hears of like any; the message's lines after the 354 end only at a
+        // CR LF, and so does its final dot. What reaches the next hop is that transaction, filtered, and nothing else.
         await using var milter = await MilterProcess.StartLibmilterAsync();
         await using var relay = await StartAsync(EveryMessageFor(milter.Port));
         var seen = new HashSet<string>(SmtpSink.DumpsIn(_sink.Folder));
+        await using var client = await SmtpLineClient.ConnectAsync(relay.EndPoint.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync($"MAIL FROM:<{Sender}>");
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10));
 
-        var exchanges = await SmtpScriptClient.RunAsync(relay.EndPoint.Port, new SmtpDialogue("client.example",
-            [new SmtpTransaction($"<{Sender}>", [$"<{Carol}> ORCPT=<\nRSET\nMAIL FROM:<spoof@bank.example>\nRCPT TO:<victim@elsewhere.example>\nDATA\nSubject: injected\n\nnever filtered\n.\n>;x", $"<{Bob}>"],
-                Encoding.ASCII.GetBytes("Subject: real\r\n\r\nbody\r\n"))]));
+        await client.SendWithoutReadingAsync($"RCPT TO:<{Carol}> ORCPT=<\nRSET\nMAIL FROM:<spoof@bank.example>\nRCPT TO:<{Bob}>\nDATA\nSubject: injected\n\nnot the end\n.\n>;x\r\n");
+        var all = new List<string?>();
+        for (var i = 0; i < 5; i++)
+        {
+            all.Add((await client.ReadReplyAsync(bound.Token))?.Text);
+        }
 
+        var end = await client.SendRawAsync("\r\n.\r\n");
         var dump = await SmtpSink.WaitForNewDumpAsync(_sink.Folder, seen, TimeSpan.FromSeconds(10));
         await Task.Delay(500); // a second message, were there one, would be dumped right after the first
+        var transcript = await milter.TranscriptAfterAsync("eom");
+
         Assert.Multiple(() =>
         {
-            Assert.That(exchanges.Single(e => e.Command.StartsWith($"RCPT TO:<{Carol}>", StringComparison.Ordinal)).ToString(),
-                Does.EndWith("-> 501 5.5.4 Error: Bad ORCPT parameter syntax"), "the RCPT that carried the commands, refused");
-            Assert.That(dump.MailArgs, Does.StartWith($"<{Sender}>"));
-            Assert.That(dump.RcptArgs, Is.EqualTo(new[] { $"<{Bob}> ORCPT=rfc822;{Bob}" }));
-            Assert.That(SmtpSink.DumpsIn(_sink.Folder).Except(seen), Is.Empty, "no second message reached the next hop: the client's own was the one");
+            Assert.That(all, Is.EqualTo(new[] { "501 5.5.4 Error: Bad ORCPT parameter syntax", "250 Ok", "250 Ok", "250 Ok", "354 End data with <CR><LF>.<CR><LF>" }));
+            Assert.That(end.Code, Is.EqualTo(250));
+            Assert.That(transcript.Where(l => l.Event == "mail").Select(l => l.Fields[0]), Does.Contain("<spoof@bank.example>"), "the milter heard of the client's second transaction");
+            Assert.That((dump.MailArgs, dump.RcptArgs.Count), Is.EqualTo(("<spoof@bank.example>", 1)));
+            Assert.That(Encoding.ASCII.GetString(dump.Message), Does.Contain("not the end\n.\n>;x"), "a bare-LF dot ends no message");
+            Assert.That(SmtpSink.DumpsIn(_sink.Folder).Except(seen), Is.Empty, "no second message reached the next hop");
         });
     }
 
