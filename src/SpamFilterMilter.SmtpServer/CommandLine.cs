@@ -80,6 +80,33 @@ internal enum CommandLineKind
     /// the session answers it Postfix's refusal.
     /// </summary>
     NotUtf8,
+
+    /// <summary>
+    /// A first word that is no command of Postfix's smtpd (its <c>smtpd_cmd_table</c>; <c>PROXY</c>, which SmtpServer's
+    /// parser takes, HAProxy's header, among them): Postfix answers <c>500 5.5.2 Error: command not recognized</c>, an error
+    /// towards the session's limit. SmtpServer is given <see cref="CommandLine.Replacement"/> (a NOOP) in its place, and the
+    /// session answers Postfix's refusal.
+    /// </summary>
+    Unrecognized,
+
+    /// <summary>
+    /// A command Postfix's smtpd knows and SmtpServer does not serve (<c>VRFY</c>, <c>ETRN</c>, <c>XCLIENT</c>,
+    /// <c>XFORWARD</c>, <c>BDAT</c>): answered <c>502 5.5.1 Error: command not implemented</c>, the words Postfix gives a
+    /// command it was built without. SmtpServer is given a NOOP in its place.
+    /// </summary>
+    NotImplemented,
+
+    /// <summary>
+    /// Not SMTP at all: a first word that is no command and that Postfix takes for a message header (<c>Subject:</c>) or
+    /// that its <c>smtpd_forbidden_commands</c> names by default (<c>CONNECT</c>, <c>GET</c>, <c>POST</c>, a word that does not
+    /// start with a letter): Postfix answers <c>221 2.7.0 Error: I can break rules, too. Goodbye.</c> and ends the session,
+    /// so that neither a web browser's request made to port 25 nor a message's text a client sends as commands (after a
+    /// DATA refused in a pipelined group) runs a command it carries. SmtpServer is given a NOOP in its place.
+    /// </summary>
+    NotSmtp,
+
+    /// <summary><c>QUIT</c> and text after it: Postfix ends the session as for QUIT alone; SmtpServer's parser answers 502. It is given the QUIT alone.</summary>
+    QuitWithText,
 }
 
 /// <summary>
@@ -129,9 +156,27 @@ internal enum CommandLineKind
 /// The line SmtpServer's parser is given in this one's place (whole, CR LF ended), so that it never sees what it cannot
 /// read; null when it is given the line as it came.
 /// </param>
+/// <param name="Verb">
+/// The line's command, its first word, as Postfix's smtpd names it (<c>MAIL</c>, whatever the letter case the client
+/// wrote): what a reply of SmtpServer's own to the line is made Postfix's by (FilteredSession); null for a line whose first
+/// word is no command.
+/// </param>
+/// <param name="Logged">What of a <see cref="CommandLineKind.NotSmtp"/> line the session logs: its first 100 bytes, read as Latin-1.</param>
 internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null, IReadOnlyList<string>? Parameters = null,
-    byte[]? Replacement = null)
+    byte[]? Replacement = null, string? Verb = null, string? Logged = null)
 {
+    /// <summary>
+    /// The commands of Postfix 3.7's smtpd (<c>smtpd_cmd_table</c>), as <see cref="Verb"/> names them: the first word of a
+    /// line is one of these, in any letter case, or it is no command.
+    /// </summary>
+    private static readonly string[] PostfixCommands = ["HELO", "EHLO", "XCLIENT", "XFORWARD", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "ETRN", "QUIT"];
+
+    /// <summary>The commands of <see cref="PostfixCommands"/> SmtpServer's parser does not take (<see cref="CommandLineKind.NotImplemented"/>).</summary>
+    private static readonly string[] NotServed = ["VRFY", "ETRN", "XCLIENT", "XFORWARD", "BDAT"];
+
+    /// <summary>The words <c>smtpd_forbidden_commands</c> names by default besides a word that does not start with a letter.</summary>
+    private static readonly string[] ForbiddenCommands = ["CONNECT", "GET", "POST"];
+
     /// <summary>The longest line looked at: <see cref="LongestCommand"/> and a CR LF.</summary>
     private const int LongestLine = LongestCommand + 2;
 
@@ -231,6 +276,9 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// </summary>
     private static readonly byte[] NoopStandIn = "NOOP\r\n"u8.ToArray();
 
+    /// <summary>What SmtpServer's parser is given in place of a <see cref="CommandLineKind.QuitWithText"/>.</summary>
+    private static readonly byte[] QuitStandIn = "QUIT\r\n"u8.ToArray();
+
     /// <summary>The path of a <see cref="CommandLineKind.Mail"/> line is given to SmtpServer's parser after this.</summary>
     private static ReadOnlySpan<byte> MailFrom => "MAIL FROM:"u8;
 
@@ -308,20 +356,80 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         }
 
         var line = content[first..];
-        var read = NotUtf8(line) ?? (line[0] | 0x20) switch
+        var verb = VerbOf(line);
+        var read = NotUtf8(line) ?? OtherThanServed(line, verb) ?? (line[0] | 0x20) switch
         {
             'e' => Ehlo(line),
             'm' => Mail(line),
             'n' => Noop(line),
+            'q' => Quit(line),
             'r' => Rcpt(line),
             _ => default, // the first byte tells most lines apart at once
         };
-        read = read with { Length = whole };
+        read = read with { Length = whole, Verb = verb };
 
         // A line SmtpServer's parser would not read as Postfix does, for its start or its end, and given as it came
         // otherwise: it is given from its first word, CR LF ended.
         return read.Replacement is null && (first > 0 || whole != content.Length + 2) ? read with { Replacement = [.. line, .. "\r\n"u8] } : read;
     }
+
+    /// <summary>The command <paramref name="line"/> starts with, one of <see cref="PostfixCommands"/>; null when its first word is none.</summary>
+    private static string? VerbOf(ReadOnlySpan<byte> line) => OneOf(FirstWord(line), PostfixCommands);
+
+    /// <summary>The word of <paramref name="words"/> <paramref name="word"/> is, in any letter case; null when none.</summary>
+    private static string? OneOf(ReadOnlySpan<byte> word, string[] words)
+    {
+        foreach (var candidate in words)
+        {
+            if (Ascii.EqualsIgnoreCase(word, candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The first word of <paramref name="line"/> (which starts with it), as Postfix's smtpd splits a line.</summary>
+    private static ReadOnlySpan<byte> FirstWord(ReadOnlySpan<byte> line)
+    {
+        var end = line.IndexOfAny(ParserSpaces);
+        return end < 0 ? line : line[..end];
+    }
+
+    /// <summary>
+    /// A line whose first word is no command (<see cref="CommandLineKind.Unrecognized"/>, or <see cref="CommandLineKind.NotSmtp"/>
+    /// as Postfix tells it) or one SmtpServer does not serve (<see cref="CommandLineKind.NotImplemented"/>); null for any other.
+    /// </summary>
+    private static CommandLine? OtherThanServed(ReadOnlySpan<byte> line, string? verb)
+    {
+        if (verb is not null)
+        {
+            return NotServed.Contains(verb) ? new CommandLine(CommandLineKind.NotImplemented, Replacement: NoopStandIn) : null;
+        }
+
+        var word = FirstWord(line);
+        var notSmtp = !char.IsAsciiLetter((char)word[0]) || IsHeaderName(word) || OneOf(word, ForbiddenCommands) is not null;
+        return notSmtp
+            ? new CommandLine(CommandLineKind.NotSmtp, Replacement: NoopStandIn, Logged: Encoding.Latin1.GetString(line[..Math.Min(line.Length, 100)]))
+            : new CommandLine(CommandLineKind.Unrecognized, Replacement: NoopStandIn);
+    }
+
+    /// <summary>
+    /// Postfix's <c>is_header</c> of a word: printable ASCII up to a colon, at least one byte of it (<c>Subject:</c>,
+    /// <c>a:b</c>).
+    /// </summary>
+    private static bool IsHeaderName(ReadOnlySpan<byte> word)
+    {
+        var colon = word.IndexOf((byte)':');
+        return colon > 0 && word[..colon].IndexOfAnyExceptInRange((byte)0x21, (byte)0x7E) < 0;
+    }
+
+    /// <summary><c>QUIT</c>, in any letter case, a space and anything (<see cref="CommandLineKind.QuitWithText"/>).</summary>
+    private static CommandLine Quit(ReadOnlySpan<byte> line) =>
+        line.Length > 4 && Ascii.EqualsIgnoreCase(line[..4], "QUIT"u8) && ParserSpaces.Contains(line[4])
+            ? new CommandLine(CommandLineKind.QuitWithText, Replacement: QuitStandIn)
+            : default;
 
     /// <summary>A line (without its line end) with a byte of 0x80 or more that is not UTF-8: <see cref="CommandLineKind.NotUtf8"/>.</summary>
     private static CommandLine? NotUtf8(ReadOnlySpan<byte> line) =>

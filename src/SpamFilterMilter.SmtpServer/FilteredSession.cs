@@ -89,6 +89,15 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>Postfix's reply to a command line without a word on it (<see cref="CommandLineKind.Blank"/>): an error of the session's.</summary>
     internal static readonly SmtpReply BadSyntax = new(500, "5.5.2", "Error: bad syntax");
 
+    /// <summary>Postfix's reply to a line whose first word is no command (<see cref="CommandLineKind.Unrecognized"/>): an error of the session's.</summary>
+    internal static readonly SmtpReply NotRecognized = new(500, "5.5.2", "Error: command not recognized");
+
+    /// <summary>Postfix's reply to a command it was built without, here one SmtpServer does not serve (<see cref="CommandLineKind.NotImplemented"/>).</summary>
+    internal static readonly SmtpReply NotImplemented = new(502, "5.5.1", "Error: command not implemented");
+
+    /// <summary>Postfix's last words to a client that speaks no SMTP (<see cref="CommandLineKind.NotSmtp"/>); the session ends.</summary>
+    internal static readonly SmtpReply NotSmtp = new(221, "2.7.0", "Error: I can break rules, too. Goodbye.");
+
     /// <summary>
     /// The reply to an AUTH line longer than <see cref="CommandLine.LongestAuthCommand"/>
     /// (<see cref="CommandLineKind.AuthTooLong"/>): Postfix's words when a SASL response is over its limit.
@@ -462,7 +471,7 @@ internal sealed class FilteredSession : IAsyncDisposable
 
         if (pending is null)
         {
-            return written;
+            return PostfixWords.ForOwnReply(written, _pipe.LastCommandLine, _pipe.IsSecure, _context.Authentication.IsAuthenticated);
         }
 
         var answer = await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -551,10 +560,29 @@ internal sealed class FilteredSession : IAsyncDisposable
     private void OnCommandExecuting(object? sender, SmtpCommandEventArgs e)
     {
         _commandSeen = true;
-        if (_pipe.LastCommandLine.Kind switch { CommandLineKind.NotUtf8 => NotUtf8, CommandLineKind.AuthTooLong => AuthTooLong, CommandLineKind.Blank => BadSyntax, _ => null } is { } refused)
+        var line = _pipe.LastCommandLine;
+        if (line.Kind == CommandLineKind.NotSmtp)
         {
-            // The NOOP stands in for a line refused before its command is looked at: an error, not a junk command, and the
-            // last command stays what it was.
+            // Postfix ends the session at once: what follows (a web request's body, a message's text) is not run as commands.
+            SmtpServerLog.NotSmtp(_logger, _context.SessionId, Client.Address, LogText.Quote(line.Logged));
+            IsClosing = true;
+            _nextReply = Task.FromResult(SmtpAnswer.ReplyWith(NotSmtp));
+            return;
+        }
+
+        if (line.Kind switch
+        {
+            CommandLineKind.NotUtf8 => NotUtf8,
+            CommandLineKind.AuthTooLong => AuthTooLong,
+            CommandLineKind.Blank => BadSyntax,
+            CommandLineKind.Unrecognized => NotRecognized,
+            CommandLineKind.NotImplemented => NotImplemented,
+            _ => null,
+        } is { } refused)
+        {
+            // The NOOP stands in for a line refused before its command is looked at: an error, not a junk command, named as
+            // Postfix names it in its log ("after UNKNOWN", or the command it does not serve).
+            _lastCommand = line.Kind switch { CommandLineKind.NotImplemented => line.Verb!, CommandLineKind.AuthTooLong => "AUTH", _ => "UNKNOWN" };
             _nextReply = Task.FromResult(SmtpAnswer.Refuse(refused));
             return;
         }

@@ -111,7 +111,7 @@ public class BarePostmasterTests
     }
 
     [Test]
-    public async Task A_bare_postmaster_out_of_order_gets_SmtpServers_501_and_a_recipient_after_it_is_checked_as_any_other()
+    public async Task A_bare_postmaster_out_of_order_gets_Postfixs_503_and_a_recipient_after_it_is_checked_as_any_other()
     {
         await using var session = await RelayingSession.StartAsync(mail: false);
         var (filter, client) = (session.Filter, session.Client);
@@ -124,7 +124,7 @@ public class BarePostmasterTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(beforeMail.Text, Is.EqualTo("501 expected NOOP/RSET/QUIT/HELO/EHLO/MAIL, 4 retry(ies) remaining."), "as any RCPT before MAIL");
+            Assert.That(beforeMail.Text, Is.EqualTo("503 5.5.1 Error: need MAIL command"), "as any RCPT before MAIL");
             Assert.That(written.Text, Is.EqualTo("554 5.7.1 <postmaster@postmaster.invalid>: Relay access denied"));
         });
         filter.Verify(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Never);
