@@ -83,9 +83,9 @@ internal enum CommandLineKind
 
     /// <summary>
     /// A first word that is no command of Postfix's smtpd (its <c>smtpd_cmd_table</c>; <c>PROXY</c>, which SmtpServer's
-    /// parser takes, HAProxy's header, among them): Postfix answers <c>500 5.5.2 Error: command not recognized</c>, an error
-    /// towards the session's limit. SmtpServer is given <see cref="CommandLine.Replacement"/> (a NOOP) in its place, and the
-    /// session answers Postfix's refusal.
+    /// parser takes, HAProxy's header, among them): Postfix gives the word to its milters' UNKNOWN stage and answers their
+    /// refusal, else <c>500 5.5.2 Error: command not recognized</c>, an error towards the session's limit. SmtpServer is
+    /// given <see cref="CommandLine.Replacement"/> (a NOOP) in its place, and the session does the same.
     /// </summary>
     Unrecognized,
 
@@ -161,9 +161,13 @@ internal enum CommandLineKind
 /// wrote): what a reply of SmtpServer's own to the line is made Postfix's by (FilteredSession); null for a line whose first
 /// word is no command.
 /// </param>
-/// <param name="Logged">What of a <see cref="CommandLineKind.NotSmtp"/> line the session logs: its first 100 bytes, read as Latin-1.</param>
+/// <param name="Text">
+/// What of a line whose first word is no command the session passes on: a <see cref="CommandLineKind.NotSmtp"/> line's first
+/// 100 bytes, for the log (read as Latin-1); an <see cref="CommandLineKind.Unrecognized"/> line's first word, for the
+/// filter's UNKNOWN stage (what Postfix's smtpd gives its milters).
+/// </param>
 internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null, IReadOnlyList<string>? Parameters = null,
-    byte[]? Replacement = null, string? Verb = null, string? Logged = null)
+    byte[]? Replacement = null, string? Verb = null, string? Text = null)
 {
     /// <summary>
     /// The commands of Postfix 3.7's smtpd (<c>smtpd_cmd_table</c>), as <see cref="Verb"/> names them: the first word of a
@@ -411,8 +415,8 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         var word = FirstWord(line);
         var notSmtp = !char.IsAsciiLetter((char)word[0]) || IsHeaderName(word) || OneOf(word, ForbiddenCommands) is not null;
         return notSmtp
-            ? new CommandLine(CommandLineKind.NotSmtp, Replacement: NoopStandIn, Logged: Encoding.Latin1.GetString(line[..Math.Min(line.Length, 100)]))
-            : new CommandLine(CommandLineKind.Unrecognized, Replacement: NoopStandIn);
+            ? new CommandLine(CommandLineKind.NotSmtp, Replacement: NoopStandIn, Text: Encoding.Latin1.GetString(line[..Math.Min(line.Length, 100)]))
+            : new CommandLine(CommandLineKind.Unrecognized, Replacement: NoopStandIn, Text: Encoding.UTF8.GetString(word));
     }
 
     /// <summary>

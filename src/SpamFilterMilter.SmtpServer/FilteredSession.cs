@@ -89,9 +89,6 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// <summary>Postfix's reply to a command line without a word on it (<see cref="CommandLineKind.Blank"/>): an error of the session's.</summary>
     internal static readonly SmtpReply BadSyntax = new(500, "5.5.2", "Error: bad syntax");
 
-    /// <summary>Postfix's reply to a line whose first word is no command (<see cref="CommandLineKind.Unrecognized"/>): an error of the session's.</summary>
-    internal static readonly SmtpReply NotRecognized = new(500, "5.5.2", "Error: command not recognized");
-
     /// <summary>Postfix's reply to a command it was built without, here one SmtpServer does not serve (<see cref="CommandLineKind.NotImplemented"/>).</summary>
     internal static readonly SmtpReply NotImplemented = new(502, "5.5.1", "Error: command not implemented");
 
@@ -564,9 +561,17 @@ internal sealed class FilteredSession : IAsyncDisposable
         if (line.Kind == CommandLineKind.NotSmtp)
         {
             // Postfix ends the session at once: what follows (a web request's body, a message's text) is not run as commands.
-            SmtpServerLog.NotSmtp(_logger, _context.SessionId, Client.Address, LogText.Quote(line.Logged));
+            SmtpServerLog.NotSmtp(_logger, _context.SessionId, Client.Address, LogText.Quote(line.Text));
             IsClosing = true;
             _nextReply = Task.FromResult(SmtpAnswer.ReplyWith(NotSmtp));
+            return;
+        }
+
+        if (line.Kind == CommandLineKind.Unrecognized)
+        {
+            // Postfix asks its milters' UNKNOWN stage, with the command's word, before it says it does not know it.
+            _lastCommand = "UNKNOWN";
+            _nextReply = Then(token => _filter.UnknownAsync(line.Text!, token));
             return;
         }
 
@@ -575,7 +580,6 @@ internal sealed class FilteredSession : IAsyncDisposable
             CommandLineKind.NotUtf8 => NotUtf8,
             CommandLineKind.AuthTooLong => AuthTooLong,
             CommandLineKind.Blank => BadSyntax,
-            CommandLineKind.Unrecognized => NotRecognized,
             CommandLineKind.NotImplemented => NotImplemented,
             _ => null,
         } is { } refused)

@@ -1,4 +1,5 @@
 using System.Text;
+using SpamFilterMilter.Host.Smtp;
 
 namespace SpamFilterMilter.SmtpServer;
 
@@ -21,9 +22,6 @@ internal static class PostfixWords
 
     /// <summary>What SmtpServer writes after each error reply of its own (<c>SmtpSession.CreateErrorResponse</c>).</summary>
     private const string RetriesSuffix = " retry(ies) remaining.";
-
-    /// <summary>Postfix's reply to a line whose first word is no command.</summary>
-    public const string CommandNotRecognized = "500 5.5.2 Error: command not recognized";
 
     /// <summary>
     /// The reply to send for <paramref name="written"/>, a reply SmtpServer wrote on its own to <paramref name="line"/>:
@@ -66,9 +64,9 @@ internal static class PostfixWords
         var beforeHelo = !inTransaction && !expected.Contains("MAIL");
         return verb switch
         {
-            "MAIL" => inTransaction ? "503 5.5.1 Error: nested MAIL command" : "503 5.5.1 Error: send HELO/EHLO first",
-            "RCPT" => "503 5.5.1 Error: need MAIL command",
-            "DATA" => inTransaction ? "554 5.5.1 Error: no valid recipients" : "503 5.5.1 Error: need RCPT command",
+            "MAIL" => inTransaction ? SmtpFilterSession.NestedMail.ToString() : "503 5.5.1 Error: send HELO/EHLO first",
+            "RCPT" => SmtpFilterSession.NeedMail.ToString(),
+            "DATA" => (inTransaction ? SmtpFilterSession.NoValidRecipients : SmtpFilterSession.NeedRcpt).ToString(),
             // Postfix takes a HELO or EHLO inside a transaction and ends the transaction; SmtpServer's state machine does not.
             "HELO" or "EHLO" or "STARTTLS" or "AUTH" when inTransaction => "503 5.5.1 Error: MAIL transaction in progress",
             "AUTH" when beforeHelo => "503 5.5.1 Error: send HELO/EHLO first",
@@ -89,7 +87,7 @@ internal static class PostfixWords
         "EHLO" => "501 Syntax: EHLO hostname",
         "RSET" or "DATA" or "STARTTLS" => $"501 5.5.4 Syntax: {verb}",
         "AUTH" => "501 5.5.4 Syntax: AUTH mechanism",
-        _ => CommandNotRecognized,
+        _ => SmtpFilterSession.CommandNotRecognized.ToString(),
     };
 
     /// <summary><paramref name="text"/> without SmtpServer's count of the retries left, which Postfix never gives.</summary>

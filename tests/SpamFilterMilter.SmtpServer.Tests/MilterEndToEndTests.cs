@@ -64,6 +64,32 @@ public class MilterEndToEndTests : TempFolderTest
     }
 
     [Test]
+    public async Task An_unknown_command_reaches_the_milters_UNKNOWN_stage_as_its_first_word_and_the_milters_refusal_is_the_reply()
+    {
+        // Postfix 3.7 gives its milters an unknown command's first word (seen live: "XYZZY" for "XYZZY foo  bar") and answers
+        // their refusal, else 500 5.5.2.
+        await using var milter = await MilterProcess.StartLibmilterAsync("-a", "unknown/ZAP=reply:550:5.7.1:no zapping");
+        var (server, _, plugin) = await StartAsync(milter);
+        await using (plugin)
+        await using (server)
+        {
+            await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+            await client.SendAsync("EHLO client.example");
+
+            var unknown = await client.SendAsync("XYZZY foo  bar");
+            var refused = await client.SendAsync("  ZAP it");
+            await client.SendAsync("QUIT");
+
+            Assert.Multiple(() =>
+            {
+                Assert.That(unknown.Text, Is.EqualTo("500 5.5.2 Error: command not recognized"));
+                Assert.That(refused.Text, Is.EqualTo("550 5.7.1 no zapping"));
+                Assert.That(milter.Transcript().Where(l => l.Event == "unknown").Select(l => l.Fields[0]), Is.EqualTo(new[] { "XYZZY", "ZAP" }));
+            });
+        }
+    }
+
+    [Test]
     public async Task A_421_from_the_milter_is_given_to_the_client_and_the_session_ends()
     {
         await using var milter = await MilterProcess.StartLibmilterAsync("-a", "rcpt/closing@=reply:421:4.7.0:closing for now");

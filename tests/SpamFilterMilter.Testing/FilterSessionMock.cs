@@ -19,6 +19,7 @@ public static class FilterSessionMock
         filter.Setup(f => f.MailAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Mail));
         filter.Setup(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Rcpt));
         filter.Setup(f => f.DataAsync(It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Data));
+        filter.Setup(f => f.UnknownAsync(It.IsAny<string>(), It.IsAny<CancellationToken>())).ReturnsAsync(StageDecision.ContinueAt(FilterStage.Unknown));
         filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>()))
             .ReturnsAsync(verdict ?? new FilterVerdict { Action = FilterAction.Accept, DecidedAt = FilterStage.EndOfMessage });
         return filter;

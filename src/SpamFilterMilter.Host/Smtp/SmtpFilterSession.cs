@@ -100,6 +100,9 @@ public sealed class SmtpFilterSession : IAsyncDisposable
     /// <summary>The reply Postfix gives DATA outside a transaction.</summary>
     public static SmtpReply NeedRcpt { get; } = new(503, "5.5.1", "Error: need RCPT command");
 
+    /// <summary>The reply Postfix gives a command it does not know, when its filter does not refuse it otherwise.</summary>
+    public static SmtpReply CommandNotRecognized { get; } = new(500, "5.5.2", "Error: command not recognized");
+
     /// <summary>The recipients accepted in the current transaction, in order.</summary>
     public IReadOnlyList<EnvelopeRecipient> Recipients => _recipients;
 
@@ -147,6 +150,23 @@ public sealed class SmtpFilterSession : IAsyncDisposable
 
         _sessionRefusal = reply;
         return SmtpAnswer.Proceed;
+    }
+
+    /// <summary>
+    /// A command the server does not know, <paramref name="command"/> its first word (what Postfix's smtpd gives its
+    /// milters): always refused, with the filter's refusal at its UNKNOWN stage, else <see cref="CommandNotRecognized"/>; a
+    /// 421 closes the session. After a refusal at connect or HELO the filter is not asked.
+    /// </summary>
+    public async ValueTask<SmtpAnswer> UnknownAsync(string command, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (_sessionRefusal is not null)
+        {
+            return SmtpAnswer.Refuse(CommandNotRecognized);
+        }
+
+        var decision = await _filter.UnknownAsync(command, cancellationToken).ConfigureAwait(false);
+        return SmtpAnswer.Refuse(Refusal(decision) ?? CommandNotRecognized);
     }
 
     /// <summary>

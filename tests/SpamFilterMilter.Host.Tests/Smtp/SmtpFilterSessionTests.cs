@@ -104,6 +104,40 @@ public class SmtpFilterSessionTests
         Assert.That((await session.MailAsync("<a@example.com>", [])).Refusal, Is.EqualTo(Custom451));
     }
 
+    [TestCase(FilterAction.Continue, null, "500 5.5.2 Error: command not recognized", false)]
+    [TestCase(FilterAction.Accept, null, "500 5.5.2 Error: command not recognized", false)]
+    [TestCase(FilterAction.Reject, null, "550 5.7.1 Command rejected", false)]
+    [TestCase(FilterAction.TempFail, null, "451 4.7.1 Service unavailable - try again later", false)]
+    [TestCase(FilterAction.Reject, "550 5.7.1 no thanks", "550 5.7.1 no thanks", false)]
+    [TestCase(FilterAction.TempFail, "421 4.7.0 closing", "421 4.7.0 closing", true)]
+    public async Task An_unknown_command_is_refused_with_the_filters_refusal_or_Postfixs_500(FilterAction action, string? reply, string expected, bool closes)
+    {
+        var filter = Filter();
+        var given = reply switch { null => null, "550 5.7.1 no thanks" => Custom550, _ => Closing421 };
+        filter.Setup(f => f.UnknownAsync("XYZZY", It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Unknown, action, given));
+        await using var session = new SmtpFilterSession(filter.Object, "mta.example");
+        await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 25));
+
+        var answer = await session.UnknownAsync("XYZZY");
+
+        Assert.That((answer.Refusal?.ToString(), answer.ClosesSession), Is.EqualTo((expected, closes)));
+        filter.Verify(f => f.UnknownAsync("XYZZY", It.IsAny<CancellationToken>()), Times.Once);
+    }
+
+    [Test]
+    public async Task After_a_refusal_at_connect_an_unknown_command_gets_Postfixs_500_without_asking_the_filter()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.ConnectAsync(It.IsAny<ClientInfo>(), It.IsAny<CancellationToken>())).ReturnsAsync(Decide(FilterStage.Connect, FilterAction.Reject, Custom550));
+        await using var session = new SmtpFilterSession(filter.Object, "mta.example");
+        await session.ConnectAsync(ClientInfo.Tcp(IPAddress.Loopback, 25));
+
+        var answer = await session.UnknownAsync("XYZZY");
+
+        Assert.That(answer.Refusal, Is.EqualTo(SmtpFilterSession.CommandNotRecognized));
+        filter.Verify(f => f.UnknownAsync(It.IsAny<string>(), It.IsAny<CancellationToken>()), Times.Never);
+    }
+
     [Test]
     public async Task A_refused_recipient_is_refused_alone_and_left_out_of_the_envelope()
     {
