@@ -90,11 +90,32 @@ internal enum CommandLineKind
     Unrecognized,
 
     /// <summary>
-    /// A command Postfix's smtpd knows and SmtpServer does not serve (<c>VRFY</c>, <c>ETRN</c>, <c>XCLIENT</c>,
-    /// <c>XFORWARD</c>, <c>BDAT</c>): answered <c>502 5.5.1 Error: command not implemented</c>, the words Postfix gives a
-    /// command it was built without. SmtpServer is given a NOOP in its place.
+    /// A command Postfix's smtpd knows and SmtpServer does not serve (<c>ETRN</c>, <c>XCLIENT</c>, <c>XFORWARD</c>):
+    /// answered <c>502 5.5.1 Error: command not implemented</c>, the words Postfix gives a command it was built without.
+    /// SmtpServer is given a NOOP in its place.
     /// </summary>
     NotImplemented,
+
+    /// <summary>
+    /// <c>BDAT</c>, which SmtpServer does not serve (it announces no CHUNKING): the bytes after it are a message's, not
+    /// commands, so Postfix answers <c>521 5.5.1 Error: command not implemented</c> and ends the session (smtpd.c
+    /// <c>bdat_cmd</c>: "The next input would be raw message content"). SmtpServer is given a NOOP in its place.
+    /// </summary>
+    Bdat,
+
+    /// <summary>
+    /// <c>VRFY</c>, which SmtpServer does not serve: Postfix 3.7 answers <c>252 2.0.0</c> and the address
+    /// (<see cref="CommandLine.Text"/>; it verifies nothing with <c>smtpd_delay_reject</c>, its default), a junk command, not
+    /// an error; <c>501 5.5.4 Syntax: VRFY address</c> without one. SmtpServer is given a NOOP in its place.
+    /// </summary>
+    Vrfy,
+
+    /// <summary>
+    /// <c>AUTH</c> where the server offers none (no authenticator, or TLS not up and AUTH only over TLS): Postfix answers
+    /// <c>503 5.5.1 Error: authentication not enabled</c> before it looks at anything else. Told by the pipe, which knows
+    /// the session (<see cref="CommandLine.AuthNotEnabled"/>); SmtpServer is given a NOOP in its place.
+    /// </summary>
+    AuthNotEnabled,
 
     /// <summary>
     /// Not SMTP at all: a first word that is no command and that Postfix takes for a message header (<c>Subject:</c>) or
@@ -162,12 +183,16 @@ internal enum CommandLineKind
 /// word is no command.
 /// </param>
 /// <param name="Text">
-/// What of a line whose first word is no command the session passes on: a <see cref="CommandLineKind.NotSmtp"/> line's first
-/// 100 bytes, for the log (read as Latin-1); an <see cref="CommandLineKind.Unrecognized"/> line's first word, for the
-/// filter's UNKNOWN stage (what Postfix's smtpd gives its milters).
+/// What of the line the session passes on: a <see cref="CommandLineKind.NotSmtp"/> line's first 100 bytes, for the log
+/// (read as Latin-1, a character per byte); an <see cref="CommandLineKind.Unrecognized"/> line's first word, for the
+/// filter's UNKNOWN stage (what Postfix's smtpd gives its milters); a <see cref="CommandLineKind.Vrfy"/> line's address.
+/// </param>
+/// <param name="PathGiven">
+/// A MAIL or RCPT line has its <c>FROM:</c> or <c>TO:</c> and a path in angle brackets after it: what SmtpServer's parser
+/// cannot read of it is the address, which Postfix refuses as such (<c>501 5.1.7 Bad sender address syntax</c>).
 /// </param>
 internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null, IReadOnlyList<string>? Parameters = null,
-    byte[]? Replacement = null, string? Verb = null, string? Text = null)
+    byte[]? Replacement = null, string? Verb = null, string? Text = null, bool PathGiven = false)
 {
     /// <summary>
     /// The commands of Postfix 3.7's smtpd (<c>smtpd_cmd_table</c>), as <see cref="Verb"/> names them: the first word of a
@@ -176,7 +201,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     private static readonly string[] PostfixCommands = ["HELO", "EHLO", "XCLIENT", "XFORWARD", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "ETRN", "QUIT"];
 
     /// <summary>The commands of <see cref="PostfixCommands"/> SmtpServer's parser does not take (<see cref="CommandLineKind.NotImplemented"/>).</summary>
-    private static readonly string[] NotServed = ["VRFY", "ETRN", "XCLIENT", "XFORWARD", "BDAT"];
+    private static readonly string[] NotServed = ["ETRN", "XCLIENT", "XFORWARD"];
 
     /// <summary>The words <c>smtpd_forbidden_commands</c> names by default besides a word that does not start with a letter.</summary>
     private static readonly string[] ForbiddenCommands = ["CONNECT", "GET", "POST"];
@@ -274,9 +299,10 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     private static readonly byte[] PostmasterStandIn = Encoding.ASCII.GetBytes($"RCPT TO:<{StandInUser}@{StandInDomain}>\r\n");
 
     /// <summary>
-    /// What SmtpServer's parser is given in place of a line refused before it may read it (<see cref="CommandLineKind.NotUtf8"/>,
-    /// <see cref="CommandLineKind.AuthTooLong"/>, <see cref="CommandLineKind.Blank"/>) and of a
-    /// <see cref="CommandLineKind.NoopWithText"/>: a command with no effect.
+    /// What SmtpServer's parser is given in place of a line answered before it may read it (every kind with a reply of the
+    /// session's own: <see cref="CommandLineKind.NotUtf8"/>, <see cref="CommandLineKind.Blank"/>,
+    /// <see cref="CommandLineKind.Unrecognized"/>, <see cref="CommandLineKind.NotSmtp"/>, <see cref="CommandLineKind.Vrfy"/> and the
+    /// rest) and of a <see cref="CommandLineKind.NoopWithText"/>: a command with no effect.
     /// </summary>
     private static readonly byte[] NoopStandIn = "NOOP\r\n"u8.ToArray();
 
@@ -353,6 +379,8 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         }
 
         var content = start[..(whole - 1)].TrimEnd((byte)'\r'); // smtp_get takes off every CR before the LF
+        var nul = content.IndexOf((byte)0);
+        content = nul >= 0 ? content[..nul] : content; // Postfix's line is a C string: a NUL ends it
         var first = content.IndexOfAnyExcept(ParserSpaces);
         if (first < 0)
         {
@@ -361,16 +389,16 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
 
         var line = content[first..];
         var verb = VerbOf(line);
-        var read = NotUtf8(line) ?? OtherThanServed(line, verb) ?? (line[0] | 0x20) switch
+        var read = NotUtf8(line) ?? OtherThanServed(content, first, verb) ?? (line[0] | 0x20) switch
         {
             'e' => Ehlo(line),
             'm' => Mail(line),
-            'n' => Noop(line),
-            'q' => Quit(line),
+            'n' => WithText(line, "NOOP"u8, CommandLineKind.NoopWithText, NoopStandIn),
+            'q' => WithText(line, "QUIT"u8, CommandLineKind.QuitWithText, QuitStandIn),
             'r' => Rcpt(line),
             _ => default, // the first byte tells most lines apart at once
         };
-        read = read with { Length = whole, Verb = verb };
+        read = read with { Length = whole, Verb = verb, PathGiven = verb is "MAIL" or "RCPT" && PathFollows(line, verb) };
 
         // A line SmtpServer's parser would not read as Postfix does, for its start or its end, and given as it came
         // otherwise: it is given from its first word, CR LF ended.
@@ -394,6 +422,13 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         return null;
     }
 
+    /// <summary>A MAIL or RCPT line (<paramref name="verb"/>) whose <c>FROM:</c> or <c>TO:</c> a <c>&lt;</c> follows, spaces between.</summary>
+    private static bool PathFollows(ReadOnlySpan<byte> line, string verb)
+    {
+        var reader = new Reader(line);
+        return Command(ref reader, verb == "MAIL" ? "MAIL"u8 : "RCPT"u8, verb == "MAIL" ? "FROM:"u8 : "TO:"u8) && line[reader.Position..] is [(byte)'<', ..];
+    }
+
     /// <summary>The first word of <paramref name="line"/> (which starts with it), as Postfix's smtpd splits a line.</summary>
     private static ReadOnlySpan<byte> FirstWord(ReadOnlySpan<byte> line)
     {
@@ -402,22 +437,36 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     }
 
     /// <summary>
-    /// A line whose first word is no command (<see cref="CommandLineKind.Unrecognized"/>, or <see cref="CommandLineKind.NotSmtp"/>
-    /// as Postfix tells it) or one SmtpServer does not serve (<see cref="CommandLineKind.NotImplemented"/>); null for any other.
+    /// A line whose first word, at <paramref name="first"/> in <paramref name="content"/>, is no command
+    /// (<see cref="CommandLineKind.Unrecognized"/>, or <see cref="CommandLineKind.NotSmtp"/> as Postfix tells it) or one
+    /// SmtpServer does not serve (<see cref="CommandLineKind.NotImplemented"/>, <see cref="CommandLineKind.Bdat"/>,
+    /// <see cref="CommandLineKind.Vrfy"/>); null for any other.
     /// </summary>
-    private static CommandLine? OtherThanServed(ReadOnlySpan<byte> line, string? verb)
+    private static CommandLine? OtherThanServed(ReadOnlySpan<byte> content, int first, string? verb)
     {
-        if (verb is not null)
+        var line = content[first..];
+        switch (verb)
         {
-            return NotServed.Contains(verb) ? new CommandLine(CommandLineKind.NotImplemented, Replacement: NoopStandIn) : null;
+            case "BDAT":
+                return new CommandLine(CommandLineKind.Bdat, Replacement: NoopStandIn);
+            case "VRFY":
+                var rest = line[4..];
+                var start = rest.IndexOfAnyExcept(ParserSpaces);
+                var address = start < 0 ? [] : rest[start..(rest.LastIndexOfAnyExcept(ParserSpaces) + 1)];
+                return new CommandLine(CommandLineKind.Vrfy, Replacement: NoopStandIn, Text: Encoding.UTF8.GetString(address));
+            case not null:
+                return NotServed.Contains(verb) ? new CommandLine(CommandLineKind.NotImplemented, Replacement: NoopStandIn) : null;
         }
 
         var word = FirstWord(line);
         var notSmtp = !char.IsAsciiLetter((char)word[0]) || IsHeaderName(word) || OneOf(word, ForbiddenCommands) is not null;
         return notSmtp
-            ? new CommandLine(CommandLineKind.NotSmtp, Replacement: NoopStandIn, Text: Encoding.Latin1.GetString(line[..Math.Min(line.Length, 100)]))
+            ? new CommandLine(CommandLineKind.NotSmtp, Replacement: NoopStandIn, Text: Encoding.Latin1.GetString(content[..Math.Min(content.Length, 100)]))
             : new CommandLine(CommandLineKind.Unrecognized, Replacement: NoopStandIn, Text: Encoding.UTF8.GetString(word));
     }
+
+    /// <summary>This line refused as <see cref="CommandLineKind.AuthNotEnabled"/> (an AUTH where the server offers none), a NOOP in its place.</summary>
+    public CommandLine AuthNotEnabled() => this with { Kind = CommandLineKind.AuthNotEnabled, Replacement = NoopStandIn };
 
     /// <summary>
     /// Postfix's <c>is_header</c> of a word: printable ASCII up to a colon, at least one byte of it (<c>Subject:</c>,
@@ -429,10 +478,14 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         return colon > 0 && word[..colon].IndexOfAnyExceptInRange((byte)0x21, (byte)0x7E) < 0;
     }
 
-    /// <summary><c>QUIT</c>, in any letter case, a space and anything (<see cref="CommandLineKind.QuitWithText"/>).</summary>
-    private static CommandLine Quit(ReadOnlySpan<byte> line) =>
-        line.Length > 4 && Ascii.EqualsIgnoreCase(line[..4], "QUIT"u8) && ParserSpaces.Contains(line[4])
-            ? new CommandLine(CommandLineKind.QuitWithText, Replacement: QuitStandIn)
+    /// <summary>
+    /// <paramref name="command"/> (four letters, in any letter case), a byte Postfix's tokenizer takes for a space (a tab, a
+    /// bare CR too) and anything: <paramref name="kind"/>, with <paramref name="standIn"/>, the command alone, in its place
+    /// (<see cref="CommandLineKind.NoopWithText"/>, <see cref="CommandLineKind.QuitWithText"/>).
+    /// </summary>
+    private static CommandLine WithText(ReadOnlySpan<byte> line, ReadOnlySpan<byte> command, CommandLineKind kind, byte[] standIn) =>
+        line.Length > 4 && Ascii.EqualsIgnoreCase(line[..4], command) && ParserSpaces.Contains(line[4])
+            ? new CommandLine(kind, Replacement: standIn)
             : default;
 
     /// <summary>A line (without its line end) with a byte of 0x80 or more that is not UTF-8: <see cref="CommandLineKind.NotUtf8"/>.</summary>
@@ -441,14 +494,6 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             ? new CommandLine(CommandLineKind.NotUtf8, Replacement: NoopStandIn)
             : null;
 
-    /// <summary>
-    /// <c>NOOP</c>, in any letter case, a byte Postfix's tokenizer takes for a space (a tab, a bare CR too) and anything
-    /// (<see cref="CommandLineKind.NoopWithText"/>).
-    /// </summary>
-    private static CommandLine Noop(ReadOnlySpan<byte> line) =>
-        line.Length > 4 && Ascii.EqualsIgnoreCase(line[..4], "NOOP"u8) && ParserSpaces.Contains(line[4])
-            ? new CommandLine(CommandLineKind.NoopWithText, Replacement: NoopStandIn)
-            : default;
 
     /// <summary>
     /// <c>MAIL</c>, spaces, <c>FROM:</c>, spaces if any, a path in angle brackets (<see cref="PathLength"/>), then the line's

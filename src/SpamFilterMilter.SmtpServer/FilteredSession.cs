@@ -81,27 +81,6 @@ internal sealed class FilteredSession : IAsyncDisposable
     internal static readonly SmtpReply TooManyRecipients = new(452, "4.5.3", "Error: too many recipients");
 
     /// <summary>
-    /// Postfix's reply to a command line that is not UTF-8 (<see cref="CommandLineKind.NotUtf8"/>), whatever its command;
-    /// an error of the session's, and the session goes on.
-    /// </summary>
-    internal static readonly SmtpReply NotUtf8 = new(500, "5.5.2", "Error: bad UTF-8 syntax");
-
-    /// <summary>Postfix's reply to a command line without a word on it (<see cref="CommandLineKind.Blank"/>): an error of the session's.</summary>
-    internal static readonly SmtpReply BadSyntax = new(500, "5.5.2", "Error: bad syntax");
-
-    /// <summary>Postfix's reply to a command it was built without, here one SmtpServer does not serve (<see cref="CommandLineKind.NotImplemented"/>).</summary>
-    internal static readonly SmtpReply NotImplemented = new(502, "5.5.1", "Error: command not implemented");
-
-    /// <summary>Postfix's last words to a client that speaks no SMTP (<see cref="CommandLineKind.NotSmtp"/>); the session ends.</summary>
-    internal static readonly SmtpReply NotSmtp = new(221, "2.7.0", "Error: I can break rules, too. Goodbye.");
-
-    /// <summary>
-    /// The reply to an AUTH line longer than <see cref="CommandLine.LongestAuthCommand"/>
-    /// (<see cref="CommandLineKind.AuthTooLong"/>): Postfix's words when a SASL response is over its limit.
-    /// </summary>
-    internal static readonly SmtpReply AuthTooLong = new(500, "5.5.6", "SASL response limit exceeded");
-
-    /// <summary>
     /// Postfix's <c>smtpd_recipient_overshoot_limit</c>: how many recipients past the limit one transaction may send before
     /// each such refusal counts as an error.
     /// </summary>
@@ -120,6 +99,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private readonly IFilteredMessageStore _store;
     private readonly MessagesInFlight _messages;
     private readonly bool _addTraceField;
+    private readonly bool _noAuthentication; // NoAuthentication's authenticator: the server offers no AUTH
     private readonly ILogger _logger;
     private readonly SmtpReply _timeout; // Postfix's 421 4.4.2 <server> Error: timeout exceeded
     private readonly byte[] _timeoutLine; // as it goes on the wire
@@ -169,6 +149,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         _pipe.Ended += () => Ended?.Invoke(this);
         context.Properties[PropertyKey] = this;
         context.CommandExecuting += OnCommandExecuting;
+        _noAuthentication = NoAuthentication.IsInPlace(context);
         SmtpServerLog.SessionStarted(_logger, context.SessionId, Client.Address);
         if (refusal == SessionRefusal.Draining)
         {
@@ -218,8 +199,21 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     public long MaxMessageSize => _context.ServerOptions.MaxMessageSizeOptions?.Length ?? 0;
 
-    /// <summary>True once a reply that closes the session (421) was written.</summary>
+    /// <summary>
+    /// True once the session's last reply is decided: a reply that closes the session (a 421, or Postfix's 221 and 521 to a
+    /// client that speaks no SMTP or sends BDAT) is about to be written or was.
+    /// </summary>
     public bool IsClosing { get; private set; }
+
+    /// <summary>
+    /// The server offers AUTH now: the application registered an authenticator (NoAuthentication's is not in place), and TLS
+    /// is up or the endpoint allows AUTH without it. An AUTH otherwise gets Postfix's 503 (<see cref="CommandLineKind.AuthNotEnabled"/>).
+    /// </summary>
+    public bool AuthOffered => !_noAuthentication && (_pipe.IsSecure || _context.EndpointDefinition.AllowUnsecureAuthentication);
+
+    /// <summary>Where the session is, for Postfix's replies to a command SmtpServer refused (<see cref="PostfixWords"/>).</summary>
+    private SessionPlace Place => new(HeloName is not null, Volatile.Read(ref _inMessage) == 1, _recipients, _pipe.IsSecure,
+        CertificateFactory is not null, _context.Authentication.IsAuthenticated);
 
     /// <summary>Where the session's endpoint takes its TLS certificate from.</summary>
     public ICertificateFactory? CertificateFactory => _context.EndpointDefinition.CertificateFactory;
@@ -416,9 +410,9 @@ internal sealed class FilteredSession : IAsyncDisposable
         if (reply.Span[0] is (byte)'4' or (byte)'5' && !notAnError)
         {
             _errors++;
-            // A line SmtpServer could not parse (its 500 or 502, no command executed): Postfix's "after UNKNOWN". Other
-            // refusals with no command event (a command out of order, an AUTH line) keep the last command's name.
-            _lastCommand = command || !_greeted || !(reply.Span.StartsWith("500"u8) || reply.Span.StartsWith("502"u8)) ? _lastCommand : "UNKNOWN";
+            // A reply with no command event (a line SmtpServer refused, out of order or malformed): the line's command, as
+            // Postfix names it in its log ("after RCPT"), or "UNKNOWN" for a line that is none.
+            _lastCommand = command || !_greeted ? _lastCommand : _pipe.LastCommandLine.Verb ?? "UNKNOWN";
         }
 
         _greeted = true;
@@ -468,7 +462,7 @@ internal sealed class FilteredSession : IAsyncDisposable
 
         if (pending is null)
         {
-            return PostfixWords.ForOwnReply(written, _pipe.LastCommandLine, _pipe.IsSecure, _context.Authentication.IsAuthenticated);
+            return PostfixWords.ForOwnReply(written, _pipe.LastCommandLine, Place);
         }
 
         var answer = await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -558,12 +552,27 @@ internal sealed class FilteredSession : IAsyncDisposable
     {
         _commandSeen = true;
         var line = _pipe.LastCommandLine;
-        if (line.Kind == CommandLineKind.NotSmtp)
+        if (line.Kind is CommandLineKind.NotSmtp or CommandLineKind.Bdat)
         {
-            // Postfix ends the session at once: what follows (a web request's body, a message's text) is not run as commands.
-            SmtpServerLog.NotSmtp(_logger, _context.SessionId, Client.Address, LogText.Quote(line.Text));
+            // Postfix ends the session at once: what follows (a web request's body, a message's text, BDAT's chunk) is not
+            // run as commands.
+            if (line.Kind == CommandLineKind.NotSmtp)
+            {
+                SmtpServerLog.NotSmtp(_logger, _context.SessionId, Client.Address, LogText.Quote(new RawText(Encoding.Latin1.GetBytes(line.Text!))));
+            }
+
+            _lastCommand = line.Verb ?? "UNKNOWN";
             IsClosing = true;
-            _nextReply = Task.FromResult(SmtpAnswer.ReplyWith(NotSmtp));
+            _nextReply = Task.FromResult(SmtpAnswer.ReplyWith(line.Kind == CommandLineKind.Bdat ? PostfixWords.BdatNotImplemented : PostfixWords.NotSmtp));
+            return;
+        }
+
+        if (line.Kind == CommandLineKind.Vrfy)
+        {
+            // Postfix answers it without looking (smtpd_delay_reject): a junk command; without an address, an error.
+            _lastCommand = "VRFY";
+            _errors += _junkCommands++ > JunkCommandLimit ? 1 : 0;
+            _nextReply = Task.FromResult(SmtpAnswer.ReplyWith(PostfixWords.Vrfy(line.Text!)));
             return;
         }
 
@@ -577,16 +586,17 @@ internal sealed class FilteredSession : IAsyncDisposable
 
         if (line.Kind switch
         {
-            CommandLineKind.NotUtf8 => NotUtf8,
-            CommandLineKind.AuthTooLong => AuthTooLong,
-            CommandLineKind.Blank => BadSyntax,
-            CommandLineKind.NotImplemented => NotImplemented,
+            CommandLineKind.NotUtf8 => PostfixWords.NotUtf8,
+            CommandLineKind.AuthTooLong => PostfixWords.AuthTooLong,
+            CommandLineKind.AuthNotEnabled => PostfixWords.AuthNotEnabled,
+            CommandLineKind.Blank => PostfixWords.BadSyntax,
+            CommandLineKind.NotImplemented => PostfixWords.NotImplemented,
             _ => null,
         } is { } refused)
         {
             // The NOOP stands in for a line refused before its command is looked at: an error, not a junk command, named as
-            // Postfix names it in its log ("after UNKNOWN", or the command it does not serve).
-            _lastCommand = line.Kind switch { CommandLineKind.NotImplemented => line.Verb!, CommandLineKind.AuthTooLong => "AUTH", _ => "UNKNOWN" };
+            // Postfix names it in its log (the command, or "after UNKNOWN" for a line that is not UTF-8 or has no word).
+            _lastCommand = line.Kind == CommandLineKind.AuthTooLong ? "AUTH" : line.Verb ?? "UNKNOWN";
             _nextReply = Task.FromResult(SmtpAnswer.Refuse(refused));
             return;
         }

@@ -23,6 +23,11 @@ internal static class NoAuthentication
         services.GetService(typeof(IUserAuthenticatorFactory)) is DelegatingUserAuthenticatorFactory factory
         && ReferenceEquals(factory.CreateInstance(null!), UserAuthenticator.Default);
 
+    /// <summary>Whether <paramref name="context"/>'s session authenticates with the one put in place here: it offers no AUTH.</summary>
+    public static bool IsInPlace(ISessionContext context) =>
+        context.ServiceProvider.GetService(typeof(IUserAuthenticatorFactory)) is IUserAuthenticatorFactory factory
+        && factory.CreateInstance(context) is RefusesEveryone;
+
     /// <summary>
     /// Puts an authenticator that refuses everyone into <paramref name="services"/> and, unless the application gave a
     /// command factory of its own, one whose EHLO does not offer AUTH (with one of its own, AUTH is still offered, and refused).

@@ -1,35 +1,63 @@
 using System.Text;
+using SpamFilterMilter.Contract;
 using SpamFilterMilter.Host.Smtp;
 
 namespace SpamFilterMilter.SmtpServer;
 
+/// <summary>Where a session is, as Postfix's replies to a command out of order or malformed depend on it.</summary>
+/// <param name="Helo">A HELO or EHLO was taken.</param>
+/// <param name="InTransaction">A MAIL was taken and its message has not ended (by its final dot, RSET or HELO).</param>
+/// <param name="Recipients">The recipients taken in that transaction.</param>
+/// <param name="Secure">TLS is up.</param>
+/// <param name="TlsOffered">The server can start TLS (it has a certificate).</param>
+/// <param name="Authenticated">The client authenticated.</param>
+internal readonly record struct SessionPlace(bool Helo, bool InTransaction, int Recipients, bool Secure, bool TlsOffered, bool Authenticated);
+
 /// <summary>
-/// SmtpServer 11.1.0's own replies in Postfix's words: a client, a log reader or a test suite written against Postfix
-/// reads the same reply for the same mistake. SmtpServer answers a command out of order with its state machine's
-/// <c>501 expected NOOP/RSET/QUIT/RCPT</c> (501 is a syntax error; a wrong order is 503), a line its parser cannot read with
-/// <c>502 Unrecognized command</c>, each with <c>, 19 retry(ies) remaining.</c> after it, and its 354 and QUIT's 221 with
-/// its own words.
-/// What SmtpServer's state machine expects tells where the session is (before HELO, between messages, inside a
-/// transaction), and the line's command (<see cref="CommandLine.Verb"/>) which of Postfix's replies it gets.
+/// The replies the integration writes in Postfix's words, and SmtpServer 11.1.0's own replies made Postfix's: a client, a
+/// log reader or a test suite written against Postfix reads the same reply for the same mistake. SmtpServer answers a
+/// command out of order with its state machine's <c>501 expected NOOP/RSET/QUIT/RCPT, 19 retry(ies) remaining.</c> (501 is
+/// a syntax error; a wrong order is 503), a line of a command it cannot read with <c>502 Unrecognized command</c> (its
+/// parser runs before its state machine, where Postfix looks at the order first), and its 354, QUIT's 221 and STARTTLS's
+/// 220 with its own words. Which of Postfix's replies a line gets follows from its command (<see cref="CommandLine.Verb"/>)
+/// and where the session is (<see cref="SessionPlace"/>), in the order Postfix's smtpd checks them.
 /// </summary>
 internal static class PostfixWords
 {
-    /// <summary>What the state machine writes before the commands it would take now.</summary>
-    private const string Expected = "501 expected ";
+    /// <summary>Postfix's reply to a command line that is not UTF-8 (<see cref="CommandLineKind.NotUtf8"/>), whatever its command.</summary>
+    public static readonly SmtpReply NotUtf8 = new(500, "5.5.2", "Error: bad UTF-8 syntax");
 
-    /// <summary>What the parser writes for a line it cannot read (SmtpServer's <c>CommandNotImplemented</c>).</summary>
-    private const string Unrecognized = "502 Unrecognized command";
+    /// <summary>The reply to an AUTH line too long (<see cref="CommandLineKind.AuthTooLong"/>): Postfix's words for its SASL limit.</summary>
+    public static readonly SmtpReply AuthTooLong = new(500, "5.5.6", "SASL response limit exceeded");
 
-    /// <summary>What SmtpServer writes after each error reply of its own (<c>SmtpSession.CreateErrorResponse</c>).</summary>
-    private const string RetriesSuffix = " retry(ies) remaining.";
+    /// <summary>Postfix's reply to a command line without a word on it (<see cref="CommandLineKind.Blank"/>).</summary>
+    public static readonly SmtpReply BadSyntax = new(500, "5.5.2", "Error: bad syntax");
+
+    /// <summary>Postfix's reply to a command it was built without, here one SmtpServer does not serve (<see cref="CommandLineKind.NotImplemented"/>).</summary>
+    public static readonly SmtpReply NotImplemented = new(502, "5.5.1", "Error: command not implemented");
+
+    /// <summary>Postfix's last words to a BDAT it does not serve (<see cref="CommandLineKind.Bdat"/>); the session ends.</summary>
+    public static readonly SmtpReply BdatNotImplemented = new(521, "5.5.1", "Error: command not implemented");
+
+    /// <summary>Postfix's last words to a client that speaks no SMTP (<see cref="CommandLineKind.NotSmtp"/>); the session ends.</summary>
+    public static readonly SmtpReply NotSmtp = new(221, "2.7.0", "Error: I can break rules, too. Goodbye.");
+
+    /// <summary>Postfix's reply to an AUTH where it offers none (<see cref="CommandLineKind.AuthNotEnabled"/>).</summary>
+    public static readonly SmtpReply AuthNotEnabled = new(503, "5.5.1", "Error: authentication not enabled");
 
     /// <summary>
-    /// The reply to send for <paramref name="written"/>, a reply SmtpServer wrote on its own to <paramref name="line"/>:
-    /// Postfix's for the same case, or SmtpServer's without its count of retries; <paramref name="written"/> itself when
-    /// there is nothing to change. <paramref name="secure"/> and <paramref name="authenticated"/>: the session's TLS and
-    /// AUTH, which tell Postfix's replies to a STARTTLS or AUTH SmtpServer would not take apart.
+    /// Postfix's reply to a VRFY (<see cref="CommandLineKind.Vrfy"/>): <c>252 2.0.0</c> and the address as the client wrote
+    /// it (Postfix 3.7 checks nothing before it with <c>smtpd_delay_reject</c>, its default), or its syntax error without one.
     /// </summary>
-    public static ReadOnlyMemory<byte> ForOwnReply(ReadOnlyMemory<byte> written, CommandLine line, bool secure, bool authenticated)
+    public static SmtpReply Vrfy(string address) =>
+        address.Length == 0 ? new SmtpReply(501, "5.5.4", "Syntax: VRFY address [SMTPUTF8]") : new SmtpReply(252, "2.0.0", address);
+
+    /// <summary>
+    /// The reply to send for <paramref name="written"/>, a reply SmtpServer wrote on its own to <paramref name="line"/>
+    /// at <paramref name="place"/>: Postfix's for the same case, or <paramref name="written"/> itself when there is nothing
+    /// to change.
+    /// </summary>
+    public static ReadOnlyMemory<byte> ForOwnReply(ReadOnlyMemory<byte> written, CommandLine line, SessionPlace place)
     {
         var text = Encoding.ASCII.GetString(written.Span).TrimEnd('\r', '\n');
         if (text.Contains('\n', StringComparison.Ordinal))
@@ -38,67 +66,39 @@ internal static class PostfixWords
         }
 
         var reply = text.StartsWith("354 ", StringComparison.Ordinal) ? "354 End data with <CR><LF>.<CR><LF>"
-            : text == "221 bye" ? "221 2.0.0 Bye" // QUIT's
-            : text.StartsWith(Expected, StringComparison.Ordinal) ? OutOfOrder(line.Verb, ExpectedCommands(text), secure, authenticated)
-            : text.StartsWith(Unrecognized, StringComparison.Ordinal) ? BadSyntax(line.Verb)
-            : text.StartsWith("501 ", StringComparison.Ordinal) && line.Verb is "MAIL" or "RCPT" ? BadSyntax(line.Verb) // "missing the FROM:"
-            : WithoutRetries(text);
+            : text == "221 bye" && line.Verb == "QUIT" ? "221 2.0.0 Bye"
+            : text.StartsWith("220 ", StringComparison.Ordinal) && line.Verb == "STARTTLS" ? "220 2.0.0 Ready to start TLS"
+            : text.StartsWith("501 expected ", StringComparison.Ordinal) ? Refused(line, place, malformed: false)
+            : text.StartsWith("502 Unrecognized command", StringComparison.Ordinal) ? Refused(line, place, malformed: true)
+            : text;
         return reply == text ? written : Encoding.ASCII.GetBytes(reply + "\r\n");
     }
 
-    /// <summary>The commands SmtpServer's state machine would take, from its reply (<c>NOOP/RSET/QUIT/RCPT</c>).</summary>
-    private static string[] ExpectedCommands(string text)
-    {
-        var list = text[Expected.Length..];
-        var comma = list.IndexOf(',', StringComparison.Ordinal);
-        return (comma < 0 ? list : list[..comma]).Split('/');
-    }
-
     /// <summary>
-    /// Postfix's reply to <paramref name="verb"/> where SmtpServer's state machine took only <paramref name="expected"/>:
-    /// before HELO (it would take HELO and not MAIL), between messages (MAIL) or inside a transaction (RCPT).
+    /// Postfix's reply to <paramref name="line"/>, which SmtpServer refused at <paramref name="place"/>: out of order, or
+    /// <paramref name="malformed"/> (its parser could not read it); the order first, as Postfix checks it.
     /// </summary>
-    private static string OutOfOrder(string? verb, string[] expected, bool secure, bool authenticated)
+    private static string Refused(CommandLine line, SessionPlace place, bool malformed) => line.Verb switch
     {
-        var inTransaction = expected.Contains("RCPT");
-        var beforeHelo = !inTransaction && !expected.Contains("MAIL");
-        return verb switch
-        {
-            "MAIL" => inTransaction ? SmtpFilterSession.NestedMail.ToString() : "503 5.5.1 Error: send HELO/EHLO first",
-            "RCPT" => SmtpFilterSession.NeedMail.ToString(),
-            "DATA" => (inTransaction ? SmtpFilterSession.NoValidRecipients : SmtpFilterSession.NeedRcpt).ToString(),
-            // Postfix takes a HELO or EHLO inside a transaction and ends the transaction; SmtpServer's state machine does not.
-            "HELO" or "EHLO" or "STARTTLS" or "AUTH" when inTransaction => "503 5.5.1 Error: MAIL transaction in progress",
-            "AUTH" when beforeHelo => "503 5.5.1 Error: send HELO/EHLO first",
-            "AUTH" => authenticated ? "503 5.5.1 Error: already authenticated" : "503 5.5.1 Error: authentication not enabled",
-            "STARTTLS" when secure => "554 5.5.1 Error: TLS already active",
-            "STARTTLS" when beforeHelo => "503 5.5.1 Error: send HELO/EHLO first",
-            "STARTTLS" => "502 5.5.1 Error: command not implemented",
-            _ => "503 5.5.1 Error: bad sequence of commands",
-        };
-    }
-
-    /// <summary>Postfix's reply to a line of <paramref name="verb"/> SmtpServer's parser could not read.</summary>
-    private static string BadSyntax(string? verb) => verb switch
-    {
-        "MAIL" => "501 5.5.4 Syntax: MAIL FROM:<address>",
-        "RCPT" => "501 5.5.4 Syntax: RCPT TO:<address>",
-        "HELO" => "501 Syntax: HELO hostname",
-        "EHLO" => "501 Syntax: EHLO hostname",
-        "RSET" or "DATA" or "STARTTLS" => $"501 5.5.4 Syntax: {verb}",
-        "AUTH" => "501 5.5.4 Syntax: AUTH mechanism",
-        _ => SmtpFilterSession.CommandNotRecognized.ToString(),
+        // Postfix takes a MAIL before HELO (without smtpd_helo_required) and a HELO, EHLO, STARTTLS or AUTH inside a
+        // transaction; SmtpServer's state machine does not, and those get the words Postfix has for the case.
+        "MAIL" when !place.Helo => "503 5.5.1 Error: send HELO/EHLO first",
+        "MAIL" when place.InTransaction => SmtpFilterSession.NestedMail.ToString(),
+        "MAIL" => line.PathGiven ? "501 5.1.7 Bad sender address syntax" : "501 5.5.4 Syntax: MAIL FROM:<address>",
+        "RCPT" when !place.InTransaction => SmtpFilterSession.NeedMail.ToString(),
+        "RCPT" => line.PathGiven ? "501 5.1.3 Bad recipient address syntax" : "501 5.5.4 Syntax: RCPT TO:<address>",
+        "DATA" when !place.InTransaction => SmtpFilterSession.NeedRcpt.ToString(),
+        "DATA" when place.Recipients == 0 => SmtpFilterSession.NoValidRecipients.ToString(),
+        "STARTTLS" when malformed => "501 5.5.4 Syntax: STARTTLS",
+        "STARTTLS" when place.Secure => "554 5.5.1 Error: TLS already active",
+        "STARTTLS" when !place.TlsOffered => NotImplemented.ToString(),
+        "AUTH" when place.Authenticated => "503 5.5.1 Error: already authenticated",
+        "HELO" or "EHLO" or "STARTTLS" or "AUTH" when place.InTransaction => "503 5.5.1 Error: MAIL transaction in progress",
+        "AUTH" or "STARTTLS" when !place.Helo => "503 5.5.1 Error: send HELO/EHLO first",
+        "AUTH" when malformed => "501 5.5.4 Syntax: AUTH mechanism",
+        "HELO" or "EHLO" when malformed => $"501 Syntax: {line.Verb} hostname",
+        "RSET" or "DATA" when malformed => $"501 5.5.4 Syntax: {line.Verb}",
+        null => SmtpFilterSession.CommandNotRecognized.ToString(),
+        _ => "503 5.5.1 Error: bad sequence of commands",
     };
-
-    /// <summary><paramref name="text"/> without SmtpServer's count of the retries left, which Postfix never gives.</summary>
-    private static string WithoutRetries(string text)
-    {
-        if (!text.EndsWith(RetriesSuffix, StringComparison.Ordinal))
-        {
-            return text;
-        }
-
-        var comma = text.LastIndexOf(", ", StringComparison.Ordinal);
-        return comma < 0 ? text : text[..comma];
-    }
 }

@@ -469,8 +469,12 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         /// Notes the command line SmtpServer parses from <paramref name="read"/>: none after a 334 or a 354 (an AUTH answer
         /// or a message comes then, whose lines are never looked at), or when SmtpServer reads nothing from it.
         /// </summary>
-        private CommandLine NoteCommandLine(in ReadResult read) => pipe.LastCommandLine =
-            pipe._awaitingText || read.IsCanceled || read.IsCompleted ? default : CommandLine.Read(read.Buffer);
+        private CommandLine NoteCommandLine(in ReadResult read)
+        {
+            var line = pipe._awaitingText || read.IsCanceled || read.IsCompleted ? default : CommandLine.Read(read.Buffer);
+            // An AUTH where the server offers none is refused before SmtpServer starts its exchange (Postfix checks that first).
+            return pipe.LastCommandLine = line is { Verb: "AUTH", Kind: CommandLineKind.Other } && !pipe._session.AuthOffered ? line.AuthNotEnabled() : line;
+        }
 
         /// <summary>
         /// Reads the message after the 354 to its final dot through <paramref name="message"/>, and gives SmtpServer the

@@ -71,13 +71,13 @@ internal static partial class SmtpServerLog
     [LoggerMessage(EventId = 6032, Level = LogLevel.Warning, Message = "{Limit} sessions open (MaxConnections): no new connection is accepted until one ends; new clients wait in the listen queue")]
     public static partial void ConnectionLimitReached(ILogger logger, int limit);
 
-    // As Postfix's "NOQUEUE: reject: RCPT from host[address]: 554 5.7.1 ...": the client's address, for a firewall rule,
-    // and the recipient's domain only (addresses at Debug: event 6002 has the reply).
     // Postfix's "non-SMTP command" warning: a web browser or a proxy made to talk to port 25, or a client that sent a
     // message's text as commands. The client's address, for a firewall rule.
     [LoggerMessage(EventId = 6034, Level = LogLevel.Warning, Message = "session {Session}: non-SMTP command from {Client}: {Command}; answered 221 2.7.0 and closed")]
     public static partial void NotSmtp(ILogger logger, Guid session, IPAddress? client, string command);
 
+    // As Postfix's "NOQUEUE: reject: RCPT from host[address]: 554 5.7.1 ...": the client's address, for a firewall rule,
+    // and the recipient's domain only (addresses at Debug: event 6002 has the reply).
     [LoggerMessage(EventId = 6040, Level = LogLevel.Information, Message = "session {Session}: RCPT from {Client} to a domain not relayed ({Domain}): answered 554 5.7.1 Relay access denied")]
     public static partial void RelayDenied(ILogger logger, Guid session, IPAddress? client, string domain);
 

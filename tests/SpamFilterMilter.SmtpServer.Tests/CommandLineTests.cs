@@ -340,6 +340,8 @@ public class CommandLineTests
     [TestCase("RCPT TO:<postmaster>\n", "BarePostmaster", 21, "RCPT TO:<postmaster@postmaster.invalid>\r\n", TestName = "A bare postmaster ended by a bare LF gets its stand-in")]
     [TestCase("EHLO [192.0.2.1]\n", "EhloAddressLiteral", 17, "EHLO [192.0.2.1]\r\n", TestName = "An EHLO literal ended by a bare LF is still told")]
     [TestCase("QUIT\nRSET\r\n", "Other", 5, "QUIT\r\n", TestName = "Only the line up to the first LF is read")]
+    [TestCase("NOOP\u0000x\r\n", "Other", 8, "NOOP\r\n", TestName = "A NUL ends what is read of the line, and the line is given without the rest")]
+    [TestCase("MAIL\u0000 FROM:<a@example.com>\r\n", "Other", 28, "MAIL\r\n", TestName = "A NUL after the command leaves the command alone")]
     public void A_line_ends_at_its_LF_and_starts_at_its_first_word_and_is_given_so_when_it_came_otherwise(string bytes, string kind, int length, string? replacement)
     {
         foreach (var read in new[] { CommandLine.Read(Whole(bytes)), CommandLine.Read(ByteSegments.OnePerSegment(Encoding.ASCII.GetBytes(bytes))) })
@@ -354,10 +356,11 @@ public class CommandLineTests
     [TestCase("EHLO[192.0.2.1]\r\n", "Unrecognized", TestName = "An address literal right after EHLO makes one word, no command (SmtpServer's parser took it)")]
     [TestCase("PROXY TCP4 192.0.2.1 192.0.2.2 1111 25\r\n", "Unrecognized", TestName = "PROXY is no command of Postfix's (SmtpServer's parser took HAProxy's header from any client)")]
     [TestCase("xyzzy\r\n", "Unrecognized", TestName = "A word in lower case is no command, but a word")]
-    [TestCase("VRFY postmaster\r\n", "NotImplemented")]
+    [TestCase("VRFY postmaster\r\n", "Vrfy")]
     [TestCase("etrn example.com\r\n", "NotImplemented")]
     [TestCase("XCLIENT ADDR=192.0.2.1\r\n", "NotImplemented")]
-    [TestCase("BDAT 10 LAST\r\n", "NotImplemented")]
+    [TestCase("BDAT 10 LAST\r\n", "Bdat")]
+    [TestCase("\u0000QUIT\r\n", "Blank", TestName = "A NUL ends the line, as it ends Postfix's C string: nothing before it is a blank line")]
     [TestCase("GET / HTTP/1.1\r\n", "NotSmtp", TestName = "GET is not SMTP")]
     [TestCase("post /x HTTP/1.1\r\n", "NotSmtp", TestName = "POST in any letter case is not SMTP")]
     [TestCase("CONNECT mx.example:25 HTTP/1.1\r\n", "NotSmtp", TestName = "CONNECT is not SMTP")]
@@ -375,6 +378,7 @@ public class CommandLineTests
         {
             Assert.That(read.Kind.ToString(), Is.EqualTo(kind));
             Assert.That(read.Replacement is null ? null : Encoding.ASCII.GetString(read.Replacement), Is.EqualTo(kind switch { "Other" => null, "QuitWithText" => "QUIT\r\n", _ => "NOOP\r\n" }));
+            Assert.That(read.Length, Is.EqualTo(Encoding.UTF8.GetByteCount(text[..(text.IndexOf('\n', StringComparison.Ordinal) + 1)])), "the whole line, to its LF");
         });
     }
 
@@ -437,9 +441,10 @@ public class CommandLineTests
             {
                 // A whole line of its own in place of a whole line of the client's, which the pipe skips: never more than came.
                 var replaced = Encoding.Latin1.GetString(replacement);
-                var given = text[..(read.Length - 1)].TrimEnd('\r').TrimStart(" \t\n\v\f\r".ToCharArray()); // the client's line from its first word
+                var read0 = text[..(read.Length - 1)].Split('\0')[0]; // a NUL ends the line, as Postfix's C string
+                var given = read0.TrimEnd('\r').TrimStart(" \t\n\v\f\r".ToCharArray()); // the client's line from its first word
                 Assert.That(replaced, Does.StartWith("MAIL FROM:<").Or.EqualTo("RCPT TO:<postmaster@postmaster.invalid>\r\n").Or.EqualTo("NOOP\r\n").Or.EqualTo(given + "\r\n"), text);
-                Assert.That(read.Kind == CommandLineKind.NotUtf8, Is.EqualTo(!System.Text.Unicode.Utf8.IsValid(line.AsSpan(0, read.Length - 1))), text);
+                Assert.That(read.Kind == CommandLineKind.NotUtf8, Is.EqualTo(!System.Text.Unicode.Utf8.IsValid(Encoding.Latin1.GetBytes(read0))), text);
                 Assert.That(replaced.IndexOf('\n', StringComparison.Ordinal), Is.EqualTo(replaced.Length - 1), text);
                 Assert.That(replaced[^2], Is.EqualTo('\r'), text);
                 Assert.That(text.IndexOf('\n', StringComparison.Ordinal), Is.EqualTo(read.Length - 1), text);

@@ -18,7 +18,8 @@ public class PostfixWordsTests
 
     [TestCase("GET / HTTP/1.1\r\nHost: mx.example\r\n\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\n", "GET / HTTP/1.1", TestName = "A web browser's request ends the session at its first line and nothing after it runs")]
     [TestCase("Subject: hi\r\nMAIL FROM:<a@example.org>\r\n", "Subject: hi", TestName = "A header line sent as a command ends the session")]
-    [TestCase("  1 MAIL FROM:<a@example.org>\r\n", "1 MAIL FROM:<a@example.org>", TestName = "A word that does not start with a letter ends the session")]
+    [TestCase("  1 MAIL FROM:<a@example.org>\r\n", "  1 MAIL FROM:<a@example.org>", TestName = "A word that does not start with a letter ends the session")]
+    [TestCase("\u00f1oop\r\n", "\u00f1oop", TestName = "A word in UTF-8 that does not start with an ASCII letter ends the session")]
     public async Task A_line_that_is_not_SMTP_gets_Postfixs_221_the_session_ends_and_the_client_is_logged(string bytes, string logged)
     {
         var filter = Filter();
@@ -68,6 +69,113 @@ public class PostfixWordsTests
         });
     }
 
+    private static readonly SessionPlace AfterHelo = new(Helo: true, InTransaction: false, Recipients: 0, Secure: false, TlsOffered: false, Authenticated: false);
+
+    private static IEnumerable<TestCaseData> OwnReplies()
+    {
+        var beforeHelo = AfterHelo with { Helo = false };
+        var inTransaction = AfterHelo with { InTransaction = true };
+        var withRecipient = inTransaction with { Recipients = 1 };
+        const string OutOfOrder = "501 expected NOOP/RSET/QUIT/RCPT, 4 retry(ies) remaining.";
+        const string Malformed = "502 Unrecognized command, 4 retry(ies) remaining.";
+        TestCaseData Case(string line, string written, SessionPlace place, string reply, string name) =>
+            new TestCaseData(line, written, place, reply).SetName(name);
+
+        yield return Case("MAIL FROM:<a@example.org>", OutOfOrder, beforeHelo, "503 5.5.1 Error: send HELO/EHLO first", "A MAIL before HELO: Postfix's words with smtpd_helo_required");
+        yield return Case("MAIL FROM:<a@example.org>", OutOfOrder, inTransaction, "503 5.5.1 Error: nested MAIL command", "A second MAIL");
+        yield return Case("MAIL FROM:", Malformed, inTransaction, "503 5.5.1 Error: nested MAIL command", "A malformed second MAIL: the order is checked first");
+        yield return Case("MAIL FROM:", Malformed, AfterHelo, "501 5.5.4 Syntax: MAIL FROM:<address>", "A MAIL without its path");
+        yield return Case("MAIL FROM:<a@b..example>", Malformed, AfterHelo, "501 5.1.7 Bad sender address syntax", "A MAIL whose address SmtpServer cannot read");
+        yield return Case("RCPT TO:<b@example.com>", OutOfOrder, AfterHelo, "503 5.5.1 Error: need MAIL command", "A RCPT without MAIL");
+        yield return Case("RCPT TO:", Malformed, AfterHelo, "503 5.5.1 Error: need MAIL command", "A malformed RCPT without MAIL: the order first");
+        yield return Case("RCPT TO:<a b@example.com>", Malformed, inTransaction, "501 5.1.3 Bad recipient address syntax", "A RCPT whose address SmtpServer cannot read");
+        yield return Case("RCPT FROM:<b@example.com>", Malformed, inTransaction, "501 5.5.4 Syntax: RCPT TO:<address>", "A RCPT without TO");
+        yield return Case("DATA", OutOfOrder, AfterHelo, "503 5.5.1 Error: need RCPT command", "A DATA without MAIL");
+        yield return Case("DATA", OutOfOrder, inTransaction, "554 5.5.1 Error: no valid recipients", "A DATA without a recipient");
+        yield return Case("DATA x", Malformed, inTransaction, "554 5.5.1 Error: no valid recipients", "A malformed DATA without a recipient: the order first");
+        yield return Case("DATA x", Malformed, withRecipient, "501 5.5.4 Syntax: DATA", "A DATA with text");
+        yield return Case("EHLO x", OutOfOrder, inTransaction, "503 5.5.1 Error: MAIL transaction in progress", "An EHLO inside a transaction");
+        yield return Case("EHLO", Malformed, AfterHelo, "501 Syntax: EHLO hostname", "An EHLO without a name");
+        yield return Case("HELO", Malformed, beforeHelo, "501 Syntax: HELO hostname", "A HELO without a name");
+        yield return Case("RSET x", Malformed, AfterHelo, "501 5.5.4 Syntax: RSET", "An RSET with text");
+        yield return Case("STARTTLS x", Malformed, AfterHelo with { TlsOffered = true }, "501 5.5.4 Syntax: STARTTLS", "A STARTTLS with text");
+        yield return Case("STARTTLS", OutOfOrder, inTransaction with { Secure = true, TlsOffered = true }, "554 5.5.1 Error: TLS already active", "A STARTTLS over TLS, whatever the state");
+        yield return Case("STARTTLS", OutOfOrder, beforeHelo, "502 5.5.1 Error: command not implemented", "A STARTTLS where no TLS is offered, whatever the state");
+        yield return Case("STARTTLS", OutOfOrder, inTransaction with { TlsOffered = true }, "503 5.5.1 Error: MAIL transaction in progress", "A STARTTLS inside a transaction");
+        yield return Case("AUTH PLAIN AGFAYg==", OutOfOrder, AfterHelo with { Authenticated = true }, "503 5.5.1 Error: already authenticated", "An AUTH once authenticated");
+        yield return Case("AUTH PLAIN AGFAYg==", OutOfOrder, inTransaction, "503 5.5.1 Error: MAIL transaction in progress", "An AUTH inside a transaction");
+        yield return Case("AUTH", Malformed, AfterHelo, "501 5.5.4 Syntax: AUTH mechanism", "An AUTH without a mechanism");
+        yield return Case("DATA", "354 end with <CRLF>.<CRLF>", withRecipient, "354 End data with <CR><LF>.<CR><LF>", "DATA's 354");
+        yield return Case("QUIT", "221 bye", AfterHelo, "221 2.0.0 Bye", "QUIT's 221");
+        yield return Case("AUTH LOGIN", "221 bye", AfterHelo, "221 bye", "A 221 that is not QUIT's stays SmtpServer's");
+        yield return Case("STARTTLS", "220 ready when you are", AfterHelo with { TlsOffered = true }, "220 2.0.0 Ready to start TLS", "STARTTLS's 220");
+        yield return Case("NOOP", "250 Ok", AfterHelo, "250 Ok", "Any other reply stays as it is");
+    }
+
+    [TestCaseSource(nameof(OwnReplies))]
+    public void SmtpServers_own_reply_is_given_Postfixs_words_for_the_line_and_the_place(string line, string written, object place, string reply)
+    {
+        var given = PostfixWords.ForOwnReply(Encoding.ASCII.GetBytes(written + "\r\n"), CommandLine.Read(new System.Buffers.ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(line + "\r\n"))), (SessionPlace)place);
+
+        Assert.That(Encoding.ASCII.GetString(given.Span), Is.EqualTo(reply + "\r\n"));
+    }
+
+    [Test]
+    public void A_reply_of_several_lines_is_left_as_it_is()
+    {
+        var written = Encoding.ASCII.GetBytes("250-mta.example\r\n250 PIPELINING\r\n");
+
+        Assert.That(PostfixWords.ForOwnReply(written, CommandLine.Read(new System.Buffers.ReadOnlySequence<byte>("EHLO x\r\n"u8.ToArray())), AfterHelo).ToArray(), Is.EqualTo(written));
+    }
+
+    [Test]
+    public async Task Each_error_names_the_command_it_came_after_in_the_log_as_Postfix_does()
+    {
+        var logs = new CapturedLogs();
+        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore(), addTraceField: false, logs: logs, hardErrorLimit: 3);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        await client.SendWithoutReadingAsync("RCPT TO:<b@example.com>\r\nSTARTTLS\r\nRCPT TO:<b@example.com>\r\n");
+        var replies = await client.ReadRepliesAsync(4);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replies[^1]?.Text, Is.EqualTo($"421 4.7.0 {FilteringServer.Name} Error: too many errors"));
+            Assert.That(logs.Entries.Single(e => e.EventId.Id == 6031).Message, Does.EndWith("(3, the last after RCPT); answered 421 4.7.0 and closed"));
+        });
+    }
+
+    [Test]
+    public async Task VRFY_gets_Postfixs_252_and_is_a_junk_command_not_an_error()
+    {
+        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore(), addTraceField: false, hardErrorLimit: 1);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var first = await client.SendAsync("VRFY postmaster");
+        var second = await client.SendAsync("vrfy  <bob@example.com> ");
+        var noop = await client.SendAsync("NOOP");
+
+        Assert.That((first.Text, second.Text, noop.Code), Is.EqualTo(("252 2.0.0 postmaster", "252 2.0.0 <bob@example.com>", 250)), "with an error limit of 1, an error would have ended the session");
+    }
+
+    [Test]
+    public async Task BDAT_gets_Postfixs_521_and_the_session_ends_before_its_chunk_runs_as_commands()
+    {
+        var filter = Filter();
+        await using var server = await FilteringServer.StartAsync(_ => filter.Object, new MemoryStore(), addTraceField: false);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+
+        await client.SendWithoutReadingAsync("BDAT 27 LAST\r\nRCPT TO:<c@example.com>\r\nNOOP\r\n");
+        var (replies, closed) = await client.ReadUntilClosedAsync(TimeSpan.FromSeconds(10));
+
+        Assert.That((replies, closed), Is.EqualTo((1, true)));
+        filter.Verify(f => f.RcptAsync(It.IsAny<string>(), It.IsAny<IReadOnlyList<string>>(), It.IsAny<CancellationToken>()), Times.Never);
+    }
+
     /// <summary>The live comparison's cases: bytes sent in one write after EHLO, and Postfix's reply codes to them (checked).</summary>
     private static IEnumerable<(string Bytes, int[] Codes)> LiveCases()
     {
@@ -98,6 +206,21 @@ public class PostfixWordsTests
         yield return ("QUIT x\r\n", [221]);
         yield return ("STARTTLS\r\n", [502]);
         yield return ("AUTH PLAIN AGFAYg==\r\n", [503]);
+        yield return ("AUTH\r\n", [503]);
+        yield return ("MAIL FROM:<a@example.org>\r\nAUTH PLAIN AGFAYg==\r\n", [250, 503]);
+        yield return ("MAIL FROM:<a@example.org>\r\nSTARTTLS\r\n", [250, 502]);
+        yield return ("MAIL FROM:<a@example.org>\r\nMAIL FROM:\r\n", [250, 503]);
+        yield return ("MAIL FROM:<a@example.org>\r\nDATA x\r\n", [250, 554]);
+        yield return ("RCPT TO:\r\n", [503]);
+        yield return ("DATA x\r\n", [503]);
+        yield return ("MAIL FROM:<a@b..example>\r\n", [501]);
+        yield return ("MAIL FROM:<a@example.org>\r\nRCPT TO:<a b@example.com>\r\n", [250, 501]);
+        yield return ("\u0000QUIT\r\n", [500]);
+        yield return ("NOOP\u0000\r\n", [250]);
+        yield return ("QUIT\u0000x\r\n", [221]);
+        yield return ("MAIL\u0000 FROM:<a@example.org>\r\n", [501]);
+        yield return ("VRFY postmaster\r\n", [252]);
+        yield return ("VRFY\r\n", [501]);
     }
 
     [Test]

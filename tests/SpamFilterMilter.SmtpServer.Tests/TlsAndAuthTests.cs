@@ -104,7 +104,7 @@ public class TlsAndAuthTests : TempFolderTest
                 var mail = await client.SendMailAsync("alice@example.com", ["bob@example.org"], "Subject: unsigned\r\n\r\nbody\r\n");
 
                 Assert.That(ehlo.Text, Does.Not.Contain("AUTH"));
-                Assert.That(auth.Code, Is.EqualTo(535), auth.Text);
+                Assert.That(auth.Text, Is.EqualTo("503 5.5.1 Error: authentication not enabled"), "Postfix's reply where it offers no AUTH");
                 Assert.That(mail.Code, Is.EqualTo(250), "the session goes on, unauthenticated");
             }
 
