@@ -105,6 +105,8 @@ public class PostfixWordsTests
         yield return Case("AUTH PLAIN AGFAYg==", OutOfOrder, AfterHelo with { Authenticated = true }, "503 5.5.1 Error: already authenticated", "An AUTH once authenticated");
         yield return Case("AUTH PLAIN AGFAYg==", OutOfOrder, inTransaction, "503 5.5.1 Error: MAIL transaction in progress", "An AUTH inside a transaction");
         yield return Case("AUTH", Malformed, AfterHelo, "501 5.5.4 Syntax: AUTH mechanism", "An AUTH without a mechanism");
+        yield return Case("AUTH PLAIN AGFAYg==", OutOfOrder, beforeHelo, "503 5.5.1 Error: send HELO/EHLO first", "An AUTH before HELO: Postfix's words with smtpd_helo_required");
+        yield return Case("XYZZY", Malformed, AfterHelo, "500 5.5.2 Error: command not recognized", "A line of no command");
         yield return Case("DATA", "354 end with <CRLF>.<CRLF>", withRecipient, "354 End data with <CR><LF>.<CR><LF>", "DATA's 354");
         yield return Case("QUIT", "221 bye", AfterHelo, "221 2.0.0 Bye", "QUIT's 221");
         yield return Case("AUTH LOGIN", "221 bye", AfterHelo, "221 bye", "A 221 that is not QUIT's stays SmtpServer's");
