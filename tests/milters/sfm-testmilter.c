@@ -140,6 +140,7 @@ static const struct actiondef {
 
 struct action {
 	enum stage stage;
+	char *key;		/* -f: runs only in a transaction with KEY, or NULL */
 	char *match;		/* decoded /SUBSTRING, NULL = always */
 	size_t matchlen;
 	char *spec;		/* text after '=', echoed in the transcript */
@@ -165,6 +166,8 @@ struct symlist {
 struct conn {
 	int num;
 	unsigned long pflags;	/* protocol flags we requested */
+	char *txn;		/* this transaction's MAIL and RCPT addresses */
+	size_t txnlen;
 	SMFICTX *ctx;		/* only meaningful while parked */
 	struct conn *next;
 };
@@ -338,7 +341,7 @@ parse_stage(const char *s, size_t len)
 }
 
 /* Parse one -a STAGE[/SUBSTRING]=ACTION argument. */
-static void
+static struct action *
 parse_action(const char *arg)
 {
 	struct action *a = xmalloc(sizeof *a);
@@ -423,6 +426,38 @@ parse_action(const char *arg)
 
 	*actions_tail = a;
 	actions_tail = &a->next;
+	return a;
+}
+
+/*
+ * -f FILE: one action a line, "KEY<TAB>STAGE[/SUBSTRING]=ACTION", run like
+ * an -a action but only in a transaction whose MAIL or RCPT address (as far
+ * as the milter has seen them) contains KEY.  Empty lines are skipped.
+ */
+static void
+parse_action_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL, *tab;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (f == NULL)
+		die("cannot open %s: %s", path, strerror(errno));
+	while ((n = getline(&line, &cap, f)) != -1) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (n == 0)
+			continue;
+		tab = strchr(line, '\t');
+		if (tab == NULL || tab == line)
+			die("-f %s: expected KEY<TAB>ACTION, got '%s'", path,
+			    line);
+		*tab = '\0';
+		parse_action(tab + 1)->key = strdup(line);
+	}
+	free(line);
+	fclose(f);
 }
 
 static void
@@ -602,6 +637,7 @@ conn_get(SMFICTX *ctx, int fresh_socket)
 		}
 	}
 	if (c != NULL && fresh_socket) {
+		free(c->txn);
 		free(c);
 		c = NULL;
 	}
@@ -737,6 +773,9 @@ finish(SMFICTX *ctx, struct conn *c, enum stage st, struct sbuf *b,
 		int rc;
 
 		if (a->stage != st)
+			continue;
+		if (a->key != NULL && (c->txn == NULL ||
+				       strstr(c->txn, a->key) == NULL))
 			continue;
 		if (a->match != NULL && a->matchlen > 0 &&
 		    (text == NULL ||
@@ -915,6 +954,20 @@ envelope(SMFICTX *ctx, enum stage st, char **argv)
 	sb_begin(&b, c, stage_names[st]);
 	for (i = 0; argv[i] != NULL; i++)
 		sb_str(&b, argv[i]);
+	/* The transaction's addresses, for the -f actions' keys. */
+	if (st == S_MAIL)
+		c->txnlen = 0;
+	if (argv[0] != NULL) {
+		size_t l = strlen(argv[0]);
+
+		c->txn = realloc(c->txn, c->txnlen + l + 2);
+		if (c->txn == NULL)
+			die("out of memory");
+		memcpy(c->txn + c->txnlen, argv[0], l);
+		c->txnlen += l;
+		c->txn[c->txnlen++] = ' ';
+		c->txn[c->txnlen] = '\0';
+	}
 	return finish(ctx, c, st, &b, argv[0],
 		      argv[0] ? strlen(argv[0]) : 0);
 }
@@ -1023,11 +1076,13 @@ usage(void)
 	fprintf(stderr,
 "usage: sfm-testmilter -p CONN [-l TRANSCRIPT] [-m MACROS] [-P PROTOFLAGS]\n"
 "                      [-A ACTIONFLAGS] [-S STAGE:MACROS]...\n"
-"                      [-a STAGE[/SUBSTRING]=ACTION]...\n"
+"                      [-a STAGE[/SUBSTRING]=ACTION]... [-f FILE]\n"
 "  CONN      inet:PORT@127.0.0.1 | inet6:PORT@::1 | unix:/path\n"
 "  -P        e.g. NR_HDR,NOBODY or 0x90 (SKIP is requested when offered;\n"
 "            -SKIP drops it).  -A e.g. ADDHDRS,QUARANTINE (default: all\n"
 "            offered).\n"
+"  -f FILE   KEY<TAB>STAGE[/SUBSTRING]=ACTION a line: an action for the\n"
+"            transactions whose MAIL or RCPT address contains KEY.\n"
 "  STAGE     connect helo mail rcpt data header eoh body eom unknown abort close\n"
 "  ACTION    continue accept reject tempfail discard skip\n"
 "            reply:RCODE:XCODE:TEXT  mlreply:RCODE:XCODE:L1|L2|...\n"
@@ -1046,7 +1101,7 @@ main(int argc, char **argv)
 	const char *conn = NULL, *logfile = NULL, *macros = default_macros;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "p:l:m:P:A:S:a:h")) != -1) {
+	while ((ch = getopt(argc, argv, "p:l:m:P:A:S:a:f:h")) != -1) {
 		switch (ch) {
 		case 'p': conn = optarg; break;
 		case 'l': logfile = optarg; break;
@@ -1062,7 +1117,8 @@ main(int argc, char **argv)
 			opt_actions_set = 1;
 			break;
 		case 'S': parse_symlist(optarg); break;
-		case 'a': parse_action(optarg); break;
+		case 'a': (void)parse_action(optarg); break;
+		case 'f': parse_action_file(optarg); break;
 		default: usage();
 		}
 	}
