@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using SpamFilterMilter.Testing.Postfix;
 
 namespace SpamFilterMilter.Tests.Integration.Differential;
@@ -8,12 +7,12 @@ namespace SpamFilterMilter.Tests.Integration.Differential;
 /// same dialogues through the same real milters: the SMTP outcome of every command, the message the next hop gets
 /// (less each MTA's own Received field) and the envelope it gets (MAIL and RCPT with their parameters) must be the
 /// same, byte for byte. The differences kept are listed in docs/postfix-differential.md with their reasons; the
-/// comparison below applies exactly those, and no other.
+/// comparison (<see cref="DifferentialComparison"/>) applies exactly those, and no other.
 /// </summary>
 [Category("Integration")]
 [Category("Postfix")]
 [NonParallelizable]
-public partial class PostfixDifferentialTests : TempFolderTest
+public class PostfixDifferentialTests : TempFolderTest
 {
     private SmtpSink _sink = null!;
 
@@ -80,33 +79,14 @@ public partial class PostfixDifferentialTests : TempFolderTest
         {
             // The milter's transcript holds Postfix's events, then ours: what each side's milter received.
             var transcript = milter.Transcript();
-            postfixRun = WithTranscript(postfixRun, transcript.Take(postfixLines), testCase.Macros ?? [], testCase.Events ?? []);
-            ourRun = WithTranscript(ourRun, transcript.Skip(postfixLines), testCase.Macros ?? [], testCase.Events ?? []);
+            postfixRun = DifferentialComparison.WithTranscript(postfixRun, transcript.Take(postfixLines), testCase.Macros ?? [], testCase.Events ?? []);
+            ourRun = DifferentialComparison.WithTranscript(ourRun, transcript.Skip(postfixLines), testCase.Macros ?? [], testCase.Events ?? []);
         }
 
         return testCase.Milter == MilterKind.OpenDkim
             ? (await WithDkimVerdictsAsync(postfixRun, milter!.WorkFolder), await WithDkimVerdictsAsync(ourRun, milter.WorkFolder))
             : (postfixRun, ourRun);
     }
-
-    /// <summary>
-    /// What the milter received, added to the run's outcomes: the lines of <paramref name="events"/> (a long one as its
-    /// length and hash) and the values of the macros <paramref name="macros"/> at each event (the queue id masked; not at
-    /// the close, which our side's milter logs only once the plug-in is disposed, after this is read).
-    /// </summary>
-    private static MtaRun WithTranscript(MtaRun run, IEnumerable<TranscriptLine> transcript, string[] macros, string[] events) =>
-        run with
-        {
-            Outcomes = [.. run.Outcomes, .. transcript.Select(line => line switch
-            {
-                { Event: "macro", Fields: [var at, var name, var value, ..] } when at != "close" && macros.Contains(name) => $"macro at {at}: {name}={(name == "i" ? "<queue id>" : value)}",
-                _ when events.Contains(line.Event) => $"{line.Event}: {Shown(string.Join(" | ", line.Fields))}",
-                _ => null,
-            }).OfType<string>()],
-        };
-
-    private static string Shown(string text) => text.Length <= 300 ? text
-        : $"{text[..100]}… ({text.Length} characters, SHA-256 {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16]})";
 
     /// <summary>Each delivered message's DKIM signature checked against opendkim's key.</summary>
     private static async Task<MtaRun> WithDkimVerdictsAsync(MtaRun run, string keyFolder)
@@ -120,26 +100,5 @@ public partial class PostfixDifferentialTests : TempFolderTest
         return run with { Deliveries = deliveries };
     }
 
-    /// <summary>
-    /// A run as the comparison sees it: each command's outcome, then each message's fate with its envelope and bytes.
-    /// Kept differences (docs/postfix-differential.md): Postfix's queue manager sorts the recipients it relays (by
-    /// domain, then address) and merges duplicates, so recipients compare as a set; in a DKIM-Signature field t= (the
-    /// second it was made) and b= (which signs t=) are masked, each delivered signature being verified instead. In a case
-    /// whose milter's replacement body has stray CRs, Postfix passes them on (smtp-sink drops them) and our next-hop client
-    /// sends spaces (SMTP smuggling): there the messages compare with their spaces left out.
-    /// </summary>
-    private static string Comparable(MtaRun run, DifferentialCase testCase) =>
-        string.Join('\n', run.Outcomes) + "\n" + string.Join('\n', run.Deliveries.Select(d => d with
-        {
-            RcptArgs = d.RcptArgs is null ? null : [.. d.RcptArgs.Distinct().Order(StringComparer.Ordinal)],
-            Message = d.Message is null ? null : Encoding.Latin1.GetBytes(DkimSignature().Replace(
-                testCase.StrayCrs ? Encoding.Latin1.GetString(d.Message).Replace(" ", string.Empty, StringComparison.Ordinal) : Encoding.Latin1.GetString(d.Message),
-                field => DkimTimes().Replace(field.Value, "$1<masked>"))),
-        }));
-
-    [GeneratedRegex(@"^DKIM-Signature:.*(\n[ \t].*)*", RegexOptions.Multiline)]
-    private static partial Regex DkimSignature();
-
-    [GeneratedRegex(@"(\b[tb]=)[^;]*")]
-    private static partial Regex DkimTimes();
+    private static string Comparable(MtaRun run, DifferentialCase testCase) => DifferentialComparison.Comparable(run, testCase.StrayCrs);
 }
