@@ -3,12 +3,16 @@ using SpamFilterMilter.Testing.Smtp;
 
 namespace SpamFilterMilter.Tests.Integration.Differential;
 
-/// <summary>What became of a message at the MTA: delivered (with what reached the next hop), held, or dropped.</summary>
+/// <summary>
+/// What became of a message at the MTA: delivered (with what reached the next hop), held, dropped, or bounced (the next
+/// hop would not take it: Postfix returned it to its sender, our next-hop client failed with <c>NextHopException</c>).
+/// </summary>
 internal enum Fate
 {
     Delivered,
     Held,
     Dropped,
+    Bounced,
 }
 
 /// <summary>One message's fate, and for a delivered one the envelope and message the next hop received.</summary>

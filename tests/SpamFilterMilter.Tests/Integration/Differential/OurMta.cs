@@ -133,7 +133,14 @@ internal static class OurMta
             case Host.Running.Disposition.Deliver:
                 using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
                 {
-                    await NextHopClient.DeliverAsync(new IPEndPoint(IPAddress.Loopback, sink.Port), PostfixInstance.HostName, result.Envelope, result.Message, cancellationToken: timeout.Token);
+                    try
+                    {
+                        await NextHopClient.DeliverAsync(new IPEndPoint(IPAddress.Loopback, sink.Port), PostfixInstance.HostName, result.Envelope, result.Message, cancellationToken: timeout.Token);
+                    }
+                    catch (NextHopException)
+                    {
+                        return new Delivery(Fate.Bounced); // where Postfix would return it to its sender
+                    }
                 }
 
                 var dump = await SmtpSink.WaitForNewDumpAsync(sink.Folder, seen, TimeSpan.FromSeconds(10));

@@ -26,6 +26,8 @@ internal static class PostfixMta
 
         await postfix.WaitUntilQueueEmptyAsync(SettleTimeout);
         var dumps = SmtpSink.DumpsIn(postfix.SinkFolder).Select(SinkDump.Read).Select(dump => (Dump: dump, Text: Encoding.Latin1.GetString(dump.Message))).ToList();
+        await Task.Delay(50); // the last lines postlogd writes (a bounce's) may come a moment after the queue is empty
+        var log = postfix.Log;
         return [.. sessions.Select(exchanges => new MtaRun([.. exchanges.Select(MtaRun.Outcome)],
             [.. exchanges.Where(e => e.Command == "<message>" && e.Code == 250).Select(exchange =>
             {
@@ -36,13 +38,17 @@ internal static class PostfixMta
                     return new Delivery(Fate.Held);
                 }
 
+                // Postfix's own trace field in the dump's header section (a bounce holds it further down).
                 var own = OwnTraceField(queueId);
-                var dump = dumps.FirstOrDefault(d => own.IsMatch(d.Text)).Dump;
-                return dump is null
-                    ? new Delivery(Fate.Dropped)
-                    : new Delivery(Fate.Delivered, dump.MailArgs, dump.RcptArgs, dump.MessageWithout(own.IsMatch));
+                var dump = dumps.Select(d => d.Dump).FirstOrDefault(d => d.MessageWithout(own.IsMatch).Length != d.Message.Length);
+                return dump is not null ? new Delivery(Fate.Delivered, dump.MailArgs, dump.RcptArgs, dump.MessageWithout(own.IsMatch))
+                    : log.Contains($"{queueId}: to=", StringComparison.Ordinal) && Bounced(queueId).IsMatch(log) ? new Delivery(Fate.Bounced)
+                    : new Delivery(Fate.Dropped);
             })]))];
     }
+
+    /// <summary>The log line of a delivery to the message's next hop that failed for good.</summary>
+    private static Regex Bounced(string queueId) => new($@"\b{Regex.Escape(queueId)}: to=.*status=bounced", RegexOptions.CultureInvariant);
 
     /// <summary>Postfix's own Received field of the message it queued as <paramref name="queueId"/> (with ESMTP, or UTF8SMTP after SMTPUTF8).</summary>
     private static Regex OwnTraceField(string queueId) =>
