@@ -25,10 +25,12 @@ public partial class PostfixRandomDifferentialTests : TempFolderTest
     private const string RunCommand = "dotnet test tests/SpamFilterMilter.Tests -c Release --filter FullyQualifiedName~PostfixRandomDifferential --logger \"console;verbosity=detailed\"";
 
     /// <summary>The macros compared at each event (the others differ by design, docs/postfix-differential.md).</summary>
-    private static readonly string[] Macros = ["{mail_addr}", "{rcpt_addr}"];
+    private static readonly string[] Macros = ["{mail_addr}", "{rcpt_addr}", "{mail_mailer}", "{rcpt_mailer}"];
 
     /// <summary>The events compared: what the milter received of each transaction.</summary>
     private static readonly string[] Events = ["mail", "rcpt", "data", "header", "eoh", "body", "eom", "abort"];
+
+    private readonly Dictionary<string, int> _fates = [];
 
     private SmtpSink _sink = null!;
 
@@ -50,6 +52,7 @@ public partial class PostfixRandomDifferentialTests : TempFolderTest
         var started = System.Diagnostics.Stopwatch.StartNew();
         var differences = new List<string>();
         var messages = 0;
+        _fates.Clear();
         foreach (var batch in RandomMessages.Batches(seed, count, only))
         {
             var batchStarted = System.Diagnostics.Stopwatch.StartNew();
@@ -60,7 +63,8 @@ public partial class PostfixRandomDifferentialTests : TempFolderTest
                 + $"{batchStarted.ElapsedMilliseconds} ms, {results.Count(r => r.Postfix != r.Ours)} differ");
         }
 
-        TestContext.Out.WriteLine($"Postfix random differential (seed {seed}): {messages - differences.Count} of {messages} messages identical, {started.Elapsed.TotalSeconds:F1} s");
+        TestContext.Out.WriteLine($"Postfix random differential (seed {seed}): {messages - differences.Count} of {messages} messages identical, {started.Elapsed.TotalSeconds:F1} s; "
+            + $"at Postfix: {string.Join(", ", _fates.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Value} {f.Key}"))}");
         Assert.That(differences, Is.Empty, $"seed {seed}: {differences.Count} of {messages} messages differ:\n\n" + string.Join("\n\n", differences));
     }
 
@@ -79,6 +83,12 @@ public partial class PostfixRandomDifferentialTests : TempFolderTest
         await using (var postfix = await PostfixInstance.StartAsync($"inet:127.0.0.1:{milter.Port}", "milter_command_timeout=10s"))
         {
             postfixRuns = await PostfixMta.RunAllAsync(postfix, dialogues);
+        }
+
+        foreach (var fate in postfixRuns.SelectMany(run => run.Outcomes.Where(o => o.StartsWith("<message> -> ", StringComparison.Ordinal) && !o.EndsWith("-> 250", StringComparison.Ordinal))
+            .Select(o => "refused at the end of DATA").Concat(run.Deliveries.Select(d => d.Fate.ToString().ToLowerInvariant()))))
+        {
+            _fates[fate] = _fates.GetValueOrDefault(fate) + 1;
         }
 
         // Each milter connection is one MTA's: Postfix's are those that have begun by now.

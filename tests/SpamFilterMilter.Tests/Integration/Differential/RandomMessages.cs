@@ -88,10 +88,17 @@ internal static class Steer
     /// </summary>
     public static bool DuplicateRecipientsAlike => On;
 
+    /// <summary>
+    /// 49 or more Received fields (any case, blanks before the colon too): Postfix refuses the message at the end of DATA
+    /// with <c>554 5.4.0 Error: too many hops</c> (<c>hopcount_limit</c>, 50, its own Received counted); ours takes it.
+    /// Steered: 48 Received fields at most.
+    /// </summary>
+    public static bool FewerThan49Hops => On;
+
     /// <summary>The steers in force, for the test's output.</summary>
     public static string InForce => On
         ? "lower-case addresses without source route, bracketed paths, SMTPUTF8 only with ASCII headers, replacement body together, "
-            + "BODY=8BITMIME where 8bit is declared, a recipient left, duplicate recipients alike"
+            + "BODY=8BITMIME where 8bit is declared, a recipient left, duplicate recipients alike, fewer than 49 Received fields"
         : "none (SFM_RANDOM_DIFF_UNSTEERED=1)";
 }
 
@@ -134,8 +141,10 @@ internal static partial class RandomMessages
             var flags = random.Next(20) switch
             {
                 < 10 => Array.Empty<string>(),
-                < 17 => ["-P", "HDR_LEADSPC"],
-                _ => ["-P", "-SKIP"],
+                < 16 => ["-P", "HDR_LEADSPC"],
+                < 18 => ["-P", "-SKIP"],
+                < 19 => ["-P", "NOBODY"],
+                _ => ["-P", "NOHDRS,NOEOH"],
             };
             var sessions = new List<RandomSession>();
             var end = Math.Min(total, index + BatchSize);
@@ -385,9 +394,18 @@ internal static partial class RandomMessages
 
         private void Message()
         {
-            if (P(2))
+            switch (random.Next(100))
             {
-                Line("From alice@example.com  Mon Dec  7 05:00:00 2026");
+                case < 2:
+                    Line("From alice@example.com  Mon Dec  7 05:00:00 2026");
+                    break;
+                case < 3: // no header section at all: the message starts with its empty line
+                    Line(string.Empty);
+                    TextLines(random.Next(0, 5));
+                    return;
+                case < 4: // a first line that looks folded
+                    Line(Pick(random, " leading space", "\tleading tab"));
+                    break;
             }
 
             var mime = random.Next(100) switch { < 25 => "multipart", < 35 => "8bit", < 40 => "base64", < 45 => "qp", _ => null };
@@ -463,6 +481,19 @@ internal static partial class RandomMessages
                     break;
                 case < 13: // CR CR LF as the empty line
                     Bytes("\r\r\n");
+                    break;
+                case < 15: // the last field goes on with a blank continuation line
+                    Line(Pick(random, " ", "\t", "  \t"));
+                    Line(string.Empty);
+                    break;
+                case < 16: // many fields more
+                    for (var n = random.Next(100, 400); n > 0; n--)
+                    {
+                        var name = Pick(random, "X-Many", "Received", "X-Trace-" + n.ToString(CultureInfo.InvariantCulture));
+                        Field(name == "Received" && Steer.FewerThan49Hops && _fields.Count(f => f.Equals("Received", StringComparison.OrdinalIgnoreCase)) >= 48 ? "X-Many" : name, null);
+                    }
+
+                    Line(string.Empty);
                     break;
                 default:
                     Line(string.Empty);
@@ -753,7 +784,7 @@ internal static partial class RandomMessages
                     });
                     break;
                 case < 95:
-                    Bytes(Pick(random, "\u0001ctl", "del\u007f", "tab\there"), latin1: true);
+                    Bytes(Pick(random, "\u0001ctl", "del\u007f", "tab\there", "bare\rCR", "CR\r\rtwice", "nul\0byte", "\u001b[0m"), latin1: true);
                     break;
                 default:
                     Bytes(Pick(random, "<alice@example.com>", "\"Doe, John\" <john@example.com>", "undisclosed-recipients:;", "(comment)"));
