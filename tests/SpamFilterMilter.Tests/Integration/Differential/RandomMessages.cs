@@ -95,6 +95,9 @@ internal static class Steer
     /// </summary>
     public static bool FewerThan49Hops => On;
 
+    /// <summary>What a command that re-runs a message must set to run it as this run did.</summary>
+    public static string Variable => On ? string.Empty : "SFM_RANDOM_DIFF_UNSTEERED=1 ";
+
     /// <summary>The steers in force, for the test's output.</summary>
     public static string InForce => On
         ? "lower-case addresses without source route, bracketed paths, SMTPUTF8 only with ASCII headers, replacement body together, "
@@ -394,6 +397,11 @@ internal static partial class RandomMessages
 
         private void Message()
         {
+            if (random.Next(200) == 0)
+            {
+                return; // nothing at all
+            }
+
             switch (random.Next(100))
             {
                 case < 2:
@@ -542,6 +550,10 @@ internal static partial class RandomMessages
             if (P(10))
             {
                 TrimLastLineEnd(); // no final line end
+                if (P(15))
+                {
+                    Bytes("\r"); // but a CR
+                }
             }
         }
 
@@ -908,15 +920,17 @@ internal static partial class RandomMessages
             switch (random.Next(100))
             {
                 case < 22:
-                    _actions.Add($"eom=addheader:{NewFieldName()}:{Escaped(NewFieldValue())}");
+                    var added = NewFieldName();
+                    _actions.Add($"eom=addheader:{added}:{Escaped(NewFieldValue(added))}");
                     break;
                 case < 36:
-                    _actions.Add($"eom=insheader:{Pick(random, 0, 0, 1, 1, 2, 3, random.Next(0, _fields.Count + 3), 99)}:{NewFieldName()}:{Escaped(NewFieldValue())}");
+                    var inserted = NewFieldName();
+                    _actions.Add($"eom=insheader:{Pick(random, 0, 0, 1, 1, 2, 3, random.Next(0, _fields.Count + 3), 99)}:{inserted}:{Escaped(NewFieldValue(inserted))}");
                     break;
                 case < 58 when _fields.Count > 0:
                     var name = Pick(random, [.. _fields]).Trim();
                     name = P(20) ? name.ToLowerInvariant() : name;
-                    _actions.Add($"eom=chgheader:{Pick(random, 1, 1, 1, 2, 3)}:{name}:{(P(35) ? string.Empty : Escaped(NewFieldValue()))}");
+                    _actions.Add($"eom=chgheader:{Pick(random, 1, 1, 1, 2, 3)}:{name}:{(P(35) ? string.Empty : Escaped(NewFieldValue(name)))}");
                     break;
                 case < 68:
                     _actions.Add("eom=replbody:" + Escaped(NewBody()));
@@ -960,10 +974,12 @@ internal static partial class RandomMessages
         }
 
         private string NewFieldName() => Pick(random, "X-Added", "X-Spam-Flag", "X-Spam-Score", "Subject", "Received", "Bcc", "Content-Length", "Return-Path",
-            "x-lower", "X-Dup", "Authentication-Results", "DKIM-Signature");
+            "x-lower", "X-Dup", "Authentication-Results", "DKIM-Signature", "Content-Transfer-Encoding", "MIME-Version", "Content-Type");
 
-        private byte[] NewFieldValue() => random.Next(14) switch
+        private byte[] NewFieldValue(string name) => random.Next(14) switch
         {
+            < 10 when name.Equals("Content-Transfer-Encoding", StringComparison.OrdinalIgnoreCase) => Encoding.ASCII.GetBytes(Pick(random, "8bit", "7bit", "binary", "base64")),
+            < 10 when name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase) => Encoding.ASCII.GetBytes(Pick(random, "text/plain; charset=utf-8", "multipart/mixed; boundary=x")),
             0 => [],
             1 => "folded\n\tsecond line"u8.ToArray(),
             2 => "crlf folded\r\n third"u8.ToArray(),
@@ -981,6 +997,14 @@ internal static partial class RandomMessages
         private byte[] NewBody()
         {
             var body = new MemoryStream();
+            if (P(3))
+            {
+                for (var n = random.Next(1000, 2500); n > 0; n--) // several packets
+                {
+                    body.Write(Encoding.ASCII.GetBytes($"replaced line {n} {new string('q', n % 77)}\r\n"));
+                }
+            }
+
             for (var n = random.Next(0, 8); n > 0; n--)
             {
                 var line = random.Next(10) switch
