@@ -12,7 +12,9 @@ namespace SpamFilterMilter.Tests.Integration.Differential;
 /// <c>{mail_addr}</c>, <c>{rcpt_addr}</c>), its fate, envelope and bytes at the next hop.
 /// <para>
 /// <c>SFM_RANDOM_DIFF_SEED</c> sets the seed (else a new one, printed), <c>SFM_RANDOM_DIFF_COUNT</c> the number of
-/// messages (300), <c>SFM_RANDOM_DIFF_INDEX</c> runs that one message alone (in its batch's milter).
+/// messages (300), <c>SFM_RANDOM_DIFF_INDEX</c> runs that one message alone (in its batch's milter);
+/// <c>SFM_RANDOM_DIFF_DUMP=folder</c> writes each differing message's comparable runs there whole (<c>seed-index.postfix</c>,
+/// <c>.ours</c>); <c>SFM_RANDOM_DIFF_UNSTEERED=1</c> generates the inputs of the differences known too (<see cref="Steer"/>).
 /// </para>
 /// </summary>
 [Category("Integration")]
@@ -59,6 +61,18 @@ public partial class PostfixRandomDifferentialTests : TempFolderTest
             var results = await RunBatchAsync(batch);
             messages += batch.Messages.Count();
             differences.AddRange(results.Where(r => r.Postfix != r.Ours).Select(r => Report(seed, batch, r)));
+            if (Environment.GetEnvironmentVariable("SFM_RANDOM_DIFF_DUMP") is { Length: > 0 } dump)
+            {
+                // Each differing message's comparable runs whole, one file per side, to diff with any tool.
+                Directory.CreateDirectory(dump);
+                foreach (var result in results.Where(r => r.Postfix != r.Ours))
+                {
+                    var name = result.Message is { } m ? $"{seed}-{m.Index}" : $"{seed}-session-{result.Session.Messages[0].Index}";
+                    File.WriteAllText(Path.Combine(dump, name + ".postfix"), result.Postfix, Encoding.Latin1);
+                    File.WriteAllText(Path.Combine(dump, name + ".ours"), result.Ours, Encoding.Latin1);
+                }
+            }
+
             TestContext.Progress.WriteLine($"batch {batch.Number} ({batch.Messages.Count()} messages in {batch.Sessions.Count} sessions, milter {string.Join(' ', batch.MilterFlags)}): "
                 + $"{batchStarted.ElapsedMilliseconds} ms, {results.Count(r => r.Postfix != r.Ours)} differ");
         }

@@ -36,13 +36,25 @@ internal static class Steer
     private static readonly bool On = Environment.GetEnvironmentVariable("SFM_RANDOM_DIFF_UNSTEERED") != "1";
 
     /// <summary>
-    /// Postfix's <c>{mail_addr}</c> and <c>{rcpt_addr}</c> are the address as its trivial-rewrite resolved it: lower case
-    /// (<c>Info@Example.COM</c> gives <c>info@example.com</c>), qualified (<c>postmaster</c> gives
-    /// <c>postmaster@mta.example</c>), without a source route (<c>@relay.example:a@example.com</c> gives
-    /// <c>a@example.com</c>); ours are the address as the client wrote it. Steered: envelope addresses in lower case,
-    /// none unqualified, no source route.
+    /// Postfix's <c>{mail_addr}</c> and <c>{rcpt_addr}</c> are the address as its trivial-rewrite resolved it, in lower
+    /// case (<c>Info@Example.COM</c> gives <c>info@example.com</c>); ours are the address as the client wrote it. Steered:
+    /// envelope addresses in lower case.
     /// </summary>
     public static bool LowerCaseAddresses => On;
+
+    /// <summary>
+    /// A source route (<c>&lt;@relay.example:a@example.com&gt;</c>, in MAIL or RCPT): Postfix drops it, from the MAIL FROM
+    /// and RCPT TO its next hop gets and from <c>{mail_addr}</c> and <c>{rcpt_addr}</c> (the ORCPT it adds keeps it); ours
+    /// passes it on to both. Steered: no source route.
+    /// </summary>
+    public static bool NoSourceRoute => On;
+
+    /// <summary>
+    /// <c>RCPT TO:&lt;postmaster&gt;</c> (no domain, which RFC 5321 has every server take): Postfix qualifies it, its next
+    /// hop gets <c>&lt;postmaster@mta.example&gt;</c> (and <c>ORCPT=rfc822;postmaster</c>) and the milter
+    /// <c>{rcpt_addr}=postmaster@mta.example</c>; ours passes <c>&lt;postmaster&gt;</c> on. Steered: no unqualified recipient.
+    /// </summary>
+    public static bool NoUnqualifiedRecipient => On;
 
     /// <summary>
     /// A MAIL or RCPT path without angle brackets (<c>MAIL FROM:a@example.com</c>, which Postfix takes): Postfix gives the
@@ -100,7 +112,7 @@ internal static class Steer
 
     /// <summary>The steers in force, for the test's output.</summary>
     public static string InForce => On
-        ? "lower-case addresses without source route, bracketed paths, SMTPUTF8 only with ASCII headers, replacement body together, "
+        ? "lower-case addresses, no source route, no unqualified recipient, bracketed paths, SMTPUTF8 only with ASCII headers, replacement body together, "
             + "BODY=8BITMIME where 8bit is declared, a recipient left, duplicate recipients alike, fewer than 49 Received fields"
         : "none (SFM_RANDOM_DIFF_UNSTEERED=1)";
 }
@@ -297,7 +309,7 @@ internal static partial class RandomMessages
                 }
 
                 var path = P(3) && n > 0 ? _paths[0] // the same recipient twice
-                    : P(2) && n > 0 && !lower ? "<postmaster>"
+                    : P(2) && n > 0 && !Steer.NoUnqualifiedRecipient ? "<postmaster>"
                     : Path(local, Pick(random, "example.net", "example.net", "Example.NET", "lists.example.org", "example.com"), quotedKey: false);
                 path = lower ? path.ToLowerInvariant() : path;
                 var argument = path + RcptParameters(path);
@@ -322,7 +334,7 @@ internal static partial class RandomMessages
             {
                 < 3 => Steer.BracketedPaths ? "<" + address + ">" : address,
                 < 6 => " <" + address + ">",
-                < 8 => Steer.LowerCaseAddresses ? "<" + address + ">" : $"<@relay.example:{address}>",
+                < 8 => Steer.NoSourceRoute ? "<" + address + ">" : $"<@relay.example:{address}>",
                 _ => "<" + address + ">",
             };
         }
