@@ -110,9 +110,23 @@ internal static class Steer
     /// <summary>What a command that re-runs a message must set to run it as this run did.</summary>
     public static string Variable => On ? string.Empty : "SFM_RANDOM_DIFF_UNSTEERED=1 ";
 
+    /// <summary>
+    /// A local part that is not a dot-atom and goes unquoted (<c>RCPT TO:&lt;first..last@example.net&gt;</c>, <c>.dot</c>):
+    /// Postfix quotes it, its next hop gets <c>&lt;"first..last"@example.net&gt;</c> and the milter
+    /// <c>{rcpt_addr}="first..last"@example.net</c>; ours passes it as the client wrote it. Steered: dot-atom local parts.
+    /// </summary>
+    public static bool DotAtomLocalParts => On;
+
+    /// <summary>
+    /// A domain with a trailing dot (<c>RCPT TO:&lt;bob@example.net.&gt;</c>): Postfix drops the dot, its next hop gets
+    /// <c>&lt;bob@example.net&gt;</c> (the ORCPT it adds keeps it) and the milter <c>{rcpt_addr}=bob@example.net</c>; ours
+    /// passes it on. Steered: no trailing dot.
+    /// </summary>
+    public static bool NoTrailingDot => On;
+
     /// <summary>The steers in force, for the test's output.</summary>
     public static string InForce => On
-        ? "lower-case addresses, no source route, no unqualified recipient, bracketed paths, SMTPUTF8 only with ASCII headers, replacement body together, "
+        ? "lower-case addresses, no source route, no unqualified recipient, dot-atom local parts, no trailing dot in a domain, bracketed paths, SMTPUTF8 only with ASCII headers, replacement body together, "
             + "BODY=8BITMIME where 8bit is declared, a recipient left, duplicate recipients alike, fewer than 49 Received fields"
         : "none (SFM_RANDOM_DIFF_UNSTEERED=1)";
 }
@@ -295,7 +309,8 @@ internal static partial class RandomMessages
             var count = random.Next(10) switch { < 6 => 1, < 8 => 2, < 9 => 3, _ => 5 };
             for (var n = 0; n < count; n++)
             {
-                var local = Pick(random, "bob", "carol", "dave", "Erin", "frank.z", "grace+list", "heidi", "ivan_o");
+                var local = P(90) ? Pick(random, "bob", "carol", "dave", "Erin", "frank.z", "grace+list", "heidi", "ivan_o")
+                    : Pick(random, ["o'brien", "a=b", "x/y", "!#$%&'*+-/=?^_`{|}~", new string('l', 70), "user%other", .. Steer.DotAtomLocalParts ? Array.Empty<string>() : ["first..last", ".dot", "trailing."]]);
                 if (n == 0 && nullSender)
                 {
                     local += "." + _key;
@@ -310,7 +325,8 @@ internal static partial class RandomMessages
 
                 var path = P(3) && n > 0 ? _paths[0] // the same recipient twice
                     : P(2) && n > 0 && !Steer.NoUnqualifiedRecipient ? "<postmaster>"
-                    : Path(local, Pick(random, "example.net", "example.net", "Example.NET", "lists.example.org", "example.com"), quotedKey: false);
+                    : Path(local, P(95) ? Pick(random, "example.net", "example.net", "Example.NET", "lists.example.org", "example.com")
+                        : Pick(random, ["[192.0.2.1]", "[IPv6:2001:db8::1]", "xn--bcher-kva.example", "a-b.c-d.example", .. Steer.NoTrailingDot ? Array.Empty<string>() : ["example.net."]]), quotedKey: false);
                 path = lower ? path.ToLowerInvariant() : path;
                 var argument = path + RcptParameters(path);
                 var twice = _paths.FindIndex(p => MailPathBare(p).Equals(MailPathBare(path), StringComparison.OrdinalIgnoreCase));
@@ -359,7 +375,7 @@ internal static partial class RandomMessages
 
             if (P(4))
             {
-                parameters.Add("AUTH=<>");
+                parameters.Add("AUTH=" + Pick(random, "<>", "<>", "alice+40example.com", "x"));
             }
 
             return string.Concat(parameters.OrderBy(_ => random.Next()).Select(p => " " + Cased(p)));
@@ -396,7 +412,8 @@ internal static partial class RandomMessages
             {
                 var bare = path.Trim().Trim('<', '>');
                 var address = bare.Contains(':', StringComparison.Ordinal) ? bare[(bare.IndexOf(':', StringComparison.Ordinal) + 1)..] : bare;
-                parameters.Add("ORCPT=" + Pick(random, "rfc822;", "RFC822;") + string.Concat(address.Select(c => c is '+' or '=' or '"' or ' ' ? $"+{(int)c:X2}" : c.ToString())));
+                parameters.Add(P(85) ? "ORCPT=" + Pick(random, "rfc822;", "RFC822;") + string.Concat(address.Select(c => c is '+' or '=' or '"' or ' ' ? $"+{(int)c:X2}" : c.ToString()))
+                    : Pick(random, "ORCPT=utf-8;bob@example.net", "ORCPT=rfc822;other@example.org", "ORCPT=x-unknown;abc"));
             }
 
             return string.Concat(parameters.OrderBy(_ => random.Next()).Select(p => " " + Cased(p)));
