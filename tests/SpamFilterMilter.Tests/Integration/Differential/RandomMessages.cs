@@ -63,11 +63,12 @@ internal static class Steer
     public static bool BracketedPaths => On;
 
     /// <summary>
-    /// SMTPUTF8 with an 8-bit byte in the header section: Postfix bounces the message at a next hop that does not
-    /// announce SMTPUTF8 (smtp-sink; <c>5.6.7 SMTPUTF8 is required, but was not offered</c>), our next-hop client delivers
-    /// it. Steered: SMTPUTF8 only on messages whose header section (and the milter's header edits) are ASCII.
+    /// SMTPUTF8 with an 8-bit byte in a header (the message's, a MIME part's or an attached message's): Postfix bounces
+    /// the message at a next hop that does not announce SMTPUTF8 (smtp-sink; <c>5.6.7 SMTPUTF8 is required, but was not
+    /// offered</c>), our next-hop client delivers it. An 8-bit body alone is delivered by both. Steered: SMTPUTF8 only on
+    /// ASCII messages (and ASCII milter edits).
     /// </summary>
-    public static bool Smtputf8OnlyWithAsciiHeaders => On;
+    public static bool Smtputf8OnlyOnAscii => On;
 
     /// <summary>
     /// A replacement body in two SMFIR_REPLBODY packets with another edit between them: both refuse it, Postfix with
@@ -126,7 +127,7 @@ internal static class Steer
 
     /// <summary>The steers in force, for the test's output.</summary>
     public static string InForce => On
-        ? "lower-case addresses, no source route, no unqualified recipient, dot-atom local parts, no trailing dot in a domain, bracketed paths, SMTPUTF8 only with ASCII headers, replacement body together, "
+        ? "lower-case addresses, no source route, no unqualified recipient, dot-atom local parts, no trailing dot in a domain, bracketed paths, SMTPUTF8 only on ASCII, replacement body together, "
             + "BODY=8BITMIME where 8bit is declared, a recipient left, duplicate recipients alike, fewer than 49 Received fields"
         : "none (SFM_RANDOM_DIFF_UNSTEERED=1)";
 }
@@ -269,8 +270,8 @@ internal static partial class RandomMessages
             }
 
             Actions(nullSender, message is null);
-            var asciiHeaders = (message is null || HeaderSectionIsAscii(message)) && !_actions.Any(HasEightBitEscape);
-            if (P(6) && (asciiHeaders || !Steer.Smtputf8OnlyWithAsciiHeaders))
+            var ascii = (message is null || message.All(b => b < 0x80)) && !_actions.Any(HasEightBitEscape);
+            if (P(6) && (ascii || !Steer.Smtputf8OnlyOnAscii))
             {
                 mail += " " + Cased("SMTPUTF8");
             }
@@ -287,14 +288,6 @@ internal static partial class RandomMessages
         /// <summary>True when an action's argument has an 8-bit byte (\\x80 to \\xff).</summary>
         private static bool HasEightBitEscape(string action) =>
             action.Split("\\x").Skip(1).Any(hex => hex.Length > 0 && hex[0] is (>= '8' and <= '9') or (>= 'a' and <= 'f'));
-
-        /// <summary>True when the message's lines up to the first empty one are ASCII.</summary>
-        private static bool HeaderSectionIsAscii(byte[] message)
-        {
-            var text = Encoding.Latin1.GetString(message).Replace("\r", string.Empty, StringComparison.Ordinal);
-            var end = text.IndexOf("\n\n", StringComparison.Ordinal);
-            return text[..(end < 0 ? text.Length : end)].All(char.IsAscii);
-        }
 
         // ---------------------------------------------------------------- envelope
 
@@ -626,6 +619,15 @@ internal static partial class RandomMessages
                         }
 
                         break;
+                    case 4 when P(30): // a multipart inside
+                        Line("Content-Type: multipart/alternative; boundary=\"inner\"");
+                        Line(string.Empty);
+                        Line("--inner");
+                        Line("Content-Type: text/plain; charset=iso-8859-1");
+                        Line(string.Empty);
+                        Line("caf\u00e9 inner", latin1: true);
+                        Line("--inner--");
+                        break;
                     case 3: // a forwarded message, with fields the top level would lose
                         Line("Content-Type: message/rfc822");
                         Line("Content-Length: 5");
@@ -670,7 +672,14 @@ internal static partial class RandomMessages
                     case < 72: // long lines: around 998, 2,048 and further (a dot first: never a CR or NUL in one over 2,048, docs/postfix-differential.md)
                         var length = Pick(random, 997, 998, 999, 1000, 1001, 2046, 2047, 2048, 2049, 2050, 4095, 4096, 4097, 10_000);
                         var start = P(15) ? "." : string.Empty;
-                        Line(start + string.Concat(Enumerable.Repeat(Pick(random, "x", "ab ", "caf\u00e9 "), length))[..(length - start.Length)], latin1: true);
+                        var text = string.Concat(Enumerable.Repeat(Pick(random, "x", "ab ", "caf\u00e9 "), length))[..(length - start.Length)];
+                        if (start.Length == 0 && P(25)) // a CR or NUL near where Postfix cuts the line into pieces
+                        {
+                            var at = Math.Min(text.Length - 1, Pick(random, 2045, 2046, 2047, 2048, 2049, 4094, 4095, random.Next(text.Length)));
+                            text = text[..at] + Pick(random, "\r", "\0", "\r\r") + text[(at + 1)..];
+                        }
+
+                        Line(start + text, latin1: true);
                         break;
                     case < 76: // a bare CR inside a line, CR CR LF
                         Text(random.Next(1, 4));
@@ -750,13 +759,19 @@ internal static partial class RandomMessages
                 var length = Pick(random, 990, 996, 998, 1000, 1010, 2030, 2040, 2048, 2060, 4100, 9000);
                 var word = Pick(random, "w", "word ", "caf\u00e9-");
                 var text = string.Concat(Enumerable.Repeat(word, length / word.Length + 1))[..length];
+                if (P(20)) // a CR or NUL near where Postfix cuts the line into pieces
+                {
+                    var at = Math.Min(text.Length - 1, Pick(random, 2030, 2036, 2038, 2039, 2040, random.Next(text.Length)));
+                    text = text[..at] + Pick(random, "\r", "\0", "\r\r") + text[(at + 1)..];
+                }
+
                 if (P(50))
                 {
                     Bytes(text, latin1: true);
                 }
                 else
                 {
-                    foreach (var (piece, n) in text.Chunk(random.Next(60, 900)).Select((c, n) => (new string(c), n)))
+                    foreach (var (piece, n) in text.Chunk(random.Next(60, 3000)).Select((c, n) => (new string(c), n)))
                     {
                         if (n > 0)
                         {
