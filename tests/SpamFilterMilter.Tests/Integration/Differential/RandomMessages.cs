@@ -270,7 +270,7 @@ internal static partial class RandomMessages
             }
 
             Actions(nullSender, message is null);
-            var ascii = (message is null || message.All(b => b < 0x80)) && !_actions.Any(HasEightBitEscape);
+            var ascii = (message is null || message.All(b => b < 0x80)) && !_actions.Any(HasEightBitEscape) && mail.All(char.IsAscii) && rcpts.All(r => r.All(char.IsAscii));
             if (P(6) && (ascii || !Steer.Smtputf8OnlyOnAscii))
             {
                 mail += " " + Cased("SMTPUTF8");
@@ -303,7 +303,7 @@ internal static partial class RandomMessages
             for (var n = 0; n < count; n++)
             {
                 var local = P(90) ? Pick(random, "bob", "carol", "dave", "Erin", "frank.z", "grace+list", "heidi", "ivan_o")
-                    : Pick(random, ["o'brien", "a=b", "x/y", "!#$%&'*+-/=?^_`{|}~", new string('l', 70), "user%other", .. Steer.DotAtomLocalParts ? Array.Empty<string>() : ["first..last", ".dot", "trailing."]]);
+                    : Pick(random, ["o'brien", "a=b", "x/y", "!#$%&'*+-/=?^_`{|}~", new string('l', 70), "user%other", "j\u00f6rg", "\u7528\u6237", .. Steer.DotAtomLocalParts ? Array.Empty<string>() : ["first..last", ".dot", "trailing."]]);
                 if (n == 0 && nullSender)
                 {
                     local += "." + _key;
