@@ -5,7 +5,7 @@ using SpamFilterMilter.Testing.Smtp;
 namespace SpamFilterMilter.Tests.Integration.Differential;
 
 /// <summary>Plays dialogues to the private Postfix instance and reads what its smtp-sink received.</summary>
-internal static class PostfixMta
+internal static partial class PostfixMta
 {
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(30);
 
@@ -13,8 +13,8 @@ internal static class PostfixMta
 
     /// <summary>
     /// Plays each dialogue in turn (one SMTP session each), waits until Postfix has finished with every message, then
-    /// reads each message's fate: held (in the hold queue), delivered (the sink dump that holds Postfix's own Received
-    /// field with its queue id) or dropped (neither).
+    /// reads each message's fate: held (in the hold queue), delivered (the sink dump whose header holds Postfix's own
+    /// Received field with its queue id; a bounce holds it further down), bounced (its log says so), or dropped.
     /// </summary>
     public static async Task<IReadOnlyList<MtaRun>> RunAllAsync(PostfixInstance postfix, IReadOnlyList<SmtpDialogue> dialogues)
     {
@@ -25,32 +25,56 @@ internal static class PostfixMta
         }
 
         await postfix.WaitUntilQueueEmptyAsync(SettleTimeout);
-        var dumps = SmtpSink.DumpsIn(postfix.SinkFolder).Select(SinkDump.Read).Select(dump => (Dump: dump, Text: Encoding.Latin1.GetString(dump.Message))).ToList();
-        await Task.Delay(50); // the last lines postlogd writes (a bounce's) may come a moment after the queue is empty
-        var log = postfix.Log;
-        return [.. sessions.Select(exchanges => new MtaRun([.. exchanges.Select(MtaRun.Outcome)],
-            [.. exchanges.Where(e => e.Command == "<message>" && e.Code == 250).Select(exchange =>
+        var dumps = new Dictionary<string, SinkDump>(StringComparer.Ordinal);
+        foreach (var dump in SmtpSink.DumpsIn(postfix.SinkFolder).Select(SinkDump.Read))
+        {
+            var text = Encoding.Latin1.GetString(dump.Message);
+            var end = text.IndexOf("\n\n", StringComparison.Ordinal);
+            var header = end < 0 ? text : text[..end];
+            foreach (var id in OwnTraceFields().Matches(header).Select(match => match.Groups[1].Value))
+            {
+                dumps.TryAdd(id, dump);
+            }
+        }
+
+        var runs = new List<MtaRun>();
+        foreach (var exchanges in sessions)
+        {
+            var deliveries = new List<Delivery>();
+            foreach (var exchange in exchanges.Where(e => e.Command == "<message>" && e.Code == 250))
             {
                 var queueId = PostfixInstance.QueueIdOf(string.Join(' ', exchange.Lines))
                     ?? throw new InvalidOperationException($"no queue id in {exchange}");
-                if (postfix.IsHeld(queueId))
-                {
-                    return new Delivery(Fate.Held);
-                }
+                deliveries.Add(postfix.IsHeld(queueId) ? new Delivery(Fate.Held)
+                    : dumps.TryGetValue(queueId, out var dump) ? new Delivery(Fate.Delivered, dump.MailArgs, dump.RcptArgs, dump.MessageWithout(field => IsOwn(field, queueId)))
+                    : await BouncedAsync(postfix, queueId) ? new Delivery(Fate.Bounced)
+                    : new Delivery(Fate.Dropped));
+            }
 
-                // Postfix's own trace field in the dump's header section (a bounce holds it further down).
-                var own = OwnTraceField(queueId);
-                var dump = dumps.Select(d => d.Dump).FirstOrDefault(d => d.MessageWithout(own.IsMatch).Length != d.Message.Length);
-                return dump is not null ? new Delivery(Fate.Delivered, dump.MailArgs, dump.RcptArgs, dump.MessageWithout(own.IsMatch))
-                    : log.Contains($"{queueId}: to=", StringComparison.Ordinal) && Bounced(queueId).IsMatch(log) ? new Delivery(Fate.Bounced)
-                    : new Delivery(Fate.Dropped);
-            })]))];
+            runs.Add(new MtaRun([.. exchanges.Select(MtaRun.Outcome)], deliveries));
+        }
+
+        return runs;
     }
 
-    /// <summary>The log line of a delivery to the message's next hop that failed for good.</summary>
-    private static Regex Bounced(string queueId) => new($@"\b{Regex.Escape(queueId)}: to=.*status=bounced", RegexOptions.CultureInvariant);
+    /// <summary>
+    /// True when the log says a delivery of the message failed for good; a line postlogd has not written yet when the
+    /// queue is empty is waited for a moment (a message never relayed, discarded or without recipients, has none).
+    /// </summary>
+    private static async Task<bool> BouncedAsync(PostfixInstance postfix, string queueId)
+    {
+        for (var attempt = 0; attempt < 15 && !postfix.Log.Contains($"{queueId}: to=", StringComparison.Ordinal); attempt++)
+        {
+            await Task.Delay(20);
+        }
 
-    /// <summary>Postfix's own Received field of the message it queued as <paramref name="queueId"/> (with ESMTP, or UTF8SMTP after SMTPUTF8).</summary>
-    private static Regex OwnTraceField(string queueId) =>
-        new($@"by {Regex.Escape(PostfixInstance.HostName)} \(Postfix\) with [A-Z0-9]+ id {Regex.Escape(queueId)}\b", RegexOptions.CultureInvariant);
+        return Regex.IsMatch(postfix.Log, $@"\b{Regex.Escape(queueId)}: to=.*status=bounced");
+    }
+
+    /// <summary>True for Postfix's own Received field of the message it queued as <paramref name="queueId"/>.</summary>
+    private static bool IsOwn(string field, string queueId) => OwnTraceFields().Match(field) is { Success: true } match && match.Groups[1].Value == queueId;
+
+    /// <summary>Postfix's own Received fields (with ESMTP, or UTF8SMTP after SMTPUTF8), each with its queue id.</summary>
+    [GeneratedRegex(@"by mta\.example \(Postfix\) with [A-Z0-9]+ id ([0-9A-Za-z]+)\b")]
+    private static partial Regex OwnTraceFields();
 }
