@@ -254,6 +254,7 @@ internal static partial class RandomMessages
         private readonly List<string> _actions = [];
         private string _eol = "\r\n";
         private bool _strayCrs;
+        private string? _refusedRecipients; // what the milter's RCPT verdict refuses, a substring of their addresses
 
         public void Dispose() => _out.Dispose();
 
@@ -942,7 +943,7 @@ internal static partial class RandomMessages
 
             if (Steer.OneRecipientLeft && !_actions.Any(a => a.StartsWith("eom=addrcpt", StringComparison.Ordinal) && !a.Contains(":<>", StringComparison.Ordinal)))
             {
-                var left = _paths.Select(MailPathBare).ToHashSet(StringComparer.Ordinal);
+                var left = _paths.Select(MailPathBare).Where(p => _refusedRecipients is null || !p.Contains(_refusedRecipients, StringComparison.Ordinal)).ToHashSet(StringComparer.Ordinal);
                 foreach (var delete in _actions.Where(a => a.StartsWith("eom=delrcpt:", StringComparison.Ordinal)).ToList())
                 {
                     var address = MailPathBare(delete["eom=delrcpt:".Length..]);
@@ -1021,10 +1022,12 @@ internal static partial class RandomMessages
         {
             var verdict = Pick(random, "reject", "tempfail", "discard", "reply:550:5.7.1:refused by policy", "reply:451:4.7.1:try again later", "reply:554::no enhanced code");
             var rcpt = _paths.Count > 0 ? Pick(random, [.. _paths]).Trim().TrimStart('<').Split('@', '>')[0].Trim('"') : "bob";
-            _actions.Add(random.Next(9) switch
+            var stage = random.Next(9);
+            _refusedRecipients = stage is 1 or 2 && verdict != "discard" ? rcpt : null;
+            _actions.Add(stage switch
             {
                 0 when !nullSender => "mail=" + verdict,
-                1 or 2 => $"rcpt/{rcpt}={verdict}",
+                1 or 2 => $"rcpt/{Escaped(Encoding.UTF8.GetBytes(rcpt)).Replace("=", "\\x3d", StringComparison.Ordinal)}={verdict}",
                 3 => "data=" + Pick(random, "reject", "tempfail", "reply:554:5.7.1:no data"),
                 4 => $"header/{Pick(random, "Subject", "From", "To", "ject: ", "\\x3d?")}={Pick(random, "reject", "discard", "skip", "tempfail")}",
                 5 => "eoh=" + Pick(random, "reject", "discard", "tempfail"),
