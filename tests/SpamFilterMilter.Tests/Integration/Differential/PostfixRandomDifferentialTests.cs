@@ -8,8 +8,8 @@ namespace SpamFilterMilter.Tests.Integration.Differential;
 /// The Postfix differential with what the world sends, not only what we imagine: seeded random messages, envelopes and
 /// milter edits (<see cref="RandomMessages"/>), many to a Postfix instance and a libmilter test milter process (each
 /// message's edits and verdicts given to the milter under a key its envelope holds), compared as the handcrafted cases
-/// are (<see cref="DifferentialComparison"/>): each message's SMTP outcomes, what the milter received of it (events and
-/// <c>{mail_addr}</c>, <c>{rcpt_addr}</c>), its fate, envelope and bytes at the next hop.
+/// are (<see cref="DifferentialComparison"/>): each message's SMTP outcomes, what the milter received of it (its events
+/// and the macros <see cref="Macros"/>), its fate, envelope and bytes at the next hop.
 /// <para>
 /// <c>SFM_RANDOM_DIFF_SEED</c> sets the seed (else a new one, printed), <c>SFM_RANDOM_DIFF_COUNT</c> the number of
 /// messages (300), <c>SFM_RANDOM_DIFF_INDEX</c> runs that one message alone (in its batch's milter);
@@ -49,7 +49,7 @@ public partial class PostfixRandomDifferentialTests : TempFolderTest
         var count = Number("SFM_RANDOM_DIFF_COUNT") ?? DefaultCount;
         var only = Number("SFM_RANDOM_DIFF_INDEX");
         TestContext.Out.WriteLine($"Postfix random differential: seed {seed} (SFM_RANDOM_DIFF_SEED={seed}), {(only is { } one ? $"message {one} alone" : $"{count} messages")}");
-        TestContext.Out.WriteLine($"steered away from the differences known (RandomMessages.cs, Steer): {Steer.InForce}");
+        TestContext.Out.WriteLine($"steered away from the differences known (Steer.cs): {Steer.InForce}");
 
         var started = System.Diagnostics.Stopwatch.StartNew();
         var differences = new List<string>();
