@@ -286,8 +286,12 @@ public sealed class SmtpFilterSession : IAsyncDisposable
             }
 
             var edited = MessageEditor.Apply(whole.AsMemory(), envelope, verdict.Edits, hidden);
-            return new FilteredMessage(SmtpAnswer.Proceed, verdict.QuarantineReason is null ? Disposition.Deliver : Disposition.Quarantine,
-                edited.Envelope, edited.Message, verdict);
+            // The filter deleted every recipient: Postfix takes the message (250) and drops it without a word, or holds it
+            // when it was quarantined too (seen live, the randomized differential); delivered, it would go to no one, and
+            // no next hop takes a MAIL without a RCPT.
+            var disposition = verdict.QuarantineReason is not null ? Disposition.Quarantine
+                : edited.Envelope.Recipients.Count == 0 ? Disposition.Discard : Disposition.Deliver;
+            return new FilteredMessage(SmtpAnswer.Proceed, disposition, edited.Envelope, edited.Message, verdict);
         }
         finally
         {

@@ -139,6 +139,24 @@ public class SmtpFilterSessionTests
     }
 
     [Test]
+    public async Task A_message_whose_every_recipient_the_filter_deleted_is_taken_and_dropped_as_Postfix_drops_it()
+    {
+        var filter = Filter();
+        filter.Setup(f => f.MessageAsync(It.IsAny<Stream>(), It.IsAny<HeaderField?>(), It.IsAny<CancellationToken>())).ReturnsAsync(new FilterVerdict
+        {
+            Action = FilterAction.Accept,
+            DecidedAt = FilterStage.EndOfMessage,
+            Edits = [new DeleteRecipient("<b@example.net>"), new DeleteRecipient("<c@example.net>")],
+        });
+        await using var session = await InTransactionAsync(filter, "<b@example.net>", "<c@example.net>");
+        await session.DataAsync();
+
+        var filtered = await session.MessageAsync(new MemoryStream("Subject: x\r\n\r\nbody\r\n"u8.ToArray()));
+
+        Assert.That((filtered.Answer.IsRefused, filtered.Disposition, filtered.Envelope.Recipients.Count), Is.EqualTo((false, Disposition.Discard, 0)));
+    }
+
+    [Test]
     public async Task A_refused_recipient_is_refused_alone_and_left_out_of_the_envelope()
     {
         var filter = Filter();

@@ -147,7 +147,6 @@ internal static partial class RandomMessages
         private readonly List<string> _actions = [];
         private string _eol = "\r\n";
         private bool _strayCrs;
-        private string? _refusedRecipients; // what the milter's RCPT verdict refuses, a substring of their addresses
 
         public void Dispose() => _out.Dispose();
 
@@ -834,23 +833,6 @@ internal static partial class RandomMessages
                 _actions.Add("eom=quarantine:" + Pick(random, "held", "spam score 9.5"));
             }
 
-            if (Steer.OneRecipientLeft && !_actions.Any(a => a.StartsWith("eom=addrcpt", StringComparison.Ordinal) && !a.Contains(":<>", StringComparison.Ordinal)))
-            {
-                var left = _paths.Select(MailPathBare).Where(p => _refusedRecipients is null || !p.Contains(_refusedRecipients, StringComparison.Ordinal)).ToHashSet(StringComparer.Ordinal);
-                foreach (var delete in _actions.Where(a => a.StartsWith("eom=delrcpt:", StringComparison.Ordinal)).ToList())
-                {
-                    var address = MailPathBare(delete["eom=delrcpt:".Length..]);
-                    if (left.Count == 1 && left.Contains(address))
-                    {
-                        _actions.Remove(delete);
-                    }
-                    else
-                    {
-                        left.Remove(address);
-                    }
-                }
-            }
-
             if (Steer.DuplicateRecipientsAlike)
             {
                 var added = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -916,7 +898,6 @@ internal static partial class RandomMessages
             var verdict = Pick(random, "reject", "tempfail", "discard", "reply:550:5.7.1:refused by policy", "reply:451:4.7.1:try again later", "reply:554::no enhanced code");
             var rcpt = _paths.Count > 0 ? Pick(random, [.. _paths]).Trim().TrimStart('<').Split('@', '>')[0].Trim('"') : "bob";
             var stage = random.Next(9);
-            _refusedRecipients = stage is 1 or 2 && verdict != "discard" ? rcpt : null;
             _actions.Add(stage switch
             {
                 0 when !nullSender => "mail=" + verdict,

@@ -61,14 +61,6 @@ internal static class Steer
     public static bool EightBitMimeWhereDeclared => On;
 
     /// <summary>
-    /// A milter's DELRCPT of every recipient: Postfix queues the message (250) and drops it without a word; ours gives
-    /// <see cref="SpamFilterMilter.Host.Smtp.SmtpFilterSession"/>'s caller a message to deliver with no recipient
-    /// (<c>Disposition.Deliver</c>), which no next hop takes (<c>503 5.5.1 Error: need RCPT command</c>). Steered: one
-    /// recipient at least is left (a DELRCPT that would delete the last is left out).
-    /// </summary>
-    public static bool OneRecipientLeft => On;
-
-    /// <summary>
     /// The same recipient twice, the two spelt in another case or with a different ORCPT (or one without), the client's or
     /// a milter's ADDRCPT: Postfix's cleanup merges them (its duplicate filter folds case and leaves ORCPT out; it keeps
     /// the first), ours relays each. The comparison merges only recipients that are the same to the byte (the kept
