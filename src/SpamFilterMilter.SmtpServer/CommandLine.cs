@@ -166,7 +166,10 @@ internal enum CommandLineKind
 /// </para>
 /// </summary>
 /// <param name="Kind">What the line is.</param>
-/// <param name="Length">The length of the line as the client sent it, its line end counted.</param>
+/// <param name="Length">
+/// The length of the line as the client sent it, its line end counted (the pipe skips that much when it gives SmtpServer
+/// the <paramref name="Replacement"/>); for a line the pipe cut (<see cref="ReadCut"/>), the cut line's.
+/// </param>
 /// <param name="Path">A <see cref="CommandLineKind.BarePostmaster"/> line's path as the client wrote it (<c>&lt;PostMaster&gt;</c>).</param>
 /// <param name="Parameters">
 /// The ESMTP parameters of a <see cref="CommandLineKind.Rcpt"/>, <see cref="CommandLineKind.Mail"/> or
@@ -268,17 +271,16 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     public static CommandLine ReadCut(in ReadOnlySequence<byte> cut) =>
         StartsWithAuth(cut) ? new CommandLine(CommandLineKind.AuthTooLong, (int)cut.Length, Replacement: NoopStandIn) : Read(cut);
 
-    /// <summary><c>AUTH</c>, in any letter case, and a byte SmtpServer's parser takes for a space.</summary>
+    /// <summary>
+    /// <c>AUTH</c>, in any letter case, and a byte SmtpServer's parser takes for a space, after any such spaces (the line is
+    /// read from its first word).
+    /// </summary>
     private static bool StartsWithAuth(in ReadOnlySequence<byte> buffer)
     {
+        var reader = new SequenceReader<byte>(buffer);
+        reader.AdvancePastAny(ParserSpaceBytes);
         Span<byte> verb = stackalloc byte[5];
-        if (buffer.Length < verb.Length)
-        {
-            return false;
-        }
-
-        buffer.Slice(0, verb.Length).CopyTo(verb);
-        return Ascii.EqualsIgnoreCase(verb[..4], "AUTH"u8) && ParserSpaces.Contains(verb[4]);
+        return reader.TryCopyTo(verb) && Ascii.EqualsIgnoreCase(verb[..4], "AUTH"u8) && ParserSpaces.Contains(verb[4]);
     }
 
     /// <summary>The local part of <see cref="PostmasterStandIn"/>.</summary>
@@ -316,7 +318,10 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// What SmtpServer's parser treats as a space between two words (its <c>Token.IsWhiteSpace</c>): HT, LF, VT, FF, CR,
     /// space.
     /// </summary>
-    private static readonly SearchValues<byte> ParserSpaces = SearchValues.Create("\t\n\v\f\r "u8);
+    private static readonly SearchValues<byte> ParserSpaces = SearchValues.Create(ParserSpaceBytes);
+
+    /// <summary>The bytes of <see cref="ParserSpaces"/>.</summary>
+    private static ReadOnlySpan<byte> ParserSpaceBytes => "\t\n\v\f\r "u8;
 
     /// <summary>
     /// The path the client wrote, when this line is a <see cref="CommandLineKind.BarePostmaster"/> and
@@ -379,6 +384,11 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
         }
 
         var content = start[..(whole - 1)].TrimEnd((byte)'\r'); // smtp_get takes off every CR before the LF
+        if (NotUtf8(content) is { } notUtf8)
+        {
+            return notUtf8 with { Length = whole }; // judged whole, a NUL's rest too, before Postfix looks for a word
+        }
+
         var nul = content.IndexOf((byte)0);
         content = nul >= 0 ? content[..nul] : content; // Postfix's line is a C string: a NUL ends it
         var first = content.IndexOfAnyExcept(ParserSpaces);
@@ -389,7 +399,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
 
         var line = content[first..];
         var verb = VerbOf(line);
-        var read = NotUtf8(line) ?? OtherThanServed(content, first, verb) ?? (line[0] | 0x20) switch
+        var read = OtherThanServed(content, first, verb) ?? (line[0] | 0x20) switch
         {
             'e' => Ehlo(line),
             'm' => Mail(line),

@@ -114,6 +114,24 @@ public class LongCommandLineTests
         });
     }
 
+    [TestCase("  ")]
+    [TestCase("\t")]
+    public async Task An_AUTH_line_after_spaces_is_read_to_12288_octets_as_any_AUTH_line(string spaces)
+    {
+        // A review's find: the AUTH limit looked at the line's first byte while the line is read from its first word, so
+        // such a line was cut at 2,048 and SmtpServer ended the session on the cut base64 (421).
+        var password = new string('p', 3000);
+        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, new MemoryStore(), addTraceField: false,
+            authenticate: (user, given) => user == "alice" && given == password);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("EHLO client.example");
+
+        var tooLong = await client.SendAsync(spaces + "AUTH PLAIN " + Convert.ToBase64String(Encoding.ASCII.GetBytes("\0alice\0" + new string('p', 10_000))));
+        var whole = await client.SendAsync(spaces + "AUTH PLAIN " + Convert.ToBase64String(Encoding.ASCII.GetBytes("\0alice\0" + password)));
+
+        Assert.That((tooLong.Text, whole.Code), Is.EqualTo(("500 5.5.6 SASL response limit exceeded", 235)));
+    }
+
     [Test]
     public async Task An_AUTH_line_with_a_space_SmtpServer_takes_other_than_a_blank_is_read_to_12288_octets_too()
     {

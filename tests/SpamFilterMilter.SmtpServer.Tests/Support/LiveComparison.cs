@@ -44,6 +44,29 @@ public static class LiveComparison
     }
 
     /// <summary>
+    /// Each case's bytes (Latin-1, a character per byte) in a session of its own at Postfix and at ours: the replies that
+    /// differ, or that Postfix did not give with the code the case expects, shown for a failure message.
+    /// </summary>
+    public static async Task<List<string>> RawDifferencesAsync(int postfixPort, int ourPort, IEnumerable<(string Bytes, int[] Codes)> cases)
+    {
+        var differences = new List<string>();
+        foreach (var (bytes, codes) in cases)
+        {
+            var fromPostfix = await RawRepliesAsync(postfixPort, Encoding.Latin1.GetBytes(bytes), codes.Length);
+            var ours = await RawRepliesAsync(ourPort, Encoding.Latin1.GetBytes(bytes), codes.Length);
+            for (var i = 0; i < codes.Length; i++)
+            {
+                if (Difference(bytes, codes[i], fromPostfix[i] ?? "(no reply)", ours[i] ?? "(no reply)") is { } difference)
+                {
+                    differences.Add($"reply {i + 1} of {codes.Length} to {difference}");
+                }
+            }
+        }
+
+        return differences;
+    }
+
+    /// <summary>
     /// One session of its own: EHLO, <paramref name="bytes"/> in one write as they are (several lines, pipelined), then the
     /// <paramref name="count"/> replies to them (null for one that never came within a second: a line not taken as ended).
     /// </summary>
