@@ -240,14 +240,10 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     public static int WholeLength(in ReadOnlySequence<byte> buffer)
     {
         var longest = LongestOf(buffer);
-        var start = buffer.Slice(0, Math.Min(buffer.Length, longest + 2));
-        if (start.PositionOf((byte)'\n') is not { } end)
-        {
-            return -1;
-        }
-
-        var before = (int)start.Slice(0, end).Length;
-        return WithinLimit(before, longest, before > 0 ? start.Slice(before - 1, 1).FirstSpan[0] : (byte)0) ? before + 1 : -1;
+        var length = (int)Math.Min(buffer.Length, longest + 2);
+        Span<byte> start = length <= LongestLine ? stackalloc byte[length] : new byte[length];
+        buffer.Slice(0, length).CopyTo(start);
+        return WholeLength(start, longest);
     }
 
     /// <summary>The length of the line <paramref name="start"/> begins with, its LF counted, as <see cref="WholeLength(in ReadOnlySequence{byte})"/>.</summary>
