@@ -194,8 +194,13 @@ internal enum CommandLineKind
 /// A MAIL or RCPT line has its <c>FROM:</c> or <c>TO:</c> and a path in angle brackets after it: what SmtpServer's parser
 /// cannot read of it is the address, which Postfix refuses as such (<c>501 5.1.7 Bad sender address syntax</c>).
 /// </param>
+/// <param name="HasArgument">A word follows the line's first one (Postfix's <c>argc &gt; 1</c>: a HELO without one is a syntax error).</param>
+/// <param name="Before">
+/// The command SmtpServer is given before this line, which the client did not send (<see cref="After"/>): its reply is not
+/// the client's and is not sent; null for none.
+/// </param>
 internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null, IReadOnlyList<string>? Parameters = null,
-    byte[]? Replacement = null, string? Verb = null, string? Text = null, bool PathGiven = false)
+    byte[]? Replacement = null, string? Verb = null, string? Text = null, bool PathGiven = false, bool HasArgument = false, string? Before = null)
 {
     /// <summary>
     /// The commands of Postfix 3.7's smtpd (<c>smtpd_cmd_table</c>), as <see cref="Verb"/> names them: the first word of a
@@ -307,6 +312,15 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     /// <summary>What SmtpServer's parser is given in place of a <see cref="CommandLineKind.QuitWithText"/>.</summary>
     private static readonly byte[] QuitStandIn = "QUIT\r\n"u8.ToArray();
 
+    /// <summary>
+    /// The HELO SmtpServer is given before a MAIL, STARTTLS or AUTH that came without one (<see cref="After"/>): its name is
+    /// never used (the session's HELO name stays unset, as Postfix's does), and it is one SmtpServer's parser reads.
+    /// </summary>
+    private static readonly byte[] HeloStandIn = "HELO unknown\r\n"u8.ToArray();
+
+    /// <summary>The RSET SmtpServer is given before a HELO, EHLO or STARTTLS inside a transaction (<see cref="After"/>).</summary>
+    private static readonly byte[] RsetStandIn = "RSET\r\n"u8.ToArray();
+
     /// <summary>The path of a <see cref="CommandLineKind.Mail"/> line is given to SmtpServer's parser after this.</summary>
     private static ReadOnlySpan<byte> MailFrom => "MAIL FROM:"u8;
 
@@ -404,7 +418,14 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             'r' => Rcpt(line),
             _ => default, // the first byte tells most lines apart at once
         };
-        read = read with { Length = whole, Verb = verb, PathGiven = verb is "MAIL" or "RCPT" && PathFollows(line, verb) };
+        var end = line.IndexOfAny(ParserSpaces);
+        read = read with
+        {
+            Length = whole,
+            Verb = verb,
+            PathGiven = verb is "MAIL" or "RCPT" && PathFollows(line, verb),
+            HasArgument = end >= 0 && line[end..].IndexOfAnyExcept(ParserSpaces) >= 0,
+        };
 
         // A line SmtpServer's parser would not read as Postfix does, for its start or its end, and given as it came
         // otherwise: it is given from its first word, CR LF ended.
@@ -473,6 +494,17 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
 
     /// <summary>This line refused as <see cref="CommandLineKind.AuthNotEnabled"/> (an AUTH where the server offers none), a NOOP in its place.</summary>
     public CommandLine AuthNotEnabled() => this with { Kind = CommandLineKind.AuthNotEnabled, Replacement = NoopStandIn };
+
+    /// <summary>
+    /// This line given to SmtpServer after <paramref name="command"/> (<c>RSET</c> or <c>HELO</c>), which its state machine
+    /// needs first to take the line as Postfix takes it; <paramref name="line"/> is the line as the client sent it (what
+    /// SmtpServer would have been given, when the line has no <see cref="Replacement"/>).
+    /// </summary>
+    public CommandLine After(string command, in ReadOnlySequence<byte> line) => this with
+    {
+        Before = command,
+        Replacement = [.. command == "RSET" ? RsetStandIn : HeloStandIn, .. Replacement ?? line.Slice(0, Length).ToArray()],
+    };
 
     /// <summary>
     /// Postfix's <c>is_header</c> of a word: printable ASCII up to a colon, at least one byte of it (<c>Subject:</c>,

@@ -116,6 +116,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private AuthenticationMethod? _authMechanism;
     private string? _queueId;
     private int _inMessage; // 1 while this session's message is counted in _messages
+    private bool _heloTaken; // SmtpServer took a HELO or EHLO: the client's, or one given before its MAIL (CommandBefore)
     private string _lastCommand = "CONNECT"; // what a timeout came after, as Postfix logs it
     private int _errors; // Postfix's error_count: replies of 4xx and 5xx, junk commands past the limit; forgiven by a message accepted
     private int _junkCommands;
@@ -212,8 +213,28 @@ internal sealed class FilteredSession : IAsyncDisposable
     public bool AuthOffered => !_noAuthentication && (_pipe.IsSecure || _context.EndpointDefinition.AllowUnsecureAuthentication);
 
     /// <summary>Where the session is, for Postfix's replies to a command SmtpServer refused (<see cref="PostfixWords"/>).</summary>
-    private SessionPlace Place => new(HeloName is not null, Volatile.Read(ref _inMessage) == 1, _recipients, _pipe.IsSecure,
+    private SessionPlace Place => new(InTransaction, _recipients, _pipe.IsSecure,
         CertificateFactory is not null, _context.Authentication.IsAuthenticated);
+
+    /// <summary>A MAIL was taken and its message has not ended (by its final dot, RSET or HELO).</summary>
+    private bool InTransaction => Volatile.Read(ref _inMessage) == 1;
+
+    /// <summary>
+    /// The command SmtpServer must be given before <paramref name="line"/> (<see cref="CommandLine.After"/>) to take it as
+    /// Postfix does, where its state machine would refuse it: an RSET before a HELO or EHLO inside a transaction (RFC 5321
+    /// §4.1.4: it resets the transaction as RSET does) and before a STARTTLS there (Postfix resets it once TLS is up); a HELO before a MAIL, STARTTLS or AUTH that comes before any
+    /// (Postfix takes them without <c>smtpd_helo_required</c>, its default: the session's HELO name stays unset, the
+    /// milters hear of no HELO, and the trace field says <c>from unknown</c>). Null for none. A line SmtpServer would refuse
+    /// for its syntax gets none: a HELO without a name keeps the transaction, as at Postfix.
+    /// </summary>
+    public string? CommandBefore(CommandLine line) => line switch
+    {
+        { Verb: "HELO" or "EHLO", Kind: CommandLineKind.Other or CommandLineKind.EhloAddressLiteral, HasArgument: true } when InTransaction => "RSET",
+        { Verb: "STARTTLS", Kind: CommandLineKind.Other, HasArgument: false } when InTransaction && CertificateFactory is not null && !_pipe.IsSecure => "RSET",
+        { Verb: "MAIL", Kind: CommandLineKind.Other or CommandLineKind.Mail or CommandLineKind.MailTextAfterPath } when !_heloTaken => "HELO",
+        { Verb: "STARTTLS" or "AUTH", Kind: CommandLineKind.Other } when !_heloTaken => "HELO",
+        _ => null,
+    };
 
     /// <summary>Where the session's endpoint takes its TLS certificate from.</summary>
     public ICertificateFactory? CertificateFactory => _context.EndpointDefinition.CertificateFactory;
@@ -550,8 +571,27 @@ internal sealed class FilteredSession : IAsyncDisposable
 
     private void OnCommandExecuting(object? sender, SmtpCommandEventArgs e)
     {
-        _commandSeen = true;
         var line = _pipe.LastCommandLine;
+        if (e.Command.Name == line.Before)
+        {
+            // A command the client did not send, given to SmtpServer before its line (CommandBefore): no junk command, and its
+            // reply is not the client's (the pipe drops it). The RSET ends the transaction; the filter's is ended by the
+            // STARTTLS it came for (Postfix resets it once TLS is up), or by the filter's HELO itself, which a filter session
+            // inside a transaction ends as Postfix does (its milters get the HELO, then an ABORT: docs/plugin.md).
+            if (e.Command is RsetCommand)
+            {
+                EndMessage();
+                if (line.Verb == "STARTTLS")
+                {
+                    _ = ResetFilterAsync();
+                }
+            }
+
+            _heloTaken |= e.Command is HeloCommand;
+            return;
+        }
+
+        _commandSeen = true;
         if (line.Kind is CommandLineKind.NotSmtp or CommandLineKind.Bdat)
         {
             // Postfix ends the session at once: what follows (a web request's body, a message's text, BDAT's chunk) is not
@@ -640,6 +680,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     private void Helo(string name, bool esmtp)
     {
         EndMessage(); // HELO and EHLO reset the transaction (RFC 5321 §4.1.4)
+        _heloTaken = true;
         HeloName = name;
         _esmtp = esmtp;
         var tls = _pipe.Tls; // RFC 3207: after STARTTLS the client says EHLO again, so this one knows the TLS

@@ -5,13 +5,12 @@ using SpamFilterMilter.Host.Smtp;
 namespace SpamFilterMilter.SmtpServer;
 
 /// <summary>Where a session is, as Postfix's replies to a command out of order or malformed depend on it.</summary>
-/// <param name="Helo">A HELO or EHLO was taken.</param>
 /// <param name="InTransaction">A MAIL was taken and its message has not ended (by its final dot, RSET or HELO).</param>
 /// <param name="Recipients">The recipients taken in that transaction.</param>
 /// <param name="Secure">TLS is up.</param>
 /// <param name="TlsOffered">The server can start TLS (it has a certificate).</param>
 /// <param name="Authenticated">The client authenticated.</param>
-internal readonly record struct SessionPlace(bool Helo, bool InTransaction, int Recipients, bool Secure, bool TlsOffered, bool Authenticated);
+internal readonly record struct SessionPlace(bool InTransaction, int Recipients, bool Secure, bool TlsOffered, bool Authenticated);
 
 /// <summary>
 /// The replies the integration writes in Postfix's words, and SmtpServer 11.1.0's own replies made Postfix's: a client, a
@@ -80,9 +79,9 @@ internal static class PostfixWords
     /// </summary>
     private static string Refused(CommandLine line, SessionPlace place, bool malformed) => line.Verb switch
     {
-        // Postfix takes a MAIL before HELO (without smtpd_helo_required) and a HELO, EHLO, STARTTLS or AUTH inside a
-        // transaction; SmtpServer's state machine does not, and those get the words Postfix has for the case.
-        "MAIL" when !place.Helo => "503 5.5.1 Error: send HELO/EHLO first",
+        // A MAIL, STARTTLS or AUTH before HELO and a HELO, EHLO or STARTTLS inside a transaction, which Postfix takes (without
+        // smtpd_helo_required, its default) and SmtpServer's state machine does not, never come here: SmtpServer is given a
+        // HELO or an RSET before them (FilteredSession.CommandBefore), and takes them as Postfix does.
         "MAIL" when place.InTransaction => SmtpFilterSession.NestedMail.ToString(),
         "MAIL" => line.PathGiven ? "501 5.1.7 Bad sender address syntax" : "501 5.5.4 Syntax: MAIL FROM:<address>",
         "RCPT" when !place.InTransaction => SmtpFilterSession.NeedMail.ToString(),
@@ -93,8 +92,7 @@ internal static class PostfixWords
         "STARTTLS" when place.Secure => "554 5.5.1 Error: TLS already active",
         "STARTTLS" when !place.TlsOffered => NotImplemented.ToString(),
         "AUTH" when place.Authenticated => "503 5.5.1 Error: already authenticated",
-        "HELO" or "EHLO" or "STARTTLS" or "AUTH" when place.InTransaction => "503 5.5.1 Error: MAIL transaction in progress",
-        "AUTH" or "STARTTLS" when !place.Helo => "503 5.5.1 Error: send HELO/EHLO first",
+        "AUTH" when place.InTransaction => "503 5.5.1 Error: MAIL transaction in progress",
         "AUTH" when malformed => "501 5.5.4 Syntax: AUTH mechanism",
         "HELO" or "EHLO" when malformed => $"501 Syntax: {line.Verb} hostname",
         "RSET" or "DATA" when malformed => $"501 5.5.4 Syntax: {line.Verb}",

@@ -42,6 +42,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
     private ReadOnlySequence<byte> _standIn;
     private volatile bool _awaitingText; // SmtpServer's last reply was a 3xx (334, 354): it reads an AUTH answer or a message next, no command
     private byte[]? _cut; // a command line longer than Postfix reads: its first bytes and a CR LF, while the rest of it is skipped
+    private bool _dropReply; // SmtpServer was given a command before the client's line (CommandLine.Before): its next reply is that one's
 
     /// <param name="connection">The connection's own pipe.</param>
     /// <param name="session">The session whose replies are written here.</param>
@@ -299,6 +300,14 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                 return new FlushResult(isCanceled: false, isCompleted: true);
             }
 
+            if (pipe._dropReply)
+            {
+                // The reply to a command the client did not send (an RSET or a HELO given before its line): not the client's.
+                pipe._dropReply = false;
+                _written.ResetWrittenCount();
+                return new FlushResult(isCanceled: false, isCompleted: false);
+            }
+
             // SmtpServer's own reply tells what it reads next, whatever the client is answered: after a 3xx an AUTH answer or
             // (354) the message, no command; a 354 the session replaced is a 421, after which nothing more is read.
             var said = _written.WrittenSpan;
@@ -427,8 +436,7 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
                     }
 
                     Connection.AdvanceTo(read.Buffer.GetPosition(line.Length));
-                    pipe._standIn = new ReadOnlySequence<byte>(replacement);
-                    return new ReadResult(pipe._standIn, isCanceled: false, isCompleted: false);
+                    return GiveStandIn(line, replacement);
                 }
 
                 return read;
@@ -460,8 +468,18 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         {
             var cut = new ReadOnlySequence<byte>(pipe._cut!);
             pipe._cut = null;
-            var line = pipe.LastCommandLine = CommandLine.ReadCut(cut);
-            pipe._standIn = line.Replacement is { } replacement ? new ReadOnlySequence<byte>(replacement) : cut;
+            var line = pipe.LastCommandLine = AsTaken(CommandLine.ReadCut(cut), cut);
+            return line.Replacement is { } replacement ? GiveStandIn(line, replacement) : new ReadResult(pipe._standIn = cut, isCanceled: false, isCompleted: false);
+        }
+
+        /// <summary>
+        /// Gives SmtpServer <paramref name="replacement"/> in the place of <paramref name="line"/>; when it starts with a
+        /// command the client did not send (<see cref="CommandLine.Before"/>), the reply to that one is dropped.
+        /// </summary>
+        private ReadResult GiveStandIn(in CommandLine line, byte[] replacement)
+        {
+            pipe._dropReply = line.Before is not null;
+            pipe._standIn = new ReadOnlySequence<byte>(replacement);
             return new ReadResult(pipe._standIn, isCanceled: false, isCompleted: false);
         }
 
@@ -469,12 +487,18 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         /// Notes the command line SmtpServer parses from <paramref name="read"/>: none after a 334 or a 354 (an AUTH answer
         /// or a message comes then, whose lines are never looked at), or when SmtpServer reads nothing from it.
         /// </summary>
-        private CommandLine NoteCommandLine(in ReadResult read)
-        {
-            var line = pipe._awaitingText || read.IsCanceled || read.IsCompleted ? default : CommandLine.Read(read.Buffer);
-            // An AUTH where the server offers none is refused before SmtpServer starts its exchange (Postfix checks that first).
-            return pipe.LastCommandLine = line is { Verb: "AUTH", Kind: CommandLineKind.Other } && !pipe._session.AuthOffered ? line.AuthNotEnabled() : line;
-        }
+        private CommandLine NoteCommandLine(in ReadResult read) =>
+            pipe.LastCommandLine = pipe._awaitingText || read.IsCanceled || read.IsCompleted ? default : AsTaken(CommandLine.Read(read.Buffer), read.Buffer);
+
+        /// <summary>
+        /// <paramref name="line"/> (whose bytes <paramref name="bytes"/> starts with) as SmtpServer is to take it: an AUTH where
+        /// the server offers none refused before SmtpServer starts its exchange (Postfix checks that first); a line its state
+        /// machine would refuse where Postfix takes it given after the command that makes it take it (<see cref="FilteredSession.CommandBefore"/>).
+        /// </summary>
+        private CommandLine AsTaken(CommandLine line, in ReadOnlySequence<byte> bytes) =>
+            line is { Verb: "AUTH", Kind: CommandLineKind.Other } && !pipe._session.AuthOffered ? line.AuthNotEnabled()
+                : pipe._session.CommandBefore(line) is { } before ? line.After(before, bytes)
+                : line;
 
         /// <summary>
         /// Reads the message after the 354 to its final dot through <paramref name="message"/>, and gives SmtpServer the

@@ -393,6 +393,29 @@ public class CommandLineTests
     public void A_lines_command_is_named_as_Postfix_names_it_whatever_its_letter_case(string text, string? verb) =>
         Assert.That(CommandLine.Read(Whole(text)).Verb, Is.EqualTo(verb));
 
+    [TestCase("HELO\r\n", false)]
+    [TestCase("EHLO  \t\r\n", false, TestName = "Spaces after the command are no argument")]
+    [TestCase("HELO x\r\n", true)]
+    [TestCase(" EHLO\tx.example\n", true, TestName = "A word after a tab is one, whatever the line's start and end")]
+    [TestCase("EHLO\u0000 x\r\n", false, TestName = "A NUL ends the line before the word")]
+    public void Whether_a_word_follows_the_command_is_told_as_Postfixs_argc_tells_it(string text, bool hasArgument) =>
+        Assert.That(CommandLine.Read(Whole(text)).HasArgument, Is.EqualTo(hasArgument));
+
+    [TestCase("EHLO b.example\r\nMAIL FROM:<a@example.org>\r\n", "RSET", "RSET\r\nEHLO b.example\r\n", TestName = "A line given as it came follows the command whole, and nothing after it")]
+    [TestCase("  HELO b.example\n", "RSET", "RSET\r\nHELO b.example\r\n", TestName = "A line given from its first word follows the command so")]
+    [TestCase("MAIL FROM:<a@example.org> SIZE=10\r\n", "HELO", "HELO unknown\r\nMAIL FROM:<a@example.org>\r\n", TestName = "A MAIL given without its parameters follows a HELO so")]
+    public void A_line_given_after_a_command_the_client_did_not_send_is_that_command_then_what_SmtpServer_would_have_been_given(string text, string command, string given)
+    {
+        var line = CommandLine.Read(Whole(text)).After(command, Whole(text));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(Encoding.ASCII.GetString(line.Replacement!), Is.EqualTo(given));
+            Assert.That(line.Before, Is.EqualTo(command), "its reply is not the client's");
+            Assert.That(line.Length, Is.EqualTo(text.IndexOf('\n', StringComparison.Ordinal) + 1), "the client's line alone is taken from the connection");
+        });
+    }
+
     [Test]
     public void A_bare_postmasters_parameters_are_given_for_the_stand_in_alone()
     {

@@ -1,5 +1,6 @@
 using System.Text;
 using SpamFilterMilter.Host.Running;
+using SpamFilterMilter.Testing.Postfix;
 using SpamFilterMilter.Testing.Smtp;
 
 namespace SpamFilterMilter.SmtpServer.Tests;
@@ -85,6 +86,55 @@ public class MilterEndToEndTests : TempFolderTest
                 Assert.That(unknown.Text, Is.EqualTo("500 5.5.2 Error: command not recognized"));
                 Assert.That(refused.Text, Is.EqualTo("550 5.7.1 no zapping"));
                 Assert.That(milter.Transcript().Where(l => l.Event == "unknown").Select(l => l.Fields[0]), Is.EqualTo(new[] { "XYZZY", "ZAP" }));
+            });
+        }
+    }
+
+    [Test]
+    [Category("Postfix")]
+    [NonParallelizable]
+    public async Task A_MAIL_before_HELO_and_an_EHLO_inside_a_transaction_reach_the_milter_as_they_do_under_Postfix()
+    {
+        // Postfix 3.7 takes both (without smtpd_helo_required, its default): its milter hears no HELO before the MAIL, and
+        // of the EHLO inside the transaction an abort, then the HELO. Both MTAs talk to one libmilter milter in turn.
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        string[] lines = ["MAIL FROM:<a@example.org>", "RCPT TO:<b@example.com>", "EHLO second.example", "MAIL FROM:<c@example.org>",
+            "RCPT TO:<d@example.com>", "HELO third.example", "MAIL FROM:<e@example.org>", "QUIT"];
+        async Task<(int[] Codes, string[] Events)> RunAsync(int port)
+        {
+            var before = milter.Transcript().Count;
+            var codes = new List<int>();
+            await using (var client = await SmtpLineClient.ConnectAsync(port))
+            {
+                foreach (var line in lines)
+                {
+                    codes.Add((await client.SendAsync(line)).Code);
+                }
+            }
+
+            var transcript = await milter.TranscriptAfterAsync("close", milter.Transcript().Take(before).Count(l => l.Event == "close") + 1);
+            return ([.. codes], [.. transcript.Skip(before).Where(l => l.Event is not ("macro" or "negotiate" or "connect")).Select(l => string.Join(" ", [l.Event, .. l.Fields]))]);
+        }
+
+        (int[] Codes, string[] Events) postfix;
+        await using (var instance = await PostfixInstance.StartAsync($"inet:127.0.0.1:{milter.Port}"))
+        {
+            postfix = await RunAsync(instance.SmtpPort);
+        }
+
+        var (server, _, plugin) = await StartAsync(milter);
+        await using (plugin)
+        await using (server)
+        {
+            var ours = await RunAsync(server.Port);
+
+            Assert.Multiple(() =>
+            {
+                Assert.That(postfix.Codes, Is.EqualTo(new[] { 250, 250, 250, 250, 250, 250, 250, 221 }), "Postfix takes every line");
+                Assert.That(postfix.Events, Is.EqualTo(new[] { "mail <a@example.org>", "rcpt <b@example.com>", "abort", "helo second.example",
+                    "mail <c@example.org>", "rcpt <d@example.com>", "abort", "helo third.example", "mail <e@example.org>", "abort", "close" }));
+                Assert.That(ours.Codes, Is.EqualTo(postfix.Codes));
+                Assert.That(ours.Events, Is.EqualTo(postfix.Events));
             });
         }
     }

@@ -44,16 +44,17 @@ public static class LiveComparison
     }
 
     /// <summary>
-    /// Each case's bytes (Latin-1, a character per byte) in a session of its own at Postfix and at ours: the replies that
-    /// differ, or that Postfix did not give with the code the case expects, shown for a failure message.
+    /// Each case's bytes (Latin-1, a character per byte) in a session of its own at Postfix and at ours, after an EHLO unless
+    /// <paramref name="greeted"/> is false: the replies that differ, or that Postfix did not give with the code the case
+    /// expects, shown for a failure message.
     /// </summary>
-    public static async Task<List<string>> RawDifferencesAsync(int postfixPort, int ourPort, IEnumerable<(string Bytes, int[] Codes)> cases)
+    public static async Task<List<string>> RawDifferencesAsync(int postfixPort, int ourPort, IEnumerable<(string Bytes, int[] Codes)> cases, bool greeted = true)
     {
         var differences = new List<string>();
         foreach (var (bytes, codes) in cases)
         {
-            var fromPostfix = await RawRepliesAsync(postfixPort, Encoding.Latin1.GetBytes(bytes), codes.Length);
-            var ours = await RawRepliesAsync(ourPort, Encoding.Latin1.GetBytes(bytes), codes.Length);
+            var fromPostfix = await RawRepliesAsync(postfixPort, Encoding.Latin1.GetBytes(bytes), codes.Length, greeted);
+            var ours = await RawRepliesAsync(ourPort, Encoding.Latin1.GetBytes(bytes), codes.Length, greeted);
             for (var i = 0; i < codes.Length; i++)
             {
                 if (Difference(bytes, codes[i], fromPostfix[i] ?? "(no reply)", ours[i] ?? "(no reply)") is { } difference)
@@ -67,13 +68,18 @@ public static class LiveComparison
     }
 
     /// <summary>
-    /// One session of its own: EHLO, <paramref name="bytes"/> in one write as they are (several lines, pipelined), then the
-    /// <paramref name="count"/> replies to them (null for one that never came within a second: a line not taken as ended).
+    /// One session of its own: EHLO (unless not <paramref name="greeted"/>), <paramref name="bytes"/> in one write as they
+    /// are (several lines, pipelined), then the <paramref name="count"/> replies to them (null for one that never came
+    /// within a second: a line not taken as ended).
     /// </summary>
-    public static async Task<string?[]> RawRepliesAsync(int port, byte[] bytes, int count)
+    public static async Task<string?[]> RawRepliesAsync(int port, byte[] bytes, int count, bool greeted = true)
     {
         await using var client = await SmtpLineClient.ConnectAsync(port);
-        await client.SendAsync("EHLO client.example");
+        if (greeted)
+        {
+            await client.SendAsync("EHLO client.example");
+        }
+
         await client.SendWithoutReadingAsync(bytes);
         var replies = new string?[count];
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(1));
