@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Unicode;
 using SmtpServer.Mail;
+using SmtpServer.Protocol;
 using SpamFilterMilter.Contract;
 
 namespace SpamFilterMilter.SmtpServer;
@@ -194,13 +195,12 @@ internal enum CommandLineKind
 /// A MAIL or RCPT line has its <c>FROM:</c> or <c>TO:</c> and a path in angle brackets after it: what SmtpServer's parser
 /// cannot read of it is the address, which Postfix refuses as such (<c>501 5.1.7 Bad sender address syntax</c>).
 /// </param>
-/// <param name="HasArgument">A word follows the line's first one (Postfix's <c>argc &gt; 1</c>: a HELO without one is a syntax error).</param>
 /// <param name="Before">
 /// The command SmtpServer is given before this line, which the client did not send (<see cref="After"/>): its reply is not
 /// the client's and is not sent; null for none.
 /// </param>
 internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0, string? Path = null, IReadOnlyList<string>? Parameters = null,
-    byte[]? Replacement = null, string? Verb = null, string? Text = null, bool PathGiven = false, bool HasArgument = false, string? Before = null)
+    byte[]? Replacement = null, string? Verb = null, string? Text = null, bool PathGiven = false, string? Before = null)
 {
     /// <summary>
     /// The commands of Postfix 3.7's smtpd (<c>smtpd_cmd_table</c>), as <see cref="Verb"/> names them: the first word of a
@@ -418,14 +418,7 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
             'r' => Rcpt(line),
             _ => default, // the first byte tells most lines apart at once
         };
-        var end = line.IndexOfAny(ParserSpaces);
-        read = read with
-        {
-            Length = whole,
-            Verb = verb,
-            PathGiven = verb is "MAIL" or "RCPT" && PathFollows(line, verb),
-            HasArgument = end >= 0 && line[end..].IndexOfAnyExcept(ParserSpaces) >= 0,
-        };
+        read = read with { Length = whole, Verb = verb, PathGiven = verb is "MAIL" or "RCPT" && PathFollows(line, verb) };
 
         // A line SmtpServer's parser would not read as Postfix does, for its start or its end, and given as it came
         // otherwise: it is given from its first word, CR LF ended.
@@ -496,15 +489,29 @@ internal readonly record struct CommandLine(CommandLineKind Kind, int Length = 0
     public CommandLine AuthNotEnabled() => this with { Kind = CommandLineKind.AuthNotEnabled, Replacement = NoopStandIn };
 
     /// <summary>
-    /// This line given to SmtpServer after <paramref name="command"/> (<c>RSET</c> or <c>HELO</c>), which its state machine
-    /// needs first to take the line as Postfix takes it; <paramref name="line"/> is the line as the client sent it (what
-    /// SmtpServer would have been given, when the line has no <see cref="Replacement"/>).
+    /// This line given to SmtpServer after <paramref name="command"/> (<see cref="RsetCommand.Command"/> or
+    /// <see cref="HeloCommand.Command"/>), which its state machine needs first to take the line as Postfix takes it;
+    /// <paramref name="line"/> is the line as the client sent it.
     /// </summary>
     public CommandLine After(string command, in ReadOnlySequence<byte> line) => this with
     {
         Before = command,
-        Replacement = [.. command == "RSET" ? RsetStandIn : HeloStandIn, .. Replacement ?? line.Slice(0, Length).ToArray()],
+        Replacement = [.. command == RsetCommand.Command ? RsetStandIn : HeloStandIn, .. Given(line).ToArray()],
     };
+
+    /// <summary>
+    /// SmtpServer's parser reads this line as a command (<paramref name="line"/>, the client's bytes, starts with it): what it
+    /// is given of the line, parsed as it parses it. A line it cannot read gets its reply before the state machine looks.
+    /// </summary>
+    public bool ReadBySmtpServer(in ReadOnlySequence<byte> line)
+    {
+        var given = Given(line);
+        return new SmtpParser(new SmtpCommandFactory()).TryMake(ref given, out _, out _);
+    }
+
+    /// <summary>What SmtpServer is given of this line, which <paramref name="line"/> (the client's bytes) starts with.</summary>
+    private ReadOnlySequence<byte> Given(in ReadOnlySequence<byte> line) =>
+        Replacement is { } replacement ? new ReadOnlySequence<byte>(replacement) : line.Slice(0, Length);
 
     /// <summary>
     /// Postfix's <c>is_header</c> of a word: printable ASCII up to a colon, at least one byte of it (<c>Subject:</c>,

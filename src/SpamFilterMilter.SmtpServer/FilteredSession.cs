@@ -216,23 +216,31 @@ internal sealed class FilteredSession : IAsyncDisposable
     private SessionPlace Place => new(InTransaction, _recipients, _pipe.IsSecure,
         CertificateFactory is not null, _context.Authentication.IsAuthenticated);
 
-    /// <summary>A MAIL was taken and its message has not ended (by its final dot, RSET or HELO).</summary>
+    /// <summary>
+    /// A MAIL was taken and its message has not ended (by its final dot, RSET or HELO). It moves with SmtpServer's own state
+    /// at every command: a MAIL counts only when the mailbox filter takes it, as SmtpServer's transaction starts only then,
+    /// and after DATA no command is read until the message's reply, which ends it.
+    /// </summary>
     private bool InTransaction => Volatile.Read(ref _inMessage) == 1;
 
     /// <summary>
-    /// The command SmtpServer must be given before <paramref name="line"/> (<see cref="CommandLine.After"/>) to take it as
-    /// Postfix does, where its state machine would refuse it: an RSET before a HELO or EHLO inside a transaction (RFC 5321
-    /// §4.1.4: it resets the transaction as RSET does) and before a STARTTLS there (Postfix resets it once TLS is up); a HELO before a MAIL, STARTTLS or AUTH that comes before any
-    /// (Postfix takes them without <c>smtpd_helo_required</c>, its default: the session's HELO name stays unset, the
-    /// milters hear of no HELO, and the trace field says <c>from unknown</c>). Null for none. A line SmtpServer would refuse
-    /// for its syntax gets none: a HELO without a name keeps the transaction, as at Postfix.
+    /// The command SmtpServer must be given before <paramref name="line"/> (<see cref="CommandLine.After"/>;
+    /// <paramref name="bytes"/>, the client's, start with the line) to take it as Postfix does, where its state machine
+    /// would refuse it: an RSET before a HELO or EHLO inside a transaction (RFC 5321 §4.1.4: it resets the transaction as
+    /// RSET does) and before a STARTTLS there (Postfix resets it once TLS is up); a HELO before a MAIL, STARTTLS or AUTH
+    /// that comes before any (Postfix takes them without <c>smtpd_helo_required</c>, its default: the session's HELO name
+    /// stays unset and the milters hear of no HELO). Null for none. No RSET for a line SmtpServer's parser cannot read: it
+    /// answers that line before its state machine looks, and the transaction goes on (Postfix keeps it after a HELO
+    /// without a name too).
     /// </summary>
-    public string? CommandBefore(CommandLine line) => line switch
+    public string? CommandBefore(CommandLine line, in ReadOnlySequence<byte> bytes) => line switch
     {
-        { Verb: "HELO" or "EHLO", Kind: CommandLineKind.Other or CommandLineKind.EhloAddressLiteral, HasArgument: true } when InTransaction => "RSET",
-        { Verb: "STARTTLS", Kind: CommandLineKind.Other, HasArgument: false } when InTransaction && CertificateFactory is not null && !_pipe.IsSecure => "RSET",
-        { Verb: "MAIL", Kind: CommandLineKind.Other or CommandLineKind.Mail or CommandLineKind.MailTextAfterPath } when !_heloTaken => "HELO",
-        { Verb: "STARTTLS" or "AUTH", Kind: CommandLineKind.Other } when !_heloTaken => "HELO",
+        { Verb: "HELO" or "EHLO", Kind: CommandLineKind.Other or CommandLineKind.EhloAddressLiteral }
+            when InTransaction && line.ReadBySmtpServer(bytes) => RsetCommand.Command,
+        { Verb: "STARTTLS", Kind: CommandLineKind.Other }
+            when InTransaction && CertificateFactory is not null && !_pipe.IsSecure && line.ReadBySmtpServer(bytes) => RsetCommand.Command,
+        { Verb: "MAIL", Kind: CommandLineKind.Other or CommandLineKind.Mail or CommandLineKind.MailTextAfterPath } when !_heloTaken => HeloCommand.Command,
+        { Verb: "STARTTLS" or "AUTH", Kind: CommandLineKind.Other } when !_heloTaken => HeloCommand.Command,
         _ => null,
     };
 

@@ -469,7 +469,8 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
             var cut = new ReadOnlySequence<byte>(pipe._cut!);
             pipe._cut = null;
             var line = pipe.LastCommandLine = AsTaken(CommandLine.ReadCut(cut), cut);
-            return line.Replacement is { } replacement ? GiveStandIn(line, replacement) : new ReadResult(pipe._standIn = cut, isCanceled: false, isCompleted: false);
+            return line.Replacement is { } replacement ? GiveStandIn(line, replacement)
+                : new ReadResult(pipe._standIn = cut, isCanceled: false, isCompleted: false);
         }
 
         /// <summary>
@@ -487,17 +488,18 @@ internal sealed class ReplyPipe : ISecurableDuplexPipe
         /// Notes the command line SmtpServer parses from <paramref name="read"/>: none after a 334 or a 354 (an AUTH answer
         /// or a message comes then, whose lines are never looked at), or when SmtpServer reads nothing from it.
         /// </summary>
-        private CommandLine NoteCommandLine(in ReadResult read) =>
-            pipe.LastCommandLine = pipe._awaitingText || read.IsCanceled || read.IsCompleted ? default : AsTaken(CommandLine.Read(read.Buffer), read.Buffer);
+        private CommandLine NoteCommandLine(in ReadResult read) => pipe.LastCommandLine =
+            pipe._awaitingText || read.IsCanceled || read.IsCompleted ? default : AsTaken(CommandLine.Read(read.Buffer), read.Buffer);
 
         /// <summary>
         /// <paramref name="line"/> (whose bytes <paramref name="bytes"/> starts with) as SmtpServer is to take it: an AUTH where
         /// the server offers none refused before SmtpServer starts its exchange (Postfix checks that first); a line its state
-        /// machine would refuse where Postfix takes it given after the command that makes it take it (<see cref="FilteredSession.CommandBefore"/>).
+        /// machine would refuse where Postfix takes it given after the command that makes it take it
+        /// (<see cref="FilteredSession.CommandBefore"/>).
         /// </summary>
         private CommandLine AsTaken(CommandLine line, in ReadOnlySequence<byte> bytes) =>
             line is { Verb: "AUTH", Kind: CommandLineKind.Other } && !pipe._session.AuthOffered ? line.AuthNotEnabled()
-                : pipe._session.CommandBefore(line) is { } before ? line.After(before, bytes)
+                : pipe._session.CommandBefore(line, bytes) is { } before ? line.After(before, bytes)
                 : line;
 
         /// <summary>

@@ -16,8 +16,9 @@ namespace SpamFilterMilter.SmtpServer;
 ///         Thu, 21 Aug 2026 10:00:00 +0000 (UTC)
 /// </code>
 /// <c>ESMTP</c> after EHLO, <c>SMTP</c> after HELO; an <c>S</c> is added on a TLS connection and an <c>A</c> for an
-/// authenticated client (RFC 3848). SmtpServer looks up no client name, so it is <c>unknown</c>, as Postfix writes a
-/// client whose address has no name.
+/// authenticated client (RFC 3848). The client's name is the one looked up for its address (ClientNameLookup), else
+/// <c>unknown</c>, as Postfix writes a client whose address has no name; after a MAIL that came without HELO it stands in
+/// the HELO name's place too, as in Postfix's (<c>helo_name ? helo_name : name</c>).
 /// </summary>
 internal static class TraceField
 {
@@ -31,7 +32,7 @@ internal static class TraceField
             + (context.Authentication.IsAuthenticated ? "A" : string.Empty);
         var date = DateTimeOffset.UtcNow.ToString("ddd, d MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture);
         return Encoding.UTF8.GetBytes(
-            $"Received: from {heloName ?? "unknown"} ({client.HostName ?? "unknown"} {AddressLiteral(client.Address)})\r\n"
+            $"Received: from {heloName ?? client.HostName ?? "unknown"} ({client.HostName ?? "unknown"} {AddressLiteral(client.Address)})\r\n"
             + $"\tby {context.ServerOptions.ServerName} (SpamFilterMilter) with {protocol} id {queueId};\r\n"
             + $"\t{date} (UTC)\r\n");
     }

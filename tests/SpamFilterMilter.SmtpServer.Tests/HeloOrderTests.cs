@@ -48,6 +48,21 @@ public class HeloOrderTests
     }
 
     [Test]
+    public async Task After_a_MAIL_without_HELO_the_trace_field_names_the_client_by_its_looked_up_name_in_the_HELO_names_place()
+    {
+        // Postfix writes helo_name ? helo_name : name (smtpd.c): with its peer name lookup on, "from localhost (localhost [127.0.0.1])".
+        var store = new MemoryStore();
+        await using var server = await FilteringServer.StartAsync(_ => Filter().Object, store);
+        await using var client = await SmtpLineClient.ConnectAsync(server.Port);
+        await client.SendAsync("MAIL FROM:<a@example.org>");
+        await client.SendAsync("RCPT TO:<b@example.com>");
+        await client.SendAsync("DATA");
+        await client.SendMessageAsync("Subject: x\r\n\r\nbody\r\n");
+
+        Assert.That(Encoding.UTF8.GetString(store.Messages.Single().Filtered.Message), Does.StartWith("Received: from localhost (localhost [127.0.0.1])\r\n"));
+    }
+
+    [Test]
     public async Task An_EHLO_inside_a_transaction_ends_it_and_the_filter_hears_the_HELO()
     {
         foreach (var oneByteAtATime in new[] { false, true })
@@ -116,6 +131,7 @@ public class HeloOrderTests
 
     [TestCase("HELO", "501 Syntax: HELO hostname")]
     [TestCase("EHLO  ", "501 Syntax: EHLO hostname")]
+    [TestCase("EHLO _x", "501 Syntax: EHLO hostname", TestName = "A HELO name SmtpServer's parser does not take (Postfix does) is refused and the transaction goes on")]
     public async Task A_HELO_without_a_name_inside_a_transaction_is_a_syntax_error_and_the_transaction_goes_on(string line, string reply)
     {
         var filter = Filter();
