@@ -150,10 +150,12 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     /// True when a TCP connect reached its own socket: TCP's simultaneous open lets a connect to a loopback port in
     /// the local ephemeral range, where nothing listens, succeed from that very port. Such a connection reads its
     /// own commands back as replies, and holds the port the milter needs to listen again after a restart (a soak
-    /// with the milter killed under load met both).
+    /// with the milter killed under load met both). <paramref name="remote"/> is where it connected: a socket the reactor
+    /// connected is not known to .NET as connected, and its bound address is asked of the system (<see cref="NativeSocket"/>).
     /// </summary>
-    public static bool IsConnectedToItself(Socket socket) =>
-        socket.ProtocolType == ProtocolType.Tcp && socket.LocalEndPoint is IPEndPoint local && local.Equals(socket.RemoteEndPoint);
+    public static bool IsConnectedToItself(Socket socket, EndPoint remote) =>
+        socket.ProtocolType == ProtocolType.Tcp && remote is IPEndPoint target
+        && target.Equals(socket.LocalEndPoint ?? NativeSocket.LocalAddress(socket, target.AddressFamily));
 
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
 

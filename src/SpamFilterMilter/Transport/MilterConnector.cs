@@ -209,7 +209,7 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
                 }
             }
 
-            if (MilterConnection.IsConnectedToItself(socket))
+            if (MilterConnection.IsConnectedToItself(socket, endpoint))
             {
                 causes.Add($"{where}: connected to itself (nothing listens there, and the port is in the local ephemeral range)");
                 Log.ConnectAttemptFailed(logger, LogName, where, "connected to itself");

@@ -63,14 +63,7 @@ internal sealed class ReactorStream : Stream
         else
         {
             socket.Blocking = false;
-            try
-            {
-                socket.Connect(endpoint);
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
-            {
-                pending = true;
-            }
+            pending = !NativeSocket.StartConnect(socket, endpoint); // no exception for the connect under way
         }
 
         // Watched only now: a TCP socket not yet connecting reads as hung up, which would end the wait at once.

@@ -39,8 +39,8 @@ public class MilterConnectorTests
         using var real = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         real.Connect(listener.LocalEndpoint);
 
-        Assert.That(MilterConnection.IsConnectedToItself(looped), Is.True);
-        Assert.That(MilterConnection.IsConnectedToItself(real), Is.False);
+        Assert.That(MilterConnection.IsConnectedToItself(looped, looped.LocalEndPoint!), Is.True);
+        Assert.That(MilterConnection.IsConnectedToItself(real, listener.LocalEndpoint), Is.False);
     }
 
     [TestCase("Async")]
