@@ -23,11 +23,13 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
 
     /// <param name="socket">The connected socket, which the connection owns.</param>
     /// <param name="reactorStream">The socket as <see cref="IoReactor"/> serves it (async I/O on Linux), or null for a <see cref="NetworkStream"/>.</param>
+    /// <param name="peer">Where the socket connected: the milter, or the SOCKS server when connected through one.</param>
     /// <param name="remote">Where it really goes, for log lines.</param>
     /// <param name="telemetry">Where the connection is counted, as active until it is parked.</param>
-    public MilterConnection(Socket socket, ReactorStream? reactorStream, string remote, MilterTelemetry telemetry)
+    public MilterConnection(Socket socket, ReactorStream? reactorStream, EndPoint peer, string remote, MilterTelemetry telemetry)
     {
         _socket = socket;
+        PeerEndPoint = peer;
         Remote = remote;
         _count = new ConnectionCount(telemetry);
         if (reactorStream is null)
@@ -51,21 +53,11 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
 
     public Stream Stream { get; }
 
-    /// <summary>The socket's far end: the milter, or the SOCKS server when connected through one; null when unknown.</summary>
-    public EndPoint? PeerEndPoint
-    {
-        get
-        {
-            try
-            {
-                return _socket.RemoteEndPoint;
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                return null;
-            }
-        }
-    }
+    /// <summary>
+    /// The socket's far end: the milter, or the SOCKS server when connected through one. Kept from the connect: a socket the
+    /// reactor connected is not known to .NET as connected, and its <see cref="Socket.RemoteEndPoint"/> is null (<see cref="NativeSocket"/>).
+    /// </summary>
+    public EndPoint PeerEndPoint { get; }
 
     /// <summary>The connection is parked for reuse (POOL_SIZE): it counts as idle until <see cref="MarkActive"/>.</summary>
     public void MarkIdle() => _count.MoveTo(MilterTelemetry.Idle);
@@ -154,8 +146,7 @@ internal sealed class MilterConnection : IAsyncDisposable, IDisposable, IConnect
     /// connected is not known to .NET as connected, and its bound address is asked of the system (<see cref="NativeSocket"/>).
     /// </summary>
     public static bool IsConnectedToItself(Socket socket, EndPoint remote) =>
-        socket.ProtocolType == ProtocolType.Tcp && remote is IPEndPoint target
-        && target.Equals(socket.LocalEndPoint ?? NativeSocket.LocalAddress(socket, target.AddressFamily));
+        remote is IPEndPoint target && target.Equals(socket.LocalEndPoint ?? NativeSocket.LocalAddress(socket, target.AddressFamily));
 
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
 

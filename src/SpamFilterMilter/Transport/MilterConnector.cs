@@ -72,9 +72,10 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
     private async ValueTask<MilterConnection> ConnectUnixAsync(string path, Deadline deadline, CancellationToken cancellationToken)
     {
         var causes = new List<string>();
-        var (socket, stream) = await TryConnectAsync(new UnixDomainSocketEndPoint(path), deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
+        var endpoint = new UnixDomainSocketEndPoint(path);
+        var (socket, stream) = await TryConnectAsync(endpoint, deadline.Remaining, causes, cancellationToken).ConfigureAwait(false)
             ?? throw new MilterProtocolException(MilterFailureKind.ConnectFailed, FilterStage.Connect, null, $"can't connect to {EndpointName}: {Because(causes, EndpointName)}");
-        return new MilterConnection(socket, stream, EndpointName, Telemetry);
+        return new MilterConnection(socket, stream, endpoint, EndpointName, Telemetry);
     }
 
     private async ValueTask<MilterConnection> ConnectDirectAsync(Deadline deadline, CancellationToken cancellationToken)
@@ -86,7 +87,7 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
             var endpoint = new IPEndPoint(addresses[i], server.Port);
             if (await TryConnectAsync(endpoint, deadline.Remaining / (addresses.Length - i), causes, cancellationToken).ConfigureAwait(false) is var (socket, stream))
             {
-                return new MilterConnection(socket, stream, endpoint.ToString(), Telemetry);
+                return new MilterConnection(socket, stream, endpoint, endpoint.ToString(), Telemetry);
             }
         }
 
@@ -117,12 +118,11 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
         {
             var attempt = Deadline.After(deadline.Remaining / (destinations.Length - i));
             (Socket Socket, ReactorStream? Stream)? connected = null;
-            string? proxy = null;
+            IPEndPoint? proxy = null;
             for (var p = 0; p < proxies.Length && connected is null; p++)
             {
-                var endpoint = new IPEndPoint(proxies[p], options.SocksPort);
-                connected = await TryConnectAsync(endpoint, attempt.Remaining / (proxies.Length - p), causes, cancellationToken).ConfigureAwait(false);
-                proxy = endpoint.ToString();
+                proxy = new IPEndPoint(proxies[p], options.SocksPort);
+                connected = await TryConnectAsync(proxy, attempt.Remaining / (proxies.Length - p), causes, cancellationToken).ConfigureAwait(false);
             }
 
             if (connected is not var (socket, stream))
@@ -141,7 +141,7 @@ internal sealed class MilterConnector(MilterOptions options, MilterServer server
                 }
 
                 tunnelled = true;
-                return new MilterConnection(socket, stream, $"{destinations[i]} through SOCKS server {proxy}", Telemetry);
+                return new MilterConnection(socket, stream, proxy!, $"{destinations[i]} through SOCKS server {proxy}", Telemetry);
             }
             catch (SocksException e) when (e.DestinationUnreachable)
             {

@@ -7,10 +7,12 @@ namespace SpamFilterMilter.Transport;
 /// <summary>
 /// connect(2) and getsockname(2) on a socket's descriptor, for <see cref="ReactorStream"/> (Linux, as <see cref="IoReactor"/>).
 /// .NET's <see cref="Socket.Connect(EndPoint)"/> on a non-blocking socket says that the connect is under way by throwing a
-/// <see cref="SocketException"/>: an exception for every milter connection, which the runtime unwinds at some 15 µs of
-/// CPU, where a connection per message is what Postfix and sendmail make (docs/performance.md, the other ways to a milter).
-/// A socket connected here is one .NET does not know as connected: its <see cref="Socket.LocalEndPoint"/> and
-/// <see cref="Socket.RemoteEndPoint"/> stay null, and its bound address is asked here (<see cref="LocalAddress"/>).
+/// <see cref="SocketException"/>: an exception for every milter connection, seen by a host's exception metrics and unwound
+/// by the runtime, where a connection per message is what Postfix and sendmail make (docs/performance.md, the other ways
+/// to a milter). A socket connected here is one .NET does not know as connected: <see cref="Socket.Connected"/> is false,
+/// its <see cref="Socket.LocalEndPoint"/> and <see cref="Socket.RemoteEndPoint"/> are null (the connection keeps where it
+/// connected, <see cref="MilterConnection.PeerEndPoint"/>, and its bound address is asked here, <see cref="LocalAddress"/>),
+/// and a <see cref="Socket.Shutdown"/> after the peer reset it throws; send, receive, poll and close are as for any socket.
 /// </summary>
 internal static class NativeSocket
 {
@@ -47,16 +49,25 @@ internal static class NativeSocket
         return new IPEndPoint(IPAddress.Any, 0).Create(address) as IPEndPoint;
     }
 
-    /// <summary>The <see cref="SocketError"/> of a connect(2) error number, as .NET maps it (the ones a connect meets); any other, <see cref="SocketError.SocketError"/>.</summary>
+    /// <summary>
+    /// The <see cref="SocketError"/> .NET gives a connect(2) error number (Linux's numbers; the errors connect(2) documents
+    /// for a stream socket); any other, <see cref="SocketError.SocketError"/>. The message is the system's in any case.
+    /// </summary>
     private static SocketError SocketErrorOf(int error) => error switch
     {
         1 or 13 => SocketError.AccessDenied, // EPERM, EACCES
+        4 => SocketError.Interrupted, // EINTR
+        11 => SocketError.WouldBlock, // EAGAIN: no local port left
+        22 => SocketError.InvalidArgument, // EINVAL: an IPv6 link-local address without its scope, say
         97 => SocketError.AddressFamilyNotSupported,
         98 => SocketError.AddressAlreadyInUse,
         99 => SocketError.AddressNotAvailable,
+        100 => SocketError.NetworkDown,
         101 => SocketError.NetworkUnreachable,
+        105 => SocketError.NoBufferSpaceAvailable,
         110 => SocketError.TimedOut,
         111 => SocketError.ConnectionRefused,
+        112 => SocketError.HostDown,
         113 => SocketError.HostUnreachable,
         _ => SocketError.SocketError,
     };

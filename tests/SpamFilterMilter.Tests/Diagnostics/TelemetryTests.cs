@@ -231,6 +231,26 @@ public class TelemetryTests : TempFolderTest
         Assert.That(connect.StartTimeUtc + connect.Duration, Is.LessThanOrEqualTo(message.StartTimeUtc + message.Duration));
     }
 
+    [TestCase("async")]
+    [TestCase("blocking")]
+    public async Task Through_SOCKS5_the_connect_spans_peer_is_the_SOCKS_server_and_its_server_the_milter(string ioMode)
+    {
+        // OpenTelemetry's network.peer.* name the socket's far end: the SOCKS server, where the socket connected (kept from
+        // the connect: the reactor's socket is not known to .NET as connected, and its RemoteEndPoint is null).
+        var stopped = new ConcurrentQueue<Activity>();
+        using var activityListener = ListenToActivities(stopped);
+        await using var milter = await MilterProcess.StartLibmilterAsync();
+        await using var socks = await SocksServer.StartMicrosocksAsync();
+        await using (var plugin = TestPlugins.Create(Folder, TestPlugins.Loopback(milter.Port, $"SOCKS_HOST=127.0.0.1\nSOCKS_PORT={socks.Port}\nIO_MODE={ioMode}\n")))
+        {
+            var verdict = await plugin.FilterMessageAsync(Message());
+            Assert.That(verdict.Failure, Is.Null, verdict.Failure?.ToString());
+        }
+
+        var connect = stopped.Single(a => a.OperationName == "milter connect" && (int?)a.GetTagItem("server.port") == milter.Port);
+        Assert.That((connect.GetTagItem("network.peer.address"), connect.GetTagItem("network.peer.port")), Is.EqualTo(("127.0.0.1", (object)socks.Port)));
+    }
+
     [Test]
     public async Task A_milter_that_cannot_be_reached_ends_the_connect_span_with_its_error()
     {
