@@ -65,18 +65,6 @@ internal sealed class FilteredSession : IAsyncDisposable
     /// </summary>
     internal static readonly SmtpReply MessageTooLarge = new(552, "5.3.4", "Error: message file too big");
 
-    /// <summary>
-    /// What a MAIL is answered whose path has text right after it (<c>&lt;a@example.com&gt;x</c>), which SmtpServer's parser
-    /// takes for a parameter: Postfix's reply when its <c>extract_addr</c> fails, before it looks at the parameters.
-    /// </summary>
-    internal static readonly SmtpReply BadSenderSyntax = new(501, "5.1.7", "Bad sender address syntax");
-
-    /// <summary>
-    /// What a RCPT is answered whose path has text right after it (<c>&lt;a@example.com&gt;x</c>), which SmtpServer's parser
-    /// drops: Postfix's reply when its <c>extract_addr</c> fails, before its parameters and recipient limits are looked at.
-    /// </summary>
-    internal static readonly SmtpReply BadRecipientSyntax = new(501, "5.1.3", "Bad recipient address syntax");
-
     /// <summary>What a recipient past <see cref="SmtpServerFilteringOptions.MaxRecipients"/> is answered: Postfix's words.</summary>
     internal static readonly SmtpReply TooManyRecipients = new(452, "4.5.3", "Error: too many recipients");
 
@@ -299,7 +287,7 @@ internal sealed class FilteredSession : IAsyncDisposable
     {
         if (_pipe.LastCommandLine.Kind == CommandLineKind.MailTextAfterPath)
         {
-            return BadSenderSyntax;
+            return PostfixWords.BadSenderSyntax;
         }
 
         return ClientParameters.MailRefusal(parameters, MaxMessageSize);
@@ -313,7 +301,7 @@ internal sealed class FilteredSession : IAsyncDisposable
         var line = _pipe.LastCommandLine;
         if (line.Kind == CommandLineKind.RcptTextAfterPath)
         {
-            return Accepts(SmtpAnswer.Refuse(BadRecipientSyntax));
+            return Accepts(SmtpAnswer.Refuse(PostfixWords.BadRecipientSyntax));
         }
 
         var parameters = line.RcptParameters(to);

@@ -41,6 +41,19 @@ internal static class PostfixWords
     /// <summary>Postfix's last words to a client that speaks no SMTP (<see cref="CommandLineKind.NotSmtp"/>); the session ends.</summary>
     public static readonly SmtpReply NotSmtp = new(221, "2.7.0", "Error: I can break rules, too. Goodbye.");
 
+    /// <summary>
+    /// Postfix's reply when its <c>extract_addr</c> fails on a MAIL's path, before it looks at the parameters: an address
+    /// SmtpServer's parser cannot read, or text right after the path (<c>&lt;a@example.com&gt;x</c>,
+    /// <see cref="CommandLineKind.MailTextAfterPath"/>), which that parser takes for a parameter.
+    /// </summary>
+    public static readonly SmtpReply BadSenderSyntax = new(501, "5.1.7", "Bad sender address syntax");
+
+    /// <summary>
+    /// The same for a RCPT's path, before its parameters and recipient limits are looked at (text right after the path:
+    /// <see cref="CommandLineKind.RcptTextAfterPath"/>, which SmtpServer's parser drops).
+    /// </summary>
+    public static readonly SmtpReply BadRecipientSyntax = new(501, "5.1.3", "Bad recipient address syntax");
+
     /// <summary>Postfix's reply to an AUTH where it offers none (<see cref="CommandLineKind.AuthNotEnabled"/>).</summary>
     public static readonly SmtpReply AuthNotEnabled = new(503, "5.5.1", "Error: authentication not enabled");
 
@@ -83,9 +96,9 @@ internal static class PostfixWords
         // smtpd_helo_required, its default) and SmtpServer's state machine does not, never come here: SmtpServer is given a
         // HELO or an RSET before them (FilteredSession.CommandBefore), and takes them as Postfix does.
         "MAIL" when place.InTransaction => SmtpFilterSession.NestedMail.ToString(),
-        "MAIL" => line.PathGiven ? "501 5.1.7 Bad sender address syntax" : "501 5.5.4 Syntax: MAIL FROM:<address>",
+        "MAIL" => line.PathGiven ? BadSenderSyntax.ToString() : "501 5.5.4 Syntax: MAIL FROM:<address>",
         "RCPT" when !place.InTransaction => SmtpFilterSession.NeedMail.ToString(),
-        "RCPT" => line.PathGiven ? "501 5.1.3 Bad recipient address syntax" : "501 5.5.4 Syntax: RCPT TO:<address>",
+        "RCPT" => line.PathGiven ? BadRecipientSyntax.ToString() : "501 5.5.4 Syntax: RCPT TO:<address>",
         "DATA" when !place.InTransaction => SmtpFilterSession.NeedRcpt.ToString(),
         "DATA" when place.Recipients == 0 => SmtpFilterSession.NoValidRecipients.ToString(),
         "STARTTLS" when malformed => "501 5.5.4 Syntax: STARTTLS",
